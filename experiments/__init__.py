@@ -1,0 +1,1 @@
+"""Experiments: the command line, config composition, sweeps and reports."""

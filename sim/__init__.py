@@ -1,0 +1,35 @@
+"""viralchain: supply chains facing social-media demand, as an agent-based model (Mesa 3).
+
+Public API::
+
+    import sim
+    cfg = sim.compose("head_kol_livestream", ["setup=flexible", "market.n_consumers=20000"])
+    result = sim.run(cfg, seed=1)
+    result.kpis["fill_rate"], result.timeseries, result.events
+    result.write("outputs/my_run")
+
+The library never imports Hydra: :func:`compose` delegates to ``experiments.compose``,
+which composes the YAML files under ``scenarios/`` and validates the result once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sim.config import Config, validate
+from sim.errors import ConfigError
+from sim.result import RunResult, run
+
+__all__ = ["Config", "ConfigError", "RunResult", "compose", "run", "validate"]
+__version__ = "0.1.0"
+
+
+def compose(story: str | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Compose a validated config from ``scenarios/`` (a story and ``key=value`` overrides).
+
+    Raises:
+        ConfigError: naming each bad field, its value and what is allowed.
+    """
+    from experiments.compose import compose as _compose  # Hydra lives outside sim/
+
+    return _compose(story, list(overrides))

@@ -1,0 +1,403 @@
+"""Brand agents: sell, sense, forecast and replenish.
+
+Selling: a wish for one of the brand's SKUs is routed (routing policy) to the first candidate
+warehouse that has the units available and whose delivery promise fits the consumer's
+patience; otherwise it is refused as *sold out* or *too slow* (or becomes a pre-order when
+presale is open; see :mod:`sim.policies`).
+
+Replenishing (every ``review_period_hours``), per SKU, order-up-to on the inventory position
+
+    IP = available + in transit to warehouses + finished goods at factories
+         + ordered not yet produced - backlog
+
+with ``S = forecast/day · (lead time + review period) + safety stock``. A brand with a
+quick-response factory runs two order-up-to levels (a dual-index policy): the fast channel
+covers its own short lead time, the regular channel the rest. Orders are rounded up to the
+factory's MOQ and batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
+from sim.config import BrandSpec
+from sim.messages import ProductionJob
+from sim.orders import ALLOCATED, BACKLOG, CANCELLED, CH_LIVE, PICKED
+from sim.policies import registry
+from sim.policies.deployment import split_units
+from sim.policies.forecast import Signals
+from sim.queues import IdQueue
+
+if TYPE_CHECKING:
+    from sim.agents.carrier import Carrier
+    from sim.agents.factory import Factory
+    from sim.agents.warehouse import Warehouse
+    from sim.model import ViralChainModel
+
+
+class Brand(mesa.Agent):
+    """A brand: its catalogue, its network (factories, warehouses, carriers) and its rules."""
+
+    def __init__(self, model: ViralChainModel, index: int, spec: BrandSpec):
+        super().__init__(model)
+        self.index, self.spec = index, spec
+        self.name = spec.brand.name
+        self.skus = np.array([model.sku_index[s] for s in spec.brand.products], dtype=np.int64)
+        self.warehouses: list[Warehouse] = []
+        self.factories: list[Factory] = []
+        self.carriers: list[Carrier] = []
+        p = spec.policy
+        self.forecaster = registry.build("forecast", p.forecast)
+        self.safety = registry.build("safety_stock", p.safety_stock)
+        self.router = registry.build("routing", p.routing)
+        self.deployer = registry.build("deployment", p.deployment)
+        n, H = model.n_sku, model.horizon_hours
+        self.backlog = {int(s): IdQueue() for s in self.skus}
+        self.backlog_units = np.zeros(n, dtype=np.int64)
+        self.backlog_region = np.zeros((n, len(model.geo)), dtype=np.int64)
+        self.hourly_demand = np.zeros((H, n), dtype=np.int64)
+        self.hourly_views = np.zeros((H, n), dtype=np.int64)
+        self.daily_ordered = np.zeros((math.ceil(H / 24), n), dtype=np.int64)
+        self.stockout_hours = np.zeros(n, dtype=np.int64)
+        self._stockout_since = np.full(n, -1, dtype=np.int64)
+        self._wh_stockout = None
+        self.signal_hour = np.full(n, -1, dtype=np.int64)  # first projected stock-out
+        self.response_hour = np.full(n, -1, dtype=np.int64)  # first replenishment after it
+        self._jobs_after_signal: set[int] = set()
+        self._job_counter = 0
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, warehouses, factories, carriers) -> None:
+        """Give the brand its network (called once by the model)."""
+        m = self.model
+        self.warehouses, self.factories, self.carriers = warehouses, factories, carriers
+        self.last_mile = [c for c in carriers if c.kind == "last_mile"]
+        self.line_haul = [c for c in carriers if c.kind == "line_haul"]
+        names = [w.name for w in warehouses]
+        self.central = next(i for i, w in enumerate(warehouses) if w.cfg.kind == "central")
+        n_reg = len(m.geo)
+        assigned = np.full(n_reg, self.central, dtype=np.int32)
+        for i, w in enumerate(warehouses):
+            for r in w.cfg.serves:
+                assigned[m.geo.index[r]] = i
+        self.assigned = assigned
+        wh_regions = np.array([w.region for w in warehouses])
+        self.distance_km = m.geo.distance_km[wh_regions][:, :]  # (W, R)
+        self.candidates = self.router.candidates(assigned, self.distance_km)
+        share = np.zeros(len(warehouses))
+        np.add.at(share, assigned, m.geo.population_share)
+        self.demand_share = share
+        self._wh_stockout = np.full((len(warehouses), m.n_sku), -1, dtype=np.int64)
+        self.trip_hours = np.array(
+            [[self.last_mile[0].trip_hours(self.distance_km[w, r]) for r in range(n_reg)]
+             for w in range(len(warehouses))], dtype=float,
+        )  # fmt: skip
+        self.regular = sorted(
+            (f for f in factories if f.cfg.role == "regular"), key=lambda f: f.cfg.unit_cost
+        )
+        self.quick = sorted(
+            (f for f in factories if f.cfg.role == "quick_response"), key=lambda f: f.cfg.unit_cost
+        )
+        self._names = names
+
+    def deploy(self, units: int) -> np.ndarray:
+        """Split new stock across warehouses (local order) by the deployment policy."""
+        w = self.deployer.weights(self.central, self.demand_share)
+        return split_units(units, w)
+
+    def place_initial_stock(self) -> None:
+        """Put each product's initial stock into the warehouses (hour 0)."""
+        m = self.model
+        cost = min(f.cfg.unit_cost for f in self.regular)
+        for name, prod in self.spec.brand.products.items():
+            sku = m.sku_index[name]
+            units = math.ceil(prod.initial_stock_units * m.scale)
+            if units <= 0:
+                continue
+            for w, u in zip(self.warehouses, self.deploy(units), strict=True):
+                if u:
+                    w.place_initial(sku, int(u))
+            m.ledger.add_units("initial", sku, units)
+            m.ledger.record_made(sku, units, cost)
+
+    # ------------------------------------------------------------------ selling
+    def promise_hours(self, hour: int) -> np.ndarray:
+        """Delivery promise (hours) from each warehouse to each region, quoted now."""
+        waits = np.array(
+            [w.pick_delay_hours() + w.packed_units / max(self._lm_capacity_per_hour(), 1e-9)
+             for w in self.warehouses]
+        )  # fmt: skip
+        cut = min(c.next_dispatch_wait(hour + 1) for c in self.last_mile)
+        return 1.0 + waits[:, None] + cut + self.trip_hours
+
+    def _lm_capacity_per_hour(self) -> float:
+        return sum(c.capacity_per_day for c in self.last_mile) / 24.0
+
+    def take_orders(
+        self, *, hour, sku, consumers, regions, quantity, patience, channels, kols
+    ) -> np.ndarray:
+        """Accept what can be served now; returns ACCEPTED / SOLD_OUT / TOO_SLOW per wish."""
+        m = self.model
+        k = len(consumers)
+        avail = np.array([w.available(sku) for w in self.warehouses], dtype=np.int64)
+        had_stock = avail.copy()
+        promise = self.promise_hours(hour)
+        cand = self.candidates[regions]
+        chosen = np.full(k, -1, dtype=np.int64)
+        fits_somewhere = np.zeros(k, dtype=bool)
+        for c in range(cand.shape[1]):
+            wh = cand[:, c]
+            valid = wh >= 0
+            whv = np.where(valid, wh, 0)
+            stock_ok = valid & (had_stock[whv] >= quantity)
+            fits_somewhere |= stock_ok
+            ok = stock_ok & (chosen < 0) & (promise[whv, regions] <= patience)
+            for w in range(len(self.warehouses)):
+                if avail[w] <= 0:
+                    continue
+                sel = np.flatnonzero(ok & (wh == w))
+                if len(sel) == 0:
+                    continue
+                cum = np.cumsum(quantity[sel])
+                take = sel[cum <= avail[w]]
+                chosen[take] = w
+                avail[w] -= int(quantity[take].sum())
+        outcome = np.where(fits_somewhere, TOO_SLOW, SOLD_OUT).astype(np.int8)
+        accepted = chosen >= 0
+        outcome[accepted] = ACCEPTED
+        if accepted.any():
+            a = np.flatnonzero(accepted)
+            ids = self._book(hour, sku, consumers[a], regions[a], quantity[a], channels[a],
+                             kols[a], promise[chosen[a], regions[a]], BACKLOG)  # fmt: skip
+            for w in np.unique(chosen[a]):
+                self.warehouses[int(w)].reserve(ids[chosen[a] == w])
+        return outcome
+
+    def _book(self, hour, sku, consumers, regions, quantity, channels, kols, promise, status):
+        """Record accepted orders: order book, sales, payment, commissions, cancel checks."""
+        m = self.model
+        price = m.price[sku]
+        ids = m.orders.add(
+            consumer=consumers, sku=sku, brand=self.index, region=regions, quantity=quantity,
+            price=price, warehouse=-1, status=status, channel=channels, kol=kols,
+            impulse=channels == CH_LIVE, placed_hour=hour, promise_hours=promise,
+            shipped_hour=-1, delivered_hour=-1,
+        )  # fmt: skip
+        m.ledger.add_region_flow("sold", np.full(len(ids), sku), regions, quantity)
+        revenue = price * quantity
+        m.ledger.add_money("paid", self.index, float(revenue.sum()))
+        self._commission(kols, revenue, +1)
+        grace = m.config.market.consumer.cancel_grace_hours
+        deadlines = hour + np.ceil(promise + grace).astype(np.int64)
+        m.population.watch_order(ids, deadlines)
+        return ids
+
+    def _commission(self, kols: np.ndarray, revenue: np.ndarray, sign: int) -> None:
+        m = self.model
+        has = kols >= 0
+        if not has.any():
+            return
+        per_kol = np.bincount(kols[has], weights=revenue[has], minlength=len(m.kols))
+        for i in np.flatnonzero(per_kol):
+            kol = m.kols[i]
+            m.ledger.add_kol_fee(kol.name, self.index, sign * kol.cfg.commission_rate * per_kol[i])
+
+    def cancel_orders(self, ids: np.ndarray, hour: int) -> None:
+        """Consumers cancel these orders (not yet shipped): release stock, refund."""
+        m = self.model
+        book = m.orders
+        status = book.status[ids]
+        held = ids[(status == ALLOCATED) | (status == PICKED)]
+        for w in np.unique(book.warehouse[held]):
+            m.warehouses[int(w)].release(held[book.warehouse[held] == w])
+        back = ids[status == BACKLOG]
+        np.subtract.at(self.backlog_units, book.sku[back], book.quantity[back])
+        np.subtract.at(self.backlog_region, (book.sku[back], book.region[back]), book.quantity[back])
+        book.set("status", ids, CANCELLED)
+        skus, qty = book.sku[ids], book.quantity[ids]
+        m.ledger.add_units("cancelled", skus, qty)
+        refund = book.price[ids] * qty
+        m.ledger.add_money("cancel_refunds", self.index, float(refund.sum()))
+        self._commission(book.kol[ids], refund, -1)
+        m.log(hour, "cancellations", self.name, "", int(qty.sum()), float(refund.sum()), "")
+
+    def take_back(self, ids: np.ndarray, hour: int) -> None:
+        """Buyers return these delivered orders: refund, and send them back on a carrier."""
+        m = self.model
+        book = m.orders
+        refund = book.price[ids] * book.quantity[ids]
+        m.ledger.add_money("return_refunds", self.index, float(refund.sum()))
+        self._commission(book.kol[ids], refund, -1)
+        handling = self.spec.logistics.return_handling_cost_per_unit
+        m.ledger.add_money("return_cost", self.index, handling * float(book.quantity[ids].sum()))
+        self.last_mile[0].carry_returns(ids, hour)
+
+    def allocate_backlog(self, hour: int) -> None:
+        """Serve waiting pre-orders first-in first-out from stock that has become available."""
+        m = self.model
+        book = m.orders
+        for sku, q in self.backlog.items():
+            if len(q) == 0:
+                continue
+            q.drop_unless(book.cols["status"], BACKLOG)
+            ids = q.items()
+            if len(ids) == 0:
+                continue
+            avail = np.array([w.available(sku) for w in self.warehouses], dtype=np.int64)
+            if avail.sum() <= 0:
+                continue
+            regions = book.region[ids]
+            quantity = book.quantity[ids]
+            cand = self.candidates[regions]
+            chosen = np.full(len(ids), -1, dtype=np.int64)
+            for c in range(cand.shape[1]):
+                wh = cand[:, c]
+                for w in range(len(self.warehouses)):
+                    if avail[w] <= 0:
+                        continue
+                    sel = np.flatnonzero((chosen < 0) & (wh == w))
+                    cum = np.cumsum(quantity[sel])
+                    take = sel[cum <= avail[w]]
+                    chosen[take] = w
+                    avail[w] -= int(quantity[take].sum())
+            got = chosen >= 0
+            if not got.any():
+                continue
+            served = ids[got]
+            np.subtract.at(self.backlog_units, book.sku[served], book.quantity[served])
+            np.subtract.at(
+                self.backlog_region, (book.sku[served], book.region[served]), book.quantity[served]
+            )
+            for w in np.unique(chosen[got]):
+                self.warehouses[int(w)].reserve(served[chosen[got] == w])
+            q.drop_unless(book.cols["status"], BACKLOG)
+
+    # ------------------------------------------------------------------ sensing
+    def observe(self, hour: int) -> None:
+        """Record this hour's signals; track stock-outs (network and per warehouse)."""
+        m = self.model
+        led = m.ledger
+        self.hourly_demand[hour] = led.hour["demand"].sum(axis=1)
+        self.hourly_views[hour] = led.hour["views"].sum(axis=1)
+        for sku in self.skus:
+            if m.launch_hour[sku] > hour:
+                continue
+            per_wh = np.array([w.available(int(sku)) for w in self.warehouses])
+            total = int(per_wh.sum())
+            name = m.sku_names[sku]
+            if total <= 0:
+                self.stockout_hours[sku] += 1
+                if self._stockout_since[sku] < 0:
+                    self._stockout_since[sku] = hour
+                    m.log(hour, "stockout_start", self.name, name, 0, 0.0, "network")
+            elif self._stockout_since[sku] >= 0:
+                dur = hour - self._stockout_since[sku]
+                m.log(hour, "stockout_end", self.name, name, 0, 0.0, f"network, {dur}h")
+                self._stockout_since[sku] = -1
+            for i, w in enumerate(self.warehouses):
+                if per_wh[i] <= 0 and self._wh_stockout[i, sku] < 0:
+                    self._wh_stockout[i, sku] = hour
+                    m.log(hour, "stockout_start", w.name, name, 0, 0.0, "warehouse")
+                elif per_wh[i] > 0 and self._wh_stockout[i, sku] >= 0:
+                    dur = hour - self._wh_stockout[i, sku]
+                    m.log(hour, "stockout_end", w.name, name, 0, 0.0, f"warehouse, {dur}h")
+                    self._wh_stockout[i, sku] = -1
+            # hot-spot signal: demand of the last 24 h exceeds the stock available
+            if self.signal_hour[sku] < 0:
+                last_day = self.hourly_demand[max(0, hour - 23) : hour + 1, sku].sum()
+                if last_day > 0 and last_day >= total:
+                    self.signal_hour[sku] = hour
+                    m.log(hour, "hotspot_signal", self.name, name, int(last_day), 0.0,
+                          f"24h demand {last_day} >= available {total}")  # fmt: skip
+
+    def note_arrival(self, sku: int, hour: int, job_ids: tuple[int, ...] = ()) -> None:
+        """Goods reached a warehouse: the first arrival after the signal ends the response."""
+        if self.signal_hour[sku] >= 0 and self.response_hour[sku] < 0:
+            if any(j in self._jobs_after_signal for j in job_ids):
+                self.response_hour[sku] = hour
+
+    def signals(self, sku: int, hour: int) -> Signals:
+        """Daily demand and views in 24-hour windows ending now (oldest first)."""
+        n_days = (hour + 1) // 24
+        start = hour + 1 - 24 * n_days
+        d = self.hourly_demand[start : hour + 1, sku].reshape(n_days, 24).sum(axis=1)
+        v = self.hourly_views[start : hour + 1, sku].reshape(n_days, 24).sum(axis=1)
+        return Signals(daily_demand=d.astype(float), daily_views=v.astype(float))
+
+    # ------------------------------------------------------------------ replenishing
+    def inventory_position(self, sku: int, fast_only: bool = False) -> float:
+        """Available + in transit + finished goods + open production - backlog."""
+        m = self.model
+        avail = sum(w.available(sku) for w in self.warehouses)
+        transit = sum(int(c.stock_in_transit[sku]) for c in self.line_haul)
+        fg = sum(int(f.fg[sku].sum()) for f in self.factories)
+        factories = self.quick if fast_only else self.factories
+        open_prod = sum(int(f.open_units[sku]) for f in factories)
+        return float(avail + transit + fg + open_prod - self.backlog_units[sku])
+
+    def lead_time_hours(self, f: Factory) -> float:
+        """Nominal lead time of a factory: materials, a day of production, transport."""
+        m = self.model
+        lh = self.line_haul[0]
+        central = self.warehouses[self.central]
+        trip = lh.trip_hours(m.geo.km(f.region, central.region))
+        wait = 24.0 / len(lh.cfg.dispatch_hours) / 2.0
+        return f.cfg.material_lead_hours + 24.0 + wait + trip
+
+    def review(self) -> None:
+        """Periodic review: forecast and place production orders (event callback)."""
+        m = self.model
+        hour = m.hour
+        review_h = self.spec.policy.replenishment.review_period_hours
+        for sku in self.skus:
+            sku = int(sku)
+            sig = self.signals(sku, hour - 1) if hour > 0 else Signals(np.zeros(0), np.zeros(0))
+            per_day = max(0.0, self.forecaster.daily(sig))
+            safety = max(0.0, self.safety.units(per_day, sig))
+            per_hour = per_day / 24.0
+            q_fast = 0
+            if self.quick:
+                f = self.quick[0]
+                target = per_hour * (self.lead_time_hours(f) + review_h) + safety
+                need = target - self.inventory_position(sku, fast_only=True)
+                q_fast = f.order_quantity(need)
+                if q_fast:
+                    self.order(f, sku, q_fast, hour, quick=True)
+            f = self.regular[0]
+            target = per_hour * (self.lead_time_hours(f) + review_h) + safety
+            need = target - self.inventory_position(sku)
+            q = f.order_quantity(need)
+            if q:
+                self.order(f, sku, q, hour, quick=False)
+
+    def order(self, f: Factory, sku: int, quantity: int, hour: int, *, quick: bool,
+              rush: bool = False) -> ProductionJob:  # fmt: skip
+        """Send a production job to factory ``f``; stock is deployed by policy."""
+        m = self.model
+        split = self.deploy(quantity)
+        dest = tuple((self._names[i], int(u)) for i, u in enumerate(split) if u > 0)
+        self._job_counter += 1
+        job = ProductionJob(
+            job_id=self._job_counter * 1000 + self.index, brand=self.name,
+            sku=m.sku_names[sku], sku_index=sku, quantity=int(quantity), destinations=dest,
+            placed_hour=hour, quick_response=quick, rush=rush,
+        )  # fmt: skip
+        if self.signal_hour[sku] >= 0:
+            self._jobs_after_signal.add(job.job_id)
+        m.jobs[job.job_id] = job
+        f.accept(job)
+        m.ledger.add_money("setup_cost", self.index, f.cfg.setup_cost_per_order * m.scale)
+        m.ledger.add_units("units_ordered", sku, quantity)
+        if quick:
+            m.ledger.add_units("units_ordered_quick", sku, quantity)
+        day = min(hour // 24, len(self.daily_ordered) - 1)
+        self.daily_ordered[day, sku] += quantity
+        kind = "rush_order" if rush else "production_order"
+        detail = f"{f.name} job {job.job_id}" + (" quick-response" if quick else "")
+        m.log(hour, kind, self.name, m.sku_names[sku], quantity, quantity * f.cfg.unit_cost, detail)
+        return job

@@ -1,0 +1,191 @@
+"""Carrier agents: line-haul (factory→warehouse) and last-mile (warehouse→buyer, and returns).
+
+A carrier dispatches at its cut-off hours each day, taking goods up to its remaining daily
+capacity; a trip takes ``ceil(handling_hours + km / speed_km_per_hour)`` hours (at least 1).
+Goods on board are the carrier's: they count as in transit until they arrive. Returns ride
+back without a capacity limit. Transport cost is ``units·(km·cost_per_unit_km +
+cost_per_unit)``; returns' transport goes to ``return_cost``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sim.config import CarrierConfig
+from sim.messages import Consignment
+
+if TYPE_CHECKING:
+    from sim.agents.warehouse import Warehouse
+    from sim.model import ViralChainModel
+
+
+class Carrier(mesa.Agent):
+    """A transport provider of one brand."""
+
+    def __init__(self, model: ViralChainModel, name: str, brand: int, cfg: CarrierConfig):
+        super().__init__(model)
+        self.name, self.brand, self.cfg = name, brand, cfg
+        self.kind = cfg.kind
+        self.capacity_per_day = cfg.capacity_units_per_day * model.scale
+        self._used_today = 0.0
+        self._day = -1
+        self._arrivals: dict[int, list[Consignment]] = {}
+        n = model.n_sku
+        self.stock_in_transit = np.zeros(n, dtype=np.int64)  # stock consignments (per SKU)
+        self.stock_in_transit_to = np.zeros((n, model.n_warehouses), dtype=np.int64)
+        self.parcels_in_transit = np.zeros(n, dtype=np.int64)
+        self.parcels_to_region = np.zeros((n, len(model.geo)), dtype=np.int64)
+        self.returns_in_transit = np.zeros(n, dtype=np.int64)
+        for h in sorted(set(cfg.dispatch_hours)):
+            if h < model.horizon_hours:
+                model.every(24, h, self.dispatch)
+
+    # ------------------------------------------------------------------ helpers
+    def trip_hours(self, km: float) -> int:
+        """Hours a trip of ``km`` takes."""
+        return max(1, math.ceil(self.cfg.handling_hours + km / self.cfg.speed_km_per_hour))
+
+    def next_dispatch_wait(self, hour: int) -> int:
+        """Hours from ``hour`` until the next cut-off (0 if one is now)."""
+        hod = hour % 24
+        return min((h - hod) % 24 for h in self.cfg.dispatch_hours)
+
+    def remaining_today(self, hour: int) -> float:
+        """Capacity left today."""
+        if hour // 24 != self._day:
+            self._day = hour // 24
+            self._used_today = 0.0
+        return self.capacity_per_day - self._used_today
+
+    def _load(self, c: Consignment) -> None:
+        self._arrivals.setdefault(c.arrival_hour, []).append(c)
+        if len(self._arrivals[c.arrival_hour]) == 1:
+            self.model.at(c.arrival_hour, self.arrive)
+
+    def _charge(self, units: int, km: float, account: str) -> None:
+        ledger = self.model.ledger
+        cost = units * (km * self.cfg.cost_per_unit_km + self.cfg.cost_per_unit)
+        ledger.add_money(account, self.brand, cost)
+        ledger.add_money("unit_km", self.brand, units * km)
+
+    # ------------------------------------------------------------------ events
+    def dispatch(self) -> None:
+        """A cut-off: load what waits, up to the remaining daily capacity (event callback)."""
+        m = self.model
+        hour = m.hour
+        budget = self.remaining_today(hour)
+        if budget < 1:
+            return
+        brand = m.brands[self.brand]
+        used = 0
+        if self.kind == "line_haul":
+            for f in brand.factories:
+                for sku, wh, units, jobs in f.handover_stock(budget - used):
+                    km = m.geo.km(f.region, m.warehouses[wh].region)
+                    self._send_stock(sku, f.name, wh, units, km, hour, jobs)
+                    used += units
+        else:
+            for w in brand.warehouses:
+                ids = w.handover_parcels(budget - used, hour)
+                if len(ids):
+                    used += self._send_parcels(w, ids, hour)
+        self._used_today += used
+
+    def _send_stock(
+        self, sku: int, origin: str, wh: int, units: int, km: float, hour: int, jobs=()
+    ) -> None:
+        m = self.model
+        c = Consignment(
+            kind="stock", brand=m.brands[self.brand].name, origin=origin,
+            destination=m.warehouses[wh].name, sku_index=sku, units=units,
+            dispatched_hour=hour, arrival_hour=hour + self.trip_hours(km), distance_km=km,
+            job_ids=tuple(jobs),
+        )  # fmt: skip
+        self.stock_in_transit[sku] += units
+        self.stock_in_transit_to[sku, wh] += units
+        self._charge(units, km, "transport_cost")
+        self._load(c)
+
+    def transfer(self, sku: int, src: Warehouse, dst: Warehouse, units: int, hour: int) -> int:
+        """Move available stock between two warehouses now; returns units loaded."""
+        budget = int(self.remaining_today(hour))
+        given = src.handover_stock(sku, min(units, budget))
+        if given > 0:
+            self._used_today += given
+            km = self.model.geo.km(src.region, dst.region)
+            self._send_stock(sku, src.name, dst.gindex, given, km, hour)
+        return given
+
+    def _send_parcels(self, w: Warehouse, ids: np.ndarray, hour: int) -> int:
+        m = self.model
+        book = m.orders
+        regions = book.region[ids]
+        units = 0
+        for r in np.unique(regions):
+            sel = ids[regions == r]
+            qty = book.quantity[sel]
+            n = int(qty.sum())
+            km = m.geo.km(w.region, int(r))
+            c = Consignment(
+                kind="parcels", brand=m.brands[self.brand].name, origin=w.name,
+                destination=m.geo.names[int(r)], sku_index=-1, units=n,
+                dispatched_hour=hour, arrival_hour=hour + self.trip_hours(km),
+                distance_km=km, order_ids=sel,
+            )  # fmt: skip
+            np.add.at(self.parcels_in_transit, book.sku[sel], qty)
+            np.add.at(self.parcels_to_region, (book.sku[sel], int(r)), qty)
+            self._charge(n, km, "transport_cost")
+            self._load(c)
+            units += n
+        return units
+
+    def carry_returns(self, ids: np.ndarray, hour: int) -> None:
+        """Take returned parcels back to the warehouse that shipped them."""
+        m = self.model
+        book = m.orders
+        wh = book.warehouse[ids]
+        for w in np.unique(wh):
+            sel = ids[wh == w]
+            dest = m.warehouses[int(w)]
+            for r in np.unique(book.region[sel]):
+                part = sel[book.region[sel] == r]
+                qty = book.quantity[part]
+                n = int(qty.sum())
+                km = m.geo.km(int(r), dest.region)
+                c = Consignment(
+                    kind="returns", brand=m.brands[self.brand].name,
+                    origin=m.geo.names[int(r)], destination=dest.name, sku_index=-1, units=n,
+                    dispatched_hour=hour, arrival_hour=hour + self.trip_hours(km),
+                    distance_km=km, order_ids=part,
+                )  # fmt: skip
+                np.add.at(self.returns_in_transit, book.sku[part], qty)
+                self._charge(n, km, "return_cost")
+                self._load(c)
+
+    def arrive(self) -> None:
+        """Consignments due now reach their destination (event callback)."""
+        m = self.model
+        hour = m.hour
+        book = m.orders
+        for c in self._arrivals.pop(hour, []):
+            if c.kind == "stock":
+                wh = m.warehouse_index[c.destination]
+                self.stock_in_transit[c.sku_index] -= c.units
+                self.stock_in_transit_to[c.sku_index, wh] -= c.units
+                m.warehouses[wh].receive_stock(c.sku_index, c.units, hour)
+                if c.job_ids:
+                    m.brands[self.brand].note_arrival(c.sku_index, hour, c.job_ids)
+            elif c.kind == "parcels":
+                skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
+                np.subtract.at(self.parcels_in_transit, skus, qty)
+                np.subtract.at(self.parcels_to_region, (skus, book.region[c.order_ids]), qty)
+                m.population.receive_parcels(c.order_ids, hour)
+            else:
+                skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
+                np.subtract.at(self.returns_in_transit, skus, qty)
+                m.warehouses[m.warehouse_index[c.destination]].receive_returns(c.order_ids, hour)
+

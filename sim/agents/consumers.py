@@ -1,0 +1,372 @@
+"""The consumer population: individuals stored as columns inside one Mesa agent.
+
+Each consumer has a region, price sensitivity, patience (the longest delivery promise they
+accept, hours), return propensity, peer links (word of mouth) and, per product, an exposure
+count and a state (0 none, 1 bought, 2 waiting to come back). Work per hour is proportional
+to the consumers touched that hour (exposed, recommended, receiving, returning, cancelling),
+never to the whole population.
+
+A consumer exposed to a product *wants* it with probability
+
+    p = c_channel · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
+        · (1 + boost·(exposures - 1))
+
+(clipped to 1). A wish is *demand*; the brand then accepts it (in stock with a promise the
+consumer's patience allows, or a pre-order) or not. A consumer turned away may buy a
+substitute of another brand, come back once later, or leave (a lost sale).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sim.config import MarketConfig
+from sim.content import Exposures
+from sim.orders import (
+    ALLOCATED, BACKLOG, CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM,
+    DELIVERED, PICKED, RETURNED,
+)  # fmt: skip
+from sim.rng import stream
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+NONE, BOUGHT, WAITING = 0, 1, 2
+ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
+
+
+class ConsumerPopulation(mesa.Agent):
+    """All consumers of the market, as numpy columns."""
+
+    def __init__(self, model: ViralChainModel, cfg: MarketConfig):
+        super().__init__(model)
+        self.cfg = cfg
+        n, P = cfg.n_consumers, model.n_sku
+        self.n = n
+        rng = stream(model.seed, "population")
+        c = cfg.consumer
+        self.region = rng.choice(len(model.geo), size=n, p=model.geo.population_share).astype(
+            np.int16
+        )
+        self.price_sensitivity = np.maximum(
+            0.0, rng.normal(c.price_sensitivity_mean, c.price_sensitivity_sd, n)
+        ).astype(np.float32)
+        self.patience_hours = rng.lognormal(
+            math.log(c.patience_hours_median), c.patience_log_sd, n
+        ).astype(np.float32)
+        m = c.return_propensity_mean
+        if 0 < m < 1:  # Beta with mean m and a = 2
+            self.return_propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
+        else:
+            self.return_propensity = np.full(n, m, dtype=np.float32)
+        wom = cfg.word_of_mouth
+        k = wom.peers_per_consumer if wom.mixing == "peers" else 0
+        self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
+        self.exposure_count = np.zeros((n, P), dtype=np.uint16)
+        self.state = np.zeros((n, P), dtype=np.int8)
+        # future work, bucketed by hour
+        self._scheduled: dict[int, list[Exposures]] = {}
+        self._cancel_checks: dict[int, list[np.ndarray]] = {}
+        self._returns_due: dict[int, list[np.ndarray]] = {}
+        self.kept_units = np.zeros(P, dtype=np.int64)  # delivered and not sent back, per SKU
+
+    # ------------------------------------------------------------------ demand
+    def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
+        """Background discovery: the innovation term, drawn in O(exposures)."""
+        m = self.model
+        rate = self.cfg.organic.exposure_rate_per_day
+        launched = np.flatnonzero(m.launch_hour <= hour)
+        if rate <= 0 or len(launched) == 0:
+            return None
+        k = int(rng.poisson(rate / 24.0 * self.n * len(launched)))
+        if k == 0:
+            return None
+        consumers = rng.integers(0, self.n, k)
+        skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
+        return Exposures(consumers, skus, CH_ORGANIC, -1)
+
+    def decide(self, hour: int, content: list[Exposures]) -> None:
+        """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
+        m = self.model
+        rng = stream(m.seed, "consumers", hour)
+        batches = list(content) + self._scheduled.pop(hour, [])
+        organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
+        if organic is not None:
+            batches.append(organic)
+        fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
+        revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
+
+        for b in fresh:  # content views, per SKU and region
+            if b.channel in (CH_VIDEO, CH_LIVE):
+                m.ledger.add_region_flow("views", b.skus, self.region[b.consumers], 1)
+
+        wish = self._wishes(hour, fresh, rng)
+        if revisits:
+            rv = _concat(revisits)
+            m.ledger.pending_intents -= np.bincount(rv[1], weights=rv[4], minlength=m.n_sku).astype(
+                np.int64
+            )
+            self.state[rv[0], rv[1]] = NONE
+            rv_wish = (rv[0], rv[1], rv[2], rv[3], rv[4], np.ones(len(rv[0]), bool))
+            wish = _stack(wish, rv_wish) if wish is not None else rv_wish
+        if wish is None or len(wish[0]) == 0:
+            return
+        consumers, skus, channels, kols, qty, is_revisit = wish
+        order = rng.permutation(len(consumers))  # random arrival order within the hour
+        consumers, skus, channels, kols, qty, is_revisit = (
+            a[order] for a in (consumers, skus, channels, kols, qty, is_revisit)
+        )
+        first = ~is_revisit
+        m.ledger.add_region_flow(
+            "demand", skus[first], self.region[consumers[first]], qty[first]
+        )
+        outcome = self._offer(hour, consumers, skus, channels, kols, qty)
+        failed = outcome != ACCEPTED
+        if not failed.any():
+            return
+        # consumers turned away: substitute, come back later, or leave
+        f_idx = np.flatnonzero(failed)
+        u = rng.random(len(f_idx))
+        sub_p = self.cfg.consumer.substitution_probability
+        subst_sku = m.substitute_for(skus[f_idx], hour, rng)
+        try_sub = (u < sub_p) & (subst_sku >= 0)
+        rest = ~try_sub
+        rev_p = self.cfg.consumer.revisit_probability
+        v = rng.random(len(f_idx))
+        come_back = rest & (v < rev_p) & ~is_revisit[f_idx] & (outcome[f_idx] == SOLD_OUT)
+        lost = rest & ~come_back
+        # the original product is lost when the consumer substitutes or leaves
+        gone = f_idx[try_sub | lost]
+        self._lose(skus[gone], consumers[gone], qty[gone], outcome[gone])
+        if come_back.any():
+            cb = f_idx[come_back]
+            self.state[consumers[cb], skus[cb]] = WAITING
+            m.ledger.pending_intents += np.bincount(
+                skus[cb], weights=qty[cb], minlength=m.n_sku
+            ).astype(np.int64)
+            due = hour + self.cfg.consumer.revisit_delay_hours
+            if due < m.horizon_hours:
+                self._schedule(
+                    due, Exposures(consumers[cb], skus[cb], CH_REVISIT, -1, quantity=qty[cb])
+                )
+            else:  # the horizon ends first: the wish is lost
+                m.ledger.pending_intents -= np.bincount(
+                    skus[cb], weights=qty[cb], minlength=m.n_sku
+                ).astype(np.int64)
+                self._lose(skus[cb], consumers[cb], qty[cb], outcome[cb])
+        if try_sub.any():
+            s_idx = f_idx[try_sub]
+            sc, ss, sq = consumers[s_idx], subst_sku[try_sub], qty[s_idx]
+            ok = self.state[sc, ss] == NONE
+            sc, ss, sq = sc[ok], ss[ok], sq[ok]
+            if len(sc):
+                m.ledger.add_region_flow("demand", ss, self.region[sc], sq)
+                neg = np.full(len(sc), -1, dtype=np.int32)
+                sub_out = self._offer(hour, sc, ss, np.full(len(sc), CH_SUBST, np.int8), neg, sq)
+                bad = sub_out != ACCEPTED
+                self._lose(ss[bad], sc[bad], sq[bad], sub_out[bad])
+
+    def _wishes(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+        """Which fresh exposures become wishes (one per consumer and product per hour)."""
+        m = self.model
+        if not fresh:
+            return None
+        consumers, skus, channels, kols, _ = _concat(fresh)
+        launched = m.launch_hour[skus] <= hour
+        consumers, skus, channels, kols = (a[launched] for a in (consumers, skus, channels, kols))
+        if len(consumers) == 0:
+            return None
+        flat = consumers * m.n_sku + skus
+        ec = self.exposure_count.reshape(-1)
+        np.add.at(ec, flat, 1)
+        ec[flat[ec[flat] > 10_000]] = 10_000  # saturate far below uint16 overflow
+        p = m.channel_conversion[channels].astype(np.float64)
+        has_kol = kols >= 0
+        p[has_kol] *= m.kol_trust[kols[has_kol]]
+        s = self.price_sensitivity[consumers]
+        p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
+        p *= np.power(0.5, (hour - m.launch_hour[skus]) / 24.0 / m.novelty_half_life_days[skus])
+        p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (
+            ec[flat].astype(np.float64) - 1.0
+        )
+        p = np.minimum(p, 1.0)
+        p[self.state.reshape(-1)[flat] != NONE] = 0.0
+        # one chance per consumer and product per hour: keep the most persuasive exposure
+        order = np.lexsort((-p, flat))
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = flat[order[1:]] != flat[order[:-1]]
+        idx = order[keep]
+        want = rng.random(len(idx)) < p[idx]
+        idx = np.sort(idx[want])
+        if len(idx) == 0:
+            return None
+        mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
+        qty = np.ones(len(idx), dtype=np.int64)
+        if mean_extra > 0:
+            qty += rng.poisson(mean_extra, len(idx))
+        return (
+            consumers[idx], skus[idx], channels[idx], kols[idx], qty, np.zeros(len(idx), bool)
+        )
+
+    def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
+        """Ask each product's brand to accept the wishes; returns the outcome per wish."""
+        m = self.model
+        outcome = np.full(len(consumers), SOLD_OUT, dtype=np.int8)
+        for sku in np.unique(skus):
+            sel = np.flatnonzero(skus == sku)
+            brand = m.brand_of_sku(int(sku))
+            c = consumers[sel]
+            outcome[sel] = brand.take_orders(
+                hour=hour,
+                sku=int(sku),
+                consumers=c,
+                regions=self.region[c],
+                quantity=qty[sel],
+                patience=self.patience_hours[c],
+                channels=channels[sel],
+                kols=kols[sel],
+            )
+            accepted = sel[outcome[sel] == ACCEPTED]
+            self.state[consumers[accepted], sku] = BOUGHT
+        return outcome
+
+    def _lose(self, skus, consumers, qty, reasons) -> None:
+        m = self.model
+        if len(skus) == 0:
+            return
+        m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
+        sold_out = reasons == SOLD_OUT
+        m.ledger.add_units("lost_sold_out", skus[sold_out], qty[sold_out])
+        m.ledger.add_units("lost_too_slow", skus[~sold_out], qty[~sold_out])
+
+    def _schedule(self, hour: int, batch: Exposures) -> None:
+        self._scheduled.setdefault(hour, []).append(batch)
+
+    def expire_waiting(self) -> None:
+        """At the end of a run, wishes still waiting to come back are lost sales."""
+        m = self.model
+        for hour in sorted(self._scheduled):
+            for b in self._scheduled[hour]:
+                if b.channel == CH_REVISIT and len(b):
+                    m.ledger.pending_intents -= np.bincount(
+                        b.skus, weights=b.quantity, minlength=m.n_sku
+                    ).astype(np.int64)
+                    self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), SOLD_OUT))
+        self._scheduled.clear()
+
+    # ------------------------------------------------------------------ orders after sale
+    def watch_order(self, order_ids: np.ndarray, deadlines: np.ndarray) -> None:
+        """Remember to check these orders for cancellation at their deadlines (hours)."""
+        horizon = self.model.horizon_hours
+        for d in np.unique(deadlines):
+            if d < horizon:
+                self._cancel_checks.setdefault(int(d), []).append(order_ids[deadlines == d])
+
+    def check_cancellations(self, hour: int) -> None:
+        """Waiting consumers whose order is late past the grace may cancel it."""
+        m = self.model
+        due = self._cancel_checks.pop(hour, None)
+        if not due:
+            return
+        ids = np.concatenate(due)
+        book = m.orders
+        status = book.status[ids]
+        late = ids[(status == BACKLOG) | (status == ALLOCATED) | (status == PICKED)]
+        if len(late) == 0:
+            return
+        rng = stream(m.seed, "cancellations", hour)
+        cancel = late[rng.random(len(late)) < self.cfg.consumer.late_cancel_probability]
+        if len(cancel):
+            for b in np.unique(book.brand[cancel]):
+                m.brands[int(b)].cancel_orders(cancel[book.brand[cancel] == b], hour)
+
+    def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
+        """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
+        m = self.model
+        book = m.orders
+        book.set("status", order_ids, DELIVERED)
+        book.set("delivered_hour", order_ids, hour)
+        skus, qty = book.sku[order_ids], book.quantity[order_ids]
+        m.ledger.add_units("delivered", skus, qty)
+        m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
+        np.add.at(self.kept_units, skus, qty)
+        rng = stream(m.seed, "deliveries", hour, int(order_ids[0]))
+        c = self.cfg.consumer
+        consumers = book.consumer[order_ids]
+        p = self.return_propensity[consumers].astype(np.float64)
+        p[book.impulse[order_ids]] *= c.impulse_return_multiplier
+        late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
+        p[late] *= c.late_return_multiplier
+        back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
+        if back.any():
+            delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
+            due = hour + delay.astype(np.int64)
+            ret_ids = order_ids[back]
+            for d in np.unique(due):
+                if d < m.horizon_hours:
+                    self._returns_due.setdefault(int(d), []).append(ret_ids[due == d])
+        self._spread_word(order_ids[~back], hour, rng)
+
+    def _spread_word(self, order_ids: np.ndarray, hour: int, rng: np.random.Generator) -> None:
+        """Satisfied buyers recommend the product to peers (imitation demand)."""
+        m = self.model
+        wom = self.cfg.word_of_mouth
+        if len(order_ids) == 0 or wom.recommend_probability <= 0:
+            return
+        book = m.orders
+        buyers, skus = book.consumer[order_ids], book.sku[order_ids]
+        if wom.mixing == "peers":
+            if self.peers.shape[1] == 0:
+                return
+            hit = rng.random((len(buyers), self.peers.shape[1])) < wom.recommend_probability
+            rows, cols = np.nonzero(hit)
+            targets = self.peers[buyers[rows], cols].astype(np.int64)
+            t_skus = skus[rows]
+        else:
+            k = rng.binomial(max(1, wom.peers_per_consumer), wom.recommend_probability, len(buyers))
+            targets = rng.integers(0, self.n, int(k.sum()))
+            t_skus = np.repeat(skus, k)
+        if len(targets) == 0:
+            return
+        when = hour + rng.integers(1, wom.delay_hours_max + 1, len(targets))
+        for d in np.unique(when):
+            if d < m.horizon_hours:
+                sel = when == d
+                self._schedule(int(d), Exposures(targets[sel], t_skus[sel], CH_WOM, -1))
+
+    def send_returns(self, hour: int) -> None:
+        """Buyers send back the items they decided to return, due this hour."""
+        m = self.model
+        due = self._returns_due.pop(hour, None)
+        if not due:
+            return
+        ids = np.concatenate(due)
+        ids = ids[m.orders.status[ids] == DELIVERED]
+        if len(ids) == 0:
+            return
+        book = m.orders
+        book.set("status", ids, RETURNED)
+        skus, qty = book.sku[ids], book.quantity[ids]
+        m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
+        np.subtract.at(self.kept_units, skus, qty)
+        for b in np.unique(book.brand[ids]):
+            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
+
+
+def _concat(batches: list[Exposures]):
+    consumers = np.concatenate([b.consumers for b in batches]).astype(np.int64, copy=False)
+    skus = np.concatenate([b.skus for b in batches]).astype(np.int64, copy=False)
+    channels = np.concatenate([np.full(len(b), b.channel, np.int8) for b in batches])
+    kols = np.concatenate([np.full(len(b), b.kol, np.int32) for b in batches])
+    qty = np.concatenate(
+        [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
+    ).astype(np.int64)
+    return consumers, skus, channels, kols, qty
+
+
+def _stack(a, b):
+    return tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True))

@@ -1,0 +1,116 @@
+"""KOL / KOC agents: followers, a content calendar, posts and live streams, and their fees."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sim.config import KolConfig
+from sim.content import Exposures, Post
+from sim.orders import CH_LIVE, CH_VIDEO
+from sim.rng import stream
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+
+class Kol(mesa.Agent):
+    """An influencer with followers (consumer indices) who publishes content.
+
+    Fee model: a base fee per post or live stream, paid by the brand(s) whose products it
+    features, plus ``commission_rate`` on the revenue of the orders it drives (refunded on
+    cancellations and returns).
+    """
+
+    def __init__(self, model: ViralChainModel, name: str, index: int, cfg: KolConfig):
+        super().__init__(model)
+        self.name, self.index, self.cfg = name, index, cfg
+        n = model.market_size
+        rng = stream(model.seed, "kol", name, "followers")
+        tier = model.config.content.tiers[cfg.tier]
+        share = cfg.followers_share
+        if share is None:
+            share = float(rng.uniform(tier.followers_share_min, tier.followers_share_max))
+        self.followers_share = share
+        k = int(round(share * n))
+        self.followers: np.ndarray = (
+            np.sort(rng.choice(n, size=k, replace=False)) if k else np.empty(0, dtype=np.int64)
+        )
+        self.posts: list[Post] = []  # active posts
+        self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
+        self.n_posts = 0
+
+    # -- calendar ------------------------------------------------------------------
+    def plan(self, post_id: str, hour: int, kind: str, skus: np.ndarray, duration: int) -> None:
+        """Add a post to the calendar (a Mesa event publishes it at ``hour``)."""
+        if hour >= self.model.horizon_hours:
+            return
+        self._due.setdefault(hour, []).append((post_id, kind, skus, duration))
+        if len(self._due[hour]) == 1:
+            self.model.at(hour, self.publish_due)
+
+    def publish_due(self) -> None:
+        """Publish the posts planned for the current hour (event callback)."""
+        hour = self.model.hour
+        for post_id, kind, skus, duration in self._due.pop(hour, []):
+            self.publish(post_id, kind, skus, duration, hour)
+
+    def publish(self, post_id: str, kind: str, skus: np.ndarray, duration: int, hour: int) -> Post:
+        """Start a post now: pay the base fee, log the event, start its view process."""
+        m = self.model
+        cfg = self.cfg
+        if kind == "livestream":
+            seed_views = len(self.followers) * cfg.livestream_attendance
+            seed_views *= 1 + m.config.content.livestream.platform_boost
+            fee = cfg.fee_per_livestream * m.scale
+        else:
+            seed_views = len(self.followers) * cfg.engagement_rate
+            fee = cfg.fee_per_post * m.scale
+        post = Post(
+            post_id=post_id,
+            kol=self.index,
+            kind=kind,
+            skus=skus,
+            start_hour=hour,
+            duration_hours=duration,
+            expected_seed_views=seed_views,
+            rng=stream(m.seed, "post", post_id),
+        )
+        self.posts.append(post)
+        self.n_posts += 1
+        brands = np.unique(m.sku_brand[skus])
+        for b in brands:
+            m.ledger.add_kol_fee(self.name, int(b), fee / len(brands))
+        sku_names = ",".join(m.sku_names[s] for s in skus)
+        if kind == "livestream":
+            m.log(hour, "livestream_start", self.name, sku_names, 0, fee, f"{post_id} for {duration}h")
+            m.at(hour + duration, self.end_livestreams)
+        else:
+            m.log(hour, "post", self.name, sku_names, 0, fee, post_id)
+        return post
+
+    def end_livestreams(self) -> None:
+        """Log the end of live streams that finish now (event callback)."""
+        hour = self.model.hour
+        for p in self.posts:
+            if p.kind == "livestream" and p.start_hour + p.duration_hours == hour:
+                names = ",".join(self.model.sku_names[s] for s in p.skus)
+                self.model.log(hour, "livestream_end", self.name, names, p.views, 0.0, p.post_id)
+
+    # -- hourly --------------------------------------------------------------------
+    def broadcast(self, hour: int) -> list[Exposures]:
+        """Views of this hour from all active posts, as exposures."""
+        m = self.model
+        video, live = m.config.content.short_video, m.config.content.livestream
+        out = []
+        for post in self.posts:
+            nf, no = post.views_this_hour(hour, video, live)
+            if nf + no == 0:
+                continue
+            consumers, skus = post.sample_exposures(nf, no, self.followers, m.market_size)
+            ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
+            out.append(Exposures(consumers, skus, ch, self.index))
+        self.posts = [p for p in self.posts if not p.finished]
+        return out

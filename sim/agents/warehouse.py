@@ -1,0 +1,184 @@
+"""Warehouse agents: a central DC or a forward warehouse of one brand.
+
+State per SKU (global index), with its invariants:
+
+* ``on_hand``: units physically in the warehouse (≥ 0), including those reserved;
+* ``reserved``: units promised to accepted orders not yet handed to a carrier
+  (0 ≤ reserved ≤ on_hand); ``available = on_hand - reserved``;
+* ``returns_waiting``: returned units received, waiting for inspection.
+
+Orders flow through a pick queue (pick/pack capacity per hour) into a packed queue, from
+which last-mile carriers take them at their cut-off times.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from sim.config import WarehouseConfig
+from sim.orders import ALLOCATED, IN_TRANSIT, PICKED
+from sim.queues import IdQueue
+from sim.rng import stream
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+
+class Warehouse(mesa.Agent):
+    """Stock, picking, hand-over to carriers, and returns inspection."""
+
+    def __init__(
+        self, model: ViralChainModel, name: str, brand: int, gindex: int, cfg: WarehouseConfig
+    ):
+        super().__init__(model)
+        self.name, self.brand, self.gindex, self.cfg = name, brand, gindex, cfg
+        self.region = model.geo.index[cfg.region]
+        n = model.n_sku
+        self.on_hand = np.zeros(n, dtype=np.int64)
+        self.reserved = np.zeros(n, dtype=np.int64)
+        self.returns_waiting = np.zeros(n, dtype=np.int64)
+        self.pick_queue = IdQueue()
+        self.packed = IdQueue()
+        self.pick_capacity_per_hour = cfg.pick_capacity_units_per_hour * model.scale
+        self.returns_capacity_per_hour = cfg.returns_capacity_units_per_day * model.scale / 24.0
+        self._pick_credit = 0.0
+        self._returns_credit = 0.0
+        self.shipped_hour = np.zeros(n, dtype=np.int64)
+        self.returned_hour = np.zeros(n, dtype=np.int64)
+        self.received_hour = np.zeros(n, dtype=np.int64)
+        self.packed_units = 0
+        self.queued_units = 0
+
+    # ------------------------------------------------------------------ queries
+    def available(self, sku: int) -> int:
+        """Units on the shelf not promised to anyone."""
+        return int(self.on_hand[sku] - self.reserved[sku])
+
+    def pick_delay_hours(self) -> float:
+        """Hours of picking work queued (a promise estimate)."""
+        if self.pick_capacity_per_hour <= 0:
+            return float("inf")
+        return self.queued_units / self.pick_capacity_per_hour
+
+    # ------------------------------------------------------------------ stock in
+    def place_initial(self, sku: int, units: int) -> None:
+        """Stock present at hour 0."""
+        self.on_hand[sku] += units
+
+    def receive_stock(self, sku: int, units: int, hour: int) -> None:
+        """Inbound goods (from a factory or another warehouse) arrive."""
+        self.on_hand[sku] += units
+        self.received_hour[sku] += units
+
+    def receive_returns(self, order_ids: np.ndarray, hour: int) -> None:
+        """Returned parcels arrive; they wait for inspection."""
+        book = self.model.orders
+        np.add.at(self.returns_waiting, book.sku[order_ids], book.quantity[order_ids])
+        np.add.at(self.returned_hour, book.sku[order_ids], book.quantity[order_ids])
+
+    # ------------------------------------------------------------------ orders
+    def reserve(self, order_ids: np.ndarray) -> None:
+        """Reserve stock for accepted orders and queue them for picking."""
+        book = self.model.orders
+        qty = book.quantity[order_ids]
+        np.add.at(self.reserved, book.sku[order_ids], qty)
+        if np.any(self.reserved > self.on_hand):
+            raise AssertionError(f"{self.name}: reserved more than on hand")
+        book.set("status", order_ids, ALLOCATED)
+        book.set("warehouse", order_ids, self.gindex)
+        self.pick_queue.push(order_ids)
+        self.queued_units += int(qty.sum())
+
+    def release(self, order_ids: np.ndarray) -> None:
+        """Un-reserve stock of orders cancelled before hand-over (they stay on the shelf)."""
+        book = self.model.orders
+        qty = book.quantity[order_ids]
+        np.subtract.at(self.reserved, book.sku[order_ids], qty)
+        st = book.status[order_ids]
+        self.queued_units -= int(qty[st == ALLOCATED].sum())
+        self.packed_units -= int(qty[st == PICKED].sum())
+
+    def pick(self, hour: int) -> None:
+        """Pick and pack queued orders up to this hour's capacity (FIFO)."""
+        if len(self.pick_queue) == 0:
+            self._pick_credit = 0.0
+            return
+        book = self.model.orders
+        self._pick_credit += self.pick_capacity_per_hour
+        ids = self.pick_queue.pop_by_capacity(
+            book.cols["quantity"], book.cols["status"], ALLOCATED, self._pick_credit
+        )
+        if len(ids):
+            units = int(book.quantity[ids].sum())
+            self._pick_credit -= units
+            self.queued_units -= units
+            self.packed_units += units
+            book.set("status", ids, PICKED)
+            self.packed.push(ids)
+        if len(self.pick_queue) == 0:
+            self._pick_credit = 0.0
+
+    def handover_parcels(self, capacity_units: float, hour: int) -> np.ndarray:
+        """Give packed orders (FIFO, whole orders) to a last-mile carrier up to its capacity."""
+        if len(self.packed) == 0 or capacity_units < 1:
+            return np.empty(0, dtype=np.int64)
+        book = self.model.orders
+        ids = self.packed.pop_by_capacity(
+            book.cols["quantity"], book.cols["status"], PICKED, capacity_units
+        )
+        if len(ids):
+            skus, qty = book.sku[ids], book.quantity[ids]
+            np.subtract.at(self.on_hand, skus, qty)
+            np.subtract.at(self.reserved, skus, qty)
+            np.add.at(self.shipped_hour, skus, qty)
+            self.packed_units -= int(qty.sum())
+            book.set("status", ids, IN_TRANSIT)
+            book.set("shipped_hour", ids, hour)
+        return ids
+
+    def handover_stock(self, sku: int, units: int) -> int:
+        """Give available units of a SKU to a carrier (a transfer); returns units given."""
+        give = max(0, min(units, self.available(sku)))
+        self.on_hand[sku] -= give
+        return give
+
+    # ------------------------------------------------------------------ hourly work
+    def inspect_returns(self, hour: int) -> None:
+        """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
+        waiting = int(self.returns_waiting.sum())
+        if waiting == 0:
+            self._returns_credit = 0.0
+            return
+        self._returns_credit += self.returns_capacity_per_hour
+        budget = int(self._returns_credit)
+        if budget <= 0:
+            return
+        rng = stream(self.model.seed, "inspect", self.name, hour)
+        ledger = self.model.ledger
+        for sku in np.flatnonzero(self.returns_waiting):
+            if budget <= 0:
+                break
+            n = int(min(budget, self.returns_waiting[sku]))
+            good = int(rng.binomial(n, self.cfg.restock_fraction))
+            self.returns_waiting[sku] -= n
+            self.on_hand[sku] += good
+            ledger.add_units("restocked", sku, good)
+            ledger.add_units("scrapped", sku, n - good)
+            budget -= n
+            self._returns_credit -= n
+
+    def accrue_holding(self) -> None:
+        """Holding cost of one hour on all units in the building."""
+        units = int(self.on_hand.sum() + self.returns_waiting.sum())
+        if units:
+            cost = units * self.cfg.holding_cost_per_unit_day / 24.0
+            self.model.ledger.add_money("holding_cost", self.brand, cost)
+
+    def reset_hour(self) -> None:
+        """Start a new hour of flow counters."""
+        self.shipped_hour.fill(0)
+        self.returned_hour.fill(0)
+        self.received_hour.fill(0)

@@ -1,0 +1,549 @@
+"""The typed configuration schema of a run, and its validation.
+
+The schema states types, ranges, units and meanings. It deliberately holds *no defaults*:
+every default lives once, in the YAML files under ``scenarios/`` (composed by
+:func:`sim.compose`). A config dict is validated exactly once, by :func:`validate`, which
+reports every problem with its dotted path, the bad value and what is allowed.
+
+Quantities on the supply side (stock, capacities, minimum order quantities, batch sizes and
+fixed fees) are stated for ``market.reference_consumers`` consumers and scaled linearly to
+``market.n_consumers`` when the model is built, so a story keeps its shape at any size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.errors import ConfigError
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+HourOfDay = Annotated[int, Field(ge=0, le=23)]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+class RunConfig(Strict):
+    """How long to simulate and what to record."""
+
+    horizon_hours: PositiveInt = Field(description="simulated hours (1 tick = 1 hour)")
+    timeseries_resolution: Literal["hour", "day", "off"] = Field(
+        description="resolution of the timeseries table"
+    )
+    debug_invariants: bool = Field(
+        description="check every invariant of DESIGN.md section 8 after every tick (slow)"
+    )
+    fail_at_hour: int = Field(
+        ge=-1,
+        description="raise a deliberate error at this hour (-1: never); tests failure isolation",
+    )
+
+
+class MetaConfig(Strict):
+    """Names recorded with every run (set by the story and setup files)."""
+
+    story: str = Field(description="story name")
+    setup: str = Field(description="setup name of the main brand")
+
+
+# ----------------------------------------------------------------------------- market
+
+
+class RegionConfig(Strict):
+    """A consumer region, placed on a plane so that distances (km) can be computed."""
+
+    population_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        description="share of consumers living here (shares are normalised)"
+    )
+    x_km: float = Field(description="east-west position, km")
+    y_km: float = Field(description="north-south position, km")
+    local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
+
+
+class ConsumerConfig(Strict):
+    """Heterogeneous consumer traits (drawn once per consumer) and behaviour rules."""
+
+    price_sensitivity_mean: NonNegative = Field(
+        description="mean s in the price factor exp(-s (price/reference_price - 1))"
+    )
+    price_sensitivity_sd: NonNegative = Field(description="sd of s across consumers")
+    patience_hours_median: Positive = Field(
+        description="median longest acceptable delivery promise, hours"
+    )
+    patience_log_sd: NonNegative = Field(description="log-normal spread of patience")
+    return_propensity_mean: Probability = Field(
+        description="mean chance that a delivered unit bought after a short video is returned"
+    )
+    impulse_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
+        description="return chance multiplier for live-stream (impulse) buys"
+    )
+    late_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
+        description="return chance multiplier when delivered after the promise"
+    )
+    return_delay_hours: NonNegative = Field(description="mean hours a returned item is kept")
+    cancel_grace_hours: NonNegative = Field(
+        description="hours past the promise before a waiting consumer may cancel"
+    )
+    late_cancel_probability: Probability = Field(
+        description="chance that an order not shipped by promise + grace is cancelled"
+    )
+    revisit_probability: Probability = Field(
+        description="chance that a consumer who found the product sold out comes back once"
+    )
+    revisit_delay_hours: PositiveInt = Field(description="hours until that revisit")
+    units_per_order_mean: Annotated[float, Field(ge=1.0)] = Field(
+        description="mean units per order (1 + Poisson)"
+    )
+    substitution_probability: Probability = Field(
+        description="chance that a consumer who cannot buy a product buys a substitute instead"
+    )
+    repeat_exposure_boost: NonNegative = Field(
+        description="relative conversion increase per earlier exposure to the same product"
+    )
+
+
+class WordOfMouthConfig(Strict):
+    """Imitation demand (Bass-like) from satisfied buyers."""
+
+    mixing: Literal["peers", "fully_mixed"] = Field(
+        description="peers: recommend to linked peers; fully_mixed: to random consumers"
+    )
+    peers_per_consumer: NonNegativeInt = Field(description="peer links per consumer")
+    recommend_probability: Probability = Field(
+        description="chance that a satisfied buyer recommends to each peer"
+    )
+    delay_hours_max: PositiveInt = Field(
+        description="recommendations reach peers uniformly within this many hours of delivery"
+    )
+    conversion_probability: Probability = Field(
+        description="chance that a recommended consumer wants to buy"
+    )
+
+
+class OrganicConfig(Strict):
+    """Background discovery (search, shelf, platform feed): the innovation term."""
+
+    exposure_rate_per_day: Probability = Field(
+        description="share of consumers who come across a launched product per day"
+    )
+    conversion_probability: Probability = Field(
+        description="chance that an organic exposure turns into wanting to buy"
+    )
+
+
+class MarketConfig(Strict):
+    """Consumers and regions."""
+
+    n_consumers: PositiveInt = Field(description="simulated consumers")
+    reference_consumers: PositiveInt = Field(
+        description="market size at which supply-side quantities are stated"
+    )
+    regions: dict[str, RegionConfig] = Field(min_length=1, description="consumer regions")
+    consumer: ConsumerConfig
+    word_of_mouth: WordOfMouthConfig
+    organic: OrganicConfig
+
+
+# ----------------------------------------------------------------------------- content
+
+Tier = Literal["head", "mid", "tail", "koc"]
+
+
+class TierConfig(Strict):
+    """Follower range of a KOL tier, as shares of the population."""
+
+    followers_share_min: Probability = Field(description="smallest follower share in the tier")
+    followers_share_max: Probability = Field(description="largest follower share in the tier")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierConfig:
+        if self.followers_share_max < self.followers_share_min:
+            raise ValueError("followers_share_max must be >= followers_share_min")
+        return self
+
+
+class KolConfig(Strict):
+    """An influencer (KOL) or key opinion consumer (KOC)."""
+
+    tier: Tier = Field(description="head | mid | tail | koc")
+    followers_share: Probability | None = Field(
+        description="share of consumers following; null draws it from the tier's range"
+    )
+    engagement_rate: Probability = Field(
+        description="share of followers who see a short video of this KOL"
+    )
+    livestream_attendance: Probability = Field(
+        description="share of followers who join a live stream of this KOL"
+    )
+    trust: NonNegative = Field(description="conversion multiplier of this KOL's audience")
+    fee_per_post: NonNegative = Field(description="base fee per short video (money)")
+    fee_per_livestream: NonNegative = Field(description="base fee per live stream (money)")
+    commission_rate: Probability = Field(description="commission on the revenue it drives")
+    spontaneous_posts_per_day: NonNegative = Field(
+        description="rate of unscheduled short videos (Poisson), posts per day"
+    )
+
+
+class PostConfig(Strict):
+    """One entry of the content calendar."""
+
+    kol: str = Field(description="KOL name")
+    at_hour: NonNegativeInt = Field(description="publication hour")
+    kind: Literal["short_video", "livestream"]
+    skus: list[str] = Field(description="products featured (empty: all of the main brand)")
+    duration_hours: PositiveInt = Field(description="live-stream length (short videos: ignored)")
+
+
+class ShortVideoConfig(Strict):
+    """Short-video dynamics: follower views decay; shares re-broadcast (a Hawkes cascade)."""
+
+    reach_decay_hours: Positive = Field(description="time constant of follower views, hours")
+    branching_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        description="expected shared views triggered by one view (< 1)"
+    )
+    share_kernel_hours: Positive = Field(description="time constant of the share kernel, hours")
+    conversion_probability: Probability = Field(description="chance a view leads to wanting")
+
+
+class LivestreamConfig(Strict):
+    """Live-stream dynamics: a window of concentrated, higher conversion."""
+
+    conversion_probability: Probability = Field(description="chance a viewer wants to buy")
+    platform_boost: NonNegative = Field(
+        description="non-follower viewers the platform sends, per follower viewer"
+    )
+    opening_peak_factor: Annotated[float, Field(ge=1.0)] = Field(
+        description="arrivals in the first hour relative to later hours"
+    )
+
+
+class ContentConfig(Strict):
+    """KOLs, the content calendar, and content dynamics."""
+
+    tiers: dict[Tier, TierConfig]
+    kols: dict[str, KolConfig]
+    calendar: list[PostConfig]
+    short_video: ShortVideoConfig
+    livestream: LivestreamConfig
+
+
+# ----------------------------------------------------------------------------- brand
+
+
+class ProductConfig(Strict):
+    """A SKU of a brand."""
+
+    price: Positive = Field(description="selling price (money per unit)")
+    reference_price: Positive = Field(description="price consumers consider fair for it")
+    category: str = Field(description="products of one category substitute for each other")
+    launch_hour: NonNegativeInt = Field(description="hour from which it can be bought")
+    novelty_half_life_days: Positive = Field(
+        description="days for the conversion of its content to halve after launch (hype fades)"
+    )
+    initial_stock_units: NonNegativeInt = Field(
+        description="stock in the warehouses at hour 0 (placed by the deployment policy)"
+    )
+    salvage_fraction: Probability = Field(
+        description="share of unit cost recovered for leftover stock at the end (markdown)"
+    )
+
+
+class BrandConfig(Strict):
+    """A brand and its catalogue."""
+
+    name: str = Field(min_length=1)
+    products: dict[str, ProductConfig] = Field(min_length=1)
+
+
+class FactoryConfig(Strict):
+    """A factory of the brand's supply network."""
+
+    region: str = Field(description="region where it stands")
+    role: Literal["regular", "quick_response"] = Field(
+        description="regular: the bulk channel; quick_response: small fast batches"
+    )
+    capacity_units_per_day: NonNegative = Field(description="output at full speed")
+    changeover_hours: NonNegative = Field(description="idle hours when switching SKU")
+    moq_units: PositiveInt = Field(description="minimum order quantity")
+    batch_size_units: PositiveInt = Field(description="orders are rounded up to multiples")
+    material_lead_hours: NonNegative = Field(description="hours from order to production start")
+    unit_cost: NonNegative = Field(description="money per unit produced")
+    setup_cost_per_order: NonNegative = Field(description="fixed money per production order")
+    skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
+
+
+class SupplyConfig(Strict):
+    """Factories."""
+
+    factories: dict[str, FactoryConfig] = Field(min_length=1)
+
+
+class WarehouseConfig(Strict):
+    """A central DC or a forward (front) warehouse."""
+
+    region: str
+    kind: Literal["central", "forward"]
+    serves: list[str] = Field(
+        description="regions assigned to it (routing=assigned); central takes the rest"
+    )
+    pick_capacity_units_per_hour: NonNegative
+    holding_cost_per_unit_day: NonNegative
+    returns_capacity_units_per_day: NonNegative = Field(
+        description="returned units inspected per day"
+    )
+    restock_fraction: Probability = Field(description="share of inspected returns put back")
+
+
+class CarrierConfig(Strict):
+    """A transport provider on line-haul (factory→warehouse) or last-mile (warehouse→buyer)."""
+
+    kind: Literal["line_haul", "last_mile"]
+    capacity_units_per_day: NonNegative
+    dispatch_hours: list[HourOfDay] = Field(min_length=1, description="cut-off hours of day")
+    speed_km_per_hour: Positive
+    handling_hours: NonNegative = Field(description="hours added to every trip")
+    cost_per_unit_km: NonNegative
+    cost_per_unit: NonNegative = Field(description="fixed money per unit moved")
+
+
+class LogisticsConfig(Strict):
+    """Warehouses and carriers."""
+
+    warehouses: dict[str, WarehouseConfig] = Field(min_length=1)
+    carriers: dict[str, CarrierConfig] = Field(min_length=1)
+    return_handling_cost_per_unit: NonNegative
+
+
+# ----------------------------------------------------------------------------- policy
+
+
+class ForecastPolicy(Strict):
+    """Demand forecast used by the replenishment rule."""
+
+    name: str = Field(description="a name in sim.policies.FORECASTS")
+    window_days: PositiveInt = Field(description="moving_average: days averaged")
+    alpha: Annotated[float, Field(gt=0.0, le=1.0)] = Field(description="exp_smoothing: weight")
+
+
+class SafetyStockPolicy(Strict):
+    """Safety stock on top of the forecast over the protection interval."""
+
+    name: str = Field(description="a name in sim.policies.SAFETY_STOCKS")
+    days_of_cover: NonNegative = Field(description="fixed: days of forecast demand held extra")
+
+
+class ReplenishmentPolicy(Strict):
+    """Order-up-to replenishment, reviewed periodically."""
+
+    review_period_hours: PositiveInt = Field(description="hours between reviews")
+    first_review_hour: NonNegativeInt = Field(description="hour of the first review")
+
+
+class RoutingPolicy(Strict):
+    """Which warehouse serves a consumer order."""
+
+    name: str = Field(description="a name in sim.policies.ROUTINGS")
+
+
+class DeploymentPolicy(Strict):
+    """Where new stock (initial and produced) is placed."""
+
+    name: str = Field(description="a name in sim.policies.DEPLOYMENTS")
+
+
+class PolicyConfig(Strict):
+    """The brand's decision rules, each chosen by name from a registry."""
+
+    forecast: ForecastPolicy
+    safety_stock: SafetyStockPolicy
+    replenishment: ReplenishmentPolicy
+    routing: RoutingPolicy
+    deployment: DeploymentPolicy
+
+
+class BrandSpec(Strict):
+    """Everything one competing brand brings: catalogue, network and policies."""
+
+    brand: BrandConfig
+    supply: SupplyConfig
+    logistics: LogisticsConfig
+    policy: PolicyConfig
+
+
+# ----------------------------------------------------------------------------- root
+
+
+class Config(Strict):
+    """A whole run: the market, its content, the main brand and any rival brands."""
+
+    seed: NonNegativeInt = Field(description="root seed")
+    replication: NonNegativeInt = Field(description="replication index (seed derivation)")
+    meta: MetaConfig
+    run: RunConfig
+    market: MarketConfig
+    content: ContentConfig
+    brand: BrandConfig
+    supply: SupplyConfig
+    logistics: LogisticsConfig
+    policy: PolicyConfig
+    rivals: dict[str, BrandSpec] = Field(description="other brands competing for the consumers")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        _check_cross_references(self)
+        return self
+
+    # -- derived views -------------------------------------------------------------
+    def brand_specs(self) -> list[BrandSpec]:
+        """The main brand first, then rivals in name order."""
+        main = BrandSpec(
+            brand=self.brand, supply=self.supply, logistics=self.logistics, policy=self.policy
+        )
+        return [main] + [self.rivals[k] for k in sorted(self.rivals)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict of the whole resolved config."""
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys) of the resolved config."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def config_hash(self) -> str:
+        """Stable hash of the resolved config (seed included)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_cross_references(cfg: Config) -> None:
+    """Names that must refer to something that exists (raises ValueError with a path)."""
+    from sim.policies import registry  # local: policies import config types
+
+    problems: list[tuple[str, object, str]] = []
+    regions = sorted(cfg.market.regions)
+    kols = sorted(cfg.content.kols)
+    specs = [("", cfg.brand_specs()[0])] + [(f"rivals.{k}.", cfg.rivals[k]) for k in cfg.rivals]
+    all_skus: list[str] = []
+    brand_names: list[str] = []
+    for prefix, spec in specs:
+        brand_names.append(spec.brand.name)
+        skus = sorted(spec.brand.products)
+        all_skus.extend(skus)
+        for name, f in spec.supply.factories.items():
+            path = f"{prefix}supply.factories.{name}"
+            if f.region not in cfg.market.regions:
+                problems.append((f"{path}.region", f.region, f"must be one of {regions}"))
+            for s in f.skus:
+                if s not in spec.brand.products:
+                    problems.append((f"{path}.skus", s, f"must be SKUs of its brand {skus}"))
+        if not any(f.role == "regular" for f in spec.supply.factories.values()):
+            problems.append(
+                (f"{prefix}supply.factories", sorted(spec.supply.factories),
+                 "at least one factory must have role 'regular'")
+            )
+        centrals = [w for w, c in spec.logistics.warehouses.items() if c.kind == "central"]
+        if len(centrals) != 1:
+            problems.append(
+                (f"{prefix}logistics.warehouses", centrals, "exactly one warehouse must be central")
+            )
+        for name, w in spec.logistics.warehouses.items():
+            path = f"{prefix}logistics.warehouses.{name}"
+            if w.region not in cfg.market.regions:
+                problems.append((f"{path}.region", w.region, f"must be one of {regions}"))
+            for r in w.serves:
+                if r not in cfg.market.regions:
+                    problems.append((f"{path}.serves", r, f"must be regions {regions}"))
+        kinds = {c.kind for c in spec.logistics.carriers.values()}
+        for needed in ("line_haul", "last_mile"):
+            if needed not in kinds:
+                problems.append(
+                    (f"{prefix}logistics.carriers", sorted(spec.logistics.carriers),
+                     f"needs at least one carrier of kind '{needed}'")
+                )
+        for family, chosen in (
+            ("forecast", spec.policy.forecast.name),
+            ("safety_stock", spec.policy.safety_stock.name),
+            ("routing", spec.policy.routing.name),
+            ("deployment", spec.policy.deployment.name),
+        ):
+            allowed = registry.names(family)
+            if chosen not in allowed:
+                problems.append((f"{prefix}policy.{family}.name", chosen, f"must be one of {allowed}"))
+    dup = sorted({s for s in all_skus if all_skus.count(s) > 1})
+    if dup:
+        problems.append(("brand.products", dup, "SKU names must be unique across brands"))
+    if len(set(brand_names)) != len(brand_names):
+        problems.append(("brand.name", brand_names, "brand names must be unique"))
+    for i, post in enumerate(cfg.content.calendar):
+        if post.kol not in cfg.content.kols:
+            problems.append((f"content.calendar[{i}].kol", post.kol, f"must be one of {kols}"))
+        for s in post.skus:
+            if s not in all_skus:
+                problems.append((f"content.calendar[{i}].skus", s, f"must be one of {all_skus}"))
+    for tier in ("head", "mid", "tail", "koc"):
+        if tier not in cfg.content.tiers:
+            problems.append(("content.tiers", sorted(cfg.content.tiers), f"missing tier '{tier}'"))
+    if problems:
+        raise _CrossReferenceError(problems)
+
+
+class _CrossReferenceError(ValueError):
+    def __init__(self, problems: list[tuple[str, object, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{f}={v!r}: {a}" for f, v, a in problems))
+
+
+_PYDANTIC_MESSAGES = {
+    "extra_forbidden": "unknown key (not part of the configuration schema)",
+    "missing": "required key is missing",
+}
+
+
+def validate(data: dict[str, Any] | Config) -> Config:
+    """Validate a composed config dict once and return the typed :class:`Config`.
+
+    Raises:
+        ConfigError: listing every problem as (dotted field, bad value, what is allowed).
+    """
+    if isinstance(data, Config):
+        return data
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems: list[tuple[str, object, str]] = []
+        for err in exc.errors():
+            ctx_err = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, _CrossReferenceError):
+                problems.extend(ctx_err.problems)
+                continue
+            path = _dotted(err["loc"])
+            msg = _PYDANTIC_MESSAGES.get(err["type"], err["msg"])
+            msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+            problems.append((path or "<root>", err.get("input"), msg))
+        raise ConfigError(problems) from None
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out

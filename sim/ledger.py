@@ -1,0 +1,87 @@
+"""The model's accounts: unit and money counters that agents report to.
+
+Agents keep their own state (stock, queues, vehicles); the ledger only counts flows, so that
+KPIs and invariants can be computed without reaching into agents. Units are counted per SKU
+(global index), money per brand (index), flows of the current hour per SKU and region.
+
+Money convention (one currency unit throughout):
+
+* consumers pay when an order is accepted (``paid``); revenue is ``paid`` net of refunds for
+  cancelled (``cancel_refunds``) and returned (``return_refunds``) orders; ``delivered_value``
+  is the price of what reached buyers, so prepaid open orders are ``paid - cancel_refunds -
+  delivered_value``;
+* ``production_spend`` is every unit made (and the initial stock) at its factory's unit cost;
+  KPIs split it into the cost of goods that reached buyers (``production_cost``) and the cost
+  of leftover and scrapped goods net of salvage (``writeoff_cost``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Ledger:
+    """Counters of one run."""
+
+    UNIT_FIELDS = (
+        "initial", "produced", "scrapped", "demand", "sold", "lost", "cancelled",
+        "delivered", "returned", "restocked", "units_ordered", "units_ordered_quick",
+        "lost_sold_out", "lost_too_slow",
+    )  # fmt: skip
+    MONEY_FIELDS = (
+        "paid", "cancel_refunds", "return_refunds", "delivered_value", "production_spend", "setup_cost", "holding_cost",
+        "transport_cost", "rush_premium_cost", "kol_fees", "return_cost", "unit_km",
+    )  # fmt: skip
+    HOURLY_REGION_FIELDS = ("demand", "sold", "lost", "views", "returned")
+
+    def __init__(self, n_sku: int, n_brand: int, n_regions: int, sku_brand: np.ndarray):
+        self.n_sku, self.n_brand, self.n_regions = n_sku, n_brand, n_regions
+        self.sku_brand = np.asarray(sku_brand, dtype=np.int64)
+        self.units = {f: np.zeros(n_sku, dtype=np.int64) for f in self.UNIT_FIELDS}
+        self.money = {f: np.zeros(n_brand, dtype=np.float64) for f in self.MONEY_FIELDS}
+        self.spend_variable = np.zeros(n_sku, dtype=np.float64)  # cost of initial + produced units
+        self.pending_intents = np.zeros(n_sku, dtype=np.int64)  # waiting to revisit
+        self.hour = {
+            f: np.zeros((n_sku, n_regions), dtype=np.int64) for f in self.HOURLY_REGION_FIELDS
+        }
+        self.kol_fees_by_kol: dict[str, float] = {}
+
+    # -- unit flows ----------------------------------------------------------------
+    def add_units(self, name: str, sku: int | np.ndarray, qty: int | np.ndarray) -> None:
+        """Add to a per-SKU unit counter (vectorised over skus)."""
+        np.add.at(self.units[name], sku, qty)
+
+    def add_region_flow(
+        self, name: str, sku: int | np.ndarray, region: np.ndarray, qty: int | np.ndarray
+    ) -> None:
+        """Add to the current hour's flow per SKU and region (and to the unit counter)."""
+        np.add.at(self.hour[name], (sku, region), qty)
+        if name in self.units:
+            np.add.at(self.units[name], sku, qty)
+
+    def reset_hour(self) -> None:
+        """Start a new hour of flows."""
+        for a in self.hour.values():
+            a.fill(0)
+
+    # -- money ---------------------------------------------------------------------
+    def add_money(self, name: str, brand: int | np.ndarray, amount: float | np.ndarray) -> None:
+        """Add to a per-brand money counter."""
+        np.add.at(self.money[name], brand, amount)
+
+    def add_kol_fee(self, kol: str, brand: int, amount: float) -> None:
+        """A fee or commission paid by ``brand`` to ``kol``."""
+        self.money["kol_fees"][brand] += amount
+        self.kol_fees_by_kol[kol] = self.kol_fees_by_kol.get(kol, 0.0) + amount
+
+    def record_made(self, sku: int, units: int, unit_cost: float) -> None:
+        """Units that came into existence (initial stock or production) at a unit cost."""
+        self.spend_variable[sku] += units * unit_cost
+        self.money["production_spend"][self.sku_brand[sku]] += units * unit_cost
+
+    def average_cost(self) -> np.ndarray:
+        """Average cost per unit of each SKU so far (0 where nothing was made)."""
+        made = self.units["initial"] + self.units["produced"]
+        return np.divide(
+            self.spend_variable, made, out=np.zeros(self.n_sku), where=made > 0
+        )

@@ -1,0 +1,302 @@
+"""KPIs as named pure functions of a brand's end-of-run totals.
+
+:func:`brand_totals` gathers, once, everything the KPIs need from a finished model into a
+:class:`BrandTotals`; every KPI in :data:`KPIS` is then a pure function of it. The KPI names
+and meanings are the contract of the ``runs`` table (DESIGN.md section 5).
+
+Identities (tested): demand = sold + lost; sold = delivered + cancelled + open;
+profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
++ write-off). ``production_cost + writeoff_cost`` equals all production spend (initial stock
+included, at the cheapest regular factory's unit cost) plus set-up costs, minus the salvage
+value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
+``writeoff_cost`` that of leftover (net of salvage) and scrapped goods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.orders import CANCELLED, DELIVERED, OPEN_STATUSES, RETURNED
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+
+@dataclass(frozen=True)
+class BrandTotals:
+    """End-of-run aggregates of one brand (units summed over its SKUs)."""
+
+    horizon_hours: int
+    demand: int
+    sold: int
+    lost: int
+    cancelled: int
+    delivered: int
+    open_units: int
+    returned: int
+    produced: int
+    initial: int
+    scrapped: int
+    leftover: int
+    stockout_hours: int
+    delivery_hours: np.ndarray  # per delivered order
+    on_time: np.ndarray  # per delivered order
+    paid: float
+    cancel_refunds: float
+    return_refunds: float
+    production_spend: float
+    setup_cost: float
+    leftover_cost: float  # leftover units at average cost
+    salvage_value: float
+    scrapped_cost: float
+    holding_cost: float
+    transport_cost: float
+    rush_premium_cost: float
+    kol_fees: float
+    return_cost: float
+    unit_km: float
+    daily_orders: np.ndarray
+    daily_demand: np.ndarray
+    response_hours: np.ndarray  # per SKU that had a hot-spot signal (censored at the horizon)
+    units_ordered: int
+    units_ordered_quick: int
+    peak_working_capital: float
+
+
+def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
+    """Gather a brand's totals from a finished model."""
+    m = model
+    led = m.ledger
+    brand = m.brands[b]
+    skus = brand.skus
+    u = {k: int(v[skus].sum()) for k, v in led.units.items()}
+    book = m.orders
+    mine = book.brand == b
+    status = book.status[mine]
+    qty = book.quantity[mine].astype(np.int64)
+    open_units = int(qty[np.isin(status, OPEN_STATUSES)].sum())
+    done = (status == DELIVERED) | (status == RETURNED)
+    delivery = (book.delivered_hour[mine][done] - book.placed_hour[mine][done]).astype(float)
+    on_time = delivery <= book.promise_hours[mine][done]
+    avg = led.average_cost()
+    leftover = m_leftover(m, b)
+    leftover_units = int(leftover[skus].sum())
+    salvage = float((leftover * avg * m.salvage_fraction)[skus].sum())
+    H = m.horizon_hours
+    days = -(-H // 24)
+    demand_h = brand.hourly_demand[:, skus].sum(axis=1)
+    daily_demand = np.pad(demand_h, (0, days * 24 - H)).reshape(days, 24).sum(axis=1)
+    signal = brand.signal_hour[skus]
+    resp = brand.response_hour[skus]
+    had = signal >= 0
+    response = np.where(resp[had] >= 0, resp[had] - signal[had], H - signal[had]).astype(float)
+    money = {k: float(v[b]) for k, v in led.money.items()}
+    return BrandTotals(
+        horizon_hours=H,
+        demand=u["demand"], sold=u["sold"], lost=u["lost"], cancelled=u["cancelled"],
+        delivered=u["delivered"], open_units=open_units, returned=u["returned"],
+        produced=u["produced"], initial=u["initial"], scrapped=u["scrapped"],
+        leftover=leftover_units, stockout_hours=int(brand.stockout_hours[skus].sum()),
+        delivery_hours=delivery, on_time=on_time,
+        paid=money["paid"], cancel_refunds=money["cancel_refunds"],
+        return_refunds=money["return_refunds"], production_spend=money["production_spend"],
+        setup_cost=money["setup_cost"], leftover_cost=float((leftover * avg)[skus].sum()),
+        salvage_value=salvage, scrapped_cost=float((led.units["scrapped"] * avg)[skus].sum()),
+        holding_cost=money["holding_cost"], transport_cost=money["transport_cost"],
+        rush_premium_cost=money["rush_premium_cost"], kol_fees=money["kol_fees"],
+        return_cost=money["return_cost"], unit_km=money["unit_km"],
+        daily_orders=brand.daily_ordered[:, skus].sum(axis=1).astype(float),
+        daily_demand=daily_demand.astype(float), response_hours=response,
+        units_ordered=u["units_ordered"], units_ordered_quick=u["units_ordered_quick"],
+        peak_working_capital=float(m.peak_working_capital[b]),
+    )  # fmt: skip
+
+
+def m_leftover(m: ViralChainModel, b: int) -> np.ndarray:
+    """Units per SKU the brand still holds at the end and that nobody bought.
+
+    Unreserved warehouse stock, returns awaiting inspection, finished goods at factories,
+    stock on line-haul trucks and returns on their way back.
+    """
+    out = np.zeros(m.n_sku, dtype=np.int64)
+    brand = m.brands[b]
+    for w in brand.warehouses:
+        out += w.on_hand - w.reserved + w.returns_waiting
+    for f in brand.factories:
+        out += f.fg.sum(axis=1)
+    for c in brand.carriers:
+        out += c.stock_in_transit + c.returns_in_transit
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b else float("nan")
+
+
+# ----------------------------------------------------------------------------- the KPIs
+
+
+def demand_units(t: BrandTotals) -> float:
+    """Units consumers tried to buy."""
+    return t.demand
+
+
+def sold_units(t: BrandTotals) -> float:
+    """Units in accepted orders (pre-orders included)."""
+    return t.sold
+
+
+def lost_sales_units(t: BrandTotals) -> float:
+    """Demand not accepted: sold out, promise too slow, or left."""
+    return t.lost
+
+
+def cancelled_units(t: BrandTotals) -> float:
+    """Accepted, then cancelled before shipping."""
+    return t.cancelled
+
+
+def delivered_units(t: BrandTotals) -> float:
+    """Units that reached buyers (returned ones included)."""
+    return t.delivered
+
+
+def open_order_units(t: BrandTotals) -> float:
+    """Accepted units neither delivered nor cancelled at the end."""
+    return t.open_units
+
+
+def returned_units(t: BrandTotals) -> float:
+    """Delivered units that buyers sent back."""
+    return t.returned
+
+
+def fill_rate(t: BrandTotals) -> float:
+    """sold / demand (NaN without demand)."""
+    return _ratio(t.sold, t.demand)
+
+
+def stockout_hours(t: BrandTotals) -> float:
+    """SKU-hours with no available unit in any of the brand's warehouses (after launch)."""
+    return t.stockout_hours
+
+
+def delivery_hours_mean(t: BrandTotals) -> float:
+    """Mean order-to-delivery hours of delivered orders (NaN if none)."""
+    return float(t.delivery_hours.mean()) if len(t.delivery_hours) else float("nan")
+
+
+def delivery_hours_p95(t: BrandTotals) -> float:
+    """95th percentile of order-to-delivery hours (NaN if none)."""
+    return float(np.percentile(t.delivery_hours, 95)) if len(t.delivery_hours) else float("nan")
+
+
+def on_time_rate(t: BrandTotals) -> float:
+    """Share of delivered orders delivered within their promise (NaN if none)."""
+    return float(t.on_time.mean()) if len(t.on_time) else float("nan")
+
+
+def revenue(t: BrandTotals) -> float:
+    """Paid by buyers, net of refunds for cancellations and returns."""
+    return t.paid - t.cancel_refunds - t.return_refunds
+
+
+def production_cost(t: BrandTotals) -> float:
+    """Cost of goods that went to buyers: all spend + set-up - leftover and scrapped at cost."""
+    return t.production_spend + t.setup_cost - t.leftover_cost - t.scrapped_cost
+
+
+def holding_cost(t: BrandTotals) -> float:
+    """Warehouse holding cost."""
+    return t.holding_cost
+
+
+def transport_cost(t: BrandTotals) -> float:
+    """Line-haul, transfers and last mile (returns excluded)."""
+    return t.transport_cost
+
+
+def rush_premium_cost(t: BrandTotals) -> float:
+    """Premiums paid for rush production and expedited transport."""
+    return t.rush_premium_cost
+
+
+def kol_fees(t: BrandTotals) -> float:
+    """Base fees plus commissions (net of refunded commissions)."""
+    return t.kol_fees
+
+
+def return_cost(t: BrandTotals) -> float:
+    """Reverse transport and handling of returns."""
+    return t.return_cost
+
+
+def writeoff_cost(t: BrandTotals) -> float:
+    """Leftover stock at cost net of salvage, plus scrapped units at cost."""
+    return t.leftover_cost - t.salvage_value + t.scrapped_cost
+
+
+COST_LINES = (
+    production_cost, holding_cost, transport_cost, rush_premium_cost, kol_fees,
+    return_cost, writeoff_cost,
+)  # fmt: skip
+
+
+def profit(t: BrandTotals) -> float:
+    """Revenue minus every cost line."""
+    return revenue(t) - sum(f(t) for f in COST_LINES)
+
+
+def leftover_units(t: BrandTotals) -> float:
+    """Unsold units the brand holds at the end (stock, goods in transit, returns)."""
+    return t.leftover
+
+
+def bullwhip_ratio(t: BrandTotals) -> float:
+    """var(daily production orders) / var(daily consumer demand) (NaN if demand is flat)."""
+    vd = float(np.var(t.daily_demand))
+    return _ratio(float(np.var(t.daily_orders)), vd) if vd > 0 else float("nan")
+
+
+def response_time_hours(t: BrandTotals) -> float:
+    """Hot-spot response: from the first hour a SKU's 24-h demand reaches its available
+    stock to the first arrival of goods ordered after it (mean over SKUs with a signal;
+    censored at the horizon; NaN when no SKU had a signal)."""
+    return float(t.response_hours.mean()) if len(t.response_hours) else float("nan")
+
+
+def quick_response_share(t: BrandTotals) -> float:
+    """Share of production units ordered through the quick-response channel."""
+    return _ratio(t.units_ordered_quick, t.units_ordered) if t.units_ordered else 0.0
+
+
+def transport_unit_km(t: BrandTotals) -> float:
+    """Units × km moved (all legs, returns included)."""
+    return t.unit_km
+
+
+def peak_working_capital(t: BrandTotals) -> float:
+    """Highest hourly (stock + WIP at cost - buyers' prepayments for open orders)."""
+    return t.peak_working_capital
+
+
+KPIS: dict[str, Callable[[BrandTotals], float]] = {
+    f.__name__: f
+    for f in (
+        demand_units, sold_units, lost_sales_units, cancelled_units, delivered_units,
+        open_order_units, returned_units, fill_rate, stockout_hours, delivery_hours_mean,
+        delivery_hours_p95, on_time_rate, revenue, production_cost, holding_cost,
+        transport_cost, rush_premium_cost, kol_fees, return_cost, writeoff_cost, profit,
+        leftover_units, bullwhip_ratio, response_time_hours, quick_response_share,
+        transport_unit_km, peak_working_capital,
+    )  # fmt: skip
+}
+
+
+def compute(t: BrandTotals) -> dict[str, float]:
+    """All KPIs of one brand, in contract order."""
+    return {name: float(f(t)) for name, f in KPIS.items()}

@@ -1,0 +1,10 @@
+"""Decision rules chosen by name from an explicit registry (never by import path).
+
+Families: ``forecast``, ``safety_stock``, ``routing``, ``deployment``. Each maps a name to a
+small class; see :mod:`sim.policies.registry`.
+"""
+
+from sim.policies import registry
+from sim.policies.registry import DEPLOYMENTS, FORECASTS, ROUTINGS, SAFETY_STOCKS
+
+__all__ = ["DEPLOYMENTS", "FORECASTS", "ROUTINGS", "SAFETY_STOCKS", "registry"]

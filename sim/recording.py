@@ -1,0 +1,191 @@
+"""Recording: the ``timeseries`` and ``events`` tables, and parquet files written atomically.
+
+``timeseries`` is long format, one row per (time, SKU, node). Nodes are consumer regions
+(``node_type=region``: demand, sold, lost, backlog, in_transit = parcels heading there,
+returned = units sent back, views), warehouses (on_hand, in_transit = stock heading there,
+shipped = parcels handed to carriers, returned = returns received) and factories (on_hand =
+finished goods, produced). Columns that do not apply to a node type are 0. At ``day``
+resolution flows are summed over the day and stocks are taken at the day's last hour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+SCHEMA_VERSION = "1"
+
+TS_FIELDS = (
+    "demand", "sold", "lost", "backlog", "on_hand", "in_transit",
+    "produced", "shipped", "returned", "views",
+)  # fmt: skip
+FLOW_FIELDS = {"demand", "sold", "lost", "produced", "shipped", "returned", "views"}
+_F = {f: i for i, f in enumerate(TS_FIELDS)}
+
+TIMESERIES_COLUMNS = ["run_id", "t_hours", "sku", "node", "node_type", *TS_FIELDS]
+EVENTS_COLUMNS = ["run_id", "t_hours", "kind", "actor", "sku", "quantity", "value", "detail"]
+
+
+class Recorder:
+    """Collects the timeseries of one run in a preallocated array."""
+
+    def __init__(self, model: ViralChainModel):
+        self.model = model
+        res = model.config.run.timeseries_resolution
+        self.resolution = res
+        H = model.horizon_hours
+        self.period = 24 if res == "day" else 1
+        n_t = 0 if res == "off" else -(-H // self.period)
+        self.node_names = (
+            list(model.geo.names) + [w.name for w in model.warehouses]
+            + [f.name for f in model.factories]
+        )  # fmt: skip
+        self.node_types = (
+            ["region"] * len(model.geo) + ["warehouse"] * len(model.warehouses)
+            + ["factory"] * len(model.factories)
+        )  # fmt: skip
+        self.data = np.zeros((n_t, model.n_sku, len(self.node_names), len(TS_FIELDS)), np.int64)
+        self._r0 = 0
+        self._w0 = len(model.geo)
+        self._f0 = self._w0 + len(model.warehouses)
+
+    def record(self, hour: int) -> None:
+        """Add the hour's flows and set the stocks at its end."""
+        if self.resolution == "off":
+            return
+        m = self.model
+        row = self.data[hour // self.period]
+        led = m.ledger.hour
+        R = len(m.geo)
+        regions = row[:, : self._w0]
+        for f in ("demand", "sold", "lost", "views", "returned"):
+            regions[:, :, _F[f]] += led[f]
+        backlog = np.zeros((m.n_sku, R), dtype=np.int64)
+        parcels = np.zeros((m.n_sku, R), dtype=np.int64)
+        for b in m.brands:
+            backlog += b.backlog_region
+        for c in m.carriers:
+            parcels += c.parcels_to_region
+        regions[:, :, _F["backlog"]] = backlog
+        regions[:, :, _F["in_transit"]] = parcels
+        inbound = sum(c.stock_in_transit_to for c in m.carriers)
+        for i, w in enumerate(m.warehouses):
+            col = row[:, self._w0 + i]
+            col[:, _F["on_hand"]] = w.on_hand
+            col[:, _F["in_transit"]] = inbound[:, i] if not np.isscalar(inbound) else 0
+            col[:, _F["shipped"]] += w.shipped_hour
+            col[:, _F["returned"]] += w.returned_hour
+        for i, f in enumerate(m.factories):
+            col = row[:, self._f0 + i]
+            col[:, _F["on_hand"]] = f.fg.sum(axis=1)
+            col[:, _F["produced"]] += f.produced_hour
+
+    def timeseries(self, run_id: str) -> pd.DataFrame:
+        """The long-format table (rows only for nodes that handle the SKU)."""
+        m = self.model
+        n_t, n_sku, n_node, _ = self.data.shape
+        if n_t == 0:
+            return _empty_timeseries()
+        node_brand = np.array(
+            [-1] * len(m.geo) + [w.brand for w in m.warehouses] + [f.brand for f in m.factories]
+        )
+        relevant = (node_brand[None, :] < 0) | (node_brand[None, :] == m.sku_brand[:, None])
+        t_idx, s_idx, n_idx = np.nonzero(np.broadcast_to(relevant, (n_t, n_sku, n_node)))
+        values = self.data[t_idx, s_idx, n_idx]
+        node_names = np.array(self.node_names, dtype=object)
+        node_types = np.array(self.node_types, dtype=object)
+        sku_names = np.array(m.sku_names, dtype=object)
+        df = pd.DataFrame(
+            {
+                "run_id": run_id,
+                "t_hours": (t_idx * self.period).astype(np.int64),
+                "sku": sku_names[s_idx],
+                "node": node_names[n_idx],
+                "node_type": node_types[n_idx],
+            }
+        )
+        for j, f in enumerate(TS_FIELDS):
+            df[f] = values[:, j].astype(np.int64)
+        return df
+
+
+def _empty_timeseries() -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype="int64") for c in TIMESERIES_COLUMNS})
+    for c in ("run_id", "sku", "node", "node_type"):
+        df[c] = df[c].astype(object)
+    return df
+
+
+def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
+    """The events table from the model's event rows."""
+    df = pd.DataFrame(rows, columns=EVENTS_COLUMNS[1:])
+    df.insert(0, "run_id", run_id)
+    df["t_hours"] = df["t_hours"].astype(np.int64)
+    df["quantity"] = df["quantity"].astype(np.float64)
+    df["value"] = df["value"].astype(np.float64)
+    for c in ("kind", "actor", "sku", "detail"):
+        df[c] = df[c].astype(object)
+    return df
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine results."""
+    out = {}
+    for name in ("viralchain", "mesa", "numpy", "pandas", "pyarrow", "pydantic"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def file_metadata(config_json: str, seed: int, extra: dict[str, Any] | None = None) -> dict:
+    """Schema metadata carried by every table file."""
+    meta = {
+        "viralchain.config": config_json,
+        "viralchain.seed": str(seed),
+        "viralchain.versions": json.dumps(package_versions(), sort_keys=True),
+        "viralchain.schema_version": SCHEMA_VERSION,
+    }
+    for k, v in (extra or {}).items():
+        meta[f"viralchain.{k}"] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return meta
+
+
+def write_table(df: pd.DataFrame, path: Path, meta: dict[str, str]) -> Path:
+    """Write ``df`` to ``path`` atomically: a dot-named temporary file, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    existing = table.schema.metadata or {}
+    merged = {**{k.decode(): v.decode() for k, v in existing.items()}, **meta}
+    merged.pop("pandas", None)  # carries pandas' own version string: not needed to read back
+    table = table.replace_schema_metadata(merged)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The viralchain metadata of a table file."""
+    raw = pq.read_schema(path).metadata or {}
+    return {
+        k.decode().removeprefix("viralchain."): v.decode()
+        for k, v in raw.items()
+        if k.startswith(b"viralchain.")
+    }

@@ -1,0 +1,136 @@
+"""One run from config to tables: :func:`run` and its :class:`RunResult`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim import metrics
+from sim.config import Config, validate
+from sim.invariants import check_kpis
+from sim.model import ViralChainModel
+from sim.recording import events_frame, file_metadata, write_table
+
+log = logging.getLogger(__name__)
+
+RUNS_ID_COLUMNS = [
+    "run_id", "sweep_id", "story", "setup", "seed", "replication", "status", "error",
+    "wall_seconds", "config_hash", "brand",
+]  # fmt: skip
+KPI_COLUMNS = list(metrics.KPIS)
+
+
+def make_run_id(config_hash: str, seed: int) -> str:
+    """A run's id: a stable function of its resolved config and seed."""
+    return hashlib.sha256(f"{config_hash}:{seed}".encode()).hexdigest()[:12]
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes:
+        kpis: KPI name → value for the main brand.
+        kpis_by_brand: brand name → KPIs (the main brand first).
+        timeseries: the ``timeseries`` table.
+        events: the ``events`` table.
+    """
+
+    run_id: str
+    config: Config
+    seed: int
+    kpis: dict[str, float]
+    kpis_by_brand: dict[str, dict[str, float]]
+    timeseries: pd.DataFrame
+    events: pd.DataFrame
+    wall_seconds: float
+    model: ViralChainModel | None = field(default=None, repr=False)
+
+    def runs_frame(
+        self, sweep_id: str = "", params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """The ``runs`` table rows of this run: one per brand, the main brand first."""
+        rows = []
+        for brand, k in self.kpis_by_brand.items():
+            row = {
+                "run_id": self.run_id, "sweep_id": sweep_id, "story": self.config.meta.story,
+                "setup": self._setup_of(brand), "seed": self.seed,
+                "replication": self.config.replication, "status": "ok", "error": "",
+                "wall_seconds": self.wall_seconds, "config_hash": self.config.config_hash(),
+                "brand": brand,
+            }  # fmt: skip
+            row.update(params or {})
+            row.update(k)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _setup_of(self, brand: str) -> str:
+        if brand == self.config.brand.name:
+            return self.config.meta.setup
+        return "rival"
+
+    def write(self, directory: str | Path, sweep_id: str = "", params=None) -> dict[str, Path]:
+        """Write ``runs``, ``timeseries`` and ``events`` parquet files into ``directory``."""
+        directory = Path(directory)
+        meta = file_metadata(self.config.to_json(), self.seed, {"run_id": self.run_id})
+        return {
+            "runs": write_table(self.runs_frame(sweep_id, params), directory / "runs.parquet", meta),
+            "timeseries": write_table(self.timeseries, directory / "timeseries.parquet", meta),
+            "events": write_table(self.events, directory / "events.parquet", meta),
+        }
+
+
+def run(config: Config | dict, seed: int = 0, *, keep_model: bool = False) -> RunResult:
+    """Simulate one run.
+
+    Args:
+        config: a validated :class:`~sim.config.Config` (or a dict, validated here).
+        seed: the run's seed; the same config and seed give identical outputs.
+        keep_model: keep the finished Mesa model on the result (for inspection and tests).
+
+    Returns:
+        the run's KPIs and tables.
+    """
+    cfg = validate(config)
+    t0 = time.perf_counter()
+    model = ViralChainModel(cfg, seed)
+    model.run()
+    run_id = make_run_id(cfg.config_hash(), seed)
+    by_brand = {}
+    for b, brand in enumerate(model.brands):
+        k = metrics.compute(metrics.brand_totals(model, b))
+        check_kpis(k)
+        by_brand[brand.name] = k
+    wall = time.perf_counter() - t0
+    result = RunResult(
+        run_id=run_id, config=cfg, seed=int(seed),
+        kpis=by_brand[model.brands[0].name], kpis_by_brand=by_brand,
+        timeseries=model.recorder.timeseries(run_id), events=events_frame(model.events, run_id),
+        wall_seconds=wall, model=model if keep_model else None,
+    )  # fmt: skip
+    log.info("run %s done in %.2fs", run_id, wall)
+    return result
+
+
+def failed_runs_row(
+    config: Config, seed: int, error: str, wall_seconds: float, sweep_id: str = "",
+    params: dict[str, Any] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """A ``runs`` row for a run that raised: status ``failed``, KPIs NaN."""
+    row = {
+        "run_id": make_run_id(config.config_hash(), seed), "sweep_id": sweep_id,
+        "story": config.meta.story, "setup": config.meta.setup, "seed": int(seed),
+        "replication": config.replication, "status": "failed", "error": error,
+        "wall_seconds": wall_seconds, "config_hash": config.config_hash(),
+        "brand": config.brand.name,
+    }  # fmt: skip
+    row.update(params or {})
+    row.update({k: math.nan for k in KPI_COLUMNS})
+    return pd.DataFrame([row])
