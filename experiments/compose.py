@@ -73,6 +73,19 @@ def _override_value(overrides: list[str], key: str) -> str:
     return "?"
 
 
+def _unparsable(overrides: list[str]) -> list[str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    bad = []
+    for o in overrides:
+        try:
+            parser.parse_override(o)
+        except Exception:
+            bad.append(o)
+    return bad
+
+
 def hydra_error(exc: Exception, overrides: list[str]) -> ConfigError:
     """Translate a Hydra composition error into a :class:`ConfigError`."""
     msg = str(exc)
@@ -88,10 +101,8 @@ def hydra_error(exc: Exception, overrides: list[str]) -> ConfigError:
     if m:
         key = m.group(1)
         value = _override_value(overrides, key)
-        if "not in struct" in msg or "Key '" in msg:
-            return ConfigError(
-                [(key, value, "unknown key (not part of the configuration schema)")]
-            )
+        if "not in struct" in msg or "Key '" in msg or "To append to your config" in msg:
+            return ConfigError([(key, value, "unknown key (not part of the configuration schema)")])
         return ConfigError([(key, value, msg.splitlines()[-1].strip())])
     m = _APPEND_EXISTS.search(msg)
     if m:
@@ -102,8 +113,13 @@ def hydra_error(exc: Exception, overrides: list[str]) -> ConfigError:
     m = _DELETE.search(msg)
     if m:
         return ConfigError([(m.group(1), "~", "cannot delete: key not in the config")])
-    if "mismatched input" in msg or "no viable alternative" in msg or "extraneous" in msg:
-        bad = next((o for o in overrides if o.split("=")[0] in msg or o in msg), overrides)
-        return ConfigError([("override", bad, "must be key=value (see viralchain run --help)")])
+    if type(exc).__name__ == "OverrideParseException":
+        return ConfigError(
+            [
+                ("override", o, "malformed: must be key=value (see viralchain run --help)")
+                for o in _unparsable(overrides)
+            ]
+            or [("override", overrides, msg.splitlines()[0])]
+        )
     first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
     return ConfigError([("override", overrides, first)])

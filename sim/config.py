@@ -365,6 +365,12 @@ class DeploymentPolicy(Strict):
     name: str = Field(description="a name in sim.policies.DEPLOYMENTS")
 
 
+class SourcingPolicy(Strict):
+    """How replenishment is split between regular and quick-response factories."""
+
+    name: str = Field(description="a name in sim.policies.SOURCINGS")
+
+
 class PolicyConfig(Strict):
     """The brand's decision rules, each chosen by name from a registry."""
 
@@ -373,6 +379,7 @@ class PolicyConfig(Strict):
     replenishment: ReplenishmentPolicy
     routing: RoutingPolicy
     deployment: DeploymentPolicy
+    sourcing: SourcingPolicy
 
 
 class BrandSpec(Strict):
@@ -454,8 +461,11 @@ def _check_cross_references(cfg: Config) -> None:
                     problems.append((f"{path}.skus", s, f"must be SKUs of its brand {skus}"))
         if not any(f.role == "regular" for f in spec.supply.factories.values()):
             problems.append(
-                (f"{prefix}supply.factories", sorted(spec.supply.factories),
-                 "at least one factory must have role 'regular'")
+                (
+                    f"{prefix}supply.factories",
+                    sorted(spec.supply.factories),
+                    "at least one factory must have role 'regular'",
+                )
             )
         centrals = [w for w, c in spec.logistics.warehouses.items() if c.kind == "central"]
         if len(centrals) != 1:
@@ -473,18 +483,24 @@ def _check_cross_references(cfg: Config) -> None:
         for needed in ("line_haul", "last_mile"):
             if needed not in kinds:
                 problems.append(
-                    (f"{prefix}logistics.carriers", sorted(spec.logistics.carriers),
-                     f"needs at least one carrier of kind '{needed}'")
+                    (
+                        f"{prefix}logistics.carriers",
+                        sorted(spec.logistics.carriers),
+                        f"needs at least one carrier of kind '{needed}'",
+                    )
                 )
         for family, chosen in (
             ("forecast", spec.policy.forecast.name),
             ("safety_stock", spec.policy.safety_stock.name),
             ("routing", spec.policy.routing.name),
             ("deployment", spec.policy.deployment.name),
+            ("sourcing", spec.policy.sourcing.name),
         ):
             allowed = registry.names(family)
             if chosen not in allowed:
-                problems.append((f"{prefix}policy.{family}.name", chosen, f"must be one of {allowed}"))
+                problems.append(
+                    (f"{prefix}policy.{family}.name", chosen, f"must be one of {allowed}")
+                )
     dup = sorted({s for s in all_skus if all_skus.count(s) > 1})
     if dup:
         problems.append(("brand.products", dup, "SKU names must be unique across brands"))

@@ -87,7 +87,9 @@ class Post:
             others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
             decay = math.exp(-1.0 / kappa)
             new_views = followers + others
-            self.excitation = decay * self.excitation + video.branching_ratio * (1 - decay) * new_views
+            self.excitation = (
+                decay * self.excitation + video.branching_ratio * (1 - decay) * new_views
+            )
             # stop once both the reach and the cascade are spent (expected < 0.01 views left)
             remaining_seed = self.expected_seed_views * math.exp(-(k + 1) / tau)
             if remaining_seed < 0.01 and self.excitation / (1 - decay) < 0.01:

@@ -28,9 +28,17 @@ class InvariantError(AssertionError):
 def unit_locations(m: ViralChainModel) -> dict[str, np.ndarray]:
     """Where every unit is, per SKU."""
     n = m.n_sku
-    loc = {k: np.zeros(n, dtype=np.int64) for k in (
-        "warehouse_on_hand", "returns_waiting", "factory_fg", "stock_in_transit",
-        "parcels_in_transit", "returns_in_transit")}  # fmt: skip
+    loc = {
+        k: np.zeros(n, dtype=np.int64)
+        for k in (
+            "warehouse_on_hand",
+            "returns_waiting",
+            "factory_fg",
+            "stock_in_transit",
+            "parcels_in_transit",
+            "returns_in_transit",
+        )
+    }
     for w in m.warehouses:
         loc["warehouse_on_hand"] += w.on_hand
         loc["returns_waiting"] += w.returns_waiting
@@ -78,20 +86,25 @@ def check(m: ViralChainModel) -> None:
     delivered_book = by_status[DELIVERED] + by_status[RETURNED]
     sold_book = by_status.sum(axis=0)
     checks = {
-        "demand = sold + lost + waiting": (led["demand"], led["sold"] + led["lost"]
-                                           + m.ledger.pending_intents),
+        "demand = sold + lost + waiting": (
+            led["demand"],
+            led["sold"] + led["lost"] + m.ledger.pending_intents,
+        ),
         "sold (ledger) = sold (order book)": (led["sold"], sold_book),
-        "sold = delivered + cancelled + open": (led["sold"], led["delivered"] + led["cancelled"]
-                                                + open_units),
+        "sold = delivered + cancelled + open": (
+            led["sold"],
+            led["delivered"] + led["cancelled"] + open_units,
+        ),
         "delivered (ledger) = delivered (order book)": (led["delivered"], delivered_book),
         "cancelled (ledger) = cancelled (order book)": (led["cancelled"], by_status[CANCELLED]),
         "returned (ledger) = returned (order book)": (led["returned"], by_status[RETURNED]),
-        "reserved = allocated + picked": (sum(w.reserved for w in m.warehouses),
-                                          by_status[ALLOCATED] + by_status[PICKED]),
+        "reserved = allocated + picked": (
+            sum(w.reserved for w in m.warehouses),
+            by_status[ALLOCATED] + by_status[PICKED],
+        ),
         "backlog = backlog orders": (sum(b.backlog_units for b in m.brands), by_status[BACKLOG]),
-        "kept by buyers = delivered - returned": (m.population.kept_units,
-                                                  by_status[DELIVERED]),
-    }  # fmt: skip
+        "kept by buyers = delivered - returned": (m.population.kept_units, by_status[DELIVERED]),
+    }
     for name, (a, b) in checks.items():
         if not np.array_equal(np.asarray(a), np.asarray(b)):
             raise InvariantError(f"hour {hour}: {name} fails: {np.asarray(a)} vs {np.asarray(b)}")
@@ -107,8 +120,16 @@ def check_kpis(kpis: dict[str, float], tol: float = 1e-6) -> None:
     if k["sold_units"] != k["delivered_units"] + k["cancelled_units"] + k["open_order_units"]:
         raise InvariantError(f"sold != delivered + cancelled + open: {k}")
     costs = sum(
-        k[c] for c in ("production_cost", "holding_cost", "transport_cost", "rush_premium_cost",
-                       "kol_fees", "return_cost", "writeoff_cost")
-    )  # fmt: skip
+        k[c]
+        for c in (
+            "production_cost",
+            "holding_cost",
+            "transport_cost",
+            "rush_premium_cost",
+            "kol_fees",
+            "return_cost",
+            "writeoff_cost",
+        )
+    )
     if abs(k["profit"] - (k["revenue"] - costs)) > tol * max(1.0, abs(k["revenue"])):
         raise InvariantError(f"profit != revenue - costs: {k}")

@@ -24,14 +24,35 @@ class Ledger:
     """Counters of one run."""
 
     UNIT_FIELDS = (
-        "initial", "produced", "scrapped", "demand", "sold", "lost", "cancelled",
-        "delivered", "returned", "restocked", "units_ordered", "units_ordered_quick",
-        "lost_sold_out", "lost_too_slow",
-    )  # fmt: skip
+        "initial",
+        "produced",
+        "scrapped",
+        "demand",
+        "sold",
+        "lost",
+        "cancelled",
+        "delivered",
+        "returned",
+        "restocked",
+        "units_ordered",
+        "units_ordered_quick",
+        "lost_sold_out",
+        "lost_too_slow",
+    )
     MONEY_FIELDS = (
-        "paid", "cancel_refunds", "return_refunds", "delivered_value", "production_spend", "setup_cost", "holding_cost",
-        "transport_cost", "rush_premium_cost", "kol_fees", "return_cost", "unit_km",
-    )  # fmt: skip
+        "paid",
+        "cancel_refunds",
+        "return_refunds",
+        "delivered_value",
+        "production_spend",
+        "setup_cost",
+        "holding_cost",
+        "transport_cost",
+        "rush_premium_cost",
+        "kol_fees",
+        "return_cost",
+        "unit_km",
+    )
     HOURLY_REGION_FIELDS = ("demand", "sold", "lost", "views", "returned")
 
     def __init__(self, n_sku: int, n_brand: int, n_regions: int, sku_brand: np.ndarray):
@@ -82,6 +103,4 @@ class Ledger:
     def average_cost(self) -> np.ndarray:
         """Average cost per unit of each SKU so far (0 where nothing was made)."""
         made = self.units["initial"] + self.units["produced"]
-        return np.divide(
-            self.spend_variable, made, out=np.zeros(self.n_sku), where=made > 0
-        )
+        return np.divide(self.spend_variable, made, out=np.zeros(self.n_sku), where=made > 0)

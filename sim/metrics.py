@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.orders import CANCELLED, DELIVERED, OPEN_STATUSES, RETURNED
+from sim.orders import DELIVERED, OPEN_STATUSES, RETURNED
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
@@ -97,23 +97,41 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
     money = {k: float(v[b]) for k, v in led.money.items()}
     return BrandTotals(
         horizon_hours=H,
-        demand=u["demand"], sold=u["sold"], lost=u["lost"], cancelled=u["cancelled"],
-        delivered=u["delivered"], open_units=open_units, returned=u["returned"],
-        produced=u["produced"], initial=u["initial"], scrapped=u["scrapped"],
-        leftover=leftover_units, stockout_hours=int(brand.stockout_hours[skus].sum()),
-        delivery_hours=delivery, on_time=on_time,
-        paid=money["paid"], cancel_refunds=money["cancel_refunds"],
-        return_refunds=money["return_refunds"], production_spend=money["production_spend"],
-        setup_cost=money["setup_cost"], leftover_cost=float((leftover * avg)[skus].sum()),
-        salvage_value=salvage, scrapped_cost=float((led.units["scrapped"] * avg)[skus].sum()),
-        holding_cost=money["holding_cost"], transport_cost=money["transport_cost"],
-        rush_premium_cost=money["rush_premium_cost"], kol_fees=money["kol_fees"],
-        return_cost=money["return_cost"], unit_km=money["unit_km"],
+        demand=u["demand"],
+        sold=u["sold"],
+        lost=u["lost"],
+        cancelled=u["cancelled"],
+        delivered=u["delivered"],
+        open_units=open_units,
+        returned=u["returned"],
+        produced=u["produced"],
+        initial=u["initial"],
+        scrapped=u["scrapped"],
+        leftover=leftover_units,
+        stockout_hours=int(brand.stockout_hours[skus].sum()),
+        delivery_hours=delivery,
+        on_time=on_time,
+        paid=money["paid"],
+        cancel_refunds=money["cancel_refunds"],
+        return_refunds=money["return_refunds"],
+        production_spend=money["production_spend"],
+        setup_cost=money["setup_cost"],
+        leftover_cost=float((leftover * avg)[skus].sum()),
+        salvage_value=salvage,
+        scrapped_cost=float((led.units["scrapped"] * avg)[skus].sum()),
+        holding_cost=money["holding_cost"],
+        transport_cost=money["transport_cost"],
+        rush_premium_cost=money["rush_premium_cost"],
+        kol_fees=money["kol_fees"],
+        return_cost=money["return_cost"],
+        unit_km=money["unit_km"],
         daily_orders=brand.daily_ordered[:, skus].sum(axis=1).astype(float),
-        daily_demand=daily_demand.astype(float), response_hours=response,
-        units_ordered=u["units_ordered"], units_ordered_quick=u["units_ordered_quick"],
+        daily_demand=daily_demand.astype(float),
+        response_hours=response,
+        units_ordered=u["units_ordered"],
+        units_ordered_quick=u["units_ordered_quick"],
         peak_working_capital=float(m.peak_working_capital[b]),
-    )  # fmt: skip
+    )
 
 
 def m_leftover(m: ViralChainModel, b: int) -> np.ndarray:
@@ -241,9 +259,14 @@ def writeoff_cost(t: BrandTotals) -> float:
 
 
 COST_LINES = (
-    production_cost, holding_cost, transport_cost, rush_premium_cost, kol_fees,
-    return_cost, writeoff_cost,
-)  # fmt: skip
+    production_cost,
+    holding_cost,
+    transport_cost,
+    rush_premium_cost,
+    kol_fees,
+    return_cost,
+    writeoff_cost,
+)
 
 
 def profit(t: BrandTotals) -> float:
@@ -287,13 +310,34 @@ def peak_working_capital(t: BrandTotals) -> float:
 KPIS: dict[str, Callable[[BrandTotals], float]] = {
     f.__name__: f
     for f in (
-        demand_units, sold_units, lost_sales_units, cancelled_units, delivered_units,
-        open_order_units, returned_units, fill_rate, stockout_hours, delivery_hours_mean,
-        delivery_hours_p95, on_time_rate, revenue, production_cost, holding_cost,
-        transport_cost, rush_premium_cost, kol_fees, return_cost, writeoff_cost, profit,
-        leftover_units, bullwhip_ratio, response_time_hours, quick_response_share,
-        transport_unit_km, peak_working_capital,
-    )  # fmt: skip
+        demand_units,
+        sold_units,
+        lost_sales_units,
+        cancelled_units,
+        delivered_units,
+        open_order_units,
+        returned_units,
+        fill_rate,
+        stockout_hours,
+        delivery_hours_mean,
+        delivery_hours_p95,
+        on_time_rate,
+        revenue,
+        production_cost,
+        holding_cost,
+        transport_cost,
+        rush_premium_cost,
+        kol_fees,
+        return_cost,
+        writeoff_cost,
+        profit,
+        leftover_units,
+        bullwhip_ratio,
+        response_time_hours,
+        quick_response_share,
+        transport_unit_km,
+        peak_working_capital,
+    )
 }
 
 

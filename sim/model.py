@@ -14,6 +14,7 @@ Phase order of an hour: content → backlog allocation → consumers → cancell
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import mesa
@@ -142,9 +143,10 @@ class ViralChainModel(mesa.Model):
         out = []
         for i, p in enumerate(products):
             subs = [
-                j for j, q in enumerate(products)
+                j
+                for j, q in enumerate(products)
                 if j != i and q.category == p.category and self.sku_brand[j] != self.sku_brand[i]
-            ]  # fmt: skip
+            ]
             out.append(np.array(subs, dtype=np.int64))
         return out
 
@@ -156,8 +158,9 @@ class ViralChainModel(mesa.Model):
         for i, post in enumerate(self.config.content.calendar):
             skus = (
                 np.array([self.sku_index[s] for s in post.skus], dtype=np.int64)
-                if post.skus else main_skus
-            )  # fmt: skip
+                if post.skus
+                else main_skus
+            )
             kol = self.kols[self.kol_index[post.kol]]
             kol.plan(f"cal{i}-{post.kol}", post.at_hour, post.kind, skus, post.duration_hours)
         all_skus = np.arange(self.n_sku, dtype=np.int64)
@@ -189,15 +192,22 @@ class ViralChainModel(mesa.Model):
         if start_hour >= self.horizon_hours:
             return None
         sched = Schedule(
-            interval=float(interval_hours), start=float(start_hour),
+            interval=float(interval_hours),
+            start=float(start_hour),
             end=float(self.horizon_hours - 1),
-        )  # fmt: skip
+        )
         return self.schedule_recurring(fn, sched)
 
     def log(
-        self, hour: int, kind: str, actor: str, sku: str, quantity: float, value: float,
+        self,
+        hour: int,
+        kind: str,
+        actor: str,
+        sku: str,
+        quantity: float,
+        value: float,
         detail: str,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Append a row to the events table."""
         self.events.append((int(hour), kind, actor, sku, float(quantity), float(value), detail))
 
@@ -206,9 +216,7 @@ class ViralChainModel(mesa.Model):
         """The brand selling a SKU."""
         return self.brands[int(self.sku_brand[sku])]
 
-    def substitute_for(
-        self, skus: np.ndarray, hour: int, rng: np.random.Generator
-    ) -> np.ndarray:
+    def substitute_for(self, skus: np.ndarray, hour: int, rng: np.random.Generator) -> np.ndarray:
         """A launched substitute of another brand for each SKU (-1 where none)."""
         out = np.full(len(skus), -1, dtype=np.int64)
         for s in np.unique(skus):
@@ -223,7 +231,7 @@ class ViralChainModel(mesa.Model):
     # ------------------------------------------------------------------ the hour
     def step(self) -> None:
         """The work of one hour, in phase order."""
-        h = int(round(self.time)) - 1
+        h = round(self.time) - 1
         self.hour = h
         if h == self.config.run.fail_at_hour:
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
@@ -271,13 +279,22 @@ class ViralChainModel(mesa.Model):
             self.peak_working_capital[b] = max(self.peak_working_capital[b], wc)
 
     # ------------------------------------------------------------------ running
-    def run(self) -> None:
-        """Run to the horizon and close the books."""
-        self.run_for(self.horizon_hours)
+    def run(self, progress: Callable[[int], None] | None = None) -> None:
+        """Run to the horizon (a day at a time) and close the books.
+
+        Args:
+            progress: called with the hours done after every simulated day.
+        """
+        done = 0
+        while done < self.horizon_hours:
+            chunk = min(24, self.horizon_hours - done)
+            self.run_for(chunk)
+            done += chunk
+            if progress is not None:
+                progress(done)
         self.population.expire_waiting()
 
 
 def build_model(config: Config, seed: int = 0) -> ViralChainModel:
     """A model ready to run."""
     return ViralChainModel(config, seed)
-

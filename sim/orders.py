@@ -21,7 +21,15 @@ import numpy as np
 
 BACKLOG, ALLOCATED, PICKED, IN_TRANSIT, DELIVERED, CANCELLED, RETURNED = range(7)
 OPEN_STATUSES = (BACKLOG, ALLOCATED, PICKED, IN_TRANSIT)
-STATUS_NAMES = ("backlog", "allocated", "picked", "in_transit", "delivered", "cancelled", "returned")
+STATUS_NAMES = (
+    "backlog",
+    "allocated",
+    "picked",
+    "in_transit",
+    "delivered",
+    "cancelled",
+    "returned",
+)
 
 # channel codes: how the buyer came to the product
 CHANNELS = ("short_video", "livestream", "word_of_mouth", "organic", "substitution", "revisit")

@@ -27,9 +27,17 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = "1"
 
 TS_FIELDS = (
-    "demand", "sold", "lost", "backlog", "on_hand", "in_transit",
-    "produced", "shipped", "returned", "views",
-)  # fmt: skip
+    "demand",
+    "sold",
+    "lost",
+    "backlog",
+    "on_hand",
+    "in_transit",
+    "produced",
+    "shipped",
+    "returned",
+    "views",
+)
 FLOW_FIELDS = {"demand", "sold", "lost", "produced", "shipped", "returned", "views"}
 _F = {f: i for i, f in enumerate(TS_FIELDS)}
 
@@ -48,13 +56,15 @@ class Recorder:
         self.period = 24 if res == "day" else 1
         n_t = 0 if res == "off" else -(-H // self.period)
         self.node_names = (
-            list(model.geo.names) + [w.name for w in model.warehouses]
+            list(model.geo.names)
+            + [w.name for w in model.warehouses]
             + [f.name for f in model.factories]
-        )  # fmt: skip
+        )
         self.node_types = (
-            ["region"] * len(model.geo) + ["warehouse"] * len(model.warehouses)
+            ["region"] * len(model.geo)
+            + ["warehouse"] * len(model.warehouses)
             + ["factory"] * len(model.factories)
-        )  # fmt: skip
+        )
         self.data = np.zeros((n_t, model.n_sku, len(self.node_names), len(TS_FIELDS)), np.int64)
         self._r0 = 0
         self._w0 = len(model.geo)
@@ -108,11 +118,11 @@ class Recorder:
         sku_names = np.array(m.sku_names, dtype=object)
         df = pd.DataFrame(
             {
-                "run_id": run_id,
+                "run_id": pd.Series(np.full(len(t_idx), run_id, dtype=object), dtype="str"),
                 "t_hours": (t_idx * self.period).astype(np.int64),
-                "sku": sku_names[s_idx],
-                "node": node_names[n_idx],
-                "node_type": node_types[n_idx],
+                "sku": pd.Series(sku_names[s_idx], dtype="str"),
+                "node": pd.Series(node_names[n_idx], dtype="str"),
+                "node_type": pd.Series(node_types[n_idx], dtype="str"),
             }
         )
         for j, f in enumerate(TS_FIELDS):
@@ -123,7 +133,7 @@ class Recorder:
 def _empty_timeseries() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype="int64") for c in TIMESERIES_COLUMNS})
     for c in ("run_id", "sku", "node", "node_type"):
-        df[c] = df[c].astype(object)
+        df[c] = df[c].astype("str")
     return df
 
 
@@ -134,8 +144,8 @@ def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
     df["t_hours"] = df["t_hours"].astype(np.int64)
     df["quantity"] = df["quantity"].astype(np.float64)
     df["value"] = df["value"].astype(np.float64)
-    for c in ("kind", "actor", "sku", "detail"):
-        df[c] = df[c].astype(object)
+    for c in ("run_id", "kind", "actor", "sku", "detail"):
+        df[c] = df[c].astype("str")
     return df
 
 

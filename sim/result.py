@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,18 @@ from sim.recording import events_frame, file_metadata, write_table
 log = logging.getLogger(__name__)
 
 RUNS_ID_COLUMNS = [
-    "run_id", "sweep_id", "story", "setup", "seed", "replication", "status", "error",
-    "wall_seconds", "config_hash", "brand",
-]  # fmt: skip
+    "run_id",
+    "sweep_id",
+    "story",
+    "setup",
+    "seed",
+    "replication",
+    "status",
+    "error",
+    "wall_seconds",
+    "config_hash",
+    "brand",
+]
 KPI_COLUMNS = list(metrics.KPIS)
 
 
@@ -53,19 +63,23 @@ class RunResult:
     wall_seconds: float
     model: ViralChainModel | None = field(default=None, repr=False)
 
-    def runs_frame(
-        self, sweep_id: str = "", params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
+    def runs_frame(self, sweep_id: str = "", params: dict[str, Any] | None = None) -> pd.DataFrame:
         """The ``runs`` table rows of this run: one per brand, the main brand first."""
         rows = []
         for brand, k in self.kpis_by_brand.items():
             row = {
-                "run_id": self.run_id, "sweep_id": sweep_id, "story": self.config.meta.story,
-                "setup": self._setup_of(brand), "seed": self.seed,
-                "replication": self.config.replication, "status": "ok", "error": "",
-                "wall_seconds": self.wall_seconds, "config_hash": self.config.config_hash(),
+                "run_id": self.run_id,
+                "sweep_id": sweep_id,
+                "story": self.config.meta.story,
+                "setup": self._setup_of(brand),
+                "seed": self.seed,
+                "replication": self.config.replication,
+                "status": "ok",
+                "error": "",
+                "wall_seconds": self.wall_seconds,
+                "config_hash": self.config.config_hash(),
                 "brand": brand,
-            }  # fmt: skip
+            }
             row.update(params or {})
             row.update(k)
             rows.append(row)
@@ -81,19 +95,28 @@ class RunResult:
         directory = Path(directory)
         meta = file_metadata(self.config.to_json(), self.seed, {"run_id": self.run_id})
         return {
-            "runs": write_table(self.runs_frame(sweep_id, params), directory / "runs.parquet", meta),
+            "runs": write_table(
+                self.runs_frame(sweep_id, params), directory / "runs.parquet", meta
+            ),
             "timeseries": write_table(self.timeseries, directory / "timeseries.parquet", meta),
             "events": write_table(self.events, directory / "events.parquet", meta),
         }
 
 
-def run(config: Config | dict, seed: int = 0, *, keep_model: bool = False) -> RunResult:
+def run(
+    config: Config | dict,
+    seed: int = 0,
+    *,
+    keep_model: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
     """Simulate one run.
 
     Args:
         config: a validated :class:`~sim.config.Config` (or a dict, validated here).
         seed: the run's seed; the same config and seed give identical outputs.
         keep_model: keep the finished Mesa model on the result (for inspection and tests).
+        progress: called with the simulated hours done, once per simulated day.
 
     Returns:
         the run's KPIs and tables.
@@ -101,7 +124,7 @@ def run(config: Config | dict, seed: int = 0, *, keep_model: bool = False) -> Ru
     cfg = validate(config)
     t0 = time.perf_counter()
     model = ViralChainModel(cfg, seed)
-    model.run()
+    model.run(progress)
     run_id = make_run_id(cfg.config_hash(), seed)
     by_brand = {}
     for b, brand in enumerate(model.brands):
@@ -110,27 +133,42 @@ def run(config: Config | dict, seed: int = 0, *, keep_model: bool = False) -> Ru
         by_brand[brand.name] = k
     wall = time.perf_counter() - t0
     result = RunResult(
-        run_id=run_id, config=cfg, seed=int(seed),
-        kpis=by_brand[model.brands[0].name], kpis_by_brand=by_brand,
-        timeseries=model.recorder.timeseries(run_id), events=events_frame(model.events, run_id),
-        wall_seconds=wall, model=model if keep_model else None,
-    )  # fmt: skip
+        run_id=run_id,
+        config=cfg,
+        seed=int(seed),
+        kpis=by_brand[model.brands[0].name],
+        kpis_by_brand=by_brand,
+        timeseries=model.recorder.timeseries(run_id),
+        events=events_frame(model.events, run_id),
+        wall_seconds=wall,
+        model=model if keep_model else None,
+    )
     log.info("run %s done in %.2fs", run_id, wall)
     return result
 
 
 def failed_runs_row(
-    config: Config, seed: int, error: str, wall_seconds: float, sweep_id: str = "",
+    config: Config,
+    seed: int,
+    error: str,
+    wall_seconds: float,
+    sweep_id: str = "",
     params: dict[str, Any] | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """A ``runs`` row for a run that raised: status ``failed``, KPIs NaN."""
     row = {
-        "run_id": make_run_id(config.config_hash(), seed), "sweep_id": sweep_id,
-        "story": config.meta.story, "setup": config.meta.setup, "seed": int(seed),
-        "replication": config.replication, "status": "failed", "error": error,
-        "wall_seconds": wall_seconds, "config_hash": config.config_hash(),
+        "run_id": make_run_id(config.config_hash(), seed),
+        "sweep_id": sweep_id,
+        "story": config.meta.story,
+        "setup": config.meta.setup,
+        "seed": int(seed),
+        "replication": config.replication,
+        "status": "failed",
+        "error": error,
+        "wall_seconds": wall_seconds,
+        "config_hash": config.config_hash(),
         "brand": config.brand.name,
-    }  # fmt: skip
+    }
     row.update(params or {})
     row.update({k: math.nan for k in KPI_COLUMNS})
     return pd.DataFrame([row])

@@ -31,5 +31,7 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
 
 def derive_seed(root_seed: int, replication: int) -> int:
     """The run seed of a replication: a stable function of (root seed, replication)."""
-    ss = np.random.SeedSequence(entropy=int(root_seed), spawn_key=(_key("replication"), replication))
+    ss = np.random.SeedSequence(
+        entropy=int(root_seed), spawn_key=(_key("replication"), replication)
+    )
     return int(ss.generate_state(1, dtype=np.uint32)[0])

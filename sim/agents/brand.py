@@ -31,6 +31,7 @@ from sim.orders import ALLOCATED, BACKLOG, CANCELLED, CH_LIVE, PICKED
 from sim.policies import registry
 from sim.policies.deployment import split_units
 from sim.policies.forecast import Signals
+from sim.policies.sourcing import SourcingContext
 from sim.queues import IdQueue
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Brand(mesa.Agent):
         self.safety = registry.build("safety_stock", p.safety_stock)
         self.router = registry.build("routing", p.routing)
         self.deployer = registry.build("deployment", p.deployment)
+        self.sourcer = registry.build("sourcing", p.sourcing)
         n, H = model.n_sku, model.horizon_hours
         self.backlog = {int(s): IdQueue() for s in self.skus}
         self.backlog_units = np.zeros(n, dtype=np.int64)
@@ -94,9 +96,12 @@ class Brand(mesa.Agent):
         self.demand_share = share
         self._wh_stockout = np.full((len(warehouses), m.n_sku), -1, dtype=np.int64)
         self.trip_hours = np.array(
-            [[self.last_mile[0].trip_hours(self.distance_km[w, r]) for r in range(n_reg)]
-             for w in range(len(warehouses))], dtype=float,
-        )  # fmt: skip
+            [
+                [self.last_mile[0].trip_hours(self.distance_km[w, r]) for r in range(n_reg)]
+                for w in range(len(warehouses))
+            ],
+            dtype=float,
+        )
         self.regular = sorted(
             (f for f in factories if f.cfg.role == "regular"), key=lambda f: f.cfg.unit_cost
         )
@@ -127,13 +132,19 @@ class Brand(mesa.Agent):
 
     # ------------------------------------------------------------------ selling
     def promise_hours(self, hour: int) -> np.ndarray:
-        """Delivery promise (hours) from each warehouse to each region, quoted now."""
-        waits = np.array(
-            [w.pick_delay_hours() + w.packed_units / max(self._lm_capacity_per_hour(), 1e-9)
-             for w in self.warehouses]
-        )  # fmt: skip
-        cut = min(c.next_dispatch_wait(hour + 1) for c in self.last_mile)
-        return 1.0 + waits[:, None] + cut + self.trip_hours
+        """Delivery promise (hours) from each warehouse to each region, quoted in ``hour``.
+
+        An order placed now is packed once the pick queue ahead of it is done (and the
+        parcels already packed have left), rides the first last-mile cut-off after that,
+        and arrives one trip later.
+        """
+        lm_per_hour = max(self._lm_capacity_per_hour(), 1e-9)
+        out = np.empty_like(self.trip_hours)
+        for i, w in enumerate(self.warehouses):
+            ready = hour + 1 + math.ceil(w.pick_delay_hours() + w.packed_units / lm_per_hour)
+            cut = min(c.next_dispatch_wait(ready) for c in self.last_mile)
+            out[i] = (ready + cut - hour) + self.trip_hours[i]
+        return out
 
     def _lm_capacity_per_hour(self) -> float:
         return sum(c.capacity_per_day for c in self.last_mile) / 24.0
@@ -142,7 +153,6 @@ class Brand(mesa.Agent):
         self, *, hour, sku, consumers, regions, quantity, patience, channels, kols
     ) -> np.ndarray:
         """Accept what can be served now; returns ACCEPTED / SOLD_OUT / TOO_SLOW per wish."""
-        m = self.model
         k = len(consumers)
         avail = np.array([w.available(sku) for w in self.warehouses], dtype=np.int64)
         had_stock = avail.copy()
@@ -172,8 +182,17 @@ class Brand(mesa.Agent):
         outcome[accepted] = ACCEPTED
         if accepted.any():
             a = np.flatnonzero(accepted)
-            ids = self._book(hour, sku, consumers[a], regions[a], quantity[a], channels[a],
-                             kols[a], promise[chosen[a], regions[a]], BACKLOG)  # fmt: skip
+            ids = self._book(
+                hour,
+                sku,
+                consumers[a],
+                regions[a],
+                quantity[a],
+                channels[a],
+                kols[a],
+                promise[chosen[a], regions[a]],
+                BACKLOG,
+            )
             for w in np.unique(chosen[a]):
                 self.warehouses[int(w)].reserve(ids[chosen[a] == w])
         return outcome
@@ -183,11 +202,22 @@ class Brand(mesa.Agent):
         m = self.model
         price = m.price[sku]
         ids = m.orders.add(
-            consumer=consumers, sku=sku, brand=self.index, region=regions, quantity=quantity,
-            price=price, warehouse=-1, status=status, channel=channels, kol=kols,
-            impulse=channels == CH_LIVE, placed_hour=hour, promise_hours=promise,
-            shipped_hour=-1, delivered_hour=-1,
-        )  # fmt: skip
+            consumer=consumers,
+            sku=sku,
+            brand=self.index,
+            region=regions,
+            quantity=quantity,
+            price=price,
+            warehouse=-1,
+            status=status,
+            channel=channels,
+            kol=kols,
+            impulse=channels == CH_LIVE,
+            placed_hour=hour,
+            promise_hours=promise,
+            shipped_hour=-1,
+            delivered_hour=-1,
+        )
         m.ledger.add_region_flow("sold", np.full(len(ids), sku), regions, quantity)
         revenue = price * quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))
@@ -217,7 +247,9 @@ class Brand(mesa.Agent):
             m.warehouses[int(w)].release(held[book.warehouse[held] == w])
         back = ids[status == BACKLOG]
         np.subtract.at(self.backlog_units, book.sku[back], book.quantity[back])
-        np.subtract.at(self.backlog_region, (book.sku[back], book.region[back]), book.quantity[back])
+        np.subtract.at(
+            self.backlog_region, (book.sku[back], book.region[back]), book.quantity[back]
+        )
         book.set("status", ids, CANCELLED)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_units("cancelled", skus, qty)
@@ -312,14 +344,24 @@ class Brand(mesa.Agent):
                 last_day = self.hourly_demand[max(0, hour - 23) : hour + 1, sku].sum()
                 if last_day > 0 and last_day >= total:
                     self.signal_hour[sku] = hour
-                    m.log(hour, "hotspot_signal", self.name, name, int(last_day), 0.0,
-                          f"24h demand {last_day} >= available {total}")  # fmt: skip
+                    m.log(
+                        hour,
+                        "hotspot_signal",
+                        self.name,
+                        name,
+                        int(last_day),
+                        0.0,
+                        f"24h demand {last_day} >= available {total}",
+                    )
 
     def note_arrival(self, sku: int, hour: int, job_ids: tuple[int, ...] = ()) -> None:
         """Goods reached a warehouse: the first arrival after the signal ends the response."""
-        if self.signal_hour[sku] >= 0 and self.response_hour[sku] < 0:
-            if any(j in self._jobs_after_signal for j in job_ids):
-                self.response_hour[sku] = hour
+        if (
+            self.signal_hour[sku] >= 0
+            and self.response_hour[sku] < 0
+            and any(j in self._jobs_after_signal for j in job_ids)
+        ):
+            self.response_hour[sku] = hour
 
     def signals(self, sku: int, hour: int) -> Signals:
         """Daily demand and views in 24-hour windows ending now (oldest first)."""
@@ -332,7 +374,6 @@ class Brand(mesa.Agent):
     # ------------------------------------------------------------------ replenishing
     def inventory_position(self, sku: int, fast_only: bool = False) -> float:
         """Available + in transit + finished goods + open production - backlog."""
-        m = self.model
         avail = sum(w.available(sku) for w in self.warehouses)
         transit = sum(int(c.stock_in_transit[sku]) for c in self.line_haul)
         fg = sum(int(f.fg[sku].sum()) for f in self.factories)
@@ -354,39 +395,46 @@ class Brand(mesa.Agent):
         m = self.model
         hour = m.hour
         review_h = self.spec.policy.replenishment.review_period_hours
+        window = self.spec.policy.forecast.window_days
         for sku in self.skus:
             sku = int(sku)
             sig = self.signals(sku, hour - 1) if hour > 0 else Signals(np.zeros(0), np.zeros(0))
             per_day = max(0.0, self.forecaster.daily(sig))
-            safety = max(0.0, self.safety.units(per_day, sig))
-            per_hour = per_day / 24.0
-            q_fast = 0
-            if self.quick:
-                f = self.quick[0]
-                target = per_hour * (self.lead_time_hours(f) + review_h) + safety
-                need = target - self.inventory_position(sku, fast_only=True)
-                q_fast = f.order_quantity(need)
-                if q_fast:
-                    self.order(f, sku, q_fast, hour, quick=True)
-            f = self.regular[0]
-            target = per_hour * (self.lead_time_hours(f) + review_h) + safety
-            need = target - self.inventory_position(sku)
-            q = f.order_quantity(need)
-            if q:
-                self.order(f, sku, q, hour, quick=False)
+            recent = sig.daily_demand[-window:]
+            base = float(np.median(recent)) if len(recent) else 0.0
+            ctx = SourcingContext(
+                per_day=per_day,
+                base_per_day=min(base, per_day),
+                safety_units=max(0.0, self.safety.units(per_day, sig)),
+                review_hours=review_h,
+                regular=self.regular,
+                quick=self.quick,
+                lead_hours=self.lead_time_hours,
+                ip_total=self.inventory_position(sku),
+                ip_fast=self.inventory_position(sku, fast_only=True),
+            )
+            for f, q, quick in self.sourcer.orders(ctx):
+                self.order(f, sku, q, hour, quick=quick)
 
-    def order(self, f: Factory, sku: int, quantity: int, hour: int, *, quick: bool,
-              rush: bool = False) -> ProductionJob:  # fmt: skip
+    def order(
+        self, f: Factory, sku: int, quantity: int, hour: int, *, quick: bool, rush: bool = False
+    ) -> ProductionJob:
         """Send a production job to factory ``f``; stock is deployed by policy."""
         m = self.model
         split = self.deploy(quantity)
         dest = tuple((self._names[i], int(u)) for i, u in enumerate(split) if u > 0)
         self._job_counter += 1
         job = ProductionJob(
-            job_id=self._job_counter * 1000 + self.index, brand=self.name,
-            sku=m.sku_names[sku], sku_index=sku, quantity=int(quantity), destinations=dest,
-            placed_hour=hour, quick_response=quick, rush=rush,
-        )  # fmt: skip
+            job_id=self._job_counter * 1000 + self.index,
+            brand=self.name,
+            sku=m.sku_names[sku],
+            sku_index=sku,
+            quantity=int(quantity),
+            destinations=dest,
+            placed_hour=hour,
+            quick_response=quick,
+            rush=rush,
+        )
         if self.signal_hour[sku] >= 0:
             self._jobs_after_signal.add(job.job_id)
         m.jobs[job.job_id] = job

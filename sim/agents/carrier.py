@@ -100,11 +100,17 @@ class Carrier(mesa.Agent):
     ) -> None:
         m = self.model
         c = Consignment(
-            kind="stock", brand=m.brands[self.brand].name, origin=origin,
-            destination=m.warehouses[wh].name, sku_index=sku, units=units,
-            dispatched_hour=hour, arrival_hour=hour + self.trip_hours(km), distance_km=km,
+            kind="stock",
+            brand=m.brands[self.brand].name,
+            origin=origin,
+            destination=m.warehouses[wh].name,
+            sku_index=sku,
+            units=units,
+            dispatched_hour=hour,
+            arrival_hour=hour + self.trip_hours(km),
+            distance_km=km,
             job_ids=tuple(jobs),
-        )  # fmt: skip
+        )
         self.stock_in_transit[sku] += units
         self.stock_in_transit_to[sku, wh] += units
         self._charge(units, km, "transport_cost")
@@ -131,11 +137,17 @@ class Carrier(mesa.Agent):
             n = int(qty.sum())
             km = m.geo.km(w.region, int(r))
             c = Consignment(
-                kind="parcels", brand=m.brands[self.brand].name, origin=w.name,
-                destination=m.geo.names[int(r)], sku_index=-1, units=n,
-                dispatched_hour=hour, arrival_hour=hour + self.trip_hours(km),
-                distance_km=km, order_ids=sel,
-            )  # fmt: skip
+                kind="parcels",
+                brand=m.brands[self.brand].name,
+                origin=w.name,
+                destination=m.geo.names[int(r)],
+                sku_index=-1,
+                units=n,
+                dispatched_hour=hour,
+                arrival_hour=hour + self.trip_hours(km),
+                distance_km=km,
+                order_ids=sel,
+            )
             np.add.at(self.parcels_in_transit, book.sku[sel], qty)
             np.add.at(self.parcels_to_region, (book.sku[sel], int(r)), qty)
             self._charge(n, km, "transport_cost")
@@ -157,11 +169,17 @@ class Carrier(mesa.Agent):
                 n = int(qty.sum())
                 km = m.geo.km(int(r), dest.region)
                 c = Consignment(
-                    kind="returns", brand=m.brands[self.brand].name,
-                    origin=m.geo.names[int(r)], destination=dest.name, sku_index=-1, units=n,
-                    dispatched_hour=hour, arrival_hour=hour + self.trip_hours(km),
-                    distance_km=km, order_ids=part,
-                )  # fmt: skip
+                    kind="returns",
+                    brand=m.brands[self.brand].name,
+                    origin=m.geo.names[int(r)],
+                    destination=dest.name,
+                    sku_index=-1,
+                    units=n,
+                    dispatched_hour=hour,
+                    arrival_hour=hour + self.trip_hours(km),
+                    distance_km=km,
+                    order_ids=part,
+                )
                 np.add.at(self.returns_in_transit, book.sku[part], qty)
                 self._charge(n, km, "return_cost")
                 self._load(c)
@@ -188,4 +206,3 @@ class Carrier(mesa.Agent):
                 skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
                 np.subtract.at(self.returns_in_transit, skus, qty)
                 m.warehouses[m.warehouse_index[c.destination]].receive_returns(c.order_ids, hour)
-

@@ -27,9 +27,18 @@ import numpy as np
 from sim.config import MarketConfig
 from sim.content import Exposures
 from sim.orders import (
-    ALLOCATED, BACKLOG, CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM,
-    DELIVERED, PICKED, RETURNED,
-)  # fmt: skip
+    ALLOCATED,
+    BACKLOG,
+    CH_LIVE,
+    CH_ORGANIC,
+    CH_REVISIT,
+    CH_SUBST,
+    CH_VIDEO,
+    CH_WOM,
+    DELIVERED,
+    PICKED,
+    RETURNED,
+)
 from sim.rng import stream
 
 if TYPE_CHECKING:
@@ -121,9 +130,7 @@ class ConsumerPopulation(mesa.Agent):
             a[order] for a in (consumers, skus, channels, kols, qty, is_revisit)
         )
         first = ~is_revisit
-        m.ledger.add_region_flow(
-            "demand", skus[first], self.region[consumers[first]], qty[first]
-        )
+        m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
         failed = outcome != ACCEPTED
         if not failed.any():
@@ -190,9 +197,7 @@ class ConsumerPopulation(mesa.Agent):
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
         p *= np.power(0.5, (hour - m.launch_hour[skus]) / 24.0 / m.novelty_half_life_days[skus])
-        p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (
-            ec[flat].astype(np.float64) - 1.0
-        )
+        p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (ec[flat].astype(np.float64) - 1.0)
         p = np.minimum(p, 1.0)
         p[self.state.reshape(-1)[flat] != NONE] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
@@ -208,9 +213,7 @@ class ConsumerPopulation(mesa.Agent):
         qty = np.ones(len(idx), dtype=np.int64)
         if mean_extra > 0:
             qty += rng.poisson(mean_extra, len(idx))
-        return (
-            consumers[idx], skus[idx], channels[idx], kols[idx], qty, np.zeros(len(idx), bool)
-        )
+        return (consumers[idx], skus[idx], channels[idx], kols[idx], qty, np.zeros(len(idx), bool))
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""

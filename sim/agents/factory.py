@@ -121,10 +121,14 @@ class Factory(mesa.Agent):
             if head.remaining == 0:
                 self.queue.popleft()
                 self.model.log(
-                    hour, "production_complete", self.name,
-                    self.model.sku_names[head.job.sku_index], head.job.quantity, 0.0,
+                    hour,
+                    "production_complete",
+                    self.name,
+                    self.model.sku_names[head.job.sku_index],
+                    head.job.quantity,
+                    0.0,
                     f"job {head.job.job_id}",
-                )  # fmt: skip
+                )
         if not self.queue:
             self._credit = 0.0
 

@@ -34,7 +34,7 @@ class Kol(mesa.Agent):
         if share is None:
             share = float(rng.uniform(tier.followers_share_min, tier.followers_share_max))
         self.followers_share = share
-        k = int(round(share * n))
+        k = round(share * n)
         self.followers: np.ndarray = (
             np.sort(rng.choice(n, size=k, replace=False)) if k else np.empty(0, dtype=np.int64)
         )
@@ -85,7 +85,9 @@ class Kol(mesa.Agent):
             m.ledger.add_kol_fee(self.name, int(b), fee / len(brands))
         sku_names = ",".join(m.sku_names[s] for s in skus)
         if kind == "livestream":
-            m.log(hour, "livestream_start", self.name, sku_names, 0, fee, f"{post_id} for {duration}h")
+            m.log(
+                hour, "livestream_start", self.name, sku_names, 0, fee, f"{post_id} for {duration}h"
+            )
             m.at(hour + duration, self.end_livestreams)
         else:
             m.log(hour, "post", self.name, sku_names, 0, fee, post_id)

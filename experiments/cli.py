@@ -1,0 +1,320 @@
+"""The ``viralchain`` command line.
+
+Exit codes: 0 success; 1 a run failed (or some runs of a sweep failed); 2 invalid
+configuration or usage. Invalid input prints one line per problem, naming the field, the bad
+value and what is allowed, writes nothing, and never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+KPI_UNITS = {
+    "fill_rate": "share",
+    "on_time_rate": "share",
+    "quick_response_share": "share",
+    "stockout_hours": "SKU-h",
+    "delivery_hours_mean": "h",
+    "delivery_hours_p95": "h",
+    "response_time_hours": "h",
+    "bullwhip_ratio": "ratio",
+    "transport_unit_km": "unit·km",
+}
+MONEY_KPIS = {
+    "revenue",
+    "production_cost",
+    "holding_cost",
+    "transport_cost",
+    "rush_premium_cost",
+    "kol_fees",
+    "return_cost",
+    "writeoff_cost",
+    "profit",
+    "peak_working_capital",
+}
+
+RUN_EPILOG = """\
+overrides are Hydra key=value pairs, for example:
+  story=head_kol_livestream        pick a story     (viralchain list stories)
+  setup=flexible                   rigid | flexible (viralchain list setups)
+  policy/forecast=exp_smoothing    pick a policy    (viralchain list policies)
+  market.n_consumers=20000         set any key      (README: configuration reference)
+  seed=7                           the run's seed
+  run.timeseries_resolution=day    hour | day | off
+
+examples:
+  viralchain run
+  viralchain run story=head_kol_livestream setup=flexible seed=3
+  viralchain run setup=rigid market.n_consumers=20000 --out outputs/small
+"""
+
+
+def _fmt(value: float, name: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name in KPI_UNITS and KPI_UNITS[name] in ("share", "ratio"):
+        return f"{value:.3f}"
+    if name in MONEY_KPIS or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) -> str:
+    """KPIs side by side; with ``diff``, the last column minus the first, and in %."""
+    from sim.metrics import KPIS
+
+    labels = list(columns)
+    rows = []
+    for name in KPIS:
+        unit = KPI_UNITS.get(name, "money" if name in MONEY_KPIS else "units")
+        vals = [columns[c].get(name, math.nan) for c in labels]
+        row = [name, unit] + [_fmt(v, name) for v in vals]
+        if diff and len(labels) >= 2:
+            a, b = vals[0], vals[-1]
+            d = b - a
+            row.append(_fmt(d, name) if not math.isnan(d) else "n/a")
+            rel = d / abs(a) * 100 if a and not math.isnan(d) else math.nan
+            row.append("n/a" if math.isnan(rel) else f"{rel:+.0f}%")
+        rows.append(row)
+    head = ["KPI", "unit", *labels]
+    if diff and len(labels) >= 2:
+        head += [f"{labels[-1]} − {labels[0]}", "change"]
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    lines = [
+        "  ".join(
+            h.ljust(w) if i < 2 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(head, widths, strict=True))
+        )
+    ]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append(
+            "  ".join(
+                str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def _error(lines: str) -> int:
+    for line in lines.splitlines():
+        print(f"viralchain: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _compose(overrides: Sequence[str]):
+    from experiments.compose import compose_dict
+    from sim.config import validate
+
+    return validate(compose_dict(None, list(overrides)))
+
+
+def _progress_bar(label: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="h", leave=False, file=sys.stderr, disable=None)
+
+    def update(hour: int) -> None:
+        bar.n = hour
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _run_one(cfg, label: str):
+    from sim.result import run
+
+    update, close = _progress_bar(label, cfg.run.horizon_hours)
+    try:
+        return run(cfg, seed=cfg.seed, progress=update)
+    finally:
+        close()
+
+
+def default_out(cfg, root: str = "outputs/runs") -> Path:
+    """The default output directory of a run (deterministic: same config, same place)."""
+    return Path(root) / f"{cfg.meta.story}-{cfg.meta.setup}-seed{cfg.seed}-{cfg.config_hash()[:8]}"
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """One run: KPI table, tables, plot."""
+    from sim.errors import ConfigError
+    from sim.plotting import plot_run, save
+
+    try:
+        cfg = _compose(args.overrides)
+    except ConfigError as exc:
+        return _error(str(exc))
+    out = Path(args.out) if args.out else default_out(cfg)
+    try:
+        result = _run_one(cfg, f"{cfg.meta.story}/{cfg.meta.setup}")
+    except Exception as exc:  # a model failure: report, exit 1
+        logging.getLogger(__name__).debug("run failed", exc_info=True)
+        print(f"viralchain: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    files = result.write(out)
+    title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {cfg.seed}"
+    plot = save(
+        plot_run(result.timeseries, result.events, title, list(cfg.brand.products)),
+        out / "plot.png",
+    )
+    print(f"{title}  ({result.wall_seconds:.2f} s)\n")
+    print(kpi_table({cfg.meta.setup: result.kpis}))
+    print(f"\nwrote {out}/")
+    for name, path in [*files.items(), ("plot", plot)]:
+        print(f"  {name:<10} {path}")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """The same story and seed under several setups, side by side."""
+    from sim.errors import ConfigError
+    from sim.plotting import plot_comparison, save
+
+    setups = [s.strip() for s in args.setups.split(",") if s.strip()]
+    if len(setups) < 2:
+        return _error(f"invalid --setups = {args.setups!r}: give at least two, comma-separated")
+    overrides = [o for o in args.overrides if not o.startswith("setup=")]
+    try:
+        cfgs = {s: _compose([*overrides, f"setup={s}"]) for s in setups}
+    except ConfigError as exc:
+        return _error(str(exc))
+    first = next(iter(cfgs.values()))
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("outputs/compare") / (f"{first.meta.story}-seed{first.seed}")
+    )
+    results = {}
+    for s, cfg in cfgs.items():
+        try:
+            results[s] = _run_one(cfg, f"{cfg.meta.story}/{s}")
+        except Exception as exc:
+            print(f"viralchain: run failed ({s}): {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    for s, r in results.items():
+        r.write(out / s)
+    title = f"{first.meta.story}: {' vs '.join(setups)} on the same demand (seed {first.seed})"
+    skus = list(first.brand.products)
+    plot = save(
+        plot_comparison({s: (r.timeseries, r.kpis) for s, r in results.items()}, title, skus),
+        out / "comparison.png",
+    )
+    print(title + "\n")
+    print(kpi_table({s: r.kpis for s, r in results.items()}, diff=True))
+    print(f"\nwrote {out}/  (one folder of tables per setup)")
+    print(f"  plot       {plot}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List stories, setups, policies or KPIs."""
+    from experiments.compose import group_options, scenarios_dir
+    from sim.metrics import KPIS
+    from sim.policies import registry
+
+    what = args.what
+    if what in ("stories", "setups"):
+        group = "story" if what == "stories" else "setup"
+        for name in group_options(group):
+            print(f"{name:<24} {_describe(scenarios_dir() / group / f'{name}.yaml')}")
+    elif what == "policies":
+        for family in sorted(registry.FAMILIES):
+            print(f"policy/{family:<14} {', '.join(registry.names(family))}")
+    elif what == "kpis":
+        for name, f in KPIS.items():
+            doc = " ".join((f.__doc__ or "").split())
+            print(f"{name:<24} {doc}")
+    return EXIT_OK
+
+
+def _describe(path: Path) -> str:
+    """The first comment line after the package header of a config file."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        s = line.strip()
+        if s.startswith("#") and "@package" not in s:
+            return s.lstrip("# ").strip()
+    return ""
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(
+        prog="viralchain",
+        description=textwrap.dedent("""\
+            Simulate supply chains facing social-media demand: KOL posts and live streams
+            create demand pulses; rigid and flexible supply chains answer them."""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress and debug details")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser(
+        "run",
+        help="run one simulation: KPI table, tables (parquet) and a plot",
+        description="Run one simulation, print its KPIs, write its tables and a plot.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    r.add_argument("--out", help="output directory (default: outputs/runs/<story>-<setup>-...)")
+    r.set_defaults(func=cmd_run)
+
+    for name, help_text in (
+        ("demo", "the flagship comparison: rigid vs flexible on the same live-stream demand"),
+        ("compare", "run a story under several setups on the same seed, side by side"),
+    ):
+        c = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text.capitalize() + ".",
+            epilog=RUN_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        c.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+        c.add_argument("--setups", default="rigid,flexible", help="comma-separated setups")
+        c.add_argument("--out", help="output directory (default: outputs/compare/<story>-seed<n>)")
+        c.set_defaults(func=cmd_compare)
+
+    ls = sub.add_parser("list", help="list stories, setups, policies or KPIs")
+    ls.add_argument("what", choices=["stories", "setups", "policies", "kpis"])
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``viralchain`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

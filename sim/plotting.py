@@ -1,0 +1,205 @@
+"""Plots shared by the command line, the sweep report, the notebooks and the dashboard.
+
+Every function takes tables (pandas DataFrames in the contract schemas) and returns a
+matplotlib ``Figure``; :func:`save` writes it. Setups keep fixed colours everywhere: rigid is
+grey-blue, flexible orange, other labels follow the default cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: files only; notebooks and the dashboard embed the Figure
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+SETUP_COLORS = {"rigid": "#4C6A92", "flexible": "#E8833A"}
+_CYCLE = ["#4C6A92", "#E8833A", "#5DA271", "#B5485D", "#8E6CB0", "#C9A227"]
+
+
+def color_for(label: str, i: int = 0) -> str:
+    """The colour of a setup or series label."""
+    for key, c in SETUP_COLORS.items():
+        if key in label:
+            return c
+    return _CYCLE[i % len(_CYCLE)]
+
+
+def hourly_totals(ts: pd.DataFrame, brand_skus: list[str] | None = None) -> pd.DataFrame:
+    """Totals per time step: market flows (regions), stock (warehouses), output (factories)."""
+    if brand_skus is not None:
+        ts = ts[ts["sku"].isin(brand_skus)]
+    reg = (
+        ts[ts["node_type"] == "region"]
+        .groupby("t_hours")[["demand", "sold", "lost", "views", "backlog", "returned"]]
+        .sum()
+    )
+    wh = ts[ts["node_type"] == "warehouse"].groupby("t_hours")[["on_hand", "in_transit"]].sum()
+    fac = ts[ts["node_type"] == "factory"].groupby("t_hours")[["produced"]].sum()
+    out = reg.join(wh, how="outer").join(fac, how="outer").fillna(0)
+    out.index.name = "t_hours"
+    return out
+
+
+def peak_window(demand: pd.Series, before_h: int = 48, after_h: int = 96) -> tuple[int, int]:
+    """Time range around the demand peak (the whole run when demand is flat)."""
+    if len(demand) == 0 or demand.max() <= 0:
+        return (0, int(demand.index.max()) if len(demand) else 0)
+    peak = int(demand.idxmax())
+    return (max(int(demand.index.min()), peak - before_h), peak + after_h)
+
+
+def _days(index: pd.Index) -> np.ndarray:
+    return np.asarray(index, dtype=float) / 24.0
+
+
+def plot_run(
+    timeseries: pd.DataFrame, events: pd.DataFrame, title: str = "", skus: list[str] | None = None
+) -> Figure:
+    """One run: views and demand, sales vs lost sales, stock per warehouse, production."""
+    tot = hourly_totals(timeseries, skus)
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharex=True)
+    ax = axes[0, 0]
+    x = _days(tot.index)
+    ax.fill_between(x, tot["views"], color="#BBBBBB", alpha=0.6, label="content views")
+    ax.set_ylabel("views per step")
+    ax2 = ax.twinx()
+    ax2.plot(x, tot["demand"], color="#B5485D", lw=1.2, label="demand (units)")
+    ax2.set_ylabel("demand, units per step")
+    ax.set_title("Content views and the demand they create")
+    _legend(ax, ax2)
+    ax = axes[0, 1]
+    ax.plot(x, tot["sold"].cumsum(), color="#5DA271", label="sold (cumulative)")
+    ax.plot(x, tot["lost"].cumsum(), color="#B5485D", label="lost sales (cumulative)")
+    ax.plot(x, tot["returned"].cumsum(), color="#8E6CB0", ls="--", label="returned (cumulative)")
+    ax.set_ylabel("units")
+    ax.set_title("Sales, lost sales and returns")
+    ax.legend(loc="upper left", fontsize=8)
+    ax = axes[1, 0]
+    wh = timeseries[timeseries["node_type"] == "warehouse"]
+    if skus is not None:
+        wh = wh[wh["sku"].isin(skus)]
+    for i, (node, g) in enumerate(wh.groupby("node", sort=True)):
+        s = g.groupby("t_hours")["on_hand"].sum()
+        ax.step(_days(s.index), s.values, where="post", label=str(node), color=_CYCLE[i % 6])
+    ax.set_ylabel("units on hand")
+    ax.set_xlabel("day")
+    ax.set_title("Stock per warehouse")
+    ax.legend(loc="upper right", fontsize=8)
+    ax = axes[1, 1]
+    ax.bar(
+        x,
+        tot["produced"],
+        width=max(x[1] - x[0], 1 / 24) if len(x) > 1 else 0.04,
+        color="#4C6A92",
+        label="produced",
+    )
+    ax.set_ylabel("units produced per step")
+    ax.set_xlabel("day")
+    ax.set_title("Production, and when orders were placed")
+    if len(events):
+        for kind, color, marker in (
+            ("production_order", "#4C6A92", "v"),
+            ("rush_order", "#B5485D", "v"),
+            ("livestream_start", "#E8833A", "*"),
+        ):
+            ev = events[events["kind"] == kind]
+            if len(ev):
+                ymax = max(1.0, float(tot["produced"].max()))
+                ax.scatter(
+                    ev["t_hours"] / 24.0,
+                    np.full(len(ev), ymax * 1.05),
+                    marker=marker,
+                    color=color,
+                    s=60,
+                    label=kind.replace("_", " "),
+                    zorder=3,
+                )
+    ax.legend(loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(
+    runs: Mapping[str, tuple[pd.DataFrame, Mapping[str, float]]],
+    title: str = "",
+    skus: list[str] | None = None,
+) -> Figure:
+    """Several runs (e.g. rigid vs flexible on the same seed), overlaid.
+
+    Args:
+        runs: label → (timeseries, KPIs).
+    """
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    kpi_names = ["fill_rate", "on_time_rate", "quick_response_share"]
+    first = hourly_totals(next(iter(runs.values()))[0], skus)
+    lo, hi = peak_window(first["demand"])
+    for i, (label, (ts, _)) in enumerate(runs.items()):
+        tot = hourly_totals(ts, skus)
+        c = color_for(label, i)
+        x = _days(tot.index)
+        near = (tot.index >= lo) & (tot.index <= hi)
+        if i == 0:
+            axes[0, 0].fill_between(x[near], tot["demand"][near], color="#DDDDDD", label="demand")
+        axes[0, 0].plot(x[near], tot["sold"][near], color=c, lw=1.2, label=f"sold — {label}")
+        axes[0, 1].plot(x, tot["lost"].cumsum(), color=c, label=label)
+        axes[1, 0].step(x, tot["on_hand"], where="post", color=c, label=label)
+    axes[0, 0].set_title("Demand and sales around the peak (per step)")
+    axes[0, 0].set_ylabel("units")
+    axes[0, 1].set_title("Lost sales (cumulative)")
+    axes[0, 1].set_ylabel("units")
+    axes[1, 0].set_title("Stock on hand, all warehouses")
+    axes[1, 0].set_ylabel("units")
+    for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        ax.set_xlabel("day")
+        ax.legend(fontsize=8)
+    ax = axes[1, 1]
+    labels = list(runs)
+    width = 0.8 / max(1, len(labels))
+    for i, label in enumerate(labels):
+        k = runs[label][1]
+        vals = [k.get(n, np.nan) for n in kpi_names]
+        ax.bar(
+            np.arange(len(kpi_names)) + i * width,
+            vals,
+            width,
+            color=color_for(label, i),
+            label=label,
+        )
+    ax.set_xticks(np.arange(len(kpi_names)) + width * (len(labels) - 1) / 2)
+    ax.set_xticklabels([n.replace("_", " ") for n in kpi_names])
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Service and flexibility (share, 0–1)")
+    ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _legend(*axes) -> None:
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    axes[0].legend(handles, labels, loc="upper right", fontsize=8)
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Write a figure to PNG (atomically) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path

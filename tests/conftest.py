@@ -1,0 +1,45 @@
+"""Shared fixtures: small worlds composed from the real scenarios, and cached runs."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sim
+
+ROOT = Path(__file__).resolve().parent.parent
+VIRALCHAIN = str(Path(sys.executable).with_name("viralchain"))
+
+# a reduced flagship: 5,000 consumers (supply scales with them), 20 days, all else as shipped
+SMALL = ["market.n_consumers=5000", "run.horizon_hours=480"]
+
+
+def small(*overrides: str, story: str | None = None) -> sim.Config:
+    """A small world: the flagship story at 5,000 consumers and 20 days, plus overrides."""
+    return sim.compose(story, [*SMALL, *overrides])
+
+
+@functools.lru_cache(maxsize=16)
+def cached_run(setup: str, seed: int = 1, extra: tuple[str, ...] = ()) -> sim.RunResult:
+    """A run of the small world (debug invariants on), cached per worker."""
+    cfg = small(f"setup={setup}", "run.debug_invariants=true", *extra)
+    return sim.run(cfg, seed=seed, keep_model=True)
+
+
+@pytest.fixture(params=["rigid", "flexible"])
+def setup_run(request) -> sim.RunResult:
+    """The small flagship under each setup."""
+    return cached_run(request.param)
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the real ``viralchain`` command."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [VIRALCHAIN, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )

@@ -1,0 +1,97 @@
+"""The ``viralchain`` command: runs, the demo comparison, listings and exit codes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import cli
+
+SMALL = ["market.n_consumers=3000", "run.horizon_hours=300"]
+
+
+def test_run_prints_kpis_writes_tables_and_plot(tmp_path):
+    out = tmp_path / "run"
+    p = cli("run", "setup=flexible", *SMALL, "--out", str(out), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "fill_rate" in p.stdout and "profit" in p.stdout and str(out) in p.stdout
+    for name in ("runs.parquet", "timeseries.parquet", "events.parquet", "plot.png"):
+        assert (out / name).stat().st_size > 0
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert runs.setup.iloc[0] == "flexible"
+    assert f"{runs.fill_rate.iloc[0]:.3f}" in p.stdout
+
+
+def test_run_default_output_directory_is_deterministic(tmp_path):
+    p = cli("run", *SMALL, "seed=3", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    dirs = list((tmp_path / "outputs" / "runs").iterdir())
+    assert len(dirs) == 1 and dirs[0].name.startswith("head_kol_livestream-rigid-seed3-")
+
+
+def test_demo_compares_setups_on_the_same_seed(tmp_path):
+    p = cli("demo", *SMALL, "--out", str(tmp_path / "demo"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "rigid" in p.stdout and "flexible" in p.stdout and "flexible − rigid" in p.stdout
+    assert (tmp_path / "demo" / "comparison.png").stat().st_size > 0
+    r = pd.read_parquet(tmp_path / "demo" / "rigid" / "runs.parquet")
+    f = pd.read_parquet(tmp_path / "demo" / "flexible" / "runs.parquet")
+    assert r.seed.iloc[0] == f.seed.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ["run", "supply.factories.core.capacity_units_per_day=-1"],
+            "supply.factories.core.capacity_units_per_day = -1",
+        ),
+        (
+            ["run", "market.organic.conversion_probability=1.5"],
+            "market.organic.conversion_probability = 1.5",
+        ),
+        (["run", "market.n_consumers=many"], "market.n_consumers = 'many'"),
+        (["run", "nonsense_key=1"], "nonsense_key = '1': unknown key"),
+        (["run", "+nonsense_key=1"], "nonsense_key = 1: unknown key"),
+        (["run", "setup=elastic"], "setup = 'elastic': must be one of"),
+        (["run", "story=nowhere"], "story = 'nowhere': must be one of"),
+        (["demo", "story=nowhere"], "story = 'nowhere': must be one of"),
+        (["run", "market.n_consumers=[1"], "malformed"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(tmp_path, args, needle):
+    p = cli(*args, cwd=tmp_path)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert needle in p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert cli("frobnicate", cwd=tmp_path).returncode == 2
+    assert cli(cwd=tmp_path).returncode == 2
+    assert cli("compare", "--setups", "rigid", cwd=tmp_path).returncode == 2
+
+
+def test_a_failing_run_exits_1_without_traceback(tmp_path):
+    p = cli("run", *SMALL, "run.fail_at_hour=5", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert p.returncode == 1
+    assert "deliberate failure at hour 5" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_help_answers_the_questions():
+    p = cli("run", "--help")
+    assert p.returncode == 0
+    for needle in ("story=", "setup=flexible", "policy/forecast", "seed=", "--out"):
+        assert needle in p.stdout
+
+
+def test_list_commands(tmp_path):
+    stories = cli("list", "stories").stdout
+    assert "head_kol_livestream" in stories and "flood peak" in stories
+    assert "rigid" in cli("list", "setups").stdout
+    pol = cli("list", "policies").stdout
+    assert "policy/forecast" in pol and "exp_smoothing" in pol
+    assert "fill_rate" in cli("list", "kpis").stdout
