@@ -8,6 +8,7 @@ value and what is allowed, writes nothing, and never shows a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import math
 import os
@@ -17,6 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
+# that adds its parser and sets ``func`` (returning an exit code).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 KPI_UNITS = {
     "fill_rate": "share",
@@ -297,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list stories, setups, policies or KPIs")
     ls.add_argument("what", choices=["stories", "setups", "policies", "kpis"])
     ls.set_defaults(func=cmd_list)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     return p
 
 

@@ -120,11 +120,16 @@ class WordOfMouthConfig(Strict):
     """Imitation demand (Bass-like) from satisfied buyers."""
 
     mixing: Literal["peers", "fully_mixed"] = Field(
-        description="peers: recommend to linked peers; fully_mixed: to random consumers"
+        description="peers: satisfied buyers recommend once to linked peers on delivery; "
+        "fully_mixed: every adopter keeps recommending to random consumers (Bass)"
     )
-    peers_per_consumer: NonNegativeInt = Field(description="peer links per consumer")
+    peers_per_consumer: NonNegativeInt = Field(description="peers: peer links per consumer")
     recommend_probability: Probability = Field(
-        description="chance that a satisfied buyer recommends to each peer"
+        description="peers: chance that a satisfied buyer recommends to each peer"
+    )
+    contacts_per_day: NonNegative = Field(
+        description="fully_mixed: recommendations per adopter per day (Bass q = this x "
+        "conversion_probability)"
     )
     delay_hours_max: PositiveInt = Field(
         description="recommendations reach peers uniformly within this many hours of delivery"

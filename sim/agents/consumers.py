@@ -82,6 +82,7 @@ class ConsumerPopulation(mesa.Agent):
         self._cancel_checks: dict[int, list[np.ndarray]] = {}
         self._returns_due: dict[int, list[np.ndarray]] = {}
         self.kept_units = np.zeros(P, dtype=np.int64)  # delivered and not sent back, per SKU
+        self.adopters = np.zeros(P, dtype=np.int64)  # consumers who bought, per SKU
 
     # ------------------------------------------------------------------ demand
     def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
@@ -98,6 +99,20 @@ class ConsumerPopulation(mesa.Agent):
         skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
 
+    def imitation_exposures(self, rng: np.random.Generator) -> Exposures | None:
+        """Fully mixed word of mouth: every adopter recommends at ``contacts_per_day`` to
+        uniformly random consumers, so a non-adopter's hazard is ``q·A/N`` per day with
+        ``q = contacts_per_day · conversion_probability`` (the Bass imitation term)."""
+        rate = self.cfg.word_of_mouth.contacts_per_day / 24.0
+        if rate <= 0 or not self.adopters.any():
+            return None
+        k = rng.poisson(rate * self.adopters)
+        total = int(k.sum())
+        if total == 0:
+            return None
+        skus = np.repeat(np.arange(len(k), dtype=np.int32), k)
+        return Exposures(rng.integers(0, self.n, total), skus, CH_WOM, -1)
+
     def decide(self, hour: int, content: list[Exposures]) -> None:
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
@@ -106,6 +121,10 @@ class ConsumerPopulation(mesa.Agent):
         organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
             batches.append(organic)
+        if self.cfg.word_of_mouth.mixing == "fully_mixed":
+            imitation = self.imitation_exposures(stream(m.seed, "imitation", hour))
+            if imitation is not None:
+                batches.append(imitation)
         fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
         revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
 
@@ -235,6 +254,7 @@ class ConsumerPopulation(mesa.Agent):
             )
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
+            self.adopters[sku] += len(accepted)
         return outcome
 
     def _lose(self, skus, consumers, qty, reasons) -> None:
@@ -322,17 +342,12 @@ class ConsumerPopulation(mesa.Agent):
             return
         book = m.orders
         buyers, skus = book.consumer[order_ids], book.sku[order_ids]
-        if wom.mixing == "peers":
-            if self.peers.shape[1] == 0:
-                return
-            hit = rng.random((len(buyers), self.peers.shape[1])) < wom.recommend_probability
-            rows, cols = np.nonzero(hit)
-            targets = self.peers[buyers[rows], cols].astype(np.int64)
-            t_skus = skus[rows]
-        else:
-            k = rng.binomial(max(1, wom.peers_per_consumer), wom.recommend_probability, len(buyers))
-            targets = rng.integers(0, self.n, int(k.sum()))
-            t_skus = np.repeat(skus, k)
+        if wom.mixing != "peers" or self.peers.shape[1] == 0:
+            return  # fully mixed word of mouth runs every hour (imitation_exposures)
+        hit = rng.random((len(buyers), self.peers.shape[1])) < wom.recommend_probability
+        rows, cols = np.nonzero(hit)
+        targets = self.peers[buyers[rows], cols].astype(np.int64)
+        t_skus = skus[rows]
         if len(targets) == 0:
             return
         when = hour + rng.integers(1, wom.delay_hours_max + 1, len(targets))
