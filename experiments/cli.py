@@ -21,7 +21,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
 # that adds its parser and sets ``func`` (returning an exit code).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("experiments.sweep",)
 
 KPI_UNITS = {
     "fill_rate": "share",
@@ -161,6 +161,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.errors import ConfigError
     from sim.plotting import plot_run, save
 
+    if args.multirun:  # a sweep: experiments/sweep.py
+        return importlib.import_module("experiments.sweep").cmd_multirun(args)
+    if args.replications is not None or args.jobs is not None:
+        return _error("--replications and --jobs need -m (a multirun sweep)")
+
     try:
         cfg = _compose(args.overrides)
     except ConfigError as exc:
@@ -281,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     r.add_argument("--out", help="output directory (default: outputs/runs/<story>-<setup>-...)")
+    importlib.import_module("experiments.sweep").add_multirun_arguments(r)
     r.set_defaults(func=cmd_run)
 
     for name, help_text in (

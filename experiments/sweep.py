@@ -1,0 +1,592 @@
+"""Sweeps: Hydra multiruns that resume, isolate failures and show their progress.
+
+``viralchain run -m key=a,b ...``, ``viralchain sweep NAME`` and ``viralchain resume DIR``
+all end in :func:`launch`. It composes Hydra's master config in multirun mode (the sweep
+file's ``hydra.sweeper.params`` merged with the command line, exactly as Hydra's basic
+sweeper merges them), plans every job (:mod:`experiments.sweep_plan`: composed, validated,
+identified by run id) and then hands the jobs that are not finished yet to the configured
+Hydra launcher (joblib by default; submitit or Ray beyond one machine). This is the basic
+sweeper's loop with three additions Hydra lacks: finished runs are skipped (resume), every
+job is validated before anything is written (exit 2), and a progress line reports done /
+failed / remaining, elapsed time and time left while the launcher runs. Each job runs
+:func:`experiments.sweep_task.run_job`; the files it writes are the sweep's results
+(:mod:`experiments.sweep_store`), so a killed sweep loses only its unfinished runs.
+
+Hydra internals used (stable within the pinned hydra-core 1.3.8): ``Hydra.create_main_hydra2``
+and ``compose_config`` (what ``@hydra.main`` calls), ``Plugins.instantiate_launcher`` and
+``Callbacks`` (what the basic sweeper calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from experiments import sweep_store as store
+from experiments.sweep_plan import Job, Plan, expand, make_plan
+from sim.errors import ConfigError
+
+DEFAULT_ROOT = Path("outputs/sweeps")
+
+# hydra overrides viralchain adds unless the command line sets them
+DEFAULT_HYDRA = {
+    "hydra/launcher": "joblib",
+    "hydra/hydra_logging": "viralchain",
+    "hydra/job_logging": "viralchain",
+}
+
+
+class UsageError(ValueError):
+    """A command line that cannot work (exit 2)."""
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _is_hydra(override: str) -> bool:
+    key = _key(override)
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def normalise(
+    overrides: Sequence[str], replications: int | None = None, n_jobs: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Split overrides into (task, hydra) and apply the sweep-level options.
+
+    ``sweep=NAME`` becomes ``+sweep=NAME`` (a sweep file is not in the primary defaults);
+    ``replications=N`` becomes ``replication=range(0,N)``; ``n_jobs`` sets
+    ``hydra.launcher.n_jobs``.
+    """
+    task, hyd = [], []
+    for o in overrides:
+        if "=" not in o:
+            raise UsageError(f"override {o!r} is not key=value (see viralchain run --help)")
+        if o.startswith("sweep="):
+            o = "+" + o
+        (hyd if _is_hydra(o) else task).append(o)
+    if replications is not None:
+        if replications < 1:
+            raise UsageError(f"--replications = {replications}: must be at least 1")
+        if any(_key(o) == "replication" for o in task):
+            raise UsageError("give either --replications N or replication=..., not both")
+        task.append(f"replication=range(0,{replications})")
+    if n_jobs is not None:
+        if n_jobs == 0 or n_jobs < -1:
+            raise UsageError(f"--jobs = {n_jobs}: must be at least 1 (or -1: all cores)")
+        hyd = [o for o in hyd if _key(o) != "hydra.launcher.n_jobs"]
+        hyd.append(f"hydra.launcher.n_jobs={n_jobs}")
+    return task, hyd
+
+
+def sweep_name(task: Sequence[str]) -> str:
+    """A default sweep name: the sweep file's name, or ``adhoc-<hash of the overrides>``."""
+    for o in task:
+        if _key(o) == "sweep":
+            return o.split("=", 1)[1]
+    stable = sorted(o for o in task if _key(o) != "replication")
+    return "adhoc-" + hashlib.sha256("\n".join(stable).encode()).hexdigest()[:8]
+
+
+def _quote(text: str) -> str:
+    """A Hydra override value quoted (paths may hold commas, spaces or '=')."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress(threading.Thread):
+    """Watches the sweep directory and prints done / failed / remaining, elapsed and ETA.
+
+    File-based, so it works with any launcher: a run is finished when its main ``runs``
+    file appears or changes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sweep_dir: Path,
+        todo: list[Job],
+        done_before: int,
+        total: int,
+        stream: TextIO,
+        interval: float = 0.5,
+    ):
+        super().__init__(daemon=True)
+        self.label = name
+        self.paths = {job.run_id: job.runs_path(sweep_dir) for job in todo}
+        self.before = {rid: _mtime(p) for rid, p in self.paths.items()}
+        self.done_before = done_before
+        self.total = total
+        self.stream = stream
+        self.interval = interval
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.finished: dict[str, str] = {}
+        self.t0 = time.perf_counter()
+        self._halt = threading.Event()
+        self._last = ""
+
+    def poll(self) -> None:
+        """Pick up the runs that finished since the last poll."""
+        for rid, path in self.paths.items():
+            if rid in self.finished:
+                continue
+            m = _mtime(path)
+            if m is not None and m != self.before[rid]:
+                status = store.run_status(path)
+                if status:
+                    self.finished[rid] = status
+
+    def line(self) -> str:
+        """The progress line."""
+        ok = self.done_before + sum(1 for s in self.finished.values() if s == "ok")
+        failed = sum(1 for s in self.finished.values() if s != "ok")
+        remaining = self.total - ok - failed
+        elapsed = time.perf_counter() - self.t0
+        n = len(self.finished)
+        eta = _clock(elapsed / n * remaining) if n and remaining else ("0:00" if n else "?")
+        return (
+            f"[{self.label}] {ok}/{self.total} done · {failed} failed · {remaining} remaining"
+            f" · elapsed {_clock(elapsed)} · ETA {eta}"
+        )
+
+    def show(self, final: bool = False) -> None:
+        """Print the line (in place on a terminal; on change otherwise)."""
+        text = self.line()
+        if self.tty:
+            self.stream.write("\r" + text.ljust(len(self._last)) + ("\n" if final else ""))
+        elif text.split(" · elapsed")[0] != self._last.split(" · elapsed")[0] or final:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self._last = text
+
+    def run(self) -> None:  # the thread
+        while not self._halt.wait(self.interval):
+            self.poll()
+            self.show()
+
+    def stop(self) -> None:
+        """Stop watching and print the final line."""
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+        self.poll()
+        self.show(final=True)
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+# ----------------------------------------------------------------------------- launch
+
+
+@dataclass
+class Outcome:
+    """What a launch did."""
+
+    sweep_dir: Path
+    name: str
+    total: int
+    done_before: int
+    ran: int
+    ok: int
+    failed: dict[str, tuple[Job, str]] = field(default_factory=dict)
+    missing: list[Job] = field(default_factory=list)
+    launcher_error: str = ""
+    wall_seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every run of the sweep is finished and ok, else 1."""
+        return 0 if self.ok == self.total else 1
+
+
+def launch(
+    overrides: Sequence[str],
+    out: str | Path | None = None,
+    *,
+    replications: int | None = None,
+    n_jobs: int | None = None,
+    verbose: bool = False,
+    stream: TextIO = sys.stderr,
+) -> Outcome:
+    """Plan and run a sweep (resuming it if its directory holds finished runs).
+
+    Args:
+        overrides: Hydra overrides; sweeps as ``key=a,b``, ``key=range(0,5)``,
+            ``story=glob(*)``; ``sweep=NAME`` picks ``scenarios/sweep/NAME.yaml``;
+            ``hydra/launcher=...`` and ``hydra.launcher.*`` choose and tune the launcher.
+        out: the sweep directory (default ``outputs/sweeps/<sweep name>``).
+        replications: run ``replication=0..N-1`` (each replication derives its own seed).
+        n_jobs: parallel workers (``hydra.launcher.n_jobs``).
+        verbose: Hydra's own INFO logging (each job's overrides) instead of warnings only.
+        stream: where progress lines go.
+
+    Raises:
+        ConfigError: a job's config is invalid (nothing is written).
+        UsageError: the options contradict each other or the directory holds another sweep.
+    """
+    task, hyd = normalise(overrides, replications, n_jobs)
+    name = sweep_name(task)
+    sweep_dir = Path(out) if out is not None else DEFAULT_ROOT / name
+    sweep_dir = sweep_dir.resolve()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    user_hydra = list(hyd)
+    chosen = {_key(o) for o in hyd}
+    for key, value in DEFAULT_HYDRA.items():
+        if key not in chosen and not (verbose and key == "hydra/hydra_logging"):
+            hyd.append(f"{key}={value}")
+    hyd += [
+        f"hydra.sweep.dir={_quote(str(sweep_dir))}",
+        f"hydra.sweep.subdir={_quote('logs/' + stamp + '/${hydra.job.num}')}",
+        "hydra.job.name=run",
+    ]
+    hydra, master = _compose_master([*hyd, *task])
+    plan = _plan(master, hydra.config_loader)
+    spec = _check_spec(sweep_dir, plan)
+
+    status = {job.run_id: store.run_status(job.runs_path(sweep_dir)) for job in plan.jobs}
+    todo = [job for job in plan.jobs if status[job.run_id] != "ok"]
+    done_before = len(plan.jobs) - len(todo)
+    stream.write(
+        f"sweep {name}: {len(plan.jobs)} runs, {done_before} already done, "
+        f"{len(todo)} to run -> {sweep_dir}\n"
+    )
+    outcome = Outcome(sweep_dir, name, len(plan.jobs), done_before, 0, done_before)
+    record: dict[str, Any] = {
+        "started": stamp,
+        "overrides": list(task),
+        "hydra_overrides": user_hydra,
+        "runs": len(plan.jobs),
+        "done_before": done_before,
+    }
+    spec.launches.append(record)
+    spec.save(sweep_dir)
+    if todo:
+        from omegaconf import OmegaConf
+
+        OmegaConf.save(master, sweep_dir / "multirun.yaml")
+        _run(hydra, master, plan, todo, outcome, stream)
+    _collect(plan, outcome)
+    record.update(
+        ok=outcome.ok,
+        failed=len(outcome.failed),
+        not_run=len(outcome.missing),
+        wall_seconds=round(outcome.wall_seconds, 3),
+    )
+    spec.save(sweep_dir)
+    return outcome
+
+
+def _compose_master(overrides: list[str]):
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from experiments.compose import hydra_error, scenarios_dir
+
+    version.setbase("1.3")
+    GlobalHydra.instance().clear()
+    hydra = Hydra.create_main_hydra2(
+        task_name="run", config_search_path=create_config_search_path(str(scenarios_dir()))
+    )
+    try:
+        master = hydra.compose_config(
+            "config", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=True
+        )
+    except Exception as exc:
+        raise hydra_error(exc, [o for o in overrides if not _is_hydra(o)]) from None
+    return hydra, master
+
+
+def _plan(master: Any, loader: Any) -> Plan:
+    from experiments.compose import hydra_error
+
+    try:
+        jobs = expand(master, loader)
+    except Exception as exc:
+        raise hydra_error(exc, list(master.hydra.overrides.task)) from None
+    plan = make_plan(master, loader, jobs)
+    dupes = plan.duplicates()
+    if dupes:
+        a, b = dupes[0]
+        raise UsageError(f"jobs '{a.label()}' and '{b.label()}' are the same run (same config)")
+    return plan
+
+
+def _check_spec(sweep_dir: Path, plan: Plan) -> store.SweepSpec:
+    spec = store.SweepSpec.load(sweep_dir)
+    if spec is None:
+        return store.SweepSpec(
+            sweep_id=sweep_dir.name,
+            params=plan.params,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    if spec.params != plan.params:
+        raise UsageError(
+            f"{sweep_dir} holds sweep {spec.sweep_id!r} with parameter columns "
+            f"{sorted(spec.params) or 'none'}; this sweep has {sorted(plan.params) or 'none'}:"
+            " choose another --out"
+        )
+    return spec
+
+
+def _run(
+    hydra: Any, master: Any, plan: Plan, todo: list[Job], outcome: Outcome, stream: TextIO
+) -> None:
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.plugins import Plugins
+    from hydra.core.utils import JobStatus
+    from hydra.types import HydraContext
+
+    from experiments.sweep_task import run_job
+
+    callbacks = Callbacks(master)
+    callbacks.on_multirun_start(config=master, config_name="config")
+    launcher = Plugins.instance().instantiate_launcher(
+        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=callbacks),
+        task_function=run_job,
+        config=master,
+    )
+    batch = master.hydra.sweeper.get("max_batch_size") or len(todo)
+    progress = Progress(
+        outcome.name, outcome.sweep_dir, todo, outcome.done_before, outcome.total, stream
+    )
+    t0 = time.perf_counter()
+    progress.start()
+    try:
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            returns = launcher.launch([list(j.overrides) for j in chunk], initial_job_idx=i)
+            for job, ret in zip(chunk, returns, strict=True):
+                if ret.status == JobStatus.FAILED:  # raised outside the model (e.g. writing)
+                    err = ret._return_value
+                    outcome.failed[job.run_id] = (job, f"{type(err).__name__}: {err}")
+                else:
+                    outcome.ran += 1
+    except Exception as exc:  # the launcher itself gave up (e.g. a worker was killed)
+        outcome.launcher_error = f"{type(exc).__name__}: {exc}"
+    finally:
+        progress.stop()
+        outcome.wall_seconds = time.perf_counter() - t0
+    callbacks.on_multirun_end(config=master, config_name="config")
+
+
+def _collect(plan: Plan, outcome: Outcome) -> None:
+    """Final statuses from the files (the source of truth)."""
+    ok = 0
+    for job in plan.jobs:
+        path = job.runs_path(outcome.sweep_dir)
+        status = store.run_status(path)
+        if status == "ok":
+            ok += 1
+            outcome.failed.pop(job.run_id, None)
+        elif status == "failed":
+            outcome.failed[job.run_id] = (job, store.run_error(path))
+        elif job.run_id not in outcome.failed:
+            outcome.missing.append(job)
+    outcome.ok = ok
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def summary(outcome: Outcome) -> str:
+    """The closing lines of a sweep."""
+    ran_now = outcome.total - outcome.done_before
+    lines = [
+        f"sweep {outcome.name}: {outcome.ok}/{outcome.total} ok, {len(outcome.failed)} failed,"
+        f" {len(outcome.missing)} not run ({outcome.done_before} were already done;"
+        f" {ran_now} launched in {outcome.wall_seconds:.1f} s)"
+    ]
+    if outcome.launcher_error:
+        lines.append(f"the launcher stopped: {outcome.launcher_error}")
+    if outcome.failed:
+        lines.append(f"{len(outcome.failed)} run(s) failed:")
+        for rid, (job, error) in outcome.failed.items():
+            lines.append(f"  {rid}  {job.label()}")
+            lines.append(f"      {error}")
+    if outcome.failed or outcome.missing:
+        lines.append(
+            f"re-run the same command, or `viralchain resume {outcome.sweep_dir}`, to run only"
+            " the failed and missing runs"
+        )
+    return "\n".join(lines)
+
+
+def _report_files(outcome: Outcome) -> str:
+    lines = [f"wrote {outcome.sweep_dir}/"]
+    for table in store.TABLES:
+        lines.append(f"  {table:<11} {outcome.sweep_dir / table}/")
+    lines.append(f"next: viralchain report {outcome.sweep_dir}")
+    return "\n".join(lines)
+
+
+def execute(
+    overrides: Sequence[str],
+    out: str | None,
+    replications: int | None,
+    n_jobs: int | None,
+    verbose: bool,
+) -> int:
+    """Launch from the command line: messages, and the exit code (0, 1 or 2)."""
+    from experiments.cli import EXIT_USAGE
+
+    try:
+        outcome = launch(overrides, out, replications=replications, n_jobs=n_jobs, verbose=verbose)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"viralchain: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"viralchain: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(summary(outcome), file=sys.stderr)
+    print(_report_files(outcome))
+    return outcome.exit_code
+
+
+def add_multirun_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sweep options of ``viralchain run`` (``-m`` and friends)."""
+    g = parser.add_argument_group("sweeps (with -m)")
+    g.add_argument(
+        "-m",
+        "--multirun",
+        action="store_true",
+        help="run a Hydra multirun sweep: key=a,b and key=range(0,5) give one run per "
+        "combination, in parallel (joblib launcher); finished runs are skipped when the "
+        "same sweep runs again",
+    )
+    g.add_argument(
+        "--replications",
+        type=int,
+        metavar="N",
+        help="replications 0..N-1 of every combination (sweep-level option, the same as "
+        "replication=range(0,N)); each run's seed derives from seed= and its replication, "
+        "so all policies of one replication face the same demand (common random numbers)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="parallel worker processes (the same as hydra.launcher.n_jobs=N; default: all cores)",
+    )
+
+
+def cmd_multirun(args: argparse.Namespace) -> int:
+    """``viralchain run -m ...``."""
+    return execute(args.overrides, args.out, args.replications, args.jobs, args.verbose)
+
+
+SWEEP_EPILOG = """\
+examples:
+  viralchain sweep                              list the sweep files
+  viralchain sweep smoke                        the small sweep the tests use
+  viralchain sweep rigid_vs_flexible --replications 10 --jobs 2
+  viralchain sweep safety_rush market.n_consumers=20000
+  viralchain run -m setup=rigid,flexible policy.safety_stock.days_of_cover=1,3,5 \\
+      --replications 5 --out outputs/sweeps/my_sweep
+  viralchain resume outputs/sweeps/smoke        run only the failed and missing runs
+  viralchain report outputs/sweeps/smoke        tables with 95% CIs, plots, report.html
+
+the sweep directory (default outputs/sweeps/<name>) holds runs/, timeseries/ and events/,
+each one hive-partitioned parquet dataset (story=.../setup=.../<run_id>.parquet).
+launcher settings go on the command line: hydra.launcher.n_jobs=4, hydra/launcher=...
+"""
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``viralchain sweep [NAME] [key=value ...]``."""
+    from experiments.cli import EXIT_USAGE, _describe
+    from experiments.compose import group_options, scenarios_dir
+
+    names = group_options("sweep")
+    if not args.name:
+        for name in names:
+            print(f"{name:<22} {_describe(scenarios_dir() / 'sweep' / f'{name}.yaml')}")
+        return 0
+    if args.name not in names:
+        print(f"viralchain: sweep = {args.name!r}: must be one of {names}", file=sys.stderr)
+        return EXIT_USAGE
+    return execute(
+        [f"+sweep={args.name}", *args.overrides],
+        args.out,
+        args.replications,
+        args.jobs,
+        args.verbose,
+    )
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``viralchain resume DIR``: the last launch of that sweep again."""
+    from experiments.cli import EXIT_USAGE
+
+    spec = store.SweepSpec.load(args.sweep_dir)
+    if spec is None or not spec.launches:
+        print(
+            f"viralchain: sweep_dir = {args.sweep_dir!r}: not a sweep directory "
+            f"(no {store.SPEC_FILE})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    last = spec.launches[-1]
+    overrides = [*last["overrides"], *last.get("hydra_overrides", [])]
+    return execute(overrides, args.sweep_dir, None, args.jobs, args.verbose)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``viralchain sweep`` and ``viralchain resume``."""
+    s = subparsers.add_parser(
+        "sweep",
+        help="run a ready sweep file (scenarios/sweep/NAME.yaml); no NAME lists them",
+        description="Run a sweep file from scenarios/sweep/ as a Hydra multirun (the same as "
+        "`viralchain run -m +sweep=NAME ...`). Finished runs are skipped when it runs again.",
+        epilog=SWEEP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("name", nargs="?", help="sweep file name (omit to list them)")
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="extra overrides")
+    s.add_argument("--out", help="sweep directory (default: outputs/sweeps/NAME)")
+    s.add_argument(
+        "--replications",
+        type=int,
+        metavar="N",
+        help="replications 0..N-1 (overrides the sweep file's)",
+    )
+    s.add_argument("--jobs", type=int, metavar="N", help="parallel workers (hydra.launcher.n_jobs)")
+    s.set_defaults(func=cmd_sweep)
+
+    r = subparsers.add_parser(
+        "resume",
+        help="re-run a sweep directory's last launch: only failed and missing runs run",
+        description="Re-run the last launch recorded in SWEEP_DIR/sweep.json. Finished runs "
+        "are skipped; failed and missing ones run.",
+    )
+    r.add_argument("sweep_dir", help="a sweep directory (holds sweep.json)")
+    r.add_argument("--jobs", type=int, metavar="N", help="parallel workers (hydra.launcher.n_jobs)")
+    r.set_defaults(func=cmd_resume)

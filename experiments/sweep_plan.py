@@ -1,0 +1,262 @@
+"""A sweep's plan: the jobs of a Hydra multirun, each composed, validated and identified.
+
+The jobs are the cartesian product Hydra's basic sweeper makes of the sweep file's
+``hydra.sweeper.params`` and the command-line overrides (the same
+``BasicSweeper.split_arguments``, so the same jobs in the same order). Each job's config is
+composed as Hydra composes it, but a config group combination is composed only once: the
+job's value overrides (``key=value``) are then applied with Hydra's own override code. A
+20-run sweep over two setups costs two compositions instead of twenty (a composition takes a
+quarter of a second). Every job is validated before anything runs or is written, and gets
+its run seed (derived from root seed and replication: common random numbers), its run id and
+its swept parameters (the ``runs`` columns).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from sim.config import Config, validate
+from sim.errors import ConfigError
+from sim.result import make_run_id
+from sim.rng import derive_seed
+
+# keys that already have their own ``runs`` column, or that name the sweep file itself
+RESERVED_KEYS = {"story", "setup", "seed", "replication", "sweep"}
+
+
+def run_seed(config: Config) -> int:
+    """The seed a sweep runs a config with: derived from (root seed, replication).
+
+    Every policy in the same replication gets the same seed, hence the same content
+    calendar and viral trace (common random numbers).
+    """
+    return derive_seed(config.seed, config.replication)
+
+
+def column_name(key: str) -> str:
+    """The ``runs`` column of an override key: ``policy/rush`` → ``policy.rush``.
+
+    Variant groups shipped with sweep files (``sweep/ablation``) lose the ``sweep/``
+    prefix: ``ablation``.
+    """
+    return key.removeprefix("sweep/").replace("/", ".")
+
+
+def param_values(
+    config: Mapping[str, Any], choices: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The swept parameters of one run, as stored in the ``runs`` table.
+
+    Args:
+        config: the run's resolved config (plain dict).
+        choices: Hydra's ``runtime.choices`` (config group → chosen option).
+        params: column → ``{"key", "group", "kind"}`` (see :class:`Plan`).
+    """
+    from experiments.sweep_store import param_value
+
+    out = {}
+    for column, spec in params.items():
+        key = spec["key"]
+        value = choices.get(key) if spec["group"] else _select(config, key)
+        out[column] = param_value(value, spec["kind"])
+    return out
+
+
+def _select(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(data, list):
+            data = data[int(part)]
+        elif isinstance(data, Mapping):
+            data = data.get(part)
+        else:
+            return None
+    return data
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the sweep."""
+
+    overrides: tuple[str, ...]
+    config: Config
+    choices: tuple[tuple[str, str], ...]
+
+    @cached_property
+    def seed(self) -> int:
+        """The run seed (from root seed and replication)."""
+        return run_seed(self.config)
+
+    @cached_property
+    def run_id(self) -> str:
+        """The run id: a function of the resolved config and the run seed."""
+        return make_run_id(self.config.config_hash(), self.seed)
+
+    @property
+    def story(self) -> str:
+        """The story name (a partition key)."""
+        return self.config.meta.story
+
+    @property
+    def setup(self) -> str:
+        """The setup name (a partition key)."""
+        return self.config.meta.setup
+
+    def runs_path(self, sweep_dir: str | Path) -> Path:
+        """The run's main ``runs`` file (its commit marker)."""
+        from experiments.sweep_store import run_file
+
+        return run_file(sweep_dir, "runs", self.story, self.setup, self.run_id)
+
+    def label(self) -> str:
+        """The job's overrides as one line (for messages)."""
+        return " ".join(self.overrides)
+
+
+@dataclass
+class Plan:
+    """All jobs of a sweep, and the parameters that become ``runs`` columns.
+
+    Attributes:
+        jobs: in Hydra's order.
+        params: ``runs`` column → ``{"key": override key, "group": is a config group,
+            "kind": "native" | "json"}``.
+    """
+
+    jobs: list[Job]
+    params: dict[str, dict[str, Any]]
+
+    def params_of(self, job: Job) -> dict[str, Any]:
+        """The ``runs`` parameter columns of a job."""
+        return param_values(job.config.to_dict(), dict(job.choices), self.params)
+
+    def duplicates(self) -> list[tuple[Job, Job]]:
+        """Pairs of jobs that resolve to the same run (same config and seed)."""
+        seen: dict[str, Job] = {}
+        out = []
+        for job in self.jobs:
+            if job.run_id in seen:
+                out.append((seen[job.run_id], job))
+            else:
+                seen[job.run_id] = job
+        return out
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+def expand(
+    master: DictConfig, config_loader: Any, extra_params: Mapping[str, str] | None = None
+) -> list[list[str]]:
+    """The override list of every job, as Hydra's basic sweeper would make them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    raw = master.hydra.sweeper.get("params")
+    params = dict(OmegaConf.to_container(raw)) if raw is not None else {}
+    params.update(extra_params or {})
+    lines = [f"{k}={v}" for k, v in params.items()]
+    lines += list(master.hydra.overrides.task)
+    parser = OverridesParser.create(config_loader=config_loader)
+    return BasicSweeper.split_arguments(parser.parse_overrides(lines), None)[0]
+
+
+class JobComposer:
+    """Composes job configs exactly as Hydra does, once per config group combination."""
+
+    def __init__(self, master: DictConfig, config_loader: Any):
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        self.master = master
+        self.loader = config_loader
+        self.parser = OverridesParser.create(config_loader=config_loader)
+        self._bases: dict[tuple[str, ...], DictConfig] = {}
+
+    def _is_group(self, override: Any) -> bool:
+        return not isinstance(override.value(), dict) and self.loader.repository.group_exists(
+            override.key_or_group
+        )
+
+    def compose(self, overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The resolved job config (without ``hydra``) and Hydra's group choices."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        parsed = self.parser.parse_overrides(list(overrides))
+        groups = tuple(o.input_line for o in parsed if self._is_group(o))
+        values = [o for o in parsed if not self._is_group(o)]
+        if groups not in self._bases:
+            self._bases[groups] = self.loader.load_sweep_config(self.master, list(groups))
+        cfg = copy.deepcopy(self._bases[groups])
+        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        choices = {
+            str(k): str(v)
+            for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
+            if v is not None
+        }
+        with open_dict(cfg):  # as Hydra's run_job hands it to the task
+            del cfg["hydra"]
+        data = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(data, dict)
+        return data, choices
+
+    @property
+    def compositions(self) -> int:
+        """How many full Hydra compositions were made."""
+        return len(self._bases)
+
+
+def _override_keys(job_overrides: Iterable[str], parser: Any) -> list[Any]:
+    return parser.parse_overrides(list(job_overrides))
+
+
+def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> Plan:
+    """Compose and validate every job; raise one :class:`ConfigError` listing all problems."""
+    from experiments.compose import hydra_error
+
+    composer = JobComposer(master, config_loader)
+    problems: list[tuple[str, object, str]] = []
+    built: list[Job] = []
+    for overrides in jobs:
+        try:
+            data, choices = composer.compose(overrides)
+            config = validate(data)
+        except ConfigError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+            continue
+        except Exception as exc:  # Hydra's composition errors
+            err = hydra_error(exc, list(overrides))
+            problems += [p for p in err.problems if p not in problems]
+            continue
+        built.append(Job(tuple(overrides), config, tuple(sorted(choices.items()))))
+    if problems:
+        raise ConfigError(problems)
+    params = _param_specs(built, composer)
+    return Plan(built, params)
+
+
+def _param_specs(jobs: list[Job], composer: JobComposer) -> dict[str, dict[str, Any]]:
+    specs: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        for o in _override_keys(job.overrides, composer.parser):
+            key = o.key_or_group
+            if key in RESERVED_KEYS or key.startswith("hydra"):
+                continue
+            col = column_name(key)
+            specs.setdefault(col, {"key": key, "group": composer._is_group(o), "kind": "native"})
+    # values whose type varies between runs, or that are not scalars, are stored as JSON text
+    for col, spec in specs.items():
+        probe = {**spec, "kind": "native"}
+        types = set()
+        for job in jobs:
+            v = param_values(job.config.to_dict(), dict(job.choices), {col: probe})[col]
+            types.add(type(v).__name__)
+        scalar = types <= {"int", "float", "bool", "str"}
+        if not scalar or len(types) > 1:
+            spec["kind"] = "json"
+    return specs

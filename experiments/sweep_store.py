@@ -1,0 +1,246 @@
+"""The on-disk layout of a sweep directory: one file set per run, hive-partitioned.
+
+A sweep directory holds three datasets, one per table, each readable as one dataset by
+pandas, pyarrow, DuckDB and polars::
+
+    <sweep_dir>/
+      sweep.json                                    what the sweep is (id, swept keys, history)
+      multirun.yaml                                 Hydra's master config of the last launch
+      runs/story=<story>/setup=<setup>/<run_id>.parquet
+      timeseries/story=<story>/setup=<setup>/<run_id>.parquet
+      events/story=<story>/setup=<setup>/<run_id>.parquet
+      logs/<launch stamp>/<job number>/             Hydra job directories (job log, .hydra/)
+      report/                                       written by ``viralchain report``
+
+The partition values (``story``, ``setup``) are also data columns, stored as
+``dictionary<int32, string>``: the type pyarrow and pandas infer for hive partitions, so that
+``pd.read_parquet(dir)`` and ``pq.read_table(dir)`` merge file and path without a conflict;
+DuckDB and polars read them as strings or categoricals. The run id is the file name, not a
+partition (a 12-hex-digit id may look like a number). ``timeseries`` and ``events`` gain the
+``story`` and ``setup`` columns of their run (the run's setup); ``runs`` rows of rival brands
+(``setup = rival``) go to their own file under ``setup=rival`` so a file's partition values
+always equal its rows' values. Each run writes ``timeseries``, ``events`` and rival ``runs``
+rows first and its main ``runs`` file last: that file is the run's commit marker, and its
+``status`` (``ok`` or ``failed``) is what a resumed sweep checks. Files are written
+atomically (a dot-named ``.name.parquet.tmp``, then a rename), which every reader ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.config import Config
+from sim.recording import file_metadata
+from sim.result import KPI_COLUMNS, RunResult, failed_runs_row
+
+TABLES = ("runs", "timeseries", "events")
+PARTITION_KEYS = ("story", "setup")
+PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
+SPEC_FILE = "sweep.json"
+RIVAL_SETUP = "rival"
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def _segment(key: str, value: str) -> str:
+    # pyarrow and DuckDB URI-decode hive segments; our names are plain, but stay safe
+    return f"{key}={quote(str(value), safe='')}"
+
+
+def partition_dir(sweep_dir: str | Path, table: str, story: str, setup: str) -> Path:
+    """The directory of one (story, setup) partition of a table."""
+    return Path(sweep_dir) / table / _segment("story", story) / _segment("setup", setup)
+
+
+def run_file(sweep_dir: str | Path, table: str, story: str, setup: str, run_id: str) -> Path:
+    """The file of one run in one table."""
+    return partition_dir(sweep_dir, table, story, setup) / f"{run_id}.parquet"
+
+
+def dataset_glob(sweep_dir: str | Path, table: str) -> str:
+    """A glob matching every file of a table (for DuckDB and polars)."""
+    return str(Path(sweep_dir) / table / "**" / "*.parquet")
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+@dataclass
+class SweepSpec:
+    """What a sweep directory holds (``sweep.json``).
+
+    Attributes:
+        sweep_id: the id written into every ``runs`` row (the directory's name).
+        params: swept or set keys that become ``runs`` columns, each mapped to how its
+            values are stored: ``native`` (number, bool or string) or ``json`` (text).
+        launches: one record per launch (command line, counts, wall time).
+    """
+
+    sweep_id: str
+    params: dict[str, str]
+    created: str = ""
+    launches: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, sweep_dir: str | Path) -> SweepSpec | None:
+        """The spec of a sweep directory, or None if it has none."""
+        path = Path(sweep_dir) / SPEC_FILE
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            sweep_id=data["sweep_id"],
+            params=dict(data["params"]),
+            created=data.get("created", ""),
+            launches=list(data.get("launches", [])),
+        )
+
+    def save(self, sweep_dir: str | Path) -> Path:
+        """Write ``sweep.json`` atomically."""
+        path = Path(sweep_dir) / SPEC_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=False) + "\n", "utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def param_value(value: Any, kind: str) -> Any:
+    """A swept value as stored in its ``runs`` column."""
+    if kind == "json":
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _with_partitions(df: pd.DataFrame, story: str, setup: str) -> pd.DataFrame:
+    df = df.copy()
+    if "story" not in df.columns:
+        df.insert(1, "story", story)
+    if "setup" not in df.columns:
+        df.insert(2, "setup", setup)
+    return df
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for key in PARTITION_KEYS:
+        i = table.schema.get_field_index(key)
+        col = table.column(i).cast(pa.string()).dictionary_encode()
+        table = table.set_column(i, pa.field(key, PARTITION_TYPE), col.cast(PARTITION_TYPE))
+    return table.replace_schema_metadata(None)
+
+
+def _write(df: pd.DataFrame, path: Path, meta: Mapping[str, str]) -> Path:
+    """Write atomically: ``.name.parquet.tmp`` (ignored by every reader), then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = _to_arrow(df).replace_schema_metadata(dict(meta))
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def _runs_columns(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for c in KPI_COLUMNS:
+        df[c] = df[c].astype("float64")
+    df["seed"] = df["seed"].astype("int64")
+    df["replication"] = df["replication"].astype("int64")
+    df["wall_seconds"] = df["wall_seconds"].astype("float64")
+    df["error"] = df["error"].astype("str")
+    return df
+
+
+def write_run(
+    sweep_dir: str | Path, result: RunResult, sweep_id: str, params: Mapping[str, Any]
+) -> dict[str, Path]:
+    """Write a finished run's three tables into the sweep (the main ``runs`` file last)."""
+    cfg = result.config
+    story, setup = cfg.meta.story, cfg.meta.setup
+    meta = file_metadata(cfg.to_json(), result.seed, {"run_id": result.run_id})
+    out: dict[str, Path] = {}
+    for table, df in (("timeseries", result.timeseries), ("events", result.events)):
+        path = run_file(sweep_dir, table, story, setup, result.run_id)
+        out[table] = _write(_with_partitions(df, story, setup), path, meta)
+    runs = _runs_columns(result.runs_frame(sweep_id, dict(params)))
+    for part_setup, rows in runs.groupby("setup", sort=True):
+        if part_setup != setup:
+            path = run_file(sweep_dir, "runs", story, str(part_setup), result.run_id)
+            _write(rows.reset_index(drop=True), path, meta)
+    main = runs[runs["setup"] == setup].reset_index(drop=True)
+    out["runs"] = _write(main, run_file(sweep_dir, "runs", story, setup, result.run_id), meta)
+    return out
+
+
+def write_failed(
+    sweep_dir: str | Path,
+    config: Config,
+    seed: int,
+    error: str,
+    wall_seconds: float,
+    sweep_id: str,
+    params: Mapping[str, Any],
+) -> Path:
+    """Record a run that raised: a ``runs`` row with status ``failed`` and its error."""
+    row = _runs_columns(failed_runs_row(config, seed, error, wall_seconds, sweep_id, dict(params)))
+    run_id = str(row["run_id"].iloc[0])
+    meta = file_metadata(config.to_json(), seed, {"run_id": run_id})
+    path = run_file(sweep_dir, "runs", config.meta.story, config.meta.setup, run_id)
+    return _write(row, path, meta)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def run_status(path: Path) -> str | None:
+    """``ok`` or ``failed`` from a run's main ``runs`` file, None if it does not exist."""
+    if not path.is_file():
+        return None
+    try:
+        status = pq.read_table(path, columns=["status"]).column(0).to_pylist()
+    except (OSError, pa.ArrowException):
+        return None  # unreadable (e.g. truncated by a crash): run it again
+    return str(status[0]) if status else None
+
+
+def run_error(path: Path) -> str:
+    """The error text recorded in a run's main ``runs`` file ('' if none)."""
+    if not path.is_file():
+        return ""
+    errors = pq.read_table(path, columns=["error"]).column(0).to_pylist()
+    return str(errors[0]) if errors else ""
+
+
+def read_table(sweep_dir: str | Path, table: str = "runs", run_ids=None) -> pd.DataFrame:
+    """One table of a sweep as a pandas DataFrame (partition columns as plain strings).
+
+    Args:
+        sweep_dir: the sweep directory.
+        table: ``runs``, ``timeseries`` or ``events``.
+        run_ids: keep only these runs (read with a pushed-down filter).
+    """
+    if table not in TABLES:
+        raise ValueError(f"table must be one of {TABLES}, not {table!r}")
+    path = Path(sweep_dir) / table
+    if not path.is_dir():
+        return pd.DataFrame()
+    filters = [("run_id", "in", list(run_ids))] if run_ids is not None else None
+    df = pd.read_parquet(path, filters=filters)
+    for key in PARTITION_KEYS:
+        if key in df.columns:
+            df[key] = df[key].astype("str")
+    return df

@@ -1,0 +1,66 @@
+"""The Hydra task function of a sweep: one job = one ``sim.run(config, seed)``.
+
+It runs inside a launcher's worker (a joblib/loky process, a submitit job on a SLURM node, a
+Ray actor), so it keeps no module-level state: joblib reuses worker processes between jobs.
+Hydra configures logging per job in the worker (``hydra/job_logging``), so records reach the
+job's log file under ``<sweep_dir>/logs/``. A run that raises is recorded in the ``runs``
+table with status ``failed`` and its error; it never stops the other jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def run_job(cfg: DictConfig) -> dict[str, Any]:
+    """Run one job of a sweep and write its files into the sweep directory.
+
+    Returns:
+        ``{"run_id", "status", "error", "wall_seconds"}``; status is ``ok``, ``failed``, or
+        ``skipped`` (already finished in an earlier launch).
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    from experiments import sweep_store as store
+    from experiments.sweep_plan import param_values, run_seed
+    from sim.config import validate
+    from sim.result import make_run_id, run
+
+    hc = HydraConfig.get()
+    sweep_dir = Path(hc.sweep.dir)
+    spec = store.SweepSpec.load(sweep_dir)
+    if spec is None:
+        raise RuntimeError(f"{sweep_dir} has no {store.SPEC_FILE}: launch sweeps with viralchain")
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    config = validate(data)
+    seed = run_seed(config)
+    run_id = make_run_id(config.config_hash(), seed)
+    choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if v}
+    params = param_values(data, choices, spec.params)
+    main = store.run_file(sweep_dir, "runs", config.meta.story, config.meta.setup, run_id)
+    if store.run_status(main) == "ok":
+        log.info("run %s already done: skipped", run_id)
+        return {"run_id": run_id, "status": "skipped", "error": "", "wall_seconds": 0.0}
+    log.info("run %s: %s (seed %d)", run_id, " ".join(hc.overrides.task), seed)
+    t0 = time.perf_counter()
+    try:
+        result = run(config, seed)
+    except Exception as exc:  # failure isolation: record it, let the others run
+        wall = time.perf_counter() - t0
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("run %s failed: %s", run_id, error)
+        log.info("traceback of run %s:\n%s", run_id, traceback.format_exc())
+        store.write_failed(sweep_dir, config, seed, error, wall, spec.sweep_id, params)
+        return {"run_id": run_id, "status": "failed", "error": error, "wall_seconds": wall}
+    store.write_run(sweep_dir, result, spec.sweep_id, params)
+    log.info("run %s ok in %.2fs", run_id, result.wall_seconds)
+    return {"run_id": run_id, "status": "ok", "error": "", "wall_seconds": result.wall_seconds}
