@@ -1,0 +1,308 @@
+"""``viralchain validate``: reproduce textbook results and print expected vs simulated.
+
+Parameters come from ``scenarios/validation/<check>.yaml`` (``_settings.yaml`` holds what
+every check shares: the false-failure probability ``alpha`` and the root ``seed``). Each file
+has a ``fast:`` block whose keys replace the full ones under ``--fast`` (small sizes for the
+test suite). ``check.key=value`` arguments override any parameter (values are YAML: lists
+and maps in flow style). Exit codes: 0 every comparison passed, 1 some failed, 2 invalid
+parameters or usage (one line per problem, nothing run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from experiments.compose import scenarios_dir
+from sim.errors import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SETTINGS_FILE = "_settings.yaml"
+
+log = logging.getLogger(__name__)
+
+EPILOG = """\
+overrides are check.key=value pairs (values in YAML), for example:
+  bass.replications=5                    more runs of the Bass check
+  flexibility.cases=[{n: 8, demand_mean: 100, demand_sd: 40, truncate_sd: 2, capacity: 100}]
+  alpha=1e-3                             for every check (the _settings.yaml keys)
+
+examples:
+  viralchain validate                    every check, full size (a few minutes)
+  viralchain validate --fast             small sizes (seconds)
+  viralchain validate --only bass,cascade --csv validation.csv
+"""
+
+
+def validation_dir() -> Path:
+    """Where the validation parameter files live."""
+    return scenarios_dir() / "validation"
+
+
+def check_names() -> list[str]:
+    """The checks, in report order."""
+    from sim.validation import CHECKS
+
+    return list(CHECKS)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError([(str(path.name), str(path), "validation parameter file is missing")])
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError([(str(path.name), type(data).__name__, "must be a mapping")])
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_overrides(overrides: Iterable[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``key=value`` strings → (settings for all checks, per-check nested overrides).
+
+    Raises:
+        ConfigError: for a malformed override or an unknown check.
+    """
+    names = check_names()
+    shared: dict[str, Any] = {}
+    per_check: dict[str, dict[str, Any]] = {}
+    problems: list[tuple[str, object, str]] = []
+    for o in overrides:
+        key, eq, raw = o.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            problems.append(("override", o, "malformed: must be check.key=value"))
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            problems.append((key, raw, "malformed value: must be YAML (e.g. 3, 0.5, [1, 2])"))
+            continue
+        head, _, rest = key.partition(".")
+        if not rest:
+            if head in names:
+                problems.append((key, raw, "give a parameter: check.key=value"))
+            else:
+                shared[head] = value
+            continue
+        if head not in names:
+            problems.append((head, key, f"unknown check: must be one of {names}"))
+            continue
+        node = per_check.setdefault(head, {})
+        parts = rest.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                problems.append((key, raw, "conflicting overrides"))
+                break
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise ConfigError(problems)
+    return shared, per_check
+
+
+def load_params(name: str, *, fast: bool = False, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The parameter mapping of one check (not yet validated: the check validates it).
+
+    Raises:
+        ConfigError: when a file is missing or an override is malformed.
+    """
+    if name not in check_names():
+        raise ConfigError([("check", name, f"must be one of {check_names()}")])
+    shared, per_check = parse_overrides(overrides)
+    settings = _read_yaml(validation_dir() / SETTINGS_FILE)
+    data = _read_yaml(validation_dir() / f"{name}.yaml")
+    fast_block = data.pop("fast", {}) or {}
+    params = _merge(settings, data)
+    if fast:
+        params = _merge(params, fast_block)
+    params = _merge(params, shared)
+    return _merge(params, per_check.get(name, {}))
+
+
+def validated_params(
+    names: Sequence[str], *, fast: bool = False, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Load and validate the parameters of every named check (all problems at once)."""
+    from sim.validation import CHECKS
+    from sim.validation.params import parse
+
+    _, per_check = parse_overrides(overrides)
+    unused = sorted(set(per_check) - set(names))
+    if unused:
+        raise ConfigError(
+            [(u, "", f"overrides a check not selected by --only {names}") for u in unused]
+        )
+    out, problems = {}, []
+    for name in names:
+        try:
+            out[name] = parse(
+                name, CHECKS[name][1], load_params(name, fast=fast, overrides=overrides)
+            )
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+_SYMBOL = {"equal": "=", "at_least": "≥", "at_most": "≤", "greater": ">"}
+
+
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    ax = abs(x)
+    if ax == 0:
+        return "0"
+    if ax >= 1000:
+        return f"{x:,.1f}"
+    if ax >= 1:
+        return f"{x:.4f}"
+    return f"{x:.4g}"
+
+
+def format_rows(rows: Sequence[Any], header: bool = True) -> str:
+    """A text table: check, case, quantity, expected, simulated, tolerance, result."""
+    head = ["check", "case", "quantity", "expected", "simulated", "tolerance", "result"]
+    body = [
+        [
+            r.check,
+            r.case,
+            r.quantity,
+            f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
+            _num(r.simulated),
+            f"± {_num(r.tolerance)}",
+            "pass" if r.passed else "FAIL",
+        ]
+        for r in rows
+    ]
+    table = [head, *body] if header else body
+    widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(len(head))]
+    lines = []
+    for j, row in enumerate(table):
+        lines.append(
+            "  ".join(
+                str(c).ljust(w) if i < 3 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+        if header and j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[Any], path: Path) -> Path:
+    """Write the rows (every field, tolerance and pass/fail) to a CSV file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [r.as_dict() for r in rows]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["check"])
+        w.writeheader()
+        w.writerows(records)
+    tmp.replace(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- command
+
+
+def run_checks(params: dict[str, Any], echo: bool = True) -> list[Any]:
+    """Run the checks (already validated parameters), printing each check's rows as it ends."""
+    from sim.validation import CHECKS
+
+    rows: list[Any] = []
+    for name, p in params.items():
+        t0 = time.perf_counter()
+        got = CHECKS[name][0](p)
+        rows.extend(got)
+        if echo:
+            n_ok = sum(r.passed for r in got)
+            print(
+                f"\n{name}: {n_ok}/{len(got)} passed ({time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
+            print(format_rows(got), flush=True)
+    return rows
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the selected checks and report."""
+    names = check_names()
+    if args.only:
+        chosen = [n.strip() for n in args.only.split(",") if n.strip()]
+        bad = [n for n in chosen if n not in names]
+        if bad or not chosen:
+            for n in bad or [args.only]:
+                print(f"viralchain: invalid --only = {n!r}: must be among {names}", file=sys.stderr)
+            return EXIT_USAGE
+        names = [n for n in names if n in chosen]
+    try:
+        params = validated_params(names, fast=args.fast, overrides=args.overrides)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"viralchain: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    mode = "fast" if args.fast else "full"
+    print(f"viralchain validate ({mode}): {', '.join(names)}")
+    try:
+        rows = run_checks(params)
+    except ConfigError as exc:  # e.g. a model override rejected by the run schema
+        for line in str(exc).splitlines():
+            print(f"viralchain: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = [r for r in rows if not r.passed]
+    print(f"\n{len(rows) - len(failed)}/{len(rows)} comparisons passed", end="")
+    print("." if not failed else f"; FAILED: {len(failed)}")
+    for r in failed:
+        print(
+            f"  FAIL {r.check} | {r.case} | {r.quantity}: expected {_SYMBOL[r.comparison]} "
+            f"{_num(r.expected)}, simulated {_num(r.simulated)} ± {_num(r.tolerance)}"
+        )
+    if args.csv:
+        print(f"wrote {write_csv(rows, Path(args.csv))}")
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``viralchain validate``."""
+    p = subparsers.add_parser(
+        "validate",
+        help="reproduce textbook results (bullwhip, base stock, Bass, cascade, queues, "
+        "flexibility): expected vs simulated",
+        description=(
+            "Run the validation checks (scenarios/validation/*.yaml) and print expected vs "
+            "simulated values with their tolerance. Exit 0 if all pass, 1 otherwise."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("overrides", nargs="*", metavar="check.key=value", help="parameter overrides")
+    p.add_argument("--fast", action="store_true", help="small sizes (the test suite's variant)")
+    p.add_argument("--only", help=f"comma-separated checks among {', '.join(check_names())}")
+    p.add_argument("--csv", help="also write every row to this CSV file")
+    p.set_defaults(func=cmd_validate)

@@ -1,0 +1,50 @@
+"""Validation against textbook results: each check configures the model (or, where the agent
+model cannot express a classic result's assumptions, a small harness around the project's
+real components) to match the theory, and compares the simulation with the closed form.
+
+Checks (one module each; every module is a pure library: parameters → rows of expected,
+simulated, tolerance, passed):
+
+======================  =====================================================================
+``bullwhip``            Chen, Drezner, Ryan & Simchi-Levi (2000); Chen, Ryan & Simchi-Levi
+                        (2000): forecasts and order-up-to of the project, AR(1) demand
+``base_stock``          base-stock service measures against the normal loss function
+``bass``                Bass (1969) diffusion on the full agent model (fully mixed)
+``cascade``             the short-video Hawkes cascade (:class:`sim.content.Post`)
+``queueing``            M/M/c on :class:`sim.queues.IdQueue` against Erlang C, and Little's
+                        law on real runs (:mod:`sim.validation.little`)
+``flexibility``         Jordan & Graves (1995): dedicated, pairs, long chain, full
+======================  =====================================================================
+
+Parameters live in ``scenarios/validation/<check>.yaml`` (read by ``experiments.validate``);
+tolerances follow from replications (:mod:`sim.validation.stats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from sim.validation import base_stock, bass, bullwhip, cascade, flexibility, queueing
+from sim.validation.rows import CheckRow
+
+#: check name → (function of its parameters returning rows, its parameter model)
+CHECKS: dict[str, tuple[Callable[[Any], list[CheckRow]], type[BaseModel]]] = {
+    "bullwhip": (bullwhip.check, bullwhip.BullwhipParams),
+    "base_stock": (base_stock.check, base_stock.BaseStockParams),
+    "bass": (bass.check, bass.BassParams),
+    "cascade": (cascade.check, cascade.CascadeParams),
+    "queueing": (queueing.check, queueing.QueueingParams),
+    "flexibility": (flexibility.check, flexibility.FlexibilityParams),
+}
+
+
+def run_check(name: str, params: Mapping[str, Any]) -> list[CheckRow]:
+    """Run one check by name."""
+    fn, _ = CHECKS[name]
+    return fn(params)
+
+
+__all__ = ["CHECKS", "CheckRow", "run_check"]
