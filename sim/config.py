@@ -161,6 +161,11 @@ class MarketConfig(Strict):
     consumer: ConsumerConfig
     word_of_mouth: WordOfMouthConfig
     organic: OrganicConfig
+    population: Literal["columnar", "per_agent"] = Field(
+        description="consumer implementation: columnar (numpy columns, for every run) or "
+        "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
+        "benchmarks)"
+    )
 
 
 # ----------------------------------------------------------------------------- content

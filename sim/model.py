@@ -123,7 +123,12 @@ class ViralChainModel(mesa.Model):
         ]
         self.kol_index = {k.name: k.index for k in self.kols}
         self.kol_trust = np.array([k.cfg.trust for k in self.kols] or [1.0])
-        self.population = ConsumerPopulation(self, config.market)
+        if config.market.population == "per_agent":
+            from sim.agents.reference_consumers import ReferencePopulation
+
+            self.population = ReferencePopulation(self, config.market)
+        else:
+            self.population = ConsumerPopulation(self, config.market)
         self.recorder = Recorder(self)
 
         for brand in self.brands:

@@ -1,0 +1,533 @@
+"""A per-agent reference of the consumer rules: one plain ``mesa.Agent`` per consumer.
+
+Kept for equivalence tests and benchmarks only (``market.population: per_agent``); production
+runs use the columnar :class:`~sim.agents.consumers.ConsumerPopulation`. This module states the
+same rules a second time, written the way a plain Mesa model would: every consumer is an
+object with scalar attributes, every hour *every* consumer steps (in random order, with
+``AgentSet.shuffle_do``) and takes its own decisions with its own draws:
+
+* discovery: per launched product, Poisson(``exposure_rate_per_day``/24) organic exposures;
+  with fully mixed word of mouth, every adopter recommends at ``contacts_per_day``/24 to
+  uniformly random consumers;
+* wishes: every exposure to a launched product raises the exposure count; the consumer
+  wants a product it has not bought (and is not waiting for) with probability
+  ``p = c_channel · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
+  · (1 + boost·(exposures - 1))`` (clipped to 1), one chance per product per hour (the most
+  persuasive exposure of the hour); it wants ``1 + Poisson(units_per_order_mean - 1)`` units;
+* the wishes of the hour go to the brands' checkout in the consumers' arrival order (the
+  brand quotes its promise once per hour and product, exactly as for the columnar
+  population); each consumer then reacts to its own outcome: substitute (another brand's
+  launched product of the same category), come back once after ``revisit_delay_hours``
+  (sold out only), or leave (a lost sale);
+* after the sale: at promise + grace a consumer whose order has not shipped may cancel it;
+  on delivery it decides to return the item (after an exponential delay) or, satisfied,
+  to recommend it to each peer with ``recommend_probability``.
+
+Consumer traits (region, price sensitivity, patience, return propensity, peers) are drawn
+from the same random stream and in the same way as the columnar population, so both see the
+same world; the decisions use this population's own generator, so runs agree in
+distribution, not draw for draw. The order book, the ledger and the brands' acceptance are
+shared code: the population does their bookkeeping in batches once per hour.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+from mesa.agentset import AgentSet
+
+from sim.agents.consumers import ACCEPTED, BOUGHT, NONE, SOLD_OUT, WAITING
+from sim.config import MarketConfig
+from sim.content import Exposures
+from sim.orders import (
+    ALLOCATED,
+    BACKLOG,
+    CH_LIVE,
+    CH_ORGANIC,
+    CH_REVISIT,
+    CH_SUBST,
+    CH_VIDEO,
+    CH_WOM,
+    DELIVERED,
+    PICKED,
+    RETURNED,
+)
+from sim.rng import stream
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+EXPOSURE_CAP = 10_000  # exposure counts saturate here (as in the columnar population)
+
+
+def poisson(u: float, lam: float, p0: float) -> int:
+    """The Poisson(``lam``) value at uniform ``u`` by inversion (``p0 = exp(-lam)``).
+
+    Fast for the small rates used here; ``u <= p0`` is the common answer 0.
+    """
+    k, p = 0, p0
+    cdf = p
+    while u > cdf and p > 0.0:
+        k += 1
+        p *= lam / k
+        cdf += p
+    return k
+
+
+class Wish:
+    """One consumer wanting ``quantity`` units of one product this hour."""
+
+    __slots__ = ("channel", "consumer", "kol", "outcome", "quantity", "revisit", "sku")
+
+    def __init__(self, consumer, sku, channel, kol, quantity, revisit):
+        self.consumer: ReferenceConsumer = consumer
+        self.sku: int = sku
+        self.channel: int = channel
+        self.kol: int = kol
+        self.quantity: int = quantity
+        self.revisit: bool = revisit
+        self.outcome: int = SOLD_OUT
+
+
+class ReferenceConsumer(mesa.Agent):
+    """One consumer, with scalar traits and its own memory of products and orders."""
+
+    def __init__(
+        self,
+        model: ViralChainModel,
+        population: ReferencePopulation,
+        index: int,
+        region: int,
+        price_sensitivity: float,
+        patience_hours: float,
+        return_propensity: float,
+        peers: list[int],
+    ):
+        super().__init__(model)
+        self.population = population
+        self.index = index
+        self.region = region
+        self.price_sensitivity = price_sensitivity
+        self.patience_hours = patience_hours
+        self.return_propensity = return_propensity
+        self.peers = peers
+        n_sku = model.n_sku
+        self.exposures = [0] * n_sku  # exposures seen per product
+        self.state = [NONE] * n_sku  # NONE, BOUGHT or WAITING per product
+        self.inbox: dict[int, list[tuple[int, int, int, int]]] = {}  # hour -> (sku, ch, kol, q)
+        self.cancel_checks: dict[int, list[int]] = {}  # hour -> order ids to check
+        self.returns_due: dict[int, list[int]] = {}  # hour -> order ids to send back
+
+    # ------------------------------------------------------------------ hearing
+    def hear(self, hour: int, sku: int, channel: int, kol: int, quantity: int = 1) -> None:
+        """Something about ``sku`` reaches this consumer in ``hour``."""
+        self.inbox.setdefault(hour, []).append((sku, channel, kol, quantity))
+
+    def recommend(self, hour: int) -> None:
+        """Fully mixed word of mouth: as an adopter, recommend to random consumers."""
+        pop = self.population
+        rng = pop.random
+        for sku, st in enumerate(self.state):
+            if st != BOUGHT:
+                continue
+            for _ in range(poisson(rng.random(), pop.contacts_per_hour, pop.contacts_p0)):
+                pop.agents_list[rng.randrange(pop.n)].hear(hour, sku, CH_WOM, -1)
+
+    # ------------------------------------------------------------------ deciding
+    def step(self, hour: int) -> None:
+        """Discover, then turn this hour's exposures and revisits into wishes."""
+        pop = self.population
+        rng = pop.random
+        items = self.inbox.pop(hour, None)
+        for sku in pop.launched:  # organic discovery
+            u = rng.random()
+            if u > pop.organic_p0:
+                if items is None:
+                    items = []
+                k = poisson(u, pop.organic_per_hour, pop.organic_p0)
+                items.extend([(sku, CH_ORGANIC, -1, 1)] * k)
+        if not items:
+            return
+        fresh = []
+        for item in items:
+            sku, channel = item[0], item[1]
+            if channel == CH_REVISIT:
+                continue
+            if channel in (CH_VIDEO, CH_LIVE):
+                pop.tally("views", sku, self.region, 1)
+            if pop.launch_hour[sku] > hour:
+                continue
+            fresh.append(item)
+            self.exposures[sku] = min(self.exposures[sku] + 1, EXPOSURE_CAP)
+        best: dict[int, tuple[float, int, int]] = {}  # sku -> (p, channel, kol)
+        for sku, channel, kol, _ in fresh:
+            if self.state[sku] != NONE:  # bought, or waiting to come back
+                continue
+            p = pop.conversion[channel]
+            if kol >= 0:
+                p *= pop.kol_trust[kol]
+            p *= math.exp(-self.price_sensitivity * (pop.price_ratio[sku] - 1.0))
+            p *= pop.novelty[sku]
+            p *= 1.0 + pop.boost * (self.exposures[sku] - 1.0)
+            p = min(p, 1.0)
+            if sku not in best or p > best[sku][0]:
+                best[sku] = (p, channel, kol)
+        for sku, (p, channel, kol) in best.items():  # one chance per product and hour
+            if rng.random() < p:
+                quantity = 1
+                if pop.extra_units > 0:
+                    quantity += poisson(rng.random(), pop.extra_units, pop.extra_units_p0)
+                pop.tally("demand", sku, self.region, quantity)
+                pop.wish(Wish(self, sku, channel, kol, quantity, False))
+        for sku, channel, _, quantity in items:  # coming back to a sold-out product
+            if channel == CH_REVISIT:
+                pop.pending_intents[sku] -= quantity
+                self.state[sku] = NONE
+                pop.wish(Wish(self, sku, channel, -1, quantity, True))
+
+    def react(self, wish: Wish, hour: int) -> Wish | None:
+        """Turned away: substitute (returns the substitute wish), come back later, or leave."""
+        pop = self.population
+        rng = pop.random
+        sub = -1
+        if rng.random() < pop.substitution_probability:
+            sub = pop.substitute(wish.sku, hour)
+        if sub >= 0:
+            pop.lose(self, wish.sku, wish.quantity, wish.outcome)
+            if self.state[sub] != NONE:
+                return None
+            pop.tally("demand", sub, self.region, wish.quantity)
+            return Wish(self, sub, CH_SUBST, -1, wish.quantity, False)
+        come_back = (
+            rng.random() < pop.revisit_probability and not wish.revisit and wish.outcome == SOLD_OUT
+        )
+        if not come_back:
+            pop.lose(self, wish.sku, wish.quantity, wish.outcome)
+            return None
+        self.state[wish.sku] = WAITING
+        pop.pending_intents[wish.sku] += wish.quantity
+        due = hour + pop.revisit_delay_hours
+        if due < pop.horizon_hours:
+            self.hear(due, wish.sku, CH_REVISIT, -1, wish.quantity)
+        else:  # the horizon ends first: the wish is lost
+            pop.pending_intents[wish.sku] -= wish.quantity
+            pop.lose(self, wish.sku, wish.quantity, wish.outcome)
+        return None
+
+    def bought(self, sku: int) -> None:
+        """The brand accepted this consumer's order for ``sku``."""
+        self.state[sku] = BOUGHT
+
+    # ------------------------------------------------------------------ after the sale
+    def watch(self, order_id: int, deadline: int) -> None:
+        """Check this order at ``deadline``: cancel it if it has not shipped by then."""
+        self.cancel_checks.setdefault(deadline, []).append(order_id)
+
+    def check_cancellations(self, hour: int, status: np.ndarray) -> list[int]:
+        """The orders due for a check now that this consumer cancels."""
+        pop = self.population
+        out = []
+        for oid in self.cancel_checks.pop(hour, ()):
+            st = status[oid]
+            late = st in (BACKLOG, ALLOCATED, PICKED)
+            if late and pop.random.random() < pop.late_cancel_probability:
+                out.append(oid)
+        return out
+
+    def receive(self, order_id: int, sku: int, hour: int, impulse: bool, late: bool) -> None:
+        """A parcel arrives: keep it and recommend it to peers, or plan to send it back."""
+        pop = self.population
+        rng = pop.random
+        p = self.return_propensity
+        if impulse:
+            p *= pop.impulse_return_multiplier
+        if late:
+            p *= pop.late_return_multiplier
+        if rng.random() < min(p, 1.0):
+            delay = rng.expovariate(1.0 / pop.return_delay_hours) if pop.return_delay_hours else 0
+            due = hour + max(1, round(delay))
+            if due < pop.horizon_hours:
+                self.returns_due.setdefault(due, []).append(order_id)
+                pop.alarm_returns(due, self)
+            return
+        if pop.recommend_probability <= 0 or not pop.peer_mixing:
+            return
+        for peer in self.peers:
+            if rng.random() < pop.recommend_probability:
+                when = hour + rng.randint(1, pop.wom_delay_hours_max)
+                if when < pop.horizon_hours:
+                    pop.agents_list[peer].hear(when, sku, CH_WOM, -1)
+
+    def send_back(self, hour: int) -> list[int]:
+        """The order ids this consumer sends back now."""
+        return self.returns_due.pop(hour, [])
+
+
+class ReferencePopulation:
+    """All consumers as Mesa agents, with the interface of the columnar population.
+
+    Attributes:
+        agents: the consumers (an ``AgentSet`` shuffled with this population's generator).
+        kept_units: delivered and not sent back, per SKU.
+        adopters: consumers who bought, per SKU.
+    """
+
+    def __init__(self, model: ViralChainModel, cfg: MarketConfig):
+        self.model = model
+        self.cfg = cfg
+        n = cfg.n_consumers
+        self.n = n
+        # the same world as the columnar population: same stream, same draws, same order
+        rng = stream(model.seed, "population")
+        c = cfg.consumer
+        self.region = rng.choice(len(model.geo), size=n, p=model.geo.population_share).astype(
+            np.int16
+        )
+        price_sensitivity = np.maximum(
+            0.0, rng.normal(c.price_sensitivity_mean, c.price_sensitivity_sd, n)
+        ).astype(np.float32)
+        patience = rng.lognormal(math.log(c.patience_hours_median), c.patience_log_sd, n).astype(
+            np.float32
+        )
+        m = c.return_propensity_mean
+        if 0 < m < 1:
+            propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
+        else:
+            propensity = np.full(n, m, dtype=np.float32)
+        wom = cfg.word_of_mouth
+        k = wom.peers_per_consumer if wom.mixing == "peers" else 0
+        peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
+        self.price_sensitivity, self.patience_hours = price_sensitivity, patience
+        self.return_propensity, self.peers = propensity, peers
+
+        seed = int(stream(model.seed, "reference_consumers").integers(2**63))
+        self.random = random.Random(seed)
+        self.np_random = stream(model.seed, "reference_consumers", "substitutes")
+        self.agents_list = [
+            ReferenceConsumer(model, self, i, int(r), float(s), float(pt), float(rp), list(pe))
+            for i, (r, s, pt, rp, pe) in enumerate(
+                zip(
+                    self.region.tolist(),
+                    price_sensitivity.tolist(),
+                    patience.tolist(),
+                    propensity.tolist(),
+                    peers.tolist(),
+                    strict=True,
+                )
+            )
+        ]
+        self.agents = AgentSet(self.agents_list, random=self.random)
+
+        P = model.n_sku
+        self.kept_units = np.zeros(P, dtype=np.int64)
+        self.adopters = np.zeros(P, dtype=np.int64)
+        self.horizon_hours = model.horizon_hours
+        # rule constants, as plain Python numbers
+        self.launch_hour = model.launch_hour.tolist()
+        self.price_ratio = model.price_ratio.tolist()
+        self.conversion = model.channel_conversion.tolist()
+        self.kol_trust = model.kol_trust.tolist()
+        self.boost = c.repeat_exposure_boost
+        self.extra_units = c.units_per_order_mean - 1.0
+        self.extra_units_p0 = math.exp(-self.extra_units)
+        self.substitution_probability = c.substitution_probability
+        self.revisit_probability = c.revisit_probability
+        self.revisit_delay_hours = c.revisit_delay_hours
+        self.late_cancel_probability = c.late_cancel_probability
+        self.impulse_return_multiplier = c.impulse_return_multiplier
+        self.late_return_multiplier = c.late_return_multiplier
+        self.return_delay_hours = c.return_delay_hours
+        self.organic_per_hour = cfg.organic.exposure_rate_per_day / 24.0
+        self.organic_p0 = math.exp(-self.organic_per_hour)
+        self.contacts_per_hour = wom.contacts_per_day / 24.0
+        self.contacts_p0 = math.exp(-self.contacts_per_hour)
+        self.peer_mixing = wom.mixing == "peers" and k > 0
+        self.recommend_probability = wom.recommend_probability
+        self.wom_delay_hours_max = wom.delay_hours_max
+        self.pending_intents = [0] * P  # wishes waiting to come back, per SKU
+        self._pending_in_ledger = [0] * P
+        # per-hour state
+        self.launched: list[int] = []
+        self.novelty: list[float] = []
+        self._wishes: list[Wish] = []
+        self._tally: dict[str, list[tuple[int, int, int]]] = {}
+        self._lost: list[tuple[int, int, int, int]] = []
+        self._cancel_alarms: dict[int, list[ReferenceConsumer]] = {}
+        self._return_alarms: dict[int, list[ReferenceConsumer]] = {}
+
+    # ------------------------------------------------------------------ called by agents
+    def wish(self, w: Wish) -> None:
+        """A consumer joins this hour's checkout queue."""
+        self._wishes.append(w)
+
+    def tally(self, name: str, sku: int, region: int, quantity: int) -> None:
+        """Count a flow (views, demand, ...) for the ledger."""
+        self._tally.setdefault(name, []).append((sku, region, quantity))
+
+    def lose(self, agent: ReferenceConsumer, sku: int, quantity: int, reason: int) -> None:
+        """A wish ends as a lost sale."""
+        self._lost.append((sku, agent.region, quantity, reason))
+
+    def substitute(self, sku: int, hour: int) -> int:
+        """A launched substitute of another brand for ``sku``, drawn for one consumer (-1:
+        none)."""
+        return int(self.model.substitute_for(np.array([sku]), hour, self.np_random)[0])
+
+    def alarm_returns(self, hour: int, agent: ReferenceConsumer) -> None:
+        """Wake ``agent`` at ``hour`` to send a parcel back."""
+        self._return_alarms.setdefault(hour, []).append(agent)
+
+    # ------------------------------------------------------------------ the hour
+    def decide(self, hour: int, content: list[Exposures]) -> None:
+        """Every consumer steps; the hour's wishes go to the brands; the refused react."""
+        m = self.model
+        self.launched = [s for s, h in enumerate(self.launch_hour) if h <= hour]
+        self.novelty = np.power(
+            0.5, (hour - m.launch_hour) / 24.0 / m.novelty_half_life_days
+        ).tolist()
+        agents = self.agents_list
+        for b in content:  # content reaches its viewers
+            for c, s in zip(b.consumers.tolist(), b.skus.tolist(), strict=True):
+                agents[c].hear(hour, s, b.channel, b.kol)
+        if self.contacts_per_hour > 0 and self.cfg.word_of_mouth.mixing == "fully_mixed":
+            self.agents.do("recommend", hour)
+        self.agents.shuffle_do("step", hour)
+        self._flush()
+        wishes, self._wishes = self._wishes, []
+        self._checkout(hour, wishes)
+        subs = []
+        for w in wishes:
+            if w.outcome != ACCEPTED:
+                s = w.consumer.react(w, hour)
+                if s is not None:
+                    subs.append(s)
+        self._checkout(hour, subs)
+        for w in subs:
+            if w.outcome != ACCEPTED:
+                self.lose(w.consumer, w.sku, w.quantity, w.outcome)
+        self._flush()
+
+    def _checkout(self, hour: int, wishes: list[Wish]) -> None:
+        """The brands accept or refuse the wishes, product by product, in arrival order."""
+        m = self.model
+        for sku in sorted({w.sku for w in wishes}):
+            queue = [w for w in wishes if w.sku == sku]
+            consumers = np.array([w.consumer.index for w in queue], dtype=np.int64)
+            outcome = m.brand_of_sku(sku).take_orders(
+                hour=hour,
+                sku=sku,
+                consumers=consumers,
+                regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
+                quantity=np.array([w.quantity for w in queue], dtype=np.int64),
+                patience=np.array([w.consumer.patience_hours for w in queue], dtype=np.float32),
+                channels=np.array([w.channel for w in queue], dtype=np.int8),
+                kols=np.array([w.kol for w in queue], dtype=np.int32),
+            )
+            for w, o in zip(queue, outcome.tolist(), strict=True):
+                w.outcome = o
+                if o == ACCEPTED:
+                    w.consumer.bought(sku)
+                    self.adopters[sku] += 1
+
+    def _flush(self) -> None:
+        """Write the hour's tallies, lost sales and waiting wishes into the ledger."""
+        led = self.model.ledger
+        for name, rows in self._tally.items():
+            s, r, q = (np.array(x, dtype=np.int64) for x in zip(*rows, strict=True))
+            led.add_region_flow(name, s, r, q)
+        self._tally = {}
+        if self._lost:
+            s, r, q, why = (np.array(x, dtype=np.int64) for x in zip(*self._lost, strict=True))
+            led.add_region_flow("lost", s, r, q)
+            sold_out = why == SOLD_OUT
+            led.add_units("lost_sold_out", s[sold_out], q[sold_out])
+            led.add_units("lost_too_slow", s[~sold_out], q[~sold_out])
+            self._lost = []
+        delta = np.array(self.pending_intents, dtype=np.int64) - self._pending_in_ledger
+        led.pending_intents += delta
+        self._pending_in_ledger = list(self.pending_intents)
+
+    def expire_waiting(self) -> None:
+        """At the end of a run, wishes still waiting to come back are lost sales."""
+        for agent in self.agents_list:
+            for hour in sorted(agent.inbox):
+                for sku, channel, _, quantity in agent.inbox[hour]:
+                    if channel == CH_REVISIT:
+                        self.pending_intents[sku] -= quantity
+                        self.lose(agent, sku, quantity, SOLD_OUT)
+            agent.inbox.clear()
+        self._flush()
+
+    # ------------------------------------------------------------------ orders after sale
+    def watch_order(self, order_ids: np.ndarray, deadlines: np.ndarray) -> None:
+        """Each buyer notes when to check its new order for cancellation."""
+        horizon = self.horizon_hours
+        consumers = self.model.orders.consumer[order_ids].tolist()
+        for oid, d, c in zip(order_ids.tolist(), deadlines.tolist(), consumers, strict=True):
+            if d < horizon:
+                agent = self.agents_list[c]
+                agent.watch(oid, d)
+                self._cancel_alarms.setdefault(d, []).append(agent)
+
+    def check_cancellations(self, hour: int) -> None:
+        """Buyers whose order is late past the grace decide whether to cancel it."""
+        m = self.model
+        due = self._cancel_alarms.pop(hour, None)
+        if not due:
+            return
+        status = m.orders.status
+        cancel = []
+        for agent in due:
+            cancel.extend(agent.check_cancellations(hour, status))
+        if cancel:
+            ids = np.array(cancel, dtype=np.int64)
+            brands = m.orders.brand[ids]
+            for b in np.unique(brands):
+                m.brands[int(b)].cancel_orders(ids[brands == b], hour)
+
+    def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
+        """Parcels reach their buyers, each of whom decides to keep or return it."""
+        m = self.model
+        book = m.orders
+        book.set("status", order_ids, DELIVERED)
+        book.set("delivered_hour", order_ids, hour)
+        skus, qty = book.sku[order_ids], book.quantity[order_ids]
+        m.ledger.add_units("delivered", skus, qty)
+        m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
+        np.add.at(self.kept_units, skus, qty)
+        late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
+        rows = zip(
+            order_ids.tolist(),
+            book.consumer[order_ids].tolist(),
+            skus.tolist(),
+            book.impulse[order_ids].tolist(),
+            late.tolist(),
+            strict=True,
+        )
+        for oid, c, s, impulse, is_late in rows:
+            self.agents_list[c].receive(oid, s, hour, impulse, is_late)
+
+    def send_returns(self, hour: int) -> None:
+        """Buyers send back the items they decided to return, due this hour."""
+        m = self.model
+        due = self._return_alarms.pop(hour, None)
+        if not due:
+            return
+        ids = []
+        for agent in due:
+            ids.extend(agent.send_back(hour))
+        ids = np.array(ids, dtype=np.int64)
+        book = m.orders
+        ids = ids[book.status[ids] == DELIVERED]
+        if len(ids) == 0:
+            return
+        book.set("status", ids, RETURNED)
+        skus, qty = book.sku[ids], book.quantity[ids]
+        m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
+        np.subtract.at(self.kept_units, skus, qty)
+        for b in np.unique(book.brand[ids]):
+            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
