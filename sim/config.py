@@ -58,6 +58,9 @@ class MetaConfig(Strict):
 
     story: str = Field(description="story name")
     setup: str = Field(description="setup name of the main brand")
+    peak_hour: NonNegativeInt = Field(
+        description="hour of the story's main event (disruption overlays start from it)"
+    )
 
 
 # ----------------------------------------------------------------------------- market
@@ -114,6 +117,9 @@ class ConsumerConfig(Strict):
     repeat_exposure_boost: NonNegative = Field(
         description="relative conversion increase per earlier exposure to the same product"
     )
+    presale_patience_multiplier: Annotated[float, Field(ge=1.0)] = Field(
+        description="buyers accept a pre-order promise this many times their usual patience"
+    )
 
 
 class WordOfMouthConfig(Strict):
@@ -150,14 +156,26 @@ class OrganicConfig(Strict):
     )
 
 
+class PlatformConfig(Strict):
+    """A selling platform (channel); several can share one stock pool."""
+
+    population_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        description="share of consumers buying on it (shares are normalised)"
+    )
+    priority: NonNegativeInt = Field(
+        description="allocation=priority serves lower numbers first when stock is scarce"
+    )
+
+
 class MarketConfig(Strict):
-    """Consumers and regions."""
+    """Consumers, regions and platforms."""
 
     n_consumers: PositiveInt = Field(description="simulated consumers")
     reference_consumers: PositiveInt = Field(
         description="market size at which supply-side quantities are stated"
     )
     regions: dict[str, RegionConfig] = Field(min_length=1, description="consumer regions")
+    platforms: dict[str, PlatformConfig] = Field(min_length=1, description="selling platforms")
     consumer: ConsumerConfig
     word_of_mouth: WordOfMouthConfig
     organic: OrganicConfig
@@ -205,6 +223,9 @@ class KolConfig(Strict):
     commission_rate: Probability = Field(description="commission on the revenue it drives")
     spontaneous_posts_per_day: NonNegative = Field(
         description="rate of unscheduled short videos (Poisson), posts per day"
+    )
+    response_hours: NonNegative = Field(
+        description="hours from a dynamic task (hot-spot response) to its post"
     )
 
 
@@ -296,10 +317,61 @@ class FactoryConfig(Strict):
     skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
 
 
+class QualityConfig(Strict):
+    """Defects: more with rush orders and just after changeovers."""
+
+    defect_rate: Probability = Field(description="share of units made defective, normally")
+    rush_defect_multiplier: Annotated[float, Field(ge=1.0)] = Field(
+        description="defect rate multiplier for rush orders"
+    )
+    changeover_defect_rate: Probability = Field(
+        description="extra defect rate while ramping up after a changeover"
+    )
+    changeover_ramp_hours: NonNegative = Field(description="hours a ramp-up lasts")
+    detection_rate: Probability = Field(
+        description="share of defective units caught at the factory (scrapped); the rest reach "
+        "buyers, who return them"
+    )
+
+
+class PostponementConfig(Strict):
+    """Modular design: common modules built ahead, variants finished to order."""
+
+    factories: list[str] = Field(description="factories that build modules ahead (empty: none)")
+    module_target_units: NonNegative = Field(description="module stock kept at each of them")
+    module_build_units_per_day: NonNegative = Field(description="module output per day")
+    module_cost_share: Probability = Field(description="share of unit cost spent on a module")
+    assembly_lead_hours: NonNegative = Field(
+        description="hours from order to production start when modules cover the order"
+    )
+    salvage_fraction: Probability = Field(
+        description="share of cost recovered for modules left at the end (they are generic)"
+    )
+
+
+class MaterialsConfig(Strict):
+    """How factories get materials (and what they plan from: see policy.information)."""
+
+    mode: Literal["per_job", "stock"] = Field(
+        description="per_job: each job waits material_lead_hours; stock: factories keep a "
+        "material stock, replenished order-up-to from their own forecast"
+    )
+    cover_days: NonNegative = Field(description="stock: days of forecast need held above lead time")
+    review_hours: PositiveInt = Field(description="stock: hours between material reviews")
+    initial_units: NonNegativeInt = Field(description="stock: material units at hour 0")
+    cost_share: Probability = Field(description="share of unit cost that is material")
+    salvage_fraction: Probability = Field(
+        description="share of cost recovered for materials left at the end"
+    )
+
+
 class SupplyConfig(Strict):
-    """Factories."""
+    """Factories and brand-wide production practices."""
 
     factories: dict[str, FactoryConfig] = Field(min_length=1)
+    quality: QualityConfig
+    postponement: PostponementConfig
+    materials: MaterialsConfig
 
 
 class WarehouseConfig(Strict):
@@ -316,6 +388,7 @@ class WarehouseConfig(Strict):
         description="returned units inspected per day"
     )
     restock_fraction: Probability = Field(description="share of inspected returns put back")
+    handling_cost_per_unit: NonNegative = Field(description="pick/pack money per unit shipped")
 
 
 class CarrierConfig(Strict):
@@ -328,6 +401,12 @@ class CarrierConfig(Strict):
     handling_hours: NonNegative = Field(description="hours added to every trip")
     cost_per_unit_km: NonNegative
     cost_per_unit: NonNegative = Field(description="fixed money per unit moved")
+    elastic: bool = Field(
+        description="spot/crowd capacity: only used when parcels exceed contracted capacity"
+    )
+    surge_price_multiplier: Annotated[float, Field(ge=1.0)] = Field(
+        description="price multiplier of elastic capacity (surge pricing)"
+    )
 
 
 class LogisticsConfig(Strict):
@@ -347,13 +426,24 @@ class ForecastPolicy(Strict):
     name: str = Field(description="a name in sim.policies.FORECASTS")
     window_days: PositiveInt = Field(description="moving_average: days averaged")
     alpha: Annotated[float, Field(gt=0.0, le=1.0)] = Field(description="exp_smoothing: weight")
+    signal_weight: NonNegative = Field(
+        description="signal: share of today's content-driven demand (views of the last 24 h x "
+        "demand per view) expected in a coming day"
+    )
+    prior_conversion: Probability = Field(
+        description="signal: demand per view assumed before any has been observed"
+    )
 
 
 class SafetyStockPolicy(Strict):
     """Safety stock on top of the forecast over the protection interval."""
 
     name: str = Field(description="a name in sim.policies.SAFETY_STOCKS")
-    days_of_cover: NonNegative = Field(description="fixed: days of forecast demand held extra")
+    days_of_cover: NonNegative = Field(description="days of demand held extra")
+    z: NonNegative = Field(description="dynamic: safety factor on the sd of daily demand")
+    signal_weight: NonNegative = Field(
+        description="dynamic: weight of the gap between the last 24 h's demand and the forecast"
+    )
 
 
 class ReplenishmentPolicy(Strict):
@@ -379,6 +469,97 @@ class SourcingPolicy(Strict):
     """How replenishment is split between regular and quick-response factories."""
 
     name: str = Field(description="a name in sim.policies.SOURCINGS")
+    pool_split: bool = Field(
+        description="cloud-factory pool: split a quick-response order across all "
+        "quick-response factories by free capacity"
+    )
+
+
+class AllocationPolicy(Strict):
+    """How scarce stock is split between buyers of different regions or platforms."""
+
+    name: str = Field(description="a name in sim.policies.ALLOCATIONS")
+
+
+class RushPolicy(Strict):
+    """Rush orders triggered by a live signal (article 001: the live sales dashboard)."""
+
+    name: str = Field(description="off | threshold")
+    signal: Literal["sales_velocity", "views", "projected_stockout_hours"] = Field(
+        description="what is watched every hour"
+    )
+    threshold: NonNegative = Field(
+        description="trigger level: demand units/hour or views/hour (both per "
+        "market.reference_consumers consumers), or hours of cover left (projected stock-out)"
+    )
+    window_hours: PositiveInt = Field(description="the signal is averaged over this many hours")
+    cover_hours: Positive = Field(description="a rush order covers this many hours of demand")
+    cap_units: NonNegative = Field(description="largest rush order (reference scale)")
+    max_orders: NonNegativeInt = Field(description="rush orders allowed per SKU and run")
+    cooldown_hours: NonNegative = Field(description="hours between two rush orders of a SKU")
+    material_lead_hours: NonNegative = Field(description="expedited material lead time")
+    premium_per_unit: NonNegative = Field(description="production premium (money per unit)")
+    transport_premium_per_unit: NonNegative = Field(
+        description="expedited line-haul: leaves as soon as produced (money per unit)"
+    )
+
+
+class PresalePolicy(Strict):
+    """Presale (pre-orders) with a promised delivery."""
+
+    name: str = Field(description="off | on")
+    open_when: Literal["stockout", "always"] = Field(
+        description="stockout: opens when the stock left covers under trigger_cover_hours of "
+        "demand; always: pre-orders from start_hour whenever stock is short (presale launch)"
+    )
+    start_hour: NonNegativeInt = Field(description="always: hour presale opens")
+    promise_hours: Positive = Field(description="promised delivery of a pre-order, hours")
+    trigger_cover_hours: NonNegative = Field(description="stockout: cover that opens presale")
+    max_backlog_units: NonNegative = Field(
+        description="pre-orders accepted at most (reference scale; 0: no limit)"
+    )
+
+
+class OpportunityPolicy(Strict):
+    """Hot-spot grading S/A/B and the response procedure of each grade (article 002)."""
+
+    name: str = Field(description="off | graded")
+    window_hours: PositiveInt = Field(description="views are averaged over this many hours")
+    s_threshold: NonNegative = Field(description="views/hour (reference scale) for grade S")
+    a_threshold: NonNegative = Field(description="views/hour (reference scale) for grade A")
+    b_threshold: NonNegative = Field(description="views/hour (reference scale) for grade B")
+    s_decision_hours: NonNegative = Field(description="S: hours to decide (decision rights)")
+    a_decision_hours: NonNegative = Field(description="A: hours to decide")
+    s_reserve_hours: NonNegative = Field(
+        description="S: hours of quick-response capacity reserved (a rush order of that size)"
+    )
+    a_reserve_hours: NonNegative = Field(description="A: hours of capacity reserved")
+    s_dynamic_posts: NonNegativeInt = Field(description="S: dynamic KOL tasks booked")
+    a_dynamic_posts: NonNegativeInt = Field(description="A: dynamic KOL tasks booked")
+    b_safety_multiplier: Annotated[float, Field(ge=1.0)] = Field(
+        description="B: safety stock multiplier while the grade holds"
+    )
+    b_hold_hours: NonNegative = Field(description="B: hours the raised safety stock holds")
+
+
+class PrepositioningPolicy(Strict):
+    """Moving stock to forward warehouses before a known event, and rebalancing."""
+
+    name: str = Field(description="off | before_livestream")
+    hours_before: NonNegative = Field(description="transfer this many hours before a stream")
+    share: Probability = Field(description="share of central available stock moved forward")
+    rebalance: bool = Field(
+        description="refill an empty forward warehouse from the central one at each review"
+    )
+
+
+class InformationPolicy(Strict):
+    """Information sharing along the chain."""
+
+    name: str = Field(
+        description="off: factories plan materials from the brand's orders; on: from consumer "
+        "demand (needs supply.materials.mode=stock to matter)"
+    )
 
 
 class PolicyConfig(Strict):
@@ -390,6 +571,28 @@ class PolicyConfig(Strict):
     routing: RoutingPolicy
     deployment: DeploymentPolicy
     sourcing: SourcingPolicy
+    allocation: AllocationPolicy
+    rush: RushPolicy
+    presale: PresalePolicy
+    opportunity: OpportunityPolicy
+    prepositioning: PrepositioningPolicy
+    information: InformationPolicy
+
+
+class DisruptionConfig(Strict):
+    """A factory outage or a carrier capacity loss."""
+
+    kind: Literal["factory_outage", "carrier_shortage"]
+    target: str = Field(
+        description="factory or carrier name (empty: the main brand's quick-response factory, "
+        "else its regular one; or its first contracted last-mile carrier)"
+    )
+    start_hour: NonNegativeInt = Field(description="first hour of the disruption")
+    duration_hours: PositiveInt = Field(description="hours it lasts")
+    capacity_factor: Probability = Field(description="share of capacity left (0: a full stop)")
+    random_window_hours: NonNegativeInt = Field(
+        description="> 0: the start is drawn uniformly in [start_hour, start_hour + window)"
+    )
 
 
 class BrandSpec(Strict):
@@ -418,6 +621,7 @@ class Config(Strict):
     logistics: LogisticsConfig
     policy: PolicyConfig
     rivals: dict[str, BrandSpec] = Field(description="other brands competing for the consumers")
+    disruptions: list[DisruptionConfig] = Field(description="outages and capacity losses")
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -489,6 +693,25 @@ def _check_cross_references(cfg: Config) -> None:
             for r in w.serves:
                 if r not in cfg.market.regions:
                     problems.append((f"{path}.serves", r, f"must be regions {regions}"))
+        for f in spec.supply.postponement.factories:
+            if f not in spec.supply.factories:
+                problems.append(
+                    (
+                        f"{prefix}supply.postponement.factories",
+                        f,
+                        f"must be factories of its brand {sorted(spec.supply.factories)}",
+                    )
+                )
+        if not any(
+            c.kind == "last_mile" and not c.elastic for c in spec.logistics.carriers.values()
+        ):
+            problems.append(
+                (
+                    f"{prefix}logistics.carriers",
+                    sorted(spec.logistics.carriers),
+                    "needs at least one contracted (non-elastic) last_mile carrier",
+                )
+            )
         kinds = {c.kind for c in spec.logistics.carriers.values()}
         for needed in ("line_haul", "last_mile"):
             if needed not in kinds:
@@ -505,6 +728,12 @@ def _check_cross_references(cfg: Config) -> None:
             ("routing", spec.policy.routing.name),
             ("deployment", spec.policy.deployment.name),
             ("sourcing", spec.policy.sourcing.name),
+            ("allocation", spec.policy.allocation.name),
+            ("rush", spec.policy.rush.name),
+            ("presale", spec.policy.presale.name),
+            ("opportunity", spec.policy.opportunity.name),
+            ("prepositioning", spec.policy.prepositioning.name),
+            ("information", spec.policy.information.name),
         ):
             allowed = registry.names(family)
             if chosen not in allowed:
@@ -522,6 +751,13 @@ def _check_cross_references(cfg: Config) -> None:
         for s in post.skus:
             if s not in all_skus:
                 problems.append((f"content.calendar[{i}].skus", s, f"must be one of {all_skus}"))
+    main = cfg.brand_specs()[0]
+    for i, d in enumerate(cfg.disruptions):
+        names = main.supply.factories if d.kind == "factory_outage" else main.logistics.carriers
+        if d.target and d.target not in names:
+            problems.append(
+                (f"disruptions[{i}].target", d.target, f"must be one of {sorted(names)}")
+            )
     for tier in ("head", "mid", "tail", "koc"):
         if tier not in cfg.content.tiers:
             problems.append(("content.tiers", sorted(cfg.content.tiers), f"missing tier '{tier}'"))

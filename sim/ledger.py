@@ -10,9 +10,12 @@ Money convention (one currency unit throughout):
   cancelled (``cancel_refunds``) and returned (``return_refunds``) orders; ``delivered_value``
   is the price of what reached buyers, so prepaid open orders are ``paid - cancel_refunds -
   delivered_value``;
-* ``production_spend`` is every unit made (and the initial stock) at its factory's unit cost;
-  KPIs split it into the cost of goods that reached buyers (``production_cost``) and the cost
-  of leftover and scrapped goods net of salvage (``writeoff_cost``).
+* ``production_spend`` is cash spent on production: the initial stock, conversion of every
+  unit made, and inputs bought ahead (materials in stock mode, modules under postponement).
+  Separately, every unit is *valued* at its factory's full unit cost (``spend_variable``, for
+  average costs). KPIs split the spend into the cost of goods that reached buyers
+  (``production_cost``) and the cost of leftover and scrapped goods and unused inputs, net of
+  salvage (``writeoff_cost``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Ledger:
         "units_ordered_quick",
         "lost_sold_out",
         "lost_too_slow",
+        "defective_out",
     )
     MONEY_FIELDS = (
         "paid",
@@ -96,9 +100,13 @@ class Ledger:
         self.kol_fees_by_kol[kol] = self.kol_fees_by_kol.get(kol, 0.0) + amount
 
     def record_made(self, sku: int, units: int, unit_cost: float) -> None:
-        """Units that came into existence (initial stock or production) at a unit cost."""
-        self.spend_variable[sku] += units * unit_cost
+        """Initial stock: paid for and valued at ``unit_cost``."""
+        self.value_made(sku, units, unit_cost)
         self.money["production_spend"][self.sku_brand[sku]] += units * unit_cost
+
+    def value_made(self, sku: int, units: int, unit_cost: float) -> None:
+        """Value produced units at their full unit cost (cash is recorded where it is paid)."""
+        self.spend_variable[sku] += units * unit_cost
 
     def average_cost(self) -> np.ndarray:
         """Average cost per unit of each SKU so far (0 where nothing was made)."""

@@ -51,6 +51,8 @@ class BrandTotals:
     production_spend: float
     setup_cost: float
     leftover_cost: float  # leftover units at average cost
+    unused_inputs_cost: float  # modules and materials bought and not turned into units
+    unused_inputs_salvage: float  # what those are still worth at the end
     salvage_value: float
     scrapped_cost: float
     holding_cost: float
@@ -60,6 +62,7 @@ class BrandTotals:
     return_cost: float
     unit_km: float
     daily_orders: np.ndarray
+    daily_material_orders: np.ndarray
     daily_demand: np.ndarray
     response_hours: np.ndarray  # per SKU that had a hot-spot signal (censored at the horizon)
     units_ordered: int
@@ -117,6 +120,9 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         production_spend=money["production_spend"],
         setup_cost=money["setup_cost"],
         leftover_cost=float((leftover * avg)[skus].sum()),
+        unused_inputs_cost=sum(f.unused_inputs_value() for f in brand.factories),
+        unused_inputs_salvage=sum(f.unused_inputs_salvage() for f in brand.factories),
+        daily_material_orders=sum(f.daily_material_orders for f in brand.factories),
         salvage_value=salvage,
         scrapped_cost=float((led.units["scrapped"] * avg)[skus].sum()),
         holding_cost=money["holding_cost"],
@@ -224,8 +230,11 @@ def revenue(t: BrandTotals) -> float:
 
 
 def production_cost(t: BrandTotals) -> float:
-    """Cost of goods that went to buyers: all spend + set-up - leftover and scrapped at cost."""
-    return t.production_spend + t.setup_cost - t.leftover_cost - t.scrapped_cost
+    """Cost of goods that went to buyers: production spend + set-up - leftover and scrapped
+    units at cost - inputs bought but not used."""
+    return (
+        t.production_spend + t.setup_cost - t.leftover_cost - t.scrapped_cost - t.unused_inputs_cost
+    )
 
 
 def holding_cost(t: BrandTotals) -> float:
@@ -254,8 +263,14 @@ def return_cost(t: BrandTotals) -> float:
 
 
 def writeoff_cost(t: BrandTotals) -> float:
-    """Leftover stock at cost net of salvage, plus scrapped units at cost."""
-    return t.leftover_cost - t.salvage_value + t.scrapped_cost
+    """Leftover stock and unused inputs at cost net of their salvage, plus scrapped units."""
+    return (
+        t.leftover_cost
+        - t.salvage_value
+        + t.scrapped_cost
+        + t.unused_inputs_cost
+        - t.unused_inputs_salvage
+    )
 
 
 COST_LINES = (
@@ -283,6 +298,13 @@ def bullwhip_ratio(t: BrandTotals) -> float:
     """var(daily production orders) / var(daily consumer demand) (NaN if demand is flat)."""
     vd = float(np.var(t.daily_demand))
     return _ratio(float(np.var(t.daily_orders)), vd) if vd > 0 else float("nan")
+
+
+def upstream_bullwhip_ratio(t: BrandTotals) -> float:
+    """var(factories' daily material orders) / var(daily consumer demand): the bullwhip one
+    echelon up (NaN if demand is flat). Information sharing acts here."""
+    vd = float(np.var(t.daily_demand))
+    return _ratio(float(np.var(t.daily_material_orders)), vd) if vd > 0 else float("nan")
 
 
 def response_time_hours(t: BrandTotals) -> float:
@@ -337,6 +359,7 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         quick_response_share,
         transport_unit_km,
         peak_working_capital,
+        upstream_bullwhip_ratio,
     )
 }
 

@@ -27,7 +27,7 @@ from sim.agents.consumers import ConsumerPopulation
 from sim.agents.factory import Factory
 from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
-from sim.config import Config
+from sim.config import Config, DisruptionConfig
 from sim.geography import Geography
 from sim.ledger import Ledger
 from sim.messages import ProductionJob
@@ -72,6 +72,11 @@ class ViralChainModel(mesa.Model):
         self.launch_hour = np.array([p.launch_hour for p in products], dtype=np.int64)
         self.novelty_half_life_days = np.array([p.novelty_half_life_days for p in products])
         self.salvage_fraction = np.array([p.salvage_fraction for p in products])
+        self.platform_names = list(config.market.platforms)
+        self.platform_priority = np.array(
+            [config.market.platforms[p].priority for p in self.platform_names], dtype=np.int64
+        )
+        self._deferred: list[_Deferred] = []
         self._substitutes = self._substitute_table(products)
 
         c = config.content
@@ -131,8 +136,17 @@ class ViralChainModel(mesa.Model):
             self.population = ConsumerPopulation(self, config.market)
         self.recorder = Recorder(self)
 
+        # first hour wishes count: the launch, or the presale start for a presale launch
+        self.sellable_from = np.array(
+            [
+                self.brands[int(self.sku_brand[s])].presale.sellable_from(int(self.launch_hour[s]))
+                for s in range(self.n_sku)
+            ],
+            dtype=np.int64,
+        )
         for brand in self.brands:
             brand.place_initial_stock()
+        self.disruptions = [_Disruption(self, i, d) for i, d in enumerate(config.disruptions)]
         self._plan_content()
         self.working_capital = np.zeros(len(self.brands))
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -186,11 +200,20 @@ class ViralChainModel(mesa.Model):
 
         Nothing is scheduled at or after the horizon.
         """
+        if hour < self.time and hour >= self.hour:
+            # asked for the current hour during its work: the earliest is the next hour's start
+            hour = int(self.time)
         if hour >= self.horizon_hours:
             return None
         if hour < self.time:
             raise SimulationError(f"cannot schedule at hour {hour}: it is already {self.time}")
         return self.schedule_event(fn, at=float(hour))
+
+    def call_at(self, hour: int, fn: Callable[..., Any], *args: Any) -> Any:
+        """Schedule ``fn(*args)`` at the start of ``hour`` (held strongly until it runs)."""
+        d = _Deferred(self, fn, args)
+        self._deferred.append(d)
+        return self.at(hour, d.fire)
 
     def every(self, interval_hours: int, start_hour: int, fn) -> Any:
         """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon."""
@@ -275,7 +298,7 @@ class ViralChainModel(mesa.Model):
                 units += w.on_hand + w.returns_waiting
             for f in brand.factories:
                 units += f.fg.sum(axis=1)
-                wip_value += float(f.wip_units.sum()) * f.cfg.unit_cost
+                wip_value += f.unused_inputs_value()
             for c in brand.carriers:
                 units += c.stock_in_transit + c.parcels_in_transit + c.returns_in_transit
             advances = money["paid"][b] - money["cancel_refunds"][b] - money["delivered_value"][b]
@@ -298,6 +321,60 @@ class ViralChainModel(mesa.Model):
             if progress is not None:
                 progress(done)
         self.population.expire_waiting()
+
+
+class _Deferred:
+    """A call with arguments, scheduled through a bound method (Mesa holds weak refs)."""
+
+    def __init__(self, model: ViralChainModel, fn: Callable[..., Any], args: tuple):
+        self.model, self.fn, self.args = model, fn, args
+
+    def fire(self) -> None:
+        """Run the call, then let go of it."""
+        self.fn(*self.args)
+        self.model._deferred.remove(self)
+
+
+class _Disruption:
+    """A factory outage or carrier shortage: capacity cut at the start, restored at the end."""
+
+    def __init__(self, model: ViralChainModel, index: int, cfg: DisruptionConfig):
+        self.model, self.cfg = model, cfg
+        main = model.brands[0]
+        if cfg.kind == "factory_outage":
+            pool = main.factories
+            default = (main.quick or main.regular)[0]  # the peak's workhorse
+        else:
+            pool = main.last_mile
+            default = main.contracted_last_mile[0]
+        self.target = next((a for a in pool if a.name == cfg.target), default)
+        start = cfg.start_hour
+        if cfg.random_window_hours > 0:
+            rng = stream(model.seed, "disruption", index)
+            start += int(rng.integers(0, cfg.random_window_hours))
+        self.start_hour = start
+        model.at(start, self.begin)
+        model.at(start + cfg.duration_hours, self.end)
+
+    def begin(self) -> None:
+        """The disruption starts (event callback)."""
+        self.target.capacity_factor = self.cfg.capacity_factor
+        self.model.log(
+            self.model.hour,
+            "outage_start",
+            self.target.name,
+            "",
+            0,
+            self.cfg.capacity_factor,
+            f"{self.cfg.kind}: {self.cfg.capacity_factor:.0%} of capacity left",
+        )
+
+    def end(self) -> None:
+        """The disruption ends (event callback)."""
+        self.target.capacity_factor = 1.0
+        self.model.log(
+            self.model.hour, "outage_end", self.target.name, "", 0, 1.0, f"{self.cfg.kind} over"
+        )
 
 
 def build_model(config: Config, seed: int = 0) -> ViralChainModel:

@@ -46,7 +46,9 @@ _COLUMNS: dict[str, type] = {
     "status": np.int8,
     "channel": np.int8,
     "kol": np.int32,  # -1: no KOL
+    "platform": np.int16,
     "impulse": np.bool_,
+    "defective": np.bool_,  # a defective unit reached the buyer (it will come back)
     "placed_hour": np.int32,
     "promise_hours": np.float32,
     "shipped_hour": np.int32,

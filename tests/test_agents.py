@@ -12,7 +12,7 @@ from sim.agents.consumers import SOLD_OUT
 from sim.messages import ProductionJob
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_VIDEO, CH_WOM, DELIVERED, RETURNED
-from sim.policies.routing import Assigned, NearestWithStock
+from sim.policies.routing import Assigned, Cheapest, NearestWithStock, RoutingContext
 from tests.conftest import cached_run, small
 
 NO_RESUPPLY = [
@@ -241,36 +241,62 @@ def test_kol_fees_are_base_fees_plus_net_commission():
 
 def test_router_candidates():
     dist = np.array([[10.0, 900.0, 500.0], [800.0, 20.0, 600.0]])  # 2 warehouses x 3 regions
-    assigned = np.array([0, 1, 0])
-    assert Assigned(None).candidates(assigned, dist).tolist() == [[0], [1], [0]]
-    near = NearestWithStock(None).candidates(assigned, dist)
-    assert near.tolist() == [[0, 1], [1, 0], [0, 1]]
+    cost = np.array([[5.0, 5.0, 9.0], [1.0, 1.0, 1.0]])  # the second warehouse is cheaper
+    ctx = RoutingContext(np.array([0, 1, 0]), dist, cost)
+    assert Assigned(None).candidates(ctx).tolist() == [[0], [1], [0]]
+    assert NearestWithStock(None).candidates(ctx).tolist() == [[0, 1], [1, 0], [0, 1]]
+    assert Cheapest(None).candidates(ctx).tolist() == [[1, 0], [1, 0], [1, 0]]
+
+
+def _out_windows(events, actor):
+    ev = events[(events.actor == actor) & events.kind.isin(["stockout_start", "stockout_end"])]
+    windows, start = [], None
+    for _, e in ev.sort_values("t_hours", kind="stable").iterrows():
+        if e.kind == "stockout_start":
+            start = e.t_hours
+        elif start is not None:
+            windows.append((start, e.t_hours))
+            start = None
+    if start is not None:
+        windows.append((start, 10**9))
+    return windows
 
 
 def test_routing_picks_the_nearest_warehouse_with_stock():
-    r = cached_run("flexible")
+    """One order pool: a buyer is served by the nearest warehouse unless it is out of stock."""
+    r = sim.run(
+        small("setup=flexible", "policy/presale=off", "run.debug_invariants=true"),
+        seed=1,
+        keep_model=True,
+    )
     m = r.model
     book = m.orders
-    fwd = m.warehouse_index["forward_south"]
-    central = m.warehouse_index["central"]
+    fwd, central = m.warehouse_index["forward_south"], m.warehouse_index["central"]
     south, east = m.geo.index["south"], m.geo.index["east"]
-    assert (book.warehouse[book.region == east] == central).all()
-    # before the forward warehouse first ran out, every southern order was served there
-    ev = r.events
-    first_out = ev[(ev.kind == "stockout_start") & (ev.actor == "forward_south")].t_hours.min()
-    early_south = (book.region == south) & (book.placed_hour < first_out)
-    assert early_south.sum() > 0 and (book.warehouse[early_south] == fwd).all()
+    for region, near, far, far_name in (
+        (east, central, fwd, "central"),
+        (south, fwd, central, "forward_south"),
+    ):
+        mine = book.region == region
+        assert (book.warehouse[mine] == near).sum() > 0
+        away = mine & (book.warehouse == far)
+        windows = _out_windows(r.events, far_name)
+        for h in book.placed_hour[away]:
+            assert any(a <= h < b for a, b in windows), (region, h)
 
 
 def test_routing_falls_back_to_the_next_nearest_warehouse_with_stock():
-    m = ViralChainModel(small("setup=flexible", "run.debug_invariants=true"), seed=1)
+    m = ViralChainModel(
+        small("setup=flexible", "policy/prepositioning=off", "run.debug_invariants=true"), seed=1
+    )
     fwd = m.warehouses[m.warehouse_index["forward_south"]]
     central = m.warehouses[m.warehouse_index["central"]]
     moved = fwd.handover_stock(0, int(fwd.on_hand[0]))  # empty the forward warehouse
     central.place_initial(0, moved)
-    m.run_for(24 * 12)
+    m.run_for(230)  # through the live stream, before any new goods can reach the south
+    assert fwd.received_hour.sum() == 0 and fwd.on_hand[0] == 0
     book = m.orders
-    south = book.region == m.geo.index["south"]
+    south = (book.region == m.geo.index["south"]) & (book.warehouse >= 0)
     assert south.sum() > 0
     assert (book.warehouse[south] == central.gindex).all()
 

@@ -52,12 +52,14 @@ def test_money_identity(setup_run):
 
 
 def test_production_plus_writeoff_is_all_spend_minus_salvage(setup_run):
+    """Production and write-off split all cash spent on production, minus what leftover stock
+    and unused inputs are still worth."""
     m = setup_run.model
     led = m.ledger
     t = sim.metrics.brand_totals(m, 0)
     spend = led.money["production_spend"][0] + led.money["setup_cost"][0]
     assert sim.metrics.production_cost(t) + sim.metrics.writeoff_cost(t) == pytest.approx(
-        spend - t.salvage_value
+        spend - t.salvage_value - t.unused_inputs_salvage
     )
 
 

@@ -31,6 +31,7 @@ class Carrier(mesa.Agent):
         self.name, self.brand, self.cfg = name, brand, cfg
         self.kind = cfg.kind
         self.capacity_per_day = cfg.capacity_units_per_day * model.scale
+        self.capacity_factor = 1.0  # < 1 during a carrier shortage
         self._used_today = 0.0
         self._day = -1
         self._arrivals: dict[int, list[Consignment]] = {}
@@ -59,7 +60,7 @@ class Carrier(mesa.Agent):
         if hour // 24 != self._day:
             self._day = hour // 24
             self._used_today = 0.0
-        return self.capacity_per_day - self._used_today
+        return self.capacity_per_day * self.capacity_factor - self._used_today
 
     def _load(self, c: Consignment) -> None:
         self._arrivals.setdefault(c.arrival_hour, []).append(c)
@@ -69,6 +70,8 @@ class Carrier(mesa.Agent):
     def _charge(self, units: int, km: float, account: str) -> None:
         ledger = self.model.ledger
         cost = units * (km * self.cfg.cost_per_unit_km + self.cfg.cost_per_unit)
+        if self.cfg.elastic:
+            cost *= self.cfg.surge_price_multiplier
         ledger.add_money(account, self.brand, cost)
         ledger.add_money("unit_km", self.brand, units * km)
 
@@ -82,6 +85,12 @@ class Carrier(mesa.Agent):
             return
         brand = m.brands[self.brand]
         used = 0
+        if self.cfg.elastic:  # spot capacity: only what the contracted carriers cannot take
+            waiting = sum(w.packed_units for w in brand.warehouses)
+            contracted = sum(max(0.0, c.remaining_today(hour)) for c in brand.contracted_last_mile)
+            budget = min(budget, waiting - contracted)
+            if budget < 1:
+                return
         if self.kind == "line_haul":
             for f in brand.factories:
                 for sku, wh, units, jobs in f.handover_stock(budget - used):
@@ -96,9 +105,18 @@ class Carrier(mesa.Agent):
         self._used_today += used
 
     def _send_stock(
-        self, sku: int, origin: str, wh: int, units: int, km: float, hour: int, jobs=()
+        self,
+        sku: int,
+        origin: str,
+        wh: int,
+        units: int,
+        km: float,
+        hour: int,
+        jobs=(),
+        depart: int | None = None,
     ) -> None:
         m = self.model
+        start = hour if depart is None else depart
         c = Consignment(
             kind="stock",
             brand=m.brands[self.brand].name,
@@ -106,8 +124,8 @@ class Carrier(mesa.Agent):
             destination=m.warehouses[wh].name,
             sku_index=sku,
             units=units,
-            dispatched_hour=hour,
-            arrival_hour=hour + self.trip_hours(km),
+            dispatched_hour=start,
+            arrival_hour=start + self.trip_hours(km),
             distance_km=km,
             job_ids=tuple(jobs),
         )
@@ -115,6 +133,16 @@ class Carrier(mesa.Agent):
         self.stock_in_transit_to[sku, wh] += units
         self._charge(units, km, "transport_cost")
         self._load(c)
+
+    def expedite(
+        self, factory, sku: int, wh: int, units: int, jobs: tuple[int, ...], hour: int
+    ) -> None:
+        """Rush output leaves the factory at once on a dedicated trip (no cut-off, no cap)."""
+        m = self.model
+        km = m.geo.km(factory.region, m.warehouses[wh].region)
+        self._send_stock(sku, factory.name, wh, units, km, hour, jobs, depart=hour + 1)
+        premium = units * m.config.brand_specs()[self.brand].policy.rush.transport_premium_per_unit
+        m.ledger.add_money("rush_premium_cost", self.brand, premium)
 
     def transfer(self, sku: int, src: Warehouse, dst: Warehouse, units: int, hour: int) -> int:
         """Move available stock between two warehouses now; returns units loaded."""

@@ -72,6 +72,13 @@ class ConsumerPopulation(mesa.Agent):
             self.return_propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
         else:
             self.return_propensity = np.full(n, m, dtype=np.float32)
+        plat = model.config.market.platforms
+        share = np.array([plat[k].population_share for k in plat], dtype=float)
+        self.platform = (
+            stream(model.seed, "population", "platform")
+            .choice(len(share), size=n, p=share / share.sum())
+            .astype(np.int16)
+        )
         wom = cfg.word_of_mouth
         k = wom.peers_per_consumer if wom.mixing == "peers" else 0
         self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
@@ -89,7 +96,7 @@ class ConsumerPopulation(mesa.Agent):
         """Background discovery: the innovation term, drawn in O(exposures)."""
         m = self.model
         rate = self.cfg.organic.exposure_rate_per_day
-        launched = np.flatnonzero(m.launch_hour <= hour)
+        launched = np.flatnonzero(m.sellable_from <= hour)
         if rate <= 0 or len(launched) == 0:
             return None
         k = int(rng.poisson(rate / 24.0 * self.n * len(launched)))
@@ -202,7 +209,7 @@ class ConsumerPopulation(mesa.Agent):
         if not fresh:
             return None
         consumers, skus, channels, kols, _ = _concat(fresh)
-        launched = m.launch_hour[skus] <= hour
+        launched = m.sellable_from[skus] <= hour
         consumers, skus, channels, kols = (a[launched] for a in (consumers, skus, channels, kols))
         if len(consumers) == 0:
             return None
@@ -215,7 +222,8 @@ class ConsumerPopulation(mesa.Agent):
         p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
-        p *= np.power(0.5, (hour - m.launch_hour[skus]) / 24.0 / m.novelty_half_life_days[skus])
+        age_days = np.maximum(0, hour - m.launch_hour[skus]) / 24.0
+        p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
         p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (ec[flat].astype(np.float64) - 1.0)
         p = np.minimum(p, 1.0)
         p[self.state.reshape(-1)[flat] != NONE] = 0.0
@@ -251,6 +259,7 @@ class ConsumerPopulation(mesa.Agent):
                 patience=self.patience_hours[c],
                 channels=channels[sel],
                 kols=kols[sel],
+                platforms=self.platform[c],
             )
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
@@ -324,6 +333,18 @@ class ConsumerPopulation(mesa.Agent):
         p[book.impulse[order_ids]] *= c.impulse_return_multiplier
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
+        # defective units that slipped through factory checks come back for sure
+        led = m.ledger.units
+        made = led["initial"] + led["produced"]
+        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
+        d = share[skus]
+        defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
+        if defective.any():
+            bad = order_ids[defective]
+            book.set("defective", bad, True)
+            np.subtract.at(led["defective_out"], skus[defective], qty[defective])
+            np.maximum(led["defective_out"], 0, out=led["defective_out"])
+            p[defective] = 1.0
         back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
         if back.any():
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))

@@ -1,12 +1,25 @@
-"""Factory agents: take production jobs, wait for materials, produce, hand goods to carriers.
+"""Factory agents: take production jobs, get materials, produce, hand goods to carriers.
 
-A job waits ``material_lead_hours`` for materials, then joins the production queue (FIFO).
-The factory produces at ``capacity_units_per_day / 24`` per hour; switching to another SKU
-costs ``changeover_hours`` of idle time. Output goes to finished goods (``fg``), earmarked for
-the job's destination warehouses, until a line-haul carrier collects it.
+A job starts production once its inputs are there:
+
+* with ``supply.materials.mode=per_job``, after ``material_lead_hours`` (rush jobs:
+  ``policy.rush.material_lead_hours``);
+* with ``mode=stock``, at once from the factory's material stock, else when materials
+  arrive. The factory replenishes that stock order-up-to on its own forecast of need; what
+  the forecast is built from is ``policy.information``;
+* with postponement (the factory is in ``supply.postponement.factories``), the part covered
+  by pre-built common modules starts after ``assembly_lead_hours``.
+
+The factory produces at ``capacity_units_per_day / 24`` per hour (times ``capacity_factor``
+during an outage), FIFO with rush jobs first. Switching to another SKU costs
+``changeover_hours`` of idle time. Output goes to finished goods (``fg``), earmarked for the
+job's destination warehouses, until a line-haul carrier collects it; rush output leaves at
+once on an expedited trip. A share of output is defective (more for rush jobs and just after
+a changeover). Defects caught at the factory are scrapped; the rest reach buyers, who return
+them.
 
 Invariants: ``open_units`` (ordered, not yet produced) ≥ 0; ``fg`` ≥ 0; output per hour ≤
-capacity.
+capacity; modules and materials ≥ 0.
 """
 
 from __future__ import annotations
@@ -21,16 +34,20 @@ import numpy as np
 
 from sim.config import FactoryConfig
 from sim.messages import ProductionJob
+from sim.rng import stream
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
 
 @dataclass
-class _JobProgress:
+class _Part:
+    """A job, or the part of one, that can be produced once started."""
+
     job: ProductionJob
     remaining: int
-    dest_left: list[list]  # [[warehouse gindex, units left], ...]
+    dest_left: list[list[int]]  # [[warehouse gindex, units left], ...]
+    from_modules: bool = False
 
 
 class Factory(mesa.Agent):
@@ -43,23 +60,63 @@ class Factory(mesa.Agent):
         self.name, self.brand, self.gindex, self.cfg = name, brand, gindex, cfg
         self.region = model.geo.index[cfg.region]
         s = model.scale
+        spec = model.config.brand_specs()[brand]
+        self.supply = spec.supply
+        self.rush_policy = spec.policy.rush
         self.capacity_per_hour = cfg.capacity_units_per_day * s / 24.0
+        self.capacity_factor = 1.0
         self.moq_units = max(1, math.ceil(cfg.moq_units * s))
         self.batch_units = max(1, math.ceil(cfg.batch_size_units * s))
         n = model.n_sku
+        own = [model.sku_index[k] for k in spec.brand.products]
+        allowed = [model.sku_index[k] for k in cfg.skus] if cfg.skus else own
+        self.sku_mask = np.zeros(n, dtype=bool)
+        self.sku_mask[allowed] = True
         self.open_units = np.zeros(n, dtype=np.int64)  # ordered, not produced
-        self.wip_units = np.zeros(n, dtype=np.int64)  # materials in, not produced
+        self.wip_units = np.zeros(n, dtype=np.int64)  # started (inputs in), not produced
+        self.wip_input_value = 0.0  # paid inputs (modules, materials) inside started parts
         self.fg = np.zeros((n, model.n_warehouses), dtype=np.int64)
         self.produced_hour = np.zeros(n, dtype=np.int64)
-        self._fg_jobs: dict[tuple[int, int], deque[list[int]]] = {}  # (sku, wh) -> [job, units]
-        self._materials: dict[int, list[ProductionJob]] = {}
-        self.queue: deque[_JobProgress] = deque()
+        self.orders_received_hourly = np.zeros(model.horizon_hours, dtype=np.int64)
+        self._fg_jobs: dict[tuple[int, int], deque[list[int]]] = {}
+        self._caught: dict[int, int] = {}  # defective units scrapped, per job
+        self._due: dict[int, list[_Part]] = {}
+        self.queue: deque[_Part] = deque()
         self._credit = 0.0
         self._changeover_left = 0.0
+        self._since_changeover = 1e9
         self.last_sku: int | None = None
-        self.up = True
+        # postponement: generic modules built ahead
+        pp = self.supply.postponement
+        self.postponement = name in pp.factories
+        self.modules = 0
+        self.module_target = math.ceil(pp.module_target_units * s) if self.postponement else 0
+        self._module_credit = 0.0
+        # materials: per job, or a stock replenished order-up-to
+        mat = self.supply.materials
+        self.material_stock_mode = mat.mode == "stock"
+        self.materials = math.ceil(mat.initial_units * s) if self.material_stock_mode else 0
+        self.materials_on_order = 0
+        self._material_arrivals: dict[int, int] = {}
+        self._waiting: deque[list] = deque()  # [job, units] waiting for materials
+        self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / 24))
+        if self.material_stock_mode and mat.initial_units > 0:
+            self._spend(self.materials * mat.cost_share * cfg.unit_cost)
+        if self.material_stock_mode:
+            model.every(mat.review_hours, 0, self.review_materials)
 
-    # ------------------------------------------------------------------ orders
+    # ------------------------------------------------------------------ helpers
+    def _spend(self, amount: float) -> None:
+        self.model.ledger.add_money("production_spend", self.brand, amount)
+
+    def nominal_material_hours(self) -> float:
+        """Hours a normal job typically waits for its inputs."""
+        if self.postponement:
+            return self.supply.postponement.assembly_lead_hours
+        if self.material_stock_mode:
+            return 0.0
+        return self.cfg.material_lead_hours
+
     def order_quantity(self, need: float) -> int:
         """Round a need up to the minimum order quantity and to whole batches."""
         if need <= 0:
@@ -67,42 +124,127 @@ class Factory(mesa.Agent):
         q = math.ceil(need / self.batch_units) * self.batch_units
         return max(q, math.ceil(self.moq_units / self.batch_units) * self.batch_units)
 
+    # ------------------------------------------------------------------ orders
     def accept(self, job: ProductionJob) -> None:
-        """Take a production job; materials arrive after the material lead time."""
+        """Take a production job and get its inputs."""
         m = self.model
+        hour = job.placed_hour
         self.open_units[job.sku_index] += job.quantity
-        due = job.placed_hour + math.ceil(self.cfg.material_lead_hours)
-        if due <= job.placed_hour:
-            self._start(job)
+        self.orders_received_hourly[min(hour, len(self.orders_received_hourly) - 1)] += job.quantity
+        dest = [[m.warehouse_index[w], u] for w, u in job.destinations if u > 0]
+        left = job.quantity
+        if self.postponement and self.modules > 0:
+            k = min(left, self.modules)
+            self.modules -= k
+            self._start_after(
+                job,
+                k,
+                _take(dest, k),
+                self.supply.postponement.assembly_lead_hours,
+                from_modules=True,
+            )
+            left -= k
+        if left <= 0:
             return
-        self._materials.setdefault(due, []).append(job)
-        if len(self._materials[due]) == 1:
+        if not self.material_stock_mode:
+            day = min(hour // 24, len(self.daily_material_orders) - 1)
+            self.daily_material_orders[day] += left
+            lead = (
+                self.rush_policy.material_lead_hours if job.rush else self.cfg.material_lead_hours
+            )
+            self._start_after(job, left, _take(dest, left), lead)
+            return
+        k = min(left, self.materials)
+        if k:
+            self.materials -= k
+            self._start_after(job, k, _take(dest, k), 0)
+            left -= k
+        if left:
+            self._waiting.append([job, left, _take(dest, left)])
+            if job.rush:  # expedited materials for what the stock could not cover
+                self._buy_materials(left, hour, self.rush_policy.material_lead_hours)
+
+    def _start_after(self, job, units, dest, lead_hours, from_modules=False) -> None:
+        part = _Part(job, units, dest, from_modules)
+        due = job.placed_hour + math.ceil(lead_hours)
+        if due <= self.model.hour or due <= job.placed_hour:
+            self._start(part)
+            return
+        self._due.setdefault(due, []).append(part)
+        if len(self._due[due]) == 1:
+            self.model.at(due, self.inputs_arrive)
+
+    def inputs_arrive(self) -> None:
+        """Parts whose inputs arrive now join the production queue (event callback)."""
+        for part in self._due.pop(self.model.hour, []):
+            self._start(part)
+
+    def _input_share(self, part: _Part) -> float:
+        if part.from_modules:
+            return self.supply.postponement.module_cost_share
+        return self.supply.materials.cost_share if self.material_stock_mode else 0.0
+
+    def _start(self, part: _Part) -> None:
+        self.wip_units[part.job.sku_index] += part.remaining
+        self.wip_input_value += part.remaining * self._input_share(part) * self.cfg.unit_cost
+        if part.job.rush:
+            self.queue.appendleft(part)
+        else:
+            self.queue.append(part)
+
+    # ------------------------------------------------------------------ materials
+    def review_materials(self) -> None:
+        """Order-up-to on the material position (event callback, stock mode)."""
+        m = self.model
+        hour = m.hour
+        mat = self.supply.materials
+        need = m.brands[self.brand].information.need_per_day(self, hour)
+        target = need * (self.cfg.material_lead_hours / 24.0 + mat.cover_days)
+        waiting = sum(w[1] for w in self._waiting)
+        position = self.materials + self.materials_on_order - waiting
+        q = math.ceil(target - position)
+        if q > 0:
+            self._buy_materials(q, hour, self.cfg.material_lead_hours)
+
+    def _buy_materials(self, units: int, hour: int, lead_hours: float) -> None:
+        m = self.model
+        day = min(hour // 24, len(self.daily_material_orders) - 1)
+        self.daily_material_orders[day] += units
+        self.materials_on_order += units
+        self._spend(units * self.supply.materials.cost_share * self.cfg.unit_cost)
+        due = hour + max(1, math.ceil(lead_hours))
+        self._material_arrivals[due] = self._material_arrivals.get(due, 0) + units
+        if self._material_arrivals[due] == units:
             m.at(due, self.materials_arrive)
+        m.log(hour, "material_order", self.name, "", units, 0.0, f"arrives at hour {due}")
 
     def materials_arrive(self) -> None:
-        """Jobs whose materials arrive now join the production queue (event callback)."""
-        for job in self._materials.pop(self.model.hour, []):
-            self._start(job)
-
-    def _start(self, job: ProductionJob) -> None:
-        self.wip_units[job.sku_index] += job.quantity
-        dest = [[self.model.warehouse_index[w], u] for w, u in job.destinations if u > 0]
-        progress = _JobProgress(job, job.quantity, dest)
-        if job.rush:
-            self.queue.appendleft(progress)
-        else:
-            self.queue.append(progress)
+        """Materials arrive; jobs waiting for them start, oldest first (event callback)."""
+        units = self._material_arrivals.pop(self.model.hour, 0)
+        self.materials_on_order -= units
+        self.materials += units
+        while self._waiting and self.materials > 0:
+            w = self._waiting[0]
+            k = min(w[1], self.materials)
+            self.materials -= k
+            w[1] -= k
+            part_dest = _take(w[2], k)
+            self._start(_Part(w[0], k, part_dest))
+            if w[1] == 0:
+                self._waiting.popleft()
 
     # ------------------------------------------------------------------ hourly work
     def produce(self, hour: int) -> None:
-        """Produce up to this hour's capacity (changeovers take idle time)."""
-        if not self.up or not self.queue:
+        """Produce up to this hour's capacity (changeovers take idle time); build modules."""
+        self._build_modules()
+        if self.capacity_factor <= 0 or not self.queue:
             self._credit = 0.0
             return
         head = self.queue[0]
         sku = head.job.sku_index
         if self.last_sku is not None and sku != self.last_sku and self._changeover_left <= 0:
             self._changeover_left = self.cfg.changeover_hours
+            self._since_changeover = 0.0
             self.model.log(hour, "changeover", self.name, self.model.sku_names[sku], 0, 0.0, "")
         self.last_sku = sku
         usable = 1.0
@@ -110,7 +252,9 @@ class Factory(mesa.Agent):
             spent = min(self._changeover_left, 1.0)
             self._changeover_left -= spent
             usable -= spent
-        self._credit += self.capacity_per_hour * usable
+        else:
+            self._since_changeover += 1.0
+        self._credit += self.capacity_per_hour * self.capacity_factor * usable
         while self.queue and self._credit >= 1:
             head = self.queue[0]
             if head.job.sku_index != self.last_sku:
@@ -120,6 +264,7 @@ class Factory(mesa.Agent):
             self._credit -= n
             if head.remaining == 0:
                 self.queue.popleft()
+                caught = self._caught.pop(head.job.job_id, 0)
                 self.model.log(
                     hour,
                     "production_complete",
@@ -127,31 +272,69 @@ class Factory(mesa.Agent):
                     self.model.sku_names[head.job.sku_index],
                     head.job.quantity,
                     0.0,
-                    f"job {head.job.job_id}",
+                    f"job {head.job.job_id}, {caught} defective units scrapped",
                 )
         if not self.queue:
             self._credit = 0.0
 
-    def _output(self, p: _JobProgress, n: int, hour: int) -> None:
+    def _build_modules(self) -> None:
+        if not self.postponement or self.modules >= self.module_target:
+            self._module_credit = 0.0
+            return
+        pp = self.supply.postponement
+        self._module_credit += pp.module_build_units_per_day * self.model.scale / 24.0
+        k = int(min(self._module_credit, self.module_target - self.modules))
+        if k > 0:
+            self.modules += k
+            self._module_credit -= k
+            self._spend(k * pp.module_cost_share * self.cfg.unit_cost)
+
+    def _defect_rate(self, rush: bool) -> float:
+        q = self.supply.quality
+        p = q.defect_rate * (q.rush_defect_multiplier if rush else 1.0)
+        if self._since_changeover < q.changeover_ramp_hours:
+            p += q.changeover_defect_rate
+        return min(p, 1.0)
+
+    def _output(self, p: _Part, n: int, hour: int) -> None:
+        m = self.model
         sku = p.job.sku_index
-        left = n
-        for d in p.dest_left:
-            if left == 0:
-                break
-            k = min(left, d[1])
-            if k == 0:
-                continue
-            self.fg[sku, d[0]] += k
-            self._fg_jobs.setdefault((sku, d[0]), deque()).append([p.job.job_id, k])
-            d[1] -= k
-            left -= k
+        ledger = m.ledger
         p.remaining -= n
         self.open_units[sku] -= n
         self.wip_units[sku] -= n
+        self.wip_input_value -= n * self._input_share(p) * self.cfg.unit_cost
         self.produced_hour[sku] += n
-        ledger = self.model.ledger
         ledger.add_units("produced", sku, n)
-        ledger.record_made(sku, n, self.cfg.unit_cost)
+        cost = self.cfg.unit_cost
+        ledger.value_made(sku, n, cost)  # valued at full unit cost
+        if p.from_modules:
+            self._spend(n * (1 - self.supply.postponement.module_cost_share) * cost)
+        elif self.material_stock_mode:
+            self._spend(n * (1 - self.supply.materials.cost_share) * cost)
+        else:
+            self._spend(n * cost)
+        # quality: some units are defective; the factory catches most of them
+        good = n
+        rate = self._defect_rate(p.job.rush)
+        if rate > 0:
+            rng = stream(m.seed, "defects", self.name, hour, p.job.job_id)
+            bad = int(rng.binomial(n, rate))
+            caught = int(rng.binomial(bad, self.supply.quality.detection_rate))
+            if caught:
+                ledger.add_units("scrapped", sku, caught)
+                self._caught[p.job.job_id] = self._caught.get(p.job.job_id, 0) + caught
+            ledger.add_units("defective_out", sku, bad - caught)
+            good = n - caught
+        shipped = _take(p.dest_left, good)
+        if p.job.rush:
+            lh = m.brands[self.brand].line_haul[0]
+            for wh, k in shipped:
+                lh.expedite(self, sku, wh, k, (p.job.job_id,), hour)
+            return
+        for wh, k in shipped:
+            self.fg[sku, wh] += k
+            self._fg_jobs.setdefault((sku, wh), deque()).append([p.job.job_id, k])
 
     def handover_stock(self, capacity_units: float) -> list[tuple[int, int, int, tuple[int, ...]]]:
         """Give finished goods to a line-haul carrier.
@@ -181,6 +364,42 @@ class Factory(mesa.Agent):
             out.append((int(sku), int(wh), k, tuple(jobs)))
         return out
 
+    def unused_inputs_value(self) -> float:
+        """Paid inputs not (yet) in a finished unit: modules, materials on hand and on order,
+        and the inputs inside started work, at their cost."""
+        pp, mat = self.supply.postponement, self.supply.materials
+        stock = (
+            self.modules * pp.module_cost_share
+            + (self.materials + self.materials_on_order) * mat.cost_share
+        )
+        return self.cfg.unit_cost * stock + max(0.0, self.wip_input_value)
+
+    def unused_inputs_salvage(self) -> float:
+        """What unused modules and materials are worth at the end (their salvage share)."""
+        pp, mat = self.supply.postponement, self.supply.materials
+        return self.cfg.unit_cost * (
+            self.modules * pp.module_cost_share * pp.salvage_fraction
+            + (self.materials + self.materials_on_order) * mat.cost_share * mat.salvage_fraction
+        )
+
     def reset_hour(self) -> None:
         """Start a new hour of flow counters."""
         self.produced_hour.fill(0)
+
+
+def _take(dest_left: list[list[int]], units: int) -> list[list[int]]:
+    """Take ``units`` from destination quotas (in order); returns the taken ``[wh, units]``."""
+    out, left = [], units
+    for d in dest_left:
+        if left <= 0:
+            break
+        k = min(left, d[1])
+        if k > 0:
+            d[1] -= k
+            left -= k
+            out.append([d[0], k])
+    if left > 0 and out:
+        out[-1][1] += left
+    elif left > 0 and dest_left:
+        out.append([dest_left[-1][0], left])
+    return out

@@ -76,8 +76,14 @@ class Warehouse(mesa.Agent):
     def receive_returns(self, order_ids: np.ndarray, hour: int) -> None:
         """Returned parcels arrive; they wait for inspection."""
         book = self.model.orders
-        np.add.at(self.returns_waiting, book.sku[order_ids], book.quantity[order_ids])
         np.add.at(self.returned_hour, book.sku[order_ids], book.quantity[order_ids])
+        bad = book.defective[order_ids]
+        if bad.any():  # defective returns are scrapped on arrival
+            self.model.ledger.add_units(
+                "scrapped", book.sku[order_ids[bad]], book.quantity[order_ids[bad]]
+            )
+        good = order_ids[~bad]
+        np.add.at(self.returns_waiting, book.sku[good], book.quantity[good])
 
     # ------------------------------------------------------------------ orders
     def reserve(self, order_ids: np.ndarray) -> None:
@@ -135,6 +141,8 @@ class Warehouse(mesa.Agent):
             np.subtract.at(self.reserved, skus, qty)
             np.add.at(self.shipped_hour, skus, qty)
             self.packed_units -= int(qty.sum())
+            handling = float(qty.sum()) * self.cfg.handling_cost_per_unit
+            self.model.ledger.add_money("transport_cost", self.brand, handling)
             book.set("status", ids, IN_TRANSIT)
             book.set("shipped_hour", ids, hour)
         return ids

@@ -1,16 +1,11 @@
 """Decision rules chosen by name from an explicit registry (never by import path).
 
-Families: ``forecast``, ``safety_stock``, ``routing``, ``deployment``, ``sourcing``.
-Each maps a name to a small class; see :mod:`sim.policies.registry`.
+Families: forecast, safety_stock, sourcing, routing, allocation, deployment, rush, presale,
+opportunity, prepositioning, information. Each maps a name to a small class; see
+:mod:`sim.policies.registry`.
 """
 
 from sim.policies import registry
-from sim.policies.registry import (
-    DEPLOYMENTS,
-    FORECASTS,
-    ROUTINGS,
-    SAFETY_STOCKS,
-    SOURCINGS,
-)
+from sim.policies.registry import FAMILIES, build, names
 
-__all__ = ["DEPLOYMENTS", "FORECASTS", "ROUTINGS", "SAFETY_STOCKS", "SOURCINGS", "registry"]
+__all__ = ["FAMILIES", "build", "names", "registry"]

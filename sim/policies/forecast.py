@@ -1,7 +1,16 @@
 """Demand forecasts: daily demand expected for the coming days, per SKU.
 
-A forecaster sees the brand's history of daily demand (and, for signal-aware variants, the
-leading indicators) and returns units per day. Forecasts are never negative.
+A forecaster sees the brand's observations of one SKU (:class:`Signals`) and returns units
+per day (never negative).
+
+* ``moving_average``: mean of the last ``window_days`` days of demand.
+* ``exp_smoothing``: simple exponential smoothing with weight ``alpha``.
+* ``signal``: the leading-indicator forecast. The base is the median day of the window (robust
+  to a spike). The content term is the views of the last 24 hours times the demand per view
+  observed over the window, times ``signal_weight``: the share of today's content-driven
+  demand expected to carry into a coming day (content decays within hours to days). It reacts
+  to views as they come, a review or two after they rise. When the content fades, the
+  forecast falls with it instead of echoing a spike for a week.
 """
 
 from __future__ import annotations
@@ -15,12 +24,26 @@ from sim.config import ForecastPolicy
 
 @dataclass
 class Signals:
-    """What a brand observes about one SKU, by completed day (oldest first)."""
+    """What a brand observes about one SKU (daily series are 24-hour windows, oldest first)."""
 
     daily_demand: np.ndarray
     daily_views: np.ndarray
-    hourly_demand_today: float = 0.0
-    hourly_views_today: float = 0.0
+    presale_units: float = 0.0  # open pre-orders (backlog)
+
+    @property
+    def demand_24h(self) -> float:
+        """Demand of the last 24 hours."""
+        return float(self.daily_demand[-1]) if len(self.daily_demand) else 0.0
+
+    @property
+    def views_24h(self) -> float:
+        """Views of the last 24 hours."""
+        return float(self.daily_views[-1]) if len(self.daily_views) else 0.0
+
+    def conversion(self, window: int, prior: float) -> float:
+        """Demand per view over the last ``window`` days (``prior`` without views)."""
+        v = float(self.daily_views[-window:].sum())
+        return float(self.daily_demand[-window:].sum()) / v if v > 0 else prior
 
 
 class MovingAverage:
@@ -52,3 +75,19 @@ class ExpSmoothing:
         for x in d[1:]:
             level = self.alpha * float(x) + (1 - self.alpha) * level
         return level
+
+
+class SignalForecast:
+    """Median day of the window plus the demand today's views will bring."""
+
+    def __init__(self, params: ForecastPolicy):
+        self.window = params.window_days
+        self.weight = params.signal_weight
+        self.prior = params.prior_conversion
+
+    def daily(self, signals: Signals) -> float:
+        """Forecast of demand per day."""
+        d = signals.daily_demand
+        base = float(np.median(d[-self.window :])) if len(d) else 0.0
+        content = self.weight * signals.views_24h * signals.conversion(self.window, self.prior)
+        return base + content

@@ -1,24 +1,53 @@
-"""The explicit registry of policy classes, by family and name."""
+"""The explicit registry of policy classes, by family and name.
+
+Every family maps names to small classes; a config names one (``policy.<family>.name``) and
+:func:`build` instantiates it with the family's parameter block. Nothing is imported by a
+user-supplied path.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sim.policies.allocation import FirstComeFirstServed, Priority, Proportional
 from sim.policies.deployment import Central, DemandShare
-from sim.policies.forecast import ExpSmoothing, MovingAverage
-from sim.policies.routing import Assigned, NearestWithStock
-from sim.policies.safety_stock import FixedCover
+from sim.policies.forecast import ExpSmoothing, MovingAverage, SignalForecast
+from sim.policies.information import NoSharing, Sharing
+from sim.policies.opportunity import Graded, NoGrading
+from sim.policies.prepositioning import BeforeLivestream, NoPrepositioning
+from sim.policies.presale import NoPresale, Presale
+from sim.policies.routing import Assigned, Cheapest, NearestWithStock
+from sim.policies.rush import NoRush, ThresholdRush
+from sim.policies.safety_stock import DynamicCover, FixedCover
 from sim.policies.sourcing import BaseSurge, DualIndex, RegularOnly
 
-FORECASTS: dict[str, type] = {"moving_average": MovingAverage, "exp_smoothing": ExpSmoothing}
-SAFETY_STOCKS: dict[str, type] = {"fixed": FixedCover}
-ROUTINGS: dict[str, type] = {"assigned": Assigned, "nearest_with_stock": NearestWithStock}
+FORECASTS: dict[str, type] = {
+    "moving_average": MovingAverage,
+    "exp_smoothing": ExpSmoothing,
+    "signal": SignalForecast,
+}
+SAFETY_STOCKS: dict[str, type] = {"fixed": FixedCover, "dynamic": DynamicCover}
+ROUTINGS: dict[str, type] = {
+    "assigned": Assigned,
+    "nearest_with_stock": NearestWithStock,
+    "cheapest": Cheapest,
+}
 DEPLOYMENTS: dict[str, type] = {"central": Central, "demand_share": DemandShare}
 SOURCINGS: dict[str, type] = {
     "regular_only": RegularOnly,
     "dual_index": DualIndex,
     "base_surge": BaseSurge,
 }
+ALLOCATIONS: dict[str, type] = {
+    "fcfs": FirstComeFirstServed,
+    "proportional": Proportional,
+    "priority": Priority,
+}
+RUSHES: dict[str, type] = {"off": NoRush, "threshold": ThresholdRush}
+PRESALES: dict[str, type] = {"off": NoPresale, "on": Presale}
+OPPORTUNITIES: dict[str, type] = {"off": NoGrading, "graded": Graded}
+PREPOSITIONINGS: dict[str, type] = {"off": NoPrepositioning, "before_livestream": BeforeLivestream}
+INFORMATIONS: dict[str, type] = {"off": NoSharing, "on": Sharing}
 
 FAMILIES: dict[str, dict[str, type]] = {
     "forecast": FORECASTS,
@@ -26,6 +55,12 @@ FAMILIES: dict[str, dict[str, type]] = {
     "routing": ROUTINGS,
     "deployment": DEPLOYMENTS,
     "sourcing": SOURCINGS,
+    "allocation": ALLOCATIONS,
+    "rush": RUSHES,
+    "presale": PRESALES,
+    "opportunity": OPPORTUNITIES,
+    "prepositioning": PREPOSITIONINGS,
+    "information": INFORMATIONS,
 }
 
 

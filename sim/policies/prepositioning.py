@@ -1,0 +1,94 @@
+"""Pre-positioning: move stock to forward warehouses before a known live stream.
+
+``before_livestream``: ``hours_before`` each scheduled live stream that features the brand's
+products, ``share`` of the central warehouse's available stock of those SKUs is transferred to
+the forward warehouses, split by the demand of the regions they serve. With ``rebalance``,
+each review refills an empty forward warehouse from the central one (by the same split).
+Transfers ride the line-haul carrier (its capacity and cost) and are ``transfer`` events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.config import PrepositioningPolicy
+
+if TYPE_CHECKING:
+    from sim.agents.brand import Brand
+
+
+class NoPrepositioning:
+    """Stock stays where it was deployed."""
+
+    def __init__(self, params: PrepositioningPolicy):
+        self.params = params
+
+    def plan(self, brand: Brand) -> None:
+        """Nothing to plan."""
+
+    def rebalance(self, brand: Brand, hour: int) -> None:
+        """Nothing to rebalance."""
+
+
+class BeforeLivestream:
+    """Transfers ahead of scheduled live streams, and refills of empty forward warehouses."""
+
+    def __init__(self, params: PrepositioningPolicy):
+        self.params = params
+
+    def plan(self, brand: Brand) -> None:
+        """Schedule the transfers ahead of the calendar's live streams."""
+        m = brand.model
+        mine = set(int(s) for s in brand.skus)
+        for post in m.config.content.calendar:
+            if post.kind != "livestream":
+                continue
+            skus = (
+                [m.sku_index[s] for s in post.skus]
+                if post.skus
+                else [m.sku_index[s] for s in m.config.brand.products]
+            )
+            skus = sorted(s for s in skus if s in mine)
+            at = post.at_hour - int(self.params.hours_before)
+            if skus and at >= 0:
+                m.call_at(at, self.move_forward, brand, tuple(skus), "before live stream")
+
+    def move_forward(self, brand: Brand, skus: tuple[int, ...], why: str) -> None:
+        """Move ``share`` of central available stock to the forward warehouses."""
+        hour = brand.model.hour
+        for sku in skus:
+            units = int(brand.warehouses[brand.central].available(sku) * self.params.share)
+            self._spread(brand, sku, units, hour, why)
+
+    def _spread(self, brand: Brand, sku: int, units: int, hour: int, why: str) -> None:
+        fwd = [i for i in range(len(brand.warehouses)) if i != brand.central]
+        if units <= 0 or not fwd:
+            return
+        weights = np.array([brand.demand_share[i] for i in fwd], dtype=float)
+        if weights.sum() <= 0:
+            weights = np.ones(len(fwd))
+        from sim.policies.deployment import split_units
+
+        for i, u in zip(fwd, split_units(units, weights), strict=True):
+            if u > 0:
+                brand.transfer(sku, brand.central, i, int(u), hour, why)
+
+    def rebalance(self, brand: Brand, hour: int) -> None:
+        """Refill empty forward warehouses from the central one."""
+        if not self.params.rebalance:
+            return
+        central = brand.warehouses[brand.central]
+        for sku in brand.skus:
+            sku = int(sku)
+            avail = central.available(sku)
+            if avail <= 0:
+                continue
+            for i, w in enumerate(brand.warehouses):
+                if i == brand.central or w.available(sku) > 0 or brand.inbound_to(i, sku) > 0:
+                    continue
+                share = brand.demand_share[i] / max(brand.demand_share.sum(), 1e-9)
+                units = int(avail * share)
+                if units > 0:
+                    brand.transfer(sku, brand.central, i, units, hour, "rebalance")

@@ -1,0 +1,72 @@
+"""Presale: accept pre-orders with a promised delivery when stock is short.
+
+* ``off``: a sold-out product turns wishes away.
+* ``on`` with ``open_when=stockout``: presale opens (``presale_open`` event) when the stock
+  available covers less than ``trigger_cover_hours`` of the last day's demand rate, and closes
+  (``presale_close``) once stock is back, the backlog is served and cover is twice the
+  trigger.
+* ``on`` with ``open_when=always``: pre-orders from ``start_hour``, also before the product's
+  launch: "sell, then make" (a presale launch).
+
+A pre-order promises delivery within ``promise_hours``. Buyers accept it when that is within
+their patience times ``market.consumer.presale_patience_multiplier``. At most
+``max_backlog_units`` (reference scale; 0 means no limit) wait at once. Pre-orders are served
+first in, first out as stock arrives. Late ones may be cancelled or returned, as any late
+order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.config import PresalePolicy
+
+if TYPE_CHECKING:
+    from sim.agents.brand import Brand
+
+
+class NoPresale:
+    """Never takes pre-orders (unless a hot-spot response forces presale open)."""
+
+    def __init__(self, params: PresalePolicy):
+        self.params = params
+
+    def sellable_from(self, launch_hour: int) -> int:
+        """First hour wishes for the product count."""
+        return launch_hour
+
+    def update(self, brand: Brand, sku: int, hour: int) -> None:
+        """Nothing to update."""
+
+
+class Presale:
+    """Opens presale by the rule of ``open_when``."""
+
+    def __init__(self, params: PresalePolicy):
+        self.params = params
+
+    def sellable_from(self, launch_hour: int) -> int:
+        """First hour wishes for the product count (earlier for a presale launch)."""
+        if self.params.open_when == "always":
+            return min(launch_hour, self.params.start_hour)
+        return launch_hour
+
+    def update(self, brand: Brand, sku: int, hour: int) -> None:
+        """Open or close presale for ``sku``."""
+        p = self.params
+        is_open = brand.presale_open[sku]
+        if p.open_when == "always":
+            if hour >= p.start_hour and not is_open:
+                brand.set_presale(sku, True, hour, "presale launch")
+            return
+        rate = brand.demand_rate(sku, hour, 24)
+        avail = brand.available_total(sku)
+        if not is_open and rate > 0 and avail < p.trigger_cover_hours * rate:
+            brand.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
+        elif (
+            is_open
+            and avail > 0
+            and brand.backlog_units[sku] == 0
+            and avail >= 2 * p.trigger_cover_hours * rate
+        ):
+            brand.set_presale(sku, False, hour, "stock back")

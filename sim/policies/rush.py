@@ -1,0 +1,83 @@
+"""Rush orders: when a live signal crosses a threshold, order at a flexible factory now.
+
+``threshold`` watches one signal every hour (averaged over ``window_hours``):
+
+* ``sales_velocity``: demand, in units per hour per ``market.reference_consumers`` consumers;
+* ``views``: content views per hour, on the same scale;
+* ``projected_stockout_hours``: available stock divided by the demand rate (it triggers below
+  the threshold).
+
+A trigger places an expedited order of ``cover_hours`` of demand at the current rate (at most
+``cap_units``) at the quick-response factories (or the regular one if there are none). The
+order jumps the queue, has expedited materials, pays ``premium_per_unit``, and ships on an
+expedited trip as soon as it is produced (``transport_premium_per_unit``). A SKU can rush
+``max_orders`` times, at least ``cooldown_hours`` apart. Each trigger is a ``rush_order``
+event.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sim.config import RushPolicy
+
+if TYPE_CHECKING:
+    from sim.agents.brand import Brand
+
+
+class NoRush:
+    """Never rushes."""
+
+    active = False
+
+    def __init__(self, params: RushPolicy):
+        self.params = params
+
+    def watch(self, brand: Brand, sku: int, hour: int) -> None:
+        """Nothing to watch."""
+
+
+class ThresholdRush:
+    """Rush when the watched signal crosses its threshold."""
+
+    active = True
+
+    def __init__(self, params: RushPolicy):
+        self.params = params
+        self._count: dict[int, int] = {}
+        self._last: dict[int, int] = {}
+
+    def triggered(self, brand: Brand, sku: int, hour: int) -> tuple[bool, str]:
+        """Whether the signal is past its threshold now, and a description of it."""
+        p = self.params
+        scale = brand.model.scale
+        rate = brand.demand_rate(sku, hour, p.window_hours)
+        if p.signal == "sales_velocity":
+            v = rate / scale
+            return v >= p.threshold, f"demand {v:.0f}/h per 100k >= {p.threshold:g}"
+        if p.signal == "views":
+            v = brand.views_rate(sku, hour, p.window_hours) / scale
+            return v >= p.threshold, f"views {v:.0f}/h per 100k >= {p.threshold:g}"
+        if rate <= 0:
+            return False, ""
+        cover = brand.available_total(sku) / rate
+        return cover < p.threshold, f"cover {cover:.1f} h < {p.threshold:g} h"
+
+    def watch(self, brand: Brand, sku: int, hour: int) -> None:
+        """Check the signal and place a rush order when it fires."""
+        p = self.params
+        if self._count.get(sku, 0) >= p.max_orders:
+            return
+        if sku in self._last and hour - self._last[sku] < p.cooldown_hours:
+            return
+        fired, why = self.triggered(brand, sku, hour)
+        if not fired:
+            return
+        rate = brand.demand_rate(sku, hour, p.window_hours)
+        qty = min(p.cap_units * brand.model.scale, p.cover_hours * rate)
+        if qty < 1:
+            return
+        brand.place_rush(sku, math.ceil(qty), hour, why)
+        self._count[sku] = self._count.get(sku, 0) + 1
+        self._last[sku] = hour
