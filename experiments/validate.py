@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 EPILOG = """\
 overrides are check.key=value pairs (values in YAML), for example:
   bass.replications=5                    more runs of the Bass check
-  flexibility.cases=[{n: 8, demand_mean: 100, demand_sd: 40, truncate_sd: 2, capacity: 100}]
+  bass.cases=[{innovation_per_day: 0.02, imitation_per_day: 0.4}]   other (p, q)
   alpha=1e-3                             for every check (the _settings.yaml keys)
 
 examples:
@@ -151,7 +151,10 @@ def validated_params(
     unused = sorted(set(per_check) - set(names))
     if unused:
         raise ConfigError(
-            [(u, "", f"overrides a check not selected by --only {names}") for u in unused]
+            [
+                (u, sorted(per_check[u]), f"overrides a check not selected by --only {names}")
+                for u in unused
+            ]
         )
     out, problems = {}, []
     for name in names:

@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.config import Config
 from sim.errors import ConfigError
-from sim.validation.params import OpenUnit, Params, parse
+from sim.validation.params import Params, parse
 from sim.validation.rows import CheckRow
 from sim.validation.stats import mean_se, t_two_sided
 
@@ -174,10 +174,10 @@ class BassParams(Params):
     checkpoints_days: list[Annotated[float, Field(gt=0.0)]] = Field(
         description="days t at which F(t) is compared"
     )
-    organic_conversion_probability: OpenUnit | Annotated[float, Field(eq=1.0)] = Field(
+    organic_conversion_probability: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         description="c_o: organic.conversion_probability (exposure rate = p / c_o)"
     )
-    word_of_mouth_conversion_probability: OpenUnit | Annotated[float, Field(eq=1.0)] = Field(
+    word_of_mouth_conversion_probability: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         description="c_w: word_of_mouth.conversion_probability (contacts = q / c_w)"
     )
     model_overrides: list[str] = Field(

@@ -23,9 +23,11 @@ cross-check it against :func:`networkx.maximum_flow_value`.
 * the paper's ordering, dedicated < pairs < long chain ≤ full, checked on paired
   differences (common random numbers) with a one-sided test;
 * the paper's principle that the long chain captures most of the benefit of full
-  flexibility: ``(E[chain] - E[dedicated]) / (E[full] - E[dedicated])`` above
-  ``min_benefit_share`` (the paper reports the chain "nearly" matching full flexibility; the
-  threshold states how "most" is read, it is not a figure from the paper).
+  flexibility: ``(E[chain] - E[dedicated]) / (E[full] - E[dedicated])`` above a case's
+  ``min_benefit_share`` (the paper reports the chain "nearly" matching full flexibility in its
+  setting; the threshold states how "most" is read, it is not a figure from the paper). The
+  share falls as ``n`` and the demand variability grow (with n = 12, σ = 50 it is about
+  0.88), so it is only claimed for the cases that set a threshold.
 
 **Tolerance:** ``z·SE`` over independent demand draws (t with ``draws - 1`` df); the share
 uses the delta-method SE of a ratio of means.
@@ -179,15 +181,16 @@ class FlexibilityCase(BaseModel):
     demand_sd: Positive = Field(description="σ: sd of demand before truncation")
     truncate_sd: Positive = Field(description="k: demand truncated to μ ± kσ")
     capacity: Positive = Field(description="c: capacity per plant")
+    min_benefit_share: OpenUnit | None = Field(
+        description="how 'most of the benefit' is read: the long chain's share of the "
+        "full-flexibility gain must exceed this (null: not claimed for this case)"
+    )
 
 
 class FlexibilityParams(Params):
     """Parameters of the flexibility check."""
 
     draws: Annotated[int, Field(ge=100)] = Field(description="demand draws per case")
-    min_benefit_share: OpenUnit = Field(
-        description="how 'most of the benefit' is read: long-chain share above this"
-    )
     cases: list[FlexibilityCase] = Field(min_length=1, description="markets")
 
 
@@ -261,8 +264,11 @@ def check(params: Mapping[str, Any] | FlexibilityParams) -> list[CheckRow]:
                 comparison="at_least",
                 n=p.draws,
                 note="Jordan & Graves ordering",
+                extra={"mean_sales": {k: float(np.mean(v)) for k, v in sales.items()}},
             )
         )
+        if c.min_benefit_share is None:
+            continue
         share, se = ratio_se(
             sales["long_chain"] - sales["dedicated"], sales["full"] - sales["dedicated"]
         )
@@ -271,14 +277,13 @@ def check(params: Mapping[str, Any] | FlexibilityParams) -> list[CheckRow]:
                 NAME,
                 label,
                 "long chain's share of full-flexibility benefit",
-                p.min_benefit_share,
+                c.min_benefit_share,
                 share,
                 se,
                 z1,
                 comparison="greater",
                 n=p.draws,
                 note="Jordan & Graves: the chain captures most of the benefit",
-                extra={"mean_sales": {k: float(np.mean(v)) for k, v in sales.items()}},
             )
         )
     return rows
