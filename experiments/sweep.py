@@ -301,7 +301,8 @@ def launch(
     return outcome
 
 
-def _compose_master(overrides: list[str]):
+def _compose_master(overrides: list[str], logging: bool = True):
+    """Hydra and its master config in multirun mode (``logging``: configure Hydra's logs)."""
     from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
@@ -317,7 +318,7 @@ def _compose_master(overrides: list[str]):
     )
     try:
         master = hydra.compose_config(
-            "config", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=True
+            "config", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=logging
         )
     except Exception as exc:
         raise hydra_error(exc, [o for o in overrides if not _is_hydra(o)]) from None

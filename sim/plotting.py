@@ -203,3 +203,178 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+# ----------------------------------------------------------------------------- sweep report
+# Plots of a sweep's summary tables (``experiments/sweep_stats.py``): one row per
+# (combination, KPI) with ``mean, ci_low, ci_high, setup``, or per compared pair.
+
+
+def _combo_colors(summary: pd.DataFrame, combos: list[str]) -> dict[str, str]:
+    setups = summary.drop_duplicates("combination").set_index("combination")["setup"]
+    return {c: color_for(str(setups.get(c, c)), i) for i, c in enumerate(combos)}
+
+
+def plot_kpi_intervals(
+    summary: pd.DataFrame, kpis: list[str], title: str = "", level: float = 0.95
+) -> Figure:
+    """KPI means per policy combination with their confidence intervals, one panel per KPI.
+
+    Args:
+        summary: rows (combination, setup, kpi, n, mean, ci_low, ci_high).
+        kpis: the KPIs to draw, in panel order.
+    """
+    combos = list(dict.fromkeys(summary["combination"]))
+    colors = _combo_colors(summary, combos)
+    ncol = min(3, max(1, len(kpis)))
+    nrow = -(-len(kpis) // ncol)
+    height = max(2.2, 0.32 * len(combos) + 1.2)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False, sharey=True
+    )
+    y = np.arange(len(combos))[::-1]
+    for ax, kpi in zip(axes.flat, kpis, strict=False):
+        rows = summary[summary["kpi"] == kpi].set_index("combination").reindex(combos)
+        mean = rows["mean"].to_numpy(float)
+        err = np.vstack(
+            [mean - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - mean]
+        )
+        err = np.nan_to_num(err)
+        for j, c in enumerate(combos):
+            ax.errorbar(mean[j], y[j], xerr=err[:, [j]], fmt="o", color=colors[c], capsize=3, ms=5)
+        ax.set_title(kpi.replace("_", " "), fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_yticks(y)
+        ax.set_yticklabels(combos, fontsize=8)
+    for ax in list(axes.flat)[len(kpis) :]:
+        ax.set_visible(False)
+    n = summary.loc[summary["n"] > 0, "n"]
+    runs = (
+        f"{n.min()}–{n.max()}" if len(n) and n.min() != n.max() else f"{n.max() if len(n) else 0}"
+    )
+    fig.suptitle(
+        title or f"KPI means with {level:.0%} confidence intervals ({runs} runs per point)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(
+    points: pd.DataFrame, x: str = "fill_rate", y: str = "profit", title: str = ""
+) -> Figure:
+    """Cost vs service: each combination's mean ``y`` against mean ``x``, Pareto front marked.
+
+    Args:
+        points: one row per combination with ``combination, setup, pareto`` and
+            ``<x>_mean, <x>_low, <x>_high, <y>_mean, <y>_low, <y>_high``.
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 6))
+    combos = list(points["combination"])
+    for i, row in enumerate(points.itertuples(index=False)):
+        r = row._asdict()
+        c = color_for(str(r["setup"]), i)
+        xm, ym = r[f"{x}_mean"], r[f"{y}_mean"]
+        xerr = [[xm - r[f"{x}_low"]], [r[f"{x}_high"] - xm]]
+        yerr = [[ym - r[f"{y}_low"]], [r[f"{y}_high"] - ym]]
+        ax.errorbar(
+            xm,
+            ym,
+            xerr=np.nan_to_num(xerr),
+            yerr=np.nan_to_num(yerr),
+            fmt="none",
+            ecolor=c,
+            alpha=0.45,
+            capsize=2,
+        )
+        ax.scatter(
+            [xm],
+            [ym],
+            s=110 if r["pareto"] else 55,
+            marker="*" if r["pareto"] else "o",
+            facecolors=c if r["pareto"] else "white",
+            edgecolors=c,
+            linewidths=1.5,
+            zorder=3,
+        )
+        ax.annotate(
+            str(r["combination"]),
+            (xm, ym),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=7,
+            color="#333333",
+        )
+    front = points[points["pareto"]].sort_values(f"{x}_mean")
+    if len(front) > 1:
+        ax.plot(
+            front[f"{x}_mean"],
+            front[f"{y}_mean"],
+            color="#333333",
+            lw=1,
+            ls="--",
+            zorder=2,
+            label="Pareto front",
+        )
+    ax.scatter([], [], marker="*", s=110, color="#333333", label="Pareto-optimal")
+    ax.scatter(
+        [], [], marker="o", s=55, facecolors="white", edgecolors="#333333", label="dominated"
+    )
+    ax.set_xlabel(f"{x.replace('_', ' ')} (mean, 95% CI)")
+    ax.set_ylabel(f"{y.replace('_', ' ')} (mean, 95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title or f"Cost vs service: {y} against {x} ({len(combos)} policies)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "") -> Figure:
+    """Differences to the baseline with their paired (CRN) and unpaired 95% intervals.
+
+    Args:
+        diffs: rows (combination, baseline, kpi, mean_diff, paired_half_width,
+            unpaired_half_width).
+    """
+    combos = list(dict.fromkeys(diffs["combination"]))
+    ncol = min(3, max(1, len(kpis)))
+    nrow = -(-len(kpis) // ncol)
+    height = max(2.2, 0.45 * len(combos) + 1.2)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False, sharey=True
+    )
+    y = np.arange(len(combos))[::-1]
+    for ax, kpi in zip(axes.flat, kpis, strict=False):
+        rows = diffs[diffs["kpi"] == kpi].set_index("combination").reindex(combos)
+        m = rows["mean_diff"].to_numpy(float)
+        ax.errorbar(
+            m,
+            y + 0.12,
+            xerr=np.nan_to_num(rows["unpaired_half_width"].to_numpy(float)),
+            fmt="o",
+            color="#AAAAAA",
+            capsize=3,
+            ms=4,
+            label="unpaired (independent)",
+        )
+        ax.errorbar(
+            m,
+            y - 0.12,
+            xerr=np.nan_to_num(rows["paired_half_width"].to_numpy(float)),
+            fmt="o",
+            color="#B5485D",
+            capsize=3,
+            ms=4,
+            label="paired (same demand)",
+        )
+        ax.axvline(0, color="#333333", lw=0.8)
+        ax.set_title(kpi.replace("_", " ") + " − baseline", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_yticks(y)
+        ax.set_yticklabels(combos, fontsize=8)
+    for ax in list(axes.flat)[len(kpis) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="best")
+    base = ", ".join(dict.fromkeys(diffs["baseline"])) if len(diffs) else ""
+    fig.suptitle(title or f"Paired differences to {base} (95% CIs)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,503 @@
+"""``viralchain report``: a sweep directory → tables with confidence intervals, plots, a report.
+
+Reads the sweep's ``runs`` dataset (and the ``timeseries``/``events`` of the runs it
+draws), computes with :mod:`experiments.sweep_stats` and writes into ``<sweep_dir>/report/``
+(or ``--out``):
+
+- ``kpi_means.csv`` — every KPI's mean, sd and 95% CI per policy combination;
+- ``paired_differences.csv`` — every combination minus the baseline within replications
+  (common random numbers), with the paired and the unpaired interval side by side;
+- ``frontier.csv`` — the cost vs service points and which are Pareto-optimal;
+- ``kpi_intervals.png``, ``paired_differences.png``, ``frontier.png``, ``timeseries.png``;
+- ``report.md`` (links the PNGs) and ``report.html`` (self-contained: images inlined).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from experiments import sweep_stats as stats
+from experiments import sweep_store as store
+
+DEFAULT_KPIS = [
+    "fill_rate",
+    "lost_sales_units",
+    "profit",
+    "leftover_units",
+    "delivery_hours_mean",
+    "stockout_hours",
+]
+SHARES = {"fill_rate", "on_time_rate", "quick_response_share"}
+# KPIs where less is better (the frontier minimises them); all others are maximised
+LOWER_IS_BETTER = {
+    "lost_sales_units",
+    "cancelled_units",
+    "open_order_units",
+    "returned_units",
+    "stockout_hours",
+    "delivery_hours_mean",
+    "delivery_hours_p95",
+    "production_cost",
+    "holding_cost",
+    "transport_cost",
+    "rush_premium_cost",
+    "kol_fees",
+    "return_cost",
+    "writeoff_cost",
+    "leftover_units",
+    "bullwhip_ratio",
+    "response_time_hours",
+    "transport_unit_km",
+    "peak_working_capital",
+}
+
+
+class ReportError(ValueError):
+    """The sweep directory or an option cannot make a report (exit 2)."""
+
+
+@dataclass
+class Report:
+    """What :func:`build` computed and wrote."""
+
+    out: Path
+    design: stats.Design
+    summary: pd.DataFrame
+    diffs: pd.DataFrame
+    frontier: pd.DataFrame
+    baseline: dict[str, str]
+    kpis: list[str]
+    files: dict[str, Path] = field(default_factory=dict)
+    timeseries_runs: dict[str, str] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt(value: float, kpi: str = "") -> str:
+    """A KPI value for a table."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if kpi in SHARES or kpi.endswith("_ratio"):
+        return f"{value:.3f}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def _pm(mean: float, hw: float, kpi: str) -> str:
+    if isinstance(hw, float) and math.isnan(hw):
+        return fmt(mean, kpi)
+    return f"{fmt(mean, kpi)} ± {fmt(hw, kpi)}"
+
+
+def headline_rows(r: Report) -> tuple[list[str], list[list[str]]]:
+    """Means ± 95% CI half-widths: one row per combination, one column per KPI."""
+    head = ["combination", "n", *r.kpis]
+    rows = []
+    for combo in r.design.combinations:
+        sub = r.summary[r.summary["combination"] == combo].set_index("kpi")
+        n = int(sub["n"].max()) if len(sub) else 0
+        rows.append(
+            [combo, str(n)] + [_pm(sub.loc[k, "mean"], sub.loc[k, "half_width"], k) for k in r.kpis]
+        )
+    return head, rows
+
+
+def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
+    """Paired differences to the baseline for the report's KPIs."""
+    head = [
+        "combination − baseline",
+        "KPI",
+        "pairs",
+        "mean difference",
+        "95% CI",
+        "paired ±",
+        "unpaired ±",
+        "CRN variance ratio",
+    ]
+    rows = []
+    order = {k: i for i, k in enumerate(r.kpis)}
+    shown = r.diffs[r.diffs["kpi"].isin(r.kpis)].copy()
+    shown["_order"] = shown["kpi"].map(order)
+    shown = shown.sort_values(["story", "combination", "_order"], kind="stable")
+    for d in shown.itertuples(index=False):
+        rows.append(
+            [
+                f"{d.combination} − {d.baseline}",
+                d.kpi,
+                str(d.n_pairs),
+                fmt(d.mean_diff, d.kpi),
+                f"[{fmt(d.ci_low, d.kpi)}, {fmt(d.ci_high, d.kpi)}]",
+                fmt(d.paired_half_width, d.kpi),
+                fmt(d.unpaired_half_width, d.kpi),
+                "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}×",
+            ]
+        )
+    return head, rows
+
+
+def text_table(head: list[str], rows: list[list[str]]) -> str:
+    """A fixed-width table (first column left-aligned, the rest right-aligned)."""
+    widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    esc = [[str(c).replace("|", "\\|") for c in r] for r in [head, *rows]]
+    out = [
+        "| " + " | ".join(esc[0]) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    out += ["| " + " | ".join(r) + " |" for r in esc[1:]]
+    return "\n".join(out)
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def frontier_points(summary: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """One row per combination with mean and CI of ``x`` and ``y``, and ``pareto``."""
+    rows = []
+    for combo, sub in summary.groupby("combination", sort=False):
+        s = sub.set_index("kpi")
+        row: dict[str, Any] = {"combination": combo, "setup": s["setup"].iloc[0]}
+        for k in (x, y):
+            row[f"{k}_mean"] = s.loc[k, "mean"]
+            row[f"{k}_low"] = s.loc[k, "ci_low"]
+            row[f"{k}_high"] = s.loc[k, "ci_high"]
+        rows.append(row)
+    points = pd.DataFrame(rows)
+    points["pareto"] = stats.pareto_front(
+        points, f"{x}_mean", f"{y}_mean", x not in LOWER_IS_BETTER, y not in LOWER_IS_BETTER
+    )
+    return points
+
+
+def _skus(sweep_dir: Path, story: str, setup: str, run_id: str) -> list[str]:
+    """The main brand's SKUs of a run (from the config its files carry)."""
+    from sim.recording import read_metadata
+
+    path = store.run_file(sweep_dir, "runs", story, setup, run_id)
+    config = json.loads(read_metadata(path)["config"])
+    return list(config["brand"]["products"])
+
+
+def _pick_runs(r: Report, y: str, run_ids: list[str] | None) -> dict[str, str]:
+    """Runs to draw: label → run id (default: baseline vs the best other, same seed)."""
+    runs = r.design.runs
+    if run_ids:
+        chosen = {}
+        for rid in run_ids:
+            hit = runs[runs["run_id"] == rid]
+            if hit.empty:
+                raise ReportError(f"--run {rid!r}: no finished run with this id in the sweep")
+            row = hit.iloc[0]
+            chosen[f"{row['combination']} (rep {row['replication']})"] = rid
+        return chosen
+    story = sorted(r.baseline)[0]
+    base = r.baseline[story]
+    others = r.summary[
+        (r.summary["kpi"] == y) & (r.summary["story"] == story) & (r.summary["combination"] != base)
+    ]
+    combos = [base]
+    if len(others):
+        combos.append(str(others.sort_values("mean", ascending=False)["combination"].iloc[0]))
+    seeds = set.intersection(*[set(runs.loc[runs["combination"] == c, "seed"]) for c in combos])
+    sub = runs[runs["combination"].isin(combos) & runs["seed"].isin(seeds)]
+    first = sub.sort_values("replication").iloc[0]["seed"]
+    pick = sub[sub["seed"] == first]
+    return {
+        str(pick.loc[pick["combination"] == c, "combination"].iloc[0]): str(
+            pick.loc[pick["combination"] == c, "run_id"].iloc[0]
+        )
+        for c in combos
+    }
+
+
+def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
+    from sim.plotting import plot_comparison, plot_run
+
+    runs = r.design.runs.set_index("run_id")
+    ids = list(chosen.values())
+    ts = store.read_table(sweep_dir, "timeseries", run_ids=ids)
+    ev = store.read_table(sweep_dir, "events", run_ids=ids)
+    first = runs.loc[ids[0]]
+    skus = _skus(sweep_dir, str(first["story"]), str(first["setup"]), ids[0])
+    if ts.empty:
+        return None
+    if len(chosen) == 1:
+        rid = ids[0]
+        title = f"{first['story']}: {next(iter(chosen))}, seed {first['seed']} (run {rid})"
+        return plot_run(ts[ts["run_id"] == rid], ev[ev["run_id"] == rid], title, skus)
+    same_seed = len({runs.loc[i, "seed"] for i in ids}) == 1
+    title = (
+        f"{first['story']}: "
+        + " vs ".join(chosen)
+        + (f" on the same demand (seed {first['seed']})" if same_seed else "")
+    )
+    data = {
+        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict()) for label, rid in chosen.items()
+    }
+    return plot_comparison(data, title, skus)
+
+
+def build(
+    sweep_dir: str | Path,
+    out: str | Path | None = None,
+    kpis: list[str] | None = None,
+    baseline: str | None = None,
+    run_ids: list[str] | None = None,
+    x: str = "fill_rate",
+    y: str = "profit",
+) -> Report:
+    """Compute the report of a sweep directory and write its files.
+
+    Raises:
+        ReportError: not a sweep directory, no finished run, or an unknown KPI/baseline/run.
+    """
+    from sim.plotting import plot_frontier, plot_kpi_intervals, plot_paired_differences, save
+    from sim.result import KPI_COLUMNS
+
+    sweep_dir = Path(sweep_dir)
+    spec = store.SweepSpec.load(sweep_dir)
+    if spec is None:
+        raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: not a sweep directory (no sweep.json)")
+    kpis = kpis or DEFAULT_KPIS
+    for k in [*kpis, x, y]:
+        if k not in KPI_COLUMNS:
+            raise ReportError(f"KPI = {k!r}: must be one of {KPI_COLUMNS}")
+    runs = store.read_table(sweep_dir, "runs")
+    if runs.empty or not (runs["status"] == "ok").any():
+        raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: no finished run to report on")
+    d = stats.design(runs, list(spec.params))
+    summary = stats.summarise(d, KPI_COLUMNS)
+    try:
+        base = stats.pick_baseline(d, baseline)
+    except ValueError as exc:
+        raise ReportError(f"--baseline: {exc}") from None
+    diffs = stats.paired_differences(d, KPI_COLUMNS, base)
+    points = frontier_points(summary, x, y)
+    out = Path(out) if out is not None else sweep_dir / "report"
+    r = Report(out, d, summary, diffs, points, base, list(kpis))
+    out.mkdir(parents=True, exist_ok=True)
+    r.files["kpi_means"] = _csv(summary, out / "kpi_means.csv")
+    r.files["paired_differences"] = _csv(diffs, out / "paired_differences.csv")
+    r.files["frontier_table"] = _csv(points, out / "frontier.csv")
+    r.files["kpi_intervals"] = save(
+        plot_kpi_intervals(summary[summary["kpi"].isin(kpis)], list(kpis)),
+        out / "kpi_intervals.png",
+    )
+    r.files["frontier"] = save(plot_frontier(points, x, y), out / "frontier.png")
+    if len(diffs):
+        r.files["paired"] = save(
+            plot_paired_differences(diffs[diffs["kpi"].isin(kpis)], list(kpis)),
+            out / "paired_differences.png",
+        )
+    r.timeseries_runs = _pick_runs(r, y, run_ids)
+    fig = _timeseries_plot(r, sweep_dir, r.timeseries_runs)
+    if fig is not None:
+        r.files["timeseries"] = save(fig, out / "timeseries.png")
+    r.files["markdown"] = _write_markdown(r, spec.sweep_id, x, y)
+    r.files["html"] = _write_html(r, spec.sweep_id, x, y)
+    return r
+
+
+def _csv(df: pd.DataFrame, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- documents
+
+PLOTS = [
+    ("kpi_intervals", "KPI means per policy combination (95% confidence intervals)"),
+    ("paired", "Differences to the baseline: paired by replication vs unpaired"),
+    ("frontier", "Cost vs service frontier (Pareto-optimal policies as stars)"),
+    ("timeseries", "Time series of the chosen runs"),
+]
+
+
+def _intro(r: Report, sweep_id: str) -> list[str]:
+    d = r.design
+    reps = d.runs.groupby("combination")["seed"].nunique()
+    lines = [
+        f"Sweep `{sweep_id}`: {len(d.runs)} finished runs of {len(d.combinations)} policy "
+        f"combinations ({reps.min()}–{reps.max()} replications each), "
+        f"{len(d.failed)} failed.",
+        f"Combinations differ by: {', '.join(d.factors)}. Baseline: "
+        + "; ".join(f"{b}" for b in r.baseline.values())
+        + ".",
+        "Runs of the same replication share their seed, so every policy faces the same "
+        "content and viral trace (common random numbers); the paired differences use that.",
+    ]
+    return lines
+
+
+def _failed_rows(r: Report) -> tuple[list[str], list[list[str]]]:
+    f = r.design.failed
+    return ["run_id", "combination", "replication", "error"], [
+        [str(x.run_id), str(x.combination), str(x.replication), str(x.error)]
+        for x in f.itertuples(index=False)
+    ]
+
+
+def _write_markdown(r: Report, sweep_id: str, x: str, y: str) -> Path:
+    parts = [f"# Sweep report: {sweep_id}", "", *_intro(r, sweep_id), ""]
+    parts += ["## KPI means with 95% confidence intervals", "", _md_table(*headline_rows(r)), ""]
+    if len(r.diffs):
+        parts += [
+            "## Paired differences to the baseline (within replications)",
+            "",
+            _md_table(*paired_rows(r)),
+            "",
+            "*paired ±*: half-width of the 95% CI from the within-replication differences; "
+            "*unpaired ±*: the same difference as if the runs were independent (Welch); "
+            "*CRN variance ratio*: (unpaired ÷ paired)², the factor of replications common "
+            "random numbers save.",
+            "",
+        ]
+    front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
+    parts += [f"Pareto-optimal on {y} vs {x}: " + (", ".join(front) or "none") + ".", ""]
+    for key, caption in PLOTS:
+        if key in r.files:
+            parts += [f"## {caption}", "", f"![{caption}]({r.files[key].name})", ""]
+    if len(r.design.failed):
+        parts += ["## Failed runs", "", _md_table(*_failed_rows(r)), ""]
+    parts += ["Full tables: `kpi_means.csv`, `paired_differences.csv`, `frontier.csv`.", ""]
+    path = r.out / "report.md"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left} th{background:#f2f2f2}
+img{max-width:100%;border:1px solid #eee} .note{color:#555;font-size:13px}
+"""
+
+
+def _write_html(r: Report, sweep_id: str, x: str, y: str) -> Path:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Sweep report: {html.escape(sweep_id)}</title><style>{CSS}</style></head><body>",
+        f"<h1>Sweep report: {html.escape(sweep_id)}</h1>",
+        *[f"<p>{html.escape(line)}</p>" for line in _intro(r, sweep_id)],
+        "<h2>KPI means with 95% confidence intervals</h2>",
+        _html_table(*headline_rows(r)),
+    ]
+    if len(r.diffs):
+        parts += [
+            "<h2>Paired differences to the baseline (within replications)</h2>",
+            _html_table(*paired_rows(r)),
+            "<p class='note'>paired ±: half-width of the 95% CI of the within-replication "
+            "differences; unpaired ±: the same difference as if the runs were independent "
+            "(Welch); CRN variance ratio: (unpaired ÷ paired)², the factor of replications "
+            "common random numbers save.</p>",
+        ]
+    front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
+    parts.append(
+        f"<p>Pareto-optimal on {html.escape(y)} vs {html.escape(x)}: "
+        f"{html.escape(', '.join(front) or 'none')}.</p>"
+    )
+    for key, caption in PLOTS:
+        if key in r.files:
+            data = base64.b64encode(r.files[key].read_bytes()).decode()
+            parts += [
+                f"<h2>{html.escape(caption)}</h2>",
+                f"<img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>",
+            ]
+    if len(r.design.failed):
+        parts += ["<h2>Failed runs</h2>", _html_table(*_failed_rows(r))]
+    parts.append("</body></html>")
+    path = r.out / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``viralchain report SWEEP_DIR``."""
+    from experiments.cli import EXIT_OK, EXIT_USAGE
+
+    kpis = [k.strip() for k in args.kpis.split(",") if k.strip()] if args.kpis else None
+    try:
+        r = build(args.sweep_dir, args.out, kpis, args.baseline, args.run, args.x, args.y)
+    except ReportError as exc:
+        print(f"viralchain: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(_intro(r, store.SweepSpec.load(args.sweep_dir).sweep_id)) + "\n")
+    print("KPI means ± 95% CI half-width:")
+    print(text_table(*headline_rows(r)))
+    if len(r.diffs):
+        print("\nPaired differences to the baseline (same replications, same demand):")
+        print(text_table(*paired_rows(r)))
+    print(f"\nwrote {r.out}/")
+    for name, path in r.files.items():
+        print(f"  {name:<19} {path}")
+    return EXIT_OK
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``viralchain report``."""
+    p = subparsers.add_parser(
+        "report",
+        help="turn a sweep directory into tables with 95%% CIs, plots and report.html",
+        description="Summarise a sweep: KPI means with 95%% confidence intervals per policy "
+        "combination, paired differences to a baseline within replications (common random "
+        "numbers), the cost vs service frontier with its Pareto-optimal policies, and the "
+        "time series of chosen runs. Writes CSV tables, PNG plots, report.md and a "
+        "self-contained report.html.",
+    )
+    p.add_argument("sweep_dir", help="a sweep directory (from viralchain run -m / sweep)")
+    p.add_argument("--out", help="output directory (default: SWEEP_DIR/report)")
+    p.add_argument(
+        "--kpis",
+        help=f"comma-separated KPIs for the tables and plots (default: {','.join(DEFAULT_KPIS)})",
+    )
+    p.add_argument(
+        "--baseline",
+        help="key=value[,key=value] choosing the baseline combination (default: setup=rigid "
+        "if swept, else the first combination)",
+    )
+    p.add_argument(
+        "--run",
+        action="append",
+        metavar="RUN_ID",
+        help="run(s) whose time series to draw (repeatable; default: the baseline and the "
+        "most profitable other combination, same replication)",
+    )
+    p.add_argument("--x", default="fill_rate", help="service KPI of the frontier (x axis)")
+    p.add_argument("--y", default="profit", help="money KPI of the frontier (y axis)")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,373 @@
+"""Sweeps: real Hydra multiruns (joblib workers) through the real ``viralchain`` command.
+
+The ``smoke`` sweep (rigid vs flexible, 2 replications, 2,000 consumers, 10 days: 4 runs)
+is run once with 1 worker and once with 2 workers per test worker process (module fixtures
+in one xdist group), then re-read, resumed, broken and reported on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow.dataset as pds
+import pyarrow.parquet as pq
+import pytest
+
+import sim
+from experiments import sweep_store as store
+from sim.rng import derive_seed
+from tests.conftest import cli
+
+pytestmark = pytest.mark.xdist_group("sweep")
+
+TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
+CONTENT_KINDS = ["post", "livestream_start", "livestream_end"]
+
+
+def _sweep(tmp: Path, *args: str) -> tuple[Path, object]:
+    out = tmp / "sweep"
+    proc = cli(*args, "--out", str(out), cwd=tmp)
+    return out, proc
+
+
+@pytest.fixture(scope="module")
+def smoke_1(tmp_path_factory) -> Path:
+    """The smoke sweep run with one worker (``--jobs 1``)."""
+    tmp = tmp_path_factory.mktemp("smoke1")
+    out, proc = _sweep(tmp, "sweep", "smoke", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke_2(tmp_path_factory) -> tuple[Path, object]:
+    """The smoke sweep as ``run -m +sweep=smoke hydra.launcher.n_jobs=2`` (two workers)."""
+    tmp = tmp_path_factory.mktemp("smoke2")
+    out, proc = _sweep(tmp, "run", "-m", "+sweep=smoke", "hydra.launcher.n_jobs=2")
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def _runs(sweep_dir: Path) -> pd.DataFrame:
+    df = store.read_table(sweep_dir, "runs")
+    return df.drop(columns="wall_seconds").sort_values("run_id").reset_index(drop=True)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_workers_and_one_worker_give_the_same_dataset(smoke_1, smoke_2):
+    out2, proc = smoke_2
+    a, b = _runs(smoke_1), _runs(out2)
+    assert len(a) == 4 and set(a["status"]) == {"ok"}
+    assert sorted(a["setup"].unique()) == ["flexible", "rigid"]
+    assert sorted(a["replication"].unique()) == [0, 1]
+    pd.testing.assert_frame_equal(
+        a.drop(columns="sweep_id"), b.drop(columns="sweep_id"), check_exact=True
+    )
+    # the per-run tables are byte-identical too
+    for table in ("timeseries", "events"):
+        files_1 = {p.name: _digest(p) for p in (smoke_1 / table).rglob("*.parquet")}
+        files_2 = {p.name: _digest(p) for p in (out2 / table).rglob("*.parquet")}
+        assert len(files_1) == 4 and files_1 == files_2, table
+    # the launch really used two joblib workers: each job ran in a worker process
+    hydra_cfg = next((out2 / "logs").rglob("hydra.yaml")).read_text()
+    assert "n_jobs: 2" in hydra_cfg and "JoblibLauncher" in hydra_cfg
+    # and the progress line was shown
+    assert "4/4 done · 0 failed · 0 remaining" in proc.stderr
+    assert "ETA" in proc.stderr
+
+
+def test_runs_table_carries_ids_seeds_and_parameters(smoke_1):
+    runs = _runs(smoke_1)
+    for c in (
+        "run_id",
+        "sweep_id",
+        "story",
+        "setup",
+        "seed",
+        "replication",
+        "status",
+        "error",
+        "config_hash",
+        "market.n_consumers",
+        "run.horizon_hours",
+        "fill_rate",
+    ):
+        assert c in runs.columns, c
+    assert set(runs["sweep_id"]) == {"sweep"}
+    assert set(runs["market.n_consumers"]) == {2000}
+    # the run seed derives from (root seed, replication): same for both setups of a replication
+    seeds = runs.groupby("replication")["seed"].agg(set)
+    assert all(len(s) == 1 for s in seeds) and seeds[0] != seeds[1]
+    assert seeds[0] == {derive_seed(0, 0)} and seeds[1] == {derive_seed(0, 1)}
+
+
+def test_common_random_numbers_same_content_within_a_replication(smoke_1):
+    runs = _runs(smoke_1)[["run_id", "setup", "replication"]]
+    ev = store.read_table(smoke_1, "events").merge(runs, on=["run_id", "setup"])
+    ts = store.read_table(smoke_1, "timeseries").merge(runs, on=["run_id", "setup"])
+    content, views = {}, {}
+    for (rep, setup), e in ev.groupby(["replication", "setup"]):
+        c = e[e["kind"].isin(CONTENT_KINDS)]
+        cols = ["t_hours", "kind", "actor", "sku", "quantity", "value", "detail"]
+        content[rep, setup] = c.sort_values(cols)[cols].reset_index(drop=True)
+    for (rep, setup), t in ts.groupby(["replication", "setup"]):
+        views[rep, setup] = t[t["node_type"] == "region"].groupby("t_hours")["views"].sum()
+    for rep in (0, 1):
+        assert len(content[rep, "rigid"]) > 3
+        pd.testing.assert_frame_equal(content[rep, "rigid"], content[rep, "flexible"])
+        pd.testing.assert_series_equal(views[rep, "rigid"], views[rep, "flexible"])
+    # and the replications really differ (each has its own seed)
+    assert not content[0, "rigid"].equals(content[1, "rigid"])
+    assert not views[0, "rigid"].equals(views[1, "rigid"])
+
+
+def _canonical(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    for c in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[c]) or df[c].dtype == object:
+            df[c] = df[c].astype("str")
+    return df[sorted(df.columns)].sort_values(keys).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("table", "keys"),
+    [("runs", ["run_id", "brand"]), ("timeseries", ["run_id", "t_hours", "sku", "node"])],
+)
+def test_pandas_pyarrow_duckdb_and_polars_read_the_same_rows(smoke_1, table, keys):
+    path = smoke_1 / table
+    # a temporary file of a run being written must not disturb any reader
+    first = next(path.rglob("*.parquet"))
+    (first.parent / ".0123456789ab.parquet.tmp").write_bytes(b"not parquet")
+    try:
+        frames = {
+            "pandas": pd.read_parquet(path),
+            "pyarrow": pq.read_table(path).to_pandas(),
+            "pyarrow.dataset": pds.dataset(path, format="parquet").to_table().to_pandas(),
+            "duckdb": duckdb.sql(
+                f"select * from read_parquet('{store.dataset_glob(smoke_1, table)}',"
+                " hive_partitioning=true)"
+            ).df(),
+            "polars": pl.read_parquet(store.dataset_glob(smoke_1, table)).to_pandas(),
+        }
+    finally:
+        (first.parent / ".0123456789ab.parquet.tmp").unlink()
+    canon = {k: _canonical(v, keys) for k, v in frames.items()}
+    ref = canon["pandas"]
+    assert len(ref) > 0 and set(ref["story"]) == {"head_kol_livestream"}
+    for name, df in canon.items():
+        assert list(df.columns) == list(ref.columns), name
+        assert len(df) == len(ref), name
+        for c in ref.columns:
+            a, b = ref[c].to_numpy(), df[c].to_numpy()
+            if np.issubdtype(a.dtype, np.number):
+                np.testing.assert_array_equal(a.astype(float), b.astype(float), err_msg=name)
+            else:
+                assert list(map(str, a)) == list(map(str, b)), (name, c)
+    # the partition values are in the data and match the path of every file
+    for f in path.rglob("*.parquet"):
+        data = pq.read_table(f, columns=["story", "setup"]).to_pandas()
+        assert f"story={data['story'].iloc[0]}" == f.parent.parent.name
+        assert set(data["setup"].astype(str)) == {f.parent.name.removeprefix("setup=")}
+
+
+def test_resume_runs_only_the_missing_runs(smoke_1, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(smoke_1, sweep)
+    shutil.rmtree(sweep / "logs")
+    runs = _runs(sweep)
+    gone = runs.iloc[[0, 3]]  # two runs "never finished": their commit file is missing
+    for r in gone.itertuples():
+        store.run_file(sweep, "runs", r.story, r.setup, r.run_id).unlink()
+    kept = {p: p.stat().st_mtime_ns for p in (sweep / "runs").rglob("*.parquet")} | {
+        p: p.stat().st_mtime_ns
+        for p in (sweep / "timeseries").rglob("*.parquet")
+        if p.stem not in set(gone["run_id"])
+    }
+    proc = cli("sweep", "smoke", "--jobs", "2", "--out", str(sweep), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 runs, 2 already done, 2 to run" in proc.stderr
+    # exactly two jobs were launched, and they were the missing runs
+    jobs = list((sweep / "logs").glob("*/*/run.log"))
+    assert len(jobs) == 2
+    ran = {
+        line.split("run ")[1].split(":")[0]
+        for j in jobs
+        for line in j.read_text().splitlines()
+        if "experiments.sweep_task" in line and ": setup=" in line
+    }
+    assert ran == set(gone["run_id"])
+    # finished runs were not touched, the missing ones are back and equal to before
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    pd.testing.assert_frame_equal(
+        _runs(sweep).drop(columns="sweep_id"), runs.drop(columns="sweep_id")
+    )
+    # a third launch finds nothing to do
+    again = cli("resume", str(sweep), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "4 already done, 0 to run" in again.stderr
+    assert len(list((sweep / "logs").glob("*/*/run.log"))) == 2
+
+
+def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path):
+    args = [
+        "run",
+        "-m",
+        "setup=rigid",
+        "run.fail_at_hour=-1,100,150",
+        "policy/forecast=moving_average",
+        *TINY,
+    ]
+    sweep, proc = _sweep(tmp_path, *args, "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr
+    assert "1/3 ok, 2 failed" in proc.stderr
+    assert "2 run(s) failed" in proc.stderr
+    assert "deliberate failure at hour 100" in proc.stderr
+    assert "deliberate failure at hour 150" in proc.stderr
+    runs = _runs(sweep)
+    assert len(runs) == 3
+    failed, ok = runs[runs["status"] == "failed"], runs[runs["status"] == "ok"]
+    assert set(failed["run.fail_at_hour"]) == {100, 150} and set(ok["run.fail_at_hour"]) == {-1}
+    for hour, error in zip(failed["run.fail_at_hour"], failed["error"], strict=True):
+        assert f"deliberate failure at hour {hour}" in error
+    assert failed["fill_rate"].isna().all() and ok["fill_rate"].notna().all()
+    assert set(ok["error"]) == {""}
+    # swept config groups become columns too (policy/forecast -> policy.forecast)
+    assert set(runs["policy.forecast"]) == {"moving_average"}
+    ts_ids = {p.stem for p in (sweep / "timeseries").rglob("*.parquet")}
+    assert ts_ids == set(ok["run_id"])
+    # re-running retries the failed runs only (one worker: jobs run in this process)
+    again = cli(*args, "--jobs", "1", "--out", str(sweep), cwd=tmp_path)
+    assert again.returncode == 1
+    assert "3 runs, 1 already done, 2 to run" in again.stderr
+
+
+def test_invalid_sweep_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "never"
+    proc = cli(
+        "run",
+        "-m",
+        "setup=rigid,flexibel",
+        "market.n_consumers=-5,2000",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert any("setup = 'flexibel'" in x and "must be one of" in x for x in lines), lines
+    assert any("market.n_consumers = -5" in x for x in lines), lines
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_sweep_options_need_multirun_and_do_not_contradict(capsys):
+    from experiments.cli import main
+
+    assert main(["run", "--replications", "3", "setup=rigid"]) == 2
+    assert "need -m" in capsys.readouterr().err
+    assert main(["run", "-m", "replication=0,1", "--replications", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["run", "-m", "setup=rigid", "--jobs", "0"]) == 2
+    assert "--jobs = 0" in capsys.readouterr().err
+    assert main(["sweep", "no_such_sweep"]) == 2
+    assert "must be one of" in capsys.readouterr().err
+    assert main(["resume", "/nonexistent/sweep"]) == 2
+    assert "not a sweep directory" in capsys.readouterr().err
+    assert main(["sweep"]) == 0
+    assert "smoke" in capsys.readouterr().out
+
+
+def test_a_directory_holding_another_sweep_is_refused(smoke_1, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(smoke_1, sweep)
+    proc = cli(
+        "run",
+        "-m",
+        "setup=rigid",
+        "policy.safety_stock.days_of_cover=2,4",
+        *TINY,
+        "--out",
+        str(sweep),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "choose another --out" in proc.stderr
+
+
+def test_plan_composes_every_job_as_hydra_does():
+    """The cached composition (one per group combination) equals a full compose per job."""
+    from experiments.sweep import _compose_master, normalise
+    from experiments.sweep_plan import expand, make_plan
+
+    task, hyd = normalise(
+        [
+            "setup=rigid,flexible",
+            "policy/forecast=moving_average,exp_smoothing",
+            "policy.safety_stock.days_of_cover=1,4",
+            *TINY,
+        ],
+        replications=2,
+    )
+    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
+    jobs = expand(master, hydra.config_loader)
+    assert len(jobs) == 16
+    plan = make_plan(master, hydra.config_loader, jobs)
+    assert set(plan.params) == {
+        "policy.forecast",
+        "policy.safety_stock.days_of_cover",
+        "market.n_consumers",
+        "run.horizon_hours",
+    }
+    for job in plan.jobs[::5]:
+        full = sim.compose(None, list(job.overrides))
+        assert full.config_hash() == job.config.config_hash(), job.label()
+    assert len({j.run_id for j in plan.jobs}) == 16
+    params = plan.params_of(plan.jobs[-1])
+    assert params["policy.safety_stock.days_of_cover"] == 4.0
+    assert params["policy.forecast"] == "exp_smoothing"
+
+
+def test_report_from_the_smoke_sweep(smoke_1, tmp_path, capsys):
+    from experiments.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", str(smoke_1), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "setup=rigid" in printed and "setup=flexible" in printed
+    for name in ("kpi_intervals", "paired_differences", "frontier", "timeseries"):
+        png = out / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4  # self-contained
+    assert "setup=flexible − setup=rigid" in html
+    md = (out / "report.md").read_text()
+    assert "![" in md and "kpi_intervals.png" in md
+    # the table's numbers are the runs' means, and the intervals use both replications
+    runs = _runs(smoke_1)
+    means = pd.read_csv(out / "kpi_means.csv")
+    row = means[(means["combination"] == "setup=flexible") & (means["kpi"] == "profit")].iloc[0]
+    assert row["n"] == 2
+    assert row["mean"] == pytest.approx(runs.loc[runs["setup"] == "flexible", "profit"].mean())
+    diffs = pd.read_csv(out / "paired_differences.csv")
+    d = diffs[diffs["kpi"] == "fill_rate"].iloc[0]
+    assert d["baseline"] == "setup=rigid" and d["n_pairs"] == 2
+    by_seed = runs.pivot(index="seed", columns="setup", values="fill_rate")
+    assert d["mean_diff"] == pytest.approx((by_seed["flexible"] - by_seed["rigid"]).mean())
+    front = pd.read_csv(out / "frontier.csv")
+    assert front["pareto"].any()
+    # a chosen run's time series, and clear errors for bad options
+    rid = runs["run_id"].iloc[0]
+    assert main(["report", str(smoke_1), "--out", str(out), "--run", rid]) == 0
+    assert main(["report", str(smoke_1), "--out", str(out), "--kpis", "nope"]) == 2
+    assert "KPI = 'nope'" in capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--out", str(out)]) == 2
+    assert "not a sweep directory" in capsys.readouterr().err
