@@ -371,3 +371,29 @@ def test_report_from_the_smoke_sweep(smoke_1, tmp_path, capsys):
     assert "KPI = 'nope'" in capsys.readouterr().err
     assert main(["report", str(tmp_path), "--out", str(out)]) == 2
     assert "not a sweep directory" in capsys.readouterr().err
+
+
+def _sweep_files() -> list[str]:
+    from experiments.compose import group_options
+
+    return group_options("sweep")
+
+
+@pytest.mark.parametrize("name", _sweep_files())
+def test_every_sweep_file_plans_and_its_configs_run(name):
+    """Each ready sweep composes and validates every job; one job per group combination runs."""
+    from experiments.sweep import _compose_master, normalise
+    from experiments.sweep_plan import expand, make_plan
+
+    task, hyd = normalise([f"+sweep={name}", *TINY], replications=1)
+    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
+    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    assert len(plan.jobs) >= 2 and not plan.duplicates()
+    assert all(j.config.replication == 0 for j in plan.jobs)
+    seen = set()
+    for job in plan.jobs:
+        if job.choices in seen and job is not plan.jobs[-1]:
+            continue
+        seen.add(job.choices)
+        result = sim.run(job.config, job.seed)
+        assert result.kpis["demand_units"] >= result.kpis["sold_units"] >= 0, job.label()
