@@ -1,0 +1,141 @@
+"""Time per phase of a run, by actor, without touching the model's code.
+
+:func:`instrument` wraps, once per process, every method defined on the classes of each actor
+family (KOLs and posts: *content*; the consumer populations: *consumers*; brands, factories,
+warehouses, carriers; the recorder: *recording*) with a timer that charges the elapsed time
+to that family. Calls nest: a brand's ``take_orders`` called from the consumers' ``decide`` is
+charged to *brands*, and the consumers get the rest. Whatever runs outside those methods (the
+model's glue in ``step()``, Mesa's event loop) is *other*. Event callbacks (carriers' cut-offs,
+brands' reviews, KOLs' posts) are charged to their actor too, which a timer around the
+phases of ``step()`` could not do.
+
+The per-agent reference's individual consumers (``ReferenceConsumer``) are deliberately not
+wrapped: a timer per agent-step would distort what it measures; their time is charged to
+*consumers* through the population's own methods.
+
+Cost: one wrapper call per method call (well under a microsecond), about 1–3% of a run; the
+benchmark reports wall times from unprofiled runs and phase splits from profiled ones. The
+wrapping is permanent for the process (Mesa holds event callbacks through weak references to
+the functions, so wrappers must outlive every model): use it in a dedicated process.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+PHASES = (
+    "content",
+    "consumers",
+    "brands",
+    "factories",
+    "warehouses",
+    "carriers",
+    "recording",
+    "other",
+)
+
+
+class PhaseProfiler:
+    """Accumulates seconds per phase; the innermost wrapped call owns the clock."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+        self._stack: list[str] = []
+        self._phase = "other"
+        self._t = time.perf_counter()
+
+    def enter(self, phase: str) -> None:
+        """Start charging ``phase`` (the caller's phase is paused)."""
+        now = time.perf_counter()
+        self.seconds[self._phase] += now - self._t
+        self._stack.append(self._phase)
+        self._phase, self._t = phase, now
+
+    def exit(self) -> None:
+        """Stop charging the current phase; resume the caller's."""
+        now = time.perf_counter()
+        self.seconds[self._phase] += now - self._t
+        self._phase, self._t = self._stack.pop(), now
+
+    def reset(self) -> None:
+        """Forget the time so far (e.g. at the start of a measured window)."""
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self._t = time.perf_counter()
+
+    def snapshot(self) -> dict[str, float]:
+        """Seconds per phase up to now."""
+        now = time.perf_counter()
+        self.seconds[self._phase] += now - self._t
+        self._t = now
+        return dict(self.seconds)
+
+
+PROFILER = PhaseProfiler()
+_KEEP: list[Callable[..., Any]] = []  # wrappers live as long as the process
+_DONE = False
+
+
+def _families() -> dict[str, list[type]]:
+    from sim.agents.brand import Brand
+    from sim.agents.carrier import Carrier
+    from sim.agents.consumers import ConsumerPopulation
+    from sim.agents.factory import Factory
+    from sim.agents.kol import Kol
+    from sim.agents.reference_consumers import ReferencePopulation
+    from sim.agents.warehouse import Warehouse
+    from sim.content import Post
+    from sim.recording import Recorder
+
+    return {
+        "content": [Kol, Post],
+        "consumers": [ConsumerPopulation, ReferencePopulation],
+        "brands": [Brand],
+        "factories": [Factory],
+        "warehouses": [Warehouse],
+        "carriers": [Carrier],
+        "recording": [Recorder],
+    }
+
+
+def _timed(fn: Callable[..., Any], phase: str, prof: PhaseProfiler) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        if prof._phase == phase:  # nested call within the same phase: no bookkeeping
+            return fn(*args, **kwargs)
+        prof.enter(phase)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            prof.exit()
+
+    return timed
+
+
+def instrument() -> PhaseProfiler:
+    """Wrap the actors' methods (once per process) and return the process's profiler.
+
+    Call before building a model.
+    """
+    global _DONE
+    if _DONE:
+        return PROFILER
+    from sim.model import ViralChainModel
+
+    targets: list[tuple[type, str, str]] = []
+    for phase, classes in _families().items():
+        for cls in classes:
+            for name, attr in vars(cls).items():
+                if name.startswith("__") or not inspect.isfunction(attr):
+                    continue
+                targets.append((cls, name, phase))
+    targets.append((ViralChainModel, "_track_working_capital", "brands"))
+    for cls, name, phase in targets:
+        wrapped = _timed(getattr(cls, name), phase, PROFILER)
+        _KEEP.append(wrapped)
+        setattr(cls, name, wrapped)
+    _DONE = True
+    return PROFILER

@@ -1,0 +1,298 @@
+"""The benchmarks, their sizes and their targets (issue 7), measured side by side in one run.
+
+Each benchmark returns rows ``(benchmark, measure, value, unit, target)`` plus raw details.
+Absolute times drift on a shared machine; the targets that matter most are ratios measured
+in the same invocation (columnar vs per-agent, 1M vs 100k, 2 workers vs 1). Times are the
+best of ``repeats`` fresh processes (the least disturbed measurement); memory is the largest
+peak resident set seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STORY = "setup=flexible"  # the flagship story (the default story) with the flexible setup
+
+FULL: dict[str, dict[str, Any]] = {
+    "reference": {"consumers": 100_000, "start": 192, "end": 216, "repeats": 3},
+    "scaling": {"sizes": [10_000, 100_000, 1_000_000], "hours": 1440, "repeats": 3},
+    "flagship": {"consumers": 1_000_000, "hours": 1440, "repeats": 3},
+    "sweep": {"replications": 20, "overrides": []},
+    "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
+    "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "reference": {"consumers": 2_000, "start": 24, "end": 48, "repeats": 1},
+    "scaling": {"sizes": [1_000, 2_000, 5_000], "hours": 48, "repeats": 1},
+    "flagship": {"consumers": 5_000, "hours": 48, "repeats": 1},
+    "sweep": {
+        "replications": 1,
+        "overrides": ["market.n_consumers=2000", "run.horizon_hours=48"],
+    },
+    "io": {
+        "n_runs": 6,
+        "seeds": [1],
+        "overrides": ["market.n_consumers=2000", "run.horizon_hours=48"],
+    },
+    "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
+}
+
+GIB = 1024.0  # MiB
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    benchmark: str
+    measure: str
+    value: float
+    unit: str
+    target: str = ""  # e.g. ">= 50", "<= 30"
+
+    def meets(self) -> bool | None:
+        """Whether ``value`` meets ``target`` (None when there is no target)."""
+        if not self.target:
+            return None
+        op, bound = self.target.split()
+        return self.value >= float(bound) if op == ">=" else self.value <= float(bound)
+
+
+@dataclass
+class Runner:
+    """Runs measurements in fresh processes and remembers them for the whole invocation."""
+
+    quick: bool
+    log: Callable[[str], None] = print
+    _memo: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def measure(self, task: dict[str, Any], repeats: int = 1) -> list[dict[str, Any]]:
+        """``repeats`` measurements of ``task`` (each in its own process; memoised)."""
+        key = json.dumps(task, sort_keys=True)
+        done = self._memo.setdefault(key, [])
+        while len(done) < repeats:
+            done.append(worker(task))
+        return done[:repeats]
+
+
+def worker(task: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    """Run ``benchmarks.worker`` on ``task`` in a fresh Python process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", json.dumps(task)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed on {task}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # the workers must import this checkout, wherever the command is started from
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _best(runs: list[dict[str, Any]], key: str) -> float:
+    return min(r[key] for r in runs)
+
+
+def _peak(runs: list[dict[str, Any]]) -> float:
+    return max(r["peak_rss_mib"] for r in runs)
+
+
+def _run_task(consumers: int, hours: int, profile: bool = False, extra=()) -> dict[str, Any]:
+    overrides = [STORY, f"market.n_consumers={consumers}", f"run.horizon_hours={hours}", *extra]
+    return {"kind": "run", "overrides": overrides, "seed": 1, "profile": profile}
+
+
+# ----------------------------------------------------------------------------- 1
+
+
+def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """Columnar vs per-agent consumers on the same world, over the same window of hours."""
+    n, start, end = p["consumers"], p["start"], p["end"]
+    base = [STORY, f"market.n_consumers={n}", f"run.horizon_hours={end}"]
+    task = {"kind": "window", "overrides": base, "seed": 1, "start": start, "end": end}
+    columnar = r.measure(task, p["repeats"])
+    ref_task = {**task, "overrides": [*base, "market.population=per_agent"]}
+    per_agent = r.measure(ref_task, 1)[0]  # slow: measured once
+    best = min(columnar, key=lambda x: x["phases_s"]["consumers"])
+    hours = end - start
+    col_c, ref_c = best["phases_s"]["consumers"], per_agent["phases_s"]["consumers"]
+    col_w, ref_w = _best(columnar, "window_s"), per_agent["window_s"]
+    b = "1 columnar vs per-agent"
+    rows = [
+        Row(b, f"consumers ({n:,}), hours {start}-{end}", hours, "h"),
+        Row(b, "per-agent consumers: ms per hour", 1000 * ref_c / hours, "ms"),
+        Row(b, "columnar consumers: ms per hour", 1000 * col_c / hours, "ms"),
+        Row(b, "speed ratio, consumer phase", ref_c / col_c, "x", ">= 50"),
+        Row(b, "speed ratio, whole model", ref_w / col_w, "x"),
+        Row(b, "per-agent model build", per_agent["build_s"], "s"),
+    ]
+    return rows, {"columnar": columnar, "per_agent": per_agent}
+
+
+# ----------------------------------------------------------------------------- 2
+
+
+def bench_scaling(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """One flagship run at growing market sizes: time and peak memory."""
+    b = "2 scaling"
+    rows, details, times = [], {}, {}
+    for n in p["sizes"]:
+        runs = r.measure(_run_task(n, p["hours"]), p["repeats"])
+        times[n] = _best(runs, "run_s")
+        details[n] = runs
+        rows.append(Row(b, f"{n:,} consumers, {p['hours'] // 24} days: run time", times[n], "s"))
+        rows.append(Row(b, f"{n:,} consumers: peak memory", _peak(runs), "MiB"))
+    small, large = p["sizes"][-2], p["sizes"][-1]
+    rows.append(Row(b, f"time({large:,}) / time({small:,})", times[large] / times[small], "x"))
+    rows[-1].target = "<= 10"
+    return rows, details
+
+
+# ----------------------------------------------------------------------------- 3
+
+
+def bench_flagship(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The flagship at the largest size: wall time, memory, and ms per hour by phase."""
+    n, hours = p["consumers"], p["hours"]
+    plain = r.measure(_run_task(n, hours), p["repeats"])
+    profiled = r.measure(_run_task(n, hours, profile=True), 1)[0]
+    b = "3 flagship"
+    wall = _best(plain, "run_s")
+    above = _peak(plain) - min(x["base_rss_mib"] for x in plain)
+    rows = [
+        Row(b, f"{n:,} consumers, {hours // 24} days, hourly ticks: run time", wall, "s", "<= 30"),
+        Row(b, "peak resident memory (whole process)", _peak(plain), "MiB", f"<= {4 * GIB:.0f}"),
+        Row(b, "memory above the imported libraries", above, "MiB"),
+        Row(b, "ms per simulated hour (total)", 1000 * wall / hours, "ms"),
+    ]
+    phases = profiled["phases_s"]
+    total = sum(phases.values())
+    for name, secs in phases.items():
+        share = secs / total if total else 0.0
+        rows.append(Row(b, f"  phase {name}: ms per hour ({share:.0%})", 1000 * secs / hours, "ms"))
+    rows.append(Row(b, "profiled run time (profiler overhead incl.)", profiled["run_s"], "s"))
+    return rows, {"plain": plain, "profiled": profiled}
+
+
+# ----------------------------------------------------------------------------- 4
+
+
+def _viralchain() -> str:
+    return str(Path(sys.executable).with_name("viralchain"))
+
+
+def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The real sweep command (Hydra multirun, joblib launcher) with 1 and 2 workers."""
+    import pandas as pd
+
+    reps = p["replications"]
+    n_runs = 2 * reps
+    times, details = {}, {}
+    for jobs in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="viralchain-bench-sweep-") as tmp:
+            out = Path(tmp) / "sweep"
+            cmd = [
+                _viralchain(),
+                "run",
+                "-m",
+                "setup=rigid,flexible",
+                *p["overrides"],
+                "--replications",
+                str(reps),
+                "--jobs",
+                str(jobs),
+                "--out",
+                str(out),
+            ]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_env())
+            times[jobs] = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise RuntimeError(f"sweep failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+            runs = pd.read_parquet(out / "runs")
+            runs = runs[runs["setup"] != "rival"]
+            if len(runs) != n_runs or (runs["status"] != "ok").any():
+                raise RuntimeError(f"sweep wrote {len(runs)} ok runs, expected {n_runs}")
+            details[jobs] = {
+                "wall_s": times[jobs],
+                "run_seconds_sum": float(runs.wall_seconds.sum()),
+            }
+    b = "4 sweep"
+    rows = [
+        Row(b, f"{n_runs} runs, 1 worker: wall time", times[1], "s"),
+        Row(b, f"{n_runs} runs, 2 workers: wall time", times[2], "s"),
+        Row(b, "simulation time inside the runs (1 worker)", details[1]["run_seconds_sum"], "s"),
+        Row(b, "speed-up, 2 workers vs 1", times[1] / times[2], "x", ">= 1.7"),
+    ]
+    return rows, details
+
+
+# ----------------------------------------------------------------------------- 5
+
+
+def bench_io(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """Write a sweep's outputs with the sweep's writer, read each table back as one dataset."""
+    task = {
+        "kind": "io",
+        "n_runs": p["n_runs"],
+        "seeds": p["seeds"],
+        "setups": ["rigid", "flexible"],
+        "overrides": p["overrides"],
+    }
+    d = r.measure(task, 1)[0]
+    n = d["n_runs"]
+    b = "5 sweep outputs"
+    rows = [
+        Row(b, f"{n} runs: files written", d["files"], ""),
+        Row(b, f"{n} runs: size on disk", d["bytes"] / 2**20, "MiB"),
+        Row(b, f"{n} runs: timeseries rows", d["rows"]["timeseries"], ""),
+        Row(b, f"{n} runs: write (sweep writer, atomic parquet)", d["write_s"], "s"),
+        Row(b, "  per run", 1000 * d["write_s"] / n, "ms"),
+        Row(b, "read runs+timeseries+events (pandas)", d["read_pandas_s"], "s"),
+        Row(b, "read runs+timeseries+events (pyarrow)", d["read_pyarrow_s"], "s"),
+    ]
+    return rows, d
+
+
+# ----------------------------------------------------------------------------- 6
+
+
+def bench_workshop(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """A workshop-size run: what the room waits for."""
+    n, hours = p["consumers"], p["hours"]
+    runs = r.measure(_run_task(n, hours), p["repeats"])
+    b = "6 workshop"
+    rows = [
+        Row(b, f"{n:,} consumers, {hours // 24} days: run time", _best(runs, "run_s"), "s", "<= 1"),
+        Row(b, "compose (Hydra + validation) before it", _best(runs, "compose_s"), "s"),
+        Row(b, "peak memory", _peak(runs), "MiB"),
+    ]
+    return rows, {"runs": runs}
+
+
+BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[str, Any]]]] = {
+    "reference": bench_reference,
+    "scaling": bench_scaling,
+    "flagship": bench_flagship,
+    "sweep": bench_sweep,
+    "io": bench_io,
+    "workshop": bench_workshop,
+}

@@ -1,0 +1,173 @@
+"""One measurement in a fresh process: ``python -m benchmarks.worker '<task as JSON>'``.
+
+Every run is measured in its own process so that its peak resident memory (``ru_maxrss``
+of the process: the interpreter, the libraries and the run) and its time are its own. The
+worker prints one JSON line with what it measured. Tasks:
+
+* ``run``: ``sim.compose`` + ``sim.run`` (the public path: build, simulate, KPIs, tables);
+  optionally with the phase profiler.
+* ``window``: build a model, run it to ``start``, then time hours ``start..end`` alone
+  (with the phase profiler): the per-agent reference is too slow for whole runs.
+* ``io``: write a sweep's worth of run outputs with the sweep's own writer and read them back
+  as one dataset per table.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """A whole run through the public API."""
+    import sim
+    from benchmarks.profiler import instrument
+
+    prof = instrument() if task.get("profile") else None
+    t0 = time.perf_counter()
+    cfg = sim.compose(None, task["overrides"])
+    compose_s = time.perf_counter() - t0
+    base = _rss_mib()
+    if prof is not None:
+        prof.reset()
+    t1 = time.perf_counter()
+    result = sim.run(cfg, seed=task.get("seed", 1))
+    run_s = time.perf_counter() - t1
+    out = {
+        "compose_s": compose_s,
+        "run_s": run_s,
+        "hours": cfg.run.horizon_hours,
+        "consumers": cfg.market.n_consumers,
+        "base_rss_mib": base,
+        "peak_rss_mib": _rss_mib(),
+        "demand_units": result.kpis["demand_units"],
+        "sold_units": result.kpis["sold_units"],
+        "timeseries_rows": len(result.timeseries),
+    }
+    if prof is not None:
+        out["phases_s"] = prof.snapshot()
+    return out
+
+
+def window_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Hours ``start..end`` of a model, timed alone, split by phase."""
+    import sim
+    from benchmarks.profiler import instrument
+    from sim.model import ViralChainModel
+
+    prof = instrument()
+    cfg = sim.compose(None, task["overrides"])
+    t0 = time.perf_counter()
+    model = ViralChainModel(cfg, task.get("seed", 1))
+    build_s = time.perf_counter() - t0
+    start, end = task["start"], task["end"]
+    t1 = time.perf_counter()
+    model.run_for(start)
+    before_s = time.perf_counter() - t1
+    prof.reset()
+    t2 = time.perf_counter()
+    model.run_for(end - start)
+    window_s = time.perf_counter() - t2
+    phases = prof.snapshot()
+    return {
+        "build_s": build_s,
+        "before_window_s": before_s,
+        "window_s": window_s,
+        "window_hours": end - start,
+        "phases_s": phases,
+        "peak_rss_mib": _rss_mib(),
+        "demand_in_window": int(model.brands[0].hourly_demand[start:end].sum()),
+        "agents": len(model.agents),
+    }
+
+
+def io_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Write ``n_runs`` runs' tables as a sweep would, then read each table as one dataset.
+
+    The runs' contents come from ``len(seeds)`` real runs per setup, each written under many
+    run ids (the run id and seed columns differ; the bytes per run are those of real runs).
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    import sim
+    from experiments import sweep_store as store
+    from sim.result import make_run_id
+
+    t0 = time.perf_counter()
+    sources = []
+    for setup in task["setups"]:
+        for seed in task["seeds"]:
+            cfg = sim.compose(None, [*task["overrides"], f"setup={setup}"])
+            sources.append(sim.run(cfg, seed=seed))
+    simulate_s = time.perf_counter() - t0
+    n = task["n_runs"]
+    results = []
+    for i in range(n):
+        src = sources[i % len(sources)]
+        seed = 10_000 + i
+        run_id = make_run_id(src.config.config_hash(), seed)
+        results.append(
+            replace(
+                src,
+                run_id=run_id,
+                seed=seed,
+                timeseries=src.timeseries.assign(run_id=run_id),
+                events=src.events.assign(run_id=run_id),
+            )
+        )
+    out: dict[str, Any] = {"n_runs": n, "source_runs": len(sources), "simulate_s": simulate_s}
+    with tempfile.TemporaryDirectory(prefix="viralchain-bench-io-") as tmp:
+        root = Path(tmp) / "sweep"
+        t1 = time.perf_counter()
+        for i, r in enumerate(results):
+            store.write_run(root, r, "bench-io", {"replication": i})
+        out["write_s"] = time.perf_counter() - t1
+        files = [p for p in root.rglob("*.parquet")]
+        out["files"] = len(files)
+        out["bytes"] = sum(p.stat().st_size for p in files)
+        rows = {}
+        t2 = time.perf_counter()
+        for table in store.TABLES:
+            rows[table] = len(store.read_table(root, table))
+        out["read_pandas_s"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        for table in store.TABLES:
+            t = pq.read_table(root / table)
+            assert t.num_rows == rows[table], table
+        out["read_pyarrow_s"] = time.perf_counter() - t3
+        out["rows"] = rows
+        ts = pd.read_parquet(root / "timeseries")
+        out["runs_in_dataset"] = int(ts["run_id"].nunique())
+    out["peak_rss_mib"] = _rss_mib()
+    return out
+
+
+TASKS = {"run": run_task, "window": window_task, "io": io_task}
+
+
+def main(argv: list[str]) -> int:
+    """Run the task given as JSON and print its measurements as one JSON line."""
+    import logging
+    import warnings
+
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    task = json.loads(argv[0])
+    out = TASKS[task["kind"]](task)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

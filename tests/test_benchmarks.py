@@ -1,0 +1,99 @@
+"""The benchmark suite works: its quick mode completes and writes its table (no timing is
+asserted here; the figures are measured by ``make bench`` and reported in
+docs/performance.md), and its phase profiler charges time to the right actor without
+changing what a run does."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+from benchmarks.profiler import PHASES, PhaseProfiler
+from benchmarks.suite import BENCHMARKS, Row
+from tests.conftest import ROOT
+
+
+def _bench(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
+    out = tmp_path / "quick.json"
+    proc = _bench("--quick", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["mode"] == "quick"
+    assert report["table"] in proc.stdout
+    benchmarks = {r["benchmark"] for r in report["rows"]}
+    assert len(benchmarks) == len(BENCHMARKS) == 6
+    measures = " | ".join(r["measure"] for r in report["rows"])
+    for needle in (
+        "speed ratio, consumer phase",
+        "time(5,000) / time(2,000)",
+        "peak resident memory",
+        "phase consumers",
+        "phase recording",
+        "speed-up, 2 workers vs 1",
+        "write (sweep writer",
+        "read runs+timeseries+events",
+        "run time",
+    ):
+        assert needle in measures, needle
+    for r in report["rows"]:
+        assert math.isfinite(r["value"]) and r["value"] >= 0, r
+    # every phase of the flagship is reported, and the phases add up to the profiled run
+    flagship = report["details"]["flagship"]["measured"]["profiled"]
+    assert set(flagship["phases_s"]) == set(PHASES)
+    assert sum(flagship["phases_s"].values()) <= flagship["run_s"] * 1.01
+    # the per-agent reference really ran one agent per consumer
+    per_agent = report["details"]["reference"]["measured"]["per_agent"]
+    assert per_agent["agents"] > 2000 and per_agent["demand_in_window"] >= 0
+    io = report["details"]["io"]["measured"]
+    assert io["runs_in_dataset"] == io["n_runs"] == 6 and io["files"] == 18
+
+
+def test_unknown_benchmark_is_a_usage_error():
+    proc = _bench("--only", "nonsense", timeout=60)
+    assert proc.returncode == 2
+    assert "--only = nonsense: must be among reference, scaling" in proc.stderr
+
+
+def test_profiler_charges_nested_calls_to_the_innermost_phase():
+    prof = PhaseProfiler()
+    prof.enter("consumers")
+    time.sleep(0.03)
+    prof.enter("brands")
+    time.sleep(0.05)
+    prof.exit()
+    time.sleep(0.01)
+    prof.exit()
+    s = prof.snapshot()
+    assert s["brands"] >= 0.05
+    assert 0.04 <= s["consumers"] < s["brands"] + 0.03
+    prof.reset()
+    assert sum(prof.snapshot().values()) < 0.01
+
+
+def test_rows_check_their_targets():
+    assert Row("b", "m", 60, "x", ">= 50").meets() is True
+    assert Row("b", "m", 31, "s", "<= 30").meets() is False
+    assert Row("b", "m", 1, "s").meets() is None
+
+
+def test_a_profiled_run_does_the_same_as_a_plain_one():
+    from benchmarks.suite import _run_task, worker
+
+    profiled = worker(_run_task(3000, 96, profile=True))
+    plain = worker(_run_task(3000, 96))
+    same = ("demand_units", "sold_units", "timeseries_rows")
+    assert [profiled[k] for k in same] == [plain[k] for k in same]
+    assert "phases_s" in profiled and "phases_s" not in plain
