@@ -60,7 +60,8 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# applied per test (not loaded globally, so other test modules keep their own settings)
+PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 
 
@@ -267,21 +268,21 @@ def check_run(cfg: Config) -> None:
 
 
 @pytest.mark.xdist_group("properties-valid-a")
-@settings(max_examples=examples(45))
+@settings(PROFILE, max_examples=examples(45))
 @given(cfg=valid_configs())
 def test_random_valid_configurations_keep_every_invariant(cfg):
     check_run(cfg)
 
 
 @pytest.mark.xdist_group("properties-valid-b")
-@settings(max_examples=examples(45))
+@settings(PROFILE, max_examples=examples(45))
 @given(cfg=valid_configs(), extra_seed=st.integers(0, 2**20))
 def test_random_valid_configurations_keep_every_invariant_on_other_seeds(cfg, extra_seed):
     check_run(cfg.model_copy(update={"seed": extra_seed}))
 
 
 @pytest.mark.slow
-@settings(max_examples=examples(200))
+@settings(PROFILE, max_examples=examples(200))
 @given(cfg=valid_configs())
 def test_many_random_valid_configurations_keep_every_invariant(cfg):
     check_run(cfg)
@@ -324,7 +325,7 @@ def invalid_dicts(draw) -> tuple[dict, str]:
 
 
 @pytest.mark.xdist_group("properties-invalid")
-@settings(max_examples=examples(200))
+@settings(PROFILE, max_examples=examples(200))
 @given(case=invalid_dicts())
 def test_random_invalid_configurations_raise_config_error_naming_the_field(case):
     data, field = case
@@ -390,7 +391,7 @@ def _main(argv: list[str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.xdist_group("properties-cli")
-@settings(max_examples=examples(40))
+@settings(PROFILE, max_examples=examples(40))
 @given(case=invalid_cli_args())
 def test_random_invalid_command_lines_exit_2_with_a_clear_line(case, tmp_path, monkeypatch):
     args, field = case
@@ -438,7 +439,7 @@ def invalid_validation_args(draw) -> tuple[list[str], str]:
 
 
 @pytest.mark.xdist_group("properties-invalid")
-@settings(max_examples=examples(60))
+@settings(PROFILE, max_examples=examples(60))
 @given(case=invalid_validation_args())
 def test_random_invalid_validation_parameters_exit_2_before_running(case):
     args, field = case

@@ -112,3 +112,25 @@ def test_full_validation_passes_every_check(tmp_path):
     p = cli("validate", "--csv", str(tmp_path / "full.csv"), cwd=tmp_path, timeout=3600)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr
     assert "FAIL" not in p.stdout
+
+
+def test_docs_parameter_reference_is_up_to_date():
+    """``docs/validation.md`` carries the generated reference (python -m experiments.validate)."""
+    from experiments.validate import documented_reference, parameter_reference
+
+    assert documented_reference() == parameter_reference()
+
+
+def test_readme_documents_every_check_and_its_parameters():
+    from experiments.validate import load_params
+    from sim.validation import CHECKS
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Validation", 1)[1].split("\n## ", 1)[0]
+    for name in CHECKS:
+        assert f"`{name}`" in section, name
+        for key in load_params(name):
+            if key not in ("alpha", "seed", "fast"):
+                assert key in section, (name, key)
+    assert "docs/validation.md" in section and "_settings.yaml" in section

@@ -33,7 +33,7 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alpha: OpenUnit = Field(
-        description="per-comparison false-failure probability; tolerance = z(alpha)·SE + |bias|"
+        description="per-comparison false-failure probability: tolerance = t(alpha)·SE + abs(bias)"
     )
     seed: NonNegativeInt = Field(description="root seed of the check's random streams")
 
@@ -67,26 +67,43 @@ def parse[M: BaseModel](check: str, model: type[M], data: Mapping[str, Any] | M)
 
 
 def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
-    """``(dotted key, type/bounds, description)`` of every parameter, nested models included."""
+    """``(dotted key, type and bounds, description)`` of every parameter, nested ones too."""
     out: list[tuple[str, str, str]] = []
     for name, f in model.model_fields.items():
         key = f"{prefix}{name}"
         ann = f.annotation
         inner = _model_in(ann)
         if inner is not None:
-            sub = "[i]." if _is_list(ann) else "."
-            out.append((key, "list" if _is_list(ann) else "map", f.description or ""))
-            out.extend(describe(inner, key + sub))
+            kind = "list of sets" if _is_list(ann) else "section"
+            out.append((key, kind, f.description or ""))
+            out.extend(describe(inner, key + ("[i]." if _is_list(ann) else ".")))
             continue
+        metadata = list(f.metadata)
+        for arg in getattr(ann, "__args__", ()) or ():  # Annotated members of a union
+            for m in getattr(arg, "__metadata__", ()):
+                metadata.extend(getattr(m, "metadata", [m]))
         bounds = ", ".join(
             f"{sym} {getattr(m, attr)}"
-            for m in f.metadata
+            for m in metadata
             for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
             if getattr(m, attr, None) is not None
         )
-        tname = getattr(ann, "__name__", str(ann)).replace("typing.", "")
-        out.append((key, f"{tname} {bounds}".strip(), f.description or ""))
+        out.append((key, f"{_type_name(ann)} {bounds}".strip(), f.description or ""))
     return out
+
+
+def _type_name(ann: Any) -> str:
+    if _is_list(ann):
+        (arg,) = ann.__args__
+        return f"list of {_type_name(arg)}"
+    args = [a for a in getattr(ann, "__args__", ()) or () if a is not type(None)]
+    if getattr(ann, "__metadata__", None) is not None:  # Annotated[...]
+        return _type_name(ann.__origin__)
+    if args and not isinstance(ann, type):
+        names = [_type_name(a) for a in args]
+        optional = type(None) in getattr(ann, "__args__", ())
+        return " or ".join(dict.fromkeys(names)) + (" or null" if optional else "")
+    return getattr(ann, "__name__", str(ann))
 
 
 def _is_list(ann: Any) -> bool:
