@@ -174,8 +174,8 @@ class Progress(threading.Thread):
         text = self.line()
         if self.tty:
             self.stream.write("\r" + text.ljust(len(self._last)) + ("\n" if final else ""))
-        elif text.split(" · elapsed")[0] != self._last.split(" · elapsed")[0] or final:
-            self.stream.write(text + "\n")
+        elif text.split(" · elapsed")[0] != self._last.split(" · elapsed")[0]:
+            self.stream.write(text + "\n")  # not a terminal: a line per change only
         self.stream.flush()
         self._last = text
 
