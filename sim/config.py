@@ -227,6 +227,11 @@ class KolConfig(Strict):
     response_hours: NonNegative = Field(
         description="hours from a dynamic task (hot-spot response) to its post"
     )
+    platform: str = Field(description="platform its followers buy on (empty: any)")
+    framework_posts_per_week: NonNegative = Field(
+        description="short videos per week under a framework contract (evenly spaced, "
+        "featuring the main brand's products in turn)"
+    )
 
 
 class PostConfig(Strict):
@@ -290,6 +295,9 @@ class ProductConfig(Strict):
     )
     salvage_fraction: Probability = Field(
         description="share of unit cost recovered for leftover stock at the end (markdown)"
+    )
+    appeal: NonNegative = Field(
+        description="conversion multiplier: how much buyers like this design (1: average)"
     )
 
 
@@ -401,6 +409,7 @@ class CarrierConfig(Strict):
     handling_hours: NonNegative = Field(description="hours added to every trip")
     cost_per_unit_km: NonNegative
     cost_per_unit: NonNegative = Field(description="fixed money per unit moved")
+    cost_per_parcel: NonNegative = Field(description="last mile: money per parcel")
     elastic: bool = Field(
         description="spot/crowd capacity: only used when parcels exceed contracted capacity"
     )
@@ -415,6 +424,9 @@ class LogisticsConfig(Strict):
     warehouses: dict[str, WarehouseConfig] = Field(min_length=1)
     carriers: dict[str, CarrierConfig] = Field(min_length=1)
     return_handling_cost_per_unit: NonNegative
+    consolidate_parcels: bool = Field(
+        description="a sorting centre packs a buyer's orders leaving together into one parcel"
+    )
 
 
 # ----------------------------------------------------------------------------- policy
@@ -451,6 +463,10 @@ class ReplenishmentPolicy(Strict):
 
     review_period_hours: PositiveInt = Field(description="hours between reviews")
     first_review_hour: NonNegativeInt = Field(description="hour of the first review")
+    pilot_batch_units: NonNegative = Field(
+        description="the first order of each SKU is a pilot batch of at most this size "
+        "(reference scale; 0: no pilot)"
+    )
 
 
 class RoutingPolicy(Strict):
@@ -562,6 +578,22 @@ class InformationPolicy(Strict):
     )
 
 
+class AssortmentPolicy(Strict):
+    """Test-and-learn: sample batches of many designs, then scale the winners, stop the rest."""
+
+    name: str = Field(description="off | test_and_learn")
+    decision_hour: NonNegativeInt = Field(
+        description="hour the test ends; until then tested designs are not replenished"
+    )
+    winner_share: Probability = Field(
+        description="share of designs kept (the best demand per view)"
+    )
+    scale_up_days: NonNegative = Field(
+        description="a winner's scale-up order covers this many days of its test-period demand"
+    )
+    winner_posts: NonNegativeInt = Field(description="dynamic KOL tasks booked per winner")
+
+
 class PolicyConfig(Strict):
     """The brand's decision rules, each chosen by name from a registry."""
 
@@ -577,6 +609,7 @@ class PolicyConfig(Strict):
     opportunity: OpportunityPolicy
     prepositioning: PrepositioningPolicy
     information: InformationPolicy
+    assortment: AssortmentPolicy
 
 
 class DisruptionConfig(Strict):
@@ -598,6 +631,9 @@ class DisruptionConfig(Strict):
 class BrandSpec(Strict):
     """Everything one competing brand brings: catalogue, network and policies."""
 
+    setup: str = Field(
+        description="label of the brand's setup (rivals; the main brand uses meta.setup)"
+    )
     brand: BrandConfig
     supply: SupplyConfig
     logistics: LogisticsConfig
@@ -632,7 +668,11 @@ class Config(Strict):
     def brand_specs(self) -> list[BrandSpec]:
         """The main brand first, then rivals in name order."""
         main = BrandSpec(
-            brand=self.brand, supply=self.supply, logistics=self.logistics, policy=self.policy
+            setup=self.meta.setup,
+            brand=self.brand,
+            supply=self.supply,
+            logistics=self.logistics,
+            policy=self.policy,
         )
         return [main] + [self.rivals[k] for k in sorted(self.rivals)]
 
@@ -734,6 +774,7 @@ def _check_cross_references(cfg: Config) -> None:
             ("opportunity", spec.policy.opportunity.name),
             ("prepositioning", spec.policy.prepositioning.name),
             ("information", spec.policy.information.name),
+            ("assortment", spec.policy.assortment.name),
         ):
             allowed = registry.names(family)
             if chosen not in allowed:
@@ -745,6 +786,16 @@ def _check_cross_references(cfg: Config) -> None:
         problems.append(("brand.products", dup, "SKU names must be unique across brands"))
     if len(set(brand_names)) != len(brand_names):
         problems.append(("brand.name", brand_names, "brand names must be unique"))
+    platforms = sorted(cfg.market.platforms)
+    for name, k in cfg.content.kols.items():
+        if k.platform and k.platform not in cfg.market.platforms:
+            problems.append(
+                (
+                    f"content.kols.{name}.platform",
+                    k.platform,
+                    f"must be empty or one of {platforms}",
+                )
+            )
     for i, post in enumerate(cfg.content.calendar):
         if post.kol not in cfg.content.kols:
             problems.append((f"content.calendar[{i}].kol", post.kol, f"must be one of {kols}"))

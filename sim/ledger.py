@@ -70,6 +70,8 @@ class Ledger:
             f: np.zeros((n_sku, n_regions), dtype=np.int64) for f in self.HOURLY_REGION_FIELDS
         }
         self.kol_fees_by_kol: dict[str, float] = {}
+        # last-mile parcels handed to carriers, and the orders inside them, per brand
+        self.counts = {k: np.zeros(n_brand, dtype=np.int64) for k in ("parcels", "orders_shipped")}
 
     # -- unit flows ----------------------------------------------------------------
     def add_units(self, name: str, sku: int | np.ndarray, qty: int | np.ndarray) -> None:

@@ -87,6 +87,14 @@ class ViralChainModel(mesa.Model):
         conv[CH_ORGANIC] = config.market.organic.conversion_probability
         conv[CH_SUBST] = conv[CH_REVISIT] = 1.0
         self.channel_conversion = conv
+        self.appeal = np.array([p.appeal for p in products])
+        # each consumer buys on one platform (drawn here: KOL followers are drawn from it)
+        share = np.array([config.market.platforms[p].population_share for p in self.platform_names])
+        self.consumer_platform = (
+            stream(self.seed, "population", "platform")
+            .choice(len(share), size=self.market_size, p=share / share.sum())
+            .astype(np.int16)
+        )
 
         # network: warehouses and factories get global indices across brands
         self.warehouses: list[Warehouse] = []
@@ -182,6 +190,15 @@ class ViralChainModel(mesa.Model):
             )
             kol = self.kols[self.kol_index[post.kol]]
             kol.plan(f"cal{i}-{post.kol}", post.at_hour, post.kind, skus, post.duration_hours)
+        for kol in self.kols:  # framework contracts: evenly spaced posts, products in turn
+            per_week = kol.cfg.framework_posts_per_week
+            if per_week <= 0:
+                continue
+            period = 168.0 / per_week
+            offset = (kol.index * 7.0) % period
+            for j in range(int((self.horizon_hours - offset) / period) + 1):
+                sku = main_skus[[j % len(main_skus)]]
+                kol.plan(f"frame{j}-{kol.name}", round(offset + j * period), "short_video", sku, 1)
         all_skus = np.arange(self.n_sku, dtype=np.int64)
         for kol in self.kols:
             rate = kol.cfg.spontaneous_posts_per_day

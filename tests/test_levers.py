@@ -295,8 +295,8 @@ def test_quick_response_share_counts_small_fast_batches():
 
 
 def test_cloud_pool_splits_an_order_by_free_capacity():
-    pool = run("setup=flexible", "supply=cloud_pool", "policy.sourcing.pool_split=true")
-    single = run("setup=flexible", "supply=cloud_pool", "policy.sourcing.pool_split=false")
+    pool = run("setup=flexible", "policy.sourcing.pool_split=true")
+    single = run("setup=flexible", "policy.sourcing.pool_split=false")
 
     def factories_per_decision(r):
         ev = r.events[r.events.kind.isin(["rush_order", "production_order"])]

@@ -68,6 +68,7 @@ class Brand(mesa.Agent):
         self.opportunity = registry.build("opportunity", p.opportunity)
         self.prepositioning = registry.build("prepositioning", p.prepositioning)
         self.information = registry.build("information", p.information)
+        self.assortment = registry.build("assortment", p.assortment)
         n, H = model.n_sku, model.horizon_hours
         self.backlog = {int(s): IdQueue() for s in self.skus}
         self.backlog_units = np.zeros(n, dtype=np.int64)
@@ -86,6 +87,9 @@ class Brand(mesa.Agent):
         self._task_counter = 0
         self._safety_boost = np.ones(n)
         self._safety_boost_until = np.zeros(n, dtype=np.int64)
+        self._piloted = np.zeros(n, dtype=bool)
+        self._pilot_pending = np.zeros(n, dtype=bool)
+        self.stopped = np.zeros(n, dtype=bool)  # designs stopped by test-and-learn
 
     # ------------------------------------------------------------------ wiring
     def attach(self, warehouses, factories, carriers) -> None:
@@ -135,6 +139,7 @@ class Brand(mesa.Agent):
             (f for f in factories if f.cfg.role == "quick_response"), key=lambda f: f.cfg.unit_cost
         )
         self.prepositioning.plan(self)
+        self.assortment.plan(self)
 
     def deploy(self, units: int) -> np.ndarray:
         """Split new stock across warehouses (local order) by the deployment policy."""
@@ -176,9 +181,17 @@ class Brand(mesa.Agent):
         g = self.warehouses[wh_local].gindex
         return sum(int(c.stock_in_transit_to[sku, g]) for c in self.line_haul)
 
-    def quick_capacity_per_hour(self) -> float:
-        """Output per hour of the quick-response factories (regular ones if there are none)."""
-        pool = self.quick or self.regular
+    def regular_for(self, sku: int) -> list[Factory]:
+        """Regular factories that can make ``sku``, cheapest first."""
+        return [f for f in self.regular if f.sku_mask[sku]]
+
+    def quick_for(self, sku: int) -> list[Factory]:
+        """Quick-response factories that can make ``sku``, cheapest first."""
+        return [f for f in self.quick if f.sku_mask[sku]]
+
+    def quick_capacity_per_hour(self, sku: int) -> float:
+        """Output per hour of the quick-response factories for ``sku`` (regular if none)."""
+        pool = self.quick_for(sku) or self.regular_for(sku)
         return sum(f.capacity_per_hour for f in pool)
 
     # ------------------------------------------------------------------ selling
@@ -542,6 +555,11 @@ class Brand(mesa.Agent):
         self.prepositioning.rebalance(self, hour)
         for sku in self.skus:
             sku = int(sku)
+            if not self.assortment.replenishes(self, sku):
+                continue
+            regular, quick = self.regular_for(sku), self.quick_for(sku)
+            if not regular and not quick:
+                continue
             sig = self.signals(sku, hour - 1) if hour > 0 else Signals(np.zeros(0), np.zeros(0))
             per_day = max(0.0, self.forecaster.daily(sig))
             recent = sig.daily_demand[-window:]
@@ -554,24 +572,34 @@ class Brand(mesa.Agent):
                 base_per_day=min(base, per_day),
                 safety_units=safety,
                 review_hours=review_h,
-                regular=self.regular,
-                quick=self.quick,
+                regular=regular or quick,
+                quick=quick if regular else [],
                 lead_hours=self.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
             )
-            for f, q, quick in self.sourcer.orders(ctx):
-                if quick and self.spec.policy.sourcing.pool_split and len(self.quick) > 1:
+            for f, q, is_quick in self.sourcer.orders(ctx):
+                q = self._pilot(f, sku, q)
+                if is_quick and self.spec.policy.sourcing.pool_split and len(quick) > 1:
                     self.order_from_pool(sku, q, hour, rush=False)
                 else:
-                    self.order(f, sku, q, hour, quick=quick)
+                    self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
+
+    def _pilot(self, f: Factory, sku: int, quantity: int) -> int:
+        """The first order of a SKU is a pilot batch (if configured): cap its size."""
+        cap = self.spec.policy.replenishment.pilot_batch_units
+        if cap <= 0 or self._piloted[sku]:
+            return quantity
+        self._piloted[sku] = True
+        self._pilot_pending[sku] = True
+        return min(quantity, f.order_quantity(cap * self.model.scale))
 
     def order_from_pool(
         self, sku: int, quantity: int, hour: int, *, rush: bool, why: str = ""
     ) -> None:
         """Cloud-factory pool: split an order across quick-response factories by free
         capacity (capacity over the coming day minus work already queued)."""
-        pool = self.quick
+        pool = self.quick_for(sku)
         free = np.array([max(0.0, f.capacity_per_hour * 24 - f.open_units.sum()) for f in pool])
         if free.sum() <= 0:
             free = np.array([f.capacity_per_hour for f in pool])
@@ -582,13 +610,31 @@ class Brand(mesa.Agent):
 
     def place_rush(self, sku: int, quantity: int, hour: int, why: str) -> None:
         """An expedited order at the quick-response factories (the regular one if none)."""
-        if self.quick and self.spec.policy.sourcing.pool_split and len(self.quick) > 1:
+        quick = self.quick_for(sku)
+        if quick and self.spec.policy.sourcing.pool_split and len(quick) > 1:
             self.order_from_pool(sku, quantity, hour, rush=True, why=why)
             return
-        f = (self.quick or self.regular)[0]
-        q = f.order_quantity(quantity)
+        pool = quick or self.regular_for(sku)
+        if not pool:
+            return
+        q = pool[0].order_quantity(quantity)
         if q:
-            self.order(f, sku, q, hour, quick=bool(self.quick), rush=True, why=why)
+            self.order(pool[0], sku, q, hour, quick=bool(quick), rush=True, why=why)
+
+    def place_scale_up(self, sku: int, quantity: int, hour: int) -> None:
+        """A scale-up order for a winning design (quick-response if possible)."""
+        pool = self.quick_for(sku) or self.regular_for(sku)
+        if pool:
+            q = pool[0].order_quantity(quantity)
+            if q:
+                self.order(
+                    pool[0],
+                    sku,
+                    q,
+                    hour,
+                    quick=pool[0].cfg.role == "quick_response",
+                    why="scale-up of a winning design",
+                )
 
     def order(
         self,
@@ -631,6 +677,9 @@ class Brand(mesa.Agent):
         day = min(hour // 24, len(self.daily_ordered) - 1)
         self.daily_ordered[day, sku] += quantity
         kind = "rush_order" if rush else "production_order"
+        if self._pilot_pending[sku] and not rush:
+            kind = "pilot_batch"
+            self._pilot_pending[sku] = False
         detail = f"{f.name} job {job.job_id}" + (" quick-response" if quick else "")
         if why:
             detail += f" ({why})"

@@ -179,6 +179,19 @@ class Carrier(mesa.Agent):
             np.add.at(self.parcels_in_transit, book.sku[sel], qty)
             np.add.at(self.parcels_to_region, (book.sku[sel], int(r)), qty)
             self._charge(n, km, "transport_cost")
+            # a sorting centre packs one parcel per buyer, else one parcel per order
+            spec = m.config.brand_specs()[self.brand]
+            parcels = (
+                len(np.unique(book.consumer[sel]))
+                if spec.logistics.consolidate_parcels
+                else len(sel)
+            )
+            surge = self.cfg.surge_price_multiplier if self.cfg.elastic else 1.0
+            m.ledger.add_money(
+                "transport_cost", self.brand, parcels * self.cfg.cost_per_parcel * surge
+            )
+            m.ledger.counts["parcels"][self.brand] += parcels
+            m.ledger.counts["orders_shipped"][self.brand] += len(sel)
             self._load(c)
             units += n
         return units

@@ -72,13 +72,7 @@ class ConsumerPopulation(mesa.Agent):
             self.return_propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
         else:
             self.return_propensity = np.full(n, m, dtype=np.float32)
-        plat = model.config.market.platforms
-        share = np.array([plat[k].population_share for k in plat], dtype=float)
-        self.platform = (
-            stream(model.seed, "population", "platform")
-            .choice(len(share), size=n, p=share / share.sum())
-            .astype(np.int16)
-        )
+        self.platform = model.consumer_platform
         wom = cfg.word_of_mouth
         k = wom.peers_per_consumer if wom.mixing == "peers" else 0
         self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
@@ -217,7 +211,7 @@ class ConsumerPopulation(mesa.Agent):
         ec = self.exposure_count.reshape(-1)
         np.add.at(ec, flat, 1)
         ec[flat[ec[flat] > 10_000]] = 10_000  # saturate far below uint16 overflow
-        p = m.channel_conversion[channels].astype(np.float64)
+        p = m.channel_conversion[channels] * m.appeal[skus]
         has_kol = kols >= 0
         p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]

@@ -35,8 +35,17 @@ class Kol(mesa.Agent):
             share = float(rng.uniform(tier.followers_share_min, tier.followers_share_max))
         self.followers_share = share
         k = round(share * n)
+        if cfg.platform:  # followers are users of the KOL's platform
+            pool = np.flatnonzero(
+                model.consumer_platform == model.platform_names.index(cfg.platform)
+            )
+        else:
+            pool = np.arange(n)
+        k = min(k, len(pool))
         self.followers: np.ndarray = (
-            np.sort(rng.choice(n, size=k, replace=False)) if k else np.empty(0, dtype=np.int64)
+            np.sort(pool[rng.choice(len(pool), size=k, replace=False)])
+            if k
+            else np.empty(0, dtype=np.int64)
         )
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}

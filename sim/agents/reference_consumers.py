@@ -6,26 +6,28 @@ same rules a second time, written the way a plain Mesa model would: every consum
 object with scalar attributes, every hour *every* consumer steps (in random order, with
 ``AgentSet.shuffle_do``) and takes its own decisions with its own draws:
 
-* discovery: per launched product, Poisson(``exposure_rate_per_day``/24) organic exposures;
-  with fully mixed word of mouth, every adopter recommends at ``contacts_per_day``/24 to
-  uniformly random consumers;
-* wishes: every exposure to a launched product raises the exposure count; the consumer
+* discovery: per product on sale (launched, or in presale), Poisson(exposure_rate_per_day/24)
+  organic exposures; with fully mixed word of mouth, every adopter recommends at
+  ``contacts_per_day``/24 to uniformly random consumers;
+* wishes: every exposure to a product on sale raises the exposure count; the consumer
   wants a product it has not bought (and is not waiting for) with probability
   ``p = c_channel · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
   · (1 + boost·(exposures - 1))`` (clipped to 1), one chance per product per hour (the most
   persuasive exposure of the hour); it wants ``1 + Poisson(units_per_order_mean - 1)`` units;
-* the wishes of the hour go to the brands' checkout in the consumers' arrival order (the
-  brand quotes its promise once per hour and product, exactly as for the columnar
+* the wishes of the hour go to the brands' checkout in the consumers' arrival order, one
+  batch per product (the brand quotes its promise once per hour and product, and its
+  allocation policy shares scarce stock among the hour's wishes, exactly as for the columnar
   population); each consumer then reacts to its own outcome: substitute (another brand's
   launched product of the same category), come back once after ``revisit_delay_hours``
   (sold out only), or leave (a lost sale);
 * after the sale: at promise + grace a consumer whose order has not shipped may cancel it;
-  on delivery it decides to return the item (after an exponential delay) or, satisfied,
-  to recommend it to each peer with ``recommend_probability``.
+  on delivery it decides to return the item (after an exponential delay; for sure when a
+  unit is defective) or, satisfied, to recommend it to each peer with
+  ``recommend_probability``.
 
-Consumer traits (region, price sensitivity, patience, return propensity, peers) are drawn
-from the same random stream and in the same way as the columnar population, so both see the
-same world; the decisions use this population's own generator, so runs agree in
+Consumer traits (region, platform, price sensitivity, patience, return propensity, peers) are
+drawn from the same random streams and in the same way as the columnar population, so both see
+the same world; the decisions use this population's own generator, so runs agree in
 distribution, not draw for draw. The order book, the ledger and the brands' acceptance are
 shared code: the population does their bookkeeping in batches once per hour.
 """
@@ -102,6 +104,7 @@ class ReferenceConsumer(mesa.Agent):
         population: ReferencePopulation,
         index: int,
         region: int,
+        platform: int,
         price_sensitivity: float,
         patience_hours: float,
         return_propensity: float,
@@ -111,6 +114,7 @@ class ReferenceConsumer(mesa.Agent):
         self.population = population
         self.index = index
         self.region = region
+        self.platform = platform
         self.price_sensitivity = price_sensitivity
         self.patience_hours = patience_hours
         self.return_propensity = return_propensity
@@ -159,7 +163,7 @@ class ReferenceConsumer(mesa.Agent):
                 continue
             if channel in (CH_VIDEO, CH_LIVE):
                 pop.tally("views", sku, self.region, 1)
-            if pop.launch_hour[sku] > hour:
+            if pop.sellable_from[sku] > hour:  # not on sale yet (launch or presale start)
                 continue
             fresh.append(item)
             self.exposures[sku] = min(self.exposures[sku] + 1, EXPOSURE_CAP)
@@ -238,8 +242,21 @@ class ReferenceConsumer(mesa.Agent):
                 out.append(oid)
         return out
 
-    def receive(self, order_id: int, sku: int, hour: int, impulse: bool, late: bool) -> None:
-        """A parcel arrives: keep it and recommend it to peers, or plan to send it back."""
+    def receive(
+        self,
+        order_id: int,
+        sku: int,
+        quantity: int,
+        hour: int,
+        impulse: bool,
+        late: bool,
+        defect_share: float,
+    ) -> bool:
+        """A parcel arrives: keep it and recommend it to peers, or plan to send it back.
+
+        Each unit is defective with chance ``defect_share`` (defects that slipped through the
+        factory's checks); a defective parcel goes back for sure. Returns whether it was.
+        """
         pop = self.population
         rng = pop.random
         p = self.return_propensity
@@ -247,20 +264,24 @@ class ReferenceConsumer(mesa.Agent):
             p *= pop.impulse_return_multiplier
         if late:
             p *= pop.late_return_multiplier
+        defective = defect_share > 0 and rng.random() < 1 - (1 - defect_share) ** quantity
+        if defective:
+            p = 1.0
         if rng.random() < min(p, 1.0):
             delay = rng.expovariate(1.0 / pop.return_delay_hours) if pop.return_delay_hours else 0
             due = hour + max(1, round(delay))
             if due < pop.horizon_hours:
                 self.returns_due.setdefault(due, []).append(order_id)
                 pop.alarm_returns(due, self)
-            return
+            return defective
         if pop.recommend_probability <= 0 or not pop.peer_mixing:
-            return
+            return defective
         for peer in self.peers:
             if rng.random() < pop.recommend_probability:
                 when = hour + rng.randint(1, pop.wom_delay_hours_max)
                 if when < pop.horizon_hours:
                     pop.agents_list[peer].hear(when, sku, CH_WOM, -1)
+        return defective
 
     def send_back(self, hour: int) -> list[int]:
         """The order ids this consumer sends back now."""
@@ -298,6 +319,13 @@ class ReferencePopulation:
             propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
         else:
             propensity = np.full(n, m, dtype=np.float32)
+        plat = model.config.market.platforms
+        share = np.array([plat[k].population_share for k in plat], dtype=float)
+        self.platform = (
+            stream(model.seed, "population", "platform")
+            .choice(len(share), size=n, p=share / share.sum())
+            .astype(np.int16)
+        )
         wom = cfg.word_of_mouth
         k = wom.peers_per_consumer if wom.mixing == "peers" else 0
         peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
@@ -308,10 +336,13 @@ class ReferencePopulation:
         self.random = random.Random(seed)
         self.np_random = stream(model.seed, "reference_consumers", "substitutes")
         self.agents_list = [
-            ReferenceConsumer(model, self, i, int(r), float(s), float(pt), float(rp), list(pe))
-            for i, (r, s, pt, rp, pe) in enumerate(
+            ReferenceConsumer(
+                model, self, i, int(r), int(pl), float(s), float(pt), float(rp), list(pe)
+            )
+            for i, (r, pl, s, pt, rp, pe) in enumerate(
                 zip(
                     self.region.tolist(),
+                    self.platform.tolist(),
                     price_sensitivity.tolist(),
                     patience.tolist(),
                     propensity.tolist(),
@@ -327,7 +358,7 @@ class ReferencePopulation:
         self.adopters = np.zeros(P, dtype=np.int64)
         self.horizon_hours = model.horizon_hours
         # rule constants, as plain Python numbers
-        self.launch_hour = model.launch_hour.tolist()
+        self.sellable_from: list[int] = []
         self.price_ratio = model.price_ratio.tolist()
         self.conversion = model.channel_conversion.tolist()
         self.kol_trust = model.kol_trust.tolist()
@@ -385,10 +416,10 @@ class ReferencePopulation:
     def decide(self, hour: int, content: list[Exposures]) -> None:
         """Every consumer steps; the hour's wishes go to the brands; the refused react."""
         m = self.model
-        self.launched = [s for s, h in enumerate(self.launch_hour) if h <= hour]
-        self.novelty = np.power(
-            0.5, (hour - m.launch_hour) / 24.0 / m.novelty_half_life_days
-        ).tolist()
+        self.sellable_from = m.sellable_from.tolist()
+        self.launched = [s for s, h in enumerate(self.sellable_from) if h <= hour]
+        age_days = np.maximum(0, hour - m.launch_hour) / 24.0
+        self.novelty = np.power(0.5, age_days / m.novelty_half_life_days).tolist()
         agents = self.agents_list
         for b in content:  # content reaches its viewers
             for c, s in zip(b.consumers.tolist(), b.skus.tolist(), strict=True):
@@ -426,6 +457,7 @@ class ReferencePopulation:
                 patience=np.array([w.consumer.patience_hours for w in queue], dtype=np.float32),
                 channels=np.array([w.channel for w in queue], dtype=np.int8),
                 kols=np.array([w.kol for w in queue], dtype=np.int32),
+                platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
             )
             for w, o in zip(queue, outcome.tolist(), strict=True):
                 w.outcome = o
@@ -500,16 +532,28 @@ class ReferencePopulation:
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
         np.add.at(self.kept_units, skus, qty)
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
+        led = m.ledger.units
+        made = led["initial"] + led["produced"]
+        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
+        share = share.tolist()
         rows = zip(
             order_ids.tolist(),
             book.consumer[order_ids].tolist(),
             skus.tolist(),
+            qty.tolist(),
             book.impulse[order_ids].tolist(),
             late.tolist(),
             strict=True,
         )
-        for oid, c, s, impulse, is_late in rows:
-            self.agents_list[c].receive(oid, s, hour, impulse, is_late)
+        bad = []
+        for oid, c, s, q, impulse, is_late in rows:
+            if self.agents_list[c].receive(oid, s, q, hour, impulse, is_late, share[s]):
+                bad.append(oid)
+        if bad:  # the defective units found are no longer hidden in the stock
+            bad = np.array(bad, dtype=np.int64)
+            book.set("defective", bad, True)
+            np.subtract.at(led["defective_out"], book.sku[bad], book.quantity[bad])
+            np.maximum(led["defective_out"], 0, out=led["defective_out"])
 
     def send_returns(self, hour: int) -> None:
         """Buyers send back the items they decided to return, due this hour."""

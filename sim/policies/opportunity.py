@@ -98,7 +98,7 @@ class Graded:
             0.0,
             f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
         )
-        units = brand.quick_capacity_per_hour() * reserve
+        units = brand.quick_capacity_per_hour(sku) * reserve
         if units >= 1:
             brand.place_rush(sku, int(units), hour, f"grade {grade} capacity reservation")
         if posts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sim.policies.allocation import FirstComeFirstServed, Priority, Proportional
+from sim.policies.assortment import FullAssortment, TestAndLearn
 from sim.policies.deployment import Central, DemandShare
 from sim.policies.forecast import ExpSmoothing, MovingAverage, SignalForecast
 from sim.policies.information import NoSharing, Sharing
@@ -48,6 +49,7 @@ PRESALES: dict[str, type] = {"off": NoPresale, "on": Presale}
 OPPORTUNITIES: dict[str, type] = {"off": NoGrading, "graded": Graded}
 PREPOSITIONINGS: dict[str, type] = {"off": NoPrepositioning, "before_livestream": BeforeLivestream}
 INFORMATIONS: dict[str, type] = {"off": NoSharing, "on": Sharing}
+ASSORTMENTS: dict[str, type] = {"off": FullAssortment, "test_and_learn": TestAndLearn}
 
 FAMILIES: dict[str, dict[str, type]] = {
     "forecast": FORECASTS,
@@ -61,6 +63,7 @@ FAMILIES: dict[str, dict[str, type]] = {
     "opportunity": OPPORTUNITIES,
     "prepositioning": PREPOSITIONINGS,
     "information": INFORMATIONS,
+    "assortment": ASSORTMENTS,
 }
 
 

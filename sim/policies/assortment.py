@@ -1,0 +1,100 @@
+"""Assortment: test many designs with sample batches, then scale the winners, stop the rest.
+
+``test_and_learn`` (article 000: "make a few hundred samples of many designs, let KOCs test
+them, scale the winners"): until ``decision_hour`` the brand's designs are not replenished
+(only their sample stock sells). At the decision, each design is scored by its demand per
+content view over the test. The best ``winner_share`` are scaled up (``design_scaled``): an
+order covering ``scale_up_days`` of their test-period demand rate, and ``winner_posts``
+dynamic KOL tasks. The others are stopped (``design_stopped``): no more production, presale
+closed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.config import AssortmentPolicy
+
+if TYPE_CHECKING:
+    from sim.agents.brand import Brand
+
+
+class FullAssortment:
+    """Every design is replenished from the start."""
+
+    def __init__(self, params: AssortmentPolicy):
+        self.params = params
+
+    def plan(self, brand: Brand) -> None:
+        """Nothing to plan."""
+
+    def replenishes(self, brand: Brand, sku: int) -> bool:
+        """Whether the brand replenishes ``sku`` now."""
+        return True
+
+
+class TestAndLearn:
+    """Sample batches first; winners scaled up and losers stopped at the decision hour."""
+
+    def __init__(self, params: AssortmentPolicy):
+        self.params = params
+        self.decided = False
+
+    def plan(self, brand: Brand) -> None:
+        """Schedule the decision."""
+        brand.model.call_at(self.params.decision_hour, self.decide, brand)
+
+    def replenishes(self, brand: Brand, sku: int) -> bool:
+        """Only winners, and only after the decision."""
+        return self.decided and not brand.stopped[sku]
+
+    def scores(self, brand: Brand, hour: int) -> np.ndarray:
+        """Demand per view of each of the brand's designs over the test (brand SKU order)."""
+        views = brand.hourly_views[:hour].sum(axis=0)[brand.skus].astype(float)
+        demand = brand.hourly_demand[:hour].sum(axis=0)[brand.skus].astype(float)
+        return np.divide(demand, views, out=np.zeros(len(views)), where=views > 0)
+
+    def decide(self, brand: Brand) -> None:
+        """Rank the designs, scale the winners, stop the rest (event callback)."""
+        m = brand.model
+        hour = m.hour
+        p = self.params
+        score = self.scores(brand, hour)
+        k = max(1, math.ceil(p.winner_share * len(brand.skus)))
+        order = np.argsort(-score, kind="stable")
+        winners = set(int(brand.skus[i]) for i in order[:k])
+        self.decided = True
+        for i, sku in enumerate(brand.skus):
+            sku = int(sku)
+            name = m.sku_names[sku]
+            if sku not in winners:
+                brand.stopped[sku] = True
+                brand.set_presale(sku, False, hour, "design stopped")
+                m.log(
+                    hour,
+                    "design_stopped",
+                    brand.name,
+                    name,
+                    0,
+                    score[i],
+                    f"{score[i]:.4f} orders per view",
+                )
+                continue
+            rate = brand.hourly_demand[:hour, sku].sum() / max(1, hour)
+            qty = math.ceil(p.scale_up_days * 24 * rate)
+            m.log(
+                hour,
+                "design_scaled",
+                brand.name,
+                name,
+                qty,
+                score[i],
+                f"{score[i]:.4f} orders per view",
+            )
+            if qty > 0:
+                brand.place_scale_up(sku, qty, hour)
+            if p.winner_posts:
+                brand.book_dynamic_posts(sku, p.winner_posts, hour)
