@@ -186,16 +186,24 @@ def frontier_points(summary: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     rows = []
     for combo, sub in summary.groupby("combination", sort=False):
         s = sub.set_index("kpi")
-        row: dict[str, Any] = {"combination": combo, "setup": s["setup"].iloc[0]}
+        row: dict[str, Any] = {
+            "combination": combo,
+            "story": s["story"].iloc[0],
+            "setup": s["setup"].iloc[0],
+        }
         for k in (x, y):
             row[f"{k}_mean"] = s.loc[k, "mean"]
             row[f"{k}_low"] = s.loc[k, "ci_low"]
             row[f"{k}_high"] = s.loc[k, "ci_high"]
         rows.append(row)
     points = pd.DataFrame(rows)
-    points["pareto"] = stats.pareto_front(
-        points, f"{x}_mean", f"{y}_mean", x not in LOWER_IS_BETTER, y not in LOWER_IS_BETTER
-    )
+    points["pareto"] = False
+    for _, group in points.groupby("story"):  # stories are not alternatives: a front each
+        front = stats.pareto_front(
+            group, f"{x}_mean", f"{y}_mean", x not in LOWER_IS_BETTER, y not in LOWER_IS_BETTER
+        )
+        points.loc[group.index, "pareto"] = front
+    points["pareto"] = points["pareto"].astype(bool)
     return points
 
 

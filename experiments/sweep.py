@@ -250,6 +250,9 @@ def launch(
         UsageError: the options contradict each other or the directory holds another sweep.
     """
     task, hyd = normalise(overrides, replications, n_jobs)
+    for o in [o for o in hyd if _key(o) == "hydra.sweep.dir"]:  # the same as --out
+        hyd.remove(o)
+        out = out if out is not None else o.split("=", 1)[1].strip("'\"")
     name = sweep_name(task)
     sweep_dir = Path(out) if out is not None else DEFAULT_ROOT / name
     sweep_dir = sweep_dir.resolve()

@@ -304,17 +304,21 @@ def plot_frontier(
             fontsize=7,
             color="#333333",
         )
-    front = points[points["pareto"]].sort_values(f"{x}_mean")
-    if len(front) > 1:
-        ax.plot(
-            front[f"{x}_mean"],
-            front[f"{y}_mean"],
-            color="#333333",
-            lw=1,
-            ls="--",
-            zorder=2,
-            label="Pareto front",
-        )
+    groups = points.groupby("story") if "story" in points.columns else [("", points)]
+    labelled = False
+    for _, group in groups:  # one front per story: stories are not alternatives
+        front = group[group["pareto"]].sort_values(f"{x}_mean")
+        if len(front) > 1:
+            ax.plot(
+                front[f"{x}_mean"],
+                front[f"{y}_mean"],
+                color="#333333",
+                lw=1,
+                ls="--",
+                zorder=2,
+                label=None if labelled else "Pareto front",
+            )
+            labelled = True
     ax.scatter([], [], marker="*", s=110, color="#333333", label="Pareto-optimal")
     ax.scatter(
         [], [], marker="o", s=55, facecolors="white", edgecolors="#333333", label="dominated"
