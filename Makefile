@@ -12,13 +12,15 @@ PYTHON312 := $(shell \
     if [ -x "$$(command -v $$c 2>/dev/null)" ] && "$$c" -c 'import sys; assert sys.version_info[:2]==(3,12)' >/dev/null 2>&1; then echo "$$c"; break; fi; \
   done)
 
-.PHONY: demo test test-slow lint bench venv clean
+.PHONY: demo test test-slow lint bench venv clean browser dashboard
 
 $(STAMP):
 	@if [ -z "$(PYTHON312)" ]; then echo "error: Python 3.12 not found (need python3.12 on PATH)" >&2; exit 2; fi
 	@if [ ! -x $(PY) ]; then echo "creating $(VENV) from $(PYTHON312)"; $(PYTHON312) -m venv $(VENV); fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@# the dashboard's browser files (npm registry), so the page works without the CDN
+	$(PY) -m experiments.dashboard.assets --quiet || echo "warning: dashboard browser files not installed (see above)"
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 venv: $(STAMP)
@@ -26,10 +28,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/viralchain demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadgroup -m "slow or not slow"
 
 lint: $(STAMP)
@@ -38,6 +40,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Chromium + chromedriver for the dashboard's end-to-end test (apt, as root, when missing)
+browser:
+	@bash scripts/install_browser.sh
+
+dashboard: $(STAMP)
+	$(VENV)/bin/viralchain dashboard
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

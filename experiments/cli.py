@@ -21,7 +21,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
 # that adds its parser and sets ``func`` (returning an exit code).
-COMMAND_MODULES: tuple[str, ...] = ("experiments.sweep", "experiments.report", "experiments.validate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "experiments.sweep",
+    "experiments.report",
+    "experiments.validate",
+    "experiments.dashboard.command",
+)
 
 KPI_UNITS = {
     "fill_rate": "share",

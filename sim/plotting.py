@@ -8,6 +8,7 @@ grey-blue, flexible orange, other labels follow the default cycle.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -32,7 +33,13 @@ def color_for(label: str, i: int = 0) -> str:
 
 
 def hourly_totals(ts: pd.DataFrame, brand_skus: list[str] | None = None) -> pd.DataFrame:
-    """Totals per time step: market flows (regions), stock (warehouses), output (factories)."""
+    """Totals per time step: market flows (regions), stock (warehouses), output (factories).
+
+    Columns: ``demand, sold, lost, views, backlog, returned`` (regions), ``on_hand,
+    in_transit, shipped`` (warehouses), ``parcels_in_transit`` (parcels heading to buyers),
+    ``produced`` (factories) and ``delivered``: units that reached buyers in the step,
+    derived as the change of (parcels shipped so far − parcels still on their way).
+    """
     if brand_skus is not None:
         ts = ts[ts["sku"].isin(brand_skus)]
     reg = (
@@ -40,9 +47,22 @@ def hourly_totals(ts: pd.DataFrame, brand_skus: list[str] | None = None) -> pd.D
         .groupby("t_hours")[["demand", "sold", "lost", "views", "backlog", "returned"]]
         .sum()
     )
-    wh = ts[ts["node_type"] == "warehouse"].groupby("t_hours")[["on_hand", "in_transit"]].sum()
+    wh = (
+        ts[ts["node_type"] == "warehouse"]
+        .groupby("t_hours")[["on_hand", "in_transit", "shipped"]]
+        .sum()
+    )
+    parcels = (
+        ts[ts["node_type"] == "region"]
+        .groupby("t_hours")[["in_transit"]]
+        .sum()
+        .rename(columns={"in_transit": "parcels_in_transit"})
+    )
     fac = ts[ts["node_type"] == "factory"].groupby("t_hours")[["produced"]].sum()
-    out = reg.join(wh, how="outer").join(fac, how="outer").fillna(0)
+    out = reg.join(wh, how="outer").join(parcels, how="outer").join(fac, how="outer").fillna(0)
+    # parcels handed to last-mile carriers and no longer on their way have been delivered
+    delivered_cum = out["shipped"].cumsum() - out["parcels_in_transit"]
+    out["delivered"] = delivered_cum.diff().fillna(delivered_cum)
     out.index.name = "t_hours"
     return out
 
@@ -182,6 +202,275 @@ def plot_comparison(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- live comparison
+# Panels drawn on a given Axes from several runs' tables (label → (timeseries, events)); the
+# dashboard redraws them as a run unfolds (``now_hours``), notebooks and reports draw them for
+# finished runs. The x axis is always days of the run, the same for every panel.
+
+RunTables = tuple[pd.DataFrame, pd.DataFrame]
+"""(timeseries, events) of one run, in the contract schemas."""
+
+_WAREHOUSE_STYLES = ["-", "--", ":", "-."]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One run's series, totalled once for every panel."""
+
+    label: str
+    color: str
+    totals: pd.DataFrame
+    stock: dict[str, pd.Series]  # warehouse → units on hand per step
+    events: pd.DataFrame
+
+
+def _prepare(
+    runs: Mapping[str, RunTables],
+    skus: list[str] | None = None,
+    now_hours: float | None = None,
+) -> list[_Prepared]:
+    out = []
+    for i, (label, (ts, ev)) in enumerate(runs.items()):
+        if now_hours is not None:
+            ts = ts[ts["t_hours"] < now_hours]
+            ev = ev[ev["t_hours"] < now_hours] if len(ev) else ev
+        if skus is not None:
+            ts = ts[ts["sku"].isin(skus)]
+            ev = ev[ev["sku"].isin(skus) | (ev["sku"] == "")] if len(ev) else ev
+        wh = ts[ts["node_type"] == "warehouse"]
+        stock = {
+            str(node): g.groupby("t_hours")["on_hand"].sum()
+            for node, g in wh.groupby("node", sort=True)
+        }
+        out.append(_Prepared(label, color_for(label, i), hourly_totals(ts), stock, ev))
+    return out
+
+
+def _frame_axis(ax, now_hours: float | None, horizon_hours: float | None) -> None:
+    if horizon_hours:
+        ax.set_xlim(0, horizon_hours / 24.0)
+    if now_hours is not None and (not horizon_hours or now_hours < horizon_hours):
+        ax.axvline(now_hours / 24.0, color="#333333", lw=0.8, ls=":", zorder=1)
+    ax.grid(alpha=0.25)
+
+
+def _no_data(ax, message: str = "no data yet: step or play the run") -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#777777")
+
+
+def _of_kind(ev: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return ev[ev["kind"] == kind] if len(ev) else ev
+
+
+def _draw_views_demand(ax, runs: list[_Prepared]) -> None:
+    ax.set_title("Views and demand")
+    ax.set_ylabel("content views per hour")
+    ax2 = ax.twinx()
+    ax2.set_ylabel("demand, units per hour")
+    for i, r in enumerate(p for p in runs if not p.totals.empty):
+        x = _days(r.totals.index)
+        if i == 0:
+            ax.fill_between(x, r.totals["views"], color="#CCCCCC", alpha=0.7, label="views")
+            live = _of_kind(r.events, "livestream_start")
+            for j, t in enumerate(live["t_hours"] if len(live) else []):
+                ax.axvline(
+                    t / 24.0, color="#C9A227", lw=1.2, label="live stream" if j == 0 else None
+                )
+        ax2.plot(x, r.totals["demand"], color=r.color, lw=1.1, label=f"demand — {r.label}")
+    if all(p.totals.empty for p in runs):
+        _no_data(ax)
+    _legend(ax, ax2)
+
+
+def _draw_sales(ax, runs: list[_Prepared]) -> None:
+    ax.set_title("Sales vs lost sales (cumulative)")
+    ax.set_ylabel("units")
+    for r in runs:
+        if r.totals.empty:
+            continue
+        x = _days(r.totals.index)
+        ax.plot(x, r.totals["sold"].cumsum(), color=r.color, lw=1.6, label=f"sold — {r.label}")
+        ax.plot(
+            x, r.totals["lost"].cumsum(), color=r.color, lw=1.4, ls="--", label=f"lost — {r.label}"
+        )
+    _finish(ax, runs, "upper left")
+
+
+def _draw_stock(ax, runs: list[_Prepared]) -> None:
+    ax.set_title("Stock per warehouse")
+    ax.set_ylabel("units on hand")
+    for r in runs:
+        for j, (node, s) in enumerate(r.stock.items()):
+            ax.step(
+                _days(s.index),
+                s.values,
+                where="post",
+                color=r.color,
+                ls=_WAREHOUSE_STYLES[j % len(_WAREHOUSE_STYLES)],
+                lw=1.3,
+                label=f"{node} — {r.label}",
+            )
+        out = _of_kind(r.events, "stockout_start")
+        if len(out):
+            out = out[out["detail"].str.startswith("network")]
+        if len(out):
+            ax.plot(
+                out["t_hours"] / 24.0,
+                np.zeros(len(out)),
+                ls="none",
+                marker="^",
+                ms=7,
+                color=r.color,
+                markeredgecolor="#B5485D",
+                label=f"sold out everywhere — {r.label}",
+            )
+    _finish(ax, runs, "upper right", fontsize=7)
+
+
+def _draw_production(ax, runs: list[_Prepared]) -> None:
+    ax.set_title("Production and orders")
+    ax.set_ylabel("units produced (cumulative)")
+    for r in runs:
+        if r.totals.empty:
+            continue
+        made = r.totals["produced"].cumsum()
+        ax.plot(_days(r.totals.index), made, color=r.color, lw=1.6, label=f"produced — {r.label}")
+        for kind, name in (("production_order", "order"), ("rush_order", "RUSH order")):
+            o = _of_kind(r.events, kind)
+            if not len(o):
+                continue
+            t = o["t_hours"].to_numpy(float)
+            y = np.interp(t, r.totals.index.to_numpy(float), made.to_numpy(float))
+            rush = kind == "rush_order"
+            ax.scatter(
+                t / 24.0,
+                y,
+                marker="v",
+                s=70 if rush else 45,
+                color=r.color,
+                edgecolors="#B5485D" if rush else "white",
+                linewidths=1.8 if rush else 0.5,
+                zorder=3,
+                label=f"{name} placed — {r.label}",
+            )
+    _finish(ax, runs, "upper left", fontsize=7)
+
+
+def _draw_deliveries(ax, runs: list[_Prepared]) -> None:
+    ax.set_title("Deliveries and returns (cumulative)")
+    ax.set_ylabel("units")
+    for r in runs:
+        if r.totals.empty:
+            continue
+        x = _days(r.totals.index)
+        ax.plot(
+            x, r.totals["delivered"].cumsum(), color=r.color, lw=1.6, label=f"delivered — {r.label}"
+        )
+        ax.plot(
+            x,
+            r.totals["returned"].cumsum(),
+            color=r.color,
+            lw=1.4,
+            ls=":",
+            label=f"returned — {r.label}",
+        )
+    _finish(ax, runs, "upper left")
+
+
+def _draw_waiting(ax, runs: list[_Prepared]) -> None:
+    ax.set_title("Orders waiting and parcels on the road")
+    ax.set_ylabel("units")
+    for r in runs:
+        if r.totals.empty:
+            continue
+        x = _days(r.totals.index)
+        ax.plot(x, r.totals["backlog"], color=r.color, lw=1.5, label=f"waiting — {r.label}")
+        ax.plot(
+            x,
+            r.totals["parcels_in_transit"],
+            color=r.color,
+            lw=1.2,
+            ls=":",
+            label=f"on the road — {r.label}",
+        )
+    _finish(ax, runs, "upper right")
+
+
+def _finish(ax, runs: list[_Prepared], loc: str, fontsize: int = 8) -> None:
+    if all(p.totals.empty for p in runs):
+        _no_data(ax)
+    else:
+        ax.legend(loc=loc, fontsize=fontsize)
+
+
+def _panel(draw):
+    def panel(ax, runs: Mapping[str, RunTables], skus: list[str] | None = None) -> None:
+        draw(ax, _prepare(runs, skus))
+
+    return panel
+
+
+panel_views_demand = _panel(_draw_views_demand)
+panel_views_demand.__doc__ = "Content views (grey, left axis) and demand per setup (right axis)."
+panel_sales = _panel(_draw_sales)
+panel_sales.__doc__ = "Cumulative sales (solid) and lost sales (dashed) per setup."
+panel_stock = _panel(_draw_stock)
+panel_stock.__doc__ = "Units on hand per warehouse (line style) and setup (colour)."
+panel_production = _panel(_draw_production)
+panel_production.__doc__ = "Cumulative production; triangles: orders placed (red edge: rush)."
+panel_deliveries = _panel(_draw_deliveries)
+panel_deliveries.__doc__ = "Cumulative deliveries to buyers (solid) and returns (dotted)."
+panel_waiting = _panel(_draw_waiting)
+panel_waiting.__doc__ = "Units sold and waiting for stock (solid), parcels on the road (dotted)."
+
+_DASHBOARD_DRAWS = (
+    _draw_views_demand,
+    _draw_sales,
+    _draw_stock,
+    _draw_production,
+    _draw_deliveries,
+    _draw_waiting,
+)
+
+
+def plot_dashboard(
+    runs: Mapping[str, RunTables],
+    *,
+    now_hours: float | None = None,
+    horizon_hours: float | None = None,
+    title: str = "",
+    skus: list[str] | None = None,
+    figsize: tuple[float, float] = (15, 8),
+) -> Figure:
+    """Several runs side by side, as the workshop dashboard shows them: six panels.
+
+    Views and demand, sales vs lost sales, stock per warehouse, production and orders,
+    deliveries and returns, orders waiting. Setups keep their colours (rigid grey-blue,
+    flexible orange); the x axis is days of the run. The figure is not registered with
+    pyplot (safe in a server); :func:`save` writes it, a notebook shows it.
+
+    Args:
+        runs: label → (timeseries, events) of each run, on the same story and seed.
+        now_hours: draw only the hours before this one and mark it (a run in progress).
+        horizon_hours: fix the x axis to the whole run (so a run in progress fills it in).
+        title: the figure title.
+        skus: the SKUs to total (default: all in the tables).
+        figsize: inches.
+    """
+    prepared = _prepare(runs, skus, now_hours)
+    fig = Figure(figsize=figsize)  # fixed margins: a layout engine triples the drawing time
+    axes = fig.subplots(2, 3, sharex=True)
+    fig.subplots_adjust(left=0.05, right=0.965, bottom=0.07, top=0.92, wspace=0.34, hspace=0.2)
+    for ax, draw in zip(axes.flat, _DASHBOARD_DRAWS, strict=True):
+        draw(ax, prepared)
+        _frame_axis(ax, now_hours, horizon_hours)
+    for ax in axes[1]:
+        ax.set_xlabel("day")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
