@@ -353,12 +353,16 @@ PLOTS = [
 ]
 
 
+def _span(lo: int, hi: int) -> str:
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
 def _intro(r: Report, sweep_id: str) -> list[str]:
     d = r.design
     reps = d.runs.groupby("combination")["seed"].nunique()
     lines = [
         f"Sweep `{sweep_id}`: {len(d.runs)} finished runs of {len(d.combinations)} policy "
-        f"combinations ({reps.min()}–{reps.max()} replications each), "
+        f"combinations ({_span(reps.min(), reps.max())} replications each), "
         f"{len(d.failed)} failed.",
         f"Combinations differ by: {', '.join(d.factors)}. Baseline: "
         + "; ".join(f"{b}" for b in r.baseline.values())

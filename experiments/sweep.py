@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import sys
 import threading
 import time
@@ -294,6 +295,8 @@ def launch(
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
         _run(hydra, master, plan, todo, outcome, stream)
     _collect(plan, outcome)
+    if outcome.launcher_error:
+        record["launcher_error"] = outcome.launcher_error
     record.update(
         ok=outcome.ok,
         failed=len(outcome.failed),
@@ -395,6 +398,7 @@ def _run(
                     outcome.ran += 1
     except Exception as exc:  # the launcher itself gave up (e.g. a worker was killed)
         outcome.launcher_error = f"{type(exc).__name__}: {exc}"
+        logging.getLogger(__name__).debug("launcher failed", exc_info=True)
     finally:
         progress.stop()
         outcome.wall_seconds = time.perf_counter() - t0

@@ -513,6 +513,8 @@ def plot_kpi_intervals(
         summary: rows (combination, setup, kpi, n, mean, ci_low, ci_high).
         kpis: the KPIs to draw, in panel order.
     """
+    from matplotlib import ticker
+
     combos = list(dict.fromkeys(summary["combination"]))
     colors = _combo_colors(summary, combos)
     ncol = min(3, max(1, len(kpis)))
@@ -533,6 +535,7 @@ def plot_kpi_intervals(
             ax.errorbar(mean[j], y[j], xerr=err[:, [j]], fmt="o", color=colors[c], capsize=3, ms=5)
         ax.set_title(kpi.replace("_", " "), fontsize=10)
         ax.grid(axis="x", alpha=0.3)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
         ax.set_yticks(y)
         ax.set_yticklabels(combos, fontsize=8)
     for ax in list(axes.flat)[len(kpis) :]:
@@ -628,6 +631,8 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
         diffs: rows (combination, baseline, kpi, mean_diff, paired_half_width,
             unpaired_half_width).
     """
+    from matplotlib import ticker
+
     combos = list(dict.fromkeys(diffs["combination"]))
     ncol = min(3, max(1, len(kpis)))
     nrow = -(-len(kpis) // ncol)
@@ -662,6 +667,7 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
         ax.axvline(0, color="#333333", lw=0.8)
         ax.set_title(kpi.replace("_", " ") + " − baseline", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
         ax.set_yticks(y)
         ax.set_yticklabels(combos, fontsize=8)
     for ax in list(axes.flat)[len(kpis) :]:
