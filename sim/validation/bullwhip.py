@@ -197,16 +197,6 @@ def simulate_orders(stage: Stage, demand: np.ndarray, start: int) -> np.ndarray:
     return q
 
 
-def simulate_echelon_orders(stage: Stage, demand: np.ndarray, start: int) -> np.ndarray:
-    """Orders of an upstream stage that sees customer demand (shared information).
-
-    Its echelon inventory position (everything downstream of it, minus customer backorders)
-    is lowered by customer demand, so its orders are ``y_t - (y_{t-1} - D_{t-1})`` with
-    ``y`` the echelon order-up-to level over the echelon lead time.
-    """
-    return simulate_orders(stage, demand, start)
-
-
 def variance_ratio(series: np.ndarray, demand: np.ndarray) -> float:
     """Sample variance of ``series`` over sample variance of ``demand``."""
     return float(np.var(series, ddof=1) / np.var(demand, ddof=1))
