@@ -24,7 +24,8 @@
 #
 # It uses the parameters of `scenarios/validation/*.yaml`: their small `fast` variant by
 # default (so that the test suite can execute it); set `VIRALCHAIN_NOTEBOOK_FULL=1` for the
-# full sizes. See `docs/validation.md` for every formula and tolerance.
+# full sizes. Each section asserts that simulation and theory agree within the tolerance, so
+# executing the notebook is itself a check. See `docs/validation.md` for every formula.
 
 # %%
 import os
@@ -82,6 +83,7 @@ ax2.legend()
 plt.tight_layout()
 plt.show()
 print("lost or cancelled units in the Bass runs (must be 0):", max(lost))
+assert max(lost) == 0, "the Bass configuration turned buyers away: an assumption is broken"
 
 # %% [markdown]
 # ## 2. The bullwhip ratio against lead time
@@ -107,9 +109,10 @@ for L in leads:
         m, se = mean_se(ratios)
         rows.append({"forecast": name, "L": L, "simulated": m, "se": se, "formula": formula})
 bw = pd.DataFrame(rows)
+z = t_two_sided(wp.alpha, wp.replications)
+assert ((bw.simulated - bw.formula).abs() <= z * bw.se).all(), bw
 
 fig, ax = plt.subplots(figsize=(6.5, 4))
-z = t_two_sided(wp.alpha, wp.replications)
 for (name, g), color in zip(bw.groupby("forecast", sort=False), ("tab:blue", "tab:orange"),
                             strict=True):
     ax.errorbar(g.L, g.simulated, yerr=z * g.se, fmt="o", color=color,
@@ -170,4 +173,5 @@ plt.show()
 
 # %%
 summary = pd.DataFrame([r.as_dict() for r in cascade.check(cp)])
+assert summary.passed.all(), summary[~summary.passed]
 summary[["check", "case", "quantity", "expected", "simulated", "tolerance", "passed"]]
