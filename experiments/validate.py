@@ -144,7 +144,7 @@ def validated_params(
     names: Sequence[str], *, fast: bool = False, overrides: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Load and validate the parameters of every named check (all problems at once)."""
-    from sim.validation import CHECKS
+    from sim.validation import CHECKS, PREFLIGHTS
     from sim.validation.params import parse
 
     _, per_check = parse_overrides(overrides)
@@ -162,6 +162,8 @@ def validated_params(
             out[name] = parse(
                 name, CHECKS[name][1], load_params(name, fast=fast, overrides=overrides)
             )
+            if name in PREFLIGHTS:  # model configurations named by the parameters
+                PREFLIGHTS[name](out[name])
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -63,6 +63,11 @@ def test_validate_exits_1_when_a_comparison_fails(tmp_path):
             "imitation_per_day must exceed",
         ),
         (["alpha=2"], "alpha = 2"),
+        (["bass.model_overrides=[market.n_consumers=-1]"], "market.n_consumers = -1"),
+        (
+            ["queueing.model_runs=[{story: nowhere, overrides: [], run_seed: 0}]"],
+            "story = 'nowhere'",
+        ),
     ],
 )
 def test_validate_bad_parameters_exit_2_with_clear_lines_and_run_nothing(

@@ -41,10 +41,17 @@ CHECKS: dict[str, tuple[Callable[[Any], list[CheckRow]], type[BaseModel]]] = {
 }
 
 
+#: checks whose parameters also name model configurations: composed before anything runs
+PREFLIGHTS: dict[str, Callable[[Any], None]] = {
+    "bass": bass.preflight,
+    "queueing": queueing.preflight,
+}
+
+
 def run_check(name: str, params: Mapping[str, Any]) -> list[CheckRow]:
     """Run one check by name."""
     fn, _ = CHECKS[name]
     return fn(params)
 
 
-__all__ = ["CHECKS", "CheckRow", "run_check"]
+__all__ = ["CHECKS", "PREFLIGHTS", "CheckRow", "run_check"]

@@ -239,6 +239,16 @@ def bass_config(base: Config, case: BassCase, p: BassParams) -> Config:
     return sim.validate(d)
 
 
+def preflight(params: Mapping[str, Any] | BassParams) -> None:
+    """Build every case's model configuration (raises ConfigError before anything runs)."""
+    import sim
+
+    p = parse(NAME, BassParams, params)
+    base = sim.compose(None, p.model_overrides)
+    for case in p.cases:
+        bass_config(base, case, p)
+
+
 def adoption_curves(result: Any, n_consumers: int) -> np.ndarray:
     """``(products, hours)`` adopted fraction after each hour, from the run's timeseries."""
     ts = result.timeseries

@@ -246,6 +246,15 @@ def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
     return rows
 
 
+def preflight(params: Mapping[str, Any] | QueueingParams) -> None:
+    """Compose every model run's configuration (raises ConfigError before anything runs)."""
+    import sim
+
+    p = parse(NAME, QueueingParams, params)
+    for run in p.model_runs:
+        sim.compose(run.story, [*run.overrides, "run.timeseries_resolution=hour"])
+
+
 def little_rows(p: QueueingParams, z: float) -> list[CheckRow]:
     """Little's law on every order stage of the configured model runs."""
     import sim
