@@ -12,6 +12,8 @@ import math
 import networkx  # noqa: F401  (the cross-check below needs it installed)
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from sim.validation import base_stock, bass, bullwhip, cascade, flexibility, queueing
@@ -257,3 +259,58 @@ def test_full_flexibility_formula_against_a_double_integral():
         lambda y, x: min(x + y, 2 * cap) * d.pdf(x) * d.pdf(y), lo, hi, lo, hi, epsabs=1e-9
     )
     assert flexibility.full_flexibility_sales(2, mean, sd, k, cap) == pytest.approx(val, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- random parameters
+
+FAST = settings(deadline=None, derandomize=True, max_examples=60)
+
+
+@FAST
+@given(
+    S=st.floats(1, 1e4),
+    n=st.floats(0, 0.95),
+    tau=st.floats(0.5, 48),
+    kappa=st.floats(0.5, 48),
+    K=st.integers(1, 300),
+)
+def test_cascade_closed_form_equals_the_recursion_for_random_parameters(S, n, tau, kappa, K):
+    d = math.exp(-1 / kappa)
+    e, total = 0.0, 0.0
+    for k in range(K):
+        views = S * (math.exp(-k / tau) - math.exp(-(k + 1) / tau)) + e
+        e = d * e + n * (1 - d) * views
+        total += views
+    assert cascade.mean_cumulative_views(S, n, tau, kappa, K) == pytest.approx(total, rel=1e-7)
+    assert total <= S / (1 - n) * (1 + 1e-9)
+
+
+@FAST
+@given(L=st.floats(0, 10), alpha=st.floats(0.05, 1.0), rho=st.floats(-0.9, 0.9))
+def test_exp_smoothing_formula_equals_the_impulse_sum_for_random_parameters(L, alpha, rho):
+    beta = 1 - alpha
+    n_terms = 1 + (math.ceil(math.log(1e-14) / math.log(beta)) if beta > 0 else 0)
+    h = np.zeros(n_terms + 2)
+    h[1] = 1 + L * alpha
+    h[2:] = -L * alpha * alpha * beta ** np.arange(n_terms)
+    direct = bullwhip.variance_ratio_of_filter(h, rho)
+    assert bullwhip.ratio_exp_smoothing(L, alpha, rho) == pytest.approx(direct, rel=1e-6)
+
+
+@FAST
+@given(c=st.integers(1, 30), load=st.floats(0.01, 0.99))
+def test_erlang_c_equals_the_textbook_sum_for_random_stations(c, load):
+    a = load * c
+    top = a**c / math.factorial(c) * c / (c - a)
+    direct = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    assert queueing.erlang_c(c, a) == pytest.approx(direct, rel=1e-9)
+    assert 0 < queueing.erlang_c(c, a) < 1
+
+
+@FAST
+@given(p=st.floats(1e-3, 0.2), ratio=st.floats(1.5, 100))
+def test_bass_peak_is_where_the_curve_crosses_its_inflection_level(p, ratio):
+    q = p * ratio
+    t_star = bass.peak_time(p, q)
+    assert bass.adopted_fraction(t_star, p, q) == pytest.approx((1 - p / q) / 2, rel=1e-9)
+    assert bass.adoption_rate(t_star, p, q) == pytest.approx(bass.peak_height(p, q), rel=1e-9)
