@@ -175,7 +175,9 @@ class MarketConfig(Strict):
         description="market size at which supply-side quantities are stated"
     )
     regions: dict[str, RegionConfig] = Field(min_length=1, description="consumer regions")
-    platforms: dict[str, PlatformConfig] = Field(min_length=1, description="selling platforms")
+    platforms: dict[str, PlatformConfig] = Field(
+        description="selling platforms sharing one stock pool (empty: a single platform)"
+    )
     consumer: ConsumerConfig
     word_of_mouth: WordOfMouthConfig
     organic: OrganicConfig
@@ -299,6 +301,10 @@ class ProductConfig(Strict):
     appeal: NonNegative = Field(
         description="conversion multiplier: how much buyers like this design (1: average)"
     )
+    unit_cost: NonNegative = Field(
+        description="money per unit made at a factory with cost_factor 1 (the initial stock is "
+        "valued at the cheapest regular factory's cost)"
+    )
 
 
 class BrandConfig(Strict):
@@ -320,7 +326,9 @@ class FactoryConfig(Strict):
     moq_units: PositiveInt = Field(description="minimum order quantity")
     batch_size_units: PositiveInt = Field(description="orders are rounded up to multiples")
     material_lead_hours: NonNegative = Field(description="hours from order to production start")
-    unit_cost: NonNegative = Field(description="money per unit produced")
+    cost_factor: NonNegative = Field(
+        description="unit cost multiplier: a product costs its unit_cost x this here"
+    )
     setup_cost_per_order: NonNegative = Field(description="fixed money per production order")
     skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
 

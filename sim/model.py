@@ -72,9 +72,11 @@ class ViralChainModel(mesa.Model):
         self.launch_hour = np.array([p.launch_hour for p in products], dtype=np.int64)
         self.novelty_half_life_days = np.array([p.novelty_half_life_days for p in products])
         self.salvage_fraction = np.array([p.salvage_fraction for p in products])
-        self.platform_names = list(config.market.platforms)
+        platforms = config.market.platforms
+        self.platform_names = list(platforms) or ["all"]
         self.platform_priority = np.array(
-            [config.market.platforms[p].priority for p in self.platform_names], dtype=np.int64
+            [platforms[p].priority if p in platforms else 0 for p in self.platform_names],
+            dtype=np.int64,
         )
         self._deferred: list[_Deferred] = []
         self._substitutes = self._substitute_table(products)
@@ -88,8 +90,11 @@ class ViralChainModel(mesa.Model):
         conv[CH_SUBST] = conv[CH_REVISIT] = 1.0
         self.channel_conversion = conv
         self.appeal = np.array([p.appeal for p in products])
+        self.product_unit_cost = np.array([p.unit_cost for p in products])
         # each consumer buys on one platform (drawn here: KOL followers are drawn from it)
-        share = np.array([config.market.platforms[p].population_share for p in self.platform_names])
+        share = np.array(
+            [platforms[p].population_share if p in platforms else 1.0 for p in self.platform_names]
+        )
         self.consumer_platform = (
             stream(self.seed, "population", "platform")
             .choice(len(share), size=self.market_size, p=share / share.sum())
@@ -261,6 +266,10 @@ class ViralChainModel(mesa.Model):
         """The brand selling a SKU."""
         return self.brands[int(self.sku_brand[sku])]
 
+    def design_stopped(self, skus: np.ndarray) -> np.ndarray:
+        """Whether each SKU's design was stopped by its brand (test-and-learn)."""
+        return np.array([self.brands[int(self.sku_brand[s])].stopped[s] for s in skus], dtype=bool)
+
     def substitute_for(self, skus: np.ndarray, hour: int, rng: np.random.Generator) -> np.ndarray:
         """A launched substitute of another brand for each SKU (-1 where none)."""
         out = np.full(len(skus), -1, dtype=np.int64)
@@ -364,7 +373,10 @@ class _Disruption:
         else:
             pool = main.last_mile
             default = main.contracted_last_mile[0]
-        self.target = next((a for a in pool if a.name == cfg.target), default)
+        self.target = next(
+            (a for a in pool if a.name == cfg.target or a.name.endswith("." + cfg.target)),
+            default,
+        )
         start = cfg.start_hour
         if cfg.random_window_hours > 0:
             rng = stream(model.seed, "disruption", index)

@@ -86,9 +86,10 @@ class RunResult:
         return pd.DataFrame(rows)
 
     def _setup_of(self, brand: str) -> str:
-        if brand == self.config.brand.name:
-            return self.config.meta.setup
-        return "rival"
+        for spec in self.config.brand_specs():
+            if spec.brand.name == brand:
+                return spec.setup
+        return ""
 
     def write(self, directory: str | Path, sweep_id: str = "", params=None) -> dict[str, Path]:
         """Write ``runs``, ``timeseries`` and ``events`` parquet files into ``directory``."""

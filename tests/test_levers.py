@@ -251,8 +251,8 @@ def test_allocation_rules_split_scarce_stock():
 
 def test_priority_allocation_serves_the_priority_platform_during_a_stockout():
     two = (
-        "+market.platforms.partner={population_share: 0.5, priority: 1}",
-        "market.platforms.main.population_share=0.5",
+        "market.platforms={main: {population_share: 0.5, priority: 0}, "
+        "partner: {population_share: 0.5, priority: 1}}",
         "brand.products.hero.initial_stock_units=600",
     )  # scarce in the stream's first hour
     fcfs = run("setup=rigid", *two, "policy/allocation=fcfs")
@@ -465,7 +465,7 @@ def test_random_disruption_start_is_drawn_in_its_window_and_reproducible():
 def test_working_capital_starts_at_stock_at_cost_and_presale_prepayments_lower_it():
     m = ViralChainModel(small("setup=rigid"), seed=0)
     m._track_working_capital()
-    stock = m.ledger.units["initial"].sum() * m.brands[0].regular[0].cfg.unit_cost
+    stock = m.ledger.units["initial"].sum() * m.brands[0].regular[0].cost_per_unit[0]
     assert m.working_capital[0] == pytest.approx(stock)
     off = run("setup=rigid", "brand.products.hero.initial_stock_units=0")
     on = run("setup=rigid", "brand.products.hero.initial_stock_units=0", "policy/presale=on")

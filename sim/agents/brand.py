@@ -133,10 +133,11 @@ class Brand(mesa.Agent):
             dtype=float,
         )
         self.regular = sorted(
-            (f for f in factories if f.cfg.role == "regular"), key=lambda f: f.cfg.unit_cost
+            (f for f in factories if f.cfg.role == "regular"), key=lambda f: f.cfg.cost_factor
         )
         self.quick = sorted(
-            (f for f in factories if f.cfg.role == "quick_response"), key=lambda f: f.cfg.unit_cost
+            (f for f in factories if f.cfg.role == "quick_response"),
+            key=lambda f: f.cfg.cost_factor,
         )
         self.prepositioning.plan(self)
         self.assortment.plan(self)
@@ -149,7 +150,7 @@ class Brand(mesa.Agent):
     def place_initial_stock(self) -> None:
         """Put each product's initial stock into the warehouses (hour 0)."""
         m = self.model
-        cost = min(f.cfg.unit_cost for f in self.regular)
+        factor = min(f.cfg.cost_factor for f in self.regular)
         for name, prod in self.spec.brand.products.items():
             sku = m.sku_index[name]
             units = math.ceil(prod.initial_stock_units * m.scale)
@@ -159,7 +160,7 @@ class Brand(mesa.Agent):
                 if u:
                     w.place_initial(sku, int(u))
             m.ledger.add_units("initial", sku, units)
-            m.ledger.record_made(sku, units, cost)
+            m.ledger.record_made(sku, units, float(m.product_unit_cost[sku]) * factor)
 
     # ------------------------------------------------------------------ observations
     def available_total(self, sku: int) -> int:
@@ -683,7 +684,15 @@ class Brand(mesa.Agent):
         detail = f"{f.name} job {job.job_id}" + (" quick-response" if quick else "")
         if why:
             detail += f" ({why})"
-        m.log(hour, kind, self.name, m.sku_names[sku], quantity, quantity * f.cfg.unit_cost, detail)
+        m.log(
+            hour,
+            kind,
+            self.name,
+            m.sku_names[sku],
+            quantity,
+            quantity * float(f.cost_per_unit[sku]),
+            detail,
+        )
         return job
 
     # ------------------------------------------------------------------ other levers

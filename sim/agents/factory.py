@@ -72,6 +72,9 @@ class Factory(mesa.Agent):
         allowed = [model.sku_index[k] for k in cfg.skus] if cfg.skus else own
         self.sku_mask = np.zeros(n, dtype=bool)
         self.sku_mask[allowed] = True
+        self.cost_per_unit = model.product_unit_cost * cfg.cost_factor  # per SKU
+        # generic inputs (materials, modules) are valued at the mean cost of what it makes
+        self.input_unit_cost = float(self.cost_per_unit[allowed].mean()) if allowed else 0.0
         self.open_units = np.zeros(n, dtype=np.int64)  # ordered, not produced
         self.wip_units = np.zeros(n, dtype=np.int64)  # started (inputs in), not produced
         self.wip_input_value = 0.0  # paid inputs (modules, materials) inside started parts
@@ -101,7 +104,7 @@ class Factory(mesa.Agent):
         self._waiting: deque[list] = deque()  # [job, units] waiting for materials
         self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / 24))
         if self.material_stock_mode and mat.initial_units > 0:
-            self._spend(self.materials * mat.cost_share * cfg.unit_cost)
+            self._spend(self.materials * mat.cost_share * self.input_unit_cost)
         if self.material_stock_mode:
             model.every(mat.review_hours, 0, self.review_materials)
 
@@ -186,7 +189,9 @@ class Factory(mesa.Agent):
 
     def _start(self, part: _Part) -> None:
         self.wip_units[part.job.sku_index] += part.remaining
-        self.wip_input_value += part.remaining * self._input_share(part) * self.cfg.unit_cost
+        self.wip_input_value += (
+            part.remaining * self._input_share(part) * self.cost_per_unit[part.job.sku_index]
+        )
         if part.job.rush:
             self.queue.appendleft(part)
         else:
@@ -211,7 +216,7 @@ class Factory(mesa.Agent):
         day = min(hour // 24, len(self.daily_material_orders) - 1)
         self.daily_material_orders[day] += units
         self.materials_on_order += units
-        self._spend(units * self.supply.materials.cost_share * self.cfg.unit_cost)
+        self._spend(units * self.supply.materials.cost_share * self.input_unit_cost)
         due = hour + max(1, math.ceil(lead_hours))
         self._material_arrivals[due] = self._material_arrivals.get(due, 0) + units
         if self._material_arrivals[due] == units:
@@ -287,7 +292,7 @@ class Factory(mesa.Agent):
         if k > 0:
             self.modules += k
             self._module_credit -= k
-            self._spend(k * pp.module_cost_share * self.cfg.unit_cost)
+            self._spend(k * pp.module_cost_share * self.input_unit_cost)
 
     def _defect_rate(self, rush: bool) -> float:
         q = self.supply.quality
@@ -303,10 +308,10 @@ class Factory(mesa.Agent):
         p.remaining -= n
         self.open_units[sku] -= n
         self.wip_units[sku] -= n
-        self.wip_input_value -= n * self._input_share(p) * self.cfg.unit_cost
+        self.wip_input_value -= n * self._input_share(p) * self.cost_per_unit[sku]
         self.produced_hour[sku] += n
         ledger.add_units("produced", sku, n)
-        cost = self.cfg.unit_cost
+        cost = float(self.cost_per_unit[sku])
         ledger.value_made(sku, n, cost)  # valued at full unit cost
         if p.from_modules:
             self._spend(n * (1 - self.supply.postponement.module_cost_share) * cost)
@@ -372,12 +377,12 @@ class Factory(mesa.Agent):
             self.modules * pp.module_cost_share
             + (self.materials + self.materials_on_order) * mat.cost_share
         )
-        return self.cfg.unit_cost * stock + max(0.0, self.wip_input_value)
+        return self.input_unit_cost * stock + max(0.0, self.wip_input_value)
 
     def unused_inputs_salvage(self) -> float:
         """What unused modules and materials are worth at the end (their salvage share)."""
         pp, mat = self.supply.postponement, self.supply.materials
-        return self.cfg.unit_cost * (
+        return self.input_unit_cost * (
             self.modules * pp.module_cost_share * pp.salvage_fraction
             + (self.materials + self.materials_on_order) * mat.cost_share * mat.salvage_fraction
         )

@@ -63,8 +63,11 @@ class Kol(mesa.Agent):
     def publish_due(self) -> None:
         """Publish the posts planned for the current hour (event callback)."""
         hour = self.model.hour
+        m = self.model
         for post_id, kind, skus, duration in self._due.pop(hour, []):
-            self.publish(post_id, kind, skus, duration, hour)
+            live = skus[~m.design_stopped(skus)]  # no more content for stopped designs
+            if len(live):
+                self.publish(post_id, kind, live, duration, hour)
 
     def publish(self, post_id: str, kind: str, skus: np.ndarray, duration: int, hour: int) -> Post:
         """Start a post now: pay the base fee, log the event, start its view process."""
