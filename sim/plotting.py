@@ -7,13 +7,18 @@ grey-blue, flexible orange, other labels follow the default cycle.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless: files only; notebooks and the dashboard embed the Figure
+# headless (files only) unless a Jupyter kernel chose its inline backend: notebooks then show
+# the figures; the dashboard embeds them as images either way
+if "ipykernel" not in sys.modules and "inline" not in os.environ.get("MPLBACKEND", ""):
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
