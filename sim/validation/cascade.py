@@ -20,9 +20,11 @@ offspring in total.
   ``C(K) = S(1-r^K) + bS(1-r)/(a-r)·[(1-a^K)/(1-a) - (1-r^K)/(1-r)]``
   (``a = r``: the limit, ``E[e_k] = bS(1-r)·k·r^(k-1)``). ``C(∞) = S/(1-n)``.
 
-**Bias allowance.** A post stops drawing once fewer than 0.01 expected seed views remain and
-the excitation would bring fewer than 0.01 more direct views; what it drops is at most
-``0.02/(1-n)`` views in expectation, allowed as ``bias`` on the totals.
+**Bias allowance** on the totals (computed, shown as ``bias``): a post stops drawing once
+fewer than 0.01 expected seed views remain and the excitation would bring fewer than 0.01
+more direct views, which drops at most ``0.02/(1-n)`` views in expectation; and a post is
+simulated for at most ``max_hours``, which drops ``S/(1-n) - C(max_hours)`` in expectation
+(closed form; about 4 views of 500 for n = 0.9, κ = 12 h, 600 h).
 
 **Tolerance:** ``z·SE`` over independent posts (``replications``); for the variance, the
 standard error of a sample variance, ``√((m₄ - s⁴)/R)``.
