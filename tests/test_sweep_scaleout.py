@@ -157,7 +157,11 @@ def test_ray_launcher_runs_the_smoke_sweep_like_joblib(tmp_path, tmp_path_factor
     assert ray.returncode == 0, ray.stderr[-3000:]
     assert "4/4 ok, 0 failed" in ray.stderr
     hydra_cfg = next((tmp_path / "ray" / "logs").rglob("hydra.yaml")).read_text()
-    assert "RayLocalLauncher" in hydra_cfg
+    assert "hydra/launcher: viralchain_ray" in hydra_cfg
+    assert (
+        "hydra_ray_launcher.ray_launcher.RayLauncher"
+        in (tmp_path / "ray" / "multirun.yaml").read_text()
+    )
     ref = cli("sweep", "smoke", "--jobs", "1", "--out", str(tmp_path / "ref"), cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr
     a, b = _runs(tmp_path / "ray"), _runs(tmp_path / "ref")
