@@ -40,12 +40,13 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     base = _rss_mib()
     if prof is not None:
         prof.reset()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     result = sim.run(cfg, seed=task.get("seed", 1))
-    run_s = time.perf_counter() - t1
+    run_s, run_cpu_s = time.perf_counter() - t1, time.process_time() - c1
     out = {
         "compose_s": compose_s,
         "run_s": run_s,
+        "run_cpu_s": run_cpu_s,
         "hours": cfg.run.horizon_hours,
         "consumers": cfg.market.n_consumers,
         "base_rss_mib": base,
@@ -75,14 +76,15 @@ def window_task(task: dict[str, Any]) -> dict[str, Any]:
     model.run_for(start)
     before_s = time.perf_counter() - t1
     prof.reset()
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     model.run_for(end - start)
-    window_s = time.perf_counter() - t2
+    window_s, window_cpu_s = time.perf_counter() - t2, time.process_time() - c2
     phases = prof.snapshot()
     return {
         "build_s": build_s,
         "before_window_s": before_s,
         "window_s": window_s,
+        "window_cpu_s": window_cpu_s,
         "window_hours": end - start,
         "phases_s": phases,
         "peak_rss_mib": _rss_mib(),

@@ -109,7 +109,8 @@ def test_both_populations_see_the_same_world():
     col = ViralChainModel(sim.compose(None, [*world, "market.population=columnar"]), seed=7)
     assert isinstance(ref.population, ReferencePopulation)
     assert len(ref.agents_by_type[ReferenceConsumer]) == 2000
-    for trait in ("region", "price_sensitivity", "patience_hours", "return_propensity", "peers"):
+    traits = ("region", "platform", "price_sensitivity", "patience_hours", "return_propensity")
+    for trait in (*traits, "peers"):
         np.testing.assert_array_equal(
             getattr(ref.population, trait), getattr(col.population, trait)
         )

@@ -11,7 +11,7 @@ object with scalar attributes, every hour *every* consumer steps (in random orde
   ``contacts_per_day``/24 to uniformly random consumers;
 * wishes: every exposure to a product on sale raises the exposure count; the consumer
   wants a product it has not bought (and is not waiting for) with probability
-  ``p = c_channel · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
+  ``p = c_channel · appeal · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
   · (1 + boost·(exposures - 1))`` (clipped to 1), one chance per product per hour (the most
   persuasive exposure of the hour); it wants ``1 + Poisson(units_per_order_mean - 1)`` units;
 * the wishes of the hour go to the brands' checkout in the consumers' arrival order, one
@@ -171,7 +171,7 @@ class ReferenceConsumer(mesa.Agent):
         for sku, channel, kol, _ in fresh:
             if self.state[sku] != NONE:  # bought, or waiting to come back
                 continue
-            p = pop.conversion[channel]
+            p = pop.conversion[channel] * pop.appeal[sku]
             if kol >= 0:
                 p *= pop.kol_trust[kol]
             p *= math.exp(-self.price_sensitivity * (pop.price_ratio[sku] - 1.0))
@@ -319,13 +319,7 @@ class ReferencePopulation:
             propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
         else:
             propensity = np.full(n, m, dtype=np.float32)
-        plat = model.config.market.platforms
-        share = np.array([plat[k].population_share for k in plat], dtype=float)
-        self.platform = (
-            stream(model.seed, "population", "platform")
-            .choice(len(share), size=n, p=share / share.sum())
-            .astype(np.int16)
-        )
+        self.platform = model.consumer_platform  # drawn by the model (KOLs need it too)
         wom = cfg.word_of_mouth
         k = wom.peers_per_consumer if wom.mixing == "peers" else 0
         peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
@@ -362,6 +356,7 @@ class ReferencePopulation:
         self.price_ratio = model.price_ratio.tolist()
         self.conversion = model.channel_conversion.tolist()
         self.kol_trust = model.kol_trust.tolist()
+        self.appeal = model.appeal.tolist()
         self.boost = c.repeat_exposure_boost
         self.extra_units = c.units_per_order_mean - 1.0
         self.extra_units_p0 = math.exp(-self.extra_units)
