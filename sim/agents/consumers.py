@@ -209,7 +209,7 @@ class ConsumerPopulation(mesa.Agent):
             return None
         flat = consumers * m.n_sku + skus
         ec = self.exposure_count.reshape(-1)
-        np.add.at(ec, flat, 1)
+        np.add.at(ec, flat, np.uint16(1))  # a scalar of ec's dtype keeps numpy's fast path
         ec[flat[ec[flat] > 10_000]] = 10_000  # saturate far below uint16 overflow
         p = m.channel_conversion[channels] * m.appeal[skus]
         has_kol = kols >= 0
