@@ -97,8 +97,9 @@ what_happened(LIVE - 24, LIVE + 24)
 
 # %% [markdown]
 # ## 3. Three days later
-# The rigid chain waits for its core factory's next batch (materials take ten days); the
-# flexible chain's quick-response factory has been producing since the first rush order.
+# The rigid chain ordered once, at its next daily review, one large batch from its core
+# factory; the flexible chain's quick-response factories have been producing since the rush
+# orders placed during the stream.
 # *Who is still selling? Who is cancelling orders?*
 
 # %%

@@ -30,6 +30,7 @@ CATEGORIES: dict[str, str] = {
     "production_complete": "supply",
     "changeover": "supply",
     "transfer": "supply",
+    "material_order": "supply",
     "hotspot_signal": "trouble",
     "stockout_start": "trouble",
     "stockout_end": "recovery",
@@ -175,6 +176,12 @@ def _transfer(e: Mapping[str, Any]) -> str:
     return f"{e['actor']} moves {_n(e.get('quantity'))} units of {_sku(e.get('sku'))}{route}."
 
 
+def _material_order(e: Mapping[str, Any]) -> str:
+    detail = str(e.get("detail") or "").strip()
+    when = f" ({detail})" if detail else ""
+    return f"Factory {e['actor']} orders materials for {_n(e.get('quantity'))} units{when}."
+
+
 def _generic(e: Mapping[str, Any]) -> str:
     kind = str(e.get("kind") or "event").replace("_", " ")
     parts = [f"{kind.capitalize()}: {e.get('actor') or 'someone'}"]
@@ -206,6 +213,7 @@ SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "outage_start": _outage_start,
     "outage_end": _outage_end,
     "transfer": _transfer,
+    "material_order": _material_order,
 }
 
 

@@ -293,7 +293,7 @@ def test_dashboard_in_headless_chromium(tmp_path):
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--window-size=1800,1400",
+            "--window-size=1800,1900",
             f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}",
         ):
             options.add_argument(flag)
