@@ -31,6 +31,12 @@ CATEGORIES: dict[str, str] = {
     "changeover": "supply",
     "transfer": "supply",
     "material_order": "supply",
+    "pilot_batch": "supply",
+    "dynamic_task": "content",
+    "opportunity_graded": "trouble",
+    "opportunity_response": "supply",
+    "design_scaled": "supply",
+    "design_stopped": "supply",
     "hotspot_signal": "trouble",
     "stockout_start": "trouble",
     "stockout_end": "recovery",
@@ -182,6 +188,43 @@ def _material_order(e: Mapping[str, Any]) -> str:
     return f"Factory {e['actor']} orders materials for {_n(e.get('quantity'))} units{when}."
 
 
+def _pilot_batch(e: Mapping[str, Any]) -> str:
+    fac = _factory_of(str(e.get("detail") or ""))
+    where = f" at factory {fac}" if fac else ""
+    return (
+        f"{e['actor']} makes a small pilot batch: {_n(e.get('quantity'))} units of "
+        f"{_sku(e.get('sku'))}{where}, to test the market first."
+    )
+
+
+def _dynamic_task(e: Mapping[str, Any]) -> str:
+    detail = str(e.get("detail") or "").strip()
+    who = f": {detail}" if detail else ""
+    return f"{e['actor']} books an extra post about {_sku(e.get('sku'))} to ride the wave{who}."
+
+
+def _graded(e: Mapping[str, Any]) -> str:
+    detail = str(e.get("detail") or "").strip()
+    grade = detail.split(":", 1)[0] if detail.startswith("grade") else "graded"
+    return f"Hot spot {grade} for {_sku(e.get('sku'))} ({detail.split(':', 1)[-1].strip()})."
+
+
+def _response(e: Mapping[str, Any]) -> str:
+    detail = str(e.get("detail") or "").strip()
+    return f"{e['actor']} responds to the hot spot on {_sku(e.get('sku'))}: {detail}."
+
+
+def _design_scaled(e: Mapping[str, Any]) -> str:
+    return (
+        f"Test won: {e['actor']} scales up design {_sku(e.get('sku'))} "
+        f"({_n(e.get('quantity'))} units; {e.get('detail') or ''})."
+    )
+
+
+def _design_stopped(e: Mapping[str, Any]) -> str:
+    return f"Test lost: {e['actor']} stops design {_sku(e.get('sku'))} ({e.get('detail') or ''})."
+
+
 def _generic(e: Mapping[str, Any]) -> str:
     kind = str(e.get("kind") or "event").replace("_", " ")
     parts = [f"{kind.capitalize()}: {e.get('actor') or 'someone'}"]
@@ -214,6 +257,12 @@ SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "outage_end": _outage_end,
     "transfer": _transfer,
     "material_order": _material_order,
+    "pilot_batch": _pilot_batch,
+    "dynamic_task": _dynamic_task,
+    "opportunity_graded": _graded,
+    "opportunity_response": _response,
+    "design_scaled": _design_scaled,
+    "design_stopped": _design_stopped,
 }
 
 
