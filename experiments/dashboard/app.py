@@ -30,6 +30,7 @@ from experiments.dashboard import levers as lv
 from experiments.dashboard.session import (
     Comparison,
     KpiRow,
+    compose,
     describe_overrides,
     format_diff,
     format_value,
@@ -161,11 +162,9 @@ _CONFIGS: dict[tuple, Any] = {}
 
 def _side_config(choices: Choices, setup: str):
     """A side's config before the levers (memoised: composing takes a few tenths of a second)."""
-    import sim
-
     key = (choices.story, tuple(choices.base_overrides()), setup)
     if key not in _CONFIGS:
-        _CONFIGS[key] = sim.compose(choices.story, [*choices.base_overrides(), f"setup={setup}"])
+        _CONFIGS[key] = compose(choices.story, [*choices.base_overrides(), f"setup={setup}"])
     return _CONFIGS[key]
 
 

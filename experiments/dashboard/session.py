@@ -46,6 +46,16 @@ PANEL_KPIS: tuple[tuple[str, str, str, int], ...] = (
 )
 SHARE_KPIS = {"fill_rate", "on_time_rate", "quick_response_share"}
 
+# Hydra's compose API keeps process-global state: the page and its worker threads compose
+# one at a time
+COMPOSE_LOCK = threading.Lock()
+
+
+def compose(story: str, overrides: Sequence[str]) -> Config:
+    """:func:`sim.compose`, serialised across threads."""
+    with COMPOSE_LOCK:
+        return sim.compose(story, list(overrides))
+
 
 @dataclass
 class Side:
@@ -104,7 +114,7 @@ class Comparison:
         configs = []
         for setup, extra in zip(setups, (left_overrides, right_overrides), strict=True):
             overrides = [*self.base, f"setup={setup}", "run.timeseries_resolution=hour", *extra]
-            configs.append((sim.compose(story, overrides), list(extra)))
+            configs.append((compose(story, overrides), list(extra)))
         for label, (cfg, extra) in zip(labels, configs, strict=True):
             model = ViralChainModel(cfg, self.seed)
             run_id = make_run_id(cfg.config_hash(), self.seed)
