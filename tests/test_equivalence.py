@@ -8,8 +8,9 @@ quantity (KPIs, units sold per channel, lost sales by reason), require the Welch
 
 to stay within ``|z| <= Z_MAX`` (4: a false alarm about once in 10,000 per quantity for a true
 equality; quantities that are constant in both must be equal). The world is small but busy:
-stock runs out in the live stream (revisits, lost sales), picking is slow (promises too slow
-for some, late orders cancelled), parcels are delivered and returned, and buyers recommend.
+stock runs out in the live stream (substitutes of the rival brand, revisits, lost sales),
+picking is slow (promises too slow for some, late orders cancelled), parcels are delivered
+and returned, and buyers recommend.
 A power check shows the same statistic flags a 30% change in one conversion rate; by hand,
 it also flagged a reference that ignored KOL trust, never came back, always cancelled late
 orders or recommended at half the rate (docs/performance.md).
@@ -30,10 +31,12 @@ from sim.orders import CHANNELS
 
 Z_MAX = 4.0
 
-# the flagship story, flexible setup, in a small busy world: 3,000 consumers with supply
-# stated for them, 12 days (teasers, the live stream on day 8, its clips), strong conversion,
-# scarce stock, slow picking, no cancellation grace and eager revisits
+# the two-brand market (the flagship live stream, a rival selling a substitute), flexible
+# setup, in a small busy world: 3,000 consumers with supply stated for them, 12 days
+# (teasers, the live stream on day 8, its clips), strong conversion, scarce stock of the main
+# product, slow picking, no cancellation grace and eager revisits
 WORLD = (
+    "story=two_brands",
     "setup=flexible",
     "market.n_consumers=3000",
     "market.reference_consumers=3000",
@@ -67,6 +70,9 @@ def outcome(population: str, seed: int, world: tuple[str, ...] = WORLD) -> dict[
     r = sim.run(cfg, seed=seed, keep_model=True)
     m = r.model
     out = {k: r.kpis[k] for k in KPIS}
+    for brand, kpis in list(r.kpis_by_brand.items())[1:]:  # rivals
+        for k in ("demand_units", "sold_units", "lost_sales_units"):
+            out[f"{brand}.{k}"] = kpis[k]
     by_channel = np.bincount(m.orders.channel, weights=m.orders.quantity, minlength=len(CHANNELS))
     for name, units in zip(CHANNELS, by_channel, strict=True):
         out[f"sold_via_{name}"] = float(units)
@@ -135,7 +141,7 @@ def test_columnar_and_per_agent_consumers_agree_in_distribution():
     cols = table
     for name in ("lost_sold_out", "lost_too_slow", "cancelled_units", "returned_units"):
         assert cols[name][0] > 0 and cols[name][1] > 0, name
-    for ch in ("short_video", "livestream", "word_of_mouth", "organic", "revisit"):
+    for ch in ("short_video", "livestream", "word_of_mouth", "organic", "substitution", "revisit"):
         assert cols[f"sold_via_{ch}"][0] > 0 and cols[f"sold_via_{ch}"][1] > 0, ch
 
 
