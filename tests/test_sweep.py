@@ -1,8 +1,8 @@
 """Sweeps: real Hydra multiruns (joblib workers) through the real ``viralchain`` command.
 
 The ``smoke`` sweep (rigid vs flexible, 2 replications, 2,000 consumers, 10 days: 4 runs)
-is run once with 1 worker and once with 2 workers per test worker process (module fixtures
-in one xdist group), then re-read, resumed, broken and reported on.
+is run once with 1 worker and once with 2 workers per test process (session fixtures; the
+tests share an xdist group), then re-read, resumed, broken and reported on.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _sweep(tmp: Path, *args: str) -> tuple[Path, object]:
     return out, proc
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_1(tmp_path_factory) -> Path:
     """The smoke sweep run with one worker (``--jobs 1``)."""
     tmp = tmp_path_factory.mktemp("smoke1")
@@ -45,7 +45,7 @@ def smoke_1(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_2(tmp_path_factory) -> tuple[Path, object]:
     """The smoke sweep as ``run -m +sweep=smoke hydra.launcher.n_jobs=2`` (two workers)."""
     tmp = tmp_path_factory.mktemp("smoke2")
