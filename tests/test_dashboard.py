@@ -255,7 +255,7 @@ def _browser() -> tuple[str, str] | str:
         return "chromium/chromedriver not installed (make test installs them via apt as root)"
     from experiments.dashboard import assets
 
-    if assets.missing():
+    if assets.ensure(quiet=True):  # installs them from the npm registry when missing
         return f"dashboard browser files missing in {assets.cache_dir()} (no npm or registry)"
     return chromium, driver
 
