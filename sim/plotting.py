@@ -561,12 +561,16 @@ def plot_frontier(
 ) -> Figure:
     """Cost vs service: each combination's mean ``y`` against mean ``x``, Pareto front marked.
 
+    With more than eight combinations only the Pareto-optimal ones are named (the table in
+    ``frontier.csv`` names all).
+
     Args:
         points: one row per combination with ``combination, setup, pareto`` and
             ``<x>_mean, <x>_low, <x>_high, <y>_mean, <y>_low, <y>_high``.
     """
     fig, ax = plt.subplots(figsize=(8.5, 6))
     combos = list(points["combination"])
+    names: dict[tuple[float, float], list[str]] = {}
     for i, row in enumerate(points.itertuples(index=False)):
         r = row._asdict()
         c = color_for(str(r["setup"]), i)
@@ -593,13 +597,12 @@ def plot_frontier(
             linewidths=1.5,
             zorder=3,
         )
+        if r["pareto"] or len(points) <= 8:  # many policies: name the front only
+            names.setdefault((xm, ym), []).append(str(r["combination"]))
+    for (xm, ym), labels in names.items():  # policies with equal means share one label
+        text = "\n".join(labels[:3]) + (f"\n(+{len(labels) - 3} more)" if len(labels) > 3 else "")
         ax.annotate(
-            str(r["combination"]),
-            (xm, ym),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=7,
-            color="#333333",
+            text, (xm, ym), textcoords="offset points", xytext=(6, 4), fontsize=7, color="#333333"
         )
     groups = points.groupby("story") if "story" in points.columns else [("", points)]
     labelled = False
