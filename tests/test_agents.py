@@ -70,7 +70,7 @@ def test_changeover_costs_idle_time_between_skus():
     second = (
         "+brand.products.second={price: 30, reference_price: 30, category: snack, "
         "launch_hour: 0, novelty_half_life_days: 14, initial_stock_units: 0, "
-        "salvage_fraction: 0.3}"
+        "salvage_fraction: 0.3, appeal: 1.0, unit_cost: 10}"
     )
     outputs = {}
     for change in (0, 6):
