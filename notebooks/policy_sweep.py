@@ -31,8 +31,8 @@ SWEEP_DIR = Path(os.environ.get("VIRALCHAIN_SWEEP_DIR", "outputs/sweeps/notebook
 SWEEP = [
     "setup=rigid,flexible",
     "policy.safety_stock.days_of_cover=1,3",
-    f"market.n_consumers={3_000 if SMALL else 20_000}",
-    *(["run.horizon_hours=480"] if SMALL else []),
+    f"market.n_consumers={2_000 if SMALL else 20_000}",
+    *(["run.horizon_hours=360"] if SMALL else []),
 ]
 REPLICATIONS = 2 if SMALL else 10
 
