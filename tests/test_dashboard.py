@@ -181,9 +181,9 @@ def test_the_page_renders_runs_and_reruns_without_a_browser(monkeypatch):
     def kpis():
         return rc.find(solara.widgets.HTML, tag="table")
 
-    kpis().wait_for(timeout=120)
+    kpis().wait_for(timeout=300)
     rc.find(v.Btn, children=["Jump to end"]).widget.click()
-    kpis().assert_wait(lambda w: w.attributes.get("data-finished") == "true", timeout=120)
+    kpis().assert_wait(lambda w: w.attributes.get("data-finished") == "true", timeout=300)
     html = kpis().widget.unsafe_innerHTML
     fill = re.search(r'data-kpi="fill_rate">.*?class="num left">([\d.]+)%', html)
     assert fill and 0 <= float(fill.group(1)) <= 100
@@ -208,7 +208,7 @@ def test_the_page_renders_runs_and_reruns_without_a_browser(monkeypatch):
             and table[0].attributes.get("data-finished") == "true"
         )
 
-    _wait(rerun_done, 120)
+    _wait(rerun_done, 300)
 
 
 def _wait(condition, timeout: float) -> None:
@@ -293,7 +293,7 @@ def test_dashboard_in_headless_chromium(tmp_path):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(driver_path), options=options)
         driver.get(url)
-        wait = WebDriverWait(driver, 240)
+        wait = WebDriverWait(driver, 300)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.vc-kpis"))
         jump = wait.until(
             lambda d: [
