@@ -208,7 +208,8 @@ class Factory(mesa.Agent):
         waiting = sum(w[1] for w in self._waiting)
         position = self.materials + self.materials_on_order - waiting
         q = math.ceil(target - position)
-        if q > 0:
+        if q > 0:  # materials are bought in lots of a production batch
+            q = math.ceil(q / self.batch_units) * self.batch_units
             self._buy_materials(q, hour, self.cfg.material_lead_hours)
 
     def _buy_materials(self, units: int, hour: int, lead_hours: float) -> None:
