@@ -207,6 +207,22 @@ def frontier_points(summary: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return points
 
 
+def main_brands(sweep_dir: Path, runs: pd.DataFrame) -> dict[str, str]:
+    """Run id → the main brand's name (from the config each run's files carry).
+
+    A run of a story with rival brands has a ``runs`` row per brand; the sweep's policy is
+    the main brand's.
+    """
+    from sim.recording import read_metadata
+
+    out = {}
+    for row in runs.drop_duplicates("run_id").itertuples(index=False):
+        path = store.run_file(sweep_dir, "runs", str(row.story), str(row.setup), row.run_id)
+        config = json.loads(read_metadata(path)["config"])
+        out[row.run_id] = config["brand"]["name"]
+    return out
+
+
 def _skus(sweep_dir: Path, story: str, setup: str, run_id: str) -> list[str]:
     """The main brand's SKUs of a run (from the config its files carry)."""
     from sim.recording import read_metadata
@@ -303,6 +319,8 @@ def build(
     runs = store.read_table(sweep_dir, "runs")
     if runs.empty or not (runs["status"] == "ok").any():
         raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: no finished run to report on")
+    main = main_brands(sweep_dir, runs)
+    runs = runs[runs["brand"] == runs["run_id"].map(main)]  # rival brands: not the policy's
     d = stats.design(runs, list(spec.params))
     summary = stats.summarise(d, KPI_COLUMNS)
     try:

@@ -147,10 +147,10 @@ def design(runs: pd.DataFrame, param_columns: Sequence[str]) -> Design:
     """Split a ``runs`` table into ok main-brand rows with combination labels.
 
     Args:
-        runs: the sweep's ``runs`` table.
+        runs: the sweep's ``runs`` rows of the main brand (one per run).
         param_columns: the sweep's parameter columns (``sweep.json``).
     """
-    main = runs[runs["setup"].astype(str) != "rival"].copy()
+    main = runs.copy()
     failed = main[main["status"] != "ok"].copy()
     ok = main[main["status"] == "ok"].copy()
     candidates = [*FACTOR_BASE, *[c for c in param_columns if c in ok.columns]]

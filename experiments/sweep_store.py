@@ -18,11 +18,12 @@ The partition values (``story``, ``setup``) are also data columns, stored as
 DuckDB and polars read them as strings or categoricals. The run id is the file name, not a
 partition (a 12-hex-digit id may look like a number). ``timeseries`` and ``events`` gain the
 ``story`` and ``setup`` columns of their run (the run's setup); ``runs`` rows of rival brands
-(``setup = rival``) go to their own file under ``setup=rival`` so a file's partition values
-always equal its rows' values. Each run writes ``timeseries``, ``events`` and rival ``runs``
-rows first and its main ``runs`` file last: that file is the run's commit marker, and its
-``status`` (``ok`` or ``failed``) is what a resumed sweep checks. Files are written
-atomically (a dot-named ``.name.parquet.tmp``, then a rename), which every reader ignores.
+whose setup differs from the run's go to their own file under their setup's partition, so a
+file's partition values always equal its rows' values. Each run writes ``timeseries``,
+``events`` and rival ``runs`` rows first and its main ``runs`` file last: that file is the
+run's commit marker, and its ``status`` (``ok`` or ``failed``) is what a resumed sweep
+checks. Files are written atomically (a dot-named ``.name.parquet.tmp``, then a rename),
+which every reader ignores.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ TABLES = ("runs", "timeseries", "events")
 PARTITION_KEYS = ("story", "setup")
 PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
 SPEC_FILE = "sweep.json"
-RIVAL_SETUP = "rival"
 
 
 # ----------------------------------------------------------------------------- paths

@@ -12,6 +12,8 @@ from scipy import stats as scipy_stats
 from experiments import sweep_stats as st
 from experiments.report import frontier_points
 
+TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
+
 
 @pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 9, 19, 29, 60, 250, 1e4])
 @pytest.mark.parametrize("p", [0.6, 0.9, 0.975, 0.995])
@@ -70,7 +72,6 @@ def _runs(rng: np.random.Generator, n: int = 10) -> pd.DataFrame:
             "fill_rate": math.nan,
         }
     )
-    rows.append({**rows[1], "run_id": "rival", "setup": "rival", "brand": "other"})
     return pd.DataFrame(rows)
 
 
@@ -80,7 +81,7 @@ def test_design_summary_and_paired_differences_recover_known_effects():
     d = st.design(runs, param_columns=[])
     assert d.factors == ["setup"]
     assert d.combinations == ["setup=flexible", "setup=flexible_x", "setup=rigid"]
-    assert len(d.failed) == 1 and "rival" not in set(d.runs["setup"])
+    assert len(d.failed) == 1
     summary = st.summarise(d, ["profit", "fill_rate"])
     rigid = summary[(summary["combination"] == "setup=rigid") & (summary["kpi"] == "profit")]
     assert rigid["n"].iloc[0] == 10
@@ -117,3 +118,21 @@ def test_pareto_front_and_frontier_points():
     front = frontier_points(summary, "fill_rate", "profit").set_index("combination")
     assert front.loc["setup=flexible", "pareto"]  # best on both
     assert not front.loc["setup=rigid", "pareto"]
+
+
+def test_report_keeps_the_main_brand_of_a_two_brand_story(tmp_path):
+    """Rival brands have their own rows (and setups); the report compares the main brand's."""
+    import sim
+    from experiments import sweep_store as store
+    from experiments.report import build
+
+    store.SweepSpec("two", {}).save(tmp_path)
+    for setup in ("rigid", "flexible"):
+        cfg = sim.compose("two_brands", [f"setup={setup}", *TINY])
+        store.write_run(tmp_path, sim.run(cfg, 3), "two", {})
+    runs = store.read_table(tmp_path, "runs")
+    assert len(runs) == 4 and runs["brand"].nunique() == 2
+    r = build(tmp_path, tmp_path / "report")
+    assert len(r.design.runs) == 2
+    assert set(r.design.runs["brand"]) == {sim.compose("two_brands", TINY).brand.name}
+    assert r.design.combinations == ["setup=flexible", "setup=rigid"]
