@@ -43,6 +43,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
         "phase consumers",
         "phase recording",
         "speed-up, 2 workers vs 1",
+        "machine ceiling: 2 runs at once vs 1",
         "write (sweep writer",
         "read runs+timeseries+events",
         "run time",
