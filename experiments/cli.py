@@ -37,6 +37,7 @@ KPI_UNITS = {
     "delivery_hours_p95": "h",
     "response_time_hours": "h",
     "bullwhip_ratio": "ratio",
+    "upstream_bullwhip_ratio": "ratio",
     "transport_unit_km": "unit·km",
 }
 MONEY_KPIS = {
