@@ -95,3 +95,14 @@ def test_list_commands(tmp_path):
     pol = cli("list", "policies").stdout
     assert "policy/forecast" in pol and "exp_smoothing" in pol
     assert "fill_rate" in cli("list", "kpis").stdout
+
+
+def test_every_kpi_has_a_sensible_unit_in_the_table():
+    from experiments.cli import KPI_UNITS, MONEY_KPIS
+    from sim.metrics import KPIS
+
+    for name in KPIS:
+        if name.endswith(("_ratio", "_rate", "_share")):
+            assert KPI_UNITS.get(name) in ("share", "ratio"), name
+        if name.endswith("_cost") or name in ("revenue", "profit"):
+            assert name in MONEY_KPIS, name
