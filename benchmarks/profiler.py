@@ -1,9 +1,11 @@
 """Time per phase of a run, by actor, without touching the model's code.
 
 :func:`instrument` wraps, once per process, every method defined on the classes of each actor
-family (KOLs and posts: *content*; the consumer populations: *consumers*; brands, factories,
-warehouses, carriers; the recorder: *recording*) with a timer that charges the elapsed time
-to that family. Calls nest: a brand's ``take_orders`` called from the consumers' ``decide`` is
+family and on their bases in ``sim`` (such as the brand's selling and supply mixins) with a
+timer that charges the elapsed time to that family: KOLs and posts are *content*, the
+consumer populations *consumers*, then brands, factories, warehouses, carriers, and the
+recorder is *recording*; the model's working-capital bookkeeping is charged to *brands*. Calls
+nest: a brand's ``take_orders`` called from the consumers' ``decide`` is
 charged to *brands*, and the consumers get the rest. Whatever runs outside those methods (the
 model's glue in ``step()``, Mesa's event loop) is *other*. Event callbacks (carriers' cut-offs,
 brands' reviews, KOLs' posts) are charged to their actor too, which a timer around the
@@ -126,13 +128,21 @@ def instrument() -> PhaseProfiler:
     from sim.model import ViralChainModel
 
     targets: list[tuple[type, str, str]] = []
+    seen: set[tuple[type, str]] = set()
     for phase, classes in _families().items():
         for cls in classes:
-            for name, attr in vars(cls).items():
-                if name.startswith("__") or not inspect.isfunction(attr):
+            # the class and its own bases (e.g. the brand's selling and supply mixins)
+            for owner in cls.__mro__:
+                if not owner.__module__.startswith("sim."):
                     continue
-                targets.append((cls, name, phase))
-    targets.append((ViralChainModel, "_track_working_capital", "brands"))
+                for name, attr in vars(owner).items():
+                    if name.startswith("__") or not inspect.isfunction(attr):
+                        continue
+                    if (owner, name) not in seen:
+                        seen.add((owner, name))
+                        targets.append((owner, name, phase))
+    if hasattr(ViralChainModel, "_track_working_capital"):
+        targets.append((ViralChainModel, "_track_working_capital", "brands"))
     for cls, name, phase in targets:
         wrapped = _timed(getattr(cls, name), phase, PROFILER)
         _KEEP.append(wrapped)

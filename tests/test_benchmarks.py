@@ -98,3 +98,19 @@ def test_a_profiled_run_does_the_same_as_a_plain_one():
     same = ("demand_units", "sold_units", "timeseries_rows")
     assert [profiled[k] for k in same] == [plain[k] for k in same]
     assert "phases_s" in profiled and "phases_s" not in plain
+
+
+def test_profiler_wraps_the_actors_methods_including_inherited_ones():
+    code = (
+        "from benchmarks.profiler import instrument\n"
+        "instrument()\n"
+        "from sim.agents.brand import Brand\n"
+        "from sim.agents.consumers import ConsumerPopulation\n"
+        "from sim.agents.reference_consumers import ReferenceConsumer\n"
+        "wrapped = lambda f: hasattr(f, '__wrapped__')\n"
+        "assert wrapped(Brand.take_orders) and wrapped(Brand.review) and wrapped(Brand.observe)\n"
+        "assert wrapped(ConsumerPopulation.decide)\n"
+        "assert not wrapped(ReferenceConsumer.step)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
