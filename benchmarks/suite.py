@@ -236,7 +236,7 @@ def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     best = {jobs: int(np.argmin(w)) for jobs, w in walls.items()}
     times = {jobs: walls[jobs][i] for jobs, i in best.items()}
     sim_1 = inside[1][best[1]]
-    ceiling = _parallel_ceiling(p["overrides"])
+    ceiling = _parallel_ceiling(p["overrides"], p["repeats"])
     details = {"wall_s": walls, "run_seconds_sum": inside, "parallel_ceiling": ceiling}
     b = "4 sweep"
     rows = [
@@ -250,7 +250,7 @@ def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     return rows, details
 
 
-def _parallel_ceiling(overrides: list[str]) -> dict[str, float]:
+def _parallel_ceiling(overrides: list[str], repeats: int) -> dict[str, float]:
     """What 2 cores give here: two independent runs at once vs one alone (whole processes)."""
     task = json.dumps({"kind": "run", "overrides": [STORY, *overrides], "seed": 1})
     cmd = [sys.executable, "-m", "benchmarks.worker", task]
@@ -264,8 +264,8 @@ def _parallel_ceiling(overrides: list[str]) -> dict[str, float]:
             raise RuntimeError(f"benchmark worker failed on {task}")
         return time.perf_counter() - t0
 
-    alone = min(together(1) for _ in range(2))
-    pair = min(together(2) for _ in range(2))
+    alone = min(together(1) for _ in range(repeats))
+    pair = min(together(2) for _ in range(repeats))
     return {"alone_s": alone, "pair_s": pair, "ratio": 2 * alone / pair}
 
 
