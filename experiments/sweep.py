@@ -380,22 +380,24 @@ def _run(
         task_function=run_job,
         config=master,
     )
-    batch = master.hydra.sweeper.get("max_batch_size") or len(todo)
+    launches = batches(todo, _workers(master))
+    batch = master.hydra.sweeper.get("max_batch_size") or len(launches)
     progress = Progress(
         outcome.name, outcome.sweep_dir, todo, outcome.done_before, outcome.total, stream
     )
     t0 = time.perf_counter()
     progress.start()
     try:
-        for i in range(0, len(todo), batch):
-            chunk = todo[i : i + batch]
-            returns = launcher.launch([list(j.overrides) for j in chunk], initial_job_idx=i)
-            for job, ret in zip(chunk, returns, strict=True):
-                if ret.status == JobStatus.FAILED:  # raised outside the model (e.g. writing)
-                    err = ret._return_value
-                    outcome.failed[job.run_id] = (job, f"{type(err).__name__}: {err}")
-                else:
-                    outcome.ran += 1
+        for i in range(0, len(launches), batch):
+            chunk = launches[i : i + batch]
+            returns = launcher.launch([b.overrides for b in chunk], initial_job_idx=i)
+            for b, ret in zip(chunk, returns, strict=True):
+                for job in b.jobs:
+                    if ret.status == JobStatus.FAILED:  # raised outside the model (writing)
+                        err = ret._return_value
+                        outcome.failed[job.run_id] = (job, f"{type(err).__name__}: {err}")
+                    else:
+                        outcome.ran += 1
     except Exception as exc:  # the launcher itself gave up (e.g. a worker was killed)
         outcome.launcher_error = f"{type(exc).__name__}: {exc}"
         logging.getLogger(__name__).debug("launcher failed", exc_info=True)
@@ -403,6 +405,54 @@ def _run(
         progress.stop()
         outcome.wall_seconds = time.perf_counter() - t0
     callbacks.on_multirun_end(config=master, config_name="config")
+
+
+BATCH_KEY = "viralchain_replications"
+
+
+@dataclass
+class Batch:
+    """One launcher job: runs that differ only in their replication, composed once."""
+
+    overrides: list[str]
+    jobs: list[Job]
+
+
+def _workers(master: Any) -> int:
+    import os
+
+    n = master.hydra.launcher.get("n_jobs") if "launcher" in master.hydra else None
+    return int(n) if n is not None and int(n) > 0 else max(1, os.cpu_count() or 1)
+
+
+def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
+    """Group the runs to launch into launcher jobs.
+
+    A launcher job costs a full Hydra composition in the worker (about half a second), as
+    much as a short run. Runs that differ only in ``replication`` get the same composed
+    config, so they share one job, which runs them one after another (each still isolated
+    and skipped if done). Groups are cut into pieces so that every worker gets about
+    ``per_worker`` jobs, to keep the load balanced.
+    """
+    size = max(1, -(-len(todo) // (workers * per_worker)))
+    groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
+    for job in todo:
+        rest = tuple(o for o in job.overrides if _key(o) != "replication")
+        reps = [o.split("=", 1)[1] for o in job.overrides if _key(o) == "replication"]
+        if len(reps) != 1:  # no swept replication: the job runs alone
+            groups[(*rest, f"#{job.run_id}")] = [(-1, job)]
+            continue
+        groups.setdefault(rest, []).append((int(reps[0]), job))
+    out = []
+    for rest, members in groups.items():
+        if members[0][0] < 0:
+            out.append(Batch(list(members[0][1].overrides), [members[0][1]]))
+            continue
+        for i in range(0, len(members), size):
+            part = members[i : i + size]
+            reps = ",".join(str(r) for r, _ in part)
+            out.append(Batch([*rest, f"+{BATCH_KEY}=[{reps}]"], [j for _, j in part]))
+    return out
 
 
 def _collect(plan: Plan, outcome: Outcome) -> None:

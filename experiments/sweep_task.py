@@ -1,4 +1,4 @@
-"""The Hydra task function of a sweep: one job = one ``sim.run(config, seed)``.
+"""The Hydra task function of a sweep: one job = one or a few ``sim.run(config, seed)``.
 
 It runs inside a launcher's worker (a joblib/loky process, a submitit job on a SLURM node, a
 Ray actor), so it keeps no module-level state: joblib reuses worker processes between jobs.
@@ -20,19 +20,21 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 
-def run_job(cfg: DictConfig) -> dict[str, Any]:
-    """Run one job of a sweep and write its files into the sweep directory.
+def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Run one launcher job of a sweep and write its files into the sweep directory.
+
+    A job holds one run, or several runs that differ only in their replication (the key
+    ``viralchain_replications`` lists them; see :func:`experiments.sweep.batches`): the
+    config is composed once and each replication runs in turn.
 
     Returns:
-        ``{"run_id", "status", "error", "wall_seconds"}``; status is ``ok``, ``failed``, or
-        ``skipped`` (already finished in an earlier launch).
+        per run ``{"run_id", "status", "error", "wall_seconds"}``; status is ``ok``,
+        ``failed``, or ``skipped`` (already finished in an earlier launch).
     """
     from hydra.core.hydra_config import HydraConfig
 
     from experiments import sweep_store as store
-    from experiments.sweep_plan import param_values, run_seed
-    from sim.config import validate
-    from sim.result import make_run_id, run
+    from experiments.sweep import BATCH_KEY
 
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir)
@@ -41,16 +43,33 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
         raise RuntimeError(f"{sweep_dir} has no {store.SPEC_FILE}: launch sweeps with viralchain")
     data = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(data, dict)
+    reps = data.pop(BATCH_KEY, None)
+    choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if v}
+    if reps is None:
+        return [_run_one(data, choices, sweep_dir, spec, " ".join(hc.overrides.task))]
+    out = []
+    for rep in reps:
+        one = {**data, "replication": int(rep)}
+        label = " ".join([*hc.overrides.task[:-1], f"replication={rep}"])
+        out.append(_run_one(one, choices, sweep_dir, spec, label))
+    return out
+
+
+def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]:
+    from experiments import sweep_store as store
+    from experiments.sweep_plan import param_values, run_seed
+    from sim.config import validate
+    from sim.result import make_run_id, run
+
     config = validate(data)
     seed = run_seed(config)
     run_id = make_run_id(config.config_hash(), seed)
-    choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if v}
     params = param_values(data, choices, spec.params)
     main = store.run_file(sweep_dir, "runs", config.meta.story, config.meta.setup, run_id)
     if store.run_status(main) == "ok":
         log.info("run %s already done: skipped", run_id)
         return {"run_id": run_id, "status": "skipped", "error": "", "wall_seconds": 0.0}
-    log.info("run %s: %s (seed %d)", run_id, " ".join(hc.overrides.task), seed)
+    log.info("run %s: %s (seed %d)", run_id, label, seed)
     t0 = time.perf_counter()
     try:
         result = run(config, seed)

@@ -397,3 +397,67 @@ def test_every_sweep_file_plans_and_its_configs_run(name):
         seen.add(job.choices)
         result = sim.run(job.config, job.seed)
         assert result.kpis["demand_units"] >= result.kpis["sold_units"] >= 0, job.label()
+
+
+def test_batches_group_replications_and_cover_every_run_once():
+    """Runs that differ only in replication share a launcher job; every run is in one job."""
+    from experiments.sweep import BATCH_KEY, _compose_master, batches, normalise
+    from experiments.sweep_plan import expand, make_plan
+
+    task, hyd = normalise(["setup=rigid,flexible", "run.fail_at_hour=-1,100", *TINY], 6)
+    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
+    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    assert len(plan.jobs) == 24
+    for workers, per_worker, size in [(1, 4, 6), (2, 4, 3), (2, 1, 6), (16, 4, 1)]:
+        got = batches(plan.jobs, workers, per_worker)
+        ids = [j.run_id for b in got for j in b.jobs]
+        assert sorted(ids) == sorted(j.run_id for j in plan.jobs)  # each run exactly once
+        assert len(got) == 4 * -(-6 // size)
+        for b in got:
+            assert len(b.jobs) == size
+            # one batch = one group of non-replication overrides
+            rest = {
+                tuple(o for o in j.overrides if not o.startswith("replication=")) for j in b.jobs
+            }
+            assert len(rest) == 1 and list(rest.pop()) == b.overrides[:-1]
+            reps = [
+                int(o.split("=")[1])
+                for j in b.jobs
+                for o in j.overrides
+                if o.startswith("replication=")
+            ]
+            assert b.overrides[-1] == f"+{BATCH_KEY}=[{','.join(map(str, reps))}]"
+    # without a swept replication every run is its own job, launched with its own overrides
+    task, hyd = normalise(["setup=rigid,flexible", *TINY], None)
+    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
+    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    got = batches(plan.jobs, 1)
+    assert [b.overrides for b in got] == [list(j.overrides) for j in plan.jobs]
+
+
+def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
+    """20 runs on two workers go out as 8 launcher jobs of up to 3 replications; the runs
+    they write equal the same runs launched one per job (the smoke sweep)."""
+    sweep, proc = _sweep(
+        tmp_path,
+        "run",
+        "-m",
+        "setup=rigid,flexible",
+        "replication=range(0,10)",
+        *TINY,
+        "--jobs",
+        "2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    logs = list((sweep / "logs").glob("*/*/run.log"))
+    assert len(logs) == 8
+    runs = _runs(sweep)
+    assert len(runs) == 20 and runs["run_id"].is_unique
+    assert not any("viralchain_replications" in c for c in runs.columns)
+    # every run's log line names its own replication
+    labels = [ln for j in logs for ln in j.read_text().splitlines() if ": setup=" in ln]
+    assert len(labels) == 20 and all("replication=" in ln for ln in labels)
+    first = runs[runs["replication"] < 2].reset_index(drop=True)
+    smoke = _runs(smoke_1)
+    kpis = ["run_id", "seed", "setup", "replication", "fill_rate", "profit", "lost_sales_units", "leftover_units"]
+    pd.testing.assert_frame_equal(first[kpis], smoke[kpis])
