@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.metrics import COST_KPIS
 from sim.orders import ALLOCATED, BACKLOG, CANCELLED, DELIVERED, OPEN_STATUSES, PICKED, RETURNED
 
 if TYPE_CHECKING:
@@ -119,17 +120,6 @@ def check_kpis(kpis: dict[str, float], tol: float = 1e-6) -> None:
         raise InvariantError(f"demand != sold + lost: {k}")
     if k["sold_units"] != k["delivered_units"] + k["cancelled_units"] + k["open_order_units"]:
         raise InvariantError(f"sold != delivered + cancelled + open: {k}")
-    costs = sum(
-        k[c]
-        for c in (
-            "production_cost",
-            "holding_cost",
-            "transport_cost",
-            "rush_premium_cost",
-            "kol_fees",
-            "return_cost",
-            "writeoff_cost",
-        )
-    )
+    costs = sum(k[c] for c in COST_KPIS)
     if abs(k["profit"] - (k["revenue"] - costs)) > tol * max(1.0, abs(k["revenue"])):
         raise InvariantError(f"profit != revenue - costs: {k}")

@@ -282,6 +282,7 @@ COST_LINES = (
     return_cost,
     writeoff_cost,
 )
+COST_KPIS = tuple(f.__name__ for f in COST_LINES)  # their names in the runs table
 
 
 def profit(t: BrandTotals) -> float:

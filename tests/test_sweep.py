@@ -459,5 +459,14 @@ def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
     assert len(labels) == 20 and all("replication=" in ln for ln in labels)
     first = runs[runs["replication"] < 2].reset_index(drop=True)
     smoke = _runs(smoke_1)
-    kpis = ["run_id", "seed", "setup", "replication", "fill_rate", "profit", "lost_sales_units", "leftover_units"]
+    kpis = [
+        "run_id",
+        "seed",
+        "setup",
+        "replication",
+        "fill_rate",
+        "profit",
+        "lost_sales_units",
+        "leftover_units",
+    ]
     pd.testing.assert_frame_equal(first[kpis], smoke[kpis])

@@ -57,6 +57,28 @@ class RegularOnly:
         return [(f, q, False)] if q else []
 
 
+def _fast_then_regular(
+    c: SourcingContext, regular_per_day: float, regular_safety: float
+) -> list[tuple[Any, int, bool]]:
+    """The fast order-up-to level at the quick-response factory (its own short lead time,
+    IP of the fast pipeline), then the regular factory's level on the full IP."""
+    out = []
+    fq = c.quick[0]
+    q_fast = fq.order_quantity(
+        _level(c.per_day, c.lead_hours(fq), c.review_hours, c.safety_units) - c.ip_fast
+    )
+    if q_fast:
+        out.append((fq, q_fast, True))
+    f = c.regular[0]
+    q = f.order_quantity(
+        _level(regular_per_day, c.lead_hours(f), c.review_hours, regular_safety)
+        - (c.ip_total + q_fast)
+    )
+    if q:
+        out.append((f, q, False))
+    return out
+
+
 class DualIndex:
     """A fast order-up-to level at the quick-response factory, then the regular level."""
 
@@ -67,21 +89,7 @@ class DualIndex:
         """``(factory, units, quick_response)`` orders to place now."""
         if not c.quick:
             return RegularOnly(None).orders(c)  # type: ignore[arg-type]
-        out = []
-        fq = c.quick[0]
-        q_fast = fq.order_quantity(
-            _level(c.per_day, c.lead_hours(fq), c.review_hours, c.safety_units) - c.ip_fast
-        )
-        if q_fast:
-            out.append((fq, q_fast, True))
-        f = c.regular[0]
-        q = f.order_quantity(
-            _level(c.per_day, c.lead_hours(f), c.review_hours, c.safety_units)
-            - (c.ip_total + q_fast)
-        )
-        if q:
-            out.append((f, q, False))
-        return out
+        return _fast_then_regular(c, c.per_day, c.safety_units)
 
 
 class BaseSurge:
@@ -94,19 +102,5 @@ class BaseSurge:
         """``(factory, units, quick_response)`` orders to place now."""
         if not c.quick:
             return RegularOnly(None).orders(c)  # type: ignore[arg-type]
-        out = []
-        fq = c.quick[0]
-        q_fast = fq.order_quantity(
-            _level(c.per_day, c.lead_hours(fq), c.review_hours, c.safety_units) - c.ip_fast
-        )
-        if q_fast:
-            out.append((fq, q_fast, True))
-        f = c.regular[0]
         base_safety = c.safety_units * (c.base_per_day / c.per_day) if c.per_day > 0 else 0.0
-        q = f.order_quantity(
-            _level(c.base_per_day, c.lead_hours(f), c.review_hours, base_safety)
-            - (c.ip_total + q_fast)
-        )
-        if q:
-            out.append((f, q, False))
-        return out
+        return _fast_then_regular(c, c.base_per_day, base_safety)

@@ -104,8 +104,8 @@ def t_cdf(x: float, df: float) -> float:
 
 def t_quantile(prob: float, df: float) -> float:
     """Quantile of Student's t (bisection on :func:`t_cdf`; exact to ~1e-10)."""
-    if not 0.0 < prob < 1.0:
-        raise ValueError(f"probability must be in (0, 1), got {prob}")
+    if not 0.0 < prob < 1.0 or df <= 0:
+        raise ValueError(f"need 0 < probability < 1 and df > 0, got {prob}, df={df}")
     if prob < 0.5:
         return -t_quantile(1.0 - prob, df)
     lo, hi = 0.0, 1.0
