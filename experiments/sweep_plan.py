@@ -14,6 +14,7 @@ its swept parameters (the ``runs`` columns).
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -215,6 +216,9 @@ def _override_keys(job_overrides: Iterable[str], parser: Any) -> list[Any]:
     return parser.parse_overrides(list(job_overrides))
 
 
+_REPLICATION = re.compile(r"replication=\d+")
+
+
 def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> Plan:
     """Compose and validate every job; raise one :class:`ConfigError` listing all problems."""
     from experiments.compose import hydra_error
@@ -222,9 +226,18 @@ def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> 
     composer = JobComposer(master, config_loader)
     problems: list[tuple[str, object, str]] = []
     built: list[Job] = []
+    # runs that differ only in ``replication=N`` compose to the same config but for that key
+    same: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, str]]] = {}
     for overrides in jobs:
         try:
-            data, choices = composer.compose(overrides)
+            rest = tuple(o for o in overrides if not _REPLICATION.fullmatch(o))
+            if len(rest) == len(overrides) - 1 and rest in same:
+                data, choices = same[rest]
+                rep = next(o for o in overrides if _REPLICATION.fullmatch(o))
+                data = {**data, "replication": int(rep.split("=", 1)[1])}
+            else:
+                data, choices = composer.compose(overrides)
+                same[rest] = (data, choices)
             config = validate(data)
         except ConfigError as exc:
             problems += [p for p in exc.problems if p not in problems]

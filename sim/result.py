@@ -9,15 +9,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from sim import metrics
 from sim.config import Config, validate
 from sim.invariants import check_kpis
-from sim.model import ViralChainModel
 from sim.recording import events_frame, file_metadata, write_table
+
+if TYPE_CHECKING:  # Mesa is imported when a run starts, not with the package
+    from sim.model import ViralChainModel
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,8 @@ def run(
     """
     cfg = validate(config)
     t0 = time.perf_counter()
+    from sim.model import ViralChainModel
+
     model = ViralChainModel(cfg, seed)
     model.run(progress)
     run_id = make_run_id(cfg.config_hash(), seed)
