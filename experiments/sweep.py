@@ -385,7 +385,7 @@ def _run(
         task_function=run_job,
         config=master,
     )
-    launches = batches(todo, _workers(master))
+    launches = launch_jobs(master, todo)
     batch = master.hydra.sweeper.get("max_batch_size") or len(launches)
     progress = Progress(
         outcome.name, outcome.sweep_dir, todo, outcome.done_before, outcome.total, stream
@@ -430,9 +430,7 @@ def _warm_workers(master: Any) -> threading.Thread | None:
     joblib keeps its loky workers between ``Parallel`` calls with the same settings, so the
     launcher's own call below finds them warm. Only for the joblib launcher with 2+ workers.
     """
-    if "launcher" not in master.hydra or _workers(master) < 2:
-        return None
-    if "joblib" not in str(master.hydra.launcher.get("_target_", "")):
+    if not _is_joblib(master) or _workers(master) < 2:
         return None
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel, delayed
@@ -455,6 +453,18 @@ def _warm_workers(master: Any) -> threading.Thread | None:
     thread = threading.Thread(target=start, name="warm-workers", daemon=True)
     thread.start()
     return thread
+
+
+def launch_jobs(master: Any, todo: list[Job]) -> list[Batch]:
+    """The launcher jobs for the runs to do: replications batched on the joblib launcher
+    (:func:`batches`); one job per run on a cluster launcher, so every node can take one."""
+    if _is_joblib(master):
+        return batches(todo, _workers(master))
+    return [Batch(list(job.overrides), [job]) for job in todo]
+
+
+def _is_joblib(master: Any) -> bool:
+    return "launcher" in master.hydra and "joblib" in str(master.hydra.launcher.get("_target_"))
 
 
 def _workers(master: Any) -> int:

@@ -435,6 +435,26 @@ def test_batches_group_replications_and_cover_every_run_once():
     assert [b.overrides for b in got] == [list(j.overrides) for j in plan.jobs]
 
 
+@pytest.mark.parametrize(
+    ("launcher", "expected"),
+    [("joblib", 6), ("submitit_local", 12), ("submitit_slurm", 12)],
+)
+def test_only_the_joblib_launcher_batches_replications(launcher, expected):
+    """joblib with 2 workers: 2 configs x 6 replications in 6 jobs of 2; on a cluster
+    launcher every run stays its own job (one per node)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from experiments.sweep import _compose_master, launch_jobs, normalise
+    from experiments.sweep_plan import expand, make_plan
+
+    n_jobs = 2 if launcher == "joblib" else None
+    task, hyd = normalise(["setup=rigid,flexible", *TINY], 6, n_jobs=n_jobs)
+    hydra, master = _compose_master([*hyd, f"hydra/launcher={launcher}", *task], logging=False)
+    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    jobs = launch_jobs(master, plan.jobs)
+    assert len(jobs) == expected
+    assert sorted(j.run_id for b in jobs for j in b.jobs) == sorted(j.run_id for j in plan.jobs)
+
+
 def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
     """20 runs on two workers go out as 8 launcher jobs of up to 3 replications; the runs
     they write equal the same runs launched one per job (the smoke sweep)."""
