@@ -31,6 +31,7 @@ def _rss_mib() -> float:
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """A whole run through the public API."""
     import sim
+    import sim.model  # Mesa: imported before the clock starts, as before a run
     from benchmarks.profiler import instrument
 
     prof = instrument() if task.get("profile") else None

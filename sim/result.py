@@ -124,10 +124,10 @@ def run(
     Returns:
         the run's KPIs and tables.
     """
+    from sim.model import ViralChainModel  # Mesa loads with the first run
+
     cfg = validate(config)
     t0 = time.perf_counter()
-    from sim.model import ViralChainModel
-
     model = ViralChainModel(cfg, seed)
     model.run(progress)
     run_id = make_run_id(cfg.config_hash(), seed)
