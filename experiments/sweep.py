@@ -269,12 +269,7 @@ def launch(
         "hydra.job.name=run",
     ]
     hydra, master = _compose_master([*hyd, *task])
-    warming = _warm_workers(master)
-    try:
-        plan = _plan(master, hydra.config_loader)
-    finally:
-        if warming is not None:
-            warming.join()
+    plan = _plan(master, hydra.config_loader)
     spec = _check_spec(sweep_dir, plan)
 
     status = {job.run_id: store.run_status(job.runs_path(sweep_dir)) for job in plan.jobs}
@@ -421,38 +416,6 @@ class Batch:
 
     overrides: list[str]
     jobs: list[Job]
-
-
-def _warm_workers(master: Any) -> threading.Thread | None:
-    """Start the joblib launcher's workers, and import the simulator in them, while the parent
-    plans the sweep (a worker takes ~2-3 s to start and import Mesa, pandas, pyarrow, Hydra).
-
-    joblib keeps its loky workers between ``Parallel`` calls with the same settings, so the
-    launcher's own call below finds them warm. Only for the joblib launcher with 2+ workers.
-    """
-    if not _is_joblib(master) or _workers(master) < 2:
-        return None
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-    from joblib import Parallel, delayed
-    from omegaconf import OmegaConf
-
-    from experiments.sweep_task import warm
-
-    cfg = OmegaConf.to_container(master.hydra.launcher, resolve=True)
-    cfg.pop("_target_", None)
-    cfg["backend"] = "loky"  # as the launcher does
-    process_joblib_cfg(cfg)
-    n = _workers(master)
-
-    def start() -> None:
-        try:
-            Parallel(**cfg)(delayed(warm)() for _ in range(n))
-        except Exception:  # only an optimisation: the launch starts its workers itself
-            logging.getLogger(__name__).debug("warming the workers failed", exc_info=True)
-
-    thread = threading.Thread(target=start, name="warm-workers", daemon=True)
-    thread.start()
-    return thread
 
 
 def launch_jobs(master: Any, todo: list[Job]) -> list[Batch]:

@@ -83,20 +83,3 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
     store.write_run(sweep_dir, result, spec.sweep_id, params)
     log.info("run %s ok in %.2fs", run_id, result.wall_seconds)
     return {"run_id": run_id, "status": "ok", "error": "", "wall_seconds": result.wall_seconds}
-
-
-def warm() -> int:
-    """Import what a job needs (the launcher's worker starts cold); returns the worker's pid.
-
-    Called once per worker while the parent plans the sweep, so the first jobs do not wait
-    for Mesa, pandas, pyarrow and Hydra to load.
-    """
-    import os
-
-    import hydra.core.utils  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-
-    import experiments.sweep_store  # noqa: F401
-    import sim.model  # noqa: F401
-
-    return os.getpid()
