@@ -5,8 +5,9 @@ Composition: each group option is composed through Hydra on its own
 blocks (``policy.<family>.name``), so a combination is that set of names on one composed
 config, validated once by the schema.
 
-Running: the full product of all options of all families (about 10,000 combinations) runs
-in the slow suite (``make test-slow``), checking every invariant at the end of each run. The
+Running: the full product of all options of all families (20,736 combinations per setup,
+41,472 runs, about 20 minutes on 2 cores) runs in the slow suite (``make test-slow``),
+checking every invariant at the end of each run. The
 default suite runs a pairwise covering array: every option of every family meets every option
 of every other family at least once, in both setups, with every invariant checked after every
 simulated hour.
