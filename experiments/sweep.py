@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import logging
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiments import sweep_store as store
-from experiments.sweep_plan import Job, Plan, expand, make_plan
+from experiments.sweep_plan import Job, Plan, expand, launch_jobs, make_plan
+from experiments.sweep_progress import Progress
 from sim.errors import ConfigError
 
 DEFAULT_ROOT = Path("outputs/sweeps")
@@ -103,102 +103,6 @@ def sweep_name(task: Sequence[str]) -> str:
 def _quote(text: str) -> str:
     """A Hydra override value quoted (paths may hold commas, spaces or '=')."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-def _clock(seconds: float) -> str:
-    s = round(seconds)
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class Progress(threading.Thread):
-    """Watches the sweep directory and prints done / failed / remaining, elapsed and ETA.
-
-    File-based, so it works with any launcher: a run is finished when its main ``runs``
-    file appears or changes.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        sweep_dir: Path,
-        todo: list[Job],
-        done_before: int,
-        total: int,
-        stream: TextIO,
-        interval: float = 0.5,
-    ):
-        super().__init__(daemon=True)
-        self.label = name
-        self.paths = {job.run_id: job.runs_path(sweep_dir) for job in todo}
-        self.before = {rid: _mtime(p) for rid, p in self.paths.items()}
-        self.done_before = done_before
-        self.total = total
-        self.stream = stream
-        self.interval = interval
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.finished: dict[str, str] = {}
-        self.t0 = time.perf_counter()
-        self._halt = threading.Event()
-        self._last = ""
-
-    def poll(self) -> None:
-        """Pick up the runs that finished since the last poll."""
-        for rid, path in self.paths.items():
-            if rid in self.finished:
-                continue
-            m = _mtime(path)
-            if m is not None and m != self.before[rid]:
-                status = store.run_status(path)
-                if status:
-                    self.finished[rid] = status
-
-    def line(self) -> str:
-        """The progress line."""
-        ok = self.done_before + sum(1 for s in self.finished.values() if s == "ok")
-        failed = sum(1 for s in self.finished.values() if s != "ok")
-        remaining = self.total - ok - failed
-        elapsed = time.perf_counter() - self.t0
-        n = len(self.finished)
-        eta = _clock(elapsed / n * remaining) if n and remaining else ("0:00" if n else "?")
-        return (
-            f"[{self.label}] {ok}/{self.total} done · {failed} failed · {remaining} remaining"
-            f" · elapsed {_clock(elapsed)} · ETA {eta}"
-        )
-
-    def show(self, final: bool = False) -> None:
-        """Print the line (in place on a terminal; on change otherwise)."""
-        text = self.line()
-        if self.tty:
-            self.stream.write("\r" + text.ljust(len(self._last)) + ("\n" if final else ""))
-        elif text.split(" · elapsed")[0] != self._last.split(" · elapsed")[0]:
-            self.stream.write(text + "\n")  # not a terminal: a line per change only
-        self.stream.flush()
-        self._last = text
-
-    def run(self) -> None:  # the thread
-        while not self._halt.wait(self.interval):
-            self.poll()
-            self.show()
-
-    def stop(self) -> None:
-        """Stop watching and print the final line."""
-        self._halt.set()
-        if self.is_alive():
-            self.join()
-        self.poll()
-        self.show(final=True)
-
-
-def _mtime(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
 
 
 # ----------------------------------------------------------------------------- launch
@@ -405,66 +309,6 @@ def _run(
         progress.stop()
         outcome.wall_seconds = time.perf_counter() - t0
     callbacks.on_multirun_end(config=master, config_name="config")
-
-
-BATCH_KEY = "viralchain_replications"
-
-
-@dataclass
-class Batch:
-    """One launcher job: runs that differ only in their replication, composed once."""
-
-    overrides: list[str]
-    jobs: list[Job]
-
-
-def launch_jobs(master: Any, todo: list[Job]) -> list[Batch]:
-    """The launcher jobs for the runs to do: replications batched on the joblib launcher
-    (:func:`batches`); one job per run on a cluster launcher, so every node can take one."""
-    if _is_joblib(master):
-        return batches(todo, _workers(master))
-    return [Batch(list(job.overrides), [job]) for job in todo]
-
-
-def _is_joblib(master: Any) -> bool:
-    return "launcher" in master.hydra and "joblib" in str(master.hydra.launcher.get("_target_"))
-
-
-def _workers(master: Any) -> int:
-    import os
-
-    n = master.hydra.launcher.get("n_jobs") if "launcher" in master.hydra else None
-    return int(n) if n is not None and int(n) > 0 else max(1, os.cpu_count() or 1)
-
-
-def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
-    """Group the runs to launch into launcher jobs.
-
-    A launcher job costs a full Hydra composition in the worker (about half a second), as
-    much as a short run. Runs that differ only in ``replication`` get the same composed
-    config, so they share one job, which runs them one after another (each still isolated
-    and skipped if done). Groups are cut into pieces so that every worker gets about
-    ``per_worker`` jobs, to keep the load balanced.
-    """
-    size = max(1, -(-len(todo) // (workers * per_worker)))
-    groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
-    for job in todo:
-        rest = tuple(o for o in job.overrides if _key(o) != "replication")
-        reps = [o.split("=", 1)[1] for o in job.overrides if _key(o) == "replication"]
-        if len(reps) != 1:  # no swept replication: the job runs alone
-            groups[(*rest, f"#{job.run_id}")] = [(-1, job)]
-            continue
-        groups.setdefault(rest, []).append((int(reps[0]), job))
-    out = []
-    for rest, members in groups.items():
-        if members[0][0] < 0:
-            out.append(Batch(list(members[0][1].overrides), [members[0][1]]))
-            continue
-        for i in range(0, len(members), size):
-            part = members[i : i + size]
-            reps = ",".join(str(r) for r, _ in part)
-            out.append(Batch([*rest, f"+{BATCH_KEY}=[{reps}]"], [j for _, j in part]))
-    return out
 
 
 def _collect(plan: Plan, outcome: Outcome) -> None:

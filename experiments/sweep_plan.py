@@ -273,3 +273,70 @@ def _param_specs(jobs: list[Job], composer: JobComposer) -> dict[str, dict[str, 
         if not scalar or len(types) > 1:
             spec["kind"] = "json"
     return specs
+
+
+# ----------------------------------------------------------------------------- launcher jobs
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+BATCH_KEY = "viralchain_replications"
+
+
+@dataclass
+class Batch:
+    """One launcher job: runs that differ only in their replication, composed once."""
+
+    overrides: list[str]
+    jobs: list[Job]
+
+
+def launch_jobs(master: Any, todo: list[Job]) -> list[Batch]:
+    """The launcher jobs for the runs to do: replications batched on the joblib launcher
+    (:func:`batches`); one job per run on a cluster launcher, so every node can take one."""
+    if _is_joblib(master):
+        return batches(todo, _workers(master))
+    return [Batch(list(job.overrides), [job]) for job in todo]
+
+
+def _is_joblib(master: Any) -> bool:
+    return "launcher" in master.hydra and "joblib" in str(master.hydra.launcher.get("_target_"))
+
+
+def _workers(master: Any) -> int:
+    import os
+
+    n = master.hydra.launcher.get("n_jobs") if "launcher" in master.hydra else None
+    return int(n) if n is not None and int(n) > 0 else max(1, os.cpu_count() or 1)
+
+
+def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
+    """Group the runs to launch into launcher jobs.
+
+    A launcher job costs a full Hydra composition in the worker (about half a second), as
+    much as a short run. Runs that differ only in ``replication`` get the same composed
+    config, so they share one job, which runs them one after another (each still isolated
+    and skipped if done). Groups are cut into pieces so that every worker gets about
+    ``per_worker`` jobs, to keep the load balanced.
+    """
+    size = max(1, -(-len(todo) // (workers * per_worker)))
+    groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
+    for job in todo:
+        rest = tuple(o for o in job.overrides if _override_key(o) != "replication")
+        reps = [o.split("=", 1)[1] for o in job.overrides if _override_key(o) == "replication"]
+        if len(reps) != 1:  # no swept replication: the job runs alone
+            groups[(*rest, f"#{job.run_id}")] = [(-1, job)]
+            continue
+        groups.setdefault(rest, []).append((int(reps[0]), job))
+    out = []
+    for rest, members in groups.items():
+        if members[0][0] < 0:
+            out.append(Batch(list(members[0][1].overrides), [members[0][1]]))
+            continue
+        for i in range(0, len(members), size):
+            part = members[i : i + size]
+            reps = ",".join(str(r) for r, _ in part)
+            out.append(Batch([*rest, f"+{BATCH_KEY}=[{reps}]"], [j for _, j in part]))
+    return out

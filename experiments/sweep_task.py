@@ -24,7 +24,7 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     """Run one launcher job of a sweep and write its files into the sweep directory.
 
     A job holds one run, or several runs that differ only in their replication (the key
-    ``viralchain_replications`` lists them; see :func:`experiments.sweep.batches`): the
+    ``viralchain_replications`` lists them; see :func:`experiments.sweep_plan.batches`): the
     config is composed once and each replication runs in turn.
 
     Returns:
@@ -34,7 +34,7 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     from hydra.core.hydra_config import HydraConfig
 
     from experiments import sweep_store as store
-    from experiments.sweep import BATCH_KEY
+    from experiments.sweep_plan import BATCH_KEY
 
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir)

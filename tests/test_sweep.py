@@ -401,8 +401,8 @@ def test_every_sweep_file_plans_and_its_configs_run(name):
 
 def test_batches_group_replications_and_cover_every_run_once():
     """Runs that differ only in replication share a launcher job; every run is in one job."""
-    from experiments.sweep import BATCH_KEY, _compose_master, batches, normalise
-    from experiments.sweep_plan import expand, make_plan
+    from experiments.sweep import _compose_master, normalise
+    from experiments.sweep_plan import BATCH_KEY, batches, expand, make_plan
 
     task, hyd = normalise(["setup=rigid,flexible", "run.fail_at_hour=-1,100", *TINY], 6)
     hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
@@ -443,8 +443,8 @@ def test_only_the_joblib_launcher_batches_replications(launcher, expected):
     """joblib with 2 workers: 2 configs x 6 replications in 6 jobs of 2; on a cluster
     launcher every run stays its own job (one per node)."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    from experiments.sweep import _compose_master, launch_jobs, normalise
-    from experiments.sweep_plan import expand, make_plan
+    from experiments.sweep import _compose_master, normalise
+    from experiments.sweep_plan import expand, launch_jobs, make_plan
 
     n_jobs = 2 if launcher == "joblib" else None
     task, hyd = normalise(["setup=rigid,flexible", *TINY], 6, n_jobs=n_jobs)
