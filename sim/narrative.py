@@ -166,9 +166,14 @@ def _presale_close(e: Mapping[str, Any]) -> str:
     return f"Pre-sale closes for {_sku(e.get('sku'))}."
 
 
-def _outage_start(e: Mapping[str, Any]) -> str:
+def _in_brackets(e: Mapping[str, Any]) -> str:
+    """The event's detail as `` (detail)``, or nothing."""
     detail = str(e.get("detail") or "").strip()
-    why = f" ({detail})" if detail else ""
+    return f" ({detail})" if detail else ""
+
+
+def _outage_start(e: Mapping[str, Any]) -> str:
+    why = _in_brackets(e)
     return f"DISRUPTION: {e['actor']} goes down{why}."
 
 
@@ -177,14 +182,12 @@ def _outage_end(e: Mapping[str, Any]) -> str:
 
 
 def _transfer(e: Mapping[str, Any]) -> str:
-    detail = str(e.get("detail") or "").strip()
-    route = f" ({detail})" if detail else ""
+    route = _in_brackets(e)
     return f"{e['actor']} moves {_n(e.get('quantity'))} units of {_sku(e.get('sku'))}{route}."
 
 
 def _material_order(e: Mapping[str, Any]) -> str:
-    detail = str(e.get("detail") or "").strip()
-    when = f" ({detail})" if detail else ""
+    when = _in_brackets(e)
     return f"Factory {e['actor']} orders materials for {_n(e.get('quantity'))} units{when}."
 
 
