@@ -17,6 +17,8 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from experiments.sweep_warm import start_server, sweep_on_command_line
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
@@ -164,13 +166,13 @@ def default_out(cfg, root: str = "outputs/runs") -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """One run: KPI table, tables, plot."""
-    from sim.errors import ConfigError
-    from sim.plotting import plot_run, save
-
     if args.multirun:  # a sweep: experiments/sweep.py
         return importlib.import_module("experiments.sweep").cmd_multirun(args)
     if args.replications is not None or args.jobs is not None:
         return _error("--replications and --jobs need -m (a multirun sweep)")
+
+    from sim.errors import ConfigError
+    from sim.plotting import plot_run, save  # matplotlib: only a single run plots
 
     try:
         cfg = _compose(args.overrides)
@@ -322,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``viralchain`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if sweep_on_command_line(argv):  # the workers' imports start now, beside ours
+        start_server()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -10,6 +10,7 @@ table with status ``failed`` and its error; it never stops the other jobs.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
@@ -81,5 +82,11 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
         store.write_failed(sweep_dir, config, seed, error, wall, spec.sweep_id, params)
         return {"run_id": run_id, "status": "failed", "error": error, "wall_seconds": wall}
     store.write_run(sweep_dir, result, spec.sweep_id, params)
-    log.info("run %s ok in %.2fs", run_id, result.wall_seconds)
+    log.info(
+        "run %s ok in %.2fs (worker pid %d, parent %d)",
+        run_id,
+        result.wall_seconds,
+        os.getpid(),
+        os.getppid(),
+    )
     return {"run_id": run_id, "status": "ok", "error": "", "wall_seconds": result.wall_seconds}

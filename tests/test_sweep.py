@@ -490,3 +490,100 @@ def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
         "leftover_units",
     ]
     pd.testing.assert_frame_equal(first[kpis], smoke[kpis])
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "-m", "setup=rigid,flexible"], True),
+        (["run", "--multirun", "setup=rigid,flexible", "--jobs", "2"], True),
+        (["run", "-m", "setup=rigid,flexible", "--jobs", "1"], False),
+        (["run", "-m", "setup=rigid,flexible", "--jobs=1"], False),
+        (["run", "-m", "setup=rigid,flexible", "hydra.launcher.n_jobs=1"], False),
+        (["run", "-m", "setup=rigid,flexible", "hydra/launcher=submitit_local"], False),
+        (["run", "-m", "setup=rigid,flexible", "--jobs", "two"], False),
+        (["run", "setup=rigid"], False),  # one run, no sweep
+        (["sweep", "smoke"], True),
+        (["sweep"], False),  # lists the sweep files
+        (["sweep", "smoke", "--help"], False),
+        (["resume", "outputs/sweeps/smoke"], True),
+        (["report", "outputs/sweeps/smoke"], False),
+        ([], False),
+    ],
+)
+def test_the_command_line_starts_the_fork_server_only_for_a_parallel_sweep(
+    argv, expected, monkeypatch
+):
+    from experiments.sweep_warm import ENV, sweep_on_command_line
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.delenv(ENV, raising=False)
+    assert sweep_on_command_line(argv) is expected
+
+
+def test_the_fork_server_is_off_when_asked(monkeypatch):
+    from experiments.sweep_warm import ENV, enabled, forkserver_workers
+
+    monkeypatch.setenv(ENV, "0")
+    assert not enabled()
+    with forkserver_workers(True) as used:
+        assert used is False
+
+
+LAUNCH_SCRIPT = """\
+import json, os, sys
+from multiprocessing import forkserver
+
+from experiments.sweep import launch
+from joblib.externals.loky.backend import context
+
+
+if __name__ == "__main__":
+    out, fork_server = sys.argv[1], sys.argv[2] == "1"
+    outcome = launch(["+sweep=smoke"], out, n_jobs=2, fork_server=fork_server)
+    print(json.dumps({
+        "me": os.getpid(),
+        "server": forkserver._forkserver._forkserver_pid,
+        "start_method": context.get_start_method(),
+        "ok": outcome.ok,
+    }))
+"""
+
+
+@pytest.mark.parametrize("fork_server", [True, False], ids=["fork-server", "loky-default"])
+def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
+    fork_server, smoke_1, tmp_path
+):
+    """``launch(fork_server=True)`` (what the command does): every job runs in a worker
+    forked from the fork server; without it, in a worker the launching process started.
+    Either way the runs equal the 1-worker sweep's, and loky's start method is restored."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    script = tmp_path / "launch_smoke.py"
+    script.write_text(LAUNCH_SCRIPT)
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out), "1" if fork_server else "0"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert info["ok"] == 4 and info["start_method"] is None
+    parents = {
+        int(m.group(1))
+        for log in (out / "logs").glob("*/*/run.log")
+        for m in re.finditer(r"\(worker pid \d+, parent (\d+)\)", log.read_text())
+    }
+    if fork_server:
+        assert info["server"] is not None and parents == {info["server"]}
+    else:
+        assert info["server"] is None and parents == {info["me"]}
+    pd.testing.assert_frame_equal(
+        _runs(out).drop(columns="sweep_id"), _runs(smoke_1).drop(columns="sweep_id")
+    )
