@@ -339,5 +339,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
+def console() -> int:
+    """The ``viralchain`` command: :func:`main`, then a quicker exit.
+
+    ``gc.freeze()`` lets the interpreter's shutdown skip the cyclic collections over
+    everything the command loaded (Hydra's configs, pandas, Mesa): about 0.3-0.4 s of every
+    command, measured (``docs/performance.md``). Only for the process that ends here: tests
+    and notebooks call :func:`main`.
+    """
+    import gc
+
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())

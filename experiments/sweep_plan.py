@@ -318,8 +318,9 @@ def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
     A launcher job costs a full Hydra composition in the worker (about half a second), as
     much as a short run. Runs that differ only in ``replication`` get the same composed
     config, so they share one job, which runs them one after another (each still isolated
-    and skipped if done). Groups are cut into pieces so that every worker gets about
-    ``per_worker`` jobs, to keep the load balanced.
+    and skipped if done). Groups are cut into pieces of near-equal sizes (at most
+    ``ceil(runs / (workers * per_worker))``) so that every worker gets about ``per_worker``
+    jobs, and the longest go out first, to keep the load balanced to the end.
     """
     size = max(1, -(-len(todo) // (workers * per_worker)))
     groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
@@ -335,8 +336,10 @@ def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
         if members[0][0] < 0:
             out.append(Batch(list(members[0][1].overrides), [members[0][1]]))
             continue
-        for i in range(0, len(members), size):
-            part = members[i : i + size]
+        pieces = -(-len(members) // size)  # as many as needed, of near-equal sizes
+        for k in range(pieces):
+            part = members[k * len(members) // pieces : (k + 1) * len(members) // pieces]
             reps = ",".join(str(r) for r, _ in part)
             out.append(Batch([*rest, f"+{BATCH_KEY}=[{reps}]"], [j for _, j in part]))
-    return out
+    # the longest jobs first (stable): the last jobs, which decide the tail, are the short ones
+    return sorted(out, key=lambda b: -len(b.jobs))

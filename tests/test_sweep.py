@@ -587,3 +587,25 @@ def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
     pd.testing.assert_frame_equal(
         _runs(out).drop(columns="sweep_id"), _runs(smoke_1).drop(columns="sweep_id")
     )
+
+
+def test_uneven_groups_are_cut_evenly_and_the_longest_jobs_go_first():
+    """3 configs x 20 replications on 2 workers (at most 8 runs a job): each group is cut
+    into 6+7+7, not 8+8+4, and the launch order puts the 7-run jobs first (the short ones
+    last, where they decide how long one worker waits for the other)."""
+    from experiments.sweep_plan import Job, batches
+
+    todo = []
+    for s in ("rigid", "flexible", "hybrid"):
+        for r in range(20):
+            job = Job(overrides=(f"setup={s}", f"replication={r}"), config=None, choices=())
+            job.__dict__["run_id"] = f"{s}-{r}"  # the cached property, without a config
+            todo.append(job)
+    got = batches(todo, workers=2, per_worker=4)
+    assert [len(b.jobs) for b in got] == [7, 7, 7, 7, 7, 7, 6, 6, 6]
+    assert sorted(j.run_id for b in got for j in b.jobs) == sorted(j.run_id for j in todo)
+    # every piece is a run of consecutive replications of one config
+    for b in got:
+        reps = [int(j.overrides[1].split("=")[1]) for j in b.jobs]
+        assert reps == list(range(reps[0], reps[0] + len(reps)))
+        assert len({j.overrides[0] for j in b.jobs}) == 1
