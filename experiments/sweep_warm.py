@@ -38,6 +38,26 @@ PRELOAD = (
 # VIRALCHAIN_FORKSERVER=0: start the workers the default loky way
 ENV = "VIRALCHAIN_FORKSERVER"
 
+# The server must stay single-threaded to fork safely: numpy's and scipy's OpenBLAS start a
+# thread pool when imported, and pyarrow's jemalloc a background thread. One thread per
+# library is also what loky gives each worker when there are as many workers as cores
+# (``LokyBackend._prepare_worker_env``); the model's numpy work is element-wise, so it never
+# needed more. Variables the user has set are left alone.
+SERVER_ENV = {
+    **dict.fromkeys(
+        (
+            "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "BLIS_NUM_THREADS",
+            "VECLIB_MAXIMUM_THREADS",
+            "NUMEXPR_NUM_THREADS",
+        ),
+        "1",
+    ),
+    "JE_ARROW_MALLOC_CONF": "background_thread:false",
+}
+
 
 def enabled() -> bool:
     """Whether fork-server workers are allowed here (not turned off, not Windows)."""
@@ -102,7 +122,13 @@ def start_server() -> bool:
         mp = multiprocessing.get_context("forkserver")
         main = ["__main__"] if _main_is_importable() else []
         mp.set_forkserver_preload([*main, *PRELOAD])
-        forkserver.ensure_running()
+        added = {k: v for k, v in SERVER_ENV.items() if k not in os.environ}
+        os.environ.update(added)  # the server's environment, for its start only
+        try:
+            forkserver.ensure_running()
+        finally:
+            for key in added:
+                os.environ.pop(key, None)
         return True
     except Exception:  # an optimisation only: loky's default start method works
         log.debug("no fork server for the workers", exc_info=True)

@@ -541,9 +541,11 @@ from joblib.externals.loky.backend import context
 if __name__ == "__main__":
     out, fork_server = sys.argv[1], sys.argv[2] == "1"
     outcome = launch(["+sweep=smoke"], out, n_jobs=2, fork_server=fork_server)
+    server = forkserver._forkserver._forkserver_pid
     print(json.dumps({
         "me": os.getpid(),
-        "server": forkserver._forkserver._forkserver_pid,
+        "server": server,
+        "env_left": "JE_ARROW_MALLOC_CONF" in os.environ,
         "start_method": context.get_start_method(),
         "ok": outcome.ok,
     }))
@@ -555,9 +557,11 @@ def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
     fork_server, smoke_1, tmp_path
 ):
     """``launch(fork_server=True)`` (what the command does): every job runs in a worker
-    forked from the fork server; without it, in a worker the launching process started.
+    forked from the fork server, which is single-threaded (so forking it is safe, and
+    Python does not warn); without it, in a worker the launching process started.
     Either way the runs equal the 1-worker sweep's, and loky's start method is restored."""
     import json
+    import os
     import re
     import subprocess
     import sys
@@ -571,6 +575,7 @@ def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "default"},  # show DeprecationWarnings
     )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -580,8 +585,12 @@ def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
         for log in (out / "logs").glob("*/*/run.log")
         for m in re.finditer(r"\(worker pid \d+, parent (\d+)\)", log.read_text())
     }
+    assert not info["env_left"]  # the server's thread limits do not leak into the caller
     if fork_server:
         assert info["server"] is not None and parents == {info["server"]}
+        # the server forks safely: it has a single thread (no OpenBLAS pool, no jemalloc
+        # thread), so Python does not warn that fork() may deadlock the child
+        assert "multi-threaded" not in proc.stderr
     else:
         assert info["server"] is None and parents == {info["me"]}
     pd.testing.assert_frame_equal(
