@@ -33,7 +33,7 @@ from typing import Any, TextIO
 from experiments import sweep_store as store
 from experiments.sweep_plan import Job, Plan, expand, launch_jobs, make_plan
 from experiments.sweep_progress import Progress
-from experiments.sweep_warm import forkserver_workers, parallel
+from experiments.sweep_warm import forkserver_workers, parallel, start_server
 from sim.errors import ConfigError
 
 DEFAULT_ROOT = Path("outputs/sweeps")
@@ -178,45 +178,47 @@ def launch(
         f"hydra.sweep.subdir={_quote('logs/' + stamp + '/${hydra.job.num}')}",
         "hydra.job.name=run",
     ]
-    # with the fork server (CLI), the workers' imports run now, beside the planning
-    with forkserver_workers(fork_server and parallel(hyd)):
-        hydra, master = _compose_master([*hyd, *task])
-        plan = _plan(master, hydra.config_loader)
-        spec = _check_spec(sweep_dir, plan)
+    warm = fork_server and parallel(hyd)
+    if warm:  # the fork server imports the workers' libraries now, beside the planning
+        start_server()
+    hydra, master = _compose_master([*hyd, *task])
+    plan = _plan(master, hydra.config_loader)
+    spec = _check_spec(sweep_dir, plan)
 
-        status = {job.run_id: store.run_status(job.runs_path(sweep_dir)) for job in plan.jobs}
-        todo = [job for job in plan.jobs if status[job.run_id] != "ok"]
-        done_before = len(plan.jobs) - len(todo)
-        stream.write(
-            f"sweep {name}: {len(plan.jobs)} runs, {done_before} already done, "
-            f"{len(todo)} to run -> {sweep_dir}\n"
-        )
-        outcome = Outcome(sweep_dir, name, len(plan.jobs), done_before, 0, done_before)
-        record: dict[str, Any] = {
-            "started": stamp,
-            "overrides": list(task),
-            "hydra_overrides": user_hydra,
-            "runs": len(plan.jobs),
-            "done_before": done_before,
-        }
-        spec.launches.append(record)
-        spec.save(sweep_dir)
-        if todo:
-            from omegaconf import OmegaConf
+    status = {job.run_id: store.run_status(job.runs_path(sweep_dir)) for job in plan.jobs}
+    todo = [job for job in plan.jobs if status[job.run_id] != "ok"]
+    done_before = len(plan.jobs) - len(todo)
+    stream.write(
+        f"sweep {name}: {len(plan.jobs)} runs, {done_before} already done, "
+        f"{len(todo)} to run -> {sweep_dir}\n"
+    )
+    outcome = Outcome(sweep_dir, name, len(plan.jobs), done_before, 0, done_before)
+    record: dict[str, Any] = {
+        "started": stamp,
+        "overrides": list(task),
+        "hydra_overrides": user_hydra,
+        "runs": len(plan.jobs),
+        "done_before": done_before,
+    }
+    spec.launches.append(record)
+    spec.save(sweep_dir)
+    if todo:
+        from omegaconf import OmegaConf
 
-            OmegaConf.save(master, sweep_dir / "multirun.yaml")
+        OmegaConf.save(master, sweep_dir / "multirun.yaml")
+        with forkserver_workers(warm):
             _run(hydra, master, plan, todo, outcome, stream)
-        _collect(plan, outcome)
-        if outcome.launcher_error:
-            record["launcher_error"] = outcome.launcher_error
-        record.update(
-            ok=outcome.ok,
-            failed=len(outcome.failed),
-            not_run=len(outcome.missing),
-            wall_seconds=round(outcome.wall_seconds, 3),
-        )
-        spec.save(sweep_dir)
-        return outcome
+    _collect(plan, outcome)
+    if outcome.launcher_error:
+        record["launcher_error"] = outcome.launcher_error
+    record.update(
+        ok=outcome.ok,
+        failed=len(outcome.failed),
+        not_run=len(outcome.missing),
+        wall_seconds=round(outcome.wall_seconds, 3),
+    )
+    spec.save(sweep_dir)
+    return outcome
 
 
 def _compose_master(overrides: list[str], logging: bool = True):
