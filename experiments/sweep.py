@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiments import sweep_store as store
-from experiments.sweep_plan import Job, Plan, expand, launch_jobs, make_plan
+from experiments.sweep_plan import Job, Plan, expand, launch_jobs, make_plan, override_key
 from experiments.sweep_progress import Progress
 from experiments.sweep_warm import forkserver_workers, parallel, start_server
 from sim.errors import ConfigError
@@ -53,12 +53,8 @@ class UsageError(ValueError):
 # ----------------------------------------------------------------------------- overrides
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def _is_hydra(override: str) -> bool:
-    key = _key(override)
+    key = override_key(override)
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
@@ -81,13 +77,13 @@ def normalise(
     if replications is not None:
         if replications < 1:
             raise UsageError(f"--replications = {replications}: must be at least 1")
-        if any(_key(o) == "replication" for o in task):
+        if any(override_key(o) == "replication" for o in task):
             raise UsageError("give either --replications N or replication=..., not both")
         task.append(f"replication=range(0,{replications})")
     if n_jobs is not None:
         if n_jobs == 0 or n_jobs < -1:
             raise UsageError(f"--jobs = {n_jobs}: must be at least 1 (or -1: all cores)")
-        hyd = [o for o in hyd if _key(o) != "hydra.launcher.n_jobs"]
+        hyd = [o for o in hyd if override_key(o) != "hydra.launcher.n_jobs"]
         hyd.append(f"hydra.launcher.n_jobs={n_jobs}")
     return task, hyd
 
@@ -95,9 +91,9 @@ def normalise(
 def sweep_name(task: Sequence[str]) -> str:
     """A default sweep name: the sweep file's name, or ``adhoc-<hash of the overrides>``."""
     for o in task:
-        if _key(o) == "sweep":
+        if override_key(o) == "sweep":
             return o.split("=", 1)[1]
-    stable = sorted(o for o in task if _key(o) != "replication")
+    stable = sorted(o for o in task if override_key(o) != "replication")
     return "adhoc-" + hashlib.sha256("\n".join(stable).encode()).hexdigest()[:8]
 
 
@@ -161,7 +157,7 @@ def launch(
         UsageError: the options contradict each other or the directory holds another sweep.
     """
     task, hyd = normalise(overrides, replications, n_jobs)
-    for o in [o for o in hyd if _key(o) == "hydra.sweep.dir"]:  # the same as --out
+    for o in [o for o in hyd if override_key(o) == "hydra.sweep.dir"]:  # the same as --out
         hyd.remove(o)
         out = out if out is not None else o.split("=", 1)[1].strip("'\"")
     name = sweep_name(task)
@@ -169,7 +165,7 @@ def launch(
     sweep_dir = sweep_dir.resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     user_hydra = list(hyd)
-    chosen = {_key(o) for o in hyd}
+    chosen = {override_key(o) for o in hyd}
     for key, value in DEFAULT_HYDRA.items():
         if key not in chosen and not (verbose and key == "hydra/hydra_logging"):
             hyd.append(f"{key}={value}")

@@ -278,7 +278,8 @@ def _param_specs(jobs: list[Job], composer: JobComposer) -> dict[str, dict[str, 
 # ----------------------------------------------------------------------------- launcher jobs
 
 
-def _override_key(override: str) -> str:
+def override_key(override: str) -> str:
+    """The key of a ``key=value`` override, without Hydra's ``+``/``++``/``~`` prefix."""
     return override.split("=", 1)[0].lstrip("+~")
 
 
@@ -325,8 +326,8 @@ def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
     size = max(1, -(-len(todo) // (workers * per_worker)))
     groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
     for job in todo:
-        rest = tuple(o for o in job.overrides if _override_key(o) != "replication")
-        reps = [o.split("=", 1)[1] for o in job.overrides if _override_key(o) == "replication"]
+        rest = tuple(o for o in job.overrides if override_key(o) != "replication")
+        reps = [o.split("=", 1)[1] for o in job.overrides if override_key(o) == "replication"]
         if len(reps) != 1:  # no swept replication: the job runs alone
             groups[(*rest, f"#{job.run_id}")] = [(-1, job)]
             continue

@@ -70,6 +70,7 @@ def parallel(hydra_overrides: Sequence[str], n_jobs: int | None = None) -> bool:
     otherwise). A guess from the command line: the composed config has the final word."""
     jobs = -1 if n_jobs is None else n_jobs
     for o in hydra_overrides:
+        # (not sweep_plan.override_key: this module is read before any heavy import)
         key, _, value = o.partition("=")
         key = key.lstrip("+~")
         if key == "hydra/launcher" and value.strip() != "joblib":
