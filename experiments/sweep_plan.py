@@ -14,7 +14,6 @@ its swept parameters (the ``runs`` columns).
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -216,7 +215,20 @@ def _override_keys(job_overrides: Iterable[str], parser: Any) -> list[Any]:
     return parser.parse_overrides(list(job_overrides))
 
 
-_REPLICATION = re.compile(r"replication=\d+")
+def override_key(override: str) -> str:
+    """The key of a ``key=value`` override, without Hydra's ``+``/``++``/``~`` prefix."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def split_replication(overrides: Iterable[str]) -> tuple[tuple[str, ...], int | None]:
+    """A job's overrides without its ``replication=N``, and N (None unless exactly one
+    integer replication is set): runs with the same rest compose to the same config but
+    for that key."""
+    rest = tuple(o for o in overrides if override_key(o) != "replication")
+    reps = [o.split("=", 1)[1] for o in overrides if override_key(o) == "replication"]
+    if len(reps) != 1 or not reps[0].strip().isdigit():
+        return rest, None
+    return rest, int(reps[0])
 
 
 def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> Plan:
@@ -230,14 +242,14 @@ def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> 
     same: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, str]]] = {}
     for overrides in jobs:
         try:
-            rest = tuple(o for o in overrides if not _REPLICATION.fullmatch(o))
-            if len(rest) == len(overrides) - 1 and rest in same:
+            rest, rep = split_replication(overrides)
+            if rep is not None and rest in same:
                 data, choices = same[rest]
-                rep = next(o for o in overrides if _REPLICATION.fullmatch(o))
-                data = {**data, "replication": int(rep.split("=", 1)[1])}
+                data = {**data, "replication": rep}
             else:
                 data, choices = composer.compose(overrides)
-                same[rest] = (data, choices)
+                if rep is not None:
+                    same[rest] = (data, choices)
             config = validate(data)
         except ConfigError as exc:
             problems += [p for p in exc.problems if p not in problems]
@@ -276,11 +288,6 @@ def _param_specs(jobs: list[Job], composer: JobComposer) -> dict[str, dict[str, 
 
 
 # ----------------------------------------------------------------------------- launcher jobs
-
-
-def override_key(override: str) -> str:
-    """The key of a ``key=value`` override, without Hydra's ``+``/``++``/``~`` prefix."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 BATCH_KEY = "viralchain_replications"
@@ -326,12 +333,11 @@ def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
     size = max(1, -(-len(todo) // (workers * per_worker)))
     groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
     for job in todo:
-        rest = tuple(o for o in job.overrides if override_key(o) != "replication")
-        reps = [o.split("=", 1)[1] for o in job.overrides if override_key(o) == "replication"]
-        if len(reps) != 1:  # no swept replication: the job runs alone
+        rest, rep = split_replication(job.overrides)
+        if rep is None:  # no swept replication: the job runs alone
             groups[(*rest, f"#{job.run_id}")] = [(-1, job)]
             continue
-        groups.setdefault(rest, []).append((int(reps[0]), job))
+        groups.setdefault(rest, []).append((rep, job))
     out = []
     for rest, members in groups.items():
         if members[0][0] < 0:
