@@ -28,6 +28,7 @@ import pandas as pd
 
 from experiments import sweep_stats as stats
 from experiments import sweep_store as store
+from sim import kpis as kpis_catalogue
 
 DEFAULT_KPIS = [
     "fill_rate",
@@ -37,29 +38,10 @@ DEFAULT_KPIS = [
     "delivery_hours_mean",
     "stockout_hours",
 ]
-SHARES = {"fill_rate", "on_time_rate", "quick_response_share"}
-# KPIs where less is better (the frontier minimises them); all others are maximised
-LOWER_IS_BETTER = {
-    "lost_sales_units",
-    "cancelled_units",
-    "open_order_units",
-    "returned_units",
-    "stockout_hours",
-    "delivery_hours_mean",
-    "delivery_hours_p95",
-    "production_cost",
-    "holding_cost",
-    "transport_cost",
-    "rush_premium_cost",
-    "kol_fees",
-    "return_cost",
-    "writeoff_cost",
-    "leftover_units",
-    "bullwhip_ratio",
-    "response_time_hours",
-    "transport_unit_km",
-    "peak_working_capital",
-}
+# from the KPI catalogue: shares and ratios get three decimals; the frontier minimises the
+# KPIs where lower is better and maximises all others
+THREE_DECIMALS = kpis_catalogue.of_unit("share", "ratio")
+LOWER_IS_BETTER = frozenset(kpis_catalogue.better_of("lower"))
 
 
 class ReportError(ValueError):
@@ -88,7 +70,7 @@ def fmt(value: float, kpi: str = "") -> str:
     """A KPI value for a table."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if kpi in SHARES or kpi.endswith("_ratio"):
+    if kpi in THREE_DECIMALS:
         return f"{value:.3f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.kpis import BY_NAME as KPI_CATALOGUE
+
 SETUP_COLORS = {"rigid": "#4C6A92", "flexible": "#E8833A"}
 _CYCLE = ["#4C6A92", "#E8833A", "#5DA271", "#B5485D", "#8E6CB0", "#C9A227"]
 
@@ -35,6 +37,20 @@ def color_for(label: str, i: int = 0) -> str:
         if key in label:
             return c
     return _CYCLE[i % len(_CYCLE)]
+
+
+def kpi_title(name: str, unit: bool = True, better: bool = True) -> str:
+    """A KPI's label from the catalogue (``sim.kpis``), with its unit and which way is better.
+
+    Names that are not KPIs come back with spaces for underscores.
+    """
+    k = KPI_CATALOGUE.get(name)
+    if k is None:
+        return name.replace("_", " ")
+    notes = [k.unit] if unit else []
+    if better and k.better != "neither":
+        notes.append(f"{k.better} is better")
+    return f"{k.label} ({'; '.join(notes)})" if notes else k.label
 
 
 def hourly_totals(ts: pd.DataFrame, brand_skus: list[str] | None = None) -> pd.DataFrame:
@@ -200,7 +216,7 @@ def plot_comparison(
             label=label,
         )
     ax.set_xticks(np.arange(len(kpi_names)) + width * (len(labels) - 1) / 2)
-    ax.set_xticklabels([n.replace("_", " ") for n in kpi_names])
+    ax.set_xticklabels([kpi_title(n, unit=False, better=False) for n in kpi_names])
     ax.set_ylim(0, 1.05)
     ax.set_title("Service and flexibility (share, 0–1)")
     ax.legend(fontsize=8)
@@ -538,7 +554,7 @@ def plot_kpi_intervals(
         err = np.nan_to_num(err)
         for j, c in enumerate(combos):
             ax.errorbar(mean[j], y[j], xerr=err[:, [j]], fmt="o", color=colors[c], capsize=3, ms=5)
-        ax.set_title(kpi.replace("_", " "), fontsize=10)
+        ax.set_title(kpi_title(kpi), fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
         ax.set_yticks(y)
@@ -623,8 +639,8 @@ def plot_frontier(
     ax.scatter(
         [], [], marker="o", s=55, facecolors="white", edgecolors="#333333", label="dominated"
     )
-    ax.set_xlabel(f"{x.replace('_', ' ')} (mean, 95% CI)")
-    ax.set_ylabel(f"{y.replace('_', ' ')} (mean, 95% CI)")
+    ax.set_xlabel(f"{kpi_title(x)}: mean, 95% CI")
+    ax.set_ylabel(f"{kpi_title(y)}: mean, 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title or f"Cost vs service: {y} against {x} ({len(combos)} policies)")
@@ -673,7 +689,7 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
             label="paired (same demand)",
         )
         ax.axvline(0, color="#333333", lw=0.8)
-        ax.set_title(kpi.replace("_", " ") + " − baseline", fontsize=10)
+        ax.set_title(kpi_title(kpi, better=False) + " − baseline", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
         ax.set_yticks(y)
