@@ -103,6 +103,14 @@ def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) ->
     return "\n".join(lines)
 
 
+def _version() -> str:
+    """``viralchain X.Y.Z`` and where its scenarios are read from."""
+    from experiments.compose import scenarios_dir
+    from sim import __version__
+
+    return f"viralchain {__version__} (scenarios: {scenarios_dir()})"
+
+
 def _error(lines: str) -> int:
     for line in lines.splitlines():
         print(f"viralchain: {line}", file=sys.stderr)
@@ -265,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress and debug details")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.conftest import cli
+import sim
+from tests.conftest import ROOT, cli
 
 SMALL = ["market.n_consumers=3000", "run.horizon_hours=300"]
 
@@ -95,6 +96,12 @@ def test_list_commands(tmp_path):
     pol = cli("list", "policies").stdout
     assert "policy/forecast" in pol and "exp_smoothing" in pol
     assert "fill_rate" in cli("list", "kpis").stdout
+
+
+def test_version_names_the_release_and_where_the_scenarios_come_from():
+    p = cli("--version")
+    assert p.returncode == 0
+    assert p.stdout.strip() == f"viralchain {sim.__version__} (scenarios: {ROOT / 'scenarios'})"
 
 
 def test_the_kpi_table_shows_each_kpis_unit_and_better_direction_from_the_catalogue():
