@@ -129,6 +129,54 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def verdict(kpi: str, ci_low: float, ci_high: float) -> str:
+    """``better`` or ``worse`` when the 95% CI of a difference excludes 0, by the KPI's better
+    direction in the catalogue; empty when it includes 0 or neither direction is better."""
+    sign = kpis_catalogue.kpi(kpi).sign
+    if not sign or math.isnan(ci_low) or math.isnan(ci_high) or ci_low <= 0 <= ci_high:
+        return ""
+    return "better" if (ci_low > 0) == (sign > 0) else "worse"
+
+
+PAIRED_NOTE = (
+    "95% CI = mean diff ± paired ±; unpaired ±: as if the runs were independent (Welch); "
+    "CRN ×: (unpaired ÷ paired)², the factor of replications common random numbers save; "
+    "verdict: the CI excludes 0 (better or worse for the brand)."
+)
+
+
+def paired_text(r: Report, width: int = 100) -> str:
+    """The paired differences for a terminal, at most ``width`` characters wide: one block per
+    combination, headed by ``combination − baseline``, one line per KPI."""
+    import textwrap
+
+    order = {k: i for i, k in enumerate(r.kpis)}
+    shown = r.diffs[r.diffs["kpi"].isin(r.kpis)].copy()
+    shown["_order"] = shown["kpi"].map(order)
+    shown = shown.sort_values(["story", "combination", "_order"], kind="stable")
+    head = ["KPI", "pairs", "mean diff", "paired ±", "unpaired ±", "CRN ×", "verdict"]
+    blocks = []
+    for (_, combo), group in shown.groupby(["story", "combination"], sort=False):
+        base = group["baseline"].iloc[0]
+        title = textwrap.fill(f"{combo} − {base}", width, subsequent_indent="    ")
+        rows = [
+            [
+                d.kpi,
+                str(d.n_pairs),
+                fmt(d.mean_diff, d.kpi),
+                fmt(d.paired_half_width, d.kpi),
+                fmt(d.unpaired_half_width, d.kpi),
+                "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}",
+                verdict(d.kpi, d.ci_low, d.ci_high),
+            ]
+            for d in group.itertuples(index=False)
+        ]
+        table = "\n".join("  " + line.rstrip() for line in text_table(head, rows).splitlines())
+        blocks.append(f"{title}\n{table}")
+    note = textwrap.fill(PAIRED_NOTE, width)
+    return "\n\n".join([*blocks, note])
+
+
 def text_table(head: list[str], rows: list[list[str]]) -> str:
     """A fixed-width table (first column left-aligned, the rest right-aligned)."""
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
@@ -247,7 +295,7 @@ def _pick_runs(r: Report, y: str, run_ids: list[str] | None) -> dict[str, str]:
 
 
 def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
-    from sim.plotting import plot_comparison, plot_run
+    from sim.plotting import plot_comparison, plot_run, short_labels
 
     runs = r.design.runs.set_index("run_id")
     ids = list(chosen.values())
@@ -262,13 +310,16 @@ def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
         title = f"{first['story']}: {next(iter(chosen))}, seed {first['seed']} (run {rid})"
         return plot_run(ts[ts["run_id"] == rid], ev[ev["run_id"] == rid], title, skus)
     same_seed = len({runs.loc[i, "seed"] for i in ids}) == 1
+    labels, common = short_labels(list(chosen))  # the legend names what differs
     title = (
         f"{first['story']}: "
-        + " vs ".join(chosen)
+        + " vs ".join(labels)
+        + (f" ({common})" if common else "")
         + (f" on the same demand (seed {first['seed']})" if same_seed else "")
     )
     data = {
-        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict()) for label, rid in chosen.items()
+        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict())
+        for label, rid in zip(labels, chosen.values(), strict=True)
     }
     return plot_comparison(data, title, skus)
 
@@ -474,7 +525,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(text_table(*headline_rows(r)))
     if len(r.diffs):
         print("\nPaired differences to the baseline (same replications, same demand):")
-        print(text_table(*paired_rows(r)))
+        print(paired_text(r))
     print(f"\nwrote {r.out}/")
     for name, path in r.files.items():
         print(f"  {name:<19} {path}")
