@@ -245,9 +245,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         for family in sorted(registry.FAMILIES):
             print(f"policy/{family:<14} {', '.join(registry.names(family))}")
     elif what == "kpis":
+        print(f"{'KPI':<24} {'unit':<8} {'better':<7} meaning")
         for k in CATALOGUE:
-            better = "" if k.better == "neither" else f"{k.better} is better; "
-            print(f"{k.name:<24} {k.unit:<8} {better}{k.meaning}")
+            better = "-" if k.better == "neither" else k.better
+            print(f"{k.name:<24} {k.unit:<8} {better:<7} {k.meaning}")
     return EXIT_OK
 
 

@@ -104,6 +104,16 @@ def test_version_names_the_release_and_where_the_scenarios_come_from():
     assert p.stdout.strip() == f"viralchain {sim.__version__} (scenarios: {ROOT / 'scenarios'})"
 
 
+def test_list_kpis_prints_the_catalogue():
+    from sim.kpis import CATALOGUE
+
+    lines = cli("list", "kpis").stdout.splitlines()
+    assert lines[0].split() == ["KPI", "unit", "better", "meaning"]
+    for k, line in zip(CATALOGUE, lines[1:], strict=True):
+        better = "-" if k.better == "neither" else k.better
+        assert line.split()[:3] == [k.name, k.unit, better] and line.endswith(k.meaning)
+
+
 def test_the_kpi_table_shows_each_kpis_unit_and_better_direction_from_the_catalogue():
     from experiments.cli import kpi_table
     from sim.kpis import CATALOGUE
