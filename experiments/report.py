@@ -107,6 +107,7 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
         "paired ±",
         "unpaired ±",
         "CRN variance ratio",
+        "verdict",
     ]
     rows = []
     order = {k: i for i, k in enumerate(r.kpis)}
@@ -124,6 +125,7 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
                 fmt(d.paired_half_width, d.kpi),
                 fmt(d.unpaired_half_width, d.kpi),
                 "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}×",
+                verdict(d.kpi, d.ci_low, d.ci_high),
             ]
         )
     return head, rows
@@ -444,7 +446,7 @@ def _write_markdown(r: Report, sweep_id: str, x: str, y: str) -> Path:
             "*paired ±*: half-width of the 95% CI from the within-replication differences; "
             "*unpaired ±*: the same difference as if the runs were independent (Welch); "
             "*CRN variance ratio*: (unpaired ÷ paired)², the factor of replications common "
-            "random numbers save.",
+            "random numbers save; *verdict*: the CI excludes 0, better or worse for the brand.",
             "",
         ]
     front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
@@ -485,7 +487,8 @@ def _write_html(r: Report, sweep_id: str, x: str, y: str) -> Path:
             "<p class='note'>paired ±: half-width of the 95% CI of the within-replication "
             "differences; unpaired ±: the same difference as if the runs were independent "
             "(Welch); CRN variance ratio: (unpaired ÷ paired)², the factor of replications "
-            "common random numbers save.</p>",
+            "common random numbers save; verdict: the CI excludes 0, better or worse for the "
+            "brand.</p>",
         ]
     front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
     parts.append(

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from experiments import sweep_stats as st
-from experiments.report import Report, frontier_points, paired_text, verdict
+from experiments.report import Report, frontier_points, paired_rows, paired_text, verdict
 
 TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
 
@@ -161,3 +161,7 @@ def test_the_printed_paired_differences_fit_100_columns_even_with_long_combinati
     block = text.split("setup=flexible, ")[1].split("\n\n")[0]
     profit = next(line for line in block.splitlines() if line.strip().startswith("profit"))
     assert profit.split()[-1] == "better"  # +40 on every replication, paired
+    head, rows = paired_rows(r)  # report.md and report.html carry the verdict too
+    assert head[-1] == "verdict"
+    flex = next(row for row in rows if row[0].startswith("setup=flexible, ") and row[1] == "profit")
+    assert flex[-1] == "better"
