@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
-from sim.orders import ALLOCATED, BACKLOG, CANCELLED, CH_LIVE, PICKED
+from sim.orders import ALLOCATED, BACKLOG, CH_LIVE, PICKED
 
 if TYPE_CHECKING:
     pass
@@ -168,24 +168,19 @@ class SellingMixin:
         """Record accepted orders: order book, sales, payment, commissions, cancel checks."""
         m = self.model
         price = m.price[sku]
-        ids = m.orders.add(
+        ids = m.orders.accept(
             consumer=consumers,
             sku=sku,
             brand=self.index,
             region=regions,
             quantity=quantity,
             price=price,
-            warehouse=-1,
-            status=BACKLOG,
             channel=channels,
             kol=kols,
             platform=platforms,
             impulse=channels == CH_LIVE,
-            defective=False,
             placed_hour=hour,
             promise_hours=promise,
-            shipped_hour=-1,
-            delivered_hour=-1,
         )
         m.ledger.add_region_flow("sold", np.full(len(ids), sku), regions, quantity)
         revenue = price * quantity
@@ -219,7 +214,7 @@ class SellingMixin:
         np.subtract.at(
             self.backlog_region, (book.sku[back], book.region[back]), book.quantity[back]
         )
-        book.set("status", ids, CANCELLED)
+        book.cancel(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_units("cancelled", skus, qty)
         refund = book.price[ids] * qty
@@ -245,7 +240,7 @@ class SellingMixin:
         for sku, q in self.backlog.items():
             if len(q) == 0:
                 continue
-            q.drop_unless(book.cols["status"], BACKLOG)
+            q.drop_unless(book.status, BACKLOG)
             ids = q.items()
             if len(ids) == 0:
                 continue
@@ -276,4 +271,4 @@ class SellingMixin:
             )
             for w in np.unique(chosen[got]):
                 self.warehouses[int(w)].reserve(served[chosen[got] == w])
-            q.drop_unless(book.cols["status"], BACKLOG)
+            q.drop_unless(book.status, BACKLOG)

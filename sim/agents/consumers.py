@@ -37,7 +37,6 @@ from sim.orders import (
     CH_WOM,
     DELIVERED,
     PICKED,
-    RETURNED,
 )
 from sim.rng import stream
 
@@ -314,8 +313,7 @@ class ConsumerPopulation(mesa.Agent):
         """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
         m = self.model
         book = m.orders
-        book.set("status", order_ids, DELIVERED)
-        book.set("delivered_hour", order_ids, hour)
+        book.deliver(order_ids, hour)
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
@@ -335,7 +333,7 @@ class ConsumerPopulation(mesa.Agent):
         defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
         if defective.any():
             bad = order_ids[defective]
-            book.set("defective", bad, True)
+            book.mark_defective(bad)
             np.subtract.at(led["defective_out"], skus[defective], qty[defective])
             np.maximum(led["defective_out"], 0, out=led["defective_out"])
             p[defective] = 1.0
@@ -382,7 +380,7 @@ class ConsumerPopulation(mesa.Agent):
         if len(ids) == 0:
             return
         book = m.orders
-        book.set("status", ids, RETURNED)
+        book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)

@@ -56,7 +56,6 @@ from sim.orders import (
     CH_WOM,
     DELIVERED,
     PICKED,
-    RETURNED,
 )
 from sim.rng import stream
 
@@ -520,8 +519,7 @@ class ReferencePopulation:
         """Parcels reach their buyers, each of whom decides to keep or return it."""
         m = self.model
         book = m.orders
-        book.set("status", order_ids, DELIVERED)
-        book.set("delivered_hour", order_ids, hour)
+        book.deliver(order_ids, hour)
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
@@ -546,7 +544,7 @@ class ReferencePopulation:
                 bad.append(oid)
         if bad:  # the defective units found are no longer hidden in the stock
             bad = np.array(bad, dtype=np.int64)
-            book.set("defective", bad, True)
+            book.mark_defective(bad)
             np.subtract.at(led["defective_out"], book.sku[bad], book.quantity[bad])
             np.maximum(led["defective_out"], 0, out=led["defective_out"])
 
@@ -564,7 +562,7 @@ class ReferencePopulation:
         ids = ids[book.status[ids] == DELIVERED]
         if len(ids) == 0:
             return
-        book.set("status", ids, RETURNED)
+        book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)

@@ -19,7 +19,7 @@ import mesa
 import numpy as np
 
 from sim.config import WarehouseConfig
-from sim.orders import ALLOCATED, IN_TRANSIT, PICKED
+from sim.orders import ALLOCATED, PICKED
 from sim.queues import IdQueue
 from sim.rng import stream
 
@@ -93,8 +93,7 @@ class Warehouse(mesa.Agent):
         np.add.at(self.reserved, book.sku[order_ids], qty)
         if np.any(self.reserved > self.on_hand):
             raise AssertionError(f"{self.name}: reserved more than on hand")
-        book.set("status", order_ids, ALLOCATED)
-        book.set("warehouse", order_ids, self.gindex)
+        book.allocate(order_ids, self.gindex)
         self.pick_queue.push(order_ids)
         self.queued_units += int(qty.sum())
 
@@ -115,14 +114,14 @@ class Warehouse(mesa.Agent):
         book = self.model.orders
         self._pick_credit += self.pick_capacity_per_hour
         ids = self.pick_queue.pop_by_capacity(
-            book.cols["quantity"], book.cols["status"], ALLOCATED, self._pick_credit
+            book.quantity, book.status, ALLOCATED, self._pick_credit
         )
         if len(ids):
             units = int(book.quantity[ids].sum())
             self._pick_credit -= units
             self.queued_units -= units
             self.packed_units += units
-            book.set("status", ids, PICKED)
+            book.pick(ids)
             self.packed.push(ids)
         if len(self.pick_queue) == 0:
             self._pick_credit = 0.0
@@ -132,9 +131,7 @@ class Warehouse(mesa.Agent):
         if len(self.packed) == 0 or capacity_units < 1:
             return np.empty(0, dtype=np.int64)
         book = self.model.orders
-        ids = self.packed.pop_by_capacity(
-            book.cols["quantity"], book.cols["status"], PICKED, capacity_units
-        )
+        ids = self.packed.pop_by_capacity(book.quantity, book.status, PICKED, capacity_units)
         if len(ids):
             skus, qty = book.sku[ids], book.quantity[ids]
             np.subtract.at(self.on_hand, skus, qty)
@@ -143,8 +140,7 @@ class Warehouse(mesa.Agent):
             self.packed_units -= int(qty.sum())
             handling = float(qty.sum()) * self.cfg.handling_cost_per_unit
             self.model.ledger.add_money("transport_cost", self.brand, handling)
-            book.set("status", ids, IN_TRANSIT)
-            book.set("shipped_hour", ids, hour)
+            book.ship(ids, hour)
         return ids
 
     def handover_stock(self, sku: int, units: int) -> int:
