@@ -30,7 +30,6 @@ from sim.agents.warehouse import Warehouse
 from sim.config import Config, DisruptionConfig
 from sim.geography import Geography
 from sim.ledger import Ledger
-from sim.messages import ProductionJob
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM, OrderBook
 from sim.recording import Recorder
 from sim.rng import stream
@@ -109,7 +108,6 @@ class ViralChainModel(mesa.Model):
         self.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
         self.ledger = Ledger(self.n_sku, len(specs), len(self.geo), self.sku_brand)
         self.orders = OrderBook(capacity=max(1024, self.market_size // 20))
-        self.jobs: dict[int, ProductionJob] = {}
         self.events: list[tuple] = []
         self.brands: list[Brand] = []
         for b, spec in enumerate(specs):
@@ -387,7 +385,7 @@ class _Disruption:
 
     def begin(self) -> None:
         """The disruption starts (event callback)."""
-        self.target.capacity_factor = self.cfg.capacity_factor
+        self.target.cut_capacity(self.cfg.capacity_factor)
         self.model.log(
             self.model.hour,
             "outage_start",
@@ -400,7 +398,7 @@ class _Disruption:
 
     def end(self) -> None:
         """The disruption ends (event callback)."""
-        self.target.capacity_factor = 1.0
+        self.target.restore_capacity()
         self.model.log(
             self.model.hour, "outage_end", self.target.name, "", 0, 1.0, f"{self.cfg.kind} over"
         )

@@ -148,6 +148,11 @@ class Brand(SellingMixin, SupplyMixin, mesa.Agent):
             m.ledger.add_units("initial", sku, units)
             m.ledger.record_made(sku, units, float(m.product_unit_cost[sku]) * factor)
 
+    def stop_design(self, sku: int, hour: int) -> None:
+        """Test-and-learn dropped this design: no more production, presale or content."""
+        self.stopped[sku] = True
+        self.set_presale(sku, False, hour, "design stopped")
+
     # ------------------------------------------------------------------ observations
     def available_total(self, sku: int) -> int:
         """Units available (not promised) across the brand's warehouses."""

@@ -185,7 +185,6 @@ class SupplyMixin:
         )
         if self.signal_hour[sku] >= 0:
             self._jobs_after_signal.add(job.job_id)
-        m.jobs[job.job_id] = job
         f.accept(job)
         m.ledger.add_money("setup_cost", self.index, f.cfg.setup_cost_per_order * m.scale)
         m.ledger.add_units("units_ordered", sku, quantity)

@@ -45,6 +45,15 @@ class Carrier(mesa.Agent):
             if h < model.horizon_hours:
                 model.every(24, h, self.dispatch)
 
+    # ------------------------------------------------------------------ disruptions
+    def cut_capacity(self, factor: float) -> None:
+        """A shortage: only ``factor`` (0..1) of the daily capacity is left until restored."""
+        self.capacity_factor = factor
+
+    def restore_capacity(self) -> None:
+        """The shortage is over: full capacity again."""
+        self.capacity_factor = 1.0
+
     # ------------------------------------------------------------------ helpers
     def trip_hours(self, km: float) -> int:
         """Hours a trip of ``km`` takes."""
@@ -190,8 +199,7 @@ class Carrier(mesa.Agent):
             m.ledger.add_money(
                 "transport_cost", self.brand, parcels * self.cfg.cost_per_parcel * surge
             )
-            m.ledger.counts["parcels"][self.brand] += parcels
-            m.ledger.counts["orders_shipped"][self.brand] += len(sel)
+            m.ledger.count_parcels(self.brand, parcels, len(sel))
             self._load(c)
             units += n
         return units

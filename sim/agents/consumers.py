@@ -135,9 +135,7 @@ class ConsumerPopulation(mesa.Agent):
         wish = self._wishes(hour, fresh, rng)
         if revisits:
             rv = _concat(revisits)
-            m.ledger.pending_intents -= np.bincount(rv[1], weights=rv[4], minlength=m.n_sku).astype(
-                np.int64
-            )
+            m.ledger.intents_resolved(rv[1], rv[4])
             self.state[rv[0], rv[1]] = NONE
             rv_wish = (rv[0], rv[1], rv[2], rv[3], rv[4], np.ones(len(rv[0]), bool))
             wish = _stack(wish, rv_wish) if wish is not None else rv_wish
@@ -171,18 +169,14 @@ class ConsumerPopulation(mesa.Agent):
         if come_back.any():
             cb = f_idx[come_back]
             self.state[consumers[cb], skus[cb]] = WAITING
-            m.ledger.pending_intents += np.bincount(
-                skus[cb], weights=qty[cb], minlength=m.n_sku
-            ).astype(np.int64)
+            m.ledger.intents_waiting(skus[cb], qty[cb])
             due = hour + self.cfg.consumer.revisit_delay_hours
             if due < m.horizon_hours:
                 self._schedule(
                     due, Exposures(consumers[cb], skus[cb], CH_REVISIT, -1, quantity=qty[cb])
                 )
             else:  # the horizon ends first: the wish is lost
-                m.ledger.pending_intents -= np.bincount(
-                    skus[cb], weights=qty[cb], minlength=m.n_sku
-                ).astype(np.int64)
+                m.ledger.intents_resolved(skus[cb], qty[cb])
                 self._lose(skus[cb], consumers[cb], qty[cb], outcome[cb])
         if try_sub.any():
             s_idx = f_idx[try_sub]
@@ -277,9 +271,7 @@ class ConsumerPopulation(mesa.Agent):
         for hour in sorted(self._scheduled):
             for b in self._scheduled[hour]:
                 if b.channel == CH_REVISIT and len(b):
-                    m.ledger.pending_intents -= np.bincount(
-                        b.skus, weights=b.quantity, minlength=m.n_sku
-                    ).astype(np.int64)
+                    m.ledger.intents_resolved(b.skus, b.quantity)
                     self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), SOLD_OUT))
         self._scheduled.clear()
 
@@ -326,16 +318,12 @@ class ConsumerPopulation(mesa.Agent):
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
-        led = m.ledger.units
-        made = led["initial"] + led["produced"]
-        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
-        d = share[skus]
+        d = m.ledger.defective_share()[skus]
         defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
         if defective.any():
             bad = order_ids[defective]
             book.mark_defective(bad)
-            np.subtract.at(led["defective_out"], skus[defective], qty[defective])
-            np.maximum(led["defective_out"], 0, out=led["defective_out"])
+            m.ledger.defective_found(skus[defective], qty[defective])
             p[defective] = 1.0
         back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
         if back.any():

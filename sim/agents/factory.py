@@ -239,6 +239,15 @@ class Factory(mesa.Agent):
             if w[1] == 0:
                 self._waiting.popleft()
 
+    # ------------------------------------------------------------------ disruptions
+    def cut_capacity(self, factor: float) -> None:
+        """An outage: only ``factor`` (0..1, 0 a full stop) of capacity is left until restored."""
+        self.capacity_factor = factor
+
+    def restore_capacity(self) -> None:
+        """The outage is over: full capacity again."""
+        self.capacity_factor = 1.0
+
     # ------------------------------------------------------------------ hourly work
     def produce(self, hour: int) -> None:
         """Produce up to this hour's capacity (changeovers take idle time); build modules."""

@@ -474,7 +474,7 @@ class ReferencePopulation:
             led.add_units("lost_too_slow", s[~sold_out], q[~sold_out])
             self._lost = []
         delta = np.array(self.pending_intents, dtype=np.int64) - self._pending_in_ledger
-        led.pending_intents += delta
+        led.shift_intents(delta)
         self._pending_in_ledger = list(self.pending_intents)
 
     def expire_waiting(self) -> None:
@@ -525,10 +525,7 @@ class ReferencePopulation:
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
         np.add.at(self.kept_units, skus, qty)
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
-        led = m.ledger.units
-        made = led["initial"] + led["produced"]
-        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
-        share = share.tolist()
+        share = m.ledger.defective_share().tolist()
         rows = zip(
             order_ids.tolist(),
             book.consumer[order_ids].tolist(),
@@ -545,8 +542,7 @@ class ReferencePopulation:
         if bad:  # the defective units found are no longer hidden in the stock
             bad = np.array(bad, dtype=np.int64)
             book.mark_defective(bad)
-            np.subtract.at(led["defective_out"], book.sku[bad], book.quantity[bad])
-            np.maximum(led["defective_out"], 0, out=led["defective_out"])
+            m.ledger.defective_found(book.sku[bad], book.quantity[bad])
 
     def send_returns(self, hour: int) -> None:
         """Buyers send back the items they decided to return, due this hour."""

@@ -71,8 +71,7 @@ class TestAndLearn:
             sku = int(sku)
             name = m.sku_names[sku]
             if sku not in winners:
-                brand.stopped[sku] = True
-                brand.set_presale(sku, False, hour, "design stopped")
+                brand.stop_design(sku, hour)
                 m.log(
                     hour,
                     "design_stopped",
