@@ -125,8 +125,6 @@ class Brand(SellingMixin, SupplyMixin, mesa.Agent):
             (f for f in factories if f.cfg.role == "quick_response"),
             key=lambda f: f.cfg.cost_factor,
         )
-        self.prepositioning.plan(self)
-        self.assortment.plan(self)
 
     def deploy(self, units: int) -> np.ndarray:
         """Split new stock across warehouses (local order) by the deployment policy."""

@@ -41,9 +41,6 @@ class Carrier(mesa.Agent):
         self.parcels_in_transit = np.zeros(n, dtype=np.int64)
         self.parcels_to_region = np.zeros((n, len(model.geo)), dtype=np.int64)
         self.returns_in_transit = np.zeros(n, dtype=np.int64)
-        for h in sorted(set(cfg.dispatch_hours)):
-            if h < model.horizon_hours:
-                model.every(24, h, self.dispatch)
 
     # ------------------------------------------------------------------ disruptions
     def cut_capacity(self, factor: float) -> None:
@@ -55,6 +52,10 @@ class Carrier(mesa.Agent):
         self.capacity_factor = 1.0
 
     # ------------------------------------------------------------------ helpers
+    def cutoff_hours(self) -> list[int]:
+        """Hours of the day at which it dispatches (the model schedules :meth:`dispatch`)."""
+        return sorted(set(self.cfg.dispatch_hours))
+
     def trip_hours(self, km: float) -> int:
         """Hours a trip of ``km`` takes."""
         return max(1, math.ceil(self.cfg.handling_hours + km / self.cfg.speed_km_per_hour))

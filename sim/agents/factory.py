@@ -105,8 +105,6 @@ class Factory(mesa.Agent):
         self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / 24))
         if self.material_stock_mode and mat.initial_units > 0:
             self._spend(self.materials * mat.cost_share * self.input_unit_cost)
-        if self.material_stock_mode:
-            model.every(mat.review_hours, 0, self.review_materials)
 
     # ------------------------------------------------------------------ helpers
     def _spend(self, amount: float) -> None:
