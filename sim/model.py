@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # the work of every hour, in the order :meth:`ViralChainModel.step` does it
 PHASES: tuple[tuple[str, str], ...] = (
     ("content", "KOL posts and live streams broadcast their views (kol.broadcast)"),
-    ("backlog", "brands serve waiting pre-orders from stock (brand.allocate_backlog)"),
+    ("backlog", "brands serve waiting pre-orders from stock (brand.selling.allocate_backlog)"),
     ("consumers", "exposed consumers buy, pre-order, wait or leave (population.decide)"),
     ("cancellations", "late orders are cancelled (population.check_cancellations)"),
     ("returns", "buyers send back what they return (population.send_returns)"),
@@ -262,7 +262,7 @@ class ViralChainModel(mesa.Model):
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
         exposures = [e for kol in self.kols for e in kol.broadcast(h)]
         for brand in self.brands:
-            brand.allocate_backlog(h)
+            brand.selling.allocate_backlog(h)
         self.population.decide(h, exposures)
         self.population.check_cancellations(h)
         self.population.send_returns(h)
@@ -358,10 +358,10 @@ class _Disruption:
         main = model.brands[0]
         if cfg.kind == "factory_outage":
             pool = main.factories
-            default = (main.quick or main.regular)[0]  # the peak's workhorse
+            default = (main.network.quick or main.network.regular)[0]  # the peak's workhorse
         else:
-            pool = main.last_mile
-            default = main.contracted_last_mile[0]
+            pool = main.network.last_mile
+            default = main.network.contracted_last_mile[0]
         self.target = next(
             (a for a in pool if a.name == cfg.target or a.name.endswith("." + cfg.target)),
             default,

@@ -84,7 +84,7 @@ class Recorder:
         backlog = np.zeros((m.n_sku, R), dtype=np.int64)
         parcels = np.zeros((m.n_sku, R), dtype=np.int64)
         for b in m.brands:
-            backlog += b.backlog_region
+            backlog += b.selling.backlog_region
         for c in m.carriers:
             parcels += c.parcels_to_region
         regions[:, :, _F["backlog"]] = backlog

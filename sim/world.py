@@ -114,7 +114,7 @@ def build(m: ViralChainModel) -> None:
         dtype=np.int64,
     )
     for brand in m.brands:
-        brand.place_initial_stock()
+        brand.supply.place_initial_stock()
 
 
 def _catalogue(m: ViralChainModel, cat: Catalogue) -> None:
@@ -156,7 +156,6 @@ def _network(m: ViralChainModel, specs: list[BrandSpec]) -> None:
     m.warehouses, m.factories, m.carriers, m.brands = [], [], [], []
     m.warehouse_index = {}
     for b, spec in enumerate(specs):
-        brand = Brand(m, b, spec)
         whs = []
         for name, wcfg in spec.logistics.warehouses.items():
             w = Warehouse(m, _unique(m, name, b), b, len(m.warehouses), wcfg)
@@ -168,13 +167,12 @@ def _network(m: ViralChainModel, specs: list[BrandSpec]) -> None:
             f = Factory(m, _unique(m, name, b), b, len(m.factories), fcfg)
             m.factories.append(f)
             facs.append(f)
-        m.brands.append(brand)
         brand_carriers = []
         for name, ccfg in spec.logistics.carriers.items():
             cr = Carrier(m, _unique(m, name, b), b, ccfg)
             m.carriers.append(cr)
             brand_carriers.append(cr)
-        brand.attach(whs, facs, brand_carriers)
+        m.brands.append(Brand(m, b, spec, whs, facs, brand_carriers))
 
 
 def _unique(m: ViralChainModel, name: str, brand: int) -> str:

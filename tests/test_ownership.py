@@ -22,7 +22,15 @@ SIM = Path(sim.__file__).resolve().parent
 OWNED = {
     "capacity_factor": {"agents/factory.py", "agents/carrier.py"},
     "stopped": {"agents/brand.py"},
-    "presale_open": {"agents/brand_selling.py", "agents/brand.py"},
+    "presale_open": {"agents/brand_selling.py"},
+    "backlog_units": {"agents/brand_selling.py"},
+    "backlog_region": {"agents/brand_selling.py"},
+    "hourly_demand": {"agents/brand_sensing.py"},
+    "hourly_views": {"agents/brand_sensing.py"},
+    "signal_hour": {"agents/brand_sensing.py"},
+    "response_hour": {"agents/brand_sensing.py"},
+    "stockout_hours": {"agents/brand_sensing.py"},
+    "daily_ordered": {"agents/brand_supply.py"},
     "pending_intents": {"ledger.py", "agents/reference_consumers.py"},
     "counts": {"ledger.py"},
     "units": {"ledger.py"},
@@ -129,12 +137,12 @@ def model():
 
 def test_factories_and_carriers_cut_and_restore_their_own_capacity(model):
     brand = model.brands[0]
-    for agent in (brand.factories[0], brand.last_mile[0]):
+    for agent in (brand.factories[0], brand.network.last_mile[0]):
         agent.cut_capacity(0.25)
         assert agent.capacity_factor == 0.25
         agent.restore_capacity()
         assert agent.capacity_factor == 1.0
-    lm = brand.last_mile[0]
+    lm = brand.network.last_mile[0]
     lm.cut_capacity(0.0)
     assert lm.remaining_today(0) <= 0
     lm.restore_capacity()
@@ -143,7 +151,7 @@ def test_factories_and_carriers_cut_and_restore_their_own_capacity(model):
 def test_a_brand_stops_a_design_and_closes_its_presale(model):
     brand = model.brands[0]
     sku = int(brand.skus[0])
-    brand.set_presale(sku, True, 0, "test")
+    brand.selling.set_presale(sku, True, 0, "test")
     brand.stop_design(sku, 0)
-    assert brand.stopped[sku] and not brand.presale_open[sku]
+    assert brand.stopped[sku] and not brand.selling.presale_open[sku]
     assert model.design_stopped(np.array([sku]))[0]

@@ -73,7 +73,7 @@ def test_no_agent_or_policy_registers_a_recurring_schedule():
 def test_the_phases_are_step_in_order():
     """Each phase names the call that does it; step() makes those calls in that order."""
     src = inspect.getsource(ViralChainModel.step)
-    calls = [re.search(r"\((\w+)\.(\w+)", what).group(2) for _, what in PHASES]
+    calls = [re.search(r"\(([\w.]+)", what).group(1).split(".")[-1] for _, what in PHASES]
     where = [src.find(c) for c in calls]
     assert -1 not in where and where == sorted(where)
 

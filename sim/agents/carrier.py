@@ -97,7 +97,9 @@ class Carrier(mesa.Agent):
         used = 0
         if self.cfg.elastic:  # spot capacity: only what the contracted carriers cannot take
             waiting = sum(w.packed_units for w in brand.warehouses)
-            contracted = sum(max(0.0, c.remaining_today(hour)) for c in brand.contracted_last_mile)
+            contracted = sum(
+                max(0.0, c.remaining_today(hour)) for c in brand.network.contracted_last_mile
+            )
             budget = min(budget, waiting - contracted)
             if budget < 1:
                 return
@@ -246,7 +248,7 @@ class Carrier(mesa.Agent):
                 self.stock_in_transit_to[c.sku_index, wh] -= c.units
                 m.warehouses[wh].receive_stock(c.sku_index, c.units, hour)
                 if c.job_ids:
-                    m.brands[self.brand].note_arrival(c.sku_index, hour, c.job_ids)
+                    m.brands[self.brand].sensing.note_arrival(c.sku_index, hour, c.job_ids)
             elif c.kind == "parcels":
                 skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
                 np.subtract.at(self.parcels_in_transit, skus, qty)

@@ -26,6 +26,7 @@ import numpy as np
 
 from sim.config import MarketConfig
 from sim.content import Exposures
+from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
     BACKLOG,
@@ -237,16 +238,18 @@ class ConsumerPopulation(mesa.Agent):
             sel = np.flatnonzero(skus == sku)
             brand = m.brand_of_sku(int(sku))
             c = consumers[sel]
-            outcome[sel] = brand.take_orders(
-                hour=hour,
-                sku=int(sku),
-                consumers=c,
-                regions=self.region[c],
-                quantity=qty[sel],
-                patience=self.patience_hours[c],
-                channels=channels[sel],
-                kols=kols[sel],
-                platforms=self.platform[c],
+            outcome[sel] = brand.selling.take_orders(
+                hour,
+                int(sku),
+                Wishes(
+                    consumers=c,
+                    regions=self.region[c],
+                    quantity=qty[sel],
+                    patience=self.patience_hours[c],
+                    channels=channels[sel],
+                    kols=kols[sel],
+                    platforms=self.platform[c],
+                ),
             )
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
@@ -299,7 +302,7 @@ class ConsumerPopulation(mesa.Agent):
         cancel = late[rng.random(len(late)) < self.cfg.consumer.late_cancel_probability]
         if len(cancel):
             for b in np.unique(book.brand[cancel]):
-                m.brands[int(b)].cancel_orders(cancel[book.brand[cancel] == b], hour)
+                m.brands[int(b)].selling.cancel_orders(cancel[book.brand[cancel] == b], hour)
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
@@ -373,7 +376,7 @@ class ConsumerPopulation(mesa.Agent):
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
+            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
 def _concat(batches: list[Exposures]):

@@ -341,7 +341,7 @@ class Factory(mesa.Agent):
             good = n - caught
         shipped = _take(p.dest_left, good)
         if p.job.rush:
-            lh = m.brands[self.brand].line_haul[0]
+            lh = m.brands[self.brand].network.line_haul[0]
             for wh, k in shipped:
                 lh.expedite(self, sku, wh, k, (p.job.job_id,), hour)
             return

@@ -45,6 +45,7 @@ from mesa.agentset import AgentSet
 from sim.agents.consumers import ACCEPTED, BOUGHT, NONE, SOLD_OUT, WAITING
 from sim.config import MarketConfig
 from sim.content import Exposures
+from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
     BACKLOG,
@@ -442,16 +443,18 @@ class ReferencePopulation:
         for sku in sorted({w.sku for w in wishes}):
             queue = [w for w in wishes if w.sku == sku]
             consumers = np.array([w.consumer.index for w in queue], dtype=np.int64)
-            outcome = m.brand_of_sku(sku).take_orders(
-                hour=hour,
-                sku=sku,
-                consumers=consumers,
-                regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
-                quantity=np.array([w.quantity for w in queue], dtype=np.int64),
-                patience=np.array([w.consumer.patience_hours for w in queue], dtype=np.float32),
-                channels=np.array([w.channel for w in queue], dtype=np.int8),
-                kols=np.array([w.kol for w in queue], dtype=np.int32),
-                platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
+            outcome = m.brand_of_sku(sku).selling.take_orders(
+                hour,
+                sku,
+                Wishes(
+                    consumers=consumers,
+                    regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
+                    quantity=np.array([w.quantity for w in queue], dtype=np.int64),
+                    patience=np.array([w.consumer.patience_hours for w in queue], np.float32),
+                    channels=np.array([w.channel for w in queue], dtype=np.int8),
+                    kols=np.array([w.kol for w in queue], dtype=np.int32),
+                    platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
+                ),
             )
             for w, o in zip(queue, outcome.tolist(), strict=True):
                 w.outcome = o
@@ -513,7 +516,7 @@ class ReferencePopulation:
             ids = np.array(cancel, dtype=np.int64)
             brands = m.orders.brand[ids]
             for b in np.unique(brands):
-                m.brands[int(b)].cancel_orders(ids[brands == b], hour)
+                m.brands[int(b)].selling.cancel_orders(ids[brands == b], hour)
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers, each of whom decides to keep or return it."""
@@ -563,4 +566,4 @@ class ReferencePopulation:
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
+            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)

@@ -53,8 +53,8 @@ class TestAndLearn:
 
     def scores(self, brand: Brand, hour: int) -> np.ndarray:
         """Demand per view of each of the brand's designs over the test (brand SKU order)."""
-        views = brand.hourly_views[:hour].sum(axis=0)[brand.skus].astype(float)
-        demand = brand.hourly_demand[:hour].sum(axis=0)[brand.skus].astype(float)
+        views = brand.sensing.hourly_views[:hour].sum(axis=0)[brand.skus].astype(float)
+        demand = brand.sensing.hourly_demand[:hour].sum(axis=0)[brand.skus].astype(float)
         return np.divide(demand, views, out=np.zeros(len(views)), where=views > 0)
 
     def decide(self, brand: Brand) -> None:
@@ -82,7 +82,7 @@ class TestAndLearn:
                     f"{score[i]:.4f} orders per view",
                 )
                 continue
-            rate = brand.hourly_demand[:hour, sku].sum() / max(1, hour)
+            rate = brand.sensing.hourly_demand[:hour, sku].sum() / max(1, hour)
             qty = math.ceil(p.scale_up_days * 24 * rate)
             m.log(
                 hour,
@@ -94,6 +94,6 @@ class TestAndLearn:
                 f"{score[i]:.4f} orders per view",
             )
             if qty > 0:
-                brand.place_scale_up(sku, qty, hour)
+                brand.supply.place_scale_up(sku, qty, hour)
             if p.winner_posts:
-                brand.book_dynamic_posts(sku, p.winner_posts, hour)
+                brand.supply.book_dynamic_posts(sku, p.winner_posts, hour)

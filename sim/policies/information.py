@@ -46,7 +46,7 @@ class Sharing:
         lo = max(0, hour - 24 * WINDOW_DAYS)
         days = max(1.0, (hour - lo) / 24.0)
         skus = factory.sku_mask
-        demand = float(brand.hourly_demand[lo:hour][:, skus].sum()) / days
+        demand = float(brand.sensing.hourly_demand[lo:hour][:, skus].sum()) / days
         total = sum(float(f.orders_received_hourly[:hour].sum()) for f in brand.factories)
         mine = float(factory.orders_received_hourly[:hour].sum())
         share = mine / total if total > 0 else 1.0 / len(brand.factories)

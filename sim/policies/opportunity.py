@@ -57,7 +57,7 @@ class Graded:
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
         """Grade the SKU now; start the procedure when the grade rises."""
         p = self.params
-        heat = brand.views_rate(sku, hour, p.window_hours) / brand.model.scale
+        heat = brand.sensing.views_rate(sku, hour, p.window_hours) / brand.model.scale
         g = self.grade(heat)
         if g is None:
             self._cool[sku] = self._cool.get(sku, 0) + 1
@@ -78,7 +78,7 @@ class Graded:
             f"grade {g}: {heat:.0f} views/h per 100k",
         )
         if g == "B":
-            brand.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
+            brand.supply.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
             return
         delay = p.s_decision_hours if g == "S" else p.a_decision_hours
         brand.model.call_at(hour + int(delay), self.respond, brand, sku, g)
@@ -98,10 +98,10 @@ class Graded:
             0.0,
             f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
         )
-        units = brand.quick_capacity_per_hour(sku) * reserve
+        units = brand.network.quick_capacity_per_hour(sku) * reserve
         if units >= 1:
-            brand.place_rush(sku, int(units), hour, f"grade {grade} capacity reservation")
+            brand.supply.place_rush(sku, int(units), hour, f"grade {grade} capacity reservation")
         if posts:
-            brand.book_dynamic_posts(sku, posts, hour)
+            brand.supply.book_dynamic_posts(sku, posts, hour)
         if grade == "S":
-            brand.set_presale(sku, True, hour, "grade S procedure")
+            brand.selling.set_presale(sku, True, hour, "grade S procedure")
