@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.orders import DELIVERED, OPEN_STATUSES, RETURNED
 
 if TYPE_CHECKING:
@@ -90,9 +91,11 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
     leftover_units = int(leftover[skus].sum())
     salvage = float((leftover * avg * m.salvage_fraction)[skus].sum())
     H = m.horizon_hours
-    days = -(-H // 24)
+    days = -(-H // HOURS_PER_DAY)
     demand_h = brand.sensing.hourly_demand[:, skus].sum(axis=1)
-    daily_demand = np.pad(demand_h, (0, days * 24 - H)).reshape(days, 24).sum(axis=1)
+    daily_demand = (
+        np.pad(demand_h, (0, days * HOURS_PER_DAY - H)).reshape(days, HOURS_PER_DAY).sum(axis=1)
+    )
     signal = brand.sensing.signal_hour[skus]
     resp = brand.sensing.response_hour[skus]
     had = signal >= 0

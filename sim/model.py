@@ -33,6 +33,7 @@ from sim.agents.consumers import ConsumerPopulation
 from sim.agents.factory import Factory
 from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
+from sim.clock import HOURS_PER_DAY, HOURS_PER_WEEK
 from sim.config import Config, DisruptionConfig
 from sim.geography import Geography
 from sim.ledger import Ledger
@@ -133,7 +134,7 @@ class ViralChainModel(mesa.Model):
                     self.every(f.supply.materials.review_hours, 0, f.review_materials)
             for c in brand.carriers:
                 for h in c.cutoff_hours():
-                    self.every(24, h, c.dispatch)
+                    self.every(HOURS_PER_DAY, h, c.dispatch)
             brand.prepositioning.plan(brand)  # transfers ahead of calendar live streams
             brand.assortment.plan(brand)  # the test-and-learn decision
             rp = brand.spec.policy.replenishment
@@ -160,7 +161,7 @@ class ViralChainModel(mesa.Model):
             per_week = kol.cfg.framework_posts_per_week
             if per_week <= 0:
                 continue
-            period = 168.0 / per_week
+            period = HOURS_PER_WEEK / per_week
             offset = (kol.index * 7.0) % period
             for j in range(int((self.horizon_hours - offset) / period) + 1):
                 sku = main_skus[[j % len(main_skus)]]
@@ -171,7 +172,7 @@ class ViralChainModel(mesa.Model):
             if rate <= 0:
                 continue
             rng = stream(self.seed, "kol", kol.name, "spontaneous")
-            n = int(rng.poisson(rate * self.horizon_hours / 24.0))
+            n = int(rng.poisson(rate * self.horizon_hours / HOURS_PER_DAY))
             hours = np.sort(rng.integers(0, self.horizon_hours, n))
             picks = rng.integers(0, self.n_sku, n)
             for j, (h, s) in enumerate(zip(hours, picks, strict=True)):
@@ -221,16 +222,18 @@ class ViralChainModel(mesa.Model):
 
     def log(
         self,
-        hour: int,
         kind: str,
-        actor: str,
-        sku: str,
-        quantity: float,
-        value: float,
-        detail: str,
+        *,
+        hour: int | None = None,
+        actor: str = "",
+        sku: str = "",
+        quantity: float = 0.0,
+        value: float = 0.0,
+        detail: str = "",
     ) -> None:
-        """Append a row to the events table."""
-        self.events.append((int(hour), kind, actor, sku, float(quantity), float(value), detail))
+        """Append a row to the events table (``hour``: the current hour unless given)."""
+        when = self.hour if hour is None else hour
+        self.events.append((int(when), kind, actor, sku, float(quantity), float(value), detail))
 
     # ------------------------------------------------------------------ queries for agents
     def brand_of_sku(self, sku: int) -> Brand:
@@ -312,7 +315,7 @@ class ViralChainModel(mesa.Model):
         """
         done = 0
         while done < self.horizon_hours:
-            chunk = min(24, self.horizon_hours - done)
+            chunk = min(HOURS_PER_DAY, self.horizon_hours - done)
             self.run_for(chunk)
             done += chunk
             if progress is not None:
@@ -381,20 +384,17 @@ class _Disruption:
         """The disruption starts (event callback)."""
         self.target.cut_capacity(self.cfg.capacity_factor)
         self.model.log(
-            self.model.hour,
             "outage_start",
-            self.target.name,
-            "",
-            0,
-            self.cfg.capacity_factor,
-            f"{self.cfg.kind}: {self.cfg.capacity_factor:.0%} of capacity left",
+            actor=self.target.name,
+            value=self.cfg.capacity_factor,
+            detail=f"{self.cfg.kind}: {self.cfg.capacity_factor:.0%} of capacity left",
         )
 
     def end(self) -> None:
         """The disruption ends (event callback)."""
         self.target.restore_capacity()
         self.model.log(
-            self.model.hour, "outage_end", self.target.name, "", 0, 1.0, f"{self.cfg.kind} over"
+            "outage_end", actor=self.target.name, value=1.0, detail=f"{self.cfg.kind} over"
         )
 
 

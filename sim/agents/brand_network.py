@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.policies.routing import RoutingContext
 
 if TYPE_CHECKING:
@@ -161,10 +162,10 @@ class BrandNetwork:
         lh = self.line_haul[0]
         central = self.warehouses[self.central]
         trip = lh.trip_hours(self.geo.km(f.region, central.region))
-        wait = 24.0 / len(lh.cfg.dispatch_hours) / 2.0
-        return f.nominal_material_hours() + 24.0 + wait + trip
+        wait = HOURS_PER_DAY / len(lh.cfg.dispatch_hours) / 2.0
+        return f.nominal_material_hours() + HOURS_PER_DAY + wait + trip
 
     # ------------------------------------------------------------------ last mile
     def last_mile_capacity_per_hour(self) -> float:
         """Last-mile capacity of all the brand's carriers, per hour."""
-        return sum(c.capacity_per_day for c in self.last_mile) / 24.0
+        return sum(c.capacity_per_day for c in self.last_mile) / HOURS_PER_DAY

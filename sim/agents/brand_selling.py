@@ -135,7 +135,12 @@ class Selling:
         self.presale_open[sku] = is_open
         kind = "presale_open" if is_open else "presale_close"
         self.model.log(
-            hour, kind, self.name, self.model.sku_names[sku], int(self.backlog_units[sku]), 0.0, why
+            kind,
+            hour=hour,
+            actor=self.name,
+            sku=self.model.sku_names[sku],
+            quantity=int(self.backlog_units[sku]),
+            detail=why,
         )
 
     def _book(self, hour: int, sku: int, wishes: Wishes, promise: np.ndarray) -> np.ndarray:
@@ -194,7 +199,13 @@ class Selling:
         refund = book.price[ids] * qty
         m.ledger.add_money("cancel_refunds", self.index, float(refund.sum()))
         self._commission(book.kol[ids], refund, -1)
-        m.log(hour, "cancellations", self.name, "", int(qty.sum()), float(refund.sum()), "")
+        m.log(
+            "cancellations",
+            hour=hour,
+            actor=self.name,
+            quantity=int(qty.sum()),
+            value=float(refund.sum()),
+        )
 
     def take_back(self, ids: np.ndarray, hour: int) -> None:
         """Buyers return these delivered orders: refund, and send them back on a carrier."""

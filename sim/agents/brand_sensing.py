@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.policies.forecast import Signals
 
 if TYPE_CHECKING:
@@ -57,32 +58,33 @@ class Sensing:
             self.stockout_hours[sku] += 1
             if self._stockout_since[sku] < 0:
                 self._stockout_since[sku] = hour
-                m.log(hour, "stockout_start", self.name, name, 0, 0.0, "network")
+                m.log("stockout_start", hour=hour, actor=self.name, sku=name, detail="network")
         elif self._stockout_since[sku] >= 0:
             dur = hour - self._stockout_since[sku]
-            m.log(hour, "stockout_end", self.name, name, 0, 0.0, f"network, {dur}h")
+            m.log("stockout_end", hour=hour, actor=self.name, sku=name, detail=f"network, {dur}h")
             self._stockout_since[sku] = -1
         for i, w in enumerate(self.network.warehouses):
             if per_wh[i] <= 0 and self._wh_stockout[i, sku] < 0:
                 self._wh_stockout[i, sku] = hour
-                m.log(hour, "stockout_start", w.name, name, 0, 0.0, "warehouse")
+                m.log("stockout_start", hour=hour, actor=w.name, sku=name, detail="warehouse")
             elif per_wh[i] > 0 and self._wh_stockout[i, sku] >= 0:
                 dur = hour - self._wh_stockout[i, sku]
-                m.log(hour, "stockout_end", w.name, name, 0, 0.0, f"warehouse, {dur}h")
+                m.log(
+                    "stockout_end", hour=hour, actor=w.name, sku=name, detail=f"warehouse, {dur}h"
+                )
                 self._wh_stockout[i, sku] = -1
         # hot-spot signal: demand of the last 24 h reaches the stock available
         if self.signal_hour[sku] < 0:
-            last_day = self.hourly_demand[max(0, hour - 23) : hour + 1, sku].sum()
+            last_day = self.hourly_demand[max(0, hour - HOURS_PER_DAY + 1) : hour + 1, sku].sum()
             if last_day > 0 and last_day >= total:
                 self.signal_hour[sku] = hour
                 m.log(
-                    hour,
                     "hotspot_signal",
-                    self.name,
-                    name,
-                    int(last_day),
-                    0.0,
-                    f"24h demand {last_day} >= available {total}",
+                    hour=hour,
+                    actor=self.name,
+                    sku=name,
+                    quantity=int(last_day),
+                    detail=f"24h demand {last_day} >= available {total}",
                 )
 
     def note_job(self, sku: int, job_id: int) -> None:
@@ -112,10 +114,10 @@ class Sensing:
 
     def signals(self, sku: int, hour: int, presale_units: float) -> Signals:
         """Daily demand and views in 24-hour windows ending at ``hour`` (oldest first)."""
-        n_days = (hour + 1) // 24
-        start = hour + 1 - 24 * n_days
-        d = self.hourly_demand[start : hour + 1, sku].reshape(n_days, 24).sum(axis=1)
-        v = self.hourly_views[start : hour + 1, sku].reshape(n_days, 24).sum(axis=1)
+        n_days = (hour + 1) // HOURS_PER_DAY
+        start = hour + 1 - HOURS_PER_DAY * n_days
+        d = self.hourly_demand[start : hour + 1, sku].reshape(n_days, HOURS_PER_DAY).sum(axis=1)
+        v = self.hourly_views[start : hour + 1, sku].reshape(n_days, HOURS_PER_DAY).sum(axis=1)
         return Signals(
             daily_demand=d.astype(float),
             daily_views=v.astype(float),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.messages import ProductionJob
 from sim.policies.deployment import split_units
 from sim.policies.forecast import Signals
@@ -57,7 +58,9 @@ class Supply:
         self.sourcer = policies["sourcing"]
         self.deployer = policies["deployment"]
         n = model.n_sku
-        self.daily_ordered = np.zeros((math.ceil(model.horizon_hours / 24), n), dtype=np.int64)
+        self.daily_ordered = np.zeros(
+            (math.ceil(model.horizon_hours / HOURS_PER_DAY), n), dtype=np.int64
+        )
         self._job_counter = 0
         self._task_counter = 0
         self._safety_boost = np.ones(n)
@@ -154,7 +157,9 @@ class Supply:
         """Cloud-factory pool: split an order across quick-response factories by free
         capacity (capacity over the coming day minus work already queued)."""
         pool = self.network.quick_for(sku)
-        free = np.array([max(0.0, f.capacity_per_hour * 24 - f.open_units.sum()) for f in pool])
+        free = np.array(
+            [max(0.0, f.capacity_per_hour * HOURS_PER_DAY - f.open_units.sum()) for f in pool]
+        )
         if free.sum() <= 0:
             free = np.array([f.capacity_per_hour for f in pool])
         for f, part in zip(pool, split_units(quantity, free), strict=True):
@@ -226,7 +231,7 @@ class Supply:
         if rush:
             premium = quantity * self.spec.policy.rush.premium_per_unit
             m.ledger.add_money("rush_premium_cost", self.index, premium)
-        day = min(hour // 24, len(self.daily_ordered) - 1)
+        day = min(hour // HOURS_PER_DAY, len(self.daily_ordered) - 1)
         self.daily_ordered[day, sku] += quantity
         kind = "rush_order" if rush else "production_order"
         if self._pilot_pending[sku] and not rush:
@@ -236,13 +241,13 @@ class Supply:
         if why:
             detail += f" ({why})"
         m.log(
-            hour,
             kind,
-            self.name,
-            m.sku_names[sku],
-            quantity,
-            quantity * float(f.cost_per_unit[sku]),
-            detail,
+            hour=hour,
+            actor=self.name,
+            sku=m.sku_names[sku],
+            quantity=quantity,
+            value=quantity * float(f.cost_per_unit[sku]),
+            detail=detail,
         )
         return job
 
@@ -253,13 +258,12 @@ class Supply:
         moved = self.network.line_haul[0].transfer(sku, s, d, units, hour)
         if moved:
             self.model.log(
-                hour,
                 "transfer",
-                self.name,
-                self.model.sku_names[sku],
-                moved,
-                0.0,
-                f"{s.name} -> {d.name} ({why})",
+                hour=hour,
+                actor=self.name,
+                sku=self.model.sku_names[sku],
+                quantity=moved,
+                detail=f"{s.name} -> {d.name} ({why})",
             )
         return moved
 
@@ -279,11 +283,10 @@ class Supply:
             post_id = f"task{self._task_counter}-{self.name}-{kol.name}"
             kol.plan(post_id, at, "short_video", np.array([sku], dtype=np.int64), 1)
             m.log(
-                hour,
                 "dynamic_task",
-                self.name,
-                m.sku_names[sku],
-                1,
-                0.0,
-                f"{kol.name} posts at hour {at}",
+                hour=hour,
+                actor=self.name,
+                sku=m.sku_names[sku],
+                quantity=1,
+                detail=f"{kol.name} posts at hour {at}",
             )

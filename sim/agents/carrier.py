@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import CarrierConfig
 from sim.messages import Consignment
 
@@ -62,13 +63,13 @@ class Carrier(mesa.Agent):
 
     def next_dispatch_wait(self, hour: int) -> int:
         """Hours from ``hour`` until the next cut-off (0 if one is now)."""
-        hod = hour % 24
-        return min((h - hod) % 24 for h in self.cfg.dispatch_hours)
+        hod = hour % HOURS_PER_DAY
+        return min((h - hod) % HOURS_PER_DAY for h in self.cfg.dispatch_hours)
 
     def remaining_today(self, hour: int) -> float:
         """Capacity left today."""
-        if hour // 24 != self._day:
-            self._day = hour // 24
+        if hour // HOURS_PER_DAY != self._day:
+            self._day = hour // HOURS_PER_DAY
             self._used_today = 0.0
         return self.capacity_per_day * self.capacity_factor - self._used_today
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
 from sim.messages import Wishes
@@ -93,7 +94,7 @@ class ConsumerPopulation(mesa.Agent):
         launched = np.flatnonzero(m.sellable_from <= hour)
         if rate <= 0 or len(launched) == 0:
             return None
-        k = int(rng.poisson(rate / 24.0 * self.n * len(launched)))
+        k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
         if k == 0:
             return None
         consumers = rng.integers(0, self.n, k)
@@ -104,7 +105,7 @@ class ConsumerPopulation(mesa.Agent):
         """Fully mixed word of mouth: every adopter recommends at ``contacts_per_day`` to
         uniformly random consumers, so a non-adopter's hazard is ``q·A/N`` per day with
         ``q = contacts_per_day · conversion_probability`` (the Bass imitation term)."""
-        rate = self.cfg.word_of_mouth.contacts_per_day / 24.0
+        rate = self.cfg.word_of_mouth.contacts_per_day / HOURS_PER_DAY
         if rate <= 0 or not self.adopters.any():
             return None
         k = rng.poisson(rate * self.adopters)
@@ -210,7 +211,7 @@ class ConsumerPopulation(mesa.Agent):
         p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
-        age_days = np.maximum(0, hour - m.launch_hour[skus]) / 24.0
+        age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
         p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
         p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (ec[flat].astype(np.float64) - 1.0)
         p = np.minimum(p, 1.0)

@@ -43,6 +43,7 @@ import numpy as np
 from mesa.agentset import AgentSet
 
 from sim.agents.consumers import ACCEPTED, BOUGHT, NONE, SOLD_OUT, WAITING
+from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
 from sim.messages import Wishes
@@ -367,9 +368,9 @@ class ReferencePopulation:
         self.impulse_return_multiplier = c.impulse_return_multiplier
         self.late_return_multiplier = c.late_return_multiplier
         self.return_delay_hours = c.return_delay_hours
-        self.organic_per_hour = cfg.organic.exposure_rate_per_day / 24.0
+        self.organic_per_hour = cfg.organic.exposure_rate_per_day / HOURS_PER_DAY
         self.organic_p0 = math.exp(-self.organic_per_hour)
-        self.contacts_per_hour = wom.contacts_per_day / 24.0
+        self.contacts_per_hour = wom.contacts_per_day / HOURS_PER_DAY
         self.contacts_p0 = math.exp(-self.contacts_per_hour)
         self.peer_mixing = wom.mixing == "peers" and k > 0
         self.recommend_probability = wom.recommend_probability
@@ -413,7 +414,7 @@ class ReferencePopulation:
         m = self.model
         self.sellable_from = m.sellable_from.tolist()
         self.launched = [s for s, h in enumerate(self.sellable_from) if h <= hour]
-        age_days = np.maximum(0, hour - m.launch_hour) / 24.0
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
         self.novelty = np.power(0.5, age_days / m.novelty_half_life_days).tolist()
         agents = self.agents_list
         for b in content:  # content reaches its viewers

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import WarehouseConfig
 from sim.orders import ALLOCATED, PICKED
 from sim.queues import IdQueue
@@ -43,7 +44,9 @@ class Warehouse(mesa.Agent):
         self.pick_queue = IdQueue()
         self.packed = IdQueue()
         self.pick_capacity_per_hour = cfg.pick_capacity_units_per_hour * model.scale
-        self.returns_capacity_per_hour = cfg.returns_capacity_units_per_day * model.scale / 24.0
+        self.returns_capacity_per_hour = (
+            cfg.returns_capacity_units_per_day * model.scale / HOURS_PER_DAY
+        )
         self._pick_credit = 0.0
         self._returns_credit = 0.0
         self.shipped_hour = np.zeros(n, dtype=np.int64)
@@ -178,7 +181,7 @@ class Warehouse(mesa.Agent):
         """Holding cost of one hour on all units in the building."""
         units = int(self.on_hand.sum() + self.returns_waiting.sum())
         if units:
-            cost = units * self.cfg.holding_cost_per_unit_day / 24.0
+            cost = units * self.cfg.holding_cost_per_unit_day / HOURS_PER_DAY
             self.model.ledger.add_money("holding_cost", self.brand, cost)
 
     def reset_hour(self) -> None:

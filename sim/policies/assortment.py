@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import AssortmentPolicy
 
 if TYPE_CHECKING:
@@ -73,25 +74,24 @@ class TestAndLearn:
             if sku not in winners:
                 brand.stop_design(sku, hour)
                 m.log(
-                    hour,
                     "design_stopped",
-                    brand.name,
-                    name,
-                    0,
-                    score[i],
-                    f"{score[i]:.4f} orders per view",
+                    hour=hour,
+                    actor=brand.name,
+                    sku=name,
+                    value=score[i],
+                    detail=f"{score[i]:.4f} orders per view",
                 )
                 continue
             rate = brand.sensing.hourly_demand[:hour, sku].sum() / max(1, hour)
-            qty = math.ceil(p.scale_up_days * 24 * rate)
+            qty = math.ceil(p.scale_up_days * HOURS_PER_DAY * rate)
             m.log(
-                hour,
                 "design_scaled",
-                brand.name,
-                name,
-                qty,
-                score[i],
-                f"{score[i]:.4f} orders per view",
+                hour=hour,
+                actor=brand.name,
+                sku=name,
+                quantity=qty,
+                value=score[i],
+                detail=f"{score[i]:.4f} orders per view",
             )
             if qty > 0:
                 brand.supply.place_scale_up(sku, qty, hour)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import OpportunityPolicy
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Graded:
         g = self.grade(heat)
         if g is None:
             self._cool[sku] = self._cool.get(sku, 0) + 1
-            if self._cool[sku] >= 24:
+            if self._cool[sku] >= HOURS_PER_DAY:  # a day without a grade
                 self._rank[sku] = 0
             return
         self._cool[sku] = 0
@@ -69,13 +70,12 @@ class Graded:
             return
         self._rank[sku] = RANK[g]
         brand.model.log(
-            hour,
             "opportunity_graded",
-            brand.name,
-            brand.model.sku_names[sku],
-            heat,
-            0.0,
-            f"grade {g}: {heat:.0f} views/h per 100k",
+            hour=hour,
+            actor=brand.name,
+            sku=brand.model.sku_names[sku],
+            quantity=heat,
+            detail=f"grade {g}: {heat:.0f} views/h per 100k",
         )
         if g == "B":
             brand.supply.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
@@ -90,13 +90,12 @@ class Graded:
         reserve = p.s_reserve_hours if grade == "S" else p.a_reserve_hours
         posts = p.s_dynamic_posts if grade == "S" else p.a_dynamic_posts
         brand.model.log(
-            hour,
             "opportunity_response",
-            brand.name,
-            brand.model.sku_names[sku],
-            reserve,
-            0.0,
-            f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
+            hour=hour,
+            actor=brand.name,
+            sku=brand.model.sku_names[sku],
+            quantity=reserve,
+            detail=f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
         )
         units = brand.network.quick_capacity_per_hour(sku) * reserve
         if units >= 1:

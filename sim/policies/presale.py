@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import PresalePolicy
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class Presale:
             if hour >= p.start_hour and not is_open:
                 brand.selling.set_presale(sku, True, hour, "presale launch")
             return
-        rate = brand.sensing.demand_rate(sku, hour, 24)
+        rate = brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY)
         avail = brand.network.available_total(sku)
         if not is_open and rate > 0 and avail < p.trigger_cover_hours * rate:
             brand.selling.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
