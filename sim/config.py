@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -190,7 +190,8 @@ class MarketConfig(Strict):
 
 # ----------------------------------------------------------------------------- content
 
-Tier = Literal["head", "mid", "tail", "koc"]
+Tier = Literal["head", "mid", "tail", "koc"]  # the KOL tiers, largest following first
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 
 class TierConfig(Strict):
@@ -209,7 +210,7 @@ class TierConfig(Strict):
 class KolConfig(Strict):
     """An influencer (KOL) or key opinion consumer (KOC)."""
 
-    tier: Tier = Field(description="head | mid | tail | koc")
+    tier: Tier = Field(description=" | ".join(TIERS))
     followers_share: Probability | None = Field(
         description="share of consumers following; null draws it from the tier's range"
     )
@@ -831,7 +832,7 @@ def _check_cross_references(cfg: Config) -> None:
             problems.append(
                 (f"disruptions[{i}].target", d.target, f"must be one of {sorted(names)}")
             )
-    for tier in ("head", "mid", "tail", "koc"):
+    for tier in TIERS:
         if tier not in cfg.content.tiers:
             problems.append(("content.tiers", sorted(cfg.content.tiers), f"missing tier '{tier}'"))
     if problems:

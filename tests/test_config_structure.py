@@ -57,3 +57,12 @@ def test_brand_specs_are_built_once_and_anew_for_a_changed_copy():
     renamed = cfg.model_copy(update={"brand": cfg.brand.model_copy(update={"name": "other"})})
     assert renamed.brand_specs()[0].brand.name == "other"
     assert cfg.brand_specs()[0].brand.name == cfg.brand.name
+
+
+def test_kol_tiers_are_written_once():
+    from sim.config import TIERS, KolConfig
+
+    assert TIERS == ("head", "mid", "tail", "koc")
+    assert KolConfig.model_fields["tier"].description == " | ".join(TIERS)
+    src = (SIM / "config.py").read_text()
+    assert src.count('"koc"') == 1  # the Literal; everything else reads TIERS
