@@ -61,3 +61,26 @@ def test_the_candidate_walk_serves_each_wish_once_in_candidate_order(model):
     assert (net.assign(regions, quantity, none_left, everyone) == -1).all()
     refused = net.assign(regions, quantity, avail.copy(), everyone, lambda wh: wh < 0)
     assert (refused == -1).all()
+
+
+def test_every_registered_policy_fits_the_protocol_its_brand_part_expects():
+    import inspect
+
+    from sim.policies import protocols, registry
+
+    expected = {
+        "forecast": protocols.Forecast,
+        "safety_stock": protocols.SafetyStock,
+        "sourcing": protocols.Sourcing,
+        "deployment": protocols.Deployment,
+        "routing": protocols.Routing,
+        "allocation": protocols.Allocation,
+    }
+    for family, proto in expected.items():
+        methods = [n for n, v in vars(proto).items() if inspect.isfunction(v) and n[0] != "_"]
+        assert methods
+        for cls in registry.FAMILIES[family].values():
+            for name in methods:
+                want = list(inspect.signature(getattr(proto, name)).parameters)
+                got = list(inspect.signature(getattr(cls, name)).parameters)
+                assert got == want, (family, cls.__name__, name)

@@ -76,7 +76,17 @@ class Brand(mesa.Agent):
             model, index, self.name, spec, self.skus, self.network, built["allocation"]
         )
         self.supply = Supply(
-            model, index, self.name, spec, self.network, self.sensing, self.selling, built
+            model,
+            index,
+            self.name,
+            spec,
+            self.network,
+            self.sensing,
+            self.selling,
+            forecaster=built["forecast"],
+            safety=built["safety_stock"],
+            sourcer=built["sourcing"],
+            deployer=built["deployment"],
         )
 
     # ------------------------------------------------------------------ the network

@@ -11,7 +11,7 @@ walks the candidate warehouses of a batch of wishes once, for sales and backlog 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sim.agents.factory import Factory
     from sim.agents.warehouse import Warehouse
     from sim.model import ViralChainModel
+    from sim.policies.protocols import Routing
 
 
 class BrandNetwork:
@@ -46,7 +47,7 @@ class BrandNetwork:
         warehouses: list[Warehouse],
         factories: list[Factory],
         carriers: list[Carrier],
-        router: Any,
+        router: Routing,
     ):
         geo = model.geo
         self.geo = geo

@@ -11,7 +11,7 @@ KOL commission follows the money.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sim.agents.brand_network import BrandNetwork
     from sim.config import BrandSpec
     from sim.model import ViralChainModel
+    from sim.policies.protocols import Allocation
 
 
 class Selling:
@@ -44,7 +45,7 @@ class Selling:
         spec: BrandSpec,
         skus: np.ndarray,
         network: BrandNetwork,
-        allocator: Any,
+        allocator: Allocation,
     ):
         self.model, self.index, self.name, self.spec = model, index, name, spec
         self.network, self.allocator = network, allocator

@@ -14,7 +14,7 @@ each factory's MOQ and batch size. A SKU's first order may be a pilot batch.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sim.agents.factory import Factory
     from sim.config import BrandSpec
     from sim.model import ViralChainModel
+    from sim.policies.protocols import Deployment, Forecast, SafetyStock, Sourcing
 
 
 class Supply:
@@ -49,14 +50,16 @@ class Supply:
         network: BrandNetwork,
         sensing: Sensing,
         selling: Selling,
-        policies: dict[str, Any],
+        *,
+        forecaster: Forecast,
+        safety: SafetyStock,
+        sourcer: Sourcing,
+        deployer: Deployment,
     ):
         self.model, self.index, self.name, self.spec = model, index, name, spec
         self.network, self.sensing, self.selling = network, sensing, selling
-        self.forecaster = policies["forecast"]
-        self.safety = policies["safety_stock"]
-        self.sourcer = policies["sourcing"]
-        self.deployer = policies["deployment"]
+        self.forecaster, self.safety, self.sourcer = forecaster, safety, sourcer
+        self.deployer = deployer
         n = model.n_sku
         self.daily_ordered = np.zeros(
             (math.ceil(model.horizon_hours / HOURS_PER_DAY), n), dtype=np.int64
