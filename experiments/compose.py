@@ -39,9 +39,12 @@ def compose_dict(story: str | None = None, overrides: list[str] | None = None) -
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from experiments.overrides import check, config_groups
+
     overrides = list(overrides or [])
     if story is not None:
         overrides = [f"story={story}", *overrides]
+    check(overrides, config_groups())
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:

@@ -67,6 +67,9 @@ def normalise(
     ``replications=N`` becomes ``replication=range(0,N)``; ``n_jobs`` sets
     ``hydra.launcher.n_jobs``.
     """
+    from experiments.overrides import check, config_groups
+
+    check(overrides, config_groups())
     task, hyd = [], []
     for o in overrides:
         if "=" not in o:
@@ -390,7 +393,7 @@ def execute(
         for line in str(exc).splitlines():
             print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, store.SweepDirError) as exc:
         print(f"viralchain: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(summary(outcome), file=sys.stderr)
@@ -470,20 +473,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """``viralchain resume DIR``: the last launch of that sweep again."""
-    from experiments.cli import EXIT_USAGE
+    """``viralchain resume DIR``: the last launch of that sweep again.
 
-    spec = store.SweepSpec.load(args.sweep_dir)
-    if spec is None or not spec.launches:
-        print(
-            f"viralchain: sweep_dir = {args.sweep_dir!r}: not a sweep directory "
-            f"(no {store.SPEC_FILE})",
-            file=sys.stderr,
-        )
+    ``sweep.json`` is data: its overrides are replayed only after the same checks as a
+    command line's (:mod:`experiments.overrides`), so it can name no code to run.
+    """
+    from experiments.cli import EXIT_USAGE
+    from experiments.overrides import check, config_groups
+
+    sweep_dir = Path(args.sweep_dir)
+    if not sweep_dir.is_dir():
+        return _usage(f"sweep_dir = {args.sweep_dir!r}: not a directory")
+    try:
+        spec = store.SweepSpec.load(sweep_dir)
+        if spec is None:
+            raise store.SweepDirError(
+                f"sweep_dir = {args.sweep_dir!r}: not a sweep directory (no {store.SPEC_FILE})"
+            )
+        if not spec.launches:
+            raise store.SweepDirError(
+                f"{sweep_dir / store.SPEC_FILE}: damaged: launches is empty (nothing to resume)"
+            )
+        last = spec.launches[-1]
+        overrides = [*last.get("overrides", []), *last.get("hydra_overrides", [])]
+        check(overrides, config_groups(), source=str(sweep_dir / store.SPEC_FILE))
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
-    last = spec.launches[-1]
-    overrides = [*last["overrides"], *last.get("hydra_overrides", [])]
+    except store.SweepDirError as exc:
+        return _usage(str(exc))
     return execute(overrides, args.sweep_dir, None, args.jobs, args.verbose)
+
+
+def _usage(message: str) -> int:
+    print(f"viralchain: {message}", file=sys.stderr)
+    return 2
 
 
 def add_parser(subparsers: Any) -> None:

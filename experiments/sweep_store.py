@@ -76,6 +76,41 @@ def dataset_glob(sweep_dir: str | Path, table: str) -> str:
 # ----------------------------------------------------------------------------- spec
 
 
+class SweepDirError(ValueError):
+    """A sweep directory that is missing, damaged or holds something else (exit 2)."""
+
+
+def _checked_spec(data: Any, path: Path) -> dict[str, Any]:
+    """The fields of a ``sweep.json``, each checked for its type."""
+
+    def bad(field_name: str, allowed: str) -> SweepDirError:
+        return SweepDirError(f"{path}: damaged: {field_name} {allowed}")
+
+    if not isinstance(data, dict):
+        raise bad("the file", "must hold a JSON object")
+    sweep_id = data.get("sweep_id")
+    if not isinstance(sweep_id, str) or not sweep_id:
+        raise bad("sweep_id", f"must be a non-empty text, not {sweep_id!r}")
+    params = data.get("params")
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) for k, v in params.items()
+    ):
+        raise bad("params", "must map column names to objects")
+    created = data.get("created", "")
+    if not isinstance(created, str):
+        raise bad("created", "must be a text")
+    launches = data.get("launches", [])
+    if not isinstance(launches, list) or not all(isinstance(x, dict) for x in launches):
+        raise bad("launches", "must be a list of objects")
+    for i, launch in enumerate(launches):
+        for key in ("overrides", "hydra_overrides"):
+            value = launch.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+                raise bad(f"launches[{i}].{key}", "must be a list of 'key=value' texts")
+    return {"sweep_id": sweep_id, "params": params, "created": created, "launches": launches}
+
+
+
 @dataclass
 class SweepSpec:
     """What a sweep directory holds (``sweep.json``).
@@ -94,17 +129,20 @@ class SweepSpec:
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> SweepSpec | None:
-        """The spec of a sweep directory, or None if it has none."""
+        """The spec of a sweep directory, or None if it has none.
+
+        Raises:
+            SweepDirError: ``sweep.json`` is unreadable, not JSON, or not shaped as a spec
+                (a sweep directory is data: it is checked, never trusted).
+        """
         path = Path(sweep_dir) / SPEC_FILE
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            sweep_id=data["sweep_id"],
-            params=dict(data["params"]),
-            created=data.get("created", ""),
-            launches=list(data.get("launches", [])),
-        )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SweepDirError(f"{path}: damaged ({exc}): not a readable sweep.json") from None
+        return cls(**_checked_spec(data, path))
 
     def save(self, sweep_dir: str | Path) -> Path:
         """Write ``sweep.json`` atomically."""
