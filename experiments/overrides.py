@@ -36,7 +36,9 @@ HYDRA_KEYS = (
 )
 INSTANTIATION_KEYS = ("_target_", "_args_", "_partial_", "_recursive_", "_convert_")
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_SWEEP_FUNCTIONS = re.compile(r"^\s*(glob|choice|range|interval|tag|sort|shuffle)\((.*)\)\s*$", re.S)
+_SWEEP_FUNCTIONS = re.compile(
+    r"^\s*(glob|choice|range|interval|tag|sort|shuffle)\((.*)\)\s*$", re.S
+)
 
 
 def key_of(override: str) -> str:
@@ -87,19 +89,19 @@ def problems(overrides: Iterable[str], groups: Iterable[str] = (), source: str =
                 )
             )
             continue
-        if bare == "hydra" or bare.startswith(("hydra.", "hydra/")):
-            if not any(
-                bare == k or (k.endswith(".") and bare.startswith(k)) for k in HYDRA_KEYS
-            ):
-                out.append(
-                    (
-                        bare,
-                        value,
-                        f"this Hydra setting is not allowed{where}; allowed: "
-                        + ", ".join(k + ("*" if k.endswith(".") else "") for k in HYDRA_KEYS),
-                    )
+        hydra_key = bare == "hydra" or bare.startswith(("hydra.", "hydra/"))
+        if hydra_key and not any(
+            bare == k or (k.endswith(".") and bare.startswith(k)) for k in HYDRA_KEYS
+        ):
+            out.append(
+                (
+                    bare,
+                    value,
+                    f"this Hydra setting is not allowed{where}; allowed: "
+                    + ", ".join(k + ("*" if k.endswith(".") else "") for k in HYDRA_KEYS),
                 )
-                continue
+            )
+            continue
         if _is_group(bare, groups):
             bad = [p for p in _options(value) if not _PLAIN.match(p) or ".." in p]
             if bad:

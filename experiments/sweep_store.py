@@ -110,7 +110,6 @@ def _checked_spec(data: Any, path: Path) -> dict[str, Any]:
     return {"sweep_id": sweep_id, "params": params, "created": created, "launches": launches}
 
 
-
 @dataclass
 class SweepSpec:
     """What a sweep directory holds (``sweep.json``).

@@ -14,9 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import types
+import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.errors import ConfigError
 
@@ -28,10 +39,57 @@ PositiveInt = Annotated[int, Field(ge=1)]
 HourOfDay = Annotated[int, Field(ge=0, le=23)]
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable after validation."""
+# Bounds every number of the schema obeys, on top of its own: whole numbers fit the tables'
+# int64 columns; other numbers are finite and small enough that money and unit sums over a
+# run stay finite (a float64 holds 1e15 x 1e15 x 1e6 without overflow).
+MAX_INT = 2**63 - 1
+MAX_MAGNITUDE = 1e15
+# the consumer population lives in memory: about this many bytes per consumer with the
+# shipped defaults (measured: numpy columns, peers and per-SKU state), more with more peers
+BYTES_PER_CONSUMER = 80
+MAX_CONSUMERS = 50_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable after validation, and every
+    number is a finite number (never NaN, ±inf or a boolean) within :data:`MAX_INT` /
+    :data:`MAX_MAGNITUDE`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is not None:
+            _check_number(value, cls.model_fields[info.field_name].annotation)
+        return value
+
+
+def _number_kind(annotation: Any) -> str | None:
+    """``int``, ``float``, ``list`` (of numbers) or None for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _number_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_number_kind(a) for a in typing.get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    if origin is list:
+        return "list" if _number_kind(typing.get_args(annotation)[0]) else None
+    return {int: "int", float: "float"}.get(annotation)
+
+
+def _check_number(value: Any, annotation: Any) -> None:
+    kind = _number_kind(annotation)
+    if kind is None:
+        return
+    items = value if kind == "list" and isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        if isinstance(v, int) and abs(v) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT} in size")
+        if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_MAGNITUDE:
+            raise ValueError(f"must be at most {MAX_MAGNITUDE:g} in size")
 
 
 # ----------------------------------------------------------------------------- run
@@ -40,7 +98,9 @@ class Strict(BaseModel):
 class RunConfig(Strict):
     """How long to simulate and what to record."""
 
-    horizon_hours: PositiveInt = Field(description="simulated hours (1 tick = 1 hour)")
+    horizon_hours: Annotated[int, Field(ge=1, le=87_600)] = Field(
+        description="simulated hours (1 tick = 1 hour; at most 10 years)"
+    )
     timeseries_resolution: Literal["hour", "day", "off"] = Field(
         description="resolution of the timeseries table"
     )
@@ -171,6 +231,19 @@ class MarketConfig(Strict):
     """Consumers, regions and platforms."""
 
     n_consumers: PositiveInt = Field(description="simulated consumers")
+
+    @field_validator("n_consumers")
+    @classmethod
+    def _fits_in_memory(cls, n: int) -> int:
+        if n > MAX_CONSUMERS:
+            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
+            raise ValueError(
+                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
+                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
+                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
+            )
+        return n
+
     reference_consumers: PositiveInt = Field(
         description="market size at which supply-side quantities are stated"
     )

@@ -436,7 +436,9 @@ def cli_cases() -> list[Case]:
             group="paths",
         )
     )
-    run("cli-run-policy-escape", "policy/rush=../../setup/rigid", names="policy/rush", group="paths")
+    run(
+        "cli-run-policy-escape", "policy/rush=../../setup/rigid", names="policy/rush", group="paths"
+    )
     run("cli-run-setup-escape", "setup=../story/two_brands", names="setup", group="paths")
     for label, override, names in CODE_OVERRIDES:
         run(f"cli-run-{label}", override, names=names, group="code")
@@ -459,15 +461,39 @@ def cli_cases() -> list[Case]:
         ("unknown-key", ("run", "unknown.key=1"), "unknown.key"),
         ("plus-key", ("run", "+market.extra=1"), "market.extra"),
         ("unknown-story", ("run", "story=nope"), "story"),
-        ("sweep-nan", ("run", "-m", "setup=rigid,flexible", "brand.products.hero.price=nan"), "brand.products.hero.price"),
+        (
+            "sweep-nan",
+            ("run", "-m", "setup=rigid,flexible", "brand.products.hero.price=nan"),
+            "brand.products.hero.price",
+        ),
         ("sweep-unknown", ("sweep", "nope"), "sweep"),
         ("sweep-escape", ("sweep", "smoke", "policy/rush=../../setup/rigid"), "policy/rush"),
         ("compare-one-setup", ("compare", "--setups", "rigid"), "--setups"),
-        ("compare-nan", ("compare", "market.consumer.patience_hours_median=nan"), "market.consumer.patience_hours_median"),
-        ("compare-target", ("compare", "+hydra.callbacks.x={_target_: os.getcwd}"), "hydra.callbacks"),
-        ("demo-inf", ("demo", "supply.factories.core.capacity_units_per_day=inf"), "supply.factories.core.capacity_units_per_day"),
-        ("dashboard-nan", ("dashboard", "market.consumer.price_sensitivity_mean=nan"), "market.consumer.price_sensitivity_mean"),
-        ("dashboard-inf", ("dashboard", "brand.products.hero.price=inf"), "brand.products.hero.price"),
+        (
+            "compare-nan",
+            ("compare", "market.consumer.patience_hours_median=nan"),
+            "market.consumer.patience_hours_median",
+        ),
+        (
+            "compare-target",
+            ("compare", "+hydra.callbacks.x={_target_: os.getcwd}"),
+            "hydra.callbacks",
+        ),
+        (
+            "demo-inf",
+            ("demo", "supply.factories.core.capacity_units_per_day=inf"),
+            "supply.factories.core.capacity_units_per_day",
+        ),
+        (
+            "dashboard-nan",
+            ("dashboard", "market.consumer.price_sensitivity_mean=nan"),
+            "market.consumer.price_sensitivity_mean",
+        ),
+        (
+            "dashboard-inf",
+            ("dashboard", "brand.products.hero.price=inf"),
+            "brand.products.hero.price",
+        ),
         ("dashboard-seed", ("dashboard", "seed=-1"), "seed"),
         ("dashboard-port", ("dashboard", "--port", "70000"), "--port"),
         ("dashboard-target", ("dashboard", "hydra.launcher._target_=os.system"), "_target_"),
@@ -575,7 +601,9 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
         )
     ),
     "callback-task": _spec_edit(
-        _append("overrides", f"+hydra.callbacks.x={{_target_: builtins.open, _args_: [{PWNED}, w]}}")
+        _append(
+            "overrides", f"+hydra.callbacks.x={{_target_: builtins.open, _args_: [{PWNED}, w]}}"
+        )
     ),
     "launcher-target": _spec_edit(_append("hydra_overrides", "hydra.launcher._target_=os.system")),
     "searchpath": _spec_edit(_append("hydra_overrides", "hydra.searchpath=[file:///tmp]")),
@@ -716,7 +744,7 @@ def _call_cli(argv: list[str], cwd: Path) -> tuple[int | None, str, str]:
                 code = main(argv)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 2
-            except BaseException:  # noqa: BLE001 - a traceback is what the corpus counts
+            except BaseException:  # a traceback is what the corpus counts
                 tb = traceback.format_exc()
     finally:
         os.chdir(old)
@@ -751,7 +779,7 @@ def run_case(case: Case, tmp: Path, tiny_sweep: Path | None = None) -> Outcome:
             message = str(exc)
             if code is None:
                 tb = traceback.format_exc()
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             tb = traceback.format_exc()
         finally:
             os.chdir(old)
@@ -803,6 +831,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     os.environ.setdefault("VIRALCHAIN_FORKSERVER", "0")
+    # an accepted bad input may run for ever or exhaust memory: bound both
+    import resource
+    import signal
+
+    resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, resource.RLIM_INFINITY))
+
+    def _timeout(*_):
+        raise TimeoutError("the case ran for more than 120 s")
+
+    signal.signal(signal.SIGALRM, _timeout)
     cases = [c for c in all_cases() if not args.only or args.only in c.id]
     outcomes: dict[str, tuple[Case, Outcome]] = {}
     with tempfile.TemporaryDirectory() as d:
@@ -810,7 +848,9 @@ def main(argv: list[str] | None = None) -> int:
         for i, case in enumerate(cases):
             tmp = Path(d) / f"case{i}"
             tmp.mkdir()
+            signal.alarm(120)
             outcomes[case.id] = (case, run_case(case, tmp, tiny))
+            signal.alarm(0)
             shutil.rmtree(tmp, ignore_errors=True)
             o = outcomes[case.id][1]
             if o.category != "clean" and not args.quiet:
