@@ -32,6 +32,15 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def describe(path: Path) -> str:
+    """The first comment line after the package header of a config file ('' if none)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        s = line.strip()
+        if s.startswith("#") and "@package" not in s:
+            return s.lstrip("# ").strip()
+    return ""
+
+
 def compose_dict(story: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose the raw config dict (not validated)."""
     from hydra import compose as hydra_compose
