@@ -409,7 +409,7 @@ def cli_cases() -> list[Case]:
                 f"cli-run-{key}={bad}",
                 "cli",
                 argv=("run", *TINY, f"{key}={bad}"),
-                names=key,
+                names=key.replace(".0.", "[0]."),  # messages name list items as [i]
                 group="range",
             )
         )
@@ -498,9 +498,20 @@ def cli_cases() -> list[Case]:
         ("dashboard-port", ("dashboard", "--port", "70000"), "--port"),
         ("dashboard-target", ("dashboard", "hydra.launcher._target_=os.system"), "_target_"),
         ("list-nope", ("list", "nope"), "nope"),
+        ("validate-only-nope", ("validate", "--fast", "--only", "nope"), "nope"),
+        (
+            "validate-unknown-key",
+            ("validate", "--fast", "--only", "bass", "bass.nope=1"),
+            "bass.nope",
+        ),
+        (
+            "validate-csv-under-file",
+            ("validate", "--fast", "--only", "bass", "--csv", "/etc/hostname/x"),
+            "--csv",
+        ),
     ]:
         extra = () if argv[0] in ("sweep", "dashboard", "list") and len(argv) < 3 else TINY
-        if argv[0] in ("dashboard", "list") or cid == "sweep-unknown":
+        if argv[0] in ("dashboard", "list", "validate") or cid == "sweep-unknown":
             extra = ()
         c.append(Case(f"cli-{cid}", "cli", argv=(*argv, *extra), names=names, group="usage"))
     c.append(
