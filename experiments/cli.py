@@ -367,7 +367,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -385,6 +384,7 @@ def console() -> int:
     """
     import gc
 
+    logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     code = main()
     gc.freeze()
     return code
