@@ -247,6 +247,7 @@ def _launch_locked(
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
         with forkserver_workers(warm), workers_die_with_parent():
             _run(hydra, master, plan, todo, outcome, stream, spec)
+        store.remove_temporaries(sweep_dir)  # a worker killed while writing left one
     _collect(plan, outcome)
     if outcome.launcher_error:
         record["launcher_error"] = outcome.launcher_error
