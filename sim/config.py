@@ -60,9 +60,16 @@ class Strict(BaseModel):
     @field_validator("*", mode="before", check_fields=False)
     @classmethod
     def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name is not None:
-            _check_number(value, cls.model_fields[info.field_name].annotation)
+        name = info.field_name
+        if name is not None and not isinstance(value, BaseModel | str):
+            key = (cls, name)
+            if key not in _KINDS:
+                _KINDS[key] = _number_kind(cls.model_fields[name].annotation)
+            _check_number(value, _KINDS[key])
         return value
+
+
+_KINDS: dict[tuple[type, str], str | None] = {}  # (model, field) → what _number_kind says
 
 
 def _number_kind(annotation: Any) -> str | None:
@@ -78,8 +85,7 @@ def _number_kind(annotation: Any) -> str | None:
     return {int: "int", float: "float"}.get(annotation)
 
 
-def _check_number(value: Any, annotation: Any) -> None:
-    kind = _number_kind(annotation)
+def _check_number(value: Any, kind: str | None) -> None:
     if kind is None:
         return
     items = value if kind == "list" and isinstance(value, list) else [value]
@@ -231,19 +237,6 @@ class MarketConfig(Strict):
     """Consumers, regions and platforms."""
 
     n_consumers: PositiveInt = Field(description="simulated consumers")
-
-    @field_validator("n_consumers")
-    @classmethod
-    def _fits_in_memory(cls, n: int) -> int:
-        if n > MAX_CONSUMERS:
-            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
-            raise ValueError(
-                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
-                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
-                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
-            )
-        return n
-
     reference_consumers: PositiveInt = Field(
         description="market size at which supply-side quantities are stated"
     )
@@ -259,6 +252,18 @@ class MarketConfig(Strict):
         "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
         "benchmarks)"
     )
+
+    @field_validator("n_consumers")
+    @classmethod
+    def _fits_in_memory(cls, n: int) -> int:
+        if n > MAX_CONSUMERS:
+            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
+            raise ValueError(
+                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
+                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
+                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
+            )
+        return n
 
 
 # ----------------------------------------------------------------------------- content
