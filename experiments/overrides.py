@@ -54,9 +54,10 @@ def _options(value: str) -> list[str]:
     """The options a group override names (a sweep's comma list and functions unpacked)."""
     m = _SWEEP_FUNCTIONS.match(value)
     inner = m.group(2) if m else value
-    parts = [p.strip().strip("'\"") for p in inner.split(",")]
-    if m and m.group(1) == "glob":  # glob(pattern): patterns, not paths
-        return [p.replace("*", "x").replace("?", "x") for p in parts if p]
+    parts = [p.strip().strip("[]").strip().strip("'\"") for p in inner.split(",")]
+    if m and m.group(1) == "glob":  # glob(pattern, exclude=...): patterns, not paths
+        parts = [re.sub(r"^exclude\s*=\s*", "", p).strip("[]'\" ") for p in parts]
+        return [re.sub(r"[*?]", "x", p) for p in parts if p]
     return [p for p in parts if p]
 
 

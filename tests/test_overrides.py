@@ -32,6 +32,8 @@ GROUPS = ["story", "setup", "sweep", "market"]
         "setup=rigid,../x",
         "hydra/launcher=../../../tmp/x",
         "+sweep=../story/two_brands",
+        "story=glob(*,exclude=../x)",
+        "story=glob(../*)",
     ],
 )
 def test_overrides_that_reach_code_or_other_files_are_refused(override):
@@ -51,6 +53,9 @@ def test_overrides_that_reach_code_or_other_files_are_refused(override):
         "hydra.sweep.dir=/tmp/sweeps/x",
         "setup=rigid,flexible",
         "story=glob(*)",
+        "story=glob(*,exclude=two_brands)",
+        "story=glob(*,exclude=[two_brands,kol_*])",
+        "setup=[rigid,flexible]",
         "policy/rush=threshold",
         "+sweep=smoke",
         "sweep/ablation=no_presale,all_levers",
