@@ -12,6 +12,12 @@ failed / remaining, elapsed time and time left while the launcher runs. Each job
 :func:`experiments.sweep_task.run_job`; the files it writes are the sweep's results
 (:mod:`experiments.sweep_store`), so a killed sweep loses only its unfinished runs.
 
+A sweep directory is data: the overrides ``resume`` replays from ``sweep.json`` pass the
+same checks as a command line's (:mod:`experiments.overrides`: nothing that names code).
+One launch at a time holds a directory (``.lock``); finished runs are verified file by file
+before they are skipped; a worker that dies does not stop the launch (:func:`_run`); and no
+worker outlives the launching process (:func:`experiments.sweep_warm.workers_die_with_parent`).
+
 Hydra internals used (stable within the pinned hydra-core 1.3.8): ``Hydra.create_main_hydra2``
 and ``compose_config`` (what ``@hydra.main`` calls), ``Plugins.instantiate_launcher`` and
 ``Callbacks`` (what the basic sweeper calls).
