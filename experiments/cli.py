@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
             create demand pulses; rigid and flexible supply chains answer them."""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress and debug details")
+    _common_options(p, top=True)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -337,7 +337,34 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
+    for command in sub.choices.values():  # -v and --config-dir also after the subcommand
+        _common_options(command, top=False)
     return p
+
+
+def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-v`` and ``--config-dir``, before or after the subcommand (``viralchain -v run`` and
+    ``viralchain run -v`` are the same). On a subcommand their default is "not given", so it
+    never resets what was given before the subcommand."""
+    options = {a for action in parser._actions for a in action.option_strings}
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    if "-v" not in options:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="log viralchain's progress and debug details (not every model step)",
+            **({"default": False} if top else unset),
+        )
+    if "--config-dir" not in options:
+        parser.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            help="a client's config directory, searched before the shipped scenarios/ "
+            "(story/, market/, supply/, logistics/, setup/ ... folders; see "
+            "docs/client_network.md); also $VIRALCHAIN_CONFIG_DIR",
+            **({"default": None} if top else unset),
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -356,15 +383,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.parse_args(argv)  # argparse's own message and exit 2
             return _error(f"unrecognized arguments: {' '.join(rest)}")
         args.overrides = [*args.overrides, *extra]
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    return int(args.func(args))
+    if args.config_dir is None:
+        return int(args.func(args))
+    from experiments.compose import CONFIG_DIR_ENV, check_config_dir
+    from sim.errors import ConfigError
+
+    try:
+        chosen = str(check_config_dir(args.config_dir))
+    except ConfigError as exc:
+        return _error(str(exc))
+    before = os.environ.get(CONFIG_DIR_ENV)
+    os.environ[CONFIG_DIR_ENV] = chosen  # for this command only (tests call main() often)
+    try:
+        return int(args.func(args))
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_DIR_ENV, None)
+        else:
+            os.environ[CONFIG_DIR_ENV] = before
+
+
+OWN_LOGGERS = ("sim", "experiments")
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Warnings only; with ``-v``, viralchain's own debug lines and others' INFO and above
+    (Mesa logs every model step at DEBUG: thousands of lines per run)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
 
 
 def console() -> int:

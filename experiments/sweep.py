@@ -282,17 +282,14 @@ def _compose_master(overrides: list[str], logging: bool = True):
     """Hydra and its master config in multirun mode (``logging``: configure Hydra's logs)."""
     from hydra import version
     from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from experiments.compose import hydra_error, scenarios_dir
+    from experiments.compose import config_search_path, hydra_error
 
     version.setbase("1.3")
     GlobalHydra.instance().clear()
-    hydra = Hydra.create_main_hydra2(
-        task_name="run", config_search_path=create_config_search_path(str(scenarios_dir()))
-    )
+    hydra = Hydra.create_main_hydra2(task_name="run", config_search_path=config_search_path())
     try:
         master = hydra.compose_config(
             "config", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=logging

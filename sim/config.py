@@ -133,15 +133,51 @@ class MetaConfig(Strict):
 # ----------------------------------------------------------------------------- market
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class RegionConfig(Strict):
-    """A consumer region, placed on a plane so that distances (km) can be computed."""
+    """A consumer region, placed so that distances (km) can be computed: either on a plane
+    (``x_km``, ``y_km``: straight-line distances) or on the globe (``latitude_deg``,
+    ``longitude_deg``: great-circle distances). A position not given is left out of the
+    resolved config, so configs on a plane keep their old form and hash."""
 
     population_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         description="share of consumers living here (shares are normalised)"
     )
-    x_km: float = Field(description="east-west position, km")
-    y_km: float = Field(description="north-south position, km")
+    x_km: float | None = Field(
+        default=None, exclude_if=_absent, description="east-west position, km (planar)"
+    )
+    y_km: float | None = Field(
+        default=None, exclude_if=_absent, description="north-south position, km (planar)"
+    )
+    latitude_deg: Annotated[float, Field(ge=-90.0, le=90.0)] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="latitude of the region's centre, degrees north (instead of x_km/y_km)",
+    )
+    longitude_deg: Annotated[float, Field(ge=-180.0, le=180.0)] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="longitude of the region's centre, degrees east (instead of x_km/y_km)",
+    )
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
+
+    @model_validator(mode="after")
+    def _one_position(self) -> RegionConfig:
+        planar = (self.x_km is not None, self.y_km is not None)
+        globe = (self.latitude_deg is not None, self.longitude_deg is not None)
+        if any(planar) == any(globe) or not (all(planar) or all(globe)):
+            raise ValueError(
+                "give a position: either x_km and y_km, or latitude_deg and longitude_deg"
+            )
+        return self
+
+    @property
+    def on_globe(self) -> bool:
+        """True when the region is placed by latitude and longitude."""
+        return self.latitude_deg is not None
 
 
 class ConsumerConfig(Strict):
@@ -265,6 +301,17 @@ class MarketConfig(Strict):
                 f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
             )
         return n
+
+    @model_validator(mode="after")
+    def _one_geometry(self) -> MarketConfig:
+        kinds = {r.on_globe for r in self.regions.values()}
+        if len(kinds) > 1:
+            globe = [n for n, r in self.regions.items() if r.on_globe]
+            raise ValueError(
+                f"regions {globe} are placed by latitude/longitude and the others by "
+                "x_km/y_km: place every region the same way"
+            )
+        return self
 
 
 # ----------------------------------------------------------------------------- content
