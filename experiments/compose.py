@@ -59,7 +59,9 @@ def check_config_dir(path: str | Path) -> Path:
     shown = str(path)
     if not d.is_dir():
         why = "not a directory" if d.exists() else "no such directory"
-        raise ConfigError([("--config-dir", shown, f"must be a directory of config groups ({why})")])
+        raise ConfigError(
+            [("--config-dir", shown, f"must be a directory of config groups ({why})")]
+        )
     if (d / "config.yaml").exists() or (d / "hydra").exists():
         name = "config.yaml" if (d / "config.yaml").exists() else "hydra/"
         raise ConfigError(
@@ -88,18 +90,40 @@ def check_config_dir(path: str | Path) -> Path:
             )
             continue
         if f.suffix == ".yaml":
-            text = f.read_text(encoding="utf-8", errors="replace")
-            if "_target_" in text:
+            named = _instantiation_keys(f)
+            if named:
                 problems.append(
                     (
                         "--config-dir",
                         f"{shown}/{rel}",
-                        "may not name code to instantiate (_target_): client files hold data",
+                        f"may not name code to instantiate ({named}): client files hold data",
                     )
                 )
     if problems:
         raise ConfigError(problems)
     return d.resolve()
+
+
+def _instantiation_keys(path: Path) -> str:
+    """Hydra's instantiation keys (``_target_``, ...) used as keys anywhere in a YAML file."""
+    import yaml
+
+    from experiments.overrides import INSTANTIATION_KEYS
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return f"unreadable YAML: {type(exc).__name__}"
+    found: list[str] = []
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found += [k for k in node if k in INSTANTIATION_KEYS]
+            stack += list(node.values())
+        elif isinstance(node, list):
+            stack += node
+    return ", ".join(sorted(set(found)))
 
 
 def search_dirs() -> list[Path]:

@@ -12,7 +12,6 @@ import numpy as np
 
 from sim.config import MarketConfig
 
-
 EARTH_RADIUS_KM = 6371.0088  # the mean Earth radius (IUGG)
 
 
