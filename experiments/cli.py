@@ -260,7 +260,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """List stories, setups, policies or KPIs."""
-    from experiments.compose import group_options, scenarios_dir
+    from experiments.compose import group_options, option_file
     from sim.kpis import CATALOGUE
     from sim.policies import registry
 
@@ -268,7 +268,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what in ("stories", "setups"):
         group = "story" if what == "stories" else "setup"
         for name in group_options(group):
-            print(f"{name:<24} {_describe(scenarios_dir() / group / f'{name}.yaml')}")
+            print(f"{name:<24} {_describe(option_file(group, name))}")
     elif what == "policies":
         for family in sorted(registry.FAMILIES):
             print(f"policy/{family:<14} {', '.join(registry.names(family))}")

@@ -223,16 +223,18 @@ SAMPLE: dict[str, list[list[Any]]] = {
 _FIXED_TIME = datetime(2026, 1, 1)  # the workbook's stored dates: the same file every time
 
 
-def write_sample(target: str | Path) -> Path:
-    """Write the sample as an ``.xlsx`` workbook, or (no suffix) a folder of CSV files."""
+def write_sample(target: str | Path, sheets: dict[str, list[list[Any]]] | None = None) -> Path:
+    """Write the sample (or other ``sheets`` of rows) as an ``.xlsx`` workbook, or (no
+    suffix) a folder of CSV files."""
     target = Path(target)
+    sheets = SAMPLE if sheets is None else sheets
     if target.suffix.lower() == ".xlsx":
         from openpyxl import Workbook
         from openpyxl.styles import Font
 
         book = Workbook()
         book.remove(book.active)
-        for sheet, rows in SAMPLE.items():
+        for sheet, rows in sheets.items():
             ws = book.create_sheet(sheet)
             for row in rows:
                 ws.append(row)
@@ -249,7 +251,7 @@ def write_sample(target: str | Path) -> Path:
         book.save(target)
         return target
     target.mkdir(parents=True, exist_ok=True)
-    for sheet, rows in SAMPLE.items():
+    for sheet, rows in sheets.items():
         with (target / f"{sheet}.csv").open("w", newline="", encoding="utf-8") as f:
             csv.writer(f, lineterminator="\n").writerows(
                 [["" if v is None else v for v in row] for row in rows]

@@ -580,12 +580,12 @@ launcher settings go on the command line: hydra.launcher.n_jobs=4, hydra/launche
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``viralchain sweep [NAME] [key=value ...]``."""
-    from experiments.compose import describe, group_options, scenarios_dir
+    from experiments.compose import describe, group_options, option_file
 
     names = group_options("sweep")
     if not args.name:
         for name in names:
-            print(f"{name:<22} {describe(scenarios_dir() / 'sweep' / f'{name}.yaml')}")
+            print(f"{name:<22} {describe(option_file('sweep', name))}")
         return 0
     if args.name not in names:
         print(f"viralchain: sweep = {args.name!r}: must be one of {names}", file=sys.stderr)
