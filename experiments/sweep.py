@@ -245,6 +245,10 @@ def _launch_locked(
         "runs": len(plan.jobs),
         "done_before": done_before,
     }
+    from experiments.compose import config_dir
+
+    if config_dir() is not None:  # resume asks for the same --config-dir again
+        record["config_dir"] = str(config_dir())
     spec.launches.append(record)
     spec.save(sweep_dir)
     if todo:
@@ -623,6 +627,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
             )
         last = spec.launches[-1]
         overrides = [*last.get("overrides", []), *last.get("hydra_overrides", [])]
+        from experiments.compose import config_dir
+
+        used, given = last.get("config_dir"), config_dir()
+        if used is not None and str(given) != str(used):
+            # a directory of config files is trusted like code: never taken from sweep.json
+            return _usage(
+                f"--config-dir = {str(given) if given else None!r}: this sweep was launched "
+                f"with --config-dir {used}: give it again (viralchain resume {args.sweep_dir} "
+                f"--config-dir {used})"
+            )
         check(overrides, config_groups(), source=str(sweep_dir / store.SPEC_FILE))
     except ConfigError as exc:
         for line in str(exc).splitlines():

@@ -371,3 +371,17 @@ def test_config_dir_sweeps(tmp_path):
     assert p.returncode == 0, p.stderr
     runs = pd.read_parquet(sweep / "runs")
     assert sorted(runs.setup) == ["flexible", "rigid"] and set(runs.story) == {"lumen"}
+
+
+def test_resume_asks_for_the_same_config_dir(tmp_path, capsys):
+    out = tmp_path / "clients" / "lumen"
+    import_network(SHIPPED, out)
+    sweep = tmp_path / "sweep"
+    args = ["story=lumen", "setup=rigid", *SMALL, "--jobs", "1"]
+    assert _main("run", "-m", *args, "--config-dir", str(out), "--out", str(sweep)) == 0
+    spec = (sweep / "sweep.json").read_text()
+    assert str(out.resolve()) in spec
+    capsys.readouterr()
+    assert _main("resume", str(sweep)) == 2
+    assert f"this sweep was launched with --config-dir {out.resolve()}" in capsys.readouterr().err
+    assert _main("resume", str(sweep), "--config-dir", str(out)) == 0
