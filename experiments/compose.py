@@ -164,12 +164,40 @@ def group_options(group: str) -> list[str]:
 
 
 def describe(path: Path) -> str:
-    """The first comment line after the package header of a config file ('' if none)."""
+    """The first sentence of a config file's first comment block, after the package header
+    ('' if none): whole, however many lines it spans."""
+    block: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         s = line.strip()
         if s.startswith("#") and "@package" not in s:
-            return s.lstrip("# ").strip()
-    return ""
+            block.append(s.lstrip("#").strip())
+        elif block:
+            break
+    text = " ".join(part for part in block if part)
+    m = re.search(r"(?<=[.!?])\s+(?=[A-Z`(\"'])", text)
+    return text[: m.start()] if m else text
+
+
+def listing(rows: list[tuple[str, str]], pad: int) -> str:
+    """``name  description`` lines, descriptions wrapped to the terminal under their column
+    (never cut)."""
+    import shutil
+    import textwrap
+
+    width = max(shutil.get_terminal_size((100, 24)).columns, pad + 40)
+    lines = []
+    for name, text in rows:
+        head = f"{name:<{pad}} "
+        lines.append(
+            textwrap.fill(
+                text or "-",
+                width=width,
+                initial_indent=head if len(head) <= pad + 1 else head + "\n" + " " * (pad + 1),
+                subsequent_indent=" " * (pad + 1),
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
 
 
 def compose_dict(story: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -202,6 +202,7 @@ def launch(
     if warm:  # the fork server imports the workers' libraries now, beside the planning
         start_server()
     hydra, master = _compose_master([*hyd, *task])
+    _check_launcher(master)
     plan = _plan(master, hydra.config_loader)
     _check_spec(sweep_dir, plan)  # before anything is made: a foreign or damaged directory
     problem = unusable_dir(sweep_dir, "--out")
@@ -214,6 +215,20 @@ def launch(
         _clear_markers(sweep_dir)
         return _launch_locked(
             hydra, master, plan, spec, sweep_dir, name, stamp, task, user_hydra, stream, warm
+        )
+
+
+def _check_launcher(master: Any) -> None:
+    """A launcher that cannot start here is a usage error (exit 2), found before anything is
+    written: the SLURM launcher needs SLURM's ``srun`` on PATH."""
+    import shutil
+
+    target = str(master.hydra.launcher.get("_target_", ""))
+    if "SlurmLauncher" in target and shutil.which("srun") is None:
+        raise UsageError(
+            "hydra/launcher = 'submitit_slurm': SLURM's srun is not on PATH (not a SLURM "
+            "node): run it on a SLURM login node, or try the sweep here with "
+            "hydra/launcher=submitit_local"
         )
 
 
@@ -529,7 +544,8 @@ def execute(
         print(f"viralchain: cannot write {where}: {os_reason(exc)}", file=sys.stderr)
         return EXIT_FAILED
     print(summary(outcome), file=sys.stderr)
-    print(_report_files(outcome))
+    if outcome.ok:  # nothing to report on when no run finished
+        print(_report_files(outcome))
     return outcome.exit_code
 
 
@@ -584,12 +600,11 @@ launcher settings go on the command line: hydra.launcher.n_jobs=4, hydra/launche
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``viralchain sweep [NAME] [key=value ...]``."""
-    from experiments.compose import describe, group_options, option_file
+    from experiments.compose import describe, group_options, listing, option_file
 
     names = group_options("sweep")
     if not args.name:
-        for name in names:
-            print(f"{name:<22} {describe(option_file('sweep', name))}")
+        print(listing([(n, describe(option_file("sweep", n))) for n in names], 22))
         return 0
     if args.name not in names:
         print(f"viralchain: sweep = {args.name!r}: must be one of {names}", file=sys.stderr)
@@ -658,7 +673,10 @@ def add_parser(subparsers: Any) -> None:
         "sweep",
         help="run a ready sweep file (scenarios/sweep/NAME.yaml); no NAME lists them",
         description="Run a sweep file from scenarios/sweep/ as a Hydra multirun (the same as "
-        "`viralchain run -m +sweep=NAME ...`). Finished runs are skipped when it runs again.",
+        "`viralchain run -m +sweep=NAME ...`). Finished runs are skipped when it runs again. "
+        "Prefer a sweep file for any sweep you will run again, share or report on (it can be "
+        "reviewed, and its name names the output); `viralchain run -m key=a,b` is for a quick, "
+        "ad-hoc grid.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
