@@ -292,7 +292,7 @@ def split_variants(
     raw = [(o, False) for o in overrides] + [(v, True) for v in variant_options or []]
     for text, explicit in raw:
         label, sep, rest = text.partition("=")
-        if explicit or (sep and _LABEL.match(label) and "=" in rest):
+        if explicit or (sep and _LABEL.match(label)):
             if not sep or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", label):
                 raise ConfigError(
                     [
@@ -675,17 +675,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 OWN_LOGGERS = ("sim", "experiments")
+MESA_LOGGER = "MESA"  # mesa.mesa_logging's root: every model step at INFO
 
 
 def _configure_logging(verbose: bool) -> None:
-    """Warnings only; with ``-v``, viralchain's own debug lines and others' INFO and above
-    (Mesa logs every model step at DEBUG: thousands of lines per run)."""
+    """Warnings only; with ``-v``, viralchain's own debug lines and others' INFO and above,
+    but not Mesa's (it logs every model step at INFO: a thousand lines per run)."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    logging.getLogger(MESA_LOGGER).setLevel(logging.WARNING)  # "Step N at time N" per hour
 
 
 def console() -> int:
