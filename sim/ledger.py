@@ -41,6 +41,7 @@ class Ledger:
         "units_ordered_quick",
         "lost_sold_out",
         "lost_too_slow",
+        "lost_left",
         "defective_out",
     )
     MONEY_FIELDS = (

@@ -4,7 +4,8 @@
 :class:`BrandTotals`; every KPI in :data:`KPIS` is then a pure function of it. The KPI names
 and meanings are the contract of the ``runs`` table (DESIGN.md section 5).
 
-Identities (tested): demand = sold + lost; sold = delivered + cancelled + open;
+Identities (tested): demand = sold + lost; lost = lost_sold_out + lost_too_slow + lost_left;
+sold = delivered + cancelled + open;
 profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
 + write-off). ``production_cost + writeoff_cost`` equals all production spend (initial stock
 included, at the cheapest regular factory's unit cost) plus set-up costs, minus the salvage
@@ -34,6 +35,9 @@ class BrandTotals:
     demand: int
     sold: int
     lost: int
+    lost_sold_out: int
+    lost_too_slow: int
+    lost_left: int
     cancelled: int
     delivered: int
     open_units: int
@@ -103,6 +107,9 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         demand=u["demand"],
         sold=u["sold"],
         lost=u["lost"],
+        lost_sold_out=u["lost_sold_out"],
+        lost_too_slow=u["lost_too_slow"],
+        lost_left=u["lost_left"],
         cancelled=u["cancelled"],
         delivered=u["delivered"],
         open_units=open_units,
@@ -177,6 +184,21 @@ def sold_units(t: BrandTotals) -> float:
 def lost_sales_units(t: BrandTotals) -> float:
     """Demand not accepted: sold out, promise too slow, or left."""
     return t.lost
+
+
+def lost_sold_out_units(t: BrandTotals) -> float:
+    """Lost sales because no warehouse had the units (and the buyer did not come back)."""
+    return t.lost_sold_out
+
+
+def lost_too_slow_units(t: BrandTotals) -> float:
+    """Lost sales because the delivery promise exceeded the buyer's patience (stock was there)."""
+    return t.lost_too_slow
+
+
+def lost_left_units(t: BrandTotals) -> float:
+    """Lost sales of buyers who were waiting to come back when the run ended (they left)."""
+    return t.lost_left
 
 
 def cancelled_units(t: BrandTotals) -> float:
@@ -361,6 +383,9 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         transport_unit_km,
         peak_working_capital,
         upstream_bullwhip_ratio,
+        lost_sold_out_units,
+        lost_too_slow_units,
+        lost_left_units,
     )
 }
 

@@ -42,7 +42,7 @@ import mesa
 import numpy as np
 from mesa.agentset import AgentSet
 
-from sim.agents.consumers import ACCEPTED, BOUGHT, NONE, SOLD_OUT, WAITING
+from sim.agents.consumers import ACCEPTED, BOUGHT, LEFT, LOST_CAUSES, NONE, SOLD_OUT, WAITING
 from sim.config import MarketConfig
 from sim.content import Exposures
 from sim.orders import (
@@ -217,9 +217,9 @@ class ReferenceConsumer(mesa.Agent):
         due = hour + pop.revisit_delay_hours
         if due < pop.horizon_hours:
             self.hear(due, wish.sku, CH_REVISIT, -1, wish.quantity)
-        else:  # the horizon ends first: the wish is lost
+        else:  # the horizon ends first: the consumer left while waiting
             pop.pending_intents[wish.sku] -= wish.quantity
-            pop.lose(self, wish.sku, wish.quantity, wish.outcome)
+            pop.lose(self, wish.sku, wish.quantity, LEFT)
         return None
 
     def bought(self, sku: int) -> None:
@@ -470,9 +470,9 @@ class ReferencePopulation:
         if self._lost:
             s, r, q, why = (np.array(x, dtype=np.int64) for x in zip(*self._lost, strict=True))
             led.add_region_flow("lost", s, r, q)
-            sold_out = why == SOLD_OUT
-            led.add_units("lost_sold_out", s[sold_out], q[sold_out])
-            led.add_units("lost_too_slow", s[~sold_out], q[~sold_out])
+            for cause, field in LOST_CAUSES.items():
+                sel = why == cause
+                led.add_units(field, s[sel], q[sel])
             self._lost = []
         delta = np.array(self.pending_intents, dtype=np.int64) - self._pending_in_ledger
         led.pending_intents += delta
@@ -485,7 +485,7 @@ class ReferencePopulation:
                 for sku, channel, _, quantity in agent.inbox[hour]:
                     if channel == CH_REVISIT:
                         self.pending_intents[sku] -= quantity
-                        self.lose(agent, sku, quantity, SOLD_OUT)
+                        self.lose(agent, sku, quantity, LEFT)
             agent.inbox.clear()
         self._flush()
 
