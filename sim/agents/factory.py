@@ -48,6 +48,7 @@ class _Part:
     remaining: int
     dest_left: list[list[int]]  # [[warehouse gindex, units left], ...]
     from_modules: bool = False
+    priority: bool = False  # jumps the queue (rush jobs, and parts using held capacity)
 
 
 class Factory(mesa.Agent):
@@ -101,7 +102,8 @@ class Factory(mesa.Agent):
         self.materials = math.ceil(mat.initial_units * s) if self.material_stock_mode else 0
         self.materials_on_order = 0
         self._material_arrivals: dict[int, int] = {}
-        self._waiting: deque[list] = deque()  # [job, units] waiting for materials
+        self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
+        self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
         self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / 24))
         if self.material_stock_mode and mat.initial_units > 0:
             self._spend(self.materials * mat.cost_share * self.input_unit_cost)
@@ -129,7 +131,12 @@ class Factory(mesa.Agent):
 
     # ------------------------------------------------------------------ orders
     def accept(self, job: ProductionJob) -> None:
-        """Take a production job and get its inputs."""
+        """Take a production job and get its inputs.
+
+        The part of a normal job covered by capacity this factory holds for its SKU (a
+        hot-spot reservation, :meth:`hold`) starts as soon as expedited inputs are there and
+        goes to the front of the queue, like a rush job, but without the rush premium.
+        """
         m = self.model
         hour = job.placed_hour
         self.open_units[job.sku_index] += job.quantity
@@ -149,26 +156,59 @@ class Factory(mesa.Agent):
             left -= k
         if left <= 0:
             return
+        held = 0 if job.rush else self._use_hold(job.sku_index, left, hour)
+        if held:
+            self._get_inputs(job, held, _take(dest, held), expedite=True)
+            left -= held
+        if left:
+            self._get_inputs(job, left, _take(dest, left), expedite=job.rush)
+
+    def _get_inputs(self, job: ProductionJob, units: int, dest: list[list[int]], expedite: bool):
+        """Start ``units`` of a job once their materials are there (expedited: faster, and
+        the part jumps the queue)."""
+        hour = job.placed_hour
         if not self.material_stock_mode:
             day = min(hour // 24, len(self.daily_material_orders) - 1)
-            self.daily_material_orders[day] += left
+            self.daily_material_orders[day] += units
             lead = (
-                self.rush_policy.material_lead_hours if job.rush else self.cfg.material_lead_hours
+                self.rush_policy.material_lead_hours if expedite else self.cfg.material_lead_hours
             )
-            self._start_after(job, left, _take(dest, left), lead)
+            self._start_after(job, units, dest, lead, priority=expedite)
             return
-        k = min(left, self.materials)
+        k = min(units, self.materials)
         if k:
             self.materials -= k
-            self._start_after(job, k, _take(dest, k), 0)
-            left -= k
-        if left:
-            self._waiting.append([job, left, _take(dest, left)])
-            if job.rush:  # expedited materials for what the stock could not cover
-                self._buy_materials(left, hour, self.rush_policy.material_lead_hours)
+            self._start_after(job, k, _take(dest, k), 0, priority=expedite)
+            units -= k
+        if units:
+            self._waiting.append([job, units, _take(dest, units), expedite])
+            if expedite:  # expedited materials for what the stock could not cover
+                self._buy_materials(units, hour, self.rush_policy.material_lead_hours)
 
-    def _start_after(self, job, units, dest, lead_hours, from_modules=False) -> None:
-        part = _Part(job, units, dest, from_modules)
+    def hold(self, sku: int, units: int, until_hour: int) -> None:
+        """Hold capacity for ``units`` of ``sku`` until ``until_hour`` (a reservation: no
+        order yet; orders for the SKU placed meanwhile use it)."""
+        left, until = self._holds.get(sku, (0, 0))
+        if until <= self.model.hour:
+            left = 0
+        self._holds[sku] = (left + int(units), max(until, int(until_hour)))
+
+    def held_units(self, sku: int, hour: int) -> int:
+        """Capacity still held for ``sku`` at ``hour``."""
+        left, until = self._holds.get(sku, (0, 0))
+        return left if hour < until else 0
+
+    def _use_hold(self, sku: int, units: int, hour: int) -> int:
+        k = min(units, self.held_units(sku, hour))
+        if k:
+            left, until = self._holds[sku]
+            self._holds[sku] = (left - k, until)
+        return k
+
+    def _start_after(
+        self, job, units, dest, lead_hours, from_modules=False, priority=False
+    ) -> None:
+        part = _Part(job, units, dest, from_modules, priority)
         due = job.placed_hour + math.ceil(lead_hours)
         if due <= self.model.hour or due <= job.placed_hour:
             self._start(part)
@@ -192,7 +232,7 @@ class Factory(mesa.Agent):
         self.wip_input_value += (
             part.remaining * self._input_share(part) * self.cost_per_unit[part.job.sku_index]
         )
-        if part.job.rush:
+        if part.job.rush or part.priority:
             self.queue.appendleft(part)
         else:
             self.queue.append(part)
@@ -235,7 +275,7 @@ class Factory(mesa.Agent):
             self.materials -= k
             w[1] -= k
             part_dest = _take(w[2], k)
-            self._start(_Part(w[0], k, part_dest))
+            self._start(_Part(w[0], k, part_dest, priority=w[3]))
             if w[1] == 0:
                 self._waiting.popleft()
 
