@@ -555,9 +555,13 @@ class OpportunityPolicy(Strict):
     s_decision_hours: NonNegative = Field(description="S: hours to decide (decision rights)")
     a_decision_hours: NonNegative = Field(description="A: hours to decide")
     s_reserve_hours: NonNegative = Field(
-        description="S: hours of quick-response capacity reserved (a rush order of that size)"
+        description="S: hours of quick-response capacity held for the SKU (a reservation: "
+        "orders placed while it holds start at once and jump the queue)"
     )
-    a_reserve_hours: NonNegative = Field(description="A: hours of capacity reserved")
+    a_reserve_hours: NonNegative = Field(description="A: hours of capacity held")
+    reserve_fee_per_unit: NonNegative = Field(
+        description="money per unit of quick-response capacity held (the reservation fee)"
+    )
     s_dynamic_posts: NonNegativeInt = Field(description="S: dynamic KOL tasks booked")
     a_dynamic_posts: NonNegativeInt = Field(description="A: dynamic KOL tasks booked")
     b_safety_multiplier: Annotated[float, Field(ge=1.0)] = Field(

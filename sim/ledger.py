@@ -54,6 +54,7 @@ class Ledger:
         "holding_cost",
         "transport_cost",
         "rush_premium_cost",
+        "reservation_cost",
         "kol_fees",
         "return_cost",
         "unit_km",

@@ -7,7 +7,7 @@ and meanings are the contract of the ``runs`` table (DESIGN.md section 5).
 Identities (tested): demand = sold + lost; lost = lost_sold_out + lost_too_slow + lost_left;
 sold = delivered + cancelled + open;
 profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
-+ write-off). ``production_cost + writeoff_cost`` equals all production spend (initial stock
++ write-off + reservation fees). ``production_cost + writeoff_cost`` equals all production spend (initial stock
 included, at the cheapest regular factory's unit cost) plus set-up costs, minus the salvage
 value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
 ``writeoff_cost`` that of leftover (net of salvage) and scrapped goods.
@@ -62,6 +62,7 @@ class BrandTotals:
     holding_cost: float
     transport_cost: float
     rush_premium_cost: float
+    reservation_cost: float
     kol_fees: float
     return_cost: float
     unit_km: float
@@ -135,6 +136,7 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         holding_cost=money["holding_cost"],
         transport_cost=money["transport_cost"],
         rush_premium_cost=money["rush_premium_cost"],
+        reservation_cost=money["reservation_cost"],
         kol_fees=money["kol_fees"],
         return_cost=money["return_cost"],
         unit_km=money["unit_km"],
@@ -274,6 +276,11 @@ def rush_premium_cost(t: BrandTotals) -> float:
     return t.rush_premium_cost
 
 
+def reservation_cost(t: BrandTotals) -> float:
+    """Fees for quick-response capacity held for hot spots (a standing cost of flexibility)."""
+    return t.reservation_cost
+
+
 def kol_fees(t: BrandTotals) -> float:
     """Base fees plus commissions (net of refunded commissions)."""
     return t.kol_fees
@@ -303,6 +310,7 @@ COST_LINES = (
     kol_fees,
     return_cost,
     writeoff_cost,
+    reservation_cost,
 )
 COST_KPIS = tuple(f.__name__ for f in COST_LINES)  # their names in the runs table
 
@@ -386,6 +394,7 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         lost_sold_out_units,
         lost_too_slow_units,
         lost_left_units,
+        reservation_cost,
     )
 }
 

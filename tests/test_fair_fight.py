@@ -28,3 +28,34 @@ def test_buyers_waiting_at_the_end_count_as_left():
         "market.consumer.revisit_probability=1.0",
     ).kpis
     assert k["lost_left_units"] > 0
+
+
+# ----------------------------------------------------------------------------- grading
+
+
+def test_hot_spot_grading_fires_one_grade_per_hot_spot():
+    """kol_matrix: the day-10 mid-tier live stream is one A hot spot, the day-20 head-KOL
+    live stream one S hot spot; each gets one grade and only that grade's response."""
+    ev = _run("kol_matrix", "setup=flexible").events
+    graded = ev[ev.kind == "opportunity_graded"]
+    responses = ev[ev.kind == "opportunity_response"]
+    day10 = graded[(graded.t_hours >= 240) & (graded.t_hours < 260)]
+    day20 = graded[(graded.t_hours >= 480) & (graded.t_hours < 500)]
+    assert day10.detail.str[6].tolist() == ["A"]
+    assert day20.detail.str[6].tolist() == ["S"]
+    for t0 in (240, 480):
+        window = responses[(responses.t_hours >= t0) & (responses.t_hours < t0 + 20)]
+        assert len(window) == 1
+
+
+def test_reservation_holds_capacity_and_places_no_rush_order():
+    """A grade's reservation is capacity held (a fee, no order); with rush off there is no
+    rush order at all, and a brand without quick-response factories holds nothing."""
+    flex = _run("kol_matrix", "setup=flexible", "policy/rush=off")
+    ev = flex.events
+    assert "capacity_hold" in set(ev.kind)
+    assert "rush_order" not in set(ev.kind)
+    assert flex.kpis["reservation_cost"] > 0 and flex.kpis["rush_premium_cost"] == 0
+    rigid = _run("kol_matrix", "setup=rigid")
+    assert not {"rush_order", "capacity_hold"} & set(rigid.events.kind)
+    assert rigid.kpis["reservation_cost"] == 0

@@ -210,7 +210,7 @@ def test_hot_spot_grading_runs_the_procedure_of_each_grade():
     # dynamic tasks are extra posts: more KOL fees and more demand
     assert on.kpis["kol_fees"] > off.kpis["kol_fees"]
     assert on.kpis["demand_units"] > off.kpis["demand_units"]
-    assert (ev[ev.kind == "rush_order"].detail.str.contains("capacity reservation")).any()
+    assert "capacity_hold" in kinds(on) and on.kpis["reservation_cost"] > 0
 
 
 def test_grading_thresholds_and_decision_rights():

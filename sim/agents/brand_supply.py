@@ -141,6 +141,31 @@ class SupplyMixin:
         if q:
             self.order(pool[0], sku, q, hour, quick=bool(quick), rush=True, why=why)
 
+    def hold_capacity(
+        self, sku: int, hours: float, hour: int, fee_per_unit: float, why: str
+    ) -> int:
+        """Hold ``hours`` of each quick-response factory's capacity for ``sku`` (a reservation,
+        not an order), paying ``fee_per_unit`` per unit held; returns the units held."""
+        m = self.model
+        total = 0
+        for f in self.quick_for(sku):
+            units = int(f.capacity_per_hour * hours)
+            if units < 1:
+                continue
+            f.hold(sku, units, hour + int(hours))
+            total += units
+            m.log(
+                hour,
+                "capacity_hold",
+                self.name,
+                m.sku_names[sku],
+                units,
+                units * fee_per_unit,
+                f"{f.name} until hour {hour + int(hours)} ({why})",
+            )
+        m.ledger.add_money("reservation_cost", self.index, total * fee_per_unit)
+        return total
+
     def place_scale_up(self, sku: int, quantity: int, hour: int) -> None:
         """A scale-up order for a winning design (quick-response if possible)."""
         pool = self.quick_for(sku) or self.regular_for(sku)
