@@ -8,8 +8,8 @@ Identities (tested): demand = sold + lost; lost = lost_sold_out + lost_too_slow 
 sold = delivered + cancelled + open;
 profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
 + write-off + reservation fees). ``production_cost + writeoff_cost`` equals all production
-spend (initial stock included, at the cheapest regular factory's unit cost) plus set-up costs, minus the salvage
-value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
+spend (initial stock included, at the cheapest regular factory's unit cost) plus set-up
+costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
 ``writeoff_cost`` that of leftover (net of salvage) and scrapped goods.
 """
 
