@@ -9,8 +9,9 @@ sold = delivered + cancelled + open;
 profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
 + write-off + reservation fees). ``production_cost + writeoff_cost`` equals all production
 spend (initial stock included, at the cheapest regular factory's unit cost) plus set-up
-costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
-``writeoff_cost`` that of leftover (net of salvage) and scrapped goods.
+costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of goods
+that went to buyers and ``writeoff_cost`` that of leftover (net of salvage) and scrapped
+goods.
 """
 
 from __future__ import annotations
