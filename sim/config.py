@@ -94,6 +94,9 @@ class ConsumerConfig(Strict):
     impulse_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier for live-stream (impulse) buys"
     )
+    category_return_multiplier: dict[str, NonNegative] = Field(
+        description="return chance multiplier per product category (categories not listed: 1)"
+    )
     late_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier when delivered after the promise"
     )
@@ -375,6 +378,10 @@ class MaterialsConfig(Strict):
     cover_days: NonNegative = Field(description="stock: days of forecast need held above lead time")
     review_hours: PositiveInt = Field(description="stock: hours between material reviews")
     initial_units: NonNegativeInt = Field(description="stock: material units at hour 0")
+    min_lead_hours: NonNegative = Field(
+        description="no material order (expedited ones included) arrives sooner than this: "
+        "e.g. the fabric of a design sampled days ago must first be sourced"
+    )
     cost_share: Probability = Field(description="share of unit cost that is material")
     salvage_fraction: Probability = Field(
         description="share of cost recovered for materials left at the end"

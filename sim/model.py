@@ -72,6 +72,8 @@ class ViralChainModel(mesa.Model):
         self.launch_hour = np.array([p.launch_hour for p in products], dtype=np.int64)
         self.novelty_half_life_days = np.array([p.novelty_half_life_days for p in products])
         self.salvage_fraction = np.array([p.salvage_fraction for p in products])
+        by_category = config.market.consumer.category_return_multiplier
+        self.return_multiplier = np.array([by_category.get(p.category, 1.0) for p in products])
         platforms = config.market.platforms
         self.platform_names = list(platforms) or ["all"]
         self.platform_priority = np.array(

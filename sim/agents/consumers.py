@@ -328,6 +328,7 @@ class ConsumerPopulation(mesa.Agent):
         consumers = book.consumer[order_ids]
         p = self.return_propensity[consumers].astype(np.float64)
         p[book.impulse[order_ids]] *= c.impulse_return_multiplier
+        p *= m.return_multiplier[skus]
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure

@@ -3,7 +3,8 @@
 A job starts production once its inputs are there:
 
 * with ``supply.materials.mode=per_job``, after ``material_lead_hours`` (rush jobs:
-  ``policy.rush.material_lead_hours``);
+  ``policy.rush.material_lead_hours``); no material arrives sooner than
+  ``supply.materials.min_lead_hours`` (a new design's fabric must be sourced first);
 * with ``mode=stock``, at once from the factory's material stock, else when materials
   arrive. The factory replenishes that stock order-up-to on its own forecast of need; what
   the forecast is built from is ``policy.information``;
@@ -120,7 +121,13 @@ class Factory(mesa.Agent):
             return self.supply.postponement.assembly_lead_hours
         if self.material_stock_mode:
             return 0.0
-        return self.cfg.material_lead_hours
+        return self.material_lead_hours(expedite=False)
+
+    def material_lead_hours(self, expedite: bool) -> float:
+        """Hours to get materials bought now: the factory's lead (expedited: the rush
+        policy's), never below ``supply.materials.min_lead_hours``."""
+        lead = self.rush_policy.material_lead_hours if expedite else self.cfg.material_lead_hours
+        return max(lead, self.supply.materials.min_lead_hours)
 
     def order_quantity(self, need: float) -> int:
         """Round a need up to the minimum order quantity and to whole batches."""
@@ -170,9 +177,7 @@ class Factory(mesa.Agent):
         if not self.material_stock_mode:
             day = min(hour // 24, len(self.daily_material_orders) - 1)
             self.daily_material_orders[day] += units
-            lead = (
-                self.rush_policy.material_lead_hours if expedite else self.cfg.material_lead_hours
-            )
+            lead = self.material_lead_hours(expedite)
             self._start_after(job, units, dest, lead, priority=expedite)
             return
         k = min(units, self.materials)
@@ -183,7 +188,7 @@ class Factory(mesa.Agent):
         if units:
             self._waiting.append([job, units, _take(dest, units), expedite])
             if expedite:  # expedited materials for what the stock could not cover
-                self._buy_materials(units, hour, self.rush_policy.material_lead_hours)
+                self._buy_materials(units, hour, self.material_lead_hours(expedite=True))
 
     def hold(self, sku: int, units: int, until_hour: int) -> None:
         """Hold capacity for ``units`` of ``sku`` until ``until_hour`` (a reservation: no
@@ -244,13 +249,13 @@ class Factory(mesa.Agent):
         hour = m.hour
         mat = self.supply.materials
         need = m.brands[self.brand].information.need_per_day(self, hour)
-        target = need * (self.cfg.material_lead_hours / 24.0 + mat.cover_days)
+        target = need * (self.material_lead_hours(expedite=False) / 24.0 + mat.cover_days)
         waiting = sum(w[1] for w in self._waiting)
         position = self.materials + self.materials_on_order - waiting
         q = math.ceil(target - position)
         if q > 0:  # materials are bought in lots of a production batch
             q = math.ceil(q / self.batch_units) * self.batch_units
-            self._buy_materials(q, hour, self.cfg.material_lead_hours)
+            self._buy_materials(q, hour, self.material_lead_hours(expedite=False))
 
     def _buy_materials(self, units: int, hour: int, lead_hours: float) -> None:
         m = self.model

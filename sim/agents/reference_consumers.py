@@ -262,6 +262,7 @@ class ReferenceConsumer(mesa.Agent):
         p = self.return_propensity
         if impulse:
             p *= pop.impulse_return_multiplier
+        p *= pop.model.return_multiplier[sku]
         if late:
             p *= pop.late_return_multiplier
         defective = defect_share > 0 and rng.random() < 1 - (1 - defect_share) ** quantity
