@@ -247,6 +247,11 @@ class PostConfig(Strict):
     kind: Literal["short_video", "livestream"]
     skus: list[str] = Field(description="products featured (empty: all of the main brand)")
     duration_hours: PositiveInt = Field(description="live-stream length (short videos: ignored)")
+    notice_hours: NonNegativeInt | None = Field(
+        default=None,
+        description="hours before it that the brand learns of it (null: booked before the run; "
+        "0: a surprise). The one schema default: calendar entries are list items",
+    )
 
 
 class ShortVideoConfig(Strict):
@@ -481,6 +486,18 @@ class ReplenishmentPolicy(Strict):
     pilot_batch_units: NonNegative = Field(
         description="the first order of each SKU is a pilot batch of at most this size "
         "(reference scale; 0: no pilot)"
+    )
+    planner: Literal["naive", "event_aware"] = Field(
+        description="naive: order-up-to on a forecast of every past day (chases spikes that "
+        "have passed; for teaching); event_aware: plans known calendar events ahead from the "
+        "KOL's reach, forecasts the base from days no event touched, never orders what "
+        "cannot arrive in time or be sold before the season ends"
+    )
+    event_forecast_error: NonNegative = Field(
+        description="event_aware: log-normal spread of the forecast of an event's demand"
+    )
+    event_memory_hours: NonNegative = Field(
+        description="event_aware: hours from an event's start left out of the base forecast"
     )
 
 

@@ -24,6 +24,7 @@ def test_buyers_waiting_at_the_end_count_as_left():
     k = _run(
         "head_kol_livestream",
         "setup=rigid",
+        "policy.replenishment.planner=naive",  # no stock planned for the stream: it sells out
         "run.horizon_hours=230",
         "market.consumer.revisit_probability=1.0",
     ).kpis

@@ -20,6 +20,7 @@ from sim.agents.brand_supply import SupplyMixin
 from sim.config import BrandSpec
 from sim.policies import registry
 from sim.policies.deployment import split_units
+from sim.policies.events import EventPlan
 from sim.policies.forecast import Signals
 from sim.policies.routing import RoutingContext
 from sim.queues import IdQueue
@@ -134,12 +135,23 @@ class Brand(SellingMixin, SupplyMixin, mesa.Agent):
         return split_units(units, w)
 
     def place_initial_stock(self) -> None:
-        """Put each product's initial stock into the warehouses (hour 0)."""
+        """Put each product's initial stock into the warehouses (hour 0).
+
+        An event-aware planner adds the stock plan for the known events its regular factory
+        cannot reach in time (planned before the run: the stock agreed with the streamer's
+        team, article 001). The event plan is made here, once the KOLs exist.
+        """
         m = self.model
+        self.event_plan = EventPlan(m, self.name, self.skus, self.spec.policy.replenishment)
         factor = min(f.cfg.cost_factor for f in self.regular)
+        rp = self.spec.policy.replenishment
         for name, prod in self.spec.brand.products.items():
             sku = m.sku_index[name]
             units = math.ceil(prod.initial_stock_units * m.scale)
+            if self.event_plan.active:
+                reach = rp.first_review_hour + min(self.lead_time_hours(f) for f in self.regular)
+                units += math.ceil(self.event_plan.units(sku, 0, reach, now=0))
+                self.event_plan.mark_planned(sku, 0, reach, now=0)
             if units <= 0:
                 continue
             for w, u in zip(self.warehouses, self.deploy(units), strict=True):

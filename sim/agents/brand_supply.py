@@ -83,13 +83,20 @@ class SupplyMixin:
             sig = self.signals(sku, hour - 1) if hour > 0 else Signals(np.zeros(0), np.zeros(0))
             per_day = max(0.0, self.forecaster.daily(sig))
             recent = sig.daily_demand[-window:]
-            base = float(np.median(recent)) if len(recent) else 0.0
-            safety = max(0.0, self.safety.units(per_day, sig))
+            base = min(float(np.median(recent)) if len(recent) else 0.0, per_day)
+            base_sig = sig
+            if self.event_plan.active:  # the base from days no known event touched
+                base_sig = self.event_plan.baseline_signals(sku, sig, hour - 1)
+                base = (
+                    max(0.0, self.forecaster.daily(base_sig)) if len(base_sig.daily_demand) else 0.0
+                )
+                base = min(base, per_day)
+            safety = max(0.0, self.safety.units(per_day, base_sig))
             if hour < self._safety_boost_until[sku]:
                 safety *= self._safety_boost[sku]
             ctx = SourcingContext(
                 per_day=per_day,
-                base_per_day=min(base, per_day),
+                base_per_day=base,
                 safety_units=safety,
                 review_hours=review_h,
                 regular=regular or quick,
@@ -97,6 +104,10 @@ class SupplyMixin:
                 lead_hours=self.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
+                sku=sku,
+                hour=hour,
+                events=self.event_plan,
+                half_life_days=float(m.novelty_half_life_days[sku]),
             )
             for f, q, is_quick in self.sourcer.orders(ctx):
                 q = self._pilot(f, sku, q)

@@ -116,10 +116,12 @@ class Factory(mesa.Agent):
         self.model.ledger.add_money("production_spend", self.brand, amount)
 
     def nominal_material_hours(self) -> float:
-        """Hours a normal job typically waits for its inputs."""
-        if self.postponement:
+        """Hours a normal order placed now would wait for its inputs, from what is there: an
+        order of the minimum size starts at once (stock mode) or after assembly
+        (postponement) when the inputs for it are on hand, else it waits for materials."""
+        if self.postponement and self.modules >= self.moq_units:
             return self.supply.postponement.assembly_lead_hours
-        if self.material_stock_mode:
+        if self.material_stock_mode and self.materials >= self.moq_units:
             return 0.0
         return self.material_lead_hours(expedite=False)
 
