@@ -77,6 +77,15 @@ class RegionConfig(Strict):
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
 
 
+class ChannelPatienceConfig(Strict):
+    """Patience multiplier by the channel a wish came from (substitutes and revisits: 1)."""
+
+    short_video: NonNegative = Field(description="buyers after a short video")
+    livestream: NonNegative = Field(description="buyers in a live room (impulse)")
+    word_of_mouth: NonNegative = Field(description="buyers after a peer's recommendation")
+    organic: NonNegative = Field(description="buyers who searched or found it on the shelf")
+
+
 class ConsumerConfig(Strict):
     """Heterogeneous consumer traits (drawn once per consumer) and behaviour rules."""
 
@@ -88,6 +97,9 @@ class ConsumerConfig(Strict):
         description="median longest acceptable delivery promise, hours"
     )
     patience_log_sd: NonNegative = Field(description="log-normal spread of patience")
+    channel_patience_multiplier: ChannelPatienceConfig = Field(
+        description="patience fits the channel: a buyer's patience times its channel's factor"
+    )
     return_propensity_mean: Probability = Field(
         description="mean chance that a delivered unit bought after a short video is returned"
     )
@@ -338,6 +350,10 @@ class FactoryConfig(Strict):
         description="unit cost multiplier: a product costs its unit_cost x this here"
     )
     setup_cost_per_order: NonNegative = Field(description="fixed money per production order")
+    retainer_per_day: NonNegative = Field(
+        description="money per day to keep its capacity available (partners' quick-response "
+        "lines; a standing cost of flexibility)"
+    )
     skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
 
 
@@ -417,6 +433,10 @@ class WarehouseConfig(Strict):
     )
     restock_fraction: Probability = Field(description="share of inspected returns put back")
     handling_cost_per_unit: NonNegative = Field(description="pick/pack money per unit shipped")
+    fixed_cost_per_day: NonNegative = Field(
+        description="rent, staff and systems per day (forward warehouses: a standing cost of "
+        "flexibility; the central one's is common to every setup)"
+    )
 
 
 class CarrierConfig(Strict):
@@ -611,6 +631,9 @@ class InformationPolicy(Strict):
     name: str = Field(
         description="off: factories plan materials from the brand's orders; on: from consumer "
         "demand (needs supply.materials.mode=stock to matter)"
+    )
+    platform_cost_per_day: NonNegative = Field(
+        description="on: money per day for the shared real-time data platform (IT, licences)"
     )
 
 

@@ -55,6 +55,8 @@ class Ledger:
         "transport_cost",
         "rush_premium_cost",
         "reservation_cost",
+        "warehouse_fixed_cost",
+        "platform_cost",
         "kol_fees",
         "return_cost",
         "unit_km",

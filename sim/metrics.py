@@ -5,13 +5,13 @@
 and meanings are the contract of the ``runs`` table (DESIGN.md section 5).
 
 Identities (tested): demand = sold + lost; lost = lost_sold_out + lost_too_slow + lost_left;
-sold = delivered + cancelled + open;
-profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
-+ write-off + reservation fees). ``production_cost + writeoff_cost`` equals all production
-spend (initial stock included, at the cheapest regular factory's unit cost) plus set-up
-costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of goods
-that went to buyers and ``writeoff_cost`` that of leftover (net of salvage) and scrapped
-goods.
+sold = delivered + cancelled + open; profit = revenue - (production + holding + transport +
+rush premium + KOL fees + returns + write-off + the standing costs of flexibility:
+reservations, forward warehouses, platform). ``production_cost + writeoff_cost`` equals all
+production spend (initial stock included, at the cheapest regular factory's unit cost) plus
+set-up costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of
+goods that went to buyers and ``writeoff_cost`` that of leftover (net of salvage) and
+scrapped goods.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class BrandTotals:
     transport_cost: float
     rush_premium_cost: float
     reservation_cost: float
+    warehouse_fixed_cost: float
+    platform_cost: float
     kol_fees: float
     return_cost: float
     unit_km: float
@@ -138,6 +140,8 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         transport_cost=money["transport_cost"],
         rush_premium_cost=money["rush_premium_cost"],
         reservation_cost=money["reservation_cost"],
+        warehouse_fixed_cost=money["warehouse_fixed_cost"],
+        platform_cost=money["platform_cost"],
         kol_fees=money["kol_fees"],
         return_cost=money["return_cost"],
         unit_km=money["unit_km"],
@@ -278,8 +282,19 @@ def rush_premium_cost(t: BrandTotals) -> float:
 
 
 def reservation_cost(t: BrandTotals) -> float:
-    """Fees for quick-response capacity held for hot spots (a standing cost of flexibility)."""
+    """Quick-response capacity kept available: factories' retainers and the fees for capacity
+    held for hot spots (a standing cost of flexibility)."""
     return t.reservation_cost
+
+
+def warehouse_fixed_cost(t: BrandTotals) -> float:
+    """Fixed cost of forward warehouses (a standing cost of flexibility)."""
+    return t.warehouse_fixed_cost
+
+
+def platform_cost(t: BrandTotals) -> float:
+    """The shared real-time data platform (a standing cost of flexibility)."""
+    return t.platform_cost
 
 
 def kol_fees(t: BrandTotals) -> float:
@@ -312,6 +327,8 @@ COST_LINES = (
     return_cost,
     writeoff_cost,
     reservation_cost,
+    warehouse_fixed_cost,
+    platform_cost,
 )
 COST_KPIS = tuple(f.__name__ for f in COST_LINES)  # their names in the runs table
 
@@ -396,6 +413,8 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         lost_too_slow_units,
         lost_left_units,
         reservation_cost,
+        warehouse_fixed_cost,
+        platform_cost,
     )
 }
 

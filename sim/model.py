@@ -91,6 +91,11 @@ class ViralChainModel(mesa.Model):
         conv[CH_ORGANIC] = config.market.organic.conversion_probability
         conv[CH_SUBST] = conv[CH_REVISIT] = 1.0
         self.channel_conversion = conv
+        cp = config.market.consumer.channel_patience_multiplier
+        patience = np.ones(6, dtype=np.float32)
+        patience[CH_VIDEO], patience[CH_LIVE] = cp.short_video, cp.livestream
+        patience[CH_WOM], patience[CH_ORGANIC] = cp.word_of_mouth, cp.organic
+        self.channel_patience = patience
         self.appeal = np.array([p.appeal for p in products])
         self.product_unit_cost = np.array([p.unit_cost for p in products])
         # each consumer buys on one platform (drawn here: KOL followers are drawn from it)

@@ -54,9 +54,11 @@ def test_dynamic_safety_stock_follows_velocity_and_ignores_a_single_spike():
 
 
 def test_dynamic_safety_stock_orders_more_in_a_pulse():
-    fixed = run("setup=rigid", "policy.safety_stock.days_of_cover=3")
+    naive = "policy.replenishment.planner=naive"  # the pulse reaches the safety stock
+    fixed = run("setup=rigid", naive, "policy.safety_stock.days_of_cover=3")
     dynamic = run(
         "setup=rigid",
+        naive,
         "policy/safety_stock=dynamic",
         "policy.safety_stock.days_of_cover=3",
         "policy.safety_stock.signal_weight=1",
@@ -258,6 +260,7 @@ def test_priority_allocation_serves_the_priority_platform_during_a_stockout():
         "+market.platforms.main={population_share: 0.5, priority: 0}",
         "+market.platforms.partner={population_share: 0.5, priority: 1}",
         "brand.products.hero.initial_stock_units=600",
+        "policy.replenishment.planner=naive",  # no stock planned for the stream
     )  # scarce in the stream's first hour
     fcfs = run("setup=rigid", *two, "policy/allocation=fcfs")
     prio = run("setup=rigid", *two, "policy/allocation=priority")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim import standing_costs
 from sim.agents.brand_selling import SellingMixin
 from sim.agents.brand_supply import SupplyMixin
 from sim.config import BrandSpec
@@ -185,6 +186,7 @@ class Brand(SellingMixin, SupplyMixin, mesa.Agent):
         """Record this hour's signals, track stock-outs, and run the live levers."""
         m = self.model
         led = m.ledger
+        standing_costs.accrue_hour(self)
         self.hourly_demand[hour] = led.hour["demand"].sum(axis=1)
         self.hourly_views[hour] = led.hour["views"].sum(axis=1)
         for sku in self.skus:

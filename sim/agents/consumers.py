@@ -253,7 +253,7 @@ class ConsumerPopulation(mesa.Agent):
                 consumers=c,
                 regions=self.region[c],
                 quantity=qty[sel],
-                patience=self.patience_hours[c],
+                patience=self.patience_hours[c] * m.channel_patience[channels[sel]],
                 channels=channels[sel],
                 kols=kols[sel],
                 platforms=self.platform[c],

@@ -450,7 +450,8 @@ class ReferencePopulation:
                 consumers=consumers,
                 regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
                 quantity=np.array([w.quantity for w in queue], dtype=np.int64),
-                patience=np.array([w.consumer.patience_hours for w in queue], dtype=np.float32),
+                patience=np.array([w.consumer.patience_hours for w in queue], dtype=np.float32)
+                * m.channel_patience[np.array([w.channel for w in queue], dtype=np.int8)],
                 channels=np.array([w.channel for w in queue], dtype=np.int8),
                 kols=np.array([w.kol for w in queue], dtype=np.int32),
                 platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
