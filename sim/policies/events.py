@@ -96,23 +96,42 @@ class EventPlan:
                 self.events.append(KnownEvent(post.at_hour, s, units, known))
                 self.planned.append(False)
 
+    def _due(self, e: KnownEvent, make_per_hour: float) -> float:
+        """When an event's stock must arrive: its hour, minus the time to make it beyond
+        the day a lead time already counts (``make_per_hour``: the factory's output)."""
+        if make_per_hour <= 0:
+            return e.hour
+        return e.hour - max(0.0, e.units / make_per_hour - 24.0)
+
     def units(
-        self, sku: int, lo_hour: float, hi_hour: float, now: int, unplanned_only: bool = False
+        self,
+        sku: int,
+        lo_hour: float,
+        hi_hour: float,
+        now: int,
+        unplanned_only: bool = False,
+        make_per_hour: float = 0.0,
     ) -> float:
-        """Forecast units of the SKU's events in ``[lo_hour, hi_hour)`` known at ``now``."""
+        """Forecast units of the SKU's events due in ``[lo_hour, hi_hour)``, known at ``now``."""
         return sum(
             e.units
             for e, done in zip(self.events, self.planned, strict=True)
             if e.sku == sku
-            and lo_hour <= e.hour < hi_hour
+            and lo_hour <= self._due(e, make_per_hour) < hi_hour
             and e.known_from <= now
             and not (unplanned_only and done)
         )
 
-    def mark_planned(self, sku: int, lo_hour: float, hi_hour: float, now: int) -> None:
-        """The regular channel has provided for the SKU's events in ``[lo_hour, hi_hour)``."""
+    def mark_planned(
+        self, sku: int, lo_hour: float, hi_hour: float, now: int, make_per_hour: float = 0.0
+    ) -> None:
+        """The regular channel has provided for the SKU's events due in ``[lo_hour, hi_hour)``."""
         for i, e in enumerate(self.events):
-            if e.sku == sku and lo_hour <= e.hour < hi_hour and e.known_from <= now:
+            if (
+                e.sku == sku
+                and lo_hour <= self._due(e, make_per_hour) < hi_hour
+                and e.known_from <= now
+            ):
                 self.planned[i] = True
 
     def baseline_signals(self, sku: int, sig: Signals, end_hour: int) -> Signals:

@@ -65,9 +65,9 @@ def _quantity(
     Event-aware: stock that runs out before the order can arrive is not made up (lost sales),
     so the order covers the review period after arrival (base demand, the known events in it
     and safety stock) minus what will be left on arrival; events the regular channel plans are
-    marked so that the quick channel does not plan them twice; an order (rounded to the MOQ)
-    larger than all the demand left after it arrives (the base fading with the product's
-    novelty half-life, plus known events) is not placed.
+    marked so that the quick channel does not plan them twice; no order is placed when even the
+    smallest lot (the MOQ) exceeds all the demand left after it arrives (the base fading with
+    the product's novelty half-life, plus known events).
     """
     lead = c.lead_hours(f)
     if not c.event_aware:
@@ -75,25 +75,26 @@ def _quantity(
     ev = c.events
     assert ev is not None
     fresh = not plans_events
+    rate = f.capacity_per_hour  # a big event's stock takes longer to make: plan it earlier
     now, arrival = c.hour, c.hour + lead
-    before = per_day / 24.0 * lead + ev.units(c.sku, now, arrival, now, fresh)
+    before = per_day / 24.0 * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
     left_on_arrival = max(0.0, ip - before)
     window = (arrival, arrival + c.review_hours)
     need = (
         per_day / 24.0 * c.review_hours
-        + ev.units(c.sku, *window, now, fresh)
+        + ev.units(c.sku, *window, now, fresh, rate)
         + safety
         - left_on_arrival
     )
     q = f.order_quantity(need)
     fade = math.log(2) / c.half_life_days  # per day
     sellable = per_day * math.exp(-fade * lead / 24.0) / fade + ev.units(
-        c.sku, arrival, math.inf, now, fresh
+        c.sku, arrival, math.inf, now, fresh, rate
     )
-    if q > sellable - left_on_arrival:
-        return 0
+    if q and f.order_quantity(1) > sellable - left_on_arrival:
+        return 0  # even the smallest lot would not sell before the demand fades
     if q and plans_events:
-        ev.mark_planned(c.sku, *window, now)
+        ev.mark_planned(c.sku, *window, now, rate)
     return q
 
 
