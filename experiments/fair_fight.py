@@ -25,29 +25,33 @@ from typing import Any
 import numpy as np
 
 from experiments.sweep_stats import half_width
+from sim.kpis import kpi
+from sim.metrics import COST_KPIS
 
 SETUPS = ("rigid", "flexible")
-# what the comparison shows, with the direction that is better (+1 higher, -1 lower)
-SHOWN: tuple[tuple[str, str, int], ...] = (
-    ("fill_rate", "fill rate", +1),
-    ("lost_sold_out_units", "lost: sold out", -1),
-    ("lost_too_slow_units", "lost: too slow", -1),
-    ("lost_left_units", "lost: left", -1),
-    ("leftover_units", "leftover units", -1),
-    ("profit", "profit", +1),
-    ("first_goods_hours", "first goods, h", -1),
-    ("quick_response_share", "quick-response share", 0),
+FIRST_GOODS = "first_goods_hours"  # measured here, not a runs-table KPI
+# what the comparison shows (labels and better directions from the KPI catalogue)
+SHOWN: tuple[str, ...] = (
+    "fill_rate",
+    "lost_sold_out_units",
+    "lost_too_slow_units",
+    "lost_left_units",
+    "leftover_units",
+    "profit",
+    FIRST_GOODS,
+    "quick_response_share",
 )
-MONEY_LINES = (
-    "revenue",
-    "production_cost",
-    "holding_cost",
-    "transport_cost",
-    "rush_premium_cost",
-    "kol_fees",
-    "return_cost",
-    "writeoff_cost",
-)
+
+
+def label(name: str) -> str:
+    """A KPI's label with the direction that is better."""
+    if name == FIRST_GOODS:
+        return "First goods, h (lower is better)"
+    k = kpi(name)
+    return k.label if k.better == "neither" else f"{k.label} ({k.better} is better)"
+
+
+MONEY_LINES = ("revenue", *COST_KPIS)  # where the money goes
 START, END = "<!-- fair-fight:start -->", "<!-- fair-fight:end -->"
 
 
@@ -111,20 +115,20 @@ def measure(
 # ----------------------------------------------------------------------------- formatting
 
 
-def fmt(v: float, kpi: str = "") -> str:
+def fmt(v: float, name: str = "") -> str:
     """A number for the tables."""
     if not math.isfinite(v):
         return "–"
-    if kpi in ("fill_rate", "quick_response_share"):
+    if name in ("fill_rate", "quick_response_share"):
         return f"{v:.3f}"
     if abs(v) >= 100:
         return f"{v:,.0f}"
     return f"{v:.1f}"
 
 
-def _pm(p: Paired, kpi: str) -> str:
+def _pm(p: Paired, name: str) -> str:
     hw = p.half_width
-    return f"{fmt(p.diff, kpi)} ± {fmt(hw, kpi)}" if math.isfinite(hw) else fmt(p.diff, kpi)
+    return f"{fmt(p.diff, name)} ± {fmt(hw, name)}" if math.isfinite(hw) else fmt(p.diff, name)
 
 
 def _md(head: list[str], rows: list[list[str]]) -> str:
@@ -147,9 +151,9 @@ def why(runs: dict[str, list[dict[str, float]]], a: str, b: str) -> str:
 def story_rows(story: str, runs: dict[str, list[dict[str, float]]], a: str, b: str):
     """Rows of the per-KPI table, and the verdict row, of one story."""
     rows = []
-    for kpi, label, _ in SHOWN:
-        p = paired([k[kpi] for k in runs[a]], [k[kpi] for k in runs[b]])
-        rows.append([story, label, fmt(p.mean_a, kpi), fmt(p.mean_b, kpi), _pm(p, kpi)])
+    for name in SHOWN:
+        p = paired([k[name] for k in runs[a]], [k[name] for k in runs[b]])
+        rows.append([story, label(name), fmt(p.mean_a, name), fmt(p.mean_b, name), _pm(p, name)])
     pp = paired([k["profit"] for k in runs[a]], [k["profit"] for k in runs[b]])
     winner = (b if pp.diff > 0 else a) if pp.significant else "neither (interval spans 0)"
     verdict = [story, winner, _pm(pp, "profit"), f"{b} vs {a}: {why(runs, a, b)}"]
@@ -229,9 +233,9 @@ def probes_markdown(seeds: Sequence[int], common: Sequence[str]) -> str:
         runs = measure(story, {k: [*common, *v] for k, v in variants.items()}, seeds)
         a, b = list(variants)
         rows = []
-        for kpi, label, _ in SHOWN:
-            p = paired([k[kpi] for k in runs[a]], [k[kpi] for k in runs[b]])
-            rows.append([label, fmt(p.mean_a, kpi), fmt(p.mean_b, kpi), _pm(p, kpi)])
+        for name in SHOWN:
+            p = paired([k[name] for k in runs[a]], [k[name] for k in runs[b]])
+            rows.append([label(name), fmt(p.mean_a, name), fmt(p.mean_b, name), _pm(p, name)])
         out.append(f"**{title}**\n\n" + _md(["KPI", a, b, f"{b} − {a}"], rows))
     return "\n\n".join(out)
 
@@ -300,8 +304,8 @@ def add_parser(subparsers: Any) -> None:
     """Register ``viralchain fairfight``."""
     p = subparsers.add_parser(
         "fairfight",
-        help="rigid vs flexible per story over seeds, paired 95% intervals (docs/fair_fight.md)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        help="rigid vs flexible per story over seeds, paired 95%% intervals (docs/fair_fight.md)",
+        description=(__doc__ or "").split("\n\n")[1],
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for all")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")

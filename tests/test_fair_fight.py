@@ -60,3 +60,41 @@ def test_reservation_holds_capacity_and_places_no_rush_order():
     rigid = _run("kol_matrix", "setup=rigid")
     assert not {"rush_order", "capacity_hold"} & set(rigid.events.kind)
     assert rigid.kpis["reservation_cost"] == 0
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_fairfight_command_writes_its_table_between_the_markers(tmp_path):
+    from tests.conftest import cli
+
+    doc = tmp_path / "fair.md"
+    doc.write_text(
+        "# Title\n\n<!-- fair-fight:start -->\nSTALE-TABLE\n<!-- fair-fight:end -->\n\nEnd\n"
+    )
+    p = cli(
+        "fairfight",
+        "--stories",
+        "steady_seller",
+        "--seeds",
+        "2",
+        "--n-consumers",
+        "2000",
+        "--out",
+        str(doc),
+        "run.horizon_hours=240",
+    )
+    assert p.returncode == 0, p.stderr
+    text = doc.read_text()
+    assert (
+        text.startswith("# Title") and text.rstrip().endswith("End") and "STALE-TABLE" not in text
+    )
+    assert "steady_seller" in text and "profit flexible − rigid" in text
+
+
+def test_fairfight_refuses_an_unknown_story_with_exit_2(tmp_path):
+    from tests.conftest import cli
+
+    p = cli("fairfight", "--stories", "nope", "--out", str(tmp_path / "x.md"))
+    assert p.returncode == 2 and "--stories" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "x.md").exists()
