@@ -81,17 +81,12 @@ class SupplyMixin:
             if not regular and not quick:
                 continue
             sig = self.signals(sku, hour - 1) if hour > 0 else Signals(np.zeros(0), np.zeros(0))
-            per_day = max(0.0, self.forecaster.daily(sig))
+            if self.event_plan.active:  # forecast from days no known event touched
+                sig = self.event_plan.baseline_signals(sku, sig, hour - 1)
+            per_day = max(0.0, self.forecaster.daily(sig)) if len(sig.daily_demand) else 0.0
             recent = sig.daily_demand[-window:]
             base = min(float(np.median(recent)) if len(recent) else 0.0, per_day)
-            base_sig = sig
-            if self.event_plan.active:  # the base from days no known event touched
-                base_sig = self.event_plan.baseline_signals(sku, sig, hour - 1)
-                base = (
-                    max(0.0, self.forecaster.daily(base_sig)) if len(base_sig.daily_demand) else 0.0
-                )
-                base = min(base, per_day)
-            safety = max(0.0, self.safety.units(per_day, base_sig))
+            safety = max(0.0, self.safety.units(per_day, sig))
             if hour < self._safety_boost_until[sku]:
                 safety *= self._safety_boost[sku]
             ctx = SourcingContext(
@@ -104,6 +99,7 @@ class SupplyMixin:
                 lead_hours=self.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
+                backlog=float(self.backlog_units[sku]),
                 sku=sku,
                 hour=hour,
                 events=self.event_plan,

@@ -45,9 +45,12 @@ class KnownEvent:
     known_from: int  # the hour the brand learns of it (0: booked before the run)
 
 
-def expected_units(model: ViralChainModel, kol_index: int, kind: str, sku: int, hour: int) -> float:
+def expected_units(
+    model: ViralChainModel, kol_index: int, kind: str, sku: int, hour: int, n_featured: int = 1
+) -> float:
     """Expected demand (units) a post or live stream brings for one SKU, from the KOL's reach
-    and the channel's conversion (what the KOL team's past events tell the planner)."""
+    and the channel's conversion (what the KOL team's past events tell the planner). Each view
+    shows one of the ``n_featured`` products of the post."""
     m = model
     kol = m.kols[kol_index]
     c = m.config.content
@@ -63,7 +66,7 @@ def expected_units(model: ViralChainModel, kol_index: int, kind: str, sku: int, 
     cons = m.config.market.consumer
     price = math.exp(-cons.price_sensitivity_mean * (float(m.price_ratio[sku]) - 1.0))
     p = min(1.0, conv * kol.cfg.trust * float(m.appeal[sku]) * novelty * price)
-    return views * p * cons.units_per_order_mean
+    return views / max(1, n_featured) * p * cons.units_per_order_mean
 
 
 class EventPlan:
@@ -87,7 +90,8 @@ class EventPlan:
             for s in featured:
                 if s not in mine:
                     continue
-                mean = expected_units(model, model.kol_index[post.kol], post.kind, s, post.at_hour)
+                kol = model.kol_index[post.kol]
+                mean = expected_units(model, kol, post.kind, s, post.at_hour, len(featured))
                 z = float(stream(model.seed, "event_forecast", brand_name, i, s).standard_normal())
                 sd = rp.event_forecast_error
                 units = mean * math.exp(sd * z - sd * sd / 2)  # mean-one error

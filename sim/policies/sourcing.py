@@ -33,8 +33,8 @@ from sim.policies.events import EventPlan
 class SourcingContext:
     """What a sourcing rule sees for one SKU at a review."""
 
-    per_day: float  # forecast demand per day
-    base_per_day: float  # the base: median day of the window (event-aware: days no event touched)
+    per_day: float  # forecast demand per day (event-aware: from days no known event touched)
+    base_per_day: float  # the base: median day of the forecast window
     safety_units: float
     review_hours: float
     regular: list[Any]  # factories, cheapest first
@@ -42,6 +42,7 @@ class SourcingContext:
     lead_hours: Callable[[Any], float]
     ip_total: float  # inventory position over all factories
     ip_fast: float  # inventory position counting only quick-response production
+    backlog: float = 0.0  # pre-orders waiting (inside both positions): firm demand
     sku: int = -1
     hour: int = 0  # now
     events: EventPlan | None = None  # event-aware planning (None: naive)
@@ -58,16 +59,24 @@ def _level(per_day: float, lead: float, review: float, safety: float) -> float:
 
 
 def _quantity(
-    c: SourcingContext, f: Any, per_day: float, safety: float, ip: float, *, plans_events: bool
+    c: SourcingContext,
+    f: Any,
+    per_day: float,
+    safety: float,
+    ip: float,
+    *,
+    plans_events: bool,
+    serves_backlog: bool = True,
 ) -> int:
     """The order for factory ``f``: naive order-up-to, or the event-aware one.
 
     Event-aware: stock that runs out before the order can arrive is not made up (lost sales),
     so the order covers the review period after arrival (base demand, the known events in it
     and safety stock) minus what will be left on arrival; events the regular channel plans are
-    marked so that the quick channel does not plan them twice; no order is placed when even the
-    smallest lot (the MOQ) exceeds all the demand left after it arrives (the base fading with
-    the product's novelty half-life, plus known events).
+    marked so that the quick channel does not plan them twice; unless pre-orders are waiting
+    (they must be served), no order is placed when even the smallest lot (the MOQ) exceeds all
+    the demand left after it arrives (the base fading with the product's novelty half-life,
+    plus known events).
     """
     lead = c.lead_hours(f)
     if not c.event_aware:
@@ -78,7 +87,10 @@ def _quantity(
     rate = f.capacity_per_hour  # a big event's stock takes longer to make: plan it earlier
     now, arrival = c.hour, c.hour + lead
     before = per_day / 24.0 * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
-    left_on_arrival = max(0.0, ip - before)
+    # what will be left on arrival: stock-outs before it are lost, pre-orders are not (unless
+    # another channel serves them: base-surge leaves them to quick response)
+    backlog = c.backlog if serves_backlog else 0.0
+    left_on_arrival = max(0.0, ip + c.backlog - before) - backlog
     window = (arrival, arrival + c.review_hours)
     need = (
         per_day / 24.0 * c.review_hours
@@ -91,7 +103,7 @@ def _quantity(
     sellable = per_day * math.exp(-fade * lead / 24.0) / fade + ev.units(
         c.sku, arrival, math.inf, now, fresh, rate
     )
-    if q and f.order_quantity(1) > sellable - left_on_arrival:
+    if q and backlog <= 0 and f.order_quantity(1) > sellable - left_on_arrival:
         return 0  # even the smallest lot would not sell before the demand fades
     if q and plans_events:
         ev.mark_planned(c.sku, *window, now, rate)
@@ -107,11 +119,7 @@ class RegularOnly:
     def orders(self, c: SourcingContext) -> list[tuple[Any, int, bool]]:
         """``(factory, units, quick_response)`` orders to place now."""
         f = c.regular[0]
-        per_day, safety = c.per_day, c.safety_units
-        if c.event_aware:  # the base, and its share of the safety stock
-            per_day = c.base_per_day
-            safety = c.safety_units * c.base_per_day / c.per_day if c.per_day > 0 else 0.0
-        q = _quantity(c, f, per_day, safety, c.ip_total, plans_events=True)
+        q = _quantity(c, f, c.per_day, c.safety_units, c.ip_total, plans_events=True)
         return [(f, q, False)] if q else []
 
 
@@ -164,7 +172,9 @@ class BaseSurge:
         base_safety = c.safety_units * (c.base_per_day / c.per_day) if c.per_day > 0 else 0.0
         f = c.regular[0]
         out = []
-        q = _quantity(c, f, c.base_per_day, base_safety, c.ip_total, plans_events=True)
+        q = _quantity(
+            c, f, c.base_per_day, base_safety, c.ip_total, plans_events=True, serves_backlog=False
+        )
         if q:
             out.append((f, q, False))
         fq = c.quick[0]
