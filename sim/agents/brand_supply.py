@@ -104,6 +104,8 @@ class SupplyMixin:
                 hour=hour,
                 events=self.event_plan,
                 half_life_days=float(m.novelty_half_life_days[sku]),
+                price=float(m.price[sku]),
+                salvage_fraction=float(m.salvage_fraction[sku]),
             )
             for f, q, is_quick in self.sourcer.orders(ctx):
                 q = self._pilot(f, sku, q)
