@@ -72,17 +72,18 @@ def expected_units(
 class EventPlan:
     """The known events of one brand's SKUs and what the planner has already provided for."""
 
-    def __init__(
-        self, model: ViralChainModel, brand_name: str, skus: np.ndarray, rp: ReplenishmentPolicy
-    ):
-        self.model = model
-        cfg = model.config
+    def __init__(self, model: ViralChainModel, brand_name: str, rp: ReplenishmentPolicy):
+        self.model, self.brand_name, self.params = model, brand_name, rp
         self.active = rp.planner == "event_aware"
         self.memory_hours = rp.event_memory_hours
         self.events: list[KnownEvent] = []
         self.planned: list[bool] = []
+
+    def read_calendar(self, skus: np.ndarray) -> None:
+        """Forecast the calendar's events for the brand's SKUs (once the KOLs exist)."""
         if not self.active:
             return
+        model, cfg, sd = self.model, self.model.config, self.params.event_forecast_error
         mine = {int(s) for s in skus}
         main = [model.sku_index[s] for s in cfg.brand.products]
         for i, post in enumerate(cfg.content.calendar):
@@ -92,9 +93,8 @@ class EventPlan:
                     continue
                 kol = model.kol_index[post.kol]
                 mean = expected_units(model, kol, post.kind, s, post.at_hour, len(featured))
-                z = float(stream(model.seed, "event_forecast", brand_name, i, s).standard_normal())
-                sd = rp.event_forecast_error
-                units = mean * math.exp(sd * z - sd * sd / 2)  # mean-one error
+                rng = stream(model.seed, "event_forecast", self.brand_name, i, s)
+                units = mean * math.exp(sd * float(rng.standard_normal()) - sd * sd / 2)
                 notice = post.notice_hours
                 known = 0 if notice is None else max(0, post.at_hour - notice)
                 self.events.append(KnownEvent(post.at_hour, s, units, known))
