@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import ReplenishmentPolicy
 from sim.policies.forecast import Signals
 from sim.rng import stream
@@ -61,7 +62,7 @@ def expected_units(
     else:
         views = followers * kol.cfg.engagement_rate / (1 - c.short_video.branching_ratio)
         conv = c.short_video.conversion_probability
-    age_days = max(0, hour - int(m.launch_hour[sku])) / 24.0
+    age_days = max(0, hour - int(m.launch_hour[sku])) / HOURS_PER_DAY
     novelty = 0.5 ** (age_days / float(m.novelty_half_life_days[sku]))
     cons = m.config.market.consumer
     price = math.exp(-cons.price_sensitivity_mean * (float(m.price_ratio[sku]) - 1.0))
@@ -105,7 +106,7 @@ class EventPlan:
         the day a lead time already counts (``make_per_hour``: the factory's output)."""
         if make_per_hour <= 0:
             return e.hour
-        return e.hour - max(0.0, e.units / make_per_hour - 24.0)
+        return e.hour - max(0.0, e.units / make_per_hour - HOURS_PER_DAY)
 
     def units(
         self,
@@ -144,9 +145,9 @@ class EventPlan:
         n = len(sig.daily_demand)
         if n == 0:
             return sig
-        starts = end_hour + 1 - 24 * np.arange(n, 0, -1)  # first hour of each day
+        starts = end_hour + 1 - HOURS_PER_DAY * np.arange(n, 0, -1)  # first hour of each day
         keep = np.ones(n, dtype=bool)
         for e in self.events:
             if e.sku == sku:
-                keep &= ~((starts + 24 > e.hour) & (starts < e.hour + self.memory_hours))
+                keep &= ~((starts + HOURS_PER_DAY > e.hour) & (starts < e.hour + self.memory_hours))
         return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)

@@ -89,21 +89,21 @@ def _quantity(
     fresh = not plans_events
     rate = f.capacity_per_hour  # a big event's stock takes longer to make: plan it earlier
     now, arrival = c.hour, c.hour + lead
-    before = per_day / 24.0 * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
+    before = per_day / HOURS_PER_DAY * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
     # what will be left on arrival: stock-outs before it are lost, pre-orders are not (unless
     # another channel serves them: base-surge leaves them to quick response)
     backlog = c.backlog if serves_backlog else 0.0
     left_on_arrival = max(0.0, ip + c.backlog - before) - backlog
     window = (arrival, arrival + c.review_hours)
     need = (
-        per_day / 24.0 * c.review_hours
+        per_day / HOURS_PER_DAY * c.review_hours
         + ev.units(c.sku, *window, now, fresh, rate)
         + safety
         - left_on_arrival
     )
     q = f.order_quantity(need)
     fade = math.log(2) / c.half_life_days  # per day
-    sellable = per_day * math.exp(-fade * lead / 24.0) / fade + ev.units(
+    sellable = per_day * math.exp(-fade * lead / HOURS_PER_DAY) / fade + ev.units(
         c.sku, arrival, math.inf, now, fresh, rate
     )
     lot = f.order_quantity(1)  # the smallest lot (the MOQ)
