@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.validate",
     "experiments.dashboard.command",
     "experiments.timeline",
+    "experiments.fair_fight",
     "experiments.network",
 )
 
