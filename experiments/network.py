@@ -95,6 +95,7 @@ SHEETS: dict[str, dict[str, Column]] = {
         Column("material_lead_hours", "number"),
         Column("cost_factor", "number"),
         Column("setup_cost_per_order", "number"),
+        Column("retainer_per_day", "number", meaning="standing money per day to keep it ready"),
         Column("skus", "names", meaning="products it makes, ';'-separated (blank: all)"),
         Column("postponement", "bool", meaning="keeps generic modules ready (flexible setup)"),
         _SOURCE,
@@ -110,6 +111,7 @@ SHEETS: dict[str, dict[str, Column]] = {
         Column("returns_capacity_units_per_day", "number"),
         Column("restock_fraction", "number"),
         Column("handling_cost_per_unit", "number"),
+        Column("fixed_cost_per_day", "number", meaning="standing money per day to run it"),
         _SOURCE,
     ),
     "carriers": _cols(
@@ -400,15 +402,16 @@ def _rows(book: Workbook, sheet: str, problems: list) -> list[Row]:
 
 
 def shipped_templates() -> dict[str, dict[str, dict[str, Any]]]:
-    """The shipped actor each kind of row takes its blank cells from.
+    """The shipped actor each kind of row takes its blank cells from (as the setups ship
+    them, without any story's changes).
 
     ``factories``: by role (the first shipped factory of that role); ``warehouses``: by kind;
     ``carriers``: by kind, and ``last_mile_elastic`` for an elastic last-mile carrier.
     """
     from experiments.compose import compose_dict
 
-    flexible = compose_dict(BASE_STORY, ["setup=flexible"])
-    rigid = compose_dict(BASE_STORY, ["setup=rigid"])
+    flexible = compose_dict(None, ["~story", "setup=flexible"])
+    rigid = compose_dict(None, ["~story", "setup=rigid"])
     out: dict[str, dict[str, dict[str, Any]]] = {"factories": {}, "warehouses": {}, "carriers": {}}
     for cfg in (rigid, flexible):
         for f in cfg["supply"]["factories"].values():
@@ -431,17 +434,39 @@ def _product_template(story: str) -> dict[str, Any]:
     return dict(next(iter(products.values())))
 
 
+NETWORK_KEYS = (
+    ("market", "regions"),
+    ("supply", "factories"),
+    ("logistics", "warehouses"),
+    ("logistics", "carriers"),
+)
+
+
 def base_stories() -> list[str]:
-    """Shipped stories that change no part of the network (so a client's can replace it)."""
+    """Shipped stories a client's story can borrow its KOLs and content calendar from: those
+    with a main brand and no rival brands (a rival brings a network of its own)."""
     from experiments.compose import scenarios_dir
 
     ok = []
     for f in sorted((scenarios_dir() / "story").glob("*.yaml")):
         data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-        touches = {"supply", "logistics", "rivals"} & set(data)
-        if not touches and "regions" not in (data.get("market") or {}) and "brand" in data:
+        if "brand" in data and not data.get("rivals"):
             ok.append(f.stem)
     return ok
+
+
+def _without_network(story: dict[str, Any]) -> list[str]:
+    """Drop a story's changes to the shipped network (the client's replaces it, in place);
+    the dotted keys dropped."""
+    dropped = []
+    for section, key in NETWORK_KEYS:
+        part = story.get(section)
+        if isinstance(part, dict) and key in part:
+            dropped.append(f"{section}.{key}")
+            del part[key]
+            if not part:
+                del story[section]
+    return dropped
 
 
 @dataclass
@@ -638,7 +663,7 @@ def _client(book: Workbook, rows: list[Row], problems: list) -> dict[str, str]:
             (
                 book.where("client", int(values.get("based_on_story@row", 0)) or None, "value"),
                 base,
-                f"based_on_story must be a shipped story that leaves the network alone: {allowed}",
+                f"based_on_story must be a shipped story with one brand: {allowed}",
             )
         )
     if problems:
@@ -699,7 +724,7 @@ def files(net: Network) -> dict[str, dict[str, Any]]:
     from experiments.compose import compose_dict, scenarios_dir
 
     out: dict[str, dict[str, Any]] = {}
-    shipped = {s: compose_dict(BASE_STORY, [f"setup={s}"]) for s in SETUPS}
+    shipped = {s: compose_dict(None, ["~story", f"setup={s}"]) for s in SETUPS}
     market = dict(shipped["rigid"]["market"])
     market["regions"] = net.regions
     out["market/default.yaml"] = market
@@ -714,6 +739,7 @@ def files(net: Network) -> dict[str, dict[str, Any]]:
         out[f"logistics/{s}.yaml"] = logistics
     story_file = scenarios_dir() / "story" / f"{net.based_on_story}.yaml"
     story = yaml.safe_load(story_file.read_text(encoding="utf-8"))
+    _without_network(story)
     story["meta"] = {**story.get("meta", {}), "story": net.name}
     story["brand"] = {**story.get("brand", {}), "name": net.brand, "products": net.products}
     for post in (story.get("content") or {}).get("calendar") or []:
@@ -732,7 +758,8 @@ def _header(net: Network, rel: str) -> str:
         lines.insert(
             1,
             f"The client {net.name}: its products, with the KOLs, content calendar and horizon"
-            f" of the shipped story {net.based_on_story}.",
+            f" of the shipped story {net.based_on_story} (its changes to the shipped network,"
+            " if any, left out: the client's network replaces that one).",
         )
     sheet = {"market": "regions", "supply": "factories", "logistics": "warehouses"}.get(
         rel.split("/")[0], "products"
@@ -891,10 +918,12 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "import",
         help="the client's network from a workbook (.xlsx or CSV folder) into a config dir",
-        description="Import a client's regions, factories, warehouses, carriers and products "
-        "from an Excel workbook (or a folder of CSV files) into a config directory for "
-        "--config-dir. Every cell is checked first: a bad one is named by sheet, row and "
-        "column, and nothing is written.",
+        description=(
+            "Import a client's regions, factories, warehouses, carriers and products from an\n"
+            "Excel workbook (or a folder of CSV files) into a config directory for --config-dir.\n"
+            "Every cell is checked first: a bad one is named by sheet, row and column, and\n"
+            "nothing is written."
+        ),
         epilog=IMPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

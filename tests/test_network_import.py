@@ -237,7 +237,7 @@ BAD = [
     (
         "base_story",
         _set("client", 4, "value", "two_brands"),
-        "based_on_story must be a shipped story that leaves the network alone",
+        "based_on_story must be a shipped story with one brand",
     ),
 ]
 
