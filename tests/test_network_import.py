@@ -385,3 +385,16 @@ def test_resume_asks_for_the_same_config_dir(tmp_path, capsys):
     assert _main("resume", str(sweep)) == 2
     assert f"this sweep was launched with --config-dir {out.resolve()}" in capsys.readouterr().err
     assert _main("resume", str(sweep), "--config-dir", str(out)) == 0
+
+
+def test_the_guide_documents_every_sheet_and_column():
+    from experiments.network import CLIENT_KEYS, SHEETS
+
+    guide = (ROOT / "docs" / "client_network.md").read_text()
+    for sheet, columns in SHEETS.items():
+        assert f"`{sheet}`" in guide.split("## 2.")[1], sheet
+        for name in columns:
+            if sheet != "client":
+                assert f"`{name}`" in guide, (sheet, name)
+    for key in CLIENT_KEYS:
+        assert f"| `{key}` |" in guide, key
