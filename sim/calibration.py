@@ -1,10 +1,12 @@
 """Calibration: fit the content model's parameters to an observed series (pure functions).
 
-Two fits, each a Poisson maximum-likelihood fit with ``scipy.optimize.minimize`` (L-BFGS-B,
-a few starts) and uncertainty from the observed information (the Hessian of the negative
-log-likelihood by ``scipy.differentiate.hessian``, in the transformed coordinates the
-optimiser uses; standard errors on the natural scale by the delta method, 95 % intervals by
-transforming the interval back, so they respect the bounds).
+Two fits, each a Poisson maximum-likelihood fit with ``scipy.optimize.minimize`` (L-BFGS-B: for
+the views, exactly on the concave inner problem and on the profile over the two time constants,
+then polished in all coordinates; for the orders, from a few starts) and uncertainty from the
+observed information (the Hessian of the negative log-likelihood by
+``scipy.differentiate.hessian``, in the transformed coordinates the optimiser uses; standard
+errors on the natural scale by the delta method, 95 % intervals by transforming the interval
+back, so they respect the bounds).
 
 **Views: the short-video cascade of** :mod:`sim.content`. With a step of ``Δ`` hours, views in
 step ``t`` are Poisson with mean
@@ -20,7 +22,11 @@ each bringing ``S`` follower views in expectation that fade with time constant `
 (``share_kernel_hours``). At ``Δ = 1`` h this is exactly the model's discrete Hawkes process
 (the excitation is driven by the realised views, so the likelihood is the exact conditional
 one). At a daily step the same form is fitted with ``Δ = 24`` h: kernels much shorter than a
-day are then barely identified, and the fit's own uncertainty says so.
+day are then barely identified, and the fit's own uncertainty says so. The split between a
+post's own reach and its shares is the weakly identified direction: with a few large posts the
+likelihood is a curved ridge there and the Hessian's intervals are too narrow; many posts (a
+``posts`` column) or a long series make them trustworthy (``tests/test_calibration.py`` checks
+recovery on twelve).
 
 **Orders: Bass diffusion, as the model's consumers produce it.** ``O[t]`` new buyers in step
 ``t`` are Poisson with the conditional mean of the model's hourly rule (``sim.validation.bass``:
