@@ -32,6 +32,7 @@ FULL: dict[str, dict[str, Any]] = {
     "sweep": {"replications": 20, "overrides": [], "repeats": 2},
     "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
     "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
+    "graph": {"consumers": 1_000_000, "repeats": 3},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "reference": {"consumers": 2_000, "start": 24, "end": 48, "repeats": 1},
@@ -48,6 +49,7 @@ QUICK: dict[str, dict[str, Any]] = {
         "overrides": ["market.n_consumers=2000", "run.horizon_hours=48"],
     },
     "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
+    "graph": {"consumers": 5_000, "repeats": 1},
 }
 
 GIB = 1024.0  # MiB
@@ -338,6 +340,28 @@ def bench_workshop(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, A
     return rows, {"runs": runs}
 
 
+# ----------------------------------------------------------------------------- 7
+
+
+def bench_graph(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The consumers' social network (sim/social_graph.py) built alone: time and memory."""
+    n = p["consumers"]
+    runs = r.measure({"kind": "graph", "consumers": n}, p["repeats"])
+    b = "7 social graph"
+    best = min(runs, key=lambda x: x["build_s"])
+    rows = [
+        Row(b, f"{n:,} consumers: build time", best["build_s"], "s", "<= 5"),
+        Row(b, "edges", best["edges"], ""),
+        Row(b, "graph arrays", best["graph_mib"], "MiB"),
+        Row(
+            b, "peak memory above the imported libraries", _peak(runs) - best["base_rss_mib"], "MiB"
+        ),
+        Row(b, "largest out-degree / in-degree", best["max_out_degree"], ""),
+        Row(b, "  in-degree", best["max_in_degree"], ""),
+    ]
+    return rows, {"runs": runs}
+
+
 BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[str, Any]]]] = {
     "reference": bench_reference,
     "scaling": bench_scaling,
@@ -345,4 +369,5 @@ BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[s
     "sweep": bench_sweep,
     "io": bench_io,
     "workshop": bench_workshop,
+    "graph": bench_graph,
 }

@@ -156,7 +156,36 @@ def io_task(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-TASKS = {"run": run_task, "window": window_task, "io": io_task}
+def graph_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Build the consumers' social network at ``consumers`` with the shipped shape."""
+    import numpy as np
+
+    import sim
+    from sim.rng import stream
+    from sim.social_graph import build
+
+    cfg = sim.compose(None, [f"market.n_consumers={task['consumers']}"])
+    shares = np.array([r.population_share for r in cfg.market.regions.values()])
+    region = stream(1, "bench-region").choice(
+        len(shares), size=task["consumers"], p=shares / shares.sum()
+    )
+    region = region.astype(np.int16)
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    g = build(region, len(shares), cfg.market.social_graph, stream(1, "graph"))
+    build_s = time.perf_counter() - t0
+    return {
+        "build_s": build_s,
+        "edges": len(g.indices),
+        "graph_mib": g.nbytes / 2**20,
+        "base_rss_mib": base,
+        "peak_rss_mib": _rss_mib(),
+        "max_out_degree": int(g.out_degree().max()),
+        "max_in_degree": int(g.in_degree().max()),
+    }
+
+
+TASKS = {"run": run_task, "window": window_task, "io": io_task, "graph": graph_task}
 
 
 def main(argv: list[str]) -> int:
