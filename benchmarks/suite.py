@@ -344,20 +344,22 @@ def bench_workshop(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, A
 
 
 def bench_graph(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
-    """The consumers' social network (sim/social_graph.py) built alone: time and memory."""
+    """The consumers' social network (sim/social_graph.py) alone: the build a run pays for
+    (columns only; edges are drawn on demand), drawing contacts, and listing every edge."""
     n = p["consumers"]
     runs = r.measure({"kind": "graph", "consumers": n}, p["repeats"])
     b = "7 social graph"
     best = min(runs, key=lambda x: x["build_s"])
+    build_peak = max(x["build_peak_rss_mib"] - x["base_rss_mib"] for x in runs)
     rows = [
-        Row(b, f"{n:,} consumers: build time", best["build_s"], "s", "<= 5"),
-        Row(b, "edges", best["edges"], ""),
-        Row(b, "graph arrays", best["graph_mib"], "MiB"),
-        Row(
-            b, "peak memory above the imported libraries", _peak(runs) - best["base_rss_mib"], "MiB"
-        ),
-        Row(b, "largest out-degree / in-degree", best["max_out_degree"], ""),
-        Row(b, "  in-degree", best["max_in_degree"], ""),
+        Row(b, f"{n:,} consumers: build time (what a run pays)", best["build_s"], "s", "<= 1"),
+        Row(b, "graph columns", best["graph_mib"], "MiB"),
+        Row(b, "peak memory of the build above the libraries", build_peak, "MiB"),
+        Row(b, "100,000 random contacts drawn", 1000 * best["draw_100k_s"], "ms"),
+        Row(b, "all edges listed (materialize, tests)", best["materialize_s"], "s"),
+        Row(b, "  edges", best["edges"], ""),
+        Row(b, "  largest out-degree", best["max_out_degree"], ""),
+        Row(b, "  largest in-degree", best["max_in_degree"], ""),
     ]
     return rows, {"runs": runs}
 

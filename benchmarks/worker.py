@@ -174,14 +174,25 @@ def graph_task(task: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     g = build(region, len(shares), cfg.market.social_graph, stream(1, "graph"))
     build_s = time.perf_counter() - t0
+    build_peak = _rss_mib()
+    sharers = stream(1, "bench-sharers").integers(0, g.n, 100_000)
+    t1 = time.perf_counter()
+    g.random_neighbour(sharers, stream(1, "bench-draw"))
+    draw_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    _, indices = g.materialize()
+    materialize_s = time.perf_counter() - t2
     return {
         "build_s": build_s,
-        "edges": len(g.indices),
+        "draw_100k_s": draw_s,
+        "materialize_s": materialize_s,
+        "edges": len(indices),
         "graph_mib": g.nbytes / 2**20,
         "base_rss_mib": base,
+        "build_peak_rss_mib": build_peak,
         "peak_rss_mib": _rss_mib(),
-        "max_out_degree": int(g.out_degree().max()),
-        "max_in_degree": int(g.in_degree().max()),
+        "max_out_degree": int(g.degree.max()),
+        "max_in_degree": int(np.bincount(indices).max()),
     }
 
 

@@ -42,6 +42,9 @@ KPI_UNITS = {
     "bullwhip_ratio": "ratio",
     "upstream_bullwhip_ratio": "ratio",
     "transport_unit_km": "unit·km",
+    "views_lost_stockout": "views",
+    "views_lost_late": "views",
+    "rating_end": "stars",
 }
 MONEY_KPIS = {
     "revenue",

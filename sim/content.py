@@ -16,16 +16,28 @@ attendance, ``b`` platform boost for non-followers), with the first hour ``openi
 times the later ones.
 
 Every view exposes one consumer to one featured SKU (chosen uniformly among the post's SKUs).
+
+Who sees the shares: without a social graph, uniformly random consumers. With one
+(``market.social_graph.enabled``), each shared view is passed on by a recent viewer of the post
+— the viewers of hour ``j`` are drawn with weight ``f_j·V_j·exp(-(k-1-j)/κ)``, their share of
+the excitation — to one of that viewer's network contacts: cascades travel along the edges.
+``f_j`` is the share factor of hour ``j`` (1, or less when the page sells out: sim.feedback).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.config import LivestreamConfig, ShortVideoConfig
+
+if TYPE_CHECKING:
+    from sim.social_graph import SocialGraph
+
+SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight falls below
 
 
 @dataclass
@@ -60,14 +72,25 @@ class Post:
     share_views: int = 0
     finished: bool = False
     _weights: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # recent viewers (potential sharers): (hour since start, consumers, share factor), newest last
+    _viewers: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
+    _k: int = 0  # hours since start of the latest draw
 
     def views_this_hour(
-        self, hour: int, video: ShortVideoConfig, live: LivestreamConfig
+        self,
+        hour: int,
+        video: ShortVideoConfig,
+        live: LivestreamConfig,
+        share_factor: float = 1.0,
     ) -> tuple[int, int]:
-        """Draw (follower views, non-follower views) for ``hour``; updates the cascade state."""
+        """Draw (follower views, non-follower views) for ``hour``; updates the cascade state.
+
+        ``share_factor`` scales how much this hour's views feed the share cascade (1: fully).
+        """
         k = hour - self.start_hour
         if k < 0 or self.finished:
             return 0, 0
+        self._k = k
         if self.kind == "livestream":
             if k >= self.duration_hours:
                 self.finished = True
@@ -88,7 +111,8 @@ class Post:
             decay = math.exp(-1.0 / kappa)
             new_views = followers + others
             self.excitation = (
-                decay * self.excitation + video.branching_ratio * (1 - decay) * new_views
+                decay * self.excitation
+                + video.branching_ratio * (1 - decay) * new_views * share_factor
             )
             # stop once both the reach and the cascade are spent (expected < 0.01 views left)
             remaining_seed = self.expected_seed_views * math.exp(-(k + 1) / tau)
@@ -100,15 +124,32 @@ class Post:
         return followers, others
 
     def sample_exposures(
-        self, n_followers: int, n_others: int, followers: np.ndarray, n_consumers: int
+        self,
+        n_followers: int,
+        n_others: int,
+        followers: np.ndarray,
+        n_consumers: int,
+        graph: SocialGraph | None = None,
+        kernel_decay: float = 0.0,
+        share_factor: float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Consumers and SKUs for the views drawn (impressions: repeats allowed)."""
+        """Consumers and SKUs for the views drawn (impressions: repeats allowed).
+
+        With a ``graph``, a short video's shared views go from recent viewers (weighted by
+        the kernel, ``kernel_decay = exp(-1/κ)``) to their contacts; the viewers drawn now are
+        remembered as potential sharers with weight ``share_factor`` each.
+        """
         rng = self.rng
         parts = []
         if n_followers and len(followers):
             parts.append(followers[rng.integers(0, len(followers), n_followers)])
         if n_others:
-            parts.append(rng.integers(0, n_consumers, n_others))
+            if graph is not None and self.kind == "short_video" and self._viewers:
+                parts.append(self._shares_along(graph, n_others, kernel_decay, rng))
+            else:
+                parts.append(rng.integers(0, n_consumers, n_others))
+        if graph is not None and self.kind == "short_video":
+            self._remember(parts, kernel_decay, share_factor)
         if not parts:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
         consumers = np.concatenate(parts).astype(np.int64, copy=False)
@@ -117,3 +158,28 @@ class Post:
         else:
             skus = self.skus[rng.integers(0, len(self.skus), len(consumers))].astype(np.int32)
         return consumers, skus
+
+    def _shares_along(
+        self, graph: SocialGraph, k: int, decay: float, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``k`` shared views: a sharer per view (hour by kernel weight, then uniformly among
+        that hour's viewers), then a uniformly drawn contact of the sharer."""
+        sizes = np.array([len(v) for _, v, _ in self._viewers])
+        age = np.array([self._k - 1 - j for j, _, _ in self._viewers])
+        w = sizes * np.array([f for _, _, f in self._viewers]) * np.power(decay, age)
+        if not w.sum() > 0:
+            return rng.integers(0, graph.n, k)
+        hours = rng.choice(len(w), size=k, p=w / w.sum())
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        pick = offsets[hours] + (rng.random(k) * sizes[hours]).astype(np.int64)
+        sharers = np.concatenate([v for _, v, _ in self._viewers])[pick]
+        return graph.random_neighbour(sharers, rng)
+
+    def _remember(self, parts: list[np.ndarray], decay: float, share_factor: float) -> None:
+        """Keep this hour's viewers as potential sharers; forget those the kernel has spent."""
+        viewers = np.concatenate(parts).astype(np.int32) if parts else np.empty(0, np.int32)
+        if len(viewers) and share_factor > 0:
+            self._viewers.append((self._k, viewers, float(share_factor)))
+        keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
+        while self._viewers and self._k - self._viewers[0][0] >= keep:
+            del self._viewers[0]

@@ -28,6 +28,7 @@ from sim.agents.factory import Factory
 from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
 from sim.config import Config, DisruptionConfig
+from sim.feedback import Feedback
 from sim.geography import Geography
 from sim.ledger import Ledger
 from sim.messages import ProductionJob
@@ -108,6 +109,7 @@ class ViralChainModel(mesa.Model):
         self.warehouse_index: dict[str, int] = {}
         self.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
         self.ledger = Ledger(self.n_sku, len(specs), len(self.geo), self.sku_brand)
+        self.feedback = Feedback(config.market.feedback, self.n_sku)
         self.orders = OrderBook(capacity=max(1024, self.market_size // 20))
         self.jobs: dict[int, ProductionJob] = {}
         self.events: list[tuple] = []

@@ -1,87 +1,159 @@
 """A generated social network of the consumers: heavy-tailed degrees, communities, regions.
 
-Directed edges ``i → j`` mean "what ``i`` shares or recommends reaches ``j``". The generator
-is a degree-corrected stochastic block model with nested groups, drawn with vectorised numpy
-in ``O(n + edges)`` time and memory (1M consumers: ~2 s; the graph holds ~46 MiB and the build
-peaks ~105 MiB above the libraries; ``python -m benchmarks --only graph``):
+Directed edges ``i → j`` mean "what ``i`` shares or recommends reaches ``j``". The network is a
+degree-corrected stochastic block model with nested groups:
 
 * **communities** inside each region: sizes are Pareto-distributed around
   ``community_size_mean`` (a few large circles, many small ones);
-* **out-degree** ``k_i`` (contacts a consumer reaches): discrete Pareto with exponent
-  ``degree_exponent`` from ``degree_min``, capped at ``degree_max`` (a heavy tail: a few
-  consumers reach hundreds);
-* **in-degree** (how often a consumer is reached): each edge picks its target with
-  probability proportional to a Pareto *attention weight* ``w_j`` (same exponent), so popular
-  consumers collect many in-links (a Chung-Lu-style heavy tail);
+* **out-degree** ``k_i`` (contacts a consumer reaches): discrete power law with exponent
+  ``degree_exponent`` on ``[degree_min, degree_max]`` (a heavy tail: a few reach hundreds);
+* **in-degree** (how often a consumer is reached): every edge picks its target with
+  probability proportional to a Pareto *attention weight* ``w_j`` (same exponent, capped at
+  ``degree_max/degree_min``), so popular consumers collect many in-links (Chung-Lu style);
 * **homophily**: an edge stays inside its community with probability ``within_community``,
   else inside its region with ``within_region``, else it goes anywhere in the market.
 
-Nodes are laid out sorted by (region, community), so every community and region is one
-contiguous block of one cumulative-weight array, and a weighted draw inside a block is one
-``searchsorted``. The result is a CSR adjacency (``indptr`` int64, ``indices`` int32).
+**Implicit edges.** Only the per-consumer columns are built (community, degree, and the
+cumulative attention of the consumers laid out by region and community, so that every
+community and region is one contiguous block): ``O(n)``, about 0.3 s and 20 MB at 1M
+consumers. Edge ``(i, j)`` — the ``j``-th contact of ``i`` — is a pure function of the graph's
+key, ``i`` and ``j`` (a counter-based hash gives its two uniforms: the scope and the point in
+the block's cumulative weight, found by one ``searchsorted``). So a run pays only for the
+edges it uses (work proportional to the consumers touched), every query returns the same
+edge, and :meth:`SocialGraph.materialize` lists all edges (CSR) for tests and analysis.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim.config import SocialGraphConfig
 
-_CHUNK_EDGES = 1 << 18
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _uniform(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> np.ndarray:
+    """Uniforms in [0, 1) from (key, i, j, salt) by SplitMix64 (vectorised, stateless)."""
+    with np.errstate(over="ignore"):
+        x = key + i.astype(np.uint64) * _GOLDEN + j.astype(np.uint64) * _M1 + np.uint64(salt) * _M2
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
 @dataclass(frozen=True)
 class SocialGraph:
-    """A directed graph over consumers ``0..n-1`` in CSR form.
+    """A directed graph over consumers ``0..n-1`` whose edges are drawn on demand.
 
     Attributes:
-        indptr: ``(n+1,)`` int64; the out-neighbours of ``i`` are
-            ``indices[indptr[i]:indptr[i+1]]``.
-        indices: ``(edges,)`` int32 targets.
         community: ``(n,)`` int32 community of each consumer (numbered across regions).
+        region: ``(n,)`` region of each consumer.
+        degree: ``(n,)`` int32 out-degree.
         attention: ``(n,)`` float32 attention weight (in-link propensity).
+        order: ``(n,)`` int32 consumers sorted by (region, community).
+        cumw: ``(n+1,)`` cumulative attention along ``order``.
+        comm_start: ``(communities+1,)`` block bounds of each community in ``order``.
+        region_start: ``(regions+1,)`` block bounds of each region in ``order``.
+        within_community, within_region: the homophily shares.
+        key: the graph's hash key (drawn from its stream).
     """
 
-    indptr: np.ndarray
-    indices: np.ndarray
     community: np.ndarray
+    region: np.ndarray
+    degree: np.ndarray
     attention: np.ndarray
+    order: np.ndarray
+    cumw: np.ndarray
+    comm_start: np.ndarray
+    region_start: np.ndarray
+    within_community: float
+    within_region: float
+    key: np.uint64
 
     @property
     def n(self) -> int:
         """Number of consumers."""
-        return len(self.indptr) - 1
-
-    def out_degree(self) -> np.ndarray:
-        """Out-degree per consumer."""
-        return np.diff(self.indptr)
-
-    def in_degree(self) -> np.ndarray:
-        """In-degree per consumer."""
-        return np.bincount(self.indices, minlength=self.n)
-
-    def neighbours(self, i: int) -> np.ndarray:
-        """Out-neighbours of consumer ``i``."""
-        return self.indices[self.indptr[i] : self.indptr[i + 1]]
-
-    def random_neighbour(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One uniformly drawn out-neighbour per node (``-1`` for a node without any)."""
-        nodes = np.asarray(nodes, dtype=np.int64)
-        start = self.indptr[nodes]
-        deg = self.indptr[nodes + 1] - start
-        out = np.full(len(nodes), -1, dtype=np.int64)
-        has = deg > 0
-        pick = start[has] + (rng.random(int(has.sum())) * deg[has]).astype(np.int64)
-        out[has] = self.indices[pick]
-        return out
+        return len(self.degree)
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the arrays."""
-        return sum(a.nbytes for a in (self.indptr, self.indices, self.community, self.attention))
+        """Memory held by the graph's columns."""
+        cols = (self.community, self.degree, self.attention, self.order, self.cumw)
+        return sum(a.nbytes for a in cols) + self.comm_start.nbytes + self.region_start.nbytes
+
+    def edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``)."""
+        src = np.asarray(src, dtype=np.int64)
+        j = np.asarray(j, dtype=np.int64)
+        n = self.n
+        scope = _uniform(self.key, src, j, 0)
+        lo = np.zeros(len(src), dtype=np.int64)
+        hi = np.full(len(src), n, dtype=np.int64)
+        in_comm = scope < self.within_community
+        in_region = ~in_comm & (scope < self.within_community + self.within_region)
+        c = self.community[src[in_comm]].astype(np.int64)
+        lo[in_comm], hi[in_comm] = self.comm_start[c], self.comm_start[c + 1]
+        r = self.region[src[in_region]].astype(np.int64)
+        lo[in_region], hi[in_region] = self.region_start[r], self.region_start[r + 1]
+        cumw = self.cumw
+        point = cumw[lo] + _uniform(self.key, src, j, 1) * (cumw[hi] - cumw[lo])
+        pos = np.searchsorted(cumw, point, side="right") - 1
+        np.clip(pos, lo, hi - 1, out=pos)
+        loop = self.order[pos] == src  # no self-loops: take the next consumer of the block
+        if loop.any():
+            alone = np.flatnonzero(loop)[hi[loop] - lo[loop] == 1]
+            if len(alone):  # alone in its community: a contact elsewhere in its region
+                r = self.region[src[alone]].astype(np.int64)
+                lo[alone], hi[alone] = self.region_start[r], self.region_start[r + 1]
+                u = _uniform(self.key, src[alone], j[alone], 2)
+                pos[alone] = lo[alone] + (u * (hi[alone] - lo[alone])).astype(np.int64)
+                loop = self.order[pos] == src
+            lo_s, size = lo[loop], hi[loop] - lo[loop]
+            pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
+        return self.order[pos].astype(np.int64)
+
+    def neighbours(self, i: int) -> np.ndarray:
+        """Out-neighbours of consumer ``i`` (in edge order; repeated links repeat)."""
+        k = int(self.degree[i])
+        return self.edge_targets(np.full(k, i, dtype=np.int64), np.arange(k))
+
+    def random_neighbour(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One uniformly drawn out-neighbour per node."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        j = (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
+        return self.edge_targets(nodes, j)
+
+    def reach(
+        self, senders: np.ndarray, probability: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each sender tells each of its contacts with ``probability``: (sender row, target).
+
+        Only the edges hit are computed: the work is the senders' degrees, not the graph's.
+        """
+        senders = np.asarray(senders, dtype=np.int64)
+        deg = self.degree[senders].astype(np.int64)
+        hit = np.flatnonzero(rng.random(int(deg.sum())) < probability)
+        rows = np.repeat(np.arange(len(senders)), deg)[hit]
+        first = np.concatenate([[0], np.cumsum(deg)[:-1]])
+        return rows, self.edge_targets(senders[rows], hit - first[rows])
+
+    def materialize(self) -> tuple[np.ndarray, np.ndarray]:
+        """All edges as CSR ``(indptr int64, indices int32)`` (tests, analysis)."""
+        indptr = np.concatenate([[0], np.cumsum(self.degree, dtype=np.int64)])
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        step = 1 << 18
+        for a in range(0, self.n, step):
+            b = min(a + step, self.n)
+            e0, e1 = int(indptr[a]), int(indptr[b])
+            src = np.repeat(np.arange(a, b, dtype=np.int64), self.degree[a:b])
+            j = np.arange(e1 - e0) - (indptr[src] - e0)
+            indices[e0:e1] = self.edge_targets(src, j)
+        return indptr, indices
 
 
 def _pareto_int(
@@ -92,7 +164,7 @@ def _pareto_int(
     a = exponent - 1.0
     lo, hi = kmin ** (-a), (kmax + 1) ** (-a)
     k = np.floor((lo - u * (lo - hi)) ** (-1.0 / a))
-    return np.clip(k, kmin, kmax).astype(np.int64)
+    return np.clip(k, kmin, kmax).astype(np.int32)
 
 
 def build(
@@ -110,61 +182,36 @@ def build(
     n = len(region)
     p = params
     # communities inside regions: Pareto sizes (shape 2: mean = 2·scale)
-    comm_local = np.zeros(n, dtype=np.int64)
-    n_comm = np.zeros(n_regions, dtype=np.int64)
+    community = np.zeros(n, dtype=np.int32)
+    offset = 0
     for r in range(n_regions):
         members = np.flatnonzero(region == r)
         if len(members) == 0:
             continue
         k = max(1, round(len(members) / p.community_size_mean))
         sizes = rng.pareto(2.0, k) + 1.0
-        comm_local[members] = rng.choice(k, size=len(members), p=sizes / sizes.sum())
-        n_comm[r] = k
-    offset = np.concatenate([[0], np.cumsum(n_comm)])
-    community = offset[region.astype(np.int64)] + comm_local
-    n_groups = int(offset[-1])
-    # lay nodes out by (region, community): each group is a contiguous block
-    order = np.lexsort((community, region))
-    sorted_comm = community[order]
-    comm_start = np.searchsorted(sorted_comm, np.arange(n_groups + 1))
-    region_start = offset[np.arange(n_regions + 1)]
-    region_start = comm_start[np.minimum(region_start, n_groups)]
-    # attention: Pareto, capped like the out-degree (degree_max / degree_min)
+        community[members] = offset + rng.choice(k, size=len(members), p=sizes / sizes.sum())
+        offset += k
+    # lay consumers out by (region, community): each group is one contiguous block
+    order = np.argsort(community, kind="stable").astype(np.int32)  # communities nest in regions
+    comm_start = np.searchsorted(community[order], np.arange(offset + 1)).astype(np.int64)
+    region_start = np.searchsorted(region[order], np.arange(n_regions + 1)).astype(np.int64)
     attention = np.minimum(
         rng.pareto(p.degree_exponent - 1.0, n) + 1.0, p.degree_max / p.degree_min
     ).astype(np.float32)
     cumw = np.concatenate([[0.0], np.cumsum(attention[order], dtype=np.float64)])
-
     degree = _pareto_int(rng, n, p.degree_min, p.degree_max, p.degree_exponent)
-    indptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int64)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    # edges in chunks of consecutive sources: temporaries stay ~50 MB at any size
-    cuts = np.unique(np.searchsorted(indptr, np.arange(0, indptr[-1], _CHUNK_EDGES), "right") - 1)
-    bounds = [*cuts.tolist(), n]
-    for a, b in itertools.pairwise(bounds):
-        e0, e1 = int(indptr[a]), int(indptr[b])
-        src = np.repeat(np.arange(a, b, dtype=np.int64), degree[a:b])
-        scope = rng.random(e1 - e0)
-        lo = np.zeros(e1 - e0, dtype=np.int64)
-        hi = np.full(e1 - e0, n, dtype=np.int64)
-        in_comm = scope < p.within_community
-        in_region = ~in_comm & (scope < p.within_community + p.within_region)
-        c = community[src[in_comm]]
-        lo[in_comm], hi[in_comm] = comm_start[c], comm_start[c + 1]
-        r = region[src[in_region]].astype(np.int64)
-        lo[in_region], hi[in_region] = region_start[r], region_start[r + 1]
-        # weighted draw inside [lo, hi): a point in the block's cumulative weight
-        point = cumw[lo] + rng.random(e1 - e0) * (cumw[hi] - cumw[lo])
-        pos = np.searchsorted(cumw, point, side="right") - 1
-        np.clip(pos, lo, hi - 1, out=pos)
-        loop = order[pos] == src  # no self-loops: take the next node of the block
-        if loop.any():
-            lo_s, hi_s = lo[loop], hi[loop]
-            pos[loop] = lo_s + (pos[loop] - lo_s + 1) % (hi_s - lo_s)
-        indices[e0:e1] = order[pos]
+    key = np.uint64(rng.integers(0, 2**63, dtype=np.int64))
     return SocialGraph(
-        indptr=indptr,
-        indices=indices,
-        community=community.astype(np.int32),
+        community=community,
+        region=region,
+        degree=degree,
         attention=attention,
+        order=order,
+        cumw=cumw,
+        comm_start=comm_start,
+        region_start=region_start,
+        within_community=p.within_community,
+        within_region=p.within_region,
+        key=key,
     )

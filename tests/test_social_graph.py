@@ -22,20 +22,43 @@ def graph(seed: int = 0, **changes) -> tuple[SocialGraph, np.ndarray, object]:
     return build(region, 4, params, stream(seed, "graph")), region, params
 
 
-def test_csr_layout_types_and_no_self_loops():
+@functools.lru_cache(maxsize=4)
+def edges(seed: int = 0, **changes) -> tuple[np.ndarray, np.ndarray]:
+    """(source, target) of every edge, materialised."""
+    g, _, _ = graph(seed, **changes)
+    indptr, indices = g.materialize()
+    return np.repeat(np.arange(g.n), np.diff(indptr)), indices
+
+
+def test_materialized_edges_are_csr_without_self_loops():
     g, _, p = graph()
-    assert g.n == N and g.indptr[0] == 0 and g.indptr[-1] == len(g.indices)
-    assert g.indices.dtype == np.int32 and g.indptr.dtype == np.int64
-    assert g.indices.min() >= 0 and g.indices.max() < N
-    deg = g.out_degree()
+    indptr, indices = g.materialize()
+    assert len(indptr) == N + 1 and indptr[0] == 0 and indptr[-1] == len(indices)
+    assert indices.dtype == np.int32 and indptr.dtype == np.int64
+    assert indices.min() >= 0 and indices.max() < N
+    deg = np.diff(indptr)
+    np.testing.assert_array_equal(deg, g.degree)
     assert deg.min() >= p.degree_min and deg.max() <= p.degree_max
-    src = np.repeat(np.arange(N), deg)
-    assert not np.any(src == g.indices)
+    src, dst = edges()
+    assert not np.any(src == dst)
+
+
+def test_edges_are_a_function_of_the_graph_not_of_the_query():
+    g, _, _ = graph()
+    _, indices = g.materialize()
+    indptr = np.concatenate([[0], np.cumsum(g.degree, dtype=np.int64)])
+    for i in (0, 17, int(np.argmax(g.degree))):
+        np.testing.assert_array_equal(g.neighbours(i), indices[indptr[i] : indptr[i + 1]])
+    # the same edges asked in another order and batch
+    src = np.array([5, 3, 5, 9], dtype=np.int64)
+    j = np.array([1, 0, 0, 2], dtype=np.int64)
+    expect = [indices[indptr[s] + k] for s, k in zip(src, j, strict=True)]
+    np.testing.assert_array_equal(g.edge_targets(src, j), expect)
 
 
 def test_out_degrees_follow_the_power_law():
     g, _, p = graph()
-    deg = g.out_degree().astype(float)
+    deg = g.degree.astype(float)
     # Hill estimator of the tail exponent above 2·k_min: alpha - 1 = n / sum(log(k / k0))
     k0 = 2 * p.degree_min
     tail = deg[deg >= k0]
@@ -45,17 +68,17 @@ def test_out_degrees_follow_the_power_law():
 
 
 def test_in_degrees_are_heavy_tailed_too():
-    g, _, _ = graph()
-    indeg = g.in_degree()
+    _, dst = edges()
+    indeg = np.bincount(dst, minlength=N)
     assert indeg.max() > 15 * indeg.mean()
     assert np.percentile(indeg, 50) < indeg.mean()  # skewed: most are reached less than average
 
 
 def test_homophily_matches_the_community_and_region_shares():
     g, region, p = graph()
-    src = np.repeat(np.arange(N), g.out_degree())
-    same_comm = np.mean(g.community[src] == g.community[g.indices])
-    same_region = np.mean(region[src] == region[g.indices])
+    src, dst = edges()
+    same_comm = np.mean(g.community[src] == g.community[dst])
+    same_region = np.mean(region[src] == region[dst])
     anywhere = 1 - p.within_community - p.within_region
     # edges drawn market-wide land in the own region with about sum(share^2)
     expected_region = p.within_community + p.within_region + anywhere * np.sum(SHARES**2)
@@ -70,27 +93,36 @@ def test_homophily_matches_the_community_and_region_shares():
 
 
 def test_no_homophily_spreads_edges_across_the_market():
-    g, region, _ = graph(within_community=0.0, within_region=0.0)
-    src = np.repeat(np.arange(N), g.out_degree())
-    assert np.mean(region[src] == region[g.indices]) == pytest.approx(np.sum(SHARES**2), abs=0.02)
+    _, region, _ = graph(within_community=0.0, within_region=0.0)
+    src, dst = edges(within_community=0.0, within_region=0.0)
+    assert np.mean(region[src] == region[dst]) == pytest.approx(np.sum(SHARES**2), abs=0.02)
 
 
 def test_same_stream_same_graph_other_stream_other_graph():
-    a, _, _ = graph(0)
-    b, _, _ = graph(0, degree_min=3)  # an equal config, built again
-    c, _, _ = graph(1)
-    np.testing.assert_array_equal(a.indices, b.indices)
-    assert not np.array_equal(a.indices[:1000], c.indices[:1000])
+    a = edges(0)[1]
+    b = edges(0, degree_min=3)[1]  # an equal config, built again
+    c = edges(1)[1]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[:1000], c[:1000])
 
 
 def test_random_neighbour_draws_out_neighbours_uniformly():
     g, _, _ = graph()
-    node = int(np.argmax(g.out_degree()))
+    node = int(np.argmax(g.degree))
     picks = g.random_neighbour(np.full(20_000, node), stream(0, "pick"))
     nbrs = g.neighbours(node)
-    assert np.isin(picks, nbrs).all()
     uniq, multiplicity = np.unique(nbrs, return_counts=True)  # (repeated links count twice)
+    assert np.isin(picks, uniq).all()
     counts = np.bincount(np.searchsorted(uniq, picks), minlength=len(uniq))
     expected = len(picks) * multiplicity / multiplicity.sum()
     assert counts.min() > 0
     assert np.abs(counts - expected).max() < 5 * np.sqrt(expected.max())
+
+
+def test_reach_tells_each_contact_with_the_probability():
+    g, _, _ = graph()
+    senders = np.arange(0, 3000, dtype=np.int64)
+    rows, targets = g.reach(senders, 0.3, stream(0, "reach"))
+    assert len(rows) == pytest.approx(0.3 * g.degree[senders].sum(), rel=0.05)
+    for r in np.unique(rows)[:50]:  # every target is a contact of its sender
+        assert np.isin(targets[rows == r], g.neighbours(int(senders[r]))).all()
