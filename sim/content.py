@@ -164,15 +164,19 @@ class Post:
     ) -> np.ndarray:
         """``k`` shared views: a sharer per view (hour by kernel weight, then uniformly among
         that hour's viewers), then a uniformly drawn contact of the sharer."""
-        sizes = np.array([len(v) for _, v, _ in self._viewers])
-        age = np.array([self._k - 1 - j for j, _, _ in self._viewers])
-        w = sizes * np.array([f for _, _, f in self._viewers]) * np.power(decay, age)
-        if not w.sum() > 0:
+        last = self._k - 1
+        w = np.array([len(v) * f * decay ** (last - j) for j, v, f in self._viewers])
+        total = w.sum()
+        if not total > 0:
             return rng.integers(0, graph.n, k)
-        hours = rng.choice(len(w), size=k, p=w / w.sum())
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        pick = offsets[hours] + (rng.random(k) * sizes[hours]).astype(np.int64)
-        sharers = np.concatenate([v for _, v, _ in self._viewers])[pick]
+        counts = rng.multinomial(k, w / total)
+        sharers = np.concatenate(
+            [
+                v[rng.integers(0, len(v), c)]
+                for (_, v, _), c in zip(self._viewers, counts.tolist(), strict=True)
+                if c
+            ]
+        )
         return graph.random_neighbour(sharers, rng)
 
     def _remember(self, parts: list[np.ndarray], decay: float, share_factor: float) -> None:

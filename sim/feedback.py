@@ -63,8 +63,13 @@ class Feedback:
         cascade with, and the penalty parts due to stock-outs and to slow promises."""
         if not self.cfg.page_sharing:
             return 1.0, 0.0, 0.0
-        so = self.cfg.soldout_share_penalty * float(self.soldout_share[skus].mean())
-        sl = self.cfg.slow_share_penalty * float(self.slow_share[skus].mean())
+        if len(skus) == 1:  # the common case, without numpy reductions
+            s = int(skus[0])
+            so = self.cfg.soldout_share_penalty * float(self.soldout_share[s])
+            sl = self.cfg.slow_share_penalty * float(self.slow_share[s])
+        else:
+            so = self.cfg.soldout_share_penalty * float(self.soldout_share[skus].mean())
+            sl = self.cfg.slow_share_penalty * float(self.slow_share[skus].mean())
         total = min(so + sl, 1.0)
         if total <= 0:
             return 1.0, 0.0, 0.0
