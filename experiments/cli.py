@@ -31,34 +31,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.calibrate",
 )
 
-KPI_UNITS = {
-    "fill_rate": "share",
-    "on_time_rate": "share",
-    "quick_response_share": "share",
-    "stockout_hours": "SKU-h",
-    "delivery_hours_mean": "h",
-    "delivery_hours_p95": "h",
-    "response_time_hours": "h",
-    "bullwhip_ratio": "ratio",
-    "upstream_bullwhip_ratio": "ratio",
-    "transport_unit_km": "unit·km",
-    "views_lost_stockout": "views",
-    "views_lost_late": "views",
-    "rating_end": "stars",
-}
-MONEY_KPIS = {
-    "revenue",
-    "production_cost",
-    "holding_cost",
-    "transport_cost",
-    "rush_premium_cost",
-    "kol_fees",
-    "return_cost",
-    "writeoff_cost",
-    "profit",
-    "peak_working_capital",
-}
-
 RUN_EPILOG = """\
 overrides are Hydra key=value pairs, for example:
   story=head_kol_livestream        pick a story     (viralchain list stories)
@@ -78,9 +50,12 @@ examples:
 def _fmt(value: float, name: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if name in KPI_UNITS and KPI_UNITS[name] in ("share", "ratio"):
+    from sim.kpis import BY_NAME
+
+    unit = BY_NAME[name].unit if name in BY_NAME else ""
+    if unit in ("share", "ratio"):
         return f"{value:.3f}"
-    if name in MONEY_KPIS or abs(value) >= 1000:
+    if unit == "money" or abs(value) >= 1000:
         return f"{value:,.0f}"
     if float(value).is_integer():
         return f"{value:,.0f}"
@@ -88,15 +63,19 @@ def _fmt(value: float, name: str) -> str:
 
 
 def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) -> str:
-    """KPIs side by side; with ``diff``, the last column minus the first, and in %."""
-    from sim.metrics import KPIS
+    """KPIs side by side; with ``diff``, the last column minus the first, and in %.
+
+    Each row names the KPI, its unit and which direction is better (``sim.kpis``).
+    """
+    from sim.kpis import CATALOGUE
 
     labels = list(columns)
     rows = []
-    for name in KPIS:
-        unit = KPI_UNITS.get(name, "money" if name in MONEY_KPIS else "units")
+    for k in CATALOGUE:
+        name = k.name
         vals = [columns[c].get(name, math.nan) for c in labels]
-        row = [name, unit] + [_fmt(v, name) for v in vals]
+        row = [name, k.unit, "" if k.better == "neither" else k.better]
+        row += [_fmt(v, name) for v in vals]
         if diff and len(labels) >= 2:
             a, b = vals[0], vals[-1]
             d = b - a
@@ -104,13 +83,13 @@ def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) ->
             rel = d / abs(a) * 100 if a and not math.isnan(d) else math.nan
             row.append("n/a" if math.isnan(rel) else f"{rel:+.0f}%")
         rows.append(row)
-    head = ["KPI", "unit", *labels]
+    head = ["KPI", "unit", "better", *labels]
     if diff and len(labels) >= 2:
         head += [f"{labels[-1]} − {labels[0]}", "change"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     lines = [
         "  ".join(
-            h.ljust(w) if i < 2 else h.rjust(w)
+            h.ljust(w) if i < 3 else h.rjust(w)
             for i, (h, w) in enumerate(zip(head, widths, strict=True))
         )
     ]
@@ -118,11 +97,19 @@ def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) ->
     for r in rows:
         lines.append(
             "  ".join(
-                str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                str(c).ljust(w) if i < 3 else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
     return "\n".join(lines)
+
+
+def _version() -> str:
+    """``viralchain X.Y.Z`` and where its scenarios are read from."""
+    from experiments.compose import scenarios_dir
+    from sim import __version__
+
+    return f"viralchain {__version__} (scenarios: {scenarios_dir()})"
 
 
 def _error(lines: str) -> int:
@@ -247,7 +234,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """List stories, setups, policies or KPIs."""
     from experiments.compose import group_options, scenarios_dir
-    from sim.metrics import KPIS
+    from sim.kpis import CATALOGUE
     from sim.policies import registry
 
     what = args.what
@@ -259,9 +246,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         for family in sorted(registry.FAMILIES):
             print(f"policy/{family:<14} {', '.join(registry.names(family))}")
     elif what == "kpis":
-        for name, f in KPIS.items():
-            doc = " ".join((f.__doc__ or "").split())
-            print(f"{name:<24} {doc}")
+        print(f"{'KPI':<24} {'unit':<8} {'better':<7} meaning")
+        for k in CATALOGUE:
+            better = "-" if k.better == "neither" else k.better
+            print(f"{k.name:<24} {k.unit:<8} {better:<7} {k.meaning}")
     return EXIT_OK
 
 
@@ -287,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress and debug details")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(

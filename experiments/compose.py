@@ -17,11 +17,20 @@ from sim.errors import ConfigError
 
 
 def scenarios_dir() -> Path:
-    """The Hydra config root: ``$VIRALCHAIN_SCENARIOS`` or ``scenarios/`` beside the package."""
+    """The Hydra config root.
+
+    ``$VIRALCHAIN_SCENARIOS`` when set; else the copy an installed wheel ships inside this
+    package (``experiments/scenarios/``, see setup.py); else, in a checkout or an editable
+    install, ``scenarios/`` at the repository's top level.
+    """
     env = os.environ.get("VIRALCHAIN_SCENARIOS")
     if env:
         return Path(env).resolve()
-    return (Path(__file__).resolve().parent.parent / "scenarios").resolve()
+    here = Path(__file__).resolve().parent
+    packaged = here / "scenarios"
+    if (packaged / "config.yaml").is_file():
+        return packaged
+    return (here.parent / "scenarios").resolve()
 
 
 def group_options(group: str) -> list[str]:

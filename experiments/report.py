@@ -28,6 +28,7 @@ import pandas as pd
 
 from experiments import sweep_stats as stats
 from experiments import sweep_store as store
+from sim import kpis as kpis_catalogue
 
 DEFAULT_KPIS = [
     "fill_rate",
@@ -37,29 +38,10 @@ DEFAULT_KPIS = [
     "delivery_hours_mean",
     "stockout_hours",
 ]
-SHARES = {"fill_rate", "on_time_rate", "quick_response_share"}
-# KPIs where less is better (the frontier minimises them); all others are maximised
-LOWER_IS_BETTER = {
-    "lost_sales_units",
-    "cancelled_units",
-    "open_order_units",
-    "returned_units",
-    "stockout_hours",
-    "delivery_hours_mean",
-    "delivery_hours_p95",
-    "production_cost",
-    "holding_cost",
-    "transport_cost",
-    "rush_premium_cost",
-    "kol_fees",
-    "return_cost",
-    "writeoff_cost",
-    "leftover_units",
-    "bullwhip_ratio",
-    "response_time_hours",
-    "transport_unit_km",
-    "peak_working_capital",
-}
+# from the KPI catalogue: shares and ratios get three decimals; the frontier minimises the
+# KPIs where lower is better and maximises all others
+THREE_DECIMALS = kpis_catalogue.of_unit("share", "ratio")
+LOWER_IS_BETTER = frozenset(kpis_catalogue.better_of("lower"))
 
 
 class ReportError(ValueError):
@@ -88,7 +70,7 @@ def fmt(value: float, kpi: str = "") -> str:
     """A KPI value for a table."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if kpi in SHARES or kpi.endswith("_ratio"):
+    if kpi in THREE_DECIMALS:
         return f"{value:.3f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
@@ -125,6 +107,7 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
         "paired ±",
         "unpaired ±",
         "CRN variance ratio",
+        "verdict",
     ]
     rows = []
     order = {k: i for i, k in enumerate(r.kpis)}
@@ -142,9 +125,58 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
                 fmt(d.paired_half_width, d.kpi),
                 fmt(d.unpaired_half_width, d.kpi),
                 "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}×",
+                verdict(d.kpi, d.ci_low, d.ci_high),
             ]
         )
     return head, rows
+
+
+def verdict(kpi: str, ci_low: float, ci_high: float) -> str:
+    """``better`` or ``worse`` when the 95% CI of a difference excludes 0, by the KPI's better
+    direction in the catalogue; empty when it includes 0 or neither direction is better."""
+    sign = kpis_catalogue.kpi(kpi).sign
+    if not sign or math.isnan(ci_low) or math.isnan(ci_high) or ci_low <= 0 <= ci_high:
+        return ""
+    return "better" if (ci_low > 0) == (sign > 0) else "worse"
+
+
+PAIRED_NOTE = (
+    "95% CI = mean diff ± paired ±; unpaired ±: as if the runs were independent (Welch); "
+    "CRN ×: (unpaired ÷ paired)², the factor of replications common random numbers save; "
+    "verdict: the CI excludes 0 (better or worse for the brand)."
+)
+
+
+def paired_text(r: Report, width: int = 100) -> str:
+    """The paired differences for a terminal, at most ``width`` characters wide: one block per
+    combination, headed by ``combination − baseline``, one line per KPI."""
+    import textwrap
+
+    order = {k: i for i, k in enumerate(r.kpis)}
+    shown = r.diffs[r.diffs["kpi"].isin(r.kpis)].copy()
+    shown["_order"] = shown["kpi"].map(order)
+    shown = shown.sort_values(["story", "combination", "_order"], kind="stable")
+    head = ["KPI", "pairs", "mean diff", "paired ±", "unpaired ±", "CRN ×", "verdict"]
+    blocks = []
+    for (_, combo), group in shown.groupby(["story", "combination"], sort=False):
+        base = group["baseline"].iloc[0]
+        title = textwrap.fill(f"{combo} − {base}", width, subsequent_indent="    ")
+        rows = [
+            [
+                d.kpi,
+                str(d.n_pairs),
+                fmt(d.mean_diff, d.kpi),
+                fmt(d.paired_half_width, d.kpi),
+                fmt(d.unpaired_half_width, d.kpi),
+                "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}",
+                verdict(d.kpi, d.ci_low, d.ci_high),
+            ]
+            for d in group.itertuples(index=False)
+        ]
+        table = "\n".join("  " + line.rstrip() for line in text_table(head, rows).splitlines())
+        blocks.append(f"{title}\n{table}")
+    note = textwrap.fill(PAIRED_NOTE, width)
+    return "\n\n".join([*blocks, note])
 
 
 def text_table(head: list[str], rows: list[list[str]]) -> str:
@@ -265,7 +297,7 @@ def _pick_runs(r: Report, y: str, run_ids: list[str] | None) -> dict[str, str]:
 
 
 def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
-    from sim.plotting import plot_comparison, plot_run
+    from sim.plotting import plot_comparison, plot_run, short_labels
 
     runs = r.design.runs.set_index("run_id")
     ids = list(chosen.values())
@@ -280,13 +312,16 @@ def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
         title = f"{first['story']}: {next(iter(chosen))}, seed {first['seed']} (run {rid})"
         return plot_run(ts[ts["run_id"] == rid], ev[ev["run_id"] == rid], title, skus)
     same_seed = len({runs.loc[i, "seed"] for i in ids}) == 1
+    labels, common = short_labels(list(chosen))  # the legend names what differs
     title = (
         f"{first['story']}: "
-        + " vs ".join(chosen)
+        + " vs ".join(labels)
+        + (f" ({common})" if common else "")
         + (f" on the same demand (seed {first['seed']})" if same_seed else "")
     )
     data = {
-        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict()) for label, rid in chosen.items()
+        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict())
+        for label, rid in zip(labels, chosen.values(), strict=True)
     }
     return plot_comparison(data, title, skus)
 
@@ -411,7 +446,7 @@ def _write_markdown(r: Report, sweep_id: str, x: str, y: str) -> Path:
             "*paired ±*: half-width of the 95% CI from the within-replication differences; "
             "*unpaired ±*: the same difference as if the runs were independent (Welch); "
             "*CRN variance ratio*: (unpaired ÷ paired)², the factor of replications common "
-            "random numbers save.",
+            "random numbers save; *verdict*: the CI excludes 0, better or worse for the brand.",
             "",
         ]
     front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
@@ -452,7 +487,8 @@ def _write_html(r: Report, sweep_id: str, x: str, y: str) -> Path:
             "<p class='note'>paired ±: half-width of the 95% CI of the within-replication "
             "differences; unpaired ±: the same difference as if the runs were independent "
             "(Welch); CRN variance ratio: (unpaired ÷ paired)², the factor of replications "
-            "common random numbers save.</p>",
+            "common random numbers save; verdict: the CI excludes 0, better or worse for the "
+            "brand.</p>",
         ]
     front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
     parts.append(
@@ -492,7 +528,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(text_table(*headline_rows(r)))
     if len(r.diffs):
         print("\nPaired differences to the baseline (same replications, same demand):")
-        print(text_table(*paired_rows(r)))
+        print(paired_text(r))
     print(f"\nwrote {r.out}/")
     for name, path in r.files.items():
         print(f"  {name:<19} {path}")

@@ -37,6 +37,7 @@ from experiments.dashboard.session import (
 )
 from sim import narrative
 from sim.errors import ConfigError
+from sim.kpis import kpi
 from sim.plotting import color_for, plot_dashboard
 
 log = logging.getLogger(__name__)
@@ -209,9 +210,10 @@ def KpiPanel(rows: list[KpiRow], labels: list[str], hour: int, finished: bool) -
     body = []
     for r in rows:
         pct = "" if r.change_pct != r.change_pct else f"{r.change_pct:+.0f}%"
-        unit = "" if r.unit in ("%", "money") else f" <small>{r.unit}</small>"
+        unit = "" if r.unit in ("share", "money") else f" <small>{r.unit}</small>"
         body.append(
-            f'<tr data-kpi="{r.name}"><td>{html.escape(r.label)}{unit}</td>'
+            f'<tr data-kpi="{r.name}"><td title="{html.escape(kpi(r.name).meaning)}">'
+            f"{html.escape(r.label)}{unit}</td>"
             f'<td class="num left">{format_value(r.left, r.unit)}</td>'
             f'<td class="num right">{format_value(r.right, r.unit)}</td>'
             f'<td class="num diff {r.verdict}">{format_diff(r)}</td>'
