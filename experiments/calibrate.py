@@ -128,6 +128,8 @@ def overrides(fits: dict, conversions: tuple[float, float]) -> dict[str, object]
             out["content.short_video.reach_decay_hours"] = f.value("reach_decay_hours")
         out["content.short_video.branching_ratio"] = min(f.value("branching_ratio"), 0.999)
         out["content.short_video.share_kernel_hours"] = f.value("share_kernel_hours")
+        # the fit sees one cascade: its branching is the whole of it, none left for crossing
+        out["content.short_video.cross_excitation"] = 0.0
     if "orders" in fits:
         f = fits["orders"]
         c_org, c_wom = conversions

@@ -333,7 +333,17 @@ class ShortVideoConfig(Strict):
         description="expected shared views triggered by one view (< 1)"
     )
     share_kernel_hours: Positive = Field(description="time constant of the share kernel, hours")
+    cross_excitation: NonNegative = Field(
+        description="shared views one view of a short video triggers on the campaign's other "
+        "live short videos of the same product (split among them; branching_ratio + this < 1)"
+    )
     conversion_probability: Probability = Field(description="chance a view leads to wanting")
+
+    @model_validator(mode="after")
+    def _stable(self) -> ShortVideoConfig:
+        if self.branching_ratio + self.cross_excitation >= 1.0:
+            raise ValueError("branching_ratio + cross_excitation must be < 1 (a stable cascade)")
+        return self
 
 
 class LivestreamConfig(Strict):

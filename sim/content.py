@@ -22,6 +22,11 @@ Who sees the shares: without a social graph, uniformly random consumers. With on
 — the viewers of hour ``j`` are drawn with weight ``f_j·V_j·exp(-(k-1-j)/κ)``, their share of
 the excitation — to one of that viewer's network contacts: cascades travel along the edges.
 ``f_j`` is the share factor of hour ``j`` (1, or less when the page sells out: sim.feedback).
+
+Posts of a campaign excite each other (:func:`cross_excite`): a short video's views also
+trigger ``cross_excitation`` direct shares per view on the other live short videos featuring
+its product, with the same kernel; the campaign's total branching is then at most
+``branching_ratio + cross_excitation`` (< 1, validated). A lone post is the textbook cascade.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class Post:
     # recent viewers (potential sharers): (hour since start, consumers, share factor), newest last
     _viewers: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
     _k: int = 0  # hours since start of the latest draw
+    last_views: int = 0  # views of the latest hour drawn, and the share factor they had
+    last_factor: float = 1.0
 
     def views_this_hour(
         self,
@@ -121,7 +128,13 @@ class Post:
         self.follower_views += followers
         self.share_views += others
         self.views += followers + others
+        self.last_views, self.last_factor = followers + others, share_factor
         return followers, others
+
+    def excite(self, views: float) -> None:
+        """Add excitation worth ``views`` expected direct shares, spread by the kernel
+        (cross-excitation from the campaign's other posts)."""
+        self.excitation += views
 
     def sample_exposures(
         self,
@@ -187,3 +200,29 @@ class Post:
         keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
         while self._viewers and self._k - self._viewers[0][0] >= keep:
             del self._viewers[0]
+
+
+def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float:
+    """Cross-excitation inside a campaign: the views a short video got this hour also excite
+    the other live short videos featuring one of its products, ``cross_excitation`` direct
+    shares per view (times the hour's share factor) split equally among them, spread by the
+    same kernel. Returns the expected direct shares added (0 without another live post).
+    """
+    c = video.cross_excitation
+    videos = [
+        p for p in posts if p.kind == "short_video" and not p.finished and p.start_hour <= hour
+    ]
+    if c <= 0 or len(videos) < 2:
+        return 0.0
+    added = 0.0
+    for p in videos:
+        if p.last_views == 0 or p._k != hour - p.start_hour:
+            continue
+        peers = [q for q in videos if q is not p and np.intersect1d(q.skus, p.skus).size]
+        if not peers:
+            continue
+        per_peer = c * p.last_views * p.last_factor / len(peers)
+        for q in peers:
+            q.excite(per_peer * (1 - math.exp(-1.0 / video.share_kernel_hours)))
+        added += per_peer * len(peers)
+    return added

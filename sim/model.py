@@ -28,6 +28,7 @@ from sim.agents.factory import Factory
 from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
 from sim.config import Config, DisruptionConfig
+from sim.content import cross_excite
 from sim.feedback import Feedback
 from sim.geography import Geography
 from sim.ledger import Ledger
@@ -292,6 +293,9 @@ class ViralChainModel(mesa.Model):
         if h == self.config.run.fail_at_hour:
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
         exposures = [e for kol in self.kols for e in kol.broadcast(h)]
+        cross_excite(
+            [p for kol in self.kols for p in kol.posts], h, self.config.content.short_video
+        )
         for brand in self.brands:
             brand.allocate_backlog(h)
         self.population.decide(h, exposures)

@@ -25,7 +25,7 @@ SEED_VIEWS = 300.0
 
 def model_views(seed: int = 0, hours: int = 480) -> tuple[np.ndarray, np.ndarray]:
     """Hourly views of twelve short videos, drawn by the model's own cascade (sim.content)."""
-    video = ShortVideoConfig(**VIDEO, conversion_probability=0.004)
+    video = ShortVideoConfig(**VIDEO, cross_excitation=0.0, conversion_probability=0.004)
     live = LivestreamConfig(conversion_probability=0.08, platform_boost=1.0, opening_peak_factor=2)
     posts = [
         Post(f"p{i}", 0, "short_video", np.array([0]), s, 1, SEED_VIEWS, stream(seed, "cal", i))
@@ -132,6 +132,23 @@ def test_calibrate_command_writes_an_override_file_a_run_uses(tmp_path, capsys):
     assert cfg.market.word_of_mouth.contacts_per_day == pytest.approx(contacts)
     q = contacts * cfg.market.word_of_mouth.conversion_probability
     assert q == pytest.approx(0.4, rel=0.15)
+
+
+def test_a_views_fit_becomes_the_cascade_of_a_run(tmp_path, capsys):
+    views, posts = model_views()
+    data = _write(
+        tmp_path / "clips.csv",
+        ["t_hours,views,posts"]
+        + [f"{h},{v},{p}" for h, (v, p) in enumerate(zip(views, posts, strict=True))],
+    )
+    out = tmp_path / "fit"
+    assert main(["calibrate", data, "--out", str(out)]) == 0
+    assert "branching_ratio" in capsys.readouterr().out
+    cfg = sim.compose(None, [f"hydra.searchpath=[file://{out}]", "+calibration=clips"])
+    video = cfg.content.short_video
+    assert video.branching_ratio == pytest.approx(0.6, abs=0.2)
+    assert video.cross_excitation == 0.0  # the fitted branching is the whole cascade
+    assert video.share_kernel_hours == pytest.approx(6.0, rel=0.4)
 
 
 GOOD_HEAD = "t_hours,views"

@@ -18,7 +18,7 @@ from scipy import stats
 import sim
 from sim.agents.consumers import WARNED
 from sim.config import LivestreamConfig, ShortVideoConfig
-from sim.content import Exposures, Post
+from sim.content import Exposures, Post, cross_excite
 from sim.feedback import LATE, QUALITY, STOCKOUT, Feedback
 from sim.orders import CH_LIVE
 from sim.rng import stream
@@ -34,7 +34,11 @@ OFF = (
 )
 FEEDBACK = sim.compose().market.feedback
 VIDEO = ShortVideoConfig(
-    reach_decay_hours=8, branching_ratio=0.6, share_kernel_hours=6, conversion_probability=0.004
+    reach_decay_hours=8,
+    branching_ratio=0.6,
+    share_kernel_hours=6,
+    cross_excitation=0.0,
+    conversion_probability=0.004,
 )
 LIVE = LivestreamConfig(conversion_probability=0.08, platform_boost=1.0, opening_peak_factor=2)
 
@@ -249,3 +253,37 @@ def test_exposure_fatigue_lowers_demand_in_a_run():
     b = [kpis("flexible", s, heavy)["demand_units"] for s in SEEDS]
     mean, low, high = paired_ci(a, b)
     assert high < 0, (mean, low, high)
+
+
+def _pair_totals(cross: float, skus_b: int, pairs: int = 300) -> np.ndarray:
+    """Total views of two short videos published together (products 0 and ``skus_b``)."""
+    video = VIDEO.model_copy(update={"branching_ratio": 0.5, "cross_excitation": cross})
+    out = []
+    for i in range(pairs):
+        a = Post(f"a{i}", 0, "short_video", np.array([0]), 0, 1, 100.0, stream(6, "x", i, 0))
+        b = Post(f"b{i}", 0, "short_video", np.array([skus_b]), 0, 1, 100.0, stream(6, "x", i, 1))
+        for h in range(400):
+            for p in (a, b):
+                p.views_this_hour(h, video, LIVE)
+            cross_excite([a, b], h, video)
+        out.append(a.views + b.views)
+    return np.array(out, dtype=float)
+
+
+def test_posts_of_a_campaign_excite_each_other_as_theory_says():
+    """Two posts of one product, each view exciting n shares of its own post and c of the
+    other: each post totals S/(1 - n - c) in expectation."""
+    totals = _pair_totals(0.2, 0)
+    se = totals.std(ddof=1) / math.sqrt(len(totals))
+    assert totals.mean() == pytest.approx(2 * 100 / (1 - 0.5 - 0.2), abs=4 * se)
+    # posts of different products do not excite each other: each is the textbook cascade
+    apart = _pair_totals(0.2, 1)
+    se = apart.std(ddof=1) / math.sqrt(len(apart))
+    assert apart.mean() == pytest.approx(2 * 100 / (1 - 0.5), abs=4 * se)
+
+
+def test_cross_excitation_must_keep_the_cascade_stable():
+    bad = sim.compose().to_dict()
+    bad["content"]["short_video"]["cross_excitation"] = 0.5  # 0.6 + 0.5 >= 1
+    with pytest.raises(sim.ConfigError, match="branching_ratio \\+ cross_excitation"):
+        sim.validate(bad)
