@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-TIME_COLUMNS = {"t_hours": 1.0, "hour": 1.0, "day": 24.0, "date": None}
+TIME_COLUMNS = {"t_hours": 1.0, "hour": 1.0, "day": float(HOURS_PER_DAY), "date": None}
 SERIES_COLUMNS = ("views", "orders")
 MIN_ROWS = 12
 

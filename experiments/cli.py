@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.validate",
     "experiments.dashboard.command",
     "experiments.calibrate",
+    "experiments.timeline",
 )
 
 RUN_EPILOG = """\

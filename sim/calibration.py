@@ -51,6 +51,8 @@ from scipy import optimize, signal
 from scipy.differentiate import hessian
 from scipy.special import expit, logit
 
+from sim.clock import HOURS_PER_DAY
+
 Z95 = 1.959963984540054
 _TINY = 1e-12
 
@@ -303,7 +305,7 @@ def bass_expected(
     o = np.asarray(orders, dtype=float)
     adopted = np.concatenate([[0.0], np.cumsum(o)[:-1]])
     left = np.maximum(market_potential - adopted, 0.0)
-    hazard = (p + q * adopted / market_potential) * step_hours / 24.0
+    hazard = (p + q * adopted / market_potential) * step_hours / HOURS_PER_DAY
     return left * -np.expm1(-hazard)
 
 

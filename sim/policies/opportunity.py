@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import OpportunityPolicy
 
 if TYPE_CHECKING:
@@ -57,11 +58,11 @@ class Graded:
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
         """Grade the SKU now; start the procedure when the grade rises."""
         p = self.params
-        heat = brand.views_rate(sku, hour, p.window_hours) / brand.model.scale
+        heat = brand.sensing.views_rate(sku, hour, p.window_hours) / brand.model.scale
         g = self.grade(heat)
         if g is None:
             self._cool[sku] = self._cool.get(sku, 0) + 1
-            if self._cool[sku] >= 24:
+            if self._cool[sku] >= HOURS_PER_DAY:  # a day without a grade
                 self._rank[sku] = 0
             return
         self._cool[sku] = 0
@@ -69,16 +70,15 @@ class Graded:
             return
         self._rank[sku] = RANK[g]
         brand.model.log(
-            hour,
             "opportunity_graded",
-            brand.name,
-            brand.model.sku_names[sku],
-            heat,
-            0.0,
-            f"grade {g}: {heat:.0f} views/h per 100k",
+            hour=hour,
+            actor=brand.name,
+            sku=brand.model.sku_names[sku],
+            quantity=heat,
+            detail=f"grade {g}: {heat:.0f} views/h per 100k",
         )
         if g == "B":
-            brand.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
+            brand.supply.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
             return
         delay = p.s_decision_hours if g == "S" else p.a_decision_hours
         brand.model.call_at(hour + int(delay), self.respond, brand, sku, g)
@@ -90,18 +90,17 @@ class Graded:
         reserve = p.s_reserve_hours if grade == "S" else p.a_reserve_hours
         posts = p.s_dynamic_posts if grade == "S" else p.a_dynamic_posts
         brand.model.log(
-            hour,
             "opportunity_response",
-            brand.name,
-            brand.model.sku_names[sku],
-            reserve,
-            0.0,
-            f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
+            hour=hour,
+            actor=brand.name,
+            sku=brand.model.sku_names[sku],
+            quantity=reserve,
+            detail=f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
         )
-        units = brand.quick_capacity_per_hour(sku) * reserve
+        units = brand.network.quick_capacity_per_hour(sku) * reserve
         if units >= 1:
-            brand.place_rush(sku, int(units), hour, f"grade {grade} capacity reservation")
+            brand.supply.place_rush(sku, int(units), hour, f"grade {grade} capacity reservation")
         if posts:
-            brand.book_dynamic_posts(sku, posts, hour)
+            brand.supply.book_dynamic_posts(sku, posts, hour)
         if grade == "S":
-            brand.set_presale(sku, True, hour, "grade S procedure")
+            brand.selling.set_presale(sku, True, hour, "grade S procedure")

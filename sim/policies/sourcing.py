@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import SourcingPolicy
 
 
@@ -39,7 +40,7 @@ class SourcingContext:
 
 
 def _level(per_day: float, lead: float, review: float, safety: float) -> float:
-    return per_day / 24.0 * (lead + review) + safety
+    return per_day / HOURS_PER_DAY * (lead + review) + safety
 
 
 class RegularOnly:
