@@ -46,7 +46,11 @@ log = logging.getLogger(__name__)
 
 # the work of every hour, in the order :meth:`ViralChainModel.step` does it
 PHASES: tuple[tuple[str, str], ...] = (
-    ("content", "KOL posts and live streams broadcast their views (kol.broadcast)"),
+    (
+        "content",
+        "KOL posts and live streams broadcast their views (kol.broadcast); a campaign's "
+        "videos excite each other (content.cross_excite)",
+    ),
     ("backlog", "brands serve waiting pre-orders from stock (brand.selling.allocate_backlog)"),
     ("consumers", "exposed consumers buy, pre-order, wait or leave (population.decide)"),
     ("cancellations", "late orders are cancelled (population.check_cancellations)"),
