@@ -24,9 +24,10 @@ the excitation — to one of that viewer's network contacts: cascades travel alo
 ``f_j`` is the share factor of hour ``j`` (1, or less when the page sells out: sim.feedback).
 
 Posts of a campaign excite each other (:func:`cross_excite`): a short video's views also
-trigger ``cross_excitation`` direct shares per view on the other live short videos featuring
-its product, with the same kernel; the campaign's total branching is then at most
-``branching_ratio + cross_excitation`` (< 1, validated). A lone post is the textbook cascade.
+trigger ``cross_excitation`` direct shares per view on the other short videos of its product
+whose reach is not spent, with the same kernel; the campaign's total branching is then at
+most ``branching_ratio + cross_excitation`` (< 1, validated). A lone post is the textbook
+cascade.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from sim.social_graph import SocialGraph
 
 SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight falls below
+STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
 
 
 @dataclass
@@ -123,7 +125,7 @@ class Post:
             )
             # stop once both the reach and the cascade are spent (expected < 0.01 views left)
             remaining_seed = self.expected_seed_views * math.exp(-(k + 1) / tau)
-            if remaining_seed < 0.01 and self.excitation / (1 - decay) < 0.01:
+            if remaining_seed < STOP_VIEWS and self.excitation / (1 - decay) < STOP_VIEWS:
                 self.finished = True
         self.follower_views += followers
         self.share_views += others
@@ -203,26 +205,47 @@ class Post:
 
 
 def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float:
-    """Cross-excitation inside a campaign: the views a short video got this hour also excite
-    the other live short videos featuring one of its products, ``cross_excitation`` direct
-    shares per view (times the hour's share factor) split equally among them, spread by the
-    same kernel. Returns the expected direct shares added (0 without another live post).
+    """Cross-excitation inside a campaign, product by product.
+
+    A short video's views this hour (times the hour's share factor) are split equally among
+    its products; for each product, every other *reaching* short video featuring it (its
+    follower reach is not spent: more than 0.01 expected seed views left) receives
+    ``cross_excitation`` direct shares per view of the others, split equally among them and
+    spread by the same kernel. So a lone post is the textbook cascade, and a post whose reach
+    is over is not kept alive by its campaign. ``O(posts)`` per hour. Returns the expected
+    direct shares added.
     """
     c = video.cross_excitation
-    videos = [
-        p for p in posts if p.kind == "short_video" and not p.finished and p.start_hour <= hour
-    ]
-    if c <= 0 or len(videos) < 2:
+    if c <= 0:
         return 0.0
+    tau = video.reach_decay_hours
+    reaching = [
+        p
+        for p in posts
+        if p.kind == "short_video"
+        and not p.finished
+        and hour - p.start_hour >= 0
+        and p.expected_seed_views * math.exp(-(hour - p.start_hour + 1) / tau) >= STOP_VIEWS
+    ]
+    if len(reaching) < 2:
+        return 0.0
+    given: dict[int, float] = {}  # product -> this hour's views (x share factor) of its videos
+    members: dict[int, list[Post]] = {}
+    for p in reaching:
+        fresh = p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
+        for sku in p.skus.tolist():
+            given[sku] = given.get(sku, 0.0) + fresh
+            members.setdefault(sku, []).append(p)
+    spread = 1.0 - math.exp(-1.0 / video.share_kernel_hours)
     added = 0.0
-    for p in videos:
-        if p.last_views == 0 or p._k != hour - p.start_hour:
+    for sku in sorted(members):
+        group = members[sku]
+        if len(group) < 2:
             continue
-        peers = [q for q in videos if q is not p and np.intersect1d(q.skus, p.skus).size]
-        if not peers:
-            continue
-        per_peer = c * p.last_views * p.last_factor / len(peers)
-        for q in peers:
-            q.excite(per_peer * (1 - math.exp(-1.0 / video.share_kernel_hours)))
-        added += per_peer * len(peers)
+        for q in group:
+            own = q.last_views * q.last_factor / len(q.skus) if q._k == hour - q.start_hour else 0.0
+            shares = c * (given[sku] - own) / (len(group) - 1)
+            if shares > 0:
+                q.excite(shares * spread)
+                added += shares
     return added
