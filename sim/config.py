@@ -155,12 +155,12 @@ class RegionConfig(Strict):
     latitude_deg: Annotated[float, Field(ge=-90.0, le=90.0)] | None = Field(
         default=None,
         exclude_if=_absent,
-        description="latitude of the region's centre, degrees north (instead of x_km/y_km)",
+        description="latitude of the region's centre, degrees north, -90 to 90 (or x_km/y_km)",
     )
     longitude_deg: Annotated[float, Field(ge=-180.0, le=180.0)] | None = Field(
         default=None,
         exclude_if=_absent,
-        description="longitude of the region's centre, degrees east (instead of x_km/y_km)",
+        description="longitude of the region's centre, degrees east, -180 to 180",
     )
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
 
