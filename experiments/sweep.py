@@ -157,7 +157,7 @@ def launch(
     replications: int | None = None,
     n_jobs: int | None = None,
     verbose: bool = False,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     fork_server: bool = False,
 ) -> Outcome:
     """Plan and run a sweep (resuming it if its directory holds finished runs).
@@ -170,7 +170,7 @@ def launch(
         replications: run ``replication=0..N-1`` (each replication derives its own seed).
         n_jobs: parallel workers (``hydra.launcher.n_jobs``).
         verbose: Hydra's own INFO logging (each job's overrides) instead of warnings only.
-        stream: where progress lines go.
+        stream: where progress lines go (default: ``sys.stderr`` at the time of the call).
         fork_server: start the joblib workers as forks of a server that imports the
             simulator while this process plans (:mod:`experiments.sweep_warm`; saves ~2 s
             per sweep). The ``viralchain`` command sets it; a script that sets it must guard
@@ -180,6 +180,7 @@ def launch(
         ConfigError: a job's config is invalid (nothing is written).
         UsageError: the options contradict each other or the directory holds another sweep.
     """
+    stream = sys.stderr if stream is None else stream  # at call time: tests swap sys.stderr
     task, hyd = normalise(overrides, replications, n_jobs)
     for o in [o for o in hyd if override_key(o) == "hydra.sweep.dir"]:  # the same as --out
         hyd.remove(o)
