@@ -288,9 +288,23 @@ def fonts(driver: Any, roots: str = ".v-main, .v-app-bar") -> list[dict[str, Any
     return driver.execute_script(FONTS_JS, roots)
 
 
+def choose_step(driver: Any, step_label: str, timeout: float = 60) -> None:
+    """Pick the step size (``1 hour``, ..., ``1 day``) and wait for the Step button to say so."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    click(driver, step_label)
+    want = f"step +{step_label}".lower()
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: any(
+            b.text.strip().lower() == want for b in d.find_elements(By.TAG_NAME, "button")
+        )
+    )
+
+
 def advance_to(driver: Any, hour: int, step_label: str = "1 day") -> None:
     """Step (by ``step_label``) until the clock shows at least ``hour``."""
-    click(driver, step_label)
+    choose_step(driver, step_label)
     while shown_hour(driver) < hour:
         step(driver, f"step +{step_label}")
 
@@ -305,12 +319,12 @@ def browser_steps(consumers: int, steps: int) -> dict[str, Any]:
         with chromium() as driver:
             open_page(driver, url)
             advance_to(driver, STREAM_HOUR)
-            click(driver, "1 hour")
+            choose_step(driver, "1 hour")
             times = [step(driver, "step +1 hour") for _ in range(steps)]
             small = min(f["px"] for f in fonts(driver))
             click(driver, "restart")
             wait_hour(driver, 0)
-            click(driver, "12 hours")
+            choose_step(driver, "12 hours")
             t0 = time.perf_counter()
             click(driver, "play")
             wait_hour_at_least(driver, 8 * 24)
@@ -339,6 +353,7 @@ def wait_hour_at_least(driver: Any, hour: int, timeout: float = 300) -> None:
 def server_steps(consumers: int, steps: int) -> dict[str, Any]:
     """The Python work of one 1-hour step, as the page does it now and as it did before."""
     from experiments.dashboard.app import make_frame
+    from experiments.dashboard.charts import datasets_size
     from experiments.dashboard.session import Comparison
     from sim.plotting import plot_dashboard
 
@@ -363,7 +378,7 @@ def server_steps(consumers: int, steps: int) -> dict[str, Any]:
         )
         fig.savefig(io.BytesIO(), format="png", dpi=72)
         old.append(time.perf_counter() - t1)
-    rows = sum(len(v) for view in frame.views for v in view.datasets.values())
+    rows = datasets_size(frame.views)
     return {
         "new_ms": [1000 * x for x in new],
         "old_ms": [1000 * x for x in old],

@@ -26,10 +26,12 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import solara
 
 from experiments.dashboard import charts as ch
@@ -173,6 +175,33 @@ class Choices:
         return [*self.base, f"market.n_consumers={self.consumers}"]
 
 
+class LogBook:
+    """The merged "what happened" log of each comparison, grown step by step.
+
+    A step narrates only its own hours (:meth:`Comparison.log` with ``since``) and puts them
+    on top of what was there: the same table as narrating the whole run so far, since events
+    the two sides share happen in the same hour.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: weakref.WeakKeyDictionary[Comparison, tuple[int, pd.DataFrame]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def until(self, comp: Comparison, hour: int) -> pd.DataFrame:
+        """The log of ``comp`` before ``hour``, newest first."""
+        with self._lock:
+            done, frame = self._logs.get(comp, (0, None))
+            if frame is None or hour < done:
+                done, frame = hour, comp.log(until=hour)
+            elif hour > done:
+                new = comp.log(until=hour, since=done)
+                done, frame = hour, pd.concat([new, frame], ignore_index=True)
+            self._logs[comp] = (done, frame)
+            return frame
+
+
 class Workshop:
     """Per-browser-session state shared between the page and its threads."""
 
@@ -182,6 +211,20 @@ class Workshop:
         self.current: Comparison | None = None
         self.drawn_hour = -1
         self.overrides: tuple[list[str], list[str]] = ([], [])
+        self.logbook = LogBook()
+        self._asked = 0  # the hour the room asked for (step, play, jump, restart)
+        self.wake = threading.Event()  # set when it changes: the runner thread acts on it
+
+    def ask(self, hour: int) -> None:
+        """Ask the runner thread to show ``hour``."""
+        with self.lock:
+            self._asked = max(0, int(hour))
+        self.wake.set()
+
+    def asked(self) -> int:
+        """The hour last asked for."""
+        with self.lock:
+            return self._asked
 
     def has(self, choices: Choices) -> bool:
         """Whether the comparison of ``choices`` is built already."""
@@ -348,10 +391,10 @@ def KpiPanel(rows: list[KpiRow], labels: list[str], hour: int, finished: bool) -
 
 
 @solara.component
-def EventLog(comp: Comparison, hour: int) -> None:
+def EventLog(comp: Comparison, hour: int, logbook: LogBook) -> None:
     """The "what happened" log, newest first, coloured by category and side."""
     show_posts = solara.use_reactive(False)
-    entries = solara.use_memo(lambda: comp.log(until=hour), [id(comp), hour])
+    entries = solara.use_memo(lambda: logbook.until(comp, hour), [id(comp), hour])
     if not show_posts.value:
         entries = entries[entries["kind"] != "post"]
     rows = []
@@ -399,7 +442,10 @@ def Charts(views: list[ch.ChartView], series: list[ch.SideSeries], hour: int, wi
         for view in views:
             with solara.Div(classes=["vc-chart-box"]).key(view.key):
                 ch.VegaChart.element(
-                    spec=view.spec, datasets=view.datasets, hour=hour, chart_key=view.key
+                    spec_json=view.spec_json,
+                    data_json=view.data_json,
+                    hour=hour,
+                    chart_key=view.key,
                 )
 
 
@@ -424,7 +470,6 @@ def make_frame(comp: Comparison, hour: int, follow: bool) -> Frame:
 @solara.component
 def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) -> None:
     """The controls, the clock, the KPI cards, the charts, the log and the KPI table."""
-    target = solara.use_reactive(0)
     step_label = solara.use_reactive(DEFAULT_STEP)
     window_label = solara.use_reactive("follow now")
     playing = solara.use_reactive(False)
@@ -433,50 +478,54 @@ def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) ->
     busy = solara.use_reactive("")
     error = solara.use_reactive("")
 
-    # ---- the runner: build (or reuse) the comparison and advance it to the target hour
+    # ---- the runner: build (or reuse) the comparison of these choices, then advance it to
+    # each hour asked for (a step is a request to this thread, not a re-render of the page)
     def runner(cancel: threading.Event) -> None:
         try:
             if not workshop.has(choices):
                 busy.set("building the two chains…")
             comp = workshop.comparison(choices, lever_list)
             error.set("")
-            goal = min(target.value, comp.horizon_hours)
-            if goal - comp.hour > 24:
-                busy.set("simulating…")
-            while comp.hour < goal and not cancel.is_set():
-                comp.advance(min(24, goal - comp.hour))
+            workshop.wake.set()  # show it at the hour asked for, even if nothing is asked
+            while not cancel.is_set():
+                if not workshop.wake.wait(0.1) or cancel.is_set():
+                    continue  # (a cancelled runner leaves the request to its successor)
+                workshop.wake.clear()
+                if workshop.asked() - comp.hour > 24:
+                    busy.set("simulating…")
+                while not cancel.is_set() and comp.hour < min(workshop.asked(), comp.horizon_hours):
+                    comp.advance(min(24, workshop.asked() - comp.hour))
+                    if busy.value:
+                        progress.set(comp.hour)
+                if cancel.is_set():
+                    return
+                with workshop.lock:
+                    workshop.current = comp
                 if busy.value:
-                    progress.set(comp.hour)
+                    busy.set("")
+                shown.set((comp, comp.hour))
         except ConfigError as exc:
             error.set("Invalid levers, nothing re-run: " + str(exc))
             busy.set("")
             playing.set(False)
-            return
         except Exception as exc:  # a model failure: show it, keep the page alive
             log.exception("dashboard run failed")
             error.set(f"The run failed: {type(exc).__name__}: {exc}")
             busy.set("")
             playing.set(False)
-            return
-        if cancel.is_set():
-            return
-        with workshop.lock:
-            workshop.current = comp
-        if busy.value:
-            busy.set("")
-        shown.set((comp, comp.hour))
 
-    solara.use_thread(runner, dependencies=[choices, target.value], intrusive_cancel=False)
+    solara.use_thread(runner, dependencies=[choices], intrusive_cancel=False)
 
-    # ---- play: move the target hour forward once the previous frame is on screen
+    # ---- play: ask for the next hour once the previous frame is drawn
     def player(cancel: threading.Event) -> None:
         if not playing.value:
             return
         last = 0.0
         while not cancel.is_set() and playing.value:
             comp, hour = shown.value
-            if comp is None or busy.value or hour < target.value or workshop.drawn_hour < hour:
-                time.sleep(0.02)
+            asked = workshop.asked()
+            if comp is None or busy.value or hour < asked or workshop.drawn_hour < hour:
+                time.sleep(0.01)
                 continue
             if comp.finished:
                 playing.set(False)
@@ -485,7 +534,7 @@ def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) ->
             if wait > 0:
                 time.sleep(wait)
             last = time.monotonic()
-            target.set(min(comp.horizon_hours, target.value + STEP_CHOICES[step_label.value]))
+            workshop.ask(min(comp.horizon_hours, asked + STEP_CHOICES[step_label.value]))
 
     solara.use_thread(player, dependencies=[playing.value], intrusive_cancel=False)
 
@@ -500,17 +549,17 @@ def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) ->
     def restart():
         playing.set(False)
         window_label.set("follow now")
-        target.set(0)
-        on_restart()
+        on_restart()  # new choices: this runner stops, the next one builds anew ...
+        workshop.ask(0)  # ... and shows hour 0
 
     def step():
         playing.set(False)
-        target.set(min(horizon, target.value + STEP_CHOICES[step_label.value]))
+        workshop.ask(min(horizon, workshop.asked() + STEP_CHOICES[step_label.value]))
 
     def jump():
         playing.set(False)
         window_label.set("whole run")
-        target.set(horizon)
+        workshop.ask(horizon)
 
     finished = bool(comp and comp.finished)
     if error.value:
@@ -551,7 +600,7 @@ def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) ->
             Charts(frame.views, frame.series, hour, window_label)
             workshop.drawn_hour = hour
             Readout(frame.series)
-        EventLog(comp, hour)
+        EventLog(comp, hour, workshop.logbook)
     KpiPanel(frame.kpi_rows, comp.labels, hour, hour >= comp.horizon_hours)
     left, right = workshop.overrides
     with solara.Details("Command-line equivalent"):

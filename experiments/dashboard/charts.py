@@ -21,6 +21,8 @@ points takes a third of a second, a dict a millisecond.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -182,8 +184,28 @@ def _thin(values: np.ndarray, w: Window, level: bool) -> tuple[np.ndarray, np.nd
 def _rows(
     out: list[dict[str, Any]], hours: np.ndarray, values: np.ndarray, side: str, measure: str
 ) -> None:
-    for h, v in zip(hours.tolist(), values.tolist(), strict=True):
-        out.append({"x": round(h / 24.0, 4), "y": round(v, 2), "side": side, "m": measure})
+    """Add one series as a block (``side``, ``m`` and the ``x``/``y`` columns): the browser
+    expands the blocks of a dataset ``{"series": [...]}`` into rows, so the JSON stays small
+    and no Python dict is made per point."""
+    out.append(
+        {
+            "side": side,
+            "m": measure,
+            "x": np.round(hours / 24.0, 4).tolist(),
+            "y": np.round(values, 2).tolist(),
+        }
+    )
+
+
+def dataset_rows(dataset: Any) -> list[dict[str, Any]]:
+    """The rows of a dataset as the chart sees them (series blocks expanded)."""
+    if isinstance(dataset, dict):
+        return [
+            {"side": b["side"], "m": b["m"], "x": x, "y": y}
+            for b in dataset["series"]
+            for x, y in zip(b["x"], b["y"], strict=True)
+        ]
+    return list(dataset)
 
 
 # ----------------------------------------------------------------------------- specs
@@ -191,12 +213,27 @@ def _rows(
 
 @dataclass(frozen=True)
 class ChartView:
-    """One chart: its Vega-Lite spec (fixed while the layout is) and its datasets."""
+    """One chart: its Vega-Lite spec (fixed while the layout is) and its datasets.
+
+    The widget receives both as JSON text: Solara compares a new element's arguments with
+    the previous ones and walks into lists and dicts looking for elements, which for a few
+    thousand data rows took most of a step; a string is compared in one go.
+    """
 
     key: str
     title: str
     spec: dict[str, Any]
     datasets: dict[str, list[dict[str, Any]]]
+
+    @functools.cached_property
+    def spec_json(self) -> str:
+        """The spec as JSON text (for :class:`VegaChart`)."""
+        return json.dumps(self.spec, separators=(",", ":"))
+
+    @functools.cached_property
+    def data_json(self) -> str:
+        """The datasets as JSON text (for :class:`VegaChart`)."""
+        return json.dumps(self.datasets, separators=(",", ":"))
 
 
 def _config() -> dict[str, Any]:
@@ -434,7 +471,7 @@ def _views(panel, w, series, labels, colors):
         [area, rules, demand],
         resolve={"scale": {"y": "independent"}},
     )
-    return spec, {"views": views, "lines": lines, "live": live}
+    return spec, {"views": {"series": views}, "lines": {"series": lines}, "live": live}
 
 
 def _cumulative(fields: Sequence[tuple[str, str]], dashes: Sequence[Sequence[int]], y: str):
@@ -446,7 +483,7 @@ def _cumulative(fields: Sequence[tuple[str, str]], dashes: Sequence[Sequence[int
                 _rows(lines, hx, hy, s.label, measure)
         measures = [m for _, m in fields]
         spec = _spec(panel.title, w, [_line_layer(w, labels, colors, measures, dashes, y)])
-        return spec, {"lines": lines}
+        return spec, {"lines": {"series": lines}}
 
     return build
 
@@ -460,7 +497,7 @@ def _levels(fields: Sequence[tuple[str, str]], dashes: Sequence[Sequence[int]], 
                 _rows(lines, hx, hy, s.label, measure)
         measures = [m for _, m in fields]
         spec = _spec(panel.title, w, [_line_layer(w, labels, colors, measures, dashes, y)])
-        return spec, {"lines": lines}
+        return spec, {"lines": {"series": lines}}
 
     return build
 
@@ -495,7 +532,7 @@ def _stock(panel, w, series, labels, colors):
         _line_layer(w, labels, colors, names, dashes, "units on hand", step=True),
         _mark_layer(w, labels, colors, ["soldout"], "triangle-up"),
     ]
-    return _spec(panel.title, w, layers), {"lines": lines, "marks": marks}
+    return _spec(panel.title, w, layers), {"lines": {"series": lines}, "marks": marks}
 
 
 def _production(panel, w, series, labels, colors):
@@ -522,7 +559,7 @@ def _production(panel, w, series, labels, colors):
         _line_layer(w, labels, colors, ["produced"], [[1, 0]], "units", legend_dash=False),
         _mark_layer(w, labels, colors, ["rush", "order"], "triangle-down"),
     ]
-    return _spec(panel.title, w, layers), {"lines": lines, "marks": marks}
+    return _spec(panel.title, w, layers), {"lines": {"series": lines}, "marks": marks}
 
 
 _BUILDERS = {
@@ -580,15 +617,15 @@ module.exports = {
   },
   beforeUnmount() { this.$options.beforeDestroy.call(this); },
   watch: {
-    spec() { this.queue = this.queue.then(() => this.embed()); },
-    datasets() { this.queue = this.queue.then(() => this.update()); },
+    spec_json() { this.queue = this.queue.then(() => this.embed()); },
+    data_json() { this.queue = this.queue.then(() => this.update()); },
   },
   methods: {
     async embed() {
       const [vega, vegaEmbed] = await this.load(["vega", "vega-embed"]);
       this.vega = vega;
       if (this.view) { this.view.finalize(); this.view = null; }
-      const spec = { ...JSON.parse(JSON.stringify(this.spec)), datasets: this.datasets };
+      const spec = { ...JSON.parse(this.spec_json), datasets: this.datasets() };
       const result = await vegaEmbed(this.$refs.chart, spec, { renderer: "svg", actions: false });
       this.view = result.view;
       this.drawn_hour = this.hour;
@@ -596,11 +633,26 @@ module.exports = {
     async update() {
       if (!this.view) { return this.embed(); }
       const vega = this.vega;
-      for (const [name, values] of Object.entries(this.datasets)) {
+      for (const [name, values] of Object.entries(this.datasets())) {
         this.view.change(name, vega.changeset().remove(vega.truthy).insert(values));
       }
       await this.view.runAsync();
       this.drawn_hour = this.hour;
+    },
+    datasets() {
+      // a dataset is rows, or {series: [{side, m, x: [...], y: [...]}, ...]} to expand
+      const out = {};
+      for (const [name, value] of Object.entries(JSON.parse(this.data_json))) {
+        if (Array.isArray(value)) { out[name] = value; continue; }
+        const rows = [];
+        for (const b of value.series) {
+          for (let i = 0; i < b.x.length; i++) {
+            rows.push({ side: b.side, m: b.m, x: b.x[i], y: b.y[i] });
+          }
+        }
+        out[name] = rows;
+      }
+      return out;
     },
     load(deps) {
       return new Promise((resolve, reject) => requirejs(deps, (...m) => resolve(m), reject));
@@ -657,13 +709,14 @@ module.exports = {
 class VegaChart(ipyvuetify.VuetifyTemplate):
     """A Vega-Lite chart that is embedded once and then fed new data (see the module doc).
 
-    ``spec`` re-embeds the chart (a new layout); ``datasets`` (name → rows) updates the live
-    view in place. The element carries ``data-hour``: the hour whose data it shows, once drawn.
+    ``spec_json`` (a Vega-Lite spec) re-embeds the chart (a new layout); ``data_json`` (dataset
+    name → rows) updates the live view in place. The element carries ``data-hour``: the hour
+    whose data it shows, once drawn.
     """
 
     template = traitlets.Unicode(VUE_TEMPLATE).tag(sync=True)
-    spec = traitlets.Dict().tag(sync=True)
-    datasets = traitlets.Dict().tag(sync=True)
+    spec_json = traitlets.Unicode("{}").tag(sync=True)
+    data_json = traitlets.Unicode("{}").tag(sync=True)
     hour = traitlets.Int(-1).tag(sync=True)
     chart_key = traitlets.Unicode("").tag(sync=True)
     cdn = traitlets.Unicode(None, allow_none=True).tag(sync=True)
@@ -680,4 +733,4 @@ class VegaChart(ipyvuetify.VuetifyTemplate):
 def datasets_size(views: Mapping[str, ChartView] | Sequence[ChartView]) -> int:
     """Rows sent to the browser for these charts (for the benchmark)."""
     items = views.values() if isinstance(views, Mapping) else views
-    return sum(len(rows) for v in items for rows in v.datasets.values())
+    return sum(len(dataset_rows(d)) for v in items for d in v.datasets.values())
