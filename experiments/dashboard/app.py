@@ -660,48 +660,52 @@ def Page() -> None:
 
         return setter
 
-    solara.Style(CSS)
-    solara.Title("viralchain workshop")
-    with solara.AppBarTitle():
-        solara.Text(TITLE, classes=["vc-title"])
+    with solara.Column(gap="0px"):  # (the default gap put 24 px above the controls)
+        solara.Style(CSS)
+        solara.Title("viralchain workshop")
+        with solara.AppBarTitle():
+            solara.Text(TITLE, classes=["vc-title"])
 
-    with solara.Sidebar():
-        with solara.Card("Scenario"):
-            solara.Select("Story", values=stories, value=story)
-            solara.InputInt("Seed", value=seed, continuous_update=False)
-            solara.Select("Consumers", values=CONSUMER_CHOICES, value=consumers)
-            solara.Select("Left (baseline)", values=setups, value=left_setup)
-            solara.Select("Right (challenger)", values=setups, value=right_setup)
-        with solara.Card("Levers"):
-            if discover_error:
-                solara.Error(discover_error)
-            solara.Text(
-                "Chain levers act on the right-hand setup; market levers on both.",
-                classes=["vc-help"],
-            )
-            solara.Switch(label="apply chain levers to both sides", value=levers_on_both)
-            for lever in [x for x in lever_list if x.main and x.scope == "chain"]:
-                value = lever_values.value.get(lever.key, lever.current(right_cfg))
-                LeverControl(lever, value, set_lever(lever.key))
-            solara.Text("Market (both sides)", style={"font-weight": "600"})
-            for lever in [x for x in lever_list if x.scope == "world"]:
-                value = lever_values.value.get(lever.key, lever.current(right_cfg))
-                LeverControl(lever, value, set_lever(lever.key))
-            with solara.Details("More policies"):
-                for lever in [x for x in lever_list if not x.main]:
+        with solara.Sidebar():
+            with solara.Card("Scenario"):
+                solara.Select("Story", values=stories, value=story)
+                solara.InputInt("Seed", value=seed, continuous_update=False)
+                solara.Select("Consumers", values=CONSUMER_CHOICES, value=consumers)
+                solara.Select("Left (baseline)", values=setups, value=left_setup)
+                solara.Select("Right (challenger)", values=setups, value=right_setup)
+            with solara.Card("Levers"):
+                if discover_error:
+                    solara.Error(discover_error)
+                solara.Text(
+                    "Chain levers act on the right-hand setup; market levers on both.",
+                    classes=["vc-help"],
+                )
+                solara.Switch(label="apply chain levers to both sides", value=levers_on_both)
+                for lever in [x for x in lever_list if x.main and x.scope == "chain"]:
                     value = lever_values.value.get(lever.key, lever.current(right_cfg))
                     LeverControl(lever, value, set_lever(lever.key))
-            solara.Button(
-                "Reset levers", on_click=lambda: lever_values.set({}), text=True, color="primary"
-            )
+                solara.Text("Market (both sides)", style={"font-weight": "600"})
+                for lever in [x for x in lever_list if x.scope == "world"]:
+                    value = lever_values.value.get(lever.key, lever.current(right_cfg))
+                    LeverControl(lever, value, set_lever(lever.key))
+                with solara.Details("More policies"):
+                    for lever in [x for x in lever_list if not x.main]:
+                        value = lever_values.value.get(lever.key, lever.current(right_cfg))
+                        LeverControl(lever, value, set_lever(lever.key))
+                solara.Button(
+                    "Reset levers",
+                    on_click=lambda: lever_values.set({}),
+                    text=True,
+                    color="primary",
+                )
 
-    with solara.Column(style={"padding": "0 8px"}, gap="0px"):
-        Stage(
-            choices,
-            lever_list,
-            workshop,
-            lambda: generation.set(generation.value + 1),
-        )
+        with solara.Column(style={"padding": "0 8px"}, gap="0px"):
+            Stage(
+                choices,
+                lever_list,
+                workshop,
+                lambda: generation.set(generation.value + 1),
+            )
 
 
 @solara.component

@@ -41,7 +41,7 @@ MARKED_KINDS = ("livestream_start", "stockout_start", "production_order", "rush_
 
 FOLLOW_SPAN_HOURS = 84  # the window that follows "now": three and a half days ...
 FOLLOW_AHEAD_HOURS = 12  # ... with "now" half a day from its right edge
-MAX_POINTS = 360  # per series in the whole-run view (about one per pixel of a chart)
+MAX_POINTS = 1500  # per series: a 45-day run is drawn hour by hour, longer ones thinned
 CHART_HEIGHT = 215  # px, plot area
 LIVE_COLOR = "#C9A227"
 TROUBLE_COLOR = "#B5485D"
@@ -162,7 +162,7 @@ def _thin(values: np.ndarray, w: Window, level: bool) -> tuple[np.ndarray, np.nd
     """(hours, values) inside the window, one point per ``w.step`` hours.
 
     A level (stock, cumulative count) keeps its value at the end of each step; a flow (per
-    hour) becomes its mean per hour over the step, so its unit does not change.
+    hour) keeps its busiest hour of the step, so a live stream's peak keeps its height.
     """
     n = len(values)
     lo = max(0, w.start - w.step)  # one point before the window: lines enter from the edge
@@ -176,9 +176,7 @@ def _thin(values: np.ndarray, w: Window, level: bool) -> tuple[np.ndarray, np.nd
     if level:
         last = np.minimum(edges + w.step, len(part)) - 1
         return (lo + last).astype(float), part[last]
-    sums = np.add.reduceat(part, edges)
-    counts = np.diff(np.append(edges, len(part)))
-    return (lo + edges).astype(float), sums / counts
+    return (lo + edges).astype(float), np.maximum.reduceat(part, edges)
 
 
 def _rows(
@@ -298,7 +296,7 @@ def _spec(title: str, w: Window, layers: list[dict[str, Any]], **extra: Any) -> 
         "title": title,
         "width": "container",
         "height": CHART_HEIGHT,
-        "autosize": {"type": "fit-x", "contains": "padding"},
+        "autosize": {"type": "fit-x", "contains": "padding", "resize": True},
         "config": _config(),
         "layer": [frame, *layers, now],
         **extra,
