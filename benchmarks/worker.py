@@ -156,7 +156,14 @@ def io_task(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-TASKS = {"run": run_task, "window": window_task, "io": io_task}
+def dashboard_task(task: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's step, in Chromium and on the server (:mod:`benchmarks.dashboard`)."""
+    from benchmarks.dashboard import measure
+
+    return measure(task["consumers"], task["steps"])
+
+
+TASKS = {"run": run_task, "window": window_task, "io": io_task, "dashboard": dashboard_task}
 
 
 def main(argv: list[str]) -> int:
