@@ -437,7 +437,7 @@ def test_dashboard_in_chromium_at_1280x720(tmp_path):
             assert len(cards) == 8
             assert min(float(c.value_of_css_property("font-size")[:-2]) for c in cards) >= 28
             time.sleep(0.5)
-            assert driver.save_screenshot(str(shots / "dashboard.png"))
+            assert driver.save_screenshot(str(shots / "dashboard_stream.png"))
             # the end of the run, whole-run view
             bd.click(driver, "jump to end")
             bd.wait_hour(driver, 1080)
@@ -456,8 +456,8 @@ def test_dashboard_in_chromium_at_1280x720(tmp_path):
             assert "day 0" in ticks and "day 40" in ticks  # the whole run
             _assert_legible(bd.fonts(driver), MIN_FONT_PX)
             time.sleep(0.5)
-            assert driver.save_screenshot(str(shots / "dashboard_end.png"))
-            for name in ("dashboard.png", "dashboard_end.png"):
+            assert driver.save_screenshot(str(shots / "dashboard.png"))
+            for name in ("dashboard_stream.png", "dashboard.png"):
                 assert (shots / name).stat().st_size > 50_000
             # SIGTERM with the page connected: the server and its whole tree stop
             tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
