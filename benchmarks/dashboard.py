@@ -255,6 +255,15 @@ def click(driver: Any, text: str) -> None:
     raise LookupError(f"no button {text!r}")
 
 
+def wait_until(driver: Any, expression: str, timeout: float = 30) -> None:
+    """Wait until the JavaScript ``expression`` is true in the page."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: d.execute_script(f"return Boolean({expression})")
+    )
+
+
 def shown_hour(driver: Any) -> int:
     """The hour the clock shows."""
     return int(driver.execute_script("return +document.querySelector('.vc-clock').dataset.hour"))

@@ -413,8 +413,19 @@ def test_dashboard_in_chromium_at_1280x720(tmp_path):
                 title,
             )
             assert "supply chain" in title.text
-            # no badge of the server over the page
+            # no badge of the server over the page; nothing wider than the screen
             assert "runs on Solara" not in driver.find_element(By.TAG_NAME, "body").text
+            assert not _overflows(driver)
+            # the side panel (scenario, levers) opens from the ☰ button, legible too, and the
+            # page makes room for it instead of running off the screen
+            driver.find_element(By.CSS_SELECTOR, ".v-app-bar-nav-icon").click()
+            bd.wait_until(driver, "document.querySelector('.v-navigation-drawer--active')")
+            time.sleep(0.5)  # the drawer slides in
+            drawer = bd.fonts(driver, ".v-navigation-drawer")
+            assert any(t["text"] == "Levers" for t in drawer)
+            assert not [t for t in drawer if t["px"] < MIN_FONT_PX], drawer
+            assert not _overflows(driver)
+            driver.find_element(By.CSS_SELECTOR, ".v-app-bar-nav-icon").click()
             # through the evening of the live stream, hour by hour: the window follows "now"
             bd.advance_to(driver, bd.STREAM_HOUR)
             bd.choose_step(driver, "6 hours")
@@ -467,6 +478,15 @@ def test_dashboard_in_chromium_at_1280x720(tmp_path):
     finally:
         if proc.poll() is None:
             bd.stop_server(proc)
+
+
+def _overflows(driver) -> list[str]:
+    """The clock, the cards and the charts that reach past the right edge of the screen."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.vc-clock, .vc-card, .vc-chart'))"
+        ".filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+        ".map(e => e.className)"
+    )
 
 
 def _assert_legible(texts: list[dict], floor: float) -> None:

@@ -84,19 +84,22 @@ CSS = """
   margin-left: auto; white-space: nowrap; }
 .vc-clock small { font-size: 15px; font-weight: 400; color: #555; margin-left: 8px; }
 .vc-busy { font-size: 15px; color: #555; }
-.vc-cards { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; margin: 10px 0; }
+.vc-cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px;
+  margin: 10px 0; }
 .vc-card { border: 1px solid #ddd; border-top-width: 8px; border-radius: 6px;
   padding: 6px 14px 8px; }
 .vc-card .who { font-size: 20px; font-weight: 700; }
 .vc-card .who small { font-size: 15px; font-weight: 400; color: #555; margin-left: 6px; }
-.vc-card .metrics { display: grid; grid-template-columns: repeat(4, 1fr); gap: 8px; }
-.vc-card .label { font-size: 15px; color: #444; white-space: nowrap; }
+.vc-card .metrics { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 8px; }
+.vc-card .label { font-size: 15px; color: #444; line-height: 1.2; }
 .vc-card .value { font-size: 34px; font-weight: 700; line-height: 1.15;
   font-variant-numeric: tabular-nums; white-space: nowrap; }
 .vc-card .delta { font-size: 15px; font-weight: 600; white-space: nowrap; min-height: 20px; }
 .vc-card .delta.better { color: #2e7d32; } .vc-card .delta.worse { color: #b5485d; }
 .vc-card .delta.same { color: #555; }
-.vc-main { display: grid; grid-template-columns: minmax(0, 1fr) 340px; gap: 12px; }
+.vc-main { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.vc-main > .vc-stage-charts { flex: 3 1 560px; min-width: 0; }
+.vc-main > .vc-log-card { flex: 1 1 300px; min-width: 0; }
 .vc-charts { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 16px; }
 .vc-chart-box { min-width: 0; }
 .vc-legend { font-size: 16px; margin: 2px 0 4px; gap: 14px; align-items: center;
@@ -125,6 +128,9 @@ CSS = """
 .vc-kpi-card h3 { font-size: 20px; margin: 12px 0 4px; }
 .vc-note { font-size: 14px; color: #555; }
 .vc-help { font-size: 14px; color: #555; }
+.v-navigation-drawer { font-size: 16px; }
+.v-navigation-drawer .v-field-label--floating, .v-navigation-drawer .v-slider-thumb__label,
+.v-navigation-drawer .v-label { font-size: 14px !important; opacity: 0.9; }
 """
 
 
@@ -596,7 +602,7 @@ def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) ->
         return
     KpiCards(frame.kpi_rows, comp.labels, choices.setups)
     with solara.Div(classes=["vc-main"]):
-        with solara.Div():
+        with solara.Div(classes=["vc-stage-charts"]):
             Charts(frame.views, frame.series, hour, window_label)
             workshop.drawn_hour = hour
             Readout(frame.series)
