@@ -91,14 +91,15 @@ CSS = """
 .vc-card .who { font-size: 20px; font-weight: 700; }
 .vc-card .who small { font-size: 15px; font-weight: 400; color: #555; margin-left: 6px; }
 .vc-card .metrics { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 8px; }
-.vc-card .label { font-size: 15px; color: #444; line-height: 1.2; }
+.vc-card .label { font-size: 15px; color: #444; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
 .vc-card .value { font-size: 34px; font-weight: 700; line-height: 1.15;
   font-variant-numeric: tabular-nums; white-space: nowrap; }
 .vc-card .delta { font-size: 15px; font-weight: 600; white-space: nowrap; min-height: 20px; }
 .vc-card .delta.better { color: #2e7d32; } .vc-card .delta.worse { color: #b5485d; }
 .vc-card .delta.same { color: #555; }
 .vc-main { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-.vc-main > .vc-stage-charts { flex: 3 1 560px; min-width: 0; }
+.vc-main > .vc-stage-charts { flex: 10 1 560px; min-width: 0; }
 .vc-main > .vc-log-card { flex: 1 1 300px; min-width: 0; }
 .vc-charts { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 16px; }
 .vc-chart-box { min-width: 0; }
@@ -336,15 +337,14 @@ def KpiCards(rows: list[KpiRow], labels: list[str], setups: tuple[str, str]) -> 
             if r is None:
                 continue
             value = r.left if i == 0 else r.right
-            unit = "" if r.unit in ("%", "money") else f" ({r.unit})"
             delta, verdict = "", ""
             if i == 1 and not math.isnan(r.diff):
                 same = abs(r.diff) < 1e-9 * max(1.0, abs(r.left))
                 delta = "same" if same else compact(r.diff, r.unit, signed=True)
                 verdict = r.verdict or "same"
             cells.append(
-                f'<div class="metric" data-kpi="{name}">'
-                f'<div class="label">{html.escape(r.label)}{html.escape(unit)}</div>'
+                f'<div class="metric" data-kpi="{name}" title="{html.escape(r.unit)}">'
+                f'<div class="label">{html.escape(r.label)}</div>'
                 f'<div class="value">{compact(value, r.unit)}</div>'
                 f'<div class="delta {verdict}">{delta}</div></div>'
             )
