@@ -32,7 +32,7 @@ FULL: dict[str, dict[str, Any]] = {
     "sweep": {"replications": 20, "overrides": [], "repeats": 2},
     "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
     "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
-    "dashboard": {"consumers": 10_000, "steps": 12},
+    "dashboard": {"consumers": 10_000, "steps": 12, "browser": True},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "reference": {"consumers": 2_000, "start": 24, "end": 48, "repeats": 1},
@@ -49,7 +49,7 @@ QUICK: dict[str, dict[str, Any]] = {
         "overrides": ["market.n_consumers=2000", "run.horizon_hours=48"],
     },
     "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
-    "dashboard": {"consumers": 2_000, "steps": 3},
+    "dashboard": {"consumers": 2_000, "steps": 3, "browser": False},  # no Chromium: quick
 }
 
 GIB = 1024.0  # MiB
@@ -347,6 +347,7 @@ def bench_dashboard(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, 
     """The workshop dashboard's step of an hour, in Chromium at 1280x720 and on the server
     (see benchmarks/dashboard.py)."""
     task = {"kind": "dashboard", "consumers": p["consumers"], "steps": p["steps"]}
+    task["browser"] = p["browser"]
     d = r.measure(task, 1)[0]
     b = "7 dashboard"
     s = d["server"]

@@ -325,7 +325,7 @@ def compact(value: float, unit: str, signed: bool = False) -> str:
 
 
 @solara.component
-def KpiCards(rows: list[KpiRow], labels: list[str], setups: tuple[str, str]) -> None:
+def KpiCards(rows: list[KpiRow], labels: list[str]) -> None:
     """Both chains' headline KPIs in large type; the right card shows right − left."""
     by_name = {r.name: r for r in rows}
     cards = []
@@ -600,7 +600,7 @@ def Stage(choices: Choices, lever_list: list, workshop: Workshop, on_restart) ->
     if comp is None or frame is None:
         solara.Info("Building the two chains…")
         return
-    KpiCards(frame.kpi_rows, comp.labels, choices.setups)
+    KpiCards(frame.kpi_rows, comp.labels)
     with solara.Div(classes=["vc-main"]):
         with solara.Div(classes=["vc-stage-charts"]):
             Charts(frame.views, frame.series, hour, window_label)

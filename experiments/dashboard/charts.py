@@ -472,26 +472,20 @@ def _views(panel, w, series, labels, colors):
     return spec, {"views": {"series": views}, "lines": {"series": lines}, "live": live}
 
 
-def _cumulative(fields: Sequence[tuple[str, str]], dashes: Sequence[Sequence[int]], y: str):
+def _lines(
+    fields: Sequence[tuple[str, str]],
+    dashes: Sequence[Sequence[int]],
+    y: str,
+    cumulative: bool,
+):
+    """A chart of some ``totals`` (field, series name), per side, summed up or as they are."""
+
     def build(panel, w, series, labels, colors):
         lines: list[dict[str, Any]] = []
         for s in series:
             for f, measure in fields:
-                hx, hy = _thin(np.cumsum(s.totals[f]), w, level=True)
-                _rows(lines, hx, hy, s.label, measure)
-        measures = [m for _, m in fields]
-        spec = _spec(panel.title, w, [_line_layer(w, labels, colors, measures, dashes, y)])
-        return spec, {"lines": {"series": lines}}
-
-    return build
-
-
-def _levels(fields: Sequence[tuple[str, str]], dashes: Sequence[Sequence[int]], y: str):
-    def build(panel, w, series, labels, colors):
-        lines: list[dict[str, Any]] = []
-        for s in series:
-            for f, measure in fields:
-                hx, hy = _thin(s.totals[f], w, level=True)
+                values = np.cumsum(s.totals[f]) if cumulative else s.totals[f]
+                hx, hy = _thin(values, w, level=True)
                 _rows(lines, hx, hy, s.label, measure)
         measures = [m for _, m in fields]
         spec = _spec(panel.title, w, [_line_layer(w, labels, colors, measures, dashes, y)])
@@ -562,14 +556,17 @@ def _production(panel, w, series, labels, colors):
 
 _BUILDERS = {
     "views": _views,
-    "sales": _cumulative((("sold", "sold"), ("lost", "lost")), ([1, 0], [8, 5]), "units"),
+    "sales": _lines((("sold", "sold"), ("lost", "lost")), ([1, 0], [8, 5]), "units", True),
     "stock": _stock,
     "production": _production,
-    "deliveries": _cumulative(
-        (("delivered", "delivered"), ("returned", "returned")), ([1, 0], [2, 3]), "units"
+    "deliveries": _lines(
+        (("delivered", "delivered"), ("returned", "returned")), ([1, 0], [2, 3]), "units", True
     ),
-    "waiting": _levels(
-        (("backlog", "waiting"), ("parcels_in_transit", "on the road")), ([1, 0], [2, 3]), "units"
+    "waiting": _lines(
+        (("backlog", "waiting"), ("parcels_in_transit", "on the road")),
+        ([1, 0], [2, 3]),
+        "units",
+        False,
     ),
 }
 
@@ -577,12 +574,11 @@ _BUILDERS = {
 def running_totals(s: SideSeries) -> dict[str, float]:
     """Totals so far for the strip under the charts (units)."""
     t = s.totals
-    last = (lambda a: float(a[-1])) if s.hours else (lambda a: 0.0)
     return {
         "demand": float(t["demand"].sum()),
         "sold": float(t["sold"].sum()),
         "lost": float(t["lost"].sum()),
-        "on_hand": last(t["on_hand"]),
+        "on_hand": float(t["on_hand"][-1]) if s.hours else 0.0,
         "produced": float(t["produced"].sum()),
         "delivered": float(t["delivered"].sum()),
         "returned": float(t["returned"].sum()),
