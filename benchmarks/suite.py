@@ -32,6 +32,7 @@ FULL: dict[str, dict[str, Any]] = {
     "sweep": {"replications": 20, "overrides": [], "repeats": 2},
     "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
     "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
+    "graph": {"consumers": 1_000_000, "repeats": 3},
     "dashboard": {"consumers": 10_000, "steps": 12, "browser": True},
 }
 QUICK: dict[str, dict[str, Any]] = {
@@ -49,6 +50,7 @@ QUICK: dict[str, dict[str, Any]] = {
         "overrides": ["market.n_consumers=2000", "run.horizon_hours=48"],
     },
     "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
+    "graph": {"consumers": 5_000, "repeats": 1},
     "dashboard": {"consumers": 2_000, "steps": 3, "browser": False},  # no Chromium: quick
 }
 
@@ -343,13 +345,37 @@ def bench_workshop(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, A
 # ----------------------------------------------------------------------------- 7
 
 
+def bench_graph(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The consumers' social network (sim/social_graph.py) alone: the build a run pays for
+    (columns only; edges are drawn on demand), drawing contacts, and listing every edge."""
+    n = p["consumers"]
+    runs = r.measure({"kind": "graph", "consumers": n}, p["repeats"])
+    b = "7 social graph"
+    best = min(runs, key=lambda x: x["build_s"])
+    build_peak = max(x["build_peak_rss_mib"] - x["base_rss_mib"] for x in runs)
+    rows = [
+        Row(b, f"{n:,} consumers: build time (what a run pays)", best["build_s"], "s", "<= 1"),
+        Row(b, "graph columns", best["graph_mib"], "MiB"),
+        Row(b, "peak memory of the build above the libraries", build_peak, "MiB"),
+        Row(b, "100,000 random contacts drawn", 1000 * best["draw_100k_s"], "ms"),
+        Row(b, "all edges listed (materialize, tests)", best["materialize_s"], "s"),
+        Row(b, "  edges", best["edges"], ""),
+        Row(b, "  largest out-degree", best["max_out_degree"], ""),
+        Row(b, "  largest in-degree", best["max_in_degree"], ""),
+    ]
+    return rows, {"runs": runs}
+
+
+# ----------------------------------------------------------------------------- 8
+
+
 def bench_dashboard(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
     """The workshop dashboard's step of an hour, in Chromium at 1280x720 and on the server
     (see benchmarks/dashboard.py)."""
     task = {"kind": "dashboard", "consumers": p["consumers"], "steps": p["steps"]}
     task["browser"] = p["browser"]
     d = r.measure(task, 1)[0]
-    b = "7 dashboard"
+    b = "8 dashboard"
     s = d["server"]
     rows = [
         Row(b, f"{p['consumers']:,} consumers, 1-hour steps from day 8", p["steps"], "steps"),
@@ -389,5 +415,6 @@ BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[s
     "sweep": bench_sweep,
     "io": bench_io,
     "workshop": bench_workshop,
+    "graph": bench_graph,
     "dashboard": bench_dashboard,
 }

@@ -17,9 +17,9 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from experiments import exits
+from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from experiments.sweep_warm import start_server, sweep_on_command_line
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
 # that adds its parser and sets ``func`` (returning an exit code).
@@ -28,32 +28,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.report",
     "experiments.validate",
     "experiments.dashboard.command",
+    "experiments.calibrate",
+    "experiments.timeline",
+    "experiments.fair_fight",
 )
-
-KPI_UNITS = {
-    "fill_rate": "share",
-    "on_time_rate": "share",
-    "quick_response_share": "share",
-    "stockout_hours": "SKU-h",
-    "delivery_hours_mean": "h",
-    "delivery_hours_p95": "h",
-    "response_time_hours": "h",
-    "bullwhip_ratio": "ratio",
-    "upstream_bullwhip_ratio": "ratio",
-    "transport_unit_km": "unit·km",
-}
-MONEY_KPIS = {
-    "revenue",
-    "production_cost",
-    "holding_cost",
-    "transport_cost",
-    "rush_premium_cost",
-    "kol_fees",
-    "return_cost",
-    "writeoff_cost",
-    "profit",
-    "peak_working_capital",
-}
 
 RUN_EPILOG = """\
 overrides are Hydra key=value pairs, for example:
@@ -74,9 +52,12 @@ examples:
 def _fmt(value: float, name: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if name in KPI_UNITS and KPI_UNITS[name] in ("share", "ratio"):
+    from sim.kpis import BY_NAME
+
+    unit = BY_NAME[name].unit if name in BY_NAME else ""
+    if unit in ("share", "ratio"):
         return f"{value:.3f}"
-    if name in MONEY_KPIS or abs(value) >= 1000:
+    if unit == "money" or abs(value) >= 1000:
         return f"{value:,.0f}"
     if float(value).is_integer():
         return f"{value:,.0f}"
@@ -84,15 +65,19 @@ def _fmt(value: float, name: str) -> str:
 
 
 def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) -> str:
-    """KPIs side by side; with ``diff``, the last column minus the first, and in %."""
-    from sim.metrics import KPIS
+    """KPIs side by side; with ``diff``, the last column minus the first, and in %.
+
+    Each row names the KPI, its unit and which direction is better (``sim.kpis``).
+    """
+    from sim.kpis import CATALOGUE
 
     labels = list(columns)
     rows = []
-    for name in KPIS:
-        unit = KPI_UNITS.get(name, "money" if name in MONEY_KPIS else "units")
+    for k in CATALOGUE:
+        name = k.name
         vals = [columns[c].get(name, math.nan) for c in labels]
-        row = [name, unit] + [_fmt(v, name) for v in vals]
+        row = [name, k.unit, "" if k.better == "neither" else k.better]
+        row += [_fmt(v, name) for v in vals]
         if diff and len(labels) >= 2:
             a, b = vals[0], vals[-1]
             d = b - a
@@ -100,13 +85,13 @@ def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) ->
             rel = d / abs(a) * 100 if a and not math.isnan(d) else math.nan
             row.append("n/a" if math.isnan(rel) else f"{rel:+.0f}%")
         rows.append(row)
-    head = ["KPI", "unit", *labels]
+    head = ["KPI", "unit", "better", *labels]
     if diff and len(labels) >= 2:
         head += [f"{labels[-1]} − {labels[0]}", "change"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     lines = [
         "  ".join(
-            h.ljust(w) if i < 2 else h.rjust(w)
+            h.ljust(w) if i < 3 else h.rjust(w)
             for i, (h, w) in enumerate(zip(head, widths, strict=True))
         )
     ]
@@ -114,17 +99,23 @@ def kpi_table(columns: Mapping[str, Mapping[str, float]], diff: bool = False) ->
     for r in rows:
         lines.append(
             "  ".join(
-                str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                str(c).ljust(w) if i < 3 else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
     return "\n".join(lines)
 
 
+def _version() -> str:
+    """``viralchain X.Y.Z`` and where its scenarios are read from."""
+    from experiments.compose import scenarios_dir
+    from sim import __version__
+
+    return f"viralchain {__version__} (scenarios: {scenarios_dir()})"
+
+
 def _error(lines: str) -> int:
-    for line in lines.splitlines():
-        print(f"viralchain: {line}", file=sys.stderr)
-    return EXIT_USAGE
+    return exits.error(lines, EXIT_USAGE)
 
 
 def _compose(overrides: Sequence[str]):
@@ -157,8 +148,16 @@ def _run_one(cfg, label: str):
 
 
 def default_out(cfg, root: str = "outputs/runs") -> Path:
-    """The default output directory of a run (deterministic: same config, same place)."""
-    return Path(root) / f"{cfg.meta.story}-{cfg.meta.setup}-seed{cfg.seed}-{cfg.config_hash()[:8]}"
+    """The default output directory of a run (deterministic: same config, same place).
+
+    Story and setup names are config values: only their safe characters make the name, so
+    the directory is always inside ``root``.
+    """
+    name = (
+        f"{exits.safe_name(cfg.meta.story)}-{exits.safe_name(cfg.meta.setup)}"
+        f"-seed{cfg.seed}-{cfg.config_hash()[:8]}"
+    )
+    return exits.inside(Path(root), Path(root) / name)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -167,7 +166,9 @@ def default_out(cfg, root: str = "outputs/runs") -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """One run: KPI table, tables, plot."""
     if args.multirun:  # a sweep: experiments/sweep.py
-        return importlib.import_module("experiments.sweep").cmd_multirun(args)
+        from experiments import sweep
+
+        return sweep.cmd_multirun(args)
     if args.replications is not None or args.jobs is not None:
         return _error("--replications and --jobs need -m (a multirun sweep)")
 
@@ -179,23 +180,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     out = Path(args.out) if args.out else default_out(cfg)
+    problem = exits.unusable_dir(out, "--out")
+    if problem:
+        return _error(problem)
     try:
         result = _run_one(cfg, f"{cfg.meta.story}/{cfg.meta.setup}")
     except Exception as exc:  # a model failure: report, exit 1
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"viralchain: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    files = result.write(out)
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {cfg.seed}"
-    plot = save(
-        plot_run(result.timeseries, result.events, title, list(cfg.brand.products)),
-        out / "plot.png",
-    )
+    try:
+        with exits.staged(out) as stage:
+            files = result.write(stage)
+            plot = save(
+                plot_run(result.timeseries, result.events, title, list(cfg.brand.products)),
+                stage / "plot.png",
+            )
+    except OSError as exc:
+        return exits.error(f"cannot write {out}/: {exits.os_reason(exc)}", EXIT_FAILED)
     print(f"{title}  ({result.wall_seconds:.2f} s)\n")
     print(kpi_table({cfg.meta.setup: result.kpis}))
     print(f"\nwrote {out}/")
     for name, path in [*files.items(), ("plot", plot)]:
-        print(f"  {name:<10} {path}")
+        print(f"  {name:<10} {out / Path(path).name}")
     return EXIT_OK
 
 
@@ -213,11 +221,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     first = next(iter(cfgs.values()))
+    root = Path("outputs/compare")
     out = (
         Path(args.out)
         if args.out
-        else Path("outputs/compare") / (f"{first.meta.story}-seed{first.seed}")
+        else exits.inside(root, root / f"{exits.safe_name(first.meta.story)}-seed{first.seed}")
     )
+    problem = exits.unusable_dir(out, "--out")
+    if problem:
+        return _error(problem)
     results = {}
     for s, cfg in cfgs.items():
         try:
@@ -225,14 +237,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except Exception as exc:
             print(f"viralchain: run failed ({s}): {type(exc).__name__}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    for s, r in results.items():
-        r.write(out / s)
     title = f"{first.meta.story}: {' vs '.join(setups)} on the same demand (seed {first.seed})"
     skus = list(first.brand.products)
-    plot = save(
-        plot_comparison({s: (r.timeseries, r.kpis) for s, r in results.items()}, title, skus),
-        out / "comparison.png",
-    )
+    try:
+        with exits.staged(out) as stage:
+            for s, r in results.items():
+                r.write(stage / exits.safe_name(s))
+            save(
+                plot_comparison(
+                    {s: (r.timeseries, r.kpis) for s, r in results.items()}, title, skus
+                ),
+                stage / "comparison.png",
+            )
+    except OSError as exc:
+        return exits.error(f"cannot write {out}/: {exits.os_reason(exc)}", EXIT_FAILED)
+    plot = out / "comparison.png"
     print(title + "\n")
     print(kpi_table({s: r.kpis for s, r in results.items()}, diff=True))
     print(f"\nwrote {out}/  (one folder of tables per setup)")
@@ -243,7 +262,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """List stories, setups, policies or KPIs."""
     from experiments.compose import group_options, scenarios_dir
-    from sim.metrics import KPIS
+    from sim.kpis import CATALOGUE
     from sim.policies import registry
 
     what = args.what
@@ -255,19 +274,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         for family in sorted(registry.FAMILIES):
             print(f"policy/{family:<14} {', '.join(registry.names(family))}")
     elif what == "kpis":
-        for name, f in KPIS.items():
-            doc = " ".join((f.__doc__ or "").split())
-            print(f"{name:<24} {doc}")
+        print(f"{'KPI':<24} {'unit':<8} {'better':<7} meaning")
+        for k in CATALOGUE:
+            better = "-" if k.better == "neither" else k.better
+            print(f"{k.name:<24} {k.unit:<8} {better:<7} {k.meaning}")
     return EXIT_OK
 
 
 def _describe(path: Path) -> str:
-    """The first comment line after the package header of a config file."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        s = line.strip()
-        if s.startswith("#") and "@package" not in s:
-            return s.lstrip("# ").strip()
-    return ""
+    """The first comment line of a config file (:func:`experiments.compose.describe`)."""
+    from experiments.compose import describe
+
+    return describe(path)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -283,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress and debug details")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(
@@ -294,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     r.add_argument("--out", help="output directory (default: outputs/runs/<story>-<setup>-...)")
-    importlib.import_module("experiments.sweep").add_multirun_arguments(r)
+    from experiments import sweep
+
+    sweep.add_multirun_arguments(r)
     r.set_defaults(func=cmd_run)
 
     for name, help_text in (
@@ -327,7 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sweep_on_command_line(argv):  # the workers' imports start now, beside ours
         start_server()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # overrides may follow options (``run -m seed=0,1 --jobs 1 setup=flexible``): argparse
+    # leaves those after an option unrecognised; key=value ones join the overrides
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        takes = hasattr(args, "overrides")
+        rest = [a for a in extra if not (takes and "=" in a and not a.startswith("-"))]
+        if rest:
+            parser.parse_args(argv)  # argparse's own message and exit 2
+            return _error(f"unrecognized arguments: {' '.join(rest)}")
+        args.overrides = [*args.overrides, *extra]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -349,6 +379,7 @@ def console() -> int:
     """
     import gc
 
+    logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     code = main()
     gc.freeze()
     return code

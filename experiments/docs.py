@@ -1,6 +1,10 @@
-"""Generate README's configuration reference from the schema and the shipped defaults.
+"""Generate README's reference sections from the code they describe.
 
-Run ``python -m experiments.docs`` to rewrite the section between the markers in README.md;
+- the configuration reference, from the schema and the shipped defaults;
+- the KPI reference and the guide to reading the demo's KPI table, from the KPI catalogue
+  (``sim/kpis.py``) and the cost lines of ``sim/metrics.py``.
+
+Run ``python -m experiments.docs`` to rewrite the sections between the markers in README.md;
 a test fails when the README is out of date.
 """
 
@@ -18,6 +22,10 @@ from sim.config import Config
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
+KPI_START = "<!-- kpi-reference:start -->"
+KPI_END = "<!-- kpi-reference:end -->"
+READING_START = "<!-- kpi-reading:start -->"
+READING_END = "<!-- kpi-reading:end -->"
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -131,10 +139,76 @@ def reference_markdown() -> str:
     return head + "\n".join("| " + " | ".join(r) + " |" for r in rows) + "\n"
 
 
+def kpi_reference_markdown() -> str:
+    """The KPI reference (every KPI of the ``runs`` table) as a Markdown table."""
+    from sim.kpis import CATALOGUE, UNITS
+
+    head = "| KPI | unit | better | meaning |\n|---|---|---|---|\n"
+    rows = [
+        f"| `{k.name}` | {k.unit} | {'' if k.better == 'neither' else k.better} | "
+        + k.meaning.replace("|", "\\|")
+        + " |"
+        for k in CATALOGUE
+    ]
+    units = "; ".join(f"*{u}*: {text}" for u, text in UNITS.items())
+    return head + "\n".join(rows) + f"\n\nUnits: {units}.\n"
+
+
+# what each group of the KPI table tells (the KPI names are filled in from the catalogue)
+GROUP_NOTES = {
+    "orders": "what the market asked for and what became of it",
+    "service": "how well and how fast buyers were served",
+    "money": "one currency unit",
+    "stock and flexibility": "what is left, how much orders swing, how fast the chain answers",
+    "feedback": "what stock-outs, late deliveries and defects cost later on the content and "
+    "demand side, and the rating buyers see",
+}
+
+
+def kpi_reading_markdown() -> str:
+    """How to read the demo's KPI table: which direction is better, where the money goes."""
+    from sim.kpis import CATALOGUE, GROUPS
+    from sim.metrics import COST_KPIS
+
+    def names(ks: list[str]) -> str:
+        return ", ".join(f"`{n}`" for n in ks)
+
+    lines = [
+        "**Reading the KPI table.** One row per KPI of the main brand over the whole run "
+        "(`viralchain list kpis` says what each means). *better* says which direction is "
+        "better for the brand (blank: neither); the last two columns are flexible − rigid "
+        "and that difference as a share of the rigid value.",
+        "",
+    ]
+    for group in GROUPS:
+        members = [k for k in CATALOGUE if k.group == group]
+        parts = []
+        for direction in ("higher", "lower", "neither"):
+            ks = [k.name for k in members if k.better == direction]
+            if ks:
+                what = "neither direction" if direction == "neither" else f"{direction} is better"
+                parts.append(f"{what} for {names(ks)}")
+        lines.append(f"- **{group}** ({GROUP_NOTES[group]}): " + "; ".join(parts) + ".")
+    costs = " − ".join(f"`{c}`" for c in COST_KPIS)
+    lines += [
+        "",
+        f"Where the money goes: `revenue` − {costs} = `profit`. Cost lines grow with sales "
+        "and flexibility moves money between them (more `rush_premium_cost`, less "
+        "`writeoff_cost`), so read the `profit` row first, then the lines that moved.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _section(text: str, start_marker: str, end_marker: str, body: str) -> str:
+    start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
+    return text[:start] + "\n" + body + text[end:]
+
+
 def render_readme(text: str) -> str:
-    """README text with the reference section regenerated."""
-    start, end = text.index(START) + len(START), text.index(END)
-    return text[:start] + "\n" + reference_markdown() + text[end:]
+    """README text with the generated sections regenerated."""
+    text = _section(text, START, END, reference_markdown())
+    text = _section(text, KPI_START, KPI_END, kpi_reference_markdown())
+    return _section(text, READING_START, READING_END, kpi_reading_markdown())
 
 
 def main() -> int:
@@ -143,7 +217,7 @@ def main() -> int:
     new = render_readme(text)
     if new != text:
         README.write_text(new, encoding="utf-8")
-        print("README.md: configuration reference updated")
+        print("README.md: generated sections updated")
     return 0
 
 

@@ -28,6 +28,8 @@ import pandas as pd
 
 from experiments import sweep_stats as stats
 from experiments import sweep_store as store
+from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, os_reason, staged, unusable_dir
+from sim import kpis as kpis_catalogue
 
 DEFAULT_KPIS = [
     "fill_rate",
@@ -37,29 +39,10 @@ DEFAULT_KPIS = [
     "delivery_hours_mean",
     "stockout_hours",
 ]
-SHARES = {"fill_rate", "on_time_rate", "quick_response_share"}
-# KPIs where less is better (the frontier minimises them); all others are maximised
-LOWER_IS_BETTER = {
-    "lost_sales_units",
-    "cancelled_units",
-    "open_order_units",
-    "returned_units",
-    "stockout_hours",
-    "delivery_hours_mean",
-    "delivery_hours_p95",
-    "production_cost",
-    "holding_cost",
-    "transport_cost",
-    "rush_premium_cost",
-    "kol_fees",
-    "return_cost",
-    "writeoff_cost",
-    "leftover_units",
-    "bullwhip_ratio",
-    "response_time_hours",
-    "transport_unit_km",
-    "peak_working_capital",
-}
+# from the KPI catalogue: shares and ratios get three decimals; the frontier minimises the
+# KPIs where lower is better and maximises all others
+THREE_DECIMALS = kpis_catalogue.of_unit("share", "ratio")
+LOWER_IS_BETTER = frozenset(kpis_catalogue.better_of("lower"))
 
 
 class ReportError(ValueError):
@@ -88,7 +71,7 @@ def fmt(value: float, kpi: str = "") -> str:
     """A KPI value for a table."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if kpi in SHARES or kpi.endswith("_ratio"):
+    if kpi in THREE_DECIMALS:
         return f"{value:.3f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
@@ -125,6 +108,7 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
         "paired ±",
         "unpaired ±",
         "CRN variance ratio",
+        "verdict",
     ]
     rows = []
     order = {k: i for i, k in enumerate(r.kpis)}
@@ -142,9 +126,58 @@ def paired_rows(r: Report) -> tuple[list[str], list[list[str]]]:
                 fmt(d.paired_half_width, d.kpi),
                 fmt(d.unpaired_half_width, d.kpi),
                 "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}×",
+                verdict(d.kpi, d.ci_low, d.ci_high),
             ]
         )
     return head, rows
+
+
+def verdict(kpi: str, ci_low: float, ci_high: float) -> str:
+    """``better`` or ``worse`` when the 95% CI of a difference excludes 0, by the KPI's better
+    direction in the catalogue; empty when it includes 0 or neither direction is better."""
+    sign = kpis_catalogue.kpi(kpi).sign
+    if not sign or math.isnan(ci_low) or math.isnan(ci_high) or ci_low <= 0 <= ci_high:
+        return ""
+    return "better" if (ci_low > 0) == (sign > 0) else "worse"
+
+
+PAIRED_NOTE = (
+    "95% CI = mean diff ± paired ±; unpaired ±: as if the runs were independent (Welch); "
+    "CRN ×: (unpaired ÷ paired)², the factor of replications common random numbers save; "
+    "verdict: the CI excludes 0 (better or worse for the brand)."
+)
+
+
+def paired_text(r: Report, width: int = 100) -> str:
+    """The paired differences for a terminal, at most ``width`` characters wide: one block per
+    combination, headed by ``combination − baseline``, one line per KPI."""
+    import textwrap
+
+    order = {k: i for i, k in enumerate(r.kpis)}
+    shown = r.diffs[r.diffs["kpi"].isin(r.kpis)].copy()
+    shown["_order"] = shown["kpi"].map(order)
+    shown = shown.sort_values(["story", "combination", "_order"], kind="stable")
+    head = ["KPI", "pairs", "mean diff", "paired ±", "unpaired ±", "CRN ×", "verdict"]
+    blocks = []
+    for (_, combo), group in shown.groupby(["story", "combination"], sort=False):
+        base = group["baseline"].iloc[0]
+        title = textwrap.fill(f"{combo} − {base}", width, subsequent_indent="    ")
+        rows = [
+            [
+                d.kpi,
+                str(d.n_pairs),
+                fmt(d.mean_diff, d.kpi),
+                fmt(d.paired_half_width, d.kpi),
+                fmt(d.unpaired_half_width, d.kpi),
+                "n/a" if math.isnan(d.crn_variance_ratio) else f"{d.crn_variance_ratio:.1f}",
+                verdict(d.kpi, d.ci_low, d.ci_high),
+            ]
+            for d in group.itertuples(index=False)
+        ]
+        table = "\n".join("  " + line.rstrip() for line in text_table(head, rows).splitlines())
+        blocks.append(f"{title}\n{table}")
+    note = textwrap.fill(PAIRED_NOTE, width)
+    return "\n\n".join([*blocks, note])
 
 
 def text_table(head: list[str], rows: list[list[str]]) -> str:
@@ -265,7 +298,7 @@ def _pick_runs(r: Report, y: str, run_ids: list[str] | None) -> dict[str, str]:
 
 
 def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
-    from sim.plotting import plot_comparison, plot_run
+    from sim.plotting import plot_comparison, plot_run, short_labels
 
     runs = r.design.runs.set_index("run_id")
     ids = list(chosen.values())
@@ -280,13 +313,16 @@ def _timeseries_plot(r: Report, sweep_dir: Path, chosen: dict[str, str]):
         title = f"{first['story']}: {next(iter(chosen))}, seed {first['seed']} (run {rid})"
         return plot_run(ts[ts["run_id"] == rid], ev[ev["run_id"] == rid], title, skus)
     same_seed = len({runs.loc[i, "seed"] for i in ids}) == 1
+    labels, common = short_labels(list(chosen))  # the legend names what differs
     title = (
         f"{first['story']}: "
-        + " vs ".join(chosen)
+        + " vs ".join(labels)
+        + (f" ({common})" if common else "")
         + (f" on the same demand (seed {first['seed']})" if same_seed else "")
     )
     data = {
-        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict()) for label, rid in chosen.items()
+        label: (ts[ts["run_id"] == rid], runs.loc[rid].to_dict())
+        for label, rid in zip(labels, chosen.values(), strict=True)
     }
     return plot_comparison(data, title, skus)
 
@@ -305,13 +341,26 @@ def build(
     Raises:
         ReportError: not a sweep directory, no finished run, or an unknown KPI/baseline/run.
     """
-    from sim.plotting import plot_frontier, plot_kpi_intervals, plot_paired_differences, save
     from sim.result import KPI_COLUMNS
 
     sweep_dir = Path(sweep_dir)
-    spec = store.SweepSpec.load(sweep_dir)
+    if not sweep_dir.is_dir():
+        why = "not a directory" if sweep_dir.exists() else "no such directory"
+        raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: not a sweep directory ({why})")
+    try:
+        spec = store.SweepSpec.load(sweep_dir)
+    except store.SweepDirError as exc:
+        raise ReportError(str(exc)) from None
     if spec is None:
         raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: not a sweep directory (no sweep.json)")
+    damaged = store.damaged_files(sweep_dir)
+    if damaged:
+        path, why = damaged[0]
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise ReportError(
+            f"damaged file {path.relative_to(sweep_dir)}{more}: {why}; "
+            f"`viralchain resume {sweep_dir}` runs its run again"
+        )
     kpis = kpis or DEFAULT_KPIS
     for k in [*kpis, x, y]:
         if k not in KPI_COLUMNS:
@@ -330,8 +379,24 @@ def build(
     diffs = stats.paired_differences(d, KPI_COLUMNS, base)
     points = frontier_points(summary, x, y)
     out = Path(out) if out is not None else sweep_dir / "report"
+    problem = unusable_dir(out, "--out")
+    if problem:
+        raise ReportError(problem)
     r = Report(out, d, summary, diffs, points, base, list(kpis))
-    out.mkdir(parents=True, exist_ok=True)
+    r.timeseries_runs = _pick_runs(r, y, run_ids)  # before anything is written: --run checked
+    final, out = out, None
+    with staged(final) as out:
+        r.out = out
+        _write_files(r, sweep_dir, spec.sweep_id, kpis, x, y)
+    r.out = final
+    r.files = {name: final / path.relative_to(out) for name, path in r.files.items()}
+    return r
+
+
+def _write_files(r: Report, sweep_dir: Path, sweep_id: str, kpis: list[str], x: str, y: str):
+    from sim.plotting import plot_frontier, plot_kpi_intervals, plot_paired_differences, save
+
+    out, summary, diffs, points = r.out, r.summary, r.diffs, r.frontier
     r.files["kpi_means"] = _csv(summary, out / "kpi_means.csv")
     r.files["paired_differences"] = _csv(diffs, out / "paired_differences.csv")
     r.files["frontier_table"] = _csv(points, out / "frontier.csv")
@@ -345,13 +410,11 @@ def build(
             plot_paired_differences(diffs[diffs["kpi"].isin(kpis)], list(kpis)),
             out / "paired_differences.png",
         )
-    r.timeseries_runs = _pick_runs(r, y, run_ids)
     fig = _timeseries_plot(r, sweep_dir, r.timeseries_runs)
     if fig is not None:
         r.files["timeseries"] = save(fig, out / "timeseries.png")
-    r.files["markdown"] = _write_markdown(r, spec.sweep_id, x, y)
-    r.files["html"] = _write_html(r, spec.sweep_id, x, y)
-    return r
+    r.files["markdown"] = _write_markdown(r, sweep_id, x, y)
+    r.files["html"] = _write_html(r, sweep_id, x, y)
 
 
 def _csv(df: pd.DataFrame, path: Path) -> Path:
@@ -411,7 +474,7 @@ def _write_markdown(r: Report, sweep_id: str, x: str, y: str) -> Path:
             "*paired ±*: half-width of the 95% CI from the within-replication differences; "
             "*unpaired ±*: the same difference as if the runs were independent (Welch); "
             "*CRN variance ratio*: (unpaired ÷ paired)², the factor of replications common "
-            "random numbers save.",
+            "random numbers save; *verdict*: the CI excludes 0, better or worse for the brand.",
             "",
         ]
     front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
@@ -452,7 +515,8 @@ def _write_html(r: Report, sweep_id: str, x: str, y: str) -> Path:
             "<p class='note'>paired ±: half-width of the 95% CI of the within-replication "
             "differences; unpaired ±: the same difference as if the runs were independent "
             "(Welch); CRN variance ratio: (unpaired ÷ paired)², the factor of replications "
-            "common random numbers save.</p>",
+            "common random numbers save; verdict: the CI excludes 0, better or worse for the "
+            "brand.</p>",
         ]
     front = r.frontier[r.frontier["pareto"]]["combination"].tolist()
     parts.append(
@@ -479,20 +543,21 @@ def _write_html(r: Report, sweep_id: str, x: str, y: str) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``viralchain report SWEEP_DIR``."""
-    from experiments.cli import EXIT_OK, EXIT_USAGE
-
     kpis = [k.strip() for k in args.kpis.split(",") if k.strip()] if args.kpis else None
     try:
         r = build(args.sweep_dir, args.out, kpis, args.baseline, args.run, args.x, args.y)
     except ReportError as exc:
         print(f"viralchain: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # disk full, permission: staged, so nothing half-written
+        print(f"viralchain: cannot write the report: {os_reason(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     print("\n".join(_intro(r, store.SweepSpec.load(args.sweep_dir).sweep_id)) + "\n")
     print("KPI means ± 95% CI half-width:")
     print(text_table(*headline_rows(r)))
     if len(r.diffs):
         print("\nPaired differences to the baseline (same replications, same demand):")
-        print(text_table(*paired_rows(r)))
+        print(paired_text(r))
     print(f"\nwrote {r.out}/")
     for name, path in r.files.items():
         print(f"  {name:<19} {path}")

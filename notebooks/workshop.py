@@ -44,6 +44,7 @@ import pandas as pd
 
 import sim
 from sim import narrative
+from sim.kpis import kpi
 from sim.plotting import plot_dashboard
 
 STORY = "head_kol_livestream"
@@ -116,14 +117,13 @@ what_happened(LIVE + 24, LIVE + 96)
 show(HORIZON, "End of the story")
 
 # %%
-KPIS = {"sold_units": "sold (units)", "lost_sales_units": "lost sales (units)",
-        "fill_rate": "fill rate", "stockout_hours": "stock-out hours",
-        "delivery_hours_mean": "delivery time (h)", "revenue": "revenue",
-        "rush_premium_cost": "rush premium", "writeoff_cost": "write-off",
-        "profit": "profit", "leftover_units": "leftover stock (units)"}
-table = pd.DataFrame({s: r.kpis for s, r in res.items()}).loc[list(KPIS)]
+# labels, units and which way is better come from the KPI catalogue (sim/kpis.py)
+KPIS = ["sold_units", "lost_sales_units", "fill_rate", "stockout_hours", "delivery_hours_mean",
+        "revenue", "rush_premium_cost", "writeoff_cost", "profit", "leftover_units"]
+table = pd.DataFrame({s: r.kpis for s, r in res.items()}).loc[KPIS]
 table["flexible − rigid"] = table["flexible"] - table["rigid"]
-table.index = [KPIS[k] for k in table.index]
+table.insert(0, "better", [kpi(k).better for k in KPIS])
+table.index = [kpi(k).axis_label for k in KPIS]
 table.round(2)
 
 # %% [markdown]

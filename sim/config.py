@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+import math
+import types
+import typing
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.errors import ConfigError
 
@@ -28,10 +40,63 @@ PositiveInt = Annotated[int, Field(ge=1)]
 HourOfDay = Annotated[int, Field(ge=0, le=23)]
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable after validation."""
+# Bounds every number of the schema obeys, on top of its own: whole numbers fit the tables'
+# int64 columns; other numbers are finite and small enough that money and unit sums over a
+# run stay finite (a float64 holds 1e15 x 1e15 x 1e6 without overflow).
+MAX_INT = 2**63 - 1
+MAX_MAGNITUDE = 1e15
+# the consumer population lives in memory: about this many bytes per consumer with the
+# shipped defaults (measured: numpy columns, peers and per-SKU state), more with more peers
+BYTES_PER_CONSUMER = 80
+MAX_CONSUMERS = 50_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable after validation, and every
+    number is a finite number (never NaN, ±inf or a boolean) within :data:`MAX_INT` /
+    :data:`MAX_MAGNITUDE`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if name is not None and not isinstance(value, BaseModel | str):
+            key = (cls, name)
+            if key not in _KINDS:
+                _KINDS[key] = _number_kind(cls.model_fields[name].annotation)
+            _check_number(value, _KINDS[key])
+        return value
+
+
+_KINDS: dict[tuple[type, str], str | None] = {}  # (model, field) → what _number_kind says
+
+
+def _number_kind(annotation: Any) -> str | None:
+    """``int``, ``float``, ``list`` (of numbers) or None for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _number_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_number_kind(a) for a in typing.get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    if origin is list:
+        return "list" if _number_kind(typing.get_args(annotation)[0]) else None
+    return {int: "int", float: "float"}.get(annotation)
+
+
+def _check_number(value: Any, kind: str | None) -> None:
+    if kind is None:
+        return
+    items = value if kind == "list" and isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        if isinstance(v, int) and abs(v) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT} in size")
+        if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_MAGNITUDE:
+            raise ValueError(f"must be at most {MAX_MAGNITUDE:g} in size")
 
 
 # ----------------------------------------------------------------------------- run
@@ -40,7 +105,9 @@ class Strict(BaseModel):
 class RunConfig(Strict):
     """How long to simulate and what to record."""
 
-    horizon_hours: PositiveInt = Field(description="simulated hours (1 tick = 1 hour)")
+    horizon_hours: Annotated[int, Field(ge=1, le=87_600)] = Field(
+        description="simulated hours (1 tick = 1 hour; at most 10 years)"
+    )
     timeseries_resolution: Literal["hour", "day", "off"] = Field(
         description="resolution of the timeseries table"
     )
@@ -77,6 +144,15 @@ class RegionConfig(Strict):
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
 
 
+class ChannelPatienceConfig(Strict):
+    """Patience multiplier by the channel a wish came from (substitutes and revisits: 1)."""
+
+    short_video: NonNegative = Field(description="buyers after a short video")
+    livestream: NonNegative = Field(description="buyers in a live room (impulse)")
+    word_of_mouth: NonNegative = Field(description="buyers after a peer's recommendation")
+    organic: NonNegative = Field(description="buyers who searched or found it on the shelf")
+
+
 class ConsumerConfig(Strict):
     """Heterogeneous consumer traits (drawn once per consumer) and behaviour rules."""
 
@@ -88,11 +164,17 @@ class ConsumerConfig(Strict):
         description="median longest acceptable delivery promise, hours"
     )
     patience_log_sd: NonNegative = Field(description="log-normal spread of patience")
+    channel_patience_multiplier: ChannelPatienceConfig = Field(
+        description="patience fits the channel: a buyer's patience times its channel's factor"
+    )
     return_propensity_mean: Probability = Field(
         description="mean chance that a delivered unit bought after a short video is returned"
     )
     impulse_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier for live-stream (impulse) buys"
+    )
+    category_return_multiplier: dict[str, NonNegative] = Field(
+        description="return chance multiplier per product category (categories not listed: 1)"
     )
     late_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier when delivered after the promise"
@@ -116,6 +198,12 @@ class ConsumerConfig(Strict):
     )
     repeat_exposure_boost: NonNegative = Field(
         description="relative conversion increase per earlier exposure to the same product"
+    )
+    exposure_fatigue: NonNegative = Field(
+        description="fatigue: conversion x exp(-fatigue x exposures beyond the onset) (0: off)"
+    )
+    fatigue_onset_exposures: PositiveInt = Field(
+        description="exposures to a product before fatigue sets in"
     )
     presale_patience_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="buyers accept a pre-order promise this many times their usual patience"
@@ -156,6 +244,77 @@ class OrganicConfig(Strict):
     )
 
 
+class SocialGraphConfig(Strict):
+    """The consumers' social network (sim/social_graph.py): who shares with and tells whom."""
+
+    enabled: bool = Field(
+        description="shares of a post go from its recent viewers to their network contacts, "
+        "and peer word of mouth follows the network; off: shares reach uniformly random "
+        "consumers and peers are uniformly random links"
+    )
+    degree_min: PositiveInt = Field(description="fewest contacts a consumer reaches")
+    degree_max: PositiveInt = Field(description="most contacts a consumer reaches")
+    degree_exponent: Annotated[float, Field(gt=2.0, le=4.0)] = Field(
+        description="power-law exponent of contacts (out-degree) and of attention (in-degree)"
+    )
+    community_size_mean: Annotated[float, Field(ge=2.0)] = Field(
+        description="mean consumers per community (sizes are Pareto-distributed)"
+    )
+    within_community: Probability = Field(
+        description="share of a consumer's contacts inside its community"
+    )
+    within_region: Probability = Field(
+        description="share of its contacts elsewhere in its region (the rest: anywhere)"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> SocialGraphConfig:
+        if self.within_community + self.within_region > 1.0:
+            raise ValueError("within_community + within_region must be <= 1")
+        if self.degree_max < self.degree_min:
+            raise ValueError("degree_max must be >= degree_min")
+        return self
+
+
+class FeedbackConfig(Strict):
+    """Supply feeds back into content and demand (DESIGN.md section 9): named switches."""
+
+    page_sharing: bool = Field(
+        description="a product page that sells out or turns buyers away with a slow promise "
+        "is shared less: the share cascade of posts featuring it loses the penalty's share "
+        "of its new shares while it does"
+    )
+    soldout_share_penalty: Probability = Field(
+        description="share of a post's shares lost per unit of sold-out share of the hour's "
+        "wishes for its product"
+    )
+    slow_share_penalty: Probability = Field(
+        description="share of shares lost per unit of too-slow share of the hour's wishes"
+    )
+    ratings: bool = Field(
+        description="delivered orders leave reviews (bad when late, defective or returned); "
+        "later viewers convert in proportion to the rating they see"
+    )
+    review_probability: Probability = Field(description="chance a delivered order is reviewed")
+    rating_prior_good: Positive = Field(
+        description="good reviews assumed before any (Beta prior of the rating)"
+    )
+    rating_prior_bad: Positive = Field(description="bad reviews assumed before any")
+    rating_elasticity: NonNegative = Field(
+        description="conversion x (rating / prior rating)^elasticity"
+    )
+    warnings: bool = Field(
+        description="disappointed buyers (late, defective or returned) warn their peers "
+        "(negative word of mouth); satisfied ones recommend as before"
+    )
+    warn_probability: Probability = Field(
+        description="chance per peer that a disappointed buyer warns it"
+    )
+    warning_effect: Probability = Field(
+        description="a warned consumer's conversion for the product falls by this share"
+    )
+
+
 class PlatformConfig(Strict):
     """A selling platform (channel); several can share one stock pool."""
 
@@ -181,16 +340,31 @@ class MarketConfig(Strict):
     consumer: ConsumerConfig
     word_of_mouth: WordOfMouthConfig
     organic: OrganicConfig
+    social_graph: SocialGraphConfig
+    feedback: FeedbackConfig
     population: Literal["columnar", "per_agent"] = Field(
         description="consumer implementation: columnar (numpy columns, for every run) or "
         "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
         "benchmarks)"
     )
 
+    @field_validator("n_consumers")
+    @classmethod
+    def _fits_in_memory(cls, n: int) -> int:
+        if n > MAX_CONSUMERS:
+            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
+            raise ValueError(
+                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
+                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
+                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
+            )
+        return n
+
 
 # ----------------------------------------------------------------------------- content
 
-Tier = Literal["head", "mid", "tail", "koc"]
+Tier = Literal["head", "mid", "tail", "koc"]  # the KOL tiers, largest following first
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 
 class TierConfig(Strict):
@@ -209,7 +383,7 @@ class TierConfig(Strict):
 class KolConfig(Strict):
     """An influencer (KOL) or key opinion consumer (KOC)."""
 
-    tier: Tier = Field(description="head | mid | tail | koc")
+    tier: Tier = Field(description=" | ".join(TIERS))
     followers_share: Probability | None = Field(
         description="share of consumers following; null draws it from the tier's range"
     )
@@ -244,6 +418,11 @@ class PostConfig(Strict):
     kind: Literal["short_video", "livestream"]
     skus: list[str] = Field(description="products featured (empty: all of the main brand)")
     duration_hours: PositiveInt = Field(description="live-stream length (short videos: ignored)")
+    notice_hours: NonNegativeInt | None = Field(
+        default=None,
+        description="hours before it that the brand learns of it (null: booked before the run; "
+        "0: a surprise). The one schema default: calendar entries are list items",
+    )
 
 
 class ShortVideoConfig(Strict):
@@ -254,7 +433,17 @@ class ShortVideoConfig(Strict):
         description="expected shared views triggered by one view (< 1)"
     )
     share_kernel_hours: Positive = Field(description="time constant of the share kernel, hours")
+    cross_excitation: NonNegative = Field(
+        description="shared views one view of a short video triggers on the campaign's other "
+        "live short videos of the same product (split among them; branching_ratio + this < 1)"
+    )
     conversion_probability: Probability = Field(description="chance a view leads to wanting")
+
+    @model_validator(mode="after")
+    def _stable(self) -> ShortVideoConfig:
+        if self.branching_ratio + self.cross_excitation >= 1.0:
+            raise ValueError("branching_ratio + cross_excitation must be < 1 (a stable cascade)")
+        return self
 
 
 class LivestreamConfig(Strict):
@@ -330,6 +519,10 @@ class FactoryConfig(Strict):
         description="unit cost multiplier: a product costs its unit_cost x this here"
     )
     setup_cost_per_order: NonNegative = Field(description="fixed money per production order")
+    retainer_per_day: NonNegative = Field(
+        description="money per day to keep its capacity available (partners' quick-response "
+        "lines; a standing cost of flexibility)"
+    )
     skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
 
 
@@ -375,6 +568,10 @@ class MaterialsConfig(Strict):
     cover_days: NonNegative = Field(description="stock: days of forecast need held above lead time")
     review_hours: PositiveInt = Field(description="stock: hours between material reviews")
     initial_units: NonNegativeInt = Field(description="stock: material units at hour 0")
+    min_lead_hours: NonNegative = Field(
+        description="no material order (expedited ones included) arrives sooner than this: "
+        "e.g. the fabric of a design sampled days ago must first be sourced"
+    )
     cost_share: Probability = Field(description="share of unit cost that is material")
     salvage_fraction: Probability = Field(
         description="share of cost recovered for materials left at the end"
@@ -405,6 +602,10 @@ class WarehouseConfig(Strict):
     )
     restock_fraction: Probability = Field(description="share of inspected returns put back")
     handling_cost_per_unit: NonNegative = Field(description="pick/pack money per unit shipped")
+    fixed_cost_per_day: NonNegative = Field(
+        description="rent, staff and systems per day (forward warehouses: a standing cost of "
+        "flexibility; the central one's is common to every setup)"
+    )
 
 
 class CarrierConfig(Strict):
@@ -474,6 +675,18 @@ class ReplenishmentPolicy(Strict):
     pilot_batch_units: NonNegative = Field(
         description="the first order of each SKU is a pilot batch of at most this size "
         "(reference scale; 0: no pilot)"
+    )
+    planner: Literal["naive", "event_aware"] = Field(
+        description="naive: order-up-to on a forecast of every past day (chases spikes that "
+        "have passed; for teaching); event_aware: plans known calendar events ahead from the "
+        "KOL's reach, forecasts the base from days no event touched, never orders what "
+        "cannot arrive in time or be sold before the season ends"
+    )
+    event_forecast_error: NonNegative = Field(
+        description="event_aware: log-normal spread of the forecast of an event's demand"
+    )
+    event_memory_hours: NonNegative = Field(
+        description="event_aware: hours from an event's start left out of the base forecast"
     )
 
 
@@ -555,9 +768,13 @@ class OpportunityPolicy(Strict):
     s_decision_hours: NonNegative = Field(description="S: hours to decide (decision rights)")
     a_decision_hours: NonNegative = Field(description="A: hours to decide")
     s_reserve_hours: NonNegative = Field(
-        description="S: hours of quick-response capacity reserved (a rush order of that size)"
+        description="S: hours of quick-response capacity held for the SKU (a reservation: "
+        "orders placed while it holds start at once and jump the queue)"
     )
-    a_reserve_hours: NonNegative = Field(description="A: hours of capacity reserved")
+    a_reserve_hours: NonNegative = Field(description="A: hours of capacity held")
+    reserve_fee_per_unit: NonNegative = Field(
+        description="money per unit of quick-response capacity held (the reservation fee)"
+    )
     s_dynamic_posts: NonNegativeInt = Field(description="S: dynamic KOL tasks booked")
     a_dynamic_posts: NonNegativeInt = Field(description="A: dynamic KOL tasks booked")
     b_safety_multiplier: Annotated[float, Field(ge=1.0)] = Field(
@@ -584,6 +801,9 @@ class InformationPolicy(Strict):
         description="off: factories plan materials from the brand's orders; on: from consumer "
         "demand (needs supply.materials.mode=stock to matter)"
     )
+    platform_cost_per_day: NonNegative = Field(
+        description="on: money per day for the shared real-time data platform (IT, licences)"
+    )
 
 
 class AssortmentPolicy(Strict):
@@ -602,8 +822,27 @@ class AssortmentPolicy(Strict):
     winner_posts: NonNegativeInt = Field(description="dynamic KOL tasks booked per winner")
 
 
+# The policy families and the names each offers: the one list. sim.policies.registry maps
+# every name to its class and refuses to import if the two differ; the schema checks names
+# here, so it never imports the policies (which import the schema's types).
+POLICY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "forecast": ("moving_average", "exp_smoothing", "signal"),
+    "safety_stock": ("fixed", "dynamic"),
+    "routing": ("assigned", "nearest_with_stock", "cheapest"),
+    "deployment": ("central", "demand_share"),
+    "sourcing": ("regular_only", "dual_index", "base_surge"),
+    "allocation": ("fcfs", "proportional", "priority"),
+    "rush": ("off", "threshold"),
+    "presale": ("off", "on"),
+    "opportunity": ("off", "graded"),
+    "prepositioning": ("off", "before_livestream"),
+    "information": ("off", "on"),
+    "assortment": ("off", "test_and_learn"),
+}
+
+
 class PolicyConfig(Strict):
-    """The brand's decision rules, each chosen by name from a registry."""
+    """The brand's decision rules, each chosen by name from a registry (:data:`POLICY_FAMILIES`)."""
 
     forecast: ForecastPolicy
     safety_stock: SafetyStockPolicy
@@ -666,6 +905,7 @@ class Config(Strict):
     policy: PolicyConfig
     rivals: dict[str, BrandSpec] = Field(description="other brands competing for the consumers")
     disruptions: list[DisruptionConfig] = Field(description="outages and capacity losses")
+    _brand_specs: tuple[tuple[Any, ...], list[BrandSpec]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -674,15 +914,23 @@ class Config(Strict):
 
     # -- derived views -------------------------------------------------------------
     def brand_specs(self) -> list[BrandSpec]:
-        """The main brand first, then rivals in name order."""
-        main = BrandSpec(
-            setup=self.meta.setup,
-            brand=self.brand,
-            supply=self.supply,
-            logistics=self.logistics,
-            policy=self.policy,
-        )
-        return [main] + [self.rivals[k] for k in sorted(self.rivals)]
+        """The main brand first, then rivals in name order.
+
+        Built once and kept (the config is frozen); a copy with other parts builds anew.
+        """
+        parts = (self.meta, self.brand, self.supply, self.logistics, self.policy, self.rivals)
+        cached = self._brand_specs
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            main = BrandSpec(
+                setup=self.meta.setup,
+                brand=self.brand,
+                supply=self.supply,
+                logistics=self.logistics,
+                policy=self.policy,
+            )
+            specs = [main] + [self.rivals[k] for k in sorted(self.rivals)]
+            self._brand_specs = (parts, specs)
+        return list(self._brand_specs[1])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict of the whole resolved config."""
@@ -702,8 +950,6 @@ class Config(Strict):
 
 def _check_cross_references(cfg: Config) -> None:
     """Names that must refer to something that exists (raises ValueError with a path)."""
-    from sim.policies import registry  # local: policies import config types
-
     problems: list[tuple[str, object, str]] = []
     regions = sorted(cfg.market.regions)
     kols = sorted(cfg.content.kols)
@@ -770,21 +1016,9 @@ def _check_cross_references(cfg: Config) -> None:
                         f"needs at least one carrier of kind '{needed}'",
                     )
                 )
-        for family, chosen in (
-            ("forecast", spec.policy.forecast.name),
-            ("safety_stock", spec.policy.safety_stock.name),
-            ("routing", spec.policy.routing.name),
-            ("deployment", spec.policy.deployment.name),
-            ("sourcing", spec.policy.sourcing.name),
-            ("allocation", spec.policy.allocation.name),
-            ("rush", spec.policy.rush.name),
-            ("presale", spec.policy.presale.name),
-            ("opportunity", spec.policy.opportunity.name),
-            ("prepositioning", spec.policy.prepositioning.name),
-            ("information", spec.policy.information.name),
-            ("assortment", spec.policy.assortment.name),
-        ):
-            allowed = registry.names(family)
+        for family, names in POLICY_FAMILIES.items():
+            chosen = getattr(spec.policy, family).name
+            allowed = sorted(names)
             if chosen not in allowed:
                 problems.append(
                     (f"{prefix}policy.{family}.name", chosen, f"must be one of {allowed}")
@@ -817,7 +1051,7 @@ def _check_cross_references(cfg: Config) -> None:
             problems.append(
                 (f"disruptions[{i}].target", d.target, f"must be one of {sorted(names)}")
             )
-    for tier in ("head", "mid", "tail", "koc"):
+    for tier in TIERS:
         if tier not in cfg.content.tiers:
             problems.append(("content.tiers", sorted(cfg.content.tiers), f"missing tier '{tier}'"))
     if problems:

@@ -103,7 +103,10 @@ def check(m: ViralChainModel) -> None:
             sum(w.reserved for w in m.warehouses),
             by_status[ALLOCATED] + by_status[PICKED],
         ),
-        "backlog = backlog orders": (sum(b.backlog_units for b in m.brands), by_status[BACKLOG]),
+        "backlog = backlog orders": (
+            sum(b.selling.backlog_units for b in m.brands),
+            by_status[BACKLOG],
+        ),
         "kept by buyers = delivered - returned": (m.population.kept_units, by_status[DELIVERED]),
     }
     for name, (a, b) in checks.items():
@@ -118,6 +121,9 @@ def check_kpis(kpis: dict[str, float], tol: float = 1e-6) -> None:
     k = kpis
     if k["demand_units"] != k["sold_units"] + k["lost_sales_units"]:
         raise InvariantError(f"demand != sold + lost: {k}")
+    causes = k["lost_sold_out_units"] + k["lost_too_slow_units"] + k["lost_left_units"]
+    if k["lost_sales_units"] != causes:
+        raise InvariantError(f"lost != sold out + too slow + left: {k}")
     if k["sold_units"] != k["delivered_units"] + k["cancelled_units"] + k["open_order_units"]:
         raise InvariantError(f"sold != delivered + cancelled + open: {k}")
     costs = sum(k[c] for c in COST_KPIS)

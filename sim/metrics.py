@@ -4,12 +4,14 @@
 :class:`BrandTotals`; every KPI in :data:`KPIS` is then a pure function of it. The KPI names
 and meanings are the contract of the ``runs`` table (DESIGN.md section 5).
 
-Identities (tested): demand = sold + lost; sold = delivered + cancelled + open;
-profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
-+ write-off). ``production_cost + writeoff_cost`` equals all production spend (initial stock
-included, at the cheapest regular factory's unit cost) plus set-up costs, minus the salvage
-value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
-``writeoff_cost`` that of leftover (net of salvage) and scrapped goods.
+Identities (tested): demand = sold + lost; lost = lost_sold_out + lost_too_slow + lost_left;
+sold = delivered + cancelled + open; profit = revenue - (production + holding + transport +
+rush premium + KOL fees + returns + write-off + the standing costs of flexibility:
+reservations, forward warehouses, platform). ``production_cost + writeoff_cost`` equals all
+production spend (initial stock included, at the cheapest regular factory's unit cost) plus
+set-up costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of
+goods that went to buyers and ``writeoff_cost`` that of leftover (net of salvage) and
+scrapped goods.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.orders import DELIVERED, OPEN_STATUSES, RETURNED
 
 if TYPE_CHECKING:
@@ -34,6 +37,9 @@ class BrandTotals:
     demand: int
     sold: int
     lost: int
+    lost_sold_out: int
+    lost_too_slow: int
+    lost_left: int
     cancelled: int
     delivered: int
     open_units: int
@@ -58,6 +64,9 @@ class BrandTotals:
     holding_cost: float
     transport_cost: float
     rush_premium_cost: float
+    reservation_cost: float
+    warehouse_fixed_cost: float
+    platform_cost: float
     kol_fees: float
     return_cost: float
     unit_km: float
@@ -68,6 +77,9 @@ class BrandTotals:
     units_ordered: int
     units_ordered_quick: int
     peak_working_capital: float
+    views_lost: np.ndarray  # by cause (stock-out, late delivery, quality), sim.feedback
+    demand_lost: np.ndarray  # by cause, units
+    rating: float  # mean over the brand's products of the rating shown at the end (0..1)
 
 
 def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
@@ -90,11 +102,13 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
     leftover_units = int(leftover[skus].sum())
     salvage = float((leftover * avg * m.salvage_fraction)[skus].sum())
     H = m.horizon_hours
-    days = -(-H // 24)
-    demand_h = brand.hourly_demand[:, skus].sum(axis=1)
-    daily_demand = np.pad(demand_h, (0, days * 24 - H)).reshape(days, 24).sum(axis=1)
-    signal = brand.signal_hour[skus]
-    resp = brand.response_hour[skus]
+    days = -(-H // HOURS_PER_DAY)
+    demand_h = brand.sensing.hourly_demand[:, skus].sum(axis=1)
+    daily_demand = (
+        np.pad(demand_h, (0, days * HOURS_PER_DAY - H)).reshape(days, HOURS_PER_DAY).sum(axis=1)
+    )
+    signal = brand.sensing.signal_hour[skus]
+    resp = brand.sensing.response_hour[skus]
     had = signal >= 0
     response = np.where(resp[had] >= 0, resp[had] - signal[had], H - signal[had]).astype(float)
     money = {k: float(v[b]) for k, v in led.money.items()}
@@ -103,6 +117,9 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         demand=u["demand"],
         sold=u["sold"],
         lost=u["lost"],
+        lost_sold_out=u["lost_sold_out"],
+        lost_too_slow=u["lost_too_slow"],
+        lost_left=u["lost_left"],
         cancelled=u["cancelled"],
         delivered=u["delivered"],
         open_units=open_units,
@@ -111,7 +128,7 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         initial=u["initial"],
         scrapped=u["scrapped"],
         leftover=leftover_units,
-        stockout_hours=int(brand.stockout_hours[skus].sum()),
+        stockout_hours=int(brand.sensing.stockout_hours[skus].sum()),
         delivery_hours=delivery,
         on_time=on_time,
         paid=money["paid"],
@@ -128,15 +145,21 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         holding_cost=money["holding_cost"],
         transport_cost=money["transport_cost"],
         rush_premium_cost=money["rush_premium_cost"],
+        reservation_cost=money["reservation_cost"],
+        warehouse_fixed_cost=money["warehouse_fixed_cost"],
+        platform_cost=money["platform_cost"],
         kol_fees=money["kol_fees"],
         return_cost=money["return_cost"],
         unit_km=money["unit_km"],
-        daily_orders=brand.daily_ordered[:, skus].sum(axis=1).astype(float),
+        daily_orders=brand.supply.daily_ordered[:, skus].sum(axis=1).astype(float),
         daily_demand=daily_demand.astype(float),
         response_hours=response,
         units_ordered=u["units_ordered"],
         units_ordered_quick=u["units_ordered_quick"],
         peak_working_capital=float(m.peak_working_capital[b]),
+        views_lost=m.feedback.views_lost[:, skus].sum(axis=1),
+        demand_lost=m.feedback.demand_lost[:, skus].sum(axis=1),
+        rating=float(m.feedback.rating()[skus].mean()),
     )
 
 
@@ -177,6 +200,21 @@ def sold_units(t: BrandTotals) -> float:
 def lost_sales_units(t: BrandTotals) -> float:
     """Demand not accepted: sold out, promise too slow, or left."""
     return t.lost
+
+
+def lost_sold_out_units(t: BrandTotals) -> float:
+    """Lost sales because no warehouse had the units (and the buyer did not come back)."""
+    return t.lost_sold_out
+
+
+def lost_too_slow_units(t: BrandTotals) -> float:
+    """Lost sales because the delivery promise exceeded the buyer's patience (stock was there)."""
+    return t.lost_too_slow
+
+
+def lost_left_units(t: BrandTotals) -> float:
+    """Lost sales of buyers who were waiting to come back when the run ended (they left)."""
+    return t.lost_left
 
 
 def cancelled_units(t: BrandTotals) -> float:
@@ -252,6 +290,22 @@ def rush_premium_cost(t: BrandTotals) -> float:
     return t.rush_premium_cost
 
 
+def reservation_cost(t: BrandTotals) -> float:
+    """Quick-response capacity kept available: factories' retainers and the fees for capacity
+    held for hot spots (a standing cost of flexibility)."""
+    return t.reservation_cost
+
+
+def warehouse_fixed_cost(t: BrandTotals) -> float:
+    """Fixed cost of forward warehouses (a standing cost of flexibility)."""
+    return t.warehouse_fixed_cost
+
+
+def platform_cost(t: BrandTotals) -> float:
+    """The shared real-time data platform (a standing cost of flexibility)."""
+    return t.platform_cost
+
+
 def kol_fees(t: BrandTotals) -> float:
     """Base fees plus commissions (net of refunded commissions)."""
     return t.kol_fees
@@ -281,6 +335,9 @@ COST_LINES = (
     kol_fees,
     return_cost,
     writeoff_cost,
+    reservation_cost,
+    warehouse_fixed_cost,
+    platform_cost,
 )
 COST_KPIS = tuple(f.__name__ for f in COST_LINES)  # their names in the runs table
 
@@ -330,6 +387,39 @@ def peak_working_capital(t: BrandTotals) -> float:
     return t.peak_working_capital
 
 
+def views_lost_stockout(t: BrandTotals) -> float:
+    """Views the share cascades lost because product pages were sold out (estimated by the
+    page-sharing mechanism: withheld shares x 1/(1-n); sim.feedback)."""
+    return float(t.views_lost[0])
+
+
+def views_lost_late(t: BrandTotals) -> float:
+    """Views lost because pages turned buyers away with a too-slow delivery promise."""
+    return float(t.views_lost[1])
+
+
+def demand_lost_stockout_units(t: BrandTotals) -> float:
+    """Wishes those stock-out views would have brought (at the hour's wishes per view)."""
+    return float(t.demand_lost[0])
+
+
+def demand_lost_late_units(t: BrandTotals) -> float:
+    """Wishes lost to slow pages' views, and to the rating and warnings that late deliveries
+    caused (their share of the disappointed deliveries)."""
+    return float(t.demand_lost[1])
+
+
+def demand_lost_quality_units(t: BrandTotals) -> float:
+    """Wishes lost to the rating and warnings that defects and returns caused."""
+    return float(t.demand_lost[2])
+
+
+def rating_end(t: BrandTotals) -> float:
+    """Rating the brand's product pages show at the end, in stars (1 + 4 x share of good
+    reviews, the prior included; mean over its products)."""
+    return 1.0 + 4.0 * t.rating
+
+
 KPIS: dict[str, Callable[[BrandTotals], float]] = {
     f.__name__: f
     for f in (
@@ -361,6 +451,18 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         transport_unit_km,
         peak_working_capital,
         upstream_bullwhip_ratio,
+        lost_sold_out_units,
+        lost_too_slow_units,
+        lost_left_units,
+        reservation_cost,
+        warehouse_fixed_cost,
+        platform_cost,
+        views_lost_stockout,
+        views_lost_late,
+        demand_lost_stockout_units,
+        demand_lost_late_units,
+        demand_lost_quality_units,
+        rating_end,
     )
 }
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.kpis import BY_NAME as KPI_CATALOGUE
+
 SETUP_COLORS = {"rigid": "#4C6A92", "flexible": "#E8833A"}
 _CYCLE = ["#4C6A92", "#E8833A", "#5DA271", "#B5485D", "#8E6CB0", "#C9A227"]
 
@@ -35,6 +38,56 @@ def color_for(label: str, i: int = 0) -> str:
         if key in label:
             return c
     return _CYCLE[i % len(_CYCLE)]
+
+
+def kpi_title(name: str, unit: bool = True, better: bool = True) -> str:
+    """A KPI's label from the catalogue (``sim.kpis``), with its unit and which way is better.
+
+    Names that are not KPIs come back with spaces for underscores.
+    """
+    k = KPI_CATALOGUE.get(name)
+    if k is None:
+        return name.replace("_", " ")
+    notes = [k.unit] if unit else []
+    if better and k.better != "neither":
+        notes.append(f"{k.better} is better")
+    return f"{k.label} ({'; '.join(notes)})" if notes else k.label
+
+
+def fit_text(text: str, fig: Figure, fontsize: float = 12.0, share: float = 0.96) -> str:
+    """``text`` wrapped to ``share`` of the figure's width (a character is at most about 0.6
+    of the font size wide), so that a title never runs off the figure's edges."""
+    chars = max(20, int(fig.get_figwidth() * 72 * share / (0.6 * fontsize)))
+    return textwrap.fill(text, chars, break_on_hyphens=False, break_long_words=False)
+
+
+def _suptitle(fig: Figure, title: str) -> None:
+    if title:
+        fig.suptitle(fit_text(title, fig))
+
+
+def short_labels(labels: Sequence[str]) -> tuple[list[str], str]:
+    """Combination labels (``key=value, key=value``) made short for a plot.
+
+    The ``key=value`` parts that every label has are taken out and returned joined (for a
+    title); a dotted key keeps only its last segment when that names one key. Labels that
+    are not ``key=value`` lists come back as they are.
+
+    Returns:
+        the short labels, in order, and the common part ("" when none).
+    """
+    parts = [[p.strip() for p in str(label).split(", ")] for label in labels]
+    common = [p for p in parts[0] if all(p in q for q in parts[1:])] if len(parts) > 1 else []
+    rest = [[p for p in q if p not in common] or q for q in parts]
+    keys = sorted({p.partition("=")[0] for q in parts for p in q if "=" in p})
+    last = {k: k.rsplit(".", 1)[-1] for k in keys}
+    unique = len(set(last.values())) == len(last)
+
+    def shorten(p: str) -> str:
+        key, eq, value = p.partition("=")
+        return f"{last[key]}={value}" if eq and unique else p
+
+    return [", ".join(map(shorten, q)) for q in rest], ", ".join(map(shorten, common))
 
 
 def hourly_totals(ts: pd.DataFrame, brand_skus: list[str] | None = None) -> pd.DataFrame:
@@ -147,8 +200,7 @@ def plot_run(
                     zorder=3,
                 )
     ax.legend(loc="upper right", fontsize=8)
-    if title:
-        fig.suptitle(title)
+    _suptitle(fig, title)
     fig.tight_layout()
     return fig
 
@@ -159,6 +211,8 @@ def plot_comparison(
     skus: list[str] | None = None,
 ) -> Figure:
     """Several runs (e.g. rigid vs flexible on the same seed), overlaid.
+
+    One legend for all four panels, under them: a run keeps its colour everywhere.
 
     Args:
         runs: label → (timeseries, KPIs).
@@ -174,10 +228,10 @@ def plot_comparison(
         near = (tot.index >= lo) & (tot.index <= hi)
         if i == 0:
             axes[0, 0].fill_between(x[near], tot["demand"][near], color="#DDDDDD", label="demand")
-        axes[0, 0].plot(x[near], tot["sold"][near], color=c, lw=1.2, label=f"sold — {label}")
-        axes[0, 1].plot(x, tot["lost"].cumsum(), color=c, label=label)
-        axes[1, 0].step(x, tot["on_hand"], where="post", color=c, label=label)
-    axes[0, 0].set_title("Demand and sales around the peak (per step)")
+        axes[0, 0].plot(x[near], tot["sold"][near], color=c, lw=1.2, label=label)
+        axes[0, 1].plot(x, tot["lost"].cumsum(), color=c)
+        axes[1, 0].step(x, tot["on_hand"], where="post", color=c)
+    axes[0, 0].set_title("Demand (grey) and sales around the peak (per step)")
     axes[0, 0].set_ylabel("units")
     axes[0, 1].set_title("Lost sales (cumulative)")
     axes[0, 1].set_ylabel("units")
@@ -185,7 +239,6 @@ def plot_comparison(
     axes[1, 0].set_ylabel("units")
     for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
         ax.set_xlabel("day")
-        ax.legend(fontsize=8)
     ax = axes[1, 1]
     labels = list(runs)
     width = 0.8 / max(1, len(labels))
@@ -197,16 +250,24 @@ def plot_comparison(
             vals,
             width,
             color=color_for(label, i),
-            label=label,
         )
     ax.set_xticks(np.arange(len(kpi_names)) + width * (len(labels) - 1) / 2)
-    ax.set_xticklabels([n.replace("_", " ") for n in kpi_names])
+    ax.set_xticklabels([kpi_title(n, unit=False, better=False) for n in kpi_names])
     ax.set_ylim(0, 1.05)
     ax.set_title("Service and flexibility (share, 0–1)")
-    ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    one_row = sum(len(n) for n in names) < 110
+    fig.legend(
+        handles,
+        names,
+        loc="lower center",
+        ncol=len(names) if one_row else 1,
+        fontsize=9,
+        frameon=False,
+    )
+    _suptitle(fig, title)
+    legend_rows = 1 if one_row else len(names)
+    fig.tight_layout(rect=(0, 0.015 + 0.035 * legend_rows, 1, 1))
     return fig
 
 
@@ -538,7 +599,7 @@ def plot_kpi_intervals(
         err = np.nan_to_num(err)
         for j, c in enumerate(combos):
             ax.errorbar(mean[j], y[j], xerr=err[:, [j]], fmt="o", color=colors[c], capsize=3, ms=5)
-        ax.set_title(kpi.replace("_", " "), fontsize=10)
+        ax.set_title(kpi_title(kpi), fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
         ax.set_yticks(y)
@@ -549,8 +610,8 @@ def plot_kpi_intervals(
     runs = (
         f"{n.min()}–{n.max()}" if len(n) and n.min() != n.max() else f"{n.max() if len(n) else 0}"
     )
-    fig.suptitle(
-        title or f"KPI means with {level:.0%} confidence intervals ({runs} runs per point)"
+    _suptitle(
+        fig, title or f"KPI means with {level:.0%} confidence intervals ({runs} runs per point)"
     )
     fig.tight_layout()
     return fig
@@ -570,6 +631,7 @@ def plot_frontier(
     """
     fig, ax = plt.subplots(figsize=(8.5, 6))
     combos = list(points["combination"])
+    short = dict(zip(combos, short_labels(combos)[0], strict=True))
     names: dict[tuple[float, float], list[str]] = {}
     for i, row in enumerate(points.itertuples(index=False)):
         r = row._asdict()
@@ -598,11 +660,19 @@ def plot_frontier(
             zorder=3,
         )
         if r["pareto"] or len(points) <= 8:  # many policies: name the front only
-            names.setdefault((xm, ym), []).append(str(r["combination"]))
+            names.setdefault((xm, ym), []).append(short[str(r["combination"])])
+    x0, x1 = ax.get_xlim()
     for (xm, ym), labels in names.items():  # policies with equal means share one label
         text = "\n".join(labels[:3]) + (f"\n(+{len(labels) - 3} more)" if len(labels) > 3 else "")
+        right = x1 > x0 and (xm - x0) / (x1 - x0) > 0.5  # right half: the label grows leftwards
         ax.annotate(
-            text, (xm, ym), textcoords="offset points", xytext=(6, 4), fontsize=7, color="#333333"
+            text,
+            (xm, ym),
+            textcoords="offset points",
+            xytext=(-6, 4) if right else (6, 4),
+            ha="right" if right else "left",
+            fontsize=7,
+            color="#333333",
         )
     groups = points.groupby("story") if "story" in points.columns else [("", points)]
     labelled = False
@@ -623,11 +693,12 @@ def plot_frontier(
     ax.scatter(
         [], [], marker="o", s=55, facecolors="white", edgecolors="#333333", label="dominated"
     )
-    ax.set_xlabel(f"{x.replace('_', ' ')} (mean, 95% CI)")
-    ax.set_ylabel(f"{y.replace('_', ' ')} (mean, 95% CI)")
+    ax.set_xlabel(f"{kpi_title(x)}: mean, 95% CI")
+    ax.set_ylabel(f"{kpi_title(y)}: mean, 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    ax.set_title(title or f"Cost vs service: {y} against {x} ({len(combos)} policies)")
+    auto = f"Cost vs service: {kpi_title(y, False, False)} against {kpi_title(x, False, False)}"
+    ax.set_title(fit_text(title or f"{auto} ({len(combos)} policies)", fig))
     fig.tight_layout()
     return fig
 
@@ -673,7 +744,7 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
             label="paired (same demand)",
         )
         ax.axvline(0, color="#333333", lw=0.8)
-        ax.set_title(kpi.replace("_", " ") + " − baseline", fontsize=10)
+        ax.set_title(kpi_title(kpi, better=False) + " − baseline", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
         ax.set_yticks(y)
@@ -682,6 +753,6 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7, loc="best")
     base = ", ".join(dict.fromkeys(diffs["baseline"])) if len(diffs) else ""
-    fig.suptitle(title or f"Paired differences to {base} (95% CIs)")
+    _suptitle(fig, title or f"Paired differences to {base} (95% CIs)")
     fig.tight_layout()
     return fig

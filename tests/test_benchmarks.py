@@ -34,7 +34,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     assert report["mode"] == "quick"
     assert report["table"] in proc.stdout
     benchmarks = {r["benchmark"] for r in report["rows"]}
-    assert len(benchmarks) == len(BENCHMARKS) == 7
+    assert len(benchmarks) == len(BENCHMARKS) == 8
     measures = " | ".join(r["measure"] for r in report["rows"])
     for needle in (
         "speed ratio, consumer phase",
@@ -48,6 +48,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
         "write (sweep writer",
         "read runs+timeseries+events",
         "run time",
+        "consumers: build time",
         "server work per step",
     ):
         assert needle in measures, needle
@@ -107,10 +108,11 @@ def test_profiler_wraps_the_actors_methods_including_inherited_ones():
         "from benchmarks.profiler import instrument\n"
         "instrument()\n"
         "from sim.agents.brand import Brand\n"
+        "from sim.agents.brand_selling import Selling\n"
         "from sim.agents.consumers import ConsumerPopulation\n"
         "from sim.agents.reference_consumers import ReferenceConsumer\n"
         "wrapped = lambda f: hasattr(f, '__wrapped__')\n"
-        "assert wrapped(Brand.take_orders) and wrapped(Brand.review) and wrapped(Brand.observe)\n"
+        "assert wrapped(Selling.take_orders) and wrapped(Brand.review) and wrapped(Brand.observe)\n"
         "assert wrapped(ConsumerPopulation.decide)\n"
         "assert not wrapped(ReferenceConsumer.step)\n"
     )

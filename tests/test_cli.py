@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.conftest import cli
+import sim
+from tests.conftest import ROOT, cli
 
 SMALL = ["market.n_consumers=3000", "run.horizon_hours=300"]
 
@@ -97,12 +98,30 @@ def test_list_commands(tmp_path):
     assert "fill_rate" in cli("list", "kpis").stdout
 
 
-def test_every_kpi_has_a_sensible_unit_in_the_table():
-    from experiments.cli import KPI_UNITS, MONEY_KPIS
-    from sim.metrics import KPIS
+def test_version_names_the_release_and_where_the_scenarios_come_from():
+    p = cli("--version")
+    assert p.returncode == 0
+    assert p.stdout.strip() == f"viralchain {sim.__version__} (scenarios: {ROOT / 'scenarios'})"
 
-    for name in KPIS:
-        if name.endswith(("_ratio", "_rate", "_share")):
-            assert KPI_UNITS.get(name) in ("share", "ratio"), name
-        if name.endswith("_cost") or name in ("revenue", "profit"):
-            assert name in MONEY_KPIS, name
+
+def test_list_kpis_prints_the_catalogue():
+    from sim.kpis import CATALOGUE
+
+    lines = cli("list", "kpis").stdout.splitlines()
+    assert lines[0].split() == ["KPI", "unit", "better", "meaning"]
+    for k, line in zip(CATALOGUE, lines[1:], strict=True):
+        better = "-" if k.better == "neither" else k.better
+        assert line.split()[:3] == [k.name, k.unit, better] and line.endswith(k.meaning)
+
+
+def test_the_kpi_table_shows_each_kpis_unit_and_better_direction_from_the_catalogue():
+    from experiments.cli import kpi_table
+    from sim.kpis import CATALOGUE
+
+    table = kpi_table({"a": {"fill_rate": 0.5, "profit": 1234.5}, "b": {}}, diff=True)
+    lines = {line.split()[0]: line.split() for line in table.splitlines()[2:]}
+    assert list(lines) == [k.name for k in CATALOGUE]
+    assert lines["fill_rate"][1:4] == ["share", "higher", "0.500"]
+    assert lines["profit"][1:4] == ["money", "higher", "1,234"]
+    assert lines["stockout_hours"][1:3] == ["SKU-h", "lower"]
+    assert lines["demand_units"][1:3] == ["units", "n/a"]  # neither: no direction shown

@@ -261,8 +261,8 @@ def test_the_log_grown_step_by_step_is_the_log_of_the_whole_run_so_far():
 def test_kpi_cards_read_from_the_back_of_the_room():
     from experiments.dashboard.app import compact
 
-    assert compact(0.6213, "%") == "62.1%"
-    assert compact(0.13, "%", signed=True) == "+13.0 pts"
+    assert compact(0.6213, "share") == "62.1%"
+    assert compact(0.13, "share", signed=True) == "+13.0 pts"
     assert compact(48_213, "units") == "48 k"
     assert compact(-1_250_000, "money") == "-1.25 M"
     assert compact(1234, "money", signed=True) == "+1.2 k"

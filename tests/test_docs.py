@@ -1,8 +1,20 @@
-"""README stays true: the configuration reference is generated, the quickstart is two commands."""
+"""README stays true: the configuration and KPI references are generated, the quickstart is two
+commands."""
 
 from __future__ import annotations
 
-from experiments.docs import README, render_readme
+import re
+
+from experiments.docs import (
+    KPI_END,
+    KPI_START,
+    READING_END,
+    READING_START,
+    README,
+    render_readme,
+)
+from sim.kpis import CATALOGUE
+from sim.metrics import COST_KPIS
 
 
 def test_configuration_reference_is_up_to_date():
@@ -14,3 +26,29 @@ def test_quickstart_is_two_make_commands():
     text = README.read_text(encoding="utf-8")
     quick = text.split("## Quickstart", 1)[1].split("##", 1)[0]
     assert "make demo" in quick and "make test" in quick
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_the_kpi_reference_has_one_row_per_catalogue_kpi_with_its_unit_and_direction():
+    section = _between(README.read_text(encoding="utf-8"), KPI_START, KPI_END)
+    rows = [r for r in section.splitlines() if r.startswith("| `")]
+    assert [re.match(r"\| `(\w+)`", r).group(1) for r in rows] == [k.name for k in CATALOGUE]
+    for k, row in zip(CATALOGUE, rows, strict=True):
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        assert cells[1:] == [k.unit, "" if k.better == "neither" else k.better, k.meaning]
+
+
+def test_the_reading_guide_names_every_kpi_once_and_the_money_identity():
+    guide = _between(README.read_text(encoding="utf-8"), READING_START, READING_END)
+    bullets = "\n".join(line for line in guide.splitlines() if line.startswith("- **"))
+    for k in CATALOGUE:
+        assert bullets.count(f"`{k.name}`") == 1, k.name
+        phrase = "neither direction for" if k.better == "neither" else f"{k.better} is better"
+        line = next(b for b in bullets.splitlines() if f"`{k.name}`" in b)
+        clause = line[: line.index(f"`{k.name}`")].rsplit(";", 1)[-1]
+        assert phrase in clause, k.name
+    identity = "`revenue` − " + " − ".join(f"`{c}`" for c in COST_KPIS) + " = `profit`"
+    assert identity in guide

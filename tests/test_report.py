@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from experiments import sweep_stats as st
-from experiments.report import frontier_points
+from experiments.report import Report, frontier_points, paired_rows, paired_text, verdict
 
 TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
 
@@ -136,3 +136,32 @@ def test_report_keeps_the_main_brand_of_a_two_brand_story(tmp_path):
     assert len(r.design.runs) == 2
     assert set(r.design.runs["brand"]) == {sim.compose("two_brands", TINY).brand.name}
     assert r.design.combinations == ["setup=flexible", "setup=rigid"]
+
+
+def test_verdicts_follow_the_catalogues_better_direction_and_need_a_clear_interval():
+    assert verdict("profit", 1.0, 3.0) == "better"
+    assert verdict("profit", -3.0, -1.0) == "worse"
+    assert verdict("lost_sales_units", 1.0, 3.0) == "worse"
+    assert verdict("lost_sales_units", -3.0, -1.0) == "better"
+    assert verdict("profit", -1.0, 3.0) == ""  # the interval holds 0
+    assert verdict("demand_units", 1.0, 3.0) == ""  # neither direction is better
+    assert verdict("profit", math.nan, math.nan) == ""
+
+
+def test_the_printed_paired_differences_fit_100_columns_even_with_long_combination_names():
+    rng = np.random.default_rng(5)
+    d = st.design(_runs(rng), [])
+    diffs = st.paired_differences(d, ["profit", "fill_rate"], st.pick_baseline(d))
+    long = ", ".join(f"policy.some_family.a_rather_long_parameter_{i}=0.5" for i in range(3))
+    diffs["combination"] = diffs["combination"] + ", " + long
+    r = Report(None, d, pd.DataFrame(), diffs, pd.DataFrame(), {}, ["profit", "fill_rate"])
+    text = paired_text(r)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert all(line == line.rstrip() for line in text.splitlines())
+    block = text.split("setup=flexible, ")[1].split("\n\n")[0]
+    profit = next(line for line in block.splitlines() if line.strip().startswith("profit"))
+    assert profit.split()[-1] == "better"  # +40 on every replication, paired
+    head, rows = paired_rows(r)  # report.md and report.html carry the verdict too
+    assert head[-1] == "verdict"
+    flex = next(row for row in rows if row[0].startswith("setup=flexible, ") and row[1] == "profit")
+    assert flex[-1] == "better"

@@ -19,7 +19,9 @@ from sim.orders import CH_SUBST, DELIVERED, RETURNED
 STORIES = [
     "seasonal_hotspot", "head_kol_livestream", "daily_multisku", "creative_presale",
     "kol_matrix", "multi_platform", "test_and_learn", "two_brands",
+    "steady_seller", "planned_megasale",
 ]  # fmt: skip
+NAIVE = "policy.replenishment.planner=naive"  # no stock planned for the event: it runs short
 
 
 @functools.lru_cache(maxsize=32)
@@ -46,7 +48,8 @@ def test_every_story_is_listed_and_described():
 @pytest.mark.parametrize("setup", ["rigid", "flexible"])
 @pytest.mark.parametrize("name", STORIES)
 def test_every_story_runs_with_either_setup(name, setup):
-    r = story(name, setup, "run.horizon_hours=240", n=2000)
+    peak = sim.compose(name).meta.peak_hour  # short runs, past the story's main event
+    r = story(name, setup, f"run.horizon_hours={max(240, peak + 24)}", n=2000)
     assert r.config.meta.story == name and r.config.meta.setup == setup
     assert r.kpis["demand_units"] > 0
 
@@ -175,25 +178,25 @@ def test_kol_matrix_grades_hot_spots_and_books_dynamic_tasks():
 
 
 def test_multi_platform_priority_presale_and_high_returns():
-    r = story("multi_platform", "flexible")
+    r = story("multi_platform", "flexible", NAIVE)
     m = r.model
     book = m.orders
     assert set(np.unique(book.platform)) == {0, 1, 2}
     assert len(ev(r, "livestream_start")) == 3 and len(ev(r, "presale_open")) >= 1
-    # both live rooms compete for the stock: priority serves douyin (1) before kuaishou (2)
-    fcfs = story("multi_platform", "flexible", "policy/allocation=fcfs")
+    # both live rooms compete for the stock: priority serves douyin (1) before kuaishou (2).
+    # Presale accepts both rooms' buyers, so the lever shows in who gets the stock first:
+    # kuaishou's buyers wait longer than douyin's under priority than under fcfs
+    fcfs = story("multi_platform", "flexible", NAIVE, "policy/allocation=fcfs")
 
-    def douyin_share(res):
+    def wait_gap(res):
         b = res.model.orders
-        during = (b.placed_hour >= 164) & (b.placed_hour < 167)
-        served = np.bincount(b.platform[during], weights=b.quantity[during], minlength=3)
         names = res.model.platform_names
-        return (
-            served[names.index("douyin")]
-            / served[[names.index("douyin"), names.index("kuaishou")]].sum()
-        )
+        during = (b.placed_hour >= 164) & (b.placed_hour < 167) & (b.delivered_hour >= 0)
+        wait = (b.delivered_hour - b.placed_hour).astype(float)
+        douyin = wait[during & (b.platform == names.index("douyin"))].mean()
+        return wait[during & (b.platform == names.index("kuaishou"))].mean() - douyin
 
-    assert douyin_share(r) > douyin_share(fcfs)
+    assert wait_gap(r) > wait_gap(fcfs) + 5
     done = (book.status == DELIVERED) | (book.status == RETURNED)
     returned = (book.status == RETURNED)[done].mean()
     assert returned > 0.2  # impulse buying: high return rates
@@ -210,8 +213,14 @@ def test_test_and_learn_scales_winners_and_stops_losers(setup):
     assert len(scaled) == 2 and len(stopped) == 6
     assert (scaled.t_hours == 168).all() and (stopped.t_hours == 168).all()
     appeal = {k: p.appeal for k, p in r.config.brand.products.items()}
-    best = sorted(appeal, key=appeal.get)[-3:]
-    assert set(scaled.sku) <= set(best)  # the test found (some of) the best designs
+    best = sorted(appeal, key=appeal.get)[-2:]
+    # the test finds one of the two best designs, and its winners beat its losers on average.
+    # (Demand per view is a noisy signal: shares travel inside communities, so a hit's later
+    # views reach consumers who already bought it, and the best design is often missed.)
+    assert set(scaled.sku) & set(best)
+    won = np.mean([appeal[s] for s in scaled.sku])
+    lost = np.mean([appeal[s] for s in stopped.sku])
+    assert won > lost
     orders = r.events[r.events.kind.isin(["production_order", "rush_order"])]
     assert not orders[(orders.t_hours >= 168)].sku.isin(stopped.sku).any()
     assert set(orders.sku) <= set(scaled.sku)  # nothing was produced before the decision
@@ -224,7 +233,7 @@ def test_test_and_learn_scales_winners_and_stops_losers(setup):
 
 
 def test_two_brands_substitute_when_one_is_sold_out():
-    r = story("two_brands", "rigid")
+    r = story("two_brands", "rigid", NAIVE)
     m = r.model
     assert list(r.kpis_by_brand) == ["snackco", "crunchco"]
     rows = r.runs_frame()
@@ -236,7 +245,7 @@ def test_two_brands_substitute_when_one_is_sold_out():
     rival_sku = m.sku_index["crunch_box"]
     subst = (book.channel == CH_SUBST) & (book.sku == rival_sku) & (book.placed_hour >= start)
     assert subst.sum() > 0  # would-be buyers of the sold-out brand bought the rival's box
-    no_sub = story("two_brands", "rigid", "market.consumer.substitution_probability=0")
+    no_sub = story("two_brands", "rigid", NAIVE, "market.consumer.substitution_probability=0")
     assert (no_sub.model.orders.channel == CH_SUBST).sum() == 0
     assert (
         r.kpis_by_brand["crunchco"]["sold_units"] > no_sub.kpis_by_brand["crunchco"]["sold_units"]

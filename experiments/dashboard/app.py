@@ -46,6 +46,7 @@ from experiments.dashboard.session import (
 )
 from sim import narrative
 from sim.errors import ConfigError
+from sim.kpis import kpi
 from sim.plotting import color_for
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ def compact(value: float, unit: str, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     sign = "+" if signed and value > 0 else ""
-    if unit == "%":
+    if unit == "share":
         return f"{sign}{value * 100:.1f}{' pts' if signed else '%'}"
     a = abs(value)
     if a >= 1e6:
@@ -343,7 +344,7 @@ def KpiCards(rows: list[KpiRow], labels: list[str]) -> None:
                 delta = "same" if same else compact(r.diff, r.unit, signed=True)
                 verdict = r.verdict or "same"
             cells.append(
-                f'<div class="metric" data-kpi="{name}" title="{html.escape(r.unit)}">'
+                f'<div class="metric" data-kpi="{name}" title="{html.escape(kpi(name).meaning)}">'
                 f'<div class="label">{html.escape(r.label)}</div>'
                 f'<div class="value">{compact(value, r.unit)}</div>'
                 f'<div class="delta {verdict}">{delta}</div></div>'
@@ -372,9 +373,10 @@ def KpiPanel(rows: list[KpiRow], labels: list[str], hour: int, finished: bool) -
     body = []
     for r in rows:
         pct = "" if r.change_pct != r.change_pct else f"{r.change_pct:+.0f}%"
-        unit = "" if r.unit in ("%", "money") else f" <small>{r.unit}</small>"
+        unit = "" if r.unit in ("share", "money") else f" <small>{r.unit}</small>"
         body.append(
-            f'<tr data-kpi="{r.name}"><td>{html.escape(r.label)}{unit}</td>'
+            f'<tr data-kpi="{r.name}"><td title="{html.escape(kpi(r.name).meaning)}">'
+            f"{html.escape(r.label)}{unit}</td>"
             f'<td class="num left">{format_value(r.left, r.unit)}</td>'
             f'<td class="num right">{format_value(r.right, r.unit)}</td>'
             f'<td class="num diff {r.verdict}">{format_diff(r)}</td>'

@@ -20,31 +20,32 @@ from typing import Any
 import pandas as pd
 
 import sim
+from sim import kpis as kpis_catalogue
 from sim import metrics, narrative
 from sim.config import Config
 from sim.model import ViralChainModel
 from sim.recording import events_frame
 from sim.result import make_run_id
 
-# the KPI panel: name, label, unit, direction (+1 higher is better, -1 lower is better, 0 neither)
-PANEL_KPIS: tuple[tuple[str, str, str, int], ...] = (
-    ("demand_units", "Demand", "units", 0),
-    ("sold_units", "Sold", "units", 1),
-    ("lost_sales_units", "Lost sales", "units", -1),
-    ("fill_rate", "Fill rate", "%", 1),
-    ("stockout_hours", "Stock-out hours", "SKU-h", -1),
-    ("delivery_hours_mean", "Delivery time (mean)", "h", -1),
-    ("on_time_rate", "On time", "%", 1),
-    ("returned_units", "Returned", "units", -1),
-    ("revenue", "Revenue", "money", 1),
-    ("rush_premium_cost", "Rush premium", "money", -1),
-    ("writeoff_cost", "Write-off", "money", -1),
-    ("profit", "Profit", "money", 1),
-    ("leftover_units", "Leftover stock", "units", -1),
-    ("response_time_hours", "Hot-spot response", "h", -1),
-    ("peak_working_capital", "Peak working capital", "money", -1),
+# the KPI panel's rows, in order; their label, unit and better direction come from the KPI
+# catalogue (sim/kpis.py)
+PANEL_KPIS: tuple[str, ...] = (
+    "demand_units",
+    "sold_units",
+    "lost_sales_units",
+    "fill_rate",
+    "stockout_hours",
+    "delivery_hours_mean",
+    "on_time_rate",
+    "returned_units",
+    "revenue",
+    "rush_premium_cost",
+    "writeoff_cost",
+    "profit",
+    "leftover_units",
+    "response_time_hours",
+    "peak_working_capital",
 )
-SHARE_KPIS = {"fill_rate", "on_time_rate", "quick_response_share"}
 
 # Hydra's compose API keeps process-global state: the page and its worker threads compose
 # one at a time
@@ -190,7 +191,9 @@ class Comparison:
         kpis = kpis or self.kpis()
         left, right = (kpis[s.label] for s in self.sides)
         rows = []
-        for name, label, unit, direction in PANEL_KPIS:
+        for name in PANEL_KPIS:
+            k = kpis_catalogue.kpi(name)
+            label, unit, direction = k.label, k.unit, k.sign
             a, b = float(left.get(name, math.nan)), float(right.get(name, math.nan))
             d = b - a
             pct = d / abs(a) * 100 if a and not math.isnan(d) else math.nan
@@ -269,7 +272,7 @@ def format_value(value: float, unit: str) -> str:
     """A KPI value for the panel."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if unit == "%":
+    if unit == "share":
         return f"{value * 100:.1f}%"
     if unit == "money":
         return f"{value:,.0f}"
@@ -283,7 +286,7 @@ def format_diff(row: KpiRow) -> str:
     d = row.diff
     if math.isnan(d):
         return "n/a"
-    if row.unit == "%":
+    if row.unit == "share":
         return f"{d * 100:+.1f} pts"
     if row.unit == "money" or abs(d) >= 100 or float(d).is_integer():
         return f"{d:+,.0f}"

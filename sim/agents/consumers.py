@@ -11,9 +11,13 @@ A consumer exposed to a product *wants* it with probability
     p = c_channel · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
         · (1 + boost·(exposures - 1))
 
-(clipped to 1). A wish is *demand*; the brand then accepts it (in stock with a promise the
-consumer's patience allows, or a pre-order) or not. A consumer turned away may buy a
-substitute of another brand, come back once later, or leave (a lost sale).
+(clipped to 1), times the fatigue ``exp(-fatigue·max(0, exposures - onset))``, the rating
+multiplier of the product's page and, for a consumer warned by a disappointed peer,
+``1 - warning_effect`` (sim.feedback). A wish is *demand*; the brand then accepts it (in stock
+with a promise the consumer's patience allows, or a pre-order) or not. A consumer turned away
+may buy a substitute of another brand, come back once later, or leave (a lost sale). Satisfied
+buyers recommend to their peers; disappointed ones (late, defective or returned) warn them.
+Peers are uniformly random links, or the social graph's contacts when it is enabled.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
+from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
     BACKLOG,
@@ -37,15 +43,18 @@ from sim.orders import (
     CH_WOM,
     DELIVERED,
     PICKED,
-    RETURNED,
 )
 from sim.rng import stream
+from sim.social_graph import SocialGraph, build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
-NONE, BOUGHT, WAITING = 0, 1, 2
+NONE, BOUGHT, WAITING, WARNED = 0, 1, 2, 3  # WARNED: may buy, at a lower conversion
 ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
+LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
+# the ledger counter of each cause of a lost sale
+LOST_CAUSES = {SOLD_OUT: "lost_sold_out", TOO_SLOW: "lost_too_slow", LEFT: "lost_left"}
 
 
 class ConsumerPopulation(mesa.Agent):
@@ -74,8 +83,14 @@ class ConsumerPopulation(mesa.Agent):
             self.return_propensity = np.full(n, m, dtype=np.float32)
         self.platform = model.consumer_platform
         wom = cfg.word_of_mouth
-        k = wom.peers_per_consumer if wom.mixing == "peers" else 0
+        graph_on = cfg.social_graph.enabled
+        k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
         self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
+        self.graph: SocialGraph | None = (
+            build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
+            if graph_on
+            else None
+        )
         self.exposure_count = np.zeros((n, P), dtype=np.uint16)
         self.state = np.zeros((n, P), dtype=np.int8)
         # future work, bucketed by hour
@@ -93,7 +108,7 @@ class ConsumerPopulation(mesa.Agent):
         launched = np.flatnonzero(m.sellable_from <= hour)
         if rate <= 0 or len(launched) == 0:
             return None
-        k = int(rng.poisson(rate / 24.0 * self.n * len(launched)))
+        k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
         if k == 0:
             return None
         consumers = rng.integers(0, self.n, k)
@@ -104,7 +119,7 @@ class ConsumerPopulation(mesa.Agent):
         """Fully mixed word of mouth: every adopter recommends at ``contacts_per_day`` to
         uniformly random consumers, so a non-adopter's hazard is ``q·A/N`` per day with
         ``q = contacts_per_day · conversion_probability`` (the Bass imitation term)."""
-        rate = self.cfg.word_of_mouth.contacts_per_day / 24.0
+        rate = self.cfg.word_of_mouth.contacts_per_day / HOURS_PER_DAY
         if rate <= 0 or not self.adopters.any():
             return None
         k = rng.poisson(rate * self.adopters)
@@ -136,9 +151,7 @@ class ConsumerPopulation(mesa.Agent):
         wish = self._wishes(hour, fresh, rng)
         if revisits:
             rv = _concat(revisits)
-            m.ledger.pending_intents -= np.bincount(rv[1], weights=rv[4], minlength=m.n_sku).astype(
-                np.int64
-            )
+            m.ledger.intents_resolved(rv[1], rv[4])
             self.state[rv[0], rv[1]] = NONE
             rv_wish = (rv[0], rv[1], rv[2], rv[3], rv[4], np.ones(len(rv[0]), bool))
             wish = _stack(wish, rv_wish) if wish is not None else rv_wish
@@ -152,6 +165,7 @@ class ConsumerPopulation(mesa.Agent):
         first = ~is_revisit
         m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
+        _observe_page(m, skus[first], outcome[first])
         failed = outcome != ACCEPTED
         if not failed.any():
             return
@@ -172,23 +186,20 @@ class ConsumerPopulation(mesa.Agent):
         if come_back.any():
             cb = f_idx[come_back]
             self.state[consumers[cb], skus[cb]] = WAITING
-            m.ledger.pending_intents += np.bincount(
-                skus[cb], weights=qty[cb], minlength=m.n_sku
-            ).astype(np.int64)
+            m.ledger.intents_waiting(skus[cb], qty[cb])
             due = hour + self.cfg.consumer.revisit_delay_hours
             if due < m.horizon_hours:
                 self._schedule(
                     due, Exposures(consumers[cb], skus[cb], CH_REVISIT, -1, quantity=qty[cb])
                 )
-            else:  # the horizon ends first: the wish is lost
-                m.ledger.pending_intents -= np.bincount(
-                    skus[cb], weights=qty[cb], minlength=m.n_sku
-                ).astype(np.int64)
-                self._lose(skus[cb], consumers[cb], qty[cb], outcome[cb])
+            else:  # the horizon ends first: the consumer left while waiting
+                m.ledger.intents_resolved(skus[cb], qty[cb])
+                self._lose(skus[cb], consumers[cb], qty[cb], np.full(len(cb), LEFT))
         if try_sub.any():
             s_idx = f_idx[try_sub]
             sc, ss, sq = consumers[s_idx], subst_sku[try_sub], qty[s_idx]
-            ok = self.state[sc, ss] == NONE
+            st = self.state[sc, ss]
+            ok = (st == NONE) | (st == WARNED)
             sc, ss, sq = sc[ok], ss[ok], sq[ok]
             if len(sc):
                 m.ledger.add_region_flow("demand", ss, self.region[sc], sq)
@@ -216,16 +227,28 @@ class ConsumerPopulation(mesa.Agent):
         p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
-        age_days = np.maximum(0, hour - m.launch_hour[skus]) / 24.0
+        age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
         p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
-        p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (ec[flat].astype(np.float64) - 1.0)
+        c = self.cfg.consumer
+        seen = ec[flat].astype(np.float64)
+        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+        if c.exposure_fatigue > 0:
+            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        state = self.state.reshape(-1)[flat]
+        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+        p *= m.feedback.conversion_multiplier()[skus]
+        warned = state == WARNED
+        if warned.any():
+            p[warned] *= 1.0 - m.feedback.cfg.warning_effect
         p = np.minimum(p, 1.0)
-        p[self.state.reshape(-1)[flat] != NONE] = 0.0
+        closed = (state != NONE) & ~warned
+        p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
         order = np.lexsort((-p, flat))
         keep = np.ones(len(order), dtype=bool)
         keep[1:] = flat[order[1:]] != flat[order[:-1]]
         idx = order[keep]
+        _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
         want = rng.random(len(idx)) < p[idx]
         idx = np.sort(idx[want])
         if len(idx) == 0:
@@ -244,16 +267,18 @@ class ConsumerPopulation(mesa.Agent):
             sel = np.flatnonzero(skus == sku)
             brand = m.brand_of_sku(int(sku))
             c = consumers[sel]
-            outcome[sel] = brand.take_orders(
-                hour=hour,
-                sku=int(sku),
-                consumers=c,
-                regions=self.region[c],
-                quantity=qty[sel],
-                patience=self.patience_hours[c],
-                channels=channels[sel],
-                kols=kols[sel],
-                platforms=self.platform[c],
+            outcome[sel] = brand.selling.take_orders(
+                hour,
+                int(sku),
+                Wishes(
+                    consumers=c,
+                    regions=self.region[c],
+                    quantity=qty[sel],
+                    patience=self.patience_hours[c] * m.channel_patience[channels[sel]],
+                    channels=channels[sel],
+                    kols=kols[sel],
+                    platforms=self.platform[c],
+                ),
             )
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
@@ -265,9 +290,9 @@ class ConsumerPopulation(mesa.Agent):
         if len(skus) == 0:
             return
         m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
-        sold_out = reasons == SOLD_OUT
-        m.ledger.add_units("lost_sold_out", skus[sold_out], qty[sold_out])
-        m.ledger.add_units("lost_too_slow", skus[~sold_out], qty[~sold_out])
+        for cause, field in LOST_CAUSES.items():
+            sel = reasons == cause
+            m.ledger.add_units(field, skus[sel], qty[sel])
 
     def _schedule(self, hour: int, batch: Exposures) -> None:
         self._scheduled.setdefault(hour, []).append(batch)
@@ -278,10 +303,8 @@ class ConsumerPopulation(mesa.Agent):
         for hour in sorted(self._scheduled):
             for b in self._scheduled[hour]:
                 if b.channel == CH_REVISIT and len(b):
-                    m.ledger.pending_intents -= np.bincount(
-                        b.skus, weights=b.quantity, minlength=m.n_sku
-                    ).astype(np.int64)
-                    self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), SOLD_OUT))
+                    m.ledger.intents_resolved(b.skus, b.quantity)
+                    self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), LEFT))
         self._scheduled.clear()
 
     # ------------------------------------------------------------------ orders after sale
@@ -308,14 +331,13 @@ class ConsumerPopulation(mesa.Agent):
         cancel = late[rng.random(len(late)) < self.cfg.consumer.late_cancel_probability]
         if len(cancel):
             for b in np.unique(book.brand[cancel]):
-                m.brands[int(b)].cancel_orders(cancel[book.brand[cancel] == b], hour)
+                m.brands[int(b)].selling.cancel_orders(cancel[book.brand[cancel] == b], hour)
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
         m = self.model
         book = m.orders
-        book.set("status", order_ids, DELIVERED)
-        book.set("delivered_hour", order_ids, hour)
+        book.deliver(order_ids, hour)
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
@@ -325,21 +347,24 @@ class ConsumerPopulation(mesa.Agent):
         consumers = book.consumer[order_ids]
         p = self.return_propensity[consumers].astype(np.float64)
         p[book.impulse[order_ids]] *= c.impulse_return_multiplier
+        p *= m.return_multiplier[skus]
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
-        led = m.ledger.units
-        made = led["initial"] + led["produced"]
-        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
-        d = share[skus]
+        d = m.ledger.defective_share()[skus]
         defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
         if defective.any():
             bad = order_ids[defective]
-            book.set("defective", bad, True)
-            np.subtract.at(led["defective_out"], skus[defective], qty[defective])
-            np.maximum(led["defective_out"], 0, out=led["defective_out"])
+            book.mark_defective(bad)
+            m.ledger.defective_found(skus[defective], qty[defective])
             p[defective] = 1.0
         back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
+        fb = m.feedback
+        reviewed = rng.random(len(order_ids)) < fb.cfg.review_probability
+        if fb.cfg.ratings:
+            fb.review(skus, late, defective | back, reviewed)
+        else:
+            fb.review(skus, late, defective | back, np.zeros(len(order_ids), bool))
         if back.any():
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
@@ -347,7 +372,12 @@ class ConsumerPopulation(mesa.Agent):
             for d in np.unique(due):
                 if d < m.horizon_hours:
                     self._returns_due.setdefault(int(d), []).append(ret_ids[due == d])
-        self._spread_word(order_ids[~back], hour, rng)
+        if fb.cfg.warnings:
+            disappointed = late | back | defective
+            self._warn(order_ids[disappointed], rng)
+            self._spread_word(order_ids[~disappointed], hour, rng)
+        else:
+            self._spread_word(order_ids[~back], hour, rng)
 
     def _spread_word(self, order_ids: np.ndarray, hour: int, rng: np.random.Generator) -> None:
         """Satisfied buyers recommend the product to peers (imitation demand)."""
@@ -357,11 +387,9 @@ class ConsumerPopulation(mesa.Agent):
             return
         book = m.orders
         buyers, skus = book.consumer[order_ids], book.sku[order_ids]
-        if wom.mixing != "peers" or self.peers.shape[1] == 0:
+        if wom.mixing != "peers":
             return  # fully mixed word of mouth runs every hour (imitation_exposures)
-        hit = rng.random((len(buyers), self.peers.shape[1])) < wom.recommend_probability
-        rows, cols = np.nonzero(hit)
-        targets = self.peers[buyers[rows], cols].astype(np.int64)
+        rows, targets = self._reach(buyers, wom.recommend_probability, rng)
         t_skus = skus[rows]
         if len(targets) == 0:
             return
@@ -370,6 +398,31 @@ class ConsumerPopulation(mesa.Agent):
             if d < m.horizon_hours:
                 sel = when == d
                 self._schedule(int(d), Exposures(targets[sel], t_skus[sel], CH_WOM, -1))
+
+    def _reach(
+        self, senders: np.ndarray, probability: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each sender tells each of its peers with ``probability``: (sender row, peer)."""
+        g = self.graph
+        if g is None:
+            if self.peers.shape[1] == 0:
+                return np.empty(0, np.int64), np.empty(0, np.int64)
+            hit = rng.random((len(senders), self.peers.shape[1])) < probability
+            rows, cols = np.nonzero(hit)
+            return rows, self.peers[senders[rows], cols].astype(np.int64)
+        return g.reach(senders, probability, rng)
+
+    def _warn(self, order_ids: np.ndarray, rng: np.random.Generator) -> None:
+        """Disappointed buyers warn their peers: the warned convert less (state WARNED)."""
+        if len(order_ids) == 0:
+            return
+        book = self.model.orders
+        rows, targets = self._reach(
+            book.consumer[order_ids], self.model.feedback.cfg.warn_probability, rng
+        )
+        t_skus = book.sku[order_ids][rows]
+        fresh = self.state[targets, t_skus] == NONE
+        self.state[targets[fresh], t_skus[fresh]] = WARNED
 
     def send_returns(self, hour: int) -> None:
         """Buyers send back the items they decided to return, due this hour."""
@@ -382,12 +435,12 @@ class ConsumerPopulation(mesa.Agent):
         if len(ids) == 0:
             return
         book = m.orders
-        book.set("status", ids, RETURNED)
+        book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
+            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
 def _concat(batches: list[Exposures]):
@@ -403,3 +456,26 @@ def _concat(batches: list[Exposures]):
 
 def _stack(a, b):
     return tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True))
+
+
+def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> None:
+    """Tell the feedback how the product pages answered this hour's first-time wishes."""
+    P = m.n_sku
+    m.feedback.observe_offers(
+        np.bincount(skus, minlength=P),
+        np.bincount(skus[outcome == SOLD_OUT], minlength=P),
+        np.bincount(skus[outcome == TOO_SLOW], minlength=P),
+    )
+
+
+def _book_conversion(m, skus, channels, idx, p, p_plain) -> None:
+    """The hour's wishes per content view (for the views lost), and the wish probability the
+    rating and warnings took (demand lost to late delivery and to quality)."""
+    P = m.n_sku
+    content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+    views = np.bincount(skus[content], minlength=P)
+    kept_content = idx[content[idx]]
+    m.feedback.note_conversion(views, np.bincount(skus[kept_content], p[kept_content], P))
+    lost = p_plain[idx] - p[idx]
+    hit = lost > 0
+    m.feedback.add_demand_lost(skus[idx][hit], lost[hit])

@@ -3,7 +3,8 @@
 A job starts production once its inputs are there:
 
 * with ``supply.materials.mode=per_job``, after ``material_lead_hours`` (rush jobs:
-  ``policy.rush.material_lead_hours``);
+  ``policy.rush.material_lead_hours``); no material arrives sooner than
+  ``supply.materials.min_lead_hours`` (a new design's fabric must be sourced first);
 * with ``mode=stock``, at once from the factory's material stock, else when materials
   arrive. The factory replenishes that stock order-up-to on its own forecast of need; what
   the forecast is built from is ``policy.information``;
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import FactoryConfig
 from sim.messages import ProductionJob
 from sim.rng import stream
@@ -48,6 +50,7 @@ class _Part:
     remaining: int
     dest_left: list[list[int]]  # [[warehouse gindex, units left], ...]
     from_modules: bool = False
+    priority: bool = False  # jumps the queue (rush jobs, and parts using held capacity)
 
 
 class Factory(mesa.Agent):
@@ -63,7 +66,7 @@ class Factory(mesa.Agent):
         spec = model.config.brand_specs()[brand]
         self.supply = spec.supply
         self.rush_policy = spec.policy.rush
-        self.capacity_per_hour = cfg.capacity_units_per_day * s / 24.0
+        self.capacity_per_hour = cfg.capacity_units_per_day * s / HOURS_PER_DAY
         self.capacity_factor = 1.0
         self.moq_units = max(1, math.ceil(cfg.moq_units * s))
         self.batch_units = max(1, math.ceil(cfg.batch_size_units * s))
@@ -101,24 +104,31 @@ class Factory(mesa.Agent):
         self.materials = math.ceil(mat.initial_units * s) if self.material_stock_mode else 0
         self.materials_on_order = 0
         self._material_arrivals: dict[int, int] = {}
-        self._waiting: deque[list] = deque()  # [job, units] waiting for materials
-        self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / 24))
+        self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
+        self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
+        self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / HOURS_PER_DAY))
         if self.material_stock_mode and mat.initial_units > 0:
             self._spend(self.materials * mat.cost_share * self.input_unit_cost)
-        if self.material_stock_mode:
-            model.every(mat.review_hours, 0, self.review_materials)
 
     # ------------------------------------------------------------------ helpers
     def _spend(self, amount: float) -> None:
         self.model.ledger.add_money("production_spend", self.brand, amount)
 
     def nominal_material_hours(self) -> float:
-        """Hours a normal job typically waits for its inputs."""
-        if self.postponement:
+        """Hours a normal order placed now would wait for its inputs, from what is there: an
+        order of the minimum size starts at once (stock mode) or after assembly
+        (postponement) when the inputs for it are on hand, else it waits for materials."""
+        if self.postponement and self.modules >= self.moq_units:
             return self.supply.postponement.assembly_lead_hours
-        if self.material_stock_mode:
+        if self.material_stock_mode and self.materials >= self.moq_units:
             return 0.0
-        return self.cfg.material_lead_hours
+        return self.material_lead_hours(expedite=False)
+
+    def material_lead_hours(self, expedite: bool) -> float:
+        """Hours to get materials bought now: the factory's lead (expedited: the rush
+        policy's), never below ``supply.materials.min_lead_hours``."""
+        lead = self.rush_policy.material_lead_hours if expedite else self.cfg.material_lead_hours
+        return max(lead, self.supply.materials.min_lead_hours)
 
     def order_quantity(self, need: float) -> int:
         """Round a need up to the minimum order quantity and to whole batches."""
@@ -129,7 +139,12 @@ class Factory(mesa.Agent):
 
     # ------------------------------------------------------------------ orders
     def accept(self, job: ProductionJob) -> None:
-        """Take a production job and get its inputs."""
+        """Take a production job and get its inputs.
+
+        The part of a normal job covered by capacity this factory holds for its SKU (a
+        hot-spot reservation, :meth:`hold`) starts as soon as expedited inputs are there and
+        goes to the front of the queue, like a rush job, but without the rush premium.
+        """
         m = self.model
         hour = job.placed_hour
         self.open_units[job.sku_index] += job.quantity
@@ -149,26 +164,57 @@ class Factory(mesa.Agent):
             left -= k
         if left <= 0:
             return
+        held = 0 if job.rush else self._use_hold(job.sku_index, left, hour)
+        if held:
+            self._get_inputs(job, held, _take(dest, held), expedite=True)
+            left -= held
+        if left:
+            self._get_inputs(job, left, _take(dest, left), expedite=job.rush)
+
+    def _get_inputs(self, job: ProductionJob, units: int, dest: list[list[int]], expedite: bool):
+        """Start ``units`` of a job once their materials are there (expedited: faster, and
+        the part jumps the queue)."""
+        hour = job.placed_hour
         if not self.material_stock_mode:
-            day = min(hour // 24, len(self.daily_material_orders) - 1)
-            self.daily_material_orders[day] += left
-            lead = (
-                self.rush_policy.material_lead_hours if job.rush else self.cfg.material_lead_hours
-            )
-            self._start_after(job, left, _take(dest, left), lead)
+            day = min(hour // HOURS_PER_DAY, len(self.daily_material_orders) - 1)
+            self.daily_material_orders[day] += units
+            lead = self.material_lead_hours(expedite)
+            self._start_after(job, units, dest, lead, priority=expedite)
             return
-        k = min(left, self.materials)
+        k = min(units, self.materials)
         if k:
             self.materials -= k
-            self._start_after(job, k, _take(dest, k), 0)
-            left -= k
-        if left:
-            self._waiting.append([job, left, _take(dest, left)])
-            if job.rush:  # expedited materials for what the stock could not cover
-                self._buy_materials(left, hour, self.rush_policy.material_lead_hours)
+            self._start_after(job, k, _take(dest, k), 0, priority=expedite)
+            units -= k
+        if units:
+            self._waiting.append([job, units, _take(dest, units), expedite])
+            if expedite:  # expedited materials for what the stock could not cover
+                self._buy_materials(units, hour, self.material_lead_hours(expedite=True))
 
-    def _start_after(self, job, units, dest, lead_hours, from_modules=False) -> None:
-        part = _Part(job, units, dest, from_modules)
+    def hold(self, sku: int, units: int, until_hour: int) -> None:
+        """Hold capacity for ``units`` of ``sku`` until ``until_hour`` (a reservation: no
+        order yet; orders for the SKU placed meanwhile use it)."""
+        left, until = self._holds.get(sku, (0, 0))
+        if until <= self.model.hour:
+            left = 0
+        self._holds[sku] = (left + int(units), max(until, int(until_hour)))
+
+    def held_units(self, sku: int, hour: int) -> int:
+        """Capacity still held for ``sku`` at ``hour``."""
+        left, until = self._holds.get(sku, (0, 0))
+        return left if hour < until else 0
+
+    def _use_hold(self, sku: int, units: int, hour: int) -> int:
+        k = min(units, self.held_units(sku, hour))
+        if k:
+            left, until = self._holds[sku]
+            self._holds[sku] = (left - k, until)
+        return k
+
+    def _start_after(
+        self, job, units, dest, lead_hours, from_modules=False, priority=False
+    ) -> None:
+        part = _Part(job, units, dest, from_modules, priority)
         due = job.placed_hour + math.ceil(lead_hours)
         if due <= self.model.hour or due <= job.placed_hour:
             self._start(part)
@@ -192,7 +238,7 @@ class Factory(mesa.Agent):
         self.wip_input_value += (
             part.remaining * self._input_share(part) * self.cost_per_unit[part.job.sku_index]
         )
-        if part.job.rush:
+        if part.job.rush or part.priority:
             self.queue.appendleft(part)
         else:
             self.queue.append(part)
@@ -204,17 +250,17 @@ class Factory(mesa.Agent):
         hour = m.hour
         mat = self.supply.materials
         need = m.brands[self.brand].information.need_per_day(self, hour)
-        target = need * (self.cfg.material_lead_hours / 24.0 + mat.cover_days)
+        target = need * (self.material_lead_hours(expedite=False) / HOURS_PER_DAY + mat.cover_days)
         waiting = sum(w[1] for w in self._waiting)
         position = self.materials + self.materials_on_order - waiting
         q = math.ceil(target - position)
         if q > 0:  # materials are bought in lots of a production batch
             q = math.ceil(q / self.batch_units) * self.batch_units
-            self._buy_materials(q, hour, self.cfg.material_lead_hours)
+            self._buy_materials(q, hour, self.material_lead_hours(expedite=False))
 
     def _buy_materials(self, units: int, hour: int, lead_hours: float) -> None:
         m = self.model
-        day = min(hour // 24, len(self.daily_material_orders) - 1)
+        day = min(hour // HOURS_PER_DAY, len(self.daily_material_orders) - 1)
         self.daily_material_orders[day] += units
         self.materials_on_order += units
         self._spend(units * self.supply.materials.cost_share * self.input_unit_cost)
@@ -222,7 +268,13 @@ class Factory(mesa.Agent):
         self._material_arrivals[due] = self._material_arrivals.get(due, 0) + units
         if self._material_arrivals[due] == units:
             m.at(due, self.materials_arrive)
-        m.log(hour, "material_order", self.name, "", units, 0.0, f"arrives at hour {due}")
+        m.log(
+            "material_order",
+            hour=hour,
+            actor=self.name,
+            quantity=units,
+            detail=f"arrives at hour {due}",
+        )
 
     def materials_arrive(self) -> None:
         """Materials arrive; jobs waiting for them start, oldest first (event callback)."""
@@ -235,9 +287,18 @@ class Factory(mesa.Agent):
             self.materials -= k
             w[1] -= k
             part_dest = _take(w[2], k)
-            self._start(_Part(w[0], k, part_dest))
+            self._start(_Part(w[0], k, part_dest, priority=w[3]))
             if w[1] == 0:
                 self._waiting.popleft()
+
+    # ------------------------------------------------------------------ disruptions
+    def cut_capacity(self, factor: float) -> None:
+        """An outage: only ``factor`` (0..1, 0 a full stop) of capacity is left until restored."""
+        self.capacity_factor = factor
+
+    def restore_capacity(self) -> None:
+        """The outage is over: full capacity again."""
+        self.capacity_factor = 1.0
 
     # ------------------------------------------------------------------ hourly work
     def produce(self, hour: int) -> None:
@@ -251,7 +312,7 @@ class Factory(mesa.Agent):
         if self.last_sku is not None and sku != self.last_sku and self._changeover_left <= 0:
             self._changeover_left = self.cfg.changeover_hours
             self._since_changeover = 0.0
-            self.model.log(hour, "changeover", self.name, self.model.sku_names[sku], 0, 0.0, "")
+            self.model.log("changeover", hour=hour, actor=self.name, sku=self.model.sku_names[sku])
         self.last_sku = sku
         usable = 1.0
         if self._changeover_left > 0:
@@ -272,13 +333,12 @@ class Factory(mesa.Agent):
                 self.queue.popleft()
                 caught = self._caught.pop(head.job.job_id, 0)
                 self.model.log(
-                    hour,
                     "production_complete",
-                    self.name,
-                    self.model.sku_names[head.job.sku_index],
-                    head.job.quantity,
-                    0.0,
-                    f"job {head.job.job_id}, {caught} defective units scrapped",
+                    hour=hour,
+                    actor=self.name,
+                    sku=self.model.sku_names[head.job.sku_index],
+                    quantity=head.job.quantity,
+                    detail=f"job {head.job.job_id}, {caught} defective units scrapped",
                 )
         if not self.queue:
             self._credit = 0.0
@@ -288,7 +348,7 @@ class Factory(mesa.Agent):
             self._module_credit = 0.0
             return
         pp = self.supply.postponement
-        self._module_credit += pp.module_build_units_per_day * self.model.scale / 24.0
+        self._module_credit += pp.module_build_units_per_day * self.model.scale / HOURS_PER_DAY
         k = int(min(self._module_credit, self.module_target - self.modules))
         if k > 0:
             self.modules += k
@@ -334,7 +394,7 @@ class Factory(mesa.Agent):
             good = n - caught
         shipped = _take(p.dest_left, good)
         if p.job.rush:
-            lh = m.brands[self.brand].line_haul[0]
+            lh = m.brands[self.brand].network.line_haul[0]
             for wh, k in shipped:
                 lh.expedite(self, sku, wh, k, (p.job.job_id,), hour)
             return

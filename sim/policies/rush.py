@@ -7,8 +7,9 @@
 * ``projected_stockout_hours``: available stock divided by the demand rate (it triggers below
   the threshold).
 
-A trigger places an expedited order of ``cover_hours`` of demand at the current rate (at most
-``cap_units``) at the quick-response factories (or the regular one if there are none). The
+A trigger places an expedited order topping the inventory position up to ``cover_hours`` of
+demand at the current rate (at most ``cap_units``; none if the position covers it) at the
+quick-response factories (or the regular one if there are none). The
 order jumps the queue, has expedited materials, pays ``premium_per_unit``, and ships on an
 expedited trip as soon as it is produced (``transport_premium_per_unit``). A SKU can rush
 ``max_orders`` times, at least ``cooldown_hours`` apart. Each trigger is a ``rush_order``
@@ -52,16 +53,16 @@ class ThresholdRush:
         """Whether the signal is past its threshold now, and a description of it."""
         p = self.params
         scale = brand.model.scale
-        rate = brand.demand_rate(sku, hour, p.window_hours)
+        rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         if p.signal == "sales_velocity":
             v = rate / scale
             return v >= p.threshold, f"demand {v:.0f}/h per 100k >= {p.threshold:g}"
         if p.signal == "views":
-            v = brand.views_rate(sku, hour, p.window_hours) / scale
+            v = brand.sensing.views_rate(sku, hour, p.window_hours) / scale
             return v >= p.threshold, f"views {v:.0f}/h per 100k >= {p.threshold:g}"
         if rate <= 0:
             return False, ""
-        cover = brand.available_total(sku) / rate
+        cover = brand.network.available_total(sku) / rate
         return cover < p.threshold, f"cover {cover:.1f} h < {p.threshold:g} h"
 
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
@@ -74,10 +75,13 @@ class ThresholdRush:
         fired, why = self.triggered(brand, sku, hour)
         if not fired:
             return
-        rate = brand.demand_rate(sku, hour, p.window_hours)
-        qty = min(p.cap_units * brand.model.scale, p.cover_hours * rate)
+        rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
+        # top up to cover_hours of demand at the current rate: stock on hand or on its way
+        # already covers part of it (a rush on a full shelf is waste)
+        short = p.cover_hours * rate - brand.supply.inventory_position(sku)
+        qty = min(p.cap_units * brand.model.scale, short)
         if qty < 1:
             return
-        brand.place_rush(sku, math.ceil(qty), hour, why)
+        brand.supply.place_rush(sku, math.ceil(qty), hour, why)
         self._count[sku] = self._count.get(sku, 0) + 1
         self._last[sku] = hour

@@ -1,0 +1,110 @@
+"""Plots keep their words on the page: titles wrap, legends sit clear of the data, the
+frontier's labels stay inside the figure, and long combination names are shortened."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from sim.plotting import fit_text, kpi_title, plot_comparison, plot_frontier, short_labels
+from tests.conftest import cached_run
+
+LONG = "policy.safety_stock.days_of_cover=0.5, policy.rush.threshold={t}, setup=flexible"
+
+
+def _words(fig: Figure) -> list[Text]:
+    """The figure's titles, legend entries and annotations (not tick labels)."""
+    out: list[Text] = [fig._suptitle] if fig._suptitle is not None else []
+    for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+        if legend is not None:
+            out += legend.get_texts()
+    for ax in fig.axes:
+        out += [ax.title, *ax.texts]
+    return [t for t in out if t.get_visible() and t.get_text()]
+
+
+def _assert_inside(fig: Figure) -> None:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    for t in _words(fig):
+        box = t.get_window_extent(renderer)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1, f"runs off the side: {t}"
+        assert page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, f"runs off the top: {t}"
+
+
+def test_short_labels_take_out_the_common_part_and_shorten_unambiguous_keys():
+    labels, common = short_labels([LONG.format(t=50), LONG.format(t=100)])
+    assert labels == ["threshold=50", "threshold=100"]
+    assert common == "days_of_cover=0.5, setup=flexible"
+    assert short_labels(["rigid", "flexible"]) == (["rigid", "flexible"], "")
+    # two keys ending alike stay in full
+    ambiguous = ["a.rate=1, b.rate=2", "a.rate=3, b.rate=2"]
+    assert short_labels(ambiguous) == (["a.rate=1", "a.rate=3"], "b.rate=2")
+
+
+def test_fit_text_wraps_to_the_figure_width():
+    fig = plt.figure(figsize=(6, 4))
+    text = fit_text("word " * 60, fig)
+    assert "\n" in text and max(len(line) for line in text.splitlines()) < 60
+    plt.close(fig)
+
+
+def test_kpi_titles_come_from_the_catalogue():
+    assert kpi_title("fill_rate") == "Fill rate (share; higher is better)"
+    assert kpi_title("demand_units") == "Demand (units)"
+    assert kpi_title("not_a_kpi") == "not a kpi"
+
+
+def test_comparison_title_wraps_and_one_legend_sits_below_the_panels():
+    runs = {
+        LONG.format(t=50): (cached_run("rigid").timeseries, cached_run("rigid").kpis),
+        LONG.format(t=100): (cached_run("flexible").timeseries, cached_run("flexible").kpis),
+    }
+    fig = plot_comparison(runs, "a story: " + " vs ".join(runs) + " on the same demand (seed 1)")
+    _assert_inside(fig)
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    renderer = fig.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes:  # over no panel, hence over no bar
+        assert not box.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "policy.safety_stock.days_of_cover={d}, policy.rush.threshold={t}",
+        "forecast=exponential_smoothing_with_trend_{d}, rush=threshold_on_live_sales_{t}",
+    ],
+    ids=["dotted keys", "long values"],
+)
+def test_frontier_labels_stay_inside_the_figure(seed, key):
+    rng = np.random.default_rng(seed)
+    names = [key.format(d=d, t=t) for d in (0.5, 1.0) for t in (50, 100, 200, 400)]
+    xs, ys = rng.uniform(0.6, 0.99, len(names)), rng.uniform(-1000, 500, len(names))
+    points = pd.DataFrame(
+        {
+            "combination": names,
+            "story": "s",
+            "setup": "flexible",
+            "pareto": True,
+            "fill_rate_mean": xs,
+            "fill_rate_low": xs - 0.01,
+            "fill_rate_high": xs + 0.01,
+            "profit_mean": ys,
+            "profit_low": ys - 50,
+            "profit_high": ys + 50,
+        }
+    )
+    fig = plot_frontier(points)
+    _assert_inside(fig)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert short_labels(names)[0][0] in texts
+    plt.close(fig)
