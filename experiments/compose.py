@@ -51,7 +51,8 @@ def config_dir() -> Path | None:
 def check_config_dir(path: str | Path) -> Path:
     """The config directory, resolved, or :class:`ConfigError` saying why it cannot be one.
 
-    It must be a directory of group folders holding YAML files. It may not replace the
+    It holds group folders of YAML files: the shipped groups (``story/``, ``supply/``, ...)
+    or new ones (``calibration/``, chosen with ``+calibration=NAME``). It may not replace the
     primary ``config.yaml`` or Hydra's own settings (``hydra/``), and no file in it may name
     code to instantiate (``_target_``): a client's files hold data only.
     """
@@ -74,20 +75,10 @@ def check_config_dir(path: str | Path) -> Path:
                 )
             ]
         )
-    shipped = {p.name for p in scenarios_dir().iterdir() if p.is_dir()}
     problems = []
-    for f in sorted(d.rglob("*")):
+    for f in sorted(d.rglob("*.yaml")):
         rel = f.relative_to(d)
-        if f.is_dir() or rel.parts[0].startswith("."):
-            continue
-        if len(rel.parts) < 2 or rel.parts[0] not in shipped:
-            problems.append(
-                (
-                    "--config-dir",
-                    f"{shown}/{rel}",
-                    f"unexpected file: config files go in the group folders {sorted(shipped)}",
-                )
-            )
+        if rel.parts[0].startswith("."):
             continue
         if f.suffix == ".yaml":
             named = _instantiation_keys(f)

@@ -337,7 +337,6 @@ def test_config_dir_adds_a_story_and_replaces_shipped_options(tmp_path):
             ),
             "may not name code to instantiate (_target_)",
         ),
-        (lambda d: (d / "notes.txt").write_text("x") and d, "unexpected file"),
     ],
 )
 def test_bad_config_dir_exits_2(tmp_path, capsys, make, needle):
@@ -398,3 +397,24 @@ def test_the_guide_documents_every_sheet_and_column():
                 assert f"`{name}`" in guide, (sheet, name)
     for key in CLIENT_KEYS:
         assert f"| `{key}` |" in guide, key
+
+
+def test_config_dir_may_add_a_group_of_its_own(tmp_path, capsys):
+    """A new group (calibrate's ``calibration/``) is chosen with ``+group=NAME``; its option
+    must be a name, never a path."""
+    d = tmp_path / "fit"
+    (d / "calibration").mkdir(parents=True)
+    (d / "calibration" / "launch.yaml").write_text(
+        "# @package _global_\nmarket:\n  organic:\n    conversion_probability: 0.05\n"
+    )
+    (d / "README.txt").write_text("notes beside the files are fine")
+    out = tmp_path / "r"
+    args = ["run", "+calibration=launch", *SMALL, "--config-dir", str(d), "--out", str(out)]
+    assert _main(*args) == 0
+    from sim.recording import read_metadata
+
+    meta = read_metadata(out / "runs.parquet")
+    assert '"conversion_probability":0.05' in meta["config"]
+    bad = ["run", "+calibration=../fit/calibration/launch", "--config-dir", str(d)]
+    assert _main(*bad, "--out", str(tmp_path / "b")) == 2
+    assert "must be the name of a shipped option, not a path" in capsys.readouterr().err
