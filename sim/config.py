@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import types
+import typing
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.errors import ConfigError
 
@@ -28,10 +40,63 @@ PositiveInt = Annotated[int, Field(ge=1)]
 HourOfDay = Annotated[int, Field(ge=0, le=23)]
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable after validation."""
+# Bounds every number of the schema obeys, on top of its own: whole numbers fit the tables'
+# int64 columns; other numbers are finite and small enough that money and unit sums over a
+# run stay finite (a float64 holds 1e15 x 1e15 x 1e6 without overflow).
+MAX_INT = 2**63 - 1
+MAX_MAGNITUDE = 1e15
+# the consumer population lives in memory: about this many bytes per consumer with the
+# shipped defaults (measured: numpy columns, peers and per-SKU state), more with more peers
+BYTES_PER_CONSUMER = 80
+MAX_CONSUMERS = 50_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable after validation, and every
+    number is a finite number (never NaN, ±inf or a boolean) within :data:`MAX_INT` /
+    :data:`MAX_MAGNITUDE`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if name is not None and not isinstance(value, BaseModel | str):
+            key = (cls, name)
+            if key not in _KINDS:
+                _KINDS[key] = _number_kind(cls.model_fields[name].annotation)
+            _check_number(value, _KINDS[key])
+        return value
+
+
+_KINDS: dict[tuple[type, str], str | None] = {}  # (model, field) → what _number_kind says
+
+
+def _number_kind(annotation: Any) -> str | None:
+    """``int``, ``float``, ``list`` (of numbers) or None for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _number_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_number_kind(a) for a in typing.get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    if origin is list:
+        return "list" if _number_kind(typing.get_args(annotation)[0]) else None
+    return {int: "int", float: "float"}.get(annotation)
+
+
+def _check_number(value: Any, kind: str | None) -> None:
+    if kind is None:
+        return
+    items = value if kind == "list" and isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        if isinstance(v, int) and abs(v) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT} in size")
+        if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_MAGNITUDE:
+            raise ValueError(f"must be at most {MAX_MAGNITUDE:g} in size")
 
 
 # ----------------------------------------------------------------------------- run
@@ -40,7 +105,9 @@ class Strict(BaseModel):
 class RunConfig(Strict):
     """How long to simulate and what to record."""
 
-    horizon_hours: PositiveInt = Field(description="simulated hours (1 tick = 1 hour)")
+    horizon_hours: Annotated[int, Field(ge=1, le=87_600)] = Field(
+        description="simulated hours (1 tick = 1 hour; at most 10 years)"
+    )
     timeseries_resolution: Literal["hour", "day", "off"] = Field(
         description="resolution of the timeseries table"
     )
@@ -132,6 +199,12 @@ class ConsumerConfig(Strict):
     repeat_exposure_boost: NonNegative = Field(
         description="relative conversion increase per earlier exposure to the same product"
     )
+    exposure_fatigue: NonNegative = Field(
+        description="fatigue: conversion x exp(-fatigue x exposures beyond the onset) (0: off)"
+    )
+    fatigue_onset_exposures: PositiveInt = Field(
+        description="exposures to a product before fatigue sets in"
+    )
     presale_patience_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="buyers accept a pre-order promise this many times their usual patience"
     )
@@ -171,6 +244,77 @@ class OrganicConfig(Strict):
     )
 
 
+class SocialGraphConfig(Strict):
+    """The consumers' social network (sim/social_graph.py): who shares with and tells whom."""
+
+    enabled: bool = Field(
+        description="shares of a post go from its recent viewers to their network contacts, "
+        "and peer word of mouth follows the network; off: shares reach uniformly random "
+        "consumers and peers are uniformly random links"
+    )
+    degree_min: PositiveInt = Field(description="fewest contacts a consumer reaches")
+    degree_max: PositiveInt = Field(description="most contacts a consumer reaches")
+    degree_exponent: Annotated[float, Field(gt=2.0, le=4.0)] = Field(
+        description="power-law exponent of contacts (out-degree) and of attention (in-degree)"
+    )
+    community_size_mean: Annotated[float, Field(ge=2.0)] = Field(
+        description="mean consumers per community (sizes are Pareto-distributed)"
+    )
+    within_community: Probability = Field(
+        description="share of a consumer's contacts inside its community"
+    )
+    within_region: Probability = Field(
+        description="share of its contacts elsewhere in its region (the rest: anywhere)"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> SocialGraphConfig:
+        if self.within_community + self.within_region > 1.0:
+            raise ValueError("within_community + within_region must be <= 1")
+        if self.degree_max < self.degree_min:
+            raise ValueError("degree_max must be >= degree_min")
+        return self
+
+
+class FeedbackConfig(Strict):
+    """Supply feeds back into content and demand (DESIGN.md section 9): named switches."""
+
+    page_sharing: bool = Field(
+        description="a product page that sells out or turns buyers away with a slow promise "
+        "is shared less: the share cascade of posts featuring it loses the penalty's share "
+        "of its new shares while it does"
+    )
+    soldout_share_penalty: Probability = Field(
+        description="share of a post's shares lost per unit of sold-out share of the hour's "
+        "wishes for its product"
+    )
+    slow_share_penalty: Probability = Field(
+        description="share of shares lost per unit of too-slow share of the hour's wishes"
+    )
+    ratings: bool = Field(
+        description="delivered orders leave reviews (bad when late, defective or returned); "
+        "later viewers convert in proportion to the rating they see"
+    )
+    review_probability: Probability = Field(description="chance a delivered order is reviewed")
+    rating_prior_good: Positive = Field(
+        description="good reviews assumed before any (Beta prior of the rating)"
+    )
+    rating_prior_bad: Positive = Field(description="bad reviews assumed before any")
+    rating_elasticity: NonNegative = Field(
+        description="conversion x (rating / prior rating)^elasticity"
+    )
+    warnings: bool = Field(
+        description="disappointed buyers (late, defective or returned) warn their peers "
+        "(negative word of mouth); satisfied ones recommend as before"
+    )
+    warn_probability: Probability = Field(
+        description="chance per peer that a disappointed buyer warns it"
+    )
+    warning_effect: Probability = Field(
+        description="a warned consumer's conversion for the product falls by this share"
+    )
+
+
 class PlatformConfig(Strict):
     """A selling platform (channel); several can share one stock pool."""
 
@@ -196,11 +340,25 @@ class MarketConfig(Strict):
     consumer: ConsumerConfig
     word_of_mouth: WordOfMouthConfig
     organic: OrganicConfig
+    social_graph: SocialGraphConfig
+    feedback: FeedbackConfig
     population: Literal["columnar", "per_agent"] = Field(
         description="consumer implementation: columnar (numpy columns, for every run) or "
         "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
         "benchmarks)"
     )
+
+    @field_validator("n_consumers")
+    @classmethod
+    def _fits_in_memory(cls, n: int) -> int:
+        if n > MAX_CONSUMERS:
+            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
+            raise ValueError(
+                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
+                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
+                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
+            )
+        return n
 
 
 # ----------------------------------------------------------------------------- content
@@ -275,7 +433,17 @@ class ShortVideoConfig(Strict):
         description="expected shared views triggered by one view (< 1)"
     )
     share_kernel_hours: Positive = Field(description="time constant of the share kernel, hours")
+    cross_excitation: NonNegative = Field(
+        description="shared views one view of a short video triggers on the campaign's other "
+        "live short videos of the same product (split among them; branching_ratio + this < 1)"
+    )
     conversion_probability: Probability = Field(description="chance a view leads to wanting")
+
+    @model_validator(mode="after")
+    def _stable(self) -> ShortVideoConfig:
+        if self.branching_ratio + self.cross_excitation >= 1.0:
+            raise ValueError("branching_ratio + cross_excitation must be < 1 (a stable cascade)")
+        return self
 
 
 class LivestreamConfig(Strict):
