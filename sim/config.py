@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import types
+import typing
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.errors import ConfigError
 
@@ -28,10 +40,63 @@ PositiveInt = Annotated[int, Field(ge=1)]
 HourOfDay = Annotated[int, Field(ge=0, le=23)]
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable after validation."""
+# Bounds every number of the schema obeys, on top of its own: whole numbers fit the tables'
+# int64 columns; other numbers are finite and small enough that money and unit sums over a
+# run stay finite (a float64 holds 1e15 x 1e15 x 1e6 without overflow).
+MAX_INT = 2**63 - 1
+MAX_MAGNITUDE = 1e15
+# the consumer population lives in memory: about this many bytes per consumer with the
+# shipped defaults (measured: numpy columns, peers and per-SKU state), more with more peers
+BYTES_PER_CONSUMER = 80
+MAX_CONSUMERS = 50_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable after validation, and every
+    number is a finite number (never NaN, ±inf or a boolean) within :data:`MAX_INT` /
+    :data:`MAX_MAGNITUDE`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if name is not None and not isinstance(value, BaseModel | str):
+            key = (cls, name)
+            if key not in _KINDS:
+                _KINDS[key] = _number_kind(cls.model_fields[name].annotation)
+            _check_number(value, _KINDS[key])
+        return value
+
+
+_KINDS: dict[tuple[type, str], str | None] = {}  # (model, field) → what _number_kind says
+
+
+def _number_kind(annotation: Any) -> str | None:
+    """``int``, ``float``, ``list`` (of numbers) or None for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _number_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_number_kind(a) for a in typing.get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    if origin is list:
+        return "list" if _number_kind(typing.get_args(annotation)[0]) else None
+    return {int: "int", float: "float"}.get(annotation)
+
+
+def _check_number(value: Any, kind: str | None) -> None:
+    if kind is None:
+        return
+    items = value if kind == "list" and isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        if isinstance(v, int) and abs(v) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT} in size")
+        if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_MAGNITUDE:
+            raise ValueError(f"must be at most {MAX_MAGNITUDE:g} in size")
 
 
 # ----------------------------------------------------------------------------- run
@@ -40,7 +105,9 @@ class Strict(BaseModel):
 class RunConfig(Strict):
     """How long to simulate and what to record."""
 
-    horizon_hours: PositiveInt = Field(description="simulated hours (1 tick = 1 hour)")
+    horizon_hours: Annotated[int, Field(ge=1, le=87_600)] = Field(
+        description="simulated hours (1 tick = 1 hour; at most 10 years)"
+    )
     timeseries_resolution: Literal["hour", "day", "off"] = Field(
         description="resolution of the timeseries table"
     )
@@ -77,6 +144,15 @@ class RegionConfig(Strict):
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
 
 
+class ChannelPatienceConfig(Strict):
+    """Patience multiplier by the channel a wish came from (substitutes and revisits: 1)."""
+
+    short_video: NonNegative = Field(description="buyers after a short video")
+    livestream: NonNegative = Field(description="buyers in a live room (impulse)")
+    word_of_mouth: NonNegative = Field(description="buyers after a peer's recommendation")
+    organic: NonNegative = Field(description="buyers who searched or found it on the shelf")
+
+
 class ConsumerConfig(Strict):
     """Heterogeneous consumer traits (drawn once per consumer) and behaviour rules."""
 
@@ -88,11 +164,17 @@ class ConsumerConfig(Strict):
         description="median longest acceptable delivery promise, hours"
     )
     patience_log_sd: NonNegative = Field(description="log-normal spread of patience")
+    channel_patience_multiplier: ChannelPatienceConfig = Field(
+        description="patience fits the channel: a buyer's patience times its channel's factor"
+    )
     return_propensity_mean: Probability = Field(
         description="mean chance that a delivered unit bought after a short video is returned"
     )
     impulse_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier for live-stream (impulse) buys"
+    )
+    category_return_multiplier: dict[str, NonNegative] = Field(
+        description="return chance multiplier per product category (categories not listed: 1)"
     )
     late_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier when delivered after the promise"
@@ -266,6 +348,18 @@ class MarketConfig(Strict):
         "benchmarks)"
     )
 
+    @field_validator("n_consumers")
+    @classmethod
+    def _fits_in_memory(cls, n: int) -> int:
+        if n > MAX_CONSUMERS:
+            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
+            raise ValueError(
+                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
+                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
+                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
+            )
+        return n
+
 
 # ----------------------------------------------------------------------------- content
 
@@ -324,6 +418,11 @@ class PostConfig(Strict):
     kind: Literal["short_video", "livestream"]
     skus: list[str] = Field(description="products featured (empty: all of the main brand)")
     duration_hours: PositiveInt = Field(description="live-stream length (short videos: ignored)")
+    notice_hours: NonNegativeInt | None = Field(
+        default=None,
+        description="hours before it that the brand learns of it (null: booked before the run; "
+        "0: a surprise). The one schema default: calendar entries are list items",
+    )
 
 
 class ShortVideoConfig(Strict):
@@ -420,6 +519,10 @@ class FactoryConfig(Strict):
         description="unit cost multiplier: a product costs its unit_cost x this here"
     )
     setup_cost_per_order: NonNegative = Field(description="fixed money per production order")
+    retainer_per_day: NonNegative = Field(
+        description="money per day to keep its capacity available (partners' quick-response "
+        "lines; a standing cost of flexibility)"
+    )
     skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
 
 
@@ -465,6 +568,10 @@ class MaterialsConfig(Strict):
     cover_days: NonNegative = Field(description="stock: days of forecast need held above lead time")
     review_hours: PositiveInt = Field(description="stock: hours between material reviews")
     initial_units: NonNegativeInt = Field(description="stock: material units at hour 0")
+    min_lead_hours: NonNegative = Field(
+        description="no material order (expedited ones included) arrives sooner than this: "
+        "e.g. the fabric of a design sampled days ago must first be sourced"
+    )
     cost_share: Probability = Field(description="share of unit cost that is material")
     salvage_fraction: Probability = Field(
         description="share of cost recovered for materials left at the end"
@@ -495,6 +602,10 @@ class WarehouseConfig(Strict):
     )
     restock_fraction: Probability = Field(description="share of inspected returns put back")
     handling_cost_per_unit: NonNegative = Field(description="pick/pack money per unit shipped")
+    fixed_cost_per_day: NonNegative = Field(
+        description="rent, staff and systems per day (forward warehouses: a standing cost of "
+        "flexibility; the central one's is common to every setup)"
+    )
 
 
 class CarrierConfig(Strict):
@@ -564,6 +675,18 @@ class ReplenishmentPolicy(Strict):
     pilot_batch_units: NonNegative = Field(
         description="the first order of each SKU is a pilot batch of at most this size "
         "(reference scale; 0: no pilot)"
+    )
+    planner: Literal["naive", "event_aware"] = Field(
+        description="naive: order-up-to on a forecast of every past day (chases spikes that "
+        "have passed; for teaching); event_aware: plans known calendar events ahead from the "
+        "KOL's reach, forecasts the base from days no event touched, never orders what "
+        "cannot arrive in time or be sold before the season ends"
+    )
+    event_forecast_error: NonNegative = Field(
+        description="event_aware: log-normal spread of the forecast of an event's demand"
+    )
+    event_memory_hours: NonNegative = Field(
+        description="event_aware: hours from an event's start left out of the base forecast"
     )
 
 
@@ -645,9 +768,13 @@ class OpportunityPolicy(Strict):
     s_decision_hours: NonNegative = Field(description="S: hours to decide (decision rights)")
     a_decision_hours: NonNegative = Field(description="A: hours to decide")
     s_reserve_hours: NonNegative = Field(
-        description="S: hours of quick-response capacity reserved (a rush order of that size)"
+        description="S: hours of quick-response capacity held for the SKU (a reservation: "
+        "orders placed while it holds start at once and jump the queue)"
     )
-    a_reserve_hours: NonNegative = Field(description="A: hours of capacity reserved")
+    a_reserve_hours: NonNegative = Field(description="A: hours of capacity held")
+    reserve_fee_per_unit: NonNegative = Field(
+        description="money per unit of quick-response capacity held (the reservation fee)"
+    )
     s_dynamic_posts: NonNegativeInt = Field(description="S: dynamic KOL tasks booked")
     a_dynamic_posts: NonNegativeInt = Field(description="A: dynamic KOL tasks booked")
     b_safety_multiplier: Annotated[float, Field(ge=1.0)] = Field(
@@ -673,6 +800,9 @@ class InformationPolicy(Strict):
     name: str = Field(
         description="off: factories plan materials from the brand's orders; on: from consumer "
         "demand (needs supply.materials.mode=stock to matter)"
+    )
+    platform_cost_per_day: NonNegative = Field(
+        description="on: money per day for the shared real-time data platform (IT, licences)"
     )
 
 
