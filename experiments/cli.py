@@ -41,7 +41,7 @@ overrides are Hydra key=value pairs, for example:
   story=head_kol_livestream        pick a story     (viralchain list stories)
   setup=flexible                   rigid | flexible (viralchain list setups)
   policy/forecast=exp_smoothing    pick a policy    (viralchain list policies)
-  market.n_consumers=20000         set any key      (README: configuration reference)
+  market.n_consumers=20000         set any key      (docs/configuration.md)
   seed=7                           the run's seed
   replication=2                    run as a sweep's replication 2 would (seed derived
                                    from seed and replication): reproduces that sweep run
