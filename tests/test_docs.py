@@ -71,3 +71,15 @@ def test_the_reading_guide_names_every_kpi_once_and_the_money_identity():
         assert phrase in clause, k.name
     identity = "`revenue` − " + " − ".join(f"`{c}`" for c in COST_KPIS) + " = `profit`"
     assert identity in guide
+
+
+def test_readme_is_short_and_every_relative_link_resolves():
+    """README: what it is, the two commands, the demo table, a cheat sheet and links (< 20 KB);
+    the rest lives in docs/, and no link of README or docs/ points nowhere."""
+    assert len(README.read_bytes()) < 20_000
+    root = README.parent
+    for path in [README, *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+            if re.match(r"^(https?:|mailto:|#)", target):
+                continue
+            assert (path.parent / target.split("#")[0]).exists(), (path.name, target)
