@@ -164,16 +164,6 @@ class RegionConfig(Strict):
     )
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
 
-    @model_validator(mode="after")
-    def _one_position(self) -> RegionConfig:
-        planar = (self.x_km is not None, self.y_km is not None)
-        globe = (self.latitude_deg is not None, self.longitude_deg is not None)
-        if any(planar) == any(globe) or not (all(planar) or all(globe)):
-            raise ValueError(
-                "give a position: either x_km and y_km, or latitude_deg and longitude_deg"
-            )
-        return self
-
     @property
     def on_globe(self) -> bool:
         """True when the region is placed by latitude and longitude."""
@@ -395,17 +385,6 @@ class MarketConfig(Strict):
                 f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
             )
         return n
-
-    @model_validator(mode="after")
-    def _one_geometry(self) -> MarketConfig:
-        kinds = {r.on_globe for r in self.regions.values()}
-        if len(kinds) > 1:
-            globe = [n for n, r in self.regions.items() if r.on_globe]
-            raise ValueError(
-                f"regions {globe} are placed by latitude/longitude and the others by "
-                "x_km/y_km: place every region the same way"
-            )
-        return self
 
 
 # ----------------------------------------------------------------------------- content
@@ -995,9 +974,41 @@ class Config(Strict):
 # ----------------------------------------------------------------------------- validation
 
 
+def _position_problems(market: MarketConfig) -> list[tuple[str, object, str]]:
+    """Every region placed once, and all the same way: by x_km/y_km or by latitude/longitude."""
+    out: list[tuple[str, object, str]] = []
+    either = "give x_km and y_km, or latitude_deg and longitude_deg"
+    ways: dict[bool, list[str]] = {True: [], False: []}
+    for name, r in market.regions.items():
+        path = f"market.regions.{name}"
+        planar = {"x_km": r.x_km, "y_km": r.y_km}
+        globe = {"latitude_deg": r.latitude_deg, "longitude_deg": r.longitude_deg}
+        given_p = [k for k, v in planar.items() if v is not None]
+        given_g = [k for k, v in globe.items() if v is not None]
+        if given_p and given_g:
+            out.append((f"{path}.{given_g[0]}", globe[given_g[0]], f"{either}, not both"))
+            continue
+        pair = globe if given_g else planar
+        missing = [k for k, v in pair.items() if v is None]
+        for k in missing:
+            out.append((f"{path}.{k}", None, f"required key is missing ({either})"))
+        if not missing:
+            ways[bool(given_g)].append(name)
+    if ways[True] and ways[False]:
+        out.append(
+            (
+                f"market.regions.{ways[True][0]}.latitude_deg",
+                market.regions[ways[True][0]].latitude_deg,
+                f"regions {ways[True]} are placed by latitude/longitude and {ways[False]} by "
+                "x_km/y_km: place every region the same way",
+            )
+        )
+    return out
+
+
 def _check_cross_references(cfg: Config) -> None:
     """Names that must refer to something that exists (raises ValueError with a path)."""
-    problems: list[tuple[str, object, str]] = []
+    problems: list[tuple[str, object, str]] = _position_problems(cfg.market)
     regions = sorted(cfg.market.regions)
     kols = sorted(cfg.content.kols)
     specs = [("", cfg.brand_specs()[0])] + [(f"rivals.{k}.", cfg.rivals[k]) for k in cfg.rivals]
