@@ -69,6 +69,7 @@ class Ledger:
         self.hour = {
             f: np.zeros((n_sku, n_regions), dtype=np.int64) for f in self.HOURLY_REGION_FIELDS
         }
+        self.hour_flowed = False  # whether any hourly flow was added since the last reset
         self.kol_fees_by_kol: dict[str, float] = {}
         # last-mile parcels handed to carriers, and the orders inside them, per brand
         self.counts = {k: np.zeros(n_brand, dtype=np.int64) for k in ("parcels", "orders_shipped")}
@@ -83,6 +84,7 @@ class Ledger:
     ) -> None:
         """Add to the current hour's flow per SKU and region (and to the unit counter)."""
         np.add.at(self.hour[name], (sku, region), qty)
+        self.hour_flowed = True
         if name in self.units:
             np.add.at(self.units[name], sku, qty)
 
@@ -111,8 +113,11 @@ class Ledger:
 
     def reset_hour(self) -> None:
         """Start a new hour of flows."""
+        if not self.hour_flowed:  # nothing to clear
+            return
         for a in self.hour.values():
             a.fill(0)
+        self.hour_flowed = False
 
     # -- money ---------------------------------------------------------------------
     def add_money(self, name: str, brand: int | np.ndarray, amount: float | np.ndarray) -> None:

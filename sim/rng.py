@@ -8,15 +8,23 @@ content trace (common random numbers). ``h`` is a stable 32-bit hash (crc32), in
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
 
+_INTEGERS = (int, np.integer)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_key(text: str) -> int:
+    return zlib.crc32(text.encode())
+
 
 def _key(part: object) -> int:
-    if isinstance(part, int | np.integer):
+    if isinstance(part, _INTEGERS):
         return int(part) & 0xFFFFFFFF
-    return zlib.crc32(str(part).encode())
+    return _text_key(str(part))  # names repeat every hour: hashed once
 
 
 def seed_sequence(seed: int, *identity: object) -> np.random.SeedSequence:

@@ -118,7 +118,6 @@ class ConsumerPopulation(mesa.Agent):
     def decide(self, hour: int, content: list[Exposures]) -> None:
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
-        rng = stream(m.seed, "consumers", hour)
         batches = list(content) + self._scheduled.pop(hour, [])
         organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
@@ -129,6 +128,9 @@ class ConsumerPopulation(mesa.Agent):
                 batches.append(imitation)
         fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
         revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
+        if not fresh and not revisits:
+            return
+        rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
         for b in fresh:  # content views, per SKU and region
             if b.channel in (CH_VIDEO, CH_LIVE):
