@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.validate",
     "experiments.dashboard.command",
     "experiments.timeline",
+    "experiments.fair_fight",
 )
 
 RUN_EPILOG = """\

@@ -144,6 +144,15 @@ class RegionConfig(Strict):
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
 
 
+class ChannelPatienceConfig(Strict):
+    """Patience multiplier by the channel a wish came from (substitutes and revisits: 1)."""
+
+    short_video: NonNegative = Field(description="buyers after a short video")
+    livestream: NonNegative = Field(description="buyers in a live room (impulse)")
+    word_of_mouth: NonNegative = Field(description="buyers after a peer's recommendation")
+    organic: NonNegative = Field(description="buyers who searched or found it on the shelf")
+
+
 class ConsumerConfig(Strict):
     """Heterogeneous consumer traits (drawn once per consumer) and behaviour rules."""
 
@@ -155,11 +164,17 @@ class ConsumerConfig(Strict):
         description="median longest acceptable delivery promise, hours"
     )
     patience_log_sd: NonNegative = Field(description="log-normal spread of patience")
+    channel_patience_multiplier: ChannelPatienceConfig = Field(
+        description="patience fits the channel: a buyer's patience times its channel's factor"
+    )
     return_propensity_mean: Probability = Field(
         description="mean chance that a delivered unit bought after a short video is returned"
     )
     impulse_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier for live-stream (impulse) buys"
+    )
+    category_return_multiplier: dict[str, NonNegative] = Field(
+        description="return chance multiplier per product category (categories not listed: 1)"
     )
     late_return_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="return chance multiplier when delivered after the promise"
@@ -324,6 +339,11 @@ class PostConfig(Strict):
     kind: Literal["short_video", "livestream"]
     skus: list[str] = Field(description="products featured (empty: all of the main brand)")
     duration_hours: PositiveInt = Field(description="live-stream length (short videos: ignored)")
+    notice_hours: NonNegativeInt | None = Field(
+        default=None,
+        description="hours before it that the brand learns of it (null: booked before the run; "
+        "0: a surprise). The one schema default: calendar entries are list items",
+    )
 
 
 class ShortVideoConfig(Strict):
@@ -410,6 +430,10 @@ class FactoryConfig(Strict):
         description="unit cost multiplier: a product costs its unit_cost x this here"
     )
     setup_cost_per_order: NonNegative = Field(description="fixed money per production order")
+    retainer_per_day: NonNegative = Field(
+        description="money per day to keep its capacity available (partners' quick-response "
+        "lines; a standing cost of flexibility)"
+    )
     skus: list[str] = Field(description="SKUs it can make (empty: all of its brand)")
 
 
@@ -455,6 +479,10 @@ class MaterialsConfig(Strict):
     cover_days: NonNegative = Field(description="stock: days of forecast need held above lead time")
     review_hours: PositiveInt = Field(description="stock: hours between material reviews")
     initial_units: NonNegativeInt = Field(description="stock: material units at hour 0")
+    min_lead_hours: NonNegative = Field(
+        description="no material order (expedited ones included) arrives sooner than this: "
+        "e.g. the fabric of a design sampled days ago must first be sourced"
+    )
     cost_share: Probability = Field(description="share of unit cost that is material")
     salvage_fraction: Probability = Field(
         description="share of cost recovered for materials left at the end"
@@ -485,6 +513,10 @@ class WarehouseConfig(Strict):
     )
     restock_fraction: Probability = Field(description="share of inspected returns put back")
     handling_cost_per_unit: NonNegative = Field(description="pick/pack money per unit shipped")
+    fixed_cost_per_day: NonNegative = Field(
+        description="rent, staff and systems per day (forward warehouses: a standing cost of "
+        "flexibility; the central one's is common to every setup)"
+    )
 
 
 class CarrierConfig(Strict):
@@ -554,6 +586,18 @@ class ReplenishmentPolicy(Strict):
     pilot_batch_units: NonNegative = Field(
         description="the first order of each SKU is a pilot batch of at most this size "
         "(reference scale; 0: no pilot)"
+    )
+    planner: Literal["naive", "event_aware"] = Field(
+        description="naive: order-up-to on a forecast of every past day (chases spikes that "
+        "have passed; for teaching); event_aware: plans known calendar events ahead from the "
+        "KOL's reach, forecasts the base from days no event touched, never orders what "
+        "cannot arrive in time or be sold before the season ends"
+    )
+    event_forecast_error: NonNegative = Field(
+        description="event_aware: log-normal spread of the forecast of an event's demand"
+    )
+    event_memory_hours: NonNegative = Field(
+        description="event_aware: hours from an event's start left out of the base forecast"
     )
 
 
@@ -635,9 +679,13 @@ class OpportunityPolicy(Strict):
     s_decision_hours: NonNegative = Field(description="S: hours to decide (decision rights)")
     a_decision_hours: NonNegative = Field(description="A: hours to decide")
     s_reserve_hours: NonNegative = Field(
-        description="S: hours of quick-response capacity reserved (a rush order of that size)"
+        description="S: hours of quick-response capacity held for the SKU (a reservation: "
+        "orders placed while it holds start at once and jump the queue)"
     )
-    a_reserve_hours: NonNegative = Field(description="A: hours of capacity reserved")
+    a_reserve_hours: NonNegative = Field(description="A: hours of capacity held")
+    reserve_fee_per_unit: NonNegative = Field(
+        description="money per unit of quick-response capacity held (the reservation fee)"
+    )
     s_dynamic_posts: NonNegativeInt = Field(description="S: dynamic KOL tasks booked")
     a_dynamic_posts: NonNegativeInt = Field(description="A: dynamic KOL tasks booked")
     b_safety_multiplier: Annotated[float, Field(ge=1.0)] = Field(
@@ -663,6 +711,9 @@ class InformationPolicy(Strict):
     name: str = Field(
         description="off: factories plan materials from the brand's orders; on: from consumer "
         "demand (needs supply.materials.mode=stock to matter)"
+    )
+    platform_cost_per_day: NonNegative = Field(
+        description="on: money per day for the shared real-time data platform (IT, licences)"
     )
 
 

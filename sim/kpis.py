@@ -286,6 +286,56 @@ CATALOGUE: tuple[Kpi, ...] = (
         "demand (the bullwhip one echelon up)",
         "stock and flexibility",
     ),
+    # ---- added with the fair-fight comparison (issue 15): lost sales by cause, and the
+    # standing costs of flexibility (cost lines of the money identity)
+    _k(
+        "lost_sold_out_units",
+        "units",
+        "lower",
+        "Lost: sold out",
+        "lost sales because no warehouse had the units (and the buyer did not come back)",
+        "orders",
+    ),
+    _k(
+        "lost_too_slow_units",
+        "units",
+        "lower",
+        "Lost: too slow",
+        "lost sales because the delivery promise exceeded the buyer's patience (stock was there)",
+        "orders",
+    ),
+    _k(
+        "lost_left_units",
+        "units",
+        "lower",
+        "Lost: left",
+        "lost sales of buyers still waiting to come back when the run ended",
+        "orders",
+    ),
+    _k(
+        "reservation_cost",
+        "money",
+        "lower",
+        "Capacity reservations",
+        "quick-response capacity kept available: factory retainers and hot-spot reservation fees",
+        "money",
+    ),
+    _k(
+        "warehouse_fixed_cost",
+        "money",
+        "lower",
+        "Forward warehouses",
+        "fixed cost (rent, staff, systems) of forward warehouses",
+        "money",
+    ),
+    _k(
+        "platform_cost",
+        "money",
+        "lower",
+        "Data platform",
+        "the shared real-time data platform (policy.information=on)",
+        "money",
+    ),
 )
 
 BY_NAME: dict[str, Kpi] = {k.name: k for k in CATALOGUE}

@@ -41,6 +41,7 @@ class Ledger:
         "units_ordered_quick",
         "lost_sold_out",
         "lost_too_slow",
+        "lost_left",
         "defective_out",
     )
     MONEY_FIELDS = (
@@ -53,6 +54,9 @@ class Ledger:
         "holding_cost",
         "transport_cost",
         "rush_premium_cost",
+        "reservation_cost",
+        "warehouse_fixed_cost",
+        "platform_cost",
         "kol_fees",
         "return_cost",
         "unit_km",

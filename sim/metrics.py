@@ -4,12 +4,14 @@
 :class:`BrandTotals`; every KPI in :data:`KPIS` is then a pure function of it. The KPI names
 and meanings are the contract of the ``runs`` table (DESIGN.md section 5).
 
-Identities (tested): demand = sold + lost; sold = delivered + cancelled + open;
-profit = revenue - (production + holding + transport + rush premium + KOL fees + returns
-+ write-off). ``production_cost + writeoff_cost`` equals all production spend (initial stock
-included, at the cheapest regular factory's unit cost) plus set-up costs, minus the salvage
-value of leftover stock: ``production_cost`` is the cost of goods that went to buyers and
-``writeoff_cost`` that of leftover (net of salvage) and scrapped goods.
+Identities (tested): demand = sold + lost; lost = lost_sold_out + lost_too_slow + lost_left;
+sold = delivered + cancelled + open; profit = revenue - (production + holding + transport +
+rush premium + KOL fees + returns + write-off + the standing costs of flexibility:
+reservations, forward warehouses, platform). ``production_cost + writeoff_cost`` equals all
+production spend (initial stock included, at the cheapest regular factory's unit cost) plus
+set-up costs, minus the salvage value of leftover stock: ``production_cost`` is the cost of
+goods that went to buyers and ``writeoff_cost`` that of leftover (net of salvage) and
+scrapped goods.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class BrandTotals:
     demand: int
     sold: int
     lost: int
+    lost_sold_out: int
+    lost_too_slow: int
+    lost_left: int
     cancelled: int
     delivered: int
     open_units: int
@@ -59,6 +64,9 @@ class BrandTotals:
     holding_cost: float
     transport_cost: float
     rush_premium_cost: float
+    reservation_cost: float
+    warehouse_fixed_cost: float
+    platform_cost: float
     kol_fees: float
     return_cost: float
     unit_km: float
@@ -106,6 +114,9 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         demand=u["demand"],
         sold=u["sold"],
         lost=u["lost"],
+        lost_sold_out=u["lost_sold_out"],
+        lost_too_slow=u["lost_too_slow"],
+        lost_left=u["lost_left"],
         cancelled=u["cancelled"],
         delivered=u["delivered"],
         open_units=open_units,
@@ -131,6 +142,9 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         holding_cost=money["holding_cost"],
         transport_cost=money["transport_cost"],
         rush_premium_cost=money["rush_premium_cost"],
+        reservation_cost=money["reservation_cost"],
+        warehouse_fixed_cost=money["warehouse_fixed_cost"],
+        platform_cost=money["platform_cost"],
         kol_fees=money["kol_fees"],
         return_cost=money["return_cost"],
         unit_km=money["unit_km"],
@@ -180,6 +194,21 @@ def sold_units(t: BrandTotals) -> float:
 def lost_sales_units(t: BrandTotals) -> float:
     """Demand not accepted: sold out, promise too slow, or left."""
     return t.lost
+
+
+def lost_sold_out_units(t: BrandTotals) -> float:
+    """Lost sales because no warehouse had the units (and the buyer did not come back)."""
+    return t.lost_sold_out
+
+
+def lost_too_slow_units(t: BrandTotals) -> float:
+    """Lost sales because the delivery promise exceeded the buyer's patience (stock was there)."""
+    return t.lost_too_slow
+
+
+def lost_left_units(t: BrandTotals) -> float:
+    """Lost sales of buyers who were waiting to come back when the run ended (they left)."""
+    return t.lost_left
 
 
 def cancelled_units(t: BrandTotals) -> float:
@@ -255,6 +284,22 @@ def rush_premium_cost(t: BrandTotals) -> float:
     return t.rush_premium_cost
 
 
+def reservation_cost(t: BrandTotals) -> float:
+    """Quick-response capacity kept available: factories' retainers and the fees for capacity
+    held for hot spots (a standing cost of flexibility)."""
+    return t.reservation_cost
+
+
+def warehouse_fixed_cost(t: BrandTotals) -> float:
+    """Fixed cost of forward warehouses (a standing cost of flexibility)."""
+    return t.warehouse_fixed_cost
+
+
+def platform_cost(t: BrandTotals) -> float:
+    """The shared real-time data platform (a standing cost of flexibility)."""
+    return t.platform_cost
+
+
 def kol_fees(t: BrandTotals) -> float:
     """Base fees plus commissions (net of refunded commissions)."""
     return t.kol_fees
@@ -284,6 +329,9 @@ COST_LINES = (
     kol_fees,
     return_cost,
     writeoff_cost,
+    reservation_cost,
+    warehouse_fixed_cost,
+    platform_cost,
 )
 COST_KPIS = tuple(f.__name__ for f in COST_LINES)  # their names in the runs table
 
@@ -364,6 +412,12 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         transport_unit_km,
         peak_working_capital,
         upstream_bullwhip_ratio,
+        lost_sold_out_units,
+        lost_too_slow_units,
+        lost_left_units,
+        reservation_cost,
+        warehouse_fixed_cost,
+        platform_cost,
     )
 }
 

@@ -79,12 +79,14 @@ class ViralChainModel(mesa.Model):
     launch_hour: np.ndarray
     novelty_half_life_days: np.ndarray
     salvage_fraction: np.ndarray
+    return_multiplier: np.ndarray  # return chance multiplier of each SKU's category
     appeal: np.ndarray
     product_unit_cost: np.ndarray
     platform_names: list[str]
     platform_priority: np.ndarray
     consumer_platform: np.ndarray
     channel_conversion: np.ndarray
+    channel_patience: np.ndarray  # patience multiplier by channel
     n_warehouses: int
     ledger: Ledger
     orders: OrderBook

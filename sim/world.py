@@ -86,6 +86,15 @@ def channel_conversion(config: Config) -> np.ndarray:
     return conv
 
 
+def channel_patience(config: Config) -> np.ndarray:
+    """A buyer's patience multiplier by the channel of the wish (by channel code)."""
+    cp = config.market.consumer.channel_patience_multiplier
+    out = np.ones(6, dtype=np.float32)  # substitutes and revisits: 1
+    out[CH_VIDEO], out[CH_LIVE] = cp.short_video, cp.livestream
+    out[CH_WOM], out[CH_ORGANIC] = cp.word_of_mouth, cp.organic
+    return out
+
+
 def build(m: ViralChainModel) -> None:
     """Build the world of ``m`` (a model under construction) from ``m.config``."""
     config = m.config
@@ -94,6 +103,7 @@ def build(m: ViralChainModel) -> None:
     _catalogue(m, Catalogue.of(specs))
     _platforms(m, config)
     m.channel_conversion = channel_conversion(config)
+    m.channel_patience = channel_patience(config)
     m.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
     m.ledger = Ledger(m.n_sku, len(specs), len(m.geo), m.sku_brand)
     m.orders = OrderBook(capacity=max(1024, m.market_size // 20))
@@ -127,6 +137,8 @@ def _catalogue(m: ViralChainModel, cat: Catalogue) -> None:
     m.launch_hour = cat.column("launch_hour", np.int64)
     m.novelty_half_life_days = cat.column("novelty_half_life_days")
     m.salvage_fraction = cat.column("salvage_fraction")
+    by_category = m.config.market.consumer.category_return_multiplier
+    m.return_multiplier = np.array([by_category.get(p.category, 1.0) for p in cat.products])
     m.appeal = cat.column("appeal")
     m.product_unit_cost = cat.column("unit_cost")
     m._substitutes = cat.substitutes()

@@ -51,6 +51,7 @@ WORLD = (
     "logistics.warehouses.central.pick_capacity_units_per_hour=4",
     "market.consumer.cancel_grace_hours=0",
     "market.consumer.revisit_probability=0.8",
+    "policy.replenishment.planner=naive",  # no stock planned for the stream: it sells out
 )
 KPIS = (
     "demand_units",

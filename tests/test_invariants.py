@@ -44,9 +44,17 @@ def test_money_identity(setup_run):
             "kol_fees",
             "return_cost",
             "writeoff_cost",
+            "reservation_cost",
+            "warehouse_fixed_cost",
+            "platform_cost",
         )
     )
     assert k["profit"] == pytest.approx(k["revenue"] - costs)
+    standing = ("reservation_cost", "warehouse_fixed_cost", "platform_cost")
+    if setup_run.config.meta.setup == "flexible":  # flexibility's standing costs are paid
+        assert all(k[c] > 0 for c in standing)
+    else:
+        assert all(k[c] == 0 for c in standing)
     for c in ("holding_cost", "transport_cost", "kol_fees", "return_cost", "writeoff_cost"):
         assert k[c] > 0, c
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim import standing_costs
 from sim.agents.brand_network import BrandNetwork
 from sim.agents.brand_selling import Selling
 from sim.agents.brand_sensing import Sensing
@@ -109,6 +110,7 @@ class Brand(mesa.Agent):
     def observe(self, hour: int) -> None:
         """Record this hour's signals, track stock-outs, and run the live levers."""
         m = self.model
+        standing_costs.accrue_hour(self)
         self.sensing.record(hour)
         for sku in self.skus:
             sku = int(sku)

@@ -21,6 +21,7 @@ import numpy as np
 from sim.clock import HOURS_PER_DAY
 from sim.messages import ProductionJob
 from sim.policies.deployment import split_units
+from sim.policies.events import EventPlan
 from sim.policies.forecast import Signals
 from sim.policies.sourcing import SourcingContext
 
@@ -70,6 +71,8 @@ class Supply:
         self._safety_boost_until = np.zeros(n, dtype=np.int64)
         self._piloted = np.zeros(n, dtype=bool)
         self._pilot_pending = np.zeros(n, dtype=bool)
+        # known calendar events (policy.replenishment.planner=event_aware)
+        self.event_plan = EventPlan(model, name, spec.policy.replenishment)
 
     def deploy(self, units: int) -> np.ndarray:
         """Split new stock across warehouses (local order) by the deployment policy."""
@@ -77,12 +80,26 @@ class Supply:
         return split_units(units, w)
 
     def place_initial_stock(self) -> None:
-        """Put each product's initial stock into the warehouses (hour 0)."""
+        """Put each product's initial stock into the warehouses (hour 0).
+
+        An event-aware planner adds the stock plan for the known events its regular factory
+        cannot reach in time (planned before the run: the stock agreed with the streamer's
+        team, article 001). The event plan is made here, once the KOLs exist.
+        """
         m = self.model
+        rp = self.spec.policy.replenishment
+        self.event_plan.read_calendar(
+            np.array([m.sku_index[s] for s in self.spec.brand.products], dtype=np.int64)
+        )
         factor = min(f.cfg.cost_factor for f in self.network.regular)
         for name, prod in self.spec.brand.products.items():
             sku = m.sku_index[name]
             units = math.ceil(prod.initial_stock_units * m.scale)
+            if self.event_plan.active:
+                lead = min(self.network.lead_time_hours(f) for f in self.network.regular)
+                reach = rp.first_review_hour + lead
+                units += math.ceil(self.event_plan.units(sku, 0, reach, now=0))
+                self.event_plan.mark_planned(sku, 0, reach, now=0)
             if units <= 0:
                 continue
             for w, u in zip(self.network.warehouses, self.deploy(units), strict=True):
@@ -108,6 +125,7 @@ class Supply:
 
     def review(self, hour: int, skus: list[int]) -> None:
         """Periodic review of ``skus``: forecast and place production orders."""
+        m = self.model
         net = self.network
         review_h = self.spec.policy.replenishment.review_period_hours
         window = self.spec.policy.forecast.window_days
@@ -121,15 +139,17 @@ class Supply:
                 if hour > 0
                 else Signals(np.zeros(0), np.zeros(0))
             )
-            per_day = max(0.0, self.forecaster.daily(sig))
+            if self.event_plan.active:  # forecast from days no known event touched
+                sig = self.event_plan.baseline_signals(sku, sig, hour - 1)
+            per_day = max(0.0, self.forecaster.daily(sig)) if len(sig.daily_demand) else 0.0
             recent = sig.daily_demand[-window:]
-            base = float(np.median(recent)) if len(recent) else 0.0
+            base = min(float(np.median(recent)) if len(recent) else 0.0, per_day)
             safety = max(0.0, self.safety.units(per_day, sig))
             if hour < self._safety_boost_until[sku]:
                 safety *= self._safety_boost[sku]
             ctx = SourcingContext(
                 per_day=per_day,
-                base_per_day=min(base, per_day),
+                base_per_day=base,
                 safety_units=safety,
                 review_hours=review_h,
                 regular=regular or quick,
@@ -137,6 +157,13 @@ class Supply:
                 lead_hours=net.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
+                backlog=backlog,
+                sku=sku,
+                hour=hour,
+                events=self.event_plan,
+                half_life_days=float(m.novelty_half_life_days[sku]),
+                price=float(m.price[sku]),
+                salvage_fraction=float(m.salvage_fraction[sku]),
             )
             for f, q, is_quick in self.sourcer.orders(ctx):
                 q = self._pilot(f, sku, q)
@@ -182,6 +209,31 @@ class Supply:
         q = pool[0].order_quantity(quantity)
         if q:
             self.order(pool[0], sku, q, hour, quick=bool(quick), rush=True, why=why)
+
+    def hold_capacity(
+        self, sku: int, hours: float, hour: int, fee_per_unit: float, why: str
+    ) -> int:
+        """Hold ``hours`` of each quick-response factory's capacity for ``sku`` (a reservation,
+        not an order), paying ``fee_per_unit`` per unit held; returns the units held."""
+        m = self.model
+        total = 0
+        for f in self.network.quick_for(sku):
+            units = int(f.capacity_per_hour * hours)
+            if units < 1:
+                continue
+            f.hold(sku, units, hour + int(hours))
+            total += units
+            m.log(
+                "capacity_hold",
+                hour=hour,
+                actor=self.name,
+                sku=m.sku_names[sku],
+                quantity=units,
+                value=units * fee_per_unit,
+                detail=f"{f.name} until hour {hour + int(hours)} ({why})",
+            )
+        m.ledger.add_money("reservation_cost", self.index, total * fee_per_unit)
+        return total
 
     def place_scale_up(self, sku: int, quantity: int, hour: int) -> None:
         """A scale-up order for a winning design (quick-response if possible)."""

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 NONE, BOUGHT, WAITING = 0, 1, 2
 ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
+LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
+# the ledger counter of each cause of a lost sale
+LOST_CAUSES = {SOLD_OUT: "lost_sold_out", TOO_SLOW: "lost_too_slow", LEFT: "lost_left"}
 
 
 class ConsumerPopulation(mesa.Agent):
@@ -179,9 +182,9 @@ class ConsumerPopulation(mesa.Agent):
                 self._schedule(
                     due, Exposures(consumers[cb], skus[cb], CH_REVISIT, -1, quantity=qty[cb])
                 )
-            else:  # the horizon ends first: the wish is lost
+            else:  # the horizon ends first: the consumer left while waiting
                 m.ledger.intents_resolved(skus[cb], qty[cb])
-                self._lose(skus[cb], consumers[cb], qty[cb], outcome[cb])
+                self._lose(skus[cb], consumers[cb], qty[cb], np.full(len(cb), LEFT))
         if try_sub.any():
             s_idx = f_idx[try_sub]
             sc, ss, sq = consumers[s_idx], subst_sku[try_sub], qty[s_idx]
@@ -248,7 +251,7 @@ class ConsumerPopulation(mesa.Agent):
                     consumers=c,
                     regions=self.region[c],
                     quantity=qty[sel],
-                    patience=self.patience_hours[c],
+                    patience=self.patience_hours[c] * m.channel_patience[channels[sel]],
                     channels=channels[sel],
                     kols=kols[sel],
                     platforms=self.platform[c],
@@ -264,9 +267,9 @@ class ConsumerPopulation(mesa.Agent):
         if len(skus) == 0:
             return
         m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
-        sold_out = reasons == SOLD_OUT
-        m.ledger.add_units("lost_sold_out", skus[sold_out], qty[sold_out])
-        m.ledger.add_units("lost_too_slow", skus[~sold_out], qty[~sold_out])
+        for cause, field in LOST_CAUSES.items():
+            sel = reasons == cause
+            m.ledger.add_units(field, skus[sel], qty[sel])
 
     def _schedule(self, hour: int, batch: Exposures) -> None:
         self._scheduled.setdefault(hour, []).append(batch)
@@ -278,7 +281,7 @@ class ConsumerPopulation(mesa.Agent):
             for b in self._scheduled[hour]:
                 if b.channel == CH_REVISIT and len(b):
                     m.ledger.intents_resolved(b.skus, b.quantity)
-                    self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), SOLD_OUT))
+                    self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), LEFT))
         self._scheduled.clear()
 
     # ------------------------------------------------------------------ orders after sale
@@ -321,6 +324,7 @@ class ConsumerPopulation(mesa.Agent):
         consumers = book.consumer[order_ids]
         p = self.return_propensity[consumers].astype(np.float64)
         p[book.impulse[order_ids]] *= c.impulse_return_multiplier
+        p *= m.return_multiplier[skus]
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure

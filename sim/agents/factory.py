@@ -3,7 +3,8 @@
 A job starts production once its inputs are there:
 
 * with ``supply.materials.mode=per_job``, after ``material_lead_hours`` (rush jobs:
-  ``policy.rush.material_lead_hours``);
+  ``policy.rush.material_lead_hours``); no material arrives sooner than
+  ``supply.materials.min_lead_hours`` (a new design's fabric must be sourced first);
 * with ``mode=stock``, at once from the factory's material stock, else when materials
   arrive. The factory replenishes that stock order-up-to on its own forecast of need; what
   the forecast is built from is ``policy.information``;
@@ -49,6 +50,7 @@ class _Part:
     remaining: int
     dest_left: list[list[int]]  # [[warehouse gindex, units left], ...]
     from_modules: bool = False
+    priority: bool = False  # jumps the queue (rush jobs, and parts using held capacity)
 
 
 class Factory(mesa.Agent):
@@ -102,7 +104,8 @@ class Factory(mesa.Agent):
         self.materials = math.ceil(mat.initial_units * s) if self.material_stock_mode else 0
         self.materials_on_order = 0
         self._material_arrivals: dict[int, int] = {}
-        self._waiting: deque[list] = deque()  # [job, units] waiting for materials
+        self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
+        self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
         self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / HOURS_PER_DAY))
         if self.material_stock_mode and mat.initial_units > 0:
             self._spend(self.materials * mat.cost_share * self.input_unit_cost)
@@ -112,12 +115,20 @@ class Factory(mesa.Agent):
         self.model.ledger.add_money("production_spend", self.brand, amount)
 
     def nominal_material_hours(self) -> float:
-        """Hours a normal job typically waits for its inputs."""
-        if self.postponement:
+        """Hours a normal order placed now would wait for its inputs, from what is there: an
+        order of the minimum size starts at once (stock mode) or after assembly
+        (postponement) when the inputs for it are on hand, else it waits for materials."""
+        if self.postponement and self.modules >= self.moq_units:
             return self.supply.postponement.assembly_lead_hours
-        if self.material_stock_mode:
+        if self.material_stock_mode and self.materials >= self.moq_units:
             return 0.0
-        return self.cfg.material_lead_hours
+        return self.material_lead_hours(expedite=False)
+
+    def material_lead_hours(self, expedite: bool) -> float:
+        """Hours to get materials bought now: the factory's lead (expedited: the rush
+        policy's), never below ``supply.materials.min_lead_hours``."""
+        lead = self.rush_policy.material_lead_hours if expedite else self.cfg.material_lead_hours
+        return max(lead, self.supply.materials.min_lead_hours)
 
     def order_quantity(self, need: float) -> int:
         """Round a need up to the minimum order quantity and to whole batches."""
@@ -128,7 +139,12 @@ class Factory(mesa.Agent):
 
     # ------------------------------------------------------------------ orders
     def accept(self, job: ProductionJob) -> None:
-        """Take a production job and get its inputs."""
+        """Take a production job and get its inputs.
+
+        The part of a normal job covered by capacity this factory holds for its SKU (a
+        hot-spot reservation, :meth:`hold`) starts as soon as expedited inputs are there and
+        goes to the front of the queue, like a rush job, but without the rush premium.
+        """
         m = self.model
         hour = job.placed_hour
         self.open_units[job.sku_index] += job.quantity
@@ -148,26 +164,57 @@ class Factory(mesa.Agent):
             left -= k
         if left <= 0:
             return
+        held = 0 if job.rush else self._use_hold(job.sku_index, left, hour)
+        if held:
+            self._get_inputs(job, held, _take(dest, held), expedite=True)
+            left -= held
+        if left:
+            self._get_inputs(job, left, _take(dest, left), expedite=job.rush)
+
+    def _get_inputs(self, job: ProductionJob, units: int, dest: list[list[int]], expedite: bool):
+        """Start ``units`` of a job once their materials are there (expedited: faster, and
+        the part jumps the queue)."""
+        hour = job.placed_hour
         if not self.material_stock_mode:
             day = min(hour // HOURS_PER_DAY, len(self.daily_material_orders) - 1)
-            self.daily_material_orders[day] += left
-            lead = (
-                self.rush_policy.material_lead_hours if job.rush else self.cfg.material_lead_hours
-            )
-            self._start_after(job, left, _take(dest, left), lead)
+            self.daily_material_orders[day] += units
+            lead = self.material_lead_hours(expedite)
+            self._start_after(job, units, dest, lead, priority=expedite)
             return
-        k = min(left, self.materials)
+        k = min(units, self.materials)
         if k:
             self.materials -= k
-            self._start_after(job, k, _take(dest, k), 0)
-            left -= k
-        if left:
-            self._waiting.append([job, left, _take(dest, left)])
-            if job.rush:  # expedited materials for what the stock could not cover
-                self._buy_materials(left, hour, self.rush_policy.material_lead_hours)
+            self._start_after(job, k, _take(dest, k), 0, priority=expedite)
+            units -= k
+        if units:
+            self._waiting.append([job, units, _take(dest, units), expedite])
+            if expedite:  # expedited materials for what the stock could not cover
+                self._buy_materials(units, hour, self.material_lead_hours(expedite=True))
 
-    def _start_after(self, job, units, dest, lead_hours, from_modules=False) -> None:
-        part = _Part(job, units, dest, from_modules)
+    def hold(self, sku: int, units: int, until_hour: int) -> None:
+        """Hold capacity for ``units`` of ``sku`` until ``until_hour`` (a reservation: no
+        order yet; orders for the SKU placed meanwhile use it)."""
+        left, until = self._holds.get(sku, (0, 0))
+        if until <= self.model.hour:
+            left = 0
+        self._holds[sku] = (left + int(units), max(until, int(until_hour)))
+
+    def held_units(self, sku: int, hour: int) -> int:
+        """Capacity still held for ``sku`` at ``hour``."""
+        left, until = self._holds.get(sku, (0, 0))
+        return left if hour < until else 0
+
+    def _use_hold(self, sku: int, units: int, hour: int) -> int:
+        k = min(units, self.held_units(sku, hour))
+        if k:
+            left, until = self._holds[sku]
+            self._holds[sku] = (left - k, until)
+        return k
+
+    def _start_after(
+        self, job, units, dest, lead_hours, from_modules=False, priority=False
+    ) -> None:
+        part = _Part(job, units, dest, from_modules, priority)
         due = job.placed_hour + math.ceil(lead_hours)
         if due <= self.model.hour or due <= job.placed_hour:
             self._start(part)
@@ -191,7 +238,7 @@ class Factory(mesa.Agent):
         self.wip_input_value += (
             part.remaining * self._input_share(part) * self.cost_per_unit[part.job.sku_index]
         )
-        if part.job.rush:
+        if part.job.rush or part.priority:
             self.queue.appendleft(part)
         else:
             self.queue.append(part)
@@ -203,13 +250,13 @@ class Factory(mesa.Agent):
         hour = m.hour
         mat = self.supply.materials
         need = m.brands[self.brand].information.need_per_day(self, hour)
-        target = need * (self.cfg.material_lead_hours / HOURS_PER_DAY + mat.cover_days)
+        target = need * (self.material_lead_hours(expedite=False) / HOURS_PER_DAY + mat.cover_days)
         waiting = sum(w[1] for w in self._waiting)
         position = self.materials + self.materials_on_order - waiting
         q = math.ceil(target - position)
         if q > 0:  # materials are bought in lots of a production batch
             q = math.ceil(q / self.batch_units) * self.batch_units
-            self._buy_materials(q, hour, self.cfg.material_lead_hours)
+            self._buy_materials(q, hour, self.material_lead_hours(expedite=False))
 
     def _buy_materials(self, units: int, hour: int, lead_hours: float) -> None:
         m = self.model
@@ -240,7 +287,7 @@ class Factory(mesa.Agent):
             self.materials -= k
             w[1] -= k
             part_dest = _take(w[2], k)
-            self._start(_Part(w[0], k, part_dest))
+            self._start(_Part(w[0], k, part_dest, priority=w[3]))
             if w[1] == 0:
                 self._waiting.popleft()
 

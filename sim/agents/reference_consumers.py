@@ -42,7 +42,7 @@ import mesa
 import numpy as np
 from mesa.agentset import AgentSet
 
-from sim.agents.consumers import ACCEPTED, BOUGHT, NONE, SOLD_OUT, WAITING
+from sim.agents.consumers import ACCEPTED, BOUGHT, LEFT, LOST_CAUSES, NONE, SOLD_OUT, WAITING
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
@@ -218,9 +218,9 @@ class ReferenceConsumer(mesa.Agent):
         due = hour + pop.revisit_delay_hours
         if due < pop.horizon_hours:
             self.hear(due, wish.sku, CH_REVISIT, -1, wish.quantity)
-        else:  # the horizon ends first: the wish is lost
+        else:  # the horizon ends first: the consumer left while waiting
             pop.pending_intents[wish.sku] -= wish.quantity
-            pop.lose(self, wish.sku, wish.quantity, wish.outcome)
+            pop.lose(self, wish.sku, wish.quantity, LEFT)
         return None
 
     def bought(self, sku: int) -> None:
@@ -263,6 +263,7 @@ class ReferenceConsumer(mesa.Agent):
         p = self.return_propensity
         if impulse:
             p *= pop.impulse_return_multiplier
+        p *= pop.model.return_multiplier[sku]
         if late:
             p *= pop.late_return_multiplier
         defective = defect_share > 0 and rng.random() < 1 - (1 - defect_share) ** quantity
@@ -451,7 +452,8 @@ class ReferencePopulation:
                     consumers=consumers,
                     regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
                     quantity=np.array([w.quantity for w in queue], dtype=np.int64),
-                    patience=np.array([w.consumer.patience_hours for w in queue], np.float32),
+                    patience=np.array([w.consumer.patience_hours for w in queue], np.float32)
+                    * m.channel_patience[np.array([w.channel for w in queue], dtype=np.int8)],
                     channels=np.array([w.channel for w in queue], dtype=np.int8),
                     kols=np.array([w.kol for w in queue], dtype=np.int32),
                     platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
@@ -473,9 +475,9 @@ class ReferencePopulation:
         if self._lost:
             s, r, q, why = (np.array(x, dtype=np.int64) for x in zip(*self._lost, strict=True))
             led.add_region_flow("lost", s, r, q)
-            sold_out = why == SOLD_OUT
-            led.add_units("lost_sold_out", s[sold_out], q[sold_out])
-            led.add_units("lost_too_slow", s[~sold_out], q[~sold_out])
+            for cause, field in LOST_CAUSES.items():
+                sel = why == cause
+                led.add_units(field, s[sel], q[sel])
             self._lost = []
         delta = np.array(self.pending_intents, dtype=np.int64) - self._pending_in_ledger
         led.shift_intents(delta)
@@ -488,7 +490,7 @@ class ReferencePopulation:
                 for sku, channel, _, quantity in agent.inbox[hour]:
                     if channel == CH_REVISIT:
                         self.pending_intents[sku] -= quantity
-                        self.lose(agent, sku, quantity, SOLD_OUT)
+                        self.lose(agent, sku, quantity, LEFT)
             agent.inbox.clear()
         self._flush()
 

@@ -1,29 +1,36 @@
-"""Hot-spot grading (article 002): grade a rising topic S, A or B and run its procedure.
+"""Hot-spot grading (article 002): grade a rising topic S, A or B once and run its procedure.
 
 Every hour the views of a SKU (per hour, averaged over ``window_hours``, per
-``market.reference_consumers`` consumers) are graded S, A or B against the thresholds. When
-the grade rises, an ``opportunity_graded`` event is logged and the grade's procedure runs
-after its decision time (decision rights per grade):
+``market.reference_consumers`` consumers) are compared with the thresholds. A *hot spot* opens
+the first hour the heat reaches grade B. Its grade is the highest reached while the team
+watches it: the grade is fixed at once when it reaches S (nothing is higher), else
+``window_hours`` after the hot spot opened. Exactly one ``opportunity_graded`` event is logged
+per hot spot, and only that grade's procedure runs, after its decision time (decision rights
+per grade):
 
-* S: reserve ``s_reserve_hours`` of quick-response capacity (a rush order of that size), book
-  ``s_dynamic_posts`` dynamic KOL tasks, and open presale;
-* A: reserve ``a_reserve_hours`` of capacity and book ``a_dynamic_posts`` tasks;
+* S: hold ``s_reserve_hours`` of quick-response capacity for the SKU (a reservation, not an
+  order: replenishment orders placed while it holds start at once and jump the queue; the
+  brand pays ``reserve_fee_per_unit`` per unit of capacity held), book ``s_dynamic_posts``
+  dynamic KOL tasks, and open presale;
+* A: hold ``a_reserve_hours`` of quick-response capacity and book ``a_dynamic_posts`` tasks;
 * B: multiply the safety stock by ``b_safety_multiplier`` for ``b_hold_hours``.
 
-After a day below grade B, a SKU can be graded again.
+A brand without quick-response factories holds no capacity. A hot spot closes after 12 hours
+below grade B; the SKU can then have a new one.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.clock import HOURS_PER_DAY
 from sim.config import OpportunityPolicy
 
 if TYPE_CHECKING:
     from sim.agents.brand import Brand
 
 RANK = {"B": 1, "A": 2, "S": 3}
+GRADES = {v: k for k, v in RANK.items()}
+COOL_HOURS = 12  # hours below grade B that close a hot spot (half a day cold: over)
 
 
 class NoGrading:
@@ -37,11 +44,14 @@ class NoGrading:
 
 
 class Graded:
-    """Grades hot spots and runs each grade's procedure."""
+    """Grades each hot spot once and runs that grade's procedure."""
 
     def __init__(self, params: OpportunityPolicy):
         self.params = params
-        self._rank: dict[int, int] = {}
+        self._opened: dict[int, int] = {}  # sku -> hour its hot spot opened
+        self._best: dict[int, int] = {}  # sku -> highest rank seen in the open hot spot
+        self._graded: dict[int, bool] = {}  # sku -> the open hot spot has its grade
+        self._peak: dict[int, float] = {}  # sku -> highest heat seen in the open hot spot
         self._cool: dict[int, int] = {}
 
     def grade(self, views_per_hour: float) -> str | None:
@@ -56,32 +66,44 @@ class Graded:
         return None
 
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
-        """Grade the SKU now; start the procedure when the grade rises."""
+        """Track the SKU's hot spot; fix its grade once, then start that procedure."""
         p = self.params
         heat = brand.sensing.views_rate(sku, hour, p.window_hours) / brand.model.scale
         g = self.grade(heat)
         if g is None:
             self._cool[sku] = self._cool.get(sku, 0) + 1
-            if self._cool[sku] >= HOURS_PER_DAY:  # a day without a grade
-                self._rank[sku] = 0
+            if self._cool[sku] >= COOL_HOURS:
+                self._opened.pop(sku, None)
+        else:
+            self._cool[sku] = 0
+        if sku not in self._opened:
+            if g is None:
+                return
+            self._opened[sku], self._best[sku], self._graded[sku] = hour, RANK[g], False
+            self._peak[sku] = heat
+        if self._graded[sku]:
             return
-        self._cool[sku] = 0
-        if RANK[g] <= self._rank.get(sku, 0):
-            return
-        self._rank[sku] = RANK[g]
+        if g is not None:
+            self._best[sku] = max(self._best[sku], RANK[g])
+        self._peak[sku] = max(self._peak[sku], heat)
+        best = GRADES[self._best[sku]]
+        if best != "S" and hour < self._opened[sku] + p.window_hours:
+            return  # still watching
+        self._graded[sku] = True
         brand.model.log(
             "opportunity_graded",
             hour=hour,
             actor=brand.name,
             sku=brand.model.sku_names[sku],
-            quantity=heat,
-            detail=f"grade {g}: {heat:.0f} views/h per 100k",
+            quantity=self._peak[sku],
+            detail=f"grade {best}: peak {self._peak[sku]:.0f} views/h per 100k "
+            f"(hot spot since hour {self._opened[sku]})",
         )
-        if g == "B":
+        if best == "B":
             brand.supply.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
             return
-        delay = p.s_decision_hours if g == "S" else p.a_decision_hours
-        brand.model.call_at(hour + int(delay), self.respond, brand, sku, g)
+        delay = p.s_decision_hours if best == "S" else p.a_decision_hours
+        brand.model.call_at(hour + int(delay), self.respond, brand, sku, best)
 
     def respond(self, brand: Brand, sku: int, grade: str) -> None:
         """Run the procedure of a grade (after its decision time)."""
@@ -97,9 +119,8 @@ class Graded:
             quantity=reserve,
             detail=f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
         )
-        units = brand.network.quick_capacity_per_hour(sku) * reserve
-        if units >= 1:
-            brand.supply.place_rush(sku, int(units), hour, f"grade {grade} capacity reservation")
+        if reserve > 0:
+            brand.supply.hold_capacity(sku, reserve, hour, p.reserve_fee_per_unit, f"grade {grade}")
         if posts:
             brand.supply.book_dynamic_posts(sku, posts, hour)
         if grade == "S":

@@ -7,8 +7,9 @@
 * ``projected_stockout_hours``: available stock divided by the demand rate (it triggers below
   the threshold).
 
-A trigger places an expedited order of ``cover_hours`` of demand at the current rate (at most
-``cap_units``) at the quick-response factories (or the regular one if there are none). The
+A trigger places an expedited order topping the inventory position up to ``cover_hours`` of
+demand at the current rate (at most ``cap_units``; none if the position covers it) at the
+quick-response factories (or the regular one if there are none). The
 order jumps the queue, has expedited materials, pays ``premium_per_unit``, and ships on an
 expedited trip as soon as it is produced (``transport_premium_per_unit``). A SKU can rush
 ``max_orders`` times, at least ``cooldown_hours`` apart. Each trigger is a ``rush_order``
@@ -75,7 +76,10 @@ class ThresholdRush:
         if not fired:
             return
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
-        qty = min(p.cap_units * brand.model.scale, p.cover_hours * rate)
+        # top up to cover_hours of demand at the current rate: stock on hand or on its way
+        # already covers part of it (a rush on a full shelf is waste)
+        short = p.cover_hours * rate - brand.supply.inventory_position(sku)
+        qty = min(p.cap_units * brand.model.scale, short)
         if qty < 1:
             return
         brand.supply.place_rush(sku, math.ceil(qty), hour, why)

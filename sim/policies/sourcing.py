@@ -8,28 +8,34 @@ factory's MOQ and batch size.
 * ``dual_index``: a second, fast level at the quick-response factory covering its own
   short lead time (IP counts only the fast pipeline), then the regular level on the full IP
   (Veeraraghavan & Scheller-Wolf's dual-index policy).
-* ``base_surge``: the regular factory covers only the *base* demand (the median day of the
-  forecast window, which ignores spikes) and the quick-response factory the surges above it
-  (Allon & Van Mieghem's tailored base-surge). This is the flexible practice of article 001:
-  big cheap batches for the steady part, small fast ones for the peaks.
+* ``base_surge``: the regular factory orders first, for the *base* demand (the median day of
+  the forecast window, which ignores spikes), and the quick-response factory tops up to the
+  full forecast on the fast pipeline: the surges above the base (Allon & Van Mieghem's
+  tailored base-surge). This is the flexible practice of article 001: big cheap batches for
+  the steady part, small fast ones for the peaks.
+
+With ``policy.replenishment.planner=event_aware`` the levels also plan known calendar events
+and treat a stock-out before arrival as lost (see :mod:`sim.policies.events`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sim.clock import HOURS_PER_DAY
 from sim.config import SourcingPolicy
+from sim.policies.events import EventPlan
 
 
 @dataclass
 class SourcingContext:
     """What a sourcing rule sees for one SKU at a review."""
 
-    per_day: float  # forecast demand per day
-    base_per_day: float  # median daily demand of the forecast window
+    per_day: float  # forecast demand per day (event-aware: from days no known event touched)
+    base_per_day: float  # the base: median day of the forecast window
     safety_units: float
     review_hours: float
     regular: list[Any]  # factories, cheapest first
@@ -37,10 +43,80 @@ class SourcingContext:
     lead_hours: Callable[[Any], float]
     ip_total: float  # inventory position over all factories
     ip_fast: float  # inventory position counting only quick-response production
+    backlog: float = 0.0  # pre-orders waiting (inside both positions): firm demand
+    sku: int = -1
+    hour: int = 0  # now
+    events: EventPlan | None = None  # event-aware planning (None: naive)
+    half_life_days: float = math.inf  # the product's novelty half-life: its demand fades so
+    price: float = 0.0  # selling price (the planner weighs an MOQ lot's margin and overage)
+    salvage_fraction: float = 0.0  # share of cost recovered for a unit left over
+
+    @property
+    def event_aware(self) -> bool:
+        """Whether the planner plans known events (and sees lost sales as lost)."""
+        return self.events is not None and self.events.active
 
 
 def _level(per_day: float, lead: float, review: float, safety: float) -> float:
     return per_day / HOURS_PER_DAY * (lead + review) + safety
+
+
+def _quantity(
+    c: SourcingContext,
+    f: Any,
+    per_day: float,
+    safety: float,
+    ip: float,
+    *,
+    plans_events: bool,
+    serves_backlog: bool = True,
+) -> int:
+    """The order for factory ``f``: naive order-up-to, or the event-aware one.
+
+    Event-aware: stock that runs out before the order can arrive is not made up (lost sales),
+    so the order covers the review period after arrival (base demand, the known events in it
+    and safety stock) minus what will be left on arrival; events the regular channel plans are
+    marked so that the quick channel does not plan them twice. When even the smallest lot (the
+    MOQ) exceeds all the demand left after it arrives (the base fading with the product's
+    novelty half-life, plus known events), it is placed only if pre-orders wait for it or the
+    margin on what sells outweighs the loss on what is left over.
+    """
+    lead = c.lead_hours(f)
+    if not c.event_aware:
+        return f.order_quantity(_level(per_day, lead, c.review_hours, safety) - ip)
+    ev = c.events
+    assert ev is not None
+    fresh = not plans_events
+    rate = f.capacity_per_hour  # a big event's stock takes longer to make: plan it earlier
+    now, arrival = c.hour, c.hour + lead
+    before = per_day / HOURS_PER_DAY * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
+    # what will be left on arrival: stock-outs before it are lost, pre-orders are not (unless
+    # another channel serves them: base-surge leaves them to quick response)
+    backlog = c.backlog if serves_backlog else 0.0
+    left_on_arrival = max(0.0, ip + c.backlog - before) - backlog
+    window = (arrival, arrival + c.review_hours)
+    need = (
+        per_day / HOURS_PER_DAY * c.review_hours
+        + ev.units(c.sku, *window, now, fresh, rate)
+        + safety
+        - left_on_arrival
+    )
+    q = f.order_quantity(need)
+    fade = math.log(2) / c.half_life_days  # per day
+    sellable = per_day * math.exp(-fade * lead / HOURS_PER_DAY) / fade + ev.units(
+        c.sku, arrival, math.inf, now, fresh, rate
+    )
+    lot = f.order_quantity(1)  # the smallest lot (the MOQ)
+    sells = max(0.0, sellable - left_on_arrival)
+    if q and backlog <= 0 and lot > sells:
+        # even the smallest lot would not all sell before the demand fades: place it only
+        # if the margin on what sells outweighs the loss on what is left (a newsvendor check)
+        cost = float(f.cost_per_unit[c.sku])
+        if sells * (c.price - cost) < (lot - sells) * cost * (1.0 - c.salvage_fraction):
+            return 0
+    if q and plans_events:
+        ev.mark_planned(c.sku, *window, now, rate)
+    return q
 
 
 class RegularOnly:
@@ -52,9 +128,7 @@ class RegularOnly:
     def orders(self, c: SourcingContext) -> list[tuple[Any, int, bool]]:
         """``(factory, units, quick_response)`` orders to place now."""
         f = c.regular[0]
-        q = f.order_quantity(
-            _level(c.per_day, c.lead_hours(f), c.review_hours, c.safety_units) - c.ip_total
-        )
+        q = _quantity(c, f, c.per_day, c.safety_units, c.ip_total, plans_events=True)
         return [(f, q, False)] if q else []
 
 
@@ -65,16 +139,11 @@ def _fast_then_regular(
     IP of the fast pipeline), then the regular factory's level on the full IP."""
     out = []
     fq = c.quick[0]
-    q_fast = fq.order_quantity(
-        _level(c.per_day, c.lead_hours(fq), c.review_hours, c.safety_units) - c.ip_fast
-    )
+    q_fast = _quantity(c, fq, c.per_day, c.safety_units, c.ip_fast, plans_events=False)
     if q_fast:
         out.append((fq, q_fast, True))
     f = c.regular[0]
-    q = f.order_quantity(
-        _level(regular_per_day, c.lead_hours(f), c.review_hours, regular_safety)
-        - (c.ip_total + q_fast)
-    )
+    q = _quantity(c, f, regular_per_day, regular_safety, c.ip_total + q_fast, plans_events=True)
     if q:
         out.append((f, q, False))
     return out
@@ -94,7 +163,13 @@ class DualIndex:
 
 
 class BaseSurge:
-    """Regular factory for the base (median) demand, quick-response for the surges."""
+    """Regular factory for the base demand, quick-response for the surges above it.
+
+    The regular (cheap, slow) factory orders first, up to its level for the base demand (and,
+    event-aware, the known events it can still reach); the quick-response factory then tops
+    up to the full forecast on what is on hand, moving or quick-ordered. Under steady demand
+    the base covers nearly everything and the premium is paid only on the surges.
+    """
 
     def __init__(self, params: SourcingPolicy):
         pass
@@ -104,4 +179,15 @@ class BaseSurge:
         if not c.quick:
             return RegularOnly(None).orders(c)  # type: ignore[arg-type]
         base_safety = c.safety_units * (c.base_per_day / c.per_day) if c.per_day > 0 else 0.0
-        return _fast_then_regular(c, c.base_per_day, base_safety)
+        f = c.regular[0]
+        out = []
+        q = _quantity(
+            c, f, c.base_per_day, base_safety, c.ip_total, plans_events=True, serves_backlog=False
+        )
+        if q:
+            out.append((f, q, False))
+        fq = c.quick[0]
+        q_fast = _quantity(c, fq, c.per_day, c.safety_units, c.ip_fast, plans_events=False)
+        if q_fast:
+            out.append((fq, q_fast, True))
+        return out

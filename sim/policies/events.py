@@ -1,0 +1,153 @@
+"""Known calendar events and the brand's forecast of them (``policy.replenishment.planner``).
+
+A competent planner knows its content calendar: the hour of each booked post and live
+stream (from ``notice_hours`` before it, if the post sets it; else from the start), which
+products it features, and the KOL's expected reach (followers, engagement or
+live attendance, the platform's boost). With ``planner: event_aware`` the brand forecasts
+each event's demand from that reach and the channel's conversion (trust, appeal, fading
+novelty, units per order), times a mean-one log-normal error of spread
+``event_forecast_error`` drawn once per event and SKU. The planner then
+
+* plans stock for an event only while an order can still arrive before it (events that no
+  factory can reach in time are stocked ahead, in the initial stock: the stock plan agreed
+  with the streamer's team, article 001);
+* forecasts the *baseline* (for the regular, cheap channel) from days no known event touched
+  (the ``event_memory_hours`` from its start), so it does not chase a spike that
+  has passed;
+* does not place an order that cannot be sold before the season (the run) ends.
+
+``planner: naive`` keeps the old behaviour (moving averages over every day, for teaching).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.clock import HOURS_PER_DAY
+from sim.config import ReplenishmentPolicy
+from sim.policies.forecast import Signals
+from sim.rng import stream
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    """A calendar post or live stream featuring one of the brand's SKUs."""
+
+    hour: int
+    sku: int
+    units: float  # forecast demand it brings (model scale, error included)
+    known_from: int  # the hour the brand learns of it (0: booked before the run)
+
+
+def expected_units(
+    model: ViralChainModel, kol_index: int, kind: str, sku: int, hour: int, n_featured: int = 1
+) -> float:
+    """Expected demand (units) a post or live stream brings for one SKU, from the KOL's reach
+    and the channel's conversion (what the KOL team's past events tell the planner). Each view
+    shows one of the ``n_featured`` products of the post."""
+    m = model
+    kol = m.kols[kol_index]
+    c = m.config.content
+    followers = len(kol.followers)
+    if kind == "livestream":
+        views = followers * kol.cfg.livestream_attendance * (1 + c.livestream.platform_boost)
+        conv = c.livestream.conversion_probability
+    else:
+        views = followers * kol.cfg.engagement_rate / (1 - c.short_video.branching_ratio)
+        conv = c.short_video.conversion_probability
+    age_days = max(0, hour - int(m.launch_hour[sku])) / HOURS_PER_DAY
+    novelty = 0.5 ** (age_days / float(m.novelty_half_life_days[sku]))
+    cons = m.config.market.consumer
+    price = math.exp(-cons.price_sensitivity_mean * (float(m.price_ratio[sku]) - 1.0))
+    p = min(1.0, conv * kol.cfg.trust * float(m.appeal[sku]) * novelty * price)
+    return views / max(1, n_featured) * p * cons.units_per_order_mean
+
+
+class EventPlan:
+    """The known events of one brand's SKUs and what the planner has already provided for."""
+
+    def __init__(self, model: ViralChainModel, brand_name: str, rp: ReplenishmentPolicy):
+        self.model, self.brand_name, self.params = model, brand_name, rp
+        self.active = rp.planner == "event_aware"
+        self.memory_hours = rp.event_memory_hours
+        self.events: list[KnownEvent] = []
+        self.planned: list[bool] = []
+
+    def read_calendar(self, skus: np.ndarray) -> None:
+        """Forecast the calendar's events for the brand's SKUs (once the KOLs exist)."""
+        if not self.active:
+            return
+        model, cfg, sd = self.model, self.model.config, self.params.event_forecast_error
+        mine = {int(s) for s in skus}
+        main = [model.sku_index[s] for s in cfg.brand.products]
+        for i, post in enumerate(cfg.content.calendar):
+            featured = [model.sku_index[s] for s in post.skus] if post.skus else main
+            for s in featured:
+                if s not in mine:
+                    continue
+                kol = model.kol_index[post.kol]
+                mean = expected_units(model, kol, post.kind, s, post.at_hour, len(featured))
+                rng = stream(model.seed, "event_forecast", self.brand_name, i, s)
+                units = mean * math.exp(sd * float(rng.standard_normal()) - sd * sd / 2)
+                notice = post.notice_hours
+                known = 0 if notice is None else max(0, post.at_hour - notice)
+                self.events.append(KnownEvent(post.at_hour, s, units, known))
+                self.planned.append(False)
+
+    def _due(self, e: KnownEvent, make_per_hour: float) -> float:
+        """When an event's stock must arrive: its hour, minus the time to make it beyond
+        the day a lead time already counts (``make_per_hour``: the factory's output)."""
+        if make_per_hour <= 0:
+            return e.hour
+        return e.hour - max(0.0, e.units / make_per_hour - HOURS_PER_DAY)
+
+    def units(
+        self,
+        sku: int,
+        lo_hour: float,
+        hi_hour: float,
+        now: int,
+        unplanned_only: bool = False,
+        make_per_hour: float = 0.0,
+    ) -> float:
+        """Forecast units of the SKU's events due in ``[lo_hour, hi_hour)``, known at ``now``."""
+        return sum(
+            e.units
+            for e, done in zip(self.events, self.planned, strict=True)
+            if e.sku == sku
+            and lo_hour <= self._due(e, make_per_hour) < hi_hour
+            and e.known_from <= now
+            and not (unplanned_only and done)
+        )
+
+    def mark_planned(
+        self, sku: int, lo_hour: float, hi_hour: float, now: int, make_per_hour: float = 0.0
+    ) -> None:
+        """The regular channel has provided for the SKU's events due in ``[lo_hour, hi_hour)``."""
+        for i, e in enumerate(self.events):
+            if (
+                e.sku == sku
+                and lo_hour <= self._due(e, make_per_hour) < hi_hour
+                and e.known_from <= now
+            ):
+                self.planned[i] = True
+
+    def baseline_signals(self, sku: int, sig: Signals, end_hour: int) -> Signals:
+        """The daily series without the days a known event touched (the
+        ``event_memory_hours`` from its start); ``end_hour`` is the last hour of the series."""
+        n = len(sig.daily_demand)
+        if n == 0:
+            return sig
+        starts = end_hour + 1 - HOURS_PER_DAY * np.arange(n, 0, -1)  # first hour of each day
+        keep = np.ones(n, dtype=bool)
+        for e in self.events:
+            if e.sku == sku:
+                keep &= ~((starts + HOURS_PER_DAY > e.hour) & (starts < e.hour + self.memory_hours))
+        return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)
