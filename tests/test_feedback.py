@@ -287,3 +287,40 @@ def test_cross_excitation_must_keep_the_cascade_stable():
     bad["content"]["short_video"]["cross_excitation"] = 0.5  # 0.6 + 0.5 >= 1
     with pytest.raises(sim.ConfigError, match="branching_ratio \\+ cross_excitation"):
         sim.validate(bad)
+
+
+POST_PEAK_CONSUMERS = 100_000
+POST_PEAK_SEEDS = range(12)
+
+
+@functools.lru_cache(maxsize=64)
+def post_peak(setup: str, seed: int, off: bool) -> dict[str, float]:
+    """Views and demand after the live stream of the flagship at the reference size."""
+    cfg = sim.compose(
+        None, [f"market.n_consumers={POST_PEAK_CONSUMERS}", f"setup={setup}", *(OFF if off else ())]
+    )
+    r = sim.run(cfg, seed=seed)
+    regions = r.timeseries[r.timeseries.node_type == "region"]
+    after = regions[regions.t_hours >= cfg.meta.peak_hour + 3]  # the stream lasts 3 h
+    return {"views": float(regions.views.sum()), "demand": float(after.demand.sum())}
+
+
+@pytest.mark.slow
+def test_flagship_post_peak_demand_answers_supply():
+    """At the reference size over twelve seeds: with the feedback, flexible has more views
+    but less post-peak demand than rigid (its late deliveries cost it rating and warnings);
+    without it, their views are identical and their post-peak demand does not differ."""
+    diff = {}
+    for mode, off in (("on", False), ("off", True)):
+        diff[mode] = {
+            k: [
+                post_peak("flexible", s, off)[k] - post_peak("rigid", s, off)[k]
+                for s in POST_PEAK_SEEDS
+            ]
+            for k in ("views", "demand")
+        }
+    assert paired_ci([0.0] * len(POST_PEAK_SEEDS), diff["on"]["views"])[1] > 0
+    assert all(d == 0 for d in diff["off"]["views"])
+    assert paired_ci([0.0] * len(POST_PEAK_SEEDS), diff["on"]["demand"])[2] < 0
+    _, low, high = paired_ci([0.0] * len(POST_PEAK_SEEDS), diff["off"]["demand"])
+    assert low < 0 < high
