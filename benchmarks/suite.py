@@ -33,6 +33,7 @@ FULL: dict[str, dict[str, Any]] = {
     "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
     "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
     "graph": {"consumers": 1_000_000, "repeats": 3},
+    "dashboard": {"consumers": 10_000, "steps": 12, "browser": True},
     "quiet": {"consumers": 10_000, "hours": 720, "repeats": 3},
     "floor": {"consumers": 1_000_000, "skus": 1, "batch": 100_000, "batches": 20, "repeats": 3},
     "many": {"runs": 500, "consumers": 10_000, "hours": None, "jobs": 2},
@@ -53,6 +54,7 @@ QUICK: dict[str, dict[str, Any]] = {
     },
     "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
     "graph": {"consumers": 5_000, "repeats": 1},
+    "dashboard": {"consumers": 2_000, "steps": 3, "browser": False},  # no Chromium: quick
     "quiet": {"consumers": 2_000, "hours": 48, "repeats": 1},
     "floor": {"consumers": 10_000, "skus": 1, "batch": 2_000, "batches": 5, "repeats": 1},
     "many": {"runs": 6, "consumers": 2_000, "hours": 48, "jobs": 2},
@@ -383,6 +385,48 @@ def bench_graph(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
 # ----------------------------------------------------------------------------- 8
 
 
+def bench_dashboard(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The workshop dashboard's step of an hour, in Chromium at 1280x720 and on the server
+    (see benchmarks/dashboard.py)."""
+    task = {"kind": "dashboard", "consumers": p["consumers"], "steps": p["steps"]}
+    task["browser"] = p["browser"]
+    d = r.measure(task, 1)[0]
+    b = "8 dashboard"
+    s = d["server"]
+    rows = [
+        Row(b, f"{p['consumers']:,} consumers, 1-hour steps from day 8", p["steps"], "steps"),
+        Row(b, "server work per step: page as it is", s["new_median_ms"], "ms"),
+        Row(b, "server work per step: page as it was (matplotlib PNG)", s["old_median_ms"], "ms"),
+        Row(b, "chart data rows sent per step", s["rows_per_frame"], ""),
+    ]
+    w = d["browser"]
+    if "skipped" in w:
+        rows.append(Row(b, f"in Chromium: skipped ({w['skipped']})", 0, ""))
+    else:
+        rows += [
+            Row(
+                b,
+                "in Chromium: click to clock and 6 charts drawn, median",
+                w["step_median_ms"],
+                "ms",
+                "<= 300",
+            ),
+            Row(b, "in Chromium: slowest step", w["step_max_ms"], "ms"),
+            Row(
+                b,
+                "in Chromium: Play from day 0 to day 8 (12-hour steps)",
+                w["play_to_day8_s"],
+                "s",
+                "<= 8",
+            ),
+            Row(b, "in Chromium: smallest text on the page", w["smallest_font_px"], "px", ">= 14"),
+        ]
+    return rows, d
+
+
+# ----------------------------------------------------------------------------- 9
+
+
 def bench_quiet(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
     """What a quiet hour costs (no flow at all), and a short run end to end."""
     n, hours = p["consumers"], p["hours"]
@@ -392,7 +436,7 @@ def bench_quiet(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
         "seed": 1,
     }
     runs = r.measure(task, p["repeats"])
-    b = "8 quiet hours"
+    b = "9 quiet hours"
     quiet = _best(runs, "quiet_hour_median_s")
     rows = [
         Row(
@@ -409,7 +453,7 @@ def bench_quiet(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     return rows, {"runs": runs}
 
 
-# ----------------------------------------------------------------------------- 9
+# ----------------------------------------------------------------------------- 10
 
 
 def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
@@ -418,7 +462,7 @@ def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     task = {"kind": "floor", **{k: p[k] for k in ("consumers", "skus", "batch", "batches")}}
     runs = r.measure(task, p["repeats"])
     floor = _best(runs, "ns_per_exposure")
-    b = "9 numpy floor"
+    b = "10 numpy floor"
     rows = [
         Row(
             b,
@@ -438,7 +482,7 @@ def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     return rows, {"runs": runs}
 
 
-# ----------------------------------------------------------------------------- 10
+# ----------------------------------------------------------------------------- 11
 
 
 def bench_many(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
@@ -449,7 +493,7 @@ def bench_many(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]
     if p["hours"]:
         overrides.append(f"run.horizon_hours={p['hours']}")
     wall, sim_s = _sweep_once(runs // 2, jobs, overrides, runs)
-    b = "10 many short runs"
+    b = "11 many short runs"
     rows = [
         Row(
             b,
@@ -472,6 +516,7 @@ BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[s
     "io": bench_io,
     "workshop": bench_workshop,
     "graph": bench_graph,
+    "dashboard": bench_dashboard,
     "quiet": bench_quiet,
     "floor": bench_floor,
     "many": bench_many,

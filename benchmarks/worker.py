@@ -293,6 +293,13 @@ def floor_task(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def dashboard_task(task: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's step, in Chromium and on the server (:mod:`benchmarks.dashboard`)."""
+    from benchmarks.dashboard import measure
+
+    return measure(task["consumers"], task["steps"], task.get("browser", True))
+
+
 TASKS = {
     "run": run_task,
     "window": window_task,
@@ -300,6 +307,7 @@ TASKS = {
     "graph": graph_task,
     "quiet": quiet_task,
     "floor": floor_task,
+    "dashboard": dashboard_task,
 }
 
 
