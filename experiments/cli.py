@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.validate",
     "experiments.dashboard.command",
     "experiments.fair_fight",
+    "experiments.levers",
 )
 
 RUN_EPILOG = """\
