@@ -9,7 +9,7 @@ SMALL = ["market.n_consumers=6000", "run.timeseries_resolution=off"]
 
 
 def _run(story: str, *overrides: str, seed: int = 1) -> sim.RunResult:
-    return sim.run(sim.compose(story, [*SMALL, *overrides]), seed=seed)
+    return sim.run(sim.compose(story, [*SMALL, *overrides]), seed=seed, keep_model=True)
 
 
 def test_lost_sales_split_by_cause_adds_up():
@@ -29,6 +29,89 @@ def test_buyers_waiting_at_the_end_count_as_left():
         "market.consumer.revisit_probability=1.0",
     ).kpis
     assert k["lost_left_units"] > 0
+
+
+# ----------------------------------------------------------------------------- steady demand
+
+STEADY = ("market.n_consumers=3000", "run.horizon_hours=960")
+SEEDS = (0, 1, 2)
+
+
+def _steady(*overrides: str, seed: int) -> dict[str, float]:
+    cfg = sim.compose("steady_seller", [*STEADY, "run.timeseries_resolution=off", *overrides])
+    return sim.run(cfg, seed=seed).kpis
+
+
+def test_flexible_buys_the_base_at_the_core_factory_under_steady_demand():
+    """Base-surge under flat demand: the premium is paid on (almost) nothing."""
+    for s in SEEDS:
+        assert _steady("setup=flexible", seed=s)["quick_response_share"] < 0.3
+
+
+def test_rigid_out_earns_flexible_under_steady_demand():
+    """With no surge to answer, flexibility's standing costs buy nothing: paired over seeds."""
+    diffs = [
+        _steady("setup=rigid", seed=s)["profit"] - _steady("setup=flexible", seed=s)["profit"]
+        for s in SEEDS
+    ]
+    assert min(diffs) > 0
+
+
+def test_safety_stock_raises_fill_rate_under_steady_noisy_demand():
+    """A small market (noisy days) and small lots, so the reorder point decides stock-outs."""
+    lots = (
+        "setup=rigid",
+        "supply.factories.core.moq_units=200",
+        "supply.factories.core.batch_size_units=100",
+    )
+    for s in SEEDS:
+        none = _steady(*lots, "policy.safety_stock.days_of_cover=0", seed=s)
+        week = _steady(*lots, "policy.safety_stock.days_of_cover=7", seed=s)
+        assert week["fill_rate"] > none["fill_rate"]
+        assert week["lost_sold_out_units"] < none["lost_sold_out_units"]
+
+
+# ----------------------------------------------------------------------------- the planner
+
+
+def test_the_shipped_rigid_is_not_beaten_by_one_that_never_reorders():
+    """The competent rigid planner does not chase the stream's spike after it has passed."""
+    for s in (1, 2):
+        shipped = _run("head_kol_livestream", "setup=rigid", seed=s).kpis
+        never = _run(
+            "head_kol_livestream",
+            "setup=rigid",
+            "policy.replenishment.first_review_hour=100000",
+            seed=s,
+        ).kpis
+        assert shipped["profit"] >= never["profit"] - 0.01 * shipped["revenue"]
+
+
+def test_the_naive_planner_chases_the_passed_spike():
+    """The teaching option keeps the old behaviour: an MOQ order after the stream, left over."""
+    naive = _run("head_kol_livestream", "setup=rigid", "policy.replenishment.planner=naive")
+    aware = _run("head_kol_livestream", "setup=rigid")
+    assert naive.kpis["leftover_units"] > aware.kpis["leftover_units"]
+    assert naive.kpis["profit"] < aware.kpis["profit"]
+
+
+def test_the_event_aware_planner_stocks_a_known_stream_it_cannot_produce_for():
+    """The stock plan for the stream is in the initial stock (the core cannot reach it)."""
+    naive = _run("head_kol_livestream", "setup=rigid", "policy.replenishment.planner=naive")
+    aware = _run("head_kol_livestream", "setup=rigid")
+    initial = {k: r.model.ledger.units["initial"].sum() for k, r in (("n", naive), ("a", aware))}
+    assert initial["a"] > 2 * initial["n"]
+    assert aware.kpis["fill_rate"] > naive.kpis["fill_rate"]
+
+
+def test_a_surprise_event_is_not_planned():
+    """notice_hours=0: the brand learns of a post when it happens, so nothing is stocked for it."""
+    from sim.model import ViralChainModel
+
+    cfg = sim.compose("kol_matrix", [*SMALL, "setup=rigid"])
+    plan = ViralChainModel(cfg, 1).brands[0].event_plan
+    assert plan.events and all(e.known_from == e.hour for e in plan.events)
+    assert plan.units(int(plan.events[0].sku), 0, 10_000, now=0) == 0
 
 
 # ----------------------------------------------------------------------------- grading
