@@ -200,11 +200,30 @@ BY_NAME = {lever.name: lever for lever in LEVERS}
 # ----------------------------------------------------------------------------- running
 
 
-def run_arm(story: str, overrides: Sequence[str], seed: int, n_consumers: int) -> dict[str, float]:
-    """The KPIs of one arm on one seed (a fresh world, no files)."""
-    from experiments.fair_fight import run_kpis
+def platform_fill_rates(model: Any, brand: int = 0) -> dict[str, float]:
+    """``fill_rate_<platform>``: sold ÷ demand of the brand's SKUs on each platform."""
+    units = model.ledger.platform_units
+    skus = model.brands[brand].skus
+    demand, sold = units["demand"][skus].sum(axis=0), units["sold"][skus].sum(axis=0)
+    return {
+        f"fill_rate_{p}": float(sold[i] / demand[i]) if demand[i] else math.nan
+        for i, p in enumerate(model.platform_names)
+    }
 
-    return run_kpis(story, [f"market.n_consumers={n_consumers}", *overrides], seed)
+
+def run_arm(story: str, overrides: Sequence[str], seed: int, n_consumers: int) -> dict[str, float]:
+    """The KPIs of one arm on one seed (a fresh world, no files), with per-platform fill."""
+    import sim
+    from experiments.fair_fight import first_goods_hours
+
+    cfg = sim.compose(
+        story, [f"market.n_consumers={n_consumers}", *overrides, "run.timeseries_resolution=off"]
+    )
+    r = sim.run(cfg, seed=seed, keep_model=True)
+    out = dict(r.kpis)
+    out["first_goods_hours"] = first_goods_hours(r)
+    out.update(platform_fill_rates(r.model))
+    return out
 
 
 def _job(lever: str, arm: str, seed: int, n_consumers: int) -> tuple[str, str, int, dict]:
@@ -221,7 +240,10 @@ def jobs(levers: Sequence[Lever], seeds: Sequence[int]) -> Iterator[tuple[str, s
 
 
 def measure(
-    levers: Sequence[Lever], seeds: Sequence[int], n_consumers: int, n_jobs: int = 2,
+    levers: Sequence[Lever],
+    seeds: Sequence[int],
+    n_consumers: int,
+    n_jobs: int = 2,
     progress: bool = True,
 ) -> dict[str, dict[str, list[dict[str, float]]]]:
     """KPIs per lever, arm and seed (in seed order), run in parallel with joblib."""
@@ -260,7 +282,9 @@ class Effect:
 def effects(lever: Lever, runs: dict[str, list[dict[str, float]]]) -> list[Effect]:
     """The lever's effect on each KPI it is expected to move."""
     return [
-        Effect(lever.name, k, sign, paired([r[k] for r in runs["low"]], [r[k] for r in runs["high"]]))
+        Effect(
+            lever.name, k, sign, paired([r[k] for r in runs["low"]], [r[k] for r in runs["high"]])
+        )
         for k, sign in lever.expect
     ]
 

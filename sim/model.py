@@ -114,7 +114,9 @@ class ViralChainModel(mesa.Model):
         self.carriers: list[Carrier] = []
         self.warehouse_index: dict[str, int] = {}
         self.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
-        self.ledger = Ledger(self.n_sku, len(specs), len(self.geo), self.sku_brand)
+        self.ledger = Ledger(
+            self.n_sku, len(specs), len(self.geo), self.sku_brand, len(self.platform_names)
+        )
         self.orders = OrderBook(capacity=max(1024, self.market_size // 20))
         self.jobs: dict[int, ProductionJob] = {}
         self.events: list[tuple] = []

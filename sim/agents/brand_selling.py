@@ -188,6 +188,7 @@ class SellingMixin:
             delivered_hour=-1,
         )
         m.ledger.add_region_flow("sold", np.full(len(ids), sku), regions, quantity)
+        np.add.at(m.ledger.platform_units["sold"], (sku, platforms), quantity)
         revenue = price * quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))
         self._commission(kols, revenue, +1)

@@ -154,6 +154,11 @@ class ConsumerPopulation(mesa.Agent):
         )
         first = ~is_revisit
         m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
+        np.add.at(
+            m.ledger.platform_units["demand"],
+            (skus[first], self.platform[consumers[first]]),
+            qty[first],
+        )
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
         failed = outcome != ACCEPTED
         if not failed.any():
