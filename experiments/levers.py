@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.fair_fight import Paired, fmt, paired
+from experiments.fair_fight import Paired, paired
+from experiments.fair_fight import fmt as _fmt
 
 START, END = "<!-- levers:start -->", "<!-- levers:end -->"
 
@@ -55,61 +56,105 @@ class Lever:
 
 
 RIGID, FLEX = "setup=rigid", "setup=flexible"
+# small lots at the core factory: replenishment follows demand in many small orders
+SMALL_LOTS = ("supply.factories.core.moq_units=200", "supply.factories.core.batch_size_units=100")
+# the flagship's live stream as a surprise (no notice): nothing planned ahead for it
+SURPRISE = "+content.calendar.3.notice_hours=0"
+# rush when a stock-out looms within two days, covering two days: the expedited order can
+# arrive inside the pulse (the clips keep selling for ~3 days after the stream)
+RUSH_ON_STOCKOUT = (
+    "policy.rush.signal=projected_stockout_hours",
+    "policy.rush.threshold=48",
+    "policy.rush.cover_hours=48",
+)
+# a steady staple with no content (the default world stripped of its calendar)
+STEADY_WORLD = (
+    "content.calendar=[]",
+    "content.kols.taster_koc.spontaneous_posts_per_day=0",
+    "market.organic.exposure_rate_per_day=0.02",
+    "market.organic.conversion_probability=0.1",
+    "run.horizon_hours=960",
+    "brand.products.hero.novelty_half_life_days=1000",
+)
+# creative_presale's speculative alternative: stock made ahead of about the demand presale
+# would have taken (reference scale; ~1,200 units over the three variants)
+SPECULATIVE_STOCK = (
+    "brand.products.lamp_sand.initial_stock_units=550",
+    "brand.products.lamp_sage.initial_stock_units=400",
+    "brand.products.lamp_ink.initial_stock_units=300",
+)
 
 LEVERS: tuple[Lever, ...] = (
     Lever(
         "safety_stock",
         "steady_seller",
-        (RIGID,),
+        (RIGID, *SMALL_LOTS, "market.n_consumers=3000"),
         ("policy.safety_stock.days_of_cover=0",),
         ("policy.safety_stock.days_of_cover=7",),
-        (("fill_rate", +1), ("leftover_units", +1)),
-        "steady noisy demand, replenishment (days) slower than the daily noise",
+        (("fill_rate", +1), ("lost_sold_out_units", -1), ("leftover_units", +1)),
+        "steady noisy demand (a small market), small lots, replenishment (days) slower than "
+        "the daily noise: the reorder point decides stock-outs",
     ),
     Lever(
         "rush",
         "head_kol_livestream",
-        (FLEX,),
+        (FLEX, SURPRISE, *RUSH_ON_STOCKOUT),
         ("policy/rush=off",),
         ("policy/rush=threshold",),
         (("fill_rate", +1), ("rush_premium_cost", +1)),
-        "a pulse longer than an expedited order's lead time",
+        "a surprise stream sells out; the expedited order arrives while its clips still sell",
     ),
     Lever(
         "presale",
         "creative_presale",
-        (RIGID,),
-        ("policy/presale=off",),
+        (FLEX,),
+        ("policy/presale=off", *SPECULATIVE_STOCK),
         ("policy/presale=on",),
         (("leftover_units", -1), ("peak_working_capital", -1)),
-        "presale replaces speculative stock: sell, then make",
+        "presale replaces speculative stock (sell, then make); off = stock made ahead",
     ),
     Lever(
-        "prepositioning",
-        "multi_platform",
-        (FLEX,),
-        ("policy/prepositioning=off",),
-        ("policy/prepositioning=before_livestream",),
-        (("delivery_hours_mean", -1),),
-        "a forward warehouse that can pick the wave, stock moved before a known live stream",
-    ),
-    Lever(
-        "allocation",
-        "multi_platform",
+        "pilot_batch",
+        "creative_presale",
         (RIGID,),
-        ("policy/allocation=fcfs",),
-        ("policy/allocation=priority",),
-        (("fill_rate_wechat", +1),),
-        "stock short while two platforms compete; priority serves the private domain first",
+        ("policy.replenishment.pilot_batch_units=0",),
+        ("policy.replenishment.pilot_batch_units=300",),
+        (("leftover_units", -1), ("peak_working_capital", -1)),
+        "a new design with a large MOQ: a pilot run below the MOQ limits what is made blind",
+    ),
+    Lever(
+        "small_batches",
+        "steady_seller",
+        (RIGID,),
+        (),
+        SMALL_LOTS,
+        (("leftover_units", -1), ("peak_working_capital", -1)),
+        "a staple ordered in MOQ lots of weeks of demand: smaller lots hold less stock",
     ),
     Lever(
         "information",
         "head_kol_livestream",
-        (FLEX,),
+        (RIGID, *STEADY_WORLD, *SMALL_LOTS, "supply.materials.mode=stock"),
         ("policy/information=off",),
         ("policy/information=on",),
-        (("upstream_bullwhip_ratio", -1),),
-        "factories hold material stock; shared demand damps their orders",
+        (("upstream_bullwhip_ratio", -1), ("factory_bullwhip_ratio", -1)),
+        "factories hold material stock; planned from consumer demand instead of the brand's "
+        "lots, their material orders swing less",
+    ),
+    Lever(
+        "allocation",
+        "multi_platform",
+        (
+            FLEX,
+            "policy/presale=off",
+            "policy.replenishment.planner=naive",
+            "brand.products.linen_shirt.initial_stock_units=600",
+        ),
+        ("policy/allocation=fcfs",),
+        ("policy/allocation=priority",),
+        (("fill_rate_wechat", +1), ("fill_rate_kuaishou", -1)),
+        "stock short while two live rooms compete: priority serves the private domain first "
+        "and the lowest-priority platform last",
     ),
     Lever(
         "elastic_carriers",
@@ -123,16 +168,25 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "outage",
         "head_kol_livestream",
-        (FLEX,),
+        (FLEX, SURPRISE, *RUSH_ON_STOCKOUT),
         ("disruption=none",),
         ("disruption=factory_outage",),
-        (("fill_rate", -1),),
-        "a factory outage while the factory has the peak's work",
+        (("delivery_hours_mean", +1),),
+        "a factory outage while the factories make the surprise's rush orders",
+    ),
+    Lever(
+        "prepositioning",
+        "multi_platform",
+        (FLEX, "logistics.warehouses.forward_south.pick_capacity_units_per_hour=400"),
+        ("policy/prepositioning=off",),
+        ("policy/prepositioning=before_livestream",),
+        (("delivery_hours_mean", -1),),
+        "a forward warehouse that can pick the wave, stock moved before a known live stream",
     ),
     Lever(
         "forecast",
         "head_kol_livestream",
-        (FLEX,),
+        (FLEX, "policy.replenishment.planner=naive"),
         ("policy/forecast=moving_average",),
         ("policy/forecast=signal",),
         (("fill_rate", +1),),
@@ -141,7 +195,7 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "sourcing",
         "head_kol_livestream",
-        (FLEX,),
+        (FLEX, SURPRISE),
         ("policy/sourcing=dual_index",),
         ("policy/sourcing=base_surge",),
         (("quick_response_share", -1),),
@@ -154,7 +208,7 @@ LEVERS: tuple[Lever, ...] = (
         ("policy/routing=assigned",),
         ("policy/routing=nearest_with_stock",),
         (("fill_rate", +1),),
-        "two warehouses, one out of stock: a pool serves from the other",
+        "two warehouses, one out of stock: one order pool serves from the other",
     ),
     Lever(
         "opportunity",
@@ -162,17 +216,8 @@ LEVERS: tuple[Lever, ...] = (
         (FLEX,),
         ("policy/opportunity=off",),
         ("policy/opportunity=graded",),
-        (("reservation_cost", +1),),
-        "hot spots of several grades: reservations and dynamic tasks",
-    ),
-    Lever(
-        "pilot_batch",
-        "test_and_learn",
-        (RIGID,),
-        ("policy.replenishment.pilot_batch_units=0",),
-        ("policy.replenishment.pilot_batch_units=500",),
-        (("leftover_units", -1),),
-        "an untested design: a small first lot limits what a flop leaves",
+        (("reservation_cost", +1), ("kol_fees", +1)),
+        "surprise hot spots of grades A and S: capacity held, dynamic KOL tasks booked",
     ),
     Lever(
         "consolidate_parcels",
@@ -189,7 +234,7 @@ LEVERS: tuple[Lever, ...] = (
         (FLEX,),
         ("supply.quality.defect_rate=0.01",),
         ("supply.quality.defect_rate=0.05",),
-        (("returned_units", +1),),
+        (("returned_units", +1), ("writeoff_cost", +1)),
         "more defects: more returns and scrapped units",
     ),
 )
@@ -198,6 +243,15 @@ BY_NAME = {lever.name: lever for lever in LEVERS}
 
 
 # ----------------------------------------------------------------------------- running
+
+
+def fmt(v: float, name: str = "") -> str:
+    """A number for the table (ratios and shares to three decimals)."""
+    if math.isfinite(v) and name.startswith(("fill_rate", "quick_response")):
+        return f"{v:.3f}"
+    if math.isfinite(v) and name.endswith("_ratio") and abs(v) < 100:
+        return f"{v:.3f}"
+    return _fmt(v, name)
 
 
 def platform_fill_rates(model: Any, brand: int = 0) -> dict[str, float]:
