@@ -160,10 +160,11 @@ LEVERS: tuple[Lever, ...] = (
         "elastic_carriers",
         "head_kol_livestream",
         (FLEX, "disruption=carrier_shortage"),
-        ("logistics.carriers.crowd.elastic=false",),
-        ("logistics.carriers.crowd.elastic=true",),
-        (("delivery_hours_mean", -1),),
-        "contracted last-mile capacity binds (a carrier shortage at the peak)",
+        ("~logistics.carriers.crowd",),
+        (),
+        (("delivery_hours_mean", -1), ("transport_cost", +1)),
+        "contracted last-mile capacity binds (a carrier shortage at the peak); off = no spot "
+        "carrier (elastic=false would make the crowd contracted capacity, not remove it)",
     ),
     Lever(
         "outage",
