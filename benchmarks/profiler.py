@@ -83,6 +83,10 @@ _DONE = False
 
 def _families() -> dict[str, list[type]]:
     from sim.agents.brand import Brand
+    from sim.agents.brand_network import BrandNetwork
+    from sim.agents.brand_selling import Selling
+    from sim.agents.brand_sensing import Sensing
+    from sim.agents.brand_supply import Supply
     from sim.agents.carrier import Carrier
     from sim.agents.consumers import ConsumerPopulation
     from sim.agents.factory import Factory
@@ -95,7 +99,7 @@ def _families() -> dict[str, list[type]]:
     return {
         "content": [Kol, Post],
         "consumers": [ConsumerPopulation, ReferencePopulation],
-        "brands": [Brand],
+        "brands": [Brand, BrandNetwork, Sensing, Selling, Supply],
         "factories": [Factory],
         "warehouses": [Warehouse],
         "carriers": [Carrier],
@@ -131,7 +135,7 @@ def instrument() -> PhaseProfiler:
     seen: set[tuple[type, str]] = set()
     for phase, classes in _families().items():
         for cls in classes:
-            # the class and its own bases (e.g. the brand's selling and supply mixins)
+            # the class and its own bases within sim
             for owner in cls.__mro__:
                 if not owner.__module__.startswith("sim."):
                     continue

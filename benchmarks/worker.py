@@ -91,7 +91,7 @@ def window_task(task: dict[str, Any]) -> dict[str, Any]:
         "window_hours": end - start,
         "phases_s": phases,
         "peak_rss_mib": _rss_mib(),
-        "demand_in_window": int(model.brands[0].hourly_demand[start:end].sum()),
+        "demand_in_window": int(model.brands[0].sensing.hourly_demand[start:end].sum()),
         "agents": len(model.agents),
     }
 

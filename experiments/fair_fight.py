@@ -4,9 +4,10 @@
 seeds. A seed fixes the demand's random streams for both setups (common random numbers), so
 the difference of a KPI within a seed is the setups' effect, not noise; the table gives its
 mean over seeds with a paired Student-t 95 % interval. ``--probes`` adds the controls of
-issue 15: a rigid chain that never reorders, safety stock under steady demand, and the two
-flexible sourcing rules. ``--out docs/fair_fight.md`` writes the tables between the markers
-of that file (the rest of the file is left alone).
+issue 15: a rigid chain that never reorders, the naive planner, safety stock under steady
+noisy demand, the two flexible sourcing rules, and two crossovers in the flagship (no
+standing costs of flexibility; a hard-to-call stream). ``--out docs/fair_fight.md`` writes
+the tables between the markers of that file (the rest of the file is left alone).
 
 Time to first goods is measured from the story's main event (``meta.peak_hour``): hours until
 the first delivery of an order placed at or after it.
@@ -188,6 +189,14 @@ def comparison_markdown(
 # ----------------------------------------------------------------------------- probes
 
 
+NO_STANDING_COSTS = [
+    "supply.factories.flex.retainer_per_day=0",
+    "supply.factories.workshop_east.retainer_per_day=0",
+    "supply.factories.workshop_north.retainer_per_day=0",
+    "logistics.warehouses.forward_south.fixed_cost_per_day=0",
+    "policy.information.platform_cost_per_day=0",
+]
+SMALL_LOTS = ["supply.factories.core.moq_units=200", "supply.factories.core.batch_size_units=100"]
 PROBES: tuple[tuple[str, str, dict[str, list[str]]], ...] = (
     (
         "Rigid: the shipped planner vs one that never reorders (flagship)",
@@ -198,24 +207,45 @@ PROBES: tuple[tuple[str, str, dict[str, list[str]]], ...] = (
         },
     ),
     (
-        "Rigid under steady demand: 0 vs 7 days of safety stock",
-        "steady_seller",
+        "Rigid: the naive planner (teaching) vs the shipped event-aware one (flagship)",
+        "head_kol_livestream",
         {
-            "0 days": ["setup=rigid", "policy.safety_stock.days_of_cover=0"],
-            "7 days": ["setup=rigid", "policy.safety_stock.days_of_cover=7"],
+            "naive": ["setup=rigid", "policy.replenishment.planner=naive"],
+            "event-aware": ["setup=rigid"],
         },
     ),
     (
-        "Steady demand: rigid vs flexible",
+        "Rigid under steady noisy demand, small lots: 0 vs 7 days of safety stock",
         "steady_seller",
-        {"rigid": ["setup=rigid"], "flexible": ["setup=flexible"]},
+        {
+            "0 days": ["setup=rigid", *SMALL_LOTS, "policy.safety_stock.days_of_cover=0"],
+            "7 days": ["setup=rigid", *SMALL_LOTS, "policy.safety_stock.days_of_cover=7"],
+        },
     ),
     (
-        "Flexible sourcing rules: base_surge vs dual_index (flagship)",
+        "Flexible sourcing under steady demand: dual_index vs base_surge",
+        "steady_seller",
+        {
+            "dual_index": ["setup=flexible", "policy/sourcing=dual_index"],
+            "base_surge": ["setup=flexible", "policy/sourcing=base_surge"],
+        },
+    ),
+    (
+        "Crossover, standing costs: rigid vs a flexible chain that keeps flexibility for free "
+        "(flagship)",
         "head_kol_livestream",
         {
-            "base_surge": ["setup=flexible", "policy/sourcing=base_surge"],
-            "dual_index": ["setup=flexible", "policy/sourcing=dual_index"],
+            "rigid": ["setup=rigid"],
+            "flexible, no standing costs": ["setup=flexible", *NO_STANDING_COSTS],
+        },
+    ),
+    (
+        "Crossover, forecast error: rigid vs flexible when the stream's sales are hard to call "
+        "(flagship, event_forecast_error=1.0)",
+        "head_kol_livestream",
+        {
+            "rigid": ["setup=rigid", "policy.replenishment.event_forecast_error=1.0"],
+            "flexible": ["setup=flexible", "policy.replenishment.event_forecast_error=1.0"],
         },
     ),
 )

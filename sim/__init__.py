@@ -7,6 +7,7 @@ Public API::
     result = sim.run(cfg, seed=1)
     result.kpis["fill_rate"], result.timeseries, result.events
     result.write("outputs/my_run")
+    print(sim.timeline(cfg).render())   # every hour's phases and every registered schedule
 
 The library never imports Hydra: :func:`compose` delegates to ``experiments.compose``,
 which composes the YAML files under ``scenarios/`` and validates the result once.
@@ -19,8 +20,18 @@ from collections.abc import Sequence
 from sim.config import Config, validate
 from sim.errors import ConfigError
 from sim.result import RunResult, run
+from sim.timeline import Timeline, timeline
 
-__all__ = ["Config", "ConfigError", "RunResult", "compose", "run", "validate"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "RunResult",
+    "Timeline",
+    "compose",
+    "run",
+    "timeline",
+    "validate",
+]
 __version__ = "0.1.0"
 
 

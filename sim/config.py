@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import ConfigError
 
@@ -205,7 +205,8 @@ class MarketConfig(Strict):
 
 # ----------------------------------------------------------------------------- content
 
-Tier = Literal["head", "mid", "tail", "koc"]
+Tier = Literal["head", "mid", "tail", "koc"]  # the KOL tiers, largest following first
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 
 class TierConfig(Strict):
@@ -224,7 +225,7 @@ class TierConfig(Strict):
 class KolConfig(Strict):
     """An influencer (KOL) or key opinion consumer (KOC)."""
 
-    tier: Tier = Field(description="head | mid | tail | koc")
+    tier: Tier = Field(description=" | ".join(TIERS))
     followers_share: Probability | None = Field(
         description="share of consumers following; null draws it from the tier's range"
     )
@@ -653,8 +654,27 @@ class AssortmentPolicy(Strict):
     winner_posts: NonNegativeInt = Field(description="dynamic KOL tasks booked per winner")
 
 
+# The policy families and the names each offers: the one list. sim.policies.registry maps
+# every name to its class and refuses to import if the two differ; the schema checks names
+# here, so it never imports the policies (which import the schema's types).
+POLICY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "forecast": ("moving_average", "exp_smoothing", "signal"),
+    "safety_stock": ("fixed", "dynamic"),
+    "routing": ("assigned", "nearest_with_stock", "cheapest"),
+    "deployment": ("central", "demand_share"),
+    "sourcing": ("regular_only", "dual_index", "base_surge"),
+    "allocation": ("fcfs", "proportional", "priority"),
+    "rush": ("off", "threshold"),
+    "presale": ("off", "on"),
+    "opportunity": ("off", "graded"),
+    "prepositioning": ("off", "before_livestream"),
+    "information": ("off", "on"),
+    "assortment": ("off", "test_and_learn"),
+}
+
+
 class PolicyConfig(Strict):
-    """The brand's decision rules, each chosen by name from a registry."""
+    """The brand's decision rules, each chosen by name from a registry (:data:`POLICY_FAMILIES`)."""
 
     forecast: ForecastPolicy
     safety_stock: SafetyStockPolicy
@@ -717,6 +737,7 @@ class Config(Strict):
     policy: PolicyConfig
     rivals: dict[str, BrandSpec] = Field(description="other brands competing for the consumers")
     disruptions: list[DisruptionConfig] = Field(description="outages and capacity losses")
+    _brand_specs: tuple[tuple[Any, ...], list[BrandSpec]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -725,15 +746,23 @@ class Config(Strict):
 
     # -- derived views -------------------------------------------------------------
     def brand_specs(self) -> list[BrandSpec]:
-        """The main brand first, then rivals in name order."""
-        main = BrandSpec(
-            setup=self.meta.setup,
-            brand=self.brand,
-            supply=self.supply,
-            logistics=self.logistics,
-            policy=self.policy,
-        )
-        return [main] + [self.rivals[k] for k in sorted(self.rivals)]
+        """The main brand first, then rivals in name order.
+
+        Built once and kept (the config is frozen); a copy with other parts builds anew.
+        """
+        parts = (self.meta, self.brand, self.supply, self.logistics, self.policy, self.rivals)
+        cached = self._brand_specs
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            main = BrandSpec(
+                setup=self.meta.setup,
+                brand=self.brand,
+                supply=self.supply,
+                logistics=self.logistics,
+                policy=self.policy,
+            )
+            specs = [main] + [self.rivals[k] for k in sorted(self.rivals)]
+            self._brand_specs = (parts, specs)
+        return list(self._brand_specs[1])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict of the whole resolved config."""
@@ -753,8 +782,6 @@ class Config(Strict):
 
 def _check_cross_references(cfg: Config) -> None:
     """Names that must refer to something that exists (raises ValueError with a path)."""
-    from sim.policies import registry  # local: policies import config types
-
     problems: list[tuple[str, object, str]] = []
     regions = sorted(cfg.market.regions)
     kols = sorted(cfg.content.kols)
@@ -821,21 +848,9 @@ def _check_cross_references(cfg: Config) -> None:
                         f"needs at least one carrier of kind '{needed}'",
                     )
                 )
-        for family, chosen in (
-            ("forecast", spec.policy.forecast.name),
-            ("safety_stock", spec.policy.safety_stock.name),
-            ("routing", spec.policy.routing.name),
-            ("deployment", spec.policy.deployment.name),
-            ("sourcing", spec.policy.sourcing.name),
-            ("allocation", spec.policy.allocation.name),
-            ("rush", spec.policy.rush.name),
-            ("presale", spec.policy.presale.name),
-            ("opportunity", spec.policy.opportunity.name),
-            ("prepositioning", spec.policy.prepositioning.name),
-            ("information", spec.policy.information.name),
-            ("assortment", spec.policy.assortment.name),
-        ):
-            allowed = registry.names(family)
+        for family, names in POLICY_FAMILIES.items():
+            chosen = getattr(spec.policy, family).name
+            allowed = sorted(names)
             if chosen not in allowed:
                 problems.append(
                     (f"{prefix}policy.{family}.name", chosen, f"must be one of {allowed}")
@@ -868,7 +883,7 @@ def _check_cross_references(cfg: Config) -> None:
             problems.append(
                 (f"disruptions[{i}].target", d.target, f"must be one of {sorted(names)}")
             )
-    for tier in ("head", "mid", "tail", "koc"):
+    for tier in TIERS:
         if tier not in cfg.content.tiers:
             problems.append(("content.tiers", sorted(cfg.content.tiers), f"missing tier '{tier}'"))
     if problems:

@@ -103,7 +103,10 @@ def check(m: ViralChainModel) -> None:
             sum(w.reserved for w in m.warehouses),
             by_status[ALLOCATED] + by_status[PICKED],
         ),
-        "backlog = backlog orders": (sum(b.backlog_units for b in m.brands), by_status[BACKLOG]),
+        "backlog = backlog orders": (
+            sum(b.selling.backlog_units for b in m.brands),
+            by_status[BACKLOG],
+        ),
         "kept by buyers = delivered - returned": (m.population.kept_units, by_status[DELIVERED]),
     }
     for name, (a, b) in checks.items():

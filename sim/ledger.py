@@ -101,6 +101,29 @@ class Ledger:
         if name in self.units:
             np.add.at(self.units[name], sku, qty)
 
+    def defective_share(self) -> np.ndarray:
+        """Per SKU, the share of units made that are defective and not yet found."""
+        made = self.units["initial"] + self.units["produced"]
+        return np.divide(self.units["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
+
+    def defective_found(self, sku: np.ndarray, qty: np.ndarray) -> None:
+        """Buyers found these defective units: they are no longer hidden in the stock."""
+        out = self.units["defective_out"]
+        np.subtract.at(out, sku, qty)
+        np.maximum(out, 0, out=out)
+
+    def intents_waiting(self, sku: np.ndarray, qty: np.ndarray) -> None:
+        """Turned-away wishes that will come back later (per SKU, not yet demand again)."""
+        self.pending_intents += np.bincount(sku, weights=qty, minlength=self.n_sku).astype(np.int64)
+
+    def intents_resolved(self, sku: np.ndarray, qty: np.ndarray) -> None:
+        """Waiting wishes came back, or were lost at the end of the horizon."""
+        self.pending_intents -= np.bincount(sku, weights=qty, minlength=self.n_sku).astype(np.int64)
+
+    def shift_intents(self, delta: np.ndarray) -> None:
+        """Change the waiting wishes per SKU by ``delta`` (a per-SKU difference)."""
+        self.pending_intents += delta
+
     def reset_hour(self) -> None:
         """Start a new hour of flows."""
         for a in self.hour.values():
@@ -115,6 +138,11 @@ class Ledger:
         """A fee or commission paid by ``brand`` to ``kol``."""
         self.money["kol_fees"][brand] += amount
         self.kol_fees_by_kol[kol] = self.kol_fees_by_kol.get(kol, 0.0) + amount
+
+    def count_parcels(self, brand: int, parcels: int, orders: int) -> None:
+        """Last-mile parcels handed to a carrier by ``brand``, holding ``orders`` orders."""
+        self.counts["parcels"][brand] += parcels
+        self.counts["orders_shipped"][brand] += orders
 
     def record_made(self, sku: int, units: int, unit_cost: float) -> None:
         """Initial stock: paid for and valued at ``unit_cost``."""

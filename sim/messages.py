@@ -1,10 +1,10 @@
 """Messages exchanged between agents through the model: small frozen records.
 
-Agents never edit each other's fields. A brand sends a :class:`ProductionJob` to a factory; a
-factory or a warehouse hands a :class:`Consignment` to a carrier, which hands it to the
-receiving warehouse or the buyers when it arrives. Consumer orders are too many for one
-object each: they live as columns in :class:`sim.orders.OrderBook`, and consignments of
-parcels carry arrays of order ids.
+Agents never edit each other's fields. Consumers offer a brand their :class:`Wishes`; a brand
+sends a :class:`ProductionJob` to a factory; a factory or a warehouse hands a
+:class:`Consignment` to a carrier, which hands it to the receiving warehouse or the buyers
+when it arrives. Consumer orders are too many for one object each: they live as columns in
+:class:`sim.orders.OrderBook`, and consignments of parcels carry arrays of order ids.
 """
 
 from __future__ import annotations
@@ -61,3 +61,26 @@ class Consignment:
     distance_km: float
     order_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     job_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Wishes:
+    """Consumers' wishes for one SKU within an hour, one row each, in arrival order."""
+
+    consumers: np.ndarray
+    regions: np.ndarray
+    quantity: np.ndarray
+    patience: np.ndarray  # longest acceptable delivery promise (hours)
+    channels: np.ndarray
+    kols: np.ndarray  # -1: no KOL
+    platforms: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.consumers)
+
+    def take(self, rows: np.ndarray) -> Wishes:
+        """The wishes of these rows."""
+        return Wishes(*(getattr(self, f)[rows] for f in _WISH_FIELDS))
+
+
+_WISH_FIELDS = ("consumers", "regions", "quantity", "patience", "channels", "kols", "platforms")

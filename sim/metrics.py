@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.orders import DELIVERED, OPEN_STATUSES, RETURNED
 
 if TYPE_CHECKING:
@@ -98,11 +99,13 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
     leftover_units = int(leftover[skus].sum())
     salvage = float((leftover * avg * m.salvage_fraction)[skus].sum())
     H = m.horizon_hours
-    days = -(-H // 24)
-    demand_h = brand.hourly_demand[:, skus].sum(axis=1)
-    daily_demand = np.pad(demand_h, (0, days * 24 - H)).reshape(days, 24).sum(axis=1)
-    signal = brand.signal_hour[skus]
-    resp = brand.response_hour[skus]
+    days = -(-H // HOURS_PER_DAY)
+    demand_h = brand.sensing.hourly_demand[:, skus].sum(axis=1)
+    daily_demand = (
+        np.pad(demand_h, (0, days * HOURS_PER_DAY - H)).reshape(days, HOURS_PER_DAY).sum(axis=1)
+    )
+    signal = brand.sensing.signal_hour[skus]
+    resp = brand.sensing.response_hour[skus]
     had = signal >= 0
     response = np.where(resp[had] >= 0, resp[had] - signal[had], H - signal[had]).astype(float)
     money = {k: float(v[b]) for k, v in led.money.items()}
@@ -122,7 +125,7 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         initial=u["initial"],
         scrapped=u["scrapped"],
         leftover=leftover_units,
-        stockout_hours=int(brand.stockout_hours[skus].sum()),
+        stockout_hours=int(brand.sensing.stockout_hours[skus].sum()),
         delivery_hours=delivery,
         on_time=on_time,
         paid=money["paid"],
@@ -145,7 +148,7 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         kol_fees=money["kol_fees"],
         return_cost=money["return_cost"],
         unit_km=money["unit_km"],
-        daily_orders=brand.daily_ordered[:, skus].sum(axis=1).astype(float),
+        daily_orders=brand.supply.daily_ordered[:, skus].sum(axis=1).astype(float),
         daily_demand=daily_demand.astype(float),
         response_hours=response,
         units_ordered=u["units_ordered"],

@@ -1,4 +1,8 @@
-"""The Mesa model: builds the world from a validated config and fixes the phase order.
+"""The Mesa model: the timeline (every registered schedule) and the phase order of an hour.
+
+The world (catalogue, accounts, agents) is built by :mod:`sim.world` from a validated config;
+:meth:`ViralChainModel.schedule_timeline` registers every recurring schedule and planned
+event; :meth:`ViralChainModel.step` is the work of one hour (:data:`PHASES`).
 
 Time: one tick is one hour. ``step()`` runs at ``model.time = h + 1`` and does the work of
 hour ``h``; discrete events (posts, live streams, reviews, cut-offs, arrivals, material
@@ -15,27 +19,42 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mesa
 import numpy as np
 from mesa.time import Schedule
 
+from sim import world
 from sim.agents.brand import Brand
 from sim.agents.carrier import Carrier
 from sim.agents.consumers import ConsumerPopulation
 from sim.agents.factory import Factory
 from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
+from sim.clock import HOURS_PER_DAY, HOURS_PER_WEEK
 from sim.config import Config, DisruptionConfig
 from sim.geography import Geography
 from sim.ledger import Ledger
-from sim.messages import ProductionJob
-from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM, OrderBook
+from sim.orders import OrderBook
 from sim.recording import Recorder
 from sim.rng import stream
 
 log = logging.getLogger(__name__)
+
+# the work of every hour, in the order :meth:`ViralChainModel.step` does it
+PHASES: tuple[tuple[str, str], ...] = (
+    ("content", "KOL posts and live streams broadcast their views (kol.broadcast)"),
+    ("backlog", "brands serve waiting pre-orders from stock (brand.selling.allocate_backlog)"),
+    ("consumers", "exposed consumers buy, pre-order, wait or leave (population.decide)"),
+    ("cancellations", "late orders are cancelled (population.check_cancellations)"),
+    ("returns", "buyers send back what they return (population.send_returns)"),
+    ("warehouses", "pick and pack, inspect returns, holding cost (warehouse.pick, …)"),
+    ("factories", "produce up to capacity (factory.produce)"),
+    ("sensing", "brands record demand, track stock-outs, run live levers (brand.observe)"),
+    ("recording", "working capital and the timeseries row (recorder.record)"),
+)
 
 
 class SimulationError(RuntimeError):
@@ -43,7 +62,46 @@ class SimulationError(RuntimeError):
 
 
 class ViralChainModel(mesa.Model):
-    """The market, its content and the competing supply chains."""
+    """The market, its content and the competing supply chains.
+
+    The world (catalogue, accounts, agents) is built by :func:`sim.world.build`; the
+    timeline is registered by :meth:`schedule_timeline`; :meth:`step` is an hour's work.
+    """
+
+    # the world, built by sim.world.build
+    geo: Geography
+    sku_names: list[str]
+    sku_index: dict[str, int]
+    n_sku: int
+    sku_brand: np.ndarray
+    price: np.ndarray
+    price_ratio: np.ndarray
+    launch_hour: np.ndarray
+    novelty_half_life_days: np.ndarray
+    salvage_fraction: np.ndarray
+    return_multiplier: np.ndarray  # return chance multiplier of each SKU's category
+    appeal: np.ndarray
+    product_unit_cost: np.ndarray
+    platform_names: list[str]
+    platform_priority: np.ndarray
+    consumer_platform: np.ndarray
+    channel_conversion: np.ndarray
+    channel_patience: np.ndarray  # patience multiplier by channel
+    n_warehouses: int
+    ledger: Ledger
+    orders: OrderBook
+    brands: list[Brand]
+    warehouses: list[Warehouse]
+    factories: list[Factory]
+    carriers: list[Carrier]
+    warehouse_index: dict[str, int]
+    kols: list[Kol]
+    kol_index: dict[str, int]
+    kol_trust: np.ndarray
+    population: ConsumerPopulation
+    recorder: Recorder
+    sellable_from: np.ndarray
+    _substitutes: list[np.ndarray]
 
     def __init__(self, config: Config, seed: int = 0):
         super().__init__(rng=seed)
@@ -53,143 +111,40 @@ class ViralChainModel(mesa.Model):
         self.hour = 0
         self.market_size = config.market.n_consumers
         self.scale = config.market.n_consumers / config.market.reference_consumers
-        self.geo = Geography(config.market)
-        specs = config.brand_specs()
-
-        # products (main brand first), as arrays indexed by global SKU index
-        self.sku_names: list[str] = []
-        sku_brand, products = [], []
-        for b, spec in enumerate(specs):
-            for name, prod in spec.brand.products.items():
-                self.sku_names.append(name)
-                sku_brand.append(b)
-                products.append(prod)
-        self.sku_index = {n: i for i, n in enumerate(self.sku_names)}
-        self.n_sku = len(self.sku_names)
-        self.sku_brand = np.array(sku_brand, dtype=np.int64)
-        self.price = np.array([p.price for p in products])
-        self.price_ratio = np.array([p.price / p.reference_price for p in products])
-        self.launch_hour = np.array([p.launch_hour for p in products], dtype=np.int64)
-        self.novelty_half_life_days = np.array([p.novelty_half_life_days for p in products])
-        self.salvage_fraction = np.array([p.salvage_fraction for p in products])
-        by_category = config.market.consumer.category_return_multiplier
-        self.return_multiplier = np.array([by_category.get(p.category, 1.0) for p in products])
-        platforms = config.market.platforms
-        self.platform_names = list(platforms) or ["all"]
-        self.platform_priority = np.array(
-            [platforms[p].priority if p in platforms else 0 for p in self.platform_names],
-            dtype=np.int64,
-        )
-        self._deferred: list[_Deferred] = []
-        self._substitutes = self._substitute_table(products)
-
-        c = config.content
-        conv = np.zeros(6)
-        conv[CH_VIDEO] = c.short_video.conversion_probability
-        conv[CH_LIVE] = c.livestream.conversion_probability
-        conv[CH_WOM] = config.market.word_of_mouth.conversion_probability
-        conv[CH_ORGANIC] = config.market.organic.conversion_probability
-        conv[CH_SUBST] = conv[CH_REVISIT] = 1.0
-        self.channel_conversion = conv
-        cp = config.market.consumer.channel_patience_multiplier
-        patience = np.ones(6, dtype=np.float32)
-        patience[CH_VIDEO], patience[CH_LIVE] = cp.short_video, cp.livestream
-        patience[CH_WOM], patience[CH_ORGANIC] = cp.word_of_mouth, cp.organic
-        self.channel_patience = patience
-        self.appeal = np.array([p.appeal for p in products])
-        self.product_unit_cost = np.array([p.unit_cost for p in products])
-        # each consumer buys on one platform (drawn here: KOL followers are drawn from it)
-        share = np.array(
-            [platforms[p].population_share if p in platforms else 1.0 for p in self.platform_names]
-        )
-        self.consumer_platform = (
-            stream(self.seed, "population", "platform")
-            .choice(len(share), size=self.market_size, p=share / share.sum())
-            .astype(np.int16)
-        )
-
-        # network: warehouses and factories get global indices across brands
-        self.warehouses: list[Warehouse] = []
-        self.factories: list[Factory] = []
-        self.carriers: list[Carrier] = []
-        self.warehouse_index: dict[str, int] = {}
-        self.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
-        self.ledger = Ledger(
-            self.n_sku, len(specs), len(self.geo), self.sku_brand, len(self.platform_names)
-        )
-        self.orders = OrderBook(capacity=max(1024, self.market_size // 20))
-        self.jobs: dict[int, ProductionJob] = {}
         self.events: list[tuple] = []
-        self.brands: list[Brand] = []
-        for b, spec in enumerate(specs):
-            brand = Brand(self, b, spec)
-            whs = []
-            for name, wcfg in spec.logistics.warehouses.items():
-                w = Warehouse(self, self._unique(name, b), b, len(self.warehouses), wcfg)
-                self.warehouse_index[w.name] = w.gindex
-                self.warehouses.append(w)
-                whs.append(w)
-            facs = []
-            for name, fcfg in spec.supply.factories.items():
-                f = Factory(self, self._unique(name, b), b, len(self.factories), fcfg)
-                self.factories.append(f)
-                facs.append(f)
-            self.brands.append(brand)
-            brand_carriers = []
-            for name, ccfg in spec.logistics.carriers.items():
-                cr = Carrier(self, self._unique(name, b), b, ccfg)
-                self.carriers.append(cr)
-                brand_carriers.append(cr)
-            brand.attach(whs, facs, brand_carriers)
-            rp = spec.policy.replenishment
-            if rp.first_review_hour < self.horizon_hours:
-                self.every(rp.review_period_hours, rp.first_review_hour, brand.review)
-
-        self.kols: list[Kol] = [
-            Kol(self, name, i, kcfg) for i, (name, kcfg) in enumerate(c.kols.items())
-        ]
-        self.kol_index = {k.name: k.index for k in self.kols}
-        self.kol_trust = np.array([k.cfg.trust for k in self.kols] or [1.0])
-        if config.market.population == "per_agent":
-            from sim.agents.reference_consumers import ReferencePopulation
-
-            self.population = ReferencePopulation(self, config.market)
-        else:
-            self.population = ConsumerPopulation(self, config.market)
-        self.recorder = Recorder(self)
-
-        # first hour wishes count: the launch, or the presale start for a presale launch
-        self.sellable_from = np.array(
-            [
-                self.brands[int(self.sku_brand[s])].presale.sellable_from(int(self.launch_hour[s]))
-                for s in range(self.n_sku)
-            ],
-            dtype=np.int64,
-        )
-        for brand in self.brands:
-            brand.place_initial_stock()
+        self.timeline: list[Scheduled] = []  # what schedule_timeline registered
+        self._deferred: list[_Deferred] = []
+        self._registering = False
+        world.build(self)
         self.disruptions = [_Disruption(self, i, d) for i, d in enumerate(config.disruptions)]
-        self._plan_content()
+        self.schedule_timeline()
         self.working_capital = np.zeros(len(self.brands))
         self.peak_working_capital = np.zeros(len(self.brands))
 
-    # ------------------------------------------------------------------ building
-    def _unique(self, name: str, brand: int) -> str:
-        """Facility names are prefixed by their brand when the market has several brands."""
-        if len(self.config.rivals) == 0:
-            return name
-        return f"{self.config.brand_specs()[brand].brand.name}.{name}"
+    # ------------------------------------------------------------------ the timeline
+    def schedule_timeline(self) -> None:
+        """Register every recurring schedule and planned event of the run: the timeline.
 
-    def _substitute_table(self, products) -> list[np.ndarray]:
-        out = []
-        for i, p in enumerate(products):
-            subs = [
-                j
-                for j, q in enumerate(products)
-                if j != i and q.category == p.category and self.sku_brand[j] != self.sku_brand[i]
-            ]
-            out.append(np.array(subs, dtype=np.int64))
-        return out
+        With :meth:`step` (the work of every hour, in phase order) this is the whole
+        timeline; :attr:`timeline` lists what was registered. Events due at the same hour
+        run in the order registered here, so keep the order.
+        """
+        self._registering = True
+        for brand in self.brands:
+            for f in brand.factories:
+                if f.material_stock_mode:  # order-up-to review of the material stock
+                    self.every(f.supply.materials.review_hours, 0, f.review_materials)
+            for c in brand.carriers:
+                for h in c.cutoff_hours():
+                    self.every(HOURS_PER_DAY, h, c.dispatch)
+            brand.prepositioning.plan(brand)  # transfers ahead of calendar live streams
+            brand.assortment.plan(brand)  # the test-and-learn decision
+            rp = brand.spec.policy.replenishment
+            self.every(rp.review_period_hours, rp.first_review_hour, brand.review)
+        for d in self.disruptions:
+            d.schedule()
+        self._plan_content()
+        self._registering = False
 
     def _plan_content(self) -> None:
         """Put the calendar and spontaneous posts on the KOLs' agendas."""
@@ -208,7 +163,7 @@ class ViralChainModel(mesa.Model):
             per_week = kol.cfg.framework_posts_per_week
             if per_week <= 0:
                 continue
-            period = 168.0 / per_week
+            period = HOURS_PER_WEEK / per_week
             offset = (kol.index * 7.0) % period
             for j in range(int((self.horizon_hours - offset) / period) + 1):
                 sku = main_skus[[j % len(main_skus)]]
@@ -219,7 +174,7 @@ class ViralChainModel(mesa.Model):
             if rate <= 0:
                 continue
             rng = stream(self.seed, "kol", kol.name, "spontaneous")
-            n = int(rng.poisson(rate * self.horizon_hours / 24.0))
+            n = int(rng.poisson(rate * self.horizon_hours / HOURS_PER_DAY))
             hours = np.sort(rng.integers(0, self.horizon_hours, n))
             picks = rng.integers(0, self.n_sku, n)
             for j, (h, s) in enumerate(zip(hours, picks, strict=True)):
@@ -238,13 +193,21 @@ class ViralChainModel(mesa.Model):
             return None
         if hour < self.time:
             raise SimulationError(f"cannot schedule at hour {hour}: it is already {self.time}")
+        if self._registering:
+            self.timeline.append(Scheduled.of(fn, hour, None))
         return self.schedule_event(fn, at=float(hour))
 
     def call_at(self, hour: int, fn: Callable[..., Any], *args: Any) -> Any:
         """Schedule ``fn(*args)`` at the start of ``hour`` (held strongly until it runs)."""
         d = _Deferred(self, fn, args)
         self._deferred.append(d)
-        return self.at(hour, d.fire)
+        registering, self._registering = self._registering, False
+        if registering and self.hour <= hour < self.horizon_hours:
+            self.timeline.append(Scheduled.of(fn, hour, None, args))
+        try:
+            return self.at(hour, d.fire)
+        finally:
+            self._registering = registering
 
     def every(self, interval_hours: int, start_hour: int, fn) -> Any:
         """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon."""
@@ -255,20 +218,24 @@ class ViralChainModel(mesa.Model):
             start=float(start_hour),
             end=float(self.horizon_hours - 1),
         )
+        if self._registering:
+            self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
         return self.schedule_recurring(fn, sched)
 
     def log(
         self,
-        hour: int,
         kind: str,
-        actor: str,
-        sku: str,
-        quantity: float,
-        value: float,
-        detail: str,
+        *,
+        hour: int | None = None,
+        actor: str = "",
+        sku: str = "",
+        quantity: float = 0.0,
+        value: float = 0.0,
+        detail: str = "",
     ) -> None:
-        """Append a row to the events table."""
-        self.events.append((int(hour), kind, actor, sku, float(quantity), float(value), detail))
+        """Append a row to the events table (``hour``: the current hour unless given)."""
+        when = self.hour if hour is None else hour
+        self.events.append((int(when), kind, actor, sku, float(quantity), float(value), detail))
 
     # ------------------------------------------------------------------ queries for agents
     def brand_of_sku(self, sku: int) -> Brand:
@@ -300,7 +267,7 @@ class ViralChainModel(mesa.Model):
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
         exposures = [e for kol in self.kols for e in kol.broadcast(h)]
         for brand in self.brands:
-            brand.allocate_backlog(h)
+            brand.selling.allocate_backlog(h)
         self.population.decide(h, exposures)
         self.population.check_cancellations(h)
         self.population.send_returns(h)
@@ -350,12 +317,30 @@ class ViralChainModel(mesa.Model):
         """
         done = 0
         while done < self.horizon_hours:
-            chunk = min(24, self.horizon_hours - done)
+            chunk = min(HOURS_PER_DAY, self.horizon_hours - done)
             self.run_for(chunk)
             done += chunk
             if progress is not None:
                 progress(done)
         self.population.expire_waiting()
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """One entry of the timeline: a callback, when it first runs, and how often."""
+
+    what: str  # the callback, as Class.method
+    actor: str  # the name of the object it belongs to (or of its first argument)
+    start_hour: int
+    interval_hours: int | None  # None: runs once
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], hour: int, interval: int | None, args: tuple = ()):
+        """The entry for ``fn`` (a bound method) first due at ``hour``."""
+        owner = getattr(fn, "__self__", None)
+        actor = getattr(owner, "name", None) or (getattr(args[0], "name", "") if args else "")
+        what = getattr(fn, "__qualname__", repr(fn))
+        return cls(what, str(actor), int(hour), interval)
 
 
 class _Deferred:
@@ -378,10 +363,10 @@ class _Disruption:
         main = model.brands[0]
         if cfg.kind == "factory_outage":
             pool = main.factories
-            default = (main.quick or main.regular)[0]  # the peak's workhorse
+            default = (main.network.quick or main.network.regular)[0]  # the peak's workhorse
         else:
-            pool = main.last_mile
-            default = main.contracted_last_mile[0]
+            pool = main.network.last_mile
+            default = main.network.contracted_last_mile[0]
         self.target = next(
             (a for a in pool if a.name == cfg.target or a.name.endswith("." + cfg.target)),
             default,
@@ -391,27 +376,27 @@ class _Disruption:
             rng = stream(model.seed, "disruption", index)
             start += int(rng.integers(0, cfg.random_window_hours))
         self.start_hour = start
-        model.at(start, self.begin)
-        model.at(start + cfg.duration_hours, self.end)
+
+    def schedule(self) -> None:
+        """Put the start and the end on the model's timeline."""
+        self.model.at(self.start_hour, self.begin)
+        self.model.at(self.start_hour + self.cfg.duration_hours, self.end)
 
     def begin(self) -> None:
         """The disruption starts (event callback)."""
-        self.target.capacity_factor = self.cfg.capacity_factor
+        self.target.cut_capacity(self.cfg.capacity_factor)
         self.model.log(
-            self.model.hour,
             "outage_start",
-            self.target.name,
-            "",
-            0,
-            self.cfg.capacity_factor,
-            f"{self.cfg.kind}: {self.cfg.capacity_factor:.0%} of capacity left",
+            actor=self.target.name,
+            value=self.cfg.capacity_factor,
+            detail=f"{self.cfg.kind}: {self.cfg.capacity_factor:.0%} of capacity left",
         )
 
     def end(self) -> None:
         """The disruption ends (event callback)."""
-        self.target.capacity_factor = 1.0
+        self.target.restore_capacity()
         self.model.log(
-            self.model.hour, "outage_end", self.target.name, "", 0, 1.0, f"{self.cfg.kind} over"
+            "outage_end", actor=self.target.name, value=1.0, detail=f"{self.cfg.kind} over"
         )
 
 

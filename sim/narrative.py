@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from sim.clock import HOURS_PER_DAY
+
 # category of each kind: content (demand side), supply (decisions and flows), trouble
 # (something a manager should worry about), recovery (the trouble is over)
 CATEGORIES: dict[str, str] = {
@@ -49,7 +51,7 @@ CATEGORIES: dict[str, str] = {
 def format_hour(hour: float) -> str:
     """An hour of the run as "day D, HH:00" (day 0 starts at hour 0)."""
     h = int(hour)
-    return f"day {h // 24}, {h % 24:02d}:00"
+    return f"day {h // HOURS_PER_DAY}, {h % HOURS_PER_DAY:02d}:00"
 
 
 def _n(x: Any) -> str:

@@ -12,6 +12,10 @@ One row per accepted order (quantity ≥ 1 unit). Status moves forward only::
 * IN_TRANSIT: on a last-mile carrier.
 * DELIVERED / RETURNED: in the buyer's hands / sent back (RETURNED orders count as delivered).
 
+:class:`OrderBook` is the one writer of these columns: each arrow is one of its verbs
+(``allocate``, ``pick``, ``ship``, ``deliver``, ``send_back``, ``cancel``), which refuses an
+order not in a status the arrow starts from.
+
 Invariant: sold units = delivered + cancelled + open (BACKLOG, ALLOCATED, PICKED, IN_TRANSIT).
 """
 
@@ -56,13 +60,33 @@ _COLUMNS: dict[str, type] = {
 }
 
 
+# the order's state: written only by OrderBook's verbs, with its value at acceptance
+_STATE_COLUMNS: dict[str, int | bool] = {
+    "warehouse": -1,
+    "status": BACKLOG,
+    "defective": False,
+    "shipped_hour": -1,
+    "delivered_hour": -1,
+}
+
+
+class OrderStateError(RuntimeError):
+    """A verb of :class:`OrderBook` was asked for a transition the status rule forbids."""
+
+
 class OrderBook:
-    """Growable columns of all orders of a run."""
+    """Growable columns of all orders of a run; the one writer of order state.
+
+    Columns are read as attributes (``book.status``, ``book.quantity`` …: read-only views of
+    the first ``len(book)`` rows). They change only through the verbs below, each of which
+    refuses an order whose status does not allow it (:class:`OrderStateError`), so status
+    only moves forward along the diagram in the module docstring.
+    """
 
     def __init__(self, capacity: int = 1024):
         self.n = 0
         self._cap = max(16, capacity)
-        self.cols: dict[str, np.ndarray] = {
+        self._cols: dict[str, np.ndarray] = {
             k: np.empty(self._cap, dtype=t) for k, t in _COLUMNS.items()
         }
 
@@ -70,17 +94,33 @@ class OrderBook:
         return self.n
 
     def __getattr__(self, name: str) -> np.ndarray:
-        cols = self.__dict__.get("cols")
+        cols = self.__dict__.get("_cols")
         if cols is not None and name in cols:
-            return cols[name][: self.__dict__["n"]]
+            view = cols[name][: self.__dict__["n"]]
+            view.flags.writeable = False
+            return view
         raise AttributeError(name)
 
-    def add(self, **columns: np.ndarray | int | float) -> np.ndarray:
-        """Append orders; each keyword is a column (arrays of one length, or scalars).
+    # ------------------------------------------------------------------ creation
+    def accept(self, **columns: np.ndarray | int | float) -> np.ndarray:
+        """Append accepted orders in the backlog (no stock reserved yet).
+
+        Each keyword is one of the order's own columns (arrays of one length, or scalars):
+        every column but the state ones (``status``, ``warehouse``, ``defective``,
+        ``shipped_hour``, ``delivered_hour``), which start as BACKLOG / -1 / False / -1 / -1.
 
         Returns:
             the ids (row numbers) of the new orders.
         """
+        given = set(columns)
+        if given & set(_STATE_COLUMNS):
+            raise KeyError(
+                f"order state is set by the verbs, not at acceptance: "
+                f"{sorted(given & set(_STATE_COLUMNS))}"
+            )
+        missing = set(_COLUMNS) - set(_STATE_COLUMNS) - given
+        if missing:
+            raise KeyError(f"order columns missing: {sorted(missing)}")
         lengths = [len(v) for v in columns.values() if isinstance(v, np.ndarray)]
         k = lengths[0] if lengths else 1
         if k == 0:
@@ -88,25 +128,73 @@ class OrderBook:
         need = self.n + k
         if need > self._cap:
             new_cap = max(need, self._cap * 2)
-            for name, arr in self.cols.items():
+            for name, arr in self._cols.items():
                 grown = np.empty(new_cap, dtype=arr.dtype)
                 grown[: self.n] = arr[: self.n]
-                self.cols[name] = grown
+                self._cols[name] = grown
             self._cap = new_cap
-        missing = set(_COLUMNS) - set(columns)
-        if missing:
-            raise KeyError(f"order columns missing: {sorted(missing)}")
         sl = slice(self.n, need)
-        for name, value in columns.items():
-            self.cols[name][sl] = value
+        for name in _COLUMNS:
+            value = columns[name] if name in columns else _STATE_COLUMNS[name]
+            self._cols[name][sl] = value
         ids = np.arange(self.n, need, dtype=np.int64)
         self.n = need
         return ids
 
-    def set(self, name: str, ids: np.ndarray, value: np.ndarray | int | float) -> None:
-        """Write one column for the given order ids."""
-        self.cols[name][ids] = value
+    # ------------------------------------------------------------------ status verbs
+    def allocate(self, ids: np.ndarray, warehouse: int) -> None:
+        """BACKLOG → ALLOCATED: stock reserved at ``warehouse`` (global index)."""
+        self._move(ids, "allocate", (BACKLOG,), ALLOCATED)
+        self._cols["warehouse"][ids] = warehouse
 
+    def pick(self, ids: np.ndarray) -> None:
+        """ALLOCATED → PICKED: packed, waiting for a last-mile cut-off."""
+        self._move(ids, "pick", (ALLOCATED,), PICKED)
+
+    def ship(self, ids: np.ndarray, hour: int) -> None:
+        """PICKED → IN_TRANSIT: handed to a last-mile carrier in ``hour``."""
+        self._move(ids, "ship", (PICKED,), IN_TRANSIT)
+        self._cols["shipped_hour"][ids] = hour
+
+    def deliver(self, ids: np.ndarray, hour: int) -> None:
+        """IN_TRANSIT → DELIVERED: in the buyer's hands in ``hour``."""
+        self._move(ids, "deliver", (IN_TRANSIT,), DELIVERED)
+        self._cols["delivered_hour"][ids] = hour
+
+    def cancel(self, ids: np.ndarray) -> None:
+        """BACKLOG / ALLOCATED / PICKED → CANCELLED: cancelled before hand-over."""
+        self._move(ids, "cancel", (BACKLOG, ALLOCATED, PICKED), CANCELLED)
+
+    def send_back(self, ids: np.ndarray) -> None:
+        """DELIVERED → RETURNED: the buyer sends the order back."""
+        self._move(ids, "send back", (DELIVERED,), RETURNED)
+
+    def mark_defective(self, ids: np.ndarray) -> None:
+        """A delivered order turned out defective (it will come back)."""
+        self._require(ids, "mark defective", (DELIVERED,))
+        self._cols["defective"][ids] = True
+
+    def _move(self, ids: np.ndarray, verb: str, allowed: tuple[int, ...], to: int) -> None:
+        self._require(ids, verb, allowed)
+        self._cols["status"][ids] = to
+
+    def _require(self, ids: np.ndarray, verb: str, allowed: tuple[int, ...]) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.n):
+            raise OrderStateError(f"cannot {verb}: order ids outside 0..{self.n - 1}")
+        status = self._cols["status"][ids]
+        ok = status == allowed[0]
+        for s in allowed[1:]:
+            ok |= status == s
+        if not ok.all():
+            bad = int(np.flatnonzero(~ok)[0])
+            need = " or ".join(STATUS_NAMES[s] for s in allowed)
+            raise OrderStateError(
+                f"cannot {verb} order {int(ids[bad])}: it is {STATUS_NAMES[status[bad]]}, "
+                f"{verb} needs {need} ({int((~ok).sum())} of {len(ids)} orders refused)"
+            )
+
+    # ------------------------------------------------------------------ queries
     def units_by_status(self) -> np.ndarray:
         """Total units per status code (length 7)."""
         return np.bincount(self.status, weights=self.quantity, minlength=7).astype(np.int64)

@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.clock import HOURS_PER_DAY
+
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
@@ -53,7 +55,7 @@ class Recorder:
         res = model.config.run.timeseries_resolution
         self.resolution = res
         H = model.horizon_hours
-        self.period = 24 if res == "day" else 1
+        self.period = HOURS_PER_DAY if res == "day" else 1
         n_t = 0 if res == "off" else -(-H // self.period)
         self.node_names = (
             list(model.geo.names)
@@ -84,7 +86,7 @@ class Recorder:
         backlog = np.zeros((m.n_sku, R), dtype=np.int64)
         parcels = np.zeros((m.n_sku, R), dtype=np.int64)
         for b in m.brands:
-            backlog += b.backlog_region
+            backlog += b.selling.backlog_region
         for c in m.carriers:
             parcels += c.parcels_to_region
         regions[:, :, _F["backlog"]] = backlog

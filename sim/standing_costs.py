@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.clock import HOURS_PER_DAY
+
 if TYPE_CHECKING:
     from sim.agents.brand import Brand
 
@@ -37,4 +39,4 @@ def accrue_hour(brand: Brand) -> None:
     ledger = brand.model.ledger
     for field, per_day in daily(brand).items():
         if per_day:
-            ledger.add_money(field, brand.index, per_day / 24.0)
+            ledger.add_money(field, brand.index, per_day / HOURS_PER_DAY)

@@ -106,10 +106,11 @@ def test_profiler_wraps_the_actors_methods_including_inherited_ones():
         "from benchmarks.profiler import instrument\n"
         "instrument()\n"
         "from sim.agents.brand import Brand\n"
+        "from sim.agents.brand_selling import Selling\n"
         "from sim.agents.consumers import ConsumerPopulation\n"
         "from sim.agents.reference_consumers import ReferenceConsumer\n"
         "wrapped = lambda f: hasattr(f, '__wrapped__')\n"
-        "assert wrapped(Brand.take_orders) and wrapped(Brand.review) and wrapped(Brand.observe)\n"
+        "assert wrapped(Selling.take_orders) and wrapped(Brand.review) and wrapped(Brand.observe)\n"
         "assert wrapped(ConsumerPopulation.decide)\n"
         "assert not wrapped(ReferenceConsumer.step)\n"
     )

@@ -79,7 +79,7 @@ def outcome(population: str, seed: int, world: tuple[str, ...] = WORLD) -> dict[
         out[f"sold_via_{name}"] = float(units)
     out["lost_sold_out"] = float(m.ledger.units["lost_sold_out"].sum())
     out["lost_too_slow"] = float(m.ledger.units["lost_too_slow"].sum())
-    out["views"] = float(sum(b.hourly_views.sum() for b in m.brands))
+    out["views"] = float(sum(b.sensing.hourly_views.sum() for b in m.brands))
     return out
 
 

@@ -109,7 +109,7 @@ def test_a_surprise_event_is_not_planned():
     from sim.model import ViralChainModel
 
     cfg = sim.compose("kol_matrix", [*SMALL, "setup=rigid"])
-    plan = ViralChainModel(cfg, 1).brands[0].event_plan
+    plan = ViralChainModel(cfg, 1).brands[0].supply.event_plan
     assert plan.events and all(e.known_from == e.hour for e in plan.events)
     assert plan.units(int(plan.events[0].sku), 0, 10_000, now=0) == 0
 

@@ -19,7 +19,9 @@ from sim.orders import CH_SUBST, DELIVERED, RETURNED
 STORIES = [
     "seasonal_hotspot", "head_kol_livestream", "daily_multisku", "creative_presale",
     "kol_matrix", "multi_platform", "test_and_learn", "two_brands",
+    "steady_seller", "planned_megasale",
 ]  # fmt: skip
+NAIVE = "policy.replenishment.planner=naive"  # no stock planned for the event: it runs short
 
 
 @functools.lru_cache(maxsize=32)
@@ -46,7 +48,8 @@ def test_every_story_is_listed_and_described():
 @pytest.mark.parametrize("setup", ["rigid", "flexible"])
 @pytest.mark.parametrize("name", STORIES)
 def test_every_story_runs_with_either_setup(name, setup):
-    r = story(name, setup, "run.horizon_hours=240", n=2000)
+    peak = sim.compose(name).meta.peak_hour  # short runs, past the story's main event
+    r = story(name, setup, f"run.horizon_hours={max(240, peak + 24)}", n=2000)
     assert r.config.meta.story == name and r.config.meta.setup == setup
     assert r.kpis["demand_units"] > 0
 
@@ -175,13 +178,13 @@ def test_kol_matrix_grades_hot_spots_and_books_dynamic_tasks():
 
 
 def test_multi_platform_priority_presale_and_high_returns():
-    r = story("multi_platform", "flexible")
+    r = story("multi_platform", "flexible", NAIVE)
     m = r.model
     book = m.orders
     assert set(np.unique(book.platform)) == {0, 1, 2}
     assert len(ev(r, "livestream_start")) == 3 and len(ev(r, "presale_open")) >= 1
     # both live rooms compete for the stock: priority serves douyin (1) before kuaishou (2)
-    fcfs = story("multi_platform", "flexible", "policy/allocation=fcfs")
+    fcfs = story("multi_platform", "flexible", NAIVE, "policy/allocation=fcfs")
 
     def douyin_share(res):
         b = res.model.orders
@@ -224,7 +227,7 @@ def test_test_and_learn_scales_winners_and_stops_losers(setup):
 
 
 def test_two_brands_substitute_when_one_is_sold_out():
-    r = story("two_brands", "rigid")
+    r = story("two_brands", "rigid", NAIVE)
     m = r.model
     assert list(r.kpis_by_brand) == ["snackco", "crunchco"]
     rows = r.runs_frame()
@@ -236,7 +239,7 @@ def test_two_brands_substitute_when_one_is_sold_out():
     rival_sku = m.sku_index["crunch_box"]
     subst = (book.channel == CH_SUBST) & (book.sku == rival_sku) & (book.placed_hour >= start)
     assert subst.sum() > 0  # would-be buyers of the sold-out brand bought the rival's box
-    no_sub = story("two_brands", "rigid", "market.consumer.substitution_probability=0")
+    no_sub = story("two_brands", "rigid", NAIVE, "market.consumer.substitution_probability=0")
     assert (no_sub.model.orders.channel == CH_SUBST).sum() == 0
     assert (
         r.kpis_by_brand["crunchco"]["sold_units"] > no_sub.kpis_by_brand["crunchco"]["sold_units"]

@@ -16,14 +16,44 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
-from sim.orders import ALLOCATED, BACKLOG, CANCELLED, CH_LIVE, PICKED
+from sim.messages import Wishes
+from sim.orders import ALLOCATED, BACKLOG, CH_LIVE, PICKED
+from sim.queues import IdQueue
 
 if TYPE_CHECKING:
-    pass
+    from sim.agents.brand_network import BrandNetwork
+    from sim.config import BrandSpec
+    from sim.model import ViralChainModel
+    from sim.policies.protocols import Allocation
 
 
-class SellingMixin:
-    """The selling side of :class:`~sim.agents.brand.Brand`."""
+class Selling:
+    """The brand's sales: promises, accepted orders, pre-orders, cancellations and returns.
+
+    Attributes:
+        backlog: per SKU of the brand, the queue of pre-orders waiting for stock (FIFO).
+        backlog_units: per SKU, units in the backlog.
+        backlog_region: (SKU, region) units in the backlog.
+        presale_open: per SKU, whether pre-orders are taken.
+    """
+
+    def __init__(
+        self,
+        model: ViralChainModel,
+        index: int,
+        name: str,
+        spec: BrandSpec,
+        skus: np.ndarray,
+        network: BrandNetwork,
+        allocator: Allocation,
+    ):
+        self.model, self.index, self.name, self.spec = model, index, name, spec
+        self.network, self.allocator = network, allocator
+        n = model.n_sku
+        self.backlog = {int(s): IdQueue() for s in skus}
+        self.backlog_units = np.zeros(n, dtype=np.int64)
+        self.backlog_region = np.zeros((n, len(model.geo)), dtype=np.int64)
+        self.presale_open = np.zeros(n, dtype=bool)
 
     def promise_hours(self, hour: int) -> np.ndarray:
         """Delivery promise (hours) from each warehouse to each region, quoted in ``hour``.
@@ -32,34 +62,20 @@ class SellingMixin:
         parcels already packed have left), rides the first last-mile cut-off after that,
         and arrives one trip later.
         """
-        lm_per_hour = max(self._lm_capacity_per_hour(), 1e-9)
-        out = np.empty_like(self.trip_hours)
-        for i, w in enumerate(self.warehouses):
+        net = self.network
+        lm_per_hour = max(net.last_mile_capacity_per_hour(), 1e-9)
+        out = np.empty_like(net.trip_hours)
+        for i, w in enumerate(net.warehouses):
             wait = w.pick_delay_hours() + w.packed_units / lm_per_hour
             if not math.isfinite(wait):  # no pick capacity: nothing can be promised from here
                 out[i] = math.inf
                 continue
             ready = hour + 1 + math.ceil(wait)
-            cut = min(c.next_dispatch_wait(ready) for c in self.contracted_last_mile)
-            out[i] = (ready + cut - hour) + self.trip_hours[i]
+            cut = min(c.next_dispatch_wait(ready) for c in net.contracted_last_mile)
+            out[i] = (ready + cut - hour) + net.trip_hours[i]
         return out
 
-    def _lm_capacity_per_hour(self) -> float:
-        return sum(c.capacity_per_day for c in self.last_mile) / 24.0
-
-    def take_orders(
-        self,
-        *,
-        hour,
-        sku,
-        consumers,
-        regions,
-        quantity,
-        patience,
-        channels,
-        kols,
-        platforms=None,
-    ) -> np.ndarray:
+    def take_orders(self, hour: int, sku: int, wishes: Wishes) -> np.ndarray:
         """Accept what can be served now; returns ACCEPTED / SOLD_OUT / TOO_SLOW per wish.
 
         Wishes arrive in their order within the hour; the allocation policy decides who gets
@@ -67,91 +83,50 @@ class SellingMixin:
         open (if the consumer accepts the presale promise).
         """
         m = self.model
-        k = len(consumers)
-        if platforms is None:
-            platforms = np.zeros(k, dtype=np.int16)
-        priority = m.platform_priority[platforms]
-        avail = np.array([w.available(sku) for w in self.warehouses], dtype=np.int64)
+        net = self.network
+        regions, quantity, patience = wishes.regions, wishes.quantity, wishes.patience
+        priority = m.platform_priority[wishes.platforms]
+        avail = net.available(sku)
         had_stock = avail.copy()
         promise = self.promise_hours(hour)
-        cand = self.candidates[regions]
-        chosen = np.full(k, -1, dtype=np.int64)
-        fits_somewhere = np.zeros(k, dtype=bool)
-        for c in range(cand.shape[1]):
-            wh = cand[:, c]
+        fits_somewhere = np.zeros(len(wishes), dtype=bool)
+
+        def eligible(wh: np.ndarray) -> np.ndarray:
             stock_ok = had_stock[wh] >= quantity
-            fits_somewhere |= stock_ok
-            ok = stock_ok & (chosen < 0) & (promise[wh, regions] <= patience)
-            for w in range(len(self.warehouses)):
-                if avail[w] <= 0:
-                    continue
-                sel = np.flatnonzero(ok & (wh == w))
-                if len(sel) == 0:
-                    continue
-                take = sel[
-                    self.allocator.select(quantity[sel], regions[sel], priority[sel], int(avail[w]))
-                ]
-                chosen[take] = w
-                avail[w] -= int(quantity[take].sum())
+            fits_somewhere[:] |= stock_ok
+            return stock_ok & (promise[wh, regions] <= patience)
+
+        def select(rows: np.ndarray, units: int) -> np.ndarray:
+            return self.allocator.select(quantity[rows], regions[rows], priority[rows], units)
+
+        chosen = net.assign(regions, quantity, avail, select, eligible)
         outcome = np.where(fits_somewhere, TOO_SLOW, SOLD_OUT).astype(np.int8)
         accepted = chosen >= 0
         outcome[accepted] = ACCEPTED
         if accepted.any():
             a = np.flatnonzero(accepted)
-            ids = self._book(
-                hour,
-                sku,
-                consumers[a],
-                regions[a],
-                quantity[a],
-                channels[a],
-                kols[a],
-                platforms[a],
-                promise[chosen[a], regions[a]],
-            )
+            ids = self._book(hour, sku, wishes.take(a), promise[chosen[a], regions[a]])
             for w in np.unique(chosen[a]):
-                self.warehouses[int(w)].reserve(ids[chosen[a] == w])
+                net.warehouses[int(w)].reserve(ids[chosen[a] == w])
         if self.presale_open[sku] and not accepted.all():
-            self._take_preorders(
-                hour,
-                sku,
-                consumers,
-                regions,
-                quantity,
-                patience,
-                channels,
-                kols,
-                platforms,
-                outcome,
-            )
+            self._take_preorders(hour, sku, wishes, outcome)
         return outcome
 
-    def _take_preorders(
-        self, hour, sku, consumers, regions, quantity, patience, channels, kols, platforms, outcome
-    ) -> None:
+    def _take_preorders(self, hour: int, sku: int, wishes: Wishes, outcome: np.ndarray) -> None:
         m = self.model
         p = self.spec.policy.presale
         mult = m.config.market.consumer.presale_patience_multiplier
-        idx = np.flatnonzero((outcome != ACCEPTED) & (patience * mult >= p.promise_hours))
+        quantity = wishes.quantity
+        idx = np.flatnonzero((outcome != ACCEPTED) & (wishes.patience * mult >= p.promise_hours))
         if p.max_backlog_units > 0:
             room = p.max_backlog_units * m.scale - self.backlog_units[sku]
             idx = idx[np.cumsum(quantity[idx]) <= room]
         if len(idx) == 0:
             return
-        ids = self._book(
-            hour,
-            sku,
-            consumers[idx],
-            regions[idx],
-            quantity[idx],
-            channels[idx],
-            kols[idx],
-            platforms[idx],
-            np.full(len(idx), p.promise_hours),
-        )
+        ids = self._book(hour, sku, wishes.take(idx), np.full(len(idx), p.promise_hours))
         self.backlog[sku].push(ids)
         self.backlog_units[sku] += int(quantity[idx].sum())
-        np.add.at(self.backlog_region, (np.full(len(idx), sku), regions[idx]), quantity[idx])
+        np.add.at(self.backlog_region, (np.full(len(idx), sku), wishes.regions[idx]), quantity[idx])
         outcome[idx] = ACCEPTED
 
     def set_presale(self, sku: int, is_open: bool, hour: int, why: str) -> None:
@@ -161,37 +136,37 @@ class SellingMixin:
         self.presale_open[sku] = is_open
         kind = "presale_open" if is_open else "presale_close"
         self.model.log(
-            hour, kind, self.name, self.model.sku_names[sku], int(self.backlog_units[sku]), 0.0, why
+            kind,
+            hour=hour,
+            actor=self.name,
+            sku=self.model.sku_names[sku],
+            quantity=int(self.backlog_units[sku]),
+            detail=why,
         )
 
-    def _book(self, hour, sku, consumers, regions, quantity, channels, kols, platforms, promise):
+    def _book(self, hour: int, sku: int, wishes: Wishes, promise: np.ndarray) -> np.ndarray:
         """Record accepted orders: order book, sales, payment, commissions, cancel checks."""
         m = self.model
         price = m.price[sku]
-        ids = m.orders.add(
-            consumer=consumers,
+        ids = m.orders.accept(
+            consumer=wishes.consumers,
             sku=sku,
             brand=self.index,
-            region=regions,
-            quantity=quantity,
+            region=wishes.regions,
+            quantity=wishes.quantity,
             price=price,
-            warehouse=-1,
-            status=BACKLOG,
-            channel=channels,
-            kol=kols,
-            platform=platforms,
-            impulse=channels == CH_LIVE,
-            defective=False,
+            channel=wishes.channels,
+            kol=wishes.kols,
+            platform=wishes.platforms,
+            impulse=wishes.channels == CH_LIVE,
             placed_hour=hour,
             promise_hours=promise,
-            shipped_hour=-1,
-            delivered_hour=-1,
         )
-        m.ledger.add_region_flow("sold", np.full(len(ids), sku), regions, quantity)
-        np.add.at(m.ledger.platform_units["sold"], (sku, platforms), quantity)
-        revenue = price * quantity
+        m.ledger.add_region_flow("sold", np.full(len(ids), sku), wishes.regions, wishes.quantity)
+        np.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
+        revenue = price * wishes.quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))
-        self._commission(kols, revenue, +1)
+        self._commission(wishes.kols, revenue, +1)
         grace = m.config.market.consumer.cancel_grace_hours
         deadlines = hour + np.ceil(promise + grace).astype(np.int64)
         m.population.watch_order(ids, deadlines)
@@ -220,13 +195,19 @@ class SellingMixin:
         np.subtract.at(
             self.backlog_region, (book.sku[back], book.region[back]), book.quantity[back]
         )
-        book.set("status", ids, CANCELLED)
+        book.cancel(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_units("cancelled", skus, qty)
         refund = book.price[ids] * qty
         m.ledger.add_money("cancel_refunds", self.index, float(refund.sum()))
         self._commission(book.kol[ids], refund, -1)
-        m.log(hour, "cancellations", self.name, "", int(qty.sum()), float(refund.sum()), "")
+        m.log(
+            "cancellations",
+            hour=hour,
+            actor=self.name,
+            quantity=int(qty.sum()),
+            value=float(refund.sum()),
+        )
 
     def take_back(self, ids: np.ndarray, hour: int) -> None:
         """Buyers return these delivered orders: refund, and send them back on a carrier."""
@@ -237,7 +218,7 @@ class SellingMixin:
         self._commission(book.kol[ids], refund, -1)
         handling = self.spec.logistics.return_handling_cost_per_unit
         m.ledger.add_money("return_cost", self.index, handling * float(book.quantity[ids].sum()))
-        self.contracted_last_mile[0].carry_returns(ids, hour)
+        self.network.contracted_last_mile[0].carry_returns(ids, hour)
 
     def allocate_backlog(self, hour: int) -> None:
         """Serve waiting pre-orders first-in first-out from stock that has become available."""
@@ -246,27 +227,19 @@ class SellingMixin:
         for sku, q in self.backlog.items():
             if len(q) == 0:
                 continue
-            q.drop_unless(book.cols["status"], BACKLOG)
+            q.drop_unless(book.status, BACKLOG)
             ids = q.items()
             if len(ids) == 0:
                 continue
-            avail = np.array([w.available(sku) for w in self.warehouses], dtype=np.int64)
+            avail = self.network.available(sku)
             if avail.sum() <= 0:
                 continue
-            regions = book.region[ids]
             quantity = book.quantity[ids]
-            cand = self.candidates[regions]
-            chosen = np.full(len(ids), -1, dtype=np.int64)
-            for c in range(cand.shape[1]):
-                wh = cand[:, c]
-                for w in range(len(self.warehouses)):
-                    if avail[w] <= 0:
-                        continue
-                    sel = np.flatnonzero((chosen < 0) & (wh == w))
-                    cum = np.cumsum(quantity[sel])
-                    take = sel[cum <= avail[w]]
-                    chosen[take] = w
-                    avail[w] -= int(quantity[take].sum())
+
+            def fifo(rows: np.ndarray, units: int, quantity: np.ndarray = quantity) -> np.ndarray:
+                return np.flatnonzero(np.cumsum(quantity[rows]) <= units)
+
+            chosen = self.network.assign(book.region[ids], quantity, avail, fifo)
             got = chosen >= 0
             if not got.any():
                 continue
@@ -276,5 +249,5 @@ class SellingMixin:
                 self.backlog_region, (book.sku[served], book.region[served]), book.quantity[served]
             )
             for w in np.unique(chosen[got]):
-                self.warehouses[int(w)].reserve(served[chosen[got] == w])
-            q.drop_unless(book.cols["status"], BACKLOG)
+                self.network.warehouses[int(w)].reserve(served[chosen[got] == w])
+            q.drop_unless(book.status, BACKLOG)

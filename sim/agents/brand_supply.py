@@ -18,69 +18,127 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.messages import ProductionJob
 from sim.policies.deployment import split_units
+from sim.policies.events import EventPlan
 from sim.policies.forecast import Signals
 from sim.policies.sourcing import SourcingContext
 
 if TYPE_CHECKING:
+    from sim.agents.brand_network import BrandNetwork
+    from sim.agents.brand_selling import Selling
+    from sim.agents.brand_sensing import Sensing
     from sim.agents.factory import Factory
+    from sim.config import BrandSpec
+    from sim.model import ViralChainModel
+    from sim.policies.protocols import Deployment, Forecast, SafetyStock, Sourcing
 
 
-class SupplyMixin:
-    """The supply side of :class:`~sim.agents.brand.Brand`."""
+class Supply:
+    """The brand's supply: production orders, transfers and dynamic content tasks.
 
-    def regular_for(self, sku: int) -> list[Factory]:
-        """Regular factories that can make ``sku``, cheapest first."""
-        return [f for f in self.regular if f.sku_mask[sku]]
+    Attributes:
+        daily_ordered: (day, SKU) units ordered from factories.
+    """
 
-    def quick_for(self, sku: int) -> list[Factory]:
-        """Quick-response factories that can make ``sku``, cheapest first."""
-        return [f for f in self.quick if f.sku_mask[sku]]
+    def __init__(
+        self,
+        model: ViralChainModel,
+        index: int,
+        name: str,
+        spec: BrandSpec,
+        network: BrandNetwork,
+        sensing: Sensing,
+        selling: Selling,
+        *,
+        forecaster: Forecast,
+        safety: SafetyStock,
+        sourcer: Sourcing,
+        deployer: Deployment,
+    ):
+        self.model, self.index, self.name, self.spec = model, index, name, spec
+        self.network, self.sensing, self.selling = network, sensing, selling
+        self.forecaster, self.safety, self.sourcer = forecaster, safety, sourcer
+        self.deployer = deployer
+        n = model.n_sku
+        self.daily_ordered = np.zeros(
+            (math.ceil(model.horizon_hours / HOURS_PER_DAY), n), dtype=np.int64
+        )
+        self._job_counter = 0
+        self._task_counter = 0
+        self._safety_boost = np.ones(n)
+        self._safety_boost_until = np.zeros(n, dtype=np.int64)
+        self._piloted = np.zeros(n, dtype=bool)
+        self._pilot_pending = np.zeros(n, dtype=bool)
+        # known calendar events (policy.replenishment.planner=event_aware)
+        self.event_plan = EventPlan(model, name, spec.policy.replenishment)
 
-    def quick_capacity_per_hour(self, sku: int) -> float:
-        """Output per hour of the quick-response factories for ``sku`` (regular if none)."""
-        pool = self.quick_for(sku) or self.regular_for(sku)
-        return sum(f.capacity_per_hour for f in pool)
+    def deploy(self, units: int) -> np.ndarray:
+        """Split new stock across warehouses (local order) by the deployment policy."""
+        w = self.deployer.weights(self.network.central, self.network.demand_share)
+        return split_units(units, w)
+
+    def place_initial_stock(self) -> None:
+        """Put each product's initial stock into the warehouses (hour 0).
+
+        An event-aware planner adds the stock plan for the known events its regular factory
+        cannot reach in time (planned before the run: the stock agreed with the streamer's
+        team, article 001). The event plan is made here, once the KOLs exist.
+        """
+        m = self.model
+        rp = self.spec.policy.replenishment
+        self.event_plan.read_calendar(
+            np.array([m.sku_index[s] for s in self.spec.brand.products], dtype=np.int64)
+        )
+        factor = min(f.cfg.cost_factor for f in self.network.regular)
+        for name, prod in self.spec.brand.products.items():
+            sku = m.sku_index[name]
+            units = math.ceil(prod.initial_stock_units * m.scale)
+            if self.event_plan.active:
+                lead = min(self.network.lead_time_hours(f) for f in self.network.regular)
+                reach = rp.first_review_hour + lead
+                units += math.ceil(self.event_plan.units(sku, 0, reach, now=0))
+                self.event_plan.mark_planned(sku, 0, reach, now=0)
+            if units <= 0:
+                continue
+            for w, u in zip(self.network.warehouses, self.deploy(units), strict=True):
+                if u:
+                    w.place_initial(sku, int(u))
+            m.ledger.add_units("initial", sku, units)
+            m.ledger.record_made(sku, units, float(m.product_unit_cost[sku]) * factor)
 
     def inventory_position(self, sku: int, fast_only: bool = False) -> float:
         """Available + in transit + finished goods + open production - backlog."""
-        avail = self.available_total(sku)
-        transit = sum(int(c.stock_in_transit[sku]) for c in self.line_haul)
-        fg = sum(int(f.fg[sku].sum()) for f in self.factories)
-        factories = self.quick if fast_only else self.factories
+        net = self.network
+        avail = net.available_total(sku)
+        transit = sum(int(c.stock_in_transit[sku]) for c in net.line_haul)
+        fg = sum(int(f.fg[sku].sum()) for f in net.factories)
+        factories = net.quick if fast_only else net.factories
         open_prod = sum(int(f.open_units[sku]) for f in factories)
-        return float(avail + transit + fg + open_prod - self.backlog_units[sku])
-
-    def lead_time_hours(self, f: Factory) -> float:
-        """Nominal lead time of a factory: materials, a day of production, transport."""
-        m = self.model
-        lh = self.line_haul[0]
-        central = self.warehouses[self.central]
-        trip = lh.trip_hours(m.geo.km(f.region, central.region))
-        wait = 24.0 / len(lh.cfg.dispatch_hours) / 2.0
-        return f.nominal_material_hours() + 24.0 + wait + trip
+        return float(avail + transit + fg + open_prod - self.selling.backlog_units[sku])
 
     def raise_safety(self, sku: int, multiplier: float, until_hour: int) -> None:
         """Multiply the safety stock of a SKU until ``until_hour`` (a hot-spot response)."""
         self._safety_boost[sku] = max(self._safety_boost[sku], multiplier)
         self._safety_boost_until[sku] = max(self._safety_boost_until[sku], until_hour)
 
-    def review(self) -> None:
-        """Periodic review: forecast and place production orders (event callback)."""
+    def review(self, hour: int, skus: list[int]) -> None:
+        """Periodic review of ``skus``: forecast and place production orders."""
         m = self.model
-        hour = m.hour
+        net = self.network
         review_h = self.spec.policy.replenishment.review_period_hours
         window = self.spec.policy.forecast.window_days
-        self.prepositioning.rebalance(self, hour)
-        for sku in self.skus:
-            sku = int(sku)
-            if not self.assortment.replenishes(self, sku):
-                continue
-            regular, quick = self.regular_for(sku), self.quick_for(sku)
+        for sku in skus:
+            regular, quick = net.regular_for(sku), net.quick_for(sku)
             if not regular and not quick:
                 continue
-            sig = self.signals(sku, hour - 1) if hour > 0 else Signals(np.zeros(0), np.zeros(0))
+            backlog = float(self.selling.backlog_units[sku])
+            sig = (
+                self.sensing.signals(sku, hour - 1, backlog)
+                if hour > 0
+                else Signals(np.zeros(0), np.zeros(0))
+            )
             if self.event_plan.active:  # forecast from days no known event touched
                 sig = self.event_plan.baseline_signals(sku, sig, hour - 1)
             per_day = max(0.0, self.forecaster.daily(sig)) if len(sig.daily_demand) else 0.0
@@ -96,14 +154,16 @@ class SupplyMixin:
                 review_hours=review_h,
                 regular=regular or quick,
                 quick=quick if regular else [],
-                lead_hours=self.lead_time_hours,
+                lead_hours=net.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
-                backlog=float(self.backlog_units[sku]),
+                backlog=backlog,
                 sku=sku,
                 hour=hour,
                 events=self.event_plan,
                 half_life_days=float(m.novelty_half_life_days[sku]),
+                price=float(m.price[sku]),
+                salvage_fraction=float(m.salvage_fraction[sku]),
             )
             for f, q, is_quick in self.sourcer.orders(ctx):
                 q = self._pilot(f, sku, q)
@@ -131,8 +191,10 @@ class SupplyMixin:
     ) -> None:
         """Cloud-factory pool: split an order across quick-response factories by free
         capacity (capacity over the coming day minus work already queued)."""
-        pool = self.quick_for(sku)
-        free = np.array([max(0.0, f.capacity_per_hour * 24 - f.open_units.sum()) for f in pool])
+        pool = self.network.quick_for(sku)
+        free = np.array(
+            [max(0.0, f.capacity_per_hour * HOURS_PER_DAY - f.open_units.sum()) for f in pool]
+        )
         if free.sum() <= 0:
             free = np.array([f.capacity_per_hour for f in pool])
         for f, part in zip(pool, split_units(quantity, free), strict=True):
@@ -142,11 +204,11 @@ class SupplyMixin:
 
     def place_rush(self, sku: int, quantity: int, hour: int, why: str) -> None:
         """An expedited order at the quick-response factories (the regular one if none)."""
-        quick = self.quick_for(sku)
+        quick = self.network.quick_for(sku)
         if quick and self.spec.policy.sourcing.pool_split and len(quick) > 1:
             self.order_from_pool(sku, quantity, hour, rush=True, why=why)
             return
-        pool = quick or self.regular_for(sku)
+        pool = quick or self.network.regular_for(sku)
         if not pool:
             return
         q = pool[0].order_quantity(quantity)
@@ -160,27 +222,27 @@ class SupplyMixin:
         not an order), paying ``fee_per_unit`` per unit held; returns the units held."""
         m = self.model
         total = 0
-        for f in self.quick_for(sku):
+        for f in self.network.quick_for(sku):
             units = int(f.capacity_per_hour * hours)
             if units < 1:
                 continue
             f.hold(sku, units, hour + int(hours))
             total += units
             m.log(
-                hour,
                 "capacity_hold",
-                self.name,
-                m.sku_names[sku],
-                units,
-                units * fee_per_unit,
-                f"{f.name} until hour {hour + int(hours)} ({why})",
+                hour=hour,
+                actor=self.name,
+                sku=m.sku_names[sku],
+                quantity=units,
+                value=units * fee_per_unit,
+                detail=f"{f.name} until hour {hour + int(hours)} ({why})",
             )
         m.ledger.add_money("reservation_cost", self.index, total * fee_per_unit)
         return total
 
     def place_scale_up(self, sku: int, quantity: int, hour: int) -> None:
         """A scale-up order for a winning design (quick-response if possible)."""
-        pool = self.quick_for(sku) or self.regular_for(sku)
+        pool = self.network.quick_for(sku) or self.network.regular_for(sku)
         if pool:
             q = pool[0].order_quantity(quantity)
             if q:
@@ -207,7 +269,7 @@ class SupplyMixin:
         """Send a production job to factory ``f``; stock is deployed by policy."""
         m = self.model
         split = self.deploy(quantity)
-        dest = tuple((self._names[i], int(u)) for i, u in enumerate(split) if u > 0)
+        dest = tuple((self.network.names[i], int(u)) for i, u in enumerate(split) if u > 0)
         self._job_counter += 1
         job = ProductionJob(
             job_id=self._job_counter * 1000 + self.index,
@@ -220,9 +282,7 @@ class SupplyMixin:
             quick_response=quick,
             rush=rush,
         )
-        if self.signal_hour[sku] >= 0:
-            self._jobs_after_signal.add(job.job_id)
-        m.jobs[job.job_id] = job
+        self.sensing.note_job(sku, job.job_id)
         f.accept(job)
         m.ledger.add_money("setup_cost", self.index, f.cfg.setup_cost_per_order * m.scale)
         m.ledger.add_units("units_ordered", sku, quantity)
@@ -231,7 +291,7 @@ class SupplyMixin:
         if rush:
             premium = quantity * self.spec.policy.rush.premium_per_unit
             m.ledger.add_money("rush_premium_cost", self.index, premium)
-        day = min(hour // 24, len(self.daily_ordered) - 1)
+        day = min(hour // HOURS_PER_DAY, len(self.daily_ordered) - 1)
         self.daily_ordered[day, sku] += quantity
         kind = "rush_order" if rush else "production_order"
         if self._pilot_pending[sku] and not rush:
@@ -241,30 +301,29 @@ class SupplyMixin:
         if why:
             detail += f" ({why})"
         m.log(
-            hour,
             kind,
-            self.name,
-            m.sku_names[sku],
-            quantity,
-            quantity * float(f.cost_per_unit[sku]),
-            detail,
+            hour=hour,
+            actor=self.name,
+            sku=m.sku_names[sku],
+            quantity=quantity,
+            value=quantity * float(f.cost_per_unit[sku]),
+            detail=detail,
         )
         return job
 
     # ------------------------------------------------------------------ other levers
     def transfer(self, sku: int, src: int, dst: int, units: int, hour: int, why: str) -> int:
         """Move available stock between two of the brand's warehouses on the line-haul."""
-        s, d = self.warehouses[src], self.warehouses[dst]
-        moved = self.line_haul[0].transfer(sku, s, d, units, hour)
+        s, d = self.network.warehouses[src], self.network.warehouses[dst]
+        moved = self.network.line_haul[0].transfer(sku, s, d, units, hour)
         if moved:
             self.model.log(
-                hour,
                 "transfer",
-                self.name,
-                self.model.sku_names[sku],
-                moved,
-                0.0,
-                f"{s.name} -> {d.name} ({why})",
+                hour=hour,
+                actor=self.name,
+                sku=self.model.sku_names[sku],
+                quantity=moved,
+                detail=f"{s.name} -> {d.name} ({why})",
             )
         return moved
 
@@ -284,11 +343,10 @@ class SupplyMixin:
             post_id = f"task{self._task_counter}-{self.name}-{kol.name}"
             kol.plan(post_id, at, "short_video", np.array([sku], dtype=np.int64), 1)
             m.log(
-                hour,
                 "dynamic_task",
-                self.name,
-                m.sku_names[sku],
-                1,
-                0.0,
-                f"{kol.name} posts at hour {at}",
+                hour=hour,
+                actor=self.name,
+                sku=m.sku_names[sku],
+                quantity=1,
+                detail=f"{kol.name} posts at hour {at}",
             )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import CarrierConfig
 from sim.messages import Consignment
 
@@ -41,24 +42,34 @@ class Carrier(mesa.Agent):
         self.parcels_in_transit = np.zeros(n, dtype=np.int64)
         self.parcels_to_region = np.zeros((n, len(model.geo)), dtype=np.int64)
         self.returns_in_transit = np.zeros(n, dtype=np.int64)
-        for h in sorted(set(cfg.dispatch_hours)):
-            if h < model.horizon_hours:
-                model.every(24, h, self.dispatch)
+
+    # ------------------------------------------------------------------ disruptions
+    def cut_capacity(self, factor: float) -> None:
+        """A shortage: only ``factor`` (0..1) of the daily capacity is left until restored."""
+        self.capacity_factor = factor
+
+    def restore_capacity(self) -> None:
+        """The shortage is over: full capacity again."""
+        self.capacity_factor = 1.0
 
     # ------------------------------------------------------------------ helpers
+    def cutoff_hours(self) -> list[int]:
+        """Hours of the day at which it dispatches (the model schedules :meth:`dispatch`)."""
+        return sorted(set(self.cfg.dispatch_hours))
+
     def trip_hours(self, km: float) -> int:
         """Hours a trip of ``km`` takes."""
         return max(1, math.ceil(self.cfg.handling_hours + km / self.cfg.speed_km_per_hour))
 
     def next_dispatch_wait(self, hour: int) -> int:
         """Hours from ``hour`` until the next cut-off (0 if one is now)."""
-        hod = hour % 24
-        return min((h - hod) % 24 for h in self.cfg.dispatch_hours)
+        hod = hour % HOURS_PER_DAY
+        return min((h - hod) % HOURS_PER_DAY for h in self.cfg.dispatch_hours)
 
     def remaining_today(self, hour: int) -> float:
         """Capacity left today."""
-        if hour // 24 != self._day:
-            self._day = hour // 24
+        if hour // HOURS_PER_DAY != self._day:
+            self._day = hour // HOURS_PER_DAY
             self._used_today = 0.0
         return self.capacity_per_day * self.capacity_factor - self._used_today
 
@@ -87,7 +98,9 @@ class Carrier(mesa.Agent):
         used = 0
         if self.cfg.elastic:  # spot capacity: only what the contracted carriers cannot take
             waiting = sum(w.packed_units for w in brand.warehouses)
-            contracted = sum(max(0.0, c.remaining_today(hour)) for c in brand.contracted_last_mile)
+            contracted = sum(
+                max(0.0, c.remaining_today(hour)) for c in brand.network.contracted_last_mile
+            )
             budget = min(budget, waiting - contracted)
             if budget < 1:
                 return
@@ -190,8 +203,7 @@ class Carrier(mesa.Agent):
             m.ledger.add_money(
                 "transport_cost", self.brand, parcels * self.cfg.cost_per_parcel * surge
             )
-            m.ledger.counts["parcels"][self.brand] += parcels
-            m.ledger.counts["orders_shipped"][self.brand] += len(sel)
+            m.ledger.count_parcels(self.brand, parcels, len(sel))
             self._load(c)
             units += n
         return units
@@ -237,7 +249,7 @@ class Carrier(mesa.Agent):
                 self.stock_in_transit_to[c.sku_index, wh] -= c.units
                 m.warehouses[wh].receive_stock(c.sku_index, c.units, hour)
                 if c.job_ids:
-                    m.brands[self.brand].note_arrival(c.sku_index, hour, c.job_ids)
+                    m.brands[self.brand].sensing.note_arrival(c.sku_index, hour, c.job_ids)
             elif c.kind == "parcels":
                 skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
                 np.subtract.at(self.parcels_in_transit, skus, qty)

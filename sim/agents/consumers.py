@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
+from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
     BACKLOG,
@@ -37,7 +39,6 @@ from sim.orders import (
     CH_WOM,
     DELIVERED,
     PICKED,
-    RETURNED,
 )
 from sim.rng import stream
 
@@ -96,7 +97,7 @@ class ConsumerPopulation(mesa.Agent):
         launched = np.flatnonzero(m.sellable_from <= hour)
         if rate <= 0 or len(launched) == 0:
             return None
-        k = int(rng.poisson(rate / 24.0 * self.n * len(launched)))
+        k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
         if k == 0:
             return None
         consumers = rng.integers(0, self.n, k)
@@ -107,7 +108,7 @@ class ConsumerPopulation(mesa.Agent):
         """Fully mixed word of mouth: every adopter recommends at ``contacts_per_day`` to
         uniformly random consumers, so a non-adopter's hazard is ``q·A/N`` per day with
         ``q = contacts_per_day · conversion_probability`` (the Bass imitation term)."""
-        rate = self.cfg.word_of_mouth.contacts_per_day / 24.0
+        rate = self.cfg.word_of_mouth.contacts_per_day / HOURS_PER_DAY
         if rate <= 0 or not self.adopters.any():
             return None
         k = rng.poisson(rate * self.adopters)
@@ -139,9 +140,7 @@ class ConsumerPopulation(mesa.Agent):
         wish = self._wishes(hour, fresh, rng)
         if revisits:
             rv = _concat(revisits)
-            m.ledger.pending_intents -= np.bincount(rv[1], weights=rv[4], minlength=m.n_sku).astype(
-                np.int64
-            )
+            m.ledger.intents_resolved(rv[1], rv[4])
             self.state[rv[0], rv[1]] = NONE
             rv_wish = (rv[0], rv[1], rv[2], rv[3], rv[4], np.ones(len(rv[0]), bool))
             wish = _stack(wish, rv_wish) if wish is not None else rv_wish
@@ -180,18 +179,14 @@ class ConsumerPopulation(mesa.Agent):
         if come_back.any():
             cb = f_idx[come_back]
             self.state[consumers[cb], skus[cb]] = WAITING
-            m.ledger.pending_intents += np.bincount(
-                skus[cb], weights=qty[cb], minlength=m.n_sku
-            ).astype(np.int64)
+            m.ledger.intents_waiting(skus[cb], qty[cb])
             due = hour + self.cfg.consumer.revisit_delay_hours
             if due < m.horizon_hours:
                 self._schedule(
                     due, Exposures(consumers[cb], skus[cb], CH_REVISIT, -1, quantity=qty[cb])
                 )
             else:  # the horizon ends first: the consumer left while waiting
-                m.ledger.pending_intents -= np.bincount(
-                    skus[cb], weights=qty[cb], minlength=m.n_sku
-                ).astype(np.int64)
+                m.ledger.intents_resolved(skus[cb], qty[cb])
                 self._lose(skus[cb], consumers[cb], qty[cb], np.full(len(cb), LEFT))
         if try_sub.any():
             s_idx = f_idx[try_sub]
@@ -224,7 +219,7 @@ class ConsumerPopulation(mesa.Agent):
         p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
-        age_days = np.maximum(0, hour - m.launch_hour[skus]) / 24.0
+        age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
         p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
         p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (ec[flat].astype(np.float64) - 1.0)
         p = np.minimum(p, 1.0)
@@ -252,16 +247,18 @@ class ConsumerPopulation(mesa.Agent):
             sel = np.flatnonzero(skus == sku)
             brand = m.brand_of_sku(int(sku))
             c = consumers[sel]
-            outcome[sel] = brand.take_orders(
-                hour=hour,
-                sku=int(sku),
-                consumers=c,
-                regions=self.region[c],
-                quantity=qty[sel],
-                patience=self.patience_hours[c] * m.channel_patience[channels[sel]],
-                channels=channels[sel],
-                kols=kols[sel],
-                platforms=self.platform[c],
+            outcome[sel] = brand.selling.take_orders(
+                hour,
+                int(sku),
+                Wishes(
+                    consumers=c,
+                    regions=self.region[c],
+                    quantity=qty[sel],
+                    patience=self.patience_hours[c] * m.channel_patience[channels[sel]],
+                    channels=channels[sel],
+                    kols=kols[sel],
+                    platforms=self.platform[c],
+                ),
             )
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
@@ -286,9 +283,7 @@ class ConsumerPopulation(mesa.Agent):
         for hour in sorted(self._scheduled):
             for b in self._scheduled[hour]:
                 if b.channel == CH_REVISIT and len(b):
-                    m.ledger.pending_intents -= np.bincount(
-                        b.skus, weights=b.quantity, minlength=m.n_sku
-                    ).astype(np.int64)
+                    m.ledger.intents_resolved(b.skus, b.quantity)
                     self._lose(b.skus, b.consumers, b.quantity, np.full(len(b), LEFT))
         self._scheduled.clear()
 
@@ -316,14 +311,13 @@ class ConsumerPopulation(mesa.Agent):
         cancel = late[rng.random(len(late)) < self.cfg.consumer.late_cancel_probability]
         if len(cancel):
             for b in np.unique(book.brand[cancel]):
-                m.brands[int(b)].cancel_orders(cancel[book.brand[cancel] == b], hour)
+                m.brands[int(b)].selling.cancel_orders(cancel[book.brand[cancel] == b], hour)
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
         m = self.model
         book = m.orders
-        book.set("status", order_ids, DELIVERED)
-        book.set("delivered_hour", order_ids, hour)
+        book.deliver(order_ids, hour)
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
@@ -337,16 +331,12 @@ class ConsumerPopulation(mesa.Agent):
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
-        led = m.ledger.units
-        made = led["initial"] + led["produced"]
-        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
-        d = share[skus]
+        d = m.ledger.defective_share()[skus]
         defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
         if defective.any():
             bad = order_ids[defective]
-            book.set("defective", bad, True)
-            np.subtract.at(led["defective_out"], skus[defective], qty[defective])
-            np.maximum(led["defective_out"], 0, out=led["defective_out"])
+            book.mark_defective(bad)
+            m.ledger.defective_found(skus[defective], qty[defective])
             p[defective] = 1.0
         back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
         if back.any():
@@ -391,12 +381,12 @@ class ConsumerPopulation(mesa.Agent):
         if len(ids) == 0:
             return
         book = m.orders
-        book.set("status", ids, RETURNED)
+        book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
+            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
 def _concat(batches: list[Exposures]):

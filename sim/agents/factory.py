@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import FactoryConfig
 from sim.messages import ProductionJob
 from sim.rng import stream
@@ -65,7 +66,7 @@ class Factory(mesa.Agent):
         spec = model.config.brand_specs()[brand]
         self.supply = spec.supply
         self.rush_policy = spec.policy.rush
-        self.capacity_per_hour = cfg.capacity_units_per_day * s / 24.0
+        self.capacity_per_hour = cfg.capacity_units_per_day * s / HOURS_PER_DAY
         self.capacity_factor = 1.0
         self.moq_units = max(1, math.ceil(cfg.moq_units * s))
         self.batch_units = max(1, math.ceil(cfg.batch_size_units * s))
@@ -105,11 +106,9 @@ class Factory(mesa.Agent):
         self._material_arrivals: dict[int, int] = {}
         self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
         self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
-        self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / 24))
+        self.daily_material_orders = np.zeros(math.ceil(model.horizon_hours / HOURS_PER_DAY))
         if self.material_stock_mode and mat.initial_units > 0:
             self._spend(self.materials * mat.cost_share * self.input_unit_cost)
-        if self.material_stock_mode:
-            model.every(mat.review_hours, 0, self.review_materials)
 
     # ------------------------------------------------------------------ helpers
     def _spend(self, amount: float) -> None:
@@ -177,7 +176,7 @@ class Factory(mesa.Agent):
         the part jumps the queue)."""
         hour = job.placed_hour
         if not self.material_stock_mode:
-            day = min(hour // 24, len(self.daily_material_orders) - 1)
+            day = min(hour // HOURS_PER_DAY, len(self.daily_material_orders) - 1)
             self.daily_material_orders[day] += units
             lead = self.material_lead_hours(expedite)
             self._start_after(job, units, dest, lead, priority=expedite)
@@ -251,7 +250,7 @@ class Factory(mesa.Agent):
         hour = m.hour
         mat = self.supply.materials
         need = m.brands[self.brand].information.need_per_day(self, hour)
-        target = need * (self.material_lead_hours(expedite=False) / 24.0 + mat.cover_days)
+        target = need * (self.material_lead_hours(expedite=False) / HOURS_PER_DAY + mat.cover_days)
         waiting = sum(w[1] for w in self._waiting)
         position = self.materials + self.materials_on_order - waiting
         q = math.ceil(target - position)
@@ -261,7 +260,7 @@ class Factory(mesa.Agent):
 
     def _buy_materials(self, units: int, hour: int, lead_hours: float) -> None:
         m = self.model
-        day = min(hour // 24, len(self.daily_material_orders) - 1)
+        day = min(hour // HOURS_PER_DAY, len(self.daily_material_orders) - 1)
         self.daily_material_orders[day] += units
         self.materials_on_order += units
         self._spend(units * self.supply.materials.cost_share * self.input_unit_cost)
@@ -269,7 +268,13 @@ class Factory(mesa.Agent):
         self._material_arrivals[due] = self._material_arrivals.get(due, 0) + units
         if self._material_arrivals[due] == units:
             m.at(due, self.materials_arrive)
-        m.log(hour, "material_order", self.name, "", units, 0.0, f"arrives at hour {due}")
+        m.log(
+            "material_order",
+            hour=hour,
+            actor=self.name,
+            quantity=units,
+            detail=f"arrives at hour {due}",
+        )
 
     def materials_arrive(self) -> None:
         """Materials arrive; jobs waiting for them start, oldest first (event callback)."""
@@ -286,6 +291,15 @@ class Factory(mesa.Agent):
             if w[1] == 0:
                 self._waiting.popleft()
 
+    # ------------------------------------------------------------------ disruptions
+    def cut_capacity(self, factor: float) -> None:
+        """An outage: only ``factor`` (0..1, 0 a full stop) of capacity is left until restored."""
+        self.capacity_factor = factor
+
+    def restore_capacity(self) -> None:
+        """The outage is over: full capacity again."""
+        self.capacity_factor = 1.0
+
     # ------------------------------------------------------------------ hourly work
     def produce(self, hour: int) -> None:
         """Produce up to this hour's capacity (changeovers take idle time); build modules."""
@@ -298,7 +312,7 @@ class Factory(mesa.Agent):
         if self.last_sku is not None and sku != self.last_sku and self._changeover_left <= 0:
             self._changeover_left = self.cfg.changeover_hours
             self._since_changeover = 0.0
-            self.model.log(hour, "changeover", self.name, self.model.sku_names[sku], 0, 0.0, "")
+            self.model.log("changeover", hour=hour, actor=self.name, sku=self.model.sku_names[sku])
         self.last_sku = sku
         usable = 1.0
         if self._changeover_left > 0:
@@ -319,13 +333,12 @@ class Factory(mesa.Agent):
                 self.queue.popleft()
                 caught = self._caught.pop(head.job.job_id, 0)
                 self.model.log(
-                    hour,
                     "production_complete",
-                    self.name,
-                    self.model.sku_names[head.job.sku_index],
-                    head.job.quantity,
-                    0.0,
-                    f"job {head.job.job_id}, {caught} defective units scrapped",
+                    hour=hour,
+                    actor=self.name,
+                    sku=self.model.sku_names[head.job.sku_index],
+                    quantity=head.job.quantity,
+                    detail=f"job {head.job.job_id}, {caught} defective units scrapped",
                 )
         if not self.queue:
             self._credit = 0.0
@@ -335,7 +348,7 @@ class Factory(mesa.Agent):
             self._module_credit = 0.0
             return
         pp = self.supply.postponement
-        self._module_credit += pp.module_build_units_per_day * self.model.scale / 24.0
+        self._module_credit += pp.module_build_units_per_day * self.model.scale / HOURS_PER_DAY
         k = int(min(self._module_credit, self.module_target - self.modules))
         if k > 0:
             self.modules += k
@@ -381,7 +394,7 @@ class Factory(mesa.Agent):
             good = n - caught
         shipped = _take(p.dest_left, good)
         if p.job.rush:
-            lh = m.brands[self.brand].line_haul[0]
+            lh = m.brands[self.brand].network.line_haul[0]
             for wh, k in shipped:
                 lh.expedite(self, sku, wh, k, (p.job.job_id,), hour)
             return

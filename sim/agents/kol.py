@@ -98,11 +98,16 @@ class Kol(mesa.Agent):
         sku_names = ",".join(m.sku_names[s] for s in skus)
         if kind == "livestream":
             m.log(
-                hour, "livestream_start", self.name, sku_names, 0, fee, f"{post_id} for {duration}h"
+                "livestream_start",
+                hour=hour,
+                actor=self.name,
+                sku=sku_names,
+                value=fee,
+                detail=f"{post_id} for {duration}h",
             )
             m.at(hour + duration, self.end_livestreams)
         else:
-            m.log(hour, "post", self.name, sku_names, 0, fee, post_id)
+            m.log("post", hour=hour, actor=self.name, sku=sku_names, value=fee, detail=post_id)
         return post
 
     def end_livestreams(self) -> None:
@@ -111,7 +116,14 @@ class Kol(mesa.Agent):
         for p in self.posts:
             if p.kind == "livestream" and p.start_hour + p.duration_hours == hour:
                 names = ",".join(self.model.sku_names[s] for s in p.skus)
-                self.model.log(hour, "livestream_end", self.name, names, p.views, 0.0, p.post_id)
+                self.model.log(
+                    "livestream_end",
+                    hour=hour,
+                    actor=self.name,
+                    sku=names,
+                    quantity=p.views,
+                    detail=p.post_id,
+                )
 
     # -- hourly --------------------------------------------------------------------
     def broadcast(self, hour: int) -> list[Exposures]:

@@ -43,8 +43,10 @@ import numpy as np
 from mesa.agentset import AgentSet
 
 from sim.agents.consumers import ACCEPTED, BOUGHT, LEFT, LOST_CAUSES, NONE, SOLD_OUT, WAITING
+from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
+from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
     BACKLOG,
@@ -56,7 +58,6 @@ from sim.orders import (
     CH_WOM,
     DELIVERED,
     PICKED,
-    RETURNED,
 )
 from sim.rng import stream
 
@@ -368,9 +369,9 @@ class ReferencePopulation:
         self.impulse_return_multiplier = c.impulse_return_multiplier
         self.late_return_multiplier = c.late_return_multiplier
         self.return_delay_hours = c.return_delay_hours
-        self.organic_per_hour = cfg.organic.exposure_rate_per_day / 24.0
+        self.organic_per_hour = cfg.organic.exposure_rate_per_day / HOURS_PER_DAY
         self.organic_p0 = math.exp(-self.organic_per_hour)
-        self.contacts_per_hour = wom.contacts_per_day / 24.0
+        self.contacts_per_hour = wom.contacts_per_day / HOURS_PER_DAY
         self.contacts_p0 = math.exp(-self.contacts_per_hour)
         self.peer_mixing = wom.mixing == "peers" and k > 0
         self.recommend_probability = wom.recommend_probability
@@ -414,7 +415,7 @@ class ReferencePopulation:
         m = self.model
         self.sellable_from = m.sellable_from.tolist()
         self.launched = [s for s, h in enumerate(self.sellable_from) if h <= hour]
-        age_days = np.maximum(0, hour - m.launch_hour) / 24.0
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
         self.novelty = np.power(0.5, age_days / m.novelty_half_life_days).tolist()
         agents = self.agents_list
         for b in content:  # content reaches its viewers
@@ -444,17 +445,19 @@ class ReferencePopulation:
         for sku in sorted({w.sku for w in wishes}):
             queue = [w for w in wishes if w.sku == sku]
             consumers = np.array([w.consumer.index for w in queue], dtype=np.int64)
-            outcome = m.brand_of_sku(sku).take_orders(
-                hour=hour,
-                sku=sku,
-                consumers=consumers,
-                regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
-                quantity=np.array([w.quantity for w in queue], dtype=np.int64),
-                patience=np.array([w.consumer.patience_hours for w in queue], dtype=np.float32)
-                * m.channel_patience[np.array([w.channel for w in queue], dtype=np.int8)],
-                channels=np.array([w.channel for w in queue], dtype=np.int8),
-                kols=np.array([w.kol for w in queue], dtype=np.int32),
-                platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
+            outcome = m.brand_of_sku(sku).selling.take_orders(
+                hour,
+                sku,
+                Wishes(
+                    consumers=consumers,
+                    regions=np.array([w.consumer.region for w in queue], dtype=np.int16),
+                    quantity=np.array([w.quantity for w in queue], dtype=np.int64),
+                    patience=np.array([w.consumer.patience_hours for w in queue], np.float32)
+                    * m.channel_patience[np.array([w.channel for w in queue], dtype=np.int8)],
+                    channels=np.array([w.channel for w in queue], dtype=np.int8),
+                    kols=np.array([w.kol for w in queue], dtype=np.int32),
+                    platforms=np.array([w.consumer.platform for w in queue], dtype=np.int16),
+                ),
             )
             for w, o in zip(queue, outcome.tolist(), strict=True):
                 w.outcome = o
@@ -477,7 +480,7 @@ class ReferencePopulation:
                 led.add_units(field, s[sel], q[sel])
             self._lost = []
         delta = np.array(self.pending_intents, dtype=np.int64) - self._pending_in_ledger
-        led.pending_intents += delta
+        led.shift_intents(delta)
         self._pending_in_ledger = list(self.pending_intents)
 
     def expire_waiting(self) -> None:
@@ -516,23 +519,19 @@ class ReferencePopulation:
             ids = np.array(cancel, dtype=np.int64)
             brands = m.orders.brand[ids]
             for b in np.unique(brands):
-                m.brands[int(b)].cancel_orders(ids[brands == b], hour)
+                m.brands[int(b)].selling.cancel_orders(ids[brands == b], hour)
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers, each of whom decides to keep or return it."""
         m = self.model
         book = m.orders
-        book.set("status", order_ids, DELIVERED)
-        book.set("delivered_hour", order_ids, hour)
+        book.deliver(order_ids, hour)
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
         np.add.at(self.kept_units, skus, qty)
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
-        led = m.ledger.units
-        made = led["initial"] + led["produced"]
-        share = np.divide(led["defective_out"], made, out=np.zeros(len(made)), where=made > 0)
-        share = share.tolist()
+        share = m.ledger.defective_share().tolist()
         rows = zip(
             order_ids.tolist(),
             book.consumer[order_ids].tolist(),
@@ -548,9 +547,8 @@ class ReferencePopulation:
                 bad.append(oid)
         if bad:  # the defective units found are no longer hidden in the stock
             bad = np.array(bad, dtype=np.int64)
-            book.set("defective", bad, True)
-            np.subtract.at(led["defective_out"], book.sku[bad], book.quantity[bad])
-            np.maximum(led["defective_out"], 0, out=led["defective_out"])
+            book.mark_defective(bad)
+            m.ledger.defective_found(book.sku[bad], book.quantity[bad])
 
     def send_returns(self, hour: int) -> None:
         """Buyers send back the items they decided to return, due this hour."""
@@ -566,9 +564,9 @@ class ReferencePopulation:
         ids = ids[book.status[ids] == DELIVERED]
         if len(ids) == 0:
             return
-        book.set("status", ids, RETURNED)
+        book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].take_back(ids[book.brand[ids] == b], hour)
+            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import WarehouseConfig
-from sim.orders import ALLOCATED, IN_TRANSIT, PICKED
+from sim.orders import ALLOCATED, PICKED
 from sim.queues import IdQueue
 from sim.rng import stream
 
@@ -43,7 +44,9 @@ class Warehouse(mesa.Agent):
         self.pick_queue = IdQueue()
         self.packed = IdQueue()
         self.pick_capacity_per_hour = cfg.pick_capacity_units_per_hour * model.scale
-        self.returns_capacity_per_hour = cfg.returns_capacity_units_per_day * model.scale / 24.0
+        self.returns_capacity_per_hour = (
+            cfg.returns_capacity_units_per_day * model.scale / HOURS_PER_DAY
+        )
         self._pick_credit = 0.0
         self._returns_credit = 0.0
         self.shipped_hour = np.zeros(n, dtype=np.int64)
@@ -93,8 +96,7 @@ class Warehouse(mesa.Agent):
         np.add.at(self.reserved, book.sku[order_ids], qty)
         if np.any(self.reserved > self.on_hand):
             raise AssertionError(f"{self.name}: reserved more than on hand")
-        book.set("status", order_ids, ALLOCATED)
-        book.set("warehouse", order_ids, self.gindex)
+        book.allocate(order_ids, self.gindex)
         self.pick_queue.push(order_ids)
         self.queued_units += int(qty.sum())
 
@@ -115,14 +117,14 @@ class Warehouse(mesa.Agent):
         book = self.model.orders
         self._pick_credit += self.pick_capacity_per_hour
         ids = self.pick_queue.pop_by_capacity(
-            book.cols["quantity"], book.cols["status"], ALLOCATED, self._pick_credit
+            book.quantity, book.status, ALLOCATED, self._pick_credit
         )
         if len(ids):
             units = int(book.quantity[ids].sum())
             self._pick_credit -= units
             self.queued_units -= units
             self.packed_units += units
-            book.set("status", ids, PICKED)
+            book.pick(ids)
             self.packed.push(ids)
         if len(self.pick_queue) == 0:
             self._pick_credit = 0.0
@@ -132,9 +134,7 @@ class Warehouse(mesa.Agent):
         if len(self.packed) == 0 or capacity_units < 1:
             return np.empty(0, dtype=np.int64)
         book = self.model.orders
-        ids = self.packed.pop_by_capacity(
-            book.cols["quantity"], book.cols["status"], PICKED, capacity_units
-        )
+        ids = self.packed.pop_by_capacity(book.quantity, book.status, PICKED, capacity_units)
         if len(ids):
             skus, qty = book.sku[ids], book.quantity[ids]
             np.subtract.at(self.on_hand, skus, qty)
@@ -143,8 +143,7 @@ class Warehouse(mesa.Agent):
             self.packed_units -= int(qty.sum())
             handling = float(qty.sum()) * self.cfg.handling_cost_per_unit
             self.model.ledger.add_money("transport_cost", self.brand, handling)
-            book.set("status", ids, IN_TRANSIT)
-            book.set("shipped_hour", ids, hour)
+            book.ship(ids, hour)
         return ids
 
     def handover_stock(self, sku: int, units: int) -> int:
@@ -182,7 +181,7 @@ class Warehouse(mesa.Agent):
         """Holding cost of one hour on all units in the building."""
         units = int(self.on_hand.sum() + self.returns_waiting.sum())
         if units:
-            cost = units * self.cfg.holding_cost_per_unit_day / 24.0
+            cost = units * self.cfg.holding_cost_per_unit_day / HOURS_PER_DAY
             self.model.ledger.add_money("holding_cost", self.brand, cost)
 
     def reset_hour(self) -> None:

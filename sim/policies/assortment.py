@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import AssortmentPolicy
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ class TestAndLearn:
 
     def scores(self, brand: Brand, hour: int) -> np.ndarray:
         """Demand per view of each of the brand's designs over the test (brand SKU order)."""
-        views = brand.hourly_views[:hour].sum(axis=0)[brand.skus].astype(float)
-        demand = brand.hourly_demand[:hour].sum(axis=0)[brand.skus].astype(float)
+        views = brand.sensing.hourly_views[:hour].sum(axis=0)[brand.skus].astype(float)
+        demand = brand.sensing.hourly_demand[:hour].sum(axis=0)[brand.skus].astype(float)
         return np.divide(demand, views, out=np.zeros(len(views)), where=views > 0)
 
     def decide(self, brand: Brand) -> None:
@@ -71,30 +72,28 @@ class TestAndLearn:
             sku = int(sku)
             name = m.sku_names[sku]
             if sku not in winners:
-                brand.stopped[sku] = True
-                brand.set_presale(sku, False, hour, "design stopped")
+                brand.stop_design(sku, hour)
                 m.log(
-                    hour,
                     "design_stopped",
-                    brand.name,
-                    name,
-                    0,
-                    score[i],
-                    f"{score[i]:.4f} orders per view",
+                    hour=hour,
+                    actor=brand.name,
+                    sku=name,
+                    value=score[i],
+                    detail=f"{score[i]:.4f} orders per view",
                 )
                 continue
-            rate = brand.hourly_demand[:hour, sku].sum() / max(1, hour)
-            qty = math.ceil(p.scale_up_days * 24 * rate)
+            rate = brand.sensing.hourly_demand[:hour, sku].sum() / max(1, hour)
+            qty = math.ceil(p.scale_up_days * HOURS_PER_DAY * rate)
             m.log(
-                hour,
                 "design_scaled",
-                brand.name,
-                name,
-                qty,
-                score[i],
-                f"{score[i]:.4f} orders per view",
+                hour=hour,
+                actor=brand.name,
+                sku=name,
+                quantity=qty,
+                value=score[i],
+                detail=f"{score[i]:.4f} orders per view",
             )
             if qty > 0:
-                brand.place_scale_up(sku, qty, hour)
+                brand.supply.place_scale_up(sku, qty, hour)
             if p.winner_posts:
-                brand.book_dynamic_posts(sku, p.winner_posts, hour)
+                brand.supply.book_dynamic_posts(sku, p.winner_posts, hour)

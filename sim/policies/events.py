@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import ReplenishmentPolicy
 from sim.policies.forecast import Signals
 from sim.rng import stream
@@ -61,7 +62,7 @@ def expected_units(
     else:
         views = followers * kol.cfg.engagement_rate / (1 - c.short_video.branching_ratio)
         conv = c.short_video.conversion_probability
-    age_days = max(0, hour - int(m.launch_hour[sku])) / 24.0
+    age_days = max(0, hour - int(m.launch_hour[sku])) / HOURS_PER_DAY
     novelty = 0.5 ** (age_days / float(m.novelty_half_life_days[sku]))
     cons = m.config.market.consumer
     price = math.exp(-cons.price_sensitivity_mean * (float(m.price_ratio[sku]) - 1.0))
@@ -72,17 +73,18 @@ def expected_units(
 class EventPlan:
     """The known events of one brand's SKUs and what the planner has already provided for."""
 
-    def __init__(
-        self, model: ViralChainModel, brand_name: str, skus: np.ndarray, rp: ReplenishmentPolicy
-    ):
-        self.model = model
-        cfg = model.config
+    def __init__(self, model: ViralChainModel, brand_name: str, rp: ReplenishmentPolicy):
+        self.model, self.brand_name, self.params = model, brand_name, rp
         self.active = rp.planner == "event_aware"
         self.memory_hours = rp.event_memory_hours
         self.events: list[KnownEvent] = []
         self.planned: list[bool] = []
+
+    def read_calendar(self, skus: np.ndarray) -> None:
+        """Forecast the calendar's events for the brand's SKUs (once the KOLs exist)."""
         if not self.active:
             return
+        model, cfg, sd = self.model, self.model.config, self.params.event_forecast_error
         mine = {int(s) for s in skus}
         main = [model.sku_index[s] for s in cfg.brand.products]
         for i, post in enumerate(cfg.content.calendar):
@@ -92,9 +94,8 @@ class EventPlan:
                     continue
                 kol = model.kol_index[post.kol]
                 mean = expected_units(model, kol, post.kind, s, post.at_hour, len(featured))
-                z = float(stream(model.seed, "event_forecast", brand_name, i, s).standard_normal())
-                sd = rp.event_forecast_error
-                units = mean * math.exp(sd * z - sd * sd / 2)  # mean-one error
+                rng = stream(model.seed, "event_forecast", self.brand_name, i, s)
+                units = mean * math.exp(sd * float(rng.standard_normal()) - sd * sd / 2)
                 notice = post.notice_hours
                 known = 0 if notice is None else max(0, post.at_hour - notice)
                 self.events.append(KnownEvent(post.at_hour, s, units, known))
@@ -105,7 +106,7 @@ class EventPlan:
         the day a lead time already counts (``make_per_hour``: the factory's output)."""
         if make_per_hour <= 0:
             return e.hour
-        return e.hour - max(0.0, e.units / make_per_hour - 24.0)
+        return e.hour - max(0.0, e.units / make_per_hour - HOURS_PER_DAY)
 
     def units(
         self,
@@ -144,9 +145,9 @@ class EventPlan:
         n = len(sig.daily_demand)
         if n == 0:
             return sig
-        starts = end_hour + 1 - 24 * np.arange(n, 0, -1)  # first hour of each day
+        starts = end_hour + 1 - HOURS_PER_DAY * np.arange(n, 0, -1)  # first hour of each day
         keep = np.ones(n, dtype=bool)
         for e in self.events:
             if e.sku == sku:
-                keep &= ~((starts + 24 > e.hour) & (starts < e.hour + self.memory_hours))
+                keep &= ~((starts + HOURS_PER_DAY > e.hour) & (starts < e.hour + self.memory_hours))
         return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import InformationPolicy
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ class NoSharing:
 
     def need_per_day(self, factory: Factory, hour: int) -> float:
         """Forecast material need per day of ``factory``."""
-        lo = max(0, hour - 24 * WINDOW_DAYS)
-        days = max(1.0, (hour - lo) / 24.0)
+        lo = max(0, hour - HOURS_PER_DAY * WINDOW_DAYS)
+        days = max(1.0, (hour - lo) / HOURS_PER_DAY)
         return float(factory.orders_received_hourly[lo:hour].sum()) / days
 
 
@@ -43,10 +44,10 @@ class Sharing:
     def need_per_day(self, factory: Factory, hour: int) -> float:
         """Forecast material need per day of ``factory``."""
         brand = factory.model.brands[factory.brand]
-        lo = max(0, hour - 24 * WINDOW_DAYS)
-        days = max(1.0, (hour - lo) / 24.0)
+        lo = max(0, hour - HOURS_PER_DAY * WINDOW_DAYS)
+        days = max(1.0, (hour - lo) / HOURS_PER_DAY)
         skus = factory.sku_mask
-        demand = float(brand.hourly_demand[lo:hour][:, skus].sum()) / days
+        demand = float(brand.sensing.hourly_demand[lo:hour][:, skus].sum()) / days
         total = sum(float(f.orders_received_hourly[:hour].sum()) for f in brand.factories)
         mine = float(factory.orders_received_hourly[:hour].sum())
         share = mine / total if total > 0 else 1.0 / len(brand.factories)

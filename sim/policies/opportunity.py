@@ -68,7 +68,7 @@ class Graded:
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
         """Track the SKU's hot spot; fix its grade once, then start that procedure."""
         p = self.params
-        heat = brand.views_rate(sku, hour, p.window_hours) / brand.model.scale
+        heat = brand.sensing.views_rate(sku, hour, p.window_hours) / brand.model.scale
         g = self.grade(heat)
         if g is None:
             self._cool[sku] = self._cool.get(sku, 0) + 1
@@ -91,17 +91,16 @@ class Graded:
             return  # still watching
         self._graded[sku] = True
         brand.model.log(
-            hour,
             "opportunity_graded",
-            brand.name,
-            brand.model.sku_names[sku],
-            self._peak[sku],
-            0.0,
-            f"grade {best}: peak {self._peak[sku]:.0f} views/h per 100k "
+            hour=hour,
+            actor=brand.name,
+            sku=brand.model.sku_names[sku],
+            quantity=self._peak[sku],
+            detail=f"grade {best}: peak {self._peak[sku]:.0f} views/h per 100k "
             f"(hot spot since hour {self._opened[sku]})",
         )
         if best == "B":
-            brand.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
+            brand.supply.raise_safety(sku, p.b_safety_multiplier, hour + int(p.b_hold_hours))
             return
         delay = p.s_decision_hours if best == "S" else p.a_decision_hours
         brand.model.call_at(hour + int(delay), self.respond, brand, sku, best)
@@ -113,17 +112,16 @@ class Graded:
         reserve = p.s_reserve_hours if grade == "S" else p.a_reserve_hours
         posts = p.s_dynamic_posts if grade == "S" else p.a_dynamic_posts
         brand.model.log(
-            hour,
             "opportunity_response",
-            brand.name,
-            brand.model.sku_names[sku],
-            reserve,
-            0.0,
-            f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
+            hour=hour,
+            actor=brand.name,
+            sku=brand.model.sku_names[sku],
+            quantity=reserve,
+            detail=f"grade {grade}: reserve {reserve:g} h, {posts} tasks",
         )
         if reserve > 0:
-            brand.hold_capacity(sku, reserve, hour, p.reserve_fee_per_unit, f"grade {grade}")
+            brand.supply.hold_capacity(sku, reserve, hour, p.reserve_fee_per_unit, f"grade {grade}")
         if posts:
-            brand.book_dynamic_posts(sku, posts, hour)
+            brand.supply.book_dynamic_posts(sku, posts, hour)
         if grade == "S":
-            brand.set_presale(sku, True, hour, "grade S procedure")
+            brand.selling.set_presale(sku, True, hour, "grade S procedure")

@@ -59,36 +59,40 @@ class BeforeLivestream:
         """Move ``share`` of central available stock to the forward warehouses."""
         hour = brand.model.hour
         for sku in skus:
-            units = int(brand.warehouses[brand.central].available(sku) * self.params.share)
+            units = int(brand.warehouses[brand.network.central].available(sku) * self.params.share)
             self._spread(brand, sku, units, hour, why)
 
     def _spread(self, brand: Brand, sku: int, units: int, hour: int, why: str) -> None:
-        fwd = [i for i in range(len(brand.warehouses)) if i != brand.central]
+        fwd = [i for i in range(len(brand.warehouses)) if i != brand.network.central]
         if units <= 0 or not fwd:
             return
-        weights = np.array([brand.demand_share[i] for i in fwd], dtype=float)
+        weights = np.array([brand.network.demand_share[i] for i in fwd], dtype=float)
         if weights.sum() <= 0:
             weights = np.ones(len(fwd))
         from sim.policies.deployment import split_units
 
         for i, u in zip(fwd, split_units(units, weights), strict=True):
             if u > 0:
-                brand.transfer(sku, brand.central, i, int(u), hour, why)
+                brand.supply.transfer(sku, brand.network.central, i, int(u), hour, why)
 
     def rebalance(self, brand: Brand, hour: int) -> None:
         """Refill empty forward warehouses from the central one."""
         if not self.params.rebalance:
             return
-        central = brand.warehouses[brand.central]
+        central = brand.warehouses[brand.network.central]
         for sku in brand.skus:
             sku = int(sku)
             avail = central.available(sku)
             if avail <= 0:
                 continue
             for i, w in enumerate(brand.warehouses):
-                if i == brand.central or w.available(sku) > 0 or brand.inbound_to(i, sku) > 0:
+                if (
+                    i == brand.network.central
+                    or w.available(sku) > 0
+                    or brand.network.inbound_to(i, sku) > 0
+                ):
                     continue
-                share = brand.demand_share[i] / max(brand.demand_share.sum(), 1e-9)
+                share = brand.network.demand_share[i] / max(brand.network.demand_share.sum(), 1e-9)
                 units = int(avail * share)
                 if units > 0:
-                    brand.transfer(sku, brand.central, i, units, hour, "rebalance")
+                    brand.supply.transfer(sku, brand.network.central, i, units, hour, "rebalance")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import PresalePolicy
 
 if TYPE_CHECKING:
@@ -54,19 +55,19 @@ class Presale:
     def update(self, brand: Brand, sku: int, hour: int) -> None:
         """Open or close presale for ``sku``."""
         p = self.params
-        is_open = brand.presale_open[sku]
+        is_open = brand.selling.presale_open[sku]
         if p.open_when == "always":
             if hour >= p.start_hour and not is_open:
-                brand.set_presale(sku, True, hour, "presale launch")
+                brand.selling.set_presale(sku, True, hour, "presale launch")
             return
-        rate = brand.demand_rate(sku, hour, 24)
-        avail = brand.available_total(sku)
+        rate = brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY)
+        avail = brand.network.available_total(sku)
         if not is_open and rate > 0 and avail < p.trigger_cover_hours * rate:
-            brand.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
+            brand.selling.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
         elif (
             is_open
             and avail > 0
-            and brand.backlog_units[sku] == 0
+            and brand.selling.backlog_units[sku] == 0
             and avail >= 2 * p.trigger_cover_hours * rate
         ):
-            brand.set_presale(sku, False, hour, "stock back")
+            brand.selling.set_presale(sku, False, hour, "stock back")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim.config import POLICY_FAMILIES
 from sim.policies.allocation import FirstComeFirstServed, Priority, Proportional
 from sim.policies.assortment import FullAssortment, TestAndLearn
 from sim.policies.deployment import Central, DemandShare
@@ -67,6 +68,12 @@ FAMILIES: dict[str, dict[str, type]] = {
 }
 
 
+if {f: tuple(FAMILIES[f]) for f in FAMILIES} != POLICY_FAMILIES:  # one list, checked at import
+    raise ImportError(
+        "sim.policies.registry and sim.config.POLICY_FAMILIES list different families or names"
+    )
+
+
 def names(family: str) -> list[str]:
     """The names registered in a family."""
     return sorted(FAMILIES[family])
@@ -75,3 +82,8 @@ def names(family: str) -> list[str]:
 def build(family: str, params: Any) -> Any:
     """Instantiate the policy named ``params.name`` of ``family``."""
     return FAMILIES[family][params.name](params)
+
+
+def build_all(policy: Any) -> dict[str, Any]:
+    """One policy object per family, from a brand's ``policy`` block (family order)."""
+    return {family: build(family, getattr(policy, family)) for family in FAMILIES}

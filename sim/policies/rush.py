@@ -53,16 +53,16 @@ class ThresholdRush:
         """Whether the signal is past its threshold now, and a description of it."""
         p = self.params
         scale = brand.model.scale
-        rate = brand.demand_rate(sku, hour, p.window_hours)
+        rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         if p.signal == "sales_velocity":
             v = rate / scale
             return v >= p.threshold, f"demand {v:.0f}/h per 100k >= {p.threshold:g}"
         if p.signal == "views":
-            v = brand.views_rate(sku, hour, p.window_hours) / scale
+            v = brand.sensing.views_rate(sku, hour, p.window_hours) / scale
             return v >= p.threshold, f"views {v:.0f}/h per 100k >= {p.threshold:g}"
         if rate <= 0:
             return False, ""
-        cover = brand.available_total(sku) / rate
+        cover = brand.network.available_total(sku) / rate
         return cover < p.threshold, f"cover {cover:.1f} h < {p.threshold:g} h"
 
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
@@ -75,13 +75,13 @@ class ThresholdRush:
         fired, why = self.triggered(brand, sku, hour)
         if not fired:
             return
-        rate = brand.demand_rate(sku, hour, p.window_hours)
+        rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         # top up to cover_hours of demand at the current rate: stock on hand or on its way
         # already covers part of it (a rush on a full shelf is waste)
-        short = p.cover_hours * rate - brand.inventory_position(sku)
+        short = p.cover_hours * rate - brand.supply.inventory_position(sku)
         qty = min(p.cap_units * brand.model.scale, short)
         if qty < 1:
             return
-        brand.place_rush(sku, math.ceil(qty), hour, why)
+        brand.supply.place_rush(sku, math.ceil(qty), hour, why)
         self._count[sku] = self._count.get(sku, 0) + 1
         self._last[sku] = hour

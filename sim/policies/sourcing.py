@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sim.clock import HOURS_PER_DAY
 from sim.config import SourcingPolicy
 from sim.policies.events import EventPlan
 
@@ -47,6 +48,8 @@ class SourcingContext:
     hour: int = 0  # now
     events: EventPlan | None = None  # event-aware planning (None: naive)
     half_life_days: float = math.inf  # the product's novelty half-life: its demand fades so
+    price: float = 0.0  # selling price (the planner weighs an MOQ lot's margin and overage)
+    salvage_fraction: float = 0.0  # share of cost recovered for a unit left over
 
     @property
     def event_aware(self) -> bool:
@@ -55,7 +58,7 @@ class SourcingContext:
 
 
 def _level(per_day: float, lead: float, review: float, safety: float) -> float:
-    return per_day / 24.0 * (lead + review) + safety
+    return per_day / HOURS_PER_DAY * (lead + review) + safety
 
 
 def _quantity(
@@ -73,10 +76,10 @@ def _quantity(
     Event-aware: stock that runs out before the order can arrive is not made up (lost sales),
     so the order covers the review period after arrival (base demand, the known events in it
     and safety stock) minus what will be left on arrival; events the regular channel plans are
-    marked so that the quick channel does not plan them twice; unless pre-orders are waiting
-    (they must be served), no order is placed when even the smallest lot (the MOQ) exceeds all
-    the demand left after it arrives (the base fading with the product's novelty half-life,
-    plus known events).
+    marked so that the quick channel does not plan them twice. When even the smallest lot (the
+    MOQ) exceeds all the demand left after it arrives (the base fading with the product's
+    novelty half-life, plus known events), it is placed only if pre-orders wait for it or the
+    margin on what sells outweighs the loss on what is left over.
     """
     lead = c.lead_hours(f)
     if not c.event_aware:
@@ -86,25 +89,31 @@ def _quantity(
     fresh = not plans_events
     rate = f.capacity_per_hour  # a big event's stock takes longer to make: plan it earlier
     now, arrival = c.hour, c.hour + lead
-    before = per_day / 24.0 * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
+    before = per_day / HOURS_PER_DAY * lead + ev.units(c.sku, now, arrival, now, fresh, rate)
     # what will be left on arrival: stock-outs before it are lost, pre-orders are not (unless
     # another channel serves them: base-surge leaves them to quick response)
     backlog = c.backlog if serves_backlog else 0.0
     left_on_arrival = max(0.0, ip + c.backlog - before) - backlog
     window = (arrival, arrival + c.review_hours)
     need = (
-        per_day / 24.0 * c.review_hours
+        per_day / HOURS_PER_DAY * c.review_hours
         + ev.units(c.sku, *window, now, fresh, rate)
         + safety
         - left_on_arrival
     )
     q = f.order_quantity(need)
     fade = math.log(2) / c.half_life_days  # per day
-    sellable = per_day * math.exp(-fade * lead / 24.0) / fade + ev.units(
+    sellable = per_day * math.exp(-fade * lead / HOURS_PER_DAY) / fade + ev.units(
         c.sku, arrival, math.inf, now, fresh, rate
     )
-    if q and backlog <= 0 and f.order_quantity(1) > sellable - left_on_arrival:
-        return 0  # even the smallest lot would not sell before the demand fades
+    lot = f.order_quantity(1)  # the smallest lot (the MOQ)
+    sells = max(0.0, sellable - left_on_arrival)
+    if q and backlog <= 0 and lot > sells:
+        # even the smallest lot would not all sell before the demand fades: place it only
+        # if the margin on what sells outweighs the loss on what is left (a newsvendor check)
+        cost = float(f.cost_per_unit[c.sku])
+        if sells * (c.price - cost) < (lot - sells) * cost * (1.0 - c.salvage_fraction):
+            return 0
     if q and plans_events:
         ev.mark_planned(c.sku, *window, now, rate)
     return q

@@ -1,0 +1,125 @@
+"""Sensing, for brands: what the brand sees of its market, hour by hour.
+
+Every hour the brand records demand and views per SKU and tracks stock-outs, network-wide
+and per warehouse. It raises the hot-spot signal (the last 24 hours' demand reaches the
+stock available) and notes when the first replenishment ordered after it arrives.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.clock import HOURS_PER_DAY
+from sim.policies.forecast import Signals
+
+if TYPE_CHECKING:
+    from sim.agents.brand_network import BrandNetwork
+    from sim.model import ViralChainModel
+
+
+class Sensing:
+    """The brand's observations.
+
+    Attributes:
+        hourly_demand, hourly_views: (hour, SKU) demand (units wished) and content views.
+        stockout_hours: per SKU, hours with nothing available across the network.
+        signal_hour: per SKU, the hour of the hot-spot signal (-1: none yet).
+        response_hour: per SKU, the hour the first goods ordered after the signal arrived.
+    """
+
+    def __init__(self, model: ViralChainModel, name: str, network: BrandNetwork):
+        self.model, self.name, self.network = model, name, network
+        n, H = model.n_sku, model.horizon_hours
+        self.hourly_demand = np.zeros((H, n), dtype=np.int64)
+        self.hourly_views = np.zeros((H, n), dtype=np.int64)
+        self.stockout_hours = np.zeros(n, dtype=np.int64)
+        self.signal_hour = np.full(n, -1, dtype=np.int64)  # first projected stock-out
+        self.response_hour = np.full(n, -1, dtype=np.int64)  # first replenishment after it
+        self._stockout_since = np.full(n, -1, dtype=np.int64)
+        self._wh_stockout = np.full((len(network.warehouses), n), -1, dtype=np.int64)
+        self._jobs_after_signal: set[int] = set()
+
+    # ------------------------------------------------------------------ recording
+    def record(self, hour: int) -> None:
+        """Record this hour's demand and views (all SKUs, from the ledger's hourly flows)."""
+        led = self.model.ledger
+        self.hourly_demand[hour] = led.hour["demand"].sum(axis=1)
+        self.hourly_views[hour] = led.hour["views"].sum(axis=1)
+
+    def track_stockouts(self, sku: int, hour: int) -> None:
+        """Stock-outs start and end (network and warehouses); the hot-spot signal."""
+        m = self.model
+        per_wh = self.network.available(sku)
+        total = int(per_wh.sum())
+        name = m.sku_names[sku]
+        if total <= 0:
+            self.stockout_hours[sku] += 1
+            if self._stockout_since[sku] < 0:
+                self._stockout_since[sku] = hour
+                m.log("stockout_start", hour=hour, actor=self.name, sku=name, detail="network")
+        elif self._stockout_since[sku] >= 0:
+            dur = hour - self._stockout_since[sku]
+            m.log("stockout_end", hour=hour, actor=self.name, sku=name, detail=f"network, {dur}h")
+            self._stockout_since[sku] = -1
+        for i, w in enumerate(self.network.warehouses):
+            if per_wh[i] <= 0 and self._wh_stockout[i, sku] < 0:
+                self._wh_stockout[i, sku] = hour
+                m.log("stockout_start", hour=hour, actor=w.name, sku=name, detail="warehouse")
+            elif per_wh[i] > 0 and self._wh_stockout[i, sku] >= 0:
+                dur = hour - self._wh_stockout[i, sku]
+                m.log(
+                    "stockout_end", hour=hour, actor=w.name, sku=name, detail=f"warehouse, {dur}h"
+                )
+                self._wh_stockout[i, sku] = -1
+        # hot-spot signal: demand of the last 24 h reaches the stock available
+        if self.signal_hour[sku] < 0:
+            last_day = self.hourly_demand[max(0, hour - HOURS_PER_DAY + 1) : hour + 1, sku].sum()
+            if last_day > 0 and last_day >= total:
+                self.signal_hour[sku] = hour
+                m.log(
+                    "hotspot_signal",
+                    hour=hour,
+                    actor=self.name,
+                    sku=name,
+                    quantity=int(last_day),
+                    detail=f"24h demand {last_day} >= available {total}",
+                )
+
+    def note_job(self, sku: int, job_id: int) -> None:
+        """A production job was placed: it answers the signal if one was raised."""
+        if self.signal_hour[sku] >= 0:
+            self._jobs_after_signal.add(job_id)
+
+    def note_arrival(self, sku: int, hour: int, job_ids: tuple[int, ...] = ()) -> None:
+        """Goods reached a warehouse: the first arrival after the signal ends the response."""
+        if (
+            self.signal_hour[sku] >= 0
+            and self.response_hour[sku] < 0
+            and any(j in self._jobs_after_signal for j in job_ids)
+        ):
+            self.response_hour[sku] = hour
+
+    # ------------------------------------------------------------------ queries
+    def demand_rate(self, sku: int, hour: int, hours: int) -> float:
+        """Mean demand per hour over the ``hours`` up to and including ``hour``."""
+        lo = max(0, hour - hours + 1)
+        return float(self.hourly_demand[lo : hour + 1, sku].sum()) / max(1, hour + 1 - lo)
+
+    def views_rate(self, sku: int, hour: int, hours: int) -> float:
+        """Mean content views per hour over the ``hours`` up to and including ``hour``."""
+        lo = max(0, hour - hours + 1)
+        return float(self.hourly_views[lo : hour + 1, sku].sum()) / max(1, hour + 1 - lo)
+
+    def signals(self, sku: int, hour: int, presale_units: float) -> Signals:
+        """Daily demand and views in 24-hour windows ending at ``hour`` (oldest first)."""
+        n_days = (hour + 1) // HOURS_PER_DAY
+        start = hour + 1 - HOURS_PER_DAY * n_days
+        d = self.hourly_demand[start : hour + 1, sku].reshape(n_days, HOURS_PER_DAY).sum(axis=1)
+        v = self.hourly_views[start : hour + 1, sku].reshape(n_days, HOURS_PER_DAY).sum(axis=1)
+        return Signals(
+            daily_demand=d.astype(float),
+            daily_views=v.astype(float),
+            presale_units=presale_units,
+        )

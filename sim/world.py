@@ -1,0 +1,194 @@
+"""The world of a run, built once from a validated config.
+
+:func:`build` fills a model under construction, in this order (agents are created in it, so
+the order fixes Mesa's agent order; random draws come from identity-derived streams):
+
+1. the catalogue (:class:`Catalogue`: every SKU of every brand, main brand first) and the
+   market's platforms;
+2. the accounts (ledger, order book, event log);
+3. each brand with its network: warehouses, factories and carriers get global indices
+   across brands;
+4. the KOLs, the consumer population and the recorder;
+5. the first sellable hour of each SKU and the initial stock.
+
+The builder schedules nothing: :meth:`sim.model.ViralChainModel.schedule_timeline` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.agents.brand import Brand
+from sim.agents.carrier import Carrier
+from sim.agents.consumers import ConsumerPopulation
+from sim.agents.factory import Factory
+from sim.agents.kol import Kol
+from sim.agents.warehouse import Warehouse
+from sim.config import BrandSpec, Config, ProductConfig
+from sim.geography import Geography
+from sim.ledger import Ledger
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM, OrderBook
+from sim.recording import Recorder
+from sim.rng import stream
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every product of the market, as arrays indexed by global SKU index."""
+
+    names: list[str]
+    brand: np.ndarray  # brand index of each SKU
+    products: list[ProductConfig]
+
+    @classmethod
+    def of(cls, specs: list[BrandSpec]) -> Catalogue:
+        """The products of all brands, main brand first, in their config order."""
+        names, brand, products = [], [], []
+        for b, spec in enumerate(specs):
+            for name, prod in spec.brand.products.items():
+                names.append(name)
+                brand.append(b)
+                products.append(prod)
+        return cls(names, np.array(brand, dtype=np.int64), products)
+
+    def column(self, field: str, dtype: type = np.float64) -> np.ndarray:
+        """One product field for every SKU."""
+        return np.array([getattr(p, field) for p in self.products], dtype=dtype)
+
+    def substitutes(self) -> list[np.ndarray]:
+        """For each SKU, the SKUs of other brands in its category."""
+        out = []
+        for i, p in enumerate(self.products):
+            subs = [
+                j
+                for j, q in enumerate(self.products)
+                if j != i and q.category == p.category and self.brand[j] != self.brand[i]
+            ]
+            out.append(np.array(subs, dtype=np.int64))
+        return out
+
+
+def channel_conversion(config: Config) -> np.ndarray:
+    """Probability that an exposure on each channel turns into a wish (by channel code)."""
+    c = config.content
+    conv = np.zeros(6)
+    conv[CH_VIDEO] = c.short_video.conversion_probability
+    conv[CH_LIVE] = c.livestream.conversion_probability
+    conv[CH_WOM] = config.market.word_of_mouth.conversion_probability
+    conv[CH_ORGANIC] = config.market.organic.conversion_probability
+    conv[CH_SUBST] = conv[CH_REVISIT] = 1.0
+    return conv
+
+
+def channel_patience(config: Config) -> np.ndarray:
+    """A buyer's patience multiplier by the channel of the wish (by channel code)."""
+    cp = config.market.consumer.channel_patience_multiplier
+    out = np.ones(6, dtype=np.float32)  # substitutes and revisits: 1
+    out[CH_VIDEO], out[CH_LIVE] = cp.short_video, cp.livestream
+    out[CH_WOM], out[CH_ORGANIC] = cp.word_of_mouth, cp.organic
+    return out
+
+
+def build(m: ViralChainModel) -> None:
+    """Build the world of ``m`` (a model under construction) from ``m.config``."""
+    config = m.config
+    specs = config.brand_specs()
+    m.geo = Geography(config.market)
+    _catalogue(m, Catalogue.of(specs))
+    _platforms(m, config)
+    m.channel_conversion = channel_conversion(config)
+    m.channel_patience = channel_patience(config)
+    m.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
+    m.ledger = Ledger(m.n_sku, len(specs), len(m.geo), m.sku_brand, len(m.platform_names))
+    m.orders = OrderBook(capacity=max(1024, m.market_size // 20))
+    _network(m, specs)
+    m.kols = [Kol(m, name, i, kcfg) for i, (name, kcfg) in enumerate(config.content.kols.items())]
+    m.kol_index = {k.name: k.index for k in m.kols}
+    m.kol_trust = np.array([k.cfg.trust for k in m.kols] or [1.0])
+    if config.market.population == "per_agent":
+        from sim.agents.reference_consumers import ReferencePopulation
+
+        m.population = ReferencePopulation(m, config.market)
+    else:
+        m.population = ConsumerPopulation(m, config.market)
+    m.recorder = Recorder(m)
+    # first hour wishes count: the launch, or the presale start for a presale launch
+    m.sellable_from = np.array(
+        [m.brand_of_sku(s).presale.sellable_from(int(m.launch_hour[s])) for s in range(m.n_sku)],
+        dtype=np.int64,
+    )
+    for brand in m.brands:
+        brand.supply.place_initial_stock()
+
+
+def _catalogue(m: ViralChainModel, cat: Catalogue) -> None:
+    m.sku_names = cat.names
+    m.sku_index = {n: i for i, n in enumerate(cat.names)}
+    m.n_sku = len(cat.names)
+    m.sku_brand = cat.brand
+    m.price = cat.column("price")
+    m.price_ratio = np.array([p.price / p.reference_price for p in cat.products])
+    m.launch_hour = cat.column("launch_hour", np.int64)
+    m.novelty_half_life_days = cat.column("novelty_half_life_days")
+    m.salvage_fraction = cat.column("salvage_fraction")
+    by_category = m.config.market.consumer.category_return_multiplier
+    m.return_multiplier = np.array([by_category.get(p.category, 1.0) for p in cat.products])
+    m.appeal = cat.column("appeal")
+    m.product_unit_cost = cat.column("unit_cost")
+    m._substitutes = cat.substitutes()
+
+
+def _platforms(m: ViralChainModel, config: Config) -> None:
+    """Platform names and priorities; each consumer buys on one platform (drawn here: KOL
+    followers are drawn from it)."""
+    platforms = config.market.platforms
+    m.platform_names = list(platforms) or ["all"]
+    m.platform_priority = np.array(
+        [platforms[p].priority if p in platforms else 0 for p in m.platform_names],
+        dtype=np.int64,
+    )
+    share = np.array(
+        [platforms[p].population_share if p in platforms else 1.0 for p in m.platform_names]
+    )
+    m.consumer_platform = (
+        stream(m.seed, "population", "platform")
+        .choice(len(share), size=m.market_size, p=share / share.sum())
+        .astype(np.int16)
+    )
+
+
+def _network(m: ViralChainModel, specs: list[BrandSpec]) -> None:
+    """Brands and their facilities; warehouses and factories are indexed across brands."""
+    m.warehouses, m.factories, m.carriers, m.brands = [], [], [], []
+    m.warehouse_index = {}
+    for b, spec in enumerate(specs):
+        whs = []
+        for name, wcfg in spec.logistics.warehouses.items():
+            w = Warehouse(m, _unique(m, name, b), b, len(m.warehouses), wcfg)
+            m.warehouse_index[w.name] = w.gindex
+            m.warehouses.append(w)
+            whs.append(w)
+        facs = []
+        for name, fcfg in spec.supply.factories.items():
+            f = Factory(m, _unique(m, name, b), b, len(m.factories), fcfg)
+            m.factories.append(f)
+            facs.append(f)
+        brand_carriers = []
+        for name, ccfg in spec.logistics.carriers.items():
+            cr = Carrier(m, _unique(m, name, b), b, ccfg)
+            m.carriers.append(cr)
+            brand_carriers.append(cr)
+        m.brands.append(Brand(m, b, spec, whs, facs, brand_carriers))
+
+
+def _unique(m: ViralChainModel, name: str, brand: int) -> str:
+    """Facility names are prefixed by their brand when the market has several brands."""
+    if len(m.config.rivals) == 0:
+        return name
+    return f"{m.config.brand_specs()[brand].brand.name}.{name}"

@@ -1,0 +1,68 @@
+"""The schema stands alone: no import of the policies, one list of families, specs built once."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim.config import POLICY_FAMILIES
+from sim.policies import registry
+
+SIM = Path(sim.__file__).resolve().parent
+
+
+def test_importing_the_schema_imports_no_policy():
+    code = (
+        "import sys, sim.config\n"
+        "bad = sorted(m for m in sys.modules if m.startswith('sim.policies'))\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_schema_module_never_imports_the_policies():
+    """Not even inside a function (a run-time cycle: the policies import the schema)."""
+    tree = ast.parse((SIM / "config.py").read_text())
+    imported = [
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in n.names
+    ]
+    assert not [m for m in imported if m and m.startswith("sim.policies")]
+
+
+def test_the_registry_offers_exactly_the_schemas_families_and_names():
+    assert {f: tuple(registry.FAMILIES[f]) for f in registry.FAMILIES} == POLICY_FAMILIES
+    assert [f for f in sim.config.PolicyConfig.model_fields if f != "replenishment"] == list(
+        POLICY_FAMILIES
+    )
+
+
+def test_a_bad_policy_name_names_the_allowed_ones():
+    with pytest.raises(sim.ConfigError, match=r"policy.rush.name = 'often': must be one of"):
+        sim.compose(None, ["policy.rush.name=often"])
+
+
+def test_brand_specs_are_built_once_and_anew_for_a_changed_copy():
+    cfg = sim.compose(None, ["market.n_consumers=1000"])
+    first, again = cfg.brand_specs(), cfg.brand_specs()
+    assert first[0] is again[0] and first is not again  # cached; callers get their own list
+    renamed = cfg.model_copy(update={"brand": cfg.brand.model_copy(update={"name": "other"})})
+    assert renamed.brand_specs()[0].brand.name == "other"
+    assert cfg.brand_specs()[0].brand.name == cfg.brand.name
+
+
+def test_kol_tiers_are_written_once():
+    from sim.config import TIERS, KolConfig
+
+    assert TIERS == ("head", "mid", "tail", "koc")
+    assert KolConfig.model_fields["tier"].description == " | ".join(TIERS)
+    src = (SIM / "config.py").read_text()
+    assert src.count('"koc"') == 1  # the Literal; everything else reads TIERS
