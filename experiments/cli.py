@@ -17,9 +17,9 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from experiments import exits
+from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from experiments.sweep_warm import start_server, sweep_on_command_line
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
 # that adds its parser and sets ``func`` (returning an exit code).
@@ -115,9 +115,7 @@ def _version() -> str:
 
 
 def _error(lines: str) -> int:
-    for line in lines.splitlines():
-        print(f"viralchain: {line}", file=sys.stderr)
-    return EXIT_USAGE
+    return exits.error(lines, EXIT_USAGE)
 
 
 def _compose(overrides: Sequence[str]):
@@ -150,8 +148,16 @@ def _run_one(cfg, label: str):
 
 
 def default_out(cfg, root: str = "outputs/runs") -> Path:
-    """The default output directory of a run (deterministic: same config, same place)."""
-    return Path(root) / f"{cfg.meta.story}-{cfg.meta.setup}-seed{cfg.seed}-{cfg.config_hash()[:8]}"
+    """The default output directory of a run (deterministic: same config, same place).
+
+    Story and setup names are config values: only their safe characters make the name, so
+    the directory is always inside ``root``.
+    """
+    name = (
+        f"{exits.safe_name(cfg.meta.story)}-{exits.safe_name(cfg.meta.setup)}"
+        f"-seed{cfg.seed}-{cfg.config_hash()[:8]}"
+    )
+    return exits.inside(Path(root), Path(root) / name)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -160,7 +166,9 @@ def default_out(cfg, root: str = "outputs/runs") -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """One run: KPI table, tables, plot."""
     if args.multirun:  # a sweep: experiments/sweep.py
-        return importlib.import_module("experiments.sweep").cmd_multirun(args)
+        from experiments import sweep
+
+        return sweep.cmd_multirun(args)
     if args.replications is not None or args.jobs is not None:
         return _error("--replications and --jobs need -m (a multirun sweep)")
 
@@ -172,23 +180,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     out = Path(args.out) if args.out else default_out(cfg)
+    problem = exits.unusable_dir(out, "--out")
+    if problem:
+        return _error(problem)
     try:
         result = _run_one(cfg, f"{cfg.meta.story}/{cfg.meta.setup}")
     except Exception as exc:  # a model failure: report, exit 1
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"viralchain: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    files = result.write(out)
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {cfg.seed}"
-    plot = save(
-        plot_run(result.timeseries, result.events, title, list(cfg.brand.products)),
-        out / "plot.png",
-    )
+    try:
+        with exits.staged(out) as stage:
+            files = result.write(stage)
+            plot = save(
+                plot_run(result.timeseries, result.events, title, list(cfg.brand.products)),
+                stage / "plot.png",
+            )
+    except OSError as exc:
+        return exits.error(f"cannot write {out}/: {exits.os_reason(exc)}", EXIT_FAILED)
     print(f"{title}  ({result.wall_seconds:.2f} s)\n")
     print(kpi_table({cfg.meta.setup: result.kpis}))
     print(f"\nwrote {out}/")
     for name, path in [*files.items(), ("plot", plot)]:
-        print(f"  {name:<10} {path}")
+        print(f"  {name:<10} {out / Path(path).name}")
     return EXIT_OK
 
 
@@ -206,11 +221,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     first = next(iter(cfgs.values()))
+    root = Path("outputs/compare")
     out = (
         Path(args.out)
         if args.out
-        else Path("outputs/compare") / (f"{first.meta.story}-seed{first.seed}")
+        else exits.inside(root, root / f"{exits.safe_name(first.meta.story)}-seed{first.seed}")
     )
+    problem = exits.unusable_dir(out, "--out")
+    if problem:
+        return _error(problem)
     results = {}
     for s, cfg in cfgs.items():
         try:
@@ -218,14 +237,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except Exception as exc:
             print(f"viralchain: run failed ({s}): {type(exc).__name__}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    for s, r in results.items():
-        r.write(out / s)
     title = f"{first.meta.story}: {' vs '.join(setups)} on the same demand (seed {first.seed})"
     skus = list(first.brand.products)
-    plot = save(
-        plot_comparison({s: (r.timeseries, r.kpis) for s, r in results.items()}, title, skus),
-        out / "comparison.png",
-    )
+    try:
+        with exits.staged(out) as stage:
+            for s, r in results.items():
+                r.write(stage / exits.safe_name(s))
+            save(
+                plot_comparison(
+                    {s: (r.timeseries, r.kpis) for s, r in results.items()}, title, skus
+                ),
+                stage / "comparison.png",
+            )
+    except OSError as exc:
+        return exits.error(f"cannot write {out}/: {exits.os_reason(exc)}", EXIT_FAILED)
+    plot = out / "comparison.png"
     print(title + "\n")
     print(kpi_table({s: r.kpis for s, r in results.items()}, diff=True))
     print(f"\nwrote {out}/  (one folder of tables per setup)")
@@ -256,12 +282,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _describe(path: Path) -> str:
-    """The first comment line after the package header of a config file."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        s = line.strip()
-        if s.startswith("#") and "@package" not in s:
-            return s.lstrip("# ").strip()
-    return ""
+    """The first comment line of a config file (:func:`experiments.compose.describe`)."""
+    from experiments.compose import describe
+
+    return describe(path)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -289,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     r.add_argument("--out", help="output directory (default: outputs/runs/<story>-<setup>-...)")
-    importlib.import_module("experiments.sweep").add_multirun_arguments(r)
+    from experiments import sweep
+
+    sweep.add_multirun_arguments(r)
     r.set_defaults(func=cmd_run)
 
     for name, help_text in (
@@ -322,7 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sweep_on_command_line(argv):  # the workers' imports start now, beside ours
         start_server()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # overrides may follow options (``run -m seed=0,1 --jobs 1 setup=flexible``): argparse
+    # leaves those after an option unrecognised; key=value ones join the overrides
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        takes = hasattr(args, "overrides")
+        rest = [a for a in extra if not (takes and "=" in a and not a.startswith("-"))]
+        if rest:
+            parser.parse_args(argv)  # argparse's own message and exit 2
+            return _error(f"unrecognized arguments: {' '.join(rest)}")
+        args.overrides = [*args.overrides, *extra]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -344,6 +379,7 @@ def console() -> int:
     """
     import gc
 
+    logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     code = main()
     gc.freeze()
     return code

@@ -41,6 +41,15 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def describe(path: Path) -> str:
+    """The first comment line after the package header of a config file ('' if none)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        s = line.strip()
+        if s.startswith("#") and "@package" not in s:
+            return s.lstrip("# ").strip()
+    return ""
+
+
 def compose_dict(story: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose the raw config dict (not validated)."""
     from hydra import compose as hydra_compose
@@ -48,9 +57,12 @@ def compose_dict(story: str | None = None, overrides: list[str] | None = None) -
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from experiments.overrides import check, config_groups
+
     overrides = list(overrides or [])
     if story is not None:
         overrides = [f"story={story}", *overrides]
+    check(overrides, config_groups())
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:

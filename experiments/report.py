@@ -28,6 +28,7 @@ import pandas as pd
 
 from experiments import sweep_stats as stats
 from experiments import sweep_store as store
+from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, os_reason, staged, unusable_dir
 from sim import kpis as kpis_catalogue
 
 DEFAULT_KPIS = [
@@ -340,13 +341,26 @@ def build(
     Raises:
         ReportError: not a sweep directory, no finished run, or an unknown KPI/baseline/run.
     """
-    from sim.plotting import plot_frontier, plot_kpi_intervals, plot_paired_differences, save
     from sim.result import KPI_COLUMNS
 
     sweep_dir = Path(sweep_dir)
-    spec = store.SweepSpec.load(sweep_dir)
+    if not sweep_dir.is_dir():
+        why = "not a directory" if sweep_dir.exists() else "no such directory"
+        raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: not a sweep directory ({why})")
+    try:
+        spec = store.SweepSpec.load(sweep_dir)
+    except store.SweepDirError as exc:
+        raise ReportError(str(exc)) from None
     if spec is None:
         raise ReportError(f"sweep_dir = {str(sweep_dir)!r}: not a sweep directory (no sweep.json)")
+    damaged = store.damaged_files(sweep_dir)
+    if damaged:
+        path, why = damaged[0]
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise ReportError(
+            f"damaged file {path.relative_to(sweep_dir)}{more}: {why}; "
+            f"`viralchain resume {sweep_dir}` runs its run again"
+        )
     kpis = kpis or DEFAULT_KPIS
     for k in [*kpis, x, y]:
         if k not in KPI_COLUMNS:
@@ -365,8 +379,24 @@ def build(
     diffs = stats.paired_differences(d, KPI_COLUMNS, base)
     points = frontier_points(summary, x, y)
     out = Path(out) if out is not None else sweep_dir / "report"
+    problem = unusable_dir(out, "--out")
+    if problem:
+        raise ReportError(problem)
     r = Report(out, d, summary, diffs, points, base, list(kpis))
-    out.mkdir(parents=True, exist_ok=True)
+    r.timeseries_runs = _pick_runs(r, y, run_ids)  # before anything is written: --run checked
+    final, out = out, None
+    with staged(final) as out:
+        r.out = out
+        _write_files(r, sweep_dir, spec.sweep_id, kpis, x, y)
+    r.out = final
+    r.files = {name: final / path.relative_to(out) for name, path in r.files.items()}
+    return r
+
+
+def _write_files(r: Report, sweep_dir: Path, sweep_id: str, kpis: list[str], x: str, y: str):
+    from sim.plotting import plot_frontier, plot_kpi_intervals, plot_paired_differences, save
+
+    out, summary, diffs, points = r.out, r.summary, r.diffs, r.frontier
     r.files["kpi_means"] = _csv(summary, out / "kpi_means.csv")
     r.files["paired_differences"] = _csv(diffs, out / "paired_differences.csv")
     r.files["frontier_table"] = _csv(points, out / "frontier.csv")
@@ -380,13 +410,11 @@ def build(
             plot_paired_differences(diffs[diffs["kpi"].isin(kpis)], list(kpis)),
             out / "paired_differences.png",
         )
-    r.timeseries_runs = _pick_runs(r, y, run_ids)
     fig = _timeseries_plot(r, sweep_dir, r.timeseries_runs)
     if fig is not None:
         r.files["timeseries"] = save(fig, out / "timeseries.png")
-    r.files["markdown"] = _write_markdown(r, spec.sweep_id, x, y)
-    r.files["html"] = _write_html(r, spec.sweep_id, x, y)
-    return r
+    r.files["markdown"] = _write_markdown(r, sweep_id, x, y)
+    r.files["html"] = _write_html(r, sweep_id, x, y)
 
 
 def _csv(df: pd.DataFrame, path: Path) -> Path:
@@ -515,14 +543,15 @@ def _write_html(r: Report, sweep_id: str, x: str, y: str) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``viralchain report SWEEP_DIR``."""
-    from experiments.cli import EXIT_OK, EXIT_USAGE
-
     kpis = [k.strip() for k in args.kpis.split(",") if k.strip()] if args.kpis else None
     try:
         r = build(args.sweep_dir, args.out, kpis, args.baseline, args.run, args.x, args.y)
     except ReportError as exc:
         print(f"viralchain: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # disk full, permission: staged, so nothing half-written
+        print(f"viralchain: cannot write the report: {os_reason(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     print("\n".join(_intro(r, store.SweepSpec.load(args.sweep_dir).sweep_id)) + "\n")
     print("KPI means ± 95% CI half-width:")
     print(text_table(*headline_rows(r)))

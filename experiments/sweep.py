@@ -12,6 +12,12 @@ failed / remaining, elapsed time and time left while the launcher runs. Each job
 :func:`experiments.sweep_task.run_job`; the files it writes are the sweep's results
 (:mod:`experiments.sweep_store`), so a killed sweep loses only its unfinished runs.
 
+A sweep directory is data: the overrides ``resume`` replays from ``sweep.json`` pass the
+same checks as a command line's (:mod:`experiments.overrides`: nothing that names code).
+One launch at a time holds a directory (``.lock``); finished runs are verified file by file
+before they are skipped; a worker that dies does not stop the launch (:func:`_run`); and no
+worker outlives the launching process (:func:`experiments.sweep_warm.workers_die_with_parent`).
+
 Hydra internals used (stable within the pinned hydra-core 1.3.8): ``Hydra.create_main_hydra2``
 and ``compose_config`` (what ``@hydra.main`` calls), ``Plugins.instantiate_launcher`` and
 ``Callbacks`` (what the basic sweeper calls).
@@ -31,9 +37,23 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from experiments import sweep_store as store
-from experiments.sweep_plan import Job, Plan, expand, launch_jobs, make_plan, override_key
+from experiments.exits import EXIT_FAILED, EXIT_USAGE, os_reason, safe_name, unusable_dir
+from experiments.sweep_plan import (
+    MARKERS,
+    Job,
+    Plan,
+    expand,
+    launch_jobs,
+    make_plan,
+    override_key,
+)
 from experiments.sweep_progress import Progress
-from experiments.sweep_warm import forkserver_workers, parallel, start_server
+from experiments.sweep_warm import (
+    forkserver_workers,
+    parallel,
+    start_server,
+    workers_die_with_parent,
+)
 from sim.errors import ConfigError
 
 DEFAULT_ROOT = Path("outputs/sweeps")
@@ -67,6 +87,9 @@ def normalise(
     ``replications=N`` becomes ``replication=range(0,N)``; ``n_jobs`` sets
     ``hydra.launcher.n_jobs``.
     """
+    from experiments.overrides import check, config_groups
+
+    check(overrides, config_groups())
     task, hyd = [], []
     for o in overrides:
         if "=" not in o:
@@ -118,6 +141,7 @@ class Outcome:
     failed: dict[str, tuple[Job, str]] = field(default_factory=dict)
     missing: list[Job] = field(default_factory=list)
     launcher_error: str = ""
+    worker_deaths: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
 
     @property
@@ -161,7 +185,7 @@ def launch(
         hyd.remove(o)
         out = out if out is not None else o.split("=", 1)[1].strip("'\"")
     name = sweep_name(task)
-    sweep_dir = Path(out) if out is not None else DEFAULT_ROOT / name
+    sweep_dir = Path(out) if out is not None else DEFAULT_ROOT / safe_name(name)
     sweep_dir = sweep_dir.resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     user_hydra = list(hyd)
@@ -179,9 +203,34 @@ def launch(
         start_server()
     hydra, master = _compose_master([*hyd, *task])
     plan = _plan(master, hydra.config_loader)
-    spec = _check_spec(sweep_dir, plan)
+    _check_spec(sweep_dir, plan)  # before anything is made: a foreign or damaged directory
+    problem = unusable_dir(sweep_dir, "--out")
+    if problem:
+        raise UsageError(problem)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with store.locked(sweep_dir):
+        spec = _check_spec(sweep_dir, plan)  # again under the lock: the last launch's record
+        store.remove_temporaries(sweep_dir)  # left by a killed launch
+        _clear_markers(sweep_dir)
+        return _launch_locked(
+            hydra, master, plan, spec, sweep_dir, name, stamp, task, user_hydra, stream, warm
+        )
 
-    status = {job.run_id: store.run_status(job.runs_path(sweep_dir)) for job in plan.jobs}
+
+def _launch_locked(
+    hydra: Any,
+    master: Any,
+    plan: Plan,
+    spec: store.SweepSpec,
+    sweep_dir: Path,
+    name: str,
+    stamp: str,
+    task: list[str],
+    user_hydra: list[str],
+    stream: TextIO,
+    warm: bool,
+) -> Outcome:
+    status = {job.run_id: _verified(sweep_dir, job) for job in plan.jobs}
     todo = [job for job in plan.jobs if status[job.run_id] != "ok"]
     done_before = len(plan.jobs) - len(todo)
     stream.write(
@@ -202,11 +251,14 @@ def launch(
         from omegaconf import OmegaConf
 
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
-        with forkserver_workers(warm):
-            _run(hydra, master, plan, todo, outcome, stream)
+        with forkserver_workers(warm), workers_die_with_parent():
+            _run(hydra, master, plan, todo, outcome, stream, spec)
+        store.remove_temporaries(sweep_dir)  # a worker killed while writing left one
     _collect(plan, outcome)
     if outcome.launcher_error:
         record["launcher_error"] = outcome.launcher_error
+    if outcome.worker_deaths:
+        record["worker_deaths"] = outcome.worker_deaths
     record.update(
         ok=outcome.ok,
         failed=len(outcome.failed),
@@ -215,6 +267,15 @@ def launch(
     )
     spec.save(sweep_dir)
     return outcome
+
+
+def _verified(sweep_dir: Path, job: Job) -> str | None:
+    return store.verify_run(sweep_dir, job.story, job.setup, job.run_id)
+
+
+def _clear_markers(sweep_dir: Path) -> None:
+    for marker in (sweep_dir / MARKERS).glob("*"):
+        marker.unlink(missing_ok=True)
 
 
 def _compose_master(overrides: list[str], logging: bool = True):
@@ -248,6 +309,11 @@ def _plan(master: Any, loader: Any) -> Plan:
         jobs = expand(master, loader)
     except Exception as exc:
         raise hydra_error(exc, list(master.hydra.overrides.task)) from None
+    if not jobs:
+        swept = [o for o in master.hydra.overrides.task]
+        raise UsageError(
+            f"the sweep has no runs: its overrides expand to nothing ({' '.join(swept)})"
+        )
     plan = make_plan(master, loader, jobs)
     dupes = plan.duplicates()
     if dupes:
@@ -259,6 +325,13 @@ def _plan(master: Any, loader: Any) -> Plan:
 def _check_spec(sweep_dir: Path, plan: Plan) -> store.SweepSpec:
     spec = store.SweepSpec.load(sweep_dir)
     if spec is None:
+        if sweep_dir.is_dir() and any(p.name != store.LOCK_FILE for p in sweep_dir.iterdir()):
+            raise UsageError(
+                f"--out = {str(sweep_dir)!r}: not a sweep directory (no {store.SPEC_FILE}) and "
+                "not empty: choose a new or empty directory"
+            )
+        if sweep_dir.exists() and not sweep_dir.is_dir():
+            raise UsageError(f"--out = {str(sweep_dir)!r}: exists and is not a directory")
         return store.SweepSpec(
             sweep_id=sweep_dir.name,
             params=plan.params,
@@ -274,11 +347,25 @@ def _check_spec(sweep_dir: Path, plan: Plan) -> store.SweepSpec:
 
 
 def _run(
-    hydra: Any, master: Any, plan: Plan, todo: list[Job], outcome: Outcome, stream: TextIO
+    hydra: Any,
+    master: Any,
+    plan: Plan,
+    todo: list[Job],
+    outcome: Outcome,
+    stream: TextIO,
+    spec: store.SweepSpec,
 ) -> None:
+    """Launch the runs to do; survive a dead worker.
+
+    A worker that dies (killed, out of memory, a crash in native code) breaks joblib's pool
+    and the launcher raises. The runs that were in flight then (each marks itself in
+    ``.running/``) are each launched again alone; one that kills its worker again is
+    recorded as failed with the reason, one that completes was collateral damage. The runs
+    that had not started are launched again together. So every run ends finished or
+    recorded as failed, and none runs twice to completion.
+    """
     from hydra._internal.callbacks import Callbacks
     from hydra.core.plugins import Plugins
-    from hydra.core.utils import JobStatus
     from hydra.types import HydraContext
 
     from experiments.sweep_task import run_job
@@ -290,17 +377,62 @@ def _run(
         task_function=run_job,
         config=master,
     )
-    launches = launch_jobs(master, todo)
-    batch = master.hydra.sweeper.get("max_batch_size") or len(launches)
     progress = Progress(
         outcome.name, outcome.sweep_dir, todo, outcome.done_before, outcome.total, stream
     )
+    sweep_dir = outcome.sweep_dir
     t0 = time.perf_counter()
     progress.start()
+    counter = [0]
+    try:
+        pending, suspects = list(todo), []
+        while pending or suspects:
+            if suspects:
+                job = suspects.pop(0)
+                error = _launch(launcher, master, [job], outcome, counter)
+                if error and _verified(sweep_dir, job) is None:
+                    reason = f"the worker process died while running it: {error}"
+                    store.write_failed(
+                        sweep_dir,
+                        job.config,
+                        job.seed,
+                        reason,
+                        0.0,
+                        spec.sweep_id,
+                        plan.params_of(job),
+                    )
+                    outcome.failed[job.run_id] = (job, reason)
+                _clear_markers(sweep_dir)
+                continue
+            error = _launch(launcher, master, pending, outcome, counter)
+            if not error:
+                break
+            unfinished = [j for j in pending if _verified(sweep_dir, j) is None]
+            started = [j for j in unfinished if (sweep_dir / MARKERS / j.run_id).exists()]
+            _clear_markers(sweep_dir)
+            if not started:  # the launcher failed before any run started: give up
+                outcome.launcher_error = error
+                break
+            outcome.worker_deaths.append(error)
+            suspects = started
+            pending = [j for j in unfinished if j not in started]
+    finally:
+        progress.stop()
+        outcome.wall_seconds = time.perf_counter() - t0
+    callbacks.on_multirun_end(config=master, config_name="config")
+
+
+def _launch(launcher: Any, master: Any, jobs: list[Job], outcome: Outcome, counter: list) -> str:
+    """Launch jobs; '' when the launcher returned, else why it stopped."""
+    from hydra.core.utils import JobStatus
+
+    launches = launch_jobs(master, jobs)
+    batch = master.hydra.sweeper.get("max_batch_size") or len(launches)
     try:
         for i in range(0, len(launches), batch):
             chunk = launches[i : i + batch]
-            returns = launcher.launch([b.overrides for b in chunk], initial_job_idx=i)
+            returns = launcher.launch([b.overrides for b in chunk], initial_job_idx=counter[0])
+            counter[0] += len(chunk)
             for b, ret in zip(chunk, returns, strict=True):
                 for job in b.jobs:
                     if ret.status == JobStatus.FAILED:  # raised outside the model (writing)
@@ -308,13 +440,11 @@ def _run(
                         outcome.failed[job.run_id] = (job, f"{type(err).__name__}: {err}")
                     else:
                         outcome.ran += 1
-    except Exception as exc:  # the launcher itself gave up (e.g. a worker was killed)
-        outcome.launcher_error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # the launcher gave up (e.g. a worker was killed)
         logging.getLogger(__name__).debug("launcher failed", exc_info=True)
-    finally:
-        progress.stop()
-        outcome.wall_seconds = time.perf_counter() - t0
-    callbacks.on_multirun_end(config=master, config_name="config")
+        counter[0] += len(launches)
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return ""
 
 
 def _collect(plan: Plan, outcome: Outcome) -> None:
@@ -322,7 +452,7 @@ def _collect(plan: Plan, outcome: Outcome) -> None:
     ok = 0
     for job in plan.jobs:
         path = job.runs_path(outcome.sweep_dir)
-        status = store.run_status(path)
+        status = _verified(outcome.sweep_dir, job)
         if status == "ok":
             ok += 1
             outcome.failed.pop(job.run_id, None)
@@ -346,6 +476,8 @@ def summary(outcome: Outcome) -> str:
     ]
     if outcome.launcher_error:
         lines.append(f"the launcher stopped: {outcome.launcher_error}")
+    for death in outcome.worker_deaths:
+        lines.append(f"a worker process died ({death}); the runs it held were retried alone")
     if outcome.failed:
         lines.append(f"{len(outcome.failed)} run(s) failed:")
         for rid, (job, error) in outcome.failed.items():
@@ -375,8 +507,6 @@ def execute(
     verbose: bool,
 ) -> int:
     """Launch from the command line: messages, and the exit code (0, 1 or 2)."""
-    from experiments.cli import EXIT_USAGE
-
     try:
         outcome = launch(
             overrides,
@@ -390,9 +520,13 @@ def execute(
         for line in str(exc).splitlines():
             print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, store.SweepDirError) as exc:
         print(f"viralchain: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # disk full, permission: nothing half-written (atomic files)
+        where = exc.filename or out or "the sweep directory"
+        print(f"viralchain: cannot write {where}: {os_reason(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     print(summary(outcome), file=sys.stderr)
     print(_report_files(outcome))
     return outcome.exit_code
@@ -449,13 +583,12 @@ launcher settings go on the command line: hydra.launcher.n_jobs=4, hydra/launche
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``viralchain sweep [NAME] [key=value ...]``."""
-    from experiments.cli import EXIT_USAGE, _describe
-    from experiments.compose import group_options, scenarios_dir
+    from experiments.compose import describe, group_options, scenarios_dir
 
     names = group_options("sweep")
     if not args.name:
         for name in names:
-            print(f"{name:<22} {_describe(scenarios_dir() / 'sweep' / f'{name}.yaml')}")
+            print(f"{name:<22} {describe(scenarios_dir() / 'sweep' / f'{name}.yaml')}")
         return 0
     if args.name not in names:
         print(f"viralchain: sweep = {args.name!r}: must be one of {names}", file=sys.stderr)
@@ -470,20 +603,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """``viralchain resume DIR``: the last launch of that sweep again."""
-    from experiments.cli import EXIT_USAGE
+    """``viralchain resume DIR``: the last launch of that sweep again.
 
-    spec = store.SweepSpec.load(args.sweep_dir)
-    if spec is None or not spec.launches:
-        print(
-            f"viralchain: sweep_dir = {args.sweep_dir!r}: not a sweep directory "
-            f"(no {store.SPEC_FILE})",
-            file=sys.stderr,
-        )
+    ``sweep.json`` is data: its overrides are replayed only after the same checks as a
+    command line's (:mod:`experiments.overrides`), so it can name no code to run.
+    """
+    from experiments.overrides import check, config_groups
+
+    sweep_dir = Path(args.sweep_dir)
+    if not sweep_dir.is_dir():
+        why = "not a directory" if sweep_dir.exists() else "no such directory"
+        return _usage(f"sweep_dir = {args.sweep_dir!r}: not a sweep directory ({why})")
+    try:
+        spec = store.SweepSpec.load(sweep_dir)
+        if spec is None:
+            raise store.SweepDirError(
+                f"sweep_dir = {args.sweep_dir!r}: not a sweep directory (no {store.SPEC_FILE})"
+            )
+        if not spec.launches:
+            raise store.SweepDirError(
+                f"{sweep_dir / store.SPEC_FILE}: damaged: launches is empty (nothing to resume)"
+            )
+        last = spec.launches[-1]
+        overrides = [*last.get("overrides", []), *last.get("hydra_overrides", [])]
+        check(overrides, config_groups(), source=str(sweep_dir / store.SPEC_FILE))
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
-    last = spec.launches[-1]
-    overrides = [*last["overrides"], *last.get("hydra_overrides", [])]
+    except store.SweepDirError as exc:
+        return _usage(str(exc))
     return execute(overrides, args.sweep_dir, None, args.jobs, args.verbose)
+
+
+def _usage(message: str) -> int:
+    print(f"viralchain: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def add_parser(subparsers: Any) -> None:

@@ -27,6 +27,10 @@ from sim.errors import ConfigError
 from sim.result import make_run_id
 from sim.rng import derive_seed
 
+# <sweep_dir>/.running/<run_id>: a run in progress (written by the worker, read by the
+# launcher when a worker dies; a dot directory every dataset reader ignores)
+MARKERS = ".running"
+
 # keys that already have their own ``runs`` column, or that name the sweep file itself
 RESERVED_KEYS = {"story", "setup", "seed", "replication", "sweep"}
 

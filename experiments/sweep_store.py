@@ -12,25 +12,30 @@ pandas, pyarrow, DuckDB and polars::
       logs/<launch stamp>/<job number>/             Hydra job directories (job log, .hydra/)
       report/                                       written by ``viralchain report``
 
-The partition values (``story``, ``setup``) are also data columns, stored as
-``dictionary<int32, string>``: the type pyarrow and pandas infer for hive partitions, so that
-``pd.read_parquet(dir)`` and ``pq.read_table(dir)`` merge file and path without a conflict;
-DuckDB and polars read them as strings or categoricals. The run id is the file name, not a
-partition (a 12-hex-digit id may look like a number). ``timeseries`` and ``events`` gain the
-``story`` and ``setup`` columns of their run (the run's setup); ``runs`` rows of rival brands
-whose setup differs from the run's go to their own file under their setup's partition, so a
-file's partition values always equal its rows' values. Each run writes ``timeseries``,
-``events`` and rival ``runs`` rows first and its main ``runs`` file last: that file is the
-run's commit marker, and its ``status`` (``ok`` or ``failed``) is what a resumed sweep
-checks. Files are written atomically (a dot-named ``.name.parquet.tmp``, then a rename),
-which every reader ignores.
+The partition values (``story``, ``setup``) live in the directory names only, not in the
+files: every hive reader adds them from the path, and none then meets a conflict between a
+file's column and the path's value (pyarrow's ``dataset(dir, partitioning="hive")`` infers
+strings where ``pd.read_parquet`` and ``pq.read_table`` infer dictionaries, so a column in
+the files could match only one of them). DuckDB reads them with ``hive_partitioning=true``,
+polars with ``hive_partitioning=True``. The run id is the file name, not a
+partition (a 12-hex-digit id may look like a number). ``runs`` rows of rival brands whose
+setup differs from the run's go to their own file under their setup's partition.
+
+Each run writes ``timeseries``, ``events`` and rival ``runs`` rows first and its main
+``runs`` file last: that file is the run's commit marker; its ``status`` (``ok`` or
+``failed``) and the row count it records for every file of the run are what a resumed sweep
+checks (:func:`verify_run`). Files are written atomically (a dot-named
+``.name.parquet.<pid>.tmp``, then a rename), which every reader ignores. ``.lock`` (held by a
+running launch) and ``.running/`` (runs in flight) are dot-named too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +51,9 @@ from sim.result import KPI_COLUMNS, RunResult, failed_runs_row
 
 TABLES = ("runs", "timeseries", "events")
 PARTITION_KEYS = ("story", "setup")
-PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
 SPEC_FILE = "sweep.json"
+LOCK_FILE = ".lock"
+ROWS_KEY = "viralchain.rows"
 
 
 # ----------------------------------------------------------------------------- paths
@@ -76,6 +82,40 @@ def dataset_glob(sweep_dir: str | Path, table: str) -> str:
 # ----------------------------------------------------------------------------- spec
 
 
+class SweepDirError(ValueError):
+    """A sweep directory that is missing, damaged or holds something else (exit 2)."""
+
+
+def _checked_spec(data: Any, path: Path) -> dict[str, Any]:
+    """The fields of a ``sweep.json``, each checked for its type."""
+
+    def bad(field_name: str, allowed: str) -> SweepDirError:
+        return SweepDirError(f"{path}: damaged: {field_name} {allowed}")
+
+    if not isinstance(data, dict):
+        raise bad("the file", "must hold a JSON object")
+    sweep_id = data.get("sweep_id")
+    if not isinstance(sweep_id, str) or not sweep_id:
+        raise bad("sweep_id", f"must be a non-empty text, not {sweep_id!r}")
+    params = data.get("params")
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) for k, v in params.items()
+    ):
+        raise bad("params", "must map column names to objects")
+    created = data.get("created", "")
+    if not isinstance(created, str):
+        raise bad("created", "must be a text")
+    launches = data.get("launches", [])
+    if not isinstance(launches, list) or not all(isinstance(x, dict) for x in launches):
+        raise bad("launches", "must be a list of objects")
+    for i, launch in enumerate(launches):
+        for key in ("overrides", "hydra_overrides"):
+            value = launch.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+                raise bad(f"launches[{i}].{key}", "must be a list of 'key=value' texts")
+    return {"sweep_id": sweep_id, "params": params, "created": created, "launches": launches}
+
+
 @dataclass
 class SweepSpec:
     """What a sweep directory holds (``sweep.json``).
@@ -94,26 +134,56 @@ class SweepSpec:
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> SweepSpec | None:
-        """The spec of a sweep directory, or None if it has none."""
+        """The spec of a sweep directory, or None if it has none.
+
+        Raises:
+            SweepDirError: ``sweep.json`` is unreadable, not JSON, or not shaped as a spec
+                (a sweep directory is data: it is checked, never trusted).
+        """
         path = Path(sweep_dir) / SPEC_FILE
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            sweep_id=data["sweep_id"],
-            params=dict(data["params"]),
-            created=data.get("created", ""),
-            launches=list(data.get("launches", [])),
-        )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SweepDirError(f"{path}: damaged ({exc}): not a readable sweep.json") from None
+        return cls(**_checked_spec(data, path))
 
     def save(self, sweep_dir: str | Path) -> Path:
         """Write ``sweep.json`` atomically."""
         path = Path(sweep_dir) / SPEC_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=False) + "\n", "utf-8")
-        os.replace(tmp, path)
+        text = json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        with _temporary(path) as tmp:
+            tmp.write_text(text, "utf-8")
+            os.replace(tmp, path)
         return path
+
+
+@contextlib.contextmanager
+def locked(sweep_dir: str | Path) -> Iterator[Path]:
+    """Hold the sweep directory's lock (``.lock``, an advisory ``flock``) for the block.
+
+    Raises:
+        SweepDirError: another launch holds it (two launches into one directory would run
+            every run twice and race on its files).
+    """
+    path = Path(sweep_dir) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise SweepDirError(
+                f"{sweep_dir} is in use by another launch (pid {holder}): wait for it to "
+                "finish, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # ----------------------------------------------------------------------------- writing
@@ -126,32 +196,47 @@ def param_value(value: Any, kind: str) -> Any:
     return value
 
 
-def _with_partitions(df: pd.DataFrame, story: str, setup: str) -> pd.DataFrame:
-    df = df.copy()
-    if "story" not in df.columns:
-        df.insert(1, "story", story)
-    if "setup" not in df.columns:
-        df.insert(2, "setup", setup)
-    return df
-
-
 def _to_arrow(df: pd.DataFrame) -> pa.Table:
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    for key in PARTITION_KEYS:
-        i = table.schema.get_field_index(key)
-        col = table.column(i).cast(pa.string()).dictionary_encode()
-        table = table.set_column(i, pa.field(key, PARTITION_TYPE), col.cast(PARTITION_TYPE))
+    """The table of a file: the partition columns live in the path only (see the module)."""
+    table = pa.Table.from_pandas(
+        df.drop(columns=list(PARTITION_KEYS), errors="ignore"), preserve_index=False
+    )
     return table.replace_schema_metadata(None)
 
 
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path``: dot-named, unique to this process, never ending in
+    ``.parquet`` (every reader ignores it), and removed if the block fails (disk full)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _write(df: pd.DataFrame, path: Path, meta: Mapping[str, str]) -> Path:
-    """Write atomically: ``.name.parquet.tmp`` (ignored by every reader), then rename."""
+    """Write atomically: ``.name.parquet.<pid>.tmp`` (ignored by every reader), then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _to_arrow(df).replace_schema_metadata(dict(meta))
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with _temporary(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
     return path
+
+
+def remove_temporaries(sweep_dir: str | Path) -> int:
+    """Delete temporary files left by killed writers (call under the sweep's lock)."""
+    n = 0
+    for table in TABLES:
+        for tmp in (Path(sweep_dir) / table).rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            n += 1
+    for tmp in Path(sweep_dir).glob(f".{SPEC_FILE}*.tmp"):
+        tmp.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def _runs_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -173,16 +258,22 @@ def write_run(
     story, setup = cfg.meta.story, cfg.meta.setup
     meta = file_metadata(cfg.to_json(), result.seed, {"run_id": result.run_id})
     out: dict[str, Path] = {}
+    rows: dict[str, int] = {}
     for table, df in (("timeseries", result.timeseries), ("events", result.events)):
         path = run_file(sweep_dir, table, story, setup, result.run_id)
-        out[table] = _write(_with_partitions(df, story, setup), path, meta)
+        out[table] = _write(df, path, meta)
+        rows[table] = len(df)
     runs = _runs_columns(result.runs_frame(sweep_id, dict(params)))
-    for part_setup, rows in runs.groupby("setup", sort=True):
+    for part_setup, part in runs.groupby("setup", sort=True):
         if part_setup != setup:
+            rows[f"runs/setup={part_setup}"] = len(part)
             path = run_file(sweep_dir, "runs", story, str(part_setup), result.run_id)
-            _write(rows.reset_index(drop=True), path, meta)
+            _write(part.reset_index(drop=True), path, meta)
     main = runs[runs["setup"] == setup].reset_index(drop=True)
-    out["runs"] = _write(main, run_file(sweep_dir, "runs", story, setup, result.run_id), meta)
+    rows["runs"] = len(main)
+    # the commit marker carries every file's row count: resume checks them (verify_run)
+    marker = {**meta, ROWS_KEY: json.dumps(rows, sort_keys=True)}
+    out["runs"] = _write(main, run_file(sweep_dir, "runs", story, setup, result.run_id), marker)
     return out
 
 
@@ -217,6 +308,40 @@ def run_status(path: Path) -> str | None:
     return str(status[0]) if status else None
 
 
+def verify_run(sweep_dir: str | Path, story: str, setup: str, run_id: str) -> str | None:
+    """A finished run's status once its files are checked: ``ok`` only if its main ``runs``
+    file says ok and every file it wrote is readable with the row count recorded in that
+    marker; ``failed`` if it failed; None if it must run (again): missing or damaged."""
+    main = run_file(sweep_dir, "runs", story, setup, run_id)
+    status = run_status(main)
+    if status != "ok":
+        return status
+    try:
+        raw = (pq.read_schema(main).metadata or {}).get(ROWS_KEY.encode())
+        rows = json.loads(raw) if raw else {"runs": None, "timeseries": None, "events": None}
+        for name, expected in rows.items():
+            table, _, part = name.partition("/setup=")
+            path = run_file(sweep_dir, table, story, part or setup, run_id)
+            found = pq.read_metadata(path).num_rows  # raises if missing or damaged
+            if expected is not None and found != expected:
+                return None
+    except (OSError, ValueError, pa.ArrowException):
+        return None  # a file missing, truncated or not parquet: run it again
+    return "ok"
+
+
+def damaged_files(sweep_dir: str | Path) -> list[tuple[Path, str]]:
+    """Every parquet file of the sweep that cannot be read (footer and schema), with why."""
+    out = []
+    for table in TABLES:
+        for path in sorted((Path(sweep_dir) / table).rglob("*.parquet")):
+            try:
+                pq.read_metadata(path)
+            except (OSError, pa.ArrowException) as exc:
+                out.append((path, str(exc).splitlines()[0][:120]))
+    return out
+
+
 def run_error(path: Path) -> str:
     """The error text recorded in a run's main ``runs`` file ('' if none)."""
     if not path.is_file():
@@ -243,4 +368,7 @@ def read_table(sweep_dir: str | Path, table: str = "runs", run_ids=None) -> pd.D
     for key in PARTITION_KEYS:
         if key in df.columns:
             df[key] = df[key].astype("str")
-    return df
+    # the partition columns (added from the paths, at the end) next to the run id
+    keys = [k for k in PARTITION_KEYS if k in df.columns]
+    rest = [c for c in df.columns if c not in keys]
+    return df[rest[:1] + keys + rest[1:]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -19,6 +20,47 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+
+# set by the launching process around the fork server's start: the server dies with it
+PARENT_ENV = "VIRALCHAIN_LAUNCHER_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(launcher_pid: int | None = None) -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``), so no
+    worker outlives the launch that started it; if ``launcher_pid`` (the launching
+    process) is already gone, exit now. Returns whether it is armed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent or (launcher_pid and not _alive(launcher_pid)):
+        os._exit(1)  # the launch died before we armed: follow it now
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# the fork server imports this module (experiments.sweep_warm.PRELOAD) with PARENT_ENV set:
+# it arms there, so the server dies with the launch and its forked workers with it
+if os.environ.get(PARENT_ENV, "").isdigit():
+    die_with_parent(int(os.environ[PARENT_ENV]))
 
 
 def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -37,6 +79,9 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     from experiments import sweep_store as store
     from experiments.sweep_plan import BATCH_KEY
 
+    # a job log that cannot be written (disk full) must not print tracebacks: the run's
+    # own outcome (its files, or its failure) is what counts
+    logging.raiseExceptions = False
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir)
     spec = store.SweepSpec.load(sweep_dir)
@@ -58,7 +103,7 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
 
 def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]:
     from experiments import sweep_store as store
-    from experiments.sweep_plan import param_values, run_seed
+    from experiments.sweep_plan import MARKERS, param_values, run_seed
     from sim.config import validate
     from sim.result import make_run_id, run
 
@@ -66,11 +111,13 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
     seed = run_seed(config)
     run_id = make_run_id(config.config_hash(), seed)
     params = param_values(data, choices, spec.params)
-    main = store.run_file(sweep_dir, "runs", config.meta.story, config.meta.setup, run_id)
-    if store.run_status(main) == "ok":
+    if store.verify_run(sweep_dir, config.meta.story, config.meta.setup, run_id) == "ok":
         log.info("run %s already done: skipped", run_id)
         return {"run_id": run_id, "status": "skipped", "error": "", "wall_seconds": 0.0}
     log.info("run %s: %s (seed %d)", run_id, label, seed)
+    marker = sweep_dir / MARKERS / run_id  # in flight: the launcher's record if we die
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text(str(os.getpid()))
     t0 = time.perf_counter()
     try:
         result = run(config, seed)
@@ -80,8 +127,10 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
         log.error("run %s failed: %s", run_id, error)
         log.info("traceback of run %s:\n%s", run_id, traceback.format_exc())
         store.write_failed(sweep_dir, config, seed, error, wall, spec.sweep_id, params)
+        marker.unlink(missing_ok=True)
         return {"run_id": run_id, "status": "failed", "error": error, "wall_seconds": wall}
     store.write_run(sweep_dir, result, spec.sweep_id, params)
+    marker.unlink(missing_ok=True)
     log.info(
         "run %s ok in %.2fs (worker pid %d, parent %d)",
         run_id,

@@ -19,6 +19,7 @@ compare both).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -124,6 +125,7 @@ def start_server() -> bool:
         main = ["__main__"] if _main_is_importable() else []
         mp.set_forkserver_preload([*main, *PRELOAD])
         added = {k: v for k, v in SERVER_ENV.items() if k not in os.environ}
+        added["VIRALCHAIN_LAUNCHER_PID"] = str(os.getpid())  # the server dies with us
         os.environ.update(added)  # the server's environment, for its start only
         try:
             forkserver.ensure_running()
@@ -157,6 +159,39 @@ def forkserver_workers(wanted: bool) -> Iterator[bool]:
         yield True
     finally:
         context.set_start_method(previous, force=True)
+
+
+@contextlib.contextmanager
+def workers_die_with_parent() -> Iterator[None]:
+    """Within this block every joblib (loky) worker started arms ``PR_SET_PDEATHSIG`` as its
+    first act (:func:`experiments.sweep_task.die_with_parent`), so that killing the
+    launching process (even with SIGKILL) leaves no worker behind, idle ones included.
+
+    joblib gives no public way to pass loky an ``initializer`` from a launcher, so its
+    executor factory is wrapped for the block (and restored after). Fork-server workers are
+    covered too: the server itself dies with the launcher (it arms on import of
+    ``experiments.sweep_task``), and each worker with the server.
+    """
+    try:
+        from joblib import _parallel_backends as backends
+    except ImportError:  # no joblib: nothing to arm
+        yield
+        return
+    from experiments.sweep_task import die_with_parent
+
+    real = backends.get_memmapping_executor
+    arm = functools.partial(die_with_parent, os.getpid())
+
+    def armed(n_jobs: int, **kwargs: object) -> object:
+        if kwargs.get("initializer") is None:
+            kwargs["initializer"] = arm
+        return real(n_jobs, **kwargs)
+
+    backends.get_memmapping_executor = armed
+    try:
+        yield
+    finally:
+        backends.get_memmapping_executor = real
 
 
 def _main_is_importable() -> bool:

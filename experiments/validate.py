@@ -15,6 +15,7 @@ import copy
 import csv
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -224,12 +225,16 @@ def write_csv(rows: Sequence[Any], path: Path) -> Path:
     """Write the rows (every field, tolerance and pass/fail) to a CSV file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     records = [r.as_dict() for r in rows]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["check"])
-        w.writeheader()
-        w.writerows(records)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["check"])
+            w.writeheader()
+            w.writerows(records)
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file
+        raise
     return path
 
 
@@ -272,6 +277,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for line in str(exc).splitlines():
             print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
+    if args.csv:  # checked before the checks run (they take minutes)
+        from experiments.exits import unusable_dir
+
+        csv_path = Path(args.csv)
+        problem = (
+            f"--csv = {args.csv!r}: is a directory"
+            if csv_path.is_dir()
+            else unusable_dir(csv_path.parent, "--csv").replace("--csv = ", "--csv folder = ")
+        )
+        if problem:
+            print(f"viralchain: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     mode = "fast" if args.fast else "full"
     print(f"viralchain validate ({mode}): {', '.join(names)}")
     try:
@@ -289,7 +306,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{_num(r.expected)}, simulated {_num(r.simulated)} ± {_num(r.tolerance)}"
         )
     if args.csv:
-        print(f"wrote {write_csv(rows, Path(args.csv))}")
+        try:
+            print(f"wrote {write_csv(rows, Path(args.csv))}")
+        except OSError as exc:
+            from experiments.exits import os_reason
+
+            print(f"viralchain: cannot write {args.csv}: {os_reason(exc)}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_OK if not failed else EXIT_FAILED
 
 

@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import types
+import typing
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.errors import ConfigError
 
@@ -28,10 +40,63 @@ PositiveInt = Annotated[int, Field(ge=1)]
 HourOfDay = Annotated[int, Field(ge=0, le=23)]
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable after validation."""
+# Bounds every number of the schema obeys, on top of its own: whole numbers fit the tables'
+# int64 columns; other numbers are finite and small enough that money and unit sums over a
+# run stay finite (a float64 holds 1e15 x 1e15 x 1e6 without overflow).
+MAX_INT = 2**63 - 1
+MAX_MAGNITUDE = 1e15
+# the consumer population lives in memory: about this many bytes per consumer with the
+# shipped defaults (measured: numpy columns, peers and per-SKU state), more with more peers
+BYTES_PER_CONSUMER = 80
+MAX_CONSUMERS = 50_000_000
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable after validation, and every
+    number is a finite number (never NaN, ±inf or a boolean) within :data:`MAX_INT` /
+    :data:`MAX_MAGNITUDE`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if name is not None and not isinstance(value, BaseModel | str):
+            key = (cls, name)
+            if key not in _KINDS:
+                _KINDS[key] = _number_kind(cls.model_fields[name].annotation)
+            _check_number(value, _KINDS[key])
+        return value
+
+
+_KINDS: dict[tuple[type, str], str | None] = {}  # (model, field) → what _number_kind says
+
+
+def _number_kind(annotation: Any) -> str | None:
+    """``int``, ``float``, ``list`` (of numbers) or None for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _number_kind(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_number_kind(a) for a in typing.get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    if origin is list:
+        return "list" if _number_kind(typing.get_args(annotation)[0]) else None
+    return {int: "int", float: "float"}.get(annotation)
+
+
+def _check_number(value: Any, kind: str | None) -> None:
+    if kind is None:
+        return
+    items = value if kind == "list" and isinstance(value, list) else [value]
+    for v in items:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        if isinstance(v, int) and abs(v) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT} in size")
+        if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_MAGNITUDE:
+            raise ValueError(f"must be at most {MAX_MAGNITUDE:g} in size")
 
 
 # ----------------------------------------------------------------------------- run
@@ -40,7 +105,9 @@ class Strict(BaseModel):
 class RunConfig(Strict):
     """How long to simulate and what to record."""
 
-    horizon_hours: PositiveInt = Field(description="simulated hours (1 tick = 1 hour)")
+    horizon_hours: Annotated[int, Field(ge=1, le=87_600)] = Field(
+        description="simulated hours (1 tick = 1 hour; at most 10 years)"
+    )
     timeseries_resolution: Literal["hour", "day", "off"] = Field(
         description="resolution of the timeseries table"
     )
@@ -201,6 +268,18 @@ class MarketConfig(Strict):
         "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
         "benchmarks)"
     )
+
+    @field_validator("n_consumers")
+    @classmethod
+    def _fits_in_memory(cls, n: int) -> int:
+        if n > MAX_CONSUMERS:
+            need, most = n * BYTES_PER_CONSUMER / 1e9, MAX_CONSUMERS * BYTES_PER_CONSUMER / 1e9
+            raise ValueError(
+                f"must be at most {MAX_CONSUMERS:,}: {n:,} consumers would need about "
+                f"{need:,.0f} GB of memory (about {BYTES_PER_CONSUMER} bytes each, more with "
+                f"word-of-mouth peers and SKUs; {MAX_CONSUMERS:,} need about {most:.0f} GB)"
+            )
+        return n
 
 
 # ----------------------------------------------------------------------------- content

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydantic import BaseModel
 
 from sim import metrics
-from sim.config import Config, validate
+from sim.config import MAX_INT, Config, validate
+from sim.errors import ConfigError
 from sim.invariants import check_kpis
 from sim.recording import events_frame, file_metadata, write_table
 
@@ -116,17 +118,24 @@ def run(
     """Simulate one run.
 
     Args:
-        config: a validated :class:`~sim.config.Config` (or a dict, validated here).
-        seed: the run's seed; the same config and seed give identical outputs.
+        config: a :class:`~sim.config.Config` or a dict; validated here either way (a
+            ``Config`` may have been changed by ``model_copy(update=...)``, which pydantic
+            does not validate).
+        seed: the run's seed, a whole number from 0 to 2**63 - 1; the same config and
+            seed give identical outputs.
         keep_model: keep the finished Mesa model on the result (for inspection and tests).
         progress: called with the simulated hours done, once per simulated day.
 
     Returns:
         the run's KPIs and tables.
+
+    Raises:
+        ConfigError: the config or the seed is invalid (naming the field and what is allowed).
     """
     from sim.model import ViralChainModel  # Mesa loads with the first run
 
-    cfg = validate(config)
+    seed = checked_seed(seed)
+    cfg = validate(_as_data(config))
     t0 = time.perf_counter()
     model = ViralChainModel(cfg, seed)
     model.run(progress)
@@ -161,6 +170,32 @@ def run(
     )
     log.info("run %s done in %.2fs", run_id, wall)
     return result
+
+
+def checked_seed(seed: object) -> int:
+    """``seed`` as an int if it is a whole number from 0 to 2**63 - 1.
+
+    Raises:
+        ConfigError: naming ``seed``, the bad value and what is allowed.
+    """
+    import numpy as np
+
+    whole = isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_)
+    if whole and 0 <= int(seed) <= MAX_INT:
+        return int(seed)
+    raise ConfigError([("seed", seed, f"must be a whole number from 0 to {MAX_INT}")])
+
+
+def _as_data(config: object) -> object:
+    """A Config's fields (every attribute, unknown ones included) as plain data, to validate
+    them again: ``model_copy(update=...)`` skips validation. Anything else unchanged."""
+    if isinstance(config, BaseModel):
+        return {k: _as_data(v) for k, v in config.__dict__.items()}
+    if isinstance(config, dict):
+        return {k: _as_data(v) for k, v in config.items()}
+    if isinstance(config, list | tuple):
+        return [_as_data(v) for v in config]
+    return config
 
 
 def failed_runs_row(
