@@ -73,7 +73,7 @@ STEADY_WORLD = (
     "content.kols.taster_koc.spontaneous_posts_per_day=0",
     "market.organic.exposure_rate_per_day=0.02",
     "market.organic.conversion_probability=0.1",
-    "run.horizon_hours=960",
+    "run.horizon_hours=1440",  # 60 days: enough material orders for a defined ratio
     "brand.products.hero.novelty_half_life_days=1000",
 )
 # creative_presale's speculative alternative: stock made ahead of about the demand presale

@@ -241,7 +241,7 @@ CATALOGUE: tuple[Kpi, ...] = (
         "lower",
         "Bullwhip ratio",
         "variance of daily production orders ÷ variance of daily consumer demand (NaN, with "
-        "a kpi_undefined event, unless ≥ 5 order days, ≥ 14 days and demand CV ≥ 0.1)",
+        "a kpi_undefined event, unless ≥ 5 order days, ≥ 14 days and demand CV ≥ 0.05)",
         "stock and flexibility",
     ),
     _k(

@@ -352,7 +352,7 @@ def leftover_units(t: BrandTotals) -> float:
 BULLWHIP_MIN_ORDER_DAYS = 5
 # ... and daily demand varies: a coefficient of variation of at least this (a ratio over a
 # near-flat demand divides by almost nothing) over at least two weeks of days.
-BULLWHIP_MIN_DEMAND_CV = 0.1
+BULLWHIP_MIN_DEMAND_CV = 0.05
 BULLWHIP_MIN_DAYS = 14
 
 
@@ -391,7 +391,7 @@ def bullwhip_notes(t: BrandTotals) -> dict[str, str]:
 
 def bullwhip_ratio(t: BrandTotals) -> float:
     """Brand echelon: var(daily production orders) / var(daily consumer demand); NaN unless
-    defined (:func:`bullwhip_undefined`: ≥ 5 order days, ≥ 14 days, demand CV ≥ 0.1)."""
+    defined (:func:`bullwhip_undefined`: ≥ 5 order days, ≥ 14 days, demand CV ≥ 0.05)."""
     return _bullwhip(t.daily_orders, t.daily_demand)
 
 

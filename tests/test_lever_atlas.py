@@ -50,6 +50,7 @@ def test_bullwhip_is_undefined_for_a_few_lots_or_flat_demand():
     lots[[3, 17]] = 5000  # two lots: the lot size, not an amplification
     assert "order days" in metrics.bullwhip_undefined(lots, demand)
     flat = np.full(30, 100.0)
+    flat[::2] += 2  # a CV of 0.01
     stream = rng.poisson(100, 30).astype(float)
     assert "flat" in metrics.bullwhip_undefined(stream, flat)
     assert "days" in metrics.bullwhip_undefined(stream[:7], demand[:7])
