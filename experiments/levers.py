@@ -134,7 +134,13 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "information",
         "head_kol_livestream",
-        (RIGID, *STEADY_WORLD, *SMALL_LOTS, "supply.materials.mode=stock"),
+        (
+            RIGID,
+            *STEADY_WORLD,
+            *SMALL_LOTS,
+            "supply.materials.mode=stock",
+            "market.n_consumers=20000",
+        ),
         ("policy/information=off",),
         ("policy/information=on",),
         (("upstream_bullwhip_ratio", -1), ("factory_bullwhip_ratio", -1)),
@@ -187,11 +193,12 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "forecast",
         "head_kol_livestream",
-        (FLEX, "policy.replenishment.planner=naive"),
+        (RIGID, "policy.replenishment.planner=naive"),
         ("policy/forecast=moving_average",),
         ("policy/forecast=signal",),
-        (("fill_rate", +1),),
-        "content drives demand: views tell tomorrow's demand before sales do",
+        (("leftover_units", -1),),
+        "a planner that forecasts from every past day: the moving average chases the stream's "
+        "spike into an MOQ lot; the signal forecast's median day forgets it",
     ),
     Lever(
         "sourcing",
@@ -352,13 +359,15 @@ def table_markdown(
     rows = []
     for name, runs in results.items():
         lv = BY_NAME[name]
-        regime = " ".join([lv.story, *lv.regime])
+        setup = next((o.split("=")[1] for o in lv.regime if o.startswith("setup=")), "")
+        n = sum(not o.startswith("setup=") for o in lv.regime)
+        regime = f"{lv.story} {setup}" + (f" +{n} overrides" if n else "")
         for e in effects(lv, runs):
             hw = e.p.half_width
             rows.append(
                 [
                     f"`{name}`",
-                    f"`{regime}`",
+                    regime,
                     e.kpi,
                     fmt(e.p.mean_a, e.kpi),
                     fmt(e.p.mean_b, e.kpi),

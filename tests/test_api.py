@@ -65,6 +65,7 @@ EXTENSION_KPIS = [  # documented in README as extensions
     "reservation_cost",
     "warehouse_fixed_cost",
     "platform_cost",
+    "factory_bullwhip_ratio",  # the bullwhip of the factory echelon (issue 16)
 ]
 
 
