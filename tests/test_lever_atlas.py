@@ -25,7 +25,13 @@ def _measure(name: str, seeds, n: int):
     return measure([BY_NAME[name]], list(seeds), n, n_jobs=1, progress=False)[name]
 
 
-@pytest.mark.parametrize("name", [lv.name for lv in LEVERS])
+def _cases():
+    """Each lever; a placeholder is an expected failure (strict: acting, it must be promoted)."""
+    placeholder = pytest.mark.xfail(strict=True, reason="placeholder (docs/levers.md)")
+    return [pytest.param(lv.name, marks=() if lv.acts else placeholder) for lv in LEVERS]
+
+
+@pytest.mark.parametrize("name", _cases())
 def test_the_lever_acts_in_its_regime_with_the_expected_sign(name):
     lever = BY_NAME[name]
     first = effects(lever, _measure(name, FAST_SEEDS, FAST_N))[0]
@@ -33,7 +39,7 @@ def test_the_lever_acts_in_its_regime_with_the_expected_sign(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [lv.name for lv in LEVERS])
+@pytest.mark.parametrize("name", [lv.name for lv in LEVERS if lv.acts])
 def test_every_expected_kpi_moves_the_expected_way(name):
     lever = BY_NAME[name]
     bad = [e for e in effects(lever, _measure(name, range(8), 20000)) if not e.holds]
