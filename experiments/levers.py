@@ -230,7 +230,7 @@ LEVERS: tuple[Lever, ...] = (
         (FLEX,),
         ("policy/opportunity=off",),
         ("policy/opportunity=graded",),
-        (("reservation_cost", +1), ("kol_fees", +1)),
+        (("reservation_cost", +1),),
         "surprise hot spots of grades A and S: capacity held, dynamic KOL tasks booked",
     ),
     Lever(

@@ -89,7 +89,9 @@ def test_signal_forecast_leaves_less_stock_behind_after_the_pulse():
     ma = run(*kw, "policy/forecast=moving_average")
     signal = run(*kw, "policy/forecast=signal")
     assert signal.kpis["leftover_units"] < ma.kpis["leftover_units"]
-    assert signal.kpis["bullwhip_ratio"] < ma.kpis["bullwhip_ratio"]
+    bw_signal, bw_ma = signal.kpis["bullwhip_ratio"], ma.kpis["bullwhip_ratio"]
+    # a few lots: the ratio is undefined (NaN, issue 16's bullwhip rule); else it is lower
+    assert math.isnan(bw_ma) or bw_signal < bw_ma
 
 
 # ----------------------------------------------------------------------------- rush
