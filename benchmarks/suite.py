@@ -32,6 +32,7 @@ FULL: dict[str, dict[str, Any]] = {
     "sweep": {"replications": 20, "overrides": [], "repeats": 2},
     "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
     "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
+    "graph": {"consumers": 1_000_000, "repeats": 3},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "reference": {"consumers": 2_000, "start": 24, "end": 48, "repeats": 1},
@@ -48,6 +49,7 @@ QUICK: dict[str, dict[str, Any]] = {
         "overrides": ["market.n_consumers=2000", "run.horizon_hours=48"],
     },
     "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
+    "graph": {"consumers": 5_000, "repeats": 1},
 }
 
 GIB = 1024.0  # MiB
@@ -338,6 +340,30 @@ def bench_workshop(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, A
     return rows, {"runs": runs}
 
 
+# ----------------------------------------------------------------------------- 7
+
+
+def bench_graph(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The consumers' social network (sim/social_graph.py) alone: the build a run pays for
+    (columns only; edges are drawn on demand), drawing contacts, and listing every edge."""
+    n = p["consumers"]
+    runs = r.measure({"kind": "graph", "consumers": n}, p["repeats"])
+    b = "7 social graph"
+    best = min(runs, key=lambda x: x["build_s"])
+    build_peak = max(x["build_peak_rss_mib"] - x["base_rss_mib"] for x in runs)
+    rows = [
+        Row(b, f"{n:,} consumers: build time (what a run pays)", best["build_s"], "s", "<= 1"),
+        Row(b, "graph columns", best["graph_mib"], "MiB"),
+        Row(b, "peak memory of the build above the libraries", build_peak, "MiB"),
+        Row(b, "100,000 random contacts drawn", 1000 * best["draw_100k_s"], "ms"),
+        Row(b, "all edges listed (materialize, tests)", best["materialize_s"], "s"),
+        Row(b, "  edges", best["edges"], ""),
+        Row(b, "  largest out-degree", best["max_out_degree"], ""),
+        Row(b, "  largest in-degree", best["max_in_degree"], ""),
+    ]
+    return rows, {"runs": runs}
+
+
 BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[str, Any]]]] = {
     "reference": bench_reference,
     "scaling": bench_scaling,
@@ -345,4 +371,5 @@ BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[s
     "sweep": bench_sweep,
     "io": bench_io,
     "workshop": bench_workshop,
+    "graph": bench_graph,
 }

@@ -158,7 +158,47 @@ def io_task(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-TASKS = {"run": run_task, "window": window_task, "io": io_task}
+def graph_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Build the consumers' social network at ``consumers`` with the shipped shape."""
+    import numpy as np
+
+    import sim
+    from sim.rng import stream
+    from sim.social_graph import build
+
+    cfg = sim.compose(None, [f"market.n_consumers={task['consumers']}"])
+    shares = np.array([r.population_share for r in cfg.market.regions.values()])
+    region = stream(1, "bench-region").choice(
+        len(shares), size=task["consumers"], p=shares / shares.sum()
+    )
+    region = region.astype(np.int16)
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    g = build(region, len(shares), cfg.market.social_graph, stream(1, "graph"))
+    build_s = time.perf_counter() - t0
+    build_peak = _rss_mib()
+    sharers = stream(1, "bench-sharers").integers(0, g.n, 100_000)
+    t1 = time.perf_counter()
+    g.random_neighbour(sharers, stream(1, "bench-draw"))
+    draw_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    _, indices = g.materialize()
+    materialize_s = time.perf_counter() - t2
+    return {
+        "build_s": build_s,
+        "draw_100k_s": draw_s,
+        "materialize_s": materialize_s,
+        "edges": len(indices),
+        "graph_mib": g.nbytes / 2**20,
+        "base_rss_mib": base,
+        "build_peak_rss_mib": build_peak,
+        "peak_rss_mib": _rss_mib(),
+        "max_out_degree": int(g.degree.max()),
+        "max_in_degree": int(np.bincount(indices).max()),
+    }
+
+
+TASKS = {"run": run_task, "window": window_task, "io": io_task, "graph": graph_task}
 
 
 def main(argv: list[str]) -> int:

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.report",
     "experiments.validate",
     "experiments.dashboard.command",
+    "experiments.calibrate",
     "experiments.timeline",
     "experiments.fair_fight",
     "experiments.levers",

@@ -160,6 +160,8 @@ GROUP_NOTES = {
     "service": "how well and how fast buyers were served",
     "money": "one currency unit",
     "stock and flexibility": "what is left, how much orders swing, how fast the chain answers",
+    "feedback": "what stock-outs, late deliveries and defects cost later on the content and "
+    "demand side, and the rating buyers see",
 }
 
 

@@ -199,6 +199,12 @@ class ConsumerConfig(Strict):
     repeat_exposure_boost: NonNegative = Field(
         description="relative conversion increase per earlier exposure to the same product"
     )
+    exposure_fatigue: NonNegative = Field(
+        description="fatigue: conversion x exp(-fatigue x exposures beyond the onset) (0: off)"
+    )
+    fatigue_onset_exposures: PositiveInt = Field(
+        description="exposures to a product before fatigue sets in"
+    )
     presale_patience_multiplier: Annotated[float, Field(ge=1.0)] = Field(
         description="buyers accept a pre-order promise this many times their usual patience"
     )
@@ -238,6 +244,77 @@ class OrganicConfig(Strict):
     )
 
 
+class SocialGraphConfig(Strict):
+    """The consumers' social network (sim/social_graph.py): who shares with and tells whom."""
+
+    enabled: bool = Field(
+        description="shares of a post go from its recent viewers to their network contacts, "
+        "and peer word of mouth follows the network; off: shares reach uniformly random "
+        "consumers and peers are uniformly random links"
+    )
+    degree_min: PositiveInt = Field(description="fewest contacts a consumer reaches")
+    degree_max: PositiveInt = Field(description="most contacts a consumer reaches")
+    degree_exponent: Annotated[float, Field(gt=2.0, le=4.0)] = Field(
+        description="power-law exponent of contacts (out-degree) and of attention (in-degree)"
+    )
+    community_size_mean: Annotated[float, Field(ge=2.0)] = Field(
+        description="mean consumers per community (sizes are Pareto-distributed)"
+    )
+    within_community: Probability = Field(
+        description="share of a consumer's contacts inside its community"
+    )
+    within_region: Probability = Field(
+        description="share of its contacts elsewhere in its region (the rest: anywhere)"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> SocialGraphConfig:
+        if self.within_community + self.within_region > 1.0:
+            raise ValueError("within_community + within_region must be <= 1")
+        if self.degree_max < self.degree_min:
+            raise ValueError("degree_max must be >= degree_min")
+        return self
+
+
+class FeedbackConfig(Strict):
+    """Supply feeds back into content and demand (DESIGN.md section 9): named switches."""
+
+    page_sharing: bool = Field(
+        description="a product page that sells out or turns buyers away with a slow promise "
+        "is shared less: the share cascade of posts featuring it loses the penalty's share "
+        "of its new shares while it does"
+    )
+    soldout_share_penalty: Probability = Field(
+        description="share of a post's shares lost per unit of sold-out share of the hour's "
+        "wishes for its product"
+    )
+    slow_share_penalty: Probability = Field(
+        description="share of shares lost per unit of too-slow share of the hour's wishes"
+    )
+    ratings: bool = Field(
+        description="delivered orders leave reviews (bad when late, defective or returned); "
+        "later viewers convert in proportion to the rating they see"
+    )
+    review_probability: Probability = Field(description="chance a delivered order is reviewed")
+    rating_prior_good: Positive = Field(
+        description="good reviews assumed before any (Beta prior of the rating)"
+    )
+    rating_prior_bad: Positive = Field(description="bad reviews assumed before any")
+    rating_elasticity: NonNegative = Field(
+        description="conversion x (rating / prior rating)^elasticity"
+    )
+    warnings: bool = Field(
+        description="disappointed buyers (late, defective or returned) warn their peers "
+        "(negative word of mouth); satisfied ones recommend as before"
+    )
+    warn_probability: Probability = Field(
+        description="chance per peer that a disappointed buyer warns it"
+    )
+    warning_effect: Probability = Field(
+        description="a warned consumer's conversion for the product falls by this share"
+    )
+
+
 class PlatformConfig(Strict):
     """A selling platform (channel); several can share one stock pool."""
 
@@ -263,6 +340,8 @@ class MarketConfig(Strict):
     consumer: ConsumerConfig
     word_of_mouth: WordOfMouthConfig
     organic: OrganicConfig
+    social_graph: SocialGraphConfig
+    feedback: FeedbackConfig
     population: Literal["columnar", "per_agent"] = Field(
         description="consumer implementation: columnar (numpy columns, for every run) or "
         "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
@@ -354,7 +433,17 @@ class ShortVideoConfig(Strict):
         description="expected shared views triggered by one view (< 1)"
     )
     share_kernel_hours: Positive = Field(description="time constant of the share kernel, hours")
+    cross_excitation: NonNegative = Field(
+        description="shared views one view of a short video triggers on the campaign's other "
+        "live short videos of the same product (split among them; branching_ratio + this < 1)"
+    )
     conversion_probability: Probability = Field(description="chance a view leads to wanting")
+
+    @model_validator(mode="after")
+    def _stable(self) -> ShortVideoConfig:
+        if self.branching_ratio + self.cross_excitation >= 1.0:
+            raise ValueError("branching_ratio + cross_excitation must be < 1 (a stable cascade)")
+        return self
 
 
 class LivestreamConfig(Strict):

@@ -16,16 +16,35 @@ attendance, ``b`` platform boost for non-followers), with the first hour ``openi
 times the later ones.
 
 Every view exposes one consumer to one featured SKU (chosen uniformly among the post's SKUs).
+
+Who sees the shares: without a social graph, uniformly random consumers. With one
+(``market.social_graph.enabled``), each shared view is passed on by a recent viewer of the post
+— the viewers of hour ``j`` are drawn with weight ``f_j·V_j·exp(-(k-1-j)/κ)``, their share of
+the excitation — to one of that viewer's network contacts: cascades travel along the edges.
+``f_j`` is the share factor of hour ``j`` (1, or less when the page sells out: sim.feedback).
+
+Posts of a campaign excite each other (:func:`cross_excite`): a short video's views also
+trigger ``cross_excitation`` direct shares per view on the other short videos of its product
+whose reach is not spent, with the same kernel; the campaign's total branching is then at
+most ``branching_ratio + cross_excitation`` (< 1, validated). A lone post is the textbook
+cascade.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.config import LivestreamConfig, ShortVideoConfig
+
+if TYPE_CHECKING:
+    from sim.social_graph import SocialGraph
+
+SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight falls below
+STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
 
 
 @dataclass
@@ -60,14 +79,27 @@ class Post:
     share_views: int = 0
     finished: bool = False
     _weights: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # recent viewers (potential sharers): (hour since start, consumers, share factor), newest last
+    _viewers: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
+    _k: int = 0  # hours since start of the latest draw
+    last_views: int = 0  # views of the latest hour drawn, and the share factor they had
+    last_factor: float = 1.0
 
     def views_this_hour(
-        self, hour: int, video: ShortVideoConfig, live: LivestreamConfig
+        self,
+        hour: int,
+        video: ShortVideoConfig,
+        live: LivestreamConfig,
+        share_factor: float = 1.0,
     ) -> tuple[int, int]:
-        """Draw (follower views, non-follower views) for ``hour``; updates the cascade state."""
+        """Draw (follower views, non-follower views) for ``hour``; updates the cascade state.
+
+        ``share_factor`` scales how much this hour's views feed the share cascade (1: fully).
+        """
         k = hour - self.start_hour
         if k < 0 or self.finished:
             return 0, 0
+        self._k = k
         if self.kind == "livestream":
             if k >= self.duration_hours:
                 self.finished = True
@@ -88,27 +120,51 @@ class Post:
             decay = math.exp(-1.0 / kappa)
             new_views = followers + others
             self.excitation = (
-                decay * self.excitation + video.branching_ratio * (1 - decay) * new_views
+                decay * self.excitation
+                + video.branching_ratio * (1 - decay) * new_views * share_factor
             )
             # stop once both the reach and the cascade are spent (expected < 0.01 views left)
             remaining_seed = self.expected_seed_views * math.exp(-(k + 1) / tau)
-            if remaining_seed < 0.01 and self.excitation / (1 - decay) < 0.01:
+            if remaining_seed < STOP_VIEWS and self.excitation / (1 - decay) < STOP_VIEWS:
                 self.finished = True
         self.follower_views += followers
         self.share_views += others
         self.views += followers + others
+        self.last_views, self.last_factor = followers + others, share_factor
         return followers, others
 
+    def excite(self, views: float) -> None:
+        """Add excitation worth ``views`` expected direct shares, spread by the kernel
+        (cross-excitation from the campaign's other posts)."""
+        self.excitation += views
+
     def sample_exposures(
-        self, n_followers: int, n_others: int, followers: np.ndarray, n_consumers: int
+        self,
+        n_followers: int,
+        n_others: int,
+        followers: np.ndarray,
+        n_consumers: int,
+        graph: SocialGraph | None = None,
+        kernel_decay: float = 0.0,
+        share_factor: float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Consumers and SKUs for the views drawn (impressions: repeats allowed)."""
+        """Consumers and SKUs for the views drawn (impressions: repeats allowed).
+
+        With a ``graph``, a short video's shared views go from recent viewers (weighted by
+        the kernel, ``kernel_decay = exp(-1/κ)``) to their contacts; the viewers drawn now are
+        remembered as potential sharers with weight ``share_factor`` each.
+        """
         rng = self.rng
         parts = []
         if n_followers and len(followers):
             parts.append(followers[rng.integers(0, len(followers), n_followers)])
         if n_others:
-            parts.append(rng.integers(0, n_consumers, n_others))
+            if graph is not None and self.kind == "short_video" and self._viewers:
+                parts.append(self._shares_along(graph, n_others, kernel_decay, rng))
+            else:
+                parts.append(rng.integers(0, n_consumers, n_others))
+        if graph is not None and self.kind == "short_video":
+            self._remember(parts, kernel_decay, share_factor)
         if not parts:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
         consumers = np.concatenate(parts).astype(np.int64, copy=False)
@@ -117,3 +173,79 @@ class Post:
         else:
             skus = self.skus[rng.integers(0, len(self.skus), len(consumers))].astype(np.int32)
         return consumers, skus
+
+    def _shares_along(
+        self, graph: SocialGraph, k: int, decay: float, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``k`` shared views: a sharer per view (hour by kernel weight, then uniformly among
+        that hour's viewers), then a uniformly drawn contact of the sharer."""
+        last = self._k - 1
+        w = np.array([len(v) * f * decay ** (last - j) for j, v, f in self._viewers])
+        total = w.sum()
+        if not total > 0:
+            return rng.integers(0, graph.n, k)
+        counts = rng.multinomial(k, w / total)
+        sharers = np.concatenate(
+            [
+                v[rng.integers(0, len(v), c)]
+                for (_, v, _), c in zip(self._viewers, counts.tolist(), strict=True)
+                if c
+            ]
+        )
+        return graph.random_neighbour(sharers, rng)
+
+    def _remember(self, parts: list[np.ndarray], decay: float, share_factor: float) -> None:
+        """Keep this hour's viewers as potential sharers; forget those the kernel has spent."""
+        viewers = np.concatenate(parts).astype(np.int32) if parts else np.empty(0, np.int32)
+        if len(viewers) and share_factor > 0:
+            self._viewers.append((self._k, viewers, float(share_factor)))
+        keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
+        while self._viewers and self._k - self._viewers[0][0] >= keep:
+            del self._viewers[0]
+
+
+def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float:
+    """Cross-excitation inside a campaign, product by product.
+
+    A short video's views this hour (times the hour's share factor) are split equally among
+    its products; for each product, every other *reaching* short video featuring it (its
+    follower reach is not spent: more than 0.01 expected seed views left) receives
+    ``cross_excitation`` direct shares per view of the others, split equally among them and
+    spread by the same kernel. So a lone post is the textbook cascade, and a post whose reach
+    is over is not kept alive by its campaign. ``O(posts)`` per hour. Returns the expected
+    direct shares added.
+    """
+    c = video.cross_excitation
+    if c <= 0:
+        return 0.0
+    tau = video.reach_decay_hours
+    reaching = [
+        p
+        for p in posts
+        if p.kind == "short_video"
+        and not p.finished
+        and hour - p.start_hour >= 0
+        and p.expected_seed_views * math.exp(-(hour - p.start_hour + 1) / tau) >= STOP_VIEWS
+    ]
+    if len(reaching) < 2:
+        return 0.0
+    given: dict[int, float] = {}  # product -> this hour's views (x share factor) of its videos
+    members: dict[int, list[Post]] = {}
+    for p in reaching:
+        fresh = p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
+        for sku in p.skus.tolist():
+            given[sku] = given.get(sku, 0.0) + fresh
+            members.setdefault(sku, []).append(p)
+    spread = 1.0 - math.exp(-1.0 / video.share_kernel_hours)
+    added = 0.0
+    for sku in sorted(members):
+        group = members[sku]
+        if len(group) < 2:
+            continue
+        for q in group:
+            own = q.last_views * q.last_factor / len(q.skus) if q._k == hour - q.start_hour else 0.0
+            shares = c * (given[sku] - own) / (len(group) - 1)
+            if shares > 0:
+                q.excite(shares * spread)
+                added += shares
+    return added

@@ -32,10 +32,12 @@ UNITS: dict[str, str] = {
     "money": "one currency unit, the same for every money KPI",
     "ratio": "a ratio of two variances (1 = no amplification)",
     "unit·km": "units × kilometres moved",
+    "views": "content views (one consumer seeing one post once)",
+    "stars": "a rating from 1 to 5 stars",
 }
 
 # the groups, in the order of the runs table (README's reading guide walks through them)
-GROUPS: tuple[str, ...] = ("orders", "service", "money", "stock and flexibility")
+GROUPS: tuple[str, ...] = ("orders", "service", "money", "stock and flexibility", "feedback")
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,58 @@ CATALOGUE: tuple[Kpi, ...] = (
         "Data platform",
         "the shared real-time data platform (policy.information=on)",
         "money",
+    ),
+    # ---- feedback: what supply cost on the content and demand side (market.feedback)
+    _k(
+        "views_lost_stockout",
+        "views",
+        "lower",
+        "Views lost to stock-outs",
+        "views the share cascades lost because product pages were sold out (estimated by the "
+        "page-sharing mechanism itself)",
+        "feedback",
+    ),
+    _k(
+        "views_lost_late",
+        "views",
+        "lower",
+        "Views lost to slow promises",
+        "views lost because pages turned buyers away with a too-slow delivery promise",
+        "feedback",
+    ),
+    _k(
+        "demand_lost_stockout_units",
+        "units",
+        "lower",
+        "Demand lost to stock-outs",
+        "wishes the views lost to stock-outs would have brought",
+        "feedback",
+    ),
+    _k(
+        "demand_lost_late_units",
+        "units",
+        "lower",
+        "Demand lost to late delivery",
+        "wishes lost to slow pages' views and to the rating and warnings that late deliveries "
+        "caused",
+        "feedback",
+    ),
+    _k(
+        "demand_lost_quality_units",
+        "units",
+        "lower",
+        "Demand lost to defects and returns",
+        "wishes lost to the rating and warnings that defects and returns caused",
+        "feedback",
+    ),
+    _k(
+        "rating_end",
+        "stars",
+        "higher",
+        "Rating at the end",
+        "rating the product pages show at the end (1 + 4 × share of good reviews, with the "
+        "prior; mean over the brand's products)",
+        "feedback",
     ),
     # ---- added with the lever atlas (issue 16): the bullwhip per echelon
     _k(

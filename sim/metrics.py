@@ -77,6 +77,9 @@ class BrandTotals:
     units_ordered: int
     units_ordered_quick: int
     peak_working_capital: float
+    views_lost: np.ndarray  # by cause (stock-out, late delivery, quality), sim.feedback
+    demand_lost: np.ndarray  # by cause, units
+    rating: float  # mean over the brand's products of the rating shown at the end (0..1)
 
 
 def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
@@ -154,6 +157,9 @@ def brand_totals(model: ViralChainModel, b: int) -> BrandTotals:
         units_ordered=u["units_ordered"],
         units_ordered_quick=u["units_ordered_quick"],
         peak_working_capital=float(m.peak_working_capital[b]),
+        views_lost=m.feedback.views_lost[:, skus].sum(axis=1),
+        demand_lost=m.feedback.demand_lost[:, skus].sum(axis=1),
+        rating=float(m.feedback.rating()[skus].mean()),
     )
 
 
@@ -430,6 +436,39 @@ def peak_working_capital(t: BrandTotals) -> float:
     return t.peak_working_capital
 
 
+def views_lost_stockout(t: BrandTotals) -> float:
+    """Views the share cascades lost because product pages were sold out (estimated by the
+    page-sharing mechanism: withheld shares x 1/(1-n); sim.feedback)."""
+    return float(t.views_lost[0])
+
+
+def views_lost_late(t: BrandTotals) -> float:
+    """Views lost because pages turned buyers away with a too-slow delivery promise."""
+    return float(t.views_lost[1])
+
+
+def demand_lost_stockout_units(t: BrandTotals) -> float:
+    """Wishes those stock-out views would have brought (at the hour's wishes per view)."""
+    return float(t.demand_lost[0])
+
+
+def demand_lost_late_units(t: BrandTotals) -> float:
+    """Wishes lost to slow pages' views, and to the rating and warnings that late deliveries
+    caused (their share of the disappointed deliveries)."""
+    return float(t.demand_lost[1])
+
+
+def demand_lost_quality_units(t: BrandTotals) -> float:
+    """Wishes lost to the rating and warnings that defects and returns caused."""
+    return float(t.demand_lost[2])
+
+
+def rating_end(t: BrandTotals) -> float:
+    """Rating the brand's product pages show at the end, in stars (1 + 4 x share of good
+    reviews, the prior included; mean over its products)."""
+    return 1.0 + 4.0 * t.rating
+
+
 KPIS: dict[str, Callable[[BrandTotals], float]] = {
     f.__name__: f
     for f in (
@@ -467,6 +506,12 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         reservation_cost,
         warehouse_fixed_cost,
         platform_cost,
+        views_lost_stockout,
+        views_lost_late,
+        demand_lost_stockout_units,
+        demand_lost_late_units,
+        demand_lost_quality_units,
+        rating_end,
         factory_bullwhip_ratio,
     )
 }

@@ -35,6 +35,7 @@ from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
 from sim.clock import HOURS_PER_DAY, HOURS_PER_WEEK
 from sim.config import Config, DisruptionConfig
+from sim.content import cross_excite
 from sim.geography import Geography
 from sim.ledger import Ledger
 from sim.orders import OrderBook
@@ -45,7 +46,11 @@ log = logging.getLogger(__name__)
 
 # the work of every hour, in the order :meth:`ViralChainModel.step` does it
 PHASES: tuple[tuple[str, str], ...] = (
-    ("content", "KOL posts and live streams broadcast their views (kol.broadcast)"),
+    (
+        "content",
+        "KOL posts and live streams broadcast their views (kol.broadcast); a campaign's "
+        "videos excite each other (content.cross_excite)",
+    ),
     ("backlog", "brands serve waiting pre-orders from stock (brand.selling.allocate_backlog)"),
     ("consumers", "exposed consumers buy, pre-order, wait or leave (population.decide)"),
     ("cancellations", "late orders are cancelled (population.check_cancellations)"),
@@ -266,6 +271,9 @@ class ViralChainModel(mesa.Model):
         if h == self.config.run.fail_at_hour:
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
         exposures = [e for kol in self.kols for e in kol.broadcast(h)]
+        cross_excite(
+            [p for kol in self.kols for p in kol.posts], h, self.config.content.short_video
+        )
         for brand in self.brands:
             brand.selling.allocate_backlog(h)
         self.population.decide(h, exposures)

@@ -28,6 +28,7 @@ from sim.agents.factory import Factory
 from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
 from sim.config import BrandSpec, Config, ProductConfig
+from sim.feedback import Feedback
 from sim.geography import Geography
 from sim.ledger import Ledger
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM, OrderBook
@@ -106,6 +107,7 @@ def build(m: ViralChainModel) -> None:
     m.channel_patience = channel_patience(config)
     m.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
     m.ledger = Ledger(m.n_sku, len(specs), len(m.geo), m.sku_brand, len(m.platform_names))
+    m.feedback = Feedback(config.market.feedback, m.n_sku)
     m.orders = OrderBook(capacity=max(1024, m.market_size // 20))
     _network(m, specs)
     m.kols = [Kol(m, name, i, kcfg) for i, (name, kcfg) in enumerate(config.content.kols.items())]

@@ -65,6 +65,12 @@ EXTENSION_KPIS = [  # documented in README as extensions
     "reservation_cost",
     "warehouse_fixed_cost",
     "platform_cost",
+    "views_lost_stockout",
+    "views_lost_late",
+    "demand_lost_stockout_units",
+    "demand_lost_late_units",
+    "demand_lost_quality_units",
+    "rating_end",
     "factory_bullwhip_ratio",  # the bullwhip of the factory echelon (issue 16)
 ]
 

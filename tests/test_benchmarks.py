@@ -34,7 +34,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     assert report["mode"] == "quick"
     assert report["table"] in proc.stdout
     benchmarks = {r["benchmark"] for r in report["rows"]}
-    assert len(benchmarks) == len(BENCHMARKS) == 6
+    assert len(benchmarks) == len(BENCHMARKS) == 7
     measures = " | ".join(r["measure"] for r in report["rows"])
     for needle in (
         "speed ratio, consumer phase",
@@ -48,6 +48,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
         "write (sweep writer",
         "read runs+timeseries+events",
         "run time",
+        "consumers: build time",
     ):
         assert needle in measures, needle
     for r in report["rows"]:

@@ -10,7 +10,8 @@ to stay within ``|z| <= Z_MAX`` (4: a false alarm about once in 10,000 per quant
 equality; quantities that are constant in both must be equal). The world is small but busy:
 stock runs out in the live stream (substitutes of the rival brand, revisits, lost sales),
 picking is slow (promises too slow for some, late orders cancelled), parcels are delivered
-and returned, and buyers recommend.
+and returned, buyers recommend and warn, reviews move the rating, and sold-out or slow pages
+are shared less (market.feedback, on a social graph).
 A power check shows the same statistic flags a 30% change in one conversion rate; by hand,
 it also flagged a reference that ignored KOL trust, never came back, always cancelled late
 orders or recommended at half the rate (docs/performance.md).
@@ -25,6 +26,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.agents.consumers import WARNED
 from sim.agents.reference_consumers import ReferenceConsumer, ReferencePopulation, poisson
 from sim.model import ViralChainModel
 from sim.orders import CHANNELS
@@ -80,7 +82,28 @@ def outcome(population: str, seed: int, world: tuple[str, ...] = WORLD) -> dict[
     out["lost_sold_out"] = float(m.ledger.units["lost_sold_out"].sum())
     out["lost_too_slow"] = float(m.ledger.units["lost_too_slow"].sum())
     out["views"] = float(sum(b.sensing.hourly_views.sum() for b in m.brands))
+    out["warned"] = float((population_state(m) == WARNED).sum())
+    out["bad_reviews"] = float(m.feedback.bad.sum())
+    out["good_reviews"] = float(m.feedback.good.sum())
+    for k in ("views_lost_stockout", "views_lost_late", "demand_lost_late_units"):
+        out[k] = r.kpis[k]
     return out
+
+
+def population_state(m) -> np.ndarray:
+    """Every consumer's state per product, from either implementation."""
+    pop = m.population
+    if isinstance(pop, ReferencePopulation):
+        return np.array([a.state for a in pop.agents_list])
+    return pop.state
+
+
+def test_without_page_sharing_the_content_trace_does_not_depend_on_consumers():
+    """Views answer the product pages only through page sharing: switched off, both
+    implementations see the very same views."""
+    world = (*WORLD, "market.feedback.page_sharing=false", "run.horizon_hours=240")
+    for s in range(2):
+        assert outcome("columnar", s, world)["views"] == outcome("per_agent", s, world)["views"]
 
 
 def welch_z(a: list[float], b: list[float]) -> float:
@@ -121,10 +144,14 @@ def test_both_populations_see_the_same_world():
         np.testing.assert_array_equal(
             getattr(ref.population, trait), getattr(col.population, trait)
         )
+    # the same social graph, whose contacts are the peers
+    np.testing.assert_array_equal(
+        ref.population.graph.materialize()[1], col.population.graph.materialize()[1]
+    )
     agent = ref.population.agents_list[123]
     assert agent.region == col.population.region[123]
     assert agent.patience_hours == pytest.approx(float(col.population.patience_hours[123]))
-    assert agent.peers == col.population.peers[123].tolist()
+    assert agent.peers == col.population.graph.neighbours(123).tolist()
     for k_ref, k_col in zip(ref.kols, col.kols, strict=True):
         np.testing.assert_array_equal(k_ref.followers, k_col.followers)
 
@@ -135,10 +162,9 @@ def test_columnar_and_per_agent_consumers_agree_in_distribution():
     table = compare(seeds, lambda s: outcome("columnar", s), lambda s: outcome("per_agent", s))
     bad = {k: v for k, v in table.items() if not abs(v[2]) <= Z_MAX}
     assert not bad, "columnar vs per-agent differ:\n" + _report(table)
-    # the content trace does not depend on the consumer implementation: views are identical
-    for s in seeds:
-        assert outcome("columnar", s)["views"] == outcome("per_agent", s)["views"]
-    # the world is busy enough for every rule to act
+    # the world is busy enough for every rule to act (the feedback's too)
+    for name in ("warned", "bad_reviews", "views_lost_stockout", "views_lost_late"):
+        assert table[name][0] > 0 and table[name][1] > 0, name
     cols = table
     for name in ("lost_sold_out", "lost_too_slow", "cancelled_units", "returned_units"):
         assert cols[name][0] > 0 and cols[name][1] > 0, name

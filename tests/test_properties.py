@@ -220,7 +220,13 @@ def valid_configs(draw) -> Config:
     c["revisit_probability"] = draw(st.floats(0, 1))
     c["patience_hours_median"] = draw(st.floats(1, 500))
     c["units_per_order_mean"] = draw(st.floats(1, 3))
-    d["content"]["short_video"]["branching_ratio"] = draw(st.floats(0, 0.95))
+    n = draw(st.floats(0, 0.95))
+    d["content"]["short_video"]["branching_ratio"] = n
+    d["content"]["short_video"]["cross_excitation"] = draw(st.floats(0, 0.99 - n))
+    m["social_graph"]["enabled"] = draw(st.booleans())
+    for switch in ("page_sharing", "ratings", "warnings"):
+        m["feedback"][switch] = draw(st.booleans())
+    c["exposure_fatigue"] = draw(st.floats(0, 1))
     for post in d["content"]["calendar"]:  # move the story's posts inside the tiny horizon
         post["at_hour"] = draw(st.integers(0, horizon))
     for dis in d.get("disruptions", []):

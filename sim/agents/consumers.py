@@ -11,9 +11,13 @@ A consumer exposed to a product *wants* it with probability
     p = c_channel · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
         · (1 + boost·(exposures - 1))
 
-(clipped to 1). A wish is *demand*; the brand then accepts it (in stock with a promise the
-consumer's patience allows, or a pre-order) or not. A consumer turned away may buy a
-substitute of another brand, come back once later, or leave (a lost sale).
+(clipped to 1), times the fatigue ``exp(-fatigue·max(0, exposures - onset))``, the rating
+multiplier of the product's page and, for a consumer warned by a disappointed peer,
+``1 - warning_effect`` (sim.feedback). A wish is *demand*; the brand then accepts it (in stock
+with a promise the consumer's patience allows, or a pre-order) or not. A consumer turned away
+may buy a substitute of another brand, come back once later, or leave (a lost sale). Satisfied
+buyers recommend to their peers; disappointed ones (late, defective or returned) warn them.
+Peers are uniformly random links, or the social graph's contacts when it is enabled.
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ from sim.orders import (
     PICKED,
 )
 from sim.rng import stream
+from sim.social_graph import SocialGraph, build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
-NONE, BOUGHT, WAITING = 0, 1, 2
+NONE, BOUGHT, WAITING, WARNED = 0, 1, 2, 3  # WARNED: may buy, at a lower conversion
 ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
 # the ledger counter of each cause of a lost sale
@@ -78,8 +83,14 @@ class ConsumerPopulation(mesa.Agent):
             self.return_propensity = np.full(n, m, dtype=np.float32)
         self.platform = model.consumer_platform
         wom = cfg.word_of_mouth
-        k = wom.peers_per_consumer if wom.mixing == "peers" else 0
+        graph_on = cfg.social_graph.enabled
+        k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
         self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
+        self.graph: SocialGraph | None = (
+            build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
+            if graph_on
+            else None
+        )
         self.exposure_count = np.zeros((n, P), dtype=np.uint16)
         self.state = np.zeros((n, P), dtype=np.int8)
         # future work, bucketed by hour
@@ -159,6 +170,7 @@ class ConsumerPopulation(mesa.Agent):
             qty[first],
         )
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
+        _observe_page(m, skus[first], outcome[first])
         failed = outcome != ACCEPTED
         if not failed.any():
             return
@@ -191,7 +203,8 @@ class ConsumerPopulation(mesa.Agent):
         if try_sub.any():
             s_idx = f_idx[try_sub]
             sc, ss, sq = consumers[s_idx], subst_sku[try_sub], qty[s_idx]
-            ok = self.state[sc, ss] == NONE
+            st = self.state[sc, ss]
+            ok = (st == NONE) | (st == WARNED)
             sc, ss, sq = sc[ok], ss[ok], sq[ok]
             if len(sc):
                 m.ledger.add_region_flow("demand", ss, self.region[sc], sq)
@@ -221,14 +234,26 @@ class ConsumerPopulation(mesa.Agent):
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
         age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
         p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
-        p *= 1.0 + self.cfg.consumer.repeat_exposure_boost * (ec[flat].astype(np.float64) - 1.0)
+        c = self.cfg.consumer
+        seen = ec[flat].astype(np.float64)
+        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+        if c.exposure_fatigue > 0:
+            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        state = self.state.reshape(-1)[flat]
+        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+        p *= m.feedback.conversion_multiplier()[skus]
+        warned = state == WARNED
+        if warned.any():
+            p[warned] *= 1.0 - m.feedback.cfg.warning_effect
         p = np.minimum(p, 1.0)
-        p[self.state.reshape(-1)[flat] != NONE] = 0.0
+        closed = (state != NONE) & ~warned
+        p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
         order = np.lexsort((-p, flat))
         keep = np.ones(len(order), dtype=bool)
         keep[1:] = flat[order[1:]] != flat[order[:-1]]
         idx = order[keep]
+        _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
         want = rng.random(len(idx)) < p[idx]
         idx = np.sort(idx[want])
         if len(idx) == 0:
@@ -339,6 +364,12 @@ class ConsumerPopulation(mesa.Agent):
             m.ledger.defective_found(skus[defective], qty[defective])
             p[defective] = 1.0
         back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
+        fb = m.feedback
+        reviewed = rng.random(len(order_ids)) < fb.cfg.review_probability
+        if fb.cfg.ratings:
+            fb.review(skus, late, defective | back, reviewed)
+        else:
+            fb.review(skus, late, defective | back, np.zeros(len(order_ids), bool))
         if back.any():
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
@@ -346,7 +377,12 @@ class ConsumerPopulation(mesa.Agent):
             for d in np.unique(due):
                 if d < m.horizon_hours:
                     self._returns_due.setdefault(int(d), []).append(ret_ids[due == d])
-        self._spread_word(order_ids[~back], hour, rng)
+        if fb.cfg.warnings:
+            disappointed = late | back | defective
+            self._warn(order_ids[disappointed], rng)
+            self._spread_word(order_ids[~disappointed], hour, rng)
+        else:
+            self._spread_word(order_ids[~back], hour, rng)
 
     def _spread_word(self, order_ids: np.ndarray, hour: int, rng: np.random.Generator) -> None:
         """Satisfied buyers recommend the product to peers (imitation demand)."""
@@ -356,11 +392,9 @@ class ConsumerPopulation(mesa.Agent):
             return
         book = m.orders
         buyers, skus = book.consumer[order_ids], book.sku[order_ids]
-        if wom.mixing != "peers" or self.peers.shape[1] == 0:
+        if wom.mixing != "peers":
             return  # fully mixed word of mouth runs every hour (imitation_exposures)
-        hit = rng.random((len(buyers), self.peers.shape[1])) < wom.recommend_probability
-        rows, cols = np.nonzero(hit)
-        targets = self.peers[buyers[rows], cols].astype(np.int64)
+        rows, targets = self._reach(buyers, wom.recommend_probability, rng)
         t_skus = skus[rows]
         if len(targets) == 0:
             return
@@ -369,6 +403,31 @@ class ConsumerPopulation(mesa.Agent):
             if d < m.horizon_hours:
                 sel = when == d
                 self._schedule(int(d), Exposures(targets[sel], t_skus[sel], CH_WOM, -1))
+
+    def _reach(
+        self, senders: np.ndarray, probability: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each sender tells each of its peers with ``probability``: (sender row, peer)."""
+        g = self.graph
+        if g is None:
+            if self.peers.shape[1] == 0:
+                return np.empty(0, np.int64), np.empty(0, np.int64)
+            hit = rng.random((len(senders), self.peers.shape[1])) < probability
+            rows, cols = np.nonzero(hit)
+            return rows, self.peers[senders[rows], cols].astype(np.int64)
+        return g.reach(senders, probability, rng)
+
+    def _warn(self, order_ids: np.ndarray, rng: np.random.Generator) -> None:
+        """Disappointed buyers warn their peers: the warned convert less (state WARNED)."""
+        if len(order_ids) == 0:
+            return
+        book = self.model.orders
+        rows, targets = self._reach(
+            book.consumer[order_ids], self.model.feedback.cfg.warn_probability, rng
+        )
+        t_skus = book.sku[order_ids][rows]
+        fresh = self.state[targets, t_skus] == NONE
+        self.state[targets[fresh], t_skus[fresh]] = WARNED
 
     def send_returns(self, hour: int) -> None:
         """Buyers send back the items they decided to return, due this hour."""
@@ -402,3 +461,26 @@ def _concat(batches: list[Exposures]):
 
 def _stack(a, b):
     return tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True))
+
+
+def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> None:
+    """Tell the feedback how the product pages answered this hour's first-time wishes."""
+    P = m.n_sku
+    m.feedback.observe_offers(
+        np.bincount(skus, minlength=P),
+        np.bincount(skus[outcome == SOLD_OUT], minlength=P),
+        np.bincount(skus[outcome == TOO_SLOW], minlength=P),
+    )
+
+
+def _book_conversion(m, skus, channels, idx, p, p_plain) -> None:
+    """The hour's wishes per content view (for the views lost), and the wish probability the
+    rating and warnings took (demand lost to late delivery and to quality)."""
+    P = m.n_sku
+    content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+    views = np.bincount(skus[content], minlength=P)
+    kept_content = idx[content[idx]]
+    m.feedback.note_conversion(views, np.bincount(skus[kept_content], p[kept_content], P))
+    lost = p_plain[idx] - p[idx]
+    hit = lost > 0
+    m.feedback.add_demand_lost(skus[idx][hit], lost[hit])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -127,15 +128,27 @@ class Kol(mesa.Agent):
 
     # -- hourly --------------------------------------------------------------------
     def broadcast(self, hour: int) -> list[Exposures]:
-        """Views of this hour from all active posts, as exposures."""
+        """Views of this hour from all active posts, as exposures.
+
+        A short video's new views feed its share cascade less while its product page is sold
+        out or slow (``market.feedback.page_sharing``); the shares withheld are booked with
+        the feedback as views lost. With a social graph, shares travel along its edges.
+        """
         m = self.model
         video, live = m.config.content.short_video, m.config.content.livestream
+        graph = m.population.graph
+        decay = math.exp(-1.0 / video.share_kernel_hours)
         out = []
         for post in self.posts:
-            nf, no = post.views_this_hour(hour, video, live)
+            f, so, sl = m.feedback.share_factor(post.skus)
+            nf, no = post.views_this_hour(hour, video, live, f)
             if nf + no == 0:
                 continue
-            consumers, skus = post.sample_exposures(nf, no, self.followers, m.market_size)
+            if f < 1.0 and post.kind == "short_video":
+                m.feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
+            consumers, skus = post.sample_exposures(
+                nf, no, self.followers, m.market_size, graph, decay, f
+            )
             ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
             out.append(Exposures(consumers, skus, ch, self.index))
         self.posts = [p for p in self.posts if not p.finished]

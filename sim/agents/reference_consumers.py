@@ -12,8 +12,10 @@ object with scalar attributes, every hour *every* consumer steps (in random orde
 * wishes: every exposure to a product on sale raises the exposure count; the consumer
   wants a product it has not bought (and is not waiting for) with probability
   ``p = c_channel · appeal · trust_kol · exp(-s·(price/reference_price - 1)) · novelty(t)
-  · (1 + boost·(exposures - 1))`` (clipped to 1), one chance per product per hour (the most
-  persuasive exposure of the hour); it wants ``1 + Poisson(units_per_order_mean - 1)`` units;
+  · (1 + boost·(exposures - 1)) · exp(-fatigue·max(0, exposures - onset))``, times the
+  rating multiplier of the product and ``1 - warning_effect`` if a peer warned it (clipped to
+  1), one chance per product per hour (the most persuasive exposure of the hour); it wants
+  ``1 + Poisson(units_per_order_mean - 1)`` units;
 * the wishes of the hour go to the brands' checkout in the consumers' arrival order, one
   batch per product (the brand quotes its promise once per hour and product, and its
   allocation policy shares scarce stock among the hour's wishes, exactly as for the columnar
@@ -23,7 +25,11 @@ object with scalar attributes, every hour *every* consumer steps (in random orde
 * after the sale: at promise + grace a consumer whose order has not shipped may cancel it;
   on delivery it decides to return the item (after an exponential delay; for sure when a
   unit is defective) or, satisfied, to recommend it to each peer with
-  ``recommend_probability``.
+  ``recommend_probability``; it reviews the order with ``review_probability`` (bad when late,
+  defective or sent back) and, disappointed so, warns each peer with ``warn_probability``
+  (``market.feedback``); the product pages tell the feedback how they answered the wishes.
+  Peers are the social graph's contacts when it is enabled (the same graph as the columnar
+  population's).
 
 Consumer traits (region, platform, price sensitivity, patience, return propensity, peers) are
 drawn from the same random streams and in the same way as the columnar population, so both see
@@ -42,7 +48,17 @@ import mesa
 import numpy as np
 from mesa.agentset import AgentSet
 
-from sim.agents.consumers import ACCEPTED, BOUGHT, LEFT, LOST_CAUSES, NONE, SOLD_OUT, WAITING
+from sim.agents.consumers import (
+    ACCEPTED,
+    BOUGHT,
+    LEFT,
+    LOST_CAUSES,
+    NONE,
+    SOLD_OUT,
+    TOO_SLOW,
+    WAITING,
+    WARNED,
+)
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
@@ -60,6 +76,7 @@ from sim.orders import (
     PICKED,
 )
 from sim.rng import stream
+from sim.social_graph import build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
@@ -122,7 +139,7 @@ class ReferenceConsumer(mesa.Agent):
         self.peers = peers
         n_sku = model.n_sku
         self.exposures = [0] * n_sku  # exposures seen per product
-        self.state = [NONE] * n_sku  # NONE, BOUGHT or WAITING per product
+        self.state = [NONE] * n_sku  # NONE, BOUGHT, WAITING or WARNED per product
         self.inbox: dict[int, list[tuple[int, int, int, int]]] = {}  # hour -> (sku, ch, kol, q)
         self.cancel_checks: dict[int, list[int]] = {}  # hour -> order ids to check
         self.returns_due: dict[int, list[int]] = {}  # hour -> order ids to send back
@@ -166,22 +183,36 @@ class ReferenceConsumer(mesa.Agent):
                 pop.tally("views", sku, self.region, 1)
             if pop.sellable_from[sku] > hour:  # not on sale yet (launch or presale start)
                 continue
+            if channel in (CH_VIDEO, CH_LIVE):
+                pop.content_views[sku] += 1
             fresh.append(item)
             self.exposures[sku] = min(self.exposures[sku] + 1, EXPOSURE_CAP)
-        best: dict[int, tuple[float, int, int]] = {}  # sku -> (p, channel, kol)
+        best: dict[int, tuple[float, int, int, float]] = {}  # sku -> (p, channel, kol, plain)
         for sku, channel, kol, _ in fresh:
-            if self.state[sku] != NONE:  # bought, or waiting to come back
+            state = self.state[sku]
+            if state not in (NONE, WARNED):  # bought, or waiting to come back
                 continue
             p = pop.conversion[channel] * pop.appeal[sku]
             if kol >= 0:
                 p *= pop.kol_trust[kol]
             p *= math.exp(-self.price_sensitivity * (pop.price_ratio[sku] - 1.0))
             p *= pop.novelty[sku]
-            p *= 1.0 + pop.boost * (self.exposures[sku] - 1.0)
+            seen = self.exposures[sku]
+            p *= 1.0 + pop.boost * (seen - 1.0)
+            if pop.fatigue > 0:
+                p *= math.exp(-pop.fatigue * max(0.0, seen - pop.fatigue_onset))
+            plain = min(p, 1.0)
+            p *= pop.rating_multiplier[sku]
+            if state == WARNED:
+                p *= 1.0 - pop.warning_effect
             p = min(p, 1.0)
             if sku not in best or p > best[sku][0]:
-                best[sku] = (p, channel, kol)
-        for sku, (p, channel, kol) in best.items():  # one chance per product and hour
+                best[sku] = (p, channel, kol, plain)
+        for sku, (p, channel, kol, plain) in best.items():  # one chance per product and hour
+            if channel in (CH_VIDEO, CH_LIVE):
+                pop.content_wish_probability[sku] += p
+            if plain > p:
+                pop.lost_to_feedback.append((sku, plain - p))
             if rng.random() < p:
                 quantity = 1
                 if pop.extra_units > 0:
@@ -203,7 +234,7 @@ class ReferenceConsumer(mesa.Agent):
             sub = pop.substitute(wish.sku, hour)
         if sub >= 0:
             pop.lose(self, wish.sku, wish.quantity, wish.outcome)
-            if self.state[sub] != NONE:
+            if self.state[sub] not in (NONE, WARNED):
                 return None
             pop.tally("demand", sub, self.region, wish.quantity)
             return Wish(self, sub, CH_SUBST, -1, wish.quantity, False)
@@ -222,6 +253,11 @@ class ReferenceConsumer(mesa.Agent):
             pop.pending_intents[wish.sku] -= wish.quantity
             pop.lose(self, wish.sku, wish.quantity, LEFT)
         return None
+
+    def hear_warning(self, sku: int) -> None:
+        """A disappointed peer warns this consumer about ``sku`` (it converts less)."""
+        if self.state[sku] == NONE:
+            self.state[sku] = WARNED
 
     def bought(self, sku: int) -> None:
         """The brand accepted this consumer's order for ``sku``."""
@@ -269,12 +305,21 @@ class ReferenceConsumer(mesa.Agent):
         defective = defect_share > 0 and rng.random() < 1 - (1 - defect_share) ** quantity
         if defective:
             p = 1.0
-        if rng.random() < min(p, 1.0):
+        back = rng.random() < min(p, 1.0)
+        reviewed = pop.ratings and rng.random() < pop.review_probability
+        pop.reviews.append((sku, late, defective or back, reviewed))
+        if back:
             delay = rng.expovariate(1.0 / pop.return_delay_hours) if pop.return_delay_hours else 0
             due = hour + max(1, round(delay))
             if due < pop.horizon_hours:
                 self.returns_due.setdefault(due, []).append(order_id)
                 pop.alarm_returns(due, self)
+        if pop.warnings and (late or back or defective):
+            for peer in self.peers:
+                if rng.random() < pop.warn_probability:
+                    pop.agents_list[peer].hear_warning(sku)
+            return defective
+        if back:
             return defective
         if pop.recommend_probability <= 0 or not pop.peer_mixing:
             return defective
@@ -323,10 +368,21 @@ class ReferencePopulation:
             propensity = np.full(n, m, dtype=np.float32)
         self.platform = model.consumer_platform  # drawn by the model (KOLs need it too)
         wom = cfg.word_of_mouth
-        k = wom.peers_per_consumer if wom.mixing == "peers" else 0
+        graph_on = cfg.social_graph.enabled
+        k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
         peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
         self.price_sensitivity, self.patience_hours = price_sensitivity, patience
         self.return_propensity, self.peers = propensity, peers
+        self.graph = (
+            build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
+            if graph_on
+            else None
+        )
+        if self.graph is not None:  # peers are the graph's contacts
+            indptr, indices = self.graph.materialize()
+            peer_lists = [x.tolist() for x in np.split(indices, indptr[1:-1])]
+        else:
+            peer_lists = peers.tolist()
 
         seed = int(stream(model.seed, "reference_consumers").integers(2**63))
         self.random = random.Random(seed)
@@ -342,7 +398,7 @@ class ReferencePopulation:
                     price_sensitivity.tolist(),
                     patience.tolist(),
                     propensity.tolist(),
-                    peers.tolist(),
+                    peer_lists,
                     strict=True,
                 )
             )
@@ -373,7 +429,18 @@ class ReferencePopulation:
         self.organic_p0 = math.exp(-self.organic_per_hour)
         self.contacts_per_hour = wom.contacts_per_day / HOURS_PER_DAY
         self.contacts_p0 = math.exp(-self.contacts_per_hour)
-        self.peer_mixing = wom.mixing == "peers" and k > 0
+        self.peer_mixing = wom.mixing == "peers" and (k > 0 or self.graph is not None)
+        fb = cfg.feedback
+        self.fatigue = c.exposure_fatigue
+        self.fatigue_onset = c.fatigue_onset_exposures
+        self.ratings, self.review_probability = fb.ratings, fb.review_probability
+        self.warnings, self.warn_probability = fb.warnings, fb.warn_probability
+        self.warning_effect = fb.warning_effect
+        self.rating_multiplier: list[float] = []
+        self.content_views = [0] * P  # this hour's, for the feedback's estimates
+        self.content_wish_probability = [0.0] * P
+        self.lost_to_feedback: list[tuple[int, float]] = []
+        self.reviews: list[tuple[int, bool, bool, bool]] = []
         self.recommend_probability = wom.recommend_probability
         self.wom_delay_hours_max = wom.delay_hours_max
         self.pending_intents = [0] * P  # wishes waiting to come back, per SKU
@@ -417,6 +484,7 @@ class ReferencePopulation:
         self.launched = [s for s, h in enumerate(self.sellable_from) if h <= hour]
         age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
         self.novelty = np.power(0.5, age_days / m.novelty_half_life_days).tolist()
+        self.rating_multiplier = m.feedback.conversion_multiplier().tolist()
         agents = self.agents_list
         for b in content:  # content reaches its viewers
             for c, s in zip(b.consumers.tolist(), b.skus.tolist(), strict=True):
@@ -425,8 +493,16 @@ class ReferencePopulation:
             self.agents.do("recommend", hour)
         self.agents.shuffle_do("step", hour)
         self._flush()
+        self._book_conversion()
         wishes, self._wishes = self._wishes, []
         self._checkout(hour, wishes)
+        first = [w for w in wishes if not w.revisit]
+        counts = np.zeros((3, m.n_sku), dtype=np.int64)
+        for w in first:
+            counts[0, w.sku] += 1
+            counts[1, w.sku] += w.outcome == SOLD_OUT
+            counts[2, w.sku] += w.outcome == TOO_SLOW
+        m.feedback.observe_offers(counts[0], counts[1], counts[2])
         subs = []
         for w in wishes:
             if w.outcome != ACCEPTED:
@@ -482,6 +558,20 @@ class ReferencePopulation:
         delta = np.array(self.pending_intents, dtype=np.int64) - self._pending_in_ledger
         led.shift_intents(delta)
         self._pending_in_ledger = list(self.pending_intents)
+
+    def _book_conversion(self) -> None:
+        """Hand the hour's content views, wish probabilities and feedback losses over."""
+        fb = self.model.feedback
+        fb.note_conversion(
+            np.array(self.content_views, dtype=np.int64),
+            np.array(self.content_wish_probability),
+        )
+        if self.lost_to_feedback:
+            s, lost = zip(*self.lost_to_feedback, strict=True)
+            fb.add_demand_lost(np.array(s, dtype=np.int64), np.array(lost))
+        P = len(self.content_views)
+        self.content_views, self.content_wish_probability = [0] * P, [0.0] * P
+        self.lost_to_feedback = []
 
     def expire_waiting(self) -> None:
         """At the end of a run, wishes still waiting to come back are lost sales."""
@@ -545,6 +635,10 @@ class ReferencePopulation:
         for oid, c, s, q, impulse, is_late in rows:
             if self.agents_list[c].receive(oid, s, q, hour, impulse, is_late, share[s]):
                 bad.append(oid)
+        if self.reviews:
+            s, is_late, quality, reviewed = (np.array(x) for x in zip(*self.reviews, strict=True))
+            m.feedback.review(s.astype(np.int64), is_late, quality, reviewed)
+            self.reviews = []
         if bad:  # the defective units found are no longer hidden in the stock
             bad = np.array(bad, dtype=np.int64)
             book.mark_defective(bad)

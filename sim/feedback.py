@@ -1,0 +1,134 @@
+"""Supply feeding back into content and demand: the page, the rating, and their estimated cost.
+
+Three switchable mechanisms (``market.feedback``; DESIGN.md section 9), each owned here and
+changed only through this object's verbs, called by the consumers and the KOLs:
+
+* **page sharing** — the product page a post links to is *sold out* for the share ``σ_so`` and
+  *too slow* for the share ``σ_sl`` of the wishes turned to it in the last hour with wishes
+  (:meth:`observe_offers`). A post's new views then feed its share cascade with the factor
+  ``f = 1 - soldout_share_penalty·σ_so - slow_share_penalty·σ_sl`` (mean over its products):
+  viewers of a sold-out live room's clips stop sharing. The views this costs are estimated
+  by the mechanism itself: the ``(1-f)·n·V`` direct shares withheld in an hour with ``V`` new
+  views would each have started ``1/(1-n)`` views in expectation in a world without the
+  penalty (:meth:`withheld_shares`); the demand they would have brought is those views times
+  the current wishes per content view of the product (:meth:`note_conversion`).
+* **ratings** — a delivered order is reviewed with ``review_probability``; the review is bad
+  when the order was late (past its promise), defective or sent back (:meth:`review`). Later
+  viewers see the rating ``ρ = (good + prior_good) / (reviews + prior_good + prior_bad)`` and
+  convert ``(ρ/ρ₀)^elasticity`` times as well (``ρ₀`` the prior rating)
+  (:meth:`conversion_multiplier`).
+* **warnings** — disappointed buyers (late, defective or returned) warn each peer with
+  ``warn_probability``; a warned consumer's conversion for that product is multiplied by
+  ``1 - warning_effect`` (the population keeps who was warned).
+
+The demand the rating and the warnings cost (:meth:`add_demand_lost`: the wish probability
+lost, summed over the exposures it applied to) is attributed to late delivery or to quality
+(defects and returns) in proportion to the disappointed deliveries of each cause.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.config import FeedbackConfig
+
+STOCKOUT, LATE, QUALITY = 0, 1, 2
+CAUSES = ("stockout", "late", "quality")
+
+
+class Feedback:
+    """Per-product page state, reviews, and the estimated views and demand lost per cause."""
+
+    def __init__(self, cfg: FeedbackConfig, n_sku: int):
+        self.cfg = cfg
+        self.soldout_share = np.zeros(n_sku)  # of the last hour with wishes, per product
+        self.slow_share = np.zeros(n_sku)
+        self.good = np.zeros(n_sku, dtype=np.int64)  # reviews
+        self.bad = np.zeros(n_sku, dtype=np.int64)
+        self.disappointed = np.zeros((2, n_sku), dtype=np.int64)  # late, quality
+        self.wishes_per_view = np.zeros(n_sku)  # the latest hour's, content channels
+        self.views_lost = np.zeros((3, n_sku))  # by cause (stockout, late, quality)
+        self.demand_lost = np.zeros((3, n_sku))
+        self._prior = cfg.rating_prior_good / (cfg.rating_prior_good + cfg.rating_prior_bad)
+
+    # ------------------------------------------------------------------ the page
+    def observe_offers(self, skus: np.ndarray, sold_out: np.ndarray, too_slow: np.ndarray) -> None:
+        """The hour's first-time wishes per product and how many were sold out / too slow."""
+        seen = np.flatnonzero(skus > 0)
+        self.soldout_share[seen] = sold_out[seen] / skus[seen]
+        self.slow_share[seen] = too_slow[seen] / skus[seen]
+
+    def share_factor(self, skus: np.ndarray) -> tuple[float, float, float]:
+        """``(f, so, sl)`` for a post featuring ``skus``: the factor its new views feed the
+        cascade with, and the penalty parts due to stock-outs and to slow promises."""
+        if not self.cfg.page_sharing:
+            return 1.0, 0.0, 0.0
+        if len(skus) == 1:  # the common case, without numpy reductions
+            s = int(skus[0])
+            so = self.cfg.soldout_share_penalty * float(self.soldout_share[s])
+            sl = self.cfg.slow_share_penalty * float(self.slow_share[s])
+        else:
+            so = self.cfg.soldout_share_penalty * float(self.soldout_share[skus].mean())
+            sl = self.cfg.slow_share_penalty * float(self.slow_share[skus].mean())
+        total = min(so + sl, 1.0)
+        if total <= 0:
+            return 1.0, 0.0, 0.0
+        scale = total / (so + sl)
+        return 1.0 - total, so * scale, sl * scale
+
+    def withheld_shares(
+        self, skus: np.ndarray, new_views: int, parts: tuple[float, float], branching: float
+    ) -> None:
+        """Book the views and demand lost when ``new_views`` fed the cascade penalised by
+        ``parts`` (stock-out, slow) of their shares."""
+        if new_views == 0 or branching <= 0:
+            return
+        per_part = np.array(parts) * branching * new_views / (1.0 - branching) / len(skus)
+        for cause, views in zip((STOCKOUT, LATE), per_part, strict=True):
+            if views > 0:
+                np.add.at(self.views_lost[cause], skus, views)
+                np.add.at(self.demand_lost[cause], skus, views * self.wishes_per_view[skus])
+
+    def note_conversion(self, views: np.ndarray, wish_probability_sum: np.ndarray) -> None:
+        """The hour's content views per product and the sum of their wish probabilities."""
+        seen = np.flatnonzero(views > 0)
+        self.wishes_per_view[seen] = wish_probability_sum[seen] / views[seen]
+
+    # ------------------------------------------------------------------ reviews
+    def review(
+        self,
+        skus: np.ndarray,
+        late: np.ndarray,
+        quality: np.ndarray,
+        reviewed: np.ndarray,
+    ) -> None:
+        """Delivered orders: count the disappointed by cause, and the reviews left."""
+        np.add.at(self.disappointed[0], skus[late], 1)
+        np.add.at(self.disappointed[1], skus[quality & ~late], 1)
+        bad = late | quality
+        np.add.at(self.bad, skus[reviewed & bad], 1)
+        np.add.at(self.good, skus[reviewed & ~bad], 1)
+
+    def rating(self) -> np.ndarray:
+        """The rating each product's page shows (share of good reviews, with the prior)."""
+        c = self.cfg
+        return (self.good + c.rating_prior_good) / (
+            self.good + self.bad + c.rating_prior_good + c.rating_prior_bad
+        )
+
+    def conversion_multiplier(self) -> np.ndarray:
+        """Per product: how much the rating multiplies conversion (1 with ratings off)."""
+        if not self.cfg.ratings:
+            return np.ones(len(self.good))
+        return np.power(self.rating() / self._prior, self.cfg.rating_elasticity)
+
+    def add_demand_lost(self, skus: np.ndarray, lost_probability: np.ndarray) -> None:
+        """Wish probability lost to the rating or warnings, split into late and quality."""
+        if len(skus) == 0:
+            return
+        total = np.bincount(skus, weights=lost_probability, minlength=len(self.good))
+        d = self.disappointed.astype(float)
+        n = d.sum(axis=0)
+        late_share = np.divide(d[0], n, out=np.full(len(n), 0.5), where=n > 0)
+        self.demand_lost[LATE] += total * late_share
+        self.demand_lost[QUALITY] += total * (1.0 - late_share)
