@@ -115,3 +115,20 @@ def test_levers_command_prints_and_writes_the_table(tmp_path):
     assert "| `consolidate_parcels` |" in r.stdout and "transport_cost" in r.stdout
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# Levers\n\nintro\n") and "<!-- levers:start -->" in text
+
+
+# ----------------------------------------------------------------------------- per platform
+
+
+def test_per_platform_demand_and_sales_add_up_to_the_totals():
+    import sim
+    from experiments.levers import platform_fill_rates
+
+    cfg = sim.compose("multi_platform", ["market.n_consumers=3000", "setup=rigid"])
+    r = sim.run(cfg, seed=0, keep_model=True)
+    units = r.model.ledger.platform_units
+    assert units["demand"].sum() == r.kpis["demand_units"]
+    assert units["sold"].sum() == r.kpis["sold_units"]
+    rates = platform_fill_rates(r.model)
+    assert sorted(rates) == ["fill_rate_douyin", "fill_rate_kuaishou", "fill_rate_wechat"]
+    assert all(0 <= v <= 1 for v in rates.values())
