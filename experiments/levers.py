@@ -247,7 +247,7 @@ LEVERS: tuple[Lever, ...] = (
         "head_kol_livestream",
         (FLEX,),
         ("supply.quality.defect_rate=0.01",),
-        ("supply.quality.defect_rate=0.05",),
+        ("supply.quality.defect_rate=0.10",),
         (("returned_units", +1), ("writeoff_cost", +1)),
         "more defects: more returns and scrapped units",
     ),
