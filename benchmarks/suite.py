@@ -33,6 +33,7 @@ FULL: dict[str, dict[str, Any]] = {
     "io": {"n_runs": 200, "seeds": [1, 2, 3, 4, 5], "overrides": []},
     "workshop": {"consumers": 10_000, "hours": 720, "repeats": 3},
     "graph": {"consumers": 1_000_000, "repeats": 3},
+    "dashboard": {"consumers": 10_000, "steps": 12, "browser": True},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "reference": {"consumers": 2_000, "start": 24, "end": 48, "repeats": 1},
@@ -50,6 +51,7 @@ QUICK: dict[str, dict[str, Any]] = {
     },
     "workshop": {"consumers": 2_000, "hours": 48, "repeats": 1},
     "graph": {"consumers": 5_000, "repeats": 1},
+    "dashboard": {"consumers": 2_000, "steps": 3, "browser": False},  # no Chromium: quick
 }
 
 GIB = 1024.0  # MiB
@@ -364,6 +366,48 @@ def bench_graph(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     return rows, {"runs": runs}
 
 
+# ----------------------------------------------------------------------------- 8
+
+
+def bench_dashboard(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The workshop dashboard's step of an hour, in Chromium at 1280x720 and on the server
+    (see benchmarks/dashboard.py)."""
+    task = {"kind": "dashboard", "consumers": p["consumers"], "steps": p["steps"]}
+    task["browser"] = p["browser"]
+    d = r.measure(task, 1)[0]
+    b = "8 dashboard"
+    s = d["server"]
+    rows = [
+        Row(b, f"{p['consumers']:,} consumers, 1-hour steps from day 8", p["steps"], "steps"),
+        Row(b, "server work per step: page as it is", s["new_median_ms"], "ms"),
+        Row(b, "server work per step: page as it was (matplotlib PNG)", s["old_median_ms"], "ms"),
+        Row(b, "chart data rows sent per step", s["rows_per_frame"], ""),
+    ]
+    w = d["browser"]
+    if "skipped" in w:
+        rows.append(Row(b, f"in Chromium: skipped ({w['skipped']})", 0, ""))
+    else:
+        rows += [
+            Row(
+                b,
+                "in Chromium: click to clock and 6 charts drawn, median",
+                w["step_median_ms"],
+                "ms",
+                "<= 300",
+            ),
+            Row(b, "in Chromium: slowest step", w["step_max_ms"], "ms"),
+            Row(
+                b,
+                "in Chromium: Play from day 0 to day 8 (12-hour steps)",
+                w["play_to_day8_s"],
+                "s",
+                "<= 8",
+            ),
+            Row(b, "in Chromium: smallest text on the page", w["smallest_font_px"], "px", ">= 14"),
+        ]
+    return rows, d
+
+
 BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[str, Any]]]] = {
     "reference": bench_reference,
     "scaling": bench_scaling,
@@ -372,4 +416,5 @@ BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[s
     "io": bench_io,
     "workshop": bench_workshop,
     "graph": bench_graph,
+    "dashboard": bench_dashboard,
 }

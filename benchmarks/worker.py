@@ -198,7 +198,20 @@ def graph_task(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-TASKS = {"run": run_task, "window": window_task, "io": io_task, "graph": graph_task}
+def dashboard_task(task: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's step, in Chromium and on the server (:mod:`benchmarks.dashboard`)."""
+    from benchmarks.dashboard import measure
+
+    return measure(task["consumers"], task["steps"], task.get("browser", True))
+
+
+TASKS = {
+    "run": run_task,
+    "window": window_task,
+    "io": io_task,
+    "graph": graph_task,
+    "dashboard": dashboard_task,
+}
 
 
 def main(argv: list[str]) -> int:

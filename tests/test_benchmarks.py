@@ -34,7 +34,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     assert report["mode"] == "quick"
     assert report["table"] in proc.stdout
     benchmarks = {r["benchmark"] for r in report["rows"]}
-    assert len(benchmarks) == len(BENCHMARKS) == 7
+    assert len(benchmarks) == len(BENCHMARKS) == 8
     measures = " | ".join(r["measure"] for r in report["rows"])
     for needle in (
         "speed ratio, consumer phase",
@@ -49,6 +49,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
         "read runs+timeseries+events",
         "run time",
         "consumers: build time",
+        "server work per step",
     ):
         assert needle in measures, needle
     for r in report["rows"]:

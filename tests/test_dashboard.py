@@ -3,15 +3,14 @@ rendered without a browser, the command, and the page in headless Chromium end t
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
+import signal
 import socket
-import subprocess
-import tempfile
 import time
-import urllib.request
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,7 +19,7 @@ from experiments.compose import group_options, scenarios_dir
 from experiments.dashboard import levers as lv
 from experiments.dashboard.session import Comparison
 from sim import narrative
-from tests.conftest import ROOT, VIRALCHAIN, cached_run, cli
+from tests.conftest import ROOT, cached_run, cli
 
 SMALL = ["market.n_consumers=3000"]
 
@@ -159,14 +158,126 @@ def test_an_invalid_lever_builds_nothing():
         Comparison("head_kol_livestream", base=SMALL, right_overrides=["policy.rush.threshold=-1"])
 
 
+# ----------------------------------------------------------------------------- charts
+
+
+@pytest.fixture(scope="module")
+def stream():
+    """Both chains through the evening of the live stream (hour 230)."""
+    comp = Comparison("head_kol_livestream", ("rigid", "flexible"), seed=1, base=SMALL)
+    comp.run_to(230)
+    return comp
+
+
+def test_chart_series_are_the_totals_of_the_run_tables(stream):
+    from experiments.dashboard import charts as ch
+    from sim.plotting import hourly_totals
+
+    tables = stream.tables(until=220)
+    for i, side in enumerate(stream.sides):
+        s = ch.side_series(side, 220, i)
+        ts, _ = tables[side.label]
+        ref = hourly_totals(ts, list(side.config.brand.products))
+        assert s.hours == 220 and list(ref.index) == list(range(220))
+        for column in ref.columns:
+            np.testing.assert_allclose(s.totals[column], ref[column].to_numpy(), err_msg=column)
+        wh = ts[ts["node_type"] == "warehouse"]
+        assert sorted(s.stock) == sorted(wh["node"].unique())
+        for node, g in wh.groupby("node"):
+            np.testing.assert_allclose(s.stock[node], g.groupby("t_hours")["on_hand"].sum())
+        assert "livestream_start" in {kind for _, kind, _ in s.events}
+        assert all(t < 220 for t, _, _ in s.events)
+
+
+def test_the_window_follows_now_or_shows_the_whole_run():
+    from experiments.dashboard import charts as ch
+
+    span, ahead = ch.FOLLOW_SPAN_HOURS, ch.FOLLOW_AHEAD_HOURS
+    w = ch.window(212, 1080, follow=True)
+    assert (w.start, w.end, w.step) == (212 + ahead - span, 212 + ahead, 1)
+    assert (ch.window(0, 1080, True).start, ch.window(0, 1080, True).end) == (0, span)
+    end = ch.window(1080, 1080, True)
+    assert (end.start, end.end) == (1080 - span, 1080)
+    whole = ch.window(212, 1080, follow=False)
+    assert (whole.start, whole.end, whole.step) == (0, 1080, 1)  # 45 days: every hour
+    assert ch.window(0, 24 * 90, follow=False).step == 2  # longer runs are thinned
+    # thinning keeps a flow's busiest hour (the peak keeps its height) and a level's end
+    w4 = ch.Window(0, 8, 4, False, 8)
+    x, y = ch._thin(np.array([0, 0, 9, 0, 1, 1, 1, 1.0]), w4, level=False)
+    assert x.tolist() == [0, 4] and y.tolist() == [9, 1]
+    x, y = ch._thin(np.arange(8.0), w4, level=True)
+    assert x.tolist() == [3, 7] and y.tolist() == [3, 7]
+
+
+def _font_sizes(spec) -> list[float]:
+    if isinstance(spec, dict):
+        own = [v for k, v in spec.items() if k.lower().endswith("fontsize")]
+        return own + [x for v in spec.values() for x in _font_sizes(v)]
+    if isinstance(spec, list):
+        return [x for v in spec for x in _font_sizes(v)]
+    return []
+
+
+def test_six_charts_in_a_window_around_now_drawn_from_the_series(stream):
+    from experiments.dashboard import charts as ch
+
+    def views(hour: int, follow: bool = True) -> list[ch.ChartView]:
+        series = [ch.side_series(s, hour, i) for i, s in enumerate(stream.sides)]
+        return ch.chart_views(series, hour, stream.horizon_hours, follow)
+
+    now = views(216)
+    assert [v.key for v in now] == [p.key for p in ch.PANELS]
+    start, end = 216 + ch.FOLLOW_AHEAD_HOURS - ch.FOLLOW_SPAN_HOURS, 216 + ch.FOLLOW_AHEAD_HOURS
+    for v in now:
+        data = json.loads(v.data_json)
+        assert data["frame"] == [{"x": start / 24}, {"x": end / 24}]
+        assert data["now"] == [{"x": 9.0}]
+        for name in ("lines", "views"):
+            xs = [r["x"] for r in ch.dataset_rows(data.get(name, []))]
+            assert all((start - 1) / 24 - 1e-4 <= x <= 215 / 24 + 1e-4 for x in xs), v.key
+        assert min(_font_sizes(json.loads(v.spec_json))) >= ch.MIN_FONT_PX
+    marks = json.loads(now[3].data_json)["marks"]  # production: the flexible chain's rushes
+    assert any(m["kind"] == "rush" and m["side"] == "flexible" for m in marks)
+    # an hour later only the data change: the browser feeds the chart instead of redrawing it
+    assert [v.spec_json for v in views(217)] == [v.spec_json for v in now]
+    # the whole run: every hour so far, from day 0
+    sales = next(v for v in views(216, follow=False) if v.key == "sales")
+    rows = ch.dataset_rows(sales.datasets["lines"])
+    assert len({r["x"] for r in rows}) == 216 and min(r["x"] for r in rows) == 0
+
+
+def test_the_log_grown_step_by_step_is_the_log_of_the_whole_run_so_far():
+    from experiments.dashboard.app import LogBook
+
+    comp = Comparison("head_kol_livestream", ("rigid", "flexible"), seed=1, base=SMALL)
+    book = LogBook()
+    for hour in (100, 212, 213, 214, 240):
+        comp.run_to(hour)
+        grown = book.until(comp, hour)
+        pd.testing.assert_frame_equal(grown.reset_index(drop=True), comp.log(until=hour))
+    assert (book.until(comp, 240)["kind"] == "livestream_start").sum() == 1
+
+
+def test_kpi_cards_read_from_the_back_of_the_room():
+    from experiments.dashboard.app import compact
+
+    assert compact(0.6213, "share") == "62.1%"
+    assert compact(0.13, "share", signed=True) == "+13.0 pts"
+    assert compact(48_213, "units") == "48 k"
+    assert compact(-1_250_000, "money") == "-1.25 M"
+    assert compact(1234, "money", signed=True) == "+1.2 k"
+    assert compact(float("nan"), "units") == "–"
+
+
 # ----------------------------------------------------------------------------- page (no browser)
 
 
 def test_the_page_renders_runs_and_reruns_without_a_browser(monkeypatch):
     import ipyvuetify as v
-    import ipywidgets
     import solara
     import solara.widgets
+
+    from experiments.dashboard.charts import PANELS, VegaChart, dataset_rows
 
     monkeypatch.setenv("VIRALCHAIN_DASHBOARD", '{"consumers": 2000, "seed": 1}')
     from experiments.dashboard.app import Page
@@ -191,8 +302,15 @@ def test_the_page_renders_runs_and_reruns_without_a_browser(monkeypatch):
     assert "LIVE:" in log
     readout = rc.find(solara.widgets.HTML, attributes={"class": "vc-readout"}).widget
     assert re.search(r"demand [1-9][\d,]*", readout.unsafe_innerHTML)
-    images = rc.find(ipywidgets.Image).widgets
-    assert images and images[0].value[:4] == b"\x89PNG"
+    # six native charts, at the last hour, whose data stop at the horizon
+    charts = rc.find(VegaChart).widgets
+    assert len(charts) == 6 and {c.hour for c in charts} == {1080}
+    assert {c.chart_key for c in charts} == {p.key for p in PANELS}
+    for chart in charts:
+        spec, data = json.loads(chart.spec_json), json.loads(chart.data_json)
+        assert spec["layer"] and "datasets" not in spec  # the data travel on their own
+        xs = [r["x"] for d in data.values() for r in dataset_rows(d) if "x" in r]
+        assert xs and max(xs) <= 45.0
     # a lever re-runs the comparison to where it was, with its override
     presale = rc.find(v.Switch, label="Presale (pre-orders)")
     presale.assert_single()
@@ -237,128 +355,164 @@ def test_dashboard_command_rejects_bad_input_with_exit_2():
 # ----------------------------------------------------------------------------- end to end
 
 
-def _browser() -> tuple[str, str] | str:
-    """(chromium, chromedriver) paths, or why the end-to-end test cannot run."""
+def test_sigterm_stops_the_server_and_leaves_no_process():
+    """``kill -TERM`` of the command stops the server: no process of its tree survives and
+    nothing listens on the port any more (the server used to be a child that survived)."""
+    import psutil
+
+    from benchmarks.dashboard import start_server, stop_server
+
+    proc, url = start_server(2000)
     try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        return "chromium/chromedriver not installed (make test installs them via apt as root)"
-    from experiments.dashboard import assets
-
-    if assets.ensure(quiet=True):  # installs them from the npm registry when missing
-        return f"dashboard browser files missing in {assets.cache_dir()} (no npm or registry)"
-    return chromium, driver
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        os.kill(proc.pid, signal.SIGTERM)  # the command's own pid, as `kill -TERM` would
+        _, alive = psutil.wait_procs(tree, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        if proc.poll() is None:
+            stop_server(proc)
 
 
-def test_dashboard_in_headless_chromium(tmp_path):
-    found = _browser()
+def _chromium_or_skip():
+    from benchmarks.dashboard import find_browser
+
+    found = find_browser()
     if isinstance(found, str):
         pytest.skip(found)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+
+
+def test_dashboard_in_chromium_at_1280x720(tmp_path):
+    """The page as a room sees it: 1280×720, every text legible, nothing truncated or
+    covered, the charts following the clock; screenshots; SIGTERM with the page open."""
+    _chromium_or_skip()
+    import psutil
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    chromium, driver_path = found
-    consumers = os.environ.get("VIRALCHAIN_SCREENSHOT_CONSUMERS", "3000")
-    server = subprocess.Popen(
-        [VIRALCHAIN, "dashboard", "--host", "127.0.0.1", "--port", "0", "--consumers", consumers],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    driver = None
+    from benchmarks import dashboard as bd
+    from experiments.dashboard.charts import MIN_FONT_PX
+
+    consumers = int(os.environ.get("VIRALCHAIN_SCREENSHOT_CONSUMERS", "3000"))
+    shots = ROOT / "outputs" / "screenshots"
+    if os.environ.get("VIRALCHAIN_UPDATE_SCREENSHOT"):
+        shots = ROOT / "docs" / "img"
+    shots.mkdir(parents=True, exist_ok=True)
+    proc, url = bd.start_server(consumers)
     try:
-        url = _wait_for_url(server)
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1800,1900",
-            f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}",
-        ):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(driver_path), options=options)
-        driver.get(url)
-        wait = WebDriverWait(driver, 300)
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.vc-kpis"))
-        jump = wait.until(
-            lambda d: [
-                b
-                for b in d.find_elements(By.TAG_NAME, "button")
-                if b.text.strip().lower() == "jump to end"
-            ]
-        )
-        jump[0].click()
-        wait.until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, 'table.vc-kpis[data-finished="true"]')
-        )
-        # the KPI panel shows numbers for both setups
-        cells = driver.find_elements(By.CSS_SELECTOR, 'table.vc-kpis tr[data-kpi="sold_units"] td')
-        assert re.fullmatch(r"[\d,]+", cells[1].text) and re.fullmatch(r"[\d,]+", cells[2].text)
-        fill = driver.find_element(By.CSS_SELECTOR, 'table.vc-kpis tr[data-kpi="fill_rate"]')
-        assert re.search(r"\d+\.\d%", fill.text)
-        # the charts are drawn (a loaded image) with their running totals underneath
-        wait.until(
-            lambda d: d.execute_script(
-                "return Array.from(document.images).some(i => i.complete && i.naturalWidth > 600)"
+        with bd.chromium() as driver:
+            bd.open_page(driver, url)
+            assert driver.execute_script("return [innerWidth, innerHeight]") == [1280, 720]
+            # the title is whole: not cut, not ellipsed, inside the app bar
+            title = driver.find_element(By.CSS_SELECTOR, ".vc-title")
+            assert driver.execute_script(
+                "const t = arguments[0], r = t.getBoundingClientRect();"
+                "return t.scrollWidth <= t.clientWidth + 1 && r.right <= innerWidth"
+                " && getComputedStyle(t.closest('.v-toolbar-title')).textOverflow !== 'ellipsis'",
+                title,
             )
-        )
-        readout = driver.find_element(By.CSS_SELECTOR, ".vc-readout").text
-        assert re.search(r"rigid: demand [1-9]", readout) and "flexible: demand" in readout
-        assert "LIVE:" in driver.find_element(By.CSS_SELECTOR, ".vc-log").text
-        time.sleep(1.0)  # let the last frame paint
-        shots = [tmp_path / "dashboard.png"]
-        if os.environ.get("VIRALCHAIN_UPDATE_SCREENSHOT"):
-            shots.append(ROOT / "docs" / "img" / "dashboard.png")
-        else:
-            shots.append(ROOT / "outputs" / "screenshots" / "dashboard.png")
-        for shot in shots:
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            assert driver.save_screenshot(str(shot))
-            assert shot.stat().st_size > 50_000
-    finally:
-        if driver is not None:
-            driver.quit()
-        os.killpg(server.pid, 15)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-
-
-def _wait_for_url(server: subprocess.Popen, timeout: float = 180) -> str:
-    """The address the command printed, once the server answers on it."""
-    line = server.stdout.readline()
-    while line and "open http" not in line:
-        line = server.stdout.readline()
-    match = re.search(r"(http://\S+)", line or "")
-    assert match, f"no address printed: {line!r}"
-    url = match.group(1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"server exited with {server.returncode}: {server.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return url
-        except OSError:
+            assert "supply chain" in title.text
+            # no badge of the server over the page; nothing wider than the screen
+            assert "runs on Solara" not in driver.find_element(By.TAG_NAME, "body").text
+            assert not _overflows(driver)
+            # the side panel (scenario, levers) opens from the ☰ button, legible too, and the
+            # page makes room for it instead of running off the screen
+            driver.find_element(By.CSS_SELECTOR, ".v-app-bar-nav-icon").click()
+            bd.wait_until(driver, "document.querySelector('.v-navigation-drawer--active')")
+            time.sleep(0.5)  # the drawer slides in
+            drawer = bd.fonts(driver, ".v-navigation-drawer")
+            assert any(t["text"] == "Levers" for t in drawer)
+            assert not [t for t in drawer if t["px"] < MIN_FONT_PX], drawer
+            assert not _overflows(driver)
+            driver.find_element(By.CSS_SELECTOR, ".v-app-bar-nav-icon").click()
+            # through the evening of the live stream, hour by hour: the window follows "now"
+            bd.advance_to(driver, bd.STREAM_HOUR)
+            bd.choose_step(driver, "6 hours")
+            for _ in range(3):
+                bd.step(driver, "step +6 hours")
+            bd.choose_step(driver, "1 hour")
+            for _ in range(3):
+                bd.step(driver, "step +1 hour")
+            assert bd.shown_hour(driver) == bd.STREAM_HOUR + 21  # day 8, 21:00: live since 20:00
+            ticks = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.vc-chart[data-key=sales] text'))"
+                ".map(t => t.textContent).filter(t => t.startsWith('day '))"
+            )
+            assert ticks and "day 0" not in ticks and "day 8" in ticks  # not the whole run
+            log_text = driver.find_element(By.CSS_SELECTOR, ".vc-log").text
+            assert "LIVE:" in log_text
+            _assert_legible(bd.fonts(driver), MIN_FONT_PX)
+            _assert_nothing_covers(driver, ".vc-log-card")
+            cards = driver.find_elements(By.CSS_SELECTOR, ".vc-card .value")
+            assert len(cards) == 8
+            assert min(float(c.value_of_css_property("font-size")[:-2]) for c in cards) >= 28
             time.sleep(0.5)
-    raise AssertionError(f"server did not answer on {url} within {timeout} s")
+            assert driver.save_screenshot(str(shots / "dashboard_stream.png"))
+            # the end of the run, whole-run view
+            bd.click(driver, "jump to end")
+            bd.wait_hour(driver, 1080)
+            finished = driver.find_elements(By.CSS_SELECTOR, 'table.vc-kpis[data-finished="true"]')
+            assert finished
+            cells = driver.find_elements(
+                By.CSS_SELECTOR, 'table.vc-kpis tr[data-kpi="sold_units"] td'
+            )
+            assert re.fullmatch(r"[\d,]+", cells[1].text) and re.fullmatch(r"[\d,]+", cells[2].text)
+            readout = driver.find_element(By.CSS_SELECTOR, ".vc-readout").text
+            assert re.search(r"rigid: demand [1-9]", readout) and "flexible: demand" in readout
+            ticks = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.vc-chart[data-key=sales] text'))"
+                ".map(t => t.textContent).filter(t => t.startsWith('day '))"
+            )
+            assert "day 0" in ticks and "day 40" in ticks  # the whole run
+            _assert_legible(bd.fonts(driver), MIN_FONT_PX)
+            time.sleep(0.5)
+            assert driver.save_screenshot(str(shots / "dashboard.png"))
+            for name in ("dashboard_stream.png", "dashboard.png"):
+                assert (shots / name).stat().st_size > 50_000
+            # SIGTERM with the page connected: the server and its whole tree stop
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            os.kill(proc.pid, signal.SIGTERM)
+            _, alive = psutil.wait_procs(tree, timeout=30)
+            assert not alive
+    finally:
+        if proc.poll() is None:
+            bd.stop_server(proc)
+
+
+def _overflows(driver) -> list[str]:
+    """The clock, the cards and the charts that reach past the right edge of the screen."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.vc-clock, .vc-card, .vc-chart'))"
+        ".filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+        ".map(e => e.className)"
+    )
+
+
+def _assert_legible(texts: list[dict], floor: float) -> None:
+    """Every text of the charts, the KPI cards and table, the log and the bar ≥ ``floor`` px."""
+    places = {t["where"] for t in texts}
+    assert {"chart", "kpi cards", "kpi table", "log", "app bar"} <= places, places
+    small = [t for t in texts if t["px"] < floor]
+    assert not small, small[:10]
+
+
+def _assert_nothing_covers(driver, selector: str) -> None:
+    """The element on top at points across ``selector``'s visible box belongs to it."""
+    covered = driver.execute_script(
+        "const el = document.querySelector(arguments[0]); const r = el.getBoundingClientRect();"
+        "const out = [];"
+        "for (const fx of [0.05, 0.5, 0.95]) for (const fy of [0.05, 0.5, 0.95]) {"
+        "  const h = Math.min(r.height, innerHeight - r.top);"
+        "  const x = r.left + fx * r.width, y = r.top + fy * h;"
+        "  if (y >= innerHeight || x >= innerWidth) continue;"
+        "  const top = document.elementFromPoint(x, y);"
+        "  if (top && !el.contains(top)) out.push([x, y, top.outerHTML.slice(0, 80)]);"
+        "}"
+        "return out;",
+        selector,
+    )
+    assert not covered, covered
 
 
 def test_plot_dashboard_draws_a_run_in_progress(tmp_path):

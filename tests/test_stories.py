@@ -196,7 +196,7 @@ def test_multi_platform_priority_presale_and_high_returns():
         douyin = wait[during & (b.platform == names.index("douyin"))].mean()
         return wait[during & (b.platform == names.index("kuaishou"))].mean() - douyin
 
-    assert wait_gap(r) > wait_gap(fcfs)
+    assert wait_gap(r) > wait_gap(fcfs) + 3  # about 4 h here (combined model, seed 1)
     done = (book.status == DELIVERED) | (book.status == RETURNED)
     returned = (book.status == RETURNED)[done].mean()
     assert returned > 0.2  # impulse buying: high return rates

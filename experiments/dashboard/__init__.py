@@ -7,8 +7,11 @@
   Hydra overrides and validated by :func:`sim.compose`;
 - :mod:`~experiments.dashboard.session` — two models on the same seed, stepped together,
   with their tables, KPIs (and differences) and the "what happened" log, without any UI;
-- :mod:`~experiments.dashboard.app` — the Solara page drawing them with the shared
-  :mod:`sim.plotting` functions.
+- :mod:`~experiments.dashboard.charts` — the six charts: each side's hourly series read
+  from its running model, turned into Vega-Lite specs and data for a time window (around
+  "now" or the whole run), drawn in the browser by a widget that is fed new data each step;
+- :mod:`~experiments.dashboard.app` — the Solara page, laid out for a projector at 1280×720;
+- :mod:`~experiments.dashboard.assets` — the page's browser files for rooms without internet.
 
 Solara is used directly rather than Mesa's ``SolaraViz``: SolaraViz drives one model built
 from keyword parameters, while the workshop needs two models advanced in lockstep, levers

@@ -3,9 +3,10 @@
 A Solara page loads its JavaScript and CSS (the Vuetify app, RequireJS, Font Awesome) from a
 CDN, through the Solara server's cache (``<venv>/share/solara/cdn``). Where the machine has no
 route to that CDN (a workshop room behind a firewall, CI), the page stays blank. This module
-reads which npm packages the installed Solara's page template asks for, fetches each once
-with ``npm pack`` (the npm registry's own client) and unpacks it into that cache, so the
-server never needs the CDN.
+reads which npm packages the installed Solara's page template asks for, adds the Vega
+libraries that Solara's chart widget (``solara.widgets.VegaLite``, used for the dashboard's
+charts) loads by major version, fetches each once with ``npm pack`` (the npm registry's own
+client) at a pinned version and unpacks it into that cache, so the server never needs the CDN.
 
 Run ``python -m experiments.dashboard.assets`` (``make`` does it when it sets up ``.venv``);
 ``viralchain dashboard`` does it too when something is missing.
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 
 _CDN_REF = re.compile(r"\{\{\s*cdn\s*\}\}/((?:@[\w.-]+/)?[\w.-]+@\d+\.\d+\.\d+)/")
 MARKER = ".viralchain-complete"
+# Solara's VegaLite widget asks the CDN for these by major version (``vega@5/build/...``): the
+# cache folder keeps that name, the files come from one pinned release of each
+VEGA_PACKAGES = {
+    "vega@5": "vega@5.33.1",
+    "vega-lite@5": "vega-lite@5.23.0",
+    "vega-embed@6": "vega-embed@6.29.0",
+}
 
 
 def cache_dir() -> Path:
@@ -46,7 +54,7 @@ def required_packages() -> list[str]:
     fa = settings.assets.fontawesome_path.strip("/").split("/", 1)[0]
     if settings.assets.fontawesome_enabled and "@" in fa:
         found.add(fa)
-    return sorted(found)
+    return sorted(found | set(VEGA_PACKAGES))
 
 
 def missing(cache: Path | None = None) -> list[str]:
@@ -70,7 +78,7 @@ def install(packages: list[str], cache: Path | None = None, npm: str | None = No
     for pkg in packages:
         with tempfile.TemporaryDirectory() as tmp:
             proc = subprocess.run(
-                [npm, "pack", "--silent", "--pack-destination", tmp, pkg],
+                [npm, "pack", "--silent", "--pack-destination", tmp, VEGA_PACKAGES.get(pkg, pkg)],
                 capture_output=True,
                 text=True,
                 timeout=600,

@@ -2,7 +2,8 @@
 
 The start-up choices (story, seed, market size, setups, extra overrides) are validated here,
 before anything starts (exit 2 with one line per problem), then handed to the page through
-``$VIRALCHAIN_DASHBOARD`` and the Solara server runs in the foreground until Ctrl-C.
+``$VIRALCHAIN_DASHBOARD`` and the Solara server replaces the command's process (same pid,
+no child left behind): it serves until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import argparse
 import json
 import os
 import socket
-import subprocess
 import sys
 
 EPILOG = """\
@@ -154,6 +154,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     print(f"open {url} in a browser (Ctrl-C to stop)", flush=True)
     env = {**os.environ, "VIRALCHAIN_DASHBOARD": json.dumps(settings)}
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    env["SOLARA_THEME_SHOW_BANNER"] = "False"  # its corner badge covered the event log
     cmd = [
         sys.executable,
         "-m",
@@ -169,8 +170,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         "--log-level",
         "warning",
     ]
+    # The server replaces this process (same pid, no child): SIGTERM, SIGINT or Ctrl-C reach
+    # the server itself, which shuts down with everything it started. (A child process, as
+    # before, survived a SIGTERM sent to the command, still listening on the port.)
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        code = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return EXIT_OK
-    return EXIT_OK if code in (0, -2, 130) else code
+        os.execve(sys.executable, cmd, env)
+    except OSError as exc:
+        return _error(f"cannot start the Solara server ({exc.strerror or exc})")
+    return EXIT_OK  # execve does not return

@@ -203,8 +203,9 @@ class Comparison:
             rows.append(KpiRow(name, label, unit, a, b, d, pct, verdict))
         return rows
 
-    def log(self, until: int | None = None) -> pd.DataFrame:
-        """The plain-words event log of both sides, newest first (events before ``until``).
+    def log(self, until: int | None = None, since: int = 0) -> pd.DataFrame:
+        """The plain-words event log of both sides, newest first (events before ``until``,
+        from ``since`` on: the page adds each step's hours to what it has).
 
         Events the two sides share (the content: posts, live streams) appear once, with
         ``side`` = ``both``.
@@ -219,7 +220,7 @@ class Comparison:
             evs = {}
             for s in self.sides:
                 ev = events_frame(s.model.events, s.run_id)
-                evs[s.label] = ev[ev["t_hours"] < end]
+                evs[s.label] = ev[(ev["t_hours"] >= since) & (ev["t_hours"] < end)]
             left, right = (evs[s.label] for s in self.sides)
             common = left.merge(right[keys].drop_duplicates(), on=keys, how="inner")
             for label, ev in evs.items():
