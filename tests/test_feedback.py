@@ -159,18 +159,26 @@ def kpis(setup: str, seed: int, extra: tuple[str, ...] = ()) -> dict[str, float]
 
 
 SEEDS = range(6)
+FLAGSHIP = ("market.n_consumers=20000",)  # large enough for the views to tell the setups apart
 
 
 def test_flagship_rigid_and_flexible_differ_in_views_only_with_the_feedback():
-    on_r = [kpis("rigid", s)["views"] for s in SEEDS]
-    on_f = [kpis("flexible", s)["views"] for s in SEEDS]
-    mean, low, high = paired_ci(on_r, on_f)
-    assert low > 0, (mean, low, high)  # the rigid chain sells out: its clips spread less
-    assert np.mean([kpis("rigid", s)["views_lost_stockout"] for s in SEEDS]) > np.mean(
-        [kpis("flexible", s)["views_lost_stockout"] for s in SEEDS]
+    """The setups' views differ with the feedback on (which way depends on which chain's page
+    fails its buyers more: the views it loses to stock-outs and slow promises say so), and are
+    identical seed by seed with the switches off."""
+    on = {s: (kpis("rigid", s, FLAGSHIP), kpis("flexible", s, FLAGSHIP)) for s in SEEDS}
+    mean, low, high = paired_ci(
+        [r["views"] for r, _ in on.values()], [f["views"] for _, f in on.values()]
     )
+    assert low > 0 or high < 0, (mean, low, high)
+
+    def page_lost(k: dict[str, float]) -> float:
+        return k["views_lost_stockout"] + k["views_lost_late"]
+
+    lost = np.mean([page_lost(r) - page_lost(f) for r, f in on.values()])
+    assert np.sign(lost) == np.sign(mean)  # the chain whose page fails more loses the views
     for s in SEEDS:  # switched off, the content does not answer supply: identical views
-        off_r, off_f = kpis("rigid", s, OFF), kpis("flexible", s, OFF)
+        off_r, off_f = kpis("rigid", s, (*FLAGSHIP, *OFF)), kpis("flexible", s, (*FLAGSHIP, *OFF))
         assert off_r["views"] == off_f["views"]
         for k in ("views_lost_stockout", "views_lost_late", "demand_lost_late_units"):
             assert off_r[k] == off_f[k] == 0.0
@@ -287,3 +295,42 @@ def test_cross_excitation_must_keep_the_cascade_stable():
     bad["content"]["short_video"]["cross_excitation"] = 0.5  # 0.6 + 0.5 >= 1
     with pytest.raises(sim.ConfigError, match="branching_ratio \\+ cross_excitation"):
         sim.validate(bad)
+
+
+POST_PEAK_CONSUMERS = 100_000
+POST_PEAK_SEEDS = range(12)
+
+
+@functools.lru_cache(maxsize=64)
+def post_peak(setup: str, seed: int, off: bool) -> dict[str, float]:
+    """Views and demand after the live stream of the flagship at the reference size."""
+    cfg = sim.compose(
+        None, [f"market.n_consumers={POST_PEAK_CONSUMERS}", f"setup={setup}", *(OFF if off else ())]
+    )
+    r = sim.run(cfg, seed=seed)
+    regions = r.timeseries[r.timeseries.node_type == "region"]
+    after = regions[regions.t_hours >= cfg.meta.peak_hour + 3]  # the stream lasts 3 h
+    return {"views": float(regions.views.sum()), "demand": float(after.demand.sum())}
+
+
+@pytest.mark.slow
+def test_flagship_post_peak_demand_answers_supply():
+    """At the reference size over twelve seeds: with the feedback, the setups differ in views
+    and in post-peak demand (the chain whose page and deliveries fail its buyers more loses
+    both); without it, their views are identical and their post-peak demand does not differ."""
+    diff = {}
+    for mode, off in (("on", False), ("off", True)):
+        diff[mode] = {
+            k: [
+                post_peak("flexible", s, off)[k] - post_peak("rigid", s, off)[k]
+                for s in POST_PEAK_SEEDS
+            ]
+            for k in ("views", "demand")
+        }
+    zero = [0.0] * len(POST_PEAK_SEEDS)
+    for k in ("views", "demand"):
+        _, low, high = paired_ci(zero, diff["on"][k])
+        assert low > 0 or high < 0, (k, low, high)
+    assert all(d == 0 for d in diff["off"]["views"])
+    _, low, high = paired_ci(zero, diff["off"]["demand"])
+    assert low < 0 < high
