@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.calibrate",
     "experiments.timeline",
     "experiments.fair_fight",
+    "experiments.levers",
 )
 
 RUN_EPILOG = """\

@@ -63,7 +63,14 @@ class Ledger:
     )
     HOURLY_REGION_FIELDS = ("demand", "sold", "lost", "views", "returned")
 
-    def __init__(self, n_sku: int, n_brand: int, n_regions: int, sku_brand: np.ndarray):
+    def __init__(
+        self,
+        n_sku: int,
+        n_brand: int,
+        n_regions: int,
+        sku_brand: np.ndarray,
+        n_platforms: int = 1,
+    ):
         self.n_sku, self.n_brand, self.n_regions = n_sku, n_brand, n_regions
         self.sku_brand = np.asarray(sku_brand, dtype=np.int64)
         self.units = {f: np.zeros(n_sku, dtype=np.int64) for f in self.UNIT_FIELDS}
@@ -75,6 +82,10 @@ class Ledger:
         }
         self.hour_flowed = False  # whether any hourly flow was added since the last reset
         self.kol_fees_by_kol: dict[str, float] = {}
+        # units consumers tried to buy, and units sold, per SKU and platform
+        self.platform_units = {
+            k: np.zeros((n_sku, n_platforms), dtype=np.int64) for k in ("demand", "sold")
+        }
         # last-mile parcels handed to carriers, and the orders inside them, per brand
         self.counts = {k: np.zeros(n_brand, dtype=np.int64) for k in ("parcels", "orders_shipped")}
 

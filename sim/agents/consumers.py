@@ -166,6 +166,11 @@ class ConsumerPopulation(mesa.Agent):
         )
         first = ~is_revisit
         m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
+        np.add.at(
+            m.ledger.platform_units["demand"],
+            (skus[first], self.platform[consumers[first]]),
+            qty[first],
+        )
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
         _observe_page(m, skus[first], outcome[first])
         failed = outcome != ACCEPTED
