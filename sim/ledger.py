@@ -80,6 +80,7 @@ class Ledger:
         self.hour = {
             f: np.zeros((n_sku, n_regions), dtype=np.int64) for f in self.HOURLY_REGION_FIELDS
         }
+        self.hour_flowed = False  # whether any hourly flow was added since the last reset
         self.kol_fees_by_kol: dict[str, float] = {}
         # units consumers tried to buy, and units sold, per SKU and platform
         self.platform_units = {
@@ -98,6 +99,7 @@ class Ledger:
     ) -> None:
         """Add to the current hour's flow per SKU and region (and to the unit counter)."""
         np.add.at(self.hour[name], (sku, region), qty)
+        self.hour_flowed = True
         if name in self.units:
             np.add.at(self.units[name], sku, qty)
 
@@ -126,8 +128,11 @@ class Ledger:
 
     def reset_hour(self) -> None:
         """Start a new hour of flows."""
+        if not self.hour_flowed:  # nothing to clear
+            return
         for a in self.hour.values():
             a.fill(0)
+        self.hour_flowed = False
 
     # -- money ---------------------------------------------------------------------
     def add_money(self, name: str, brand: int | np.ndarray, amount: float | np.ndarray) -> None:

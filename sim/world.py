@@ -117,6 +117,10 @@ def build(m: ViralChainModel) -> None:
         from sim.agents.reference_consumers import ReferencePopulation
 
         m.population = ReferencePopulation(m, config.market)
+    elif config.market.population == "per_agent_touched":
+        from sim.agents.reference_consumers import TouchedReferencePopulation
+
+        m.population = TouchedReferencePopulation(m, config.market)
     else:
         m.population = ConsumerPopulation(m, config.market)
     m.recorder = Recorder(m)
