@@ -10,6 +10,8 @@ worker prints one JSON line with what it measured. Tasks:
   (with the phase profiler): the per-agent reference is too slow for whole runs.
 * ``io``: write a sweep's worth of run outputs with the sweep's own writer and read them back
   as one dataset per table.
+* ``quiet``: every hour of a run timed alone, hours without any flow apart; then ``sim.run``.
+* ``floor``: the bare-numpy floor of the consumers' per-exposure draws and scatters.
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ def window_task(task: dict[str, Any]) -> dict[str, Any]:
     t1 = time.perf_counter()
     model.run_for(start)
     before_s = time.perf_counter() - t1
+    exposures = [0]  # content exposures the consumers were given in the window
+    decide = model.population.decide
+
+    def counting_decide(hour: int, content: list) -> None:
+        exposures[0] += sum(len(b) for b in content)
+        decide(hour, content)
+
+    model.population.decide = counting_decide
     prof.reset()
     t2, c2 = time.perf_counter(), time.process_time()
     model.run_for(end - start)
@@ -92,6 +102,7 @@ def window_task(task: dict[str, Any]) -> dict[str, Any]:
         "phases_s": phases,
         "peak_rss_mib": _rss_mib(),
         "demand_in_window": int(model.brands[0].sensing.hourly_demand[start:end].sum()),
+        "exposures_in_window": exposures[0],
         "agents": len(model.agents),
     }
 
@@ -198,6 +209,90 @@ def graph_task(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def quiet_task(task: dict[str, Any]) -> dict[str, Any]:
+    """What an hour costs when nothing flows: every step timed alone, hours without any
+    flow (no view, wish, sale, loss or return in the ledger) told apart from the others;
+    then ``sim.run`` of the same world (build, simulate, KPIs, tables)."""
+    import statistics
+
+    import sim
+    from sim.model import ViralChainModel
+
+    cfg = sim.compose(None, task["overrides"])
+    seed = task.get("seed", 1)
+    quiet: list[float] = []
+    busy: list[float] = []
+
+    class Timed(ViralChainModel):
+        def step(self) -> None:
+            t0 = time.perf_counter()
+            super().step()
+            dt = time.perf_counter() - t0
+            (busy if self._flowed else quiet).append(dt)
+
+    # whether the hour had any flow, read just before the ledger forgets it
+    model = Timed(cfg, seed)
+    reset = model.ledger.reset_hour
+
+    def peek_then_reset() -> None:
+        model._flowed = any(a.any() for a in model.ledger.hour.values())
+        reset()
+
+    model.ledger.reset_hour = peek_then_reset
+    t0 = time.perf_counter()
+    model.run()
+    steps_s = time.perf_counter() - t0
+    t1, c1 = time.perf_counter(), time.process_time()
+    sim.run(cfg, seed=seed)
+    run_s, run_cpu_s = time.perf_counter() - t1, time.process_time() - c1
+    return {
+        "quiet_hours": len(quiet),
+        "hours": len(quiet) + len(busy),
+        "quiet_hour_median_s": statistics.median(quiet) if quiet else 0.0,
+        "busy_hour_median_s": statistics.median(busy) if busy else 0.0,
+        "steps_s": steps_s,
+        "run_s": run_s,
+        "run_cpu_s": run_cpu_s,
+        "peak_rss_mib": _rss_mib(),
+    }
+
+
+def floor_task(task: dict[str, Any]) -> dict[str, Any]:
+    """The bare-numpy floor of the per-event work: for batches of exposures, the draws and
+    scatters the consumers' rules need and nothing else (draw who and what, count the
+    exposure, a conversion probability from four gathered traits, keep one chance per
+    consumer and product by a scatter-max, draw the wish), in nanoseconds per exposure."""
+    import numpy as np
+
+    n, n_sku, batch, batches = task["consumers"], task["skus"], task["batch"], task["batches"]
+    rng = np.random.default_rng(1)
+    count = np.zeros(n * n_sku, dtype=np.uint16)
+    best = np.zeros(n * n_sku, dtype=np.float64)  # scratch for the scatter-max
+    sensitivity = rng.random(n).astype(np.float32)
+    appeal, ratio = rng.random(n_sku), rng.random(n_sku) + 0.5
+    one = np.uint16(1)
+    t0 = time.perf_counter()
+    wishes = 0
+    for _ in range(batches):
+        consumers = rng.integers(0, n, batch)
+        skus = rng.integers(0, n_sku, batch)
+        flat = consumers * n_sku + skus
+        np.add.at(count, flat, one)
+        p = appeal[skus] * np.exp(-sensitivity[consumers] * (ratio[skus] - 1.0))
+        p *= 1.0 + 0.1 * (count[flat] - 1.0)
+        np.maximum.at(best, flat, p)  # one chance per consumer and product: the best
+        keep = best[flat] == p
+        best[flat] = 0.0
+        wishes += int((rng.random(int(keep.sum())) < p[keep]).sum())
+    elapsed = time.perf_counter() - t0
+    return {
+        "ns_per_exposure": 1e9 * elapsed / (batch * batches),
+        "exposures": batch * batches,
+        "wishes": wishes,
+        "peak_rss_mib": _rss_mib(),
+    }
+
+
 def dashboard_task(task: dict[str, Any]) -> dict[str, Any]:
     """The dashboard's step, in Chromium and on the server (:mod:`benchmarks.dashboard`)."""
     from benchmarks.dashboard import measure
@@ -210,6 +305,8 @@ TASKS = {
     "window": window_task,
     "io": io_task,
     "graph": graph_task,
+    "quiet": quiet_task,
+    "floor": floor_task,
     "dashboard": dashboard_task,
 }
 

@@ -13,8 +13,10 @@ Fits (:mod:`sim.calibration`): views → the short-video cascade (baseline, reac
 its decay, branching ratio, share kernel); orders → Bass ``p``, ``q`` and the market potential.
 It prints the estimates with standard errors and 95 % intervals, and writes into ``--out``:
 
-* ``calibration/<name>.yaml`` — an override file; use it in any run with
-  ``viralchain run hydra.searchpath=[file://<out>] +calibration=<name> [other overrides]``;
+* ``overrides.txt`` — the fitted values as ``key=value`` overrides, one per line; use them in
+  any run with ``viralchain run $(cat <out>/overrides.txt) [other overrides]`` (they pass the
+  same checks as any override: values, never a file to load or code to run);
+* ``calibration.yaml`` — the same values as a nested mapping, for the record;
 * ``fit.png`` — the series and the fitted mean;
 * ``fit.csv`` — the estimates.
 
@@ -43,8 +45,8 @@ MIN_ROWS = 12
 EPILOG = """\
 examples:
   viralchain calibrate views.csv                      fit, print, write outputs/calibration/views/
-  viralchain calibrate sales.csv --out my_fit --name launch
-  viralchain run hydra.searchpath=[file://$PWD/my_fit] +calibration=launch   use the fit
+  viralchain calibrate sales.csv --out my_fit
+  viralchain run $(cat my_fit/overrides.txt) setup=flexible     use the fit
 """
 
 
@@ -225,14 +227,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     )
     flat = overrides(fits, conv)
     out = Path(args.out) if args.out else Path("outputs/calibration") / name
-    (out / "calibration").mkdir(parents=True, exist_ok=True)
-    yaml_path = out / "calibration" / f"{name}.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items()]
+    (out / "overrides.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     header = (
-        "# @package _global_\n"
-        f"# Fitted by `viralchain calibrate {path.name}` (sim/calibration.py); see fit.csv for\n"
-        "# standard errors. Use: viralchain run "
-        f"hydra.searchpath=[file://{out.resolve()}] +calibration={name}\n"
+        f"# Fitted by `viralchain calibrate {path.name}` (sim/calibration.py); standard errors in\n"
+        "# fit.csv. Use the values with: viralchain run $(cat overrides.txt) [other overrides]\n"
     )
+    yaml_path = out / "calibration.yaml"
     yaml_path.write_text(header + yaml.safe_dump(_nested(flat), sort_keys=True), encoding="utf-8")
     with (out / "fit.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -248,9 +250,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print("overrides:")
     for k, v in flat.items():
         print(f"  {k}={v:.6g}" if isinstance(v, float) else f"  {k}={v}")
-    print(f"\nwrote {out}/\n  override   {yaml_path}\n  plot       {out / 'fit.png'}")
-    print(f"  estimates  {out / 'fit.csv'}")
-    print(f"use it: viralchain run hydra.searchpath=[file://{out.resolve()}] +calibration={name}")
+    print(f"\nwrote {out}/\n  overrides  {out / 'overrides.txt'}\n  values     {yaml_path}")
+    print(f"  plot       {out / 'fit.png'}\n  estimates  {out / 'fit.csv'}")
+    print(f"use it: viralchain run $(cat {out / 'overrides.txt'}) [other overrides]")
     return EXIT_OK
 
 
@@ -265,5 +267,5 @@ def add_parser(sub) -> None:
     )
     p.add_argument("data", metavar="DATA.csv", help="the series (see above for its columns)")
     p.add_argument("--out", help="output directory (default: outputs/calibration/<name>)")
-    p.add_argument("--name", help="name of the override file (default: the data file's stem)")
+    p.add_argument("--name", help="name of the fit (default: the data file's stem)")
     p.set_defaults(func=cmd_calibrate)

@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.calibrate",
     "experiments.timeline",
     "experiments.fair_fight",
+    "experiments.levers",
     "experiments.network",
 )
 

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.config import Config, validate
-from sim.errors import ConfigError
-from sim.result import RunResult, run
-from sim.timeline import Timeline, timeline
+from sim.lazy_imports import defer_unused_mesa_parts
+
+defer_unused_mesa_parts()  # before anything imports Mesa: no scipy or networkx for a run
+
+from sim.config import Config, validate  # noqa: E402
+from sim.errors import ConfigError  # noqa: E402
+from sim.result import RunResult, run  # noqa: E402
+from sim.timeline import Timeline, timeline  # noqa: E402
 
 __all__ = [
     "Config",

@@ -368,10 +368,11 @@ class MarketConfig(Strict):
     organic: OrganicConfig
     social_graph: SocialGraphConfig
     feedback: FeedbackConfig
-    population: Literal["columnar", "per_agent"] = Field(
-        description="consumer implementation: columnar (numpy columns, for every run) or "
+    population: Literal["columnar", "per_agent", "per_agent_touched"] = Field(
+        description="consumer implementation: columnar (numpy columns, for every run), "
         "per_agent (one Mesa agent per consumer: a slow reference for equivalence tests and "
-        "benchmarks)"
+        "benchmarks) or per_agent_touched (the same agents, stepping only those touched in "
+        "an hour: the fair per-agent peer of the benchmarks)"
     )
 
     @field_validator("n_consumers")

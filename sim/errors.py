@@ -14,6 +14,10 @@ class ConfigError(ValueError):
         self.problems = list(problems)
         super().__init__(self.render())
 
+    def __reduce__(self):
+        """Pickle by its problems (a worker process can raise it back to the parent)."""
+        return (type(self), (self.problems,))
+
     def render(self) -> str:
         """The problems as text, one per line."""
         lines = []

@@ -242,7 +242,8 @@ CATALOGUE: tuple[Kpi, ...] = (
         "ratio",
         "lower",
         "Bullwhip ratio",
-        "variance of daily production orders ÷ variance of daily consumer demand",
+        "variance of daily production orders ÷ variance of daily consumer demand (NaN, with "
+        "a kpi_undefined event, unless ≥ 5 order days, ≥ 14 days and demand CV ≥ 0.05)",
         "stock and flexibility",
     ),
     _k(
@@ -389,6 +390,16 @@ CATALOGUE: tuple[Kpi, ...] = (
         "rating the product pages show at the end (1 + 4 × share of good reviews, with the "
         "prior; mean over the brand's products)",
         "feedback",
+    ),
+    # ---- added with the lever atlas (issue 16): the bullwhip per echelon
+    _k(
+        "factory_bullwhip_ratio",
+        "ratio",
+        "lower",
+        "Factory bullwhip ratio",
+        "variance of the factories' daily material orders ÷ variance of the brand's daily "
+        "production orders (the factory echelon's own amplification)",
+        "stock and flexibility",
     ),
 )
 

@@ -63,7 +63,14 @@ class Ledger:
     )
     HOURLY_REGION_FIELDS = ("demand", "sold", "lost", "views", "returned")
 
-    def __init__(self, n_sku: int, n_brand: int, n_regions: int, sku_brand: np.ndarray):
+    def __init__(
+        self,
+        n_sku: int,
+        n_brand: int,
+        n_regions: int,
+        sku_brand: np.ndarray,
+        n_platforms: int = 1,
+    ):
         self.n_sku, self.n_brand, self.n_regions = n_sku, n_brand, n_regions
         self.sku_brand = np.asarray(sku_brand, dtype=np.int64)
         self.units = {f: np.zeros(n_sku, dtype=np.int64) for f in self.UNIT_FIELDS}
@@ -73,7 +80,12 @@ class Ledger:
         self.hour = {
             f: np.zeros((n_sku, n_regions), dtype=np.int64) for f in self.HOURLY_REGION_FIELDS
         }
+        self.hour_flowed = False  # whether any hourly flow was added since the last reset
         self.kol_fees_by_kol: dict[str, float] = {}
+        # units consumers tried to buy, and units sold, per SKU and platform
+        self.platform_units = {
+            k: np.zeros((n_sku, n_platforms), dtype=np.int64) for k in ("demand", "sold")
+        }
         # last-mile parcels handed to carriers, and the orders inside them, per brand
         self.counts = {k: np.zeros(n_brand, dtype=np.int64) for k in ("parcels", "orders_shipped")}
 
@@ -87,6 +99,7 @@ class Ledger:
     ) -> None:
         """Add to the current hour's flow per SKU and region (and to the unit counter)."""
         np.add.at(self.hour[name], (sku, region), qty)
+        self.hour_flowed = True
         if name in self.units:
             np.add.at(self.units[name], sku, qty)
 
@@ -115,8 +128,11 @@ class Ledger:
 
     def reset_hour(self) -> None:
         """Start a new hour of flows."""
+        if not self.hour_flowed:  # nothing to clear
+            return
         for a in self.hour.values():
             a.fill(0)
+        self.hour_flowed = False
 
     # -- money ---------------------------------------------------------------------
     def add_money(self, name: str, brand: int | np.ndarray, amount: float | np.ndarray) -> None:

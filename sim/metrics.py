@@ -16,6 +16,7 @@ scrapped goods.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -352,17 +353,66 @@ def leftover_units(t: BrandTotals) -> float:
     return t.leftover
 
 
+# When a bullwhip ratio means something: the order stream has at least this many days with an
+# order (fewer is one batch or a few lots, whose variance measures the lot size, not an
+# amplification of demand) ...
+BULLWHIP_MIN_ORDER_DAYS = 5
+# ... and daily demand varies: a coefficient of variation of at least this (a ratio over a
+# near-flat demand divides by almost nothing) over at least two weeks of days.
+BULLWHIP_MIN_DEMAND_CV = 0.05
+BULLWHIP_MIN_DAYS = 14
+
+
+def bullwhip_undefined(orders: np.ndarray, demand: np.ndarray) -> str:
+    """Why var(orders) / var(demand) means nothing here ("" when it is defined)."""
+    if len(demand) < BULLWHIP_MIN_DAYS:
+        return f"{len(demand)} days < {BULLWHIP_MIN_DAYS}"
+    mean, var = float(np.mean(demand)), float(np.var(demand))
+    if mean <= 0:
+        return "no demand (nothing to amplify)"
+    if var < (BULLWHIP_MIN_DEMAND_CV * mean) ** 2:
+        cv = var**0.5 / mean
+        return f"demand nearly flat (CV {cv:.3f} < {BULLWHIP_MIN_DEMAND_CV})"
+    days = int(np.count_nonzero(orders))
+    if days < BULLWHIP_MIN_ORDER_DAYS:
+        return f"{days} order days < {BULLWHIP_MIN_ORDER_DAYS} (a few lots, not a stream)"
+    return ""
+
+
+def _bullwhip(orders: np.ndarray, demand: np.ndarray) -> float:
+    if bullwhip_undefined(orders, demand):
+        return math.nan  # one NaN object: KPI dicts of equal runs compare equal
+    return float(np.var(orders) / np.var(demand))
+
+
+def bullwhip_notes(t: BrandTotals) -> dict[str, str]:
+    """Why each bullwhip KPI that is NaN is undefined (KPI name → reason), per echelon."""
+    pairs = {
+        "bullwhip_ratio": (t.daily_orders, t.daily_demand),
+        "upstream_bullwhip_ratio": (t.daily_material_orders, t.daily_demand),
+        "factory_bullwhip_ratio": (t.daily_material_orders, t.daily_orders),
+    }
+    notes = {k: bullwhip_undefined(o, d) for k, (o, d) in pairs.items()}
+    return {k: v for k, v in notes.items() if v}
+
+
 def bullwhip_ratio(t: BrandTotals) -> float:
-    """var(daily production orders) / var(daily consumer demand) (NaN if demand is flat)."""
-    vd = float(np.var(t.daily_demand))
-    return _ratio(float(np.var(t.daily_orders)), vd) if vd > 0 else float("nan")
+    """Brand echelon: var(daily production orders) / var(daily consumer demand); NaN unless
+    defined (:func:`bullwhip_undefined`: ≥ 5 order days, ≥ 14 days, demand CV ≥ 0.05)."""
+    return _bullwhip(t.daily_orders, t.daily_demand)
 
 
 def upstream_bullwhip_ratio(t: BrandTotals) -> float:
     """var(factories' daily material orders) / var(daily consumer demand): the bullwhip one
-    echelon up (NaN if demand is flat). Information sharing acts here."""
-    vd = float(np.var(t.daily_demand))
-    return _ratio(float(np.var(t.daily_material_orders)), vd) if vd > 0 else float("nan")
+    echelon up, cumulative (NaN unless defined). Information sharing acts here."""
+    return _bullwhip(t.daily_material_orders, t.daily_demand)
+
+
+def factory_bullwhip_ratio(t: BrandTotals) -> float:
+    """Factory echelon: var(daily material orders) / var(the brand's daily production
+    orders), the factories' own amplification (NaN unless defined, with the brand's orders
+    as the demand they see)."""
+    return _bullwhip(t.daily_material_orders, t.daily_orders)
 
 
 def response_time_hours(t: BrandTotals) -> float:
@@ -463,6 +513,7 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
         demand_lost_late_units,
         demand_lost_quality_units,
         rating_end,
+        factory_bullwhip_ratio,
     )
 }
 

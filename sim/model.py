@@ -279,11 +279,17 @@ class ViralChainModel(mesa.Model):
         self.population.decide(h, exposures)
         self.population.check_cancellations(h)
         self.population.send_returns(h)
-        warehouses = self.agents_by_type[Warehouse]
-        warehouses.do("pick", h)
-        warehouses.do("inspect_returns", h)
-        warehouses.do("accrue_holding")
-        self.agents_by_type[Factory].do("produce", h)
+        # plain loops over the lists built with the world (the order of creation, as
+        # AgentSet.do would): a few microseconds less per call, every hour
+        warehouses, factories = self.warehouses, self.factories
+        for w in warehouses:
+            w.pick(h)
+        for w in warehouses:
+            w.inspect_returns(h)
+        for w in warehouses:
+            w.accrue_holding()
+        for f in factories:
+            f.produce(h)
         for brand in self.brands:
             brand.observe(h)
         self._track_working_capital()
@@ -293,8 +299,10 @@ class ViralChainModel(mesa.Model):
 
             check(self)
         self.ledger.reset_hour()
-        warehouses.do("reset_hour")
-        self.agents_by_type[Factory].do("reset_hour")
+        for w in warehouses:
+            w.reset_hour()
+        for f in factories:
+            f.reset_hour()
         self.hour = h + 1
 
     def _track_working_capital(self) -> None:
@@ -302,17 +310,21 @@ class ViralChainModel(mesa.Model):
         cost = self.ledger.average_cost()
         money = self.ledger.money
         for b, brand in enumerate(self.brands):
-            units = np.zeros(self.n_sku)
+            # whole units summed as integers: exact, so the same vector as summed in floats
+            units = np.zeros(self.n_sku, dtype=np.int64)
             wip_value = 0.0
             for w in brand.warehouses:
-                units += w.on_hand + w.returns_waiting
+                units += w.on_hand
+                units += w.returns_waiting
             for f in brand.factories:
                 units += f.fg.sum(axis=1)
                 wip_value += f.unused_inputs_value()
             for c in brand.carriers:
-                units += c.stock_in_transit + c.parcels_in_transit + c.returns_in_transit
+                units += c.stock_in_transit
+                units += c.parcels_in_transit
+                units += c.returns_in_transit
             advances = money["paid"][b] - money["cancel_refunds"][b] - money["delivered_value"][b]
-            wc = float(units @ cost) + wip_value - advances
+            wc = float(units.astype(np.float64) @ cost) + wip_value - advances
             self.working_capital[b] = wc
             self.peak_working_capital[b] = max(self.peak_working_capital[b], wc)
 

@@ -171,13 +171,7 @@ def plot_run(
     ax.set_title("Stock per warehouse")
     ax.legend(loc="upper right", fontsize=8)
     ax = axes[1, 1]
-    ax.bar(
-        x,
-        tot["produced"],
-        width=max(x[1] - x[0], 1 / 24) if len(x) > 1 else 0.04,
-        color="#4C6A92",
-        label="produced",
-    )
+    _bars(ax, x, tot["produced"].to_numpy(), color="#4C6A92", label="produced")
     ax.set_ylabel("units produced per step")
     ax.set_xlabel("day")
     ax.set_title("Production, and when orders were placed")
@@ -203,6 +197,19 @@ def plot_run(
     _suptitle(fig, title)
     fig.tight_layout()
     return fig
+
+
+def _bars(ax, x: np.ndarray, heights: np.ndarray, **style) -> None:
+    """Bars of ``heights`` centred on ``x`` as one filled step outline (``ax.stairs``): one
+    artist for the whole series, where ``ax.bar`` draws a rectangle per time step."""
+    if len(x) == 0:
+        return
+    width = max(x[1] - x[0], 1 / 24) if len(x) > 1 else 0.04
+    if len(x) > 1 and not np.allclose(np.diff(x), x[1] - x[0]):  # uneven steps: real bars
+        ax.bar(x, heights, width=width, **style)
+        return
+    edges = np.append(x - width / 2, x[-1] + width / 2)
+    ax.stairs(heights, edges, fill=True, baseline=0.0, **style)
 
 
 def plot_comparison(

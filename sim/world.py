@@ -106,7 +106,7 @@ def build(m: ViralChainModel) -> None:
     m.channel_conversion = channel_conversion(config)
     m.channel_patience = channel_patience(config)
     m.n_warehouses = sum(len(s.logistics.warehouses) for s in specs)
-    m.ledger = Ledger(m.n_sku, len(specs), len(m.geo), m.sku_brand)
+    m.ledger = Ledger(m.n_sku, len(specs), len(m.geo), m.sku_brand, len(m.platform_names))
     m.feedback = Feedback(config.market.feedback, m.n_sku)
     m.orders = OrderBook(capacity=max(1024, m.market_size // 20))
     _network(m, specs)
@@ -117,6 +117,10 @@ def build(m: ViralChainModel) -> None:
         from sim.agents.reference_consumers import ReferencePopulation
 
         m.population = ReferencePopulation(m, config.market)
+    elif config.market.population == "per_agent_touched":
+        from sim.agents.reference_consumers import TouchedReferencePopulation
+
+        m.population = TouchedReferencePopulation(m, config.market)
     else:
         m.population = ConsumerPopulation(m, config.market)
     m.recorder = Recorder(m)

@@ -71,6 +71,7 @@ EXTENSION_KPIS = [  # documented in README as extensions
     "demand_lost_late_units",
     "demand_lost_quality_units",
     "rating_end",
+    "factory_bullwhip_ratio",  # the bullwhip of the factory echelon (issue 16)
 ]
 
 

@@ -34,7 +34,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     assert report["mode"] == "quick"
     assert report["table"] in proc.stdout
     benchmarks = {r["benchmark"] for r in report["rows"]}
-    assert len(benchmarks) == len(BENCHMARKS) == 8
+    assert len(benchmarks) == len(BENCHMARKS) == 11
     measures = " | ".join(r["measure"] for r in report["rows"])
     for needle in (
         "speed ratio, consumer phase",
@@ -49,6 +49,13 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
         "read runs+timeseries+events",
         "run time",
         "consumers: build time",
+        "fair peer (touched step): ms per hour",
+        "speed ratio vs the fair peer, consumer phase",
+        "quiet hour (median step)",
+        "sim.run: wall time",
+        "ns per exposure",
+        "columnar consumers / floor, per exposure",
+        "6 runs of 2,000 consumers, 2 workers: wall time",
         "server work per step",
     ):
         assert needle in measures, needle
@@ -61,6 +68,9 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     # the per-agent reference really ran one agent per consumer
     per_agent = report["details"]["reference"]["measured"]["per_agent"]
     assert per_agent["agents"] > 2000 and per_agent["demand_in_window"] >= 0
+    assert report["details"]["reference"]["measured"]["columnar"][0]["exposures_in_window"] > 0
+    quiet = report["details"]["quiet"]["measured"]["runs"][0]
+    assert 0 < quiet["quiet_hours"] < quiet["hours"] == 48
     io = report["details"]["io"]["measured"]
     assert io["runs_in_dataset"] == io["n_runs"] == 6 and io["files"] == 18
 

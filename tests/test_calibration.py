@@ -122,12 +122,12 @@ def test_calibrate_command_writes_an_override_file_a_run_uses(tmp_path, capsys):
     out = tmp_path / "fit"
     assert main(["calibrate", data, "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "innovation_per_day" in text and "95% interval" in text and "+calibration=launch" in text
+    assert "innovation_per_day" in text and "95% interval" in text and "overrides.txt" in text
     assert (out / "fit.png").stat().st_size > 0
     assert "imitation_per_day" in (out / "fit.csv").read_text()
-    written = yaml.safe_load((out / "calibration" / "launch.yaml").read_text())
+    written = yaml.safe_load((out / "calibration.yaml").read_text())
     contacts = written["market"]["word_of_mouth"]["contacts_per_day"]
-    cfg = sim.compose(None, [f"hydra.searchpath=[file://{out}]", "+calibration=launch"])
+    cfg = sim.compose(None, (out / "overrides.txt").read_text().split())
     assert cfg.market.word_of_mouth.mixing == "fully_mixed"
     assert cfg.market.word_of_mouth.contacts_per_day == pytest.approx(contacts)
     q = contacts * cfg.market.word_of_mouth.conversion_probability
@@ -144,7 +144,7 @@ def test_a_views_fit_becomes_the_cascade_of_a_run(tmp_path, capsys):
     out = tmp_path / "fit"
     assert main(["calibrate", data, "--out", str(out)]) == 0
     assert "branching_ratio" in capsys.readouterr().out
-    cfg = sim.compose(None, [f"hydra.searchpath=[file://{out}]", "+calibration=clips"])
+    cfg = sim.compose(None, (out / "overrides.txt").read_text().split())
     video = cfg.content.short_video
     assert video.branching_ratio == pytest.approx(0.6, abs=0.2)
     assert video.cross_excitation == 0.0  # the fitted branching is the whole cascade

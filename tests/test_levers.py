@@ -89,7 +89,9 @@ def test_signal_forecast_leaves_less_stock_behind_after_the_pulse():
     ma = run(*kw, "policy/forecast=moving_average")
     signal = run(*kw, "policy/forecast=signal")
     assert signal.kpis["leftover_units"] < ma.kpis["leftover_units"]
-    assert signal.kpis["bullwhip_ratio"] < ma.kpis["bullwhip_ratio"]
+    bw_signal, bw_ma = signal.kpis["bullwhip_ratio"], ma.kpis["bullwhip_ratio"]
+    # a few lots: the ratio is undefined (NaN, issue 16's bullwhip rule); else it is lower
+    assert math.isnan(bw_ma) or bw_signal < bw_ma
 
 
 # ----------------------------------------------------------------------------- rush
@@ -444,11 +446,15 @@ def test_information_sharing_dampens_the_upstream_bullwhip():
         "market.n_consumers=20000",
         "run.horizon_hours=960",
         "brand.products.hero.novelty_half_life_days=1000",
+        # small lots: an order stream of many days, so the bullwhip ratios are defined
+        "supply.factories.core.moq_units=200",
+        "supply.factories.core.batch_size_units=100",
     )
     off = run(*steady, "policy/information=off")
     on = run(*steady, "policy/information=on")
     assert "material_order" in kinds(on) and "material_order" in kinds(off)
     assert on.kpis["upstream_bullwhip_ratio"] < 0.5 * off.kpis["upstream_bullwhip_ratio"]
+    assert on.kpis["factory_bullwhip_ratio"] < 0.5 * off.kpis["factory_bullwhip_ratio"]
 
 
 # ----------------------------------------------------------------------------- disruptions

@@ -108,3 +108,18 @@ def test_frontier_labels_stay_inside_the_figure(seed, key):
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert short_labels(names)[0][0] in texts
     plt.close(fig)
+
+
+def test_run_plot_draws_production_as_one_step_patch_not_a_bar_per_hour():
+    from matplotlib.patches import Rectangle, StepPatch
+
+    from sim.plotting import plot_run
+
+    r = cached_run("flexible")
+    fig = plot_run(r.timeseries, r.events, "run", list(r.config.brand.products))
+    ax = fig.axes[3]  # production
+    steps = [p for p in ax.patches if isinstance(p, StepPatch)]
+    assert len(steps) == 1 and not [p for p in ax.patches if type(p) is Rectangle]
+    produced = r.timeseries.query("node_type == 'factory'").groupby("t_hours")["produced"].sum()
+    assert steps[0].get_data().values.sum() == produced.sum()
+    plt.close(fig)

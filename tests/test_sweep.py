@@ -124,7 +124,10 @@ def test_common_random_numbers_same_content_within_a_replication(smoke_1):
     for rep in (0, 1):
         assert len(content[rep, "rigid"]) > 3
         pd.testing.assert_frame_equal(content[rep, "rigid"], content[rep, "flexible"])
-        pd.testing.assert_series_equal(views[rep, "rigid"], views[rep, "flexible"])
+        # views start equal; later the supply feedback (market.feedback: sold-out or slow
+        # pages are shared less, ratings, warnings) lets each chain's service move them
+        early = views[rep, "rigid"].index < 48
+        pd.testing.assert_series_equal(views[rep, "rigid"][early], views[rep, "flexible"][early])
     # and the replications really differ (each has its own seed)
     assert not content[0, "rigid"].equals(content[1, "rigid"])
     assert not views[0, "rigid"].equals(views[1, "rigid"])

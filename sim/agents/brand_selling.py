@@ -163,6 +163,7 @@ class Selling:
             promise_hours=promise,
         )
         m.ledger.add_region_flow("sold", np.full(len(ids), sku), wishes.regions, wishes.quantity)
+        np.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
         revenue = price * wishes.quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))
         self._commission(wishes.kols, revenue, +1)

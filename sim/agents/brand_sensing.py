@@ -45,6 +45,8 @@ class Sensing:
     def record(self, hour: int) -> None:
         """Record this hour's demand and views (all SKUs, from the ledger's hourly flows)."""
         led = self.model.ledger
+        if not led.hour_flowed:  # no flow this hour: the rows stay zero
+            return
         self.hourly_demand[hour] = led.hour["demand"].sum(axis=1)
         self.hourly_views[hour] = led.hour["views"].sum(axis=1)
 

@@ -173,13 +173,18 @@ class Supply:
                     self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
 
     def _pilot(self, f: Factory, sku: int, quantity: int) -> int:
-        """The first order of a SKU is a pilot batch (if configured): cap its size."""
+        """The first order of a SKU is a pilot batch (if configured): cap its size.
+
+        A pilot run is agreed with the factory below its MOQ (whole batches only): rounded up
+        to the MOQ it would not be a pilot at all.
+        """
         cap = self.spec.policy.replenishment.pilot_batch_units
         if cap <= 0 or self._piloted[sku]:
             return quantity
         self._piloted[sku] = True
         self._pilot_pending[sku] = True
-        return min(quantity, f.order_quantity(cap * self.model.scale))
+        pilot = math.ceil(cap * self.model.scale / f.batch_units) * f.batch_units
+        return min(quantity, pilot)
 
     def order_from_pool(
         self, sku: int, quantity: int, hour: int, *, rush: bool, why: str = ""

@@ -132,7 +132,6 @@ class ConsumerPopulation(mesa.Agent):
     def decide(self, hour: int, content: list[Exposures]) -> None:
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
-        rng = stream(m.seed, "consumers", hour)
         batches = list(content) + self._scheduled.pop(hour, [])
         organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
@@ -143,6 +142,9 @@ class ConsumerPopulation(mesa.Agent):
                 batches.append(imitation)
         fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
         revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
+        if not fresh and not revisits:
+            return
+        rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
         for b in fresh:  # content views, per SKU and region
             if b.channel in (CH_VIDEO, CH_LIVE):
@@ -164,6 +166,11 @@ class ConsumerPopulation(mesa.Agent):
         )
         first = ~is_revisit
         m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
+        np.add.at(
+            m.ledger.platform_units["demand"],
+            (skus[first], self.platform[consumers[first]]),
+            qty[first],
+        )
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
         _observe_page(m, skus[first], outcome[first])
         failed = outcome != ACCEPTED
@@ -244,10 +251,7 @@ class ConsumerPopulation(mesa.Agent):
         closed = (state != NONE) & ~warned
         p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
-        order = np.lexsort((-p, flat))
-        keep = np.ones(len(order), dtype=bool)
-        keep[1:] = flat[order[1:]] != flat[order[:-1]]
-        idx = order[keep]
+        idx = _most_persuasive(flat, p)
         _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
         want = rng.random(len(idx)) < p[idx]
         idx = np.sort(idx[want])
@@ -441,6 +445,29 @@ class ConsumerPopulation(mesa.Agent):
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
+
+
+def _most_persuasive(flat: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per distinct ``flat`` (consumer and product), in ascending order, the index of its
+    highest ``p`` (the first such index on ties): ``np.lexsort((-p, flat))`` keeping each
+    group's head, with one stable sort instead of two and the groups' best found linearly
+    (most groups are a single exposure)."""
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    n = len(ordered)
+    head = np.ones(n, dtype=bool)
+    head[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(head)
+    if len(starts) == n:  # every exposure is its consumer's only one for that product
+        return order
+    if np.isnan(p).any():  # NaN has no place in a maximum: sort as lexsort does
+        lex = np.lexsort((-p, flat))
+        return lex[head]
+    ps = p[order]
+    best = np.maximum.reduceat(ps, starts)
+    sizes = np.diff(np.append(starts, n))
+    position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
+    return order[np.minimum.reduceat(position, starts)]
 
 
 def _concat(batches: list[Exposures]):

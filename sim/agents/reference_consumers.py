@@ -485,13 +485,7 @@ class ReferencePopulation:
         age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
         self.novelty = np.power(0.5, age_days / m.novelty_half_life_days).tolist()
         self.rating_multiplier = m.feedback.conversion_multiplier().tolist()
-        agents = self.agents_list
-        for b in content:  # content reaches its viewers
-            for c, s in zip(b.consumers.tolist(), b.skus.tolist(), strict=True):
-                agents[c].hear(hour, s, b.channel, b.kol)
-        if self.contacts_per_hour > 0 and self.cfg.word_of_mouth.mixing == "fully_mixed":
-            self.agents.do("recommend", hour)
-        self.agents.shuffle_do("step", hour)
+        self._step_consumers(hour, content)
         self._flush()
         self._book_conversion()
         wishes, self._wishes = self._wishes, []
@@ -514,6 +508,16 @@ class ReferencePopulation:
             if w.outcome != ACCEPTED:
                 self.lose(w.consumer, w.sku, w.quantity, w.outcome)
         self._flush()
+
+    def _step_consumers(self, hour: int, content: list[Exposures]) -> None:
+        """Content reaches its viewers, adopters recommend, then every consumer steps."""
+        agents = self.agents_list
+        for b in content:  # content reaches its viewers
+            for c, s in zip(b.consumers.tolist(), b.skus.tolist(), strict=True):
+                agents[c].hear(hour, s, b.channel, b.kol)
+        if self.contacts_per_hour > 0 and self.cfg.word_of_mouth.mixing == "fully_mixed":
+            self.agents.do("recommend", hour)
+        self.agents.shuffle_do("step", hour)
 
     def _checkout(self, hour: int, wishes: list[Wish]) -> None:
         """The brands accept or refuse the wishes, product by product, in arrival order."""
@@ -664,3 +668,60 @@ class ReferencePopulation:
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
+
+
+class TouchedReferencePopulation(ReferencePopulation):
+    """The fair per-agent peer (``market.population=per_agent_touched``, for benchmarks).
+
+    The same Mesa agents and rules as :class:`ReferencePopulation`, but an hour steps only
+    the consumers it touches (``AgentSet.shuffle_do`` over them): those who hear something
+    that hour (content, organic discovery, a recommendation, a revisit). Organic discovery
+    is drawn for the whole crowd at once (a Poisson number of exposures given to uniformly
+    random consumers and launched products: the same law as one Poisson draw per consumer
+    and product), and under fully mixed word of mouth only adopters are asked to recommend.
+    The reference steps every consumer every hour, which no per-agent modeller would do at
+    scale; this is the per-agent design a columnar population should be measured against.
+    """
+
+    def __init__(self, model: ViralChainModel, cfg: MarketConfig):
+        super().__init__(model, cfg)
+        for a in self.agents_list:
+            a.__class__ = _TouchedConsumer
+        self.due: dict[int, dict[ReferenceConsumer, None]] = {}  # hour -> consumers to step
+        self.adopter_agents: dict[ReferenceConsumer, None] = {}
+        self._organic = stream(model.seed, "reference_consumers", "organic")
+
+    def _step_consumers(self, hour: int, content: list[Exposures]) -> None:
+        """Content and organic discovery reach their consumers; only they step."""
+        agents = self.agents_list
+        for b in content:
+            for c, s in zip(b.consumers.tolist(), b.skus.tolist(), strict=True):
+                agents[c].hear(hour, s, b.channel, b.kol)
+        launched, self.launched = self.launched, []  # no per-agent organic draws in step
+        if self.organic_per_hour > 0 and launched:
+            rng = self._organic
+            k = int(rng.poisson(self.organic_per_hour * self.n * len(launched)))
+            who, what = rng.integers(0, self.n, k).tolist(), rng.integers(0, len(launched), k)
+            for c, j in zip(who, what.tolist(), strict=True):
+                agents[c].hear(hour, launched[j], CH_ORGANIC, -1)
+        if self.contacts_per_hour > 0 and self.cfg.word_of_mouth.mixing == "fully_mixed":
+            AgentSet(list(self.adopter_agents), random=self.random).do("recommend", hour)
+        touched = self.due.pop(hour, {})
+        AgentSet(list(touched), random=self.random).shuffle_do("step", hour)
+        self.launched = launched
+
+
+class _TouchedConsumer(ReferenceConsumer):
+    """A reference consumer that tells its population when it has something to do."""
+
+    population: TouchedReferencePopulation
+
+    def hear(self, hour: int, sku: int, channel: int, kol: int, quantity: int = 1) -> None:
+        """Something reaches this consumer in ``hour``: it will step then."""
+        super().hear(hour, sku, channel, kol, quantity)
+        self.population.due.setdefault(hour, {})[self] = None
+
+    def bought(self, sku: int) -> None:
+        """An adopter (it recommends under fully mixed word of mouth)."""
+        super().bought(sku)
+        self.population.adopter_agents[self] = None
