@@ -190,17 +190,47 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _interval(r: Any) -> str:
+    lo, hi = r.interval
+    return f"[{_num(lo)}, {_num(hi)}]"
+
+
+def _tolerance(r: Any) -> str:
+    if r.bias_signed and r.bias and r.comparison == "equal":
+        lo, hi = r.band
+        return f"{_num(lo):>s}/+{_num(hi)}"
+    return f"± {_num(r.tolerance)}"
+
+
+_LEVEL = 3  # columns left-aligned: check, via, kind, case, quantity
+
+
 def format_rows(rows: Sequence[Any], header: bool = True) -> str:
-    """A text table: check, case, quantity, expected, simulated, tolerance, result."""
-    head = ["check", "case", "quantity", "expected", "simulated", "tolerance", "result"]
+    """A text table: check, via (model or standalone), kind, case, quantity, expected,
+    simulated, its interval (± z·SE), tolerance (z·SE + bias), result."""
+    head = [
+        "check",
+        "via",
+        "kind",
+        "case",
+        "quantity",
+        "expected",
+        "simulated",
+        "interval",
+        "tolerance",
+        "result",
+    ]
     body = [
         [
             r.check,
+            r.via,
+            r.kind,
             r.case,
             r.quantity,
             f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
             _num(r.simulated),
-            f"± {_num(r.tolerance)}",
+            _interval(r),
+            _tolerance(r),
             "pass" if r.passed else "FAIL",
         ]
         for r in rows
@@ -211,13 +241,36 @@ def format_rows(rows: Sequence[Any], header: bool = True) -> str:
     for j, row in enumerate(table):
         lines.append(
             "  ".join(
-                str(c).ljust(w) if i < 3 else str(c).rjust(w)
+                str(c).ljust(w) if i < _LEVEL + 2 else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
         if header and j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def headline(rows: Sequence[Any]) -> str:
+    """``N/N textbook comparisons passed`` (the only rows that count), then the other kinds
+    apart and how many of the textbook rows ran through the model."""
+    from sim.validation.rows import KINDS
+
+    text = [r for r in rows if r.kind == "textbook"]
+    ok = sum(r.passed for r in text)
+    model = [r for r in text if r.via == "model"]
+    out = (
+        f"{ok}/{len(text)} textbook comparisons passed "
+        f"({sum(r.passed for r in model)}/{len(model)} through the model)"
+    )
+    others = []
+    for kind in KINDS[1:]:
+        some = [r for r in rows if r.kind == kind]
+        if some:
+            others.append(f"{kind} {sum(r.passed for r in some)}/{len(some)}")
+    if others:
+        out += "; reported apart: " + ", ".join(others)
+    failed = sum(not r.passed for r in rows)
+    return out + ("." if not failed else f"; FAILED: {failed}")
 
 
 def write_csv(rows: Sequence[Any], path: Path) -> Path:
@@ -281,8 +334,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
     failed = [r for r in rows if not r.passed]
-    print(f"\n{len(rows) - len(failed)}/{len(rows)} comparisons passed", end="")
-    print("." if not failed else f"; FAILED: {len(failed)}")
+    print(f"\n{headline(rows)}")
     for r in failed:
         print(
             f"  FAIL {r.check} | {r.case} | {r.quantity}: expected {_SYMBOL[r.comparison]} "

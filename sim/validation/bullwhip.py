@@ -397,6 +397,7 @@ def check(params: Mapping[str, Any] | BullwhipParams) -> list[CheckRow]:
                 z1,
                 comparison="at_least",
                 note="Chen et al. 2000 bound; both sides computed",
+                kind="formula",
             )
         )
         echelon = [float(x) for x in np.cumsum(leads)]

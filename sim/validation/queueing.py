@@ -240,6 +240,7 @@ def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
                 bias=1e-9 * max(1.0, lq),
                 n=p.replications,
                 note="sample-path identity; tolerance = rounding",
+                kind="identity",
             )
         )
     rows.extend(little_rows(p, z))
@@ -278,6 +279,8 @@ def little_rows(p: QueueingParams, z: float) -> list[CheckRow]:
                     bias=1e-6 * max(1.0, st.mean_units),
                     n=1,
                     note="L from timeseries+events, λW from the order book",
+                    via="model",
+                    kind="identity",
                 )
             )
     return rows
