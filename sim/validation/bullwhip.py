@@ -64,6 +64,8 @@ from sim.policies import registry
 from sim.policies.forecast import Signals
 from sim.policies.sourcing import _level
 from sim.rng import stream
+from sim.validation.bullwhip_model import ModelBullwhipParams
+from sim.validation.bullwhip_model import rows as model_rows
 from sim.validation.params import (
     Correlation,
     NonNegative,
@@ -74,8 +76,6 @@ from sim.validation.params import (
     parse,
     safety_stock_policy,
 )
-from sim.validation.bullwhip_model import ModelBullwhipParams
-from sim.validation.bullwhip_model import rows as model_rows
 from sim.validation.rows import CheckRow
 from sim.validation.stats import mean_se, t_one_sided, t_two_sided
 

@@ -198,4 +198,3 @@ def rows(p: ModelBullwhipParams, alpha: float, seed: int) -> list[CheckRow]:
             )
         )
     return out
-
