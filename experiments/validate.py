@@ -41,6 +41,7 @@ examples:
   viralchain validate                    every check, full size (a few minutes)
   viralchain validate --fast             small sizes (seconds)
   viralchain validate --only bass,cascade --csv validation.csv
+  viralchain validate --mutants          do the suites catch planted bugs? (minutes)
 """
 
 
@@ -310,6 +311,17 @@ def run_checks(params: dict[str, Any], echo: bool = True) -> list[Any]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the selected checks and report."""
+    if args.mutants:
+        from experiments.mutants import run as run_mutants
+
+        if args.only or args.overrides or args.csv:
+            print(
+                "viralchain: invalid --mutants: runs the curated mutants against every "
+                "suite; give no --only, --csv or overrides with it",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return run_mutants()
     names = check_names()
     if args.only:
         chosen = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -362,6 +374,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--fast", action="store_true", help="small sizes (the test suite's variant)")
     p.add_argument("--only", help=f"comma-separated checks among {', '.join(check_names())}")
     p.add_argument("--csv", help="also write every row to this CSV file")
+    p.add_argument(
+        "--mutants",
+        action="store_true",
+        help="mutation testing: plant the curated bugs of experiments/mutants.py in a copy of "
+        "the code and report which the suites catch (python -m experiments.mutants has more)",
+    )
     p.set_defaults(func=cmd_validate)
 
 
