@@ -460,5 +460,77 @@ def documented_reference(path: Path | None = None) -> str:
     return text.partition(_START)[2].partition(_END)[0].strip("\n")
 
 
+_RESULTS_START = "<!-- validation-results:start -->"
+_RESULTS_END = "<!-- validation-results:end -->"
+
+
+def results_markdown(csv_path: Path) -> str:
+    """A Markdown table of a run's rows (from ``viralchain validate --csv``), the headline
+    first: check, via, kind, case, quantity, expected, simulated, interval, tolerance, result.
+    """
+    from sim.validation.rows import CheckRow
+
+    def num(x: str) -> float:
+        return float(x) if x not in ("", "nan") else math.nan
+
+    rows = []
+    with csv_path.open(encoding="utf-8") as fh:
+        for rec in csv.DictReader(fh):
+            rows.append(
+                CheckRow(
+                    rec["check"],
+                    rec["case"],
+                    rec["quantity"],
+                    num(rec["expected"]),
+                    num(rec["simulated"]),
+                    num(rec["se"]),
+                    num(rec["z"]),
+                    bias=num(rec["bias"]),
+                    comparison=rec["comparison"],  # type: ignore[arg-type]
+                    n=int(rec["n"]),
+                    note=rec["note"],
+                    via=rec.get("via", "standalone"),  # type: ignore[arg-type]
+                    kind=rec.get("kind", "textbook"),  # type: ignore[arg-type]
+                    bias_signed=rec.get("bias_signed") == "True",
+                )
+            )
+    lines = [
+        f"**{headline(rows)}**",
+        "",
+        "| check | via | kind | case | quantity | expected | simulated | interval "
+        "| tolerance | result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [
+            r.check,
+            r.via,
+            r.kind,
+            r.case,
+            r.quantity,
+            f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
+            _num(r.simulated),
+            _interval(r),
+            _tolerance(r),
+            "pass" if r.passed else "**FAIL**",
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(csv_path: Path, path: Path | None = None) -> Path:
+    """Put the table of a full run (its CSV) between the results markers of the docs."""
+    path = path or (scenarios_dir().parent / DOCS_FILE)
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(_RESULTS_START)
+    _, _, tail = rest.partition(_RESULTS_END)
+    body = results_markdown(csv_path)
+    path.write_text(f"{head}{_RESULTS_START}\n{body}\n{_RESULTS_END}{tail}", encoding="utf-8")
+    return path
+
+
 if __name__ == "__main__":  # python -m experiments.validate: regenerate the docs' reference
-    print(f"wrote {write_reference()}")
+    if len(sys.argv) == 3 and sys.argv[1] == "--results":  # ... or the table of a full run
+        print(f"wrote {write_results(Path(sys.argv[2]))}")
+    else:
+        print(f"wrote {write_reference()}")
