@@ -180,3 +180,11 @@ def test_mutants_command_rejects_an_unknown_mutant(capsys):
 @pytest.mark.slow
 def test_the_suites_catch_at_least_90_percent_of_the_mutants():
     assert mutants.main([]) == 0
+
+
+def test_validate_mutants_takes_no_selection(capsys):
+    from experiments.cli import main
+
+    assert main(["validate", "--mutants", "--only", "bass"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid --mutants" in err and "Traceback" not in err
