@@ -18,7 +18,13 @@ the forecasts have no history). Products are independent replications.
 
 The formula assumes what the reduction must deliver, and two ``assumption`` rows check it
 on every run: no sale lost (a stock-out would make orders follow sales instead of demand)
-and no order clamped at zero (the formula lets orders be negative). The daily orders are
+and no order clamped at zero (the formula lets orders be negative). An ``identity`` row
+checks the order-up-to rule itself on the sample path, from records that do not use the
+brand's inventory position: after every review, ``initial stock + units ordered so far -
+demand so far`` (the true inventory position when nothing is lost, returned or scrapped)
+minus the level ``S_t = F_t·L'`` (``F_t`` from the brand's own forecaster) lies in
+``[0, 1)`` (orders are whole units) — Chen et al.'s ``q_t = S_t - S_{t-1} + D_{t-1}``.
+An inventory position that forgets a pipeline stock breaks it. The daily orders are
 whole units (the rounding adds ≤ 1/12 to ``var(q)``, below 0.1 %). The slow decay of demand
 as consumers buy their unit adds a trend to both series; its computed effect on the ratio is
 the row's signed bias.
@@ -32,8 +38,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim import metrics
@@ -116,7 +123,13 @@ def simulate(case: ModelCase, p: ModelBullwhipParams, seed: int) -> dict[str, li
     # start at the steady level (plus the first day, which has no history to order on)
     initial = math.ceil(p.mean_per_day * (cover + 1.0 + 1.0))
     cfg = stationary_config(**kw, initial_stock_units=initial)  # type: ignore[arg-type]
-    out: dict[str, list[float]] = {"ratio": [], "lost": [], "clamped": [], "cover": [cover]}
+    out: dict[str, list[float]] = {
+        "ratio": [],
+        "lost": [],
+        "clamped": [],
+        "cover": [cover],
+        "position_gap": [],
+    }
     W = p.warmup_days
     for r in range(p.runs):
         res = sim.run(cfg, seed=seed * 1000 + r, keep_model=True)
@@ -129,9 +142,32 @@ def simulate(case: ModelCase, p: ModelBullwhipParams, seed: int) -> dict[str, li
             one = dataclasses.replace(totals, daily_demand=d, daily_orders=q)
             out["ratio"].append(metrics.bullwhip_ratio(one))
             if not case.moq_days:
+                out["position_gap"].append(position_gap(res, sku, initial, cover, W))
+            if not case.moq_days:
                 out["clamped"].append(float((q == 0).sum()))
         out["lost"].append(float(res.kpis["lost_sales_units"]))
     return out
+
+
+def position_gap(res: Any, sku: int, initial: int, cover_days: float, warmup_days: int) -> float:
+    """Largest ``|IP - S_t - 1/2|`` after the reviews of the measured days (≤ 1/2 when the
+    order-up-to rule holds), with ``IP = initial + ordered - demand`` counted from the
+    orders and the demand, not from the brand's inventory position."""
+    model = res.model
+    brand = model.brands[0]
+    rp = res.config.policy.replenishment
+    demand = np.cumsum(brand.sensing.hourly_demand[:, sku])
+    ordered = np.cumsum(brand.supply.daily_ordered[:, sku])
+    worst = 0.0
+    for hour in range(rp.first_review_hour, model.horizon_hours, rp.review_period_hours):
+        day = hour // 24
+        if day < warmup_days or hour == 0:
+            continue
+        sig = brand.sensing.signals(sku, hour - 1, 0.0)
+        level = max(0.0, brand.supply.forecaster.daily(sig)) * cover_days
+        position = initial + float(ordered[day]) - float(demand[hour - 1])
+        worst = max(worst, abs(position - level - 0.5))
+    return worst
 
 
 def rows(p: ModelBullwhipParams, alpha: float, seed: int) -> list[CheckRow]:
@@ -180,6 +216,23 @@ def rows(p: ModelBullwhipParams, alpha: float, seed: int) -> list[CheckRow]:
                 n=n,
                 note="Chen et al. 2000 with L' = (lead + review)/24 + k; bias: demand decay",
                 via="model",
+            )
+        )
+        out.append(
+            CheckRow(
+                NAME,
+                tag,
+                "order-up-to on the path: max |IP - S_t - 1/2|",
+                0.5,
+                max(got["position_gap"]),
+                0.0,
+                z2,
+                comparison="at_most",
+                bias=1e-6,
+                n=n,
+                note="IP = initial + ordered - demand (not the brand's own IP); S_t = F_t·L'",
+                via="model",
+                kind="identity",
             )
         )
         out.append(

@@ -10,9 +10,11 @@ textbooks assume, using only existing configuration keys:
   product's daily demand is Poisson with mean ``mean_per_day`` (``var(D) = E[D]``). A
   consumer buys a product once, so the rate decays as ``μ·e^{-μt/N}``; a large population
   makes the decay negligible and :func:`depletion_trend_variance` computes what is left;
-* **one stage**: the shipped regular factory alone, with ample capacity, the given MOQ and
-  batch size (1 and 1: no rounding beyond whole units), materials bought per job with a
-  fixed lead time;
+* **one stage**: the shipped regular factory alone, with ample capacity, no changeover
+  time, no defects, the given MOQ and batch size (1 and 1: no rounding beyond whole
+  units), materials bought per job with a fixed lead time, and placed in the region
+  farthest from where the shipped factory stands: its goods are on the line-haul at every
+  review (a day and more on the road), so the inventory position must count them;
 * **the supply scale is 1**: ``reference_consumers = n_consumers``, so MOQs and batches are
   exactly the configured units (they scale with ``n_consumers / reference_consumers``).
 
@@ -41,6 +43,8 @@ STATIONARY_OVERRIDES: tuple[str, ...] = (
     "market.consumer.revisit_probability=0",
     "market.consumer.substitution_probability=0",
     "supply.materials.mode=per_job",
+    "supply.quality.defect_rate=0",
+    "supply.quality.changeover_defect_rate=0",
 )
 
 NOVELTY_HALF_LIFE_DAYS = 1e12
@@ -99,12 +103,21 @@ def stationary_config(
     factories = d["supply"]["factories"]
     keep = next(n for n, f in factories.items() if f["role"] == "regular")
     fac = factories[keep]
+    here = market["regions"][fac["region"]]
+    far = max(
+        market["regions"],
+        key=lambda r: math.hypot(
+            market["regions"][r]["x_km"] - here["x_km"], market["regions"][r]["y_km"] - here["y_km"]
+        ),
+    )
     fac.update(
+        region=far,
         skus=[],
         moq_units=moq_units,
         batch_size_units=batch_units,
         capacity_units_per_day=max(1e6, 100.0 * mean_per_day * products),
         material_lead_hours=material_lead_hours,
+        changeover_hours=0,
     )
     d["supply"]["factories"] = {keep: fac}
     for family, values in (policy or {}).items():
