@@ -42,6 +42,7 @@ examples:
   viralchain validate                    every check, full size (a few minutes)
   viralchain validate --fast             small sizes (seconds)
   viralchain validate --only bass,cascade --csv validation.csv
+  viralchain validate --mutants          do the suites catch planted bugs? (minutes)
 """
 
 
@@ -191,17 +192,47 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _interval(r: Any) -> str:
+    lo, hi = r.interval
+    return f"[{_num(lo)}, {_num(hi)}]"
+
+
+def _tolerance(r: Any) -> str:
+    if r.bias_signed and r.bias and r.comparison == "equal":
+        lo, hi = r.band
+        return f"{_num(lo):>s}/+{_num(hi)}"
+    return f"± {_num(r.tolerance)}"
+
+
+_LEVEL = 3  # columns left-aligned: check, via, kind, case, quantity
+
+
 def format_rows(rows: Sequence[Any], header: bool = True) -> str:
-    """A text table: check, case, quantity, expected, simulated, tolerance, result."""
-    head = ["check", "case", "quantity", "expected", "simulated", "tolerance", "result"]
+    """A text table: check, via (model or standalone), kind, case, quantity, expected,
+    simulated, its interval (± z·SE), tolerance (z·SE + bias), result."""
+    head = [
+        "check",
+        "via",
+        "kind",
+        "case",
+        "quantity",
+        "expected",
+        "simulated",
+        "interval",
+        "tolerance",
+        "result",
+    ]
     body = [
         [
             r.check,
+            r.via,
+            r.kind,
             r.case,
             r.quantity,
             f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
             _num(r.simulated),
-            f"± {_num(r.tolerance)}",
+            _interval(r),
+            _tolerance(r),
             "pass" if r.passed else "FAIL",
         ]
         for r in rows
@@ -212,13 +243,36 @@ def format_rows(rows: Sequence[Any], header: bool = True) -> str:
     for j, row in enumerate(table):
         lines.append(
             "  ".join(
-                str(c).ljust(w) if i < 3 else str(c).rjust(w)
+                str(c).ljust(w) if i < _LEVEL + 2 else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
         if header and j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def headline(rows: Sequence[Any]) -> str:
+    """``N/N textbook comparisons passed`` (the only rows that count), then the other kinds
+    apart and how many of the textbook rows ran through the model."""
+    from sim.validation.rows import KINDS
+
+    text = [r for r in rows if r.kind == "textbook"]
+    ok = sum(r.passed for r in text)
+    model = [r for r in text if r.via == "model"]
+    out = (
+        f"{ok}/{len(text)} textbook comparisons passed "
+        f"({sum(r.passed for r in model)}/{len(model)} through the model)"
+    )
+    others = []
+    for kind in KINDS[1:]:
+        some = [r for r in rows if r.kind == kind]
+        if some:
+            others.append(f"{kind} {sum(r.passed for r in some)}/{len(some)}")
+    if others:
+        out += "; reported apart: " + ", ".join(others)
+    failed = sum(not r.passed for r in rows)
+    return out + ("." if not failed else f"; FAILED: {failed}")
 
 
 def write_csv(rows: Sequence[Any], path: Path) -> Path:
@@ -262,6 +316,17 @@ def run_checks(params: dict[str, Any], echo: bool = True) -> list[Any]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the selected checks and report."""
+    if args.mutants:
+        from experiments.mutants import run as run_mutants
+
+        if args.only or args.overrides or args.csv:
+            print(
+                "viralchain: invalid --mutants: runs the curated mutants against every "
+                "suite; give no --only, --csv or overrides with it",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return run_mutants()
     names = check_names()
     if args.only:
         chosen = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -298,8 +363,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"viralchain: {line}", file=sys.stderr)
         return EXIT_USAGE
     failed = [r for r in rows if not r.passed]
-    print(f"\n{len(rows) - len(failed)}/{len(rows)} comparisons passed", end="")
-    print("." if not failed else f"; FAILED: {len(failed)}")
+    print(f"\n{headline(rows)}")
     for r in failed:
         print(
             f"  FAIL {r.check} | {r.case} | {r.quantity}: expected {_SYMBOL[r.comparison]} "
@@ -333,6 +397,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--fast", action="store_true", help="small sizes (the test suite's variant)")
     p.add_argument("--only", help=f"comma-separated checks among {', '.join(check_names())}")
     p.add_argument("--csv", help="also write every row to this CSV file")
+    p.add_argument(
+        "--mutants",
+        action="store_true",
+        help="mutation testing: plant the curated bugs of experiments/mutants.py in a copy of "
+        "the code and report which the suites catch (python -m experiments.mutants has more)",
+    )
     p.set_defaults(func=cmd_validate)
 
 
@@ -413,5 +483,77 @@ def documented_reference(path: Path | None = None) -> str:
     return text.partition(_START)[2].partition(_END)[0].strip("\n")
 
 
+_RESULTS_START = "<!-- validation-results:start -->"
+_RESULTS_END = "<!-- validation-results:end -->"
+
+
+def results_markdown(csv_path: Path) -> str:
+    """A Markdown table of a run's rows (from ``viralchain validate --csv``), the headline
+    first: check, via, kind, case, quantity, expected, simulated, interval, tolerance, result.
+    """
+    from sim.validation.rows import CheckRow
+
+    def num(x: str) -> float:
+        return float(x) if x not in ("", "nan") else math.nan
+
+    rows = []
+    with csv_path.open(encoding="utf-8") as fh:
+        for rec in csv.DictReader(fh):
+            rows.append(
+                CheckRow(
+                    rec["check"],
+                    rec["case"],
+                    rec["quantity"],
+                    num(rec["expected"]),
+                    num(rec["simulated"]),
+                    num(rec["se"]),
+                    num(rec["z"]),
+                    bias=num(rec["bias"]),
+                    comparison=rec["comparison"],  # type: ignore[arg-type]
+                    n=int(rec["n"]),
+                    note=rec["note"],
+                    via=rec.get("via", "standalone"),  # type: ignore[arg-type]
+                    kind=rec.get("kind", "textbook"),  # type: ignore[arg-type]
+                    bias_signed=rec.get("bias_signed") == "True",
+                )
+            )
+    lines = [
+        f"**{headline(rows)}**",
+        "",
+        "| check | via | kind | case | quantity | expected | simulated | interval "
+        "| tolerance | result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [
+            r.check,
+            r.via,
+            r.kind,
+            r.case,
+            r.quantity,
+            f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
+            _num(r.simulated),
+            _interval(r),
+            _tolerance(r),
+            "pass" if r.passed else "**FAIL**",
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(csv_path: Path, path: Path | None = None) -> Path:
+    """Put the table of a full run (its CSV) between the results markers of the docs."""
+    path = path or (scenarios_dir().parent / DOCS_FILE)
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(_RESULTS_START)
+    _, _, tail = rest.partition(_RESULTS_END)
+    body = results_markdown(csv_path)
+    path.write_text(f"{head}{_RESULTS_START}\n{body}\n{_RESULTS_END}{tail}", encoding="utf-8")
+    return path
+
+
 if __name__ == "__main__":  # python -m experiments.validate: regenerate the docs' reference
-    print(f"wrote {write_reference()}")
+    if len(sys.argv) == 3 and sys.argv[1] == "--results":  # ... or the table of a full run
+        print(f"wrote {write_results(Path(sys.argv[2]))}")
+    else:
+        print(f"wrote {write_reference()}")

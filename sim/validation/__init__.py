@@ -7,7 +7,9 @@ simulated, tolerance, passed):
 
 ======================  =====================================================================
 ``bullwhip``            Chen, Drezner, Ryan & Simchi-Levi (2000); Chen, Ryan & Simchi-Levi
-                        (2000): forecasts and order-up-to of the project, AR(1) demand
+                        (2000): through the model (:mod:`sim.validation.bullwhip_model`, the
+                        world reduced by :mod:`sim.validation.reduce`) and a harness of the
+                        project's forecasts and order-up-to rule under AR(1) demand
 ``base_stock``          base-stock service measures against the normal loss function
 ``bass``                Bass (1969) diffusion on the full agent model (fully mixed)
 ``cascade``             the short-video Hawkes cascade (:class:`sim.content.Post`)
@@ -15,6 +17,9 @@ simulated, tolerance, passed):
                         law on real runs (:mod:`sim.validation.little`)
 ``flexibility``         Jordan & Graves (1995): dedicated, pairs, long chain, full
 ======================  =====================================================================
+
+Rows say whether they come through the model or a standalone harness (``via``) and what
+kind of comparison they are (``kind``): only textbook rows count toward the headline.
 
 Parameters live in ``scenarios/validation/<check>.yaml`` (read by ``experiments.validate``);
 tolerances follow from replications (:mod:`sim.validation.stats`).

@@ -330,6 +330,8 @@ def check(params: Mapping[str, Any] | BassParams, base: Config | None = None) ->
                     bias=bias,
                     n=samples,
                     note="Bass closed form; bias = hourly mean-field - continuous",
+                    via="model",
+                    bias_signed=True,
                     extra={"estimator_on_continuous": cont[key]},
                 )
             )
@@ -344,6 +346,8 @@ def check(params: Mapping[str, Any] | BassParams, base: Config | None = None) ->
                 z,
                 n=p.replications,
                 note="ample stock, patient buyers: nobody is turned away",
+                via="model",
+                kind="assumption",
             )
         )
     return rows

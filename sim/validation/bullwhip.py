@@ -64,6 +64,8 @@ from sim.policies import registry
 from sim.policies.forecast import Signals
 from sim.policies.sourcing import _level
 from sim.rng import stream
+from sim.validation.bullwhip_model import ModelBullwhipParams
+from sim.validation.bullwhip_model import rows as model_rows
 from sim.validation.params import (
     Correlation,
     NonNegative,
@@ -265,6 +267,9 @@ class BullwhipParams(Params):
     fixed_cover: list[FixedCoverCase] = Field(description="moving average + fixed cover")
     safety_factor: list[SafetyFactorCase] = Field(description="moving average + z·σ̂ (bound)")
     serial_chain: list[SerialChainCase] = Field(description="serial chains")
+    model: ModelBullwhipParams | None = Field(
+        default=None, description="through the model: sim.run reduced to one stationary stage"
+    )
 
 
 # ----------------------------------------------------------------------------- the check
@@ -320,7 +325,7 @@ def check(params: Mapping[str, Any] | BullwhipParams) -> list[CheckRow]:
     p = parse(NAME, BullwhipParams, params)
     z2 = t_two_sided(p.alpha, p.replications)
     z1 = t_one_sided(p.alpha, p.replications)
-    rows: list[CheckRow] = []
+    rows: list[CheckRow] = [] if p.model is None else model_rows(p.model, p.alpha, p.seed)
 
     def add(label, stages, rho, expected, *, shared=False, comparison="equal", note=""):
         ratios = simulated_ratios(stages, shared=shared, rho=rho, p=p, label=label)
@@ -397,6 +402,7 @@ def check(params: Mapping[str, Any] | BullwhipParams) -> list[CheckRow]:
                 z1,
                 comparison="at_least",
                 note="Chen et al. 2000 bound; both sides computed",
+                kind="formula",
             )
         )
         echelon = [float(x) for x in np.cumsum(leads)]

@@ -189,9 +189,11 @@ def check(params: Mapping[str, Any] | CascadeParams) -> list[CheckRow]:
                 m,
                 se,
                 z,
-                bias=bias,
+                bias=-bias,  # the stop rule and the horizon only ever drop views
+                bias_signed=True,
                 n=p.replications,
-                note="Hawkes branching; bias: stop rule",
+                note="Hawkes branching; bias: stop rule and horizon (one-sided, below)",
+                via="model",
             )
         )
         dev = totals - m
@@ -208,6 +210,7 @@ def check(params: Mapping[str, Any] | CascadeParams) -> list[CheckRow]:
                 z,
                 n=p.replications,
                 note="Poisson(S) seeds x Borel trees",
+                via="model",
             )
         )
         cum = np.cumsum(paths, axis=1)
@@ -224,6 +227,7 @@ def check(params: Mapping[str, Any] | CascadeParams) -> list[CheckRow]:
                     z,
                     n=p.replications,
                     note="closed form of the discrete kernel",
+                    via="model",
                 )
             )
     return rows

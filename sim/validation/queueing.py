@@ -12,7 +12,13 @@ parallel servers with exponential service (rate ``μ`` each), first come first s
 
 * probability of waiting, Erlang C: ``C(c, a) = c·B/(c - a(1 - B))`` with ``B`` the Erlang B
   blocking probability (computed by the stable recursion ``B_k = a·B_{k-1}/(k + a·B_{k-1})``);
-* mean wait in queue ``W_q = C/(cμ - λ)``; mean queue length ``L_q = λ·W_q``.
+* mean wait in queue ``W_q = C/(cμ - λ)``; mean queue length ``L_q = λ·W_q``;
+* the waiting-time tail under first come first served:
+  ``P(W_q > t) = C·e^{-(cμ - λ)t}``, compared at ``t = m/(cμ - λ)`` for the multiples
+  ``m`` in :data:`TAIL_MULTIPLES`. P(wait), ``W_q`` and ``L_q`` are the same for every order
+  of service that does not look at service times; the tail is not: served last come first,
+  the waits of the waiting customers spread into a busy period's (more short waits and a
+  longer tail), and these rows fail.
 
 **Little's law** ``L = λW`` is also checked on the sample path of every replication: the
 time-average length of the :class:`~sim.queues.IdQueue` over a window equals the arrival
@@ -63,6 +69,15 @@ def erlang_c(c: int, a: float) -> float:
     return c * b / (c - a * (1.0 - b))
 
 
+#: multiples m of 1/(cμ - λ) at which the FIFO waiting-time tail is compared
+TAIL_MULTIPLES = (0.5, 3.0)
+
+
+def wait_tail(c: int, lam: float, mu: float, t: float) -> float:
+    """``P(W_q > t)`` of an M/M/c queue served first come first served."""
+    return erlang_c(c, lam / mu) * float(np.exp(-(c * mu - lam) * t))
+
+
 def mean_wait(c: int, lam: float, mu: float) -> float:
     """Mean time in queue ``W_q`` of an M/M/c queue."""
     return erlang_c(c, lam / mu) / (c * mu - lam)
@@ -78,13 +93,15 @@ def simulate_mmc(
     customers: int,
     warmup_customers: int,
     rng: np.random.Generator,
+    tail_times: tuple[float, ...] = (),
 ) -> dict[str, float]:
     """One replication of an M/M/c queue built on :class:`~sim.queues.IdQueue`.
 
     Returns:
         the share of measured customers who waited, their mean wait, the time-average
         queue length over the measurement window, and the arrival rate and mean (clipped)
-        time in queue over the same window (for Little's law).
+        time in queue over the same window (for Little's law); ``tail <t>`` the share of
+        measured customers who waited longer than ``t`` for each of ``tail_times``.
     """
     n = customers + warmup_customers
     arrival = np.cumsum(rng.exponential(1.0 / lam, n))
@@ -143,6 +160,7 @@ def simulate_mmc(
         "queue_length": area / window,
         "little_lambda": float(entered.sum()) / window,
         "little_w": float(inside.sum()) / max(int(entered.sum()), 1),
+        **{f"tail {t}": float(np.mean(wait > t)) for t in tail_times},
     }
 
 
@@ -201,6 +219,7 @@ def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
                 p.customers,
                 p.warmup_customers,
                 stream(p.seed, "validation", NAME, label, r),
+                tuple(m / (k * mu - lam) for m in TAIL_MULTIPLES),
             )
             for r in range(p.replications)
         ]
@@ -225,6 +244,22 @@ def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
                     note="Erlang C (M/M/c on sim.queues.IdQueue)",
                 )
             )
+        for mult in TAIL_MULTIPLES:
+            t = mult / (k * mu - lam)
+            m, se = mean_se([r[f"tail {t}"] for r in reps])
+            rows.append(
+                CheckRow(
+                    NAME,
+                    label,
+                    f"FIFO tail P(W_q > {mult:g}/(cμ-λ))",
+                    wait_tail(k, lam, mu, t),
+                    m,
+                    se,
+                    z,
+                    n=p.replications,
+                    note="C·exp(-(cμ-λ)t): first come first served",
+                )
+            )
         # Little's law on each sample path: an identity up to floating-point rounding
         gap = max(abs(r["queue_length"] - r["little_lambda"] * r["little_w"]) for r in reps)
         lq = float(np.mean([r["queue_length"] for r in reps]))
@@ -240,6 +275,7 @@ def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
                 bias=1e-9 * max(1.0, lq),
                 n=p.replications,
                 note="sample-path identity; tolerance = rounding",
+                kind="identity",
             )
         )
     rows.extend(little_rows(p, z))
@@ -278,6 +314,8 @@ def little_rows(p: QueueingParams, z: float) -> list[CheckRow]:
                     bias=1e-6 * max(1.0, st.mean_units),
                     n=1,
                     note="L from timeseries+events, λW from the order book",
+                    via="model",
+                    kind="identity",
                 )
             )
     return rows

@@ -10,6 +10,19 @@ A :class:`CheckRow` compares a simulated estimate with a value computed from a c
 * ``at_most``: ``simulated - tolerance ≤ expected``;
 * ``greater``: ``simulated - tolerance > expected`` (evidence of an improvement, e.g. the
   long chain sells more than pairs of plants).
+
+Each row says how it was obtained (``via``): ``model`` when the simulated value comes from
+:func:`sim.run` / the agent model reduced to the textbook case, ``standalone`` when it comes
+from a harness built on the project's components. And what kind of comparison it is
+(``kind``): only ``textbook`` rows (simulation against a published result) count toward the
+headline "N/N passed"; ``identity`` rows (bookkeeping such as Little's law on a sample path,
+or orderings true by construction), ``formula`` rows (a formula against a formula),
+``assumption`` rows (the reduction held, e.g. no sale was lost) and ``deviation`` rows (the
+documented direction in which the model departs from the textbook when a feature the theory
+lacks is switched on) are reported apart.
+
+A bias whose sign is known (``bias_signed``) widens the band on its side only:
+``expected + min(0, bias) - z·se ≤ simulated ≤ expected + max(0, bias) + z·se``.
 """
 
 from __future__ import annotations
@@ -19,6 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Comparison = Literal["equal", "at_least", "at_most", "greater"]
+Via = Literal["model", "standalone"]
+Kind = Literal["textbook", "identity", "formula", "assumption", "deviation"]
+KINDS: tuple[Kind, ...] = ("textbook", "identity", "formula", "assumption", "deviation")
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,10 @@ class CheckRow:
         comparison: ``equal``, ``at_least``, ``at_most`` or ``greater``.
         n: replications (or batches) behind ``se``.
         note: how the expected value is obtained, or what the harness simplifies.
+        via: ``model`` (the agent model reduced to the case) or ``standalone`` (a harness).
+        kind: ``textbook`` (counts toward the headline), ``identity``, ``formula``,
+            ``assumption`` or ``deviation`` (reported apart).
+        bias_signed: the bias has a known sign: the band widens on that side only.
     """
 
     check: str
@@ -50,6 +70,9 @@ class CheckRow:
     comparison: Comparison = "equal"
     n: int = 0
     note: str = ""
+    via: Via = "standalone"
+    kind: Kind = "textbook"
+    bias_signed: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -58,12 +81,28 @@ class CheckRow:
         return self.z * self.se + abs(self.bias)
 
     @property
+    def band(self) -> tuple[float, float]:
+        """Accepted range of ``simulated - expected`` for an equality: ``±(z·se + |bias|)``,
+        or with a signed bias ``[min(0, bias) - z·se, max(0, bias) + z·se]``."""
+        half = self.z * self.se
+        if self.bias_signed:
+            return min(0.0, self.bias) - half, max(0.0, self.bias) + half
+        return -self.tolerance, self.tolerance
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The simulated value's confidence interval ``simulated ± z·se``."""
+        half = self.z * self.se
+        return self.simulated - half, self.simulated + half
+
+    @property
     def passed(self) -> bool:
         """Whether the simulated value is within tolerance of (or beyond) the expected one."""
         if not (math.isfinite(self.simulated) and math.isfinite(self.expected)):
             return False
         if self.comparison == "equal":
-            return abs(self.simulated - self.expected) <= self.tolerance
+            lo, hi = self.band
+            return lo <= self.simulated - self.expected <= hi
         if self.comparison == "at_least":
             return self.simulated + self.tolerance >= self.expected
         if self.comparison == "greater":
