@@ -12,6 +12,8 @@ import importlib
 import logging
 import math
 import os
+import re
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.timeline",
     "experiments.fair_fight",
     "experiments.levers",
+    "experiments.network",
 )
 
 RUN_EPILOG = """\
@@ -39,14 +42,49 @@ overrides are Hydra key=value pairs, for example:
   story=head_kol_livestream        pick a story     (viralchain list stories)
   setup=flexible                   rigid | flexible (viralchain list setups)
   policy/forecast=exp_smoothing    pick a policy    (viralchain list policies)
-  market.n_consumers=20000         set any key      (README: configuration reference)
+  market.n_consumers=20000         set any key      (docs/configuration.md)
   seed=7                           the run's seed
+  replication=2                    run as a sweep's replication 2 would (seed derived
+                                   from seed and replication): reproduces that sweep run
   run.timeseries_resolution=day    hour | day | off
 
 examples:
   viralchain run
   viralchain run story=head_kol_livestream setup=flexible seed=3
   viralchain run setup=rigid market.n_consumers=20000 --out outputs/small
+  viralchain run setup=flexible --format xlsx     also writes kpis.xlsx
+
+sweeps: `viralchain run -m key=a,b ...` is for a quick, ad-hoc grid; prefer
+`viralchain sweep NAME` (a file in scenarios/sweep/, or your --config-dir) for any sweep
+you will run again, share or report on. Both launch the same way (viralchain sweep --help).
+"""
+
+
+DEMO_EPILOG = """\
+the demo is `viralchain compare` on the flagship story (head_kol_livestream): the same
+consumers, KOLs and seed under the rigid and the flexible setup; the table's last columns
+are flexible − rigid and the change in %.
+
+examples:
+  viralchain demo
+  viralchain demo seed=3 market.n_consumers=20000
+  viralchain demo --format xlsx --out outputs/demo        also writes kpis.xlsx
+  viralchain demo --config-dir clients/lumen story=lumen  the client's network
+"""
+
+COMPARE_EPILOG = """\
+sides: --setups A,B (each a setup), or variants LABEL="key=value ..." (LABEL starts with a
+capital letter; or --variant LABEL="..." for any label). Overrides outside the variants
+apply to every side; seed and replication are common to all (the same demand). compare
+refuses what it would ignore (setup= beside --setups) and variants that are the same config.
+
+examples:
+  viralchain compare story=kol_matrix
+  viralchain compare --setups rigid,flexible seed=3
+  viralchain compare A=setup=rigid B="setup=flexible policy/rush=off"
+  viralchain compare story=creative_presale Fixed=policy/safety_stock=fixed \\
+      Dynamic="policy/safety_stock=dynamic policy.safety_stock.days_of_cover=2"
+  viralchain compare A=setup=flexible B="setup=flexible policy/presale=off" --format csv
 """
 
 
@@ -138,14 +176,30 @@ def _progress_bar(label: str, total: int) -> tuple[Callable[[int], None], Callab
     return update, bar.close
 
 
-def _run_one(cfg, label: str):
+def _run_one(cfg, label: str, seed: int | None = None):
     from sim.result import run
 
     update, close = _progress_bar(label, cfg.run.horizon_hours)
     try:
-        return run(cfg, seed=cfg.seed, progress=update)
+        return run(cfg, seed=cfg.seed if seed is None else seed, progress=update)
     finally:
         close()
+
+
+def _seed_of(cfg, overrides: Sequence[str]) -> tuple[int, str]:
+    """The seed a single run uses, and a note when it is not ``seed`` itself.
+
+    With ``replication=N`` on the command line the run is the sweep's run of that
+    replication: its seed derives from (seed, replication) exactly as in a sweep
+    (:func:`experiments.sweep_plan.run_seed`), so ``viralchain run ... replication=N``
+    reproduces it file for file. Without it, a single run uses ``seed`` as given.
+    """
+    from experiments.overrides import key_of
+    from experiments.sweep_plan import run_seed
+
+    if any(key_of(o) == "replication" for o in overrides):
+        return run_seed(cfg), f" (from seed={cfg.seed}, replication={cfg.replication}, as a sweep)"
+    return cfg.seed, ""
 
 
 def default_out(cfg, root: str = "outputs/runs") -> Path:
@@ -184,13 +238,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = exits.unusable_dir(out, "--out")
     if problem:
         return _error(problem)
+    seed, seed_note = _seed_of(cfg, args.overrides)
     try:
-        result = _run_one(cfg, f"{cfg.meta.story}/{cfg.meta.setup}")
+        result = _run_one(cfg, f"{cfg.meta.story}/{cfg.meta.setup}", seed)
     except Exception as exc:  # a model failure: report, exit 1
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"viralchain: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {cfg.seed}"
+    title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
     try:
         with exits.staged(out) as stage:
             files = result.write(stage)
@@ -198,6 +253,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 plot_run(result.timeseries, result.events, title, list(cfg.brand.products)),
                 stage / "plot.png",
             )
+            if args.format:
+                files["kpis"] = _export(
+                    {cfg.meta.setup: result.kpis},
+                    stage,
+                    args.format,
+                    title,
+                    cfg,
+                    None,
+                    args.overrides,
+                )
     except OSError as exc:
         return exits.error(f"cannot write {out}/: {exits.os_reason(exc)}", EXIT_FAILED)
     print(f"{title}  ({result.wall_seconds:.2f} s)\n")
@@ -208,19 +273,138 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_LABEL = re.compile(r"^[A-Z][A-Za-z0-9_-]*$")
+# keys a variant may not set: the comparison is on the same demand (common random numbers)
+COMMON_ONLY = ("seed", "replication")
+
+
+def split_variants(
+    overrides: Sequence[str], variant_options: Sequence[str] | None
+) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Split ``compare``'s arguments into the common overrides and the variants.
+
+    A variant is ``LABEL="key=value key=value ..."``: positionally when LABEL starts with a
+    capital letter (config keys never do), or with ``--variant LABEL=...`` for any label.
+
+    Raises:
+        ConfigError: a malformed variant.
+    """
+    from sim.errors import ConfigError
+
+    common, variants = [], []
+    raw = [(o, False) for o in overrides] + [(v, True) for v in variant_options or []]
+    for text, explicit in raw:
+        label, sep, rest = text.partition("=")
+        if explicit or (sep and _LABEL.match(label)):
+            if not sep or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", label):
+                raise ConfigError(
+                    [
+                        (
+                            "--variant",
+                            text,
+                            'must be LABEL="key=value ..." (LABEL: letters, digits, _ or -)',
+                        )
+                    ]
+                )
+            try:
+                parts = shlex.split(rest)
+            except ValueError as exc:
+                raise ConfigError([(label, rest, f"cannot split into overrides: {exc}")]) from None
+            bad = [p for p in parts if "=" not in p]
+            if bad or not parts:
+                raise ConfigError(
+                    [(label, rest, "must be key=value overrides separated by spaces")]
+                )
+            variants.append((label, parts))
+        else:
+            common.append(text)
+    return common, variants
+
+
+def _variant_problems(
+    common: list[str], variants: list[tuple[str, list[str]]], setups_given: bool
+) -> list[tuple[str, object, str]]:
+    from experiments.overrides import key_of
+
+    problems: list[tuple[str, object, str]] = []
+    labels = [label for label, _ in variants]
+    if len(set(labels)) < len(labels):
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        problems.append(("variant", dupes[0], "labels must differ"))
+    if variants and setups_given:
+        problems.append(("--setups", "given", "give either --setups or variants (A=... B=...)"))
+    common_keys = {key_of(o): o for o in common}
+    for label, parts in variants:
+        for o in parts:
+            key = key_of(o)
+            if key in COMMON_ONLY:
+                problems.append(
+                    (
+                        f"{label}: {key}",
+                        o.split("=", 1)[1],
+                        "is common to every variant (the same demand): give it once, "
+                        "outside the variants",
+                    )
+                )
+            elif key in common_keys:
+                problems.append(
+                    (
+                        f"{label}: {key}",
+                        o.split("=", 1)[1],
+                        f"also set for every variant ({common_keys[key]}): set it in one place",
+                    )
+                )
+    if not variants and "setup" in common_keys:
+        problems.append(
+            (
+                "setup",
+                common_keys["setup"].split("=", 1)[1],
+                "compare runs each setup of --setups and would ignore it: use "
+                '--setups A,B, or variants (A=setup=rigid B="setup=flexible ...")',
+            )
+        )
+    return problems
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    """The same story and seed under several setups, side by side."""
+    """The same story and seed under several setups or config variants, side by side."""
     from sim.errors import ConfigError
     from sim.plotting import plot_comparison, save
 
-    setups = [s.strip() for s in args.setups.split(",") if s.strip()]
-    if len(setups) < 2:
-        return _error(f"invalid --setups = {args.setups!r}: give at least two, comma-separated")
-    overrides = [o for o in args.overrides if not o.startswith("setup=")]
     try:
-        cfgs = {s: _compose([*overrides, f"setup={s}"]) for s in setups}
+        common, variants = split_variants(args.overrides, getattr(args, "variant", None))
     except ConfigError as exc:
         return _error(str(exc))
+    setups_given = args.setups is not None
+    problems = _variant_problems(common, variants, setups_given)
+    if problems:
+        return _error(str(ConfigError(problems)))
+    by_setup = not variants
+    if by_setup:
+        setups = [s.strip() for s in (args.setups or "rigid,flexible").split(",") if s.strip()]
+        if len(setups) < 2 or len(set(setups)) < len(setups):
+            return _error(
+                f"invalid --setups = {args.setups!r}: give at least two different setups, "
+                "comma-separated"
+            )
+        variants = [(s, [f"setup={s}"]) for s in setups]
+    if len(variants) < 2:
+        return _error(
+            f"invalid variants = {[v[0] for v in variants]}: give at least two "
+            '(A=setup=rigid B="setup=flexible policy/rush=off")'
+        )
+    try:
+        cfgs = {label: _compose([*common, *parts]) for label, parts in variants}
+    except ConfigError as exc:
+        return _error(str(exc))
+    seen: dict[str, str] = {}
+    for label, cfg in cfgs.items():
+        other = seen.setdefault(cfg.config_hash(), label)
+        if other != label:
+            return _error(
+                f"invalid variants: {other} and {label} give the same configuration: "
+                "the comparison would show no difference"
+            )
     first = next(iter(cfgs.values()))
     root = Path("outputs/compare")
     out = (
@@ -232,45 +416,80 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if problem:
         return _error(problem)
     results = {}
-    for s, cfg in cfgs.items():
+    for label, cfg in cfgs.items():
         try:
-            results[s] = _run_one(cfg, f"{cfg.meta.story}/{s}")
+            results[label] = _run_one(cfg, f"{cfg.meta.story}/{label}")
         except Exception as exc:
-            print(f"viralchain: run failed ({s}): {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"viralchain: run failed ({label}): {type(exc).__name__}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    title = f"{first.meta.story}: {' vs '.join(setups)} on the same demand (seed {first.seed})"
+    labels = list(results)
+    title = f"{first.meta.story}: {' vs '.join(labels)} on the same demand (seed {first.seed})"
     skus = list(first.brand.products)
+    kpis = {label: r.kpis for label, r in results.items()}
+    export = None
     try:
         with exits.staged(out) as stage:
-            for s, r in results.items():
-                r.write(stage / exits.safe_name(s))
+            for label, r in results.items():
+                r.write(stage / exits.safe_name(label))
             save(
                 plot_comparison(
-                    {s: (r.timeseries, r.kpis) for s, r in results.items()}, title, skus
+                    {label: (r.timeseries, r.kpis) for label, r in results.items()}, title, skus
                 ),
                 stage / "comparison.png",
             )
+            if args.format:
+                export = _export(
+                    kpis,
+                    stage,
+                    args.format,
+                    title,
+                    first,
+                    {label: " ".join(parts) for label, parts in variants},
+                    common,
+                )
     except OSError as exc:
         return exits.error(f"cannot write {out}/: {exits.os_reason(exc)}", EXIT_FAILED)
     plot = out / "comparison.png"
-    print(title + "\n")
-    print(kpi_table({s: r.kpis for s, r in results.items()}, diff=True))
-    print(f"\nwrote {out}/  (one folder of tables per setup)")
+    print(title)
+    if not by_setup:
+        for label, parts in variants:
+            print(f"  {label}: {' '.join(parts)}")
+    print()
+    print(kpi_table(kpis, diff=True))
+    print(f"\nwrote {out}/  (one folder of tables per {'setup' if by_setup else 'variant'})")
     print(f"  plot       {plot}")
+    if export is not None:
+        print(f"  kpis       {out / export.name}")
     return EXIT_OK
+
+
+def _export(kpis, stage: Path, fmt: str, title: str, cfg, variants=None, common=()) -> Path:
+    """``kpis.<fmt>`` in the staging directory (:mod:`experiments.exports`)."""
+    from experiments.exports import kpi_frame, write_kpis
+
+    meta = {
+        "title": title,
+        "story": cfg.meta.story,
+        "seed": cfg.seed,
+        "overrides": list(common),
+    }
+    if variants:
+        meta["variants"] = variants
+    frame = kpi_frame(kpis, diff=len(kpis) >= 2)
+    return write_kpis(frame, stage / f"kpis.{fmt}", fmt, meta)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """List stories, setups, policies or KPIs."""
-    from experiments.compose import group_options, scenarios_dir
+    from experiments.compose import group_options, listing, option_file
     from sim.kpis import CATALOGUE
     from sim.policies import registry
 
     what = args.what
     if what in ("stories", "setups"):
         group = "story" if what == "stories" else "setup"
-        for name in group_options(group):
-            print(f"{name:<24} {_describe(scenarios_dir() / group / f'{name}.yaml')}")
+        names = group_options(group)
+        print(listing([(n, _describe(option_file(group, n))) for n in names], 24))
     elif what == "policies":
         for family in sorted(registry.FAMILIES):
             print(f"policy/{family:<14} {', '.join(registry.names(family))}")
@@ -301,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
             create demand pulses; rigid and flexible supply chains answer them."""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress and debug details")
+    _common_options(p, top=True)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -314,33 +533,107 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     r.add_argument("--out", help="output directory (default: outputs/runs/<story>-<setup>-...)")
+    _format_option(r)
     from experiments import sweep
 
     sweep.add_multirun_arguments(r)
     r.set_defaults(func=cmd_run)
 
-    for name, help_text in (
-        ("demo", "the flagship comparison: rigid vs flexible on the same live-stream demand"),
-        ("compare", "run a story under several setups on the same seed, side by side"),
+    for name, help_text, epilog in (
+        (
+            "demo",
+            "the flagship comparison: rigid vs flexible on the same live-stream demand",
+            DEMO_EPILOG,
+        ),
+        (
+            "compare",
+            "run a story under several setups or config variants on the same seed, side by side",
+            COMPARE_EPILOG,
+        ),
     ):
         c = sub.add_parser(
             name,
             help=help_text,
-            description=help_text.capitalize() + ".",
-            epilog=RUN_EPILOG,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        c.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-        c.add_argument("--setups", default="rigid,flexible", help="comma-separated setups")
+        c.add_argument(
+            "overrides",
+            nargs="*",
+            metavar="key=value",
+            help="config overrides for every side"
+            + ('; LABEL="...": a variant' if name == "compare" else ""),
+        )
+        c.add_argument(
+            "--setups", default=None, help="comma-separated setups (default: rigid,flexible)"
+        )
+        if name == "compare":
+            c.add_argument(
+                "--variant",
+                action="append",
+                metavar='LABEL="key=value ..."',
+                help="one side of the comparison (repeatable; the same as LABEL=... when "
+                "LABEL starts with a capital letter)",
+            )
         c.add_argument("--out", help="output directory (default: outputs/compare/<story>-seed<n>)")
+        _format_option(c)
         c.set_defaults(func=cmd_compare)
 
-    ls = sub.add_parser("list", help="list stories, setups, policies or KPIs")
+    ls = sub.add_parser(
+        "list",
+        help="list stories, setups, policies or KPIs",
+        description=textwrap.dedent("""\
+            List what can be chosen: stories (story=NAME), setups (setup=NAME), policies
+            (policy/FAMILY=NAME), or the KPIs of the tables with their units and better
+            direction. With --config-dir, a client's stories and setups are listed too."""),
+        epilog="examples:\n  viralchain list stories\n  viralchain list policies\n"
+        "  viralchain list kpis\n  viralchain list stories --config-dir clients/lumen",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ls.add_argument("what", choices=["stories", "setups", "policies", "kpis"])
     ls.set_defaults(func=cmd_list)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
+    for command in sub.choices.values():  # -v and --config-dir also after the subcommand
+        _common_options(command, top=False)
     return p
+
+
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    from experiments.exports import FORMATS
+
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="also write the KPI table as kpis.csv, kpis.xlsx (Excel) or kpis.json in the "
+        "output directory",
+    )
+
+
+def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-v`` and ``--config-dir``, before or after the subcommand (``viralchain -v run`` and
+    ``viralchain run -v`` are the same). On a subcommand their default is "not given", so it
+    never resets what was given before the subcommand."""
+    options = {a for action in parser._actions for a in action.option_strings}
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    if "-v" not in options:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="log viralchain's progress and debug details (not every model step)",
+            **({"default": False} if top else unset),
+        )
+    if "--config-dir" not in options:
+        parser.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            help="a client's config directory, searched before the shipped scenarios/ "
+            "(story/, market/, supply/, logistics/, setup/ ... folders; see "
+            "docs/client_network.md); also $VIRALCHAIN_CONFIG_DIR",
+            **({"default": None} if top else unset),
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -359,15 +652,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.parse_args(argv)  # argparse's own message and exit 2
             return _error(f"unrecognized arguments: {' '.join(rest)}")
         args.overrides = [*args.overrides, *extra]
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    return int(args.func(args))
+    if args.config_dir is None:
+        return int(args.func(args))
+    from experiments.compose import CONFIG_DIR_ENV, check_config_dir
+    from sim.errors import ConfigError
+
+    try:
+        chosen = str(check_config_dir(args.config_dir))
+    except ConfigError as exc:
+        return _error(str(exc))
+    before = os.environ.get(CONFIG_DIR_ENV)
+    os.environ[CONFIG_DIR_ENV] = chosen  # for this command only (tests call main() often)
+    try:
+        return int(args.func(args))
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_DIR_ENV, None)
+        else:
+            os.environ[CONFIG_DIR_ENV] = before
+
+
+OWN_LOGGERS = ("sim", "experiments")
+MESA_LOGGER = "MESA"  # mesa.mesa_logging's root: every model step at INFO
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Warnings only; with ``-v``, viralchain's own debug lines and others' INFO and above,
+    but not Mesa's (it logs every model step at INFO: a thousand lines per run)."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    logging.getLogger(MESA_LOGGER).setLevel(logging.WARNING)  # "Step N at time N" per hour
 
 
 def console() -> int:
@@ -381,7 +704,12 @@ def console() -> int:
     import gc
 
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:  # `viralchain list stories | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     gc.freeze()
     return code
 

@@ -33,27 +33,169 @@ def scenarios_dir() -> Path:
     return (here.parent / "scenarios").resolve()
 
 
-def group_options(group: str) -> list[str]:
-    """The options of a config group (e.g. ``story``, ``setup``, ``policy/forecast``)."""
-    d = scenarios_dir() / group
+CONFIG_DIR_ENV = "VIRALCHAIN_CONFIG_DIR"
+
+
+def config_dir() -> Path | None:
+    """The client's config directory (``--config-dir`` / ``$VIRALCHAIN_CONFIG_DIR``), if any.
+
+    Its group folders (``story/``, ``market/``, ``supply/``, ...) are searched *before* the
+    shipped ``scenarios/``, exactly as Hydra's own ``--config-dir``: a file there adds an
+    option (``story/acme.yaml``) or replaces the shipped option of the same name
+    (``supply/rigid.yaml``: the client's own network under ``setup=rigid``).
+    """
+    env = os.environ.get(CONFIG_DIR_ENV)
+    return Path(env).resolve() if env else None
+
+
+def check_config_dir(path: str | Path) -> Path:
+    """The config directory, resolved, or :class:`ConfigError` saying why it cannot be one.
+
+    It holds group folders of YAML files: the shipped groups (``story/``, ``supply/``, ...)
+    or new ones (``calibration/``, chosen with ``+calibration=NAME``). It may not replace the
+    primary ``config.yaml`` or Hydra's own settings (``hydra/``), and no file in it may name
+    code to instantiate (``_target_``): a client's files hold data only.
+    """
+    d = Path(path).expanduser()
+    shown = str(path)
     if not d.is_dir():
-        return []
-    return sorted(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
+        why = "not a directory" if d.exists() else "no such directory"
+        raise ConfigError(
+            [("--config-dir", shown, f"must be a directory of config groups ({why})")]
+        )
+    if (d / "config.yaml").exists() or (d / "hydra").exists():
+        name = "config.yaml" if (d / "config.yaml").exists() else "hydra/"
+        raise ConfigError(
+            [
+                (
+                    "--config-dir",
+                    shown,
+                    f"may not hold {name}: it adds or replaces group options (story/, market/,"
+                    " supply/, logistics/, setup/, ...), the primary config stays the shipped one",
+                )
+            ]
+        )
+    problems = []
+    for f in sorted(d.rglob("*.yaml")):
+        rel = f.relative_to(d)
+        if rel.parts[0].startswith("."):
+            continue
+        if f.suffix == ".yaml":
+            named = _instantiation_keys(f)
+            if named:
+                problems.append(
+                    (
+                        "--config-dir",
+                        f"{shown}/{rel}",
+                        f"may not name code to instantiate ({named}): client files hold data",
+                    )
+                )
+    if problems:
+        raise ConfigError(problems)
+    return d.resolve()
+
+
+def _instantiation_keys(path: Path) -> str:
+    """Hydra's instantiation keys (``_target_``, ...) used as keys anywhere in a YAML file."""
+    import yaml
+
+    from experiments.overrides import INSTANTIATION_KEYS
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return f"unreadable YAML: {type(exc).__name__}"
+    found: list[str] = []
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found += [k for k in node if k in INSTANTIATION_KEYS]
+            stack += list(node.values())
+        elif isinstance(node, list):
+            stack += node
+    return ", ".join(sorted(set(found)))
+
+
+def search_dirs() -> list[Path]:
+    """Where config files are looked up, first match wins: the client's, then the shipped."""
+    extra = config_dir()
+    return [extra, scenarios_dir()] if extra else [scenarios_dir()]
+
+
+def config_search_path():
+    """Hydra's search path: Hydra's own configs, the client's directory, then ``scenarios/``."""
+    from hydra._internal.utils import create_config_search_path
+
+    path = create_config_search_path(str(scenarios_dir()))
+    extra = config_dir()
+    if extra is not None:
+        path.prepend(provider="viralchain-config-dir", path=f"file://{extra}")
+    return path
+
+
+def option_file(group: str, name: str) -> Path:
+    """The file that ``group=name`` loads (the client's copy first)."""
+    for d in search_dirs():
+        f = d / group / f"{name}.yaml"
+        if f.is_file():
+            return f
+    return scenarios_dir() / group / f"{name}.yaml"
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group (e.g. ``story``, ``setup``, ``policy/forecast``),
+    the client's directory included."""
+    names: set[str] = set()
+    for root in search_dirs():
+        d = root / group
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(names)
 
 
 def describe(path: Path) -> str:
-    """The first comment line after the package header of a config file ('' if none)."""
+    """The first sentence of a config file's first comment block, after the package header
+    ('' if none): whole, however many lines it spans."""
+    block: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         s = line.strip()
         if s.startswith("#") and "@package" not in s:
-            return s.lstrip("# ").strip()
-    return ""
+            block.append(s.lstrip("#").strip())
+        elif block:
+            break
+    text = " ".join(part for part in block if part)
+    m = re.search(r"(?<=[.!?])\s+(?=[A-Z`(\"'])", text)
+    return text[: m.start()] if m else text
+
+
+def listing(rows: list[tuple[str, str]], pad: int) -> str:
+    """``name  description`` lines, descriptions wrapped to the terminal under their column
+    (never cut)."""
+    import shutil
+    import textwrap
+
+    width = max(shutil.get_terminal_size((100, 24)).columns, pad + 40)
+    lines = []
+    for name, text in rows:
+        head = f"{name:<{pad}} "
+        lines.append(
+            textwrap.fill(
+                text or "-",
+                width=width,
+                initial_indent=head if len(head) <= pad + 1 else head + "\n" + " " * (pad + 1),
+                subsequent_indent=" " * (pad + 1),
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
 
 
 def compose_dict(story: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose the raw config dict (not validated)."""
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from hydra import version
+    from hydra._internal.hydra import Hydra
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
@@ -65,9 +207,13 @@ def compose_dict(story: str | None = None, overrides: list[str] | None = None) -
     check(overrides, config_groups())
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(scenarios_dir()), version_base="1.3"):
+    try:  # what hydra.initialize_config_dir does, with the client's directory searched first
+        version.setbase("1.3")
+        Hydra.create_main_hydra2(task_name="app", config_search_path=config_search_path())
+        try:
             cfg = hydra_compose(config_name="config", overrides=overrides)
+        finally:
+            GlobalHydra.instance().clear()
     except Exception as exc:  # Hydra raises several types; all become ConfigError
         raise hydra_error(exc, overrides) from None
     data = OmegaConf.to_container(cfg, resolve=True)

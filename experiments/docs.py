@@ -1,11 +1,14 @@
-"""Generate README's reference sections from the code they describe.
+"""Generate the documentation's reference sections from the code they describe.
 
-- the configuration reference, from the schema and the shipped defaults;
-- the KPI reference and the guide to reading the demo's KPI table, from the KPI catalogue
-  (``sim/kpis.py``) and the cost lines of ``sim/metrics.py``.
+- the configuration reference (docs/configuration.md), from the schema and the shipped
+  defaults;
+- the KPI reference (docs/outputs.md) and the guide to reading the demo's KPI table
+  (README.md), from the KPI catalogue (``sim/kpis.py``) and the cost lines of
+  ``sim/metrics.py``.
 
-Run ``python -m experiments.docs`` to rewrite the sections between the markers in README.md;
-a test fails when the README is out of date.
+Each section sits between a pair of markers; a section is regenerated wherever its markers
+are (:data:`DOC_FILES`). Run ``python -m experiments.docs`` to rewrite them; a test fails
+when a file is out of date.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ KPI_START = "<!-- kpi-reference:start -->"
 KPI_END = "<!-- kpi-reference:end -->"
 READING_START = "<!-- kpi-reading:start -->"
 READING_END = "<!-- kpi-reading:end -->"
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOC_FILES = (README, ROOT / "docs" / "configuration.md", ROOT / "docs" / "outputs.md")
 
 
 def _type_name(annotation: Any) -> str:
@@ -204,20 +209,33 @@ def _section(text: str, start_marker: str, end_marker: str, body: str) -> str:
     return text[:start] + "\n" + body + text[end:]
 
 
+def render(text: str) -> str:
+    """``text`` with every generated section whose markers it holds regenerated."""
+    for start, end, body in (
+        (START, END, reference_markdown),
+        (KPI_START, KPI_END, kpi_reference_markdown),
+        (READING_START, READING_END, kpi_reading_markdown),
+    ):
+        if start in text:
+            text = _section(text, start, end, body())
+    return text
+
+
 def render_readme(text: str) -> str:
-    """README text with the generated sections regenerated."""
-    text = _section(text, START, END, reference_markdown())
-    text = _section(text, KPI_START, KPI_END, kpi_reference_markdown())
-    return _section(text, READING_START, READING_END, kpi_reading_markdown())
+    """README text with its generated sections regenerated (:func:`render`)."""
+    return render(text)
 
 
 def main() -> int:
-    """Rewrite README.md's configuration reference."""
-    text = README.read_text(encoding="utf-8")
-    new = render_readme(text)
-    if new != text:
-        README.write_text(new, encoding="utf-8")
-        print("README.md: generated sections updated")
+    """Rewrite the generated sections of :data:`DOC_FILES`."""
+    for path in DOC_FILES:
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            print(f"{path.relative_to(ROOT)}: generated sections updated")
     return 0
 
 

@@ -120,7 +120,8 @@ def check(overrides: Iterable[str], groups: Iterable[str] = (), source: str = ""
 
 
 def config_groups() -> list[str]:
-    """The top-level config groups under ``scenarios/`` (``story``, ``setup``, ...)."""
-    from experiments.compose import scenarios_dir
+    """The top-level config groups under ``scenarios/`` (``story``, ``setup``, ...) and the
+    client's ``--config-dir`` (which may add groups, e.g. ``calibration``)."""
+    from experiments.compose import search_dirs
 
-    return sorted(p.name for p in scenarios_dir().iterdir() if p.is_dir())
+    return sorted({p.name for d in search_dirs() for p in d.iterdir() if p.is_dir()})

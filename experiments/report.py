@@ -8,6 +8,7 @@ draws), computes with :mod:`experiments.sweep_stats` and writes into ``<sweep_di
 - ``paired_differences.csv`` — every combination minus the baseline within replications
   (common random numbers), with the paired and the unpaired interval side by side;
 - ``frontier.csv`` — the cost vs service points and which are Pareto-optimal;
+- ``report.xlsx`` — the three tables above, one sheet each, for Excel;
 - ``kpi_intervals.png``, ``paired_differences.png``, ``frontier.png``, ``timeseries.png``;
 - ``report.md`` (links the PNGs) and ``report.html`` (self-contained: images inlined).
 """
@@ -400,6 +401,12 @@ def _write_files(r: Report, sweep_dir: Path, sweep_id: str, kpis: list[str], x: 
     r.files["kpi_means"] = _csv(summary, out / "kpi_means.csv")
     r.files["paired_differences"] = _csv(diffs, out / "paired_differences.csv")
     r.files["frontier_table"] = _csv(points, out / "frontier.csv")
+    from experiments.exports import write_workbook
+
+    r.files["workbook"] = write_workbook(
+        {"kpi_means": summary, "paired_differences": diffs, "frontier": points},
+        out / "report.xlsx",
+    )
     r.files["kpi_intervals"] = save(
         plot_kpi_intervals(summary[summary["kpi"].isin(kpis)], list(kpis)),
         out / "kpi_intervals.png",
@@ -569,11 +576,11 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report",
         help="turn a sweep directory into tables with 95%% CIs, plots and report.html",
-        description="Summarise a sweep: KPI means with 95%% confidence intervals per policy "
+        description="Summarise a sweep: KPI means with 95% confidence intervals per policy "
         "combination, paired differences to a baseline within replications (common random "
         "numbers), the cost vs service frontier with its Pareto-optimal policies, and the "
-        "time series of chosen runs. Writes CSV tables, PNG plots, report.md and a "
-        "self-contained report.html.",
+        "time series of chosen runs. Writes CSV tables (and report.xlsx), PNG plots, "
+        "report.md and a self-contained report.html.",
     )
     p.add_argument("sweep_dir", help="a sweep directory (from viralchain run -m / sweep)")
     p.add_argument("--out", help="output directory (default: SWEEP_DIR/report)")

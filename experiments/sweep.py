@@ -157,7 +157,7 @@ def launch(
     replications: int | None = None,
     n_jobs: int | None = None,
     verbose: bool = False,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     fork_server: bool = False,
 ) -> Outcome:
     """Plan and run a sweep (resuming it if its directory holds finished runs).
@@ -170,7 +170,7 @@ def launch(
         replications: run ``replication=0..N-1`` (each replication derives its own seed).
         n_jobs: parallel workers (``hydra.launcher.n_jobs``).
         verbose: Hydra's own INFO logging (each job's overrides) instead of warnings only.
-        stream: where progress lines go.
+        stream: where progress lines go (default: ``sys.stderr`` at the time of the call).
         fork_server: start the joblib workers as forks of a server that imports the
             simulator while this process plans (:mod:`experiments.sweep_warm`; saves ~2 s
             per sweep). The ``viralchain`` command sets it; a script that sets it must guard
@@ -180,6 +180,7 @@ def launch(
         ConfigError: a job's config is invalid (nothing is written).
         UsageError: the options contradict each other or the directory holds another sweep.
     """
+    stream = sys.stderr if stream is None else stream  # at call time: tests swap sys.stderr
     task, hyd = normalise(overrides, replications, n_jobs)
     for o in [o for o in hyd if override_key(o) == "hydra.sweep.dir"]:  # the same as --out
         hyd.remove(o)
@@ -202,6 +203,7 @@ def launch(
     if warm:  # the fork server imports the workers' libraries now, beside the planning
         start_server()
     hydra, master = _compose_master([*hyd, *task])
+    _check_launcher(master)
     plan = _plan(master, hydra.config_loader)
     _check_spec(sweep_dir, plan)  # before anything is made: a foreign or damaged directory
     problem = unusable_dir(sweep_dir, "--out")
@@ -214,6 +216,20 @@ def launch(
         _clear_markers(sweep_dir)
         return _launch_locked(
             hydra, master, plan, spec, sweep_dir, name, stamp, task, user_hydra, stream, warm
+        )
+
+
+def _check_launcher(master: Any) -> None:
+    """A launcher that cannot start here is a usage error (exit 2), found before anything is
+    written: the SLURM launcher needs SLURM's ``srun`` on PATH."""
+    import shutil
+
+    target = str(master.hydra.launcher.get("_target_", ""))
+    if "SlurmLauncher" in target and shutil.which("srun") is None:
+        raise UsageError(
+            "hydra/launcher = 'submitit_slurm': SLURM's srun is not on PATH (not a SLURM "
+            "node): run it on a SLURM login node, or try the sweep here with "
+            "hydra/launcher=submitit_local"
         )
 
 
@@ -245,6 +261,10 @@ def _launch_locked(
         "runs": len(plan.jobs),
         "done_before": done_before,
     }
+    from experiments.compose import config_dir
+
+    if config_dir() is not None:  # resume asks for the same --config-dir again
+        record["config_dir"] = str(config_dir())
     spec.launches.append(record)
     spec.save(sweep_dir)
     if todo:
@@ -282,17 +302,14 @@ def _compose_master(overrides: list[str], logging: bool = True):
     """Hydra and its master config in multirun mode (``logging``: configure Hydra's logs)."""
     from hydra import version
     from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from experiments.compose import hydra_error, scenarios_dir
+    from experiments.compose import config_search_path, hydra_error
 
     version.setbase("1.3")
     GlobalHydra.instance().clear()
-    hydra = Hydra.create_main_hydra2(
-        task_name="run", config_search_path=create_config_search_path(str(scenarios_dir()))
-    )
+    hydra = Hydra.create_main_hydra2(task_name="run", config_search_path=config_search_path())
     try:
         master = hydra.compose_config(
             "config", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=logging
@@ -528,7 +545,8 @@ def execute(
         print(f"viralchain: cannot write {where}: {os_reason(exc)}", file=sys.stderr)
         return EXIT_FAILED
     print(summary(outcome), file=sys.stderr)
-    print(_report_files(outcome))
+    if outcome.ok:  # nothing to report on when no run finished
+        print(_report_files(outcome))
     return outcome.exit_code
 
 
@@ -583,12 +601,11 @@ launcher settings go on the command line: hydra.launcher.n_jobs=4, hydra/launche
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``viralchain sweep [NAME] [key=value ...]``."""
-    from experiments.compose import describe, group_options, scenarios_dir
+    from experiments.compose import describe, group_options, listing, option_file
 
     names = group_options("sweep")
     if not args.name:
-        for name in names:
-            print(f"{name:<22} {describe(scenarios_dir() / 'sweep' / f'{name}.yaml')}")
+        print(listing([(n, describe(option_file("sweep", n))) for n in names], 22))
         return 0
     if args.name not in names:
         print(f"viralchain: sweep = {args.name!r}: must be one of {names}", file=sys.stderr)
@@ -626,6 +643,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
             )
         last = spec.launches[-1]
         overrides = [*last.get("overrides", []), *last.get("hydra_overrides", [])]
+        from experiments.compose import config_dir
+
+        used, given = last.get("config_dir"), config_dir()
+        if used is not None and str(given) != str(used):
+            # a directory of config files is trusted like code: never taken from sweep.json
+            return _usage(
+                f"--config-dir = {str(given) if given else None!r}: this sweep was launched "
+                f"with --config-dir {used}: give it again (viralchain resume {args.sweep_dir} "
+                f"--config-dir {used})"
+            )
         check(overrides, config_groups(), source=str(sweep_dir / store.SPEC_FILE))
     except ConfigError as exc:
         for line in str(exc).splitlines():
@@ -647,7 +674,10 @@ def add_parser(subparsers: Any) -> None:
         "sweep",
         help="run a ready sweep file (scenarios/sweep/NAME.yaml); no NAME lists them",
         description="Run a sweep file from scenarios/sweep/ as a Hydra multirun (the same as "
-        "`viralchain run -m +sweep=NAME ...`). Finished runs are skipped when it runs again.",
+        "`viralchain run -m +sweep=NAME ...`). Finished runs are skipped when it runs again. "
+        "Prefer a sweep file for any sweep you will run again, share or report on (it can be "
+        "reviewed, and its name names the output); `viralchain run -m key=a,b` is for a quick, "
+        "ad-hoc grid.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

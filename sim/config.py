@@ -133,15 +133,41 @@ class MetaConfig(Strict):
 # ----------------------------------------------------------------------------- market
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class RegionConfig(Strict):
-    """A consumer region, placed on a plane so that distances (km) can be computed."""
+    """A consumer region, placed so that distances (km) can be computed: either on a plane
+    (``x_km``, ``y_km``: straight-line distances) or on the globe (``latitude_deg``,
+    ``longitude_deg``: great-circle distances). A position not given is left out of the
+    resolved config, so configs on a plane keep their old form and hash."""
 
     population_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         description="share of consumers living here (shares are normalised)"
     )
-    x_km: float = Field(description="east-west position, km")
-    y_km: float = Field(description="north-south position, km")
+    x_km: float | None = Field(
+        default=None, exclude_if=_absent, description="east-west position, km (planar)"
+    )
+    y_km: float | None = Field(
+        default=None, exclude_if=_absent, description="north-south position, km (planar)"
+    )
+    latitude_deg: Annotated[float, Field(ge=-90.0, le=90.0)] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="latitude of the region's centre, degrees north, -90 to 90 (or x_km/y_km)",
+    )
+    longitude_deg: Annotated[float, Field(ge=-180.0, le=180.0)] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="longitude of the region's centre, degrees east, -180 to 180",
+    )
     local_radius_km: NonNegative = Field(description="mean last-mile distance inside the region")
+
+    @property
+    def on_globe(self) -> bool:
+        """True when the region is placed by latitude and longitude."""
+        return self.latitude_deg is not None
 
 
 class ChannelPatienceConfig(Strict):
@@ -949,9 +975,41 @@ class Config(Strict):
 # ----------------------------------------------------------------------------- validation
 
 
+def _position_problems(market: MarketConfig) -> list[tuple[str, object, str]]:
+    """Every region placed once, and all the same way: by x_km/y_km or by latitude/longitude."""
+    out: list[tuple[str, object, str]] = []
+    either = "give x_km and y_km, or latitude_deg and longitude_deg"
+    ways: dict[bool, list[str]] = {True: [], False: []}
+    for name, r in market.regions.items():
+        path = f"market.regions.{name}"
+        planar = {"x_km": r.x_km, "y_km": r.y_km}
+        globe = {"latitude_deg": r.latitude_deg, "longitude_deg": r.longitude_deg}
+        given_p = [k for k, v in planar.items() if v is not None]
+        given_g = [k for k, v in globe.items() if v is not None]
+        if given_p and given_g:
+            out.append((f"{path}.{given_g[0]}", globe[given_g[0]], f"{either}, not both"))
+            continue
+        pair = globe if given_g else planar
+        missing = [k for k, v in pair.items() if v is None]
+        for k in missing:
+            out.append((f"{path}.{k}", None, f"required key is missing ({either})"))
+        if not missing:
+            ways[bool(given_g)].append(name)
+    if ways[True] and ways[False]:
+        out.append(
+            (
+                f"market.regions.{ways[True][0]}.latitude_deg",
+                market.regions[ways[True][0]].latitude_deg,
+                f"regions {ways[True]} are placed by latitude/longitude and {ways[False]} by "
+                "x_km/y_km: place every region the same way",
+            )
+        )
+    return out
+
+
 def _check_cross_references(cfg: Config) -> None:
     """Names that must refer to something that exists (raises ValueError with a path)."""
-    problems: list[tuple[str, object, str]] = []
+    problems: list[tuple[str, object, str]] = _position_problems(cfg.market)
     regions = sorted(cfg.market.regions)
     kols = sorted(cfg.content.kols)
     specs = [("", cfg.brand_specs()[0])] + [(f"rivals.{k}.", cfg.rivals[k]) for k in cfg.rivals]

@@ -1,4 +1,5 @@
-"""README stays true: the configuration and KPI references are generated, the quickstart is two
+"""The docs stay true: the configuration and KPI references are generated (wherever their
+markers are: README.md, docs/configuration.md, docs/outputs.md), the quickstart is two
 commands."""
 
 from __future__ import annotations
@@ -6,20 +7,38 @@ from __future__ import annotations
 import re
 
 from experiments.docs import (
+    DOC_FILES,
+    END,
     KPI_END,
     KPI_START,
     READING_END,
     READING_START,
     README,
-    render_readme,
+    START,
+    render,
 )
 from sim.kpis import CATALOGUE
 from sim.metrics import COST_KPIS
 
 
 def test_configuration_reference_is_up_to_date():
-    text = README.read_text(encoding="utf-8")
-    assert render_readme(text) == text, "run: python -m experiments.docs"
+    for path in [p for p in DOC_FILES if p.exists()]:
+        text = path.read_text(encoding="utf-8")
+        assert render(text) == text, f"{path.name}: run python -m experiments.docs"
+
+
+def _text_with(marker: str) -> str:
+    """The one documentation file holding a generated section's marker."""
+    holders = [p for p in DOC_FILES if p.exists() and marker in p.read_text(encoding="utf-8")]
+    assert len(holders) == 1, (marker, holders)
+    return holders[0].read_text(encoding="utf-8")
+
+
+def test_every_generated_section_is_somewhere_once():
+    for start in (START, KPI_START, READING_START):
+        assert _text_with(start).count(start) == 1
+    assert READING_START in README.read_text(encoding="utf-8")  # the demo table's guide
+    assert END and KPI_END and READING_END
 
 
 def test_quickstart_is_two_make_commands():
@@ -33,7 +52,7 @@ def _between(text: str, start: str, end: str) -> str:
 
 
 def test_the_kpi_reference_has_one_row_per_catalogue_kpi_with_its_unit_and_direction():
-    section = _between(README.read_text(encoding="utf-8"), KPI_START, KPI_END)
+    section = _between(_text_with(KPI_START), KPI_START, KPI_END)
     rows = [r for r in section.splitlines() if r.startswith("| `")]
     assert [re.match(r"\| `(\w+)`", r).group(1) for r in rows] == [k.name for k in CATALOGUE]
     for k, row in zip(CATALOGUE, rows, strict=True):
@@ -42,7 +61,7 @@ def test_the_kpi_reference_has_one_row_per_catalogue_kpi_with_its_unit_and_direc
 
 
 def test_the_reading_guide_names_every_kpi_once_and_the_money_identity():
-    guide = _between(README.read_text(encoding="utf-8"), READING_START, READING_END)
+    guide = _between(_text_with(READING_START), READING_START, READING_END)
     bullets = "\n".join(line for line in guide.splitlines() if line.startswith("- **"))
     for k in CATALOGUE:
         assert bullets.count(f"`{k.name}`") == 1, k.name
@@ -52,3 +71,15 @@ def test_the_reading_guide_names_every_kpi_once_and_the_money_identity():
         assert phrase in clause, k.name
     identity = "`revenue` − " + " − ".join(f"`{c}`" for c in COST_KPIS) + " = `profit`"
     assert identity in guide
+
+
+def test_readme_is_short_and_every_relative_link_resolves():
+    """README: what it is, the two commands, the demo table, a cheat sheet and links (< 20 KB);
+    the rest lives in docs/, and no link of README or docs/ points nowhere."""
+    assert len(README.read_bytes()) < 20_000
+    root = README.parent
+    for path in [README, *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+            if re.match(r"^(https?:|mailto:|#)", target):
+                continue
+            assert (path.parent / target.split("#")[0]).exists(), (path.name, target)
