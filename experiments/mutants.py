@@ -92,8 +92,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "wrong_branching_ratio",
         "sim/content.py",
-        "decay * self.excitation + video.branching_ratio * (1 - decay) * new_views",
-        "decay * self.excitation + 1.1 * video.branching_ratio * (1 - decay) * new_views",
+        "+ video.branching_ratio * (1 - decay) * new_views * share_factor",
+        "+ 1.1 * video.branching_ratio * (1 - decay) * new_views * share_factor",
         "a view triggers 10 % more shared views than the branching ratio says",
     ),
     Mutant(
