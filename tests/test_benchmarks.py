@@ -9,7 +9,8 @@ import json
 import math
 import subprocess
 import sys
-import time
+
+import pytest
 
 from benchmarks.profiler import PHASES, PhaseProfiler
 from benchmarks.suite import BENCHMARKS, Row
@@ -81,20 +82,30 @@ def test_unknown_benchmark_is_a_usage_error():
     assert "--only = nonsense: must be among reference, scaling" in proc.stderr
 
 
-def test_profiler_charges_nested_calls_to_the_innermost_phase():
+def test_profiler_charges_nested_calls_to_the_innermost_phase(monkeypatch):
+    """A fake clock: exact charges, whatever the machine's load."""
+    import benchmarks.profiler as profiler
+
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    monkeypatch.setattr(profiler.time, "perf_counter", lambda: now[0])
     prof = PhaseProfiler()
+    prof.reset()
     prof.enter("consumers")
-    time.sleep(0.03)
+    sleep(0.03)
     prof.enter("brands")
-    time.sleep(0.05)
+    sleep(0.05)
     prof.exit()
-    time.sleep(0.01)
+    sleep(0.01)
     prof.exit()
     s = prof.snapshot()
-    assert s["brands"] >= 0.05
-    assert 0.04 <= s["consumers"] < s["brands"] + 0.03
+    assert s["brands"] == pytest.approx(0.05)
+    assert s["consumers"] == pytest.approx(0.04)  # the nested 0.05 s is not charged twice
     prof.reset()
-    assert sum(prof.snapshot().values()) < 0.01
+    assert sum(prof.snapshot().values()) == 0
 
 
 def test_rows_check_their_targets():
