@@ -209,6 +209,19 @@ def _section(text: str, start_marker: str, end_marker: str, body: str) -> str:
     return text[:start] + "\n" + body + text[end:]
 
 
+def write_between_markers(path: Path, body: str, start: str, end: str) -> None:
+    """Put ``body`` between ``start`` and ``end`` in ``path`` (appended, or a new file)."""
+    block = f"{start}\n{body}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if start in text and end in text:
+        pre, rest = text.split(start, 1)
+        text = pre + block + rest.split(end, 1)[1]
+    else:
+        text = (text.rstrip() + "\n\n" if text else "") + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 def render(text: str) -> str:
     """``text`` with every generated section whose markers it holds regenerated."""
     for start, end, body in (

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import docs
 from experiments.sweep_stats import half_width
 from sim.kpis import kpi
 from sim.metrics import COST_KPIS
@@ -275,18 +276,7 @@ def probes_markdown(seeds: Sequence[int], common: Sequence[str]) -> str:
 
 def write_between_markers(path: Path, body: str) -> None:
     """Put ``body`` between the fair-fight markers of ``path`` (the whole file if new)."""
-    block = f"{START}\n{body}\n{END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if START in text and END in text:
-            pre, rest = text.split(START, 1)
-            post = rest.split(END, 1)[1]
-            path.write_text(pre + block + post, encoding="utf-8")
-            return
-        path.write_text(text.rstrip() + "\n\n" + block + "\n", encoding="utf-8")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(block + "\n", encoding="utf-8")
+    docs.write_between_markers(path, body, START, END)
 
 
 def cmd_fairfight(args: argparse.Namespace) -> int:

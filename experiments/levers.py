@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments import docs
 from experiments.fair_fight import Paired, paired
 from experiments.fair_fight import fmt as _fmt
 
@@ -395,15 +396,7 @@ def table_markdown(
 
 def write_between_markers(path: Path, body: str) -> None:
     """Put ``body`` between the levers markers of ``path`` (the whole file if new)."""
-    block = f"{START}\n{body}\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START in text and END in text:
-        pre, rest = text.split(START, 1)
-        text = pre + block + rest.split(END, 1)[1]
-    else:
-        text = (text.rstrip() + "\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    docs.write_between_markers(path, body, START, END)
 
 
 def _usage(message: str) -> int:
