@@ -197,6 +197,22 @@ def _interval(r: Any) -> str:
     return f"[{_num(lo)}, {_num(hi)}]"
 
 
+def _cells(r, fail: str) -> list[str]:
+    """One result row's cells, in the order of both tables (``fail`` marks a failed row)."""
+    return [
+        r.check,
+        r.via,
+        r.kind,
+        r.case,
+        r.quantity,
+        f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
+        _num(r.simulated),
+        _interval(r),
+        _tolerance(r),
+        "pass" if r.passed else fail,
+    ]
+
+
 def _tolerance(r: Any) -> str:
     if r.bias_signed and r.bias and r.comparison == "equal":
         lo, hi = r.band
@@ -222,21 +238,7 @@ def format_rows(rows: Sequence[Any], header: bool = True) -> str:
         "tolerance",
         "result",
     ]
-    body = [
-        [
-            r.check,
-            r.via,
-            r.kind,
-            r.case,
-            r.quantity,
-            f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
-            _num(r.simulated),
-            _interval(r),
-            _tolerance(r),
-            "pass" if r.passed else "FAIL",
-        ]
-        for r in rows
-    ]
+    body = [_cells(r, "FAIL") for r in rows]
     table = [head, *body] if header else body
     widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(len(head))]
     lines = []
@@ -525,18 +527,7 @@ def results_markdown(csv_path: Path) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [
-            r.check,
-            r.via,
-            r.kind,
-            r.case,
-            r.quantity,
-            f"{_SYMBOL[r.comparison]} {_num(r.expected)}",
-            _num(r.simulated),
-            _interval(r),
-            _tolerance(r),
-            "pass" if r.passed else "**FAIL**",
-        ]
+        cells = _cells(r, "**FAIL**")
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 
