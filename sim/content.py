@@ -180,19 +180,25 @@ class Post:
         """``k`` shared views: a sharer per view (hour by kernel weight, then uniformly among
         that hour's viewers), then a uniformly drawn contact of the sharer."""
         last = self._k - 1
-        w = np.array([len(v) * f * decay ** (last - j) for j, v, f in self._viewers])
+        viewers = self._viewers
+        power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
+        w = np.array([len(v) * f * power[last - j] for j, v, f in viewers])
         total = w.sum()
         if not total > 0:
             return rng.integers(0, graph.n, k)
         counts = rng.multinomial(k, w / total)
-        sharers = np.concatenate(
-            [
-                v[rng.integers(0, len(v), c)]
-                for (_, v, _), c in zip(self._viewers, counts.tolist(), strict=True)
-                if c
-            ]
-        )
-        return graph.random_neighbour(sharers, rng)
+        drawn = np.flatnonzero(counts)  # the hours with sharers, oldest first
+        if len(drawn) == 1:
+            v = viewers[int(drawn[0])][1]
+            return graph.random_neighbour(v[rng.integers(0, len(v), k)], rng)
+        # one draw per sharer, uniformly among its hour's viewers: a single call with one
+        # bound per draw gives the same numbers as one call per hour (the same bounded
+        # draws from the generator, in the same order: tests/test_content.py)
+        pool = [viewers[i][1] for i in drawn.tolist()]
+        sizes = np.array([len(v) for v in pool], dtype=np.int64)
+        per = counts[drawn]
+        pick = rng.integers(0, np.repeat(sizes, per)) + np.repeat(np.cumsum(sizes) - sizes, per)
+        return graph.random_neighbour(np.concatenate(pool)[pick], rng)
 
     def _remember(self, parts: list[np.ndarray], decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent."""
@@ -202,6 +208,18 @@ class Post:
         keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
         while self._viewers and self._k - self._viewers[0][0] >= keep:
             del self._viewers[0]
+
+
+_POWERS: dict[float, list[float]] = {}
+
+
+def _powers(base: float, n: int) -> list[float]:
+    """``[base ** 0, base ** 1, ...]`` (at least ``n`` terms), each computed by Python's
+    ``**`` as the kernel weights always were, remembered per base."""
+    table = _POWERS.setdefault(base, [])
+    while len(table) < n:
+        table.append(base ** len(table))
+    return table
 
 
 def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float:

@@ -1,11 +1,18 @@
-"""The consumers' per-event kernels give exactly what the plain numpy formulation gives."""
+"""The per-event kernels (consumers, share cascade) give exactly what the plain numpy
+formulation gives."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 
+import sim
 from sim.agents.consumers import _most_persuasive
+from sim.content import Post
+from sim.rng import stream
+from sim.social_graph import build
 
 
 def _by_lexsort(flat: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -32,3 +39,61 @@ def test_most_persuasive_all_distinct_and_with_nan():
     flat = np.array([2, 2, 1, 2])
     p = np.array([np.nan, 0.5, 0.1, 0.5])
     np.testing.assert_array_equal(_most_persuasive(flat, p), _by_lexsort(flat, p))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_one_bounded_draw_per_element_is_one_call_per_bound(seed):
+    """``rng.integers(0, bounds)`` with one bound per draw gives the numbers (and leaves the
+    generator in the state) of one ``rng.integers(0, bound, count)`` call per bound in turn,
+    which the share cascade relies on (sim.content.Post._shares_along)."""
+    r = np.random.default_rng(seed)
+    n = int(r.integers(1, 40))
+    sizes = r.integers(1, 5000, n)
+    sizes[r.random(n) < 0.2] = 1  # a bound of one draws nothing
+    if seed % 5 == 0:
+        sizes[0] = 2**33  # beyond 32 bits
+    counts = r.integers(0, 6, n)
+    a, b = stream(seed, "one-call"), stream(seed, "one-call")
+    if seed % 3 == 0:  # a half-used 32-bit word left in the generator
+        a.integers(0, 7, 3), b.integers(0, 7, 3)
+    parts = [a.integers(0, s, c) for s, c in zip(sizes, counts, strict=True) if c]
+    per_bound = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    np.testing.assert_array_equal(b.integers(0, np.repeat(sizes, counts)), per_bound)
+    assert a.random() == b.random()
+
+
+def _shares_one_call_per_hour(post, graph, k, decay, rng):
+    """The share cascade's sharers as first written: kernel weights with Python's ``**``,
+    one draw call per hour of viewers."""
+    last = post._k - 1
+    w = np.array([len(v) * f * decay ** (last - j) for j, v, f in post._viewers])
+    counts = rng.multinomial(k, w / w.sum())
+    sharers = np.concatenate(
+        [
+            v[rng.integers(0, len(v), c)]
+            for (_, v, _), c in zip(post._viewers, counts.tolist(), strict=True)
+            if c
+        ]
+    )
+    return graph.random_neighbour(sharers, rng)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shares_along_the_graph_as_first_written(seed):
+    n = 5000
+    region = stream(seed, "k-region").integers(0, 4, n)
+    graph = build(region, 4, sim.compose().market.social_graph, stream(seed, "graph"))
+    r = stream(seed, "k-viewers")
+    decay = math.exp(-1 / 6.0)
+    post = Post("p", 0, "short_video", np.array([0]), 0, 1, 100.0, stream(seed, "k-post"))
+    for h in range(40):
+        post._k = h
+        post._remember([r.integers(0, n, int(r.integers(1, 60)))], decay, float(r.random()))
+    post._k = 40
+    for k in (1, 7, 300):
+        a, b = stream(seed, "k-draw", k), stream(seed, "k-draw", k)
+        np.testing.assert_array_equal(
+            post._shares_along(graph, k, decay, a),
+            _shares_one_call_per_hour(post, graph, k, decay, b),
+        )
+        assert a.random() == b.random()
