@@ -50,6 +50,7 @@ class Feedback:
         self.views_lost = np.zeros((3, n_sku))  # by cause (stockout, late, quality)
         self.demand_lost = np.zeros((3, n_sku))
         self._prior = cfg.rating_prior_good / (cfg.rating_prior_good + cfg.rating_prior_bad)
+        self._multiplier: np.ndarray | None = None  # conversion_multiplier until a review
 
     # ------------------------------------------------------------------ the page
     def observe_offers(self, skus: np.ndarray, sold_out: np.ndarray, too_slow: np.ndarray) -> None:
@@ -108,6 +109,7 @@ class Feedback:
         bad = late | quality
         np.add.at(self.bad, skus[reviewed & bad], 1)
         np.add.at(self.good, skus[reviewed & ~bad], 1)
+        self._multiplier = None
 
     def rating(self) -> np.ndarray:
         """The rating each product's page shows (share of good reviews, with the prior)."""
@@ -117,10 +119,15 @@ class Feedback:
         )
 
     def conversion_multiplier(self) -> np.ndarray:
-        """Per product: how much the rating multiplies conversion (1 with ratings off)."""
-        if not self.cfg.ratings:
-            return np.ones(len(self.good))
-        return np.power(self.rating() / self._prior, self.cfg.rating_elasticity)
+        """Per product: how much the rating multiplies conversion (1 with ratings off).
+
+        Computed once per change of the reviews (do not modify the array returned)."""
+        if self._multiplier is None:
+            if not self.cfg.ratings:
+                self._multiplier = np.ones(len(self.good))
+            else:
+                self._multiplier = np.power(self.rating() / self._prior, self.cfg.rating_elasticity)
+        return self._multiplier
 
     def add_demand_lost(self, skus: np.ndarray, lost_probability: np.ndarray) -> None:
         """Wish probability lost to the rating or warnings, split into late and quality."""

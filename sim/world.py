@@ -162,6 +162,9 @@ def _platforms(m: ViralChainModel, config: Config) -> None:
     share = np.array(
         [platforms[p].population_share if p in platforms else 1.0 for p in m.platform_names]
     )
+    if len(share) == 1:  # everyone is on it: what the draw would give, without drawing
+        m.consumer_platform = np.zeros(m.market_size, dtype=np.int16)
+        return
     m.consumer_platform = (
         stream(m.seed, "population", "platform")
         .choice(len(share), size=m.market_size, p=share / share.sum())

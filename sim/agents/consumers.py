@@ -222,22 +222,30 @@ class ConsumerPopulation(mesa.Agent):
             return None
         consumers, skus, channels, kols, _ = _concat(fresh)
         launched = m.sellable_from[skus] <= hour
-        consumers, skus, channels, kols = (a[launched] for a in (consumers, skus, channels, kols))
-        if len(consumers) == 0:
-            return None
+        if not launched.all():
+            consumers, skus, channels, kols = (
+                a[launched] for a in (consumers, skus, channels, kols)
+            )
+            if len(consumers) == 0:
+                return None
         flat = consumers * m.n_sku + skus
         ec = self.exposure_count.reshape(-1)
         np.add.at(ec, flat, np.uint16(1))  # a scalar of ec's dtype keeps numpy's fast path
-        ec[flat[ec[flat] > 10_000]] = 10_000  # saturate far below uint16 overflow
+        seen = ec[flat]
+        over = seen > 10_000
+        if over.any():  # saturate far below uint16 overflow
+            ec[flat[over]] = 10_000
+            seen = ec[flat]
         p = m.channel_conversion[channels] * m.appeal[skus]
         has_kol = kols >= 0
-        p[has_kol] *= m.kol_trust[kols[has_kol]]
+        if has_kol.any():
+            p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
         age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
         p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
         c = self.cfg.consumer
-        seen = ec[flat].astype(np.float64)
+        seen = seen.astype(np.float64)
         p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
         if c.exposure_fatigue > 0:
             p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
@@ -471,6 +479,17 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def _concat(batches: list[Exposures]):
+    if len(batches) == 1:  # the same arrays as concatenated, without the copies
+        (x,) = batches
+        n = len(x)
+        qty = x.quantity if x.quantity is not None else np.ones(n, np.int64)
+        return (
+            x.consumers.astype(np.int64, copy=False),
+            x.skus.astype(np.int64, copy=False),
+            np.full(n, x.channel, np.int8),
+            np.full(n, x.kol, np.int32),
+            qty.astype(np.int64, copy=False),
+        )
     consumers = np.concatenate([b.consumers for b in batches]).astype(np.int64, copy=False)
     skus = np.concatenate([b.skus for b in batches]).astype(np.int64, copy=False)
     channels = np.concatenate([np.full(len(b), b.channel, np.int8) for b in batches])
@@ -500,9 +519,10 @@ def _book_conversion(m, skus, channels, idx, p, p_plain) -> None:
     rating and warnings took (demand lost to late delivery and to quality)."""
     P = m.n_sku
     content = (channels == CH_VIDEO) | (channels == CH_LIVE)
-    views = np.bincount(skus[content], minlength=P)
-    kept_content = idx[content[idx]]
-    m.feedback.note_conversion(views, np.bincount(skus[kept_content], p[kept_content], P))
+    if content.any():  # without content views the books do not change
+        views = np.bincount(skus[content], minlength=P)
+        kept_content = idx[content[idx]]
+        m.feedback.note_conversion(views, np.bincount(skus[kept_content], p[kept_content], P))
     lost = p_plain[idx] - p[idx]
     hit = lost > 0
     m.feedback.add_demand_lost(skus[idx][hit], lost[hit])

@@ -43,10 +43,11 @@ class Kol(mesa.Agent):
         else:
             pool = np.arange(n)
         k = min(k, len(pool))
+        ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
         self.followers: np.ndarray = (
-            np.sort(pool[rng.choice(len(pool), size=k, replace=False)])
+            np.sort(pool[rng.choice(len(pool), size=k, replace=False)]).astype(ids)
             if k
-            else np.empty(0, dtype=np.int64)
+            else np.empty(0, dtype=ids)
         )
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}

@@ -1,0 +1,48 @@
+"""Shortcuts taken for speed give exactly what the long way gives (issue 21)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import sim
+from sim.feedback import Feedback
+from sim.model import build_model
+from sim.rng import stream
+
+
+def test_one_platform_needs_no_draw():
+    cfg = sim.compose(None, ["market.n_consumers=3000", "run.horizon_hours=24"])
+    assert not cfg.market.platforms
+    m = build_model(cfg, 3)
+    drawn = stream(3, "population", "platform").choice(1, size=3000, p=[1.0]).astype(np.int16)
+    np.testing.assert_array_equal(m.consumer_platform, drawn)
+    assert m.consumer_platform.dtype == np.int16
+
+
+def test_followers_are_compact_ids_of_the_same_consumers():
+    cfg = sim.compose(None, ["market.n_consumers=3000", "run.horizon_hours=24"])
+    m = build_model(cfg, 3)
+    for kol in m.kols:
+        assert kol.followers.dtype == np.int32
+        rng = stream(3, "kol", kol.name, "followers")
+        tier = cfg.content.tiers[kol.cfg.tier]
+        if kol.cfg.followers_share is None:
+            rng.uniform(tier.followers_share_min, tier.followers_share_max)
+        pool = np.arange(3000) if not kol.cfg.platform else None
+        if pool is not None and len(kol.followers):
+            again = np.sort(pool[rng.choice(3000, size=len(kol.followers), replace=False)])
+            np.testing.assert_array_equal(kol.followers, again)
+
+
+def test_the_conversion_multiplier_follows_every_review():
+    cfg = sim.compose().market.feedback
+    fb = Feedback(cfg, 2)
+    first = fb.conversion_multiplier().copy()
+    assert fb.conversion_multiplier() is fb.conversion_multiplier()  # computed once
+    fb.review(
+        np.array([0, 0, 1]), np.array([True, True, False]), np.zeros(3, bool), np.ones(3, bool)
+    )
+    after = fb.conversion_multiplier()
+    fresh = np.power(fb.rating() / fb._prior, cfg.rating_elasticity)
+    np.testing.assert_array_equal(after, fresh)
+    assert after[0] < first[0] and after[1] > first[1]
