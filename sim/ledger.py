@@ -137,7 +137,10 @@ class Ledger:
     # -- money ---------------------------------------------------------------------
     def add_money(self, name: str, brand: int | np.ndarray, amount: float | np.ndarray) -> None:
         """Add to a per-brand money counter."""
-        np.add.at(self.money[name], brand, amount)
+        if isinstance(brand, int) and isinstance(amount, float):  # one brand: one addition
+            self.money[name][brand] += amount
+        else:
+            np.add.at(self.money[name], brand, amount)
 
     def add_kol_fee(self, kol: str, brand: int, amount: float) -> None:
         """A fee or commission paid by ``brand`` to ``kol``."""

@@ -15,6 +15,7 @@ All three are cost lines of the money identity (profit = revenue − every cost 
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from sim.clock import HOURS_PER_DAY
@@ -34,9 +35,24 @@ def daily(brand: Brand) -> dict[str, float]:
     }
 
 
+_HOURLY: weakref.WeakKeyDictionary[Brand, tuple[tuple[int, int], list[tuple[str, float]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def hourly(brand: Brand) -> list[tuple[str, float]]:
+    """The nonzero standing costs of one hour, by ledger field: :func:`daily` / 24, worked
+    out once per brand (again if its facilities change)."""
+    key = (len(brand.warehouses), len(brand.factories))
+    known = _HOURLY.get(brand)
+    if known is None or known[0] != key:
+        known = key, [(f, d / HOURS_PER_DAY) for f, d in daily(brand).items() if d]
+        _HOURLY[brand] = known
+    return known[1]
+
+
 def accrue_hour(brand: Brand) -> None:
     """Book one hour of the brand's standing costs."""
     ledger = brand.model.ledger
-    for field, per_day in daily(brand).items():
-        if per_day:
-            ledger.add_money(field, brand.index, per_day / HOURS_PER_DAY)
+    for field, per_hour in hourly(brand):
+        ledger.add_money(field, brand.index, per_hour)

@@ -46,3 +46,31 @@ def test_the_conversion_multiplier_follows_every_review():
     fresh = np.power(fb.rating() / fb._prior, cfg.rating_elasticity)
     np.testing.assert_array_equal(after, fresh)
     assert after[0] < first[0] and after[1] > first[1]
+
+
+def test_one_brands_money_is_added_as_numpy_adds_it():
+    from sim.ledger import Ledger
+
+    a = Ledger(2, 3, 1, np.array([0, 1]))
+    b = Ledger(2, 3, 1, np.array([0, 1]))
+    for amount in (0.1, 1e-17, 3.3333333333333335, np.float64(2.7)):
+        a.add_money("holding_cost", 1, amount)
+        np.add.at(b.money["holding_cost"], 1, amount)
+    a.add_money("holding_cost", np.array([0, 2]), np.array([0.5, 0.25]))
+    np.add.at(b.money["holding_cost"], np.array([0, 2]), np.array([0.5, 0.25]))
+    np.testing.assert_array_equal(a.money["holding_cost"], b.money["holding_cost"])
+
+
+def test_standing_costs_of_an_hour_are_the_daily_ones_over_24():
+    from sim import standing_costs
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=24"])
+    m = build_model(cfg, 1)
+    brand = m.brands[0]
+    daily = standing_costs.daily(brand)
+    assert standing_costs.hourly(brand) == [(f, d / 24) for f, d in daily.items() if d]
+    assert standing_costs.hourly(brand)  # the flexible setup pays for its flexibility
+    before = {f: float(m.ledger.money[f][0]) for f in daily}
+    standing_costs.accrue_hour(brand)
+    for f, d in daily.items():
+        assert m.ledger.money[f][0] == before[f] + d / 24
