@@ -147,67 +147,122 @@ class Post:
         graph: SocialGraph | None = None,
         kernel_decay: float = 0.0,
         share_factor: float = 1.0,
+        pending: PendingShares | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Consumers and SKUs for the views drawn (impressions: repeats allowed).
 
         With a ``graph``, a short video's shared views go from recent viewers (weighted by
         the kernel, ``kernel_decay = exp(-1/κ)``) to their contacts; the viewers drawn now are
-        remembered as potential sharers with weight ``share_factor`` each.
+        remembered as potential sharers with weight ``share_factor`` each. With ``pending``,
+        the contacts are looked up later, with the other posts' (``pending.resolve()`` fills
+        them into the consumers returned): one batch of graph look-ups per hour.
         """
         rng = self.rng
         parts = []
+        sharers = slots = None
+        share_at = 0
         if n_followers and len(followers):
             parts.append(followers[rng.integers(0, len(followers), n_followers)])
         if n_others:
-            if graph is not None and self.kind == "short_video" and self._viewers:
-                parts.append(self._shares_along(graph, n_others, kernel_decay, rng))
-            else:
-                parts.append(rng.integers(0, n_consumers, n_others))
-        if graph is not None and self.kind == "short_video":
-            self._remember(parts, kernel_decay, share_factor)
+            along = graph is not None and self.kind == "short_video" and self._viewers
+            if along:
+                sharers = self._sharers(n_others, kernel_decay, rng)
+            if sharers is None:  # anyone (along the graph: no recent viewer shares)
+                parts.append(rng.integers(0, graph.n if along else n_consumers, n_others))
+            else:  # each sharer's contact: which edge now, where it leads once looked up
+                slots = graph.neighbour_slots(sharers, rng)
+                share_at = sum(len(p) for p in parts)
+                parts.append(np.empty(n_others, dtype=np.int64))
         if not parts:
+            if graph is not None and self.kind == "short_video":
+                self._remember(np.empty(0, dtype=np.int64), kernel_decay, share_factor)
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
         consumers = np.concatenate(parts).astype(np.int64, copy=False)
+        if sharers is not None:
+            if pending is None:
+                consumers[share_at:] = graph.edge_targets(sharers, slots)
+            else:
+                pending.add(consumers, share_at, sharers, slots)
+        if graph is not None and self.kind == "short_video":
+            self._remember(consumers, kernel_decay, share_factor)
         if len(self.skus) == 1:
             skus = np.full(len(consumers), self.skus[0], dtype=np.int32)
         else:
             skus = self.skus[rng.integers(0, len(self.skus), len(consumers))].astype(np.int32)
         return consumers, skus
 
-    def _shares_along(
-        self, graph: SocialGraph, k: int, decay: float, rng: np.random.Generator
-    ) -> np.ndarray:
-        """``k`` shared views: a sharer per view (hour by kernel weight, then uniformly among
-        that hour's viewers), then a uniformly drawn contact of the sharer."""
+    def _sharers(self, k: int, decay: float, rng: np.random.Generator) -> np.ndarray | None:
+        """The sharers of ``k`` shared views: an hour by kernel weight, then uniformly among
+        that hour's viewers (None when no recent viewer shares: the views go to anyone)."""
         last = self._k - 1
         viewers = self._viewers
         power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
         w = np.array([len(v) * f * power[last - j] for j, v, f in viewers])
         total = w.sum()
         if not total > 0:
-            return rng.integers(0, graph.n, k)
+            return None
         counts = rng.multinomial(k, w / total)
         drawn = np.flatnonzero(counts)  # the hours with sharers, oldest first
         if len(drawn) == 1:
             v = viewers[int(drawn[0])][1]
-            return graph.random_neighbour(v[rng.integers(0, len(v), k)], rng)
+            return v[rng.integers(0, len(v), k)]
         # one draw per sharer, uniformly among its hour's viewers: a single call with one
         # bound per draw gives the same numbers as one call per hour (the same bounded
-        # draws from the generator, in the same order: tests/test_content.py)
+        # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         pool = [viewers[i][1] for i in drawn.tolist()]
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
         pick = rng.integers(0, np.repeat(sizes, per)) + np.repeat(np.cumsum(sizes) - sizes, per)
-        return graph.random_neighbour(np.concatenate(pool)[pick], rng)
+        return np.concatenate(pool)[pick]
 
-    def _remember(self, parts: list[np.ndarray], decay: float, share_factor: float) -> None:
-        """Keep this hour's viewers as potential sharers; forget those the kernel has spent."""
-        viewers = np.concatenate(parts).astype(np.int32) if parts else np.empty(0, np.int32)
+    def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
+        """Keep this hour's viewers as potential sharers; forget those the kernel has spent.
+
+        ``viewers`` is kept as it is (its shared views may be filled in later the same hour).
+        """
         if len(viewers) and share_factor > 0:
             self._viewers.append((self._k, viewers, float(share_factor)))
         keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
         while self._viewers and self._k - self._viewers[0][0] >= keep:
             del self._viewers[0]
+
+
+class PendingShares:
+    """Shared views of an hour whose contacts are looked up in the graph in one batch.
+
+    Each post adds the slots of its shares (the sharer and which of its edges); an edge's
+    target is a pure function of (sharer, edge), so one :meth:`SocialGraph.edge_targets` call
+    for all posts gives what one call per post gave.
+    """
+
+    def __init__(self, graph: SocialGraph):
+        self.graph = graph
+        self._fills: list[tuple[np.ndarray, int]] = []  # (consumers, first share position)
+        self._sharers: list[np.ndarray] = []
+        self._slots: list[np.ndarray] = []
+
+    def add(self, consumers: np.ndarray, at: int, sharers: np.ndarray, slots: np.ndarray) -> None:
+        """``consumers[at:]`` are the contacts at ``slots`` of ``sharers``, to look up."""
+        self._fills.append((consumers, at))
+        self._sharers.append(sharers)
+        self._slots.append(slots)
+
+    def resolve(self) -> None:
+        """Look up every contact added and fill them in."""
+        if not self._fills:
+            return
+        if len(self._fills) == 1:
+            targets = self.graph.edge_targets(self._sharers[0], self._slots[0])
+        else:
+            targets = self.graph.edge_targets(
+                np.concatenate(self._sharers), np.concatenate(self._slots)
+            )
+        start = 0
+        for consumers, at in self._fills:
+            n = len(consumers) - at
+            consumers[at:] = targets[start : start + n]
+            start += n
+        self._fills, self._sharers, self._slots = [], [], []
 
 
 _POWERS: dict[float, list[float]] = {}

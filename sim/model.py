@@ -35,7 +35,7 @@ from sim.agents.kol import Kol
 from sim.agents.warehouse import Warehouse
 from sim.clock import HOURS_PER_DAY, HOURS_PER_WEEK
 from sim.config import Config, DisruptionConfig
-from sim.content import cross_excite
+from sim.content import PendingShares, cross_excite
 from sim.geography import Geography
 from sim.ledger import Ledger
 from sim.orders import OrderBook
@@ -124,6 +124,8 @@ class ViralChainModel(mesa.Model):
         self.disruptions = [_Disruption(self, i, d) for i, d in enumerate(config.disruptions)]
         self.schedule_timeline()
         self.working_capital = np.zeros(len(self.brands))
+        graph = self.population.graph
+        self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
 
     # ------------------------------------------------------------------ the timeline
@@ -270,7 +272,10 @@ class ViralChainModel(mesa.Model):
         self.hour = h
         if h == self.config.run.fail_at_hour:
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
-        exposures = [e for kol in self.kols for e in kol.broadcast(h)]
+        shares = self._shares  # the hour's graph look-ups, one batch for all KOLs
+        exposures = [e for kol in self.kols for e in kol.broadcast(h, shares)]
+        if shares is not None:
+            shares.resolve()
         cross_excite(
             [p for kol in self.kols for p in kol.posts], h, self.config.content.short_video
         )

@@ -133,8 +133,12 @@ class SocialGraph:
     def random_neighbour(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One uniformly drawn out-neighbour per node."""
         nodes = np.asarray(nodes, dtype=np.int64)
-        j = (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
-        return self.edge_targets(nodes, j)
+        return self.edge_targets(nodes, self.neighbour_slots(nodes, rng))
+
+    def neighbour_slots(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Which edge of each node :meth:`random_neighbour` follows (uniform among its
+        edges): look the targets up later with :meth:`edge_targets`."""
+        return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
 
     def reach(
         self, senders: np.ndarray, probability: float, rng: np.random.Generator

@@ -10,9 +10,11 @@ import pytest
 
 import sim
 from sim.agents.consumers import _most_persuasive
-from sim.content import Post
+from sim.content import PendingShares, Post
 from sim.rng import stream
 from sim.social_graph import build
+
+VIDEO, LIVE = sim.compose().content.short_video, sim.compose().content.livestream
 
 
 def _by_lexsort(flat: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -88,12 +90,42 @@ def test_shares_along_the_graph_as_first_written(seed):
     post = Post("p", 0, "short_video", np.array([0]), 0, 1, 100.0, stream(seed, "k-post"))
     for h in range(40):
         post._k = h
-        post._remember([r.integers(0, n, int(r.integers(1, 60)))], decay, float(r.random()))
+        post._remember(r.integers(0, n, int(r.integers(1, 60))), decay, float(r.random()))
     post._k = 40
     for k in (1, 7, 300):
         a, b = stream(seed, "k-draw", k), stream(seed, "k-draw", k)
         np.testing.assert_array_equal(
-            post._shares_along(graph, k, decay, a),
+            graph.random_neighbour(post._sharers(k, decay, a), a),
             _shares_one_call_per_hour(post, graph, k, decay, b),
         )
         assert a.random() == b.random()
+
+
+def test_contacts_looked_up_in_one_batch_are_those_looked_up_post_by_post():
+    n = 4000
+    region = stream(0, "b-region").integers(0, 4, n)
+    graph = build(region, 4, sim.compose().market.social_graph, stream(0, "graph"))
+    decay = math.exp(-1 / 6.0)
+    followers = np.arange(0, 400, dtype=np.int32)
+
+    def posts():
+        return [
+            Post(f"p{i}", 0, "short_video", np.array([0, 1]), i, 1, 300.0, stream(i, "b-post"))
+            for i in range(3)
+        ]
+
+    alone, batched = posts(), posts()
+    pending = PendingShares(graph)
+    for h in range(30):
+        want, late = [], []
+        for a, b in zip(alone, batched, strict=True):
+            nf, no = a.views_this_hour(h, VIDEO, LIVE)
+            assert b.views_this_hour(h, VIDEO, LIVE) == (nf, no)
+            if nf + no:
+                want.append(a.sample_exposures(nf, no, followers, n, graph, decay))
+                late.append(b.sample_exposures(nf, no, followers, n, graph, decay, 1.0, pending))
+        pending.resolve()
+        for (c1, s1), (c2, s2) in zip(want, late, strict=True):
+            np.testing.assert_array_equal(c1, c2)
+            np.testing.assert_array_equal(s1, s2)
+    assert sum(a.share_views for a in alone) > 50  # shares travelled along the graph

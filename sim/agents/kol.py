@@ -9,7 +9,7 @@ import mesa
 import numpy as np
 
 from sim.config import KolConfig
-from sim.content import Exposures, Post
+from sim.content import Exposures, PendingShares, Post
 from sim.orders import CH_LIVE, CH_VIDEO
 from sim.rng import stream
 
@@ -128,17 +128,20 @@ class Kol(mesa.Agent):
                 )
 
     # -- hourly --------------------------------------------------------------------
-    def broadcast(self, hour: int) -> list[Exposures]:
+    def broadcast(self, hour: int, pending: PendingShares | None = None) -> list[Exposures]:
         """Views of this hour from all active posts, as exposures.
 
         A short video's new views feed its share cascade less while its product page is sold
         out or slow (``market.feedback.page_sharing``); the shares withheld are booked with
-        the feedback as views lost. With a social graph, shares travel along its edges.
+        the feedback as views lost. With a social graph, shares travel along its edges: with
+        ``pending``, their contacts are filled in by ``pending.resolve()`` (the caller's,
+        once for all KOLs), else before this returns.
         """
         m = self.model
         video, live = m.config.content.short_video, m.config.content.livestream
         graph = m.population.graph
         decay = math.exp(-1.0 / video.share_kernel_hours)
+        own = PendingShares(graph) if pending is None and graph is not None else None
         out = []
         for post in self.posts:
             f, so, sl = m.feedback.share_factor(post.skus)
@@ -148,9 +151,18 @@ class Kol(mesa.Agent):
             if f < 1.0 and post.kind == "short_video":
                 m.feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
-                nf, no, self.followers, m.market_size, graph, decay, f
+                nf,
+                no,
+                self.followers,
+                m.market_size,
+                graph,
+                decay,
+                f,
+                pending if own is None else own,
             )
             ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
             out.append(Exposures(consumers, skus, ch, self.index))
         self.posts = [p for p in self.posts if not p.finished]
+        if own is not None:
+            own.resolve()
         return out
