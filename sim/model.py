@@ -315,19 +315,22 @@ class ViralChainModel(mesa.Model):
         cost = self.ledger.average_cost()
         money = self.ledger.money
         for b, brand in enumerate(self.brands):
-            # whole units summed as integers: exact, so the same vector as summed in floats
+            # whole units summed as integers: exact in any order, so the same vector as
+            # summed in floats; one reduction over all the stocks instead of one add each
             units = np.zeros(self.n_sku, dtype=np.int64)
+            held = [a for w in brand.warehouses for a in (w.on_hand, w.returns_waiting)]
+            held += [
+                a
+                for c in brand.carriers
+                for a in (c.stock_in_transit, c.parcels_in_transit, c.returns_in_transit)
+            ]
+            if held:
+                units += np.add.reduce(held)
+            if brand.factories:
+                units += np.add.reduce([f.fg for f in brand.factories]).sum(axis=1)
             wip_value = 0.0
-            for w in brand.warehouses:
-                units += w.on_hand
-                units += w.returns_waiting
             for f in brand.factories:
-                units += f.fg.sum(axis=1)
                 wip_value += f.unused_inputs_value()
-            for c in brand.carriers:
-                units += c.stock_in_transit
-                units += c.parcels_in_transit
-                units += c.returns_in_transit
             advances = money["paid"][b] - money["cancel_refunds"][b] - money["delivered_value"][b]
             wc = float(units.astype(np.float64) @ cost) + wip_value - advances
             self.working_capital[b] = wc

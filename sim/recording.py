@@ -84,17 +84,18 @@ class Recorder:
         if ledger.hour_flowed:  # most hours have no flow
             for f in _REGION_FLOWS:
                 regions[:, :, _F[f]] += ledger.hour[f]
-        regions[:, :, _F["backlog"]] = sum(b.selling.backlog_region for b in m.brands)
-        regions[:, :, _F["in_transit"]] = sum(c.parcels_to_region for c in m.carriers)
+        # integer sums: one reduction each, exact (the same as adding them one by one)
+        regions[:, :, _F["backlog"]] = _total([b.selling.backlog_region for b in m.brands])
+        regions[:, :, _F["in_transit"]] = _total([c.parcels_to_region for c in m.carriers])
         whs = row[:, self._w0 : self._f0]
         if m.warehouses:  # one array operation per field for all warehouses
             whs[:, :, _F["on_hand"]] = np.array([w.on_hand for w in m.warehouses]).T
-            whs[:, :, _F["in_transit"]] = sum(c.stock_in_transit_to for c in m.carriers)
+            whs[:, :, _F["in_transit"]] = _total([c.stock_in_transit_to for c in m.carriers])
             whs[:, :, _F["shipped"]] += np.array([w.shipped_hour for w in m.warehouses]).T
             whs[:, :, _F["returned"]] += np.array([w.returned_hour for w in m.warehouses]).T
         facs = row[:, self._f0 :]
         if m.factories:
-            facs[:, :, _F["on_hand"]] = np.array([f.fg.sum(axis=1) for f in m.factories]).T
+            facs[:, :, _F["on_hand"]] = np.array([f.fg for f in m.factories]).sum(axis=2).T
             facs[:, :, _F["produced"]] += np.array([f.produced_hour for f in m.factories]).T
 
     def timeseries(self, run_id: str) -> pd.DataFrame:
@@ -124,6 +125,13 @@ class Recorder:
         for j, f in enumerate(TS_FIELDS):
             df[f] = values[:, j].astype(np.int64)
         return df
+
+
+def _total(arrays: list[np.ndarray]) -> np.ndarray | int:
+    """The sum of same-shaped integer arrays (0 for none)."""
+    if not arrays:
+        return 0
+    return arrays[0] if len(arrays) == 1 else np.add.reduce(arrays)
 
 
 def _empty_timeseries() -> pd.DataFrame:
