@@ -81,6 +81,10 @@ class Post:
     _weights: np.ndarray = field(default_factory=lambda: np.empty(0))
     # recent viewers (potential sharers): (hour since start, consumers, share factor), newest last
     _viewers: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
+    # per entry of _viewers: its hour and its viewers times its share factor (the kernel
+    # weight before the decay), kept as plain lists for one array operation per draw
+    _viewer_hours: list[int] = field(default_factory=list)
+    _viewer_mass: list[float] = field(default_factory=list)
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
     last_factor: float = 1.0
@@ -197,7 +201,8 @@ class Post:
         last = self._k - 1
         viewers = self._viewers
         power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
-        w = np.array([len(v) * f * power[last - j] for j, v, f in viewers])
+        # len(v) * f * decay ** age, multiplied in the same order as Python's floats
+        w = np.array(self._viewer_mass) * power[last - np.array(self._viewer_hours)]
         total = w.sum()
         if not total > 0:
             return None
@@ -222,9 +227,14 @@ class Post:
         """
         if len(viewers) and share_factor > 0:
             self._viewers.append((self._k, viewers, float(share_factor)))
+            self._viewer_hours.append(self._k)
+            self._viewer_mass.append(len(viewers) * float(share_factor))
         keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
-        while self._viewers and self._k - self._viewers[0][0] >= keep:
-            del self._viewers[0]
+        spent = 0
+        while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:
+            spent += 1
+        if spent:
+            del self._viewers[:spent], self._viewer_hours[:spent], self._viewer_mass[:spent]
 
 
 class PendingShares:
@@ -265,15 +275,17 @@ class PendingShares:
         self._fills, self._sharers, self._slots = [], [], []
 
 
-_POWERS: dict[float, list[float]] = {}
+_POWERS: dict[float, np.ndarray] = {}
 
 
-def _powers(base: float, n: int) -> list[float]:
+def _powers(base: float, n: int) -> np.ndarray:
     """``[base ** 0, base ** 1, ...]`` (at least ``n`` terms), each computed by Python's
     ``**`` as the kernel weights always were, remembered per base."""
-    table = _POWERS.setdefault(base, [])
-    while len(table) < n:
-        table.append(base ** len(table))
+    table = _POWERS.get(base)
+    if table is None or len(table) < n:
+        size = max(n, 64 if table is None else 2 * len(table))
+        table = np.array([base**e for e in range(size)])
+        _POWERS[base] = table
     return table
 
 
