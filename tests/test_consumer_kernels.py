@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.agents.consumers import _most_persuasive
+from sim.agents.consumers import _Groups, _most_persuasive, _stable_order
 from sim.content import PendingShares, Post
 from sim.rng import stream
 from sim.social_graph import build
@@ -129,3 +129,34 @@ def test_contacts_looked_up_in_one_batch_are_those_looked_up_post_by_post():
             np.testing.assert_array_equal(c1, c2)
             np.testing.assert_array_equal(s1, s2)
     assert sum(a.share_views for a in alone) > 50  # shares travelled along the graph
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_radix_order_is_the_stable_sort(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4096, 60_000))
+    top = [2**16, 2**20, 2**32 - 1, 2**40][seed % 4]  # one digit, two, the full two, more
+    keys = rng.integers(0, top, n)
+    keys[: n // 3] = keys[n // 3 : 2 * (n // 3)]  # many equal keys: ties keep their order
+    np.testing.assert_array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_most_persuasive_on_large_batches(seed):
+    rng = np.random.default_rng(seed)
+    n = 50_000
+    flat = rng.integers(0, 30_000, n)
+    p = rng.choice([0.0, 0.1, 0.5, 1.0], n) if seed % 2 else rng.random(n)
+    np.testing.assert_array_equal(_most_persuasive(flat, p), _by_lexsort(flat, p))
+
+
+@pytest.mark.parametrize("n", [5, 3000, 70_000])
+def test_exposures_counted_by_group_as_one_by_one(n):
+    rng = np.random.default_rng(n)
+    flat = rng.integers(0, max(2, n // 3), n)
+    by_one = rng.integers(0, 2**16, max(2, n // 3)).astype(np.uint16)  # some wrap around
+    by_group = by_one.copy()
+    np.add.at(by_one, flat, np.uint16(1))
+    g = _Groups(flat)
+    by_group[g.keys] += g.sizes.astype(np.uint16)
+    np.testing.assert_array_equal(by_group, by_one)

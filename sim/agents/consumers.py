@@ -229,8 +229,11 @@ class ConsumerPopulation(mesa.Agent):
             if len(consumers) == 0:
                 return None
         flat = consumers * m.n_sku + skus
+        groups = _Groups(flat)
         ec = self.exposure_count.reshape(-1)
-        np.add.at(ec, flat, np.uint16(1))  # a scalar of ec's dtype keeps numpy's fast path
+        # count the exposures: each distinct (consumer, product) once, by its group's size
+        # (uint16 arithmetic, as np.add.at of one per exposure)
+        ec[groups.keys] += groups.sizes.astype(np.uint16)
         seen = ec[flat]
         over = seen > 10_000
         if over.any():  # saturate far below uint16 overflow
@@ -259,7 +262,7 @@ class ConsumerPopulation(mesa.Agent):
         closed = (state != NONE) & ~warned
         p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
-        idx = _most_persuasive(flat, p)
+        idx = _most_persuasive(flat, p, groups)
         _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
         want = rng.random(len(idx)) < p[idx]
         idx = np.sort(idx[want])
@@ -455,27 +458,54 @@ class ConsumerPopulation(mesa.Agent):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
-def _most_persuasive(flat: np.ndarray, p: np.ndarray) -> np.ndarray:
+class _Groups:
+    """Exposures grouped by ``flat`` (consumer and product): the stable order that sorts
+    them, where each group starts in it, and its size."""
+
+    def __init__(self, flat: np.ndarray):
+        self.order = _stable_order(flat)
+        ordered = flat[self.order]
+        n = len(ordered)
+        self.head = np.ones(n, dtype=bool)
+        self.head[1:] = ordered[1:] != ordered[:-1]
+        self.starts = np.flatnonzero(self.head)
+        self.keys = ordered[self.starts]  # the distinct flat values, ascending
+        self.sizes = np.diff(np.append(self.starts, n))
+
+
+def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
     """Per distinct ``flat`` (consumer and product), in ascending order, the index of its
     highest ``p`` (the first such index on ties): ``np.lexsort((-p, flat))`` keeping each
     group's head, with one stable sort instead of two and the groups' best found linearly
-    (most groups are a single exposure)."""
-    order = np.argsort(flat, kind="stable")
-    ordered = flat[order]
-    n = len(ordered)
-    head = np.ones(n, dtype=bool)
-    head[1:] = ordered[1:] != ordered[:-1]
-    starts = np.flatnonzero(head)
+    (most groups are a single exposure). ``groups``: ``_Groups(flat)`` if already made."""
+    g = _Groups(flat) if groups is None else groups
+    order, starts = g.order, g.starts
+    n = len(order)
     if len(starts) == n:  # every exposure is its consumer's only one for that product
         return order
     if np.isnan(p).any():  # NaN has no place in a maximum: sort as lexsort does
         lex = np.lexsort((-p, flat))
-        return lex[head]
+        return lex[g.head]
     ps = p[order]
     best = np.maximum.reduceat(ps, starts)
-    sizes = np.diff(np.append(starts, n))
-    position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
+    position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
     return order[np.minimum.reduceat(position, starts)]
+
+
+_RADIX_FROM = 4096  # below this many keys numpy's comparison sort is as quick
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for non-negative integer keys: for many keys, two
+    stable passes on 16-bit digits (numpy sorts 16-bit integers by radix, in linear time),
+    the low digits first; the same permutation, as a stable sort's is unique."""
+    if len(keys) < _RADIX_FROM:
+        return np.argsort(keys, kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    high = keys[low] >> 16
+    if high.max() < 1 << 16:
+        high = high.astype(np.uint16)
+    return low[np.argsort(high, kind="stable")]
 
 
 def _concat(batches: list[Exposures]):
