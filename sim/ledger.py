@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, not np.add.at
+
 
 class Ledger:
     """Counters of one run."""
@@ -98,8 +100,21 @@ class Ledger:
         self, name: str, sku: int | np.ndarray, region: np.ndarray, qty: int | np.ndarray
     ) -> None:
         """Add to the current hour's flow per SKU and region (and to the unit counter)."""
-        np.add.at(self.hour[name], (sku, region), qty)
+        hour = self.hour[name]
         self.hour_flowed = True
+        if isinstance(sku, np.ndarray) and len(sku) > _COUNT_FROM:
+            # many: count per (SKU, region) cell in one pass; integer sums, so exact
+            cell = sku.astype(np.int64) * self.n_regions + region
+            if np.ndim(qty) == 0:
+                counts = np.bincount(cell, minlength=hour.size) * int(qty)
+            else:  # whole units as float64 weights: exact below 2**53
+                counts = np.bincount(cell, weights=qty, minlength=hour.size).astype(np.int64)
+            counts = counts.reshape(hour.shape)
+            hour += counts
+            if name in self.units:
+                self.units[name] += counts.sum(axis=1)
+            return
+        np.add.at(hour, (sku, region), qty)
         if name in self.units:
             np.add.at(self.units[name], sku, qty)
 
