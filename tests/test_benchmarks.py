@@ -139,3 +139,41 @@ def test_profiler_wraps_the_actors_methods_including_inherited_ones():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_before_and_after_side_by_side(tmp_path):
+    out = tmp_path / "ab.json"
+    args = ["--before", "HEAD", "--only", "quiet", "--rounds", "1", "--quick", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [r["measure"] for r in report["rows"]] == ["quiet hour, median step", "sim.run, CPU"]
+    for side in ("before", "after"):
+        assert len(report["raw"]["quiet"][side]) == 1
+    assert report["table"] in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--before", "HEAD", "--only", "nope"], "--only: unknown task 'nope'"),
+        (["--before", "no-such-revision"], "--before: no git revision 'no-such-revision'"),
+    ],
+)
+def test_before_and_after_bad_input(args, needle, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(tmp_path / "x.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and needle in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "x.json").exists()

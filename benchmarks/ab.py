@@ -1,0 +1,211 @@
+"""Before and after, side by side: ``python -m benchmarks.ab --before REV``.
+
+Measures the same tasks on two versions of the code in one invocation, alternating fresh
+processes (A-B in odd rounds, B-A in even ones, so that a drift of the shared machine falls
+on both sides alike): *before* is the git revision ``REV`` (exported with ``git archive``
+into a temporary directory), *after* is this checkout as it is. Both run with this
+checkout's Python environment. Prints one table of ranges (min–max over the rounds) and
+the ratio of the medians, and writes every raw measurement to ``--out`` (default
+``benchmarks/results/ab.json``).
+
+Tasks (``--only``, comma-separated; ``--quick``: tiny sizes, seconds, figures meaningless):
+
+* ``quiet``: benchmark 9's worker at 10,000 consumers × 30 days: the median quiet hour
+  (no flow) and ``sim.run`` of the same world (CPU);
+* ``workshop``: ``sim.run`` at 10,000 consumers × 30 days (benchmark 6);
+* ``flagship``: ``sim.run`` at 1,000,000 consumers × 60 days (benchmark 3);
+* ``ten_m``: ``sim.run`` at 10,000,000 consumers × 60 days (peak memory too);
+* ``cli``: the ``viralchain run`` command of the workshop story, imports to exit (wall and
+  CPU of the process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.suite import ROOT
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FLEX = "setup=flexible"
+SIZES = {
+    "quiet": (10_000, 720),
+    "workshop": (10_000, 720),
+    "flagship": (1_000_000, 1440),
+    "ten_m": (10_000_000, 1440),
+    "cli": (10_000, 720),
+}
+QUICK = {name: (2_000, 48) for name in SIZES}
+# the figures of each task: (key in the measurement, label, unit, scale)
+FIGURES: dict[str, list[tuple[str, str, str, float]]] = {
+    "quiet": [
+        ("quiet_hour_median_s", "quiet hour, median step", "us", 1e6),
+        ("run_cpu_s", "sim.run, CPU", "s", 1.0),
+    ],
+    "workshop": [("run_cpu_s", "sim.run, CPU", "s", 1.0), ("run_s", "sim.run, wall", "s", 1.0)],
+    "flagship": [
+        ("run_cpu_s", "sim.run, CPU", "s", 1.0),
+        ("run_s", "sim.run, wall", "s", 1.0),
+        ("peak_rss_mib", "peak memory", "MiB", 1.0),
+    ],
+    "ten_m": [
+        ("run_cpu_s", "sim.run, CPU", "s", 1.0),
+        ("run_s", "sim.run, wall", "s", 1.0),
+        ("peak_rss_mib", "peak memory", "MiB", 1.0),
+    ],
+    "cli": [
+        ("cpu_s", "viralchain run, CPU", "s", 1.0),
+        ("wall_s", "viralchain run, wall", "s", 1.0),
+    ],
+}
+
+
+def export(rev: str, into: Path) -> Path:
+    """The tree of git revision ``rev`` written into ``into`` (``git archive``)."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def _env(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+
+
+def _overrides(name: str, quick: bool) -> list[str]:
+    n, hours = (QUICK if quick else SIZES)[name]
+    return [FLEX, f"market.n_consumers={n}", f"run.horizon_hours={hours}"]
+
+
+def measure(name: str, tree: Path, quick: bool, out_dir: Path) -> dict[str, Any]:
+    """One measurement of task ``name`` with the code in ``tree``, in a fresh process."""
+    overrides = _overrides(name, quick)
+    if name == "cli":
+        code = "import sys; from experiments.cli import console; sys.exit(console())"
+        argv = ["viralchain", "run", "--out", str(out_dir / tree.name), *overrides]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {code}"],
+            cwd=tree,
+            env=_env(tree),
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise RuntimeError(f"viralchain run failed in {tree}:\n{proc.stderr[-3000:]}")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return {"wall_s": wall, "cpu_s": cpu}
+    task = {"kind": "quiet" if name == "quiet" else "run", "overrides": overrides}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", json.dumps(task)],
+        cwd=tree,
+        env=_env(tree),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed in {tree} on {task}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(
+    before: Path, after: Path, names: list[str], rounds: int, quick: bool, log=print
+) -> dict[str, Any]:
+    """Every task ``rounds`` times on both trees, alternating; the raw measurements."""
+    res: dict[str, dict[str, list[dict[str, Any]]]] = {
+        n: {"before": [], "after": []} for n in names
+    }
+    trees = {"before": before, "after": after}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for name in names:
+                for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
+                    res[name][side].append(measure(name, trees[side], quick, Path(tmp)))
+                    log(f"round {r + 1}/{rounds}: {name} {side} done")
+    return res
+
+
+def table(res: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The ranges and the ratio of medians (before / after), as text and as rows."""
+    rows = []
+    for name, sides in res.items():
+        for key, label, unit, scale in FIGURES[name]:
+            b = [scale * m[key] for m in sides["before"]]
+            a = [scale * m[key] for m in sides["after"]]
+            mb, ma = statistics.median(b), statistics.median(a)
+            rows.append(
+                {
+                    "task": name,
+                    "measure": label,
+                    "unit": unit,
+                    "before": [min(b), max(b)],
+                    "after": [min(a), max(a)],
+                    "ratio": mb / ma if ma else float("nan"),
+                }
+            )
+    head = f"{'task':<9} {'measure':<24} {'before':>19} {'after':>19} {'before/after':>12}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rng = [f"{r[s][0]:.3g}–{r[s][1]:.3g} {r['unit']}" for s in ("before", "after")]
+        lines.append(
+            f"{r['task']:<9} {r['measure']:<24} {rng[0]:>19} {rng[1]:>19} {r['ratio']:>11.2f}x"
+        )
+    return "\n".join(lines), rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.split("\n")[0])
+    p.add_argument("--before", required=True, help="git revision to compare against")
+    p.add_argument("--only", default="quiet,workshop,flagship,cli", help="tasks, comma-separated")
+    p.add_argument("--rounds", type=int, default=3, help="measurements per side (default 3)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
+    p.add_argument("--out", type=Path, default=RESULTS / "ab.json", help="JSON file to write")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SIZES]
+    if unknown or args.rounds < 1:
+        bad = f"--only: unknown task {unknown[0]!r}" if unknown else f"--rounds: {args.rounds}"
+        print(f"benchmarks.ab: {bad} (tasks: {', '.join(SIZES)}; rounds >= 1)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            before = export(args.before, Path(tmp))
+        except subprocess.CalledProcessError:
+            print(f"benchmarks.ab: --before: no git revision {args.before!r}", file=sys.stderr)
+            return 2
+        load0 = os.getloadavg()
+        res = compare(before, ROOT, names, args.rounds, args.quick, log=print)
+        load1 = os.getloadavg()
+    text, rows = table(res)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "before": args.before,
+        "after": "working tree",
+        "rounds": args.rounds,
+        "quick": args.quick,
+        "loadavg": [load0, load1],
+        "rows": rows,
+        "raw": res,
+        "table": text,
+    }
+    args.out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
