@@ -111,12 +111,12 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "presale",
         "creative_presale",
-        (FLEX,),
+        (FLEX, "policy.presale.make_to_order=true"),
         ("policy/presale=off", *SPECULATIVE_STOCK),
         ("policy/presale=on",),
         (("leftover_units", -1), ("peak_working_capital", -1)),
-        "presale replaces speculative stock (sell, then make); off = stock made ahead",
-        acts=False,
+        "presale replaces speculative stock (sell, then make: production covers the "
+        "pre-orders only); off = stock made ahead of about the same demand",
     ),
     Lever(
         "pilot_batch",

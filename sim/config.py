@@ -782,6 +782,10 @@ class PresalePolicy(Strict):
     max_backlog_units: NonNegative = Field(
         description="pre-orders accepted at most (reference scale; 0: no limit)"
     )
+    make_to_order: bool = Field(
+        description="sell, then make: while presale is open before the product's launch, "
+        "production covers the pre-orders only (no forecast, safety stock or rush)",
+    )
 
 
 class OpportunityPolicy(Strict):

@@ -182,6 +182,28 @@ def test_presale_launch_sells_before_launch_and_before_stock():
     assert r.kpis["delivered_units"] > 0  # sell first, then make
 
 
+def test_make_to_order_presale_makes_only_what_was_preordered():
+    launch = (
+        "setup=flexible",
+        "policy/presale=on",
+        "policy.presale.open_when=always",
+        "brand.products.hero.launch_hour=150",
+        "brand.products.hero.initial_stock_units=0",
+    )
+    mto = run(*launch, "policy.presale.make_to_order=true")
+    ahead = run(*launch, "policy.presale.make_to_order=false")
+    made = {
+        name: r.events[r.events.kind.isin(["production_order", "pilot_batch", "rush_order"])]
+        for name, r in (("mto", mto), ("ahead", ahead))
+    }
+    assert len(made["mto"]) > 0 and not (made["mto"].kind == "rush_order").any()
+    # every lot is the pre-orders not yet covered, rounded to one factory's smallest lot
+    largest_lot = max(f.order_quantity(1) for f in mto.model.brands[0].factories)
+    assert made["mto"].quantity.max() <= largest_lot
+    assert made["mto"].quantity.sum() < made["ahead"].quantity.sum()
+    assert mto.kpis["leftover_units"] < ahead.kpis["leftover_units"]
+
+
 def test_presale_promise_screens_impatient_buyers():
     long = run("setup=rigid", "policy/presale=on", "policy.presale.promise_hours=2000")
     short = run("setup=rigid", "policy/presale=on", "policy.presale.promise_hours=120")

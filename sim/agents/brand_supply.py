@@ -147,6 +147,9 @@ class Supply:
             safety = max(0.0, self.safety.units(per_day, sig))
             if hour < self._safety_boost_until[sku]:
                 safety *= self._safety_boost[sku]
+            if self.makes_to_order(sku, hour):
+                self._make_to_order(sku, hour, [*regular, *quick])
+                continue
             ctx = SourcingContext(
                 per_day=per_day,
                 base_per_day=base,
@@ -171,6 +174,23 @@ class Supply:
                     self.order_from_pool(sku, q, hour, rush=False)
                 else:
                     self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
+
+    def makes_to_order(self, sku: int, hour: int) -> bool:
+        """Whether ``sku`` is made to its pre-orders only now (``policy.presale.make_to_order``:
+        presale open and the product not launched yet)."""
+        return bool(self.spec.policy.presale.make_to_order and self.selling.presale_open[sku])
+
+    def _make_to_order(self, sku: int, hour: int, factories: list[Factory]) -> None:
+        """Sell, then make: order the pre-orders not yet covered by stock or production, lot
+        for lot, at the factory whose smallest lot fits them best (cheapest on a tie): no
+        forecast, no safety stock, no speculative lot."""
+        need = -self.inventory_position(sku)
+        if need <= 0:
+            return
+        f = min(factories, key=lambda f: (f.order_quantity(need), float(f.cost_per_unit[sku])))
+        q = self._pilot(f, sku, f.order_quantity(need))
+        if q:
+            self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
 
     def _pilot(self, f: Factory, sku: int, quantity: int) -> int:
         """The first order of a SKU is a pilot batch (if configured): cap its size.
