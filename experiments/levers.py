@@ -189,12 +189,12 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "prepositioning",
         "multi_platform",
-        (FLEX, "logistics.warehouses.forward_south.pick_capacity_units_per_hour=400"),
+        (FLEX, "policy/deployment=central"),
         ("policy/prepositioning=off",),
         ("policy/prepositioning=before_livestream",),
-        (("delivery_hours_mean", -1),),
-        "a forward warehouse that can pick the wave, stock moved before a known live stream",
-        acts=False,
+        (("delivery_hours_mean", -1), ("fill_rate", +1)),
+        "stock held centrally (pooled); before a known live stream the forward warehouse "
+        "gets its regions' share, so their wave ships from near them",
     ),
     Lever(
         "forecast",

@@ -407,6 +407,24 @@ def test_prepositioning_moves_stock_forward_before_the_stream():
     assert on.kpis["transport_unit_km"] > off.kpis["transport_unit_km"]
 
 
+def test_prepositioning_moves_only_the_forward_regions_share_of_central_stock():
+    m = ViralChainModel(
+        small("setup=flexible", "policy/prepositioning=before_livestream", DEBUG), seed=1
+    )
+    brand, net = m.brands[0], m.brands[0].network
+    central = m.warehouses[m.warehouse_index["central"]]
+    fwd = m.warehouse_index["forward_south"]
+    m.run_for(1)
+    before = central.available(0)
+    brand.prepositioning.move_forward(brand, (0,), "test")
+    moved = [e[4] for e in m.events if e[1] == "transfer" and e[6].endswith("(test)")]
+    share = m.config.policy.prepositioning.share * net.demand_share[fwd] / net.demand_share.sum()
+    # the south's part only: stripping the central warehouse would leave the other regions to
+    # be served from the far forward warehouse (issue 16: delivery +5 h)
+    assert moved == [int(before * share)]
+    assert 0 < moved[0] < 0.5 * before
+
+
 def test_rebalancing_refills_an_empty_forward_warehouse():
     m = ViralChainModel(
         small("setup=flexible", "policy/prepositioning=before_livestream", DEBUG), seed=1
