@@ -80,6 +80,27 @@ STEADY_WORLD = (
     "run.horizon_hours=1440",  # 60 days: enough material orders for a defined ratio
     "brand.products.hero.novelty_half_life_days=1000",
 )
+# a steady base (search buyers, a staple that does not fade) with four surprise short videos
+# (surges above it), a core factory with small lots and its nominal ten-day material lead
+# time (materials bought per job): both a regular order and surges fire
+SURGES_ON_A_BASE = (
+    "market.organic.exposure_rate_per_day=0.05",
+    "market.organic.conversion_probability=0.05",
+    "brand.products.hero.novelty_half_life_days=1000",
+    "content.calendar=["
+    + ",".join(
+        f"{{kol:{k},at_hour:{h},kind:short_video,skus:[],duration_hours:1,notice_hours:0}}"
+        for k, h in (
+            ("foodie_a", 200),
+            ("top_streamer", 420),
+            ("foodie_b", 620),
+            ("top_streamer", 820),
+        )
+    )
+    + "]",
+    "supply.materials.mode=per_job",
+    *SMALL_LOTS,
+)
 # creative_presale's speculative alternative: stock made ahead of about the demand presale
 # would have taken (reference scale; ~1,200 units over the three variants)
 SPECULATIVE_STOCK = (
@@ -209,12 +230,13 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "sourcing",
         "head_kol_livestream",
-        (FLEX, SURPRISE),
+        (FLEX, *SURGES_ON_A_BASE),
         ("policy/sourcing=dual_index",),
         ("policy/sourcing=base_surge",),
-        (("quick_response_share", -1),),
-        "base_surge orders the base at the regular factory; dual_index tops up fast",
-        acts=False,
+        (("quick_response_share", +1), ("production_cost", +1)),
+        "surges above a steady base: base_surge buys every surge at quick response (the "
+        "regular factory makes the base only); dual_index expedites only when its expedited "
+        "position (what arrives within the quick lead time) falls short",
     ),
     Lever(
         "routing",

@@ -340,6 +340,19 @@ def test_quick_response_share_counts_small_fast_batches():
     assert run("setup=flexible").kpis["quick_response_share"] > 0
 
 
+def test_dual_index_counts_regular_production_due_within_the_quick_lead_time():
+    m = ViralChainModel(small("setup=flexible", "supply.materials.mode=per_job"), seed=0)
+    supply, net = m.brands[0].supply, m.brands[0].network
+    core = net.regular[0]
+    lead = net.lead_time_hours(core)
+    supply.order(core, 0, 100, 0, quick=False)
+    assert supply.regular_due_within(0, 0, lead - 1) == 0  # not due yet: not expedited stock
+    assert supply.regular_due_within(0, 0, lead + 1) == 100
+    supply.order(core, 0, 60, 10, quick=False)
+    assert supply.regular_due_within(0, 0, lead + 1) == 100  # the later order is due later
+    assert supply.regular_due_within(0, 0, lead + 11) == 160
+
+
 def test_cloud_pool_splits_an_order_by_free_capacity():
     pool = run("setup=flexible", "policy.sourcing.pool_split=true")
     single = run("setup=flexible", "policy.sourcing.pool_split=false")

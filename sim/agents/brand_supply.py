@@ -70,6 +70,8 @@ class Supply:
         self._safety_boost = np.ones(n)
         self._safety_boost_until = np.zeros(n, dtype=np.int64)
         self._piloted = np.zeros(n, dtype=bool)
+        # regular orders per SKU as (hour due at the warehouses, units), oldest first
+        self._regular_due: list[list[tuple[float, int]]] = [[] for _ in range(n)]
         self._pilot_pending = np.zeros(n, dtype=bool)
         # known calendar events (policy.replenishment.planner=event_aware)
         self.event_plan = EventPlan(model, name, spec.policy.replenishment)
@@ -118,6 +120,24 @@ class Supply:
         open_prod = sum(int(f.open_units[sku]) for f in factories)
         return float(avail + transit + fg + open_prod - self.selling.backlog_units[sku])
 
+    def regular_due_within(self, sku: int, hour: int, hours: float) -> int:
+        """Units ordered from regular factories, not yet produced, due within ``hours``.
+
+        Regular factories make their orders first in, first out, so the units still open are
+        those of the latest orders; of these, count the ones whose nominal arrival (order hour
+        + lead time) falls within ``hours`` from now.
+        """
+        open_units = sum(int(f.open_units[sku]) for f in self.network.regular)
+        due = 0
+        for due_hour, units in reversed(self._regular_due[sku]):
+            if open_units <= 0:
+                break
+            part = min(units, open_units)
+            open_units -= part
+            if due_hour <= hour + hours:
+                due += part
+        return due
+
     def raise_safety(self, sku: int, multiplier: float, until_hour: int) -> None:
         """Multiply the safety stock of a SKU until ``until_hour`` (a hot-spot response)."""
         self._safety_boost[sku] = max(self._safety_boost[sku], multiplier)
@@ -160,6 +180,11 @@ class Supply:
                 lead_hours=net.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
+                regular_due_fast=float(
+                    self.regular_due_within(sku, hour, net.lead_time_hours(quick[0]))
+                    if quick and regular
+                    else 0
+                ),
                 backlog=backlog,
                 sku=sku,
                 hour=hour,
@@ -308,6 +333,8 @@ class Supply:
         m.ledger.add_units("units_ordered", sku, quantity)
         if quick:
             m.ledger.add_units("units_ordered_quick", sku, quantity)
+        elif f.cfg.role == "regular":
+            self._regular_due[sku].append((hour + self.network.lead_time_hours(f), quantity))
         if rush:
             premium = quantity * self.spec.policy.rush.premium_per_unit
             m.ledger.add_money("rush_premium_cost", self.index, premium)
