@@ -292,7 +292,9 @@ def fmt(v: float, name: str = "") -> str:
 
 
 def platform_fill_rates(model: Any, brand: int = 0) -> dict[str, float]:
-    """``fill_rate_<platform>``: sold ÷ demand of the brand's SKUs on each platform."""
+    """``fill_rate_<platform>``: sold ÷ demand of the brand's SKUs on each platform (the
+    runs table's per-platform columns, :func:`sim.metrics.platform_kpis`; here also for a
+    market without named platforms, as ``fill_rate_all``)."""
     units = model.ledger.platform_units
     skus = model.brands[brand].skus
     demand, sold = units["demand"][skus].sum(axis=0), units["sold"][skus].sum(axis=0)

@@ -132,3 +132,27 @@ def test_per_platform_demand_and_sales_add_up_to_the_totals():
     rates = platform_fill_rates(r.model)
     assert sorted(rates) == ["fill_rate_douyin", "fill_rate_kuaishou", "fill_rate_wechat"]
     assert all(0 <= v <= 1 for v in rates.values())
+
+
+def test_the_runs_table_has_per_platform_columns_when_the_market_names_platforms(tmp_path):
+    import pandas as pd
+
+    import sim
+
+    r = sim.run(sim.compose("multi_platform", ["market.n_consumers=3000", "setup=rigid"]), seed=0)
+    runs = pd.read_parquet(r.write(tmp_path)["runs"])
+    names = ("douyin", "kuaishou", "wechat")  # the order of market.platforms
+    cols = [f"{k}_{p}" for p in names for k in ("sold_units", "demand_units", "fill_rate")]
+    assert list(runs.columns[-len(cols) :]) == cols  # after the KPIs
+    row = runs.iloc[0]
+    assert sum(row[f"sold_units_{p}"] for p in names) == row["sold_units"]
+    assert sum(row[f"demand_units_{p}"] for p in names) == row["demand_units"]
+    for p in names:
+        assert row[f"fill_rate_{p}"] == pytest.approx(
+            row[f"sold_units_{p}"] / row[f"demand_units_{p}"]
+        )
+    # a sweep across stories keeps one schema: no per-platform columns there
+    assert not any(c.startswith("fill_rate_") for c in r.runs_frame(platform_columns=False))
+    # a single market names no platforms: no per-platform columns
+    one = sim.run(sim.compose("steady_seller", ["market.n_consumers=3000"]), seed=0)
+    assert not any(c.startswith("fill_rate_") for c in one.runs_frame())
