@@ -266,6 +266,66 @@ LEVERS: tuple[Lever, ...] = (
         "buyers order several SKUs together: one parcel instead of several",
     ),
     Lever(
+        "deployment",
+        "multi_platform",
+        (FLEX, "policy/prepositioning=off"),
+        ("policy/deployment=central",),
+        ("policy/deployment=demand_share",),
+        (("delivery_hours_mean", -1), ("fill_rate", +1)),
+        "two warehouses far apart: new stock split by the regions' demand ships from near the "
+        "buyers; all of it central leaves the south's wave to the far warehouse",
+    ),
+    Lever(
+        "forward_warehouse",
+        "head_kol_livestream",
+        (FLEX,),
+        ("logistics=rigid",),
+        ("logistics=flexible",),
+        (("delivery_hours_mean", -1), ("warehouse_fixed_cost", +1)),
+        "a live-stream wave: a forward warehouse near the south and a same-night wave cut "
+        "delivery time, for the forward warehouse's fixed cost",
+    ),
+    Lever(
+        "postponement",
+        "head_kol_livestream",
+        (FLEX, SURPRISE, "policy/rush=off", "supply.materials.mode=per_job"),
+        ("supply.postponement.factories=[]",),
+        ("supply.postponement.factories=[flex]",),
+        (("response_time_hours", -1), ("delivery_hours_mean", -1)),
+        "a surprise sells out and the quick-response factory buys materials per job: modules "
+        "made ahead start its orders after assembly, not after the materials arrive",
+    ),
+    Lever(
+        "pool_split",
+        "head_kol_livestream",
+        (FLEX, SURPRISE, *RUSH_ON_STOCKOUT),
+        ("policy.sourcing.pool_split=false",),
+        ("policy.sourcing.pool_split=true",),
+        (("response_time_hours", -1), ("production_cost", +1)),
+        "a surprise's rush orders exceed one factory's free capacity: split across the cloud "
+        "pool (workshops cost more per unit) they arrive sooner",
+    ),
+    Lever(
+        "materials",
+        "head_kol_livestream",
+        (FLEX, SURPRISE, *RUSH_ON_STOCKOUT),
+        ("supply.materials.mode=per_job",),
+        ("supply.materials.mode=stock",),
+        (("response_time_hours", -1), ("writeoff_cost", +1)),
+        "a surprise's rush orders: materials held in stock start them sooner; the stock left "
+        "unused is written off",
+    ),
+    Lever(
+        "returns_capacity",
+        "multi_platform",
+        (RIGID,),
+        ("logistics.warehouses.central.returns_capacity_units_per_day=20",),
+        ("logistics.warehouses.central.returns_capacity_units_per_day=600",),
+        (("leftover_units", -1), ("writeoff_cost", +1)),
+        "live apparel's many returns: with inspection capacity they are restocked or scrapped "
+        "within the run instead of waiting uninspected (scrapped ones are written off at cost)",
+    ),
+    Lever(
         "defect_rate",
         "head_kol_livestream",
         (FLEX,),
@@ -470,7 +530,7 @@ def add_parser(subparsers: Any) -> None:
         + ", ".join(BY_NAME)
         + ". Placeholders (not yet acting with the expected sign in their regime; see "
         + "docs/levers.md): "
-        + ", ".join(lv.name for lv in LEVERS if not lv.acts),
+        + (", ".join(lv.name for lv in LEVERS if not lv.acts) or "none"),
     )
     p.add_argument("--only", help="comma-separated levers (default: all)")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
