@@ -2,12 +2,18 @@
 
 The regimes are those of the lever atlas (:data:`experiments.levers.LEVERS`, ``viralchain
 levers``): each lever low vs high on a fixed seed set with common random numbers; the paired
-95 % interval of ``high - low`` must exclude zero on the expected side (``slow``: 16 runs of
-a 20,000-consumer world per lever). The default run keeps the bullwhip rule and the command.
+95 % interval of ``high - low`` must exclude zero on the expected side.
+
+* The default run: one fast sign test per lever (:data:`FAST`: a smaller world, a few seeds,
+  the KPIs whose effect is wide enough there; runs shared between levers whose arms compose
+  to the same config are run once).
+* ``slow``: every expected KPI of every lever at the atlas's scale (16 runs of a
+  20,000-consumer world per lever).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -36,6 +42,50 @@ def test_the_lever_acts_in_its_regime_with_the_expected_sign(name):
     runs = measure([lever], list(SEEDS), N, n_jobs=1, progress=False)[name]
     bad = [e for e in effects(lever, runs) if not e.holds]
     assert not bad, [(e.kpi, e.p) for e in bad]
+
+
+# ----------------------------------------------------------------------------- fast
+
+
+# lever: (consumers, seeds 0..n-1, KPIs checked: None = every expected one). Chosen so each
+# interval excludes zero with a wide margin (|effect| >= ~2 half-widths where the lever allows
+# it); the noisy ones (a sell-out or an MOQ lot per seed) need more seeds. A regime that pins
+# its own market size keeps it.
+FAST: dict[str, tuple[int, int, tuple[str, ...] | None]] = {}
+
+
+@functools.lru_cache(maxsize=512)
+def _arm(story: str, config_hash: str, overrides: tuple[str, ...], seed: int, n: int) -> dict:
+    from experiments.levers import run_arm
+
+    return run_arm(story, overrides, seed, n)
+
+
+def _fast_runs(lever, n: int, seeds: int) -> dict[str, list[dict]]:
+    """The lever's arms on seeds 0..seeds-1, each distinct config run once per seed."""
+    import sim
+
+    out: dict[str, list[dict]] = {}
+    for arm, ov in lever.arms().items():
+        full = [f"market.n_consumers={n}", *ov, "run.timeseries_resolution=off"]
+        h = sim.compose(lever.story, full).config_hash()
+        out[arm] = [_arm(lever.story, h, tuple(ov), s, n) for s in range(seeds)]
+    return out
+
+
+def test_every_lever_has_a_fast_sign_test():
+    assert list(FAST) == [lv.name for lv in LEVERS]
+    for name, (_, _, kpis) in FAST.items():
+        assert kpis is None or set(kpis) <= dict(BY_NAME[name].expect).keys(), name
+
+
+@pytest.mark.parametrize("name", [lv.name for lv in LEVERS if lv.acts])
+def test_the_lever_acts_with_the_expected_sign_in_a_small_world(name):
+    lever = BY_NAME[name]
+    n, seeds, kpis = FAST[name]
+    runs = _fast_runs(lever, n, seeds)
+    checked = [e for e in effects(lever, runs) if kpis is None or e.kpi in kpis]
+    assert checked and all(e.holds for e in checked), [(e.kpi, e.p) for e in checked]
 
 
 # ----------------------------------------------------------------------------- bullwhip
