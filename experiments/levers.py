@@ -241,11 +241,12 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "routing",
         "multi_platform",
-        (FLEX,),
+        (FLEX, "policy/deployment=central", "policy/prepositioning=off"),
         ("policy/routing=assigned",),
         ("policy/routing=nearest_with_stock",),
-        (("fill_rate", +1),),
-        "two warehouses, one out of stock: one order pool serves from the other",
+        (("fill_rate", +1), ("lost_sold_out_units", -1)),
+        "two warehouses, the forward one out of stock (stock held centrally): one order pool "
+        "serves its region from the central one",
     ),
     Lever(
         "opportunity",

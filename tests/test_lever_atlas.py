@@ -51,7 +51,30 @@ def test_the_lever_acts_in_its_regime_with_the_expected_sign(name):
 # interval excludes zero with a wide margin (|effect| >= ~2 half-widths where the lever allows
 # it); the noisy ones (a sell-out or an MOQ lot per seed) need more seeds. A regime that pins
 # its own market size keeps it.
-FAST: dict[str, tuple[int, int, tuple[str, ...] | None]] = {}
+FAST: dict[str, tuple[int, int, tuple[str, ...] | None]] = {
+    "safety_stock": (3000, 6, ("leftover_units",)),  # fill rate needs ~10 seeds
+    "rush": (10000, 6, None),
+    "presale": (5000, 3, None),
+    "pilot_batch": (5000, 3, None),
+    "small_batches": (10000, 3, ("peak_working_capital",)),  # leftover needs more seeds
+    "information": (20000, 8, None),  # the regime's own size (60 days, many material orders)
+    "allocation": (10000, 6, None),
+    "elastic_carriers": (10000, 3, None),
+    "outage": (20000, 8, None),  # a few rush orders delayed: noisy below 20,000
+    "prepositioning": (5000, 3, ("delivery_hours_mean",)),
+    "forecast": (10000, 12, None),  # an MOQ lot chased or not: all or nothing per seed
+    "sourcing": (5000, 6, ("quick_response_share",)),
+    "routing": (20000, 3, ("lost_sold_out_units",)),  # fill needs more seeds
+    "opportunity": (5000, 2, None),  # the reservation fee is the same on every seed
+    "consolidate_parcels": (10000, 6, None),
+    "deployment": (5000, 3, ("delivery_hours_mean",)),
+    "forward_warehouse": (5000, 3, None),
+    "postponement": (10000, 4, None),
+    "pool_split": (20000, 4, ("response_time_hours",)),
+    "materials": (5000, 3, ("writeoff_cost",)),
+    "returns_capacity": (5000, 6, None),
+    "defect_rate": (10000, 6, ("writeoff_cost",)),
+}
 
 
 @functools.lru_cache(maxsize=512)
