@@ -80,6 +80,27 @@ STEADY_WORLD = (
     "run.horizon_hours=1440",  # 60 days: enough material orders for a defined ratio
     "brand.products.hero.novelty_half_life_days=1000",
 )
+# a steady base (search buyers, a staple that does not fade) with four surprise short videos
+# (surges above it), a core factory with small lots and its nominal ten-day material lead
+# time (materials bought per job): both a regular order and surges fire
+SURGES_ON_A_BASE = (
+    "market.organic.exposure_rate_per_day=0.05",
+    "market.organic.conversion_probability=0.05",
+    "brand.products.hero.novelty_half_life_days=1000",
+    "content.calendar=["
+    + ",".join(
+        f"{{kol:{k},at_hour:{h},kind:short_video,skus:[],duration_hours:1,notice_hours:0}}"
+        for k, h in (
+            ("foodie_a", 200),
+            ("top_streamer", 420),
+            ("foodie_b", 620),
+            ("top_streamer", 820),
+        )
+    )
+    + "]",
+    "supply.materials.mode=per_job",
+    *SMALL_LOTS,
+)
 # creative_presale's speculative alternative: stock made ahead of about the demand presale
 # would have taken (reference scale; ~1,200 units over the three variants)
 SPECULATIVE_STOCK = (
@@ -111,12 +132,12 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "presale",
         "creative_presale",
-        (FLEX,),
+        (FLEX, "policy.presale.make_to_order=true"),
         ("policy/presale=off", *SPECULATIVE_STOCK),
         ("policy/presale=on",),
         (("leftover_units", -1), ("peak_working_capital", -1)),
-        "presale replaces speculative stock (sell, then make); off = stock made ahead",
-        acts=False,
+        "presale replaces speculative stock (sell, then make: production covers the "
+        "pre-orders only); off = stock made ahead of about the same demand",
     ),
     Lever(
         "pilot_batch",
@@ -189,12 +210,12 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "prepositioning",
         "multi_platform",
-        (FLEX, "logistics.warehouses.forward_south.pick_capacity_units_per_hour=400"),
+        (FLEX, "policy/deployment=central"),
         ("policy/prepositioning=off",),
         ("policy/prepositioning=before_livestream",),
-        (("delivery_hours_mean", -1),),
-        "a forward warehouse that can pick the wave, stock moved before a known live stream",
-        acts=False,
+        (("delivery_hours_mean", -1), ("fill_rate", +1)),
+        "stock held centrally (pooled); before a known live stream the forward warehouse "
+        "gets its regions' share, so their wave ships from near them",
     ),
     Lever(
         "forecast",
@@ -209,21 +230,23 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "sourcing",
         "head_kol_livestream",
-        (FLEX, SURPRISE),
+        (FLEX, *SURGES_ON_A_BASE),
         ("policy/sourcing=dual_index",),
         ("policy/sourcing=base_surge",),
-        (("quick_response_share", -1),),
-        "base_surge orders the base at the regular factory; dual_index tops up fast",
-        acts=False,
+        (("quick_response_share", +1), ("production_cost", +1)),
+        "surges above a steady base: base_surge buys every surge at quick response (the "
+        "regular factory makes the base only); dual_index expedites only when its expedited "
+        "position (what arrives within the quick lead time) falls short",
     ),
     Lever(
         "routing",
         "multi_platform",
-        (FLEX,),
+        (FLEX, "policy/deployment=central", "policy/prepositioning=off"),
         ("policy/routing=assigned",),
         ("policy/routing=nearest_with_stock",),
-        (("fill_rate", +1),),
-        "two warehouses, one out of stock: one order pool serves from the other",
+        (("fill_rate", +1), ("lost_sold_out_units", -1)),
+        "two warehouses, the forward one out of stock (stock held centrally): one order pool "
+        "serves its region from the central one",
     ),
     Lever(
         "opportunity",
@@ -242,6 +265,66 @@ LEVERS: tuple[Lever, ...] = (
         ("logistics.consolidate_parcels=true",),
         (("transport_cost", -1),),
         "buyers order several SKUs together: one parcel instead of several",
+    ),
+    Lever(
+        "deployment",
+        "multi_platform",
+        (FLEX, "policy/prepositioning=off"),
+        ("policy/deployment=central",),
+        ("policy/deployment=demand_share",),
+        (("delivery_hours_mean", -1), ("fill_rate", +1)),
+        "two warehouses far apart: new stock split by the regions' demand ships from near the "
+        "buyers; all of it central leaves the south's wave to the far warehouse",
+    ),
+    Lever(
+        "forward_warehouse",
+        "head_kol_livestream",
+        (FLEX,),
+        ("logistics=rigid",),
+        ("logistics=flexible",),
+        (("delivery_hours_mean", -1), ("warehouse_fixed_cost", +1)),
+        "a live-stream wave: a forward warehouse near the south and a same-night wave cut "
+        "delivery time, for the forward warehouse's fixed cost",
+    ),
+    Lever(
+        "postponement",
+        "head_kol_livestream",
+        (FLEX, SURPRISE, "policy/rush=off", "supply.materials.mode=per_job"),
+        ("supply.postponement.factories=[]",),
+        ("supply.postponement.factories=[flex]",),
+        (("response_time_hours", -1), ("delivery_hours_mean", -1)),
+        "a surprise sells out and the quick-response factory buys materials per job: modules "
+        "made ahead start its orders after assembly, not after the materials arrive",
+    ),
+    Lever(
+        "pool_split",
+        "head_kol_livestream",
+        (FLEX, SURPRISE, *RUSH_ON_STOCKOUT),
+        ("policy.sourcing.pool_split=false",),
+        ("policy.sourcing.pool_split=true",),
+        (("response_time_hours", -1), ("production_cost", +1)),
+        "a surprise's rush orders exceed one factory's free capacity: split across the cloud "
+        "pool (workshops cost more per unit) they arrive sooner",
+    ),
+    Lever(
+        "materials",
+        "head_kol_livestream",
+        (FLEX, SURPRISE, *RUSH_ON_STOCKOUT),
+        ("supply.materials.mode=per_job",),
+        ("supply.materials.mode=stock",),
+        (("response_time_hours", -1), ("writeoff_cost", +1)),
+        "a surprise's rush orders: materials held in stock start them sooner; the stock left "
+        "unused is written off",
+    ),
+    Lever(
+        "returns_capacity",
+        "multi_platform",
+        (RIGID,),
+        ("logistics.warehouses.central.returns_capacity_units_per_day=20",),
+        ("logistics.warehouses.central.returns_capacity_units_per_day=600",),
+        (("leftover_units", -1), ("writeoff_cost", +1)),
+        "live apparel's many returns: with inspection capacity they are restocked or scrapped "
+        "within the run instead of waiting uninspected (scrapped ones are written off at cost)",
     ),
     Lever(
         "defect_rate",
@@ -270,7 +353,9 @@ def fmt(v: float, name: str = "") -> str:
 
 
 def platform_fill_rates(model: Any, brand: int = 0) -> dict[str, float]:
-    """``fill_rate_<platform>``: sold ÷ demand of the brand's SKUs on each platform."""
+    """``fill_rate_<platform>``: sold ÷ demand of the brand's SKUs on each platform (the
+    runs table's per-platform columns, :func:`sim.metrics.platform_kpis`; here also for a
+    market without named platforms, as ``fill_rate_all``)."""
     units = model.ledger.platform_units
     skus = model.brands[brand].skus
     demand, sold = units["demand"][skus].sum(axis=0), units["sold"][skus].sum(axis=0)
@@ -446,7 +531,7 @@ def add_parser(subparsers: Any) -> None:
         + ", ".join(BY_NAME)
         + ". Placeholders (not yet acting with the expected sign in their regime; see "
         + "docs/levers.md): "
-        + ", ".join(lv.name for lv in LEVERS if not lv.acts),
+        + (", ".join(lv.name for lv in LEVERS if not lv.acts) or "none"),
     )
     p.add_argument("--only", help="comma-separated levers (default: all)")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")

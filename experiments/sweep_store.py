@@ -263,7 +263,8 @@ def write_run(
         path = run_file(sweep_dir, table, story, setup, result.run_id)
         out[table] = _write(df, path, meta)
         rows[table] = len(df)
-    runs = _runs_columns(result.runs_frame(sweep_id, dict(params)))
+    # per-platform columns vary with the story: a sweep's runs dataset keeps one schema
+    runs = _runs_columns(result.runs_frame(sweep_id, dict(params), platform_columns=False))
     for part_setup, part in runs.groupby("setup", sort=True):
         if part_setup != setup:
             rows[f"runs/setup={part_setup}"] = len(part)

@@ -782,6 +782,10 @@ class PresalePolicy(Strict):
     max_backlog_units: NonNegative = Field(
         description="pre-orders accepted at most (reference scale; 0: no limit)"
     )
+    make_to_order: bool = Field(
+        description="sell, then make: while presale is open before the product's launch, "
+        "production covers the pre-orders only (no forecast, safety stock or rush)",
+    )
 
 
 class OpportunityPolicy(Strict):
@@ -815,7 +819,10 @@ class PrepositioningPolicy(Strict):
 
     name: str = Field(description="off | before_livestream")
     hours_before: NonNegative = Field(description="transfer this many hours before a stream")
-    share: Probability = Field(description="share of central available stock moved forward")
+    share: Probability = Field(
+        description="share of the central stock a forward warehouse's regions would buy "
+        "(their demand share of it) moved there"
+    )
     rebalance: bool = Field(
         description="refill an empty forward warehouse from the central one at each review"
     )

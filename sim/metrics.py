@@ -521,3 +521,20 @@ KPIS: dict[str, Callable[[BrandTotals], float]] = {
 def compute(t: BrandTotals) -> dict[str, float]:
     """All KPIs of one brand, in contract order."""
     return {name: float(f(t)) for name, f in KPIS.items()}
+
+
+def platform_kpis(model: ViralChainModel, brand: int = 0) -> dict[str, float]:
+    """Per-platform KPIs of one brand when the market names its platforms (else empty):
+    ``sold_units_<platform>``, ``demand_units_<platform>`` and ``fill_rate_<platform>``
+    (sold ÷ demand, NaN without demand), platforms in the order of ``market.platforms``."""
+    if not model.config.market.platforms:
+        return {}
+    units = model.ledger.platform_units
+    skus = model.brands[brand].skus
+    demand, sold = units["demand"][skus].sum(axis=0), units["sold"][skus].sum(axis=0)
+    out: dict[str, float] = {}
+    for i, p in enumerate(model.platform_names):
+        out[f"sold_units_{p}"] = float(sold[i])
+        out[f"demand_units_{p}"] = float(demand[i])
+        out[f"fill_rate_{p}"] = float(sold[i] / demand[i]) if demand[i] else math.nan
+    return out

@@ -53,6 +53,9 @@ class RunResult:
     Attributes:
         kpis: KPI name → value for the main brand.
         kpis_by_brand: brand name → KPIs (the main brand first).
+        platform_kpis_by_brand: brand name → per-platform KPIs (``fill_rate_<platform>``,
+            ``sold_units_<platform>``, ``demand_units_<platform>``; empty unless the market
+            names its platforms). They follow the KPIs in the ``runs`` table.
         timeseries: the ``timeseries`` table.
         events: the ``events`` table.
     """
@@ -66,9 +69,21 @@ class RunResult:
     events: pd.DataFrame
     wall_seconds: float
     model: ViralChainModel | None = field(default=None, repr=False)
+    platform_kpis_by_brand: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def runs_frame(self, sweep_id: str = "", params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """The ``runs`` table rows of this run: one per brand, the main brand first."""
+    def runs_frame(
+        self,
+        sweep_id: str = "",
+        params: dict[str, Any] | None = None,
+        *,
+        platform_columns: bool = True,
+    ) -> pd.DataFrame:
+        """The ``runs`` table rows of this run: one per brand, the main brand first.
+
+        ``platform_columns``: add the per-platform KPIs after the KPIs (their names depend on
+        the market's platforms, so a sweep across stories leaves them out: its ``runs``
+        dataset keeps one schema).
+        """
         rows = []
         for brand, k in self.kpis_by_brand.items():
             row = {
@@ -86,6 +101,8 @@ class RunResult:
             }
             row.update(params or {})
             row.update(k)
+            if platform_columns:
+                row.update(self.platform_kpis_by_brand.get(brand, {}))
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -140,8 +157,9 @@ def run(
     model = ViralChainModel(cfg, seed)
     model.run(progress)
     run_id = make_run_id(cfg.config_hash(), seed)
-    by_brand = {}
+    by_brand, by_platform = {}, {}
     for b, brand in enumerate(model.brands):
+        by_platform[brand.name] = metrics.platform_kpis(model, b)
         totals = metrics.brand_totals(model, b)
         k = metrics.compute(totals)
         check_kpis(k)
@@ -167,6 +185,7 @@ def run(
         events=events_frame(model.events, run_id),
         wall_seconds=wall,
         model=model if keep_model else None,
+        platform_kpis_by_brand=by_platform,
     )
     log.info("run %s done in %.2fs", run_id, wall)
     return result

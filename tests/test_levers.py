@@ -182,6 +182,28 @@ def test_presale_launch_sells_before_launch_and_before_stock():
     assert r.kpis["delivered_units"] > 0  # sell first, then make
 
 
+def test_make_to_order_presale_makes_only_what_was_preordered():
+    launch = (
+        "setup=flexible",
+        "policy/presale=on",
+        "policy.presale.open_when=always",
+        "brand.products.hero.launch_hour=150",
+        "brand.products.hero.initial_stock_units=0",
+    )
+    mto = run(*launch, "policy.presale.make_to_order=true")
+    ahead = run(*launch, "policy.presale.make_to_order=false")
+    made = {
+        name: r.events[r.events.kind.isin(["production_order", "pilot_batch", "rush_order"])]
+        for name, r in (("mto", mto), ("ahead", ahead))
+    }
+    assert len(made["mto"]) > 0 and not (made["mto"].kind == "rush_order").any()
+    # every lot is the pre-orders not yet covered, rounded to one factory's smallest lot
+    largest_lot = max(f.order_quantity(1) for f in mto.model.brands[0].factories)
+    assert made["mto"].quantity.max() <= largest_lot
+    assert made["mto"].quantity.sum() < made["ahead"].quantity.sum()
+    assert mto.kpis["leftover_units"] < ahead.kpis["leftover_units"]
+
+
 def test_presale_promise_screens_impatient_buyers():
     long = run("setup=rigid", "policy/presale=on", "policy.presale.promise_hours=2000")
     short = run("setup=rigid", "policy/presale=on", "policy.presale.promise_hours=120")
@@ -318,6 +340,19 @@ def test_quick_response_share_counts_small_fast_batches():
     assert run("setup=flexible").kpis["quick_response_share"] > 0
 
 
+def test_dual_index_counts_regular_production_due_within_the_quick_lead_time():
+    m = ViralChainModel(small("setup=flexible", "supply.materials.mode=per_job"), seed=0)
+    supply, net = m.brands[0].supply, m.brands[0].network
+    core = net.regular[0]
+    lead = net.lead_time_hours(core)
+    supply.order(core, 0, 100, 0, quick=False)
+    assert supply.regular_due_within(0, 0, lead - 1) == 0  # not due yet: not expedited stock
+    assert supply.regular_due_within(0, 0, lead + 1) == 100
+    supply.order(core, 0, 60, 10, quick=False)
+    assert supply.regular_due_within(0, 0, lead + 1) == 100  # the later order is due later
+    assert supply.regular_due_within(0, 0, lead + 11) == 160
+
+
 def test_cloud_pool_splits_an_order_by_free_capacity():
     pool = run("setup=flexible", "policy.sourcing.pool_split=true")
     single = run("setup=flexible", "policy.sourcing.pool_split=false")
@@ -383,6 +418,24 @@ def test_prepositioning_moves_stock_forward_before_the_stream():
 
     assert forward_stock_at_stream(on) > forward_stock_at_stream(off)
     assert on.kpis["transport_unit_km"] > off.kpis["transport_unit_km"]
+
+
+def test_prepositioning_moves_only_the_forward_regions_share_of_central_stock():
+    m = ViralChainModel(
+        small("setup=flexible", "policy/prepositioning=before_livestream", DEBUG), seed=1
+    )
+    brand, net = m.brands[0], m.brands[0].network
+    central = m.warehouses[m.warehouse_index["central"]]
+    fwd = m.warehouse_index["forward_south"]
+    m.run_for(1)
+    before = central.available(0)
+    brand.prepositioning.move_forward(brand, (0,), "test")
+    moved = [e[4] for e in m.events if e[1] == "transfer" and e[6].endswith("(test)")]
+    share = m.config.policy.prepositioning.share * net.demand_share[fwd] / net.demand_share.sum()
+    # the south's part only: stripping the central warehouse would leave the other regions to
+    # be served from the far forward warehouse (issue 16: delivery +5 h)
+    assert moved == [int(before * share)]
+    assert 0 < moved[0] < 0.5 * before
 
 
 def test_rebalancing_refills_an_empty_forward_warehouse():

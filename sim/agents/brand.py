@@ -118,7 +118,8 @@ class Brand(mesa.Agent):
                 continue
             self.sensing.track_stockouts(sku, hour)
             self.presale.update(self, sku, hour)
-            self.rush.watch(self, sku, hour)
+            if not self.supply.makes_to_order(sku, hour):  # pre-orders wait: no rush
+                self.rush.watch(self, sku, hour)
             self.opportunity.watch(self, sku, hour)
 
     def review(self) -> None:

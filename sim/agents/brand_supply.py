@@ -70,6 +70,8 @@ class Supply:
         self._safety_boost = np.ones(n)
         self._safety_boost_until = np.zeros(n, dtype=np.int64)
         self._piloted = np.zeros(n, dtype=bool)
+        # regular orders per SKU as (hour due at the warehouses, units), oldest first
+        self._regular_due: list[list[tuple[float, int]]] = [[] for _ in range(n)]
         self._pilot_pending = np.zeros(n, dtype=bool)
         # known calendar events (policy.replenishment.planner=event_aware)
         self.event_plan = EventPlan(model, name, spec.policy.replenishment)
@@ -118,6 +120,24 @@ class Supply:
         open_prod = sum(int(f.open_units[sku]) for f in factories)
         return float(avail + transit + fg + open_prod - self.selling.backlog_units[sku])
 
+    def regular_due_within(self, sku: int, hour: int, hours: float) -> int:
+        """Units ordered from regular factories, not yet produced, due within ``hours``.
+
+        Regular factories make their orders first in, first out, so the units still open are
+        those of the latest orders; of these, count the ones whose nominal arrival (order hour
+        + lead time) falls within ``hours`` from now.
+        """
+        open_units = sum(int(f.open_units[sku]) for f in self.network.regular)
+        due = 0
+        for due_hour, units in reversed(self._regular_due[sku]):
+            if open_units <= 0:
+                break
+            part = min(units, open_units)
+            open_units -= part
+            if due_hour <= hour + hours:
+                due += part
+        return due
+
     def raise_safety(self, sku: int, multiplier: float, until_hour: int) -> None:
         """Multiply the safety stock of a SKU until ``until_hour`` (a hot-spot response)."""
         self._safety_boost[sku] = max(self._safety_boost[sku], multiplier)
@@ -147,6 +167,9 @@ class Supply:
             safety = max(0.0, self.safety.units(per_day, sig))
             if hour < self._safety_boost_until[sku]:
                 safety *= self._safety_boost[sku]
+            if self.makes_to_order(sku, hour):
+                self._make_to_order(sku, hour, [*regular, *quick])
+                continue
             ctx = SourcingContext(
                 per_day=per_day,
                 base_per_day=base,
@@ -157,6 +180,11 @@ class Supply:
                 lead_hours=net.lead_time_hours,
                 ip_total=self.inventory_position(sku),
                 ip_fast=self.inventory_position(sku, fast_only=True),
+                regular_due_fast=float(
+                    self.regular_due_within(sku, hour, net.lead_time_hours(quick[0]))
+                    if quick and regular
+                    else 0
+                ),
                 backlog=backlog,
                 sku=sku,
                 hour=hour,
@@ -171,6 +199,23 @@ class Supply:
                     self.order_from_pool(sku, q, hour, rush=False)
                 else:
                     self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
+
+    def makes_to_order(self, sku: int, hour: int) -> bool:
+        """Whether ``sku`` is made to its pre-orders only now (``policy.presale.make_to_order``:
+        presale open and the product not launched yet)."""
+        return bool(self.spec.policy.presale.make_to_order and self.selling.presale_open[sku])
+
+    def _make_to_order(self, sku: int, hour: int, factories: list[Factory]) -> None:
+        """Sell, then make: order the pre-orders not yet covered by stock or production, lot
+        for lot, at the factory whose smallest lot fits them best (cheapest on a tie): no
+        forecast, no safety stock, no speculative lot."""
+        need = -self.inventory_position(sku)
+        if need <= 0:
+            return
+        f = min(factories, key=lambda f: (f.order_quantity(need), float(f.cost_per_unit[sku])))
+        q = self._pilot(f, sku, f.order_quantity(need))
+        if q:
+            self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
 
     def _pilot(self, f: Factory, sku: int, quantity: int) -> int:
         """The first order of a SKU is a pilot batch (if configured): cap its size.
@@ -288,6 +333,8 @@ class Supply:
         m.ledger.add_units("units_ordered", sku, quantity)
         if quick:
             m.ledger.add_units("units_ordered_quick", sku, quantity)
+        elif f.cfg.role == "regular":
+            self._regular_due[sku].append((hour + self.network.lead_time_hours(f), quantity))
         if rush:
             premium = quantity * self.spec.policy.rush.premium_per_unit
             m.ledger.add_money("rush_premium_cost", self.index, premium)

@@ -1,8 +1,10 @@
 """Pre-positioning: move stock to forward warehouses before a known live stream.
 
 ``before_livestream``: ``hours_before`` each scheduled live stream that features the brand's
-products, ``share`` of the central warehouse's available stock of those SKUs is transferred to
-the forward warehouses, split by the demand of the regions they serve. With ``rebalance``,
+products, each forward warehouse receives ``share`` of the central stock its regions would buy
+(the central warehouse's available stock of those SKUs × ``share`` × the forward warehouse's
+demand share); the rest stays central for the other regions (moving more would leave them to
+be served from afar). With ``rebalance``,
 each review refills an empty forward warehouse from the central one (by the same split).
 Transfers ride the line-haul carrier (its capacity and cost) and are ``transfer`` events.
 """
@@ -10,8 +12,6 @@ Transfers ride the line-haul carrier (its capacity and cost) and are ``transfer`
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from sim.config import PrepositioningPolicy
 
@@ -56,24 +56,17 @@ class BeforeLivestream:
                 m.call_at(at, self.move_forward, brand, tuple(skus), "before live stream")
 
     def move_forward(self, brand: Brand, skus: tuple[int, ...], why: str) -> None:
-        """Move ``share`` of central available stock to the forward warehouses."""
+        """Move to each forward warehouse ``share`` of the central stock its regions would
+        buy (their demand share of it): the rest stays central for the other regions."""
         hour = brand.model.hour
+        net = brand.network
+        total = max(float(net.demand_share.sum()), 1e-9)
         for sku in skus:
-            units = int(brand.warehouses[brand.network.central].available(sku) * self.params.share)
-            self._spread(brand, sku, units, hour, why)
-
-    def _spread(self, brand: Brand, sku: int, units: int, hour: int, why: str) -> None:
-        fwd = [i for i in range(len(brand.warehouses)) if i != brand.network.central]
-        if units <= 0 or not fwd:
-            return
-        weights = np.array([brand.network.demand_share[i] for i in fwd], dtype=float)
-        if weights.sum() <= 0:
-            weights = np.ones(len(fwd))
-        from sim.policies.deployment import split_units
-
-        for i, u in zip(fwd, split_units(units, weights), strict=True):
-            if u > 0:
-                brand.supply.transfer(sku, brand.network.central, i, int(u), hour, why)
+            avail = brand.warehouses[net.central].available(sku)
+            for i in range(len(brand.warehouses)):
+                units = int(avail * self.params.share * net.demand_share[i] / total)
+                if i != net.central and units > 0:
+                    brand.supply.transfer(sku, net.central, i, units, hour, why)
 
     def rebalance(self, brand: Brand, hour: int) -> None:
         """Refill empty forward warehouses from the central one."""

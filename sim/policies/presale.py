@@ -13,6 +13,10 @@ their patience times ``market.consumer.presale_patience_multiplier``. At most
 ``max_backlog_units`` (reference scale; 0 means no limit) wait at once. Pre-orders are served
 first in, first out as stock arrives. Late ones may be cancelled or returned, as any late
 order.
+
+With ``make_to_order`` the brand makes to its pre-orders while presale is open ("sell, then
+make"): each review orders only the pre-orders not yet covered by stock or production, lot for
+lot, and no rush fires (:meth:`sim.agents.brand_supply.Supply.makes_to_order`).
 """
 
 from __future__ import annotations

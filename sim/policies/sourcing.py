@@ -5,9 +5,12 @@ factory's MOQ and batch size.
 
 * ``regular_only``: one order-up-to level at the cheapest regular factory,
   ``S = forecast·(lead time + review) + safety``.
-* ``dual_index``: a second, fast level at the quick-response factory covering its own
-  short lead time (IP counts only the fast pipeline), then the regular level on the full IP
-  (Veeraraghavan & Scheller-Wolf's dual-index policy).
+* ``dual_index``: two inventory positions (Veeraraghavan & Scheller-Wolf's dual-index
+  policy). The *expedited* position counts what arrives within the quick-response lead time
+  (stock, goods on their way, quick-response production and the regular production due
+  within it); the quick-response factory orders up to a level covering its own short lead
+  time on it. Then the regular factory orders up to its level on the full position. Quick
+  response is used only when the near-term position falls short: a surge, not the base.
 * ``base_surge``: the regular factory orders first, for the *base* demand (the median day of
   the forecast window, which ignores spikes), and the quick-response factory tops up to the
   full forecast on the fast pipeline: the surges above the base (Allon & Van Mieghem's
@@ -43,6 +46,7 @@ class SourcingContext:
     lead_hours: Callable[[Any], float]
     ip_total: float  # inventory position over all factories
     ip_fast: float  # inventory position counting only quick-response production
+    regular_due_fast: float = 0.0  # regular production due within the quick lead time
     backlog: float = 0.0  # pre-orders waiting (inside both positions): firm demand
     sku: int = -1
     hour: int = 0  # now
@@ -135,11 +139,13 @@ class RegularOnly:
 def _fast_then_regular(
     c: SourcingContext, regular_per_day: float, regular_safety: float
 ) -> list[tuple[Any, int, bool]]:
-    """The fast order-up-to level at the quick-response factory (its own short lead time,
-    IP of the fast pipeline), then the regular factory's level on the full IP."""
+    """The fast order-up-to level at the quick-response factory (its own short lead time, on
+    the expedited position: the fast pipeline plus regular production due within it), then
+    the regular factory's level on the full IP."""
     out = []
     fq = c.quick[0]
-    q_fast = _quantity(c, fq, c.per_day, c.safety_units, c.ip_fast, plans_events=False)
+    ip_expedited = c.ip_fast + c.regular_due_fast
+    q_fast = _quantity(c, fq, c.per_day, c.safety_units, ip_expedited, plans_events=False)
     if q_fast:
         out.append((fq, q_fast, True))
     f = c.regular[0]
