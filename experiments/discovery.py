@@ -101,11 +101,17 @@ def prim_box(x: pd.DataFrame, y: np.ndarray) -> Box | None:
     y = np.asarray(y, bool)
     if y.sum() < 2 or (~y).sum() < 2:
         return None
-    with warnings.catch_warnings():  # "ipyparallel not installed": we use none of it
-        warnings.simplefilter("ignore")
-        from ema_workbench.analysis import prim
-
     x = x.astype(float).reset_index(drop=True)
+    # EMA Workbench warns that ipyparallel is not installed (we use none of it) and uses a
+    # pandas keyword that pandas 3.1 deprecates: neither is the user's business
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _prim_box(x, y)
+
+
+def _prim_box(x: pd.DataFrame, y: np.ndarray) -> Box | None:
+    from ema_workbench.analysis import prim
+
     p = prim.Prim(x, y, peel_alpha=0.05, paste_alpha=0.05, mass_min=0.05)
     box = p.find_box()
     if box is None:
@@ -171,7 +177,8 @@ def first_order(
             "bounds": [[u.low, u.high] for u in chosen],
         }
         m = max(1, min(10, len(y) // 8))
-        res = rbd_fast.analyze(problem, x[names].to_numpy(float), y, M=m, seed=seed)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a flat bootstrap resample
+            res = rbd_fast.analyze(problem, x[names].to_numpy(float), y, M=m, seed=seed)
         s1, conf = np.asarray(res["S1"], float), np.asarray(res["S1_conf"], float)
     out = pd.DataFrame({"uncertainty": names, "S1": s1, "S1_conf": conf})
     out["order"] = -np.nan_to_num(out["S1"], nan=-np.inf)

@@ -235,12 +235,14 @@ def comparison_markdown(
     parts += [kpi_paragraph(c.answers[k], c.a, c.b, chosen) for k in KPIS]
     labels = {u.name: u.label for u in chosen}
     ranks = [
-        f"{labels[r.uncertainty]} ({r.S1:.2f})" if math.isfinite(r.S1) else labels[r.uncertainty]
+        f"{labels[r.uncertainty]} ({max(0.0, r.S1):.2f})"
+        if math.isfinite(r.S1)
+        else labels[r.uncertainty]
         for r in c.ranking.itertuples()
     ]
     parts.append(
         f"**What decides the profit difference** (RBD-FAST first-order share of its variance "
-        f"over the points): {', '.join(ranks)}."
+        f"over the points, negative estimates shown as 0): {', '.join(ranks)}."
     )
     if phase_png:
         parts.append(f"![{c.b} − {c.a} over the two most decisive uncertainties]({phase_png})")

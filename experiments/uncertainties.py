@@ -74,17 +74,32 @@ class Uncertainty:
 
 UNCERTAINTIES: tuple[Uncertainty, ...] = (
     Uncertainty(
-        "pulse_size",
-        "the live stream's pulse",
+        "platform_boost",
+        "the platform's boost of the live stream",
+        ("content.livestream.platform_boost",),
+        0.0,
+        12.0,
+        scale=False,
+        integer=False,
+        unit="",
+        allowed=(0.0, 100.0),
+        source="non-follower viewers the platform sends per follower viewer: none to 12 (the "
+        "stream's audience 0.5× to 6.5× the story's, which has 1); the pulse's size "
+        "(assumption: a stream the platform pushes draws most viewers from its feed)",
+    ),
+    Uncertainty(
+        "live_conversion",
+        "the live room's conversion",
         ("content.livestream.conversion_probability",),
-        0.25,
-        4.0,
+        0.5,
+        2.0,
         scale=True,
         integer=False,
         unit="×",
         allowed=(0.01, 12.0),
-        source="live-room conversion × 0.25–4 around the story's 8 %: a stream that flops to "
-        "one that sells four times the plan (article 001: thousands of orders in 2 hours)",
+        source="live-room conversion × 0.5–2 around the story's 8 % (4–16 %): a stream that "
+        "sells half or twice as well per viewer (article 001: live rooms convert far better "
+        "than feeds)",
     ),
     Uncertainty(
         "virality",
@@ -243,7 +258,10 @@ def describe_table(chosen: Sequence[Uncertainty]) -> str:
     """The uncertainties as a markdown table: name, what, range, config paths, source."""
     rows = ["| uncertainty | what | range | config paths | source |", "|---|---|---|---|---|"]
     for u in chosen:
-        span = f"{u.show(u.low)} – {u.show(u.high)}"
+        if u.unit == "×":
+            span = f"{u.low:g}–{u.high:g}× the story's"
+        else:
+            span = f"{u.show(u.low)} – {u.show(u.high)}"
         paths = ", ".join(f"`{p}`" for p in u.paths) + (" (× each value)" if u.scale else "")
         rows.append(f"| `{u.name}` | {u.label} | {span} | {paths} | {u.source} |")
     return "\n".join(rows)
