@@ -31,6 +31,7 @@ from experiments.uncertainties import Uncertainty
 Z95 = 1.959963984540054
 MIN_COVERAGE = 0.5  # a box must hold at least half of the wins
 MAX_DIMS = 3  # and restrict at most three uncertainties (a sentence a reader can hold)
+CANDIDATES = 8  # boxes of the peeling trajectory pruned and compared (evenly spaced)
 QP_LIMIT = 0.05  # restrictions whose quasi-p value is above this are dropped (Bryant & Lempert)
 
 
@@ -94,9 +95,11 @@ class Box:
 def prim_box(x: pd.DataFrame, y: np.ndarray) -> Box | None:
     """The PRIM box of the points where ``y`` is true (None when too few or too many are).
 
-    Of PRIM's peeling trajectory it keeps the densest box that holds at least
-    :data:`MIN_COVERAGE` of the cases and restricts at most :data:`MAX_DIMS` uncertainties,
-    then drops the restrictions that are not significant (quasi-p above :data:`QP_LIMIT`).
+    Boxes of PRIM's peeling trajectory that hold at least :data:`MIN_COVERAGE` of the cases
+    (:data:`CANDIDATES` of them, evenly spaced along it) are pruned: restrictions that are
+    not significant (quasi-p above :data:`QP_LIMIT`) are dropped, least significant first,
+    then the least significant beyond :data:`MAX_DIMS` (a sentence a reader can hold). The
+    densest pruned box is kept (ties: the larger coverage, then the fewer restrictions).
     """
     y = np.asarray(y, bool)
     if y.sum() < 2 or (~y).sum() < 2:
@@ -117,21 +120,34 @@ def _prim_box(x: pd.DataFrame, y: np.ndarray) -> Box | None:
     if box is None:
         return None
     traj = box.peeling_trajectory
-    ok = traj[(traj["coverage"] >= MIN_COVERAGE) & (traj["res_dim"] <= MAX_DIMS)]
-    if ok.empty:
-        return None
-    best = ok.sort_values(["density", "coverage"], ascending=False, kind="stable").index[0]
-    box.select(int(best))
     initial = box.box_lims[0]
-    for _ in range(MAX_DIMS):  # drop insignificant restrictions, worst first
+    best: Box | None = None
+    candidates = traj.index[traj["coverage"] >= MIN_COVERAGE].to_numpy()
+    picks = np.unique(np.linspace(0, len(candidates) - 1, CANDIDATES).round().astype(int))
+    for j in candidates[picks]:  # candidates along the trajectory, each pruned
+        box.select(int(j))
+        for _ in range(x.shape[1]):  # drop restrictions, least significant first
+            qp = {u: max(v) for u, v in box.p_values[box._cur_box].items()}
+            if not qp or (max(qp.values()) <= QP_LIMIT and len(qp) <= MAX_DIMS):
+                break
+            worst = sorted(qp.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            box.drop_restriction(worst)
         i = box._cur_box
-        qp = {u: max(v) for u, v in box.p_values[i].items()}
-        weak = [u for u, v in sorted(qp.items(), key=lambda kv: -kv[1]) if v > QP_LIMIT]
-        if not weak:
-            break
-        box.drop_restriction(weak[0])
-    i = box._cur_box
-    lims = box.box_lims[i]
+        qp = {u: float(max(v)) for u, v in box.p_values[i].items()}
+        found = _box(x, y, box.box_lims[i], initial, qp)
+        if found is not None and (
+            best is None
+            or (found.density, found.coverage, -len(found.limits))
+            > (best.density, best.coverage, -len(best.limits))
+        ):
+            best = found
+    return best
+
+
+def _box(
+    x: pd.DataFrame, y: np.ndarray, lims: pd.DataFrame, initial: pd.DataFrame, qp: dict
+) -> Box | None:
+    """A :class:`Box` from PRIM's limits (None when it restricts nothing)."""
     limits: dict[str, tuple[float | None, float | None]] = {}
     for name in x.columns:
         lo, hi = float(lims[name].iloc[0]), float(lims[name].iloc[1])
@@ -153,7 +169,7 @@ def _prim_box(x: pd.DataFrame, y: np.ndarray) -> Box | None:
         coverage=k / int(y.sum()),
         density=k / max(1, int(inside.sum())),
         mass=float(inside.mean()),
-        quasi_p={u: float(max(v)) for u, v in box.p_values[i].items() if u in limits},
+        quasi_p={u: qp[u] for u in limits if u in qp},
         inside=inside,
     )
 

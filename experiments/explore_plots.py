@@ -62,6 +62,7 @@ def plot_phase(frame: pd.DataFrame, chosen: Sequence[Uncertainty], c: Comparison
     cmap = LinearSegmentedColormap.from_list(
         "setups", [SETUP_COLORS["rigid"], "#f4f4f4", SETUP_COLORS["flexible"]]
     )
+    cmap.set_bad("#c8c8c8")  # a cell no point fell in
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
     for ax, kpi in zip(axes, ("profit", "fill_rate"), strict=True):
         d = point_means(frame, c.b, kpi) - point_means(frame, c.a, kpi)
@@ -97,7 +98,8 @@ def plot_phase(frame: pd.DataFrame, chosen: Sequence[Uncertainty], c: Comparison
     fig.suptitle(
         fit_text(
             f"Where {c.b} beats {c.a}: cells = mean difference of the points in them "
-            "(other uncertainties averaged over); filled dots = points it wins; dashed = PRIM box",
+            "(other uncertainties averaged over; grey: no point); filled dots = points it wins; "
+            "dashed = PRIM box",
             fig,
             fontsize=10,
         ),
