@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import docs, exits
-from experiments.discovery import KpiAnswer, answer, first_order, points
+from experiments.discovery import KpiAnswer, answer, first_order, point_means, points
 from experiments.fair_fight import Paired
 from experiments.fair_fight import fmt as _fmt
 from experiments.uncertainties import (
@@ -221,8 +221,6 @@ def compare(frame: pd.DataFrame, chosen: Sequence[Uncertainty], a: str, b: str) 
     """Answer every KPI of :data:`KPIS` for ``b`` against ``a``."""
     answers = {k: answer(frame, chosen, a, b, k) for k in KPIS}
     x = points(frame, chosen)
-    from experiments.discovery import point_means
-
     d = point_means(frame, b, "profit") - point_means(frame, a, "profit")
     return Comparison(a, b, answers, first_order(x, d, chosen))
 

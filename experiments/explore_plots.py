@@ -61,8 +61,7 @@ def plot_phase(frame: pd.DataFrame, chosen: Sequence[Uncertainty], c: Comparison
     ex, ey = np.linspace(ux.low, ux.high, k + 1), np.linspace(uy.low, uy.high, k + 1)
     cmap = LinearSegmentedColormap.from_list(
         "setups", [SETUP_COLORS["rigid"], "#f4f4f4", SETUP_COLORS["flexible"]]
-    )
-    cmap.set_bad("#c8c8c8")  # a cell no point fell in
+    ).with_extremes(bad="#c8c8c8")  # grey: a cell no point fell in
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
     for ax, kpi in zip(axes, ("profit", "fill_rate"), strict=True):
         d = point_means(frame, c.b, kpi) - point_means(frame, c.a, kpi)

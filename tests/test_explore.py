@@ -48,8 +48,12 @@ def _explore(tmp_path, name: str, *extra: str) -> tuple[int, object]:
 def explored(tmp_path_factory):
     """One small explore run with two workers, and the same with one."""
     tmp = tmp_path_factory.mktemp("explore")
+    doc = tmp / "docs" / "explore.md"
+    doc.parent.mkdir()
+    stale = "<!-- explore:start -->\nSTALE-ANSWER\n<!-- explore:end -->"
+    doc.write_text(f"# Title\n\nkept\n\n{stale}\n\ntail\n")
     code2, out2 = _explore(tmp, "jobs2", "--jobs", "2")
-    code1, out1 = _explore(tmp, "jobs1", "--jobs", "1")
+    code1, out1 = _explore(tmp, "jobs1", "--jobs", "1", "--doc", str(doc))
     assert code2 == code1 == 0
     return out2, out1
 
@@ -93,6 +97,16 @@ def test_explore_gives_the_same_table_whatever_the_number_of_workers(explored):
     two, one = (pd.read_parquet(o / "explore.parquet") for o in explored)
     pd.testing.assert_frame_equal(two, one)
     assert (explored[0] / "summary.md").read_text() == (explored[1] / "summary.md").read_text()
+
+
+def test_doc_gets_the_answer_between_its_markers_and_the_plot_beside_it(explored):
+    doc = explored[1].parent / "docs" / "explore.md"
+    text = doc.read_text()
+    assert text.startswith("# Title\n\nkept\n\n<!-- explore:start -->\n*head_kol_livestream: 8")
+    assert text.endswith("<!-- explore:end -->\n\ntail\n") and "STALE-ANSWER" not in text
+    assert "(img/explore-phase-flexible-vs-rigid.png)" in text
+    png = doc.parent / "img" / "explore-phase-flexible-vs-rigid.png"
+    assert png.read_bytes() == (explored[1] / "phase-flexible-vs-rigid.png").read_bytes()
 
 
 def test_a_row_is_reproduced_by_its_overrides_on_the_same_seed(explored):
@@ -302,6 +316,30 @@ def test_the_paragraph_states_the_winner_box_share_and_intervals():
         answer(frame, chosen, "rigid", "flexible", "fill_rate"), "rigid", "flexible", chosen
     )
     assert "flexible wins everywhere in these ranges" in fill
+
+
+def test_the_phase_diagram_is_drawn_over_the_two_most_decisive_uncertainties():
+    from experiments.explore import compare
+    from experiments.explore_plots import plot_phase
+
+    rng = np.random.default_rng(1)
+    n = 64
+    chosen = [BY_NAME["virality"], BY_NAME["platform_boost"], BY_NAME["patience_hours"]]
+    x = {u.name: rng.uniform(u.low, u.high, n) for u in chosen}
+    rows = []
+    for i in range(n):
+        gain = 400 * (x["platform_boost"][i] - 6) + 2 * (x["patience_hours"][i] - 96)
+        for setup, profit in (("rigid", 0.0), ("flexible", gain)):
+            rows.append(
+                {"sample": i, "seed": 0, "setup": setup, **{k: v[i] for k, v in x.items()}}
+                | {"profit": profit, "fill_rate": 0.5 + 0.001 * gain}
+            )
+    c = compare(pd.DataFrame(rows), chosen, "rigid", "flexible")
+    assert c.decisive()[:2] == ["platform_boost", "patience_hours"]
+    fig = plot_phase(pd.DataFrame(rows), chosen, c)
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("the platform's boost of the live stream")
+    assert ax.get_ylabel().startswith("buyers' patience (median)")
 
 
 def test_wilson_interval():
