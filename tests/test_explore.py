@@ -186,6 +186,14 @@ def test_bad_input_exits_2_naming_it_and_writes_nothing(tmp_path, capsys, extra,
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_a_failing_run_exits_1_naming_its_point_and_writes_nothing(tmp_path, capsys):
+    code, out = _explore(tmp_path, "out", "--jobs", "1", "run.fail_at_hour=5")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("viralchain: explore: a run failed: sample ") and "setup " in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_explore_help_lists_every_uncertainty(capsys):
     with pytest.raises(SystemExit):
         main(["explore", "--help"])
