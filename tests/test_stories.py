@@ -196,7 +196,9 @@ def test_multi_platform_priority_presale_and_high_returns():
         douyin = wait[during & (b.platform == names.index("douyin"))].mean()
         return wait[during & (b.platform == names.index("kuaishou"))].mean() - douyin
 
-    assert wait_gap(r) > wait_gap(fcfs) + 3  # about 4 h here (combined model, seed 1)
+    # about 1.7 h here (seed 1: 4.3 h under priority, 2.6 h under fcfs); about 4 h before
+    # pre-positioning moved only the south's share of central stock (issue 16)
+    assert wait_gap(r) > wait_gap(fcfs) + 1
     done = (book.status == DELIVERED) | (book.status == RETURNED)
     returned = (book.status == RETURNED)[done].mean()
     assert returned > 0.2  # impulse buying: high return rates
