@@ -104,6 +104,17 @@ def test_the_event_aware_planner_stocks_a_known_stream_it_cannot_produce_for():
     assert aware.kpis["fill_rate"] > naive.kpis["fill_rate"]
 
 
+def test_a_stream_due_between_the_initial_plan_and_the_first_review_is_planned():
+    """A shorter core lead time (144 h at 6,000 consumers) puts the stream after the initial
+    stock's reach but inside the time the first review needs to make its units: the initial
+    stock must plan it (it was planned by neither: fill 0.09, no production order; found by
+    `viralchain explore`)."""
+    short = _run(
+        "head_kol_livestream", "setup=rigid", "supply.factories.core.material_lead_hours=144"
+    )
+    assert short.kpis["fill_rate"] > 0.6
+
+
 def test_a_surprise_event_is_not_planned():
     """notice_hours=0: the brand learns of a post when it happens, so nothing is stocked for it."""
     from sim.model import ViralChainModel

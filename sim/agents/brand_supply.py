@@ -98,10 +98,13 @@ class Supply:
             sku = m.sku_index[name]
             units = math.ceil(prod.initial_stock_units * m.scale)
             if self.event_plan.active:
-                lead = min(self.network.lead_time_hours(f) for f in self.network.regular)
-                reach = rp.first_review_hour + lead
-                units += math.ceil(self.event_plan.units(sku, 0, reach, now=0))
-                self.event_plan.mark_planned(sku, 0, reach, now=0)
+                # due as the reviews count it (earlier by the time to make a big event's
+                # stock), so an event is planned here or by a review, never by neither
+                first = min(self.network.regular, key=self.network.lead_time_hours)
+                reach = rp.first_review_hour + self.network.lead_time_hours(first)
+                rate = first.capacity_per_hour
+                units += math.ceil(self.event_plan.units(sku, 0, reach, 0, make_per_hour=rate))
+                self.event_plan.mark_planned(sku, 0, reach, 0, make_per_hour=rate)
             if units <= 0:
                 continue
             for w, u in zip(self.network.warehouses, self.deploy(units), strict=True):
