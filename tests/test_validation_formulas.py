@@ -314,3 +314,32 @@ def test_bass_peak_is_where_the_curve_crosses_its_inflection_level(p, ratio):
     t_star = bass.peak_time(p, q)
     assert bass.adopted_fraction(t_star, p, q) == pytest.approx((1 - p / q) / 2, rel=1e-9)
     assert bass.adoption_rate(t_star, p, q) == pytest.approx(bass.peak_height(p, q), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("S", "n", "tau", "kappa"), [(50, 0.9, 4, 12), (200, 0.6, 8, 6), (100, 0.0, 6, 6)]
+)
+def test_cascade_cumulative_moments_tend_to_the_branching_closed_forms(S, n, tau, kappa):
+    mean, var = cascade.cumulative_moments(S, n, tau, kappa, 20_000)
+    assert mean == pytest.approx(S / (1 - n), rel=1e-9)
+    assert var == pytest.approx(S / (1 - n) ** 3, rel=1e-9)
+    for K in (1, 5, 40):
+        assert cascade.cumulative_moments(S, n, tau, kappa, K)[0] == pytest.approx(
+            cascade.mean_cumulative_views(S, n, tau, kappa, K), rel=1e-9
+        )
+
+
+def test_cascade_cumulative_variance_against_a_direct_simulation_of_the_recursion():
+    # e_{k+1} = d e_k + n(1-d) V_k, V_k ~ Poisson(s_k + e_k): simulated directly in numpy
+    S, n, tau, kappa, K, R = 30.0, 0.8, 3.0, 5.0, 40, 200_000
+    r, d = math.exp(-1 / tau), math.exp(-1 / kappa)
+    rng = np.random.default_rng(1)
+    e, c = np.zeros(R), np.zeros(R)
+    for k in range(K):
+        v = rng.poisson(S * (1 - r) * r**k + e)
+        c += v
+        e = d * e + n * (1 - d) * v
+    mean, var = cascade.cumulative_moments(S, n, tau, kappa, K)
+    assert c.mean() == pytest.approx(mean, rel=0.01)
+    assert c.var() == pytest.approx(var, rel=0.03)
+    assert var < S / (1 - n) ** 3 * 0.9  # the horizon cuts the variance noticeably
