@@ -343,3 +343,26 @@ def test_cascade_cumulative_variance_against_a_direct_simulation_of_the_recursio
     assert c.mean() == pytest.approx(mean, rel=0.01)
     assert c.var() == pytest.approx(var, rel=0.03)
     assert var < S / (1 - n) ** 3 * 0.9  # the horizon cuts the variance noticeably
+
+
+# ----------------------------------------------------------------------------- pick queue
+
+
+@pytest.mark.parametrize(("lam", "c"), [(1.2, 2), (8.0, 10), (0.5, 1)])
+def test_lindley_waits_against_a_direct_fifo_simulation(lam, c):
+    from sim.validation import queue_model
+
+    rng = np.random.default_rng(3)
+    arrivals = rng.poisson(lam, 400_000)
+    q, waits = 0, []
+    for a in arrivals:
+        if a:
+            waits.append((q + np.arange(a)) // c)
+        q = max(q + a - c, 0)
+    w = np.concatenate(waits)
+    for k in (1, 2, 3):
+        expected = queue_model.wait_at_least(lam, c, k)
+        assert (w >= k).mean() == pytest.approx(expected, rel=0.05, abs=2e-4)
+    assert w.mean() == pytest.approx(queue_model.mean_wait(lam, c), rel=0.05)
+    pi, _ = queue_model.lindley_stationary(lam, c)
+    assert pi.sum() == pytest.approx(1.0, abs=1e-9)

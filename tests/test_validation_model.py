@@ -19,7 +19,7 @@ import pytest
 
 from experiments import mutants
 from experiments.validate import headline, load_params
-from sim.validation import CHECKS, bullwhip_model, queueing
+from sim.validation import CHECKS, bullwhip_model, queue_model, queueing
 from sim.validation.params import parse
 from sim.validation.reduce import daily, stationary_config
 from sim.validation.rows import CheckRow
@@ -143,7 +143,7 @@ def test_lifo_fails_the_fifo_tail(monkeypatch):
         self._buf = np.concatenate([np.asarray(ids, dtype=np.int64), self._buf[self._head :]])
         self._head = 0
 
-    params = {**load_params("queueing", fast=True), "model_runs": []}
+    params = {**load_params("queueing", fast=True), "model_runs": [], "model": None}
     rows = queueing.check(params)
     assert all(r.passed for r in rows)
     monkeypatch.setattr(IdQueue, "push", push_front)
@@ -152,6 +152,29 @@ def test_lifo_fails_the_fifo_tail(monkeypatch):
     assert tail and not all(r.passed for r in tail)
     same = [r for r in rows if r.quantity.startswith(("P(wait)", "mean wait"))]
     assert all(r.passed for r in same)  # order of service is invisible to these
+
+
+def test_the_models_pick_queue_matches_lindley_and_lifo_breaks_its_tail(monkeypatch):
+    from sim.queues import IdQueue
+
+    p = queue_model.ModelQueueParams.model_validate(
+        {**load_params("queueing", fast=True)["model"], "hours": 2400, "runs": 1, "batches": 16}
+    )
+    rows = queue_model.rows(p, alpha=1e-4, seed=0)
+    assert [r.kind for r in rows].count("textbook") == 4 and all(r.passed for r in rows), rows
+
+    def push_front(self, ids):
+        if len(ids) == 0:
+            return
+        self._buf = np.concatenate([np.asarray(ids, dtype=np.int64), self._buf[self._head :]])
+        self._head = 0
+
+    monkeypatch.setattr(IdQueue, "push", push_front)
+    rows = queue_model.rows(p, alpha=1e-4, seed=0)
+    tail = [r for r in rows if r.quantity.startswith("FIFO tail")]
+    assert tail and not all(r.passed for r in tail), tail
+    server = [r for r in rows if r.kind != "textbook"]
+    assert all(r.passed for r in server)  # the server still picks c an hour
 
 
 # ----------------------------------------------------------------------------- mutants
