@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim
@@ -66,3 +67,15 @@ def test_kol_tiers_are_written_once():
     assert KolConfig.model_fields["tier"].description == " | ".join(TIERS)
     src = (SIM / "config.py").read_text()
     assert src.count('"koc"') == 1  # the Literal; everything else reads TIERS
+
+
+def test_known_mean_forecast_needs_its_mean_and_returns_it():
+    from sim.policies.forecast import Signals
+
+    with pytest.raises(sim.ConfigError, match=r"policy.forecast.*known_mean needs mean_units"):
+        sim.compose(None, ["policy.forecast.name=known_mean"])
+    cfg = sim.compose(None, ["policy/forecast=known_mean", "policy.forecast.mean_units_per_day=42"])
+    f = registry.build("forecast", cfg.policy.forecast)
+    assert f.daily(Signals(np.array([1.0, 900.0]), np.zeros(2))) == 42.0
+    # absent from every other configuration: their hashes (and the golden digests) stay
+    assert "mean_units_per_day" not in sim.compose(None, []).to_json()

@@ -13,7 +13,7 @@ from sim.config import POLICY_FAMILIES
 from sim.policies.allocation import FirstComeFirstServed, Priority, Proportional
 from sim.policies.assortment import FullAssortment, TestAndLearn
 from sim.policies.deployment import Central, DemandShare
-from sim.policies.forecast import ExpSmoothing, MovingAverage, SignalForecast
+from sim.policies.forecast import ExpSmoothing, KnownMean, MovingAverage, SignalForecast
 from sim.policies.information import NoSharing, Sharing
 from sim.policies.opportunity import Graded, NoGrading
 from sim.policies.prepositioning import BeforeLivestream, NoPrepositioning
@@ -27,6 +27,7 @@ FORECASTS: dict[str, type] = {
     "moving_average": MovingAverage,
     "exp_smoothing": ExpSmoothing,
     "signal": SignalForecast,
+    "known_mean": KnownMean,
 }
 SAFETY_STOCKS: dict[str, type] = {"fixed": FixedCover, "dynamic": DynamicCover}
 ROUTINGS: dict[str, type] = {
