@@ -366,3 +366,25 @@ def test_lindley_waits_against_a_direct_fifo_simulation(lam, c):
     assert w.mean() == pytest.approx(queue_model.mean_wait(lam, c), rel=0.05)
     pi, _ = queue_model.lindley_stationary(lam, c)
     assert pi.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- lost sales
+
+
+@pytest.mark.parametrize(("S", "mu", "before", "review"), [(19, 3.0, 31, 96), (6, 2.0, 0, 48)])
+def test_lost_sales_chain_against_a_direct_simulation(S, mu, before, review):
+    from sim.validation import base_stock_model
+
+    rng = np.random.default_rng(5)
+    n = 200_000
+    d1 = rng.poisson(mu / 24 * before, n)
+    d2 = rng.poisson(mu / 24 * (review - before), n)
+    x, sold, ok = S, 0, 0
+    for a, b in zip(d1, d2, strict=True):
+        y = max(x - a, 0) + S - x
+        sold += min(x, a) + min(y, b)
+        ok += a <= x and b <= y
+        x = max(y - b, 0)
+    got = base_stock_model.lost_sales_chain(S, mu / 24, before, review)
+    assert sold / (d1.sum() + d2.sum()) == pytest.approx(got["fill_rate"], abs=0.003)
+    assert ok / n == pytest.approx(got["cycle_service_level"], abs=0.006)

@@ -19,7 +19,7 @@ import pytest
 
 from experiments import mutants
 from experiments.validate import headline, load_params
-from sim.validation import CHECKS, bullwhip_model, queue_model, queueing
+from sim.validation import CHECKS, base_stock_model, bullwhip_model, queue_model, queueing
 from sim.validation.params import parse
 from sim.validation.reduce import daily, stationary_config
 from sim.validation.rows import CheckRow
@@ -129,6 +129,22 @@ def test_moq_rounding_is_the_documented_deviation():
     (row,) = bullwhip_model.rows(p, alpha=1e-4, seed=0)
     assert row.kind == "deviation" and row.comparison == "at_least"
     assert row.simulated > 3 * row.expected and row.passed
+
+
+def test_the_models_base_stock_service_matches_the_lost_sales_chain_and_not_a_level_lower():
+    """Through the model: the brand's fill rate and cycle service level match the exact
+    lost-sales chain; the same runs against the chain one unit of level lower fail."""
+    fast = load_params("base_stock", fast=True)["model"]
+    p = base_stock_model.ModelBaseStockParams.model_validate({**fast, "days": 200, "blocks": 2})
+    rows = base_stock_model.rows(p, alpha=1e-4, seed=0)
+    assert [r.kind for r in rows] == ["textbook", "textbook", "identity", "assumption"]
+    assert all(r.passed for r in rows), rows
+    case = p.cases[0]
+    s_star = base_stock_model.level(case, p)[1]
+    l1 = int(rows[0].case.split("ℓ₁=")[1].split(" ")[0])
+    lower = base_stock_model.lost_sales_chain(s_star - 2, case.mean_per_day / 24, l1, 96)
+    assert not dataclasses.replace(rows[1], expected=lower["cycle_service_level"]).passed
+    assert not dataclasses.replace(rows[0], expected=lower["fill_rate"]).passed
 
 
 # ----------------------------------------------------------------------------- queueing
