@@ -183,7 +183,7 @@ def check(params: Mapping[str, Any] | BaseStockParams) -> list[CheckRow]:
     """Every case: the four service measures, formula against simulation."""
     p = parse(NAME, BaseStockParams, params)
     z = t_two_sided(p.alpha, p.replications)
-    rows: list[CheckRow] = [] if p.model is None else model_rows(p.model, p.alpha, p.seed)
+    rows: list[CheckRow] = []
     for c in p.cases:
         L = c.lead_time
         S = base_stock_level(c.mean, L, c.safety_factor * c.sd * math.sqrt(L + 1))
@@ -206,4 +206,6 @@ def check(params: Mapping[str, Any] | BaseStockParams) -> list[CheckRow]:
                     note="normal loss function; S covers L+1 periods",
                 )
             )
+    if p.model is not None:  # after the standalone rows (their order is the cases')
+        rows.extend(model_rows(p.model, p.alpha, p.seed))
     return rows
