@@ -370,3 +370,12 @@ def test_flexibility_designs_of_the_paper():
 
 def test_base_stock_level_is_the_projects_order_up_to_rule():
     assert base_stock.base_stock_level(100, 2, 10) == pytest.approx(310)
+
+
+@pytest.mark.parametrize("name", flexibility.DESIGNS)
+def test_flexibility_designs_are_read_from_model_configurations(name):
+    cfg = flexibility.design_config(name, 6, 80.0)
+    assert len(cfg.supply.factories) == 6 and len(cfg.brand.products) == 6
+    links, capacity = flexibility.model_links(cfg)
+    assert (links == flexibility.design(name, 6)).all()
+    assert capacity == pytest.approx([80.0] * 6)
