@@ -870,7 +870,7 @@ POLICY_FAMILIES: dict[str, tuple[str, ...]] = {
     "safety_stock": ("fixed", "dynamic"),
     "routing": ("assigned", "nearest_with_stock", "cheapest"),
     "deployment": ("central", "demand_share"),
-    "sourcing": ("regular_only", "dual_index", "base_surge"),
+    "sourcing": ("regular_only", "dual_index", "base_surge", "max_flow"),
     "allocation": ("fcfs", "proportional", "priority"),
     "rush": ("off", "threshold"),
     "presale": ("off", "on"),

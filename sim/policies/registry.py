@@ -21,7 +21,7 @@ from sim.policies.presale import NoPresale, Presale
 from sim.policies.routing import Assigned, Cheapest, NearestWithStock
 from sim.policies.rush import NoRush, ThresholdRush
 from sim.policies.safety_stock import DynamicCover, FixedCover
-from sim.policies.sourcing import BaseSurge, DualIndex, RegularOnly
+from sim.policies.sourcing import BaseSurge, DualIndex, MaxFlow, RegularOnly
 
 FORECASTS: dict[str, type] = {
     "moving_average": MovingAverage,
@@ -40,6 +40,7 @@ SOURCINGS: dict[str, type] = {
     "regular_only": RegularOnly,
     "dual_index": DualIndex,
     "base_surge": BaseSurge,
+    "max_flow": MaxFlow,
 }
 ALLOCATIONS: dict[str, type] = {
     "fcfs": FirstComeFirstServed,
