@@ -19,7 +19,14 @@ import pytest
 
 from experiments import mutants
 from experiments.validate import headline, load_params
-from sim.validation import CHECKS, base_stock_model, bullwhip_model, queue_model, queueing
+from sim.validation import (
+    CHECKS,
+    base_stock_model,
+    bullwhip_model,
+    flexibility_model,
+    queue_model,
+    queueing,
+)
 from sim.validation.params import parse
 from sim.validation.reduce import daily, stationary_config
 from sim.validation.rows import CheckRow
@@ -145,6 +152,38 @@ def test_the_models_base_stock_service_matches_the_lost_sales_chain_and_not_a_le
     lower = base_stock_model.lost_sales_chain(s_star - 2, case.mean_per_day / 24, l1, 96)
     assert not dataclasses.replace(rows[1], expected=lower["cycle_service_level"]).passed
     assert not dataclasses.replace(rows[0], expected=lower["fill_rate"]).passed
+
+
+def test_the_models_factory_network_allocates_by_max_flow_and_matches_jordan_graves():
+    fast = load_params("flexibility", fast=True)["model"]
+    p = flexibility_model.ModelFlexParams.model_validate({**fast, "copies": 15})
+    rows = flexibility_model.rows(p, alpha=1e-4, seed=0)
+    assert all(r.passed for r in rows), rows
+    assert [r.kind for r in rows].count("textbook") == 3
+    gap = [r for r in rows if r.quantity.startswith("allocation - max-flow")]
+    assert gap and gap[0].simulated == 0 and gap[0].kind == "identity"
+    dedicated = rows[0]
+    assert not dataclasses.replace(dedicated, expected=0.9 * dedicated.expected).passed
+
+
+def test_regular_only_sourcing_does_not_follow_the_chain():
+    """Negative control: the shipped sourcing sends a SKU's whole need to its cheapest
+    factory, capacity or not: not Jordan & Graves's allocation (hence the max_flow option)."""
+    fast = load_params("flexibility", fast=True)["model"]
+    p = flexibility_model.ModelFlexParams.model_validate({**fast, "copies": 10})
+    cfg = flexibility_model.world("long_chain", p)
+    d = cfg.to_dict()
+    d["policy"]["sourcing"]["name"] = "regular_only"
+    import sim
+    from sim.model import build_model
+
+    model = build_model(sim.validate(d), 0)
+    model.run_for(flexibility_model.REVIEW_HOUR + 1)
+    brand = model.brands[0]
+    n = p.n * p.copies
+    demand = brand.sensing.hourly_demand[1 : flexibility_model.REVIEW_HOUR, :n].sum(axis=0)
+    ordered = brand.supply.daily_ordered[1, :n]
+    assert (ordered == demand).all()  # everything ordered from one factory, capacity or not
 
 
 # ----------------------------------------------------------------------------- queueing

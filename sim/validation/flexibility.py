@@ -18,12 +18,12 @@ configuration (:func:`design_config`: the shipped world with ``n`` products and 
 regular factories whose ``skus`` lists are the design, capacity ``c`` a day) and the check
 reads the links and capacities back from the model built on it (:func:`model_links`: the
 factories :meth:`BrandNetwork.regular_for` offers for each SKU, the relation the brand's
-sourcing uses). The *allocation* is not the model's: its ``regular_only`` sourcing sends a
-SKU's orders to the cheapest factory that makes it, and unmet work waits in a factory's queue
-for the next period, where Jordan & Graves allocate each period's demand by max-flow and lose
-the excess. So the rows are ``standalone`` (the sales are the max-flow optimum on the
-model's network), and the two orderings true by construction (pairs ≥ dedicated, full ≥ the
-long chain: a design containing another sells at least as much) are ``identity`` rows.
+sourcing uses). These rows are ``standalone``: the sales are the max-flow optimum on the
+model's network, with the paper's truncated-normal demand. **Through the model**
+(:mod:`sim.validation.flexibility_model`, ``model:``) the brand's own ``max_flow`` sourcing
+allocates its buyers' (Poisson) demand over the same designs. The two orderings true by
+construction (pairs ≥ dedicated, full ≥ the long chain: a design containing another sells at
+least as much) are ``identity`` rows.
 
 **Expected values.**
 
@@ -53,6 +53,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.rng import stream
+from sim.validation.flexibility_model import ModelFlexParams
+from sim.validation.flexibility_model import rows as model_rows
 from sim.validation.params import OpenUnit, Params, Positive, parse
 from sim.validation.rows import CheckRow
 from sim.validation.stats import mean_se, norm_cdf, norm_pdf, ratio_se, t_one_sided, t_two_sided
@@ -248,6 +250,11 @@ class FlexibilityParams(Params):
 
     draws: Annotated[int, Field(ge=100)] = Field(description="demand draws per case")
     cases: list[FlexibilityCase] = Field(min_length=1, description="markets")
+    model: ModelFlexParams | None = Field(
+        default=None,
+        description="through the model: the brand's factory network with max_flow sourcing "
+        "under each design (null: not run)",
+    )
 
 
 def simulate_sales(c: FlexibilityCase, draws: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -348,4 +355,6 @@ def check(params: Mapping[str, Any] | FlexibilityParams) -> list[CheckRow]:
                 note="Jordan & Graves: the chain captures most of the benefit",
             )
         )
+    if p.model is not None:
+        rows.extend(model_rows(p.model, p.alpha, p.seed))
     return rows
