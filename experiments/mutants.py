@@ -160,6 +160,20 @@ MUTANTS: tuple[Mutant, ...] = (
         "decay = math.exp(-1.0 / (kappa + 1.0))",
         "the share kernel decays an hour slower than its time constant",
     ),
+    Mutant(
+        "pick_capacity_one_unit_high",
+        "sim/agents/warehouse.py",
+        "self._pick_credit += self.pick_capacity_per_hour",
+        "self._pick_credit += self.pick_capacity_per_hour + 1",
+        "a warehouse picks one unit an hour more than its capacity",
+    ),
+    Mutant(
+        "order_quantity_rounded_down",
+        "sim/agents/factory.py",
+        "q = math.ceil(need / self.batch_units) * self.batch_units",
+        "q = math.floor(need / self.batch_units) * self.batch_units",
+        "a factory rounds an order's need down to whole batches instead of up",
+    ),
 )
 
 

@@ -681,6 +681,19 @@ class ForecastPolicy(Strict):
     prior_conversion: Probability = Field(
         description="signal: demand per view assumed before any has been observed"
     )
+    mean_units_per_day: NonNegative | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="known_mean: the mean demand per SKU and day, in units as simulated "
+        "(known, not estimated: the textbook base-stock setting); the other forecasts ignore "
+        "it",
+    )
+
+    @model_validator(mode="after")
+    def _known_mean_needs_its_mean(self) -> ForecastPolicy:
+        if self.name == "known_mean" and self.mean_units_per_day is None:
+            raise ValueError("known_mean needs mean_units_per_day (units per SKU and day)")
+        return self
 
 
 class SafetyStockPolicy(Strict):
@@ -860,11 +873,11 @@ class AssortmentPolicy(Strict):
 # every name to its class and refuses to import if the two differ; the schema checks names
 # here, so it never imports the policies (which import the schema's types).
 POLICY_FAMILIES: dict[str, tuple[str, ...]] = {
-    "forecast": ("moving_average", "exp_smoothing", "signal"),
+    "forecast": ("moving_average", "exp_smoothing", "signal", "known_mean"),
     "safety_stock": ("fixed", "dynamic"),
     "routing": ("assigned", "nearest_with_stock", "cheapest"),
     "deployment": ("central", "demand_share"),
-    "sourcing": ("regular_only", "dual_index", "base_surge"),
+    "sourcing": ("regular_only", "dual_index", "base_surge", "max_flow"),
     "allocation": ("fcfs", "proportional", "priority"),
     "rush": ("off", "threshold"),
     "presale": ("off", "on"),

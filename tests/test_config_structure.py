@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim
@@ -66,3 +67,39 @@ def test_kol_tiers_are_written_once():
     assert KolConfig.model_fields["tier"].description == " | ".join(TIERS)
     src = (SIM / "config.py").read_text()
     assert src.count('"koc"') == 1  # the Literal; everything else reads TIERS
+
+
+def test_known_mean_forecast_needs_its_mean_and_returns_it():
+    from sim.policies.forecast import Signals
+
+    with pytest.raises(sim.ConfigError, match=r"policy.forecast.*known_mean needs mean_units"):
+        sim.compose(None, ["policy.forecast.name=known_mean"])
+    cfg = sim.compose(None, ["policy/forecast=known_mean", "policy.forecast.mean_units_per_day=42"])
+    f = registry.build("forecast", cfg.policy.forecast)
+    assert f.daily(Signals(np.array([1.0, 900.0]), np.zeros(2))) == 42.0
+    # absent from every other configuration: their hashes (and the golden digests) stay
+    assert "mean_units_per_day" not in sim.compose(None, []).to_json()
+
+
+def test_max_flow_sourcing_allocates_the_maximum_flow():
+    from sim.policies.sourcing import MaxFlow
+    from sim.validation import flexibility
+
+    rng = np.random.default_rng(0)
+    plants = [object() for _ in range(6)]
+    for name in flexibility.DESIGNS:
+        links = flexibility.design(name, 6)
+        for _ in range(40):
+            demand = rng.poisson(6, 6)
+            needs = [
+                (int(demand[i]), [p for j, p in enumerate(plants) if links[i, j]]) for i in range(6)
+            ]
+            parts = MaxFlow.allocate(needs, [6.0] * 6, plants)
+            best = flexibility.max_sales(demand[None, :].astype(float), np.full(6, 6.0), links)[0]
+            assert sum(u for _, _, u in parts) == best
+            per_sku, per_plant = np.zeros(6), np.zeros(6)
+            for f, i, u in parts:
+                assert links[i, plants.index(f)]
+                per_sku[i] += u
+                per_plant[plants.index(f)] += u
+            assert (per_sku <= demand).all() and (per_plant <= 6).all()

@@ -85,6 +85,8 @@ def _run(base: dict, combo: dict[str, str]) -> None:
     data = {**base, "policy": {k: dict(v) for k, v in base["policy"].items()}}
     for fam, name in combo.items():
         data["policy"][fam]["name"] = name
+    if combo.get("forecast") == "known_mean":  # the one option with a parameter of its own
+        data["policy"]["forecast"]["mean_units_per_day"] = 5.0
     r = sim.run(sim.validate(data), seed=1, keep_model=True)
     check(r.model)
     check_kpis(r.kpis)

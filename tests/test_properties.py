@@ -253,6 +253,8 @@ def valid_configs(draw) -> Config:
         for family, options in registry.FAMILIES.items():
             if family in pol and "name" in pol[family]:
                 pol[family]["name"] = draw(st.sampled_from(sorted(options)))
+        if pol["forecast"]["name"] == "known_mean":
+            pol["forecast"]["mean_units_per_day"] = draw(st.sampled_from([0.0, 1.0, 30.0]))
         pol["replenishment"]["review_period_hours"] = draw(st.integers(1, 48))
         pol["replenishment"]["first_review_hour"] = draw(st.integers(0, 60))
     return sim.validate(d)

@@ -8,6 +8,7 @@ the same simulations compared with a wrong theory fail.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -370,3 +371,50 @@ def test_flexibility_designs_of_the_paper():
 
 def test_base_stock_level_is_the_projects_order_up_to_rule():
     assert base_stock.base_stock_level(100, 2, 10) == pytest.approx(310)
+
+
+@pytest.mark.parametrize("name", flexibility.DESIGNS)
+def test_flexibility_designs_are_read_from_model_configurations(name):
+    cfg = flexibility.design_config(name, 6, 80.0)
+    assert len(cfg.supply.factories) == 6 and len(cfg.brand.products) == 6
+    links, capacity = flexibility.model_links(cfg)
+    assert (links == flexibility.design(name, 6)).all()
+    assert capacity == pytest.approx([80.0] * 6)
+
+
+def test_base_stock_through_the_model_matches_the_lost_sales_chain_not_a_level_lower():
+    """The brand's fill rate and cycle service level match the exact lost-sales chain; the
+    same runs against the chain two units of level lower (-10 %) fail."""
+    from sim.validation import base_stock_model
+
+    p, rows = fast("base_stock")
+    model = [r for r in rows if r.via == "model"]
+    assert [r.kind for r in model] == ["textbook", "textbook", "identity", "assumption"]
+    assert_all_pass(model)
+    case = p.model.cases[0]
+    s_star = base_stock_model.level(case, p.model)[1]
+    l1 = int(model[0].case.split("ℓ₁=")[1].split(" ")[0])
+    lower = base_stock_model.lost_sales_chain(
+        s_star - 2, case.mean_per_day / 24, l1, case.review_hours
+    )
+    assert not dataclasses.replace(model[0], expected=lower["fill_rate"]).passed
+    assert not dataclasses.replace(model[1], expected=lower["cycle_service_level"]).passed
+
+
+def test_the_models_pick_queue_matches_the_lindley_recursion():
+    _, rows = fast("queueing")
+    model = [r for r in rows if r.case.startswith("model pick queue")]
+    assert [r.kind for r in model].count("textbook") == 4
+    assert_all_pass(model)
+    assert [r.simulated for r in model if r.kind == "identity"] == [0.0]
+
+
+def test_the_models_factory_network_allocates_by_max_flow_and_matches_jordan_graves():
+    _, rows = fast("flexibility")
+    model = [r for r in rows if r.via == "model"]
+    assert [r.kind for r in model].count("textbook") == 3
+    assert_all_pass(model)
+    gap = [r for r in model if r.quantity.startswith("allocation - max-flow")]
+    assert gap and gap[0].simulated == 0 and gap[0].kind == "identity"
+    dedicated = model[0]
+    assert not dataclasses.replace(dedicated, expected=0.9 * dedicated.expected).passed

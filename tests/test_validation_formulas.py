@@ -314,3 +314,77 @@ def test_bass_peak_is_where_the_curve_crosses_its_inflection_level(p, ratio):
     t_star = bass.peak_time(p, q)
     assert bass.adopted_fraction(t_star, p, q) == pytest.approx((1 - p / q) / 2, rel=1e-9)
     assert bass.adoption_rate(t_star, p, q) == pytest.approx(bass.peak_height(p, q), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("S", "n", "tau", "kappa"), [(50, 0.9, 4, 12), (200, 0.6, 8, 6), (100, 0.0, 6, 6)]
+)
+def test_cascade_cumulative_moments_tend_to_the_branching_closed_forms(S, n, tau, kappa):
+    mean, var = cascade.cumulative_moments(S, n, tau, kappa, 20_000)
+    assert mean == pytest.approx(S / (1 - n), rel=1e-9)
+    assert var == pytest.approx(S / (1 - n) ** 3, rel=1e-9)
+    for K in (1, 5, 40):
+        assert cascade.cumulative_moments(S, n, tau, kappa, K)[0] == pytest.approx(
+            cascade.mean_cumulative_views(S, n, tau, kappa, K), rel=1e-9
+        )
+
+
+def test_cascade_cumulative_variance_against_a_direct_simulation_of_the_recursion():
+    # e_{k+1} = d e_k + n(1-d) V_k, V_k ~ Poisson(s_k + e_k): simulated directly in numpy
+    S, n, tau, kappa, K, R = 30.0, 0.8, 3.0, 5.0, 40, 200_000
+    r, d = math.exp(-1 / tau), math.exp(-1 / kappa)
+    rng = np.random.default_rng(1)
+    e, c = np.zeros(R), np.zeros(R)
+    for k in range(K):
+        v = rng.poisson(S * (1 - r) * r**k + e)
+        c += v
+        e = d * e + n * (1 - d) * v
+    mean, var = cascade.cumulative_moments(S, n, tau, kappa, K)
+    assert c.mean() == pytest.approx(mean, rel=0.01)
+    assert c.var() == pytest.approx(var, rel=0.03)
+    assert var < S / (1 - n) ** 3 * 0.9  # the horizon cuts the variance noticeably
+
+
+# ----------------------------------------------------------------------------- pick queue
+
+
+@pytest.mark.parametrize(("lam", "c"), [(1.2, 2), (8.0, 10), (0.5, 1)])
+def test_lindley_waits_against_a_direct_fifo_simulation(lam, c):
+    from sim.validation import queue_model
+
+    rng = np.random.default_rng(3)
+    arrivals = rng.poisson(lam, 400_000)
+    q, waits = 0, []
+    for a in arrivals:
+        if a:
+            waits.append((q + np.arange(a)) // c)
+        q = max(q + a - c, 0)
+    w = np.concatenate(waits)
+    for k in (1, 2, 3):
+        expected = queue_model.wait_at_least(lam, c, k)
+        assert (w >= k).mean() == pytest.approx(expected, rel=0.05, abs=2e-4)
+    assert w.mean() == pytest.approx(queue_model.mean_wait(lam, c), rel=0.05)
+    pi, _ = queue_model.lindley_stationary(lam, c)
+    assert pi.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- lost sales
+
+
+@pytest.mark.parametrize(("S", "mu", "before", "review"), [(19, 3.0, 31, 96), (6, 2.0, 0, 48)])
+def test_lost_sales_chain_against_a_direct_simulation(S, mu, before, review):
+    from sim.validation import base_stock_model
+
+    rng = np.random.default_rng(5)
+    n = 200_000
+    d1 = rng.poisson(mu / 24 * before, n)
+    d2 = rng.poisson(mu / 24 * (review - before), n)
+    x, sold, ok = S, 0, 0
+    for a, b in zip(d1, d2, strict=True):
+        y = max(x - a, 0) + S - x
+        sold += min(x, a) + min(y, b)
+        ok += a <= x and b <= y
+        x = max(y - b, 0)
+    got = base_stock_model.lost_sales_chain(S, mu / 24, before, review)
+    assert sold / (d1.sum() + d2.sum()) == pytest.approx(got["fill_rate"], abs=0.003)
+    assert ok / n == pytest.approx(got["cycle_service_level"], abs=0.006)

@@ -19,7 +19,13 @@ import pytest
 
 from experiments import mutants
 from experiments.validate import headline, load_params
-from sim.validation import CHECKS, bullwhip_model, queueing
+from sim.validation import (
+    CHECKS,
+    bullwhip_model,
+    flexibility_model,
+    queue_model,
+    queueing,
+)
 from sim.validation.params import parse
 from sim.validation.reduce import daily, stationary_config
 from sim.validation.rows import CheckRow
@@ -131,6 +137,26 @@ def test_moq_rounding_is_the_documented_deviation():
     assert row.simulated > 3 * row.expected and row.passed
 
 
+def test_regular_only_sourcing_does_not_follow_the_chain():
+    """Negative control: the shipped sourcing sends a SKU's whole need to its cheapest
+    factory, capacity or not: not Jordan & Graves's allocation (hence the max_flow option)."""
+    fast = load_params("flexibility", fast=True)["model"]
+    p = flexibility_model.ModelFlexParams.model_validate({**fast, "copies": 10})
+    cfg = flexibility_model.world("long_chain", p)
+    d = cfg.to_dict()
+    d["policy"]["sourcing"]["name"] = "regular_only"
+    import sim
+    from sim.model import build_model
+
+    model = build_model(sim.validate(d), 0)
+    model.run_for(flexibility_model.REVIEW_HOUR + 1)
+    brand = model.brands[0]
+    n = p.n * p.copies
+    demand = brand.sensing.hourly_demand[1 : flexibility_model.REVIEW_HOUR, :n].sum(axis=0)
+    ordered = brand.supply.daily_ordered[1, :n]
+    assert (ordered == demand).all()  # everything ordered from one factory, capacity or not
+
+
 # ----------------------------------------------------------------------------- queueing
 
 
@@ -143,7 +169,7 @@ def test_lifo_fails_the_fifo_tail(monkeypatch):
         self._buf = np.concatenate([np.asarray(ids, dtype=np.int64), self._buf[self._head :]])
         self._head = 0
 
-    params = {**load_params("queueing", fast=True), "model_runs": []}
+    params = {**load_params("queueing", fast=True), "model_runs": [], "model": None}
     rows = queueing.check(params)
     assert all(r.passed for r in rows)
     monkeypatch.setattr(IdQueue, "push", push_front)
@@ -152,6 +178,28 @@ def test_lifo_fails_the_fifo_tail(monkeypatch):
     assert tail and not all(r.passed for r in tail)
     same = [r for r in rows if r.quantity.startswith(("P(wait)", "mean wait"))]
     assert all(r.passed for r in same)  # order of service is invisible to these
+
+
+def test_lifo_breaks_the_model_pick_queues_tail(monkeypatch):
+    """(The FIFO model passes these rows in test_validation's fast queueing run.)"""
+    from sim.queues import IdQueue
+
+    p = queue_model.ModelQueueParams.model_validate(
+        {**load_params("queueing", fast=True)["model"], "hours": 2400, "runs": 1, "batches": 16}
+    )
+
+    def push_front(self, ids):
+        if len(ids) == 0:
+            return
+        self._buf = np.concatenate([np.asarray(ids, dtype=np.int64), self._buf[self._head :]])
+        self._head = 0
+
+    monkeypatch.setattr(IdQueue, "push", push_front)
+    rows = queue_model.rows(p, alpha=1e-4, seed=0)
+    tail = [r for r in rows if r.quantity.startswith("FIFO tail")]
+    assert tail and not all(r.passed for r in tail), tail
+    server = [r for r in rows if r.kind != "textbook"]
+    assert all(r.passed for r in server)  # the server still picks c an hour
 
 
 # ----------------------------------------------------------------------------- mutants

@@ -152,6 +152,7 @@ class Supply:
         net = self.network
         review_h = self.spec.policy.replenishment.review_period_hours
         window = self.spec.policy.forecast.window_days
+        joint: list[tuple[int, int, list[Factory]]] = []  # max_flow: needs allocated together
         for sku in skus:
             regular, quick = net.regular_for(sku), net.quick_for(sku)
             if not regular and not quick:
@@ -198,10 +199,31 @@ class Supply:
             )
             for f, q, is_quick in self.sourcer.orders(ctx):
                 q = self._pilot(f, sku, q)
+                if not is_quick and getattr(self.sourcer, "joint", False):
+                    joint.append((sku, q, ctx.regular))
+                    continue
                 if is_quick and self.spec.policy.sourcing.pool_split and len(quick) > 1:
                     self.order_from_pool(sku, q, hour, rush=False)
                 else:
                     self.order(f, sku, q, hour, quick=f.cfg.role == "quick_response")
+        if joint:
+            self._order_by_max_flow(joint, hour, review_h)
+
+    def _order_by_max_flow(
+        self, joint: list[tuple[int, int, list[Factory]]], hour: int, review_h: int
+    ) -> None:
+        """``max_flow`` sourcing: allocate the reviewed SKUs' needs over the factories that
+        make them, each offering its capacity over the review period minus its open work;
+        each part is rounded to the factory's MOQ and batch."""
+        plants = list(dict.fromkeys(f for _, _, fs in joint for f in fs))
+        free = [
+            max(0.0, f.capacity_per_hour * f.capacity_factor * review_h - float(f.open_units.sum()))
+            for f in plants
+        ]
+        parts = self.sourcer.allocate([(q, fs) for _, q, fs in joint], free, plants)
+        for f, i, units in parts:
+            q = f.order_quantity(units)
+            self.order(f, joint[i][0], q, hour, quick=f.cfg.role == "quick_response")
 
     def makes_to_order(self, sku: int, hour: int) -> bool:
         """Whether ``sku`` is made to its pre-orders only now (``policy.presale.make_to_order``:

@@ -11,6 +11,9 @@ per day (never negative).
   demand expected to carry into a coming day (content decays within hours to days). It reacts
   to views as they come, a review or two after they rise. When the content fades, the
   forecast falls with it instead of echoing a spike for a week.
+* ``known_mean``: the configured ``mean_units_per_day``, whatever is observed: the mean of
+  stationary demand known in advance, as the textbook base-stock policy assumes (with it the
+  order-up-to level is a fixed ``S``; used by the validation, never a default).
 """
 
 from __future__ import annotations
@@ -91,3 +94,16 @@ class SignalForecast:
         base = float(np.median(d[-self.window :])) if len(d) else 0.0
         content = self.weight * signals.views_24h * signals.conversion(self.window, self.prior)
         return base + content
+
+
+class KnownMean:
+    """The known mean demand per day (``mean_units_per_day``), whatever is observed."""
+
+    def __init__(self, params: ForecastPolicy):
+        if params.mean_units_per_day is None:
+            raise ValueError("known_mean needs mean_units_per_day")
+        self.mean = float(params.mean_units_per_day)
+
+    def daily(self, signals: Signals) -> float:
+        """Forecast of demand per day."""
+        return self.mean

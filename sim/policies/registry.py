@@ -13,7 +13,7 @@ from sim.config import POLICY_FAMILIES
 from sim.policies.allocation import FirstComeFirstServed, Priority, Proportional
 from sim.policies.assortment import FullAssortment, TestAndLearn
 from sim.policies.deployment import Central, DemandShare
-from sim.policies.forecast import ExpSmoothing, MovingAverage, SignalForecast
+from sim.policies.forecast import ExpSmoothing, KnownMean, MovingAverage, SignalForecast
 from sim.policies.information import NoSharing, Sharing
 from sim.policies.opportunity import Graded, NoGrading
 from sim.policies.prepositioning import BeforeLivestream, NoPrepositioning
@@ -21,12 +21,13 @@ from sim.policies.presale import NoPresale, Presale
 from sim.policies.routing import Assigned, Cheapest, NearestWithStock
 from sim.policies.rush import NoRush, ThresholdRush
 from sim.policies.safety_stock import DynamicCover, FixedCover
-from sim.policies.sourcing import BaseSurge, DualIndex, RegularOnly
+from sim.policies.sourcing import BaseSurge, DualIndex, MaxFlow, RegularOnly
 
 FORECASTS: dict[str, type] = {
     "moving_average": MovingAverage,
     "exp_smoothing": ExpSmoothing,
     "signal": SignalForecast,
+    "known_mean": KnownMean,
 }
 SAFETY_STOCKS: dict[str, type] = {"fixed": FixedCover, "dynamic": DynamicCover}
 ROUTINGS: dict[str, type] = {
@@ -39,6 +40,7 @@ SOURCINGS: dict[str, type] = {
     "regular_only": RegularOnly,
     "dual_index": DualIndex,
     "base_surge": BaseSurge,
+    "max_flow": MaxFlow,
 }
 ALLOCATIONS: dict[str, type] = {
     "fcfs": FirstComeFirstServed,

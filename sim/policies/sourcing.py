@@ -16,6 +16,12 @@ factory's MOQ and batch size.
   full forecast on the fast pipeline: the surges above the base (Allon & Van Mieghem's
   tailored base-surge). This is the flexible practice of article 001: big cheap batches for
   the steady part, small fast ones for the peaks.
+* ``max_flow``: the regular order-up-to need of every SKU reviewed together, allocated over
+  the regular factories that make it (``supply.factories.<name>.skus``) by maximum flow,
+  each factory offering its capacity over the review period minus the work it already has;
+  what no factory can make within the period is not ordered at this review. This is the
+  allocation Jordan & Graves's process flexibility assumes (a chained ``skus`` relation pays
+  only if orders follow the chain); the other rules send a SKU to its cheapest factory.
 
 With ``policy.replenishment.planner=event_aware`` the levels also plan known calendar events
 and treat a stock-out before arrival as lost (see :mod:`sim.policies.events`).
@@ -23,6 +29,7 @@ and treat a stock-out before arrival as lost (see :mod:`sim.policies.events`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -197,3 +204,91 @@ class BaseSurge:
         if q_fast:
             out.append((fq, q_fast, True))
         return out
+
+
+class MaxFlow:
+    """Regular replenishment of all reviewed SKUs, allocated jointly by maximum flow."""
+
+    joint = True  # the brand collects every SKU's need and calls :meth:`allocate`
+
+    def __init__(self, params: SourcingPolicy):
+        pass
+
+    def orders(self, c: SourcingContext) -> list[tuple[Any, int, bool]]:
+        """One SKU's need (the regular order-up-to), to be allocated with the others."""
+        return RegularOnly(None).orders(c)  # type: ignore[arg-type]
+
+    @staticmethod
+    def allocate(
+        needs: list[tuple[int, list[Any]]], free: list[float], plants: list[Any]
+    ) -> list[tuple[Any, int, int]]:
+        """Maximum flow from SKU needs to factories: a greedy start (each SKU at its
+        factories in order), then shortest augmenting paths (Edmonds-Karp) that move work
+        along the links until no SKU's remaining need can reach a factory with room.
+
+        Args:
+            needs: ``(units, factories that make the SKU)`` per SKU, in review order.
+            free: units each factory of ``plants`` can still make in the period.
+            plants: the factories, in the network's order.
+
+        Returns:
+            ``(factory, index into needs, units)`` orders, by SKU then factory.
+        """
+        index = {id(f): j for j, f in enumerate(plants)}
+        arcs = [[index[id(f)] for f in fs] for _, fs in needs]
+        left = [int(u) for u, _ in needs]
+        room = [max(0, math.floor(x)) for x in free]
+        into: list[dict[int, int]] = [{} for _ in plants]  # factory -> {SKU: units}
+        for i, js in enumerate(arcs):  # greedy start
+            for j in js:
+                take = min(left[i], room[j])
+                if take > 0:
+                    into[j][i] = into[j].get(i, 0) + take
+                    left[i] -= take
+                    room[j] -= take
+        while any(left[i] > 0 and arcs[i] for i in range(len(left))):
+            # BFS from every SKU with need left; nodes: ("p", SKU) and ("f", factory)
+            parent: dict[tuple[str, int], tuple[str, int] | None] = {}
+            queue = [("p", i) for i in range(len(left)) if left[i] > 0]
+            for node in queue:
+                parent[node] = None
+            end, head = -1, 0
+            while head < len(queue) and end < 0:
+                kind, k = queue[head]
+                head += 1
+                nxt = (
+                    [("f", j) for j in arcs[k]]
+                    if kind == "p"
+                    else [("p", i) for i, u in into[k].items() if u > 0]
+                )
+                for node in nxt:
+                    if node in parent:
+                        continue
+                    parent[node] = (kind, k)
+                    if node[0] == "f" and room[node[1]] > 0:
+                        end = node[1]
+                        break
+                    queue.append(node)
+            if end < 0:
+                break
+            path = [("f", end)]
+            while (up := parent[path[-1]]) is not None:
+                path.append(up)
+            path.reverse()  # SKU, factory, SKU, factory, ... factory with room
+            push = min(left[path[0][1]], room[end])
+            for (a, x), (_, y) in itertools.pairwise(path):
+                if a == "f":  # factory x gives SKU y's units back: at most what it holds
+                    push = min(push, into[x][y])
+            for (a, x), (_, y) in itertools.pairwise(path):
+                if a == "p":
+                    into[y][x] = into[y].get(x, 0) + push
+                else:
+                    into[x][y] -= push
+            left[path[0][1]] -= push
+            room[end] -= push
+        return [
+            (plants[j], i, u)
+            for i, js in enumerate(arcs)
+            for j in dict.fromkeys(js)
+            if (u := into[j].get(i, 0)) > 0
+        ]

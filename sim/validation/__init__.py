@@ -10,12 +10,19 @@ simulated, tolerance, passed):
                         (2000): through the model (:mod:`sim.validation.bullwhip_model`, the
                         world reduced by :mod:`sim.validation.reduce`) and a harness of the
                         project's forecasts and order-up-to rule under AR(1) demand
-``base_stock``          base-stock service measures against the normal loss function
+``base_stock``          base-stock service measures against the normal loss function (a
+                        harness) and, through the model, the brand's known-mean base-stock
+                        policy against the exact lost-sales chain
+                        (:mod:`sim.validation.base_stock_model`)
 ``bass``                Bass (1969) diffusion on the full agent model (fully mixed)
 ``cascade``             the short-video Hawkes cascade (:class:`sim.content.Post`)
-``queueing``            M/M/c on :class:`sim.queues.IdQueue` against Erlang C, and Little's
-                        law on real runs (:mod:`sim.validation.little`)
-``flexibility``         Jordan & Graves (1995): dedicated, pairs, long chain, full
+``queueing``            M/M/c on :class:`sim.queues.IdQueue` against Erlang C, Little's
+                        law on real runs (:mod:`sim.validation.little`), and a warehouse's
+                        pick queue in the model against the discrete-time Lindley recursion
+                        (:mod:`sim.validation.queue_model`)
+``flexibility``         Jordan & Graves (1995): dedicated, pairs, long chain, full, on the
+                        designs read from model configurations, and through the model with
+                        the ``max_flow`` sourcing (:mod:`sim.validation.flexibility_model`)
 ======================  =====================================================================
 
 Rows say whether they come through the model or a standalone harness (``via``) and what

@@ -46,6 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sim.policies.sourcing import _level
 from sim.rng import stream
+from sim.validation.base_stock_model import ModelBaseStockParams
+from sim.validation.base_stock_model import rows as model_rows
 from sim.validation.params import NonNegativeInt, Params, Positive, parse
 from sim.validation.rows import CheckRow
 from sim.validation.stats import mean_se, norm_cdf, norm_loss, t_two_sided
@@ -170,13 +172,18 @@ class BaseStockParams(Params):
     warmup_periods: Annotated[int, Field(ge=0)] = Field(description="periods discarded first")
     replications: Annotated[int, Field(ge=2)] = Field(description="independent replications")
     cases: list[BaseStockCase] = Field(min_length=1, description="parameter sets")
+    model: ModelBaseStockParams | None = Field(
+        default=None,
+        description="through the model: the brand's base-stock policy (known mean, lost "
+        "sales) against the exact lost-sales chain (null: not run)",
+    )
 
 
 def check(params: Mapping[str, Any] | BaseStockParams) -> list[CheckRow]:
     """Every case: the four service measures, formula against simulation."""
     p = parse(NAME, BaseStockParams, params)
     z = t_two_sided(p.alpha, p.replications)
-    rows = []
+    rows: list[CheckRow] = []
     for c in p.cases:
         L = c.lead_time
         S = base_stock_level(c.mean, L, c.safety_factor * c.sd * math.sqrt(L + 1))
@@ -199,4 +206,6 @@ def check(params: Mapping[str, Any] | BaseStockParams) -> list[CheckRow]:
                     note="normal loss function; S covers L+1 periods",
                 )
             )
+    if p.model is not None:  # after the standalone rows (their order is the cases')
+        rows.extend(model_rows(p.model, p.alpha, p.seed))
     return rows

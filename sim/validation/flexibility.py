@@ -13,7 +13,17 @@ cross-check it against :func:`networkx.maximum_flow_value`.
 
 **Designs.** ``dedicated`` (product i at plant i), ``pairs`` (closed chains of two: plants
 2j, 2j+1 make products 2j, 2j+1), ``long_chain`` (product i at plants i and i+1 mod n: the
-2-chain), ``full`` (every plant makes everything).
+2-chain), ``full`` (every plant makes everything). Each design is written as a model
+configuration (:func:`design_config`: the shipped world with ``n`` products and ``n``
+regular factories whose ``skus`` lists are the design, capacity ``c`` a day) and the check
+reads the links and capacities back from the model built on it (:func:`model_links`: the
+factories :meth:`BrandNetwork.regular_for` offers for each SKU, the relation the brand's
+sourcing uses). These rows are ``standalone``: the sales are the max-flow optimum on the
+model's network, with the paper's truncated-normal demand. **Through the model**
+(:mod:`sim.validation.flexibility_model`, ``model:``) the brand's own ``max_flow`` sourcing
+allocates its buyers' (Poisson) demand over the same designs. The two orderings true by
+construction (pairs ≥ dedicated, full ≥ the long chain: a design containing another sells at
+least as much) are ``identity`` rows.
 
 **Expected values.**
 
@@ -43,6 +53,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.rng import stream
+from sim.validation.flexibility_model import ModelFlexParams
+from sim.validation.flexibility_model import rows as model_rows
 from sim.validation.params import OpenUnit, Params, Positive, parse
 from sim.validation.rows import CheckRow
 from sim.validation.stats import mean_se, norm_cdf, norm_pdf, ratio_se, t_one_sided, t_two_sided
@@ -83,6 +95,52 @@ def adjacency(factory_skus: Mapping[str, Sequence[str]], products: Sequence[str]
         for i, sku in enumerate(products):
             links[i, j] = (not skus) or sku in skus
     return links
+
+
+def design_config(name: str, n: int, capacity: float) -> Any:
+    """The shipped world with ``n`` products and ``n`` regular factories of
+    ``capacity_units_per_day`` each (the supply scale 1), whose ``skus`` relation is the
+    named design (:func:`design`): the design as a model configuration.
+
+    Raises:
+        ConfigError: when the configuration is invalid for the run schema.
+    """
+    import sim
+
+    links = design(name, n)
+    d = sim.compose(None, ["market.n_consumers=1000", "market.reference_consumers=1000"])
+    d = d.to_dict()
+    first_name, first = next(iter(d["brand"]["products"].items()))
+    products = [first_name, *(f"{first_name}_{i}" for i in range(1, n))]
+    d["brand"]["products"] = {p: dict(first) for p in products}
+    factories = d["supply"]["factories"]
+    name0, base = next((k, f) for k, f in factories.items() if f["role"] == "regular")
+    d["supply"]["factories"] = {
+        f"{name0}_{j}": {
+            **base,
+            "capacity_units_per_day": capacity,
+            "skus": [products[i] for i in range(n) if links[i, j]],
+        }
+        for j in range(n)
+    }
+    return sim.validate(d)
+
+
+def model_links(cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(links, capacities) as the model's network sees them: ``links[i, j]`` when the main
+    brand's regular factory ``j`` can make SKU ``i`` (:meth:`BrandNetwork.regular_for`, the
+    relation its sourcing uses), and each factory's capacity per day."""
+    from sim.model import build_model
+
+    net = build_model(cfg, 0).brands[0].network
+    plants = list(net.regular)
+    n_sku = len(cfg.brand.products)
+    links = np.zeros((n_sku, len(plants)), dtype=bool)
+    for i in range(n_sku):
+        for f in net.regular_for(i):
+            links[i, plants.index(f)] = True
+    capacity = np.array([f.capacity_per_hour * 24.0 for f in plants])
+    return links, capacity
 
 
 # ----------------------------------------------------------------------------- sales
@@ -192,13 +250,22 @@ class FlexibilityParams(Params):
 
     draws: Annotated[int, Field(ge=100)] = Field(description="demand draws per case")
     cases: list[FlexibilityCase] = Field(min_length=1, description="markets")
+    model: ModelFlexParams | None = Field(
+        default=None,
+        description="through the model: the brand's factory network with max_flow sourcing "
+        "under each design (null: not run)",
+    )
 
 
 def simulate_sales(c: FlexibilityCase, draws: int, rng: np.random.Generator) -> dict[str, Any]:
-    """Sales of every design on the same demand draws."""
+    """Sales of every design on the same demand draws. Each design's links and capacities
+    are read from its model configuration (:func:`design_config`, :func:`model_links`)."""
     d = truncated_normal(rng, c.demand_mean, c.demand_sd, c.truncate_sd, (draws, c.n))
-    cap = np.full(c.n, c.capacity)
-    return {name: max_sales(d, cap, design(name, c.n)) for name in DESIGNS}
+    out: dict[str, Any] = {}
+    for name in DESIGNS:
+        links, cap = model_links(design_config(name, c.n, c.capacity))
+        out[name] = max_sales(d, cap, links)
+    return out
 
 
 def check(params: Mapping[str, Any] | FlexibilityParams) -> list[CheckRow]:
@@ -288,4 +355,6 @@ def check(params: Mapping[str, Any] | FlexibilityParams) -> list[CheckRow]:
                 note="Jordan & Graves: the chain captures most of the benefit",
             )
         )
+    if p.model is not None:
+        rows.extend(model_rows(p.model, p.alpha, p.seed))
     return rows

@@ -43,6 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sim.queues import IdQueue
 from sim.rng import stream
 from sim.validation.params import Params, Positive, PositiveInt, parse
+from sim.validation.queue_model import ModelQueueParams
+from sim.validation.queue_model import rows as model_rows
 from sim.validation.rows import CheckRow
 from sim.validation.stats import mean_se, t_two_sided
 
@@ -201,6 +203,11 @@ class QueueingParams(Params):
     replications: Annotated[int, Field(ge=2)] = Field(description="independent replications")
     cases: list[QueueCase] = Field(min_length=1, description="stations")
     model_runs: list[ModelRun] = Field(description="model runs checked for Little's law")
+    model: ModelQueueParams | None = Field(
+        default=None,
+        description="through the model: a warehouse's pick queue against the discrete-time "
+        "Lindley recursion (null: not run)",
+    )
 
 
 def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
@@ -279,6 +286,8 @@ def check(params: Mapping[str, Any] | QueueingParams) -> list[CheckRow]:
             )
         )
     rows.extend(little_rows(p, z))
+    if p.model is not None:
+        rows.extend(model_rows(p.model, p.alpha, p.seed))
     return rows
 
 

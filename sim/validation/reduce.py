@@ -62,12 +62,15 @@ def stationary_config(
     policy: Mapping[str, Mapping[str, Any]] | None = None,
     initial_stock_units: int = 0,
     overrides: Sequence[str] = (),
+    factory_far: bool = True,
 ) -> Config:
     """The shipped world reduced to stationary Poisson demand at one stage (module docstring).
 
     Args:
         policy: policy family → parameters to set (e.g. ``{"forecast": {"name": ...}}``).
         overrides: further key=value overrides on the shipped configuration.
+        factory_far: place the factory in the region farthest from the warehouse (goods on
+            the road at every review); False: in the warehouse's own region.
 
     Raises:
         ConfigError: when a value is invalid for the run schema.
@@ -110,8 +113,9 @@ def stationary_config(
             market["regions"][r]["x_km"] - here["x_km"], market["regions"][r]["y_km"] - here["y_km"]
         ),
     )
+    central = d["logistics"]["warehouses"][next(iter(d["logistics"]["warehouses"]))]
     fac.update(
-        region=far,
+        region=far if factory_far else central["region"],
         skus=[],
         moq_units=moq_units,
         batch_size_units=batch_units,
