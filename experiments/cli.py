@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.fair_fight",
     "experiments.levers",
     "experiments.network",
+    "experiments.optimise",
 )
 
 RUN_EPILOG = """\

@@ -29,39 +29,31 @@ def _runs(sweep_dir: Path) -> pd.DataFrame:
 
 def test_slurm_example_is_accepted_by_submitit(tmp_path, monkeypatch):
     submitit = pytest.importorskip("submitit")
-    from hydra.core.plugins import Plugins
-    from hydra.types import HydraContext
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
     from omegaconf import OmegaConf
 
-    from experiments.sweep import _compose_master, normalise
-    from experiments.sweep_task import run_job
+    from experiments.sweep import plan_sweep
 
     monkeypatch.setenv("VIRALCHAIN_VENV", "/opt/viralchain/.venv")
-    task, hyd = normalise(["+sweep=smoke"])
-    sweep_dir = tmp_path / "sweep"
-    hydra, master = _compose_master(
-        [
-            *hyd,
-            "hydra/launcher=viralchain_slurm",
-            "hydra.launcher.partition=cpu",
-            f"hydra.sweep.dir={sweep_dir}",
-            *task,
-        ],
-        logging=False,
-    )
-    launcher = Plugins.instance().instantiate_launcher(
-        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=None),
-        task_function=run_job,
-        config=master,
-    )
-    assert type(launcher).__name__ == "SlurmLauncher"
-    # build the executor exactly as the launcher does; submitit checks every parameter name
-    fake_bin = tmp_path / "bin"
+    fake_bin = tmp_path / "bin"  # the SLURM launcher is refused where srun is missing
     fake_bin.mkdir()
     (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
+    sweep_dir = tmp_path / "sweep"
+    master, _ = plan_sweep(
+        [
+            "+sweep=smoke",
+            "hydra/launcher=viralchain_slurm",
+            "hydra.launcher.partition=cpu",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+    )
+    conf = master.hydra.launcher
+    assert conf._target_.endswith("SlurmLauncher")
+    launcher = SlurmLauncher(**{k: conf[k] for k in conf if k != "_target_"})
+    # build the executor exactly as the launcher does; submitit checks every parameter name
     params = dict(launcher.params)
     executor = submitit.AutoExecutor(
         cluster="slurm",
