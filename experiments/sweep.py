@@ -72,6 +72,11 @@ class UsageError(ValueError):
     """A command line that cannot work (exit 2)."""
 
 
+class SweeperError(RuntimeError):
+    """A sweeper other than viralchain's stopped the launch (exit 1); the runs it finished
+    are in the sweep directory."""
+
+
 # ----------------------------------------------------------------------------- overrides
 
 
@@ -168,6 +173,7 @@ class Request:
     stream: TextIO | None = None
     outcome: Outcome | None = None
     lock: Any = None
+    error: Exception | None = None  # raised by the callback (Hydra only warns about it)
 
 
 _REQUESTS: dict[str, Request] = {}
@@ -230,10 +236,15 @@ def launch(
     _REQUESTS[str(sweep_dir)] = request
     try:
         run_hydra_multirun([*hyd, *task])
+    except SweeperError:
+        if request.error is None:
+            raise
     finally:
         _REQUESTS.pop(str(sweep_dir), None)
         if request.lock is not None:  # another sweeper's launch (see _prepare_other)
             request.lock.__exit__(None, None, None)
+    if request.error is not None:  # the directory was refused: the sweeper could not run
+        raise request.error
     if request.outcome is None:  # another sweeper: the outcome is what the files say
         request.outcome = _outcome_from_files(sweep_dir, name)
     return request.outcome
@@ -259,9 +270,23 @@ def run_hydra_multirun(overrides: list[str]) -> None:
     except (ConfigError, UsageError, store.SweepDirError, OSError):
         raise
     except Exception as exc:
-        if type(exc).__module__.startswith(("hydra", "omegaconf")):
+        from hydra.errors import (
+            ConfigCompositionException,
+            MissingConfigException,
+            OverrideParseException,
+        )
+        from omegaconf.errors import OmegaConfBaseException
+
+        composing = (
+            ConfigCompositionException,
+            MissingConfigException,
+            OverrideParseException,
+            OmegaConfBaseException,
+        )
+        if isinstance(exc, composing):
             raise hydra_error(exc, [o for o in overrides if not _is_hydra(o)]) from None
-        raise
+        # another sweeper gave up (optuna: more failed trials than max_failure_rate)
+        raise SweeperError(f"{type(exc).__name__}: {exc}") from exc
     finally:
         sys.argv = saved_argv
         if saved_env is None:
@@ -549,6 +574,19 @@ def _job_error(ret: Any) -> BaseException:
 
 
 def prepare_other(master: Any) -> None:
+    """Prepare the directory for another sweeper (:func:`_prepare_other`); a problem is kept
+    for :func:`launch` to raise, since Hydra only warns about a callback's exception (the
+    sweeper then runs, but the task refuses a directory without ``sweep.json``)."""
+    request = _REQUESTS.get(str(Path(master.hydra.sweep.dir).resolve()))
+    try:
+        _prepare_other(master)
+    except (ConfigError, UsageError, store.SweepDirError) as exc:
+        if request is None:
+            raise
+        request.error = exc
+
+
+def _prepare_other(master: Any) -> None:
     """Get the sweep directory ready for another sweeper (optuna, basic): checked, created,
     locked for the launch, with a ``sweep.json`` whose parameter columns are the swept keys
     (the sweeper's ``params`` and the command line's overrides)."""
@@ -558,6 +596,7 @@ def prepare_other(master: Any) -> None:
 
     sweep_dir = Path(master.hydra.sweep.dir).resolve()
     request = _REQUESTS.get(str(sweep_dir))
+    _check_optimise(master.get(OPTIMISE_KEY))
     groups = set(config_groups())
     keys = [str(k) for k in (master.hydra.sweeper.get("params") or {})]
     keys += [override_key(o) for o in master.hydra.overrides.task]
@@ -592,6 +631,30 @@ def prepare_other(master: Any) -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.save(master, sweep_dir / "multirun.yaml")
+
+
+def _check_optimise(node: Any) -> None:
+    """An optimisation study's ``optimise`` node, checked before anything runs (exit 2)."""
+    if node is None:
+        return
+    from sim.kpis import NAMES
+
+    problems = []
+    objectives = list(node.get("objectives") or [])
+    bad = [k for k in objectives if k not in NAMES]
+    if not objectives or bad:
+        problems.append(
+            (
+                "optimise.objectives",
+                bad[0] if bad else objectives,
+                "must be KPI names (viralchain list kpis)",
+            )
+        )
+    reps = node.get("replications", 1)
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
+        problems.append(("optimise.replications", reps, "must be an integer of at least 1"))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _outcome_from_files(sweep_dir: Path, name: str) -> Outcome:
@@ -687,6 +750,9 @@ def execute(
     except (UsageError, store.SweepDirError) as exc:
         print(f"viralchain: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except SweeperError as exc:
+        print(f"viralchain: the sweeper stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except OSError as exc:  # disk full, permission: nothing half-written (atomic files)
         where = exc.filename or out or "the sweep directory"
         print(f"viralchain: cannot write {where}: {os_reason(exc)}", file=sys.stderr)

@@ -167,19 +167,21 @@ def expand(
 
     lines = [f"{k}={v}" for k, v in (params or {}).items()] + list(arguments)
     parser = OverridesParser.create(config_loader=config_loader)
-    factors: list[list[str]] = []
+    # one factor per key, in the order keys first appear; a later override of the same key
+    # (the command line over the sweep file) replaces its values
+    factors: dict[str, list[str]] = {}
     for o in parser.parse_overrides(lines):
         key = o.get_key_element()
         if not o.is_sweep_override():
-            factors.append([f"{key}={o.get_value_element_as_str()}"])
+            factors[key] = [f"{key}={o.get_value_element_as_str()}"]
         elif o.is_discrete_sweep():
-            factors.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+            factors[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
         else:  # interval(...): a range to sample, not a grid
             raise ValueError(
                 f"{key}={o.input_line.split('=', 1)[1]}: a continuous range is not a grid: "
                 "sample it with a sampling sweeper (hydra/sweeper=optuna)"
             )
-    return [list(job) for job in itertools.product(*factors)]
+    return [list(job) for job in itertools.product(*factors.values())]
 
 
 class JobComposer:
@@ -360,9 +362,12 @@ def batches(
     config, so they share one job, which runs them one after another (each still isolated
     and skipped if done). Groups are cut into pieces of near-equal sizes (at most
     ``ceil(runs / (workers * per_worker))``) so that every worker gets about ``per_worker``
-    jobs, and the longest go out first, to keep the load balanced to the end.
+    jobs, and the longest go out first, to keep the load balanced to the end. ``size`` sets
+    the largest job instead (a cluster launcher: several runs per array task).
     """
-    size = max(1, -(-len(todo) // (workers * per_worker)))
+    if size is None:
+        size = -(-len(todo) // (workers * per_worker))
+    size = max(1, size)
     groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
     for job in todo:
         rest, rep = split_replication(job.overrides)

@@ -191,8 +191,8 @@ def _trial(
         if got["status"] == "failed":
             raise RuntimeError(f"run {got['run_id']} failed: {got['error']}")
         kpis = store_kpis(sweep_dir, one, got["run_id"])
-        for k in objectives:
-            values[k].append(float(kpis[k]))
+        for k in objectives:  # an undefined KPI (no demand: no fill rate) is NaN
+            values[k].append(float("nan") if kpis[k] is None else float(kpis[k]))
     means = [sum(v) / len(v) for v in values.values()]
     shown = dict(zip(objectives, means, strict=True))
     if any(math.isnan(m) for m in means):

@@ -560,3 +560,47 @@ def test_uneven_groups_are_cut_evenly_and_the_longest_jobs_go_first():
         reps = [int(j.overrides[1].split("=")[1]) for j in b.jobs]
         assert reps == list(range(reps[0], reps[0] + len(reps)))
         assert len({j.overrides[0] for j in b.jobs}) == 1
+
+
+def test_the_sweeper_is_a_hydra_plugin_and_others_can_be_chosen():
+    """``hydra/sweeper=viralchain`` is a Sweeper plugin in the ``hydra_plugins`` namespace
+    that Hydra instantiates itself; ``basic`` and ``optuna`` compose in its place."""
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    from experiments.sweep import OUR_SWEEPER, plan_sweep
+    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import ViralchainSweeper, register
+
+    register()
+    assert ViralchainSweeper in Plugins.instance().discover(Sweeper)
+    master, plan = plan_sweep(["setup=rigid,flexible", *TINY])
+    assert master.hydra.sweeper._target_ == OUR_SWEEPER and len(plan.jobs) == 2
+    assert master.hydra.callbacks.sweep_directory._target_.endswith("SweepDirectory")
+
+
+def test_a_dry_run_plans_every_job_and_writes_nothing(tmp_path):
+    from experiments.sweep import launch
+
+    out = tmp_path / "never"
+    outcome = launch(["+sweep=smoke"], out, dry_run=True)
+    assert outcome.total == 4 and len(outcome.plan.jobs) == 4 and not out.exists()
+
+
+def test_a_continuous_range_is_not_a_grid(tmp_path):
+    proc = cli("run", "-m", "policy.safety_stock.days_of_cover=interval(1,4)", *TINY, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "hydra/sweeper=optuna" in proc.stderr
+
+
+def test_hydras_basic_sweeper_writes_the_same_dataset(smoke_1, tmp_path):
+    """``hydra/sweeper=basic``: Hydra's own grid runs the same task into the same kind of
+    directory (prepared, locked and described by the callback)."""
+    out, proc = _sweep(tmp_path, "sweep", "smoke", "hydra/sweeper=basic", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "4/4 ok, 0 failed" in proc.stderr
+    spec = store.SweepSpec.load(out)
+    assert spec is not None and "market.n_consumers" in spec.params
+    assert "BasicSweeper" in spec.launches[-1]["sweeper"]
+    pd.testing.assert_frame_equal(
+        _runs(out).drop(columns="sweep_id"), _runs(smoke_1).drop(columns="sweep_id")
+    )

@@ -1,7 +1,7 @@
 """Beyond one machine: the submitit (SLURM) and Ray launchers.
 
 The submitit launcher installs alongside the project: its local mode runs the smoke sweep
-(slow), and the SLURM example config is checked against submitit itself (the ``sbatch``
+(runs batched per submitit job, as they would be per SLURM array task), and the SLURM example config is checked against submitit itself (the ``sbatch``
 script it would submit). The Ray launcher needs its own environment (cloudpickle<3 against
 joblib 1.6's cloudpickle>=3): the slow test builds it with ``experiments.sweep_rayenv`` (or
 uses ``$VIRALCHAIN_RAY_VENV``) and runs the smoke sweep through Ray.
@@ -77,8 +77,10 @@ def test_slurm_example_is_accepted_by_submitit(tmp_path, monkeypatch):
     assert str(sweep_dir / ".submitit") in script
 
 
-@pytest.mark.slow
-def test_submitit_local_runs_the_smoke_sweep_like_joblib(tmp_path):
+def test_submitit_local_runs_batched_array_tasks_like_joblib(tmp_path):
+    """The smoke sweep through submitit's local executor: its 4 runs go out as 2 submitit
+    jobs of 2 replications each (a cluster launcher batches runs per array task), and the
+    dataset equals the joblib launcher's."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sub = cli(
         "sweep",
@@ -90,7 +92,13 @@ def test_submitit_local_runs_the_smoke_sweep_like_joblib(tmp_path):
     )
     assert sub.returncode == 0, sub.stderr
     assert "4/4 ok, 0 failed" in sub.stderr
-    assert list((tmp_path / "sub" / ".submitit").iterdir())  # submitit really ran the jobs
+    tasks = [p for p in (tmp_path / "sub" / ".submitit").iterdir() if p.name.isdigit()]
+    assert len(tasks) == 2  # submitit really ran the jobs: two tasks, not four
+    logs = list((tmp_path / "sub" / "logs").glob("*/*/run.log"))
+    assert sorted(sum(" ok in " in ln for ln in log.read_text().splitlines()) for log in logs) == [
+        2,
+        2,
+    ]
     ref = cli("sweep", "smoke", "--jobs", "1", "--out", str(tmp_path / "ref"), cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr
     pd.testing.assert_frame_equal(_runs(tmp_path / "sub"), _runs(tmp_path / "ref"))
