@@ -1,10 +1,11 @@
 """Beyond one machine: the submitit (SLURM) and Ray launchers.
 
 The submitit launcher installs alongside the project: its local mode runs the smoke sweep
-(runs batched per submitit job, as they would be per SLURM array task), and the SLURM example config is checked against submitit itself (the ``sbatch``
-script it would submit). The Ray launcher needs its own environment (cloudpickle<3 against
-joblib 1.6's cloudpickle>=3): the slow test builds it with ``experiments.sweep_rayenv`` (or
-uses ``$VIRALCHAIN_RAY_VENV``) and runs the smoke sweep through Ray.
+(runs batched per submitit job, as they would be per SLURM array task), and the SLURM
+example config is checked against submitit itself (the ``sbatch`` script it would submit).
+The Ray launcher needs its own environment (cloudpickle<3 against joblib 1.6's
+cloudpickle>=3): the slow test builds it with ``experiments.sweep_rayenv`` (or uses
+``$VIRALCHAIN_RAY_VENV``) and runs the smoke sweep through Ray.
 """
 
 from __future__ import annotations
