@@ -35,8 +35,8 @@ test-slow: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadgroup -m "slow or not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sim experiments tests benchmarks
-	$(VENV)/bin/ruff format --check sim experiments tests benchmarks
+	$(VENV)/bin/ruff check sim experiments tests benchmarks hydra_plugins
+	$(VENV)/bin/ruff format --check sim experiments tests benchmarks hydra_plugins
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -26,7 +26,7 @@ setup(
     packages=[
         *find_namespace_packages(
             where=str(HERE),
-            include=["sim", "sim.*", "experiments", "experiments.*"],
+            include=["sim", "sim.*", "experiments", "experiments.*", "hydra_plugins.*"],
             exclude=["*__pycache__*"],
         ),
         *SCENARIO_PACKAGES,

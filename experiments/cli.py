@@ -21,7 +21,6 @@ from pathlib import Path
 
 from experiments import exits
 from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from experiments.sweep_warm import start_server, sweep_on_command_line
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
 # that adds its parser and sets ``func`` (returning an exit code).
@@ -36,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.levers",
     "experiments.network",
     "experiments.explore",
+    "experiments.optimise",
 )
 
 RUN_EPILOG = """\
@@ -640,8 +640,6 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``viralchain`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if sweep_on_command_line(argv):  # the workers' imports start now, beside ours
-        start_server()
     parser = build_parser()
     # overrides may follow options (``run -m seed=0,1 --jobs 1 setup=flexible``): argparse
     # leaves those after an option unrecognised; key=value ones join the overrides
@@ -695,24 +693,14 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def console() -> int:
-    """The ``viralchain`` command: :func:`main`, then a quicker exit.
-
-    ``gc.freeze()`` lets the interpreter's shutdown skip the cyclic collections over
-    everything the command loaded (Hydra's configs, pandas, Mesa): about 0.3-0.4 s of every
-    command, measured (``docs/performance.md``). Only for the process that ends here: tests
-    and notebooks call :func:`main`.
-    """
-    import gc
-
+    """The ``viralchain`` command: :func:`main`, with a quiet end when stdout's reader left."""
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     try:
-        code = main()
+        return main()
     except BrokenPipeError:  # `viralchain list stories | head`: the reader left; not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
-    gc.freeze()
-    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

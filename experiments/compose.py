@@ -123,17 +123,6 @@ def search_dirs() -> list[Path]:
     return [extra, scenarios_dir()] if extra else [scenarios_dir()]
 
 
-def config_search_path():
-    """Hydra's search path: Hydra's own configs, the client's directory, then ``scenarios/``."""
-    from hydra._internal.utils import create_config_search_path
-
-    path = create_config_search_path(str(scenarios_dir()))
-    extra = config_dir()
-    if extra is not None:
-        path.prepend(provider="viralchain-config-dir", path=f"file://{extra}")
-    return path
-
-
 def option_file(group: str, name: str) -> Path:
     """The file that ``group=name`` loads (the client's copy first)."""
     for d in search_dirs():
@@ -194,12 +183,12 @@ def listing(rows: list[tuple[str, str]], pad: int) -> str:
 def compose_dict(story: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose the raw config dict (not validated)."""
     from hydra import compose as hydra_compose
-    from hydra import version
-    from hydra._internal.hydra import Hydra
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
     from experiments.overrides import check, config_groups
+    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import register
 
     overrides = list(overrides or [])
     if story is not None:
@@ -207,13 +196,12 @@ def compose_dict(story: str | None = None, overrides: list[str] | None = None) -
     check(overrides, config_groups())
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
-    try:  # what hydra.initialize_config_dir does, with the client's directory searched first
-        version.setbase("1.3")
-        Hydra.create_main_hydra2(task_name="app", config_search_path=config_search_path())
-        try:
+    register()  # the search-path plugin puts the client's --config-dir before scenarios/
+    try:
+        with initialize_config_dir(
+            config_dir=str(scenarios_dir()), job_name="app", version_base="1.3"
+        ):
             cfg = hydra_compose(config_name="config", overrides=overrides)
-        finally:
-            GlobalHydra.instance().clear()
     except Exception as exc:  # Hydra raises several types; all become ConfigError
         raise hydra_error(exc, overrides) from None
     data = OmegaConf.to_container(cfg, resolve=True)

@@ -11,9 +11,11 @@ arbitrary code. So every override, from a user or from a file, passes :func:`che
   keys ``_args_``, ``_partial_``, ``_recursive_``, ``_convert_``);
 - a config group option is a plain name (letters, digits, ``_``, ``-``, ``.`` inside), or a
   sweep of plain names, never a path;
-- Hydra's own settings are limited to :data:`HYDRA_KEYS`: choosing a shipped launcher and
-  tuning it (``hydra/launcher=NAME``, ``hydra.launcher.n_jobs=4``), the logging configs,
-  the sweep directory and the sweeper's batch size.
+- Hydra's own settings are limited to :data:`HYDRA_KEYS`: choosing a shipped launcher or
+  sweeper and tuning it (``hydra/launcher=NAME``, ``hydra.launcher.n_jobs=4``,
+  ``hydra/sweeper=optuna``, ``hydra.sweeper.n_trials=20``), the logging configs and the
+  sweep directory; never the sweeper's ``params`` (sweep on the command line instead:
+  ``key=a,b``) nor its ``custom_search_space`` (an import path).
 
 Everything else under ``hydra`` is refused with exit 2, naming the key.
 """
@@ -28,12 +30,16 @@ from sim.errors import ConfigError
 # Hydra's keys a user (or a sweep.json) may set; prefixes end with "."
 HYDRA_KEYS = (
     "hydra/launcher",
+    "hydra/sweeper",
+    "hydra/sweeper/sampler",
     "hydra/hydra_logging",
     "hydra/job_logging",
     "hydra.launcher.",
     "hydra.sweep.dir",
-    "hydra.sweeper.max_batch_size",
+    "hydra.sweeper.",
 )
+# under an allowed prefix, still refused: a path to code, and overrides hidden from the checks
+HYDRA_REFUSED = ("hydra.sweeper.custom_search_space", "hydra.sweeper.params")
 INSTANTIATION_KEYS = ("_target_", "_args_", "_partial_", "_recursive_", "_convert_")
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _SWEEP_FUNCTIONS = re.compile(
@@ -91,15 +97,20 @@ def problems(overrides: Iterable[str], groups: Iterable[str] = (), source: str =
             )
             continue
         hydra_key = bare == "hydra" or bare.startswith(("hydra.", "hydra/"))
-        if hydra_key and not any(
-            bare == k or (k.endswith(".") and bare.startswith(k)) for k in HYDRA_KEYS
+        refused = any(bare == k or bare.startswith(k + ".") for k in HYDRA_REFUSED)
+        if hydra_key and (
+            refused
+            or not any(bare == k or (k.endswith(".") and bare.startswith(k)) for k in HYDRA_KEYS)
         ):
             out.append(
                 (
                     bare,
                     value,
                     f"this Hydra setting is not allowed{where}; allowed: "
-                    + ", ".join(k + ("*" if k.endswith(".") else "") for k in HYDRA_KEYS),
+                    + ", ".join(k + ("*" if k.endswith(".") else "") for k in HYDRA_KEYS)
+                    + " (but not "
+                    + ", ".join(HYDRA_REFUSED)
+                    + ")",
                 )
             )
             continue

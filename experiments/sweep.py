@@ -1,36 +1,41 @@
 """Sweeps: Hydra multiruns that resume, isolate failures and show their progress.
 
 ``viralchain run -m key=a,b ...``, ``viralchain sweep NAME`` and ``viralchain resume DIR``
-all end in :func:`launch`. It composes Hydra's master config in multirun mode (the sweep
-file's ``hydra.sweeper.params`` merged with the command line, exactly as Hydra's basic
-sweeper merges them), plans every job (:mod:`experiments.sweep_plan`: composed, validated,
-identified by run id) and then hands the jobs that are not finished yet to the configured
-Hydra launcher (joblib by default; submitit or Ray beyond one machine). This is the basic
-sweeper's loop with three additions Hydra lacks: finished runs are skipped (resume), every
-job is validated before anything is written (exit 2), and a progress line reports done /
-failed / remaining, elapsed time and time left while the launcher runs. Each job runs
-:func:`experiments.sweep_task.run_job`; the files it writes are the sweep's results
-(:mod:`experiments.sweep_store`), so a killed sweep loses only its unfinished runs.
+all end in :func:`launch`, which runs Hydra's own multirun (``hydra.main``, the public entry
+point) on viralchain's configs. The primary config selects viralchain's sweeper plugin
+(``hydra/sweeper=viralchain``, in ``hydra_plugins/viralchain_sweeper``), whose loop is
+:func:`sweep_with`: it expands the overrides as Hydra's basic sweeper does, plans every job
+(:mod:`experiments.sweep_plan`: composed, validated, identified by run id) and hands the jobs
+that are not finished yet to the configured Hydra launcher (joblib by default; submitit or
+Ray beyond one machine). That is the basic sweeper's loop with what Hydra lacks: finished
+runs are skipped (resume), every job is validated before anything is written (exit 2), and a
+progress line reports done / failed / remaining, elapsed time and time left while the
+launcher runs. Each job runs :func:`experiments.sweep_task.run_job`; the files it writes are
+the sweep's results (:mod:`experiments.sweep_store`), so a killed sweep loses only its
+unfinished runs. Another sweeper (``hydra/sweeper=optuna`` or ``basic``) runs the same task
+into the same kind of directory (:func:`_prepare_other`).
 
 A sweep directory is data: the overrides ``resume`` replays from ``sweep.json`` pass the
 same checks as a command line's (:mod:`experiments.overrides`: nothing that names code).
 One launch at a time holds a directory (``.lock``); finished runs are verified file by file
 before they are skipped; a worker that dies does not stop the launch (:func:`_run`); and no
-worker outlives the launching process (:func:`experiments.sweep_warm.workers_die_with_parent`).
+worker outlives the launching process (:func:`experiments.sweep_task.die_with_parent`).
 
-Hydra internals used (stable within the pinned hydra-core 1.3.8): ``Hydra.create_main_hydra2``
-and ``compose_config`` (what ``@hydra.main`` calls), ``Plugins.instantiate_launcher`` and
-``Callbacks`` (what the basic sweeper calls).
+Only public Hydra interfaces are used: ``hydra.main``, the ``Sweeper`` plugin interface,
+``Plugins.instantiate_launcher``, the ``ConfigLoader`` interface, the override parser and
+``JobReturn.return_value``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,26 +53,28 @@ from experiments.sweep_plan import (
     override_key,
 )
 from experiments.sweep_progress import Progress
-from experiments.sweep_warm import (
-    forkserver_workers,
-    parallel,
-    start_server,
-    workers_die_with_parent,
-)
 from sim.errors import ConfigError
 
 DEFAULT_ROOT = Path("outputs/sweeps")
 
-# hydra overrides viralchain adds unless the command line sets them
+# hydra overrides viralchain adds unless the command line sets them; an optimisation study
+# (``+optimise=NAME``) chooses its own sweeper (optuna) in its file, so it gets none
 DEFAULT_HYDRA = {
+    "hydra/sweeper": "viralchain",
     "hydra/launcher": "joblib",
     "hydra/hydra_logging": "viralchain",
     "hydra/job_logging": "viralchain",
 }
+OUR_SWEEPER = "hydra_plugins.viralchain_sweeper.viralchain_sweeper.ViralchainSweeper"
 
 
 class UsageError(ValueError):
     """A command line that cannot work (exit 2)."""
+
+
+class SweeperError(RuntimeError):
+    """A sweeper other than viralchain's stopped the launch (exit 1); the runs it finished
+    are in the sweep directory."""
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -94,7 +101,7 @@ def normalise(
     for o in overrides:
         if "=" not in o:
             raise UsageError(f"override {o!r} is not key=value (see viralchain run --help)")
-        if o.startswith("sweep="):
+        if o.startswith(("sweep=", "optimise=")):
             o = "+" + o
         (hyd if _is_hydra(o) else task).append(o)
     if replications is not None:
@@ -116,6 +123,8 @@ def sweep_name(task: Sequence[str]) -> str:
     for o in task:
         if override_key(o) == "sweep":
             return o.split("=", 1)[1]
+        if override_key(o) == "optimise":
+            return "optimise_" + o.split("=", 1)[1]
     stable = sorted(o for o in task if override_key(o) != "replication")
     return "adhoc-" + hashlib.sha256("\n".join(stable).encode()).hexdigest()[:8]
 
@@ -143,11 +152,31 @@ class Outcome:
     launcher_error: str = ""
     worker_deaths: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    plan: Plan | None = None
+    master: Any = None
 
     @property
     def exit_code(self) -> int:
         """0 when every run of the sweep is finished and ok, else 1."""
         return 0 if self.ok == self.total else 1
+
+
+@dataclass
+class Request:
+    """What :func:`launch` asks of the sweeper (found by the sweep directory); a Hydra app
+    run with ``hydra/sweeper=viralchain`` outside :func:`launch` gets the defaults."""
+
+    name: str
+    stamp: str
+    task: list[str] = field(default_factory=list)
+    user_hydra: list[str] = field(default_factory=list)
+    stream: TextIO | None = None
+    outcome: Outcome | None = None
+    lock: Any = None
+    error: Exception | None = None  # raised by the callback (Hydra only warns about it)
+
+
+_REQUESTS: dict[str, Request] = {}
 
 
 def launch(
@@ -158,23 +187,22 @@ def launch(
     n_jobs: int | None = None,
     verbose: bool = False,
     stream: TextIO | None = None,
-    fork_server: bool = False,
+    dry_run: bool = False,
 ) -> Outcome:
     """Plan and run a sweep (resuming it if its directory holds finished runs).
 
     Args:
         overrides: Hydra overrides; sweeps as ``key=a,b``, ``key=range(0,5)``,
             ``story=glob(*)``; ``sweep=NAME`` picks ``scenarios/sweep/NAME.yaml``;
-            ``hydra/launcher=...`` and ``hydra.launcher.*`` choose and tune the launcher.
+            ``hydra/launcher=...`` and ``hydra.launcher.*`` choose and tune the launcher,
+            ``hydra/sweeper=...`` the sweeper (default ``viralchain``; ``optuna``, ``basic``).
         out: the sweep directory (default ``outputs/sweeps/<sweep name>``).
         replications: run ``replication=0..N-1`` (each replication derives its own seed).
         n_jobs: parallel workers (``hydra.launcher.n_jobs``).
         verbose: Hydra's own INFO logging (each job's overrides) instead of warnings only.
         stream: where progress lines go (default: ``sys.stderr`` at the time of the call).
-        fork_server: start the joblib workers as forks of a server that imports the
-            simulator while this process plans (:mod:`experiments.sweep_warm`; saves ~2 s
-            per sweep). The ``viralchain`` command sets it; a script that sets it must guard
-            its entry point with ``if __name__ == "__main__":`` (as for ``multiprocessing``).
+        dry_run: plan only (every job composed and validated): ``outcome.plan`` holds the
+            jobs and ``outcome.master`` Hydra's master config; nothing is written.
 
     Raises:
         ConfigError: a job's config is invalid (nothing is written).
@@ -191,20 +219,98 @@ def launch(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     user_hydra = list(hyd)
     chosen = {override_key(o) for o in hyd}
+    study = any(override_key(o) == "optimise" for o in task)
     for key, value in DEFAULT_HYDRA.items():
-        if key not in chosen and not (verbose and key == "hydra/hydra_logging"):
+        if key in chosen or (verbose and key == "hydra/hydra_logging"):
+            continue
+        if not (study and key == "hydra/sweeper"):
             hyd.append(f"{key}={value}")
     hyd += [
         f"hydra.sweep.dir={_quote(str(sweep_dir))}",
         f"hydra.sweep.subdir={_quote('logs/' + stamp + '/${hydra.job.num}')}",
         "hydra.job.name=run",
     ]
-    warm = fork_server and parallel(hyd)
-    if warm:  # the fork server imports the workers' libraries now, beside the planning
-        start_server()
-    hydra, master = _compose_master([*hyd, *task])
+    if dry_run:
+        hyd.append("hydra.sweeper.dry_run=true")
+    request = Request(name, stamp, list(task), user_hydra, stream)
+    _REQUESTS[str(sweep_dir)] = request
+    try:
+        run_hydra_multirun([*hyd, *task])
+    except SweeperError:
+        if request.error is None:
+            raise
+    finally:
+        _REQUESTS.pop(str(sweep_dir), None)
+        if request.lock is not None:  # another sweeper's launch (see _prepare_other)
+            request.lock.__exit__(None, None, None)
+    if request.error is not None:  # the directory was refused: the sweeper could not run
+        raise request.error
+    if request.outcome is None:  # another sweeper: the outcome is what the files say
+        request.outcome = _outcome_from_files(sweep_dir, name)
+    return request.outcome
+
+
+def run_hydra_multirun(overrides: list[str]) -> None:
+    """Hydra's multirun (``hydra.main``, as ``app.py -m OVERRIDES``) on viralchain's configs,
+    with :func:`experiments.sweep_task.run_job` as the task. Hydra's errors are raised (not
+    printed): composition errors become :class:`ConfigError`."""
+    import hydra
+
+    from experiments.compose import hydra_error, scenarios_dir
+    from experiments.sweep_task import run_job
+    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import register
+
+    register()  # an editable install hides the plugin from Hydra's scan
+    main = hydra.main(config_path=str(scenarios_dir()), config_name="config", version_base="1.3")
+    saved_argv, saved_env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    sys.argv = ["viralchain", "--multirun", *overrides]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's switch: raise errors instead of printing
+    try:
+        main(run_job)()
+    except (ConfigError, UsageError, store.SweepDirError, OSError):
+        raise
+    except Exception as exc:
+        from hydra.errors import (
+            ConfigCompositionException,
+            MissingConfigException,
+            OverrideParseException,
+        )
+        from omegaconf.errors import OmegaConfBaseException
+
+        composing = (
+            ConfigCompositionException,
+            MissingConfigException,
+            OverrideParseException,
+            OmegaConfBaseException,
+        )
+        if isinstance(exc, composing):
+            raise hydra_error(exc, [o for o in overrides if not _is_hydra(o)]) from None
+        # another sweeper gave up (optuna: more failed trials than max_failure_rate)
+        raise SweeperError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.argv = saved_argv
+        if saved_env is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_env
+
+
+def sweep_with(sweeper: Any, arguments: list[str]) -> Outcome:
+    """The loop of viralchain's sweeper plugin (``hydra/sweeper=viralchain``): plan, check the
+    directory, lock it, skip the finished runs, launch the rest."""
+    master = sweeper.config
+    sweep_dir = Path(master.hydra.sweep.dir).resolve()
+    request = _REQUESTS.get(str(sweep_dir))
+    if request is None:  # a Hydra app outside viralchain's command line
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        request = Request(sweep_dir.name, stamp, list(arguments), [], sys.stderr)
+    stream = request.stream or sys.stderr
     _check_launcher(master)
-    plan = _plan(master, hydra.config_loader)
+    plan = _plan(master, sweeper.config_loader, sweeper.params, arguments)
+    if sweeper.dry_run:
+        request.outcome = Outcome(sweep_dir, request.name, len(plan.jobs), 0, 0, 0)
+        request.outcome.plan, request.outcome.master = plan, master
+        return request.outcome
     _check_spec(sweep_dir, plan)  # before anything is made: a foreign or damaged directory
     problem = unusable_dir(sweep_dir, "--out")
     if problem:
@@ -214,9 +320,10 @@ def launch(
         spec = _check_spec(sweep_dir, plan)  # again under the lock: the last launch's record
         store.remove_temporaries(sweep_dir)  # left by a killed launch
         _clear_markers(sweep_dir)
-        return _launch_locked(
-            hydra, master, plan, spec, sweep_dir, name, stamp, task, user_hydra, stream, warm
-        )
+        outcome = _launch_locked(sweeper, master, plan, spec, sweep_dir, request, stream)
+    outcome.plan = plan
+    request.outcome = outcome
+    return outcome
 
 
 def _check_launcher(master: Any) -> None:
@@ -234,30 +341,26 @@ def _check_launcher(master: Any) -> None:
 
 
 def _launch_locked(
-    hydra: Any,
+    sweeper: Any,
     master: Any,
     plan: Plan,
     spec: store.SweepSpec,
     sweep_dir: Path,
-    name: str,
-    stamp: str,
-    task: list[str],
-    user_hydra: list[str],
+    request: Request,
     stream: TextIO,
-    warm: bool,
 ) -> Outcome:
     status = {job.run_id: _verified(sweep_dir, job) for job in plan.jobs}
     todo = [job for job in plan.jobs if status[job.run_id] != "ok"]
     done_before = len(plan.jobs) - len(todo)
     stream.write(
-        f"sweep {name}: {len(plan.jobs)} runs, {done_before} already done, "
+        f"sweep {request.name}: {len(plan.jobs)} runs, {done_before} already done, "
         f"{len(todo)} to run -> {sweep_dir}\n"
     )
-    outcome = Outcome(sweep_dir, name, len(plan.jobs), done_before, 0, done_before)
+    outcome = Outcome(sweep_dir, request.name, len(plan.jobs), done_before, 0, done_before)
     record: dict[str, Any] = {
-        "started": stamp,
-        "overrides": list(task),
-        "hydra_overrides": user_hydra,
+        "started": request.stamp,
+        "overrides": list(request.task),
+        "hydra_overrides": list(request.user_hydra),
         "runs": len(plan.jobs),
         "done_before": done_before,
     }
@@ -271,8 +374,8 @@ def _launch_locked(
         from omegaconf import OmegaConf
 
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
-        with forkserver_workers(warm), workers_die_with_parent():
-            _run(hydra, master, plan, todo, outcome, stream, spec)
+        with _workers_know_the_launcher():
+            _run(sweeper, master, plan, todo, outcome, stream, spec)
         store.remove_temporaries(sweep_dir)  # a worker killed while writing left one
     _collect(plan, outcome)
     if outcome.launcher_error:
@@ -289,6 +392,24 @@ def _launch_locked(
     return outcome
 
 
+@contextlib.contextmanager
+def _workers_know_the_launcher() -> Iterator[None]:
+    """Within the block, worker processes started by this one inherit
+    ``VIRALCHAIN_LAUNCHER_PID``: a worker whose parent is this process asks Linux to kill it
+    when this process dies (:func:`experiments.sweep_task.die_with_parent`)."""
+    from experiments.sweep_task import PARENT_ENV
+
+    before = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = before
+
+
 def _verified(sweep_dir: Path, job: Job) -> str | None:
     return store.verify_run(sweep_dir, job.story, job.setup, job.run_id)
 
@@ -298,38 +419,29 @@ def _clear_markers(sweep_dir: Path) -> None:
         marker.unlink(missing_ok=True)
 
 
-def _compose_master(overrides: list[str], logging: bool = True):
-    """Hydra and its master config in multirun mode (``logging``: configure Hydra's logs)."""
-    from hydra import version
-    from hydra._internal.hydra import Hydra
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
+def plan_sweep(overrides: Sequence[str], replications: int | None = None) -> tuple[Any, Plan]:
+    """Hydra's master config and the plan of a sweep, without running or writing anything
+    (``launch(..., dry_run=True)``; for tests and tools)."""
+    import tempfile
 
-    from experiments.compose import config_search_path, hydra_error
-
-    version.setbase("1.3")
-    GlobalHydra.instance().clear()
-    hydra = Hydra.create_main_hydra2(task_name="run", config_search_path=config_search_path())
-    try:
-        master = hydra.compose_config(
-            "config", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=logging
-        )
-    except Exception as exc:
-        raise hydra_error(exc, [o for o in overrides if not _is_hydra(o)]) from None
-    return hydra, master
+    given = any(override_key(o) == "hydra.sweep.dir" for o in overrides)
+    with tempfile.TemporaryDirectory(prefix="viralchain-plan-") as tmp:
+        out = None if given else Path(tmp) / "plan"
+        outcome = launch(overrides, out, replications=replications, dry_run=True)
+    assert outcome.plan is not None
+    return outcome.master, outcome.plan
 
 
-def _plan(master: Any, loader: Any) -> Plan:
+def _plan(master: Any, loader: Any, params: dict[str, str], arguments: list[str]) -> Plan:
     from experiments.compose import hydra_error
 
     try:
-        jobs = expand(master, loader)
+        jobs = expand(loader, params, arguments)
     except Exception as exc:
-        raise hydra_error(exc, list(master.hydra.overrides.task)) from None
+        raise hydra_error(exc, list(arguments)) from None
     if not jobs:
-        swept = [o for o in master.hydra.overrides.task]
         raise UsageError(
-            f"the sweep has no runs: its overrides expand to nothing ({' '.join(swept)})"
+            f"the sweep has no runs: its overrides expand to nothing ({' '.join(arguments)})"
         )
     plan = make_plan(master, loader, jobs)
     dupes = plan.duplicates()
@@ -364,7 +476,7 @@ def _check_spec(sweep_dir: Path, plan: Plan) -> store.SweepSpec:
 
 
 def _run(
-    hydra: Any,
+    sweeper: Any,
     master: Any,
     plan: Plan,
     todo: list[Job],
@@ -381,19 +493,6 @@ def _run(
     that had not started are launched again together. So every run ends finished or
     recorded as failed, and none runs twice to completion.
     """
-    from hydra._internal.callbacks import Callbacks
-    from hydra.core.plugins import Plugins
-    from hydra.types import HydraContext
-
-    from experiments.sweep_task import run_job
-
-    callbacks = Callbacks(master)
-    callbacks.on_multirun_start(config=master, config_name="config")
-    launcher = Plugins.instance().instantiate_launcher(
-        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=callbacks),
-        task_function=run_job,
-        config=master,
-    )
     progress = Progress(
         outcome.name, outcome.sweep_dir, todo, outcome.done_before, outcome.total, stream
     )
@@ -406,7 +505,7 @@ def _run(
         while pending or suspects:
             if suspects:
                 job = suspects.pop(0)
-                error = _launch(launcher, master, [job], outcome, counter)
+                error = _launch(sweeper, master, [job], outcome, counter)
                 if error and _verified(sweep_dir, job) is None:
                     reason = f"the worker process died while running it: {error}"
                     store.write_failed(
@@ -421,7 +520,7 @@ def _run(
                     outcome.failed[job.run_id] = (job, reason)
                 _clear_markers(sweep_dir)
                 continue
-            error = _launch(launcher, master, pending, outcome, counter)
+            error = _launch(sweeper, master, pending, outcome, counter)
             if not error:
                 break
             unfinished = [j for j in pending if _verified(sweep_dir, j) is None]
@@ -436,24 +535,25 @@ def _run(
     finally:
         progress.stop()
         outcome.wall_seconds = time.perf_counter() - t0
-    callbacks.on_multirun_end(config=master, config_name="config")
 
 
-def _launch(launcher: Any, master: Any, jobs: list[Job], outcome: Outcome, counter: list) -> str:
+def _launch(sweeper: Any, master: Any, jobs: list[Job], outcome: Outcome, counter: list) -> str:
     """Launch jobs; '' when the launcher returned, else why it stopped."""
     from hydra.core.utils import JobStatus
 
-    launches = launch_jobs(master, jobs)
-    batch = master.hydra.sweeper.get("max_batch_size") or len(launches)
+    launches = launch_jobs(master, jobs, sweeper.runs_per_job)
+    batch = sweeper.max_batch_size or len(launches)
     try:
         for i in range(0, len(launches), batch):
             chunk = launches[i : i + batch]
-            returns = launcher.launch([b.overrides for b in chunk], initial_job_idx=counter[0])
+            returns = sweeper.launcher.launch(
+                [b.overrides for b in chunk], initial_job_idx=counter[0]
+            )
             counter[0] += len(chunk)
             for b, ret in zip(chunk, returns, strict=True):
                 for job in b.jobs:
                     if ret.status == JobStatus.FAILED:  # raised outside the model (writing)
-                        err = ret._return_value
+                        err = _job_error(ret)
                         outcome.failed[job.run_id] = (job, f"{type(err).__name__}: {err}")
                     else:
                         outcome.ran += 1
@@ -462,6 +562,117 @@ def _launch(launcher: Any, master: Any, jobs: list[Job], outcome: Outcome, count
         counter[0] += len(launches)
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return ""
+
+
+def _job_error(ret: Any) -> BaseException:
+    """The exception of a failed Hydra job (``JobReturn.return_value`` re-raises it)."""
+    try:
+        _ = ret.return_value
+    except Exception as exc:
+        return exc
+    return RuntimeError("the job failed")
+
+
+def prepare_other(master: Any) -> None:
+    """Prepare the directory for another sweeper (:func:`_prepare_other`); a problem is kept
+    for :func:`launch` to raise, since Hydra only warns about a callback's exception (the
+    sweeper then runs, but the task refuses a directory without ``sweep.json``)."""
+    request = _REQUESTS.get(str(Path(master.hydra.sweep.dir).resolve()))
+    try:
+        _prepare_other(master)
+    except (ConfigError, UsageError, store.SweepDirError) as exc:
+        if request is None:
+            raise
+        request.error = exc
+
+
+def _prepare_other(master: Any) -> None:
+    """Get the sweep directory ready for another sweeper (optuna, basic): checked, created,
+    locked for the launch, with a ``sweep.json`` whose parameter columns are the swept keys
+    (the sweeper's ``params`` and the command line's overrides)."""
+    from experiments.overrides import config_groups
+    from experiments.sweep_plan import RESERVED_KEYS, column_name
+    from experiments.sweep_task import OPTIMISE_KEY
+
+    sweep_dir = Path(master.hydra.sweep.dir).resolve()
+    request = _REQUESTS.get(str(sweep_dir))
+    _check_optimise(master.get(OPTIMISE_KEY))
+    groups = set(config_groups())
+    keys = [str(k) for k in (master.hydra.sweeper.get("params") or {})]
+    keys += [override_key(o) for o in master.hydra.overrides.task]
+    params: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        if key in RESERVED_KEYS or key.startswith(("hydra", OPTIMISE_KEY)):
+            continue
+        group = "/" in key or key in groups
+        params.setdefault(column_name(key), {"key": key, "group": group, "kind": "native"})
+    plan = Plan([], params)
+    _check_spec(sweep_dir, plan)
+    problem = unusable_dir(sweep_dir, "--out")
+    if problem:
+        raise UsageError(problem)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock = store.locked(sweep_dir)
+    lock.__enter__()
+    if request is not None:
+        request.lock = lock  # released by launch() when the sweeper is done
+    spec = _check_spec(sweep_dir, plan)
+    store.remove_temporaries(sweep_dir)
+    stamp = request.stamp if request else datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    spec.launches.append(
+        {
+            "started": stamp,
+            "overrides": list(request.task) if request else [],
+            "hydra_overrides": list(request.user_hydra) if request else [],
+            "sweeper": str(master.hydra.sweeper.get("_target_", "")),
+        }
+    )
+    spec.save(sweep_dir)
+    from omegaconf import OmegaConf
+
+    OmegaConf.save(master, sweep_dir / "multirun.yaml")
+
+
+def _check_optimise(node: Any) -> None:
+    """An optimisation study's ``optimise`` node, checked before anything runs (exit 2)."""
+    if node is None:
+        return
+    from sim.kpis import NAMES
+
+    problems = []
+    objectives = list(node.get("objectives") or [])
+    bad = [k for k in objectives if k not in NAMES]
+    if not objectives or bad:
+        problems.append(
+            (
+                "optimise.objectives",
+                bad[0] if bad else objectives,
+                "must be KPI names (viralchain list kpis)",
+            )
+        )
+    reps = node.get("replications", 1)
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
+        problems.append(("optimise.replications", reps, "must be an integer of at least 1"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _outcome_from_files(sweep_dir: Path, name: str) -> Outcome:
+    """What another sweeper's launch left: every run's status from its files."""
+    import pyarrow.parquet as pq
+
+    ok, failed = 0, {}
+    for path in sorted((sweep_dir / "runs").rglob("*.parquet")) if sweep_dir.is_dir() else []:
+        try:
+            row = pq.read_table(path, columns=["run_id", "status", "error"]).to_pylist()[0]
+            marker = store.ROWS_KEY.encode() in (pq.read_schema(path).metadata or {})
+        except Exception:  # unreadable: resume runs it again
+            continue
+        if row["status"] == "ok" and marker:  # a rival brand's file has no row counts
+            ok += 1
+        elif row["status"] != "ok":
+            failed[row["run_id"]] = (None, row["error"])
+    return Outcome(sweep_dir, name, ok + len(failed), 0, ok + len(failed), ok, failed)
 
 
 def _collect(plan: Plan, outcome: Outcome) -> None:
@@ -498,7 +709,7 @@ def summary(outcome: Outcome) -> str:
     if outcome.failed:
         lines.append(f"{len(outcome.failed)} run(s) failed:")
         for rid, (job, error) in outcome.failed.items():
-            lines.append(f"  {rid}  {job.label()}")
+            lines.append(f"  {rid}  {job.label() if job is not None else ''}".rstrip())
             lines.append(f"      {error}")
     if outcome.failed or outcome.missing:
         lines.append(
@@ -531,7 +742,6 @@ def execute(
             replications=replications,
             n_jobs=n_jobs,
             verbose=verbose,
-            fork_server=True,
         )
     except ConfigError as exc:
         for line in str(exc).splitlines():
@@ -540,6 +750,9 @@ def execute(
     except (UsageError, store.SweepDirError) as exc:
         print(f"viralchain: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except SweeperError as exc:
+        print(f"viralchain: the sweeper stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except OSError as exc:  # disk full, permission: nothing half-written (atomic files)
         where = exc.filename or out or "the sweep directory"
         print(f"viralchain: cannot write {where}: {os_reason(exc)}", file=sys.stderr)

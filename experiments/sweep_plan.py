@@ -1,10 +1,10 @@
 """A sweep's plan: the jobs of a Hydra multirun, each composed, validated and identified.
 
 The jobs are the cartesian product Hydra's basic sweeper makes of the sweep file's
-``hydra.sweeper.params`` and the command-line overrides (the same
-``BasicSweeper.split_arguments``, so the same jobs in the same order). Each job's config is
-composed as Hydra composes it, but a config group combination is composed only once: the
-job's value overrides (``key=value``) are then applied with Hydra's own override code. A
+``hydra.sweeper.params`` and the command-line overrides (the same factors in the same order,
+from Hydra's override parser). Each job's config is composed as Hydra composes it, but a
+config group combination is composed only once: the job's value overrides (``key=value``)
+are then set as Hydra sets them (``OmegaConf.update``). A
 20-run sweep over two setups costs two compositions instead of twenty (a composition takes a
 quarter of a second). Every job is validated before anything runs or is written, and gets
 its run seed (derived from root seed and replication: common random numbers), its run id and
@@ -156,19 +156,32 @@ class Plan:
 
 
 def expand(
-    master: DictConfig, config_loader: Any, extra_params: Mapping[str, str] | None = None
+    config_loader: Any, params: Mapping[str, str] | None, arguments: Sequence[str]
 ) -> list[list[str]]:
-    """The override list of every job, as Hydra's basic sweeper would make them."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    """The override list of every job, as Hydra's basic sweeper makes them: the sweep file's
+    ``hydra.sweeper.params`` then the command line, each sweep (``a,b``, ``range``,
+    ``glob``) a factor of the cartesian product, in Hydra's order."""
+    import itertools
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    raw = master.hydra.sweeper.get("params")
-    params = dict(OmegaConf.to_container(raw)) if raw is not None else {}
-    params.update(extra_params or {})
-    lines = [f"{k}={v}" for k, v in params.items()]
-    lines += list(master.hydra.overrides.task)
+    lines = [f"{k}={v}" for k, v in (params or {}).items()] + list(arguments)
     parser = OverridesParser.create(config_loader=config_loader)
-    return BasicSweeper.split_arguments(parser.parse_overrides(lines), None)[0]
+    # one factor per key, in the order keys first appear; a later override of the same key
+    # (the command line over the sweep file) replaces its values
+    factors: dict[str, list[str]] = {}
+    for o in parser.parse_overrides(lines):
+        key = o.get_key_element()
+        if not o.is_sweep_override():
+            factors[key] = [f"{key}={o.get_value_element_as_str()}"]
+        elif o.is_discrete_sweep():
+            factors[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+        else:  # interval(...): a range to sample, not a grid
+            raise ValueError(
+                f"{key}={o.input_line.split('=', 1)[1]}: a continuous range is not a grid: "
+                "sample it with a sampling sweeper (hydra/sweeper=optuna)"
+            )
+    return [list(job) for job in itertools.product(*factors.values())]
 
 
 class JobComposer:
@@ -188,16 +201,25 @@ class JobComposer:
         )
 
     def compose(self, overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
-        """The resolved job config (without ``hydra``) and Hydra's group choices."""
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        """The resolved job config (without ``hydra``) and Hydra's group choices.
 
+        The config groups are composed by Hydra (``ConfigLoader.load_sweep_config``, what
+        the launcher does in the worker), once per combination of group options; each
+        ``key=value`` is then set with ``OmegaConf.update(cfg, key, value, merge=True)``, as
+        Hydra applies it. A job with ``+key``, ``++key`` or ``~key`` values is composed in
+        full.
+        """
         parsed = self.parser.parse_overrides(list(overrides))
         groups = tuple(o.input_line for o in parsed if self._is_group(o))
         values = [o for o in parsed if not self._is_group(o)]
-        if groups not in self._bases:
-            self._bases[groups] = self.loader.load_sweep_config(self.master, list(groups))
-        cfg = copy.deepcopy(self._bases[groups])
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        if any(o.is_add() or o.is_force_add() or o.is_delete() for o in values):
+            cfg = self.loader.load_sweep_config(self.master, list(overrides))
+        else:
+            if groups not in self._bases:
+                self._bases[groups] = self.loader.load_sweep_config(self.master, list(groups))
+            cfg = copy.deepcopy(self._bases[groups])
+            for o in values:
+                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
         choices = {
             str(k): str(v)
             for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
@@ -305,12 +327,18 @@ class Batch:
     jobs: list[Job]
 
 
-def launch_jobs(master: Any, todo: list[Job]) -> list[Batch]:
-    """The launcher jobs for the runs to do: replications batched on the joblib launcher
-    (:func:`batches`); one job per run on a cluster launcher, so every node can take one."""
+# runs of one launcher job on a cluster launcher (submitit, Ray) unless the sweep says
+# (hydra.sweeper.runs_per_job): a SLURM array task then holds minutes of work, not seconds
+CLUSTER_RUNS_PER_JOB = 10
+
+
+def launch_jobs(master: Any, todo: list[Job], runs_per_job: int | None = None) -> list[Batch]:
+    """The launcher jobs for the runs to do (:func:`batches`): on the joblib launcher about
+    four jobs per worker; on a cluster launcher jobs of up to ``runs_per_job`` runs (default
+    :data:`CLUSTER_RUNS_PER_JOB`), each job one array task."""
     if _is_joblib(master):
-        return batches(todo, _workers(master))
-    return [Batch(list(job.overrides), [job]) for job in todo]
+        return batches(todo, _workers(master), size=runs_per_job)
+    return batches(todo, 1, size=runs_per_job or CLUSTER_RUNS_PER_JOB)
 
 
 def _is_joblib(master: Any) -> bool:
@@ -324,7 +352,9 @@ def _workers(master: Any) -> int:
     return int(n) if n is not None and int(n) > 0 else max(1, os.cpu_count() or 1)
 
 
-def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
+def batches(
+    todo: list[Job], workers: int, per_worker: int = 4, size: int | None = None
+) -> list[Batch]:
     """Group the runs to launch into launcher jobs.
 
     A launcher job costs a full Hydra composition in the worker (about half a second), as
@@ -332,9 +362,12 @@ def batches(todo: list[Job], workers: int, per_worker: int = 4) -> list[Batch]:
     config, so they share one job, which runs them one after another (each still isolated
     and skipped if done). Groups are cut into pieces of near-equal sizes (at most
     ``ceil(runs / (workers * per_worker))``) so that every worker gets about ``per_worker``
-    jobs, and the longest go out first, to keep the load balanced to the end.
+    jobs, and the longest go out first, to keep the load balanced to the end. ``size`` sets
+    the largest job instead (a cluster launcher: several runs per array task).
     """
-    size = max(1, -(-len(todo) // (workers * per_worker)))
+    if size is None:
+        size = -(-len(todo) // (workers * per_worker))
+    size = max(1, size)
     groups: dict[tuple[str, ...], list[tuple[int, Job]]] = {}
     for job in todo:
         rest, rep = split_replication(job.overrides)

@@ -5,6 +5,12 @@ Ray actor), so it keeps no module-level state: joblib reuses worker processes be
 Hydra configures logging per job in the worker (``hydra/job_logging``), so records reach the
 job's log file under ``<sweep_dir>/logs/``. A run that raises is recorded in the ``runs``
 table with status ``failed`` and its error; it never stops the other jobs.
+
+The same task serves every sweeper. Under viralchain's sweeper a job is one run or a batch of
+replications; under a sampling sweeper (``hydra/sweeper=optuna``) a job is one trial: the
+config's ``optimise`` node (set by an optimisation sweep file) names the objectives and the
+replications, the task runs the trial's policy on replications ``0..N-1`` (the same demand
+for every trial: common random numbers) and returns the mean of each objective.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
-# set by the launching process around the fork server's start: the server dies with it
+# set by the launching process while it launches: its workers die with it
 PARENT_ENV = "VIRALCHAIN_LAUNCHER_PID"
+# the optimisation node of a config (not part of the model's config: removed before
+# validation); ``objectives`` (KPI names) and ``replications`` (runs per trial)
+OPTIMISE_KEY = "optimise"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -57,10 +66,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# the fork server imports this module (experiments.sweep_warm.PRELOAD) with PARENT_ENV set:
-# it arms there, so the server dies with the launch and its forked workers with it
-if os.environ.get(PARENT_ENV, "").isdigit():
-    die_with_parent(int(os.environ[PARENT_ENV]))
+def arm_worker() -> bool:
+    """Arm :func:`die_with_parent` in a worker the launching process started itself (a
+    joblib/loky worker, a submitit local job): its parent is the launcher named by
+    ``VIRALCHAIN_LAUNCHER_PID``. Not in the launcher itself (one worker: jobs run in it) nor
+    in a process something else started (a SLURM task, whose parent is SLURM's)."""
+    launcher = os.environ.get(PARENT_ENV, "")
+    if not launcher.isdigit() or os.getppid() != int(launcher):
+        return False
+    return die_with_parent(int(launcher))
 
 
 def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -82,6 +96,7 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     # a job log that cannot be written (disk full) must not print tracebacks: the run's
     # own outcome (its files, or its failure) is what counts
     logging.raiseExceptions = False
+    arm_worker()
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir)
     spec = store.SweepSpec.load(sweep_dir)
@@ -90,7 +105,10 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     data = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(data, dict)
     reps = data.pop(BATCH_KEY, None)
+    optimise = data.pop(OPTIMISE_KEY, None)
     choices = {k: v for k, v in OmegaConf.to_container(hc.runtime.choices).items() if v}
+    if optimise is not None:
+        return _trial(data, choices, sweep_dir, spec, list(hc.overrides.task), optimise)
     if reps is None:
         return [_run_one(data, choices, sweep_dir, spec, " ".join(hc.overrides.task))]
     out = []
@@ -110,7 +128,9 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
     config = validate(data)
     seed = run_seed(config)
     run_id = make_run_id(config.config_hash(), seed)
-    params = param_values(data, choices, spec.params)
+    # from the validated config, as the plan reads them: a YAML ``1`` for a float field is
+    # 1.0 here, so every file of a column has the same type (one readable dataset)
+    params = param_values(config.to_dict(), choices, spec.params)
     if store.verify_run(sweep_dir, config.meta.story, config.meta.setup, run_id) == "ok":
         log.info("run %s already done: skipped", run_id)
         return {"run_id": run_id, "status": "skipped", "error": "", "wall_seconds": 0.0}
@@ -139,3 +159,55 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
         os.getppid(),
     )
     return {"run_id": run_id, "status": "ok", "error": "", "wall_seconds": result.wall_seconds}
+
+
+def _trial(
+    data: dict[str, Any],
+    choices: dict[str, Any],
+    sweep_dir: Path,
+    spec: Any,
+    overrides: list[str],
+    optimise: dict[str, Any],
+) -> list[float]:
+    """One trial of a sampling sweeper: the policy on replications ``0..N-1``; the mean of
+    each objective over them (raises when a run failed: the trial fails)."""
+    import math
+
+    from sim.kpis import BY_NAME
+
+    objectives = list(optimise.get("objectives") or [])
+    unknown = [k for k in objectives if k not in BY_NAME]
+    if not objectives or unknown:
+        raise ValueError(
+            f"optimise.objectives = {objectives!r}: must be a list of KPI names "
+            f"(viralchain list kpis)"
+        )
+    n = int(optimise.get("replications", 1))
+    label = " ".join(o for o in overrides if not o.startswith(("replication=", "+optimise")))
+    values: dict[str, list[float]] = {k: [] for k in objectives}
+    for rep in range(n):
+        one = {**data, "replication": rep}
+        got = _run_one(one, choices, sweep_dir, spec, f"{label} replication={rep}")
+        if got["status"] == "failed":
+            raise RuntimeError(f"run {got['run_id']} failed: {got['error']}")
+        kpis = store_kpis(sweep_dir, one, got["run_id"])
+        for k in objectives:  # an undefined KPI (no demand: no fill rate) is NaN
+            values[k].append(float("nan") if kpis[k] is None else float(kpis[k]))
+    means = [sum(v) / len(v) for v in values.values()]
+    shown = dict(zip(objectives, means, strict=True))
+    if any(math.isnan(m) for m in means):
+        raise ValueError(f"an objective is not a number: {shown}")
+    log.info("trial %s: %s", label, shown)
+    return means
+
+
+def store_kpis(sweep_dir: Path, data: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The main brand's KPIs of a finished run, read back from its ``runs`` file."""
+    import pyarrow.parquet as pq
+
+    from experiments import sweep_store as store
+    from sim.config import validate
+
+    config = validate(data)
+    path = store.run_file(sweep_dir, "runs", config.meta.story, config.meta.setup, run_id)
+    return pq.read_table(path).to_pylist()[0]

@@ -85,15 +85,10 @@ def _wait_for(predicate, timeout: float = 120.0) -> bool:
 # ----------------------------------------------------------------------------- parent killed
 
 
-@pytest.mark.parametrize(
-    "fork_server", ["1", pytest.param("0", marks=pytest.mark.slow)], ids=["fork-server", "loky"]
-)
-def test_killing_the_parent_leaves_no_process_and_resume_runs_only_the_missing(
-    tmp_path, fork_server
-):
+def test_killing_the_parent_leaves_no_process_and_resume_runs_only_the_missing(tmp_path):
     out = tmp_path / "sw"
     args = ["setup=rigid,flexible", "replication=range(0,4)", *BUSY, "--jobs", "2"]
-    proc = _launch(out, *args, env={"VIRALCHAIN_FORKSERVER": fork_server})
+    proc = _launch(out, *args)
     assert _wait_for(lambda: len(_files(out, "runs")) >= 1), proc.communicate()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -74,7 +74,7 @@ def test_the_wheel_ships_every_module_and_every_scenario_file(wheel: Path):
     assert missing == [], "scenario files missing from the wheel"
     modules = sorted(
         p.relative_to(ROOT).as_posix()
-        for package in ("sim", "experiments")
+        for package in ("sim", "experiments", "hydra_plugins")
         for p in (ROOT / package).rglob("*.py")
         if "__pycache__" not in p.parts
     )

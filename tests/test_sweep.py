@@ -8,6 +8,7 @@ tests share an xdist group), then re-read, resumed, broken and reported on.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -309,10 +310,9 @@ def test_a_directory_holding_another_sweep_is_refused(smoke_1, tmp_path):
 
 def test_plan_composes_every_job_as_hydra_does():
     """The cached composition (one per group combination) equals a full compose per job."""
-    from experiments.sweep import _compose_master, normalise
-    from experiments.sweep_plan import expand, make_plan
+    from experiments.sweep import plan_sweep
 
-    task, hyd = normalise(
+    _, plan = plan_sweep(
         [
             "setup=rigid,flexible",
             "policy/forecast=moving_average,exp_smoothing",
@@ -321,10 +321,7 @@ def test_plan_composes_every_job_as_hydra_does():
         ],
         replications=2,
     )
-    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
-    jobs = expand(master, hydra.config_loader)
-    assert len(jobs) == 16
-    plan = make_plan(master, hydra.config_loader, jobs)
+    assert len(plan.jobs) == 16
     assert set(plan.params) == {
         "policy.forecast",
         "policy.safety_stock.days_of_cover",
@@ -386,12 +383,9 @@ def _sweep_files() -> list[str]:
 @pytest.mark.parametrize("name", _sweep_files())
 def test_every_sweep_file_plans_and_its_configs_run(name):
     """Each ready sweep composes and validates every job; one job per group combination runs."""
-    from experiments.sweep import _compose_master, normalise
-    from experiments.sweep_plan import expand, make_plan
+    from experiments.sweep import plan_sweep
 
-    task, hyd = normalise([f"+sweep={name}", *TINY], replications=1)
-    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
-    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    _, plan = plan_sweep([f"+sweep={name}", *TINY], replications=1)
     assert len(plan.jobs) >= 2 and not plan.duplicates()
     assert all(j.config.replication == 0 for j in plan.jobs)
     seen = set()
@@ -405,12 +399,10 @@ def test_every_sweep_file_plans_and_its_configs_run(name):
 
 def test_batches_group_replications_and_cover_every_run_once():
     """Runs that differ only in replication share a launcher job; every run is in one job."""
-    from experiments.sweep import _compose_master, normalise
-    from experiments.sweep_plan import BATCH_KEY, batches, expand, make_plan
+    from experiments.sweep import plan_sweep
+    from experiments.sweep_plan import BATCH_KEY, batches
 
-    task, hyd = normalise(["setup=rigid,flexible", "run.fail_at_hour=-1,100", *TINY], 6)
-    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
-    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    _, plan = plan_sweep(["setup=rigid,flexible", "run.fail_at_hour=-1,100", *TINY], 6)
     assert len(plan.jobs) == 24
     for workers, per_worker, size in [(1, 4, 6), (2, 4, 3), (2, 1, 6), (16, 4, 1)]:
         got = batches(plan.jobs, workers, per_worker)
@@ -432,30 +424,39 @@ def test_batches_group_replications_and_cover_every_run_once():
             ]
             assert b.overrides[-1] == f"+{BATCH_KEY}=[{','.join(map(str, reps))}]"
     # without a swept replication every run is its own job, launched with its own overrides
-    task, hyd = normalise(["setup=rigid,flexible", *TINY], None)
-    hydra, master = _compose_master([*hyd, "hydra/launcher=joblib", *task], logging=False)
-    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
+    _, plan = plan_sweep(["setup=rigid,flexible", *TINY])
     got = batches(plan.jobs, 1)
     assert [b.overrides for b in got] == [list(j.overrides) for j in plan.jobs]
 
 
 @pytest.mark.parametrize(
-    ("launcher", "expected"),
-    [("joblib", 6), ("submitit_local", 12), ("submitit_slurm", 12)],
+    ("launcher", "extra", "expected"),
+    [
+        ("joblib", [], [2] * 6),
+        ("submitit_local", [], [6, 6]),
+        ("submitit_slurm", [], [6, 6]),
+        ("submitit_slurm", ["hydra.sweeper.runs_per_job=4"], [3, 3, 3, 3]),
+    ],
 )
-def test_only_the_joblib_launcher_batches_replications(launcher, expected):
-    """joblib with 2 workers: 2 configs x 6 replications in 6 jobs of 2; on a cluster
-    launcher every run stays its own job (one per node)."""
+def test_launcher_jobs_batch_replications(launcher, extra, expected, tmp_path, monkeypatch):
+    """joblib with 2 workers: 2 configs x 6 replications in 6 jobs of 2 (about four jobs a
+    worker); a cluster launcher batches up to ``runs_per_job`` runs (default 10) per job, so a
+    SLURM array task holds several runs, not one few-second run."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    from experiments.sweep import _compose_master, normalise
-    from experiments.sweep_plan import expand, launch_jobs, make_plan
+    from experiments.sweep import plan_sweep
+    from experiments.sweep_plan import launch_jobs
 
-    n_jobs = 2 if launcher == "joblib" else None
-    task, hyd = normalise(["setup=rigid,flexible", *TINY], 6, n_jobs=n_jobs)
-    hydra, master = _compose_master([*hyd, f"hydra/launcher={launcher}", *task], logging=False)
-    plan = make_plan(master, hydra.config_loader, expand(master, hydra.config_loader))
-    jobs = launch_jobs(master, plan.jobs)
-    assert len(jobs) == expected
+    fake_bin = tmp_path / "bin"  # the SLURM launcher is refused where srun is missing
+    fake_bin.mkdir()
+    (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (fake_bin / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
+    n_jobs = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    master, plan = plan_sweep(
+        ["setup=rigid,flexible", *TINY, f"hydra/launcher={launcher}", *n_jobs, *extra], 6
+    )
+    jobs = launch_jobs(master, plan.jobs, master.hydra.sweeper.runs_per_job)
+    assert [len(b.jobs) for b in jobs] == expected
     assert sorted(j.run_id for b in jobs for j in b.jobs) == sorted(j.run_id for j in plan.jobs)
 
 
@@ -496,76 +497,21 @@ def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
     pd.testing.assert_frame_equal(first[kpis], smoke[kpis])
 
 
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["run", "-m", "setup=rigid,flexible"], True),
-        (["run", "--multirun", "setup=rigid,flexible", "--jobs", "2"], True),
-        (["run", "-m", "setup=rigid,flexible", "--jobs", "1"], False),
-        (["run", "-m", "setup=rigid,flexible", "--jobs=1"], False),
-        (["run", "-m", "setup=rigid,flexible", "hydra.launcher.n_jobs=1"], False),
-        (["run", "-m", "setup=rigid,flexible", "hydra/launcher=submitit_local"], False),
-        (["run", "-m", "setup=rigid,flexible", "--jobs", "two"], False),
-        (["run", "setup=rigid"], False),  # one run, no sweep
-        (["sweep", "smoke"], True),
-        (["sweep"], False),  # lists the sweep files
-        (["sweep", "smoke", "--help"], False),
-        (["resume", "outputs/sweeps/smoke"], True),
-        (["report", "outputs/sweeps/smoke"], False),
-        ([], False),
-    ],
-)
-def test_the_command_line_starts_the_fork_server_only_for_a_parallel_sweep(
-    argv, expected, monkeypatch
-):
-    from experiments.sweep_warm import ENV, sweep_on_command_line
-
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.delenv(ENV, raising=False)
-    assert sweep_on_command_line(argv) is expected
-
-
-def test_the_fork_server_is_off_when_asked(monkeypatch):
-    from experiments.sweep_warm import ENV, enabled, forkserver_workers
-
-    monkeypatch.setenv(ENV, "0")
-    assert not enabled()
-    with forkserver_workers(True) as used:
-        assert used is False
-
-
 LAUNCH_SCRIPT = """\
 import json, os, sys
-from multiprocessing import forkserver
 
 from experiments.sweep import launch
-from joblib.externals.loky.backend import context
 
-
-if __name__ == "__main__":
-    out, fork_server = sys.argv[1], sys.argv[2] == "1"
-    outcome = launch(["+sweep=smoke"], out, n_jobs=2, fork_server=fork_server)
-    server = forkserver._forkserver._forkserver_pid
-    print(json.dumps({
-        "me": os.getpid(),
-        "server": server,
-        "env_left": "JE_ARROW_MALLOC_CONF" in os.environ,
-        "start_method": context.get_start_method(),
-        "ok": outcome.ok,
-    }))
+outcome = launch(["+sweep=smoke"], sys.argv[1], n_jobs=2)
+print(json.dumps({"me": os.getpid(), "ok": outcome.ok}))
 """
 
 
-@pytest.mark.parametrize("fork_server", [True, False], ids=["fork-server", "loky-default"])
-def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
-    fork_server, smoke_1, tmp_path
-):
-    """``launch(fork_server=True)`` (what the command does): every job runs in a worker
-    forked from the fork server, which is single-threaded (so forking it is safe, and
-    Python does not warn); without it, in a worker the launching process started.
-    Either way the runs equal the 1-worker sweep's, and loky's start method is restored."""
+def test_the_python_api_launches_with_loky_as_shipped(smoke_1, tmp_path):
+    """``experiments.sweep.launch`` from a plain script (no ``__main__`` guard needed: loky's
+    own start method, no fork server): every job runs in a worker the launching process
+    started, and the runs equal the 1-worker sweep's."""
     import json
-    import os
     import re
     import subprocess
     import sys
@@ -574,29 +520,21 @@ def test_workers_fork_from_the_preloaded_server_and_give_the_same_runs(
     script.write_text(LAUNCH_SCRIPT)
     out = tmp_path / "sweep"
     proc = subprocess.run(
-        [sys.executable, str(script), str(out), "1" if fork_server else "0"],
+        [sys.executable, str(script), str(out)],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "PYTHONWARNINGS": "default"},  # show DeprecationWarnings
     )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert info["ok"] == 4 and info["start_method"] is None
-    parents = {
-        int(m.group(1))
-        for log in (out / "logs").glob("*/*/run.log")
-        for m in re.finditer(r"\(worker pid \d+, parent (\d+)\)", log.read_text())
-    }
-    assert not info["env_left"]  # the server's thread limits do not leak into the caller
-    if fork_server:
-        assert info["server"] is not None and parents == {info["server"]}
-        # the server forks safely: it has a single thread (no OpenBLAS pool, no jemalloc
-        # thread), so Python does not warn that fork() may deadlock the child
-        assert "multi-threaded" not in proc.stderr
-    else:
-        assert info["server"] is None and parents == {info["me"]}
+    assert info["ok"] == 4
+    workers, parents = set(), set()
+    for log in (out / "logs").glob("*/*/run.log"):
+        for m in re.finditer(r"\(worker pid (\d+), parent (\d+)\)", log.read_text()):
+            workers.add(int(m.group(1)))
+            parents.add(int(m.group(2)))
+    assert parents == {info["me"]} and info["me"] not in workers
     pd.testing.assert_frame_equal(
         _runs(out).drop(columns="sweep_id"), _runs(smoke_1).drop(columns="sweep_id")
     )
@@ -622,3 +560,47 @@ def test_uneven_groups_are_cut_evenly_and_the_longest_jobs_go_first():
         reps = [int(j.overrides[1].split("=")[1]) for j in b.jobs]
         assert reps == list(range(reps[0], reps[0] + len(reps)))
         assert len({j.overrides[0] for j in b.jobs}) == 1
+
+
+def test_the_sweeper_is_a_hydra_plugin_and_others_can_be_chosen():
+    """``hydra/sweeper=viralchain`` is a Sweeper plugin in the ``hydra_plugins`` namespace
+    that Hydra instantiates itself; ``basic`` and ``optuna`` compose in its place."""
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    from experiments.sweep import OUR_SWEEPER, plan_sweep
+    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import ViralchainSweeper, register
+
+    register()
+    assert ViralchainSweeper in Plugins.instance().discover(Sweeper)
+    master, plan = plan_sweep(["setup=rigid,flexible", *TINY])
+    assert master.hydra.sweeper._target_ == OUR_SWEEPER and len(plan.jobs) == 2
+    assert master.hydra.callbacks.sweep_directory._target_.endswith("SweepDirectory")
+
+
+def test_a_dry_run_plans_every_job_and_writes_nothing(tmp_path):
+    from experiments.sweep import launch
+
+    out = tmp_path / "never"
+    outcome = launch(["+sweep=smoke"], out, dry_run=True)
+    assert outcome.total == 4 and len(outcome.plan.jobs) == 4 and not out.exists()
+
+
+def test_a_continuous_range_is_not_a_grid(tmp_path):
+    proc = cli("run", "-m", "policy.safety_stock.days_of_cover=interval(1,4)", *TINY, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "hydra/sweeper=optuna" in proc.stderr
+
+
+def test_hydras_basic_sweeper_writes_the_same_dataset(smoke_1, tmp_path):
+    """``hydra/sweeper=basic``: Hydra's own grid runs the same task into the same kind of
+    directory (prepared, locked and described by the callback)."""
+    out, proc = _sweep(tmp_path, "sweep", "smoke", "hydra/sweeper=basic", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "4/4 ok, 0 failed" in proc.stderr
+    spec = store.SweepSpec.load(out)
+    assert spec is not None and "market.n_consumers" in spec.params
+    assert "BasicSweeper" in spec.launches[-1]["sweeper"]
+    pd.testing.assert_frame_equal(
+        _runs(out).drop(columns="sweep_id"), _runs(smoke_1).drop(columns="sweep_id")
+    )

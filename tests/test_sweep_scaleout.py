@@ -1,10 +1,11 @@
 """Beyond one machine: the submitit (SLURM) and Ray launchers.
 
 The submitit launcher installs alongside the project: its local mode runs the smoke sweep
-(slow), and the SLURM example config is checked against submitit itself (the ``sbatch``
-script it would submit). The Ray launcher needs its own environment (cloudpickle<3 against
-joblib 1.6's cloudpickle>=3): the slow test builds it with ``experiments.sweep_rayenv`` (or
-uses ``$VIRALCHAIN_RAY_VENV``) and runs the smoke sweep through Ray.
+(runs batched per submitit job, as they would be per SLURM array task), and the SLURM
+example config is checked against submitit itself (the ``sbatch`` script it would submit).
+The Ray launcher needs its own environment (cloudpickle<3 against joblib 1.6's
+cloudpickle>=3): the slow test builds it with ``experiments.sweep_rayenv`` (or uses
+``$VIRALCHAIN_RAY_VENV``) and runs the smoke sweep through Ray.
 """
 
 from __future__ import annotations
@@ -29,39 +30,31 @@ def _runs(sweep_dir: Path) -> pd.DataFrame:
 
 def test_slurm_example_is_accepted_by_submitit(tmp_path, monkeypatch):
     submitit = pytest.importorskip("submitit")
-    from hydra.core.plugins import Plugins
-    from hydra.types import HydraContext
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
     from omegaconf import OmegaConf
 
-    from experiments.sweep import _compose_master, normalise
-    from experiments.sweep_task import run_job
+    from experiments.sweep import plan_sweep
 
     monkeypatch.setenv("VIRALCHAIN_VENV", "/opt/viralchain/.venv")
-    task, hyd = normalise(["+sweep=smoke"])
-    sweep_dir = tmp_path / "sweep"
-    hydra, master = _compose_master(
-        [
-            *hyd,
-            "hydra/launcher=viralchain_slurm",
-            "hydra.launcher.partition=cpu",
-            f"hydra.sweep.dir={sweep_dir}",
-            *task,
-        ],
-        logging=False,
-    )
-    launcher = Plugins.instance().instantiate_launcher(
-        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=None),
-        task_function=run_job,
-        config=master,
-    )
-    assert type(launcher).__name__ == "SlurmLauncher"
-    # build the executor exactly as the launcher does; submitit checks every parameter name
-    fake_bin = tmp_path / "bin"
+    fake_bin = tmp_path / "bin"  # the SLURM launcher is refused where srun is missing
     fake_bin.mkdir()
     (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
+    sweep_dir = tmp_path / "sweep"
+    master, _ = plan_sweep(
+        [
+            "+sweep=smoke",
+            "hydra/launcher=viralchain_slurm",
+            "hydra.launcher.partition=cpu",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+    )
+    conf = master.hydra.launcher
+    assert conf._target_.endswith("SlurmLauncher")
+    launcher = SlurmLauncher(**{k: conf[k] for k in conf if k != "_target_"})
+    # build the executor exactly as the launcher does; submitit checks every parameter name
     params = dict(launcher.params)
     executor = submitit.AutoExecutor(
         cluster="slurm",
@@ -85,8 +78,10 @@ def test_slurm_example_is_accepted_by_submitit(tmp_path, monkeypatch):
     assert str(sweep_dir / ".submitit") in script
 
 
-@pytest.mark.slow
-def test_submitit_local_runs_the_smoke_sweep_like_joblib(tmp_path):
+def test_submitit_local_runs_batched_array_tasks_like_joblib(tmp_path):
+    """The smoke sweep through submitit's local executor: its 4 runs go out as 2 submitit
+    jobs of 2 replications each (a cluster launcher batches runs per array task), and the
+    dataset equals the joblib launcher's."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sub = cli(
         "sweep",
@@ -98,7 +93,13 @@ def test_submitit_local_runs_the_smoke_sweep_like_joblib(tmp_path):
     )
     assert sub.returncode == 0, sub.stderr
     assert "4/4 ok, 0 failed" in sub.stderr
-    assert list((tmp_path / "sub" / ".submitit").iterdir())  # submitit really ran the jobs
+    tasks = [p for p in (tmp_path / "sub" / ".submitit").iterdir() if p.name.isdigit()]
+    assert len(tasks) == 2  # submitit really ran the jobs: two tasks, not four
+    logs = list((tmp_path / "sub" / "logs").glob("*/*/run.log"))
+    assert sorted(sum(" ok in " in ln for ln in log.read_text().splitlines()) for log in logs) == [
+        2,
+        2,
+    ]
     ref = cli("sweep", "smoke", "--jobs", "1", "--out", str(tmp_path / "ref"), cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr
     pd.testing.assert_frame_equal(_runs(tmp_path / "sub"), _runs(tmp_path / "ref"))

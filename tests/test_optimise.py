@@ -1,0 +1,145 @@
+"""Policy optimisation: Hydra's Optuna sweeper over a policy's levers (viralchain optimise).
+
+A tiny budget (2 trials x 2 replications of a 2,000-consumer, 10-day flagship) checks the path:
+the Optuna sweeper runs viralchain's task, every trial faces the same seeds (common random
+numbers), Optuna is told the mean of each objective over the replications, every run lands
+in the sweep dataset, and the Pareto set is reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments import sweep_store as store
+from tests.conftest import cli
+
+pytestmark = pytest.mark.xdist_group("sweep")
+
+TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[Path, object]:
+    tmp = tmp_path_factory.mktemp("study")
+    out = tmp / "study"
+    proc = cli(
+        "optimise",
+        "safety_rush",
+        *TINY,
+        "--trials",
+        "2",
+        "--replications",
+        "2",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        cwd=tmp,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_optuna_trials_run_on_common_random_numbers(study):
+    out, _ = study
+    runs = store.read_table(out, "runs")
+    runs = runs[runs["setup"] == "flexible"]
+    assert len(runs) == 4 and set(runs["status"]) == {"ok"}
+    assert sorted(runs["replication"]) == [0, 0, 1, 1]
+    levers = ["policy.safety_stock.days_of_cover", "policy.rush.threshold"]
+    assert runs.groupby(levers).ngroups == 2  # two trials, two policies
+    # every trial faces the same seeds: replication r has one seed whatever the policy
+    assert runs.groupby("replication")["seed"].nunique().eq(1).all()
+    assert runs[levers[0]].min() >= 0.5 and runs[levers[0]].max() <= 4
+    assert runs[levers[1]].min() >= 50 and runs[levers[1]].max() <= 400
+
+
+def test_optuna_is_told_the_mean_over_replications(study):
+    optuna = pytest.importorskip("optuna")
+    out, _ = study
+    runs = store.read_table(out, "runs")
+    runs = runs[runs["setup"] == "flexible"]
+    loaded = optuna.load_study(
+        study_name="optimise_safety_rush", storage=f"sqlite:///{out / 'optuna.db'}"
+    )
+    trials = [t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 2
+    for t in trials:
+        cover = t.params["policy.safety_stock.days_of_cover"]
+        mine = runs[
+            (runs["policy.safety_stock.days_of_cover"] - cover).abs().lt(1e-9)
+            & runs["policy.rush.threshold"].eq(t.params["policy.rush.threshold"])
+        ]
+        assert len(mine) == 2
+        assert t.values == pytest.approx([mine["profit"].mean(), mine["fill_rate"].mean()])
+
+
+def test_the_pareto_set_is_reported(study):
+    from experiments.optimise import pareto
+
+    out, proc = study
+    assert "Pareto set:" in proc.stdout and "profit" in proc.stdout
+    assert (out / "optimization_results.yaml").is_file()
+    table = pareto(out)
+    assert len(table) == 2 and table["pareto"].any() and set(table["runs"]) == {2}
+    best = table.sort_values("profit").iloc[-1]
+    assert best["pareto"]  # the most profitable trial is never dominated
+
+
+def test_an_unknown_objective_is_refused_before_anything_runs(tmp_path):
+    proc = cli(
+        "optimise",
+        "safety_rush",
+        *TINY,
+        "optimise.objectives=[profit,no_such_kpi]",
+        "--trials",
+        "1",
+        "--replications",
+        "1",
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "optimise.objectives = 'no_such_kpi'" in proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_optimise_lists_its_studies_and_refuses_unknown_ones(capsys):
+    from experiments.cli import main
+
+    assert main(["optimise"]) == 0
+    assert "safety_rush" in capsys.readouterr().out
+    assert main(["optimise", "nope"]) == 2
+    assert "must be one of" in capsys.readouterr().err
+    assert main(["optimise", "safety_rush", "--trials", "0"]) == 2
+    assert "--trials = 0" in capsys.readouterr().err
+
+
+def test_a_failing_trial_stops_the_study_with_one_line(tmp_path):
+    """Optuna's sweeper stops when more trials fail than it allows (``max_failure_rate``):
+    exit 1, one clear line, the failed runs recorded in the dataset."""
+    out = tmp_path / "s"
+    proc = cli(
+        "optimise",
+        "safety_rush",
+        *TINY,
+        "run.fail_at_hour=5",
+        "--trials",
+        "1",
+        "--replications",
+        "1",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "the sweeper stopped" in proc.stderr
+    runs = store.read_table(out, "runs")
+    assert list(runs["status"]) == ["failed"]
