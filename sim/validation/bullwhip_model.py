@@ -1,8 +1,9 @@
-"""Bullwhip through the model: the model's own ratio against Chen et al. under i.i.d. demand.
+"""Bullwhip through the model: the model's own ratio against Chen et al., i.i.d. demand and
+demand with memory.
 
 :func:`sim.run` on the world of :func:`sim.validation.reduce.stationary_config`: Poisson
-daily demand (AR(1) with ``ρ = 0``, the only AR(1) case the agent model's consumers produce:
-their demand has no memory), the brand's order-up-to rule at one factory with ample
+daily demand (AR(1) with ``ρ = 0``: the consumers' demand has no memory of its own; cases
+with ``log_sd > 0`` give it memory, below), the brand's order-up-to rule at one factory with ample
 capacity, MOQ 1 and batch 1, the shipped ``fixed`` safety stock of ``k`` days of forecast,
 daily reviews. The level is ``S_t = F_t·(lead + review)/24 + k·F_t``, so Chen et al.'s
 ``L`` is ``L' = (lead + review)/24 + k`` days (the lead time is the one the brand plans with,
@@ -28,6 +29,28 @@ An inventory position that forgets a pipeline stock breaks it. The daily orders 
 whole units (the rounding adds ≤ 1/12 to ``var(q)``, below 0.1 %). The slow decay of demand
 as consumers buy their unit adds a trend to both series; its computed effect on the ratio is
 the row's signed bias.
+
+**Demand with memory** (cases with ``rho`` and ``log_sd``): ``market.organic.memory``
+multiplies each product's organic rate on day ``d`` by ``M_d = exp(x_d - s²/2)``, ``x`` a
+stationary AR(1) (coefficient ``ρ``, sd ``s``) per product, so daily demand is Poisson
+around an AR(1)-driven mean: not an AR(1) series (an AR(1) signal plus white noise), with
+``γ(0) = μ + μ²(e^{s²} - 1)`` and ``γ(k) = μ²(e^{s²ρ^k} - 1)``
+(:func:`demand_autocovariance`). Chen et al.'s order ``q_t = S_t - S_{t-1} + D_{t-1}`` with
+the moving-average or exponential-smoothing forecast is a linear filter of demand,
+``q_t = Σ_k h_k D_{t-k}`` (:func:`order_filter`), so ``var(q)/var(D) =
+Σ_i Σ_j h_i h_j γ(i - j)/γ(0)`` exactly (:func:`ratio_of_filter`); with ``γ(k) = ρ^k`` it is
+Chen et al.'s closed form ``1 + (2L/p + 2L²/p²)(1 - ρ^p)`` (tested). These cases review at
+midnight (``first_review_hour`` 24) so that the days between reviews are the days over which
+the rate is constant. The ratio of sample variances over a finite run falls short of the
+stationary one (the sample variance of an autocorrelated series is short by ``var(mean)``,
+more for demand than for orders); :func:`finite_sample_ratio` computes that from ``γ`` and it
+is part of the row's signed bias.
+
+**Per echelon**: the reduction buys materials per job (``supply.materials.mode=per_job``),
+so the factory passes the brand's orders through day by day and ``factory_bullwhip_ratio``
+is 1 (an ``identity`` row); the upstream ratio is then the brand's. A forecasting factory
+(``stock`` materials, its own order-up-to on a 7-day mean of the orders it receives) is not
+compared with theory.
 
 **The documented deviation**: with the shipped MOQ rounding on (``moq_days`` of demand), an
 order is either nothing or at least the MOQ: orders come in lumps and the ratio is far above
