@@ -259,6 +259,18 @@ class WordOfMouthConfig(Strict):
     )
 
 
+class OrganicMemory(Strict):
+    """A stationary AR(1) modulation of each product's organic exposure rate, per day."""
+
+    rho: Annotated[float, Field(gt=-1.0, lt=1.0)] = Field(
+        description="AR(1) coefficient, day to day, of the log of the rate's multiplier"
+    )
+    log_sd: Annotated[float, Field(gt=0.0, le=2.0)] = Field(
+        description="stationary sd of the log multiplier (its mean is set so that the "
+        "multiplier averages 1)"
+    )
+
+
 class OrganicConfig(Strict):
     """Background discovery (search, shelf, platform feed): the innovation term."""
 
@@ -267,6 +279,13 @@ class OrganicConfig(Strict):
     )
     conversion_probability: Probability = Field(
         description="chance that an organic exposure turns into wanting to buy"
+    )
+    memory: OrganicMemory | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="demand with memory (validation: bullwhip under autocorrelated demand): "
+        "each product's daily organic rate times exp(x_d - log_sd^2/2), x a stationary "
+        "AR(1) per product; columnar population only; unset: a constant rate",
     )
 
 
@@ -374,6 +393,15 @@ class MarketConfig(Strict):
         "benchmarks) or per_agent_touched (the same agents, stepping only those touched in "
         "an hour: the fair per-agent peer of the benchmarks)"
     )
+
+    @model_validator(mode="after")
+    def _memory_needs_columnar(self) -> MarketConfig:
+        if self.organic.memory is not None and self.population != "columnar":
+            raise ValueError(
+                f"organic.memory needs population 'columnar', not {self.population!r} "
+                "(the per-agent populations draw a constant organic rate)"
+            )
+        return self
 
     @field_validator("n_consumers")
     @classmethod

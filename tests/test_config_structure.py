@@ -103,3 +103,35 @@ def test_max_flow_sourcing_allocates_the_maximum_flow():
                 per_sku[i] += u
                 per_plant[plants.index(f)] += u
             assert (per_sku <= demand).all() and (per_plant <= 6).all()
+
+
+def test_organic_memory_is_absent_unless_set_and_needs_the_columnar_population():
+    # absent from every configuration that does not set it: hashes and golden digests stay
+    assert "memory" not in sim.compose(None, []).to_dict()["market"]["organic"]
+    cfg = sim.compose(None, ["+market.organic.memory.rho=0.5", "+market.organic.memory.log_sd=0.1"])
+    assert cfg.market.organic.memory is not None and cfg.market.organic.memory.rho == 0.5
+    with pytest.raises(sim.ConfigError, match=r"market.*organic.memory needs population"):
+        sim.compose(
+            None,
+            [
+                "market.population=per_agent",
+                "+market.organic.memory.rho=0.5",
+                "+market.organic.memory.log_sd=0.1",
+            ],
+        )
+    with pytest.raises(sim.ConfigError, match=r"market.organic.memory.rho"):
+        sim.compose(None, ["+market.organic.memory.rho=1", "+market.organic.memory.log_sd=0.1"])
+
+
+def test_organic_memory_multiplier_has_mean_one_and_the_lognormal_ar1_autocovariance():
+    from sim.agents.consumers import organic_multiplier
+    from sim.config import OrganicMemory
+    from sim.rng import stream
+
+    s, rho = 0.3, 0.7
+    m = organic_multiplier(OrganicMemory(rho=rho, log_sd=s), 4000, 12, stream(0, "t"))
+    assert m.shape == (4000, 12) and (m > 0).all()
+    assert m.mean() == pytest.approx(1.0, abs=0.01)
+    for k in (0, 1, 3):  # across SKUs at fixed days: stationary from day 0
+        cov = np.mean((m[:, 2] - 1.0) * (m[:, 2 + k] - 1.0))
+        assert cov == pytest.approx(np.expm1(s * s * rho**k), rel=0.1)

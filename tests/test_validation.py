@@ -22,6 +22,7 @@ from sim.validation import (
     base_stock,
     bass,
     bullwhip,
+    bullwhip_model,
     cascade,
     flexibility,
     queueing,
@@ -88,6 +89,28 @@ def test_bullwhip_negative_control_exp_smoothing_is_not_the_moving_average():
     for r, c in zip(es, p.exp_smoothing, strict=True):
         wrong = bullwhip.ratio_moving_average(c.lead_time, 5, c.rho)
         assert abs(r.simulated - wrong) > r.tolerance
+
+
+def test_bullwhip_through_the_model_with_memory_needs_the_demands_autocovariance():
+    """Negative controls on the model rows with autocorrelated demand: the i.i.d. formula
+    (memory ignored) and Chen et al.'s pure-AR(1) closed form (Poisson noise ignored) are
+    both rejected by the same runs that match the autocovariance theory."""
+    p, rows = fast("bullwhip")
+    cases = [c for c in p.model.cases if c.log_sd]
+    memory = [r for r in rows if r.via == "model" and r.kind == "textbook" and "AR(1)" in r.case]
+    assert cases and len(memory) == len(cases)
+    for r, c in zip(memory, cases, strict=True):
+        assert r.passed, r
+        cover = float(r.case.split("L'=")[1].split(" ")[0])
+        iid = bullwhip_model.expected_ratio(c.model_copy(update={"rho": 0.0, "log_sd": 0.0}), cover)
+        pure = bullwhip.ratio_moving_average(cover, c.window, c.rho)
+        for wrong in (iid, pure):
+            assert not dataclasses.replace(r, expected=wrong).passed, (wrong, r)
+        # the band would catch a 10 % error of the theory either way
+        assert max(r.band[1], -r.band[0]) < 0.1 * r.expected
+    # per echelon: the factory's per-job materials pass the brand's orders through
+    factory = [r for r in rows if "(factory echelon)" in r.quantity]
+    assert factory and all(r.passed and r.simulated == pytest.approx(1.0) for r in factory)
 
 
 # ----------------------------------------------------------------------------- base stock

@@ -16,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from sim.validation import base_stock, bass, bullwhip, cascade, flexibility, queueing
+from sim.validation import (
+    base_stock,
+    bass,
+    bullwhip,
+    bullwhip_model,
+    cascade,
+    flexibility,
+    queueing,
+)
 from sim.validation.stats import norm_loss, ratio_se, t_one_sided, t_quantile, t_two_sided
 
 # ----------------------------------------------------------------------------- statistics
@@ -77,6 +85,59 @@ def test_exp_smoothing_formula_against_a_direct_sum_over_the_impulse_response(L,
     if rho == 0.0:  # Chen, Ryan & Simchi-Levi (2000), i.i.d. demand, as printed
         paper = 1 + 2 * L * alpha + 2 * L**2 * alpha**2 / (2 - alpha)
         assert bullwhip.ratio_exp_smoothing(L, alpha, rho) == pytest.approx(paper)
+
+
+@pytest.mark.parametrize(("L", "p", "rho"), [(1, 5, 0.0), (6.38, 5, 0.8), (2, 3, -0.4)])
+def test_the_model_rows_autocovariance_formula_is_chens_closed_form_for_pure_ar1(L, p, rho):
+    """var(q)/var(D) = Σ h_i h_j γ(i-j)/γ(0) with γ(k) = ρ^k is Chen et al.'s closed form;
+    for exponential smoothing, the AR(1) form derived in ``bullwhip``."""
+    case = bullwhip_model.ModelCase(forecast="moving_average", window=p)
+    h = bullwhip_model.order_filter(case, L)
+    gamma = float(rho) ** np.arange(len(h))
+    paper = 1 + (2 * L / p + 2 * L**2 / p**2) * (1 - rho**p)
+    assert bullwhip_model.ratio_of_filter(h, 3.0 * gamma) == pytest.approx(paper, rel=1e-12)
+    es = bullwhip_model.ModelCase(forecast="exp_smoothing", alpha=0.3)
+    h = bullwhip_model.order_filter(es, L)
+    gamma = float(rho) ** np.arange(len(h))
+    assert bullwhip_model.ratio_of_filter(h, gamma) == pytest.approx(
+        bullwhip.ratio_exp_smoothing(L, 0.3, rho), rel=1e-9
+    )
+
+
+def test_demand_with_memory_autocovariance_and_ratio_by_simulation():
+    """Poisson demand around a log-normal AR(1) rate: γ(k) and the order filter's ratio
+    against a direct simulation of the series (no shared code but the formulas' inputs)."""
+    mu, rho, s, L, p, days, reps = 200.0, 0.8, 0.07, 6.38, 5, 300, 3000
+    case = bullwhip_model.ModelCase(forecast="moving_average", window=p, rho=rho, log_sd=s)
+    rng = np.random.default_rng(7)
+    n = days + p + 1
+    x = np.empty((reps, n))
+    x[:, 0] = rng.normal(0, s, reps)
+    for t in range(1, n):
+        x[:, t] = rho * x[:, t - 1] + math.sqrt(1 - rho * rho) * rng.normal(0, s, reps)
+    D = rng.poisson(mu * np.exp(x - s * s / 2)).astype(float)
+    gamma = bullwhip_model.demand_autocovariance(mu, rho, s, 4)
+    c = D - mu
+    for k in range(4):
+        assert np.mean(c[:, : n - k] * c[:, k:]) == pytest.approx(gamma[k], rel=0.05)
+    q = (1 + L / p) * D[:, p : n - 1] - (L / p) * D[:, : n - p - 1]  # q_t, t = p+1 .. n-1
+    d = D[:, p + 1 :]
+    ratio = np.var(q, axis=1, ddof=1) / np.var(d, axis=1, ddof=1)
+    h = bullwhip_model.order_filter(case, L)
+    gam = bullwhip_model.demand_autocovariance(mu, rho, s, days + len(h))
+    expected = bullwhip_model.finite_sample_ratio(h, gam, days)  # over `days` days
+    se = ratio.std(ddof=1) / math.sqrt(reps)
+    assert abs(ratio.mean() - expected) < 4 * se + 0.01 * expected
+    # the stationary ratio, the limit of many days, is the filter's on γ
+    assert bullwhip_model.finite_sample_ratio(
+        h, bullwhip_model.demand_autocovariance(mu, rho, s, 20_000 + len(h)), 20_000
+    ) == pytest.approx(bullwhip_model.expected_ratio_with_memory(case, L, mu), rel=2e-3)
+    # with log_sd → 0 the theory is the i.i.d. one
+    tiny = bullwhip_model.ModelCase(forecast="moving_average", window=p, rho=rho, log_sd=1e-6)
+    iid = bullwhip_model.expected_ratio(
+        bullwhip_model.ModelCase(forecast="moving_average", window=p), L
+    )
+    assert bullwhip_model.expected_ratio_with_memory(tiny, L, mu) == pytest.approx(iid, rel=1e-9)
 
 
 @pytest.mark.parametrize(("leads", "p", "rho"), [([1, 2, 1], 8, 0.3), ([2, 2], 5, 0.0)])

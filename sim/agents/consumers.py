@@ -29,7 +29,7 @@ import mesa
 import numpy as np
 
 from sim.clock import HOURS_PER_DAY
-from sim.config import MarketConfig
+from sim.config import MarketConfig, OrganicMemory
 from sim.content import Exposures
 from sim.messages import Wishes
 from sim.orders import (
@@ -55,6 +55,22 @@ ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
 # the ledger counter of each cause of a lost sale
 LOST_CAUSES = {SOLD_OUT: "lost_sold_out", TOO_SLOW: "lost_too_slow", LEFT: "lost_left"}
+
+
+def organic_multiplier(
+    memory: OrganicMemory, n_sku: int, days: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(SKU x day) multipliers ``exp(x_d - s²/2)`` of the organic rate, ``x`` a stationary
+    AR(1) per SKU (``x_0`` from its stationary law N(0, s²)): mean 1, autocovariance
+    ``exp(s²·ρ^|k|) - 1`` at a lag of ``k`` days."""
+    s, rho = memory.log_sd, memory.rho
+    eps = rng.normal(0.0, s, (n_sku, days))
+    x = np.empty((n_sku, days))
+    x[:, 0] = eps[:, 0]
+    innovation = math.sqrt(1.0 - rho * rho)
+    for d in range(1, days):
+        x[:, d] = rho * x[:, d - 1] + innovation * eps[:, d]
+    return np.exp(x - 0.5 * s * s)
 
 
 class ConsumerPopulation(mesa.Agent):
@@ -99,6 +115,16 @@ class ConsumerPopulation(mesa.Agent):
         self._returns_due: dict[int, list[np.ndarray]] = {}
         self.kept_units = np.zeros(P, dtype=np.int64)  # delivered and not sent back, per SKU
         self.adopters = np.zeros(P, dtype=np.int64)  # consumers who bought, per SKU
+        self.organic_multiplier = (
+            organic_multiplier(
+                cfg.organic.memory,
+                P,
+                -(-model.horizon_hours // HOURS_PER_DAY),
+                stream(model.seed, "organic_memory"),
+            )
+            if cfg.organic.memory is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ demand
     def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
@@ -108,6 +134,14 @@ class ConsumerPopulation(mesa.Agent):
         launched = np.flatnonzero(m.sellable_from <= hour)
         if rate <= 0 or len(launched) == 0:
             return None
+        if self.organic_multiplier is not None:  # per product: the rate has memory
+            mult = self.organic_multiplier[launched, hour // HOURS_PER_DAY]
+            per_sku = rng.poisson(rate / HOURS_PER_DAY * self.n * mult)
+            k = int(per_sku.sum())
+            if k == 0:
+                return None
+            skus = np.repeat(launched, per_sku).astype(np.int32)
+            return Exposures(rng.integers(0, self.n, k), skus, CH_ORGANIC, -1)
         k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
         if k == 0:
             return None

@@ -63,6 +63,7 @@ def stationary_config(
     initial_stock_units: int = 0,
     overrides: Sequence[str] = (),
     factory_far: bool = True,
+    memory: Mapping[str, float] | None = None,
 ) -> Config:
     """The shipped world reduced to stationary Poisson demand at one stage (module docstring).
 
@@ -71,6 +72,8 @@ def stationary_config(
         overrides: further key=value overrides on the shipped configuration.
         factory_far: place the factory in the region farthest from the warehouse (goods on
             the road at every review); False: in the warehouse's own region.
+        memory: ``market.organic.memory`` (``rho``, ``log_sd``): each product's daily rate
+            times a log-normal AR(1) multiplier of mean 1, so demand has memory; None: i.i.d.
 
     Raises:
         ConfigError: when a value is invalid for the run schema.
@@ -87,6 +90,8 @@ def stationary_config(
     market["word_of_mouth"]["contacts_per_day"] = 0.0
     market["organic"]["conversion_probability"] = 1.0
     market["organic"]["exposure_rate_per_day"] = mean_per_day / n_consumers
+    if memory is not None:
+        market["organic"]["memory"] = dict(memory)
     d["content"]["calendar"] = []
     for kol in d["content"]["kols"].values():
         kol["spontaneous_posts_per_day"] = 0.0
