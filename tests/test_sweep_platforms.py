@@ -162,3 +162,16 @@ def test_a_directory_from_before_the_platform_columns_stays_without_them(tmp_pat
     result = sim.run(job.config, job.seed)
     path = store.write_run(tmp_path, result, "old", {})["runs"]
     assert not set(COLUMNS) & set(pq.read_schema(path).names)
+
+
+def test_another_sweeper_takes_the_platforms_of_the_base_config(tmp_path):
+    """``hydra/sweeper=basic``: the runs are not planned ahead; the columns are those of the
+    launch's base config's market."""
+    out = tmp_path / "sweep"
+    proc = cli("run", "-m", "story=multi_platform", "setup=rigid", *TINY, "hydra/sweeper=basic",
+               "--jobs", "1", "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert store.SweepSpec.load(out).platforms == PLATFORMS
+    row = store.read_table(out, "runs").iloc[0]
+    assert list(row.index[-len(COLUMNS) :]) == COLUMNS
+    assert row[[f"demand_units_{p}" for p in PLATFORMS]].sum() == row["demand_units"]
