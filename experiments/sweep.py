@@ -465,12 +465,20 @@ def _check_spec(sweep_dir: Path, plan: Plan) -> store.SweepSpec:
             sweep_id=sweep_dir.name,
             params=plan.params,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
+            platforms=list(plan.platforms),
         )
     if spec.params != plan.params:
         raise UsageError(
             f"{sweep_dir} holds sweep {spec.sweep_id!r} with parameter columns "
             f"{sorted(spec.params) or 'none'}; this sweep has {sorted(plan.params) or 'none'}:"
             " choose another --out"
+        )
+    new = [p for p in plan.platforms if p not in (spec.platforms or [])]
+    if spec.platforms is not None and new:
+        raise UsageError(
+            f"{sweep_dir} holds sweep {spec.sweep_id!r} with per-platform columns for "
+            f"{spec.platforms or 'no platforms'}; this sweep adds platforms {new}: choose "
+            "another --out"
         )
     return spec
 
@@ -516,6 +524,7 @@ def _run(
                         0.0,
                         spec.sweep_id,
                         plan.params_of(job),
+                        spec.platforms or (),
                     )
                     outcome.failed[job.run_id] = (job, reason)
                 _clear_markers(sweep_dir)
@@ -606,7 +615,10 @@ def _prepare_other(master: Any) -> None:
             continue
         group = "/" in key or key in groups
         params.setdefault(column_name(key), {"key": key, "group": group, "kind": "native"})
-    plan = Plan([], params)
+    # the runs' stories are known only as they run: the per-platform columns are those of
+    # the launch's base config (its market's platforms)
+    market = master.get("market") or {}
+    plan = Plan([], params, [str(p) for p in (market.get("platforms") or {})])
     _check_spec(sweep_dir, plan)
     problem = unusable_dir(sweep_dir, "--out")
     if problem:

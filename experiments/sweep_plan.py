@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -131,10 +131,13 @@ class Plan:
         jobs: in Hydra's order.
         params: ``runs`` column → ``{"key": override key, "group": is a config group,
             "kind": "native" | "json"}``.
+        platforms: the union of the jobs' selling platforms (``market.platforms``), in
+            order of first appearance: every ``runs`` row gets their per-platform columns.
     """
 
     jobs: list[Job]
     params: dict[str, dict[str, Any]]
+    platforms: list[str] = field(default_factory=list)
 
     def params_of(self, job: Job) -> dict[str, Any]:
         """The ``runs`` parameter columns of a job."""
@@ -288,7 +291,10 @@ def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> 
     if problems:
         raise ConfigError(problems)
     params = _param_specs(built, composer)
-    return Plan(built, params)
+    platforms: dict[str, None] = {}  # ordered: first appearance, each market's own order
+    for job in built:
+        platforms.update(dict.fromkeys(job.config.market.platforms))
+    return Plan(built, params, list(platforms))
 
 
 def _param_specs(jobs: list[Job], composer: JobComposer) -> dict[str, dict[str, Any]]:

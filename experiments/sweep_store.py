@@ -34,8 +34,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,18 @@ def _checked_spec(data: Any, path: Path) -> dict[str, Any]:
             value = launch.get(key, [])
             if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
                 raise bad(f"launches[{i}].{key}", "must be a list of 'key=value' texts")
-    return {"sweep_id": sweep_id, "params": params, "created": created, "launches": launches}
+    platforms = data.get("platforms")
+    if platforms is not None and (
+        not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms)
+    ):
+        raise bad("platforms", f"must be a list of platform names or null, not {platforms!r}")
+    return {
+        "sweep_id": sweep_id,
+        "params": params,
+        "created": created,
+        "launches": launches,
+        "platforms": platforms,
+    }
 
 
 @dataclass
@@ -125,12 +137,16 @@ class SweepSpec:
         params: swept or set keys that become ``runs`` columns, each mapped to how its
             values are stored: ``native`` (number, bool or string) or ``json`` (text).
         launches: one record per launch (command line, counts, wall time).
+        platforms: the selling platforms whose per-platform columns every ``runs`` row
+            carries (NaN where a run's market lacks one): the union over the plan of the
+            first launch. None in a directory written before these columns (none added).
     """
 
     sweep_id: str
     params: dict[str, str]
     created: str = ""
     launches: list[dict[str, Any]] = field(default_factory=list)
+    platforms: list[str] | None = None
 
     @classmethod
     def load(cls, sweep_dir: str | Path) -> SweepSpec | None:
@@ -239,9 +255,22 @@ def remove_temporaries(sweep_dir: str | Path) -> int:
     return n
 
 
-def _runs_columns(df: pd.DataFrame) -> pd.DataFrame:
+def platform_columns(platforms: Sequence[str]) -> list[str]:
+    """The per-platform ``runs`` columns of these platforms, in the order a run writes them
+    (:func:`sim.metrics.platform_kpis`)."""
+    return [f"{kpi}_{p}" for p in platforms for kpi in ("sold_units", "demand_units", "fill_rate")]
+
+
+def _runs_columns(df: pd.DataFrame, platforms: Sequence[str] = ()) -> pd.DataFrame:
+    """The ``runs`` rows with the sweep's column types, ending with the per-platform columns
+    of the sweep's ``platforms`` (those missing added as NaN, stored as null), so every file
+    of a sweep has one schema."""
     df = df.copy()
-    for c in KPI_COLUMNS:
+    wanted = platform_columns(platforms)
+    for c in wanted:
+        if c not in df.columns:
+            df[c] = math.nan
+    for c in [*KPI_COLUMNS, *wanted]:
         df[c] = df[c].astype("float64")
     df["seed"] = df["seed"].astype("int64")
     df["replication"] = df["replication"].astype("int64")
@@ -251,9 +280,17 @@ def _runs_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_run(
-    sweep_dir: str | Path, result: RunResult, sweep_id: str, params: Mapping[str, Any]
+    sweep_dir: str | Path,
+    result: RunResult,
+    sweep_id: str,
+    params: Mapping[str, Any],
+    platforms: Sequence[str] = (),
 ) -> dict[str, Path]:
-    """Write a finished run's three tables into the sweep (the main ``runs`` file last)."""
+    """Write a finished run's three tables into the sweep (the main ``runs`` file last).
+
+    ``platforms``: the sweep's platforms (:attr:`SweepSpec.platforms`); the ``runs`` rows
+    end with their per-platform columns, NaN where this run's market lacks one.
+    """
     cfg = result.config
     story, setup = cfg.meta.story, cfg.meta.setup
     meta = file_metadata(cfg.to_json(), result.seed, {"run_id": result.run_id})
@@ -263,8 +300,13 @@ def write_run(
         path = run_file(sweep_dir, table, story, setup, result.run_id)
         out[table] = _write(df, path, meta)
         rows[table] = len(df)
-    # per-platform columns vary with the story: a sweep's runs dataset keeps one schema
-    runs = _runs_columns(result.runs_frame(sweep_id, dict(params), platform_columns=False))
+    # per-platform columns vary with the story: every file of a sweep carries those of the
+    # sweep's platforms (one schema across stories), NaN where the run's market lacks one
+    runs = result.runs_frame(sweep_id, dict(params), platform_columns=False)
+    for c in platform_columns(platforms):
+        by_brand = result.platform_kpis_by_brand
+        runs[c] = [by_brand.get(str(b), {}).get(c, math.nan) for b in runs["brand"]]
+    runs = _runs_columns(runs, platforms)
     for part_setup, part in runs.groupby("setup", sort=True):
         if part_setup != setup:
             rows[f"runs/setup={part_setup}"] = len(part)
@@ -286,9 +328,12 @@ def write_failed(
     wall_seconds: float,
     sweep_id: str,
     params: Mapping[str, Any],
+    platforms: Sequence[str] = (),
 ) -> Path:
-    """Record a run that raised: a ``runs`` row with status ``failed`` and its error."""
-    row = _runs_columns(failed_runs_row(config, seed, error, wall_seconds, sweep_id, dict(params)))
+    """Record a run that raised: a ``runs`` row with status ``failed``, its error, and NaN
+    KPIs (the per-platform columns of the sweep's ``platforms`` too)."""
+    row = failed_runs_row(config, seed, error, wall_seconds, sweep_id, dict(params))
+    row = _runs_columns(row, platforms)
     run_id = str(row["run_id"].iloc[0])
     meta = file_metadata(config.to_json(), seed, {"run_id": run_id})
     path = run_file(sweep_dir, "runs", config.meta.story, config.meta.setup, run_id)

@@ -146,10 +146,11 @@ def _run_one(data, choices, sweep_dir: Path, spec, label: str) -> dict[str, Any]
         error = f"{type(exc).__name__}: {exc}"
         log.error("run %s failed: %s", run_id, error)
         log.info("traceback of run %s:\n%s", run_id, traceback.format_exc())
-        store.write_failed(sweep_dir, config, seed, error, wall, spec.sweep_id, params)
+        platforms = spec.platforms or ()
+        store.write_failed(sweep_dir, config, seed, error, wall, spec.sweep_id, params, platforms)
         marker.unlink(missing_ok=True)
         return {"run_id": run_id, "status": "failed", "error": error, "wall_seconds": wall}
-    store.write_run(sweep_dir, result, spec.sweep_id, params)
+    store.write_run(sweep_dir, result, spec.sweep_id, params, spec.platforms or ())
     marker.unlink(missing_ok=True)
     log.info(
         "run %s ok in %.2fs (worker pid %d, parent %d)",

@@ -81,8 +81,8 @@ class RunResult:
         """The ``runs`` table rows of this run: one per brand, the main brand first.
 
         ``platform_columns``: add the per-platform KPIs after the KPIs (their names depend on
-        the market's platforms, so a sweep across stories leaves them out: its ``runs``
-        dataset keeps one schema).
+        the market's platforms, so a sweep adds those of the union of its platforms itself:
+        :func:`experiments.sweep_store.write_run`).
         """
         rows = []
         for brand, k in self.kpis_by_brand.items():
