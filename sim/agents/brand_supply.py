@@ -103,8 +103,11 @@ class Supply:
                 first = min(self.network.regular, key=self.network.lead_time_hours)
                 reach = rp.first_review_hour + self.network.lead_time_hours(first)
                 rate = first.capacity_per_hour
-                units += math.ceil(self.event_plan.units(sku, 0, reach, 0, make_per_hour=rate))
-                self.event_plan.mark_planned(sku, 0, reach, 0, make_per_hour=rate)
+                # from -inf: a big early event is due before hour 0 and still planned here
+                units += math.ceil(
+                    self.event_plan.units(sku, -math.inf, reach, 0, make_per_hour=rate)
+                )
+                self.event_plan.mark_planned(sku, -math.inf, reach, 0, make_per_hour=rate)
             if units <= 0:
                 continue
             for w, u in zip(self.network.warehouses, self.deploy(units), strict=True):
