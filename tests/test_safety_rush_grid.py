@@ -1,0 +1,69 @@
+"""The shipped ``safety_rush`` grid and its Optuna study stay in a regime where both levers act.
+
+A flat grid (every point the same profit and fill rate on every seed) makes any policy search
+look as good as the grid for free and breaks DESIGN §9 ("every lever has a regime"). The
+grid's own fixed overrides, read from ``scenarios/sweep/safety_rush.yaml``, are run at a tiny
+size on one seed with each lever moved from its first grid value to its last.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import yaml
+
+import sim
+from tests.conftest import ROOT
+
+SWEEP = ROOT / "scenarios" / "sweep" / "safety_rush.yaml"
+STUDY = ROOT / "scenarios" / "optimise" / "safety_rush.yaml"
+COVER, THRESHOLD = "policy.safety_stock.days_of_cover", "policy.rush.threshold"
+TINY = ("market.n_consumers=2000", "run.horizon_hours=240")
+
+
+def _params(path) -> dict[str, str]:
+    return {
+        k: str(v) for k, v in yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"].items()
+    }
+
+
+def _grid() -> tuple[str, list[str], list[float], list[float]]:
+    """The grid's story, fixed overrides, days of cover and thresholds."""
+    params = _params(SWEEP)
+    story = params.pop("story")
+    params.pop("replication")
+    covers = [float(v) for v in params.pop(COVER).split(",")]
+    thresholds = [float(v) for v in params.pop(THRESHOLD).split(",")]
+    assert not any("," in v or "(" in v for v in params.values()), params  # the rest is fixed
+    return story, [f"{k}={v}" for k, v in params.items()], covers, thresholds
+
+
+@functools.lru_cache(maxsize=4)
+def _kpis(cover: float, threshold: float) -> tuple[float, float]:
+    story, fixed, _, _ = _grid()
+    cfg = sim.compose(story, [*fixed, *TINY, f"{COVER}={cover}", f"{THRESHOLD}={threshold}"])
+    k = sim.run(cfg, seed=0).kpis
+    return k["profit"], k["fill_rate"]
+
+
+def test_the_shipped_grid_is_not_flat_on_either_lever():
+    _, _, covers, thresholds = _grid()
+    assert len(covers) >= 2 and len(thresholds) >= 2
+    base = _kpis(covers[0], thresholds[0])
+    more_cover = _kpis(covers[-1], thresholds[0])
+    later_trigger = _kpis(covers[0], thresholds[-1])
+    # days of cover moves both objectives on the same seed (more stock held: more fill)
+    assert more_cover[0] != base[0] and more_cover[1] > base[1]
+    # so does the stock-out trigger
+    assert later_trigger[0] != base[0] and later_trigger[1] != base[1]
+
+
+def test_the_study_searches_the_grid_regime_over_the_grid_ranges():
+    grid, study = _params(SWEEP), _params(STUDY)
+    levers = {COVER, THRESHOLD, "replication"}
+    assert {k: v for k, v in study.items() if k not in levers} == {
+        k: v for k, v in grid.items() if k not in levers
+    }
+    _, _, covers, thresholds = _grid()
+    assert study[COVER] == f"interval({covers[0]:g}, {covers[-1]:g})"
+    assert study[THRESHOLD] == f"interval({thresholds[0]:g}, {thresholds[-1]:g})"
