@@ -269,33 +269,27 @@ def rows(p: ModelBaseStockParams, alpha: float, seed: int) -> list[CheckRow]:
                 )
             )
         out.append(
-            CheckRow(
+            CheckRow.exact_zero(
                 NAME,
                 label,
                 "reviews the chain's recursion misses (order = S* - shelf)",
-                0.0,
-                float(got["misses"]),
-                0.0,
+                got["misses"],
                 z,
-                n=n,
-                note="order-up-to S*, lost sales and deliveries on the recorded path",
-                via="model",
-                kind="identity",
+                n,
+                "order-up-to S*, lost sales and deliveries on the recorded path",
+                "identity",
             )
         )
         out.append(
-            CheckRow(
+            CheckRow.exact_zero(
                 NAME,
                 label,
                 "orders not on the shelf by the next review (assumption: 0)",
-                0.0,
-                float(got["late"]),
-                0.0,
+                got["late"],
                 z,
-                n=n,
-                note="the chain needs lead < review period",
-                via="model",
-                kind="assumption",
+                n,
+                "the chain needs lead < review period",
+                "assumption",
             )
         )
     return out

@@ -285,18 +285,15 @@ def rows(p: ModelQueueParams, alpha: float, seed: int) -> list[CheckRow]:
                 )
             )
         out.append(
-            CheckRow(
+            CheckRow.exact_zero(
                 NAME,
                 label,
                 "queue on the path - Lindley max(Q+A-c, 0) (max |gap|)",
-                0.0,
-                float(got["server_gap"]),
-                0.0,
+                got["server_gap"],
                 z,
-                n=n,
-                note="the warehouse picks c units an hour: an identity on every hour",
-                via="model",
-                kind="identity",
+                n,
+                "the warehouse picks c units an hour: an identity on every hour",
+                "identity",
             )
         )
         out.append(

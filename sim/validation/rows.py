@@ -75,6 +75,24 @@ class CheckRow:
     bias_signed: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @classmethod
+    def exact_zero(
+        cls,
+        check: str,
+        case: str,
+        quantity: str,
+        value: float,
+        z: float,
+        n: int,
+        note: str,
+        kind: Kind,
+    ) -> CheckRow:
+        """A through-the-model row whose expected value is exactly 0 (an identity or an
+        assumption checked on the sample path): no standard error, no bias."""
+        return cls(
+            check, case, quantity, 0.0, float(value), 0.0, z, n=n, note=note, via="model", kind=kind
+        )
+
     @property
     def tolerance(self) -> float:
         """``z·se + |bias|``."""
