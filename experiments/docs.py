@@ -222,6 +222,14 @@ def write_between_markers(path: Path, body: str, start: str, end: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def emit(body: str, out: str | Path | None, start: str, end: str) -> None:
+    """Print a command's ``body``; with ``out``, also put it between the markers of that file."""
+    print(body)
+    if out:
+        write_between_markers(Path(out), body, start, end)
+        print(f"\nwrote {out}", file=sys.stderr)
+
+
 def render(text: str) -> str:
     """``text`` with every generated section whose markers it holds regenerated."""
     for start, end, body in (

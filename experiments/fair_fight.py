@@ -20,7 +20,6 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -274,11 +273,6 @@ def probes_markdown(seeds: Sequence[int], common: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------- command
 
 
-def write_between_markers(path: Path, body: str) -> None:
-    """Put ``body`` between the fair-fight markers of ``path`` (the whole file if new)."""
-    docs.write_between_markers(path, body, START, END)
-
-
 def cmd_fairfight(args: argparse.Namespace) -> int:
     """Run the comparison and print (and optionally write) its tables."""
     from experiments.compose import group_options
@@ -313,10 +307,7 @@ def cmd_fairfight(args: argparse.Namespace) -> int:
     body = comparison_markdown(results, len(seeds), args.n_consumers)
     if args.probes:
         body += "\n\n" + probes_markdown(seeds, common)
-    print(body)
-    if args.out:
-        write_between_markers(Path(args.out), body)
-        print(f"\nwrote {args.out}", file=sys.stderr)
+    docs.emit(body, args.out, START, END)
     return 0
 
 

@@ -19,7 +19,6 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from experiments import docs
@@ -479,11 +478,6 @@ def table_markdown(
 # ----------------------------------------------------------------------------- command
 
 
-def write_between_markers(path: Path, body: str) -> None:
-    """Put ``body`` between the levers markers of ``path`` (the whole file if new)."""
-    docs.write_between_markers(path, body, START, END)
-
-
 def _usage(message: str) -> int:
     print(f"viralchain levers: {message}", file=sys.stderr)
     return 2
@@ -514,10 +508,7 @@ def cmd_levers(args: argparse.Namespace) -> int:
     seeds = list(range(args.seeds))
     results = measure(chosen, seeds, args.n_consumers, args.jobs, progress=not args.quiet)
     body = table_markdown(results, len(seeds), args.n_consumers)
-    print(body)
-    if args.out:
-        write_between_markers(Path(args.out), body)
-        print(f"\nwrote {args.out}", file=sys.stderr)
+    docs.emit(body, args.out, START, END)
     return 0
 
 
