@@ -1,9 +1,10 @@
 """The hourly books kept only when something changed equal the long way's (issue 21).
 
-Working capital's stock at cost, the recorded stocks and the hour's flow counters are
-recomputed or cleared only when the supply side's holdings buffer (``sim/holdings.py``)
-says something changed. These tests run stories with events next to a model that takes the
-long way every hour and compare them hour by hour; they fail if a cache goes stale.
+Working capital's stock at cost, the recorded stocks, the warehouses' holding cost and the
+hour's flow counters are recomputed or cleared only when a stock changed (the supply side's
+holdings buffer, ``sim/holdings.py``, or a warehouse's own arrays say so); sensing's window
+rates come from running totals. These tests run stories with events next to a model that
+takes the long way every hour and compare them hour by hour; they fail if a cache goes stale.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class _LongWay(_Watched):
     def step(self) -> None:
         self._stock_value_key = b""
         self.recorder._stocks_key = b""
+        for w in self.warehouses:
+            w._holding_key = b""
         super().step()
 
 
@@ -61,6 +64,9 @@ def test_incremental_books_equal_the_long_way_every_hour(story, extra):
         np.testing.assert_array_equal(a, b, err_msg=f"working capital at hour {h}")
     np.testing.assert_array_equal(fast.peak_working_capital, slow.peak_working_capital)
     np.testing.assert_array_equal(fast.recorder.data, slow.recorder.data)
+    for field, money in fast.ledger.money.items():  # holding cost among them
+        np.testing.assert_array_equal(money, slow.ledger.money[field], err_msg=field)
+    assert fast.ledger.money["holding_cost"].all()
     # the story moved stock in most hours, and kept it still in some: both paths were taken
     stocks = fast.recorder.data[..., 4]  # on_hand
     moved = (np.diff(stocks, axis=0) != 0).any(axis=(1, 2))
