@@ -136,14 +136,24 @@ class Sensing:
 
 def _window_sum(before: np.ndarray, sku: int, hour: int, hours: int) -> int:
     """The sum of the hourly rows ``max(0, hour - hours + 1) .. hour`` of one SKU, from the
-    running totals ``before`` (row k: the sum of the rows before k), as a slice sum gives."""
-    last = len(before) - 1
-    lo = min(max(0, hour - hours + 1), last)
-    hi = min(max(hour + 1, lo), last)
-    return int(before.item(hi, sku)) - int(before.item(lo, sku))
+    running totals ``before`` (row k: the sum of the rows before k), as a slice sum gives
+    (plain comparisons, not min/max: this runs several times an hour)."""
+    last = before.shape[0] - 1
+    hi = hour + 1
+    lo = hi - hours
+    if lo < 0:
+        lo = 0
+    if hi > last:
+        hi = last
+    if lo >= hi:  # an empty window
+        return 0
+    return before.item(hi, sku) - before.item(lo, sku)
 
 
 def _window_rate(before: np.ndarray, sku: int, hour: int, hours: int) -> float:
     """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour)."""
-    lo = max(0, hour - hours + 1)
-    return float(_window_sum(before, sku, hour, hours)) / max(1, hour + 1 - lo)
+    lo = hour + 1 - hours
+    if lo < 0:
+        lo = 0
+    n = hour + 1 - lo
+    return float(_window_sum(before, sku, hour, hours)) / (n if n > 1 else 1)
