@@ -41,7 +41,6 @@ TS_FIELDS = (
     "views",
 )
 FLOW_FIELDS = {"demand", "sold", "lost", "produced", "shipped", "returned", "views"}
-_REGION_FLOWS = ("demand", "sold", "lost", "views", "returned")  # the ledger's hourly flows
 _F = {f: i for i, f in enumerate(TS_FIELDS)}
 
 TIMESERIES_COLUMNS = ["run_id", "t_hours", "sku", "node", "node_type", *TS_FIELDS]
@@ -80,6 +79,8 @@ class Recorder:
         self._stock_cells = cells
         self._stocks = np.zeros(self.data.shape[1:], dtype=np.int64)
         self._stocks_key = b""  # the holdings' bytes the cached stocks were taken from
+        # where the ledger's hourly flows (its block's last axis, in order) go in a row
+        self._region_flow_fields = [_F[f] for f in model.ledger.HOURLY_REGION_FIELDS]
 
     def record(self, hour: int) -> None:
         """Add the hour's flows and set the stocks at its end.
@@ -98,10 +99,8 @@ class Recorder:
             self._stocks_key = key
         np.copyto(row, self._stocks, where=self._stock_cells)
         ledger = m.ledger
-        if ledger.hour_flowed:  # most hours have no flow
-            regions = row[:, : self._w0]
-            for f in _REGION_FLOWS:
-                regions[:, :, _F[f]] += ledger.hour[f]
+        if ledger.hour_flowed:  # most hours have no flow; the ledger's block, in one add
+            row[:, : self._w0, self._region_flow_fields] += ledger.hour_block
         if m.hour_flows.any():  # shipped, returned, produced
             if m.warehouses:
                 whs = row[:, self._w0 : self._f0]
