@@ -62,7 +62,7 @@ class Warehouse(mesa.Agent):
     # ------------------------------------------------------------------ queries
     def available(self, sku: int) -> int:
         """Units on the shelf not promised to anyone."""
-        return int(self.on_hand[sku] - self.reserved[sku])
+        return self.on_hand.item(sku) - self.reserved.item(sku)  # plain ints: asked hourly
 
     def pick_delay_hours(self) -> float:
         """Hours of picking work queued (a promise estimate)."""
