@@ -39,11 +39,17 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     """A fresh generator for the stream named by ``identity`` under the root ``seed``.
 
     The same generator as ``Generator(PCG64(seed_sequence(seed, *identity)))``, built in
-    about a sixth of the time (streams are made every hour): the seed sequence's state is
+    a fraction of the time (streams are made every hour): the seed sequence's state is
     computed by :func:`_pcg64_seed_words`, which remembers the pool mixed from the seed and
-    the identity's leading parts, so each new stream mixes in only its last part.
+    the identity's leading parts, so each new stream mixes in only its last part; once the
+    last parts of a prefix come back from the same block of 256 (the hours of a run), their
+    states come from a table computed for the whole block at once (:func:`_block_table`).
     """
-    words = _pcg64_seed_words(int(seed), tuple(map(_key, identity)))
+    seed = int(seed)
+    keys = tuple(map(_key, identity))
+    words = _block_words(seed, keys) if keys else None
+    if words is None:
+        words = _pcg64_seed_words(seed, keys)
     return np.random.Generator(np.random.PCG64(_SeedWords(words)))
 
 
@@ -181,6 +187,60 @@ def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
     if _LITTLE_ENDIAN:  # the native order: a view is the 64-bit words
         return np.array(out, dtype=np.uint32).view(np.uint64)
     return np.array(out, dtype="<u4").view("<u8").astype(np.uint64)
+
+
+# Streams whose identities differ only in a last part counting up (the hour, mostly) come
+# from tables: the seed words of 256 consecutive last parts, computed at once in numpy's
+# uint64 arithmetic (products of 32-bit numbers fit; every result is taken mod 2**32, as
+# the integer code does) once a block of them is asked for a second time.
+_BLOCK = 256
+_MAX_TABLES = 256
+_tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
+_asked: dict[tuple[int, tuple[int, ...], int], int] = {}
+
+
+def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
+    """The seed words of ``spawn_key`` from its block's table (None: no table yet)."""
+    last = spawn_key[-1]
+    block = (seed, spawn_key[:-1], last // _BLOCK)
+    table = _tables.get(block)
+    if table is None:
+        if block not in _asked:  # asked once: maybe never again (the hour inside a prefix)
+            if len(_asked) >= 16 * _MAX_TABLES:
+                _asked.clear()
+            _asked[block] = 1
+            return None
+        if len(_tables) >= _MAX_TABLES:
+            _tables.clear()
+        table = _tables[block] = _block_table(seed, spawn_key[:-1], last - last % _BLOCK)
+        del _asked[block]
+    return table[last % _BLOCK]
+
+
+def _block_table(seed: int, prefix: tuple[int, ...], start: int) -> np.ndarray:
+    """``_pcg64_seed_words(seed, prefix + (p,))`` for ``p`` in ``start .. start + 255``, as
+    rows of one read-only array, computed in vectorised uint64 arithmetic."""
+    m32, s16 = np.uint64(_M32), np.uint64(16)
+    pool, hash_const = _prefix_pool(seed, prefix)
+    part = np.arange(start, start + _BLOCK, dtype=np.uint64)
+    mixed = []
+    for x in pool:  # as in _pool: hashmix of the part, then mix into the pool word
+        value = part ^ np.uint64(hash_const)
+        hash_const = (hash_const * _MULT_A) & _M32
+        value = (value * np.uint64(hash_const)) & m32
+        value ^= value >> s16
+        # (L·x − R·value) mod 2**32: the uint64 difference wraps mod 2**64, a multiple
+        r = (np.uint64((_MIX_MULT_L * x) & _M32) - np.uint64(_MIX_MULT_R) * value) & m32
+        mixed.append(r ^ (r >> s16))
+    out = []
+    for i, (xor, mult) in enumerate(_STATE_CONSTANTS):
+        value = ((mixed[i & 3] ^ np.uint64(xor)) * np.uint64(mult)) & m32
+        out.append(value ^ (value >> s16))
+    table = np.empty((_BLOCK, 4), dtype=np.uint64)
+    for j in range(4):  # 64-bit word j: 32-bit words 2j (low) and 2j + 1 (high)
+        table[:, j] = out[2 * j] | (out[2 * j + 1] << np.uint64(32))
+    table.flags.writeable = False
+    return table
 
 
 class _SeedWords(ISeedSequence):
