@@ -67,25 +67,26 @@ class Sensing:
         name = m.sku_names[sku]
         if total <= 0:
             self.stockout_hours[sku] += 1
-            if self._stockout_since[sku] < 0:
+            if self._stockout_since.item(sku) < 0:
                 self._stockout_since[sku] = hour
                 m.log("stockout_start", hour=hour, actor=self.name, sku=name, detail="network")
-        elif self._stockout_since[sku] >= 0:
-            dur = hour - self._stockout_since[sku]
+        elif self._stockout_since.item(sku) >= 0:
+            dur = hour - self._stockout_since.item(sku)
             m.log("stockout_end", hour=hour, actor=self.name, sku=name, detail=f"network, {dur}h")
             self._stockout_since[sku] = -1
+        since = self._wh_stockout  # .item: plain ints, read every hour
         for i, w in enumerate(self.network.warehouses):
-            if per_wh[i] <= 0 and self._wh_stockout[i, sku] < 0:
-                self._wh_stockout[i, sku] = hour
+            if per_wh[i] <= 0 and since.item(i, sku) < 0:
+                since[i, sku] = hour
                 m.log("stockout_start", hour=hour, actor=w.name, sku=name, detail="warehouse")
-            elif per_wh[i] > 0 and self._wh_stockout[i, sku] >= 0:
-                dur = hour - self._wh_stockout[i, sku]
+            elif per_wh[i] > 0 and since.item(i, sku) >= 0:
+                dur = hour - since.item(i, sku)
                 m.log(
                     "stockout_end", hour=hour, actor=w.name, sku=name, detail=f"warehouse, {dur}h"
                 )
-                self._wh_stockout[i, sku] = -1
+                since[i, sku] = -1
         # hot-spot signal: demand of the last 24 h reaches the stock available
-        if self.signal_hour[sku] < 0:
+        if self.signal_hour.item(sku) < 0:
             last_day = _window_sum(self._demand_before, sku, hour, HOURS_PER_DAY)
             if last_day > 0 and last_day >= total:
                 self.signal_hour[sku] = hour
