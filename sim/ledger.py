@@ -79,9 +79,10 @@ class Ledger:
         self.money = {f: np.zeros(n_brand, dtype=np.float64) for f in self.MONEY_FIELDS}
         self.spend_variable = np.zeros(n_sku, dtype=np.float64)  # cost of initial + produced units
         self.pending_intents = np.zeros(n_sku, dtype=np.int64)  # waiting to revisit
-        self.hour = {
-            f: np.zeros((n_sku, n_regions), dtype=np.int64) for f in self.HOURLY_REGION_FIELDS
-        }
+        # the hour's flows, field by field: views into one (SKU, region, field) block, so
+        # that recording adds them in one operation and a reset is one fill
+        self.hour_block = np.zeros((n_sku, n_regions, len(self.HOURLY_REGION_FIELDS)), np.int64)
+        self.hour = {f: self.hour_block[:, :, i] for i, f in enumerate(self.HOURLY_REGION_FIELDS)}
         self.hour_flowed = False  # whether any hourly flow was added since the last reset
         self.kol_fees_by_kol: dict[str, float] = {}
         # units consumers tried to buy, and units sold, per SKU and platform
@@ -145,8 +146,7 @@ class Ledger:
         """Start a new hour of flows."""
         if not self.hour_flowed:  # nothing to clear
             return
-        for a in self.hour.values():
-            a.fill(0)
+        self.hour_block.fill(0)
         self.hour_flowed = False
 
     # -- money ---------------------------------------------------------------------

@@ -37,6 +37,7 @@ from sim.clock import HOURS_PER_DAY, HOURS_PER_WEEK
 from sim.config import Config, DisruptionConfig
 from sim.content import PendingShares, cross_excite
 from sim.geography import Geography
+from sim.holdings import Holdings, gather
 from sim.ledger import Ledger
 from sim.orders import OrderBook
 from sim.recording import Recorder
@@ -105,6 +106,8 @@ class ViralChainModel(mesa.Model):
     kol_trust: np.ndarray
     population: ConsumerPopulation
     recorder: Recorder
+    holdings: Holdings  # every stock array of the supply side, in one buffer
+    hour_flows: Holdings  # the supply side's flow counters of the hour, in one buffer
     sellable_from: np.ndarray
     _substitutes: list[np.ndarray]
 
@@ -121,9 +124,13 @@ class ViralChainModel(mesa.Model):
         self._deferred: list[_Deferred] = []
         self._registering = False
         world.build(self)
+        self.holdings, self.hour_flows = gather(self)
         self.disruptions = [_Disruption(self, i, d) for i, d in enumerate(config.disruptions)]
         self.schedule_timeline()
         self.working_capital = np.zeros(len(self.brands))
+        # the stock part of working capital per brand, and what it was computed from
+        self._stock_value: list[float] = []
+        self._stock_value_key = b""
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -303,18 +310,56 @@ class ViralChainModel(mesa.Model):
             from sim.invariants import check
 
             check(self)
+            self._check_books()
         self.ledger.reset_hour()
-        for w in warehouses:
-            w.reset_hour()
-        for f in factories:
-            f.reset_hour()
+        if self.hour_flows.any():  # the warehouses' and factories' reset_hour, in one fill
+            self.hour_flows.clear()
         self.hour = h + 1
 
     def _track_working_capital(self) -> None:
-        """Stock and work in progress at cost, minus what buyers prepaid for open orders."""
-        cost = self.ledger.average_cost()
-        money = self.ledger.money
+        """Stock and work in progress at cost, minus what buyers prepaid for open orders.
+
+        The stock at cost is recomputed only when a stock or the units' average cost
+        changed since the last hour (:meth:`_stock_at_cost`); the rest is a few scalars.
+        """
+        led = self.ledger
+        key = (
+            self.holdings.key()
+            + led.units["initial"].tobytes()
+            + led.units["produced"].tobytes()
+            + led.spend_variable.tobytes()
+        )
+        if key != self._stock_value_key:
+            self._stock_value = self._stock_at_cost()
+            self._stock_value_key = key
+        money = led.money
+        paid, refunds, delivered = money["paid"], money["cancel_refunds"], money["delivered_value"]
+        wc_all, peak_all = self.working_capital, self.peak_working_capital
         for b, brand in enumerate(self.brands):
+            wip_value = 0.0
+            for f in brand.factories:
+                wip_value += f.unused_inputs_value()
+            advances = paid[b] - refunds[b] - delivered[b]
+            wc = self._stock_value[b] + wip_value - advances
+            wc_all[b] = wc
+            peak_all[b] = max(peak_all[b], wc)
+
+    def _check_books(self) -> None:
+        """Debug mode: the books kept incrementally equal the long way's."""
+        from sim.invariants import InvariantError
+
+        if not (self.holdings.intact() and self.hour_flows.intact()):
+            raise InvariantError(f"hour {self.hour}: a stock array was rebound (sim.holdings)")
+        if self._stock_value != self._stock_at_cost():
+            raise InvariantError(f"hour {self.hour}: stale working capital")
+        self.recorder.check()
+
+    def _stock_at_cost(self) -> list[float]:
+        """Per brand, the units it holds (shelves, returns, vehicles, finished goods) at their
+        average cost: the long way, from every stock array."""
+        cost = self.ledger.average_cost()
+        out = []
+        for brand in self.brands:
             # whole units summed as integers: exact in any order, so the same vector as
             # summed in floats; one reduction over all the stocks instead of one add each
             units = np.zeros(self.n_sku, dtype=np.int64)
@@ -328,13 +373,8 @@ class ViralChainModel(mesa.Model):
                 units += np.add.reduce(held)
             if brand.factories:
                 units += np.add.reduce([f.fg for f in brand.factories]).sum(axis=1)
-            wip_value = 0.0
-            for f in brand.factories:
-                wip_value += f.unused_inputs_value()
-            advances = money["paid"][b] - money["cancel_refunds"][b] - money["delivered_value"][b]
-            wc = float(units.astype(np.float64) @ cost) + wip_value - advances
-            self.working_capital[b] = wc
-            self.peak_working_capital[b] = max(self.peak_working_capital[b], wc)
+            out.append(float(units.astype(np.float64) @ cost))
+        return out
 
     # ------------------------------------------------------------------ running
     def run(self, progress: Callable[[int], None] | None = None) -> None:

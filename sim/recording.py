@@ -41,7 +41,6 @@ TS_FIELDS = (
     "views",
 )
 FLOW_FIELDS = {"demand", "sold", "lost", "produced", "shipped", "returned", "views"}
-_REGION_FLOWS = ("demand", "sold", "lost", "views", "returned")  # the ledger's hourly flows
 _F = {f: i for i, f in enumerate(TS_FIELDS)}
 
 TIMESERIES_COLUMNS = ["run_id", "t_hours", "sku", "node", "node_type", *TS_FIELDS]
@@ -72,31 +71,68 @@ class Recorder:
         self._r0 = 0
         self._w0 = len(model.geo)
         self._f0 = self._w0 + len(model.warehouses)
+        # the cells of a row that hold stocks (set every hour), and their cached values
+        cells = np.zeros(self.data.shape[1:], dtype=bool)
+        cells[:, : self._w0, [_F["backlog"], _F["in_transit"]]] = True
+        cells[:, self._w0 : self._f0, [_F["on_hand"], _F["in_transit"]]] = True
+        cells[:, self._f0 :, _F["on_hand"]] = True
+        self._stock_cells = cells
+        self._stocks = np.zeros(self.data.shape[1:], dtype=np.int64)
+        self._stocks_key = b""  # the holdings' bytes the cached stocks were taken from
+        # where the ledger's hourly flows (its block's last axis, in order) go in a row
+        self._region_flow_fields = [_F[f] for f in model.ledger.HOURLY_REGION_FIELDS]
 
     def record(self, hour: int) -> None:
-        """Add the hour's flows and set the stocks at its end."""
+        """Add the hour's flows and set the stocks at its end.
+
+        The stocks come from a cached block (:meth:`stocks`), rebuilt only when a stock
+        changed since the last hour (the model's holdings buffer tells); most hours change
+        none. Flows are added only when there were any.
+        """
         if self.resolution == "off":
             return
         m = self.model
         row = self.data[hour // self.period]
+        key = m.holdings.key()
+        if key != self._stocks_key:
+            self._stocks = self.stocks()
+            self._stocks_key = key
+        np.copyto(row, self._stocks, where=self._stock_cells)
         ledger = m.ledger
-        regions = row[:, : self._w0]
-        if ledger.hour_flowed:  # most hours have no flow
-            for f in _REGION_FLOWS:
-                regions[:, :, _F[f]] += ledger.hour[f]
+        if ledger.hour_flowed:  # most hours have no flow; the ledger's block, in one add
+            row[:, : self._w0, self._region_flow_fields] += ledger.hour_block
+        if m.hour_flows.any():  # shipped, returned, produced
+            if m.warehouses:
+                whs = row[:, self._w0 : self._f0]
+                whs[:, :, _F["shipped"]] += np.array([w.shipped_hour for w in m.warehouses]).T
+                whs[:, :, _F["returned"]] += np.array([w.returned_hour for w in m.warehouses]).T
+            if m.factories:
+                facs = row[:, self._f0 :]
+                facs[:, :, _F["produced"]] += np.array([f.produced_hour for f in m.factories]).T
+
+    def stocks(self) -> np.ndarray:
+        """The stock fields of a row as they are now (every other field 0): the long way."""
+        m = self.model
+        out = np.zeros(self.data.shape[1:], dtype=np.int64)
+        regions = out[:, : self._w0]
         # integer sums: one reduction each, exact (the same as adding them one by one)
         regions[:, :, _F["backlog"]] = _total([b.selling.backlog_region for b in m.brands])
         regions[:, :, _F["in_transit"]] = _total([c.parcels_to_region for c in m.carriers])
-        whs = row[:, self._w0 : self._f0]
         if m.warehouses:  # one array operation per field for all warehouses
+            whs = out[:, self._w0 : self._f0]
             whs[:, :, _F["on_hand"]] = np.array([w.on_hand for w in m.warehouses]).T
             whs[:, :, _F["in_transit"]] = _total([c.stock_in_transit_to for c in m.carriers])
-            whs[:, :, _F["shipped"]] += np.array([w.shipped_hour for w in m.warehouses]).T
-            whs[:, :, _F["returned"]] += np.array([w.returned_hour for w in m.warehouses]).T
-        facs = row[:, self._f0 :]
         if m.factories:
+            facs = out[:, self._f0 :]
             facs[:, :, _F["on_hand"]] = np.array([f.fg for f in m.factories]).sum(axis=2).T
-            facs[:, :, _F["produced"]] += np.array([f.produced_hour for f in m.factories]).T
+        return out
+
+    def check(self) -> None:
+        """Debug mode: the cached stocks are those of now (raises when stale)."""
+        from sim.invariants import InvariantError
+
+        if self.resolution != "off" and not np.array_equal(self._stocks, self.stocks()):
+            raise InvariantError(f"hour {self.model.hour}: stale recorded stocks")
 
     def timeseries(self, run_id: str) -> pd.DataFrame:
         """The long-format table (rows only for nodes that handle the SKU)."""

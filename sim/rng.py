@@ -10,6 +10,7 @@ object (the same state, in a third of the time: streams are made every simulated
 from __future__ import annotations
 
 import functools
+import sys
 import zlib
 
 import numpy as np
@@ -38,11 +39,17 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     """A fresh generator for the stream named by ``identity`` under the root ``seed``.
 
     The same generator as ``Generator(PCG64(seed_sequence(seed, *identity)))``, built in
-    about a sixth of the time (streams are made every hour): the seed sequence's state is
+    a fraction of the time (streams are made every hour): the seed sequence's state is
     computed by :func:`_pcg64_seed_words`, which remembers the pool mixed from the seed and
-    the identity's leading parts, so each new stream mixes in only its last part.
+    the identity's leading parts, so each new stream mixes in only its last part; once the
+    last parts of a prefix come back from the same block of 256 (the hours of a run), their
+    states come from a table computed for the whole block at once (:func:`_block_table`).
     """
-    words = _pcg64_seed_words(int(seed), tuple(_key(p) for p in identity))
+    seed = int(seed)
+    keys = tuple(map(_key, identity))
+    words = _block_words(seed, keys) if keys else None
+    if words is None:
+        words = _pcg64_seed_words(seed, keys)
     return np.random.Generator(np.random.PCG64(_SeedWords(words)))
 
 
@@ -81,11 +88,32 @@ def _words32(value: int) -> list[int]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
 def _pool(seed: int, spawn_key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
-    """The mixed pool and hash constant after the seed and ``spawn_key`` (32-bit parts)."""
+    """The mixed pool and hash constant after the seed and ``spawn_key`` (32-bit parts).
+
+    The pool of every prefix is remembered (:func:`_prefix_pool`); the last part, which is
+    new for most streams (often the hour), is mixed in here, in line.
+    """
+    if not spawn_key:
+        return _prefix_pool(seed, spawn_key)
+    pool, hash_const = _prefix_pool(seed, spawn_key[:-1])
+    part = spawn_key[-1]
+    mixed = []
+    for x in pool:  # numpy's hashmix of the part, then mix into the pool word
+        value = part ^ hash_const
+        hash_const = (hash_const * _MULT_A) & _M32
+        value = (value * hash_const) & _M32
+        value ^= value >> 16
+        r = (_MIX_MULT_L * x - _MIX_MULT_R * value) & _M32
+        mixed.append(r ^ (r >> 16))
+    return tuple(mixed), hash_const
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefix_pool(seed: int, spawn_key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """:func:`_pool`, remembered: the seed and the leading parts of identities repeat."""
     if spawn_key:  # mix one more part into the pool of the prefix
-        pool, hash_const = _pool(seed, spawn_key[:-1])
+        pool, hash_const = _prefix_pool(seed, spawn_key[:-1])
         mixer = list(pool)  # the key's parts come after the pool (numpy pads the seed)
         for i in range(_POOL_SIZE):
             h, hash_const = _hashmix(spawn_key[-1], hash_const)
@@ -127,15 +155,92 @@ def _state_constants() -> tuple[tuple[int, int], ...]:
 _STATE_CONSTANTS = _state_constants()
 
 
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
 def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
     """``SeedSequence(seed, spawn_key=spawn_key).generate_state(4, np.uint64)``."""
-    pool, _ = _pool(seed, spawn_key)
+    (p0, p1, p2, p3), _ = _pool(seed, spawn_key)
+    (x0, m0), (x1, m1), (x2, m2), (x3, m3), (x4, m4), (x5, m5), (x6, m6), (x7, m7) = (
+        _STATE_CONSTANTS
+    )
+    # output word i comes from pool word i % 4 (unrolled: this runs for every stream)
+    v0 = ((p0 ^ x0) * m0) & _M32
+    v1 = ((p1 ^ x1) * m1) & _M32
+    v2 = ((p2 ^ x2) * m2) & _M32
+    v3 = ((p3 ^ x3) * m3) & _M32
+    v4 = ((p0 ^ x4) * m4) & _M32
+    v5 = ((p1 ^ x5) * m5) & _M32
+    v6 = ((p2 ^ x6) * m6) & _M32
+    v7 = ((p3 ^ x7) * m7) & _M32
+    out = [
+        v0 ^ (v0 >> 16),
+        v1 ^ (v1 >> 16),
+        v2 ^ (v2 >> 16),
+        v3 ^ (v3 >> 16),
+        v4 ^ (v4 >> 16),
+        v5 ^ (v5 >> 16),
+        v6 ^ (v6 >> 16),
+        v7 ^ (v7 >> 16),
+    ]
+    # 32-bit words read as little-endian 64-bit ones, as numpy does
+    if _LITTLE_ENDIAN:  # the native order: a view is the 64-bit words
+        return np.array(out, dtype=np.uint32).view(np.uint64)
+    return np.array(out, dtype="<u4").view("<u8").astype(np.uint64)
+
+
+# Streams whose identities differ only in a last part counting up (the hour, mostly) come
+# from tables: the seed words of 256 consecutive last parts, computed at once in numpy's
+# uint64 arithmetic (products of 32-bit numbers fit; every result is taken mod 2**32, as
+# the integer code does) once a block of them is asked for a second time.
+_BLOCK = 256
+_MAX_TABLES = 256
+_tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
+_asked: dict[tuple[int, tuple[int, ...], int], int] = {}
+
+
+def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
+    """The seed words of ``spawn_key`` from its block's table (None: no table yet)."""
+    last = spawn_key[-1]
+    block = (seed, spawn_key[:-1], last // _BLOCK)
+    table = _tables.get(block)
+    if table is None:
+        if block not in _asked:  # asked once: maybe never again (the hour inside a prefix)
+            if len(_asked) >= 16 * _MAX_TABLES:
+                _asked.clear()
+            _asked[block] = 1
+            return None
+        if len(_tables) >= _MAX_TABLES:
+            _tables.clear()
+        table = _tables[block] = _block_table(seed, spawn_key[:-1], last - last % _BLOCK)
+        del _asked[block]
+    return table[last % _BLOCK]
+
+
+def _block_table(seed: int, prefix: tuple[int, ...], start: int) -> np.ndarray:
+    """``_pcg64_seed_words(seed, prefix + (p,))`` for ``p`` in ``start .. start + 255``, as
+    rows of one read-only array, computed in vectorised uint64 arithmetic."""
+    m32, s16 = np.uint64(_M32), np.uint64(16)
+    pool, hash_const = _prefix_pool(seed, prefix)
+    part = np.arange(start, start + _BLOCK, dtype=np.uint64)
+    mixed = []
+    for x in pool:  # as in _pool: hashmix of the part, then mix into the pool word
+        value = part ^ np.uint64(hash_const)
+        hash_const = (hash_const * _MULT_A) & _M32
+        value = (value * np.uint64(hash_const)) & m32
+        value ^= value >> s16
+        # (L·x − R·value) mod 2**32: the uint64 difference wraps mod 2**64, a multiple
+        r = (np.uint64((_MIX_MULT_L * x) & _M32) - np.uint64(_MIX_MULT_R) * value) & m32
+        mixed.append(r ^ (r >> s16))
     out = []
     for i, (xor, mult) in enumerate(_STATE_CONSTANTS):
-        value = ((pool[i & 3] ^ xor) * mult) & _M32
-        out.append(value ^ (value >> 16))
-    # 32-bit words read as little-endian 64-bit ones, as numpy does
-    return np.array(out, dtype="<u4").view("<u8").astype(np.uint64, copy=False)
+        value = ((mixed[i & 3] ^ np.uint64(xor)) * np.uint64(mult)) & m32
+        out.append(value ^ (value >> s16))
+    table = np.empty((_BLOCK, 4), dtype=np.uint64)
+    for j in range(4):  # 64-bit word j: 32-bit words 2j (low) and 2j + 1 (high)
+        table[:, j] = out[2 * j] | (out[2 * j + 1] << np.uint64(32))
+    table.flags.writeable = False
+    return table
 
 
 class _SeedWords(ISeedSequence):
@@ -148,9 +253,9 @@ class _SeedWords(ISeedSequence):
 
     def generate_state(self, n_words: int, dtype=np.uint32) -> np.ndarray:
         """The state words ``PCG64`` seeds from (four 64-bit words)."""
-        if n_words != 4 or np.dtype(dtype) != np.dtype(np.uint64):
+        if n_words != 4 or (dtype is not np.uint64 and np.dtype(dtype) != np.dtype(np.uint64)):
             raise ValueError("precomputed seed words serve PCG64 only (4 x uint64)")
-        return self._words.copy()
+        return self._words  # made for this generator alone: no copy needed
 
 
 def derive_seed(root_seed: int, replication: int) -> int:

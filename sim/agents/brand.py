@@ -62,6 +62,7 @@ class Brand(mesa.Agent):
         self.index, self.spec = index, spec
         self.name = spec.brand.name
         self.skus = np.array([model.sku_index[s] for s in spec.brand.products], dtype=np.int64)
+        self._sku_list = self.skus.tolist()  # plain ints, for the hourly loop
         built = registry.build_all(spec.policy)
         # the live levers and plans the brand runs (the parts get the rules they use)
         self.rush = built["rush"]
@@ -109,16 +110,16 @@ class Brand(mesa.Agent):
     # ------------------------------------------------------------------ timed behaviour
     def observe(self, hour: int) -> None:
         """Record this hour's signals, track stock-outs, and run the live levers."""
-        m = self.model
         standing_costs.accrue_hour(self)
-        self.sensing.record(hour)
-        for sku in self.skus:
-            sku = int(sku)
-            if m.sellable_from[sku] > hour:
+        sensing, supply = self.sensing, self.supply
+        sensing.record(hour)
+        sellable_from = self.model.sellable_from
+        for sku in self._sku_list:
+            if sellable_from.item(sku) > hour:
                 continue
-            self.sensing.track_stockouts(sku, hour)
+            sensing.track_stockouts(sku, hour)
             self.presale.update(self, sku, hour)
-            if not self.supply.makes_to_order(sku, hour):  # pre-orders wait: no rush
+            if not supply.makes_to_order(sku, hour):  # pre-orders wait: no rush
                 self.rush.watch(self, sku, hour)
             self.opportunity.watch(self, sku, hour)
 

@@ -34,6 +34,10 @@ class Sensing:
         n, H = model.n_sku, model.horizon_hours
         self.hourly_demand = np.zeros((H, n), dtype=np.int64)
         self.hourly_views = np.zeros((H, n), dtype=np.int64)
+        # running totals: row k is the sum of the hourly rows before hour k (every row after
+        # the last recorded hour holds the total so far), so a window's sum is a difference
+        self._demand_before = np.zeros((H + 1, n), dtype=np.int64)
+        self._views_before = np.zeros((H + 1, n), dtype=np.int64)
         self.stockout_hours = np.zeros(n, dtype=np.int64)
         self.signal_hour = np.full(n, -1, dtype=np.int64)  # first projected stock-out
         self.response_hour = np.full(n, -1, dtype=np.int64)  # first replenishment after it
@@ -47,37 +51,43 @@ class Sensing:
         led = self.model.ledger
         if not led.hour_flowed:  # no flow this hour: the rows stay zero
             return
-        self.hourly_demand[hour] = led.hour["demand"].sum(axis=1)
-        self.hourly_views[hour] = led.hour["views"].sum(axis=1)
+        demand = led.hour["demand"].sum(axis=1)
+        views = led.hour["views"].sum(axis=1)
+        # integer running totals, exact: every later row gains what this row gained
+        self._demand_before[hour + 1 :] += demand - self.hourly_demand[hour]
+        self._views_before[hour + 1 :] += views - self.hourly_views[hour]
+        self.hourly_demand[hour] = demand
+        self.hourly_views[hour] = views
 
     def track_stockouts(self, sku: int, hour: int) -> None:
         """Stock-outs start and end (network and warehouses); the hot-spot signal."""
         m = self.model
-        per_wh = self.network.available(sku)
-        total = int(per_wh.sum())
+        per_wh = [w.available(sku) for w in self.network.warehouses]  # plain ints: cheaper
+        total = sum(per_wh)
         name = m.sku_names[sku]
         if total <= 0:
             self.stockout_hours[sku] += 1
-            if self._stockout_since[sku] < 0:
+            if self._stockout_since.item(sku) < 0:
                 self._stockout_since[sku] = hour
                 m.log("stockout_start", hour=hour, actor=self.name, sku=name, detail="network")
-        elif self._stockout_since[sku] >= 0:
-            dur = hour - self._stockout_since[sku]
+        elif self._stockout_since.item(sku) >= 0:
+            dur = hour - self._stockout_since.item(sku)
             m.log("stockout_end", hour=hour, actor=self.name, sku=name, detail=f"network, {dur}h")
             self._stockout_since[sku] = -1
+        since = self._wh_stockout  # .item: plain ints, read every hour
         for i, w in enumerate(self.network.warehouses):
-            if per_wh[i] <= 0 and self._wh_stockout[i, sku] < 0:
-                self._wh_stockout[i, sku] = hour
+            if per_wh[i] <= 0 and since.item(i, sku) < 0:
+                since[i, sku] = hour
                 m.log("stockout_start", hour=hour, actor=w.name, sku=name, detail="warehouse")
-            elif per_wh[i] > 0 and self._wh_stockout[i, sku] >= 0:
-                dur = hour - self._wh_stockout[i, sku]
+            elif per_wh[i] > 0 and since.item(i, sku) >= 0:
+                dur = hour - since.item(i, sku)
                 m.log(
                     "stockout_end", hour=hour, actor=w.name, sku=name, detail=f"warehouse, {dur}h"
                 )
-                self._wh_stockout[i, sku] = -1
+                since[i, sku] = -1
         # hot-spot signal: demand of the last 24 h reaches the stock available
-        if self.signal_hour[sku] < 0:
-            last_day = self.hourly_demand[max(0, hour - HOURS_PER_DAY + 1) : hour + 1, sku].sum()
+        if self.signal_hour.item(sku) < 0:
+            last_day = _window_sum(self._demand_before, sku, hour, HOURS_PER_DAY)
             if last_day > 0 and last_day >= total:
                 self.signal_hour[sku] = hour
                 m.log(
@@ -106,13 +116,11 @@ class Sensing:
     # ------------------------------------------------------------------ queries
     def demand_rate(self, sku: int, hour: int, hours: int) -> float:
         """Mean demand per hour over the ``hours`` up to and including ``hour``."""
-        lo = max(0, hour - hours + 1)
-        return float(self.hourly_demand[lo : hour + 1, sku].sum()) / max(1, hour + 1 - lo)
+        return _window_rate(self._demand_before, sku, hour, hours)
 
     def views_rate(self, sku: int, hour: int, hours: int) -> float:
         """Mean content views per hour over the ``hours`` up to and including ``hour``."""
-        lo = max(0, hour - hours + 1)
-        return float(self.hourly_views[lo : hour + 1, sku].sum()) / max(1, hour + 1 - lo)
+        return _window_rate(self._views_before, sku, hour, hours)
 
     def signals(self, sku: int, hour: int, presale_units: float) -> Signals:
         """Daily demand and views in 24-hour windows ending at ``hour`` (oldest first)."""
@@ -125,3 +133,28 @@ class Sensing:
             daily_views=v.astype(float),
             presale_units=presale_units,
         )
+
+
+def _window_sum(before: np.ndarray, sku: int, hour: int, hours: int) -> int:
+    """The sum of the hourly rows ``max(0, hour - hours + 1) .. hour`` of one SKU, from the
+    running totals ``before`` (row k: the sum of the rows before k), as a slice sum gives
+    (plain comparisons, not min/max: this runs several times an hour)."""
+    last = before.shape[0] - 1
+    hi = hour + 1
+    lo = hi - hours
+    if lo < 0:
+        lo = 0
+    if hi > last:
+        hi = last
+    if lo >= hi:  # an empty window
+        return 0
+    return before.item(hi, sku) - before.item(lo, sku)
+
+
+def _window_rate(before: np.ndarray, sku: int, hour: int, hours: int) -> float:
+    """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour)."""
+    lo = hour + 1 - hours
+    if lo < 0:
+        lo = 0
+    n = hour + 1 - lo
+    return float(_window_sum(before, sku, hour, hours)) / (n if n > 1 else 1)

@@ -449,7 +449,8 @@ class Factory(mesa.Agent):
         )
 
     def reset_hour(self) -> None:
-        """Start a new hour of flow counters."""
+        """Start a new hour of flow counters (the model clears them all at once through its
+        ``hour_flows`` buffer, :mod:`sim.holdings`: a counter added here must be added there)."""
         self.produced_hour.fill(0)
 
 

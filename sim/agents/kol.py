@@ -137,6 +137,8 @@ class Kol(mesa.Agent):
         ``pending``, their contacts are filled in by ``pending.resolve()`` (the caller's,
         once for all KOLs), else before this returns.
         """
+        if not self.posts:  # nothing on air: no views, no draws
+            return []
         m = self.model
         video, live = m.config.content.short_video, m.config.content.livestream
         graph = m.population.graph

@@ -54,11 +54,15 @@ class Warehouse(mesa.Agent):
         self.received_hour = np.zeros(n, dtype=np.int64)
         self.packed_units = 0
         self.queued_units = 0
+        # the holding cost of an hour, and the stock bytes it was worked out from
+        self._holding_key = b""
+        self._holding_per_hour = 0.0
+        self._none_waiting = bytes(self.returns_waiting.nbytes)  # no returns waiting: zeros
 
     # ------------------------------------------------------------------ queries
     def available(self, sku: int) -> int:
         """Units on the shelf not promised to anyone."""
-        return int(self.on_hand[sku] - self.reserved[sku])
+        return self.on_hand.item(sku) - self.reserved.item(sku)  # plain ints: asked hourly
 
     def pick_delay_hours(self) -> float:
         """Hours of picking work queued (a promise estimate)."""
@@ -155,8 +159,7 @@ class Warehouse(mesa.Agent):
     # ------------------------------------------------------------------ hourly work
     def inspect_returns(self, hour: int) -> None:
         """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
-        waiting = int(self.returns_waiting.sum())
-        if waiting == 0:
+        if self.returns_waiting.tobytes() == self._none_waiting:  # the cheapest test
             self._returns_credit = 0.0
             return
         self._returns_credit += self.returns_capacity_per_hour
@@ -178,14 +181,21 @@ class Warehouse(mesa.Agent):
             self._returns_credit -= n
 
     def accrue_holding(self) -> None:
-        """Holding cost of one hour on all units in the building."""
-        units = int(self.on_hand.sum() + self.returns_waiting.sum())
-        if units:
-            cost = units * self.cfg.holding_cost_per_unit_day / HOURS_PER_DAY
-            self.model.ledger.add_money("holding_cost", self.brand, cost)
+        """Holding cost of one hour on all units in the building (worked out again only
+        when the stock changed: most hours it did not)."""
+        key = self.on_hand.tobytes() + self.returns_waiting.tobytes()
+        if key != self._holding_key:
+            units = int(self.on_hand.sum() + self.returns_waiting.sum())
+            self._holding_per_hour = (
+                units * self.cfg.holding_cost_per_unit_day / HOURS_PER_DAY if units else 0.0
+            )
+            self._holding_key = key
+        if self._holding_per_hour:
+            self.model.ledger.add_money("holding_cost", self.brand, self._holding_per_hour)
 
     def reset_hour(self) -> None:
-        """Start a new hour of flow counters."""
+        """Start a new hour of flow counters (the model clears them all at once through its
+        ``hour_flows`` buffer, :mod:`sim.holdings`: a counter added here must be added there)."""
         self.shipped_hour.fill(0)
         self.returned_hour.fill(0)
         self.received_hour.fill(0)

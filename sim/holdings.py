@@ -1,0 +1,94 @@
+"""Holdings: the supply side's stock arrays, and its hourly flow counters, in one buffer each.
+
+Warehouses (on hand, reserved, returns waiting), carriers (stock, parcels and returns in
+transit, by destination), factories (finished goods) and brands (backlog) own their stock
+arrays and change them in place, as before. Once the world is built, :func:`gather` moves
+every one of them into one contiguous ``int64`` buffer: each array becomes a view of its
+part of the buffer, with the same contents, still owned and changed by its agent. The
+hour's flow counters (shipped, returned, received, produced this hour) get a buffer of
+their own.
+
+What this buys: "did any stock change since I last looked?" is one comparison of the
+buffer's bytes (:meth:`Holdings.key`) with those seen then, so the hourly books that depend
+only on stocks (working capital, the recorded stocks) are recomputed only when something
+changed; and clearing the hour's flows is one ``fill``. Most hours of a run change no stock.
+
+The one rule for owners: change these arrays in place (``a[i] += q``, ``np.add.at(a, …)``,
+``a.fill(0)``), never rebind them (``self.on_hand = …``), or the buffer stops seeing them.
+:meth:`Holdings.intact` checks it (the model's debug mode and the tests call it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.model import ViralChainModel
+
+# the stock arrays of each kind of owner, by attribute name
+WAREHOUSE_STOCKS = ("on_hand", "reserved", "returns_waiting")
+CARRIER_STOCKS = (
+    "stock_in_transit",
+    "stock_in_transit_to",
+    "parcels_in_transit",
+    "parcels_to_region",
+    "returns_in_transit",
+)
+FACTORY_STOCKS = ("fg",)
+BACKLOG_STOCKS = ("backlog_units", "backlog_region")
+# the flow counters of the current hour
+WAREHOUSE_FLOWS = ("shipped_hour", "returned_hour", "received_hour")
+FACTORY_FLOWS = ("produced_hour",)
+
+
+class Holdings:
+    """Named ``int64`` arrays of several owners, as views into one buffer.
+
+    Attributes:
+        buffer: every array's elements, owner by owner, field by field (C order).
+    """
+
+    def __init__(self, owned: list[tuple[object, tuple[str, ...]]]):
+        arrays = [(owner, name, getattr(owner, name)) for owner, names in owned for name in names]
+        for owner, name, a in arrays:
+            if a.dtype != np.int64:
+                raise TypeError(f"{type(owner).__name__}.{name}: int64 expected, got {a.dtype}")
+        self.buffer = np.zeros(sum(a.size for _, _, a in arrays), dtype=np.int64)
+        self._views: list[tuple[object, str, np.ndarray]] = []
+        pos = 0
+        for owner, name, a in arrays:
+            view = self.buffer[pos : pos + a.size].reshape(a.shape)
+            view[...] = a
+            setattr(owner, name, view)
+            self._views.append((owner, name, view))
+            pos += a.size
+        self._zero = bytes(self.buffer.nbytes)
+
+    def key(self) -> bytes:
+        """The buffer's bytes: equal keys, equal arrays (every element of every owner)."""
+        return self.buffer.tobytes()
+
+    def any(self) -> bool:
+        """Whether any element is nonzero."""
+        return self.buffer.tobytes() != self._zero
+
+    def clear(self) -> None:
+        """Set every array to zero (in place)."""
+        self.buffer.fill(0)
+
+    def intact(self) -> bool:
+        """Whether every owner still holds its view (no array was rebound)."""
+        return all(getattr(owner, name) is view for owner, name, view in self._views)
+
+
+def gather(m: ViralChainModel) -> tuple[Holdings, Holdings]:
+    """The stocks and the hourly flows of ``m``'s supply side, each moved into one buffer."""
+    stocks: list[tuple[object, tuple[str, ...]]] = [(w, WAREHOUSE_STOCKS) for w in m.warehouses]
+    stocks += [(c, CARRIER_STOCKS) for c in m.carriers]
+    stocks += [(f, FACTORY_STOCKS) for f in m.factories]
+    stocks += [(b.selling, BACKLOG_STOCKS) for b in m.brands]
+    flows: list[tuple[object, tuple[str, ...]]] = [(w, WAREHOUSE_FLOWS) for w in m.warehouses]
+    flows += [(f, FACTORY_FLOWS) for f in m.factories]
+    return Holdings(stocks), Holdings(flows)
