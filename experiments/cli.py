@@ -247,7 +247,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error("--replications and --jobs need -m (a multirun sweep)")
 
     from sim.errors import ConfigError
-    from sim.plotting import plot_run, save  # matplotlib: only a single run plots
 
     try:
         cfg = _compose(args.overrides)
@@ -264,6 +263,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"viralchain: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    # matplotlib only now: a bad config or a failed run does not load it, and Mesa's import
+    # (which looks its callers up in every loaded module) meets fewer modules
+    from sim.plotting import plot_run, save
+
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
     try:
         with exits.staged(out) as stage:
