@@ -11,6 +11,7 @@ checking that nothing it read has changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -353,7 +354,8 @@ class ComposeCache:
             os.replace(tmp, self._file(key))
             self._prune()
         except OSError:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def _prune(self) -> None:
         entries = [p for p in self.directory.glob("*.json") if not p.name.startswith(".")]
@@ -361,7 +363,7 @@ class ComposeCache:
             return
         by_age = sorted(entries, key=lambda p: p.stat().st_mtime_ns)
         for old in by_age[: len(entries) - self.MAX_ENTRIES * 3 // 4]:
-            old.unlink(missing_ok=True)
+            old.unlink(missing_ok=True)  # another process may have removed it first
 
     @staticmethod
     def exact_json(data: dict[str, Any]) -> str | None:
