@@ -635,11 +635,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     ls.add_argument("what", choices=["stories", "setups", "policies", "kpis"])
     ls.set_defaults(func=cmd_list)
-    command = None if argv is None else chosen_command(argv)
-    if command in OWN_COMMANDS:
+    chosen = None if argv is None else chosen_command(argv)
+    if chosen in OWN_COMMANDS:
         modules: Sequence[str] = ()
-    elif command in COMMANDS:
-        modules = (COMMANDS[command],)
+    elif chosen in COMMANDS:
+        modules = (COMMANDS[chosen],)
     else:
         modules = COMMAND_MODULES
     for module in modules:
