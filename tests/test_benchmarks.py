@@ -159,6 +159,27 @@ def test_before_and_after_side_by_side(tmp_path):
     assert report["table"] in proc.stdout
 
 
+def test_before_and_after_of_the_command_with_and_without_the_compose_cache(tmp_path):
+    out = tmp_path / "ab.json"
+    args = ["--before", "HEAD", "--only", "cli,cli_cold", "--rounds", "1", "--quick"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [(r["task"], r["measure"]) for r in report["rows"]] == [
+        ("cli", "viralchain run, CPU"),
+        ("cli", "viralchain run, wall"),
+        ("cli_cold", "run, CPU, no cache"),
+        ("cli_cold", "run, wall, no cache"),
+    ]
+    assert all(m["cpu_s"] > 0 for side in report["raw"]["cli"].values() for m in side)
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [

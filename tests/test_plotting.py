@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from sim.plotting import fit_text, kpi_title, plot_comparison, plot_frontier, short_labels
 from tests.conftest import cached_run
@@ -123,3 +124,81 @@ def test_run_plot_draws_production_as_one_step_patch_not_a_bar_per_hour():
     produced = r.timeseries.query("node_type == 'factory'").groupby("t_hours")["produced"].sum()
     assert steps[0].get_data().values.sum() == produced.sum()
     plt.close(fig)
+
+
+def _panels(fig: Figure) -> dict[tuple, list]:
+    """The figure's axes grouped by the grid cell they sit in (an axis and its twin)."""
+    cells: dict[tuple, list] = {}
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        cells.setdefault((spec.rowspan.start, spec.colspan.start), []).append(ax)
+    return cells
+
+
+@pytest.mark.parametrize(
+    ("scale", "title"),
+    [(1, "run"), (1000, "run"), (25_000, "a long title, " * 14), (1e-3, "small numbers")],
+    ids=["as run", "a thousand times", "large numbers, long title", "fractions"],
+)
+def test_run_plot_labels_stay_inside_the_figure_and_clear_of_the_other_panels(scale, title):
+    """Fixed margins (no tight_layout pass): every tick label, axis label and panel title
+    is on the page and off its neighbours, however large the numbers or long the title."""
+    from sim.plotting import plot_run
+
+    r = cached_run("flexible")
+    ts = r.timeseries.copy()
+    flows = [c for c in ts.select_dtypes("number").columns if c != "t_hours"]
+    ts[flows] = ts[flows] * scale
+    fig = plot_run(ts, r.events, title, list(r.config.brand.products))
+    _assert_inside(fig)
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    boxes = {}
+    for cell, axes in _panels(fig).items():
+        box = Bbox.union([ax.get_tightbbox(renderer) for ax in axes])
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1, (cell, box, page)
+        assert page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, (cell, box, page)
+        boxes[cell] = box
+    cells = sorted(boxes)
+    for i, a in enumerate(cells):
+        for b in cells[i + 1 :]:
+            assert not boxes[a].overlaps(boxes[b]), (a, b)
+    heading = fig._suptitle.get_window_extent(renderer)
+    assert all(not heading.overlaps(box) for box in boxes.values())
+    plt.close(fig)
+
+
+def test_run_plot_shows_every_series_of_the_run():
+    from sim.plotting import hourly_totals, plot_run
+
+    r = cached_run("flexible")
+    skus = list(r.config.brand.products)
+    tot = hourly_totals(r.timeseries, skus)
+    fig = plot_run(r.timeseries, r.events, "run", skus)
+    views, sales, stock, production = fig.axes[:4]
+    demand_ax = fig.axes[4]  # the twin of the views panel
+    (demand,) = demand_ax.get_lines()
+    np.testing.assert_array_equal(demand.get_ydata(), tot["demand"].to_numpy())
+    fill = views.collections[0].get_paths()[0].vertices[:, 1]
+    assert fill.max() == tot["views"].max()
+    finals = {line.get_label(): line.get_ydata()[-1] for line in sales.get_lines()}
+    assert finals == {
+        "sold (cumulative)": tot["sold"].sum(),
+        "lost sales (cumulative)": tot["lost"].sum(),
+        "returned (cumulative)": tot["returned"].sum(),
+    }
+    warehouses = sorted(r.timeseries.query("node_type == 'warehouse'")["node"].unique())
+    assert [line.get_label() for line in stock.get_lines()] == warehouses
+    marks = {c.get_label() for c in production.collections}
+    kinds = set(r.events["kind"])
+    expected = {k.replace("_", " ") for k in ("production_order", "rush_order") if k in kinds}
+    assert expected and expected <= marks
+    plt.close(fig)
+
+
+def test_compact_numbers_keep_four_significant_digits():
+    from sim.plotting import compact_number
+
+    cases = {0: "0", 950: "950", 0.25: "0.25", 12_500: "12.5k", 1_125_000: "1.125M"}
+    cases |= {-40_000: "-40k", 3e9: "3G", 250_000: "250k"}
+    assert {v: compact_number(v) for v in cases} == cases

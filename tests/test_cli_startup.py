@@ -1,0 +1,97 @@
+"""``viralchain run`` loads what the run uses and no more: the chosen command's module only,
+no Hydra when the composition is remembered, no matplotlib before the run (none at all when
+the config is bad), and none of Mesa's scipy/networkx parts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import cli
+from tests.conftest import ROOT
+
+SMALL = ["market.n_consumers=2000", "run.horizon_hours=48"]
+NEVER = ["experiments.report", "experiments.sweep_stats", "sim.validation", "scipy", "networkx"]
+NEVER += ["experiments.dashboard.command", "experiments.network", "experiments.optimise"]
+
+
+def _loaded_after(argv: list[str], cache_dir, names: list[str]) -> tuple[int, dict[str, bool]]:
+    """Run ``viralchain ARGV`` in a fresh process; its exit code and which of ``names``
+    were really imported (not a stand-in) when it ended."""
+    code = (
+        "import json, sys\n"
+        "from experiments.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "real = lambda n: type(sys.modules.get(n)).__name__ == 'module'\n"
+        f"print(json.dumps([rc, {{n: real(n) for n in {names!r}}}]))\n"
+    )
+    env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(cache_dir), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    rc, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return rc, loaded
+
+
+def test_a_run_with_a_remembered_composition_loads_no_hydra_and_no_other_command(tmp_path):
+    argv = ["run", *SMALL, "--out", str(tmp_path / "run")]
+    names = [*NEVER, "hydra", "omegaconf", "matplotlib", "pandas", "mesa"]
+    rc, first = _loaded_after(argv, tmp_path / "cache", names)
+    assert rc == 0 and first["hydra"] and first["matplotlib"]  # composed by Hydra, plotted
+    rc, loaded = _loaded_after(argv, tmp_path / "cache", names)
+    assert rc == 0 and (tmp_path / "run" / "plot.png").is_file()
+    assert loaded == {
+        **dict.fromkeys(names, False),
+        "matplotlib": True,
+        "pandas": True,
+        "mesa": True,
+    }
+    assert not any(first[n] for n in NEVER)
+
+
+def test_a_bad_config_loads_neither_matplotlib_nor_mesa(tmp_path):
+    rc, loaded = _loaded_after(
+        ["run", "market.n_consumers=-1"], tmp_path / "cache", ["matplotlib", "mesa"]
+    )
+    assert rc == 2 and loaded == {"matplotlib": False, "mesa": False}
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["run", "seed=1"], "run"),
+        (["-v", "report", "x"], "report"),
+        (["--config-dir", "clients/acme", "sweep"], "sweep"),
+        (["--config-dir=clients/acme", "-v", "resume", "d"], "resume"),
+        (["--verbose", "list", "stories"], "list"),
+        ([], None),
+        (["-h"], None),
+        (["--version"], None),
+        (["--config-dir"], None),
+        (["--bogus", "run"], None),
+    ],
+)
+def test_the_chosen_command_is_the_first_word_after_the_top_level_options(argv, command):
+    assert cli.chosen_command(argv) == command
+
+
+def _commands(parser) -> set[str]:
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return set(sub.choices)
+
+
+def test_the_command_table_names_every_command_of_every_module():
+    every = _commands(cli.build_parser())
+    assert every == set(cli.OWN_COMMANDS) | set(cli.COMMANDS)
+    for name, module in cli.COMMANDS.items():  # each module adds the commands it is named for
+        only = _commands(cli.build_parser([name]))
+        assert name in only and only - set(cli.OWN_COMMANDS) == {
+            n for n, m in cli.COMMANDS.items() if m == module
+        }
+    assert _commands(cli.build_parser(["run"])) == set(cli.OWN_COMMANDS)
+    assert _commands(cli.build_parser(["nonsense"])) == every  # argparse lists them all
