@@ -107,6 +107,10 @@ def compare(grid_dir: Path, study_dir: Path) -> dict[str, Any]:
         "paired_profit": _paired(a, b, "profit"),
         "paired_fill_rate": _paired(a, b, "fill_rate"),
         "pairs": len(b),
+        # how near the study came to the grid's best: its best profit at the grid's fill rate
+        # or better, and its best fill rate at the grid's profit or better (None: no trial)
+        "best_profit_at_grid_fill": _best(table, "profit", "fill_rate", best["fill_rate"]),
+        "best_fill_at_grid_profit": _best(table, "fill_rate", "profit", best["profit"]),
         "pareto": front[[*LEVERS, "profit", "fill_rate", "runs"]].to_dict("records"),
     }
 
@@ -171,6 +175,12 @@ def fresh_comparison(grid: Any, pick: Any) -> dict[str, Any]:
         "paired_profit": _paired(grid, pick, "profit"),
         "paired_fill_rate": _paired(grid, pick, "fill_rate"),
     }
+
+
+def _best(table: Any, kpi: str, floor_kpi: str, floor: float) -> float | None:
+    """The highest mean ``kpi`` among trials whose mean ``floor_kpi`` is at least ``floor``."""
+    ok = table[table[floor_kpi] >= floor]
+    return float(ok[kpi].max()) if len(ok) else None
 
 
 def completed_trials(study_dir: Path, study_name: str) -> int:

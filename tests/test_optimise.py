@@ -207,3 +207,29 @@ def test_a_failing_trial_stops_the_study_with_one_line(tmp_path):
     assert "the sweeper stopped" in proc.stderr
     runs = store.read_table(out, "runs")
     assert list(runs["status"]) == ["failed"]
+
+
+def test_the_benchmark_reruns_a_policy_exactly_as_the_study_ran_it(study):
+    """benchmarks/optimise_vs_grid.py runs picks again on fresh replications in-process: the
+    same overrides and replication give the run the study recorded (same seed, same KPIs)."""
+    from benchmarks.optimise_vs_grid import LEVERS, _fixed_overrides, _fresh_run
+
+    out, _ = study
+    runs = store.read_table(out, "runs")
+    row = runs[(runs["setup"] == "flexible") & (runs["replication"] == 1)].iloc[0]
+    levers = [f"{k}={float(row[k])!r}" for k in LEVERS]
+    seed, profit, fill = _fresh_run([*_fixed_overrides(), *TINY, *levers, "replication=1"])
+    assert seed == row["seed"]
+    assert (profit, fill) == pytest.approx((row["profit"], row["fill_rate"]))
+
+
+def test_the_benchmark_reads_budgets_and_near_misses():
+    import pandas as pd
+
+    from benchmarks.optimise_vs_grid import _best, study_trials
+
+    assert study_trials("safety_rush") == 14 and study_trials("safety_rush_box") == 14
+    table = pd.DataFrame({"profit": [1.0, 3.0, 2.0], "fill_rate": [0.9, 0.8, 0.95]})
+    assert _best(table, "profit", "fill_rate", 0.9) == 2.0  # best profit at fill >= 0.9
+    assert _best(table, "fill_rate", "profit", 2.5) == 0.8
+    assert _best(table, "fill_rate", "profit", 5.0) is None
