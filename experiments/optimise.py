@@ -29,7 +29,7 @@ from experiments.exits import EXIT_USAGE
 EPILOG = """\
 examples:
   viralchain optimise                                 list the studies
-  viralchain optimise safety_rush --jobs 2            12 trials x 5 replications
+  viralchain optimise safety_rush --jobs 2            14 trials x 5 replications
   viralchain optimise safety_rush --trials 20 market.n_consumers=20000
   viralchain run -m +optimise=safety_rush             the same, as a plain Hydra multirun
   viralchain report outputs/sweeps/optimise_safety_rush   tables and the frontier

@@ -607,7 +607,7 @@ def _prepare_other(master: Any) -> None:
     request = _REQUESTS.get(str(sweep_dir))
     _check_optimise(master.get(OPTIMISE_KEY))
     groups = set(config_groups())
-    keys = [str(k) for k in (master.hydra.sweeper.get("params") or {})]
+    keys = [override_key(str(k)) for k in (master.hydra.sweeper.get("params") or {})]
     keys += [override_key(o) for o in master.hydra.overrides.task]
     params: dict[str, dict[str, Any]] = {}
     for key in keys:

@@ -52,8 +52,19 @@ def test_optuna_trials_run_on_common_random_numbers(study):
     assert runs.groupby(levers).ngroups == 2  # two trials, two policies
     # every trial faces the same seeds: replication r has one seed whatever the policy
     assert runs.groupby("replication")["seed"].nunique().eq(1).all()
-    assert runs[levers[0]].min() >= 0.5 and runs[levers[0]].max() <= 4
-    assert runs[levers[1]].min() >= 2 and runs[levers[1]].max() <= 16
+    # the levers' natural domains (scenarios/optimise/safety_rush.yaml)
+    assert runs[levers[0]].min() >= 0.125 and runs[levers[0]].max() <= 4
+    assert runs[levers[1]].min() >= 1 and runs[levers[1]].max() <= 48
+
+
+def test_the_dataset_names_appended_keys_as_the_grid_does(study):
+    """``+content.calendar.3.notice_hours`` (an appended key in the study's params) is the
+    column ``content.calendar.3.notice_hours`` holding the run's value, as in a grid's
+    dataset: the two can be read side by side."""
+    out, _ = study
+    runs = store.read_table(out, "runs")
+    assert not [c for c in runs.columns if c.startswith(("+", "~"))]
+    assert set(runs["content.calendar.3.notice_hours"]) == {0}
 
 
 def test_optuna_is_told_the_mean_over_replications(study):
@@ -74,6 +85,59 @@ def test_optuna_is_told_the_mean_over_replications(study):
         ]
         assert len(mine) == 2
         assert t.values == pytest.approx([mine["profit"].mean(), mine["fill_rate"].mean()])
+        # searched on the scale the levers act on: ratios (tag(log, interval(a, b)))
+        cover = t.distributions["policy.safety_stock.days_of_cover"]
+        trigger = t.distributions["policy.rush.threshold"]
+        assert isinstance(cover, optuna.distributions.LogUniformDistribution)
+        assert isinstance(trigger, optuna.distributions.LogUniformDistribution)
+        assert (cover.low, cover.high, trigger.low, trigger.high) == (0.125, 4, 1, 48)
+
+
+def test_the_study_uses_multivariate_tpe_with_a_constant_liar(study):
+    """The sampler the study chooses (scenarios/hydra/sweeper/sampler/tpe_joint.yaml) is
+    what Optuna gets: multivariate TPE, constant liar, 5 random start-up trials, seeded."""
+    optuna = pytest.importorskip("optuna")
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    out, _ = study
+    node = OmegaConf.load(out / "multirun.yaml").hydra.sweeper.sampler
+    sampler = instantiate(node)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._multivariate and sampler._constant_liar
+    assert sampler._n_startup_trials == 5 and node.seed == 0
+
+
+def test_the_box_study_searches_the_grids_own_box(tmp_path):
+    """``safety_rush_box``: the same study held to the safety_rush grid's box (days of cover
+    0.5-4, trigger 2-16 h), still on a log scale, under its own study name."""
+    optuna = pytest.importorskip("optuna")
+    out = tmp_path / "box"
+    proc = cli(
+        "optimise",
+        "safety_rush_box",
+        *TINY,
+        "--trials",
+        "1",
+        "--replications",
+        "1",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    loaded = optuna.load_study(
+        study_name="optimise_safety_rush_box", storage=f"sqlite:///{out / 'optuna.db'}"
+    )
+    (trial,) = loaded.trials
+    cover = trial.distributions["policy.safety_stock.days_of_cover"]
+    trigger = trial.distributions["policy.rush.threshold"]
+    assert isinstance(cover, optuna.distributions.LogUniformDistribution)
+    assert (cover.low, cover.high, trigger.low, trigger.high) == (0.5, 4, 2, 16)
+    assert 0.5 <= trial.params["policy.safety_stock.days_of_cover"] <= 4
+    assert 2 <= trial.params["policy.rush.threshold"] <= 16
 
 
 def test_the_pareto_set_is_reported(study):
@@ -143,3 +207,29 @@ def test_a_failing_trial_stops_the_study_with_one_line(tmp_path):
     assert "the sweeper stopped" in proc.stderr
     runs = store.read_table(out, "runs")
     assert list(runs["status"]) == ["failed"]
+
+
+def test_the_benchmark_reruns_a_policy_exactly_as_the_study_ran_it(study):
+    """benchmarks/optimise_vs_grid.py runs picks again on fresh replications in-process: the
+    same overrides and replication give the run the study recorded (same seed, same KPIs)."""
+    from benchmarks.optimise_vs_grid import LEVERS, _fixed_overrides, _fresh_run
+
+    out, _ = study
+    runs = store.read_table(out, "runs")
+    row = runs[(runs["setup"] == "flexible") & (runs["replication"] == 1)].iloc[0]
+    levers = [f"{k}={float(row[k])!r}" for k in LEVERS]
+    seed, profit, fill = _fresh_run([*_fixed_overrides(), *TINY, *levers, "replication=1"])
+    assert seed == row["seed"]
+    assert (profit, fill) == pytest.approx((row["profit"], row["fill_rate"]))
+
+
+def test_the_benchmark_reads_budgets_and_near_misses():
+    import pandas as pd
+
+    from benchmarks.optimise_vs_grid import _best, study_trials
+
+    assert study_trials("safety_rush") == 14 and study_trials("safety_rush_box") == 14
+    table = pd.DataFrame({"profit": [1.0, 3.0, 2.0], "fill_rate": [0.9, 0.8, 0.95]})
+    assert _best(table, "profit", "fill_rate", 0.9) == 2.0  # best profit at fill >= 0.9
+    assert _best(table, "fill_rate", "profit", 2.5) == 0.8
+    assert _best(table, "fill_rate", "profit", 5.0) is None
