@@ -23,6 +23,7 @@ Peers are uniformly random links, or the social graph's contacts when it is enab
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import mesa
@@ -83,25 +84,30 @@ class ConsumerPopulation(mesa.Agent):
         self.n = n
         rng = stream(model.seed, "population")
         c = cfg.consumer
-        self.region = rng.choice(len(model.geo), size=n, p=model.geo.population_share).astype(
-            np.int16
+        # each trait is drawn in chunks straight into its narrow column: the same draws in
+        # the same order as one call per trait (numpy's generators are sequential), without
+        # a float64 or int64 temporary the size of the population
+        share = model.geo.population_share
+        self.region = _drawn(n, np.int16, lambda k: rng.choice(len(share), size=k, p=share))
+        mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
+        self.price_sensitivity = _drawn(
+            n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
         )
-        self.price_sensitivity = np.maximum(
-            0.0, rng.normal(c.price_sensitivity_mean, c.price_sensitivity_sd, n)
-        ).astype(np.float32)
-        self.patience_hours = rng.lognormal(
-            math.log(c.patience_hours_median), c.patience_log_sd, n
-        ).astype(np.float32)
+        log_median, log_sd = math.log(c.patience_hours_median), c.patience_log_sd
+        self.patience_hours = _drawn(n, np.float32, lambda k: rng.lognormal(log_median, log_sd, k))
         m = c.return_propensity_mean
         if 0 < m < 1:  # Beta with mean m and a = 2
-            self.return_propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
+            b = 2.0 * (1 - m) / m
+            self.return_propensity = _drawn(n, np.float32, lambda k: rng.beta(2.0, b, k))
         else:
             self.return_propensity = np.full(n, m, dtype=np.float32)
         self.platform = model.consumer_platform
         wom = cfg.word_of_mouth
         graph_on = cfg.social_graph.enabled
         k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
-        self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
+        self.peers = _drawn(
+            n, np.int32, lambda rows: rng.integers(0, n, size=(rows, k), dtype=np.int32), k
+        )
         self.graph: SocialGraph | None = (
             build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
             if graph_on
@@ -490,6 +496,22 @@ class ConsumerPopulation(mesa.Agent):
         np.subtract.at(self.kept_units, skus, qty)
         for b in np.unique(book.brand[ids]):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
+
+
+_DRAW_CHUNK = 1 << 20  # consumers per chunk of a trait's draw
+
+
+def _drawn(
+    n: int, dtype: type, draw: Callable[[int], np.ndarray], width: int | None = None
+) -> np.ndarray:
+    """A column of ``n`` values (rows of ``width`` if given) filled chunk by chunk with
+    ``draw(rows)``, cast to ``dtype`` as ``astype`` casts: the values of ``draw(n)``, since
+    numpy's generators draw sequentially, with temporaries of one chunk only."""
+    out = np.empty(n if width is None else (n, width), dtype=dtype)
+    for a in range(0, n, _DRAW_CHUNK):
+        b = min(a + _DRAW_CHUNK, n)
+        out[a:b] = draw(b - a)
+    return out
 
 
 class _Groups:
