@@ -60,7 +60,7 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
 
 
 _BLOCK = 16  # positions per stored value of the cumulative attention
-_CHUNK = 1 << 20  # consumers (or look-ups) per chunk of the build (of a look-up)
+_CHUNK = 1 << 18  # consumers (or look-ups) per chunk of the build
 
 
 @dataclass(frozen=True)

@@ -186,9 +186,11 @@ class ConsumerPopulation(mesa.Agent):
             return
         rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
-        for b in fresh:  # content views, per SKU and region
+        for b in fresh:  # content views, per SKU and region (integer counts: by slices)
             if b.channel in (CH_VIDEO, CH_LIVE):
-                m.ledger.add_region_flow("views", b.skus, self.region[b.consumers], 1)
+                for a in range(0, len(b), _WISH_CHUNK):
+                    c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
+                    m.ledger.add_region_flow("views", k, self.region[c], 1)
 
         wish = self._wishes(hour, fresh, rng)
         if revisits:
@@ -256,13 +258,85 @@ class ConsumerPopulation(mesa.Agent):
                 self._lose(ss[bad], sc[bad], sq[bad], sub_out[bad])
 
     def _wishes(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
-        """Which fresh exposures become wishes (one per consumer and product per hour)."""
-        m = self.model
+        """Which fresh exposures become wishes (one per consumer and product per hour).
+
+        An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
+        (ascending ranges of ids), so its temporaries stay those of one chunk: each exposure
+        of a (consumer, product) is in the same chunk, the wish draws come in the same order
+        (ascending consumer and product), and the conversion books add the same numbers in
+        the same order (:class:`_ConversionBooks`), so the wishes are those of one pass.
+        """
         if not fresh:
             return None
-        consumers, skus, channels, kols, _ = _concat(fresh)
+        if sum(len(b) for b in fresh) <= _WISH_CHUNK:
+            consumers, skus, channels, kols, _ = _concat(fresh)
+            idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
+            if idx is None:
+                return None
+            idx = np.sort(idx)
+            rows = (consumers[idx], skus[idx], channels[idx], kols[idx])
+        else:
+            rows = self._wishes_in_chunks(hour, fresh, rng)
+            if rows is None:
+                return None
+        n_wish = len(rows[0])
+        if n_wish == 0:
+            return None
+        mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
+        qty = np.ones(n_wish, dtype=np.int64)
+        if mean_extra > 0:
+            qty += rng.poisson(mean_extra, n_wish)
+        return (*rows, qty, np.zeros(n_wish, bool))
+
+    def _wishes_in_chunks(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+        """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for
+        a large hour: decided one range of consumer ids at a time."""
+        total = sum(len(b) for b in fresh)
+        n_chunks = -(-total // _WISH_CHUNK)
+        width = -(-self.n // n_chunks)
+        offsets = np.cumsum([0] + [len(b) for b in fresh])
+        books = _ConversionBooks(self.model.n_sku)
+        parts = []
+        for lo in range(0, self.n, width):
+            picks = []
+            for b, first in zip(fresh, offsets, strict=False):
+                c = b.consumers
+                picks.append((b, np.flatnonzero((c >= lo) & (c < lo + width)), first))
+            where = np.concatenate([first + i for _, i, first in picks])  # exposure numbers
+            if len(where) == 0:
+                continue
+            consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(np.int64)
+            skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
+            channels = np.concatenate([np.full(len(i), b.channel, np.int8) for b, i, _ in picks])
+            kols = np.concatenate([np.full(len(i), b.kol, np.int32) for b, i, _ in picks])
+            del picks
+            idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, books)
+            if idx is not None and len(idx):
+                parts.append((where[idx], consumers[idx], skus[idx], channels[idx], kols[idx]))
+        books.close(self.model)
+        if not parts:
+            return None
+        where, *rows = (np.concatenate(x) for x in zip(*parts, strict=True))
+        order = np.argsort(where)
+        return tuple(a[order] for a in rows)
+
+    def _wish_rows(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        skus: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ) -> np.ndarray | None:
+        """The exposures (positions in the arrays given) that become wishes, unsorted; the
+        conversion books go to ``books`` (or to the feedback at once if None)."""
+        m = self.model
         launched = m.sellable_from[skus] <= hour
+        position = None
         if not launched.all():
+            position = np.flatnonzero(launched)
             consumers, skus, channels, kols = (
                 a[launched] for a in (consumers, skus, channels, kols)
             )
@@ -292,6 +366,7 @@ class ConsumerPopulation(mesa.Agent):
         p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
         if c.exposure_fatigue > 0:
             p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        del seen
         state = self.state.reshape(-1)[flat]
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         p *= m.feedback.conversion_multiplier()[skus]
@@ -303,16 +378,14 @@ class ConsumerPopulation(mesa.Agent):
         p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
         idx = _most_persuasive(flat, p, groups)
-        _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
+        del groups, flat
+        if books is None:
+            _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
+        else:
+            books.add(skus, channels, idx[~closed[idx]], p, p_plain)
         want = rng.random(len(idx)) < p[idx]
-        idx = np.sort(idx[want])
-        if len(idx) == 0:
-            return None
-        mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
-        qty = np.ones(len(idx), dtype=np.int64)
-        if mean_extra > 0:
-            qty += rng.poisson(mean_extra, len(idx))
-        return (consumers[idx], skus[idx], channels[idx], kols[idx], qty, np.zeros(len(idx), bool))
+        idx = idx[want]
+        return idx if position is None else position[idx]
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
@@ -498,7 +571,8 @@ class ConsumerPopulation(mesa.Agent):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
-_DRAW_CHUNK = 1 << 20  # consumers per chunk of a trait's draw
+_WISH_CHUNK = 1 << 20  # exposures per chunk of an hour's decisions (bounds its temporaries)
+_DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
 def _drawn(
@@ -612,3 +686,47 @@ def _book_conversion(m, skus, channels, idx, p, p_plain) -> None:
     lost = p_plain[idx] - p[idx]
     hit = lost > 0
     m.feedback.add_demand_lost(skus[idx][hit], lost[hit])
+
+
+class _ConversionBooks:
+    """The conversion books (:func:`_book_conversion`) of an hour decided in chunks: the
+    views counted, and the float sums per product continued chunk after chunk in the order
+    one ``np.bincount`` over the whole hour adds them (each sum starts from the last), so
+    the feedback receives the same numbers once, at :meth:`close`."""
+
+    def __init__(self, n_sku: int):
+        self.views = np.zeros(n_sku, dtype=np.int64)
+        self.kept = np.zeros(n_sku)
+        self.lost = np.zeros(n_sku)
+        self.any_content = self.any_lost = False
+
+    def add(self, skus, channels, idx, p, p_plain) -> None:
+        """One chunk's share of :func:`_book_conversion`."""
+        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+        if content.any():
+            self.any_content = True
+            self.views += np.bincount(skus[content], minlength=len(self.views))
+            kept_content = idx[content[idx]]
+            _continue_sums(self.kept, skus[kept_content], p[kept_content])
+        lost = p_plain[idx] - p[idx]
+        hit = lost > 0
+        if hit.any():
+            self.any_lost = True
+            _continue_sums(self.lost, skus[idx][hit], lost[hit])
+
+    def close(self, m: ViralChainModel) -> None:
+        """Hand the hour's books to the feedback (as :func:`_book_conversion` would)."""
+        if self.any_content:
+            m.feedback.note_conversion(self.views, self.kept)
+        if self.any_lost:  # per product, the sum bincount would have made: added to 0.0
+            m.feedback.add_demand_lost(np.arange(len(self.lost)), self.lost)
+
+
+def _continue_sums(sums: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+    """``sums[k]`` plus the ``values`` of key ``k``, added one at a time in their order (as
+    ``np.bincount(keys, values)`` adds them, from ``sums[k]`` instead of 0.0)."""
+    for k in np.unique(keys):
+        run = np.empty(1 + int(np.count_nonzero(keys == k)))
+        run[0] = sums[k]
+        run[1:] = values[keys == k]
+        sums[k] = np.cumsum(run)[-1]
