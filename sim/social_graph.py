@@ -60,7 +60,8 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
 
 
 _BLOCK = 16  # positions per stored value of the cumulative attention
-_CHUNK = 1 << 18  # consumers (or look-ups) per chunk of the build
+_CHUNK = 1 << 18  # consumers per chunk of the build
+_FEW = 4096  # look-ups done block by block, below: one weight at a time for all, above
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ class SocialGraph:
         ``point`` (the float64 additions of ``np.cumsum``, so the same sums)."""
         n = self.n
         blk = np.searchsorted(self.checkpoints, point, side="right") - 1
+        if len(point) <= _FEW:  # few: all of each block at once (fewer numpy calls)
+            return blk * _BLOCK + (self._block_sums(blk) <= point[:, None]).sum(axis=1) - 1
         at = blk * _BLOCK  # the position of the stored value
         total = self.checkpoints[blk]
         pos = at.copy()
