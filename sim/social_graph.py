@@ -263,10 +263,10 @@ def build(
             continue
         k = max(1, round(int(per_region[r]) / p.community_size_mean))
         sizes = rng.pareto(2.0, k) + 1.0
-        share = sizes / sizes.sum()
+        pick = _Choice(sizes / sizes.sum())
         for a, b in _chunks(n):  # the region's members in ascending order
             members = a + np.flatnonzero(region[a:b] == r)
-            community[members] = offset + rng.choice(k, size=len(members), p=share)
+            community[members] = offset + pick.draw(rng, len(members))
         offset += k
     # lay consumers out by (region, community): each group is one contiguous block, in
     # consumer order inside it (communities nest in regions, numbered region by region)
@@ -323,10 +323,9 @@ def _layout(community: np.ndarray, comm_start: np.ndarray) -> np.ndarray:
     n = len(community)
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
-    narrow = len(comm_start) - 1 <= 2**16  # numpy sorts 16-bit keys by radix, in O(n)
     for a, b in _chunks(n):
         part = community[a:b]
-        o = np.argsort(part.astype(np.uint16) if narrow else part, kind="stable")
+        o = _stable_order(part)
         sorted_part = part[o]
         head = np.ones(len(o), dtype=bool)
         head[1:] = sorted_part[1:] != sorted_part[:-1]
@@ -336,6 +335,45 @@ def _layout(community: np.ndarray, comm_start: np.ndarray) -> np.ndarray:
         order[free[sorted_part] + rank] = a + o
         free[sorted_part[starts]] += sizes
     return order
+
+
+class _Choice:
+    """``rng.choice(len(p), size, p=p)``, the same draws found faster: numpy draws one
+    uniform ``u`` per value and returns ``searchsorted(cdf, u, "right")`` (``cdf`` the
+    cumulative sum of ``p`` divided by its last value); a binary search in a long ``cdf``
+    is a cache miss per step, so a guide table gives each ``u`` the few positions its
+    answer lies between (the answers at the bounds of its 1/65,536th of [0, 1)), and the
+    answer is counted up from the lower one."""
+
+    GUIDE = 1 << 16
+
+    def __init__(self, p: np.ndarray):
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+        self.cdf = cdf
+        self.guide = cdf.searchsorted(np.arange(self.GUIDE + 1) / self.GUIDE, side="right")
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` draws (int64), as ``rng.choice(len(p), size=size, p=p)``."""
+        u = rng.random(size)
+        bucket = (u * self.GUIDE).astype(np.int64)  # exact: u is a multiple of 2**-53
+        pos, hi = self.guide[bucket], self.guide[bucket + 1]
+        last = len(self.cdf) - 1
+        while True:  # each step: one more cdf value at most u (at most the bucket's count)
+            step = (pos < hi) & (self.cdf[np.minimum(pos, last)] <= u)
+            if not step.any():
+                return pos
+            pos += step
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for int32 keys ``>= 0``, in linear time: numpy
+    sorts 16-bit keys by radix, so one pass when they fit 16 bits, else two (the low digits,
+    then the high ones); a stable sort's permutation is unique, so it is the same."""
+    if len(keys) == 0 or keys.max() < 2**16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
 
 
 def _cumulative(

@@ -144,3 +144,25 @@ def test_the_market_size_limit_names_the_field_value_and_limit():
     text = str(err.value)
     assert "market.n_consumers" in text and f"{too_many}" in text.replace(",", "")
     assert f"{MAX_CONSUMERS:,}" in text and f"{BYTES_PER_CONSUMER} bytes" in text
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_guided_choice_draws_what_numpy_choice_draws(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 50_000))
+    sizes = rng.pareto([2.0, 0.5, 8.0][seed % 3], k) + 1.0
+    if seed == 4:
+        sizes[::3] = 0.0  # communities that can never be drawn
+    p = sizes / sizes.sum()
+    m = int(rng.integers(0, 100_000))
+    expect = np.random.default_rng(seed + 100).choice(k, size=m, p=p)
+    pick, mine = social_graph._Choice(p), np.random.default_rng(seed + 100)
+    got = np.concatenate([pick.draw(mine, m // 3), pick.draw(mine, m - m // 3)])  # in turn
+    np.testing.assert_array_equal(got, expect)
+    assert got.dtype == expect.dtype
+
+
+@pytest.mark.parametrize("high", [3, 2**16, 2**16 + 1, 10**6, 2**31 - 1])
+def test_radix_layout_order_is_the_stable_argsort(high):
+    keys = np.random.default_rng(high).integers(0, high, 50_001).astype(np.int32)
+    np.testing.assert_array_equal(social_graph._stable_order(keys), np.argsort(keys, kind="stable"))
