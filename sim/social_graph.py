@@ -61,7 +61,7 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
 
 _BLOCK = 16  # positions per stored value of the cumulative attention
 _CHUNK = 1 << 18  # consumers per chunk of the build
-_FEW = 4096  # look-ups done block by block, below: one weight at a time for all, above
+_LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,16 @@ class SocialGraph:
         region: ``(n,)`` region of each consumer.
         degree: ``(n,)`` out-degree (uint16 when ``degree_max`` allows, else int32).
         order: ``(n,)`` int32 consumers sorted by (region, community).
-        weight: ``(n,)`` float32 attention weight (in-link propensity) along ``order``.
+        weight: float32 attention weight (in-link propensity) along ``order``, padded with
+            ``inf`` to whole blocks (``n // B + 1`` blocks: the sums past ``n`` are ``inf``).
         checkpoints: the cumulative attention along ``order`` (float64, ``cumw[k]`` = the
             weights of positions ``< k`` added in turn) at positions ``0, B, 2B, …`` (``B`` =
             :data:`_BLOCK`).
         comm_start: ``(communities+1,)`` block bounds of each community in ``order``.
         region_start: ``(regions+1,)`` block bounds of each region in ``order``.
         comm_cum, region_cum: ``cumw`` at those bounds.
+        guide, guide_scale: ``guide[b]`` is the number of ``checkpoints`` at most
+            ``b / guide_scale`` (int32, one per stored value).
         within_community, within_region: the homophily shares.
         key: the graph's hash key (drawn from its stream).
     """
@@ -94,6 +97,8 @@ class SocialGraph:
     region_start: np.ndarray
     comm_cum: np.ndarray
     region_cum: np.ndarray
+    guide: np.ndarray
+    guide_scale: float
     within_community: float
     within_region: float
     key: np.uint64
@@ -107,7 +112,7 @@ class SocialGraph:
     def nbytes(self) -> int:
         """Memory held by the graph's columns (the region column is the population's)."""
         cols = (self.community, self.degree, self.order, self.weight, self.checkpoints)
-        bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum)
+        bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
         return sum(a.nbytes for a in cols + bounds)
 
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
@@ -115,39 +120,45 @@ class SocialGraph:
         weights in between added in turn (tests, analysis)."""
         positions = np.asarray(positions, dtype=np.int64)
         blk = positions // _BLOCK
-        table = self._block_sums(blk)
-        return table[np.arange(len(positions)), positions - blk * _BLOCK]
+        return self._block_sums(blk)[positions - blk * _BLOCK, np.arange(len(positions))]
 
     def _block_sums(self, blk: np.ndarray) -> np.ndarray:
         """``cumw`` at the ``_BLOCK`` positions of each block ``blk`` (``inf`` past ``n``),
-        one row per block: the block's stored value, then its weights added in turn (the
+        one column per block: the block's stored value, then its weights added in turn (the
         additions ``np.cumsum`` made along the whole layout, so the same float64 values)."""
-        n = self.n
-        idx = blk[:, None] * _BLOCK + np.arange(_BLOCK - 1)  # weights after the stored value
-        table = np.empty((len(blk), _BLOCK))
-        table[:, 0] = self.checkpoints[blk]
-        table[:, 1:] = self.weight[np.minimum(idx, n - 1)]
-        np.cumsum(table, axis=1, out=table)
-        table[:, 1:][idx >= n] = np.inf
+        rows = np.take(self.weight.reshape(-1, _BLOCK), blk, axis=0)  # one cache line each
+        table = np.empty((_BLOCK, len(blk)))
+        table[0] = self.checkpoints[blk]
+        table[1:] = rows[:, : _BLOCK - 1].T
+        for j in range(1, _BLOCK):
+            np.add(table[j - 1], table[j], out=table[j])
         return table
 
     def _locate(self, point: np.ndarray) -> np.ndarray:
         """``np.searchsorted(cumw, point, side="right") - 1``: the last position whose
-        cumulative attention is at most ``point`` (``point >= 0``): the last stored value at
-        most ``point``, then the block's weights added in turn while the sum stays at most
-        ``point`` (the float64 additions of ``np.cumsum``, so the same sums)."""
-        n = self.n
-        blk = np.searchsorted(self.checkpoints, point, side="right") - 1
-        if len(point) <= _FEW:  # few: all of each block at once (fewer numpy calls)
-            return blk * _BLOCK + (self._block_sums(blk) <= point[:, None]).sum(axis=1) - 1
-        at = blk * _BLOCK  # the position of the stored value
-        total = self.checkpoints[blk]
-        pos = at.copy()
-        for j in range(_BLOCK - 1):
-            nxt = at + j  # the weight between positions at + j and at + j + 1
-            total += self.weight[np.minimum(nxt, n - 1)]
-            pos += (total <= point) & (nxt < n)
-        return pos
+        cumulative attention is at most ``point`` (``0 <= point``).
+
+        The stored value before it is found by a guide table (the number of stored values
+        at most ``b / guide_scale`` for every ``b``: a point's answer lies between the
+        counts of the bucket before its own and the one after, and is counted up from the
+        lower), then the block's sums at most ``point`` are counted."""
+        cp, guide = self.checkpoints, self.guide
+        out = np.empty(len(point), dtype=np.int64)
+        g, last = len(guide) - 1, len(cp) - 1
+        for a in range(0, len(point), _LOOKUPS):
+            pt = point[a : a + _LOOKUPS]
+            b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
+            stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
+            most = guide[np.minimum(b + 2, g)]  # at least the answer
+            while True:
+                step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
+                if not step.any():
+                    break
+                stored += step
+            blk = stored - 1  # the last stored value at most the point
+            below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
+            out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1
+        return out
 
     def edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``)."""
@@ -279,9 +290,14 @@ def build(
     attention = _drawn(
         n, np.float32, lambda k: np.minimum(rng.pareto(p.degree_exponent - 1.0, k) + 1.0, cap)
     )
-    weight = attention[order]
+    weight = np.full((n // _BLOCK + 1) * _BLOCK, np.inf, dtype=np.float32)
+    weight[:n] = attention[order]
     del attention
-    checkpoints, (comm_cum, region_cum) = _cumulative(weight, (comm_start, region_start))
+    checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
+    guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
+    bounds = np.arange(len(checkpoints)) / guide_scale
+    guide = np.searchsorted(checkpoints, bounds, side="right").astype(np.int32)
+    guide[-1] = len(checkpoints)  # the last bound: every stored value (whatever the rounding)
     deg_type = np.uint16 if p.degree_max < 2**16 else np.int32
     degree = _drawn(
         n, deg_type, lambda k: _pareto_int(rng, k, p.degree_min, p.degree_max, p.degree_exponent)
@@ -298,6 +314,8 @@ def build(
         region_start=region_start,
         comm_cum=comm_cum,
         region_cum=region_cum,
+        guide=guide,
+        guide_scale=guide_scale,
         within_community=p.within_community,
         within_region=p.within_region,
         key=key,

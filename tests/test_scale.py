@@ -95,15 +95,17 @@ def test_the_compact_graph_is_the_eager_one(n, monkeypatch):
     np.testing.assert_array_equal(g.order, order)
     np.testing.assert_array_equal(g.comm_start, comm_start)
     np.testing.assert_array_equal(g.region_start, region_start)
-    np.testing.assert_array_equal(g.weight, attention[order])
+    np.testing.assert_array_equal(g.weight[:n], attention[order])
+    assert np.isinf(g.weight[n:]).all() and len(g.weight) % 16 == 0
     np.testing.assert_array_equal(g.degree, degree)
     assert g.key == key
     # the cumulative attention, derived on demand, is the eager one bit for bit
     np.testing.assert_array_equal(g.cumulative_attention(np.arange(n + 1)), cumw)
-    points = np.concatenate([stream(2, "pts").random(5000) * cumw[-1], cumw[:: max(1, n // 97)]])
+    edges = cumw[:: max(1, n // 97)]  # on stored values, just below and just above them
+    near = (np.nextafter(edges, 0), edges, np.nextafter(edges, np.inf), cumw[-1:])
+    points = np.concatenate([stream(2, "pts").random(5000) * cumw[-1], *near])
     expect = np.searchsorted(cumw, points, side="right") - 1
-    np.testing.assert_array_equal(g._locate(points), expect)  # many: weight by weight
-    np.testing.assert_array_equal(g._locate(points[:100]), expect[:100])  # few: by block
+    np.testing.assert_array_equal(g._locate(points), expect)
 
 
 def test_consumer_columns_are_narrow_and_small():
