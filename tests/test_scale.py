@@ -112,7 +112,7 @@ def test_consumer_columns_are_narrow_and_small():
     cfg = sim.compose(None, ["market.n_consumers=40000", "setup=flexible"])
     m = ViralChainModel(cfg, 1)
     pop, g = m.population, m.population.graph
-    assert pop.region.dtype == np.int16
+    assert pop.region.dtype == np.uint8  # up to 256 regions
     for trait in (pop.price_sensitivity, pop.patience_hours, pop.return_propensity):
         assert trait.dtype == np.float32
     assert g.degree.dtype == np.uint16 and g.order.dtype == np.int32
@@ -123,8 +123,8 @@ def test_consumer_columns_are_narrow_and_small():
         sum(a.nbytes for a in vars(pop).values() if isinstance(a, np.ndarray) and len(a) == n)
         + g.nbytes
     ) / n
-    # region 2 + traits 12 + platform 2 + exposures and state 3 per SKU + graph 14.6
-    assert per_consumer <= 16 + 3 * m.n_sku + 15, per_consumer
+    # region 1 + traits 12 + platform 2 + exposures and state 3 per SKU + graph 14.9
+    assert per_consumer <= 15 + 3 * m.n_sku + 15, per_consumer
     assert all(k.followers.dtype == np.int32 for k in m.kols)
 
 

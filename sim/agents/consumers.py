@@ -88,7 +88,8 @@ class ConsumerPopulation(mesa.Agent):
         # the same order as one call per trait (numpy's generators are sequential), without
         # a float64 or int64 temporary the size of the population
         share = model.geo.population_share
-        self.region = _drawn(n, np.int16, lambda k: rng.choice(len(share), size=k, p=share))
+        region_type = np.uint8 if len(share) <= 256 else np.int16  # region ids: indices only
+        self.region = _drawn(n, region_type, lambda k: rng.choice(len(share), size=k, p=share))
         mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
         self.price_sensitivity = _drawn(
             n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
