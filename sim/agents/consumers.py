@@ -297,12 +297,20 @@ class ConsumerPopulation(mesa.Agent):
         width = -(-self.n // n_chunks)
         offsets = np.cumsum([0] + [len(b) for b in fresh])
         books = _ConversionBooks(self.model.n_sku)
+        # each exposure's chunk (its consumer's range), computed once (a byte each, mostly)
+        chunk_type = np.uint8 if n_chunks <= 256 else np.uint32
+        chunk_of = []
+        for b in fresh:
+            ids = np.empty(len(b), dtype=chunk_type)
+            for a in range(0, len(b), _WISH_CHUNK):
+                ids[a : a + _WISH_CHUNK] = b.consumers[a : a + _WISH_CHUNK] // width
+            chunk_of.append(ids)
         parts = []
-        for lo in range(0, self.n, width):
-            picks = []
-            for b, first in zip(fresh, offsets, strict=False):
-                c = b.consumers
-                picks.append((b, np.flatnonzero((c >= lo) & (c < lo + width)), first))
+        for k in range(n_chunks):
+            picks = [
+                (b, np.flatnonzero(ids == k), first)
+                for b, ids, first in zip(fresh, chunk_of, offsets, strict=False)
+            ]
             where = np.concatenate([first + i for _, i, first in picks])  # exposure numbers
             if len(where) == 0:
                 continue
@@ -572,7 +580,7 @@ class ConsumerPopulation(mesa.Agent):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
-_WISH_CHUNK = 1 << 20  # exposures per chunk of an hour's decisions (bounds its temporaries)
+_WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
