@@ -16,15 +16,15 @@ degree-corrected stochastic block model with nested groups:
 **Implicit edges.** Only the per-consumer columns are built (community, degree, and the
 attention of the consumers laid out by region and community, so that every community and
 region is one contiguous block): ``O(n)``, built in chunks (no temporary the size of the
-population), 14 bytes per consumer. The cumulative attention along that layout (float64) is
-not stored: only every :data:`_BLOCK`-th value is, and a look-up adds the few float32 weights
-after it in the order ``np.cumsum`` adds them, so it finds the same position. Edge
-``(i, j)`` — the ``j``-th contact of ``i`` — is a pure function of the graph's key, ``i`` and
-``j`` (one counter-based hash gives its two uniforms: the scope and the point in the block's
-cumulative weight, found by one ``searchsorted`` among the stored values and a few
-additions). So a run pays only for the edges it uses (work proportional to the consumers
-touched), every query returns the same edge, and :meth:`SocialGraph.materialize` lists all
-edges (CSR) for tests and analysis.
+population), about 15 bytes per consumer. The cumulative attention along that layout
+(float64) is not stored: only every :data:`_BLOCK`-th value is, and a look-up adds the few
+float32 weights after it in the order ``np.cumsum`` adds them, so it finds the same
+position. Edge ``(i, j)`` — the ``j``-th contact of ``i`` — is a pure function of the
+graph's key, ``i`` and ``j`` (one counter-based hash gives its two uniforms: the scope and
+the point in the block's cumulative weight, found through a guide table to the stored values
+and a few additions). So a run pays only for the edges it uses (work proportional to the
+consumers touched), every query returns the same edge, and :meth:`SocialGraph.materialize`
+lists all edges (CSR) for tests and analysis.
 """
 
 from __future__ import annotations
