@@ -168,3 +168,21 @@ def test_guided_choice_draws_what_numpy_choice_draws(seed):
 def test_radix_layout_order_is_the_stable_argsort(high):
     keys = np.random.default_rng(high).integers(0, high, 50_001).astype(np.int32)
     np.testing.assert_array_equal(social_graph._stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+def test_per_product_factors_are_the_per_exposure_ones():
+    """The wish probability's product factors are worked out per product and gathered: the
+    same numbers as the same operations per exposure (whatever the array's length)."""
+    rng = np.random.default_rng(3)
+    launch = rng.integers(-500, 900, 7)
+    half_life = rng.random(7) * 30 + 0.5
+    ratio = rng.random(7) + 0.5
+    s = rng.random(10_007).astype(np.float32)
+    for hour in (0, 17, 333, 1439):
+        skus = rng.integers(0, 7, 10_007)
+        per_exposure = np.power(0.5, (np.maximum(0, hour - launch[skus]) / 24) / half_life[skus])
+        per_product = np.power(0.5, np.maximum(0, hour - launch) / 24 / half_life)[skus]
+        np.testing.assert_array_equal(per_product, per_exposure)
+        np.testing.assert_array_equal(
+            np.exp(-s * (ratio - 1.0)[skus]), np.exp(-s * (ratio[skus] - 1.0))
+        )

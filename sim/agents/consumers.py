@@ -367,9 +367,11 @@ class ConsumerPopulation(mesa.Agent):
         if has_kol.any():
             p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
-        p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
-        age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
-        p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
+        p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
+        # the novelty decay is a product's: worked out per product (the same operations on
+        # the same numbers), then gathered
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
         c = self.cfg.consumer
         seen = seen.astype(np.float64)
         p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
