@@ -186,3 +186,19 @@ def test_per_product_factors_are_the_per_exposure_ones():
         np.testing.assert_array_equal(
             np.exp(-s * (ratio - 1.0)[skus]), np.exp(-s * (ratio[skus] - 1.0))
         )
+
+
+def test_no_organic_stream_is_made_when_organic_discovery_cannot_draw(monkeypatch):
+    made = []
+    real = consumers.stream
+
+    def counting(seed, *identity):
+        made.append(identity[0])
+        return real(seed, *identity)
+
+    monkeypatch.setattr(consumers, "stream", counting)
+    off = ["market.n_consumers=2000", "run.horizon_hours=48"]
+    sim.run(sim.compose(None, [*off, "market.organic.exposure_rate_per_day=0"]), seed=1)
+    assert "organic" not in made and "population" in made
+    sim.run(sim.compose(None, off), seed=1)
+    assert made.count("organic") > 0

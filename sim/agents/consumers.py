@@ -174,7 +174,10 @@ class ConsumerPopulation(mesa.Agent):
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
         batches = list(content) + self._scheduled.pop(hour, [])
-        organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
+        organic = None
+        if self.cfg.organic.exposure_rate_per_day > 0 and (m.sellable_from <= hour).any():
+            # the hour's stream is made only when organic discovery can draw from it
+            organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
             batches.append(organic)
         if self.cfg.word_of_mouth.mixing == "fully_mixed":
