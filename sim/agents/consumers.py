@@ -345,16 +345,17 @@ class ConsumerPopulation(mesa.Agent):
         """The exposures (positions in the arrays given) that become wishes, unsorted; the
         conversion books go to ``books`` (or to the feedback at once if None)."""
         m = self.model
-        launched = m.sellable_from[skus] <= hour
         position = None
-        if not launched.all():
+        if (m.sellable_from > hour).any():  # some product not on sale yet: drop its exposures
+            launched = m.sellable_from[skus] <= hour
             position = np.flatnonzero(launched)
             consumers, skus, channels, kols = (
                 a[launched] for a in (consumers, skus, channels, kols)
             )
             if len(consumers) == 0:
                 return None
-        flat = consumers * m.n_sku + skus
+        # one flat index per (consumer, product); with one product (sku 0), the consumer's
+        flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
         groups = _Groups(flat)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
@@ -739,8 +740,9 @@ class _ConversionBooks:
 def _continue_sums(sums: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
     """``sums[k]`` plus the ``values`` of key ``k``, added one at a time in their order (as
     ``np.bincount(keys, values)`` adds them, from ``sums[k]`` instead of 0.0)."""
-    for k in np.unique(keys):
-        run = np.empty(1 + int(np.count_nonzero(keys == k)))
+    counts = np.bincount(keys, minlength=len(sums))
+    for k in np.flatnonzero(counts):
+        run = np.empty(1 + int(counts[k]))
         run[0] = sums[k]
-        run[1:] = values[keys == k]
+        run[1:] = values if counts[k] == len(keys) else values[keys == k]
         sums[k] = np.cumsum(run)[-1]
