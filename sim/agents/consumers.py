@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import mesa
 import numpy as np
@@ -394,11 +394,17 @@ class ConsumerPopulation(mesa.Agent):
         # one chance per consumer and product per hour: keep the most persuasive exposure
         idx = _most_persuasive(flat, p, groups)
         del groups, flat
+        # each chance's numbers gathered once (the books and the draw read them in turn)
+        p_idx = p[idx]
+        still_open = ~closed[idx]
+        kept = idx[still_open]
+        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+        chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
         if books is None:
-            _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
+            _book_conversion(m, skus, content, chances)
         else:
-            books.add(skus, channels, idx[~closed[idx]], p, p_plain)
-        want = rng.random(len(idx)) < p[idx]
+            books.add(skus, content, chances)
+        want = rng.random(len(idx)) < p_idx
         idx = idx[want]
         return idx if position is None else position[idx]
 
@@ -689,18 +695,29 @@ def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> 
     )
 
 
-def _book_conversion(m, skus, channels, idx, p, p_plain) -> None:
+class _Chances(NamedTuple):
+    """The hour's chances still open (one per consumer and product, in ascending order):
+    product, whether from a content view, wish probability, and the same before the rating
+    and warnings."""
+
+    skus: np.ndarray
+    content: np.ndarray
+    p: np.ndarray
+    p_plain: np.ndarray
+
+
+def _book_conversion(m, skus, content, chances: _Chances) -> None:
     """The hour's wishes per content view (for the views lost), and the wish probability the
-    rating and warnings took (demand lost to late delivery and to quality)."""
+    rating and warnings took (demand lost to late delivery and to quality). ``skus`` and
+    ``content``: every exposure's product and whether it was a content view."""
     P = m.n_sku
-    content = (channels == CH_VIDEO) | (channels == CH_LIVE)
     if content.any():  # without content views the books do not change
         views = np.bincount(skus[content], minlength=P)
-        kept_content = idx[content[idx]]
-        m.feedback.note_conversion(views, np.bincount(skus[kept_content], p[kept_content], P))
-    lost = p_plain[idx] - p[idx]
+        c = chances.content
+        m.feedback.note_conversion(views, np.bincount(chances.skus[c], chances.p[c], P))
+    lost = chances.p_plain - chances.p
     hit = lost > 0
-    m.feedback.add_demand_lost(skus[idx][hit], lost[hit])
+    m.feedback.add_demand_lost(chances.skus[hit], lost[hit])
 
 
 class _ConversionBooks:
@@ -715,19 +732,18 @@ class _ConversionBooks:
         self.lost = np.zeros(n_sku)
         self.any_content = self.any_lost = False
 
-    def add(self, skus, channels, idx, p, p_plain) -> None:
+    def add(self, skus, content, chances: _Chances) -> None:
         """One chunk's share of :func:`_book_conversion`."""
-        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
         if content.any():
             self.any_content = True
             self.views += np.bincount(skus[content], minlength=len(self.views))
-            kept_content = idx[content[idx]]
-            _continue_sums(self.kept, skus[kept_content], p[kept_content])
-        lost = p_plain[idx] - p[idx]
+            c = chances.content
+            _continue_sums(self.kept, chances.skus[c], chances.p[c])
+        lost = chances.p_plain - chances.p
         hit = lost > 0
         if hit.any():
             self.any_lost = True
-            _continue_sums(self.lost, skus[idx][hit], lost[hit])
+            _continue_sums(self.lost, chances.skus[hit], lost[hit])
 
     def close(self, m: ViralChainModel) -> None:
         """Hand the hour's books to the feedback (as :func:`_book_conversion` would)."""
