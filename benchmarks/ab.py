@@ -15,6 +15,8 @@ Tasks (``--only``, comma-separated; ``--quick``: tiny sizes, seconds, figures me
 * ``workshop``: ``sim.run`` at 10,000 consumers × 30 days (benchmark 6);
 * ``flagship``: ``sim.run`` at 1,000,000 consumers × 60 days (benchmark 3);
 * ``ten_m``: ``sim.run`` at 10,000,000 consumers × 60 days (peak memory too);
+* ``fifty_m``: the same at 50,000,000 consumers (the largest size both sides of a change
+  made before 100M consumers were allowed can run);
 * ``cli``: the ``viralchain run`` command of the workshop story, imports to exit (wall and
   CPU of the process), its composition remembered (``experiments.compose.ComposeCache``,
   in a directory of this invocation, warmed by one unmeasured run per side), as every run
@@ -46,6 +48,7 @@ SIZES = {
     "workshop": (10_000, 720),
     "flagship": (1_000_000, 1440),
     "ten_m": (10_000_000, 1440),
+    "fifty_m": (50_000_000, 1440),
     "cli": (10_000, 720),
     "cli_cold": (10_000, 720),
 }
@@ -63,6 +66,11 @@ FIGURES: dict[str, list[tuple[str, str, str, float]]] = {
         ("peak_rss_mib", "peak memory", "MiB", 1.0),
     ],
     "ten_m": [
+        ("run_cpu_s", "sim.run, CPU", "s", 1.0),
+        ("run_s", "sim.run, wall", "s", 1.0),
+        ("peak_rss_mib", "peak memory", "MiB", 1.0),
+    ],
+    "fifty_m": [
         ("run_cpu_s", "sim.run, CPU", "s", 1.0),
         ("run_s", "sim.run, wall", "s", 1.0),
         ("peak_rss_mib", "peak memory", "MiB", 1.0),

@@ -47,8 +47,8 @@ MAX_INT = 2**63 - 1
 MAX_MAGNITUDE = 1e15
 # the consumer population lives in memory: about this many bytes per consumer with the
 # shipped defaults (measured: numpy columns, peers and per-SKU state), more with more peers
-BYTES_PER_CONSUMER = 80
-MAX_CONSUMERS = 50_000_000
+BYTES_PER_CONSUMER = 40
+MAX_CONSUMERS = 100_000_000
 
 
 class Strict(BaseModel):

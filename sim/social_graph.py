@@ -14,17 +14,22 @@ degree-corrected stochastic block model with nested groups:
   else inside its region with ``within_region``, else it goes anywhere in the market.
 
 **Implicit edges.** Only the per-consumer columns are built (community, degree, and the
-cumulative attention of the consumers laid out by region and community, so that every
-community and region is one contiguous block): ``O(n)``, about 0.3 s and 20 MB at 1M
-consumers. Edge ``(i, j)`` — the ``j``-th contact of ``i`` — is a pure function of the graph's
-key, ``i`` and ``j`` (one counter-based hash gives its two uniforms: the scope and the point in
-the block's cumulative weight, found by one ``searchsorted``). So a run pays only for the
-edges it uses (work proportional to the consumers touched), every query returns the same
-edge, and :meth:`SocialGraph.materialize` lists all edges (CSR) for tests and analysis.
+attention of the consumers laid out by region and community, so that every community and
+region is one contiguous block): ``O(n)``, built in chunks (no temporary the size of the
+population), about 15 bytes per consumer. The cumulative attention along that layout
+(float64) is not stored: only every :data:`_BLOCK`-th value is, and a look-up adds the few
+float32 weights after it in the order ``np.cumsum`` adds them, so it finds the same
+position. Edge ``(i, j)`` — the ``j``-th contact of ``i`` — is a pure function of the
+graph's key, ``i`` and ``j`` (one counter-based hash gives its two uniforms: the scope and
+the point in the block's cumulative weight, found through a guide table to the stored values
+and a few additions). So a run pays only for the edges it uses (work proportional to the
+consumers touched), every query returns the same edge, and :meth:`SocialGraph.materialize`
+lists all edges (CSR) for tests and analysis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +59,11 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
     return high, low
 
 
+_BLOCK = 16  # positions per stored value of the cumulative attention
+_CHUNK = 1 << 18  # consumers per chunk of the build
+_LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
+
+
 @dataclass(frozen=True)
 class SocialGraph:
     """A directed graph over consumers ``0..n-1`` whose edges are drawn on demand.
@@ -61,12 +71,18 @@ class SocialGraph:
     Attributes:
         community: ``(n,)`` int32 community of each consumer (numbered across regions).
         region: ``(n,)`` region of each consumer.
-        degree: ``(n,)`` int32 out-degree.
-        attention: ``(n,)`` float32 attention weight (in-link propensity).
+        degree: ``(n,)`` out-degree (uint16 when ``degree_max`` allows, else int32).
         order: ``(n,)`` int32 consumers sorted by (region, community).
-        cumw: ``(n+1,)`` cumulative attention along ``order``.
+        weight: float32 attention weight (in-link propensity) along ``order``, padded with
+            ``inf`` to whole blocks (``n // B + 1`` blocks: the sums past ``n`` are ``inf``).
+        checkpoints: the cumulative attention along ``order`` (float64, ``cumw[k]`` = the
+            weights of positions ``< k`` added in turn) at positions ``0, B, 2B, …`` (``B`` =
+            :data:`_BLOCK`).
         comm_start: ``(communities+1,)`` block bounds of each community in ``order``.
         region_start: ``(regions+1,)`` block bounds of each region in ``order``.
+        comm_cum, region_cum: ``cumw`` at those bounds.
+        guide, guide_scale: ``guide[b]`` is the number of ``checkpoints`` at most
+            ``b / guide_scale`` (int32, one per stored value).
         within_community, within_region: the homophily shares.
         key: the graph's hash key (drawn from its stream).
     """
@@ -74,11 +90,15 @@ class SocialGraph:
     community: np.ndarray
     region: np.ndarray
     degree: np.ndarray
-    attention: np.ndarray
     order: np.ndarray
-    cumw: np.ndarray
+    weight: np.ndarray
+    checkpoints: np.ndarray
     comm_start: np.ndarray
     region_start: np.ndarray
+    comm_cum: np.ndarray
+    region_cum: np.ndarray
+    guide: np.ndarray
+    guide_scale: float
     within_community: float
     within_region: float
     key: np.uint64
@@ -90,9 +110,55 @@ class SocialGraph:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the graph's columns."""
-        cols = (self.community, self.degree, self.attention, self.order, self.cumw)
-        return sum(a.nbytes for a in cols) + self.comm_start.nbytes + self.region_start.nbytes
+        """Memory held by the graph's columns (the region column is the population's)."""
+        cols = (self.community, self.degree, self.order, self.weight, self.checkpoints)
+        bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
+        return sum(a.nbytes for a in cols + bounds)
+
+    def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
+        """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
+        weights in between added in turn (tests, analysis)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        blk = positions // _BLOCK
+        return self._block_sums(blk)[positions - blk * _BLOCK, np.arange(len(positions))]
+
+    def _block_sums(self, blk: np.ndarray) -> np.ndarray:
+        """``cumw`` at the ``_BLOCK`` positions of each block ``blk`` (``inf`` past ``n``),
+        one column per block: the block's stored value, then its weights added in turn (the
+        additions ``np.cumsum`` made along the whole layout, so the same float64 values)."""
+        rows = np.take(self.weight.reshape(-1, _BLOCK), blk, axis=0)  # one cache line each
+        table = np.empty((_BLOCK, len(blk)))
+        table[0] = self.checkpoints[blk]
+        table[1:] = rows[:, : _BLOCK - 1].T
+        for j in range(1, _BLOCK):
+            np.add(table[j - 1], table[j], out=table[j])
+        return table
+
+    def _locate(self, point: np.ndarray) -> np.ndarray:
+        """``np.searchsorted(cumw, point, side="right") - 1``: the last position whose
+        cumulative attention is at most ``point`` (``0 <= point``).
+
+        The stored value before it is found by a guide table (the number of stored values
+        at most ``b / guide_scale`` for every ``b``: a point's answer lies between the
+        counts of the bucket before its own and the one after, and is counted up from the
+        lower), then the block's sums at most ``point`` are counted."""
+        cp, guide = self.checkpoints, self.guide
+        out = np.empty(len(point), dtype=np.int64)
+        g, last = len(guide) - 1, len(cp) - 1
+        for a in range(0, len(point), _LOOKUPS):
+            pt = point[a : a + _LOOKUPS]
+            b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
+            stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
+            most = guide[np.minimum(b + 2, g)]  # at least the answer
+            while True:
+                step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
+                if not step.any():
+                    break
+                stored += step
+            blk = stored - 1  # the last stored value at most the point
+            below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
+            out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1
+        return out
 
     def edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``)."""
@@ -102,15 +168,18 @@ class SocialGraph:
         scope, u_point = _uniforms(self.key, src, j, 0)
         lo = np.zeros(len(src), dtype=np.int64)
         hi = np.full(len(src), n, dtype=np.int64)
+        cum_lo = np.zeros(len(src))
+        cum_hi = np.full(len(src), self.region_cum[-1])
         in_comm = scope < self.within_community
         in_region = ~in_comm & (scope < self.within_community + self.within_region)
         c = self.community[src[in_comm]].astype(np.int64)
         lo[in_comm], hi[in_comm] = self.comm_start[c], self.comm_start[c + 1]
+        cum_lo[in_comm], cum_hi[in_comm] = self.comm_cum[c], self.comm_cum[c + 1]
         r = self.region[src[in_region]].astype(np.int64)
         lo[in_region], hi[in_region] = self.region_start[r], self.region_start[r + 1]
-        cumw = self.cumw
-        point = cumw[lo] + u_point * (cumw[hi] - cumw[lo])
-        pos = np.searchsorted(cumw, point, side="right") - 1
+        cum_lo[in_region], cum_hi[in_region] = self.region_cum[r], self.region_cum[r + 1]
+        point = cum_lo + u_point * (cum_hi - cum_lo)
+        pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
         loop = self.order[pos] == src  # no self-loops: take the next consumer of the block
         if loop.any():
@@ -184,6 +253,9 @@ def build(
 ) -> SocialGraph:
     """Generate the network for consumers living in ``region`` (int per consumer).
 
+    The draws are those of one call per quantity (numpy's generators are sequential), made
+    in chunks so that no temporary is the size of the population.
+
     Args:
         region: region index of each consumer.
         n_regions: number of regions.
@@ -193,39 +265,156 @@ def build(
     region = np.asarray(region)
     n = len(region)
     p = params
+    per_region = np.bincount(region, minlength=n_regions)
     # communities inside regions: Pareto sizes (shape 2: mean = 2·scale)
     community = np.zeros(n, dtype=np.int32)
     offset = 0
     for r in range(n_regions):
-        members = np.flatnonzero(region == r)
-        if len(members) == 0:
+        if per_region[r] == 0:
             continue
-        k = max(1, round(len(members) / p.community_size_mean))
+        k = max(1, round(int(per_region[r]) / p.community_size_mean))
         sizes = rng.pareto(2.0, k) + 1.0
-        community[members] = offset + rng.choice(k, size=len(members), p=sizes / sizes.sum())
+        pick = _Choice(sizes / sizes.sum())
+        for a, b in _chunks(n):  # the region's members in ascending order
+            members = a + np.flatnonzero(region[a:b] == r)
+            community[members] = offset + pick.draw(rng, len(members))
         offset += k
-    # lay consumers out by (region, community): each group is one contiguous block
-    # communities nest in regions; few enough ids for 16 bits: numpy sorts those by radix, O(n)
-    ids = community.astype(np.uint16) if offset < 2**16 else community
-    order = np.argsort(ids, kind="stable").astype(np.int32)
-    comm_start = np.searchsorted(community[order], np.arange(offset + 1)).astype(np.int64)
-    region_start = np.searchsorted(region[order], np.arange(n_regions + 1)).astype(np.int64)
-    attention = np.minimum(
-        rng.pareto(p.degree_exponent - 1.0, n) + 1.0, p.degree_max / p.degree_min
-    ).astype(np.float32)
-    cumw = np.concatenate([[0.0], np.cumsum(attention[order], dtype=np.float64)])
-    degree = _pareto_int(rng, n, p.degree_min, p.degree_max, p.degree_exponent)
+    # lay consumers out by (region, community): each group is one contiguous block, in
+    # consumer order inside it (communities nest in regions, numbered region by region)
+    comm_start = np.zeros(offset + 1, dtype=np.int64)
+    np.cumsum(np.bincount(community, minlength=offset), out=comm_start[1:])
+    region_start = np.zeros(n_regions + 1, dtype=np.int64)
+    np.cumsum(per_region, out=region_start[1:])
+    order = _layout(community, comm_start)
+    cap = p.degree_max / p.degree_min
+    attention = _drawn(
+        n, np.float32, lambda k: np.minimum(rng.pareto(p.degree_exponent - 1.0, k) + 1.0, cap)
+    )
+    weight = np.full((n // _BLOCK + 1) * _BLOCK, np.inf, dtype=np.float32)
+    weight[:n] = attention[order]
+    del attention
+    checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
+    guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
+    bounds = np.arange(len(checkpoints)) / guide_scale
+    guide = np.searchsorted(checkpoints, bounds, side="right").astype(np.int32)
+    guide[-1] = len(checkpoints)  # the last bound: every stored value (whatever the rounding)
+    deg_type = np.uint16 if p.degree_max < 2**16 else np.int32
+    degree = _drawn(
+        n, deg_type, lambda k: _pareto_int(rng, k, p.degree_min, p.degree_max, p.degree_exponent)
+    )
     key = np.uint64(rng.integers(0, 2**63, dtype=np.int64))
     return SocialGraph(
         community=community,
         region=region,
         degree=degree,
-        attention=attention,
         order=order,
-        cumw=cumw,
+        weight=weight,
+        checkpoints=checkpoints,
         comm_start=comm_start,
         region_start=region_start,
+        comm_cum=comm_cum,
+        region_cum=region_cum,
+        guide=guide,
+        guide_scale=guide_scale,
         within_community=p.within_community,
         within_region=p.within_region,
         key=key,
     )
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    return [(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
+
+
+def _drawn(n: int, dtype: type, draw: Callable[[int], np.ndarray]) -> np.ndarray:
+    """``draw(n).astype(dtype)``, drawn chunk by chunk into the narrow column."""
+    out = np.empty(n, dtype=dtype)
+    for a, b in _chunks(n):
+        out[a:b] = draw(b - a)
+    return out
+
+
+def _layout(community: np.ndarray, comm_start: np.ndarray) -> np.ndarray:
+    """``np.argsort(community, kind="stable")`` as int32, by counting: each chunk of
+    consumers is sorted alone and its members go after those of earlier chunks in their
+    community's block."""
+    n = len(community)
+    order = np.empty(n, dtype=np.int32)
+    free = comm_start[:-1].copy()  # next free place of each community
+    for a, b in _chunks(n):
+        part = community[a:b]
+        o = _stable_order(part)
+        sorted_part = part[o]
+        head = np.ones(len(o), dtype=bool)
+        head[1:] = sorted_part[1:] != sorted_part[:-1]
+        starts = np.flatnonzero(head)
+        sizes = np.diff(np.append(starts, len(o)))
+        rank = np.arange(len(o)) - np.repeat(starts, sizes)  # place inside its run
+        order[free[sorted_part] + rank] = a + o
+        free[sorted_part[starts]] += sizes
+    return order
+
+
+class _Choice:
+    """``rng.choice(len(p), size, p=p)``, the same draws found faster: numpy draws one
+    uniform ``u`` per value and returns ``searchsorted(cdf, u, "right")`` (``cdf`` the
+    cumulative sum of ``p`` divided by its last value); a binary search in a long ``cdf``
+    is a cache miss per step, so a guide table gives each ``u`` the few positions its
+    answer lies between (the answers at the bounds of its 1/65,536th of [0, 1)), and the
+    answer is counted up from the lower one."""
+
+    GUIDE = 1 << 16
+
+    def __init__(self, p: np.ndarray):
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+        self.cdf = cdf
+        self.guide = cdf.searchsorted(np.arange(self.GUIDE + 1) / self.GUIDE, side="right")
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` draws (int64), as ``rng.choice(len(p), size=size, p=p)``."""
+        u = rng.random(size)
+        bucket = (u * self.GUIDE).astype(np.int64)  # exact: u is a multiple of 2**-53
+        pos, hi = self.guide[bucket], self.guide[bucket + 1]
+        last = len(self.cdf) - 1
+        while True:  # each step: one more cdf value at most u (at most the bucket's count)
+            step = (pos < hi) & (self.cdf[np.minimum(pos, last)] <= u)
+            if not step.any():
+                return pos
+            pos += step
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for int32 keys ``>= 0``, in linear time: numpy
+    sorts 16-bit keys by radix, so one pass when they fit 16 bits, else two (the low digits,
+    then the high ones); a stable sort's permutation is unique, so it is the same."""
+    if len(keys) == 0 or keys.max() < 2**16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
+
+
+def _cumulative(
+    weight: np.ndarray, at: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The cumulative weight ``cumw`` (``[0, cumsum(weight, float64)]``, the additions made
+    in turn) at every ``_BLOCK``-th position, and at each sorted array of positions ``at``;
+    computed chunk by chunk, each chunk's sum starting from the last value of the one before
+    (so each value is the one of a single ``np.cumsum``)."""
+    n = len(weight)
+    every = np.arange(0, n + 1, _BLOCK)
+    wanted = (every, *at)
+    values = [np.empty(len(w)) for w in wanted]
+    carry = 0.0
+    for a, b in _chunks(n):
+        part = np.empty(b - a + 1)
+        part[0] = carry
+        part[1:] = weight[a:b]
+        np.cumsum(part, out=part)  # part[i] = cumw[a + i]
+        for w, v in zip(wanted, values, strict=True):
+            i, j = np.searchsorted(w, [a, b])  # positions in [a, b)
+            v[i:j] = part[w[i:j] - a]
+        carry = float(part[-1])
+    for w, v in zip(wanted, values, strict=True):
+        v[w == n] = carry
+    return values[0], tuple(values[1:])

@@ -35,7 +35,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     assert report["mode"] == "quick"
     assert report["table"] in proc.stdout
     benchmarks = {r["benchmark"] for r in report["rows"]}
-    assert len(benchmarks) == len(BENCHMARKS) == 11
+    assert len(benchmarks) == len(BENCHMARKS) == 12
     measures = " | ".join(r["measure"] for r in report["rows"])
     for needle in (
         "speed ratio, consumer phase",
@@ -58,6 +58,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
         "columnar consumers / floor, per exposure",
         "6 runs of 2,000 consumers, 2 workers: wall time",
         "server work per step",
+        "bytes per consumer above the libraries",
     ):
         assert needle in measures, needle
     for r in report["rows"]:

@@ -23,7 +23,8 @@ Peers are uniformly random links, or the social graph's contacts when it is enab
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import mesa
 import numpy as np
@@ -83,25 +84,31 @@ class ConsumerPopulation(mesa.Agent):
         self.n = n
         rng = stream(model.seed, "population")
         c = cfg.consumer
-        self.region = rng.choice(len(model.geo), size=n, p=model.geo.population_share).astype(
-            np.int16
+        # each trait is drawn in chunks straight into its narrow column: the same draws in
+        # the same order as one call per trait (numpy's generators are sequential), without
+        # a float64 or int64 temporary the size of the population
+        share = model.geo.population_share
+        region_type = np.uint8 if len(share) <= 256 else np.int16  # region ids: indices only
+        self.region = _drawn(n, region_type, lambda k: rng.choice(len(share), size=k, p=share))
+        mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
+        self.price_sensitivity = _drawn(
+            n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
         )
-        self.price_sensitivity = np.maximum(
-            0.0, rng.normal(c.price_sensitivity_mean, c.price_sensitivity_sd, n)
-        ).astype(np.float32)
-        self.patience_hours = rng.lognormal(
-            math.log(c.patience_hours_median), c.patience_log_sd, n
-        ).astype(np.float32)
+        log_median, log_sd = math.log(c.patience_hours_median), c.patience_log_sd
+        self.patience_hours = _drawn(n, np.float32, lambda k: rng.lognormal(log_median, log_sd, k))
         m = c.return_propensity_mean
         if 0 < m < 1:  # Beta with mean m and a = 2
-            self.return_propensity = rng.beta(2.0, 2.0 * (1 - m) / m, n).astype(np.float32)
+            b = 2.0 * (1 - m) / m
+            self.return_propensity = _drawn(n, np.float32, lambda k: rng.beta(2.0, b, k))
         else:
             self.return_propensity = np.full(n, m, dtype=np.float32)
         self.platform = model.consumer_platform
         wom = cfg.word_of_mouth
         graph_on = cfg.social_graph.enabled
         k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
-        self.peers = rng.integers(0, n, size=(n, k), dtype=np.int32)
+        self.peers = _drawn(
+            n, np.int32, lambda rows: rng.integers(0, n, size=(rows, k), dtype=np.int32), k
+        )
         self.graph: SocialGraph | None = (
             build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
             if graph_on
@@ -167,7 +174,10 @@ class ConsumerPopulation(mesa.Agent):
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
         batches = list(content) + self._scheduled.pop(hour, [])
-        organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
+        organic = None
+        if self.cfg.organic.exposure_rate_per_day > 0 and (m.sellable_from <= hour).any():
+            # the hour's stream is made only when organic discovery can draw from it
+            organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
             batches.append(organic)
         if self.cfg.word_of_mouth.mixing == "fully_mixed":
@@ -180,9 +190,11 @@ class ConsumerPopulation(mesa.Agent):
             return
         rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
-        for b in fresh:  # content views, per SKU and region
+        for b in fresh:  # content views, per SKU and region (integer counts: by slices)
             if b.channel in (CH_VIDEO, CH_LIVE):
-                m.ledger.add_region_flow("views", b.skus, self.region[b.consumers], 1)
+                for a in range(0, len(b), _WISH_CHUNK):
+                    c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
+                    m.ledger.add_region_flow("views", k, self.region[c], 1)
 
         wish = self._wishes(hour, fresh, rng)
         if revisits:
@@ -250,19 +262,100 @@ class ConsumerPopulation(mesa.Agent):
                 self._lose(ss[bad], sc[bad], sq[bad], sub_out[bad])
 
     def _wishes(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
-        """Which fresh exposures become wishes (one per consumer and product per hour)."""
-        m = self.model
+        """Which fresh exposures become wishes (one per consumer and product per hour).
+
+        An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
+        (ascending ranges of ids), so its temporaries stay those of one chunk: each exposure
+        of a (consumer, product) is in the same chunk, the wish draws come in the same order
+        (ascending consumer and product), and the conversion books add the same numbers in
+        the same order (:class:`_ConversionBooks`), so the wishes are those of one pass.
+        """
         if not fresh:
             return None
-        consumers, skus, channels, kols, _ = _concat(fresh)
-        launched = m.sellable_from[skus] <= hour
-        if not launched.all():
+        if sum(len(b) for b in fresh) <= _WISH_CHUNK:
+            consumers, skus, channels, kols, _ = _concat(fresh)
+            idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
+            if idx is None:
+                return None
+            idx = np.sort(idx)
+            rows = (consumers[idx], skus[idx], channels[idx], kols[idx])
+        else:
+            rows = self._wishes_in_chunks(hour, fresh, rng)
+            if rows is None:
+                return None
+        n_wish = len(rows[0])
+        if n_wish == 0:
+            return None
+        mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
+        qty = np.ones(n_wish, dtype=np.int64)
+        if mean_extra > 0:
+            qty += rng.poisson(mean_extra, n_wish)
+        return (*rows, qty, np.zeros(n_wish, bool))
+
+    def _wishes_in_chunks(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+        """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for
+        a large hour: decided one range of consumer ids at a time."""
+        total = sum(len(b) for b in fresh)
+        n_chunks = -(-total // _WISH_CHUNK)
+        width = -(-self.n // n_chunks)
+        offsets = np.cumsum([0] + [len(b) for b in fresh])
+        books = _ConversionBooks(self.model.n_sku)
+        # each exposure's chunk (its consumer's range), computed once (a byte each, mostly)
+        chunk_type = np.uint8 if n_chunks <= 256 else np.uint32
+        chunk_of = []
+        for b in fresh:
+            ids = np.empty(len(b), dtype=chunk_type)
+            for a in range(0, len(b), _WISH_CHUNK):
+                ids[a : a + _WISH_CHUNK] = b.consumers[a : a + _WISH_CHUNK] // width
+            chunk_of.append(ids)
+        parts = []
+        for k in range(n_chunks):
+            picks = [
+                (b, np.flatnonzero(ids == k), first)
+                for b, ids, first in zip(fresh, chunk_of, offsets, strict=False)
+            ]
+            where = np.concatenate([first + i for _, i, first in picks])  # exposure numbers
+            if len(where) == 0:
+                continue
+            consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(np.int64)
+            skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
+            channels = np.concatenate([np.full(len(i), b.channel, np.int8) for b, i, _ in picks])
+            kols = np.concatenate([np.full(len(i), b.kol, np.int32) for b, i, _ in picks])
+            del picks
+            idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, books)
+            if idx is not None and len(idx):
+                parts.append((where[idx], consumers[idx], skus[idx], channels[idx], kols[idx]))
+        books.close(self.model)
+        if not parts:
+            return None
+        where, *rows = (np.concatenate(x) for x in zip(*parts, strict=True))
+        order = np.argsort(where)
+        return tuple(a[order] for a in rows)
+
+    def _wish_rows(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        skus: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ) -> np.ndarray | None:
+        """The exposures (positions in the arrays given) that become wishes, unsorted; the
+        conversion books go to ``books`` (or to the feedback at once if None)."""
+        m = self.model
+        position = None
+        if (m.sellable_from > hour).any():  # some product not on sale yet: drop its exposures
+            launched = m.sellable_from[skus] <= hour
+            position = np.flatnonzero(launched)
             consumers, skus, channels, kols = (
                 a[launched] for a in (consumers, skus, channels, kols)
             )
             if len(consumers) == 0:
                 return None
-        flat = consumers * m.n_sku + skus
+        # one flat index per (consumer, product); with one product (sku 0), the consumer's
+        flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
         groups = _Groups(flat)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
@@ -278,14 +371,17 @@ class ConsumerPopulation(mesa.Agent):
         if has_kol.any():
             p[has_kol] *= m.kol_trust[kols[has_kol]]
         s = self.price_sensitivity[consumers]
-        p *= np.exp(-s * (m.price_ratio[skus] - 1.0))
-        age_days = np.maximum(0, hour - m.launch_hour[skus]) / HOURS_PER_DAY
-        p *= np.power(0.5, age_days / m.novelty_half_life_days[skus])
+        p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
+        # the novelty decay is a product's: worked out per product (the same operations on
+        # the same numbers), then gathered
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
         c = self.cfg.consumer
         seen = seen.astype(np.float64)
         p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
         if c.exposure_fatigue > 0:
             p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        del seen
         state = self.state.reshape(-1)[flat]
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         p *= m.feedback.conversion_multiplier()[skus]
@@ -297,16 +393,20 @@ class ConsumerPopulation(mesa.Agent):
         p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
         idx = _most_persuasive(flat, p, groups)
-        _book_conversion(m, skus, channels, idx[~closed[idx]], p, p_plain)
-        want = rng.random(len(idx)) < p[idx]
-        idx = np.sort(idx[want])
-        if len(idx) == 0:
-            return None
-        mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
-        qty = np.ones(len(idx), dtype=np.int64)
-        if mean_extra > 0:
-            qty += rng.poisson(mean_extra, len(idx))
-        return (consumers[idx], skus[idx], channels[idx], kols[idx], qty, np.zeros(len(idx), bool))
+        del groups, flat
+        # each chance's numbers gathered once (the books and the draw read them in turn)
+        p_idx = p[idx]
+        still_open = ~closed[idx]
+        kept = idx[still_open]
+        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+        chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
+        if books is None:
+            _book_conversion(m, skus, content, chances)
+        else:
+            books.add(skus, content, chances)
+        want = rng.random(len(idx)) < p_idx
+        idx = idx[want]
+        return idx if position is None else position[idx]
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
@@ -492,6 +592,23 @@ class ConsumerPopulation(mesa.Agent):
             m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
 
 
+_WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
+_DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
+
+
+def _drawn(
+    n: int, dtype: type, draw: Callable[[int], np.ndarray], width: int | None = None
+) -> np.ndarray:
+    """A column of ``n`` values (rows of ``width`` if given) filled chunk by chunk with
+    ``draw(rows)``, cast to ``dtype`` as ``astype`` casts: the values of ``draw(n)``, since
+    numpy's generators draw sequentially, with temporaries of one chunk only."""
+    out = np.empty(n if width is None else (n, width), dtype=dtype)
+    for a in range(0, n, _DRAW_CHUNK):
+        b = min(a + _DRAW_CHUNK, n)
+        out[a:b] = draw(b - a)
+    return out
+
+
 class _Groups:
     """Exposures grouped by ``flat`` (consumer and product): the stable order that sorts
     them, where each group starts in it, and its size."""
@@ -578,15 +695,70 @@ def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> 
     )
 
 
-def _book_conversion(m, skus, channels, idx, p, p_plain) -> None:
+class _Chances(NamedTuple):
+    """The hour's chances still open (one per consumer and product, in ascending order):
+    product, whether from a content view, wish probability, and the same before the rating
+    and warnings."""
+
+    skus: np.ndarray
+    content: np.ndarray
+    p: np.ndarray
+    p_plain: np.ndarray
+
+
+def _book_conversion(m, skus, content, chances: _Chances) -> None:
     """The hour's wishes per content view (for the views lost), and the wish probability the
-    rating and warnings took (demand lost to late delivery and to quality)."""
+    rating and warnings took (demand lost to late delivery and to quality). ``skus`` and
+    ``content``: every exposure's product and whether it was a content view."""
     P = m.n_sku
-    content = (channels == CH_VIDEO) | (channels == CH_LIVE)
     if content.any():  # without content views the books do not change
         views = np.bincount(skus[content], minlength=P)
-        kept_content = idx[content[idx]]
-        m.feedback.note_conversion(views, np.bincount(skus[kept_content], p[kept_content], P))
-    lost = p_plain[idx] - p[idx]
+        c = chances.content
+        m.feedback.note_conversion(views, np.bincount(chances.skus[c], chances.p[c], P))
+    lost = chances.p_plain - chances.p
     hit = lost > 0
-    m.feedback.add_demand_lost(skus[idx][hit], lost[hit])
+    m.feedback.add_demand_lost(chances.skus[hit], lost[hit])
+
+
+class _ConversionBooks:
+    """The conversion books (:func:`_book_conversion`) of an hour decided in chunks: the
+    views counted, and the float sums per product continued chunk after chunk in the order
+    one ``np.bincount`` over the whole hour adds them (each sum starts from the last), so
+    the feedback receives the same numbers once, at :meth:`close`."""
+
+    def __init__(self, n_sku: int):
+        self.views = np.zeros(n_sku, dtype=np.int64)
+        self.kept = np.zeros(n_sku)
+        self.lost = np.zeros(n_sku)
+        self.any_content = self.any_lost = False
+
+    def add(self, skus, content, chances: _Chances) -> None:
+        """One chunk's share of :func:`_book_conversion`."""
+        if content.any():
+            self.any_content = True
+            self.views += np.bincount(skus[content], minlength=len(self.views))
+            c = chances.content
+            _continue_sums(self.kept, chances.skus[c], chances.p[c])
+        lost = chances.p_plain - chances.p
+        hit = lost > 0
+        if hit.any():
+            self.any_lost = True
+            _continue_sums(self.lost, chances.skus[hit], lost[hit])
+
+    def close(self, m: ViralChainModel) -> None:
+        """Hand the hour's books to the feedback (as :func:`_book_conversion` would)."""
+        if self.any_content:
+            m.feedback.note_conversion(self.views, self.kept)
+        if self.any_lost:  # per product, the sum bincount would have made: added to 0.0
+            m.feedback.add_demand_lost(np.arange(len(self.lost)), self.lost)
+
+
+def _continue_sums(sums: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+    """``sums[k]`` plus the ``values`` of key ``k``, added one at a time in their order (as
+    ``np.bincount(keys, values)`` adds them, from ``sums[k]`` instead of 0.0)."""
+    counts = np.bincount(keys, minlength=len(sums))
+    for k in np.flatnonzero(counts):
+        run = np.empty(1 + int(counts[k]))
+        run[0] = sums[k]
+        run[1:] = values if counts[k] == len(keys) else values[keys == k]
+        sums[k] = np.cumsum(run)[-1]

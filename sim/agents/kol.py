@@ -36,19 +36,21 @@ class Kol(mesa.Agent):
             share = float(rng.uniform(tier.followers_share_min, tier.followers_share_max))
         self.followers_share = share
         k = round(share * n)
-        if cfg.platform:  # followers are users of the KOL's platform
-            pool = np.flatnonzero(
-                model.consumer_platform == model.platform_names.index(cfg.platform)
+        # followers are users of the KOL's platform (everyone: no pool, the draw's indices)
+        pool = (
+            np.flatnonzero(model.consumer_platform == model.platform_names.index(cfg.platform))
+            if cfg.platform
+            else None
+        )
+        k = min(k, n if pool is None else len(pool))
+        ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
+        if k:
+            chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
+            self.followers: np.ndarray = np.sort(chosen if pool is None else pool[chosen]).astype(
+                ids
             )
         else:
-            pool = np.arange(n)
-        k = min(k, len(pool))
-        ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
-        self.followers: np.ndarray = (
-            np.sort(pool[rng.choice(len(pool), size=k, replace=False)]).astype(ids)
-            if k
-            else np.empty(0, dtype=ids)
-        )
+            self.followers = np.empty(0, dtype=ids)
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
