@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 
 SWEEP = ROOT / "scenarios" / "sweep" / "safety_rush.yaml"
 STUDY = ROOT / "scenarios" / "optimise" / "safety_rush.yaml"
+BOX = ROOT / "scenarios" / "optimise" / "safety_rush_box.yaml"
 COVER, THRESHOLD = "policy.safety_stock.days_of_cover", "policy.rush.threshold"
 TINY = ("market.n_consumers=2000", "run.horizon_hours=240")
 
@@ -58,12 +59,27 @@ def test_the_shipped_grid_is_not_flat_on_either_lever():
     assert later_trigger[0] != base[0] and later_trigger[1] != base[1]
 
 
+def _bounds(spec: str) -> tuple[float, float]:
+    """``tag(log, interval(a, b))`` -> (a, b): the studies search on a log scale."""
+    assert spec.startswith("tag(log, interval(") and spec.endswith("))"), spec
+    low, high = spec[len("tag(log, interval(") : -2].split(",")
+    return float(low), float(high)
+
+
 def test_the_study_searches_the_grid_regime_over_the_grid_ranges():
     grid, study = _params(SWEEP), _params(STUDY)
+    box = {**study, **_params(BOX)}  # the box study overrides the levers' ranges only
     levers = {COVER, THRESHOLD, "replication"}
-    assert {k: v for k, v in study.items() if k not in levers} == {
-        k: v for k, v in grid.items() if k not in levers
-    }
+    for searched in (study, box):
+        assert {k: v for k, v in searched.items() if k not in levers} == {
+            k: v for k, v in grid.items() if k not in levers
+        }
     _, _, covers, thresholds = _grid()
-    assert study[COVER] == f"interval({covers[0]:g}, {covers[-1]:g})"
-    assert study[THRESHOLD] == f"interval({thresholds[0]:g}, {thresholds[-1]:g})"
+    # the box study searches exactly the grid's box
+    assert _bounds(box[COVER]) == (covers[0], covers[-1])
+    assert _bounds(box[THRESHOLD]) == (thresholds[0], thresholds[-1])
+    # the natural-domain study's ranges hold the grid's box
+    low, high = _bounds(study[COVER])
+    assert low <= covers[0] and high >= covers[-1]
+    low, high = _bounds(study[THRESHOLD])
+    assert low <= thresholds[0] and high >= thresholds[-1]
