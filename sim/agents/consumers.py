@@ -275,7 +275,7 @@ class ConsumerPopulation(mesa.Agent):
         if sum(len(b) for b in fresh) <= _WISH_CHUNK:
             consumers, skus, channels, kols, _ = _concat(fresh)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
-            if idx is None:
+            if idx is None or len(idx) == 0:
                 return None
             idx = np.sort(idx)
             rows = (consumers[idx], skus[idx], channels[idx], kols[idx])
@@ -356,7 +356,7 @@ class ConsumerPopulation(mesa.Agent):
                 return None
         # one flat index per (consumer, product); with one product (sku 0), the consumer's
         flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
-        groups = _Groups(flat)
+        groups = _SmallGroups(flat) if len(flat) <= _SMALL_BATCH else _Groups(flat)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
         # (uint16 arithmetic, as np.add.at of one per exposure)
@@ -392,7 +392,10 @@ class ConsumerPopulation(mesa.Agent):
         closed = (state != NONE) & ~warned
         p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
-        idx = _most_persuasive(flat, p, groups)
+        if isinstance(groups, _SmallGroups):
+            idx = groups.most_persuasive(flat, p)
+        else:
+            idx = _most_persuasive(flat, p, groups)
         del groups, flat
         # each chance's numbers gathered once (the books and the draw read them in turn)
         p_idx = p[idx]
@@ -593,6 +596,7 @@ class ConsumerPopulation(mesa.Agent):
 
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
+_SMALL_BATCH = 64  # up to this many exposures, an hour's groups are found in plain Python
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -622,6 +626,47 @@ class _Groups:
         self.starts = np.flatnonzero(self.head)
         self.keys = ordered[self.starts]  # the distinct flat values, ascending
         self.sizes = np.diff(np.append(self.starts, n))
+
+
+class _SmallGroups:
+    """:class:`_Groups` of a few exposures (at most :data:`_SMALL_BATCH`), found with Python
+    integers instead of a dozen numpy calls: the same stable order, group keys and sizes."""
+
+    def __init__(self, flat: np.ndarray):
+        values = flat.tolist()
+        # Python's sort is stable: the permutation of np.argsort(kind="stable")
+        self.order = sorted(range(len(values)), key=values.__getitem__)
+        starts: list[int] = []
+        keys: list[int] = []
+        sizes: list[int] = []
+        for i, j in enumerate(self.order):
+            v = values[j]
+            if keys and keys[-1] == v:
+                sizes[-1] += 1
+            else:
+                starts.append(i)
+                keys.append(v)
+                sizes.append(1)
+        self.starts = starts
+        self.keys = np.array(keys, dtype=flat.dtype)
+        self.sizes = np.array(sizes, dtype=np.int64)
+
+    def most_persuasive(self, flat: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """:func:`_most_persuasive` of these groups: per group, ascending, the first
+        exposure (in the stable order) of the highest ``p``."""
+        order = self.order
+        if len(self.starts) == len(order):  # every exposure its own group
+            return np.array(order, dtype=np.intp)
+        ps = p.tolist()
+        if any(x != x for x in ps):  # NaN: as _most_persuasive does, by lexsort
+            return _most_persuasive(flat, p)
+        ends = self.starts[1:] + [len(order)]
+        best = []
+        for a, b in zip(self.starts, ends, strict=True):
+            members = order[a:b]
+            top = max(ps[j] for j in members)  # exact, like np.maximum.reduceat
+            best.append(next(j for j in members if ps[j] == top))
+        return np.array(best, dtype=np.intp)
 
 
 def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
@@ -717,7 +762,8 @@ def _book_conversion(m, skus, content, chances: _Chances) -> None:
         m.feedback.note_conversion(views, np.bincount(chances.skus[c], chances.p[c], P))
     lost = chances.p_plain - chances.p
     hit = lost > 0
-    m.feedback.add_demand_lost(chances.skus[hit], lost[hit])
+    if hit.any():  # nothing lost adds nothing
+        m.feedback.add_demand_lost(chances.skus[hit], lost[hit])
 
 
 class _ConversionBooks:
