@@ -718,11 +718,16 @@ def _concat(batches: list[Exposures]):
         )
     consumers = np.concatenate([b.consumers for b in batches]).astype(np.int64, copy=False)
     skus = np.concatenate([b.skus for b in batches]).astype(np.int64, copy=False)
-    channels = np.concatenate([np.full(len(b), b.channel, np.int8) for b in batches])
-    kols = np.concatenate([np.full(len(b), b.kol, np.int32) for b in batches])
-    qty = np.concatenate(
-        [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
-    ).astype(np.int64)
+    # each batch's channel and KOL repeated over its rows: one call each, not one a batch
+    lengths = [len(b) for b in batches]
+    channels = np.repeat(np.array([b.channel for b in batches], np.int8), lengths)
+    kols = np.repeat(np.array([b.kol for b in batches], np.int32), lengths)
+    if all(b.quantity is None for b in batches):
+        qty = np.ones(len(consumers), np.int64)
+    else:
+        qty = np.concatenate(
+            [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
+        ).astype(np.int64)
     return consumers, skus, channels, kols, qty
 
 
