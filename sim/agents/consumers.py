@@ -660,7 +660,7 @@ class _SmallGroups:
         ps = p.tolist()
         if any(x != x for x in ps):  # NaN: as _most_persuasive does, by lexsort
             return _most_persuasive(flat, p)
-        ends = self.starts[1:] + [len(order)]
+        ends = [*self.starts[1:], len(order)]
         best = []
         for a, b in zip(self.starts, ends, strict=True):
             members = order[a:b]
