@@ -366,31 +366,36 @@ class ConsumerPopulation(mesa.Agent):
         if over.any():  # saturate far below uint16 overflow
             ec[flat[over]] = 10_000
             seen = ec[flat]
-        p = m.channel_conversion[channels] * m.appeal[skus]
-        has_kol = kols >= 0
-        if has_kol.any():
-            p[has_kol] *= m.kol_trust[kols[has_kol]]
-        s = self.price_sensitivity[consumers]
-        p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
-        # the novelty decay is a product's: worked out per product (the same operations on
-        # the same numbers), then gathered
-        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
-        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
-        c = self.cfg.consumer
-        seen = seen.astype(np.float64)
-        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
-        if c.exposure_fatigue > 0:
-            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
-        del seen
-        state = self.state.reshape(-1)[flat]
-        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
-        p *= m.feedback.conversion_multiplier()[skus]
-        warned = state == WARNED
-        if warned.any():
-            p[warned] *= 1.0 - m.feedback.cfg.warning_effect
-        p = np.minimum(p, 1.0)
-        closed = (state != NONE) & ~warned
-        p[closed] = 0.0
+        if len(flat) <= _SMALL_BATCH:
+            p, p_plain, closed = self._small_chances(
+                hour, consumers, skus, channels, kols, seen, flat
+            )
+        else:
+            p = m.channel_conversion[channels] * m.appeal[skus]
+            has_kol = kols >= 0
+            if has_kol.any():
+                p[has_kol] *= m.kol_trust[kols[has_kol]]
+            s = self.price_sensitivity[consumers]
+            p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
+            # the novelty decay is a product's: worked out per product (the same operations on
+            # the same numbers), then gathered
+            age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+            p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
+            c = self.cfg.consumer
+            seen = seen.astype(np.float64)
+            p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+            if c.exposure_fatigue > 0:
+                p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+            del seen
+            state = self.state.reshape(-1)[flat]
+            p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+            p *= m.feedback.conversion_multiplier()[skus]
+            warned = state == WARNED
+            if warned.any():
+                p[warned] *= 1.0 - m.feedback.cfg.warning_effect
+            p = np.minimum(p, 1.0)
+            closed = (state != NONE) & ~warned
+            p[closed] = 0.0
         # one chance per consumer and product per hour: keep the most persuasive exposure
         if isinstance(groups, _SmallGroups):
             idx = groups.most_persuasive(flat, p)
@@ -410,6 +415,54 @@ class ConsumerPopulation(mesa.Agent):
         want = rng.random(len(idx)) < p_idx
         idx = idx[want]
         return idx if position is None else position[idx]
+
+    def _small_chances(self, hour, consumers, skus, channels, kols, seen, flat):
+        """:meth:`_wish_rows`'s wish probabilities (after and before the rating and warnings)
+        and closed chances for a few exposures: the same float64 operations in the same
+        order, one exposure at a time on Python floats (which round as numpy's float64
+        does), with numpy only for the exponentials and the per-product factors."""
+        m = self.model
+        c = self.cfg.consumer
+        sk = skus.tolist()
+        conv = m.channel_conversion[channels].tolist()
+        appeal = m.appeal[skus].tolist()
+        kol_trust = m.kol_trust
+        ks = kols.tolist()
+        ratio = (m.price_ratio - 1.0)[skus].tolist()
+        # float32 sensitivities: negated exactly, then multiplied as float64 (numpy's cast)
+        sens = self.price_sensitivity[consumers].tolist()
+        price = np.exp(np.array([-sv * r for sv, r in zip(sens, ratio, strict=True)])).tolist()
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+        novelty = np.power(0.5, age_days / m.novelty_half_life_days)[skus].tolist()
+        seen_f = [float(x) for x in seen.tolist()]
+        boost = c.repeat_exposure_boost
+        fatigue = None
+        if c.exposure_fatigue > 0:
+            f, onset = c.exposure_fatigue, c.fatigue_onset_exposures
+            fatigue = np.exp(np.array([-f * max(0.0, x - onset) for x in seen_f])).tolist()
+        state = self.state.reshape(-1)[flat].tolist()
+        mult = m.feedback.conversion_multiplier()[skus].tolist()
+        kept_share = 1.0 - m.feedback.cfg.warning_effect
+        p, p_plain, closed = [], [], []
+        for i in range(len(sk)):
+            q = conv[i] * appeal[i]
+            if ks[i] >= 0:
+                q *= float(kol_trust[ks[i]])
+            q *= price[i]
+            q *= novelty[i]
+            q *= 1.0 + boost * (seen_f[i] - 1.0)
+            if fatigue is not None:
+                q *= fatigue[i]
+            p_plain.append(min(q, 1.0))
+            q *= mult[i]
+            st = state[i]
+            if st == WARNED:
+                q *= kept_share
+            q = min(q, 1.0)
+            shut = st != NONE and st != WARNED
+            closed.append(shut)
+            p.append(0.0 if shut else q)
+        return np.array(p), np.array(p_plain), np.array(closed, dtype=bool)
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
