@@ -356,6 +356,7 @@ class ConsumerPopulation(mesa.Agent):
                 return None
         # one flat index per (consumer, product); with one product (sku 0), the consumer's
         flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
+        groups: _Groups | _SmallGroups
         groups = _SmallGroups(flat) if len(flat) <= _SMALL_BATCH else _Groups(flat)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
@@ -416,7 +417,16 @@ class ConsumerPopulation(mesa.Agent):
         idx = idx[want]
         return idx if position is None else position[idx]
 
-    def _small_chances(self, hour, consumers, skus, channels, kols, seen, flat):
+    def _small_chances(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        skus: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        seen: np.ndarray,
+        flat: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`_wish_rows`'s wish probabilities (after and before the rating and warnings)
         and closed chances for a few exposures: the same float64 operations in the same
         order, one exposure at a time on Python floats (which round as numpy's float64
@@ -443,7 +453,9 @@ class ConsumerPopulation(mesa.Agent):
         state = self.state.reshape(-1)[flat].tolist()
         mult = m.feedback.conversion_multiplier()[skus].tolist()
         kept_share = 1.0 - m.feedback.cfg.warning_effect
-        p, p_plain, closed = [], [], []
+        p: list[float] = []
+        p_plain: list[float] = []
+        closed: list[bool] = []
         for i in range(len(sk)):
             q = conv[i] * appeal[i]
             if ks[i] >= 0:
@@ -649,7 +661,9 @@ class ConsumerPopulation(mesa.Agent):
 
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
-_SMALL_BATCH = 64  # up to this many exposures, an hour's groups are found in plain Python
+# up to this many exposures, an hour's groups and wish probabilities are worked out on Python
+# integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
+_SMALL_BATCH = 32
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -714,7 +728,7 @@ class _SmallGroups:
         if any(x != x for x in ps):  # NaN: as _most_persuasive does, by lexsort
             return _most_persuasive(flat, p)
         ends = [*self.starts[1:], len(order)]
-        best = []
+        best: list[int] = []
         for a, b in zip(self.starts, ends, strict=True):
             members = order[a:b]
             top = max(ps[j] for j in members)  # exact, like np.maximum.reduceat
