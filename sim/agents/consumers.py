@@ -367,9 +367,9 @@ class ConsumerPopulation(mesa.Agent):
         if over.any():  # saturate far below uint16 overflow
             ec[flat[over]] = 10_000
             seen = ec[flat]
-        if len(flat) <= _SMALL_BATCH:
-            p, p_plain, closed = self._small_chances(
-                hour, consumers, skus, channels, kols, seen, flat
+        if isinstance(groups, _SmallGroups):
+            idx = self._small_decisions(
+                hour, consumers, skus, channels, kols, seen, flat, groups, rng, books
             )
         else:
             p = m.channel_conversion[channels] * m.appeal[skus]
@@ -397,25 +397,60 @@ class ConsumerPopulation(mesa.Agent):
             p = np.minimum(p, 1.0)
             closed = (state != NONE) & ~warned
             p[closed] = 0.0
-        # one chance per consumer and product per hour: keep the most persuasive exposure
-        if isinstance(groups, _SmallGroups):
-            idx = groups.most_persuasive(flat, p)
-        else:
+            # one chance per consumer and product per hour: keep the most persuasive exposure
             idx = _most_persuasive(flat, p, groups)
-        del groups, flat
-        # each chance's numbers gathered once (the books and the draw read them in turn)
-        p_idx = p[idx]
-        still_open = ~closed[idx]
-        kept = idx[still_open]
-        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
-        chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
+            del groups, flat
+            # each chance's numbers gathered once (the books and the draw read them in turn)
+            p_idx = p[idx]
+            still_open = ~closed[idx]
+            kept = idx[still_open]
+            content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+            chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
+            if books is None:
+                _book_conversion(m, skus, content, chances)
+            else:
+                books.add(skus, content, chances)
+            want = rng.random(len(idx)) < p_idx
+            idx = idx[want]
+        return idx if position is None else position[idx]
+
+    def _small_decisions(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        skus: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        seen: np.ndarray,
+        flat: np.ndarray,
+        groups: _SmallGroups,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ) -> np.ndarray:
+        """:meth:`_wish_rows` from the wish probabilities on for a few exposures: the same
+        chances, books and draw, with Python numbers where numpy would make many calls."""
+        p, p_plain, closed = self._small_chances(hour, consumers, skus, channels, kols, seen, flat)
+        if any(x != x for x in p):  # NaN: as _most_persuasive does, by lexsort
+            idx = _most_persuasive(flat, np.array(p)).tolist()
+        else:
+            idx = groups.most_persuasive(p)
+        p_idx = [p[j] for j in idx]
+        kept = np.array([j for j in idx if not closed[j]], dtype=np.intp)
+        content = np.array([ch in _CONTENT for ch in channels.tolist()], dtype=bool)
+        open_p = [p[j] for j in kept.tolist()]
+        open_plain = [p_plain[j] for j in kept.tolist()]
+        chances = _Chances(
+            skus[kept],
+            content[kept],
+            np.array(open_p, np.float64),
+            np.array(open_plain, np.float64),
+        )
         if books is None:
-            _book_conversion(m, skus, content, chances)
+            _book_conversion(self.model, skus, content, chances)
         else:
             books.add(skus, content, chances)
-        want = rng.random(len(idx)) < p_idx
-        idx = idx[want]
-        return idx if position is None else position[idx]
+        u = rng.random(len(idx)).tolist()  # the same draw; compared as numpy compares
+        return np.array([j for j, a, b in zip(idx, u, p_idx, strict=True) if a < b], np.intp)
 
     def _small_chances(
         self,
@@ -426,7 +461,7 @@ class ConsumerPopulation(mesa.Agent):
         kols: np.ndarray,
         seen: np.ndarray,
         flat: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[list[float], list[float], list[bool]]:
         """:meth:`_wish_rows`'s wish probabilities (after and before the rating and warnings)
         and closed chances for a few exposures: the same float64 operations in the same
         order, one exposure at a time on Python floats (which round as numpy's float64
@@ -474,7 +509,7 @@ class ConsumerPopulation(mesa.Agent):
             shut = st != NONE and st != WARNED
             closed.append(shut)
             p.append(0.0 if shut else q)
-        return np.array(p), np.array(p_plain), np.array(closed, dtype=bool)
+        return p, p_plain, closed
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
@@ -664,6 +699,7 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # up to this many exposures, an hour's groups and wish probabilities are worked out on Python
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
+_CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -718,22 +754,19 @@ class _SmallGroups:
         self.keys = np.array(keys, dtype=flat.dtype)
         self.sizes = np.array(sizes, dtype=np.int64)
 
-    def most_persuasive(self, flat: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """:func:`_most_persuasive` of these groups: per group, ascending, the first
-        exposure (in the stable order) of the highest ``p``."""
+    def most_persuasive(self, p: list[float]) -> list[int]:
+        """:func:`_most_persuasive` of these groups for ``p`` without NaN: per group,
+        ascending, the first exposure (in the stable order) of the highest ``p``."""
         order = self.order
         if len(self.starts) == len(order):  # every exposure its own group
-            return np.array(order, dtype=np.intp)
-        ps = p.tolist()
-        if any(x != x for x in ps):  # NaN: as _most_persuasive does, by lexsort
-            return _most_persuasive(flat, p)
+            return order
         ends = [*self.starts[1:], len(order)]
         best: list[int] = []
         for a, b in zip(self.starts, ends, strict=True):
             members = order[a:b]
-            top = max(ps[j] for j in members)  # exact, like np.maximum.reduceat
-            best.append(next(j for j in members if ps[j] == top))
-        return np.array(best, dtype=np.intp)
+            top = max(p[j] for j in members)  # exact, like np.maximum.reduceat
+            best.append(next(j for j in members if p[j] == top))
+        return best
 
 
 def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
