@@ -435,20 +435,28 @@ class ConsumerPopulation(mesa.Agent):
         else:
             idx = groups.most_persuasive(p)
         p_idx = [p[j] for j in idx]
-        kept = np.array([j for j in idx if not closed[j]], dtype=np.intp)
-        content = np.array([ch in _CONTENT for ch in channels.tolist()], dtype=bool)
-        open_p = [p[j] for j in kept.tolist()]
-        open_plain = [p_plain[j] for j in kept.tolist()]
-        chances = _Chances(
-            skus[kept],
-            content[kept],
-            np.array(open_p, np.float64),
-            np.array(open_plain, np.float64),
-        )
-        if books is None:
-            _book_conversion(self.model, skus, content, chances)
-        else:
-            books.add(skus, content, chances)
+        kept = [j for j in idx if not closed[j]]
+        is_content = [ch in _CONTENT for ch in channels.tolist()]
+        if books is not None:  # a chunk of a large hour: the chunk's share of the books
+            at = np.array(kept, dtype=np.intp)
+            content = np.array(is_content, dtype=bool)
+            opened = np.array([p[j] for j in kept], np.float64)
+            plain = np.array([p_plain[j] for j in kept], np.float64)
+            books.add(skus, content, _Chances(skus[at], content[at], opened, plain))
+        else:  # _book_conversion's numbers, each sum added in the same order
+            m = self.model
+            if any(is_content):
+                views = np.bincount(skus[np.array(is_content)], minlength=m.n_sku)
+                seen_kept = [j for j in kept if is_content[j]]
+                weights = np.array([p[j] for j in seen_kept], np.float64)
+                kept_sum = np.bincount(skus[seen_kept], weights, m.n_sku)
+                m.feedback.note_conversion(views, kept_sum)
+            lost = [(j, p_plain[j] - p[j]) for j in kept]
+            hit = [(j, x) for j, x in lost if x > 0]
+            if hit:
+                m.feedback.add_demand_lost(
+                    skus[[j for j, _ in hit]], np.array([x for _, x in hit], np.float64)
+                )
         u = rng.random(len(idx)).tolist()  # the same draw; compared as numpy compares
         return np.array([j for j, a, b in zip(idx, u, p_idx, strict=True) if a < b], np.intp)
 
