@@ -75,3 +75,12 @@ def test_concatenated_batches_keep_channel_kol_and_quantity():
     plain = consumers._concat([a, b])
     np.testing.assert_array_equal(plain[4], [1, 1, 1])
     assert plain[4].dtype == np.int64
+
+
+@pytest.mark.parametrize("small", [0, 1 << 18])
+def test_chunked_hours_keep_their_books_on_either_path(small, tmp_path, monkeypatch):
+    """Cut into chunks of a few exposures, an hour's books go through ``_ConversionBooks``:
+    the short path's share of them must be the numpy path's."""
+    monkeypatch.setattr(consumers, "_WISH_CHUNK", 7)
+    monkeypatch.setattr(consumers, "_SMALL_BATCH", small)
+    assert golden.digest_case("two_brands", "flexible", tmp_path) == RECORDED["two_brands/flexible"]
