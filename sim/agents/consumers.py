@@ -275,7 +275,7 @@ class ConsumerPopulation(mesa.Agent):
         if sum(len(b) for b in fresh) <= _WISH_CHUNK:
             consumers, skus, channels, kols, _ = _concat(fresh)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
-            if idx is None:
+            if idx is None or len(idx) == 0:
                 return None
             idx = np.sort(idx)
             rows = (consumers[idx], skus[idx], channels[idx], kols[idx])
@@ -356,7 +356,8 @@ class ConsumerPopulation(mesa.Agent):
                 return None
         # one flat index per (consumer, product); with one product (sku 0), the consumer's
         flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
-        groups = _Groups(flat)
+        groups: _Groups | _SmallGroups
+        groups = _SmallGroups(flat) if len(flat) <= _SMALL_BATCH else _Groups(flat)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
         # (uint16 arithmetic, as np.add.at of one per exposure)
@@ -366,47 +367,157 @@ class ConsumerPopulation(mesa.Agent):
         if over.any():  # saturate far below uint16 overflow
             ec[flat[over]] = 10_000
             seen = ec[flat]
-        p = m.channel_conversion[channels] * m.appeal[skus]
-        has_kol = kols >= 0
-        if has_kol.any():
-            p[has_kol] *= m.kol_trust[kols[has_kol]]
-        s = self.price_sensitivity[consumers]
-        p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
-        # the novelty decay is a product's: worked out per product (the same operations on
-        # the same numbers), then gathered
-        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
-        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
-        c = self.cfg.consumer
-        seen = seen.astype(np.float64)
-        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
-        if c.exposure_fatigue > 0:
-            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
-        del seen
-        state = self.state.reshape(-1)[flat]
-        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
-        p *= m.feedback.conversion_multiplier()[skus]
-        warned = state == WARNED
-        if warned.any():
-            p[warned] *= 1.0 - m.feedback.cfg.warning_effect
-        p = np.minimum(p, 1.0)
-        closed = (state != NONE) & ~warned
-        p[closed] = 0.0
-        # one chance per consumer and product per hour: keep the most persuasive exposure
-        idx = _most_persuasive(flat, p, groups)
-        del groups, flat
-        # each chance's numbers gathered once (the books and the draw read them in turn)
-        p_idx = p[idx]
-        still_open = ~closed[idx]
-        kept = idx[still_open]
-        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
-        chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
-        if books is None:
-            _book_conversion(m, skus, content, chances)
+        if isinstance(groups, _SmallGroups):
+            idx = self._small_decisions(
+                hour, consumers, skus, channels, kols, seen, flat, groups, rng, books
+            )
         else:
-            books.add(skus, content, chances)
-        want = rng.random(len(idx)) < p_idx
-        idx = idx[want]
+            p = m.channel_conversion[channels] * m.appeal[skus]
+            has_kol = kols >= 0
+            if has_kol.any():
+                p[has_kol] *= m.kol_trust[kols[has_kol]]
+            s = self.price_sensitivity[consumers]
+            p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
+            # the novelty decay is a product's: worked out per product (the same operations on
+            # the same numbers), then gathered
+            age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+            p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
+            c = self.cfg.consumer
+            seen = seen.astype(np.float64)
+            p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+            if c.exposure_fatigue > 0:
+                p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+            del seen
+            state = self.state.reshape(-1)[flat]
+            p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+            p *= m.feedback.conversion_multiplier()[skus]
+            warned = state == WARNED
+            if warned.any():
+                p[warned] *= 1.0 - m.feedback.cfg.warning_effect
+            p = np.minimum(p, 1.0)
+            closed = (state != NONE) & ~warned
+            p[closed] = 0.0
+            # one chance per consumer and product per hour: keep the most persuasive exposure
+            idx = _most_persuasive(flat, p, groups)
+            del groups, flat
+            # each chance's numbers gathered once (the books and the draw read them in turn)
+            p_idx = p[idx]
+            still_open = ~closed[idx]
+            kept = idx[still_open]
+            content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+            chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
+            if books is None:
+                _book_conversion(m, skus, content, chances)
+            else:
+                books.add(skus, content, chances)
+            want = rng.random(len(idx)) < p_idx
+            idx = idx[want]
         return idx if position is None else position[idx]
+
+    def _small_decisions(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        skus: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        seen: np.ndarray,
+        flat: np.ndarray,
+        groups: _SmallGroups,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ) -> np.ndarray:
+        """:meth:`_wish_rows` from the wish probabilities on for a few exposures: the same
+        chances, books and draw, with Python numbers where numpy would make many calls."""
+        p, p_plain, closed = self._small_chances(hour, consumers, skus, channels, kols, seen, flat)
+        if any(x != x for x in p):  # NaN: as _most_persuasive does, by lexsort
+            idx = _most_persuasive(flat, np.array(p)).tolist()
+        else:
+            idx = groups.most_persuasive(p)
+        p_idx = [p[j] for j in idx]
+        kept = [j for j in idx if not closed[j]]
+        is_content = [ch in _CONTENT for ch in channels.tolist()]
+        if books is not None:  # a chunk of a large hour: the chunk's share of the books
+            at = np.array(kept, dtype=np.intp)
+            content = np.array(is_content, dtype=bool)
+            opened = np.array([p[j] for j in kept], np.float64)
+            plain = np.array([p_plain[j] for j in kept], np.float64)
+            books.add(skus, content, _Chances(skus[at], content[at], opened, plain))
+        else:  # _book_conversion's numbers, each sum added in the same order
+            m = self.model
+            if any(is_content):
+                views = np.bincount(skus[np.array(is_content)], minlength=m.n_sku)
+                seen_kept = [j for j in kept if is_content[j]]
+                weights = np.array([p[j] for j in seen_kept], np.float64)
+                kept_sum = np.bincount(skus[seen_kept], weights, m.n_sku)
+                m.feedback.note_conversion(views, kept_sum)
+            lost = [(j, p_plain[j] - p[j]) for j in kept]
+            hit = [(j, x) for j, x in lost if x > 0]
+            if hit:
+                m.feedback.add_demand_lost(
+                    skus[[j for j, _ in hit]], np.array([x for _, x in hit], np.float64)
+                )
+        u = rng.random(len(idx)).tolist()  # the same draw; compared as numpy compares
+        return np.array([j for j, a, b in zip(idx, u, p_idx, strict=True) if a < b], np.intp)
+
+    def _small_chances(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        skus: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        seen: np.ndarray,
+        flat: np.ndarray,
+    ) -> tuple[list[float], list[float], list[bool]]:
+        """:meth:`_wish_rows`'s wish probabilities (after and before the rating and warnings)
+        and closed chances for a few exposures: the same float64 operations in the same
+        order, one exposure at a time on Python floats (which round as numpy's float64
+        does), with numpy only for the exponentials and the per-product factors."""
+        m = self.model
+        c = self.cfg.consumer
+        sk = skus.tolist()
+        conv = m.channel_conversion[channels].tolist()
+        appeal = m.appeal[skus].tolist()
+        kol_trust = m.kol_trust
+        ks = kols.tolist()
+        ratio = (m.price_ratio - 1.0)[skus].tolist()
+        # float32 sensitivities: negated exactly, then multiplied as float64 (numpy's cast)
+        sens = self.price_sensitivity[consumers].tolist()
+        price = np.exp(np.array([-sv * r for sv, r in zip(sens, ratio, strict=True)])).tolist()
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+        novelty = np.power(0.5, age_days / m.novelty_half_life_days)[skus].tolist()
+        seen_f = [float(x) for x in seen.tolist()]
+        boost = c.repeat_exposure_boost
+        fatigue = None
+        if c.exposure_fatigue > 0:
+            f, onset = c.exposure_fatigue, c.fatigue_onset_exposures
+            fatigue = np.exp(np.array([-f * max(0.0, x - onset) for x in seen_f])).tolist()
+        state = self.state.reshape(-1)[flat].tolist()
+        mult = m.feedback.conversion_multiplier()[skus].tolist()
+        kept_share = 1.0 - m.feedback.cfg.warning_effect
+        p: list[float] = []
+        p_plain: list[float] = []
+        closed: list[bool] = []
+        for i in range(len(sk)):
+            q = conv[i] * appeal[i]
+            if ks[i] >= 0:
+                q *= float(kol_trust[ks[i]])
+            q *= price[i]
+            q *= novelty[i]
+            q *= 1.0 + boost * (seen_f[i] - 1.0)
+            if fatigue is not None:
+                q *= fatigue[i]
+            p_plain.append(min(q, 1.0))
+            q *= mult[i]
+            st = state[i]
+            if st == WARNED:
+                q *= kept_share
+            q = min(q, 1.0)
+            shut = st != NONE and st != WARNED
+            closed.append(shut)
+            p.append(0.0 if shut else q)
+        return p, p_plain, closed
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
@@ -593,6 +704,10 @@ class ConsumerPopulation(mesa.Agent):
 
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
+# up to this many exposures, an hour's groups and wish probabilities are worked out on Python
+# integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
+_SMALL_BATCH = 32
+_CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -622,6 +737,44 @@ class _Groups:
         self.starts = np.flatnonzero(self.head)
         self.keys = ordered[self.starts]  # the distinct flat values, ascending
         self.sizes = np.diff(np.append(self.starts, n))
+
+
+class _SmallGroups:
+    """:class:`_Groups` of a few exposures (at most :data:`_SMALL_BATCH`), found with Python
+    integers instead of a dozen numpy calls: the same stable order, group keys and sizes."""
+
+    def __init__(self, flat: np.ndarray):
+        values = flat.tolist()
+        # Python's sort is stable: the permutation of np.argsort(kind="stable")
+        self.order = sorted(range(len(values)), key=values.__getitem__)
+        starts: list[int] = []
+        keys: list[int] = []
+        sizes: list[int] = []
+        for i, j in enumerate(self.order):
+            v = values[j]
+            if keys and keys[-1] == v:
+                sizes[-1] += 1
+            else:
+                starts.append(i)
+                keys.append(v)
+                sizes.append(1)
+        self.starts = starts
+        self.keys = np.array(keys, dtype=flat.dtype)
+        self.sizes = np.array(sizes, dtype=np.int64)
+
+    def most_persuasive(self, p: list[float]) -> list[int]:
+        """:func:`_most_persuasive` of these groups for ``p`` without NaN: per group,
+        ascending, the first exposure (in the stable order) of the highest ``p``."""
+        order = self.order
+        if len(self.starts) == len(order):  # every exposure its own group
+            return order
+        ends = [*self.starts[1:], len(order)]
+        best: list[int] = []
+        for a, b in zip(self.starts, ends, strict=True):
+            members = order[a:b]
+            top = max(p[j] for j in members)  # exact, like np.maximum.reduceat
+            best.append(next(j for j in members if p[j] == top))
+        return best
 
 
 def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
@@ -673,11 +826,16 @@ def _concat(batches: list[Exposures]):
         )
     consumers = np.concatenate([b.consumers for b in batches]).astype(np.int64, copy=False)
     skus = np.concatenate([b.skus for b in batches]).astype(np.int64, copy=False)
-    channels = np.concatenate([np.full(len(b), b.channel, np.int8) for b in batches])
-    kols = np.concatenate([np.full(len(b), b.kol, np.int32) for b in batches])
-    qty = np.concatenate(
-        [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
-    ).astype(np.int64)
+    # each batch's channel and KOL repeated over its rows: one call each, not one a batch
+    lengths = [len(b) for b in batches]
+    channels = np.repeat(np.array([b.channel for b in batches], np.int8), lengths)
+    kols = np.repeat(np.array([b.kol for b in batches], np.int32), lengths)
+    if all(b.quantity is None for b in batches):
+        qty = np.ones(len(consumers), np.int64)
+    else:
+        qty = np.concatenate(
+            [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
+        ).astype(np.int64)
     return consumers, skus, channels, kols, qty
 
 
@@ -717,7 +875,8 @@ def _book_conversion(m, skus, content, chances: _Chances) -> None:
         m.feedback.note_conversion(views, np.bincount(chances.skus[c], chances.p[c], P))
     lost = chances.p_plain - chances.p
     hit = lost > 0
-    m.feedback.add_demand_lost(chances.skus[hit], lost[hit])
+    if hit.any():  # nothing lost adds nothing
+        m.feedback.add_demand_lost(chances.skus[hit], lost[hit])
 
 
 class _ConversionBooks:
