@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -142,16 +143,20 @@ def test_profiler_wraps_the_actors_methods_including_inherited_ones():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_before_and_after_side_by_side(tmp_path):
-    out = tmp_path / "ab.json"
-    args = ["--before", "HEAD", "--only", "quiet", "--rounds", "1", "--quick", "--out", str(out)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ab", *args],
+def _ab(*args: str, out: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m benchmarks.ab ARGS --out OUT`` from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+def test_before_and_after_side_by_side(tmp_path):
+    out = tmp_path / "ab.json"
+    proc = _ab("--before", "HEAD", "--only", "quiet", "--rounds", "1", "--quick", out=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [r["measure"] for r in report["rows"]] == ["quiet hour, median step", "sim.run, CPU"]
@@ -162,14 +167,7 @@ def test_before_and_after_side_by_side(tmp_path):
 
 def test_before_and_after_of_the_command_with_and_without_the_compose_cache(tmp_path):
     out = tmp_path / "ab.json"
-    args = ["--before", "HEAD", "--only", "cli,cli_cold", "--rounds", "1", "--quick"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _ab("--before", "HEAD", "--only", "cli,cli_cold", "--rounds", "1", "--quick", out=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [(r["task"], r["measure"]) for r in report["rows"]] == [
@@ -189,13 +187,7 @@ def test_before_and_after_of_the_command_with_and_without_the_compose_cache(tmp_
     ],
 )
 def test_before_and_after_bad_input(args, needle, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(tmp_path / "x.json")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _ab(*args, out=tmp_path / "x.json", timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "x.json").exists()

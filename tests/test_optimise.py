@@ -20,24 +20,17 @@ pytestmark = pytest.mark.xdist_group("sweep")
 TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
 
 
+def optimise(name: str, out: Path, *overrides: str, trials: int = 1, replications: int = 1):
+    """``viralchain optimise NAME`` tiny, one job, into ``out`` (run from its parent)."""
+    budget = ["--trials", str(trials), "--replications", str(replications), "--jobs", "1"]
+    return cli("optimise", name, *TINY, *overrides, *budget, "--out", str(out), cwd=out.parent)
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> tuple[Path, object]:
     tmp = tmp_path_factory.mktemp("study")
     out = tmp / "study"
-    proc = cli(
-        "optimise",
-        "safety_rush",
-        *TINY,
-        "--trials",
-        "2",
-        "--replications",
-        "2",
-        "--jobs",
-        "1",
-        "--out",
-        str(out),
-        cwd=tmp,
-    )
+    proc = optimise("safety_rush", out, trials=2, replications=2)
     assert proc.returncode == 0, proc.stderr
     return out, proc
 
@@ -113,20 +106,7 @@ def test_the_box_study_searches_the_grids_own_box(tmp_path):
     0.5-4, trigger 2-16 h), still on a log scale, under its own study name."""
     optuna = pytest.importorskip("optuna")
     out = tmp_path / "box"
-    proc = cli(
-        "optimise",
-        "safety_rush_box",
-        *TINY,
-        "--trials",
-        "1",
-        "--replications",
-        "1",
-        "--jobs",
-        "1",
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
+    proc = optimise("safety_rush_box", out)
     assert proc.returncode == 0, proc.stderr
     loaded = optuna.load_study(
         study_name="optimise_safety_rush_box", storage=f"sqlite:///{out / 'optuna.db'}"
@@ -153,21 +133,7 @@ def test_the_pareto_set_is_reported(study):
 
 
 def test_an_unknown_objective_is_refused_before_anything_runs(tmp_path):
-    proc = cli(
-        "optimise",
-        "safety_rush",
-        *TINY,
-        "optimise.objectives=[profit,no_such_kpi]",
-        "--trials",
-        "1",
-        "--replications",
-        "1",
-        "--jobs",
-        "1",
-        "--out",
-        str(tmp_path / "s"),
-        cwd=tmp_path,
-    )
+    proc = optimise("safety_rush", tmp_path / "s", "optimise.objectives=[profit,no_such_kpi]")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "optimise.objectives = 'no_such_kpi'" in proc.stderr
     assert not (tmp_path / "s").exists()
@@ -188,21 +154,7 @@ def test_a_failing_trial_stops_the_study_with_one_line(tmp_path):
     """Optuna's sweeper stops when more trials fail than it allows (``max_failure_rate``):
     exit 1, one clear line, the failed runs recorded in the dataset."""
     out = tmp_path / "s"
-    proc = cli(
-        "optimise",
-        "safety_rush",
-        *TINY,
-        "run.fail_at_hour=5",
-        "--trials",
-        "1",
-        "--replications",
-        "1",
-        "--jobs",
-        "1",
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
+    proc = optimise("safety_rush", out, "run.fail_at_hour=5")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "the sweeper stopped" in proc.stderr
     runs = store.read_table(out, "runs")
