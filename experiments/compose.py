@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,20 @@ def group_options(group: str) -> list[str]:
         if d.is_dir():
             names.update(p.stem for p in d.glob("*.yaml") if not p.stem.startswith("_"))
     return sorted(names)
+
+
+def named_option(group: str, name: str | None, what: str) -> int | None:
+    """For a command that runs one option of ``group`` (``viralchain sweep NAME``): ``None``
+    when ``name`` is one; else its exit code after listing the options (no name: 0) or
+    saying that ``what = name`` is not one of them (2)."""
+    names = group_options(group)
+    if not name:
+        print(listing([(n, describe(option_file(group, n))) for n in names], 22))
+        return 0
+    if name not in names:
+        print(f"viralchain: {what} = {name!r}: must be one of {names}", file=sys.stderr)
+        return 2
+    return None
 
 
 def describe(path: Path) -> str:

@@ -106,16 +106,11 @@ def describe_pareto(sweep_dir: Path) -> str:
 
 def cmd_optimise(args: argparse.Namespace) -> int:
     """``viralchain optimise [NAME] [key=value ...]``."""
-    from experiments.compose import describe, group_options, listing, option_file
+    from experiments.compose import named_option
     from experiments.sweep import execute
 
-    names = group_options("optimise")
-    if not args.name:
-        print(listing([(n, describe(option_file("optimise", n))) for n in names], 22))
-        return 0
-    if args.name not in names:
-        print(f"viralchain: study = {args.name!r}: must be one of {names}", file=sys.stderr)
-        return EXIT_USAGE
+    if (code := named_option("optimise", args.name, "study")) is not None:
+        return code
     extra = []
     if args.trials is not None:
         if args.trials < 1:

@@ -826,15 +826,10 @@ launcher settings go on the command line: hydra.launcher.n_jobs=4, hydra/launche
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``viralchain sweep [NAME] [key=value ...]``."""
-    from experiments.compose import describe, group_options, listing, option_file
+    from experiments.compose import named_option
 
-    names = group_options("sweep")
-    if not args.name:
-        print(listing([(n, describe(option_file("sweep", n))) for n in names], 22))
-        return 0
-    if args.name not in names:
-        print(f"viralchain: sweep = {args.name!r}: must be one of {names}", file=sys.stderr)
-        return EXIT_USAGE
+    if (code := named_option("sweep", args.name, "sweep")) is not None:
+        return code
     return execute(
         [f"+sweep={args.name}", *args.overrides],
         args.out,
