@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight falls below
 STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
+_GATHER = 256  # sharers come from the viewers joined up to this many per hour drawn
 
 
 @dataclass
@@ -217,8 +218,14 @@ class Post:
         pool = [viewers[i][1] for i in drawn.tolist()]
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
-        pick = rng.integers(0, np.repeat(sizes, per)) + np.repeat(np.cumsum(sizes) - sizes, per)
-        return np.concatenate(pool)[pick]
+        pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers
+        if int(sizes.sum()) <= _GATHER * len(pool):  # few viewers: pick from them joined
+            return np.concatenate(pool)[pick + np.repeat(np.cumsum(sizes) - sizes, per)]
+        # many viewers: pick from each hour's own (the same consumers, without copying all)
+        ends = np.cumsum(per).tolist()
+        return np.concatenate(
+            [v[pick[b - c : b]] for v, b, c in zip(pool, ends, per.tolist(), strict=True)]
+        )
 
     def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent.

@@ -79,6 +79,7 @@ _BLOCK = 16  # positions per stored value of the cumulative attention
 _FEW_EDGES = 12  # up to this many look-ups, edges are found one by one in Python
 _CHUNK = 1 << 18  # consumers per chunk of the build
 _LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
+_SEARCH = 512  # up to this many points, the stored value before each is a binary search
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 
 
@@ -162,20 +163,24 @@ class SocialGraph:
         The stored value before it is found by a guide table (the number of stored values
         at most ``b / guide_scale`` for every ``b``: a point's answer lies between the
         counts of the bucket before its own and the one after, and is counted up from the
-        lower), then the block's sums at most ``point`` are counted."""
+        lower; for a few points, a binary search among the stored values gives the same
+        count in one call), then the block's sums at most ``point`` are counted."""
         cp, guide = self.checkpoints, self.guide
         out = np.empty(len(point), dtype=np.int64)
         g, last = len(guide) - 1, len(cp) - 1
         for a in range(0, len(point), _LOOKUPS):
             pt = point[a : a + _LOOKUPS]
-            b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
-            stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
-            most = guide[np.minimum(b + 2, g)]  # at least the answer
-            while True:
-                step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
-                if not step.any():
-                    break
-                stored += step
+            if len(pt) <= _SEARCH:  # a few points: a binary search each, one call
+                stored = np.searchsorted(cp, pt, side="right")
+            else:  # the guide's bracket, counted up (the same count, fewer cache misses)
+                b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
+                stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
+                most = guide[np.minimum(b + 2, g)]  # at least the answer
+                while True:
+                    step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
+                    if not step.any():
+                        break
+                    stored += step
             blk = stored - 1  # the last stored value at most the point
             below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
             out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1

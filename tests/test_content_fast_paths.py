@@ -1,7 +1,8 @@
 """Shortcuts of the content phase (issue 21, fourth pass) give exactly what the long way
-gives: the graph's look-ups of a few edges on Python numbers, a block's sums in one
-``np.cumsum``; checked edge by edge against the numpy path, and on golden runs with every
-shortcut forced off and forced on."""
+gives: the graph's look-ups of a few edges on Python numbers, a binary search for a few
+points, a block's sums in one ``np.cumsum``, sharers picked from each hour's viewers;
+checked look-up by look-up against the numpy path, and on golden runs with every shortcut
+forced off and forced on."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import sim
+import sim.content as content
 import sim.social_graph as social_graph
 from sim.rng import stream
 from sim.social_graph import build
@@ -52,8 +54,11 @@ def test_few_edges_are_found_as_numpy_finds_them(n, seed, changes, monkeypatch):
     cp = g.checkpoints[:-1]
     points = np.concatenate([cp, np.nextafter(cp, np.inf), np.nextafter(cp, 0), rng.random(500)])
     points = np.clip(points, 0.0, float(g.region_cum[-1]))
+    monkeypatch.setattr(social_graph, "_SEARCH", 0)  # the guide's bracket, counted up
     located = g._locate(points)
     np.testing.assert_array_equal([g._locate_one(float(p)) for p in points], located)
+    monkeypatch.setattr(social_graph, "_SEARCH", 1 << 30)  # a binary search per point
+    np.testing.assert_array_equal(g._locate(points), located)
 
 
 @pytest.mark.parametrize("size", [1, 5, 127, 128, 129, 1000])
@@ -70,7 +75,26 @@ def test_block_sums_in_one_call_are_the_sums_added_in_turn(size, monkeypatch):
 @pytest.mark.parametrize("fast", [False, True])
 def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path, monkeypatch):
     big = 1 << 30
-    monkeypatch.setattr(social_graph, "_FEW_EDGES", big if fast else 0)
-    monkeypatch.setattr(social_graph, "_ACCUMULATE", big if fast else 0)
+    for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE"):
+        monkeypatch.setattr(social_graph, name, big if fast else 0)
+    monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
     story, setup = case.split("/")
     assert golden.digest_case(story, setup, tmp_path) == RECORDED[case]
+
+
+def test_sharers_picked_per_hour_are_those_picked_from_the_viewers_joined(monkeypatch):
+    from sim.content import Post
+
+    def sharers(gather: int, seed: int) -> np.ndarray:
+        monkeypatch.setattr(content, "_GATHER", gather)
+        viewers = np.random.default_rng(seed)
+        post = Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, stream(seed, "post"))
+        for k in range(30):
+            post._k = k
+            seen = viewers.integers(0, 10**6, int(viewers.integers(0, 400)))
+            post._remember(seen, 0.9, 0.5 if k % 3 else 1.0)
+        post._k = 30
+        return post._sharers(500, 0.9, post.rng)
+
+    for seed in range(5):
+        np.testing.assert_array_equal(sharers(0, seed), sharers(1 << 30, seed))
