@@ -82,6 +82,49 @@ class Holdings:
         """Whether every owner still holds its view (no array was rebound)."""
         return all(getattr(owner, name) is view for owner, name, view in self._views)
 
+    def positions(self, view: np.ndarray) -> np.ndarray:
+        """Where each element of ``view`` (one of the owners' arrays) is in the buffer."""
+        if not any(view is v for _, _, v in self._views):
+            raise ValueError("not an array of these holdings")
+        start = (view.ctypes.data - self.buffer.ctypes.data) // self.buffer.itemsize
+        return np.arange(start, start + view.size).reshape(view.shape)
+
+    def sums(self, terms: list[tuple[np.ndarray, np.ndarray]], size: int) -> Sums:
+        """A linear book kept from the buffer: ``out[t] = Σ array[e]`` over the terms
+        ``(array, targets)``, element ``e`` of ``array`` going to ``out[targets[e]]``
+        (``targets`` broadcast to the array's shape)."""
+        pos = [self.positions(a).ravel() for a, _ in terms]
+        dest = [np.broadcast_to(t, a.shape).ravel() for a, t in terms]
+        return Sums(
+            self.buffer,
+            np.concatenate([np.empty(0, np.int64), *pos]),
+            np.concatenate([np.empty(0, np.int64), *dest]),
+            size,
+        )
+
+
+class Sums:
+    """Integer sums of buffer elements into an array of ``size`` (see :meth:`Holdings.sums`):
+    one gather and one ``np.add.reduceat``; integer sums are exact in any order, so this is
+    what adding the owners' arrays one by one gives."""
+
+    def __init__(self, buffer: np.ndarray, positions: np.ndarray, targets: np.ndarray, size: int):
+        order = np.argsort(targets, kind="stable")
+        self._buffer, self._size = buffer, size
+        self._positions = positions[order]
+        targets = targets[order]
+        head = np.ones(len(targets), dtype=bool)
+        head[1:] = targets[1:] != targets[:-1]
+        self._starts = np.flatnonzero(head)
+        self._targets = targets[self._starts]
+
+    def __call__(self) -> np.ndarray:
+        """The sums now (``int64``, zero where no term goes)."""
+        out = np.zeros(self._size, dtype=np.int64)
+        if len(self._positions):
+            out[self._targets] = np.add.reduceat(self._buffer[self._positions], self._starts)
+        return out
+
 
 def gather(m: ViralChainModel) -> tuple[Holdings, Holdings]:
     """The stocks and the hourly flows of ``m``'s supply side, each moved into one buffer."""

@@ -31,11 +31,14 @@ class _Watched(ViralChainModel):
 
 
 class _LongWay(_Watched):
-    """Forgets every cache before each hour: stocks at cost and recorded stocks recomputed."""
+    """Forgets every cache before each hour: stocks at cost and recorded stocks recomputed,
+    the long way (from every stock array, not summed from the holdings' buffer)."""
 
     def step(self) -> None:
         self._stock_value_key = b""
+        self._stock_at_cost_summed = self._stock_at_cost
         self.recorder._stocks_key = b""
+        self.recorder._stock_sums = self.recorder.stocks
         for w in self.warehouses:
             w._holding_key = b""
         super().step()
@@ -150,3 +153,34 @@ def test_window_rates_from_running_totals_equal_slice_sums_every_hour():
     cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=240"])
     Checked(cfg, 1).run()
     assert len(checked) == 240 and checked[-1] > 0  # demand was recorded, rates moved
+
+
+def test_sums_from_the_buffer_are_the_arrays_added_one_by_one():
+    class Owner:
+        def __init__(self, rng):
+            self.a = rng.integers(-50, 50, 3)
+            self.b = rng.integers(-50, 50, (3, 2))
+            self.c = rng.integers(-50, 50, (3, 2))
+
+    rng = np.random.default_rng(4)
+    o, p = Owner(rng), Owner(rng)
+    h = Holdings([(o, ("a", "b", "c")), (p, ("a", "b", "c"))])
+    np.testing.assert_array_equal(h.positions(p.b), np.arange(18, 24).reshape(3, 2))
+    with pytest.raises(ValueError, match="not an array"):
+        h.positions(o.a.copy())
+    cell = np.arange(12).reshape(3, 4)
+    # per row: a's into column 0 of both owners, b's rows summed into column 1, c as it is
+    terms = [(x.a, cell[:, 0]) for x in (o, p)] + [(x.b, cell[:, 1, None]) for x in (o, p)]
+    terms.append((o.c, cell[:, 2:]))
+    sums = h.sums(terms, cell.size)
+    for _ in range(3):
+        want = np.zeros((3, 4), dtype=np.int64)
+        want[:, 0] = o.a + p.a
+        want[:, 1] = o.b.sum(axis=1) + p.b.sum(axis=1)
+        want[:, 2:] = o.c
+        got = sums()
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got.reshape(3, 4), want)
+        o.b[1, 1] += 7  # in place: the book follows
+        p.a[2] -= 3
+    assert not h.sums([], 5)().any()
