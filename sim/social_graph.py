@@ -39,23 +39,37 @@ from sim.config import SocialGraphConfig
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S27, _S30, _S31, _S32 = (np.uint64(b) for b in (27, 30, 31, 32))
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[np.ndarray, ...]:
     """Two uniforms in [0, 1) per (key, i, j, salt) from one SplitMix64 hash (vectorised,
-    stateless): its high and its low 32 bits."""
-    with np.errstate(over="ignore"):
-        x = key + i.astype(np.uint64) * _GOLDEN + j.astype(np.uint64) * _M1
-        if salt:
-            x += np.uint64(salt) * _M2
-        x ^= x >> np.uint64(30)
-        x *= _M1
-        x ^= x >> np.uint64(27)
-        x *= _M2
-        x ^= x >> np.uint64(31)
+    stateless): its high and its low 32 bits. uint64 arithmetic wraps (mod 2**64, in any
+    order: the same hash); the steps work in place, in two arrays."""
+    x = i.astype(np.uint64)
+    x *= _GOLDEN
+    x += key
+    y = j.astype(np.uint64)
+    y *= _M1
+    x += y
+    if salt:
+        x += np.uint64((salt * int(_M2)) & ((1 << 64) - 1))
+    np.right_shift(x, _S30, out=y)
+    x ^= y
+    x *= _M1
+    np.right_shift(x, _S27, out=y)
+    x ^= y
+    x *= _M2
+    np.right_shift(x, _S31, out=y)
+    x ^= y
     scale = 1.0 / 4294967296.0
-    high = (x >> np.uint64(32)).astype(np.float64) * scale
-    low = (x & np.uint64(0xFFFFFFFF)).astype(np.float64) * scale
+    np.right_shift(x, _S32, out=y)
+    high = y.astype(np.float64)
+    high *= scale
+    np.bitwise_and(x, _LOW32, out=y)
+    low = y.astype(np.float64)
+    low *= scale
     return high, low
 
 

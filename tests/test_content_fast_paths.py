@@ -98,3 +98,15 @@ def test_sharers_picked_per_hour_are_those_picked_from_the_viewers_joined(monkey
 
     for seed in range(5):
         np.testing.assert_array_equal(sharers(0, seed), sharers(1 << 30, seed))
+
+
+@pytest.mark.parametrize("salt", [0, 1, 7])
+def test_the_hash_in_place_is_splitmix64_on_python_integers(salt):
+    rng = np.random.default_rng(salt)
+    key = np.uint64(rng.integers(0, 2**63, dtype=np.int64)) * np.uint64(2) + np.uint64(1)
+    i = np.concatenate([rng.integers(0, 2**62, 300), [0, 2**63 - 1]])
+    j = np.concatenate([rng.integers(0, 2**40, 300), [2**63 - 1, 0]])
+    high, low = social_graph._uniforms(key, i, j, salt)
+    for a, b, h, lo in zip(i.tolist(), j.tolist(), high.tolist(), low.tolist(), strict=True):
+        x = social_graph._hash(int(key), a, b, salt)
+        assert (h, lo) == ((x >> 32) / 2**32, (x & 0xFFFFFFFF) / 2**32)
