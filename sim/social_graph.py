@@ -29,6 +29,7 @@ lists all edges (CSR) for tests and analysis.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -148,6 +149,19 @@ class SocialGraph:
         bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
         return sum(a.nbytes for a in cols + bounds)
 
+    @functools.cached_property
+    def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every community, then every region, then the whole market: its first position
+        in the layout, its end, and the cumulative attention at both (the bounds an edge's
+        target is drawn between)."""
+        n, total = self.n, self.region_cum[-1]
+        return (
+            np.concatenate([self.comm_start[:-1], self.region_start[:-1], [0]]),
+            np.concatenate([self.comm_start[1:], self.region_start[1:], [n]]),
+            np.concatenate([self.comm_cum[:-1], self.region_cum[:-1], [0.0]]),
+            np.concatenate([self.comm_cum[1:], self.region_cum[1:], [total]]),
+        )
+
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
         """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
         weights in between added in turn (tests, analysis)."""
@@ -206,20 +220,20 @@ class SocialGraph:
         j = np.asarray(j, dtype=np.int64)
         if len(src) <= _FEW_EDGES:
             return self._few_edge_targets(src, j)
-        n = self.n
         scope, u_point = _uniforms(self.key, src, j, 0)
-        lo = np.zeros(len(src), dtype=np.int64)
-        hi = np.full(len(src), n, dtype=np.int64)
-        cum_lo = np.zeros(len(src))
-        cum_hi = np.full(len(src), self.region_cum[-1])
-        in_comm = scope < self.within_community
-        in_region = ~in_comm & (scope < self.within_community + self.within_region)
-        c = self.community[src[in_comm]].astype(np.int64)
-        lo[in_comm], hi[in_comm] = self.comm_start[c], self.comm_start[c + 1]
-        cum_lo[in_comm], cum_hi[in_comm] = self.comm_cum[c], self.comm_cum[c + 1]
-        r = self.region[src[in_region]].astype(np.int64)
-        lo[in_region], hi[in_region] = self.region_start[r], self.region_start[r + 1]
-        cum_lo[in_region], cum_hi[in_region] = self.region_cum[r], self.region_cum[r + 1]
+        # each edge's scope (its community, its region or the market), as a row of the
+        # scopes' table: where the scope lies in the layout and its cumulative attention
+        starts, ends, cum_starts, cum_ends = self._scopes
+        n_comm = len(self.comm_start) - 1
+        r = self.region[src].astype(np.int64)
+        r += n_comm
+        scope_of = np.where(
+            scope < self.within_community,
+            self.community[src],
+            np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
+        )
+        lo, hi = starts[scope_of], ends[scope_of]
+        cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
