@@ -182,7 +182,9 @@ class Post:
             if graph is not None and self.kind == "short_video":
                 self._remember(np.empty(0, dtype=np.int64), kernel_decay, share_factor)
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-        consumers = np.concatenate(parts).astype(np.int64, copy=False)
+        # a fresh int64 array (its shared views may be filled in later)
+        one = len(parts) == 1
+        consumers = (parts[0] if one else np.concatenate(parts)).astype(np.int64, copy=False)
         if sharers is not None:
             if pending is None:
                 consumers[share_at:] = graph.edge_targets(sharers, slots)
@@ -204,11 +206,11 @@ class Post:
         power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats
         w = np.array(self._viewer_mass) * power[last - np.array(self._viewer_hours)]
-        total = w.sum()
+        total = np.add.reduce(w)  # w.sum(), without the method's Python layer
         if not total > 0:
             return None
         counts = rng.multinomial(k, w / total)
-        drawn = np.flatnonzero(counts)  # the hours with sharers, oldest first
+        drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
             v = viewers[int(drawn[0])][1]
             return v[rng.integers(0, len(v), k)]
