@@ -184,3 +184,29 @@ def test_sums_from_the_buffer_are_the_arrays_added_one_by_one():
         o.b[1, 1] += 7  # in place: the book follows
         p.a[2] -= 3
     assert not h.sums([], 5)().any()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, np.uint16, bool, np.float64])
+def test_integer_ufunc_at_is_numpys_with_values_widened(dtype):
+    from sim.holdings import ints
+
+    rng = np.random.default_rng(7)
+    for ufunc, ours in ((np.add, ints.add), (np.subtract, ints.subtract)):
+        for index in (
+            (rng.integers(0, 4, 300),),
+            (rng.integers(0, 4, 300), rng.integers(0, 3, 300)),
+        ):
+            values = rng.integers(0, 200, 300).astype(dtype)
+            target = np.zeros((4, 3) if len(index) == 2 else 4, dtype=np.int64)
+            if dtype is np.float64:
+                target = target.astype(np.float64)
+            a, b = target.copy(), target.copy()
+            idx = index if len(index) == 2 else index[0]
+            ufunc.at(a, idx, values)
+            ours.at(b, idx, values)
+            assert b.dtype == a.dtype
+            np.testing.assert_array_equal(b, a)
+        scalar = np.zeros(3, dtype=np.int64)
+        ours.at(scalar, 1, 5)
+        ours.at(scalar, np.array([0, 0]), np.int32(2))
+        assert scalar.tolist() == ([4, 5, 0] if ufunc is np.add else [-4, -5, 0])
