@@ -81,6 +81,7 @@ class Recorder:
         self._stocks = np.zeros(self.data.shape[1:], dtype=np.int64)
         self._stocks_key = b""  # the holdings' bytes the cached stocks were taken from
         self._stock_sums: Sums | None = None  # the stocks, summed from the holdings' buffer
+        self._flow_sums: Sums | None = None  # the recorded flows of the supply side's hour
         # where the ledger's hourly flows (its block's last axis, in order) go in a row
         self._region_flow_fields = [_F[f] for f in model.ledger.HOURLY_REGION_FIELDS]
 
@@ -105,14 +106,10 @@ class Recorder:
         ledger = m.ledger
         if ledger.hour_flowed:  # most hours have no flow; the ledger's block, in one add
             row[:, : self._w0, self._region_flow_fields] += ledger.hour_block
-        if m.hour_flows.any():  # shipped, returned, produced
-            if m.warehouses:
-                whs = row[:, self._w0 : self._f0]
-                whs[:, :, _F["shipped"]] += np.array([w.shipped_hour for w in m.warehouses]).T
-                whs[:, :, _F["returned"]] += np.array([w.returned_hour for w in m.warehouses]).T
-            if m.factories:
-                facs = row[:, self._f0 :]
-                facs[:, :, _F["produced"]] += np.array([f.produced_hour for f in m.factories]).T
+        if m.hour_flows.any():  # shipped, returned, produced: one book of the flow buffer
+            if self._flow_sums is None:
+                self._flow_sums = self._summed_flows()
+            row += self._flow_sums().reshape(row.shape)
 
     def stocks(self) -> np.ndarray:
         """The stock fields of a row as they are now (every other field 0): the long way."""
@@ -146,6 +143,23 @@ class Recorder:
         for i, f in enumerate(m.factories):  # finished goods, summed over their destinations
             terms.append((f.fg, cell[:, f0 + i, _F["on_hand"], None]))
         return m.holdings.sums(terms, cell.size)
+
+    def _summed_flows(self) -> Sums:
+        """The warehouses' shipped and returned and the factories' produced units of the
+        hour, in their cells of a row (every other cell 0), from the hour's flow buffer."""
+        m = self.model
+        w0, f0 = self._w0, self._f0
+        cell = np.arange(self._stocks.size).reshape(self._stocks.shape)
+        terms = []
+        for i, w in enumerate(m.warehouses):
+            terms += [
+                (w.shipped_hour, cell[:, w0 + i, _F["shipped"]]),
+                (w.returned_hour, cell[:, w0 + i, _F["returned"]]),
+            ]
+        terms += [
+            (f.produced_hour, cell[:, f0 + i, _F["produced"]]) for i, f in enumerate(m.factories)
+        ]
+        return m.hour_flows.sums(terms, cell.size)
 
     def check(self) -> None:
         """Debug mode: the cached stocks are those of now (raises when stale)."""

@@ -210,3 +210,25 @@ def test_integer_ufunc_at_is_numpys_with_values_widened(dtype):
         ours.at(scalar, 1, 5)
         ours.at(scalar, np.array([0, 0]), np.int32(2))
         assert scalar.tolist() == ([4, 5, 0] if ufunc is np.add else [-4, -5, 0])
+
+
+def test_recorded_supply_flows_are_the_owners_counters_every_hour():
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=240"])
+    m = ViralChainModel(cfg, 1)
+    rec, record = m.recorder, m.recorder.record
+    seen = []
+
+    def checked(hour: int) -> None:
+        want = np.zeros(rec.data.shape[1:], dtype=np.int64)
+        whs, facs = want[:, rec._w0 : rec._f0], want[:, rec._f0 :]
+        whs[:, :, 7] = np.array([w.shipped_hour for w in m.warehouses]).T  # the long way
+        whs[:, :, 8] = np.array([w.returned_hour for w in m.warehouses]).T
+        facs[:, :, 6] = np.array([f.produced_hour for f in m.factories]).T
+        rec._flow_sums = rec._flow_sums or rec._summed_flows()
+        np.testing.assert_array_equal(rec._flow_sums().reshape(want.shape), want)
+        seen.append(want.any())
+        record(hour)
+
+    m.recorder.record = checked
+    m.run()
+    assert any(seen) and not all(seen)
