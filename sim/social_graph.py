@@ -260,29 +260,29 @@ class SocialGraph:
         community, region, order = self.community, self.region, self.order
         comm_start, comm_cum = self.comm_start, self.comm_cum
         region_start, region_cum = self.region_start, self.region_cum
-        total = float(region_cum[-1])
+        total = region_cum.item(-1)
         out = np.empty(len(src), dtype=np.int64)
         for e, (s, k) in enumerate(zip(src.tolist(), j.tolist(), strict=True)):
             x = _hash(key, s, k, 0)
             scope, u = (x >> 32) * _SCALE, (x & 0xFFFFFFFF) * _SCALE
             if scope < wc:
-                c = int(community[s])
-                lo, hi = int(comm_start[c]), int(comm_start[c + 1])
-                cum_lo, cum_hi = float(comm_cum[c]), float(comm_cum[c + 1])
+                c = community.item(s)
+                lo, hi = comm_start.item(c), comm_start.item(c + 1)
+                cum_lo, cum_hi = comm_cum.item(c), comm_cum.item(c + 1)
             elif scope < wcr:
-                r = int(region[s])
-                lo, hi = int(region_start[r]), int(region_start[r + 1])
-                cum_lo, cum_hi = float(region_cum[r]), float(region_cum[r + 1])
+                r = region.item(s)
+                lo, hi = region_start.item(r), region_start.item(r + 1)
+                cum_lo, cum_hi = region_cum.item(r), region_cum.item(r + 1)
             else:
                 lo, hi, cum_lo, cum_hi = 0, n, 0.0, total
             pos = min(max(self._locate_one(cum_lo + u * (cum_hi - cum_lo)), lo), hi - 1)
-            if order[pos] == s:  # no self-loops: take the next consumer of the block
+            if order.item(pos) == s:  # no self-loops: take the next consumer of the block
                 loop = True
                 if hi - lo == 1:  # alone in its community: a contact elsewhere in its region
-                    r = int(region[s])
-                    lo, hi = int(region_start[r]), int(region_start[r + 1])
+                    r = region.item(s)
+                    lo, hi = region_start.item(r), region_start.item(r + 1)
                     pos = lo + int((_hash(key, s, k, 1) >> 32) * _SCALE * (hi - lo))
-                    loop = order[pos] == s
+                    loop = order.item(pos) == s
                 if loop:
                     pos = lo + (pos - lo + 1) % max(hi - lo, 1)
             out[e] = order[pos]
@@ -293,12 +293,12 @@ class SocialGraph:
         cp, guide = self.checkpoints, self.guide
         g, last = len(guide) - 1, len(cp) - 1
         b = min(int(point * self.guide_scale), g)
-        stored = int(guide[max(b - 1, 0)])
-        most = int(guide[min(b + 2, g)])
-        while stored < most and cp[min(stored, last)] <= point:
+        stored = guide.item(max(b - 1, 0))
+        most = guide.item(min(b + 2, g))
+        while stored < most and cp.item(min(stored, last)) <= point:
             stored += 1
         blk = stored - 1
-        acc = float(cp[blk])
+        acc = cp.item(blk)
         if not acc <= point:
             return blk * _BLOCK - 1
         # the block's sums at most the point: the weights (positive, or inf) added in turn as
