@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight falls below
 STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
 _GATHER = 256  # sharers come from the viewers joined up to this many per hour drawn
+_FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Python
 
 
 @dataclass
@@ -218,6 +219,14 @@ class Post:
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         pool = [viewers[i][1] for i in drawn.tolist()]
+        if k <= _FEW_SHARERS:  # a few: the bounds and the picks on Python integers
+            per_hour = counts[drawn].tolist()
+            bounds = [len(v) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)]
+            places = iter(rng.integers(0, np.array(bounds, dtype=np.int64)).tolist())
+            picked = [
+                v.item(next(places)) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)
+            ]
+            return np.array(picked, dtype=np.int64)
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
         pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers

@@ -78,6 +78,7 @@ def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path,
     for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE"):
         monkeypatch.setattr(social_graph, name, big if fast else 0)
     monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
+    monkeypatch.setattr(content, "_FEW_SHARERS", big if fast else 0)
     story, setup = case.split("/")
     assert golden.digest_case(story, setup, tmp_path) == RECORDED[case]
 
@@ -85,19 +86,26 @@ def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path,
 def test_sharers_picked_per_hour_are_those_picked_from_the_viewers_joined(monkeypatch):
     from sim.content import Post
 
-    def sharers(gather: int, seed: int) -> np.ndarray:
+    def sharers(gather: int, few: int, seed: int, k: int) -> np.ndarray:
         monkeypatch.setattr(content, "_GATHER", gather)
+        monkeypatch.setattr(content, "_FEW_SHARERS", few)
         viewers = np.random.default_rng(seed)
         post = Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, stream(seed, "post"))
-        for k in range(30):
-            post._k = k
+        for h in range(30):
+            post._k = h
             seen = viewers.integers(0, 10**6, int(viewers.integers(0, 400)))
-            post._remember(seen, 0.9, 0.5 if k % 3 else 1.0)
+            post._remember(seen, 0.9, 0.5 if h % 3 else 1.0)
         post._k = 30
-        return post._sharers(500, 0.9, post.rng)
+        got = post._sharers(k, 0.9, post.rng)
+        return np.concatenate([got, post.rng.integers(0, 2**62, 4)])  # and the stream after
 
+    big = 1 << 30
     for seed in range(5):
-        np.testing.assert_array_equal(sharers(0, seed), sharers(1 << 30, seed))
+        for k in (2, 7, 32, 500):
+            joined = sharers(big, 0, seed, k)
+            assert joined.dtype == np.int64
+            np.testing.assert_array_equal(sharers(0, 0, seed, k), joined)  # per hour
+            np.testing.assert_array_equal(sharers(big, big, seed, k), joined)  # in Python
 
 
 @pytest.mark.parametrize("salt", [0, 1, 7])
