@@ -133,6 +133,7 @@ class ConsumerPopulation(mesa.Agent):
             else None
         )
         self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
+        self._novelty_tables: dict[int, tuple[int, list[float]]] = {}  # per product
 
     # ------------------------------------------------------------------ demand
     def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
@@ -486,9 +487,10 @@ class ConsumerPopulation(mesa.Agent):
                 sizes[-1] += 1
         # the exposure counts, each (consumer, product) once: uint16 arithmetic, then
         # saturated at 10,000 (as the numpy way's ``ec[keys] += sizes`` and clip)
+        n = len(at)
         ec, state = self.exposure_count, self.state
-        seen_of: dict[int, int] = {}
-        state_of: dict[int, int] = {}
+        seen = [0.0] * n
+        states = [NONE] * n
         for a, size in zip(starts, sizes, strict=True):
             j = at[order[a]]
             c, s = consumers[j], skus[j]
@@ -496,33 +498,21 @@ class ConsumerPopulation(mesa.Agent):
             if count > 10_000:
                 count = 10_000
             ec[c, s] = count
-            seen_of[flat[order[a]]] = count
-            state_of[flat[order[a]]] = state.item(c, s)
-        # per product and per channel or KOL: gathered once each
+            st = state.item(c, s)
+            for e in order[a : a + size]:
+                seen[e] = float(count)
+                states[e] = st
         c_cfg = self.cfg.consumer
         fb = m.feedback
         mult = fb.conversion_multiplier()
-        products = sorted({skus[i] for i in at})
-        ages = [max(0, hour - m.launch_hour.item(s)) / HOURS_PER_DAY for s in products]
-        half = [m.novelty_half_life_days.item(s) for s in products]
-        novelty = dict(
-            zip(
-                products,
-                np.power(0.5, np.array([x / h for x, h in zip(ages, half, strict=True)])).tolist(),
-                strict=True,
-            )
-        )
-        ratio = {s: m.price_ratio.item(s) - 1.0 for s in products}
-        sensitivity = self.price_sensitivity
-        seen = [float(seen_of[f]) for f in flat]
+        ratio, sensitivity = m.price_ratio, self.price_sensitivity
         # both exponentials in one call: the price factor, then the fatigue
-        args = [-sensitivity.item(consumers[i]) * ratio[skus[i]] for i in at]
+        args = [-sensitivity.item(consumers[i]) * (ratio.item(skus[i]) - 1.0) for i in at]
         fatigue = c_cfg.exposure_fatigue > 0
         if fatigue:
             f, onset = c_cfg.exposure_fatigue, c_cfg.fatigue_onset_exposures
             args += [-f * max(0.0, x - onset) for x in seen]
         exps = np.exp(np.array(args, dtype=np.float64)).tolist()
-        n = len(at)
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
         boost = c_cfg.repeat_exposure_boost
         kept_share = 1.0 - fb.cfg.warning_effect
@@ -535,13 +525,13 @@ class ConsumerPopulation(mesa.Agent):
             if k >= 0:
                 q *= trust.item(k)
             q *= exps[e]
-            q *= novelty[s]
+            q *= self._novelty(s, hour)
             q *= 1.0 + boost * (seen[e] - 1.0)
             if fatigue:
                 q *= exps[n + e]
             p_plain.append(min(q, 1.0))
             q *= mult.item(s)
-            st = state_of[flat[e]]
+            st = states[e]
             if st == WARNED:
                 q *= kept_share
             q = min(q, 1.0)
@@ -588,8 +578,24 @@ class ConsumerPopulation(mesa.Agent):
                     lost[s] = lost.get(s, 0.0) + x
             if lost:
                 fb.add_demand_lost_of(lost)
-        u = rng.random(len(idx)).tolist()  # the same draw; compared as numpy compares
+        # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
+        u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
         return sorted(at[j] for j, a in zip(idx, u, strict=True) if a < p[j])
+
+    def _novelty(self, sku: int, hour: int) -> float:
+        """The novelty of product ``sku`` at ``hour``, ``0.5 ** (age_days / half_life)``
+        as the numpy way works it out (``np.maximum``, ``/``, ``np.power``), from a table of
+        :data:`_NOVELTY_HOURS` hours made at once (the same operations, element by element)."""
+        start = hour - hour % _NOVELTY_HOURS
+        table = self._novelty_tables.get(sku)
+        if table is None or table[0] != start:
+            m = self.model
+            hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)
+            age_days = np.maximum(0, hours - m.launch_hour[sku]) / HOURS_PER_DAY
+            novelty = np.power(0.5, age_days / m.novelty_half_life_days[sku])
+            table = (start, novelty.tolist())
+            self._novelty_tables[sku] = table
+        return table[1][hour - start]
 
     def _on_sale(self, hour: int) -> _OnSale:
         """The products on sale at ``hour`` (``np.flatnonzero(sellable_from <= hour)``),
@@ -799,6 +805,7 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
+_NOVELTY_HOURS = 64  # hours of a product's novelty worked out at once (the short path)
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
