@@ -218,3 +218,29 @@ def test_novelty_tables_give_the_numpy_novelty(base_model):
         want = np.power(0.5, age_days / m.novelty_half_life_days)
         got = [pop._novelty(s, hour) for s in range(2)]
         assert np.array(got).tobytes() == want.tobytes()
+
+
+def test_an_hours_views_are_booked_at_once_as_batch_by_batch(base_model, monkeypatch):
+    """Several content batches' views go to the ledger in one call: the same counts as one
+    call per batch and slice (forced here by chunks of one exposure)."""
+    from sim.content import Exposures
+
+    books = []
+    for chunk in (1 << 18, 1):
+        monkeypatch.setattr(consumers, "_WISH_CHUNK", chunk)
+        m = copy.deepcopy(base_model)
+        r = np.random.default_rng(7)
+        batches = [
+            Exposures(r.integers(0, N, n), r.integers(0, m.n_sku, n).astype(np.int32), ch, kol)
+            for n, ch, kol in (
+                (5, CH_VIDEO, 0),
+                (300, CH_LIVE, 1),
+                (2, CH_WOM, -1),
+                (1, CH_VIDEO, 2),
+            )
+        ]
+        m.population.decide(3, batches)
+        units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
+        books.append([m.ledger.hour_block.tobytes(), *units])
+        assert m.ledger.hour["views"].sum() == 306
+    assert books[0] == books[1]

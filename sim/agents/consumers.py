@@ -198,8 +198,15 @@ class ConsumerPopulation(mesa.Agent):
             return
         rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
-        for b in fresh:  # content views, per SKU and region (integer counts: by slices)
-            if b.channel in (CH_VIDEO, CH_LIVE):
+        # content views, per SKU and region: integer counts, so added in any grouping (all
+        # the hour's batches at once, or a large hour by slices) they give the same books
+        views = [b for b in fresh if b.channel in _CONTENT]
+        if len(views) > 1 and sum(len(b) for b in views) <= _WISH_CHUNK:
+            c = np.concatenate([b.consumers for b in views])
+            k = np.concatenate([b.skus for b in views])
+            m.ledger.add_region_flow("views", k, self.region[c], 1)
+        else:
+            for b in views:
                 for a in range(0, len(b), _WISH_CHUNK):
                     c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
                     m.ledger.add_region_flow("views", k, self.region[c], 1)
