@@ -495,26 +495,31 @@ class ConsumerPopulation(mesa.Agent):
         # the exposure counts, each (consumer, product) once: uint16 arithmetic, then
         # saturated at 10,000 (as the numpy way's ``ec[keys] += sizes`` and clip)
         n = len(at)
-        ec, state = self.exposure_count, self.state
+        ec, state = self.exposure_count.reshape(-1), self.state.reshape(-1)  # by flat key
         seen = [0.0] * n
         states = [NONE] * n
         for a, size in zip(starts, sizes, strict=True):
-            j = at[order[a]]
-            c, s = consumers[j], skus[j]
-            count = (ec.item(c, s) + size) & 0xFFFF
+            key = flat[order[a]]
+            count = (ec.item(key) + size) & 0xFFFF
             if count > 10_000:
                 count = 10_000
-            ec[c, s] = count
-            st = state.item(c, s)
+            ec[key] = count
+            st = state.item(key)
             for e in order[a : a + size]:
                 seen[e] = float(count)
                 states[e] = st
         c_cfg = self.cfg.consumer
         fb = m.feedback
+        # per product: the price ratio, novelty and rating multiplier, read once each
+        product: dict[int, tuple[float, float, float]] = {}
         mult = fb.conversion_multiplier()
-        ratio, sensitivity = m.price_ratio, self.price_sensitivity
+        for s in skus if len(at) == len(skus) else [skus[i] for i in at]:
+            if s not in product:
+                ratio = m.price_ratio.item(s) - 1.0
+                product[s] = (ratio, self._novelty(s, hour), mult.item(s))
         # both exponentials in one call: the price factor, then the fatigue
-        args = [-sensitivity.item(consumers[i]) * (ratio.item(skus[i]) - 1.0) for i in at]
+        sensitivity = self.price_sensitivity
+        args = [-sensitivity.item(consumers[i]) * product[skus[i]][0] for i in at]
         fatigue = c_cfg.exposure_fatigue > 0
         if fatigue:
             f, onset = c_cfg.exposure_fatigue, c_cfg.fatigue_onset_exposures
@@ -523,21 +528,28 @@ class ConsumerPopulation(mesa.Agent):
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
         boost = c_cfg.repeat_exposure_boost
         kept_share = 1.0 - fb.cfg.warning_effect
+        # channel × appeal × KOL trust: the same first products for a channel, KOL and product
+        first: dict[tuple[int, int, int], float] = {}
         p: list[float] = []
         p_plain: list[float] = []
         closed: list[bool] = []
         for e, i in enumerate(at):
             s, k = skus[i], kols[i]
-            q = conversion.item(channels[i]) * appeal.item(s)
-            if k >= 0:
-                q *= trust.item(k)
+            key = (channels[i], k, s)
+            q = first.get(key)
+            if q is None:
+                q = conversion.item(channels[i]) * appeal.item(s)
+                if k >= 0:
+                    q *= trust.item(k)
+                first[key] = q
+            _, novelty, rating = product[s]
             q *= exps[e]
-            q *= self._novelty(s, hour)
+            q *= novelty
             q *= 1.0 + boost * (seen[e] - 1.0)
             if fatigue:
                 q *= exps[n + e]
             p_plain.append(min(q, 1.0))
-            q *= mult.item(s)
+            q *= rating
             st = states[e]
             if st == WARNED:
                 q *= kept_share
