@@ -520,11 +520,17 @@ class ConsumerPopulation(mesa.Agent):
         # both exponentials in one call: the price factor, then the fatigue
         sensitivity = self.price_sensitivity
         args = [-sensitivity.item(consumers[i]) * product[skus[i]][0] for i in at]
-        fatigue = c_cfg.exposure_fatigue > 0
-        if fatigue:
+        # the fatigue exp(-f·max(0, seen - onset)) only where it is not exp(-0.0) = 1.0
+        # (multiplying by 1.0 changes no float)
+        tired: list[int] = []
+        if c_cfg.exposure_fatigue > 0:
             f, onset = c_cfg.exposure_fatigue, c_cfg.fatigue_onset_exposures
-            args += [-f * max(0.0, x - onset) for x in seen]
+            for e, x in enumerate(seen):
+                if x - onset > 0:
+                    tired.append(e)
+                    args.append(-f * (x - onset))
         exps = np.exp(np.array(args, dtype=np.float64)).tolist()
+        fatigue = dict(zip(tired, exps[n:], strict=True))
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
         boost = c_cfg.repeat_exposure_boost
         kept_share = 1.0 - fb.cfg.warning_effect
@@ -546,8 +552,8 @@ class ConsumerPopulation(mesa.Agent):
             q *= exps[e]
             q *= novelty
             q *= 1.0 + boost * (seen[e] - 1.0)
-            if fatigue:
-                q *= exps[n + e]
+            if fatigue and e in fatigue:
+                q *= fatigue[e]
             p_plain.append(min(q, 1.0))
             q *= rating
             st = states[e]
