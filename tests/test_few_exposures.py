@@ -244,3 +244,18 @@ def test_an_hours_views_are_booked_at_once_as_batch_by_batch(base_model, monkeyp
         books.append([m.ledger.hour_block.tobytes(), *units])
         assert m.ledger.hour["views"].sum() == 306
     assert books[0] == books[1]
+
+
+def test_flat_books_follow_the_population_arrays(base_model):
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    ec, _ = pop._flat_books()
+    ec[3 * m.n_sku + 1] = 7
+    assert pop.exposure_count[3, 1] == 7
+    assert pop._flat_books()[0] is ec  # remembered
+    again = copy.deepcopy(pop)  # copied views would no longer write into the copied arrays
+    again._flat_books()[1][2 * m.n_sku] = 3
+    assert again.state[2, 0] == 3
+    pop.exposure_count = np.zeros_like(pop.exposure_count)  # replaced: new views
+    pop._flat_books()[0][0] = 5
+    assert pop.exposure_count[0, 0] == 5

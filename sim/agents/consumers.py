@@ -134,6 +134,7 @@ class ConsumerPopulation(mesa.Agent):
         )
         self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
         self._novelty_tables: dict[int, tuple[int, list[float]]] = {}  # per product
+        self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand
     def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
@@ -159,7 +160,7 @@ class ConsumerPopulation(mesa.Agent):
         else:
             consumers = rng.integers(0, self.n, k)
         if len(launched) == 1:  # rng.integers(0, 1, k) draws nothing: all zeros
-            skus = np.repeat(on_sale.ids32, k)
+            skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
         else:
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
@@ -495,7 +496,7 @@ class ConsumerPopulation(mesa.Agent):
         # the exposure counts, each (consumer, product) once: uint16 arithmetic, then
         # saturated at 10,000 (as the numpy way's ``ec[keys] += sizes`` and clip)
         n = len(at)
-        ec, state = self.exposure_count.reshape(-1), self.state.reshape(-1)  # by flat key
+        ec, state = self._flat_books()
         seen = [0.0] * n
         states = [NONE] * n
         for a, size in zip(starts, sizes, strict=True):
@@ -606,6 +607,19 @@ class ConsumerPopulation(mesa.Agent):
         # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
         u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
         return sorted(at[j] for j, a in zip(idx, u, strict=True) if a < p[j])
+
+    def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
+        """The exposure counts and states as flat views (index ``consumer·P + product``),
+        made again unless they are still views of the arrays the population holds."""
+        views = self._flat_views
+        if (
+            views is None
+            or views[0].base is not self.exposure_count
+            or views[1].base is not self.state
+        ):
+            views = (self.exposure_count.reshape(-1), self.state.reshape(-1))
+            self._flat_views = views
+        return views
 
     def _novelty(self, sku: int, hour: int) -> float:
         """The novelty of product ``sku`` at ``hour``, ``0.5 ** (age_days / half_life)``
