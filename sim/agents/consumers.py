@@ -514,10 +514,9 @@ class ConsumerPopulation(mesa.Agent):
         # per product: the price ratio, novelty and rating multiplier, read once each
         product: dict[int, tuple[float, float, float]] = {}
         mult = fb.conversion_multiplier()
-        for s in skus if len(at) == len(skus) else [skus[i] for i in at]:
-            if s not in product:
-                ratio = m.price_ratio.item(s) - 1.0
-                product[s] = (ratio, self._novelty(s, hour), mult.item(s))
+        for s in dict.fromkeys(skus if len(at) == len(skus) else [skus[i] for i in at]):
+            ratio = m.price_ratio.item(s) - 1.0
+            product[s] = (ratio, self._novelty(s, hour), mult.item(s))
         # both exponentials in one call: the price factor, then the fatigue
         sensitivity = self.price_sensitivity
         args = [-sensitivity.item(consumers[i]) * product[skus[i]][0] for i in at]
