@@ -469,8 +469,9 @@ class ConsumerPopulation(mesa.Agent):
         Python lists: the positions that become wishes, ascending. The same numbers as the
         numpy way: the same groups (Python's sort is stable), exposure counts (uint16
         arithmetic, saturated alike), float64 operations in the same order on Python floats
-        (which round as numpy's float64 does), numpy only for the exponentials and the
-        novelty's power (one call each), the same books and the same ``rng.random`` draw."""
+        (which round as numpy's float64 does), numpy only for the exponentials (one call)
+        and the novelty's tables (:meth:`_novelty`), the same books and the same
+        ``rng.random`` draw."""
         m = self.model
         P = m.n_sku
         on_sale = self._on_sale(hour)
