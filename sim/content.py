@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight falls below
 STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
+_GATHER = 256  # sharers come from the viewers joined up to this many per hour drawn
+_FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Python
 
 
 @dataclass
@@ -181,7 +183,9 @@ class Post:
             if graph is not None and self.kind == "short_video":
                 self._remember(np.empty(0, dtype=np.int64), kernel_decay, share_factor)
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-        consumers = np.concatenate(parts).astype(np.int64, copy=False)
+        # a fresh int64 array (its shared views may be filled in later)
+        one = len(parts) == 1
+        consumers = (parts[0] if one else np.concatenate(parts)).astype(np.int64, copy=False)
         if sharers is not None:
             if pending is None:
                 consumers[share_at:] = graph.edge_targets(sharers, slots)
@@ -203,11 +207,11 @@ class Post:
         power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats
         w = np.array(self._viewer_mass) * power[last - np.array(self._viewer_hours)]
-        total = w.sum()
+        total = np.add.reduce(w)  # w.sum(), without the method's Python layer
         if not total > 0:
             return None
         counts = rng.multinomial(k, w / total)
-        drawn = np.flatnonzero(counts)  # the hours with sharers, oldest first
+        drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
             v = viewers[int(drawn[0])][1]
             return v[rng.integers(0, len(v), k)]
@@ -215,10 +219,24 @@ class Post:
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         pool = [viewers[i][1] for i in drawn.tolist()]
+        if k <= _FEW_SHARERS:  # a few: the bounds and the picks on Python integers
+            per_hour = counts[drawn].tolist()
+            bounds = [len(v) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)]
+            places = iter(rng.integers(0, np.array(bounds, dtype=np.int64)).tolist())
+            picked = [
+                v.item(next(places)) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)
+            ]
+            return np.array(picked, dtype=np.int64)
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
-        pick = rng.integers(0, np.repeat(sizes, per)) + np.repeat(np.cumsum(sizes) - sizes, per)
-        return np.concatenate(pool)[pick]
+        pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers
+        if int(sizes.sum()) <= _GATHER * len(pool):  # few viewers: pick from them joined
+            return np.concatenate(pool)[pick + np.repeat(np.cumsum(sizes) - sizes, per)]
+        # many viewers: pick from each hour's own (the same consumers, without copying all)
+        ends = np.cumsum(per).tolist()
+        return np.concatenate(
+            [v[pick[b - c : b]] for v, b, c in zip(pool, ends, per.tolist(), strict=True)]
+        )
 
     def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent.

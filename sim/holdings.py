@@ -20,7 +20,8 @@ The one rule for owners: change these arrays in place (``a[i] += q``, ``np.add.a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,6 +82,82 @@ class Holdings:
     def intact(self) -> bool:
         """Whether every owner still holds its view (no array was rebound)."""
         return all(getattr(owner, name) is view for owner, name, view in self._views)
+
+    def positions(self, view: np.ndarray) -> np.ndarray:
+        """Where each element of ``view`` (one of the owners' arrays) is in the buffer."""
+        if not any(view is v for _, _, v in self._views):
+            raise ValueError("not an array of these holdings")
+        start = (view.ctypes.data - self.buffer.ctypes.data) // self.buffer.itemsize
+        return np.arange(start, start + view.size).reshape(view.shape)
+
+    def sums(self, terms: list[tuple[np.ndarray, np.ndarray]], size: int) -> Sums:
+        """A linear book kept from the buffer: ``out[t] = Σ array[e]`` over the terms
+        ``(array, targets)``, element ``e`` of ``array`` going to ``out[targets[e]]``
+        (``targets`` broadcast to the array's shape)."""
+        pos = [self.positions(a).ravel() for a, _ in terms]
+        dest = [np.broadcast_to(t, a.shape).ravel() for a, t in terms]
+        return Sums(
+            self.buffer,
+            np.concatenate([np.empty(0, np.int64), *pos]),
+            np.concatenate([np.empty(0, np.int64), *dest]),
+            size,
+        )
+
+
+class Sums:
+    """Integer sums of buffer elements into an array of ``size`` (see :meth:`Holdings.sums`):
+    one gather and one ``np.add.reduceat``; integer sums are exact in any order, so this is
+    what adding the owners' arrays one by one gives."""
+
+    def __init__(self, buffer: np.ndarray, positions: np.ndarray, targets: np.ndarray, size: int):
+        order = np.argsort(targets, kind="stable")
+        self._buffer, self._size = buffer, size
+        self._positions = positions[order]
+        targets = targets[order]
+        head = np.ones(len(targets), dtype=bool)
+        head[1:] = targets[1:] != targets[:-1]
+        self._starts = np.flatnonzero(head)
+        self._targets = targets[self._starts]
+
+    def __call__(self) -> np.ndarray:
+        """The sums now (``int64``, zero where no term goes)."""
+        out = np.zeros(self._size, dtype=np.int64)
+        if len(self._positions):
+            out[self._targets] = np.add.reduceat(self._buffer[self._positions], self._starts)
+        return out
+
+
+class _Widening:
+    """A ufunc whose ``at`` gives integer values the array's integer dtype first: numpy's
+    ``ufunc.at`` takes its fast loop only when the dtypes agree (an int32 quantity into an
+    int64 counter went through the generic loop, element by element). Widening an integer
+    is exact, so the result is that of ``ufunc.at`` with the values as they were."""
+
+    def __init__(self, ufunc: np.ufunc):
+        self._ufunc = ufunc
+
+    def at(self, a: np.ndarray, index: Any, values: Any) -> None:
+        """``ufunc.at(a, index, values)``, the values widened when they are integers."""
+        dt = getattr(values, "dtype", None)
+        if (
+            dt is not None
+            and dt != a.dtype
+            and dt.kind in "biu"
+            and a.dtype.kind == "i"
+            and np.can_cast(dt, a.dtype)
+        ):
+            values = values.astype(a.dtype)
+        self._ufunc.at(a, index, values)
+
+
+@dataclass(frozen=True)
+class _IntegerUfuncs:
+    add: _Widening
+    subtract: _Widening
+
+
+# ``ints.add.at(stock, index, quantity)``: np.add.at for the integer books, faster
+ints = _IntegerUfuncs(_Widening(np.add), _Widening(np.subtract))
 
 
 def gather(m: ViralChainModel) -> tuple[Holdings, Holdings]:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.holdings import ints
+
 _COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, not np.add.at
 
 
@@ -95,7 +97,7 @@ class Ledger:
     # -- unit flows ----------------------------------------------------------------
     def add_units(self, name: str, sku: int | np.ndarray, qty: int | np.ndarray) -> None:
         """Add to a per-SKU unit counter (vectorised over skus)."""
-        np.add.at(self.units[name], sku, qty)
+        ints.add.at(self.units[name], sku, qty)
 
     def add_region_flow(
         self, name: str, sku: int | np.ndarray, region: np.ndarray, qty: int | np.ndarray
@@ -115,9 +117,9 @@ class Ledger:
             if name in self.units:
                 self.units[name] += counts.sum(axis=1)
             return
-        np.add.at(hour, (sku, region), qty)
+        ints.add.at(hour, (sku, region), qty)
         if name in self.units:
-            np.add.at(self.units[name], sku, qty)
+            ints.add.at(self.units[name], sku, qty)
 
     def defective_share(self) -> np.ndarray:
         """Per SKU, the share of units made that are defective and not yet found."""
@@ -127,7 +129,7 @@ class Ledger:
     def defective_found(self, sku: np.ndarray, qty: np.ndarray) -> None:
         """Buyers found these defective units: they are no longer hidden in the stock."""
         out = self.units["defective_out"]
-        np.subtract.at(out, sku, qty)
+        ints.subtract.at(out, sku, qty)
         np.maximum(out, 0, out=out)
 
     def intents_waiting(self, sku: np.ndarray, qty: np.ndarray) -> None:

@@ -37,7 +37,7 @@ from sim.clock import HOURS_PER_DAY, HOURS_PER_WEEK
 from sim.config import Config, DisruptionConfig
 from sim.content import PendingShares, cross_excite
 from sim.geography import Geography
-from sim.holdings import Holdings, gather
+from sim.holdings import Holdings, Sums, gather
 from sim.ledger import Ledger
 from sim.orders import OrderBook
 from sim.recording import Recorder
@@ -131,6 +131,7 @@ class ViralChainModel(mesa.Model):
         # the stock part of working capital per brand, and what it was computed from
         self._stock_value: list[float] = []
         self._stock_value_key = b""
+        self._held_units: Sums | None = None  # the units per brand, from the holdings
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -330,7 +331,7 @@ class ViralChainModel(mesa.Model):
             + led.spend_variable.tobytes()
         )
         if key != self._stock_value_key:
-            self._stock_value = self._stock_at_cost()
+            self._stock_value = self._stock_at_cost_summed()
             self._stock_value_key = key
         money = led.money
         paid, refunds, delivered = money["paid"], money["cancel_refunds"], money["delivered_value"]
@@ -375,6 +376,27 @@ class ViralChainModel(mesa.Model):
                 units += np.add.reduce([f.fg for f in brand.factories]).sum(axis=1)
             out.append(float(units.astype(np.float64) @ cost))
         return out
+
+    def _stock_at_cost_summed(self) -> list[float]:
+        """:meth:`_stock_at_cost` with each brand's units summed from the holdings' buffer
+        in one book (:meth:`sim.holdings.Holdings.sums`: the same integers, so the same
+        floats); :meth:`_check_books` compares it with the long way in debug mode."""
+        if self._held_units is None:
+            n = self.n_sku
+            terms: list[tuple[np.ndarray, np.ndarray]] = []
+            for b, brand in enumerate(self.brands):
+                at = np.arange(b * n, (b + 1) * n)
+                terms += [(a, at) for w in brand.warehouses for a in (w.on_hand, w.returns_waiting)]
+                terms += [
+                    (a, at)
+                    for c in brand.carriers
+                    for a in (c.stock_in_transit, c.parcels_in_transit, c.returns_in_transit)
+                ]
+                terms += [(f.fg, at[:, None]) for f in brand.factories]
+            self._held_units = self.holdings.sums(terms, len(self.brands) * n)
+        units = self._held_units().reshape(len(self.brands), self.n_sku)
+        cost = self.ledger.average_cost()
+        return [float(u.astype(np.float64) @ cost) for u in units]
 
     # ------------------------------------------------------------------ running
     def run(self, progress: Callable[[int], None] | None = None) -> None:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from sim.clock import HOURS_PER_DAY
 
 if TYPE_CHECKING:
+    from sim.holdings import Sums
     from sim.model import ViralChainModel
 
 SCHEMA_VERSION = "1"
@@ -79,6 +80,8 @@ class Recorder:
         self._stock_cells = cells
         self._stocks = np.zeros(self.data.shape[1:], dtype=np.int64)
         self._stocks_key = b""  # the holdings' bytes the cached stocks were taken from
+        self._stock_sums: Sums | None = None  # the stocks, summed from the holdings' buffer
+        self._flow_sums: Sums | None = None  # the recorded flows of the supply side's hour
         # where the ledger's hourly flows (its block's last axis, in order) go in a row
         self._region_flow_fields = [_F[f] for f in model.ledger.HOURLY_REGION_FIELDS]
 
@@ -95,20 +98,18 @@ class Recorder:
         row = self.data[hour // self.period]
         key = m.holdings.key()
         if key != self._stocks_key:
-            self._stocks = self.stocks()
+            if self._stock_sums is None:
+                self._stock_sums = self._summed_stocks()
+            self._stocks = self._stock_sums().reshape(self._stocks.shape)
             self._stocks_key = key
         np.copyto(row, self._stocks, where=self._stock_cells)
         ledger = m.ledger
         if ledger.hour_flowed:  # most hours have no flow; the ledger's block, in one add
             row[:, : self._w0, self._region_flow_fields] += ledger.hour_block
-        if m.hour_flows.any():  # shipped, returned, produced
-            if m.warehouses:
-                whs = row[:, self._w0 : self._f0]
-                whs[:, :, _F["shipped"]] += np.array([w.shipped_hour for w in m.warehouses]).T
-                whs[:, :, _F["returned"]] += np.array([w.returned_hour for w in m.warehouses]).T
-            if m.factories:
-                facs = row[:, self._f0 :]
-                facs[:, :, _F["produced"]] += np.array([f.produced_hour for f in m.factories]).T
+        if m.hour_flows.any():  # shipped, returned, produced: one book of the flow buffer
+            if self._flow_sums is None:
+                self._flow_sums = self._summed_flows()
+            row += self._flow_sums().reshape(row.shape)
 
     def stocks(self) -> np.ndarray:
         """The stock fields of a row as they are now (every other field 0): the long way."""
@@ -126,6 +127,39 @@ class Recorder:
             facs = out[:, self._f0 :]
             facs[:, :, _F["on_hand"]] = np.array([f.fg for f in m.factories]).sum(axis=2).T
         return out
+
+    def _summed_stocks(self) -> Sums:
+        """:meth:`stocks` as one book of integer sums over the holdings' buffer (each cell
+        gets the elements :meth:`stocks` adds there: exact, so the same values)."""
+        m = self.model
+        w0, f0 = self._w0, self._f0
+        cell = np.arange(self._stocks.size).reshape(self._stocks.shape)
+        terms = [(b.selling.backlog_region, cell[:, :w0, _F["backlog"]]) for b in m.brands]
+        terms += [(c.parcels_to_region, cell[:, :w0, _F["in_transit"]]) for c in m.carriers]
+        terms += [(w.on_hand, cell[:, w0 + i, _F["on_hand"]]) for i, w in enumerate(m.warehouses)]
+        if m.warehouses:
+            at = cell[:, w0:f0, _F["in_transit"]]
+            terms += [(c.stock_in_transit_to, at) for c in m.carriers]
+        for i, f in enumerate(m.factories):  # finished goods, summed over their destinations
+            terms.append((f.fg, cell[:, f0 + i, _F["on_hand"], None]))
+        return m.holdings.sums(terms, cell.size)
+
+    def _summed_flows(self) -> Sums:
+        """The warehouses' shipped and returned and the factories' produced units of the
+        hour, in their cells of a row (every other cell 0), from the hour's flow buffer."""
+        m = self.model
+        w0, f0 = self._w0, self._f0
+        cell = np.arange(self._stocks.size).reshape(self._stocks.shape)
+        terms = []
+        for i, w in enumerate(m.warehouses):
+            terms += [
+                (w.shipped_hour, cell[:, w0 + i, _F["shipped"]]),
+                (w.returned_hour, cell[:, w0 + i, _F["returned"]]),
+            ]
+        terms += [
+            (f.produced_hour, cell[:, f0 + i, _F["produced"]]) for i, f in enumerate(m.factories)
+        ]
+        return m.hour_flows.sums(terms, cell.size)
 
     def check(self) -> None:
         """Debug mode: the cached stocks are those of now (raises when stale)."""

@@ -29,6 +29,7 @@ lists all edges (CSR) for tests and analysis.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,29 +40,62 @@ from sim.config import SocialGraphConfig
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S27, _S30, _S31, _S32 = (np.uint64(b) for b in (27, 30, 31, 32))
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[np.ndarray, ...]:
     """Two uniforms in [0, 1) per (key, i, j, salt) from one SplitMix64 hash (vectorised,
-    stateless): its high and its low 32 bits."""
-    with np.errstate(over="ignore"):
-        x = key + i.astype(np.uint64) * _GOLDEN + j.astype(np.uint64) * _M1
-        if salt:
-            x += np.uint64(salt) * _M2
-        x ^= x >> np.uint64(30)
-        x *= _M1
-        x ^= x >> np.uint64(27)
-        x *= _M2
-        x ^= x >> np.uint64(31)
+    stateless): its high and its low 32 bits. uint64 arithmetic wraps (mod 2**64, in any
+    order: the same hash); the steps work in place, in two arrays."""
+    x = i.astype(np.uint64)
+    x *= _GOLDEN
+    x += key
+    y = j.astype(np.uint64)
+    y *= _M1
+    x += y
+    if salt:
+        x += np.uint64((salt * int(_M2)) & ((1 << 64) - 1))
+    np.right_shift(x, _S30, out=y)
+    x ^= y
+    x *= _M1
+    np.right_shift(x, _S27, out=y)
+    x ^= y
+    x *= _M2
+    np.right_shift(x, _S31, out=y)
+    x ^= y
     scale = 1.0 / 4294967296.0
-    high = (x >> np.uint64(32)).astype(np.float64) * scale
-    low = (x & np.uint64(0xFFFFFFFF)).astype(np.float64) * scale
+    np.right_shift(x, _S32, out=y)
+    high = y.astype(np.float64)
+    high *= scale
+    np.bitwise_and(x, _LOW32, out=y)
+    low = y.astype(np.float64)
+    low *= scale
     return high, low
 
 
+_MASK = (1 << 64) - 1
+_GOLDEN_INT, _M1_INT, _M2_INT = int(_GOLDEN), int(_M1), int(_M2)
+_SCALE = 1.0 / 4294967296.0
+
+
+def _hash(key: int, i: int, j: int, salt: int) -> int:
+    """:func:`_uniforms`' SplitMix64 hash of one (key, i, j, salt), on Python integers
+    (every product and sum taken mod 2**64, as uint64 arithmetic wraps)."""
+    x = (key + i * _GOLDEN_INT + j * _M1_INT + salt * _M2_INT) & _MASK
+    x ^= x >> 30
+    x = (x * _M1_INT) & _MASK
+    x ^= x >> 27
+    x = (x * _M2_INT) & _MASK
+    return x ^ (x >> 31)
+
+
 _BLOCK = 16  # positions per stored value of the cumulative attention
+_FEW_EDGES = 12  # up to this many look-ups, edges are found one by one in Python
 _CHUNK = 1 << 18  # consumers per chunk of the build
 _LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
+_SEARCH = 512  # up to this many points, the stored value before each is a binary search
+_ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 
 
 @dataclass(frozen=True)
@@ -115,6 +149,19 @@ class SocialGraph:
         bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
         return sum(a.nbytes for a in cols + bounds)
 
+    @functools.cached_property
+    def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every community, then every region, then the whole market: its first position
+        in the layout, its end, and the cumulative attention at both (the bounds an edge's
+        target is drawn between)."""
+        n, total = self.n, self.region_cum[-1]
+        return (
+            np.concatenate([self.comm_start[:-1], self.region_start[:-1], [0]]),
+            np.concatenate([self.comm_start[1:], self.region_start[1:], [n]]),
+            np.concatenate([self.comm_cum[:-1], self.region_cum[:-1], [0.0]]),
+            np.concatenate([self.comm_cum[1:], self.region_cum[1:], [total]]),
+        )
+
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
         """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
         weights in between added in turn (tests, analysis)."""
@@ -130,8 +177,11 @@ class SocialGraph:
         table = np.empty((_BLOCK, len(blk)))
         table[0] = self.checkpoints[blk]
         table[1:] = rows[:, : _BLOCK - 1].T
-        for j in range(1, _BLOCK):
-            np.add(table[j - 1], table[j], out=table[j])
+        if len(blk) <= _ACCUMULATE:  # one call: accumulate adds row after row, in turn
+            np.cumsum(table, axis=0, out=table)
+        else:  # the same additions, faster for many blocks
+            for j in range(1, _BLOCK):
+                np.add(table[j - 1], table[j], out=table[j])
         return table
 
     def _locate(self, point: np.ndarray) -> np.ndarray:
@@ -141,20 +191,24 @@ class SocialGraph:
         The stored value before it is found by a guide table (the number of stored values
         at most ``b / guide_scale`` for every ``b``: a point's answer lies between the
         counts of the bucket before its own and the one after, and is counted up from the
-        lower), then the block's sums at most ``point`` are counted."""
+        lower; for a few points, a binary search among the stored values gives the same
+        count in one call), then the block's sums at most ``point`` are counted."""
         cp, guide = self.checkpoints, self.guide
         out = np.empty(len(point), dtype=np.int64)
         g, last = len(guide) - 1, len(cp) - 1
         for a in range(0, len(point), _LOOKUPS):
             pt = point[a : a + _LOOKUPS]
-            b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
-            stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
-            most = guide[np.minimum(b + 2, g)]  # at least the answer
-            while True:
-                step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
-                if not step.any():
-                    break
-                stored += step
+            if len(pt) <= _SEARCH:  # a few points: a binary search each, one call
+                stored = np.searchsorted(cp, pt, side="right")
+            else:  # the guide's bracket, counted up (the same count, fewer cache misses)
+                b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
+                stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
+                most = guide[np.minimum(b + 2, g)]  # at least the answer
+                while True:
+                    step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
+                    if not step.any():
+                        break
+                    stored += step
             blk = stored - 1  # the last stored value at most the point
             below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
             out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1
@@ -164,20 +218,22 @@ class SocialGraph:
         """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``)."""
         src = np.asarray(src, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
-        n = self.n
+        if len(src) <= _FEW_EDGES:
+            return self._few_edge_targets(src, j)
         scope, u_point = _uniforms(self.key, src, j, 0)
-        lo = np.zeros(len(src), dtype=np.int64)
-        hi = np.full(len(src), n, dtype=np.int64)
-        cum_lo = np.zeros(len(src))
-        cum_hi = np.full(len(src), self.region_cum[-1])
-        in_comm = scope < self.within_community
-        in_region = ~in_comm & (scope < self.within_community + self.within_region)
-        c = self.community[src[in_comm]].astype(np.int64)
-        lo[in_comm], hi[in_comm] = self.comm_start[c], self.comm_start[c + 1]
-        cum_lo[in_comm], cum_hi[in_comm] = self.comm_cum[c], self.comm_cum[c + 1]
-        r = self.region[src[in_region]].astype(np.int64)
-        lo[in_region], hi[in_region] = self.region_start[r], self.region_start[r + 1]
-        cum_lo[in_region], cum_hi[in_region] = self.region_cum[r], self.region_cum[r + 1]
+        # each edge's scope (its community, its region or the market), as a row of the
+        # scopes' table: where the scope lies in the layout and its cumulative attention
+        starts, ends, cum_starts, cum_ends = self._scopes
+        n_comm = len(self.comm_start) - 1
+        r = self.region[src].astype(np.int64)
+        r += n_comm
+        scope_of = np.where(
+            scope < self.within_community,
+            self.community[src],
+            np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
+        )
+        lo, hi = starts[scope_of], ends[scope_of]
+        cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
@@ -193,6 +249,67 @@ class SocialGraph:
             lo_s, size = lo[loop], hi[loop] - lo[loop]
             pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
         return self.order[pos].astype(np.int64)
+
+    def _few_edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """:meth:`edge_targets` of a few edges, one at a time on Python numbers: the same
+        hash (integers mod 2**64), the same float64 operations in the same order, the same
+        block sums added in turn; a few microseconds an edge instead of ~60 numpy calls."""
+        key = int(self.key)
+        n = self.n
+        wc, wcr = self.within_community, self.within_community + self.within_region
+        community, region, order = self.community, self.region, self.order
+        comm_start, comm_cum = self.comm_start, self.comm_cum
+        region_start, region_cum = self.region_start, self.region_cum
+        total = region_cum.item(-1)
+        out = np.empty(len(src), dtype=np.int64)
+        for e, (s, k) in enumerate(zip(src.tolist(), j.tolist(), strict=True)):
+            x = _hash(key, s, k, 0)
+            scope, u = (x >> 32) * _SCALE, (x & 0xFFFFFFFF) * _SCALE
+            if scope < wc:
+                c = community.item(s)
+                lo, hi = comm_start.item(c), comm_start.item(c + 1)
+                cum_lo, cum_hi = comm_cum.item(c), comm_cum.item(c + 1)
+            elif scope < wcr:
+                r = region.item(s)
+                lo, hi = region_start.item(r), region_start.item(r + 1)
+                cum_lo, cum_hi = region_cum.item(r), region_cum.item(r + 1)
+            else:
+                lo, hi, cum_lo, cum_hi = 0, n, 0.0, total
+            pos = min(max(self._locate_one(cum_lo + u * (cum_hi - cum_lo)), lo), hi - 1)
+            if order.item(pos) == s:  # no self-loops: take the next consumer of the block
+                loop = True
+                if hi - lo == 1:  # alone in its community: a contact elsewhere in its region
+                    r = region.item(s)
+                    lo, hi = region_start.item(r), region_start.item(r + 1)
+                    pos = lo + int((_hash(key, s, k, 1) >> 32) * _SCALE * (hi - lo))
+                    loop = order.item(pos) == s
+                if loop:
+                    pos = lo + (pos - lo + 1) % max(hi - lo, 1)
+            out[e] = order[pos]
+        return out
+
+    def _locate_one(self, point: float) -> int:
+        """:meth:`_locate` of one point, on Python numbers (the same comparisons and sums)."""
+        cp, guide = self.checkpoints, self.guide
+        g, last = len(guide) - 1, len(cp) - 1
+        b = min(int(point * self.guide_scale), g)
+        stored = guide.item(max(b - 1, 0))
+        most = guide.item(min(b + 2, g))
+        while stored < most and cp.item(min(stored, last)) <= point:
+            stored += 1
+        blk = stored - 1
+        acc = cp.item(blk)
+        if not acc <= point:
+            return blk * _BLOCK - 1
+        # the block's sums at most the point: the weights (positive, or inf) added in turn as
+        # np.cumsum did, so the sums only grow and counting stops at the first above it
+        start = below = blk * _BLOCK
+        for w in self.weight[start : start + _BLOCK - 1].tolist():
+            acc += w
+            if not acc <= point:
+                break
+            below += 1
+        return below
 
     def neighbours(self, i: int) -> np.ndarray:
         """Out-neighbours of consumer ``i`` (in edge order; repeated links repeat)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import sim
 from sim.feedback import Feedback
@@ -74,3 +75,21 @@ def test_standing_costs_of_an_hour_are_the_daily_ones_over_24():
     standing_costs.accrue_hour(brand)
     for f, d in daily.items():
         assert m.ledger.money[f][0] == before[f] + d / 24
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_review_median_is_numpys(seed):
+    from sim.agents.brand_supply import _median
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    days = [
+        rng.integers(0, 5, n).astype(float),  # many ties
+        rng.integers(0, 10**6, n).astype(float),
+        rng.random(n) * 10.0 ** float(rng.integers(-300, 300)),
+        np.concatenate([rng.random(n), [np.nan]]),
+    ]
+    for d in days:
+        got, want = _median(d), float(np.median(d))
+        assert (got == want) or (got != got and want != want), (d, got, want)
+        assert type(got) is float

@@ -31,11 +31,14 @@ class _Watched(ViralChainModel):
 
 
 class _LongWay(_Watched):
-    """Forgets every cache before each hour: stocks at cost and recorded stocks recomputed."""
+    """Forgets every cache before each hour: stocks at cost and recorded stocks recomputed,
+    the long way (from every stock array, not summed from the holdings' buffer)."""
 
     def step(self) -> None:
         self._stock_value_key = b""
+        self._stock_at_cost_summed = self._stock_at_cost
         self.recorder._stocks_key = b""
+        self.recorder._stock_sums = self.recorder.stocks
         for w in self.warehouses:
             w._holding_key = b""
         super().step()
@@ -150,3 +153,82 @@ def test_window_rates_from_running_totals_equal_slice_sums_every_hour():
     cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=240"])
     Checked(cfg, 1).run()
     assert len(checked) == 240 and checked[-1] > 0  # demand was recorded, rates moved
+
+
+def test_sums_from_the_buffer_are_the_arrays_added_one_by_one():
+    class Owner:
+        def __init__(self, rng):
+            self.a = rng.integers(-50, 50, 3)
+            self.b = rng.integers(-50, 50, (3, 2))
+            self.c = rng.integers(-50, 50, (3, 2))
+
+    rng = np.random.default_rng(4)
+    o, p = Owner(rng), Owner(rng)
+    h = Holdings([(o, ("a", "b", "c")), (p, ("a", "b", "c"))])
+    np.testing.assert_array_equal(h.positions(p.b), np.arange(18, 24).reshape(3, 2))
+    with pytest.raises(ValueError, match="not an array"):
+        h.positions(o.a.copy())
+    cell = np.arange(12).reshape(3, 4)
+    # per row: a's into column 0 of both owners, b's rows summed into column 1, c as it is
+    terms = [(x.a, cell[:, 0]) for x in (o, p)] + [(x.b, cell[:, 1, None]) for x in (o, p)]
+    terms.append((o.c, cell[:, 2:]))
+    sums = h.sums(terms, cell.size)
+    for _ in range(3):
+        want = np.zeros((3, 4), dtype=np.int64)
+        want[:, 0] = o.a + p.a
+        want[:, 1] = o.b.sum(axis=1) + p.b.sum(axis=1)
+        want[:, 2:] = o.c
+        got = sums()
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got.reshape(3, 4), want)
+        o.b[1, 1] += 7  # in place: the book follows
+        p.a[2] -= 3
+    assert not h.sums([], 5)().any()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, np.uint16, bool, np.float64])
+def test_integer_ufunc_at_is_numpys_with_values_widened(dtype):
+    from sim.holdings import ints
+
+    rng = np.random.default_rng(7)
+    for ufunc, ours in ((np.add, ints.add), (np.subtract, ints.subtract)):
+        for index in (
+            (rng.integers(0, 4, 300),),
+            (rng.integers(0, 4, 300), rng.integers(0, 3, 300)),
+        ):
+            values = rng.integers(0, 200, 300).astype(dtype)
+            target = np.zeros((4, 3) if len(index) == 2 else 4, dtype=np.int64)
+            if dtype is np.float64:
+                target = target.astype(np.float64)
+            a, b = target.copy(), target.copy()
+            idx = index if len(index) == 2 else index[0]
+            ufunc.at(a, idx, values)
+            ours.at(b, idx, values)
+            assert b.dtype == a.dtype
+            np.testing.assert_array_equal(b, a)
+        scalar = np.zeros(3, dtype=np.int64)
+        ours.at(scalar, 1, 5)
+        ours.at(scalar, np.array([0, 0]), np.int32(2))
+        assert scalar.tolist() == ([4, 5, 0] if ufunc is np.add else [-4, -5, 0])
+
+
+def test_recorded_supply_flows_are_the_owners_counters_every_hour():
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=240"])
+    m = ViralChainModel(cfg, 1)
+    rec, record = m.recorder, m.recorder.record
+    seen = []
+
+    def checked(hour: int) -> None:
+        want = np.zeros(rec.data.shape[1:], dtype=np.int64)
+        whs, facs = want[:, rec._w0 : rec._f0], want[:, rec._f0 :]
+        whs[:, :, 7] = np.array([w.shipped_hour for w in m.warehouses]).T  # the long way
+        whs[:, :, 8] = np.array([w.returned_hour for w in m.warehouses]).T
+        facs[:, :, 6] = np.array([f.produced_hour for f in m.factories]).T
+        rec._flow_sums = rec._flow_sums or rec._summed_flows()
+        np.testing.assert_array_equal(rec._flow_sums().reshape(want.shape), want)
+        seen.append(want.any())
+        record(hour)
+
+    m.recorder.record = checked
+    m.run()
+    assert any(seen) and not all(seen)

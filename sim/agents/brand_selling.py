@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
+from sim.holdings import ints
 from sim.messages import Wishes
 from sim.orders import ALLOCATED, BACKLOG, CH_LIVE, PICKED
 from sim.queues import IdQueue
@@ -126,7 +127,9 @@ class Selling:
         ids = self._book(hour, sku, wishes.take(idx), np.full(len(idx), p.promise_hours))
         self.backlog[sku].push(ids)
         self.backlog_units[sku] += int(quantity[idx].sum())
-        np.add.at(self.backlog_region, (np.full(len(idx), sku), wishes.regions[idx]), quantity[idx])
+        ints.add.at(
+            self.backlog_region, (np.full(len(idx), sku), wishes.regions[idx]), quantity[idx]
+        )
         outcome[idx] = ACCEPTED
 
     def set_presale(self, sku: int, is_open: bool, hour: int, why: str) -> None:
@@ -163,7 +166,7 @@ class Selling:
             promise_hours=promise,
         )
         m.ledger.add_region_flow("sold", np.full(len(ids), sku), wishes.regions, wishes.quantity)
-        np.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
+        ints.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
         revenue = price * wishes.quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))
         self._commission(wishes.kols, revenue, +1)
@@ -191,8 +194,8 @@ class Selling:
         for w in np.unique(book.warehouse[held]):
             m.warehouses[int(w)].release(held[book.warehouse[held] == w])
         back = ids[status == BACKLOG]
-        np.subtract.at(self.backlog_units, book.sku[back], book.quantity[back])
-        np.subtract.at(
+        ints.subtract.at(self.backlog_units, book.sku[back], book.quantity[back])
+        ints.subtract.at(
             self.backlog_region, (book.sku[back], book.region[back]), book.quantity[back]
         )
         book.cancel(ids)
@@ -244,8 +247,8 @@ class Selling:
             if not got.any():
                 continue
             served = ids[got]
-            np.subtract.at(self.backlog_units, book.sku[served], book.quantity[served])
-            np.subtract.at(
+            ints.subtract.at(self.backlog_units, book.sku[served], book.quantity[served])
+            ints.subtract.at(
                 self.backlog_region, (book.sku[served], book.region[served]), book.quantity[served]
             )
             for w in np.unique(chosen[got]):

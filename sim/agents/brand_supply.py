@@ -170,7 +170,7 @@ class Supply:
                 sig = self.event_plan.baseline_signals(sku, sig, hour - 1)
             per_day = max(0.0, self.forecaster.daily(sig)) if len(sig.daily_demand) else 0.0
             recent = sig.daily_demand[-window:]
-            base = min(float(np.median(recent)) if len(recent) else 0.0, per_day)
+            base = min(_median(recent) if len(recent) else 0.0, per_day)
             safety = max(0.0, self.safety.units(per_day, sig))
             if hour < self._safety_boost_until[sku]:
                 safety *= self._safety_boost[sku]
@@ -425,3 +425,15 @@ class Supply:
                 quantity=1,
                 detail=f"{kol.name} posts at hour {at}",
             )
+
+
+def _median(values: np.ndarray) -> float:
+    """``float(np.median(values))`` of a few whole-unit days, on Python floats: the middle
+    value, or the two middle values added and halved (np.median's mean of them: the same
+    two float operations); NaN goes to numpy. About 1 µs instead of 20-40."""
+    x = sorted(values.tolist())
+    n = len(x)
+    if any(v != v for v in x):  # NaN (sorts anywhere): let numpy say what it gives
+        return float(np.median(values))
+    mid = n // 2
+    return float(x[mid]) if n % 2 else (x[mid - 1] + x[mid]) / 2

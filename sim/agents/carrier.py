@@ -17,6 +17,7 @@ import numpy as np
 
 from sim.clock import HOURS_PER_DAY
 from sim.config import CarrierConfig
+from sim.holdings import ints
 from sim.messages import Consignment
 
 if TYPE_CHECKING:
@@ -189,8 +190,8 @@ class Carrier(mesa.Agent):
                 distance_km=km,
                 order_ids=sel,
             )
-            np.add.at(self.parcels_in_transit, book.sku[sel], qty)
-            np.add.at(self.parcels_to_region, (book.sku[sel], int(r)), qty)
+            ints.add.at(self.parcels_in_transit, book.sku[sel], qty)
+            ints.add.at(self.parcels_to_region, (book.sku[sel], int(r)), qty)
             self._charge(n, km, "transport_cost")
             # a sorting centre packs one parcel per buyer, else one parcel per order
             spec = m.config.brand_specs()[self.brand]
@@ -233,7 +234,7 @@ class Carrier(mesa.Agent):
                     distance_km=km,
                     order_ids=part,
                 )
-                np.add.at(self.returns_in_transit, book.sku[part], qty)
+                ints.add.at(self.returns_in_transit, book.sku[part], qty)
                 self._charge(n, km, "return_cost")
                 self._load(c)
 
@@ -252,10 +253,10 @@ class Carrier(mesa.Agent):
                     m.brands[self.brand].sensing.note_arrival(c.sku_index, hour, c.job_ids)
             elif c.kind == "parcels":
                 skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
-                np.subtract.at(self.parcels_in_transit, skus, qty)
-                np.subtract.at(self.parcels_to_region, (skus, book.region[c.order_ids]), qty)
+                ints.subtract.at(self.parcels_in_transit, skus, qty)
+                ints.subtract.at(self.parcels_to_region, (skus, book.region[c.order_ids]), qty)
                 m.population.receive_parcels(c.order_ids, hour)
             else:
                 skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
-                np.subtract.at(self.returns_in_transit, skus, qty)
+                ints.subtract.at(self.returns_in_transit, skus, qty)
                 m.warehouses[m.warehouse_index[c.destination]].receive_returns(c.order_ids, hour)

@@ -20,6 +20,7 @@ import numpy as np
 
 from sim.clock import HOURS_PER_DAY
 from sim.config import WarehouseConfig
+from sim.holdings import ints
 from sim.orders import ALLOCATED, PICKED
 from sim.queues import IdQueue
 from sim.rng import stream
@@ -83,21 +84,21 @@ class Warehouse(mesa.Agent):
     def receive_returns(self, order_ids: np.ndarray, hour: int) -> None:
         """Returned parcels arrive; they wait for inspection."""
         book = self.model.orders
-        np.add.at(self.returned_hour, book.sku[order_ids], book.quantity[order_ids])
+        ints.add.at(self.returned_hour, book.sku[order_ids], book.quantity[order_ids])
         bad = book.defective[order_ids]
         if bad.any():  # defective returns are scrapped on arrival
             self.model.ledger.add_units(
                 "scrapped", book.sku[order_ids[bad]], book.quantity[order_ids[bad]]
             )
         good = order_ids[~bad]
-        np.add.at(self.returns_waiting, book.sku[good], book.quantity[good])
+        ints.add.at(self.returns_waiting, book.sku[good], book.quantity[good])
 
     # ------------------------------------------------------------------ orders
     def reserve(self, order_ids: np.ndarray) -> None:
         """Reserve stock for accepted orders and queue them for picking."""
         book = self.model.orders
         qty = book.quantity[order_ids]
-        np.add.at(self.reserved, book.sku[order_ids], qty)
+        ints.add.at(self.reserved, book.sku[order_ids], qty)
         if np.any(self.reserved > self.on_hand):
             raise AssertionError(f"{self.name}: reserved more than on hand")
         book.allocate(order_ids, self.gindex)
@@ -108,7 +109,7 @@ class Warehouse(mesa.Agent):
         """Un-reserve stock of orders cancelled before hand-over (they stay on the shelf)."""
         book = self.model.orders
         qty = book.quantity[order_ids]
-        np.subtract.at(self.reserved, book.sku[order_ids], qty)
+        ints.subtract.at(self.reserved, book.sku[order_ids], qty)
         st = book.status[order_ids]
         self.queued_units -= int(qty[st == ALLOCATED].sum())
         self.packed_units -= int(qty[st == PICKED].sum())
@@ -141,9 +142,9 @@ class Warehouse(mesa.Agent):
         ids = self.packed.pop_by_capacity(book.quantity, book.status, PICKED, capacity_units)
         if len(ids):
             skus, qty = book.sku[ids], book.quantity[ids]
-            np.subtract.at(self.on_hand, skus, qty)
-            np.subtract.at(self.reserved, skus, qty)
-            np.add.at(self.shipped_hour, skus, qty)
+            ints.subtract.at(self.on_hand, skus, qty)
+            ints.subtract.at(self.reserved, skus, qty)
+            ints.add.at(self.shipped_hour, skus, qty)
             self.packed_units -= int(qty.sum())
             handling = float(qty.sum()) * self.cfg.handling_cost_per_unit
             self.model.ledger.add_money("transport_cost", self.brand, handling)

@@ -1,0 +1,120 @@
+"""Shortcuts of the content phase (issue 21, fourth pass) give exactly what the long way
+gives: the graph's look-ups of a few edges on Python numbers, a binary search for a few
+points, a block's sums in one ``np.cumsum``, sharers picked from each hour's viewers;
+checked look-up by look-up against the numpy path, and on golden runs with every shortcut
+forced off and forced on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import sim
+import sim.content as content
+import sim.social_graph as social_graph
+from sim.rng import stream
+from sim.social_graph import build
+from tests import golden
+
+RECORDED = json.loads(golden.DIGESTS.read_text())
+CASES = ["head_kol_livestream/flexible", "two_brands/rigid", "steady_seller/flexible"]
+
+
+def _graph(n: int, seed: int, **changes):
+    params = sim.compose().market.social_graph.model_copy(update=changes)
+    shares = np.array([0.5, 0.3, 0.2])
+    region = stream(seed, "test-region").choice(3, size=n, p=shares).astype(np.int16)
+    return build(region, 3, params, stream(seed, "graph"))
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "changes"),
+    [
+        (5_000, 0, {}),
+        (40_000, 1, {}),
+        (3_000, 2, {"community_size_mean": 1.2}),  # many consumers alone in their community
+        (3_000, 3, {"within_community": 0.0, "within_region": 0.0}),
+        (2_000, 4, {"within_community": 1.0, "within_region": 0.0}),
+    ],
+)
+def test_few_edges_are_found_as_numpy_finds_them(n, seed, changes, monkeypatch):
+    g = _graph(n, seed, **changes)
+    rng = np.random.default_rng(seed)
+    src = np.concatenate([rng.integers(0, n, 3000), np.arange(min(n, 2000))])
+    j = (rng.random(len(src)) * g.degree[src]).astype(np.int64)
+    monkeypatch.setattr(social_graph, "_FEW_EDGES", 0)
+    long_way = g.edge_targets(src, j)
+    monkeypatch.setattr(social_graph, "_FEW_EDGES", 1 << 30)
+    few = g.edge_targets(src, j)
+    assert few.dtype == long_way.dtype == np.int64
+    np.testing.assert_array_equal(few, long_way)
+    # one point at a time and all at once: the same positions, at and next to stored sums
+    cp = g.checkpoints[:-1]
+    points = np.concatenate([cp, np.nextafter(cp, np.inf), np.nextafter(cp, 0), rng.random(500)])
+    points = np.clip(points, 0.0, float(g.region_cum[-1]))
+    monkeypatch.setattr(social_graph, "_SEARCH", 0)  # the guide's bracket, counted up
+    located = g._locate(points)
+    np.testing.assert_array_equal([g._locate_one(float(p)) for p in points], located)
+    monkeypatch.setattr(social_graph, "_SEARCH", 1 << 30)  # a binary search per point
+    np.testing.assert_array_equal(g._locate(points), located)
+
+
+@pytest.mark.parametrize("size", [1, 5, 127, 128, 129, 1000])
+def test_block_sums_in_one_call_are_the_sums_added_in_turn(size, monkeypatch):
+    g = _graph(20_000, 5)
+    blk = np.random.default_rng(size).integers(0, len(g.checkpoints) - 1, size)
+    monkeypatch.setattr(social_graph, "_ACCUMULATE", 0)
+    long_way = g._block_sums(blk)
+    monkeypatch.setattr(social_graph, "_ACCUMULATE", 1 << 30)
+    np.testing.assert_array_equal(g._block_sums(blk), long_way)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("fast", [False, True])
+def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path, monkeypatch):
+    big = 1 << 30
+    for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE"):
+        monkeypatch.setattr(social_graph, name, big if fast else 0)
+    monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
+    monkeypatch.setattr(content, "_FEW_SHARERS", big if fast else 0)
+    story, setup = case.split("/")
+    assert golden.digest_case(story, setup, tmp_path) == RECORDED[case]
+
+
+def test_sharers_picked_per_hour_are_those_picked_from_the_viewers_joined(monkeypatch):
+    from sim.content import Post
+
+    def sharers(gather: int, few: int, seed: int, k: int) -> np.ndarray:
+        monkeypatch.setattr(content, "_GATHER", gather)
+        monkeypatch.setattr(content, "_FEW_SHARERS", few)
+        viewers = np.random.default_rng(seed)
+        post = Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, stream(seed, "post"))
+        for h in range(30):
+            post._k = h
+            seen = viewers.integers(0, 10**6, int(viewers.integers(0, 400)))
+            post._remember(seen, 0.9, 0.5 if h % 3 else 1.0)
+        post._k = 30
+        got = post._sharers(k, 0.9, post.rng)
+        return np.concatenate([got, post.rng.integers(0, 2**62, 4)])  # and the stream after
+
+    big = 1 << 30
+    for seed in range(5):
+        for k in (2, 7, 32, 500):
+            joined = sharers(big, 0, seed, k)
+            assert joined.dtype == np.int64
+            np.testing.assert_array_equal(sharers(0, 0, seed, k), joined)  # per hour
+            np.testing.assert_array_equal(sharers(big, big, seed, k), joined)  # in Python
+
+
+@pytest.mark.parametrize("salt", [0, 1, 7])
+def test_the_hash_in_place_is_splitmix64_on_python_integers(salt):
+    rng = np.random.default_rng(salt)
+    key = np.uint64(rng.integers(0, 2**63, dtype=np.int64)) * np.uint64(2) + np.uint64(1)
+    i = np.concatenate([rng.integers(0, 2**62, 300), [0, 2**63 - 1]])
+    j = np.concatenate([rng.integers(0, 2**40, 300), [2**63 - 1, 0]])
+    high, low = social_graph._uniforms(key, i, j, salt)
+    for a, b, h, lo in zip(i.tolist(), j.tolist(), high.tolist(), low.tolist(), strict=True):
+        x = social_graph._hash(int(key), a, b, salt)
+        assert (h, lo) == ((x >> 32) / 2**32, (x & 0xFFFFFFFF) / 2**32)
