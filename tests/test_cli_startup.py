@@ -95,3 +95,25 @@ def test_the_command_table_names_every_command_of_every_module():
         }
     assert _commands(cli.build_parser(["run"])) == set(cli.OWN_COMMANDS)
     assert _commands(cli.build_parser(["nonsense"])) == every  # argparse lists them all
+
+
+@pytest.mark.parametrize("argv", [["list", "stories"], ["run", "--bogus"]])
+def test_the_command_leaves_its_objects_to_the_os_at_exit_and_still_flushes(argv, tmp_path):
+    # gc.freeze(): the interpreter's exit does not collect garbage through every object
+    # pandas, Mesa and matplotlib made; atexit hooks run and the output arrives whole
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 1000))\n"
+        "from experiments.cli import console\n"
+        f"sys.argv = ['viralchain', *{argv!r}]\n"
+        "sys.exit(console())\n"
+    )
+    env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert done.stdout.rstrip().endswith("frozen True")
+    if argv[0] == "list":
+        assert done.returncode == 0 and "head_kol_livestream" in done.stdout
+    else:
+        assert done.returncode == 2 and "--bogus" in done.stderr
