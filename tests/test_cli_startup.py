@@ -117,3 +117,39 @@ def test_the_command_leaves_its_objects_to_the_os_at_exit_and_still_flushes(argv
         assert done.returncode == 0 and "head_kol_livestream" in done.stdout
     else:
         assert done.returncode == 2 and "--bogus" in done.stderr
+
+
+def _frozen_when_matplotlib_loads(entry: str, argv: list[str], cache_dir) -> tuple[int, int]:
+    """Run ``viralchain ARGV`` through ``entry`` (``console`` or ``main``) in a fresh process:
+    how many objects had been put out of the collector's sight (``gc.freeze``) when
+    matplotlib began to load, and how many modules were loaded then."""
+    code = (
+        "import gc, sys\n"
+        "seen, before = [], gc.get_freeze_count()\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'matplotlib' and not seen:\n"
+        "            seen.append((gc.get_freeze_count() - before, len(sys.modules)))\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "from experiments import cli\n"
+        f"sys.argv = ['viralchain', *{argv!r}]\n"
+        f"rc = cli.console() if {entry == 'console'} else cli.main(sys.argv[1:])\n"
+        "print(*seen[0])\n"
+    )
+    env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(cache_dir), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, modules = map(int, done.stdout.split()[-2:])
+    return frozen, modules
+
+
+def test_the_command_freezes_its_imports_before_the_run_and_a_caller_of_main_keeps_its_gc(
+    tmp_path,
+):
+    argv = ["run", *SMALL, "--out", str(tmp_path / "run")]
+    frozen, modules = _frozen_when_matplotlib_loads("console", argv, tmp_path / "cache")
+    assert frozen > 50 * modules  # pandas, Mesa and the model's modules, all frozen
+    frozen, _ = _frozen_when_matplotlib_loads("main", argv, tmp_path / "cache")
+    assert frozen == 0
