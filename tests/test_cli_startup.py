@@ -153,3 +153,26 @@ def test_the_command_freezes_its_imports_before_the_run_and_a_caller_of_main_kee
     assert frozen > 50 * modules  # pandas, Mesa and the model's modules, all frozen
     frozen, _ = _frozen_when_matplotlib_loads("main", argv, tmp_path / "cache")
     assert frozen == 0
+
+
+def test_importing_mesa_reads_no_source_and_names_its_loggers_as_before():
+    # Mesa names its loggers from the stack (inspect.stack, getouterframes: the source lines
+    # of every frame and a scan of every module's file); sim gives it a light view
+    code = (
+        "import inspect, logging, sys\n"
+        "import sim\n"
+        "def refuse(*a, **k):\n"
+        "    raise AssertionError('read the stack with its source lines')\n"
+        "inspect.stack = inspect.getouterframes = inspect.findsource = refuse\n"
+        "import sim.model, mesa\n"
+        "from mesa import mesa_logging\n"
+        "print(sorted(mesa_logging._module_loggers))\n"
+        "logging.basicConfig(stream=sys.stdout, format='%(name)s %(message)s')\n"
+        "logging.getLogger('MESA').setLevel(logging.DEBUG)\n"
+        "mesa.Model(rng=1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    loggers, message = done.stdout.splitlines()[:2]
+    assert loggers == "['mesa.mesa_logging', 'mesa.model']"
+    assert message.startswith("MESA.mesa.model calling Model.__init__ with ()")
