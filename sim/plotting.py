@@ -21,9 +21,9 @@ import matplotlib
 if "ipykernel" not in sys.modules and "inline" not in os.environ.get("MPLBACKEND", ""):
     matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -31,6 +31,19 @@ from sim.kpis import BY_NAME as KPI_CATALOGUE
 
 SETUP_COLORS = {"rigid": "#4C6A92", "flexible": "#E8833A"}
 _CYCLE = ["#4C6A92", "#E8833A", "#5DA271", "#B5485D", "#8E6CB0", "#C9A227"]
+
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A new figure: pyplot's in a notebook or wherever pyplot is in use (a notebook shows
+    the figures pyplot holds at the end of a cell), else a bare ``Figure`` on an Agg canvas:
+    no pyplot import, no backend resolution, no figure manager (``viralchain run``)."""
+    if "ipykernel" in sys.modules or "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize)
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def color_for(label: str, i: int = 0) -> str:
@@ -143,7 +156,8 @@ def plot_run(
 ) -> Figure:
     """One run: views and demand, sales vs lost sales, stock per warehouse, production."""
     tot = hourly_totals(timeseries, skus)
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharex=True)
+    fig = new_figure((13, 8))
+    axes = fig.subplots(2, 2, sharex=True)
     ax = axes[0, 0]
     x = _days(tot.index)
     ax.fill_between(x, tot["views"], color="#BBBBBB", alpha=0.6, label="content views")
@@ -266,7 +280,8 @@ def plot_comparison(
     Args:
         runs: label → (timeseries, KPIs).
     """
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    fig = new_figure((13, 8))
+    axes = fig.subplots(2, 2)
     kpi_names = ["fill_rate", "on_time_rate", "quick_response_share"]
     first = hourly_totals(next(iter(runs.values()))[0], skus)
     lo, hi = peak_window(first["demand"])
@@ -604,7 +619,8 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure: let pyplot forget it
+        sys.modules["matplotlib.pyplot"].close(fig)
     tmp.replace(path)
     return path
 
@@ -635,9 +651,8 @@ def plot_kpi_intervals(
     ncol = min(3, max(1, len(kpis)))
     nrow = -(-len(kpis) // ncol)
     height = max(2.2, 0.32 * len(combos) + 1.2)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False, sharey=True
-    )
+    fig = new_figure((4.6 * ncol, height * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
     y = np.arange(len(combos))[::-1]
     for ax, kpi in zip(axes.flat, kpis, strict=False):
         rows = summary[summary["kpi"] == kpi].set_index("combination").reindex(combos)
@@ -678,7 +693,8 @@ def plot_frontier(
         points: one row per combination with ``combination, setup, pareto`` and
             ``<x>_mean, <x>_low, <x>_high, <y>_mean, <y>_low, <y>_high``.
     """
-    fig, ax = plt.subplots(figsize=(8.5, 6))
+    fig = new_figure((8.5, 6))
+    ax = fig.subplots()
     combos = list(points["combination"])
     short = dict(zip(combos, short_labels(combos)[0], strict=True))
     names: dict[tuple[float, float], list[str]] = {}
@@ -765,9 +781,8 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
     ncol = min(3, max(1, len(kpis)))
     nrow = -(-len(kpis) // ncol)
     height = max(2.2, 0.45 * len(combos) + 1.2)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False, sharey=True
-    )
+    fig = new_figure((4.6 * ncol, height * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
     y = np.arange(len(combos))[::-1]
     for ax, kpi in zip(axes.flat, kpis, strict=False):
         rows = diffs[diffs["kpi"] == kpi].set_index("combination").reindex(combos)

@@ -1,6 +1,7 @@
 """``viralchain run`` loads what the run uses and no more: the chosen command's module only,
 no Hydra when the composition is remembered, no matplotlib before the run (none at all when
-the config is bad), and none of Mesa's scipy/networkx parts."""
+the config is bad) and never pyplot, and none of Mesa's scipy/networkx parts; the process
+freezes its objects for a quick exit; Mesa's import reads no source files."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.conftest import ROOT
 SMALL = ["market.n_consumers=2000", "run.horizon_hours=48"]
 NEVER = ["experiments.report", "experiments.sweep_stats", "sim.validation", "scipy", "networkx"]
 NEVER += ["experiments.dashboard.command", "experiments.network", "experiments.optimise"]
+NEVER += ["matplotlib.pyplot"]  # the run plot is a bare Figure on an Agg canvas
 
 
 def _loaded_after(argv: list[str], cache_dir, names: list[str]) -> tuple[int, dict[str, bool]]:

@@ -202,3 +202,47 @@ def test_compact_numbers_keep_four_significant_digits():
     cases = {0: "0", 950: "950", 0.25: "0.25", 12_500: "12.5k", 1_125_000: "1.125M"}
     cases |= {-40_000: "-40k", 3e9: "3G", 250_000: "250k"}
     assert {v: compact_number(v) for v in cases} == cases
+
+
+@pytest.mark.parametrize("plotter", ["plot_run", "plot_comparison"])
+def test_outside_a_notebook_the_plots_need_no_pyplot_and_look_the_same(tmp_path, plotter):
+    """Without pyplot in use (``viralchain run``) a plot is a bare Figure on an Agg canvas
+    and pyplot is never imported; with pyplot in use (a notebook) pyplot holds the figure,
+    so the notebook shows it. Both write the same PNG bytes."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = cached_run("flexible")
+    skus = list(r.config.brand.products)
+    r.timeseries.to_pickle(tmp_path / "ts.pkl")
+    r.events.to_pickle(tmp_path / "ev.pkl")
+    call = {
+        "plot_run": f"plot_run(ts, ev, 'a run', {skus!r})",
+        "plot_comparison": "plot_comparison({'rigid': (ts, {}), 'flexible': (ts, {})})",
+    }[plotter]
+    pngs = {}
+    for pyplot in (False, True):
+        code = (
+            "import sys\n"
+            + ("import matplotlib.pyplot as plt\n" if pyplot else "")
+            + "import pandas as pd\n"
+            f"from sim.plotting import save, {plotter}\n"
+            f"ts, ev = pd.read_pickle({str(tmp_path / 'ts.pkl')!r}), "
+            f"pd.read_pickle({str(tmp_path / 'ev.pkl')!r})\n"
+            f"fig = {call}\n"
+            "held = 'matplotlib.pyplot' in sys.modules and plt.get_fignums() == [fig.number]\n"
+            f"save(fig, {str(tmp_path / f'{pyplot}.png')!r})\n"
+            "print('matplotlib.pyplot' in sys.modules, held, type(fig.canvas).__name__)\n"
+            "print(sys.modules['matplotlib.pyplot'].get_fignums() if held else [])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        state, left = done.stdout.splitlines()[-2:]
+        assert state.startswith("True True") if pyplot else state == "False False FigureCanvasAgg"
+        assert left == "[]"  # saved: pyplot forgot it
+        pngs[pyplot] = (tmp_path / f"{pyplot}.png").read_bytes()
+    assert pngs[False].startswith(b"\x89PNG\r\n\x1a\n") and pngs[False] == pngs[True]
