@@ -267,6 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     # matplotlib only now: a bad config or a failed run does not load it, and Mesa's import
     # (which looks its callers up in every loaded module) meets fewer modules
+    _skip_matplotlib_property_docs()
     from sim.plotting import plot_run, save
 
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
@@ -393,6 +394,8 @@ def _variant_problems(
 def cmd_compare(args: argparse.Namespace) -> int:
     """The same story and seed under several setups or config variants, side by side."""
     from sim.errors import ConfigError
+
+    _skip_matplotlib_property_docs()
     from sim.plotting import plot_comparison, save
 
     try:
@@ -756,6 +759,28 @@ def _freeze_imports() -> None:
         import gc
 
         gc.freeze()
+
+
+# what ``set()`` of every matplotlib artist class says of its properties in the process
+SKIPPED_PROPERTY_DOCS = "Properties: not listed in the viralchain command (see matplotlib's docs)"
+
+
+def _skip_matplotlib_property_docs() -> None:
+    """In the ``viralchain`` process, before matplotlib's artists load: no property lists in
+    their docstrings.
+
+    Each artist class that matplotlib defines writes, as it is defined, the docstring of its
+    ``set()`` method: every property with its accepted values, found by inspecting every
+    setter's docstring (``matplotlib.artist.kwdoc``), ≈ 0.06–0.09 s of importing matplotlib.
+    Nothing in the command reads a docstring, and nothing drawn depends on them. A caller of
+    :func:`main` (a notebook, tests) keeps matplotlib's docstrings.
+    """
+    if not _COMMAND_PROCESS or "matplotlib.artist" in sys.modules:
+        return
+    from matplotlib import artist
+
+    if callable(getattr(artist, "kwdoc", None)):
+        artist.kwdoc = lambda _artist: SKIPPED_PROPERTY_DOCS
 
 
 def console() -> int:
