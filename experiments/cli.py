@@ -8,6 +8,8 @@ value and what is allowed, writes nothing, and never shows a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import logging
 import math
@@ -16,7 +18,7 @@ import re
 import shlex
 import sys
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from experiments import exits
@@ -196,10 +198,10 @@ def _progress_bar(label: str, total: int) -> tuple[Callable[[int], None], Callab
 
 
 def _run_one(cfg, label: str, seed: int | None = None):
-    import sim.model  # noqa: F401  (Mesa: run() imports it; here, to freeze it with the rest)
-    from sim.result import run
+    with _importing():
+        import sim.model  # noqa: F401  (Mesa: run() would import it; here, to freeze it)
+        from sim.result import run
 
-    _freeze_imports()
     update, close = _progress_bar(label, cfg.run.horizon_hours)
     try:
         return run(cfg, seed=cfg.seed if seed is None else seed, progress=update)
@@ -267,8 +269,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     # matplotlib only now: a bad config or a failed run does not load it, and Mesa's import
     # (which looks its callers up in every loaded module) meets fewer modules
-    _skip_matplotlib_property_docs()
-    from sim.plotting import plot_run, save
+    with _importing():
+        _skip_matplotlib_property_docs()
+        from sim.plotting import plot_run, save
 
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
     try:
@@ -395,8 +398,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """The same story and seed under several setups or config variants, side by side."""
     from sim.errors import ConfigError
 
-    _skip_matplotlib_property_docs()
-    from sim.plotting import plot_comparison, save
+    with _importing():
+        _skip_matplotlib_property_docs()
+        from sim.plotting import plot_comparison, save
 
     try:
         common, variants = split_variants(args.overrides, getattr(args, "variant", None))
@@ -709,6 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    _freeze_imports()
     if args.config_dir is None:
         return int(args.func(args))
     from experiments.compose import CONFIG_DIR_ENV, check_config_dir
@@ -750,15 +755,33 @@ _COMMAND_PROCESS = False
 
 
 def _freeze_imports() -> None:
-    """In the ``viralchain`` process, before a run: out of the garbage collector's sight with
-    everything imported so far (pandas, pyarrow, Mesa, the model's modules), which is never
-    garbage. The full collection that importing matplotlib after the run sets off then
-    looks only at what the run and matplotlib made (≈ 0.07 s less); the run's own garbage
-    is still collected. A caller of :func:`main` (tests, notebooks) keeps its collector."""
-    if _COMMAND_PROCESS:
-        import gc
+    """In the ``viralchain`` process: everything made so far out of the garbage collector's
+    sight (``gc.freeze``), and the collector on again (:func:`console` starts with it off).
 
+    Modules, their classes and functions are never garbage, yet their imports set off
+    collections that look through them again and again: before this, ``viralchain run``
+    spent ≈ 0.1 s collecting while importing pandas, pyarrow and pydantic for the parser,
+    and importing matplotlib after the run set off a full collection over pandas and Mesa.
+    :func:`main` calls this as the command starts; :func:`_importing` after the imports
+    of the model and of matplotlib. What a command makes from then on is collected as
+    usual. A caller of :func:`main` (tests, notebooks) keeps its collector as it is."""
+    if _COMMAND_PROCESS:
         gc.freeze()
+        gc.enable()
+
+
+@contextlib.contextmanager
+def _importing() -> Iterator[None]:
+    """In the ``viralchain`` process: imports with the garbage collector off, then frozen
+    with the rest (:func:`_freeze_imports`). What is garbage already (a finished run's
+    model) is collected first, so that only what lives on is frozen."""
+    if _COMMAND_PROCESS and gc.isenabled():
+        gc.collect()
+        gc.disable()
+    try:
+        yield
+    finally:
+        _freeze_imports()
 
 
 # what ``set()`` of every matplotlib artist class says of its properties in the process
@@ -788,6 +811,7 @@ def console() -> int:
     and a quick one (:func:`exit_quickly`)."""
     global _COMMAND_PROCESS
     _COMMAND_PROCESS = True
+    gc.disable()  # until the command starts (_freeze_imports): imports make no garbage
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     try:
         return main()
@@ -810,8 +834,6 @@ def exit_quickly() -> None:
     clean-ups), flushes stdout and stderr, and frees by reference count; only cycles are
     left to the operating system. Every command closes its files before it returns.
     """
-    import gc
-
     gc.freeze()
 
 

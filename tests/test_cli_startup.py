@@ -121,40 +121,42 @@ def test_the_command_leaves_its_objects_to_the_os_at_exit_and_still_flushes(argv
         assert done.returncode == 2 and "--bogus" in done.stderr
 
 
-def _frozen_when_matplotlib_loads(entry: str, argv: list[str], cache_dir) -> tuple[int, int]:
+def _collector_as_modules_load(entry: str, argv: list[str], cache_dir) -> list[list]:
     """Run ``viralchain ARGV`` through ``entry`` (``console`` or ``main``) in a fresh process:
-    how many objects had been put out of the collector's sight (``gc.freeze``) when
-    matplotlib began to load, and how many modules were loaded then."""
+    as pandas, Mesa and matplotlib begin to load, whether the garbage collector is on and
+    how many objects had been put out of its sight (``gc.freeze``); then the same at exit."""
     code = (
-        "import gc, sys\n"
-        "seen, before = [], gc.get_freeze_count()\n"
+        "import atexit, gc, json, sys\n"
+        "seen, before = {}, gc.get_freeze_count()\n"
+        "state = lambda: [gc.isenabled(), gc.get_freeze_count() - before]\n"
         "class Spy:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'matplotlib' and not seen:\n"
-        "            seen.append((gc.get_freeze_count() - before, len(sys.modules)))\n"
+        "        if name in ('pandas', 'mesa.model', 'matplotlib') and name not in seen:\n"
+        "            seen[name] = state()\n"
         "sys.meta_path.insert(0, Spy())\n"
+        "atexit.register(lambda: print(json.dumps([*seen.values(), state()])))\n"
         "from experiments import cli\n"
         f"sys.argv = ['viralchain', *{argv!r}]\n"
-        f"rc = cli.console() if {entry == 'console'} else cli.main(sys.argv[1:])\n"
-        "print(*seen[0])\n"
+        f"sys.exit(cli.console() if {entry == 'console'} else cli.main(sys.argv[1:]))\n"
     )
     env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(cache_dir), "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
     )
     assert done.returncode == 0, done.stderr
-    frozen, modules = map(int, done.stdout.split()[-2:])
-    return frozen, modules
+    return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_the_command_freezes_its_imports_before_the_run_and_a_caller_of_main_keeps_its_gc(
-    tmp_path,
-):
+def test_the_command_imports_without_collecting_and_freezes_what_it_imported(tmp_path):
     argv = ["run", *SMALL, "--out", str(tmp_path / "run")]
-    frozen, modules = _frozen_when_matplotlib_loads("console", argv, tmp_path / "cache")
-    assert frozen > 50 * modules  # pandas, Mesa and the model's modules, all frozen
-    frozen, _ = _frozen_when_matplotlib_loads("main", argv, tmp_path / "cache")
-    assert frozen == 0
+    pandas, mesa, matplotlib, end = _collector_as_modules_load("console", argv, tmp_path / "c")
+    assert pandas == [False, 0]  # the parser's imports: the collector off
+    assert mesa[0] is False and mesa[1] > 100_000  # the command started: those frozen
+    assert matplotlib[0] is False and matplotlib[1] > mesa[1]  # Mesa frozen before the run
+    assert end[0] is True  # on again for the run and the plot
+    # a caller of main() keeps its collector
+    states = _collector_as_modules_load("main", argv, tmp_path / "c")
+    assert states == [[True, 0]] * 4
 
 
 def test_importing_mesa_reads_no_source_and_names_its_loggers_as_before():
