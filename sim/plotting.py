@@ -256,8 +256,11 @@ def _margins(fig: Figure, title: str, gap_x_in: float) -> None:
 
 
 def _bars(ax, x: np.ndarray, heights: np.ndarray, **style) -> None:
-    """Bars of ``heights`` centred on ``x`` as one filled step outline (``ax.stairs``): one
-    artist for the whole series, where ``ax.bar`` draws a rectangle per time step."""
+    """Bars of ``heights`` centred on ``x`` as one filled step outline: one artist for the
+    whole series, where ``ax.bar`` draws a rectangle per time step. A step-wise
+    ``fill_between`` (one polygon, its data limits taken with numpy), not ``ax.stairs``,
+    whose patch has its limits found segment by segment in Python (≈ 0.02–0.03 s for a
+    month of hours)."""
     if len(x) == 0:
         return
     width = max(x[1] - x[0], 1 / 24) if len(x) > 1 else 0.04
@@ -265,7 +268,8 @@ def _bars(ax, x: np.ndarray, heights: np.ndarray, **style) -> None:
         ax.bar(x, heights, width=width, **style)
         return
     edges = np.append(x - width / 2, x[-1] + width / 2)
-    ax.stairs(heights, edges, fill=True, baseline=0.0, **style)
+    fill = ax.fill_between(edges, np.append(heights, heights[-1:]), step="post", **style)
+    fill.sticky_edges.y.append(0.0)  # the axis starts at zero, as a bar chart's does
 
 
 def plot_comparison(

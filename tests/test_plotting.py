@@ -111,18 +111,24 @@ def test_frontier_labels_stay_inside_the_figure(seed, key):
     plt.close(fig)
 
 
-def test_run_plot_draws_production_as_one_step_patch_not_a_bar_per_hour():
-    from matplotlib.patches import Rectangle, StepPatch
+def test_run_plot_draws_production_as_one_filled_step_outline_not_a_bar_per_hour():
+    from matplotlib.patches import Rectangle
 
     from sim.plotting import plot_run
 
     r = cached_run("flexible")
     fig = plot_run(r.timeseries, r.events, "run", list(r.config.brand.products))
     ax = fig.axes[3]  # production
-    steps = [p for p in ax.patches if isinstance(p, StepPatch)]
-    assert len(steps) == 1 and not [p for p in ax.patches if type(p) is Rectangle]
+    assert not [p for p in ax.patches if type(p) is Rectangle]
+    (fill,) = [c for c in ax.collections if c.get_label() == "produced"]
+    (outline,) = fill.get_paths()
     produced = r.timeseries.query("node_type == 'factory'").groupby("t_hours")["produced"].sum()
-    assert steps[0].get_data().values.sum() == produced.sum()
+    x, y = outline.vertices[:, 0], outline.vertices[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))  # shoelace
+    step_days = 1 / 24  # an hour
+    assert area == pytest.approx(produced.sum() * step_days)
+    assert y.max() == produced.max() and y.min() == 0
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= produced.max()
     plt.close(fig)
 
 
