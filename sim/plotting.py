@@ -617,12 +617,17 @@ def _legend(*axes) -> None:
     axes[0].legend(handles, labels, loc="upper right", fontsize=8)
 
 
+# zlib's fastest level for the PNGs: a quarter less encoding time than the default (6) for
+# files about a tenth larger (the run plot: 118 kB instead of 105 kB)
+PNG_COMPRESS_LEVEL = 1
+
+
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write a figure to PNG (atomically) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=dpi, format="png")
+    fig.savefig(tmp, dpi=dpi, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     if "matplotlib.pyplot" in sys.modules:  # a pyplot figure: let pyplot forget it
         sys.modules["matplotlib.pyplot"].close(fig)
     tmp.replace(path)

@@ -252,3 +252,14 @@ def test_outside_a_notebook_the_plots_need_no_pyplot_and_look_the_same(tmp_path,
         assert left == "[]"  # saved: pyplot forgot it
         pngs[pyplot] = (tmp_path / f"{pyplot}.png").read_bytes()
     assert pngs[False].startswith(b"\x89PNG\r\n\x1a\n") and pngs[False] == pngs[True]
+
+
+def test_save_writes_a_png_with_zlib_at_its_fastest_level(tmp_path):
+    from sim.plotting import new_figure, save
+
+    fig = new_figure((4, 3))
+    fig.subplots().plot([0, 1, 2], [1, 3, 2])
+    data = save(fig, tmp_path / "p.png").read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and not list(tmp_path.glob(".*tmp"))
+    idat = data.index(b"IDAT") + 4
+    assert data[idat : idat + 2] == b"\x78\x01"  # zlib header: deflate, fastest level
