@@ -8,6 +8,8 @@ value and what is allowed, writes nothing, and never shows a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import logging
 import math
@@ -16,7 +18,7 @@ import re
 import shlex
 import sys
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from experiments import exits
@@ -196,7 +198,9 @@ def _progress_bar(label: str, total: int) -> tuple[Callable[[int], None], Callab
 
 
 def _run_one(cfg, label: str, seed: int | None = None):
-    from sim.result import run
+    with _importing():
+        import sim.model  # noqa: F401  (Mesa: run() would import it; here, to freeze it)
+        from sim.result import run
 
     update, close = _progress_bar(label, cfg.run.horizon_hours)
     try:
@@ -265,7 +269,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     # matplotlib only now: a bad config or a failed run does not load it, and Mesa's import
     # (which looks its callers up in every loaded module) meets fewer modules
-    from sim.plotting import plot_run, save
+    with _importing():
+        _skip_matplotlib_property_docs()
+        from sim.plotting import plot_run, save
 
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
     try:
@@ -391,7 +397,10 @@ def _variant_problems(
 def cmd_compare(args: argparse.Namespace) -> int:
     """The same story and seed under several setups or config variants, side by side."""
     from sim.errors import ConfigError
-    from sim.plotting import plot_comparison, save
+
+    with _importing():
+        _skip_matplotlib_property_docs()
+        from sim.plotting import plot_comparison, save
 
     try:
         common, variants = split_variants(args.overrides, getattr(args, "variant", None))
@@ -704,6 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    _freeze_imports()
     if args.config_dir is None:
         return int(args.func(args))
     from experiments.compose import CONFIG_DIR_ENV, check_config_dir
@@ -740,8 +750,68 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger(MESA_LOGGER).setLevel(logging.WARNING)  # "Step N at time N" per hour
 
 
+# True in the ``viralchain`` process (:func:`console`), not where :func:`main` is called
+_COMMAND_PROCESS = False
+
+
+def _freeze_imports() -> None:
+    """In the ``viralchain`` process: everything made so far out of the garbage collector's
+    sight (``gc.freeze``), and the collector on again (:func:`console` starts with it off).
+
+    Modules, their classes and functions are never garbage, yet their imports set off
+    collections that look through them again and again: before this, ``viralchain run``
+    spent ≈ 0.1 s collecting while importing pandas, pyarrow and pydantic for the parser,
+    and importing matplotlib after the run set off a full collection over pandas and Mesa.
+    :func:`main` calls this as the command starts; :func:`_importing` after the imports
+    of the model and of matplotlib. What a command makes from then on is collected as
+    usual. A caller of :func:`main` (tests, notebooks) keeps its collector as it is."""
+    if _COMMAND_PROCESS:
+        gc.freeze()
+        gc.enable()
+
+
+@contextlib.contextmanager
+def _importing() -> Iterator[None]:
+    """In the ``viralchain`` process: imports with the garbage collector off, then frozen
+    with the rest (:func:`_freeze_imports`). What is garbage already (a finished run's
+    model) is collected first, so that only what lives on is frozen."""
+    if _COMMAND_PROCESS and gc.isenabled():
+        gc.collect()
+        gc.disable()
+    try:
+        yield
+    finally:
+        _freeze_imports()
+
+
+# what ``set()`` of every matplotlib artist class says of its properties in the process
+SKIPPED_PROPERTY_DOCS = "Properties: not listed in the viralchain command (see matplotlib's docs)"
+
+
+def _skip_matplotlib_property_docs() -> None:
+    """In the ``viralchain`` process, before matplotlib's artists load: no property lists in
+    their docstrings.
+
+    Each artist class that matplotlib defines writes, as it is defined, the docstring of its
+    ``set()`` method: every property with its accepted values, found by inspecting every
+    setter's docstring (``matplotlib.artist.kwdoc``), ≈ 0.06–0.09 s of importing matplotlib.
+    Nothing in the command reads a docstring, and nothing drawn depends on them. A caller of
+    :func:`main` (a notebook, tests) keeps matplotlib's docstrings.
+    """
+    if not _COMMAND_PROCESS or "matplotlib.artist" in sys.modules:
+        return
+    from matplotlib import artist
+
+    if callable(getattr(artist, "kwdoc", None)):
+        artist.kwdoc = lambda _artist: SKIPPED_PROPERTY_DOCS
+
+
 def console() -> int:
-    """The ``viralchain`` command: :func:`main`, with a quiet end when stdout's reader left."""
+    """The ``viralchain`` command: :func:`main`, with a quiet end when stdout's reader left,
+    and a quick one (:func:`exit_quickly`)."""
+    global _COMMAND_PROCESS
+    _COMMAND_PROCESS = True
+    gc.disable()  # until the command starts (_freeze_imports): imports make no garbage
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     try:
         return main()
@@ -749,6 +819,22 @@ def console() -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        exit_quickly()
+
+
+def exit_quickly() -> None:
+    """Spare the interpreter's exit its garbage collections (for the ``viralchain`` process,
+    once its command has returned).
+
+    At exit Python collects garbage several times while it takes the modules apart, each
+    time looking at every object that pandas, Mesa, matplotlib and the run made: ≈ 0.2 s of
+    ``viralchain run``. ``gc.freeze()`` moves them all out of the collector's sight; the
+    exit still runs every ``atexit`` hook (logging's flush, multiprocessing's and Ray's
+    clean-ups), flushes stdout and stderr, and frees by reference count; only cycles are
+    left to the operating system. Every command closes its files before it returns.
+    """
+    gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,6 +95,16 @@ class Feedback:
         seen = np.flatnonzero(views > 0)
         self.wishes_per_view[seen] = wish_probability_sum[seen] / views[seen]
 
+    def note_conversion_of(
+        self, views: dict[int, int], wish_probability_sum: dict[int, float]
+    ) -> None:
+        """:meth:`note_conversion` for a few products as Python numbers: ``views`` per product
+        seen (all > 0), the sum of its wish probabilities (absent: 0.0). The same division
+        (an integer count divides a float64 as numpy's ``true_divide`` does: as a float)."""
+        per_view = self.wishes_per_view
+        for s, v in views.items():
+            per_view[s] = wish_probability_sum.get(s, 0.0) / v
+
     # ------------------------------------------------------------------ reviews
     def review(
         self,
@@ -139,3 +149,18 @@ class Feedback:
         late_share = np.divide(d[0], n, out=np.full(len(n), 0.5), where=n > 0)
         self.demand_lost[LATE] += total * late_share
         self.demand_lost[QUALITY] += total * (1.0 - late_share)
+
+    def add_demand_lost_of(self, lost: dict[int, float]) -> None:
+        """:meth:`add_demand_lost` for a few products as Python numbers: per product, the sum
+        of its lost wish probabilities, added in their order from 0.0 (as ``np.bincount``
+        adds them). Products without a loss are left alone: the long way adds ``0.0`` to
+        them, which changes no value these books can hold (never ``-0.0``: they start at
+        ``+0.0`` and only grow)."""
+        d = self.disappointed
+        demand_lost = self.demand_lost
+        for s, total in lost.items():
+            late, quality = float(d.item(0, s)), float(d.item(1, s))
+            n = late + quality
+            late_share = late / n if n > 0 else 0.5
+            demand_lost[LATE, s] += total * late_share
+            demand_lost[QUALITY, s] += total * (1.0 - late_share)

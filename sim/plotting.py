@@ -21,9 +21,9 @@ import matplotlib
 if "ipykernel" not in sys.modules and "inline" not in os.environ.get("MPLBACKEND", ""):
     matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -31,6 +31,19 @@ from sim.kpis import BY_NAME as KPI_CATALOGUE
 
 SETUP_COLORS = {"rigid": "#4C6A92", "flexible": "#E8833A"}
 _CYCLE = ["#4C6A92", "#E8833A", "#5DA271", "#B5485D", "#8E6CB0", "#C9A227"]
+
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A new figure: pyplot's in a notebook or wherever pyplot is in use (a notebook shows
+    the figures pyplot holds at the end of a cell), else a bare ``Figure`` on an Agg canvas:
+    no pyplot import, no backend resolution, no figure manager (``viralchain run``)."""
+    if "ipykernel" in sys.modules or "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize)
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def color_for(label: str, i: int = 0) -> str:
@@ -143,7 +156,8 @@ def plot_run(
 ) -> Figure:
     """One run: views and demand, sales vs lost sales, stock per warehouse, production."""
     tot = hourly_totals(timeseries, skus)
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), sharex=True)
+    fig = new_figure((13, 8))
+    axes = fig.subplots(2, 2, sharex=True)
     ax = axes[0, 0]
     x = _days(tot.index)
     ax.fill_between(x, tot["views"], color="#BBBBBB", alpha=0.6, label="content views")
@@ -242,8 +256,11 @@ def _margins(fig: Figure, title: str, gap_x_in: float) -> None:
 
 
 def _bars(ax, x: np.ndarray, heights: np.ndarray, **style) -> None:
-    """Bars of ``heights`` centred on ``x`` as one filled step outline (``ax.stairs``): one
-    artist for the whole series, where ``ax.bar`` draws a rectangle per time step."""
+    """Bars of ``heights`` centred on ``x`` as one filled step outline: one artist for the
+    whole series, where ``ax.bar`` draws a rectangle per time step. A step-wise
+    ``fill_between`` (one polygon, its data limits taken with numpy), not ``ax.stairs``,
+    whose patch has its limits found segment by segment in Python (≈ 0.02–0.03 s for a
+    month of hours)."""
     if len(x) == 0:
         return
     width = max(x[1] - x[0], 1 / 24) if len(x) > 1 else 0.04
@@ -251,7 +268,8 @@ def _bars(ax, x: np.ndarray, heights: np.ndarray, **style) -> None:
         ax.bar(x, heights, width=width, **style)
         return
     edges = np.append(x - width / 2, x[-1] + width / 2)
-    ax.stairs(heights, edges, fill=True, baseline=0.0, **style)
+    fill = ax.fill_between(edges, np.append(heights, heights[-1:]), step="post", **style)
+    fill.sticky_edges.y.append(0.0)  # the axis starts at zero, as a bar chart's does
 
 
 def plot_comparison(
@@ -266,7 +284,8 @@ def plot_comparison(
     Args:
         runs: label → (timeseries, KPIs).
     """
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    fig = new_figure((13, 8))
+    axes = fig.subplots(2, 2)
     kpi_names = ["fill_rate", "on_time_rate", "quick_response_share"]
     first = hourly_totals(next(iter(runs.values()))[0], skus)
     lo, hi = peak_window(first["demand"])
@@ -598,13 +617,19 @@ def _legend(*axes) -> None:
     axes[0].legend(handles, labels, loc="upper right", fontsize=8)
 
 
+# zlib's fastest level for the PNGs: a quarter less encoding time than the default (6) for
+# files about a tenth larger (the run plot: 118 kB instead of 105 kB)
+PNG_COMPRESS_LEVEL = 1
+
+
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write a figure to PNG (atomically) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    fig.savefig(tmp, dpi=dpi, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure: let pyplot forget it
+        sys.modules["matplotlib.pyplot"].close(fig)
     tmp.replace(path)
     return path
 
@@ -635,9 +660,8 @@ def plot_kpi_intervals(
     ncol = min(3, max(1, len(kpis)))
     nrow = -(-len(kpis) // ncol)
     height = max(2.2, 0.32 * len(combos) + 1.2)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False, sharey=True
-    )
+    fig = new_figure((4.6 * ncol, height * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
     y = np.arange(len(combos))[::-1]
     for ax, kpi in zip(axes.flat, kpis, strict=False):
         rows = summary[summary["kpi"] == kpi].set_index("combination").reindex(combos)
@@ -678,7 +702,8 @@ def plot_frontier(
         points: one row per combination with ``combination, setup, pareto`` and
             ``<x>_mean, <x>_low, <x>_high, <y>_mean, <y>_low, <y>_high``.
     """
-    fig, ax = plt.subplots(figsize=(8.5, 6))
+    fig = new_figure((8.5, 6))
+    ax = fig.subplots()
     combos = list(points["combination"])
     short = dict(zip(combos, short_labels(combos)[0], strict=True))
     names: dict[tuple[float, float], list[str]] = {}
@@ -765,9 +790,8 @@ def plot_paired_differences(diffs: pd.DataFrame, kpis: list[str], title: str = "
     ncol = min(3, max(1, len(kpis)))
     nrow = -(-len(kpis) // ncol)
     height = max(2.2, 0.45 * len(combos) + 1.2)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False, sharey=True
-    )
+    fig = new_figure((4.6 * ncol, height * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
     y = np.arange(len(combos))[::-1]
     for ax, kpi in zip(axes.flat, kpis, strict=False):
         rows = diffs[diffs["kpi"] == kpi].set_index("combination").reindex(combos)

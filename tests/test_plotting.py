@@ -111,18 +111,24 @@ def test_frontier_labels_stay_inside_the_figure(seed, key):
     plt.close(fig)
 
 
-def test_run_plot_draws_production_as_one_step_patch_not_a_bar_per_hour():
-    from matplotlib.patches import Rectangle, StepPatch
+def test_run_plot_draws_production_as_one_filled_step_outline_not_a_bar_per_hour():
+    from matplotlib.patches import Rectangle
 
     from sim.plotting import plot_run
 
     r = cached_run("flexible")
     fig = plot_run(r.timeseries, r.events, "run", list(r.config.brand.products))
     ax = fig.axes[3]  # production
-    steps = [p for p in ax.patches if isinstance(p, StepPatch)]
-    assert len(steps) == 1 and not [p for p in ax.patches if type(p) is Rectangle]
+    assert not [p for p in ax.patches if type(p) is Rectangle]
+    (fill,) = [c for c in ax.collections if c.get_label() == "produced"]
+    (outline,) = fill.get_paths()
     produced = r.timeseries.query("node_type == 'factory'").groupby("t_hours")["produced"].sum()
-    assert steps[0].get_data().values.sum() == produced.sum()
+    x, y = outline.vertices[:, 0], outline.vertices[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))  # shoelace
+    step_days = 1 / 24  # an hour
+    assert area == pytest.approx(produced.sum() * step_days)
+    assert y.max() == produced.max() and y.min() == 0
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= produced.max()
     plt.close(fig)
 
 
@@ -202,3 +208,58 @@ def test_compact_numbers_keep_four_significant_digits():
     cases = {0: "0", 950: "950", 0.25: "0.25", 12_500: "12.5k", 1_125_000: "1.125M"}
     cases |= {-40_000: "-40k", 3e9: "3G", 250_000: "250k"}
     assert {v: compact_number(v) for v in cases} == cases
+
+
+@pytest.mark.parametrize("plotter", ["plot_run", "plot_comparison"])
+def test_outside_a_notebook_the_plots_need_no_pyplot_and_look_the_same(tmp_path, plotter):
+    """Without pyplot in use (``viralchain run``) a plot is a bare Figure on an Agg canvas
+    and pyplot is never imported; with pyplot in use (a notebook) pyplot holds the figure,
+    so the notebook shows it. Both write the same PNG bytes."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = cached_run("flexible")
+    skus = list(r.config.brand.products)
+    r.timeseries.to_pickle(tmp_path / "ts.pkl")
+    r.events.to_pickle(tmp_path / "ev.pkl")
+    call = {
+        "plot_run": f"plot_run(ts, ev, 'a run', {skus!r})",
+        "plot_comparison": "plot_comparison({'rigid': (ts, {}), 'flexible': (ts, {})})",
+    }[plotter]
+    pngs = {}
+    for pyplot in (False, True):
+        code = (
+            "import sys\n"
+            + ("import matplotlib.pyplot as plt\n" if pyplot else "")
+            + "import pandas as pd\n"
+            f"from sim.plotting import save, {plotter}\n"
+            f"ts, ev = pd.read_pickle({str(tmp_path / 'ts.pkl')!r}), "
+            f"pd.read_pickle({str(tmp_path / 'ev.pkl')!r})\n"
+            f"fig = {call}\n"
+            "held = 'matplotlib.pyplot' in sys.modules and plt.get_fignums() == [fig.number]\n"
+            f"save(fig, {str(tmp_path / f'{pyplot}.png')!r})\n"
+            "print('matplotlib.pyplot' in sys.modules, held, type(fig.canvas).__name__)\n"
+            "print(sys.modules['matplotlib.pyplot'].get_fignums() if held else [])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        state, left = done.stdout.splitlines()[-2:]
+        assert state.startswith("True True") if pyplot else state == "False False FigureCanvasAgg"
+        assert left == "[]"  # saved: pyplot forgot it
+        pngs[pyplot] = (tmp_path / f"{pyplot}.png").read_bytes()
+    assert pngs[False].startswith(b"\x89PNG\r\n\x1a\n") and pngs[False] == pngs[True]
+
+
+def test_save_writes_a_png_with_zlib_at_its_fastest_level(tmp_path):
+    from sim.plotting import new_figure, save
+
+    fig = new_figure((4, 3))
+    fig.subplots().plot([0, 1, 2], [1, 3, 2])
+    data = save(fig, tmp_path / "p.png").read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and not list(tmp_path.glob(".*tmp"))
+    idat = data.index(b"IDAT") + 4
+    assert data[idat : idat + 2] == b"\x78\x01"  # zlib header: deflate, fastest level

@@ -1,7 +1,7 @@
 """Hours of a few exposures take a short path (``sim/agents/consumers.py``): their
-(consumer, product) groups and most persuasive exposures are found with Python integers.
-It must give exactly what the numpy path gives: checked on golden runs with the short path
-forced off and forced on for every hour, and on random groups with ties."""
+wishes are decided on Python lists (``_few_wish_rows``). It must give exactly what the numpy
+path gives: checked on golden runs with the short path forced off and forced on for every
+hour (and against the numpy path kernel by kernel in ``tests/test_few_exposures.py``)."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ def test_either_path_gives_the_recorded_outputs(case, small, tmp_path, monkeypat
 def test_the_short_path_runs_and_meets_repeated_exposures(monkeypatch):
     """The test above would pass vacuously if the short path never saw a group of two."""
     seen = []
-    original = consumers._SmallGroups.__init__
+    original = consumers.ConsumerPopulation._few_wish_rows
 
-    def counting(self, flat):
-        original(self, flat)
-        seen.append((len(flat), len(self.keys)))
+    def counting(self, hour, cons, skus, *rest):
+        seen.append((len(cons), len(set(zip(cons, skus, strict=True)))))
+        return original(self, hour, cons, skus, *rest)
 
-    monkeypatch.setattr(consumers._SmallGroups, "__init__", counting)
+    monkeypatch.setattr(consumers.ConsumerPopulation, "_few_wish_rows", counting)
     cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=240"])
     sim.run(cfg, seed=3)
     assert len(seen) > 20
@@ -45,21 +45,6 @@ def test_the_short_path_runs_and_meets_repeated_exposures(monkeypatch):
     seen.clear()
     sim.run(cfg, seed=3)
     assert any(n > k for n, k in seen)  # some exposures shared a consumer and product
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_small_groups_are_the_numpy_groups(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 65))
-    flat = rng.integers(0, max(1, n // 2), n)  # many repeats
-    p = rng.choice([0.0, 0.25, 0.5, 1.0], n) if seed % 2 else rng.random(n)
-    small, full = consumers._SmallGroups(flat), consumers._Groups(flat)
-    np.testing.assert_array_equal(small.order, full.order)
-    np.testing.assert_array_equal(small.keys, full.keys)
-    assert small.keys.dtype == full.keys.dtype
-    np.testing.assert_array_equal(small.sizes, full.sizes)
-    got = small.most_persuasive(p.tolist())  # (NaN goes to _most_persuasive itself)
-    np.testing.assert_array_equal(got, consumers._most_persuasive(flat, p))
 
 
 def test_concatenated_batches_keep_channel_kol_and_quantity():

@@ -132,13 +132,16 @@ class ConsumerPopulation(mesa.Agent):
             if cfg.organic.memory is not None
             else None
         )
+        self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
+        self._novelty_tables: dict[int, tuple[int, list[float]]] = {}  # per product
+        self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand
     def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
         """Background discovery: the innovation term, drawn in O(exposures)."""
-        m = self.model
         rate = self.cfg.organic.exposure_rate_per_day
-        launched = np.flatnonzero(m.sellable_from <= hour)
+        on_sale = self._on_sale(hour)
+        launched = on_sale.ids
         if rate <= 0 or len(launched) == 0:
             return None
         if self.organic_multiplier is not None:  # per product: the rate has memory
@@ -152,8 +155,14 @@ class ConsumerPopulation(mesa.Agent):
         k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
         if k == 0:
             return None
-        consumers = rng.integers(0, self.n, k)
-        skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
+        if k == 1:  # a scalar draw takes the same 32-bit words as a draw of one, faster
+            consumers = np.array([rng.integers(0, self.n)], dtype=np.int64)
+        else:
+            consumers = rng.integers(0, self.n, k)
+        if len(launched) == 1:  # rng.integers(0, 1, k) draws nothing: all zeros
+            skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
+        else:
+            skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
 
     def imitation_exposures(self, rng: np.random.Generator) -> Exposures | None:
@@ -175,7 +184,7 @@ class ConsumerPopulation(mesa.Agent):
         m = self.model
         batches = list(content) + self._scheduled.pop(hour, [])
         organic = None
-        if self.cfg.organic.exposure_rate_per_day > 0 and (m.sellable_from <= hour).any():
+        if self.cfg.organic.exposure_rate_per_day > 0 and len(self._on_sale(hour).ids):
             # the hour's stream is made only when organic discovery can draw from it
             organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
@@ -190,8 +199,15 @@ class ConsumerPopulation(mesa.Agent):
             return
         rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
-        for b in fresh:  # content views, per SKU and region (integer counts: by slices)
-            if b.channel in (CH_VIDEO, CH_LIVE):
+        # content views, per SKU and region: integer counts, so added in any grouping (all
+        # the hour's batches at once, or a large hour by slices) they give the same books
+        views = [b for b in fresh if b.channel in _CONTENT]
+        if len(views) > 1 and sum(len(b) for b in views) <= _WISH_CHUNK:
+            c = np.concatenate([b.consumers for b in views])
+            k = np.concatenate([b.skus for b in views])
+            m.ledger.add_region_flow("views", k, self.region[c], 1)
+        else:
+            for b in views:
                 for a in range(0, len(b), _WISH_CHUNK):
                     c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
                     m.ledger.add_region_flow("views", k, self.region[c], 1)
@@ -272,7 +288,27 @@ class ConsumerPopulation(mesa.Agent):
         """
         if not fresh:
             return None
-        if sum(len(b) for b in fresh) <= _WISH_CHUNK:
+        total = sum(len(b) for b in fresh)
+        if total <= min(_SMALL_BATCH, _WISH_CHUNK):  # a few: on Python lists, not concatenated
+            consumers_l: list[int] = []
+            skus_l: list[int] = []
+            channels_l: list[int] = []
+            kols_l: list[int] = []
+            for b in fresh:
+                consumers_l += b.consumers.tolist()
+                skus_l += b.skus.tolist()
+                channels_l += [b.channel] * len(b)
+                kols_l += [b.kol] * len(b)
+            few = self._few_wish_rows(hour, consumers_l, skus_l, channels_l, kols_l, rng, None)
+            if not few:
+                return None
+            rows = (
+                np.array([consumers_l[j] for j in few], np.int64),
+                np.array([skus_l[j] for j in few], np.int64),
+                np.array([channels_l[j] for j in few], np.int8),
+                np.array([kols_l[j] for j in few], np.int32),
+            )
+        elif total <= _WISH_CHUNK:
             consumers, skus, channels, kols, _ = _concat(fresh)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
             if idx is None or len(idx) == 0:
@@ -344,9 +380,20 @@ class ConsumerPopulation(mesa.Agent):
     ) -> np.ndarray | None:
         """The exposures (positions in the arrays given) that become wishes, unsorted; the
         conversion books go to ``books`` (or to the feedback at once if None)."""
+        if len(consumers) <= _SMALL_BATCH:  # a small chunk of a large hour
+            few = self._few_wish_rows(
+                hour,
+                consumers.tolist(),
+                skus.tolist(),
+                channels.tolist(),
+                kols.tolist(),
+                rng,
+                books,
+            )
+            return np.array(few, dtype=np.intp)
         m = self.model
         position = None
-        if (m.sellable_from > hour).any():  # some product not on sale yet: drop its exposures
+        if not self._on_sale(hour).every:  # some product not on sale yet: drop its exposures
             launched = m.sellable_from[skus] <= hour
             position = np.flatnonzero(launched)
             consumers, skus, channels, kols = (
@@ -356,8 +403,7 @@ class ConsumerPopulation(mesa.Agent):
                 return None
         # one flat index per (consumer, product); with one product (sku 0), the consumer's
         flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
-        groups: _Groups | _SmallGroups
-        groups = _SmallGroups(flat) if len(flat) <= _SMALL_BATCH else _Groups(flat)
+        groups = _Groups(flat)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
         # (uint16 arithmetic, as np.add.at of one per exposure)
@@ -367,157 +413,247 @@ class ConsumerPopulation(mesa.Agent):
         if over.any():  # saturate far below uint16 overflow
             ec[flat[over]] = 10_000
             seen = ec[flat]
-        if isinstance(groups, _SmallGroups):
-            idx = self._small_decisions(
-                hour, consumers, skus, channels, kols, seen, flat, groups, rng, books
-            )
+        p = m.channel_conversion[channels] * m.appeal[skus]
+        has_kol = kols >= 0
+        if has_kol.any():
+            p[has_kol] *= m.kol_trust[kols[has_kol]]
+        s = self.price_sensitivity[consumers]
+        p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
+        # the novelty decay is a product's: worked out per product (the same operations on
+        # the same numbers), then gathered
+        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
+        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
+        c = self.cfg.consumer
+        seen = seen.astype(np.float64)
+        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+        if c.exposure_fatigue > 0:
+            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        del seen
+        state = self.state.reshape(-1)[flat]
+        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+        p *= m.feedback.conversion_multiplier()[skus]
+        warned = state == WARNED
+        if warned.any():
+            p[warned] *= 1.0 - m.feedback.cfg.warning_effect
+        p = np.minimum(p, 1.0)
+        closed = (state != NONE) & ~warned
+        p[closed] = 0.0
+        # one chance per consumer and product per hour: keep the most persuasive exposure
+        idx = _most_persuasive(flat, p, groups)
+        del groups, flat
+        # each chance's numbers gathered once (the books and the draw read them in turn)
+        p_idx = p[idx]
+        still_open = ~closed[idx]
+        kept = idx[still_open]
+        content = (channels == CH_VIDEO) | (channels == CH_LIVE)
+        chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
+        if books is None:
+            _book_conversion(m, skus, content, chances)
         else:
-            p = m.channel_conversion[channels] * m.appeal[skus]
-            has_kol = kols >= 0
-            if has_kol.any():
-                p[has_kol] *= m.kol_trust[kols[has_kol]]
-            s = self.price_sensitivity[consumers]
-            p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
-            # the novelty decay is a product's: worked out per product (the same operations on
-            # the same numbers), then gathered
-            age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
-            p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
-            c = self.cfg.consumer
-            seen = seen.astype(np.float64)
-            p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
-            if c.exposure_fatigue > 0:
-                p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
-            del seen
-            state = self.state.reshape(-1)[flat]
-            p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
-            p *= m.feedback.conversion_multiplier()[skus]
-            warned = state == WARNED
-            if warned.any():
-                p[warned] *= 1.0 - m.feedback.cfg.warning_effect
-            p = np.minimum(p, 1.0)
-            closed = (state != NONE) & ~warned
-            p[closed] = 0.0
-            # one chance per consumer and product per hour: keep the most persuasive exposure
-            idx = _most_persuasive(flat, p, groups)
-            del groups, flat
-            # each chance's numbers gathered once (the books and the draw read them in turn)
-            p_idx = p[idx]
-            still_open = ~closed[idx]
-            kept = idx[still_open]
-            content = (channels == CH_VIDEO) | (channels == CH_LIVE)
-            chances = _Chances(skus[kept], content[kept], p_idx[still_open], p_plain[kept])
-            if books is None:
-                _book_conversion(m, skus, content, chances)
-            else:
-                books.add(skus, content, chances)
-            want = rng.random(len(idx)) < p_idx
-            idx = idx[want]
+            books.add(skus, content, chances)
+        want = rng.random(len(idx)) < p_idx
+        idx = idx[want]
         return idx if position is None else position[idx]
 
-    def _small_decisions(
+    def _few_wish_rows(
         self,
         hour: int,
-        consumers: np.ndarray,
-        skus: np.ndarray,
-        channels: np.ndarray,
-        kols: np.ndarray,
-        seen: np.ndarray,
-        flat: np.ndarray,
-        groups: _SmallGroups,
+        consumers: list[int],
+        skus: list[int],
+        channels: list[int],
+        kols: list[int],
         rng: np.random.Generator,
         books: _ConversionBooks | None,
-    ) -> np.ndarray:
-        """:meth:`_wish_rows` from the wish probabilities on for a few exposures: the same
-        chances, books and draw, with Python numbers where numpy would make many calls."""
-        p, p_plain, closed = self._small_chances(hour, consumers, skus, channels, kols, seen, flat)
-        if any(x != x for x in p):  # NaN: as _most_persuasive does, by lexsort
-            idx = _most_persuasive(flat, np.array(p)).tolist()
-        else:
-            idx = groups.most_persuasive(p)
-        p_idx = [p[j] for j in idx]
-        kept = [j for j in idx if not closed[j]]
-        is_content = [ch in _CONTENT for ch in channels.tolist()]
-        if books is not None:  # a chunk of a large hour: the chunk's share of the books
-            at = np.array(kept, dtype=np.intp)
-            content = np.array(is_content, dtype=bool)
-            opened = np.array([p[j] for j in kept], np.float64)
-            plain = np.array([p_plain[j] for j in kept], np.float64)
-            books.add(skus, content, _Chances(skus[at], content[at], opened, plain))
-        else:  # _book_conversion's numbers, each sum added in the same order
-            m = self.model
-            if any(is_content):
-                views = np.bincount(skus[np.array(is_content)], minlength=m.n_sku)
-                seen_kept = [j for j in kept if is_content[j]]
-                weights = np.array([p[j] for j in seen_kept], np.float64)
-                kept_sum = np.bincount(skus[seen_kept], weights, m.n_sku)
-                m.feedback.note_conversion(views, kept_sum)
-            lost = [(j, p_plain[j] - p[j]) for j in kept]
-            hit = [(j, x) for j, x in lost if x > 0]
-            if hit:
-                m.feedback.add_demand_lost(
-                    skus[[j for j, _ in hit]], np.array([x for _, x in hit], np.float64)
-                )
-        u = rng.random(len(idx)).tolist()  # the same draw; compared as numpy compares
-        return np.array([j for j, a, b in zip(idx, u, p_idx, strict=True) if a < b], np.intp)
-
-    def _small_chances(
-        self,
-        hour: int,
-        consumers: np.ndarray,
-        skus: np.ndarray,
-        channels: np.ndarray,
-        kols: np.ndarray,
-        seen: np.ndarray,
-        flat: np.ndarray,
-    ) -> tuple[list[float], list[float], list[bool]]:
-        """:meth:`_wish_rows`'s wish probabilities (after and before the rating and warnings)
-        and closed chances for a few exposures: the same float64 operations in the same
-        order, one exposure at a time on Python floats (which round as numpy's float64
-        does), with numpy only for the exponentials and the per-product factors."""
+    ) -> list[int]:
+        """:meth:`_wish_rows` for a few exposures (at most :data:`_SMALL_BATCH`), given as
+        Python lists: the positions that become wishes, ascending. The same numbers as the
+        numpy way: the same groups (Python's sort is stable), exposure counts (uint16
+        arithmetic, saturated alike), float64 operations in the same order on Python floats
+        (which round as numpy's float64 does), numpy only for the exponentials (one call)
+        and the novelty's tables (:meth:`_novelty`), the same books and the same
+        ``rng.random`` draw."""
         m = self.model
-        c = self.cfg.consumer
-        sk = skus.tolist()
-        conv = m.channel_conversion[channels].tolist()
-        appeal = m.appeal[skus].tolist()
-        kol_trust = m.kol_trust
-        ks = kols.tolist()
-        ratio = (m.price_ratio - 1.0)[skus].tolist()
-        # float32 sensitivities: negated exactly, then multiplied as float64 (numpy's cast)
-        sens = self.price_sensitivity[consumers].tolist()
-        price = np.exp(np.array([-sv * r for sv, r in zip(sens, ratio, strict=True)])).tolist()
-        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
-        novelty = np.power(0.5, age_days / m.novelty_half_life_days)[skus].tolist()
-        seen_f = [float(x) for x in seen.tolist()]
-        boost = c.repeat_exposure_boost
-        fatigue = None
-        if c.exposure_fatigue > 0:
-            f, onset = c.exposure_fatigue, c.fatigue_onset_exposures
-            fatigue = np.exp(np.array([-f * max(0.0, x - onset) for x in seen_f])).tolist()
-        state = self.state.reshape(-1)[flat].tolist()
-        mult = m.feedback.conversion_multiplier()[skus].tolist()
-        kept_share = 1.0 - m.feedback.cfg.warning_effect
+        P = m.n_sku
+        on_sale = self._on_sale(hour)
+        if on_sale.every:
+            at = list(range(len(consumers)))
+        else:  # products not on sale yet: their exposures are dropped
+            sellable = m.sellable_from
+            at = [i for i, s in enumerate(skus) if sellable.item(s) <= hour]
+            if not at:
+                return []
+        flat = [consumers[i] * P + skus[i] for i in at]  # one key per (consumer, product)
+        order = sorted(range(len(flat)), key=flat.__getitem__)
+        starts: list[int] = []
+        sizes: list[int] = []
+        last = -1
+        for i, j in enumerate(order):
+            if flat[j] != last:
+                last = flat[j]
+                starts.append(i)
+                sizes.append(1)
+            else:
+                sizes[-1] += 1
+        # the exposure counts, each (consumer, product) once: uint16 arithmetic, then
+        # saturated at 10,000 (as the numpy way's ``ec[keys] += sizes`` and clip)
+        n = len(at)
+        ec, state = self._flat_books()
+        seen = [0.0] * n
+        states = [NONE] * n
+        for a, size in zip(starts, sizes, strict=True):
+            key = flat[order[a]]
+            count = (ec.item(key) + size) & 0xFFFF
+            if count > 10_000:
+                count = 10_000
+            ec[key] = count
+            st = state.item(key)
+            for e in order[a : a + size]:
+                seen[e] = float(count)
+                states[e] = st
+        c_cfg = self.cfg.consumer
+        fb = m.feedback
+        # per product: the price ratio, novelty and rating multiplier, read once each
+        product: dict[int, tuple[float, float, float]] = {}
+        mult = fb.conversion_multiplier()
+        for s in dict.fromkeys(skus if len(at) == len(skus) else [skus[i] for i in at]):
+            ratio = m.price_ratio.item(s) - 1.0
+            product[s] = (ratio, self._novelty(s, hour), mult.item(s))
+        # both exponentials in one call: the price factor, then the fatigue
+        sensitivity = self.price_sensitivity
+        args = [-sensitivity.item(consumers[i]) * product[skus[i]][0] for i in at]
+        # the fatigue exp(-f·max(0, seen - onset)) only where it is not exp(-0.0) = 1.0
+        # (multiplying by 1.0 changes no float)
+        tired: list[int] = []
+        if c_cfg.exposure_fatigue > 0:
+            f, onset = c_cfg.exposure_fatigue, c_cfg.fatigue_onset_exposures
+            for e, x in enumerate(seen):
+                if x - onset > 0:
+                    tired.append(e)
+                    args.append(-f * (x - onset))
+        exps = np.exp(np.array(args, dtype=np.float64)).tolist()
+        fatigue = dict(zip(tired, exps[n:], strict=True))
+        conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
+        boost = c_cfg.repeat_exposure_boost
+        kept_share = 1.0 - fb.cfg.warning_effect
+        # channel × appeal × KOL trust: the same first products for a channel, KOL and product
+        first: dict[tuple[int, int, int], float] = {}
         p: list[float] = []
         p_plain: list[float] = []
         closed: list[bool] = []
-        for i in range(len(sk)):
-            q = conv[i] * appeal[i]
-            if ks[i] >= 0:
-                q *= float(kol_trust[ks[i]])
-            q *= price[i]
-            q *= novelty[i]
-            q *= 1.0 + boost * (seen_f[i] - 1.0)
-            if fatigue is not None:
-                q *= fatigue[i]
+        for e, i in enumerate(at):
+            s, k = skus[i], kols[i]
+            key = (channels[i], k, s)
+            q = first.get(key)
+            if q is None:
+                q = conversion.item(channels[i]) * appeal.item(s)
+                if k >= 0:
+                    q *= trust.item(k)
+                first[key] = q
+            _, novelty, rating = product[s]
+            q *= exps[e]
+            q *= novelty
+            q *= 1.0 + boost * (seen[e] - 1.0)
+            if fatigue and e in fatigue:
+                q *= fatigue[e]
             p_plain.append(min(q, 1.0))
-            q *= mult[i]
-            st = state[i]
+            q *= rating
+            st = states[e]
             if st == WARNED:
                 q *= kept_share
             q = min(q, 1.0)
             shut = st != NONE and st != WARNED
             closed.append(shut)
             p.append(0.0 if shut else q)
-        return p, p_plain, closed
+        # one chance per consumer and product: the first most persuasive exposure of each
+        if any(x != x for x in p):  # NaN: as _most_persuasive does, by lexsort
+            idx = _most_persuasive(np.array(flat), np.array(p)).tolist()
+        elif len(starts) == n:
+            idx = order
+        else:
+            idx = []
+            for a, size in zip(starts, sizes, strict=True):
+                members = order[a : a + size]
+                top = max(p[j] for j in members)  # exact, like np.maximum.reduceat
+                idx.append(next(j for j in members if p[j] == top))
+        kept = [j for j in idx if not closed[j]]
+        content = [channels[i] in _CONTENT for i in at]
+        if books is not None:  # a chunk of a large hour: the chunk's share of the books
+            sk = np.array([skus[i] for i in at], np.int64)
+            where = np.array(kept, dtype=np.intp)
+            is_content = np.array(content, dtype=bool)
+            opened = np.array([p[j] for j in kept], np.float64)
+            plain = np.array([p_plain[j] for j in kept], np.float64)
+            books.add(sk, is_content, _Chances(sk[where], is_content[where], opened, plain))
+        else:  # _book_conversion's numbers, each sum added in the same order from 0.0
+            if any(content):
+                views: dict[int, int] = {}
+                for e, i in enumerate(at):
+                    if content[e]:
+                        views[skus[i]] = views.get(skus[i], 0) + 1
+                sums: dict[int, float] = {}
+                for j in kept:
+                    if content[j]:
+                        s = skus[at[j]]
+                        sums[s] = sums.get(s, 0.0) + p[j]
+                fb.note_conversion_of(views, sums)
+            lost: dict[int, float] = {}
+            for j in kept:
+                x = p_plain[j] - p[j]
+                if x > 0:  # nothing lost adds nothing
+                    s = skus[at[j]]
+                    lost[s] = lost.get(s, 0.0) + x
+            if lost:
+                fb.add_demand_lost_of(lost)
+        # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
+        u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
+        return sorted(at[j] for j, a in zip(idx, u, strict=True) if a < p[j])
+
+    def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
+        """The exposure counts and states as flat views (index ``consumer·P + product``),
+        made again unless they are still views of the arrays the population holds."""
+        views = self._flat_views
+        if (
+            views is None
+            or views[0].base is not self.exposure_count
+            or views[1].base is not self.state
+        ):
+            views = (self.exposure_count.reshape(-1), self.state.reshape(-1))
+            self._flat_views = views
+        return views
+
+    def _novelty(self, sku: int, hour: int) -> float:
+        """The novelty of product ``sku`` at ``hour``, ``0.5 ** (age_days / half_life)``
+        as the numpy way works it out (``np.maximum``, ``/``, ``np.power``), from a table of
+        :data:`_NOVELTY_HOURS` hours made at once (the same operations, element by element)."""
+        start = hour - hour % _NOVELTY_HOURS
+        table = self._novelty_tables.get(sku)
+        if table is None or table[0] != start:
+            m = self.model
+            hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)
+            age_days = np.maximum(0, hours - m.launch_hour[sku]) / HOURS_PER_DAY
+            novelty = np.power(0.5, age_days / m.novelty_half_life_days[sku])
+            table = (start, novelty.tolist())
+            self._novelty_tables[sku] = table
+        return table[1][hour - start]
+
+    def _on_sale(self, hour: int) -> _OnSale:
+        """The products on sale at ``hour`` (``np.flatnonzero(sellable_from <= hour)``),
+        worked out again only when ``hour`` leaves the span of hours it holds for (the
+        model's ``sellable_from`` is fixed once the world is built)."""
+        span = self._sale_span
+        if span is None or not span.first <= hour < span.until:
+            sellable = self.model.sellable_from
+            ids = np.flatnonzero(sellable <= hour)
+            earlier, later = sellable[sellable <= hour], sellable[sellable > hour]
+            span = _OnSale(
+                ids,
+                ids.astype(np.int32),
+                len(ids) == len(sellable),
+                int(earlier.max()) if len(earlier) else -(1 << 62),
+                int(later.min()) if len(later) else 1 << 62,
+            )
+            self._sale_span = span
+        return span
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
@@ -708,6 +844,7 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
+_NOVELTY_HOURS = 64  # hours of a product's novelty worked out at once (the short path)
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -737,44 +874,6 @@ class _Groups:
         self.starts = np.flatnonzero(self.head)
         self.keys = ordered[self.starts]  # the distinct flat values, ascending
         self.sizes = np.diff(np.append(self.starts, n))
-
-
-class _SmallGroups:
-    """:class:`_Groups` of a few exposures (at most :data:`_SMALL_BATCH`), found with Python
-    integers instead of a dozen numpy calls: the same stable order, group keys and sizes."""
-
-    def __init__(self, flat: np.ndarray):
-        values = flat.tolist()
-        # Python's sort is stable: the permutation of np.argsort(kind="stable")
-        self.order = sorted(range(len(values)), key=values.__getitem__)
-        starts: list[int] = []
-        keys: list[int] = []
-        sizes: list[int] = []
-        for i, j in enumerate(self.order):
-            v = values[j]
-            if keys and keys[-1] == v:
-                sizes[-1] += 1
-            else:
-                starts.append(i)
-                keys.append(v)
-                sizes.append(1)
-        self.starts = starts
-        self.keys = np.array(keys, dtype=flat.dtype)
-        self.sizes = np.array(sizes, dtype=np.int64)
-
-    def most_persuasive(self, p: list[float]) -> list[int]:
-        """:func:`_most_persuasive` of these groups for ``p`` without NaN: per group,
-        ascending, the first exposure (in the stable order) of the highest ``p``."""
-        order = self.order
-        if len(self.starts) == len(order):  # every exposure its own group
-            return order
-        ends = [*self.starts[1:], len(order)]
-        best: list[int] = []
-        for a, b in zip(self.starts, ends, strict=True):
-            members = order[a:b]
-            top = max(p[j] for j in members)  # exact, like np.maximum.reduceat
-            best.append(next(j for j in members if p[j] == top))
-        return best
 
 
 def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
@@ -862,6 +961,17 @@ class _Chances(NamedTuple):
     content: np.ndarray
     p: np.ndarray
     p_plain: np.ndarray
+
+
+class _OnSale(NamedTuple):
+    """The products on sale (``ids``, as int64 and int32), whether that is every product,
+    and the span of hours ``first <= hour < until`` for which this holds."""
+
+    ids: np.ndarray
+    ids32: np.ndarray
+    every: bool
+    first: int
+    until: int
 
 
 def _book_conversion(m, skus, content, chances: _Chances) -> None:

@@ -1,0 +1,261 @@
+"""A quiet hour's consumers' phase on Python numbers (``sim/agents/consumers.py``): the
+wishes of a few exposures (``_few_wish_rows``), the feedback's books of a few products
+(``Feedback.note_conversion_of``, ``add_demand_lost_of``), organic discovery's draws and the
+products on sale. Each must give exactly what the numpy way gives: the same wishes, the same
+bytes in every book and the same generator state afterwards."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.consumers as consumers
+from sim.feedback import Feedback
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
+from sim.rng import stream
+
+N = 600
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose("two_brands", [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 5)
+
+
+def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
+    """A copy of the model with random exposure counts, states, reviews and products."""
+    m = copy.deepcopy(model)
+    r = np.random.default_rng(seed)
+    pop = m.population
+    P = m.n_sku
+    counts = r.choice([0, 1, 3, 4, 9, 9_999, 10_000, 65_530], size=(N, P))
+    pop.exposure_count[:] = counts.astype(np.uint16)
+    pop.state[:] = r.choice([0, 0, 0, 1, 2, 3], size=(N, P)).astype(np.int8)
+    fb = m.feedback
+    fb.good[:] = r.integers(0, 20, P)
+    fb.bad[:] = r.integers(0, 20, P)
+    fb.disappointed[:] = r.integers(0, 3, (2, P)) * (r.random((2, P)) < 0.6)
+    fb.demand_lost[:] = r.random((3, P)) * (r.random((3, P)) < 0.5)
+    fb.wishes_per_view[:] = r.random(P)
+    fb._multiplier = None
+    m.appeal = m.appeal * r.uniform(2.0, 30.0, P)  # some chances clipped at 1
+    if seed % 3 == 0:
+        plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
+        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+    return m
+
+
+def _exposures(model: ViralChainModel, seed: int):
+    r = np.random.default_rng(1000 + seed)
+    P = model.n_sku
+    k = 1 if seed % 10 == 0 else int(r.integers(1, consumers._SMALL_BATCH + 1))
+    pool = r.integers(0, N, max(1, k // 3))  # repeats: groups of several exposures
+    cons = r.choice(pool, k)
+    skus = r.integers(0, P, k)
+    channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
+    kols = np.where(r.random(k) < 0.5, r.integers(0, len(model.kol_trust), k), -1)
+    return cons.astype(np.int64), skus.astype(np.int64), channels, kols.astype(np.int32)
+
+
+def _state(m: ViralChainModel) -> list[bytes]:
+    fb = m.feedback
+    return [
+        m.population.exposure_count.tobytes(),
+        m.population.state.tobytes(),
+        fb.wishes_per_view.tobytes(),
+        fb.demand_lost.tobytes(),
+        fb.views_lost.tobytes(),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_few_exposures_decide_as_the_numpy_way(base_model, seed, monkeypatch):
+    world = _world(base_model, seed)
+    hour = int(np.random.default_rng(seed).integers(0, 400))
+    if seed % 4 == 1:  # a product not on sale yet: its exposures are dropped
+        world.sellable_from = world.sellable_from.copy()
+        world.sellable_from[seed % world.n_sku] = hour + 5
+    cons, skus, channels, kols = _exposures(world, seed)
+    if seed % 5 == 2:  # NaN wish probabilities take lexsort's choice
+        world.appeal = world.appeal.copy()
+        world.appeal[skus[0]] = np.nan
+    if seed % 7 == 3:  # a tie: the same exposure twice
+        cons[-1], skus[-1], channels[-1], kols[-1] = cons[0], skus[0], channels[0], kols[0]
+    long, few = world, copy.deepcopy(world)
+    monkeypatch.setattr(consumers, "_SMALL_BATCH", 0)  # the numpy way
+    r_long, r_few = stream(seed, "few"), stream(seed, "few")
+    got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
+    got_few = few.population._few_wish_rows(
+        hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
+    )
+    expected = [] if got_long is None else sorted(got_long.tolist())
+    assert got_few == expected
+    assert _state(few) == _state(long)
+    assert r_few.bit_generator.state == r_long.bit_generator.state
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_few_exposures_keep_a_chunks_books_as_the_numpy_way(base_model, seed, monkeypatch):
+    world = _world(base_model, seed)
+    cons, skus, channels, kols = _exposures(world, seed)
+    long, few = world, copy.deepcopy(world)
+    books = {}
+    for name, m, small in (("long", long, 0), ("few", few, 1 << 18)):
+        monkeypatch.setattr(consumers, "_SMALL_BATCH", small)
+        b = consumers._ConversionBooks(m.n_sku)
+        b.add(skus[:2], channels[:2] == CH_VIDEO, _some_chances(m))  # an earlier chunk
+        idx = m.population._wish_rows(10, cons, skus, channels, kols, stream(seed, "c"), b)
+        b.close(m)
+        books[name] = (np.sort(idx).tolist(), b.views.tobytes(), b.kept.tobytes(), _state(m))
+    assert books["few"] == books["long"]
+
+
+def _some_chances(m: ViralChainModel) -> consumers._Chances:
+    sk = np.array([0, 0], np.int64) % m.n_sku
+    return consumers._Chances(sk, np.array([True, False]), np.array([0.3, 0.1]), np.ones(2))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_feedback_books_of_a_few_products_are_the_arrays_books(seed):
+    r = np.random.default_rng(seed)
+    P = int(r.integers(1, 6))
+    cfg = sim.compose().market.feedback
+    a, b = Feedback(cfg, P), Feedback(cfg, P)
+    for fb in (a, b):
+        fb.disappointed[:] = np.random.default_rng(seed).integers(0, 3, (2, P))
+        fb.disappointed[:, 0] = 0  # no disappointed delivery: shared half and half
+        fb.demand_lost[:] = np.random.default_rng(seed).random((3, P))
+        fb.wishes_per_view[:] = 0.25
+    n = int(r.integers(1, 12))
+    skus = r.integers(0, P, n)
+    lost = r.random(n) * 0.3
+    a.add_demand_lost(skus, lost)
+    per_product: dict[int, float] = {}
+    for s, x in zip(skus.tolist(), lost.tolist(), strict=True):
+        per_product[s] = per_product.get(s, 0.0) + x
+    b.add_demand_lost_of(per_product)
+    assert a.demand_lost.tobytes() == b.demand_lost.tobytes()
+    views = np.bincount(skus, minlength=P)
+    sums = np.bincount(skus[: n // 2], lost[: n // 2], P)  # some products seen, none kept
+    a.note_conversion(views, sums)
+    seen = {s: int(views[s]) for s in range(P) if views[s] > 0}
+    kept = {s: float(sums[s]) for s in np.unique(skus[: n // 2]).tolist()}
+    b.note_conversion_of(seen, kept)
+    assert a.wishes_per_view.tobytes() == b.wishes_per_view.tobytes()
+
+
+def _organic_the_long_way(pop, hour: int, rng: np.random.Generator):
+    m = pop.model
+    rate = pop.cfg.organic.exposure_rate_per_day
+    launched = np.flatnonzero(m.sellable_from <= hour)
+    if rate <= 0 or len(launched) == 0:
+        return None
+    k = int(rng.poisson(rate / 24 * pop.n * len(launched)))
+    if k == 0:
+        return None
+    c = rng.integers(0, pop.n, k)
+    return c, launched[rng.integers(0, len(launched), k)].astype(np.int32)
+
+
+@pytest.mark.parametrize("products", [1, 3])
+@pytest.mark.parametrize("n", [600, 2**33])
+def test_organic_discovery_draws_as_the_long_way(base_model, products, n):
+    """One exposure drawn as a scalar, one product without a draw: the same exposures and
+    the generator left in the same state (also beyond 32-bit bounds and after a half-used
+    32-bit word)."""
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    pop.n = n
+    m.sellable_from = np.zeros(products, np.int64)
+    pop._sale_span = None
+    rate = {"exposure_rate_per_day": 24 * 1.2 / n}  # mostly one exposure, some more
+    pop.cfg = pop.cfg.model_copy(update={"organic": pop.cfg.organic.model_copy(update=rate)})
+    sizes = set()
+    for hour in range(60):
+        a, b = stream(hour, "organic-test"), stream(hour, "organic-test")
+        if hour % 2:
+            a.integers(0, 7), b.integers(0, 7)
+        got, want = pop.organic_exposures(hour, a), _organic_the_long_way(pop, hour, b)
+        if want is None:
+            assert got is None
+        else:
+            sizes.add(len(want[0]))
+            np.testing.assert_array_equal(got.consumers, want[0])
+            assert got.consumers.dtype == want[0].dtype
+            np.testing.assert_array_equal(got.skus, want[1])
+            assert got.skus.dtype == want[1].dtype
+        assert a.bit_generator.state == b.bit_generator.state
+    assert {1, 2} <= sizes
+
+
+def test_products_on_sale_follow_the_hours(base_model):
+    m = copy.deepcopy(base_model)
+    m.sellable_from = np.array([5, 0, 30, 5, 200], np.int64)
+    pop = m.population
+    pop._sale_span = None
+    hours = [0, 3, 4, 5, 6, 29, 30, 31, 199, 200, 500]
+    for hour in hours + hours[::-1]:
+        got = pop._on_sale(hour)
+        want = np.flatnonzero(m.sellable_from <= hour)
+        np.testing.assert_array_equal(got.ids, want)
+        np.testing.assert_array_equal(got.ids32, want.astype(np.int32))
+        assert got.ids32.dtype == np.int32
+        assert got.every == (len(want) == 5)
+
+
+def test_novelty_tables_give_the_numpy_novelty(base_model):
+    m = copy.deepcopy(base_model)
+    m.launch_hour = np.array([0, 100], np.int64)
+    m.novelty_half_life_days = np.array([3.7, 0.3])
+    pop = m.population
+    for hour in [0, 1, 63, 64, 65, 99, 100, 101, 127, 128, 500, 64, 3]:  # edges, and back
+        age_days = np.maximum(0, hour - m.launch_hour) / 24
+        want = np.power(0.5, age_days / m.novelty_half_life_days)
+        got = [pop._novelty(s, hour) for s in range(2)]
+        assert np.array(got).tobytes() == want.tobytes()
+
+
+def test_an_hours_views_are_booked_at_once_as_batch_by_batch(base_model, monkeypatch):
+    """Several content batches' views go to the ledger in one call: the same counts as one
+    call per batch and slice (forced here by chunks of one exposure)."""
+    from sim.content import Exposures
+
+    books = []
+    for chunk in (1 << 18, 1):
+        monkeypatch.setattr(consumers, "_WISH_CHUNK", chunk)
+        m = copy.deepcopy(base_model)
+        r = np.random.default_rng(7)
+        batches = [
+            Exposures(r.integers(0, N, n), r.integers(0, m.n_sku, n).astype(np.int32), ch, kol)
+            for n, ch, kol in (
+                (5, CH_VIDEO, 0),
+                (300, CH_LIVE, 1),
+                (2, CH_WOM, -1),
+                (1, CH_VIDEO, 2),
+            )
+        ]
+        m.population.decide(3, batches)
+        units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
+        books.append([m.ledger.hour_block.tobytes(), *units])
+        assert m.ledger.hour["views"].sum() == 306
+    assert books[0] == books[1]
+
+
+def test_flat_books_follow_the_population_arrays(base_model):
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    ec, _ = pop._flat_books()
+    ec[3 * m.n_sku + 1] = 7
+    assert pop.exposure_count[3, 1] == 7
+    assert pop._flat_books()[0] is ec  # remembered
+    again = copy.deepcopy(pop)  # copied views would no longer write into the copied arrays
+    again._flat_books()[1][2 * m.n_sku] = 3
+    assert again.state[2, 0] == 3
+    pop.exposure_count = np.zeros_like(pop.exposure_count)  # replaced: new views
+    pop._flat_books()[0][0] = 5
+    assert pop.exposure_count[0, 0] == 5
