@@ -236,6 +236,10 @@ def launch(
     _REQUESTS[str(sweep_dir)] = request
     try:
         run_hydra_multirun([*hyd, *task])
+        if request.lock is not None and request.error is None:  # another sweeper's launch
+            from experiments.optimise import confirm
+
+            confirm(sweep_dir, stream)  # a two-stage study's second stage (else nothing)
     except SweeperError:
         if request.error is None:
             raise
@@ -605,7 +609,7 @@ def _prepare_other(master: Any) -> None:
 
     sweep_dir = Path(master.hydra.sweep.dir).resolve()
     request = _REQUESTS.get(str(sweep_dir))
-    _check_optimise(master.get(OPTIMISE_KEY))
+    _check_optimise(master.get(OPTIMISE_KEY), master.hydra.sweeper.get("storage"))
     groups = set(config_groups())
     keys = [override_key(str(k)) for k in (master.hydra.sweeper.get("params") or {})]
     keys += [override_key(o) for o in master.hydra.overrides.task]
@@ -645,8 +649,9 @@ def _prepare_other(master: Any) -> None:
     OmegaConf.save(master, sweep_dir / "multirun.yaml")
 
 
-def _check_optimise(node: Any) -> None:
-    """An optimisation study's ``optimise`` node, checked before anything runs (exit 2)."""
+def _check_optimise(node: Any, storage: Any = None) -> None:
+    """An optimisation study's ``optimise`` node, checked before anything runs (exit 2); a
+    two-stage study reads its trials back from the study's ``storage``."""
     if node is None:
         return
     from sim.kpis import NAMES
@@ -665,6 +670,19 @@ def _check_optimise(node: Any) -> None:
     reps = node.get("replications", 1)
     if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
         problems.append(("optimise.replications", reps, "must be an integer of at least 1"))
+    else:
+        from experiments.optimise import check_stages
+
+        problems += check_stages(node, reps)
+        if node.get("screen_replications") is not None and not storage:
+            problems.append(
+                (
+                    "hydra.sweeper.storage",
+                    storage,
+                    "a two-stage study (optimise.screen_replications) needs the study stored "
+                    "(e.g. sqlite:///${hydra.sweep.dir}/optuna.db)",
+                )
+            )
     if problems:
         raise ConfigError(problems)
 
