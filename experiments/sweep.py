@@ -243,6 +243,8 @@ def launch(
     except SweeperError:
         if request.error is None:
             raise
+    except _Refused:  # request.error is raised below
+        pass
     finally:
         _REQUESTS.pop(str(sweep_dir), None)
         if request.lock is not None:  # another sweeper's launch (see _prepare_other)
@@ -588,8 +590,10 @@ def _job_error(ret: Any) -> BaseException:
 
 def prepare_other(master: Any) -> None:
     """Prepare the directory for another sweeper (:func:`_prepare_other`); a problem is kept
-    for :func:`launch` to raise, since Hydra only warns about a callback's exception (the
-    sweeper then runs, but the task refuses a directory without ``sweep.json``)."""
+    for :func:`launch` to raise, since Hydra only warns about a callback's exception: under
+    :func:`launch` the sweeper is then stopped before it starts (:class:`_Refused` is not an
+    ``Exception``, so it passes Hydra's guard; a sweeper started anyway would write job
+    directories, e.g. Optuna's with an in-memory study)."""
     request = _REQUESTS.get(str(Path(master.hydra.sweep.dir).resolve()))
     try:
         _prepare_other(master)
@@ -597,6 +601,11 @@ def prepare_other(master: Any) -> None:
         if request is None:
             raise
         request.error = exc
+        raise _Refused from exc
+
+
+class _Refused(BaseException):
+    """The sweep directory was refused (``Request.error``): the sweeper must not start."""
 
 
 def _prepare_other(master: Any) -> None:
