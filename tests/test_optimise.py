@@ -391,3 +391,16 @@ def test_leading_takes_whole_fronts_then_the_ends_and_most_isolated():
     assert leading(values, 4) == [0, 2, 3, 4]  # the whole first front
     assert leading(values, 5) == [0, 2, 3, 4, 1]  # then the next
     assert leading(values, 10) == [0, 2, 3, 4, 1, 5]  # every row, at most
+
+
+def test_the_report_of_two_stages_draws_its_front_among_the_confirmed_trials(staged, tmp_path):
+    """``viralchain report DIR``: frontier.csv marks the confirmed trials (every replication:
+    their means are the confirmed ones) and only they are Pareto-optimal."""
+    import pandas as pd
+
+    out, _ = staged
+    proc = cli("report", str(out), "--out", str(tmp_path / "report"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    points = pd.read_csv(tmp_path / "report" / "frontier.csv")
+    assert sorted(points["confirmed"]) == [False, False, True, True]
+    assert points["pareto"].any() and not points[~points["confirmed"]]["pareto"].any()
