@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.optimise_vs_grid [--consumers N] [--replications N] [--trials N]
 [--screen R] [--confirm K] [--studies NAME ...] [--sampler-seeds S ...] [--fresh N]
-[--jobs N] [--root DIR] [--out FILE]``
+[--probe COVER:TRIGGER ...] [--jobs N] [--root DIR] [--out FILE]``
 
 Runs (or reuses: resume skips finished runs, a study that has its trials is not run again)
 the shipped ``safety_rush`` grid (16 policies x ``--replications``) and, for every study
@@ -24,7 +24,9 @@ then compares each study with the grid:
 * then (``--fresh N``) the grid's best and each study's pick run again on N replications
   neither saw (``--replications`` onwards), paired the same way: a best-of-16 (or best of a
   study's trials) on five seeds is chosen partly for its luck on those seeds, and fresh
-  seeds show what each policy is worth. These evaluation runs are not part of either search.
+  seeds show what each policy is worth. These evaluation runs are not part of either search;
+* (``--probe COVER:TRIGGER ...``) policies near the grid's best run on the search seeds and
+  paired with it: how rough the response is there (not part of any search either).
 
 Nothing of the grid reaches a study: each runs its own sampler from its own seed. Prints a
 table and writes JSON (default ``benchmarks/results/optimise_vs_grid.json``).
@@ -185,6 +187,34 @@ def fresh_comparison(grid: Any, pick: Any) -> dict[str, Any]:
     }
 
 
+def probe(points: list[str], best: dict[str, float], grid_dir: Path, a: Any) -> list[dict]:
+    """Policies ``COVER:TRIGGER`` run on the search replications (``0..N-1``, the grid's and
+    the studies' seeds; in this process's workers, cached as the fresh runs are), each paired
+    with the grid's best: how the response looks around it, not part of any search."""
+    pts = []
+    for text in points:
+        cover, trigger = (float(v) for v in text.split(":"))
+        pts.append({LEVERS[0]: cover, LEVERS[1]: trigger})
+    table = fresh(pts, range(a.replications), a.consumers, a.root / "fresh.json", a.jobs)
+    grid = _runs(grid_dir)
+    mask = np.isclose(grid[LEVERS[0]].astype(float), best[LEVERS[0]]) & np.isclose(
+        grid[LEVERS[1]].astype(float), best[LEVERS[1]]
+    )
+    ref = grid[mask]
+    out = []
+    for p in pts:
+        t = table[(p[LEVERS[0]], p[LEVERS[1]])]
+        row = {**p, "profit": float(t["profit"].mean()), "fill_rate": float(t["fill_rate"].mean())}
+        row |= {"paired_profit": _paired(ref, t, "profit")}
+        row |= {"paired_fill_rate": _paired(ref, t, "fill_rate")}
+        out.append(row)
+        print(f"probe cover {p[LEVERS[0]]:g} d, trigger {p[LEVERS[1]]:g} h: profit "
+              f"{row['profit']:,.0f}, fill {row['fill_rate']:.4f}; paired profit "
+              f"{_interval(row['paired_profit'], '+,.0f')}, fill "
+              f"{_interval(row['paired_fill_rate'], '+.4f')}")  # fmt: skip
+    return out
+
+
 def _best(table: Any, kpi: str, floor_kpi: str, floor: float) -> float | None:
     """The highest mean ``kpi`` among trials whose mean ``floor_kpi`` is at least ``floor``."""
     ok = table[table[floor_kpi] >= floor]
@@ -255,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", type=int, default=10, metavar="N", help="then N fresh seeds (0: none)"
     )
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--probe", nargs="*", default=[], metavar="COVER:TRIGGER",
+                   help="policies run on the search replications by the grid's best")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args(argv)
     size = [f"market.n_consumers={a.consumers}"] if a.consumers else []
@@ -293,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             row |= {"dir": str(study_dir.relative_to(ROOT)), **compare(grid_dir, study_dir)}
             got["studies"].append(row)
             print(_line(row))
+    if a.probe:
+        got["probe"] = probe(a.probe, best, grid_dir, a)
     if a.fresh:
         extra = range(a.replications, a.replications + a.fresh)
         picks = [best, *(r["study_pick"] for r in got["studies"])]
