@@ -1,25 +1,32 @@
 """Optuna's policy search against the shipped grid, paired on the same seeds.
 
 ``python -m benchmarks.optimise_vs_grid [--consumers N] [--replications N] [--trials N]
-[--studies NAME ...] [--sampler-seeds S ...] [--fresh N] [--jobs N] [--root DIR] [--out FILE]``
+[--screen R] [--confirm K] [--studies NAME ...] [--sampler-seeds S ...] [--fresh N]
+[--probe COVER:TRIGGER ...] [--jobs N] [--root DIR] [--out FILE]``
 
 Runs (or reuses: resume skips finished runs, a study that has its trials is not run again)
 the shipped ``safety_rush`` grid (16 policies x ``--replications``) and, for every study
 named (``scenarios/optimise/NAME.yaml``) and every sampler seed, the study with that seed
-(``--trials`` trials, default: the study's own, x the same replications) at the same size,
+(``--trials`` trials, default: the study's own; each on the same replications, or, for a
+two-stage study, screened on the first ``R`` and the ``K`` leading confirmed on the rest:
+the study's own ``optimise.screen_replications`` and ``optimise.confirm`` unless
+``--screen``/``--confirm`` say otherwise, ``--screen 0``: one stage) at the same size,
 then compares each study with the grid:
 
 * the grid's best point: the policy with the highest mean profit;
-* the study's answer: among its Pareto trials, those at least as good as the grid's best on
-  both objectives (mean profit and mean fill rate), the most profitable of them (else the
-  most profitable Pareto trial);
+* the study's answer: among its Pareto trials (of a two-stage study: among its confirmed
+  trials, on all their replications), those at least as good as the grid's best on both
+  objectives (mean profit and mean fill rate), the most profitable of them (else the most
+  profitable Pareto trial);
 * the paired differences (study - grid) of profit and fill rate, replication by replication
   (the same run seed on both sides: common random numbers), with 95% Student-t intervals;
 * the runs each used;
 * then (``--fresh N``) the grid's best and each study's pick run again on N replications
   neither saw (``--replications`` onwards), paired the same way: a best-of-16 (or best of a
   study's trials) on five seeds is chosen partly for its luck on those seeds, and fresh
-  seeds show what each policy is worth. These evaluation runs are not part of either search.
+  seeds show what each policy is worth. These evaluation runs are not part of either search;
+* (``--probe COVER:TRIGGER ...``) policies near the grid's best run on the search seeds and
+  paired with it: how rough the response is there (not part of any search either).
 
 Nothing of the grid reaches a study: each runs its own sampler from its own seed. Prints a
 table and writes JSON (default ``benchmarks/results/optimise_vs_grid.json``).
@@ -95,11 +102,13 @@ def compare(grid_dir: Path, study_dir: Path) -> dict[str, Any]:
         return runs[mask]
 
     a, b = runs_of(grid, best), runs_of(study, pick)
+    confirmed = table[table["confirmed"]]
     return {
         "grid_runs": len(grid),
         "grid_points": int(grid.groupby(LEVERS).ngroups),
         "study_runs": len(study),
         "study_trials": len(table),
+        "confirmed_trials": len(confirmed),
         "pareto_trials": len(front),
         "grid_best": best,
         "study_pick": {k: float(pick[k]) for k in [*LEVERS, "profit", "fill_rate"]},
@@ -108,9 +117,10 @@ def compare(grid_dir: Path, study_dir: Path) -> dict[str, Any]:
         "paired_fill_rate": _paired(a, b, "fill_rate"),
         "pairs": len(b),
         # how near the study came to the grid's best: its best profit at the grid's fill rate
-        # or better, and its best fill rate at the grid's profit or better (None: no trial)
-        "best_profit_at_grid_fill": _best(table, "profit", "fill_rate", best["fill_rate"]),
-        "best_fill_at_grid_profit": _best(table, "fill_rate", "profit", best["profit"]),
+        # or better, and its best fill rate at the grid's profit or better, among the trials
+        # with every replication (a screening mean is not comparable; None: no trial)
+        "best_profit_at_grid_fill": _best(confirmed, "profit", "fill_rate", best["fill_rate"]),
+        "best_fill_at_grid_profit": _best(confirmed, "fill_rate", "profit", best["profit"]),
         "pareto": front[[*LEVERS, "profit", "fill_rate", "runs"]].to_dict("records"),
     }
 
@@ -177,6 +187,34 @@ def fresh_comparison(grid: Any, pick: Any) -> dict[str, Any]:
     }
 
 
+def probe(points: list[str], best: dict[str, float], grid_dir: Path, a: Any) -> list[dict]:
+    """Policies ``COVER:TRIGGER`` run on the search replications (``0..N-1``, the grid's and
+    the studies' seeds; in this process's workers, cached as the fresh runs are), each paired
+    with the grid's best: how the response looks around it, not part of any search."""
+    pts = []
+    for text in points:
+        cover, trigger = (float(v) for v in text.split(":"))
+        pts.append({LEVERS[0]: cover, LEVERS[1]: trigger})
+    table = fresh(pts, range(a.replications), a.consumers, a.root / "fresh.json", a.jobs)
+    grid = _runs(grid_dir)
+    mask = np.isclose(grid[LEVERS[0]].astype(float), best[LEVERS[0]]) & np.isclose(
+        grid[LEVERS[1]].astype(float), best[LEVERS[1]]
+    )
+    ref = grid[mask]
+    out = []
+    for p in pts:
+        t = table[(p[LEVERS[0]], p[LEVERS[1]])]
+        row = {**p, "profit": float(t["profit"].mean()), "fill_rate": float(t["fill_rate"].mean())}
+        row |= {"paired_profit": _paired(ref, t, "profit")}
+        row |= {"paired_fill_rate": _paired(ref, t, "fill_rate")}
+        out.append(row)
+        print(f"probe cover {p[LEVERS[0]]:g} d, trigger {p[LEVERS[1]]:g} h: profit "
+              f"{row['profit']:,.0f}, fill {row['fill_rate']:.4f}; paired profit "
+              f"{_interval(row['paired_profit'], '+,.0f')}, fill "
+              f"{_interval(row['paired_fill_rate'], '+.4f')}")  # fmt: skip
+    return out
+
+
 def _best(table: Any, kpi: str, floor_kpi: str, floor: float) -> float | None:
     """The highest mean ``kpi`` among trials whose mean ``floor_kpi`` is at least ``floor``."""
     ok = table[table[floor_kpi] >= floor]
@@ -235,9 +273,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=None, help="default: each study's own")
     p.add_argument("--replications", type=int, default=5)
     p.add_argument(
+        "--screen",
+        type=int,
+        default=None,
+        metavar="R",
+        help="screening replications (default: each study's own; 0: one stage)",
+    )
+    p.add_argument("--confirm", type=int, default=None, metavar="K",
+                   help="trials confirmed (default: each study's own)")  # fmt: skip
+    p.add_argument(
         "--fresh", type=int, default=10, metavar="N", help="then N fresh seeds (0: none)"
     )
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--probe", nargs="*", default=[], metavar="COVER:TRIGGER",
+                   help="policies run on the search replications by the grid's best")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args(argv)
     size = [f"market.n_consumers={a.consumers}"] if a.consumers else []
@@ -258,20 +307,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{'study':<16} {'seed':>4} {'runs':>4}  {'cover d':>7} {'trig h':>6} {'profit':>7} "
         f"{'fill':>6}  {'paired profit [95%]':<26} {'paired fill rate [95%]':<28} >=grid"
     )
+    stage = [*(["--screen", str(a.screen)] if a.screen is not None else []),
+             *(["--confirm", str(a.confirm)] if a.confirm is not None else [])]  # fmt: skip
+    tag = "".join(f"_{k}{v}" for k, v in (("screen", a.screen), ("confirm", a.confirm))
+                  if v is not None)  # fmt: skip
     for name in a.studies:
         trials = a.trials if a.trials is not None else study_trials(name)
         for seed in a.sampler_seeds:
-            study_dir = a.root / f"{name}_seed{seed}"
+            study_dir = a.root / f"{name}{tag}_seed{seed}"
             todo = trials - completed_trials(study_dir, f"optimise_{name}")
             wall = 0.0
             if todo > 0:
                 wall = _viralchain("optimise", name, *size, f"hydra.sweeper.sampler.seed={seed}",
-                                   "--trials", str(todo), "--replications", reps,
+                                   "--trials", str(todo), "--replications", reps, *stage,
                                    "--jobs", jobs, "--out", str(study_dir))  # fmt: skip
-            row = {"study": name, "sampler_seed": seed, "wall_seconds": wall}
+            row = {"study": name + tag, "sampler_seed": seed, "wall_seconds": wall}
             row |= {"dir": str(study_dir.relative_to(ROOT)), **compare(grid_dir, study_dir)}
             got["studies"].append(row)
             print(_line(row))
+    if a.probe:
+        got["probe"] = probe(a.probe, best, grid_dir, a)
     if a.fresh:
         extra = range(a.replications, a.replications + a.fresh)
         picks = [best, *(r["study_pick"] for r in got["studies"])]
@@ -289,10 +344,13 @@ def main(argv: list[str] | None = None) -> int:
                   f" paired profit {_interval(f['paired_profit'], '+,.0f')},"
                   f" fill {_interval(f['paired_fill_rate'], '+.4f')}")  # fmt: skip
     got["summary"] = {
-        name: {
-            "sampler_seeds": [r["sampler_seed"] for r in got["studies"] if r["study"] == name],
+        name + tag: {
+            "sampler_seeds": [
+                r["sampler_seed"] for r in got["studies"] if r["study"] == name + tag
+            ],
+            "runs": [r["study_runs"] for r in got["studies"] if r["study"] == name + tag],
             "at_least_as_good_on_both_means": sum(
-                r["dominates_grid_best"] for r in got["studies"] if r["study"] == name
+                r["dominates_grid_best"] for r in got["studies"] if r["study"] == name + tag
             ),
         }
         for name in a.studies

@@ -241,6 +241,31 @@ def frontier_points(summary: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return points
 
 
+def confirmed_front(
+    sweep_dir: Path, summary: pd.DataFrame, points: pd.DataFrame, x: str, y: str
+) -> pd.DataFrame:
+    """A two-stage optimisation study's frontier (:mod:`experiments.optimise`): ``confirmed``
+    marks the trials run on every replication, and only they can be Pareto-optimal (a
+    screened trial's means are over its first replications only). Other sweeps: unchanged."""
+    from experiments.optimise import stages
+
+    if not (sweep_dir / "multirun.yaml").is_file():
+        return points
+    full, screen = stages(sweep_dir)
+    if screen is None:
+        return points
+    n = summary[summary["kpi"] == x].set_index("combination")["n"]
+    points["confirmed"] = points["combination"].map(n).ge(full).to_numpy()
+    points["pareto"] = False
+    for _, group in points[points["confirmed"]].groupby("story"):
+        front = stats.pareto_front(
+            group, f"{x}_mean", f"{y}_mean", x not in LOWER_IS_BETTER, y not in LOWER_IS_BETTER
+        )
+        points.loc[group.index, "pareto"] = front
+    points["pareto"] = points["pareto"].astype(bool)
+    return points
+
+
 def main_brands(sweep_dir: Path, runs: pd.DataFrame) -> dict[str, str]:
     """Run id → the main brand's name (from the config each run's files carry).
 
@@ -378,7 +403,7 @@ def build(
     except ValueError as exc:
         raise ReportError(f"--baseline: {exc}") from None
     diffs = stats.paired_differences(d, KPI_COLUMNS, base)
-    points = frontier_points(summary, x, y)
+    points = confirmed_front(sweep_dir, summary, frontier_points(summary, x, y), x, y)
     out = Path(out) if out is not None else sweep_dir / "report"
     problem = unusable_dir(out, "--out")
     if problem:

@@ -236,9 +236,15 @@ def launch(
     _REQUESTS[str(sweep_dir)] = request
     try:
         run_hydra_multirun([*hyd, *task])
+        if request.lock is not None and request.error is None:  # another sweeper's launch
+            from experiments.optimise import confirm
+
+            confirm(sweep_dir, stream)  # a two-stage study's second stage (else nothing)
     except SweeperError:
         if request.error is None:
             raise
+    except _Refused:  # request.error is raised below
+        pass
     finally:
         _REQUESTS.pop(str(sweep_dir), None)
         if request.lock is not None:  # another sweeper's launch (see _prepare_other)
@@ -584,8 +590,10 @@ def _job_error(ret: Any) -> BaseException:
 
 def prepare_other(master: Any) -> None:
     """Prepare the directory for another sweeper (:func:`_prepare_other`); a problem is kept
-    for :func:`launch` to raise, since Hydra only warns about a callback's exception (the
-    sweeper then runs, but the task refuses a directory without ``sweep.json``)."""
+    for :func:`launch` to raise, since Hydra only warns about a callback's exception: under
+    :func:`launch` the sweeper is then stopped before it starts (:class:`_Refused` is not an
+    ``Exception``, so it passes Hydra's guard; a sweeper started anyway would write job
+    directories, e.g. Optuna's with an in-memory study)."""
     request = _REQUESTS.get(str(Path(master.hydra.sweep.dir).resolve()))
     try:
         _prepare_other(master)
@@ -593,6 +601,11 @@ def prepare_other(master: Any) -> None:
         if request is None:
             raise
         request.error = exc
+        raise _Refused from exc
+
+
+class _Refused(BaseException):
+    """The sweep directory was refused (``Request.error``): the sweeper must not start."""
 
 
 def _prepare_other(master: Any) -> None:
@@ -605,7 +618,7 @@ def _prepare_other(master: Any) -> None:
 
     sweep_dir = Path(master.hydra.sweep.dir).resolve()
     request = _REQUESTS.get(str(sweep_dir))
-    _check_optimise(master.get(OPTIMISE_KEY))
+    _check_optimise(master.get(OPTIMISE_KEY), master.hydra.sweeper.get("storage"))
     groups = set(config_groups())
     keys = [override_key(str(k)) for k in (master.hydra.sweeper.get("params") or {})]
     keys += [override_key(o) for o in master.hydra.overrides.task]
@@ -645,8 +658,9 @@ def _prepare_other(master: Any) -> None:
     OmegaConf.save(master, sweep_dir / "multirun.yaml")
 
 
-def _check_optimise(node: Any) -> None:
-    """An optimisation study's ``optimise`` node, checked before anything runs (exit 2)."""
+def _check_optimise(node: Any, storage: Any = None) -> None:
+    """An optimisation study's ``optimise`` node, checked before anything runs (exit 2); a
+    two-stage study reads its trials back from the study's ``storage``."""
     if node is None:
         return
     from sim.kpis import NAMES
@@ -665,6 +679,19 @@ def _check_optimise(node: Any) -> None:
     reps = node.get("replications", 1)
     if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
         problems.append(("optimise.replications", reps, "must be an integer of at least 1"))
+    else:
+        from experiments.optimise import check_stages
+
+        problems += check_stages(node, reps)
+        if node.get("screen_replications") is not None and not storage:
+            problems.append(
+                (
+                    "hydra.sweeper.storage",
+                    storage,
+                    "a two-stage study (optimise.screen_replications) needs the study stored "
+                    "(e.g. sqlite:///${hydra.sweep.dir}/optuna.db)",
+                )
+            )
     if problems:
         raise ConfigError(problems)
 

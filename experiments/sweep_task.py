@@ -183,7 +183,9 @@ def _trial(
             f"optimise.objectives = {objectives!r}: must be a list of KPI names "
             f"(viralchain list kpis)"
         )
-    n = int(optimise.get("replications", 1))
+    # a two-stage study screens each trial on its first screen_replications
+    # (experiments.optimise.confirm runs the leading trials' other replications)
+    n = int(optimise.get("screen_replications") or optimise.get("replications", 1))
     label = " ".join(o for o in overrides if not o.startswith(("replication=", "+optimise")))
     values: dict[str, list[float]] = {k: [] for k in objectives}
     for rep in range(n):

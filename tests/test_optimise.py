@@ -3,7 +3,8 @@
 A tiny budget (2 trials x 2 replications of a 2,000-consumer, 10-day flagship) checks the path:
 the Optuna sweeper runs viralchain's task, every trial faces the same seeds (common random
 numbers), Optuna is told the mean of each objective over the replications, every run lands
-in the sweep dataset, and the Pareto set is reported.
+in the sweep dataset, and the Pareto set is reported. A two-stage study (4 trials screened
+on replication 0, the 2 leading confirmed on 1-2) checks the screening and confirmation.
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ pytestmark = pytest.mark.xdist_group("sweep")
 TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
 
 
-def optimise(name: str, out: Path, *overrides: str, trials: int = 1, replications: int = 1):
-    """``viralchain optimise NAME`` tiny, one job, into ``out`` (run from its parent)."""
-    budget = ["--trials", str(trials), "--replications", str(replications), "--jobs", "1"]
+def optimise(
+    name: str,
+    out: Path,
+    *overrides: str,
+    trials: int = 1,
+    replications: int = 1,
+    screen: int = 0,
+    confirm: int | None = None,
+    jobs: int = 1,
+):
+    """``viralchain optimise NAME`` tiny, ``jobs`` workers, into ``out`` (run from its
+    parent); one stage unless ``screen`` (and ``confirm``) say otherwise."""
+    budget = ["--trials", str(trials), "--replications", str(replications), "--jobs", str(jobs)]
+    budget += ["--screen", str(screen), *(["--confirm", str(confirm)] if confirm else [])]
     return cli("optimise", name, *TINY, *overrides, *budget, "--out", str(out), cwd=out.parent)
 
 
@@ -180,8 +192,215 @@ def test_the_benchmark_reads_budgets_and_near_misses():
 
     from benchmarks.optimise_vs_grid import _best, study_trials
 
-    assert study_trials("safety_rush") == 14 and study_trials("safety_rush_box") == 14
+    assert study_trials("safety_rush") == 24 and study_trials("safety_rush_box") == 24
     table = pd.DataFrame({"profit": [1.0, 3.0, 2.0], "fill_rate": [0.9, 0.8, 0.95]})
     assert _best(table, "profit", "fill_rate", 0.9) == 2.0  # best profit at fill >= 0.9
     assert _best(table, "fill_rate", "profit", 2.5) == 0.8
     assert _best(table, "fill_rate", "profit", 5.0) is None
+
+
+# ----------------------------------------------------------------------------- two stages
+
+LEVERS = ["policy.safety_stock.days_of_cover", "policy.rush.threshold"]
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory) -> tuple[Path, object]:
+    """4 trials screened on replication 0, the 2 leading confirmed on replications 1-2, in
+    two workers (the confirmation runs in worker processes too)."""
+    out = tmp_path_factory.mktemp("staged") / "study"
+    proc = optimise("safety_rush", out, trials=4, replications=3, screen=1, confirm=2, jobs=2)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def _replications_by_trial(out: Path) -> dict[tuple[float, float], list[int]]:
+    runs = store.read_table(out, "runs")
+    runs = runs[runs["setup"] == "flexible"]
+    assert set(runs["status"]) == {"ok"}
+    return {
+        tuple(k): sorted(int(r) for r in g["replication"])
+        for k, g in runs.groupby(LEVERS, sort=True)
+    }
+
+
+def test_two_stages_confirm_the_leading_trials_on_the_other_replications(staged):
+    """Screened trials have replication 0 only; the confirmed ones exactly 0, 1, 2 (4 + 2 x 2
+    runs); they are the leading trials on the screening means Optuna was told (the first
+    front of non-dominated sorting, cut by crowding distance), and every replication has one
+    seed whatever the policy (common random numbers)."""
+    optuna = pytest.importorskip("optuna")
+    from experiments.optimise import leading
+
+    out, proc = staged
+    reps = _replications_by_trial(out)
+    assert sorted(map(tuple, reps.values())) == [(0,), (0,), (0, 1, 2), (0, 1, 2)]
+    runs = store.read_table(out, "runs")
+    runs = runs[runs["setup"] == "flexible"]
+    assert len(runs) == 8 and runs.groupby("replication")["seed"].nunique().eq(1).all()
+    loaded = optuna.load_study(
+        study_name="optimise_safety_rush", storage=f"sqlite:///{out / 'optuna.db'}"
+    )
+    trials = [t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 4
+    import numpy as np
+
+    chosen = {
+        tuple(trials[i].params[k] for k in LEVERS)
+        for i in leading(np.array([t.values for t in trials]), 2)
+    }
+    assert chosen == {k for k, v in reps.items() if v == [0, 1, 2]}
+    # Optuna was told the screening means (replication 0 alone)
+    for t in trials:
+        key = tuple(t.params[k] for k in LEVERS)
+        mine = runs[
+            runs[LEVERS[0]].eq(key[0]) & runs[LEVERS[1]].eq(key[1]) & runs["replication"].eq(0)
+        ]
+        assert t.values == pytest.approx([mine["profit"].iloc[0], mine["fill_rate"].iloc[0]])
+    assert "confirm: the 2 leading of 4 screened trials (replication 0)" in proc.stderr
+
+
+def test_the_pareto_set_of_two_stages_is_of_the_confirmed_trials_on_all_replications(staged):
+    from omegaconf import OmegaConf
+
+    from experiments.optimise import pareto
+
+    out, proc = staged
+    table = pareto(out)
+    assert sorted(table["runs"]) == [1, 1, 3, 3]
+    assert list(table["confirmed"]) == [r == 3 for r in table["runs"]]
+    # only confirmed trials can be on the front, however good a screening mean looks
+    assert not table[~table["confirmed"]]["pareto"].any() and table["pareto"].any()
+    runs = store.read_table(out, "runs")
+    runs = runs[runs["setup"] == "flexible"]
+    for _, row in table[table["confirmed"]].iterrows():
+        mine = runs[runs[LEVERS[0]].eq(row[LEVERS[0]]) & runs[LEVERS[1]].eq(row[LEVERS[1]])]
+        assert row["profit"] == pytest.approx(mine["profit"].mean())  # over replications 0-2
+        assert row["fill_rate"] == pytest.approx(mine["fill_rate"].mean())
+    front = table[table["pareto"]]
+    assert f"Pareto set: {len(front)} of the 2 confirmed trials (of 4 screened" in proc.stdout
+    saved = OmegaConf.to_container(OmegaConf.load(out / "optimization_results.yaml"))
+    assert saved["stages"] == {
+        "screen_replications": 1,
+        "replications": 3,
+        "screened_trials": 4,
+        "confirmed_trials": 2,
+    }
+    assert sorted(s["values"][0] for s in saved["solutions"]) == pytest.approx(
+        sorted(front["profit"])
+    )
+
+
+def test_confirming_again_runs_nothing_already_finished(staged):
+    """The second stage again (as a resumed launch runs it) finds every confirmation run
+    finished: nothing runs, no file is rewritten."""
+    import io
+
+    from experiments.optimise import confirm
+
+    out, _ = staged
+    files = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*.parquet")}
+    stream = io.StringIO()
+    confirm(out, stream)
+    assert "confirm: 0 ran (0 failed), 4 already done" in stream.getvalue()
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*.parquet")} == files
+
+
+def test_a_confirmation_run_is_the_run_a_one_stage_trial_makes(study, tmp_path):
+    """A trial confirmed on replication 1 gets the very run (same config, run id, seed and
+    KPIs) the one-stage study made for the same policy on replication 1: the same sampler
+    seed asks the same first policy of both."""
+    one, _ = study
+    out = tmp_path / "s"
+    proc = optimise("safety_rush", out, replications=2, screen=1, confirm=1)
+    assert proc.returncode == 0, proc.stderr
+    mine = store.read_table(out, "runs")
+    mine = mine[(mine["setup"] == "flexible") & (mine["replication"] == 1)]
+    theirs = store.read_table(one, "runs")
+    theirs = theirs[(theirs["setup"] == "flexible") & (theirs["replication"] == 1)]
+    (row,) = mine.itertuples()
+    same = theirs[theirs["run_id"] == row.run_id]
+    assert len(same) == 1
+    assert same["profit"].iloc[0] == row.profit and same["seed"].iloc[0] == row.seed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--replications", "3", "--screen", "2", "--confirm", "0"], "optimise.confirm = 0:"),
+        (
+            ["--replications", "3", "--screen", "3", "--confirm", "1"],
+            "optimise.screen_replications = 3: must be an integer from 1 to",
+        ),
+        (
+            ["--replications", "3", "--screen", "-1", "--confirm", "1"],
+            "optimise.screen_replications = -1:",
+        ),
+        (
+            ["--replications", "3", "--screen", "1", "optimise.confirm=two"],
+            "optimise.confirm = 'two': must be an integer",
+        ),
+        (
+            ["--replications", "3", "--screen", "1", "optimise.confirm=null"],
+            "optimise.screen_replications = 1: a two-stage study needs optimise.confirm",
+        ),
+        (
+            ["--replications", "3", "--screen", "0", "--confirm", "2"],
+            "optimise.confirm = 2: a two-stage study needs optimise.screen_replications",
+        ),
+        (
+            [
+                "--replications",
+                "3",
+                "--screen",
+                "1",
+                "--confirm",
+                "1",
+                "hydra.sweeper.storage=null",
+            ],
+            "hydra.sweeper.storage = None: a two-stage study",
+        ),
+    ],
+)
+def test_bad_two_stage_settings_are_refused_before_anything_is_written(tmp_path, args, message):
+    out = tmp_path / "s"
+    proc = cli("optimise", "safety_rush", *TINY, *args, "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("viralchain:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert not out.exists()
+
+
+def test_leading_takes_whole_fronts_then_the_ends_and_most_isolated():
+    import numpy as np
+
+    from experiments.optimise import leading
+
+    values = np.array(
+        [
+            [3.0, 1.0],  # 0: front 1, an end
+            [2.0, 1.0],  # 1: front 2 (below 0 and 2)
+            [2.0, 2.0],  # 2: front 1, middle
+            [1.0, 3.0],  # 3: front 1, an end
+            [2.9, 1.5],  # 4: front 1, near 0: less isolated than 2
+            [0.5, 0.5],  # 5: front 3
+        ]
+    )
+    assert leading(values, 2) == [0, 3]  # a front cut: its ends first
+    assert leading(values, 3) == [0, 2, 3]  # then the most isolated
+    assert leading(values, 4) == [0, 2, 3, 4]  # the whole first front
+    assert leading(values, 5) == [0, 2, 3, 4, 1]  # then the next
+    assert leading(values, 10) == [0, 2, 3, 4, 1, 5]  # every row, at most
+
+
+def test_the_report_of_two_stages_draws_its_front_among_the_confirmed_trials(staged, tmp_path):
+    """``viralchain report DIR``: frontier.csv marks the confirmed trials (every replication:
+    their means are the confirmed ones) and only they are Pareto-optimal."""
+    import pandas as pd
+
+    out, _ = staged
+    proc = cli("report", str(out), "--out", str(tmp_path / "report"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    points = pd.read_csv(tmp_path / "report" / "frontier.csv")
+    assert sorted(points["confirmed"]) == [False, False, True, True]
+    assert points["pareto"].any() and not points[~points["confirmed"]]["pareto"].any()

@@ -83,3 +83,18 @@ def test_the_study_searches_the_grid_regime_over_the_grid_ranges():
     assert low <= covers[0] and high >= covers[-1]
     low, high = _bounds(study[THRESHOLD])
     assert low <= thresholds[0] and high >= thresholds[-1]
+
+
+def test_the_study_spends_fewer_runs_than_the_grid():
+    """The study's budget (24 trials screened on 2 replications, the 8 leading confirmed on
+    the other 3: 72 runs; the box study inherits it) is below the grid's (16 policies x 5
+    replications: 80 runs), and a confirmed trial has the grid's replications."""
+    study = yaml.safe_load(STUDY.read_text())
+    box = yaml.safe_load(BOX.read_text())
+    assert "optimise" not in box and "n_trials" not in box["hydra"]["sweeper"]
+    node, trials = study["optimise"], study["hydra"]["sweeper"]["n_trials"]
+    screen, confirm, reps = node["screen_replications"], node["confirm"], node["replications"]
+    _, _, covers, thresholds = _grid()
+    grid_reps = _params(SWEEP)["replication"]
+    assert grid_reps == f"range(0,{reps})"
+    assert trials * screen + confirm * (reps - screen) < len(covers) * len(thresholds) * reps
