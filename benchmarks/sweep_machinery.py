@@ -64,21 +64,12 @@ def drive(patches: list[str], argv: list[str]) -> int:
     if "gcfreeze" in patches:
         gc.freeze = lambda: None
     if "cache" in patches:
-        from omegaconf import OmegaConf, open_dict
-
         from experiments import sweep_plan
 
         def compose_in_full(self, overrides):
             cfg = self.loader.load_sweep_config(self.master, list(overrides))
             self._bases[tuple(overrides)] = None  # counted as a composition
-            choices = {
-                str(k): str(v)
-                for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
-                if v is not None
-            }
-            with open_dict(cfg):
-                del cfg["hydra"]
-            return OmegaConf.to_container(cfg, resolve=True), choices
+            return sweep_plan.task_config(cfg)
 
         sweep_plan.JobComposer.compose = compose_in_full
         real_make_plan = sweep_plan.make_plan

@@ -206,31 +206,42 @@ def listing(rows: list[tuple[str, str]], pad: int) -> str:
 
 def compose_dict(story: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Compose the raw config dict (not validated)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
     from experiments.overrides import check, config_groups
-    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import register
 
     overrides = list(overrides or [])
     if story is not None:
         overrides = [f"story={story}", *overrides]
     check(overrides, config_groups())
+    cfg = hydra_compose(overrides, "app")
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    return data
+
+
+def hydra_compose(overrides: list[str], job_name: str, with_hydra: bool = False) -> Any:
+    """Hydra's composition of ``config`` from the scenarios (the client's ``--config-dir``
+    first) with ``overrides`` (and the ``hydra`` node if ``with_hydra``), as an OmegaConf
+    config; any of Hydra's errors becomes a :class:`ConfigError` (:func:`hydra_error`)."""
+    from hydra import compose as compose_config
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import register
+
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     register()  # the search-path plugin puts the client's --config-dir before scenarios/
     try:
         with initialize_config_dir(
-            config_dir=str(scenarios_dir()), job_name="app", version_base="1.3"
+            config_dir=str(scenarios_dir()), job_name=job_name, version_base="1.3"
         ):
-            cfg = hydra_compose(config_name="config", overrides=overrides)
+            return compose_config(
+                config_name="config", overrides=overrides, return_hydra_config=with_hydra
+            )
     except Exception as exc:  # Hydra raises several types; all become ConfigError
         raise hydra_error(exc, overrides) from None
-    data = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(data, dict)
-    return data
 
 
 def compose(story: str | None = None, overrides: list[str] | None = None) -> Config:

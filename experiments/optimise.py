@@ -211,35 +211,11 @@ def confirm(sweep_dir: Path, stream: TextIO) -> None:
 def _trial_config(overrides: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """A trial's task config (without ``hydra`` and the ``optimise`` node) and Hydra's
     group choices, composed from its overrides as the launcher composes a job's."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf, open_dict
-
-    from experiments.compose import hydra_error, scenarios_dir
+    from experiments.compose import hydra_compose
+    from experiments.sweep_plan import task_config
     from experiments.sweep_task import OPTIMISE_KEY
-    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import register
 
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    register()  # the search-path plugin puts the client's --config-dir before scenarios/
-    try:
-        with initialize_config_dir(
-            config_dir=str(scenarios_dir()), job_name="run", version_base="1.3"
-        ):
-            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    except Exception as exc:  # Hydra raises several types; all become ConfigError
-        raise hydra_error(exc, overrides) from None
-    finally:
-        GlobalHydra.instance().clear()
-    choices = {
-        str(k): str(v)
-        for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
-        if v is not None
-    }
-    with open_dict(cfg):
-        del cfg["hydra"]
-    data = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(data, dict)
+    data, choices = task_config(hydra_compose(overrides, "run", with_hydra=True))
     data.pop(OPTIMISE_KEY, None)
     return data, choices
 

@@ -213,7 +213,7 @@ class JobComposer:
         Hydra applies it. A job with ``+key``, ``++key`` or ``~key`` values is composed in
         full.
         """
-        from omegaconf import OmegaConf, open_dict
+        from omegaconf import OmegaConf
 
         parsed = self.parser.parse_overrides(list(overrides))
         groups = tuple(o.input_line for o in parsed if self._is_group(o))
@@ -226,21 +226,29 @@ class JobComposer:
             cfg = copy.deepcopy(self._bases[groups])
             for o in values:
                 OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
-        choices = {
-            str(k): str(v)
-            for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
-            if v is not None
-        }
-        with open_dict(cfg):  # as Hydra's run_job hands it to the task
-            del cfg["hydra"]
-        data = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(data, dict)
-        return data, choices
+        return task_config(cfg)
 
     @property
     def compositions(self) -> int:
         """How many full Hydra compositions were made."""
         return len(self._bases)
+
+
+def task_config(cfg: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """A composed job config (with its ``hydra`` node) as the task gets it: resolved,
+    without ``hydra`` (as Hydra's ``run_job`` hands it over), and Hydra's group choices."""
+    from omegaconf import OmegaConf, open_dict
+
+    choices = {
+        str(k): str(v)
+        for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items()
+        if v is not None
+    }
+    with open_dict(cfg):
+        del cfg["hydra"]
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    return data, choices
 
 
 def _override_keys(job_overrides: Iterable[str], parser: Any) -> list[Any]:
