@@ -690,13 +690,18 @@ def plot_kpi_intervals(
     return fig
 
 
+SCREENED = "#9a9a9a"  # a two-stage study's trials that were only screened (plot_frontier)
+
+
 def plot_frontier(
     points: pd.DataFrame, x: str = "fill_rate", y: str = "profit", title: str = ""
 ) -> Figure:
     """Cost vs service: each combination's mean ``y`` against mean ``x``, Pareto front marked.
 
     With more than eight combinations only the Pareto-optimal ones are named (the table in
-    ``frontier.csv`` names all).
+    ``frontier.csv`` names all). A two-stage study's points (a ``confirmed`` column) that
+    were only screened, on fewer replications, are small grey diamonds: their means are
+    not comparable with the confirmed ones', among which the front is drawn.
 
     Args:
         points: one row per combination with ``combination, setup, pareto`` and
@@ -711,6 +716,9 @@ def plot_frontier(
         r = row._asdict()
         c = color_for(str(r["setup"]), i)
         xm, ym = r[f"{x}_mean"], r[f"{y}_mean"]
+        if not r.get("confirmed", True):  # screened only: its means are on fewer replications
+            ax.scatter([xm], [ym], s=22, marker="D", facecolors="white", edgecolors=SCREENED)
+            continue
         xerr = [[xm - r[f"{x}_low"]], [r[f"{x}_high"] - xm]]
         yerr = [[ym - r[f"{y}_low"]], [r[f"{y}_high"] - ym]]
         ax.errorbar(
@@ -767,6 +775,16 @@ def plot_frontier(
     ax.scatter(
         [], [], marker="o", s=55, facecolors="white", edgecolors="#333333", label="dominated"
     )
+    if "confirmed" in points.columns and not points["confirmed"].all():
+        ax.scatter(
+            [],
+            [],
+            marker="D",
+            s=22,
+            facecolors="white",
+            edgecolors=SCREENED,
+            label="screened only (fewer replications)",
+        )
     ax.set_xlabel(f"{kpi_title(x)}: mean, 95% CI")
     ax.set_ylabel(f"{kpi_title(y)}: mean, 95% CI")
     ax.grid(alpha=0.3)

@@ -111,6 +111,49 @@ def test_frontier_labels_stay_inside_the_figure(seed, key):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("confirmed", [None, [True, False, True, False, False]])
+def test_frontier_marks_a_two_stage_studys_screened_only_trials_apart(confirmed):
+    from matplotlib.colors import to_rgba
+
+    from sim.plotting import SCREENED
+
+    xs = np.array([0.90, 0.91, 0.92, 0.93, 0.94])
+    ys = np.array([500.0, 400.0, 300.0, 600.0, 100.0])
+    points = pd.DataFrame(
+        {
+            "combination": [f"policy.rush.threshold={t}" for t in range(5)],
+            "story": "s",
+            "setup": "flexible",
+            "pareto": [True, False, True, False, False],
+            "fill_rate_mean": xs,
+            "fill_rate_low": xs - 0.01,
+            "fill_rate_high": xs + 0.01,
+            "profit_mean": ys,
+            "profit_low": ys - 50,
+            "profit_high": ys + 50,
+        }
+    )
+    if confirmed is not None:
+        points["confirmed"] = confirmed
+    fig = plot_frontier(points)
+    ax = fig.axes[0]
+    grey = to_rgba(SCREENED)
+    screened = [
+        tuple(c.get_offsets()[0])
+        for c in ax.collections
+        if len(c.get_offsets()) and tuple(c.get_edgecolor()[0]) == grey
+    ]
+    labels = ax.get_legend_handles_labels()[1]
+    if confirmed is None:
+        assert screened == [] and "screened only (fewer replications)" not in labels
+    else:  # the two screened-only trials, in grey, without error bars; named in the legend
+        assert sorted(screened) == [(0.91, 400.0), (0.93, 600.0), (0.94, 100.0)]
+        assert "screened only (fewer replications)" in labels
+        bars = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+        assert len(bars) == 2 * 2  # x and y error bars of the two confirmed trials only
+    plt.close(fig)
+
+
 def test_run_plot_draws_production_as_one_filled_step_outline_not_a_bar_per_hour():
     from matplotlib.patches import Rectangle
 
