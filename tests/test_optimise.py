@@ -9,6 +9,7 @@ on replication 0, the 2 leading confirmed on 1-2) checks the screening and confi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,30 @@ def test_the_benchmark_reads_budgets_and_near_misses():
     assert _best(table, "profit", "fill_rate", 0.9) == 2.0  # best profit at fill >= 0.9
     assert _best(table, "fill_rate", "profit", 2.5) == 0.8
     assert _best(table, "fill_rate", "profit", 5.0) is None
+
+
+def test_the_benchmarks_probe_pairs_policies_with_the_grids_best_on_its_own_runs(tmp_path):
+    """``--probe COVER:TRIGGER``: a policy run on the search replications, paired with the
+    grid's best. The grid's best probed again is the very same runs (a difference of
+    exactly 0, no interval); another cover is a different policy on the same seeds."""
+    from types import SimpleNamespace
+
+    from benchmarks.optimise_vs_grid import LEVERS as BENCH_LEVERS
+    from benchmarks.optimise_vs_grid import grid_best, probe
+
+    grid = tmp_path / "grid"
+    levers = [f"{BENCH_LEVERS[0]}=0.5,2", f"{BENCH_LEVERS[1]}=16"]
+    size = ["market.n_consumers=1000", "--replications", "2", "--jobs", "1"]
+    proc = cli("sweep", "safety_rush", *levers, *size, "--out", str(grid), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    best = grid_best(grid)
+    a = SimpleNamespace(replications=2, consumers=1000, root=tmp_path, jobs=1)
+    same, other = probe([f"{best[BENCH_LEVERS[0]]:g}:16", "1:16"], best, grid, a)
+    assert (same["profit"], same["fill_rate"]) == (best["profit"], best["fill_rate"])
+    for kpi in ("paired_profit", "paired_fill_rate"):
+        assert same[kpi]["mean"] == 0.0 and same[kpi]["low"] == same[kpi]["high"] == 0.0
+    assert other[BENCH_LEVERS[0]] == 1.0 and other["profit"] != best["profit"]
+    assert len(json.loads((tmp_path / "fresh.json").read_text())) == 2 * 2  # cached runs
 
 
 # ----------------------------------------------------------------------------- two stages
