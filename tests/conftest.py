@@ -47,6 +47,15 @@ def setup_run(request) -> sim.RunResult:
     return cached_run(request.param)
 
 
+def python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter of this environment, from the project's root, with
+    ``env`` added to the environment; output captured as text."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+
+
 def cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the real ``viralchain`` command."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

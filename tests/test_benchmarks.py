@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.profiler import PHASES, PhaseProfiler
 from benchmarks.suite import BENCHMARKS, Row
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python
 
 
 def _bench(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -139,7 +139,7 @@ def test_profiler_wraps_the_actors_methods_including_inherited_ones():
         "assert wrapped(ConsumerPopulation.decide)\n"
         "assert not wrapped(ReferenceConsumer.step)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = python(code)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -6,14 +6,11 @@ freezes its objects for a quick exit; Mesa's import reads no source files."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from experiments import cli
-from tests.conftest import ROOT
+from tests.conftest import python
 
 SMALL = ["market.n_consumers=2000", "run.horizon_hours=48"]
 NEVER = ["experiments.report", "experiments.sweep_stats", "sim.validation", "scipy", "networkx"]
@@ -31,10 +28,7 @@ def _loaded_after(argv: list[str], cache_dir, names: list[str]) -> tuple[int, di
         "real = lambda n: type(sys.modules.get(n)).__name__ == 'module'\n"
         f"print(json.dumps([rc, {{n: real(n) for n in {names!r}}}]))\n"
     )
-    env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(cache_dir), "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
-    )
+    done = python(code, VIRALCHAIN_COMPOSE_CACHE=str(cache_dir))
     assert done.returncode == 0, done.stderr
     rc, loaded = json.loads(done.stdout.strip().splitlines()[-1])
     return rc, loaded
@@ -110,10 +104,7 @@ def test_the_command_leaves_its_objects_to_the_os_at_exit_and_still_flushes(argv
         f"sys.argv = ['viralchain', *{argv!r}]\n"
         "sys.exit(console())\n"
     )
-    env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(tmp_path), "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
-    )
+    done = python(code, VIRALCHAIN_COMPOSE_CACHE=str(tmp_path))
     assert done.stdout.rstrip().endswith("frozen True")
     if argv[0] == "list":
         assert done.returncode == 0 and "head_kol_livestream" in done.stdout
@@ -139,10 +130,7 @@ def _collector_as_modules_load(entry: str, argv: list[str], cache_dir) -> list[l
         f"sys.argv = ['viralchain', *{argv!r}]\n"
         f"sys.exit(cli.console() if {entry == 'console'} else cli.main(sys.argv[1:]))\n"
     )
-    env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": str(cache_dir), "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
-    )
+    done = python(code, VIRALCHAIN_COMPOSE_CACHE=str(cache_dir))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -175,7 +163,7 @@ def test_importing_mesa_reads_no_source_and_names_its_loggers_as_before():
         "logging.getLogger('MESA').setLevel(logging.DEBUG)\n"
         "mesa.Model(rng=1)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    done = python(code)
     assert done.returncode == 0, done.stderr
     loggers, message = done.stdout.splitlines()[:2]
     assert loggers == "['mesa.mesa_logging', 'mesa.model']"
@@ -196,10 +184,7 @@ def test_the_command_skips_matplotlib_property_docs_and_draws_the_same_plot(tmp_
             "from matplotlib.lines import Line2D\n"
             "print(rc, Line2D.set.__doc__.splitlines()[-1])\n"
         )
-        env = {**os.environ, "VIRALCHAIN_COMPOSE_CACHE": "off", "PYTHONWARNINGS": "ignore"}
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
-        )
+        done = python(code, VIRALCHAIN_COMPOSE_CACHE="off")
         assert done.returncode == 0, done.stderr
         rc, last = done.stdout.splitlines()[-1].split(" ", 1)
         assert rc == "0"

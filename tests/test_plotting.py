@@ -12,7 +12,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from sim.plotting import fit_text, kpi_title, plot_comparison, plot_frontier, short_labels
-from tests.conftest import cached_run
+from tests.conftest import cached_run, python
 
 LONG = "policy.safety_stock.days_of_cover=0.5, policy.rush.threshold={t}, setup=flexible"
 
@@ -77,6 +77,25 @@ def test_comparison_title_wraps_and_one_legend_sits_below_the_panels():
     plt.close(fig)
 
 
+def _frontier_points(names: list[str], xs, ys, pareto) -> pd.DataFrame:
+    """A frontier table (as ``experiments.report`` makes it) of one story, flexible setup:
+    fill rate ± 0.01 and profit ± 50 around the means ``xs`` and ``ys``."""
+    return pd.DataFrame(
+        {
+            "combination": names,
+            "story": "s",
+            "setup": "flexible",
+            "pareto": pareto,
+            "fill_rate_mean": xs,
+            "fill_rate_low": xs - 0.01,
+            "fill_rate_high": xs + 0.01,
+            "profit_mean": ys,
+            "profit_low": ys - 50,
+            "profit_high": ys + 50,
+        }
+    )
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(
     "key",
@@ -90,20 +109,7 @@ def test_frontier_labels_stay_inside_the_figure(seed, key):
     rng = np.random.default_rng(seed)
     names = [key.format(d=d, t=t) for d in (0.5, 1.0) for t in (50, 100, 200, 400)]
     xs, ys = rng.uniform(0.6, 0.99, len(names)), rng.uniform(-1000, 500, len(names))
-    points = pd.DataFrame(
-        {
-            "combination": names,
-            "story": "s",
-            "setup": "flexible",
-            "pareto": True,
-            "fill_rate_mean": xs,
-            "fill_rate_low": xs - 0.01,
-            "fill_rate_high": xs + 0.01,
-            "profit_mean": ys,
-            "profit_low": ys - 50,
-            "profit_high": ys + 50,
-        }
-    )
+    points = _frontier_points(names, xs, ys, pareto=True)
     fig = plot_frontier(points)
     _assert_inside(fig)
     texts = {t.get_text() for t in fig.axes[0].texts}
@@ -119,20 +125,8 @@ def test_frontier_marks_a_two_stage_studys_screened_only_trials_apart(confirmed)
 
     xs = np.array([0.90, 0.91, 0.92, 0.93, 0.94])
     ys = np.array([500.0, 400.0, 300.0, 600.0, 100.0])
-    points = pd.DataFrame(
-        {
-            "combination": [f"policy.rush.threshold={t}" for t in range(5)],
-            "story": "s",
-            "setup": "flexible",
-            "pareto": [True, False, True, False, False],
-            "fill_rate_mean": xs,
-            "fill_rate_low": xs - 0.01,
-            "fill_rate_high": xs + 0.01,
-            "profit_mean": ys,
-            "profit_low": ys - 50,
-            "profit_high": ys + 50,
-        }
-    )
+    names = [f"policy.rush.threshold={t}" for t in range(5)]
+    points = _frontier_points(names, xs, ys, pareto=[True, False, True, False, False])
     if confirmed is not None:
         points["confirmed"] = confirmed
     fig = plot_frontier(points)
@@ -258,11 +252,6 @@ def test_outside_a_notebook_the_plots_need_no_pyplot_and_look_the_same(tmp_path,
     """Without pyplot in use (``viralchain run``) a plot is a bare Figure on an Agg canvas
     and pyplot is never imported; with pyplot in use (a notebook) pyplot holds the figure,
     so the notebook shows it. Both write the same PNG bytes."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     r = cached_run("flexible")
     skus = list(r.config.brand.products)
     r.timeseries.to_pickle(tmp_path / "ts.pkl")
@@ -286,9 +275,7 @@ def test_outside_a_notebook_the_plots_need_no_pyplot_and_look_the_same(tmp_path,
             "print('matplotlib.pyplot' in sys.modules, held, type(fig.canvas).__name__)\n"
             "print(sys.modules['matplotlib.pyplot'].get_fignums() if held else [])\n"
         )
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT
-        )
+        done = python(code)
         assert done.returncode == 0, done.stderr
         state, left = done.stdout.splitlines()[-2:]
         assert state.startswith("True True") if pyplot else state == "False False FigureCanvasAgg"
