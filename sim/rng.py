@@ -112,14 +112,7 @@ def _pool(seed: int, spawn_key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
 @functools.lru_cache(maxsize=1024)
 def _prefix_pool(seed: int, spawn_key: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
     """:func:`_pool`, remembered: the seed and the leading parts of identities repeat."""
-    if spawn_key:  # mix one more part into the pool of the prefix
-        pool, hash_const = _prefix_pool(seed, spawn_key[:-1])
-        mixer = list(pool)  # the key's parts come after the pool (numpy pads the seed)
-        for i in range(_POOL_SIZE):
-            h, hash_const = _hashmix(spawn_key[-1], hash_const)
-            mixer[i] = _mix(mixer[i], h)
-        return tuple(mixer), hash_const
-    return _seed_pool(seed)
+    return _pool(seed, spawn_key) if spawn_key else _seed_pool(seed)
 
 
 def _seed_pool(seed: int) -> tuple[tuple[int, ...], int]:
@@ -196,7 +189,7 @@ def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
 _BLOCK = 256
 _MAX_TABLES = 256
 _tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
-_asked: dict[tuple[int, tuple[int, ...], int], int] = {}
+_asked: set[tuple[int, tuple[int, ...], int]] = set()
 
 
 def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
@@ -208,12 +201,12 @@ def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
         if block not in _asked:  # asked once: maybe never again (the hour inside a prefix)
             if len(_asked) >= 16 * _MAX_TABLES:
                 _asked.clear()
-            _asked[block] = 1
+            _asked.add(block)
             return None
         if len(_tables) >= _MAX_TABLES:
             _tables.clear()
         table = _tables[block] = _block_table(seed, spawn_key[:-1], last - last % _BLOCK)
-        del _asked[block]
+        _asked.discard(block)
     return table[last % _BLOCK]
 
 

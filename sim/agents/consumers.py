@@ -320,8 +320,6 @@ class ConsumerPopulation(mesa.Agent):
             if rows is None:
                 return None
         n_wish = len(rows[0])
-        if n_wish == 0:
-            return None
         mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
         qty = np.ones(n_wish, dtype=np.int64)
         if mean_extra > 0:
@@ -355,8 +353,9 @@ class ConsumerPopulation(mesa.Agent):
                 continue
             consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(np.int64)
             skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
-            channels = np.concatenate([np.full(len(i), b.channel, np.int8) for b, i, _ in picks])
-            kols = np.concatenate([np.full(len(i), b.kol, np.int32) for b, i, _ in picks])
+            lengths = [len(i) for _, i, _ in picks]
+            channels = np.repeat(np.array([b.channel for b, _, _ in picks], np.int8), lengths)
+            kols = np.repeat(np.array([b.kol for b, _, _ in picks], np.int32), lengths)
             del picks
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, books)
             if idx is not None and len(idx):
@@ -999,26 +998,23 @@ class _ConversionBooks:
         self.views = np.zeros(n_sku, dtype=np.int64)
         self.kept = np.zeros(n_sku)
         self.lost = np.zeros(n_sku)
-        self.any_content = self.any_lost = False
 
     def add(self, skus, content, chances: _Chances) -> None:
         """One chunk's share of :func:`_book_conversion`."""
         if content.any():
-            self.any_content = True
             self.views += np.bincount(skus[content], minlength=len(self.views))
             c = chances.content
             _continue_sums(self.kept, chances.skus[c], chances.p[c])
         lost = chances.p_plain - chances.p
         hit = lost > 0
         if hit.any():
-            self.any_lost = True
             _continue_sums(self.lost, chances.skus[hit], lost[hit])
 
     def close(self, m: ViralChainModel) -> None:
         """Hand the hour's books to the feedback (as :func:`_book_conversion` would)."""
-        if self.any_content:
+        if self.views.any():  # some content view was booked
             m.feedback.note_conversion(self.views, self.kept)
-        if self.any_lost:  # per product, the sum bincount would have made: added to 0.0
+        if self.lost.any():  # sums of positive losses; per product, as bincount's: added to 0.0
             m.feedback.add_demand_lost(np.arange(len(self.lost)), self.lost)
 
 
