@@ -313,8 +313,7 @@ class ViralChainModel(mesa.Model):
             check(self)
             self._check_books()
         self.ledger.reset_hour()
-        if self.hour_flows.any():  # the warehouses' and factories' reset_hour, in one fill
-            self.hour_flows.clear()
+        self.hour_flows.clear()  # the warehouses' and factories' hourly counters, in one fill
         self.hour = h + 1
 
     def _track_working_capital(self) -> None:

@@ -195,7 +195,7 @@ class SocialGraph:
         count in one call), then the block's sums at most ``point`` are counted."""
         cp, guide = self.checkpoints, self.guide
         out = np.empty(len(point), dtype=np.int64)
-        g, last = len(guide) - 1, len(cp) - 1
+        g = len(guide) - 1
         for a in range(0, len(point), _LOOKUPS):
             pt = point[a : a + _LOOKUPS]
             if len(pt) <= _SEARCH:  # a few points: a binary search each, one call
@@ -203,12 +203,7 @@ class SocialGraph:
             else:  # the guide's bracket, counted up (the same count, fewer cache misses)
                 b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
                 stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
-                most = guide[np.minimum(b + 2, g)]  # at least the answer
-                while True:
-                    step = (stored < most) & (cp[np.minimum(stored, last)] <= pt)
-                    if not step.any():
-                        break
-                    stored += step
+                stored = _count_up(cp, stored, guide[np.minimum(b + 2, g)], pt)
             blk = stored - 1  # the last stored value at most the point
             below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
             out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1
@@ -492,23 +487,37 @@ class _Choice:
         """``size`` draws (int64), as ``rng.choice(len(p), size=size, p=p)``."""
         u = rng.random(size)
         bucket = (u * self.GUIDE).astype(np.int64)  # exact: u is a multiple of 2**-53
-        pos, hi = self.guide[bucket], self.guide[bucket + 1]
-        last = len(self.cdf) - 1
-        while True:  # each step: one more cdf value at most u (at most the bucket's count)
-            step = (pos < hi) & (self.cdf[np.minimum(pos, last)] <= u)
-            if not step.any():
-                return pos
-            pos += step
+        return _count_up(self.cdf, self.guide[bucket], self.guide[bucket + 1], u)
+
+
+def _count_up(values: np.ndarray, pos: np.ndarray, hi: np.ndarray, points: np.ndarray):
+    """Each ``pos`` (below its ``hi``) raised past the sorted ``values`` at most its point, one
+    step at a time (in place; at most the bracket's width of steps)."""
+    last = len(values) - 1
+    while True:
+        step = (pos < hi) & (values[np.minimum(pos, last)] <= points)
+        if not step.any():
+            return pos
+        pos += step
+
+
+_RADIX_FROM = 4096  # below this many keys numpy's comparison sort is as quick
 
 
 def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` for int32 keys ``>= 0``, in linear time: numpy
-    sorts 16-bit keys by radix, so one pass when they fit 16 bits, else two (the low digits,
-    then the high ones); a stable sort's permutation is unique, so it is the same."""
-    if len(keys) == 0 or keys.max() < 2**16:
+    """``np.argsort(keys, kind="stable")`` for non-negative integer keys: for many keys, in
+    linear time (numpy sorts 16-bit integers by radix): one pass when they fit 16 bits, else
+    two (the low digits, then the high ones); a stable sort's permutation is unique, so it is
+    the same."""
+    if len(keys) < _RADIX_FROM:
+        return np.argsort(keys, kind="stable")
+    if keys.max() < 1 << 16:
         return np.argsort(keys.astype(np.uint16), kind="stable")
     low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
+    high = keys[low] >> 16
+    if high.max() < 1 << 16:
+        high = high.astype(np.uint16)
+    return low[np.argsort(high, kind="stable")]
 
 
 def _cumulative(

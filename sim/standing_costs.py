@@ -52,8 +52,8 @@ def hourly(brand: Brand) -> list[tuple[str, float]]:
 
 
 def accrue_hour(brand: Brand) -> None:
-    """Book one hour of the brand's standing costs (each one float addition, as
-    ``Ledger.add_money`` makes for one brand)."""
-    money, b = brand.model.ledger.money, brand.index
+    """Book one hour of the brand's standing costs (``Ledger.add_money``: one float addition
+    each)."""
+    ledger = brand.model.ledger
     for field, per_hour in hourly(brand):
-        money[field][b] += per_hour
+        ledger.add_money(field, brand.index, per_hour)

@@ -46,7 +46,7 @@ from sim.orders import (
     PICKED,
 )
 from sim.rng import stream
-from sim.social_graph import SocialGraph, build
+from sim.social_graph import SocialGraph, _stable_order, build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
@@ -892,22 +892,6 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     best = np.maximum.reduceat(ps, starts)
     position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
     return order[np.minimum.reduceat(position, starts)]
-
-
-_RADIX_FROM = 4096  # below this many keys numpy's comparison sort is as quick
-
-
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` for non-negative integer keys: for many keys, two
-    stable passes on 16-bit digits (numpy sorts 16-bit integers by radix, in linear time),
-    the low digits first; the same permutation, as a stable sort's is unique."""
-    if len(keys) < _RADIX_FROM:
-        return np.argsort(keys, kind="stable")
-    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-    high = keys[low] >> 16
-    if high.max() < 1 << 16:
-        high = high.astype(np.uint16)
-    return low[np.argsort(high, kind="stable")]
 
 
 def _concat(batches: list[Exposures]):

@@ -448,11 +448,6 @@ class Factory(mesa.Agent):
             + (self.materials + self.materials_on_order) * mat.cost_share * mat.salvage_fraction
         )
 
-    def reset_hour(self) -> None:
-        """Start a new hour of flow counters (the model clears them all at once through its
-        ``hour_flows`` buffer, :mod:`sim.holdings`: a counter added here must be added there)."""
-        self.produced_hour.fill(0)
-
 
 def _take(dest_left: list[list[int]], units: int) -> list[list[int]]:
     """Take ``units`` from destination quotas (in order); returns the taken ``[wh, units]``."""

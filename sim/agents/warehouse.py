@@ -193,10 +193,3 @@ class Warehouse(mesa.Agent):
             self._holding_key = key
         if self._holding_per_hour:
             self.model.ledger.add_money("holding_cost", self.brand, self._holding_per_hour)
-
-    def reset_hour(self) -> None:
-        """Start a new hour of flow counters (the model clears them all at once through its
-        ``hour_flows`` buffer, :mod:`sim.holdings`: a counter added here must be added there)."""
-        self.shipped_hour.fill(0)
-        self.returned_hour.fill(0)
-        self.received_hour.fill(0)
