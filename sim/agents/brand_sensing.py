@@ -34,10 +34,12 @@ class Sensing:
         n, H = model.n_sku, model.horizon_hours
         self.hourly_demand = np.zeros((H, n), dtype=np.int64)
         self.hourly_views = np.zeros((H, n), dtype=np.int64)
-        # running totals: row k is the sum of the hourly rows before hour k (every row after
-        # the last recorded hour holds the total so far), so a window's sum is a difference
+        # running totals: row k is the sum of the hourly rows before hour k, so a window's
+        # sum is a difference; rows are filled up to the last hour that flowed (_recorded),
+        # and any later row would hold the total so far, so queries stop there
         self._demand_before = np.zeros((H + 1, n), dtype=np.int64)
         self._views_before = np.zeros((H + 1, n), dtype=np.int64)
+        self._recorded = 0
         self.stockout_hours = np.zeros(n, dtype=np.int64)
         self.signal_hour = np.full(n, -1, dtype=np.int64)  # first projected stock-out
         self.response_hour = np.full(n, -1, dtype=np.int64)  # first replenishment after it
@@ -53,9 +55,13 @@ class Sensing:
             return
         demand = led.hour["demand"].sum(axis=1)
         views = led.hour["views"].sum(axis=1)
-        # integer running totals, exact: every later row gains what this row gained
-        self._demand_before[hour + 1 :] += demand - self.hourly_demand[hour]
-        self._views_before[hour + 1 :] += views - self.hourly_views[hour]
+        # integer running totals, exact: the quiet hours since the last recorded one add
+        # nothing, then this hour's row
+        r = self._recorded
+        for before, row in ((self._demand_before, demand), (self._views_before, views)):
+            before[r + 1 : hour + 1] = before[r]
+            before[hour + 1] = before[hour] + row
+        self._recorded = hour + 1
         self.hourly_demand[hour] = demand
         self.hourly_views[hour] = views
 
@@ -87,7 +93,7 @@ class Sensing:
                 since[i, sku] = -1
         # hot-spot signal: demand of the last 24 h reaches the stock available
         if self.signal_hour.item(sku) < 0:
-            last_day = _window_sum(self._demand_before, sku, hour, HOURS_PER_DAY)
+            last_day = _window_sum(self._demand_before, self._recorded, sku, hour, HOURS_PER_DAY)
             if last_day > 0 and last_day >= total:
                 self.signal_hour[sku] = hour
                 m.log(
@@ -116,11 +122,11 @@ class Sensing:
     # ------------------------------------------------------------------ queries
     def demand_rate(self, sku: int, hour: int, hours: int) -> float:
         """Mean demand per hour over the ``hours`` up to and including ``hour``."""
-        return _window_rate(self._demand_before, sku, hour, hours)
+        return _window_rate(self._demand_before, self._recorded, sku, hour, hours)
 
     def views_rate(self, sku: int, hour: int, hours: int) -> float:
         """Mean content views per hour over the ``hours`` up to and including ``hour``."""
-        return _window_rate(self._views_before, sku, hour, hours)
+        return _window_rate(self._views_before, self._recorded, sku, hour, hours)
 
     def signals(self, sku: int, hour: int, presale_units: float) -> Signals:
         """Daily demand and views in 24-hour windows ending at ``hour`` (oldest first)."""
@@ -135,11 +141,11 @@ class Sensing:
         )
 
 
-def _window_sum(before: np.ndarray, sku: int, hour: int, hours: int) -> int:
+def _window_sum(before: np.ndarray, last: int, sku: int, hour: int, hours: int) -> int:
     """The sum of the hourly rows ``max(0, hour - hours + 1) .. hour`` of one SKU, from the
-    running totals ``before`` (row k: the sum of the rows before k), as a slice sum gives
-    (plain comparisons, not min/max: this runs several times an hour)."""
-    last = before.shape[0] - 1
+    running totals ``before`` (row k: the sum of the rows before k), filled up to row
+    ``last`` (every later hour's row is zero so far), as a slice sum gives (plain
+    comparisons, not min/max: this runs several times an hour)."""
     hi = hour + 1
     lo = hi - hours
     if lo < 0:
@@ -151,10 +157,7 @@ def _window_sum(before: np.ndarray, sku: int, hour: int, hours: int) -> int:
     return before.item(hi, sku) - before.item(lo, sku)
 
 
-def _window_rate(before: np.ndarray, sku: int, hour: int, hours: int) -> float:
+def _window_rate(before: np.ndarray, last: int, sku: int, hour: int, hours: int) -> float:
     """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour)."""
-    lo = hour + 1 - hours
-    if lo < 0:
-        lo = 0
-    n = hour + 1 - lo
-    return float(_window_sum(before, sku, hour, hours)) / (n if n > 1 else 1)
+    n = hours if hours <= hour + 1 else hour + 1  # the window's hours from 0 on
+    return float(_window_sum(before, last, sku, hour, hours)) / (n if n > 1 else 1)
