@@ -84,6 +84,14 @@ def grid_best(grid_dir: Path) -> dict[str, float]:
     return {k: float(best[k]) for k in [*LEVERS, "profit", "fill_rate"]}
 
 
+def _runs_of(runs: Any, point: Any) -> Any:
+    """The runs of the policy ``point`` (its levers' values)."""
+    mask = np.ones(len(runs), dtype=bool)
+    for lever in LEVERS:
+        mask &= np.isclose(runs[lever].astype(float), float(point[lever]))
+    return runs[mask]
+
+
 def compare(grid_dir: Path, study_dir: Path) -> dict[str, Any]:
     """The figures of the comparison (see the module docstring)."""
     from experiments.optimise import pareto
@@ -95,13 +103,7 @@ def compare(grid_dir: Path, study_dir: Path) -> dict[str, Any]:
     good = front[(front["profit"] >= best["profit"]) & (front["fill_rate"] >= best["fill_rate"])]
     pick = (good if len(good) else front).sort_values("profit", ascending=False).iloc[0]
 
-    def runs_of(runs: Any, point: Any) -> Any:
-        mask = np.ones(len(runs), dtype=bool)
-        for lever in LEVERS:
-            mask &= np.isclose(runs[lever].astype(float), float(point[lever]))
-        return runs[mask]
-
-    a, b = runs_of(grid, best), runs_of(study, pick)
+    a, b = _runs_of(grid, best), _runs_of(study, pick)
     confirmed = table[table["confirmed"]]
     return {
         "grid_runs": len(grid),
@@ -196,11 +198,7 @@ def probe(points: list[str], best: dict[str, float], grid_dir: Path, a: Any) -> 
         cover, trigger = (float(v) for v in text.split(":"))
         pts.append({LEVERS[0]: cover, LEVERS[1]: trigger})
     table = fresh(pts, range(a.replications), a.consumers, a.root / "fresh.json", a.jobs)
-    grid = _runs(grid_dir)
-    mask = np.isclose(grid[LEVERS[0]].astype(float), best[LEVERS[0]]) & np.isclose(
-        grid[LEVERS[1]].astype(float), best[LEVERS[1]]
-    )
-    ref = grid[mask]
+    ref = _runs_of(_runs(grid_dir), best)
     out = []
     for p in pts:
         t = table[(p[LEVERS[0]], p[LEVERS[1]])]

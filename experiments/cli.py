@@ -269,9 +269,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     # matplotlib only now: a bad config or a failed run does not load it, and Mesa's import
     # (which looks its callers up in every loaded module) meets fewer modules
-    with _importing():
-        _skip_matplotlib_property_docs()
-        from sim.plotting import plot_run, save
+    plotting = _plotting()
+    plot_run, save = plotting.plot_run, plotting.save
 
     title = f"{cfg.meta.story} — {cfg.meta.setup} setup, seed {seed}{seed_note}"
     try:
@@ -398,9 +397,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """The same story and seed under several setups or config variants, side by side."""
     from sim.errors import ConfigError
 
-    with _importing():
-        _skip_matplotlib_property_docs()
-        from sim.plotting import plot_comparison, save
+    plotting = _plotting()
+    plot_comparison, save = plotting.plot_comparison, plotting.save
 
     try:
         common, variants = split_variants(args.overrides, getattr(args, "variant", None))
@@ -786,6 +784,15 @@ def _importing() -> Iterator[None]:
 
 # what ``set()`` of every matplotlib artist class says of its properties in the process
 SKIPPED_PROPERTY_DOCS = "Properties: not listed in the viralchain command (see matplotlib's docs)"
+
+
+def _plotting():
+    """``sim.plotting`` (and matplotlib), imported as the command imports: without the
+    artists' property docs, then frozen (:func:`_importing`)."""
+    with _importing():
+        _skip_matplotlib_property_docs()
+        import sim.plotting
+    return sim.plotting
 
 
 def _skip_matplotlib_property_docs() -> None:

@@ -231,8 +231,16 @@ def frontier_points(summary: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
             row[f"{k}_high"] = s.loc[k, "ci_high"]
         rows.append(row)
     points = pd.DataFrame(rows)
+    return _mark_pareto(points, x, y)
+
+
+def _mark_pareto(
+    points: pd.DataFrame, x: str, y: str, among: pd.Series | None = None
+) -> pd.DataFrame:
+    """``pareto``: the points (those of the boolean mask ``among``, else all) on their
+    story's front in ``x`` and ``y`` (stories are not alternatives: a front each)."""
     points["pareto"] = False
-    for _, group in points.groupby("story"):  # stories are not alternatives: a front each
+    for _, group in (points if among is None else points[among]).groupby("story"):
         front = stats.pareto_front(
             group, f"{x}_mean", f"{y}_mean", x not in LOWER_IS_BETTER, y not in LOWER_IS_BETTER
         )
@@ -256,14 +264,7 @@ def confirmed_front(
         return points
     n = summary[summary["kpi"] == x].set_index("combination")["n"]
     points["confirmed"] = points["combination"].map(n).ge(full).to_numpy()
-    points["pareto"] = False
-    for _, group in points[points["confirmed"]].groupby("story"):
-        front = stats.pareto_front(
-            group, f"{x}_mean", f"{y}_mean", x not in LOWER_IS_BETTER, y not in LOWER_IS_BETTER
-        )
-        points.loc[group.index, "pareto"] = front
-    points["pareto"] = points["pareto"].astype(bool)
-    return points
+    return _mark_pareto(points, x, y, points["confirmed"])
 
 
 def main_brands(sweep_dir: Path, runs: pd.DataFrame) -> dict[str, str]:

@@ -75,9 +75,13 @@ def fit_text(text: str, fig: Figure, fontsize: float = 12.0, share: float = 0.96
     return textwrap.fill(text, chars, break_on_hyphens=False, break_long_words=False)
 
 
-def _suptitle(fig: Figure, title: str) -> None:
-    if title:
-        fig.suptitle(fit_text(title, fig))
+def _suptitle(fig: Figure, title: str) -> int:
+    """The figure's title, wrapped to its width; how many lines it takes (0: none)."""
+    if not title:
+        return 0
+    wrapped = fit_text(title, fig)
+    fig.suptitle(wrapped)
+    return wrapped.count("\n") + 1
 
 
 def short_labels(labels: Sequence[str]) -> tuple[list[str], str]:
@@ -209,10 +213,10 @@ def plot_run(
                     zorder=3,
                 )
     ax.legend(loc="upper right", fontsize=8)
-    _suptitle(fig, title)
+    title_lines = _suptitle(fig, title)
     for a in fig.axes:  # short tick labels (250k, 1.5M): they fit the fixed margins
         a.yaxis.set_major_formatter(FuncFormatter(compact_number))
-    _margins(fig, title, gap_x_in=1.6)  # the first panel's twin axis: labels on the right
+    _margins(fig, title_lines, gap_x_in=1.6)  # the first panel's twin axis: labels on the right
     return fig
 
 
@@ -232,13 +236,12 @@ def compact_number(value: float, _pos: object = None) -> str:
 _MARGIN_IN = {"left": 0.95, "right": 0.2, "bottom": 0.6, "top": 0.45, "gap_y": 0.5}
 
 
-def _margins(fig: Figure, title: str, gap_x_in: float) -> None:
+def _margins(fig: Figure, title_lines: int, gap_x_in: float) -> None:
     """Place a grid of panels with fixed margins (:data:`_MARGIN_IN`) and room above for
-    the wrapped title: the layout ``tight_layout`` finds for this plot, without the extra
-    drawing pass it costs to measure every label."""
+    the title's ``title_lines`` lines: the layout ``tight_layout`` finds for this plot,
+    without the extra drawing pass it costs to measure every label."""
     width, height = fig.get_size_inches()
-    lines = fit_text(title, fig).count("\n") + 1 if title else 0
-    top_in = _MARGIN_IN["top"] + lines * 0.24
+    top_in = _MARGIN_IN["top"] + title_lines * 0.24
     geometry = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
     rows, cols = geometry
     span_x = width - _MARGIN_IN["left"] - _MARGIN_IN["right"]
