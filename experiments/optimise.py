@@ -252,7 +252,7 @@ def _write_results(sweep_dir: Path, names: list[str]) -> None:
     table = pareto(sweep_dir)
     front = table[table["pareto"]]
     params = _param_columns(table, names)
-    full, screen = stages(sweep_dir)
+    full, screen = table.attrs["replications"], table.attrs["screen"]
     results = {
         "name": "optuna",
         "stages": {
@@ -325,14 +325,15 @@ def pareto(sweep_dir: str | Path) -> pd.DataFrame:
         bool(ok) and not any(_dominates(o, v) for o in confirmed)
         for v, ok in zip(values, table["confirmed"], strict=True)
     ]
+    # what the study's file said, for the callers that describe or write the set
+    table.attrs.update(objectives=names, replications=full, screen=screen)
     return table.sort_values(names[0], ascending=directions[0].startswith("min"))
 
 
 def describe_pareto(sweep_dir: Path) -> str:
     """The Pareto set as text lines."""
     table = pareto(sweep_dir)
-    names, _ = objectives_of(sweep_dir)
-    full, screen = stages(sweep_dir)
+    names, full, screen = (table.attrs[k] for k in ("objectives", "replications", "screen"))
     front = table[table["pareto"]]
     params = _param_columns(table, names)
     runs = int(table["runs"].sum())
