@@ -256,14 +256,14 @@ def compose(story: str | None = None, overrides: list[str] | None = None) -> Con
     overrides = list(overrides or [])
     check(overrides, config_groups())  # before the cache too: refused on every path
     cache = ComposeCache.default()
-    key = cache.key(story, overrides) if cache else None
-    data = cache.get(key) if cache and key else None
+    key = cache.key(story, overrides) if cache else None  # None: not remembered
+    data = cache.get(key) if key else None
     if data is not None:
         return validate(data)
     data = compose_dict(story, overrides)
-    text = ComposeCache.exact_json(data) if cache and key else None
+    text = ComposeCache.exact_json(data) if key else None
     cfg = validate(data)
-    if cache and key and text is not None:  # only what validated: bad input writes nothing
+    if key and text is not None:  # only what validated: bad input writes nothing
         cache.put(key, text)
     return cfg
 
