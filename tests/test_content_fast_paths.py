@@ -40,6 +40,7 @@ def _graph(n: int, seed: int, **changes):
     ],
 )
 def test_few_edges_are_found_as_numpy_finds_them(n, seed, changes, monkeypatch):
+    monkeypatch.setattr(social_graph, "_FULL_UP_TO", 0)  # the stored sums (large graphs)
     g = _graph(n, seed, **changes)
     rng = np.random.default_rng(seed)
     src = np.concatenate([rng.integers(0, n, 3000), np.arange(min(n, 2000))])
@@ -75,7 +76,7 @@ def test_block_sums_in_one_call_are_the_sums_added_in_turn(size, monkeypatch):
 @pytest.mark.parametrize("fast", [False, True])
 def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path, monkeypatch):
     big = 1 << 30
-    for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE"):
+    for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE", "_FULL_UP_TO"):
         monkeypatch.setattr(social_graph, name, big if fast else 0)
     monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
     monkeypatch.setattr(content, "_FEW_SHARERS", big if fast else 0)
@@ -118,3 +119,48 @@ def test_the_hash_in_place_is_splitmix64_on_python_integers(salt):
     for a, b, h, lo in zip(i.tolist(), j.tolist(), high.tolist(), low.tolist(), strict=True):
         x = social_graph._hash(int(key), a, b, salt)
         assert (h, lo) == ((x >> 32) / 2**32, (x & 0xFFFFFFFF) / 2**32)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(20, 0), (33, 1), (5_000, 2), (70_000, 3)])
+def test_the_whole_cumulative_attention_is_the_sums_added_in_turn(n, seed, monkeypatch):
+    monkeypatch.setattr(social_graph, "_CHUNK", 4096)  # several chunks, each carried on
+    g = _graph(n, seed)
+    whole = g._cumw
+    np.testing.assert_array_equal(whole, g.cumulative_attention(np.arange(n + 1)))
+    expect = np.concatenate([[0.0], np.cumsum(g.weight[:n].astype(np.float64))])
+    np.testing.assert_array_equal(whole, expect)
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "changes"),
+    [
+        (5_000, 0, {}),
+        (40_000, 1, {}),
+        (3_000, 2, {"community_size_mean": 1.2}),
+        (3_000, 3, {"within_community": 0.0, "within_region": 0.0}),
+    ],
+)
+def test_look_ups_in_the_whole_table_are_those_of_the_stored_sums(n, seed, changes, monkeypatch):
+    g = _graph(n, seed, **changes)
+    rng = np.random.default_rng(seed)
+    cp = g.checkpoints[:-1]
+    whole = g.cumulative_attention(np.arange(n + 1))
+    points = np.concatenate(
+        [cp, np.nextafter(cp, np.inf), np.nextafter(cp, 0), whole, np.nextafter(whole, 0)]
+    )
+    points = np.concatenate([points, rng.random(2000) * float(g.region_cum[-1])])
+    points = np.clip(points, 0.0, float(g.region_cum[-1]))
+    src = np.concatenate([rng.integers(0, n, 3000), np.arange(min(n, 2000))])
+    j = (rng.random(len(src)) * g.degree[src]).astype(np.int64)
+    answers = {}
+    for kept in (False, True):
+        monkeypatch.setattr(social_graph, "_FULL_UP_TO", n if kept else n - 1)
+        for few in (0, 1 << 30):
+            monkeypatch.setattr(social_graph, "_FEW_EDGES", few)
+            answers[kept, few] = (g._locate(points), g.edge_targets(src, j))
+    located, targets = answers[False, 0]
+    np.testing.assert_array_equal(located, np.searchsorted(whole, points, side="right") - 1)
+    for got_located, got_targets in answers.values():
+        np.testing.assert_array_equal(got_located, located)
+        assert got_targets.dtype == np.int64
+        np.testing.assert_array_equal(got_targets, targets)
