@@ -47,6 +47,8 @@ SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight
 STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
 _GATHER = 256  # sharers come from the viewers joined up to this many per hour drawn
 _FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Python
+_FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) are made in Python
+_WORD = 0xFFFFFFFF
 
 
 @dataclass
@@ -84,9 +86,12 @@ class Post:
     # recent viewers (potential sharers): (hour since start, consumers, share factor), newest last
     _viewers: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
     # per entry of _viewers: its hour and its viewers times its share factor (the kernel
-    # weight before the decay), kept as plain lists for one array operation per draw
-    _viewer_hours: list[int] = field(default_factory=list)
-    _viewer_mass: list[float] = field(default_factory=list)
+    # weight before the decay), kept in growing arrays (entries _head to _tail of each) for
+    # one array operation per draw without building the arrays from lists
+    _viewer_hours: np.ndarray = field(default_factory=lambda: np.empty(64, dtype=np.int64))
+    _viewer_mass: np.ndarray = field(default_factory=lambda: np.empty(64))
+    _head: int = 0
+    _tail: int = 0
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
     last_factor: float = 1.0
@@ -168,13 +173,13 @@ class Post:
         sharers = slots = None
         share_at = 0
         if n_followers and len(followers):
-            parts.append(followers[rng.integers(0, len(followers), n_followers)])
+            parts.append(_pick(followers, rng, n_followers))
         if n_others:
             along = graph is not None and self.kind == "short_video" and self._viewers
             if along:
                 sharers = self._sharers(n_others, kernel_decay, rng)
             if sharers is None:  # anyone (along the graph: no recent viewer shares)
-                parts.append(rng.integers(0, graph.n if along else n_consumers, n_others))
+                parts.append(_draw(rng, graph.n if along else n_consumers, n_others))
             else:  # each sharer's contact: which edge now, where it leads once looked up
                 slots = graph.neighbour_slots(sharers, rng)
                 share_at = sum(len(p) for p in parts)
@@ -206,15 +211,15 @@ class Post:
         viewers = self._viewers
         power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats
-        w = np.array(self._viewer_mass) * power[last - np.array(self._viewer_hours)]
+        a, b = self._head, self._tail
+        w = self._viewer_mass[a:b] * power[last - self._viewer_hours[a:b]]
         total = np.add.reduce(w)  # w.sum(), without the method's Python layer
         if not total > 0:
             return None
         counts = rng.multinomial(k, w / total)
         drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
-            v = viewers[int(drawn[0])][1]
-            return v[rng.integers(0, len(v), k)]
+            return _pick(viewers[int(drawn[0])][1], rng, k)
         # one draw per sharer, uniformly among its hour's viewers: a single call with one
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
@@ -222,7 +227,10 @@ class Post:
         if k <= _FEW_SHARERS:  # a few: the bounds and the picks on Python integers
             per_hour = counts[drawn].tolist()
             bounds = [len(v) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)]
-            places = iter(rng.integers(0, np.array(bounds, dtype=np.int64)).tolist())
+            if k <= _FEW_PICKS:  # the same bounded draws, in Python
+                places = iter(_bounded(rng, bounds))
+            else:
+                places = iter(rng.integers(0, np.array(bounds, dtype=np.int64)).tolist())
             picked = [
                 v.item(next(places)) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)
             ]
@@ -245,14 +253,68 @@ class Post:
         """
         if len(viewers) and share_factor > 0:
             self._viewers.append((self._k, viewers, float(share_factor)))
-            self._viewer_hours.append(self._k)
-            self._viewer_mass.append(len(viewers) * float(share_factor))
+            if self._tail == len(self._viewer_mass):  # full: move the live entries first
+                live = self._tail - self._head
+                size = max(64, 2 * live)
+                hours, mass = np.empty(size, dtype=np.int64), np.empty(size)
+                hours[:live] = self._viewer_hours[self._head : self._tail]
+                mass[:live] = self._viewer_mass[self._head : self._tail]
+                self._viewer_hours, self._viewer_mass = hours, mass
+                self._head, self._tail = 0, live
+            self._viewer_hours[self._tail] = self._k
+            self._viewer_mass[self._tail] = len(viewers) * float(share_factor)
+            self._tail += 1
         keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
         spent = 0
         while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:
             spent += 1
         if spent:
-            del self._viewers[:spent], self._viewer_hours[:spent], self._viewer_mass[:spent]
+            del self._viewers[:spent]
+            self._head += spent
+
+
+def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
+    """``rng.integers(0, np.array(bounds)).tolist()``, one draw after the other in Python.
+
+    numpy draws a bound ``b`` below 2**32 with Lemire's method on the generator's 32-bit
+    words (``next_uint32``, which keeps the unused half of a 64-bit output for the next
+    word): ``m = word * b``, redrawn while its low 32 bits are below ``(2**32 - b) % b``
+    (checked only when they are below ``b``), and the draw is ``m >> 32``; a bound of 1 draws
+    nothing. The same words are read here through the generator's ctypes interface (a
+    fifth of a microsecond each, against about one for a scalar ``rng.integers`` and three
+    for a call with a size); larger bounds go to numpy."""
+    words = rng.bit_generator.ctypes
+    word, state = words.next_uint32, words.state
+    out = []
+    for b in bounds:
+        if b == 1:
+            out.append(0)
+        elif b > _WORD:  # numpy's 64-bit (or whole-word) draws
+            out.append(int(rng.integers(0, b)))
+        else:
+            m = word(state) * b
+            if m & _WORD < b:
+                threshold = (_WORD + 1 - b) % b
+                while m & _WORD < threshold:
+                    m = word(state) * b
+            out.append(m >> 32)
+    return out
+
+
+def _draw(rng: np.random.Generator, bound: int, k: int) -> np.ndarray:
+    """``rng.integers(0, bound, k)`` (up to :data:`_FEW_PICKS` draws in Python: the same)."""
+    if k <= _FEW_PICKS:
+        return np.array(_bounded(rng, [bound] * k), dtype=np.int64)
+    return rng.integers(0, bound, k)
+
+
+def _pick(values: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+    """``values[rng.integers(0, len(values), k)]`` (up to :data:`_FEW_PICKS` draws in
+    Python: the same draws), as int64."""
+    if k <= _FEW_PICKS:
+        places = _bounded(rng, [len(values)] * k)
+        return np.array([values.item(i) for i in places], dtype=np.int64)
+    return values[rng.integers(0, len(values), k)]
 
 
 class PendingShares:

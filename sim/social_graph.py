@@ -97,6 +97,7 @@ _CHUNK = 1 << 18  # consumers per chunk of the build
 _LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
 _SEARCH = 512  # up to this many points, the stored value before each is a binary search
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
+_FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
 
 
@@ -360,7 +361,15 @@ class SocialGraph:
 
     def neighbour_slots(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Which edge of each node :meth:`random_neighbour` follows (uniform among its
-        edges): look the targets up later with :meth:`edge_targets`."""
+        edges): look the targets up later with :meth:`edge_targets`.
+
+        Up to :data:`_FEW_SLOTS` nodes, on Python numbers: one ``rng.random()`` each (the
+        same doubles as one call for all), times the degree and truncated as numpy does."""
+        if len(nodes) <= _FEW_SLOTS:
+            degree = self.degree
+            return np.array(
+                [int(rng.random() * degree.item(i)) for i in nodes.tolist()], dtype=np.int64
+            )
         return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
 
     def reach(

@@ -7,6 +7,7 @@ forced off and forced on."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -80,6 +81,8 @@ def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path,
         monkeypatch.setattr(social_graph, name, big if fast else 0)
     monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
     monkeypatch.setattr(content, "_FEW_SHARERS", big if fast else 0)
+    monkeypatch.setattr(content, "_FEW_PICKS", big if fast else 0)
+    monkeypatch.setattr(social_graph, "_FEW_SLOTS", big if fast else 0)
     story, setup = case.split("/")
     assert golden.digest_case(story, setup, tmp_path) == RECORDED[case]
 
@@ -164,3 +167,86 @@ def test_look_ups_in_the_whole_table_are_those_of_the_stored_sums(n, seed, chang
         np.testing.assert_array_equal(got_located, located)
         assert got_targets.dtype == np.int64
         np.testing.assert_array_equal(got_targets, targets)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_bounded_draws_in_python_are_numpys(seed):
+    r = np.random.default_rng(100 + seed)
+    bounds = r.integers(1, 5000, 40).tolist()
+    bounds += [1, 1, 2, 3, 2**31, 2**31 + 1, 2**32 - 1, 2**32, 2**32 + 5, 2**40, 6 * 10**8]
+    bounds += (r.integers(2**31, 2**32 - 1, 20)).tolist()  # rejections are likely
+    r.shuffle(bounds)
+    a, b = stream(seed, "bounded"), stream(seed, "bounded")
+    if seed % 2:  # a half-used 32-bit word left in the generator
+        a.integers(0, 7, 3), b.integers(0, 7, 3)
+    got = content._bounded(a, bounds)
+    assert got == b.integers(0, np.array(bounds, dtype=np.int64)).tolist()
+    assert got == [int(x) for x in got] and all(type(x) is int for x in got)
+    assert a.integers(0, 2**62, 3).tolist() == b.integers(0, 2**62, 3).tolist()
+    assert a.bit_generator.state == b.bit_generator.state
+    # and each bound drawn k times as one call of numpy's
+    for bound in (1, 7, 10_000, 2**32 - 1, 2**33):
+        for k in (0, 1, 5):
+            np.testing.assert_array_equal(content._draw(a, bound, k), b.integers(0, bound, k))
+            values = np.arange(3, 3 + min(bound, 50), dtype=np.int32)
+            np.testing.assert_array_equal(
+                content._pick(values, a, k), values[b.integers(0, len(values), k)]
+            )
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_slots_drawn_one_by_one_are_numpys(seed, monkeypatch):
+    g = _graph(3_000, seed)
+    nodes = np.random.default_rng(seed).integers(0, g.n, 40)
+    for k in (0, 1, 3, 8, 9, 40):
+        a, b = stream(seed, "slots", k), stream(seed, "slots", k)
+        monkeypatch.setattr(social_graph, "_FEW_SLOTS", 1 << 30)
+        few = g.neighbour_slots(nodes[:k], a)
+        monkeypatch.setattr(social_graph, "_FEW_SLOTS", 0)
+        long_way = g.neighbour_slots(nodes[:k], b)
+        assert few.dtype == long_way.dtype == np.int64
+        np.testing.assert_array_equal(few, long_way)
+        assert a.bit_generator.state == b.bit_generator.state
+
+
+def _sharers_from_the_viewers(post, k, decay, rng):
+    """The sharers as the kernel weights were first computed: from the list of recent
+    viewers, Python's ``**`` per hour, one bounded draw call per hour."""
+    last = post._k - 1
+    w = np.array([len(v) * f * decay ** (last - j) for j, v, f in post._viewers])
+    total = np.add.reduce(w)
+    if not total > 0:
+        return None
+    counts = rng.multinomial(k, w / total)
+    hours = zip(post._viewers, counts, strict=True)
+    picked = [v[rng.integers(0, len(v), c)] for (_, v, _), c in hours if c]
+    return np.concatenate(picked).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_viewers_weights_kept_in_growing_arrays_are_the_lists(seed, monkeypatch):
+    """Hundreds of hours (the arrays grow and move their live entries), hours without
+    viewers or with a share factor of 0, and a long memory (decay 0.97: 227 hours)."""
+    from sim.content import Post
+
+    decay = 0.97 if seed % 2 else math.exp(-1 / 6)
+    viewers = np.random.default_rng(seed)
+    post = Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, stream(seed, "post"))
+    for h in range(400):
+        post._k = h
+        size = int(viewers.integers(0, 30)) if h % 7 else 0
+        factor = 0.0 if h % 11 == 0 else float(viewers.random())
+        post._remember(viewers.integers(0, 10**6, size), decay, factor)
+        a, b = post._head, post._tail
+        assert post._viewer_hours[a:b].tolist() == [j for j, _, _ in post._viewers]
+        assert post._viewer_mass[a:b].tolist() == [len(v) * f for _, v, f in post._viewers]
+        if h % 5 == 0 and post._viewers:
+            post._k = h + 1
+            for k in (1, 3, 40):
+                x, y = stream(seed, "sh", h, k), stream(seed, "sh", h, k)
+                np.testing.assert_array_equal(
+                    post._sharers(k, decay, x), _sharers_from_the_viewers(post, k, decay, y)
+                )
+                assert x.bit_generator.state == y.bit_generator.state
+            post._k = h
