@@ -147,10 +147,12 @@ class SocialGraph:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the graph's columns (the region column is the population's)."""
+        """Memory held by the graph's columns (the region column is the population's), and
+        by the whole cumulative attention once a look-up has added it up (:attr:`_cumw`)."""
         cols = (self.community, self.degree, self.order, self.weight, self.checkpoints)
         bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
-        return sum(a.nbytes for a in cols + bounds)
+        whole = (self.__dict__["_cumw"],) if "_cumw" in self.__dict__ else ()
+        return sum(a.nbytes for a in cols + bounds + whole)
 
     @functools.cached_property
     def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -170,8 +172,10 @@ class SocialGraph:
         """The whole cumulative attention ``cumw`` (positions ``0..n``, float64): the weights
         added in turn from 0, chunk by chunk, each chunk's first weight added to the sum
         before it (the additions of one ``np.cumsum``, so the stored values and every
-        block's sums are among its values). Kept for graphs of at most :data:`_FULL_UP_TO`
-        consumers (8 bytes each): a look-up is then one binary search."""
+        block's sums are among its values). Added up at the first look-up of a graph of at
+        most :data:`_FULL_UP_TO` consumers and kept (8 bytes a consumer: the graph's columns
+        are ≈ 15): a look-up is then one binary search. Not stored by :func:`build`, so a
+        large graph, or one never looked up, holds only every :data:`_BLOCK`-th value."""
         n = self.n
         cumw = np.empty(n + 1)
         cumw[0] = carry = 0.0

@@ -128,7 +128,9 @@ def test_the_hash_in_place_is_splitmix64_on_python_integers(salt):
 def test_the_whole_cumulative_attention_is_the_sums_added_in_turn(n, seed, monkeypatch):
     monkeypatch.setattr(social_graph, "_CHUNK", 4096)  # several chunks, each carried on
     g = _graph(n, seed)
+    columns = g.nbytes
     whole = g._cumw
+    assert g.nbytes == columns + 8 * (n + 1)  # counted once added up
     np.testing.assert_array_equal(whole, g.cumulative_attention(np.arange(n + 1)))
     expect = np.concatenate([[0.0], np.cumsum(g.weight[:n].astype(np.float64))])
     np.testing.assert_array_equal(whole, expect)
