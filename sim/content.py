@@ -94,7 +94,7 @@ class Post:
     _tail: int = 0
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
-    last_factor: float = 1.0
+    last_factor: float = 1.0  # (may be left at 1 for an hour without views: it fed nothing)
 
     def views_this_hour(
         self,
@@ -107,14 +107,27 @@ class Post:
 
         ``share_factor`` scales how much this hour's views feed the share cascade (1: fully).
         """
+        drawn = self.draw_views(hour, video, live)
+        if drawn is None:
+            return 0, 0
+        self.feed_views(drawn, video, share_factor)
+        return drawn
+
+    def draw_views(
+        self, hour: int, video: ShortVideoConfig, live: LivestreamConfig
+    ) -> tuple[int, int] | None:
+        """The draws of :meth:`views_this_hour` (None when the post draws nothing: not yet
+        started, finished, or a live stream ending now); :meth:`feed_views` then updates the
+        cascade with the hour's share factor. Without views the factor feeds nothing (the
+        cascade's state is the same whatever it is), so a caller may leave it unasked then."""
         k = hour - self.start_hour
         if k < 0 or self.finished:
-            return 0, 0
+            return None
         self._k = k
         if self.kind == "livestream":
             if k >= self.duration_hours:
                 self.finished = True
-                return 0, 0
+                return None
             if len(self._weights) == 0:
                 w = np.ones(self.duration_hours)
                 w[0] = live.opening_peak_factor
@@ -123,26 +136,36 @@ class Post:
             boost = live.platform_boost
             followers = int(self.rng.poisson(mean / (1 + boost)))
             others = int(self.rng.poisson(mean * boost / (1 + boost)))
-        else:
-            tau, kappa = video.reach_decay_hours, video.share_kernel_hours
-            seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
-            followers = int(self.rng.poisson(seed_mean))
-            others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
-            decay = math.exp(-1.0 / kappa)
-            new_views = followers + others
+            return followers, others
+        tau = video.reach_decay_hours
+        seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
+        followers = int(self.rng.poisson(seed_mean))
+        others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
+        return followers, others
+
+    def feed_views(
+        self, drawn: tuple[int, int], video: ShortVideoConfig, share_factor: float
+    ) -> None:
+        """Book the views :meth:`draw_views` drew; a short video's feed its cascade by
+        ``share_factor``, and it stops once both its reach and its cascade are spent."""
+        followers, others = drawn
+        new_views = followers + others
+        if self.kind != "livestream":
+            decay = math.exp(-1.0 / video.share_kernel_hours)
             self.excitation = (
                 decay * self.excitation
                 + video.branching_ratio * (1 - decay) * new_views * share_factor
             )
             # stop once both the reach and the cascade are spent (expected < 0.01 views left)
-            remaining_seed = self.expected_seed_views * math.exp(-(k + 1) / tau)
+            remaining_seed = self.expected_seed_views * math.exp(
+                -(self._k + 1) / video.reach_decay_hours
+            )
             if remaining_seed < STOP_VIEWS and self.excitation / (1 - decay) < STOP_VIEWS:
                 self.finished = True
         self.follower_views += followers
         self.share_views += others
-        self.views += followers + others
-        self.last_views, self.last_factor = followers + others, share_factor
-        return followers, others
+        self.views += new_views
+        self.last_views, self.last_factor = new_views, share_factor
 
     def excite(self, views: float) -> None:
         """Add excitation worth ``views`` expected direct shares, spread by the kernel

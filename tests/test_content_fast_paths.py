@@ -252,3 +252,34 @@ def test_the_viewers_weights_kept_in_growing_arrays_are_the_lists(seed, monkeypa
                 )
                 assert x.bit_generator.state == y.bit_generator.state
             post._k = h
+
+
+@pytest.mark.parametrize(
+    ("kind", "seed"), [("short_video", 0), ("short_video", 1), ("livestream", 2)]
+)
+def test_an_hour_without_views_leaves_the_same_cascade_whatever_its_share_factor(kind, seed):
+    """Kol.broadcast asks the page's share factor only for hours with views: a post fed
+    1.0 in the other hours is the post fed the page's factor every hour, draw by draw."""
+    from sim.content import Post
+
+    cfg = sim.compose().content
+    video, live = cfg.short_video, cfg.livestream
+    factors = np.random.default_rng(seed)
+    a, b = (
+        Post("p", 0, kind, np.array([0, 1]), 5, 30, 40.0, stream(seed, "lazy")) for _ in range(2)
+    )
+    for h in range(400):
+        f = float(factors.choice([1.0, 0.0, factors.random()]))
+        if h % 37 == 0:  # the campaign's other posts excite both alike
+            a.excite(0.3), b.excite(0.3)
+        drawn = a.views_this_hour(h, video, live, f)
+        got = b.draw_views(h, video, live)
+        if got is None:
+            assert drawn == (0, 0)
+            continue
+        assert got == drawn
+        b.feed_views(got, video, f if sum(got) else 1.0)
+        assert a.last_views * a.last_factor == b.last_views * b.last_factor  # cross_excite's
+        assert (a.excitation, a.finished, a.views) == (b.excitation, b.finished, b.views)
+    assert a.finished and b.finished
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state

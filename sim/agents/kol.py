@@ -147,11 +147,17 @@ class Kol(mesa.Agent):
         decay = math.exp(-1.0 / video.share_kernel_hours)
         own = PendingShares(graph) if pending is None and graph is not None else None
         out = []
+        feedback = m.feedback
         for post in self.posts:
-            f, so, sl = m.feedback.share_factor(post.skus)
-            nf, no = post.views_this_hour(hour, video, live, f)
-            if nf + no == 0:
+            drawn = post.draw_views(hour, video, live)
+            if drawn is None:
                 continue
+            nf, no = drawn
+            if nf + no == 0:  # no view feeds the cascade: the page's factor changes nothing
+                post.feed_views(drawn, video, 1.0)
+                continue
+            f, so, sl = feedback.share_factor(post.skus)
+            post.feed_views(drawn, video, f)
             if f < 1.0 and post.kind == "short_video":
                 m.feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
