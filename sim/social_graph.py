@@ -99,6 +99,7 @@ _SEARCH = 512  # up to this many points, the stored value before each is a binar
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
+_WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
 
 
 @dataclass(frozen=True)
@@ -220,13 +221,15 @@ class SocialGraph:
         """``np.searchsorted(cumw, point, side="right") - 1``: the last position whose
         cumulative attention is at most ``point`` (``0 <= point``).
 
-        Up to :data:`_FULL_UP_TO` consumers that is the search itself, in the whole table
-        (:attr:`_cumw`). Beyond, the stored value before it is found by a guide table (the
-        number of stored values at most ``b / guide_scale`` for every ``b``: a point's answer
-        lies between the counts of the bucket before its own and the one after, and is
-        counted up from the lower; for a few points, a binary search among the stored values
-        gives the same count in one call), then the block's sums at most ``point`` are counted."""
-        if self.n <= _FULL_UP_TO:  # the whole table is kept: one binary search per point
+        Up to :data:`_FULL_UP_TO` consumers and :data:`_WHOLE_SEARCH` points that is the
+        search itself, in the whole table (:attr:`_cumw`). Otherwise (for many points the
+        bracket's reads are closer together than a binary search's), the stored value before
+        it is found by a guide table (the number of stored values at most ``b /
+        guide_scale`` for every ``b``: a point's answer lies between the counts of the bucket
+        before its own and the one after, and is counted up from the lower; for a few
+        points, a binary search among the stored values gives the same count in one call),
+        then the block's sums at most ``point`` are counted."""
+        if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # one binary search each
             return np.searchsorted(self._cumw, point, side="right") - 1
         cp, guide = self.checkpoints, self.guide
         out = np.empty(len(point), dtype=np.int64)

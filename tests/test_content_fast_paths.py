@@ -77,7 +77,7 @@ def test_block_sums_in_one_call_are_the_sums_added_in_turn(size, monkeypatch):
 @pytest.mark.parametrize("fast", [False, True])
 def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path, monkeypatch):
     big = 1 << 30
-    for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE", "_FULL_UP_TO"):
+    for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE", "_FULL_UP_TO", "_WHOLE_SEARCH"):
         monkeypatch.setattr(social_graph, name, big if fast else 0)
     monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
     monkeypatch.setattr(content, "_FEW_SHARERS", big if fast else 0)
@@ -158,6 +158,7 @@ def test_look_ups_in_the_whole_table_are_those_of_the_stored_sums(n, seed, chang
     src = np.concatenate([rng.integers(0, n, 3000), np.arange(min(n, 2000))])
     j = (rng.random(len(src)) * g.degree[src]).astype(np.int64)
     answers = {}
+    monkeypatch.setattr(social_graph, "_WHOLE_SEARCH", 1 << 30)
     for kept in (False, True):
         monkeypatch.setattr(social_graph, "_FULL_UP_TO", n if kept else n - 1)
         for few in (0, 1 << 30):
