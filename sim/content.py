@@ -232,10 +232,10 @@ class Post:
         that hour's viewers (None when no recent viewer shares: the views go to anyone)."""
         last = self._k - 1
         viewers = self._viewers
-        power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
-        # len(v) * f * decay ** age, multiplied in the same order as Python's floats
+        # len(v) * f * decay ** age, multiplied in the same order as Python's floats (the
+        # power of each hour j read as power[j] = decay ** (last - j), as Python computes it)
         a, b = self._head, self._tail
-        w = self._viewer_mass[a:b] * power[last - self._viewer_hours[a:b]]
+        w = self._viewer_mass[a:b] * _powers_to(decay, last)[self._viewer_hours[a:b]]
         total = np.add.reduce(w)  # w.sum(), without the method's Python layer
         if not total > 0:
             return None
@@ -381,15 +381,16 @@ class PendingShares:
 _POWERS: dict[float, np.ndarray] = {}
 
 
-def _powers(base: float, n: int) -> np.ndarray:
-    """``[base ** 0, base ** 1, ...]`` (at least ``n`` terms), each computed by Python's
-    ``**`` as the kernel weights always were, remembered per base."""
+def _powers_to(base: float, last: int) -> np.ndarray:
+    """``[base ** last, base ** (last - 1), ..., base ** 0]``: entry ``j`` is ``base ** (last
+    - j)``, each computed by Python's ``**`` as the kernel weights always were; a view of a
+    table remembered per base (``base ** (size - 1 - i)`` at ``i``), grown as needed."""
     table = _POWERS.get(base)
-    if table is None or len(table) < n:
-        size = max(n, 64 if table is None else 2 * len(table))
-        table = np.array([base**e for e in range(size)])
+    if table is None or len(table) <= last:
+        size = max(last + 1, 256 if table is None else 2 * len(table))
+        table = np.array([base ** (size - 1 - i) for i in range(size)])
         _POWERS[base] = table
-    return table
+    return table[len(table) - 1 - last :]
 
 
 def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float:

@@ -284,3 +284,12 @@ def test_an_hour_without_views_leaves_the_same_cascade_whatever_its_share_factor
         assert (a.excitation, a.finished, a.views) == (b.excitation, b.finished, b.views)
     assert a.finished and b.finished
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
+
+
+def test_the_powers_read_by_hour_are_pythons(monkeypatch):
+    monkeypatch.setattr(content, "_POWERS", {})
+    for base in (math.exp(-1 / 6), 0.5, 0.97):
+        for last in (0, 1, 5, 255, 256, 257, 700, 3, 2000):
+            power = content._powers_to(base, last)
+            assert len(power) == last + 1
+            assert power.tolist() == [base ** (last - j) for j in range(last + 1)]
