@@ -49,6 +49,8 @@ _GATHER = 256  # sharers come from the viewers joined up to this many per hour d
 _FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Python
 _FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) are made in Python
 _WORD = 0xFFFFFFFF
+_SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
+_KEEP: dict[float, int] = {}  # hours a viewer stays a potential sharer, per kernel decay
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Post:
     _viewer_mass: np.ndarray = field(default_factory=lambda: np.empty(64))
     _head: int = 0
     _tail: int = 0
+    _sku_row: np.ndarray | None = None  # its product, _SKU_ROW times (a post of one product)
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
     last_factor: float = 1.0  # (may be left at 1 for an hour without views: it fed nothing)
@@ -221,8 +224,12 @@ class Post:
                 pending.add(consumers, share_at, sharers, slots)
         if graph is not None and self.kind == "short_video":
             self._remember(consumers, kernel_decay, share_factor)
-        if len(self.skus) == 1:
-            skus = np.full(len(consumers), self.skus[0], dtype=np.int32)
+        if len(self.skus) == 1:  # a copy of the start of a row of its product
+            row = self._sku_row
+            if row is None:
+                row = self._sku_row = np.full(_SKU_ROW, self.skus[0], dtype=np.int32)
+            n = len(consumers)
+            skus = row[:n].copy() if n <= _SKU_ROW else np.full(n, row[0], dtype=np.int32)
         else:
             skus = self.skus[rng.integers(0, len(self.skus), len(consumers))].astype(np.int32)
         return consumers, skus
@@ -269,6 +276,15 @@ class Post:
             [v[pick[b - c : b]] for v, b, c in zip(pool, ends, per.tolist(), strict=True)]
         )
 
+    def check_viewer_weights(self) -> None:
+        """Raise if the viewers' hours and masses kept in arrays are not those of the list
+        of recent viewers (debug mode: the long way of :meth:`_sharers`' weights)."""
+        a, b = self._head, self._tail
+        hours = [j for j, _, _ in self._viewers]
+        mass = [len(v) * f for _, v, f in self._viewers]
+        if self._viewer_hours[a:b].tolist() != hours or self._viewer_mass[a:b].tolist() != mass:
+            raise AssertionError(f"post {self.post_id}: the viewers' weights are stale")
+
     def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent.
 
@@ -287,7 +303,10 @@ class Post:
             self._viewer_hours[self._tail] = self._k
             self._viewer_mass[self._tail] = len(viewers) * float(share_factor)
             self._tail += 1
-        keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
+        keep = _KEEP.get(decay)
+        if keep is None:
+            keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
+            _KEEP[decay] = keep
         spent = 0
         while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:
             spent += 1

@@ -244,6 +244,7 @@ def test_the_viewers_weights_kept_in_growing_arrays_are_the_lists(seed, monkeypa
         a, b = post._head, post._tail
         assert post._viewer_hours[a:b].tolist() == [j for j, _, _ in post._viewers]
         assert post._viewer_mass[a:b].tolist() == [len(v) * f for _, v, f in post._viewers]
+        post.check_viewer_weights()
         if h % 5 == 0 and post._viewers:
             post._k = h + 1
             for k in (1, 3, 40):
@@ -293,3 +294,28 @@ def test_the_powers_read_by_hour_are_pythons(monkeypatch):
             power = content._powers_to(base, last)
             assert len(power) == last + 1
             assert power.tolist() == [base ** (last - j) for j in range(last + 1)]
+
+
+def test_stale_viewer_weights_are_caught():
+    from sim.content import Post
+
+    post = Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, stream(0, "post"))
+    for h in range(5):
+        post._k = h
+        post._remember(np.arange(h + 1), 0.8, 1.0)
+    post.check_viewer_weights()
+    post._viewer_mass[post._head] += 1.0
+    with pytest.raises(AssertionError, match="stale"):
+        post.check_viewer_weights()
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 300])
+def test_a_posts_product_row_is_nps_full(n):
+    from sim.content import Post
+
+    post = Post("p", 0, "livestream", np.array([7]), 0, 3, 10.0, stream(n, "post"))
+    for _ in range(2):
+        consumers, skus = post.sample_exposures(n, 0, np.arange(500, dtype=np.int32), 500)
+        assert skus.dtype == np.int32 and skus.tolist() == [7] * len(consumers)
+        skus[:] = 3  # the caller's own array
+    assert post._sku_row is None or (post._sku_row == 7).all()

@@ -52,6 +52,7 @@ class Kol(mesa.Agent):
         else:
             self.followers = np.empty(0, dtype=ids)
         self.posts: list[Post] = []  # active posts
+        self._debug = model.config.run.debug_invariants  # check the posts' kept weights
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
 
@@ -175,4 +176,7 @@ class Kol(mesa.Agent):
         self.posts = [p for p in self.posts if not p.finished]
         if own is not None:
             own.resolve()
+        if self._debug:  # the sharers' weights kept in arrays, against the list of viewers
+            for post in self.posts:
+                post.check_viewer_weights()
         return out
