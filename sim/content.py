@@ -254,17 +254,8 @@ class Post:
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         pool = [viewers[i][1] for i in drawn.tolist()]
-        if k <= _FEW_SHARERS:  # a few: the bounds and the picks on Python integers
-            per_hour = counts[drawn].tolist()
-            bounds = [len(v) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)]
-            if k <= _FEW_PICKS:  # the same bounded draws, in Python
-                places = iter(_bounded(rng, bounds))
-            else:
-                places = iter(rng.integers(0, np.array(bounds, dtype=np.int64)).tolist())
-            picked = [
-                v.item(next(places)) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)
-            ]
-            return np.array(picked, dtype=np.int64)
+        if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
+            return np.array(_pick_each(rng, pool, counts[drawn].tolist()), dtype=np.int64)
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
         pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers
@@ -340,6 +331,31 @@ def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
                 while m & _WORD < threshold:
                     m = word(state) * b
             out.append(m >> 32)
+    return out
+
+
+def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[int]) -> list[int]:
+    """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
+    ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
+    :func:`_bounded` makes them)."""
+    words = rng.bit_generator.ctypes
+    word, state = words.next_uint32, words.state
+    out = []
+    for v, c in zip(pool, counts, strict=True):
+        b = len(v)
+        if b == 1:
+            out.extend([v.item(0)] * c)
+            continue
+        for _ in range(c):
+            if b > _WORD:  # numpy's 64-bit (or whole-word) draws
+                out.append(v.item(int(rng.integers(0, b))))
+                continue
+            m = word(state) * b
+            if m & _WORD < b:
+                threshold = (_WORD + 1 - b) % b
+                while m & _WORD < threshold:
+                    m = word(state) * b
+            out.append(v.item(m >> 32))
     return out
 
 

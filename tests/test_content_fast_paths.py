@@ -319,3 +319,24 @@ def test_a_posts_product_row_is_nps_full(n):
         assert skus.dtype == np.int32 and skus.tolist() == [7] * len(consumers)
         skus[:] = 3  # the caller's own array
     assert post._sku_row is None or (post._sku_row == 7).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_picks_from_each_array_are_numpys_bounded_draws(seed):
+    r = np.random.default_rng(seed)
+    sizes = [*r.integers(1, 3000, 12).tolist(), 1, 1, 2**31 + 7, 2**33, 5]
+    r.shuffle(sizes)
+    # the large ones as broadcast views (their length without their memory)
+    pool = [
+        np.arange(s, dtype=np.int64) * 3 + 1 if s < 10**6 else np.broadcast_to(np.int64(11), (s,))
+        for s in sizes
+    ]
+    counts = r.integers(0, 4, len(sizes)).tolist()
+    a, b = stream(seed, "each"), stream(seed, "each")
+    if seed % 2:
+        a.integers(0, 7, 3), b.integers(0, 7, 3)
+    got = content._pick_each(a, pool, counts)
+    places = b.integers(0, np.repeat(np.array(sizes, dtype=np.int64), counts))
+    owner = np.repeat(np.arange(len(sizes)), counts)
+    assert got == [pool[o].item(p) for o, p in zip(owner.tolist(), places.tolist(), strict=True)]
+    assert a.bit_generator.state == b.bit_generator.state
