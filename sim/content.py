@@ -154,7 +154,8 @@ class Post:
         followers, others = drawn
         new_views = followers + others
         if self.kind != "livestream":
-            decay = math.exp(-1.0 / video.share_kernel_hours)
+            kappa = video.share_kernel_hours
+            decay = math.exp(-1.0 / kappa)
             self.excitation = (
                 decay * self.excitation
                 + video.branching_ratio * (1 - decay) * new_views * share_factor
@@ -453,15 +454,10 @@ def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float
     ]
     if len(reaching) < 2:
         return 0.0
-    fed = [
-        p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
-        for p in reaching
-    ]
-    if not any(fed):  # no view fed a cascade this hour: every post receives 0 shares
-        return 0.0
     given: dict[int, float] = {}  # product -> this hour's views (x share factor) of its videos
     members: dict[int, list[Post]] = {}
-    for p, fresh in zip(reaching, fed, strict=True):
+    for p in reaching:
+        fresh = p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
         for sku in p.skus.tolist():
             given[sku] = given.get(sku, 0.0) + fresh
             members.setdefault(sku, []).append(p)
