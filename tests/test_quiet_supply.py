@@ -1,0 +1,144 @@
+"""The quiet hours' short paths of the model's glue and supply side: each is held equal to
+the long way (Mesa's own event loop, the books worked out every hour), on runs with events
+(reviews, arrivals, live streams, presale, rush orders) and on the generator's state."""
+
+from __future__ import annotations
+
+import json
+
+import mesa
+import numpy as np
+import pytest
+
+import sim
+from sim.model import ViralChainModel
+from tests import golden
+
+RECORDED = json.loads(golden.DIGESTS.read_text())
+
+
+class MesaLoop(ViralChainModel):
+    """The model driven by Mesa's own event loop (the long way)."""
+
+    _advance_time = mesa.Model._advance_time
+
+
+def _trace(model_cls, cfg, chunks):
+    """Run ``cfg`` in ``chunks`` of hours; what ran, when, and the state after each chunk."""
+    m = model_cls(cfg, 5)
+    ran: list[tuple[float, int, str]] = []
+    step = m._user_step
+
+    def traced_step():
+        ran.append((m.time, m.steps, "step"))
+        step()
+
+    m._user_step = traced_step
+    for ev in list(m._event_list._events):  # the timeline's callbacks, as Mesa holds them
+        fn = ev.fn()
+        if fn is not None and getattr(fn, "__self__", None) is not m._default_schedule:
+            name = getattr(fn, "__qualname__", repr(fn))
+            ev.fn = _Named(ran, m, name, fn)
+    after = []
+    for n in chunks:
+        m.run_for(n)
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        after.append((m.time, m.steps, m.hour, heap, len(m.events)))
+    return m, ran, after
+
+
+class _Named:
+    """A strong stand-in for an event's weak reference that notes each call."""
+
+    def __init__(self, ran, model, name, fn):
+        self.ran, self.model, self.name, self.fn = ran, model, name, fn
+
+    def __call__(self):
+        return self._note
+
+    def _note(self, *args, **kwargs):
+        self.ran.append((self.model.time, self.model.steps, self.name))
+        return self.fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "story,chunks",
+    [
+        ("head_kol_livestream", [1, 1, 5, 17, 24, 100, 3]),
+        ("two_brands", [24] * 8),
+        (None, [7, 48, 1, 200]),
+    ],
+)
+def test_the_short_loop_runs_what_mesa_runs_in_its_order(story, chunks):
+    cfg = sim.compose(story, ["market.n_consumers=3000", "run.horizon_hours=300"])
+    ids = mesa.time.events.Event._ids
+    first = next(ids)
+    fast, ran_fast, after_fast = _trace(ViralChainModel, cfg, chunks)
+    middle = next(ids)
+    slow, ran_slow, after_slow = _trace(MesaLoop, cfg, chunks)
+    # the short path was taken: most hours' step events were never made
+    assert middle - first < (next(ids) - middle) / 2
+    assert ran_fast == ran_slow
+    assert after_fast == after_slow
+    assert sum(1 for r in ran_fast if r[2] != "step") > 3  # events were interleaved
+    assert fast.events == slow.events
+    np.testing.assert_array_equal(fast.working_capital, slow.working_capital)
+    for name, a in fast.ledger.money.items():
+        assert a.tobytes() == slow.ledger.money[name].tobytes(), name
+    assert fast.holdings.key() == slow.holdings.key()
+
+
+def test_the_short_loop_steps_one_hour_at_a_time_through_model_step():
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=48"])
+    fast, slow = ViralChainModel(cfg, 2), MesaLoop(cfg, 2)
+    for _ in range(30):
+        fast.step()
+        slow.step()
+        assert (fast.time, fast.steps, fast.hour) == (slow.time, slow.steps, slow.hour)
+    assert fast.events == slow.events
+
+
+@pytest.mark.parametrize("cls", [ViralChainModel, MesaLoop])
+def test_events_scheduled_during_a_step_run_where_mesa_runs_them(cls):
+    """During the step at time 3 (hour 2's work), one event is scheduled at time 3 (the
+    start of hour 3: it runs right after this step) and one at time 4 (it runs after the
+    step at time 4, which has the higher priority in Mesa)."""
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=48"])
+    m = cls(cfg, 1)
+    seen: list[tuple[float, str]] = []
+    step = m._user_step
+
+    class Probe:
+        def fire(self):
+            seen.append((m.time, "event"))
+
+        def later(self):
+            seen.append((m.time, "later"))
+
+    probe = Probe()
+
+    def stepping():
+        seen.append((m.time, "step"))
+        if m.steps == 3:
+            m.at(3, probe.fire)
+            m.at(4, probe.later)
+        step()
+
+    m._user_step = stepping
+    m.run_for(6)
+    assert seen[:7] == [
+        (1.0, "step"),
+        (2.0, "step"),
+        (3.0, "step"),
+        (3.0, "event"),
+        (4.0, "step"),
+        (4.0, "later"),
+        (5.0, "step"),
+    ]
+
+
+@pytest.mark.parametrize("case", ["head_kol_livestream/flexible", "two_brands/rigid"])
+def test_mesas_loop_gives_the_recorded_outputs(case, tmp_path, monkeypatch):
+    monkeypatch.setattr(ViralChainModel, "_advance_time", mesa.Model._advance_time)
+    story, setup = case.split("/")
+    assert golden.digest_case(story, setup, tmp_path) == RECORDED[case]
