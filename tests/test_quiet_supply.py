@@ -177,3 +177,45 @@ def test_recorded_rows_equal_the_long_way(story, extra):
     slow.run()
     assert fast.recorder.data.tobytes() == slow.recorder.data.tobytes()
     assert fast.recorder.data[..., [6, 7]].any() and fast.recorder.data[..., 0].any()
+
+
+def _triggered_as_it_was(p, brand, sku, hour):
+    """ThresholdRush.triggered before the description was made lazy."""
+    scale = brand.model.scale
+    rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
+    if p.signal == "sales_velocity":
+        v = rate / scale
+        return v >= p.threshold, f"demand {v:.0f}/h per 100k >= {p.threshold:g}"
+    if p.signal == "views":
+        v = brand.sensing.views_rate(sku, hour, p.window_hours) / scale
+        return v >= p.threshold, f"views {v:.0f}/h per 100k >= {p.threshold:g}"
+    if rate <= 0:
+        return False, ""
+    cover = brand.network.available_total(sku) / rate
+    return cover < p.threshold, f"cover {cover:.1f} h < {p.threshold:g} h"
+
+
+@pytest.mark.parametrize("signal", ["sales_velocity", "views", "projected_stockout_hours"])
+def test_the_rush_signal_and_its_text_are_what_they_were(signal):
+    from types import SimpleNamespace
+
+    from sim.policies.rush import ThresholdRush
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        rate, views, avail = (float(x) for x in rng.choice([0.0, 0.3, 2.0, 1e-9, 57.5], 3))
+        brand = SimpleNamespace(
+            model=SimpleNamespace(scale=float(rng.choice([0.02, 1.0, 3.0]))),
+            sensing=SimpleNamespace(
+                demand_rate=lambda s, h, w, r=rate: r, views_rate=lambda s, h, w, v=views: v
+            ),
+            network=SimpleNamespace(available_total=lambda s, a=avail: a),
+        )
+        params = SimpleNamespace(
+            signal=signal, threshold=float(rng.choice([0.0, 1.0, 12.5])), window_hours=6
+        )
+        rush = ThresholdRush(params)
+        want = _triggered_as_it_was(params, brand, 0, 10)
+        assert rush.triggered(brand, 0, 10) == want
+        fired, value = rush._signal(brand, 0, 10)
+        assert (fired, rush._describe(value)) == want

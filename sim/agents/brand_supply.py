@@ -58,6 +58,7 @@ class Supply:
         deployer: Deployment,
     ):
         self.model, self.index, self.name, self.spec = model, index, name, spec
+        self._mto = bool(spec.policy.presale.make_to_order)  # asked every hour
         self.network, self.sensing, self.selling = network, sensing, selling
         self.forecaster, self.safety, self.sourcer = forecaster, safety, sourcer
         self.deployer = deployer
@@ -231,7 +232,7 @@ class Supply:
     def makes_to_order(self, sku: int, hour: int) -> bool:
         """Whether ``sku`` is made to its pre-orders only now (``policy.presale.make_to_order``:
         presale open and the product not launched yet)."""
-        return bool(self.spec.policy.presale.make_to_order and self.selling.presale_open[sku])
+        return bool(self._mto and self.selling.presale_open.item(sku))
 
     def _make_to_order(self, sku: int, hour: int, factories: list[Factory]) -> None:
         """Sell, then make: order the pre-orders not yet covered by stock or production, lot
