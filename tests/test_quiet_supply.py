@@ -304,3 +304,18 @@ def test_standing_costs_are_added_hour_by_hour_as_accrue_hour_adds_them():
         assert m.ledger.money[field].tobytes() == twin.ledger.money[field].tobytes()
         checked += 1
     assert checked
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_policies_median_is_numpys_on_deviations_too(seed):
+    """The forecast and the safety stock take medians of days and of absolute deviations
+    from the median (halves and other fractions): the same floats as np.median."""
+    from sim.policies.forecast import median
+
+    rng = np.random.default_rng(seed)
+    d = rng.integers(0, 50, int(rng.integers(2, 30))).astype(float)
+    for values in (d, np.abs(d - float(np.median(d))), rng.random(7) * 1e3, d[:1]):
+        got = median(values)
+        assert type(got) is float and got == float(np.median(values))
+    deviations = np.abs(d - median(d))
+    assert median(deviations) == float(np.median(np.abs(d - np.median(d))))

@@ -23,6 +23,7 @@ from sim.messages import ProductionJob
 from sim.policies.deployment import split_units
 from sim.policies.events import EventPlan
 from sim.policies.forecast import Signals
+from sim.policies.forecast import median as _median
 from sim.policies.sourcing import SourcingContext
 
 if TYPE_CHECKING:
@@ -426,15 +427,3 @@ class Supply:
                 quantity=1,
                 detail=f"{kol.name} posts at hour {at}",
             )
-
-
-def _median(values: np.ndarray) -> float:
-    """``float(np.median(values))`` of a few whole-unit days, on Python floats: the middle
-    value, or the two middle values added and halved (np.median's mean of them: the same
-    two float operations); NaN goes to numpy. About 1 µs instead of 20-40."""
-    x = sorted(values.tolist())
-    n = len(x)
-    if any(v != v for v in x):  # NaN (sorts anywhere): let numpy say what it gives
-        return float(np.median(values))
-    mid = n // 2
-    return float(x[mid]) if n % 2 else (x[mid - 1] + x[mid]) / 2
