@@ -319,3 +319,55 @@ def test_the_policies_median_is_numpys_on_deviations_too(seed):
         assert type(got) is float and got == float(np.median(values))
     deviations = np.abs(d - median(d))
     assert median(deviations) == float(np.median(np.abs(d - np.median(d))))
+
+
+def test_baseline_days_are_those_no_event_touched_as_event_by_event():
+    from sim.policies.events import EventPlan, KnownEvent
+    from sim.policies.forecast import Signals
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        plan = EventPlan.__new__(EventPlan)
+        plan.memory_hours = int(rng.choice([0, 24, 72])) + float(rng.choice([0.0, 0.5]))
+        n_ev = int(rng.integers(0, 6))
+        plan.events = [
+            KnownEvent(int(rng.integers(0, 400)), int(rng.integers(0, 2)), 1.0, 0)
+            for _ in range(n_ev)
+        ]
+        n = int(rng.integers(1, 16))
+        sig = Signals(rng.random(n), rng.random(n), 0.0)
+        end = int(rng.integers(24 * n - 1, 24 * n + 30))
+        starts = end + 1 - 24 * np.arange(n, 0, -1)
+        keep = np.ones(n, dtype=bool)  # the loop it was
+        for e in plan.events:
+            if e.sku == 1:
+                keep &= ~((starts + 24 > e.hour) & (starts < e.hour + plan.memory_hours))
+        got = plan.baseline_signals(1, sig, end)
+        np.testing.assert_array_equal(got.daily_demand, sig.daily_demand[keep])
+        np.testing.assert_array_equal(got.daily_views, sig.daily_views[keep])
+
+
+def test_inventory_position_and_availability_are_what_they_were():
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=240"])
+    m = ViralChainModel(cfg, 2)
+    seen = set()
+    for _ in range(20):
+        m.run_for(12)
+        for brand in m.brands:
+            net, sup = brand.network, brand.supply
+            for sku in brand._sku_list:
+                avail = sum(w.available(sku) for w in net.warehouses)
+                assert net.available_total(sku) == avail
+                for fast_only in (False, True):
+                    factories = net.quick if fast_only else net.factories
+                    want = float(
+                        avail
+                        + sum(int(c.stock_in_transit[sku]) for c in net.line_haul)
+                        + sum(int(f.fg[sku].sum()) for f in net.factories)
+                        + sum(int(f.open_units[sku]) for f in factories)
+                        - brand.selling.backlog_units[sku]
+                    )
+                    got = sup.inventory_position(sku, fast_only=fast_only)
+                    assert type(got) is float and got == want
+                    seen.add(got)
+    assert len(seen) > 5

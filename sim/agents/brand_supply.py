@@ -121,12 +121,13 @@ class Supply:
     def inventory_position(self, sku: int, fast_only: bool = False) -> float:
         """Available + in transit + finished goods + open production - backlog."""
         net = self.network
+        # whole units as plain ints (exact, in any order)
         avail = net.available_total(sku)
-        transit = sum(int(c.stock_in_transit[sku]) for c in net.line_haul)
-        fg = sum(int(f.fg[sku].sum()) for f in net.factories)
+        transit = sum([c.stock_in_transit.item(sku) for c in net.line_haul])
+        fg = sum([int(f.fg[sku].sum()) for f in net.factories])
         factories = net.quick if fast_only else net.factories
-        open_prod = sum(int(f.open_units[sku]) for f in factories)
-        return float(avail + transit + fg + open_prod - self.selling.backlog_units[sku])
+        open_prod = sum([f.open_units.item(sku) for f in factories])
+        return float(avail + transit + fg + open_prod - self.selling.backlog_units.item(sku))
 
     def regular_due_within(self, sku: int, hour: int, hours: float) -> int:
         """Units ordered from regular factories, not yet produced, due within ``hours``.

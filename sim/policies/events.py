@@ -147,7 +147,9 @@ class EventPlan:
             return sig
         starts = end_hour + 1 - HOURS_PER_DAY * np.arange(n, 0, -1)  # first hour of each day
         keep = np.ones(n, dtype=bool)
-        for e in self.events:
-            if e.sku == sku:
-                keep &= ~((starts + HOURS_PER_DAY > e.hour) & (starts < e.hour + self.memory_hours))
+        hours = [e.hour for e in self.events if e.sku == sku]
+        if hours:  # days touched by any of the SKU's events, all events at once
+            h = np.array(hours)[:, None]
+            touched = (starts + HOURS_PER_DAY > h) & (starts < h + self.memory_hours)
+            keep &= ~touched.any(axis=0)
         return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)
