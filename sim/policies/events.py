@@ -118,13 +118,15 @@ class EventPlan:
         make_per_hour: float = 0.0,
     ) -> float:
         """Forecast units of the SKU's events due in ``[lo_hour, hi_hour)``, known at ``now``."""
+        # the cheap tests first (the filter has no side effect: the same events are summed,
+        # in the same order, by sum()'s own algorithm)
         return sum(
             e.units
             for e, done in zip(self.events, self.planned, strict=True)
             if e.sku == sku
-            and lo_hour <= self._due(e, make_per_hour) < hi_hour
             and e.known_from <= now
             and not (unplanned_only and done)
+            and lo_hour <= self._due(e, make_per_hour) < hi_hour
         )
 
     def mark_planned(
@@ -134,8 +136,8 @@ class EventPlan:
         for i, e in enumerate(self.events):
             if (
                 e.sku == sku
-                and lo_hour <= self._due(e, make_per_hour) < hi_hour
                 and e.known_from <= now
+                and lo_hour <= self._due(e, make_per_hour) < hi_hour
             ):
                 self.planned[i] = True
 
