@@ -198,10 +198,11 @@ class Recorder:
                 "sku": pd.Series(sku_names[s_idx], dtype="str"),
                 "node": pd.Series(node_names[n_idx], dtype="str"),
                 "node_type": pd.Series(node_types[n_idx], dtype="str"),
+                # every field in the constructor: a column set afterwards costs pandas a
+                # look-up of the whole column index (≈ 0.3 ms each)
+                **{f: values[:, j].astype(np.int64) for j, f in enumerate(TS_FIELDS)},
             }
         )
-        for j, f in enumerate(TS_FIELDS):
-            df[f] = values[:, j].astype(np.int64)
         return df
 
 

@@ -411,3 +411,23 @@ def test_event_units_and_planning_are_what_they_were():
         ]
         plan.mark_planned(1, lo, hi, now, rate)
         assert plan.planned == marked
+
+
+def test_the_timeseries_frame_is_built_as_it_was(tmp_path):
+    import pandas as pd
+
+    from sim.recording import TS_FIELDS, write_table
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=72"])
+    m = ViralChainModel(cfg, 1)
+    m.run()
+    got = m.recorder.timeseries("r1")
+    # the way it was: the fields set one by one after the constructor
+    want = got[["run_id", "t_hours", "sku", "node", "node_type"]].copy()
+    for f in TS_FIELDS:
+        want[f] = got[f].to_numpy().astype(np.int64)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got.columns) == list(want.columns) and got.columns.dtype == want.columns.dtype
+    a = write_table(got, tmp_path / "a.parquet", {"k": "v"})
+    b = write_table(want, tmp_path / "b.parquet", {"k": "v"})
+    assert a.read_bytes() == b.read_bytes()
