@@ -306,7 +306,10 @@ class Factory(mesa.Agent):
     # ------------------------------------------------------------------ hourly work
     def produce(self, hour: int) -> None:
         """Produce up to this hour's capacity (changeovers take idle time); build modules."""
-        self._build_modules()
+        if self.postponement and self.modules < self.module_target:
+            self._build_modules()
+        else:  # nothing to build (_build_modules' own first test, without its call)
+            self._module_credit = 0.0
         if self.capacity_factor <= 0 or not self.queue:
             self._credit = 0.0
             return
