@@ -185,11 +185,14 @@ def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
 # Streams whose identities differ only in a last part counting up (the hour, mostly) come
 # from tables: the seed words of 256 consecutive last parts, computed at once in numpy's
 # uint64 arithmetic (products of 32-bit numbers fit; every result is taken mod 2**32, as
-# the integer code does) once a block of them is asked for a second time.
+# the integer code does) once a block of them has been asked for :data:`_ASKS` times (a
+# table costs about as much as 30 streams made one by one: a block asked for a few times
+# only, such as the deliveries of one hour, numbered by order, does better without).
 _BLOCK = 256
 _MAX_TABLES = 256
+_ASKS = 8
 _tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
-_asked: set[tuple[int, tuple[int, ...], int]] = set()
+_asked: dict[tuple[int, tuple[int, ...], int], int] = {}
 
 
 def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
@@ -198,15 +201,16 @@ def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
     block = (seed, spawn_key[:-1], last // _BLOCK)
     table = _tables.get(block)
     if table is None:
-        if block not in _asked:  # asked once: maybe never again (the hour inside a prefix)
-            if len(_asked) >= 16 * _MAX_TABLES:
+        asked = _asked.get(block, 0) + 1
+        if asked < _ASKS:  # asked a few times: maybe never again (the hour inside a prefix)
+            if asked == 1 and len(_asked) >= 16 * _MAX_TABLES:
                 _asked.clear()
-            _asked.add(block)
+            _asked[block] = asked
             return None
         if len(_tables) >= _MAX_TABLES:
             _tables.clear()
         table = _tables[block] = _block_table(seed, spawn_key[:-1], last - last % _BLOCK)
-        _asked.discard(block)
+        _asked.pop(block, None)
     return table[last % _BLOCK]
 
 
@@ -249,6 +253,89 @@ class _SeedWords(ISeedSequence):
         if n_words != 4 or (dtype is not np.uint64 and np.dtype(dtype) != np.dtype(np.uint64)):
             raise ValueError("precomputed seed words serve PCG64 only (4 x uint64)")
         return self._words  # made for this generator alone: no copy needed
+
+
+# ---------------------------------------------------------------------- lazy streams
+# PCG64 (numpy/random/src/pcg64: the XSL-RR output of a 128-bit LCG) restated on Python
+# integers, for streams of which an hour often draws one or two doubles only or nothing:
+# those doubles are worked out without making the generator (tests/test_rng.py checks
+# them, and the generator's state, against numpy).
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+_M64 = (1 << 64) - 1
+_M128 = (1 << 128) - 1
+_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's next_double
+_PYTHON_DRAWS = 4  # more doubles than this at once: from the generator (cheaper by then)
+
+
+class LazyStream:
+    """The stream named by ``identity`` under ``seed`` (:func:`stream`), its generator made
+    only when asked for (:attr:`generator`): :meth:`doubles` gives its first few doubles
+    (``Generator.random``) from the PCG64 state worked out on Python integers, and the
+    generator made later continues after them (``advance``), as if they came from it."""
+
+    __slots__ = ("_drawn", "_generator", "_identity", "_inc", "_seed", "_state")
+
+    def __init__(self, seed: int, *identity: object):
+        self._seed = int(seed)
+        self._identity = identity
+        self._generator: np.random.Generator | None = None
+        self._state = -1  # the PCG64 state and increment, once worked out
+        self._inc = 0
+        self._drawn = 0  # doubles given from the Python state
+
+    @property
+    def generator(self) -> np.random.Generator:
+        """The stream's generator, past the doubles already given."""
+        g = self._generator
+        if g is None:
+            g = self._generator = stream(self._seed, *self._identity)
+            if self._drawn:
+                g.bit_generator.advance(self._drawn)
+        return g
+
+    def _seeded(self) -> None:
+        keys = tuple(map(_key, self._identity))
+        words = _block_words(self._seed, keys) if keys else None
+        if words is None:
+            words = _pcg64_seed_words(self._seed, keys)
+        w0, w1, w2, w3 = words.tolist()
+        # pcg64_set_seed: state (w0, w1), sequence (w2, w3), as pcg_setseq_128_srandom_r
+        inc = (((w2 << 64) | w3) << 1 | 1) & _M128
+        self._inc = inc
+        self._state = ((inc + ((w0 << 64) | w1)) * _PCG_MULT + inc) & _M128
+
+    def first_double(self) -> float:
+        """The stream's first double, without drawing it (the next :meth:`doubles` or the
+        generator still start with it)."""
+        if self._generator is not None or self._drawn:
+            raise RuntimeError("first_double: the stream has been drawn from")
+        if self._state < 0:
+            self._seeded()
+        state = (self._state * _PCG_MULT + self._inc) & _M128
+        return _output(state) * _DOUBLE
+
+    def doubles(self, n: int) -> list[float]:
+        """The next ``n`` doubles, as ``Generator.random(n)`` draws them."""
+        if self._generator is not None or n > _PYTHON_DRAWS:
+            return self.generator.random(n).tolist()
+        if self._state < 0:
+            self._seeded()
+        state, inc = self._state, self._inc
+        out = []
+        for _ in range(n):
+            state = (state * _PCG_MULT + inc) & _M128
+            out.append(_output(state) * _DOUBLE)
+        self._state = state
+        self._drawn += n
+        return out
+
+
+def _output(state: int) -> int:
+    """PCG64's XSL-RR output of a 128-bit state, shifted to a double's 53 bits."""
+    high = state >> 64
+    x = high ^ (state & _M64)
+    rot = high >> 58
+    return (((x >> rot) | (x << (64 - rot))) & _M64) >> 11
 
 
 def derive_seed(root_seed: int, replication: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.rng import _SeedWords, seed_sequence, stream
+from sim.rng import LazyStream, _SeedWords, seed_sequence, stream
 
 SEEDS = [0, 1, 7, 2**31, 2**32 - 1, 2**32, 2**40 + 5, 2**64 + 3, 2**130 + 9]
 IDENTITIES = [
@@ -48,7 +48,7 @@ def test_negative_seeds_are_refused():
 
 @pytest.mark.parametrize("seed", [0, 5, 2**32 + 5, 2**64 + 3])
 def test_streams_from_block_tables_draw_what_numpy_gives(seed):
-    """The hour-like last part of an identity: the first stream of a block of 256 comes from
+    """The hour-like last part of an identity: the first streams of a block of 256 come from
     the integer code, the later ones from the block's table (vectorised): both as numpy."""
     from sim import rng
 
@@ -56,13 +56,13 @@ def test_streams_from_block_tables_draw_what_numpy_gives(seed):
     rng._asked.clear()
     parts = [0, 1, 2, 100, 255, 256, 257, 719, 2**32 - 257, 2**32 - 256, 2**32 - 1]
     for identity in [("organic",), ("inspect", "central"), ("defects", "core", 12)]:
-        for _ in range(2):  # the second round comes from the tables
+        for _ in range(rng._ASKS + 1):  # the last rounds come from the tables
             for p in parts:
                 expected = np.random.Generator(np.random.PCG64(seed_sequence(seed, *identity, p)))
                 got = stream(seed, *identity, p)
                 assert got.bit_generator.state == expected.bit_generator.state, (identity, p)
                 assert got.random() == expected.random()
-    assert len(rng._tables) >= 3 * 4  # every block asked again has its table
+    assert len(rng._tables) >= 3 * 4  # every block asked again and again has its table
     for table in rng._tables.values():
         assert not table.flags.writeable
 
@@ -71,7 +71,65 @@ def test_block_tables_stay_bounded():
     from sim import rng
 
     for p in range(0, 2 * rng._BLOCK * (rng._MAX_TABLES + 10), rng._BLOCK):
-        stream(1, "bounded", p)
-        stream(1, "bounded", p + 1)
+        for i in range(rng._ASKS):
+            stream(1, "bounded", p + i)
     assert len(rng._tables) <= rng._MAX_TABLES
     assert len(rng._asked) <= 16 * rng._MAX_TABLES
+
+
+def test_a_block_asked_for_a_few_times_has_no_table():
+    """The deliveries of one hour (numbered by order) ask for a block a few times: no table."""
+    from sim import rng
+
+    rng._tables.clear()
+    rng._asked.clear()
+    for p in range(rng._ASKS - 1):
+        stream(2, "few-asks", 7, 1000 + p)
+    assert not rng._tables
+    stream(2, "few-asks", 7, 1000 + rng._ASKS)
+    assert len(rng._tables) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 + 5, 2**130 + 9])
+@pytest.mark.parametrize("identity", [("organic", 3), ("consumers", 0), ("a", "b", 700), ()])
+def test_lazy_streams_draw_what_the_generator_draws(seed, identity):
+    """The first doubles worked out on Python integers, and the generator made afterwards,
+    are those of the stream's generator: values and state, for every count."""
+    from sim import rng
+
+    for _ in range(rng._ASKS + 1):  # before and after the block's table exists
+        for n in [0, 1, 2, rng._PYTHON_DRAWS, rng._PYTHON_DRAWS + 3]:
+            lazy, want = LazyStream(seed, *identity), stream(seed, *identity)
+            first = lazy.first_double()
+            got = lazy.doubles(n) + lazy.doubles(2)
+            expected = want.random(n + 2).tolist()
+            assert got == expected
+            assert first == stream(seed, *identity).random()
+            assert lazy.generator.bit_generator.state == want.bit_generator.state
+            assert (lazy.generator.random(5) == want.random(5)).all()
+            assert lazy.generator.bit_generator.state == want.bit_generator.state
+        stream(seed, *identity)  # asked again: the block's table comes
+
+
+def test_lazy_stream_first_double_only_before_any_draw():
+    lazy = LazyStream(1, "x")
+    lazy.doubles(1)
+    with pytest.raises(RuntimeError, match="drawn from"):
+        lazy.first_double()
+
+
+def test_lazy_streams_cover_the_whole_output_range():
+    """Rotations of every size (the XSL-RR output's top 6 bits), checked over many streams."""
+    rotations = set()
+    for p in range(400):
+        lazy = LazyStream(11, "rot", p)
+        lazy._seeded()
+        rotations.add((((lazy._state * rng_mult()) + lazy._inc) % 2**128) >> 122)
+        assert lazy.doubles(3) == stream(11, "rot", p).random(3).tolist()
+    assert len(rotations) == 64
+
+
+def rng_mult() -> int:
+    from sim import rng
+
+    return rng._PCG_MULT
