@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.rng import LazyStream, _SeedWords, seed_sequence, stream
+from sim.rng import _SeedWords, seed_sequence, stream
 
 SEEDS = [0, 1, 7, 2**31, 2**32 - 1, 2**32, 2**40 + 5, 2**64 + 3, 2**130 + 9]
 IDENTITIES = [
@@ -88,48 +88,3 @@ def test_a_block_asked_for_a_few_times_has_no_table():
     assert not rng._tables
     stream(2, "few-asks", 7, 1000 + rng._ASKS)
     assert len(rng._tables) == 1
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2**32 + 5, 2**130 + 9])
-@pytest.mark.parametrize("identity", [("organic", 3), ("consumers", 0), ("a", "b", 700), ()])
-def test_lazy_streams_draw_what_the_generator_draws(seed, identity):
-    """The first doubles worked out on Python integers, and the generator made afterwards,
-    are those of the stream's generator: values and state, for every count."""
-    from sim import rng
-
-    for _ in range(rng._ASKS + 1):  # before and after the block's table exists
-        for n in [0, 1, 2, rng._PYTHON_DRAWS, rng._PYTHON_DRAWS + 3]:
-            lazy, want = LazyStream(seed, *identity), stream(seed, *identity)
-            first = lazy.first_double()
-            got = lazy.doubles(n) + lazy.doubles(2)
-            expected = want.random(n + 2).tolist()
-            assert got == expected
-            assert first == stream(seed, *identity).random()
-            assert lazy.generator.bit_generator.state == want.bit_generator.state
-            assert (lazy.generator.random(5) == want.random(5)).all()
-            assert lazy.generator.bit_generator.state == want.bit_generator.state
-        stream(seed, *identity)  # asked again: the block's table comes
-
-
-def test_lazy_stream_first_double_only_before_any_draw():
-    lazy = LazyStream(1, "x")
-    lazy.doubles(1)
-    with pytest.raises(RuntimeError, match="drawn from"):
-        lazy.first_double()
-
-
-def test_lazy_streams_cover_the_whole_output_range():
-    """Rotations of every size (the XSL-RR output's top 6 bits), checked over many streams."""
-    rotations = set()
-    for p in range(400):
-        lazy = LazyStream(11, "rot", p)
-        lazy._seeded()
-        rotations.add((((lazy._state * rng_mult()) + lazy._inc) % 2**128) >> 122)
-        assert lazy.doubles(3) == stream(11, "rot", p).random(3).tolist()
-    assert len(rotations) == 64
-
-
-def rng_mult() -> int:
-    from sim import rng
-
-    return rng._PCG_MULT

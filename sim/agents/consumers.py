@@ -45,7 +45,7 @@ from sim.orders import (
     DELIVERED,
     PICKED,
 )
-from sim.rng import LazyStream, stream
+from sim.rng import stream
 from sim.social_graph import SocialGraph, _stable_order, build
 
 if TYPE_CHECKING:
@@ -137,27 +137,13 @@ class ConsumerPopulation(mesa.Agent):
         self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand
-    def organic_exposures(
-        self, hour: int, rng: np.random.Generator | LazyStream
-    ) -> Exposures | None:
-        """Background discovery: the innovation term, drawn in O(exposures).
-
-        Given the hour's stream as a :class:`LazyStream`, an hour in which nobody is reached
-        makes no generator: numpy's Poisson draw of a mean ``λ < 10`` multiplies uniforms
-        while their product exceeds ``exp(-λ)``, so it gives 0 exactly when the stream's
-        first double is at most ``exp(-λ)`` (``math.exp`` and numpy's C code call the same
-        ``exp``; ``tests/test_lazy_draws.py`` holds it to the draw)."""
+    def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
+        """Background discovery: the innovation term, drawn in O(exposures)."""
         rate = self.cfg.organic.exposure_rate_per_day
         on_sale = self._on_sale(hour)
         launched = on_sale.ids
         if rate <= 0 or len(launched) == 0:
             return None
-        if isinstance(rng, LazyStream):
-            if self.organic_multiplier is None:
-                lam = rate / HOURS_PER_DAY * self.n * len(launched)
-                if 0 < lam < 10 and rng.first_double() <= math.exp(-lam):
-                    return None
-            rng = rng.generator
         if self.organic_multiplier is not None:  # per product: the rate has memory
             mult = self.organic_multiplier[launched, hour // HOURS_PER_DAY]
             per_sku = rng.poisson(rate / HOURS_PER_DAY * self.n * mult)
@@ -200,7 +186,7 @@ class ConsumerPopulation(mesa.Agent):
         organic = None
         if self.cfg.organic.exposure_rate_per_day > 0 and len(self._on_sale(hour).ids):
             # the hour's stream is made only when organic discovery can draw from it
-            organic = self.organic_exposures(hour, LazyStream(m.seed, "organic", hour))
+            organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
         if organic is not None:
             batches.append(organic)
         if self.cfg.word_of_mouth.mixing == "fully_mixed":
@@ -211,8 +197,7 @@ class ConsumerPopulation(mesa.Agent):
         revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
         if not fresh and not revisits:
             return
-        # drawn from below; a quiet hour's few wish draws come without making the generator
-        lazy = LazyStream(m.seed, "consumers", hour)
+        rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
         # content views, per SKU and region: integer counts, so added in any grouping (all
         # the hour's batches at once, or a large hour by slices) they give the same books
@@ -227,7 +212,7 @@ class ConsumerPopulation(mesa.Agent):
                     c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
                     m.ledger.add_region_flow("views", k, self.region[c], 1)
 
-        wish = self._wishes(hour, fresh, lazy)
+        wish = self._wishes(hour, fresh, rng)
         if revisits:
             rv = _concat(revisits)
             m.ledger.intents_resolved(rv[1], rv[4])
@@ -236,7 +221,6 @@ class ConsumerPopulation(mesa.Agent):
             wish = _stack(wish, rv_wish) if wish is not None else rv_wish
         if wish is None or len(wish[0]) == 0:
             return
-        rng = lazy.generator
         consumers, skus, channels, kols, qty, is_revisit = wish
         order = rng.permutation(len(consumers))  # random arrival order within the hour
         consumers, skus, channels, kols, qty, is_revisit = (
@@ -293,7 +277,7 @@ class ConsumerPopulation(mesa.Agent):
                 bad = sub_out != ACCEPTED
                 self._lose(ss[bad], sc[bad], sq[bad], sub_out[bad])
 
-    def _wishes(self, hour: int, fresh: list[Exposures], rng: np.random.Generator | LazyStream):
+    def _wishes(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
         """Which fresh exposures become wishes (one per consumer and product per hour).
 
         An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
@@ -301,7 +285,6 @@ class ConsumerPopulation(mesa.Agent):
         of a (consumer, product) is in the same chunk, the wish draws come in the same order
         (ascending consumer and product), and the conversion books add the same numbers in
         the same order (:class:`_ConversionBooks`), so the wishes are those of one pass.
-        ``rng``: the hour's stream, or a :class:`LazyStream` of it (made when drawn from).
         """
         if not fresh:
             return None
@@ -319,8 +302,6 @@ class ConsumerPopulation(mesa.Agent):
             few = self._few_wish_rows(hour, consumers_l, skus_l, channels_l, kols_l, rng, None)
             if not few:
                 return None
-            if isinstance(rng, LazyStream):
-                rng = rng.generator
             rows = (
                 np.array([consumers_l[j] for j in few], np.int64),
                 np.array([skus_l[j] for j in few], np.int64),
@@ -328,8 +309,6 @@ class ConsumerPopulation(mesa.Agent):
                 np.array([kols_l[j] for j in few], np.int32),
             )
         elif total <= _WISH_CHUNK:
-            if isinstance(rng, LazyStream):
-                rng = rng.generator
             consumers, skus, channels, kols, _ = _concat(fresh)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
             if idx is None or len(idx) == 0:
@@ -337,8 +316,6 @@ class ConsumerPopulation(mesa.Agent):
             idx = np.sort(idx)
             rows = (consumers[idx], skus[idx], channels[idx], kols[idx])
         else:
-            if isinstance(rng, LazyStream):
-                rng = rng.generator
             rows = self._wishes_in_chunks(hour, fresh, rng)
             if rows is None:
                 return None
@@ -484,7 +461,7 @@ class ConsumerPopulation(mesa.Agent):
         skus: list[int],
         channels: list[int],
         kols: list[int],
-        rng: np.random.Generator | LazyStream,
+        rng: np.random.Generator,
         books: _ConversionBooks | None,
     ) -> list[int]:
         """:meth:`_wish_rows` for a few exposures (at most :data:`_SMALL_BATCH`), given as
@@ -493,8 +470,7 @@ class ConsumerPopulation(mesa.Agent):
         arithmetic, saturated alike), float64 operations in the same order on Python floats
         (which round as numpy's float64 does), numpy only for the exponentials (one call)
         and the novelty's tables (:meth:`_novelty`), the same books and the same
-        ``rng.random`` draw (from a :class:`LazyStream`: the same doubles, without making
-        the generator for a few)."""
+        ``rng.random`` draw."""
         m = self.model
         P = m.n_sku
         on_sale = self._on_sale(hour)
@@ -628,10 +604,7 @@ class ConsumerPopulation(mesa.Agent):
             if lost:
                 fb.add_demand_lost_of(lost)
         # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
-        if isinstance(rng, LazyStream):
-            u = rng.doubles(len(idx))
-        else:
-            u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
+        u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
         return sorted(at[j] for j, a in zip(idx, u, strict=True) if a < p[j])
 
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
