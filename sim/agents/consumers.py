@@ -133,7 +133,11 @@ class ConsumerPopulation(mesa.Agent):
             else None
         )
         self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
-        self._novelty_tables: dict[int, tuple[int, list[float]]] = {}  # per product
+        # every product's novelty for a span of hours (see _novelty_row)
+        self._novelty_table: tuple[int, np.ndarray] | None = None
+        self._seen_tables: (
+            tuple[tuple[float, float, float], np.ndarray, np.ndarray | None] | None
+        ) = None  # the exposure count's factors (see _seen_factors)
         self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand
@@ -408,9 +412,9 @@ class ConsumerPopulation(mesa.Agent):
         # (uint16 arithmetic, as np.add.at of one per exposure)
         ec[groups.keys] += groups.sizes.astype(np.uint16)
         seen = ec[flat]
-        over = seen > 10_000
+        over = seen > _MAX_SEEN
         if over.any():  # saturate far below uint16 overflow
-            ec[flat[over]] = 10_000
+            ec[flat[over]] = _MAX_SEEN
             seen = ec[flat]
         p = m.channel_conversion[channels] * m.appeal[skus]
         has_kol = kols >= 0
@@ -420,13 +424,12 @@ class ConsumerPopulation(mesa.Agent):
         p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
         # the novelty decay is a product's: worked out per product (the same operations on
         # the same numbers), then gathered
-        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
-        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
-        c = self.cfg.consumer
-        seen = seen.astype(np.float64)
-        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
-        if c.exposure_fatigue > 0:
-            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        p *= self._novelty_row(hour)[skus]
+        # the boost and fatigue of each exposure count (at most 10,000), from tables
+        boost, fatigue = self._seen_factors()
+        p *= boost[seen]
+        if fatigue is not None:
+            p *= fatigue[seen]
         del seen
         state = self.state.reshape(-1)[flat]
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
@@ -621,19 +624,41 @@ class ConsumerPopulation(mesa.Agent):
         return views
 
     def _novelty(self, sku: int, hour: int) -> float:
-        """The novelty of product ``sku`` at ``hour``, ``0.5 ** (age_days / half_life)``
-        as the numpy way works it out (``np.maximum``, ``/``, ``np.power``), from a table of
-        :data:`_NOVELTY_HOURS` hours made at once (the same operations, element by element)."""
+        """The novelty of product ``sku`` at ``hour`` (:meth:`_novelty_row`), as a float."""
+        return self._novelty_row(hour).item(sku)
+
+    def _novelty_row(self, hour: int) -> np.ndarray:
+        """Every product's novelty at ``hour``, ``0.5 ** (age_days / half_life)`` as the
+        numpy way works it out for the hour (``np.maximum``, ``/``, ``np.power``), from a
+        table of :data:`_NOVELTY_HOURS` hours made at once (the same operations, element by
+        element; the launch hours and half-lives are fixed once the world is built)."""
         start = hour - hour % _NOVELTY_HOURS
-        table = self._novelty_tables.get(sku)
+        table = self._novelty_table
         if table is None or table[0] != start:
             m = self.model
-            hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)
-            age_days = np.maximum(0, hours - m.launch_hour[sku]) / HOURS_PER_DAY
-            novelty = np.power(0.5, age_days / m.novelty_half_life_days[sku])
-            table = (start, novelty.tolist())
-            self._novelty_tables[sku] = table
+            hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)[:, None]
+            age_days = np.maximum(0, hours - m.launch_hour[None, :]) / HOURS_PER_DAY
+            novelty = np.power(0.5, age_days / m.novelty_half_life_days[None, :])
+            table = self._novelty_table = (start, novelty)
         return table[1][hour - start]
+
+    def _seen_factors(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per exposure count ``0 .. 10,000``: the repeat boost ``1 + boost·(seen - 1)``
+        and the fatigue ``exp(-fatigue·max(0, seen - onset))`` (None without fatigue),
+        computed once for the consumers' settings with the numpy way's operations on every
+        count (element by element: gathering them gives what the hour's arrays gave)."""
+        c = self.cfg.consumer
+        key = (c.repeat_exposure_boost, c.exposure_fatigue, c.fatigue_onset_exposures)
+        tables = self._seen_tables
+        if tables is None or tables[0] != key:
+            seen = np.arange(_MAX_SEEN + 1, dtype=np.float64)
+            boost = 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+            fatigue = None
+            if c.exposure_fatigue > 0:
+                tired = np.maximum(0.0, seen - c.fatigue_onset_exposures)
+                fatigue = np.exp(-c.exposure_fatigue * tired)
+            tables = self._seen_tables = (key, boost, fatigue)
+        return tables[1], tables[2]
 
     def _on_sale(self, hour: int) -> _OnSale:
         """The products on sale at ``hour`` (``np.flatnonzero(sellable_from <= hour)``),
@@ -843,7 +868,8 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
-_NOVELTY_HOURS = 64  # hours of a product's novelty worked out at once (the short path)
+_NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
+_MAX_SEEN = 10_000  # exposure counts saturate here
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 

@@ -1,0 +1,81 @@
+"""The consumers' per-hour factors read from tables (``sim/agents/consumers.py``): every
+product's novelty for a span of hours, and the repeat boost and fatigue of every exposure
+count. Gathered from the tables they must give, byte for byte, what the numpy way's
+operations on the hour's own arrays give (numpy's element-wise functions may take other
+code paths for other array lengths and alignments: these tests hold them equal)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+from sim.model import ViralChainModel
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose("two_brands", ["market.n_consumers=300", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_novelty_row_is_the_hours_novelty(base_model, seed):
+    r = np.random.default_rng(seed)
+    m = copy.deepcopy(base_model)
+    P = int(r.integers(1, 9))
+    m.launch_hour = r.integers(0, 700, P).astype(np.int64)
+    m.novelty_half_life_days = r.uniform(0.05, 40.0, P)
+    pop = m.population
+    pop._novelty_table = None
+    hours = [0, 1, 63, 64, 65, 127, 128, 699, 700, 64, 3, *r.integers(0, 2000, 30).tolist()]
+    for hour in hours:  # table edges, going back, and random hours
+        age_days = np.maximum(0, hour - m.launch_hour) / 24
+        want = np.power(0.5, age_days / m.novelty_half_life_days)
+        assert pop._novelty_row(hour).tobytes() == want.tobytes()
+        skus = r.integers(0, P, int(r.integers(1, 300)))
+        assert pop._novelty_row(hour)[skus].tobytes() == want[skus].tobytes()
+        assert [pop._novelty(s, hour) for s in range(P)] == want.tolist()
+
+
+@pytest.mark.parametrize(
+    ("boost", "fatigue", "onset"),
+    [(0.25, 0.3, 3), (0.0, 0.0, 0), (1.7, 0.013, 0), (0.4, 2.5, 40), (0.05, 0.7, 1.5)],
+)
+def test_the_seen_tables_are_the_hours_factors(base_model, boost, fatigue, onset):
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    update = {
+        "repeat_exposure_boost": boost,
+        "exposure_fatigue": fatigue,
+        "fatigue_onset_exposures": onset,
+    }
+    consumer = pop.cfg.consumer.model_copy(update=update)
+    pop.cfg = pop.cfg.model_copy(update={"consumer": consumer})
+    r = np.random.default_rng(int(boost * 100 + fatigue * 1000))
+    every = np.arange(10_001, dtype=np.uint16)
+    for n in [1, 2, 3, 7, 8, 15, 16, 17, 31, 64, 333, 4099, 10_001, 25_000]:
+        seen = every if n == 10_001 else r.choice(every, n).astype(np.uint16)
+        if n == 25_000:  # a view starting at an odd place
+            seen = seen[3:]
+        table_boost, table_fatigue = pop._seen_factors()
+        x = seen.astype(np.float64)
+        want_boost = 1.0 + boost * (x - 1.0)
+        assert table_boost[seen].tobytes() == want_boost.tobytes()
+        if fatigue > 0:
+            want_fatigue = np.exp(-fatigue * np.maximum(0.0, x - onset))
+            assert table_fatigue[seen].tobytes() == want_fatigue.tobytes()
+        else:
+            assert table_fatigue is None
+
+
+def test_the_seen_tables_follow_the_settings(base_model):
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    first = pop._seen_factors()[0]
+    consumer = pop.cfg.consumer.model_copy(update={"repeat_exposure_boost": 0.9})
+    pop.cfg = pop.cfg.model_copy(update={"consumer": consumer})
+    assert pop._seen_factors()[0][3] == 1.0 + 0.9 * 2.0
+    assert pop._seen_factors()[0] is not first
