@@ -79,3 +79,30 @@ def test_the_seen_tables_follow_the_settings(base_model):
     pop.cfg = pop.cfg.model_copy(update={"consumer": consumer})
     assert pop._seen_factors()[0][3] == 1.0 + 0.9 * 2.0
     assert pop._seen_factors()[0] is not first
+
+
+@pytest.mark.parametrize("n", [255, 256, 257, 1000, 4096, 70_000, 262_144])
+@pytest.mark.parametrize("span", [3, 1_000_000, 2**40])
+def test_groups_of_packed_values_and_positions_are_the_stable_sorts(n, span):
+    """_Groups sorts ``flat << bits | position`` from _PACKED_FROM exposures on: the same
+    order, keys and sizes as the stable argsort, with repeats, at bounds near the limit of
+    an int64 and past it (then the stable argsort itself)."""
+    from sim.agents.consumers import _PACKED_FROM, _Groups
+
+    r = np.random.default_rng(n + span)
+    flat = r.integers(0, span, n)
+    flat[: n // 5] = flat[n // 5 : 2 * (n // 5)]  # repeats: groups of several
+    want = np.argsort(flat, kind="stable")
+    for bound in (span, None, 2 ** (62 - max(1, (n - 1).bit_length())), 2**62):
+        g = _Groups(flat, bound)
+        assert g.order.dtype == np.intp
+        np.testing.assert_array_equal(g.order, want)
+        keys, sizes = np.unique(flat, return_counts=True)
+        np.testing.assert_array_equal(g.keys, keys)
+        np.testing.assert_array_equal(g.sizes, sizes)
+        np.testing.assert_array_equal(g.starts, np.r_[0, np.cumsum(sizes)[:-1]])
+    assert n < _PACKED_FROM or _packs(n, span)
+
+
+def _packs(n: int, bound: int) -> bool:
+    return max(bound - 1, 1).bit_length() + max(1, (n - 1).bit_length()) <= 62

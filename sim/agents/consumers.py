@@ -406,7 +406,7 @@ class ConsumerPopulation(mesa.Agent):
                 return None
         # one flat index per (consumer, product); with one product (sku 0), the consumer's
         flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
-        groups = _Groups(flat)
+        groups = _Groups(flat, self.n * m.n_sku)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
         # (uint16 arithmetic, as np.add.at of one per exposure)
@@ -870,6 +870,7 @@ _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
 _MAX_SEEN = 10_000  # exposure counts saturate here
+_PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -888,12 +889,31 @@ def _drawn(
 
 class _Groups:
     """Exposures grouped by ``flat`` (consumer and product): the stable order that sorts
-    them, where each group starts in it, and its size."""
+    them, where each group starts in it, and its size.
 
-    def __init__(self, flat: np.ndarray):
-        self.order = _stable_order(flat)
-        ordered = flat[self.order]
-        n = len(ordered)
+    ``bound``: an upper bound of ``flat`` (exclusive), if known. From :data:`_PACKED_FROM`
+    exposures on, when each value and its position fit one int64 together, the order comes
+    from sorting ``flat << bits | position`` (numpy's vectorised sort of plain integers,
+    about twice as quick as a stable argsort): the packed values are distinct, so their
+    order is the stable one, and they carry the sorted keys too."""
+
+    def __init__(self, flat: np.ndarray, bound: int | None = None):
+        n = len(flat)
+        bits = max(1, (n - 1).bit_length())
+        if (
+            n >= _PACKED_FROM
+            and bound is not None
+            and max(bound - 1, 1).bit_length() + bits <= 62
+            and flat.dtype == np.int64
+        ):
+            packed = flat << bits
+            packed |= np.arange(n, dtype=np.int64)
+            packed.sort()
+            self.order = packed & ((1 << bits) - 1)
+            ordered = packed >> bits
+        else:
+            self.order = _stable_order(flat)
+            ordered = flat[self.order]
         self.head = np.ones(n, dtype=bool)
         self.head[1:] = ordered[1:] != ordered[:-1]
         self.starts = np.flatnonzero(self.head)
