@@ -106,3 +106,33 @@ def test_groups_of_packed_values_and_positions_are_the_stable_sorts(n, span):
 
 def _packs(n: int, bound: int) -> bool:
     return max(bound - 1, 1).bit_length() + max(1, (n - 1).bit_length()) <= 62
+
+
+def test_demand_lost_split_follows_the_disappointed_counts():
+    """The late/quality split of the demand lost is remembered between calls and made again
+    when the disappointed counts change (by a review or written directly): the books are
+    those of the split worked out at every call."""
+    from sim.feedback import Feedback
+
+    cfg = sim.compose().market.feedback
+    P = 4
+    fast, slow = Feedback(cfg, P), Feedback(cfg, P)
+    r = np.random.default_rng(2)
+    for step in range(40):
+        if step % 3 == 0:
+            skus, late, quality = r.integers(0, P, 6), r.random(6) < 0.5, r.random(6) < 0.3
+            for fb in (fast, slow):
+                fb.review(skus, late, quality, np.ones(6, bool))
+        if step % 7 == 0:
+            counts = r.integers(0, 4, (2, P))
+            fast.disappointed[:] = counts
+            slow.disappointed[:] = counts
+        skus, lost = r.integers(0, P, 9), r.random(9)
+        fast.add_demand_lost(skus, lost)
+        slow._split = None  # the long way: worked out again
+        slow.add_demand_lost(skus, lost)
+        assert fast.demand_lost.tobytes() == slow.demand_lost.tobytes()
+    d = fast.disappointed.astype(float)
+    n = d.sum(axis=0)
+    want = np.divide(d[0], n, out=np.full(P, 0.5), where=n > 0)
+    assert fast._late_split()[0].tobytes() == want.tobytes()
