@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.agents.consumers import ACCEPTED
 from sim.model import ViralChainModel
 
 
@@ -136,3 +137,48 @@ def test_demand_lost_split_follows_the_disappointed_counts():
     n = d.sum(axis=0)
     want = np.divide(d[0], n, out=np.full(P, 0.5), where=n > 0)
     assert fast._late_split()[0].tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_offers_of_one_product_are_the_product_by_product_offers(seed):
+    """With one product the brand is handed the wishes' own arrays (_offer_one): the same
+    outcomes, states, adopters, orders and ledger as the product-by-product way."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, seed)
+    assert m.n_sku == 1
+    for _ in range(30 + 5 * seed):  # some hours in: stock, backlog and presale as they come
+        m.step()
+    r = np.random.default_rng(seed)
+    k = int(r.integers(1, 400))
+    consumers = r.integers(0, 2000, k)
+    skus = np.zeros(k, np.int64)
+    channels = r.integers(0, len(m.channel_patience), k).astype(np.int8)
+    kols = r.integers(-1, 3, k).astype(np.int32)
+    qty = r.integers(1, 4, k).astype(np.int64)
+    hour = m.hour
+    results = []
+    outcomes: set[int] = set()
+    for way in ("_offer_one", "_offer_each"):
+        w = copy.deepcopy(m)
+        pop = w.population
+        args = (consumers.copy(), skus.copy(), channels.copy(), kols.copy(), qty.copy())
+        if way == "_offer_one":
+            out = pop._offer(hour, *args)
+        else:
+            out = pop._offer_each(hour, *args)
+        assert out.dtype == np.int8
+        outcomes.update(out.tolist())
+        assert all((a == b).all() for a, b in zip(args, (consumers, skus, channels, kols, qty)))
+        orders = w.orders
+        results.append(
+            [
+                out.tobytes(),
+                pop.state.tobytes(),
+                pop.adopters.tobytes(),
+                orders.n,
+                *(getattr(orders, c)[: orders.n].tobytes() for c in orders._cols),
+                *(a.tobytes() for a in w.ledger.hour.values()),
+            ]
+        )
+    assert results[0] == results[1]
+    assert ACCEPTED in outcomes

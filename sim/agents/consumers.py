@@ -681,6 +681,12 @@ class ConsumerPopulation(mesa.Agent):
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
+        if self.model.n_sku == 1:  # every wish is for product 0: no selection
+            return self._offer_one(hour, 0, consumers, channels, kols, qty)
+        return self._offer_each(hour, consumers, skus, channels, kols, qty)
+
+    def _offer_each(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
+        """:meth:`_offer`, product by product."""
         m = self.model
         outcome = np.full(len(consumers), SOLD_OUT, dtype=np.int8)
         for sku in np.unique(skus):
@@ -703,6 +709,32 @@ class ConsumerPopulation(mesa.Agent):
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
             self.adopters[sku] += len(accepted)
+        return outcome
+
+    def _offer_one(self, hour, sku, consumers, channels, kols, qty) -> np.ndarray:
+        """:meth:`_offer` when every wish is for ``sku``: the brand is handed the wishes'
+        own arrays (``take_orders`` reads its wishes and copies what it keeps)."""
+        m = self.model
+        outcome = (
+            m.brand_of_sku(sku)
+            .selling.take_orders(
+                hour,
+                sku,
+                Wishes(
+                    consumers=consumers,
+                    regions=self.region[consumers],
+                    quantity=qty,
+                    patience=self.patience_hours[consumers] * m.channel_patience[channels],
+                    channels=channels,
+                    kols=kols,
+                    platforms=self.platform[consumers],
+                ),
+            )
+            .astype(np.int8, copy=False)
+        )
+        accepted = outcome == ACCEPTED
+        self.state[consumers[accepted], sku] = BOUGHT
+        self.adopters[sku] += int(np.count_nonzero(accepted))
         return outcome
 
     def _lose(self, skus, consumers, qty, reasons) -> None:
