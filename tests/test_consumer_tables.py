@@ -162,13 +162,14 @@ def test_offers_of_one_product_are_the_product_by_product_offers(seed):
         w = copy.deepcopy(m)
         pop = w.population
         args = (consumers.copy(), skus.copy(), channels.copy(), kols.copy(), qty.copy())
-        if way == "_offer_one":
-            out = pop._offer(hour, *args)
-        else:
-            out = pop._offer_each(hour, *args)
+        offer = pop._offer if way == "_offer_one" else pop._offer_each
+        out = offer(hour, *args)
         assert out.dtype == np.int8
         outcomes.update(out.tolist())
-        assert all((a == b).all() for a, b in zip(args, (consumers, skus, channels, kols, qty)))
+        assert all(
+            (a == b).all()
+            for a, b in zip(args, (consumers, skus, channels, kols, qty), strict=True)
+        )
         orders = w.orders
         results.append(
             [
