@@ -134,7 +134,7 @@ class ConsumerPopulation(mesa.Agent):
         )
         self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
         # every product's novelty for a span of hours (see _novelty_row)
-        self._novelty_table: tuple[int, np.ndarray] | None = None
+        self._novelty_table: tuple[int, np.ndarray, list[list[float]]] | None = None
         self._seen_tables: (
             tuple[tuple[float, float, float], np.ndarray, np.ndarray | None] | None
         ) = None  # the exposure count's factors (see _seen_factors)
@@ -567,7 +567,8 @@ class ConsumerPopulation(mesa.Agent):
             closed.append(shut)
             p.append(0.0 if shut else q)
         # one chance per consumer and product: the first most persuasive exposure of each
-        if any(x != x for x in p):  # NaN: as _most_persuasive does, by lexsort
+        total = sum(p)  # NaN if any is (the others lie in [0, 1]: no infinities)
+        if total != total:  # NaN: as _most_persuasive does, by lexsort
             idx = _most_persuasive(np.array(flat), np.array(p)).tolist()
         elif len(starts) == n:
             idx = order
@@ -607,8 +608,11 @@ class ConsumerPopulation(mesa.Agent):
             if lost:
                 fb.add_demand_lost_of(lost)
         # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
-        u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
-        return sorted(at[j] for j, a in zip(idx, u, strict=True) if a < p[j])
+        if len(idx) == 1:
+            j = idx[0]
+            return [at[j]] if rng.random() < p[j] else []
+        u = rng.random(len(idx)).tolist()
+        return sorted([at[j] for j, a in zip(idx, u, strict=True) if a < p[j]])
 
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
         """The exposure counts and states as flat views (index ``consumer·P + product``),
@@ -624,8 +628,11 @@ class ConsumerPopulation(mesa.Agent):
         return views
 
     def _novelty(self, sku: int, hour: int) -> float:
-        """The novelty of product ``sku`` at ``hour`` (:meth:`_novelty_row`), as a float."""
-        return self._novelty_row(hour).item(sku)
+        """The novelty of product ``sku`` at ``hour`` (:meth:`_novelty_row`), as a float
+        (from the table's Python copy)."""
+        self._novelty_row(hour)
+        table = self._novelty_table
+        return table[2][hour - table[0]][sku]
 
     def _novelty_row(self, hour: int) -> np.ndarray:
         """Every product's novelty at ``hour``, ``0.5 ** (age_days / half_life)`` as the
@@ -639,7 +646,7 @@ class ConsumerPopulation(mesa.Agent):
             hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)[:, None]
             age_days = np.maximum(0, hours - m.launch_hour[None, :]) / HOURS_PER_DAY
             novelty = np.power(0.5, age_days / m.novelty_half_life_days[None, :])
-            table = self._novelty_table = (start, novelty)
+            table = self._novelty_table = (start, novelty, novelty.tolist())
         return table[1][hour - start]
 
     def _seen_factors(self) -> tuple[np.ndarray, np.ndarray | None]:
