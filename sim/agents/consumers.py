@@ -230,15 +230,16 @@ class ConsumerPopulation(mesa.Agent):
         consumers, skus, channels, kols, qty, is_revisit = (
             a[order] for a in (consumers, skus, channels, kols, qty, is_revisit)
         )
-        first = ~is_revisit
-        m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
-        np.add.at(
-            m.ledger.platform_units["demand"],
-            (skus[first], self.platform[consumers[first]]),
-            qty[first],
-        )
+        if revisits:  # the first-time wishes (the demand)
+            first = ~is_revisit
+            f_consumers, f_skus, f_qty = consumers[first], skus[first], qty[first]
+        else:  # every wish: the arrays themselves
+            first = slice(None)
+            f_consumers, f_skus, f_qty = consumers, skus, qty
+        m.ledger.add_region_flow("demand", f_skus, self.region[f_consumers], f_qty)
+        np.add.at(m.ledger.platform_units["demand"], (f_skus, self.platform[f_consumers]), f_qty)
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
-        _observe_page(m, skus[first], outcome[first])
+        _observe_page(m, f_skus, outcome[first])
         failed = outcome != ACCEPTED
         if not failed.any():
             return
@@ -313,7 +314,7 @@ class ConsumerPopulation(mesa.Agent):
                 np.array([kols_l[j] for j in few], np.int32),
             )
         elif total <= _WISH_CHUNK:
-            consumers, skus, channels, kols, _ = _concat(fresh)
+            consumers, skus, channels, kols, _ = _concat(fresh, quantity=False)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
             if idx is None or len(idx) == 0:
                 return None
@@ -979,17 +980,22 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     return order[np.minimum.reduceat(position, starts)]
 
 
-def _concat(batches: list[Exposures]):
+def _concat(batches: list[Exposures], quantity: bool = True):
+    """The batches' consumers, products, channels, KOLs and quantities (None unless
+    ``quantity``), one array each."""
     if len(batches) == 1:  # the same arrays as concatenated, without the copies
         (x,) = batches
         n = len(x)
-        qty = x.quantity if x.quantity is not None else np.ones(n, np.int64)
+        qty = None
+        if quantity:
+            qty = x.quantity if x.quantity is not None else np.ones(n, np.int64)
+            qty = qty.astype(np.int64, copy=False)
         return (
             x.consumers.astype(np.int64, copy=False),
             x.skus.astype(np.int64, copy=False),
             np.full(n, x.channel, np.int8),
             np.full(n, x.kol, np.int32),
-            qty.astype(np.int64, copy=False),
+            qty,
         )
     consumers = np.concatenate([b.consumers for b in batches]).astype(np.int64, copy=False)
     skus = np.concatenate([b.skus for b in batches]).astype(np.int64, copy=False)
@@ -997,7 +1003,9 @@ def _concat(batches: list[Exposures]):
     lengths = [len(b) for b in batches]
     channels = np.repeat(np.array([b.channel for b in batches], np.int8), lengths)
     kols = np.repeat(np.array([b.kol for b in batches], np.int32), lengths)
-    if all(b.quantity is None for b in batches):
+    if not quantity:
+        qty = None
+    elif all(b.quantity is None for b in batches):
         qty = np.ones(len(consumers), np.int64)
     else:
         qty = np.concatenate(
