@@ -183,3 +183,68 @@ def test_offers_of_one_product_are_the_product_by_product_offers(seed):
         )
     assert results[0] == results[1]
     assert ACCEPTED in outcomes
+
+
+def _to_brands_one_by_one(m, ids, act) -> None:
+    """The long way: brand by brand, each brand's orders selected."""
+    for b in np.unique(m.orders.brand[ids]):
+        act(m.brands[int(b)].selling, ids[m.orders.brand[ids] == b])
+
+
+@pytest.mark.parametrize("story", ["flexible", "two_brands"])
+def test_returns_and_cancellations_reach_the_brands_as_one_by_one(story, monkeypatch):
+    """Returns and cancellations handed to the brands (all at once with one brand): the
+    same books after a run as brand by brand with selection."""
+    import sim.agents.consumers as consumers
+
+    over = ["market.n_consumers=20000", "run.horizon_hours=400"]
+    over.append("market.consumer.late_cancel_probability=0.9")
+    name = None if story == "flexible" else story
+    cfg = sim.compose(name, ["setup=flexible", *over] if name is None else over)
+    books = []
+    for to_brands in (consumers._to_brands, _to_brands_one_by_one):
+        monkeypatch.setattr(consumers, "_to_brands", to_brands)
+        m = ViralChainModel(cfg, 2)
+        m.run()
+        orders = m.orders
+        books.append(
+            [
+                *(getattr(orders, c).tobytes() for c in orders._cols),
+                *(a.tobytes() for a in m.ledger.money.values()),
+                *(a.tobytes() for a in m.ledger.units.values()),
+            ]
+        )
+        assert (orders.status == 6).sum() > 5  # some returned
+    assert books[0] == books[1]
+
+
+class _Selling:
+    def __init__(self, calls: list, b: int):
+        self.calls, self.b = calls, b
+
+    def act(self, ids: np.ndarray) -> None:
+        self.calls.append((self.b, ids.tolist()))
+
+
+@pytest.mark.parametrize("n_brands", [1, 3])
+def test_orders_go_to_their_brands_in_order(n_brands):
+    from types import SimpleNamespace
+
+    from sim.agents.consumers import _to_brands
+
+    r = np.random.default_rng(n_brands)
+    brand = r.integers(0, n_brands, 40)
+    ids = r.permutation(40)[:25]
+    calls: list = []
+    m = SimpleNamespace(
+        orders=SimpleNamespace(brand=brand),
+        brands=[SimpleNamespace(selling=_Selling(calls, b)) for b in range(n_brands)],
+    )
+    _to_brands(m, ids, lambda selling, own: selling.act(own))
+    want: list = []
+    m_long = SimpleNamespace(
+        orders=m.orders,
+        brands=[SimpleNamespace(selling=_Selling(want, b)) for b in range(n_brands)],
+    )
+    _to_brands_one_by_one(m_long, ids, lambda selling, own: selling.act(own))
+    assert calls == want

@@ -790,8 +790,7 @@ class ConsumerPopulation(mesa.Agent):
         rng = stream(m.seed, "cancellations", hour)
         cancel = late[rng.random(len(late)) < self.cfg.consumer.late_cancel_probability]
         if len(cancel):
-            for b in np.unique(book.brand[cancel]):
-                m.brands[int(b)].selling.cancel_orders(cancel[book.brand[cancel] == b], hour)
+            _to_brands(m, cancel, lambda selling, own: selling.cancel_orders(own, hour))
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
@@ -899,8 +898,7 @@ class ConsumerPopulation(mesa.Agent):
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
-        for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
+        _to_brands(m, ids, lambda selling, own: selling.take_back(own, hour))
 
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
@@ -1012,6 +1010,17 @@ def _concat(batches: list[Exposures], quantity: bool = True):
             [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
         ).astype(np.int64)
     return consumers, skus, channels, kols, qty
+
+
+def _to_brands(m: ViralChainModel, ids: np.ndarray, act: Callable) -> None:
+    """Hand orders to their brands: ``act(selling, ids of the brand)``, brand by brand in
+    ascending order; with one brand, every order at once (no selection)."""
+    if len(m.brands) == 1:
+        act(m.brands[0].selling, ids)
+        return
+    brand = m.orders.brand[ids]
+    for b in np.unique(brand):
+        act(m.brands[int(b)].selling, ids[brand == b])
 
 
 def _stack(a, b):
