@@ -248,3 +248,19 @@ def test_orders_go_to_their_brands_in_order(n_brands):
     )
     _to_brands_one_by_one(m_long, ids, lambda selling, own: selling.act(own))
     assert calls == want
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 300, 5000])
+def test_positions_by_value_are_unique_and_masks(n):
+    from sim.agents.consumers import _positions_by_value
+
+    r = np.random.default_rng(n)
+    values = 100 + r.integers(1, 25, n)
+    got = _positions_by_value(values)
+    want = [(int(v), np.flatnonzero(values == v)) for v in np.unique(values)]
+    assert [v for v, _ in got] == [v for v, _ in want]
+    assert all(type(v) is int for v, _ in got)
+    for (_, a), (_, b) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+        x = np.arange(n) * 7
+        assert x[a].tobytes() == x[values == values[b[0]]].tobytes()

@@ -22,6 +22,7 @@ Peers are uniformly random links, or the social graph's contacts when it is enab
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
@@ -828,9 +829,9 @@ class ConsumerPopulation(mesa.Agent):
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
             ret_ids = order_ids[back]
-            for d in np.unique(due):
+            for d, at in _positions_by_value(due):
                 if d < m.horizon_hours:
-                    self._returns_due.setdefault(int(d), []).append(ret_ids[due == d])
+                    self._returns_due.setdefault(d, []).append(ret_ids[at])
         if fb.cfg.warnings:
             disappointed = late | back | defective
             self._warn(order_ids[disappointed], rng)
@@ -853,10 +854,9 @@ class ConsumerPopulation(mesa.Agent):
         if len(targets) == 0:
             return
         when = hour + rng.integers(1, wom.delay_hours_max + 1, len(targets))
-        for d in np.unique(when):
+        for d, at in _positions_by_value(when):
             if d < m.horizon_hours:
-                sel = when == d
-                self._schedule(int(d), Exposures(targets[sel], t_skus[sel], CH_WOM, -1))
+                self._schedule(d, Exposures(targets[at], t_skus[at], CH_WOM, -1))
 
     def _reach(
         self, senders: np.ndarray, probability: float, rng: np.random.Generator
@@ -1010,6 +1010,19 @@ def _concat(batches: list[Exposures], quantity: bool = True):
             [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
         ).astype(np.int64)
     return consumers, skus, channels, kols, qty
+
+
+def _positions_by_value(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Each distinct value of an integer array, ascending, with its positions, ascending:
+    what ``np.unique(values)`` and a mask per value give (``np.flatnonzero(values == v)``),
+    from one stable sort instead of a pass per value."""
+    n = len(values)
+    if n == 0:
+        return []
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
+    return [(ordered.item(a), order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def _to_brands(m: ViralChainModel, ids: np.ndarray, act: Callable) -> None:
