@@ -419,9 +419,8 @@ class ConsumerPopulation(mesa.Agent):
             ec[flat[over]] = _MAX_SEEN
             seen = ec[flat]
         p = m.channel_conversion[channels] * m.appeal[skus]
-        has_kol = kols >= 0
-        if has_kol.any():
-            p[has_kol] *= m.kol_trust[kols[has_kol]]
+        # the KOL's trust where there is a KOL (elsewhere times 1.0, which changes no float)
+        p *= np.where(kols >= 0, m.kol_trust[kols], 1.0)
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
         # the novelty decay is a product's: worked out per product (the same operations on
