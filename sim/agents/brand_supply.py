@@ -127,7 +127,8 @@ class Supply:
         fg = sum([int(f.fg[sku].sum()) for f in net.factories])
         factories = net.quick if fast_only else net.factories
         open_prod = sum([f.open_units.item(sku) for f in factories])
-        return float(avail + transit + fg + open_prod - self.selling.backlog_units.item(sku))
+        # this line as it was: experiments/mutants.py rewrites it
+        return float(avail + transit + fg + open_prod - self.selling.backlog_units[sku])
 
     def regular_due_within(self, sku: int, hour: int, hours: float) -> int:
         """Units ordered from regular factories, not yet produced, due within ``hours``.
