@@ -22,7 +22,12 @@ Tasks (``--only``, comma-separated; ``--quick``: tiny sizes, seconds, figures me
   in a directory of this invocation, warmed by one unmeasured run per side), as every run
   after the first with the same overrides;
 * ``cli_cold``: the same with the cache switched off (``VIRALCHAIN_COMPOSE_CACHE=off``):
-  Hydra composes, as for the first run of a new set of overrides.
+  Hydra composes, as for the first run of a new set of overrides;
+* ``many``: benchmark 11, the real sweep command over 500 runs of 10,000 consumers (both
+  setups, 250 replications, the flagship's own horizon) on 2 workers, into a fresh
+  directory: wall and CPU time of the command with its workers, and the sum of the runs' own
+  ``wall_seconds`` (model build, hours and KPIs); ``--quick``: 6 runs of 2,000 consumers
+  over 2 days.
 """
 
 from __future__ import annotations
@@ -51,8 +56,12 @@ SIZES = {
     "fifty_m": (50_000_000, 1440),
     "cli": (10_000, 720),
     "cli_cold": (10_000, 720),
+    "many": (10_000, None),
 }
 QUICK = {name: (2_000, 48) for name in SIZES}
+# the sweep of task ``many``: replications of each of the two setups, and workers
+MANY = {"replications": 250, "jobs": 2}
+MANY_QUICK = {"replications": 3, "jobs": 2}
 # the figures of each task: (key in the measurement, label, unit, scale)
 FIGURES: dict[str, list[tuple[str, str, str, float]]] = {
     "quiet": [
@@ -78,6 +87,11 @@ FIGURES: dict[str, list[tuple[str, str, str, float]]] = {
         ("cpu_s", "run, CPU, no cache", "s", 1.0),
         ("wall_s", "run, wall, no cache", "s", 1.0),
     ],
+    "many": [
+        ("wall_s", "sweep, wall", "s", 1.0),
+        ("cpu_s", "sweep, CPU (all processes)", "s", 1.0),
+        ("run_seconds_sum", "runs' own time, summed", "s", 1.0),
+    ],
 }
 FIGURES["fifty_m"] = FIGURES["ten_m"]  # the same figures, 50M consumers
 
@@ -97,11 +111,53 @@ def _env(tree: Path) -> dict[str, str]:
 
 def _overrides(name: str, quick: bool) -> list[str]:
     n, hours = (QUICK if quick else SIZES)[name]
+    if hours is None:  # the story's own horizon
+        return [FLEX, f"market.n_consumers={n}"]
     return [FLEX, f"market.n_consumers={n}", f"run.horizon_hours={hours}"]
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_many(tree: Path, quick: bool, out_dir: Path) -> dict[str, Any]:
+    """Task ``many``: the real sweep command (``viralchain run -m setup=rigid,flexible
+    --replications R --jobs 2``) with the code in ``tree``, into a fresh directory."""
+    import pandas as pd
+
+    n, hours = (QUICK if quick else SIZES)["many"]
+    sweep = MANY_QUICK if quick else MANY
+    out = Path(tempfile.mkdtemp(prefix=f"many-{tree.name}-", dir=out_dir))
+    argv = ["viralchain", "run", "-m", "setup=rigid,flexible", f"market.n_consumers={n}"]
+    if hours is not None:
+        argv.append(f"run.horizon_hours={hours}")
+    argv += ["--replications", str(sweep["replications"]), "--jobs", str(sweep["jobs"])]
+    argv += ["--out", str(out / "sweep")]
+    code = "import sys; from experiments.cli import console; sys.exit(console())"
+    command = [sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {code}"]
+    cpu0, t0 = _cpu_of_children(), time.perf_counter()
+    proc = subprocess.run(command, cwd=tree, env=_env(tree), capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - t0, _cpu_of_children() - cpu0
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep failed in {tree}:\n{proc.stderr[-3000:]}")
+    runs = pd.read_parquet(out / "sweep" / "runs")
+    runs = runs[runs["setup"] != "rival"]
+    expected = 2 * sweep["replications"]
+    if len(runs) != expected or (runs["status"] != "ok").any():
+        raise RuntimeError(f"sweep in {tree} wrote {len(runs)} ok runs, expected {expected}")
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "run_seconds_sum": float(runs["wall_seconds"].sum()),
+        "runs": expected,
+    }
 
 
 def measure(name: str, tree: Path, quick: bool, out_dir: Path) -> dict[str, Any]:
     """One measurement of task ``name`` with the code in ``tree``, in a fresh process."""
+    if name == "many":
+        return measure_many(tree, quick, out_dir)
     overrides = _overrides(name, quick)
     if name in ("cli", "cli_cold"):
         code = "import sys; from experiments.cli import console; sys.exit(console())"
@@ -171,12 +227,13 @@ def table(res: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                     "ratio": mb / ma if ma else float("nan"),
                 }
             )
-    head = f"{'task':<9} {'measure':<24} {'before':>19} {'after':>19} {'before/after':>12}"
+    w = max([24, *(len(r["measure"]) for r in rows)])
+    head = f"{'task':<9} {'measure':<{w}} {'before':>19} {'after':>19} {'before/after':>12}"
     lines = [head, "-" * len(head)]
     for r in rows:
         rng = [f"{r[s][0]:.3g}–{r[s][1]:.3g} {r['unit']}" for s in ("before", "after")]
         lines.append(
-            f"{r['task']:<9} {r['measure']:<24} {rng[0]:>19} {rng[1]:>19} {r['ratio']:>11.2f}x"
+            f"{r['task']:<9} {r['measure']:<{w}} {rng[0]:>19} {rng[1]:>19} {r['ratio']:>11.2f}x"
         )
     return "\n".join(lines), rows
 

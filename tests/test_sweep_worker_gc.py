@@ -1,0 +1,95 @@
+"""A sweep's worker freezes what it imported once, at its first job (``freeze_worker``).
+
+The freeze keeps the full garbage collections during the worker's runs from looking through
+its imports again and again; it must happen in a launched worker only, only once (freezing
+at every job would keep each job's configuration forever), and it must not move a run's
+results (a run in a frozen worker writes the same bytes as one in a fresh process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+import sim
+from experiments import sweep_task
+from tests.conftest import python
+
+SMALL = ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"]
+
+FREEZE_TWICE = """
+import gc, json, os
+from experiments.sweep_task import FROZEN_ENV, freeze_worker
+before = gc.get_freeze_count()
+first = freeze_worker()
+after_first = gc.get_freeze_count()
+second = freeze_worker()
+print(json.dumps({"first": first, "second": second, "before": before,
+                  "after_first": after_first, "after_second": gc.get_freeze_count(),
+                  "marker": os.environ.get(FROZEN_ENV), "pid": os.getpid()}))
+"""
+
+
+def _last_json(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_launched_worker_freezes_once():
+    got = _last_json(python(FREEZE_TWICE, **{sweep_task.PARENT_ENV: str(os.getpid())}))
+    assert got["first"] is True and got["second"] is False
+    assert got["after_first"] > got["before"] + 1000  # its imports, out of the collector's sight
+    assert got["after_second"] == got["after_first"]
+    assert got["marker"] == str(got["pid"])
+
+
+@pytest.mark.parametrize("launcher", ["", "1"])  # no launcher, or one that is not its parent
+def test_nothing_frozen_outside_a_launched_worker(launcher):
+    got = _last_json(python(FREEZE_TWICE, **{sweep_task.PARENT_ENV: launcher}))
+    assert got["first"] is False and got["second"] is False
+    assert got["after_second"] == got["before"]
+    assert got["marker"] is None
+
+
+def test_a_marker_inherited_from_another_process_does_not_count():
+    env = {sweep_task.PARENT_ENV: str(os.getpid()), sweep_task.FROZEN_ENV: "1"}
+    got = _last_json(python(FREEZE_TWICE, **env))
+    assert got["first"] is True and got["marker"] == str(got["pid"])
+
+
+def test_this_process_is_not_frozen_by_the_task(monkeypatch):
+    monkeypatch.delenv(sweep_task.PARENT_ENV, raising=False)
+    assert sweep_task.freeze_worker() is False
+
+
+RUN_FROZEN = """
+import hashlib, json, sys
+import sim
+from experiments.sweep_task import freeze_worker
+from sim.model import ViralChainModel  # noqa: F401  (imported before the freeze, as in a job)
+overrides = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {overrides!r}
+warm = sim.run(sim.compose(None, overrides), seed=5)  # a run before: its garbage is collected
+assert freeze_worker()
+out = {{}}
+for seed in (1, 2):
+    r = sim.run(sim.compose(None, overrides), seed=seed)
+    out[seed] = [hashlib.sha256(r.timeseries.to_csv().encode()).hexdigest(),
+                 hashlib.sha256(r.events.to_csv().encode()).hexdigest(), json.dumps(r.kpis)]
+print(json.dumps(out))
+"""
+
+
+def test_a_run_in_a_frozen_worker_gives_the_same_results():
+    code = RUN_FROZEN.format(overrides=SMALL)
+    got = _last_json(python(code, **{sweep_task.PARENT_ENV: str(os.getpid())}))
+    for seed in (1, 2):
+        r = sim.run(sim.compose(None, SMALL), seed=seed)
+        expected = [
+            hashlib.sha256(r.timeseries.to_csv().encode()).hexdigest(),
+            hashlib.sha256(r.events.to_csv().encode()).hexdigest(),
+            json.dumps(r.kpis),
+        ]
+        assert got[str(seed)] == expected
