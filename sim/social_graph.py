@@ -155,6 +155,13 @@ class SocialGraph:
         whole = (self.__dict__["_cumw"],) if "_cumw" in self.__dict__ else ()
         return sum(a.nbytes for a in cols + bounds + whole)
 
+    def __getstate__(self) -> dict[str, object]:
+        """The graph to copy or pickle, without the memoryviews of :attr:`_views` (they
+        cannot be pickled, and a copy makes its own at its first look-up)."""
+        state = dict(self.__dict__)
+        state.pop("_views", None)
+        return state
+
     @functools.cached_property
     def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every community, then every region, then the whole market: its first position

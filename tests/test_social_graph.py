@@ -126,3 +126,25 @@ def test_reach_tells_each_contact_with_the_probability():
     assert len(rows) == pytest.approx(0.3 * g.degree[senders].sum(), rel=0.05)
     for r in np.unique(rows)[:50]:  # every target is a contact of its sender
         assert np.isin(targets[rows == r], g.neighbours(int(senders[r]))).all()
+
+
+def test_a_looked_up_graph_copies_and_pickles_and_the_copy_looks_up_the_same():
+    """A graph keeps memoryviews for its few-edge look-ups; copying a model (the tests do)
+    or pickling a graph must still work, and the copy must find the same targets."""
+    import copy
+    import pickle
+
+    g, _, _ = graph()
+    linked = np.flatnonzero(g.degree > 0)
+    src = linked[[0, 5, 17, 42]].astype(np.int64)
+    j = np.zeros(len(src), dtype=np.int64)
+    first = g.edge_targets(src, j)  # the few-edge path: makes the memoryviews
+    assert "_views" in g.__dict__
+    for twin in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
+        assert "_views" not in twin.__dict__
+        np.testing.assert_array_equal(twin.edge_targets(src, j), first)
+        many = linked[:200].astype(np.int64)
+        np.testing.assert_array_equal(
+            twin.edge_targets(many, np.zeros(200, dtype=np.int64)),
+            g.edge_targets(many, np.zeros(200, dtype=np.int64)),
+        )
