@@ -47,6 +47,10 @@ SHARER_MEMORY = 1e-3  # viewers stay potential sharers until their kernel weight
 STOP_VIEWS = 0.01  # a post's reach is spent below this many expected seed views
 _GATHER = 256  # sharers come from the viewers joined up to this many per hour drawn
 _FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Python
+_FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) are made in Python
+_WORD = 0xFFFFFFFF
+_SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
+_KEEP: dict[float, int] = {}  # hours a viewer stays a potential sharer, per kernel decay
 
 
 @dataclass
@@ -84,12 +88,16 @@ class Post:
     # recent viewers (potential sharers): (hour since start, consumers, share factor), newest last
     _viewers: list[tuple[int, np.ndarray, float]] = field(default_factory=list)
     # per entry of _viewers: its hour and its viewers times its share factor (the kernel
-    # weight before the decay), kept as plain lists for one array operation per draw
-    _viewer_hours: list[int] = field(default_factory=list)
-    _viewer_mass: list[float] = field(default_factory=list)
+    # weight before the decay), kept in growing arrays (entries _head to _tail of each) for
+    # one array operation per draw without building the arrays from lists
+    _viewer_hours: np.ndarray = field(default_factory=lambda: np.empty(64, dtype=np.int64))
+    _viewer_mass: np.ndarray = field(default_factory=lambda: np.empty(64))
+    _head: int = 0
+    _tail: int = 0
+    _sku_row: np.ndarray | None = None  # its product, _SKU_ROW times (a post of one product)
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
-    last_factor: float = 1.0
+    last_factor: float = 1.0  # (may be left at 1 for an hour without views: it fed nothing)
 
     def views_this_hour(
         self,
@@ -102,14 +110,27 @@ class Post:
 
         ``share_factor`` scales how much this hour's views feed the share cascade (1: fully).
         """
+        drawn = self.draw_views(hour, video, live)
+        if drawn is None:
+            return 0, 0
+        self.feed_views(drawn, video, share_factor)
+        return drawn
+
+    def draw_views(
+        self, hour: int, video: ShortVideoConfig, live: LivestreamConfig
+    ) -> tuple[int, int] | None:
+        """The draws of :meth:`views_this_hour` (None when the post draws nothing: not yet
+        started, finished, or a live stream ending now); :meth:`feed_views` then updates the
+        cascade with the hour's share factor. Without views the factor feeds nothing (the
+        cascade's state is the same whatever it is), so a caller may leave it unasked then."""
         k = hour - self.start_hour
         if k < 0 or self.finished:
-            return 0, 0
+            return None
         self._k = k
         if self.kind == "livestream":
             if k >= self.duration_hours:
                 self.finished = True
-                return 0, 0
+                return None
             if len(self._weights) == 0:
                 w = np.ones(self.duration_hours)
                 w[0] = live.opening_peak_factor
@@ -118,26 +139,36 @@ class Post:
             boost = live.platform_boost
             followers = int(self.rng.poisson(mean / (1 + boost)))
             others = int(self.rng.poisson(mean * boost / (1 + boost)))
-        else:
-            tau, kappa = video.reach_decay_hours, video.share_kernel_hours
-            seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
-            followers = int(self.rng.poisson(seed_mean))
-            others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
-            decay = math.exp(-1.0 / kappa)
-            new_views = followers + others
+            return followers, others
+        tau = video.reach_decay_hours
+        seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
+        followers = int(self.rng.poisson(seed_mean))
+        others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
+        return followers, others
+
+    def feed_views(
+        self, drawn: tuple[int, int], video: ShortVideoConfig, share_factor: float
+    ) -> None:
+        """Book the views :meth:`draw_views` drew; a short video's feed its cascade by
+        ``share_factor``, and it stops once both its reach and its cascade are spent."""
+        followers, others = drawn
+        new_views = followers + others
+        if self.kind != "livestream":
+            decay = math.exp(-1.0 / video.share_kernel_hours)
             self.excitation = (
                 decay * self.excitation
                 + video.branching_ratio * (1 - decay) * new_views * share_factor
             )
             # stop once both the reach and the cascade are spent (expected < 0.01 views left)
-            remaining_seed = self.expected_seed_views * math.exp(-(k + 1) / tau)
+            remaining_seed = self.expected_seed_views * math.exp(
+                -(self._k + 1) / video.reach_decay_hours
+            )
             if remaining_seed < STOP_VIEWS and self.excitation / (1 - decay) < STOP_VIEWS:
                 self.finished = True
         self.follower_views += followers
         self.share_views += others
-        self.views += followers + others
-        self.last_views, self.last_factor = followers + others, share_factor
-        return followers, others
+        self.views += new_views
+        self.last_views, self.last_factor = new_views, share_factor
 
     def excite(self, views: float) -> None:
         """Add excitation worth ``views`` expected direct shares, spread by the kernel
@@ -168,13 +199,13 @@ class Post:
         sharers = slots = None
         share_at = 0
         if n_followers and len(followers):
-            parts.append(followers[rng.integers(0, len(followers), n_followers)])
+            parts.append(_pick(followers, rng, n_followers))
         if n_others:
             along = graph is not None and self.kind == "short_video" and self._viewers
             if along:
                 sharers = self._sharers(n_others, kernel_decay, rng)
             if sharers is None:  # anyone (along the graph: no recent viewer shares)
-                parts.append(rng.integers(0, graph.n if along else n_consumers, n_others))
+                parts.append(_draw(rng, graph.n if along else n_consumers, n_others))
             else:  # each sharer's contact: which edge now, where it leads once looked up
                 slots = graph.neighbour_slots(sharers, rng)
                 share_at = sum(len(p) for p in parts)
@@ -193,8 +224,12 @@ class Post:
                 pending.add(consumers, share_at, sharers, slots)
         if graph is not None and self.kind == "short_video":
             self._remember(consumers, kernel_decay, share_factor)
-        if len(self.skus) == 1:
-            skus = np.full(len(consumers), self.skus[0], dtype=np.int32)
+        if len(self.skus) == 1:  # a copy of the start of a row of its product
+            row = self._sku_row
+            if row is None:
+                row = self._sku_row = np.full(_SKU_ROW, self.skus[0], dtype=np.int32)
+            n = len(consumers)
+            skus = row[:n].copy() if n <= _SKU_ROW else np.full(n, row[0], dtype=np.int32)
         else:
             skus = self.skus[rng.integers(0, len(self.skus), len(consumers))].astype(np.int32)
         return consumers, skus
@@ -204,29 +239,23 @@ class Post:
         that hour's viewers (None when no recent viewer shares: the views go to anyone)."""
         last = self._k - 1
         viewers = self._viewers
-        power = _powers(decay, last - viewers[0][0] + 1)  # decay ** age, as Python computes it
-        # len(v) * f * decay ** age, multiplied in the same order as Python's floats
-        w = np.array(self._viewer_mass) * power[last - np.array(self._viewer_hours)]
+        # len(v) * f * decay ** age, multiplied in the same order as Python's floats (the
+        # power of each hour j read as power[j] = decay ** (last - j), as Python computes it)
+        a, b = self._head, self._tail
+        w = self._viewer_mass[a:b] * _powers_to(decay, last)[self._viewer_hours[a:b]]
         total = np.add.reduce(w)  # w.sum(), without the method's Python layer
         if not total > 0:
             return None
         counts = rng.multinomial(k, w / total)
         drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
-            v = viewers[int(drawn[0])][1]
-            return v[rng.integers(0, len(v), k)]
+            return _pick(viewers[int(drawn[0])][1], rng, k)
         # one draw per sharer, uniformly among its hour's viewers: a single call with one
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         pool = [viewers[i][1] for i in drawn.tolist()]
-        if k <= _FEW_SHARERS:  # a few: the bounds and the picks on Python integers
-            per_hour = counts[drawn].tolist()
-            bounds = [len(v) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)]
-            places = iter(rng.integers(0, np.array(bounds, dtype=np.int64)).tolist())
-            picked = [
-                v.item(next(places)) for v, c in zip(pool, per_hour, strict=True) for _ in range(c)
-            ]
-            return np.array(picked, dtype=np.int64)
+        if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
+            return np.array(_pick_each(rng, pool, counts[drawn].tolist()), dtype=np.int64)
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
         pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers
@@ -238,6 +267,15 @@ class Post:
             [v[pick[b - c : b]] for v, b, c in zip(pool, ends, per.tolist(), strict=True)]
         )
 
+    def check_viewer_weights(self) -> None:
+        """Raise if the viewers' hours and masses kept in arrays are not those of the list
+        of recent viewers (debug mode: the long way of :meth:`_sharers`' weights)."""
+        a, b = self._head, self._tail
+        hours = [j for j, _, _ in self._viewers]
+        mass = [len(v) * f for _, v, f in self._viewers]
+        if self._viewer_hours[a:b].tolist() != hours or self._viewer_mass[a:b].tolist() != mass:
+            raise AssertionError(f"post {self.post_id}: the viewers' weights are stale")
+
     def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent.
 
@@ -245,14 +283,96 @@ class Post:
         """
         if len(viewers) and share_factor > 0:
             self._viewers.append((self._k, viewers, float(share_factor)))
-            self._viewer_hours.append(self._k)
-            self._viewer_mass.append(len(viewers) * float(share_factor))
-        keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
+            if self._tail == len(self._viewer_mass):  # full: move the live entries first
+                live = self._tail - self._head
+                size = max(64, 2 * live)
+                hours, mass = np.empty(size, dtype=np.int64), np.empty(size)
+                hours[:live] = self._viewer_hours[self._head : self._tail]
+                mass[:live] = self._viewer_mass[self._head : self._tail]
+                self._viewer_hours, self._viewer_mass = hours, mass
+                self._head, self._tail = 0, live
+            self._viewer_hours[self._tail] = self._k
+            self._viewer_mass[self._tail] = len(viewers) * float(share_factor)
+            self._tail += 1
+        keep = _KEEP.get(decay)
+        if keep is None:
+            keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
+            _KEEP[decay] = keep
         spent = 0
         while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:
             spent += 1
         if spent:
-            del self._viewers[:spent], self._viewer_hours[:spent], self._viewer_mass[:spent]
+            del self._viewers[:spent]
+            self._head += spent
+
+
+def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
+    """``rng.integers(0, np.array(bounds)).tolist()``, one draw after the other in Python.
+
+    numpy draws a bound ``b`` below 2**32 with Lemire's method on the generator's 32-bit
+    words (``next_uint32``, which keeps the unused half of a 64-bit output for the next
+    word): ``m = word * b``, redrawn while its low 32 bits are below ``(2**32 - b) % b``
+    (checked only when they are below ``b``), and the draw is ``m >> 32``; a bound of 1 draws
+    nothing. The same words are read here through the generator's ctypes interface (a
+    fifth of a microsecond each, against about one for a scalar ``rng.integers`` and three
+    for a call with a size); larger bounds go to numpy."""
+    words = rng.bit_generator.ctypes
+    word, state = words.next_uint32, words.state
+    out = []
+    for b in bounds:
+        if b == 1:
+            out.append(0)
+        elif b > _WORD:  # numpy's 64-bit (or whole-word) draws
+            out.append(int(rng.integers(0, b)))
+        else:
+            m = word(state) * b
+            if m & _WORD < b:
+                threshold = (_WORD + 1 - b) % b
+                while m & _WORD < threshold:
+                    m = word(state) * b
+            out.append(m >> 32)
+    return out
+
+
+def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[int]) -> list[int]:
+    """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
+    ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
+    :func:`_bounded` makes them)."""
+    words = rng.bit_generator.ctypes
+    word, state = words.next_uint32, words.state
+    out = []
+    for v, c in zip(pool, counts, strict=True):
+        b = len(v)
+        if b == 1:
+            out.extend([v.item(0)] * c)
+            continue
+        for _ in range(c):
+            if b > _WORD:  # numpy's 64-bit (or whole-word) draws
+                out.append(v.item(int(rng.integers(0, b))))
+                continue
+            m = word(state) * b
+            if m & _WORD < b:
+                threshold = (_WORD + 1 - b) % b
+                while m & _WORD < threshold:
+                    m = word(state) * b
+            out.append(v.item(m >> 32))
+    return out
+
+
+def _draw(rng: np.random.Generator, bound: int, k: int) -> np.ndarray:
+    """``rng.integers(0, bound, k)`` (up to :data:`_FEW_PICKS` draws in Python: the same)."""
+    if k <= _FEW_PICKS:
+        return np.array(_bounded(rng, [bound] * k), dtype=np.int64)
+    return rng.integers(0, bound, k)
+
+
+def _pick(values: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+    """``values[rng.integers(0, len(values), k)]`` (up to :data:`_FEW_PICKS` draws in
+    Python: the same draws), as int64."""
+    if k <= _FEW_PICKS:
+        places = _bounded(rng, [len(values)] * k)
+        return np.array([values.item(i) for i in places], dtype=np.int64)
+    return values[rng.integers(0, len(values), k)]
 
 
 class PendingShares:
@@ -296,15 +416,16 @@ class PendingShares:
 _POWERS: dict[float, np.ndarray] = {}
 
 
-def _powers(base: float, n: int) -> np.ndarray:
-    """``[base ** 0, base ** 1, ...]`` (at least ``n`` terms), each computed by Python's
-    ``**`` as the kernel weights always were, remembered per base."""
+def _powers_to(base: float, last: int) -> np.ndarray:
+    """``[base ** last, base ** (last - 1), ..., base ** 0]``: entry ``j`` is ``base ** (last
+    - j)``, each computed by Python's ``**`` as the kernel weights always were; a view of a
+    table remembered per base (``base ** (size - 1 - i)`` at ``i``), grown as needed."""
     table = _POWERS.get(base)
-    if table is None or len(table) < n:
-        size = max(n, 64 if table is None else 2 * len(table))
-        table = np.array([base**e for e in range(size)])
+    if table is None or len(table) <= last:
+        size = max(last + 1, 256 if table is None else 2 * len(table))
+        table = np.array([base ** (size - 1 - i) for i in range(size)])
         _POWERS[base] = table
-    return table
+    return table[len(table) - 1 - last :]
 
 
 def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float:
@@ -332,10 +453,15 @@ def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float
     ]
     if len(reaching) < 2:
         return 0.0
+    fed = [
+        p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
+        for p in reaching
+    ]
+    if not any(fed):  # no view fed a cascade this hour: every post receives 0 shares
+        return 0.0
     given: dict[int, float] = {}  # product -> this hour's views (x share factor) of its videos
     members: dict[int, list[Post]] = {}
-    for p in reaching:
-        fresh = p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
+    for p, fresh in zip(reaching, fed, strict=True):
         for sku in p.skus.tolist():
             given[sku] = given.get(sku, 0.0) + fresh
             members.setdefault(sku, []).append(p)

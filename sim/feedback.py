@@ -51,6 +51,8 @@ class Feedback:
         self.demand_lost = np.zeros((3, n_sku))
         self._prior = cfg.rating_prior_good / (cfg.rating_prior_good + cfg.rating_prior_bad)
         self._multiplier: np.ndarray | None = None  # conversion_multiplier until a review
+        # add_demand_lost's split per product, for the disappointed counts it was made from
+        self._split: tuple[bytes, np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ the page
     def observe_offers(self, skus: np.ndarray, sold_out: np.ndarray, too_slow: np.ndarray) -> None:
@@ -144,11 +146,21 @@ class Feedback:
         if len(skus) == 0:
             return
         total = np.bincount(skus, weights=lost_probability, minlength=len(self.good))
-        d = self.disappointed.astype(float)
-        n = d.sum(axis=0)
-        late_share = np.divide(d[0], n, out=np.full(len(n), 0.5), where=n > 0)
+        late_share, quality_share = self._late_split()
         self.demand_lost[LATE] += total * late_share
-        self.demand_lost[QUALITY] += total * (1.0 - late_share)
+        self.demand_lost[QUALITY] += total * quality_share
+
+    def _late_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per product, the share of the disappointed deliveries that were late (0.5 without
+        any) and the rest; worked out again only when the counts' bytes change."""
+        counts = self.disappointed.tobytes()
+        split = self._split
+        if split is None or split[0] != counts:
+            d = self.disappointed.astype(float)
+            n = d.sum(axis=0)
+            late_share = np.divide(d[0], n, out=np.full(len(n), 0.5), where=n > 0)
+            split = self._split = (counts, late_share, 1.0 - late_share)
+        return split[1], split[2]
 
     def add_demand_lost_of(self, lost: dict[int, float]) -> None:
         """:meth:`add_demand_lost` for a few products as Python numbers: per product, the sum

@@ -128,6 +128,12 @@ class Sums:
             out[self._targets] = np.add.reduceat(self._buffer[self._positions], self._starts)
         return out
 
+    def add_to(self, out: np.ndarray) -> None:
+        """Add the sums now to ``out`` (flat, ``int64``, of ``size``): the cells without a
+        term are left alone (they would get 0), the others get one addition each."""
+        if len(self._positions):
+            out[self._targets] += np.add.reduceat(self._buffer[self._positions], self._starts)
+
 
 class _Widening:
     """A ufunc whose ``at`` gives integer values the array's integer dtype first: numpy's

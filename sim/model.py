@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any
 
 import mesa
 import numpy as np
-from mesa.time import Schedule
+from mesa.time import Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -44,6 +45,11 @@ from sim.recording import Recorder
 from sim.rng import stream
 
 log = logging.getLogger(__name__)
+
+# Mesa's default step schedule (every 1.0 from 1.0, no end, priority HIGH), which the short
+# path of ViralChainModel._advance_time replays
+_HOURLY_STEP = Schedule(interval=1.0, start=1.0)
+_STEP_PRIORITY = Priority.HIGH.value
 
 # the work of every hour, in the order :meth:`ViralChainModel.step` does it
 PHASES: tuple[tuple[str, str], ...] = (
@@ -337,12 +343,18 @@ class ViralChainModel(mesa.Model):
         wc_all, peak_all = self.working_capital, self.peak_working_capital
         for b, brand in enumerate(self.brands):
             wip_value = 0.0
-            for f in brand.factories:
-                wip_value += f.unused_inputs_value()
-            advances = paid[b] - refunds[b] - delivered[b]
+            for f in brand.factories:  # Factory.unused_inputs_value, inlined: every hour
+                w = f.wip_input_value
+                wip_value += f.input_unit_cost * (
+                    f.modules * f.module_cost_share
+                    + (f.materials + f.materials_on_order) * f.material_cost_share
+                ) + (w if w > 0.0 else 0.0)  # max(0.0, w)
+            # plain floats: the same float64 operations
+            advances = paid.item(b) - refunds.item(b) - delivered.item(b)
             wc = self._stock_value[b] + wip_value - advances
             wc_all[b] = wc
-            peak_all[b] = max(peak_all[b], wc)
+            peak = peak_all.item(b)
+            peak_all[b] = peak if not wc > peak else wc  # max(peak, wc)
 
     def _check_books(self) -> None:
         """Debug mode: the books kept incrementally equal the long way's."""
@@ -398,6 +410,59 @@ class ViralChainModel(mesa.Model):
         return [float(u.astype(np.float64) @ cost) for u in units]
 
     # ------------------------------------------------------------------ running
+    def _advance_time(self, until: float) -> None:
+        """Mesa's event loop (``mesa.Model._advance_time``) with the hourly step taken on a
+        short path: after an hour's step, if no other event is due before the next step's
+        turn, the next step runs at once, without the event Mesa would create, push onto
+        its heap and pop again (its weak reference, its ordering comparisons). The steps
+        and events run in the order Mesa's loop runs them (time, then priority: the step is
+        ``Priority.HIGH``, the model schedules everything else at the default priority),
+        ``time`` and ``steps`` move as they would, and the next step's event is scheduled
+        as Mesa schedules it whenever the loop stops or another event is due first
+        (``tests/test_quiet_supply.py`` compares both loops). Mesa's per-step log line
+        (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
+        gen = self._default_schedule
+        if (
+            until <= self.time
+            or not gen._active
+            or gen._paused
+            or gen.schedule != _HOURLY_STEP
+            or self._simulator is not None
+        ):
+            super()._advance_time(until)
+            return
+        heap = self._event_list._events
+        step = self._user_step
+        while heap:
+            event = heappop(heap)
+            if event._canceled:
+                continue
+            if event.time > until:
+                heappush(heap, event)
+                break
+            self.time = event.time
+            if event is not gen._current_event:
+                event.execute()
+                continue
+            # the hourly step, then the next ones while nothing else comes first
+            t = event.time
+            while True:
+                self.steps += 1
+                step()
+                gen._execution_count += 1
+                t += 1.0
+                if t > until:
+                    break
+                while heap and heap[0]._canceled:
+                    heappop(heap)
+                if heap:
+                    top = heap[0]
+                    if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
+                        break
+                self.time = t
+            gen._schedule_next(t)
+        self.time = until
+
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the horizon (a day at a time) and close the books.
 

@@ -185,11 +185,14 @@ def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
 # Streams whose identities differ only in a last part counting up (the hour, mostly) come
 # from tables: the seed words of 256 consecutive last parts, computed at once in numpy's
 # uint64 arithmetic (products of 32-bit numbers fit; every result is taken mod 2**32, as
-# the integer code does) once a block of them is asked for a second time.
+# the integer code does) once a block of them has been asked for :data:`_ASKS` times (a
+# table costs about as much as 30 streams made one by one: a block asked for a few times
+# only, such as the deliveries of one hour, numbered by order, does better without).
 _BLOCK = 256
 _MAX_TABLES = 256
+_ASKS = 8
 _tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
-_asked: set[tuple[int, tuple[int, ...], int]] = set()
+_asked: dict[tuple[int, tuple[int, ...], int], int] = {}
 
 
 def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
@@ -198,15 +201,16 @@ def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
     block = (seed, spawn_key[:-1], last // _BLOCK)
     table = _tables.get(block)
     if table is None:
-        if block not in _asked:  # asked once: maybe never again (the hour inside a prefix)
-            if len(_asked) >= 16 * _MAX_TABLES:
+        asked = _asked.get(block, 0) + 1
+        if asked < _ASKS:  # asked a few times: maybe never again (the hour inside a prefix)
+            if asked == 1 and len(_asked) >= 16 * _MAX_TABLES:
                 _asked.clear()
-            _asked.add(block)
+            _asked[block] = asked
             return None
         if len(_tables) >= _MAX_TABLES:
             _tables.clear()
         table = _tables[block] = _block_table(seed, spawn_key[:-1], last - last % _BLOCK)
-        _asked.discard(block)
+        _asked.pop(block, None)
     return table[last % _BLOCK]
 
 

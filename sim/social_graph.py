@@ -29,6 +29,7 @@ lists all edges (CSR) for tests and analysis.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,11 +92,14 @@ def _hash(key: int, i: int, j: int, salt: int) -> int:
 
 
 _BLOCK = 16  # positions per stored value of the cumulative attention
-_FEW_EDGES = 12  # up to this many look-ups, edges are found one by one in Python
+_FEW_EDGES = 16  # up to this many look-ups, edges are found one by one in Python
 _CHUNK = 1 << 18  # consumers per chunk of the build
 _LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
 _SEARCH = 512  # up to this many points, the stored value before each is a binary search
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
+_FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
+_FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
+_WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,12 @@ class SocialGraph:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the graph's columns (the region column is the population's)."""
+        """Memory held by the graph's columns (the region column is the population's), and
+        by the whole cumulative attention once a look-up has added it up (:attr:`_cumw`)."""
         cols = (self.community, self.degree, self.order, self.weight, self.checkpoints)
         bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
-        return sum(a.nbytes for a in cols + bounds)
+        whole = (self.__dict__["_cumw"],) if "_cumw" in self.__dict__ else ()
+        return sum(a.nbytes for a in cols + bounds + whole)
 
     @functools.cached_property
     def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -161,6 +167,33 @@ class SocialGraph:
             np.concatenate([self.comm_cum[:-1], self.region_cum[:-1], [0.0]]),
             np.concatenate([self.comm_cum[1:], self.region_cum[1:], [total]]),
         )
+
+    @functools.cached_property
+    def _cumw(self) -> np.ndarray:
+        """The whole cumulative attention ``cumw`` (positions ``0..n``, float64): the weights
+        added in turn from 0, chunk by chunk, each chunk's first weight added to the sum
+        before it (the additions of one ``np.cumsum``, so the stored values and every
+        block's sums are among its values). Added up at the first look-up of a graph of at
+        most :data:`_FULL_UP_TO` consumers and kept (8 bytes a consumer: the graph's columns
+        are ≈ 15): a look-up is then one binary search. Not stored by :func:`build`, so a
+        large graph, or one never looked up, holds only every :data:`_BLOCK`-th value."""
+        n = self.n
+        cumw = np.empty(n + 1)
+        cumw[0] = carry = 0.0
+        for a, b in _chunks(n):
+            part = self.weight[a:b].astype(np.float64)
+            part[0] += carry
+            np.cumsum(part, out=cumw[a + 1 : b + 1])
+            carry = float(cumw[b])
+        return cumw
+
+    @functools.cached_property
+    def _views(self) -> tuple[memoryview, ...]:
+        """Memoryviews of the columns and bounds one edge reads (an element of a memoryview
+        is a Python number, read faster than ``ndarray.item``)."""
+        cols = (self.community, self.region, self.order, self.comm_start, self.comm_cum)
+        cols += (self.region_start, self.region_cum)
+        return tuple(memoryview(np.ascontiguousarray(c)) for c in cols)
 
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
         """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
@@ -188,11 +221,16 @@ class SocialGraph:
         """``np.searchsorted(cumw, point, side="right") - 1``: the last position whose
         cumulative attention is at most ``point`` (``0 <= point``).
 
-        The stored value before it is found by a guide table (the number of stored values
-        at most ``b / guide_scale`` for every ``b``: a point's answer lies between the
-        counts of the bucket before its own and the one after, and is counted up from the
-        lower; for a few points, a binary search among the stored values gives the same
-        count in one call), then the block's sums at most ``point`` are counted."""
+        Up to :data:`_FULL_UP_TO` consumers and :data:`_WHOLE_SEARCH` points that is the
+        search itself, in the whole table (:attr:`_cumw`). Otherwise (for many points the
+        bracket's reads are closer together than a binary search's), the stored value before
+        it is found by a guide table (the number of stored values at most ``b /
+        guide_scale`` for every ``b``: a point's answer lies between the counts of the bucket
+        before its own and the one after, and is counted up from the lower; for a few
+        points, a binary search among the stored values gives the same count in one call),
+        then the block's sums at most ``point`` are counted."""
+        if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # one binary search each
+            return np.searchsorted(self._cumw, point, side="right") - 1
         cp, guide = self.checkpoints, self.guide
         out = np.empty(len(point), dtype=np.int64)
         g = len(guide) - 1
@@ -248,40 +286,52 @@ class SocialGraph:
     def _few_edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """:meth:`edge_targets` of a few edges, one at a time on Python numbers: the same
         hash (integers mod 2**64), the same float64 operations in the same order, the same
-        block sums added in turn; a few microseconds an edge instead of ~60 numpy calls."""
+        cumulative attention (a binary search in the whole table when it is kept, else the
+        block sums added in turn); a microsecond or two an edge instead of ~60 numpy calls."""
         key = int(self.key)
         n = self.n
         wc, wcr = self.within_community, self.within_community + self.within_region
-        community, region, order = self.community, self.region, self.order
-        comm_start, comm_cum = self.comm_start, self.comm_cum
-        region_start, region_cum = self.region_start, self.region_cum
-        total = region_cum.item(-1)
-        out = np.empty(len(src), dtype=np.int64)
-        for e, (s, k) in enumerate(zip(src.tolist(), j.tolist(), strict=True)):
-            x = _hash(key, s, k, 0)
+        community, region, order, comm_start, comm_cum, region_start, region_cum = self._views
+        total = region_cum[-1]
+        kept = self.n <= _FULL_UP_TO
+        full = memoryview(self._cumw) if kept else None
+        locate = None if kept else self._locate_one
+        out = []
+        for s, k in zip(src.tolist(), j.tolist(), strict=True):
+            x = (key + s * _GOLDEN_INT + k * _M1_INT) & _MASK  # _hash(key, s, k, 0)
+            x ^= x >> 30
+            x = (x * _M1_INT) & _MASK
+            x ^= x >> 27
+            x = (x * _M2_INT) & _MASK
+            x ^= x >> 31
             scope, u = (x >> 32) * _SCALE, (x & 0xFFFFFFFF) * _SCALE
             if scope < wc:
-                c = community.item(s)
-                lo, hi = comm_start.item(c), comm_start.item(c + 1)
-                cum_lo, cum_hi = comm_cum.item(c), comm_cum.item(c + 1)
+                c = community[s]
+                lo, hi = comm_start[c], comm_start[c + 1]
+                cum_lo, cum_hi = comm_cum[c], comm_cum[c + 1]
             elif scope < wcr:
-                r = region.item(s)
-                lo, hi = region_start.item(r), region_start.item(r + 1)
-                cum_lo, cum_hi = region_cum.item(r), region_cum.item(r + 1)
+                r = region[s]
+                lo, hi = region_start[r], region_start[r + 1]
+                cum_lo, cum_hi = region_cum[r], region_cum[r + 1]
             else:
                 lo, hi, cum_lo, cum_hi = 0, n, 0.0, total
-            pos = min(max(self._locate_one(cum_lo + u * (cum_hi - cum_lo)), lo), hi - 1)
-            if order.item(pos) == s:  # no self-loops: take the next consumer of the block
+            point = cum_lo + u * (cum_hi - cum_lo)
+            pos = bisect.bisect_right(full, point) - 1 if locate is None else locate(point)
+            if pos < lo:
+                pos = lo
+            elif pos > hi - 1:
+                pos = hi - 1
+            if order[pos] == s:  # no self-loops: take the next consumer of the block
                 loop = True
                 if hi - lo == 1:  # alone in its community: a contact elsewhere in its region
-                    r = region.item(s)
-                    lo, hi = region_start.item(r), region_start.item(r + 1)
+                    r = region[s]
+                    lo, hi = region_start[r], region_start[r + 1]
                     pos = lo + int((_hash(key, s, k, 1) >> 32) * _SCALE * (hi - lo))
-                    loop = order.item(pos) == s
+                    loop = order[pos] == s
                 if loop:
                     pos = lo + (pos - lo + 1) % max(hi - lo, 1)
-            out[e] = order[pos]
-        return out
+            out.append(order[pos])
+        return np.array(out, dtype=np.int64)
 
     def _locate_one(self, point: float) -> int:
         """:meth:`_locate` of one point, on Python numbers (the same comparisons and sums)."""
@@ -318,7 +368,15 @@ class SocialGraph:
 
     def neighbour_slots(self, nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Which edge of each node :meth:`random_neighbour` follows (uniform among its
-        edges): look the targets up later with :meth:`edge_targets`."""
+        edges): look the targets up later with :meth:`edge_targets`.
+
+        Up to :data:`_FEW_SLOTS` nodes, on Python numbers: one ``rng.random()`` each (the
+        same doubles as one call for all), times the degree and truncated as numpy does."""
+        if len(nodes) <= _FEW_SLOTS:
+            degree = self.degree
+            return np.array(
+                [int(rng.random() * degree.item(i)) for i in nodes.tolist()], dtype=np.int64
+            )
         return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
 
     def reach(

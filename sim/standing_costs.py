@@ -54,6 +54,6 @@ def hourly(brand: Brand) -> list[tuple[str, float]]:
 def accrue_hour(brand: Brand) -> None:
     """Book one hour of the brand's standing costs (``Ledger.add_money``: one float addition
     each)."""
-    ledger = brand.model.ledger
-    for field, per_hour in hourly(brand):
-        ledger.add_money(field, brand.index, per_hour)
+    money, b = brand.model.ledger.money, brand.index
+    for field, per_hour in hourly(brand):  # what add_money does for one brand and a float
+        money[field][b] += per_hour

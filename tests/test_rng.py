@@ -48,7 +48,7 @@ def test_negative_seeds_are_refused():
 
 @pytest.mark.parametrize("seed", [0, 5, 2**32 + 5, 2**64 + 3])
 def test_streams_from_block_tables_draw_what_numpy_gives(seed):
-    """The hour-like last part of an identity: the first stream of a block of 256 comes from
+    """The hour-like last part of an identity: the first streams of a block of 256 come from
     the integer code, the later ones from the block's table (vectorised): both as numpy."""
     from sim import rng
 
@@ -56,13 +56,13 @@ def test_streams_from_block_tables_draw_what_numpy_gives(seed):
     rng._asked.clear()
     parts = [0, 1, 2, 100, 255, 256, 257, 719, 2**32 - 257, 2**32 - 256, 2**32 - 1]
     for identity in [("organic",), ("inspect", "central"), ("defects", "core", 12)]:
-        for _ in range(2):  # the second round comes from the tables
+        for _ in range(rng._ASKS + 1):  # the last rounds come from the tables
             for p in parts:
                 expected = np.random.Generator(np.random.PCG64(seed_sequence(seed, *identity, p)))
                 got = stream(seed, *identity, p)
                 assert got.bit_generator.state == expected.bit_generator.state, (identity, p)
                 assert got.random() == expected.random()
-    assert len(rng._tables) >= 3 * 4  # every block asked again has its table
+    assert len(rng._tables) >= 3 * 4  # every block asked again and again has its table
     for table in rng._tables.values():
         assert not table.flags.writeable
 
@@ -71,7 +71,20 @@ def test_block_tables_stay_bounded():
     from sim import rng
 
     for p in range(0, 2 * rng._BLOCK * (rng._MAX_TABLES + 10), rng._BLOCK):
-        stream(1, "bounded", p)
-        stream(1, "bounded", p + 1)
+        for i in range(rng._ASKS):
+            stream(1, "bounded", p + i)
     assert len(rng._tables) <= rng._MAX_TABLES
     assert len(rng._asked) <= 16 * rng._MAX_TABLES
+
+
+def test_a_block_asked_for_a_few_times_has_no_table():
+    """The deliveries of one hour (numbered by order) ask for a block a few times: no table."""
+    from sim import rng
+
+    rng._tables.clear()
+    rng._asked.clear()
+    for p in range(rng._ASKS - 1):
+        stream(2, "few-asks", 7, 1000 + p)
+    assert not rng._tables
+    stream(2, "few-asks", 7, 1000 + rng._ASKS)
+    assert len(rng._tables) == 1

@@ -46,6 +46,8 @@ class Sensing:
         self._stockout_since = np.full(n, -1, dtype=np.int64)
         self._wh_stockout = np.full((len(network.warehouses), n), -1, dtype=np.int64)
         self._jobs_after_signal: set[int] = set()
+        fields = model.ledger.HOURLY_REGION_FIELDS  # the ledger's hourly block, last axis
+        self._demand_field, self._views_field = fields.index("demand"), fields.index("views")
 
     # ------------------------------------------------------------------ recording
     def record(self, hour: int) -> None:
@@ -53,8 +55,9 @@ class Sensing:
         led = self.model.ledger
         if not led.hour_flowed:  # no flow this hour: the rows stay zero
             return
-        demand = led.hour["demand"].sum(axis=1)
-        views = led.hour["views"].sum(axis=1)
+        # every field's sum over the regions in one reduction (integers: exact)
+        sums = led.hour_block.sum(axis=1)
+        demand, views = sums[:, self._demand_field], sums[:, self._views_field]
         # integer running totals, exact: the quiet hours since the last recorded one add
         # nothing, then this hour's row
         r = self._recorded
@@ -68,7 +71,9 @@ class Sensing:
     def track_stockouts(self, sku: int, hour: int) -> None:
         """Stock-outs start and end (network and warehouses); the hot-spot signal."""
         m = self.model
-        per_wh = [w.available(sku) for w in self.network.warehouses]  # plain ints: cheaper
+        whs = self.network.warehouses
+        # Warehouse.available inlined (plain ints): asked every hour
+        per_wh = [w.on_hand.item(sku) - w.reserved.item(sku) for w in whs]
         total = sum(per_wh)
         name = m.sku_names[sku]
         if total <= 0:
@@ -81,7 +86,7 @@ class Sensing:
             m.log("stockout_end", hour=hour, actor=self.name, sku=name, detail=f"network, {dur}h")
             self._stockout_since[sku] = -1
         since = self._wh_stockout  # .item: plain ints, read every hour
-        for i, w in enumerate(self.network.warehouses):
+        for i, w in enumerate(whs):
             if per_wh[i] <= 0 and since.item(i, sku) < 0:
                 since[i, sku] = hour
                 m.log("stockout_start", hour=hour, actor=w.name, sku=name, detail="warehouse")
@@ -158,6 +163,14 @@ def _window_sum(before: np.ndarray, last: int, sku: int, hour: int, hours: int) 
 
 
 def _window_rate(before: np.ndarray, last: int, sku: int, hour: int, hours: int) -> float:
-    """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour)."""
+    """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour); the
+    sum worked out in line (asked several times an hour)."""
     n = hours if hours <= hour + 1 else hour + 1  # the window's hours from 0 on
-    return float(_window_sum(before, last, sku, hour, hours)) / (n if n > 1 else 1)
+    hi = hour + 1
+    lo = hi - hours
+    if lo < 0:
+        lo = 0
+    if hi > last:
+        hi = last
+    total = before.item(hi, sku) - before.item(lo, sku) if lo < hi else 0
+    return float(total) / (n if n > 1 else 1)

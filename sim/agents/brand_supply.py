@@ -23,6 +23,7 @@ from sim.messages import ProductionJob
 from sim.policies.deployment import split_units
 from sim.policies.events import EventPlan
 from sim.policies.forecast import Signals
+from sim.policies.forecast import median as _median
 from sim.policies.sourcing import SourcingContext
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Supply:
         deployer: Deployment,
     ):
         self.model, self.index, self.name, self.spec = model, index, name, spec
+        self._mto = bool(spec.policy.presale.make_to_order)  # asked every hour
         self.network, self.sensing, self.selling = network, sensing, selling
         self.forecaster, self.safety, self.sourcer = forecaster, safety, sourcer
         self.deployer = deployer
@@ -119,12 +121,13 @@ class Supply:
     def inventory_position(self, sku: int, fast_only: bool = False) -> float:
         """Available + in transit + finished goods + open production - backlog."""
         net = self.network
+        # whole units as plain ints (exact, in any order)
         avail = net.available_total(sku)
-        transit = sum(int(c.stock_in_transit[sku]) for c in net.line_haul)
-        fg = sum(int(f.fg[sku].sum()) for f in net.factories)
+        transit = sum([c.stock_in_transit.item(sku) for c in net.line_haul])
+        fg = sum([int(f.fg[sku].sum()) for f in net.factories])
         factories = net.quick if fast_only else net.factories
-        open_prod = sum(int(f.open_units[sku]) for f in factories)
-        return float(avail + transit + fg + open_prod - self.selling.backlog_units[sku])
+        open_prod = sum([f.open_units.item(sku) for f in factories])
+        return float(avail + transit + fg + open_prod - self.selling.backlog_units.item(sku))
 
     def regular_due_within(self, sku: int, hour: int, hours: float) -> int:
         """Units ordered from regular factories, not yet produced, due within ``hours``.
@@ -231,7 +234,7 @@ class Supply:
     def makes_to_order(self, sku: int, hour: int) -> bool:
         """Whether ``sku`` is made to its pre-orders only now (``policy.presale.make_to_order``:
         presale open and the product not launched yet)."""
-        return bool(self.spec.policy.presale.make_to_order and self.selling.presale_open[sku])
+        return bool(self._mto and self.selling.presale_open.item(sku))
 
     def _make_to_order(self, sku: int, hour: int, factories: list[Factory]) -> None:
         """Sell, then make: order the pre-orders not yet covered by stock or production, lot
@@ -425,15 +428,3 @@ class Supply:
                 quantity=1,
                 detail=f"{kol.name} posts at hour {at}",
             )
-
-
-def _median(values: np.ndarray) -> float:
-    """``float(np.median(values))`` of a few whole-unit days, on Python floats: the middle
-    value, or the two middle values added and halved (np.median's mean of them: the same
-    two float operations); NaN goes to numpy. About 1 µs instead of 20-40."""
-    x = sorted(values.tolist())
-    n = len(x)
-    if any(v != v for v in x):  # NaN (sorts anywhere): let numpy say what it gives
-        return float(np.median(values))
-    mid = n // 2
-    return float(x[mid]) if n % 2 else (x[mid - 1] + x[mid]) / 2

@@ -22,6 +22,7 @@ Peers are uniformly random links, or the social graph's contacts when it is enab
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
@@ -133,7 +134,11 @@ class ConsumerPopulation(mesa.Agent):
             else None
         )
         self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
-        self._novelty_tables: dict[int, tuple[int, list[float]]] = {}  # per product
+        # every product's novelty for a span of hours (see _novelty_row)
+        self._novelty_table: tuple[int, np.ndarray, list[list[float]]] | None = None
+        self._seen_tables: (
+            tuple[tuple[float, float, float], np.ndarray, np.ndarray | None] | None
+        ) = None  # the exposure count's factors (see _seen_factors)
         self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand
@@ -226,15 +231,16 @@ class ConsumerPopulation(mesa.Agent):
         consumers, skus, channels, kols, qty, is_revisit = (
             a[order] for a in (consumers, skus, channels, kols, qty, is_revisit)
         )
-        first = ~is_revisit
-        m.ledger.add_region_flow("demand", skus[first], self.region[consumers[first]], qty[first])
-        np.add.at(
-            m.ledger.platform_units["demand"],
-            (skus[first], self.platform[consumers[first]]),
-            qty[first],
-        )
+        if revisits:  # the first-time wishes (the demand)
+            first = ~is_revisit
+            f_consumers, f_skus, f_qty = consumers[first], skus[first], qty[first]
+        else:  # every wish: the arrays themselves
+            first = slice(None)
+            f_consumers, f_skus, f_qty = consumers, skus, qty
+        m.ledger.add_region_flow("demand", f_skus, self.region[f_consumers], f_qty)
+        np.add.at(m.ledger.platform_units["demand"], (f_skus, self.platform[f_consumers]), f_qty)
         outcome = self._offer(hour, consumers, skus, channels, kols, qty)
-        _observe_page(m, skus[first], outcome[first])
+        _observe_page(m, f_skus, outcome[first])
         failed = outcome != ACCEPTED
         if not failed.any():
             return
@@ -309,7 +315,7 @@ class ConsumerPopulation(mesa.Agent):
                 np.array([kols_l[j] for j in few], np.int32),
             )
         elif total <= _WISH_CHUNK:
-            consumers, skus, channels, kols, _ = _concat(fresh)
+            consumers, skus, channels, kols, _ = _concat(fresh, quantity=False)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
             if idx is None or len(idx) == 0:
                 return None
@@ -402,31 +408,29 @@ class ConsumerPopulation(mesa.Agent):
                 return None
         # one flat index per (consumer, product); with one product (sku 0), the consumer's
         flat = consumers if m.n_sku == 1 else consumers * m.n_sku + skus
-        groups = _Groups(flat)
+        groups = _Groups(flat, self.n * m.n_sku)
         ec = self.exposure_count.reshape(-1)
         # count the exposures: each distinct (consumer, product) once, by its group's size
         # (uint16 arithmetic, as np.add.at of one per exposure)
         ec[groups.keys] += groups.sizes.astype(np.uint16)
         seen = ec[flat]
-        over = seen > 10_000
+        over = seen > _MAX_SEEN
         if over.any():  # saturate far below uint16 overflow
-            ec[flat[over]] = 10_000
+            ec[flat[over]] = _MAX_SEEN
             seen = ec[flat]
         p = m.channel_conversion[channels] * m.appeal[skus]
-        has_kol = kols >= 0
-        if has_kol.any():
-            p[has_kol] *= m.kol_trust[kols[has_kol]]
+        # the KOL's trust where there is a KOL (elsewhere times 1.0, which changes no float)
+        p *= np.where(kols >= 0, m.kol_trust[kols], 1.0)
         s = self.price_sensitivity[consumers]
         p *= np.exp(-s * (m.price_ratio - 1.0)[skus])
         # the novelty decay is a product's: worked out per product (the same operations on
         # the same numbers), then gathered
-        age_days = np.maximum(0, hour - m.launch_hour) / HOURS_PER_DAY
-        p *= np.power(0.5, age_days / m.novelty_half_life_days)[skus]
-        c = self.cfg.consumer
-        seen = seen.astype(np.float64)
-        p *= 1.0 + c.repeat_exposure_boost * (seen - 1.0)
-        if c.exposure_fatigue > 0:
-            p *= np.exp(-c.exposure_fatigue * np.maximum(0.0, seen - c.fatigue_onset_exposures))
+        p *= self._novelty_row(hour)[skus]
+        # the boost and fatigue of each exposure count (at most 10,000), from tables
+        boost, fatigue = self._seen_factors()
+        p *= boost[seen]
+        if fatigue is not None:
+            p *= fatigue[seen]
         del seen
         state = self.state.reshape(-1)[flat]
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
@@ -564,7 +568,8 @@ class ConsumerPopulation(mesa.Agent):
             closed.append(shut)
             p.append(0.0 if shut else q)
         # one chance per consumer and product: the first most persuasive exposure of each
-        if any(x != x for x in p):  # NaN: as _most_persuasive does, by lexsort
+        total = sum(p)  # NaN if any is (the others lie in [0, 1]: no infinities)
+        if total != total:  # NaN: as _most_persuasive does, by lexsort
             idx = _most_persuasive(np.array(flat), np.array(p)).tolist()
         elif len(starts) == n:
             idx = order
@@ -604,8 +609,11 @@ class ConsumerPopulation(mesa.Agent):
             if lost:
                 fb.add_demand_lost_of(lost)
         # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
-        u = [rng.random()] if len(idx) == 1 else rng.random(len(idx)).tolist()
-        return sorted(at[j] for j, a in zip(idx, u, strict=True) if a < p[j])
+        if len(idx) == 1:
+            j = idx[0]
+            return [at[j]] if rng.random() < p[j] else []
+        u = rng.random(len(idx)).tolist()
+        return sorted([at[j] for j, a in zip(idx, u, strict=True) if a < p[j]])
 
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
         """The exposure counts and states as flat views (index ``consumer·P + product``),
@@ -621,19 +629,44 @@ class ConsumerPopulation(mesa.Agent):
         return views
 
     def _novelty(self, sku: int, hour: int) -> float:
-        """The novelty of product ``sku`` at ``hour``, ``0.5 ** (age_days / half_life)``
-        as the numpy way works it out (``np.maximum``, ``/``, ``np.power``), from a table of
-        :data:`_NOVELTY_HOURS` hours made at once (the same operations, element by element)."""
+        """The novelty of product ``sku`` at ``hour`` (:meth:`_novelty_row`), as a float
+        (from the table's Python copy)."""
+        self._novelty_row(hour)
+        table = self._novelty_table
+        return table[2][hour - table[0]][sku]
+
+    def _novelty_row(self, hour: int) -> np.ndarray:
+        """Every product's novelty at ``hour``, ``0.5 ** (age_days / half_life)`` as the
+        numpy way works it out for the hour (``np.maximum``, ``/``, ``np.power``), from a
+        table of :data:`_NOVELTY_HOURS` hours made at once (the same operations, element by
+        element; the launch hours and half-lives are fixed once the world is built)."""
         start = hour - hour % _NOVELTY_HOURS
-        table = self._novelty_tables.get(sku)
+        table = self._novelty_table
         if table is None or table[0] != start:
             m = self.model
-            hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)
-            age_days = np.maximum(0, hours - m.launch_hour[sku]) / HOURS_PER_DAY
-            novelty = np.power(0.5, age_days / m.novelty_half_life_days[sku])
-            table = (start, novelty.tolist())
-            self._novelty_tables[sku] = table
+            hours = np.arange(start, start + _NOVELTY_HOURS, dtype=np.int64)[:, None]
+            age_days = np.maximum(0, hours - m.launch_hour[None, :]) / HOURS_PER_DAY
+            novelty = np.power(0.5, age_days / m.novelty_half_life_days[None, :])
+            table = self._novelty_table = (start, novelty, novelty.tolist())
         return table[1][hour - start]
+
+    def _seen_factors(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per exposure count ``0 .. 10,000``: the repeat boost ``1 + boost·(seen - 1)``
+        and the fatigue ``exp(-fatigue·max(0, seen - onset))`` (None without fatigue),
+        computed once for the consumers' settings with the numpy way's operations on every
+        count (element by element: gathering them gives what the hour's arrays gave)."""
+        c = self.cfg.consumer
+        key = (c.repeat_exposure_boost, c.exposure_fatigue, c.fatigue_onset_exposures)
+        tables = self._seen_tables
+        if tables is None or tables[0] != key:
+            seen = np.arange(_MAX_SEEN + 1, dtype=np.float64)
+            boost = 1.0 + c.repeat_exposure_boost * (seen - 1.0)
+            fatigue = None
+            if c.exposure_fatigue > 0:
+                tired = np.maximum(0.0, seen - c.fatigue_onset_exposures)
+                fatigue = np.exp(-c.exposure_fatigue * tired)
+            tables = self._seen_tables = (key, boost, fatigue)
+        return tables[1], tables[2]
 
     def _on_sale(self, hour: int) -> _OnSale:
         """The products on sale at ``hour`` (``np.flatnonzero(sellable_from <= hour)``),
@@ -656,6 +689,12 @@ class ConsumerPopulation(mesa.Agent):
 
     def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """Ask each product's brand to accept the wishes; returns the outcome per wish."""
+        if self.model.n_sku == 1:  # every wish is for product 0: no selection
+            return self._offer_one(hour, 0, consumers, channels, kols, qty)
+        return self._offer_each(hour, consumers, skus, channels, kols, qty)
+
+    def _offer_each(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
+        """:meth:`_offer`, product by product."""
         m = self.model
         outcome = np.full(len(consumers), SOLD_OUT, dtype=np.int8)
         for sku in np.unique(skus):
@@ -678,6 +717,32 @@ class ConsumerPopulation(mesa.Agent):
             accepted = sel[outcome[sel] == ACCEPTED]
             self.state[consumers[accepted], sku] = BOUGHT
             self.adopters[sku] += len(accepted)
+        return outcome
+
+    def _offer_one(self, hour, sku, consumers, channels, kols, qty) -> np.ndarray:
+        """:meth:`_offer` when every wish is for ``sku``: the brand is handed the wishes'
+        own arrays (``take_orders`` reads its wishes and copies what it keeps)."""
+        m = self.model
+        outcome = (
+            m.brand_of_sku(sku)
+            .selling.take_orders(
+                hour,
+                sku,
+                Wishes(
+                    consumers=consumers,
+                    regions=self.region[consumers],
+                    quantity=qty,
+                    patience=self.patience_hours[consumers] * m.channel_patience[channels],
+                    channels=channels,
+                    kols=kols,
+                    platforms=self.platform[consumers],
+                ),
+            )
+            .astype(np.int8, copy=False)
+        )
+        accepted = outcome == ACCEPTED
+        self.state[consumers[accepted], sku] = BOUGHT
+        self.adopters[sku] += int(np.count_nonzero(accepted))
         return outcome
 
     def _lose(self, skus, consumers, qty, reasons) -> None:
@@ -725,8 +790,7 @@ class ConsumerPopulation(mesa.Agent):
         rng = stream(m.seed, "cancellations", hour)
         cancel = late[rng.random(len(late)) < self.cfg.consumer.late_cancel_probability]
         if len(cancel):
-            for b in np.unique(book.brand[cancel]):
-                m.brands[int(b)].selling.cancel_orders(cancel[book.brand[cancel] == b], hour)
+            _to_brands(m, cancel, lambda selling, own: selling.cancel_orders(own, hour))
 
     def receive_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """Parcels reach their buyers: delivered; some will go back, the rest spread the word."""
@@ -764,9 +828,9 @@ class ConsumerPopulation(mesa.Agent):
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
             ret_ids = order_ids[back]
-            for d in np.unique(due):
+            for d, at in _positions_by_value(due):
                 if d < m.horizon_hours:
-                    self._returns_due.setdefault(int(d), []).append(ret_ids[due == d])
+                    self._returns_due.setdefault(d, []).append(ret_ids[at])
         if fb.cfg.warnings:
             disappointed = late | back | defective
             self._warn(order_ids[disappointed], rng)
@@ -789,10 +853,9 @@ class ConsumerPopulation(mesa.Agent):
         if len(targets) == 0:
             return
         when = hour + rng.integers(1, wom.delay_hours_max + 1, len(targets))
-        for d in np.unique(when):
+        for d, at in _positions_by_value(when):
             if d < m.horizon_hours:
-                sel = when == d
-                self._schedule(int(d), Exposures(targets[sel], t_skus[sel], CH_WOM, -1))
+                self._schedule(d, Exposures(targets[at], t_skus[at], CH_WOM, -1))
 
     def _reach(
         self, senders: np.ndarray, probability: float, rng: np.random.Generator
@@ -834,8 +897,7 @@ class ConsumerPopulation(mesa.Agent):
         skus, qty = book.sku[ids], book.quantity[ids]
         m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
         np.subtract.at(self.kept_units, skus, qty)
-        for b in np.unique(book.brand[ids]):
-            m.brands[int(b)].selling.take_back(ids[book.brand[ids] == b], hour)
+        _to_brands(m, ids, lambda selling, own: selling.take_back(own, hour))
 
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
@@ -843,7 +905,9 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
-_NOVELTY_HOURS = 64  # hours of a product's novelty worked out at once (the short path)
+_NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
+_MAX_SEEN = 10_000  # exposure counts saturate here
+_PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
 
@@ -862,12 +926,31 @@ def _drawn(
 
 class _Groups:
     """Exposures grouped by ``flat`` (consumer and product): the stable order that sorts
-    them, where each group starts in it, and its size."""
+    them, where each group starts in it, and its size.
 
-    def __init__(self, flat: np.ndarray):
-        self.order = _stable_order(flat)
-        ordered = flat[self.order]
-        n = len(ordered)
+    ``bound``: an upper bound of ``flat`` (exclusive), if known. From :data:`_PACKED_FROM`
+    exposures on, when each value and its position fit one int64 together, the order comes
+    from sorting ``flat << bits | position`` (numpy's vectorised sort of plain integers,
+    about twice as quick as a stable argsort): the packed values are distinct, so their
+    order is the stable one, and they carry the sorted keys too."""
+
+    def __init__(self, flat: np.ndarray, bound: int | None = None):
+        n = len(flat)
+        bits = max(1, (n - 1).bit_length())
+        if (
+            n >= _PACKED_FROM
+            and bound is not None
+            and max(bound - 1, 1).bit_length() + bits <= 62
+            and flat.dtype == np.int64
+        ):
+            packed = flat << bits
+            packed |= np.arange(n, dtype=np.int64)
+            packed.sort()
+            self.order = packed & ((1 << bits) - 1)
+            ordered = packed >> bits
+        else:
+            self.order = _stable_order(flat)
+            ordered = flat[self.order]
         self.head = np.ones(n, dtype=bool)
         self.head[1:] = ordered[1:] != ordered[:-1]
         self.starts = np.flatnonzero(self.head)
@@ -894,17 +977,22 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     return order[np.minimum.reduceat(position, starts)]
 
 
-def _concat(batches: list[Exposures]):
+def _concat(batches: list[Exposures], quantity: bool = True):
+    """The batches' consumers, products, channels, KOLs and quantities (None unless
+    ``quantity``), one array each."""
     if len(batches) == 1:  # the same arrays as concatenated, without the copies
         (x,) = batches
         n = len(x)
-        qty = x.quantity if x.quantity is not None else np.ones(n, np.int64)
+        qty = None
+        if quantity:
+            qty = x.quantity if x.quantity is not None else np.ones(n, np.int64)
+            qty = qty.astype(np.int64, copy=False)
         return (
             x.consumers.astype(np.int64, copy=False),
             x.skus.astype(np.int64, copy=False),
             np.full(n, x.channel, np.int8),
             np.full(n, x.kol, np.int32),
-            qty.astype(np.int64, copy=False),
+            qty,
         )
     consumers = np.concatenate([b.consumers for b in batches]).astype(np.int64, copy=False)
     skus = np.concatenate([b.skus for b in batches]).astype(np.int64, copy=False)
@@ -912,13 +1000,39 @@ def _concat(batches: list[Exposures]):
     lengths = [len(b) for b in batches]
     channels = np.repeat(np.array([b.channel for b in batches], np.int8), lengths)
     kols = np.repeat(np.array([b.kol for b in batches], np.int32), lengths)
-    if all(b.quantity is None for b in batches):
+    if not quantity:
+        qty = None
+    elif all(b.quantity is None for b in batches):
         qty = np.ones(len(consumers), np.int64)
     else:
         qty = np.concatenate(
             [b.quantity if b.quantity is not None else np.ones(len(b), np.int64) for b in batches]
         ).astype(np.int64)
     return consumers, skus, channels, kols, qty
+
+
+def _positions_by_value(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Each distinct value of an integer array, ascending, with its positions, ascending:
+    what ``np.unique(values)`` and a mask per value give (``np.flatnonzero(values == v)``),
+    from one stable sort instead of a pass per value."""
+    n = len(values)
+    if n == 0:
+        return []
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
+    return [(ordered.item(a), order[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _to_brands(m: ViralChainModel, ids: np.ndarray, act: Callable) -> None:
+    """Hand orders to their brands: ``act(selling, ids of the brand)``, brand by brand in
+    ascending order; with one brand, every order at once (no selection)."""
+    if len(m.brands) == 1:
+        act(m.brands[0].selling, ids)
+        return
+    brand = m.orders.brand[ids]
+    for b in np.unique(brand):
+        act(m.brands[int(b)].selling, ids[brand == b])
 
 
 def _stack(a, b):

@@ -103,6 +103,9 @@ class Factory(mesa.Agent):
         self.material_stock_mode = mat.mode == "stock"
         self.materials = math.ceil(mat.initial_units * s) if self.material_stock_mode else 0
         self.materials_on_order = 0
+        # the input cost shares of a module and of a unit of materials (unused_inputs_value)
+        self.module_cost_share = pp.module_cost_share
+        self.material_cost_share = mat.cost_share
         self._material_arrivals: dict[int, int] = {}
         self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
         self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
@@ -303,7 +306,10 @@ class Factory(mesa.Agent):
     # ------------------------------------------------------------------ hourly work
     def produce(self, hour: int) -> None:
         """Produce up to this hour's capacity (changeovers take idle time); build modules."""
-        self._build_modules()
+        if self.postponement and self.modules < self.module_target:
+            self._build_modules()
+        else:  # nothing to build (_build_modules' own first test, without its call)
+            self._module_credit = 0.0
         if self.capacity_factor <= 0 or not self.queue:
             self._credit = 0.0
             return
@@ -433,10 +439,9 @@ class Factory(mesa.Agent):
     def unused_inputs_value(self) -> float:
         """Paid inputs not (yet) in a finished unit: modules, materials on hand and on order,
         and the inputs inside started work, at their cost."""
-        pp, mat = self.supply.postponement, self.supply.materials
         stock = (
-            self.modules * pp.module_cost_share
-            + (self.materials + self.materials_on_order) * mat.cost_share
+            self.modules * self.module_cost_share
+            + (self.materials + self.materials_on_order) * self.material_cost_share
         )
         return self.input_unit_cost * stock + max(0.0, self.wip_input_value)
 

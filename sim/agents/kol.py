@@ -52,6 +52,7 @@ class Kol(mesa.Agent):
         else:
             self.followers = np.empty(0, dtype=ids)
         self.posts: list[Post] = []  # active posts
+        self._debug = model.config.run.debug_invariants  # check the posts' kept weights
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
 
@@ -147,11 +148,17 @@ class Kol(mesa.Agent):
         decay = math.exp(-1.0 / video.share_kernel_hours)
         own = PendingShares(graph) if pending is None and graph is not None else None
         out = []
+        feedback = m.feedback
         for post in self.posts:
-            f, so, sl = m.feedback.share_factor(post.skus)
-            nf, no = post.views_this_hour(hour, video, live, f)
-            if nf + no == 0:
+            drawn = post.draw_views(hour, video, live)
+            if drawn is None:
                 continue
+            nf, no = drawn
+            if nf + no == 0:  # no view feeds the cascade: the page's factor changes nothing
+                post.feed_views(drawn, video, 1.0)
+                continue
+            f, so, sl = feedback.share_factor(post.skus)
+            post.feed_views(drawn, video, f)
             if f < 1.0 and post.kind == "short_video":
                 m.feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
@@ -169,4 +176,7 @@ class Kol(mesa.Agent):
         self.posts = [p for p in self.posts if not p.finished]
         if own is not None:
             own.resolve()
+        if self._debug:  # the sharers' weights kept in arrays, against the list of viewers
+            for post in self.posts:
+                post.check_viewer_weights()
         return out

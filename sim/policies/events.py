@@ -118,13 +118,15 @@ class EventPlan:
         make_per_hour: float = 0.0,
     ) -> float:
         """Forecast units of the SKU's events due in ``[lo_hour, hi_hour)``, known at ``now``."""
+        # the cheap tests first (the filter has no side effect: the same events are summed,
+        # in the same order, by sum()'s own algorithm)
         return sum(
             e.units
             for e, done in zip(self.events, self.planned, strict=True)
             if e.sku == sku
-            and lo_hour <= self._due(e, make_per_hour) < hi_hour
             and e.known_from <= now
             and not (unplanned_only and done)
+            and lo_hour <= self._due(e, make_per_hour) < hi_hour
         )
 
     def mark_planned(
@@ -134,8 +136,8 @@ class EventPlan:
         for i, e in enumerate(self.events):
             if (
                 e.sku == sku
-                and lo_hour <= self._due(e, make_per_hour) < hi_hour
                 and e.known_from <= now
+                and lo_hour <= self._due(e, make_per_hour) < hi_hour
             ):
                 self.planned[i] = True
 
@@ -147,7 +149,9 @@ class EventPlan:
             return sig
         starts = end_hour + 1 - HOURS_PER_DAY * np.arange(n, 0, -1)  # first hour of each day
         keep = np.ones(n, dtype=bool)
-        for e in self.events:
-            if e.sku == sku:
-                keep &= ~((starts + HOURS_PER_DAY > e.hour) & (starts < e.hour + self.memory_hours))
+        hours = [e.hour for e in self.events if e.sku == sku]
+        if hours:  # days touched by any of the SKU's events, all events at once
+            h = np.array(hours)[:, None]
+            touched = (starts + HOURS_PER_DAY > h) & (starts < h + self.memory_hours)
+            keep &= ~touched.any(axis=0)
         return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)

@@ -91,7 +91,7 @@ class SignalForecast:
     def daily(self, signals: Signals) -> float:
         """Forecast of demand per day."""
         d = signals.daily_demand
-        base = float(np.median(d[-self.window :])) if len(d) else 0.0
+        base = median(d[-self.window :]) if len(d) else 0.0
         content = self.weight * signals.views_24h * signals.conversion(self.window, self.prior)
         return base + content
 
@@ -107,3 +107,16 @@ class KnownMean:
     def daily(self, signals: Signals) -> float:
         """Forecast of demand per day."""
         return self.mean
+
+
+def median(values: np.ndarray) -> float:
+    """``float(np.median(values))`` of a few values (days of demand, their deviations), on
+    Python floats: the middle value, or the two middle values added and halved (np.median's
+    mean of them: the same two float operations); NaN goes to numpy. About 1 µs instead of
+    20-40: a brand's review asks it three times a SKU (forecast, safety stock)."""
+    x = sorted(values.tolist())
+    n = len(x)
+    if any(v != v for v in x):  # NaN (sorts anywhere): let numpy say what it gives
+        return float(np.median(values))
+    mid = n // 2
+    return float(x[mid]) if n % 2 else (x[mid - 1] + x[mid]) / 2

@@ -59,7 +59,7 @@ class Presale:
     def update(self, brand: Brand, sku: int, hour: int) -> None:
         """Open or close presale for ``sku``."""
         p = self.params
-        is_open = brand.selling.presale_open[sku]
+        is_open = brand.selling.presale_open.item(sku)  # a plain bool
         if p.open_when == "always":
             if hour >= p.start_hour and not is_open:
                 brand.selling.set_presale(sku, True, hour, "presale launch")
@@ -71,7 +71,7 @@ class Presale:
         elif (
             is_open
             and avail > 0
-            and brand.selling.backlog_units[sku] == 0
+            and brand.selling.backlog_units.item(sku) == 0
             and avail >= 2 * p.trigger_cover_hours * rate
         ):
             brand.selling.set_presale(sku, False, hour, "stock back")

@@ -51,19 +51,37 @@ class ThresholdRush:
 
     def triggered(self, brand: Brand, sku: int, hour: int) -> tuple[bool, str]:
         """Whether the signal is past its threshold now, and a description of it."""
+        fired, value = self._signal(brand, sku, hour)
+        return fired, self._describe(value)
+
+    def _signal(self, brand: Brand, sku: int, hour: int) -> tuple[bool, float | None]:
+        """Whether the signal is past its threshold now, and its value (None: no demand to
+        cover), without the description: this is asked every hour, the text only when the
+        rush fires."""
         p = self.params
         scale = brand.model.scale
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         if p.signal == "sales_velocity":
             v = rate / scale
-            return v >= p.threshold, f"demand {v:.0f}/h per 100k >= {p.threshold:g}"
+            return v >= p.threshold, v
         if p.signal == "views":
             v = brand.sensing.views_rate(sku, hour, p.window_hours) / scale
-            return v >= p.threshold, f"views {v:.0f}/h per 100k >= {p.threshold:g}"
+            return v >= p.threshold, v
         if rate <= 0:
-            return False, ""
+            return False, None
         cover = brand.network.available_total(sku) / rate
-        return cover < p.threshold, f"cover {cover:.1f} h < {p.threshold:g} h"
+        return cover < p.threshold, cover
+
+    def _describe(self, value: float | None) -> str:
+        """The text of a signal's value (:meth:`_signal`)."""
+        p = self.params
+        if value is None:
+            return ""
+        if p.signal == "sales_velocity":
+            return f"demand {value:.0f}/h per 100k >= {p.threshold:g}"
+        if p.signal == "views":
+            return f"views {value:.0f}/h per 100k >= {p.threshold:g}"
+        return f"cover {value:.1f} h < {p.threshold:g} h"
 
     def watch(self, brand: Brand, sku: int, hour: int) -> None:
         """Check the signal and place a rush order when it fires."""
@@ -72,9 +90,10 @@ class ThresholdRush:
             return
         if sku in self._last and hour - self._last[sku] < p.cooldown_hours:
             return
-        fired, why = self.triggered(brand, sku, hour)
+        fired, value = self._signal(brand, sku, hour)
         if not fired:
             return
+        why = self._describe(value)
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         # top up to cover_hours of demand at the current rate: stock on hand or on its way
         # already covers part of it (a rush on a full shelf is waste)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from sim.config import SafetyStockPolicy
-from sim.policies.forecast import Signals
+from sim.policies.forecast import Signals, median
 
 
 class FixedCover:
@@ -46,5 +46,5 @@ class DynamicCover:
         d = signals.daily_demand[-self.WINDOW_DAYS :]
         gap = max(0.0, signals.demand_24h - forecast_per_day)
         level = forecast_per_day + self.weight * gap
-        sd = 1.4826 * float(np.median(np.abs(d - np.median(d)))) if len(d) > 1 else 0.0
+        sd = 1.4826 * median(np.abs(d - median(d))) if len(d) > 1 else 0.0
         return self.days * level + self.z * sd * math.sqrt(max(self.days, 1e-9))
