@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -494,7 +495,12 @@ def bench_many(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]
     overrides = [f"market.n_consumers={p['consumers']}"]
     if p["hours"]:
         overrides.append(f"run.horizon_hours={p['hours']}")
+    load0 = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, sim_s = _sweep_once(runs // 2, jobs, overrides, runs)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    load1 = os.getloadavg()[0]
     b = "11 many short runs"
     rows = [
         Row(
@@ -506,8 +512,13 @@ def bench_many(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]
         ),
         Row(b, "  per run", wall / runs, "s"),
         Row(b, "  simulation inside the runs (sum)", sim_s, "s"),
+        # the wall time follows the shared machine's load; the CPU time much less so
+        Row(b, "  CPU time of the sweep (all its processes)", cpu, "s"),
+        Row(b, "  load average (1 min) at the start", load0, ""),
+        Row(b, "  load average (1 min) at the end", load1, ""),
     ]
-    return rows, {"wall_s": wall, "run_seconds_sum": sim_s}
+    details = {"wall_s": wall, "run_seconds_sum": sim_s, "cpu_s": cpu, "loadavg": [load0, load1]}
+    return rows, details
 
 
 # ----------------------------------------------------------------------------- 12

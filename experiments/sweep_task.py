@@ -95,8 +95,7 @@ def freeze_worker() -> bool:
     A loky worker imports pandas, pyarrow, pydantic, Hydra and Mesa before its first run:
     ≈ 110,000 objects that the full collections during its runs looked through each time
     (≈ 0.1 s each, six per 50 runs of 10,000 consumers: ≈ 12 ms a run). Frozen, they are
-    never looked at again; what a run makes is collected as before. Only once per worker
-    (the freeze count says whether it happened: no module state), and not in the launching
+    never looked at again; what a run makes is collected as before. Not in the launching
     process (one worker: jobs run in the ``viralchain`` command, which freezes its own
     imports) nor in a caller of the task that owns its process (tests, notebooks). Once per
     worker: its environment says so (``VIRALCHAIN_WORKER_FROZEN``, this process's pid: a
