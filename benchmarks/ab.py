@@ -4,8 +4,9 @@ Measures the same tasks on two versions of the code in one invocation, alternati
 processes (A-B in odd rounds, B-A in even ones, so that a drift of the shared machine falls
 on both sides alike): *before* is the git revision ``REV`` (exported with ``git archive``
 into a temporary directory), *after* is this checkout as it is. Both run with this
-checkout's Python environment. Prints one table of ranges (min–max over the rounds) and
-the ratio of the medians, and writes every raw measurement to ``--out`` (default
+checkout's Python environment and its measuring code (``benchmarks/``, copied over the
+revision's), so that only the model and the commands differ. Prints one table of ranges
+(min–max over the rounds) and the ratio of the medians, and writes every raw measurement to ``--out`` (default
 ``benchmarks/results/ab.json``).
 
 Tasks (``--only``, comma-separated; ``--quick``: tiny sizes, seconds, figures meaningless):
@@ -36,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,12 +98,20 @@ FIGURES: dict[str, list[tuple[str, str, str, float]]] = {
 FIGURES["fifty_m"] = FIGURES["ten_m"]  # the same figures, 50M consumers
 
 
+_NOT_CODE = shutil.ignore_patterns("__pycache__", "results")
+
+
 def export(rev: str, into: Path) -> Path:
-    """The tree of git revision ``rev`` written into ``into`` (``git archive``)."""
+    """The tree of git revision ``rev`` written into ``into`` (``git archive``), with this
+    checkout's ``benchmarks/`` (the measuring code) in place of the revision's."""
     archive = subprocess.run(
         ["git", "archive", "--format=tar", rev], cwd=ROOT, capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    # the measuring code is this checkout's on both sides: a change to how a figure is
+    # measured (benchmarks/) must not show as a change of the model
+    shutil.rmtree(into / "benchmarks", ignore_errors=True)
+    shutil.copytree(ROOT / "benchmarks", into / "benchmarks", ignore=_NOT_CODE)
     return into
 
 

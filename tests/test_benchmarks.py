@@ -191,3 +191,18 @@ def test_before_and_after_bad_input(args, needle, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "x.json").exists()
+
+
+def test_the_before_side_measures_with_this_checkouts_benchmarks(tmp_path):
+    """Only the model and the commands differ between the sides: the revision's own
+    ``benchmarks/`` is replaced by this checkout's (its results are not copied)."""
+    from benchmarks.ab import export
+
+    (tmp_path / "before").mkdir()
+    tree = export("7d17983", tmp_path / "before")
+    assert (tree / "sim" / "model.py").read_bytes() == subprocess.run(
+        ["git", "show", "7d17983:sim/model.py"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    for path in (ROOT / "benchmarks").glob("*.py"):
+        assert (tree / "benchmarks" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert not (tree / "benchmarks" / "results").exists()
