@@ -6,8 +6,8 @@ on both sides alike): *before* is the git revision ``REV`` (exported with ``git 
 into a temporary directory), *after* is this checkout as it is. Both run with this
 checkout's Python environment and its measuring code (``benchmarks/``, copied over the
 revision's), so that only the model and the commands differ. Prints one table of ranges
-(min–max over the rounds) and the ratio of the medians, and writes every raw measurement to ``--out`` (default
-``benchmarks/results/ab.json``).
+(min–max over the rounds) and the ratio of the medians, and writes every raw measurement to
+``--out`` (default ``benchmarks/results/ab.json``).
 
 Tasks (``--only``, comma-separated; ``--quick``: tiny sizes, seconds, figures meaningless):
 
