@@ -10,6 +10,7 @@ resolution flows are summed over the day and stocks are taken at the day's last 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from importlib import metadata
@@ -236,7 +237,13 @@ def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine results."""
+    """Versions of the packages that determine results (read once per process: reading a
+    distribution's metadata costs 1-3 ms, and a run writes several tables)."""
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict[str, str]:
     out = {}
     for name in ("viralchain", "mesa", "numpy", "pandas", "pyarrow", "pydantic"):
         try:

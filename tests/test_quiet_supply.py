@@ -431,3 +431,28 @@ def test_the_timeseries_frame_is_built_as_it_was(tmp_path):
     a = write_table(got, tmp_path / "a.parquet", {"k": "v"})
     b = write_table(want, tmp_path / "b.parquet", {"k": "v"})
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_package_versions_are_read_once_per_process_and_handed_out_as_copies(monkeypatch):
+    """Every table's metadata carries the versions: read from the installed distributions
+    once, not once per table; a caller changing its dict changes nobody else's."""
+    from importlib import metadata
+
+    from sim import recording
+
+    recording._package_versions.cache_clear()
+    asked: list[str] = []
+    real = metadata.version
+
+    def counted(name: str) -> str:
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(recording.metadata, "version", counted)
+    first = recording.package_versions()
+    first["numpy"] = "changed by a caller"
+    second = recording.package_versions()
+    recording.file_metadata("{}", 1)
+    assert len(asked) == len(second) == 6  # one read per package, whatever the calls
+    assert second["numpy"] == real("numpy")
+    recording._package_versions.cache_clear()
