@@ -90,7 +90,8 @@ class Selling:
         avail = net.available(sku)
         had_stock = avail.copy()
         promise = self.promise_hours(hour)
-        fits_somewhere = np.zeros(len(wishes), dtype=bool)
+        n = len(regions)
+        fits_somewhere = np.zeros(n, dtype=bool)
 
         def eligible(wh: np.ndarray) -> np.ndarray:
             stock_ok = had_stock[wh] >= quantity
@@ -102,14 +103,21 @@ class Selling:
 
         chosen = net.assign(regions, quantity, avail, select, eligible)
         outcome = np.where(fits_somewhere, TOO_SLOW, SOLD_OUT).astype(np.int8)
-        accepted = chosen >= 0
-        outcome[accepted] = ACCEPTED
-        if accepted.any():
-            a = np.flatnonzero(accepted)
-            ids = self._book(hour, sku, wishes.take(a), promise[chosen[a], regions[a]])
-            for w in np.unique(chosen[a]):
-                net.warehouses[int(w)].reserve(ids[chosen[a] == w])
-        if self.presale_open[sku] and not accepted.all():
+        a = np.flatnonzero(chosen >= 0)
+        taken = len(a)
+        if taken:
+            outcome[a] = ACCEPTED
+            if taken == n:  # every wish served: the wishes as they are, no copies
+                kept, where = wishes, chosen
+            else:
+                kept, where = wishes.take(a), chosen[a]
+            ids = self._book(hour, sku, kept, promise[where, kept.regions])
+            if where.min() == where.max():  # one warehouse serves them all (the usual case)
+                net.warehouses[where.item(0)].reserve(ids)
+            else:
+                for w in np.unique(where):
+                    net.warehouses[int(w)].reserve(ids[where == w])
+        if taken < n and self.presale_open[sku]:
             self._take_preorders(hour, sku, wishes, outcome)
         return outcome
 
@@ -165,7 +173,7 @@ class Selling:
             placed_hour=hour,
             promise_hours=promise,
         )
-        m.ledger.add_region_flow("sold", np.full(len(ids), sku), wishes.regions, wishes.quantity)
+        m.ledger.add_sku_region_flow("sold", sku, wishes.regions, wishes.quantity)
         ints.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
         revenue = price * wishes.quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))
