@@ -15,10 +15,12 @@ import pytest
 
 import sim
 from sim.agents.brand_selling import Selling
+from sim.agents.carrier import Carrier
 from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
+from sim.agents.warehouse import Warehouse
 from sim.holdings import ints
 from sim.ledger import Ledger
-from sim.messages import Wishes
+from sim.messages import Consignment, Wishes
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM, OrderBook
 
@@ -252,3 +254,99 @@ def test_order_book_views_follow_the_book():
     again = copy.deepcopy(book)
     again.cancel(np.array([0]))
     assert again.status[0] == 5 and book.status[0] == 0
+
+
+def _long_receive_returns(self, order_ids: np.ndarray, hour: int) -> None:
+    """``Warehouse.receive_returns`` the long way."""
+    book = self.model.orders
+    ints.add.at(self.returned_hour, book.sku[order_ids], book.quantity[order_ids])
+    bad = book.defective[order_ids]
+    if bad.any():
+        self.model.ledger.add_units(
+            "scrapped", book.sku[order_ids[bad]], book.quantity[order_ids[bad]]
+        )
+    good = order_ids[~bad]
+    ints.add.at(self.returns_waiting, book.sku[good], book.quantity[good])
+
+
+def _long_carry_returns(self, ids: np.ndarray, hour: int) -> None:
+    """``Carrier.carry_returns`` the long way."""
+    m = self.model
+    book = m.orders
+    wh = book.warehouse[ids]
+    for w in np.unique(wh):
+        sel = ids[wh == w]
+        dest = m.warehouses[int(w)]
+        for r in np.unique(book.region[sel]):
+            part = sel[book.region[sel] == r]
+            qty = book.quantity[part]
+            n = int(qty.sum())
+            km = m.geo.km(int(r), dest.region)
+            c = Consignment(
+                kind="returns",
+                brand=m.brands[self.brand].name,
+                origin=m.geo.names[int(r)],
+                destination=dest.name,
+                sku_index=-1,
+                units=n,
+                dispatched_hour=hour,
+                arrival_hour=hour + self.trip_hours(km),
+                distance_km=km,
+                order_ids=part,
+            )
+            ints.add.at(self.returns_in_transit, book.sku[part], qty)
+            self._charge(n, km, "return_cost")
+            self._load(c)
+
+
+def _run_books(cfg, long: bool, monkeypatch, seen: set[str]) -> list[bytes]:
+    with monkeypatch.context() as mp:
+        if long:
+            mp.setattr(Warehouse, "receive_returns", _long_receive_returns)
+            mp.setattr(Carrier, "carry_returns", _long_carry_returns)
+        else:
+            real_receive, real_carry = Warehouse.receive_returns, Carrier.carry_returns
+
+            def receive(self, ids, hour):
+                if self.model.orders.defective[ids].any():
+                    seen.add("defective")
+                return real_receive(self, ids, hour)
+
+            def carry(self, ids, hour):
+                wh = self.model.orders.warehouse[ids]
+                seen.add("several warehouses" if len(np.unique(wh)) > 1 else "one warehouse")
+                return real_carry(self, ids, hour)
+
+            mp.setattr(Warehouse, "receive_returns", receive)
+            mp.setattr(Carrier, "carry_returns", carry)
+        m = ViralChainModel(cfg, 7)
+        m.run()
+    out = _books(m)
+    for c in m.carriers:
+        out += [c.returns_in_transit.tobytes(), c.parcels_in_transit.tobytes()]
+        arrivals = sorted(c._arrivals.items())
+        out += [
+            repr((h, [(x.origin, x.destination, x.units) for x in cs])).encode()
+            for h, cs in arrivals
+        ]
+        out += [x.order_ids.tobytes() for _, cs in arrivals for x in cs]
+    for w in m.warehouses:
+        out += [w.returned_hour.tobytes(), w.returns_waiting.tobytes()]
+    return out
+
+
+def test_returns_as_the_long_way(monkeypatch):
+    """Returned parcels carried back and received: several warehouses, defective units."""
+    cfg = sim.compose(
+        "multi_platform",
+        [
+            "setup=flexible",
+            "market.n_consumers=3000",
+            "run.horizon_hours=600",
+            "supply.quality.defect_rate=0.5",
+            "supply.quality.detection_rate=0.0",
+        ],
+    )
+    seen: set[str] = set()
+    assert _run_books(cfg, False, monkeypatch, seen) == _run_books(cfg, True, monkeypatch, seen)
+    assert seen == {"defective", "several warehouses", "one warehouse"}
