@@ -121,6 +121,13 @@ class Ledger:
         if name in self.units:
             ints.add.at(self.units[name], sku, qty)
 
+    def add_sku_region_flow(self, name: str, sku: int, region: np.ndarray, qty: np.ndarray) -> None:
+        """:meth:`add_region_flow` for flows of one SKU (``qty`` per row of ``region``)."""
+        ints.add.at(self.hour[name][sku], region, qty)
+        self.hour_flowed = True
+        if name in self.units:
+            self.units[name][sku] += int(qty.sum())
+
     def defective_share(self) -> np.ndarray:
         """Per SKU, the share of units made that are defective and not yet found."""
         made = self.units["initial"] + self.units["produced"]

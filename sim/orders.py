@@ -68,6 +68,8 @@ _STATE_COLUMNS: dict[str, int | bool] = {
     "shipped_hour": -1,
     "delivered_hour": -1,
 }
+_STATE_NAMES = frozenset(_STATE_COLUMNS)
+_OWN_NAMES = frozenset(_COLUMNS) - _STATE_NAMES  # the columns ``accept`` must be given
 
 
 class OrderStateError(RuntimeError):
@@ -94,12 +96,26 @@ class OrderBook:
         return self.n
 
     def __getattr__(self, name: str) -> np.ndarray:
-        cols = self.__dict__.get("_cols")
+        # called only when ``name`` is not in the instance's dict: the view is made once and
+        # kept there (a plain attribute read from then on) until ``accept`` adds rows
+        d = self.__dict__
+        cols = d.get("_cols")
         if cols is not None and name in cols:
-            view = cols[name][: self.__dict__["n"]]
+            view = cols[name][: d["n"]]
             view.flags.writeable = False
+            d[name] = view
             return view
         raise AttributeError(name)
+
+    def _forget_views(self) -> None:
+        """Drop the kept column views (their length is that of the book before a change)."""
+        d = self.__dict__
+        for name in _COLUMNS:
+            d.pop(name, None)
+
+    def __getstate__(self) -> dict[str, object]:
+        # the kept views would be pickled as copies, detached from the columns: leave them out
+        return {k: v for k, v in self.__dict__.items() if k not in _COLUMNS}
 
     # ------------------------------------------------------------------ creation
     def accept(self, **columns: np.ndarray | int | float) -> np.ndarray:
@@ -112,13 +128,13 @@ class OrderBook:
         Returns:
             the ids (row numbers) of the new orders.
         """
-        given = set(columns)
-        if given & set(_STATE_COLUMNS):
+        given = columns.keys()
+        if given & _STATE_NAMES:
             raise KeyError(
                 f"order state is set by the verbs, not at acceptance: "
-                f"{sorted(given & set(_STATE_COLUMNS))}"
+                f"{sorted(given & _STATE_NAMES)}"
             )
-        missing = set(_COLUMNS) - set(_STATE_COLUMNS) - given
+        missing = _OWN_NAMES - given
         if missing:
             raise KeyError(f"order columns missing: {sorted(missing)}")
         lengths = [len(v) for v in columns.values() if isinstance(v, np.ndarray)]
@@ -139,6 +155,7 @@ class OrderBook:
             self._cols[name][sl] = value
         ids = np.arange(self.n, need, dtype=np.int64)
         self.n = need
+        self._forget_views()
         return ids
 
     # ------------------------------------------------------------------ status verbs

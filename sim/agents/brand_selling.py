@@ -11,6 +11,7 @@ KOL commission follows the money.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from sim.config import BrandSpec
     from sim.model import ViralChainModel
     from sim.policies.protocols import Allocation
+
+_FEW = 8  # up to this many wishes, a SKU's orders are assigned on Python numbers
 
 
 class Selling:
@@ -90,28 +93,84 @@ class Selling:
         avail = net.available(sku)
         had_stock = avail.copy()
         promise = self.promise_hours(hour)
-        fits_somewhere = np.zeros(len(wishes), dtype=bool)
-
-        def eligible(wh: np.ndarray) -> np.ndarray:
-            stock_ok = had_stock[wh] >= quantity
-            fits_somewhere[:] |= stock_ok
-            return stock_ok & (promise[wh, regions] <= patience)
+        n = len(regions)
 
         def select(rows: np.ndarray, units: int) -> np.ndarray:
             return self.allocator.select(quantity[rows], regions[rows], priority[rows], units)
 
-        chosen = net.assign(regions, quantity, avail, select, eligible)
+        if n <= _FEW:  # a few wishes (most calls): the same assignment on Python numbers
+            chosen, fits_somewhere = self._assign_few(wishes, avail, promise, select)
+        else:
+            fits_somewhere = np.zeros(n, dtype=bool)
+
+            def eligible(wh: np.ndarray) -> np.ndarray:
+                stock_ok = had_stock[wh] >= quantity
+                fits_somewhere[:] |= stock_ok
+                return stock_ok & (promise[wh, regions] <= patience)
+
+            chosen = net.assign(regions, quantity, avail, select, eligible)
         outcome = np.where(fits_somewhere, TOO_SLOW, SOLD_OUT).astype(np.int8)
-        accepted = chosen >= 0
-        outcome[accepted] = ACCEPTED
-        if accepted.any():
-            a = np.flatnonzero(accepted)
-            ids = self._book(hour, sku, wishes.take(a), promise[chosen[a], regions[a]])
-            for w in np.unique(chosen[a]):
-                net.warehouses[int(w)].reserve(ids[chosen[a] == w])
-        if self.presale_open[sku] and not accepted.all():
+        a = np.flatnonzero(chosen >= 0)
+        taken = len(a)
+        if taken:
+            outcome[a] = ACCEPTED
+            if taken == n:  # every wish served: the wishes as they are, no copies
+                kept, where = wishes, chosen
+            else:
+                kept, where = wishes.take(a), chosen[a]
+            ids = self._book(hour, sku, kept, promise[where, kept.regions])
+            if where.min() == where.max():  # one warehouse serves them all (the usual case)
+                net.warehouses[where.item(0)].reserve(ids)
+            else:
+                for w in np.unique(where):
+                    net.warehouses[int(w)].reserve(ids[where == w])
+        if taken < n and self.presale_open[sku]:
             self._take_preorders(hour, sku, wishes, outcome)
         return outcome
+
+    def _assign_few(
+        self,
+        wishes: Wishes,
+        avail: np.ndarray,
+        promise: np.ndarray,
+        select: Callable[[np.ndarray, int], np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``BrandNetwork.assign`` of a few wishes, with ``take_orders``' eligibility (stock
+        before this call, promise within patience), on Python numbers; the allocation policy
+        is asked exactly as there (same rows, same units, in the same order).
+
+        Returns:
+            per wish, the local warehouse serving it (-1: none), and whether some candidate
+            warehouse had the units before this call.
+        """
+        k = len(wishes)
+        table = self.network.candidates
+        cand = table[wishes.regions].tolist()
+        regions, qty = wishes.regions.tolist(), wishes.quantity.tolist()
+        patience, prom = wishes.patience.tolist(), promise.tolist()
+        had = avail.tolist()
+        left = list(had)
+        chosen = [-1] * k
+        fits = [False] * k
+        for c in range(table.shape[1]):
+            open_ = [False] * k
+            for i in range(k):
+                wh = cand[i][c]
+                if had[wh] >= qty[i]:
+                    fits[i] = True
+                    open_[i] = chosen[i] < 0 and prom[wh][regions[i]] <= patience[i]
+            for w in range(len(left)):
+                if left[w] <= 0:
+                    continue
+                rows = [i for i in range(k) if open_[i] and cand[i][c] == w]
+                if not rows:
+                    continue
+                at = np.array(rows, dtype=np.intp)
+                take = at[select(at, left[w])].tolist()
+                for i in take:
+                    chosen[i] = w
+                left[w] -= sum([qty[i] for i in take])
+        return np.array(chosen, dtype=np.int64), np.array(fits, dtype=bool)
 
     def _take_preorders(self, hour: int, sku: int, wishes: Wishes, outcome: np.ndarray) -> None:
         m = self.model
@@ -165,7 +224,7 @@ class Selling:
             placed_hour=hour,
             promise_hours=promise,
         )
-        m.ledger.add_region_flow("sold", np.full(len(ids), sku), wishes.regions, wishes.quantity)
+        m.ledger.add_sku_region_flow("sold", sku, wishes.regions, wishes.quantity)
         ints.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
         revenue = price * wishes.quantity
         m.ledger.add_money("paid", self.index, float(revenue.sum()))

@@ -213,12 +213,16 @@ class Carrier(mesa.Agent):
         """Take returned parcels back to the warehouse that shipped them."""
         m = self.model
         book = m.orders
+        if len(ids) == 0:
+            return
         wh = book.warehouse[ids]
+        regions = book.region[ids]
+        one = wh.min() == wh.max()  # one warehouse shipped them all (the usual case)
         for w in np.unique(wh):
-            sel = ids[wh == w]
+            sel, reg = (ids, regions) if one else (ids[wh == w], regions[wh == w])
             dest = m.warehouses[int(w)]
-            for r in np.unique(book.region[sel]):
-                part = sel[book.region[sel] == r]
+            for r in np.unique(reg):
+                part = sel[reg == r]
                 qty = book.quantity[part]
                 n = int(qty.sum())
                 km = m.geo.km(int(r), dest.region)

@@ -84,14 +84,14 @@ class Warehouse(mesa.Agent):
     def receive_returns(self, order_ids: np.ndarray, hour: int) -> None:
         """Returned parcels arrive; they wait for inspection."""
         book = self.model.orders
-        ints.add.at(self.returned_hour, book.sku[order_ids], book.quantity[order_ids])
+        skus, qty = book.sku[order_ids], book.quantity[order_ids]
+        ints.add.at(self.returned_hour, skus, qty)
         bad = book.defective[order_ids]
         if bad.any():  # defective returns are scrapped on arrival
-            self.model.ledger.add_units(
-                "scrapped", book.sku[order_ids[bad]], book.quantity[order_ids[bad]]
-            )
-        good = order_ids[~bad]
-        ints.add.at(self.returns_waiting, book.sku[good], book.quantity[good])
+            self.model.ledger.add_units("scrapped", skus[bad], qty[bad])
+            good = ~bad
+            skus, qty = skus[good], qty[good]
+        ints.add.at(self.returns_waiting, skus, qty)
 
     # ------------------------------------------------------------------ orders
     def reserve(self, order_ids: np.ndarray) -> None:
