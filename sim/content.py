@@ -323,6 +323,8 @@ def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
     for b in bounds:
         if b == 1:
             out.append(0)
+        elif b < 1:
+            raise ValueError(f"high <= 0: a bound of {b}")  # as numpy refuses it
         elif b > _WORD:  # numpy's 64-bit (or whole-word) draws
             out.append(int(rng.integers(0, b)))
         else:

@@ -441,8 +441,8 @@ class ViralChainModel(mesa.Model):
                 heappush(heap, event)
                 break
             self.time = event.time
-            if event is not gen._current_event:
-                event.execute()
+            if event is not gen._current_event or not gen._active or gen._paused:
+                event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
                 continue
             # the hourly step, then the next ones while nothing else comes first
             t = event.time
@@ -451,8 +451,8 @@ class ViralChainModel(mesa.Model):
                 step()
                 gen._execution_count += 1
                 t += 1.0
-                if t > until:
-                    break
+                if t > until or not gen._active or gen._paused:
+                    break  # (Mesa schedules the next step's event even if the step paused it)
                 while heap and heap[0]._canceled:
                     heappop(heap)
                 if heap:

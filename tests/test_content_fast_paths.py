@@ -198,6 +198,18 @@ def test_bounded_draws_in_python_are_numpys(seed):
     assert a.bit_generator.state == b.bit_generator.state
 
 
+@pytest.mark.parametrize("bound", [0, -3])
+def test_a_bound_below_one_is_refused_as_numpy_refuses_it(bound):
+    """numpy raises ``high <= 0`` and draws nothing; so does the Python draw (it used to
+    return zeros after using up a word)."""
+    a, b = stream(4, "bounded"), stream(4, "bounded")
+    with pytest.raises(ValueError, match="high <= 0"):
+        b.integers(0, np.array([5, bound], dtype=np.int64))
+    with pytest.raises(ValueError, match="high <= 0"):
+        content._bounded(a, [bound])
+    assert a.bit_generator.state == stream(4, "bounded").bit_generator.state
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_slots_drawn_one_by_one_are_numpys(seed, monkeypatch):
     g = _graph(3_000, seed)

@@ -456,3 +456,26 @@ def test_package_versions_are_read_once_per_process_and_handed_out_as_copies(mon
     assert len(asked) == len(second) == 6  # one read per package, whatever the calls
     assert second["numpy"] == real("numpy")
     recording._package_versions.cache_clear()
+
+
+@pytest.mark.parametrize("how", ["pause", "stop"])
+def test_a_step_that_pauses_its_own_schedule_stops_stepping_as_under_mesa(how):
+    """Nothing in the model pauses its hourly step, but the short loop must not outrun
+    Mesa's if something does: Mesa schedules one more (empty) step event and steps no more."""
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=48"])
+    seen = {}
+    for cls in (ViralChainModel, MesaLoop):
+        m = cls(cfg, 3)
+        step = m._user_step
+
+        def stepping(m=m, step=step):
+            step()
+            if m.steps == 4:
+                getattr(m._default_schedule, how)()
+
+        m._user_step = stepping
+        m.run_for(12)
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        seen[cls] = (m.time, m.steps, m.hour, heap, len(m.events))
+    assert seen[ViralChainModel] == seen[MesaLoop]
+    assert seen[MesaLoop][1] == 4
