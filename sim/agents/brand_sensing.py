@@ -163,14 +163,6 @@ def _window_sum(before: np.ndarray, last: int, sku: int, hour: int, hours: int) 
 
 
 def _window_rate(before: np.ndarray, last: int, sku: int, hour: int, hours: int) -> float:
-    """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour); the
-    sum worked out in line (asked several times an hour)."""
+    """Mean per hour of the window of :func:`_window_sum` (divided by at least 1 hour)."""
     n = hours if hours <= hour + 1 else hour + 1  # the window's hours from 0 on
-    hi = hour + 1
-    lo = hi - hours
-    if lo < 0:
-        lo = 0
-    if hi > last:
-        hi = last
-    total = before.item(hi, sku) - before.item(lo, sku) if lo < hi else 0
-    return float(total) / (n if n > 1 else 1)
+    return float(_window_sum(before, last, sku, hour, hours)) / (n if n > 1 else 1)
