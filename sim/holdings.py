@@ -39,7 +39,6 @@ CARRIER_STOCKS = (
 )
 FACTORY_STOCKS = ("fg",)
 BACKLOG_STOCKS = ("backlog_units", "backlog_region")
-# the flow counters of the current hour
 # the hourly flow counters (the model clears this buffer each hour, in one fill): a new
 # hourly counter of a warehouse or factory must be listed here
 WAREHOUSE_FLOWS = ("shipped_hour", "returned_hour", "received_hour")

@@ -343,12 +343,8 @@ class ViralChainModel(mesa.Model):
         wc_all, peak_all = self.working_capital, self.peak_working_capital
         for b, brand in enumerate(self.brands):
             wip_value = 0.0
-            for f in brand.factories:  # Factory.unused_inputs_value, inlined: every hour
-                w = f.wip_input_value
-                wip_value += f.input_unit_cost * (
-                    f.modules * f.module_cost_share
-                    + (f.materials + f.materials_on_order) * f.material_cost_share
-                ) + (w if w > 0.0 else 0.0)  # max(0.0, w)
+            for f in brand.factories:
+                wip_value += f.unused_inputs_value()
             # plain floats: the same float64 operations
             advances = paid.item(b) - refunds.item(b) - delivered.item(b)
             wc = self._stock_value[b] + wip_value - advances

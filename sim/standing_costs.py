@@ -16,7 +16,9 @@ All three are cost lines of the money identity (profit = revenue − every cost 
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
 
 from sim.clock import HOURS_PER_DAY
 
@@ -35,25 +37,35 @@ def daily(brand: Brand) -> dict[str, float]:
     }
 
 
-_HOURLY: weakref.WeakKeyDictionary[Brand, tuple[tuple[int, int], list[tuple[str, float]]]] = (
-    weakref.WeakKeyDictionary()
-)
+class _Hourly(NamedTuple):
+    key: tuple[int, int]  # the brand's warehouses and factories it was worked out for
+    costs: list[tuple[str, float]]  # by ledger field
+    counters: list[tuple[np.ndarray, float]]  # the same, with the ledger's arrays
+
+
+_HOURLY: weakref.WeakKeyDictionary[Brand, _Hourly] = weakref.WeakKeyDictionary()
+
+
+def _hourly(brand: Brand) -> _Hourly:
+    key = (len(brand.warehouses), len(brand.factories))
+    known = _HOURLY.get(brand)
+    if known is None or known.key != key:
+        costs = [(f, d / HOURS_PER_DAY) for f, d in daily(brand).items() if d]
+        money = brand.model.ledger.money
+        known = _Hourly(key, costs, [(money[f], c) for f, c in costs])
+        _HOURLY[brand] = known
+    return known
 
 
 def hourly(brand: Brand) -> list[tuple[str, float]]:
     """The nonzero standing costs of one hour, by ledger field: :func:`daily` / 24, worked
     out once per brand (again if its facilities change)."""
-    key = (len(brand.warehouses), len(brand.factories))
-    known = _HOURLY.get(brand)
-    if known is None or known[0] != key:
-        known = key, [(f, d / HOURS_PER_DAY) for f, d in daily(brand).items() if d]
-        _HOURLY[brand] = known
-    return known[1]
+    return _hourly(brand).costs
 
 
 def accrue_hour(brand: Brand) -> None:
     """Book one hour of the brand's standing costs (``Ledger.add_money``: one float addition
-    each)."""
-    money, b = brand.model.ledger.money, brand.index
-    for field, per_hour in hourly(brand):  # what add_money does for one brand and a float
-        money[field][b] += per_hour
+    each, straight into the ledger's arrays: this runs every hour)."""
+    b = brand.index
+    for counter, per_hour in _hourly(brand).counters:
+        counter[b] += per_hour

@@ -72,7 +72,6 @@ class Brand(mesa.Agent):
         self.information = built["information"]
         self.assortment = built["assortment"]
         self.stopped = np.zeros(model.n_sku, dtype=bool)
-        self._standing: list[tuple[np.ndarray, float]] | None = None  # see observe
         self.network = BrandNetwork(model, warehouses, factories, carriers, built["routing"])
         self.sensing = Sensing(model, self.name, self.network)
         self.selling = Selling(
@@ -111,15 +110,7 @@ class Brand(mesa.Agent):
     # ------------------------------------------------------------------ timed behaviour
     def observe(self, hour: int) -> None:
         """Record this hour's signals, track stock-outs, and run the live levers."""
-        # the standing costs of an hour (standing_costs.accrue_hour: one float addition
-        # each into the ledger's arrays), listed once: the brand's facilities are fixed
-        standing = self._standing
-        if standing is None:
-            money = self.model.ledger.money
-            standing = self._standing = [(money[f], c) for f, c in standing_costs.hourly(self)]
-        b = self.index
-        for counter, per_hour in standing:
-            counter[b] += per_hour
+        standing_costs.accrue_hour(self)
         sensing, supply = self.sensing, self.supply
         sensing.record(hour)
         sellable_from = self.model.sellable_from

@@ -102,8 +102,7 @@ class BrandNetwork:
 
     def available_total(self, sku: int) -> int:
         """Units available (not promised) across the brand's warehouses."""
-        # Warehouse.available inlined: asked several times an hour
-        return sum([w.on_hand.item(sku) - w.reserved.item(sku) for w in self.warehouses])
+        return sum([w.available(sku) for w in self.warehouses])
 
     def inbound_to(self, wh_local: int, sku: int) -> int:
         """Units of ``sku`` on their way to one of the brand's warehouses."""

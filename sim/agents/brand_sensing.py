@@ -72,8 +72,7 @@ class Sensing:
         """Stock-outs start and end (network and warehouses); the hot-spot signal."""
         m = self.model
         whs = self.network.warehouses
-        # Warehouse.available inlined (plain ints): asked every hour
-        per_wh = [w.on_hand.item(sku) - w.reserved.item(sku) for w in whs]
+        per_wh = [w.available(sku) for w in whs]  # plain ints
         total = sum(per_wh)
         name = m.sku_names[sku]
         if total <= 0:

@@ -308,7 +308,7 @@ class Factory(mesa.Agent):
         """Produce up to this hour's capacity (changeovers take idle time); build modules."""
         if self.postponement and self.modules < self.module_target:
             self._build_modules()
-        else:  # nothing to build (_build_modules' own first test, without its call)
+        else:  # nothing to build
             self._module_credit = 0.0
         if self.capacity_factor <= 0 or not self.queue:
             self._credit = 0.0
@@ -350,9 +350,7 @@ class Factory(mesa.Agent):
             self._credit = 0.0
 
     def _build_modules(self) -> None:
-        if not self.postponement or self.modules >= self.module_target:
-            self._module_credit = 0.0
-            return
+        """Build modules toward the target (:meth:`produce` asks only when some are due)."""
         pp = self.supply.postponement
         self._module_credit += pp.module_build_units_per_day * self.model.scale / HOURS_PER_DAY
         k = int(min(self._module_credit, self.module_target - self.modules))
@@ -449,8 +447,10 @@ class Factory(mesa.Agent):
         """What unused modules and materials are worth at the end (their salvage share)."""
         pp, mat = self.supply.postponement, self.supply.materials
         return self.input_unit_cost * (
-            self.modules * pp.module_cost_share * pp.salvage_fraction
-            + (self.materials + self.materials_on_order) * mat.cost_share * mat.salvage_fraction
+            self.modules * self.module_cost_share * pp.salvage_fraction
+            + (self.materials + self.materials_on_order)
+            * self.material_cost_share
+            * mat.salvage_fraction
         )
 
 

@@ -93,7 +93,6 @@ class ThresholdRush:
         fired, value = self._signal(brand, sku, hour)
         if not fired:
             return
-        why = self._describe(value)
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         # top up to cover_hours of demand at the current rate: stock on hand or on its way
         # already covers part of it (a rush on a full shelf is waste)
@@ -101,6 +100,6 @@ class ThresholdRush:
         qty = min(p.cap_units * brand.model.scale, short)
         if qty < 1:
             return
-        brand.supply.place_rush(sku, math.ceil(qty), hour, why)
+        brand.supply.place_rush(sku, math.ceil(qty), hour, self._describe(value))
         self._count[sku] = self._count.get(sku, 0) + 1
         self._last[sku] = hour
