@@ -32,6 +32,7 @@ cascade.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,7 +51,6 @@ _FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Py
 _FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) are made in Python
 _WORD = 0xFFFFFFFF
 _SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
-_KEEP: dict[float, int] = {}  # hours a viewer stays a potential sharer, per kernel decay
 
 
 @dataclass
@@ -295,16 +295,19 @@ class Post:
             self._viewer_hours[self._tail] = self._k
             self._viewer_mass[self._tail] = len(viewers) * float(share_factor)
             self._tail += 1
-        keep = _KEEP.get(decay)
-        if keep is None:
-            keep = 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
-            _KEEP[decay] = keep
+        keep = _keep_hours(decay)
         spent = 0
         while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:
             spent += 1
         if spent:
             del self._viewers[:spent]
             self._head += spent
+
+
+@functools.cache
+def _keep_hours(decay: float) -> int:
+    """Hours a viewer stays a potential sharer under a kernel decay (:data:`SHARER_MEMORY`)."""
+    return 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
 
 
 def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
@@ -341,25 +344,9 @@ def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[in
     """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
     ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
     :func:`_bounded` makes them)."""
-    words = rng.bit_generator.ctypes
-    word, state = words.next_uint32, words.state
-    out = []
-    for v, c in zip(pool, counts, strict=True):
-        b = len(v)
-        if b == 1:
-            out.extend([v.item(0)] * c)
-            continue
-        for _ in range(c):
-            if b > _WORD:  # numpy's 64-bit (or whole-word) draws
-                out.append(v.item(int(rng.integers(0, b))))
-                continue
-            m = word(state) * b
-            if m & _WORD < b:
-                threshold = (_WORD + 1 - b) % b
-                while m & _WORD < threshold:
-                    m = word(state) * b
-            out.append(v.item(m >> 32))
-    return out
+    arrays = [v for v, c in zip(pool, counts, strict=True) for _ in range(c)]
+    places = _bounded(rng, [len(v) for v in arrays])
+    return [v.item(i) for v, i in zip(arrays, places, strict=True)]
 
 
 def _draw(rng: np.random.Generator, bound: int, k: int) -> np.ndarray:

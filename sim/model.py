@@ -361,6 +361,9 @@ class ViralChainModel(mesa.Model):
         if self._stock_value != self._stock_at_cost():
             raise InvariantError(f"hour {self.hour}: stale working capital")
         self.recorder.check()
+        for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
+            for post in kol.posts:
+                post.check_viewer_weights()
 
     def _stock_at_cost(self) -> list[float]:
         """Per brand, the units it holds (shelves, returns, vehicles, finished goods) at their

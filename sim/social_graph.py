@@ -195,12 +195,14 @@ class SocialGraph:
         return cumw
 
     @functools.cached_property
-    def _views(self) -> tuple[memoryview, ...]:
+    def _views(self) -> tuple[memoryview | None, ...]:
         """Memoryviews of the columns and bounds one edge reads (an element of a memoryview
-        is a Python number, read faster than ``ndarray.item``)."""
+        is a Python number, read faster than ``ndarray.item``), and last of the whole
+        cumulative attention when it is kept (else None)."""
         cols = (self.community, self.region, self.order, self.comm_start, self.comm_cum)
         cols += (self.region_start, self.region_cum)
-        return tuple(memoryview(np.ascontiguousarray(c)) for c in cols)
+        full = memoryview(self._cumw) if self.n <= _FULL_UP_TO else None
+        return (*(memoryview(np.ascontiguousarray(c)) for c in cols), full)
 
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
         """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
@@ -298,11 +300,10 @@ class SocialGraph:
         key = int(self.key)
         n = self.n
         wc, wcr = self.within_community, self.within_community + self.within_region
-        community, region, order, comm_start, comm_cum, region_start, region_cum = self._views
+        views = self._views
+        community, region, order, comm_start, comm_cum, region_start, region_cum, full = views
         total = region_cum[-1]
-        kept = self.n <= _FULL_UP_TO
-        full = memoryview(self._cumw) if kept else None
-        locate = None if kept else self._locate_one
+        locate = None if full is not None else self._locate_one
         out = []
         for s, k in zip(src.tolist(), j.tolist(), strict=True):
             x = (key + s * _GOLDEN_INT + k * _M1_INT) & _MASK  # _hash(key, s, k, 0)
@@ -555,7 +556,9 @@ class _Choice:
         return _count_up(self.cdf, self.guide[bucket], self.guide[bucket + 1], u)
 
 
-def _count_up(values: np.ndarray, pos: np.ndarray, hi: np.ndarray, points: np.ndarray):
+def _count_up(
+    values: np.ndarray, pos: np.ndarray, hi: np.ndarray, points: np.ndarray
+) -> np.ndarray:
     """Each ``pos`` (below its ``hi``) raised past the sorted ``values`` at most its point, one
     step at a time (in place; at most the bracket's width of steps)."""
     last = len(values) - 1

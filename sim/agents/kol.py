@@ -52,7 +52,6 @@ class Kol(mesa.Agent):
         else:
             self.followers = np.empty(0, dtype=ids)
         self.posts: list[Post] = []  # active posts
-        self._debug = model.config.run.debug_invariants  # check the posts' kept weights
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
 
@@ -160,7 +159,7 @@ class Kol(mesa.Agent):
             f, so, sl = feedback.share_factor(post.skus)
             post.feed_views(drawn, video, f)
             if f < 1.0 and post.kind == "short_video":
-                m.feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
+                feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
                 nf,
                 no,
@@ -176,7 +175,4 @@ class Kol(mesa.Agent):
         self.posts = [p for p in self.posts if not p.finished]
         if own is not None:
             own.resolve()
-        if self._debug:  # the sharers' weights kept in arrays, against the list of viewers
-            for post in self.posts:
-                post.check_viewer_weights()
         return out
