@@ -352,3 +352,20 @@ def test_picks_from_each_array_are_numpys_bounded_draws(seed):
     owner = np.repeat(np.arange(len(sizes)), counts)
     assert got == [pool[o].item(p) for o, p in zip(owner.tolist(), places.tolist(), strict=True)]
     assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_debug_mode_catches_stale_viewer_weights_in_a_run():
+    """The posts' kept weights are among the books the model checks every hour in debug
+    mode (``ViralChainModel._check_books``)."""
+    from sim.model import ViralChainModel
+
+    cfg = sim.compose(
+        "head_kol_livestream",
+        ["market.n_consumers=3000", "run.horizon_hours=220", "run.debug_invariants=true"],
+    )
+    m = ViralChainModel(cfg, 1)
+    m.run_for(200)
+    post = next(p for k in m.kols for p in k.posts if p._tail > p._head)
+    post._viewer_mass[post._head] += 1.0
+    with pytest.raises(AssertionError, match="weights are stale"):
+        m.run_for(1)
