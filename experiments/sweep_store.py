@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import math
 import os
@@ -222,24 +221,6 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
     return table.replace_schema_metadata(None)
 
 
-@functools.cache
-def _metadata_template() -> tuple[tuple[str, str], ...]:
-    """:func:`sim.recording.file_metadata` of a run, its config, seed and run id left blank:
-    the installed packages' versions in it are read once per process (reading them,
-    ≈ 6–9 ms, was a third of writing a 10k run's files)."""
-    return tuple(file_metadata("", 0, {"run_id": ""}).items())
-
-
-def run_metadata(config_json: str, seed: int, run_id: str) -> dict[str, str]:
-    """The schema metadata of a run's files: ``file_metadata(config_json, seed, {"run_id":
-    run_id})``, with the package versions read once per process."""
-    meta = dict(_metadata_template())
-    meta["viralchain.config"] = config_json
-    meta["viralchain.seed"] = str(seed)
-    meta["viralchain.run_id"] = run_id
-    return meta
-
-
 @contextlib.contextmanager
 def _temporary(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path``: dot-named, unique to this process, never ending in
@@ -314,7 +295,7 @@ def write_run(
     """
     cfg = result.config
     story, setup = cfg.meta.story, cfg.meta.setup
-    meta = run_metadata(cfg.to_json(), result.seed, result.run_id)
+    meta = file_metadata(cfg.to_json(), result.seed, {"run_id": result.run_id})
     out: dict[str, Path] = {}
     rows: dict[str, int] = {}
     for table, df in (("timeseries", result.timeseries), ("events", result.events)):

@@ -140,7 +140,7 @@ def test_frontier_marks_a_two_stage_studys_screened_only_trials_apart(confirmed)
     labels = ax.get_legend_handles_labels()[1]
     if confirmed is None:
         assert screened == [] and "screened only (fewer replications)" not in labels
-    else:  # the two screened-only trials, in grey, without error bars; named in the legend
+    else:  # the three screened-only trials, in grey, without error bars; named in the legend
         assert sorted(screened) == [(0.91, 400.0), (0.93, 600.0), (0.94, 100.0)]
         assert "screened only (fewer replications)" in labels
         bars = [c for c in ax.collections if type(c).__name__ == "LineCollection"]

@@ -1,7 +1,7 @@
 """The sweep writer's quick path writes the very bytes of the long way.
 
 ``experiments.sweep_store.write_run`` and ``write_failed`` read the package versions once per
-process (:func:`experiments.sweep_store.run_metadata`), convert the frames without copying
+process (:func:`sim.recording.package_versions`), convert the frames without copying
 them first and in one thread, and cast only the ``runs`` columns whose type differs. The long
 way (below, as the writer was before) reads the versions for every run, drops the partition
 columns by copying, and casts every column. Both must write the same files, byte for byte,
@@ -147,14 +147,6 @@ def test_write_failed_writes_the_bytes_of_the_long_way(tmp_path, platforms):
         store.write_failed(tmp_path / "quick", *args)
         _long_write_failed(tmp_path / "long", *args)
     _same_files(tmp_path / "quick", tmp_path / "long")
-
-
-def test_run_metadata_is_file_metadata():
-    for seed, run_id in ((0, "abc"), (2**63 - 1, "0123456789ab")):
-        cfg = sim.compose(None, ["setup=rigid"])
-        quick = store.run_metadata(cfg.to_json(), seed, run_id)
-        long = file_metadata(cfg.to_json(), seed, {"run_id": run_id})
-        assert list(quick.items()) == list(long.items())  # the same keys in the same order
 
 
 def test_the_caller_s_runs_frame_is_left_as_it_was():

@@ -506,8 +506,8 @@ class ConsumerPopulation(mesa.Agent):
         for a, size in zip(starts, sizes, strict=True):
             key = flat[order[a]]
             count = (ec.item(key) + size) & 0xFFFF
-            if count > 10_000:
-                count = 10_000
+            if count > _MAX_SEEN:
+                count = _MAX_SEEN
             ec[key] = count
             st = state.item(key)
             for e in order[a : a + size]:
