@@ -695,28 +695,12 @@ class ConsumerPopulation(mesa.Agent):
 
     def _offer_each(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
         """:meth:`_offer`, product by product."""
-        m = self.model
         outcome = np.full(len(consumers), SOLD_OUT, dtype=np.int8)
         for sku in np.unique(skus):
             sel = np.flatnonzero(skus == sku)
-            brand = m.brand_of_sku(int(sku))
-            c = consumers[sel]
-            outcome[sel] = brand.selling.take_orders(
-                hour,
-                int(sku),
-                Wishes(
-                    consumers=c,
-                    regions=self.region[c],
-                    quantity=qty[sel],
-                    patience=self.patience_hours[c] * m.channel_patience[channels[sel]],
-                    channels=channels[sel],
-                    kols=kols[sel],
-                    platforms=self.platform[c],
-                ),
+            outcome[sel] = self._offer_one(
+                hour, int(sku), consumers[sel], channels[sel], kols[sel], qty[sel]
             )
-            accepted = sel[outcome[sel] == ACCEPTED]
-            self.state[consumers[accepted], sku] = BOUGHT
-            self.adopters[sku] += len(accepted)
         return outcome
 
     def _offer_one(self, hour, sku, consumers, channels, kols, qty) -> np.ndarray:
