@@ -501,7 +501,7 @@ class ConsumerPopulation(mesa.Agent):
         # saturated at 10,000 (as the numpy way's ``ec[keys] += sizes`` and clip)
         n = len(at)
         ec, state = self._flat_books()
-        seen = [0.0] * n
+        seen = [0] * n
         states = [NONE] * n
         for a, size in zip(starts, sizes, strict=True):
             key = flat[order[a]]
@@ -511,9 +511,8 @@ class ConsumerPopulation(mesa.Agent):
             ec[key] = count
             st = state.item(key)
             for e in order[a : a + size]:
-                seen[e] = float(count)
+                seen[e] = count
                 states[e] = st
-        c_cfg = self.cfg.consumer
         fb = m.feedback
         # per product: the price ratio, novelty and rating multiplier, read once each
         product: dict[int, tuple[float, float, float]] = {}
@@ -521,22 +520,13 @@ class ConsumerPopulation(mesa.Agent):
         for s in dict.fromkeys(skus if len(at) == len(skus) else [skus[i] for i in at]):
             ratio = m.price_ratio.item(s) - 1.0
             product[s] = (ratio, self._novelty(s, hour), mult.item(s))
-        # both exponentials in one call: the price factor, then the fatigue
+        # the price factor's exponentials in one call; the repeat boost and the fatigue
+        # read from the numpy way's tables of every count (_seen_factors)
         sensitivity = self.price_sensitivity
         args = [-sensitivity.item(consumers[i]) * product[skus[i]][0] for i in at]
-        # the fatigue exp(-f·max(0, seen - onset)) only where it is not exp(-0.0) = 1.0
-        # (multiplying by 1.0 changes no float)
-        tired: list[int] = []
-        if c_cfg.exposure_fatigue > 0:
-            f, onset = c_cfg.exposure_fatigue, c_cfg.fatigue_onset_exposures
-            for e, x in enumerate(seen):
-                if x - onset > 0:
-                    tired.append(e)
-                    args.append(-f * (x - onset))
         exps = np.exp(np.array(args, dtype=np.float64)).tolist()
-        fatigue = dict(zip(tired, exps[n:], strict=True))
+        boost, fatigue = self._seen_factors()
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
-        boost = c_cfg.repeat_exposure_boost
         kept_share = 1.0 - fb.cfg.warning_effect
         # channel × appeal × KOL trust: the same first products for a channel, KOL and product
         first: dict[tuple[int, int, int], float] = {}
@@ -555,9 +545,9 @@ class ConsumerPopulation(mesa.Agent):
             _, novelty, rating = product[s]
             q *= exps[e]
             q *= novelty
-            q *= 1.0 + boost * (seen[e] - 1.0)
-            if fatigue and e in fatigue:
-                q *= fatigue[e]
+            q *= boost.item(seen[e])
+            if fatigue is not None:
+                q *= fatigue.item(seen[e])
             p_plain.append(min(q, 1.0))
             q *= rating
             st = states[e]
