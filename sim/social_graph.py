@@ -160,6 +160,7 @@ class SocialGraph:
         cannot be pickled, and a copy makes its own at its first look-up)."""
         state = dict(self.__dict__)
         state.pop("_views", None)
+        state.pop("_degrees", None)
         return state
 
     @functools.cached_property
@@ -203,6 +204,11 @@ class SocialGraph:
         cols += (self.region_start, self.region_cum)
         full = memoryview(self._cumw) if self.n <= _FULL_UP_TO else None
         return (*(memoryview(np.ascontiguousarray(c)) for c in cols), full)
+
+    @functools.cached_property
+    def _degrees(self) -> memoryview:
+        """A memoryview of the out-degrees (its elements are Python integers)."""
+        return memoryview(np.ascontiguousarray(self.degree))
 
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
         """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
@@ -292,7 +298,19 @@ class SocialGraph:
             pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
         return self.order[pos].astype(np.int64)
 
+    def edge_target_list(self, src: list[int], j: list[int]) -> list[int]:
+        """``edge_targets(src, j).tolist()`` for lists (a few edges found without arrays)."""
+        if len(src) <= _FEW_EDGES:
+            return self._few_targets(src, j)
+        return self.edge_targets(
+            np.array(src, dtype=np.int64), np.array(j, dtype=np.int64)
+        ).tolist()
+
     def _few_edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """:meth:`edge_targets` of a few edges (:meth:`_few_targets`), as an array."""
+        return np.array(self._few_targets(src.tolist(), j.tolist()), dtype=np.int64)
+
+    def _few_targets(self, src: list[int], j: list[int]) -> list[int]:
         """:meth:`edge_targets` of a few edges, one at a time on Python numbers: the same
         hash (integers mod 2**64), the same float64 operations in the same order, the same
         cumulative attention (a binary search in the whole table when it is kept, else the
@@ -305,7 +323,7 @@ class SocialGraph:
         total = region_cum[-1]
         locate = None if full is not None else self._locate_one
         out = []
-        for s, k in zip(src.tolist(), j.tolist(), strict=True):
+        for s, k in zip(src, j, strict=True):
             x = (key + s * _GOLDEN_INT + k * _M1_INT) & _MASK  # _hash(key, s, k, 0)
             x ^= x >> 30
             x = (x * _M1_INT) & _MASK
@@ -339,7 +357,7 @@ class SocialGraph:
                 if loop:
                     pos = lo + (pos - lo + 1) % max(hi - lo, 1)
             out.append(order[pos])
-        return np.array(out, dtype=np.int64)
+        return out
 
     def _locate_one(self, point: float) -> int:
         """:meth:`_locate` of one point, on Python numbers (the same comparisons and sums)."""
@@ -378,14 +396,21 @@ class SocialGraph:
         """Which edge of each node :meth:`random_neighbour` follows (uniform among its
         edges): look the targets up later with :meth:`edge_targets`.
 
-        Up to :data:`_FEW_SLOTS` nodes, on Python numbers: one ``rng.random()`` each (the
-        same doubles as one call for all), times the degree and truncated as numpy does."""
+        Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`)."""
         if len(nodes) <= _FEW_SLOTS:
-            degree = self.degree
-            return np.array(
-                [int(rng.random() * degree.item(i)) for i in nodes.tolist()], dtype=np.int64
-            )
+            return np.array(self.neighbour_slot_list(nodes.tolist(), rng), dtype=np.int64)
         return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
+
+    def neighbour_slot_list(self, nodes: list[int], rng: np.random.Generator) -> list[int]:
+        """``neighbour_slots(np.array(nodes), rng).tolist()``. Up to :data:`_FEW_SLOTS`
+        nodes, one double each from the generator's own ``next_double`` (the doubles
+        ``rng.random(len(nodes))`` gives), times the degree and truncated as numpy does."""
+        if len(nodes) > _FEW_SLOTS:
+            return self.neighbour_slots(np.array(nodes, dtype=np.int64), rng).tolist()
+        words = rng.bit_generator.ctypes
+        double, state = words.next_double, words.state
+        degree = self._degrees
+        return [int(double(state) * degree[i]) for i in nodes]
 
     def reach(
         self, senders: np.ndarray, probability: float, rng: np.random.Generator
