@@ -99,6 +99,8 @@ _SEARCH = 512  # up to this many points, the stored value before each is a binar
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
+_FEW_LOOPS = 32  # up to this many self-loops of a look-up are mended in Python
+_SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
 _WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
 
 
@@ -272,14 +274,17 @@ class SocialGraph:
         # each edge's scope (its community, its region or the market), as a row of the
         # scopes' table: where the scope lies in the layout and its cumulative attention
         starts, ends, cum_starts, cum_ends = self._scopes
-        n_comm = len(self.comm_start) - 1
-        r = self.region[src].astype(np.int64)
-        r += n_comm
-        scope_of = np.where(
-            scope < self.within_community,
-            self.community[src],
-            np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
-        )
+        if len(src) < _SCOPE_GATHER:
+            n_comm = len(self.comm_start) - 1
+            r = self.region[src].astype(np.int64)
+            r += n_comm
+            scope_of = np.where(
+                scope < self.within_community,
+                self.community[src],
+                np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
+            )
+        else:  # each consumer's community or region read only where its edge needs it
+            scope_of = self._scope_rows(src, scope)
         lo, hi = starts[scope_of], ends[scope_of]
         cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
         point = cum_lo + u_point * (cum_hi - cum_lo)
@@ -287,7 +292,11 @@ class SocialGraph:
         np.clip(pos, lo, hi - 1, out=pos)
         loop = self.order[pos] == src  # no self-loops: take the next consumer of the block
         if loop.any():
-            alone = np.flatnonzero(loop)[hi[loop] - lo[loop] == 1]
+            at = np.flatnonzero(loop)
+            if len(at) <= _FEW_LOOPS:  # a few: on Python numbers
+                self._unloop(at.tolist(), src, j, pos, lo, hi)
+                return self.order[pos].astype(np.int64)
+            alone = at[hi[loop] - lo[loop] == 1]
             if len(alone):  # alone in its community: a contact elsewhere in its region
                 r = self.region[src[alone]].astype(np.int64)
                 lo[alone], hi[alone] = self.region_start[r], self.region_start[r + 1]
@@ -305,6 +314,46 @@ class SocialGraph:
         return self.edge_targets(
             np.array(src, dtype=np.int64), np.array(j, dtype=np.int64)
         ).tolist()
+
+    def _unloop(
+        self,
+        at: list[int],
+        src: np.ndarray,
+        j: np.ndarray,
+        pos: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+    ) -> None:
+        """:meth:`edge_targets`' way out of the self-loops at ``at`` (in place in ``pos``),
+        one edge at a time on Python numbers: alone in its community, a contact drawn
+        elsewhere in its region (salt 1); still itself, the next consumer of the block."""
+        key = int(self.key)
+        order, region, region_start = self.order, self.region, self.region_start
+        for i in at:
+            s, a, b, p = src.item(i), lo.item(i), hi.item(i), pos.item(i)
+            if b - a == 1:  # alone in its community: a contact elsewhere in its region
+                r = region.item(s)
+                a, b = region_start.item(r), region_start.item(r + 1)
+                p = a + int((_hash(key, s, j.item(i), 1) >> 32) * _SCALE * (b - a))
+                if order.item(p) != s:
+                    pos[i] = p
+                    continue
+            pos[i] = a + (p - a + 1) % max(b - a, 1)
+
+    def _scope_rows(self, src: np.ndarray, scope: np.ndarray) -> np.ndarray:
+        """Each edge's row of the scopes' table (:attr:`_scopes`): its source's community
+        where ``scope < within_community``, else its region where ``scope`` is below both
+        shares, else the market's; the community and region columns read only where needed
+        (one random read of memory per edge instead of two)."""
+        wc = self.within_community
+        rows = np.full(len(src), len(self.comm_start) + len(self.region_start) - 2, np.int64)
+        inner = np.flatnonzero(scope < wc)
+        rows[inner] = self.community[src[inner]]
+        near = np.flatnonzero((scope >= wc) & (scope < wc + self.within_region))
+        r = self.region[src[near]].astype(np.int64)
+        r += len(self.comm_start) - 1
+        rows[near] = r
+        return rows
 
     def _few_edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """:meth:`edge_targets` of a few edges (:meth:`_few_targets`), as an array."""

@@ -174,3 +174,54 @@ def test_a_bad_poisson_mean_is_refused_as_numpy_refuses_it(mean):
         np.random.default_rng(0).poisson(mean)
     with pytest.raises(ValueError, match="lam"):
         content._poisson(np.random.default_rng(0), mean)
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "changes"),
+    [
+        (5_000, 7, {}),
+        (3_000, 8, {"community_size_mean": 1.2}),  # many alone in their community
+        (2_000, 9, {"within_community": 1.0, "within_region": 0.0}),
+        (3_000, 10, {"within_community": 0.0, "within_region": 0.0}),
+        (4_000, 11, {"within_community": 0.0, "within_region": 1.0}),
+    ],
+)
+def test_self_loops_mended_in_python_and_scopes_read_by_need_are_numpys(
+    n, seed, changes, monkeypatch
+):
+    """Look-ups of thousands of edges (self-loops among them) with the few self-loops
+    mended on Python numbers or with arrays, and each edge's scope read from both columns
+    or only the one it needs: the same targets, and the Python few-edge path agrees."""
+    g = _graph(n, seed, **changes)
+    r = np.random.default_rng(seed)
+    mended = []
+    unloop = social_graph.SocialGraph._unloop
+
+    def counted(self, at, *args):
+        mended.append(len(at))
+        return unloop(self, at, *args)
+
+    monkeypatch.setattr(social_graph.SocialGraph, "_unloop", counted)
+    answers = {}
+    for size in (40, 300, 2_000):
+        src = r.integers(0, n, size)
+        src[: size // 4] = g.order[np.searchsorted(g.comm_start, 0)]  # repeated sources
+        j = (r.random(size) * g.degree[src]).astype(np.int64)
+        for loops in (0, BIG):
+            for gather in (0, BIG):
+                monkeypatch.setattr(social_graph, "_FEW_LOOPS", loops)
+                monkeypatch.setattr(social_graph, "_SCOPE_GATHER", gather)
+                answers[size, loops, gather] = g.edge_targets(src, j)
+        few = g.edge_target_list(src.tolist(), j.tolist()) if size <= 40 else None
+        first = answers[size, 0, BIG]
+        assert first.dtype == np.int64
+        for (s, _, _), got in answers.items():
+            if s == size:
+                np.testing.assert_array_equal(got, first)
+        assert (first != src).all()  # no self-loops left
+        if few is not None:
+            monkeypatch.setattr(social_graph, "_FEW_EDGES", BIG)
+            assert g.edge_target_list(src.tolist(), j.tolist()) == first.tolist()
+            monkeypatch.setattr(social_graph, "_FEW_EDGES", 16)
+    if changes.get("within_community", 1.0) > 0:  # communities: self-loops are common
+        assert sum(mended) > 0  # the Python mend was used
