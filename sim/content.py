@@ -519,7 +519,7 @@ def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float
     direct shares added.
     """
     c = video.cross_excitation
-    if c <= 0:
+    if c <= 0 or len(posts) < 2:  # a lone post (or none) excites no other
         return 0.0
     tau = video.reach_decay_hours
     reaching = [
