@@ -48,12 +48,11 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[np.ndarray, ...]:
     """Two uniforms in [0, 1) per (key, i, j, salt) from one SplitMix64 hash (vectorised,
     stateless): its high and its low 32 bits. uint64 arithmetic wraps (mod 2**64, in any
-    order: the same hash); the steps work in place, in two arrays."""
-    x = i.astype(np.uint64)
-    x *= _GOLDEN
+    order: the same hash); the steps work in place, in two arrays, each cast made by the
+    call that uses it."""
+    x = np.multiply(i, _GOLDEN, dtype=np.uint64, casting="unsafe")  # i.astype(uint64) * G
     x += key
-    y = j.astype(np.uint64)
-    y *= _M1
+    y = np.multiply(j, _M1, dtype=np.uint64, casting="unsafe")
     x += y
     if salt:
         x += np.uint64((salt * int(_M2)) & ((1 << 64) - 1))
@@ -67,11 +66,9 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
     x ^= y
     scale = 1.0 / 4294967296.0
     np.right_shift(x, _S32, out=y)
-    high = y.astype(np.float64)
-    high *= scale
+    high = np.multiply(y, scale)  # y.astype(float64) * scale (the same cast, one call)
     np.bitwise_and(x, _LOW32, out=y)
-    low = y.astype(np.float64)
-    low *= scale
+    low = np.multiply(y, scale)
     return high, low
 
 
@@ -179,6 +176,13 @@ class SocialGraph:
         )
 
     @functools.cached_property
+    def _scope_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`_scopes` as two tables of rows: (first position, end) and the cumulative
+        attention at both."""
+        starts, ends, cum_starts, cum_ends = self._scopes
+        return np.stack([starts, ends], axis=1), np.stack([cum_starts, cum_ends], axis=1)
+
+    @functools.cached_property
     def _cumw(self) -> np.ndarray:
         """The whole cumulative attention ``cumw`` (positions ``0..n``, float64): the weights
         added in turn from 0, chunk by chunk, each chunk's first weight added to the sum
@@ -273,7 +277,7 @@ class SocialGraph:
         scope, u_point = _uniforms(self.key, src, j, 0)
         # each edge's scope (its community, its region or the market), as a row of the
         # scopes' table: where the scope lies in the layout and its cumulative attention
-        starts, ends, cum_starts, cum_ends = self._scopes
+        bounds, cums = self._scope_pairs
         if len(src) < _SCOPE_GATHER:
             n_comm = len(self.comm_start) - 1
             r = self.region[src].astype(np.int64)
@@ -281,12 +285,12 @@ class SocialGraph:
             scope_of = np.where(
                 scope < self.within_community,
                 self.community[src],
-                np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
+                np.where(scope < self.within_community + self.within_region, r, len(bounds) - 1),
             )
         else:  # each consumer's community or region read only where its edge needs it
             scope_of = self._scope_rows(src, scope)
-        lo, hi = starts[scope_of], ends[scope_of]
-        cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
+        lo, hi = bounds[scope_of].T  # one gather for both bounds, one for both sums
+        cum_lo, cum_hi = cums[scope_of].T
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
