@@ -253,7 +253,8 @@ class SocialGraph:
         if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # one binary search each
             return np.searchsorted(self._cumw, point, side="right") - 1
         cp, guide = self.checkpoints, self.guide
-        out = np.empty(len(point), dtype=np.int64)
+        whole = len(point) <= _LOOKUPS  # one chunk: its answers are the answer
+        out = None if whole else np.empty(len(point), dtype=np.int64)
         g = len(guide) - 1
         for a in range(0, len(point), _LOOKUPS):
             pt = point[a : a + _LOOKUPS]
@@ -263,10 +264,15 @@ class SocialGraph:
                 b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
                 stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
                 stored = _count_up(cp, stored, guide[np.minimum(b + 2, g)], pt)
-            blk = stored - 1  # the last stored value at most the point
-            below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
-            out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1
-        return out
+            stored -= 1  # the last stored value at most the point (a fresh array)
+            below = np.count_nonzero(self._block_sums(stored) <= pt, axis=0)
+            stored *= _BLOCK  # its position, then the block's sums at most the point
+            stored += below
+            stored -= 1
+            if out is None:
+                return stored
+            out[a : a + _LOOKUPS] = stored
+        return out if out is not None else np.empty(0, dtype=np.int64)
 
     def edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``)."""

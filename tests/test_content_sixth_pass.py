@@ -225,3 +225,23 @@ def test_self_loops_mended_in_python_and_scopes_read_by_need_are_numpys(
             monkeypatch.setattr(social_graph, "_FEW_EDGES", 16)
     if changes.get("within_community", 1.0) > 0:  # communities: self-loops are common
         assert sum(mended) > 0  # the Python mend was used
+
+
+@pytest.mark.parametrize("chunk", [1, 100, 700, BIG])
+def test_look_ups_in_chunks_are_one_searchsorted(chunk, monkeypatch):
+    """The stored sums' look-up (large graphs) in one chunk or several, by binary search
+    or the guide's bracket: every answer is ``searchsorted(cumw, point, "right") - 1``."""
+    g = _graph(6_000, 12)
+    whole = g.cumulative_attention(np.arange(g.n + 1))
+    r = np.random.default_rng(chunk % 97)
+    points = np.concatenate([whole, np.nextafter(whole, 0), r.random(3000) * whole[-1]])
+    points = np.clip(points, 0.0, whole[-1])
+    expect = np.searchsorted(whole, points, side="right") - 1
+    monkeypatch.setattr(social_graph, "_FULL_UP_TO", 0)  # the stored sums
+    monkeypatch.setattr(social_graph, "_LOOKUPS", chunk)
+    for search in (0, BIG):
+        monkeypatch.setattr(social_graph, "_SEARCH", search)
+        got = g._locate(points)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, expect)
+    assert g._locate(points[:0]).shape == (0,)
