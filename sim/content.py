@@ -51,7 +51,6 @@ _FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Py
 _FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) are made in Python
 _WORD = 0xFFFFFFFF
 _SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
-_POISSON_MULT = 10.0  # below this mean a Poisson draw is made in Python (numpy's method)
 _NONE: list[int] = []  # no draws (never changed: concatenation makes new lists)
 
 
@@ -139,13 +138,13 @@ class Post:
                 self._weights = w / w.sum()
             mean = self.expected_seed_views * self._weights[k]
             boost = live.platform_boost
-            followers = _poisson(self.rng, mean / (1 + boost))
-            others = _poisson(self.rng, mean * boost / (1 + boost))
+            followers = int(self.rng.poisson(mean / (1 + boost)))
+            others = int(self.rng.poisson(mean * boost / (1 + boost)))
             return followers, others
         tau = video.reach_decay_hours
         seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
-        followers = _poisson(self.rng, seed_mean)
-        others = _poisson(self.rng, self.excitation) if self.excitation > 0 else 0
+        followers = int(self.rng.poisson(seed_mean))
+        others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
         return followers, others
 
     def feed_views(
@@ -328,24 +327,6 @@ class Post:
 def _keep_hours(decay: float) -> int:
     """Hours a viewer stays a potential sharer under a kernel decay (:data:`SHARER_MEMORY`)."""
     return 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
-
-
-def _poisson(rng: np.random.Generator, lam: float) -> int:
-    """``int(rng.poisson(lam))``: below 10, drawn in Python as numpy draws it (the
-    product of the generator's doubles, each from its own ``next_double``, until it falls
-    to ``exp(-lam)`` or below; nothing drawn for 0); from 10, numpy's (transformed
-    rejection). A third of a microsecond for the common draw of one double."""
-    if not 0 < lam < _POISSON_MULT:
-        return int(rng.poisson(lam))  # 0 (no draw), 10 and more, or numpy's refusal
-    words = rng.bit_generator.ctypes
-    double, state = words.next_double, words.state
-    floor = math.exp(-lam)
-    prod = double(state)
-    x = 0
-    while prod > floor:
-        x += 1
-        prod *= double(state)
-    return x
 
 
 def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:

@@ -34,11 +34,10 @@ def _graph(n: int, seed: int, **changes):
 
 
 def _long_way(monkeypatch) -> None:
-    """Every few-draw shortcut off: numpy calls with arrays, Poisson draws by numpy."""
+    """Every few-draw shortcut off: numpy calls with arrays."""
     for module, names in SHORTCUTS.items():
         for name in names:
             monkeypatch.setattr(module, name, 0)
-    monkeypatch.setattr(content, "_POISSON_MULT", 0.0)
 
 
 def _run_posts(graph, seed: int, scale: float, batched: bool, kinds: tuple[str, ...]):
@@ -147,33 +146,6 @@ def test_edge_target_lists_are_the_arrays_targets(k):
     got = graph.edge_target_list(src.tolist(), slots.tolist())
     assert got == graph.edge_targets(src, slots).tolist()
     assert all(type(x) is int for x in got)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_poisson_draws_in_python_are_numpys(seed):
-    """Means from 0 to past 10 (numpy's other method), tiny and subnormal ones, with a
-    half-used 32-bit word left in the generator now and then: the same counts, the same
-    generator state after."""
-    r = np.random.default_rng(seed)
-    means = [0.0, 5e-324, 1e-300, 1e-9, 9.999999999999998, 10.0, 10.5, 250.0]
-    means += (r.random(300) * 12).tolist() + (r.random(100) * 0.05).tolist()
-    means += (r.random(50) * 1e-6).tolist()
-    r.shuffle(means)
-    a, b = stream(seed, "six-poisson"), stream(seed, "six-poisson")
-    for i, mean in enumerate(means):
-        if i % 13 == 0:
-            a.integers(0, 7), b.integers(0, 7)
-        got = content._poisson(a, mean)
-        assert type(got) is int and got == int(b.poisson(mean))
-    assert a.bit_generator.state == b.bit_generator.state
-
-
-@pytest.mark.parametrize("mean", [-1.0, float("nan")])
-def test_a_bad_poisson_mean_is_refused_as_numpy_refuses_it(mean):
-    with pytest.raises(ValueError, match="lam"):
-        np.random.default_rng(0).poisson(mean)
-    with pytest.raises(ValueError, match="lam"):
-        content._poisson(np.random.default_rng(0), mean)
 
 
 @pytest.mark.parametrize(
