@@ -96,7 +96,7 @@ _SEARCH = 512  # up to this many points, the stored value before each is a binar
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
-_FEW_LOOPS = 32  # up to this many self-loops of a look-up are mended in Python
+_FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
 _SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
 _WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
 
@@ -174,13 +174,6 @@ class SocialGraph:
             np.concatenate([self.comm_cum[:-1], self.region_cum[:-1], [0.0]]),
             np.concatenate([self.comm_cum[1:], self.region_cum[1:], [total]]),
         )
-
-    @functools.cached_property
-    def _scope_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """:attr:`_scopes` as two tables of rows: (first position, end) and the cumulative
-        attention at both."""
-        starts, ends, cum_starts, cum_ends = self._scopes
-        return np.stack([starts, ends], axis=1), np.stack([cum_starts, cum_ends], axis=1)
 
     @functools.cached_property
     def _cumw(self) -> np.ndarray:
@@ -283,7 +276,7 @@ class SocialGraph:
         scope, u_point = _uniforms(self.key, src, j, 0)
         # each edge's scope (its community, its region or the market), as a row of the
         # scopes' table: where the scope lies in the layout and its cumulative attention
-        bounds, cums = self._scope_pairs
+        starts, ends, cum_starts, cum_ends = self._scopes
         if len(src) < _SCOPE_GATHER:
             n_comm = len(self.comm_start) - 1
             r = self.region[src].astype(np.int64)
@@ -291,12 +284,12 @@ class SocialGraph:
             scope_of = np.where(
                 scope < self.within_community,
                 self.community[src],
-                np.where(scope < self.within_community + self.within_region, r, len(bounds) - 1),
+                np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
             )
         else:  # each consumer's community or region read only where its edge needs it
             scope_of = self._scope_rows(src, scope)
-        lo, hi = bounds[scope_of].T  # one gather for both bounds, one for both sums
-        cum_lo, cum_hi = cums[scope_of].T
+        lo, hi = starts[scope_of], ends[scope_of]
+        cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
