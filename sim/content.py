@@ -413,7 +413,7 @@ class PendingShares:
     target is a pure function of (sharer, edge), so one :meth:`SocialGraph.edge_targets` call
     for all posts gives what one call per post gave. Shares added as Python lists (a few
     per post) are kept in two flat lists, looked up as lists when no post added arrays
-    (:meth:`SocialGraph.edge_target_list`: on Python numbers for a few), else with the
+    (:meth:`SocialGraph.edge_targets_of_lists`: on Python numbers for a few), else with the
     arrays in one call.
     """
 
@@ -451,7 +451,7 @@ class PendingShares:
             if not self._fills:
                 return
             fills = self._fills
-            targets = graph.edge_target_list(self._src, self._edge)
+            targets = graph.edge_targets_of_lists(self._src, self._edge)
         else:
             fills = self._array_fills + self._fills
             src, edge = self._sharers, self._slots

@@ -310,13 +310,12 @@ class SocialGraph:
             pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
         return self.order[pos].astype(np.int64)
 
-    def edge_target_list(self, src: list[int], j: list[int]) -> list[int]:
-        """``edge_targets(src, j).tolist()`` for lists (a few edges found without arrays)."""
+    def edge_targets_of_lists(self, src: list[int], j: list[int]) -> list[int] | np.ndarray:
+        """:meth:`edge_targets` of edges given as lists: for a few, found on Python numbers
+        and given as a list (no array made); else the int64 array."""
         if len(src) <= _FEW_EDGES:
             return self._few_targets(src, j)
-        return self.edge_targets(
-            np.array(src, dtype=np.int64), np.array(j, dtype=np.int64)
-        ).tolist()
+        return self.edge_targets(np.array(src, dtype=np.int64), np.array(j, dtype=np.int64))
 
     def _unloop(
         self,
