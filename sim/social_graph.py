@@ -293,21 +293,24 @@ class SocialGraph:
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
-        loop = self.order[pos] == src  # no self-loops: take the next consumer of the block
-        if loop.any():
-            at = np.flatnonzero(loop)
-            if len(at) <= _FEW_LOOPS:  # a few: on Python numbers
-                self._unloop(at.tolist(), src, j, pos, lo, hi)
-                return self.order[pos].astype(np.int64)
-            alone = at[hi[loop] - lo[loop] == 1]
-            if len(alone):  # alone in its community: a contact elsewhere in its region
-                r = self.region[src[alone]].astype(np.int64)
-                lo[alone], hi[alone] = self.region_start[r], self.region_start[r + 1]
-                u = _uniforms(self.key, src[alone], j[alone], 1)[0]
-                pos[alone] = lo[alone] + (u * (hi[alone] - lo[alone])).astype(np.int64)
-                loop = self.order[pos] == src
-            lo_s, size = lo[loop], hi[loop] - lo[loop]
-            pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
+        found = self.order[pos].astype(np.int64)  # each edge's target, unless a self-loop
+        loop = found == src  # no self-loops: take the next consumer of the block
+        if not loop.any():
+            return found
+        at = np.flatnonzero(loop)
+        if len(at) <= _FEW_LOOPS:  # a few: on Python numbers, their targets read again
+            self._unloop(at.tolist(), src, j, pos, lo, hi)
+            found[at] = self.order[pos[at]]
+            return found
+        alone = at[hi[loop] - lo[loop] == 1]
+        if len(alone):  # alone in its community: a contact elsewhere in its region
+            r = self.region[src[alone]].astype(np.int64)
+            lo[alone], hi[alone] = self.region_start[r], self.region_start[r + 1]
+            u = _uniforms(self.key, src[alone], j[alone], 1)[0]
+            pos[alone] = lo[alone] + (u * (hi[alone] - lo[alone])).astype(np.int64)
+            loop = self.order[pos] == src
+        lo_s, size = lo[loop], hi[loop] - lo[loop]
+        pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
         return self.order[pos].astype(np.int64)
 
     def edge_targets_of_lists(self, src: list[int], j: list[int]) -> list[int] | np.ndarray:
