@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import mesa
@@ -479,13 +479,20 @@ class ConsumerPopulation(mesa.Agent):
         P = m.n_sku
         on_sale = self._on_sale(hour)
         if on_sale.every:
-            at = list(range(len(consumers)))
+            at = range(len(consumers))
         else:  # products not on sale yet: their exposures are dropped
             sellable = m.sellable_from
             at = [i for i, s in enumerate(skus) if sellable.item(s) <= hour]
             if not at:
                 return []
-        flat = [consumers[i] * P + skus[i] for i in at]  # one key per (consumer, product)
+        # one key per (consumer, product)
+        flat = (
+            consumers
+            if P == 1 and len(at) == len(consumers)
+            else [consumers[i] * P + skus[i] for i in at]
+        )
+        if books is None and len(set(flat)) == len(flat):  # no key twice: no groups
+            return self._distinct_wish_rows(hour, consumers, skus, channels, kols, rng, at, flat)
         order = sorted(range(len(flat)), key=flat.__getitem__)
         starts: list[int] = []
         sizes: list[int] = []
@@ -604,6 +611,94 @@ class ConsumerPopulation(mesa.Agent):
             return [at[j]] if rng.random() < p[j] else []
         u = rng.random(len(idx)).tolist()
         return sorted([at[j] for j, a in zip(idx, u, strict=True) if a < p[j]])
+
+    def _distinct_wish_rows(
+        self,
+        hour: int,
+        consumers: list[int],
+        skus: list[int],
+        channels: list[int],
+        kols: list[int],
+        rng: np.random.Generator,
+        at: Sequence[int],
+        flat: list[int],
+    ) -> list[int]:
+        """:meth:`_few_wish_rows` when no (consumer, product) is exposed twice (the usual
+        few) and the feedback takes the books at once: every exposure is its own chance, so
+        one pass over them in ascending key order counts the exposure, works out the wish
+        probability (the same operations in the same order) and adds it to the books (in the
+        order ``np.bincount`` adds the chances: ascending keys); the same single draw.
+        ``at``: the positions on sale; ``flat``: their keys."""
+        m = self.model
+        fb = m.feedback
+        mult = fb.conversion_multiplier()
+        ratio_of, novelty_of, rating_of = {}, {}, {}
+        price_ratio = m.price_ratio
+        for s in skus if len(at) == len(skus) else [skus[i] for i in at]:
+            if s not in ratio_of:
+                ratio_of[s] = price_ratio.item(s) - 1.0
+                novelty_of[s] = self._novelty(s, hour)
+                rating_of[s] = mult.item(s)
+        sensitivity = self.price_sensitivity
+        n = len(flat)
+        if n == 1:
+            (i,) = at
+            exps = np.exp(np.array([-sensitivity.item(consumers[i]) * ratio_of[skus[i]]])).tolist()
+            order = [0]
+        else:
+            args = [-sensitivity.item(consumers[i]) * ratio_of[skus[i]] for i in at]
+            exps = np.exp(np.array(args, dtype=np.float64)).tolist()
+            order = sorted(range(n), key=flat.__getitem__)
+        ec, state = self._flat_books()
+        boost, fatigue = self._seen_factors()
+        conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
+        kept_share = 1.0 - fb.cfg.warning_effect
+        views: dict[int, int] = {}
+        sums: dict[int, float] = {}
+        lost: dict[int, float] = {}
+        p: list[float] = []  # in ascending key order
+        for e in order:
+            key = flat[e]
+            count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
+            if count > _MAX_SEEN:
+                count = _MAX_SEEN
+            ec[key] = count
+            i = at[e]
+            s, k, ch = skus[i], kols[i], channels[i]
+            content = ch in _CONTENT
+            if content:
+                views[s] = views.get(s, 0) + 1
+            st = state.item(key)
+            if st != NONE and st != WARNED:  # bought or waiting: no chance
+                p.append(0.0)
+                continue
+            q = conversion.item(ch) * appeal.item(s)
+            if k >= 0:
+                q *= trust.item(k)
+            q *= exps[e]
+            q *= novelty_of[s]
+            q *= boost.item(count)
+            if fatigue is not None:
+                q *= fatigue.item(count)
+            plain = min(q, 1.0)
+            q *= rating_of[s]
+            if st == WARNED:
+                q *= kept_share
+            q = min(q, 1.0)
+            p.append(q)
+            if content:
+                sums[s] = sums.get(s, 0.0) + q
+            x = plain - q
+            if x > 0:  # nothing lost adds nothing
+                lost[s] = lost.get(s, 0.0) + x
+        if views:
+            fb.note_conversion_of(views, sums)
+        if lost:
+            fb.add_demand_lost_of(lost)
+        if n == 1:
+            return [at[0]] if rng.random() < p[0] else []
+        u = rng.random(n).tolist()
+        return sorted([at[e] for e, a, q in zip(order, u, p, strict=True) if a < q])
 
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
         """The exposure counts and states as flat views (index ``consumer·P + product``),
