@@ -22,6 +22,7 @@ Peers are uniformly random links, or the social graph's contacts when it is enab
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -316,7 +317,10 @@ class ConsumerPopulation(mesa.Agent):
             )
         elif total <= _WISH_CHUNK:
             consumers, skus, channels, kols, _ = _concat(fresh, quantity=False)
-            idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
+            if self.model.n_sku == 1 and _ONE_PRODUCT:
+                idx = self._one_product_wish_rows(hour, consumers, channels, kols, rng)
+            else:
+                idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
             if idx is None or len(idx) == 0:
                 return None
             idx = np.sort(idx)
@@ -457,6 +461,83 @@ class ConsumerPopulation(mesa.Agent):
         want = rng.random(len(idx)) < p_idx
         idx = idx[want]
         return idx if position is None else position[idx]
+
+    def _one_product_wish_rows(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray | None:
+        """:meth:`_wish_rows` of a world of one product, the books to the feedback at once:
+        the same numbers with fewer numpy calls. The product's factors are scalars (a
+        float64 array times a float64 scalar rounds each product as times the gathered
+        array), the channel's conversion times the appeal comes from a table per channel
+        (the same products), the KOL's trust from the trusts with a 1.0 appended (read at
+        index -1 where there is no KOL), the price factor's argument as ``s · -(ratio)``
+        (the same as ``-s · ratio``), an hour without a consumer exposed twice counts its
+        exposures without groups, and the books' sums are :func:`_book_conversion`'s
+        (``np.bincount`` in the chances' order) handed over as numbers."""
+        m = self.model
+        if not self._on_sale(hour).every:  # the product is not on sale yet
+            return None
+        flat = consumers
+        groups = _Groups(flat, self.n)
+        ec, state_flat = self._flat_books()
+        if groups.distinct:  # each consumer once: one more exposure each (uint16 arithmetic)
+            seen = ec[flat]
+            seen += 1
+            if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
+                np.minimum(seen, _MAX_SEEN, out=seen)
+            ec[flat] = seen
+        else:
+            ec[groups.keys] += groups.sizes.astype(np.uint16)
+            seen = ec[flat]
+            over = seen > _MAX_SEEN
+            if over.any():
+                ec[flat[over]] = _MAX_SEEN
+                seen = ec[flat]
+        p = (m.channel_conversion * m.appeal.item(0))[channels]
+        p *= np.concatenate((m.kol_trust, _ONE))[kols]  # index -1: no KOL, times 1.0
+        x = self.price_sensitivity[consumers] * np.float64(-(m.price_ratio.item(0) - 1.0))
+        p *= np.exp(x, out=x)
+        p *= self._novelty_row(hour)[0]
+        boost, fatigue = self._seen_factors()
+        p *= boost[seen]
+        if fatigue is not None:
+            p *= fatigue[seen]
+        del seen, x
+        state = state_flat[flat]
+        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+        fb = m.feedback
+        p *= fb.conversion_multiplier()[0]
+        warned = state == WARNED
+        if warned.any():
+            p[warned] *= 1.0 - fb.cfg.warning_effect
+        np.minimum(p, 1.0, out=p)
+        closed = _CLOSED[state]
+        p[closed] = 0.0
+        idx = _most_persuasive(flat, p, groups)
+        del groups
+        p_idx = p[idx]
+        still_open = ~closed[idx]
+        kept = idx[still_open]
+        # the books (_book_conversion's sums, one product)
+        content = _IS_CONTENT[channels]
+        views = int(np.count_nonzero(content))
+        opened = p_idx[still_open]
+        if views:
+            chosen = opened[content[kept]]
+            total = np.bincount(np.zeros(len(chosen), np.intp), chosen, 1).item(0)
+            fb.note_conversion_of({0: views}, {0: total})
+        lost = p_plain[kept] - opened
+        hit = lost > 0
+        if hit.any():  # nothing lost adds nothing
+            lost = lost[hit]
+            fb.add_demand_lost_of({0: np.bincount(np.zeros(len(lost), np.intp), lost, 1).item(0)})
+        want = rng.random(len(idx)) < p_idx
+        return idx[want]
 
     def _few_wish_rows(
         self,
@@ -974,6 +1055,12 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
+_IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
+_CLOSED = np.array([s in (BOUGHT, WAITING) for s in range(128)])  # per state: no chance
+_ONE = np.ones(1)
+# worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
+# general way, for the tests)
+_ONE_PRODUCT = True
 _NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
 _MAX_SEEN = 10_000  # exposure counts saturate here
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
@@ -1020,11 +1107,31 @@ class _Groups:
         else:
             self.order = _stable_order(flat)
             ordered = flat[self.order]
-        self.head = np.ones(n, dtype=bool)
-        self.head[1:] = ordered[1:] != ordered[:-1]
-        self.starts = np.flatnonzero(self.head)
-        self.keys = ordered[self.starts]  # the distinct flat values, ascending
-        self.sizes = np.diff(np.append(self.starts, n))
+        self._ordered = ordered
+        self._new = ordered[1:] != ordered[:-1]  # where a group starts (after the first)
+        self.distinct = bool(self._new.all())  # every value once: groups of one
+
+    @functools.cached_property
+    def head(self) -> np.ndarray:
+        """Per sorted exposure: whether it starts its group."""
+        head = np.ones(len(self.order), dtype=bool)
+        head[1:] = self._new
+        return head
+
+    @functools.cached_property
+    def starts(self) -> np.ndarray:
+        """Where each group starts in the sorted order."""
+        return np.flatnonzero(self.head)
+
+    @functools.cached_property
+    def keys(self) -> np.ndarray:
+        """The distinct flat values, ascending."""
+        return self._ordered if self.distinct else self._ordered[self.starts]
+
+    @functools.cached_property
+    def sizes(self) -> np.ndarray:
+        """Each group's size."""
+        return np.diff(np.append(self.starts, len(self.order)))
 
 
 def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
@@ -1033,10 +1140,10 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     group's head, with one stable sort instead of two and the groups' best found linearly
     (most groups are a single exposure). ``groups``: ``_Groups(flat)`` if already made."""
     g = _Groups(flat) if groups is None else groups
+    if g.distinct:  # every exposure is its consumer's only one for that product
+        return g.order
     order, starts = g.order, g.starts
     n = len(order)
-    if len(starts) == n:  # every exposure is its consumer's only one for that product
-        return order
     if np.isnan(p).any():  # NaN has no place in a maximum: sort as lexsort does
         lex = np.lexsort((-p, flat))
         return lex[g.head]
