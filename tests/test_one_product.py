@@ -87,18 +87,48 @@ def test_one_product_decides_as_the_general_way(base_model, seed):
     if seed % 8 == 6:  # not on sale yet: no wish
         world.sellable_from = np.array([hour + 3], np.int64)
     cons, skus, channels, kols = _exposures(world, seed)
-    if seed % 11 == 10:  # NaN wish probabilities take lexsort's choice
-        world.appeal = np.array([np.nan])
+    if seed % 11 == 10:  # NaN wish probabilities (some) take lexsort's choice
+        world.population.price_sensitivity[cons[::3]] = np.nan
     long, short = world, copy.deepcopy(world)
     r_long, r_short = stream(seed, "one"), stream(seed, "one")
     got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
-    got_short = short.population._one_product_wish_rows(hour, cons, channels, kols, r_short)
+    got_short = short.population._one_product_wish_rows(hour, cons, channels, kols, r_short, None)
     if got_long is None:
         assert got_short is None or len(got_short) == 0
     else:
         assert got_short.tolist() == got_long.tolist()
     assert _state(short) == _state(long)
     assert r_short.bit_generator.state == r_long.bit_generator.state
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_one_product_keeps_a_chunks_books_as_the_general_way(base_model, seed, monkeypatch):
+    """A chunk of a large hour: its share of the books (_ConversionBooks) continues an
+    earlier chunk's as the general way's does."""
+    world = _world(base_model, seed)
+    cons, skus, channels, kols = _exposures(world, seed)
+    if seed % 11 == 10:
+        world.population.price_sensitivity[cons[::3]] = np.nan
+    long, short = world, copy.deepcopy(world)
+    got = {}
+    for name, m, switch in (("long", long, False), ("short", short, True)):
+        monkeypatch.setattr(consumers, "_ONE_PRODUCT", switch)
+        b = consumers._ConversionBooks(1)
+        earlier = consumers._Chances(
+            np.zeros(2, np.int64), np.array([True, False]), np.array([0.3, 0.1]), np.ones(2)
+        )
+        b.add(np.zeros(2, np.int64), np.array([True, False]), earlier)
+        g = stream(seed, "c")
+        idx = m.population._wish_rows(10, cons, skus, channels, kols, g, b)
+        got[name] = (
+            idx.tolist(),
+            b.views.tobytes(),
+            b.kept.tobytes(),
+            b.lost.tobytes(),
+            _state(m),
+            g.bit_generator.state,
+        )
+    assert got["short"] == got["long"]
 
 
 @pytest.mark.parametrize("seed", range(4))

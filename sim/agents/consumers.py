@@ -317,10 +317,7 @@ class ConsumerPopulation(mesa.Agent):
             )
         elif total <= _WISH_CHUNK:
             consumers, skus, channels, kols, _ = _concat(fresh, quantity=False)
-            if self.model.n_sku == 1 and _ONE_PRODUCT:
-                idx = self._one_product_wish_rows(hour, consumers, channels, kols, rng)
-            else:
-                idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
+            idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
             if idx is None or len(idx) == 0:
                 return None
             idx = np.sort(idx)
@@ -401,6 +398,8 @@ class ConsumerPopulation(mesa.Agent):
             )
             return np.array(few, dtype=np.intp)
         m = self.model
+        if m.n_sku == 1 and _ONE_PRODUCT:
+            return self._one_product_wish_rows(hour, consumers, channels, kols, rng, books)
         position = None
         if not self._on_sale(hour).every:  # some product not on sale yet: drop its exposures
             launched = m.sellable_from[skus] <= hour
@@ -469,21 +468,26 @@ class ConsumerPopulation(mesa.Agent):
         channels: np.ndarray,
         kols: np.ndarray,
         rng: np.random.Generator,
+        books: _ConversionBooks | None,
     ) -> np.ndarray | None:
-        """:meth:`_wish_rows` of a world of one product, the books to the feedback at once:
-        the same numbers with fewer numpy calls. The product's factors are scalars (a
-        float64 array times a float64 scalar rounds each product as times the gathered
-        array), the channel's conversion times the appeal comes from a table per channel
-        (the same products), the KOL's trust from the trusts with a 1.0 appended (read at
-        index -1 where there is no KOL), the price factor's argument as ``s · -(ratio)``
-        (the same as ``-s · ratio``), an hour without a consumer exposed twice counts its
-        exposures without groups, and the books' sums are :func:`_book_conversion`'s
-        (``np.bincount`` in the chances' order) handed over as numbers."""
+        """:meth:`_wish_rows` of a world of one product: the same numbers with fewer numpy
+        calls, worked out in ascending consumer order (the order of the chances: the
+        population's columns are read in one ascending pass, not at random).
+
+        Each exposure's factors are the same operations on the same numbers, element by
+        element, in another order: the product's factors are scalars (a float64 array times
+        a float64 scalar rounds as times the gathered array), the channel's conversion times
+        the appeal comes from a table per channel, the KOL's trust from the trusts with a
+        1.0 appended (read at index -1 where there is no KOL: times 1.0); an hour without a
+        consumer exposed twice counts its exposures without groups; the books' sums are
+        :func:`_book_conversion`'s (``np.bincount`` in the chances' order), handed over as
+        numbers (or to ``books`` for a chunk of a large hour)."""
         m = self.model
         if not self._on_sale(hour).every:  # the product is not on sale yet
             return None
-        flat = consumers
-        groups = _Groups(flat, self.n)
+        groups = _Groups(consumers, self.n)
+        order, flat = groups.order, groups.ordered  # the consumers, ascending
+        channels, kols = channels[order], kols[order]
         ec, state_flat = self._flat_books()
         if groups.distinct:  # each consumer once: one more exposure each (uint16 arithmetic)
             seen = ec[flat]
@@ -494,13 +498,13 @@ class ConsumerPopulation(mesa.Agent):
         else:
             ec[groups.keys] += groups.sizes.astype(np.uint16)
             seen = ec[flat]
-            over = seen > _MAX_SEEN
-            if over.any():
-                ec[flat[over]] = _MAX_SEEN
-                seen = ec[flat]
+            if seen.max() > _MAX_SEEN:  # as above (a consumer's exposures: the same count)
+                np.minimum(seen, _MAX_SEEN, out=seen)
+                ec[flat] = seen
         p = (m.channel_conversion * m.appeal.item(0))[channels]
         p *= np.concatenate((m.kol_trust, _ONE))[kols]  # index -1: no KOL, times 1.0
-        x = self.price_sensitivity[consumers] * np.float64(-(m.price_ratio.item(0) - 1.0))
+        x = self.price_sensitivity[flat]
+        x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
         p *= np.exp(x, out=x)
         p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
@@ -518,26 +522,36 @@ class ConsumerPopulation(mesa.Agent):
         np.minimum(p, 1.0, out=p)
         closed = _CLOSED[state]
         p[closed] = 0.0
-        idx = _most_persuasive(flat, p, groups)
-        del groups
-        p_idx = p[idx]
-        still_open = ~closed[idx]
-        kept = idx[still_open]
-        # the books (_book_conversion's sums, one product)
         content = _IS_CONTENT[channels]
         views = int(np.count_nonzero(content))
-        opened = p_idx[still_open]
-        if views:
-            chosen = opened[content[kept]]
-            total = np.bincount(np.zeros(len(chosen), np.intp), chosen, 1).item(0)
-            fb.note_conversion_of({0: views}, {0: total})
-        lost = p_plain[kept] - opened
-        hit = lost > 0
-        if hit.any():  # nothing lost adds nothing
-            lost = lost[hit]
-            fb.add_demand_lost_of({0: np.bincount(np.zeros(len(lost), np.intp), lost, 1).item(0)})
-        want = rng.random(len(idx)) < p_idx
-        return idx[want]
+        # one chance per consumer: the first most persuasive of its exposures
+        if groups.distinct:
+            chosen = order
+        else:
+            best = _first_best(p, groups, consumers)
+            chosen = order[best]
+            p, p_plain, closed, content = p[best], p_plain[best], closed[best], content[best]
+        still_open = ~closed
+        opened = p[still_open]
+        plain = p_plain[still_open]
+        if books is not None:  # a chunk of a large hour: its share of the books
+            zeros = np.zeros(len(opened), np.intp)
+            chances = _Chances(zeros, content[still_open], opened, plain)
+            every = content if groups.distinct else _IS_CONTENT[channels]
+            books.add(np.zeros(len(every), np.intp), every, chances)
+        else:  # _book_conversion's sums, one product
+            if views:
+                kept = opened[content[still_open]]
+                total = np.bincount(np.zeros(len(kept), np.intp), kept, 1).item(0)
+                fb.note_conversion_of({0: views}, {0: total})
+            lost = plain - opened
+            hit = lost > 0
+            if hit.any():  # nothing lost adds nothing
+                lost = lost[hit]
+                total = np.bincount(np.zeros(len(lost), np.intp), lost, 1).item(0)
+                fb.add_demand_lost_of({0: total})
+        want = rng.random(len(p)) < p
+        return chosen[want]
 
     def _few_wish_rows(
         self,
@@ -1107,7 +1121,7 @@ class _Groups:
         else:
             self.order = _stable_order(flat)
             ordered = flat[self.order]
-        self._ordered = ordered
+        self.ordered = ordered  # flat in that order
         self._new = ordered[1:] != ordered[:-1]  # where a group starts (after the first)
         self.distinct = bool(self._new.all())  # every value once: groups of one
 
@@ -1126,7 +1140,7 @@ class _Groups:
     @functools.cached_property
     def keys(self) -> np.ndarray:
         """The distinct flat values, ascending."""
-        return self._ordered if self.distinct else self._ordered[self.starts]
+        return self.ordered if self.distinct else self.ordered[self.starts]
 
     @functools.cached_property
     def sizes(self) -> np.ndarray:
@@ -1151,6 +1165,23 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     best = np.maximum.reduceat(ps, starts)
     position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
     return order[np.minimum.reduceat(position, starts)]
+
+
+def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
+    """:func:`_most_persuasive` in the sorted order of ``g`` (``_Groups(flat)``): per group,
+    ascending, the position in that order of its exposure of the highest ``ps`` (values in
+    that order; the first on ties, NaN as lexsort places it)."""
+    order, starts = g.order, g.starts
+    n = len(order)
+    if np.isnan(ps).any():  # by _most_persuasive itself, on the values in flat's order
+        p = np.empty(n)
+        p[order] = ps
+        position = np.empty(n, np.intp)
+        position[order] = np.arange(n)
+        return position[_most_persuasive(flat, p, g)]
+    best = np.maximum.reduceat(ps, starts)
+    position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
+    return np.minimum.reduceat(position, starts)
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
