@@ -724,6 +724,9 @@ class ConsumerPopulation(mesa.Agent):
         probability (the same operations in the same order) and adds it to the books (in the
         order ``np.bincount`` adds the chances: ascending keys); the same single draw.
         ``at``: the positions on sale; ``flat``: their keys."""
+        if len(flat) == 1:
+            (i,) = at
+            return self._single_wish(hour, consumers[i], skus[i], channels[i], kols[i], rng, i)
         m = self.model
         fb = m.feedback
         mult = fb.conversion_multiplier()
@@ -736,14 +739,9 @@ class ConsumerPopulation(mesa.Agent):
                 rating_of[s] = mult.item(s)
         sensitivity = self.price_sensitivity
         n = len(flat)
-        if n == 1:
-            (i,) = at
-            exps = np.exp(np.array([-sensitivity.item(consumers[i]) * ratio_of[skus[i]]])).tolist()
-            order = [0]
-        else:
-            args = [-sensitivity.item(consumers[i]) * ratio_of[skus[i]] for i in at]
-            exps = np.exp(np.array(args, dtype=np.float64)).tolist()
-            order = sorted(range(n), key=flat.__getitem__)
+        args = [-sensitivity.item(consumers[i]) * ratio_of[skus[i]] for i in at]
+        exps = np.exp(np.array(args, dtype=np.float64)).tolist()
+        order = sorted(range(n), key=flat.__getitem__)
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
@@ -790,10 +788,51 @@ class ConsumerPopulation(mesa.Agent):
             fb.note_conversion_of(views, sums)
         if lost:
             fb.add_demand_lost_of(lost)
-        if n == 1:
-            return [at[0]] if rng.random() < p[0] else []
         u = rng.random(n).tolist()
         return sorted([at[e] for e, a, q in zip(order, u, p, strict=True) if a < q])
+
+    def _single_wish(
+        self, hour: int, c: int, s: int, ch: int, k: int, rng: np.random.Generator, at: int
+    ) -> list[int]:
+        """:meth:`_distinct_wish_rows` for one exposure (consumer ``c``, product ``s``,
+        channel ``ch``, KOL ``k``) at position ``at``: the same count, probability, books
+        (sums from 0.0) and draw, on Python numbers."""
+        m = self.model
+        fb = m.feedback
+        ec, state = self._flat_books()
+        key = c * m.n_sku + s
+        count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
+        if count > _MAX_SEEN:
+            count = _MAX_SEEN
+        ec[key] = count
+        content = ch in _CONTENT
+        st = state.item(key)
+        if st != NONE and st != WARNED:  # bought or waiting: no chance (the draw is made)
+            if content:
+                fb.note_conversion_of({s: 1}, {})
+            rng.random()
+            return []
+        q = m.channel_conversion.item(ch) * m.appeal.item(s)
+        if k >= 0:
+            q *= m.kol_trust.item(k)
+        ratio = m.price_ratio.item(s) - 1.0
+        q *= np.exp(np.array([-self.price_sensitivity.item(c) * ratio])).item(0)
+        q *= self._novelty(s, hour)
+        boost, fatigue = self._seen_factors()
+        q *= boost.item(count)
+        if fatigue is not None:
+            q *= fatigue.item(count)
+        plain = min(q, 1.0)
+        q *= fb.conversion_multiplier().item(s)
+        if st == WARNED:
+            q *= 1.0 - fb.cfg.warning_effect
+        q = min(q, 1.0)
+        if content:
+            fb.note_conversion_of({s: 1}, {s: 0.0 + q})
+        x = plain - q
+        if x > 0:  # nothing lost adds nothing
+            fb.add_demand_lost_of({s: 0.0 + x})
+        return [at] if rng.random() < q else []
 
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
         """The exposure counts and states as flat views (index ``consumer·P + product``),
@@ -811,8 +850,10 @@ class ConsumerPopulation(mesa.Agent):
     def _novelty(self, sku: int, hour: int) -> float:
         """The novelty of product ``sku`` at ``hour`` (:meth:`_novelty_row`), as a float
         (from the table's Python copy)."""
-        self._novelty_row(hour)
         table = self._novelty_table
+        if table is None or not 0 <= hour - table[0] < _NOVELTY_HOURS:
+            self._novelty_row(hour)
+            table = self._novelty_table
         return table[2][hour - table[0]][sku]
 
     def _novelty_row(self, hour: int) -> np.ndarray:
