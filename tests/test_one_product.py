@@ -157,3 +157,34 @@ def test_an_hour_of_one_product_takes_the_short_way(base_model, seed, monkeypatc
         books.append([m.ledger.hour_block.tobytes(), *units, *_state(m)])
     assert books[0] == books[1]
     assert calls == [1]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_page_of_one_product_is_observed_as_the_arrays_way(seed):
+    """_observe_page with one product hands the feedback numbers
+    (``Feedback.observe_offers_of``): the same shares as the counts' arrays give."""
+    from sim.feedback import Feedback
+
+    r = np.random.default_rng(seed)
+    cfg = sim.compose().market.feedback
+    a, b = Feedback(cfg, 1), Feedback(cfg, 1)
+    before = r.random()
+    for fb in (a, b):
+        fb.soldout_share[:] = before
+        fb.slow_share[:] = before * 0.5
+    n = int(r.integers(0, 40)) if seed % 4 else 0  # some hours without first-time wishes
+    outcome = r.choice([consumers.ACCEPTED, consumers.SOLD_OUT, consumers.TOO_SLOW], n)
+    skus = np.zeros(n, np.int64)
+    a.observe_offers(
+        np.bincount(skus, minlength=1),
+        np.bincount(skus[outcome == consumers.SOLD_OUT], minlength=1),
+        np.bincount(skus[outcome == consumers.TOO_SLOW], minlength=1),
+    )
+
+    class _Model:
+        n_sku = 1
+        feedback = b
+
+    consumers._observe_page(_Model(), skus, outcome.astype(np.int8))
+    assert a.soldout_share.tobytes() == b.soldout_share.tobytes()
+    assert a.slow_share.tobytes() == b.slow_share.tobytes()

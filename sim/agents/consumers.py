@@ -1290,6 +1290,11 @@ def _stack(a, b):
 def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> None:
     """Tell the feedback how the product pages answered this hour's first-time wishes."""
     P = m.n_sku
+    if P == 1:  # counts of one product, as numbers
+        sold_out = int(np.count_nonzero(outcome == SOLD_OUT))
+        too_slow = int(np.count_nonzero(outcome == TOO_SLOW))
+        m.feedback.observe_offers_of(0, len(skus), sold_out, too_slow)
+        return
     m.feedback.observe_offers(
         np.bincount(skus, minlength=P),
         np.bincount(skus[outcome == SOLD_OUT], minlength=P),
