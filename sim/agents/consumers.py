@@ -385,7 +385,8 @@ class ConsumerPopulation(mesa.Agent):
         books: _ConversionBooks | None,
     ) -> np.ndarray | None:
         """The exposures (positions in the arrays given) that become wishes, unsorted; the
-        conversion books go to ``books`` (or to the feedback at once if None)."""
+        conversion books go to ``books`` (or to the feedback at once if None). A world of one
+        product takes :meth:`_one_product_wish_rows` (the same numbers)."""
         if len(consumers) <= _SMALL_BATCH:  # a small chunk of a large hour
             few = self._few_wish_rows(
                 hour,
