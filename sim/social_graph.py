@@ -536,24 +536,35 @@ def _layout(community: np.ndarray, comm_start: np.ndarray) -> np.ndarray:
 class _Choice:
     """``rng.choice(len(p), size, p=p)``, the same draws found faster: numpy draws one
     uniform ``u`` per value and returns ``searchsorted(cdf, u, "right")`` (``cdf`` the
-    cumulative sum of ``p`` divided by its last value); a binary search in a long ``cdf``
-    is a cache miss per step, so a guide table gives each ``u`` the few positions its
-    answer lies between (the answers at the bounds of its 1/65,536th of [0, 1)), and the
-    answer is counted up from the lower one."""
+    cumulative sum of ``p`` divided by its last value), that is the number of values of
+    ``cdf`` at most ``u``. With few values (at most :attr:`FEW`, e.g. the regions) that count
+    is a comparison per value, added up in the narrow type asked for; otherwise a binary
+    search in a long ``cdf`` is a cache miss per step, so a guide table gives each ``u`` the
+    few positions its answer lies between (the answers at the bounds of its 1/65,536th of
+    [0, 1)), and the answer is counted up from the lower one."""
 
     GUIDE = 1 << 16
+    FEW = 16
 
     def __init__(self, p: np.ndarray):
-        cdf = p.cumsum()
+        cdf = np.asarray(p, dtype=np.float64).cumsum()
         cdf /= cdf[-1]
         self.cdf = cdf
-        self.guide = cdf.searchsorted(np.arange(self.GUIDE + 1) / self.GUIDE, side="right")
+        self.few = len(cdf) <= self.FEW
+        if not self.few:
+            self.guide = cdf.searchsorted(np.arange(self.GUIDE + 1) / self.GUIDE, side="right")
 
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``size`` draws (int64), as ``rng.choice(len(p), size=size, p=p)``."""
+    def draw(self, rng: np.random.Generator, size: int, dtype: type = np.int64) -> np.ndarray:
+        """``size`` draws, as ``rng.choice(len(p), size=size, p=p).astype(dtype)``."""
         u = rng.random(size)
+        if self.few:  # u < 1 = cdf[-1]: the count of the others
+            out = np.zeros(size, dtype=dtype)
+            for c in self.cdf[:-1].tolist():
+                out += u >= c
+            return out
         bucket = (u * self.GUIDE).astype(np.int64)  # exact: u is a multiple of 2**-53
-        return _count_up(self.cdf, self.guide[bucket], self.guide[bucket + 1], u)
+        out = _count_up(self.cdf, self.guide[bucket], self.guide[bucket + 1], u)
+        return out if dtype is np.int64 else out.astype(dtype)
 
 
 def _count_up(
