@@ -443,7 +443,7 @@ def build(
     region = np.asarray(region)
     n = len(region)
     p = params
-    per_region = np.bincount(region, minlength=n_regions)
+    per_region = _counts(region, n_regions)
     # communities inside regions: Pareto sizes (shape 2: mean = 2·scale)
     community = np.zeros(n, dtype=np.int32)
     offset = 0
@@ -454,23 +454,29 @@ def build(
         sizes = rng.pareto(2.0, k) + 1.0
         pick = _Choice(sizes / sizes.sum())
         for a, b in _chunks(n):  # the region's members in ascending order
-            members = a + np.flatnonzero(region[a:b] == r)
-            community[members] = offset + pick.draw(rng, len(members))
+            members = np.flatnonzero(region[a:b] == r)
+            members += a
+            drawn = pick.draw(rng, len(members))
+            drawn += offset
+            community[members] = drawn
         offset += k
     # lay consumers out by (region, community): each group is one contiguous block, in
-    # consumer order inside it (communities nest in regions, numbered region by region)
+    # consumer order inside it (communities nest in regions, numbered region by region);
+    # the attention weights are drawn along the way, chunk by chunk in consumer order (the
+    # draws of one call after the communities'), and placed where their consumers go
     comm_start = np.zeros(offset + 1, dtype=np.int64)
-    np.cumsum(np.bincount(community, minlength=offset), out=comm_start[1:])
+    np.cumsum(_counts(community, offset), out=comm_start[1:])
     region_start = np.zeros(n_regions + 1, dtype=np.int64)
     np.cumsum(per_region, out=region_start[1:])
-    order = _layout(community, comm_start)
     cap = p.degree_max / p.degree_min
-    attention = _drawn(
-        n, np.float32, lambda k: np.minimum(rng.pareto(p.degree_exponent - 1.0, k) + 1.0, cap)
+    weight = np.empty((n // _BLOCK + 1) * _BLOCK, dtype=np.float32)
+    weight[n:] = np.inf
+    order = _layout(
+        community,
+        comm_start,
+        weight,
+        lambda k: np.minimum(rng.pareto(p.degree_exponent - 1.0, k) + 1.0, cap),
     )
-    weight = np.full((n // _BLOCK + 1) * _BLOCK, np.inf, dtype=np.float32)
-    weight[:n] = attention[order]
-    del attention
     checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
     guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
     bounds = np.arange(len(checkpoints)) / guide_scale
@@ -512,24 +518,60 @@ def _drawn(n: int, dtype: type, draw: Callable[[int], np.ndarray]) -> np.ndarray
     return out
 
 
-def _layout(community: np.ndarray, comm_start: np.ndarray) -> np.ndarray:
+_COUNT_CHUNK = 1 << 23  # values per np.bincount call of _counts (its int64 copy: 64 MiB)
+
+
+def _counts(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values, minlength=length)``, a range of values at a time (bincount
+    copies its input to int64: a temporary the size of the population in one call)."""
+    out = np.zeros(length, dtype=np.int64)
+    for a in range(0, len(values), _COUNT_CHUNK):
+        out += np.bincount(values[a : a + _COUNT_CHUNK], minlength=length)
+    return out
+
+
+def _layout(
+    community: np.ndarray,
+    comm_start: np.ndarray,
+    weight: np.ndarray,
+    draw: Callable[[int], np.ndarray],
+) -> np.ndarray:
     """``np.argsort(community, kind="stable")`` as int32, by counting: each chunk of
-    consumers is sorted alone and its members go after those of earlier chunks in their
-    community's block."""
+    consumers is sorted alone (its community and place packed in one integer: distinct
+    values, so any sort is the stable one) and its members go after those of earlier
+    chunks in their community's block. Each chunk's attention, ``draw(len(chunk))``, goes
+    where its consumers go: ``weight[:n]`` is the attention along the layout, without a
+    column of it by consumer (the draws of ``draw(n)``, made in turn)."""
     n = len(community)
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
+    bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
+    shift, low = np.uint64(bits), np.uint64((1 << bits) - 1)
+    places = np.arange(_CHUNK, dtype=np.uint64)
     for a, b in _chunks(n):
-        part = community[a:b]
-        o = _stable_order(part)
-        sorted_part = part[o]
-        head = np.ones(len(o), dtype=bool)
-        head[1:] = sorted_part[1:] != sorted_part[:-1]
-        starts = np.flatnonzero(head)
-        sizes = np.diff(np.append(starts, len(o)))
-        rank = np.arange(len(o)) - np.repeat(starts, sizes)  # place inside its run
-        order[free[sorted_part] + rank] = a + o
-        free[sorted_part[starts]] += sizes
+        m = b - a
+        packed = community[a:b].astype(np.uint64)
+        packed <<= shift
+        packed |= places[:m]
+        packed.sort()
+        o = (packed & low).astype(np.int64)  # the chunk's stable order
+        packed >>= shift
+        keys = packed.astype(np.int64)  # its communities, sorted
+        head = np.empty(m, dtype=bool)
+        head[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=head[1:])
+        first = np.flatnonzero(head)  # where each community's run starts
+        start = np.zeros(m, dtype=np.int64)
+        start[first] = first
+        np.maximum.accumulate(start, out=start)
+        dest = free[keys]  # the run's first free place, plus the place inside the run
+        dest += np.arange(m)
+        dest -= start
+        attention = draw(m).astype(np.float32)
+        weight[dest] = attention[o]
+        o += a
+        order[dest] = o
+        free[keys[first]] += np.diff(first, append=m)
     return order
 
 

@@ -83,3 +83,79 @@ def test_the_regions_are_drawn_as_numpy_chose_them(monkeypatch):
     expect = stream(3, "population").choice(len(share), size=30011, p=share)
     np.testing.assert_array_equal(m.population.region, expect)
     assert m.population.region.dtype == np.uint8
+
+
+def _eager_graph(region, n_regions, p, rng):
+    """The graph's columns the long way: one call per quantity (numpy's own choice with p,
+    a stable argsort, bincount, the whole cumulative sum)."""
+    n = len(region)
+    per_region = np.bincount(region, minlength=n_regions)
+    community = np.zeros(n, dtype=np.int32)
+    offset = 0
+    for r in range(n_regions):
+        if per_region[r] == 0:
+            continue
+        k = max(1, round(int(per_region[r]) / p.community_size_mean))
+        sizes = rng.pareto(2.0, k) + 1.0
+        drawn = rng.choice(k, size=int(per_region[r]), p=sizes / sizes.sum())
+        community[region == r] = offset + drawn
+        offset += k
+    order = np.argsort(community, kind="stable").astype(np.int32)
+    comm_start = np.concatenate([[0], np.cumsum(np.bincount(community, minlength=offset))])
+    cap = p.degree_max / p.degree_min
+    attention = np.minimum(rng.pareto(p.degree_exponent - 1.0, n) + 1.0, cap).astype(np.float32)
+    weight = attention[order]
+    cumw = np.concatenate([[0.0], np.cumsum(weight.astype(np.float64))])
+    deg_type = np.uint16 if p.degree_max < 2**16 else np.int32
+    degree = social_graph._pareto_int(rng, n, p.degree_min, p.degree_max, p.degree_exponent).astype(
+        deg_type
+    )
+    key = np.uint64(rng.integers(0, 2**63, dtype=np.int64))
+    return community, order, comm_start, per_region, weight, cumw, degree, key
+
+
+_WORLDS = {  # name: (consumers, region shares, graph overrides, chunk)
+    "one region": (5_000, [1.0], {}, 1024),
+    "four regions": (20_011, [0.3, 0.25, 0.25, 0.2], {}, 999),
+    "empty regions": (20_011, [0.4, 0.0, 0.35, 0.25, 0.0], {}, 1024),
+    "a few per community": (3_001, [0.5, 0.5], {"community_size_mean": 2.0}, 256),
+    "one community per region": (300, [0.2, 0.8], {"community_size_mean": 1000.0}, 64),
+    "many regions": (30_000, list(np.arange(1, 301) % 7), {}, 4096),
+    "wide degrees": (10_000, [0.6, 0.4], {"degree_max": 70_000, "degree_exponent": 2.1}, 1000),
+    "one chunk": (70_000, [0.1, 0.9], {}, 1 << 18),
+    "seventeen consumers": (17, [0.5, 0.5], {}, 1024),
+}
+
+
+@pytest.mark.parametrize("world_name", list(_WORLDS))
+def test_the_graph_is_built_as_the_long_way_builds_it(world_name, monkeypatch):
+    n, shares, overrides, chunk = _WORLDS[world_name]
+    monkeypatch.setattr(social_graph, "_CHUNK", chunk)
+    monkeypatch.setattr(social_graph, "_COUNT_CHUNK", 777)
+    params = sim.compose().market.social_graph.model_copy(update=overrides)
+    shares = np.array(shares, dtype=float) / np.sum(shares)
+    region = stream(5, "test-region", world_name).choice(len(shares), size=n, p=shares)
+    region = region.astype(np.uint8 if len(shares) <= 256 else np.int16)
+    rng, eager_rng = stream(5, "graph"), stream(5, "graph")
+    g = social_graph.build(region, len(shares), params, rng)
+    community, order, comm_start, per_region, weight, cumw, degree, key = _eager_graph(
+        region, len(shares), params, eager_rng
+    )
+    for got, expect in [
+        (g.community, community),
+        (g.order, order),
+        (g.comm_start, comm_start),
+        (g.region_start, np.concatenate([[0], np.cumsum(per_region)])),
+        (g.weight[:n], weight),
+        (g.checkpoints, cumw[::16]),
+        (g.comm_cum, cumw[comm_start]),
+        (g.region_cum, cumw[g.region_start]),
+        (g.degree, degree),
+    ]:
+        assert got.dtype == expect.dtype or got.dtype == np.int64
+        np.testing.assert_array_equal(got, expect)
+    assert got.tobytes() == expect.tobytes()
+    assert g.weight.tobytes()[: 4 * n] == weight.tobytes()
+    assert np.isinf(g.weight[n:]).all() and len(g.weight) == (n // 16 + 1) * 16
+    assert g.key == key
+    assert rng.bit_generator.state == eager_rng.bit_generator.state
