@@ -582,10 +582,14 @@ class _Choice:
     ``cdf`` at most ``u``. With few values (at most :attr:`FEW`, e.g. the regions) that count
     is a comparison per value, added up in the narrow type asked for; otherwise a binary
     search in a long ``cdf`` is a cache miss per step, so a guide table gives each ``u`` the
-    few positions its answer lies between (the answers at the bounds of its 1/65,536th of
-    [0, 1)), and the answer is counted up from the lower one."""
+    few positions its answer lies between (the answers at the bounds of its 1/``scale``-th
+    of [0, 1)), and the answer is counted up from the lower one. ``scale`` is a power of two
+    (``u * scale`` is exact), from :attr:`GUIDE` up to :attr:`GUIDE_MOST`, at least four
+    times the values where it can: then a bracket rarely holds more than one value of
+    ``cdf`` (one step, not several over the whole draw)."""
 
     GUIDE = 1 << 16
+    GUIDE_MOST = 1 << 20  # the largest table: 8 MiB
     FEW = 16
 
     def __init__(self, p: np.ndarray):
@@ -593,8 +597,10 @@ class _Choice:
         cdf /= cdf[-1]
         self.cdf = cdf
         self.few = len(cdf) <= self.FEW
+        self.scale = min(max(self.GUIDE, 1 << (4 * len(cdf) - 1).bit_length()), self.GUIDE_MOST)
         if not self.few:
-            self.guide = cdf.searchsorted(np.arange(self.GUIDE + 1) / self.GUIDE, side="right")
+            bounds = np.arange(self.scale + 1) / self.scale
+            self.guide = cdf.searchsorted(bounds, side="right")
 
     def draw(self, rng: np.random.Generator, size: int, dtype: type = np.int64) -> np.ndarray:
         """``size`` draws, as ``rng.choice(len(p), size=size, p=p).astype(dtype)``."""
@@ -604,8 +610,10 @@ class _Choice:
             for c in self.cdf[:-1].tolist():
                 out += u >= c
             return out
-        bucket = (u * self.GUIDE).astype(np.int64)  # exact: u is a multiple of 2**-53
-        out = _count_up(self.cdf, self.guide[bucket], self.guide[bucket + 1], u)
+        bucket = (u * self.scale).astype(np.int64)  # exact: u is a multiple of 2**-53
+        out, hi = self.guide[bucket], self.guide[bucket + 1]
+        wide = np.flatnonzero(out < hi)  # a bracket with values of cdf in it: counted up
+        out[wide] = _count_up(self.cdf, out[wide], hi[wide], u[wide])
         return out if dtype is np.int64 else out.astype(dtype)
 
 

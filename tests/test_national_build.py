@@ -159,3 +159,22 @@ def test_the_graph_is_built_as_the_long_way_builds_it(world_name, monkeypatch):
     assert np.isinf(g.weight[n:]).all() and len(g.weight) == (n // 16 + 1) * 16
     assert g.key == key
     assert rng.bit_generator.state == eager_rng.bit_generator.state
+
+
+@pytest.mark.parametrize("most", [1 << 16, 1 << 20])  # a capped table: wide brackets
+@pytest.mark.parametrize("k", [17, 5_000, 300_000])
+def test_guided_choices_are_numpys_choices_whatever_the_table(k, most, monkeypatch):
+    monkeypatch.setattr(social_graph._Choice, "GUIDE_MOST", most)
+    rng = np.random.default_rng(k)
+    sizes = rng.pareto(2.0, k) + 1.0
+    sizes[::5] = 0.0  # values never drawn: brackets of equal bounds
+    sizes[-3:] = 0.0  # ... at the very end too
+    p = sizes / sizes.sum()
+    pick = social_graph._Choice(p)
+    assert pick.scale == min(max(1 << 16, 1 << (4 * k - 1).bit_length()), most)
+    mine, numpys = np.random.default_rng(k + 1), np.random.default_rng(k + 1)
+    for size in (0, 3, 100_001):
+        got = pick.draw(mine, size)
+        np.testing.assert_array_equal(got, numpys.choice(k, size=size, p=p))
+        assert got.dtype == np.int64
+    assert mine.bit_generator.state == numpys.bit_generator.state
