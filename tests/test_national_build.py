@@ -178,3 +178,21 @@ def test_guided_choices_are_numpys_choices_whatever_the_table(k, most, monkeypat
         np.testing.assert_array_equal(got, numpys.choice(k, size=size, p=p))
         assert got.dtype == np.int64
     assert mine.bit_generator.state == numpys.bit_generator.state
+
+
+@pytest.mark.parametrize("story", ["head_kol_livestream", "multi_platform", "kol_matrix"])
+def test_followers_are_the_sorted_sample_of_the_long_way(story):
+    n = 30_011  # above 10,000: the large KOLs' samples are partial shuffles, the small Floyd's
+    m = ViralChainModel(sim.compose(None, [f"story={story}", f"market.n_consumers={n}"]), 4)
+    for kol in m.kols:
+        rng = stream(4, "kol", kol.name, "followers")
+        tier = m.config.content.tiers[kol.cfg.tier]
+        if kol.cfg.followers_share is None:
+            rng.uniform(tier.followers_share_min, tier.followers_share_max)
+        pool = np.arange(n)
+        if kol.cfg.platform:
+            pool = np.flatnonzero(m.consumer_platform == m.platform_names.index(kol.cfg.platform))
+        k = min(round(kol.followers_share * n), len(pool))
+        expect = np.sort(pool[rng.choice(len(pool), size=k, replace=False)]) if k else pool[:0]
+        assert kol.followers.dtype == np.int32
+        assert kol.followers.tobytes() == expect.astype(np.int32).tobytes()
