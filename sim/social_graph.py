@@ -422,8 +422,11 @@ def _pareto_int(
     u = rng.random(n)
     a = exponent - 1.0
     lo, hi = kmin ** (-a), (kmax + 1) ** (-a)
-    k = np.floor((lo - u * (lo - hi)) ** (-1.0 / a))
-    return np.clip(k, kmin, kmax).astype(np.int32)
+    u *= lo - hi  # np.floor((lo - u * (lo - hi)) ** (-1.0 / a)), in place
+    np.subtract(lo, u, out=u)
+    np.power(u, -1.0 / a, out=u)
+    np.floor(u, out=u)
+    return np.clip(u, kmin, kmax, out=u).astype(np.int32)
 
 
 def build(
@@ -471,12 +474,13 @@ def build(
     cap = p.degree_max / p.degree_min
     weight = np.empty((n // _BLOCK + 1) * _BLOCK, dtype=np.float32)
     weight[n:] = np.inf
-    order = _layout(
-        community,
-        comm_start,
-        weight,
-        lambda k: np.minimum(rng.pareto(p.degree_exponent - 1.0, k) + 1.0, cap),
-    )
+
+    def attention(k: int) -> np.ndarray:  # np.minimum(rng.pareto(…, k) + 1.0, cap), in place
+        drawn = rng.pareto(p.degree_exponent - 1.0, k)
+        drawn += 1.0
+        return np.minimum(drawn, cap, out=drawn)
+
+    order = _layout(community, comm_start, weight, attention)
     checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
     guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
     bounds = np.arange(len(checkpoints)) / guide_scale
@@ -518,7 +522,7 @@ def _drawn(n: int, dtype: type, draw: Callable[[int], np.ndarray]) -> np.ndarray
     return out
 
 
-_COUNT_CHUNK = 1 << 23  # values per np.bincount call of _counts (its int64 copy: 64 MiB)
+_COUNT_CHUNK = 1 << 20  # values per np.bincount call of _counts (its int64 copy: 8 MiB)
 
 
 def _counts(values: np.ndarray, length: int) -> np.ndarray:

@@ -123,6 +123,8 @@ _WORLDS = {  # name: (consumers, region shares, graph overrides, chunk)
     "many regions": (30_000, list(np.arange(1, 301) % 7), {}, 4096),
     "wide degrees": (10_000, [0.6, 0.4], {"degree_max": 70_000, "degree_exponent": 2.1}, 1000),
     "one chunk": (70_000, [0.1, 0.9], {}, 1 << 18),
+    "steep degrees": (9_000, [0.5, 0.5], {"degree_exponent": 3.0}, 1000),
+    "steepest degrees": (9_000, [0.5, 0.5], {"degree_exponent": 4.0, "degree_max": 40}, 1000),
     "seventeen consumers": (17, [0.5, 0.5], {}, 1024),
 }
 
