@@ -558,9 +558,9 @@ def _layout(
         packed <<= shift
         packed |= places[:m]
         packed.sort()
-        o = (packed & low).astype(np.int64)  # the chunk's stable order
+        o = np.bitwise_and(packed, low).view(np.int64)  # the chunk's stable order
         packed >>= shift
-        keys = packed.astype(np.int64)  # its communities, sorted
+        keys = packed.view(np.int64)  # its communities, sorted (below 2**63)
         head = np.empty(m, dtype=bool)
         head[0] = True
         np.not_equal(keys[1:], keys[:-1], out=head[1:])
@@ -569,7 +569,7 @@ def _layout(
         start[first] = first
         np.maximum.accumulate(start, out=start)
         dest = free[keys]  # the run's first free place, plus the place inside the run
-        dest += np.arange(m)
+        dest += places[:m].view(np.int64)
         dest -= start
         attention = draw(m).astype(np.float32)
         weight[dest] = attention[o]
