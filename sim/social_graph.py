@@ -501,8 +501,11 @@ def _pareto_int(
     u = rng.random(n)
     a = exponent - 1.0
     lo, hi = kmin ** (-a), (kmax + 1) ** (-a)
-    k = np.floor((lo - u * (lo - hi)) ** (-1.0 / a))
-    return np.clip(k, kmin, kmax).astype(np.int32)
+    u *= lo - hi  # np.floor((lo - u * (lo - hi)) ** (-1.0 / a)), in place
+    np.subtract(lo, u, out=u)
+    np.power(u, -1.0 / a, out=u)
+    np.floor(u, out=u)
+    return np.clip(u, kmin, kmax, out=u).astype(np.int32)
 
 
 def build(
@@ -522,7 +525,7 @@ def build(
     region = np.asarray(region)
     n = len(region)
     p = params
-    per_region = np.bincount(region, minlength=n_regions)
+    per_region = _counts(region, n_regions)
     # communities inside regions: Pareto sizes (shape 2: mean = 2·scale)
     community = np.zeros(n, dtype=np.int32)
     offset = 0
@@ -533,23 +536,30 @@ def build(
         sizes = rng.pareto(2.0, k) + 1.0
         pick = _Choice(sizes / sizes.sum())
         for a, b in _chunks(n):  # the region's members in ascending order
-            members = a + np.flatnonzero(region[a:b] == r)
-            community[members] = offset + pick.draw(rng, len(members))
+            members = np.flatnonzero(region[a:b] == r)
+            members += a
+            drawn = pick.draw(rng, len(members))
+            drawn += offset
+            community[members] = drawn
         offset += k
     # lay consumers out by (region, community): each group is one contiguous block, in
-    # consumer order inside it (communities nest in regions, numbered region by region)
+    # consumer order inside it (communities nest in regions, numbered region by region);
+    # the attention weights are drawn along the way, chunk by chunk in consumer order (the
+    # draws of one call after the communities'), and placed where their consumers go
     comm_start = np.zeros(offset + 1, dtype=np.int64)
-    np.cumsum(np.bincount(community, minlength=offset), out=comm_start[1:])
+    np.cumsum(_counts(community, offset), out=comm_start[1:])
     region_start = np.zeros(n_regions + 1, dtype=np.int64)
     np.cumsum(per_region, out=region_start[1:])
-    order = _layout(community, comm_start)
     cap = p.degree_max / p.degree_min
-    attention = _drawn(
-        n, np.float32, lambda k: np.minimum(rng.pareto(p.degree_exponent - 1.0, k) + 1.0, cap)
-    )
-    weight = np.full((n // _BLOCK + 1) * _BLOCK, np.inf, dtype=np.float32)
-    weight[:n] = attention[order]
-    del attention
+    weight = np.empty((n // _BLOCK + 1) * _BLOCK, dtype=np.float32)
+    weight[n:] = np.inf
+
+    def attention(k: int) -> np.ndarray:  # np.minimum(rng.pareto(…, k) + 1.0, cap), in place
+        drawn = rng.pareto(p.degree_exponent - 1.0, k)
+        drawn += 1.0
+        return np.minimum(drawn, cap, out=drawn)
+
+    order = _layout(community, comm_start, weight, attention)
     checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
     guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
     bounds = np.arange(len(checkpoints)) / guide_scale
@@ -591,48 +601,103 @@ def _drawn(n: int, dtype: type, draw: Callable[[int], np.ndarray]) -> np.ndarray
     return out
 
 
-def _layout(community: np.ndarray, comm_start: np.ndarray) -> np.ndarray:
+_COUNT_CHUNK = 1 << 20  # values per np.bincount call of _counts (its int64 copy: 8 MiB)
+
+
+def _counts(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values, minlength=length)``, a range of values at a time (bincount
+    copies its input to int64: a temporary the size of the population in one call)."""
+    out = np.zeros(length, dtype=np.int64)
+    for a in range(0, len(values), _COUNT_CHUNK):
+        out += np.bincount(values[a : a + _COUNT_CHUNK], minlength=length)
+    return out
+
+
+def _layout(
+    community: np.ndarray,
+    comm_start: np.ndarray,
+    weight: np.ndarray,
+    draw: Callable[[int], np.ndarray],
+) -> np.ndarray:
     """``np.argsort(community, kind="stable")`` as int32, by counting: each chunk of
-    consumers is sorted alone and its members go after those of earlier chunks in their
-    community's block."""
+    consumers is sorted alone (its community and place packed in one integer: distinct
+    values, so any sort is the stable one) and its members go after those of earlier
+    chunks in their community's block. Each chunk's attention, ``draw(len(chunk))``, goes
+    where its consumers go: ``weight[:n]`` is the attention along the layout, without a
+    column of it by consumer (the draws of ``draw(n)``, made in turn)."""
     n = len(community)
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
+    bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
+    shift, low = np.uint64(bits), np.uint64((1 << bits) - 1)
+    places = np.arange(_CHUNK, dtype=np.uint64)
     for a, b in _chunks(n):
-        part = community[a:b]
-        o = _stable_order(part)
-        sorted_part = part[o]
-        head = np.ones(len(o), dtype=bool)
-        head[1:] = sorted_part[1:] != sorted_part[:-1]
-        starts = np.flatnonzero(head)
-        sizes = np.diff(np.append(starts, len(o)))
-        rank = np.arange(len(o)) - np.repeat(starts, sizes)  # place inside its run
-        order[free[sorted_part] + rank] = a + o
-        free[sorted_part[starts]] += sizes
+        m = b - a
+        packed = community[a:b].astype(np.uint64)
+        packed <<= shift
+        packed |= places[:m]
+        packed.sort()
+        o = np.bitwise_and(packed, low).view(np.int64)  # the chunk's stable order
+        packed >>= shift
+        keys = packed.view(np.int64)  # its communities, sorted (below 2**63)
+        head = np.empty(m, dtype=bool)
+        head[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=head[1:])
+        first = np.flatnonzero(head)  # where each community's run starts
+        start = np.zeros(m, dtype=np.int64)
+        start[first] = first
+        np.maximum.accumulate(start, out=start)
+        dest = free[keys]  # the run's first free place, plus the place inside the run
+        dest += places[:m].view(np.int64)
+        dest -= start
+        attention = draw(m).astype(np.float32)
+        weight[dest] = attention[o]
+        o += a
+        order[dest] = o
+        free[keys[first]] += np.diff(first, append=m)
     return order
 
 
 class _Choice:
     """``rng.choice(len(p), size, p=p)``, the same draws found faster: numpy draws one
     uniform ``u`` per value and returns ``searchsorted(cdf, u, "right")`` (``cdf`` the
-    cumulative sum of ``p`` divided by its last value); a binary search in a long ``cdf``
-    is a cache miss per step, so a guide table gives each ``u`` the few positions its
-    answer lies between (the answers at the bounds of its 1/65,536th of [0, 1)), and the
-    answer is counted up from the lower one."""
+    cumulative sum of ``p`` divided by its last value), that is the number of values of
+    ``cdf`` at most ``u``. With few values (at most :attr:`FEW`, e.g. the regions) that count
+    is a comparison per value, added up in the narrow type asked for; otherwise a binary
+    search in a long ``cdf`` is a cache miss per step, so a guide table gives each ``u`` the
+    few positions its answer lies between (the answers at the bounds of its 1/``scale``-th
+    of [0, 1)), and the answer is counted up from the lower one. ``scale`` is a power of two
+    (``u * scale`` is exact), from :attr:`GUIDE` up to :attr:`GUIDE_MOST`, at least four
+    times the values where it can: then a bracket rarely holds more than one value of
+    ``cdf`` (one step, not several over the whole draw)."""
 
     GUIDE = 1 << 16
+    GUIDE_MOST = 1 << 20  # the largest table: 8 MiB
+    FEW = 16
 
     def __init__(self, p: np.ndarray):
-        cdf = p.cumsum()
+        cdf = np.asarray(p, dtype=np.float64).cumsum()
         cdf /= cdf[-1]
         self.cdf = cdf
-        self.guide = cdf.searchsorted(np.arange(self.GUIDE + 1) / self.GUIDE, side="right")
+        self.few = len(cdf) <= self.FEW
+        self.scale = min(max(self.GUIDE, 1 << (4 * len(cdf) - 1).bit_length()), self.GUIDE_MOST)
+        if not self.few:
+            bounds = np.arange(self.scale + 1) / self.scale
+            self.guide = cdf.searchsorted(bounds, side="right")
 
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``size`` draws (int64), as ``rng.choice(len(p), size=size, p=p)``."""
+    def draw(self, rng: np.random.Generator, size: int, dtype: type = np.int64) -> np.ndarray:
+        """``size`` draws, as ``rng.choice(len(p), size=size, p=p).astype(dtype)``."""
         u = rng.random(size)
-        bucket = (u * self.GUIDE).astype(np.int64)  # exact: u is a multiple of 2**-53
-        return _count_up(self.cdf, self.guide[bucket], self.guide[bucket + 1], u)
+        if self.few:  # u < 1 = cdf[-1]: the count of the others
+            out = np.zeros(size, dtype=dtype)
+            for c in self.cdf[:-1].tolist():
+                out += u >= c
+            return out
+        bucket = (u * self.scale).astype(np.int64)  # exact: u is a multiple of 2**-53
+        out, hi = self.guide[bucket], self.guide[bucket + 1]
+        wide = np.flatnonzero(out < hi)  # a bracket with values of cdf in it: counted up
+        out[wide] = _count_up(self.cdf, out[wide], hi[wide], u[wide])
+        return out if dtype is np.int64 else out.astype(dtype)
 
 
 def _count_up(

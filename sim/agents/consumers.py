@@ -48,7 +48,7 @@ from sim.orders import (
     PICKED,
 )
 from sim.rng import stream
-from sim.social_graph import SocialGraph, _stable_order, build
+from sim.social_graph import SocialGraph, _Choice, _stable_order, build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
@@ -91,7 +91,8 @@ class ConsumerPopulation(mesa.Agent):
         # a float64 or int64 temporary the size of the population
         share = model.geo.population_share
         region_type = np.uint8 if len(share) <= 256 else np.int16  # region ids: indices only
-        self.region = _drawn(n, region_type, lambda k: rng.choice(len(share), size=k, p=share))
+        regions = _Choice(share)  # rng.choice(len(share), size=k, p=share), quicker
+        self.region = _drawn(n, region_type, lambda k: regions.draw(rng, k, region_type))
         mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
         self.price_sensitivity = _drawn(
             n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))

@@ -46,9 +46,9 @@ class Kol(mesa.Agent):
         ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
         if k:
             chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
-            self.followers: np.ndarray = np.sort(chosen if pool is None else pool[chosen]).astype(
-                ids
-            )
+            # narrowed, then sorted in place: the same ids, half the bytes to sort
+            self.followers: np.ndarray = (chosen if pool is None else pool[chosen]).astype(ids)
+            self.followers.sort()
         else:
             self.followers = np.empty(0, dtype=ids)
         self.posts: list[Post] = []  # active posts
