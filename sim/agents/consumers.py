@@ -18,6 +18,17 @@ with a promise the consumer's patience allows, or a pre-order) or not. A consume
 may buy a substitute of another brand, come back once later, or leave (a lost sale). Satisfied
 buyers recommend to their peers; disappointed ones (late, defective or returned) warn them.
 Peers are uniformly random links, or the social graph's contacts when it is enabled.
+
+What lives where: this module holds the population's columns and its hour (organic and
+imitation exposures, :meth:`ConsumerPopulation.decide`, the offers to the brands, revisits,
+substitutes and lost sales, cancellations, parcels, returns, recommendations and warnings) and
+the outcomes of an offer (``ACCEPTED`` ...). Which exposures become wishes (the probability
+above, one chance per consumer and product per hour, the conversion books) is decided in
+:mod:`sim.agents.wishes`, which also holds the consumers' states (``NONE`` ... ``WARNED``); the
+per-hour tables both read (the products on sale, novelty, the exposure count's factors) are
+kept in :mod:`sim.agents.consumer_tables`. :class:`ConsumerPopulation` takes their methods
+as its bases (:class:`~sim.agents.wishes.WishDecisions`, itself a
+:class:`~sim.agents.consumer_tables.HourTables`).
 """
 
 from __future__ import annotations
@@ -84,7 +95,8 @@ def organic_multiplier(
 
 
 class ConsumerPopulation(WishDecisions, mesa.Agent):
-    """All consumers of the market, as numpy columns."""
+    """All consumers of the market, as numpy columns (the wish decision and the per-hour
+    tables: its bases, :mod:`sim.agents.wishes` and :mod:`sim.agents.consumer_tables`)."""
 
     def __init__(self, model: ViralChainModel, cfg: MarketConfig):
         super().__init__(model)
