@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import sim
-from sim.agents.consumers import _Groups, _most_persuasive, _stable_order
+from sim.agents.wishes import _Groups, _most_persuasive
 from sim.content import PendingShares, Post
 from sim.rng import stream
-from sim.social_graph import build
+from sim.social_graph import _stable_order, build
 
 VIDEO, LIVE = sim.compose().content.short_video, sim.compose().content.livestream
 

@@ -1,4 +1,4 @@
-"""The consumers' per-hour factors read from tables (``sim/agents/consumers.py``): every
+"""The consumers' per-hour factors read from tables (``sim/agents/consumer_tables.py``): every
 product's novelty for a span of hours, and the repeat boost and fatigue of every exposure
 count. Gathered from the tables they must give, byte for byte, what the numpy way's
 operations on the hour's own arrays give (numpy's element-wise functions may take other
@@ -88,7 +88,7 @@ def test_groups_of_packed_values_and_positions_are_the_stable_sorts(n, span):
     """_Groups sorts ``flat << bits | position`` from _PACKED_FROM exposures on: the same
     order, keys and sizes as the stable argsort, with repeats, at bounds near the limit of
     an int64 and past it (then the stable argsort itself)."""
-    from sim.agents.consumers import _PACKED_FROM, _Groups
+    from sim.agents.wishes import _PACKED_FROM, _Groups
 
     r = np.random.default_rng(n + span)
     flat = r.integers(0, span, n)

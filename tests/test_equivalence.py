@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 import sim
-from sim.agents.consumers import WARNED
 from sim.agents.reference_consumers import ReferenceConsumer, ReferencePopulation, poisson
+from sim.agents.wishes import WARNED
 from sim.model import ViralChainModel
 from sim.orders import CHANNELS
 

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 import sim
-from sim.agents.consumers import WARNED
+from sim.agents.wishes import WARNED
 from sim.config import LivestreamConfig, ShortVideoConfig
 from sim.content import Exposures, Post, cross_excite
 from sim.feedback import LATE, QUALITY, STOCKOUT, Feedback

@@ -1,8 +1,9 @@
-"""A quiet hour's consumers' phase on Python numbers (``sim/agents/consumers.py``): the
-wishes of a few exposures (``_few_wish_rows``), the feedback's books of a few products
-(``Feedback.note_conversion_of``, ``add_demand_lost_of``), organic discovery's draws and the
-products on sale. Each must give exactly what the numpy way gives: the same wishes, the same
-bytes in every book and the same generator state afterwards."""
+"""A quiet hour's consumers' phase on Python numbers: the wishes of a few exposures
+(``_few_wish_rows``, ``sim/agents/wishes.py``), the feedback's books of a few products
+(``Feedback.note_conversion_of``, ``add_demand_lost_of``), organic discovery's draws
+(``sim/agents/consumers.py``) and the products on sale (``sim/agents/consumer_tables.py``).
+Each must give exactly what the numpy way gives: the same wishes, the same bytes in every book
+and the same generator state afterwards."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 import sim
 import sim.agents.consumers as consumers
+import sim.agents.wishes as wishes
 from sim.feedback import Feedback
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
@@ -53,7 +55,7 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
 def _exposures(model: ViralChainModel, seed: int):
     r = np.random.default_rng(1000 + seed)
     P = model.n_sku
-    k = 1 if seed % 10 == 0 else int(r.integers(1, consumers._SMALL_BATCH + 1))
+    k = 1 if seed % 10 == 0 else int(r.integers(1, wishes._SMALL_BATCH + 1))
     pool = r.integers(0, N, max(1, k // 3))  # repeats: groups of several exposures
     cons = r.choice(pool, k)
     skus = r.integers(0, P, k)
@@ -87,7 +89,7 @@ def test_few_exposures_decide_as_the_numpy_way(base_model, seed, monkeypatch):
     if seed % 7 == 3:  # a tie: the same exposure twice
         cons[-1], skus[-1], channels[-1], kols[-1] = cons[0], skus[0], channels[0], kols[0]
     long, few = world, copy.deepcopy(world)
-    monkeypatch.setattr(consumers, "_SMALL_BATCH", 0)  # the numpy way
+    monkeypatch.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
     r_long, r_few = stream(seed, "few"), stream(seed, "few")
     got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
     got_few = few.population._few_wish_rows(
@@ -106,8 +108,8 @@ def test_few_exposures_keep_a_chunks_books_as_the_numpy_way(base_model, seed, mo
     long, few = world, copy.deepcopy(world)
     books = {}
     for name, m, small in (("long", long, 0), ("few", few, 1 << 18)):
-        monkeypatch.setattr(consumers, "_SMALL_BATCH", small)
-        b = consumers._ConversionBooks(m.n_sku)
+        monkeypatch.setattr(wishes, "_SMALL_BATCH", small)
+        b = wishes._ConversionBooks(m.n_sku)
         b.add(skus[:2], channels[:2] == CH_VIDEO, _some_chances(m))  # an earlier chunk
         idx = m.population._wish_rows(10, cons, skus, channels, kols, stream(seed, "c"), b)
         b.close(m)
@@ -115,9 +117,9 @@ def test_few_exposures_keep_a_chunks_books_as_the_numpy_way(base_model, seed, mo
     assert books["few"] == books["long"]
 
 
-def _some_chances(m: ViralChainModel) -> consumers._Chances:
+def _some_chances(m: ViralChainModel) -> wishes._Chances:
     sk = np.array([0, 0], np.int64) % m.n_sku
-    return consumers._Chances(sk, np.array([True, False]), np.array([0.3, 0.1]), np.ones(2))
+    return wishes._Chances(sk, np.array([True, False]), np.array([0.3, 0.1]), np.ones(2))
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -228,6 +230,7 @@ def test_an_hours_views_are_booked_at_once_as_batch_by_batch(base_model, monkeyp
     books = []
     for chunk in (1 << 18, 1):
         monkeypatch.setattr(consumers, "_WISH_CHUNK", chunk)
+        monkeypatch.setattr(wishes, "_WISH_CHUNK", chunk)
         m = copy.deepcopy(base_model)
         r = np.random.default_rng(7)
         batches = [
@@ -288,7 +291,7 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed, monkey
         return original(self, *args)
 
     monkeypatch.setattr(consumers.ConsumerPopulation, "_distinct_wish_rows", counting)
-    monkeypatch.setattr(consumers, "_SMALL_BATCH", 0)  # the numpy way
+    monkeypatch.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
     r_long, r_few = stream(seed, "few"), stream(seed, "few")
     got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
     got_few = few.population._few_wish_rows(
@@ -330,7 +333,7 @@ def test_one_exposure_decides_as_the_numpy_way(base_model, seed, monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(consumers.ConsumerPopulation, "_single_wish", counting)
-    monkeypatch.setattr(consumers, "_SMALL_BATCH", 0)  # the numpy way
+    monkeypatch.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
     r_long, r_few = stream(seed, "one"), stream(seed, "one")
     got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
     got_few = few.population._few_wish_rows(

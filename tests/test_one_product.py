@@ -13,6 +13,7 @@ import pytest
 
 import sim
 import sim.agents.consumers as consumers
+import sim.agents.wishes as wishes
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
 from sim.rng import stream
@@ -112,9 +113,9 @@ def test_one_product_keeps_a_chunks_books_as_the_general_way(base_model, seed, m
     long, short = world, copy.deepcopy(world)
     got = {}
     for name, m, switch in (("long", long, False), ("short", short, True)):
-        monkeypatch.setattr(consumers, "_ONE_PRODUCT", switch)
-        b = consumers._ConversionBooks(1)
-        earlier = consumers._Chances(
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", switch)
+        b = wishes._ConversionBooks(1)
+        earlier = wishes._Chances(
             np.zeros(2, np.int64), np.array([True, False]), np.array([0.3, 0.1]), np.ones(2)
         )
         b.add(np.zeros(2, np.int64), np.array([True, False]), earlier)
@@ -145,7 +146,7 @@ def test_an_hour_of_one_product_takes_the_short_way(base_model, seed, monkeypatc
 
     monkeypatch.setattr(consumers.ConsumerPopulation, "_one_product_wish_rows", counting)
     for short in (False, True):
-        monkeypatch.setattr(consumers, "_ONE_PRODUCT", short)
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         m = _world(base_model, seed)
         r = np.random.default_rng(seed)
         batches = [

@@ -2,7 +2,8 @@
 
 The population's traits and the social graph are drawn in chunks, the graph keeps its
 cumulative attention only every few positions, and an hour with many exposures is decided
-one range of consumers at a time (``sim/agents/consumers.py``, ``sim/social_graph.py``).
+one range of consumers at a time (``sim/agents/consumers.py``, ``sim/agents/wishes.py``,
+``sim/social_graph.py``).
 Each of these must give the results of the one-pass, full-width version: checked here with
 chunks small enough that every build and most hours of a golden run are cut into many.
 """
@@ -16,6 +17,7 @@ import pytest
 
 import sim
 import sim.agents.consumers as consumers
+import sim.agents.wishes as wishes
 import sim.social_graph as social_graph
 from sim.config import BYTES_PER_CONSUMER, MAX_CONSUMERS
 from sim.errors import ConfigError
@@ -31,6 +33,7 @@ RECORDED = json.loads(golden.DIGESTS.read_text())
 )
 def test_tiny_chunks_give_the_recorded_outputs(case, tmp_path, monkeypatch):
     monkeypatch.setattr(consumers, "_WISH_CHUNK", 7)  # most hours: many chunks
+    monkeypatch.setattr(wishes, "_WISH_CHUNK", 7)
     monkeypatch.setattr(consumers, "_DRAW_CHUNK", 1000)
     monkeypatch.setattr(social_graph, "_CHUNK", 999)
     story, setup = case.split("/")
@@ -40,6 +43,7 @@ def test_tiny_chunks_give_the_recorded_outputs(case, tmp_path, monkeypatch):
 def test_hours_are_decided_in_chunks_when_large(monkeypatch):
     """The test above would pass vacuously if no hour were cut: count the chunks."""
     monkeypatch.setattr(consumers, "_WISH_CHUNK", 7)
+    monkeypatch.setattr(wishes, "_WISH_CHUNK", 7)
     calls = []
     original = consumers.ConsumerPopulation._wishes_in_chunks
 
@@ -134,7 +138,7 @@ def test_continued_sums_are_one_bincount():
     values = rng.random(10_000) * rng.choice([1e-9, 1.0, 1e9], 10_000)
     sums = np.zeros(5)
     for a in range(0, 10_000, 777):
-        consumers._continue_sums(sums, keys[a : a + 777], values[a : a + 777])
+        wishes._continue_sums(sums, keys[a : a + 777], values[a : a + 777])
     np.testing.assert_array_equal(sums, np.bincount(keys, values, minlength=5))
 
 

@@ -50,15 +50,12 @@ from mesa.agentset import AgentSet
 
 from sim.agents.consumers import (
     ACCEPTED,
-    BOUGHT,
     LEFT,
     LOST_CAUSES,
-    NONE,
     SOLD_OUT,
     TOO_SLOW,
-    WAITING,
-    WARNED,
 )
+from sim.agents.wishes import BOUGHT, NONE, WAITING, WARNED
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig
 from sim.content import Exposures
