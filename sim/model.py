@@ -138,6 +138,7 @@ class ViralChainModel(mesa.Model):
         self._stock_value: list[float] = []
         self._stock_value_key = b""
         self._held_units: Sums | None = None  # the units per brand, from the holdings
+        self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -301,12 +302,8 @@ class ViralChainModel(mesa.Model):
         # plain loops over the lists built with the world (the order of creation, as
         # AgentSet.do would): a few microseconds less per call, every hour
         warehouses, factories = self.warehouses, self.factories
-        for w in warehouses:
-            w.pick(h)
-        for w in warehouses:
-            w.inspect_returns(h)
-        for w in warehouses:
-            w.accrue_holding()
+        for w in warehouses:  # pick, inspect returns, holding cost
+            w.work_hour(h)
         for f in factories:
             f.produce(h)
         for brand in self.brands:
@@ -328,29 +325,44 @@ class ViralChainModel(mesa.Model):
         The stock at cost is recomputed only when a stock or the units' average cost
         changed since the last hour (:meth:`_stock_at_cost`); the rest is a few scalars.
         """
-        led = self.ledger
-        key = (
-            self.holdings.key()
-            + led.units["initial"].tobytes()
-            + led.units["produced"].tobytes()
-            + led.spend_variable.tobytes()
-        )
+        books = self._wc_books
+        if books is None:
+            books = self._list_wc_books()
+        stocks, initial, produced, valued, paid, refunds, delivered, factories = books
+        key = stocks.tobytes() + initial.tobytes() + produced.tobytes() + valued.tobytes()
         if key != self._stock_value_key:
             self._stock_value = self._stock_at_cost_summed()
             self._stock_value_key = key
-        money = led.money
-        paid, refunds, delivered = money["paid"], money["cancel_refunds"], money["delivered_value"]
+        stock_value = self._stock_value
         wc_all, peak_all = self.working_capital, self.peak_working_capital
-        for b, brand in enumerate(self.brands):
+        for b, own in enumerate(factories):
             wip_value = 0.0
-            for f in brand.factories:
+            for f in own:
                 wip_value += f.unused_inputs_value()
             # plain floats: the same float64 operations
             advances = paid.item(b) - refunds.item(b) - delivered.item(b)
-            wc = self._stock_value[b] + wip_value - advances
+            wc = stock_value[b] + wip_value - advances
             wc_all[b] = wc
             peak = peak_all.item(b)
             peak_all[b] = peak if not wc > peak else wc  # max(peak, wc)
+
+    def _list_wc_books(self) -> tuple:
+        """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
+        buffer, the ledger's made units and their value, the money of buyers' advances, and
+        each brand's factories (the ledger's arrays are changed in place, never rebound)."""
+        led = self.ledger
+        money = led.money
+        self._wc_books = (
+            self.holdings.buffer,
+            led.units["initial"],
+            led.units["produced"],
+            led.spend_variable,
+            money["paid"],
+            money["cancel_refunds"],
+            money["delivered_value"],
+            [brand.factories for brand in self.brands],
+        )
+        return self._wc_books
 
     def _check_books(self) -> None:
         """Debug mode: the books kept incrementally equal the long way's."""
@@ -360,6 +372,16 @@ class ViralChainModel(mesa.Model):
             raise InvariantError(f"hour {self.hour}: a stock array was rebound (sim.holdings)")
         if self._stock_value != self._stock_at_cost():
             raise InvariantError(f"hour {self.hour}: stale working capital")
+        books = self._wc_books
+        if books is not None:
+            led = self.ledger
+            now = (led.units["initial"], led.units["produced"], led.spend_variable)
+            now += (led.money["paid"], led.money["cancel_refunds"], led.money["delivered_value"])
+            if any(a is not b for a, b in zip(books[1:7], now, strict=True)):
+                raise InvariantError(f"hour {self.hour}: a ledger array was rebound")
+        for f in self.factories:
+            if f.unused_inputs_value() != f.unused_inputs_value_now():
+                raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")
         self.recorder.check()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
             for post in kol.posts:

@@ -158,6 +158,23 @@ class Warehouse(mesa.Agent):
         return give
 
     # ------------------------------------------------------------------ hourly work
+    def work_hour(self, hour: int) -> None:
+        """The hour's work, in order: pick and pack (:meth:`pick`), inspect returns
+        (:meth:`inspect_returns`), the holding cost (:meth:`accrue_holding`). One call per
+        warehouse and hour, the idle cases decided here; a warehouse's three steps touch
+        nothing another warehouse's read, so doing them warehouse by warehouse is doing
+        each step for all warehouses in turn (the holding costs are added in the same
+        order)."""
+        if len(self.pick_queue):
+            self.pick(hour)
+        else:
+            self._pick_credit = 0.0
+        if self.returns_waiting.tobytes() != self._none_waiting:
+            self.inspect_returns(hour)
+        else:
+            self._returns_credit = 0.0
+        self.accrue_holding()
+
     def inspect_returns(self, hour: int) -> None:
         """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
         if self.returns_waiting.tobytes() == self._none_waiting:  # the cheapest test
