@@ -189,22 +189,27 @@ class Recorder:
         relevant = (node_brand[None, :] < 0) | (node_brand[None, :] == m.sku_brand[:, None])
         t_idx, s_idx, n_idx = np.nonzero(np.broadcast_to(relevant, (n_t, n_sku, n_node)))
         values = self.data[t_idx, s_idx, n_idx]
-        node_names = np.array(self.node_names, dtype=object)
-        node_types = np.array(self.node_types, dtype=object)
-        sku_names = np.array(m.sku_names, dtype=object)
         df = pd.DataFrame(
             {
-                "run_id": pd.Series(np.full(len(t_idx), run_id, dtype=object), dtype="str"),
+                "run_id": _strings([run_id], np.zeros(len(t_idx), dtype=np.int64)),
                 "t_hours": (t_idx * self.period).astype(np.int64),
-                "sku": pd.Series(sku_names[s_idx], dtype="str"),
-                "node": pd.Series(node_names[n_idx], dtype="str"),
-                "node_type": pd.Series(node_types[n_idx], dtype="str"),
+                "sku": _strings(m.sku_names, s_idx),
+                "node": _strings(self.node_names, n_idx),
+                "node_type": _strings(self.node_types, n_idx),
                 # every field in the constructor: a column set afterwards costs pandas a
                 # look-up of the whole column index (≈ 0.3 ms each)
                 **{f: values[:, j].astype(np.int64) for j, f in enumerate(TS_FIELDS)},
             }
         )
         return df
+
+
+def _strings(names: list[str], index: np.ndarray) -> pd.Series:
+    """``pd.Series(np.array(names, dtype=object)[index], dtype="str")``, taken from the few
+    names as an arrow array (pandas' ``str`` is arrow's ``large_string``): the same column,
+    without converting a Python string object per row."""
+    taken = pa.array(names, type=pa.large_string()).take(pa.array(index, type=pa.int64()))
+    return pd.Series(pd.array(taken, dtype="str"))
 
 
 def _total(arrays: list[np.ndarray]) -> np.ndarray | int:
@@ -222,15 +227,23 @@ def _empty_timeseries() -> pd.DataFrame:
 
 
 def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
-    """The events table from the model's event rows."""
-    df = pd.DataFrame(rows, columns=EVENTS_COLUMNS[1:])
-    df.insert(0, "run_id", run_id)
-    df["t_hours"] = df["t_hours"].astype(np.int64)
-    df["quantity"] = df["quantity"].astype(np.float64)
-    df["value"] = df["value"].astype(np.float64)
-    for c in ("run_id", "kind", "actor", "sku", "detail"):
-        df[c] = df[c].astype("str")
-    return df
+    """The events table from the model's event rows (``(t_hours, kind, actor, sku,
+    quantity, value, detail)``), every column made with its type in the constructor."""
+    t_hours, kind, actor, sku, quantity, value, detail = (
+        zip(*rows, strict=True) if rows else ((),) * 7
+    )
+    return pd.DataFrame(
+        {
+            "run_id": pd.Series([run_id] * len(rows), dtype="str"),
+            "t_hours": np.array(t_hours, dtype=np.int64),
+            "kind": pd.Series(kind, dtype="str"),
+            "actor": pd.Series(actor, dtype="str"),
+            "sku": pd.Series(sku, dtype="str"),
+            "quantity": np.array(quantity, dtype=np.float64),
+            "value": np.array(value, dtype=np.float64),
+            "detail": pd.Series(detail, dtype="str"),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- files
