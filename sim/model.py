@@ -148,6 +148,10 @@ class ViralChainModel(mesa.Model):
         # the stock part of working capital per brand, and what it was computed from
         self._stock_value: list[float] = []
         self._stock_value_key = b""
+        # the units' average cost (Ledger.average_cost), and the bytes of the made units and
+        # their value it was worked out from
+        self._average_cost = np.zeros(0)
+        self._made_key = b""
         self._held_units: Sums | None = None  # the units per brand, from the holdings
         self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
         graph = self.population.graph
@@ -360,7 +364,12 @@ class ViralChainModel(mesa.Model):
         if books is None:
             books = self._list_wc_books()
         stocks, initial, produced, valued, paid, refunds, delivered, factories = books
-        key = stocks.tobytes() + initial.tobytes() + produced.tobytes() + valued.tobytes()
+        made = initial.tobytes() + produced.tobytes() + valued.tobytes()
+        if made != self._made_key:  # the units' average cost changed
+            self._average_cost = self.ledger.average_cost()
+            self._made_key = made
+            self._stock_value_key = b""
+        key = stocks.tobytes()
         if key != self._stock_value_key:
             self._stock_value = self._stock_at_cost_summed()
             self._stock_value_key = key
@@ -403,6 +412,8 @@ class ViralChainModel(mesa.Model):
             raise InvariantError(f"hour {self.hour}: a stock array was rebound (sim.holdings)")
         if self._stock_value != self._stock_at_cost():
             raise InvariantError(f"hour {self.hour}: stale working capital")
+        if self._made_key and self._average_cost.tobytes() != self.ledger.average_cost().tobytes():
+            raise InvariantError(f"hour {self.hour}: stale average cost of the units")
         books = self._wc_books
         if books is not None:
             led = self.ledger
@@ -443,7 +454,9 @@ class ViralChainModel(mesa.Model):
     def _stock_at_cost_summed(self) -> list[float]:
         """:meth:`_stock_at_cost` with each brand's units summed from the holdings' buffer
         in one book (:meth:`sim.holdings.Holdings.sums`: the same integers, so the same
-        floats); :meth:`_check_books` compares it with the long way in debug mode."""
+        floats), at the units' average cost as :meth:`_track_working_capital` keeps it
+        (worked out again when a unit is made); :meth:`_check_books` compares it with the
+        long way in debug mode."""
         if self._held_units is None:
             n = self.n_sku
             terms: list[tuple[np.ndarray, np.ndarray]] = []
@@ -458,7 +471,7 @@ class ViralChainModel(mesa.Model):
                 terms += [(f.fg, at[:, None]) for f in brand.factories]
             self._held_units = self.holdings.sums(terms, len(self.brands) * n)
         units = self._held_units().reshape(len(self.brands), self.n_sku)
-        cost = self.ledger.average_cost()
+        cost = self._average_cost
         return [float(u.astype(np.float64) @ cost) for u in units]
 
     # ------------------------------------------------------------------ running

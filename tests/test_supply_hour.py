@@ -6,7 +6,7 @@
   units available handed from the stock-out tracking to presale and rush) against the
   observation as it was;
 * a factory's unused inputs worked out again only when an input changed, against the
-  formula every hour;
+  formula every hour; the units' average cost (working capital) only when a unit was made;
 
 on whole runs of stories that reach them (presale, rush on each signal, hot-spot grading,
 returns, two brands), compared on the events, the books, the recorded rows, working
@@ -66,7 +66,11 @@ class _Traced(ViralChainModel):
 
 class _AsItWas(_Traced):
     """The supply side's hour the way it was: the warehouses' three loops, the observation
-    as it was, the unused inputs worked out every hour."""
+    as it was, the unused inputs and the units' average cost worked out every hour."""
+
+    def _track_working_capital(self) -> None:
+        self._made_key = b""  # the average cost worked out again, and the stock at cost
+        super()._track_working_capital()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
