@@ -323,12 +323,14 @@ class ViralChainModel(mesa.Model):
         if h == self.config.run.fail_at_hour:
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
         shares = self._shares  # the hour's graph look-ups, one batch for all KOLs
-        exposures = [e for kol in self.kols for e in kol.broadcast(h, shares)]
+        kols = self.kols
+        # a KOL with nothing on air broadcasts nothing (Kol.broadcast returns at once)
+        exposures = [e for kol in kols if kol.posts for e in kol.broadcast(h, shares)]
         if shares is not None:
             shares.resolve()
-        cross_excite(
-            [p for kol in self.kols for p in kol.posts], h, self.config.content.short_video
-        )
+        posts = [p for kol in kols for p in kol.posts]
+        if len(posts) > 1:  # a post alone excites nothing (cross_excite returns at once)
+            cross_excite(posts, h, self.config.content.short_video)
         for brand in self.brands:
             brand.selling.allocate_backlog(h)
         self.population.decide(h, exposures)

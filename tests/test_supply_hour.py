@@ -213,3 +213,64 @@ def test_the_available_units_handed_on_are_the_networks():
     assert handed and all(a == b for a, b in handed)
     assert len({a for a, _ in handed}) > 3
     assert np.all(np.array(handed) >= 0)
+
+
+def test_kols_with_nothing_on_air_and_lone_posts_change_nothing():
+    """The step skips ``Kol.broadcast`` for a KOL with no post on air and ``cross_excite``
+    for fewer than two posts: both return at once there, changing nothing."""
+    import pickle
+
+    from sim.content import cross_excite
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=240"])
+    m = ViralChainModel(cfg, 5)
+    video = cfg.content.short_video
+    idle = lone = 0
+    for h in range(240):
+        for kol in m.kols:
+            if not kol.posts:
+                before = pickle.dumps(kol.__dict__.get("posts"))
+                assert kol.broadcast(h, m._shares) == []
+                assert pickle.dumps(kol.__dict__.get("posts")) == before
+                idle += 1
+            for post in kol.posts:  # each post alone, and none at all
+                before = pickle.dumps(post)
+                assert cross_excite([post], h, video) == 0.0
+                assert cross_excite([], h, video) == 0.0
+                assert pickle.dumps(post) == before
+                lone += 1
+        m.run_for(1)
+    assert idle > 50 and lone > 50
+
+
+def _record_as_it_was(sensing, hour: int) -> None:
+    """``Sensing.record`` before the sixth pass (the fill of the quiet hours' rows always
+    assigned, empty or not)."""
+    led = sensing.model.ledger
+    if not led.hour_flowed:
+        return
+    sums = led.hour_block.sum(axis=1)
+    demand, views = sums[:, sensing._demand_field], sums[:, sensing._views_field]
+    r = sensing._recorded
+    for before, row in ((sensing._demand_before, demand), (sensing._views_before, views)):
+        before[r + 1 : hour + 1] = before[r]
+        before[hour + 1] = before[hour] + row
+    sensing._recorded = hour + 1
+    sensing.hourly_demand[hour] = demand
+    sensing.hourly_views[hour] = views
+
+
+@pytest.mark.parametrize(("story", "extra"), [CASES[0], CASES[4], CASES[7]])
+def test_the_brands_records_are_what_they_were(story, extra):
+    cfg = sim.compose(story, ["market.n_consumers=3000", "run.horizon_hours=360", *extra])
+    fast, slow = ViralChainModel(cfg, 8), ViralChainModel(cfg, 8)
+    for brand in slow.brands:
+        brand.sensing.record = functools.partial(_record_as_it_was, brand.sensing)
+    fast.run()
+    slow.run()
+    assert fast.events == slow.events
+    for a, b in zip(fast.brands, slow.brands, strict=True):
+        for name in ("hourly_demand", "hourly_views", "_demand_before", "_views_before"):
+            assert getattr(a.sensing, name).tobytes() == getattr(b.sensing, name).tobytes()
+        assert a.sensing._recorded == b.sensing._recorded
+    assert fast.brands[0].sensing.hourly_demand.any()

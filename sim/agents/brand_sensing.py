@@ -62,7 +62,8 @@ class Sensing:
         # nothing, then this hour's row
         r = self._recorded
         for before, row in ((self._demand_before, demand), (self._views_before, views)):
-            before[r + 1 : hour + 1] = before[r]
+            if r < hour:  # (an empty slice otherwise)
+                before[r + 1 : hour + 1] = before[r]
             before[hour + 1] = before[hour] + row
         self._recorded = hour + 1
         self.hourly_demand[hour] = demand
