@@ -221,7 +221,9 @@ class ViralChainModel(mesa.Model):
     def at(self, hour: int, fn) -> Any:
         """Schedule ``fn`` (a bound method of a live object) at the start of ``hour``.
 
-        Nothing is scheduled at or after the horizon.
+        Nothing is scheduled at or after the horizon. Outside the model's loop the event is
+        Mesa's (returned; the loop takes it over when it starts: :meth:`_adopt`); inside,
+        it goes on the model's agenda (the entry is returned).
         """
         if hour < self.time and hour >= self.hour:
             # asked for the current hour during its work: the earliest is the next hour's start
@@ -253,7 +255,8 @@ class ViralChainModel(mesa.Model):
             self._registering = registering
 
     def every(self, interval_hours: int, start_hour: int, fn) -> Any:
-        """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon."""
+        """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon
+        (Mesa's generator outside the model's loop, an agenda entry inside: as :meth:`at`)."""
         if start_hour >= self.horizon_hours:
             return None
         sched = Schedule(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,7 +190,7 @@ class Recorder:
         relevant = (node_brand[None, :] < 0) | (node_brand[None, :] == m.sku_brand[:, None])
         t_idx, s_idx, n_idx = np.nonzero(np.broadcast_to(relevant, (n_t, n_sku, n_node)))
         values = self.data[t_idx, s_idx, n_idx]
-        df = pd.DataFrame(
+        return _frame(
             {
                 "run_id": _strings([run_id], np.zeros(len(t_idx), dtype=np.int64)),
                 "t_hours": (t_idx * self.period).astype(np.int64),
@@ -201,15 +202,46 @@ class Recorder:
                 **{f: values[:, j].astype(np.int64) for j, f in enumerate(TS_FIELDS)},
             }
         )
-        return df
+
+
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """``pd.DataFrame(columns)``, its column labels (pandas' ``str`` index) made from arrow
+    as the string columns are (:func:`_arrow_strings`): the same frame. Every string a run's
+    tables hold is put together this way, so that a run never asks pyarrow's pandas shim
+    (its first use in a process costs a few milliseconds); writing a table still does."""
+    df = pd.DataFrame(dict(enumerate(columns.values())))
+    df.columns = pd.Index(pd.array(_arrow_strings(list(columns)), dtype="str"))
+    return df
 
 
 def _strings(names: list[str], index: np.ndarray) -> pd.Series:
     """``pd.Series(np.array(names, dtype=object)[index], dtype="str")``, taken from the few
     names as an arrow array (pandas' ``str`` is arrow's ``large_string``): the same column,
     without converting a Python string object per row."""
-    taken = pa.array(names, type=pa.large_string()).take(pa.array(index, type=pa.int64()))
-    return pd.Series(pd.array(taken, dtype="str"))
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    at = pa.Array.from_buffers(pa.int64(), len(index), [None, pa.py_buffer(index)])
+    return pd.Series(pd.array(_arrow_strings(names).take(at), dtype="str"))
+
+
+def _str_column(values: Sequence[str]) -> pd.Series:
+    """``pd.Series(values, dtype="str")``: the column made from the strings' UTF-8 bytes."""
+    return pd.Series(pd.array(_arrow_strings(values), dtype="str"))
+
+
+def _arrow_strings(values: Sequence[str]) -> pa.Array:
+    """An arrow ``large_string`` array of ``values`` (each ``str(value)``), put together from
+    their UTF-8 bytes and offsets: what ``pa.array(values, pa.large_string())`` makes, but
+    without going through pyarrow's pandas shim, whose first use in a process costs a few
+    milliseconds (it compiles a version pattern) that a run would otherwise pay."""
+    encoded = [str(v).encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    if encoded:
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        len(encoded),
+        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+    )
 
 
 def _total(arrays: list[np.ndarray]) -> np.ndarray | int:
@@ -232,16 +264,16 @@ def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
     t_hours, kind, actor, sku, quantity, value, detail = (
         zip(*rows, strict=True) if rows else ((),) * 7
     )
-    return pd.DataFrame(
+    return _frame(
         {
-            "run_id": pd.Series([run_id] * len(rows), dtype="str"),
+            "run_id": _str_column([run_id] * len(rows)),
             "t_hours": np.array(t_hours, dtype=np.int64),
-            "kind": pd.Series(kind, dtype="str"),
-            "actor": pd.Series(actor, dtype="str"),
-            "sku": pd.Series(sku, dtype="str"),
+            "kind": _str_column(kind),
+            "actor": _str_column(actor),
+            "sku": _str_column(sku),
             "quantity": np.array(quantity, dtype=np.float64),
             "value": np.array(value, dtype=np.float64),
-            "detail": pd.Series(detail, dtype="str"),
+            "detail": _str_column(detail),
         }
     )
 
