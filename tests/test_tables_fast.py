@@ -88,3 +88,25 @@ def test_the_tables_are_built_as_they_were(story, extra, tmp_path):
 )
 def test_events_frames_of_any_rows_are_what_they_were(rows, tmp_path):
     _same(events_frame(rows, "r"), _events_as_it_was(rows, "r"), tmp_path, "rows")
+
+
+def test_a_run_does_not_wake_pyarrows_pandas_shim():
+    """The run's tables are put together from arrow arrays of UTF-8 bytes, so ``sim.run``
+    never asks pyarrow's pandas shim (``pyarrow.pandas_compat``, whose first use compiles
+    ``pyarrow.vendored.version``'s pattern: a few ms on a process's first run); writing a
+    table still does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, sim\n"
+        "cfg = sim.compose(None, ['setup=flexible', 'market.n_consumers=2000',"
+        " 'run.horizon_hours=72'])\n"
+        "r = sim.run(cfg, seed=1)\n"
+        "assert len(r.timeseries) and len(r.events)\n"
+        "assert 'pyarrow.vendored.version' not in sys.modules, 'the shim woke'\n"
+        "assert 'pyarrow.pandas_compat' not in sys.modules, 'the shim woke'\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
