@@ -274,3 +274,12 @@ def test_the_brands_records_are_what_they_were(story, extra):
             assert getattr(a.sensing, name).tobytes() == getattr(b.sensing, name).tobytes()
         assert a.sensing._recorded == b.sensing._recorded
     assert fast.brands[0].sensing.hourly_demand.any()
+
+
+def test_carriers_keep_their_own_brands_spec():
+    cfg = sim.compose("two_brands", ["market.n_consumers=2000", "run.horizon_hours=24"])
+    m = ViralChainModel(cfg, 1)
+    specs = cfg.brand_specs()
+    assert len({c.brand for c in m.carriers}) == 2
+    for c in m.carriers:
+        assert c.spec == specs[c.brand]
