@@ -66,6 +66,7 @@ class Brand(mesa.Agent):
         # what observe reads every hour, listed at its first hour (Brand._list_watched)
         self._watched: list[tuple[int, int]] | None = None
         self._standing: list[tuple[np.ndarray, float]] = []
+        self._levers: tuple = (None, None, None)  # presale, rush, opportunity (bound)
         built = registry.build_all(spec.policy)
         # the live levers and plans the brand runs (the parts get the rules they use)
         self.rush = built["rush"]
@@ -121,9 +122,7 @@ class Brand(mesa.Agent):
             counter[b] += per_hour
         sensing, supply = self.sensing, self.supply
         sensing.record(hour)
-        presale = self.presale.update if self.presale.active else None
-        rush = self.rush.watch if self.rush.active else None
-        opportunity = self.opportunity.watch if self.opportunity.active else None
+        presale, rush, opportunity = self._levers
         for sku, sellable_from in watched:
             if sellable_from > hour:
                 continue
@@ -139,11 +138,17 @@ class Brand(mesa.Agent):
 
     def _list_watched(self) -> list[tuple[int, int]]:
         """The SKUs :meth:`observe` watches, each with the first hour it is on sale (fixed
-        once the world is built), and the standing costs of an hour
-        (:func:`sim.standing_costs.accrue_hour`'s counters)."""
+        once the world is built), the standing costs of an hour
+        (:func:`sim.standing_costs.accrue_hour`'s counters) and the live levers to run (the
+        policy objects are the brand's for the whole run)."""
         sellable_from = self.model.sellable_from
         self._watched = [(sku, sellable_from.item(sku)) for sku in self._sku_list]
         self._standing = standing_costs.counters(self)
+        self._levers = (  # None: the policy does nothing there (its class says so)
+            self.presale.update if self.presale.active else None,
+            self.rush.watch if self.rush.active else None,
+            self.opportunity.watch if self.opportunity.active else None,
+        )
         return self._watched
 
     def review(self) -> None:
