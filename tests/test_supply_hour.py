@@ -283,3 +283,39 @@ def test_carriers_keep_their_own_brands_spec():
     assert len({c.brand for c in m.carriers}) == 2
     for c in m.carriers:
         assert c.spec == specs[c.brand]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_one_element_of_an_integer_book_moves_as_ufunc_at_moves_it(seed):
+    """``ints.add.at`` / ``ints.subtract.at`` of one element and a Python int (done in place)
+    against numpy's ``ufunc.at``, indices of either kind and sign, and the cases that keep
+    ``ufunc.at``'s own path (arrays, other dtypes, numpy values, bools)."""
+    from sim.holdings import _Widening, ints
+
+    rng = np.random.default_rng(seed)
+    dtypes = [np.int64, np.int64, np.int32, np.float64]
+    for _ in range(200):
+        n = int(rng.integers(1, 6))
+        a = rng.integers(-50, 50, n).astype(dtypes[int(rng.integers(0, 4))])
+        b = a.copy()
+        i = int(rng.integers(-n, n))
+        kind = int(rng.integers(0, 10))
+        if kind < 4:
+            index, values = i, int(rng.integers(-9, 9))
+        elif kind < 7:
+            index, values = np.int64(i), int(rng.integers(-9, 9))
+        elif kind == 7:
+            index, values = i, np.int64(rng.integers(-9, 9))
+        elif kind == 8:
+            index, values = np.array([i, i]), np.array([1, 2])
+        else:
+            index, values = True, 3
+        for ours, theirs in ((ints.add, np.add), (ints.subtract, np.subtract)):
+            ours.at(a, index, values)
+            theirs.at(b, index, values)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (index, values, a.dtype)
+    other = _Widening(np.maximum)  # neither an addition nor a subtraction: numpy's own
+    a, b = np.array([1, 5, 2]), np.array([1, 5, 2])
+    other.at(a, 0, 4)
+    np.maximum.at(b, 0, 4)
+    assert a.tolist() == b.tolist() == [4, 5, 2]
