@@ -319,3 +319,46 @@ def test_one_element_of_an_integer_book_moves_as_ufunc_at_moves_it(seed):
     other.at(a, 0, 4)
     np.maximum.at(b, 0, 4)
     assert a.tolist() == b.tolist() == [4, 5, 2]
+
+
+def _baseline_as_it_was(plan, sku: int, sig, end_hour: int):
+    """``EventPlan.baseline_signals`` before the sixth pass: every day's start in numpy."""
+    from sim.policies.forecast import Signals
+
+    n = len(sig.daily_demand)
+    if n == 0:
+        return sig
+    starts = end_hour + 1 - 24 * np.arange(n, 0, -1)
+    keep = np.ones(n, dtype=bool)
+    hours = [e.hour for e in plan.events if e.sku == sku]
+    if hours:
+        h = np.array(hours)[:, None]
+        touched = (starts + 24 > h) & (starts < h + plan.memory_hours)
+        keep &= ~touched.any(axis=0)
+    return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_days_no_event_touched_are_what_they_were(seed):
+    from sim.policies.events import EventPlan, KnownEvent
+    from sim.policies.forecast import Signals
+
+    rng = np.random.default_rng(seed)
+    dropped = 0
+    for _ in range(2000):
+        plan = EventPlan.__new__(EventPlan)
+        plan.memory_hours = [0, 0.5, 1, 23, 24, 24.5, 47.9, 72, 200][int(rng.integers(0, 9))]
+        plan.events = [
+            KnownEvent(int(rng.integers(-100, 2000)), int(rng.integers(0, 3)), 1.0, 0)
+            for _ in range(int(rng.integers(0, 8)))
+        ]
+        n = int(rng.integers(0, 62))
+        sig = Signals(rng.random(n), rng.random(n), 1.5)
+        end = int(rng.integers(-50, 1600))
+        sku = int(rng.integers(0, 3))
+        got, want = plan.baseline_signals(sku, sig, end), _baseline_as_it_was(plan, sku, sig, end)
+        assert got.daily_demand.tobytes() == want.daily_demand.tobytes()
+        assert got.daily_views.tobytes() == want.daily_views.tobytes()
+        assert got.presale_units == want.presale_units
+        dropped += len(sig.daily_demand) - len(got.daily_demand)
+    assert dropped > 1000
