@@ -51,6 +51,7 @@ _FEW_SHARERS = 32  # up to this many sharers from several hours are picked in Py
 _FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) are made in Python
 _WORD = 0xFFFFFFFF
 _SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
+_NONE: list[int] = []  # no draws (never changed: concatenation makes new lists)
 
 
 @dataclass
@@ -194,50 +195,67 @@ class Post:
         remembered as potential sharers with weight ``share_factor`` each. With ``pending``,
         the contacts are looked up later, with the other posts' (``pending.resolve()`` fills
         them into the consumers returned): one batch of graph look-ups per hour.
+
+        A few draws stay Python lists until the one array of consumers is made (the same
+        draws, in the same order, as with arrays).
         """
         rng = self.rng
-        parts = []
+        video = graph is not None and self.kind == "short_video"
+        head: list[int] | np.ndarray = _NONE
+        tail: list[int] | np.ndarray = _NONE
         sharers = slots = None
-        share_at = 0
         if n_followers and len(followers):
-            parts.append(_pick(followers, rng, n_followers))
+            head = _picks(followers, rng, n_followers)
         if n_others:
-            along = graph is not None and self.kind == "short_video" and self._viewers
+            along = video and self._viewers
             if along:
                 sharers = self._sharers(n_others, kernel_decay, rng)
             if sharers is None:  # anyone (along the graph: no recent viewer shares)
-                parts.append(_draw(rng, graph.n if along else n_consumers, n_others))
-            else:  # each sharer's contact: which edge now, where it leads once looked up
+                tail = _draws(rng, graph.n if along else n_consumers, n_others)
+            elif type(sharers) is list:  # each sharer's contact: which edge now,
+                slots = graph.neighbour_slot_list(sharers, rng)  # where it leads once looked up
+                tail = sharers  # a placeholder of the right length, filled in below or later
+            else:
                 slots = graph.neighbour_slots(sharers, rng)
-                share_at = sum(len(p) for p in parts)
-                parts.append(np.empty(n_others, dtype=np.int64))
-        if not parts:
-            if graph is not None and self.kind == "short_video":
-                self._remember(np.empty(0, dtype=np.int64), kernel_decay, share_factor)
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-        # a fresh int64 array (its shared views may be filled in later)
-        one = len(parts) == 1
-        consumers = (parts[0] if one else np.concatenate(parts)).astype(np.int64, copy=False)
+                tail = sharers  # a placeholder of the right length, filled in below or later
+        # one fresh int64 array (its shared views may be filled in later)
+        if type(head) is list and type(tail) is list:
+            consumers = np.array(head + tail, dtype=np.int64)
+        elif not len(tail):
+            consumers = np.asarray(head, dtype=np.int64)
+        elif not len(head):
+            consumers = np.array(tail, dtype=np.int64)
+        else:
+            consumers = np.concatenate([np.asarray(head), np.asarray(tail)]).astype(
+                np.int64, copy=False
+            )
         if sharers is not None:
+            share_at = len(head)
             if pending is None:
                 consumers[share_at:] = graph.edge_targets(sharers, slots)
             else:
                 pending.add(consumers, share_at, sharers, slots)
-        if graph is not None and self.kind == "short_video":
+        if video:
             self._remember(consumers, kernel_decay, share_factor)
+        n = len(consumers)
+        if not n:
+            return consumers, np.empty(0, dtype=np.int32)
         if len(self.skus) == 1:  # a copy of the start of a row of its product
             row = self._sku_row
             if row is None:
                 row = self._sku_row = np.full(_SKU_ROW, self.skus[0], dtype=np.int32)
-            n = len(consumers)
             skus = row[:n].copy() if n <= _SKU_ROW else np.full(n, row[0], dtype=np.int32)
         else:
-            skus = self.skus[rng.integers(0, len(self.skus), len(consumers))].astype(np.int32)
+            skus = self.skus[rng.integers(0, len(self.skus), n)].astype(np.int32)
         return consumers, skus
 
-    def _sharers(self, k: int, decay: float, rng: np.random.Generator) -> np.ndarray | None:
+    def _sharers(
+        self, k: int, decay: float, rng: np.random.Generator
+    ) -> list[int] | np.ndarray | None:
         """The sharers of ``k`` shared views: an hour by kernel weight, then uniformly among
-        that hour's viewers (None when no recent viewer shares: the views go to anyone)."""
+        that hour's viewers (None when no recent viewer shares: the views go to anyone); a
+        list for a few (:data:`_FEW_PICKS` from one hour, :data:`_FEW_SHARERS` from several),
+        else an int64 array."""
         last = self._k - 1
         viewers = self._viewers
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats (the
@@ -250,13 +268,14 @@ class Post:
         counts = rng.multinomial(k, w / total)
         drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
-            return _pick(viewers[int(drawn[0])][1], rng, k)
+            return _picks(viewers[int(drawn[0])][1], rng, k)
         # one draw per sharer, uniformly among its hour's viewers: a single call with one
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
-        pool = [viewers[i][1] for i in drawn.tolist()]
+        hours = drawn.tolist()
         if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
-            return np.array(_pick_each(rng, pool, counts[drawn].tolist()), dtype=np.int64)
+            return _pick_each(rng, [viewers[i][1] for i in hours], counts[drawn].tolist())
+        pool = [viewers[i][1] for i in hours]
         sizes = np.array([len(v) for v in pool], dtype=np.int64)
         per = counts[drawn]
         pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers
@@ -343,26 +362,48 @@ def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
 def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[int]) -> list[int]:
     """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
     ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
-    :func:`_bounded` makes them)."""
-    arrays = [v for v, c in zip(pool, counts, strict=True) for _ in range(c)]
-    places = _bounded(rng, [len(v) for v in arrays])
-    return [v.item(i) for v, i in zip(arrays, places, strict=True)]
+    :func:`_bounded` makes them, in one loop that reads each value as it is drawn)."""
+    words = rng.bit_generator.ctypes
+    word, state = words.next_uint32, words.state
+    out: list[int] = []
+    for v, c in zip(pool, counts, strict=True):
+        b = len(v)
+        if b == 1:  # no draw
+            out += [v.item(0)] * c
+        elif b < 1 or b > _WORD:  # refused, or numpy's 64-bit (or whole-word) draws
+            out += [v.item(i) for i in _bounded(rng, [b] * c)]
+        else:
+            for _ in range(c):
+                m = word(state) * b
+                if m & _WORD < b:
+                    threshold = (_WORD + 1 - b) % b
+                    while m & _WORD < threshold:
+                        m = word(state) * b
+                out.append(v.item(m >> 32))
+    return out
+
+
+def _draws(rng: np.random.Generator, bound: int, k: int) -> list[int] | np.ndarray:
+    """:func:`_draw`, as a list for a few."""
+    return _bounded(rng, [bound] * k) if k <= _FEW_PICKS else rng.integers(0, bound, k)
 
 
 def _draw(rng: np.random.Generator, bound: int, k: int) -> np.ndarray:
     """``rng.integers(0, bound, k)`` (up to :data:`_FEW_PICKS` draws in Python: the same)."""
+    return np.asarray(_draws(rng, bound, k), dtype=np.int64)
+
+
+def _picks(values: np.ndarray, rng: np.random.Generator, k: int) -> list[int] | np.ndarray:
+    """:func:`_pick`, as a list for a few."""
     if k <= _FEW_PICKS:
-        return np.array(_bounded(rng, [bound] * k), dtype=np.int64)
-    return rng.integers(0, bound, k)
+        return _pick_each(rng, [values], [k])
+    return values[rng.integers(0, len(values), k)]
 
 
 def _pick(values: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
     """``values[rng.integers(0, len(values), k)]`` (up to :data:`_FEW_PICKS` draws in
     Python: the same draws), as int64."""
-    if k <= _FEW_PICKS:
-        places = _bounded(rng, [len(values)] * k)
-        return np.array([values.item(i) for i in places], dtype=np.int64)
-    return values[rng.integers(0, len(values), k)]
+    return np.asarray(_picks(values, rng, k), dtype=np.int64)
 
 
 class PendingShares:
@@ -370,37 +411,66 @@ class PendingShares:
 
     Each post adds the slots of its shares (the sharer and which of its edges); an edge's
     target is a pure function of (sharer, edge), so one :meth:`SocialGraph.edge_targets` call
-    for all posts gives what one call per post gave.
+    for all posts gives what one call per post gave. Shares added as Python lists (a few
+    per post) are kept in two flat lists, looked up as lists when no post added arrays
+    (:meth:`SocialGraph.edge_targets_of_lists`: on Python numbers for a few), else with the
+    arrays in one call.
     """
 
     def __init__(self, graph: SocialGraph):
         self.graph = graph
-        self._fills: list[tuple[np.ndarray, int]] = []  # (consumers, first share position)
-        self._sharers: list[np.ndarray] = []
+        # (consumers, first share position): of the shares added as lists, then as arrays
+        self._fills: list[tuple[np.ndarray, int]] = []
+        self._array_fills: list[tuple[np.ndarray, int]] = []
+        self._src: list[int] = []  # the shares added as lists, joined
+        self._edge: list[int] = []
+        self._sharers: list[np.ndarray] = []  # the shares added as arrays
         self._slots: list[np.ndarray] = []
 
-    def add(self, consumers: np.ndarray, at: int, sharers: np.ndarray, slots: np.ndarray) -> None:
+    def add(
+        self,
+        consumers: np.ndarray,
+        at: int,
+        sharers: np.ndarray | list[int],
+        slots: np.ndarray | list[int],
+    ) -> None:
         """``consumers[at:]`` are the contacts at ``slots`` of ``sharers``, to look up."""
-        self._fills.append((consumers, at))
-        self._sharers.append(sharers)
-        self._slots.append(slots)
+        if type(sharers) is list and type(slots) is list:
+            self._fills.append((consumers, at))
+            self._src += sharers
+            self._edge += slots
+        else:
+            self._array_fills.append((consumers, at))
+            self._sharers.append(np.asarray(sharers))
+            self._slots.append(np.asarray(slots))
 
     def resolve(self) -> None:
         """Look up every contact added and fill them in."""
-        if not self._fills:
-            return
-        if len(self._fills) == 1:
-            targets = self.graph.edge_targets(self._sharers[0], self._slots[0])
+        graph = self.graph
+        if not self._array_fills:
+            if not self._fills:
+                return
+            fills = self._fills
+            targets = graph.edge_targets_of_lists(self._src, self._edge)
         else:
-            targets = self.graph.edge_targets(
-                np.concatenate(self._sharers), np.concatenate(self._slots)
-            )
+            fills = self._array_fills + self._fills
+            src, edge = self._sharers, self._slots
+            if self._src:
+                src, edge = [*src, np.array(self._src)], [*edge, np.array(self._edge)]
+            if len(src) == 1:
+                targets = graph.edge_targets(src[0], edge[0])
+            else:
+                targets = graph.edge_targets(np.concatenate(src), np.concatenate(edge))
         start = 0
-        for consumers, at in self._fills:
-            n = len(consumers) - at
-            consumers[at:] = targets[start : start + n]
-            start += n
-        self._fills, self._sharers, self._slots = [], [], []
+        for consumers, at in fills:
+            end = start + len(consumers) - at
+            if end == start + 1:
+                consumers[at] = targets[start]
+            else:
+                consumers[at:] = targets[start:end]
+            start = end
+        self._fills, self._array_fills, self._sharers, self._slots = [], [], [], []
+        self._src, self._edge = [], []
 
 
 _POWERS: dict[float, np.ndarray] = {}
@@ -430,7 +500,7 @@ def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float
     direct shares added.
     """
     c = video.cross_excitation
-    if c <= 0:
+    if c <= 0 or len(posts) < 2:  # a lone post (or none) excites no other
         return 0.0
     tau = video.reach_decay_hours
     reaching = [

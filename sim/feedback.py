@@ -61,6 +61,13 @@ class Feedback:
         self.soldout_share[seen] = sold_out[seen] / skus[seen]
         self.slow_share[seen] = too_slow[seen] / skus[seen]
 
+    def observe_offers_of(self, sku: int, wishes: int, sold_out: int, too_slow: int) -> None:
+        """:meth:`observe_offers` for one product, as numbers (the same division: an integer
+        count by an integer count is a float64 division of two exact floats)."""
+        if wishes > 0:
+            self.soldout_share[sku] = sold_out / wishes
+            self.slow_share[sku] = too_slow / wishes
+
     def share_factor(self, skus: np.ndarray) -> tuple[float, float, float]:
         """``(f, so, sl)`` for a post featuring ``skus``: the factor its new views feed the
         cascade with, and the penalty parts due to stock-outs and to slow promises."""

@@ -46,11 +46,36 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     states come from a table computed for the whole block at once (:func:`_block_table`).
     """
     seed = int(seed)
-    keys = tuple(map(_key, identity))
-    words = _block_words(seed, keys) if keys else None
-    if words is None:
-        words = _pcg64_seed_words(seed, keys)
-    return np.random.Generator(np.random.PCG64(_SeedWords(words)))
+    n = len(identity)
+    if (  # a name and a number (the hour), or a name and two numbers: Python's str and int
+        1 < n < 4
+        and type(identity[-1]) is int
+        and type(identity[0]) is str
+        and (n == 2 or type(identity[1]) is int)
+    ):
+        head = identity[:-1]
+        prefix = _prefix_keys.get(head)
+        if prefix is None:
+            if len(_prefix_keys) >= _MAX_PREFIXES:
+                _prefix_keys.clear()
+            prefix = _prefix_keys[head] = tuple(map(_key, head))
+        last = identity[-1] & _M32
+        words = _block_words(seed, prefix, last)
+        if words is None:
+            words = _pcg64_seed_words(seed, (*prefix, last))
+    else:
+        keys = tuple(map(_key, identity))
+        words = _block_words(seed, keys[:-1], keys[-1]) if keys else None
+        if words is None:
+            words = _pcg64_seed_words(seed, keys)
+    return _GENERATOR(_PCG64(_SeedWords(words)))
+
+
+_GENERATOR, _PCG64 = np.random.Generator, np.random.PCG64
+# the keys of an identity's leading parts (names repeat every hour); only for a str and
+# an int (equal tuples of these have equal keys: not so 1.0, equal to 1 but keyed "1.0")
+_prefix_keys: dict[tuple[object, ...], tuple[int, ...]] = {}
+_MAX_PREFIXES = 4096
 
 
 # ---------------------------------------------------------------------- seed sequences
@@ -195,10 +220,10 @@ _tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
 _asked: dict[tuple[int, tuple[int, ...], int], int] = {}
 
 
-def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
-    """The seed words of ``spawn_key`` from its block's table (None: no table yet)."""
-    last = spawn_key[-1]
-    block = (seed, spawn_key[:-1], last // _BLOCK)
+def _block_words(seed: int, prefix: tuple[int, ...], last: int) -> np.ndarray | None:
+    """The seed words of the spawn key ``prefix + (last,)`` from its block's table (None:
+    no table yet)."""
+    block = (seed, prefix, last // _BLOCK)
     table = _tables.get(block)
     if table is None:
         asked = _asked.get(block, 0) + 1
@@ -209,7 +234,7 @@ def _block_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray | None:
             return None
         if len(_tables) >= _MAX_TABLES:
             _tables.clear()
-        table = _tables[block] = _block_table(seed, spawn_key[:-1], last - last % _BLOCK)
+        table = _tables[block] = _block_table(seed, prefix, last - last % _BLOCK)
         _asked.pop(block, None)
     return table[last % _BLOCK]
 

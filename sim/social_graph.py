@@ -48,12 +48,11 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[np.ndarray, ...]:
     """Two uniforms in [0, 1) per (key, i, j, salt) from one SplitMix64 hash (vectorised,
     stateless): its high and its low 32 bits. uint64 arithmetic wraps (mod 2**64, in any
-    order: the same hash); the steps work in place, in two arrays."""
-    x = i.astype(np.uint64)
-    x *= _GOLDEN
+    order: the same hash); the steps work in place, in two arrays, each cast made by the
+    call that uses it."""
+    x = np.multiply(i, _GOLDEN, dtype=np.uint64, casting="unsafe")  # i.astype(uint64) * G
     x += key
-    y = j.astype(np.uint64)
-    y *= _M1
+    y = np.multiply(j, _M1, dtype=np.uint64, casting="unsafe")
     x += y
     if salt:
         x += np.uint64((salt * int(_M2)) & ((1 << 64) - 1))
@@ -67,11 +66,9 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
     x ^= y
     scale = 1.0 / 4294967296.0
     np.right_shift(x, _S32, out=y)
-    high = y.astype(np.float64)
-    high *= scale
+    high = np.multiply(y, scale)  # y.astype(float64) * scale (the same cast, one call)
     np.bitwise_and(x, _LOW32, out=y)
-    low = y.astype(np.float64)
-    low *= scale
+    low = np.multiply(y, scale)
     return high, low
 
 
@@ -99,6 +96,8 @@ _SEARCH = 512  # up to this many points, the stored value before each is a binar
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
+_FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
+_SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
 _WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
 
 
@@ -160,6 +159,7 @@ class SocialGraph:
         cannot be pickled, and a copy makes its own at its first look-up)."""
         state = dict(self.__dict__)
         state.pop("_views", None)
+        state.pop("_degrees", None)
         return state
 
     @functools.cached_property
@@ -204,6 +204,11 @@ class SocialGraph:
         full = memoryview(self._cumw) if self.n <= _FULL_UP_TO else None
         return (*(memoryview(np.ascontiguousarray(c)) for c in cols), full)
 
+    @functools.cached_property
+    def _degrees(self) -> memoryview:
+        """A memoryview of the out-degrees (its elements are Python integers)."""
+        return memoryview(np.ascontiguousarray(self.degree))
+
     def cumulative_attention(self, positions: np.ndarray) -> np.ndarray:
         """``cumw`` at ``positions`` (``0..n``): the stored value before each, plus the
         weights in between added in turn (tests, analysis)."""
@@ -241,7 +246,8 @@ class SocialGraph:
         if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # one binary search each
             return np.searchsorted(self._cumw, point, side="right") - 1
         cp, guide = self.checkpoints, self.guide
-        out = np.empty(len(point), dtype=np.int64)
+        whole = len(point) <= _LOOKUPS  # one chunk: its answers are the answer
+        out = None if whole else np.empty(len(point), dtype=np.int64)
         g = len(guide) - 1
         for a in range(0, len(point), _LOOKUPS):
             pt = point[a : a + _LOOKUPS]
@@ -251,10 +257,15 @@ class SocialGraph:
                 b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
                 stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
                 stored = _count_up(cp, stored, guide[np.minimum(b + 2, g)], pt)
-            blk = stored - 1  # the last stored value at most the point
-            below = np.count_nonzero(self._block_sums(blk) <= pt, axis=0)
-            out[a : a + _LOOKUPS] = blk * _BLOCK + below - 1
-        return out
+            stored -= 1  # the last stored value at most the point (a fresh array)
+            below = np.count_nonzero(self._block_sums(stored) <= pt, axis=0)
+            stored *= _BLOCK  # its position, then the block's sums at most the point
+            stored += below
+            stored -= 1
+            if out is None:
+                return stored
+            out[a : a + _LOOKUPS] = stored
+        return out if out is not None else np.empty(0, dtype=np.int64)
 
     def edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``)."""
@@ -266,33 +277,94 @@ class SocialGraph:
         # each edge's scope (its community, its region or the market), as a row of the
         # scopes' table: where the scope lies in the layout and its cumulative attention
         starts, ends, cum_starts, cum_ends = self._scopes
-        n_comm = len(self.comm_start) - 1
-        r = self.region[src].astype(np.int64)
-        r += n_comm
-        scope_of = np.where(
-            scope < self.within_community,
-            self.community[src],
-            np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
-        )
+        if len(src) < _SCOPE_GATHER:
+            n_comm = len(self.comm_start) - 1
+            r = self.region[src].astype(np.int64)
+            r += n_comm
+            scope_of = np.where(
+                scope < self.within_community,
+                self.community[src],
+                np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
+            )
+        else:  # each consumer's community or region read only where its edge needs it
+            scope_of = self._scope_rows(src, scope)
         lo, hi = starts[scope_of], ends[scope_of]
         cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
-        loop = self.order[pos] == src  # no self-loops: take the next consumer of the block
-        if loop.any():
-            alone = np.flatnonzero(loop)[hi[loop] - lo[loop] == 1]
-            if len(alone):  # alone in its community: a contact elsewhere in its region
-                r = self.region[src[alone]].astype(np.int64)
-                lo[alone], hi[alone] = self.region_start[r], self.region_start[r + 1]
-                u = _uniforms(self.key, src[alone], j[alone], 1)[0]
-                pos[alone] = lo[alone] + (u * (hi[alone] - lo[alone])).astype(np.int64)
-                loop = self.order[pos] == src
-            lo_s, size = lo[loop], hi[loop] - lo[loop]
-            pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
+        found = self.order[pos].astype(np.int64)  # each edge's target, unless a self-loop
+        loop = found == src  # no self-loops: take the next consumer of the block
+        if not loop.any():
+            return found
+        at = np.flatnonzero(loop)
+        if len(at) <= _FEW_LOOPS:  # a few: on Python numbers, their targets read again
+            self._unloop(at.tolist(), src, j, pos, lo, hi)
+            found[at] = self.order[pos[at]]
+            return found
+        alone = at[hi[loop] - lo[loop] == 1]
+        if len(alone):  # alone in its community: a contact elsewhere in its region
+            r = self.region[src[alone]].astype(np.int64)
+            lo[alone], hi[alone] = self.region_start[r], self.region_start[r + 1]
+            u = _uniforms(self.key, src[alone], j[alone], 1)[0]
+            pos[alone] = lo[alone] + (u * (hi[alone] - lo[alone])).astype(np.int64)
+            loop = self.order[pos] == src
+        lo_s, size = lo[loop], hi[loop] - lo[loop]
+        pos[loop] = lo_s + (pos[loop] - lo_s + 1) % np.maximum(size, 1)
         return self.order[pos].astype(np.int64)
 
+    def edge_targets_of_lists(self, src: list[int], j: list[int]) -> list[int] | np.ndarray:
+        """:meth:`edge_targets` of edges given as lists: for a few, found on Python numbers
+        and given as a list (no array made); else the int64 array."""
+        if len(src) <= _FEW_EDGES:
+            return self._few_targets(src, j)
+        return self.edge_targets(np.array(src, dtype=np.int64), np.array(j, dtype=np.int64))
+
+    def _unloop(
+        self,
+        at: list[int],
+        src: np.ndarray,
+        j: np.ndarray,
+        pos: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+    ) -> None:
+        """:meth:`edge_targets`' way out of the self-loops at ``at`` (in place in ``pos``),
+        one edge at a time on Python numbers: alone in its community, a contact drawn
+        elsewhere in its region (salt 1); still itself, the next consumer of the block."""
+        key = int(self.key)
+        order, region, region_start = self.order, self.region, self.region_start
+        for i in at:
+            s, a, b, p = src.item(i), lo.item(i), hi.item(i), pos.item(i)
+            if b - a == 1:  # alone in its community: a contact elsewhere in its region
+                r = region.item(s)
+                a, b = region_start.item(r), region_start.item(r + 1)
+                p = a + int((_hash(key, s, j.item(i), 1) >> 32) * _SCALE * (b - a))
+                if order.item(p) != s:
+                    pos[i] = p
+                    continue
+            pos[i] = a + (p - a + 1) % max(b - a, 1)
+
+    def _scope_rows(self, src: np.ndarray, scope: np.ndarray) -> np.ndarray:
+        """Each edge's row of the scopes' table (:attr:`_scopes`): its source's community
+        where ``scope < within_community``, else its region where ``scope`` is below both
+        shares, else the market's; the community and region columns read only where needed
+        (one random read of memory per edge instead of two)."""
+        wc = self.within_community
+        rows = np.full(len(src), len(self.comm_start) + len(self.region_start) - 2, np.int64)
+        inner = np.flatnonzero(scope < wc)
+        rows[inner] = self.community[src[inner]]
+        near = np.flatnonzero((scope >= wc) & (scope < wc + self.within_region))
+        r = self.region[src[near]].astype(np.int64)
+        r += len(self.comm_start) - 1
+        rows[near] = r
+        return rows
+
     def _few_edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """:meth:`edge_targets` of a few edges (:meth:`_few_targets`), as an array."""
+        return np.array(self._few_targets(src.tolist(), j.tolist()), dtype=np.int64)
+
+    def _few_targets(self, src: list[int], j: list[int]) -> list[int]:
         """:meth:`edge_targets` of a few edges, one at a time on Python numbers: the same
         hash (integers mod 2**64), the same float64 operations in the same order, the same
         cumulative attention (a binary search in the whole table when it is kept, else the
@@ -305,7 +377,7 @@ class SocialGraph:
         total = region_cum[-1]
         locate = None if full is not None else self._locate_one
         out = []
-        for s, k in zip(src.tolist(), j.tolist(), strict=True):
+        for s, k in zip(src, j, strict=True):
             x = (key + s * _GOLDEN_INT + k * _M1_INT) & _MASK  # _hash(key, s, k, 0)
             x ^= x >> 30
             x = (x * _M1_INT) & _MASK
@@ -339,7 +411,7 @@ class SocialGraph:
                 if loop:
                     pos = lo + (pos - lo + 1) % max(hi - lo, 1)
             out.append(order[pos])
-        return np.array(out, dtype=np.int64)
+        return out
 
     def _locate_one(self, point: float) -> int:
         """:meth:`_locate` of one point, on Python numbers (the same comparisons and sums)."""
@@ -378,14 +450,21 @@ class SocialGraph:
         """Which edge of each node :meth:`random_neighbour` follows (uniform among its
         edges): look the targets up later with :meth:`edge_targets`.
 
-        Up to :data:`_FEW_SLOTS` nodes, on Python numbers: one ``rng.random()`` each (the
-        same doubles as one call for all), times the degree and truncated as numpy does."""
+        Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`)."""
         if len(nodes) <= _FEW_SLOTS:
-            degree = self.degree
-            return np.array(
-                [int(rng.random() * degree.item(i)) for i in nodes.tolist()], dtype=np.int64
-            )
+            return np.array(self.neighbour_slot_list(nodes.tolist(), rng), dtype=np.int64)
         return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
+
+    def neighbour_slot_list(self, nodes: list[int], rng: np.random.Generator) -> list[int]:
+        """``neighbour_slots(np.array(nodes), rng).tolist()``. Up to :data:`_FEW_SLOTS`
+        nodes, one double each from the generator's own ``next_double`` (the doubles
+        ``rng.random(len(nodes))`` gives), times the degree and truncated as numpy does."""
+        if len(nodes) > _FEW_SLOTS:
+            return self.neighbour_slots(np.array(nodes, dtype=np.int64), rng).tolist()
+        words = rng.bit_generator.ctypes
+        double, state = words.next_double, words.state
+        degree = self._degrees
+        return [int(double(state) * degree[i]) for i in nodes]
 
     def reach(
         self, senders: np.ndarray, probability: float, rng: np.random.Generator

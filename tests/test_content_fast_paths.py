@@ -83,6 +83,8 @@ def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path,
     monkeypatch.setattr(content, "_FEW_SHARERS", big if fast else 0)
     monkeypatch.setattr(content, "_FEW_PICKS", big if fast else 0)
     monkeypatch.setattr(social_graph, "_FEW_SLOTS", big if fast else 0)
+    monkeypatch.setattr(social_graph, "_FEW_LOOPS", big if fast else 0)
+    monkeypatch.setattr(social_graph, "_SCOPE_GATHER", 0 if fast else big)
     story, setup = case.split("/")
     assert golden.digest_case(story, setup, tmp_path) == RECORDED[case]
 

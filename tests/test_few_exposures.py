@@ -259,3 +259,85 @@ def test_flat_books_follow_the_population_arrays(base_model):
     pop.exposure_count = np.zeros_like(pop.exposure_count)  # replaced: new views
     pop._flat_books()[0][0] = 5
     assert pop.exposure_count[0, 0] == 5
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed, monkeypatch):
+    """No (consumer, product) twice in the hour (the usual few): one pass without groups
+    (``_distinct_wish_rows``) gives the numpy way's wishes, books and generator state."""
+    world = _world(base_model, seed)
+    hour = int(np.random.default_rng(seed).integers(0, 400))
+    if seed % 4 == 1:  # a product not on sale yet: its exposures are dropped
+        world.sellable_from = world.sellable_from.copy()
+        world.sellable_from[seed % world.n_sku] = hour + 5
+    cons, skus, channels, kols = _exposures(world, seed)
+    P = world.n_sku
+    r = np.random.default_rng(seed)
+    space = N * P if seed % 2 else max(len(cons), 12 * P)  # small: some share a consumer
+    keys = r.choice(space, len(cons), replace=False)
+    cons, skus = keys // P, keys % P
+    if seed % 5 == 2:  # NaN wish probabilities
+        world.appeal = world.appeal.copy()
+        world.appeal[skus[0]] = np.nan
+    long, few = world, copy.deepcopy(world)
+    calls = []
+    original = consumers.ConsumerPopulation._distinct_wish_rows
+
+    def counting(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(consumers.ConsumerPopulation, "_distinct_wish_rows", counting)
+    monkeypatch.setattr(consumers, "_SMALL_BATCH", 0)  # the numpy way
+    r_long, r_few = stream(seed, "few"), stream(seed, "few")
+    got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
+    got_few = few.population._few_wish_rows(
+        hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
+    )
+    expected = [] if got_long is None else sorted(got_long.tolist())
+    assert got_few == expected
+    assert _state(few) == _state(long)
+    assert r_few.bit_generator.state == r_long.bit_generator.state
+    on_sale = few.sellable_from[skus] <= hour
+    assert calls == ([1] if on_sale.any() else [])
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_one_exposure_decides_as_the_numpy_way(base_model, seed, monkeypatch):
+    """A single exposure (the usual quiet hour: one organic discovery) on Python numbers
+    (``_single_wish``): the numpy way's wish, books and generator state, for every state
+    (bought, waiting, warned), saturated counts, content views or not, with or without a
+    KOL."""
+    world = _world(base_model, seed)
+    r = np.random.default_rng(seed)
+    hour = int(r.integers(0, 400))
+    P = world.n_sku
+    cons = np.array([r.integers(0, N)], np.int64)
+    skus = np.array([r.integers(0, P)], np.int64)
+    channels = np.array([(CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM)[seed % 4]], np.int8)
+    kols = np.array([-1 if seed % 3 else r.integers(0, len(world.kol_trust))], np.int32)
+    world.population.state[cons[0], skus[0]] = (seed // 4) % 4  # none, bought, waiting, warned
+    if seed % 5 == 2:
+        world.population.exposure_count[cons[0], skus[0]] = (9_999, 10_000, 65_535)[seed % 3]
+    if seed % 11 == 7:
+        world.population.price_sensitivity[cons[0]] = np.nan
+    long, few = world, copy.deepcopy(world)
+    calls = []
+    original = consumers.ConsumerPopulation._single_wish
+
+    def counting(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(consumers.ConsumerPopulation, "_single_wish", counting)
+    monkeypatch.setattr(consumers, "_SMALL_BATCH", 0)  # the numpy way
+    r_long, r_few = stream(seed, "one"), stream(seed, "one")
+    got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
+    got_few = few.population._few_wish_rows(
+        hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
+    )
+    expected = [] if got_long is None else sorted(got_long.tolist())
+    assert got_few == expected
+    assert _state(few) == _state(long)
+    assert r_few.bit_generator.state == r_long.bit_generator.state
+    assert calls == [1]

@@ -88,3 +88,37 @@ def test_a_block_asked_for_a_few_times_has_no_table():
     assert not rng._tables
     stream(2, "few-asks", 7, 1000 + rng._ASKS)
     assert len(rng._tables) == 1
+
+
+def test_identities_of_equal_but_other_typed_parts_draw_what_numpy_gives():
+    """The keys of a name and a number are remembered: a float, bool or numpy integer equal
+    to a remembered int is keyed as numpy keys it (``1.0`` as the text "1.0")."""
+    from sim import rng
+
+    rng._prefix_keys.clear()
+    identities = [
+        ("a", 5),
+        ("a", 1, 5),
+        ("a", 1.0, 5),
+        ("a", True, 5),
+        ("a", np.int64(1), 5),
+        ("a", 1, np.int64(5)),
+        ("a", 1, -3),
+        ("a", 1, 2**40 + 7),
+        (1, 5),
+        ("a", "b", 5),
+    ]
+    for _ in range(2):  # the second time from the remembered keys
+        for identity in identities:
+            expected = np.random.Generator(np.random.PCG64(seed_sequence(9, *identity)))
+            got = stream(9, *identity)
+            assert got.bit_generator.state == expected.bit_generator.state, identity
+    assert ("a",) in rng._prefix_keys and ("a", 1) in rng._prefix_keys
+
+
+def test_remembered_identity_keys_stay_bounded():
+    from sim import rng
+
+    for hour in range(rng._MAX_PREFIXES + 10):
+        stream(1, "deliveries", hour, 3)
+    assert len(rng._prefix_keys) <= rng._MAX_PREFIXES

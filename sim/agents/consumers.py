@@ -22,9 +22,10 @@ Peers are uniformly random links, or the social graph's contacts when it is enab
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import mesa
@@ -384,7 +385,8 @@ class ConsumerPopulation(mesa.Agent):
         books: _ConversionBooks | None,
     ) -> np.ndarray | None:
         """The exposures (positions in the arrays given) that become wishes, unsorted; the
-        conversion books go to ``books`` (or to the feedback at once if None)."""
+        conversion books go to ``books`` (or to the feedback at once if None). A world of one
+        product takes :meth:`_one_product_wish_rows` (the same numbers)."""
         if len(consumers) <= _SMALL_BATCH:  # a small chunk of a large hour
             few = self._few_wish_rows(
                 hour,
@@ -397,6 +399,8 @@ class ConsumerPopulation(mesa.Agent):
             )
             return np.array(few, dtype=np.intp)
         m = self.model
+        if m.n_sku == 1 and _ONE_PRODUCT:
+            return self._one_product_wish_rows(hour, consumers, channels, kols, rng, books)
         position = None
         if not self._on_sale(hour).every:  # some product not on sale yet: drop its exposures
             launched = m.sellable_from[skus] <= hour
@@ -458,6 +462,98 @@ class ConsumerPopulation(mesa.Agent):
         idx = idx[want]
         return idx if position is None else position[idx]
 
+    def _one_product_wish_rows(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        channels: np.ndarray,
+        kols: np.ndarray,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ) -> np.ndarray | None:
+        """:meth:`_wish_rows` of a world of one product: the same numbers with fewer numpy
+        calls, worked out in ascending consumer order (the order of the chances: the
+        population's columns are read in one ascending pass, not at random).
+
+        Each exposure's factors are the same operations on the same numbers, element by
+        element, in another order: the product's factors are scalars (a float64 array times
+        a float64 scalar rounds as times the gathered array), the channel's conversion times
+        the appeal comes from a table per channel, the KOL's trust from the trusts with a
+        1.0 appended (read at index -1 where there is no KOL: times 1.0); an hour without a
+        consumer exposed twice counts its exposures without groups; the books' sums are
+        :func:`_book_conversion`'s (``np.bincount`` in the chances' order), handed over as
+        numbers (or to ``books`` for a chunk of a large hour)."""
+        m = self.model
+        if not self._on_sale(hour).every:  # the product is not on sale yet
+            return None
+        groups = _Groups(consumers, self.n)
+        order, flat = groups.order, groups.ordered  # the consumers, ascending
+        channels, kols = channels[order], kols[order]
+        ec, state_flat = self._flat_books()
+        if groups.distinct:  # each consumer once: one more exposure each (uint16 arithmetic)
+            seen = ec[flat]
+            seen += 1
+            if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
+                np.minimum(seen, _MAX_SEEN, out=seen)
+            ec[flat] = seen
+        else:
+            ec[groups.keys] += groups.sizes.astype(np.uint16)
+            seen = ec[flat]
+            if seen.max() > _MAX_SEEN:  # as above (a consumer's exposures: the same count)
+                np.minimum(seen, _MAX_SEEN, out=seen)
+                ec[flat] = seen
+        p = (m.channel_conversion * m.appeal.item(0))[channels]
+        p *= np.concatenate((m.kol_trust, _ONE))[kols]  # index -1: no KOL, times 1.0
+        x = self.price_sensitivity[flat]
+        x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
+        p *= np.exp(x, out=x)
+        p *= self._novelty_row(hour)[0]
+        boost, fatigue = self._seen_factors()
+        p *= boost[seen]
+        if fatigue is not None:
+            p *= fatigue[seen]
+        del seen, x
+        state = state_flat[flat]
+        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
+        fb = m.feedback
+        p *= fb.conversion_multiplier()[0]
+        warned = state == WARNED
+        if warned.any():
+            p[warned] *= 1.0 - fb.cfg.warning_effect
+        np.minimum(p, 1.0, out=p)
+        closed = _CLOSED[state]
+        p[closed] = 0.0
+        content = _IS_CONTENT[channels]
+        views = int(np.count_nonzero(content))
+        # one chance per consumer: the first most persuasive of its exposures
+        if groups.distinct:
+            chosen = order
+        else:
+            best = _first_best(p, groups, consumers)
+            chosen = order[best]
+            p, p_plain, closed, content = p[best], p_plain[best], closed[best], content[best]
+        still_open = ~closed
+        opened = p[still_open]
+        plain = p_plain[still_open]
+        if books is not None:  # a chunk of a large hour: its share of the books
+            zeros = np.zeros(len(opened), np.intp)
+            chances = _Chances(zeros, content[still_open], opened, plain)
+            every = content if groups.distinct else _IS_CONTENT[channels]
+            books.add(np.zeros(len(every), np.intp), every, chances)
+        else:  # _book_conversion's sums, one product
+            if views:
+                kept = opened[content[still_open]]
+                total = np.bincount(np.zeros(len(kept), np.intp), kept, 1).item(0)
+                fb.note_conversion_of({0: views}, {0: total})
+            lost = plain - opened
+            hit = lost > 0
+            if hit.any():  # nothing lost adds nothing
+                lost = lost[hit]
+                total = np.bincount(np.zeros(len(lost), np.intp), lost, 1).item(0)
+                fb.add_demand_lost_of({0: total})
+        want = rng.random(len(p)) < p
+        return chosen[want]
+
     def _few_wish_rows(
         self,
         hour: int,
@@ -479,13 +575,20 @@ class ConsumerPopulation(mesa.Agent):
         P = m.n_sku
         on_sale = self._on_sale(hour)
         if on_sale.every:
-            at = list(range(len(consumers)))
+            at = range(len(consumers))
         else:  # products not on sale yet: their exposures are dropped
             sellable = m.sellable_from
             at = [i for i, s in enumerate(skus) if sellable.item(s) <= hour]
             if not at:
                 return []
-        flat = [consumers[i] * P + skus[i] for i in at]  # one key per (consumer, product)
+        # one key per (consumer, product)
+        flat = (
+            consumers
+            if P == 1 and len(at) == len(consumers)
+            else [consumers[i] * P + skus[i] for i in at]
+        )
+        if books is None and len(set(flat)) == len(flat):  # no key twice: no groups
+            return self._distinct_wish_rows(hour, consumers, skus, channels, kols, rng, at, flat)
         order = sorted(range(len(flat)), key=flat.__getitem__)
         starts: list[int] = []
         sizes: list[int] = []
@@ -605,6 +708,133 @@ class ConsumerPopulation(mesa.Agent):
         u = rng.random(len(idx)).tolist()
         return sorted([at[j] for j, a in zip(idx, u, strict=True) if a < p[j]])
 
+    def _distinct_wish_rows(
+        self,
+        hour: int,
+        consumers: list[int],
+        skus: list[int],
+        channels: list[int],
+        kols: list[int],
+        rng: np.random.Generator,
+        at: Sequence[int],
+        flat: list[int],
+    ) -> list[int]:
+        """:meth:`_few_wish_rows` when no (consumer, product) is exposed twice (the usual
+        few) and the feedback takes the books at once: every exposure is its own chance, so
+        one pass over them in ascending key order counts the exposure, works out the wish
+        probability (the same operations in the same order) and adds it to the books (in the
+        order ``np.bincount`` adds the chances: ascending keys); the same single draw.
+        ``at``: the positions on sale; ``flat``: their keys."""
+        if len(flat) == 1:
+            (i,) = at
+            return self._single_wish(hour, consumers[i], skus[i], channels[i], kols[i], rng, i)
+        m = self.model
+        fb = m.feedback
+        mult = fb.conversion_multiplier()
+        ratio_of, novelty_of, rating_of = {}, {}, {}
+        price_ratio = m.price_ratio
+        for s in skus if len(at) == len(skus) else [skus[i] for i in at]:
+            if s not in ratio_of:
+                ratio_of[s] = price_ratio.item(s) - 1.0
+                novelty_of[s] = self._novelty(s, hour)
+                rating_of[s] = mult.item(s)
+        sensitivity = self.price_sensitivity
+        n = len(flat)
+        args = [-sensitivity.item(consumers[i]) * ratio_of[skus[i]] for i in at]
+        exps = np.exp(np.array(args, dtype=np.float64)).tolist()
+        order = sorted(range(n), key=flat.__getitem__)
+        ec, state = self._flat_books()
+        boost, fatigue = self._seen_factors()
+        conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
+        kept_share = 1.0 - fb.cfg.warning_effect
+        views: dict[int, int] = {}
+        sums: dict[int, float] = {}
+        lost: dict[int, float] = {}
+        p: list[float] = []  # in ascending key order
+        for e in order:
+            key = flat[e]
+            count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
+            if count > _MAX_SEEN:
+                count = _MAX_SEEN
+            ec[key] = count
+            i = at[e]
+            s, k, ch = skus[i], kols[i], channels[i]
+            content = ch in _CONTENT
+            if content:
+                views[s] = views.get(s, 0) + 1
+            st = state.item(key)
+            if st != NONE and st != WARNED:  # bought or waiting: no chance
+                p.append(0.0)
+                continue
+            q = conversion.item(ch) * appeal.item(s)
+            if k >= 0:
+                q *= trust.item(k)
+            q *= exps[e]
+            q *= novelty_of[s]
+            q *= boost.item(count)
+            if fatigue is not None:
+                q *= fatigue.item(count)
+            plain = min(q, 1.0)
+            q *= rating_of[s]
+            if st == WARNED:
+                q *= kept_share
+            q = min(q, 1.0)
+            p.append(q)
+            if content:
+                sums[s] = sums.get(s, 0.0) + q
+            x = plain - q
+            if x > 0:  # nothing lost adds nothing
+                lost[s] = lost.get(s, 0.0) + x
+        if views:
+            fb.note_conversion_of(views, sums)
+        if lost:
+            fb.add_demand_lost_of(lost)
+        u = rng.random(n).tolist()
+        return sorted([at[e] for e, a, q in zip(order, u, p, strict=True) if a < q])
+
+    def _single_wish(
+        self, hour: int, c: int, s: int, ch: int, k: int, rng: np.random.Generator, at: int
+    ) -> list[int]:
+        """:meth:`_distinct_wish_rows` for one exposure (consumer ``c``, product ``s``,
+        channel ``ch``, KOL ``k``) at position ``at``: the same count, probability, books
+        (sums from 0.0) and draw, on Python numbers."""
+        m = self.model
+        fb = m.feedback
+        ec, state = self._flat_books()
+        key = c * m.n_sku + s
+        count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
+        if count > _MAX_SEEN:
+            count = _MAX_SEEN
+        ec[key] = count
+        content = ch in _CONTENT
+        st = state.item(key)
+        if st != NONE and st != WARNED:  # bought or waiting: no chance (the draw is made)
+            if content:
+                fb.note_conversion_of({s: 1}, {})
+            rng.random()
+            return []
+        q = m.channel_conversion.item(ch) * m.appeal.item(s)
+        if k >= 0:
+            q *= m.kol_trust.item(k)
+        ratio = m.price_ratio.item(s) - 1.0
+        q *= np.exp(np.array([-self.price_sensitivity.item(c) * ratio])).item(0)
+        q *= self._novelty(s, hour)
+        boost, fatigue = self._seen_factors()
+        q *= boost.item(count)
+        if fatigue is not None:
+            q *= fatigue.item(count)
+        plain = min(q, 1.0)
+        q *= fb.conversion_multiplier().item(s)
+        if st == WARNED:
+            q *= 1.0 - fb.cfg.warning_effect
+        q = min(q, 1.0)
+        if content:
+            fb.note_conversion_of({s: 1}, {s: 0.0 + q})
+        x = plain - q
+        if x > 0:  # nothing lost adds nothing
+            fb.add_demand_lost_of({s: 0.0 + x})
+        return [at] if rng.random() < q else []
+
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:
         """The exposure counts and states as flat views (index ``consumer·P + product``),
         made again unless they are still views of the arrays the population holds."""
@@ -621,8 +851,10 @@ class ConsumerPopulation(mesa.Agent):
     def _novelty(self, sku: int, hour: int) -> float:
         """The novelty of product ``sku`` at ``hour`` (:meth:`_novelty_row`), as a float
         (from the table's Python copy)."""
-        self._novelty_row(hour)
         table = self._novelty_table
+        if table is None or not 0 <= hour - table[0] < _NOVELTY_HOURS:
+            self._novelty_row(hour)
+            table = self._novelty_table
         return table[2][hour - table[0]][sku]
 
     def _novelty_row(self, hour: int) -> np.ndarray:
@@ -879,6 +1111,12 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
+_IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
+_CLOSED = np.array([s in (BOUGHT, WAITING) for s in range(128)])  # per state: no chance
+_ONE = np.ones(1)
+# worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
+# general way, for the tests)
+_ONE_PRODUCT = True
 _NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
 _MAX_SEEN = 10_000  # exposure counts saturate here
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
@@ -925,11 +1163,31 @@ class _Groups:
         else:
             self.order = _stable_order(flat)
             ordered = flat[self.order]
-        self.head = np.ones(n, dtype=bool)
-        self.head[1:] = ordered[1:] != ordered[:-1]
-        self.starts = np.flatnonzero(self.head)
-        self.keys = ordered[self.starts]  # the distinct flat values, ascending
-        self.sizes = np.diff(np.append(self.starts, n))
+        self.ordered = ordered  # flat in that order
+        self._new = ordered[1:] != ordered[:-1]  # where a group starts (after the first)
+        self.distinct = bool(self._new.all())  # every value once: groups of one
+
+    @functools.cached_property
+    def head(self) -> np.ndarray:
+        """Per sorted exposure: whether it starts its group."""
+        head = np.ones(len(self.order), dtype=bool)
+        head[1:] = self._new
+        return head
+
+    @functools.cached_property
+    def starts(self) -> np.ndarray:
+        """Where each group starts in the sorted order."""
+        return np.flatnonzero(self.head)
+
+    @functools.cached_property
+    def keys(self) -> np.ndarray:
+        """The distinct flat values, ascending."""
+        return self.ordered if self.distinct else self.ordered[self.starts]
+
+    @functools.cached_property
+    def sizes(self) -> np.ndarray:
+        """Each group's size."""
+        return np.diff(np.append(self.starts, len(self.order)))
 
 
 def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
@@ -938,10 +1196,10 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     group's head, with one stable sort instead of two and the groups' best found linearly
     (most groups are a single exposure). ``groups``: ``_Groups(flat)`` if already made."""
     g = _Groups(flat) if groups is None else groups
+    if g.distinct:  # every exposure is its consumer's only one for that product
+        return g.order
     order, starts = g.order, g.starts
     n = len(order)
-    if len(starts) == n:  # every exposure is its consumer's only one for that product
-        return order
     if np.isnan(p).any():  # NaN has no place in a maximum: sort as lexsort does
         lex = np.lexsort((-p, flat))
         return lex[g.head]
@@ -949,6 +1207,23 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     best = np.maximum.reduceat(ps, starts)
     position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
     return order[np.minimum.reduceat(position, starts)]
+
+
+def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
+    """:func:`_most_persuasive` in the sorted order of ``g`` (``_Groups(flat)``): per group,
+    ascending, the position in that order of its exposure of the highest ``ps`` (values in
+    that order; the first on ties, NaN as lexsort places it)."""
+    order, starts = g.order, g.starts
+    n = len(order)
+    if np.isnan(ps).any():  # by _most_persuasive itself, on the values in flat's order
+        p = np.empty(n)
+        p[order] = ps
+        position = np.empty(n, np.intp)
+        position[order] = np.arange(n)
+        return position[_most_persuasive(flat, p, g)]
+    best = np.maximum.reduceat(ps, starts)
+    position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
+    return np.minimum.reduceat(position, starts)
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
@@ -1016,6 +1291,11 @@ def _stack(a, b):
 def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> None:
     """Tell the feedback how the product pages answered this hour's first-time wishes."""
     P = m.n_sku
+    if P == 1:  # counts of one product, as numbers
+        sold_out = int(np.count_nonzero(outcome == SOLD_OUT))
+        too_slow = int(np.count_nonzero(outcome == TOO_SLOW))
+        m.feedback.observe_offers_of(0, len(skus), sold_out, too_slow)
+        return
     m.feedback.observe_offers(
         np.bincount(skus, minlength=P),
         np.bincount(skus[outcome == SOLD_OUT], minlength=P),

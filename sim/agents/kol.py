@@ -146,33 +146,32 @@ class Kol(mesa.Agent):
         graph = m.population.graph
         decay = math.exp(-1.0 / video.share_kernel_hours)
         own = PendingShares(graph) if pending is None and graph is not None else None
+        shares = pending if own is None else own
         out = []
         feedback = m.feedback
+        done = False
         for post in self.posts:
             drawn = post.draw_views(hour, video, live)
             if drawn is None:
+                done = done or post.finished
                 continue
             nf, no = drawn
             if nf + no == 0:  # no view feeds the cascade: the page's factor changes nothing
                 post.feed_views(drawn, video, 1.0)
+                done = done or post.finished
                 continue
             f, so, sl = feedback.share_factor(post.skus)
             post.feed_views(drawn, video, f)
+            done = done or post.finished
             if f < 1.0 and post.kind == "short_video":
                 feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
-                nf,
-                no,
-                self.followers,
-                m.market_size,
-                graph,
-                decay,
-                f,
-                pending if own is None else own,
+                nf, no, self.followers, m.market_size, graph, decay, f, shares
             )
             ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
             out.append(Exposures(consumers, skus, ch, self.index))
-        self.posts = [p for p in self.posts if not p.finished]
+        if done:  # only when a post finished this hour
+            self.posts = [p for p in self.posts if not p.finished]
         if own is not None:
             own.resolve()
         return out
