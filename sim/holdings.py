@@ -142,9 +142,25 @@ class _Widening:
 
     def __init__(self, ufunc: np.ufunc):
         self._ufunc = ufunc
+        # +1 / -1: an addition or a subtraction, done in place for one element; 0: neither
+        self._sign = 1 if ufunc is np.add else -1 if ufunc is np.subtract else 0
 
     def at(self, a: np.ndarray, index: Any, values: Any) -> None:
-        """``ufunc.at(a, index, values)``, the values widened when they are integers."""
+        """``ufunc.at(a, index, values)``, the values widened when they are integers; one
+        element of a vector and a Python int (a unit counter, most calls with one SKU) is the
+        one addition or subtraction ``ufunc.at`` would make, without its set-up."""
+        if (
+            self._sign
+            and type(values) is int
+            and (type(index) is int or type(index) is np.int64)
+            and a.ndim == 1
+            and a.dtype == np.int64
+        ):
+            if self._sign > 0:
+                a[index] += values
+            else:
+                a[index] -= values
+            return
         dt = getattr(values, "dtype", None)
         if (
             dt is not None

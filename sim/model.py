@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import mesa
 import numpy as np
-from mesa.time import Priority, Schedule
+from mesa.time import Event, EventGenerator, Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 # path of ViralChainModel._advance_time replays
 _HOURLY_STEP = Schedule(interval=1.0, start=1.0)
 _STEP_PRIORITY = Priority.HIGH.value
+# the priority of everything else the model schedules (Mesa's default), and Mesa's counter of
+# events: the agenda's entries take their numbers from it, so that they and Mesa's events
+# are ordered as Mesa orders its events (time, priority, then the order they were made)
+_EVENT_PRIORITY = Priority.DEFAULT.value
+_EVENT_IDS = Event._ids
 
 # the work of every hour, in the order :meth:`ViralChainModel.step` does it
 PHASES: tuple[tuple[str, str], ...] = (
@@ -129,6 +134,12 @@ class ViralChainModel(mesa.Model):
         self.timeline: list[Scheduled] = []  # what schedule_timeline registered
         self._deferred: list[_Deferred] = []
         self._registering = False
+        # the model's own events while its loop runs (_advance_time): a heap of plain tuples
+        # (time, priority, number, callback, None or (interval, end) for a recurring one);
+        # outside the loop at() and every() go to Mesa, and the loop takes those over first
+        self._agenda: list[tuple] = []
+        self._in_loop = False
+        self._to_adopt: list[Event | EventGenerator] = []
         world.build(self)
         self.holdings, self.hour_flows = gather(self)
         self.disruptions = [_Disruption(self, i, d) for i, d in enumerate(config.disruptions)]
@@ -137,7 +148,12 @@ class ViralChainModel(mesa.Model):
         # the stock part of working capital per brand, and what it was computed from
         self._stock_value: list[float] = []
         self._stock_value_key = b""
+        # the units' average cost (Ledger.average_cost), and the bytes of the made units and
+        # their value it was worked out from
+        self._average_cost = np.zeros(0)
+        self._made_key = b""
         self._held_units: Sums | None = None  # the units per brand, from the holdings
+        self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -205,7 +221,9 @@ class ViralChainModel(mesa.Model):
     def at(self, hour: int, fn) -> Any:
         """Schedule ``fn`` (a bound method of a live object) at the start of ``hour``.
 
-        Nothing is scheduled at or after the horizon.
+        Nothing is scheduled at or after the horizon. Outside the model's loop the event is
+        Mesa's (returned; the loop takes it over when it starts: :meth:`_adopt`); inside,
+        it goes on the model's agenda (the entry is returned).
         """
         if hour < self.time and hour >= self.hour:
             # asked for the current hour during its work: the earliest is the next hour's start
@@ -216,7 +234,13 @@ class ViralChainModel(mesa.Model):
             raise SimulationError(f"cannot schedule at hour {hour}: it is already {self.time}")
         if self._registering:
             self.timeline.append(Scheduled.of(fn, hour, None))
-        return self.schedule_event(fn, at=float(hour))
+        if self._in_loop:  # on the agenda, as Mesa would make the event (its number next)
+            entry = (float(hour), _EVENT_PRIORITY, next(_EVENT_IDS), fn, None)
+            heappush(self._agenda, entry)
+            return entry
+        event = self.schedule_event(fn, at=float(hour))
+        self._to_adopt.append(event)
+        return event
 
     def call_at(self, hour: int, fn: Callable[..., Any], *args: Any) -> Any:
         """Schedule ``fn(*args)`` at the start of ``hour`` (held strongly until it runs)."""
@@ -231,7 +255,8 @@ class ViralChainModel(mesa.Model):
             self._registering = registering
 
     def every(self, interval_hours: int, start_hour: int, fn) -> Any:
-        """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon."""
+        """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon
+        (Mesa's generator outside the model's loop, an agenda entry inside: as :meth:`at`)."""
         if start_hour >= self.horizon_hours:
             return None
         sched = Schedule(
@@ -241,7 +266,21 @@ class ViralChainModel(mesa.Model):
         )
         if self._registering:
             self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
-        return self.schedule_recurring(fn, sched)
+        if self._in_loop:
+            if sched.start < self.time:  # as Mesa refuses it
+                raise ValueError(f"Cannot start recurring schedule in the past: {sched.start}")
+            entry = (
+                sched.start,
+                _EVENT_PRIORITY,
+                next(_EVENT_IDS),
+                fn,
+                (sched.interval, sched.end),
+            )
+            heappush(self._agenda, entry)
+            return entry
+        generator = self.schedule_recurring(fn, sched)
+        self._to_adopt.append(generator)
+        return generator
 
     def log(
         self,
@@ -287,12 +326,14 @@ class ViralChainModel(mesa.Model):
         if h == self.config.run.fail_at_hour:
             raise SimulationError(f"deliberate failure at hour {h} (run.fail_at_hour)")
         shares = self._shares  # the hour's graph look-ups, one batch for all KOLs
-        exposures = [e for kol in self.kols for e in kol.broadcast(h, shares)]
+        kols = self.kols
+        # a KOL with nothing on air broadcasts nothing (Kol.broadcast returns at once)
+        exposures = [e for kol in kols if kol.posts for e in kol.broadcast(h, shares)]
         if shares is not None:
             shares.resolve()
-        cross_excite(
-            [p for kol in self.kols for p in kol.posts], h, self.config.content.short_video
-        )
+        posts = [p for kol in kols for p in kol.posts]
+        if len(posts) > 1:  # a post alone excites nothing (cross_excite returns at once)
+            cross_excite(posts, h, self.config.content.short_video)
         for brand in self.brands:
             brand.selling.allocate_backlog(h)
         self.population.decide(h, exposures)
@@ -301,12 +342,8 @@ class ViralChainModel(mesa.Model):
         # plain loops over the lists built with the world (the order of creation, as
         # AgentSet.do would): a few microseconds less per call, every hour
         warehouses, factories = self.warehouses, self.factories
-        for w in warehouses:
-            w.pick(h)
-        for w in warehouses:
-            w.inspect_returns(h)
-        for w in warehouses:
-            w.accrue_holding()
+        for w in warehouses:  # pick, inspect returns, holding cost
+            w.work_hour(h)
         for f in factories:
             f.produce(h)
         for brand in self.brands:
@@ -328,29 +365,49 @@ class ViralChainModel(mesa.Model):
         The stock at cost is recomputed only when a stock or the units' average cost
         changed since the last hour (:meth:`_stock_at_cost`); the rest is a few scalars.
         """
-        led = self.ledger
-        key = (
-            self.holdings.key()
-            + led.units["initial"].tobytes()
-            + led.units["produced"].tobytes()
-            + led.spend_variable.tobytes()
-        )
+        books = self._wc_books
+        if books is None:
+            books = self._list_wc_books()
+        stocks, initial, produced, valued, paid, refunds, delivered, factories = books
+        made = initial.tobytes() + produced.tobytes() + valued.tobytes()
+        if made != self._made_key:  # the units' average cost changed
+            self._average_cost = self.ledger.average_cost()
+            self._made_key = made
+            self._stock_value_key = b""
+        key = stocks.tobytes()
         if key != self._stock_value_key:
             self._stock_value = self._stock_at_cost_summed()
             self._stock_value_key = key
-        money = led.money
-        paid, refunds, delivered = money["paid"], money["cancel_refunds"], money["delivered_value"]
+        stock_value = self._stock_value
         wc_all, peak_all = self.working_capital, self.peak_working_capital
-        for b, brand in enumerate(self.brands):
+        for b, own in enumerate(factories):
             wip_value = 0.0
-            for f in brand.factories:
+            for f in own:
                 wip_value += f.unused_inputs_value()
             # plain floats: the same float64 operations
             advances = paid.item(b) - refunds.item(b) - delivered.item(b)
-            wc = self._stock_value[b] + wip_value - advances
+            wc = stock_value[b] + wip_value - advances
             wc_all[b] = wc
             peak = peak_all.item(b)
             peak_all[b] = peak if not wc > peak else wc  # max(peak, wc)
+
+    def _list_wc_books(self) -> tuple:
+        """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
+        buffer, the ledger's made units and their value, the money of buyers' advances, and
+        each brand's factories (the ledger's arrays are changed in place, never rebound)."""
+        led = self.ledger
+        money = led.money
+        self._wc_books = (
+            self.holdings.buffer,
+            led.units["initial"],
+            led.units["produced"],
+            led.spend_variable,
+            money["paid"],
+            money["cancel_refunds"],
+            money["delivered_value"],
+            [brand.factories for brand in self.brands],
+        )
+        return self._wc_books
 
     def _check_books(self) -> None:
         """Debug mode: the books kept incrementally equal the long way's."""
@@ -360,6 +417,18 @@ class ViralChainModel(mesa.Model):
             raise InvariantError(f"hour {self.hour}: a stock array was rebound (sim.holdings)")
         if self._stock_value != self._stock_at_cost():
             raise InvariantError(f"hour {self.hour}: stale working capital")
+        if self._made_key and self._average_cost.tobytes() != self.ledger.average_cost().tobytes():
+            raise InvariantError(f"hour {self.hour}: stale average cost of the units")
+        books = self._wc_books
+        if books is not None:
+            led = self.ledger
+            now = (led.units["initial"], led.units["produced"], led.spend_variable)
+            now += (led.money["paid"], led.money["cancel_refunds"], led.money["delivered_value"])
+            if any(a is not b for a, b in zip(books[1:7], now, strict=True)):
+                raise InvariantError(f"hour {self.hour}: a ledger array was rebound")
+        for f in self.factories:
+            if f.unused_inputs_value() != f.unused_inputs_value_now():
+                raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")
         self.recorder.check()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
             for post in kol.posts:
@@ -390,7 +459,9 @@ class ViralChainModel(mesa.Model):
     def _stock_at_cost_summed(self) -> list[float]:
         """:meth:`_stock_at_cost` with each brand's units summed from the holdings' buffer
         in one book (:meth:`sim.holdings.Holdings.sums`: the same integers, so the same
-        floats); :meth:`_check_books` compares it with the long way in debug mode."""
+        floats), at the units' average cost as :meth:`_track_working_capital` keeps it
+        (worked out again when a unit is made); :meth:`_check_books` compares it with the
+        long way in debug mode."""
         if self._held_units is None:
             n = self.n_sku
             terms: list[tuple[np.ndarray, np.ndarray]] = []
@@ -405,62 +476,126 @@ class ViralChainModel(mesa.Model):
                 terms += [(f.fg, at[:, None]) for f in brand.factories]
             self._held_units = self.holdings.sums(terms, len(self.brands) * n)
         units = self._held_units().reshape(len(self.brands), self.n_sku)
-        cost = self.ledger.average_cost()
+        cost = self._average_cost
         return [float(u.astype(np.float64) @ cost) for u in units]
 
     # ------------------------------------------------------------------ running
     def _advance_time(self, until: float) -> None:
-        """Mesa's event loop (``mesa.Model._advance_time``) with the hourly step taken on a
-        short path: after an hour's step, if no other event is due before the next step's
-        turn, the next step runs at once, without the event Mesa would create, push onto
-        its heap and pop again (its weak reference, its ordering comparisons). The steps
-        and events run in the order Mesa's loop runs them (time, then priority: the step is
-        ``Priority.HIGH``, the model schedules everything else at the default priority),
-        ``time`` and ``steps`` move as they would, and the next step's event is scheduled
-        as Mesa schedules it whenever the loop stops or another event is due first
-        (``tests/test_quiet_supply.py`` compares both loops). Mesa's per-step log line
-        (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
-        gen = self._default_schedule
-        if (
-            until <= self.time
-            or not gen._active
-            or gen._paused
-            or gen.schedule != _HOURLY_STEP
-            or self._simulator is not None
-        ):
-            super()._advance_time(until)
+        """Mesa's event loop (``mesa.Model._advance_time``) on two short paths.
+
+        * **The hourly step**: after an hour's step, if no other event is due before the
+          next step's turn, the next step runs at once, without the event Mesa would create,
+          push onto its heap and pop again (its weak reference, its ordering comparisons).
+          The step's next event is scheduled as Mesa schedules it whenever the loop stops or
+          another event is due first. Mesa's per-step log line (``logging.INFO`` of the
+          ``MESA`` logger) is not written on this path.
+        * **The model's own events** (:meth:`at`, :meth:`every`) are plain tuples on the
+          model's agenda, ordered as Mesa orders events: by time, priority (the step is
+          ``Priority.HIGH``, these the default) and the number Mesa's counter gave them when
+          made (each recurring one's next is made after its callback ran, as Mesa's
+          generator makes it). The events made before the loop (the timeline) are taken
+          over from Mesa's heap when the loop starts (:meth:`_adopt`).
+
+        The steps and events run in the order Mesa's loop runs them, ``time`` and ``steps``
+        move as they would (``tests/test_quiet_supply.py`` and ``tests/test_agenda.py``
+        compare both loops). A paused or replaced step schedule, or a simulator, gets no
+        step short path (its events run through Mesa's ``execute``)."""
+        if until <= self.time:
+            super()._advance_time(until)  # Mesa's warning
             return
-        heap = self._event_list._events
+        if self._to_adopt:
+            self._adopt()
+        gen = self._default_schedule
+        chain = gen.schedule == _HOURLY_STEP and self._simulator is None
+        heap, agenda = self._event_list._events, self._agenda
         step = self._user_step
-        while heap:
-            event = heappop(heap)
-            if event._canceled:
-                continue
-            if event.time > until:
-                heappush(heap, event)
-                break
-            self.time = event.time
-            if event is not gen._current_event or not gen._active or gen._paused:
-                event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
-                continue
-            # the hourly step, then the next ones while nothing else comes first
-            t = event.time
+        self._in_loop = True
+        try:
             while True:
-                self.steps += 1
-                step()
-                gen._execution_count += 1
-                t += 1.0
-                if t > until or not gen._active or gen._paused:
-                    break  # (Mesa schedules the next step's event even if the step paused it)
                 while heap and heap[0]._canceled:
                     heappop(heap)
-                if heap:
-                    top = heap[0]
-                    if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
+                if agenda:
+                    entry = agenda[0]
+                    if heap:
+                        top = heap[0]
+                        if (top.time, top.priority, top.unique_id) < entry:
+                            entry = None
+                elif heap:
+                    entry = None
+                else:
+                    break
+                if entry is not None:  # the model's own event
+                    t = entry[0]
+                    if t > until:
                         break
-                self.time = t
-            gen._schedule_next(t)
+                    heappop(agenda)
+                    self.time = t
+                    fn = entry[3]
+                    fn()
+                    every = entry[4]
+                    if every is not None:  # the next one, made now (as Mesa's generator)
+                        t = self.time + every[0]
+                        if not t > every[1]:
+                            heappush(agenda, (t, entry[1], next(_EVENT_IDS), fn, every))
+                    continue
+                event = heap[0]
+                if event.time > until:
+                    break
+                heappop(heap)
+                self.time = event.time
+                if not chain or event is not gen._current_event or not gen._active or gen._paused:
+                    event.execute()  # Mesa's own (a step paused or stopped: a no-op)
+                    continue
+                # the hourly step, then the next ones while nothing else comes first
+                t = event.time
+                while True:
+                    self.steps += 1
+                    step()
+                    gen._execution_count += 1
+                    t += 1.0
+                    if t > until or not gen._active or gen._paused:
+                        break  # (Mesa schedules the next step's event even if the step paused it)
+                    while heap and heap[0]._canceled:
+                        heappop(heap)
+                    if heap:
+                        top = heap[0]
+                        if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
+                            break
+                    if agenda:
+                        first = agenda[0]
+                        if first[0] < t or (first[0] == t and first[1] <= _STEP_PRIORITY):
+                            break
+                    self.time = t
+                gen._schedule_next(t)
+        finally:
+            self._in_loop = False
         self.time = until
+
+    def _adopt(self) -> None:
+        """Take the events :meth:`at` and :meth:`every` gave Mesa outside the loop onto the
+        agenda, each with its time, priority and number (a recurring one with its interval
+        and end), and take them off Mesa's heap. Cancelled events, stopped or paused
+        generators and dead callbacks stay Mesa's."""
+        agenda, heap = self._agenda, self._event_list._events
+        for item in self._to_adopt:
+            if isinstance(item, EventGenerator):
+                event = item._current_event
+                fn = item.function()
+                if not item._active or item._paused or event is None or fn is None:
+                    continue
+                every = (item.schedule.interval, item.schedule.end)
+                item.stop()  # cancels its pending event
+            else:
+                event = item
+                fn = event.fn() if event.fn is not None else None
+                if event._canceled or fn is None:
+                    continue
+                every = None
+                event.cancel()
+            heappush(agenda, (event.time, event.priority, event.unique_id, fn, every))
+        self._to_adopt.clear()
+        heap[:] = [e for e in heap if not e._canceled]
+        heapify(heap)
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the horizon (a day at a time) and close the books.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,22 +190,58 @@ class Recorder:
         relevant = (node_brand[None, :] < 0) | (node_brand[None, :] == m.sku_brand[:, None])
         t_idx, s_idx, n_idx = np.nonzero(np.broadcast_to(relevant, (n_t, n_sku, n_node)))
         values = self.data[t_idx, s_idx, n_idx]
-        node_names = np.array(self.node_names, dtype=object)
-        node_types = np.array(self.node_types, dtype=object)
-        sku_names = np.array(m.sku_names, dtype=object)
-        df = pd.DataFrame(
+        return _frame(
             {
-                "run_id": pd.Series(np.full(len(t_idx), run_id, dtype=object), dtype="str"),
+                "run_id": _strings([run_id], np.zeros(len(t_idx), dtype=np.int64)),
                 "t_hours": (t_idx * self.period).astype(np.int64),
-                "sku": pd.Series(sku_names[s_idx], dtype="str"),
-                "node": pd.Series(node_names[n_idx], dtype="str"),
-                "node_type": pd.Series(node_types[n_idx], dtype="str"),
+                "sku": _strings(m.sku_names, s_idx),
+                "node": _strings(self.node_names, n_idx),
+                "node_type": _strings(self.node_types, n_idx),
                 # every field in the constructor: a column set afterwards costs pandas a
                 # look-up of the whole column index (≈ 0.3 ms each)
                 **{f: values[:, j].astype(np.int64) for j, f in enumerate(TS_FIELDS)},
             }
         )
-        return df
+
+
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """``pd.DataFrame(columns)``, its column labels (pandas' ``str`` index) made from arrow
+    as the string columns are (:func:`_arrow_strings`): the same frame. Every string a run's
+    tables hold is put together this way, so that a run never asks pyarrow's pandas shim
+    (its first use in a process costs a few milliseconds); writing a table still does."""
+    df = pd.DataFrame(dict(enumerate(columns.values())))
+    df.columns = pd.Index(pd.array(_arrow_strings(list(columns)), dtype="str"))
+    return df
+
+
+def _strings(names: list[str], index: np.ndarray) -> pd.Series:
+    """``pd.Series(np.array(names, dtype=object)[index], dtype="str")``, taken from the few
+    names as an arrow array (pandas' ``str`` is arrow's ``large_string``): the same column,
+    without converting a Python string object per row."""
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    at = pa.Array.from_buffers(pa.int64(), len(index), [None, pa.py_buffer(index)])
+    return pd.Series(pd.array(_arrow_strings(names).take(at), dtype="str"))
+
+
+def _str_column(values: Sequence[str]) -> pd.Series:
+    """``pd.Series(values, dtype="str")``: the column made from the strings' UTF-8 bytes."""
+    return pd.Series(pd.array(_arrow_strings(values), dtype="str"))
+
+
+def _arrow_strings(values: Sequence[str]) -> pa.Array:
+    """An arrow ``large_string`` array of ``values`` (each ``str(value)``), put together from
+    their UTF-8 bytes and offsets: what ``pa.array(values, pa.large_string())`` makes, but
+    without going through pyarrow's pandas shim, whose first use in a process costs a few
+    milliseconds (it compiles a version pattern) that a run would otherwise pay."""
+    encoded = [str(v).encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    if encoded:
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        len(encoded),
+        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+    )
 
 
 def _total(arrays: list[np.ndarray]) -> np.ndarray | int:
@@ -222,15 +259,23 @@ def _empty_timeseries() -> pd.DataFrame:
 
 
 def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
-    """The events table from the model's event rows."""
-    df = pd.DataFrame(rows, columns=EVENTS_COLUMNS[1:])
-    df.insert(0, "run_id", run_id)
-    df["t_hours"] = df["t_hours"].astype(np.int64)
-    df["quantity"] = df["quantity"].astype(np.float64)
-    df["value"] = df["value"].astype(np.float64)
-    for c in ("run_id", "kind", "actor", "sku", "detail"):
-        df[c] = df[c].astype("str")
-    return df
+    """The events table from the model's event rows (``(t_hours, kind, actor, sku,
+    quantity, value, detail)``), every column made with its type in the constructor."""
+    t_hours, kind, actor, sku, quantity, value, detail = (
+        zip(*rows, strict=True) if rows else ((),) * 7
+    )
+    return _frame(
+        {
+            "run_id": _str_column([run_id] * len(rows)),
+            "t_hours": np.array(t_hours, dtype=np.int64),
+            "kind": _str_column(kind),
+            "actor": _str_column(actor),
+            "sku": _str_column(sku),
+            "quantity": np.array(quantity, dtype=np.float64),
+            "value": np.array(value, dtype=np.float64),
+            "detail": _str_column(detail),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- files

@@ -63,6 +63,13 @@ def hourly(brand: Brand) -> list[tuple[str, float]]:
     return _hourly(brand).costs
 
 
+def counters(brand: Brand) -> list[tuple[np.ndarray, float]]:
+    """The ledger's money arrays :func:`accrue_hour` adds to, each with its cost of an hour
+    (in :func:`hourly`'s order); what :meth:`sim.agents.brand.Brand.observe` adds in line
+    (``counter[brand.index] += per_hour``, as :func:`accrue_hour` does)."""
+    return list(_hourly(brand).counters)
+
+
 def accrue_hour(brand: Brand) -> None:
     """Book one hour of the brand's standing costs (``Ledger.add_money``: one float addition
     each, straight into the ledger's arrays: this runs every hour)."""

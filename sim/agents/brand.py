@@ -63,6 +63,10 @@ class Brand(mesa.Agent):
         self.name = spec.brand.name
         self.skus = np.array([model.sku_index[s] for s in spec.brand.products], dtype=np.int64)
         self._sku_list = self.skus.tolist()  # plain ints, for the hourly loop
+        # what observe reads every hour, listed at its first hour (Brand._list_watched)
+        self._watched: list[tuple[int, int]] | None = None
+        self._standing: list[tuple[np.ndarray, float]] = []
+        self._levers: tuple = (None, None, None)  # presale, rush, opportunity (bound)
         built = registry.build_all(spec.policy)
         # the live levers and plans the brand runs (the parts get the rules they use)
         self.rush = built["rush"]
@@ -110,18 +114,42 @@ class Brand(mesa.Agent):
     # ------------------------------------------------------------------ timed behaviour
     def observe(self, hour: int) -> None:
         """Record this hour's signals, track stock-outs, and run the live levers."""
-        standing_costs.accrue_hour(self)
+        watched = self._watched
+        if watched is None:  # the first hour: what every later hour reads
+            watched = self._list_watched()
+        b = self.index
+        for counter, per_hour in self._standing:  # standing_costs.accrue_hour, in line
+            counter[b] += per_hour
         sensing, supply = self.sensing, self.supply
         sensing.record(hour)
-        sellable_from = self.model.sellable_from
-        for sku in self._sku_list:
-            if sellable_from.item(sku) > hour:
+        presale, rush, opportunity = self._levers
+        for sku, sellable_from in watched:
+            if sellable_from > hour:
                 continue
-            sensing.track_stockouts(sku, hour)
-            self.presale.update(self, sku, hour)
-            if not supply.makes_to_order(sku, hour):  # pre-orders wait: no rush
-                self.rush.watch(self, sku, hour)
-            self.opportunity.watch(self, sku, hour)
+            # the units available across the network: no lever changes them before the
+            # last one has read them
+            available = sensing.track_stockouts(sku, hour)
+            if presale is not None:
+                presale(self, sku, hour, available)
+            if rush is not None and not supply.makes_to_order(sku, hour):  # pre-orders wait
+                rush(self, sku, hour, available)
+            if opportunity is not None:
+                opportunity(self, sku, hour)
+
+    def _list_watched(self) -> list[tuple[int, int]]:
+        """The SKUs :meth:`observe` watches, each with the first hour it is on sale (fixed
+        once the world is built), the standing costs of an hour
+        (:func:`sim.standing_costs.accrue_hour`'s counters) and the live levers to run (the
+        policy objects are the brand's for the whole run)."""
+        sellable_from = self.model.sellable_from
+        self._watched = [(sku, sellable_from.item(sku)) for sku in self._sku_list]
+        self._standing = standing_costs.counters(self)
+        self._levers = (  # None: the policy does nothing there (its class says so)
+            self.presale.update if self.presale.active else None,
+            self.rush.watch if self.rush.active else None,
+            self.opportunity.watch if self.opportunity.active else None,
+        )
+        return self._watched
 
     def review(self) -> None:
         """Periodic review: rebalance stock, then replenish the designs kept (event callback)."""

@@ -62,14 +62,20 @@ class Sensing:
         # nothing, then this hour's row
         r = self._recorded
         for before, row in ((self._demand_before, demand), (self._views_before, views)):
-            before[r + 1 : hour + 1] = before[r]
+            if r < hour:  # (an empty slice otherwise)
+                before[r + 1 : hour + 1] = before[r]
             before[hour + 1] = before[hour] + row
         self._recorded = hour + 1
         self.hourly_demand[hour] = demand
         self.hourly_views[hour] = views
 
-    def track_stockouts(self, sku: int, hour: int) -> None:
-        """Stock-outs start and end (network and warehouses); the hot-spot signal."""
+    def track_stockouts(self, sku: int, hour: int) -> int:
+        """Stock-outs start and end (network and warehouses); the hot-spot signal.
+
+        Returns:
+            the units of ``sku`` available across the network now
+            (:meth:`~sim.agents.brand_network.BrandNetwork.available_total`).
+        """
         m = self.model
         whs = self.network.warehouses
         per_wh = [w.available(sku) for w in whs]  # plain ints
@@ -108,6 +114,7 @@ class Sensing:
                     quantity=int(last_day),
                     detail=f"24h demand {last_day} >= available {total}",
                 )
+        return total
 
     def note_job(self, sku: int, job_id: int) -> None:
         """A production job was placed: it answers the signal if one was raised."""

@@ -124,7 +124,7 @@ class Supply:
         # whole units as plain ints (exact, in any order)
         avail = net.available_total(sku)
         transit = sum([c.stock_in_transit.item(sku) for c in net.line_haul])
-        fg = sum([int(f.fg[sku].sum()) for f in net.factories])
+        fg = sum([sum(f.fg[sku].tolist()) for f in net.factories])
         factories = net.quick if fast_only else net.factories
         open_prod = sum([f.open_units.item(sku) for f in factories])
         # this line as it was: experiments/mutants.py rewrites it

@@ -32,6 +32,7 @@ class Carrier(mesa.Agent):
         super().__init__(model)
         self.name, self.brand, self.cfg = name, brand, cfg
         self.kind = cfg.kind
+        self.spec = model.config.brand_specs()[brand]  # its brand's (the config is frozen)
         self.capacity_per_day = cfg.capacity_units_per_day * model.scale
         self.capacity_factor = 1.0  # < 1 during a carrier shortage
         self._used_today = 0.0
@@ -155,7 +156,7 @@ class Carrier(mesa.Agent):
         m = self.model
         km = m.geo.km(factory.region, m.warehouses[wh].region)
         self._send_stock(sku, factory.name, wh, units, km, hour, jobs, depart=hour + 1)
-        premium = units * m.config.brand_specs()[self.brand].policy.rush.transport_premium_per_unit
+        premium = units * self.spec.policy.rush.transport_premium_per_unit
         m.ledger.add_money("rush_premium_cost", self.brand, premium)
 
     def transfer(self, sku: int, src: Warehouse, dst: Warehouse, units: int, hour: int) -> int:
@@ -194,10 +195,9 @@ class Carrier(mesa.Agent):
             ints.add.at(self.parcels_to_region, (book.sku[sel], int(r)), qty)
             self._charge(n, km, "transport_cost")
             # a sorting centre packs one parcel per buyer, else one parcel per order
-            spec = m.config.brand_specs()[self.brand]
             parcels = (
                 len(np.unique(book.consumer[sel]))
-                if spec.logistics.consolidate_parcels
+                if self.spec.logistics.consolidate_parcels
                 else len(sel)
             )
             surge = self.cfg.surge_price_multiplier if self.cfg.elastic else 1.0

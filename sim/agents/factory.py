@@ -106,6 +106,9 @@ class Factory(mesa.Agent):
         # the input cost shares of a module and of a unit of materials (unused_inputs_value)
         self.module_cost_share = pp.module_cost_share
         self.material_cost_share = mat.cost_share
+        # unused_inputs_value as last worked out; None: an input changed since (every change
+        # of modules, materials, materials on order or the inputs in work sets it to None)
+        self._unused_value: float | None = None
         self._material_arrivals: dict[int, int] = {}
         self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
         self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
@@ -157,6 +160,7 @@ class Factory(mesa.Agent):
         if self.postponement and self.modules > 0:
             k = min(left, self.modules)
             self.modules -= k
+            self._unused_value = None
             self._start_after(
                 job,
                 k,
@@ -187,6 +191,7 @@ class Factory(mesa.Agent):
         k = min(units, self.materials)
         if k:
             self.materials -= k
+            self._unused_value = None
             self._start_after(job, k, _take(dest, k), 0, priority=expedite)
             units -= k
         if units:
@@ -241,6 +246,7 @@ class Factory(mesa.Agent):
         self.wip_input_value += (
             part.remaining * self._input_share(part) * self.cost_per_unit[part.job.sku_index]
         )
+        self._unused_value = None
         if part.job.rush or part.priority:
             self.queue.appendleft(part)
         else:
@@ -266,6 +272,7 @@ class Factory(mesa.Agent):
         day = min(hour // HOURS_PER_DAY, len(self.daily_material_orders) - 1)
         self.daily_material_orders[day] += units
         self.materials_on_order += units
+        self._unused_value = None
         self._spend(units * self.supply.materials.cost_share * self.input_unit_cost)
         due = hour + max(1, math.ceil(lead_hours))
         self._material_arrivals[due] = self._material_arrivals.get(due, 0) + units
@@ -284,6 +291,7 @@ class Factory(mesa.Agent):
         units = self._material_arrivals.pop(self.model.hour, 0)
         self.materials_on_order -= units
         self.materials += units
+        self._unused_value = None
         while self._waiting and self.materials > 0:
             w = self._waiting[0]
             k = min(w[1], self.materials)
@@ -356,6 +364,7 @@ class Factory(mesa.Agent):
         k = int(min(self._module_credit, self.module_target - self.modules))
         if k > 0:
             self.modules += k
+            self._unused_value = None
             self._module_credit -= k
             self._spend(k * pp.module_cost_share * self.input_unit_cost)
 
@@ -374,6 +383,7 @@ class Factory(mesa.Agent):
         self.open_units[sku] -= n
         self.wip_units[sku] -= n
         self.wip_input_value -= n * self._input_share(p) * self.cost_per_unit[sku]
+        self._unused_value = None
         self.produced_hour[sku] += n
         ledger.add_units("produced", sku, n)
         cost = float(self.cost_per_unit[sku])
@@ -436,7 +446,16 @@ class Factory(mesa.Agent):
 
     def unused_inputs_value(self) -> float:
         """Paid inputs not (yet) in a finished unit: modules, materials on hand and on order,
-        and the inputs inside started work, at their cost."""
+        and the inputs inside started work, at their cost (asked every hour: worked out
+        again only when an input changed since; :meth:`unused_inputs_value_now` is the
+        long way)."""
+        value = self._unused_value
+        if value is None:
+            value = self._unused_value = self.unused_inputs_value_now()
+        return value
+
+    def unused_inputs_value_now(self) -> float:
+        """:meth:`unused_inputs_value` worked out from the inputs as they are."""
         stock = (
             self.modules * self.module_cost_share
             + (self.materials + self.materials_on_order) * self.material_cost_share

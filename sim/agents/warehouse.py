@@ -59,6 +59,7 @@ class Warehouse(mesa.Agent):
         self._holding_key = b""
         self._holding_per_hour = 0.0
         self._none_waiting = bytes(self.returns_waiting.nbytes)  # no returns waiting: zeros
+        self._holding: np.ndarray | None = None  # the ledger's holding costs (work_hour)
 
     # ------------------------------------------------------------------ queries
     def available(self, sku: int) -> int:
@@ -158,6 +159,33 @@ class Warehouse(mesa.Agent):
         return give
 
     # ------------------------------------------------------------------ hourly work
+    def work_hour(self, hour: int) -> None:
+        """The hour's work, in order: pick and pack (:meth:`pick`), inspect returns
+        (:meth:`inspect_returns`), the holding cost (:meth:`accrue_holding`). One call per
+        warehouse and hour, the idle cases decided here; a warehouse's three steps touch
+        nothing another warehouse's read, so doing them warehouse by warehouse is doing
+        each step for all warehouses in turn (the holding costs are added in the same
+        order)."""
+        if len(self.pick_queue):
+            self.pick(hour)
+        else:
+            self._pick_credit = 0.0
+        waiting = self.returns_waiting.tobytes()
+        if waiting != self._none_waiting:
+            self.inspect_returns(hour)
+            waiting = self.returns_waiting.tobytes()
+        else:
+            self._returns_credit = 0.0
+        # accrue_holding, in line (its key from the bytes read above)
+        key = self.on_hand.tobytes() + waiting
+        if key != self._holding_key:
+            self._holding_per_hour = self._holding_cost_per_hour()
+            self._holding_key = key
+        if self._holding_per_hour:
+            if self._holding is None:
+                self._holding = self.model.ledger.money["holding_cost"]
+            self._holding[self.brand] += self._holding_per_hour  # Ledger.add_money's addition
+
     def inspect_returns(self, hour: int) -> None:
         """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
         if self.returns_waiting.tobytes() == self._none_waiting:  # the cheapest test
@@ -186,10 +214,12 @@ class Warehouse(mesa.Agent):
         when the stock changed: most hours it did not)."""
         key = self.on_hand.tobytes() + self.returns_waiting.tobytes()
         if key != self._holding_key:
-            units = int(self.on_hand.sum() + self.returns_waiting.sum())
-            self._holding_per_hour = (
-                units * self.cfg.holding_cost_per_unit_day / HOURS_PER_DAY if units else 0.0
-            )
+            self._holding_per_hour = self._holding_cost_per_hour()
             self._holding_key = key
         if self._holding_per_hour:
             self.model.ledger.add_money("holding_cost", self.brand, self._holding_per_hour)
+
+    def _holding_cost_per_hour(self) -> float:
+        """The holding cost of an hour on the units in the building now."""
+        units = int(self.on_hand.sum() + self.returns_waiting.sum())
+        return units * self.cfg.holding_cost_per_unit_day / HOURS_PER_DAY if units else 0.0

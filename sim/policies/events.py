@@ -147,11 +147,26 @@ class EventPlan:
         n = len(sig.daily_demand)
         if n == 0:
             return sig
-        starts = end_hour + 1 - HOURS_PER_DAY * np.arange(n, 0, -1)  # first hour of each day
-        keep = np.ones(n, dtype=bool)
-        hours = [e.hour for e in self.events if e.sku == sku]
-        if hours:  # days touched by any of the SKU's events, all events at once
-            h = np.array(hours)[:, None]
-            touched = (starts + HOURS_PER_DAY > h) & (starts < h + self.memory_hours)
-            keep &= ~touched.any(axis=0)
-        return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)
+        # day j (0 the oldest) starts at end_hour + 1 - 24 k, k = n - j; an event at hour h
+        # touches it when that start + 24 > h and that start < h + memory: 24 k < end_hour +
+        # 25 - h and 24 k > end_hour + 1 - h - memory, so k runs over whole numbers between
+        # the two bounds (the days' starts as numpy compared them, on plain numbers)
+        keep: list[bool] | None = None
+        for e in self.events:
+            if e.sku != sku:
+                continue
+            k_hi = math.ceil((end_hour + 1 + HOURS_PER_DAY - e.hour) / HOURS_PER_DAY) - 1
+            k_lo = math.floor((end_hour + 1 - e.hour - self.memory_hours) / HOURS_PER_DAY) + 1
+            if k_lo < 1:
+                k_lo = 1
+            if k_hi > n:
+                k_hi = n
+            if k_lo <= k_hi:
+                if keep is None:
+                    keep = [True] * n
+                for k in range(k_lo, k_hi + 1):
+                    keep[n - k] = False
+        if keep is None:  # no day touched: every day, as copies
+            return Signals(sig.daily_demand.copy(), sig.daily_views.copy(), sig.presale_units)
+        mask = np.array(keep, dtype=bool)
+        return Signals(sig.daily_demand[mask], sig.daily_views[mask], sig.presale_units)

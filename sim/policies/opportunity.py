@@ -36,6 +36,8 @@ COOL_HOURS = 12  # hours below grade B that close a hot spot (half a day cold: o
 class NoGrading:
     """No hot-spot procedure."""
 
+    active = False  # watch does nothing: the brand need not call it
+
     def __init__(self, params: OpportunityPolicy):
         self.params = params
 
@@ -45,6 +47,8 @@ class NoGrading:
 
 class Graded:
     """Grades each hot spot once and runs that grade's procedure."""
+
+    active = True
 
     def __init__(self, params: OpportunityPolicy):
         self.params = params

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 class NoPresale:
     """Never takes pre-orders (unless a hot-spot response forces presale open)."""
 
+    active = False  # update does nothing: the brand need not call it
+
     def __init__(self, params: PresalePolicy):
         self.params = params
 
@@ -40,12 +42,14 @@ class NoPresale:
         """First hour wishes for the product count."""
         return launch_hour
 
-    def update(self, brand: Brand, sku: int, hour: int) -> None:
+    def update(self, brand: Brand, sku: int, hour: int, available: int | None = None) -> None:
         """Nothing to update."""
 
 
 class Presale:
     """Opens presale by the rule of ``open_when``."""
+
+    active = True
 
     def __init__(self, params: PresalePolicy):
         self.params = params
@@ -56,8 +60,9 @@ class Presale:
             return min(launch_hour, self.params.start_hour)
         return launch_hour
 
-    def update(self, brand: Brand, sku: int, hour: int) -> None:
-        """Open or close presale for ``sku``."""
+    def update(self, brand: Brand, sku: int, hour: int, available: int | None = None) -> None:
+        """Open or close presale for ``sku`` (``available``: the units available across the
+        brand's network now, if the caller has them)."""
         p = self.params
         is_open = brand.selling.presale_open.item(sku)  # a plain bool
         if p.open_when == "always":
@@ -65,7 +70,7 @@ class Presale:
                 brand.selling.set_presale(sku, True, hour, "presale launch")
             return
         rate = brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY)
-        avail = brand.network.available_total(sku)
+        avail = brand.network.available_total(sku) if available is None else available
         if not is_open and rate > 0 and avail < p.trigger_cover_hours * rate:
             brand.selling.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
         elif (

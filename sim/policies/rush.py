@@ -35,7 +35,7 @@ class NoRush:
     def __init__(self, params: RushPolicy):
         self.params = params
 
-    def watch(self, brand: Brand, sku: int, hour: int) -> None:
+    def watch(self, brand: Brand, sku: int, hour: int, available: int | None = None) -> None:
         """Nothing to watch."""
 
 
@@ -54,10 +54,12 @@ class ThresholdRush:
         fired, value = self._signal(brand, sku, hour)
         return fired, self._describe(value)
 
-    def _signal(self, brand: Brand, sku: int, hour: int) -> tuple[bool, float | None]:
+    def _signal(
+        self, brand: Brand, sku: int, hour: int, available: int | None = None
+    ) -> tuple[bool, float | None]:
         """Whether the signal is past its threshold now, and its value (None: no demand to
         cover), without the description: this is asked every hour, the text only when the
-        rush fires."""
+        rush fires (``available``: the units available across the network, if known)."""
         p = self.params
         scale = brand.model.scale
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
@@ -69,7 +71,9 @@ class ThresholdRush:
             return v >= p.threshold, v
         if rate <= 0:
             return False, None
-        cover = brand.network.available_total(sku) / rate
+        if available is None:
+            available = brand.network.available_total(sku)
+        cover = available / rate
         return cover < p.threshold, cover
 
     def _describe(self, value: float | None) -> str:
@@ -83,14 +87,15 @@ class ThresholdRush:
             return f"views {value:.0f}/h per 100k >= {p.threshold:g}"
         return f"cover {value:.1f} h < {p.threshold:g} h"
 
-    def watch(self, brand: Brand, sku: int, hour: int) -> None:
-        """Check the signal and place a rush order when it fires."""
+    def watch(self, brand: Brand, sku: int, hour: int, available: int | None = None) -> None:
+        """Check the signal and place a rush order when it fires (``available``: the units
+        available across the network now, if the caller has them)."""
         p = self.params
         if self._count.get(sku, 0) >= p.max_orders:
             return
         if sku in self._last and hour - self._last[sku] < p.cooldown_hours:
             return
-        fired, value = self._signal(brand, sku, hour)
+        fired, value = self._signal(brand, sku, hour, available)
         if not fired:
             return
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
