@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from heapq import heapify, heappop, heappush
+from heapq import heappop, heappush
 from typing import Any
 
 import mesa
 import numpy as np
-from mesa.time import Event, EventGenerator, Priority, Schedule
+from mesa.time import Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -50,11 +50,6 @@ log = logging.getLogger(__name__)
 # path of ViralChainModel._advance_time replays
 _HOURLY_STEP = Schedule(interval=1.0, start=1.0)
 _STEP_PRIORITY = Priority.HIGH.value
-# the priority of everything else the model schedules (Mesa's default), and Mesa's counter of
-# events: the agenda's entries take their numbers from it, so that they and Mesa's events
-# are ordered as Mesa orders its events (time, priority, then the order they were made)
-_EVENT_PRIORITY = Priority.DEFAULT.value
-_EVENT_IDS = Event._ids
 
 # the work of every hour, in the order :meth:`ViralChainModel.step` does it
 PHASES: tuple[tuple[str, str], ...] = (
@@ -134,12 +129,6 @@ class ViralChainModel(mesa.Model):
         self.timeline: list[Scheduled] = []  # what schedule_timeline registered
         self._deferred: list[_Deferred] = []
         self._registering = False
-        # the model's own events while its loop runs (_advance_time): a heap of plain tuples
-        # (time, priority, number, callback, None or (interval, end) for a recurring one);
-        # outside the loop at() and every() go to Mesa, and the loop takes those over first
-        self._agenda: list[tuple] = []
-        self._in_loop = False
-        self._to_adopt: list[Event | EventGenerator] = []
         world.build(self)
         self.holdings, self.hour_flows = gather(self)
         self.disruptions = [_Disruption(self, i, d) for i, d in enumerate(config.disruptions)]
@@ -221,9 +210,7 @@ class ViralChainModel(mesa.Model):
     def at(self, hour: int, fn) -> Any:
         """Schedule ``fn`` (a bound method of a live object) at the start of ``hour``.
 
-        Nothing is scheduled at or after the horizon. Outside the model's loop the event is
-        Mesa's (returned; the loop takes it over when it starts: :meth:`_adopt`); inside,
-        it goes on the model's agenda (the entry is returned).
+        Nothing is scheduled at or after the horizon.
         """
         if hour < self.time and hour >= self.hour:
             # asked for the current hour during its work: the earliest is the next hour's start
@@ -234,13 +221,7 @@ class ViralChainModel(mesa.Model):
             raise SimulationError(f"cannot schedule at hour {hour}: it is already {self.time}")
         if self._registering:
             self.timeline.append(Scheduled.of(fn, hour, None))
-        if self._in_loop:  # on the agenda, as Mesa would make the event (its number next)
-            entry = (float(hour), _EVENT_PRIORITY, next(_EVENT_IDS), fn, None)
-            heappush(self._agenda, entry)
-            return entry
-        event = self.schedule_event(fn, at=float(hour))
-        self._to_adopt.append(event)
-        return event
+        return self.schedule_event(fn, at=float(hour))
 
     def call_at(self, hour: int, fn: Callable[..., Any], *args: Any) -> Any:
         """Schedule ``fn(*args)`` at the start of ``hour`` (held strongly until it runs)."""
@@ -255,8 +236,7 @@ class ViralChainModel(mesa.Model):
             self._registering = registering
 
     def every(self, interval_hours: int, start_hour: int, fn) -> Any:
-        """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon
-        (Mesa's generator outside the model's loop, an agenda entry inside: as :meth:`at`)."""
+        """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon."""
         if start_hour >= self.horizon_hours:
             return None
         sched = Schedule(
@@ -266,21 +246,7 @@ class ViralChainModel(mesa.Model):
         )
         if self._registering:
             self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
-        if self._in_loop:
-            if sched.start < self.time:  # as Mesa refuses it
-                raise ValueError(f"Cannot start recurring schedule in the past: {sched.start}")
-            entry = (
-                sched.start,
-                _EVENT_PRIORITY,
-                next(_EVENT_IDS),
-                fn,
-                (sched.interval, sched.end),
-            )
-            heappush(self._agenda, entry)
-            return entry
-        generator = self.schedule_recurring(fn, sched)
-        self._to_adopt.append(generator)
-        return generator
+        return self.schedule_recurring(fn, sched)
 
     def log(
         self,
@@ -481,121 +447,57 @@ class ViralChainModel(mesa.Model):
 
     # ------------------------------------------------------------------ running
     def _advance_time(self, until: float) -> None:
-        """Mesa's event loop (``mesa.Model._advance_time``) on two short paths.
-
-        * **The hourly step**: after an hour's step, if no other event is due before the
-          next step's turn, the next step runs at once, without the event Mesa would create,
-          push onto its heap and pop again (its weak reference, its ordering comparisons).
-          The step's next event is scheduled as Mesa schedules it whenever the loop stops or
-          another event is due first. Mesa's per-step log line (``logging.INFO`` of the
-          ``MESA`` logger) is not written on this path.
-        * **The model's own events** (:meth:`at`, :meth:`every`) are plain tuples on the
-          model's agenda, ordered as Mesa orders events: by time, priority (the step is
-          ``Priority.HIGH``, these the default) and the number Mesa's counter gave them when
-          made (each recurring one's next is made after its callback ran, as Mesa's
-          generator makes it). The events made before the loop (the timeline) are taken
-          over from Mesa's heap when the loop starts (:meth:`_adopt`).
-
-        The steps and events run in the order Mesa's loop runs them, ``time`` and ``steps``
-        move as they would (``tests/test_quiet_supply.py`` and ``tests/test_agenda.py``
-        compare both loops). A paused or replaced step schedule, or a simulator, gets no
-        step short path (its events run through Mesa's ``execute``)."""
-        if until <= self.time:
-            super()._advance_time(until)  # Mesa's warning
-            return
-        if self._to_adopt:
-            self._adopt()
+        """Mesa's event loop (``mesa.Model._advance_time``) with the hourly step taken on a
+        short path: after an hour's step, if no other event is due before the next step's
+        turn, the next step runs at once, without the event Mesa would create, push onto
+        its heap and pop again (its weak reference, its ordering comparisons). The steps
+        and events run in the order Mesa's loop runs them (time, then priority: the step is
+        ``Priority.HIGH``, the model schedules everything else at the default priority),
+        ``time`` and ``steps`` move as they would, and the next step's event is scheduled
+        as Mesa schedules it whenever the loop stops or another event is due first
+        (``tests/test_quiet_supply.py`` compares both loops). Mesa's per-step log line
+        (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
         gen = self._default_schedule
-        chain = gen.schedule == _HOURLY_STEP and self._simulator is None
-        heap, agenda = self._event_list._events, self._agenda
+        if (
+            until <= self.time
+            or not gen._active
+            or gen._paused
+            or gen.schedule != _HOURLY_STEP
+            or self._simulator is not None
+        ):
+            super()._advance_time(until)
+            return
+        heap = self._event_list._events
         step = self._user_step
-        self._in_loop = True
-        try:
+        while heap:
+            event = heappop(heap)
+            if event._canceled:
+                continue
+            if event.time > until:
+                heappush(heap, event)
+                break
+            self.time = event.time
+            if event is not gen._current_event or not gen._active or gen._paused:
+                event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
+                continue
+            # the hourly step, then the next ones while nothing else comes first
+            t = event.time
             while True:
+                self.steps += 1
+                step()
+                gen._execution_count += 1
+                t += 1.0
+                if t > until or not gen._active or gen._paused:
+                    break  # (Mesa schedules the next step's event even if the step paused it)
                 while heap and heap[0]._canceled:
                     heappop(heap)
-                if agenda:
-                    entry = agenda[0]
-                    if heap:
-                        top = heap[0]
-                        if (top.time, top.priority, top.unique_id) < entry:
-                            entry = None
-                elif heap:
-                    entry = None
-                else:
-                    break
-                if entry is not None:  # the model's own event
-                    t = entry[0]
-                    if t > until:
+                if heap:
+                    top = heap[0]
+                    if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
                         break
-                    heappop(agenda)
-                    self.time = t
-                    fn = entry[3]
-                    fn()
-                    every = entry[4]
-                    if every is not None:  # the next one, made now (as Mesa's generator)
-                        t = self.time + every[0]
-                        if not t > every[1]:
-                            heappush(agenda, (t, entry[1], next(_EVENT_IDS), fn, every))
-                    continue
-                event = heap[0]
-                if event.time > until:
-                    break
-                heappop(heap)
-                self.time = event.time
-                if not chain or event is not gen._current_event or not gen._active or gen._paused:
-                    event.execute()  # Mesa's own (a step paused or stopped: a no-op)
-                    continue
-                # the hourly step, then the next ones while nothing else comes first
-                t = event.time
-                while True:
-                    self.steps += 1
-                    step()
-                    gen._execution_count += 1
-                    t += 1.0
-                    if t > until or not gen._active or gen._paused:
-                        break  # (Mesa schedules the next step's event even if the step paused it)
-                    while heap and heap[0]._canceled:
-                        heappop(heap)
-                    if heap:
-                        top = heap[0]
-                        if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
-                            break
-                    if agenda:
-                        first = agenda[0]
-                        if first[0] < t or (first[0] == t and first[1] <= _STEP_PRIORITY):
-                            break
-                    self.time = t
-                gen._schedule_next(t)
-        finally:
-            self._in_loop = False
+                self.time = t
+            gen._schedule_next(t)
         self.time = until
-
-    def _adopt(self) -> None:
-        """Take the events :meth:`at` and :meth:`every` gave Mesa outside the loop onto the
-        agenda, each with its time, priority and number (a recurring one with its interval
-        and end), and take them off Mesa's heap. Cancelled events, stopped or paused
-        generators and dead callbacks stay Mesa's."""
-        agenda, heap = self._agenda, self._event_list._events
-        for item in self._to_adopt:
-            if isinstance(item, EventGenerator):
-                event = item._current_event
-                fn = item.function()
-                if not item._active or item._paused or event is None or fn is None:
-                    continue
-                every = (item.schedule.interval, item.schedule.end)
-                item.stop()  # cancels its pending event
-            else:
-                event = item
-                fn = event.fn() if event.fn is not None else None
-                if event._canceled or fn is None:
-                    continue
-                every = None
-                event.cancel()
-            heappush(agenda, (event.time, event.priority, event.unique_id, fn, every))
-        self._to_adopt.clear()
-        heap[:] = [e for e in heap if not e._canceled]
-        heapify(heap)
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the horizon (a day at a time) and close the books.

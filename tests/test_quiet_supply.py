@@ -23,33 +23,10 @@ class MesaLoop(ViralChainModel):
     _advance_time = mesa.Model._advance_time
 
 
-def _pending(m) -> list[tuple[float, int]]:
-    """The events due, by time and priority: Mesa's heap and the model's agenda."""
-    due = [(e.time, e.priority) for e in m._event_list._events if not e._canceled]
-    return sorted(due + [(e[0], e[1]) for e in m._agenda])
-
-
 def _trace(model_cls, cfg, chunks):
     """Run ``cfg`` in ``chunks`` of hours; what ran, when, and the state after each chunk."""
+    m = model_cls(cfg, 5)
     ran: list[tuple[float, int, str]] = []
-
-    class Traced(model_cls):
-        def __init__(self, *args, **kwargs):
-            self.notes: list[_Named] = []  # held strongly: Mesa holds callbacks weakly
-            super().__init__(*args, **kwargs)
-
-        def at(self, hour, fn):
-            return super().at(hour, self._named(fn))
-
-        def every(self, interval_hours, start_hour, fn):
-            return super().every(interval_hours, start_hour, self._named(fn))
-
-        def _named(self, fn):
-            named = _Named(ran, self, getattr(fn, "__qualname__", repr(fn)), fn)
-            self.notes.append(named)
-            return named.fire
-
-    m = Traced(cfg, 5)
     step = m._user_step
 
     def traced_step():
@@ -57,22 +34,31 @@ def _trace(model_cls, cfg, chunks):
         step()
 
     m._user_step = traced_step
+    for ev in list(m._event_list._events):  # the timeline's callbacks, as Mesa holds them
+        fn = ev.fn()
+        if fn is not None and getattr(fn, "__self__", None) is not m._default_schedule:
+            name = getattr(fn, "__qualname__", repr(fn))
+            ev.fn = _Named(ran, m, name, fn)
     after = []
     for n in chunks:
         m.run_for(n)
-        after.append((m.time, m.steps, m.hour, _pending(m), len(m.events)))
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        after.append((m.time, m.steps, m.hour, heap, len(m.events)))
     return m, ran, after
 
 
 class _Named:
-    """A callback that notes each call (the time, the steps, its name)."""
+    """A strong stand-in for an event's weak reference that notes each call."""
 
     def __init__(self, ran, model, name, fn):
         self.ran, self.model, self.name, self.fn = ran, model, name, fn
 
-    def fire(self):
+    def __call__(self):
+        return self._note
+
+    def _note(self, *args, **kwargs):
         self.ran.append((self.model.time, self.model.steps, self.name))
-        return self.fn()
+        return self.fn(*args, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -489,6 +475,7 @@ def test_a_step_that_pauses_its_own_schedule_stops_stepping_as_under_mesa(how):
 
         m._user_step = stepping
         m.run_for(12)
-        seen[cls] = (m.time, m.steps, m.hour, _pending(m), len(m.events))
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        seen[cls] = (m.time, m.steps, m.hour, heap, len(m.events))
     assert seen[ViralChainModel] == seen[MesaLoop]
     assert seen[MesaLoop][1] == 4
