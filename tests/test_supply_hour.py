@@ -338,6 +338,39 @@ def _baseline_as_it_was(plan, sku: int, sig, end_hour: int):
     return Signals(sig.daily_demand[keep], sig.daily_views[keep], sig.presale_units)
 
 
+@pytest.mark.parametrize(
+    "memory, hours",
+    [
+        (24.000000000000004, (1_000, 2_000)),  # h + memory rounds: the edge day is settled
+        (1e-9, (999_999_000, 1_000_000_000)),  # ... and here, far from hour 0
+        (1e-9, (-200, 3_000)),
+        (23.999999999999996, (0, 5_000)),
+        (1e6, (0, 3_000)),  # every day touched
+    ],
+)
+def test_the_days_an_event_touched_are_found_where_float_sums_round(memory, hours):
+    """The event's reach ``h + memory`` is a float: a day at its edge is kept or dropped as
+    numpy's comparison of the day's start with that float decided it."""
+    from sim.policies.events import EventPlan, KnownEvent
+    from sim.policies.forecast import Signals
+
+    rng = np.random.default_rng(int(memory * 1000) % 97 + hours[0] % 89)
+    plan = EventPlan.__new__(EventPlan)
+    plan.memory_hours = memory
+    plan.events = [KnownEvent(1541, 0, 1.0, 0)]
+    sig = Signals(np.arange(36.0), np.arange(36.0), 0.0)
+    got, want = plan.baseline_signals(0, sig, 1588), _baseline_as_it_was(plan, 0, sig, 1588)
+    assert got.daily_demand.tobytes() == want.daily_demand.tobytes()
+    for _ in range(3_000):
+        h = int(rng.integers(*hours))
+        plan.events = [KnownEvent(h, 0, 1.0, 0)]
+        n = int(rng.integers(1, 62))
+        sig = Signals(rng.random(n), rng.random(n), 0.0)
+        end = h + int(rng.integers(-30, 24 * 70))
+        got, want = plan.baseline_signals(0, sig, end), _baseline_as_it_was(plan, 0, sig, end)
+        assert got.daily_demand.tobytes() == want.daily_demand.tobytes(), (h, end, n)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_the_days_no_event_touched_are_what_they_were(seed):
     from sim.policies.events import EventPlan, KnownEvent

@@ -149,18 +149,24 @@ class EventPlan:
             return sig
         # day j (0 the oldest) starts at end_hour + 1 - 24 k, k = n - j; an event at hour h
         # touches it when that start + 24 > h and that start < h + memory: 24 k < end_hour +
-        # 25 - h and 24 k > end_hour + 1 - h - memory, so k runs over whole numbers between
-        # the two bounds (the days' starts as numpy compared them, on plain numbers)
+        # 25 - h (whole numbers: exact) and end_hour + 1 - 24 k < h + memory (a float: the
+        # estimate of its edge is settled by that very comparison, as numpy made it), so k
+        # runs over whole numbers between the two bounds
+        start = end_hour + 1
         keep: list[bool] | None = None
         for e in self.events:
             if e.sku != sku:
                 continue
-            k_hi = math.ceil((end_hour + 1 + HOURS_PER_DAY - e.hour) / HOURS_PER_DAY) - 1
-            k_lo = math.floor((end_hour + 1 - e.hour - self.memory_hours) / HOURS_PER_DAY) + 1
-            if k_lo < 1:
-                k_lo = 1
+            k_hi = math.ceil((start + HOURS_PER_DAY - e.hour) / HOURS_PER_DAY) - 1
             if k_hi > n:
                 k_hi = n
+            limit = e.hour + self.memory_hours  # the float numpy compared the starts with
+            k_lo = math.floor((start - e.hour - self.memory_hours) / HOURS_PER_DAY) + 1
+            k_lo = max(1, min(k_lo, k_hi + 1))
+            while k_lo > 1 and start - HOURS_PER_DAY * (k_lo - 1) < limit:
+                k_lo -= 1
+            while k_lo <= k_hi and not start - HOURS_PER_DAY * k_lo < limit:
+                k_lo += 1
             if k_lo <= k_hi:
                 if keep is None:
                     keep = [True] * n
