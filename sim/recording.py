@@ -229,11 +229,16 @@ def _str_column(values: Sequence[str]) -> pd.Series:
 
 
 def _arrow_strings(values: Sequence[str]) -> pa.Array:
-    """An arrow ``large_string`` array of ``values`` (each ``str(value)``), put together from
+    """An arrow ``large_string`` array of ``values``, put together from
     their UTF-8 bytes and offsets: what ``pa.array(values, pa.large_string())`` makes, but
     without going through pyarrow's pandas shim, whose first use in a process costs a few
-    milliseconds (it compiles a version pattern) that a run would otherwise pay."""
-    encoded = [str(v).encode() for v in values]
+    milliseconds (it compiles a version pattern) that a run would otherwise pay. Every
+    value must be a ``str``: a missing value (None, NaN) would otherwise become text."""
+    try:
+        encoded = [v.encode() for v in values]
+    except AttributeError:
+        bad = next(v for v in values if not isinstance(v, str))
+        raise TypeError(f"a table's strings must be str, not {bad!r}") from None
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     if encoded:
         np.cumsum([len(b) for b in encoded], out=offsets[1:])

@@ -17,6 +17,7 @@ The builder schedules nothing: :meth:`sim.model.ViralChainModel.schedule_timelin
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -112,18 +113,32 @@ def small_pages() -> Iterator[None]:
     numpy asks the kernel for huge pages (``madvise``) for every array of 4 MiB or more;
     where the kernel then compacts memory to find them (``defrag = madvise``, the usual
     setting), a fresh array costs ≈ 1.5 ms of system time per MiB: at 100M consumers the
-    build's columns and the KOLs' draws (≈ 6 GiB allocated in all) spent ≈ 10 s there, 2 s
-    with ordinary pages; the run after the build is no slower (measured at 30M). Only where
-    the arrays live changes, never a value."""
+    build's columns and the KOLs' draws (≈ 6 GiB allocated in all) spent ≈ 10 s there, 1 s
+    with ordinary pages; the run after the build reads them through ordinary pages, ≈ 1.8 s
+    slower at 100M. Only where the arrays live changes, never a value. Builds may overlap
+    in threads (the dashboard's): the first to begin turns the setting off, the last to end
+    puts it back."""
     switch = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
     if switch is None:  # a numpy without the setting: nothing to switch
         yield
         return
-    before = switch(False)
+    global _small_depth, _pages_before
+    with _pages_lock:
+        if _small_depth == 0:
+            _pages_before = switch(False)
+        _small_depth += 1
     try:
         yield
     finally:
-        switch(before)
+        with _pages_lock:
+            _small_depth -= 1
+            if _small_depth == 0:
+                switch(_pages_before)
+
+
+_pages_lock = threading.Lock()
+_small_depth = 0  # builds inside small_pages() now
+_pages_before = True  # numpy's setting when the first of them began
 
 
 def _build(m: ViralChainModel) -> None:

@@ -203,3 +203,33 @@ def test_followers_are_the_sorted_sample_of_the_long_way(story):
         expect = np.sort(pool[rng.choice(len(pool), size=k, replace=False)]) if k else pool[:0]
         assert kol.followers.dtype == np.int32
         assert kol.followers.tobytes() == expect.astype(np.int32).tobytes()
+
+
+@_NO_SWITCH
+def test_builds_overlapping_in_threads_put_the_setting_back_once_all_are_done():
+    """The first build to begin turns huge pages off, the last to end puts them back: a
+    build that began first and ends first leaves them off for the one still running, and
+    the setting comes back when that one ends (not the "off" it found when it began)."""
+    import threading
+
+    before = _SWITCH(True)
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def first_build():
+        with world.small_pages():
+            inside.set()
+            release.wait(10)
+
+    try:
+        t = threading.Thread(target=first_build)
+        t.start()
+        assert inside.wait(10)
+        with world.small_pages():  # a second build, begun while the first runs
+            release.set()
+            t.join(10)  # the first ends while this one still runs
+            seen.append(_huge_pages_requested())
+        seen.append(_huge_pages_requested())
+        assert seen == [False, True]
+    finally:
+        release.set()
+        _SWITCH(before)

@@ -110,3 +110,14 @@ def test_a_run_does_not_wake_pyarrows_pandas_shim():
     )
     root = Path(__file__).resolve().parent.parent
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), 3, b"bytes"])
+def test_a_missing_or_foreign_string_is_refused_not_written_as_text(bad):
+    """``str(None)`` would be the text "None" where pandas keeps a missing value: the
+    tables' strings are str or nothing is made."""
+    from sim.recording import _arrow_strings
+
+    assert _arrow_strings(["a", "bé"]).to_pylist() == ["a", "bé"]
+    with pytest.raises(TypeError, match="strings must be str"):
+        _arrow_strings(["a", bad])
