@@ -395,10 +395,35 @@ class ViralChainModel(mesa.Model):
         for f in self.factories:
             if f.unused_inputs_value() != f.unused_inputs_value_now():
                 raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")
+        self._check_kept_references()
         self.recorder.check()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
             for post in kol.posts:
                 post.check_viewer_weights()
+
+    def _check_kept_references(self) -> None:
+        """What the supply side's hours keep from their first hour (debug mode): each
+        warehouse's holding-cost array is the ledger's, each brand's standing costs and
+        live levers are those :meth:`Brand._list_watched` would list now."""
+        from sim import standing_costs
+        from sim.invariants import InvariantError
+
+        holding = self.ledger.money["holding_cost"]
+        for w in self.warehouses:
+            if w._holding is not None and w._holding is not holding:
+                raise InvariantError(f"hour {self.hour}: {w.name}: a ledger array was rebound")
+        for b in self.brands:
+            if b._watched is None:
+                continue
+            now = standing_costs.counters(b)
+            kept = b._standing
+            if len(kept) != len(now) or any(
+                a is not c or x != y for (a, x), (c, y) in zip(kept, now, strict=True)
+            ):
+                raise InvariantError(f"hour {self.hour}: {b.name}: stale standing costs")
+            live = (b.presale.active, b.rush.active, b.opportunity.active)
+            if tuple(lever is not None for lever in b._levers) != live:
+                raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
 
     def _stock_at_cost(self) -> list[float]:
         """Per brand, the units it holds (shelves, returns, vehicles, finished goods) at their

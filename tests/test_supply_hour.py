@@ -195,6 +195,34 @@ def test_debug_mode_finds_a_stale_unused_inputs_value():
         m.run_for(1)
 
 
+@pytest.mark.parametrize("change", ["holding array", "standing cost", "lever"])
+def test_debug_mode_finds_what_the_first_hour_kept_gone_stale(change):
+    """A warehouse keeps the ledger's holding-cost array, a brand its standing costs and
+    live levers, from their first hour: debug mode checks them against the long way."""
+    import numpy as np
+
+    from sim.invariants import InvariantError
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"debug_invariants": True})})
+    m = ViralChainModel(cfg, 1)
+    m.run_for(3)
+    if change == "holding array":  # rebound behind the warehouses' backs
+        m.ledger.money["holding_cost"] = np.array(m.ledger.money["holding_cost"])
+        message = "a ledger array was rebound"
+    elif change == "standing cost":
+        brand = m.brands[0]
+        array, per_hour = brand._standing[0]
+        brand._standing[0] = (array, per_hour * 2)
+        message = "stale standing costs"
+    else:
+        brand = m.brands[0]
+        brand._levers = (None, None, None) if brand.rush.active else (None, print, None)
+        message = "stale live levers"
+    with pytest.raises(InvariantError, match=message):
+        m.run_for(1)
+
+
 def test_the_available_units_handed_on_are_the_networks():
     """What the stock-out tracking hands presale and rush is ``available_total``."""
     cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=3000", "run.horizon_hours=360"])
