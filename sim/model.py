@@ -420,6 +420,11 @@ class ViralChainModel(mesa.Model):
         for f in self.factories:
             if f.unused_inputs_value() != f.unused_inputs_value_now():
                 raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")
+            received = f.orders_received_hourly
+            if f.orders_received_before(len(received)) != int(received.sum()) or (
+                received[f._orders_received_last + 1 :].any()
+            ):
+                raise InvariantError(f"hour {self.hour}: {f.name}: stale orders received")
         self.recorder.check()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
             for post in kol.posts:
