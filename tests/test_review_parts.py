@@ -113,3 +113,49 @@ def test_debug_mode_finds_a_stale_orders_received_total():
     m.factories[0].orders_received_hourly[3] += 1  # behind the factory's back
     with pytest.raises(InvariantError, match="stale orders received"):
         m.run_for(1)
+
+
+def test_event_units_with_kept_due_hours_are_what_they_were():
+    """The known events' due hours are kept per factory output: many questions to one plan,
+    with several outputs and marks in between, get the sums and marks of the long way."""
+    from sim.policies.events import EventPlan, KnownEvent
+
+    def due(e, rate):
+        return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        plan = EventPlan.__new__(EventPlan)
+        plan.events = [
+            KnownEvent(
+                int(rng.integers(0, 300)),
+                int(rng.integers(0, 2)),
+                float(rng.random() * 10 ** rng.integers(0, 4)),
+                int(rng.integers(0, 200)),
+            )
+            for _ in range(int(rng.integers(0, 12)))
+        ]
+        plan.planned = [False] * len(plan.events)
+        for _ in range(30):
+            sku = int(rng.integers(0, 2))
+            lo, hi = sorted(float(x) for x in rng.integers(0, 320, 2))
+            now, rate = int(rng.integers(0, 250)), float(rng.choice([0.0, 0.5, 20.0, 3.25]))
+            fresh = bool(rng.random() < 0.5)
+            want = sum(
+                e.units
+                for e, done in zip(plan.events, plan.planned, strict=True)
+                if e.sku == sku
+                and e.known_from <= now
+                and not (fresh and done)
+                and lo <= due(e, rate) < hi
+            )
+            got = plan.units(sku, lo, hi, now, fresh, rate)
+            assert type(got) is type(want) and got == want
+            if rng.random() < 0.3:
+                marked = [
+                    done or (e.sku == sku and e.known_from <= now and lo <= due(e, rate) < hi)
+                    for e, done in zip(plan.events, plan.planned, strict=True)
+                ]
+                plan.mark_planned(sku, lo, hi, now, rate)
+                assert plan.planned == marked
+        assert len(plan._due_cache) <= 4  # one list per output asked about
