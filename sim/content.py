@@ -384,26 +384,17 @@ def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[in
 
 
 def _draws(rng: np.random.Generator, bound: int, k: int) -> list[int] | np.ndarray:
-    """:func:`_draw`, as a list for a few."""
+    """``rng.integers(0, bound, k)``: up to :data:`_FEW_PICKS` draws made in Python (the
+    same draws), as a list."""
     return _bounded(rng, [bound] * k) if k <= _FEW_PICKS else rng.integers(0, bound, k)
 
 
-def _draw(rng: np.random.Generator, bound: int, k: int) -> np.ndarray:
-    """``rng.integers(0, bound, k)`` (up to :data:`_FEW_PICKS` draws in Python: the same)."""
-    return np.asarray(_draws(rng, bound, k), dtype=np.int64)
-
-
 def _picks(values: np.ndarray, rng: np.random.Generator, k: int) -> list[int] | np.ndarray:
-    """:func:`_pick`, as a list for a few."""
+    """``values[rng.integers(0, len(values), k)]``: up to :data:`_FEW_PICKS` draws made in
+    Python (the same draws), as a list."""
     if k <= _FEW_PICKS:
         return _pick_each(rng, [values], [k])
     return values[rng.integers(0, len(values), k)]
-
-
-def _pick(values: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
-    """``values[rng.integers(0, len(values), k)]`` (up to :data:`_FEW_PICKS` draws in
-    Python: the same draws), as int64."""
-    return np.asarray(_picks(values, rng, k), dtype=np.int64)
 
 
 class PendingShares:

@@ -82,7 +82,7 @@ def _state(m: ViralChainModel) -> list[bytes]:
 
 
 @pytest.mark.parametrize("seed", range(48))
-def test_one_product_decides_as_the_general_way(base_model, seed):
+def test_one_product_decides_as_the_general_way(base_model, seed, monkeypatch):
     world = _world(base_model, seed)
     hour = int(np.random.default_rng(seed).integers(0, 400))
     if seed % 8 == 6:  # not on sale yet: no wish
@@ -92,11 +92,11 @@ def test_one_product_decides_as_the_general_way(base_model, seed):
         world.population.price_sensitivity[cons[::3]] = np.nan
     long, short = world, copy.deepcopy(world)
     r_long, r_short = stream(seed, "one"), stream(seed, "one")
+    monkeypatch.setattr(wishes, "_ONE_PRODUCT", False)  # the general way, not the short one
     got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
     got_short = short.population._one_product_wish_rows(hour, cons, channels, kols, r_short, None)
-    if got_long is None:
-        assert got_short is None or len(got_short) == 0
-    else:
+    assert (got_short is None) == (got_long is None)
+    if got_long is not None:
         assert got_short.tolist() == got_long.tolist()
     assert _state(short) == _state(long)
     assert r_short.bit_generator.state == r_long.bit_generator.state

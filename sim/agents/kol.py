@@ -149,20 +149,16 @@ class Kol(mesa.Agent):
         shares = pending if own is None else own
         out = []
         feedback = m.feedback
-        done = False
         for post in self.posts:
             drawn = post.draw_views(hour, video, live)
             if drawn is None:
-                done = done or post.finished
                 continue
             nf, no = drawn
             if nf + no == 0:  # no view feeds the cascade: the page's factor changes nothing
                 post.feed_views(drawn, video, 1.0)
-                done = done or post.finished
                 continue
             f, so, sl = feedback.share_factor(post.skus)
             post.feed_views(drawn, video, f)
-            done = done or post.finished
             if f < 1.0 and post.kind == "short_video":
                 feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
@@ -170,7 +166,7 @@ class Kol(mesa.Agent):
             )
             ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
             out.append(Exposures(consumers, skus, ch, self.index))
-        if done:  # only when a post finished this hour
+        if any(p.finished for p in self.posts):  # a post finished this hour
             self.posts = [p for p in self.posts if not p.finished]
         if own is not None:
             own.resolve()

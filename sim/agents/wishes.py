@@ -39,7 +39,8 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
-_CLOSED = np.array([s in (BOUGHT, WAITING) for s in range(128)])  # per state: no chance
+# per state: no chance (every state but NONE and WARNED, as the other ways decide it)
+_CLOSED = np.array([s not in (NONE, WARNED) for s in range(128)])
 _ONE = np.ones(1)
 # worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
 # general way, for the tests)
@@ -273,7 +274,8 @@ class WishDecisions(HourTables):
                 np.minimum(seen, _MAX_SEEN, out=seen)
                 ec[flat] = seen
         p = (m.channel_conversion * m.appeal.item(0))[channels]
-        p *= np.concatenate((m.kol_trust, _ONE))[kols]  # index -1: no KOL, times 1.0
+        # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
+        p *= np.concatenate((m.kol_trust, _ONE))[kols]
         x = self.price_sensitivity[flat]
         x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
         p *= np.exp(x, out=x)
@@ -293,22 +295,22 @@ class WishDecisions(HourTables):
         np.minimum(p, 1.0, out=p)
         closed = _CLOSED[state]
         p[closed] = 0.0
-        content = _IS_CONTENT[channels]
-        views = int(np.count_nonzero(content))
+        every = _IS_CONTENT[channels]  # each exposure: a content view?
+        views = int(np.count_nonzero(every))
         # one chance per consumer: the first most persuasive of its exposures
+        content = every
         if groups.distinct:
             chosen = order
         else:
             best = _first_best(p, groups, consumers)
             chosen = order[best]
-            p, p_plain, closed, content = p[best], p_plain[best], closed[best], content[best]
+            p, p_plain, closed, content = p[best], p_plain[best], closed[best], every[best]
         still_open = ~closed
         opened = p[still_open]
         plain = p_plain[still_open]
         if books is not None:  # a chunk of a large hour: its share of the books
             zeros = np.zeros(len(opened), np.intp)
             chances = _Chances(zeros, content[still_open], opened, plain)
-            every = content if groups.distinct else _IS_CONTENT[channels]
             books.add(np.zeros(len(every), np.intp), every, chances)
         else:  # _book_conversion's sums, one product
             if views:
@@ -668,22 +670,17 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
     g = _Groups(flat) if groups is None else groups
     if g.distinct:  # every exposure is its consumer's only one for that product
         return g.order
-    order, starts = g.order, g.starts
-    n = len(order)
     if np.isnan(p).any():  # NaN has no place in a maximum: sort as lexsort does
         lex = np.lexsort((-p, flat))
         return lex[g.head]
-    ps = p[order]
-    best = np.maximum.reduceat(ps, starts)
-    position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
-    return order[np.minimum.reduceat(position, starts)]
+    return g.order[_best_in_order(p[g.order], g)]
 
 
 def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
     """:func:`_most_persuasive` in the sorted order of ``g`` (``_Groups(flat)``): per group,
     ascending, the position in that order of its exposure of the highest ``ps`` (values in
     that order; the first on ties, NaN as lexsort places it)."""
-    order, starts = g.order, g.starts
+    order = g.order
     n = len(order)
     if np.isnan(ps).any():  # by _most_persuasive itself, on the values in flat's order
         p = np.empty(n)
@@ -691,9 +688,16 @@ def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
         position = np.empty(n, np.intp)
         position[order] = np.arange(n)
         return position[_most_persuasive(flat, p, g)]
-    best = np.maximum.reduceat(ps, starts)
+    return _best_in_order(ps, g)
+
+
+def _best_in_order(ps: np.ndarray, g: _Groups) -> np.ndarray:
+    """Per group of ``g``, the position in its sorted order of the first highest of ``ps``
+    (values in that order, no NaN)."""
+    n = len(ps)
+    best = np.maximum.reduceat(ps, g.starts)
     position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
-    return np.minimum.reduceat(position, starts)
+    return np.minimum.reduceat(position, g.starts)
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
