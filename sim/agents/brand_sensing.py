@@ -135,6 +135,12 @@ class Sensing:
         """Mean demand per hour over the ``hours`` up to and including ``hour``."""
         return _window_rate(self._demand_before, self._recorded, sku, hour, hours)
 
+    def demand_between(self, skus: list[int], lo: int, hi: int) -> int:
+        """Units demanded of ``skus`` in hours ``lo .. hi - 1``:
+        ``hourly_demand[lo:hi, skus].sum()`` from the running totals (whole units, exact)."""
+        before, last = self._demand_before, self._recorded
+        return sum([_window_sum(before, last, s, hi - 1, hi - lo) for s in skus])
+
     def views_rate(self, sku: int, hour: int, hours: int) -> float:
         """Mean content views per hour over the ``hours`` up to and including ``hour``."""
         return _window_rate(self._views_before, self._recorded, sku, hour, hours)

@@ -75,6 +75,7 @@ class Factory(mesa.Agent):
         allowed = [model.sku_index[k] for k in cfg.skus] if cfg.skus else own
         self.sku_mask = np.zeros(n, dtype=bool)
         self.sku_mask[allowed] = True
+        self.skus_made: list[int] = np.flatnonzero(self.sku_mask).tolist()  # (the mask's)
         self.cost_per_unit = model.product_unit_cost * cfg.cost_factor  # per SKU
         # generic inputs (materials, modules) are valued at the mean cost of what it makes
         self.input_unit_cost = float(self.cost_per_unit[allowed].mean()) if allowed else 0.0
@@ -84,6 +85,10 @@ class Factory(mesa.Agent):
         self.fg = np.zeros((n, model.n_warehouses), dtype=np.int64)
         self.produced_hour = np.zeros(n, dtype=np.int64)
         self.orders_received_hourly = np.zeros(model.horizon_hours, dtype=np.int64)
+        # the units of every job received (orders_received_hourly's sum) and the latest
+        # row any was received in: what orders_received_before reads
+        self._orders_received = 0
+        self._orders_received_last = -1
         self._fg_jobs: dict[tuple[int, int], deque[list[int]]] = {}
         self._caught: dict[int, int] = {}  # defective units scrapped, per job
         self._due: dict[int, list[_Part]] = {}
@@ -136,6 +141,14 @@ class Factory(mesa.Agent):
         lead = self.rush_policy.material_lead_hours if expedite else self.cfg.material_lead_hours
         return max(lead, self.supply.materials.min_lead_hours)
 
+    def orders_received_before(self, hour: int) -> int:
+        """Units of the jobs received before ``hour``: ``orders_received_hourly[:hour].sum()``
+        (whole units, exact), the running total when none was received at ``hour`` or
+        later, else the long way."""
+        if self._orders_received_last < hour:
+            return self._orders_received
+        return int(self.orders_received_hourly[:hour].sum())
+
     def order_quantity(self, need: float) -> int:
         """Round a need up to the minimum order quantity and to whole batches."""
         if need <= 0:
@@ -154,7 +167,11 @@ class Factory(mesa.Agent):
         m = self.model
         hour = job.placed_hour
         self.open_units[job.sku_index] += job.quantity
-        self.orders_received_hourly[min(hour, len(self.orders_received_hourly) - 1)] += job.quantity
+        row = min(hour, len(self.orders_received_hourly) - 1)
+        self.orders_received_hourly[row] += job.quantity
+        self._orders_received += int(job.quantity)
+        if row > self._orders_received_last:
+            self._orders_received_last = row
         dest = [[m.warehouse_index[w], u] for w, u in job.destinations if u > 0]
         left = job.quantity
         if self.postponement and self.modules > 0:

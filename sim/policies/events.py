@@ -119,26 +119,37 @@ class EventPlan:
     ) -> float:
         """Forecast units of the SKU's events due in ``[lo_hour, hi_hour)``, known at ``now``."""
         # the cheap tests first (the filter has no side effect: the same events are summed,
-        # in the same order, by sum()'s own algorithm)
+        # in the same order, by sum()'s own algorithm); the events' due hours for this
+        # output, worked out once (:meth:`_dues`)
         return sum(
             e.units
-            for e, done in zip(self.events, self.planned, strict=True)
+            for e, done, due in zip(
+                self.events, self.planned, self._dues(make_per_hour), strict=True
+            )
             if e.sku == sku
             and e.known_from <= now
             and not (unplanned_only and done)
-            and lo_hour <= self._due(e, make_per_hour) < hi_hour
+            and lo_hour <= due < hi_hour
         )
+
+    def _dues(self, make_per_hour: float) -> list[float]:
+        """:meth:`_due` of every event for ``make_per_hour``, kept per output (a review asks
+        it for the same few factories' outputs again and again; the events are fixed once
+        the calendar is read)."""
+        cache = self.__dict__.setdefault("_due_cache", {})
+        key = (make_per_hour, len(self.events))
+        dues = cache.get(key)
+        if dues is None:
+            dues = cache[key] = [self._due(e, make_per_hour) for e in self.events]
+        return dues
 
     def mark_planned(
         self, sku: int, lo_hour: float, hi_hour: float, now: int, make_per_hour: float = 0.0
     ) -> None:
         """The regular channel has provided for the SKU's events due in ``[lo_hour, hi_hour)``."""
+        dues = self._dues(make_per_hour)
         for i, e in enumerate(self.events):
-            if (
-                e.sku == sku
-                and e.known_from <= now
-                and lo_hour <= self._due(e, make_per_hour) < hi_hour
-            ):
+            if e.sku == sku and e.known_from <= now and lo_hour <= dues[i] < hi_hour:
                 self.planned[i] = True
 
     def baseline_signals(self, sku: int, sig: Signals, end_hour: int) -> Signals:

@@ -46,9 +46,9 @@ class Sharing:
         brand = factory.model.brands[factory.brand]
         lo = max(0, hour - HOURS_PER_DAY * WINDOW_DAYS)
         days = max(1.0, (hour - lo) / HOURS_PER_DAY)
-        skus = factory.sku_mask
-        demand = float(brand.sensing.hourly_demand[lo:hour][:, skus].sum()) / days
-        total = sum(float(f.orders_received_hourly[:hour].sum()) for f in brand.factories)
-        mine = float(factory.orders_received_hourly[:hour].sum())
+        # whole units from running totals (exact: the sums of the hourly rows, as floats)
+        demand = float(brand.sensing.demand_between(factory.skus_made, lo, hour)) / days
+        total = sum(float(f.orders_received_before(hour)) for f in brand.factories)
+        mine = float(factory.orders_received_before(hour))
         share = mine / total if total > 0 else 1.0 / len(brand.factories)
         return demand * share
