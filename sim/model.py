@@ -25,7 +25,7 @@ from typing import Any
 
 import mesa
 import numpy as np
-from mesa.time import Event, EventGenerator, Priority, Schedule
+from mesa.time import Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -118,9 +118,6 @@ class ViralChainModel(mesa.Model):
     _substitutes: list[np.ndarray]
 
     def __init__(self, config: Config, seed: int = 0):
-        # whether anything was scheduled with the hourly step's priority or a higher one
-        # (the model schedules nothing so: see _advance_time)
-        self._high_priority_events = False
         super().__init__(rng=seed)
         self.config = config
         self.seed = int(seed)
@@ -237,28 +234,6 @@ class ViralChainModel(mesa.Model):
             return self.at(hour, d.fire)
         finally:
             self._registering = registering
-
-    def schedule_event(
-        self,
-        function: Callable,
-        *,
-        at: float | None = None,
-        after: float | None = None,
-        priority: Priority = Priority.DEFAULT,
-    ) -> Event:
-        """Mesa's ``schedule_event``, noting an event of the hourly step's priority or a
-        higher one (:meth:`_advance_time` then leaves every tie with a step to Mesa)."""
-        if priority.value <= _STEP_PRIORITY:
-            self._high_priority_events = True
-        return super().schedule_event(function, at=at, after=after, priority=priority)
-
-    def schedule_recurring(
-        self, function: Callable, schedule: Schedule, priority: Priority = Priority.DEFAULT
-    ) -> EventGenerator:
-        """Mesa's ``schedule_recurring``, noting a priority as :meth:`schedule_event` does."""
-        if priority.value <= _STEP_PRIORITY:
-            self._high_priority_events = True
-        return super().schedule_recurring(function, schedule, priority)
 
     def every(self, interval_hours: int, start_hour: int, fn) -> Any:
         """Schedule ``fn`` every ``interval_hours`` from ``start_hour`` until the horizon."""
@@ -503,20 +478,15 @@ class ViralChainModel(mesa.Model):
     # ------------------------------------------------------------------ running
     def _advance_time(self, until: float) -> None:
         """Mesa's event loop (``mesa.Model._advance_time``) with the hourly step taken on a
-        short path: after an hour's step, the events due before the next step's turn run
-        (Mesa's events, popped from its heap in its order and executed as Mesa executes
-        them), then the next step runs at once, without the event Mesa would create for
-        it, push onto its heap and pop again (its weak reference, its ordering
-        comparisons). The steps and events run in the order Mesa's loop runs them (time,
-        then priority: the step is ``Priority.HIGH``, the model schedules everything else
-        at the default priority; once anything is scheduled at the step's priority or a
-        higher one, an event due first stops the short path as before), ``time`` and
-        ``steps`` move as they would, and the next step's event is scheduled as Mesa
-        schedules it whenever the loop stops (none when an event paused or stopped the
-        step: Mesa's would have been cancelled). While an event runs on the short path,
-        the step's schedule has no next event yet (``next_scheduled_time`` is the last
-        step's). ``tests/test_quiet_supply.py`` compares both loops. Mesa's per-step log
-        line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
+        short path: after an hour's step, if no other event is due before the next step's
+        turn, the next step runs at once, without the event Mesa would create, push onto
+        its heap and pop again (its weak reference, its ordering comparisons). The steps
+        and events run in the order Mesa's loop runs them (time, then priority: the step is
+        ``Priority.HIGH``, the model schedules everything else at the default priority),
+        ``time`` and ``steps`` move as they would, and the next step's event is scheduled
+        as Mesa schedules it whenever the loop stops or another event is due first
+        (``tests/test_quiet_supply.py`` compares both loops). Mesa's per-step log line
+        (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
         gen = self._default_schedule
         if (
             until <= self.time
@@ -540,7 +510,7 @@ class ViralChainModel(mesa.Model):
             if event is not gen._current_event or not gen._active or gen._paused:
                 event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
                 continue
-            # the hourly step, then the next ones, with the events due between them
+            # the hourly step, then the next ones while nothing else comes first
             t = event.time
             while True:
                 self.steps += 1
@@ -549,37 +519,14 @@ class ViralChainModel(mesa.Model):
                 t += 1.0
                 if t > until or not gen._active or gen._paused:
                     break  # (Mesa schedules the next step's event even if the step paused it)
-                # with no other event of the step's priority, one due at the next step's
-                # time comes after it (made after the step's event would have been)
-                alone = not self._high_priority_events
-                step_next = True
-                while heap:
-                    top = heap[0]
-                    if top._canceled:
-                        heappop(heap)
-                        continue
-                    if top.time > t or (top.time == t and (alone or top.priority > _STEP_PRIORITY)):
-                        break  # the next step comes first
-                    if not alone:
-                        step_next = False  # Mesa's own way: the step's event, then the loop
-                        break
-                    # due before the next step: run here, in Mesa's order (the heap's)
+                while heap and heap[0]._canceled:
                     heappop(heap)
-                    self.time = top.time
-                    top.execute()
-                    if not gen._active or gen._paused:
+                if heap:
+                    top = heap[0]
+                    if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
                         break
-                if not gen._active or gen._paused:
-                    # an event paused or stopped the step: Mesa's next step's event is
-                    # cancelled, so none is made (pause and stop cancelled the generator's
-                    # current event, the one already run)
-                    t = -1.0
-                    break
-                if not step_next:
-                    break
                 self.time = t
-            if t >= 0.0:
-                gen._schedule_next(t)
+            gen._schedule_next(t)
         self.time = until
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:

@@ -9,7 +9,6 @@ import json
 import mesa
 import numpy as np
 import pytest
-from mesa.time import Priority
 
 import sim
 from sim.model import ViralChainModel
@@ -480,98 +479,3 @@ def test_a_step_that_pauses_its_own_schedule_stops_stepping_as_under_mesa(how):
         seen[cls] = (m.time, m.steps, m.hour, heap, len(m.events))
     assert seen[ViralChainModel] == seen[MesaLoop]
     assert seen[MesaLoop][1] == 4
-
-
-def test_the_short_loop_makes_one_step_event_per_stop_whatever_events_come_between():
-    """The events due between two steps run on the short path too: the hourly step's own
-    event is made only where the loop stops (once per ``run_for``), not before each event;
-    what ran, and in which order, is compared with Mesa's loop above."""
-    cfg = sim.compose("head_kol_livestream", ["market.n_consumers=3000", "run.horizon_hours=300"])
-    chunks = [1, 5, 17, 100, 24, 3]
-    m, ran, _ = _trace(ViralChainModel, cfg, [])
-    made: list[float] = []
-    gen = m._default_schedule
-    schedule_next = gen._schedule_next
-
-    def noted(time: float) -> None:
-        made.append(time)
-        schedule_next(time)
-
-    gen._schedule_next = noted
-    for n in chunks:
-        m.run_for(n)
-    assert made == [float(sum(chunks[: k + 1]) + 1) for k in range(len(chunks))]
-    assert sum(1 for r in ran if r[2] != "step") > 3  # events ran between the steps
-
-
-class _Probe:
-    """Events of a test: each notes when it ran; ``early`` may schedule ``high``."""
-
-    def __init__(self, m, log, schedule_high_at=None):
-        self.m, self.log, self.schedule_high_at = m, log, schedule_high_at
-
-    def early(self):
-        self.log.append((self.m.time, "early"))
-        if self.schedule_high_at is not None:
-            self.m.schedule_event(self.high, at=self.schedule_high_at, priority=Priority.HIGH)
-
-    def high(self):
-        self.log.append((self.m.time, "high"))
-
-    def pause(self):
-        self.log.append((self.m.time, "pause"))
-        self.m._default_schedule.pause()
-
-    def stop(self):
-        self.log.append((self.m.time, "stop"))
-        self.m._default_schedule.stop()
-
-    def resume(self):
-        self.log.append((self.m.time, "resume"))
-        self.m._default_schedule.resume()
-
-
-def _probe_run(cls, setup):
-    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=48"])
-    m = cls(cfg, 1)
-    log: list[tuple[float, str]] = []
-    step = m._user_step
-
-    def stepping():
-        log.append((m.time, "step"))
-        step()
-        if m.steps == 2 and setup == "in_step":  # made during the step at time 2
-            m.schedule_event(probe.high, at=3.0, priority=Priority.HIGH)
-
-    m._user_step = stepping
-    probe = _Probe(m, log, 5.0 if setup == "during" else None)
-    if setup == "before":
-        m.schedule_event(probe.high, at=5.0, priority=Priority.HIGH)
-    if setup in ("pause", "stop"):
-        m.schedule_event(getattr(probe, setup), at=3.5)
-        m.schedule_event(probe.resume, at=7.5)
-    m.schedule_event(probe.early, at=4.5)
-    m.run_for(5)
-    m.run_for(7)
-    heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
-    return log, (m.time, m.steps, m.hour, heap, len(m.events))
-
-
-@pytest.mark.parametrize("setup", ["plain", "before", "in_step", "during", "pause", "stop"])
-def test_events_between_steps_run_where_mesa_runs_them(setup):
-    """An event between two steps runs between them; one of the step's priority at a
-    step's time runs before that step if it was made before the step's event would have
-    been (at the start, during the step before), after it if made later (by an event
-    between the steps); an event that pauses or stops the step stops the stepping (and a
-    later resume starts it again) as under Mesa."""
-    fast, slow = _probe_run(ViralChainModel, setup), _probe_run(MesaLoop, setup)
-    assert fast == slow
-    log = slow[0]
-    assert (4.5, "early") in log
-    if setup in ("before", "during"):
-        high, step5 = log.index((5.0, "high")), log.index((5.0, "step"))
-        assert (high < step5) == (setup == "before")
-    if setup == "in_step":
-        assert log.index((3.0, "high")) < log.index((3.0, "step"))
-    if setup in ("pause", "stop"):
-        assert not any(r == (4.0, "step") for r in log)
