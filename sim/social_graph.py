@@ -258,7 +258,8 @@ class SocialGraph:
                 stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
                 stored = _count_up(cp, stored, guide[np.minimum(b + 2, g)], pt)
             stored -= 1  # the last stored value at most the point (a fresh array)
-            below = np.count_nonzero(self._block_sums(stored) <= pt, axis=0)
+            # the block's sums at most the point, counted in bytes (at most 16 a column)
+            below = np.add.reduce((self._block_sums(stored) <= pt).view(np.uint8), 0, np.uint8)
             stored *= _BLOCK  # its position, then the block's sums at most the point
             stored += below
             stored -= 1

@@ -267,12 +267,16 @@ class WishDecisions(HourTables):
             if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
                 np.minimum(seen, _MAX_SEEN, out=seen)
             ec[flat] = seen
-        else:
-            ec[groups.keys] += groups.sizes.astype(np.uint16)
-            seen = ec[flat]
-            if seen.max() > _MAX_SEEN:  # as above (a consumer's exposures: the same count)
-                np.minimum(seen, _MAX_SEEN, out=seen)
-                ec[flat] = seen
+        else:  # each consumer's count read and written once, then repeated per exposure
+            # (``ec[keys] += sizes; seen = ec[flat]``: the same uint16 numbers, without a
+            # second read of the counts at every exposure)
+            keys, sizes = groups.keys, groups.sizes
+            count = ec[keys]
+            count += sizes.astype(np.uint16)
+            if count.max() > _MAX_SEEN:  # as above
+                np.minimum(count, _MAX_SEEN, out=count)
+            ec[keys] = count
+            seen = np.repeat(count, sizes)
         p = (m.channel_conversion * m.appeal.item(0))[channels]
         # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
         p *= np.concatenate((m.kol_trust, _ONE))[kols]
