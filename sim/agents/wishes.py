@@ -46,6 +46,9 @@ _ONE = np.ones(1)
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
+# _first_best works out only the groups of more than one exposure when fewer than one group
+# in this many has more than one (0: never)
+_FEW_REPEATED = 4
 
 
 class WishDecisions(HourTables):
@@ -686,6 +689,20 @@ def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
     that order; the first on ties, NaN as lexsort places it)."""
     order = g.order
     n = len(order)
+    sizes = g.sizes
+    many = sizes > 1
+    n_many = int(np.count_nonzero(many))
+    if n_many * _FEW_REPEATED < len(sizes):  # few groups of more than one: only theirs
+        # (a group of one is its own best whatever its value, NaN too)
+        at = np.flatnonzero(np.repeat(many, sizes))  # their exposures' positions, in order
+        sub = ps[at]
+        if not np.isnan(sub).any():
+            sub_sizes = sizes[many]
+            sub_starts = np.cumsum(sub_sizes)
+            sub_starts -= sub_sizes
+            best = g.starts.copy()
+            best[many] = at[_first_highest(sub, sub_starts, sub_sizes)]
+            return best
     if np.isnan(ps).any():  # by _most_persuasive itself, on the values in flat's order
         p = np.empty(n)
         p[order] = ps
@@ -698,10 +715,16 @@ def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
 def _best_in_order(ps: np.ndarray, g: _Groups) -> np.ndarray:
     """Per group of ``g``, the position in its sorted order of the first highest of ``ps``
     (values in that order, no NaN)."""
+    return _first_highest(ps, g.starts, g.sizes)
+
+
+def _first_highest(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per run of ``ps`` (consecutive, from each of ``starts``, ``sizes`` long, covering
+    ``ps``; no NaN), the position of its first highest value."""
     n = len(ps)
-    best = np.maximum.reduceat(ps, g.starts)
-    position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
-    return np.minimum.reduceat(position, g.starts)
+    best = np.maximum.reduceat(ps, starts)
+    position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
+    return np.minimum.reduceat(position, starts)
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
