@@ -115,6 +115,7 @@ class WishDecisions(HourTables):
         width = -(-self.n // n_chunks)
         offsets = np.cumsum([0] + [len(b) for b in fresh])
         books = _ConversionBooks(self.model.n_sku)
+        one = self.model.n_sku == 1
         # each exposure's chunk (its consumer's range), computed once (a byte each, mostly)
         chunk_type = np.uint8 if n_chunks <= 256 else np.uint32
         chunk_of = []
@@ -133,7 +134,10 @@ class WishDecisions(HourTables):
             if len(where) == 0:
                 continue
             consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(np.int64)
-            skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
+            if one:  # every exposure's product is product 0
+                skus = np.zeros(len(consumers), np.int64)
+            else:
+                skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
             lengths = [len(i) for _, i, _ in picks]
             channels = np.repeat(np.array([b.channel for b, _, _ in picks], np.int8), lengths)
             kols = np.repeat(np.array([b.kol for b, _, _ in picks], np.int32), lengths)
