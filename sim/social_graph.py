@@ -163,17 +163,27 @@ class SocialGraph:
         return state
 
     @functools.cached_property
-    def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every community, then every region, then the whole market: its first position
-        in the layout, its end, and the cumulative attention at both (the bounds an edge's
-        target is drawn between)."""
+    def _scope_table(self) -> np.ndarray:
+        """Every community, then every region, then the whole market, one row each: its
+        first position in the layout, its end, and the cumulative attention at both (the
+        bounds an edge's target is drawn between; the float64 values' bits as int64), so an
+        edge reads its scope's four bounds from one row (one random read of memory, not
+        four)."""
         n, total = self.n, self.region_cum[-1]
-        return (
-            np.concatenate([self.comm_start[:-1], self.region_start[:-1], [0]]),
-            np.concatenate([self.comm_start[1:], self.region_start[1:], [n]]),
-            np.concatenate([self.comm_cum[:-1], self.region_cum[:-1], [0.0]]),
-            np.concatenate([self.comm_cum[1:], self.region_cum[1:], [total]]),
-        )
+        table = np.empty((len(self.comm_start) + len(self.region_start) - 1, 4), np.int64)
+        table[:, 0] = np.concatenate([self.comm_start[:-1], self.region_start[:-1], [0]])
+        table[:, 1] = np.concatenate([self.comm_start[1:], self.region_start[1:], [n]])
+        lo = np.concatenate([self.comm_cum[:-1], self.region_cum[:-1], [0.0]])
+        hi = np.concatenate([self.comm_cum[1:], self.region_cum[1:], [total]])
+        table[:, 2] = lo.astype(np.float64, copy=False).view(np.int64)
+        table[:, 3] = hi.astype(np.float64, copy=False).view(np.int64)
+        return table
+
+    @property
+    def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The scopes' table (:attr:`_scope_table`) as its four columns: first positions,
+        ends, and the cumulative attention at both (float64)."""
+        return _scope_columns(self._scope_table)
 
     @functools.cached_property
     def _cumw(self) -> np.ndarray:
@@ -258,7 +268,8 @@ class SocialGraph:
                 stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
                 stored = _count_up(cp, stored, guide[np.minimum(b + 2, g)], pt)
             stored -= 1  # the last stored value at most the point (a fresh array)
-            below = np.count_nonzero(self._block_sums(stored) <= pt, axis=0)
+            # the block's sums at most the point, counted in bytes (at most 16 a column)
+            below = np.add.reduce((self._block_sums(stored) <= pt).view(np.uint8), 0, np.uint8)
             stored *= _BLOCK  # its position, then the block's sums at most the point
             stored += below
             stored -= 1
@@ -276,7 +287,7 @@ class SocialGraph:
         scope, u_point = _uniforms(self.key, src, j, 0)
         # each edge's scope (its community, its region or the market), as a row of the
         # scopes' table: where the scope lies in the layout and its cumulative attention
-        starts, ends, cum_starts, cum_ends = self._scopes
+        table = self._scope_table
         if len(src) < _SCOPE_GATHER:
             n_comm = len(self.comm_start) - 1
             r = self.region[src].astype(np.int64)
@@ -284,12 +295,12 @@ class SocialGraph:
             scope_of = np.where(
                 scope < self.within_community,
                 self.community[src],
-                np.where(scope < self.within_community + self.within_region, r, len(starts) - 1),
+                np.where(scope < self.within_community + self.within_region, r, len(table) - 1),
             )
         else:  # each consumer's community or region read only where its edge needs it
             scope_of = self._scope_rows(src, scope)
-        lo, hi = starts[scope_of], ends[scope_of]
-        cum_lo, cum_hi = cum_starts[scope_of], cum_ends[scope_of]
+        # each edge's scope's row, read at once (one random read of memory per edge)
+        lo, hi, cum_lo, cum_hi = _scope_columns(np.take(table, scope_of, axis=0))
         point = cum_lo + u_point * (cum_hi - cum_lo)
         pos = self._locate(point)
         np.clip(pos, lo, hi - 1, out=pos)
@@ -492,6 +503,12 @@ class SocialGraph:
             j = np.arange(e1 - e0) - (indptr[src] - e0)
             indices[e0:e1] = self.edge_targets(src, j)
         return indptr, indices
+
+
+def _scope_columns(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows of the scopes' table (:attr:`SocialGraph._scope_table`) as four columns (views):
+    first positions, ends (int64), and the cumulative attention at both (float64)."""
+    return rows[:, 0], rows[:, 1], rows[:, 2].view(np.float64), rows[:, 3].view(np.float64)
 
 
 def _pareto_int(

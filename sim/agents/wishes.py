@@ -46,6 +46,9 @@ _ONE = np.ones(1)
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
+# _first_best works out only the groups of more than one exposure when fewer than one group
+# in this many has more than one (0: never)
+_FEW_REPEATED = 4
 
 
 class WishDecisions(HourTables):
@@ -112,6 +115,7 @@ class WishDecisions(HourTables):
         width = -(-self.n // n_chunks)
         offsets = np.cumsum([0] + [len(b) for b in fresh])
         books = _ConversionBooks(self.model.n_sku)
+        one = self.model.n_sku == 1
         # each exposure's chunk (its consumer's range), computed once (a byte each, mostly)
         chunk_type = np.uint8 if n_chunks <= 256 else np.uint32
         chunk_of = []
@@ -130,7 +134,10 @@ class WishDecisions(HourTables):
             if len(where) == 0:
                 continue
             consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(np.int64)
-            skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
+            if one:  # every exposure's product is product 0
+                skus = np.zeros(len(consumers), np.int64)
+            else:
+                skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
             lengths = [len(i) for _, i, _ in picks]
             channels = np.repeat(np.array([b.channel for b, _, _ in picks], np.int8), lengths)
             kols = np.repeat(np.array([b.kol for b, _, _ in picks], np.int32), lengths)
@@ -267,12 +274,16 @@ class WishDecisions(HourTables):
             if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
                 np.minimum(seen, _MAX_SEEN, out=seen)
             ec[flat] = seen
-        else:
-            ec[groups.keys] += groups.sizes.astype(np.uint16)
-            seen = ec[flat]
-            if seen.max() > _MAX_SEEN:  # as above (a consumer's exposures: the same count)
-                np.minimum(seen, _MAX_SEEN, out=seen)
-                ec[flat] = seen
+        else:  # each consumer's count read and written once, then repeated per exposure
+            # (``ec[keys] += sizes; seen = ec[flat]``: the same uint16 numbers, without a
+            # second read of the counts at every exposure)
+            keys, sizes = groups.keys, groups.sizes
+            count = ec[keys]
+            count += sizes.astype(np.uint16)
+            if count.max() > _MAX_SEEN:  # as above
+                np.minimum(count, _MAX_SEEN, out=count)
+            ec[keys] = count
+            seen = np.repeat(count, sizes)
         p = (m.channel_conversion * m.appeal.item(0))[channels]
         # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
         p *= np.concatenate((m.kol_trust, _ONE))[kols]
@@ -682,6 +693,20 @@ def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
     that order; the first on ties, NaN as lexsort places it)."""
     order = g.order
     n = len(order)
+    sizes = g.sizes
+    many = sizes > 1
+    n_many = int(np.count_nonzero(many))
+    if n_many * _FEW_REPEATED < len(sizes):  # few groups of more than one: only theirs
+        # (a group of one is its own best whatever its value, NaN too)
+        at = np.flatnonzero(np.repeat(many, sizes))  # their exposures' positions, in order
+        sub = ps[at]
+        if not np.isnan(sub).any():
+            sub_sizes = sizes[many]
+            sub_starts = np.cumsum(sub_sizes)
+            sub_starts -= sub_sizes
+            best = g.starts.copy()
+            best[many] = at[_first_highest(sub, sub_starts, sub_sizes)]
+            return best
     if np.isnan(ps).any():  # by _most_persuasive itself, on the values in flat's order
         p = np.empty(n)
         p[order] = ps
@@ -694,10 +719,16 @@ def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
 def _best_in_order(ps: np.ndarray, g: _Groups) -> np.ndarray:
     """Per group of ``g``, the position in its sorted order of the first highest of ``ps``
     (values in that order, no NaN)."""
+    return _first_highest(ps, g.starts, g.sizes)
+
+
+def _first_highest(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per run of ``ps`` (consecutive, from each of ``starts``, ``sizes`` long, covering
+    ``ps``; no NaN), the position of its first highest value."""
     n = len(ps)
-    best = np.maximum.reduceat(ps, g.starts)
-    position = np.where(ps == np.repeat(best, g.sizes), np.arange(n), n)
-    return np.minimum.reduceat(position, g.starts)
+    best = np.maximum.reduceat(ps, starts)
+    position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
+    return np.minimum.reduceat(position, starts)
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
