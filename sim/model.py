@@ -407,9 +407,10 @@ class ViralChainModel(mesa.Model):
                 post.check_viewer_weights()
 
     def _check_kept_references(self) -> None:
-        """What the supply side's hours keep from their first hour (debug mode): each
-        warehouse's holding-cost array is the ledger's, each brand's standing costs and
-        live levers are those :meth:`Brand._list_watched` would list now."""
+        """What the supply side keeps (debug mode): each warehouse's holding-cost array is
+        the ledger's, each brand's standing costs and live levers are those
+        :meth:`Brand._list_watched` would list now, its sensing's running totals are the
+        sums of its hourly rows and its event plan's kept due hours those of its events."""
         from sim import standing_costs
         from sim.invariants import InvariantError
 
@@ -429,6 +430,9 @@ class ViralChainModel(mesa.Model):
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
+        for b in self.brands:  # totals and due hours the reviews read
+            b.sensing.check_totals()
+            b.supply.event_plan.check_dues()
 
     def _stock_at_cost(self) -> list[float]:
         """Per brand, the units it holds (shelves, returns, vehicles, finished goods) at their

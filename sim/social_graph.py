@@ -89,6 +89,7 @@ def _hash(key: int, i: int, j: int, salt: int) -> int:
 
 
 _BLOCK = 16  # positions per stored value of the cumulative attention
+assert _BLOCK < 256  # _locate counts a block's sums at most a point in bytes (uint8)
 _FEW_EDGES = 16  # up to this many look-ups, edges are found one by one in Python
 _CHUNK = 1 << 18  # consumers per chunk of the build
 _LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
@@ -178,12 +179,6 @@ class SocialGraph:
         table[:, 2] = lo.astype(np.float64, copy=False).view(np.int64)
         table[:, 3] = hi.astype(np.float64, copy=False).view(np.int64)
         return table
-
-    @property
-    def _scopes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The scopes' table (:attr:`_scope_table`) as its four columns: first positions,
-        ends, and the cumulative attention at both (float64)."""
-        return _scope_columns(self._scope_table)
 
     @functools.cached_property
     def _cumw(self) -> np.ndarray:
@@ -357,7 +352,7 @@ class SocialGraph:
             pos[i] = a + (p - a + 1) % max(b - a, 1)
 
     def _scope_rows(self, src: np.ndarray, scope: np.ndarray) -> np.ndarray:
-        """Each edge's row of the scopes' table (:attr:`_scopes`): its source's community
+        """Each edge's row of the scopes' table (:attr:`_scope_table`): its source's community
         where ``scope < within_community``, else its region where ``scope`` is below both
         shares, else the market's; the community and region columns read only where needed
         (one random read of memory per edge instead of two)."""

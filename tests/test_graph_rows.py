@@ -28,7 +28,7 @@ def test_the_scopes_table_holds_each_scopes_bounds():
     table = g._scope_table
     n_comm, n_reg = len(g.comm_start) - 1, len(g.region_start) - 1
     assert table.shape == (n_comm + n_reg + 1, 4)
-    lo, hi, cum_lo, cum_hi = g._scopes
+    lo, hi, cum_lo, cum_hi = social_graph._scope_columns(table)
     np.testing.assert_array_equal(lo, np.r_[g.comm_start[:-1], g.region_start[:-1], 0])
     np.testing.assert_array_equal(hi, np.r_[g.comm_start[1:], g.region_start[1:], g.n])
     total = g.region_cum[-1]
@@ -69,9 +69,16 @@ def test_array_look_ups_are_the_edges_found_one_by_one(n, seed, regions, changes
 
 
 def test_a_copy_looks_up_with_its_own_table():
-    g = _graph(2_000, 8)
+    """A graph copied or pickled before its first look-up makes its own table, and finds
+    the same edges as the original."""
+    import pickle
+
     src = np.arange(0, 2_000, 3)
     j = np.zeros(len(src), np.int64)
-    first = g.edge_targets(src, j)
-    for other in (copy.deepcopy(g), copy.copy(g)):
+    first = _graph(2_000, 8).edge_targets(src, j)
+    for make in (copy.deepcopy, copy.copy, lambda g: pickle.loads(pickle.dumps(g))):
+        g = _graph(2_000, 8)
+        assert "_scope_table" not in g.__dict__  # never looked up: no table yet
+        other = make(g)
         np.testing.assert_array_equal(other.edge_targets(src, j), first)
+        np.testing.assert_array_equal(g.edge_targets(src, j), first)

@@ -158,4 +158,40 @@ def test_event_units_with_kept_due_hours_are_what_they_were():
                 ]
                 plan.mark_planned(sku, lo, hi, now, rate)
                 assert plan.planned == marked
-        assert len(plan._due_cache) <= 4  # one list per output asked about
+        assert len(plan._due_cache[2]) <= 4  # one list per output asked about
+    # a calendar replaced by one of as many events is not read through the old due hours
+    plan.events = [KnownEvent(100, 0, 50.0, 0)]
+    plan.planned = [False]
+    assert plan.units(0, 0.0, 90.0, 200, False, 1.0) == 50.0
+    plan.events = [KnownEvent(200, 0, 50.0, 0)]
+    assert plan.units(0, 0.0, 90.0, 200, False, 1.0) == 0
+
+
+@pytest.mark.parametrize("change", ["demand total", "views row", "due hours"])
+def test_debug_mode_finds_stale_totals_and_due_hours(change):
+    """The sensing's running totals (read by the windows and the material reviews) and the
+    event plan's kept due hours are checked against the long way every hour in debug mode."""
+    from sim.invariants import InvariantError
+    from sim.policies.events import KnownEvent
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"debug_invariants": True})})
+    m = ViralChainModel(cfg, 1)
+    m.run_for(30)
+    brand = m.brands[0]
+    assert brand.sensing._recorded > 0  # demand flowed: totals to check
+    if change == "demand total":
+        brand.sensing._demand_before[brand.sensing._recorded] += 7
+        message = "stale running totals"
+    elif change == "views row":  # a row past the last recorded hour
+        brand.sensing.hourly_views[brand.sensing._recorded + 2] += 1
+        message = "stale running totals"
+    else:
+        plan = brand.supply.event_plan
+        plan.events.append(KnownEvent(30, 0, 5.0, 0))
+        plan.planned.append(False)
+        plan._dues(2.0)
+        plan.events[-1] = KnownEvent(40, 0, 5.0, 0)  # changed in place: same list, same length
+        message = "stale due hours"
+    with pytest.raises(InvariantError, match=message):
+        m.run_for(1)

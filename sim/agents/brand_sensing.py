@@ -50,6 +50,21 @@ class Sensing:
         self._demand_field, self._views_field = fields.index("demand"), fields.index("views")
 
     # ------------------------------------------------------------------ recording
+    def check_totals(self) -> None:
+        """Debug mode: the running totals are the sums of the hourly rows recorded so far,
+        and no later row holds anything."""
+        from sim.invariants import InvariantError
+
+        r = self._recorded
+        for before, hourly in (
+            (self._demand_before, self.hourly_demand),
+            (self._views_before, self.hourly_views),
+        ):
+            if hourly[r:].any() or not np.array_equal(before[1 : r + 1], hourly[:r].cumsum(0)):
+                raise InvariantError(f"{self.name}: stale running totals of demand or views")
+            if before[0].any():
+                raise InvariantError(f"{self.name}: stale running totals of demand or views")
+
     def record(self, hour: int) -> None:
         """Record this hour's demand and views (all SKUs, from the ledger's hourly flows)."""
         led = self.model.ledger
@@ -136,8 +151,10 @@ class Sensing:
         return _window_rate(self._demand_before, self._recorded, sku, hour, hours)
 
     def demand_between(self, skus: list[int], lo: int, hi: int) -> int:
-        """Units demanded of ``skus`` in hours ``lo .. hi - 1``:
+        """Units demanded of ``skus`` in hours ``lo .. hi - 1`` (``0 <= lo``):
         ``hourly_demand[lo:hi, skus].sum()`` from the running totals (whole units, exact)."""
+        if lo < 0:
+            raise ValueError(f"demand_between: lo = {lo}: must be 0 or more")
         before, last = self._demand_before, self._recorded
         return sum([_window_sum(before, last, s, hi - 1, hi - lo) for s in skus])
 

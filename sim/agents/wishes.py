@@ -47,7 +47,7 @@ _ONE = np.ones(1)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
 # _first_best works out only the groups of more than one exposure when fewer than one group
-# in this many has more than one (0: never)
+# in this many has more than one (0: always; a very large number: never)
 _FEW_REPEATED = 4
 
 
@@ -115,7 +115,7 @@ class WishDecisions(HourTables):
         width = -(-self.n // n_chunks)
         offsets = np.cumsum([0] + [len(b) for b in fresh])
         books = _ConversionBooks(self.model.n_sku)
-        one = self.model.n_sku == 1
+        one = self.model.n_sku == 1 and _ONE_PRODUCT
         # each exposure's chunk (its consumer's range), computed once (a byte each, mostly)
         chunk_type = np.uint8 if n_chunks <= 256 else np.uint32
         chunk_of = []

@@ -135,13 +135,29 @@ class EventPlan:
     def _dues(self, make_per_hour: float) -> list[float]:
         """:meth:`_due` of every event for ``make_per_hour``, kept per output (a review asks
         it for the same few factories' outputs again and again; the events are fixed once
-        the calendar is read)."""
-        cache = self.__dict__.setdefault("_due_cache", {})
-        key = (make_per_hour, len(self.events))
-        dues = cache.get(key)
+        the calendar is read). Kept for the list of events they were worked out from: a
+        list replaced or grown starts afresh; debug mode checks the kept ones
+        (:meth:`check_dues`)."""
+        events = self.events
+        kept = self.__dict__.get("_due_cache")
+        if kept is None or kept[0] is not events or kept[1] != len(events):
+            kept = self._due_cache = (events, len(events), {})
+        table = kept[2]
+        dues = table.get(make_per_hour)
         if dues is None:
-            dues = cache[key] = [self._due(e, make_per_hour) for e in self.events]
+            dues = table[make_per_hour] = [self._due(e, make_per_hour) for e in events]
         return dues
+
+    def check_dues(self) -> None:
+        """Debug mode: the kept due hours (:meth:`_dues`) are those of the events now."""
+        from sim.invariants import InvariantError
+
+        kept = self.__dict__.get("_due_cache")
+        if kept is None or kept[0] is not self.events or kept[1] != len(self.events):
+            return  # nothing kept for these events: the next ask works them out
+        for rate, dues in kept[2].items():
+            if dues != [self._due(e, rate) for e in self.events]:
+                raise InvariantError(f"{self.brand_name}: stale due hours of known events")
 
     def mark_planned(
         self, sku: int, lo_hour: float, hi_hour: float, now: int, make_per_hour: float = 0.0
