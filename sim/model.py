@@ -361,19 +361,27 @@ class ViralChainModel(mesa.Model):
         """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
         buffer, the ledger's made units and their value, the money of buyers' advances, and
         each brand's factories (the ledger's arrays are changed in place, never rebound)."""
-        led = self.ledger
-        money = led.money
         self._wc_books = (
             self.holdings.buffer,
+            *self._wc_arrays(),
+            [brand.factories for brand in self.brands],
+        )
+        return self._wc_books
+
+    def _wc_arrays(self) -> tuple[np.ndarray, ...]:
+        """The ledger's arrays working capital reads: made units and their value, the money
+        of buyers' advances (:meth:`_list_wc_books` keeps them; debug mode checks that none
+        was rebound)."""
+        led = self.ledger
+        money = led.money
+        return (
             led.units["initial"],
             led.units["produced"],
             led.spend_variable,
             money["paid"],
             money["cancel_refunds"],
             money["delivered_value"],
-            [brand.factories for brand in self.brands],
         )
-        return self._wc_books
 
     def _check_books(self) -> None:
         """Debug mode: the books kept incrementally equal the long way's."""
@@ -386,12 +394,10 @@ class ViralChainModel(mesa.Model):
         if self._made_key and self._average_cost.tobytes() != self.ledger.average_cost().tobytes():
             raise InvariantError(f"hour {self.hour}: stale average cost of the units")
         books = self._wc_books
-        if books is not None:
-            led = self.ledger
-            now = (led.units["initial"], led.units["produced"], led.spend_variable)
-            now += (led.money["paid"], led.money["cancel_refunds"], led.money["delivered_value"])
-            if any(a is not b for a, b in zip(books[1:7], now, strict=True)):
-                raise InvariantError(f"hour {self.hour}: a ledger array was rebound")
+        if books is not None and any(
+            a is not b for a, b in zip(books[1:7], self._wc_arrays(), strict=True)
+        ):
+            raise InvariantError(f"hour {self.hour}: a ledger array was rebound")
         for f in self.factories:
             if f.unused_inputs_value() != f.unused_inputs_value_now():
                 raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")

@@ -271,7 +271,7 @@ def events_frame(rows: list[tuple], run_id: str) -> pd.DataFrame:
     )
     return _frame(
         {
-            "run_id": _str_column([run_id] * len(rows)),
+            "run_id": _strings([run_id], np.zeros(len(rows), dtype=np.int64)),
             "t_hours": np.array(t_hours, dtype=np.int64),
             "kind": _str_column(kind),
             "actor": _str_column(actor),

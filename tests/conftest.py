@@ -62,3 +62,27 @@ def cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.C
     return subprocess.run(
         [VIRALCHAIN, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def random_event_plan(rng, most_events: int):
+    """An event plan (``sim.policies.events.EventPlan``, without a model) holding up to
+    ``most_events - 1`` random known events of two SKUs: for the tests that hold the plan's
+    sums and marks to the long way (:func:`event_due`)."""
+    from sim.policies.events import EventPlan, KnownEvent
+
+    plan = EventPlan.__new__(EventPlan)
+    plan.events = [
+        KnownEvent(
+            int(rng.integers(0, 300)),
+            int(rng.integers(0, 2)),
+            float(rng.random() * 10 ** rng.integers(0, 4)),
+            int(rng.integers(0, 200)),
+        )
+        for _ in range(int(rng.integers(0, most_events)))
+    ]
+    return plan
+
+
+def event_due(e, rate: float) -> float:
+    """When a known event's stock must arrive, the long way (``EventPlan._due``)."""
+    return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)

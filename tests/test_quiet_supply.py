@@ -13,6 +13,7 @@ import pytest
 import sim
 from sim.model import ViralChainModel
 from tests import golden
+from tests.conftest import event_due, random_event_plan
 
 RECORDED = json.loads(golden.DIGESTS.read_text())
 
@@ -374,23 +375,9 @@ def test_inventory_position_and_availability_are_what_they_were():
 
 
 def test_event_units_and_planning_are_what_they_were():
-    from sim.policies.events import EventPlan, KnownEvent
-
-    def due(e, rate):
-        return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)
-
     rng = np.random.default_rng(11)
     for _ in range(300):
-        plan = EventPlan.__new__(EventPlan)
-        plan.events = [
-            KnownEvent(
-                int(rng.integers(0, 300)),
-                int(rng.integers(0, 2)),
-                float(rng.random() * 10 ** rng.integers(0, 4)),
-                int(rng.integers(0, 200)),
-            )
-            for _ in range(int(rng.integers(0, 9)))
-        ]
+        plan = random_event_plan(rng, 9)
         plan.planned = [bool(rng.random() < 0.3) for _ in plan.events]
         lo, hi = sorted(float(x) for x in rng.integers(0, 320, 2))
         now, rate = int(rng.integers(0, 250)), float(rng.choice([0.0, 0.5, 20.0]))
@@ -399,14 +386,14 @@ def test_event_units_and_planning_are_what_they_were():
             e.units
             for e, done in zip(plan.events, plan.planned, strict=True)
             if e.sku == 1
-            and lo <= due(e, rate) < hi
+            and lo <= event_due(e, rate) < hi
             and e.known_from <= now
             and not (fresh and done)
         )
         got = plan.units(1, lo, hi, now, fresh, rate)
         assert type(got) is type(want) and got == want
         marked = [
-            done or (e.sku == 1 and lo <= due(e, rate) < hi and e.known_from <= now)
+            done or (e.sku == 1 and lo <= event_due(e, rate) < hi and e.known_from <= now)
             for e, done in zip(plan.events, plan.planned, strict=True)
         ]
         plan.mark_planned(1, lo, hi, now, rate)

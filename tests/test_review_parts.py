@@ -18,6 +18,7 @@ import sim
 from sim.agents.factory import Factory
 from sim.model import ViralChainModel
 from sim.policies.information import WINDOW_DAYS, Sharing
+from tests.conftest import event_due, random_event_plan
 
 
 def _need_as_it_was(factory: Factory, hour: int) -> float:
@@ -118,23 +119,11 @@ def test_debug_mode_finds_a_stale_orders_received_total():
 def test_event_units_with_kept_due_hours_are_what_they_were():
     """The known events' due hours are kept per factory output: many questions to one plan,
     with several outputs and marks in between, get the sums and marks of the long way."""
-    from sim.policies.events import EventPlan, KnownEvent
-
-    def due(e, rate):
-        return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)
+    from sim.policies.events import KnownEvent
 
     rng = np.random.default_rng(5)
     for _ in range(40):
-        plan = EventPlan.__new__(EventPlan)
-        plan.events = [
-            KnownEvent(
-                int(rng.integers(0, 300)),
-                int(rng.integers(0, 2)),
-                float(rng.random() * 10 ** rng.integers(0, 4)),
-                int(rng.integers(0, 200)),
-            )
-            for _ in range(int(rng.integers(0, 12)))
-        ]
+        plan = random_event_plan(rng, 12)
         plan.planned = [False] * len(plan.events)
         for _ in range(30):
             sku = int(rng.integers(0, 2))
@@ -147,13 +136,13 @@ def test_event_units_with_kept_due_hours_are_what_they_were():
                 if e.sku == sku
                 and e.known_from <= now
                 and not (fresh and done)
-                and lo <= due(e, rate) < hi
+                and lo <= event_due(e, rate) < hi
             )
             got = plan.units(sku, lo, hi, now, fresh, rate)
             assert type(got) is type(want) and got == want
             if rng.random() < 0.3:
                 marked = [
-                    done or (e.sku == sku and e.known_from <= now and lo <= due(e, rate) < hi)
+                    done or (e.sku == sku and e.known_from <= now and lo <= event_due(e, rate) < hi)
                     for e, done in zip(plan.events, plan.planned, strict=True)
                 ]
                 plan.mark_planned(sku, lo, hi, now, rate)
