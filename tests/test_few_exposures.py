@@ -264,8 +264,35 @@ def test_flat_books_follow_the_population_arrays(base_model):
     assert pop.exposure_count[0, 0] == 5
 
 
+def _few_against_numpy(world, hour, cons, skus, channels, kols, rng, shortcut: str) -> list:
+    """The few-exposure way (``_few_wish_rows``) on a copy of ``world`` against the numpy way
+    on ``world``, from twin generators: the same wishes, books and generator state. Returns
+    one entry per call of the shortcut ``shortcut`` (a method of the population) it made."""
+    long, few = world, copy.deepcopy(world)
+    calls = []
+    original = getattr(consumers.ConsumerPopulation, shortcut)
+
+    def counting(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(consumers.ConsumerPopulation, shortcut, counting)
+        mp.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
+        r_long, r_few = copy.deepcopy(rng), rng
+        got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
+        got_few = few.population._few_wish_rows(
+            hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
+        )
+    expected = [] if got_long is None else sorted(got_long.tolist())
+    assert got_few == expected
+    assert _state(few) == _state(long)
+    assert r_few.bit_generator.state == r_long.bit_generator.state
+    return calls
+
+
 @pytest.mark.parametrize("seed", range(40))
-def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed, monkeypatch):
+def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
     """No (consumer, product) twice in the hour (the usual few): one pass without groups
     (``_distinct_wish_rows``) gives the numpy way's wishes, books and generator state."""
     world = _world(base_model, seed)
@@ -282,31 +309,15 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed, monkey
     if seed % 5 == 2:  # NaN wish probabilities
         world.appeal = world.appeal.copy()
         world.appeal[skus[0]] = np.nan
-    long, few = world, copy.deepcopy(world)
-    calls = []
-    original = consumers.ConsumerPopulation._distinct_wish_rows
-
-    def counting(self, *args):
-        calls.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(consumers.ConsumerPopulation, "_distinct_wish_rows", counting)
-    monkeypatch.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
-    r_long, r_few = stream(seed, "few"), stream(seed, "few")
-    got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
-    got_few = few.population._few_wish_rows(
-        hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
+    calls = _few_against_numpy(
+        world, hour, cons, skus, channels, kols, stream(seed, "few"), "_distinct_wish_rows"
     )
-    expected = [] if got_long is None else sorted(got_long.tolist())
-    assert got_few == expected
-    assert _state(few) == _state(long)
-    assert r_few.bit_generator.state == r_long.bit_generator.state
-    on_sale = few.sellable_from[skus] <= hour
+    on_sale = world.sellable_from[skus] <= hour
     assert calls == ([1] if on_sale.any() else [])
 
 
 @pytest.mark.parametrize("seed", range(60))
-def test_one_exposure_decides_as_the_numpy_way(base_model, seed, monkeypatch):
+def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
     """A single exposure (the usual quiet hour: one organic discovery) on Python numbers
     (``_single_wish``): the numpy way's wish, books and generator state, for every state
     (bought, waiting, warned), saturated counts, content views or not, with or without a
@@ -324,23 +335,7 @@ def test_one_exposure_decides_as_the_numpy_way(base_model, seed, monkeypatch):
         world.population.exposure_count[cons[0], skus[0]] = (9_999, 10_000, 65_535)[seed % 3]
     if seed % 11 == 7:
         world.population.price_sensitivity[cons[0]] = np.nan
-    long, few = world, copy.deepcopy(world)
-    calls = []
-    original = consumers.ConsumerPopulation._single_wish
-
-    def counting(self, *args):
-        calls.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(consumers.ConsumerPopulation, "_single_wish", counting)
-    monkeypatch.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
-    r_long, r_few = stream(seed, "one"), stream(seed, "one")
-    got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
-    got_few = few.population._few_wish_rows(
-        hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
+    calls = _few_against_numpy(
+        world, hour, cons, skus, channels, kols, stream(seed, "one"), "_single_wish"
     )
-    expected = [] if got_long is None else sorted(got_long.tolist())
-    assert got_few == expected
-    assert _state(few) == _state(long)
-    assert r_few.bit_generator.state == r_long.bit_generator.state
     assert calls == [1]
