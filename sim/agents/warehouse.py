@@ -176,15 +176,7 @@ class Warehouse(mesa.Agent):
             waiting = self.returns_waiting.tobytes()
         else:
             self._returns_credit = 0.0
-        # accrue_holding, in line (its key from the bytes read above)
-        key = self.on_hand.tobytes() + waiting
-        if key != self._holding_key:
-            self._holding_per_hour = self._holding_cost_per_hour()
-            self._holding_key = key
-        if self._holding_per_hour:
-            if self._holding is None:
-                self._holding = self.model.ledger.money["holding_cost"]
-            self._holding[self.brand] += self._holding_per_hour  # Ledger.add_money's addition
+        self.accrue_holding(waiting)
 
     def inspect_returns(self, hour: int) -> None:
         """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
@@ -209,15 +201,21 @@ class Warehouse(mesa.Agent):
             budget -= n
             self._returns_credit -= n
 
-    def accrue_holding(self) -> None:
+    def accrue_holding(self, waiting: bytes | None = None) -> None:
         """Holding cost of one hour on all units in the building (worked out again only
-        when the stock changed: most hours it did not)."""
-        key = self.on_hand.tobytes() + self.returns_waiting.tobytes()
+        when the stock changed: most hours it did not). ``waiting``: the returns waiting's
+        bytes, if the caller has just read them. Added straight to the ledger's array, as
+        ``Ledger.add_money`` adds it."""
+        if waiting is None:
+            waiting = self.returns_waiting.tobytes()
+        key = self.on_hand.tobytes() + waiting
         if key != self._holding_key:
             self._holding_per_hour = self._holding_cost_per_hour()
             self._holding_key = key
         if self._holding_per_hour:
-            self.model.ledger.add_money("holding_cost", self.brand, self._holding_per_hour)
+            if self._holding is None:
+                self._holding = self.model.ledger.money["holding_cost"]
+            self._holding[self.brand] += self._holding_per_hour
 
     def _holding_cost_per_hour(self) -> float:
         """The holding cost of an hour on the units in the building now."""
