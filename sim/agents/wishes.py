@@ -89,6 +89,10 @@ class WishDecisions(HourTables):
                 np.array([channels_l[j] for j in few], np.int8),
                 np.array([kols_l[j] for j in few], np.int32),
             )
+        elif total <= _WISH_CHUNK and self.model.n_sku == 1 and _ONE_PRODUCT:
+            rows = self._one_product_rows(hour, fresh, rng)
+            if rows is None:
+                return None
         elif total <= _WISH_CHUNK:
             consumers, skus, channels, kols, _ = _concat(fresh, quantity=False)
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, None)
@@ -244,49 +248,100 @@ class WishDecisions(HourTables):
         self,
         hour: int,
         consumers: np.ndarray,
-        channels: np.ndarray,
-        kols: np.ndarray,
+        channels: np.ndarray | None,
+        kols: np.ndarray | None,
         rng: np.random.Generator,
         books: _ConversionBooks | None,
+        coded: _Coded | None = None,
     ) -> np.ndarray | None:
-        """:meth:`_wish_rows` of a world of one product: the same numbers with fewer numpy
-        calls, worked out in ascending consumer order (the order of the chances: the
-        population's columns are read in one ascending pass, not at random).
-
-        Each exposure's factors are the same operations on the same numbers, element by
-        element, in another order: the product's factors are scalars (a float64 array times
-        a float64 scalar rounds as times the gathered array), the channel's conversion times
-        the appeal comes from a table per channel, the KOL's trust from the trusts with a
-        1.0 appended (read at index -1 where there is no KOL: times 1.0); an hour without a
-        consumer exposed twice counts its exposures without groups; the books' sums are
-        :func:`_book_conversion`'s (``np.bincount`` in the chances' order), handed over as
-        numbers (or to ``books`` for a chunk of a large hour)."""
-        m = self.model
+        """:meth:`_wish_rows` of a world of one product (:meth:`_one_product_chances`): each
+        exposure's channel and KOL given as one code into tables of every pair; or, with
+        ``coded`` (``channels`` and ``kols`` None), by its batch (:meth:`_one_product_rows`)."""
         if not self._on_sale(hour).every:  # the product is not on sale yet
             return None
-        groups = _Groups(consumers, self.n)
-        order, flat = groups.order, groups.ordered  # the consumers, ascending
-        channels, kols = channels[order], kols[order]
+        m = self.model
+        if coded is not None:
+            first, content = _first_factors(m, coded.channels, coded.kols)
+            return self._one_product_chances(
+                hour, consumers, coded.code, first, content, coded.views, rng, books
+            )
+        width = len(m.kol_trust) + 1  # "no KOL" (-1), then the KOLs
+        code = channels.astype(np.intp) * width
+        code += kols
+        code += 1
+        first, content = _first_factors(
+            m,
+            np.repeat(np.arange(len(m.channel_conversion)), width),
+            np.tile(np.arange(-1, width - 1), len(m.channel_conversion)),
+        )
+        return self._one_product_chances(hour, consumers, code, first, content, None, rng, books)
+
+    def _one_product_rows(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+        """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for an
+        hour of a world of one product (not decided in chunks): the batches concatenated,
+        each exposure's channel and KOL coded by its batch (:class:`_Coded`)."""
+        channels = np.array([b.channel for b in fresh], np.int8)
+        kols = np.array([b.kol for b in fresh], np.int32)
+        lengths = [len(b) for b in fresh]
+        views = sum(k for k, b in zip(lengths, fresh, strict=True) if b.channel in _CONTENT)
+        if len(fresh) == 1:
+            consumers = fresh[0].consumers.astype(np.int64, copy=False)
+            code = np.zeros(lengths[0], np.intp)
+        else:
+            consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
+            code = np.repeat(np.arange(len(fresh)), lengths)
+        coded = _Coded(code, channels, kols, views)
+        idx = self._one_product_wish_rows(hour, consumers, None, None, rng, None, coded)
+        if idx is None or len(idx) == 0:
+            return None
+        idx.sort()
+        at = code[idx]
+        return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
+
+    def _one_product_chances(
+        self,
+        hour: int,
+        consumers: np.ndarray,
+        code: np.ndarray,
+        first_of: np.ndarray,
+        content_of: np.ndarray,
+        views: int | None,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ) -> np.ndarray:
+        """:meth:`_wish_rows` of a world of one product whose product is on sale: the same
+        numbers with fewer numpy calls, worked out in ascending consumer order (the order of
+        the chances: the population's columns are read in one ascending pass).
+
+        Each exposure's first factors (channel's conversion, appeal, KOL's trust) are
+        ``first_of[code]`` and whether it is a content view ``content_of[code]``
+        (:func:`_first_factors`: the same numbers as per exposure); ``views``: how many are
+        content views, if known. The other factors are
+        the same operations on the same numbers in the same order, element by element (the
+        product's factors are scalars: a float64 array times a float64 scalar rounds as
+        times the gathered array). The exposure counts are read and written per exposure:
+        the exposures of a consumer seen more than once this hour (few) get the group's
+        size added (uint16 arithmetic, as ``ec[keys] += sizes``). One chance per consumer:
+        the first most persuasive exposure of each (lexsort's choice, NaN last). The books'
+        sums are ``np.bincount``'s (in the chances' order, from 0.0) as a running sum over
+        every chance, those that add nothing adding zeros (which changes no sum of these
+        non-negative numbers, the sign of a zero sum aside: 0.0 is added at the end), handed
+        over as numbers (or to ``books`` for a chunk of a large hour)."""
+        m = self.model
+        n = len(consumers)
+        order, flat = _ascending(consumers, self.n)
+        code = code[order]
         ec, state_flat = self._flat_books()
-        if groups.distinct:  # each consumer once: one more exposure each (uint16 arithmetic)
-            seen = ec[flat]
-            seen += 1
-            if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
-                np.minimum(seen, _MAX_SEEN, out=seen)
-            ec[flat] = seen
-        else:  # each consumer's count read and written once, then repeated per exposure
-            # (``ec[keys] += sizes; seen = ec[flat]``: the same uint16 numbers, without a
-            # second read of the counts at every exposure)
-            keys, sizes = groups.keys, groups.sizes
-            count = ec[keys]
-            count += sizes.astype(np.uint16)
-            if count.max() > _MAX_SEEN:  # as above
-                np.minimum(count, _MAX_SEEN, out=count)
-            ec[keys] = count
-            seen = np.repeat(count, sizes)
-        p = (m.channel_conversion * m.appeal.item(0))[channels]
-        # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
-        p *= np.concatenate((m.kol_trust, _ONE))[kols]
+        seen = ec[flat]
+        seen += 1  # uint16 arithmetic
+        repeated = np.flatnonzero(flat[1:] == flat[:-1])  # exposure i + 1 continues i's group
+        groups = _Repeats(repeated) if len(repeated) else None
+        if groups is not None:  # the group's other exposures, counted too
+            groups.add_sizes(seen)
+        if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
+            np.minimum(seen, _MAX_SEEN, out=seen)
+        ec[flat] = seen  # a consumer's exposures write the same count
+        p = first_of[code]
         x = self.price_sensitivity[flat]
         x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
         p *= np.exp(x, out=x)
@@ -299,43 +354,45 @@ class WishDecisions(HourTables):
         state = state_flat[flat]
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         fb = m.feedback
-        p *= fb.conversion_multiplier()[0]
-        warned = state == WARNED
-        if warned.any():
-            p[warned] *= 1.0 - fb.cfg.warning_effect
-        np.minimum(p, 1.0, out=p)
-        closed = _CLOSED[state]
-        p[closed] = 0.0
-        every = _IS_CONTENT[channels]  # each exposure: a content view?
-        views = int(np.count_nonzero(every))
-        # one chance per consumer: the first most persuasive of its exposures
-        content = every
-        if groups.distinct:
-            chosen = order
+        rating = fb.conversion_multiplier()[0]
+        p *= rating
+        warned = None
+        if state.any():  # some consumer not in state NONE
+            warned = state == WARNED
+            if warned.any():
+                p[warned] *= 1.0 - fb.cfg.warning_effect
+            else:
+                warned = None
+            np.minimum(p, 1.0, out=p)
+            closed = _CLOSED[state]
+            if closed.any():  # no chance; nothing for the books (p and p_plain zero)
+                p[closed] = 0.0
+                p_plain[closed] = 0.0
         else:
-            best = _first_best(p, groups, consumers)
-            chosen = order[best]
-            p, p_plain, closed, content = p[best], p_plain[best], closed[best], every[best]
-        still_open = ~closed
-        opened = p[still_open]
-        plain = p_plain[still_open]
+            np.minimum(p, 1.0, out=p)
+        every = None if books is None else content_of[code]
+        all_content = bool(content_of.all())
+        if books is None and views is None:
+            views = n if all_content else int(np.count_nonzero(content_of[code]))
+        if groups is not None:  # one chance per consumer: the first most persuasive
+            keep = groups.keep(p, n)
+            order, p, p_plain, code = order[keep], p[keep], p_plain[keep], code[keep]
         if books is not None:  # a chunk of a large hour: its share of the books
-            zeros = np.zeros(len(opened), np.intp)
-            chances = _Chances(zeros, content[still_open], opened, plain)
-            books.add(np.zeros(len(every), np.intp), every, chances)
+            chances = _Chances(np.zeros(len(p), np.intp), content_of[code], p, p_plain)
+            books.add(np.zeros(n, np.intp), every, chances)
         else:  # _book_conversion's sums, one product
             if views:
-                kept = opened[content[still_open]]
-                total = np.bincount(np.zeros(len(kept), np.intp), kept, 1).item(0)
+                kept = p if all_content else np.where(content_of[code], p, 0.0)
+                total = 0.0 + np.add.accumulate(kept)[-1].item()
                 fb.note_conversion_of({0: views}, {0: total})
-            lost = plain - opened
-            hit = lost > 0
-            if hit.any():  # nothing lost adds nothing
-                lost = lost[hit]
-                total = np.bincount(np.zeros(len(lost), np.intp), lost, 1).item(0)
-                fb.add_demand_lost_of({0: total})
+            if rating != 1.0 or warned is not None:  # else nothing is lost
+                lost = np.subtract(p_plain, p, out=p_plain)
+                np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
+                total = 0.0 + np.add.accumulate(lost)[-1].item()
+                if total > 0:
+                    fb.add_demand_lost_of({0: total})
         want = rng.random(len(p)) < p
-        return chosen[want]
+        return order[want]
 
     def _few_wish_rows(
         self,
@@ -617,6 +674,119 @@ class WishDecisions(HourTables):
         if x > 0:  # nothing lost adds nothing
             fb.add_demand_lost_of({s: 0.0 + x})
         return [at] if rng.random() < q else []
+
+
+class _Coded(NamedTuple):
+    """An hour's exposures coded by batch: each exposure's batch (``code``), each batch's
+    channel and KOL, and how many exposures are content views."""
+
+    code: np.ndarray
+    channels: np.ndarray
+    kols: np.ndarray
+    views: int
+
+
+def _first_factors(
+    m: ViralChainModel, channels: np.ndarray, kols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (channel, KOL) pair given: the first factors of the wish probability in a world of
+    one product, ``conversion[channel] · appeal · trust[KOL]`` (times 1.0 without a KOL: the
+    same float operations as per exposure, element by element), and whether the channel is a
+    content view."""
+    first = (m.channel_conversion * m.appeal.item(0))[channels]
+    first *= np.concatenate((m.kol_trust, _ONE))[kols]
+    return first, _IS_CONTENT[channels]
+
+
+def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stable order that sorts ``consumers`` (below ``bound``) and the consumers in that
+    order: from :data:`_PACKED_FROM` on (when a value and its position fit one int64), by
+    sorting ``consumer << bits | position`` (:class:`_Groups`)."""
+    n = len(consumers)
+    bits = max(1, (n - 1).bit_length())
+    if (
+        n >= _PACKED_FROM
+        and max(bound - 1, 1).bit_length() + bits <= 62
+        and consumers.dtype == np.int64
+    ):
+        packed = consumers << bits
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << bits) - 1)
+        packed >>= bits
+        return order, packed
+    order = _stable_order(consumers)
+    return order, consumers[order]
+
+
+# up to this many exposures that continue a consumer's group, the groups are found on Python
+# numbers (fewer numpy calls)
+_FEW_CONTINUED = 16
+
+
+class _Repeats:
+    """The groups of more than one exposure of a sorted hour (a consumer exposed more than
+    once), from ``repeated``: the ascending positions ``i`` whose next exposure is the same
+    consumer's. ``members``: their exposures' positions, ascending; ``starts``, ``sizes``:
+    where each group starts among the members, and its size."""
+
+    def __init__(self, repeated: np.ndarray):
+        if len(repeated) <= _FEW_CONTINUED:
+            members: list[int] = []
+            sizes: list[int] = []
+            last = -2
+            for i in repeated.tolist():
+                if i == last + 1:  # the group goes on
+                    sizes[-1] += 1
+                else:
+                    members.append(i)
+                    sizes.append(2)
+                members.append(i + 1)
+                last = i
+            self.members = np.array(members, dtype=np.intp)
+            self.sizes = np.array(sizes, dtype=np.intp)
+        else:
+            brk = np.flatnonzero(np.diff(repeated) != 1)  # a group ends at repeated[brk]
+            first = repeated[np.concatenate(([0], brk + 1))]
+            last = repeated[np.concatenate((brk, [len(repeated) - 1]))]
+            self.sizes = last - first + 2
+            total = int(self.sizes.sum())
+            self.members = np.arange(total, dtype=np.intp)
+            self.members += np.repeat(first - (np.cumsum(self.sizes) - self.sizes), self.sizes)
+        self.starts = np.cumsum(self.sizes) - self.sizes
+
+    def add_sizes(self, seen: np.ndarray) -> None:
+        """Each member's count ``seen`` (uint16) plus its group's other exposures."""
+        seen[self.members] += np.repeat((self.sizes - 1).astype(np.uint16), self.sizes)
+
+    def keep(self, p: np.ndarray, n: int) -> np.ndarray:
+        """Per exposure (of ``n``, sorted): whether it is its consumer's chance, the first
+        of its highest ``p`` (lexsort's choice of ``-p``, NaN last), every group of one."""
+        members = self.members
+        keep = np.ones(n, dtype=bool)
+        if len(self.sizes) <= _FEW_CONTINUED:  # on Python numbers
+            pm = p[members].tolist()
+            at = members.tolist()
+            losers = []
+            a = 0
+            for size in self.sizes.tolist():
+                best = a
+                for j in range(a + 1, a + size):  # a greater number, or a number after NaN
+                    if pm[j] > pm[best] or (pm[best] != pm[best] and pm[j] == pm[j]):
+                        best = j
+                losers += at[a:best] + at[best + 1 : a + size]
+                a += size
+            keep[losers] = False
+            return keep
+        pm = p[members]
+        if np.isnan(pm).any():  # as lexsort sorts: NaN after every number
+            group = np.repeat(np.arange(len(self.sizes)), self.sizes)
+            best = np.lexsort((-pm, group))[self.starts]
+        else:
+            best = _first_highest(pm, self.starts, self.sizes)
+        keep[members] = False
+        keep[members[best]] = True
+        return keep
 
 
 class _Groups:

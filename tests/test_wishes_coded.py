@@ -1,0 +1,121 @@
+"""An hour of a world of one product decided with each exposure's channel and KOL coded by its
+batch (``WishDecisions._one_product_rows``, ``_Coded``), the groups of a consumer exposed more
+than once found from the positions that repeat (``_Repeats``, on Python numbers for a few,
+numpy for many) and the books summed as running sums over every chance: it must give exactly
+what the general way gives (the same wishes, the bytes of every book, the generator's state
+afterwards), over varied worlds and hours of batches."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.wishes as wishes
+from sim.content import Exposures
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
+from sim.rng import stream
+from tests.test_one_product import N, _state, _world
+
+BIG = 1 << 30
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose(None, [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 3)
+
+
+def _batches(model: ViralChainModel, seed: int) -> list[Exposures]:
+    """An hour's batches: a few to many exposures, no consumer twice, a few twice, or many."""
+    r = np.random.default_rng(3000 + seed)
+    out = []
+    for _ in range(int(r.integers(1, 7))):
+        k = int(r.choice([1, 5, 40, 300, 900]))
+        channel = int(r.choice([CH_VIDEO, CH_LIVE, CH_ORGANIC, CH_WOM]))
+        kol = int(r.integers(-1, len(model.kol_trust))) if channel in (CH_VIDEO, CH_LIVE) else -1
+        out.append(Exposures(r.integers(0, N, k), np.zeros(k, np.int32), channel, kol))
+    consumers = np.concatenate([b.consumers for b in out])
+    kind = seed % 4
+    if kind == 0:  # no consumer twice
+        fresh = r.choice(N, len(consumers), replace=len(consumers) > N)
+    elif kind == 1:  # a few consumers twice or more
+        fresh = r.choice(N, len(consumers), replace=False) if len(consumers) <= N else consumers
+        again = r.random(len(fresh)) < 0.01
+        fresh[again] = fresh[r.integers(0, len(fresh), int(again.sum()))]
+    elif kind == 2:  # many, in groups of up to hundreds
+        fresh = r.choice(r.integers(0, N, max(1, len(consumers) // 4)), len(consumers))
+    else:  # one consumer very often
+        fresh = consumers.copy()
+        fresh[r.random(len(fresh)) < 0.5] = int(r.integers(0, N))
+    a = 0
+    for b in out:
+        b.consumers[:] = fresh[a : a + len(b)]
+        a += len(b)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(64))
+def test_an_hour_coded_by_batch_decides_as_the_general_way(base_model, seed, monkeypatch):
+    world = _world(base_model, seed)
+    hour = int(np.random.default_rng(seed).integers(0, 400))
+    if seed % 16 == 14:  # not on sale yet: no wish
+        world.sellable_from = np.array([hour + 3], np.int64)
+    fresh = _batches(world, seed)
+    if sum(len(b) for b in fresh) <= wishes._SMALL_BATCH:  # the coded way from 33 on
+        fresh.append(Exposures(np.arange(40) * 7 % N, np.zeros(40, np.int32), CH_LIVE, 0))
+    if seed % 11 == 10:  # NaN wish probabilities (some) take lexsort's choice
+        c = np.concatenate([b.consumers for b in fresh])
+        world.population.price_sensitivity[c[::3]] = np.nan
+    monkeypatch.setattr(wishes, "_FEW_CONTINUED", (0, 16, BIG)[seed % 3])
+    got = {}
+    for name, m, short in (("long", world, False), ("short", copy.deepcopy(world), True)):
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
+        g = stream(seed, "coded")
+        rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
+        got[name] = (
+            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
+            _state(m),
+            g.bit_generator.state,
+        )
+    assert got["short"] == got["long"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_repeats_found_on_python_numbers_are_numpys(seed):
+    """_Repeats' groups (members, starts, sizes) and choice of the first highest, on Python
+    numbers and by numpy, against lexsort's on every group (ties, NaN, -0.0)."""
+    r = np.random.default_rng(seed)
+    n = int(r.choice([2, 3, 10, 60, 500]))
+    flat = np.sort(r.integers(0, max(1, n // int(r.choice([1, 2, 5]))), n))
+    p = r.choice([0.0, -0.0, 0.5, 1.0], n) if seed % 3 == 0 else r.random(n)
+    if seed % 4 == 1:
+        p[r.random(n) < 0.2] = np.nan
+    repeated = np.flatnonzero(flat[1:] == flat[:-1])
+    lex = np.lexsort((-p, flat))
+    head = np.ones(n, bool)
+    head[1:] = flat[lex][1:] != flat[lex][:-1]
+    expect = np.zeros(n, bool)
+    expect[lex[head]] = True
+    got = []
+    for few in (0, BIG):
+        wishes._FEW_CONTINUED, saved = few, wishes._FEW_CONTINUED
+        try:
+            if len(repeated) == 0:
+                got.append(np.ones(n, bool).tolist())
+                continue
+            g = wishes._Repeats(repeated)
+            sizes = np.diff(np.append(np.flatnonzero(head), n))
+            assert g.sizes.tolist() == sizes[sizes > 1].tolist()
+            assert g.members.tolist() == np.flatnonzero(np.repeat(sizes > 1, sizes)).tolist()
+            assert g.starts.tolist() == (np.cumsum(g.sizes) - g.sizes).tolist()
+            counts = np.zeros(n, np.uint16)
+            g.add_sizes(counts)
+            assert counts.tolist() == np.repeat(sizes - 1, sizes).tolist()
+            got.append(g.keep(p, n).tolist())
+        finally:
+            wishes._FEW_CONTINUED = saved
+    assert got[0] == got[1] == expect.tolist()
