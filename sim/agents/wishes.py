@@ -374,13 +374,23 @@ class WishDecisions(HourTables):
         all_content = bool(content_of.all())
         if books is None and views is None:
             views = n if all_content else int(np.count_nonzero(content_of[code]))
+        keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
-            keep = groups.keep(p, n)
-            order, p, p_plain, code = order[keep], p[keep], p_plain[keep], code[keep]
+            losers = groups.losers(p)
+            keep = np.ones(n, dtype=bool)
+            keep[losers] = False
         if books is not None:  # a chunk of a large hour: its share of the books
+            if keep is not None:
+                order, p, p_plain, code = order[keep], p[keep], p_plain[keep], code[keep]
+                keep = None
             chances = _Chances(np.zeros(len(p), np.intp), content_of[code], p, p_plain)
             books.add(np.zeros(n, np.intp), every, chances)
-        else:  # _book_conversion's sums, one product
+        else:  # _book_conversion's sums, one product, over every exposure (those not a
+            # chance add zeros)
+            if keep is not None:
+                p_plain[losers] = 0.0
+                p_draw = p[keep]
+                p[losers] = 0.0
             if views:
                 kept = p if all_content else np.where(content_of[code], p, 0.0)
                 total = 0.0 + np.add.accumulate(kept)[-1].item()
@@ -391,6 +401,8 @@ class WishDecisions(HourTables):
                 total = 0.0 + np.add.accumulate(lost)[-1].item()
                 if total > 0:
                     fb.add_demand_lost_of({0: total})
+        if keep is not None:
+            p, order = p_draw, order[keep]
         want = rng.random(len(p)) < p
         return order[want]
 
@@ -727,11 +739,12 @@ _FEW_CONTINUED = 16
 class _Repeats:
     """The groups of more than one exposure of a sorted hour (a consumer exposed more than
     once), from ``repeated``: the ascending positions ``i`` whose next exposure is the same
-    consumer's. ``members``: their exposures' positions, ascending; ``starts``, ``sizes``:
-    where each group starts among the members, and its size."""
+    consumer's. ``members``: their exposures' positions, ascending; ``sizes``: each group's
+    size (Python lists up to :data:`_FEW_CONTINUED` repeated positions, else arrays)."""
 
     def __init__(self, repeated: np.ndarray):
-        if len(repeated) <= _FEW_CONTINUED:
+        self.few = len(repeated) <= _FEW_CONTINUED
+        if self.few:
             members: list[int] = []
             sizes: list[int] = []
             last = -2
@@ -743,50 +756,51 @@ class _Repeats:
                     sizes.append(2)
                 members.append(i + 1)
                 last = i
-            self.members = np.array(members, dtype=np.intp)
-            self.sizes = np.array(sizes, dtype=np.intp)
+            self.members: list[int] | np.ndarray = members
+            self.sizes: list[int] | np.ndarray = sizes
         else:
             brk = np.flatnonzero(np.diff(repeated) != 1)  # a group ends at repeated[brk]
             first = repeated[np.concatenate(([0], brk + 1))]
             last = repeated[np.concatenate((brk, [len(repeated) - 1]))]
-            self.sizes = last - first + 2
-            total = int(self.sizes.sum())
-            self.members = np.arange(total, dtype=np.intp)
-            self.members += np.repeat(first - (np.cumsum(self.sizes) - self.sizes), self.sizes)
-        self.starts = np.cumsum(self.sizes) - self.sizes
+            self.sizes = sizes = last - first + 2
+            self.members = np.arange(int(sizes.sum()), dtype=np.intp)
+            self.members += np.repeat(first - (np.cumsum(sizes) - sizes), sizes)
 
     def add_sizes(self, seen: np.ndarray) -> None:
         """Each member's count ``seen`` (uint16) plus its group's other exposures."""
-        seen[self.members] += np.repeat((self.sizes - 1).astype(np.uint16), self.sizes)
+        if self.few:
+            extra = [z - 1 for z in self.sizes for _ in range(z)]
+            seen[self.members] += np.array(extra, dtype=np.uint16)
+        else:
+            seen[self.members] += np.repeat((self.sizes - 1).astype(np.uint16), self.sizes)
 
-    def keep(self, p: np.ndarray, n: int) -> np.ndarray:
-        """Per exposure (of ``n``, sorted): whether it is its consumer's chance, the first
-        of its highest ``p`` (lexsort's choice of ``-p``, NaN last), every group of one."""
+    def losers(self, p: np.ndarray) -> list[int] | np.ndarray:
+        """The members that are not their consumer's chance: all but the first of the
+        highest ``p`` of each group (lexsort's choice of ``-p``: NaN last)."""
         members = self.members
-        keep = np.ones(n, dtype=bool)
-        if len(self.sizes) <= _FEW_CONTINUED:  # on Python numbers
+        if self.few:  # on Python numbers
             pm = p[members].tolist()
-            at = members.tolist()
-            losers = []
+            out: list[int] = []
             a = 0
-            for size in self.sizes.tolist():
+            for size in self.sizes:
                 best = a
                 for j in range(a + 1, a + size):  # a greater number, or a number after NaN
                     if pm[j] > pm[best] or (pm[best] != pm[best] and pm[j] == pm[j]):
                         best = j
-                losers += at[a:best] + at[best + 1 : a + size]
+                out += members[a:best] + members[best + 1 : a + size]
                 a += size
-            keep[losers] = False
-            return keep
+            return out
+        sizes = self.sizes
+        starts = np.cumsum(sizes) - sizes
         pm = p[members]
         if np.isnan(pm).any():  # as lexsort sorts: NaN after every number
-            group = np.repeat(np.arange(len(self.sizes)), self.sizes)
-            best = np.lexsort((-pm, group))[self.starts]
+            group = np.repeat(np.arange(len(sizes)), sizes)
+            best = np.lexsort((-pm, group))[starts]
         else:
-            best = _first_highest(pm, self.starts, self.sizes)
-        keep[members] = False
-        keep[members[best]] = True
-        return keep
+            best = _first_highest(pm, starts, sizes)
+        lose = np.ones(len(members), dtype=bool)
+        lose[best] = False
+        return members[lose]
 
 
 class _Groups:
