@@ -254,58 +254,52 @@ class WishDecisions(HourTables):
         books: _ConversionBooks | None,
         coded: _Coded | None = None,
     ) -> np.ndarray | None:
-        """:meth:`_wish_rows` of a world of one product (:meth:`_one_product_chances`): each
-        exposure's channel and KOL given as one code into tables of every pair; or, with
-        ``coded`` (``channels`` and ``kols`` None), by its batch (:meth:`_one_product_rows`)."""
+        """:meth:`_wish_rows` of a world of one product (:meth:`_one_product_chances`), each
+        exposure's channel and KOL given, or (``channels`` and ``kols`` None) its first
+        factors and whether it is a content view (``coded``: :meth:`_one_product_rows`)."""
         if not self._on_sale(hour).every:  # the product is not on sale yet
             return None
-        m = self.model
-        if coded is not None:
-            first, content = _first_factors(m, coded.channels, coded.kols)
-            return self._one_product_chances(
-                hour, consumers, coded.code, first, content, coded.views, rng, books
-            )
-        width = len(m.kol_trust) + 1  # "no KOL" (-1), then the KOLs
-        code = channels.astype(np.intp) * width
-        code += kols
-        code += 1
-        first, content = _first_factors(
-            m,
-            np.repeat(np.arange(len(m.channel_conversion)), width),
-            np.tile(np.arange(-1, width - 1), len(m.channel_conversion)),
-        )
-        return self._one_product_chances(hour, consumers, code, first, content, None, rng, books)
+        if coded is None:
+            m = self.model
+            first = (m.channel_conversion * m.appeal.item(0))[channels]
+            # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
+            first *= np.concatenate((m.kol_trust, _ONE))[kols]
+            content = _IS_CONTENT[channels]
+            coded = _Coded(first, content, int(np.count_nonzero(content)))
+        return self._one_product_chances(hour, consumers, coded, rng, books)
 
     def _one_product_rows(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
         """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for an
         hour of a world of one product (not decided in chunks): the batches concatenated,
-        each exposure's channel and KOL coded by its batch (:class:`_Coded`)."""
+        each exposure's first factors and content flag those of its batch (:class:`_Coded`;
+        the content views, when they are the first batches, known by their positions)."""
         channels = np.array([b.channel for b in fresh], np.int8)
         kols = np.array([b.kol for b in fresh], np.int32)
+        first, content = _first_factors(self.model, channels, kols)
         lengths = [len(b) for b in fresh]
-        views = sum(k for k, b in zip(lengths, fresh, strict=True) if b.channel in _CONTENT)
+        flags = content.tolist()
+        views = sum(k for k, c in zip(lengths, flags, strict=True) if c)
+        k = flags.index(False) if False in flags else len(flags)
+        prefix = not any(flags[k:])  # the content views' batches come first
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
-            code = np.zeros(lengths[0], np.intp)
+            first = np.full(lengths[0], first.item(0))
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
-            code = np.repeat(np.arange(len(fresh)), lengths)
-        coded = _Coded(code, channels, kols, views)
+            first = np.repeat(first, lengths)
+        coded = _Coded(first, views if prefix else np.repeat(content, lengths), views)
         idx = self._one_product_wish_rows(hour, consumers, None, None, rng, None, coded)
         if idx is None or len(idx) == 0:
             return None
         idx.sort()
-        at = code[idx]
+        at = np.searchsorted(np.cumsum(lengths), idx, side="right")  # each wish's batch
         return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
 
     def _one_product_chances(
         self,
         hour: int,
         consumers: np.ndarray,
-        code: np.ndarray,
-        first_of: np.ndarray,
-        content_of: np.ndarray,
-        views: int | None,
+        coded: _Coded,
         rng: np.random.Generator,
         books: _ConversionBooks | None,
     ) -> np.ndarray:
@@ -313,26 +307,24 @@ class WishDecisions(HourTables):
         numbers with fewer numpy calls, worked out in ascending consumer order (the order of
         the chances: the population's columns are read in one ascending pass).
 
-        Each exposure's first factors (channel's conversion, appeal, KOL's trust) are
-        ``first_of[code]`` and whether it is a content view ``content_of[code]``
-        (:func:`_first_factors`: the same numbers as per exposure); ``views``: how many are
-        content views, if known. The other factors are
-        the same operations on the same numbers in the same order, element by element (the
-        product's factors are scalars: a float64 array times a float64 scalar rounds as
-        times the gathered array). The exposure counts are read and written per exposure:
-        the exposures of a consumer seen more than once this hour (few) get the group's
-        size added (uint16 arithmetic, as ``ec[keys] += sizes``). One chance per consumer:
-        the first most persuasive exposure of each (lexsort's choice, NaN last). The books'
-        sums are ``np.bincount``'s (in the chances' order, from 0.0) as a running sum over
-        every chance, those that add nothing adding zeros (which changes no sum of these
-        non-negative numbers, the sign of a zero sum aside: 0.0 is added at the end), handed
-        over as numbers (or to ``books`` for a chunk of a large hour)."""
+        Each exposure's first factors (channel's conversion, appeal, KOL's trust) and
+        whether it is a content view come in ``coded`` (:class:`_Coded`: the same numbers as
+        per exposure). The other factors are the same operations on the same numbers in the
+        same order, element by element (the product's factors are scalars: a float64 array
+        times a float64 scalar rounds as times the gathered array). The exposure counts are
+        read and written per exposure: the exposures of a consumer seen more than once this
+        hour (few) get the group's size added (uint16 arithmetic, as ``ec[keys] += sizes``).
+        One chance per consumer: the first most persuasive exposure of each (lexsort's
+        choice, NaN last). The books' sums are ``np.bincount``'s (in the chances' order,
+        from 0.0) as a running sum over every exposure in that order, those that are not
+        chances or add nothing adding zeros (which changes no sum of these non-negative
+        numbers, the sign of a zero sum aside: 0.0 is added at the end), handed over as
+        numbers (or to ``books`` for a chunk of a large hour)."""
         m = self.model
         n = len(consumers)
         order, flat = _ascending(consumers, self.n)
-        code = code[order]
         ec, state_flat = self._flat_books()
-        seen = ec[flat]
+        seen = np.take(ec, flat)
         seen += 1  # uint16 arithmetic
         repeated = np.flatnonzero(flat[1:] == flat[:-1])  # exposure i + 1 continues i's group
         groups = _Repeats(repeated) if len(repeated) else None
@@ -341,68 +333,71 @@ class WishDecisions(HourTables):
         if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
             np.minimum(seen, _MAX_SEEN, out=seen)
         ec[flat] = seen  # a consumer's exposures write the same count
-        p = first_of[code]
-        x = self.price_sensitivity[flat]
+        p = np.take(coded.first, order)
+        x = np.take(self.price_sensitivity, flat)
         x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
         p *= np.exp(x, out=x)
         p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
-        p *= boost[seen]
+        p *= np.take(boost, seen)
         if fatigue is not None:
-            p *= fatigue[seen]
+            p *= np.take(fatigue, seen)
         del seen, x
-        state = state_flat[flat]
+        state = np.take(state_flat, flat)
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         fb = m.feedback
         rating = fb.conversion_multiplier()[0]
         p *= rating
-        warned = None
-        if state.any():  # some consumer not in state NONE
+        some_state = bool(state.any())  # some consumer not in state NONE
+        if some_state:
             warned = state == WARNED
             if warned.any():
                 p[warned] *= 1.0 - fb.cfg.warning_effect
-            else:
-                warned = None
             np.minimum(p, 1.0, out=p)
-            closed = _CLOSED[state]
-            if closed.any():  # no chance; nothing for the books (p and p_plain zero)
+            closed = (state != NONE) & ~warned  # bought or waiting: no chance
+            if closed.any():  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
                 p_plain[closed] = 0.0
         else:
             np.minimum(p, 1.0, out=p)
-        every = None if books is None else content_of[code]
-        all_content = bool(content_of.all())
-        if books is None and views is None:
-            views = n if all_content else int(np.count_nonzero(content_of[code]))
+        content = coded.content
+        if isinstance(content, int):  # the first exposures are the content views
+            every = None if content in (0, n) else order < content
+        else:
+            every = None if coded.views in (0, n) else content[order]
         keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
             losers = groups.losers(p)
             keep = np.ones(n, dtype=bool)
             keep[losers] = False
         if books is not None:  # a chunk of a large hour: its share of the books
+            if every is None:
+                every = np.full(n, coded.views > 0)
             if keep is not None:
-                order, p, p_plain, code = order[keep], p[keep], p_plain[keep], code[keep]
+                order, p, p_plain, chance_content = order[keep], p[keep], p_plain[keep], every[keep]
                 keep = None
-            chances = _Chances(np.zeros(len(p), np.intp), content_of[code], p, p_plain)
+            else:
+                chance_content = every
+            chances = _Chances(np.zeros(len(p), np.intp), chance_content, p, p_plain)
             books.add(np.zeros(n, np.intp), every, chances)
-        else:  # _book_conversion's sums, one product, over every exposure (those not a
-            # chance add zeros)
+        else:  # _book_conversion's sums, one product, over every exposure in chance order
+            # (those not a chance add zeros)
             if keep is not None:
                 p_plain[losers] = 0.0
                 p_draw = p[keep]
                 p[losers] = 0.0
-            if views:
-                kept = p if all_content else np.where(content_of[code], p, 0.0)
+            if coded.views:
+                kept = p if every is None else np.where(every, p, 0.0)
                 total = 0.0 + np.add.accumulate(kept)[-1].item()
-                fb.note_conversion_of({0: views}, {0: total})
-            if rating != 1.0 or warned is not None:  # else nothing is lost
+                fb.note_conversion_of({0: coded.views}, {0: total})
+            if rating != 1.0 or some_state:  # else nothing is lost
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
                 total = 0.0 + np.add.accumulate(lost)[-1].item()
                 if total > 0:
                     fb.add_demand_lost_of({0: total})
-        if keep is not None:
-            p, order = p_draw, order[keep]
+            if keep is not None:
+                p, order = p_draw, order[keep]
         want = rng.random(len(p)) < p
         return order[want]
 
@@ -689,12 +684,13 @@ class WishDecisions(HourTables):
 
 
 class _Coded(NamedTuple):
-    """An hour's exposures coded by batch: each exposure's batch (``code``), each batch's
-    channel and KOL, and how many exposures are content views."""
+    """An hour's exposures for :meth:`WishDecisions._one_product_chances`: each exposure's
+    first factors (``first``), whether it is a content view (``content``: per exposure, or
+    a number ``V``: the first ``V`` exposures are the content views and no others), and how
+    many exposures are content views."""
 
-    code: np.ndarray
-    channels: np.ndarray
-    kols: np.ndarray
+    first: np.ndarray
+    content: np.ndarray | int
     views: int
 
 
