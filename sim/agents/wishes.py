@@ -17,7 +17,9 @@ population's own attributes, read through ``self``).
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -273,26 +275,45 @@ class WishDecisions(HourTables):
         hour of a world of one product (not decided in chunks): the batches concatenated,
         each exposure's first factors and content flag those of its batch (:class:`_Coded`;
         the content views, when they are the first batches, known by their positions)."""
-        channels = np.array([b.channel for b in fresh], np.int8)
-        kols = np.array([b.kol for b in fresh], np.int32)
-        first, content = _first_factors(self.model, channels, kols)
-        lengths = [len(b) for b in fresh]
-        flags = content.tolist()
-        views = sum(k for k, c in zip(lengths, flags, strict=True) if c)
-        k = flags.index(False) if False in flags else len(flags)
-        prefix = not any(flags[k:])  # the content views' batches come first
+        m = self.model
+        # per batch, its exposures' first factors: the same float64 operations as per
+        # exposure, on Python floats (times 1.0 without a KOL changes no float)
+        conversion, appeal, trust = m.channel_conversion, m.appeal.item(0), m.kol_trust
+        firsts: list[float] = []
+        lengths: list[int] = []
+        views = 0
+        content_first = True  # the content views' batches come first
+        for b in fresh:
+            q = conversion.item(b.channel) * appeal
+            if b.kol >= 0:
+                q *= trust.item(b.kol)
+            firsts.append(q)
+            lengths.append(len(b))
+            if b.channel in _CONTENT:
+                views += len(b)
+                content_first = content_first and views == sum(lengths)
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
-            first = np.full(lengths[0], first.item(0))
+            first = np.full(lengths[0], firsts[0])
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
-            first = np.repeat(first, lengths)
-        coded = _Coded(first, views if prefix else np.repeat(content, lengths), views)
+            first = np.repeat(np.array(firsts), lengths)
+        if content_first:
+            content: np.ndarray | int = views
+        else:
+            content = np.repeat(np.array([b.channel in _CONTENT for b in fresh]), lengths)
+        coded = _Coded(first, content, views)
         idx = self._one_product_wish_rows(hour, consumers, None, None, rng, None, coded)
         if idx is None or len(idx) == 0:
             return None
         idx.sort()
-        at = np.searchsorted(np.cumsum(lengths), idx, side="right")  # each wish's batch
+        ends = list(itertools.accumulate(lengths))
+        if len(idx) <= _SMALL_BATCH:  # each wish's batch
+            at = [bisect.bisect_right(ends, i) for i in idx.tolist()]
+        else:
+            at = np.searchsorted(ends, idx, side="right")
+        channels = np.array([b.channel for b in fresh], np.int8)
+        kols = np.array([b.kol for b in fresh], np.int32)
         return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
 
     def _one_product_chances(
@@ -692,18 +713,6 @@ class _Coded(NamedTuple):
     first: np.ndarray
     content: np.ndarray | int
     views: int
-
-
-def _first_factors(
-    m: ViralChainModel, channels: np.ndarray, kols: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per (channel, KOL) pair given: the first factors of the wish probability in a world of
-    one product, ``conversion[channel] · appeal · trust[KOL]`` (times 1.0 without a KOL: the
-    same float operations as per exposure, element by element), and whether the channel is a
-    content view."""
-    first = (m.channel_conversion * m.appeal.item(0))[channels]
-    first *= np.concatenate((m.kol_trust, _ONE))[kols]
-    return first, _IS_CONTENT[channels]
 
 
 def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
