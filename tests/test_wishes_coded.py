@@ -120,3 +120,23 @@ def test_repeats_found_on_python_numbers_are_numpys(seed):
         finally:
             wishes._FEW_CONTINUED = saved
     assert got[0] == got[1] == expect.tolist()
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_an_hour_through_decide_books_the_views_as_the_general_way(base_model, seed, monkeypatch):
+    """The one-product way books the hour's content views itself (regions read in ascending
+    consumer order): the ledger's books, the population's and the feedback's bytes and the
+    wishes' outcome are the general way's."""
+    books = []
+    for short in (False, True):
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
+        m = _world(base_model, seed)
+        hour = 30 + seed
+        fresh = _batches(m, seed)
+        if sum(len(b) for b in fresh) <= wishes._SMALL_BATCH:
+            fresh.append(Exposures(np.arange(40) * 7 % N, np.zeros(40, np.int32), CH_VIDEO, 0))
+        m.population.decide(hour, fresh)
+        units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
+        flows = [m.ledger.hour[f].tobytes() for f in sorted(m.ledger.hour)]
+        books.append([m.ledger.hour_block.tobytes(), *units, *flows, *_state(m)])
+    assert books[0] == books[1]

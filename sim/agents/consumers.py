@@ -226,8 +226,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
 
         # content views, per SKU and region: integer counts, so added in any grouping (all
-        # the hour's batches at once, or a large hour by slices) they give the same books
-        views = [b for b in fresh if b.channel in _CONTENT]
+        # the hour's batches at once, or a large hour by slices) they give the same books;
+        # an hour the one-product way decides books them with its wishes
+        coded = self._coded_hour(sum(len(b) for b in fresh))
+        views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
         if len(views) > 1 and sum(len(b) for b in views) <= _WISH_CHUNK:
             c = np.concatenate([b.consumers for b in views])
             k = np.concatenate([b.skus for b in views])
@@ -238,7 +240,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                     c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
                     m.ledger.add_region_flow("views", k, self.region[c], 1)
 
-        wish = self._wishes(hour, fresh, rng)
+        wish = self._wishes(hour, fresh, rng, coded)
         if revisits:
             rv = _concat(revisits)
             m.ledger.intents_resolved(rv[1], rv[4])

@@ -60,8 +60,12 @@ class WishDecisions(HourTables):
     n: int
     price_sensitivity: np.ndarray
 
-    def _wishes(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+    def _wishes(
+        self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
+    ):
         """Which fresh exposures become wishes (one per consumer and product per hour).
+        ``views``: an hour the one-product way decides (:meth:`_coded_hour`) also books its
+        content views in the ledger (per region: counts, the same books in any order).
 
         An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
         (ascending ranges of ids), so its temporaries stay those of one chunk: each exposure
@@ -91,8 +95,8 @@ class WishDecisions(HourTables):
                 np.array([channels_l[j] for j in few], np.int8),
                 np.array([kols_l[j] for j in few], np.int32),
             )
-        elif total <= _WISH_CHUNK and self.model.n_sku == 1 and _ONE_PRODUCT:
-            rows = self._one_product_rows(hour, fresh, rng)
+        elif self._coded_hour(total):
+            rows = self._one_product_rows(hour, fresh, rng, views)
             if rows is None:
                 return None
         elif total <= _WISH_CHUNK:
@@ -267,13 +271,25 @@ class WishDecisions(HourTables):
             # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
             first *= np.concatenate((m.kol_trust, _ONE))[kols]
             content = _IS_CONTENT[channels]
-            coded = _Coded(first, content, int(np.count_nonzero(content)))
+            n_views = int(np.count_nonzero(content))
+            order, flat = _ascending(consumers, self.n)
+            every = None if n_views in (0, len(content)) else content[order]
+            coded = _Coded(first, every, n_views, order, flat)
         return self._one_product_chances(hour, consumers, coded, rng, books)
 
-    def _one_product_rows(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+    def _coded_hour(self, total: int) -> bool:
+        """Whether an hour of ``total`` fresh exposures is decided by the one-product way
+        with its exposures coded by batch (:meth:`_one_product_rows`)."""
+        return self.model.n_sku == 1 and _ONE_PRODUCT and _SMALL_BATCH < total <= _WISH_CHUNK
+
+    def _one_product_rows(
+        self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
+    ):
         """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for an
         hour of a world of one product (not decided in chunks): the batches concatenated,
         each exposure's first factors and content flag those of its batch (:class:`_Coded`;
+        ``views``: the content views booked in the ledger too, their regions read in
+        ascending consumer order;
         the content views, when they are the first batches, known by their positions)."""
         m = self.model
         # per batch, its exposures' first factors: the same float64 operations as per
@@ -281,7 +297,7 @@ class WishDecisions(HourTables):
         conversion, appeal, trust = m.channel_conversion, m.appeal.item(0), m.kol_trust
         firsts: list[float] = []
         lengths: list[int] = []
-        views = 0
+        n_views = 0
         content_first = True  # the content views' batches come first
         for b in fresh:
             q = conversion.item(b.channel) * appeal
@@ -290,19 +306,28 @@ class WishDecisions(HourTables):
             firsts.append(q)
             lengths.append(len(b))
             if b.channel in _CONTENT:
-                views += len(b)
-                content_first = content_first and views == sum(lengths)
+                n_views += len(b)
+                content_first = content_first and n_views == sum(lengths)
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
             first = np.full(lengths[0], firsts[0])
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
             first = np.repeat(np.array(firsts), lengths)
-        if content_first:
-            content: np.ndarray | int = views
+        order, flat = _ascending(consumers, self.n)
+        n = len(consumers)
+        if n_views in (0, n):  # every exposure alike
+            every = None
+        elif content_first:  # the first exposures are the content views
+            every = order < n_views
         else:
-            content = np.repeat(np.array([b.channel in _CONTENT for b in fresh]), lengths)
-        coded = _Coded(first, content, views)
+            every = np.repeat(np.array([b.channel in _CONTENT for b in fresh]), lengths)[order]
+        if views and n_views:
+            regions = np.take(self.region, flat)
+            if every is not None:
+                regions = regions[every]
+            m.ledger.add_region_flow("views", np.zeros(n_views, np.int32), regions, 1)
+        coded = _Coded(first, every, n_views, order, flat)
         idx = self._one_product_wish_rows(hour, consumers, None, None, rng, None, coded)
         if idx is None or len(idx) == 0:
             return None
@@ -343,7 +368,7 @@ class WishDecisions(HourTables):
         numbers (or to ``books`` for a chunk of a large hour)."""
         m = self.model
         n = len(consumers)
-        order, flat = _ascending(consumers, self.n)
+        order, flat = coded.order, coded.flat
         ec, state_flat = self._flat_books()
         seen = np.take(ec, flat)
         seen += 1  # uint16 arithmetic
@@ -381,11 +406,7 @@ class WishDecisions(HourTables):
                 p_plain[closed] = 0.0
         else:
             np.minimum(p, 1.0, out=p)
-        content = coded.content
-        if isinstance(content, int):  # the first exposures are the content views
-            every = None if content in (0, n) else order < content
-        else:
-            every = None if coded.views in (0, n) else content[order]
+        every = coded.every
         keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
             losers = groups.losers(p)
@@ -706,13 +727,15 @@ class WishDecisions(HourTables):
 
 class _Coded(NamedTuple):
     """An hour's exposures for :meth:`WishDecisions._one_product_chances`: each exposure's
-    first factors (``first``), whether it is a content view (``content``: per exposure, or
-    a number ``V``: the first ``V`` exposures are the content views and no others), and how
-    many exposures are content views."""
+    first factors (``first``, in exposure order); whether it is a content view, in the
+    sorted order (``every``; None when all or none are), and how many are; the stable order
+    that sorts the consumers and the consumers in that order (:func:`_ascending`)."""
 
     first: np.ndarray
-    content: np.ndarray | int
+    every: np.ndarray | None
     views: int
+    order: np.ndarray
+    flat: np.ndarray
 
 
 def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
