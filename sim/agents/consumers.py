@@ -50,6 +50,7 @@ from sim.agents.wishes import (
     WAITING,
     WARNED,
     WishDecisions,
+    _coded_hour,
     _concat,
 )
 from sim.clock import HOURS_PER_DAY
@@ -228,9 +229,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # content views, per SKU and region: integer counts, so added in any grouping (all
         # the hour's batches at once, or a large hour by slices) they give the same books;
         # an hour the one-product way decides books them with its wishes
-        coded = self._coded_hour(sum(len(b) for b in fresh))
+        total = sum(len(b) for b in fresh)
+        coded = _coded_hour(m.n_sku, total)
         views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
-        if len(views) > 1 and sum(len(b) for b in views) <= _WISH_CHUNK:
+        if len(views) > 1 and (total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK):
             c = np.concatenate([b.consumers for b in views])
             k = np.concatenate([b.skus for b in views])
             m.ledger.add_region_flow("views", k, self.region[c], 1)

@@ -64,7 +64,7 @@ class WishDecisions(HourTables):
         self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
     ):
         """Which fresh exposures become wishes (one per consumer and product per hour).
-        ``views``: an hour the one-product way decides (:meth:`_coded_hour`) also books its
+        ``views``: an hour the one-product way decides (:func:`_coded_hour`) also books its
         content views in the ledger (per region: counts, the same books in any order).
 
         An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
@@ -95,7 +95,7 @@ class WishDecisions(HourTables):
                 np.array([channels_l[j] for j in few], np.int8),
                 np.array([kols_l[j] for j in few], np.int32),
             )
-        elif self._coded_hour(total):
+        elif _coded_hour(self.model.n_sku, total):
             rows = self._one_product_rows(hour, fresh, rng, views)
             if rows is None:
                 return None
@@ -276,11 +276,6 @@ class WishDecisions(HourTables):
             every = None if n_views in (0, len(content)) else content[order]
             coded = _Coded(first, every, n_views, order, flat)
         return self._one_product_chances(hour, consumers, coded, rng, books)
-
-    def _coded_hour(self, total: int) -> bool:
-        """Whether an hour of ``total`` fresh exposures is decided by the one-product way
-        with its exposures coded by batch (:meth:`_one_product_rows`)."""
-        return self.model.n_sku == 1 and _ONE_PRODUCT and _SMALL_BATCH < total <= _WISH_CHUNK
 
     def _one_product_rows(
         self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
@@ -723,6 +718,13 @@ class WishDecisions(HourTables):
         if x > 0:  # nothing lost adds nothing
             fb.add_demand_lost_of({s: 0.0 + x})
         return [at] if rng.random() < q else []
+
+
+def _coded_hour(n_sku: int, total: int) -> bool:
+    """Whether an hour of ``total`` fresh exposures in a world of ``n_sku`` products is
+    decided by the one-product way with its exposures coded by batch
+    (:meth:`WishDecisions._one_product_rows`)."""
+    return n_sku == 1 and _ONE_PRODUCT and _SMALL_BATCH < total <= _WISH_CHUNK
 
 
 class _Coded(NamedTuple):
