@@ -140,3 +140,21 @@ def test_an_hour_through_decide_books_the_views_as_the_general_way(base_model, s
         flows = [m.ledger.hour[f].tobytes() for f in sorted(m.ledger.hour)]
         books.append([m.ledger.hour_block.tobytes(), *units, *flows, *_state(m)])
     assert books[0] == books[1]
+
+
+def test_exp_of_a_python_float_is_the_arrays():
+    """The single exposure's price factor takes numpy's exp of a Python float: the same bits
+    as numpy's exp over an array (its vector loop), which math.exp does not always give."""
+    r = np.random.default_rng(5)
+    x = np.concatenate(
+        [
+            r.normal(0.0, 3.0, 200_000),
+            r.uniform(-745.0, 710.0, 50_000),
+            r.normal(0.0, 1e-8, 10_000),
+            [0.0, -0.0, 709.78, -745.1, -708.4, 1e-300, -1e-300, 5e-324],
+        ]
+    )
+    with np.errstate(over="ignore"):
+        whole = np.exp(x)
+        one = np.array([float(np.exp(v)) for v in x.tolist()])
+    assert whole.tobytes() == one.tobytes()

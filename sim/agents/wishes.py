@@ -701,7 +701,8 @@ class WishDecisions(HourTables):
         if k >= 0:
             q *= m.kol_trust.item(k)
         ratio = m.price_ratio.item(s) - 1.0
-        q *= np.exp(np.array([-self.price_sensitivity.item(c) * ratio])).item(0)
+        # numpy's exp of a Python float: its own loop on one element (not math.exp's bits)
+        q *= float(np.exp(-self.price_sensitivity.item(c) * ratio))
         q *= self._novelty(s, hour)
         boost, fatigue = self._seen_factors()
         q *= boost.item(count)
