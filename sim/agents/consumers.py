@@ -253,9 +253,11 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             return
         consumers, skus, channels, kols, qty, is_revisit = wish
         order = rng.permutation(len(consumers))  # random arrival order within the hour
-        consumers, skus, channels, kols, qty, is_revisit = (
-            a[order] for a in (consumers, skus, channels, kols, qty, is_revisit)
-        )
+        consumers, channels, kols, qty = (a[order] for a in (consumers, channels, kols, qty))
+        if m.n_sku > 1:  # (one product: every wish's product is 0)
+            skus = skus[order]
+        if revisits:  # (without revisits no wish is one)
+            is_revisit = is_revisit[order]
         if revisits:  # the first-time wishes (the demand)
             first = ~is_revisit
             f_consumers, f_skus, f_qty = consumers[first], skus[first], qty[first]
@@ -376,9 +378,15 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
     def watch_order(self, order_ids: np.ndarray, deadlines: np.ndarray) -> None:
         """Remember to check these orders for cancellation at their deadlines (hours)."""
         horizon = self.model.horizon_hours
-        for d in np.unique(deadlines):
+        if len(deadlines) == 1:  # one order (the usual): its deadline alone
+            d = deadlines.item(0)
             if d < horizon:
-                self._cancel_checks.setdefault(int(d), []).append(order_ids[deadlines == d])
+                self._cancel_checks.setdefault(d, []).append(order_ids[:1].copy())
+            return
+        # each deadline's orders, in their order (np.unique and a mask per deadline, at once)
+        for d, at in _positions_by_value(deadlines):
+            if d < horizon:
+                self._cancel_checks.setdefault(d, []).append(order_ids[at])
 
     def check_cancellations(self, hour: int) -> None:
         """Waiting consumers whose order is late past the grace may cancel it."""

@@ -1,0 +1,47 @@
+"""The consumers remember orders to check for cancellation by deadline
+(``ConsumerPopulation.watch_order``): one order alone, several grouped by one stable sort
+(``_positions_by_value``). It must remember what ``np.unique`` and a mask per deadline gave:
+the same hours, the same arrays (values and dtype) in the same order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+from sim.model import ViralChainModel
+
+HORIZON = 48
+
+
+@pytest.fixture(scope="module")
+def model() -> ViralChainModel:
+    return ViralChainModel(
+        sim.compose(None, ["market.n_consumers=500", f"run.horizon_hours={HORIZON}"]), 1
+    )
+
+
+def _long_way(checks: dict, order_ids: np.ndarray, deadlines: np.ndarray) -> None:
+    for d in np.unique(deadlines):
+        if d < HORIZON:
+            checks.setdefault(int(d), []).append(order_ids[deadlines == d])
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_watch_order_remembers_as_unique_and_masks(model, seed):
+    r = np.random.default_rng(seed)
+    pop = model.population
+    pop._cancel_checks = {}
+    expect: dict = {}
+    for _ in range(int(r.integers(1, 6))):
+        k = int(r.choice([0, 1, 1, 2, 5, 40]))
+        ids = r.integers(0, 10_000, k).astype(np.int64)
+        deadlines = r.integers(HORIZON - 10, HORIZON + 5, k).astype(np.int64)
+        pop.watch_order(ids, deadlines)
+        _long_way(expect, ids, deadlines)
+    got = pop._cancel_checks
+    assert list(got) == list(expect)
+    for hour, arrays in expect.items():
+        assert all(type(h) is int for h in got)
+        assert [a.tobytes() for a in got[hour]] == [a.tobytes() for a in arrays]
+        assert [a.dtype for a in got[hour]] == [a.dtype for a in arrays]
