@@ -252,12 +252,14 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if wish is None or len(wish[0]) == 0:
             return
         consumers, skus, channels, kols, qty, is_revisit = wish
-        order = rng.permutation(len(consumers))  # random arrival order within the hour
-        consumers, channels, kols, qty = (a[order] for a in (consumers, channels, kols, qty))
-        if m.n_sku > 1:  # (one product: every wish's product is 0)
-            skus = skus[order]
-        if revisits:  # (without revisits no wish is one)
-            is_revisit = is_revisit[order]
+        if len(consumers) > 1:  # random arrival order within the hour (one wish: shuffling
+            # one element draws nothing, and the order is itself)
+            order = rng.permutation(len(consumers))
+            consumers, channels, kols, qty = (a[order] for a in (consumers, channels, kols, qty))
+            if m.n_sku > 1:  # (one product: every wish's product is 0)
+                skus = skus[order]
+            if revisits:  # (without revisits no wish is one)
+                is_revisit = is_revisit[order]
         if revisits:  # the first-time wishes (the demand)
             first = ~is_revisit
             f_consumers, f_skus, f_qty = consumers[first], skus[first], qty[first]

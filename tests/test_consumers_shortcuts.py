@@ -45,3 +45,15 @@ def test_watch_order_remembers_as_unique_and_masks(model, seed):
         assert all(type(h) is int for h in got)
         assert [a.tobytes() for a in got[hour]] == [a.tobytes() for a in arrays]
         assert [a.dtype for a in got[hour]] == [a.dtype for a in arrays]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_shuffling_one_wish_draws_nothing(seed):
+    """decide does not shuffle an hour of one wish: ``permutation(1)`` is ``[0]`` and leaves
+    the generator as it was (Fisher-Yates draws once per element after the first)."""
+    g = np.random.default_rng(seed)
+    g.random(int(seed))  # anywhere in the stream
+    g.integers(0, 7, seed % 2)  # a half-used 32-bit word or not
+    before = g.bit_generator.state
+    assert g.permutation(1).tolist() == [0]
+    assert g.bit_generator.state == before
