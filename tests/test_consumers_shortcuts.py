@@ -1,7 +1,8 @@
-"""The consumers remember orders to check for cancellation by deadline
-(``ConsumerPopulation.watch_order``): one order alone, several grouped by one stable sort
-(``_positions_by_value``). It must remember what ``np.unique`` and a mask per deadline gave:
-the same hours, the same arrays (values and dtype) in the same order."""
+"""Shortcuts of the consumers' hour (``sim/agents/consumers.py``), each against the long way:
+orders remembered for the cancellation check by deadline (``watch_order``: one order alone,
+several grouped by one stable sort, against ``np.unique`` and a mask per deadline: the same
+hours, the same arrays in the same order), and an hour of one wish left unshuffled (its
+shuffle draws nothing)."""
 
 from __future__ import annotations
 
