@@ -788,6 +788,7 @@ class _Repeats:
                 members.append(i + 1)
                 last = i
             self.members: list[int] | np.ndarray = members
+            self._at = np.array(members, dtype=np.intp)  # the same, to index arrays with
             self.sizes: list[int] | np.ndarray = sizes
         else:
             brk = np.flatnonzero(np.diff(repeated) != 1)  # a group ends at repeated[brk]
@@ -801,16 +802,16 @@ class _Repeats:
         """Each member's count ``seen`` (uint16) plus its group's other exposures."""
         if self.few:
             extra = [z - 1 for z in self.sizes for _ in range(z)]
-            seen[self.members] += np.array(extra, dtype=np.uint16)
+            seen[self._at] += np.array(extra, dtype=np.uint16)
         else:
             seen[self.members] += np.repeat((self.sizes - 1).astype(np.uint16), self.sizes)
 
-    def losers(self, p: np.ndarray) -> list[int] | np.ndarray:
+    def losers(self, p: np.ndarray) -> np.ndarray:
         """The members that are not their consumer's chance: all but the first of the
         highest ``p`` of each group (lexsort's choice of ``-p``: NaN last)."""
         members = self.members
         if self.few:  # on Python numbers
-            pm = p[members].tolist()
+            pm = p[self._at].tolist()
             out: list[int] = []
             a = 0
             for size in self.sizes:
@@ -820,7 +821,7 @@ class _Repeats:
                         best = j
                 out += members[a:best] + members[best + 1 : a + size]
                 a += size
-            return out
+            return np.array(out, dtype=np.intp)
         sizes = self.sizes
         starts = np.cumsum(sizes) - sizes
         pm = p[members]
