@@ -51,6 +51,8 @@ _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions pa
 # _first_best works out only the groups of more than one exposure when fewer than one group
 # in this many has more than one (0: always; a very large number: never)
 _FEW_REPEATED = 4
+# from this many exposures, the one-product way selects its chances by their indices
+_INDEX_FROM = 4096
 
 
 class WishDecisions(HourTables):
@@ -421,7 +423,10 @@ class WishDecisions(HourTables):
             # (those not a chance add zeros)
             if keep is not None:
                 p_plain[losers] = 0.0
-                p_draw = p[keep]
+                # the chances' probabilities and positions (a large hour: by their indices,
+                # quicker than two boolean selections)
+                chosen = np.flatnonzero(keep) if n > _INDEX_FROM else None
+                p_draw = p[keep] if chosen is None else np.take(p, chosen)
                 p[losers] = 0.0
             if coded.views:
                 kept = p if every is None else np.where(every, p, 0.0)
@@ -434,7 +439,7 @@ class WishDecisions(HourTables):
                 if total > 0:
                     fb.add_demand_lost_of({0: total})
             if keep is not None:
-                p, order = p_draw, order[keep]
+                p, order = p_draw, order[keep] if chosen is None else np.take(order, chosen)
         want = rng.random(len(p)) < p
         return order[want]
 
