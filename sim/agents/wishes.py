@@ -319,11 +319,12 @@ class WishDecisions(HourTables):
             every = order < n_views
         else:
             every = np.repeat(np.array([b.channel in _CONTENT for b in fresh]), lengths)[order]
-        if views and n_views:
+        if views and n_views:  # counted per region here: the same integer books
             regions = np.take(self.region, flat)
             if every is not None:
                 regions = regions[every]
-            m.ledger.add_region_flow("views", np.zeros(n_views, np.int32), regions, 1)
+            counts = np.bincount(regions, minlength=m.ledger.n_regions)
+            m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         coded = _Coded(first, every, n_views, order, flat)
         idx = self._one_product_wish_rows(hour, consumers, None, None, rng, None, coded)
         if idx is None or len(idx) == 0:
@@ -724,6 +725,14 @@ class WishDecisions(HourTables):
         if x > 0:  # nothing lost adds nothing
             fb.add_demand_lost_of({s: 0.0 + x})
         return [at] if rng.random() < q else []
+
+
+@functools.lru_cache(maxsize=8)
+def _arange(n: int) -> np.ndarray:
+    """``np.arange(n)``, made once (read only)."""
+    out = np.arange(n)
+    out.flags.writeable = False
+    return out
 
 
 def _coded_hour(n_sku: int, total: int) -> bool:
