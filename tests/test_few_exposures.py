@@ -339,3 +339,36 @@ def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
         world, hour, cons, skus, channels, kols, stream(seed, "one"), "_single_wish"
     )
     assert calls == [1]
+
+
+@pytest.mark.parametrize("seed", range(48))
+def test_an_hour_of_one_exposure_decides_as_the_numpy_way(base_model, seed, monkeypatch):
+    """``_wishes`` of an hour of one exposure (``_one_wish_row``: straight to the single
+    wish, without lists) gives the numpy way's rows, books and generator state, a product
+    not on sale yet included (no draw), among empty batches or not."""
+    from sim.content import Exposures
+
+    world = _world(base_model, seed)
+    r = np.random.default_rng(4000 + seed)
+    hour = int(r.integers(0, 400))
+    s = int(r.integers(0, world.n_sku))
+    if seed % 4 == 1:  # this product (or another) not on sale yet
+        world.sellable_from = world.sellable_from.copy()
+        world.sellable_from[s if seed % 8 == 1 else (s + 1) % world.n_sku] = hour + 5
+    channel = int(r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM]))
+    kol = int(r.integers(-1, len(world.kol_trust))) if channel in (CH_VIDEO, CH_LIVE) else -1
+    one = Exposures(np.array([int(r.integers(0, N))]), np.array([s], np.int32), channel, kol)
+    empty = Exposures(np.empty(0, np.int64), np.empty(0, np.int32), CH_LIVE, 0)
+    fresh = [empty, one] if seed % 3 == 0 else [one]
+    got = {}
+    for name, small in (("long", 0), ("short", wishes._SMALL_BATCH)):
+        m = copy.deepcopy(world)
+        monkeypatch.setattr(wishes, "_SMALL_BATCH", small)
+        g = stream(seed, "one")
+        rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
+        got[name] = (
+            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
+            _state(m),
+            g.bit_generator.state,
+        )
+    assert got["short"] == got["long"]

@@ -78,7 +78,11 @@ class WishDecisions(HourTables):
         if not fresh:
             return None
         total = sum(len(b) for b in fresh)
-        if total <= min(_SMALL_BATCH, _WISH_CHUNK):  # a few: on Python lists, not concatenated
+        if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
+            rows = self._one_wish_row(hour, fresh, rng)
+            if rows is None:
+                return None
+        elif total <= min(_SMALL_BATCH, _WISH_CHUNK):  # a few: on Python lists, not concatenated
             consumers_l: list[int] = []
             skus_l: list[int] = []
             channels_l: list[int] = []
@@ -118,6 +122,23 @@ class WishDecisions(HourTables):
         if mean_extra > 0:
             qty += rng.poisson(mean_extra, n_wish)
         return (*rows, qty, np.zeros(n_wish, bool))
+
+    def _one_wish_row(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+        """:meth:`_wishes`'s rows for an hour of one exposure: what :meth:`_few_wish_rows`
+        decides for it (nothing if its product is not on sale yet, else
+        :meth:`_single_wish`), without the lists."""
+        b = next(b for b in fresh if len(b))
+        c, s = b.consumers.item(0), b.skus.item(0)
+        if not self._on_sale(hour).every and self.model.sellable_from.item(s) > hour:
+            return None  # its exposure is dropped: no draw
+        if not self._single_wish(hour, c, s, b.channel, b.kol, rng, 0):
+            return None
+        return (
+            np.array([c], np.int64),
+            np.array([s], np.int64),
+            np.array([b.channel], np.int8),
+            np.array([b.kol], np.int32),
+        )
 
     def _wishes_in_chunks(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
         """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for
