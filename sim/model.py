@@ -328,8 +328,9 @@ class ViralChainModel(mesa.Model):
     def _track_working_capital(self) -> None:
         """Stock and work in progress at cost, minus what buyers prepaid for open orders.
 
-        The stock at cost is recomputed only when a stock or the units' average cost
-        changed since the last hour (:meth:`_stock_at_cost`); the rest is a few scalars.
+        The stock at cost is recomputed only when a stock (the reservations aside: they
+        are no part of it) or the units' average cost changed since the last hour
+        (:meth:`_stock_at_cost`); the rest is a few scalars.
         """
         books = self._wc_books
         if books is None:
@@ -359,10 +360,11 @@ class ViralChainModel(mesa.Model):
 
     def _list_wc_books(self) -> tuple:
         """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
-        buffer, the ledger's made units and their value, the money of buyers' advances, and
-        each brand's factories (the ledger's arrays are changed in place, never rebound)."""
+        part the books read (every stock but the reservations), the ledger's made units and
+        their value, the money of buyers' advances, and each brand's factories (the
+        ledger's arrays are changed in place, never rebound)."""
         self._wc_books = (
-            self.holdings.buffer,
+            self.holdings.read,  # every stock but the reservations (no part of its value)
             *self._wc_arrays(),
             [brand.factories for brand in self.brands],
         )
