@@ -69,6 +69,7 @@ _STATE_COLUMNS: dict[str, int | bool] = {
     "delivered_hour": -1,
 }
 _STATE_NAMES = frozenset(_STATE_COLUMNS)
+_FEW_IDS = 8  # up to this many orders, a verb checks their status on Python numbers
 _OWN_NAMES = frozenset(_COLUMNS) - _STATE_NAMES  # the columns ``accept`` must be given
 
 
@@ -197,6 +198,13 @@ class OrderBook:
 
     def _require(self, ids: np.ndarray, verb: str, allowed: tuple[int, ...]) -> None:
         ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) <= _FEW_IDS:  # a few orders (most calls): on Python numbers
+            n, status = self.n, self._cols["status"]
+            for i in ids.tolist():
+                if not 0 <= i < n or status.item(i) not in allowed:
+                    break  # refused: the long way below says which and why
+            else:
+                return
         if len(ids) and (ids.min() < 0 or ids.max() >= self.n):
             raise OrderStateError(f"cannot {verb}: order ids outside 0..{self.n - 1}")
         status = self._cols["status"][ids]
