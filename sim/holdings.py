@@ -179,15 +179,23 @@ class _Widening:
                 a[index] -= values
             return
         dt = getattr(values, "dtype", None)
-        if (
-            dt is not None
-            and dt != a.dtype
-            and dt.kind in "biu"
-            and a.dtype.kind == "i"
-            and np.can_cast(dt, a.dtype)
-        ):
-            values = values.astype(a.dtype)
+        if dt is not None and dt != a.dtype:
+            widen = _WIDEN.get((dt, a.dtype))
+            if widen is None:
+                widen = _WIDEN[dt, a.dtype] = _widens(dt, a.dtype)
+            if widen:
+                values = values.astype(a.dtype)
         self._ufunc.at(a, index, values)
+
+
+def _widens(values: np.dtype, target: np.dtype) -> bool:
+    """Whether :meth:`_Widening.at` gives values of dtype ``values`` the ``target`` dtype
+    first: integer values into an integer array that holds every one of them."""
+    return values.kind in "biu" and target.kind == "i" and bool(np.can_cast(values, target))
+
+
+# _widens by (values' dtype, array's dtype), as asked: a few pairs in a run
+_WIDEN: dict[tuple[np.dtype, np.dtype], bool] = {}
 
 
 @dataclass(frozen=True)
