@@ -5,6 +5,9 @@ verbs' effects on whole runs are those of the numpy way."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -40,8 +43,8 @@ def _outcome(fn, *args) -> str | None:
     return None
 
 
-def _book(rng: np.random.Generator, n: int) -> OrderBook:
-    book = OrderBook()
+def _book(rng: np.random.Generator, n: int, capacity: int = 1024) -> OrderBook:
+    book = OrderBook(capacity)
     if n:
         book.accept(
             consumer=np.arange(n),
@@ -96,3 +99,35 @@ def test_runs_with_the_numpy_check_give_the_same_books(monkeypatch):
         assert a.tobytes() == b.tobytes(), name
     assert fast.recorder.data.tobytes() == slow.recorder.data.tobytes()
     assert fast.rng.bit_generator.state == slow.rng.bit_generator.state
+
+
+def test_column_views_are_read_only_slices_that_follow_the_book():
+    rng = np.random.default_rng(0)
+    book = _book(rng, 5, capacity=16)
+    for copy_of in (lambda b: pickle.loads(pickle.dumps(b)), copy.deepcopy, lambda b: b):
+        assert book.n == 5  # the copies had their own columns
+        b = copy_of(book)
+        for _ in range(6):  # grows past its capacity (16) on the way
+            for name in orders._COLUMNS:
+                view = getattr(b, name)
+                assert len(view) == b.n and not view.flags.writeable, name
+                assert np.shares_memory(view, b._cols[name]), name
+                with pytest.raises(ValueError):
+                    view[:1] = view[:1]
+            b.allocate(np.flatnonzero(b.status == 0)[:1], 3)  # a verb's write is seen
+            b.accept(
+                consumer=np.arange(4),
+                sku=1,
+                brand=0,
+                region=np.zeros(4, dtype=np.int16),
+                quantity=np.full(4, 2, dtype=np.int32),
+                price=2.0,
+                channel=np.zeros(4, dtype=np.int8),
+                kol=np.full(4, -1),
+                platform=np.zeros(4, dtype=np.int16),
+                impulse=np.zeros(4, dtype=bool),
+                placed_hour=1,
+                promise_hours=np.ones(4),
+            )
+            assert b.sku[-4:].tolist() == [1] * 4 and b.quantity[-1] == 2
+        assert b.n == 5 + 24
