@@ -6,10 +6,20 @@ timer that charges the elapsed time to that family: KOLs and posts are *content*
 consumer populations *consumers*, then brands, factories, warehouses, carriers, and the
 recorder is *recording*; the model's working-capital bookkeeping is charged to *brands*. Calls
 nest: a brand's ``take_orders`` called from the consumers' ``decide`` is
-charged to *brands*, and the consumers get the rest. Whatever runs outside those methods (the
-model's glue in ``step()``, Mesa's event loop) is *other*. Event callbacks (carriers' cut-offs,
+charged to *brands*, and the consumers get the rest. Event callbacks (carriers' cut-offs,
 brands' reviews, KOLs' posts) are charged to their actor too, which a timer around the
 phases of ``step()`` could not do.
+
+What runs outside the actors' methods is split into named parts (:data:`GLUE`): *build* (the
+model's constructor: the world, the population and its graph, the timeline, less the actors'
+own methods it calls), *graph look-ups* (the hour's batch of the posts' sharers' look-ups,
+``sim.content.PendingShares``, and the posts' mutual excitation, ``cross_excite``: content
+work that runs from the model's step), *step glue* (``ViralChainModel.step``'s own work
+between the actors' calls, the hour's reset of the books included), *event loop* (Mesa's
+loop and the model's ``_advance_time``: events made, pushed, popped and run, less their
+callbacks' own phases) and *KPIs* (the KPIs and the events table after the hours; the
+timeseries table is the recorder's). Whatever is left (the config's validation, the run's id)
+is *other*.
 
 The per-agent reference's individual consumers (``ReferenceConsumer``) are deliberately not
 wrapped: a timer per agent-step would distort what it measures; their time is charged to
@@ -37,8 +47,15 @@ PHASES = (
     "warehouses",
     "carriers",
     "recording",
+    "build",
+    "graph look-ups",
+    "step glue",
+    "event loop",
+    "KPIs",
     "other",
 )
+# the parts of what used to be one "other" phase (see the module's docstring)
+GLUE = ("build", "graph look-ups", "step glue", "event loop", "KPIs")
 
 
 class PhaseProfiler:
@@ -107,6 +124,36 @@ def _families() -> dict[str, list[type]]:
     }
 
 
+def _glue() -> list[tuple[Any, str, str]]:
+    """The model's parts outside the actors' methods, as (owner, attribute, phase): classes'
+    methods and module functions (patched where the caller looks them up)."""
+    import sim.metrics
+    import sim.model
+    import sim.result
+    from sim.content import PendingShares
+    from sim.model import ViralChainModel
+
+    out: list[tuple[Any, str, str]] = [
+        (ViralChainModel, "__init__", "build"),
+        (ViralChainModel, "step", "step glue"),
+        (ViralChainModel, "_advance_time", "event loop"),
+        (sim.model, "cross_excite", "graph look-ups"),
+        (sim.result, "events_frame", "KPIs"),
+        (sim.result, "check_kpis", "KPIs"),
+    ]
+    out += [
+        (PendingShares, name, "graph look-ups")
+        for name, attr in vars(PendingShares).items()
+        if not name.startswith("__") and inspect.isfunction(attr)
+    ]
+    out += [
+        (sim.metrics, name, "KPIs")
+        for name, attr in vars(sim.metrics).items()
+        if inspect.isfunction(attr) and attr.__module__ == "sim.metrics"
+    ]
+    return out
+
+
 def _timed(fn: Callable[..., Any], phase: str, prof: PhaseProfiler) -> Callable[..., Any]:
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
@@ -147,6 +194,7 @@ def instrument() -> PhaseProfiler:
                         targets.append((owner, name, phase))
     if hasattr(ViralChainModel, "_track_working_capital"):
         targets.append((ViralChainModel, "_track_working_capital", "brands"))
+    targets += _glue()
     for cls, name, phase in targets:
         wrapped = _timed(getattr(cls, name), phase, PROFILER)
         _KEEP.append(wrapped)

@@ -12,6 +12,9 @@ What this buys: "did any stock change since I last looked?" is one comparison of
 buffer's bytes (:meth:`Holdings.key`) with those seen then, so the hourly books that depend
 only on stocks (working capital, the recorded stocks) are recomputed only when something
 changed; and clearing the hour's flows is one ``fill``. Most hours of a run change no stock.
+The warehouses' reservations (``reserved``) move with every sale but no hourly book reads
+them: they sit at the buffer's end (:data:`UNREAD`), after the part the books compare
+(:meth:`Holdings.books_key`), so a sale that moves no other stock leaves those books alone.
 
 The one rule for owners: change these arrays in place (``a[i] += q``, ``np.add.at(a, …)``,
 ``a.fill(0)``), never rebind them (``self.on_hand = …``), or the buffer stops seeing them.
@@ -43,6 +46,10 @@ BACKLOG_STOCKS = ("backlog_units", "backlog_region")
 # hourly counter of a warehouse or factory must be listed here
 WAREHOUSE_FLOWS = ("shipped_hour", "returned_hour", "received_hour")
 FACTORY_FLOWS = ("produced_hour",)
+# stock arrays no hourly book reads (working capital and the recorded stocks read every
+# other one): kept at the buffer's end, outside Holdings.books_key; a book that reads one
+# must take it off this list
+UNREAD = ("reserved",)
 
 
 class Holdings:
@@ -52,11 +59,14 @@ class Holdings:
         buffer: every array's elements, owner by owner, field by field (C order).
     """
 
-    def __init__(self, owned: list[tuple[object, tuple[str, ...]]]):
+    def __init__(self, owned: list[tuple[object, tuple[str, ...]]], unread: tuple[str, ...] = ()):
         arrays = [(owner, name, getattr(owner, name)) for owner, names in owned for name in names]
         for owner, name, a in arrays:
             if a.dtype != np.int64:
                 raise TypeError(f"{type(owner).__name__}.{name}: int64 expected, got {a.dtype}")
+        # the arrays named in ``unread`` last, each part in the owners' order
+        read = [x for x in arrays if x[1] not in unread]
+        arrays = read + [x for x in arrays if x[1] in unread]
         self.buffer = np.zeros(sum(a.size for _, _, a in arrays), dtype=np.int64)
         self._views: list[tuple[object, str, np.ndarray]] = []
         pos = 0
@@ -67,10 +77,17 @@ class Holdings:
             self._views.append((owner, name, view))
             pos += a.size
         self._zero = bytes(self.buffer.nbytes)
+        # the part of the buffer the hourly books read: every array but the ``unread`` ones
+        self.read = self.buffer[: sum(a.size for _, _, a in read)]
 
     def key(self) -> bytes:
         """The buffer's bytes: equal keys, equal arrays (every element of every owner)."""
         return self.buffer.tobytes()
+
+    def books_key(self) -> bytes:
+        """The bytes of :attr:`read`: equal keys, equal arrays but for the ``unread`` ones
+        (what an hourly book that reads none of those may compare)."""
+        return self.read.tobytes()
 
     def any(self) -> bool:
         """Whether any element is nonzero."""
@@ -162,15 +179,23 @@ class _Widening:
                 a[index] -= values
             return
         dt = getattr(values, "dtype", None)
-        if (
-            dt is not None
-            and dt != a.dtype
-            and dt.kind in "biu"
-            and a.dtype.kind == "i"
-            and np.can_cast(dt, a.dtype)
-        ):
-            values = values.astype(a.dtype)
+        if dt is not None and dt != a.dtype:
+            widen = _WIDEN.get((dt, a.dtype))
+            if widen is None:
+                widen = _WIDEN[dt, a.dtype] = _widens(dt, a.dtype)
+            if widen:
+                values = values.astype(a.dtype)
         self._ufunc.at(a, index, values)
+
+
+def _widens(values: np.dtype, target: np.dtype) -> bool:
+    """Whether :meth:`_Widening.at` gives values of dtype ``values`` the ``target`` dtype
+    first: integer values into an integer array that holds every one of them."""
+    return values.kind in "biu" and target.kind == "i" and bool(np.can_cast(values, target))
+
+
+# _widens by (values' dtype, array's dtype), as asked: a few pairs in a run
+_WIDEN: dict[tuple[np.dtype, np.dtype], bool] = {}
 
 
 @dataclass(frozen=True)
@@ -191,4 +216,4 @@ def gather(m: ViralChainModel) -> tuple[Holdings, Holdings]:
     stocks += [(b.selling, BACKLOG_STOCKS) for b in m.brands]
     flows: list[tuple[object, tuple[str, ...]]] = [(w, WAREHOUSE_FLOWS) for w in m.warehouses]
     flows += [(f, FACTORY_FLOWS) for f in m.factories]
-    return Holdings(stocks), Holdings(flows)
+    return Holdings(stocks, UNREAD), Holdings(flows)

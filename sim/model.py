@@ -328,8 +328,9 @@ class ViralChainModel(mesa.Model):
     def _track_working_capital(self) -> None:
         """Stock and work in progress at cost, minus what buyers prepaid for open orders.
 
-        The stock at cost is recomputed only when a stock or the units' average cost
-        changed since the last hour (:meth:`_stock_at_cost`); the rest is a few scalars.
+        The stock at cost is recomputed only when a stock (the reservations aside: they
+        are no part of it) or the units' average cost changed since the last hour
+        (:meth:`_stock_at_cost`); the rest is a few scalars.
         """
         books = self._wc_books
         if books is None:
@@ -359,10 +360,11 @@ class ViralChainModel(mesa.Model):
 
     def _list_wc_books(self) -> tuple:
         """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
-        buffer, the ledger's made units and their value, the money of buyers' advances, and
-        each brand's factories (the ledger's arrays are changed in place, never rebound)."""
+        part the books read (every stock but the reservations), the ledger's made units and
+        their value, the money of buyers' advances, and each brand's factories (the
+        ledger's arrays are changed in place, never rebound)."""
         self._wc_books = (
-            self.holdings.buffer,
+            self.holdings.read,  # every stock but the reservations (no part of its value)
             *self._wc_arrays(),
             [brand.factories for brand in self.brands],
         )
@@ -416,7 +418,8 @@ class ViralChainModel(mesa.Model):
         """What the supply side keeps (debug mode): each warehouse's holding-cost array is
         the ledger's, each brand's standing costs and live levers are those
         :meth:`Brand._list_watched` would list now, its sensing's running totals are the
-        sums of its hourly rows and its event plan's kept due hours those of its events."""
+        sums of its hourly rows, its event plan's kept due hours those of its events and
+        the last mile its promises read that of now."""
         from sim import standing_costs
         from sim.invariants import InvariantError
 
@@ -436,6 +439,10 @@ class ViralChainModel(mesa.Model):
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
+        for b in self.brands:  # the last mile as the promises read it
+            kept = b.selling._cutoffs
+            if kept is not None and kept != b.selling.cutoffs_now():
+                raise InvariantError(f"hour {self.hour}: {b.name}: stale last-mile cut-offs")
         for b in self.brands:  # totals and due hours the reviews read
             b.sensing.check_totals()
             b.supply.event_plan.check_dues()

@@ -69,6 +69,7 @@ _STATE_COLUMNS: dict[str, int | bool] = {
     "delivered_hour": -1,
 }
 _STATE_NAMES = frozenset(_STATE_COLUMNS)
+_FEW_IDS = 8  # up to this many orders, a verb checks their status on Python numbers
 _OWN_NAMES = frozenset(_COLUMNS) - _STATE_NAMES  # the columns ``accept`` must be given
 
 
@@ -91,18 +92,19 @@ class OrderBook:
         self._cols: dict[str, np.ndarray] = {
             k: np.empty(self._cap, dtype=t) for k, t in _COLUMNS.items()
         }
+        self._read_only = _read_only(self._cols)
 
     def __len__(self) -> int:
         return self.n
 
     def __getattr__(self, name: str) -> np.ndarray:
         # called only when ``name`` is not in the instance's dict: the view is made once and
-        # kept there (a plain attribute read from then on) until ``accept`` adds rows
+        # kept there (a plain attribute read from then on) until ``accept`` adds rows; a
+        # slice of the column's read-only view is read-only (no flags to set)
         d = self.__dict__
-        cols = d.get("_cols")
+        cols = d.get("_read_only")
         if cols is not None and name in cols:
             view = cols[name][: d["n"]]
-            view.flags.writeable = False
             d[name] = view
             return view
         raise AttributeError(name)
@@ -114,8 +116,13 @@ class OrderBook:
             d.pop(name, None)
 
     def __getstate__(self) -> dict[str, object]:
-        # the kept views would be pickled as copies, detached from the columns: leave them out
-        return {k: v for k, v in self.__dict__.items() if k not in _COLUMNS}
+        # the kept views would be pickled as copies, detached from the columns: leave them
+        # out, and the read-only views of the columns (made again from the columns)
+        return {k: v for k, v in self.__dict__.items() if k not in _COLUMNS and k != "_read_only"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._read_only = _read_only(self._cols)
 
     # ------------------------------------------------------------------ creation
     def accept(self, **columns: np.ndarray | int | float) -> np.ndarray:
@@ -149,6 +156,7 @@ class OrderBook:
                 grown[: self.n] = arr[: self.n]
                 self._cols[name] = grown
             self._cap = new_cap
+            self._read_only = _read_only(self._cols)
         sl = slice(self.n, need)
         for name in _COLUMNS:
             value = columns[name] if name in columns else _STATE_COLUMNS[name]
@@ -197,6 +205,13 @@ class OrderBook:
 
     def _require(self, ids: np.ndarray, verb: str, allowed: tuple[int, ...]) -> None:
         ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) <= _FEW_IDS:  # a few orders (most calls): on Python numbers
+            n, status = self.n, self._cols["status"]
+            for i in ids.tolist():
+                if not 0 <= i < n or status.item(i) not in allowed:
+                    break  # refused: the long way below says which and why
+            else:
+                return
         if len(ids) and (ids.min() < 0 or ids.max() >= self.n):
             raise OrderStateError(f"cannot {verb}: order ids outside 0..{self.n - 1}")
         status = self._cols["status"][ids]
@@ -215,3 +230,13 @@ class OrderBook:
     def units_by_status(self) -> np.ndarray:
         """Total units per status code (length 7)."""
         return np.bincount(self.status, weights=self.quantity, minlength=7).astype(np.int64)
+
+
+def _read_only(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A read-only view of each column's whole buffer (the book's columns are its slices)."""
+    out = {}
+    for name, col in cols.items():
+        view = col[:]
+        view.flags.writeable = False
+        out[name] = view
+    return out

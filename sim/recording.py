@@ -98,14 +98,15 @@ class Recorder:
         """Add the hour's flows and set the stocks at its end.
 
         The stocks come from a cached block (:meth:`stocks`), rebuilt only when a stock
-        changed since the last hour (the model's holdings buffer tells); most hours change
-        none. Flows are added only when there were any.
+        they read changed since the last hour (the model's holdings buffer tells, the
+        warehouses' reservations left out: :meth:`sim.holdings.Holdings.books_key`); most
+        hours change none. Flows are added only when there were any.
         """
         if self.resolution == "off":
             return
         m = self.model
         row = self._rows[hour // self.period]
-        key = m.holdings.key()
+        key = m.holdings.books_key()
         if key != self._stocks_key:
             if self._stock_sums is None:
                 self._stock_sums = self._summed_stocks()

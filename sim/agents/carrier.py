@@ -174,7 +174,7 @@ class Carrier(mesa.Agent):
         book = m.orders
         regions = book.region[ids]
         units = 0
-        for r in np.unique(regions):
+        for r in _distinct(regions):
             sel = ids[regions == r]
             qty = book.quantity[sel]
             n = int(qty.sum())
@@ -218,10 +218,10 @@ class Carrier(mesa.Agent):
         wh = book.warehouse[ids]
         regions = book.region[ids]
         one = wh.min() == wh.max()  # one warehouse shipped them all (the usual case)
-        for w in np.unique(wh):
+        for w in _distinct(wh):
             sel, reg = (ids, regions) if one else (ids[wh == w], regions[wh == w])
             dest = m.warehouses[int(w)]
-            for r in np.unique(reg):
+            for r in _distinct(reg):
                 part = sel[reg == r]
                 qty = book.quantity[part]
                 n = int(qty.sum())
@@ -264,3 +264,14 @@ class Carrier(mesa.Agent):
                 skus, qty = book.sku[c.order_ids], book.quantity[c.order_ids]
                 ints.subtract.at(self.returns_in_transit, skus, qty)
                 m.warehouses[m.warehouse_index[c.destination]].receive_returns(c.order_ids, hour)
+
+
+_FEW_ROWS = 64  # up to this many rows, _distinct sorts a set of Python ints
+
+
+def _distinct(values: np.ndarray) -> list[int]:
+    """``np.unique(values)`` of an integer array, as Python ints: the same values in the same
+    (ascending) order; a set of a few rows' values instead of numpy's sort."""
+    if len(values) <= _FEW_ROWS:
+        return sorted(set(values.tolist()))
+    return np.unique(values).tolist()

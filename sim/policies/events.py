@@ -182,7 +182,9 @@ class EventPlan:
         start = end_hour + 1
         keep: list[bool] | None = None
         for e in self.events:
-            if e.sku != sku:
+            if e.sku != sku or e.hour >= start:
+                # another SKU's, or not begun by the series' end: every day starts 24 h or
+                # more before it (k_hi below would be 0 or less), so it touches none
                 continue
             k_hi = math.ceil((start + HOURS_PER_DAY - e.hour) / HOURS_PER_DAY) - 1
             if k_hi > n:
