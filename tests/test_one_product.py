@@ -30,7 +30,9 @@ def base_model() -> ViralChainModel:
 
 
 def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
-    """A copy of the model with random exposure counts, states, reviews and trusts."""
+    """A copy of the model with random exposure counts, states, reviews and trusts; some
+    with every consumer in state NONE, some with the rating's multiplier exactly 1, one of
+    them both (nothing lost)."""
     m = copy.deepcopy(model)
     r = np.random.default_rng(seed)
     pop = m.population
@@ -52,6 +54,11 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
         pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
     if seed % 5 == 4:  # warnings count for nothing
         fb.cfg = fb.cfg.model_copy(update={"warning_effect": 0.0})
+    if seed % 5 == 1:  # every consumer in state NONE (the rating alone takes demand)
+        pop.state[:] = 0
+    if seed % 10 == 6 or seed % 13 == 12:  # ratings off: the multiplier is exactly 1
+        fb.cfg = fb.cfg.model_copy(update={"ratings": False})
+        fb._multiplier = None
     return m
 
 
@@ -66,6 +73,8 @@ def _exposures(model: ViralChainModel, seed: int):
     channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
     if seed % 7 == 5:  # no content view
         channels[:] = CH_ORGANIC
+    elif seed % 7 == 2:  # every exposure a content view
+        channels = r.choice([CH_VIDEO, CH_LIVE], k).astype(np.int8)
     kols = np.where(r.random(k) < 0.5, r.integers(0, len(model.kol_trust), k), -1)
     return cons.astype(np.int64), np.zeros(k, np.int64), channels, kols.astype(np.int32)
 
