@@ -353,6 +353,9 @@ def test_many_single_exposures_decide_as_the_numpy_way(base_model, seed):
     world = _world(base_model, 3 * seed + 1)
     r = np.random.default_rng(seed)
     world.price_ratio = r.uniform(0.6, 1.4, world.n_sku)
+    if seed == 2:  # product 0's probabilities -0.0: its content views' sums from 0.0
+        world.appeal = world.appeal.copy()
+        world.appeal[0] = -0.0
     world.population.state[:] = np.where(r.random(world.population.state.shape) < 0.8, 0, 3)
     long, few = world, copy.deepcopy(world)
     g_long, g_few = stream(seed, "many"), stream(seed, "many")

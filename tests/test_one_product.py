@@ -32,7 +32,7 @@ def base_model() -> ViralChainModel:
 def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
     """A copy of the model with random exposure counts, states, reviews and trusts; some
     with every consumer in state NONE, some with the rating's multiplier exactly 1, one of
-    them both (nothing lost)."""
+    them both (nothing lost), some with an appeal of -0.0."""
     m = copy.deepcopy(model)
     r = np.random.default_rng(seed)
     pop = m.population
@@ -59,6 +59,8 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
     if seed % 10 == 6 or seed % 13 == 12:  # ratings off: the multiplier is exactly 1
         fb.cfg = fb.cfg.model_copy(update={"ratings": False})
         fb._multiplier = None
+    if seed % 9 == 7:  # an appeal of -0.0: every wish probability -0.0 (sums of zeros)
+        m.appeal = np.array([-0.0])
     return m
 
 
@@ -99,6 +101,9 @@ def test_one_product_decides_as_the_general_way(base_model, seed, monkeypatch):
     cons, skus, channels, kols = _exposures(world, seed)
     if seed % 11 == 10:  # NaN wish probabilities (some) take lexsort's choice
         world.population.price_sensitivity[cons[::3]] = np.nan
+    if seed % 9 == 7:  # every chance a content view of probability -0.0: its sum is +0.0
+        channels[:] = CH_VIDEO
+        world.population.state[:] = 0
     long, short = world, copy.deepcopy(world)
     r_long, r_short = stream(seed, "one"), stream(seed, "one")
     monkeypatch.setattr(wishes, "_ONE_PRODUCT", False)  # the general way, not the short one
