@@ -152,13 +152,13 @@ def test_an_hour_of_one_product_takes_the_short_way(base_model, seed, monkeypatc
     from sim.content import Exposures
 
     books, calls = [], []
-    original = consumers.ConsumerPopulation._one_product_wish_rows
+    original = consumers.ConsumerPopulation._one_product_chances
 
     def counting(self, *args):
         calls.append(1)
         return original(self, *args)
 
-    monkeypatch.setattr(consumers.ConsumerPopulation, "_one_product_wish_rows", counting)
+    monkeypatch.setattr(consumers.ConsumerPopulation, "_one_product_chances", counting)
     for short in (False, True):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         m = _world(base_model, seed)
