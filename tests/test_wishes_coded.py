@@ -71,7 +71,6 @@ def test_an_hour_coded_by_batch_decides_as_the_general_way(base_model, seed, mon
         c = np.concatenate([b.consumers for b in fresh])
         world.population.price_sensitivity[c[::3]] = np.nan
     monkeypatch.setattr(wishes, "_FEW_CONTINUED", (0, 16, BIG)[seed % 3])
-    monkeypatch.setattr(wishes, "_INDEX_FROM", (0, BIG)[seed % 2])  # chances by index or mask
     got = {}
     for name, m, short in (("long", world, False), ("short", copy.deepcopy(world), True)):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)

@@ -17,7 +17,6 @@ the population's own attributes, read through ``self``).
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
 from collections.abc import Sequence
@@ -46,8 +45,6 @@ _ONE = np.ones(1)
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
-# from this many exposures, the one-product way selects its chances by their indices
-_INDEX_FROM = 4096
 
 
 class WishDecisions(HourTables):
@@ -346,10 +343,7 @@ class WishDecisions(HourTables):
             return None
         idx.sort()
         ends = list(itertools.accumulate(lengths))
-        if len(idx) <= _SMALL_BATCH:  # each wish's batch
-            at = [bisect.bisect_right(ends, i) for i in idx.tolist()]
-        else:
-            at = np.searchsorted(ends, idx, side="right")
+        at = np.searchsorted(ends, idx, side="right")  # each wish's batch
         channels = np.array([b.channel for b in fresh], np.int8)
         kols = np.array([b.kol for b in fresh], np.int32)
         return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
@@ -440,10 +434,7 @@ class WishDecisions(HourTables):
             # (those not a chance add zeros)
             if keep is not None:
                 p_plain[losers] = 0.0
-                # the chances' probabilities and positions (a large hour: by their indices,
-                # quicker than two boolean selections)
-                chosen = np.flatnonzero(keep) if n > _INDEX_FROM else None
-                p_draw = p[keep] if chosen is None else np.take(p, chosen)
+                p_draw = p[keep]  # the chances' probabilities
                 p[losers] = 0.0
             if coded.views:
                 kept = p if every is None else np.where(every, p, 0.0)
@@ -457,7 +448,7 @@ class WishDecisions(HourTables):
                 if total > 0:  # a positive sum, the same from 0.0
                     fb.add_demand_lost_of({0: total})
             if keep is not None:
-                p, order = p_draw, order[keep] if chosen is None else np.take(order, chosen)
+                p, order = p_draw, order[keep]
         want = rng.random(len(p)) < p
         return order[want]
 
