@@ -50,8 +50,10 @@ def test_watch_order_remembers_as_unique_and_masks(model, seed):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_shuffling_one_wish_draws_nothing(seed):
-    """decide does not shuffle an hour of one wish: ``permutation(1)`` is ``[0]`` and leaves
-    the generator as it was (Fisher-Yates draws once per element after the first)."""
+    """A guard on the assumption behind decide's not shuffling an hour of one wish (it does
+    not call decide): numpy's ``permutation(1)`` is ``[0]`` and leaves the generator as it
+    was (Fisher-Yates draws once per element after the first), so skipping it changes
+    neither the order nor the draws after it. Should numpy ever draw here, this fails."""
     g = np.random.default_rng(seed)
     g.random(int(seed))  # anywhere in the stream
     g.integers(0, 7, seed % 2)  # a half-used 32-bit word or not

@@ -30,7 +30,8 @@ def base_model() -> ViralChainModel:
 
 
 def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
-    """A copy of the model with random exposure counts, states, reviews and products."""
+    """A copy of the model with random exposure counts, states, reviews and products (their
+    price ratios mostly not 1)."""
     m = copy.deepcopy(model)
     r = np.random.default_rng(seed)
     pop = m.population
@@ -49,6 +50,8 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
     if seed % 3 == 0:
         plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
         pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+    if seed % 4 != 3:  # a price factor other than exp(0): its exp's bits are tested
+        m.price_ratio = r.uniform(0.6, 1.4, P)
     return m
 
 
@@ -339,6 +342,43 @@ def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
         world, hour, cons, skus, channels, kols, stream(seed, "one"), "_single_wish"
     )
     assert calls == [1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_many_single_exposures_decide_as_the_numpy_way(base_model, seed):
+    """``_single_wish`` one exposure after another (400 consumers, prices other than the
+    reference: the price factor's exp is not exp(0)) against the numpy way on a twin world:
+    the same wishes, books and generator state after each (numpy's exp of a Python float,
+    not ``math.exp``, which differs in the last bit on some of these)."""
+    world = _world(base_model, 3 * seed + 1)
+    r = np.random.default_rng(seed)
+    world.price_ratio = r.uniform(0.6, 1.4, world.n_sku)
+    if seed == 2:  # product 0's probabilities -0.0: its content views' sums from 0.0
+        world.appeal = world.appeal.copy()
+        world.appeal[0] = -0.0
+    world.population.state[:] = np.where(r.random(world.population.state.shape) < 0.8, 0, 3)
+    long, few = world, copy.deepcopy(world)
+    g_long, g_few = stream(seed, "many"), stream(seed, "many")
+    hour = int(r.integers(0, 400))
+    for c in r.permutation(N)[:400].tolist():
+        s = int(r.integers(0, world.n_sku))
+        ch = int(r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM]))
+        k = int(r.integers(-1, len(world.kol_trust)))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
+            got_long = long.population._wish_rows(
+                hour,
+                np.array([c], np.int64),
+                np.array([s], np.int64),
+                np.array([ch], np.int8),
+                np.array([k], np.int32),
+                g_long,
+                None,
+            )
+        got_few = few.population._single_wish(hour, c, s, ch, k, g_few, 0)
+        assert got_few == ([] if got_long is None else got_long.tolist())
+        assert _state(few) == _state(long)
+        assert g_few.bit_generator.state == g_long.bit_generator.state
 
 
 @pytest.mark.parametrize("seed", range(48))

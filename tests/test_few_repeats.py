@@ -1,7 +1,8 @@
 """An hour in which few consumers are exposed twice (the usual hour of a large audience):
 the one-product way works out the most persuasive exposure only for the groups of more than
-one (``wishes._first_best``); it must give what the general way gives, on the wishes, the
-bytes of every book and the generator's state, and what lexsort picks (ties, NaN)."""
+one (``wishes._Repeats``, whose choice is held to lexsort's, ties and NaN, in
+tests/test_wishes_coded.py); it must give what the general way gives, on the wishes, the
+bytes of every book and the generator's state."""
 
 from __future__ import annotations
 
@@ -17,43 +18,11 @@ from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
 from sim.rng import stream
 from tests.test_one_product import N, _state, _world
 
-BIG = 1 << 30
-
 
 @pytest.fixture(scope="module")
 def base_model() -> ViralChainModel:
     cfg = sim.compose(None, [f"market.n_consumers={N}", "run.horizon_hours=48"])
     return ViralChainModel(cfg, 3)
-
-
-def _lexsort_best(flat: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """The long way: per distinct ``flat``, ascending, the first exposure of its highest
-    ``p`` (``np.lexsort((-p, flat))`` keeping each group's head), as a position in the
-    stable sorted order of ``flat``."""
-    lex = np.lexsort((-p, flat))
-    head = np.ones(len(flat), bool)
-    head[1:] = flat[lex][1:] != flat[lex][:-1]
-    position = np.empty(len(flat), np.intp)
-    position[np.argsort(flat, kind="stable")] = np.arange(len(flat))
-    return position[lex[head]]
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_first_best_of_few_repeats_is_lexsorts(seed, monkeypatch):
-    r = np.random.default_rng(seed)
-    n = int(r.choice([2, 5, 40, 300, 3_000]))
-    flat = r.integers(0, 10 * n, n)
-    twice = r.random(n) < r.choice([0.0, 0.02, 0.1, 0.5])
-    flat[twice] = flat[r.integers(0, n, int(twice.sum()))]  # some consumers again
-    p = r.choice([0.0, 0.25, 0.5, 1.0], n) if seed % 3 == 0 else r.random(n)  # ties
-    if seed % 4 == 1:  # NaN, in groups of one and of more
-        p[r.random(n) < 0.1] = np.nan
-    expect = _lexsort_best(flat, p)
-    for few in (0, 4, BIG):
-        monkeypatch.setattr(wishes, "_FEW_REPEATED", few)
-        g = wishes._Groups(flat, 10 * n)
-        got = wishes._first_best(p[g.order], g, flat)
-        assert got.tolist() == expect.tolist()
 
 
 def _few_repeats(model: ViralChainModel, seed: int):

@@ -30,7 +30,9 @@ def base_model() -> ViralChainModel:
 
 
 def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
-    """A copy of the model with random exposure counts, states, reviews and trusts."""
+    """A copy of the model with random exposure counts, states, reviews and trusts; some
+    with every consumer in state NONE, some with the rating's multiplier exactly 1, one of
+    them both (nothing lost), some with an appeal of -0.0."""
     m = copy.deepcopy(model)
     r = np.random.default_rng(seed)
     pop = m.population
@@ -52,6 +54,13 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
         pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
     if seed % 5 == 4:  # warnings count for nothing
         fb.cfg = fb.cfg.model_copy(update={"warning_effect": 0.0})
+    if seed % 5 == 1:  # every consumer in state NONE (the rating alone takes demand)
+        pop.state[:] = 0
+    if seed % 10 == 6 or seed % 13 == 12:  # ratings off: the multiplier is exactly 1
+        fb.cfg = fb.cfg.model_copy(update={"ratings": False})
+        fb._multiplier = None
+    if seed % 9 == 7:  # an appeal of -0.0: every wish probability -0.0 (sums of zeros)
+        m.appeal = np.array([-0.0])
     return m
 
 
@@ -66,6 +75,8 @@ def _exposures(model: ViralChainModel, seed: int):
     channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
     if seed % 7 == 5:  # no content view
         channels[:] = CH_ORGANIC
+    elif seed % 7 == 2:  # every exposure a content view
+        channels = r.choice([CH_VIDEO, CH_LIVE], k).astype(np.int8)
     kols = np.where(r.random(k) < 0.5, r.integers(0, len(model.kol_trust), k), -1)
     return cons.astype(np.int64), np.zeros(k, np.int64), channels, kols.astype(np.int32)
 
@@ -90,6 +101,9 @@ def test_one_product_decides_as_the_general_way(base_model, seed, monkeypatch):
     cons, skus, channels, kols = _exposures(world, seed)
     if seed % 11 == 10:  # NaN wish probabilities (some) take lexsort's choice
         world.population.price_sensitivity[cons[::3]] = np.nan
+    if seed % 9 == 7:  # every chance a content view of probability -0.0: its sum is +0.0
+        channels[:] = CH_VIDEO
+        world.population.state[:] = 0
     long, short = world, copy.deepcopy(world)
     r_long, r_short = stream(seed, "one"), stream(seed, "one")
     monkeypatch.setattr(wishes, "_ONE_PRODUCT", False)  # the general way, not the short one
@@ -138,13 +152,13 @@ def test_an_hour_of_one_product_takes_the_short_way(base_model, seed, monkeypatc
     from sim.content import Exposures
 
     books, calls = [], []
-    original = consumers.ConsumerPopulation._one_product_wish_rows
+    original = consumers.ConsumerPopulation._one_product_chances
 
     def counting(self, *args):
         calls.append(1)
         return original(self, *args)
 
-    monkeypatch.setattr(consumers.ConsumerPopulation, "_one_product_wish_rows", counting)
+    monkeypatch.setattr(consumers.ConsumerPopulation, "_one_product_chances", counting)
     for short in (False, True):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         m = _world(base_model, seed)

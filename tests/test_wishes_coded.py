@@ -71,11 +71,39 @@ def test_an_hour_coded_by_batch_decides_as_the_general_way(base_model, seed, mon
         c = np.concatenate([b.consumers for b in fresh])
         world.population.price_sensitivity[c[::3]] = np.nan
     monkeypatch.setattr(wishes, "_FEW_CONTINUED", (0, 16, BIG)[seed % 3])
-    monkeypatch.setattr(wishes, "_INDEX_FROM", (0, BIG)[seed % 2])  # chances by index or mask
     got = {}
     for name, m, short in (("long", world, False), ("short", copy.deepcopy(world), True)):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         g = stream(seed, "coded")
+        rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
+        got[name] = (
+            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
+            _state(m),
+            g.bit_generator.state,
+        )
+    assert got["short"] == got["long"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_an_hour_in_chunks_decides_as_the_general_way(base_model, seed, monkeypatch):
+    """A large hour decided in chunks (``_WISH_CHUNK`` small here), each chunk by the
+    one-product way keeping its share of the books: every exposure a content view, none, or
+    some; the same wishes, books and generator state as the general way."""
+    world = _world(base_model, seed)
+    hour = int(np.random.default_rng(seed).integers(0, 400))
+    fresh = _batches(world, seed)
+    kind = seed % 3
+    for b in fresh:
+        if kind == 0:  # every exposure a content view
+            b.channel = (CH_VIDEO, CH_LIVE)[len(b) % 2]
+        elif kind == 1:  # none
+            b.channel, b.kol = (CH_ORGANIC, CH_WOM)[len(b) % 2], -1
+    fresh.append(Exposures(np.arange(400) * 3 % N, np.zeros(400, np.int32), fresh[0].channel, -1))
+    monkeypatch.setattr(wishes, "_WISH_CHUNK", 128)
+    got = {}
+    for name, m, short in (("long", world, False), ("short", copy.deepcopy(world), True)):
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
+        g = stream(seed, "chunks")
         rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
         got[name] = (
             None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],

@@ -7,17 +7,16 @@ all); :class:`WishDecisions`, the population's methods that decide an hour's wis
 (:meth:`~WishDecisions._wishes` and its ways: the numpy way :meth:`~WishDecisions._wish_rows`,
 chunk by chunk for a large hour, the one-product way, and the ways on Python numbers for a few
 exposures, all giving the same numbers); the kernels they use (:class:`_Groups`,
-:func:`_most_persuasive`, :func:`_first_best`, :func:`_concat`) and the conversion books
-(:class:`_Chances`, :func:`_book_conversion`, :class:`_ConversionBooks`). The per-hour tables
-the decision reads (products on sale, novelty, the exposure count's factors) are
-:mod:`sim.agents.consumer_tables`'s; the population's columns and the rest of its hour are
-:mod:`sim.agents.consumers`'s (this module does not import it: the columns are the
-population's own attributes, read through ``self``).
+:func:`_ascending`, :class:`_Repeats`, :func:`_most_persuasive`, :func:`_concat`) and the
+conversion books (:class:`_Chances`, :func:`_book_conversion`, :class:`_ConversionBooks`).
+The per-hour tables the decision reads (products on sale, novelty, the exposure count's
+factors) are :mod:`sim.agents.consumer_tables`'s; the population's columns and the rest of
+its hour are :mod:`sim.agents.consumers`'s (this module does not import it: the columns are
+the population's own attributes, read through ``self``).
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
 from collections.abc import Sequence
@@ -41,18 +40,11 @@ _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its 
 _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
-# per state: no chance (every state but NONE and WARNED, as the other ways decide it)
-_CLOSED = np.array([s not in (NONE, WARNED) for s in range(128)])
 _ONE = np.ones(1)
 # worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
-# _first_best works out only the groups of more than one exposure when fewer than one group
-# in this many has more than one (0: always; a very large number: never)
-_FEW_REPEATED = 4
-# from this many exposures, the one-product way selects its chances by their indices
-_INDEX_FROM = 4096
 
 
 class WishDecisions(HourTables):
@@ -281,23 +273,20 @@ class WishDecisions(HourTables):
         kols: np.ndarray | None,
         rng: np.random.Generator,
         books: _ConversionBooks | None,
-        coded: _Coded | None = None,
     ) -> np.ndarray | None:
         """:meth:`_wish_rows` of a world of one product (:meth:`_one_product_chances`), each
-        exposure's channel and KOL given, or (``channels`` and ``kols`` None) its first
-        factors and whether it is a content view (``coded``: :meth:`_one_product_rows`)."""
+        exposure's channel and KOL given."""
         if not self._on_sale(hour).every:  # the product is not on sale yet
             return None
-        if coded is None:
-            m = self.model
-            first = (m.channel_conversion * m.appeal.item(0))[channels]
-            # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
-            first *= np.concatenate((m.kol_trust, _ONE))[kols]
-            content = _IS_CONTENT[channels]
-            n_views = int(np.count_nonzero(content))
-            order, flat = _ascending(consumers, self.n)
-            every = None if n_views in (0, len(content)) else content[order]
-            coded = _Coded(first, every, n_views, order, flat)
+        m = self.model
+        first = (m.channel_conversion * m.appeal.item(0))[channels]
+        # index -1 (the only "no KOL" value: Exposures.kol): times 1.0
+        first *= np.concatenate((m.kol_trust, _ONE))[kols]
+        content = _IS_CONTENT[channels]
+        n_views = int(np.count_nonzero(content))
+        order, flat = _ascending(consumers, self.n)
+        every = None if n_views in (0, len(content)) else content[order]
+        coded = _Coded(first, every, n_views, order, flat)
         return self._one_product_chances(hour, consumers, coded, rng, books)
 
     def _one_product_rows(
@@ -346,16 +335,15 @@ class WishDecisions(HourTables):
                 regions = regions[every]
             counts = np.bincount(regions, minlength=m.ledger.n_regions)
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
+        if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
+            return None
         coded = _Coded(first, every, n_views, order, flat)
-        idx = self._one_product_wish_rows(hour, consumers, None, None, rng, None, coded)
-        if idx is None or len(idx) == 0:
+        idx = self._one_product_chances(hour, consumers, coded, rng, None)
+        if len(idx) == 0:
             return None
         idx.sort()
         ends = list(itertools.accumulate(lengths))
-        if len(idx) <= _SMALL_BATCH:  # each wish's batch
-            at = [bisect.bisect_right(ends, i) for i in idx.tolist()]
-        else:
-            at = np.searchsorted(ends, idx, side="right")
+        at = np.searchsorted(ends, idx, side="right")  # each wish's batch
         channels = np.array([b.channel for b in fresh], np.int8)
         kols = np.array([b.kol for b in fresh], np.int32)
         return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
@@ -383,7 +371,8 @@ class WishDecisions(HourTables):
         choice, NaN last). The books' sums are ``np.bincount``'s (in the chances' order,
         from 0.0) as a running sum over every exposure in that order, those that are not
         chances or add nothing adding zeros (which changes no sum of these non-negative
-        numbers, the sign of a zero sum aside: 0.0 is added at the end), handed over as
+        numbers, the sign of a zero sum aside: 0.0 is added at the end of the views' sum,
+        whose zeros may all be -0.0; a loss is booked only when positive), handed over as
         numbers (or to ``books`` for a chunk of a large hour)."""
         m = self.model
         n = len(consumers)
@@ -445,23 +434,21 @@ class WishDecisions(HourTables):
             # (those not a chance add zeros)
             if keep is not None:
                 p_plain[losers] = 0.0
-                # the chances' probabilities and positions (a large hour: by their indices,
-                # quicker than two boolean selections)
-                chosen = np.flatnonzero(keep) if n > _INDEX_FROM else None
-                p_draw = p[keep] if chosen is None else np.take(p, chosen)
+                p_draw = p[keep]  # the chances' probabilities
                 p[losers] = 0.0
             if coded.views:
                 kept = p if every is None else np.where(every, p, 0.0)
+                # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
                 total = 0.0 + np.add.accumulate(kept)[-1].item()
                 fb.note_conversion_of({0: coded.views}, {0: total})
             if rating != 1.0 or some_state:  # else nothing is lost
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
-                total = 0.0 + np.add.accumulate(lost)[-1].item()
-                if total > 0:
+                total = np.add.accumulate(lost)[-1].item()
+                if total > 0:  # a positive sum, the same from 0.0
                     fb.add_demand_lost_of({0: total})
             if keep is not None:
-                p, order = p_draw, order[keep] if chosen is None else np.take(order, chosen)
+                p, order = p_draw, order[keep]
         want = rng.random(len(p)) < p
         return order[want]
 
@@ -740,11 +727,11 @@ class WishDecisions(HourTables):
         if st == WARNED:
             q *= 1.0 - fb.cfg.warning_effect
         q = min(q, 1.0)
-        if content:
+        if content:  # the sum from 0.0 (as np.bincount's: -0.0 gives +0.0)
             fb.note_conversion_of({s: 1}, {s: 0.0 + q})
         x = plain - q
-        if x > 0:  # nothing lost adds nothing
-            fb.add_demand_lost_of({s: 0.0 + x})
+        if x > 0:  # nothing lost adds nothing (a positive x is 0.0 + x)
+            fb.add_demand_lost_of({s: x})
         return [at] if rng.random() < q else []
 
 
@@ -881,19 +868,8 @@ class _Groups:
     order is the stable one, and they carry the sorted keys too."""
 
     def __init__(self, flat: np.ndarray, bound: int | None = None):
-        n = len(flat)
-        bits = max(1, (n - 1).bit_length())
-        if (
-            n >= _PACKED_FROM
-            and bound is not None
-            and max(bound - 1, 1).bit_length() + bits <= 62
-            and flat.dtype == np.int64
-        ):
-            packed = flat << bits
-            packed |= np.arange(n, dtype=np.int64)
-            packed.sort()
-            self.order = packed & ((1 << bits) - 1)
-            ordered = packed >> bits
+        if bound is not None:
+            self.order, ordered = _ascending(flat, bound)
         else:
             self.order = _stable_order(flat)
             ordered = flat[self.order]
@@ -936,35 +912,6 @@ def _most_persuasive(flat: np.ndarray, p: np.ndarray, groups: _Groups | None = N
         lex = np.lexsort((-p, flat))
         return lex[g.head]
     return g.order[_best_in_order(p[g.order], g)]
-
-
-def _first_best(ps: np.ndarray, g: _Groups, flat: np.ndarray) -> np.ndarray:
-    """:func:`_most_persuasive` in the sorted order of ``g`` (``_Groups(flat)``): per group,
-    ascending, the position in that order of its exposure of the highest ``ps`` (values in
-    that order; the first on ties, NaN as lexsort places it)."""
-    order = g.order
-    n = len(order)
-    sizes = g.sizes
-    many = sizes > 1
-    n_many = int(np.count_nonzero(many))
-    if n_many * _FEW_REPEATED < len(sizes):  # few groups of more than one: only theirs
-        # (a group of one is its own best whatever its value, NaN too)
-        at = np.flatnonzero(np.repeat(many, sizes))  # their exposures' positions, in order
-        sub = ps[at]
-        if not np.isnan(sub).any():
-            sub_sizes = sizes[many]
-            sub_starts = np.cumsum(sub_sizes)
-            sub_starts -= sub_sizes
-            best = g.starts.copy()
-            best[many] = at[_first_highest(sub, sub_starts, sub_sizes)]
-            return best
-    if np.isnan(ps).any():  # by _most_persuasive itself, on the values in flat's order
-        p = np.empty(n)
-        p[order] = ps
-        position = np.empty(n, np.intp)
-        position[order] = np.arange(n)
-        return position[_most_persuasive(flat, p, g)]
-    return _best_in_order(ps, g)
 
 
 def _best_in_order(ps: np.ndarray, g: _Groups) -> np.ndarray:
