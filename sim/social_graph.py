@@ -92,6 +92,7 @@ _BLOCK = 16  # positions per stored value of the cumulative attention
 assert _BLOCK < 256  # _locate counts a block's sums at most a point in bytes (uint8)
 _FEW_EDGES = 16  # up to this many look-ups, edges are found one by one in Python
 _CHUNK = 1 << 18  # consumers per chunk of the build
+_LAYOUT_CHUNK = 1 << 18  # consumers per chunk of the layout
 _LOOKUPS = 1 << 16  # look-ups per chunk (a chunk's table of sums: 8 MiB)
 _SEARCH = 512  # up to this many points, the stored value before each is a binary search
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
@@ -550,8 +551,8 @@ def build(
         for a, b in _chunks(n):  # the region's members in ascending order
             members = np.flatnonzero(region[a:b] == r)
             members += a
-            drawn = pick.draw(rng, len(members))
-            drawn += offset
+            drawn = pick.draw(rng, len(members), np.int32)
+            drawn += offset  # below 2**31: the column is int32
             community[members] = drawn
         offset += k
     # lay consumers out by (region, community): each group is one contiguous block, in
@@ -640,10 +641,11 @@ def _layout(
     n = len(community)
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
-    bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
+    bits = max(1, (_LAYOUT_CHUNK - 1).bit_length())  # a place in a chunk
     shift, low = np.uint64(bits), np.uint64((1 << bits) - 1)
-    places = np.arange(_CHUNK, dtype=np.uint64)
-    for a, b in _chunks(n):
+    places = np.arange(min(_LAYOUT_CHUNK, n), dtype=np.uint64)
+    for a in range(0, n, _LAYOUT_CHUNK):
+        b = min(a + _LAYOUT_CHUNK, n)
         m = b - a
         packed = community[a:b].astype(np.uint64)
         packed <<= shift
@@ -695,7 +697,9 @@ class _Choice:
         self.scale = min(max(self.GUIDE, 1 << (4 * len(cdf) - 1).bit_length()), self.GUIDE_MOST)
         if not self.few:
             bounds = np.arange(self.scale + 1) / self.scale
-            self.guide = cdf.searchsorted(bounds, side="right")
+            # int32 (half the bytes of intp: its random reads are the draw's cost), or intp
+            narrow = np.int32 if len(cdf) < 2**31 else np.intp
+            self.guide = cdf.searchsorted(bounds, side="right").astype(narrow)
 
     def draw(self, rng: np.random.Generator, size: int, dtype: type = np.int64) -> np.ndarray:
         """``size`` draws, as ``rng.choice(len(p), size=size, p=p).astype(dtype)``."""
@@ -709,7 +713,7 @@ class _Choice:
         out, hi = self.guide[bucket], self.guide[bucket + 1]
         wide = np.flatnonzero(out < hi)  # a bracket with values of cdf in it: counted up
         out[wide] = _count_up(self.cdf, out[wide], hi[wide], u[wide])
-        return out if dtype is np.int64 else out.astype(dtype)
+        return out if out.dtype == dtype else out.astype(dtype)
 
 
 def _count_up(

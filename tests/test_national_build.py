@@ -179,11 +179,13 @@ def test_guided_choices_are_numpys_choices_whatever_the_table(k, most, monkeypat
     p = sizes / sizes.sum()
     pick = social_graph._Choice(p)
     assert pick.scale == min(max(1 << 16, 1 << (4 * k - 1).bit_length()), most)
+    assert pick.guide.dtype == np.int32  # the table read at random: half the bytes
     mine, numpys = np.random.default_rng(k + 1), np.random.default_rng(k + 1)
     for size in (0, 3, 100_001):
-        got = pick.draw(mine, size)
-        np.testing.assert_array_equal(got, numpys.choice(k, size=size, p=p))
-        assert got.dtype == np.int64
+        for dtype in (np.int64, np.int32):  # in turn, from one stream
+            got = pick.draw(mine, size, dtype)
+            np.testing.assert_array_equal(got, numpys.choice(k, size=size, p=p))
+            assert got.dtype == dtype
     assert mine.bit_generator.state == numpys.bit_generator.state
 
 
