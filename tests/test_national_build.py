@@ -235,3 +235,15 @@ def test_builds_overlapping_in_threads_put_the_setting_back_once_all_are_done():
     finally:
         release.set()
         _SWITCH(before)
+
+
+@pytest.mark.parametrize("length", [1, 4, 16, 17, 300])  # counted value by value up to 16
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
+def test_counts_are_bincounts(length, dtype, monkeypatch):
+    monkeypatch.setattr(social_graph, "_COUNT_CHUNK", 1000)  # many ranges, added in turn
+    rng = np.random.default_rng(length)
+    for size, high in ((0, length), (1, length), (999, max(1, length - 2)), (10_007, length)):
+        values = rng.integers(0, high, size).astype(dtype)  # some values unused, then none
+        got = social_graph._counts(values, length)
+        np.testing.assert_array_equal(got, np.bincount(values, minlength=length))
+        assert got.dtype == np.int64
