@@ -110,9 +110,12 @@ class SocialGraph:
         community: ``(n,)`` int32 community of each consumer (numbered across regions).
         region: ``(n,)`` region of each consumer.
         degree: ``(n,)`` out-degree (uint16 when ``degree_max`` allows, else int32).
-        order: ``(n,)`` int32 consumers sorted by (region, community).
-        weight: float32 attention weight (in-link propensity) along ``order``, padded with
-            ``inf`` to whole blocks (``n // B + 1`` blocks: the sums past ``n`` are ``inf``).
+        rows: ``(n // B + 1) * B`` rows of two int32 along the layout, one per position:
+            the bits of its float32 attention weight (in-link propensity; the padding past
+            ``n`` is ``inf``, so the sums past ``n`` are ``inf``) and the consumer laid out
+            there (:attr:`weight` and :attr:`order`, views). A position's weight and consumer
+            share a cache line: a look-up reads the block's weights and then its target's
+            consumer from the same two lines, and the build writes each position once.
         checkpoints: the cumulative attention along ``order`` (float64, ``cumw[k]`` = the
             weights of positions ``< k`` added in turn) at positions ``0, B, 2B, …`` (``B`` =
             :data:`_BLOCK`).
@@ -128,8 +131,7 @@ class SocialGraph:
     community: np.ndarray
     region: np.ndarray
     degree: np.ndarray
-    order: np.ndarray
-    weight: np.ndarray
+    rows: np.ndarray
     checkpoints: np.ndarray
     comm_start: np.ndarray
     region_start: np.ndarray
@@ -146,21 +148,34 @@ class SocialGraph:
         """Number of consumers."""
         return len(self.degree)
 
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """``(n,)`` int32 consumers sorted by (region, community): the layout (a view of
+        :attr:`rows`)."""
+        return self.rows[: self.n, 1]
+
+    @functools.cached_property
+    def weight(self) -> np.ndarray:
+        """The float32 attention weight along :attr:`order`, padded with ``inf`` to whole
+        blocks of :data:`_BLOCK` (a view of :attr:`rows`)."""
+        return self.rows[:, 0].view(np.float32)
+
     @property
     def nbytes(self) -> int:
         """Memory held by the graph's columns (the region column is the population's), and
         by the whole cumulative attention once a look-up has added it up (:attr:`_cumw`)."""
-        cols = (self.community, self.degree, self.order, self.weight, self.checkpoints)
+        cols = (self.community, self.degree, self.rows, self.checkpoints)
         bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
         whole = (self.__dict__["_cumw"],) if "_cumw" in self.__dict__ else ()
         return sum(a.nbytes for a in cols + bounds + whole)
 
     def __getstate__(self) -> dict[str, object]:
         """The graph to copy or pickle, without the memoryviews of :attr:`_views` (they
-        cannot be pickled, and a copy makes its own at its first look-up)."""
+        cannot be pickled, and a copy makes its own at its first look-up) nor the views of
+        :attr:`rows` (a copy makes its own, of its own rows)."""
         state = dict(self.__dict__)
-        state.pop("_views", None)
-        state.pop("_degrees", None)
+        for derived in ("_views", "_degrees", "order", "weight"):
+            state.pop(derived, None)
         return state
 
     @functools.cached_property
@@ -204,10 +219,14 @@ class SocialGraph:
         """Memoryviews of the columns and bounds one edge reads (an element of a memoryview
         is a Python number, read faster than ``ndarray.item``), and last of the whole
         cumulative attention when it is kept (else None)."""
-        cols = (self.community, self.region, self.order, self.comm_start, self.comm_cum)
+        cols = (self.community, self.region, self.comm_start, self.comm_cum)
         cols += (self.region_start, self.region_cum)
+        community, region, comm_start, comm_cum, region_start, region_cum = (
+            memoryview(np.ascontiguousarray(c)) for c in cols
+        )
+        order = memoryview(self.order)  # strided: a memoryview reads it in place, no copy
         full = memoryview(self._cumw) if self.n <= _FULL_UP_TO else None
-        return (*(memoryview(np.ascontiguousarray(c)) for c in cols), full)
+        return (community, region, order, comm_start, comm_cum, region_start, region_cum, full)
 
     @functools.cached_property
     def _degrees(self) -> memoryview:
@@ -225,10 +244,12 @@ class SocialGraph:
         """``cumw`` at the ``_BLOCK`` positions of each block ``blk`` (``inf`` past ``n``),
         one column per block: the block's stored value, then its weights added in turn (the
         additions ``np.cumsum`` made along the whole layout, so the same float64 values)."""
-        rows = np.take(self.weight.reshape(-1, _BLOCK), blk, axis=0)  # one cache line each
+        # each block's rows at once (its weights and consumers: two adjacent cache lines);
+        # np.take of the contiguous rows (it would copy a strided view of them whole)
+        rows = np.take(self.rows.reshape(-1, 2 * _BLOCK), blk, axis=0)
         table = np.empty((_BLOCK, len(blk)))
         table[0] = self.checkpoints[blk]
-        table[1:] = rows[:, : _BLOCK - 1].T
+        table[1:] = rows[:, : 2 * (_BLOCK - 1) : 2].view(np.float32).T
         if len(blk) <= _ACCUMULATE:  # one call: accumulate adds row after row, in turn
             np.cumsum(table, axis=0, out=table)
         else:  # the same additions, faster for many blocks
@@ -563,15 +584,17 @@ def build(
     region_start = np.zeros(n_regions + 1, dtype=np.int64)
     np.cumsum(per_region, out=region_start[1:])
     cap = p.degree_max / p.degree_min
-    weight = np.empty((n // _BLOCK + 1) * _BLOCK, dtype=np.float32)
+    rows = np.empty(((n // _BLOCK + 1) * _BLOCK, 2), dtype=np.int32)
+    weight = rows[:, 0].view(np.float32)
     weight[n:] = np.inf
+    rows[n:, 1] = 0  # no consumer there (never a target)
 
     def attention(k: int) -> np.ndarray:  # np.minimum(rng.pareto(…, k) + 1.0, cap), in place
         drawn = rng.pareto(p.degree_exponent - 1.0, k)
         drawn += 1.0
         return np.minimum(drawn, cap, out=drawn)
 
-    order = _layout(community, comm_start, weight, attention)
+    _layout(community, comm_start, rows, attention)
     checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
     guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
     bounds = np.arange(len(checkpoints)) / guide_scale
@@ -586,8 +609,7 @@ def build(
         community=community,
         region=region,
         degree=degree,
-        order=order,
-        weight=weight,
+        rows=rows,
         checkpoints=checkpoints,
         comm_start=comm_start,
         region_start=region_start,
@@ -636,17 +658,18 @@ def _counts(values: np.ndarray, length: int) -> np.ndarray:
 def _layout(
     community: np.ndarray,
     comm_start: np.ndarray,
-    weight: np.ndarray,
+    rows: np.ndarray,
     draw: Callable[[int], np.ndarray],
-) -> np.ndarray:
-    """``np.argsort(community, kind="stable")`` as int32, by counting: each chunk of
-    consumers is sorted alone (its community and place packed in one integer: distinct
-    values, so any sort is the stable one) and its members go after those of earlier
-    chunks in their community's block. Each chunk's attention, ``draw(len(chunk))``, goes
-    where its consumers go: ``weight[:n]`` is the attention along the layout, without a
-    column of it by consumer (the draws of ``draw(n)``, made in turn)."""
+) -> None:
+    """Fills ``rows[:n]`` (:attr:`SocialGraph.rows`): its consumers are ``np.argsort(community,
+    kind="stable")``, found by counting: each chunk of consumers is sorted alone (its
+    community and place packed in one integer: distinct values, so any sort is the stable
+    one) and its members go after those of earlier chunks in their community's block. Each
+    chunk's attention, ``draw(len(chunk))``, goes where its consumers go (its float32 bits
+    beside the consumer: one write of 8 bytes a consumer), without a column of it by
+    consumer (the draws of ``draw(n)``, made in turn)."""
     n = len(community)
-    order = np.empty(n, dtype=np.int32)
+    placed = rows[:n].view(np.int64)[:, 0]  # a row's two int32 as one int64 (native order)
     free = comm_start[:-1].copy()  # next free place of each community
     bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
     shift, low = np.uint64(bits), np.uint64((1 << bits) - 1)
@@ -671,11 +694,12 @@ def _layout(
         dest += places[:m].view(np.int64)
         dest -= start
         attention = draw(m).astype(np.float32)
-        weight[dest] = attention[o]
+        row = np.empty((m, 2), dtype=np.int32)  # each consumer's row: weight bits, consumer
+        row[:, 0] = attention.view(np.int32)[o]
         o += a
-        order[dest] = o
+        row[:, 1] = o
+        placed[dest] = row.view(np.int64)[:, 0]
         free[keys[first]] += np.diff(first, append=m)
-    return order
 
 
 class _Choice:
