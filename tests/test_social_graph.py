@@ -142,7 +142,8 @@ def test_a_looked_up_graph_copies_and_pickles_and_the_copy_looks_up_the_same():
     assert "_views" in g.__dict__
     assert np.shares_memory(g.order, g.rows) and np.shares_memory(g.weight, g.rows)
     # the layout is pickled once (its rows), not again as the order's and weights' views
-    assert len(pickle.dumps(g)) < g.nbytes + g.region.nbytes + 4096
+    # (they would add the rows' bytes again; the scopes' table, if made, is far less)
+    assert len(pickle.dumps(g)) < g.nbytes + g.region.nbytes + g.rows.nbytes // 2
     for twin in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert "_views" not in twin.__dict__
         for view in (twin.order, twin.weight):  # views of its own rows, the same values
