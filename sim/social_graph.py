@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -123,7 +124,9 @@ class SocialGraph:
         region_start: ``(regions+1,)`` block bounds of each region in ``order``.
         comm_cum, region_cum: ``cumw`` at those bounds.
         guide, guide_scale: ``guide[b]`` is the number of ``checkpoints`` at most
-            ``b / guide_scale`` (int32, one per stored value).
+            ``b / guide_scale`` (int32); ``guide_scale`` is a power of two, so ``point *
+            guide_scale`` and the bounds ``b / guide_scale`` are exact (about one stored
+            value in two buckets: one to two entries per stored value).
         within_community, within_region: the homophily shares.
         key: the graph's hash key (drawn from its stream).
     """
@@ -265,9 +268,9 @@ class SocialGraph:
         search itself, in the whole table (:attr:`_cumw`). Otherwise (for many points the
         bracket's reads are closer together than a binary search's), the stored value before
         it is found by a guide table (the number of stored values at most ``b /
-        guide_scale`` for every ``b``: a point's answer lies between the counts of the bucket
-        before its own and the one after, and is counted up from the lower; for a few
-        points, a binary search among the stored values gives the same count in one call),
+        guide_scale`` for every ``b``: a point's answer lies between the counts at its
+        bucket's bounds, exact, and is counted up from the lower; for a few points, a binary
+        search among the stored values gives the same count in one call),
         then the block's sums at most ``point`` are counted."""
         if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # one binary search each
             return np.searchsorted(self._cumw, point, side="right") - 1
@@ -280,9 +283,10 @@ class SocialGraph:
             if len(pt) <= _SEARCH:  # a few points: a binary search each, one call
                 stored = np.searchsorted(cp, pt, side="right")
             else:  # the guide's bracket, counted up (the same count, fewer cache misses)
-                b = np.minimum((pt * self.guide_scale).astype(np.int64), g)
-                stored = guide[np.maximum(b - 1, 0)].astype(np.int64)  # at most the answer
-                stored = _count_up(cp, stored, guide[np.minimum(b + 2, g)], pt)
+                b = (pt * self.guide_scale).astype(np.int64)  # exact: a power of two
+                np.clip(b, 0, g - 1, out=b)  # (a point past the total: the last bucket)
+                stored = guide[b].astype(np.int64)  # at most the answer
+                stored = _count_up(cp, stored, guide[b + 1], pt)
             stored -= 1  # the last stored value at most the point (a fresh array)
             # the block's sums at most the point, counted in bytes (at most 16 a column)
             below = np.add.reduce((self._block_sums(stored) <= pt).view(np.uint8), 0, np.uint8)
@@ -444,9 +448,9 @@ class SocialGraph:
         """:meth:`_locate` of one point, on Python numbers (the same comparisons and sums)."""
         cp, guide = self.checkpoints, self.guide
         g, last = len(guide) - 1, len(cp) - 1
-        b = min(int(point * self.guide_scale), g)
-        stored = guide.item(max(b - 1, 0))
-        most = guide.item(min(b + 2, g))
+        b = min(max(int(point * self.guide_scale), 0), g - 1)
+        stored = guide.item(b)
+        most = guide.item(b + 1)
         while stored < most and cp.item(min(stored, last)) <= point:
             stored += 1
         blk = stored - 1
@@ -596,8 +600,10 @@ def build(
 
     _layout(community, comm_start, rows, attention)
     checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
-    guide_scale = (len(checkpoints) - 1) / max(float(region_cum[-1]), 1.0)
-    bounds = np.arange(len(checkpoints)) / guide_scale
+    # buckets of a power of two (exact bounds), about half a stored value's mean span
+    total = max(float(region_cum[-1]), 1.0)
+    guide_scale = 2.0 ** (math.floor(math.log2(max(len(checkpoints) - 1, 1) / total)) + 1)
+    bounds = np.arange(math.floor(total * guide_scale) + 2) / guide_scale
     guide = np.searchsorted(checkpoints, bounds, side="right").astype(np.int32)
     guide[-1] = len(checkpoints)  # the last bound: every stored value (whatever the rounding)
     deg_type = np.uint16 if p.degree_max < 2**16 else np.int32
