@@ -693,19 +693,21 @@ def _layout(
         head[0] = True
         np.not_equal(keys[1:], keys[:-1], out=head[1:])
         first = np.flatnonzero(head)  # where each community's run starts
-        start = np.zeros(m, dtype=np.int64)
-        start[first] = first
-        np.maximum.accumulate(start, out=start)
-        dest = free[keys]  # the run's first free place, plus the place inside the run
+        runs = keys[first]  # its community
+        length = np.diff(first, append=m)
+        base = free[runs]  # the run's first free place
+        # each member's place: its run's first free place, plus its place inside the run
+        shifted = base - first
+        dest = np.repeat(shifted, length)
         dest += places[:m].view(np.int64)
-        dest -= start
+        base += length
+        free[runs] = base  # (the runs' communities are distinct)
         attention = draw(m).astype(np.float32)
         row = np.empty((m, 2), dtype=np.int32)  # each consumer's row: weight bits, consumer
         row[:, 0] = attention.view(np.int32)[o]
         o += a
         row[:, 1] = o
         placed[dest] = row.view(np.int64)[:, 0]
-        free[keys[first]] += np.diff(first, append=m)
 
 
 class _Choice:
