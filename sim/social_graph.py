@@ -111,12 +111,9 @@ class SocialGraph:
         community: ``(n,)`` int32 community of each consumer (numbered across regions).
         region: ``(n,)`` region of each consumer.
         degree: ``(n,)`` out-degree (uint16 when ``degree_max`` allows, else int32).
-        rows: ``(n // B + 1) * B`` rows of two int32 along the layout, one per position:
-            the bits of its float32 attention weight (in-link propensity; the padding past
-            ``n`` is ``inf``, so the sums past ``n`` are ``inf``) and the consumer laid out
-            there (:attr:`weight` and :attr:`order`, views). A position's weight and consumer
-            share a cache line: a look-up reads the block's weights and then its target's
-            consumer from the same two lines, and the build writes each position once.
+        order: ``(n,)`` int32 consumers sorted by (region, community).
+        weight: float32 attention weight (in-link propensity) along ``order``, padded with
+            ``inf`` to whole blocks (``n // B + 1`` blocks: the sums past ``n`` are ``inf``).
         checkpoints: the cumulative attention along ``order`` (float64, ``cumw[k]`` = the
             weights of positions ``< k`` added in turn) at positions ``0, B, 2B, …`` (``B`` =
             :data:`_BLOCK`).
@@ -134,7 +131,8 @@ class SocialGraph:
     community: np.ndarray
     region: np.ndarray
     degree: np.ndarray
-    rows: np.ndarray
+    order: np.ndarray
+    weight: np.ndarray
     checkpoints: np.ndarray
     comm_start: np.ndarray
     region_start: np.ndarray
@@ -151,34 +149,21 @@ class SocialGraph:
         """Number of consumers."""
         return len(self.degree)
 
-    @functools.cached_property
-    def order(self) -> np.ndarray:
-        """``(n,)`` int32 consumers sorted by (region, community): the layout (a view of
-        :attr:`rows`)."""
-        return self.rows[: self.n, 1]
-
-    @functools.cached_property
-    def weight(self) -> np.ndarray:
-        """The float32 attention weight along :attr:`order`, padded with ``inf`` to whole
-        blocks of :data:`_BLOCK` (a view of :attr:`rows`)."""
-        return self.rows[:, 0].view(np.float32)
-
     @property
     def nbytes(self) -> int:
         """Memory held by the graph's columns (the region column is the population's), and
         by the whole cumulative attention once a look-up has added it up (:attr:`_cumw`)."""
-        cols = (self.community, self.degree, self.rows, self.checkpoints)
+        cols = (self.community, self.degree, self.order, self.weight, self.checkpoints)
         bounds = (self.comm_start, self.region_start, self.comm_cum, self.region_cum, self.guide)
         whole = (self.__dict__["_cumw"],) if "_cumw" in self.__dict__ else ()
         return sum(a.nbytes for a in cols + bounds + whole)
 
     def __getstate__(self) -> dict[str, object]:
         """The graph to copy or pickle, without the memoryviews of :attr:`_views` (they
-        cannot be pickled, and a copy makes its own at its first look-up) nor the views of
-        :attr:`rows` (a copy makes its own, of its own rows)."""
+        cannot be pickled, and a copy makes its own at its first look-up)."""
         state = dict(self.__dict__)
-        for derived in ("_views", "_degrees", "order", "weight"):
-            state.pop(derived, None)
+        state.pop("_views", None)
+        state.pop("_degrees", None)
         return state
 
     @functools.cached_property
@@ -222,14 +207,10 @@ class SocialGraph:
         """Memoryviews of the columns and bounds one edge reads (an element of a memoryview
         is a Python number, read faster than ``ndarray.item``), and last of the whole
         cumulative attention when it is kept (else None)."""
-        cols = (self.community, self.region, self.comm_start, self.comm_cum)
+        cols = (self.community, self.region, self.order, self.comm_start, self.comm_cum)
         cols += (self.region_start, self.region_cum)
-        community, region, comm_start, comm_cum, region_start, region_cum = (
-            memoryview(np.ascontiguousarray(c)) for c in cols
-        )
-        order = memoryview(self.order)  # strided: a memoryview reads it in place, no copy
         full = memoryview(self._cumw) if self.n <= _FULL_UP_TO else None
-        return (community, region, order, comm_start, comm_cum, region_start, region_cum, full)
+        return (*(memoryview(np.ascontiguousarray(c)) for c in cols), full)
 
     @functools.cached_property
     def _degrees(self) -> memoryview:
@@ -247,12 +228,10 @@ class SocialGraph:
         """``cumw`` at the ``_BLOCK`` positions of each block ``blk`` (``inf`` past ``n``),
         one column per block: the block's stored value, then its weights added in turn (the
         additions ``np.cumsum`` made along the whole layout, so the same float64 values)."""
-        # each block's rows at once (its weights and consumers: two adjacent cache lines);
-        # np.take of the contiguous rows (it would copy a strided view of them whole)
-        rows = np.take(self.rows.reshape(-1, 2 * _BLOCK), blk, axis=0)
+        rows = np.take(self.weight.reshape(-1, _BLOCK), blk, axis=0)  # one cache line each
         table = np.empty((_BLOCK, len(blk)))
         table[0] = self.checkpoints[blk]
-        table[1:] = rows[:, : 2 * (_BLOCK - 1) : 2].view(np.float32).T
+        table[1:] = rows[:, : _BLOCK - 1].T
         if len(blk) <= _ACCUMULATE:  # one call: accumulate adds row after row, in turn
             np.cumsum(table, axis=0, out=table)
         else:  # the same additions, faster for many blocks
@@ -588,17 +567,15 @@ def build(
     region_start = np.zeros(n_regions + 1, dtype=np.int64)
     np.cumsum(per_region, out=region_start[1:])
     cap = p.degree_max / p.degree_min
-    rows = np.empty(((n // _BLOCK + 1) * _BLOCK, 2), dtype=np.int32)
-    weight = rows[:, 0].view(np.float32)
+    weight = np.empty((n // _BLOCK + 1) * _BLOCK, dtype=np.float32)
     weight[n:] = np.inf
-    rows[n:, 1] = 0  # no consumer there (never a target)
 
     def attention(k: int) -> np.ndarray:  # np.minimum(rng.pareto(…, k) + 1.0, cap), in place
         drawn = rng.pareto(p.degree_exponent - 1.0, k)
         drawn += 1.0
         return np.minimum(drawn, cap, out=drawn)
 
-    _layout(community, comm_start, rows, attention)
+    order = _layout(community, comm_start, weight, attention)
     checkpoints, (comm_cum, region_cum) = _cumulative(weight[:n], (comm_start, region_start))
     # buckets of a power of two (exact bounds), about half a stored value's mean span
     total = max(float(region_cum[-1]), 1.0)
@@ -615,7 +592,8 @@ def build(
         community=community,
         region=region,
         degree=degree,
-        rows=rows,
+        order=order,
+        weight=weight,
         checkpoints=checkpoints,
         comm_start=comm_start,
         region_start=region_start,
@@ -664,18 +642,17 @@ def _counts(values: np.ndarray, length: int) -> np.ndarray:
 def _layout(
     community: np.ndarray,
     comm_start: np.ndarray,
-    rows: np.ndarray,
+    weight: np.ndarray,
     draw: Callable[[int], np.ndarray],
-) -> None:
-    """Fills ``rows[:n]`` (:attr:`SocialGraph.rows`): its consumers are ``np.argsort(community,
-    kind="stable")``, found by counting: each chunk of consumers is sorted alone (its
-    community and place packed in one integer: distinct values, so any sort is the stable
-    one) and its members go after those of earlier chunks in their community's block. Each
-    chunk's attention, ``draw(len(chunk))``, goes where its consumers go (its float32 bits
-    beside the consumer: one write of 8 bytes a consumer), without a column of it by
-    consumer (the draws of ``draw(n)``, made in turn)."""
+) -> np.ndarray:
+    """``np.argsort(community, kind="stable")`` as int32, by counting: each chunk of
+    consumers is sorted alone (its community and place packed in one integer: distinct
+    values, so any sort is the stable one) and its members go after those of earlier
+    chunks in their community's block. Each chunk's attention, ``draw(len(chunk))``, goes
+    where its consumers go: ``weight[:n]`` is the attention along the layout, without a
+    column of it by consumer (the draws of ``draw(n)``, made in turn)."""
     n = len(community)
-    placed = rows[:n].view(np.int64)[:, 0]  # a row's two int32 as one int64 (native order)
+    order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
     bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
     shift, low = np.uint64(bits), np.uint64((1 << bits) - 1)
@@ -703,11 +680,10 @@ def _layout(
         base += length
         free[runs] = base  # (the runs' communities are distinct)
         attention = draw(m).astype(np.float32)
-        row = np.empty((m, 2), dtype=np.int32)  # each consumer's row: weight bits, consumer
-        row[:, 0] = attention.view(np.int32)[o]
+        weight[dest] = attention[o]
         o += a
-        row[:, 1] = o
-        placed[dest] = row.view(np.int64)[:, 0]
+        order[dest] = o
+    return order
 
 
 class _Choice:

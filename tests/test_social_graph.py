@@ -140,16 +140,8 @@ def test_a_looked_up_graph_copies_and_pickles_and_the_copy_looks_up_the_same():
     j = np.zeros(len(src), dtype=np.int64)
     first = g.edge_targets(src, j)  # the few-edge path: makes the memoryviews
     assert "_views" in g.__dict__
-    assert np.shares_memory(g.order, g.rows) and np.shares_memory(g.weight, g.rows)
-    # the layout is pickled once (its rows), not again as the order's and weights' views
-    # (they would add the rows' bytes again; the scopes' table, if made, is far less)
-    assert len(pickle.dumps(g)) < g.nbytes + g.region.nbytes + g.rows.nbytes // 2
     for twin in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert "_views" not in twin.__dict__
-        for view in (twin.order, twin.weight):  # views of its own rows, the same values
-            assert np.shares_memory(view, twin.rows) and not np.shares_memory(view, g.rows)
-        np.testing.assert_array_equal(twin.order, g.order)
-        assert twin.weight.tobytes() == g.weight.tobytes()
         np.testing.assert_array_equal(twin.edge_targets(src, j), first)
         many = linked[:200].astype(np.int64)
         np.testing.assert_array_equal(
