@@ -179,11 +179,13 @@ def test_guided_choices_are_numpys_choices_whatever_the_table(k, most, monkeypat
     p = sizes / sizes.sum()
     pick = social_graph._Choice(p)
     assert pick.scale == min(max(1 << 16, 1 << (4 * k - 1).bit_length()), most)
+    assert pick.guide.dtype == np.int32  # the table read at random: half the bytes
     mine, numpys = np.random.default_rng(k + 1), np.random.default_rng(k + 1)
     for size in (0, 3, 100_001):
-        got = pick.draw(mine, size)
-        np.testing.assert_array_equal(got, numpys.choice(k, size=size, p=p))
-        assert got.dtype == np.int64
+        for dtype in (np.int64, np.int32):  # in turn, from one stream
+            got = pick.draw(mine, size, dtype)
+            np.testing.assert_array_equal(got, numpys.choice(k, size=size, p=p))
+            assert got.dtype == dtype
     assert mine.bit_generator.state == numpys.bit_generator.state
 
 
@@ -233,3 +235,15 @@ def test_builds_overlapping_in_threads_put_the_setting_back_once_all_are_done():
     finally:
         release.set()
         _SWITCH(before)
+
+
+@pytest.mark.parametrize("length", [1, 4, 16, 17, 300])  # counted value by value up to 16
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
+def test_counts_are_bincounts(length, dtype, monkeypatch):
+    monkeypatch.setattr(social_graph, "_COUNT_CHUNK", 1000)  # many ranges, added in turn
+    rng = np.random.default_rng(length)
+    for size, high in ((0, length), (1, length), (999, max(1, length - 2)), (10_007, length)):
+        values = rng.integers(0, high, size).astype(dtype)  # some values unused, then none
+        got = social_graph._counts(values, length)
+        np.testing.assert_array_equal(got, np.bincount(values, minlength=length))
+        assert got.dtype == np.int64

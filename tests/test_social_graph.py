@@ -148,3 +148,30 @@ def test_a_looked_up_graph_copies_and_pickles_and_the_copy_looks_up_the_same():
             twin.edge_targets(many, np.zeros(200, dtype=np.int64)),
             g.edge_targets(many, np.zeros(200, dtype=np.int64)),
         )
+
+
+@pytest.mark.parametrize("n", [5, 17, 3_001, N])
+def test_the_guide_brackets_every_point_even_at_its_buckets_bounds(n, monkeypatch):
+    """The guide's scale is a power of two (a point's bucket and the buckets' bounds are
+    exact), each entry counts the stored values at most its bound, and a look-up through it
+    finds ``searchsorted(cumw, point, "right") - 1`` at every bucket's bound, just below it,
+    at the total and past it (the last position)."""
+    import sim.social_graph as social_graph
+
+    params = sim.compose().market.social_graph
+    region = stream(n, "test-region").choice(4, size=n, p=SHARES).astype(np.int16)
+    g = build(region, 4, params, stream(n, "graph"))
+    mantissa, _ = np.frexp(g.guide_scale)
+    assert mantissa == 0.5  # a power of two
+    bounds = np.arange(len(g.guide)) / g.guide_scale
+    np.testing.assert_array_equal(g.guide, np.searchsorted(g.checkpoints, bounds, "right"))
+    total = float(g.region_cum[-1])
+    assert bounds[-2] <= total < bounds[-1]  # the last bucket holds the total
+    whole = g.cumulative_attention(np.arange(n + 1))
+    points = np.concatenate([bounds, np.nextafter(bounds, 0), [total, np.nextafter(total, 2)]])
+    points = points[points >= 0]
+    expect = np.searchsorted(whole, points, side="right") - 1
+    monkeypatch.setattr(social_graph, "_FULL_UP_TO", 0)  # the stored sums
+    monkeypatch.setattr(social_graph, "_SEARCH", 0)  # the guide's bracket, counted up
+    np.testing.assert_array_equal(g._locate(points), expect)
+    assert [g._locate_one(float(p)) for p in points] == expect.tolist()
