@@ -1,0 +1,174 @@
+"""A parallel sweep's workers start ahead of its launch (``experiments.sweep_task.Prestart``).
+
+The ``viralchain`` command reads from its command line that it launches a parallel sweep on
+the joblib launcher (``experiments.cli.sweep_workers``) and starts the workers in a thread
+while it imports, composes and plans; the launch reuses them (joblib keeps its loky pool
+while the launcher's settings are those it was made with). The sweep's files are the same
+as with one worker (``tests/test_sweep.py``'s two-worker fixture runs through it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from experiments.cli import sweep_workers
+from tests.conftest import ROOT, cli
+
+pytestmark = pytest.mark.xdist_group("sweep")
+
+TINY = ["market.n_consumers=2000", "run.horizon_hours=48"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "-m", "setup=rigid,flexible"], -1),  # the launcher's default: every core
+        (["run", "--multirun", "setup=rigid,flexible", "--jobs", "2"], 2),
+        (["-v", "run", "-m", "seed=1,2", "--jobs=3"], 3),
+        (["run", "-m", "seed=1,2", "hydra.launcher.n_jobs=2"], 2),
+        (["run", "-m", "seed=1,2", "hydra.launcher.n_jobs=4", "--jobs", "2"], 2),  # --jobs wins
+        (["sweep", "smoke"], -1),
+        (["sweep", "--out", "somewhere", "smoke", "--jobs", "2"], 2),
+        (["resume", "outputs/sweeps/smoke", "--jobs", "2"], 2),
+        # no parallel sweep on the joblib launcher, or not known before parsing: none
+        (["run", "setup=rigid"], None),  # one run
+        (["run", "-m", "seed=1,2", "--jobs", "1"], None),  # one worker: in this process
+        (["run", "-m", "seed=1,2", "--jobs", "0"], None),  # refused (exit 2)
+        (["run", "-m", "seed=1,2", "--jobs", "-3"], None),
+        (["run", "-m", "seed=1,2", "--jobs", "two"], None),
+        (["sweep"], None),  # lists the sweep files
+        (["sweep", "--out", "somewhere"], None),
+        (["resume", "outputs/sweeps/smoke"], None),  # its launch is in sweep.json
+        (["run", "-m", "seed=1,2", "hydra/launcher=submitit_local"], None),
+        (["run", "-m", "seed=1,2", "hydra.launcher.batch_size=2"], None),
+        (["run", "-m", "seed=1,2", "hydra/sweeper=basic"], None),
+        (["run", "-m", "seed=1,2", "hydra.sweeper.dry_run=true"], None),
+        (["run", "-m", "+optimise=safety_rush"], None),
+        (["report", "outputs/sweeps/smoke"], None),
+        ([], None),
+    ],
+)
+def test_the_command_line_says_how_many_workers_to_start(monkeypatch, argv, expected):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert sweep_workers(argv) == expected
+
+
+def test_every_core_on_a_single_core_machine_is_one_worker(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert sweep_workers(["run", "-m", "seed=1,2"]) is None
+    assert sweep_workers(["run", "-m", "seed=1,2", "--jobs", "2"]) == 2
+
+
+def test_the_pool_is_made_with_the_joblib_launchers_own_settings():
+    """What the launcher hands ``joblib.Parallel`` for viralchain's config (its
+    ``hydra.launcher`` node, instantiated by Hydra, the backend set as the launcher sets it)
+    is what the pool is made with: otherwise joblib would not reuse it."""
+    from hydra.utils import instantiate
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+
+    from experiments.sweep import plan_sweep
+    from experiments.sweep_task import joblib_settings
+
+    for n_jobs in (2, -1):
+        master, _ = plan_sweep(["setup=rigid", f"hydra.launcher.n_jobs={n_jobs}", *TINY])
+        launcher = instantiate(master.hydra.launcher)
+        settings = dict(launcher.joblib)
+        settings["backend"] = "loky"  # hydra_joblib_launcher._core.launch
+        process_joblib_cfg(settings)
+        assert settings == joblib_settings(n_jobs)
+
+
+LAUNCH_WITH_PRESTART = """
+import glob, io, json, re, sys
+from experiments.sweep import launch
+from experiments.sweep_task import Prestart
+
+prestart = Prestart(2)
+outcome = launch(["setup=rigid,flexible", *sys.argv[2:]], sys.argv[1], replications=2,
+                 n_jobs=2, stream=io.StringIO(), prestart=prestart)
+logs = "".join(open(p).read() for p in glob.glob(sys.argv[1] + "/logs/*/*/*.log"))
+print(json.dumps({"ok": outcome.ok, "warmed": prestart.pids, "error": prestart.error,
+                  "ran_in": sorted({int(p) for p in re.findall(r"worker pid (\\d+)", logs)})}))
+"""
+
+
+def test_the_launch_runs_its_jobs_in_the_prestarted_workers(tmp_path):
+    """The workers warmed up ahead are the ones the jobs run in (joblib reused its pool)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCH_WITH_PRESTART, str(tmp_path / "sweep"), *TINY],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["ok"] == 4 and got["error"] == ""
+    assert len(got["warmed"]) == 2 and got["ran_in"] and set(got["ran_in"]) <= set(got["warmed"])
+
+
+HOLD_PRESTARTED = """
+import json, time
+from experiments.sweep_task import Prestart
+
+prestart = Prestart(2)
+prestart.join()
+time.sleep(0.5)  # the thread that started the workers has done its part
+print(json.dumps({"pids": prestart.pids, "error": prestart.error}), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_prestarted_workers_live_while_the_launcher_lives_and_die_with_it():
+    """Linux kills an armed worker when the *thread* that started it ends: the prestart's
+    thread stays, so its workers live on after their warm-up, and die with the process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_PRESTARTED], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        got = json.loads(proc.stdout.readline())
+        assert got["error"] == "" and len(got["pids"]) == 2
+        assert all(_alive(pid) for pid in got["pids"])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in got["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in got["pids"])
+
+
+def test_bad_input_with_prestarted_workers_exits_2_and_writes_nothing(tmp_path):
+    """The workers start before the command line is checked; a bad one still ends in one
+    line and exit 2, with nothing written."""
+    out = tmp_path / "sweep"
+    for args in (
+        ["run", "-m", "setup=rigid,nosuch", "--jobs", "2"],
+        ["run", "-m", "setup=rigid,flexible", "market.n_consumers=-5", "--jobs", "2"],
+        ["run", "-m", "setup=rigid,flexible", "--jobs", "2", "--replications", "0"],
+    ):
+        proc = cli(*args, "--out", str(out), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stderr.startswith("viralchain: ")
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
