@@ -146,21 +146,55 @@ WORKER_MODULES: tuple[str, ...] = (
 )
 
 
+# the niceness of a pre-started worker's imports (:func:`warm_worker`): the lowest priority
+WARM_NICENESS = 19
+
+
 def warm_worker() -> int:
     """The first task of a pre-started worker (:class:`Prestart`): import what a launcher job
-    needs (:data:`WORKER_MODULES`, Hydra's plugins), arm the worker to die with the
-    launching process and freeze what it imported (:func:`freeze_worker`), so that its first
-    job starts at once. Changes nothing a run computes. Returns the worker's pid."""
-    import importlib
-
-    from hydra.core.plugins import Plugins
-
-    for name in WORKER_MODULES:
-        importlib.import_module(name)
-    Plugins.instance()  # Hydra's scan of the plugins: a job's config names them
+    needs (:func:`warm_imports`), arm the worker to die with the launching process and
+    freeze what it imported (:func:`freeze_worker`), so that its first job starts at once.
+    Changes nothing a run computes. Returns the worker's pid."""
+    warm_imports()
     arm_worker()
     freeze_worker()
     return os.getpid()
+
+
+def warm_imports(niceness: int = WARM_NICENESS) -> int | None:
+    """Import :data:`WORKER_MODULES` and have Hydra scan its plugins (a job's config names
+    them), in a thread of this process running at ``niceness``; returns the niceness it ran
+    at (None where a thread's priority cannot be set).
+
+    The launching process is composing and planning meanwhile, on the critical path: at the
+    lowest priority the warm-up takes only what the machine has spare (an idle second core)
+    and never slows the launching process down on a loaded machine. Linux keeps a priority
+    per thread, so the worker's own thread, which runs the jobs, keeps its priority."""
+    result: list[int | None] = [None]
+    failed: list[BaseException] = []
+
+    def imports() -> None:
+        import importlib
+
+        from hydra.core.plugins import Plugins
+
+        if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+                result[0] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        try:
+            for name in WORKER_MODULES:
+                importlib.import_module(name)
+            Plugins.instance()
+        except BaseException as exc:  # raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=imports, name="viralchain-warm-imports")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return result[0]
 
 
 def joblib_settings(n_jobs: int) -> dict[str, Any]:

@@ -222,3 +222,38 @@ def test_releasing_without_a_pool_does_nothing():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
     release_workers()  # here too (whatever the test process loaded): no error
+
+
+WARM_IMPORTS = """
+import json, os, sys
+from experiments.sweep_task import WORKER_MODULES, warm_imports
+
+before = os.getpriority(os.PRIO_PROCESS, 0)
+ran_at = warm_imports()
+print(json.dumps({"ran_at": ran_at, "before": before,
+                  "after": os.getpriority(os.PRIO_PROCESS, 0),
+                  "missing": [m for m in WORKER_MODULES if m not in sys.modules]}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's priority: Linux")
+def test_the_warm_up_imports_at_the_lowest_priority_and_the_worker_keeps_its_own():
+    """The warm-up's imports run in a thread at niceness 19 (they take only spare CPU, never
+    the launching process's); the thread that runs the jobs keeps its priority."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WARM_IMPORTS], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["missing"] == []
+    assert got["ran_at"] == 19 and got["after"] == got["before"] < 19
+
+
+def test_a_failed_warm_up_import_is_raised_in_the_worker(monkeypatch):
+    """An import that fails in the warm-up's thread fails the warm-up task (the prestart
+    records it and the launch starts its own workers), not silently."""
+    from experiments import sweep_task
+
+    monkeypatch.setattr(sweep_task, "WORKER_MODULES", ("experiments.no_such_module",))
+    with pytest.raises(ModuleNotFoundError):
+        sweep_task.warm_imports()
