@@ -29,6 +29,7 @@ Only public Hydra interfaces are used: ``hydra.main``, the ``Sweeper`` plugin in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import logging
 import os
@@ -38,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from experiments import sweep_store as store
 from experiments.exits import EXIT_FAILED, EXIT_USAGE, os_reason, safe_name, unusable_dir
@@ -52,9 +53,10 @@ from experiments.sweep_plan import (
     override_key,
 )
 from experiments.sweep_progress import Progress
-from experiments.sweep_task import Prestart
-from experiments.sweep_task import workers_know_the_launcher as _workers_know_the_launcher
 from sim.errors import ConfigError
+
+if TYPE_CHECKING:  # the task's module loads OmegaConf: not with `viralchain run`'s parser
+    from experiments.sweep_task import Prestart
 
 DEFAULT_ROOT = Path("outputs/sweeps")
 
@@ -403,6 +405,14 @@ def _launch_locked(
     )
     spec.save(sweep_dir)
     return outcome
+
+
+def _workers_know_the_launcher() -> contextlib.AbstractContextManager[None]:
+    """:func:`experiments.sweep_task.workers_know_the_launcher` (worker processes started
+    within inherit this process's pid as their launcher's)."""
+    from experiments.sweep_task import workers_know_the_launcher
+
+    return workers_know_the_launcher()
 
 
 def _verified(sweep_dir: Path, job: Job) -> str | None:
