@@ -240,14 +240,18 @@ def _viralchain() -> str:
     return str(Path(sys.executable).with_name("viralchain"))
 
 
-def _sweep_once(reps: int, jobs: int, overrides: list[str], n_runs: int) -> tuple[float, float]:
-    """Wall time of one fresh sweep, and the simulation time its runs report."""
+def _sweep_once(
+    reps: int, jobs: int, overrides: list[str], n_runs: int, phases: dict | None = None
+) -> tuple[float, float]:
+    """Wall time of one fresh sweep, and the simulation time its runs report; ``phases``
+    (when given) gets where the wall time went, from the jobs' logs (:func:`_sweep_phases`)."""
     import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="viralchain-bench-sweep-") as tmp:
         out = Path(tmp) / "sweep"
         cmd = [_viralchain(), "run", "-m", "setup=rigid,flexible", *overrides]
         cmd += ["--replications", str(reps), "--jobs", str(jobs), "--out", str(out)]
+        started = time.time()
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_env())
         wall = time.perf_counter() - t0
@@ -257,7 +261,41 @@ def _sweep_once(reps: int, jobs: int, overrides: list[str], n_runs: int) -> tupl
         runs = runs[runs["setup"] != "rival"]
         if len(runs) != n_runs or (runs["status"] != "ok").any():
             raise RuntimeError(f"sweep wrote {len(runs)} ok runs, expected {n_runs}")
+        if phases is not None:
+            phases.update(_sweep_phases(out, started, started + wall))
         return wall, float(runs["wall_seconds"].sum())
+
+
+def _sweep_phases(out: Path, started: float, ended: float) -> dict[str, float]:
+    """Where a sweep's wall time went, from its jobs' log lines (wall-clock stamps, to the
+    millisecond): ``start_s`` from the command's start to the first run's start (imports,
+    composition, planning, workers), ``end_s`` from the last run's end (its files written)
+    to the command's exit, ``between_s`` the gaps between two runs of a job and between two
+    jobs of a worker (Hydra's composition and job set-up, the next run's checks), summed
+    over the workers."""
+    import itertools
+    import re
+    from datetime import datetime
+
+    line_re = re.compile(r"^\[([^]]+)\]\[experiments\.sweep_task\]\[INFO\] - run \w+(: | ok in )")
+    by_worker: dict[str, list[tuple[float, str]]] = {}
+    for log in out.glob("logs/*/*/*.log"):
+        text = log.read_text()
+        worker = re.search(r"worker pid (\d+)", text)  # a job runs in one worker
+        marks = by_worker.setdefault(worker.group(1) if worker else str(log), [])
+        for line in text.splitlines():
+            m = line_re.match(line)
+            if m:
+                t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                marks.append((t, "start" if m.group(2) == ": " else "end"))
+    starts = [t for marks in by_worker.values() for t, kind in marks if kind == "start"]
+    ends = [t for marks in by_worker.values() for t, kind in marks if kind == "end"]
+    between = 0.0
+    for marks in by_worker.values():
+        marks.sort()
+        pairs = itertools.pairwise(marks)
+        between += sum(b[0] - a[0] for a, b in pairs if a[1] == "end" and b[1] == "start")
+    return {"start_s": min(starts) - started, "end_s": ended - max(ends), "between_s": between}
 
 
 def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
@@ -275,13 +313,16 @@ def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
     n_runs = 2 * reps
     walls: dict[int, list[float]] = {1: [], 2: []}
     inside: dict[int, list[float]] = {1: [], 2: []}
+    phases: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     ratios, ceilings, ceiling_runs = [], [], []
     for _ in range(p["repeats"]):
         pair: dict[int, list[float]] = {1: [], 2: []}
         for jobs in (1, 2, 2, 1):
-            wall, sim_s = _sweep_once(reps, jobs, p["overrides"], n_runs)
+            phase: dict[str, float] = {}
+            wall, sim_s = _sweep_once(reps, jobs, p["overrides"], n_runs, phase)
             walls[jobs].append(wall)
             inside[jobs].append(sim_s)
+            phases[jobs].append(phase)
             pair[jobs].append(wall)
         ratios.append(sum(pair[1]) / sum(pair[2]))
         ceiling = _parallel_ceiling(p["overrides"])
@@ -297,6 +338,7 @@ def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
         "run_seconds_sum": inside,
         "abba_ratios": ratios,
         "parallel_ceiling": ceiling_runs,
+        "phases": phases,
     }
     b = "4 sweep"
     rows = [
@@ -309,6 +351,16 @@ def bench_sweep(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
         Row(b, "machine ceiling: 2 runs at once vs 1", ceiling_ratio, "x"),
         Row(b, "  speed-up as a share of the ceiling", 100 * speed_up / ceiling_ratio, "%"),
     ]
+    # where the wall time goes (medians over the sweeps, from the jobs' logs)
+    labels = {
+        "start_s": "start-up: command start to the first run",
+        "between_s": "between runs: jobs' composition and set-up, summed over workers",
+        "end_s": "wind-down: the last run's end to the command's exit",
+    }
+    for key, label in labels.items():
+        for jobs in (1, 2):
+            value = float(np.median([ph[key] for ph in phases[jobs]]))
+            rows.append(Row(b, f"  {label} ({jobs} worker{'s' if jobs > 1 else ''})", value, "s"))
     return rows, details
 
 

@@ -351,7 +351,7 @@ CLUSTER_RUNS_PER_JOB = 10
 
 def launch_jobs(master: Any, todo: list[Job], runs_per_job: int | None = None) -> list[Batch]:
     """The launcher jobs for the runs to do (:func:`batches`): on the joblib launcher about
-    four jobs per worker; on a cluster launcher jobs of up to ``runs_per_job`` runs (default
+    two jobs per worker; on a cluster launcher jobs of up to ``runs_per_job`` runs (default
     :data:`CLUSTER_RUNS_PER_JOB`), each job one array task."""
     if _is_joblib(master):
         return batches(todo, _workers(master), size=runs_per_job)
@@ -369,18 +369,24 @@ def _workers(master: Any) -> int:
     return int(n) if n is not None and int(n) > 0 else max(1, os.cpu_count() or 1)
 
 
+# launcher jobs per joblib worker (:func:`batches`)
+JOBS_PER_WORKER = 2
+
+
 def batches(
-    todo: list[Job], workers: int, per_worker: int = 4, size: int | None = None
+    todo: list[Job], workers: int, per_worker: int = JOBS_PER_WORKER, size: int | None = None
 ) -> list[Batch]:
     """Group the runs to launch into launcher jobs.
 
-    A launcher job costs a full Hydra composition in the worker (about half a second), as
-    much as a short run. Runs that differ only in ``replication`` get the same composed
-    config, so they share one job, which runs them one after another (each still isolated
-    and skipped if done). Groups are cut into pieces of near-equal sizes (at most
-    ``ceil(runs / (workers * per_worker))``) so that every worker gets about ``per_worker``
-    jobs, and the longest go out first, to keep the load balanced to the end. ``size`` sets
-    the largest job instead (a cluster launcher: several runs per array task).
+    A launcher job costs a full Hydra composition in the worker and Hydra's job set-up
+    (≈ 0.2–0.3 s), about as much as a short run. Runs that differ only in ``replication``
+    get the same composed config, so they share one job, which runs them one after another
+    (each still isolated and skipped if done). Groups are cut into pieces of near-equal
+    sizes (at most ``ceil(runs / (workers * per_worker))``) so that every worker gets about
+    ``per_worker`` jobs, and the longest go out first, to keep the load balanced to the end.
+    Two a worker: with four, a 40-run sweep of 0.3 s runs on two workers spent ≈ 1 s a
+    worker composing (8 jobs), as much as the whole one-worker sweep did. ``size`` sets the
+    largest job instead (a cluster launcher: several runs per array task).
     """
     if size is None:
         size = -(-len(todo) // (workers * per_worker))

@@ -432,14 +432,14 @@ def test_batches_group_replications_and_cover_every_run_once():
 @pytest.mark.parametrize(
     ("launcher", "extra", "expected"),
     [
-        ("joblib", [], [2] * 6),
+        ("joblib", [], [3] * 4),
         ("submitit_local", [], [6, 6]),
         ("submitit_slurm", [], [6, 6]),
         ("submitit_slurm", ["hydra.sweeper.runs_per_job=4"], [3, 3, 3, 3]),
     ],
 )
 def test_launcher_jobs_batch_replications(launcher, extra, expected, tmp_path, monkeypatch):
-    """joblib with 2 workers: 2 configs x 6 replications in 6 jobs of 2 (about four jobs a
+    """joblib with 2 workers: 2 configs x 6 replications in 4 jobs of 3 (about two jobs a
     worker); a cluster launcher batches up to ``runs_per_job`` runs (default 10) per job, so a
     SLURM array task holds several runs, not one few-second run."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -461,8 +461,8 @@ def test_launcher_jobs_batch_replications(launcher, extra, expected, tmp_path, m
 
 
 def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
-    """20 runs on two workers go out as 8 launcher jobs of up to 3 replications; the runs
-    they write equal the same runs launched one per job (the smoke sweep)."""
+    """20 runs on two workers go out as 4 launcher jobs of 5 replications; the runs they
+    write equal the same runs launched one per job (the smoke sweep)."""
     sweep, proc = _sweep(
         tmp_path,
         "run",
@@ -475,7 +475,7 @@ def test_batched_jobs_give_the_same_runs_as_single_jobs(smoke_1, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     logs = list((sweep / "logs").glob("*/*/run.log"))
-    assert len(logs) == 8
+    assert len(logs) == 4
     runs = _runs(sweep)
     assert len(runs) == 20 and runs["run_id"].is_unique
     assert not any("viralchain_replications" in c for c in runs.columns)
@@ -560,6 +560,22 @@ def test_uneven_groups_are_cut_evenly_and_the_longest_jobs_go_first():
         reps = [int(j.overrides[1].split("=")[1]) for j in b.jobs]
         assert reps == list(range(reps[0], reps[0] + len(reps)))
         assert len({j.overrides[0] for j in b.jobs}) == 1
+
+
+def test_joblib_workers_get_two_jobs_each_by_default():
+    """2 setups x 20 replications: 4 jobs of 10 on two workers, 2 of 20 on one (a job's
+    Hydra composition costs as much as a short run: two a worker keep the load balanced
+    without composing for every few runs)."""
+    from experiments.sweep_plan import Job, batches
+
+    todo = []
+    for s in ("rigid", "flexible"):
+        for r in range(20):
+            job = Job(overrides=(f"setup={s}", f"replication={r}"), config=None, choices=())
+            job.__dict__["run_id"] = f"{s}-{r}"  # the cached property, without a config
+            todo.append(job)
+    assert [len(b.jobs) for b in batches(todo, workers=2)] == [10, 10, 10, 10]
+    assert [len(b.jobs) for b in batches(todo, workers=1)] == [20, 20]
 
 
 def test_the_sweeper_is_a_hydra_plugin_and_others_can_be_chosen():

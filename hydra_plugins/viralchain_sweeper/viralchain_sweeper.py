@@ -44,7 +44,7 @@ class ViralchainSweeper(Sweeper):
             basic sweeper merges them.
         max_batch_size: launch at most this many launcher jobs at a time (None: all).
         runs_per_job: runs that differ only in their replication share a launcher job of at
-            most this many runs (None: about four jobs per joblib worker; 10 on a cluster
+            most this many runs (None: about two jobs per joblib worker; 10 on a cluster
             launcher, so that a SLURM array task holds minutes of work, not seconds).
         dry_run: plan only (compose and validate every job), launch nothing.
     """
