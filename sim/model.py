@@ -418,8 +418,7 @@ class ViralChainModel(mesa.Model):
         """What the supply side keeps (debug mode): each warehouse's holding-cost array is
         the ledger's, each brand's standing costs and live levers are those
         :meth:`Brand._list_watched` would list now, its sensing's running totals are the
-        sums of its hourly rows, its event plan's kept due hours those of its events and
-        the last mile its promises read that of now."""
+        sums of its hourly rows and its event plan's kept due hours those of its events."""
         from sim import standing_costs
         from sim.invariants import InvariantError
 
@@ -439,10 +438,6 @@ class ViralChainModel(mesa.Model):
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
-        for b in self.brands:  # the last mile as the promises read it
-            kept = b.selling._cutoffs
-            if kept is not None and kept != b.selling.cutoffs_now():
-                raise InvariantError(f"hour {self.hour}: {b.name}: stale last-mile cut-offs")
         for b in self.brands:  # totals and due hours the reviews read
             b.sensing.check_totals()
             b.supply.event_plan.check_dues()
