@@ -9,16 +9,19 @@ hour's flow counters (shipped, returned, received, produced this hour) get a buf
 their own.
 
 What this buys: "did any stock change since I last looked?" is one comparison of the
-buffer's bytes (:meth:`Holdings.books_key`) with those seen then, so the hourly books that depend
-only on stocks (working capital, the recorded stocks) are recomputed only when something
-changed; and clearing the hour's flows is one ``fill``. Most hours of a run change no stock.
+buffer's bytes (:meth:`Holdings.books_key`) with those seen then, so the hourly books that
+depend only on stocks (working capital, the recorded stocks) are recomputed only when
+something changed; and clearing the hour's flows is one ``fill``. Most hours of a run change
+no stock.
 The warehouses' reservations (``reserved``) move with every sale but no hourly book reads
 them: they sit at the buffer's end (:data:`UNREAD`), after the part the books compare
 (:meth:`Holdings.books_key`), so a sale that moves no other stock leaves those books alone.
 
 The one rule for owners: change these arrays in place (``a[i] += q``, ``np.add.at(a, …)``,
 ``a.fill(0)``), never rebind them (``self.on_hand = …``), or the buffer stops seeing them.
-:meth:`Holdings.intact` checks it (the model's debug mode and the tests call it).
+:meth:`Holdings.intact` checks it (the model's debug mode and the tests call it). A copy of
+the model (``copy.deepcopy``, pickle) copies each array apart from the copied buffer: the
+model's ``__setstate__`` gives the owners their views again (:meth:`Holdings.rebind`).
 """
 
 from __future__ import annotations
