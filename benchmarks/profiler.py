@@ -13,13 +13,14 @@ phases of ``step()`` could not do.
 What runs outside the actors' methods is split into named parts (:data:`GLUE`): *build* (the
 model's constructor: the world, the population and its graph, the timeline, less the actors'
 own methods it calls), *graph look-ups* (the hour's batch of the posts' sharers' look-ups,
-``sim.content.PendingShares``, and the posts' mutual excitation, ``cross_excite``: content
-work that runs from the model's step), *step glue* (``ViralChainModel.step``'s own work
-between the actors' calls, the hour's reset of the books included), *event loop* (Mesa's
-loop and the model's ``_advance_time``: events made, pushed, popped and run, less their
-callbacks' own phases) and *KPIs* (the KPIs and the events table after the hours; the
-timeseries table is the recorder's). Whatever is left (the config's validation, the run's id)
-is *other*.
+``sim.content.PendingShares.resolve``, and the posts' mutual excitation, ``cross_excite``:
+content work that runs from the model's step; the shares each post adds to the batch,
+``PendingShares.add``, run inside the KOLs' broadcasts and stay *content*'s), *step glue*
+(``ViralChainModel.step``'s own work between the actors' calls, the hour's reset of the books
+included), *event loop* (Mesa's loop and the model's ``_advance_time``: events made, pushed,
+popped and run, less their callbacks' own phases) and *KPIs* (the KPIs and the events table
+after the hours; the timeseries table is the recorder's). Whatever is left (the config's
+validation, the run's id) is *other*.
 
 The per-agent reference's individual consumers (``ReferenceConsumer``) are deliberately not
 wrapped: a timer per agent-step would distort what it measures; their time is charged to
@@ -141,11 +142,9 @@ def _glue() -> list[tuple[Any, str, str]]:
         (sim.result, "events_frame", "KPIs"),
         (sim.result, "check_kpis", "KPIs"),
     ]
-    out += [
-        (PendingShares, name, "graph look-ups")
-        for name, attr in vars(PendingShares).items()
-        if not name.startswith("__") and inspect.isfunction(attr)
-    ]
+    # only the batch's look-ups: ``PendingShares.add`` runs inside the KOLs' broadcasts
+    # (``Post.sample_exposures``) and stays *content*'s, as before this split
+    out.append((PendingShares, "resolve", "graph look-ups"))
     out += [
         (sim.metrics, name, "KPIs")
         for name, attr in vars(sim.metrics).items()

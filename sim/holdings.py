@@ -9,16 +9,19 @@ hour's flow counters (shipped, returned, received, produced this hour) get a buf
 their own.
 
 What this buys: "did any stock change since I last looked?" is one comparison of the
-buffer's bytes (:meth:`Holdings.key`) with those seen then, so the hourly books that depend
-only on stocks (working capital, the recorded stocks) are recomputed only when something
-changed; and clearing the hour's flows is one ``fill``. Most hours of a run change no stock.
+buffer's bytes (:meth:`Holdings.books_key`) with those seen then, so the hourly books that
+depend only on stocks (working capital, the recorded stocks) are recomputed only when
+something changed; and clearing the hour's flows is one ``fill``. Most hours of a run change
+no stock.
 The warehouses' reservations (``reserved``) move with every sale but no hourly book reads
 them: they sit at the buffer's end (:data:`UNREAD`), after the part the books compare
 (:meth:`Holdings.books_key`), so a sale that moves no other stock leaves those books alone.
 
 The one rule for owners: change these arrays in place (``a[i] += q``, ``np.add.at(a, …)``,
 ``a.fill(0)``), never rebind them (``self.on_hand = …``), or the buffer stops seeing them.
-:meth:`Holdings.intact` checks it (the model's debug mode and the tests call it).
+:meth:`Holdings.intact` checks it (the model's debug mode and the tests call it). A copy of
+the model (``copy.deepcopy``, pickle) copies each array apart from the copied buffer: the
+model's ``__setstate__`` gives the owners their views again (:meth:`Holdings.rebind`).
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ class Holdings:
     """Named ``int64`` arrays of several owners, as views into one buffer.
 
     Attributes:
-        buffer: every array's elements, owner by owner, field by field (C order).
+        buffer: every array's elements (C order), the arrays in the owners' order, field by
+            field, but those named in ``unread`` last (each part in the owners' order).
+        read: the buffer but for the ``unread`` arrays at its end.
     """
 
     def __init__(self, owned: list[tuple[object, tuple[str, ...]]], unread: tuple[str, ...] = ()):
@@ -68,20 +73,32 @@ class Holdings:
         read = [x for x in arrays if x[1] not in unread]
         arrays = read + [x for x in arrays if x[1] in unread]
         self.buffer = np.zeros(sum(a.size for _, _, a in arrays), dtype=np.int64)
-        self._views: list[tuple[object, str, np.ndarray]] = []
+        self._views: list[tuple[object, str, np.ndarray]] = [(o, n, a) for o, n, a in arrays]
+        self._n_read = sum(a.size for _, _, a in read)
+        self.rebind()
+        self._zero = bytes(self.buffer.nbytes)
+
+    def rebind(self) -> None:
+        """Copy each owner's array into its part of the buffer and give the owner that part
+        as its array (a view), in place of the array it holds. At the build; and in a copy
+        of the model (``copy.deepcopy``, pickle), whose arrays are copies, detached from
+        the buffer (``ViralChainModel.__setstate__``)."""
+        views = []
         pos = 0
-        for owner, name, a in arrays:
+        for owner, name, _ in self._views:
+            a = getattr(owner, name)
             view = self.buffer[pos : pos + a.size].reshape(a.shape)
             view[...] = a
             setattr(owner, name, view)
-            self._views.append((owner, name, view))
+            views.append((owner, name, view))
             pos += a.size
-        self._zero = bytes(self.buffer.nbytes)
+        self._views = views
         # the part of the buffer the hourly books read: every array but the ``unread`` ones
-        self.read = self.buffer[: sum(a.size for _, _, a in read)]
+        self.read = self.buffer[: self._n_read]
 
     def key(self) -> bytes:
-        """The buffer's bytes: equal keys, equal arrays (every element of every owner)."""
+        """The buffer's bytes: equal keys, equal arrays (every element of every owner). For
+        the tests (the hourly books compare :meth:`books_key`)."""
         return self.buffer.tobytes()
 
     def books_key(self) -> bytes:
@@ -98,8 +115,10 @@ class Holdings:
         self.buffer.fill(0)
 
     def intact(self) -> bool:
-        """Whether every owner still holds its view (no array was rebound)."""
-        return all(getattr(owner, name) is view for owner, name, view in self._views)
+        """Whether every owner still holds its view of the buffer (no array was rebound,
+        none is a copy detached from the buffer)."""
+        buffer = self.buffer
+        return all(getattr(o, name) is v and v.base is buffer for o, name, v in self._views)
 
     def positions(self, view: np.ndarray) -> np.ndarray:
         """Where each element of ``view`` (one of the owners' arrays) is in the buffer."""

@@ -147,6 +147,23 @@ class ViralChainModel(mesa.Model):
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A copy of the model (``copy.deepcopy``, pickle): its stock and flow arrays are
+        copies, detached from its holdings' buffers; each owner gets its view of them again
+        (:meth:`sim.holdings.Holdings.rebind`), and the books kept from the old arrays are
+        made again at their next use (the recorder's: ``Recorder.__setstate__``); so are the
+        ledger's views of its hour's flows. Every other object is whole by now (copied
+        before the model's own attributes are set)."""
+        self.__dict__.update(state)
+        self.holdings.rebind()
+        self.hour_flows.rebind()
+        # the ledger's hourly flows by field: views of its hour's block again (as built)
+        led = self.ledger
+        led.hour = {f: led.hour_block[:, :, i] for i, f in enumerate(led.HOURLY_REGION_FIELDS)}
+        self._wc_books = None
+        self._held_units = None
+        self._stock_value_key = b""
+
     # ------------------------------------------------------------------ the timeline
     def schedule_timeline(self) -> None:
         """Register every recurring schedule and planned event of the run: the timeline.
@@ -418,8 +435,7 @@ class ViralChainModel(mesa.Model):
         """What the supply side keeps (debug mode): each warehouse's holding-cost array is
         the ledger's, each brand's standing costs and live levers are those
         :meth:`Brand._list_watched` would list now, its sensing's running totals are the
-        sums of its hourly rows, its event plan's kept due hours those of its events and
-        the last mile its promises read that of now."""
+        sums of its hourly rows and its event plan's kept due hours those of its events."""
         from sim import standing_costs
         from sim.invariants import InvariantError
 
@@ -439,10 +455,6 @@ class ViralChainModel(mesa.Model):
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
-        for b in self.brands:  # the last mile as the promises read it
-            kept = b.selling._cutoffs
-            if kept is not None and kept != b.selling.cutoffs_now():
-                raise InvariantError(f"hour {self.hour}: {b.name}: stale last-mile cut-offs")
         for b in self.brands:  # totals and due hours the reviews read
             b.sensing.check_totals()
             b.supply.event_plan.check_dues()

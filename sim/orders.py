@@ -204,7 +204,11 @@ class OrderBook:
         self._cols["status"][ids] = to
 
     def _require(self, ids: np.ndarray, verb: str, allowed: tuple[int, ...]) -> None:
-        ids = np.asarray(ids, dtype=np.int64)
+        given = np.asarray(ids)
+        if given.dtype.kind not in "iu" and given.size:
+            # a mask or floats would be converted to other ids than the verb then indexes
+            raise TypeError(f"cannot {verb}: order ids must be integers, got {given.dtype}")
+        ids = given.astype(np.int64, copy=False)
         if len(ids) <= _FEW_IDS:  # a few orders (most calls): on Python numbers
             n, status = self.n, self._cols["status"]
             for i in ids.tolist():

@@ -94,6 +94,16 @@ class Recorder:
         fields = [_F[f] for f in model.ledger.HOURLY_REGION_FIELDS]
         self._region_flow_at = cell[:, : self._w0, fields].reshape(-1)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A copy of the recorder (a copied model's): its rows a view of its own table
+        again (a copy's are a copy, detached from it), the sums kept over the holdings'
+        buffers made again at their next use (the model's buffers are others then)."""
+        self.__dict__.update(state)
+        self._rows = self.data.reshape(len(self.data), -1)
+        self._stocks_key = b""
+        self._stock_sums = None
+        self._flow_sums = None
+
     def record(self, hour: int) -> None:
         """Add the hour's flows and set the stocks at its end.
 

@@ -1,7 +1,8 @@
 """The order book's status check on Python numbers for a few orders
 (``OrderBook._require``, up to ``_FEW_IDS``): the same refusals, with the same message, as the
 numpy way it had, on random books, ids (out of range, negative, repeated) and verbs; and the
-verbs' effects on whole runs are those of the numpy way."""
+verbs' effects on whole runs are those of the numpy way. Ids that are not integers (a mask,
+floats) are refused before either way, naming the dtype."""
 
 from __future__ import annotations
 
@@ -131,3 +132,22 @@ def test_column_views_are_read_only_slices_that_follow_the_book():
             )
             assert b.sku[-4:].tolist() == [1] * 4 and b.quantity[-1] == 2
         assert b.n == 5 + 24
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [np.array([True, False, True]), np.array([0.0, 1.0]), np.array([0.0]), [0.5], [True]],
+    ids=["mask", "floats", "one float", "float list", "bool list"],
+)
+def test_require_refuses_ids_that_are_not_integers(ids):
+    book = _book(np.random.default_rng(0), 3)
+    book._cols["status"][:3] = orders.BACKLOG
+    before = book.status.tobytes()
+    for verb in (book.cancel, book.mark_defective):
+        with pytest.raises(TypeError, match=r"order ids must be integers, got (bool|float64)"):
+            verb(ids)
+    assert book.status.tobytes() == before
+    for empty in ([], np.zeros(0, dtype=np.uint8)):  # no order: nothing to refuse
+        book.cancel(empty)
+    book.cancel(np.array([0, 2], dtype=np.uint16))  # unsigned ids are ids
+    assert book.status[[0, 2]].tolist() == [orders.CANCELLED] * 2

@@ -1,6 +1,9 @@
 """The phase profiler's split of what used to be one "other" phase (benchmarks/profiler.py):
 the build, the graph look-ups, the step's glue, Mesa's event loop and the KPIs each get
 their own phase, nested calls still go to the innermost, and the phases add up to the run.
+Each earlier phase keeps what it had: the shares a post adds to the hour's batch
+(``PendingShares.add``, inside the KOLs' broadcasts) stay *content*'s; only the batch's
+look-ups (``PendingShares.resolve``, from the model's step) are *graph look-ups*.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def test_a_run_charges_every_glue_phase_and_the_phases_add_up():
         "M = sim.model.ViralChainModel\n"
         "assert wrapped(M.__init__) and wrapped(M.step) and wrapped(M._advance_time)\n"
         "assert wrapped(PendingShares.resolve) and wrapped(sim.model.cross_excite)\n"
+        "assert not wrapped(PendingShares.add)  # content's, inside Kol.broadcast\n"
         "assert wrapped(sim.metrics.brand_totals) and wrapped(sim.result.events_frame)\n"
         "cfg = sim.compose(None, ['market.n_consumers=3000', 'run.horizon_hours=96'])\n"
         "prof.reset()\n"

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
-from sim.clock import HOURS_PER_DAY
 from sim.holdings import ints
 from sim.messages import Wishes
 from sim.orders import ALLOCATED, BACKLOG, CH_LIVE, PICKED
@@ -59,8 +58,6 @@ class Selling:
         self.backlog_units = np.zeros(n, dtype=np.int64)
         self.backlog_region = np.zeros((n, len(model.geo)), dtype=np.int64)
         self.presale_open = np.zeros(n, dtype=bool)
-        # the last mile as promise_hours reads it, listed at the first promise
-        self._cutoffs: tuple[float, list[int]] | None = None
 
     def promise_hours(self, hour: int) -> np.ndarray:
         """Delivery promise (hours) from each warehouse to each region, quoted in ``hour``.
@@ -70,10 +67,7 @@ class Selling:
         and arrives one trip later.
         """
         net = self.network
-        kept = self._cutoffs
-        if kept is None:
-            kept = self._list_cutoffs()
-        lm_per_hour, wait_from = kept
+        lm_per_hour = max(net.last_mile_capacity_per_hour(), 1e-9)
         out = np.empty_like(net.trip_hours)
         for i, w in enumerate(net.warehouses):
             wait = w.pick_delay_hours() + w.packed_units / lm_per_hour
@@ -81,27 +75,9 @@ class Selling:
                 out[i] = math.inf
                 continue
             ready = hour + 1 + math.ceil(wait)
-            cut = wait_from[ready % HOURS_PER_DAY]
+            cut = min(c.next_dispatch_wait(ready) for c in net.contracted_last_mile)
             out[i] = (ready + cut - hour) + net.trip_hours[i]
         return out
-
-    def _list_cutoffs(self) -> tuple[float, list[int]]:
-        """What :meth:`promise_hours` reads of the last mile, fixed once the world is built
-        (the carriers, their daily capacity and their cut-off hours): the capacity per hour,
-        and for each hour of the day the hours until the first contracted cut-off
-        (``Carrier.next_dispatch_wait`` depends on the hour of the day alone)."""
-        self._cutoffs = self.cutoffs_now()
-        return self._cutoffs
-
-    def cutoffs_now(self) -> tuple[float, list[int]]:
-        """:meth:`_list_cutoffs` worked out now, without keeping it (debug mode compares)."""
-        net = self.network
-        lm_per_hour = max(net.last_mile_capacity_per_hour(), 1e-9)
-        wait_from = [
-            min(c.next_dispatch_wait(hod) for c in net.contracted_last_mile)
-            for hod in range(HOURS_PER_DAY)
-        ]
-        return lm_per_hour, wait_from
 
     def take_orders(self, hour: int, sku: int, wishes: Wishes) -> np.ndarray:
         """Accept what can be served now; returns ACCEPTED / SOLD_OUT / TOO_SLOW per wish.

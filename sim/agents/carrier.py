@@ -218,7 +218,7 @@ class Carrier(mesa.Agent):
         wh = book.warehouse[ids]
         regions = book.region[ids]
         one = wh.min() == wh.max()  # one warehouse shipped them all (the usual case)
-        for w in _distinct(wh):
+        for w in [int(wh[0])] if one else _distinct(wh):
             sel, reg = (ids, regions) if one else (ids[wh == w], regions[wh == w])
             dest = m.warehouses[int(w)]
             for r in _distinct(reg):
