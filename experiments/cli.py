@@ -695,7 +695,6 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``viralchain`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    prestart = _prestart_workers(argv)  # a parallel sweep's workers import meanwhile
     parser = build_parser(argv)
     # overrides may follow options (``run -m seed=0,1 --jobs 1 setup=flexible``): argparse
     # leaves those after an option unrecognised; key=value ones join the overrides
@@ -708,7 +707,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error(f"unrecognized arguments: {' '.join(rest)}")
         args.overrides = [*args.overrides, *extra]
     _configure_logging(args.verbose)
-    args.prestart = prestart
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -732,72 +730,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ.pop(CONFIG_DIR_ENV, None)
         else:
             os.environ[CONFIG_DIR_ENV] = before
-
-
-def sweep_workers(argv: Sequence[str]) -> int | None:
-    """The joblib workers (``n_jobs``) of the parallel sweep that ``argv`` launches, read from
-    the command line before it is parsed; None when it launches none or it cannot tell: not
-    a sweep (``run`` without ``-m``, ``sweep`` without a name, other commands), one worker,
-    another launcher or sweeper, a dry run or a study, launcher settings other than
-    ``n_jobs``, or a ``resume`` (its launch is in ``sweep.json``) without ``--jobs``.
-
-    Only a guess for :func:`_prestart_workers`: argparse and Hydra still read the command
-    line as always, and a wrong guess only wastes the warm-up."""
-    command = chosen_command(argv)
-    if command not in ("run", "sweep", "resume"):
-        return None
-    words = list(argv)[list(argv).index(command) + 1 :]
-    if command == "run" and not ({"-m", "--multirun"} & set(words)):
-        return None
-    jobs: str | None = None
-    name: str | None = None  # a sweep file's name (``viralchain sweep NAME``)
-    overrides: list[str] = []
-    rest = iter(words)
-    for word in rest:
-        if word == "--jobs":
-            jobs = next(rest, "")
-        elif word.startswith("--jobs="):
-            jobs = word.split("=", 1)[1]
-        elif word in ("--out", "--replications", "--config-dir", "--format"):
-            next(rest, None)  # the option's value
-        elif "=" in word and not word.startswith("-"):
-            overrides.append(word)
-        elif not word.startswith("-") and name is None:
-            name = word
-    if (command == "sweep" and name is None) or (command == "resume" and jobs is None):
-        return None
-    others = ("hydra/launcher", "hydra/sweeper", "hydra.sweeper.dry_run", "hydra.launcher.")
-    for o in overrides:
-        key, value = o.split("=", 1)
-        key = key.lstrip("+~")
-        if key == "hydra.launcher.n_jobs":
-            jobs = value if jobs is None else jobs  # --jobs wins (experiments.sweep.normalise)
-        elif key.startswith(others) or key == "optimise":
-            return None
-    try:
-        n = int(jobs) if jobs is not None else -1  # the joblib launcher's default: every core
-    except ValueError:
-        return None
-    if n == 0 or n < -1:  # refused by the sweep itself (exit 2)
-        return None
-    effective = n if n > 0 else os.cpu_count() or 1
-    return n if effective > 1 else None
-
-
-def _prestart_workers(argv: Sequence[str]):
-    """In the ``viralchain`` process, when ``argv`` launches a parallel sweep on the joblib
-    launcher (:func:`sweep_workers`): its workers, started now in a thread
-    (:class:`experiments.sweep_task.Prestart`), so that they import what a job needs while
-    this process imports, composes and plans. None otherwise (and wherever :func:`main` is
-    called from Python: tests, notebooks)."""
-    if not _COMMAND_PROCESS:
-        return None
-    n_jobs = sweep_workers(argv)
-    if n_jobs is None:
-        return None
-    from experiments.sweep_task import Prestart
-
-    return Prestart(n_jobs)
 
 
 OWN_LOGGERS = ("sim", "experiments")

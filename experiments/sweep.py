@@ -35,11 +35,11 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from experiments import sweep_store as store
 from experiments.exits import EXIT_FAILED, EXIT_USAGE, os_reason, safe_name, unusable_dir
@@ -54,9 +54,6 @@ from experiments.sweep_plan import (
 )
 from experiments.sweep_progress import Progress
 from sim.errors import ConfigError
-
-if TYPE_CHECKING:  # the task's module loads OmegaConf: not with `viralchain run`'s parser
-    from experiments.sweep_task import Prestart
 
 DEFAULT_ROOT = Path("outputs/sweeps")
 
@@ -177,7 +174,6 @@ class Request:
     outcome: Outcome | None = None
     lock: Any = None
     error: Exception | None = None  # raised by the callback (Hydra only warns about it)
-    prestart: Prestart | None = None  # the launch's workers, started ahead by the command
 
 
 _REQUESTS: dict[str, Request] = {}
@@ -192,7 +188,6 @@ def launch(
     verbose: bool = False,
     stream: TextIO | None = None,
     dry_run: bool = False,
-    prestart: Prestart | None = None,
 ) -> Outcome:
     """Plan and run a sweep (resuming it if its directory holds finished runs).
 
@@ -208,8 +203,6 @@ def launch(
         stream: where progress lines go (default: ``sys.stderr`` at the time of the call).
         dry_run: plan only (every job composed and validated): ``outcome.plan`` holds the
             jobs and ``outcome.master`` Hydra's master config; nothing is written.
-        prestart: the joblib workers, started ahead (:class:`Prestart`); joined before the
-            launch, which reuses them when its launcher settings are theirs.
 
     Raises:
         ConfigError: a job's config is invalid (nothing is written).
@@ -239,7 +232,7 @@ def launch(
     ]
     if dry_run:
         hyd.append("hydra.sweeper.dry_run=true")
-    request = Request(name, stamp, list(task), user_hydra, stream, prestart=prestart)
+    request = Request(name, stamp, list(task), user_hydra, stream)
     _REQUESTS[str(sweep_dir)] = request
     try:
         run_hydra_multirun([*hyd, *task])
@@ -387,8 +380,6 @@ def _launch_locked(
         from omegaconf import OmegaConf
 
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
-        if request.prestart is not None:  # its workers' warm-up done: the launch reuses them
-            request.prestart.join()
         with _workers_know_the_launcher():
             _run(sweeper, master, plan, todo, outcome, stream, spec)
         store.remove_temporaries(sweep_dir)  # a worker killed while writing left one
@@ -407,12 +398,22 @@ def _launch_locked(
     return outcome
 
 
-def _workers_know_the_launcher() -> contextlib.AbstractContextManager[None]:
-    """:func:`experiments.sweep_task.workers_know_the_launcher` (worker processes started
-    within inherit this process's pid as their launcher's)."""
-    from experiments.sweep_task import workers_know_the_launcher
+@contextlib.contextmanager
+def _workers_know_the_launcher() -> Iterator[None]:
+    """Within the block, worker processes started by this one inherit
+    ``VIRALCHAIN_LAUNCHER_PID``: a worker whose parent is this process asks Linux to kill it
+    when this process dies (:func:`experiments.sweep_task.die_with_parent`)."""
+    from experiments.sweep_task import PARENT_ENV
 
-    return workers_know_the_launcher()
+    before = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = before
 
 
 def _verified(sweep_dir: Path, job: Job) -> str | None:
@@ -771,7 +772,6 @@ def execute(
     replications: int | None,
     n_jobs: int | None,
     verbose: bool,
-    prestart: Prestart | None = None,
 ) -> int:
     """Launch from the command line: messages, and the exit code (0, 1 or 2)."""
     try:
@@ -781,7 +781,6 @@ def execute(
             replications=replications,
             n_jobs=n_jobs,
             verbose=verbose,
-            prestart=prestart,
         )
     except ConfigError as exc:
         for line in str(exc).splitlines():
@@ -847,14 +846,7 @@ def add_multirun_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_multirun(args: argparse.Namespace) -> int:
     """``viralchain run -m ...``."""
-    return execute(
-        args.overrides,
-        args.out,
-        args.replications,
-        args.jobs,
-        args.verbose,
-        getattr(args, "prestart", None),
-    )
+    return execute(args.overrides, args.out, args.replications, args.jobs, args.verbose)
 
 
 SWEEP_EPILOG = """\
@@ -886,7 +878,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         args.replications,
         args.jobs,
         args.verbose,
-        getattr(args, "prestart", None),
     )
 
 
@@ -931,8 +922,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except store.SweepDirError as exc:
         return _usage(str(exc))
-    prestart = getattr(args, "prestart", None)
-    return execute(overrides, args.sweep_dir, None, args.jobs, args.verbose, prestart)
+    return execute(overrides, args.sweep_dir, None, args.jobs, args.verbose)
 
 
 def _usage(message: str) -> int:

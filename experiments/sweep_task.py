@@ -15,15 +15,12 @@ for every trial: common random numbers) and returns the mean of each objective.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,162 +108,6 @@ def freeze_worker() -> bool:
     gc.freeze()
     os.environ[FROZEN_ENV] = me
     return True
-
-
-@contextlib.contextmanager
-def workers_know_the_launcher() -> Iterator[None]:
-    """Within the block, worker processes started by this one inherit
-    ``VIRALCHAIN_LAUNCHER_PID``: a worker whose parent is this process asks Linux to kill it
-    when this process dies (:func:`die_with_parent`)."""
-    before = os.environ.get(PARENT_ENV)
-    os.environ[PARENT_ENV] = str(os.getpid())
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PARENT_ENV, None)
-        else:
-            os.environ[PARENT_ENV] = before
-
-
-# what a launcher job needs in a worker: the joblib launcher's entry point and Hydra's
-# composition, the task, the sweep's writer, the model (Mesa, numpy) and the datasets
-# pyarrow checks finished runs with; then Hydra's plugin scan (:func:`warm_worker`)
-WORKER_MODULES: tuple[str, ...] = (
-    "hydra_plugins.hydra_joblib_launcher._core",
-    "hydra._internal.config_loader_impl",
-    "hydra._internal.core_plugins.file_config_source",
-    "hydra._internal.logging_config",
-    "experiments.sweep_plan",
-    "experiments.sweep_store",
-    "sim.result",
-    "sim.model",
-    "pyarrow.dataset",
-    "pyarrow.parquet",
-)
-
-
-# the niceness of a pre-started worker's imports (:func:`warm_worker`): the lowest priority
-WARM_NICENESS = 19
-
-
-def warm_worker() -> int:
-    """The first task of a pre-started worker (:class:`Prestart`): import what a launcher job
-    needs (:func:`warm_imports`), arm the worker to die with the launching process and
-    freeze what it imported (:func:`freeze_worker`), so that its first job starts at once.
-    Changes nothing a run computes. Returns the worker's pid."""
-    warm_imports()
-    arm_worker()
-    freeze_worker()
-    return os.getpid()
-
-
-def warm_imports(niceness: int = WARM_NICENESS) -> int | None:
-    """Import :data:`WORKER_MODULES` and have Hydra scan its plugins (a job's config names
-    them), in a thread of this process running at ``niceness``; returns the niceness it ran
-    at (None where a thread's priority cannot be set).
-
-    The launching process is composing and planning meanwhile, on the critical path: at the
-    lowest priority the warm-up takes only what the machine has spare (an idle second core)
-    and never slows the launching process down on a loaded machine. Linux keeps a priority
-    per thread, so the worker's own thread, which runs the jobs, keeps its priority."""
-    result: list[int | None] = [None]
-    failed: list[BaseException] = []
-
-    def imports() -> None:
-        import importlib
-
-        from hydra.core.plugins import Plugins
-
-        if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-                result[0] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        try:
-            for name in WORKER_MODULES:
-                importlib.import_module(name)
-            Plugins.instance()
-        except BaseException as exc:  # raised in the caller's thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=imports, name="viralchain-warm-imports")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return result[0]
-
-
-def joblib_settings(n_jobs: int) -> dict[str, Any]:
-    """The keyword arguments Hydra's joblib launcher hands ``joblib.Parallel`` for its
-    shipped settings (``hydra/launcher=joblib``: ``JobLibLauncherConf``) and ``n_jobs``
-    workers, made as the launcher makes them (``hydra_joblib_launcher._core.launch``: the
-    backend set to loky, ``process_joblib_cfg``). A pool started with exactly these is the
-    one the launch reuses (joblib keeps one loky executor per process and reuses it while
-    the arguments are the same)."""
-    import dataclasses
-
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
-
-    settings = {f.name: f.default for f in dataclasses.fields(JobLibLauncherConf)}
-    del settings["_target_"]
-    settings.update(n_jobs=n_jobs, backend="loky")
-    process_joblib_cfg(settings)
-    return settings
-
-
-class Prestart:
-    """The workers of a joblib launch, started ahead of it (in a thread of the launching
-    process) while the launching process imports, composes and plans.
-
-    A loky worker is a fresh Python: before its first job it imports Hydra, pandas,
-    pyarrow, pydantic, numpy and Mesa (≈ 0.5–1 s), and the launcher starts it only once the
-    plan is made, so a two-worker sweep used to wait for that after its own imports,
-    composition and planning (≈ 1.3–2 s). Started here, the workers import on the other
-    core meanwhile (:func:`warm_worker`); the launch finds them ready, since joblib reuses
-    its process pool when the launcher's settings are those the pool was made with
-    (:func:`joblib_settings`). Otherwise joblib replaces the pool: the launch is as
-    before, only the warm-up was wasted. Nothing is written, nothing a run computes
-    changes; :meth:`join` before launching.
-    """
-
-    def __init__(self, n_jobs: int) -> None:
-        self.n_jobs = n_jobs
-        self.settings: dict[str, Any] = {}
-        self.pids: list[int] = []
-        self.error = ""
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._start, name="viralchain-prestart")
-        self._thread.daemon = True
-        self._thread.start()
-
-    def _start(self) -> None:
-        try:
-            from joblib import Parallel, cpu_count, delayed
-
-            self.settings = joblib_settings(self.n_jobs)
-            n = self.n_jobs if self.n_jobs > 0 else max(1, cpu_count() + 1 + self.n_jobs)
-            with workers_know_the_launcher():
-                pids = Parallel(**self.settings)(delayed(warm_worker)() for _ in range(n))
-            self.pids = sorted(set(pids))
-        except Exception as exc:  # the launch then starts its workers itself
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.debug("pre-starting the workers failed: %s", self.error)
-        finally:
-            self._ready.set()
-        # This thread started the workers, and Linux sends a worker its parent-death signal
-        # (die_with_parent) when the *thread* that started it ends, not the process
-        # (prctl(2), PR_SET_PDEATHSIG): so it stays, idle, as long as the process.
-        threading.Event().wait()
-
-    def join(self) -> None:
-        """Wait until the workers have done their warm-up (before the launch uses them)."""
-        self._ready.wait()
-
-    def matches(self, settings: dict[str, Any]) -> bool:
-        """Whether a launch with these joblib settings reuses this pool."""
-        return not self.error and settings == self.settings
 
 
 def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
