@@ -262,7 +262,10 @@ class SocialGraph:
             if len(pt) <= _SEARCH:  # a few points: a binary search each, one call
                 stored = np.searchsorted(cp, pt, side="right")
             else:  # the guide's bracket, counted up (the same count, fewer cache misses)
-                b = (pt * self.guide_scale).astype(np.int64)  # exact: a power of two
+                # exact: a power of two. The points are finite and at most about the total
+                # (a scope's start plus a uniform times its span): a NaN, or a product of
+                # 2**63 or more, would become some bucket silently (never reached: no check)
+                b = (pt * self.guide_scale).astype(np.int64)
                 np.clip(b, 0, g - 1, out=b)  # (a point past the total: the last bucket)
                 stored = guide[b].astype(np.int64)  # at most the answer
                 stored = _count_up(cp, stored, guide[b + 1], pt)
@@ -541,7 +544,7 @@ def build(
     region = np.asarray(region)
     n = len(region)
     p = params
-    per_region = _counts(region, n_regions)
+    per_region = _counts(region, n_regions, "region")
     # communities inside regions: Pareto sizes (shape 2: mean = 2·scale)
     community = np.zeros(n, dtype=np.int32)
     offset = 0
@@ -580,9 +583,7 @@ def build(
     # buckets of a power of two (exact bounds), about half a stored value's mean span
     total = max(float(region_cum[-1]), 1.0)
     guide_scale = 2.0 ** (math.floor(math.log2(max(len(checkpoints) - 1, 1) / total)) + 1)
-    bounds = np.arange(math.floor(total * guide_scale) + 2) / guide_scale
-    guide = np.searchsorted(checkpoints, bounds, side="right").astype(np.int32)
-    guide[-1] = len(checkpoints)  # the last bound: every stored value (whatever the rounding)
+    guide = _guide(checkpoints, math.floor(total * guide_scale) + 2, guide_scale)
     deg_type = np.uint16 if p.degree_max < 2**16 else np.int32
     degree = _drawn(
         n, deg_type, lambda k: _pareto_int(rng, k, p.degree_min, p.degree_max, p.degree_exponent)
@@ -607,6 +608,22 @@ def build(
     )
 
 
+_GUIDE_CHUNK = 1 << 20  # bounds per block of _guide (its temporaries: 16 MiB)
+
+
+def _guide(checkpoints: np.ndarray, length: int, scale: float) -> np.ndarray:
+    """``np.searchsorted(checkpoints, np.arange(length) / scale, "right")`` as int32, a block
+    of bounds at a time (the float64 bounds and the int64 answers of one call would be 16
+    bytes an entry: up to 200 MB at 100M consumers). The last bound, ``(floor(total ·
+    scale) + 1) / scale``, is exactly past the total (``scale`` a power of two), so its entry
+    counts every stored value."""
+    guide = np.empty(length, dtype=np.int32)
+    for a in range(0, length, _GUIDE_CHUNK):
+        b = min(a + _GUIDE_CHUNK, length)
+        guide[a:b] = np.searchsorted(checkpoints, np.arange(a, b) / scale, side="right")
+    return guide
+
+
 def _chunks(n: int) -> list[tuple[int, int]]:
     return [(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
 
@@ -620,22 +637,36 @@ def _drawn(n: int, dtype: type, draw: Callable[[int], np.ndarray]) -> np.ndarray
 
 
 _COUNT_CHUNK = 1 << 20  # values per np.bincount call of _counts (its int64 copy: 8 MiB)
+_COUNT_FEW = 8  # up to this many possible values, _counts compares (at 16: only 1.2× quicker)
 
 
-def _counts(values: np.ndarray, length: int) -> np.ndarray:
+def _counts(values: np.ndarray, length: int, name: str = "values") -> np.ndarray:
     """``np.bincount(values, minlength=length)`` of ``values`` in ``[0, length)``, a range of
     values at a time (bincount copies its input to int64: a temporary the size of the
-    population in one call); for a few values (:data:`_Choice.FEW`, e.g. the regions), each
-    value's count of equal entries instead (no int64 copy: ≈ 7× quicker for four)."""
+    population in one call); for a few values (:data:`_COUNT_FEW`, e.g. the regions), each
+    value's count of equal entries instead (no int64 copy: ≈ 7× quicker for four).
+
+    Raises:
+        ValueError: a value outside ``[0, length)`` (as bincount would, for the few too).
+    """
     out = np.zeros(length, dtype=np.int64)
-    few = length <= _Choice.FEW
+    few = length <= _COUNT_FEW
     for a in range(0, len(values), _COUNT_CHUNK):
         part = values[a : a + _COUNT_CHUNK]
         if few:
             for v in range(length):
                 out[v] += np.count_nonzero(part == v)
         else:
-            out += np.bincount(part, minlength=length)
+            try:
+                counted = np.bincount(part, minlength=length)
+            except ValueError:  # a value below 0: named below
+                break
+            if len(counted) > length:  # a value past the range: named below
+                break
+            out += counted
+    if int(out.sum()) != len(values):
+        bad = np.unique(values[(values < 0) | (values >= length)])[:5].tolist()
+        raise ValueError(f"{name} {bad} outside [0, {length})")
     return out
 
 
@@ -711,9 +742,9 @@ class _Choice:
         self.scale = min(max(self.GUIDE, 1 << (4 * len(cdf) - 1).bit_length()), self.GUIDE_MOST)
         if not self.few:
             bounds = np.arange(self.scale + 1) / self.scale
-            # int32 (half the bytes of intp: its random reads are the draw's cost), or intp
-            narrow = np.int32 if len(cdf) < 2**31 else np.intp
-            self.guide = cdf.searchsorted(bounds, side="right").astype(narrow)
+            # int32: half the bytes of intp (its random reads are the draw's cost); its
+            # draws (communities) go to int32 columns, so fewer than 2**31 values
+            self.guide = cdf.searchsorted(bounds, side="right").astype(np.int32)
 
     def draw(self, rng: np.random.Generator, size: int, dtype: type = np.int64) -> np.ndarray:
         """``size`` draws, as ``rng.choice(len(p), size=size, p=p).astype(dtype)``."""

@@ -150,7 +150,7 @@ def test_a_looked_up_graph_copies_and_pickles_and_the_copy_looks_up_the_same():
         )
 
 
-@pytest.mark.parametrize("n", [5, 17, 3_001, N])
+@pytest.mark.parametrize("n", [40, 17, 3_001, N])
 def test_the_guide_brackets_every_point_even_at_its_buckets_bounds(n, monkeypatch):
     """The guide's scale is a power of two (a point's bucket and the buckets' bounds are
     exact), each entry counts the stored values at most its bound, and a look-up through it
@@ -168,10 +168,44 @@ def test_the_guide_brackets_every_point_even_at_its_buckets_bounds(n, monkeypatc
     total = float(g.region_cum[-1])
     assert bounds[-2] <= total < bounds[-1]  # the last bucket holds the total
     whole = g.cumulative_attention(np.arange(n + 1))
-    points = np.concatenate([bounds, np.nextafter(bounds, 0), [total, np.nextafter(total, 2)]])
+    past = [np.nextafter(total, np.inf), total * 2]  # past the total: the last position
+    points = np.concatenate([bounds, np.nextafter(bounds, 0), [total], past])
     points = points[points >= 0]
     expect = np.searchsorted(whole, points, side="right") - 1
     monkeypatch.setattr(social_graph, "_FULL_UP_TO", 0)  # the stored sums
     monkeypatch.setattr(social_graph, "_SEARCH", 0)  # the guide's bracket, counted up
     np.testing.assert_array_equal(g._locate(points), expect)
     assert [g._locate_one(float(p)) for p in points] == expect.tolist()
+
+
+@pytest.mark.parametrize("regions", [4, 20])
+@pytest.mark.parametrize("bad", [-1, 4, 20, 99])
+def test_a_region_outside_the_range_is_refused(regions, bad):
+    """A region outside ``[0, n_regions)`` raises a ValueError naming it, with few regions
+    (counted by comparisons) as with many (np.bincount), not a graph missing consumers."""
+    params = sim.compose().market.social_graph
+    region = np.array([0, 1, 2, 3] * 5, dtype=np.int16)
+    region[7] = bad
+    if 0 <= bad < regions:
+        build(region, regions, params, stream(1, "graph"))  # in range: accepted
+        return
+    with pytest.raises(ValueError, match=rf"^region \[{bad}\] outside \[0, {regions}\)$"):
+        build(region, regions, params, stream(1, "graph"))
+
+
+def test_the_guide_is_filled_block_by_block_the_same(monkeypatch):
+    """The guide filled in blocks of a few bounds equals the one-call searchsorted."""
+    import sim.social_graph as social_graph
+
+    params = sim.compose().market.social_graph
+    region = stream(3, "test-region").choice(4, size=3_001, p=SHARES).astype(np.int16)
+    whole = build(region, 4, params, stream(3, "graph"))
+    monkeypatch.setattr(social_graph, "_GUIDE_CHUNK", 7)
+    blocked = build(region, 4, params, stream(3, "graph"))
+    assert len(blocked.guide) > 7 * 3 and blocked.guide.dtype == np.int32
+    np.testing.assert_array_equal(blocked.guide, whole.guide)
+    bounds = np.arange(len(whole.guide)) / whole.guide_scale
+    np.testing.assert_array_equal(
+        blocked.guide, np.searchsorted(whole.checkpoints, bounds, "right")
+    )
+    assert blocked.guide[-1] == len(blocked.checkpoints)  # the last bound: past every one
