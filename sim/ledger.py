@@ -84,7 +84,7 @@ class Ledger:
         # the hour's flows, field by field: views into one (SKU, region, field) block, so
         # that recording adds them in one operation and a reset is one fill
         self.hour_block = np.zeros((n_sku, n_regions, len(self.HOURLY_REGION_FIELDS)), np.int64)
-        self.hour = {f: self.hour_block[:, :, i] for i, f in enumerate(self.HOURLY_REGION_FIELDS)}
+        self._view_hour_block()
         self.hour_flowed = False  # whether any hourly flow was added since the last reset
         self.kol_fees_by_kol: dict[str, float] = {}
         # units consumers tried to buy, and units sold, per SKU and platform
@@ -93,6 +93,16 @@ class Ledger:
         }
         # last-mile parcels handed to carriers, and the orders inside them, per brand
         self.counts = {k: np.zeros(n_brand, dtype=np.int64) for k in ("parcels", "orders_shipped")}
+
+    def _view_hour_block(self) -> None:
+        """:attr:`hour`: each field's view of :attr:`hour_block`."""
+        self.hour = {f: self.hour_block[:, :, i] for i, f in enumerate(self.HOURLY_REGION_FIELDS)}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # a copy (copy.deepcopy, pickle) copies each view of the hour's block on its own,
+        # detached from the block that recording reads and a reset fills: view it again
+        self.__dict__.update(state)
+        self._view_hour_block()
 
     # -- unit flows ----------------------------------------------------------------
     def add_units(self, name: str, sku: int | np.ndarray, qty: int | np.ndarray) -> None:

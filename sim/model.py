@@ -151,15 +151,12 @@ class ViralChainModel(mesa.Model):
         """A copy of the model (``copy.deepcopy``, pickle): its stock and flow arrays are
         copies, detached from its holdings' buffers; each owner gets its view of them again
         (:meth:`sim.holdings.Holdings.rebind`), and the books kept from the old arrays are
-        made again at their next use (the recorder's: ``Recorder.__setstate__``); so are the
-        ledger's views of its hour's flows. Every other object is whole by now (copied
-        before the model's own attributes are set)."""
+        made again at their next use (the recorder's: ``Recorder.__setstate__``; the
+        ledger's views of its hour's flows: ``Ledger.__setstate__``). Every other object is
+        whole by now (copied before the model's own attributes are set)."""
         self.__dict__.update(state)
         self.holdings.rebind()
         self.hour_flows.rebind()
-        # the ledger's hourly flows by field: views of its hour's block again (as built)
-        led = self.ledger
-        led.hour = {f: led.hour_block[:, :, i] for i, f in enumerate(led.HOURLY_REGION_FIELDS)}
         self._wc_books = None
         self._held_units = None
         self._stock_value_key = b""
