@@ -86,3 +86,30 @@ def random_event_plan(rng, most_events: int):
 def event_due(e, rate: float) -> float:
     """When a known event's stock must arrive, the long way (``EventPlan._due``)."""
     return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)
+
+
+def wish_books(m) -> list[bytes]:
+    """The bytes of what deciding wishes books: the consumers' exposure counts and states,
+    and the feedback's wishes per view, demand lost and views lost."""
+    fb = m.feedback
+    return [
+        m.population.exposure_count.tobytes(),
+        m.population.state.tobytes(),
+        fb.wishes_per_view.tobytes(),
+        fb.demand_lost.tobytes(),
+        fb.views_lost.tobytes(),
+    ]
+
+
+def decided_hour(m, hour: int, fresh: list, g) -> tuple:
+    """``_wishes`` of an hour's batches (a copy of ``fresh``) on ``m`` with generator ``g``:
+    the rows' bytes and dtypes, the books (:func:`wish_books`) and the generator's state
+    afterwards, to compare two ways of deciding."""
+    import copy
+
+    rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
+    return (
+        None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
+        wish_books(m),
+        g.bit_generator.state,
+    )

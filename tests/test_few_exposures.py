@@ -19,6 +19,7 @@ from sim.feedback import Feedback
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
 from sim.rng import stream
+from tests.conftest import decided_hour, wish_books
 
 N = 600
 
@@ -67,19 +68,8 @@ def _exposures(model: ViralChainModel, seed: int):
     return cons.astype(np.int64), skus.astype(np.int64), channels, kols.astype(np.int32)
 
 
-def _state(m: ViralChainModel) -> list[bytes]:
-    fb = m.feedback
-    return [
-        m.population.exposure_count.tobytes(),
-        m.population.state.tobytes(),
-        fb.wishes_per_view.tobytes(),
-        fb.demand_lost.tobytes(),
-        fb.views_lost.tobytes(),
-    ]
-
-
 @pytest.mark.parametrize("seed", range(60))
-def test_few_exposures_decide_as_the_numpy_way(base_model, seed, monkeypatch):
+def test_few_exposures_decide_as_the_numpy_way(base_model, seed):
     world = _world(base_model, seed)
     hour = int(np.random.default_rng(seed).integers(0, 400))
     if seed % 4 == 1:  # a product not on sale yet: its exposures are dropped
@@ -91,17 +81,8 @@ def test_few_exposures_decide_as_the_numpy_way(base_model, seed, monkeypatch):
         world.appeal[skus[0]] = np.nan
     if seed % 7 == 3:  # a tie: the same exposure twice
         cons[-1], skus[-1], channels[-1], kols[-1] = cons[0], skus[0], channels[0], kols[0]
-    long, few = world, copy.deepcopy(world)
-    monkeypatch.setattr(wishes, "_SMALL_BATCH", 0)  # the numpy way
-    r_long, r_few = stream(seed, "few"), stream(seed, "few")
-    got_long = long.population._wish_rows(hour, cons, skus, channels, kols, r_long, None)
-    got_few = few.population._few_wish_rows(
-        hour, cons.tolist(), skus.tolist(), channels.tolist(), kols.tolist(), r_few, None
-    )
-    expected = [] if got_long is None else sorted(got_long.tolist())
-    assert got_few == expected
-    assert _state(few) == _state(long)
-    assert r_few.bit_generator.state == r_long.bit_generator.state
+    rng = stream(seed, "few")
+    _few_against_numpy(world, hour, cons, skus, channels, kols, rng, "_few_wish_rows")
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -116,7 +97,7 @@ def test_few_exposures_keep_a_chunks_books_as_the_numpy_way(base_model, seed, mo
         b.add(skus[:2], channels[:2] == CH_VIDEO, _some_chances(m))  # an earlier chunk
         idx = m.population._wish_rows(10, cons, skus, channels, kols, stream(seed, "c"), b)
         b.close(m)
-        books[name] = (np.sort(idx).tolist(), b.views.tobytes(), b.kept.tobytes(), _state(m))
+        books[name] = (np.sort(idx).tolist(), b.views.tobytes(), b.kept.tobytes(), wish_books(m))
     assert books["few"] == books["long"]
 
 
@@ -289,7 +270,7 @@ def _few_against_numpy(world, hour, cons, skus, channels, kols, rng, shortcut: s
         )
     expected = [] if got_long is None else sorted(got_long.tolist())
     assert got_few == expected
-    assert _state(few) == _state(long)
+    assert wish_books(few) == wish_books(long)
     assert r_few.bit_generator.state == r_long.bit_generator.state
     return calls
 
@@ -377,7 +358,7 @@ def test_many_single_exposures_decide_as_the_numpy_way(base_model, seed):
             )
         got_few = few.population._single_wish(hour, c, s, ch, k, g_few, 0)
         assert got_few == ([] if got_long is None else got_long.tolist())
-        assert _state(few) == _state(long)
+        assert wish_books(few) == wish_books(long)
         assert g_few.bit_generator.state == g_long.bit_generator.state
 
 
@@ -405,10 +386,5 @@ def test_an_hour_of_one_exposure_decides_as_the_numpy_way(base_model, seed, monk
         m = copy.deepcopy(world)
         monkeypatch.setattr(wishes, "_SMALL_BATCH", small)
         g = stream(seed, "one")
-        rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
-        got[name] = (
-            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
-            _state(m),
-            g.bit_generator.state,
-        )
+        got[name] = decided_hour(m, hour, fresh, g)
     assert got["short"] == got["long"]

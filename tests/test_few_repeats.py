@@ -16,7 +16,8 @@ import sim.agents.wishes as wishes
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
 from sim.rng import stream
-from tests.test_one_product import N, _state, _world
+from tests.conftest import wish_books
+from tests.test_one_product import N, _world
 
 
 @pytest.fixture(scope="module")
@@ -58,5 +59,5 @@ def test_an_hour_of_few_repeats_decides_as_the_general_way(base_model, seed, mon
     if books is not None:
         for name in ("views", "kept", "lost"):
             assert getattr(short_books, name).tobytes() == getattr(long_books, name).tobytes()
-    assert _state(short) == _state(long)
+    assert wish_books(short) == wish_books(long)
     assert r_short.bit_generator.state == r_long.bit_generator.state

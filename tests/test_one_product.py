@@ -17,6 +17,7 @@ import sim.agents.wishes as wishes
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
 from sim.rng import stream
+from tests.conftest import wish_books
 
 N = 2_000
 
@@ -81,17 +82,6 @@ def _exposures(model: ViralChainModel, seed: int):
     return cons.astype(np.int64), np.zeros(k, np.int64), channels, kols.astype(np.int32)
 
 
-def _state(m: ViralChainModel) -> list[bytes]:
-    fb = m.feedback
-    return [
-        m.population.exposure_count.tobytes(),
-        m.population.state.tobytes(),
-        fb.wishes_per_view.tobytes(),
-        fb.demand_lost.tobytes(),
-        fb.views_lost.tobytes(),
-    ]
-
-
 @pytest.mark.parametrize("seed", range(48))
 def test_one_product_decides_as_the_general_way(base_model, seed, monkeypatch):
     world = _world(base_model, seed)
@@ -112,7 +102,7 @@ def test_one_product_decides_as_the_general_way(base_model, seed, monkeypatch):
     assert (got_short is None) == (got_long is None)
     if got_long is not None:
         assert got_short.tolist() == got_long.tolist()
-    assert _state(short) == _state(long)
+    assert wish_books(short) == wish_books(long)
     assert r_short.bit_generator.state == r_long.bit_generator.state
 
 
@@ -140,7 +130,7 @@ def test_one_product_keeps_a_chunks_books_as_the_general_way(base_model, seed, m
             b.views.tobytes(),
             b.kept.tobytes(),
             b.lost.tobytes(),
-            _state(m),
+            wish_books(m),
             g.bit_generator.state,
         )
     assert got["short"] == got["long"]
@@ -169,7 +159,7 @@ def test_an_hour_of_one_product_takes_the_short_way(base_model, seed, monkeypatc
         ]
         m.population.decide(30, batches)
         units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
-        books.append([m.ledger.hour_block.tobytes(), *units, *_state(m)])
+        books.append([m.ledger.hour_block.tobytes(), *units, *wish_books(m)])
     assert books[0] == books[1]
     assert calls == [1]
 

@@ -18,7 +18,8 @@ from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
 from sim.rng import stream
-from tests.test_one_product import N, _state, _world
+from tests.conftest import decided_hour, wish_books
+from tests.test_one_product import N, _world
 
 BIG = 1 << 30
 
@@ -75,12 +76,7 @@ def test_an_hour_coded_by_batch_decides_as_the_general_way(base_model, seed, mon
     for name, m, short in (("long", world, False), ("short", copy.deepcopy(world), True)):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         g = stream(seed, "coded")
-        rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
-        got[name] = (
-            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
-            _state(m),
-            g.bit_generator.state,
-        )
+        got[name] = decided_hour(m, hour, fresh, g)
     assert got["short"] == got["long"]
 
 
@@ -104,12 +100,7 @@ def test_an_hour_in_chunks_decides_as_the_general_way(base_model, seed, monkeypa
     for name, m, short in (("long", world, False), ("short", copy.deepcopy(world), True)):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         g = stream(seed, "chunks")
-        rows = m.population._wishes(hour, copy.deepcopy(fresh), g)
-        got[name] = (
-            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
-            _state(m),
-            g.bit_generator.state,
-        )
+        got[name] = decided_hour(m, hour, fresh, g)
     assert got["short"] == got["long"]
 
 
@@ -167,7 +158,7 @@ def test_an_hour_through_decide_books_the_views_as_the_general_way(base_model, s
         m.population.decide(hour, fresh)
         units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
         flows = [m.ledger.hour[f].tobytes() for f in sorted(m.ledger.hour)]
-        books.append([m.ledger.hour_block.tobytes(), *units, *flows, *_state(m)])
+        books.append([m.ledger.hour_block.tobytes(), *units, *flows, *wish_books(m)])
     assert books[0] == books[1]
 
 
