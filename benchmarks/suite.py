@@ -9,9 +9,11 @@ peak resident set seen.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STORY = "setup=flexible"  # the flagship story (the default story) with the flexible setup
 
 FULL: dict[str, dict[str, Any]] = {
-    "reference": {"consumers": 100_000, "start": 192, "end": 216, "repeats": 3},
+    "reference": {"consumers": 100_000, "start": 192, "end": 216, "rounds": 15},
     "scaling": {"sizes": [10_000, 100_000, 1_000_000], "hours": 1440, "repeats": 3},
     "flagship": {"consumers": 1_000_000, "hours": 1440, "repeats": 3},
     "sweep": {"replications": 20, "overrides": [], "repeats": 2},
@@ -37,12 +39,9 @@ FULL: dict[str, dict[str, Any]] = {
     "dashboard": {"consumers": 10_000, "steps": 12, "browser": True},
     "quiet": {"consumers": 10_000, "hours": 720, "repeats": 3},
     "floor": {
-        "consumers": 1_000_000,
-        "skus": 1,
-        "batch": 100_000,
-        "batches": 20,
-        "repeats": 3,
         "scales": [1_000_000, 10_000_000],  # the issue's range: 1M-100M consumers
+        "below": [100_000],  # benchmark 1's size: no target
+        "rounds": 7,
         "start": 192,  # benchmark 1's live-stream window
         "end": 216,
     },
@@ -50,7 +49,7 @@ FULL: dict[str, dict[str, Any]] = {
     "national": {"consumers": 100_000_000, "hours": 1440, "repeats": 1},
 }
 QUICK: dict[str, dict[str, Any]] = {
-    "reference": {"consumers": 2_000, "start": 24, "end": 48, "repeats": 1},
+    "reference": {"consumers": 2_000, "start": 24, "end": 48, "rounds": 3},
     "scaling": {"sizes": [1_000, 2_000, 5_000], "hours": 48, "repeats": 1},
     "flagship": {"consumers": 5_000, "hours": 48, "repeats": 1},
     "sweep": {
@@ -67,16 +66,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "graph": {"consumers": 5_000, "repeats": 1},
     "dashboard": {"consumers": 2_000, "steps": 3, "browser": False},  # no Chromium: quick
     "quiet": {"consumers": 2_000, "hours": 48, "repeats": 1},
-    "floor": {
-        "consumers": 10_000,
-        "skus": 1,
-        "batch": 2_000,
-        "batches": 5,
-        "repeats": 1,
-        "scales": [5_000],
-        "start": 24,
-        "end": 48,
-    },
+    "floor": {"scales": [5_000], "below": [2_000], "rounds": 3, "start": 24, "end": 48},
     "many": {"runs": 6, "consumers": 2_000, "hours": 48, "jobs": 2},
     "national": {"consumers": 20_000, "hours": 48, "repeats": 1},
 }
@@ -115,14 +105,17 @@ class Runner:
         key = json.dumps(task, sort_keys=True)
         done = self._memo.setdefault(key, [])
         while len(done) < repeats:
-            done.append(worker(task))
+            done.append(worker(task, module=_module_of(task)))
         return done[:repeats]
 
 
-def worker(task: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
-    """Run ``benchmarks.worker`` on ``task`` in a fresh Python process."""
+def worker(
+    task: dict[str, Any], timeout: float = 3600, module: str = "benchmarks.worker"
+) -> dict[str, Any]:
+    """Run ``module`` (``benchmarks.worker``, or this module for the paired rounds of
+    benchmarks 1 and 10) on ``task`` in a fresh Python process."""
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.worker", json.dumps(task)],
+        [sys.executable, "-m", module, json.dumps(task)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -158,34 +151,80 @@ def _run_task(consumers: int, hours: int, profile: bool = False, extra=()) -> di
 
 
 def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
-    """Columnar vs per-agent consumers on the same world, over the same window of hours."""
+    """Columnar vs per-agent consumers on the same world, over the same window of hours: the
+    fair peer (only the touched consumers step) and the columnar consumers in ``rounds``
+    paired rounds in one process (A-B-B-A), the verdict on the median of the rounds' ratios;
+    the per-agent reference that steps every consumer, measured once (slow; no target)."""
     n, start, end = p["consumers"], p["start"], p["end"]
-    columnar = r.measure(_window_task(n, start, end), p["repeats"])
     ref_task = _window_task(n, start, end, "market.population=per_agent")
     per_agent = r.measure(ref_task, 1)[0]  # slow: measured once
-    fair = r.measure(_window_task(n, start, end, "market.population=per_agent_touched"), 1)[0]
-    best = min(columnar, key=lambda x: x["phases_s"]["consumers"])
+    task = {
+        "kind": "peer_rounds",
+        "consumers": n,
+        "start": start,
+        "end": end,
+        "rounds": p["rounds"],
+        "peer": "per_agent_touched",
+    }
+    paired = r.measure(task, 1)[0]
+    rounds = paired["rounds"]
+    fair = _paired(rounds, "peer_s", "columnar_s")
     hours = end - start
-    col_c, ref_c = best["phases_s"]["consumers"], per_agent["phases_s"]["consumers"]
-    fair_c = fair["phases_s"]["consumers"]
-    col_w, ref_w = _best(columnar, "window_s"), per_agent["window_s"]
+    col_c, fair_c = fair["columnar_s"], fair["peer_s"]
+    ref_c = per_agent["phases_s"]["consumers"]
+    col_w = statistics.median(x["columnar"]["window_s"] for x in rounds)
     b = "1 columnar vs per-agent"
+    k = len(rounds)
     rows = [
         Row(b, f"consumers ({n:,}), hours {start}-{end}", hours, "h"),
-        Row(b, "per-agent consumers (all step): ms per hour", 1000 * ref_c / hours, "ms"),
-        Row(b, "fair peer (touched step): ms per hour", 1000 * fair_c / hours, "ms"),
-        Row(b, "columnar consumers: ms per hour", 1000 * col_c / hours, "ms"),
-        Row(b, "speed ratio, consumer phase", ref_c / col_c, "x"),
-        Row(b, "speed ratio vs the fair peer, consumer phase", fair_c / col_c, "x", ">= 50"),
-        Row(b, "speed ratio, whole model", ref_w / col_w, "x"),
+        Row(
+            b,
+            "per-agent consumers (all step, measured once): ms per hour",
+            1000 * ref_c / hours,
+            "ms",
+        ),
+        Row(
+            b,
+            f"fair peer (touched step): ms per hour, median of {k} rounds",
+            1000 * fair_c / hours,
+            "ms",
+        ),
+        Row(
+            b, f"columnar consumers: ms per hour, median of {k} rounds", 1000 * col_c / hours, "ms"
+        ),
+        Row(b, "speed ratio, consumer phase (per-agent measured once)", ref_c / col_c, "x"),
+    ]
+    for i, (x, ratio) in enumerate(zip(rounds, fair["ratios"], strict=True)):
+        rows.append(
+            Row(b, f"  round {i + 1} ({x['first']} first): fair peer / columnar", ratio, "x")
+        )
+    rows += [
+        Row(
+            b,
+            f"speed ratio vs the fair peer, consumer phase: median of {k} paired rounds",
+            fair["median"],
+            "x",
+            ">= 50",
+        ),
+        Row(
+            b,
+            "speed ratio, whole model (per-agent measured once)",
+            per_agent["window_s"] / col_w,
+            "x",
+        ),
         Row(b, "per-agent model build", per_agent["build_s"], "s"),
     ]
-    exposures = best["exposures_in_window"]
+    exposures = rounds[0]["columnar"]["exposures"]
     if exposures:
         rows.append(
-            Row(b, "columnar consumers: ns per content exposure", 1e9 * col_c / exposures, "ns")
+            Row(
+                b,
+                "columnar consumers: ns per content exposure (median)",
+                1e9 * col_c / exposures,
+                "ns",
+            )
         )
-    return rows, {"columnar": columnar, "per_agent": per_agent, "fair_peer": fair}
+    return rows, {"paired": paired, "fair_peer": fair, "per_agent": per_agent}
 
 
 # ----------------------------------------------------------------------------- 2
@@ -527,71 +566,72 @@ def bench_quiet(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
 
 
 def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
-    """The bare-numpy floor of the per-exposure work, beside the columnar consumers' cost per
-    content exposure: in the live-stream window at each of ``scales`` (the issue's range,
-    1M-100M consumers) against the floor at as many consumers, and in benchmark 1's window
-    at 100k (when it ran), below that range, where the hour's fixed calls weigh more."""
+    """The columnar consumers' cost per content exposure in the live-stream window beside the
+    bare-numpy floor of the same work on the same hours' exposures (:class:`_Floor`), in
+    ``rounds`` paired rounds in one process per size (A-B-B-A), the verdict on the median of
+    the rounds' ratios: at each of ``scales`` (the issue's range, 1M-100M consumers; target
+    <= 2) and at each of ``below`` (benchmark 1's 100k, below that range: no target)."""
     b = "10 numpy floor"
-    floors: dict[int, float] = {}
-    details: dict[str, Any] = {}
-
-    def floor_at(n: int) -> float:
-        if n not in floors:
-            task = {
-                "kind": "floor",
-                "consumers": n,
-                **{k: p[k] for k in ("skus", "batch", "batches")},
-            }
-            details[f"floor {n}"] = runs = r.measure(task, p["repeats"])
-            floors[n] = _best(runs, "ns_per_exposure")
-        return floors[n]
-
-    n0 = p["consumers"]
-    rows = [
-        Row(b, f"{n0:,} consumers, batches of {p['batch']:,}: ns per exposure", floor_at(n0), "ns")
-    ]
     start, end = p["start"], p["end"]
-    for n in p["scales"]:
-        details[f"window {n}"] = window = r.measure(_window_task(n, start, end), p["repeats"])
-        col = _ns_per_exposure(window)
-        if col is None:
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    for n in [*p["below"], *p["scales"]]:
+        task = {
+            "kind": "floor_rounds",
+            "consumers": n,
+            "start": start,
+            "end": end,
+            "rounds": p["rounds"],
+        }
+        details[f"rounds {n}"] = got = r.measure(task, 1)[0]
+        rounds = got["rounds"]
+        if not got["exposures"]:
             continue
-        if n != n0:
+        k = len(rounds)
+        whole = _paired(rounds, "model_ns", "floor_ns")
+        alone = _paired(rounds, "decide_ns", "floor_ns")
+        details[f"paired {n}"] = {"consumers": whole, "decide": alone}
+        target = "<= 2" if n in p["scales"] else ""
+        rows += [
+            Row(
+                b,
+                f"{n:,} consumers, hours {start}-{end} ({got['exposures']:,} content "
+                f"exposures): columnar ns per exposure, median of {k} rounds",
+                whole["model_ns"],
+                "ns",
+            ),
+            Row(
+                b,
+                f"{n:,} consumers, the same hours: numpy floor ns per exposure, median",
+                whole["floor_ns"],
+                "ns",
+            ),
+        ]
+        for i, (x, ratio) in enumerate(zip(rounds, whole["ratios"], strict=True)):
             rows.append(
                 Row(
                     b,
-                    f"{n:,} consumers, batches of {p['batch']:,}: ns per exposure",
-                    floor_at(n),
-                    "ns",
+                    f"  {n:,} consumers, round {i + 1} ({x['first']} first): columnar / floor",
+                    ratio,
+                    "x",
                 )
             )
-        rows.append(
-            Row(b, f"{n:,} consumers, hours {start}-{end}: columnar ns per exposure", col, "ns")
-        )
-        rows.append(
+        rows += [
             Row(
                 b,
-                f"{n:,} consumers: columnar consumers / floor, per exposure",
-                col / floor_at(n),
+                f"{n:,} consumers: columnar consumers / floor, per exposure, median of {k} "
+                "paired rounds",
+                whole["median"],
                 "x",
-                "<= 2",
-            )
-        )
-    ref = (QUICK if r.quick else FULL)["reference"]
-    window = r._memo.get(
-        json.dumps(_window_task(ref["consumers"], ref["start"], ref["end"]), sort_keys=True)
-    )
-    col = _ns_per_exposure(window) if window else None
-    if col is not None:  # benchmark 1's window, below the issue's range: no target there
-        rows.append(
+                target,
+            ),
             Row(
                 b,
-                f"{ref['consumers']:,} consumers (benchmark 1): columnar consumers / floor "
-                f"at {n0:,}, per exposure",
-                col / floor_at(n0),
+                f"{n:,} consumers: the wish decision alone (decide) / floor, median",
+                alone["median"],
                 "x",
-            )
-        )
+            ),
+        ]
     return rows, details
 
 
@@ -601,12 +641,347 @@ def _window_task(n: int, start: int, end: int, *extra: str) -> dict[str, Any]:
     return {"kind": "window", "overrides": overrides, "seed": 1, "start": start, "end": end}
 
 
-def _ns_per_exposure(window: list[dict[str, Any]]) -> float | None:
-    """The consumers' phase per content exposure in the least disturbed of ``window``."""
-    best = min(window, key=lambda x: x["phases_s"]["consumers"])
-    if not best.get("exposures_in_window"):
-        return None
-    return 1e9 * best["phases_s"]["consumers"] / best["exposures_in_window"]
+# ----------------------------------------------------------------------------- 1 and 10, paired
+
+# Benchmarks 1 and 10 compare two measurements (the columnar consumers against the fair peer,
+# against the numpy floor). Measured at different moments, such a ratio follows the shared
+# machine more than the code; so both are measured in one process, in rounds that alternate
+# which goes first (A-B-B-A), each round gives one ratio of its two paired measurements, and
+# the verdict is on the median of those ratios.
+PAIRED_KINDS = ("peer_rounds", "floor_rounds")
+
+
+def _module_of(task: dict[str, Any]) -> str:
+    """The module whose process measures ``task``: this one for the paired rounds."""
+    return "benchmarks.suite" if task["kind"] in PAIRED_KINDS else "benchmarks.worker"
+
+
+def _a_first(k: int) -> bool:
+    """A-B-B-A: rounds 0 and 3 of every four measure A first, rounds 1 and 2 B first."""
+    return k % 4 in (0, 3)
+
+
+def _paired(rounds: list[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
+    """Per round, ``a / b`` of that round's two measurements, and the median of those ratios
+    (the verdict's figure); the medians of ``a`` and ``b`` themselves for the table."""
+    ratios = [x[a] / x[b] for x in rounds]
+    return {
+        "ratios": ratios,
+        "median": statistics.median(ratios),
+        a: statistics.median(x[a] for x in rounds),
+        b: statistics.median(x[b] for x in rounds),
+    }
+
+
+def _timed_window(
+    cfg: Any,
+    start: int,
+    end: int,
+    prof: Any,
+    record: list[list[tuple[Any, ...]]] | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build a model of ``cfg`` (seed 1), run it to ``start``, then time hours ``start..end``
+    alone (garbage collected first): its consumers' phase, the consumers' time inside
+    ``decide`` (the wish decision and the offers, the brands' part left out), the content
+    exposures decided. ``record``: receives each hour's content batches (consumers, products,
+    channel, KOL); ``inputs``: receives what the floor reads (:class:`_Floor`) at ``start``."""
+    from sim.model import ViralChainModel
+
+    model = ViralChainModel(cfg, 1)
+    model.run_for(start)
+    pop = model.population
+    if inputs is not None:
+        inputs.update(_floor_inputs(model, start))
+    decide = pop.decide
+    seen = {"exposures": 0, "decide_s": 0.0}
+
+    def counting_decide(hour: int, content: list) -> None:
+        # its own work runs in the caller's phase (the step's glue), not the consumers'
+        seen["exposures"] += sum(len(b) for b in content)
+        if record is not None:
+            record.append([(b.consumers, b.skus, b.channel, b.kol) for b in content if len(b)])
+        before = prof.snapshot()["consumers"]
+        decide(hour, content)
+        seen["decide_s"] += prof.snapshot()["consumers"] - before
+
+    pop.decide = counting_decide
+    gc.collect()
+    prof.reset()
+    t, c = time.perf_counter(), time.process_time()
+    model.run_for(end - start)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    consumers_s = prof.snapshot()["consumers"]
+    return {
+        "consumers_s": consumers_s,
+        "decide_s": seen["decide_s"],
+        "exposures": seen["exposures"],
+        "window_s": wall,
+        "window_cpu_s": cpu,
+        "demand_in_window": int(model.brands[0].sensing.hourly_demand[start:end].sum()),
+        "agents": len(model.agents),
+    }
+
+
+def peer_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Benchmark 1's paired rounds: the columnar consumers and the fair per-agent peer over
+    the same hours, one after the other in each round (A-B-B-A), after one warm-up of each."""
+    import sim
+    from benchmarks.profiler import instrument
+
+    prof = instrument()
+    start, end = task["start"], task["end"]
+    base = [STORY, f"market.n_consumers={task['consumers']}", f"run.horizon_hours={end}"]
+    cfgs = {
+        "columnar": sim.compose(None, base),
+        "peer": sim.compose(None, [*base, f"market.population={task['peer']}"]),
+    }
+    warm = {k: _timed_window(cfg, start, end, prof) for k, cfg in cfgs.items()}
+    rounds = []
+    for k in range(task["rounds"]):
+        order = ("columnar", "peer") if _a_first(k) else ("peer", "columnar")
+        got = {name: _timed_window(cfgs[name], start, end, prof) for name in order}
+        rounds.append(
+            {
+                "first": order[0],
+                "columnar_s": got["columnar"]["consumers_s"],
+                "peer_s": got["peer"]["consumers_s"],
+                "columnar": got["columnar"],
+                "peer": got["peer"],
+            }
+        )
+    return {"warm_up": warm, "rounds": rounds, "peak_rss_mib": _rss_mib()}
+
+
+def _floor_inputs(model: Any, start: int) -> dict[str, Any]:
+    """Copies of what the floor reads, from ``model`` at the window's ``start``: the
+    population's columns and books, the products' and channels' factors, the hour's tables."""
+    pop = model.population
+    boost, fatigue = pop._seen_factors()
+    fb = model.feedback
+    return {
+        "n": pop.n,
+        "n_sku": model.n_sku,
+        "n_regions": model.ledger.n_regions,
+        "sensitivity": pop.price_sensitivity.copy(),
+        "region": pop.region.copy(),
+        "patience": pop.patience_hours.copy(),
+        "platform": np.asarray(pop.platform).copy(),
+        "count": pop.exposure_count.reshape(-1).copy(),
+        "state": pop.state.reshape(-1).copy(),
+        "conversion": model.channel_conversion.copy(),
+        "channel_patience": model.channel_patience.copy(),
+        "appeal": model.appeal.copy(),
+        "trust": model.kol_trust.copy(),
+        "ratio_m1": model.price_ratio - 1.0,
+        "novelty": pop._novelty_row(start).copy(),
+        "boost": boost.copy(),
+        "fatigue": None if fatigue is None else fatigue.copy(),
+        "rating": fb.conversion_multiplier().copy(),
+        "warning": fb.cfg.warning_effect,
+        "units_mean": pop.cfg.consumer.units_per_order_mean,
+    }
+
+
+class _Floor:
+    """The bare-numpy floor of the consumers' per-exposure work on an hour's content batches
+    as the consumers were given them: the work the model must do for each exposure, done the
+    cheapest way numpy allows, and nothing the model does not do (who and what were drawn by
+    the content phase: the batches are replayed, not drawn). Per hour: the batches joined;
+    the views booked per product and region; the exposure counted (``np.add.at``) and read
+    back; the probability from the channel's conversion and the KOL's trust (per batch), the
+    product's appeal, price ratio, novelty and rating (gathered), the consumer's price
+    sensitivity (gathered, ``exp``), the count's boost and fatigue (tables) and the
+    consumer's state (warned: less likely; bought or waiting: no chance), before and after the
+    rating (for the demand lost); one chance per consumer and product (a scatter-max on a
+    population-sized scratch, ties to one exposure by a second scatter); the conversion books
+    (views' chances summed per product, the demand lost); the wish draw; per wish, the
+    quantity, the random arrival order, the demand booked per product and region, the
+    patience, platform and region read for the offer, and the state set to bought. It works
+    on copies of the population's columns at the window's start (:func:`_floor_inputs`), reset
+    before each replay."""
+
+    def __init__(self, inputs: dict[str, Any]):
+        from sim.agents.consumer_tables import _MAX_SEEN
+        from sim.agents.wishes import _IS_CONTENT, BOUGHT, NONE, WARNED
+
+        self.x = inputs
+        self.max_seen, self.is_content = _MAX_SEEN, _IS_CONTENT
+        self.none, self.warned, self.bought = NONE, WARNED, BOUGHT
+        size = inputs["n"] * inputs["n_sku"]
+        self.count = inputs["count"].copy()
+        self.state = inputs["state"].copy()
+        self.best = np.full(size, -1.0)  # the scatter-max's scratch, back to -1 after use
+        self.winner = np.zeros(size, dtype=np.intp)  # ties: one exposure per key
+        books = inputs["n_sku"] * inputs["n_regions"]
+        self.views = np.zeros(books, dtype=np.int64)
+        self.demand = np.zeros(books, dtype=np.int64)
+        self.converted = np.zeros(inputs["n_sku"])
+        self.lost = np.zeros(inputs["n_sku"])
+        self.wishes = 0
+        self.offered: tuple[np.ndarray, ...] = ()
+
+    def reset(self) -> None:
+        """The counts and states as at the window's start (the books keep adding)."""
+        self.count[:] = self.x["count"]
+        self.state[:] = self.x["state"]
+
+    def hour(self, batches: list[tuple[Any, ...]], rng: np.random.Generator) -> None:
+        """One hour's batches (consumers, products, channel, KOL)."""
+        if not batches:
+            return
+        x = self.x
+        P, R = x["n_sku"], x["n_regions"]
+        if len(batches) == 1:
+            c, k = batches[0][0], batches[0][1]
+        else:
+            c = np.concatenate([b[0] for b in batches])
+            k = np.concatenate([b[1] for b in batches])
+        c = c.astype(np.intp, copy=False)
+        k = k.astype(np.intp, copy=False)
+        lengths = [len(b[0]) for b in batches]
+        conversion, trust = x["conversion"], x["trust"]
+        first = np.repeat(
+            [conversion[b[2]] * (trust[b[3]] if b[3] >= 0 else 1.0) for b in batches], lengths
+        )
+        flat = c if P == 1 else c * P + k
+        region = x["region"][c]
+        self.views += np.bincount(region if P == 1 else k * R + region, minlength=P * R)
+        np.add.at(self.count, flat, np.uint16(1))
+        seen = self.count[flat]
+        if seen.max() > self.max_seen:
+            np.minimum(seen, self.max_seen, out=seen)
+            self.count[flat] = seen
+        p = first * x["appeal"][k]
+        s = x["sensitivity"][c]
+        p *= np.exp(-s * x["ratio_m1"][k])
+        p *= x["novelty"][k]
+        p *= x["boost"][seen]
+        if x["fatigue"] is not None:
+            p *= x["fatigue"][seen]
+        state = self.state[flat]
+        p_plain = np.minimum(p, 1.0)
+        p *= x["rating"][k]
+        warned = state == self.warned
+        p[warned] *= 1.0 - x["warning"]
+        np.minimum(p, 1.0, out=p)
+        closed = (state != self.none) & ~warned
+        p[closed] = 0.0
+        p_plain[closed] = 0.0
+        # one chance per consumer and product: the most persuasive exposure (one of equals)
+        np.maximum.at(self.best, flat, p)
+        cand = np.flatnonzero(self.best[flat] == p)
+        self.best[flat] = -1.0
+        key = flat[cand]
+        self.winner[key] = cand
+        chance = cand[self.winner[key] == cand]
+        pc, kc = p[chance], k[chance]
+        content = self.is_content[[b[2] for b in batches]]
+        if content.all():
+            self.converted += np.bincount(kc, pc, P)
+        elif content.any():
+            views = np.repeat(content, lengths)[chance]
+            self.converted += np.bincount(kc[views], pc[views], P)
+        lost = p_plain[chance] - pc
+        np.fmax(lost, 0.0, out=lost)
+        self.lost += np.bincount(kc, lost, P)
+        wish = chance[rng.random(len(chance)) < pc]
+        n_wish = len(wish)
+        if n_wish == 0:
+            return
+        qty = np.ones(n_wish, dtype=np.int64)
+        if x["units_mean"] > 1.0:
+            qty += rng.poisson(x["units_mean"] - 1.0, n_wish)
+        wish = wish[rng.permutation(n_wish)] if n_wish > 1 else wish
+        wc, wk = c[wish], k[wish]
+        wr = region[wish]
+        np.add.at(self.demand, wr if P == 1 else wk * R + wr, qty)
+        channel = np.repeat(np.array([b[2] for b in batches], np.int8), lengths)[wish]
+        patience = x["patience"][wc] * x["channel_patience"][channel]
+        platform = x["platform"][wc]
+        self.state[flat[wish]] = self.bought
+        self.wishes += n_wish
+        self.offered = (wc, wk, qty, wr, patience, platform)  # what the brand is handed
+
+    def replay(self, hours: list[list[tuple[Any, ...]]], seed: int) -> float:
+        """Reset, then the hours one after the other: their seconds (the clock's wall time,
+        as the model's phases)."""
+        self.reset()
+        rng = np.random.default_rng(seed)
+        gc.collect()
+        t = time.perf_counter()
+        for batches in hours:
+            self.hour(batches, rng)
+        return time.perf_counter() - t
+
+
+def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Benchmark 10's paired rounds at ``consumers``: the columnar consumers over the window
+    (a fresh model each round) and the floor replaying the same hours' content batches (as
+    recorded in a warm-up window, on the population's columns at the window's start), one
+    after the other in each round (A-B-B-A), after one warm-up of each."""
+    import sim
+    from benchmarks.profiler import instrument
+
+    prof = instrument()
+    start, end = task["start"], task["end"]
+    cfg = sim.compose(
+        None, [STORY, f"market.n_consumers={task['consumers']}", f"run.horizon_hours={end}"]
+    )
+    hours: list[list[tuple[Any, ...]]] = []
+    inputs: dict[str, Any] = {}
+    warm = _timed_window(cfg, start, end, prof, record=hours, inputs=inputs)
+    floor = _Floor(inputs)
+    del inputs
+    warm_floor = floor.replay(hours, 0)
+    exposures = sum(len(b[0]) for h in hours for b in h)
+    rounds = []
+    for k in range(task["rounds"]):
+        got: dict[str, Any] = {}
+        for name in ("model", "floor") if _a_first(k) else ("floor", "model"):
+            if name == "model":
+                got["model"] = _timed_window(cfg, start, end, prof)
+            else:
+                got["floor_s"] = floor.replay(hours, k + 1)
+        m = got["model"]
+        assert m["exposures"] == exposures, (m["exposures"], exposures)  # the same hours
+        rounds.append(
+            {
+                "first": "model" if _a_first(k) else "floor",
+                "model_ns": 1e9 * m["consumers_s"] / exposures,
+                "decide_ns": 1e9 * m["decide_s"] / exposures,
+                "floor_ns": 1e9 * got["floor_s"] / exposures,
+                "model": m,
+            }
+        )
+    return {
+        "exposures": exposures,
+        "hours_with_content": sum(1 for h in hours if h),
+        "largest_hour": max((sum(len(b[0]) for b in h) for h in hours), default=0),
+        "warm_up": {"model": warm, "floor_s": warm_floor},
+        "floor_wishes": floor.wishes,
+        "rounds": rounds,
+        "peak_rss_mib": _rss_mib(),
+    }
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+PAIRED_TASKS = {"peer_rounds": peer_rounds_task, "floor_rounds": floor_rounds_task}
+
+
+def _main(argv: list[str]) -> int:
+    """A paired task's process: run the task given as JSON, print one JSON line."""
+    import logging
+    import warnings
+
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    task = json.loads(argv[0])
+    print(json.dumps(PAIRED_TASKS[task["kind"]](task)))
+    return 0
 
 
 # ----------------------------------------------------------------------------- 11
@@ -679,3 +1054,7 @@ BENCHMARKS: dict[str, Callable[[Runner, dict[str, Any]], tuple[list[Row], dict[s
     "many": bench_many,
     "national": bench_national,
 }
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
