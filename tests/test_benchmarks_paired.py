@@ -1,0 +1,147 @@
+"""Benchmarks 1 and 10 are measured side by side: their two measurements (the columnar
+consumers and the fair peer; the columnar consumers and the numpy floor) are taken in one
+process in rounds that alternate which goes first (A-B-B-A), each round's ratio comes from
+that round's two measurements, and the verdict is on the median of those ratios. The floor
+does the model's per-exposure work on the window's own exposures. Quick sizes only; no timing
+is asserted."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+
+from benchmarks.suite import (
+    QUICK,
+    Runner,
+    _a_first,
+    _Floor,
+    _paired,
+    bench_floor,
+    bench_reference,
+)
+from sim.agents.wishes import BOUGHT, WARNED
+
+
+def test_rounds_alternate_a_b_b_a():
+    assert [_a_first(k) for k in range(8)] == [True, False, False, True] * 2
+
+
+def test_ratios_come_from_each_rounds_pair_and_the_verdict_from_their_median():
+    rounds = [
+        {"slow": 10.0, "fast": 1.0},  # 10x
+        {"slow": 30.0, "fast": 1.0},  # 30x: a disturbed round
+        {"slow": 12.0, "fast": 2.0},  # 6x
+    ]
+    got = _paired(rounds, "slow", "fast")
+    assert got["ratios"] == [10.0, 30.0, 6.0]
+    assert got["median"] == 10.0
+    # not the ratio of the medians (12 / 1), nor of the best of each side (10 / 1), nor a mean
+    assert got["slow"] == 12.0 and got["fast"] == 1.0
+    assert got["median"] != statistics.mean(got["ratios"])
+
+
+def _rows(rows, needle):
+    return [r for r in rows if needle in r.measure]
+
+
+def test_benchmark_1_reports_paired_rounds_and_their_median():
+    p = QUICK["reference"]
+    rows, details = bench_reference(Runner(quick=True), p)
+    rounds = details["paired"]["rounds"]
+    assert len(rounds) == p["rounds"] == 3
+    assert [x["first"] for x in rounds] == ["columnar", "peer", "peer"]
+    # both sides ran the same hours of the same world (the peer is equivalent)
+    for x in rounds:
+        assert x["columnar"]["exposures"] == x["peer"]["exposures"] > 0
+        assert x["columnar"]["demand_in_window"] == x["peer"]["demand_in_window"]
+        assert x["peer"]["agents"] > x["columnar"]["agents"]  # one agent per consumer
+        assert x["columnar_s"] == x["columnar"]["consumers_s"] > 0
+    per_round = _rows(rows, ": fair peer / columnar")
+    expected = [x["peer_s"] / x["columnar_s"] for x in rounds]
+    assert [r.value for r in per_round] == expected
+    (verdict,) = [r for r in rows if r.target]
+    assert verdict.target == ">= 50"
+    assert "median of 3 paired rounds" in verdict.measure
+    assert verdict.value == statistics.median(expected)
+
+
+def test_benchmark_10_reports_paired_rounds_and_their_median():
+    p = QUICK["floor"]
+    rows, details = bench_floor(Runner(quick=True), p)
+    for n in (*p["below"], *p["scales"]):
+        got = details[f"rounds {n}"]
+        rounds = got["rounds"]
+        assert len(rounds) == 3 and [x["first"] for x in rounds] == ["model", "floor", "floor"]
+        assert got["exposures"] > 0
+        for x in rounds:  # every round's model decided the very exposures the floor replays
+            assert x["model"]["exposures"] == got["exposures"]
+            assert x["model_ns"] == 1e9 * x["model"]["consumers_s"] / got["exposures"]
+            assert x["decide_ns"] <= x["model_ns"]
+        per_round = _rows(rows, f"{n:,} consumers, round ")
+        expected = [x["model_ns"] / x["floor_ns"] for x in rounds]
+        assert [r.value for r in per_round] == expected
+        (median,) = _rows(rows, f"{n:,} consumers: columnar consumers / floor")
+        assert median.value == statistics.median(expected)
+        assert median.target == ("<= 2" if n in p["scales"] else "")
+    assert [r.measure for r in rows if r.target] == [
+        "5,000 consumers: columnar consumers / floor, per exposure, median of 3 paired rounds"
+    ]
+
+
+def _inputs(n: int = 50, n_sku: int = 2, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    state = np.zeros(n * n_sku, np.int8)
+    state[::7] = BOUGHT  # no chance
+    state[3::11] = WARNED
+    return {
+        "n": n,
+        "n_sku": n_sku,
+        "n_regions": 3,
+        "sensitivity": rng.random(n).astype(np.float32),
+        "region": rng.integers(0, 3, n).astype(np.uint8),
+        "patience": rng.random(n).astype(np.float32),
+        "platform": np.zeros(n, np.int8),
+        "count": np.zeros(n * n_sku, np.uint16),
+        "state": state,
+        "conversion": np.full(8, 0.9),
+        "channel_patience": np.ones(8),
+        "appeal": np.full(n_sku, 0.9),
+        "trust": np.ones(4),
+        "ratio_m1": np.zeros(n_sku),
+        "novelty": np.ones(n_sku),
+        "boost": np.ones(10_001),
+        "fatigue": None,
+        "rating": np.ones(n_sku),
+        "warning": 0.5,
+        "units_mean": 1.0,
+    }
+
+
+@pytest.mark.parametrize("n_sku", [1, 2])
+def test_the_floor_does_the_per_exposure_work(n_sku):
+    """Each step of the floor leaves its mark: every exposure counted and booked as a view,
+    one chance per consumer and product (repeated exposures with equal probabilities give
+    one wish at most), nobody bought or waiting wishes, every wish booked and closed."""
+    x = _inputs(n_sku=n_sku)
+    floor = _Floor(x)
+    rng = np.random.default_rng(1)
+    consumers = np.repeat(np.arange(50), 4)  # each consumer four times: equal probabilities
+    skus = np.zeros(200, np.int32)
+    batches = [(consumers[:100], skus[:100], 1, 0), (consumers[100:], skus[100:], 0, -1)]
+    floor.hour(batches, rng)
+    flat = np.arange(50) * n_sku
+    assert (floor.count[flat] == 4).all() and floor.count.sum() == 200
+    assert floor.views.sum() == 200
+    closed = x["state"][flat] == BOUGHT
+    assert floor.wishes > 0
+    wc = floor.offered[0]
+    assert len(wc) == floor.wishes == len(set(wc.tolist()))  # one chance per consumer
+    assert not closed[wc].any()  # the bought had no chance
+    assert (floor.state[wc * n_sku] == BOUGHT).all()  # the wishes are now bought
+    assert floor.demand.sum() == floor.wishes  # one unit each
+    assert floor.converted.sum() > 0 and (floor.best == -1.0).all()  # scratch given back
+    # the floor starts every replay from the window's start
+    floor.reset()
+    assert (floor.count == 0).all() and (floor.state == x["state"]).all()
