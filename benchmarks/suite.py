@@ -163,7 +163,8 @@ def _run_task(consumers: int, hours: int, profile: bool = False, extra=()) -> di
 def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
     """Columnar vs per-agent consumers on the same world, over the same window of hours: the
     fair peer (only the touched consumers step) and the columnar consumers in ``rounds``
-    paired rounds in one process (A-B-B-A), the verdict on the median of the rounds' ratios;
+    paired rounds in one process (both models stepped hour by hour in turn, A-B-B-A), the
+    verdict on the median of the rounds' ratios;
     the per-agent reference that steps every consumer, measured once (slow; no target)."""
     n, start, end = p["consumers"], p["start"], p["end"]
     ref_task = _window_task(n, start, end, "market.population=per_agent")
@@ -578,7 +579,8 @@ def bench_quiet(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
 def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
     """The columnar consumers' cost per content exposure in the live-stream window beside the
     bare-numpy floor of the same work on the same hours' exposures (:class:`_Floor`), in
-    ``rounds`` paired rounds in one process per size (A-B-B-A), the verdict on the median of
+    ``rounds`` paired rounds in one process per size (the model and the floor hour by hour in
+    turn, A-B-B-A), the verdict on the median of
     the rounds' ratios: at each of ``scales`` (the issue's range, 1M-100M consumers; target
     <= 2) and at each of ``below`` (benchmark 1's 100k, below that range: no target)."""
     b = "10 numpy floor"
@@ -668,8 +670,8 @@ def _window_task(n: int, start: int, end: int, *extra: str) -> dict[str, Any]:
 # Benchmarks 1 and 10 compare two measurements (the columnar consumers against the fair peer,
 # against the numpy floor). Measured at different moments, such a ratio follows the shared
 # machine more than the code; so both are measured in one process, in rounds that alternate
-# which goes first (A-B-B-A), each round gives one ratio of its two paired measurements, and
-# the verdict is on the median of those ratios.
+# which goes first (A-B-B-A) hour by hour, each round gives one ratio of its two paired
+# measurements (each side's hours summed), and the verdict is on the median of those ratios.
 PAIRED_KINDS = ("peer_rounds", "floor_rounds")
 
 
@@ -695,59 +697,91 @@ def _paired(rounds: list[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
     }
 
 
-def _timed_window(
-    cfg: Any,
-    start: int,
-    end: int,
-    prof: Any,
-    record: list[list[tuple[Any, ...]]] | None = None,
-    inputs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build a model of ``cfg`` (seed 1), run it to ``start``, then time hours ``start..end``
-    alone (garbage collected first): its consumers' phase, the consumers' time inside
+class _Window:
+    """A model of ``cfg`` (seed 1) built and run to ``start``, then stepped one hour at a
+    time (:meth:`hour`), each hour's consumers' phase timed: the whole phase, the part inside
     ``decide`` (the wish decision and the offers, the brands' part left out), the content
-    exposures decided. ``record``: receives each hour's content batches (consumers, products,
-    channel, KOL); ``inputs``: receives what the floor reads (:class:`_Floor`) at ``start``."""
-    from sim.model import ViralChainModel
+    exposures decided. ``record``: receives each hour's content batches (consumers,
+    products, channel, KOL); ``inputs``: receives what the floor reads (:class:`_Floor`)."""
 
-    model = ViralChainModel(cfg, 1)
-    model.run_for(start)
-    pop = model.population
-    if inputs is not None:
-        inputs.update(_floor_inputs(model, start))
-    decide = pop.decide
-    seen = {"exposures": 0, "decide_s": 0.0}
+    def __init__(
+        self,
+        cfg: Any,
+        start: int,
+        prof: Any,
+        record: list[list[tuple[Any, ...]]] | None = None,
+        inputs: dict[str, Any] | None = None,
+    ):
+        from sim.model import ViralChainModel
 
-    def counting_decide(hour: int, content: list) -> None:
-        # its own work runs in the caller's phase (the step's glue), not the consumers'
-        seen["exposures"] += sum(len(b) for b in content)
-        if record is not None:
-            record.append([(b.consumers, b.skus, b.channel, b.kol) for b in content if len(b)])
-        before = prof.snapshot()["consumers"]
-        decide(hour, content)
-        seen["decide_s"] += prof.snapshot()["consumers"] - before
+        self.model = model = ViralChainModel(cfg, 1)
+        model.run_for(start)
+        self.start, self.prof = start, prof
+        pop = model.population
+        if inputs is not None:
+            inputs.update(_floor_inputs(model, start))
+        decide = pop.decide
+        self.seen = seen = {"exposures": 0, "decide_s": 0.0}
 
-    pop.decide = counting_decide
-    gc.collect()
-    prof.reset()
-    t, c = time.perf_counter(), time.process_time()
-    model.run_for(end - start)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
-    consumers_s = prof.snapshot()["consumers"]
-    return {
-        "consumers_s": consumers_s,
-        "decide_s": seen["decide_s"],
-        "exposures": seen["exposures"],
-        "window_s": wall,
-        "window_cpu_s": cpu,
-        "demand_in_window": int(model.brands[0].sensing.hourly_demand[start:end].sum()),
-        "agents": len(model.agents),
-    }
+        def counting_decide(hour: int, content: list) -> None:
+            # its own work runs in the caller's phase (the step's glue), not the consumers'
+            seen["exposures"] += sum(len(b) for b in content)
+            if record is not None:
+                record.append([(b.consumers, b.skus, b.channel, b.kol) for b in content if len(b)])
+            before = prof.snapshot()["consumers"]
+            decide(hour, content)
+            seen["decide_s"] += prof.snapshot()["consumers"] - before
+
+        pop.decide = counting_decide
+        self.consumers_s = self.window_s = self.window_cpu_s = 0.0
+        self.hours = 0
+
+    def hour(self) -> None:
+        """The next hour, timed."""
+        before = self.prof.snapshot()["consumers"]
+        t, c = time.perf_counter(), time.process_time()
+        self.model.run_for(1)
+        self.window_s += time.perf_counter() - t
+        self.window_cpu_s += time.process_time() - c
+        self.consumers_s += self.prof.snapshot()["consumers"] - before
+        self.hours += 1
+
+    def result(self) -> dict[str, Any]:
+        """What the hours so far measured."""
+        start, end = self.start, self.start + self.hours
+        m = self.model
+        return {
+            "consumers_s": self.consumers_s,
+            "decide_s": self.seen["decide_s"],
+            "exposures": self.seen["exposures"],
+            "window_s": self.window_s,
+            "window_cpu_s": self.window_cpu_s,
+            "demand_in_window": int(m.brands[0].sensing.hourly_demand[start:end].sum()),
+            "agents": len(m.agents),
+        }
+
+
+def _a_first_in(k: int, i: int) -> bool:
+    """Hour ``i`` of round ``k``: A first? A-B-B-A over the hours, rounds starting with A
+    and B in turn."""
+    return _a_first(i) != (k % 2 == 1)
+
+
+def _interleaved(steps: dict[str, Callable[[int], None]], k: int, hours: int) -> None:
+    """Round ``k``: each of ``hours`` hours of the two sides (``steps``, A then B as given),
+    one after the other, in the order :func:`_a_first_in` gives."""
+    a, b = steps.values()
+    for i in range(hours):
+        first, second = (a, b) if _a_first_in(k, i) else (b, a)
+        first(i)
+        second(i)
 
 
 def peer_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
     """Benchmark 1's paired rounds: the columnar consumers and the fair per-agent peer over
-    the same hours, one after the other in each round (A-B-B-A), after one warm-up of each."""
+    the same hours, both models built and run to the window's start, then stepped hour by
+    hour in turn (:func:`_interleaved`), so that both sides' hours share the machine's
+    moments; a warm-up round first."""
     import sim
     from benchmarks.profiler import instrument
 
@@ -758,20 +792,22 @@ def peer_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
         "columnar": sim.compose(None, base),
         "peer": sim.compose(None, [*base, f"market.population={task['peer']}"]),
     }
-    warm = {k: _timed_window(cfg, start, end, prof) for k, cfg in cfgs.items()}
-    rounds = []
-    for k in range(task["rounds"]):
-        order = ("columnar", "peer") if _a_first(k) else ("peer", "columnar")
-        got = {name: _timed_window(cfgs[name], start, end, prof) for name in order}
-        rounds.append(
-            {
-                "first": order[0],
-                "columnar_s": got["columnar"]["consumers_s"],
-                "peer_s": got["peer"]["consumers_s"],
-                "columnar": got["columnar"],
-                "peer": got["peer"],
-            }
-        )
+
+    def one_round(k: int) -> dict[str, Any]:
+        gc.collect()
+        sides = {name: _Window(cfg, start, prof) for name, cfg in cfgs.items()}
+        gc.collect()
+        _interleaved({n: (lambda i, w=w: w.hour()) for n, w in sides.items()}, k, end - start)
+        got = {name: w.result() for name, w in sides.items()}
+        return {
+            "first": "columnar" if _a_first_in(k, 0) else "peer",
+            "columnar_s": got["columnar"]["consumers_s"],
+            "peer_s": got["peer"]["consumers_s"],
+            **got,
+        }
+
+    warm = one_round(0)
+    rounds = [one_round(k) for k in range(task["rounds"])]
     return {"warm_up": warm, "rounds": rounds, "peak_rss_mib": _rss_mib()}
 
 
@@ -822,13 +858,14 @@ class _Floor:
     order, the demand booked per product and region, the patience, platform and region read
     for the offer, and the state set to bought.
 
-    Two ways, each timed (:meth:`replay`): ``scatter`` (exposures in their order, counts by
-    ``np.add.at``, one chance per key by a scatter-max on a population-sized scratch and a
-    second scatter for ties) and ``sorted`` (the exposures sorted by consumer and product
-    first, one plain sort of keys packed with positions, as the model does: the columns are
-    then read in one ascending pass and a key's exposures are adjacent). The floor is the
-    quicker of the two. It works on copies of the population's columns at the window's start
-    (:func:`_floor_inputs`), reset before each replay."""
+    Two ways, each timed hour by hour (:func:`floor_rounds_task`): ``scatter`` (exposures in
+    their order, counts by ``np.add.at``, one chance per key by a scatter-max on a
+    population-sized scratch and a second scatter for ties) and ``sorted`` (the exposures
+    sorted by consumer and product first, one plain sort of keys packed with positions, as the
+    model does, then decided in slices of whole keys: the columns are read in one ascending
+    pass, a key's exposures are adjacent, a slice's temporaries stay in the caches). The floor
+    is the quicker of the two. Each works on copies of the population's columns at the
+    window's start (:func:`_floor_inputs`), reset before each round."""
 
     WAYS = ("scatter", "sorted")
 
@@ -1073,24 +1110,14 @@ class _Floor:
         wish = self._books_and_draw(batches, lengths, p, p_plain, ks, chance, order, rng)
         return wish if whole else wish + a
 
-    def replay(self, hours: list[list[tuple[Any, ...]]], seed: int, way: str) -> float:
-        """Reset, then the hours one after the other the ``way`` given: their seconds (the
-        clock's wall time, as the model's phases)."""
-        hour = self.hour_sorted if way == "sorted" else self.hour_scatter
-        self.reset()
-        rng = np.random.default_rng(seed)
-        gc.collect()
-        t = time.perf_counter()
-        for batches in hours:
-            hour(batches, rng)
-        return time.perf_counter() - t
-
 
 def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
     """Benchmark 10's paired rounds at ``consumers``: the columnar consumers over the window
-    (a fresh model each round) and the floor replaying the same hours' content batches (as
-    recorded in a warm-up window, on the population's columns at the window's start), one
-    after the other in each round (A-B-B-A), after one warm-up of each."""
+    (a fresh model each round, built and run to the window's start) and the floor replaying
+    the same hours' content batches (as recorded in a warm-up window, on the population's
+    columns at the window's start; both ways, the quicker is the floor), hour by hour in turn
+    (:func:`_interleaved`), so that both sides' hours share the machine's moments; then the
+    earlier floor (for comparison, no verdict)."""
     import sim
     from benchmarks.profiler import instrument
     from benchmarks.worker import floor_task
@@ -1102,44 +1129,54 @@ def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
     )
     hours: list[list[tuple[Any, ...]]] = []
     inputs: dict[str, Any] = {}
-    warm = _timed_window(cfg, start, end, prof, record=hours, inputs=inputs)
-    floor = _Floor(inputs)
-    inputs_n_sku = inputs["n_sku"]
-    del inputs
-    warm_floor = {way: floor.replay(hours, 0, way) for way in floor.WAYS}
+    warm = _Window(cfg, start, prof, record=hours, inputs=inputs)
+    for _ in range(end - start):
+        warm.hour()
+    warm_up = warm.result()
+    del warm
+    floors = {way: _Floor(inputs) for way in _Floor.WAYS}
     # the earlier floor: batches of random exposures drawn in the loop, fewer steps
-    earlier = {"consumers": task["consumers"], "skus": inputs_n_sku, **task["earlier"]}
-    floor_task(earlier)
+    earlier = {"consumers": task["consumers"], "skus": inputs["n_sku"], **task["earlier"]}
+    del inputs
     exposures = sum(len(b[0]) for h in hours for b in h)
-    rounds = []
-    for k in range(task["rounds"]):
-        got: dict[str, Any] = {}
-        for name in ("model", "floor") if _a_first(k) else ("floor", "model"):
-            if name == "model":
-                got["model"] = _timed_window(cfg, start, end, prof)
-            else:  # both ways, one after the other: the quicker is the floor
-                got["ways"] = {way: floor.replay(hours, k + 1, way) for way in floor.WAYS}
-                # and the floor this benchmark had before (for comparison; no verdict)
-                got["earlier_ns"] = floor_task(earlier)["ns_per_exposure"]
-        m = got["model"]
+
+    def one_round(k: int) -> dict[str, Any]:
+        gc.collect()
+        window = _Window(cfg, start, prof)
+        ways = {way: 0.0 for way in floors}
+        rng = {way: np.random.default_rng(k) for way in floors}
+        for f in floors.values():
+            f.reset()
+        gc.collect()
+
+        def floor_hour(i: int) -> None:
+            for way, f in floors.items():
+                step = f.hour_sorted if way == "sorted" else f.hour_scatter
+                t = time.perf_counter()
+                step(hours[i], rng[way])
+                ways[way] += time.perf_counter() - t
+
+        _interleaved({"model": lambda i: window.hour(), "floor": floor_hour}, k, end - start)
+        m = window.result()
         assert m["exposures"] == exposures, (m["exposures"], exposures)  # the same hours
-        rounds.append(
-            {
-                "first": "model" if _a_first(k) else "floor",
-                "model_ns": 1e9 * m["consumers_s"] / exposures,
-                "decide_ns": 1e9 * m["decide_s"] / exposures,
-                "floor_ns": 1e9 * min(got["ways"].values()) / exposures,
-                "ways_ns": {w: 1e9 * t / exposures for w, t in got["ways"].items()},
-                "earlier_ns": got["earlier_ns"],
-                "model": m,
-            }
-        )
+        return {
+            "first": "model" if _a_first_in(k, 0) else "floor",
+            "model_ns": 1e9 * m["consumers_s"] / exposures,
+            "decide_ns": 1e9 * m["decide_s"] / exposures,
+            "floor_ns": 1e9 * min(ways.values()) / exposures,
+            "ways_ns": {w: 1e9 * t / exposures for w, t in ways.items()},
+            "earlier_ns": floor_task(earlier)["ns_per_exposure"],
+            "model": m,
+        }
+
+    warm_round = one_round(0)
+    rounds = [one_round(k) for k in range(task["rounds"])]
     return {
         "exposures": exposures,
         "hours_with_content": sum(1 for h in hours if h),
         "largest_hour": max((sum(len(b[0]) for b in h) for h in hours), default=0),
-        "warm_up": {"model": warm, "floor_s": warm_floor},
-        "floor_wishes": floor.wishes,
+        "warm_up": {"model": warm_up, "round": warm_round},
+        "floor_wishes": floors["sorted"].wishes,
         "rounds": rounds,
         "peak_rss_mib": _rss_mib(),
     }
