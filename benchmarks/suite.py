@@ -163,8 +163,8 @@ def _run_task(consumers: int, hours: int, profile: bool = False, extra=()) -> di
 def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
     """Columnar vs per-agent consumers on the same world, over the same window of hours: the
     fair peer (only the touched consumers step) and the columnar consumers in ``rounds``
-    paired rounds in one process (both models stepped hour by hour in turn, A-B-B-A), the
-    verdict on the median of the rounds' ratios;
+    paired rounds in one process (CPU time, A-B-B-A), the verdict on the median of the
+    rounds' ratios;
     the per-agent reference that steps every consumer, measured once (slow; no target)."""
     n, start, end = p["consumers"], p["start"], p["end"]
     ref_task = _window_task(n, start, end, "market.population=per_agent")
@@ -579,8 +579,8 @@ def bench_quiet(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
 def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
     """The columnar consumers' cost per content exposure in the live-stream window beside the
     bare-numpy floor of the same work on the same hours' exposures (:class:`_Floor`), in
-    ``rounds`` paired rounds in one process per size (the model and the floor hour by hour in
-    turn, A-B-B-A), the verdict on the median of
+    ``rounds`` paired rounds in one process per size (CPU time, A-B-B-A), the verdict on the
+    median of
     the rounds' ratios: at each of ``scales`` (the issue's range, 1M-100M consumers; target
     <= 2) and at each of ``below`` (benchmark 1's 100k, below that range: no target)."""
     b = "10 numpy floor"
@@ -669,9 +669,9 @@ def _window_task(n: int, start: int, end: int, *extra: str) -> dict[str, Any]:
 
 # Benchmarks 1 and 10 compare two measurements (the columnar consumers against the fair peer,
 # against the numpy floor). Measured at different moments, such a ratio follows the shared
-# machine more than the code; so both are measured in one process, in rounds that alternate
-# which goes first (A-B-B-A) hour by hour, each round gives one ratio of its two paired
-# measurements (each side's hours summed), and the verdict is on the median of those ratios.
+# machine more than the code; so both are measured in one process, in CPU time, in rounds
+# that alternate which goes first (A-B-B-A), each round gives one ratio of its two paired
+# measurements, and the verdict is on the median of those ratios.
 PAIRED_KINDS = ("peer_rounds", "floor_rounds")
 
 
@@ -698,11 +698,12 @@ def _paired(rounds: list[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
 
 
 class _Window:
-    """A model of ``cfg`` (seed 1) built and run to ``start``, then stepped one hour at a
-    time (:meth:`hour`), each hour's consumers' phase timed: the whole phase, the part inside
-    ``decide`` (the wish decision and the offers, the brands' part left out), the content
-    exposures decided. ``record``: receives each hour's content batches (consumers,
-    products, channel, KOL); ``inputs``: receives what the floor reads (:class:`_Floor`)."""
+    """A model of ``cfg`` (seed 1) built and run to ``start``, then run on (:meth:`run`),
+    its consumers' phase timed on the profiler's clock (:func:`_cpu_clock`): the whole phase,
+    the part inside ``decide`` (the wish decision and the offers, the brands' part left out),
+    the content exposures decided. ``record``: receives each hour's content batches
+    (consumers, products, channel, KOL); ``inputs``: receives what the floor reads
+    (:class:`_Floor`)."""
 
     def __init__(
         self,
@@ -736,15 +737,16 @@ class _Window:
         self.consumers_s = self.window_s = self.window_cpu_s = 0.0
         self.hours = 0
 
-    def hour(self) -> None:
-        """The next hour, timed."""
+    def run(self, hours: int) -> None:
+        """The next ``hours`` hours, timed as one stretch (as in a run: nothing else runs
+        between them)."""
         before = self.prof.snapshot()["consumers"]
         t, c = time.perf_counter(), time.process_time()
-        self.model.run_for(1)
+        self.model.run_for(hours)
         self.window_s += time.perf_counter() - t
         self.window_cpu_s += time.process_time() - c
         self.consumers_s += self.prof.snapshot()["consumers"] - before
-        self.hours += 1
+        self.hours += hours
 
     def result(self) -> dict[str, Any]:
         """What the hours so far measured."""
@@ -761,31 +763,30 @@ class _Window:
         }
 
 
-def _a_first_in(k: int, i: int) -> bool:
-    """Hour ``i`` of round ``k``: A first? A-B-B-A over the hours, rounds starting with A
-    and B in turn."""
-    return _a_first(i) != (k % 2 == 1)
+def _cpu_clock() -> Any:
+    """The phase profiler of this process, its clock made this thread's CPU time
+    (``time.thread_time``): a paired task's process is alone with its measurements, and CPU
+    time leaves out the moments the shared machine gives to other processes (the wall clock
+    counts them on whichever side they fall). Returns the profiler."""
+    import types
 
+    import benchmarks.profiler as profiler
 
-def _interleaved(steps: dict[str, Callable[[int], None]], k: int, hours: int) -> None:
-    """Round ``k``: each of ``hours`` hours of the two sides (``steps``, A then B as given),
-    one after the other, in the order :func:`_a_first_in` gives."""
-    a, b = steps.values()
-    for i in range(hours):
-        first, second = (a, b) if _a_first_in(k, i) else (b, a)
-        first(i)
-        second(i)
+    profiler.time = types.SimpleNamespace(perf_counter=time.thread_time)  # type: ignore[assignment]
+    prof = profiler.instrument()
+    prof.reset()
+    return prof
 
 
 def peer_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
     """Benchmark 1's paired rounds: the columnar consumers and the fair per-agent peer over
-    the same hours, both models built and run to the window's start, then stepped hour by
-    hour in turn (:func:`_interleaved`), so that both sides' hours share the machine's
-    moments; a warm-up round first."""
+    the same hours, in one process (CPU time: :func:`_cpu_clock`); each round builds both
+    models and runs them to the window's start, then runs one side's window and the other's,
+    A-B-B-A over the rounds (each side's window uninterrupted, as in a run: hours of the two
+    interleaved would leave each side's hour the other's caches); a warm-up round first."""
     import sim
-    from benchmarks.profiler import instrument
 
-    prof = instrument()
+    prof = _cpu_clock()
     start, end = task["start"], task["end"]
     base = [STORY, f"market.n_consumers={task['consumers']}", f"run.horizon_hours={end}"]
     cfgs = {
@@ -797,10 +798,12 @@ def peer_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
         gc.collect()
         sides = {name: _Window(cfg, start, prof) for name, cfg in cfgs.items()}
         gc.collect()
-        _interleaved({n: (lambda i, w=w: w.hour()) for n, w in sides.items()}, k, end - start)
+        order = ("columnar", "peer") if _a_first(k) else ("peer", "columnar")
+        for name in order:
+            sides[name].run(end - start)
         got = {name: w.result() for name, w in sides.items()}
         return {
-            "first": "columnar" if _a_first_in(k, 0) else "peer",
+            "first": order[0],
             "columnar_s": got["columnar"]["consumers_s"],
             "peer_s": got["peer"]["consumers_s"],
             **got,
@@ -808,7 +811,12 @@ def peer_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
 
     warm = one_round(0)
     rounds = [one_round(k) for k in range(task["rounds"])]
-    return {"warm_up": warm, "rounds": rounds, "peak_rss_mib": _rss_mib()}
+    return {
+        "warm_up": warm,
+        "rounds": rounds,
+        "clock": "thread CPU time",
+        "peak_rss_mib": _rss_mib(),
+    }
 
 
 def _floor_inputs(model: Any, start: int) -> dict[str, Any]:
@@ -858,7 +866,7 @@ class _Floor:
     order, the demand booked per product and region, the patience, platform and region read
     for the offer, and the state set to bought.
 
-    Two ways, each timed hour by hour (:func:`floor_rounds_task`): ``scatter`` (exposures in
+    Two ways, each timed (:func:`floor_rounds_task`): ``scatter`` (exposures in
     their order, counts by ``np.add.at``, one chance per key by a scatter-max on a
     population-sized scratch and a second scatter for ties) and ``sorted`` (the exposures
     sorted by consumer and product first, one plain sort of keys packed with positions, as the
@@ -1112,17 +1120,17 @@ class _Floor:
 
 
 def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Benchmark 10's paired rounds at ``consumers``: the columnar consumers over the window
-    (a fresh model each round, built and run to the window's start) and the floor replaying
-    the same hours' content batches (as recorded in a warm-up window, on the population's
-    columns at the window's start; both ways, the quicker is the floor), hour by hour in turn
-    (:func:`_interleaved`), so that both sides' hours share the machine's moments; then the
-    earlier floor (for comparison, no verdict)."""
+    """Benchmark 10's paired rounds at ``consumers``, in one process (CPU time:
+    :func:`_cpu_clock`): the columnar consumers over the window (a fresh model each round,
+    built and run to the window's start) and the floor replaying the same hours' content
+    batches (as recorded in a warm-up window, on the population's columns at the window's
+    start; both ways, the quicker is the floor), one after the other, A-B-B-A over the
+    rounds (each side's hours uninterrupted); then the earlier floor (for comparison, no
+    verdict)."""
     import sim
-    from benchmarks.profiler import instrument
     from benchmarks.worker import floor_task
 
-    prof = instrument()
+    prof = _cpu_clock()
     start, end = task["start"], task["end"]
     cfg = sim.compose(
         None, [STORY, f"market.n_consumers={task['consumers']}", f"run.horizon_hours={end}"]
@@ -1130,8 +1138,7 @@ def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
     hours: list[list[tuple[Any, ...]]] = []
     inputs: dict[str, Any] = {}
     warm = _Window(cfg, start, prof, record=hours, inputs=inputs)
-    for _ in range(end - start):
-        warm.hour()
+    warm.run(end - start)
     warm_up = warm.result()
     del warm
     floors = {way: _Floor(inputs) for way in _Floor.WAYS}
@@ -1140,27 +1147,33 @@ def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
     del inputs
     exposures = sum(len(b[0]) for h in hours for b in h)
 
+    def floor_window(k: int) -> dict[str, float]:
+        ways = {}
+        for way, f in floors.items():
+            step = f.hour_sorted if way == "sorted" else f.hour_scatter
+            rng = np.random.default_rng(k)
+            t = time.thread_time()
+            for batches in hours:
+                step(batches, rng)
+            ways[way] = time.thread_time() - t
+        return ways
+
     def one_round(k: int) -> dict[str, Any]:
         gc.collect()
         window = _Window(cfg, start, prof)
-        ways = {way: 0.0 for way in floors}
-        rng = {way: np.random.default_rng(k) for way in floors}
         for f in floors.values():
             f.reset()
         gc.collect()
-
-        def floor_hour(i: int) -> None:
-            for way, f in floors.items():
-                step = f.hour_sorted if way == "sorted" else f.hour_scatter
-                t = time.perf_counter()
-                step(hours[i], rng[way])
-                ways[way] += time.perf_counter() - t
-
-        _interleaved({"model": lambda i: window.hour(), "floor": floor_hour}, k, end - start)
+        if _a_first(k):
+            window.run(end - start)
+            ways = floor_window(k)
+        else:
+            ways = floor_window(k)
+            window.run(end - start)
         m = window.result()
         assert m["exposures"] == exposures, (m["exposures"], exposures)  # the same hours
         return {
-            "first": "model" if _a_first_in(k, 0) else "floor",
+            "first": "model" if _a_first(k) else "floor",
             "model_ns": 1e9 * m["consumers_s"] / exposures,
             "decide_ns": 1e9 * m["decide_s"] / exposures,
             "floor_ns": 1e9 * min(ways.values()) / exposures,
@@ -1178,6 +1191,7 @@ def floor_rounds_task(task: dict[str, Any]) -> dict[str, Any]:
         "warm_up": {"model": warm_up, "round": warm_round},
         "floor_wishes": floors["sorted"].wishes,
         "rounds": rounds,
+        "clock": "thread CPU time (the earlier floor: wall)",
         "peak_rss_mib": _rss_mib(),
     }
 
