@@ -648,7 +648,7 @@ def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
             Row(
                 b,
                 f"{n:,} consumers: the earlier floor (batches of {p['batch']:,} drawn, fewer "
-                "steps): ns per exposure, median",
+                "steps; wall time): ns per exposure, median",
                 earlier["earlier_ns"],
                 "ns",
             ),
