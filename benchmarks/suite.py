@@ -4,7 +4,10 @@ Each benchmark returns rows ``(benchmark, measure, value, unit, target)`` plus r
 Absolute times drift on a shared machine; the targets that matter most are ratios measured
 in the same invocation (columnar vs per-agent, 1M vs 100k, 2 workers vs 1). Times are the
 best of ``repeats`` fresh processes (the least disturbed measurement); memory is the largest
-peak resident set seen.
+peak resident set seen. Benchmarks 1 and 10 (columnar vs the fair peer, vs the numpy floor)
+measure their two sides in one process, in paired rounds (CPU time, A-B-B-A), and judge the
+median of the rounds' ratios: run with ``python -m benchmarks.suite TASK`` (see
+:func:`peer_rounds_task` and :func:`floor_rounds_task`).
 """
 
 from __future__ import annotations
