@@ -167,8 +167,8 @@ def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, 
     """Columnar vs per-agent consumers on the same world, over the same window of hours: the
     fair peer (only the touched consumers step) and the columnar consumers in ``rounds``
     paired rounds in one process (CPU time, A-B-B-A), the verdict on the median of the
-    rounds' ratios;
-    the per-agent reference that steps every consumer, measured once (slow; no target)."""
+    rounds' ratios; the per-agent reference that steps every consumer, measured once (slow;
+    wall time; no target)."""
     n, start, end = p["consumers"], p["start"], p["end"]
     ref_task = _window_task(n, start, end, "market.population=per_agent")
     per_agent = r.measure(ref_task, 1)[0]  # slow: measured once
@@ -193,20 +193,28 @@ def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, 
         Row(b, f"consumers ({n:,}), hours {start}-{end}", hours, "h"),
         Row(
             b,
-            "per-agent consumers (all step, measured once): ms per hour",
+            "per-agent consumers (all step, measured once, wall): ms per hour",
             1000 * ref_c / hours,
             "ms",
         ),
         Row(
             b,
-            f"fair peer (touched step): ms per hour, median of {k} rounds",
+            f"fair peer (touched step): ms per hour, median of {k} rounds, CPU",
             1000 * fair_c / hours,
             "ms",
         ),
         Row(
-            b, f"columnar consumers: ms per hour, median of {k} rounds", 1000 * col_c / hours, "ms"
+            b,
+            f"columnar consumers: ms per hour, median of {k} rounds, CPU",
+            1000 * col_c / hours,
+            "ms",
         ),
-        Row(b, "speed ratio, consumer phase (per-agent measured once)", ref_c / col_c, "x"),
+        Row(
+            b,
+            "speed ratio, consumer phase (per-agent once, wall, / columnar CPU)",
+            ref_c / col_c,
+            "x",
+        ),
     ]
     for i, (x, ratio) in enumerate(zip(rounds, fair["ratios"], strict=True)):
         rows.append(
@@ -222,7 +230,7 @@ def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, 
         ),
         Row(
             b,
-            "speed ratio, whole model (per-agent measured once)",
+            "speed ratio, whole model (per-agent measured once; wall times)",
             per_agent["window_s"] / col_w,
             "x",
         ),
@@ -233,7 +241,7 @@ def bench_reference(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, 
         rows.append(
             Row(
                 b,
-                "columnar consumers: ns per content exposure (median)",
+                "columnar consumers: ns per content exposure (median, CPU)",
                 1e9 * col_c / exposures,
                 "ns",
             )
@@ -613,13 +621,13 @@ def bench_floor(r: Runner, p: dict[str, Any]) -> tuple[list[Row], dict[str, Any]
             Row(
                 b,
                 f"{n:,} consumers, hours {start}-{end} ({got['exposures']:,} content "
-                f"exposures): columnar ns per exposure, median of {k} rounds",
+                f"exposures): columnar ns per exposure, median of {k} rounds, CPU",
                 whole["model_ns"],
                 "ns",
             ),
             Row(
                 b,
-                f"{n:,} consumers, the same hours: numpy floor ns per exposure, median",
+                f"{n:,} consumers, the same hours: numpy floor ns per exposure, median, CPU",
                 whole["floor_ns"],
                 "ns",
             ),
