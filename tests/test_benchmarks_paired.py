@@ -23,10 +23,29 @@ from benchmarks.suite import (
 )
 from sim.agents.wishes import BOUGHT, WARNED
 from sim.orders import CH_LIVE, CH_VIDEO, CH_WOM
+from tests.conftest import python
 
 
 def test_rounds_alternate_a_b_b_a():
     assert [_a_first(k) for k in range(8)] == [True, False, False, True] * 2
+
+
+def test_the_paired_processes_time_the_phases_in_cpu_time():
+    """In a paired task's process the profiler's clock is the thread's CPU time (the moments
+    the machine gives to other processes are charged to neither side)."""
+    code = (
+        "import time\n"
+        "import benchmarks.profiler as profiler\n"
+        "from benchmarks.suite import _cpu_clock\n"
+        "assert profiler.time is time\n"
+        "prof = _cpu_clock()\n"
+        "assert profiler.time.perf_counter is time.thread_time\n"
+        "assert prof is profiler.PROFILER\n"
+        "from sim.agents.consumers import ConsumerPopulation\n"
+        "assert hasattr(ConsumerPopulation.decide, '__wrapped__')\n"
+    )
+    proc = python(code)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_ratios_come_from_each_rounds_pair_and_the_verdict_from_their_median():
