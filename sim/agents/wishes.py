@@ -53,6 +53,19 @@ class WishDecisions(HourTables):
 
     n: int
     price_sensitivity: np.ndarray
+    # the price sensitivities looked at, and whether every one is finite (_finite_sensitivity)
+    _sensitivity_known: tuple[np.ndarray, bool] | None = None
+
+    def _finite_sensitivity(self) -> bool:
+        """Whether every consumer's price sensitivity is finite, worked out once per column
+        (drawn with the world and fixed since; a column replaced is looked at again): two
+        reductions, which NaN and the infinities carry through."""
+        s = self.price_sensitivity
+        known = self._sensitivity_known
+        if known is None or known[0] is not s:
+            finite = len(s) == 0 or bool(np.isfinite(s.min()) and np.isfinite(s.max()))
+            known = self._sensitivity_known = (s, finite)
+        return known[1]
 
     def _wishes(
         self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
@@ -385,15 +398,20 @@ class WishDecisions(HourTables):
             np.minimum(seen, _MAX_SEEN, out=seen)
         ec[flat] = seen  # a consumer's exposures write the same count
         p = np.take(coded.first, order)
-        x = np.take(self.price_sensitivity, flat)
-        x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
-        p *= np.exp(x, out=x)
+        ratio = m.price_ratio.item(0) - 1.0
+        # at the reference price exp(-s·0.0) is exactly 1.0 for every finite s, and p
+        # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN)
+        if ratio != 0.0 or not self._finite_sensitivity():
+            x = np.take(self.price_sensitivity, flat)
+            x = np.negative(x, out=x) * np.float64(ratio)
+            p *= np.exp(x, out=x)
+            del x
         p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
         p *= np.take(boost, seen)
         if fatigue is not None:
             p *= np.take(fatigue, seen)
-        del seen, x
+        del seen
         state = np.take(state_flat, flat)
         p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         fb = m.feedback

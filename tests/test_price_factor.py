@@ -1,0 +1,103 @@
+"""At the reference price (price ratio exactly 1) the one-product way skips the price factor:
+``exp(-s·0.0)`` is exactly 1.0 for a finite sensitivity ``s``, and ``p · 1.0`` is ``p``
+(``WishDecisions._finite_sensitivity``). An infinite or NaN sensitivity makes the factor NaN,
+so then it is not skipped. Held to the general way (``_wish_rows`` with ``_ONE_PRODUCT``
+off): the same wishes, the same bytes in every book, the same generator state afterwards."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.wishes as wishes
+from sim.content import Exposures
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO
+from sim.rng import stream
+from tests.conftest import decided_hour, wish_books
+
+N = 1_500
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose(None, [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    m = ViralChainModel(cfg, 4)
+    assert m.n_sku == 1
+    return m
+
+
+# the sensitivities' edge: none, NaN, +inf, -inf (for the minimum), and a large finite one
+EDGES = [None, np.nan, np.inf, -np.inf, 3e38]
+
+
+def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
+    m = copy.deepcopy(model)
+    r = np.random.default_rng(seed)
+    pop = m.population
+    pop.exposure_count[:] = r.choice([0, 1, 4, 9_999], size=(N, 1)).astype(np.uint16)
+    pop.state[:] = r.choice([0, 0, 0, 3], size=(N, 1)).astype(np.int8)
+    m.appeal = m.appeal * r.uniform(0.5, 40.0)
+    m.price_ratio = np.array([1.0 if seed % 4 else r.choice([0.8, 1.2])])
+    edge = EDGES[seed % len(EDGES)]
+    if edge is not None:
+        pop.price_sensitivity[r.integers(0, N, 3)] = edge
+    return m
+
+
+def _exposures(seed: int):
+    r = np.random.default_rng(500 + seed)
+    k = int(r.choice([40, 300, 2000]))
+    cons = r.integers(0, N, k).astype(np.int64)
+    channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE], k).astype(np.int8)
+    kols = np.where(r.random(k) < 0.5, 0, -1).astype(np.int32)
+    return cons, channels, kols
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
+    world = _world(base_model, seed)
+    cons, channels, kols = _exposures(seed)
+    skus = np.zeros(len(cons), np.int64)
+    long, short = world, copy.deepcopy(world)
+    got = {}
+    for name, m, switch in (("long", long, False), ("short", short, True)):
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", switch)
+        g = stream(seed, "price")
+        idx = m.population._wish_rows(20, cons, skus, channels, kols, g, None)
+        got[name] = (sorted(idx.tolist()), wish_books(m), g.bit_generator.state)
+    assert got["short"] == got["long"]
+    if world.price_ratio[0] == 1.0:
+        edge = EDGES[seed % len(EDGES)]
+        finite = edge is None or np.isfinite(edge)
+        assert short.population._finite_sensitivity() == finite
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_an_hour_at_the_reference_price_decides_as_the_general_way(base_model, seed, monkeypatch):
+    """Through ``_wishes`` (the hour's batches coded, ``_one_product_rows``)."""
+    world = _world(base_model, seed)
+    r = np.random.default_rng(seed)
+    fresh = [
+        Exposures(r.integers(0, N, n), np.zeros(n, np.int32), ch, kol)
+        for n, ch, kol in ((200, CH_LIVE, 0), (60, CH_VIDEO, -1), (30, CH_ORGANIC, -1))
+    ]
+    got = {}
+    for name, switch in (("long", False), ("short", True)):
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", switch)
+        got[name] = decided_hour(copy.deepcopy(world), 30, fresh, stream(seed, "hour"))
+    assert got["short"] == got["long"]
+
+
+def test_a_replaced_column_is_looked_at_again(base_model):
+    pop = copy.deepcopy(base_model).population
+    assert pop._finite_sensitivity()
+    column = pop.price_sensitivity.copy()
+    column[7] = np.nan
+    pop.price_sensitivity = column
+    assert not pop._finite_sensitivity()
+    pop.price_sensitivity = np.ones(N, np.float32)
+    assert pop._finite_sensitivity()
