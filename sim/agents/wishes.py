@@ -507,14 +507,16 @@ class WishDecisions(HourTables):
             else [consumers[i] * P + skus[i] for i in at]
         )
         price_ratio, sensitivity = m.price_ratio, self.price_sensitivity
+        # the price factor's exponentials: exp(±0.0) is exactly 1.0 (at the reference price,
+        # the usual), so only arguments other than zero (NaN among them) call numpy's exp
         if n == 1:  # numpy's exp of a Python float: its own loop on one element
             i = at[0]
             x = -sensitivity.item(consumers[i]) * (price_ratio.item(skus[i]) - 1.0)
-            exps = [float(np.exp(x))]
+            exps = [float(np.exp(x)) if x else 1.0]
             order: list[int] = [0]
-        else:  # the exponentials in one call
+        else:  # in one call
             args = [-sensitivity.item(consumers[i]) * (price_ratio.item(skus[i]) - 1.0) for i in at]
-            exps = np.exp(np.array(args, dtype=np.float64)).tolist()
+            exps = np.exp(np.array(args, dtype=np.float64)).tolist() if any(args) else [1.0] * n
             order = sorted(range(n), key=flat.__getitem__)
         size: dict[int, int] | None = None  # each key's exposures (None: one each)
         if n > 1 and len(set(flat)) < n:
