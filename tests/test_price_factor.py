@@ -1,8 +1,14 @@
-"""At the reference price (price ratio exactly 1) the one-product way skips the price factor:
-``exp(-s·0.0)`` is exactly 1.0 for a finite sensitivity ``s``, and ``p · 1.0`` is ``p``
-(``WishDecisions._finite_sensitivity``). An infinite or NaN sensitivity makes the factor NaN,
-so then it is not skipped. Held to the general way (``_wish_rows`` with ``_ONE_PRODUCT``
-off): the same wishes, the same bytes in every book, the same generator state afterwards."""
+"""Two shortcuts of the one-product way (``WishDecisions._one_product_chances``):
+
+* at the reference price (price ratio exactly 1) it skips the price factor: ``exp(-s·0.0)``
+  is exactly 1.0 for a finite sensitivity ``s``, and ``p · 1.0`` is ``p``
+  (``WishDecisions._finite_sensitivity``); an infinite or NaN sensitivity makes the factor
+  NaN, so then it is not skipped;
+* the consumers' states by their highest (one reduction): none but NONE, some bought or
+  waiting and none warned (no mask of the warned), or some warned.
+
+Held to the general way (``_wish_rows`` with ``_ONE_PRODUCT`` off): the same wishes, the same
+bytes in every book, the same generator state afterwards."""
 
 from __future__ import annotations
 
@@ -39,9 +45,10 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
     r = np.random.default_rng(seed)
     pop = m.population
     pop.exposure_count[:] = r.choice([0, 1, 4, 9_999], size=(N, 1)).astype(np.uint16)
-    pop.state[:] = r.choice([0, 0, 0, 3], size=(N, 1)).astype(np.int8)
+    states = ([0, 0, 0, 3], [0, 0, 0, 1, 2], [0, 0, 0, 1, 2, 3], [0])[seed % 4]
+    pop.state[:] = r.choice(states, size=(N, 1)).astype(np.int8)
     m.appeal = m.appeal * r.uniform(0.5, 40.0)
-    m.price_ratio = np.array([1.0 if seed % 4 else r.choice([0.8, 1.2])])
+    m.price_ratio = np.array([1.0 if seed % 5 else r.choice([0.8, 1.2])])
     edge = EDGES[seed % len(EDGES)]
     if edge is not None:
         pop.price_sensitivity[r.integers(0, N, 3)] = edge
@@ -57,7 +64,7 @@ def _exposures(seed: int):
     return cons, channels, kols
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(40))
 def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
     world = _world(base_model, seed)
     cons, channels, kols = _exposures(seed)
@@ -76,7 +83,7 @@ def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
         assert short.population._finite_sensitivity() == finite
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(12))
 def test_an_hour_at_the_reference_price_decides_as_the_general_way(base_model, seed, monkeypatch):
     """Through ``_wishes`` (the hour's batches coded, ``_one_product_rows``)."""
     world = _world(base_model, seed)

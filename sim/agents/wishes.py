@@ -417,11 +417,13 @@ class WishDecisions(HourTables):
         fb = m.feedback
         rating = fb.conversion_multiplier()[0]
         p *= rating
-        some_state = bool(state.any())  # some consumer not in state NONE
-        if some_state:
+        # the highest state (WARNED is the highest): none, some bought or waiting, or some
+        # warned, in one reduction
+        top_state = int(state.max())
+        some_state = top_state != NONE  # some consumer not in state NONE
+        if top_state == WARNED:
             warned = state == WARNED
-            if warned.any():
-                p[warned] *= 1.0 - fb.cfg.warning_effect
+            p[warned] *= 1.0 - fb.cfg.warning_effect
             np.minimum(p, 1.0, out=p)
             closed = (state != NONE) & ~warned  # bought or waiting: no chance
             if closed.any():  # nothing for the books either (p and p_plain zero)
@@ -429,6 +431,10 @@ class WishDecisions(HourTables):
                 p_plain[closed] = 0.0
         else:
             np.minimum(p, 1.0, out=p)
+            if some_state:  # bought or waiting (none warned): no chance, nothing booked
+                closed = state != NONE
+                p[closed] = 0.0
+                p_plain[closed] = 0.0
         every = coded.every
         keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
