@@ -229,7 +229,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # content views, per SKU and region: integer counts, so added in any grouping (all
         # the hour's batches at once, or a large hour by slices) they give the same books;
         # an hour the one-product way decides books them with its wishes
-        total = sum(len(b) for b in fresh)
+        total = sum(map(len, fresh))
         coded = _coded_hour(m.n_sku, total)
         views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
         if len(views) > 1 and (total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK):

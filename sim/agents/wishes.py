@@ -82,7 +82,7 @@ class WishDecisions(HourTables):
         """
         if not fresh:
             return None
-        total = sum(len(b) for b in fresh)
+        total = sum(map(len, fresh))
         if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
             rows = self._one_wish_row(hour, fresh, rng)
             if rows is None:
@@ -131,7 +131,7 @@ class WishDecisions(HourTables):
     def _one_wish_row(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
         """:meth:`_wishes`'s rows for an hour of one exposure (:meth:`_few_wish_rows` of
         lists of one, without gathering the batches)."""
-        b = next(b for b in fresh if len(b))
+        b = fresh[0] if len(fresh) == 1 else next(b for b in fresh if len(b))
         c, s = b.consumers.item(0), b.skus.item(0)
         if not self._few_wish_rows(hour, [c], [s], [b.channel], [b.kol], rng, None):
             return None
