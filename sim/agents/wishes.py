@@ -55,6 +55,16 @@ class WishDecisions(HourTables):
     price_sensitivity: np.ndarray
     # the price sensitivities looked at, and whether every one is finite (_finite_sensitivity)
     _sensitivity_known: tuple[np.ndarray, bool] | None = None
+    # the repeat boost's table looked at, and whether it is at least 0 (_unsigned_boost)
+    _boost_known: tuple[np.ndarray, bool] | None = None
+
+    def _unsigned_boost(self, boost: np.ndarray) -> bool:
+        """Whether every entry of the repeat boost's table (:meth:`_seen_factors`) is at
+        least 0, worked out once per table."""
+        known = self._boost_known
+        if known is None or known[0] is not boost:
+            known = self._boost_known = (boost, bool(boost.min() >= 0.0))
+        return known[1]
 
     def _finite_sensitivity(self) -> bool:
         """Whether every consumer's price sensitivity is finite, worked out once per column
@@ -347,7 +357,7 @@ class WishDecisions(HourTables):
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
-        coded = _Coded(first, every, n_views, order, flat)
+        coded = _Coded(first, every, n_views, order, flat, min(firsts) >= 0.0)
         idx = self._one_product_chances(hour, consumers, coded, rng, None)
         if len(idx) == 0:
             return None
@@ -462,7 +472,18 @@ class WishDecisions(HourTables):
                 # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
                 total = 0.0 + np.add.accumulate(kept)[-1].item()
                 fb.note_conversion_of({0: coded.views}, {0: total})
-            if rating != 1.0 or some_state:  # else nothing is lost
+            # nothing is lost (every p_plain - p is at most 0, NaN aside) at a rating of 1 with
+            # every consumer in state NONE, or at a rating of at least 1 with none warned and
+            # every q at least 0 (the first factors and the repeat boost's table; the price,
+            # novelty and fatigue factors are at least 0 or NaN): then
+            # min(q, 1) <= min(q * rating, 1), since q * rating rounds to at least q
+            gain = (
+                rating >= 1.0
+                and top_state != WARNED
+                and coded.unsigned
+                and self._unsigned_boost(boost)
+            )
+            if (rating != 1.0 or some_state) and not gain:
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
                 total = np.add.accumulate(lost)[-1].item()
@@ -638,13 +659,15 @@ class _Coded(NamedTuple):
     """An hour's exposures for :meth:`WishDecisions._one_product_chances`: each exposure's
     first factors (``first``, in exposure order); whether it is a content view, in the
     sorted order (``every``; None when all or none are), and how many are; the stable order
-    that sorts the consumers and the consumers in that order (:func:`_ascending`)."""
+    that sorts the consumers and the consumers in that order (:func:`_ascending`); whether
+    every first factor is known to be at least 0 (``-0.0`` too; False: not known)."""
 
     first: np.ndarray
     every: np.ndarray | None
     views: int
     order: np.ndarray
     flat: np.ndarray
+    unsigned: bool = False
 
 
 def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:

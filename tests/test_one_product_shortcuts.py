@@ -1,11 +1,15 @@
-"""Two shortcuts of the one-product way (``WishDecisions._one_product_chances``):
+"""Three shortcuts of the one-product way (``WishDecisions._one_product_chances``):
 
 * at the reference price (price ratio exactly 1) it skips the price factor: ``exp(-s·0.0)``
   is exactly 1.0 for a finite sensitivity ``s``, and ``p · 1.0`` is ``p``
   (``WishDecisions._finite_sensitivity``); an infinite or NaN sensitivity makes the factor
   NaN, so then it is not skipped;
 * the consumers' states by their highest (one reduction): none but NONE, some bought or
-  waiting and none warned (no mask of the warned), or some warned.
+  waiting and none warned (no mask of the warned), or some warned;
+* the demand lost is not summed when nothing can be lost: a rating multiplier of at least 1,
+  none warned, every first factor and every entry of the repeat boost's table at least 0
+  (``WishDecisions._unsigned_boost``); a negative appeal, or a boost above 1 with a count
+  that wrapped to 0, make some loss positive.
 
 Held to the general way (``_wish_rows`` with ``_ONE_PRODUCT`` off): the same wishes, the same
 bytes in every book, the same generator state afterwards."""
@@ -48,7 +52,17 @@ def _world(model: ViralChainModel, seed: int) -> ViralChainModel:
     states = ([0, 0, 0, 3], [0, 0, 0, 1, 2], [0, 0, 0, 1, 2, 3], [0])[seed % 4]
     pop.state[:] = r.choice(states, size=(N, 1)).astype(np.int8)
     m.appeal = m.appeal * r.uniform(0.5, 40.0)
-    m.price_ratio = np.array([1.0 if seed % 5 else r.choice([0.8, 1.2])])
+    if seed % 7 == 3:  # negative wish probabilities: a rating above 1 loses some
+        m.appeal = -m.appeal
+    elif seed % 7 == 5:
+        m.appeal = np.array([-0.0])
+    fb = m.feedback
+    fb._multiplier = np.array([(0.9, 1.0, 1.0, 1.1, 1.7)[seed % 5]])  # the rating's
+    if seed % 6 == 1:  # a boost above 1, counts that wrap to 0: a negative boost
+        plain = pop.cfg.consumer.model_copy(update={"repeat_exposure_boost": 2.5})
+        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+        pop.exposure_count[r.integers(0, N, 200)] = 65_535
+    m.price_ratio = np.array([1.0 if seed % 8 else r.choice([0.8, 1.2])])
     edge = EDGES[seed % len(EDGES)]
     if edge is not None:
         pop.price_sensitivity[r.integers(0, N, 3)] = edge
@@ -64,7 +78,7 @@ def _exposures(seed: int):
     return cons, channels, kols
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
     world = _world(base_model, seed)
     cons, channels, kols = _exposures(seed)
@@ -83,7 +97,7 @@ def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
         assert short.population._finite_sensitivity() == finite
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(30))
 def test_an_hour_at_the_reference_price_decides_as_the_general_way(base_model, seed, monkeypatch):
     """Through ``_wishes`` (the hour's batches coded, ``_one_product_rows``)."""
     world = _world(base_model, seed)
