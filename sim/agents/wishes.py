@@ -423,14 +423,30 @@ class WishDecisions(HourTables):
             p *= np.take(fatigue, seen)
         del seen
         state = np.take(state_flat, flat)
-        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         fb = m.feedback
         rating = fb.conversion_multiplier()[0]
-        p *= rating
         # the highest state (WARNED is the highest): none, some bought or waiting, or some
         # warned, in one reduction
         top_state = int(state.max())
         some_state = top_state != NONE  # some consumer not in state NONE
+        # nothing is lost (every p_plain - p is at most 0, NaN aside) at a rating of 1 with
+        # every consumer in state NONE, or at a rating of at least 1 with none warned and
+        # every q at least 0 (the first factors and the repeat boost's table; the price,
+        # novelty and fatigue factors are at least 0 or NaN): then
+        # min(q, 1) <= min(q * rating, 1), since q * rating rounds to at least q; the hour's
+        # probabilities before the rating and warnings are then not needed
+        lossless = books is None and (
+            (rating == 1.0 and not some_state)
+            or (
+                rating >= 1.0
+                and top_state != WARNED
+                and coded.unsigned
+                and self._unsigned_boost(boost)
+            )
+        )
+        # before the rating and warnings (for their cost)
+        p_plain = None if lossless else np.minimum(p, 1.0)
+        p *= rating
         if top_state == WARNED:
             warned = state == WARNED
             p[warned] *= 1.0 - fb.cfg.warning_effect
@@ -438,20 +454,23 @@ class WishDecisions(HourTables):
             closed = (state != NONE) & ~warned  # bought or waiting: no chance
             if closed.any():  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
-                p_plain[closed] = 0.0
+                if p_plain is not None:
+                    p_plain[closed] = 0.0
         else:
             np.minimum(p, 1.0, out=p)
             if some_state:  # bought or waiting (none warned): no chance, nothing booked
                 closed = state != NONE
                 p[closed] = 0.0
-                p_plain[closed] = 0.0
+                if p_plain is not None:
+                    p_plain[closed] = 0.0
         every = coded.every
         keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
             losers = groups.losers(p)
             keep = np.ones(n, dtype=bool)
             keep[losers] = False
-        if books is not None:  # a chunk of a large hour: its share of the books
+        if books is not None:  # a chunk of a large hour: its share of the books (p_plain
+            # made: never lossless)
             if every is None:
                 every = np.full(n, coded.views > 0)
             if keep is not None:
@@ -464,26 +483,16 @@ class WishDecisions(HourTables):
         else:  # _book_conversion's sums, one product, over every exposure in chance order
             # (those not a chance add zeros)
             if keep is not None:
-                p_plain[losers] = 0.0
                 p_draw = p[keep]  # the chances' probabilities
                 p[losers] = 0.0
+                if p_plain is not None:
+                    p_plain[losers] = 0.0
             if coded.views:
                 kept = p if every is None else np.where(every, p, 0.0)
                 # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
                 total = 0.0 + np.add.accumulate(kept)[-1].item()
                 fb.note_conversion_of({0: coded.views}, {0: total})
-            # nothing is lost (every p_plain - p is at most 0, NaN aside) at a rating of 1 with
-            # every consumer in state NONE, or at a rating of at least 1 with none warned and
-            # every q at least 0 (the first factors and the repeat boost's table; the price,
-            # novelty and fatigue factors are at least 0 or NaN): then
-            # min(q, 1) <= min(q * rating, 1), since q * rating rounds to at least q
-            gain = (
-                rating >= 1.0
-                and top_state != WARNED
-                and coded.unsigned
-                and self._unsigned_boost(boost)
-            )
-            if (rating != 1.0 or some_state) and not gain:
+            if p_plain is not None:
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
                 total = np.add.accumulate(lost)[-1].item()
