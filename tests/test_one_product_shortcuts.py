@@ -122,3 +122,44 @@ def test_a_replaced_column_is_looked_at_again(base_model):
     assert not pop._finite_sensitivity()
     pop.price_sensitivity = np.ones(N, np.float32)
     assert pop._finite_sensitivity()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_offer_with_its_regions_and_platforms_read_is_the_offer(seed):
+    """``decide`` hands ``_offer_one`` the wishes' regions and platforms it read for the
+    demand's books: the same outcomes, states, adopters, orders and ledger as reading them
+    again, and the arrays given left as they were."""
+    from sim.agents.consumers import ACCEPTED
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, seed)
+    for _ in range(30 + 5 * seed):  # some hours in: stock, backlog and presale as they come
+        m.step()
+    r = np.random.default_rng(seed)
+    k = int(r.integers(1, 400))
+    consumers = r.integers(0, 2000, k)
+    channels = r.integers(0, len(m.channel_patience), k).astype(np.int8)
+    kols = r.integers(-1, 3, k).astype(np.int32)
+    qty = r.integers(1, 4, k).astype(np.int64)
+    results = []
+    for given in (False, True):
+        w = copy.deepcopy(m)
+        pop = w.population
+        known = (pop.region[consumers], pop.platform[consumers]) if given else None
+        kept = None if known is None else [a.copy() for a in known]
+        out = pop._offer_one(w.hour, 0, consumers.copy(), channels, kols, qty.copy(), known)
+        if known is not None:
+            assert all((a == b).all() for a, b in zip(known, kept, strict=True))
+        orders = w.orders
+        results.append(
+            [
+                out.tobytes(),
+                pop.state.tobytes(),
+                pop.adopters.tobytes(),
+                orders.n,
+                *(getattr(orders, c)[: orders.n].tobytes() for c in orders._cols),
+                *(a.tobytes() for a in w.ledger.hour.values()),
+            ]
+        )
+    assert results[0] == results[1]
+    assert ACCEPTED in np.frombuffer(results[0][0], np.int8)

@@ -266,9 +266,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:  # every wish: the arrays themselves
             first = slice(None)
             f_consumers, f_skus, f_qty = consumers, skus, qty
-        m.ledger.add_region_flow("demand", f_skus, self.region[f_consumers], f_qty)
-        np.add.at(m.ledger.platform_units["demand"], (f_skus, self.platform[f_consumers]), f_qty)
-        outcome = self._offer(hour, consumers, skus, channels, kols, qty)
+        f_regions, f_platforms = self.region[f_consumers], self.platform[f_consumers]
+        m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
+        np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
+        # without revisits the wishes' regions and platforms are those just read
+        known = None if revisits else (f_regions, f_platforms)
+        outcome = self._offer(hour, consumers, skus, channels, kols, qty, known)
         _observe_page(m, f_skus, outcome[first])
         failed = outcome != ACCEPTED
         if not failed.any():
@@ -312,10 +315,11 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 bad = sub_out != ACCEPTED
                 self._lose(ss[bad], sc[bad], sq[bad], sub_out[bad])
 
-    def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
-        """Ask each product's brand to accept the wishes; returns the outcome per wish."""
+    def _offer(self, hour, consumers, skus, channels, kols, qty, known=None) -> np.ndarray:
+        """Ask each product's brand to accept the wishes; returns the outcome per wish.
+        ``known``: the wishes' regions and platforms, if already read."""
         if self.model.n_sku == 1:  # every wish is for product 0: no selection
-            return self._offer_one(hour, 0, consumers, channels, kols, qty)
+            return self._offer_one(hour, 0, consumers, channels, kols, qty, known)
         return self._offer_each(hour, consumers, skus, channels, kols, qty)
 
     def _offer_each(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
@@ -328,10 +332,13 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             )
         return outcome
 
-    def _offer_one(self, hour, sku, consumers, channels, kols, qty) -> np.ndarray:
+    def _offer_one(self, hour, sku, consumers, channels, kols, qty, known=None) -> np.ndarray:
         """:meth:`_offer` when every wish is for ``sku``: the brand is handed the wishes'
-        own arrays (``take_orders`` reads its wishes and copies what it keeps)."""
+        own arrays (``take_orders`` reads its wishes and copies what it keeps); ``known``:
+        their regions and platforms, if already read."""
         m = self.model
+        if known is None:
+            known = (self.region[consumers], self.platform[consumers])
         outcome = (
             m.brand_of_sku(sku)
             .selling.take_orders(
@@ -339,12 +346,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 sku,
                 Wishes(
                     consumers=consumers,
-                    regions=self.region[consumers],
+                    regions=known[0],
                     quantity=qty,
                     patience=self.patience_hours[consumers] * m.channel_patience[channels],
                     channels=channels,
                     kols=kols,
-                    platforms=self.platform[consumers],
+                    platforms=known[1],
                 ),
             )
             .astype(np.int8, copy=False)
