@@ -1,0 +1,74 @@
+"""The ninth pass's short paths of the model's hour (issue 21), each held against the long
+way: an idle factory is not asked to produce (its hour would change nothing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+from sim.agents.brand import Brand
+from sim.agents.factory import Factory
+from sim.model import ViralChainModel
+
+_SCALARS = (int, float, bool, str, type(None))
+
+
+def _state(f: Factory) -> dict[str, object]:
+    """A factory's state: its scalars, its queue and the bytes of its arrays."""
+    out: dict[str, object] = {}
+    for k, v in vars(f).items():
+        if isinstance(v, _SCALARS):
+            out[k] = (type(v), repr(v))
+        elif isinstance(v, np.ndarray):
+            out[k] = v.tobytes()
+    out["queue"] = [(id(p), p.remaining) for p in f.queue]
+    out["_due"] = {h: [id(p) for p in ps] for h, ps in f._due.items()}
+    return out
+
+
+@pytest.mark.parametrize(
+    "story,setup,extra",
+    [
+        ("seasonal_hotspot", "flexible", []),
+        ("creative_presale", "flexible", []),
+        ("steady_seller", "rigid", []),
+        ("planned_megasale", "flexible", []),
+        ("two_brands", "rigid", []),
+        (None, "flexible", ["disruption=factory_outage"]),
+    ],
+)
+def test_an_idle_factory_skipped_by_the_step_would_change_nothing(story, setup, extra, monkeypatch):
+    """At the point of the hour where the step skips a factory, calling its ``produce``
+    leaves every attribute as it was (so skipping it is the long way), and the step does
+    call every factory with a queue or modules to build."""
+    overrides = [f"setup={setup}", "market.n_consumers=3000", "run.horizon_hours=400"]
+    cfg = sim.compose(story, [*overrides, *extra])
+    produce, observe = Factory.produce, Brand.observe
+    called: set[int] = set()
+    checked = {"skipped": 0, "called": 0}
+
+    def noted_produce(self, hour):
+        assert self.queue or self.postponement  # the step asks only these
+        called.add(id(self))
+        checked["called"] += 1
+        return produce(self, hour)
+
+    def first_observe(self, hour):
+        if self.index == 0:  # right after the factories' loop: the skipped ones now
+            for f in self.model.factories:
+                if id(f) in called:
+                    continue
+                before = _state(f)
+                produce(f, hour)  # the long way: ask it anyway
+                assert _state(f) == before, f"{f.name} at hour {hour}"
+                checked["skipped"] += 1
+            called.clear()
+        return observe(self, hour)
+
+    monkeypatch.setattr(Factory, "produce", noted_produce)
+    monkeypatch.setattr(Brand, "observe", first_observe)
+    ViralChainModel(cfg, 3).run()
+    assert checked["skipped"] > 0
+    if story not in ("steady_seller", "two_brands"):  # (their 400 hours make nothing)
+        assert checked["called"] > 0
