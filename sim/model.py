@@ -428,6 +428,7 @@ class ViralChainModel(mesa.Model):
         self._check_kept_references()
         self.recorder.check()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
+            kol.check_hourly()
             for post in kol.posts:
                 post.check_viewer_weights()
 

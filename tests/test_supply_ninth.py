@@ -72,3 +72,37 @@ def test_an_idle_factory_skipped_by_the_step_would_change_nothing(story, setup, 
     assert checked["skipped"] > 0
     if story not in ("steady_seller", "two_brands"):  # (their 400 hours make nothing)
         assert checked["called"] > 0
+
+
+@pytest.mark.parametrize("story", ["head_kol_livestream", "kol_matrix", None])
+def test_a_kol_keeps_no_finished_post_after_its_broadcast(story, monkeypatch):
+    """The broadcast drops the posts that finished in its hour (noted as it goes, instead
+    of asking every post again): at the end of every hour no KOL holds a finished post."""
+    cfg = sim.compose(story, ["market.n_consumers=3000", "run.horizon_hours=300"])
+    m = ViralChainModel(cfg, 2)
+    seen = {"finished": 0}
+    for _ in range(300):
+        before = {id(p) for kol in m.kols for p in kol.posts}
+        m.run_for(1)
+        for kol in m.kols:
+            assert not any(p.finished for p in kol.posts)
+        after = {id(p) for kol in m.kols for p in kol.posts}
+        seen["finished"] += len(before - after)
+    assert seen["finished"] > 0
+
+
+def test_debug_mode_finds_a_kols_stale_hourly_settings():
+    """What a KOL's broadcast lists at its first hour is checked in debug mode: a feedback
+    replaced during the run is found."""
+    cfg = sim.compose(
+        "head_kol_livestream",
+        ["market.n_consumers=2000", "run.horizon_hours=200", "run.debug_invariants=true"],
+    )
+    m = ViralChainModel(cfg, 1)
+    m.run_for(150)
+    assert any(kol._hourly is not None for kol in m.kols)
+    import copy
+
+    m.feedback = copy.copy(m.feedback)
+    with pytest.raises(AssertionError, match="stale hourly settings"):
+        m.run_for(50)
