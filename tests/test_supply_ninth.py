@@ -106,3 +106,34 @@ def test_debug_mode_finds_a_kols_stale_hourly_settings():
     m.feedback = copy.copy(m.feedback)
     with pytest.raises(AssertionError, match="stale hourly settings"):
         m.run_for(50)
+
+
+def _share_factor_long_way(fb, skus):
+    """Feedback.share_factor as it was: numpy scalars made floats with float()."""
+    if not fb.cfg.page_sharing:
+        return 1.0, 0.0, 0.0
+    so = fb.cfg.soldout_share_penalty * float(fb.soldout_share[skus].mean())
+    sl = fb.cfg.slow_share_penalty * float(fb.slow_share[skus].mean())
+    total = min(so + sl, 1.0)
+    if total <= 0:
+        return 1.0, 0.0, 0.0
+    scale = total / (so + sl)
+    return 1.0 - total, so * scale, sl * scale
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_the_share_factor_of_one_product_is_the_long_ways(dtype):
+    """One product's share factor read with ``.item`` gives the floats of the numpy way."""
+    from sim.feedback import Feedback
+
+    cfg = sim.compose(None, ["market.n_consumers=1000"])
+    fb = Feedback(cfg.market.feedback, 7)
+    assert fb.cfg.page_sharing  # (else the factor is 1 without a look)
+    rng = np.random.default_rng(4)
+    for _ in range(2000):
+        fb.soldout_share[:] = rng.random(7) * rng.integers(0, 2, 7)
+        fb.slow_share[:] = rng.random(7) ** 3
+        skus = np.array([rng.integers(0, 7)], dtype=dtype)
+        got = fb.share_factor(skus)
+        assert all(type(x) is float for x in got)
+        assert got == _share_factor_long_way(fb, skus)
