@@ -54,6 +54,7 @@ class Kol(mesa.Agent):
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
+        self._hourly: tuple | None = None  # what broadcast reads every hour (_list_hourly)
 
     # -- calendar ------------------------------------------------------------------
     def plan(self, post_id: str, hour: int, kind: str, skus: np.ndarray, duration: int) -> None:
@@ -130,6 +131,34 @@ class Kol(mesa.Agent):
                 )
 
     # -- hourly --------------------------------------------------------------------
+    def _list_hourly(self) -> tuple:
+        """What :meth:`broadcast` reads every hour, listed at its first call: the content's
+        settings, the social graph (or None), the share kernel's decay, the feedback and
+        the market's size (all fixed once the world is built)."""
+        m = self.model
+        video = m.config.content.short_video
+        self._hourly = (
+            video,
+            m.config.content.livestream,
+            m.population.graph,
+            math.exp(-1.0 / video.share_kernel_hours),
+            m.feedback,
+            m.market_size,
+        )
+        return self._hourly
+
+    def check_hourly(self) -> None:
+        """Raise if what :meth:`broadcast` listed is not what it would list now (debug mode:
+        a setting or an actor replaced during the run)."""
+        kept = self._hourly
+        if kept is None:
+            return
+        self._hourly = None
+        now = self._list_hourly()
+        self._hourly = kept
+        if any(a is not b and a != b for a, b in zip(kept, now, strict=True)):
+            raise AssertionError(f"{self.name}: stale hourly settings of its broadcasts")
+
     def broadcast(self, hour: int, pending: PendingShares | None = None) -> list[Exposures]:
         """Views of this hour from all active posts, as exposures.
 
@@ -139,35 +168,39 @@ class Kol(mesa.Agent):
         ``pending``, their contacts are filled in by ``pending.resolve()`` (the caller's,
         once for all KOLs), else before this returns.
         """
-        if not self.posts:  # nothing on air: no views, no draws
+        posts = self.posts
+        if not posts:  # nothing on air: no views, no draws
             return []
-        m = self.model
-        video, live = m.config.content.short_video, m.config.content.livestream
-        graph = m.population.graph
-        decay = math.exp(-1.0 / video.share_kernel_hours)
+        hourly = self._hourly
+        if hourly is None:  # the run's settings and actors, read once (fixed for the run)
+            hourly = self._list_hourly()
+        video, live, graph, decay, feedback, n = hourly
         own = PendingShares(graph) if pending is None and graph is not None else None
         shares = pending if own is None else own
         out = []
-        feedback = m.feedback
-        for post in self.posts:
+        finished = False  # whether a post finished this hour
+        for post in posts:
             drawn = post.draw_views(hour, video, live)
             if drawn is None:
+                finished = finished or post.finished
                 continue
             nf, no = drawn
             if nf + no == 0:  # no view feeds the cascade: the page's factor changes nothing
                 post.feed_views(drawn, video, 1.0)
+                finished = finished or post.finished
                 continue
             f, so, sl = feedback.share_factor(post.skus)
             post.feed_views(drawn, video, f)
+            finished = finished or post.finished
             if f < 1.0 and post.kind == "short_video":
                 feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
-                nf, no, self.followers, m.market_size, graph, decay, f, shares
+                nf, no, self.followers, n, graph, decay, f, shares
             )
             ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
             out.append(Exposures(consumers, skus, ch, self.index))
-        if any(p.finished for p in self.posts):  # a post finished this hour
-            self.posts = [p for p in self.posts if not p.finished]
+        if finished:
+            self.posts = [p for p in posts if not p.finished]
         if own is not None:
             own.resolve()
         return out
