@@ -303,9 +303,9 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
 @pytest.mark.parametrize("seed", range(60))
 def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
     """A single exposure (the usual quiet hour: one organic discovery) on Python numbers
-    (``_few_wish_rows`` of one: numpy's exp of a Python float): the numpy way's wish, books and generator state, for every state
-    (bought, waiting, warned), saturated counts, content views or not, with or without a
-    KOL."""
+    (``_few_wish_rows`` of one: numpy's exp of a Python float): the numpy way's wish, books
+    and generator state, for every state (bought, waiting, warned), saturated counts,
+    content views or not, with or without a KOL."""
     world = _world(base_model, seed)
     r = np.random.default_rng(seed)
     hour = int(r.integers(0, 400))
