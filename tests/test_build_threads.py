@@ -1,0 +1,175 @@
+"""A large world's build on two threads (``sim.world.Pieces``): the same world, byte for byte.
+
+The social graph (its own stream and the regions) is built on a second thread while the
+main thread draws the KOLs' samples (each KOL's own stream) and the consumers' traits (the
+population's stream); each stream draws the same values in the same order whatever the
+threads. Worlds are built both ways and compared on every column's bytes, then run and
+compared on the result tables; no thread outlives a build, and an error raised in a piece
+is raised as it was raised by a build on one thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.consumers as consumers
+import sim.agents.kol as kol
+import sim.world as world
+from sim.model import ViralChainModel
+
+
+def _threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    """Every build from now on with ``threads`` threads, whatever its size."""
+    monkeypatch.setattr(world, "BUILD_THREADS", threads)
+    monkeypatch.setattr(world, "THREADS_FROM", 0 if threads > 1 else 1 << 62)
+
+
+def _columns(m: ViralChainModel) -> dict[str, bytes]:
+    """Every random column of the built world, as bytes (and its dtype and shape)."""
+    pop = m.population
+    out = {"platform": m.consumer_platform}
+    for name in ("region", "price_sensitivity", "patience_hours", "return_propensity", "peers"):
+        out[name] = getattr(pop, name)
+    for k in m.kols:
+        out[f"kol {k.name}"] = k.followers
+    if pop.graph is not None:
+        for name, value in pop.graph.__getstate__().items():
+            if isinstance(value, np.ndarray):
+                out[f"graph {name}"] = value
+            else:
+                out[f"graph {name}"] = np.array([repr(value)])
+    else:
+        out["graph"] = np.array(["none"])
+    return {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in out.items()}
+
+
+_WORLDS = {  # name: overrides
+    "flagship, 4 regions": ["market.n_consumers=30011"],
+    "three platforms, KOLs on each": ["story=multi_platform", "market.n_consumers=20000"],
+    "no KOLs": ["story=steady_seller", "market.n_consumers=5003"],
+    "twelve KOLs": ["story=kol_matrix", "market.n_consumers=40000"],
+    "no graph (peers)": ["market.n_consumers=9000", "market.social_graph.enabled=false"],
+    "17 consumers": ["market.n_consumers=17"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_WORLDS))
+def test_a_world_built_on_two_threads_is_the_world_built_on_one(name, monkeypatch):
+    cfg = sim.compose(None, _WORLDS[name])
+    _threads(monkeypatch, 1)
+    one = ViralChainModel(cfg, 3)
+    _threads(monkeypatch, 2)
+    two = ViralChainModel(cfg, 3)
+    a, b = _columns(one), _columns(two)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("overrides", [["story=multi_platform"], []])
+def test_a_run_built_on_two_threads_gives_the_same_tables(overrides, monkeypatch):
+    cfg = sim.compose(None, [*overrides, "market.n_consumers=20000", "run.horizon_hours=96"])
+    _threads(monkeypatch, 1)
+    one = sim.run(cfg, seed=5)
+    _threads(monkeypatch, 2)
+    two = sim.run(cfg, seed=5)
+    assert repr(one.kpis) == repr(two.kpis)  # NaN where a KPI is undefined
+    for table in ("timeseries", "events"):
+        x, y = getattr(one, table), getattr(two, table)
+        assert x.equals(y), table
+
+
+def test_a_small_world_is_built_on_one_thread_and_a_large_one_on_two(monkeypatch):
+    made = []
+    real = world.Pieces
+
+    def spy(threads):
+        made.append(threads)
+        return real(threads)
+
+    monkeypatch.setattr(world, "Pieces", spy)
+    monkeypatch.setattr(world, "BUILD_THREADS", 2)
+    monkeypatch.setattr(world, "THREADS_FROM", 10_000)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=9999"]), 1)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=10000"]), 1)
+    assert made == [1, 2]
+
+
+def test_no_thread_outlives_a_build_or_a_run(monkeypatch):
+    _threads(monkeypatch, 2)
+    before = set(threading.enumerate())
+    cfg = sim.compose(None, ["market.n_consumers=5000", "run.horizon_hours=24"])
+    ViralChainModel(cfg, 1)
+    assert set(threading.enumerate()) == before
+    sim.run(cfg, seed=1)
+    assert set(threading.enumerate()) == before
+
+
+def test_importing_the_world_starts_no_thread():
+    assert not [t for t in threading.enumerate() if t.name.startswith("viralchain-build")]
+
+
+def _graph_fails(*args, **kwargs):
+    raise ValueError("region [4] outside [0, 4)")
+
+
+def _sample_fails(*args, **kwargs):
+    raise RuntimeError("a KOL's sample failed")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("module", "name", "fake", "error"),
+    [
+        (consumers, "build", _graph_fails, ValueError),  # the piece on the second thread
+        (kol, "_followers", _sample_fails, RuntimeError),  # a piece kept for the main thread
+    ],
+)
+def test_a_piece_that_raises_raises_as_on_one_thread(
+    threads, module, name, fake, error, monkeypatch
+):
+    _threads(monkeypatch, threads)
+    monkeypatch.setattr(module, name, fake)
+    before = set(threading.enumerate())
+    with pytest.raises(error) as caught:
+        ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert str(caught.value) in ("region [4] outside [0, 4)", "a KOL's sample failed")
+    assert set(threading.enumerate()) == before
+
+
+def test_the_main_threads_error_waits_for_the_piece_beside_it(monkeypatch):
+    _threads(monkeypatch, 2)
+    finished = []
+    real = consumers.build
+
+    def slow_graph(*args, **kwargs):
+        graph = real(*args, **kwargs)
+        finished.append(True)
+        return graph
+
+    monkeypatch.setattr(consumers, "build", slow_graph)
+    monkeypatch.setattr(kol, "_followers", _sample_fails)
+    with pytest.raises(RuntimeError, match="a KOL's sample failed"):
+        ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert finished == [True]  # the graph's thread was waited for, not left running
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pieces_run_in_the_order_given_and_set_their_results(threads):
+    class Target:
+        pass
+
+    order: list[str] = []
+    t = Target()
+    with world.Pieces(threads) as pieces:
+        pieces.beside(t, "a", lambda: order.append("a") or 1)
+        pieces.later(t, "b", lambda: order.append("b") or 2)
+        pieces.beside(t, "c", lambda: order.append("c") or 3)
+        pieces.later(t, "d", lambda: order.append("d") or 4)
+    assert (t.a, t.b, t.c, t.d) == (1, 2, 3, 4)
+    assert [x for x in order if x in "ac"] == ["a", "c"]
+    assert [x for x in order if x in "bd"] == ["b", "d"]
