@@ -10,6 +10,7 @@ is raised as it was raised by a build on one thread.
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import numpy as np
@@ -18,8 +19,10 @@ import pytest
 import sim
 import sim.agents.consumers as consumers
 import sim.agents.kol as kol
+import sim.social_graph as social_graph
 import sim.world as world
 from sim.model import ViralChainModel
+from sim.rng import stream
 
 
 def _threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
@@ -173,3 +176,68 @@ def test_pieces_run_in_the_order_given_and_set_their_results(threads):
     assert (t.a, t.b, t.c, t.d) == (1, 2, 3, 4)
     assert [x for x in order if x in "ac"] == ["a", "c"]
     assert [x for x in order if x in "bd"] == ["b", "d"]
+
+
+# ---------------------------------------------------------------- the run's look-ups
+
+
+def _graph(n: int, seed: int, regions: int = 3, **changes):
+    params = sim.compose().market.social_graph.model_copy(update=changes)
+    region = stream(seed, "split-region").integers(0, regions, n).astype(np.int16)
+    return social_graph.build(region, regions, params, stream(seed, "graph"))
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "regions", "changes"),
+    [
+        (5_000, 2, 3, {}),
+        (3_000, 3, 1, {"community_size_mean": 1.2}),  # many alone in their community
+        (2_500, 4, 5, {"within_community": 1.0, "within_region": 0.0}),
+        (4_000, 6, 4, {"within_community": 0.0, "within_region": 1.0}),
+    ],
+)
+def test_look_ups_split_over_two_threads_find_the_same_targets(
+    n, seed, regions, changes, monkeypatch
+):
+    """Batches of 17 to 200,001 edges (halves of odd sizes, halves below and above the
+    few-edge and one-chunk sizes, self-loops mended both ways) looked up in two halves on
+    two threads against the same batch looked up in one call."""
+    monkeypatch.setattr(social_graph, "_LOOKUPS", 1 << 12)  # several chunks in each half
+    g = _graph(n, seed, regions, **changes)
+    r = np.random.default_rng(seed)
+    for size in (17, 33, 1_001, 20_000, 200_001):
+        src = r.integers(0, n, size)
+        src[: size // 4] = r.integers(0, 40, size // 4)  # repeated sources
+        j = (r.random(size) * g.degree[src]).astype(np.int64)
+        monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 1)
+        expect = g.edge_targets(src, j)
+        for split_from in (2, 17, size):
+            monkeypatch.setattr(social_graph, "SPLIT_FROM", split_from)
+            monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 2)
+            fresh = copy.deepcopy(g)  # its first look-up, split: its tables made once
+            for graph in (g, fresh):
+                got = graph.edge_targets(src, j)
+                assert got.dtype == np.int64
+                assert got.tobytes() == expect.tobytes()
+
+
+def test_a_split_look_up_raises_the_second_halfs_error_and_leaves_no_thread(monkeypatch):
+    g = _graph(3_000, 9)
+    real = social_graph.SocialGraph._edge_targets
+
+    def fails_past_1000(self, src, j):
+        if len(src) and src[0] >= 1_000:
+            raise IndexError("the second half failed")
+        return real(self, src, j)
+
+    monkeypatch.setattr(social_graph.SocialGraph, "_edge_targets", fails_past_1000)
+    monkeypatch.setattr(social_graph, "SPLIT_FROM", 2)
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 2)
+    before = set(threading.enumerate())
+    src = np.r_[np.arange(500), np.arange(2_000, 2_500)]
+    with pytest.raises(IndexError, match="the second half failed"):
+        g.edge_targets(src, np.zeros(len(src), np.int64))
+    assert set(threading.enumerate()) == before
+    ok = g.edge_targets(np.arange(600), np.zeros(600, np.int64))  # both halves below 1,000
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 1)
+    assert ok.tobytes() == g.edge_targets(np.arange(600), np.zeros(600, np.int64)).tobytes()
