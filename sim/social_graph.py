@@ -103,7 +103,7 @@ _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attentio
 _FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
 _SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
 _WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
-SPLIT_FROM = 1 << 17  # from this many edges a look-up is split in halves over two threads
+SPLIT_FROM = 1 << 16  # from this many edges a look-up is split in halves over two threads
 LOOKUP_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
