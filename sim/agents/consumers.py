@@ -33,6 +33,7 @@ as its bases (:class:`~sim.agents.wishes.WishDecisions`, itself a
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -72,6 +73,7 @@ from sim.social_graph import SocialGraph, _Choice, build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
+    from sim.world import Pieces
 
 ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
@@ -99,7 +101,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
     """All consumers of the market, as numpy columns (the wish decision and the per-hour
     tables: its bases, :mod:`sim.agents.wishes` and :mod:`sim.agents.consumer_tables`)."""
 
-    def __init__(self, model: ViralChainModel, cfg: MarketConfig):
+    def __init__(self, model: ViralChainModel, cfg: MarketConfig, pieces: Pieces | None = None):
         super().__init__(model)
         self.cfg = cfg
         n, P = cfg.n_consumers, model.n_sku
@@ -113,6 +115,18 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         region_type = np.uint8 if len(share) <= 256 else np.int16  # region ids: indices only
         regions = _Choice(share)  # rng.choice(len(share), size=k, p=share), quicker
         self.region = _drawn(n, region_type, lambda k: regions.draw(rng, k, region_type))
+        # the social graph from its own stream and the regions, beside the traits' draws
+        # (then the KOLs' samples kept for now: see sim.world.Pieces)
+        self.graph: SocialGraph | None = None
+        if cfg.social_graph.enabled:
+            graph = functools.partial(
+                build, self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph")
+            )
+            if pieces is None:
+                self.graph = graph()
+            else:
+                pieces.beside(self, "graph", graph)
+                pieces.run_later()
         mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
         self.price_sensitivity = _drawn(
             n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
@@ -131,11 +145,6 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
         self.peers = _drawn(
             n, np.int32, lambda rows: rng.integers(0, n, size=(rows, k), dtype=np.int32), k
-        )
-        self.graph: SocialGraph | None = (
-            build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
-            if graph_on
-            else None
         )
         self.exposure_count = np.zeros((n, P), dtype=np.uint16)
         self.state = np.zeros((n, P), dtype=np.int8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from sim.rng import stream
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
+    from sim.world import Pieces
 
 
 class Kol(mesa.Agent):
@@ -25,7 +27,14 @@ class Kol(mesa.Agent):
     cancellations and returns).
     """
 
-    def __init__(self, model: ViralChainModel, name: str, index: int, cfg: KolConfig):
+    def __init__(
+        self,
+        model: ViralChainModel,
+        name: str,
+        index: int,
+        cfg: KolConfig,
+        pieces: Pieces | None = None,
+    ):
         super().__init__(model)
         self.name, self.index, self.cfg = name, index, cfg
         n = model.market_size
@@ -44,13 +53,13 @@ class Kol(mesa.Agent):
         )
         k = min(k, n if pool is None else len(pool))
         ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
-        if k:
-            chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
-            # narrowed, then sorted in place: the same ids, half the bytes to sort
-            self.followers: np.ndarray = (chosen if pool is None else pool[chosen]).astype(ids)
-            self.followers.sort()
-        else:
-            self.followers = np.empty(0, dtype=ids)
+        self.followers: np.ndarray = np.empty(0, dtype=ids)
+        if k:  # the sample from the KOL's own stream: drawn now, or later in the build
+            draw = functools.partial(_followers, rng, n, pool, k, ids)
+            if pieces is None:
+                self.followers = draw()
+            else:
+                pieces.later(self, "followers", draw)
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
@@ -204,3 +213,15 @@ class Kol(mesa.Agent):
         if own is not None:
             own.resolve()
         return out
+
+
+def _followers(
+    rng: np.random.Generator, n: int, pool: np.ndarray | None, k: int, ids: type
+) -> np.ndarray:
+    """``k`` distinct followers among ``n`` consumers (or the ``pool``'s), sorted: drawn from
+    the KOL's own stream ``rng`` only."""
+    chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
+    # narrowed, then sorted in place: the same ids, half the bytes to sort
+    followers = (chosen if pool is None else pool[chosen]).astype(ids)
+    followers.sort()
+    return followers
