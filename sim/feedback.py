@@ -73,10 +73,10 @@ class Feedback:
         cascade with, and the penalty parts due to stock-outs and to slow promises."""
         if not self.cfg.page_sharing:
             return 1.0, 0.0, 0.0
-        if len(skus) == 1:  # the common case, without numpy reductions
-            s = int(skus[0])
-            so = self.cfg.soldout_share_penalty * float(self.soldout_share[s])
-            sl = self.cfg.slow_share_penalty * float(self.slow_share[s])
+        if len(skus) == 1:  # the common case, without numpy reductions (.item: a float)
+            s = skus.item(0)
+            so = self.cfg.soldout_share_penalty * self.soldout_share.item(s)
+            sl = self.cfg.slow_share_penalty * self.slow_share.item(s)
         else:
             so = self.cfg.soldout_share_penalty * float(self.soldout_share[skus].mean())
             sl = self.cfg.slow_share_penalty * float(self.slow_share[skus].mean())

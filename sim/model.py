@@ -325,7 +325,10 @@ class ViralChainModel(mesa.Model):
         for w in warehouses:  # pick, inspect returns, holding cost
             w.work_hour(h)
         for f in factories:
-            f.produce(h)
+            # an idle factory (no queue, no modules to build) would only keep its credits
+            # at zero, where its last hour left them (Factory.produce): not called then
+            if f.queue or f.postponement:
+                f.produce(h)
         for brand in self.brands:
             brand.observe(h)
         self._track_working_capital()
@@ -425,6 +428,7 @@ class ViralChainModel(mesa.Model):
         self._check_kept_references()
         self.recorder.check()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
+            kol.check_hourly()
             for post in kol.posts:
                 post.check_viewer_weights()
 

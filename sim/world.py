@@ -17,8 +17,10 @@ The builder schedules nothing: :meth:`sim.model.ViralChainModel.schedule_timelin
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,9 +103,66 @@ def channel_patience(config: Config) -> np.ndarray:
 
 def build(m: ViralChainModel) -> None:
     """Build the world of ``m`` (a model under construction) from ``m.config``, with
-    numpy's requests for huge pages off (:func:`small_pages`)."""
-    with small_pages():
-        _build(m)
+    numpy's requests for huge pages off (:func:`small_pages`); a large world's independent
+    pieces on two threads (:class:`Pieces`)."""
+    threads = BUILD_THREADS if m.market_size >= THREADS_FROM else 1
+    with small_pages(), Pieces(threads) as pieces:
+        _build(m, pieces)
+
+
+BUILD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+THREADS_FROM = 1 << 21  # consumers from which the build uses BUILD_THREADS threads
+
+
+class Pieces:
+    """The build's pieces that draw from their own streams only, run beside each other.
+
+    numpy's bulk draws, casts, sorts and most large ufuncs release the GIL, so two pieces
+    whose streams and inputs are distinct run on two cores; each stream still draws the
+    same values in the same order, whatever the threads. ``beside(target, attr, piece)``
+    runs ``piece()`` on the second thread (in the order given) and ``later(...)`` keeps it
+    for the main thread's next :meth:`run_later`; each result is set as ``target.attr``
+    when :meth:`close` (the end of the ``with`` block) has waited for it. With one thread
+    both run the piece at once, in the main thread: the order of a build without threads.
+    An error in a piece is raised by :meth:`close` as it was raised (the main thread's own
+    first); no thread outlives the block."""
+
+    def __init__(self, threads: int):
+        self._pool = ThreadPoolExecutor(1, "viralchain-build") if threads > 1 else None
+        self._beside: list[tuple[object, str, Future]] = []
+        self._later: list[tuple[object, str, Callable[[], object]]] = []
+
+    def beside(self, target: object, attr: str, piece: Callable[[], object]) -> None:
+        if self._pool is None:
+            setattr(target, attr, piece())
+        else:
+            self._beside.append((target, attr, self._pool.submit(piece)))
+
+    def later(self, target: object, attr: str, piece: Callable[[], object]) -> None:
+        if self._pool is None:
+            setattr(target, attr, piece())
+        else:
+            self._later.append((target, attr, piece))
+
+    def run_later(self) -> None:
+        """Run the pieces kept for the main thread, in the order given."""
+        later, self._later = self._later, []
+        for target, attr, piece in later:
+            setattr(target, attr, piece())
+
+    def __enter__(self) -> Pieces:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if self._pool is None:
+            return
+        try:
+            if kind is None:  # else the main thread's error is the one raised
+                self.run_later()
+                for target, attr, future in self._beside:
+                    setattr(target, attr, future.result())  # raises the piece's error
+        finally:  # waits for a piece still running (numpy's work cannot be cut short)
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -141,7 +200,7 @@ _small_depth = 0  # builds inside small_pages() now
 _pages_before = True  # numpy's setting when the first of them began
 
 
-def _build(m: ViralChainModel) -> None:
+def _build(m: ViralChainModel, pieces: Pieces) -> None:
     config = m.config
     specs = config.brand_specs()
     m.geo = Geography(config.market)
@@ -154,7 +213,9 @@ def _build(m: ViralChainModel) -> None:
     m.feedback = Feedback(config.market.feedback, m.n_sku)
     m.orders = OrderBook(capacity=max(1024, m.market_size // 20))
     _network(m, specs)
-    m.kols = [Kol(m, name, i, kcfg) for i, (name, kcfg) in enumerate(config.content.kols.items())]
+    m.kols = [
+        Kol(m, name, i, kcfg, pieces) for i, (name, kcfg) in enumerate(config.content.kols.items())
+    ]
     m.kol_index = {k.name: k.index for k in m.kols}
     m.kol_trust = np.array([k.cfg.trust for k in m.kols] or [1.0])
     if config.market.population == "per_agent":
@@ -166,7 +227,7 @@ def _build(m: ViralChainModel) -> None:
 
         m.population = TouchedReferencePopulation(m, config.market)
     else:
-        m.population = ConsumerPopulation(m, config.market)
+        m.population = ConsumerPopulation(m, config.market, pieces)
     m.recorder = Recorder(m)
     # first hour wishes count: the launch, or the presale start for a presale launch
     m.sellable_from = np.array(

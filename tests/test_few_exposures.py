@@ -277,8 +277,8 @@ def _few_against_numpy(world, hour, cons, skus, channels, kols, rng, shortcut: s
 
 @pytest.mark.parametrize("seed", range(40))
 def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
-    """No (consumer, product) twice in the hour (the usual few): one pass without groups
-    (``_distinct_wish_rows``) gives the numpy way's wishes, books and generator state."""
+    """No (consumer, product) twice in the hour (the usual few: groups of one, without the
+    groups' sizes) gives the numpy way's wishes, books and generator state."""
     world = _world(base_model, seed)
     hour = int(np.random.default_rng(seed).integers(0, 400))
     if seed % 4 == 1:  # a product not on sale yet: its exposures are dropped
@@ -294,7 +294,7 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
         world.appeal = world.appeal.copy()
         world.appeal[skus[0]] = np.nan
     calls = _few_against_numpy(
-        world, hour, cons, skus, channels, kols, stream(seed, "few"), "_distinct_wish_rows"
+        world, hour, cons, skus, channels, kols, stream(seed, "few"), "_few_wish_rows"
     )
     on_sale = world.sellable_from[skus] <= hour
     assert calls == ([1] if on_sale.any() else [])
@@ -303,9 +303,9 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
 @pytest.mark.parametrize("seed", range(60))
 def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
     """A single exposure (the usual quiet hour: one organic discovery) on Python numbers
-    (``_single_wish``): the numpy way's wish, books and generator state, for every state
-    (bought, waiting, warned), saturated counts, content views or not, with or without a
-    KOL."""
+    (``_few_wish_rows`` of one: numpy's exp of a Python float): the numpy way's wish, books
+    and generator state, for every state (bought, waiting, warned), saturated counts,
+    content views or not, with or without a KOL."""
     world = _world(base_model, seed)
     r = np.random.default_rng(seed)
     hour = int(r.integers(0, 400))
@@ -320,14 +320,14 @@ def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
     if seed % 11 == 7:
         world.population.price_sensitivity[cons[0]] = np.nan
     calls = _few_against_numpy(
-        world, hour, cons, skus, channels, kols, stream(seed, "one"), "_single_wish"
+        world, hour, cons, skus, channels, kols, stream(seed, "one"), "_few_wish_rows"
     )
     assert calls == [1]
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_many_single_exposures_decide_as_the_numpy_way(base_model, seed):
-    """``_single_wish`` one exposure after another (400 consumers, prices other than the
+    """``_few_wish_rows`` of one exposure, one after another (400 consumers, prices other than the
     reference: the price factor's exp is not exp(0)) against the numpy way on a twin world:
     the same wishes, books and generator state after each (numpy's exp of a Python float,
     not ``math.exp``, which differs in the last bit on some of these)."""
@@ -356,7 +356,7 @@ def test_many_single_exposures_decide_as_the_numpy_way(base_model, seed):
                 g_long,
                 None,
             )
-        got_few = few.population._single_wish(hour, c, s, ch, k, g_few, 0)
+        got_few = few.population._few_wish_rows(hour, [c], [s], [ch], [k], g_few, None)
         assert got_few == ([] if got_long is None else got_long.tolist())
         assert wish_books(few) == wish_books(long)
         assert g_few.bit_generator.state == g_long.bit_generator.state
@@ -364,8 +364,8 @@ def test_many_single_exposures_decide_as_the_numpy_way(base_model, seed):
 
 @pytest.mark.parametrize("seed", range(48))
 def test_an_hour_of_one_exposure_decides_as_the_numpy_way(base_model, seed, monkeypatch):
-    """``_wishes`` of an hour of one exposure (``_one_wish_row``: straight to the single
-    wish, without lists) gives the numpy way's rows, books and generator state, a product
+    """``_wishes`` of an hour of one exposure (``_one_wish_row``: the few-exposure way
+    without gathering the batches) gives the numpy way's rows, books and generator state, a product
     not on sale yet included (no draw), among empty batches or not."""
     from sim.content import Exposures
 
@@ -388,3 +388,25 @@ def test_an_hour_of_one_exposure_decides_as_the_numpy_way(base_model, seed, monk
         g = stream(seed, "one")
         got[name] = decided_hour(m, hour, fresh, g)
     assert got["short"] == got["long"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_group_with_some_nan_chooses_as_lexsort(base_model, seed):
+    """A consumer exposed several times to a product, some exposures' probabilities NaN
+    (a KOL's trust NaN) and some not, in either order: the chance is the first highest
+    number (lexsort's choice of ``-p``: NaN last), as the numpy way; an all-NaN group keeps
+    its first."""
+    world = _world(base_model, seed)
+    world.kol_trust = world.kol_trust.copy()
+    world.kol_trust[0] = np.nan
+    r = np.random.default_rng(2000 + seed)
+    hour = int(r.integers(0, 400))
+    k = int(r.integers(4, wishes._SMALL_BATCH + 1))
+    cons = r.choice(r.integers(0, N, 3), k).astype(np.int64)  # large groups
+    skus = np.full(k, seed % world.n_sku, np.int64)
+    world.population.state[cons, skus] = np.where(seed % 2, 0, 3)  # none or warned: open
+    channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
+    kols = r.choice([0, 0, -1, 1], k).astype(np.int32)  # KOL 0: NaN
+    _few_against_numpy(
+        world, hour, cons, skus, channels, kols, stream(seed, "nan"), "_few_wish_rows"
+    )

@@ -33,9 +33,9 @@ def test_the_world_is_built_without_huge_pages_and_the_setting_comes_back(settin
     seen = []
     build = world._build
 
-    def spy(m):
+    def spy(m, pieces):
         seen.append(_huge_pages_requested())
-        build(m)
+        build(m, pieces)
 
     monkeypatch.setattr(world, "_build", spy)
     before = _SWITCH(setting)

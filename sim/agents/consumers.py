@@ -33,6 +33,7 @@ as its bases (:class:`~sim.agents.wishes.WishDecisions`, itself a
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -72,6 +73,7 @@ from sim.social_graph import SocialGraph, _Choice, build
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
+    from sim.world import Pieces
 
 ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
@@ -99,7 +101,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
     """All consumers of the market, as numpy columns (the wish decision and the per-hour
     tables: its bases, :mod:`sim.agents.wishes` and :mod:`sim.agents.consumer_tables`)."""
 
-    def __init__(self, model: ViralChainModel, cfg: MarketConfig):
+    def __init__(self, model: ViralChainModel, cfg: MarketConfig, pieces: Pieces | None = None):
         super().__init__(model)
         self.cfg = cfg
         n, P = cfg.n_consumers, model.n_sku
@@ -113,6 +115,18 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         region_type = np.uint8 if len(share) <= 256 else np.int16  # region ids: indices only
         regions = _Choice(share)  # rng.choice(len(share), size=k, p=share), quicker
         self.region = _drawn(n, region_type, lambda k: regions.draw(rng, k, region_type))
+        # the social graph from its own stream and the regions, beside the traits' draws
+        # (then the KOLs' samples kept for now: see sim.world.Pieces)
+        self.graph: SocialGraph | None = None
+        if cfg.social_graph.enabled:
+            graph = functools.partial(
+                build, self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph")
+            )
+            if pieces is None:
+                self.graph = graph()
+            else:
+                pieces.beside(self, "graph", graph)
+                pieces.run_later()
         mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
         self.price_sensitivity = _drawn(
             n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
@@ -131,11 +145,6 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         k = wom.peers_per_consumer if wom.mixing == "peers" and not graph_on else 0
         self.peers = _drawn(
             n, np.int32, lambda rows: rng.integers(0, n, size=(rows, k), dtype=np.int32), k
-        )
-        self.graph: SocialGraph | None = (
-            build(self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph"))
-            if graph_on
-            else None
         )
         self.exposure_count = np.zeros((n, P), dtype=np.uint16)
         self.state = np.zeros((n, P), dtype=np.int8)
@@ -229,7 +238,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # content views, per SKU and region: integer counts, so added in any grouping (all
         # the hour's batches at once, or a large hour by slices) they give the same books;
         # an hour the one-product way decides books them with its wishes
-        total = sum(len(b) for b in fresh)
+        total = sum(map(len, fresh))
         coded = _coded_hour(m.n_sku, total)
         views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
         if len(views) > 1 and (total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK):
@@ -266,9 +275,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:  # every wish: the arrays themselves
             first = slice(None)
             f_consumers, f_skus, f_qty = consumers, skus, qty
-        m.ledger.add_region_flow("demand", f_skus, self.region[f_consumers], f_qty)
-        np.add.at(m.ledger.platform_units["demand"], (f_skus, self.platform[f_consumers]), f_qty)
-        outcome = self._offer(hour, consumers, skus, channels, kols, qty)
+        f_regions, f_platforms = self.region[f_consumers], self.platform[f_consumers]
+        m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
+        np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
+        # without revisits the wishes' regions and platforms are those just read
+        known = None if revisits else (f_regions, f_platforms)
+        outcome = self._offer(hour, consumers, skus, channels, kols, qty, known)
         _observe_page(m, f_skus, outcome[first])
         failed = outcome != ACCEPTED
         if not failed.any():
@@ -312,10 +324,11 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 bad = sub_out != ACCEPTED
                 self._lose(ss[bad], sc[bad], sq[bad], sub_out[bad])
 
-    def _offer(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
-        """Ask each product's brand to accept the wishes; returns the outcome per wish."""
+    def _offer(self, hour, consumers, skus, channels, kols, qty, known=None) -> np.ndarray:
+        """Ask each product's brand to accept the wishes; returns the outcome per wish.
+        ``known``: the wishes' regions and platforms, if already read."""
         if self.model.n_sku == 1:  # every wish is for product 0: no selection
-            return self._offer_one(hour, 0, consumers, channels, kols, qty)
+            return self._offer_one(hour, 0, consumers, channels, kols, qty, known)
         return self._offer_each(hour, consumers, skus, channels, kols, qty)
 
     def _offer_each(self, hour, consumers, skus, channels, kols, qty) -> np.ndarray:
@@ -328,10 +341,13 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             )
         return outcome
 
-    def _offer_one(self, hour, sku, consumers, channels, kols, qty) -> np.ndarray:
+    def _offer_one(self, hour, sku, consumers, channels, kols, qty, known=None) -> np.ndarray:
         """:meth:`_offer` when every wish is for ``sku``: the brand is handed the wishes'
-        own arrays (``take_orders`` reads its wishes and copies what it keeps)."""
+        own arrays (``take_orders`` reads its wishes and copies what it keeps); ``known``:
+        their regions and platforms, if already read."""
         m = self.model
+        if known is None:
+            known = (self.region[consumers], self.platform[consumers])
         outcome = (
             m.brand_of_sku(sku)
             .selling.take_orders(
@@ -339,12 +355,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 sku,
                 Wishes(
                     consumers=consumers,
-                    regions=self.region[consumers],
+                    regions=known[0],
                     quantity=qty,
                     patience=self.patience_hours[consumers] * m.channel_patience[channels],
                     channels=channels,
                     kols=kols,
-                    platforms=self.platform[consumers],
+                    platforms=known[1],
                 ),
             )
             .astype(np.int8, copy=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from sim.rng import stream
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
+    from sim.world import Pieces
 
 
 class Kol(mesa.Agent):
@@ -25,7 +27,14 @@ class Kol(mesa.Agent):
     cancellations and returns).
     """
 
-    def __init__(self, model: ViralChainModel, name: str, index: int, cfg: KolConfig):
+    def __init__(
+        self,
+        model: ViralChainModel,
+        name: str,
+        index: int,
+        cfg: KolConfig,
+        pieces: Pieces | None = None,
+    ):
         super().__init__(model)
         self.name, self.index, self.cfg = name, index, cfg
         n = model.market_size
@@ -44,16 +53,17 @@ class Kol(mesa.Agent):
         )
         k = min(k, n if pool is None else len(pool))
         ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
-        if k:
-            chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
-            # narrowed, then sorted in place: the same ids, half the bytes to sort
-            self.followers: np.ndarray = (chosen if pool is None else pool[chosen]).astype(ids)
-            self.followers.sort()
-        else:
-            self.followers = np.empty(0, dtype=ids)
+        self.followers: np.ndarray = np.empty(0, dtype=ids)
+        if k:  # the sample from the KOL's own stream: drawn now, or later in the build
+            draw = functools.partial(_followers, rng, n, pool, k, ids)
+            if pieces is None:
+                self.followers = draw()
+            else:
+                pieces.later(self, "followers", draw)
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
+        self._hourly: tuple | None = None  # what broadcast reads every hour (_list_hourly)
 
     # -- calendar ------------------------------------------------------------------
     def plan(self, post_id: str, hour: int, kind: str, skus: np.ndarray, duration: int) -> None:
@@ -130,6 +140,34 @@ class Kol(mesa.Agent):
                 )
 
     # -- hourly --------------------------------------------------------------------
+    def _list_hourly(self) -> tuple:
+        """What :meth:`broadcast` reads every hour, listed at its first call: the content's
+        settings, the social graph (or None), the share kernel's decay, the feedback and
+        the market's size (all fixed once the world is built)."""
+        m = self.model
+        video = m.config.content.short_video
+        self._hourly = (
+            video,
+            m.config.content.livestream,
+            m.population.graph,
+            math.exp(-1.0 / video.share_kernel_hours),
+            m.feedback,
+            m.market_size,
+        )
+        return self._hourly
+
+    def check_hourly(self) -> None:
+        """Raise if what :meth:`broadcast` listed is not what it would list now (debug mode:
+        a setting or an actor replaced during the run)."""
+        kept = self._hourly
+        if kept is None:
+            return
+        self._hourly = None
+        now = self._list_hourly()
+        self._hourly = kept
+        if any(a is not b and a != b for a, b in zip(kept, now, strict=True)):
+            raise AssertionError(f"{self.name}: stale hourly settings of its broadcasts")
+
     def broadcast(self, hour: int, pending: PendingShares | None = None) -> list[Exposures]:
         """Views of this hour from all active posts, as exposures.
 
@@ -139,35 +177,51 @@ class Kol(mesa.Agent):
         ``pending``, their contacts are filled in by ``pending.resolve()`` (the caller's,
         once for all KOLs), else before this returns.
         """
-        if not self.posts:  # nothing on air: no views, no draws
+        posts = self.posts
+        if not posts:  # nothing on air: no views, no draws
             return []
-        m = self.model
-        video, live = m.config.content.short_video, m.config.content.livestream
-        graph = m.population.graph
-        decay = math.exp(-1.0 / video.share_kernel_hours)
+        hourly = self._hourly
+        if hourly is None:  # the run's settings and actors, read once (fixed for the run)
+            hourly = self._list_hourly()
+        video, live, graph, decay, feedback, n = hourly
         own = PendingShares(graph) if pending is None and graph is not None else None
         shares = pending if own is None else own
         out = []
-        feedback = m.feedback
-        for post in self.posts:
+        finished = False  # whether a post finished this hour
+        for post in posts:
             drawn = post.draw_views(hour, video, live)
             if drawn is None:
+                finished = finished or post.finished
                 continue
             nf, no = drawn
             if nf + no == 0:  # no view feeds the cascade: the page's factor changes nothing
                 post.feed_views(drawn, video, 1.0)
+                finished = finished or post.finished
                 continue
             f, so, sl = feedback.share_factor(post.skus)
             post.feed_views(drawn, video, f)
+            finished = finished or post.finished
             if f < 1.0 and post.kind == "short_video":
                 feedback.withheld_shares(post.skus, nf + no, (so, sl), video.branching_ratio)
             consumers, skus = post.sample_exposures(
-                nf, no, self.followers, m.market_size, graph, decay, f, shares
+                nf, no, self.followers, n, graph, decay, f, shares
             )
             ch = CH_LIVE if post.kind == "livestream" else CH_VIDEO
             out.append(Exposures(consumers, skus, ch, self.index))
-        if any(p.finished for p in self.posts):  # a post finished this hour
-            self.posts = [p for p in self.posts if not p.finished]
+        if finished:
+            self.posts = [p for p in posts if not p.finished]
         if own is not None:
             own.resolve()
         return out
+
+
+def _followers(
+    rng: np.random.Generator, n: int, pool: np.ndarray | None, k: int, ids: type
+) -> np.ndarray:
+    """``k`` distinct followers among ``n`` consumers (or the ``pool``'s), sorted: drawn from
+    the KOL's own stream ``rng`` only."""
+    chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
+    # narrowed, then sorted in place: the same ids, half the bytes to sort
+    followers = (chosen if pool is None else pool[chosen]).astype(ids)
+    followers.sort()
+    return followers

@@ -53,6 +53,29 @@ class WishDecisions(HourTables):
 
     n: int
     price_sensitivity: np.ndarray
+    # the price sensitivities looked at, and whether every one is finite (_finite_sensitivity)
+    _sensitivity_known: tuple[np.ndarray, bool] | None = None
+    # the repeat boost's table looked at, and whether it is at least 0 (_unsigned_boost)
+    _boost_known: tuple[np.ndarray, bool] | None = None
+
+    def _unsigned_boost(self, boost: np.ndarray) -> bool:
+        """Whether every entry of the repeat boost's table (:meth:`_seen_factors`) is at
+        least 0, worked out once per table."""
+        known = self._boost_known
+        if known is None or known[0] is not boost:
+            known = self._boost_known = (boost, bool(boost.min() >= 0.0))
+        return known[1]
+
+    def _finite_sensitivity(self) -> bool:
+        """Whether every consumer's price sensitivity is finite, worked out once per column
+        (drawn with the world and fixed since; a column replaced is looked at again): two
+        reductions, which NaN and the infinities carry through."""
+        s = self.price_sensitivity
+        known = self._sensitivity_known
+        if known is None or known[0] is not s:
+            finite = len(s) == 0 or bool(np.isfinite(s.min()) and np.isfinite(s.max()))
+            known = self._sensitivity_known = (s, finite)
+        return known[1]
 
     def _wishes(
         self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
@@ -69,7 +92,7 @@ class WishDecisions(HourTables):
         """
         if not fresh:
             return None
-        total = sum(len(b) for b in fresh)
+        total = sum(map(len, fresh))
         if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
             rows = self._one_wish_row(hour, fresh, rng)
             if rows is None:
@@ -116,14 +139,11 @@ class WishDecisions(HourTables):
         return (*rows, qty, np.zeros(n_wish, bool))
 
     def _one_wish_row(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
-        """:meth:`_wishes`'s rows for an hour of one exposure: what :meth:`_few_wish_rows`
-        decides for it (nothing if its product is not on sale yet, else
-        :meth:`_single_wish`), without the lists."""
-        b = next(b for b in fresh if len(b))
+        """:meth:`_wishes`'s rows for an hour of one exposure (:meth:`_few_wish_rows` of
+        lists of one, without gathering the batches)."""
+        b = fresh[0] if len(fresh) == 1 else next(b for b in fresh if len(b))
         c, s = b.consumers.item(0), b.skus.item(0)
-        if not self._on_sale(hour).every and self.model.sellable_from.item(s) > hour:
-            return None  # its exposure is dropped: no draw
-        if not self._single_wish(hour, c, s, b.channel, b.kol, rng, 0):
+        if not self._few_wish_rows(hour, [c], [s], [b.channel], [b.kol], rng, None):
             return None
         return (
             np.array([c], np.int64),
@@ -337,7 +357,7 @@ class WishDecisions(HourTables):
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
-        coded = _Coded(first, every, n_views, order, flat)
+        coded = _Coded(first, every, n_views, order, flat, min(firsts) >= 0.0)
         idx = self._one_product_chances(hour, consumers, coded, rng, None)
         if len(idx) == 0:
             return None
@@ -388,39 +408,69 @@ class WishDecisions(HourTables):
             np.minimum(seen, _MAX_SEEN, out=seen)
         ec[flat] = seen  # a consumer's exposures write the same count
         p = np.take(coded.first, order)
-        x = np.take(self.price_sensitivity, flat)
-        x = np.negative(x, out=x) * np.float64(m.price_ratio.item(0) - 1.0)
-        p *= np.exp(x, out=x)
+        ratio = m.price_ratio.item(0) - 1.0
+        # at the reference price exp(-s·0.0) is exactly 1.0 for every finite s, and p
+        # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN)
+        if ratio != 0.0 or not self._finite_sensitivity():
+            x = np.take(self.price_sensitivity, flat)
+            x = np.negative(x, out=x) * np.float64(ratio)
+            p *= np.exp(x, out=x)
+            del x
         p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
         p *= np.take(boost, seen)
         if fatigue is not None:
             p *= np.take(fatigue, seen)
-        del seen, x
+        del seen
         state = np.take(state_flat, flat)
-        p_plain = np.minimum(p, 1.0)  # before the rating and warnings (for their cost)
         fb = m.feedback
         rating = fb.conversion_multiplier()[0]
+        # the highest state (WARNED is the highest): none, some bought or waiting, or some
+        # warned, in one reduction
+        top_state = int(state.max())
+        some_state = top_state != NONE  # some consumer not in state NONE
+        # nothing is lost (every p_plain - p is at most 0, NaN aside) at a rating of 1 with
+        # every consumer in state NONE, or at a rating of at least 1 with none warned and
+        # every q at least 0 (the first factors and the repeat boost's table; the price,
+        # novelty and fatigue factors are at least 0 or NaN): then
+        # min(q, 1) <= min(q * rating, 1), since q * rating rounds to at least q; the hour's
+        # probabilities before the rating and warnings are then not needed
+        lossless = books is None and (
+            (rating == 1.0 and not some_state)
+            or (
+                rating >= 1.0
+                and top_state != WARNED
+                and coded.unsigned
+                and self._unsigned_boost(boost)
+            )
+        )
+        # before the rating and warnings (for their cost)
+        p_plain = None if lossless else np.minimum(p, 1.0)
         p *= rating
-        some_state = bool(state.any())  # some consumer not in state NONE
-        if some_state:
+        if top_state == WARNED:
             warned = state == WARNED
-            if warned.any():
-                p[warned] *= 1.0 - fb.cfg.warning_effect
+            p[warned] *= 1.0 - fb.cfg.warning_effect
             np.minimum(p, 1.0, out=p)
             closed = (state != NONE) & ~warned  # bought or waiting: no chance
             if closed.any():  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
-                p_plain[closed] = 0.0
+                if p_plain is not None:
+                    p_plain[closed] = 0.0
         else:
             np.minimum(p, 1.0, out=p)
+            if some_state:  # bought or waiting (none warned): no chance, nothing booked
+                closed = state != NONE
+                p[closed] = 0.0
+                if p_plain is not None:
+                    p_plain[closed] = 0.0
         every = coded.every
         keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
             losers = groups.losers(p)
             keep = np.ones(n, dtype=bool)
             keep[losers] = False
-        if books is not None:  # a chunk of a large hour: its share of the books
+        if books is not None:  # a chunk of a large hour: its share of the books (p_plain
+            # made: never lossless)
             if every is None:
                 every = np.full(n, coded.views > 0)
             if keep is not None:
@@ -433,15 +483,16 @@ class WishDecisions(HourTables):
         else:  # _book_conversion's sums, one product, over every exposure in chance order
             # (those not a chance add zeros)
             if keep is not None:
-                p_plain[losers] = 0.0
                 p_draw = p[keep]  # the chances' probabilities
                 p[losers] = 0.0
+                if p_plain is not None:
+                    p_plain[losers] = 0.0
             if coded.views:
                 kept = p if every is None else np.where(every, p, 0.0)
                 # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
                 total = 0.0 + np.add.accumulate(kept)[-1].item()
                 fb.note_conversion_of({0: coded.views}, {0: total})
-            if rating != 1.0 or some_state:  # else nothing is lost
+            if p_plain is not None:
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
                 total = np.add.accumulate(lost)[-1].item()
@@ -464,275 +515,138 @@ class WishDecisions(HourTables):
     ) -> list[int]:
         """:meth:`_wish_rows` for a few exposures (at most :data:`_SMALL_BATCH`), given as
         Python lists: the positions that become wishes, ascending. The same numbers as the
-        numpy way: the same groups (Python's sort is stable), exposure counts (uint16
-        arithmetic, saturated alike), float64 operations in the same order on Python floats
-        (which round as numpy's float64 does), numpy only for the exponentials (one call)
-        and the novelty's tables (:meth:`_novelty`), the same books and the same
-        ``rng.random`` draw."""
+        numpy way, in one pass over the groups of exposures of a (consumer, product) in
+        ascending key order (Python's sort is stable: the groups' and their members' order),
+        each group's count (uint16 arithmetic, saturated alike), each member's wish
+        probability (float64 operations in the same order on Python floats, which round as
+        numpy's float64 does; numpy only for the exponentials, one call, and the novelty's
+        tables, :meth:`_novelty`), its chance (the first most persuasive member: lexsort's
+        choice, NaN last), the books (each sum from 0.0 in the chances' order, as
+        ``np.bincount`` adds them; or the chunk's share to ``books``) and the same
+        ``rng.random`` draw (one number, a scalar: the same 64 bits)."""
         m = self.model
         P = m.n_sku
-        on_sale = self._on_sale(hour)
-        if on_sale.every:
-            at = range(len(consumers))
+        n = len(consumers)
+        at: Sequence[int]
+        if self._on_sale(hour).every:
+            at = range(n)
         else:  # products not on sale yet: their exposures are dropped
             sellable = m.sellable_from
             at = [i for i, s in enumerate(skus) if sellable.item(s) <= hour]
             if not at:
                 return []
+            n = len(at)
         # one key per (consumer, product)
         flat = (
             consumers
-            if P == 1 and len(at) == len(consumers)
+            if P == 1 and n == len(consumers)
             else [consumers[i] * P + skus[i] for i in at]
         )
-        if books is None and len(set(flat)) == len(flat):  # no key twice: no groups
-            return self._distinct_wish_rows(hour, consumers, skus, channels, kols, rng, at, flat)
-        order = sorted(range(len(flat)), key=flat.__getitem__)
-        starts: list[int] = []
-        sizes: list[int] = []
-        last = -1
-        for i, j in enumerate(order):
-            if flat[j] != last:
-                last = flat[j]
-                starts.append(i)
-                sizes.append(1)
-            else:
-                sizes[-1] += 1
-        # the exposure counts, each (consumer, product) once: uint16 arithmetic, then
-        # saturated at 10,000 (as the numpy way's ``ec[keys] += sizes`` and clip)
-        n = len(at)
-        ec, state = self._flat_books()
-        seen = [0] * n
-        states = [NONE] * n
-        for a, size in zip(starts, sizes, strict=True):
-            key = flat[order[a]]
-            count = (ec.item(key) + size) & 0xFFFF
-            if count > _MAX_SEEN:
-                count = _MAX_SEEN
-            ec[key] = count
-            st = state.item(key)
-            for e in order[a : a + size]:
-                seen[e] = count
-                states[e] = st
-        fb = m.feedback
-        # per product: the price ratio, novelty and rating multiplier, read once each
-        product: dict[int, tuple[float, float, float]] = {}
-        mult = fb.conversion_multiplier()
-        for s in dict.fromkeys(skus if len(at) == len(skus) else [skus[i] for i in at]):
-            ratio = m.price_ratio.item(s) - 1.0
-            product[s] = (ratio, self._novelty(s, hour), mult.item(s))
-        # the price factor's exponentials in one call; the repeat boost and the fatigue
-        # read from the numpy way's tables of every count (_seen_factors)
-        sensitivity = self.price_sensitivity
-        args = [-sensitivity.item(consumers[i]) * product[skus[i]][0] for i in at]
-        exps = np.exp(np.array(args, dtype=np.float64)).tolist()
-        boost, fatigue = self._seen_factors()
-        conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
-        kept_share = 1.0 - fb.cfg.warning_effect
-        # channel × appeal × KOL trust: the same first products for a channel, KOL and product
-        first: dict[tuple[int, int, int], float] = {}
-        p: list[float] = []
-        p_plain: list[float] = []
-        closed: list[bool] = []
-        for e, i in enumerate(at):
-            s, k = skus[i], kols[i]
-            key = (channels[i], k, s)
-            q = first.get(key)
-            if q is None:
-                q = conversion.item(channels[i]) * appeal.item(s)
-                if k >= 0:
-                    q *= trust.item(k)
-                first[key] = q
-            _, novelty, rating = product[s]
-            q *= exps[e]
-            q *= novelty
-            q *= boost.item(seen[e])
-            if fatigue is not None:
-                q *= fatigue.item(seen[e])
-            p_plain.append(min(q, 1.0))
-            q *= rating
-            st = states[e]
-            if st == WARNED:
-                q *= kept_share
-            q = min(q, 1.0)
-            shut = st != NONE and st != WARNED
-            closed.append(shut)
-            p.append(0.0 if shut else q)
-        # one chance per consumer and product: the first most persuasive exposure of each
-        total = sum(p)  # NaN if any is (the others lie in [0, 1]: no infinities)
-        if total != total:  # NaN: as _most_persuasive does, by lexsort
-            idx = _most_persuasive(np.array(flat), np.array(p)).tolist()
-        elif len(starts) == n:
-            idx = order
-        else:
-            idx = []
-            for a, size in zip(starts, sizes, strict=True):
-                members = order[a : a + size]
-                top = max(p[j] for j in members)  # exact, like np.maximum.reduceat
-                idx.append(next(j for j in members if p[j] == top))
-        kept = [j for j in idx if not closed[j]]
-        content = [channels[i] in _CONTENT for i in at]
-        if books is not None:  # a chunk of a large hour: the chunk's share of the books
-            sk = np.array([skus[i] for i in at], np.int64)
-            where = np.array(kept, dtype=np.intp)
-            is_content = np.array(content, dtype=bool)
-            opened = np.array([p[j] for j in kept], np.float64)
-            plain = np.array([p_plain[j] for j in kept], np.float64)
-            books.add(sk, is_content, _Chances(sk[where], is_content[where], opened, plain))
-        else:  # _book_conversion's numbers, each sum added in the same order from 0.0
-            if any(content):
-                views: dict[int, int] = {}
-                for e, i in enumerate(at):
-                    if content[e]:
-                        views[skus[i]] = views.get(skus[i], 0) + 1
-                sums: dict[int, float] = {}
-                for j in kept:
-                    if content[j]:
-                        s = skus[at[j]]
-                        sums[s] = sums.get(s, 0.0) + p[j]
-                fb.note_conversion_of(views, sums)
-            lost: dict[int, float] = {}
-            for j in kept:
-                x = p_plain[j] - p[j]
-                if x > 0:  # nothing lost adds nothing
-                    s = skus[at[j]]
-                    lost[s] = lost.get(s, 0.0) + x
-            if lost:
-                fb.add_demand_lost_of(lost)
-        # the same draw (one number: the same 64 bits, a scalar); compared as numpy compares
-        if len(idx) == 1:
-            j = idx[0]
-            return [at[j]] if rng.random() < p[j] else []
-        u = rng.random(len(idx)).tolist()
-        return sorted([at[j] for j, a in zip(idx, u, strict=True) if a < p[j]])
-
-    def _distinct_wish_rows(
-        self,
-        hour: int,
-        consumers: list[int],
-        skus: list[int],
-        channels: list[int],
-        kols: list[int],
-        rng: np.random.Generator,
-        at: Sequence[int],
-        flat: list[int],
-    ) -> list[int]:
-        """:meth:`_few_wish_rows` when no (consumer, product) is exposed twice (the usual
-        few) and the feedback takes the books at once: every exposure is its own chance, so
-        one pass over them in ascending key order counts the exposure, works out the wish
-        probability (the same operations in the same order) and adds it to the books (in the
-        order ``np.bincount`` adds the chances: ascending keys); the same single draw.
-        ``at``: the positions on sale; ``flat``: their keys."""
-        if len(flat) == 1:
-            (i,) = at
-            return self._single_wish(hour, consumers[i], skus[i], channels[i], kols[i], rng, i)
-        m = self.model
-        fb = m.feedback
-        mult = fb.conversion_multiplier()
-        ratio_of, novelty_of, rating_of = {}, {}, {}
-        price_ratio = m.price_ratio
-        for s in skus if len(at) == len(skus) else [skus[i] for i in at]:
-            if s not in ratio_of:
-                ratio_of[s] = price_ratio.item(s) - 1.0
-                novelty_of[s] = self._novelty(s, hour)
-                rating_of[s] = mult.item(s)
-        sensitivity = self.price_sensitivity
-        n = len(flat)
-        args = [-sensitivity.item(consumers[i]) * ratio_of[skus[i]] for i in at]
-        exps = np.exp(np.array(args, dtype=np.float64)).tolist()
-        order = sorted(range(n), key=flat.__getitem__)
+        price_ratio, sensitivity = m.price_ratio, self.price_sensitivity
+        # the price factor's exponentials: exp(±0.0) is exactly 1.0 (at the reference price,
+        # the usual), so only arguments other than zero (NaN among them) call numpy's exp
+        if n == 1:  # numpy's exp of a Python float: its own loop on one element
+            i = at[0]
+            x = -sensitivity.item(consumers[i]) * (price_ratio.item(skus[i]) - 1.0)
+            exps = [float(np.exp(x)) if x else 1.0]
+            order: list[int] = [0]
+        else:  # in one call
+            args = [-sensitivity.item(consumers[i]) * (price_ratio.item(skus[i]) - 1.0) for i in at]
+            exps = np.exp(np.array(args, dtype=np.float64)).tolist() if any(args) else [1.0] * n
+            order = sorted(range(n), key=flat.__getitem__)
+        size: dict[int, int] | None = None  # each key's exposures (None: one each)
+        if n > 1 and len(set(flat)) < n:
+            size = {}
+            for key in flat:
+                size[key] = size.get(key, 0) + 1
+        # the draw: one number per (consumer, product), in ascending order; one number as a
+        # scalar (the same 64 bits, compared as numpy compares)
+        n_chances = n if size is None else len(size)
+        u = [rng.random()] if n_chances == 1 else rng.random(n_chances).tolist()
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust
-        kept_share = 1.0 - fb.cfg.warning_effect
+        fb = m.feedback
+        mult = fb.conversion_multiplier()
+        product: dict[int, tuple[float, float]] = {}  # per product: novelty, rating multiplier
         views: dict[int, int] = {}
         sums: dict[int, float] = {}
         lost: dict[int, float] = {}
-        p: list[float] = []  # in ascending key order
-        for e in order:
+        kept: list[tuple[int, bool, float, float]] = []  # a chunk's chances, for ``books``
+        wishes: list[int] = []
+        j = left = 0  # the group's number; its members still to come
+        top = 0.0  # the group's highest so far
+        for e in order:  # ascending keys: each group's members one after another
             key = flat[e]
-            count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
-            if count > _MAX_SEEN:
-                count = _MAX_SEEN
-            ec[key] = count
             i = at[e]
-            s, k, ch = skus[i], kols[i], channels[i]
+            s, ch = skus[i], channels[i]
             content = ch in _CONTENT
             if content:
                 views[s] = views.get(s, 0) + 1
-            st = state.item(key)
-            if st != NONE and st != WARNED:  # bought or waiting: no chance
-                p.append(0.0)
+            if not left:  # a group starts: its count and state
+                left = 1 if size is None else size[key]
+                count = (ec.item(key) + left) & 0xFFFF  # uint16 arithmetic, then saturated
+                if count > _MAX_SEEN:
+                    count = _MAX_SEEN
+                ec[key] = count
+                st = state.item(key)
+                shut = st != NONE and st != WARNED  # bought or waiting: no chance
+                best = -1
+            left -= 1
+            if shut:  # a chance of 0.0: never a wish (its number is drawn)
+                j += not left
                 continue
+            factors = product.get(s)
+            if factors is None:
+                factors = product[s] = (self._novelty(s, hour), mult.item(s))
             q = conversion.item(ch) * appeal.item(s)
+            k = kols[i]
             if k >= 0:
                 q *= trust.item(k)
             q *= exps[e]
-            q *= novelty_of[s]
+            q *= factors[0]
             q *= boost.item(count)
             if fatigue is not None:
                 q *= fatigue.item(count)
             plain = min(q, 1.0)
-            q *= rating_of[s]
+            q *= factors[1]
             if st == WARNED:
-                q *= kept_share
+                q *= 1.0 - fb.cfg.warning_effect
             q = min(q, 1.0)
-            p.append(q)
-            if content:
-                sums[s] = sums.get(s, 0.0) + q
-            x = plain - q
+            # the group's chance: its first highest, a number after NaN (lexsort's NaN last)
+            if best < 0 or q > top or (top != top and q == q):
+                best, top, top_plain, top_s, top_content = e, q, plain, s, content
+            if left:
+                continue
+            if u[j] < top:
+                wishes.append(at[best])
+            j += 1
+            if books is not None:
+                kept.append((top_s, top_content, top, top_plain))
+                continue
+            if top_content:  # from 0.0, as np.bincount's: -0.0 gives +0.0
+                sums[top_s] = sums.get(top_s, 0.0) + top
+            x = top_plain - top
             if x > 0:  # nothing lost adds nothing
-                lost[s] = lost.get(s, 0.0) + x
-        if views:
-            fb.note_conversion_of(views, sums)
-        if lost:
-            fb.add_demand_lost_of(lost)
-        u = rng.random(n).tolist()
-        return sorted([at[e] for e, a, q in zip(order, u, p, strict=True) if a < q])
-
-    def _single_wish(
-        self, hour: int, c: int, s: int, ch: int, k: int, rng: np.random.Generator, at: int
-    ) -> list[int]:
-        """:meth:`_distinct_wish_rows` for one exposure (consumer ``c``, product ``s``,
-        channel ``ch``, KOL ``k``) at position ``at``: the same count, probability, books
-        (sums from 0.0) and draw, on Python numbers."""
-        m = self.model
-        fb = m.feedback
-        ec, state = self._flat_books()
-        key = c * m.n_sku + s
-        count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
-        if count > _MAX_SEEN:
-            count = _MAX_SEEN
-        ec[key] = count
-        content = ch in _CONTENT
-        st = state.item(key)
-        if st != NONE and st != WARNED:  # bought or waiting: no chance (the draw is made)
-            if content:
-                fb.note_conversion_of({s: 1}, {})
-            rng.random()
-            return []
-        q = m.channel_conversion.item(ch) * m.appeal.item(s)
-        if k >= 0:
-            q *= m.kol_trust.item(k)
-        ratio = m.price_ratio.item(s) - 1.0
-        # numpy's exp of a Python float: its own loop on one element (not math.exp's bits)
-        q *= float(np.exp(-self.price_sensitivity.item(c) * ratio))
-        q *= self._novelty(s, hour)
-        boost, fatigue = self._seen_factors()
-        q *= boost.item(count)
-        if fatigue is not None:
-            q *= fatigue.item(count)
-        plain = min(q, 1.0)
-        q *= fb.conversion_multiplier().item(s)
-        if st == WARNED:
-            q *= 1.0 - fb.cfg.warning_effect
-        q = min(q, 1.0)
-        if content:  # the sum from 0.0 (as np.bincount's: -0.0 gives +0.0)
-            fb.note_conversion_of({s: 1}, {s: 0.0 + q})
-        x = plain - q
-        if x > 0:  # nothing lost adds nothing (a positive x is 0.0 + x)
-            fb.add_demand_lost_of({s: x})
-        return [at] if rng.random() < q else []
+                lost[top_s] = lost.get(top_s, 0.0) + x
+        if books is not None:  # a chunk of a large hour: the chunk's share of the books
+            sk = np.array([skus[i] for i in at], np.int64)
+            is_content = np.array([channels[i] in _CONTENT for i in at], dtype=bool)
+            chances = _Chances(
+                np.array([c[0] for c in kept], np.int64),
+                np.array([c[1] for c in kept], dtype=bool),
+                np.array([c[2] for c in kept], np.float64),
+                np.array([c[3] for c in kept], np.float64),
+            )
+            books.add(sk, is_content, chances)
+        else:
+            if views:
+                fb.note_conversion_of(views, sums)
+            if lost:
+                fb.add_demand_lost_of(lost)
+        if len(wishes) > 1:
+            wishes.sort()
+        return wishes
 
 
 @functools.lru_cache(maxsize=8)
@@ -754,13 +668,15 @@ class _Coded(NamedTuple):
     """An hour's exposures for :meth:`WishDecisions._one_product_chances`: each exposure's
     first factors (``first``, in exposure order); whether it is a content view, in the
     sorted order (``every``; None when all or none are), and how many are; the stable order
-    that sorts the consumers and the consumers in that order (:func:`_ascending`)."""
+    that sorts the consumers and the consumers in that order (:func:`_ascending`); whether
+    every first factor is known to be at least 0 (``-0.0`` too; False: not known)."""
 
     first: np.ndarray
     every: np.ndarray | None
     views: int
     order: np.ndarray
     flat: np.ndarray
+    unsigned: bool = False
 
 
 def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:

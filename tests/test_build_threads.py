@@ -1,0 +1,243 @@
+"""A large world's build on two threads (``sim.world.Pieces``): the same world, byte for byte.
+
+The social graph (its own stream and the regions) is built on a second thread while the
+main thread draws the KOLs' samples (each KOL's own stream) and the consumers' traits (the
+population's stream); each stream draws the same values in the same order whatever the
+threads. Worlds are built both ways and compared on every column's bytes, then run and
+compared on the result tables; no thread outlives a build, and an error raised in a piece
+is raised as it was raised by a build on one thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.consumers as consumers
+import sim.agents.kol as kol
+import sim.social_graph as social_graph
+import sim.world as world
+from sim.model import ViralChainModel
+from sim.rng import stream
+
+
+def _threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    """Every build from now on with ``threads`` threads, whatever its size."""
+    monkeypatch.setattr(world, "BUILD_THREADS", threads)
+    monkeypatch.setattr(world, "THREADS_FROM", 0 if threads > 1 else 1 << 62)
+
+
+def _columns(m: ViralChainModel) -> dict[str, bytes]:
+    """Every random column of the built world, as bytes (and its dtype and shape)."""
+    pop = m.population
+    out = {"platform": m.consumer_platform}
+    for name in ("region", "price_sensitivity", "patience_hours", "return_propensity", "peers"):
+        out[name] = getattr(pop, name)
+    for k in m.kols:
+        out[f"kol {k.name}"] = k.followers
+    if pop.graph is not None:
+        for name, value in pop.graph.__getstate__().items():
+            if isinstance(value, np.ndarray):
+                out[f"graph {name}"] = value
+            else:
+                out[f"graph {name}"] = np.array([repr(value)])
+    else:
+        out["graph"] = np.array(["none"])
+    return {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in out.items()}
+
+
+_WORLDS = {  # name: overrides
+    "flagship, 4 regions": ["market.n_consumers=30011"],
+    "three platforms, KOLs on each": ["story=multi_platform", "market.n_consumers=20000"],
+    "no KOLs": ["story=steady_seller", "market.n_consumers=5003"],
+    "twelve KOLs": ["story=kol_matrix", "market.n_consumers=40000"],
+    "no graph (peers)": ["market.n_consumers=9000", "market.social_graph.enabled=false"],
+    "17 consumers": ["market.n_consumers=17"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_WORLDS))
+def test_a_world_built_on_two_threads_is_the_world_built_on_one(name, monkeypatch):
+    cfg = sim.compose(None, _WORLDS[name])
+    _threads(monkeypatch, 1)
+    one = ViralChainModel(cfg, 3)
+    _threads(monkeypatch, 2)
+    two = ViralChainModel(cfg, 3)
+    a, b = _columns(one), _columns(two)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("overrides", [["story=multi_platform"], []])
+def test_a_run_built_on_two_threads_gives_the_same_tables(overrides, monkeypatch):
+    cfg = sim.compose(None, [*overrides, "market.n_consumers=20000", "run.horizon_hours=96"])
+    _threads(monkeypatch, 1)
+    one = sim.run(cfg, seed=5)
+    _threads(monkeypatch, 2)
+    two = sim.run(cfg, seed=5)
+    assert repr(one.kpis) == repr(two.kpis)  # NaN where a KPI is undefined
+    for table in ("timeseries", "events"):
+        x, y = getattr(one, table), getattr(two, table)
+        assert x.equals(y), table
+
+
+def test_a_small_world_is_built_on_one_thread_and_a_large_one_on_two(monkeypatch):
+    made = []
+    real = world.Pieces
+
+    def spy(threads):
+        made.append(threads)
+        return real(threads)
+
+    monkeypatch.setattr(world, "Pieces", spy)
+    monkeypatch.setattr(world, "BUILD_THREADS", 2)
+    monkeypatch.setattr(world, "THREADS_FROM", 10_000)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=9999"]), 1)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=10000"]), 1)
+    assert made == [1, 2]
+
+
+def test_no_thread_outlives_a_build_or_a_run(monkeypatch):
+    _threads(monkeypatch, 2)
+    before = set(threading.enumerate())
+    cfg = sim.compose(None, ["market.n_consumers=5000", "run.horizon_hours=24"])
+    ViralChainModel(cfg, 1)
+    assert set(threading.enumerate()) == before
+    sim.run(cfg, seed=1)
+    assert set(threading.enumerate()) == before
+
+
+def test_importing_the_world_starts_no_thread():
+    assert not [t for t in threading.enumerate() if t.name.startswith("viralchain-build")]
+
+
+def _graph_fails(*args, **kwargs):
+    raise ValueError("region [4] outside [0, 4)")
+
+
+def _sample_fails(*args, **kwargs):
+    raise RuntimeError("a KOL's sample failed")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("module", "name", "fake", "error"),
+    [
+        (consumers, "build", _graph_fails, ValueError),  # the piece on the second thread
+        (kol, "_followers", _sample_fails, RuntimeError),  # a piece kept for the main thread
+    ],
+)
+def test_a_piece_that_raises_raises_as_on_one_thread(
+    threads, module, name, fake, error, monkeypatch
+):
+    _threads(monkeypatch, threads)
+    monkeypatch.setattr(module, name, fake)
+    before = set(threading.enumerate())
+    with pytest.raises(error) as caught:
+        ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert str(caught.value) in ("region [4] outside [0, 4)", "a KOL's sample failed")
+    assert set(threading.enumerate()) == before
+
+
+def test_the_main_threads_error_waits_for_the_piece_beside_it(monkeypatch):
+    _threads(monkeypatch, 2)
+    finished = []
+    real = consumers.build
+
+    def slow_graph(*args, **kwargs):
+        graph = real(*args, **kwargs)
+        finished.append(True)
+        return graph
+
+    monkeypatch.setattr(consumers, "build", slow_graph)
+    monkeypatch.setattr(kol, "_followers", _sample_fails)
+    with pytest.raises(RuntimeError, match="a KOL's sample failed"):
+        ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert finished == [True]  # the graph's thread was waited for, not left running
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pieces_run_in_the_order_given_and_set_their_results(threads):
+    class Target:
+        pass
+
+    order: list[str] = []
+    t = Target()
+    with world.Pieces(threads) as pieces:
+        pieces.beside(t, "a", lambda: order.append("a") or 1)
+        pieces.later(t, "b", lambda: order.append("b") or 2)
+        pieces.beside(t, "c", lambda: order.append("c") or 3)
+        pieces.later(t, "d", lambda: order.append("d") or 4)
+    assert (t.a, t.b, t.c, t.d) == (1, 2, 3, 4)
+    assert [x for x in order if x in "ac"] == ["a", "c"]
+    assert [x for x in order if x in "bd"] == ["b", "d"]
+
+
+# ---------------------------------------------------------------- the run's look-ups
+
+
+def _graph(n: int, seed: int, regions: int = 3, **changes):
+    params = sim.compose().market.social_graph.model_copy(update=changes)
+    region = stream(seed, "split-region").integers(0, regions, n).astype(np.int16)
+    return social_graph.build(region, regions, params, stream(seed, "graph"))
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "regions", "changes"),
+    [
+        (5_000, 2, 3, {}),
+        (3_000, 3, 1, {"community_size_mean": 1.2}),  # many alone in their community
+        (2_500, 4, 5, {"within_community": 1.0, "within_region": 0.0}),
+        (4_000, 6, 4, {"within_community": 0.0, "within_region": 1.0}),
+    ],
+)
+def test_look_ups_split_over_two_threads_find_the_same_targets(
+    n, seed, regions, changes, monkeypatch
+):
+    """Batches of 17 to 200,001 edges (halves of odd sizes, halves below and above the
+    few-edge and one-chunk sizes, self-loops mended both ways) looked up in two halves on
+    two threads against the same batch looked up in one call."""
+    monkeypatch.setattr(social_graph, "_LOOKUPS", 1 << 12)  # several chunks in each half
+    g = _graph(n, seed, regions, **changes)
+    r = np.random.default_rng(seed)
+    for size in (17, 33, 1_001, 20_000, 200_001):
+        src = r.integers(0, n, size)
+        src[: size // 4] = r.integers(0, 40, size // 4)  # repeated sources
+        j = (r.random(size) * g.degree[src]).astype(np.int64)
+        monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 1)
+        expect = g.edge_targets(src, j)
+        for split_from in (2, 17, size):
+            monkeypatch.setattr(social_graph, "SPLIT_FROM", split_from)
+            monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 2)
+            fresh = copy.deepcopy(g)  # its first look-up, split: its tables made once
+            for graph in (g, fresh):
+                got = graph.edge_targets(src, j)
+                assert got.dtype == np.int64
+                assert got.tobytes() == expect.tobytes()
+
+
+def test_a_split_look_up_raises_the_second_halfs_error_and_leaves_no_thread(monkeypatch):
+    g = _graph(3_000, 9)
+    real = social_graph.SocialGraph._edge_targets
+
+    def fails_past_1000(self, src, j):
+        if len(src) and src[0] >= 1_000:
+            raise IndexError("the second half failed")
+        return real(self, src, j)
+
+    monkeypatch.setattr(social_graph.SocialGraph, "_edge_targets", fails_past_1000)
+    monkeypatch.setattr(social_graph, "SPLIT_FROM", 2)
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 2)
+    before = set(threading.enumerate())
+    src = np.r_[np.arange(500), np.arange(2_000, 2_500)]
+    with pytest.raises(IndexError, match="the second half failed"):
+        g.edge_targets(src, np.zeros(len(src), np.int64))
+    assert set(threading.enumerate()) == before
+    ok = g.edge_targets(np.arange(600), np.zeros(600, np.int64))  # both halves below 1,000
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 1)
+    assert ok.tobytes() == g.edge_targets(np.arange(600), np.zeros(600, np.int64)).tobytes()
