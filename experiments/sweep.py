@@ -402,9 +402,11 @@ def _launch_locked(
 def _workers_know_the_launcher() -> Iterator[None]:
     """Within the block, worker processes started by this one inherit
     ``VIRALCHAIN_LAUNCHER_PID``: a worker whose parent is this process asks Linux to kill it
-    when this process dies (:func:`experiments.sweep_task.die_with_parent`)."""
+    when this process dies (:func:`experiments.sweep_task.die_with_parent`); a joblib/loky
+    worker as it starts (:func:`arm_loky_workers`), any other at its first job."""
     from experiments.sweep_task import PARENT_ENV
 
+    arm_loky_workers()
     before = os.environ.get(PARENT_ENV)
     os.environ[PARENT_ENV] = str(os.getpid())
     try:
@@ -414,6 +416,31 @@ def _workers_know_the_launcher() -> Iterator[None]:
             os.environ.pop(PARENT_ENV, None)
         else:
             os.environ[PARENT_ENV] = before
+
+
+def arm_loky_workers() -> None:
+    """Make joblib's ``loky`` backend arm its workers as they start (the initializer
+    :func:`experiments.sweep_task.arm_at_start`) when the process that starts them is a
+    launch's launcher (``VIRALCHAIN_LAUNCHER_PID`` is its pid); elsewhere it is joblib's own.
+
+    Hydra's joblib launcher (and :mod:`experiments.optimise`) name the backend ``"loky"``, so
+    it is registered under that name (joblib's ``register_parallel_backend``). Armed only at
+    its first job, a worker still starting when the launcher was killed (importing the job's
+    code, or waiting for a job) ran the jobs queued for the dead launch, then idled for
+    loky's 300 s, and kept loky's and multiprocessing's resource trackers alive with it."""
+    from joblib.parallel import LokyBackend, register_parallel_backend
+
+    from experiments.sweep_task import PARENT_ENV, arm_at_start
+
+    class ArmedLokyBackend(LokyBackend):
+        def configure(self, n_jobs: int = 1, parallel: Any = None, **kwargs: Any) -> int:
+            me = os.getpid()
+            given = "initializer" in kwargs or "initializer" in self.backend_kwargs
+            if os.environ.get(PARENT_ENV) == str(me) and not given:
+                kwargs.update(initializer=arm_at_start, initargs=(me,))
+            return super().configure(n_jobs, parallel, **kwargs)
+
+    register_parallel_backend("loky", ArmedLokyBackend)
 
 
 def _verified(sweep_dir: Path, job: Job) -> str | None:
