@@ -69,6 +69,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def arm_at_start(launcher_pid: int) -> None:
+    """The initializer of a joblib/loky worker of a launch (see
+    :func:`experiments.sweep.arm_loky_workers`): runs as the worker starts, before it imports
+    its first job's code, so a launcher killed while its workers start, import, or wait for
+    a job leaves none behind. The worker's parent is the launcher: a worker whose parent is
+    already someone else was orphaned before it could arm, and exits now."""
+    if os.getppid() != launcher_pid:
+        os._exit(1)
+    die_with_parent(launcher_pid)
+
+
+def warm_worker() -> int:
+    """The warm-up task of a pre-started joblib worker (:func:`experiments.sweep.Warmup`):
+    import what a job of the sweep imports before its first run (Hydra's job code, the
+    store, the model), while the launching process still plans. Imports only: nothing a
+    run computes depends on them. Returns the worker's pid."""
+    import hydra_plugins.hydra_joblib_launcher._core  # noqa: F401
+
+    import sim.config
+    import sim.result  # noqa: F401
+    from experiments import sweep_plan, sweep_store  # noqa: F401
+
+    return os.getpid()
+
+
 def arm_worker() -> bool:
     """Arm :func:`die_with_parent` in a worker the launching process started itself (a
     joblib/loky worker, a submitit local job): its parent is the launcher named by

@@ -6,6 +6,7 @@ and table, each run id once).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -101,6 +102,54 @@ def test_killing_the_parent_leaves_no_process_and_resume_runs_only_the_missing(t
     assert res.returncode == 0, res.stderr
     assert f"{len(done)} already done, {8 - len(done)} to run" in res.stderr
     _assert_complete(out, 8)
+
+
+HOLD_BEFORE_FIRST_JOB = '''
+"""Test hook: a sweep's worker holds at the import of the joblib launcher's job code (the
+first thing its first job unpickles) until its launching process is gone."""
+import importlib.abc, os, sys, time
+
+_LAUNCHER = os.environ.get("VIRALCHAIN_LAUNCHER_PID", "")
+_HOLD_DIR = os.environ.get("HOLD_DIR", "")
+
+class _Hold(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "hydra_plugins.hydra_joblib_launcher._core" and _LAUNCHER.isdigit():
+            if os.getppid() == int(_LAUNCHER):  # a worker of the launch
+                open(os.path.join(_HOLD_DIR, str(os.getpid())), "w").close()
+                end = time.monotonic() + 60
+                while os.getppid() == int(_LAUNCHER) and time.monotonic() < end:
+                    time.sleep(0.02)
+                time.sleep(0.5)  # the launcher is gone: carry on (if still alive)
+        return None
+
+sys.meta_path.insert(0, _Hold())
+'''
+
+
+def test_a_parent_killed_while_its_workers_start_leaves_no_process(tmp_path):
+    """Workers are armed when they start, not at their first job: a launcher killed while
+    its workers still import their first job's code leaves none of them running (before
+    the fix they went on to run the queued jobs, then idled for loky's 300 s)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_BEFORE_FIRST_JOB)
+    held = tmp_path / "held"
+    held.mkdir()
+    out = tmp_path / "sw"
+    env = {"PYTHONPATH": str(hook), "HOLD_DIR": str(held)}
+    proc = _launch(
+        out, "setup=rigid,flexible", "replication=range(0,4)", *TINY, "--jobs", "2", env=env
+    )
+    try:
+        assert _wait_for(lambda: len(list(held.iterdir())) >= 2), proc.communicate()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert _wait_for(lambda: not _group_alive(proc.pid), 15), _group_alive(proc.pid)
+        assert not _files(out, "runs")  # no worker ran a job for the dead launch
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # ----------------------------------------------------------------------------- worker killed

@@ -1,0 +1,124 @@
+"""A launch's joblib/loky workers are armed to die with the launcher as they start.
+
+Armed only at their first job (``run_job``), workers still importing their first job's code,
+or idle, outlived a killed launcher (``tests/test_faults.py`` kills one in that window). The
+launcher registers joblib's ``loky`` backend with an initializer
+(:func:`experiments.sweep.arm_loky_workers`, :func:`experiments.sweep_task.arm_at_start`):
+every worker is armed (``PR_SET_PDEATHSIG``) before it unpickles its first job; outside a
+launch, loky's workers are joblib's own.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import VIRALCHAIN, python
+from tests.test_faults import _group_alive, _wait_for
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG"),
+    pytest.mark.xdist_group("sweep"),
+]
+
+# each job reports its worker's parent-death signal as the job starts
+PDEATHSIG_OF_WORKERS = """
+import ctypes, json, os
+from joblib import Parallel, delayed
+from experiments.sweep import _workers_know_the_launcher
+
+def pdeathsig(_):
+    sig = ctypes.c_int()
+    ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+    return os.getpid(), sig.value
+
+def workers():
+    return sorted(set(Parallel(n_jobs=2, backend="loky")(delayed(pdeathsig)(i) for i in range(4))))
+
+with _workers_know_the_launcher():
+    inside = workers()
+outside = workers()
+print(json.dumps({"inside": inside, "outside": outside, "me": os.getpid()}))
+"""
+
+
+def test_loky_workers_of_a_launch_are_armed_before_their_first_job():
+    proc = python(PDEATHSIG_OF_WORKERS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["inside"] and {sig for _, sig in got["inside"]} == {int(signal.SIGKILL)}
+    # outside a launch the backend is joblib's own: no initializer, nothing armed
+    assert got["outside"] and {sig for _, sig in got["outside"]} == {0}
+    assert not {pid for pid, _ in got["inside"]} & {pid for pid, _ in got["outside"]}
+
+
+def test_a_worker_orphaned_before_it_armed_exits_at_once():
+    # its parent is not the launcher it was started by (pid 1 here): the launcher is gone
+    proc = python("from experiments.sweep_task import arm_at_start\narm_at_start(1)\nprint('on')")
+    assert proc.returncode == 1 and "on" not in proc.stdout
+
+
+def test_a_worker_of_a_live_launcher_arms_and_carries_on():
+    code = (
+        "import ctypes, os\nfrom experiments.sweep_task import arm_at_start\n"
+        "arm_at_start(os.getppid())\nsig = ctypes.c_int()\n"
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)\nprint(sig.value)"
+    )
+    proc = python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip()) == int(signal.SIGKILL)
+
+
+# a sweep on two workers: the pids of the warmed workers, and of the workers its runs ran in
+WARMED_AND_USED = """
+import json, re, sys
+from pathlib import Path
+from experiments import sweep
+
+warmed = []
+real_ready = sweep.Warmup.ready
+
+def ready(self):
+    real_ready(self)
+    warmed.extend(self.pids)
+
+sweep.Warmup.ready = ready
+out = Path(sys.argv[1])
+got = sweep.launch(
+    ["setup=rigid,flexible", "market.n_consumers=300", "run.horizon_hours=24"],
+    str(out), replications=2, n_jobs=2,
+)
+sweep.release_workers()
+logs = "".join(f.read_text() for f in out.glob("logs/*/*/*.log"))
+used = {int(m) for m in re.findall(r"worker pid (\\d+)", logs)}
+print(json.dumps({"ok": got.ok, "warmed": warmed, "used": sorted(used)}))
+"""
+
+
+def test_a_parallel_sweep_runs_in_the_workers_it_warmed_while_planning(tmp_path):
+    code = WARMED_AND_USED.replace("sys.argv[1]", repr(str(tmp_path / "sw")))
+    proc = python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["ok"] == 4
+    assert len(got["warmed"]) == 2  # both workers started and warmed before the launch
+    assert got["used"] and set(got["used"]) <= set(got["warmed"])  # joblib reused them
+
+
+def test_a_refused_plan_on_two_workers_says_why_and_leaves_no_worker(tmp_path):
+    # the workers start as the plan starts; the plan refuses a run: no warm-up shows
+    cmd = [VIRALCHAIN, "run", "-m", "setup=rigid,flexible", "market.n_consumers=-5"]
+    cmd += ["--jobs", "2", "--out", str(tmp_path / "sw")]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert err.startswith("viralchain: invalid configuration: market.n_consumers = -5"), err
+    assert "Warning" not in err and "Traceback" not in err
+    assert _wait_for(lambda: not _group_alive(proc.pid), 15), _group_alive(proc.pid)
+    assert not (tmp_path / "sw").exists()
