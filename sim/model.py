@@ -427,6 +427,8 @@ class ViralChainModel(mesa.Model):
                 raise InvariantError(f"hour {self.hour}: {f.name}: stale orders received")
         self._check_kept_references()
         self.recorder.check()
+        if isinstance(self.population, ConsumerPopulation):  # the per-agent peers keep none
+            self.population.check_kept_answers()
         for kol in self.kols:  # the sharers' weights kept in arrays, against the viewers
             kol.check_hourly()
             for post in kol.posts:

@@ -77,6 +77,20 @@ class WishDecisions(HourTables):
             known = self._sensitivity_known = (s, finite)
         return known[1]
 
+    def check_kept_answers(self) -> None:
+        """Raise if an answer kept by :meth:`_finite_sensitivity` or :meth:`_unsigned_boost`
+        is not what its array gives now (debug mode: they are worked out again only for an
+        array replaced, so values written into the array in place would leave them stale)."""
+        from sim.invariants import InvariantError
+
+        hour = self.model.hour
+        known = self._sensitivity_known
+        if known is not None and known[1] != bool(np.isfinite(known[0]).all()):
+            raise InvariantError(f"hour {hour}: stale answer: every price sensitivity finite")
+        boost = self._boost_known
+        if boost is not None and boost[1] != bool((boost[0] >= 0.0).all()):
+            raise InvariantError(f"hour {hour}: stale answer: the repeat boost at least 0")
+
     def _wishes(
         self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
     ):
