@@ -300,6 +300,37 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
     assert calls == ([1] if on_sale.any() else [])
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_few_exposures_at_the_reference_price_with_a_sensitivity_not_finite(base_model, seed):
+    """At a price ratio of exactly 1 every argument ``-s·(ratio - 1)`` of the price factor's
+    exp is 0 for a finite sensitivity ``s`` and the few-exposure way skips the exp; a NaN or
+    infinite ``s`` makes its argument NaN, which is no zero: with such an ``s`` on one of two
+    or more exposures (groups of one, or with repeats), the numpy way's wishes, books and
+    generator state."""
+    world = _world(base_model, seed)
+    P = world.n_sku
+    world.price_ratio = np.ones(P)
+    world.sellable_from = np.zeros_like(world.sellable_from)  # every product on sale
+    r = np.random.default_rng(seed)
+    hour = int(r.integers(0, 400))
+    k = int(r.integers(2, wishes._SMALL_BATCH + 1))
+    if seed % 2:  # distinct (consumer, product)s
+        keys = r.choice(N * P, k, replace=False)
+    else:  # some twice or more: groups
+        keys = r.choice(r.choice(N * P, max(1, k // 3), replace=False), k)
+    cons, skus = (keys // P).astype(np.int64), (keys % P).astype(np.int64)
+    channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
+    kols = np.where(r.random(k) < 0.5, r.integers(0, len(world.kol_trust), k), -1).astype(np.int32)
+    j = int(r.integers(0, k))
+    pop = world.population
+    pop.state[cons[j], skus[j]] = (0, 3)[seed // 3 % 2]  # none or warned: a chance
+    pop.price_sensitivity[cons[j]] = (np.nan, np.inf, -np.inf)[seed % 3]
+    calls = _few_against_numpy(
+        world, hour, cons, skus, channels, kols, stream(seed, "ref"), "_few_wish_rows"
+    )
+    assert calls == [1]
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_one_exposure_decides_as_the_numpy_way(base_model, seed):
     """A single exposure (the usual quiet hour: one organic discovery) on Python numbers
