@@ -25,7 +25,7 @@ import sim
 import sim.agents.wishes as wishes
 from sim.content import Exposures
 from sim.model import ViralChainModel
-from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO
 from sim.rng import stream
 from tests.conftest import decided_hour, wish_books
 
@@ -163,3 +163,67 @@ def test_an_offer_with_its_regions_and_platforms_read_is_the_offer(seed):
         )
     assert results[0] == results[1]
     assert ACCEPTED in np.frombuffer(results[0][0], np.int8)
+
+
+def _hour_books(m: ViralChainModel) -> list:
+    """The bytes of what an hour's ``decide`` books: the consumers' states and adopters, the
+    orders, the ledger's counts and money, the wishes' books (:func:`wish_books`)."""
+    pop, orders, ledger = m.population, m.orders, m.ledger
+    return [
+        pop.state.tobytes(),
+        pop.adopters.tobytes(),
+        orders.n,
+        *(getattr(orders, c)[: orders.n].tobytes() for c in orders._cols),
+        *(a.tobytes() for a in ledger.hour.values()),
+        *(a.tobytes() for a in ledger.units.values()),
+        *(a.tobytes() for a in ledger.money.values()),
+        *(a.tobytes() for a in ledger.platform_units.values()),
+        *wish_books(m),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_hour_with_revisits_reads_the_offers_regions_again(seed, monkeypatch):
+    """On an hour with revisits the regions and platforms ``decide`` read for the demand's
+    books are the first-time wishes' only, so the offer reads every wish's again: one
+    product's ``decide`` with revisits due (and fresh exposures or none) gives what it gives
+    when ``_offer`` always reads them again: the same states, orders, ledger and wishes'
+    books, and the same generators' states afterwards."""
+    import sim.agents.consumers as consumers
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, seed)
+    for _ in range(30 + 5 * seed):  # some hours in: stock, backlog and presale as they come
+        m.step()
+    hour, pop = m.hour, m.population
+    r = np.random.default_rng(seed)
+    k = int(r.integers(2, 80))
+    back = r.choice(2000, k, replace=False).astype(np.int64)
+    qty = r.integers(1, 4, k).astype(np.int64)
+    pop.state[back, 0] = wishes.WAITING
+    m.ledger.intents_waiting(np.zeros(k, np.int64), qty)
+    pop._schedule(hour, Exposures(back, np.zeros(k, np.int64), CH_REVISIT, -1, quantity=qty))
+    n = (0, 40, 400)[seed % 3]
+    content = [Exposures(r.integers(0, 2000, n), np.zeros(n, np.int32), CH_LIVE, 0)] if n else []
+    offer, make = consumers.ConsumerPopulation._offer, consumers.stream
+    got = []
+    for long in (True, False):
+        w = copy.deepcopy(m)
+        made: list[np.random.Generator] = []
+
+        def kept_stream(*key, made=made):
+            g = make(*key)
+            made.append(g)
+            return g
+
+        def reading_again(self, hour, consumers, skus, channels, kols, qty, known=None):
+            return offer(self, hour, consumers, skus, channels, kols, qty, None)
+
+        with monkeypatch.context() as mp:
+            mp.setattr(consumers, "stream", kept_stream)
+            if long:
+                mp.setattr(consumers.ConsumerPopulation, "_offer", reading_again)
+            w.population.decide(hour, copy.deepcopy(content))
+        got.append((_hour_books(w), [g.bit_generator.state for g in made]))
+        assert w.orders.n > m.orders.n  # some wishes became orders
+    assert got[0] == got[1]
