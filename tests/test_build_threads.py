@@ -193,6 +193,26 @@ def test_every_piece_is_done_before_the_build_reads_the_world(monkeypatch):
             assert threads == [], (population, graph)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_piece_read_inside_the_block_is_an_error_not_an_empty_value(threads, monkeypatch):
+    """Inside the audience's block a KOL's sample, or the graph, kept for later is missing
+    (an AttributeError), never an empty sample or no graph read silently."""
+    _threads(monkeypatch, threads)
+    seen = []
+    real = world.ConsumerPopulation
+
+    def spy(m, cfg, pieces):
+        seen.append(hasattr(m.kols[0], "followers"))
+        pop = real(m, cfg, pieces)
+        seen.append(hasattr(pop, "graph"))
+        return pop
+
+    monkeypatch.setattr(world, "ConsumerPopulation", spy)
+    m = ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert seen == ([True, True] if threads == 1 else [False, False])
+    assert len(m.kols[0].followers) and m.population.graph is not None
+
+
 def test_a_piece_given_after_the_block_is_refused():
     with world.Pieces(2) as pieces:
         pass
