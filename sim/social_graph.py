@@ -107,6 +107,17 @@ SPLIT_FROM = 1 << 16  # from this many edges a look-up is split in halves over t
 LOOKUP_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
+def allowed_threads(threads: int) -> int:
+    """``threads``, at most ``OMP_NUM_THREADS`` when that is set to a positive integer
+    (anything else is ignored): a sweep's joblib worker, where it is 1, builds and looks up
+    on one thread (two workers on two cores, not four threads)."""
+    try:
+        cap = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return threads
+    return min(threads, cap) if cap > 0 else threads
+
+
 @dataclass(frozen=True)
 class SocialGraph:
     """A directed graph over consumers ``0..n-1`` whose edges are drawn on demand.
@@ -288,20 +299,30 @@ class SocialGraph:
         """The target of the ``j``-th edge of each ``src`` (``0 <= j < degree[src]``).
 
         Each edge's target depends on that edge only (its hash and the graph), so from
-        :data:`SPLIT_FROM` edges (with :data:`LOOKUP_THREADS` > 1) the second half is looked
+        :data:`SPLIT_FROM` edges (with :data:`LOOKUP_THREADS` > 1, at most
+        ``OMP_NUM_THREADS``: :func:`allowed_threads`) the second half is looked
         up on a second thread while this one looks up the first (numpy's work on a chunk
         of look-ups releases the GIL): the same targets."""
         src = np.asarray(src, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
-        if len(src) >= SPLIT_FROM and LOOKUP_THREADS > 1:
+        if len(src) >= SPLIT_FROM and allowed_threads(LOOKUP_THREADS) > 1:
             return self._split_edge_targets(src, j)
         return self._edge_targets(src, j)
 
     def _split_edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
         """:meth:`_edge_targets` of each half of the edges, the second half on a thread of
         its own (started and joined here: none outlives the call; its error raised here)."""
-        _ = self._scope_table, self._views  # made once, here, not by both threads at once
+        # the tables the halves read, made once, here, not by both threads at once: a
+        # real split's halves (SPLIT_FROM // 2 edges or more) read the scopes' table only;
+        # the one-by-one views and the whole cumulative attention (8 bytes a consumer,
+        # kept) are made only for halves small enough to read them (tests' splits)
         half = -(-len(src) // 2)
+        rest = len(src) - half  # the smaller half
+        _ = self._scope_table
+        if rest <= _FEW_EDGES:
+            _ = self._views
+        if rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
+            _ = self._cumw
         out = np.empty(len(src), dtype=np.int64)
         failed: list[BaseException] = []
 

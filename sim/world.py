@@ -8,8 +8,10 @@ the order fixes Mesa's agent order; random draws come from identity-derived stre
 2. the accounts (ledger, order book, event log);
 3. each brand with its network: warehouses, factories and carriers get global indices
    across brands;
-4. the KOLs, the consumer population and the recorder;
-5. the first sellable hour of each SKU and the initial stock.
+4. the KOLs and the consumer population (a large world's independent pieces on two
+   threads, every one finished before step 5: :class:`Pieces`);
+5. the recorder, the first sellable hour of each SKU and the initial stock (the event
+   plan reads the KOLs' samples).
 
 The builder schedules nothing: :meth:`sim.model.ViralChainModel.schedule_timeline` does.
 """
@@ -39,6 +41,7 @@ from sim.ledger import Ledger
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM, OrderBook
 from sim.recording import Recorder
 from sim.rng import stream
+from sim.social_graph import allowed_threads
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
@@ -104,14 +107,20 @@ def channel_patience(config: Config) -> np.ndarray:
 def build(m: ViralChainModel) -> None:
     """Build the world of ``m`` (a model under construction) from ``m.config``, with
     numpy's requests for huge pages off (:func:`small_pages`); a large world's independent
-    pieces on two threads (:class:`Pieces`)."""
-    threads = BUILD_THREADS if m.market_size >= THREADS_FROM else 1
-    with small_pages(), Pieces(threads) as pieces:
-        _build(m, pieces)
+    pieces (the KOLs' samples and the social graph) on two threads (:class:`Pieces`), every
+    one of them finished when the audience's block ends, before anything reads them (the
+    recorder, the event plan, the initial stock)."""
+    threads = allowed_threads(BUILD_THREADS) if m.market_size >= THREADS_FROM else 1
+    with small_pages():
+        _market(m)
+        with Pieces(threads) as pieces:
+            _audience(m, pieces)
+        _books(m)
 
 
 BUILD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 THREADS_FROM = 1 << 21  # consumers from which the build uses BUILD_THREADS threads
+# (at most OMP_NUM_THREADS: see sim.social_graph.allowed_threads)
 
 
 class Pieces:
@@ -122,27 +131,37 @@ class Pieces:
     same values in the same order, whatever the threads. ``beside(target, attr, piece)``
     runs ``piece()`` on the second thread (in the order given) and ``later(...)`` keeps it
     for the main thread's next :meth:`run_later`; each result is set as ``target.attr``
-    when :meth:`close` (the end of the ``with`` block) has waited for it. With one thread
-    both run the piece at once, in the main thread: the order of a build without threads.
-    An error in a piece is raised by :meth:`close` as it was raised (the main thread's own
-    first); no thread outlives the block."""
+    when the end of the ``with`` block has waited for it: nothing inside the block may read
+    a piece's attribute (:func:`build` ends the block as soon as the audience is made), and
+    a piece given after the block is refused. With one thread both run the piece at once,
+    in the main thread: the order of a build without threads. An error in a piece is raised
+    at the end of the block as it was raised (the main thread's own first); no thread
+    outlives the block, which waits for a piece still running even on an error or a
+    Ctrl-C (numpy's work cannot be cut short: ≈ 8 s for the graph at 100M consumers)."""
 
     def __init__(self, threads: int):
         self._pool = ThreadPoolExecutor(1, "viralchain-build") if threads > 1 else None
         self._beside: list[tuple[object, str, Future]] = []
         self._later: list[tuple[object, str, Callable[[], object]]] = []
+        self._closed = False
 
     def beside(self, target: object, attr: str, piece: Callable[[], object]) -> None:
+        self._open()
         if self._pool is None:
             setattr(target, attr, piece())
         else:
             self._beside.append((target, attr, self._pool.submit(piece)))
 
     def later(self, target: object, attr: str, piece: Callable[[], object]) -> None:
+        self._open()
         if self._pool is None:
             setattr(target, attr, piece())
         else:
             self._later.append((target, attr, piece))
+
+    def _open(self) -> None:
+        if self._closed:
+            raise RuntimeError("a build piece given after its Pieces block closed")
 
     def run_later(self) -> None:
         """Run the pieces kept for the main thread, in the order given."""
@@ -154,6 +173,7 @@ class Pieces:
         return self
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self._closed = True
         if self._pool is None:
             return
         try:
@@ -200,7 +220,8 @@ _small_depth = 0  # builds inside small_pages() now
 _pages_before = True  # numpy's setting when the first of them began
 
 
-def _build(m: ViralChainModel, pieces: Pieces) -> None:
+def _market(m: ViralChainModel) -> None:
+    """The catalogue, the platforms, the accounts and the brands' networks."""
     config = m.config
     specs = config.brand_specs()
     m.geo = Geography(config.market)
@@ -213,6 +234,11 @@ def _build(m: ViralChainModel, pieces: Pieces) -> None:
     m.feedback = Feedback(config.market.feedback, m.n_sku)
     m.orders = OrderBook(capacity=max(1024, m.market_size // 20))
     _network(m, specs)
+
+
+def _audience(m: ViralChainModel, pieces: Pieces) -> None:
+    """The KOLs and the consumers: their samples and the graph given to ``pieces``."""
+    config = m.config
     m.kols = [
         Kol(m, name, i, kcfg, pieces) for i, (name, kcfg) in enumerate(config.content.kols.items())
     ]
@@ -228,6 +254,11 @@ def _build(m: ViralChainModel, pieces: Pieces) -> None:
         m.population = TouchedReferencePopulation(m, config.market)
     else:
         m.population = ConsumerPopulation(m, config.market, pieces)
+
+
+def _books(m: ViralChainModel) -> None:
+    """The recorder, the first sellable hours and the initial stock (the event plan reads
+    the KOLs' samples: every piece is finished by now)."""
     m.recorder = Recorder(m)
     # first hour wishes count: the launch, or the presale start for a presale launch
     m.sellable_from = np.array(

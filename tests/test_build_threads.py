@@ -26,19 +26,35 @@ from sim.rng import stream
 
 
 def _threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
-    """Every build from now on with ``threads`` threads, whatever its size."""
+    """Every build from now on with ``threads`` threads, whatever its size (and whatever
+    ``OMP_NUM_THREADS`` the tests run under)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(world, "BUILD_THREADS", threads)
     monkeypatch.setattr(world, "THREADS_FROM", 0 if threads > 1 else 1 << 62)
 
 
 def _columns(m: ViralChainModel) -> dict[str, bytes]:
-    """Every random column of the built world, as bytes (and its dtype and shape)."""
+    """Every random column of the built world, and what the build made of them before the
+    run (each brand's event plan, the warehouses' initial stock, the ledger's units), as
+    bytes (and their dtype and shape)."""
     pop = m.population
     out = {"platform": m.consumer_platform}
     for name in ("region", "price_sensitivity", "patience_hours", "return_propensity", "peers"):
-        out[name] = getattr(pop, name)
+        if hasattr(pop, name):  # the per-agent populations keep them on their agents
+            out[name] = np.asarray(getattr(pop, name))
     for k in m.kols:
         out[f"kol {k.name}"] = k.followers
+    for b in m.brands:
+        plan = b.supply.event_plan
+        events = [repr((e.hour, e.sku, e.units)) for e in plan.events]
+        out[f"event plan {b.index}"] = np.array(events)
+        out[f"event plan {b.index} planned"] = np.array([repr(plan.planned)])
+    for w in m.warehouses:
+        out[f"on hand {w.name}"] = w.on_hand
+    for name, value in vars(m.ledger).items():  # its counters: arrays, or dicts of arrays
+        for key, column in value.items() if isinstance(value, dict) else [("", value)]:
+            if isinstance(column, np.ndarray):
+                out[f"ledger {name} {key}"] = column
     if pop.graph is not None:
         for name, value in pop.graph.__getstate__().items():
             if isinstance(value, np.ndarray):
@@ -57,6 +73,21 @@ _WORLDS = {  # name: overrides
     "twelve KOLs": ["story=kol_matrix", "market.n_consumers=40000"],
     "no graph (peers)": ["market.n_consumers=9000", "market.social_graph.enabled=false"],
     "17 consumers": ["market.n_consumers=17"],
+    # an event-aware planner reads the KOLs' samples before the run (their event plan)
+    "rigid, no graph": [
+        "setup=rigid",
+        "market.n_consumers=20000",
+        "market.social_graph.enabled=false",
+    ],
+    "rigid, graph": ["setup=rigid", "market.n_consumers=20000"],
+    "per agent, touched": ["market.population=per_agent_touched", "market.n_consumers=3000"],
+    "per agent, touched, rigid, no graph": [
+        "market.population=per_agent_touched",
+        "setup=rigid",
+        "market.n_consumers=3000",
+        "market.social_graph.enabled=false",
+    ],
+    "per agent": ["market.population=per_agent", "setup=rigid", "market.n_consumers=2000"],
 }
 
 
@@ -73,9 +104,17 @@ def test_a_world_built_on_two_threads_is_the_world_built_on_one(name, monkeypatc
         assert a[key] == b[key], key
 
 
-@pytest.mark.parametrize("overrides", [["story=multi_platform"], []])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["story=multi_platform", "market.n_consumers=20000"],
+        ["market.n_consumers=20000"],
+        ["setup=rigid", "market.n_consumers=20000", "market.social_graph.enabled=false"],
+        ["setup=rigid", "market.population=per_agent_touched", "market.n_consumers=3000"],
+    ],
+)
 def test_a_run_built_on_two_threads_gives_the_same_tables(overrides, monkeypatch):
-    cfg = sim.compose(None, [*overrides, "market.n_consumers=20000", "run.horizon_hours=96"])
+    cfg = sim.compose(None, [*overrides, "run.horizon_hours=96"])
     _threads(monkeypatch, 1)
     one = sim.run(cfg, seed=5)
     _threads(monkeypatch, 2)
@@ -100,6 +139,121 @@ def test_a_small_world_is_built_on_one_thread_and_a_large_one_on_two(monkeypatch
     ViralChainModel(sim.compose(None, ["market.n_consumers=9999"]), 1)
     ViralChainModel(sim.compose(None, ["market.n_consumers=10000"]), 1)
     assert made == [1, 2]
+
+
+@pytest.mark.parametrize(("threads", "where"), [(1, "MainThread"), (2, "viralchain-build")])
+def test_the_graph_is_built_on_the_build_thread_with_two_threads(threads, where, monkeypatch):
+    """Not only the same world: with two threads the graph really is built beside the main
+    thread's draws (and on the main thread with one)."""
+    _threads(monkeypatch, threads)
+    ran = []
+    real = consumers.build
+
+    def spy(*args, **kwargs):
+        ran.append(threading.current_thread().name.split("_")[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consumers, "build", spy)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert ran == [where]
+
+
+def test_every_piece_is_done_before_the_build_reads_the_world(monkeypatch):
+    """The KOLs' samples are drawn and the graph joined before anything after the audience
+    reads them (the recorder, the event plan, the initial stock), whatever the population."""
+    _threads(monkeypatch, 2)
+    seen = []
+    real = world.Recorder
+
+    def spy(m):
+        seen.append(
+            (
+                [len(k.followers) for k in m.kols],
+                m.population.graph is not None,
+                [t.name for t in threading.enumerate() if t.name.startswith("viralchain")],
+            )
+        )
+        return real(m)
+
+    monkeypatch.setattr(world, "Recorder", spy)
+    for population in ("columnar", "per_agent", "per_agent_touched"):
+        for graph in ("true", "false"):
+            cfg = sim.compose(
+                None,
+                [
+                    f"market.population={population}",
+                    f"market.social_graph.enabled={graph}",
+                    "market.n_consumers=1000",
+                ],
+            )
+            ViralChainModel(cfg, 1)
+            followers, has_graph, threads = seen.pop()
+            assert all(followers), (population, graph)
+            assert has_graph == (graph == "true"), (population, graph)
+            assert threads == [], (population, graph)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_piece_read_inside_the_block_is_an_error_not_an_empty_value(threads, monkeypatch):
+    """Inside the audience's block a KOL's sample, or the graph, kept for later is missing
+    (an AttributeError), never an empty sample or no graph read silently."""
+    _threads(monkeypatch, threads)
+    seen = []
+    real = world.ConsumerPopulation
+
+    def spy(m, cfg, pieces):
+        seen.append(hasattr(m.kols[0], "followers"))
+        pop = real(m, cfg, pieces)
+        seen.append(hasattr(pop, "graph"))
+        return pop
+
+    monkeypatch.setattr(world, "ConsumerPopulation", spy)
+    m = ViralChainModel(sim.compose(None, ["market.n_consumers=5000"]), 1)
+    assert seen == ([True, True] if threads == 1 else [False, False])
+    assert len(m.kols[0].followers) and m.population.graph is not None
+
+
+def test_a_piece_given_after_the_block_is_refused():
+    with world.Pieces(2) as pieces:
+        pass
+    for way in (pieces.beside, pieces.later):
+        with pytest.raises(RuntimeError, match="closed"):
+            way(object(), "a", lambda: 1)
+
+
+@pytest.mark.parametrize(
+    ("omp", "build", "lookups"),
+    [(None, 2, 2), ("1", 1, 1), ("2", 2, 2), ("8", 2, 2), ("0", 2, 2), ("-1", 2, 2), ("x", 2, 2)],
+)
+def test_omp_num_threads_caps_the_builds_and_the_look_ups_threads(omp, build, lookups, monkeypatch):
+    """A sweep's worker (joblib sets ``OMP_NUM_THREADS=1`` there) builds and looks up on
+    one thread; anything but a positive integer is ignored."""
+    _threads(monkeypatch, 2)
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 2)
+    monkeypatch.setattr(social_graph, "SPLIT_FROM", 2)
+    if omp is not None:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    made = []
+    real = world.Pieces
+
+    def pieces(threads):
+        made.append(threads)
+        return real(threads)
+
+    monkeypatch.setattr(world, "Pieces", pieces)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=1000"]), 1)
+    assert made == [build]
+    g = _graph(2_000, 5)
+    ran = []
+    real_targets = social_graph.SocialGraph._edge_targets
+
+    def spy(self, src, j):
+        ran.append(threading.current_thread().name)
+        return real_targets(self, src, j)
+
+    monkeypatch.setattr(social_graph.SocialGraph, "_edge_targets", spy)
+    g.edge_targets(np.arange(100), np.zeros(100, np.int64))
+    assert len(ran) == lookups
 
 
 def test_no_thread_outlives_a_build_or_a_run(monkeypatch):
@@ -219,6 +373,44 @@ def test_look_ups_split_over_two_threads_find_the_same_targets(
                 got = graph.edge_targets(src, j)
                 assert got.dtype == np.int64
                 assert got.tobytes() == expect.tobytes()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_split_look_ups_second_half_runs_off_the_calling_thread(threads, monkeypatch):
+    g = _graph(3_000, 8)
+    ran = []
+    real = social_graph.SocialGraph._edge_targets
+
+    def spy(self, src, j):
+        ran.append((threading.current_thread().name, len(src)))
+        return real(self, src, j)
+
+    monkeypatch.setattr(social_graph.SocialGraph, "_edge_targets", spy)
+    monkeypatch.setattr(social_graph, "SPLIT_FROM", 2)
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", threads)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    g.edge_targets(np.arange(1_001), np.zeros(1_001, np.int64))
+    if threads == 1:
+        assert ran == [("MainThread", 1_001)]
+    else:
+        assert sorted(ran) == [("MainThread", 501), ("viralchain-lookups", 500)]
+
+
+def test_a_split_look_up_keeps_no_whole_table_its_halves_do_not_read(monkeypatch):
+    """Halves of a real split (from SPLIT_FROM edges) search the checkpoints, never the
+    whole cumulative attention: the split makes only the scopes' table, not that one."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 2)
+    g = _graph(5_000, 7)
+    size = social_graph.SPLIT_FROM
+    r = np.random.default_rng(7)
+    src = r.integers(0, g.n, size)
+    j = (r.random(size) * g.degree[src]).astype(np.int64)
+    got = g.edge_targets(src, j)
+    assert "_scope_table" in vars(g)
+    assert "_cumw" not in vars(g) and "_views" not in vars(g)
+    monkeypatch.setattr(social_graph, "LOOKUP_THREADS", 1)
+    assert got.tobytes() == copy.deepcopy(g).edge_targets(src, j).tobytes()
 
 
 def test_a_split_look_up_raises_the_second_halfs_error_and_leaves_no_thread(monkeypatch):

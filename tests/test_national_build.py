@@ -31,17 +31,20 @@ def _huge_pages_requested() -> bool:
 @pytest.mark.parametrize("setting", [True, False])
 def test_the_world_is_built_without_huge_pages_and_the_setting_comes_back(setting, monkeypatch):
     seen = []
-    build = world._build
 
-    def spy(m, pieces):
-        seen.append(_huge_pages_requested())
-        build(m, pieces)
+    def spy(step):
+        def seeing(*args):
+            seen.append(_huge_pages_requested())
+            step(*args)
 
-    monkeypatch.setattr(world, "_build", spy)
+        return seeing
+
+    for name in ("_market", "_audience", "_books"):  # every step of the build
+        monkeypatch.setattr(world, name, spy(getattr(world, name)))
     before = _SWITCH(setting)
     try:
         ViralChainModel(sim.compose(None, ["market.n_consumers=2000"]), 1)
-        assert seen == [False]
+        assert seen == [False, False, False]
         assert _huge_pages_requested() is setting
     finally:
         _SWITCH(before)

@@ -116,9 +116,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         regions = _Choice(share)  # rng.choice(len(share), size=k, p=share), quicker
         self.region = _drawn(n, region_type, lambda k: regions.draw(rng, k, region_type))
         # the social graph from its own stream and the regions, beside the traits' draws
-        # (then the KOLs' samples kept for now: see sim.world.Pieces)
-        self.graph: SocialGraph | None = None
-        if cfg.social_graph.enabled:
+        # (then the KOLs' samples kept for now: see sim.world.Pieces); on two threads the
+        # attribute is set by the end of the build's Pieces block (missing before it)
+        self.graph: SocialGraph | None
+        if not cfg.social_graph.enabled:
+            self.graph = None
+        else:
             graph = functools.partial(
                 build, self.region, len(model.geo), cfg.social_graph, stream(model.seed, "graph")
             )

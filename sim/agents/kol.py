@@ -53,13 +53,16 @@ class Kol(mesa.Agent):
         )
         k = min(k, n if pool is None else len(pool))
         ids = np.int32 if n < 2**31 else np.int64  # consumer ids: half the memory
-        self.followers: np.ndarray = np.empty(0, dtype=ids)
-        if k:  # the sample from the KOL's own stream: drawn now, or later in the build
-            draw = functools.partial(_followers, rng, n, pool, k, ids)
-            if pieces is None:
-                self.followers = draw()
-            else:
-                pieces.later(self, "followers", draw)
+        # the sample from the KOL's own stream: drawn now, or later in the build (set by the
+        # end of the build's Pieces block; read before it, the attribute is missing: an
+        # error, never an empty sample)
+        self.followers: np.ndarray
+        if not k:
+            self.followers = np.empty(0, dtype=ids)
+        elif pieces is None:
+            self.followers = _followers(rng, n, pool, k, ids)
+        else:
+            pieces.later(self, "followers", functools.partial(_followers, rng, n, pool, k, ids))
         self.posts: list[Post] = []  # active posts
         self._due: dict[int, list[tuple[str, str, np.ndarray, int]]] = {}
         self.n_posts = 0
