@@ -399,16 +399,9 @@ class Warmup:
                 self.pids = sorted(set(results))
 
     def close(self) -> None:
-        """Stop the workers if no launch used them (a refused plan, nothing to do): joblib
-        aborts its unfinished call and kills its workers, without waiting for them; its
-        warning about the warm-ups it cancelled is not for the user."""
-        results, self.results = self.results, None
-        if results is not None:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                results.close()
+        """Stop the workers if no launch used them."""
+        if self.results is not None:
+            self.results = None
             release_workers()
 
 
