@@ -312,22 +312,6 @@ def sweep_with(sweeper: Any, arguments: list[str]) -> Outcome:
         request = Request(sweep_dir.name, stamp, list(arguments), [], sys.stderr)
     stream = request.stream or sys.stderr
     _check_launcher(master)
-    warmup = Warmup(sweeper)
-    try:
-        return _sweep_with(sweeper, arguments, master, sweep_dir, request, stream, warmup)
-    finally:
-        warmup.close()
-
-
-def _sweep_with(
-    sweeper: Any,
-    arguments: list[str],
-    master: Any,
-    sweep_dir: Path,
-    request: Request,
-    stream: TextIO,
-    warmup: Warmup,
-) -> Outcome:
     plan = _plan(master, sweeper.config_loader, sweeper.params, arguments)
     if sweeper.dry_run:
         request.outcome = Outcome(sweep_dir, request.name, len(plan.jobs), 0, 0, 0)
@@ -342,67 +326,10 @@ def _sweep_with(
         spec = _check_spec(sweep_dir, plan)  # again under the lock: the last launch's record
         store.remove_temporaries(sweep_dir)  # left by a killed launch
         _clear_markers(sweep_dir)
-        outcome = _launch_locked(sweeper, master, plan, spec, sweep_dir, request, stream, warmup)
+        outcome = _launch_locked(sweeper, master, plan, spec, sweep_dir, request, stream)
     outcome.plan = plan
     request.outcome = outcome
     return outcome
-
-
-class Warmup:
-    """joblib's workers, started as the sweep starts planning, not once it launches.
-
-    A loky worker spends ≈ 0.7 s importing what a job needs (Hydra, pandas, pyarrow, the
-    model) before its first run; started by the launch, that comes after the plan (the
-    compositions and validation of every run), all on the critical path of a parallel
-    sweep. Here the workers start when the sweeper starts (the command line parsed and
-    composed by Hydra), with exactly the settings Hydra's joblib launcher will use
-    (its ``joblib`` config through the launcher's own ``process_joblib_cfg``), so joblib
-    reuses the pool, and each imports a job's modules (:func:`experiments.sweep_task.
-    warm_worker`) while this process plans. Started from this (the main) thread, armed as
-    they start (:func:`arm_loky_workers`): killed with the launcher at any moment. Nothing
-    waits for them unless the launch needs them: :meth:`ready` just before the launch,
-    :meth:`close` stops them if nothing was launched (a refused plan, a dry run, nothing
-    to do). Only for the joblib launcher with more than one worker."""
-
-    def __init__(self, sweeper: Any) -> None:
-        self.results: Any = None
-        self.pids: list[int] = []  # the warmed workers (for tests)
-        launcher = sweeper.launcher
-        if sweeper.dry_run or type(launcher).__name__ != "JoblibLauncher":
-            return
-        from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-        from joblib import Parallel, delayed, effective_n_jobs
-
-        from experiments.sweep_task import warm_worker
-
-        settings = dict(launcher.joblib)
-        settings["backend"] = "loky"  # as the launcher sets it
-        process_joblib_cfg(settings)
-        n = effective_n_jobs(settings.get("n_jobs"))
-        if n <= 1:
-            return
-        try:
-            with _workers_know_the_launcher():
-                self.results = Parallel(**settings, return_as="generator_unordered")(
-                    delayed(warm_worker)() for _ in range(n)
-                )
-        except Exception:  # only a head start: the launch starts (or fails to start) its own
-            logging.getLogger(__name__).debug("workers not started early", exc_info=True)
-            release_workers()
-
-    def ready(self) -> None:
-        """Wait for the warm-ups (the launch needs the workers now); a failed warm-up
-        (a worker killed) only costs the pool, which the launch makes again."""
-        results, self.results = self.results, None
-        if results is not None:
-            with contextlib.suppress(Exception):
-                self.pids = sorted(set(results))
-
-    def close(self) -> None:
-        """Stop the workers if no launch used them."""
-        if self.results is not None:
-            self.results = None
-            release_workers()
 
 
 def _check_launcher(master: Any) -> None:
@@ -427,7 +354,6 @@ def _launch_locked(
     sweep_dir: Path,
     request: Request,
     stream: TextIO,
-    warmup: Warmup | None = None,
 ) -> Outcome:
     status = {job.run_id: _verified(sweep_dir, job) for job in plan.jobs}
     todo = [job for job in plan.jobs if status[job.run_id] != "ok"]
@@ -454,8 +380,6 @@ def _launch_locked(
         from omegaconf import OmegaConf
 
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
-        if warmup is not None:
-            warmup.ready()
         with _workers_know_the_launcher():
             _run(sweeper, master, plan, todo, outcome, stream, spec)
         store.remove_temporaries(sweep_dir)  # a worker killed while writing left one

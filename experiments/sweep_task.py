@@ -80,20 +80,6 @@ def arm_at_start(launcher_pid: int) -> None:
     die_with_parent(launcher_pid)
 
 
-def warm_worker() -> int:
-    """The warm-up task of a pre-started joblib worker (:func:`experiments.sweep.Warmup`):
-    import what a job of the sweep imports before its first run (Hydra's job code, the
-    store, the model), while the launching process still plans. Imports only: nothing a
-    run computes depends on them. Returns the worker's pid."""
-    import hydra_plugins.hydra_joblib_launcher._core  # noqa: F401
-
-    import sim.config
-    import sim.result  # noqa: F401
-    from experiments import sweep_plan, sweep_store  # noqa: F401
-
-    return os.getpid()
-
-
 def arm_worker() -> bool:
     """Arm :func:`die_with_parent` in a worker the launching process started itself (a
     joblib/loky worker, a submitit local job): its parent is the launcher named by

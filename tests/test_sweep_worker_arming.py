@@ -69,39 +69,3 @@ def test_a_worker_of_a_live_launcher_arms_and_carries_on():
     proc = python(code)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.strip()) == int(signal.SIGKILL)
-
-
-# a sweep on two workers: the pids of the warmed workers, and of the workers its runs ran in
-WARMED_AND_USED = """
-import json, re, sys
-from pathlib import Path
-from experiments import sweep
-
-warmed = []
-real_ready = sweep.Warmup.ready
-
-def ready(self):
-    real_ready(self)
-    warmed.extend(self.pids)
-
-sweep.Warmup.ready = ready
-out = Path(sys.argv[1])
-got = sweep.launch(
-    ["setup=rigid,flexible", "market.n_consumers=300", "run.horizon_hours=24"],
-    str(out), replications=2, n_jobs=2,
-)
-sweep.release_workers()
-logs = "".join(f.read_text() for f in out.glob("logs/*/*/*.log"))
-used = {int(m) for m in re.findall(r"worker pid (\\d+)", logs)}
-print(json.dumps({"ok": got.ok, "warmed": warmed, "used": sorted(used)}))
-"""
-
-
-def test_a_parallel_sweep_runs_in_the_workers_it_warmed_while_planning(tmp_path):
-    code = WARMED_AND_USED.replace("sys.argv[1]", repr(str(tmp_path / "sw")))
-    proc = python(code)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["ok"] == 4
-    assert len(got["warmed"]) == 2  # both workers started and warmed before the launch
-    assert got["used"] and set(got["used"]) <= set(got["warmed"])  # joblib reused them
