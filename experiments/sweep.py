@@ -403,9 +403,14 @@ def _workers_know_the_launcher() -> Iterator[None]:
     """Within the block, worker processes started by this one inherit
     ``VIRALCHAIN_LAUNCHER_PID``: a worker whose parent is this process asks Linux to kill it
     when this process dies (:func:`experiments.sweep_task.die_with_parent`); a joblib/loky
-    worker as it starts (:func:`arm_loky_workers`), any other at its first job."""
+    worker as it starts (:func:`arm_loky_workers`), any other at its first job. After the
+    block, ``"loky"`` is the backend it was before (a notebook's own ``Parallel`` keeps
+    joblib's pool instead of one rebuilt for another initializer at each switch)."""
+    from joblib.parallel import BACKENDS, register_parallel_backend
+
     from experiments.sweep_task import PARENT_ENV
 
+    own = BACKENDS.get("loky")
     arm_loky_workers()
     before = os.environ.get(PARENT_ENV)
     os.environ[PARENT_ENV] = str(os.getpid())
@@ -416,6 +421,8 @@ def _workers_know_the_launcher() -> Iterator[None]:
             os.environ.pop(PARENT_ENV, None)
         else:
             os.environ[PARENT_ENV] = before
+        if own is not None:  # joblib's own backend again for this process's other uses
+            register_parallel_backend("loky", own)
 
 
 def arm_loky_workers() -> None:

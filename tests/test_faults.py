@@ -74,6 +74,12 @@ def _launch(out: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
+def _with_path(hook: Path) -> str:
+    """PYTHONPATH with the hook first and the caller's entries after it: the child runs the
+    tree under test (a copy's, an exported revision's), not whatever the venv points to."""
+    return os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def _wait_for(predicate, timeout: float = 120.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -137,7 +143,7 @@ def test_a_parent_killed_while_its_workers_start_leaves_no_process(tmp_path):
     held = tmp_path / "held"
     held.mkdir()
     out = tmp_path / "sw"
-    env = {"PYTHONPATH": str(hook), "HOLD_DIR": str(held)}
+    env = {"PYTHONPATH": _with_path(hook), "HOLD_DIR": str(held)}
     proc = _launch(
         out, "setup=rigid,flexible", "replication=range(0,4)", *TINY, "--jobs", "2", env=env
     )
@@ -205,7 +211,7 @@ def test_a_run_that_kills_its_worker_is_recorded_failed_and_the_rest_complete(tm
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
     out = tmp_path / "sw"
-    env = {"PYTHONPATH": str(hook), "KILL_REP1": "1"}
+    env = {"PYTHONPATH": _with_path(hook), "KILL_REP1": "1"}
     proc = _launch(
         out, "setup=rigid,flexible", "replication=range(0,3)", *TINY, "--jobs", "2", env=env
     )

@@ -40,7 +40,9 @@ def workers():
 with _workers_know_the_launcher():
     inside = workers()
 outside = workers()
-print(json.dumps({"inside": inside, "outside": outside, "me": os.getpid()}))
+from joblib.parallel import BACKENDS
+print(json.dumps({"inside": inside, "outside": outside, "me": os.getpid(),
+                  "after": BACKENDS["loky"].__name__}))
 """
 
 
@@ -52,6 +54,8 @@ def test_loky_workers_of_a_launch_are_armed_before_their_first_job():
     # outside a launch the backend is joblib's own: no initializer, nothing armed
     assert got["outside"] and {sig for _, sig in got["outside"]} == {0}
     assert not {pid for pid, _ in got["inside"]} & {pid for pid, _ in got["outside"]}
+    # and after the launch "loky" is joblib's own backend again, not the armed one
+    assert got["after"] == "LokyBackend"
 
 
 def test_a_worker_orphaned_before_it_armed_exits_at_once():
