@@ -865,8 +865,11 @@ class _Floor:
     KOL's trust (per batch), the product's appeal, price ratio, novelty and rating (scalars
     with one product, else gathered), the consumer's price sensitivity (gathered, ``exp``),
     the count's boost and fatigue (tables) and the consumer's state (warned: less likely;
-    bought or waiting: no chance), before and after the rating (for the demand lost); one
-    chance per consumer and product; the conversion books (the views' chances summed per
+    bought or waiting: no chance), before and after the rating (for the demand lost); with one
+    product, what the model skips skipped under its conditions (the price factor at the
+    reference price, the probability before the rating when nothing can be lost; one
+    reduction of the states); one chance per consumer and product (the sorted way: picked
+    among the repeated exposures only); the conversion books (the views' chances summed per
     product, the demand lost); the wish draw; per wish, the quantity, the random arrival
     order, the demand booked per product and region, the patience, platform and region read
     for the offer, and the state set to bought.
