@@ -39,7 +39,7 @@ def test_quick_benchmarks_complete_and_write_their_table(tmp_path):
     assert len(benchmarks) == len(BENCHMARKS) == 12
     measures = " | ".join(r["measure"] for r in report["rows"])
     for needle in (
-        "speed ratio, consumer phase",
+        "per-agent consumers (all step, measured once, wall)",
         "time(5,000) / time(2,000)",
         "peak resident memory",
         "phase consumers",
