@@ -56,7 +56,7 @@ from sim.agents.wishes import (
 )
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig, OrganicMemory
-from sim.content import _FEW_PICKS, Exposures, _draws
+from sim.content import Exposures
 from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
@@ -191,12 +191,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
         if k == 0:
             return None
-        if k <= _FEW_PICKS:  # a few: numpy's bounded draws, made in Python (the same words)
-            consumers = np.array(_draws(rng, self.n, k), dtype=np.int64)
+        if k == 1:  # a scalar draw takes the same 32-bit words as a draw of one, faster
+            consumers = np.array([rng.integers(0, self.n)], dtype=np.int64)
         else:
             consumers = rng.integers(0, self.n, k)
         if len(launched) == 1:  # rng.integers(0, 1, k) draws nothing: all zeros
-            skus = on_sale.ids32.copy() if k == 1 else on_sale.ids32.repeat(k)
+            skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
         else:
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
