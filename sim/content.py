@@ -494,31 +494,33 @@ def cross_excite(posts: list[Post], hour: int, video: ShortVideoConfig) -> float
     if c <= 0 or len(posts) < 2:  # a lone post (or none) excites no other
         return 0.0
     tau = video.reach_decay_hours
-    reaching = [
-        p
-        for p in posts
-        if p.kind == "short_video"
-        and not p.finished
-        and hour - p.start_hour >= 0
-        and p.expected_seed_views * math.exp(-(hour - p.start_hour + 1) / tau) >= STOP_VIEWS
-    ]
+    # the reaching videos, each with its views this hour (x share factor) per product, worked
+    # out once (exciting a post changes only its excitation: the same number again later)
+    reaching: list[tuple[Post, float]] = []
+    for p in posts:
+        k = hour - p.start_hour
+        if (
+            p.kind == "short_video"
+            and not p.finished
+            and k >= 0
+            and p.expected_seed_views * math.exp(-(k + 1) / tau) >= STOP_VIEWS
+        ):
+            reaching.append((p, p.last_views * p.last_factor / len(p.skus) if p._k == k else 0.0))
     if len(reaching) < 2:
         return 0.0
     given: dict[int, float] = {}  # product -> this hour's views (x share factor) of its videos
-    members: dict[int, list[Post]] = {}
-    for p in reaching:
-        fresh = p.last_views * p.last_factor / len(p.skus) if p._k == hour - p.start_hour else 0.0
+    members: dict[int, list[tuple[Post, float]]] = {}
+    for p, fresh in reaching:
         for sku in p.skus.tolist():
             given[sku] = given.get(sku, 0.0) + fresh
-            members.setdefault(sku, []).append(p)
+            members.setdefault(sku, []).append((p, fresh))
     spread = 1.0 - math.exp(-1.0 / video.share_kernel_hours)
     added = 0.0
     for sku in sorted(members):
         group = members[sku]
         if len(group) < 2:
             continue
-        for q in group:
-            own = q.last_views * q.last_factor / len(q.skus) if q._k == hour - q.start_hour else 0.0
+        for q, own in group:
             shares = c * (given[sku] - own) / (len(group) - 1)
             if shares > 0:
                 q.excite(shares * spread)
