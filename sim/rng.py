@@ -45,12 +45,6 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     last parts of a prefix come back from the same block of 256 (the hours of a run), their
     states come from a table computed for the whole block at once (:func:`_block_table`).
     """
-    if len(identity) == 2:  # a name and a number (the hour): rows of a block's table
-        name, last = identity
-        if type(last) is int and type(name) is str and type(seed) is int:
-            rows = _block_rows.get((seed, name, last >> 8))  # (_BLOCK == 256)
-            if rows is not None and last >= 0:
-                return _GENERATOR(_PCG64(_SeedWords(rows[last & 0xFF])))
     seed = int(seed)
     n = len(identity)
     if (  # a name and a number (the hour), or a name and two numbers: Python's str and int
@@ -69,12 +63,6 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
         words = _block_words(seed, prefix, last)
         if words is None:
             words = _pcg64_seed_words(seed, (*prefix, last))
-        elif n == 2 and 0 <= identity[-1] <= _M32:  # its block's rows, by name from now on
-            if len(_block_rows) >= _MAX_TABLES:
-                _block_rows.clear()
-            rows_key = (seed, identity[0], last // _BLOCK)
-            if rows_key not in _block_rows:
-                _block_rows[rows_key] = list(_tables[(seed, prefix, last // _BLOCK)])
     else:
         keys = tuple(map(_key, identity))
         words = _block_words(seed, keys[:-1], keys[-1]) if keys else None
@@ -88,10 +76,6 @@ _GENERATOR, _PCG64 = np.random.Generator, np.random.PCG64
 # an int (equal tuples of these have equal keys: not so 1.0, equal to 1 but keyed "1.0")
 _prefix_keys: dict[tuple[object, ...], tuple[int, ...]] = {}
 _MAX_PREFIXES = 4096
-# (seed, name, block of 256 numbers) -> its table's rows, for identities of a str and an
-# int: the seed words of ``stream(seed, name, hour)`` read from a list, with no key made
-# (an hour's streams are made every hour); filled from :data:`_tables` once a block has one
-_block_rows: dict[tuple[int, str, int], list[np.ndarray]] = {}
 
 
 # ---------------------------------------------------------------------- seed sequences
@@ -230,7 +214,6 @@ def _pcg64_seed_words(seed: int, spawn_key: tuple[int, ...]) -> np.ndarray:
 # table costs about as much as 30 streams made one by one: a block asked for a few times
 # only, such as the deliveries of one hour, numbered by order, does better without).
 _BLOCK = 256
-assert _BLOCK == 1 << 8  # stream()'s rows by name shift and mask by it
 _MAX_TABLES = 256
 _ASKS = 8
 _tables: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
