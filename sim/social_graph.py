@@ -104,7 +104,10 @@ _FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
 _SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
 _WHOLE_SEARCH = 1024  # up to this many points a look-up searches the whole table (if kept)
 SPLIT_FROM = 1 << 16  # from this many edges a look-up is split in halves over two threads
-LOOKUP_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+# the cores this process may use, at most two: the threads of a look-up here and of the
+# build (sim.world.BUILD_THREADS); tests set each module's own name
+CORES = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+LOOKUP_THREADS = CORES
 
 
 def allowed_threads(threads: int) -> int:

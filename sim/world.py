@@ -19,7 +19,6 @@ The builder schedules nothing: :meth:`sim.model.ViralChainModel.schedule_timelin
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +40,7 @@ from sim.ledger import Ledger
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_SUBST, CH_VIDEO, CH_WOM, OrderBook
 from sim.recording import Recorder
 from sim.rng import stream
-from sim.social_graph import allowed_threads
+from sim.social_graph import CORES, allowed_threads
 
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
@@ -118,7 +117,7 @@ def build(m: ViralChainModel) -> None:
         _books(m)
 
 
-BUILD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+BUILD_THREADS = CORES  # the cores this process may use, at most two
 THREADS_FROM = 1 << 21  # consumers from which the build uses BUILD_THREADS threads
 # (at most OMP_NUM_THREADS: see sim.social_graph.allowed_threads)
 
