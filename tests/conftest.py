@@ -101,6 +101,20 @@ def wish_books(m) -> list[bytes]:
     ]
 
 
+def offer_books(m, out) -> list:
+    """The bytes of what an offer (``_offer``'s outcomes ``out``) books: the outcomes, the
+    consumers' states and adopters, the orders and the ledger's hour."""
+    pop, orders = m.population, m.orders
+    return [
+        out.tobytes(),
+        pop.state.tobytes(),
+        pop.adopters.tobytes(),
+        orders.n,
+        *(getattr(orders, c)[: orders.n].tobytes() for c in orders._cols),
+        *(a.tobytes() for a in m.ledger.hour.values()),
+    ]
+
+
 def decided_hour(m, hour: int, fresh: list, g) -> tuple:
     """``_wishes`` of an hour's batches (a copy of ``fresh``) on ``m`` with generator ``g``:
     the rows' bytes and dtypes, the books (:func:`wish_books`) and the generator's state

@@ -33,6 +33,19 @@ def _threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
     monkeypatch.setattr(world, "THREADS_FROM", 0 if threads > 1 else 1 << 62)
 
 
+def _spy_pieces(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The thread counts of the builds from now on (each build's :class:`world.Pieces`)."""
+    made: list[int] = []
+    real = world.Pieces
+
+    def spy(threads: int) -> world.Pieces:
+        made.append(threads)
+        return real(threads)
+
+    monkeypatch.setattr(world, "Pieces", spy)
+    return made
+
+
 def _columns(m: ViralChainModel) -> dict[str, bytes]:
     """Every random column of the built world, and what the build made of them before the
     run (each brand's event plan, the warehouses' initial stock, the ledger's units), as
@@ -126,14 +139,7 @@ def test_a_run_built_on_two_threads_gives_the_same_tables(overrides, monkeypatch
 
 
 def test_a_small_world_is_built_on_one_thread_and_a_large_one_on_two(monkeypatch):
-    made = []
-    real = world.Pieces
-
-    def spy(threads):
-        made.append(threads)
-        return real(threads)
-
-    monkeypatch.setattr(world, "Pieces", spy)
+    made = _spy_pieces(monkeypatch)
     monkeypatch.setattr(world, "BUILD_THREADS", 2)
     monkeypatch.setattr(world, "THREADS_FROM", 10_000)
     ViralChainModel(sim.compose(None, ["market.n_consumers=9999"]), 1)
@@ -233,14 +239,7 @@ def test_omp_num_threads_caps_the_builds_and_the_look_ups_threads(omp, build, lo
     monkeypatch.setattr(social_graph, "SPLIT_FROM", 2)
     if omp is not None:
         monkeypatch.setenv("OMP_NUM_THREADS", omp)
-    made = []
-    real = world.Pieces
-
-    def pieces(threads):
-        made.append(threads)
-        return real(threads)
-
-    monkeypatch.setattr(world, "Pieces", pieces)
+    made = _spy_pieces(monkeypatch)
     ViralChainModel(sim.compose(None, ["market.n_consumers=1000"]), 1)
     assert made == [build]
     g = _graph(2_000, 5)

@@ -14,6 +14,7 @@ import pytest
 import sim
 from sim.agents.consumers import ACCEPTED
 from sim.model import ViralChainModel
+from tests.conftest import offer_books
 
 
 @pytest.fixture(scope="module")
@@ -170,17 +171,7 @@ def test_offers_of_one_product_are_the_product_by_product_offers(seed):
             (a == b).all()
             for a, b in zip(args, (consumers, skus, channels, kols, qty), strict=True)
         )
-        orders = w.orders
-        results.append(
-            [
-                out.tobytes(),
-                pop.state.tobytes(),
-                pop.adopters.tobytes(),
-                orders.n,
-                *(getattr(orders, c)[: orders.n].tobytes() for c in orders._cols),
-                *(a.tobytes() for a in w.ledger.hour.values()),
-            ]
-        )
+        results.append(offer_books(w, out))
     assert results[0] == results[1]
     assert ACCEPTED in outcomes
 

@@ -27,7 +27,7 @@ from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO
 from sim.rng import stream
-from tests.conftest import decided_hour, wish_books
+from tests.conftest import decided_hour, offer_books, wish_books
 
 N = 1_500
 
@@ -150,17 +150,7 @@ def test_an_offer_with_its_regions_and_platforms_read_is_the_offer(seed):
         out = pop._offer_one(w.hour, 0, consumers.copy(), channels, kols, qty.copy(), known)
         if known is not None:
             assert all((a == b).all() for a, b in zip(known, kept, strict=True))
-        orders = w.orders
-        results.append(
-            [
-                out.tobytes(),
-                pop.state.tobytes(),
-                pop.adopters.tobytes(),
-                orders.n,
-                *(getattr(orders, c)[: orders.n].tobytes() for c in orders._cols),
-                *(a.tobytes() for a in w.ledger.hour.values()),
-            ]
-        )
+        results.append(offer_books(w, out))
     assert results[0] == results[1]
     assert ACCEPTED in np.frombuffer(results[0][0], np.int8)
 
