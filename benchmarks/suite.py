@@ -773,12 +773,10 @@ def _cpu_clock() -> Any:
     (``time.thread_time``): a paired task's process is alone with its measurements, and CPU
     time leaves out the moments the shared machine gives to other processes (the wall clock
     counts them on whichever side they fall). Returns the profiler."""
-    import types
-
     import benchmarks.profiler as profiler
 
-    profiler.time = types.SimpleNamespace(perf_counter=time.thread_time)  # type: ignore[assignment]
     prof = profiler.instrument()
+    prof.clock = time.thread_time
     prof.reset()
     return prof
 
