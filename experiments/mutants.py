@@ -141,8 +141,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "organic_rate_ten_percent_high",
         "sim/agents/consumers.py",
-        "k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))",
-        "k = int(rng.poisson(1.1 * rate / HOURS_PER_DAY * self.n * len(launched)))",
+        "lam = rate / HOURS_PER_DAY * self.n * len(launched)",
+        "lam = 1.1 * rate / HOURS_PER_DAY * self.n * len(launched)",
         "organic discovery (the Bass innovation term) 10 % too frequent",
     ),
     Mutant(

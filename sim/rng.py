@@ -10,6 +10,7 @@ object (the same state, in a third of the time: streams are made every simulated
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import zlib
 
@@ -45,6 +46,12 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     last parts of a prefix come back from the same block of 256 (the hours of a run), their
     states come from a table computed for the whole block at once (:func:`_block_table`).
     """
+    return _GENERATOR(_PCG64(_SeedWords(stream_words(seed, *identity))))
+
+
+def stream_words(seed: int, *identity: object) -> np.ndarray:
+    """The four 64-bit words :func:`stream`'s generator seeds from (read only: they may be
+    a row of a block's table); :class:`Draws` draws from them without the generator."""
     seed = int(seed)
     n = len(identity)
     if (  # a name and a number (the hour), or a name and two numbers: Python's str and int
@@ -68,7 +75,7 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
         words = _block_words(seed, keys[:-1], keys[-1]) if keys else None
         if words is None:
             words = _pcg64_seed_words(seed, keys)
-    return _GENERATOR(_PCG64(_SeedWords(words)))
+    return words
 
 
 _GENERATOR, _PCG64 = np.random.Generator, np.random.PCG64
@@ -278,6 +285,126 @@ class _SeedWords(ISeedSequence):
         if n_words != 4 or (dtype is not np.uint64 and np.dtype(dtype) != np.dtype(np.uint64)):
             raise ValueError("precomputed seed words serve PCG64 only (4 x uint64)")
         return self._words  # made for this generator alone: no copy needed
+
+
+# numpy's PCG64 (numpy/random/src/pcg64: the 128-bit multiplier, XSL-RR output) and the
+# few draws of its Generator that a quiet hour makes, restated on Python integers and floats
+# (tests/test_hour_draws.py checks them against numpy number for number and state for
+# state): a fresh generator costs more than the draws such an hour makes.
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+_M64 = (1 << 64) - 1
+_M128 = (1 << 128) - 1
+_PCG_MULT2 = _PCG_MULT * _PCG_MULT & _M128  # two steps: s·M² + inc·(M + 1)
+_PCG_PLUS1 = _PCG_MULT + 1
+_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's next_double
+
+
+def _pcg64_start(words: np.ndarray) -> tuple[int, int]:
+    """PCG64's state after seeding from ``words`` (pcg64_srandom_r: state 0, a step, the
+    initial state added, a step) and its increment ``(initseq << 1) | 1``."""
+    w0, w1, w2, w3 = words.tolist()
+    inc = ((w2 << 65) | (w3 << 1) | 1) & _M128
+    return ((((w0 << 64) | w1) + inc) * _PCG_MULT + inc) & _M128, inc
+
+
+def first_randoms(words: np.ndarray, n: int) -> list[float]:
+    """The first ``n`` numbers ``Generator.random()`` draws from the generator
+    :func:`stream` makes from ``words`` (:func:`stream_words`): the top 53 bits of each
+    output over 2**53 (``random(n)`` draws the same)."""
+    w0, w1, w2, w3 = words.tolist()
+    inc = ((w2 << 65) | (w3 << 1) | 1) & _M128
+    s = ((((w0 << 64) | w1) + inc) * _PCG_MULT2 + inc * _PCG_PLUS1) & _M128
+    x = ((s >> 64) ^ s) & _M64
+    r = s >> 122
+    out = [((((x >> r) | (x << (64 - r))) & _M64) >> 11) * _DOUBLE]
+    for _ in range(n - 1):
+        s = (s * _PCG_MULT + inc) & _M128
+        x = ((s >> 64) ^ s) & _M64
+        r = s >> 122
+        out.append(((((x >> r) | (x << (64 - r))) & _M64) >> 11) * _DOUBLE)
+    return out
+
+
+def poisson_integers(words: np.ndarray, lam: float, n: int, most: int) -> list[int] | None:
+    """What the generator :func:`stream` makes from ``words`` draws first for
+    ``k = poisson(lam)`` (``0 < lam < 10``: numpy's multiplication method, uniforms
+    multiplied until the product is at most ``exp(-lam)``), then ``integers(0, n)`` ``k``
+    times (``2 <= n < 2**32``: Lemire's bounded draw on 32-bit halves, the lower half of an
+    output first and the upper one kept for the next, as numpy's ``next_uint32``; a scalar
+    draw and an array's take the same halves): those ``k`` integers, or None when ``k`` is
+    above ``most`` (nothing is kept: the generator draws it all again)."""
+    state, inc = _pcg64_start(words)
+    enlam = math.exp(-lam)
+    k = 0
+    prod = 1.0
+    while True:
+        state = (state * _PCG_MULT + inc) & _M128
+        x = ((state >> 64) ^ state) & _M64
+        r = state >> 122
+        prod *= ((((x >> r) | (x << (64 - r))) & _M64) >> 11) * _DOUBLE
+        if prod > enlam:
+            k += 1
+        else:
+            break
+    if k > most:
+        return None
+    out = []
+    half = -1  # the upper half of the last output, while unused
+    threshold = -1
+    for _ in range(k):
+        while True:
+            if half >= 0:
+                v, half = half, -1
+            else:
+                state = (state * _PCG_MULT + inc) & _M128
+                x = ((state >> 64) ^ state) & _M64
+                r = state >> 122
+                w = ((x >> r) | (x << (64 - r))) & _M64
+                v, half = w & _M32, w >> 32
+            m = v * n
+            leftover = m & _M32
+            if leftover >= n:
+                break
+            if threshold < 0:
+                threshold = (_M32 + 1 - n) % n
+            if leftover >= threshold:
+                break
+        out.append(m >> 32)
+    return out
+
+
+class LazyStream:
+    """The stream :func:`stream` makes from ``words``, its generator made only when more
+    than its first uniforms are drawn (:meth:`uniforms`: :func:`first_randoms`, without the
+    generator; the generator then draws them again, which leaves it in the same state)."""
+
+    __slots__ = ("_drawn", "_generator", "_words")
+
+    def __init__(self, words: np.ndarray):
+        self._words = words
+        self._drawn = 0
+        self._generator: np.random.Generator | None = None
+
+    def uniforms(self, n: int) -> list[float]:
+        """``Generator.random(n).tolist()`` (the first draws of the stream: Python's)."""
+        if self._drawn or self._generator is not None:
+            return self.generator().random(n).tolist()
+        self._drawn = n
+        return first_randoms(self._words, n)
+
+    def generator(self) -> np.random.Generator:
+        """The stream's generator, in the state the draws so far left (made once)."""
+        g = self._generator
+        if g is None:
+            g = self._generator = _GENERATOR(_PCG64(_SeedWords(self._words)))
+            if self._drawn:
+                g.random(self._drawn)
+        return g
+
+
+def generator(rng: np.random.Generator | LazyStream) -> np.random.Generator:
+    """``rng`` as numpy's generator (a :class:`LazyStream`'s own)."""
+    return rng.generator() if type(rng) is LazyStream else rng  # type: ignore[return-value]
 
 
 def derive_seed(root_seed: int, replication: int) -> int:

@@ -68,7 +68,7 @@ from sim.orders import (
     DELIVERED,
     PICKED,
 )
-from sim.rng import stream
+from sim.rng import LazyStream, generator, poisson_integers, stream, stream_words
 from sim.social_graph import SocialGraph, _Choice, build
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
 # the ledger counter of each cause of a lost sale
 LOST_CAUSES = {SOLD_OUT: "lost_sold_out", TOO_SLOW: "lost_too_slow", LEFT: "lost_left"}
+# organic discovery's hour draws up to this many exposures on Python numbers (more: numpy)
+_PY_ORGANIC = 12
+# an hour of up to this many fresh exposures draws its wish numbers on Python numbers
+# (sim.rng.LazyStream: its generator made only if more is drawn)
+_LAZY_FEW = 4
 
 
 def organic_multiplier(
@@ -176,14 +181,21 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand
-    def organic_exposures(self, hour: int, rng: np.random.Generator) -> Exposures | None:
-        """Background discovery: the innovation term, drawn in O(exposures)."""
+    def organic_exposures(
+        self, hour: int, rng: np.random.Generator | None = None
+    ) -> Exposures | None:
+        """Background discovery: the innovation term, drawn in O(exposures). ``rng``: the
+        hour's organic stream (None: the stream named by the hour, made only when drawn
+        from; the usual quiet hour, one product and a mean below 10, draws on Python
+        numbers without its generator: :func:`sim.rng.poisson_integers`, the same numbers)."""
         rate = self.cfg.organic.exposure_rate_per_day
         on_sale = self._on_sale(hour)
         launched = on_sale.ids
         if rate <= 0 or len(launched) == 0:
             return None
         if self.organic_multiplier is not None:  # per product: the rate has memory
+            if rng is None:
+                rng = stream(self.model.seed, "organic", hour)
             mult = self.organic_multiplier[launched, hour // HOURS_PER_DAY]
             per_sku = rng.poisson(rate / HOURS_PER_DAY * self.n * mult)
             k = int(per_sku.sum())
@@ -191,7 +203,19 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 return None
             skus = np.repeat(launched, per_sku).astype(np.int32)
             return Exposures(rng.integers(0, self.n, k), skus, CH_ORGANIC, -1)
-        k = int(rng.poisson(rate / HOURS_PER_DAY * self.n * len(launched)))
+        lam = rate / HOURS_PER_DAY * self.n * len(launched)
+        if rng is None:
+            if len(launched) == 1 and 0.0 < lam < 10.0 and 2 <= self.n <= 0xFFFFFFFF:
+                words = stream_words(self.model.seed, "organic", hour)
+                drawn = poisson_integers(words, lam, self.n, _PY_ORGANIC)
+                if drawn is not None:
+                    if not drawn:
+                        return None
+                    k = len(drawn)
+                    skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
+                    return Exposures(np.array(drawn, np.int64), skus, CH_ORGANIC, -1)
+            rng = stream(self.model.seed, "organic", hour)
+        k = int(rng.poisson(lam))
         if k == 0:
             return None
         if k == 1:  # a scalar draw takes the same 32-bit words as a draw of one, faster
@@ -225,7 +249,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         organic = None
         if self.cfg.organic.exposure_rate_per_day > 0 and len(self._on_sale(hour).ids):
             # the hour's stream is made only when organic discovery can draw from it
-            organic = self.organic_exposures(hour, stream(m.seed, "organic", hour))
+            organic = self.organic_exposures(hour)
         if organic is not None:
             batches.append(organic)
         if self.cfg.word_of_mouth.mixing == "fully_mixed":
@@ -236,12 +260,19 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
         if not fresh and not revisits:
             return
-        rng = stream(m.seed, "consumers", hour)  # drawn from below: created only then
+        # drawn from below: created only then; an hour of a few exposures draws its first
+        # numbers on Python numbers, its generator made only if more is drawn (the usual
+        # quiet hour's exposure ends in no wish: one number)
+        total = sum(map(len, fresh))
+        rng: np.random.Generator | LazyStream
+        if 0 < total <= _LAZY_FEW:
+            rng = LazyStream(stream_words(m.seed, "consumers", hour))
+        else:
+            rng = stream(m.seed, "consumers", hour)
 
         # content views, per SKU and region: integer counts, so added in any grouping (all
         # the hour's batches at once, or a large hour by slices) they give the same books;
         # an hour the one-product way decides books them with its wishes
-        total = sum(map(len, fresh))
         coded = _coded_hour(m.n_sku, total)
         views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
         if len(views) > 1 and (total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK):
@@ -263,6 +294,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             wish = _stack(wish, rv_wish) if wish is not None else rv_wish
         if wish is None or len(wish[0]) == 0:
             return
+        rng = generator(rng)
         consumers, skus, channels, kols, qty, is_revisit = wish
         if len(consumers) > 1:  # random arrival order within the hour (one wish: shuffling
             # one element draws nothing, and the order is itself)

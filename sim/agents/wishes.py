@@ -27,6 +27,7 @@ import numpy as np
 from sim.agents.consumer_tables import _MAX_SEEN, HourTables
 from sim.content import Exposures
 from sim.orders import CH_LIVE, CH_VIDEO
+from sim.rng import LazyStream, generator
 from sim.social_graph import _stable_order
 
 if TYPE_CHECKING:
@@ -92,7 +93,11 @@ class WishDecisions(HourTables):
             raise InvariantError(f"hour {hour}: stale answer: the repeat boost at least 0")
 
     def _wishes(
-        self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
+        self,
+        hour: int,
+        fresh: list[Exposures],
+        rng: np.random.Generator | LazyStream,
+        views: bool = False,
     ):
         """Which fresh exposures become wishes (one per consumer and product per hour).
         ``views``: an hour the one-product way decides (:func:`_coded_hour`) also books its
@@ -107,6 +112,8 @@ class WishDecisions(HourTables):
         if not fresh:
             return None
         total = sum(map(len, fresh))
+        if total > min(_SMALL_BATCH, _WISH_CHUNK):  # (the few-exposure way takes either)
+            rng = generator(rng)
         if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
             rows = self._one_wish_row(hour, fresh, rng)
             if rows is None:
@@ -149,10 +156,12 @@ class WishDecisions(HourTables):
         mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
         qty = np.ones(n_wish, dtype=np.int64)
         if mean_extra > 0:
-            qty += rng.poisson(mean_extra, n_wish)
+            qty += generator(rng).poisson(mean_extra, n_wish)
         return (*rows, qty, np.zeros(n_wish, bool))
 
-    def _one_wish_row(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
+    def _one_wish_row(
+        self, hour: int, fresh: list[Exposures], rng: np.random.Generator | LazyStream
+    ):
         """:meth:`_wishes`'s rows for an hour of one exposure (:meth:`_few_wish_rows` of
         lists of one, without gathering the batches)."""
         b = fresh[0] if len(fresh) == 1 else next(b for b in fresh if len(b))
@@ -524,7 +533,7 @@ class WishDecisions(HourTables):
         skus: list[int],
         channels: list[int],
         kols: list[int],
-        rng: np.random.Generator,
+        rng: np.random.Generator | LazyStream,
         books: _ConversionBooks | None,
     ) -> list[int]:
         """:meth:`_wish_rows` for a few exposures (at most :data:`_SMALL_BATCH`), given as
@@ -576,7 +585,10 @@ class WishDecisions(HourTables):
         # the draw: one number per (consumer, product), in ascending order; one number as a
         # scalar (the same 64 bits, compared as numpy compares)
         n_chances = n if size is None else len(size)
-        u = [rng.random()] if n_chances == 1 else rng.random(n_chances).tolist()
+        if type(rng) is LazyStream:  # an hour's first numbers, on Python numbers
+            u = rng.uniforms(n_chances)
+        else:
+            u = [rng.random()] if n_chances == 1 else rng.random(n_chances).tolist()
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
         conversion, appeal, trust = m.channel_conversion, m.appeal, m.kol_trust

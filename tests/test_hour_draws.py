@@ -1,0 +1,203 @@
+"""A quiet hour's draws on Python numbers (``sim/rng.py``: :func:`first_randoms`,
+:func:`poisson_integers`, :class:`LazyStream`) and their users in the consumers' hour
+(organic discovery without its generator, the few-exposure way's first numbers): the same
+numbers numpy's generator of the stream gives, the generator left in the same state, and the
+same books, wishes and orders as the numpy way's, over varied worlds."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.consumers as consumers
+from sim.content import Exposures
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO, CH_WOM
+from sim.rng import (
+    LazyStream,
+    first_randoms,
+    generator,
+    poisson_integers,
+    stream,
+    stream_words,
+)
+from tests.conftest import offer_books, wish_books
+
+_BOUNDS = [2, 3, 6, 7, 600, 10_000, 2**31, 2**31 + 1, 3 * 2**30, 2**32 - 1]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_first_uniforms_are_numpys(seed):
+    r = np.random.default_rng(seed)
+    for _ in range(300):
+        root, hour = int(r.integers(0, 2**62)), int(r.integers(0, 3000))
+        name = ("organic", "consumers", "x")[int(r.integers(0, 3))]
+        n = int(r.integers(1, 6))
+        want = stream(root, name, hour).random(n).tolist()
+        assert first_randoms(stream_words(root, name, hour), n) == want
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_poisson_then_integers_are_numpys(seed):
+    """``k = poisson(lam)`` then ``k`` bounded integers, scalar or as an array: the same
+    numbers as numpy's (means 1e-9 to just below 10, bounds up to 2**32 - 1, rejections
+    near 2**31 and 2**32); None above ``most``."""
+    r = np.random.default_rng(seed)
+    sizes = set()
+    for i in range(600):
+        root, hour = int(r.integers(0, 2**40)), int(r.integers(0, 3000))
+        lam = float((r.uniform(0, 10), 0.8333333333333334, 9.999999999, 1e-9, 4.0)[i % 5])
+        n = int(r.choice(_BOUNDS)) if i % 3 else int(r.integers(2, 2**32))
+        most = int(r.integers(0, 16))
+        g = stream(root, "organic", hour)
+        k = int(g.poisson(lam))
+        got = poisson_integers(stream_words(root, "organic", hour), lam, n, most)
+        if k > most:
+            assert got is None
+            continue
+        sizes.add(k)
+        if i % 2:
+            want = [int(g.integers(0, n)) for _ in range(k)]
+        else:
+            want = g.integers(0, n, k).tolist() if k else []
+        assert got == want
+    assert {0, 1, 2, 3} <= sizes
+
+
+def test_lazy_stream_leaves_numpys_state():
+    """A :class:`LazyStream`'s Python uniforms, then its generator: the numbers and the
+    state of numpy's generator after the same draws (uniforms after the generator is made
+    are the generator's)."""
+    for hour in range(200):
+        n = 1 + hour % 4
+        g = stream(9, "consumers", hour)
+        lazy = LazyStream(stream_words(9, "consumers", hour))
+        assert lazy.uniforms(n) == g.random(n).tolist()
+        if hour % 3 == 0:
+            assert lazy.uniforms(2) == g.random(2).tolist()  # the generator's own
+        if hour % 2:
+            assert generator(lazy).poisson(1.5, 3).tolist() == g.poisson(1.5, 3).tolist()
+        assert generator(lazy).bit_generator.state == g.bit_generator.state
+        assert generator(lazy) is generator(lazy)
+        fresh = LazyStream(stream_words(9, "consumers", hour))
+        made = generator(fresh)  # made before any draw: the stream itself
+        assert made.bit_generator.state == stream(9, "consumers", hour).bit_generator.state
+        assert fresh.uniforms(1) == stream(9, "consumers", hour).random(1).tolist()
+    g = np.random.default_rng(1)
+    assert generator(g) is g
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose("two_brands", ["market.n_consumers=600", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 5)
+
+
+@pytest.mark.parametrize("products", [1, 1, 3])
+@pytest.mark.parametrize("n", [2, 600, 10_000, 2**32 - 1, 2**32, 2**33])
+def test_organic_discovery_without_its_generator(base_model, products, n, monkeypatch):
+    """Organic discovery's hour drawn on Python numbers (``organic_exposures(hour)``) gives
+    the exposures of the hour's stream drawn by numpy, whatever the mean (some at 10 and
+    above: numpy's other method), the audience (beyond 32-bit bounds: numpy) or how many are
+    drawn (above ``_PY_ORGANIC``: numpy)."""
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    pop.n = n
+    m.sellable_from = np.zeros(products, np.int64)
+    pop._sale_span = None
+    sizes = set()
+    for hour in range(80):
+        lam = (0.9, 3.0, 9.5, 10.0, 14.0, 1e-6)[hour % 6] / products
+        rate = {"exposure_rate_per_day": 24 * lam / n}
+        pop.cfg = pop.cfg.model_copy(update={"organic": pop.cfg.organic.model_copy(update=rate)})
+        got = pop.organic_exposures(hour)
+        want = pop.organic_exposures(hour, stream(m.seed, "organic", hour))
+        if want is None:
+            assert got is None
+            continue
+        sizes.add(len(want))
+        for a, b in ((got.consumers, want.consumers), (got.skus, want.skus)):
+            assert a.tobytes() == b.tobytes() and a.dtype == b.dtype
+        assert (got.channel, got.kol) == (want.channel, want.kol) == (CH_ORGANIC, -1)
+    assert {1, 2} <= sizes and max(sizes) > consumers._PY_ORGANIC
+
+
+def _books(m) -> list:
+    """Every book an hour's ``decide`` writes (the wishes', the offers', the revisits and
+    the conversion's), as bytes."""
+    pop = m.population
+    return [
+        *wish_books(m),
+        *offer_books(m, np.zeros(0)),
+        pop.kept_units.tobytes(),
+        repr(
+            {
+                h: [(b.consumers.tobytes(), b.skus.tobytes(), b.channel) for b in bs]
+                for h, bs in sorted(pop._scheduled.items())
+            }
+        ),
+        m.feedback.wishes_per_view.tobytes(),
+        *(a.tobytes() for a in m.ledger.platform_units.values()),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_an_hour_of_few_exposures_decides_as_with_numpys_generator(seed, monkeypatch):
+    """``decide`` on hours of 0-6 fresh exposures (with revisits due or none; wishes likely
+    or not; several units per order or one), its first numbers on Python numbers and organic
+    discovery without its generator, against the same hours with numpy's generators
+    (``_LAZY_FEW`` 0, ``_PY_ORGANIC`` -1): the same books, and every hour's streams left in
+    the same state (the consumers' generator made afterwards, if it was not)."""
+    r = np.random.default_rng(seed)
+    over = ["market.n_consumers=800", "run.horizon_hours=120"]
+    if seed % 2:
+        over.append("market.consumer.units_per_order_mean=2.5")
+    if seed % 3 == 0:
+        over.append("market.organic.exposure_rate_per_day=0.02")
+    m = ViralChainModel(sim.compose(None, ["setup=flexible", *over]), seed)
+    for _ in range(20 + 3 * seed):
+        m.step()
+    hour, pop = m.hour, m.population
+    if seed % 4 == 1:
+        m.appeal = m.appeal * 40.0  # wishes likely
+    fresh = []
+    for _ in range(int(r.integers(0, 3))):
+        k = int(r.integers(1, 3))
+        ch = int(r.choice([CH_VIDEO, CH_LIVE, CH_WOM]))
+        fresh.append(Exposures(r.integers(0, 800, k), np.zeros(k, np.int32), ch, 0))
+    if seed % 5 == 2:
+        k = int(r.integers(1, 4))
+        back = r.choice(800, k, replace=False).astype(np.int64)
+        qty = np.ones(k, np.int64)
+        pop.state[back, 0] = 2
+        m.ledger.intents_waiting(np.zeros(k, np.int64), qty)
+        pop._schedule(hour, Exposures(back, np.zeros(k, np.int64), CH_REVISIT, -1, quantity=qty))
+    got = []
+    for long in (True, False):
+        w = copy.deepcopy(m)
+        made: list = []
+        real_stream, real_lazy = consumers.stream, consumers.LazyStream
+
+        def kept(*key, made=made, real=real_stream):
+            g = real(*key)
+            made.append((key, g))
+            return g
+
+        def kept_lazy(words, made=made, real=real_lazy):
+            lazy = real(words)
+            made.append((("lazy",), lazy))
+            return lazy
+
+        with monkeypatch.context() as mp:
+            mp.setattr(consumers, "stream", kept)
+            mp.setattr(consumers, "LazyStream", kept_lazy)
+            if long:
+                mp.setattr(consumers, "_LAZY_FEW", 0)
+                mp.setattr(consumers, "_PY_ORGANIC", -1)
+            w.population.decide(hour, copy.deepcopy(fresh))
+        states = [generator(g).bit_generator.state for key, g in made if key[-2:-1] != ("organic",)]
+        got.append((_books(w), states))
+    assert got[0] == got[1]
