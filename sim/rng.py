@@ -46,12 +46,6 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     last parts of a prefix come back from the same block of 256 (the hours of a run), their
     states come from a table computed for the whole block at once (:func:`_block_table`).
     """
-    return _GENERATOR(_PCG64(_SeedWords(stream_words(seed, *identity))))
-
-
-def stream_words(seed: int, *identity: object) -> np.ndarray:
-    """The four 64-bit words :func:`stream`'s generator seeds from (read only: they may be
-    a row of a block's table); :class:`Draws` draws from them without the generator."""
     seed = int(seed)
     n = len(identity)
     if (  # a name and a number (the hour), or a name and two numbers: Python's str and int
@@ -75,7 +69,7 @@ def stream_words(seed: int, *identity: object) -> np.ndarray:
         words = _block_words(seed, keys[:-1], keys[-1]) if keys else None
         if words is None:
             words = _pcg64_seed_words(seed, keys)
-    return words
+    return _GENERATOR(_PCG64(_SeedWords(words)))
 
 
 _GENERATOR, _PCG64 = np.random.Generator, np.random.PCG64
@@ -246,12 +240,13 @@ def _block_words(seed: int, prefix: tuple[int, ...], last: int) -> np.ndarray | 
     return table[last % _BLOCK]
 
 
-def _block_table(seed: int, prefix: tuple[int, ...], start: int) -> np.ndarray:
-    """``_pcg64_seed_words(seed, prefix + (p,))`` for ``p`` in ``start .. start + 255``, as
-    rows of one read-only array, computed in vectorised uint64 arithmetic."""
+def _block_table(seed: int, prefix: tuple[int, ...], start: int, count: int = _BLOCK) -> np.ndarray:
+    """``_pcg64_seed_words(seed, prefix + (p,))`` for ``p`` in ``start .. start + count - 1``
+    (parts below 2**32), as rows of one read-only array, computed in vectorised uint64
+    arithmetic."""
     m32, s16 = np.uint64(_M32), np.uint64(16)
     pool, hash_const = _prefix_pool(seed, prefix)
-    part = np.arange(start, start + _BLOCK, dtype=np.uint64)
+    part = np.arange(start, start + count, dtype=np.uint64)
     mixed = []
     for x in pool:  # as in _pool: hashmix of the part, then mix into the pool word
         value = part ^ np.uint64(hash_const)
@@ -265,7 +260,7 @@ def _block_table(seed: int, prefix: tuple[int, ...], start: int) -> np.ndarray:
     for i, (xor, mult) in enumerate(_STATE_CONSTANTS):
         value = ((mixed[i & 3] ^ np.uint64(xor)) * np.uint64(mult)) & m32
         out.append(value ^ (value >> s16))
-    table = np.empty((_BLOCK, 4), dtype=np.uint64)
+    table = np.empty((count, 4), dtype=np.uint64)
     for j in range(4):  # 64-bit word j: 32-bit words 2j (low) and 2j + 1 (high)
         table[:, j] = out[2 * j] | (out[2 * j + 1] << np.uint64(32))
     table.flags.writeable = False
@@ -287,66 +282,74 @@ class _SeedWords(ISeedSequence):
         return self._words  # made for this generator alone: no copy needed
 
 
-# numpy's PCG64 (numpy/random/src/pcg64: the 128-bit multiplier, XSL-RR output) and the
-# few draws of its Generator that a quiet hour makes, restated on Python integers and floats
-# (tests/test_hour_draws.py checks them against numpy number for number and state for
-# state): a fresh generator costs more than the draws such an hour makes.
+# numpy's PCG64 (numpy/random/src/pcg64: the 128-bit multiplier, XSL-RR output) for the
+# first outputs of many hours' streams at once, and the few draws of its Generator a quiet
+# hour makes from them on Python numbers (tests/test_hour_draws.py checks them against numpy
+# number for number and state for state): a fresh generator costs more than those draws.
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
 _M64 = (1 << 64) - 1
-_M128 = (1 << 128) - 1
-_PCG_MULT2 = _PCG_MULT * _PCG_MULT & _M128  # two steps: s·M² + inc·(M + 1)
-_PCG_PLUS1 = _PCG_MULT + 1
 _DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's next_double
 
 
-def _pcg64_start(words: np.ndarray) -> tuple[int, int]:
-    """PCG64's state after seeding from ``words`` (pcg64_srandom_r: state 0, a step, the
-    initial state added, a step) and its increment ``(initseq << 1) | 1``."""
-    w0, w1, w2, w3 = words.tolist()
-    inc = ((w2 << 65) | (w3 << 1) | 1) & _M128
-    return ((((w0 << 64) | w1) + inc) * _PCG_MULT + inc) & _M128, inc
+def hour_outputs(seed: int, name: str, start: int, count: int, k: int) -> np.ndarray:
+    """The first ``k`` 64-bit outputs of the generators ``stream(seed, name, h)`` for the
+    hours ``h`` in ``start .. start + count - 1`` (``0 <= h < 2**32``), as a ``(count, k)``
+    uint64 array: their seed words (:func:`_block_table`) and numpy's PCG64 seeding and
+    steps on 128-bit states held as two uint64 arrays (products of 32-bit halves, carries
+    by comparison), all hours at once. Nothing is kept."""
+    if start < 0 or start + count > 1 << 32:
+        raise ValueError(f"hours {start}..{start + count - 1}: outside 0..2**32 - 1")
+    words = _block_table(int(seed), (_key(name),), start, count)
+    u64 = np.uint64
+    m32, one, s32, s63 = u64(_M32), u64(1), u64(32), u64(63)
+    mult_hi, mult_lo = u64(_PCG_MULT >> 64), u64(_PCG_MULT & _M64)
+    l1, l0 = u64((_PCG_MULT & _M64) >> 32), u64(_PCG_MULT & _M32)  # the low word's halves
+    inc_hi = (words[:, 2] << one) | (words[:, 3] >> s63)
+    inc_lo = (words[:, 3] << one) | one
 
+    def step(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # (hi, lo) · M + inc mod 2**128: lo · M_lo in full (its high word by 32-bit halves)
+        a1, a0 = lo >> s32, lo & m32
+        p00, p01, p10 = a0 * l0, a0 * l1, a1 * l0
+        mid = (p00 >> s32) + (p01 & m32) + (p10 & m32)
+        high = a1 * l1 + (p01 >> s32) + (p10 >> s32) + (mid >> s32)
+        high += lo * mult_hi + hi * mult_lo
+        low = lo * mult_lo + inc_lo
+        high += inc_hi + (low < inc_lo)
+        return high, low
 
-def first_randoms(words: np.ndarray, n: int) -> list[float]:
-    """The first ``n`` numbers ``Generator.random()`` draws from the generator
-    :func:`stream` makes from ``words`` (:func:`stream_words`): the top 53 bits of each
-    output over 2**53 (``random(n)`` draws the same)."""
-    w0, w1, w2, w3 = words.tolist()
-    inc = ((w2 << 65) | (w3 << 1) | 1) & _M128
-    s = ((((w0 << 64) | w1) + inc) * _PCG_MULT2 + inc * _PCG_PLUS1) & _M128
-    x = ((s >> 64) ^ s) & _M64
-    r = s >> 122
-    out = [((((x >> r) | (x << (64 - r))) & _M64) >> 11) * _DOUBLE]
-    for _ in range(n - 1):
-        s = (s * _PCG_MULT + inc) & _M128
-        x = ((s >> 64) ^ s) & _M64
-        r = s >> 122
-        out.append(((((x >> r) | (x << (64 - r))) & _M64) >> 11) * _DOUBLE)
+    # pcg64_srandom_r: state 0, a step (the increment), the initial state added, a step
+    lo = inc_lo + words[:, 1]
+    hi = inc_hi + words[:, 0] + (lo < inc_lo)
+    hi, lo = step(hi, lo)
+    out = np.empty((count, k), dtype=np.uint64)
+    for j in range(k):  # a step, then XSL-RR of the new state
+        hi, lo = step(hi, lo)
+        x = hi ^ lo
+        r = hi >> u64(58)
+        out[:, j] = (x >> r) | (x << ((u64(64) - r) & s63))
     return out
 
 
-def poisson_integers(words: np.ndarray, lam: float, n: int, most: int) -> list[int] | None:
-    """What the generator :func:`stream` makes from ``words`` draws first for
-    ``k = poisson(lam)`` (``0 < lam < 10``: numpy's multiplication method, uniforms
-    multiplied until the product is at most ``exp(-lam)``), then ``integers(0, n)`` ``k``
-    times (``2 <= n < 2**32``: Lemire's bounded draw on 32-bit halves, the lower half of an
-    output first and the upper one kept for the next, as numpy's ``next_uint32``; a scalar
-    draw and an array's take the same halves): those ``k`` integers, or None when ``k`` is
-    above ``most`` (nothing is kept: the generator draws it all again)."""
-    state, inc = _pcg64_start(words)
+def poisson_integers(outputs: list[int], lam: float, n: int) -> list[int] | None:
+    """What a generator whose first 64-bit outputs are ``outputs`` (:func:`hour_outputs`)
+    draws first for ``k = poisson(lam)`` (``0 < lam < 10``: numpy's multiplication method,
+    uniforms multiplied until the product is at most ``exp(-lam)``), then
+    ``integers(0, n)`` ``k`` times (``2 <= n < 2**32``: Lemire's bounded draw on 32-bit
+    halves, the lower half of an output first and the upper one kept for the next, as
+    numpy's ``next_uint32``; a scalar draw and an array's take the same halves): those ``k``
+    integers, or None when they need more outputs than given."""
     enlam = math.exp(-lam)
     k = 0
     prod = 1.0
-    while True:
-        state = (state * _PCG_MULT + inc) & _M128
-        x = ((state >> 64) ^ state) & _M64
-        r = state >> 122
-        prod *= ((((x >> r) | (x << (64 - r))) & _M64) >> 11) * _DOUBLE
+    it = iter(outputs)
+    for w in it:
+        prod *= (w >> 11) * _DOUBLE
         if prod > enlam:
             k += 1
         else:
             break
-    if k > most:
+    else:
         return None
     out = []
     half = -1  # the upper half of the last output, while unused
@@ -356,10 +359,9 @@ def poisson_integers(words: np.ndarray, lam: float, n: int, most: int) -> list[i
             if half >= 0:
                 v, half = half, -1
             else:
-                state = (state * _PCG_MULT + inc) & _M128
-                x = ((state >> 64) ^ state) & _M64
-                r = state >> 122
-                w = ((x >> r) | (x << (64 - r))) & _M64
+                w = next(it, -1)
+                if w < 0:
+                    return None
                 v, half = w & _M32, w >> 32
             m = v * n
             leftover = m & _M32
@@ -374,29 +376,31 @@ def poisson_integers(words: np.ndarray, lam: float, n: int, most: int) -> list[i
 
 
 class LazyStream:
-    """The stream :func:`stream` makes from ``words``, its generator made only when more
-    than its first uniforms are drawn (:meth:`uniforms`: :func:`first_randoms`, without the
-    generator; the generator then draws them again, which leaves it in the same state)."""
+    """The stream ``stream(seed, name, hour)`` whose first 64-bit outputs are ``outputs``
+    (:func:`hour_outputs`), its generator made only when more than those are drawn
+    (:meth:`uniforms`; the generator then draws them again, which leaves it in the same
+    state)."""
 
-    __slots__ = ("_drawn", "_generator", "_words")
+    __slots__ = ("_drawn", "_generator", "_hour", "_name", "_outputs", "_seed")
 
-    def __init__(self, words: np.ndarray):
-        self._words = words
+    def __init__(self, outputs: list[int], seed: int, name: str, hour: int):
+        self._outputs = outputs
+        self._seed, self._name, self._hour = seed, name, hour
         self._drawn = 0
         self._generator: np.random.Generator | None = None
 
     def uniforms(self, n: int) -> list[float]:
         """``Generator.random(n).tolist()`` (the first draws of the stream: Python's)."""
-        if self._drawn or self._generator is not None:
+        if self._drawn or self._generator is not None or n > len(self._outputs):
             return self.generator().random(n).tolist()
         self._drawn = n
-        return first_randoms(self._words, n)
+        return [(w >> 11) * _DOUBLE for w in self._outputs[:n]]
 
     def generator(self) -> np.random.Generator:
         """The stream's generator, in the state the draws so far left (made once)."""
         g = self._generator
         if g is None:
-            g = self._generator = _GENERATOR(_PCG64(_SeedWords(self._words)))
+            g = self._generator = stream(self._seed, self._name, self._hour)
             if self._drawn:
                 g.random(self._drawn)
         return g

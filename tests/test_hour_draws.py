@@ -1,8 +1,9 @@
-"""A quiet hour's draws on Python numbers (``sim/rng.py``: :func:`first_randoms`,
-:func:`poisson_integers`, :class:`LazyStream`) and their users in the consumers' hour
-(organic discovery without its generator, the few-exposure way's first numbers): the same
-numbers numpy's generator of the stream gives, the generator left in the same state, and the
-same books, wishes and orders as the numpy way's, over varied worlds."""
+"""A quiet hour's draws on Python numbers (``sim/rng.py``: :func:`hour_outputs`,
+:func:`poisson_integers`, :class:`LazyStream`; the tables of
+``sim/agents/consumer_tables.py``) and their users in the consumers' hour (organic discovery
+without its generator, the few-exposure way's first numbers): the same numbers numpy's
+generator of the stream gives, the generator left in the same state, and the same books,
+wishes and orders as the numpy way's, over varied worlds."""
 
 from __future__ import annotations
 
@@ -12,69 +13,78 @@ import numpy as np
 import pytest
 
 import sim
+import sim.agents.consumer_tables as consumer_tables
 import sim.agents.consumers as consumers
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO, CH_WOM
-from sim.rng import (
-    LazyStream,
-    first_randoms,
-    generator,
-    poisson_integers,
-    stream,
-    stream_words,
-)
+from sim.rng import LazyStream, generator, hour_outputs, poisson_integers, stream
 from tests.conftest import offer_books, wish_books
 
 _BOUNDS = [2, 3, 6, 7, 600, 10_000, 2**31, 2**31 + 1, 3 * 2**30, 2**32 - 1]
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_first_uniforms_are_numpys(seed):
-    r = np.random.default_rng(seed)
-    for _ in range(300):
-        root, hour = int(r.integers(0, 2**62)), int(r.integers(0, 3000))
-        name = ("organic", "consumers", "x")[int(r.integers(0, 3))]
-        n = int(r.integers(1, 6))
-        want = stream(root, name, hour).random(n).tolist()
-        assert first_randoms(stream_words(root, name, hour), n) == want
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**40 + 7, 2**64 + 3])
+def test_hours_first_outputs_are_numpys(seed):
+    """Every hour's first outputs, all hours at once, are its generator's ``random_raw``
+    (hours from 0, across a block of 256, near 2**32; names of every stream kind)."""
+    for name, start, count in (
+        ("organic", 0, 300),
+        ("consumers", 250, 20),
+        ("x", 2**32 - 5, 5),
+        ("consumers", 7, 1),
+    ):
+        table = hour_outputs(seed, name, start, count, 5)
+        assert table.shape == (count, 5) and table.dtype == np.uint64
+        for h in range(start, start + count, 1 + count // 40):
+            raw = stream(seed, name, h).bit_generator.random_raw(5).tolist()
+            assert table[h - start].tolist() == raw
+    for start, count in ((-1, 3), (2**32 - 2, 3)):
+        with pytest.raises(ValueError, match="outside"):
+            hour_outputs(seed, "organic", start, count, 2)
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_poisson_then_integers_are_numpys(seed):
     """``k = poisson(lam)`` then ``k`` bounded integers, scalar or as an array: the same
     numbers as numpy's (means 1e-9 to just below 10, bounds up to 2**32 - 1, rejections
-    near 2**31 and 2**32); None above ``most``."""
+    near 2**31 and 2**32); None when the outputs given run out."""
     r = np.random.default_rng(seed)
-    sizes = set()
+    sizes, short = set(), 0
     for i in range(600):
         root, hour = int(r.integers(0, 2**40)), int(r.integers(0, 3000))
         lam = float((r.uniform(0, 10), 0.8333333333333334, 9.999999999, 1e-9, 4.0)[i % 5])
         n = int(r.choice(_BOUNDS)) if i % 3 else int(r.integers(2, 2**32))
-        most = int(r.integers(0, 16))
+        given = int(r.integers(1, 12))
+        g = stream(root, "organic", hour)
+        outputs = g.bit_generator.random_raw(given).tolist()
         g = stream(root, "organic", hour)
         k = int(g.poisson(lam))
-        got = poisson_integers(stream_words(root, "organic", hour), lam, n, most)
-        if k > most:
-            assert got is None
-            continue
-        sizes.add(k)
         if i % 2:
             want = [int(g.integers(0, n)) for _ in range(k)]
         else:
             want = g.integers(0, n, k).tolist() if k else []
+        got = poisson_integers(outputs, lam, n)
+        used = stream(root, "organic", hour)
+        used.bit_generator.random_raw(given)
+        if got is None:  # the outputs given did not reach as far as numpy's draws
+            short += 1
+            assert g.bit_generator.state["state"] != used.bit_generator.state["state"]
+            continue
+        sizes.add(k)
         assert got == want
-    assert {0, 1, 2, 3} <= sizes
+    assert {0, 1, 2, 3} <= sizes and short > 10
 
 
 def test_lazy_stream_leaves_numpys_state():
     """A :class:`LazyStream`'s Python uniforms, then its generator: the numbers and the
-    state of numpy's generator after the same draws (uniforms after the generator is made
-    are the generator's)."""
+    state of numpy's generator after the same draws (uniforms after the generator is made,
+    or more than its outputs, are the generator's)."""
+    table = hour_outputs(9, "consumers", 0, 200, 4).tolist()
     for hour in range(200):
-        n = 1 + hour % 4
+        n = 1 + hour % 5
         g = stream(9, "consumers", hour)
-        lazy = LazyStream(stream_words(9, "consumers", hour))
+        lazy = LazyStream(table[hour], 9, "consumers", hour)
         assert lazy.uniforms(n) == g.random(n).tolist()
         if hour % 3 == 0:
             assert lazy.uniforms(2) == g.random(2).tolist()  # the generator's own
@@ -82,7 +92,7 @@ def test_lazy_stream_leaves_numpys_state():
             assert generator(lazy).poisson(1.5, 3).tolist() == g.poisson(1.5, 3).tolist()
         assert generator(lazy).bit_generator.state == g.bit_generator.state
         assert generator(lazy) is generator(lazy)
-        fresh = LazyStream(stream_words(9, "consumers", hour))
+        fresh = LazyStream(table[hour], 9, "consumers", hour)
         made = generator(fresh)  # made before any draw: the stream itself
         assert made.bit_generator.state == stream(9, "consumers", hour).bit_generator.state
         assert fresh.uniforms(1) == stream(9, "consumers", hour).random(1).tolist()
@@ -110,7 +120,7 @@ def test_organic_discovery_without_its_generator(base_model, products, n, monkey
     pop._sale_span = None
     sizes = set()
     for hour in range(80):
-        lam = (0.9, 3.0, 9.5, 10.0, 14.0, 1e-6)[hour % 6] / products
+        lam = (0.9, 1.9, 0.4, 3.0, 10.0, 1e-6)[hour % 6] / products
         rate = {"exposure_rate_per_day": 24 * lam / n}
         pop.cfg = pop.cfg.model_copy(update={"organic": pop.cfg.organic.model_copy(update=rate)})
         got = pop.organic_exposures(hour)
@@ -122,7 +132,22 @@ def test_organic_discovery_without_its_generator(base_model, products, n, monkey
         for a, b in ((got.consumers, want.consumers), (got.skus, want.skus)):
             assert a.tobytes() == b.tobytes() and a.dtype == b.dtype
         assert (got.channel, got.kol) == (want.channel, want.kol) == (CH_ORGANIC, -1)
-    assert {1, 2} <= sizes and max(sizes) > consumers._PY_ORGANIC
+    assert {1, 2, 3, 4} <= sizes  # (4: more than the hour's first outputs hold)
+
+
+def test_tables_of_first_outputs_follow_the_hours(base_model, monkeypatch):
+    """The population's tables of the hours' first outputs: each hour's row is its
+    stream's (tables of a few hours, across their edges, a run's last hour, hours outside
+    the run: None)."""
+    monkeypatch.setattr(consumer_tables, "_OUTPUT_HOURS", 13)  # the last: 39-47
+    pop = copy.deepcopy(base_model).population
+    horizon = pop.model.horizon_hours
+    for hour in [0, 12, 13, 3, 20, 26, 14, horizon - 1, horizon - 8, 40, 39]:
+        for name, k in consumer_tables._FIRST_OUTPUTS.items():
+            raw = stream(pop.model.seed, name, hour).bit_generator.random_raw(k).tolist()
+            assert pop._hour_outputs(name, hour) == raw
+    assert pop._hour_outputs("organic", horizon) is None
+    assert pop._hour_outputs("organic", -1) is None
 
 
 def _books(m) -> list:
@@ -149,7 +174,7 @@ def test_an_hour_of_few_exposures_decides_as_with_numpys_generator(seed, monkeyp
     """``decide`` on hours of 0-6 fresh exposures (with revisits due or none; wishes likely
     or not; several units per order or one), its first numbers on Python numbers and organic
     discovery without its generator, against the same hours with numpy's generators
-    (``_LAZY_FEW`` 0, ``_PY_ORGANIC`` -1): the same books, and every hour's streams left in
+    (``_LAZY_FEW`` 0, ``_PY_ORGANIC`` 0): the same books, and every hour's streams left in
     the same state (the consumers' generator made afterwards, if it was not)."""
     r = np.random.default_rng(seed)
     over = ["market.n_consumers=800", "run.horizon_hours=120"]
@@ -186,8 +211,8 @@ def test_an_hour_of_few_exposures_decides_as_with_numpys_generator(seed, monkeyp
             made.append((key, g))
             return g
 
-        def kept_lazy(words, made=made, real=real_lazy):
-            lazy = real(words)
+        def kept_lazy(*args, made=made, real=real_lazy):
+            lazy = real(*args)
             made.append((("lazy",), lazy))
             return lazy
 
@@ -196,7 +221,7 @@ def test_an_hour_of_few_exposures_decides_as_with_numpys_generator(seed, monkeyp
             mp.setattr(consumers, "LazyStream", kept_lazy)
             if long:
                 mp.setattr(consumers, "_LAZY_FEW", 0)
-                mp.setattr(consumers, "_PY_ORGANIC", -1)
+                mp.setattr(consumers, "_PY_ORGANIC", 0.0)
             w.population.decide(hour, copy.deepcopy(fresh))
         states = [generator(g).bit_generator.state for key, g in made if key[-2:-1] != ("organic",)]
         got.append((_books(w), states))

@@ -193,19 +193,21 @@ def test_per_product_factors_are_the_per_exposure_ones():
 
 
 def test_no_organic_stream_is_made_when_organic_discovery_cannot_draw(monkeypatch):
+    import sim.agents.consumer_tables as tables
+
     made = []
-    real, real_words = consumers.stream, consumers.stream_words
+    real, real_outputs = consumers.stream, tables.hour_outputs
 
     def counting(seed, *identity):
         made.append(identity[0])
         return real(seed, *identity)
 
-    def counting_words(seed, *identity):  # a stream drawn from without its generator
-        made.append(identity[0])
-        return real_words(seed, *identity)
+    def counting_outputs(seed, name, *span):  # streams drawn from without their generator
+        made.append(name)
+        return real_outputs(seed, name, *span)
 
     monkeypatch.setattr(consumers, "stream", counting)
-    monkeypatch.setattr(consumers, "stream_words", counting_words)
+    monkeypatch.setattr(tables, "hour_outputs", counting_outputs)
     off = ["market.n_consumers=2000", "run.horizon_hours=48"]
     sim.run(sim.compose(None, [*off, "market.organic.exposure_rate_per_day=0"]), seed=1)
     assert "organic" not in made and "population" in made

@@ -68,7 +68,7 @@ from sim.orders import (
     DELIVERED,
     PICKED,
 )
-from sim.rng import LazyStream, generator, poisson_integers, stream, stream_words
+from sim.rng import LazyStream, generator, poisson_integers, stream
 from sim.social_graph import SocialGraph, _Choice, build
 
 if TYPE_CHECKING:
@@ -79,8 +79,10 @@ ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
 # the ledger counter of each cause of a lost sale
 LOST_CAUSES = {SOLD_OUT: "lost_sold_out", TOO_SLOW: "lost_too_slow", LEFT: "lost_left"}
-# organic discovery's hour draws up to this many exposures on Python numbers (more: numpy)
-_PY_ORGANIC = 12
+# organic discovery's hour draws on Python numbers from its stream's first outputs
+# (consumer_tables._FIRST_OUTPUTS: up to 3 exposures) when its mean is below this (above,
+# or more exposures: numpy's generator)
+_PY_ORGANIC = 2.0
 # an hour of up to this many fresh exposures draws its wish numbers on Python numbers
 # (sim.rng.LazyStream: its generator made only if more is drawn)
 _LAZY_FEW = 4
@@ -205,9 +207,9 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             return Exposures(rng.integers(0, self.n, k), skus, CH_ORGANIC, -1)
         lam = rate / HOURS_PER_DAY * self.n * len(launched)
         if rng is None:
-            if len(launched) == 1 and 0.0 < lam < 10.0 and 2 <= self.n <= 0xFFFFFFFF:
-                words = stream_words(self.model.seed, "organic", hour)
-                drawn = poisson_integers(words, lam, self.n, _PY_ORGANIC)
+            if len(launched) == 1 and 0.0 < lam < _PY_ORGANIC and 2 <= self.n <= 0xFFFFFFFF:
+                outputs = self._hour_outputs("organic", hour)
+                drawn = None if outputs is None else poisson_integers(outputs, lam, self.n)
                 if drawn is not None:
                     if not drawn:
                         return None
@@ -265,8 +267,9 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # quiet hour's exposure ends in no wish: one number)
         total = sum(map(len, fresh))
         rng: np.random.Generator | LazyStream
-        if 0 < total <= _LAZY_FEW:
-            rng = LazyStream(stream_words(m.seed, "consumers", hour))
+        outputs = self._hour_outputs("consumers", hour) if 0 < total <= _LAZY_FEW else None
+        if outputs is not None:
+            rng = LazyStream(outputs, m.seed, "consumers", hour)
         else:
             rng = stream(m.seed, "consumers", hour)
 
