@@ -226,3 +226,47 @@ def test_an_hour_of_few_exposures_decides_as_with_numpys_generator(seed, monkeyp
         states = [generator(g).bit_generator.state for key, g in made if key[-2:-1] != ("organic",)]
         got.append((_books(w), states))
     assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_exposure_decides_as_the_few_exposure_way(base_model, seed):
+    """``_one_wish`` (an hour of one exposure) against ``_few_wish_rows`` of lists of one,
+    on copies of a varied world: whether a wish, the books' bytes (counts, states, wishes
+    per view, demand lost) and the generator's state; appeals of ``-0.0`` (a content view's
+    wishes per view: ``+0.0``), NaN, clipped; prices off the reference; every state;
+    counts at the saturation; products not on sale; with and without fatigue."""
+    r = np.random.default_rng(seed)
+    world = copy.deepcopy(base_model)
+    pop, P = world.population, world.n_sku
+    pop.exposure_count[:] = r.choice([0, 1, 4, 9_999, 10_000, 65_535], size=pop.state.shape)
+    pop.state[:] = r.choice([0, 0, 1, 2, 3], size=pop.state.shape)
+    fb = world.feedback
+    fb.disappointed[:] = r.integers(0, 3, (2, P))
+    fb.good[:], fb.bad[:] = r.integers(0, 20, P), r.integers(0, 20, P)
+    fb._multiplier = None
+    world.appeal = world.appeal * r.choice([-0.0, 1.0, 40.0, np.nan], P)
+    if seed % 2:
+        world.price_ratio = r.uniform(0.6, 1.4, P)
+    if seed % 3 == 0:
+        plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
+        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+        pop._seen_tables = None
+    if seed % 5 == 1:
+        world.sellable_from = world.sellable_from.copy()
+        world.sellable_from[0] = 1_000
+        pop._sale_span = None
+    for i in range(30):
+        c, s = int(r.integers(0, 600)), int(r.integers(0, P))
+        ch = int(r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM]))
+        kol = int(r.integers(-1, len(world.kol_trust)))
+        hour = int(r.integers(0, 48))
+        got = []
+        for one in (True, False):
+            w = copy.deepcopy(world)
+            g = stream(seed, "one", i)
+            if one:
+                wished = w.population._one_wish(hour, c, s, ch, kol, g)
+            else:
+                wished = bool(w.population._few_wish_rows(hour, [c], [s], [ch], [kol], g, None))
+            got.append((wished, wish_books(w), g.bit_generator.state))
+        assert got[0] == got[1]

@@ -166,7 +166,7 @@ class WishDecisions(HourTables):
         lists of one, without gathering the batches)."""
         b = fresh[0] if len(fresh) == 1 else next(b for b in fresh if len(b))
         c, s = b.consumers.item(0), b.skus.item(0)
-        if not self._few_wish_rows(hour, [c], [s], [b.channel], [b.kol], rng, None):
+        if not self._one_wish(hour, c, s, b.channel, b.kol, rng):
             return None
         return (
             np.array([c], np.int64),
@@ -174,6 +174,53 @@ class WishDecisions(HourTables):
             np.array([b.channel], np.int8),
             np.array([b.kol], np.int32),
         )
+
+    def _one_wish(
+        self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
+    ) -> bool:
+        """:meth:`_few_wish_rows` of one exposure (consumer ``c``, product ``s``, channel
+        ``ch``, KOL ``kol``; lists of one, whole, without a chunk's books): whether it
+        becomes a wish. The same float operations in the same order, the same books (its
+        count and the feedback's) and the same draw, without the groups' bookkeeping."""
+        m = self.model
+        if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
+            return False  # a product not on sale yet: the exposure is dropped
+        key = c if m.n_sku == 1 else c * m.n_sku + s
+        x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
+        e = float(np.exp(x)) if x else 1.0  # exp(±0.0) is 1.0 (numpy's exp: its bits)
+        u = rng.uniforms(1)[0] if type(rng) is LazyStream else rng.random()
+        ec, state = self._flat_books()
+        count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
+        if count > _MAX_SEEN:
+            count = _MAX_SEEN
+        ec[key] = count
+        st = state.item(key)
+        fb = m.feedback
+        content = ch in _CONTENT
+        if st != NONE and st != WARNED:  # bought or waiting: a chance of 0.0 (drawn)
+            if content:
+                fb.note_conversion_of({s: 1}, {})
+            return False
+        boost, fatigue = self._seen_factors()
+        q = m.channel_conversion.item(ch) * m.appeal.item(s)
+        if kol >= 0:
+            q *= m.kol_trust.item(kol)
+        q *= e
+        q *= self._novelty(s, hour)
+        q *= boost.item(count)
+        if fatigue is not None:
+            q *= fatigue.item(count)
+        plain = min(q, 1.0)
+        q *= fb.conversion_multiplier().item(s)
+        if st == WARNED:
+            q *= 1.0 - fb.cfg.warning_effect
+        q = min(q, 1.0)
+        if content:  # from 0.0, as np.bincount's: -0.0 gives +0.0
+            fb.note_conversion_of({s: 1}, {s: 0.0 + q})
+        lost = plain - q
+        if lost > 0:  # nothing lost adds nothing
+            fb.add_demand_lost_of({s: lost})
+        return u < q
 
     def _wishes_in_chunks(self, hour: int, fresh: list[Exposures], rng: np.random.Generator):
         """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for
