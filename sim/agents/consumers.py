@@ -248,10 +248,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
         batches = list(content) + self._scheduled.pop(hour, [])
-        organic = None
-        if self.cfg.organic.exposure_rate_per_day > 0 and len(self._on_sale(hour).ids):
-            # the hour's stream is made only when organic discovery can draw from it
-            organic = self.organic_exposures(hour)
+        # (the hour's organic stream is made only when organic discovery can draw from it)
+        organic = self.organic_exposures(hour)
         if organic is not None:
             batches.append(organic)
         if self.cfg.word_of_mouth.mixing == "fully_mixed":
