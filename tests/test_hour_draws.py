@@ -270,3 +270,45 @@ def test_one_exposure_decides_as_the_few_exposure_way(base_model, seed):
                 wished = bool(w.population._few_wish_rows(hour, [c], [s], [ch], [kol], g, None))
             got.append((wished, wish_books(w), g.bit_generator.state))
         assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_few_exposures_of_one_product_at_the_reference_price(seed):
+    """A world of one product at exactly its reference price skips the price factor's
+    arguments (every ``-s·0.0`` is ``±0.0`` while every sensitivity is finite): the same
+    wishes, books and generator state as the numpy way, with sensitivities finite or some
+    NaN or infinite (a column replaced), the price ratio at 1 or just off it."""
+    from tests.test_few_exposures import _few_against_numpy
+
+    r = np.random.default_rng(seed)
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=600", "run.horizon_hours=48"])
+    world = ViralChainModel(cfg, seed)
+    pop = world.population
+    assert world.n_sku == 1
+    pop.exposure_count[:] = r.choice([0, 1, 4, 9_999], size=pop.state.shape)
+    pop.state[:] = r.choice([0, 0, 0, 1, 3], size=pop.state.shape)
+    world.appeal = world.appeal * r.choice([1.0, 30.0])
+    if seed % 4 == 1:
+        world.price_ratio = np.array([np.nextafter(1.0, 2.0)])
+    else:
+        world.price_ratio = np.ones(1)
+    if seed % 3 == 2:
+        sens = pop.price_sensitivity.copy()
+        sens[r.integers(0, 600, 200)] = r.choice([np.nan, np.inf, -np.inf], 200)
+        pop.price_sensitivity = sens
+    k = int(r.integers(2, 33))
+    cons = r.integers(0, 600, k).astype(np.int64)
+    if seed % 2:
+        cons[: k // 2] = cons[k // 2 : 2 * (k // 2)]  # repeated consumers
+    channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
+    kols = np.where(r.random(k) < 0.5, r.integers(0, len(world.kol_trust), k), -1)
+    _few_against_numpy(
+        world,
+        int(r.integers(0, 48)),
+        cons,
+        np.zeros(k, np.int64),
+        channels,
+        kols.astype(np.int32),
+        stream(seed, "few-one"),
+        "_few_wish_rows",
+    )

@@ -621,8 +621,13 @@ class WishDecisions(HourTables):
             exps = [float(np.exp(x)) if x else 1.0]
             order: list[int] = [0]
         else:  # in one call
-            args = [-sensitivity.item(consumers[i]) * (price_ratio.item(skus[i]) - 1.0) for i in at]
-            exps = np.exp(np.array(args, dtype=np.float64)).tolist() if any(args) else [1.0] * n
+            if P == 1 and price_ratio.item(0) == 1.0 and self._finite_sensitivity():
+                exps = [1.0] * n  # every argument -s·0.0 is ±0.0 (s finite): exp gives 1.0
+            else:
+                args = [
+                    -sensitivity.item(consumers[i]) * (price_ratio.item(skus[i]) - 1.0) for i in at
+                ]
+                exps = np.exp(np.array(args, dtype=np.float64)).tolist() if any(args) else [1.0] * n
             order = sorted(range(n), key=flat.__getitem__)
         size: dict[int, int] | None = None  # each key's exposures (None: one each)
         if n > 1 and len(set(flat)) < n:
