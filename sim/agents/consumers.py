@@ -247,23 +247,29 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
     def decide(self, hour: int, content: list[Exposures]) -> None:
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
-        batches = list(content) + self._scheduled.pop(hour, [])
+        scheduled = self._scheduled.pop(hour, None)
         # (the hour's organic stream is made only when organic discovery can draw from it)
         organic = self.organic_exposures(hour)
-        if organic is not None:
-            batches.append(organic)
-        if self.cfg.word_of_mouth.mixing == "fully_mixed":
-            imitation = self.imitation_exposures(stream(m.seed, "imitation", hour))
-            if imitation is not None:
-                batches.append(imitation)
-        fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
-        revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
-        if not fresh and not revisits:
+        if content or scheduled or self.cfg.word_of_mouth.mixing == "fully_mixed":
+            batches = [*content, *(scheduled or ())]
+            if organic is not None:
+                batches.append(organic)
+            if self.cfg.word_of_mouth.mixing == "fully_mixed":
+                imitation = self.imitation_exposures(stream(m.seed, "imitation", hour))
+                if imitation is not None:
+                    batches.append(imitation)
+            fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
+            revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
+            if not fresh and not revisits:
+                return
+            total = sum(map(len, fresh))
+        elif organic is None:  # a quiet hour without organic discovery
             return
+        else:  # the usual quiet hour: organic discovery's exposures (at least one) alone
+            fresh, revisits, total = [organic], [], len(organic)
         # drawn from below: created only then; an hour of a few exposures draws its first
         # numbers on Python numbers, its generator made only if more is drawn (the usual
         # quiet hour's exposure ends in no wish: one number)
-        total = sum(map(len, fresh))
         rng: np.random.Generator | LazyStream
         outputs = self._hour_outputs("consumers", hour) if 0 < total <= _LAZY_FEW else None
         if outputs is not None:
