@@ -312,3 +312,21 @@ def test_few_exposures_of_one_product_at_the_reference_price(seed):
         stream(seed, "few-one"),
         "_few_wish_rows",
     )
+
+
+def test_debug_mode_checks_the_hours_first_outputs():
+    """Debug mode holds each hour's row of the tables of first outputs to its stream's
+    first outputs: a row written in place is found the hour it is read."""
+    from sim.invariants import InvariantError
+
+    cfg = sim.compose(
+        None, ["market.n_consumers=3000", "run.horizon_hours=60", "run.debug_invariants=true"]
+    )
+    m = ViralChainModel(cfg, 1)
+    m.run_for(10)  # every hour checked: the rows hold
+    tables = m.population._output_tables
+    assert tables is not None and "organic" in tables
+    start, rows = tables["organic"]
+    rows[m.hour - start][0] ^= 1
+    with pytest.raises(InvariantError, match="organic's first outputs"):
+        m.run_for(1)

@@ -27,7 +27,7 @@ import numpy as np
 from sim.agents.consumer_tables import _MAX_SEEN, HourTables
 from sim.content import Exposures
 from sim.orders import CH_LIVE, CH_VIDEO
-from sim.rng import LazyStream, generator
+from sim.rng import LazyStream, generator, stream
 from sim.social_graph import _stable_order
 
 if TYPE_CHECKING:
@@ -81,7 +81,9 @@ class WishDecisions(HourTables):
     def check_kept_answers(self) -> None:
         """Raise if an answer kept by :meth:`_finite_sensitivity` or :meth:`_unsigned_boost`
         is not what its array gives now (debug mode: they are worked out again only for an
-        array replaced, so values written into the array in place would leave them stale)."""
+        array replaced, so values written into the array in place would leave them stale),
+        or if the hour's row of a table of first outputs (:meth:`_hour_outputs`) is not its
+        stream's first outputs."""
         from sim.invariants import InvariantError
 
         hour = self.model.hour
@@ -91,6 +93,13 @@ class WishDecisions(HourTables):
         boost = self._boost_known
         if boost is not None and boost[1] != bool((boost[0] >= 0.0).all()):
             raise InvariantError(f"hour {hour}: stale answer: the repeat boost at least 0")
+        for name, (start, rows) in (self._output_tables or {}).items():  # the hours' draws
+            if 0 <= hour - start < len(rows):
+                raw = stream(self.model.seed, name, hour).bit_generator.random_raw(len(rows[0]))
+                if rows[hour - start] != raw.tolist():
+                    raise InvariantError(
+                        f"hour {hour}: {name}'s first outputs are not its stream's"
+                    )
 
     def _wishes(
         self,
