@@ -15,6 +15,7 @@ import pytest
 import sim
 import sim.agents.consumer_tables as consumer_tables
 import sim.agents.consumers as consumers
+import sim.agents.wishes as wishes
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO, CH_WOM
@@ -330,3 +331,46 @@ def test_debug_mode_checks_the_hours_first_outputs():
     rows[m.hour - start][0] ^= 1
     with pytest.raises(InvariantError, match="organic's first outputs"):
         m.run_for(1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_runs_with_the_quiet_hours_shortcuts_are_the_long_ways(seed, tmp_path, monkeypatch):
+    """Whole runs of small worlds where organic discovery often makes wishes (its
+    conversion raised; its mean below ``_PY_ORGANIC``; several units per order in some):
+    with every quiet-hour shortcut, with the one organic exposure through its batch and
+    ``_wishes`` (``_ONE_SCALAR`` off) and with numpy's generators throughout
+    (``_LAZY_FEW`` 0, ``_PY_ORGANIC`` 0) and the numpy way of every wish decision
+    (``_SMALL_BATCH`` 0): the same tables, byte for byte."""
+    from tests.golden import _sha, runs_digest
+
+    over = [
+        "setup=" + ("flexible", "rigid")[seed % 2],
+        "market.n_consumers=1500",
+        "run.horizon_hours=240",
+        "market.organic.exposure_rate_per_day=0.03",
+        "market.organic.conversion_probability=0.6",
+    ]
+    if seed % 3 == 1:
+        over.append("market.consumer.units_per_order_mean=2.5")
+    cfg = sim.compose(None, over)
+    digests = []
+    for name, switches in (
+        ("all", {}),
+        ("batch", {"_ONE_SCALAR": False}),
+        ("numpy", {"_ONE_SCALAR": False, "_LAZY_FEW": 0, "_PY_ORGANIC": 0.0}),
+    ):
+        with monkeypatch.context() as mp:
+            for attr, value in switches.items():
+                mp.setattr(consumers, attr, value)
+            if name == "numpy":  # and the numpy way of every wish decision
+                mp.setattr(wishes, "_SMALL_BATCH", 0)
+            out = tmp_path / name
+            sim.run(cfg, seed=seed).write(out)
+        digests.append(
+            (
+                _sha(out / "timeseries.parquet"),
+                _sha(out / "events.parquet"),
+                runs_digest(__import__("pandas").read_parquet(out / "runs.parquet")),
+            )
+        )
+    assert digests[0] == digests[1] == digests[2]

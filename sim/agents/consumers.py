@@ -86,6 +86,9 @@ _PY_ORGANIC = 2.0
 # an hour of up to this many fresh exposures draws its wish numbers on Python numbers
 # (sim.rng.LazyStream: its generator made only if more is drawn)
 _LAZY_FEW = 4
+# a quiet hour's one organic exposure goes straight to the one-exposure decision, without
+# a batch (False: through its batch and _wishes, for the tests)
+_ONE_SCALAR = True
 
 
 def organic_multiplier(
@@ -184,12 +187,14 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
 
     # ------------------------------------------------------------------ demand
     def organic_exposures(
-        self, hour: int, rng: np.random.Generator | None = None
-    ) -> Exposures | None:
+        self, hour: int, rng: np.random.Generator | None = None, raw: bool = False
+    ) -> Exposures | list[int] | None:
         """Background discovery: the innovation term, drawn in O(exposures). ``rng``: the
         hour's organic stream (None: the stream named by the hour, made only when drawn
-        from; the usual quiet hour, one product and a mean below 10, draws on Python
-        numbers without its generator: :func:`sim.rng.poisson_integers`, the same numbers)."""
+        from; the usual quiet hour, one product and a mean below :data:`_PY_ORGANIC`, draws
+        on Python numbers without its generator: :func:`sim.rng.poisson_integers`, the same
+        numbers). ``raw``: such an hour's exposures as the list of consumers exposed to the
+        one product on sale (other hours: as always)."""
         rate = self.cfg.organic.exposure_rate_per_day
         on_sale = self._on_sale(hour)
         launched = on_sale.ids
@@ -213,6 +218,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if drawn is not None:
                     if not drawn:
                         return None
+                    if raw:
+                        return drawn
                     k = len(drawn)
                     skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
                     return Exposures(np.array(drawn, np.int64), skus, CH_ORGANIC, -1)
@@ -248,9 +255,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         """Turn this hour's exposures into wishes, then orders, substitutions or lost sales."""
         m = self.model
         scheduled = self._scheduled.pop(hour, None)
-        # (the hour's organic stream is made only when organic discovery can draw from it)
-        organic = self.organic_exposures(hour)
+        one = -1  # the consumer of a quiet hour's one exposure (organic), decided on scalars
         if content or scheduled or self.cfg.word_of_mouth.mixing == "fully_mixed":
+            # (the hour's organic stream is made only when organic discovery can draw from it)
+            organic = self.organic_exposures(hour)
             batches = [*content, *(scheduled or ())]
             if organic is not None:
                 batches.append(organic)
@@ -263,10 +271,23 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             if not fresh and not revisits:
                 return
             total = sum(map(len, fresh))
-        elif organic is None:  # a quiet hour without organic discovery
-            return
-        else:  # the usual quiet hour: organic discovery's exposures (at least one) alone
-            fresh, revisits, total = [organic], [], len(organic)
+        else:  # a quiet hour: organic discovery's exposures alone, if any
+            organic = self.organic_exposures(hour, raw=True)
+            if organic is None:
+                return
+            if type(organic) is list:  # the usual hour, drawn on Python numbers
+                if len(organic) == 1 and _ONE_SCALAR:
+                    one = organic[0]
+                else:
+                    ids32 = self._on_sale(hour).ids32
+                    organic = Exposures(
+                        np.array(organic, np.int64),
+                        np.repeat(ids32, len(organic)),
+                        CH_ORGANIC,
+                        -1,
+                    )
+            fresh, revisits = [organic], []
+            total = len(organic)
         # drawn from below: created only then; an hour of a few exposures draws its first
         # numbers on Python numbers, its generator made only if more is drawn (the usual
         # quiet hour's exposure ends in no wish: one number)
@@ -280,19 +301,24 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # content views, per SKU and region: integer counts, so added in any grouping (all
         # the hour's batches at once, or a large hour by slices) they give the same books;
         # an hour the one-product way decides books them with its wishes
-        coded = _coded_hour(m.n_sku, total)
-        views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
-        if len(views) > 1 and (total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK):
-            c = np.concatenate([b.consumers for b in views])
-            k = np.concatenate([b.skus for b in views])
-            m.ledger.add_region_flow("views", k, self.region[c], 1)
+        if one >= 0:  # (an organic exposure is no content view)
+            product = self._on_sale(hour).ids.item(0)
+            wish = self._one_wish_row(hour, one, product, CH_ORGANIC, -1, rng)
         else:
-            for b in views:
-                for a in range(0, len(b), _WISH_CHUNK):
-                    c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
-                    m.ledger.add_region_flow("views", k, self.region[c], 1)
-
-        wish = self._wishes(hour, fresh, rng, coded)
+            coded = _coded_hour(m.n_sku, total)
+            views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
+            if len(views) > 1 and (
+                total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK
+            ):
+                c = np.concatenate([b.consumers for b in views])
+                k = np.concatenate([b.skus for b in views])
+                m.ledger.add_region_flow("views", k, self.region[c], 1)
+            else:
+                for b in views:
+                    for a in range(0, len(b), _WISH_CHUNK):
+                        c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
+                        m.ledger.add_region_flow("views", k, self.region[c], 1)
+            wish = self._wishes(hour, fresh, rng, coded)
         if revisits:
             rv = _concat(revisits)
             m.ledger.intents_resolved(rv[1], rv[4])

@@ -124,9 +124,9 @@ class WishDecisions(HourTables):
         if total > min(_SMALL_BATCH, _WISH_CHUNK):  # (the few-exposure way takes either)
             rng = generator(rng)
         if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
-            rows = self._one_wish_row(hour, fresh, rng)
-            if rows is None:
-                return None
+            b = fresh[0] if len(fresh) == 1 else next(b for b in fresh if len(b))
+            c, s = b.consumers.item(0), b.skus.item(0)
+            return self._one_wish_row(hour, c, s, b.channel, b.kol, rng)
         elif total <= min(_SMALL_BATCH, _WISH_CHUNK):  # a few: on Python lists, not concatenated
             consumers_l: list[int] = []
             skus_l: list[int] = []
@@ -161,6 +161,11 @@ class WishDecisions(HourTables):
             rows = self._wishes_in_chunks(hour, fresh, rng)
             if rows is None:
                 return None
+        return self._with_quantities(rows, rng)
+
+    def _with_quantities(self, rows: tuple, rng: np.random.Generator | LazyStream) -> tuple:
+        """:meth:`_wishes`' answer from its rows (consumer, product, channel, KOL): each
+        wish's units (one, or one plus a Poisson draw) and its revisit flag (none)."""
         n_wish = len(rows[0])
         mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
         qty = np.ones(n_wish, dtype=np.int64)
@@ -169,20 +174,19 @@ class WishDecisions(HourTables):
         return (*rows, qty, np.zeros(n_wish, bool))
 
     def _one_wish_row(
-        self, hour: int, fresh: list[Exposures], rng: np.random.Generator | LazyStream
+        self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
     ):
-        """:meth:`_wishes`'s rows for an hour of one exposure (:meth:`_few_wish_rows` of
-        lists of one, without gathering the batches)."""
-        b = fresh[0] if len(fresh) == 1 else next(b for b in fresh if len(b))
-        c, s = b.consumers.item(0), b.skus.item(0)
-        if not self._one_wish(hour, c, s, b.channel, b.kol, rng):
+        """:meth:`_wishes` of an hour of one exposure (consumer ``c``, product ``s``,
+        channel ``ch``, KOL ``kol``; :meth:`_one_wish`), without gathering batches."""
+        if not self._one_wish(hour, c, s, ch, kol, rng):
             return None
-        return (
+        rows = (
             np.array([c], np.int64),
             np.array([s], np.int64),
-            np.array([b.channel], np.int8),
-            np.array([b.kol], np.int32),
+            np.array([ch], np.int8),
+            np.array([kol], np.int32),
         )
+        return self._with_quantities(rows, rng)
 
     def _one_wish(
         self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
