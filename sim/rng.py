@@ -396,6 +396,13 @@ class LazyStream:
         self._drawn = n
         return [(w >> 11) * _DOUBLE for w in self._outputs[:n]]
 
+    def first(self) -> float:
+        """``Generator.random()`` as the stream's first draw (:meth:`uniforms` of one)."""
+        if self._drawn or self._generator is not None or not self._outputs:
+            return self.generator().random()
+        self._drawn = 1
+        return (self._outputs[0] >> 11) * _DOUBLE
+
     def generator(self) -> np.random.Generator:
         """The stream's generator, in the state the draws so far left (made once)."""
         g = self._generator

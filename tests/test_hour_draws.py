@@ -93,6 +93,11 @@ def test_lazy_stream_leaves_numpys_state():
             assert generator(lazy).poisson(1.5, 3).tolist() == g.poisson(1.5, 3).tolist()
         assert generator(lazy).bit_generator.state == g.bit_generator.state
         assert generator(lazy) is generator(lazy)
+        firsts = LazyStream(table[hour], 9, "consumers", hour)
+        numpys = stream(9, "consumers", hour)
+        assert [firsts.first(), firsts.first()] == [numpys.random(), numpys.random()]
+        assert generator(firsts).bit_generator.state == numpys.bit_generator.state
+        assert LazyStream([], 9, "consumers", hour).first() == stream(9, "consumers", hour).random()
         fresh = LazyStream(table[hour], 9, "consumers", hour)
         made = generator(fresh)  # made before any draw: the stream itself
         assert made.bit_generator.state == stream(9, "consumers", hour).bit_generator.state

@@ -201,7 +201,7 @@ class WishDecisions(HourTables):
         key = c if m.n_sku == 1 else c * m.n_sku + s
         x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
         e = float(np.exp(x)) if x else 1.0  # exp(±0.0) is 1.0 (numpy's exp: its bits)
-        u = rng.uniforms(1)[0] if type(rng) is LazyStream else rng.random()
+        u = rng.first() if type(rng) is LazyStream else rng.random()
         ec, state = self._flat_books()
         count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
         if count > _MAX_SEEN:
