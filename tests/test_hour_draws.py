@@ -125,8 +125,8 @@ def test_organic_discovery_without_its_generator(base_model, products, n, monkey
     m.sellable_from = np.zeros(products, np.int64)
     pop._sale_span = None
     sizes = set()
-    for hour in range(80):
-        lam = (0.9, 1.9, 0.4, 3.0, 10.0, 1e-6)[hour % 6] / products
+    for hour in range(90):
+        lam = (0.9, 1.9, 0.4, 3.0, 8.3, 9.99, 10.0, 14.0, 1e-6)[hour % 9] / products
         rate = {"exposure_rate_per_day": 24 * lam / n}
         pop.cfg = pop.cfg.model_copy(update={"organic": pop.cfg.organic.model_copy(update=rate)})
         got = pop.organic_exposures(hour)
@@ -138,7 +138,7 @@ def test_organic_discovery_without_its_generator(base_model, products, n, monkey
         for a, b in ((got.consumers, want.consumers), (got.skus, want.skus)):
             assert a.tobytes() == b.tobytes() and a.dtype == b.dtype
         assert (got.channel, got.kol) == (want.channel, want.kol) == (CH_ORGANIC, -1)
-    assert {1, 2, 3, 4} <= sizes  # (4: more than the hour's first outputs hold)
+    assert {1, 2, 3, 4, 12} <= sizes  # (4 below a mean of 2: more than a row of 6 holds)
 
 
 def test_tables_of_first_outputs_follow_the_hours(base_model, monkeypatch):
@@ -149,11 +149,11 @@ def test_tables_of_first_outputs_follow_the_hours(base_model, monkeypatch):
     pop = copy.deepcopy(base_model).population
     horizon = pop.model.horizon_hours
     for hour in [0, 12, 13, 3, 20, 26, 14, horizon - 1, horizon - 8, 40, 39]:
-        for name, k in consumer_tables._FIRST_OUTPUTS.items():
+        for name, k in (("organic", 6), ("consumers", 4), ("organic", 32)):
             raw = stream(pop.model.seed, name, hour).bit_generator.random_raw(k).tolist()
-            assert pop._hour_outputs(name, hour) == raw
-    assert pop._hour_outputs("organic", horizon) is None
-    assert pop._hour_outputs("organic", -1) is None
+            assert pop._hour_outputs(name, hour, k) == raw
+    assert pop._hour_outputs("organic", horizon, 6) is None
+    assert pop._hour_outputs("organic", -1, 6) is None
 
 
 def _books(m) -> list:
@@ -331,8 +331,8 @@ def test_debug_mode_checks_the_hours_first_outputs():
     m = ViralChainModel(cfg, 1)
     m.run_for(10)  # every hour checked: the rows hold
     tables = m.population._output_tables
-    assert tables is not None and "organic" in tables
-    start, rows = tables["organic"]
+    assert tables is not None and ("organic", 6) in tables
+    start, rows = tables["organic", 6]
     rows[m.hour - start][0] ^= 1
     with pytest.raises(InvariantError, match="organic's first outputs"):
         m.run_for(1)
@@ -352,7 +352,7 @@ def test_runs_with_the_quiet_hours_shortcuts_are_the_long_ways(seed, tmp_path, m
         "setup=" + ("flexible", "rigid")[seed % 2],
         "market.n_consumers=1500",
         "run.horizon_hours=240",
-        "market.organic.exposure_rate_per_day=0.03",
+        f"market.organic.exposure_rate_per_day={(0.03, 0.12)[seed // 3]}",  # means 1.9, 7.5
         "market.organic.conversion_probability=0.6",
     ]
     if seed % 3 == 1:

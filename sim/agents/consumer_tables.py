@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
 _NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
-# the hours' streams whose first 64-bit outputs are worked out at once (sim.rng.hour_outputs),
-# how many outputs per hour, and for how many hours at most (bounds a long run's tables)
-_FIRST_OUTPUTS = {"organic": 6, "consumers": 4}
+# the hours whose streams' first 64-bit outputs are worked out at once, at most (bounds a
+# long run's tables; sim.rng.hour_outputs)
 _OUTPUT_HOURS = 1024
 _MAX_SEEN = 10_000  # exposure counts saturate here
 
@@ -42,25 +41,25 @@ class HourTables:
     _novelty_table: tuple[int, np.ndarray, list[list[float]]] | None
     _seen_tables: tuple[tuple[float, float, float], np.ndarray, np.ndarray | None] | None
     _flat_views: tuple[np.ndarray, np.ndarray] | None
-    # per stream name: the first hour of its table of first outputs and the table's rows
-    _output_tables: dict[str, tuple[int, list[list[int]]]] | None = None
+    # per stream name and width: the first hour of its table of first outputs and its rows
+    _output_tables: dict[tuple[str, int], tuple[int, list[list[int]]]] | None = None
 
-    def _hour_outputs(self, name: str, hour: int) -> list[int] | None:
-        """The first 64-bit outputs of the hour's stream ``stream(seed, name, hour)``
-        (:data:`_FIRST_OUTPUTS`), from a table of up to :data:`_OUTPUT_HOURS` hours of the
-        run made at once (:func:`sim.rng.hour_outputs`; None: an hour outside the run)."""
+    def _hour_outputs(self, name: str, hour: int, width: int) -> list[int] | None:
+        """The first ``width`` 64-bit outputs of the hour's stream ``stream(seed, name,
+        hour)``, from a table of up to :data:`_OUTPUT_HOURS` hours of the run made at once
+        (:func:`sim.rng.hour_outputs`; None: an hour outside the run)."""
         tables = self._output_tables
         if tables is None:
             tables = self._output_tables = {}
-        table = tables.get(name)
+        table = tables.get((name, width))
         if table is None or not 0 <= hour - table[0] < len(table[1]):
             m = self.model
             if not 0 <= hour < m.horizon_hours:
                 return None
             start = hour - hour % _OUTPUT_HOURS
             count = min(_OUTPUT_HOURS, m.horizon_hours - start)
-            rows = hour_outputs(m.seed, name, start, count, _FIRST_OUTPUTS[name]).tolist()
-            table = tables[name] = (start, rows)
+            rows = hour_outputs(m.seed, name, start, count, width).tolist()
+            table = tables[name, width] = (start, rows)
         return table[1][hour - table[0]]
 
     def _flat_books(self) -> tuple[np.ndarray, np.ndarray]:

@@ -79,10 +79,11 @@ ACCEPTED, SOLD_OUT, TOO_SLOW = 0, 1, 2
 LEFT = 3  # a lost sale's cause: still waiting to come back when the run ended
 # the ledger counter of each cause of a lost sale
 LOST_CAUSES = {SOLD_OUT: "lost_sold_out", TOO_SLOW: "lost_too_slow", LEFT: "lost_left"}
-# organic discovery's hour draws on Python numbers from its stream's first outputs
-# (consumer_tables._FIRST_OUTPUTS: up to 3 exposures) when its mean is below this (above,
-# or more exposures: numpy's generator)
-_PY_ORGANIC = 2.0
+# organic discovery's hour draws on Python numbers from its stream's first outputs when
+# its mean is below this (numpy's Poisson by multiplication; above: numpy's generator), from
+# rows of 6 outputs below a mean of 2 (up to 3 exposures), of 32 above (up to 20); an hour
+# needing more outputs than its row holds draws with numpy's generator
+_PY_ORGANIC = 10.0
 # an hour of up to this many fresh exposures draws its wish numbers on Python numbers
 # (sim.rng.LazyStream: its generator made only if more is drawn)
 _LAZY_FEW = 4
@@ -213,7 +214,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         lam = rate / HOURS_PER_DAY * self.n * len(launched)
         if rng is None:
             if len(launched) == 1 and 0.0 < lam < _PY_ORGANIC and 2 <= self.n <= 0xFFFFFFFF:
-                outputs = self._hour_outputs("organic", hour)
+                outputs = self._hour_outputs("organic", hour, 6 if lam < 2.0 else 32)
                 drawn = None if outputs is None else poisson_integers(outputs, lam, self.n)
                 if drawn is not None:
                     if not drawn:
@@ -292,7 +293,9 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # numbers on Python numbers, its generator made only if more is drawn (the usual
         # quiet hour's exposure ends in no wish: one number)
         rng: np.random.Generator | LazyStream
-        outputs = self._hour_outputs("consumers", hour) if 0 < total <= _LAZY_FEW else None
+        outputs = (
+            self._hour_outputs("consumers", hour, _LAZY_FEW) if 0 < total <= _LAZY_FEW else None
+        )
         if outputs is not None:
             rng = LazyStream(outputs, m.seed, "consumers", hour)
         else:

@@ -93,7 +93,7 @@ class WishDecisions(HourTables):
         boost = self._boost_known
         if boost is not None and boost[1] != bool((boost[0] >= 0.0).all()):
             raise InvariantError(f"hour {hour}: stale answer: the repeat boost at least 0")
-        for name, (start, rows) in (self._output_tables or {}).items():  # the hours' draws
+        for (name, _), (start, rows) in (self._output_tables or {}).items():  # hours' draws
             if 0 <= hour - start < len(rows):
                 raw = stream(self.model.seed, name, hour).bit_generator.random_raw(len(rows[0]))
                 if rows[hour - start] != raw.tolist():
