@@ -176,7 +176,15 @@ class Warehouse(mesa.Agent):
             waiting = self.returns_waiting.tobytes()
         else:
             self._returns_credit = 0.0
-        self.accrue_holding(waiting)
+        # accrue_holding(waiting), in line (every warehouse, every hour)
+        key = self.on_hand.tobytes() + waiting
+        if key != self._holding_key:
+            self._holding_per_hour = self._holding_cost_per_hour()
+            self._holding_key = key
+        if self._holding_per_hour:
+            if self._holding is None:
+                self._holding = self.model.ledger.money["holding_cost"]
+            self._holding[self.brand] += self._holding_per_hour
 
     def inspect_returns(self, hour: int) -> None:
         """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
