@@ -120,7 +120,7 @@ class Brand(mesa.Agent):
             watched = self._list_watched()
         b = self.index
         for counter, per_hour in self._standing:  # standing_costs.accrue_hour, in line
-            counter[b] += per_hour
+            counter[b] = counter.item(b) + per_hour  # the same float addition, on a Python float
         sensing, supply = self.sensing, self.supply
         if self._ledger.hour_flowed:  # (Sensing.record records nothing otherwise)
             sensing.record(hour)

@@ -182,9 +182,10 @@ class Warehouse(mesa.Agent):
             self._holding_per_hour = self._holding_cost_per_hour()
             self._holding_key = key
         if self._holding_per_hour:
-            if self._holding is None:
-                self._holding = self.model.ledger.money["holding_cost"]
-            self._holding[self.brand] += self._holding_per_hour
+            holding, b = self._holding, self.brand
+            if holding is None:
+                holding = self._holding = self.model.ledger.money["holding_cost"]
+            holding[b] = holding.item(b) + self._holding_per_hour  # the same float addition
 
     def inspect_returns(self, hour: int) -> None:
         """Inspect waiting returns up to capacity: restock a share, scrap the rest."""
