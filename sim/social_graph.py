@@ -748,17 +748,22 @@ def _layout(
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
     bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
-    shift, low = np.uint64(bits), np.uint64((1 << bits) - 1)
-    places = np.arange(_CHUNK, dtype=np.uint64)
+    # packed in 32 bits when the communities' numbers leave room (up to 2**14 communities:
+    # half the bytes to sort and shift), else in 64; the same values, so the same order
+    narrow = (len(comm_start) - 2) >> (32 - bits) == 0
+    kind, signed = (np.uint32, np.int32) if narrow else (np.uint64, np.int64)
+    shift, low = kind(bits), kind((1 << bits) - 1)
+    offsets = np.arange(_CHUNK, dtype=np.int64)  # a member's place in the chunk
+    places = offsets.astype(kind, copy=False)
     for a, b in _chunks(n):
         m = b - a
-        packed = community[a:b].astype(np.uint64)
+        packed = community[a:b].astype(kind)
         packed <<= shift
         packed |= places[:m]
         packed.sort()
-        o = np.bitwise_and(packed, low).view(np.int64)  # the chunk's stable order
+        o = np.bitwise_and(packed, low).view(signed)  # the chunk's stable order
         packed >>= shift
-        keys = packed.view(np.int64)  # its communities, sorted (below 2**63)
+        keys = packed.view(signed)  # its communities, sorted (below 2**31 or 2**63)
         head = np.empty(m, dtype=bool)
         head[0] = True
         np.not_equal(keys[1:], keys[:-1], out=head[1:])
@@ -769,7 +774,7 @@ def _layout(
         # each member's place: its run's first free place, plus its place inside the run
         shifted = base - first
         dest = np.repeat(shifted, length)
-        dest += places[:m].view(np.int64)
+        dest += offsets[:m]
         base += length
         free[runs] = base  # (the runs' communities are distinct)
         attention = draw(m).astype(np.float32)
@@ -803,10 +808,7 @@ class _Choice:
         self.few = len(cdf) <= self.FEW
         self.scale = min(max(self.GUIDE, 1 << (4 * len(cdf) - 1).bit_length()), self.GUIDE_MOST)
         if not self.few:
-            bounds = np.arange(self.scale + 1) / self.scale
-            # int32: half the bytes of intp (its random reads are the draw's cost); its
-            # draws (communities) go to int32 columns, so fewer than 2**31 values
-            self.guide = cdf.searchsorted(bounds, side="right").astype(np.int32)
+            self.guide = _bound_counts(cdf, self.scale)
 
     def draw(self, rng: np.random.Generator, size: int, dtype: type = np.int64) -> np.ndarray:
         """``size`` draws, as ``rng.choice(len(p), size=size, p=p).astype(dtype)``."""
@@ -821,6 +823,20 @@ class _Choice:
         wide = np.flatnonzero(out < hi)  # a bracket with values of cdf in it: counted up
         out[wide] = _count_up(self.cdf, out[wide], hi[wide], u[wide])
         return out if out.dtype == dtype else out.astype(dtype)
+
+
+def _bound_counts(cdf: np.ndarray, scale: int) -> np.ndarray:
+    """``cdf.searchsorted(np.arange(scale + 1) / scale, side="right")`` as int32: for every
+    bound ``b / scale``, the number of values of the sorted ``cdf`` at most it.
+    ``scale`` is a power of two, so ``c * scale`` is exact and ``c <= b / scale`` exactly
+    when ``ceil(c * scale) <= b``: each value is counted from the first bound at least it
+    (one ``bincount`` of ``len(cdf)`` values and a running sum, instead of a binary search
+    per bound: 0.75 → 0.04 ms for 65,536 bounds, 22 → 0.9 ms for 2**20). int32: half the
+    bytes of intp (its random reads are the draw's cost); its draws (communities) go to
+    int32 columns, so fewer than 2**31 values."""
+    first = np.ceil(cdf * scale).astype(np.int64)
+    np.clip(first, 0, scale + 1, out=first)  # (a value past the last bound: counted at none)
+    return np.cumsum(np.bincount(first, minlength=scale + 2)[: scale + 1], dtype=np.int32)
 
 
 def _count_up(
