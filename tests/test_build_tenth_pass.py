@@ -3,6 +3,8 @@ from the values instead of searched bound by bound, and the layout's chunks pack
 when the communities leave room. Both against their definitions (the long way), on the
 bytes."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -31,21 +33,39 @@ def _cdfs() -> list[np.ndarray]:
     ]
 
 
+@pytest.mark.parametrize("block", [1 << 20, 1000, 7, 1])
 @pytest.mark.parametrize("scale", [1 << 16, 1 << 17, 1 << 20])
 @pytest.mark.parametrize("case", range(6))
-def test_the_guide_counts_the_values_at_most_each_bound(case, scale):
-    cdf = _cdfs()[case]
-    got = social_graph._bound_counts(cdf, scale)
-    expect = cdf.searchsorted(np.arange(scale + 1) / scale, side="right")
-    assert got.dtype == np.int32
-    assert got.tobytes() == expect.astype(np.int32).tobytes()
+def test_the_guide_counts_the_values_at_most_each_bound(case, scale, block, monkeypatch):
+    monkeypatch.setattr(social_graph, "_GUIDE_CHUNK", block)  # a block of values at a time
+    cdf = _cdfs()[case][: 20_000 if block < 1000 else None]
+    for length in (scale + 1, scale // 2, 3, 0):  # every bound, or the first few
+        got = social_graph._guide(cdf, length, scale)
+        expect = cdf.searchsorted(np.arange(length) / scale, side="right")
+        assert got.dtype == np.int32
+        assert got.tobytes() == expect.astype(np.int32).tobytes()
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-3, 2.0**5])
+def test_the_checkpoints_guide_is_the_search_of_its_bounds(scale, monkeypatch):
+    """Checkpoints past 1 (sums of attention) with repeated values, and no values."""
+    rng = np.random.default_rng(3)
+    values = np.cumsum(np.repeat(rng.pareto(1.5, 3_000) + 1.0, rng.integers(1, 3, 3_000)))
+    values[100:110] = values[100]  # equal values
+    for block in (1 << 20, 64):
+        monkeypatch.setattr(social_graph, "_GUIDE_CHUNK", block)
+        for v in (values, values[:1], values[:0]):
+            length = math.floor(float(v[-1] if len(v) else 0.0) * scale) + 2
+            expect = v.searchsorted(np.arange(length) / scale, side="right")
+            got = social_graph._guide(v, length, scale)
+            assert got.tobytes() == expect.astype(np.int32).tobytes()
 
 
 def test_values_outside_the_bounds_are_counted_as_a_search_counts_them():
     cdf = np.array([-0.5, -0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
     for scale in (1 << 2, 1 << 16):
         expect = cdf.searchsorted(np.arange(scale + 1) / scale, side="right")
-        got = social_graph._bound_counts(cdf, scale)
+        got = social_graph._guide(cdf, scale + 1, scale)
         assert got.tobytes() == expect.astype(np.int32).tobytes()
 
 
