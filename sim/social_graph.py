@@ -670,7 +670,7 @@ def build(
     )
 
 
-_GUIDE_CHUNK = 1 << 20  # values per block of _guide (its temporaries: ≈ 8 MiB a block)
+_GUIDE_CHUNK = 1 << 19  # values per block of _guide (its temporaries: ≈ 20 MiB, traced at 100M)
 
 
 def _guide(values: np.ndarray, length: int, scale: float) -> np.ndarray:
