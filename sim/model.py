@@ -448,6 +448,8 @@ class ViralChainModel(mesa.Model):
             if w._holding is not None and w._holding is not holding:
                 raise InvariantError(f"hour {self.hour}: {w.name}: a ledger array was rebound")
         for b in self.brands:
+            if b._ledger is not self.ledger:  # Brand.observe reads the hour's flag there
+                raise InvariantError(f"hour {self.hour}: {b.name}: not the model's ledger")
             if b._watched is None:
                 continue
             now = standing_costs.counters(b)

@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
+import sim
 from sim import social_graph
+from sim.model import ViralChainModel
 
 
 def _cdf(p: np.ndarray) -> np.ndarray:
@@ -84,6 +86,42 @@ def test_a_choices_guide_is_the_search_of_its_bounds(k, most, monkeypatch):
 def _long_layout(community: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(community, kind="stable")
     return order.astype(np.int32), draws.astype(np.float32)[order]
+
+
+@pytest.mark.parametrize(
+    ("communities", "bits", "narrow"),
+    [
+        (1, 18, True),
+        (6_668, 18, True),  # the 1M world's
+        (1 << 14, 18, True),  # the largest number of communities that fits with 2**18 places
+        ((1 << 14) + 1, 18, False),
+        (1 << 20, 12, True),
+        ((1 << 20) + 1, 12, False),
+    ],
+)
+def test_the_layout_packs_in_32_bits_exactly_when_the_numbers_fit(communities, bits, narrow):
+    assert social_graph._packs_in_32_bits(communities, bits) is narrow
+    # the packed key of the last community's last place fits the width chosen
+    largest = ((communities - 1) << bits) | ((1 << bits) - 1)
+    assert (largest < 1 << 32) is narrow
+
+
+def test_the_1m_world_sorts_its_layout_in_32_bits(monkeypatch):
+    widths = []
+    real = social_graph._packs_in_32_bits
+
+    def spy(communities, bits):
+        widths.append(real(communities, bits))
+        return widths[-1]
+
+    monkeypatch.setattr(social_graph, "_packs_in_32_bits", spy)
+    ViralChainModel(sim.compose(None, ["market.n_consumers=1000000"]), 1)
+    assert widths and all(widths)
+
+
+def test_a_guide_refuses_a_scale_that_is_not_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        social_graph._guide(np.array([1.0, 2.0]), 8, 3.0)
 
 
 @pytest.mark.parametrize(

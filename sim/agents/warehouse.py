@@ -212,9 +212,10 @@ class Warehouse(mesa.Agent):
 
     def accrue_holding(self, waiting: bytes | None = None) -> None:
         """Holding cost of one hour on all units in the building (worked out again only
-        when the stock changed: most hours it did not). ``waiting``: the returns waiting's
-        bytes, if the caller has just read them. Added straight to the ledger's array, as
-        ``Ledger.add_money`` adds it."""
+        when the stock changed: most hours it did not). :meth:`work_hour` does the same in
+        line (tenth pass); this method stays as the reference its test compares it with.
+        ``waiting``: the returns waiting's bytes, if the caller has just read them. Added
+        straight to the ledger's array, as ``Ledger.add_money`` adds it."""
         if waiting is None:
             waiting = self.returns_waiting.tobytes()
         key = self.on_hand.tobytes() + waiting
