@@ -366,14 +366,15 @@ class ViralChainModel(mesa.Model):
         wc_all, peak_all = self.working_capital, self.peak_working_capital
         for b, own in enumerate(factories):
             wip_value = 0.0
-            for f in own:
-                wip_value += f.unused_inputs_value()
+            for f in own:  # Factory.unused_inputs_value, its kept value read in line
+                value = f._unused_value
+                wip_value += value if value is not None else f.unused_inputs_value()
             # plain floats: the same float64 operations
             advances = paid.item(b) - refunds.item(b) - delivered.item(b)
             wc = stock_value[b] + wip_value - advances
             wc_all[b] = wc
-            peak = peak_all.item(b)
-            peak_all[b] = peak if not wc > peak else wc  # max(peak, wc)
+            if wc > peak_all.item(b):  # max(peak, wc): the peak stays otherwise
+                peak_all[b] = wc
 
     def _list_wc_books(self) -> tuple:
         """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
@@ -447,6 +448,8 @@ class ViralChainModel(mesa.Model):
             if w._holding is not None and w._holding is not holding:
                 raise InvariantError(f"hour {self.hour}: {w.name}: a ledger array was rebound")
         for b in self.brands:
+            if b._ledger is not self.ledger:  # Brand.observe reads the hour's flag there
+                raise InvariantError(f"hour {self.hour}: {b.name}: not the model's ledger")
             if b._watched is None:
                 continue
             now = standing_costs.counters(b)

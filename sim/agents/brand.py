@@ -67,6 +67,7 @@ class Brand(mesa.Agent):
         self._watched: list[tuple[int, int]] | None = None
         self._standing: list[tuple[np.ndarray, float]] = []
         self._levers: tuple = (None, None, None)  # presale, rush, opportunity (bound)
+        self._ledger = model.ledger  # the model's (never rebound), read every hour
         built = registry.build_all(spec.policy)
         # the live levers and plans the brand runs (the parts get the rules they use)
         self.rush = built["rush"]
@@ -119,9 +120,10 @@ class Brand(mesa.Agent):
             watched = self._list_watched()
         b = self.index
         for counter, per_hour in self._standing:  # standing_costs.accrue_hour, in line
-            counter[b] += per_hour
+            counter[b] = counter.item(b) + per_hour  # the same float addition, on a Python float
         sensing, supply = self.sensing, self.supply
-        sensing.record(hour)
+        if self._ledger.hour_flowed:  # (Sensing.record records nothing otherwise)
+            sensing.record(hour)
         presale, rush, opportunity = self._levers
         for sku, sellable_from in watched:
             if sellable_from > hour:

@@ -93,25 +93,32 @@ class Sensing:
         """
         m = self.model
         whs = self.network.warehouses
-        per_wh = [w.available(sku) for w in whs]  # plain ints
+        # Warehouse.available of each, in line (plain ints: this runs every hour)
+        per_wh = [w.on_hand.item(sku) - w.reserved.item(sku) for w in whs]
         total = sum(per_wh)
-        name = m.sku_names[sku]
+        since_net = self._stockout_since.item(sku)
         if total <= 0:
             self.stockout_hours[sku] += 1
-            if self._stockout_since.item(sku) < 0:
+            if since_net < 0:
                 self._stockout_since[sku] = hour
+                name = m.sku_names[sku]
                 m.log("stockout_start", hour=hour, actor=self.name, sku=name, detail="network")
-        elif self._stockout_since.item(sku) >= 0:
-            dur = hour - self._stockout_since.item(sku)
+        elif since_net >= 0:
+            dur = hour - since_net
+            name = m.sku_names[sku]
             m.log("stockout_end", hour=hour, actor=self.name, sku=name, detail=f"network, {dur}h")
             self._stockout_since[sku] = -1
         since = self._wh_stockout  # .item: plain ints, read every hour
         for i, w in enumerate(whs):
-            if per_wh[i] <= 0 and since.item(i, sku) < 0:
+            units = per_wh[i]
+            started = since.item(i, sku)
+            if units <= 0 and started < 0:
                 since[i, sku] = hour
+                name = m.sku_names[sku]
                 m.log("stockout_start", hour=hour, actor=w.name, sku=name, detail="warehouse")
-            elif per_wh[i] > 0 and since.item(i, sku) >= 0:
-                dur = hour - since.item(i, sku)
+            elif units > 0 and started >= 0:
+                dur = hour - started
+                name = m.sku_names[sku]
                 m.log(
                     "stockout_end", hour=hour, actor=w.name, sku=name, detail=f"warehouse, {dur}h"
                 )
@@ -125,7 +132,7 @@ class Sensing:
                     "hotspot_signal",
                     hour=hour,
                     actor=self.name,
-                    sku=name,
+                    sku=m.sku_names[sku],
                     quantity=int(last_day),
                     detail=f"24h demand {last_day} >= available {total}",
                 )
@@ -147,8 +154,11 @@ class Sensing:
 
     # ------------------------------------------------------------------ queries
     def demand_rate(self, sku: int, hour: int, hours: int) -> float:
-        """Mean demand per hour over the ``hours`` up to and including ``hour``."""
-        return _window_rate(self._demand_before, self._recorded, sku, hour, hours)
+        """Mean demand per hour over the ``hours`` up to and including ``hour``
+        (:func:`_window_rate`, in line: asked several times an hour)."""
+        n = hours if hours <= hour + 1 else hour + 1  # the window's hours from 0 on
+        total = _window_sum(self._demand_before, self._recorded, sku, hour, hours)
+        return float(total) / (n if n > 1 else 1)
 
     def demand_between(self, skus: list[int], lo: int, hi: int) -> int:
         """Units demanded of ``skus`` in hours ``lo .. hi - 1`` (``0 <= lo``):
