@@ -309,11 +309,15 @@ class ViralChainModel(mesa.Model):
         kols = self.kols
         # a KOL with nothing on air broadcasts nothing (Kol.broadcast returns at once)
         exposures = [e for kol in kols if kol.posts for e in kol.broadcast(h, shares)]
-        if shares is not None:
-            shares.resolve()
-        posts = [p for kol in kols for p in kol.posts]
-        if len(posts) > 1:  # a post alone excites nothing (cross_excite returns at once)
-            cross_excite(posts, h, self.config.content.short_video)
+        # no exposures: no post drew a view (a post with views gives one, even empty), so no
+        # share was added to look up and no post excites another (each one's fresh views
+        # are 0: cross_excite adds nothing; tests/test_quiet_content_tenth.py)
+        if exposures:
+            if shares is not None:
+                shares.resolve()
+            posts = [p for kol in kols for p in kol.posts]
+            if len(posts) > 1:  # a post alone excites nothing (cross_excite returns at once)
+                cross_excite(posts, h, self.config.content.short_video)
         for brand in self.brands:
             brand.selling.allocate_backlog(h)
         self.population.decide(h, exposures)

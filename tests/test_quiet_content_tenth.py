@@ -1,0 +1,120 @@
+"""The quiet hour's content phase, tenth pass: each shortcut held equal to the way it was.
+
+* ``ViralChainModel.step`` looks the hour's shares up, lists the posts and cross-excites
+  them only when the KOLs' broadcasts gave exposures (no exposures: no post drew a view,
+  so nothing was added to look up and every post's fresh views are 0);
+* ``Post.draw_views`` returns numpy's scalar Poisson draws as they come (Python ints).
+
+Held against the long way on whole runs of varied worlds (several KOLs and products, live
+streams, posts starting and ending, with and without the social graph, cross-excitation
+on and off): the books' bytes, the events, every post's cascade and generator state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+import sim.model as model_module
+from sim.content import cross_excite
+from sim.model import ViralChainModel
+
+
+class _LongWay(ViralChainModel):
+    """The step as it was: the shares resolved, the posts listed and cross-excited every
+    hour; counts the hours the shortcut skips in which cross_excite had posts to consider."""
+
+    skipped_with_posts = 0
+    excited = 0
+
+    def step(self) -> None:
+        h = round(self.time) - 1
+        self.hour = h
+        shares, kols = self._shares, self.kols
+        per_kol = {id(k): k.broadcast(h, shares) for k in kols if k.posts}
+        exposures = [e for k in kols if id(k) in per_kol for e in per_kol[id(k)]]
+        if shares is not None:
+            shares.resolve()
+        posts = [p for kol in kols for p in kol.posts]
+        if len(posts) > 1:
+            before = [p.excitation.hex() for p in posts]
+            added = cross_excite(posts, h, self.config.content.short_video)
+            if not exposures:
+                type(self).skipped_with_posts += 1
+                assert added == 0.0
+                assert [p.excitation.hex() for p in posts] == before
+            elif added > 0:
+                type(self).excited += 1
+        # the rest of the step as the model makes it, with these broadcasts (cross_excite
+        # made above: not again)
+        for k in kols:
+            k.broadcast = lambda hour, pending=None, _out=per_kol.get(id(k), []): _out
+        real = model_module.cross_excite
+        model_module.cross_excite = lambda *a: 0.0
+        try:
+            ViralChainModel.step(self)
+        finally:
+            model_module.cross_excite = real
+            for k in kols:
+                del k.broadcast
+
+
+def _state(m: ViralChainModel) -> list:
+    posts = [p for k in m.kols for p in k.posts]
+    return [
+        [(k, a.tobytes()) for k, a in sorted(m.ledger.money.items())],
+        m.recorder.data.tobytes(),
+        list(m.events),
+        [k.n_posts for k in m.kols],
+        [
+            (p.post_id, p.excitation.hex(), p.views, p.finished, p.rng.bit_generator.state)
+            for p in posts
+        ],
+    ]
+
+
+WORLDS = [
+    ("kol_matrix", []),
+    ("kol_matrix", ["market.social_graph.enabled=false"]),
+    ("head_kol_livestream", ["content.short_video.cross_excitation=0.3"]),
+    ("two_brands", ["content.short_video.cross_excitation=0.2"]),
+    ("multi_platform", ["content.short_video.cross_excitation=0.1"]),
+    ("test_and_learn", []),
+]
+
+
+@pytest.mark.parametrize(("story", "changes"), WORLDS)
+def test_content_skipped_without_exposures_is_the_long_way(story, changes):
+    cfg = sim.compose(
+        story, ["market.n_consumers=2000", "run.horizon_hours=480", "setup=flexible", *changes]
+    )
+    _LongWay.skipped_with_posts = _LongWay.excited = 0
+    long_way = _LongWay(cfg, 3)
+    long_way.run()
+    short = ViralChainModel(cfg, 3)
+    short.run()
+    assert _state(short) == _state(long_way)
+    assert short.ledger.money.keys() == long_way.ledger.money.keys()
+
+
+def test_the_worlds_reach_both_sides_of_the_shortcut():
+    """Hours skipped with several posts on air, and hours whose cross-excitation acts."""
+    skipped = excited = 0
+    for story, changes in WORLDS[:4]:
+        cfg = sim.compose(
+            story, ["market.n_consumers=2000", "run.horizon_hours=480", "setup=flexible", *changes]
+        )
+        _LongWay.skipped_with_posts = _LongWay.excited = 0
+        _LongWay(cfg, 3).run()
+        skipped += _LongWay.skipped_with_posts
+        excited += _LongWay.excited
+    assert skipped > 20 and excited > 20
+
+
+@pytest.mark.parametrize("mean", [0.0, 1e-9, 0.3, 9.99, 10.0, 55.5])
+def test_scalar_poisson_draws_are_python_ints(mean):
+    rng = np.random.default_rng(4)
+    for lam in (mean, np.float64(mean)):
+        x = rng.poisson(lam)
+        assert type(x) is int
