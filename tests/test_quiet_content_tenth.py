@@ -49,7 +49,7 @@ class _LongWay(ViralChainModel):
         # the rest of the step as the model makes it, with these broadcasts (cross_excite
         # made above: not again)
         for k in kols:
-            k.broadcast = lambda hour, pending=None, _out=per_kol.get(id(k), []): _out
+            k.broadcast = _given(per_kol.get(id(k), []))
         real = model_module.cross_excite
         model_module.cross_excite = lambda *a: 0.0
         try:
@@ -58,6 +58,11 @@ class _LongWay(ViralChainModel):
             model_module.cross_excite = real
             for k in kols:
                 del k.broadcast
+
+
+def _given(out: list) -> object:
+    """A broadcast that gives ``out`` (made already)."""
+    return lambda hour, pending=None: out
 
 
 def _state(m: ViralChainModel) -> list:
