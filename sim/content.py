@@ -138,13 +138,14 @@ class Post:
                 self._weights = w / w.sum()
             mean = self.expected_seed_views * self._weights[k]
             boost = live.platform_boost
-            followers = int(self.rng.poisson(mean / (1 + boost)))
-            others = int(self.rng.poisson(mean * boost / (1 + boost)))
+            # numpy's scalar draws are Python ints already (tests/test_quiet_content_tenth.py)
+            followers = self.rng.poisson(mean / (1 + boost))
+            others = self.rng.poisson(mean * boost / (1 + boost))
             return followers, others
         tau = video.reach_decay_hours
         seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
-        followers = int(self.rng.poisson(seed_mean))
-        others = int(self.rng.poisson(self.excitation)) if self.excitation > 0 else 0
+        followers = self.rng.poisson(seed_mean)
+        others = self.rng.poisson(self.excitation) if self.excitation > 0 else 0
         return followers, others
 
     def feed_views(
@@ -167,9 +168,10 @@ class Post:
             )
             if remaining_seed < STOP_VIEWS and self.excitation / (1 - decay) < STOP_VIEWS:
                 self.finished = True
-        self.follower_views += followers
-        self.share_views += others
-        self.views += new_views
+        if new_views:  # (an hour without views adds 0 to each count)
+            self.follower_views += followers
+            self.share_views += others
+            self.views += new_views
         self.last_views, self.last_factor = new_views, share_factor
 
     def excite(self, views: float) -> None:

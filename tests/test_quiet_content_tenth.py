@@ -27,12 +27,14 @@ class _LongWay(ViralChainModel):
 
     skipped_with_posts = 0
     excited = 0
+    own_batches = False  # each KOL looks its shares up itself (broadcast without ``pending``)
 
     def step(self) -> None:
         h = round(self.time) - 1
         self.hour = h
         shares, kols = self._shares, self.kols
-        per_kol = {id(k): k.broadcast(h, shares) for k in kols if k.posts}
+        given = None if self.own_batches else shares
+        per_kol = {id(k): k.broadcast(h, given) for k in kols if k.posts}
         exposures = [e for k in kols if id(k) in per_kol for e in per_kol[id(k)]]
         if shares is not None:
             shares.resolve()
@@ -101,6 +103,22 @@ def test_content_skipped_without_exposures_is_the_long_way(story, changes):
     short.run()
     assert _state(short) == _state(long_way)
     assert short.ledger.money.keys() == long_way.ledger.money.keys()
+
+
+@pytest.mark.parametrize("story", ["kol_matrix", "head_kol_livestream", "multi_platform"])
+def test_a_kols_own_batch_made_at_its_first_view_is_the_hours_batch(story):
+    """``Kol.broadcast`` without ``pending`` (its own batch, made at its first post with
+    views) gives what the hour's one batch gives; debug mode's checks pass."""
+    cfg = sim.compose(
+        story,
+        ["market.n_consumers=2000", "run.horizon_hours=360", "run.debug_invariants=true"],
+    )
+    assert cfg.market.social_graph.enabled
+    own = type("_OwnBatches", (_LongWay,), {"own_batches": True})(cfg, 5)
+    own.run()
+    short = ViralChainModel(cfg, 5)
+    short.run()
+    assert _state(short) == _state(own)
 
 
 def test_the_worlds_reach_both_sides_of_the_shortcut():

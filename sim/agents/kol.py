@@ -186,9 +186,8 @@ class Kol(mesa.Agent):
         hourly = self._hourly
         if hourly is None:  # the run's settings and actors, read once (fixed for the run)
             hourly = self._list_hourly()
-        video, live, graph, decay, feedback, n = hourly
-        own = PendingShares(graph) if pending is None and graph is not None else None
-        shares = pending if own is None else own
+        video, live = hourly[0], hourly[1]
+        own = None  # the KOL's own batch of look-ups (without ``pending``), made at a view
         out = []
         finished = False  # whether a post finished this hour
         for post in posts:
@@ -201,6 +200,11 @@ class Kol(mesa.Agent):
                 post.feed_views(drawn, video, 1.0)
                 finished = finished or post.finished
                 continue
+            if not out:  # the first post with views: what they need
+                _, _, graph, decay, feedback, n = hourly
+                if pending is None and graph is not None:
+                    own = PendingShares(graph)
+                shares = pending if own is None else own
             f, so, sl = feedback.share_factor(post.skus)
             post.feed_views(drawn, video, f)
             finished = finished or post.finished
