@@ -162,11 +162,22 @@ class Post:
                 decay * self.excitation
                 + video.branching_ratio * (1 - decay) * new_views * share_factor
             )
-            # stop once both the reach and the cascade are spent (expected < 0.01 views left)
-            remaining_seed = self.expected_seed_views * math.exp(
-                -(self._k + 1) / video.reach_decay_hours
-            )
-            if remaining_seed < STOP_VIEWS and self.excitation / (1 - decay) < STOP_VIEWS:
+            # stop once both the reach and the cascade are spent (expected < 0.01 views left);
+            # the cascade asked first (the reach's exp only once it is spent), unless a kernel
+            # without decay would divide by zero: then the reach first, as it always was
+            if decay < 1.0:
+                if (
+                    self.excitation / (1 - decay) < STOP_VIEWS
+                    and self.expected_seed_views
+                    * math.exp(-(self._k + 1) / video.reach_decay_hours)
+                    < STOP_VIEWS
+                ):
+                    self.finished = True
+            elif (
+                self.expected_seed_views * math.exp(-(self._k + 1) / video.reach_decay_hours)
+                < STOP_VIEWS
+                and self.excitation / (1 - decay) < STOP_VIEWS
+            ):
                 self.finished = True
         if new_views:  # (an hour without views adds 0 to each count)
             self.follower_views += followers

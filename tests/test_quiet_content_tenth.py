@@ -3,7 +3,11 @@
 * ``ViralChainModel.step`` looks the hour's shares up, lists the posts and cross-excites
   them only when the KOLs' broadcasts gave exposures (no exposures: no post drew a view,
   so nothing was added to look up and every post's fresh views are 0);
-* ``Post.draw_views`` returns numpy's scalar Poisson draws as they come (Python ints).
+* ``Post.draw_views`` returns numpy's scalar Poisson draws as they come (Python ints);
+* ``Post.feed_views`` asks whether the cascade is spent before working out the reach left
+  (the reach first, as before, for a kernel without decay: its division by zero);
+* ``Kol.broadcast`` makes its own batch of look-ups (without the hour's) at its first post
+  with views.
 
 Held against the long way on whole runs of varied worlds (several KOLs and products, live
 streams, posts starting and ending, with and without the social graph, cross-excitation
@@ -12,13 +16,17 @@ on and off): the books' bytes, the events, every post's cascade and generator st
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 import pytest
 
 import sim
 import sim.model as model_module
-from sim.content import cross_excite
+from sim.content import STOP_VIEWS, Post, cross_excite
 from sim.model import ViralChainModel
+from sim.rng import stream
 
 
 class _LongWay(ViralChainModel):
@@ -141,3 +149,57 @@ def test_scalar_poisson_draws_are_python_ints(mean):
     for lam in (mean, np.float64(mean)):
         x = rng.poisson(lam)
         assert type(x) is int
+
+
+def _spent_as_it_was(post, video) -> bool:
+    """The stop of ``Post.feed_views`` before the tenth pass: the reach asked first."""
+    decay = math.exp(-1.0 / video.share_kernel_hours)
+    remaining_seed = post.expected_seed_views * math.exp(-(post._k + 1) / video.reach_decay_hours)
+    return remaining_seed < STOP_VIEWS and post.excitation / (1 - decay) < STOP_VIEWS
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_cascade_asked_first_stops_a_post_when_it_stopped(seed):
+    """The stop with the cascade asked before the reach: the same answer on random posts
+    (both sides of both bounds, either side spent alone, both, neither)."""
+    base = sim.compose().content.short_video
+    rng = np.random.default_rng(seed)
+    seen = set()
+    for i in range(3000):
+        video = base.model_copy(
+            update={
+                "reach_decay_hours": float(rng.choice([0.5, 3.0, 24.0, 200.0])),
+                "share_kernel_hours": float(rng.choice([0.7, 6.0, 48.0])),
+            }
+        )
+        k = int(rng.integers(0, 400))
+        seeds = float(rng.choice([0.0, 1e-3, 40.0, 1e4]) * rng.random())
+        p = Post("p", 0, "short_video", np.array([0]), 0, 30, seeds, stream(seed, "stop", i))
+        p._k = k
+        p.excitation = float(rng.choice([0.0, 1e-5, 1e-3, 0.01, 1.0]) * rng.random())
+        views = int(rng.choice([0, 0, 1, 3]))
+        before = p.excitation
+        expected = copy.copy(p)
+        decay = math.exp(-1.0 / video.share_kernel_hours)
+        expected.excitation = decay * before + video.branching_ratio * (1 - decay) * views * 1.0
+        want = _spent_as_it_was(expected, video)
+        p.feed_views((views, 0), video, 1.0)
+        assert p.excitation == expected.excitation
+        assert p.finished is want
+        reach = seeds * math.exp(-(k + 1) / video.reach_decay_hours) < STOP_VIEWS
+        seen.add((reach, p.excitation / (1 - decay) < STOP_VIEWS))
+    assert seen == {(False, False), (False, True), (True, False), (True, True)}
+
+
+def test_a_kernel_without_decay_divides_by_zero_when_it_did():
+    """``1 - decay == 0`` (a kernel of infinite hours): the reach asked first, as it was:
+    the division by zero only once the reach is spent."""
+    video = sim.compose().content.short_video.model_copy(update={"share_kernel_hours": math.inf})
+    assert math.exp(-1.0 / video.share_kernel_hours) == 1.0
+    reaching = Post("p", 0, "short_video", np.array([0]), 0, 30, 1e9, stream(1, "inf"))
+    reaching.excitation = 0.5
+    reaching.feed_views((0, 0), video, 1.0)  # the reach not spent: no division
+    assert not reaching.finished
+    spent = Post("q", 0, "short_video", np.array([0]), 0, 30, 0.0, stream(2, "inf"))
+    with pytest.raises(ZeroDivisionError):
+        spent.feed_views((0, 0), video, 1.0)
