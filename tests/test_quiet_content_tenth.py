@@ -203,3 +203,23 @@ def test_a_kernel_without_decay_divides_by_zero_when_it_did():
     spent = Post("q", 0, "short_video", np.array([0]), 0, 30, 0.0, stream(2, "inf"))
     with pytest.raises(ZeroDivisionError):
         spent.feed_views((0, 0), video, 1.0)
+
+
+def test_the_step_reads_mesas_time_where_mesa_keeps_it():
+    """``step`` reads ``_time``, where Mesa's observable ``time`` keeps its value: the same
+    number every hour of a run (and Mesa's descriptor still names that attribute)."""
+    import mesa
+
+    assert mesa.Model.__dict__["time"].private_name == "_time"
+    seen = []
+
+    class _Watched(ViralChainModel):
+        def step(self) -> None:
+            assert self._time is self.time
+            seen.append(round(self.time) - 1)
+            super().step()
+            assert self.hour == seen[-1] + 1
+
+    cfg = sim.compose("kol_matrix", ["market.n_consumers=500", "run.horizon_hours=50"])
+    _Watched(cfg, 1).run()
+    assert seen == list(range(50))
