@@ -326,8 +326,12 @@ class ViralChainModel(mesa.Model):
             w.work_hour(h)
         for f in factories:
             # an idle factory (no queue, no modules to build) would only keep its credits
-            # at zero, where its last hour left them (Factory.produce): not called then
-            if f.queue or f.postponement:
+            # at zero, where its last hour left them (Factory.produce): not called then; a
+            # postponement factory with its modules built would only set its two credits to
+            # zero: called only while one is not zero yet
+            if f.queue or (
+                f.postponement and (f.modules < f.module_target or f._module_credit or f._credit)
+            ):
                 f.produce(h)
         for brand in self.brands:
             brand.observe(h)

@@ -1,0 +1,130 @@
+"""The quiet hour's supply side, second push of the tenth pass: each shortcut held equal to
+the long way on whole runs.
+
+* the step calls a postponement factory with an empty queue only while it has modules to
+  build or a credit not yet zero (``Factory.produce`` would only set both credits to zero);
+* the warehouses' pick queue and the brands' backlog queues are tested for emptiness in
+  line (``IdQueue.__len__``'s expression).
+
+The long way is the model's own step with those shortcuts taken out of its source (so the
+test follows the step as it is), run on the same worlds: the books must be the same bytes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+import numpy as np
+import pytest
+
+import sim
+import sim.model
+from sim.agents.factory import Factory
+from sim.model import ViralChainModel
+from sim.queues import IdQueue
+
+_SKIP = """            if f.queue or (
+                f.postponement and (f.modules < f.module_target or f._module_credit or f._credit)
+            ):
+                f.produce(h)"""
+_LONG = """            if f.queue or f.postponement:
+                f.produce(h)"""
+
+
+def _long_model() -> type[ViralChainModel]:
+    """The model with its step as it was: every postponement factory produces every hour."""
+    src = textwrap.dedent(inspect.getsource(ViralChainModel.step))
+    old, new = (textwrap.indent(textwrap.dedent(x), " " * 8) for x in (_SKIP, _LONG))
+    assert src.count(old) == 1, "the step no longer skips idle factories this way"
+    src = src.replace(old, new)
+    namespace: dict = {}
+    exec(compile(src, "<long step>", "exec"), vars(sim.model), namespace)
+    return type("LongModel", (ViralChainModel,), {"step": namespace["step"]})
+
+
+def _books(m: ViralChainModel) -> list[bytes]:
+    led = m.ledger
+    out = [led.units[f].tobytes() for f in led.UNIT_FIELDS]
+    out += [led.money[f].tobytes() for f in led.MONEY_FIELDS]
+    out += [m.working_capital.tobytes(), m.peak_working_capital.tobytes()]
+    out.append(m.recorder.data.tobytes())
+    book = m.orders
+    out += [book._cols[c][: book.n].tobytes() for c in book._cols]
+    for f in m.factories:
+        out.append(repr((f.modules, f._module_credit, f._credit, len(f.queue))).encode())
+        out.append(f.fg.tobytes())
+    for w in m.warehouses:
+        out += [w.on_hand.tobytes(), w.reserved.tobytes(), w.pick_queue.items().tobytes()]
+    for b in m.brands:
+        out += [q.items().tobytes() for q in b.selling.backlog.values()]
+        out.append(b.selling.backlog_units.tobytes())
+    out.append(repr(list(m.events)).encode())
+    return out
+
+
+WORLDS = [
+    ("seasonal_hotspot", ["setup=flexible"]),
+    ("creative_presale", []),
+    ("creative_presale", ["policy/rush=threshold", "policy/safety_stock=dynamic"]),
+    ("test_and_learn", ["setup=flexible"]),
+    ("head_kol_livestream", ["setup=flexible", "policy/sourcing=dual_index"]),
+    ("two_brands", ["setup=flexible"]),
+]
+
+
+@pytest.mark.parametrize(("story", "extra"), WORLDS)
+def test_quiet_supply_shortcuts_as_the_long_way(story, extra, monkeypatch):
+    """Whole runs, books and events byte for byte, the shortcuts against the long way;
+    the postponement factories' branches are all reached over the worlds."""
+    cfg = sim.compose(story, ["market.n_consumers=3000", "run.horizon_hours=480", *extra])
+    seen: set[str] = set()
+    real = Factory.produce
+
+    def produce(self: Factory, hour: int) -> None:
+        if self.postponement and not self.queue:
+            if self.modules < self.module_target:
+                seen.add("modules to build")
+            elif self._module_credit or self._credit:
+                seen.add("a credit left")
+        return real(self, hour)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Factory, "produce", produce)
+        short = ViralChainModel(cfg, 3)
+        short.run()
+    long = _long_model()(cfg, 3)
+    long.run()
+    assert _books(short) == _books(long)
+    if any(f.postponement for f in short.factories):
+        _SEEN.update(seen)
+
+
+_SEEN: set[str] = set()
+
+
+def test_the_worlds_reach_every_branch():
+    """Run after the worlds above (pytest keeps the file's order): a postponement factory
+    was called both with modules to build and, its modules built, with a credit left."""
+    if len(_SEEN) < 2:
+        pytest.skip("the worlds' test did not run in this session")
+    assert {"modules to build", "a credit left"} == _SEEN
+
+
+def test_queue_emptiness_in_line_is_len():
+    """The warehouses' and the backlogs' in-line test of an empty queue
+    (``len(q._buf) != q._head``) is ``len(q)`` of ``IdQueue`` through pushes and pops."""
+    rng = np.random.default_rng(5)
+    q = IdQueue()
+    quantity = rng.integers(1, 4, 400)
+    status = np.zeros(400, dtype=np.int64)
+    seen = set()
+    for _ in range(300):
+        if rng.random() < 0.5:
+            q.push(rng.integers(0, 400, rng.integers(0, 4)))
+        else:
+            status[rng.integers(0, 400, 20)] = rng.integers(0, 2, 20)
+            q.pop_by_capacity(quantity, status, 0, float(rng.integers(0, 6)))
+        assert (len(q._buf) != q._head) is (len(q) != 0)
+        seen.add(len(q) != 0)
+    assert seen == {True, False}
