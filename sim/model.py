@@ -465,6 +465,10 @@ class ViralChainModel(mesa.Model):
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
+            for lever in (b.presale, b.rush):  # the hours a lever skips: it would do nothing
+                holds = getattr(lever, "idle_holds", None)
+                if holds is not None and not all(holds(b, s, self.hour) for s, _ in b._watched):
+                    raise InvariantError(f"hour {self.hour}: {b.name}: a lever skipped wrongly")
         for b in self.brands:  # totals and due hours the reviews read
             b.sensing.check_totals()
             b.supply.event_plan.check_dues()

@@ -22,6 +22,8 @@ import sim
 import sim.model
 from sim.agents.factory import Factory
 from sim.model import ViralChainModel
+from sim.policies.presale import Presale
+from sim.policies.rush import ThresholdRush
 from sim.queues import IdQueue
 
 _SKIP = """            if f.queue or (
@@ -128,3 +130,105 @@ def test_queue_emptiness_in_line_is_len():
         assert (len(q._buf) != q._head) is (len(q) != 0)
         seen.add(len(q) != 0)
     assert seen == {True, False}
+
+
+# ---------------------------------------------------------------- the levers' idle hours
+
+LEVER_WORLDS = [
+    (None, ["setup=flexible"]),
+    (None, ["setup=flexible", "policy.rush.signal=views", "policy.rush.threshold=400"]),
+    (
+        None,
+        [
+            "setup=flexible",
+            "policy.rush.signal=projected_stockout_hours",
+            "policy.rush.threshold=30",
+            "policy.rush.window_hours=12",
+            "policy.rush.cooldown_hours=3",
+            "policy.rush.max_orders=6",
+        ],
+    ),
+    (None, ["setup=flexible", "policy.presale.trigger_cover_hours=80"]),
+    ("creative_presale", ["policy/rush=threshold", "policy/safety_stock=dynamic"]),
+    ("seasonal_hotspot", ["setup=flexible", "policy/sourcing=dual_index"]),
+    ("test_and_learn", ["setup=flexible"]),
+    ("two_brands", ["setup=flexible", "policy.rush.window_hours=24"]),
+    ("head_kol_livestream", ["setup=flexible", "policy.rush.signal=projected_stockout_hours"]),
+]
+
+
+def _lever_run(cfg, long: bool, monkeypatch, seen: dict[str, int]) -> list[bytes]:
+    """A whole run's books; the long way reads every lever's rule every hour (the kept
+    keys cleared before each call, so no hour is skipped)."""
+    real_update, real_watch = Presale.update, ThresholdRush.watch
+
+    def update(self, brand, sku, hour, available=None):
+        if long:
+            self._idle.clear()
+        elif self._idle.get(sku) == (available, brand.sensing._recorded):
+            seen["presale"] = seen.get("presale", 0) + 1
+        return real_update(self, brand, sku, hour, available)
+
+    def watch(self, brand, sku, hour, available=None):
+        if long:
+            self._idle.clear()
+        elif self._idle.get(sku) == (available, brand.sensing._recorded):
+            seen["rush"] = seen.get("rush", 0) + 1
+        return real_watch(self, brand, sku, hour, available)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Presale, "update", update)
+        mp.setattr(ThresholdRush, "watch", watch)
+        m = ViralChainModel(cfg, 11)
+        m.run()
+    return _books(m)
+
+
+@pytest.mark.parametrize(("story", "extra"), LEVER_WORLDS)
+def test_levers_idle_hours_as_the_long_way(story, extra, monkeypatch):
+    """Presale and rush skip an hour that repeats a quiet one (the same units available, no
+    hour recorded since): whole runs, books and events byte for byte against the rules read
+    every hour, the skips reached."""
+    cfg = sim.compose(story, ["market.n_consumers=3000", "run.horizon_hours=480", *extra])
+    seen: dict[str, int] = {}
+    short = _lever_run(cfg, False, monkeypatch, seen)
+    assert short == _lever_run(cfg, True, monkeypatch, {})
+    assert seen.get("rush", 0) > 0
+    if cfg.policy.presale.name == "on" and cfg.policy.presale.open_when == "stockout":
+        assert seen.get("presale", 0) > 0
+
+
+@pytest.mark.parametrize(("story", "extra"), LEVER_WORLDS[:4])
+def test_levers_idle_hours_in_debug_mode(story, extra):
+    """Debug mode reads the rule the long way wherever a lever would skip: a run passes."""
+    over = ["market.n_consumers=2000", "run.horizon_hours=300", "run.debug_invariants=true"]
+    ViralChainModel(sim.compose(story, [*over, *extra]), 5).run()
+
+
+@pytest.mark.parametrize("lever", ["presale", "rush"])
+def test_debug_mode_catches_a_wrong_skip(lever):
+    """A kept key that would skip an hour whose rule acts is caught by debug mode."""
+    from sim.invariants import InvariantError
+
+    cfg = sim.compose(
+        None,
+        [
+            "setup=flexible",
+            "market.n_consumers=2000",
+            "run.debug_invariants=true",
+            "policy.rush.threshold=0",  # the velocity signal fires at every rate
+            "policy.presale.trigger_cover_hours=1000000",  # opens at any demand
+        ],
+    )
+    m = ViralChainModel(cfg, 5)
+    b = m.brands[0]
+    m.run_for(1)
+    sku = b._watched[0][0]
+    while b.sensing.demand_rate(sku, m.hour, 24) <= 0:  # some demand in the day's window
+        m.run_for(1)
+    policy = b.presale if lever == "presale" else b.rush
+    if lever == "presale":
+        b.selling.presale_open[sku] = False
+    policy._idle[sku] = (b.network.available_total(sku), b.sensing._recorded)
+    with pytest.raises(InvariantError, match="skipped wrongly"):
+        m._check_books()
