@@ -371,8 +371,10 @@ class ViralChainModel(mesa.Model):
         for b, own in enumerate(factories):
             wip_value = 0.0
             for f in own:  # Factory.unused_inputs_value, its kept value read in line
-                value = f._unused_value
-                wip_value += value if value is not None else f.unused_inputs_value()
+                if f._unused_value is None:
+                    wip_value += f.unused_inputs_value()
+                else:  # the same double as a Python float (Factory._unused_float)
+                    wip_value += f._unused_float
             # plain floats: the same float64 operations
             advances = paid.item(b) - refunds.item(b) - delivered.item(b)
             wc = stock_value[b] + wip_value - advances
@@ -423,7 +425,9 @@ class ViralChainModel(mesa.Model):
         ):
             raise InvariantError(f"hour {self.hour}: a ledger array was rebound")
         for f in self.factories:
-            if f.unused_inputs_value() != f.unused_inputs_value_now():
+            if f.unused_inputs_value() != f.unused_inputs_value_now() or (
+                np.float64(f._unused_float).tobytes() != np.float64(f._unused_value).tobytes()
+            ):
                 raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")
             received = f.orders_received_hourly
             if f.orders_received_before(len(received)) != int(received.sum()) or (
