@@ -290,3 +290,38 @@ def test_the_worlds_sum_numpy_scalars():
     if len(_NUMPY_SCALARS) < len(WORLDS):
         pytest.skip("the worlds' test did not run in this session")
     assert sum(_NUMPY_SCALARS) > 0
+
+
+# ---------------------------------------------------------------- the feedback's book
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_demand_lost_of_a_few_products_is_the_arrays_book(seed):
+    """``Feedback.add_demand_lost_of`` (Python floats, the counts' true division) adds the
+    bytes ``add_demand_lost`` adds, hour after hour, on counts small and large (up to 2**40),
+    none, late only or quality only, and books already holding values."""
+    from sim.feedback import Feedback
+
+    r = np.random.default_rng(seed)
+    P = int(r.integers(1, 7))
+    cfg = sim.compose().market.feedback
+    a, b = Feedback(cfg, P), Feedback(cfg, P)
+    start = r.random((3, P)) * 10.0 ** r.integers(-3, 4)
+    for fb in (a, b):
+        fb.demand_lost[:] = start
+    for _ in range(20):
+        counts = r.integers(0, 2 ** int(r.integers(1, 41)), (2, P))
+        counts[:, r.random(P) < 0.3] = 0
+        counts[0, r.random(P) < 0.2] = 0
+        counts[1, r.random(P) < 0.2] = 0
+        for fb in (a, b):
+            fb.disappointed[:] = counts
+        n = int(r.integers(1, 5))
+        skus = r.integers(0, P, n)
+        lost = r.random(n) * 10.0 ** r.integers(-4, 1)
+        a.add_demand_lost(skus, lost)
+        per_product: dict[int, float] = {}
+        for s, x in zip(skus.tolist(), lost.tolist(), strict=True):
+            per_product[s] = per_product.get(s, 0.0) + x
+        b.add_demand_lost_of(per_product)
+        assert a.demand_lost.tobytes() == b.demand_lost.tobytes()
