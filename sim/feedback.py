@@ -178,8 +178,12 @@ class Feedback:
         d = self.disappointed
         demand_lost = self.demand_lost
         for s, total in lost.items():
-            late, quality = float(d.item(0, s)), float(d.item(1, s))
-            n = late + quality
+            # whole counts (below 2**53): their true division is the correctly rounded
+            # quotient, as the floats' division of the same values
+            late = d.item(0, s)
+            n = late + d.item(1, s)
             late_share = late / n if n > 0 else 0.5
-            demand_lost[LATE, s] += total * late_share
-            demand_lost[QUALITY, s] += total * (1.0 - late_share)
+            # the same float64 additions on Python floats (``a[i] += x`` reads a numpy
+            # scalar and adds in numpy, several times slower)
+            demand_lost[LATE, s] = demand_lost.item(LATE, s) + total * late_share
+            demand_lost[QUALITY, s] = demand_lost.item(QUALITY, s) + total * (1.0 - late_share)

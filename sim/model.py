@@ -332,8 +332,12 @@ class ViralChainModel(mesa.Model):
             w.work_hour(h)
         for f in factories:
             # an idle factory (no queue, no modules to build) would only keep its credits
-            # at zero, where its last hour left them (Factory.produce): not called then
-            if f.queue or f.postponement:
+            # at zero, where its last hour left them (Factory.produce): not called then; a
+            # postponement factory with its modules built would only set its two credits to
+            # zero: called only while one is not zero yet
+            if f.queue or (
+                f.postponement and (f.modules < f.module_target or f._module_credit or f._credit)
+            ):
                 f.produce(h)
         for brand in self.brands:
             brand.observe(h)
@@ -373,8 +377,10 @@ class ViralChainModel(mesa.Model):
         for b, own in enumerate(factories):
             wip_value = 0.0
             for f in own:  # Factory.unused_inputs_value, its kept value read in line
-                value = f._unused_value
-                wip_value += value if value is not None else f.unused_inputs_value()
+                if f._unused_value is None:
+                    wip_value += f.unused_inputs_value()
+                else:  # the same double as a Python float (Factory._unused_float)
+                    wip_value += f._unused_float
             # plain floats: the same float64 operations
             advances = paid.item(b) - refunds.item(b) - delivered.item(b)
             wc = stock_value[b] + wip_value - advances
@@ -425,7 +431,9 @@ class ViralChainModel(mesa.Model):
         ):
             raise InvariantError(f"hour {self.hour}: a ledger array was rebound")
         for f in self.factories:
-            if f.unused_inputs_value() != f.unused_inputs_value_now():
+            if f.unused_inputs_value() != f.unused_inputs_value_now() or (
+                np.float64(f._unused_float).tobytes() != np.float64(f._unused_value).tobytes()
+            ):
                 raise InvariantError(f"hour {self.hour}: {f.name}: stale unused inputs value")
             received = f.orders_received_hourly
             if f.orders_received_before(len(received)) != int(received.sum()) or (
@@ -467,6 +475,10 @@ class ViralChainModel(mesa.Model):
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
+            for lever in (b.presale, b.rush):  # the hours a lever skips: it would do nothing
+                holds = getattr(lever, "idle_holds", None)
+                if holds is not None and not all(holds(b, s, self.hour) for s, _ in b._watched):
+                    raise InvariantError(f"hour {self.hour}: {b.name}: a lever skipped wrongly")
         for b in self.brands:  # totals and due hours the reviews read
             b.sensing.check_totals()
             b.supply.event_plan.check_dues()

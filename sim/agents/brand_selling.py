@@ -287,7 +287,7 @@ class Selling:
         m = self.model
         book = m.orders
         for sku, q in self.backlog.items():
-            if len(q) == 0:
+            if len(q._buf) == q._head:  # len(q) == 0, in line (IdQueue.__len__)
                 continue
             q.drop_unless(book.status, BACKLOG)
             ids = q.items()

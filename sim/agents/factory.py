@@ -114,6 +114,7 @@ class Factory(mesa.Agent):
         # unused_inputs_value as last worked out; None: an input changed since (every change
         # of modules, materials, materials on order or the inputs in work sets it to None)
         self._unused_value: float | None = None
+        self._unused_float = 0.0  # _unused_value as a Python float, once worked out
         self._material_arrivals: dict[int, int] = {}
         self._waiting: deque[list] = deque()  # [job, units, dest, expedite] awaiting materials
         self._holds: dict[int, tuple[int, int]] = {}  # sku -> (units held, until hour)
@@ -469,6 +470,9 @@ class Factory(mesa.Agent):
         value = self._unused_value
         if value is None:
             value = self._unused_value = self.unused_inputs_value_now()
+            # the same double as a Python float, for working capital's hourly sum (a numpy
+            # scalar's addition is the same float addition, several times slower)
+            self._unused_float = float(value)
         return value
 
     def unused_inputs_value_now(self) -> float:

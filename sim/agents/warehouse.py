@@ -166,7 +166,8 @@ class Warehouse(mesa.Agent):
         nothing another warehouse's read, so doing them warehouse by warehouse is doing
         each step for all warehouses in turn (the holding costs are added in the same
         order)."""
-        if len(self.pick_queue):
+        queue = self.pick_queue
+        if len(queue._buf) != queue._head:  # len(queue), in line (IdQueue.__len__)
             self.pick(hour)
         else:
             self._pick_credit = 0.0

@@ -53,6 +53,9 @@ class Presale:
 
     def __init__(self, params: PresalePolicy):
         self.params = params
+        # per SKU, (units available, the sensing's hours recorded) of the last hour presale
+        # stayed closed after the rule was read (open_when=stockout): see :meth:`update`
+        self._idle: dict[int, tuple[int, int]] = {}
 
     def sellable_from(self, launch_hour: int) -> int:
         """First hour wishes for the product count (earlier for a presale launch)."""
@@ -69,7 +72,14 @@ class Presale:
             if hour >= p.start_hour and not is_open:
                 brand.selling.set_presale(sku, True, hour, "presale launch")
             return
-        rate = brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY)
+        sensing = brand.sensing
+        if not is_open and self._idle.get(sku) == (available, sensing._recorded):
+            # closed, the same units available as an hour it stayed closed, and no hour
+            # recorded since: the day's demand can only have left the window since (the
+            # running totals never fall), so the rate is no higher and presale stays closed
+            # (:meth:`idle_holds` checks it in debug mode)
+            return
+        rate = sensing.demand_rate(sku, hour, HOURS_PER_DAY)
         avail = brand.network.available_total(sku) if available is None else available
         if not is_open and rate > 0 and avail < p.trigger_cover_hours * rate:
             brand.selling.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
@@ -80,3 +90,16 @@ class Presale:
             and avail >= 2 * p.trigger_cover_hours * rate
         ):
             brand.selling.set_presale(sku, False, hour, "stock back")
+        elif not is_open and available is not None:
+            self._idle[sku] = (available, sensing._recorded)
+
+    def idle_holds(self, brand: Brand, sku: int, hour: int) -> bool:
+        """Debug mode: if :meth:`update` would skip ``sku`` now, the rule read the long way
+        keeps presale closed."""
+        available = brand.network.available_total(sku)
+        if self.params.open_when == "always" or brand.selling.presale_open.item(sku):
+            return True
+        if self._idle.get(sku) != (available, brand.sensing._recorded):
+            return True
+        rate = brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY)
+        return not (rate > 0 and available < self.params.trigger_cover_hours * rate)

@@ -48,6 +48,9 @@ class ThresholdRush:
         self.params = params
         self._count: dict[int, int] = {}
         self._last: dict[int, int] = {}
+        # per SKU, (units available, the sensing's hours recorded) of the last hour the
+        # signal was read and did not fire: see :meth:`watch`
+        self._idle: dict[int, tuple[int, int]] = {}
 
     def triggered(self, brand: Brand, sku: int, hour: int) -> tuple[bool, str]:
         """Whether the signal is past its threshold now, and a description of it."""
@@ -90,6 +93,12 @@ class ThresholdRush:
     def watch(self, brand: Brand, sku: int, hour: int, available: int | None = None) -> None:
         """Check the signal and place a rush order when it fires (``available``: the units
         available across the network now, if the caller has them)."""
+        if self._idle.get(sku) == (available, brand.sensing._recorded):
+            # the same units available (none below zero) as an hour the signal did not fire,
+            # and no hour recorded since: the windows' demand and views can only have left
+            # them since (the running totals never fall), so the rates are no higher, the
+            # cover no lower, and the signal does not fire (:meth:`idle_holds` checks it)
+            return
         p = self.params
         if self._count.get(sku, 0) >= p.max_orders:
             return
@@ -97,6 +106,8 @@ class ThresholdRush:
             return
         fired, value = self._signal(brand, sku, hour, available)
         if not fired:
+            if available is not None and available >= 0:
+                self._idle[sku] = (available, brand.sensing._recorded)
             return
         rate = brand.sensing.demand_rate(sku, hour, p.window_hours)
         # top up to cover_hours of demand at the current rate: stock on hand or on its way
@@ -108,3 +119,11 @@ class ThresholdRush:
         brand.supply.place_rush(sku, math.ceil(qty), hour, self._describe(value))
         self._count[sku] = self._count.get(sku, 0) + 1
         self._last[sku] = hour
+
+    def idle_holds(self, brand: Brand, sku: int, hour: int) -> bool:
+        """Debug mode: if :meth:`watch` would skip ``sku`` now, the signal read the long way
+        does not fire."""
+        available = brand.network.available_total(sku)
+        if self._idle.get(sku) != (available, brand.sensing._recorded):
+            return True
+        return not self._signal(brand, sku, hour, available)[0]
