@@ -291,43 +291,51 @@ _M64 = (1 << 64) - 1
 _DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's next_double
 
 
+_U64 = np.uint64
+_S32, _S63, _W32 = _U64(32), _U64(63), _U64(_M32)
+_MULT_HI, _MULT_LO = _U64(_PCG_MULT >> 64), _U64(_PCG_MULT & _M64)
+_MULT_L1, _MULT_L0 = _U64((_PCG_MULT & _M64) >> 32), _U64(_PCG_MULT & _M32)  # _MULT_LO's halves
+
+
+def _pcg_step(
+    hi: np.ndarray, lo: np.ndarray, inc_hi: np.ndarray, inc_lo: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One PCG64 step of the 128-bit states ``(hi, lo)`` (uint64 arrays, the high and the
+    low 64 bits): ``state · _PCG_MULT + inc mod 2**128``, ``inc`` as ``(inc_hi, inc_lo)``.
+    ``lo · _MULT_LO`` in full (its high word from products of 32-bit halves), the other
+    products' low words, carries by comparison."""
+    a1, a0 = lo >> _S32, lo & _W32
+    p00, p01, p10 = a0 * _MULT_L0, a0 * _MULT_L1, a1 * _MULT_L0
+    mid = (p00 >> _S32) + (p01 & _W32) + (p10 & _W32)
+    high = a1 * _MULT_L1 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32)
+    high += lo * _MULT_HI + hi * _MULT_LO
+    low = lo * _MULT_LO + inc_lo
+    high += inc_hi + (low < inc_lo)
+    return high, low
+
+
 def hour_outputs(seed: int, name: str, start: int, count: int, k: int) -> np.ndarray:
     """The first ``k`` 64-bit outputs of the generators ``stream(seed, name, h)`` for the
     hours ``h`` in ``start .. start + count - 1`` (``0 <= h < 2**32``), as a ``(count, k)``
     uint64 array: their seed words (:func:`_block_table`) and numpy's PCG64 seeding and
-    steps on 128-bit states held as two uint64 arrays (products of 32-bit halves, carries
-    by comparison), all hours at once. Nothing is kept."""
+    steps (:func:`_pcg_step`) on 128-bit states held as two uint64 arrays, all hours at
+    once. Nothing is kept."""
     if start < 0 or start + count > 1 << 32:
         raise ValueError(f"hours {start}..{start + count - 1}: outside 0..2**32 - 1")
     words = _block_table(int(seed), (_key(name),), start, count)
-    u64 = np.uint64
-    m32, one, s32, s63 = u64(_M32), u64(1), u64(32), u64(63)
-    mult_hi, mult_lo = u64(_PCG_MULT >> 64), u64(_PCG_MULT & _M64)
-    l1, l0 = u64((_PCG_MULT & _M64) >> 32), u64(_PCG_MULT & _M32)  # the low word's halves
-    inc_hi = (words[:, 2] << one) | (words[:, 3] >> s63)
+    one = _U64(1)
+    inc_hi = (words[:, 2] << one) | (words[:, 3] >> _S63)
     inc_lo = (words[:, 3] << one) | one
-
-    def step(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # (hi, lo) · M + inc mod 2**128: lo · M_lo in full (its high word by 32-bit halves)
-        a1, a0 = lo >> s32, lo & m32
-        p00, p01, p10 = a0 * l0, a0 * l1, a1 * l0
-        mid = (p00 >> s32) + (p01 & m32) + (p10 & m32)
-        high = a1 * l1 + (p01 >> s32) + (p10 >> s32) + (mid >> s32)
-        high += lo * mult_hi + hi * mult_lo
-        low = lo * mult_lo + inc_lo
-        high += inc_hi + (low < inc_lo)
-        return high, low
-
     # pcg64_srandom_r: state 0, a step (the increment), the initial state added, a step
     lo = inc_lo + words[:, 1]
     hi = inc_hi + words[:, 0] + (lo < inc_lo)
-    hi, lo = step(hi, lo)
+    hi, lo = _pcg_step(hi, lo, inc_hi, inc_lo)
     out = np.empty((count, k), dtype=np.uint64)
     for j in range(k):  # a step, then XSL-RR of the new state
-        hi, lo = step(hi, lo)
+        hi, lo = _pcg_step(hi, lo, inc_hi, inc_lo)
         x = hi ^ lo
-        r = hi >> u64(58)
-        out[:, j] = (x >> r) | (x << ((u64(64) - r) & s63))
+        r = hi >> _U64(58)
+        out[:, j] = (x >> r) | (x << ((_U64(64) - r) & _S63))
     return out
 
 
@@ -338,7 +346,12 @@ def poisson_integers(outputs: list[int], lam: float, n: int) -> list[int] | None
     ``integers(0, n)`` ``k`` times (``2 <= n < 2**32``: Lemire's bounded draw on 32-bit
     halves, the lower half of an output first and the upper one kept for the next, as
     numpy's ``next_uint32``; a scalar draw and an array's take the same halves): those ``k``
-    integers, or None when they need more outputs than given."""
+    integers, or None when they need more outputs than given. None too outside those
+    bounds (numpy: its PTRS method at a mean of 10 or more; no draw at 0; an error below 0,
+    at NaN or at a bound below 1; 64-bit draws for a bound beyond 32 bits); a bound of 1
+    draws nothing (``integers(0, 1)``: ``k`` zeros)."""
+    if not (0.0 < lam < 10.0 and 1 <= n <= _M32):
+        return None
     enlam = math.exp(-lam)
     k = 0
     prod = 1.0
@@ -351,6 +364,8 @@ def poisson_integers(outputs: list[int], lam: float, n: int) -> list[int] | None
             break
     else:
         return None
+    if n == 1:
+        return [0] * k
     out = []
     half = -1  # the upper half of the last output, while unused
     threshold = -1

@@ -16,6 +16,7 @@ import sim
 import sim.agents.consumer_tables as consumer_tables
 import sim.agents.consumers as consumers
 import sim.agents.wishes as wishes
+import sim.rng as rng
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO, CH_WOM
@@ -75,6 +76,81 @@ def test_poisson_then_integers_are_numpys(seed):
         sizes.add(k)
         assert got == want
     assert {0, 1, 2, 3} <= sizes and short > 10
+
+
+def test_poisson_integers_refuses_what_numpy_draws_otherwise():
+    """Outside ``0 < lam < 10`` and 32-bit bounds :func:`poisson_integers` gives None
+    whatever its caller checks: numpy's PTRS method from a mean of 10 (seed 0's organic hour
+    259 at 10: 12 draws, where the multiplication method would give 3), no draw at 0, an
+    error at NaN or below 0, 64-bit draws beyond 32 bits; a bound of 1: ``k`` zeros, drawn
+    from nothing, as numpy's; a mean just below 10: numpy's numbers."""
+    outputs = stream(0, "organic", 259).bit_generator.random_raw(64).tolist()
+    assert stream(0, "organic", 259).poisson(10.0) == 12
+    for lam in (10.0, 30.0, float("nan"), -1.0, 0.0, -0.0, float("inf"), 1e300):
+        assert poisson_integers(outputs, lam, 600) is None
+    for n in (2**32, 2**33, 0, -3):
+        assert poisson_integers(outputs, 4.0, n) is None
+    below = float(np.nextafter(10.0, 0.0))
+    checked = 0
+    for hour in range(400):
+        g = stream(3, "organic", hour)
+        outputs = g.bit_generator.random_raw(64).tolist()
+        g = stream(3, "organic", hour)
+        n = (1, 2, 600, 2**32 - 1)[hour % 4]
+        k = int(g.poisson(below if hour % 2 else 9.5))
+        want = g.integers(0, n, k).tolist() if k else []
+        got = poisson_integers(outputs, below if hour % 2 else 9.5, n)
+        if got is not None:
+            checked += 1
+            assert got == want
+        if n == 1 and got is not None:  # integers(0, 1, k) draws nothing
+            once = stream(3, "organic", hour)
+            once.poisson(below if hour % 2 else 9.5)
+            assert once.bit_generator.state == g.bit_generator.state
+            assert got == [0] * k
+            assert poisson_integers(outputs[: k + 1], below if hour % 2 else 9.5, 1) == got
+    assert checked > 300
+
+
+_BIG = ((1 << 128) - 1, 1 << 128)
+
+
+def _pcg_big(state: int, inc: int) -> int:
+    return (state * rng._PCG_MULT + inc) % _BIG[1]
+
+
+def test_pcg_step_is_the_128_bit_product():
+    """:func:`sim.rng._pcg_step` on uint64 halves against Python's big integers: halves at
+    their edges (0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1), increments 1 and 2**128 - 1,
+    states whose middle sum of 32-bit products has a low word of all ones (where a carry
+    off by one shows) and random ones."""
+    edges = [0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1]
+    r = np.random.default_rng(17)
+    los = [*edges, *r.integers(0, 2**64, 40, dtype=np.uint64).tolist()]
+    l0, l1 = rng._PCG_MULT & 0xFFFFFFFF, (rng._PCG_MULT >> 32) & 0xFFFFFFFF
+    inverse = pow(l0, -1, 1 << 32)
+    for a0 in [0, 1, 2**32 - 1, *r.integers(0, 2**32, 30).tolist()]:  # mid's low word all ones
+        base = (a0 * l0 >> 32) + (a0 * l1 & 0xFFFFFFFF)
+        a1 = ((0xFFFFFFFF - base) * inverse) % (1 << 32)
+        lo = a1 << 32 | a0
+        mid = base + (a1 * l0 & 0xFFFFFFFF)
+        assert mid & 0xFFFFFFFF == 0xFFFFFFFF
+        los.append(lo)
+    his = [*edges, *r.integers(0, 2**64, 8, dtype=np.uint64).tolist()]
+    incs = [
+        1,
+        _BIG[0],
+        *(int(x) << 64 | int(y) for x, y in r.integers(0, 2**64, (6, 2), np.uint64)),
+    ]
+    pairs = [(h, lo) for h in his for lo in los]
+    hi_a = np.array([h for h, _ in pairs], np.uint64)
+    lo_a = np.array([lo for _, lo in pairs], np.uint64)
+    for inc in incs:
+        inc_hi = np.full(len(pairs), inc >> 64, np.uint64)
+        inc_lo = np.full(len(pairs), inc & (2**64 - 1), np.uint64)
+        high, low = rng._pcg_step(hi_a, lo_a, inc_hi, inc_lo)
+        got = [h << 64 | lo for h, lo in zip(high.tolist(), low.tolist(), strict=True)]
+        assert got == [_pcg_big(h << 64 | lo, inc) for h, lo in pairs]
 
 
 def test_lazy_stream_leaves_numpys_state():
@@ -139,6 +215,47 @@ def test_organic_discovery_without_its_generator(base_model, products, n, monkey
             assert a.tobytes() == b.tobytes() and a.dtype == b.dtype
         assert (got.channel, got.kol) == (want.channel, want.kol) == (CH_ORGANIC, -1)
     assert {1, 2, 3, 4, 12} <= sizes  # (4 below a mean of 2: more than a row of 6 holds)
+
+
+@pytest.mark.parametrize("threshold", [consumers._PY_ORGANIC, 11.0, float("inf")])
+def test_organic_discovery_at_means_of_10_and_above_is_numpys(base_model, threshold, monkeypatch):
+    """Worlds whose organic mean is 10 or more (numpy's PTRS method) or just below: the
+    hour's exposures are the hour's stream's, with the caller's threshold as it is or
+    raised (to 11, or none): :func:`poisson_integers` refuses those means itself."""
+    monkeypatch.setattr(consumers, "_PY_ORGANIC", threshold)
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    m.sellable_from = np.zeros(1, np.int64)
+    pop._sale_span = None
+    rates = []  # rates whose hourly means over the audience are these, or the nearest
+    for target in (float(np.nextafter(10.0, 0.0)), 10.0, 10.5, 30.0):
+        near = [24 * target / pop.n] * 2
+        for i in range(40):  # the floats next to it, below and above
+            near.append(float(np.nextafter(near[-2], (0.0, 1.0)[i % 2])))
+        rates.append(min(near, key=lambda r, t=target: abs(r / 24 * pop.n - t)))
+    means = [r / 24 * pop.n for r in rates]
+    assert means[:2] == [float(np.nextafter(10.0, 0.0)), 10.0] and min(means[2:]) > 10.4
+    differ = 0
+    for hour in range(160):
+        lam = means[hour % 4]
+        update = {"exposure_rate_per_day": rates[hour % 4]}
+        pop.cfg = pop.cfg.model_copy(update={"organic": pop.cfg.organic.model_copy(update=update)})
+        got = pop.organic_exposures(hour)
+        want = pop.organic_exposures(hour, stream(m.seed, "organic", hour))
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert got.consumers.tobytes() == want.consumers.tobytes()
+            assert got.skus.tobytes() == want.skus.tobytes()
+        if hour % 4 and want is not None:  # the multiplication method would draw otherwise
+            outputs = stream(m.seed, "organic", hour).bit_generator.random_raw(64).tolist()
+            enlam, prod, k = np.exp(-lam), 1.0, 0
+            for w in outputs:
+                prod *= (w >> 11) * 2.0**-53
+                if prod <= enlam:
+                    break
+                k += 1
+            differ += k != len(want)
+    assert differ > 20
 
 
 def test_tables_of_first_outputs_follow_the_hours(base_model, monkeypatch):
@@ -279,6 +396,10 @@ def test_one_exposure_decides_as_the_few_exposure_way(base_model, seed):
 
 
 @pytest.mark.parametrize("seed", range(24))
+# the long way's price factor of an infinite sensitivity: inf times 0.0 (its NaN expected)
+@pytest.mark.filterwarnings(
+    "ignore:invalid value encountered in multiply:RuntimeWarning:sim.agents.wishes"
+)
 def test_few_exposures_of_one_product_at_the_reference_price(seed):
     """A world of one product at exactly its reference price skips the price factor's
     arguments (every ``-s·0.0`` is ``±0.0`` while every sensitivity is finite): the same
@@ -336,6 +457,38 @@ def test_debug_mode_checks_the_hours_first_outputs():
     rows[m.hour - start][0] ^= 1
     with pytest.raises(InvariantError, match="organic's first outputs"):
         m.run_for(1)
+
+
+def test_debug_mode_checks_organic_discovery_without_its_generator(monkeypatch):
+    """Debug mode holds the hour's organic discovery on Python numbers to numpy's draws of
+    the hour's stream: a Python draw off by one consumer is found the hour it is made (and
+    runs whose Python draws are numpy's pass)."""
+    from sim.invariants import InvariantError
+
+    cfg = sim.compose(
+        None, ["market.n_consumers=3000", "run.horizon_hours=60", "run.debug_invariants=true"]
+    )
+    m = ViralChainModel(cfg, 1)
+    made = []
+    real = consumers.poisson_integers
+
+    def counted(outputs, lam, n):
+        drawn = real(outputs, lam, n)
+        made.append(drawn)
+        return drawn
+
+    with monkeypatch.context() as mp:
+        mp.setattr(consumers, "poisson_integers", counted)
+        m.run_for(10)
+    assert any(made)  # Python draws, some of them exposures, checked every hour
+
+    def off_by_one(outputs, lam, n):
+        drawn = real(outputs, lam, n)
+        return None if drawn is None else [(c + 1) % n for c in drawn]
+
+    monkeypatch.setattr(consumers, "poisson_integers", off_by_one)
+    with pytest.raises(InvariantError, match="organic discovery is not its stream's"):
+        m.run_for(20)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -83,7 +83,9 @@ class WishDecisions(HourTables):
         is not what its array gives now (debug mode: they are worked out again only for an
         array replaced, so values written into the array in place would leave them stale),
         or if the hour's row of a table of first outputs (:meth:`_hour_outputs`) is not its
-        stream's first outputs."""
+        stream's first outputs, or if the hour's organic discovery without its generator
+        (on Python numbers: :func:`sim.rng.poisson_integers`) is not what numpy's generator
+        of the hour's stream draws."""
         from sim.invariants import InvariantError
 
         hour = self.model.hour
@@ -100,6 +102,17 @@ class WishDecisions(HourTables):
                     raise InvariantError(
                         f"hour {hour}: {name}'s first outputs are not its stream's"
                     )
+        organic = self.organic_exposures  # type: ignore[attr-defined]  # ConsumerPopulation's
+        drawn = organic(hour)  # without its generator when it can, and with numpy's:
+        want = organic(hour, stream(self.model.seed, "organic", hour))
+        if (drawn is None) != (want is None) or (
+            drawn is not None
+            and (
+                drawn.consumers.tobytes() != want.consumers.tobytes()
+                or drawn.skus.tobytes() != want.skus.tobytes()
+            )
+        ):
+            raise InvariantError(f"hour {hour}: organic discovery is not its stream's draws")
 
     def _wishes(
         self,
