@@ -88,7 +88,9 @@ _PY_ORGANIC = 10.0
 # (sim.rng.LazyStream: its generator made only if more is drawn)
 _LAZY_FEW = 4
 # a quiet hour's one organic exposure goes straight to the one-exposure decision, without
-# a batch (False: through its batch and _wishes, for the tests)
+# a batch (False: through its batch and _wishes, for the tests). It is not read from
+# wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
+# turns this off too
 _ONE_SCALAR = True
 
 
