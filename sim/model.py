@@ -334,7 +334,8 @@ class ViralChainModel(mesa.Model):
             # an idle factory (no queue, no modules to build) would only keep its credits
             # at zero, where its last hour left them (Factory.produce): not called then; a
             # postponement factory with its modules built would only set its two credits to
-            # zero: called only while one is not zero yet
+            # zero: called only while one is not zero yet (``_credit`` is a guard only: an
+            # empty queue's produce already left it at zero)
             if f.queue or (
                 f.postponement and (f.modules < f.module_target or f._module_credit or f._credit)
             ):

@@ -223,3 +223,17 @@ def test_the_step_reads_mesas_time_where_mesa_keeps_it():
     cfg = sim.compose("kol_matrix", ["market.n_consumers=500", "run.horizon_hours=50"])
     _Watched(cfg, 1).run()
     assert seen == list(range(50))
+
+
+@pytest.mark.parametrize("kind", ["short_video", "livestream"])
+def test_feed_views_counts_the_hours_views(kind):
+    """A post's three counts after hours of 0, 1 and many views (an hour without views
+    adds nothing; any other adds its followers', shares' and all views)."""
+    video = sim.compose().content.short_video
+    p = Post("p", 0, kind, np.array([0]), 0, 30, 1e6, stream(3, "feed"))
+    want = [0, 0, 0]
+    for followers, others in [(0, 0), (1, 0), (0, 1), (0, 0), (7, 5), (1, 0)]:
+        p.feed_views((followers, others), video, 0.5)
+        want = [want[0] + followers, want[1] + others, want[2] + followers + others]
+        assert [p.follower_views, p.share_views, p.views] == want
+        assert p.last_views == followers + others

@@ -234,6 +234,24 @@ def test_debug_mode_catches_a_wrong_skip(lever):
         m._check_books()
 
 
+def test_an_open_presale_is_never_skipped():
+    """The kept key skips only a closed presale: an open one whose key matches (the same
+    units available, no hour recorded since) still closes when its stock is back (debug
+    mode's ``idle_holds`` passes any open presale, so it could not see this)."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000"])
+    m = ViralChainModel(cfg, 5)
+    b = m.brands[0]
+    m.run_for(30)
+    sku = b._watched[0][0]
+    assert isinstance(b.presale, Presale) and b.presale.params.open_when == "stockout"
+    b.selling.presale_open[sku] = True
+    b.selling.backlog_units[sku] = 0
+    plenty = 10**9  # far above twice the trigger's cover at any rate
+    b.presale._idle[sku] = (plenty, b.sensing._recorded)
+    b.presale.update(b, sku, m.hour, plenty)
+    assert not b.selling.presale_open.item(sku)  # closed: "stock back"
+
+
 # ---------------------------------------------------------------- working capital's sum
 
 
