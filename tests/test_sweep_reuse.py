@@ -1,0 +1,190 @@
+"""A sweep's launcher jobs reuse the plan's compositions (``ReusingConfigLoader``).
+
+Hydra's launchers compose every job's config where it runs (``load_sweep_config``); the
+sweeper hands them a loader that makes it from the plan's composition of the job's config
+groups instead (:func:`experiments.sweep_plan.job_config`). The config must be Hydra's to
+the byte: the same keys, values, order, node types, flags and resolver cache (compared as
+pickles), and the same ``.hydra/`` files and runs in the sweep directory.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments import sweep_store as store
+from experiments.sweep import launch, plan_sweep
+from experiments.sweep_plan import job_config
+from hydra_plugins.viralchain_sweeper.viralchain_sweeper import ReusingConfigLoader
+
+pytestmark = pytest.mark.xdist_group("sweep")
+
+TINY = ["market.n_consumers=2000", "run.horizon_hours=240"]
+
+
+@pytest.fixture(scope="module")
+def planned():
+    """A plan over two setups and two forecasts (four group combinations), Hydra's own
+    loader, and the master config."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    from experiments.compose import scenarios_dir
+
+    master, plan = plan_sweep(
+        [
+            "setup=rigid,flexible",
+            "policy/forecast=moving_average,exp_smoothing",
+            "policy.safety_stock.days_of_cover=1,4",
+            *TINY,
+        ],
+        replications=2,
+    )
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(scenarios_dir())))
+    return master, plan, loader
+
+
+def _same_as_hydra(loader, plan, master, overrides: list[str]) -> bool:
+    made = job_config(loader, plan.bases, master, overrides)
+    assert made is not None, overrides
+    hydra = loader.load_sweep_config(master, overrides)
+    return pickle.dumps(made) == pickle.dumps(hydra)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["setup=rigid", "policy/forecast=moving_average", "+viralchain_replications=[0,1]"],
+        ["setup=flexible", "policy/forecast=exp_smoothing", "replication=3"],
+        # values between and before the groups: the task list keeps the job's order
+        [
+            "market.n_consumers=2000",
+            "setup=rigid",
+            "policy.safety_stock.days_of_cover=4",
+            "policy/forecast=exp_smoothing",
+            "run.horizon_hours=240",
+            "+viralchain_replications=[5]",
+        ],
+        # a value that replaces a group's, a forced add, a new dict
+        [
+            "setup=flexible",
+            "++seed=7",
+            "policy/forecast=moving_average",
+            "+extra={a: 1, b: [2, 3]}",
+            "policy.safety_stock.days_of_cover=2.5",
+        ],
+    ],
+)
+def test_a_job_config_is_hydras_to_the_byte(planned, overrides):
+    master, plan, loader = planned
+    assert _same_as_hydra(loader, plan, master, overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["setup=rigid"],  # no composition of these groups alone (the plan has pairs)
+        ["policy/forecast=moving_average", "setup=rigid"],  # nor in this order
+        ["setup=rigid", "policy/forecast=moving_average", "~seed"],  # a deletion
+        ["setup=rigid", "policy/forecast=moving_average", "+seed=3"],  # Hydra refuses it
+        ["setup=rigid", "policy/forecast=moving_average", "no_such.key=1"],  # Hydra refuses
+        ["setup=rigid", "policy/forecast=moving_average", "hydra.job.chdir=true"],
+    ],
+)
+def test_what_it_cannot_make_is_left_to_hydra(planned, overrides):
+    master, plan, loader = planned
+    assert job_config(loader, plan.bases, master, overrides) is None
+
+
+def test_the_loader_serves_jobs_from_the_plan_and_falls_back_to_hydra(planned):
+    master, plan, loader = planned
+    job = ["setup=rigid", "policy/forecast=exp_smoothing", "+viralchain_replications=[0,1]"]
+    reusing = ReusingConfigLoader(loader)
+    reusing.load_sweep_config(master, job)
+    assert reusing.reused == 0  # not told the plan's compositions yet: Hydra composes
+    reusing.reuse(master, plan.bases)
+    # pickled with every job, as joblib sends it to a worker
+    worker = pickle.loads(pickle.dumps(reusing))
+    made = worker.load_sweep_config(pickle.loads(pickle.dumps(master)), job)
+    assert worker.reused == 1
+    assert pickle.dumps(made) == pickle.dumps(loader.load_sweep_config(master, job))
+    # what it cannot make, Hydra makes (and raises what Hydra raises)
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException):
+        worker.load_sweep_config(master, [*job[:2], "no_such.key=1"])
+    assert worker.reused == 1
+    # Hydra's other calls and attributes are Hydra's loader's
+    assert worker.get_sources() and worker.repository is not None
+    assert worker.list_groups("policy") == loader.list_groups("policy")
+
+
+def test_another_master_or_too_many_combinations_compose_in_full(planned, monkeypatch):
+    import copy
+
+    from omegaconf import open_dict
+
+    from experiments import sweep_plan
+
+    master, plan, loader = planned
+    job = ["setup=flexible", "policy/forecast=moving_average", "replication=1"]
+    reusing = ReusingConfigLoader(loader)
+    reusing.reuse(master, plan.bases)
+    other = copy.deepcopy(master)
+    with open_dict(other):
+        other.hydra.overrides.hydra.append("hydra.job.chdir=false")
+    reusing.load_sweep_config(other, job)
+    assert reusing.reused == 0
+    monkeypatch.setattr(sweep_plan, "MAX_SHIPPED_BASES", len(plan.bases) - 1)
+    reusing.reuse(master, plan.bases)
+    assert reusing.bases == {}
+    reusing.load_sweep_config(master, job)
+    assert reusing.reused == 0
+
+
+def _hydra_files(sweep_dir: Path) -> dict[str, str]:
+    """Every job's ``.hydra/*.yaml``, with the sweep directory and launch time named."""
+    out = {}
+    for path in sorted(sweep_dir.glob("logs/*/*/.hydra/*.yaml")):
+        stamp, job = path.parts[-4], path.parts[-3]
+        text = path.read_text().replace(str(sweep_dir), "SWEEP").replace(stamp, "STAMP")
+        out[f"{job}/{path.name}"] = text
+    return out
+
+
+def test_a_sweep_writes_the_same_files_with_and_without_reuse(tmp_path, monkeypatch):
+    """One worker (the jobs run in this process): the launcher jobs' configs come from the
+    plan's compositions (no Hydra composition in a job), and the sweep directory holds the
+    same ``.hydra/`` files and the same runs as when Hydra composes each job."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from experiments import sweep_plan
+
+    calls = []
+    hydras = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master, overrides):
+        calls.append(list(overrides))
+        return hydras(self, master, overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    args = ["setup=rigid,flexible", *TINY]
+    reused = launch(args, tmp_path / "reused", replications=2, n_jobs=1)
+    assert reused.exit_code == 0
+    assert calls == [["setup=rigid"], ["setup=flexible"]]  # the plan's two, no job's
+    calls.clear()
+    monkeypatch.setattr(sweep_plan, "MAX_SHIPPED_BASES", 0)
+    composed = launch(args, tmp_path / "composed", replications=2, n_jobs=1)
+    assert composed.exit_code == 0
+    assert len(calls) == 4  # the plan's two, then one a launcher job
+    a, b = _hydra_files(tmp_path / "reused"), _hydra_files(tmp_path / "composed")
+    assert len(a) == 6 and a == b
+
+    def runs(d: Path) -> pd.DataFrame:
+        df = store.read_table(d, "runs").drop(columns=["wall_seconds", "sweep_id"])
+        return df.sort_values("run_id").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(runs(tmp_path / "reused"), runs(tmp_path / "composed"))
