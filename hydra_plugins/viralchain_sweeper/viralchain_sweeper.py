@@ -11,13 +11,20 @@ with replications batched per launcher job, shows a progress line, and retries t
 worker that died. Another sweeper (``hydra/sweeper=basic`` or ``optuna``) works too: the task
 (:func:`experiments.sweep_task.run_job`) writes the same dataset under any of them.
 
+Its launcher gets a config loader that makes each launcher job's config from the plan's
+compositions instead of composing it again where the job runs (:class:`ReusingConfigLoader`).
+
 Its settings (``hydra.sweeper.*``) are ``scenarios/hydra/sweeper/viralchain.yaml``. Everything
 here uses Hydra's plugin interfaces only: :class:`hydra.plugins.sweeper.Sweeper`,
-:class:`hydra.plugins.search_path_plugin.SearchPathPlugin` and
-``Plugins.instantiate_launcher`` (what every sweeper plugin calls). Hydra discovers them by
-scanning ``hydra_plugins`` (an installed wheel); :func:`register` also registers them by hand
-(Hydra's ``Plugins.register``), which an editable install needs: its import hook hides the
-folder from that scan.
+:class:`hydra.plugins.search_path_plugin.SearchPathPlugin`,
+``Plugins.instantiate_launcher`` (what every sweeper plugin calls) with a
+:class:`hydra.core.config_loader.ConfigLoader` in its ``HydraContext``; the loader's
+:func:`experiments.sweep_plan.job_config` also reads Hydra's config repository (as the plan
+does) and names the job's directory with Hydra's own ``get_overrides_dirname``.
+
+Hydra discovers the plugins by scanning ``hydra_plugins`` (an installed wheel); :func:`register`
+also registers them by hand (Hydra's ``Plugins.register``), which an editable install needs:
+its import hook hides the folder from that scan.
 """
 
 from __future__ import annotations
@@ -79,7 +86,9 @@ class ViralchainSweeper(Sweeper):
         self.config = config
         self.hydra_context = hydra_context
         self.job_loader = ReusingConfigLoader(hydra_context.config_loader)
-        jobs_context = HydraContext(config_loader=self.job_loader, callbacks=hydra_context.callbacks)
+        jobs_context = HydraContext(
+            config_loader=self.job_loader, callbacks=hydra_context.callbacks
+        )
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=jobs_context, task_function=task_function, config=config
         )
