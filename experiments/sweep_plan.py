@@ -287,8 +287,11 @@ def job_config(
     the master's resolver cache. The base went through all of it with only the group
     overrides; the value overrides touch nothing but the task's keys, so they are applied
     to a copy of it as Hydra applies them, then the two ``hydra`` fields that name the
-    overrides are set again from all of them, in order."""
+    overrides are set again from all of them, in order. What Hydra reads from the process
+    (the working directory, ``hydra.job.env_copy``'s variables) must be what it was for the
+    base, else Hydra composes."""
     import copy
+    import os
 
     from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -305,6 +308,11 @@ def job_config(
     groups = tuple(o.input_line for o in parsed if is_group(o))
     base = bases.get(groups)
     if base is None:
+        return None
+    # what Hydra reads from the process as it composes: its working directory, and the
+    # environment variables the config copies (none unless hydra.job.env_copy names some)
+    job = base.hydra.job
+    if base.hydra.runtime.cwd != os.getcwd() or len(job.env_copy) > 0:
         return None
     cfg = copy.deepcopy(base)
     try:

@@ -145,6 +145,26 @@ def test_another_master_or_too_many_combinations_compose_in_full(planned, monkey
     assert reusing.reused == 0
 
 
+def test_what_hydra_reads_from_the_process_must_not_have_changed(planned, monkeypatch, tmp_path):
+    """Hydra notes the working directory as it composes, and copies the variables
+    ``hydra.job.env_copy`` names: a job composed elsewhere, or such a config, is Hydra's."""
+    import copy
+
+    from omegaconf import open_dict
+
+    master, plan, loader = planned
+    job = ["setup=rigid", "policy/forecast=moving_average", "replication=0"]
+    assert job_config(loader, plan.bases, master, job) is not None
+    monkeypatch.chdir(tmp_path)
+    assert job_config(loader, plan.bases, master, job) is None
+    monkeypatch.undo()
+    bases = {k: copy.deepcopy(v) for k, v in plan.bases.items()}
+    for base in bases.values():
+        with open_dict(base):
+            base.hydra.job.env_copy.append("HOME")
+    assert job_config(loader, bases, master, job) is None
+
+
 def _hydra_files(sweep_dir: Path) -> dict[str, str]:
     """Every job's ``.hydra/*.yaml``, with the sweep directory and launch time named."""
     out = {}
