@@ -208,3 +208,95 @@ def test_a_sweep_writes_the_same_files_with_and_without_reuse(tmp_path, monkeypa
         return df.sort_values("run_id").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(runs(tmp_path / "reused"), runs(tmp_path / "composed"))
+
+
+SPY = '''
+"""Test hook: each process of a sweep notes the jobs Hydra composes (``load_sweep_config``)
+in $SPY_DIR/<pid>; with $NO_REUSE set, the sweep ships no compositions to its jobs."""
+import importlib.abc, importlib.util, os, sys
+
+_DIR = os.environ.get("SPY_DIR", "")
+
+
+def _spy(module):
+    orig = module.ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master, overrides):
+        with open(os.path.join(_DIR, str(os.getpid())), "a") as f:
+            f.write(" ".join(overrides) + "\\n")
+        return orig(self, master, overrides)
+
+    module.ConfigLoaderImpl.load_sweep_config = counted
+
+
+def _no_reuse(module):
+    if os.environ.get("NO_REUSE"):
+        module.MAX_SHIPPED_BASES = 0
+
+
+_AFTER = {"hydra._internal.config_loader_impl": _spy, "experiments.sweep_plan": _no_reuse}
+
+
+class _Spy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in _AFTER:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        real = spec.loader.exec_module
+
+        def exec_module(module):
+            real(module)
+            _AFTER[name](module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _Spy())
+'''
+
+
+def test_two_workers_compose_nothing_and_write_the_same_files(tmp_path):
+    """The real command on two workers (loky processes, the loader pickled with each job):
+    only the command composes (the plan's two compositions); the jobs' ``.hydra/`` files
+    and runs are those of the same sweep with every job composed by Hydra."""
+    import os
+    import subprocess
+
+    from tests.conftest import VIRALCHAIN
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SPY)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    outs = {}
+    for name, extra in (("reused", {}), ("composed", {"NO_REUSE": "1"})):
+        spy = tmp_path / f"spy-{name}"
+        spy.mkdir()
+        out = tmp_path / name
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path, "SPY_DIR": str(spy)}
+        cmd = [VIRALCHAIN, "run", "-m", "setup=rigid,flexible", "replication=range(0,4)", *TINY]
+        proc = subprocess.run(
+            [*cmd, "--jobs", "2", "--out", str(out)],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs[name] = (out, {p.name: p.read_text().splitlines() for p in spy.iterdir()})
+    (reused, calls), (composed, calls_composed) = outs["reused"], outs["composed"]
+    assert list(calls.values()) == [["setup=rigid", "setup=flexible"]]  # the command's only
+    assert len(calls_composed) == 3  # the command, and each worker composing its jobs
+    a, b = _hydra_files(reused), _hydra_files(composed)
+    assert len(a) == 12 and a == b  # 4 launcher jobs of 2 runs, 3 files each
+
+    def runs(d: Path) -> pd.DataFrame:
+        df = store.read_table(d, "runs").drop(columns=["wall_seconds", "sweep_id"])
+        return df.sort_values("run_id").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(runs(reused), runs(composed))
