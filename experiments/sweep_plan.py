@@ -246,8 +246,8 @@ class JobComposer:
 
 # at most this many group combinations' compositions go with every launcher job
 # (``ReusingConfigLoader`` in ``hydra_plugins/viralchain_sweeper``): each is ≈ 50 kB
-# pickled, and joblib pickles them with every job
-MAX_SHIPPED_BASES = 16
+# pickled, kept as bytes, and joblib pickles them with every job
+MAX_SHIPPED_BASES = 64
 
 
 def reusing_loader(inner: Any, bases: dict, key: tuple[Any, ...] | None) -> Any:
@@ -270,28 +270,47 @@ def master_key(master: Any) -> tuple[Any, ...]:
     )
 
 
+def _intern_attributes(node: Any) -> None:
+    """Give an unpickled config's nodes their attribute names as Python's own (interned)
+    strings, as a deep copy has them: the nodes set their state from pickle's strings, and
+    a node added later names its attributes with the interned ones, so the config's pickle
+    would differ from Hydra's (the same config) by which strings are shared."""
+    import sys
+
+    state = {sys.intern(k): v for k, v in vars(node).items()}
+    object.__setattr__(node, "__dict__", state)  # a DictConfig's own __setattr__ sets keys
+    content = state.get("_content")
+    if isinstance(content, dict):
+        for child in content.values():
+            _intern_attributes(child)
+    elif isinstance(content, list):
+        for child in content:
+            _intern_attributes(child)
+
+
 def job_config(
     loader: Any,
-    bases: Mapping[tuple[str, ...], DictConfig],
+    bases: Mapping[tuple[str, ...], DictConfig | bytes],
     master: DictConfig,
     overrides: list[str],
 ) -> DictConfig | None:
     """A launcher job's config (with its ``hydra`` node) as Hydra's
     ``load_sweep_config(master, overrides)`` composes it, from ``bases[groups]``, the
-    composition of the job's config group overrides alone; None when it cannot be (no
-    such base, a hydra or ``~key`` override, an override Hydra would refuse).
+    composition of the job's config group overrides alone (a config, or its pickle);
+    None when it cannot be (no such base, a hydra or ``~key`` override, an override
+    Hydra would refuse).
 
     Hydra composes the groups' defaults, sets the root to struct mode, applies the value
     overrides (``key=v`` merged, ``+key=v`` / ``++key=v`` added), then lists the overrides
     in ``hydra.overrides.task``, names the job's ``override_dirname`` after them, and copies
     the master's resolver cache. The base went through all of it with only the group
     overrides; the value overrides touch nothing but the task's keys, so they are applied
-    to a copy of it as Hydra applies them, then the two ``hydra`` fields that name the
+    to a copy of it (unpickled: the same config as a deep copy) as Hydra applies them, then the two ``hydra`` fields that name the
     overrides are set again from all of them, in order. What Hydra reads from the process
     (the working directory, ``hydra.job.env_copy``'s variables) must be what it was for the
     base, else Hydra composes."""
-    import copy
     import os
+    import pickle
 
     from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -311,10 +330,10 @@ def job_config(
         return None
     # what Hydra reads from the process as it composes: its working directory, and the
     # environment variables the config copies (none unless hydra.job.env_copy names some)
-    job = base.hydra.job
-    if base.hydra.runtime.cwd != os.getcwd() or len(job.env_copy) > 0:
+    cfg = pickle.loads(base if isinstance(base, bytes) else pickle.dumps(base))
+    _intern_attributes(cfg)
+    if cfg.hydra.runtime.cwd != os.getcwd() or len(cfg.hydra.job.env_copy) > 0:
         return None
-    cfg = copy.deepcopy(base)
     try:
         for o in parsed:
             if is_group(o):

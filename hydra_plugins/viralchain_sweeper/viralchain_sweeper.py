@@ -120,24 +120,27 @@ class ReusingConfigLoader(ConfigLoader):
     (:func:`experiments.sweep_plan.job_config`); whatever it cannot make (another master
     config, groups the plan did not compose, a ``~key`` override, an override Hydra would
     refuse) and every other call go to Hydra's own loader, which it wraps. The compositions
-    travel with the jobs only for a sweep of at most
-    :data:`experiments.sweep_plan.MAX_SHIPPED_BASES` group combinations; beyond that every
-    job is composed by Hydra, as before.
+    are kept pickled (bytes: joblib pickles the loader with every job, and a job's copy is
+    one ``pickle.loads``, cheaper than pickling and copying live configs); they travel with
+    the jobs only for a sweep of at most :data:`experiments.sweep_plan.MAX_SHIPPED_BASES`
+    group combinations; beyond that every job is composed by Hydra, as before.
     """
 
     def __init__(self, inner: ConfigLoader) -> None:
         self.inner = inner
-        self.bases: dict[tuple[str, ...], DictConfig] = {}
+        self.bases: dict[tuple[str, ...], bytes] = {}  # pickled compositions
         self.master_key: tuple[Any, ...] | None = None
         self.reused = 0  # jobs served from a composition (in this process)
 
     def reuse(self, master: DictConfig, bases: dict[tuple[str, ...], DictConfig]) -> None:
         """Make the jobs of ``master`` from ``bases`` (nothing when there are more than
-        :data:`experiments.sweep_plan.MAX_SHIPPED_BASES`)."""
+        :data:`experiments.sweep_plan.MAX_SHIPPED_BASES`), each kept pickled."""
+        import pickle
+
         from experiments.sweep_plan import MAX_SHIPPED_BASES, master_key
 
         shipped = 0 < len(bases) <= MAX_SHIPPED_BASES
-        self.bases = dict(bases) if shipped else {}
+        self.bases = {k: pickle.dumps(v) for k, v in bases.items()} if shipped else {}
         self.master_key = master_key(master) if shipped else None
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> Any:
