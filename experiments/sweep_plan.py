@@ -305,8 +305,9 @@ def job_config(
     in ``hydra.overrides.task``, names the job's ``override_dirname`` after them, and copies
     the master's resolver cache. The base went through all of it with only the group
     overrides; the value overrides touch nothing but the task's keys, so they are applied
-    to a copy of it (unpickled: the same config as a deep copy) as Hydra applies them, then the two ``hydra`` fields that name the
-    overrides are set again from all of them, in order. What Hydra reads from the process
+    to a copy of it (unpickled: the same config as a deep copy) as Hydra applies them,
+    then the two ``hydra`` fields that name the overrides are set again from all of them,
+    in order. What Hydra reads from the process
     (the working directory, ``hydra.job.env_copy``'s variables) must be what it was for the
     base, else Hydra composes."""
     import os
