@@ -318,7 +318,10 @@ def job_config(
     from omegaconf import OmegaConf
 
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(overrides)
+    # ``hydra.x=v``, ``hydra/x=g``, and ``hydra={...}`` (the whole node as one value)
     if any(o.is_hydra_override() or o.is_sweep_override() for o in parsed):
+        return None
+    if any(o.key_or_group.split("@")[0] == "hydra" for o in parsed):
         return None
     repo = loader.repository
 
@@ -329,12 +332,8 @@ def job_config(
     base = bases.get(groups)
     if base is None:
         return None
-    # what Hydra reads from the process as it composes: its working directory, and the
-    # environment variables the config copies (none unless hydra.job.env_copy names some)
     cfg = pickle.loads(base if isinstance(base, bytes) else pickle.dumps(base))
     _intern_attributes(cfg)
-    if cfg.hydra.runtime.cwd != os.getcwd() or len(cfg.hydra.job.env_copy) > 0:
-        return None
     try:
         for o in parsed:
             if is_group(o):
@@ -352,6 +351,11 @@ def job_config(
             else:
                 OmegaConf.update(cfg, key, value, merge=True)
     except Exception:  # Hydra refuses it (an unknown key): its own message
+        return None
+    # what Hydra reads from the process as it composes: its working directory, and the
+    # environment variables the finished config copies (none unless hydra.job.env_copy
+    # names some)
+    if cfg.hydra.runtime.cwd != os.getcwd() or len(cfg.hydra.job.env_copy) > 0:
         return None
     task = cfg.hydra.overrides.task
     task.clear()

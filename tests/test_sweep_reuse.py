@@ -92,6 +92,9 @@ def test_a_job_config_is_hydras_to_the_byte(planned, overrides):
         ["setup=rigid", "policy/forecast=moving_average", "+seed=3"],  # Hydra refuses it
         ["setup=rigid", "policy/forecast=moving_average", "no_such.key=1"],  # Hydra refuses
         ["setup=rigid", "policy/forecast=moving_average", "hydra.job.chdir=true"],
+        # the whole hydra node as one value: Hydra's to read (env_copy, the directory)
+        ["setup=rigid", "policy/forecast=moving_average", "hydra={job: {env_copy: [HOME]}}"],
+        ["setup=rigid", "policy/forecast=moving_average", "hydra={job: {chdir: true}}"],
     ],
 )
 def test_what_it_cannot_make_is_left_to_hydra(planned, overrides):
