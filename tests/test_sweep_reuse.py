@@ -76,6 +76,8 @@ def _same_as_hydra(loader, plan, master, overrides: list[str]) -> bool:
             "+extra={a: 1, b: [2, 3]}",
             "policy.safety_stock.days_of_cover=2.5",
         ],
+        # a dict over an existing dict: merged into it, not put in its place
+        ["setup=rigid", "policy/forecast=exp_smoothing", "market={n_consumers: 3}"],
     ],
 )
 def test_a_job_config_is_hydras_to_the_byte(planned, overrides):
@@ -100,6 +102,33 @@ def test_a_job_config_is_hydras_to_the_byte(planned, overrides):
 def test_what_it_cannot_make_is_left_to_hydra(planned, overrides):
     master, plan, loader = planned
     assert job_config(loader, plan.bases, master, overrides) is None
+
+
+def test_a_package_on_a_value_is_hydras_error(planned):
+    """``key@package=v`` on a key that is not a config group: Hydra refuses it."""
+    from hydra.errors import HydraException
+
+    master, plan, loader = planned
+    job = ["setup=rigid", "policy/forecast=moving_average", "seed@x=1"]
+    assert job_config(loader, plan.bases, master, job) is None
+    with pytest.raises(HydraException):
+        loader.load_sweep_config(master, job)
+
+
+def test_the_masters_resolver_cache_of_the_job_is_copied(planned):
+    """The master's resolver cache as it is when the job is made (an entry added after the
+    plan was composed), as Hydra copies it."""
+    import copy
+
+    from omegaconf import OmegaConf
+
+    master, plan, loader = planned
+    later = copy.deepcopy(master)
+    OmegaConf.set_cache(later, {"oc.env": {("VIRALCHAIN_TEST",): "after the plan"}})
+    job = ["setup=flexible", "policy/forecast=exp_smoothing", "replication=2"]
+    assert _same_as_hydra(loader, plan, later, job)
+    made = job_config(loader, plan.bases, later, job)
+    assert OmegaConf.get_cache(made) == OmegaConf.get_cache(later)
 
 
 def test_the_loader_serves_jobs_from_the_plan_and_falls_back_to_hydra(planned):
