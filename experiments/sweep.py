@@ -380,6 +380,8 @@ def _launch_locked(
         from omegaconf import OmegaConf
 
         OmegaConf.save(master, sweep_dir / "multirun.yaml")
+        if getattr(sweeper, "job_loader", None) is not None:  # the jobs reuse the plan's
+            sweeper.job_loader.reuse(master, plan.bases)
         with _workers_know_the_launcher():
             _run(sweeper, master, plan, todo, outcome, stream, spec)
         store.remove_temporaries(sweep_dir)  # a worker killed while writing left one

@@ -134,11 +134,15 @@ class Plan:
             "kind": "native" | "json"}``.
         platforms: the union of the jobs' selling platforms (``market.platforms``), in
             order of first appearance: every ``runs`` row gets their per-platform columns.
+        bases: Hydra's compositions of the plan's config group combinations
+            (:attr:`JobComposer.bases`), which the launcher jobs' configs are made from
+            (:func:`job_config`).
     """
 
     jobs: list[Job]
     params: dict[str, dict[str, Any]]
     platforms: list[str] = field(default_factory=list)
+    bases: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
 
     def params_of(self, job: Job) -> dict[str, Any]:
         """The ``runs`` parameter columns of a job."""
@@ -233,6 +237,140 @@ class JobComposer:
         """How many full Hydra compositions were made."""
         return len(self._bases)
 
+    @property
+    def bases(self) -> dict[tuple[str, ...], DictConfig]:
+        """The full Hydra compositions made, by their config group overrides (kept
+        unchanged: each job works on a copy)."""
+        return dict(self._bases)
+
+
+# at most this many group combinations' compositions go with every launcher job
+# (``ReusingConfigLoader`` in ``hydra_plugins/viralchain_sweeper``): each is ≈ 50 kB
+# pickled, kept as bytes, and joblib pickles them with every job
+MAX_SHIPPED_BASES = 64
+
+
+def reusing_loader(inner: Any, bases: dict, key: tuple[Any, ...] | None) -> Any:
+    """A ``ReusingConfigLoader`` (``hydra_plugins/viralchain_sweeper``) as it was pickled."""
+    from hydra_plugins.viralchain_sweeper.viralchain_sweeper import ReusingConfigLoader
+
+    loader = ReusingConfigLoader(inner)
+    loader.bases, loader.master_key = bases, key
+    return loader
+
+
+def master_key(master: Any) -> tuple[Any, ...]:
+    """What a composition depends on in the master config besides the job's overrides:
+    the primary config's name and the sweep's Hydra overrides."""
+    from omegaconf import OmegaConf
+
+    return (
+        str(master.hydra.job.config_name),
+        tuple(OmegaConf.to_container(master.hydra.overrides.hydra)),
+    )
+
+
+def _intern_attributes(node: Any) -> None:
+    """Give an unpickled config's nodes their attribute names as Python's own (interned)
+    strings, as a deep copy has them: the nodes set their state from pickle's strings, and
+    a node added later names its attributes with the interned ones, so the config's pickle
+    would differ from Hydra's (the same config) by which strings are shared."""
+    import sys
+
+    state = {sys.intern(k): v for k, v in vars(node).items()}
+    object.__setattr__(node, "__dict__", state)  # a DictConfig's own __setattr__ sets keys
+    content = state.get("_content")
+    if isinstance(content, dict):
+        for child in content.values():
+            _intern_attributes(child)
+    elif isinstance(content, list):
+        for child in content:
+            _intern_attributes(child)
+
+
+def job_config(
+    loader: Any,
+    bases: Mapping[tuple[str, ...], DictConfig | bytes],
+    master: DictConfig,
+    overrides: list[str],
+) -> DictConfig | None:
+    """A launcher job's config (with its ``hydra`` node) as Hydra's
+    ``load_sweep_config(master, overrides)`` composes it, from ``bases[groups]``, the
+    composition of the job's config group overrides alone (a config, or its pickle);
+    None when it cannot be (no such base, a hydra or ``~key`` override, an override
+    Hydra would refuse).
+
+    Hydra composes the groups' defaults, sets the root to struct mode, applies the value
+    overrides (``key=v`` merged, ``+key=v`` / ``++key=v`` added), then lists the overrides
+    in ``hydra.overrides.task``, names the job's ``override_dirname`` after them, and copies
+    the master's resolver cache. The base went through all of it with only the group
+    overrides; the value overrides touch nothing but the task's keys, so they are applied
+    to a copy of it (unpickled: the same config as a deep copy) as Hydra applies them,
+    then the two ``hydra`` fields that name the overrides are set again from all of them,
+    in order. What Hydra reads from the process
+    (the working directory, ``hydra.job.env_copy``'s variables) must be what it was for the
+    base, else Hydra composes."""
+    import os
+    import pickle
+
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(overrides)
+    # ``hydra.x=v``, ``hydra/x=g``, and ``hydra={...}`` (the whole node as one value)
+    if any(o.is_hydra_override() or o.is_sweep_override() for o in parsed):
+        return None
+    if any(o.key_or_group.split("@")[0] == "hydra" for o in parsed):
+        return None
+    repo = loader.repository
+
+    def is_group(o: Any) -> bool:
+        return not isinstance(o.value(), dict) and repo.group_exists(o.key_or_group)
+
+    groups = tuple(o.input_line for o in parsed if is_group(o))
+    base = bases.get(groups)
+    if base is None:
+        return None
+    cfg = pickle.loads(base if isinstance(base, bytes) else pickle.dumps(base))
+    _intern_attributes(cfg)
+    try:
+        for o in parsed:
+            if is_group(o):
+                continue
+            key, value = o.key_or_group, o.value()
+            if o.is_delete() or o.package is not None:
+                return None
+            if o.is_add():
+                taken = OmegaConf.select(cfg, key, throw_on_missing=False) is not None
+                if taken and not isinstance(value, dict | list):
+                    return None  # Hydra refuses it: its own message
+                OmegaConf.update(cfg, key, value, merge=True, force_add=True)
+            elif o.is_force_add():
+                OmegaConf.update(cfg, key, value, merge=True, force_add=True)
+            else:
+                OmegaConf.update(cfg, key, value, merge=True)
+    except Exception:  # Hydra refuses it (an unknown key): its own message
+        return None
+    # what Hydra reads from the process as it composes: its working directory, and the
+    # environment variables the finished config copies (none unless hydra.job.env_copy
+    # names some)
+    if cfg.hydra.runtime.cwd != os.getcwd() or len(cfg.hydra.job.env_copy) > 0:
+        return None
+    task = cfg.hydra.overrides.task
+    task.clear()
+    for o in parsed:
+        task.append(o.input_line)
+    dirname = cfg.hydra.job.config.override_dirname
+    cfg.hydra.job.override_dirname = get_overrides_dirname(
+        overrides=parsed,
+        kv_sep=dirname.kv_sep,
+        item_sep=dirname.item_sep,
+        exclude_keys=dirname.exclude_keys,
+    )
+    OmegaConf.copy_cache(from_config=master, to_config=cfg)
+    return cfg
+
 
 def task_config(cfg: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """A composed job config (with its ``hydra`` node) as the task gets it: resolved,
@@ -305,7 +443,7 @@ def make_plan(master: DictConfig, config_loader: Any, jobs: list[list[str]]) -> 
     platforms: dict[str, None] = {}  # ordered: first appearance, each market's own order
     for job in built:
         platforms.update(dict.fromkeys(job.config.market.platforms))
-    return Plan(built, params, list(platforms))
+    return Plan(built, params, list(platforms), composer.bases)
 
 
 def _param_specs(jobs: list[Job], composer: JobComposer) -> dict[str, dict[str, Any]]:
