@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import cloudpickle
 import pandas as pd
 import pytest
 
@@ -132,14 +133,25 @@ def test_the_masters_resolver_cache_of_the_job_is_copied(planned):
 
 
 def test_the_loader_serves_jobs_from_the_plan_and_falls_back_to_hydra(planned):
-    master, plan, loader = planned
+    # its own plan and loader, made now: a plugin scan in an earlier test of this process
+    # may have imported Hydra's config classes again since the module's plan was made (the
+    # compositions would then not pickle, and the loader would rightly ship nothing)
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    from experiments.compose import scenarios_dir
+
+    master, plan = plan_sweep(["setup=rigid,flexible", "policy/forecast=exp_smoothing", *TINY])
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(scenarios_dir())))
     job = ["setup=rigid", "policy/forecast=exp_smoothing", "+viralchain_replications=[0,1]"]
     reusing = ReusingConfigLoader(loader)
     reusing.load_sweep_config(master, job)
     assert reusing.reused == 0  # not told the plan's compositions yet: Hydra composes
     reusing.reuse(master, plan.bases)
-    # pickled with every job, as joblib sends it to a worker
-    worker = pickle.loads(pickle.dumps(reusing))
+    # pickled with every job, as joblib's loky sends it to a worker: with cloudpickle (plain
+    # pickle refuses Hydra's config sources once a plugin scan in this process has imported
+    # their module again, as an earlier test's in-process launch may have done)
+    worker = pickle.loads(cloudpickle.dumps(reusing))
     made = worker.load_sweep_config(pickle.loads(pickle.dumps(master)), job)
     assert worker.reused == 1
     assert pickle.dumps(made) == pickle.dumps(loader.load_sweep_config(master, job))
@@ -332,3 +344,23 @@ def test_two_workers_compose_nothing_and_write_the_same_files(tmp_path):
         return df.sort_values("run_id").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(runs(reused), runs(composed))
+
+
+def test_compositions_pickle_refuses_leave_every_job_to_hydra(planned, monkeypatch):
+    """A plugin scan that imported Hydra's config classes again in this process (plain
+    pickle then refuses the classes the plan's compositions hold): nothing is shipped and
+    Hydra composes the job, the same config."""
+    master, plan, loader = planned
+
+    def refused(obj, *args, **kwargs):  # what pickle says of a class imported again
+        raise pickle.PicklingError("Can't pickle <class ...>: it's not the same object as ...")
+
+    reusing = ReusingConfigLoader(loader)
+    with monkeypatch.context() as mp:
+        mp.setattr(pickle, "dumps", refused)
+        reusing.reuse(master, plan.bases)
+    assert reusing.bases == {} and reusing.master_key is None
+    job = ["setup=rigid", "policy/forecast=exp_smoothing", "+viralchain_replications=[0,1]"]
+    made = reusing.load_sweep_config(master, job)
+    assert reusing.reused == 0
+    assert made == loader.load_sweep_config(master, job)

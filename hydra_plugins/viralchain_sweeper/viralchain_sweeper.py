@@ -140,7 +140,12 @@ class ReusingConfigLoader(ConfigLoader):
         from experiments.sweep_plan import MAX_SHIPPED_BASES, master_key
 
         shipped = 0 < len(bases) <= MAX_SHIPPED_BASES
-        self.bases = {k: pickle.dumps(v) for k, v in bases.items()} if shipped else {}
+        try:
+            self.bases = {k: pickle.dumps(v) for k, v in bases.items()} if shipped else {}
+        except pickle.PicklingError:
+            # a plugin scan in this process imported Hydra's config classes again (pickle
+            # refuses the older ones the compositions hold): Hydra composes every job
+            self.bases, shipped = {}, False
         self.master_key = master_key(master) if shipped else None
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> Any:
