@@ -221,11 +221,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if drawn is not None:
                     if not drawn:
                         return None
-                    if raw:
-                        return drawn
-                    k = len(drawn)
-                    skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
-                    return Exposures(np.array(drawn, np.int64), skus, CH_ORGANIC, -1)
+                    return drawn if raw else self._organic_batch(hour, drawn)
             rng = stream(self.model.seed, "organic", hour)
         k = int(rng.poisson(lam))
         if k == 0:
@@ -239,6 +235,14 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
+
+    def _organic_batch(self, hour: int, consumers: list[int]) -> Exposures:
+        """Organic discovery's exposures of ``consumers`` (drawn on Python numbers) to the
+        one product on sale."""
+        ids32 = self._on_sale(hour).ids32
+        return Exposures(
+            np.array(consumers, np.int64), np.repeat(ids32, len(consumers)), CH_ORGANIC, -1
+        )
 
     def imitation_exposures(self, rng: np.random.Generator) -> Exposures | None:
         """Fully mixed word of mouth: every adopter recommends at ``contacts_per_day`` to
@@ -282,13 +286,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if len(organic) == 1 and _ONE_SCALAR:
                     one = organic[0]
                 else:
-                    ids32 = self._on_sale(hour).ids32
-                    organic = Exposures(
-                        np.array(organic, np.int64),
-                        np.repeat(ids32, len(organic)),
-                        CH_ORGANIC,
-                        -1,
-                    )
+                    organic = self._organic_batch(hour, organic)
             fresh, revisits = [organic], []
             total = len(organic)
         # drawn from below: created only then; an hour of a few exposures draws its first

@@ -81,7 +81,7 @@ class Presale:
             return
         rate = sensing.demand_rate(sku, hour, HOURS_PER_DAY)
         avail = brand.network.available_total(sku) if available is None else available
-        if not is_open and rate > 0 and avail < p.trigger_cover_hours * rate:
+        if not is_open and self._opens(rate, avail):
             brand.selling.set_presale(sku, True, hour, f"cover {avail / rate:.1f} h")
         elif (
             is_open
@@ -101,5 +101,8 @@ class Presale:
             return True
         if self._idle.get(sku) != (available, brand.sensing._recorded):
             return True
-        rate = brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY)
-        return not (rate > 0 and available < self.params.trigger_cover_hours * rate)
+        return not self._opens(brand.sensing.demand_rate(sku, hour, HOURS_PER_DAY), available)
+
+    def _opens(self, rate: float, available: int) -> bool:
+        """The rule that opens a closed presale: demand, and less cover than the trigger's."""
+        return rate > 0 and available < self.params.trigger_cover_hours * rate
