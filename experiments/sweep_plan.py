@@ -328,15 +328,16 @@ def job_config(
     def is_group(o: Any) -> bool:
         return not isinstance(o.value(), dict) and repo.group_exists(o.key_or_group)
 
-    groups = tuple(o.input_line for o in parsed if is_group(o))
+    grouped = [is_group(o) for o in parsed]
+    groups = tuple(o.input_line for o, g in zip(parsed, grouped, strict=True) if g)
     base = bases.get(groups)
     if base is None:
         return None
     cfg = pickle.loads(base if isinstance(base, bytes) else pickle.dumps(base))
     _intern_attributes(cfg)
     try:
-        for o in parsed:
-            if is_group(o):
+        for o, g in zip(parsed, grouped, strict=True):
+            if g:
                 continue
             key, value = o.key_or_group, o.value()
             if o.is_delete() or o.package is not None:
