@@ -62,7 +62,9 @@ def slug(heading: str) -> str:
     kept = (
         ch
         for ch in _plain(heading).strip().lower()
-        if ch in " -" or unicodedata.category(ch) in {"Nd", "Nl", "Pc"} or ch.isalpha()
+        if ch in " -"
+        or unicodedata.category(ch) in {"Nd", "Nl", "Pc"}
+        or ch.isalpha()
         or unicodedata.category(ch).startswith("M")
     )
     return "".join(kept).replace(" ", "-")
@@ -115,7 +117,8 @@ def test_the_log_of_the_passes_is_linked_from_the_page_and_lists_its_sections():
     page, log = ROOT / "docs" / "performance.md", ROOT / "docs" / "performance-log.md"
     assert "performance-log.md" in links(page)
     sections = [
-        m.group(2) for line in _prose(log.read_text(encoding="utf-8"))
+        m.group(2)
+        for line in _prose(log.read_text(encoding="utf-8"))
         if (m := _ATX.match(line)) and m.group(1) == "##" and m.group(2) != "Contents"
     ]
     contents = {t for t in links(log) if t.startswith("#")}
@@ -127,16 +130,22 @@ def test_the_log_of_the_passes_is_linked_from_the_page_and_lists_its_sections():
 @pytest.mark.parametrize(
     ("heading", "anchor"),
     [
-        ("The tenth pass together (issue 21, 2026-12-01, 17:47–20:10 UTC)",
-         "the-tenth-pass-together-issue-21-2026-12-01-17472010-utc"),
-        ("The 10k × 30-day run, seventh pass (issue 21)",
-         "the-10k--30-day-run-seventh-pass-issue-21"),
+        (
+            "The tenth pass together (issue 21, 2026-12-01, 17:47–20:10 UTC)",
+            "the-tenth-pass-together-issue-21-2026-12-01-17472010-utc",
+        ),
+        (
+            "The 10k × 30-day run, seventh pass (issue 21)",
+            "the-10k--30-day-run-seventh-pass-issue-21",
+        ),
         ("`viralchain run`, second pass (issue 21)", "viralchain-run-second-pass-issue-21"),
         ("The closed loop's cost (issue 17)", "the-closed-loops-cost-issue-17"),
         ("1. Start from the sample workbook", "1-start-from-the-sample-workbook"),
         ("Quiet hour ≤ 20 µs **now**", "quiet-hour--20-µs-now"),
-        ("The \"nothing moved\" key: its ceiling, measured",
-         "the-nothing-moved-key-its-ceiling-measured"),
+        (
+            'The "nothing moved" key: its ceiling, measured',
+            "the-nothing-moved-key-its-ceiling-measured",
+        ),
         ("snake_case and [a link](x.md)", "snake_case-and-a-link"),
     ],
 )
