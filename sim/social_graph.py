@@ -756,6 +756,25 @@ def _packs_in_32_bits(communities: int, bits: int) -> bool:
     return (communities - 1) >> (32 - bits) == 0
 
 
+_LAYOUT_MOST = 1 << 20  # the layout's largest chunk (its temporaries: ≈ 50 bytes a consumer)
+_LAYOUT_MEMBERS = 3  # members a community is aimed to have in each chunk of the layout
+
+
+def _layout_chunk(n: int, communities: int) -> int:
+    """Consumers per chunk of :func:`_layout`: :data:`_CHUNK`, doubled (up to
+    :data:`_LAYOUT_MOST`, while eight chunks of the doubled size fit) until a chunk holds about
+    :data:`_LAYOUT_MEMBERS` members of each community. A chunk's members are written along
+    the layout in ascending places, one run a community; with fewer members than
+    communities each member is a cache line (and often a page) of its own, with more a run
+    shares its line (100M consumers, 666,667 communities: chunks of 2**20 instead of 2**18,
+    the graph's build ≈ 1 s quicker). The same order and weights whatever the chunk; worlds
+    of up to ≈ 87,000 communities (13M consumers) keep :data:`_CHUNK`."""
+    chunk = _CHUNK
+    while chunk < _LAYOUT_MOST and chunk < _LAYOUT_MEMBERS * communities and 16 * chunk <= n:
+        chunk *= 2
+    return chunk
+
+
 def _layout(
     community: np.ndarray,
     comm_start: np.ndarray,
@@ -771,13 +790,15 @@ def _layout(
     n = len(community)
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
-    bits = max(1, (_CHUNK - 1).bit_length())  # a place in a chunk
+    chunk = _layout_chunk(n, len(comm_start) - 1)
+    bits = max(1, (chunk - 1).bit_length())  # a place in a chunk
     narrow = _packs_in_32_bits(len(comm_start) - 1, bits)
     kind, signed = (np.uint32, np.int32) if narrow else (np.uint64, np.int64)
     shift, low = kind(bits), kind((1 << bits) - 1)
-    offsets = np.arange(_CHUNK, dtype=np.int64)  # a member's place in the chunk
+    offsets = np.arange(chunk, dtype=np.int64)  # a member's place in the chunk
     places = offsets.astype(kind, copy=False)
-    for a, b in _chunks(n):
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
         m = b - a
         packed = community[a:b].astype(kind)
         packed <<= shift
