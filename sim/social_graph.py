@@ -797,17 +797,22 @@ def _layout(
     shift, low = kind(bits), kind((1 << bits) - 1)
     offsets = np.arange(chunk, dtype=np.int64)  # a member's place in the chunk
     places = offsets.astype(kind, copy=False)
+    # the chunk's largest temporaries, made once (fresh ones of a few MiB a chunk are pages
+    # the kernel zeroes again and again: ≈ 800 faults a chunk of 2**20)
+    packed_at, o_at = np.empty(chunk, dtype=kind), np.empty(chunk, dtype=kind)
+    head_at, drawn_at = np.empty(chunk, dtype=bool), np.empty((2, chunk), dtype=np.float32)
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         m = b - a
-        packed = community[a:b].astype(kind)
+        packed = packed_at[:m]
+        np.copyto(packed, community[a:b], casting="unsafe")  # ids are not negative
         packed <<= shift
         packed |= places[:m]
         packed.sort()
-        o = np.bitwise_and(packed, low).view(signed)  # the chunk's stable order
+        o = np.bitwise_and(packed, low, out=o_at[:m]).view(signed)  # the chunk's stable order
         packed >>= shift
         keys = packed.view(signed)  # its communities, sorted (below 2**31 or 2**63)
-        head = np.empty(m, dtype=bool)
+        head = head_at[:m]
         head[0] = True
         np.not_equal(keys[1:], keys[:-1], out=head[1:])
         first = np.flatnonzero(head)  # where each community's run starts
@@ -820,8 +825,9 @@ def _layout(
         dest += offsets[:m]
         base += length
         free[runs] = base  # (the runs' communities are distinct)
-        attention = draw(m).astype(np.float32)
-        weight[dest] = attention[o]
+        attention, picked = drawn_at[0, :m], drawn_at[1, :m]
+        np.copyto(attention, draw(m), casting="unsafe")  # as astype(np.float32) rounds
+        weight[dest] = np.take(attention, o, out=picked)
         o += a
         order[dest] = o
     return order
