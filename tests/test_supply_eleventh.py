@@ -1,0 +1,139 @@
+"""The supply side's busy-hour short paths of the eleventh pass (``sim/holdings.py``,
+``sim/agents/brand_selling.py`` and what they call): each must give exactly what the long
+way gives. Orders of a few wishes are held to the long way in
+``tests/test_orders_fast_paths.py`` (random worlds of every allocation rule, presale on and
+off) and here on whole runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+import sim.holdings as holdings
+from sim.holdings import ints
+
+SIGNED = (np.int8, np.int16, np.int32, np.int64)
+INDEX = (np.int16, np.int32, np.int64, np.uint32, np.intp)
+
+
+def _random_call(r: np.random.Generator) -> tuple[np.ndarray, object, np.ndarray]:
+    """An int64 book (a vector or a matrix), an index of one of the forms the books use
+    (and some they do not), and a few signed integer values."""
+    k = int(r.integers(0, 7))
+    vals = r.integers(-50, 50, k).astype(SIGNED[int(r.integers(0, len(SIGNED)))])
+    if r.random() < 0.5:
+        a = r.integers(-1000, 1000, 6).astype(np.int64)
+        form = int(r.integers(0, 4))
+        if form == 0:  # repeated and negative positions among them
+            index: object = r.integers(-6, 6, k).astype(INDEX[int(r.integers(0, 3))])
+        elif form == 1:
+            index = r.integers(0, 6, k).astype(INDEX[int(r.integers(0, len(INDEX)))])
+        elif form == 2:  # one position, values broadcast
+            index = np.array([int(r.integers(0, 6))] * k, dtype=np.int64)
+            vals = vals[:1] if k else vals
+        else:  # a Python int position, the values' sum added there
+            index = int(r.integers(0, 6))
+        return a, index, vals
+    a = r.integers(-1000, 1000, (5, 4)).astype(np.int64)
+    rows = r.integers(0, 5, k).astype(INDEX[int(r.integers(0, len(INDEX)))])
+    cols = r.integers(-4, 4, k).astype(INDEX[int(r.integers(0, 3))])
+    form = int(r.integers(0, 5))
+    if form == 0:
+        index = (rows, cols)
+    elif form == 1:
+        index = (rows, int(r.integers(0, 4)))
+    elif form == 2:
+        index = (int(r.integers(0, 5)), cols)
+    elif form == 3:  # a 2-D index: ufunc.at broadcasts it
+        index = (rows[:, None], cols[None, :])
+        vals = vals[:1]
+    else:  # one row, no column: a row added
+        index = int(r.integers(0, 5))
+        vals = r.integers(-50, 50, 4).astype(np.int64)
+    return a, index, vals
+
+
+@pytest.mark.parametrize("sign", ["add", "subtract"])
+def test_few_values_as_ufunc_at(sign):
+    """``ints.add.at`` / ``ints.subtract.at`` of a few values on Python ints: the same
+    books as ``np.add.at`` / ``np.subtract.at`` on 20,000 random calls, every index form
+    (the short path's and others, which go to ``ufunc.at``)."""
+    ours, theirs = getattr(ints, sign), getattr(np, sign)
+    r = np.random.default_rng(11)
+    short = 0
+    for _ in range(20_000):
+        a, index, vals = _random_call(r)
+        b = a.copy()
+        try:
+            theirs.at(b, index, vals)
+        except (ValueError, IndexError) as e:  # a form numpy refuses: refused alike
+            with pytest.raises(type(e)):
+                ours.at(a, index, vals)
+            continue
+        ours.at(a, index, vals)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (index, vals)
+        short += vals.ndim == 1 and len(vals) <= holdings._FEW_AT and a.ndim <= 2
+    assert short > 10_000
+
+
+def test_few_values_take_the_short_path(monkeypatch):
+    """The books' forms of a few values never reach ``ufunc.at`` (the short path is taken)."""
+    calls = []
+
+    class Spy:
+        def __init__(self, ufunc):
+            self.ufunc = ufunc
+
+        def at(self, *args):
+            calls.append(args)
+            self.ufunc.at(*args)
+
+    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
+    a, m = np.zeros(5, np.int64), np.zeros((5, 3), np.int64)
+    ints.add.at(a, np.array([1, 1, 4], np.int32), np.array([2, 3, 4], np.int32))
+    ints.add.at(m, (np.array([0, 4], np.int32), np.array([2, 2], np.int16)), np.array([1, 5]))
+    ints.add.at(m, (np.array([3], np.int64), 1), np.array([7], np.int16))
+    ints.add.at(m, (2, np.array([0, 1, 2, 0], np.int16)), np.array([1, 2, 3, 4], np.int32))
+    assert calls == []
+    assert a.tolist() == [0, 5, 0, 0, 4]
+    assert m.sum() == 1 + 5 + 7 + 10 and m[0, 2] == 1 and m[4, 2] == 5 and m[2, 0] == 5
+    ints.add.at(a, np.arange(5), np.ones(5, np.int64))  # more than a few: numpy's
+    assert len(calls) == 1
+
+
+WORLDS = [
+    (None, ["setup=flexible"]),
+    (None, ["setup=rigid"]),
+    (None, ["setup=flexible", "policy/allocation=proportional", "policy/presale=on"]),
+    ("multi_platform", ["setup=flexible", "policy/allocation=priority"]),
+    ("two_brands", ["setup=flexible"]),
+]
+
+
+def _run_bytes(story: str | None, overrides: list[str]) -> list[bytes]:
+    cfg = sim.compose(
+        story, [*overrides, "market.n_consumers=3000", "run.horizon_hours=480"]
+    )
+    res = sim.run(cfg, seed=5, keep_model=True)
+    m = res.model
+    book = m.orders
+    out = [book._cols[c][: book.n].tobytes() for c in sorted(book._cols)]
+    out += [res.timeseries.to_csv().encode(), res.events.to_csv().encode()]
+    out.append(repr(sorted(res.kpis_by_brand.items())).encode())
+    return out
+
+
+@pytest.mark.parametrize("story,overrides", WORLDS)
+def test_whole_runs_as_the_long_way(story, overrides, monkeypatch):
+    """Whole runs with the short paths against runs without them (every order through the
+    many-wish path, every ``ints`` call through ``ufunc.at``): the same order book, tables
+    and KPIs, byte for byte."""
+    import sim.agents.brand_selling as selling
+
+    short = _run_bytes(story, overrides)
+    with monkeypatch.context() as mp:
+        mp.setattr(selling, "_FEW", -1)
+        mp.setattr(holdings, "_FEW_AT", -1)
+        long = _run_bytes(story, overrides)
+    assert short == long
