@@ -216,10 +216,10 @@ class _Widening:
             vals = values.tolist()
             if cells is not None and len(cells) == len(vals):
                 if self._sign > 0:
-                    for i, v in zip(cells, vals):
+                    for i, v in zip(cells, vals, strict=True):
                         a[i] = a.item(i) + v
                 else:
-                    for i, v in zip(cells, vals):
+                    for i, v in zip(cells, vals, strict=True):
                         a[i] = a.item(i) - v
                 return
         dt = getattr(values, "dtype", None)
@@ -250,7 +250,7 @@ def _few_cells(index: tuple) -> list | None:
         if type(cols) is int:
             return [(r, cols) for r in rows]
         if type(cols) is np.ndarray and cols.dtype in _INDEX and cols.shape == (len(rows),):
-            return list(zip(rows, cols.tolist()))
+            return list(zip(rows, cols.tolist(), strict=True))
         return None
     if type(rows) is int and type(cols) is np.ndarray and cols.dtype in _INDEX and cols.ndim == 1:
         return [(rows, c) for c in cols.tolist()]

@@ -112,9 +112,7 @@ WORLDS = [
 
 
 def _run_bytes(story: str | None, overrides: list[str]) -> list[bytes]:
-    cfg = sim.compose(
-        story, [*overrides, "market.n_consumers=3000", "run.horizon_hours=480"]
-    )
+    cfg = sim.compose(story, [*overrides, "market.n_consumers=3000", "run.horizon_hours=480"])
     res = sim.run(cfg, seed=5, keep_model=True)
     m = res.model
     book = m.orders

@@ -188,10 +188,7 @@ class Selling:
                 left[w] -= sum([qty[i] for i in take])
         a = [i for i in range(k) if chosen[i] >= 0]
         outcome = np.array(
-            [
-                ACCEPTED if chosen[i] >= 0 else TOO_SLOW if fits[i] else SOLD_OUT
-                for i in range(k)
-            ],
+            [ACCEPTED if chosen[i] >= 0 else TOO_SLOW if fits[i] else SOLD_OUT for i in range(k)],
             dtype=np.int8,
         )
         taken = len(a)
