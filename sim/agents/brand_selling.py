@@ -197,11 +197,8 @@ class Selling:
                 kept, where = wishes, chosen
             else:
                 kept, where = wishes.take(np.array(a, dtype=np.intp)), [chosen[i] for i in a]
-            promise = np.array(
-                [rows[w][regions[i]] for w, i in zip(where, a, strict=True)],  # type: ignore[index]
-                dtype=np.float64,
-            )
-            ids = self._book(hour, sku, kept, promise)
+            promise = [rows[w][regions[i]] for w, i in zip(where, a, strict=True)]  # type: ignore[index]
+            ids = self._book_few(hour, sku, kept, promise, [qty[i] for i in a])
             first = where[0]
             if all(w == first for w in where):  # one warehouse serves them all (the usual)
                 whs[first].reserve(ids)
@@ -289,6 +286,60 @@ class Selling:
         m.population.watch_order(ids, deadlines)
         return ids
 
+    def _book_few(
+        self, hour: int, sku: int, wishes: Wishes, promise: list[float], qty: list[int]
+    ) -> np.ndarray:
+        """:meth:`_book` of a few wishes, their promises and quantities as Python numbers:
+        the money on Python floats, the same operations in the same order (the revenue's
+        sum as numpy's, :func:`_sum_few`; the commissions as ``np.bincount`` adds each KOL's
+        revenue in turn, :meth:`_commission_few`), the cancellation deadlines on the same
+        doubles."""
+        m = self.model
+        price = m.price[sku]
+        ids = m.orders.accept(
+            consumer=wishes.consumers,
+            sku=sku,
+            brand=self.index,
+            region=wishes.regions,
+            quantity=wishes.quantity,
+            price=price,
+            channel=wishes.channels,
+            kol=wishes.kols,
+            platform=wishes.platforms,
+            impulse=wishes.channels == CH_LIVE,
+            placed_hour=hour,
+            promise_hours=np.array(promise, dtype=np.float64),
+        )
+        ledger = m.ledger
+        ledger.add_sku_region_flow("sold", sku, wishes.regions, wishes.quantity)
+        ints.add.at(ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
+        p = float(price)
+        revenue = [p * q for q in qty]
+        ledger.add_money("paid", self.index, _sum_few(revenue))
+        self._commission_few(wishes.kols.tolist(), revenue, +1)
+        grace = m.config.market.consumer.cancel_grace_hours
+        deadlines = [hour + math.ceil(x + grace) for x in promise]
+        m.population.watch_order(ids, np.array(deadlines, dtype=np.int64))
+        return ids
+
+    def _commission_few(self, kols: list[int], revenue: list[float], sign: int) -> None:
+        """:meth:`_commission` of a few orders on Python numbers (each KOL's revenue added
+        in turn from zero, as ``np.bincount`` does; the fee worked out on the same double,
+        a numpy scalar as there)."""
+        per_kol: dict[int, float] = {}
+        for k, r in zip(kols, revenue, strict=True):
+            if k >= 0:
+                per_kol[k] = per_kol.get(k, 0.0) + r
+        if not per_kol:
+            return
+        m = self.model
+        for i in sorted(per_kol):
+            total = per_kol[i]
+            if total != 0.0:  # np.flatnonzero's test
+                kol = m.kols[i]
+                fee = sign * kol.cfg.commission_rate * np.float64(total)
+                m.ledger.add_kol_fee(kol.name, self.index, fee)
+
     def _commission(self, kols: np.ndarray, revenue: np.ndarray, sign: int) -> None:
         m = self.model
         has = kols >= 0
@@ -330,11 +381,19 @@ class Selling:
         """Buyers return these delivered orders: refund, and send them back on a carrier."""
         m = self.model
         book = m.orders
-        refund = book.price[ids] * book.quantity[ids]
-        m.ledger.add_money("return_refunds", self.index, float(refund.sum()))
-        self._commission(book.kol[ids], refund, -1)
         handling = self.spec.logistics.return_handling_cost_per_unit
-        m.ledger.add_money("return_cost", self.index, handling * float(book.quantity[ids].sum()))
+        if len(ids) <= _SUM_FEW:  # a few (most calls): the same money on Python numbers
+            qty = book.quantity[ids].tolist()
+            refunds = [p * q for p, q in zip(book.price[ids].tolist(), qty, strict=True)]
+            m.ledger.add_money("return_refunds", self.index, _sum_few(refunds))
+            self._commission_few(book.kol[ids].tolist(), refunds, -1)
+            m.ledger.add_money("return_cost", self.index, handling * float(sum(qty)))
+        else:
+            refund = book.price[ids] * book.quantity[ids]
+            m.ledger.add_money("return_refunds", self.index, float(refund.sum()))
+            self._commission(book.kol[ids], refund, -1)
+            units = float(book.quantity[ids].sum())
+            m.ledger.add_money("return_cost", self.index, handling * units)
         self.network.contracted_last_mile[0].carry_returns(ids, hour)
 
     def allocate_backlog(self, hour: int) -> None:
@@ -368,3 +427,19 @@ class Selling:
             for w in np.unique(chosen[got]):
                 self.network.warehouses[int(w)].reserve(served[chosen[got] == w])
             q.drop_unless(book.status, BACKLOG)
+
+
+_SUM_FEW = 7  # up to this many values, _sum_few adds them as numpy's sum does
+
+
+def _sum_few(values: list[float]) -> float:
+    """``float(np.array(values).sum())`` of a few doubles: below eight values numpy's
+    reduction adds them in turn to its identity, 0.0 (from eight on, in eight interleaved
+    partial sums: numpy is asked then). Held to numpy's sum, bit for bit, in
+    ``tests/test_supply_eleventh.py``."""
+    if len(values) > _SUM_FEW:
+        return float(np.array(values, dtype=np.float64).sum())
+    total = 0.0
+    for v in values:
+        total += v
+    return total
