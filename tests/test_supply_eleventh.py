@@ -128,11 +128,13 @@ def test_whole_runs_as_the_long_way(story, overrides, monkeypatch):
     many-wish path, every ``ints`` call through ``ufunc.at``): the same order book, tables
     and KPIs, byte for byte."""
     import sim.agents.brand_selling as selling
+    import sim.queues as queues
 
     short = _run_bytes(story, overrides)
     with monkeypatch.context() as mp:
         mp.setattr(selling, "_FEW", -1)
         mp.setattr(selling, "_SUM_FEW", -1)
+        mp.setattr(queues, "_FEW", -1)
         mp.setattr(holdings, "_FEW_AT", -1)
         long = _run_bytes(story, overrides)
     assert short == long
@@ -186,3 +188,34 @@ def test_commission_of_a_few_as_the_arrays():
     assert repr(sorted(fa.items())) == repr(sorted(fb.items()))
     assert a.ledger.money["kol_fees"].tobytes() == b.ledger.money["kol_fees"].tobytes()
     assert len(fa) == n_kols
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pop_of_a_few_as_the_arrays(seed, monkeypatch):
+    """``IdQueue.pop_by_capacity`` of a few queued ids on Python numbers against the array
+    way: the same ids popped (values and dtype) and the same queue left, on random queues
+    of 0 to 40 ids (cancelled ones among them) and capacities (fractional, zero, below and
+    above what is queued), pops and pushes interleaved."""
+    import sim.queues as queues
+
+    r = np.random.default_rng(seed)
+    n = 500
+    quantity = r.integers(1, 6, n).astype(np.int32)
+    status = r.choice([1, 1, 1, 5], n).astype(np.int8)
+    a, b = queues.IdQueue(), queues.IdQueue()
+    few = 0
+    for _ in range(2_000):
+        if r.random() < 0.5:
+            ids = r.integers(0, n, int(r.integers(0, 12)))
+            a.push(ids)
+            b.push(ids)
+            continue
+        capacity = float(r.choice([0.0, 0.5, 1.0, 3.7, 8.0, 20.0, 1e6]))
+        few += len(a) <= queues._FEW
+        got = a.pop_by_capacity(quantity, status, 1, capacity)
+        with monkeypatch.context() as mp:
+            mp.setattr(queues, "_FEW", -1)
+            want = b.pop_by_capacity(quantity, status, 1, capacity)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        assert a.items().tobytes() == b.items().tobytes() and len(a) == len(b)
+    assert few > 300
