@@ -108,6 +108,7 @@ WORLDS = [
     (None, ["setup=flexible", "policy/allocation=proportional", "policy/presale=on"]),
     ("multi_platform", ["setup=flexible", "policy/allocation=priority"]),
     ("two_brands", ["setup=flexible"]),
+    ("daily_multisku", ["setup=flexible"]),
 ]
 
 
