@@ -109,6 +109,7 @@ WORLDS = [
     ("multi_platform", ["setup=flexible", "policy/allocation=priority"]),
     ("two_brands", ["setup=flexible"]),
     ("daily_multisku", ["setup=flexible"]),
+    ("creative_presale", ["setup=flexible"]),
 ]
 
 
@@ -120,6 +121,10 @@ def _run_bytes(story: str | None, overrides: list[str]) -> list[bytes]:
     out = [book._cols[c][: book.n].tobytes() for c in sorted(book._cols)]
     out += [res.timeseries.to_csv().encode(), res.events.to_csv().encode()]
     out.append(repr(sorted(res.kpis_by_brand.items())).encode())
+    for b in m.brands:  # what the brands sensed, hour by hour, and their running totals
+        s = b.sensing
+        out += [s.hourly_demand.tobytes(), s.hourly_views.tobytes()]
+        out += [s._demand_before.tobytes(), s._views_before.tobytes()]
     return out
 
 
@@ -129,6 +134,7 @@ def test_whole_runs_as_the_long_way(story, overrides, monkeypatch):
     many-wish path, every ``ints`` call through ``ufunc.at``): the same order book, tables
     and KPIs, byte for byte."""
     import sim.agents.brand_selling as selling
+    import sim.agents.brand_sensing as sensing
     import sim.queues as queues
 
     short = _run_bytes(story, overrides)
@@ -136,6 +142,7 @@ def test_whole_runs_as_the_long_way(story, overrides, monkeypatch):
         mp.setattr(selling, "_FEW", -1)
         mp.setattr(selling, "_SUM_FEW", -1)
         mp.setattr(queues, "_FEW", -1)
+        mp.setattr(sensing, "_FEW_SKUS", -1)
         mp.setattr(holdings, "_FEW_AT", -1)
         long = _run_bytes(story, overrides)
     assert short == long
@@ -220,3 +227,20 @@ def test_pop_of_a_few_as_the_arrays(seed, monkeypatch):
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
         assert a.items().tobytes() == b.items().tobytes() and len(a) == len(b)
     assert few > 300
+
+
+def test_recording_a_few_skus_in_debug_mode():
+    """The sensing's hourly rows of a few SKUs on Python ints, in debug mode (the running
+    totals checked against the hourly rows every hour): a story of three SKUs runs."""
+    cfg = sim.compose(
+        "creative_presale",
+        [
+            "setup=flexible",
+            "market.n_consumers=2000",
+            "run.horizon_hours=240",
+            "run.debug_invariants=true",
+        ],
+    )
+    res = sim.run(cfg, seed=2, keep_model=True)
+    s = res.model.brands[0].sensing
+    assert 1 < s.hourly_demand.shape[1] <= 4 and s.hourly_demand.any()
