@@ -178,7 +178,7 @@ def test_sum_of_a_few_as_numpy():
 def test_commission_of_a_few_as_the_arrays():
     """``Selling._commission_few`` on Python numbers against ``Selling._commission`` on
     arrays: the same KOL fees (values and types) and per-brand money, on 3,000 random
-    orders of up to eight wishes (no KOL, one, several, zero revenue)."""
+    orders of up to 40 wishes (no KOL, one, several, zero revenue)."""
     cfg = sim.compose("multi_platform", ["setup=flexible", "market.n_consumers=500"])
     from sim.model import ViralChainModel
 
@@ -186,7 +186,7 @@ def test_commission_of_a_few_as_the_arrays():
     r = np.random.default_rng(4)
     n_kols = len(a.kols)
     for _ in range(3_000):
-        k = int(r.integers(1, 9))
+        k = int(r.integers(1, 41))  # up to more than a few orders (selling._FEW)
         kols = np.where(r.random(k) < 0.5, r.integers(0, n_kols, k), -1).astype(np.int32)
         revenue = np.round(r.random(k) * 200, 2) * r.integers(0, 4, k)
         sign = int(r.choice([1, -1]))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sim.model import ViralChainModel
     from sim.policies.protocols import Allocation
 
-_FEW = 8  # up to this many wishes, a SKU's orders are assigned on Python numbers
+_FEW = 32  # up to this many wishes, a SKU's orders are taken on Python numbers
 
 
 class Selling:
