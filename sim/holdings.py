@@ -197,6 +197,31 @@ class _Widening:
             else:
                 a[index] -= values
             return
+        if (
+            type(values) is np.ndarray
+            and values.dtype in _SIGNED
+            and values.ndim == 1
+            and values.size <= _FEW_AT
+            and a.dtype is _INT64
+            and self._sign
+        ):
+            # a few elements: the same integer additions, one by one on Python ints
+            if a.ndim == 1:
+                if type(index) is np.ndarray and index.dtype in _INDEX and index.ndim == 1:
+                    cells = index.tolist()
+                else:
+                    cells = None
+            else:
+                cells = _few_cells(index) if a.ndim == 2 and type(index) is tuple else None
+            vals = values.tolist()
+            if cells is not None and len(cells) == len(vals):
+                if self._sign > 0:
+                    for i, v in zip(cells, vals, strict=True):
+                        a[i] = a.item(i) + v
+                else:
+                    for i, v in zip(cells, vals, strict=True):
+                        a[i] = a.item(i) - v
+                return
         dt = getattr(values, "dtype", None)
         if dt is not None and dt != a.dtype:
             widen = _WIDEN.get((dt, a.dtype))
@@ -205,6 +230,31 @@ class _Widening:
             if widen:
                 values = values.astype(a.dtype)
         self._ufunc.at(a, index, values)
+
+
+_FEW_AT = 4  # up to this many values, _Widening.at adds them one by one on Python ints
+_INT64 = np.dtype(np.int64)
+_SIGNED = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
+_INDEX = _SIGNED | frozenset(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
+
+
+def _few_cells(index: tuple) -> list | None:
+    """The cells of a matrix a pair index names, as pairs of Python ints: two 1-D integer
+    arrays of one length, or one and a Python int (repeated); None for any other form
+    (``ufunc.at`` then does it, broadcasting as it does)."""
+    if len(index) != 2:
+        return None
+    rows, cols = index
+    if type(rows) is np.ndarray and rows.dtype in _INDEX and rows.ndim == 1:
+        rows = rows.tolist()
+        if type(cols) is int:
+            return [(r, cols) for r in rows]
+        if type(cols) is np.ndarray and cols.dtype in _INDEX and cols.shape == (len(rows),):
+            return list(zip(rows, cols.tolist(), strict=True))
+        return None
+    if type(rows) is int and type(cols) is np.ndarray and cols.dtype in _INDEX and cols.ndim == 1:
+        return [(rows, c) for c in cols.tolist()]
+    return None
 
 
 def _widens(values: np.dtype, target: np.dtype) -> bool:

@@ -24,10 +24,12 @@ def test_the_kept_decision_is_the_test_made_at_every_call():
             for target in DTYPES:
                 if dt == target:
                     continue
-                values = np.zeros(2, dtype=dt)
+                # more values than a few (a few are added one by one, never widened)
+                k = holdings._FEW_AT + 1
+                values = np.zeros(k, dtype=dt)
                 a = np.zeros(3, dtype=target)
                 if target.kind in "biu" and dt.kind in "biu":
-                    holdings.ints.add.at(a, np.array([0, 0]), values)
+                    holdings.ints.add.at(a, np.zeros(k, dtype=np.intp), values)
                     assert holdings._WIDEN[dt, target] == _old_test(dt, target), (dt, target)
                 assert holdings._widens(dt, target) == _old_test(dt, target), (dt, target)
     assert any(holdings._WIDEN.values()) and not all(holdings._WIDEN.values())

@@ -76,6 +76,8 @@ class BrandNetwork:
         self.candidates: np.ndarray = router.candidates(
             RoutingContext(assigned, self.distance_km, lm_cost + handling)
         )
+        # the same, as Python lists (read by a brand's orders of a few wishes)
+        self.candidate_lists: list[list[int]] = self.candidates.tolist()
         share = np.zeros(len(warehouses))
         np.add.at(share, assigned, geo.population_share)
         self.demand_share = share
@@ -87,6 +89,7 @@ class BrandNetwork:
             ],
             dtype=float,
         )
+        self.trip_lists: list[list[float]] = self.trip_hours.tolist()
         self.regular = sorted(
             (f for f in factories if f.cfg.role == "regular"), key=lambda f: f.cfg.cost_factor
         )

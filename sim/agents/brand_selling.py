@@ -11,7 +11,6 @@ KOL commission follows the money.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +19,7 @@ from sim.agents.consumers import ACCEPTED, SOLD_OUT, TOO_SLOW
 from sim.holdings import ints
 from sim.messages import Wishes
 from sim.orders import ALLOCATED, BACKLOG, CH_LIVE, PICKED
+from sim.policies.allocation import FirstComeFirstServed
 from sim.queues import IdQueue
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sim.model import ViralChainModel
     from sim.policies.protocols import Allocation
 
-_FEW = 8  # up to this many wishes, a SKU's orders are assigned on Python numbers
+_FEW = 32  # up to this many wishes, a SKU's orders are taken on Python numbers
 
 
 class Selling:
@@ -86,6 +86,8 @@ class Selling:
         scarce stock. Wishes that no warehouse can serve become pre-orders while presale is
         open (if the consumer accepts the presale promise).
         """
+        if len(wishes.consumers) <= _FEW:  # a few wishes (most calls): on Python numbers
+            return self._take_few(hour, sku, wishes)
         m = self.model
         net = self.network
         regions, quantity, patience = wishes.regions, wishes.quantity, wishes.patience
@@ -98,17 +100,14 @@ class Selling:
         def select(rows: np.ndarray, units: int) -> np.ndarray:
             return self.allocator.select(quantity[rows], regions[rows], priority[rows], units)
 
-        if n <= _FEW:  # a few wishes (most calls): the same assignment on Python numbers
-            chosen, fits_somewhere = self._assign_few(wishes, avail, promise, select)
-        else:
-            fits_somewhere = np.zeros(n, dtype=bool)
+        fits_somewhere = np.zeros(n, dtype=bool)
 
-            def eligible(wh: np.ndarray) -> np.ndarray:
-                stock_ok = had_stock[wh] >= quantity
-                fits_somewhere[:] |= stock_ok
-                return stock_ok & (promise[wh, regions] <= patience)
+        def eligible(wh: np.ndarray) -> np.ndarray:
+            stock_ok = had_stock[wh] >= quantity
+            fits_somewhere[:] |= stock_ok
+            return stock_ok & (promise[wh, regions] <= patience)
 
-            chosen = net.assign(regions, quantity, avail, select, eligible)
+        chosen = net.assign(regions, quantity, avail, select, eligible)
         outcome = np.where(fits_somewhere, TOO_SLOW, SOLD_OUT).astype(np.int8)
         a = np.flatnonzero(chosen >= 0)
         taken = len(a)
@@ -128,49 +127,102 @@ class Selling:
             self._take_preorders(hour, sku, wishes, outcome)
         return outcome
 
-    def _assign_few(
-        self,
-        wishes: Wishes,
-        avail: np.ndarray,
-        promise: np.ndarray,
-        select: Callable[[np.ndarray, int], np.ndarray],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``BrandNetwork.assign`` of a few wishes, with ``take_orders``' eligibility (stock
-        before this call, promise within patience), on Python numbers; the allocation policy
-        is asked exactly as there (same rows, same units, in the same order).
-
-        Returns:
-            per wish, the local warehouse serving it (-1: none), and whether some candidate
-            warehouse had the units before this call.
-        """
-        k = len(wishes)
-        table = self.network.candidates
-        cand = table[wishes.regions].tolist()
+    def _take_few(self, hour: int, sku: int, wishes: Wishes) -> np.ndarray:
+        """:meth:`take_orders` of a few wishes on Python numbers: ``BrandNetwork.assign``
+        with the same eligibility (stock before this call, promise within patience), the
+        allocation policy asked exactly as there (same rows, same units, in the same order;
+        first come first served worked out on the same integers), and a warehouse's row of
+        :meth:`promise_hours` worked out only when a wish reads it (the same float
+        additions; nothing changes a promise within the call before the reservations)."""
+        net = self.network
+        whs = net.warehouses
         regions, qty = wishes.regions.tolist(), wishes.quantity.tolist()
-        patience, prom = wishes.patience.tolist(), promise.tolist()
-        had = avail.tolist()
-        left = list(had)
+        patience = wishes.patience.tolist()
+        k = len(regions)
+        had = [w.available(sku) for w in whs]
+        left = had[:]
+        table = net.candidate_lists
+        cand = [table[r] for r in regions]
+        rows: list[list[float] | None] = [None] * len(whs)  # promise rows, when first read
+        lm_per_hour = 0.0
+        fcfs = type(self.allocator) is FirstComeFirstServed
+        priority = None
         chosen = [-1] * k
         fits = [False] * k
-        for c in range(table.shape[1]):
+        for c in range(len(table[0])):
             open_ = [False] * k
             for i in range(k):
                 wh = cand[i][c]
                 if had[wh] >= qty[i]:
                     fits[i] = True
-                    open_[i] = chosen[i] < 0 and prom[wh][regions[i]] <= patience[i]
+                    if chosen[i] < 0:
+                        row = rows[wh]
+                        if row is None:
+                            if not lm_per_hour:
+                                lm_per_hour = max(net.last_mile_capacity_per_hour(), 1e-9)
+                            row = rows[wh] = self._promise_row(wh, hour, lm_per_hour)
+                        open_[i] = row[regions[i]] <= patience[i]
             for w in range(len(left)):
                 if left[w] <= 0:
                     continue
-                rows = [i for i in range(k) if open_[i] and cand[i][c] == w]
-                if not rows:
+                at = [i for i in range(k) if open_[i] and cand[i][c] == w]
+                if not at:
                     continue
-                at = np.array(rows, dtype=np.intp)
-                take = at[select(at, left[w])].tolist()
+                units = left[w]
+                if fcfs:  # _fcfs: cumsum(quantity) <= units, on the same integers
+                    take, total = [], 0
+                    for i in at:
+                        total += qty[i]
+                        if total <= units:
+                            take.append(i)
+                else:
+                    if priority is None:
+                        priority = self.model.platform_priority[wishes.platforms]
+                    rows_ = np.array(at, dtype=np.intp)
+                    mask = self.allocator.select(
+                        wishes.quantity[rows_], wishes.regions[rows_], priority[rows_], units
+                    )
+                    take = rows_[mask].tolist()
                 for i in take:
                     chosen[i] = w
                 left[w] -= sum([qty[i] for i in take])
-        return np.array(chosen, dtype=np.int64), np.array(fits, dtype=bool)
+        a = [i for i in range(k) if chosen[i] >= 0]
+        outcome = np.array(
+            [ACCEPTED if chosen[i] >= 0 else TOO_SLOW if fits[i] else SOLD_OUT for i in range(k)],
+            dtype=np.int8,
+        )
+        taken = len(a)
+        if taken:
+            if taken == k:  # every wish served: the wishes as they are, no copies
+                kept, where = wishes, chosen
+            else:
+                kept, where = wishes.take(np.array(a, dtype=np.intp)), [chosen[i] for i in a]
+            promise = [rows[w][regions[i]] for w, i in zip(where, a, strict=True)]  # type: ignore[index]
+            ids = self._book_few(hour, sku, kept, promise, [qty[i] for i in a])
+            first = where[0]
+            if all(w == first for w in where):  # one warehouse serves them all (the usual)
+                whs[first].reserve(ids)
+            else:
+                at_w = np.array(where)
+                for w in sorted(set(where)):
+                    whs[w].reserve(ids[at_w == w])
+        if taken < k and self.presale_open[sku]:
+            self._take_preorders(hour, sku, wishes, outcome)
+        return outcome
+
+    def _promise_row(self, i: int, hour: int, lm_per_hour: float) -> list[float]:
+        """Row ``i`` (local warehouse) of :meth:`promise_hours`, as Python floats: the same
+        integer wait added to each region's trip (an integer and a double: the same
+        addition as numpy's)."""
+        net = self.network
+        w = net.warehouses[i]
+        wait = w.pick_delay_hours() + w.packed_units / lm_per_hour
+        if not math.isfinite(wait):  # no pick capacity: nothing can be promised from here
+            return [math.inf] * len(net.trip_lists[i])
+        ready = hour + 1 + math.ceil(wait)
+        cut = min(c.next_dispatch_wait(ready) for c in net.contracted_last_mile)
+        base = ready + cut - hour
+        return [base + t for t in net.trip_lists[i]]
 
     def _take_preorders(self, hour: int, sku: int, wishes: Wishes, outcome: np.ndarray) -> None:
         m = self.model
@@ -234,6 +286,60 @@ class Selling:
         m.population.watch_order(ids, deadlines)
         return ids
 
+    def _book_few(
+        self, hour: int, sku: int, wishes: Wishes, promise: list[float], qty: list[int]
+    ) -> np.ndarray:
+        """:meth:`_book` of a few wishes, their promises and quantities as Python numbers:
+        the money on Python floats, the same operations in the same order (the revenue's
+        sum as numpy's, :func:`_sum_few`; the commissions as ``np.bincount`` adds each KOL's
+        revenue in turn, :meth:`_commission_few`), the cancellation deadlines on the same
+        doubles."""
+        m = self.model
+        price = m.price[sku]
+        ids = m.orders.accept(
+            consumer=wishes.consumers,
+            sku=sku,
+            brand=self.index,
+            region=wishes.regions,
+            quantity=wishes.quantity,
+            price=price,
+            channel=wishes.channels,
+            kol=wishes.kols,
+            platform=wishes.platforms,
+            impulse=wishes.channels == CH_LIVE,
+            placed_hour=hour,
+            promise_hours=np.array(promise, dtype=np.float64),
+        )
+        ledger = m.ledger
+        ledger.add_sku_region_flow("sold", sku, wishes.regions, wishes.quantity)
+        ints.add.at(ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
+        p = float(price)
+        revenue = [p * q for q in qty]
+        ledger.add_money("paid", self.index, _sum_few(revenue))
+        self._commission_few(wishes.kols.tolist(), revenue, +1)
+        grace = m.config.market.consumer.cancel_grace_hours
+        deadlines = [hour + math.ceil(x + grace) for x in promise]
+        m.population.watch_order(ids, np.array(deadlines, dtype=np.int64))
+        return ids
+
+    def _commission_few(self, kols: list[int], revenue: list[float], sign: int) -> None:
+        """:meth:`_commission` of a few orders on Python numbers (each KOL's revenue added
+        in turn from zero, as ``np.bincount`` does; the fee worked out on the same double,
+        a numpy scalar as there)."""
+        per_kol: dict[int, float] = {}
+        for k, r in zip(kols, revenue, strict=True):
+            if k >= 0:
+                per_kol[k] = per_kol.get(k, 0.0) + r
+        if not per_kol:
+            return
+        m = self.model
+        for i in sorted(per_kol):
+            total = per_kol[i]
+            if total != 0.0:  # np.flatnonzero's test
+                kol = m.kols[i]
+                fee = sign * kol.cfg.commission_rate * np.float64(total)
+                m.ledger.add_kol_fee(kol.name, self.index, fee)
+
     def _commission(self, kols: np.ndarray, revenue: np.ndarray, sign: int) -> None:
         m = self.model
         has = kols >= 0
@@ -275,11 +381,19 @@ class Selling:
         """Buyers return these delivered orders: refund, and send them back on a carrier."""
         m = self.model
         book = m.orders
-        refund = book.price[ids] * book.quantity[ids]
-        m.ledger.add_money("return_refunds", self.index, float(refund.sum()))
-        self._commission(book.kol[ids], refund, -1)
         handling = self.spec.logistics.return_handling_cost_per_unit
-        m.ledger.add_money("return_cost", self.index, handling * float(book.quantity[ids].sum()))
+        if len(ids) <= _SUM_FEW:  # a few (most calls): the same money on Python numbers
+            qty = book.quantity[ids].tolist()
+            refunds = [p * q for p, q in zip(book.price[ids].tolist(), qty, strict=True)]
+            m.ledger.add_money("return_refunds", self.index, _sum_few(refunds))
+            self._commission_few(book.kol[ids].tolist(), refunds, -1)
+            m.ledger.add_money("return_cost", self.index, handling * float(sum(qty)))
+        else:
+            refund = book.price[ids] * book.quantity[ids]
+            m.ledger.add_money("return_refunds", self.index, float(refund.sum()))
+            self._commission(book.kol[ids], refund, -1)
+            units = float(book.quantity[ids].sum())
+            m.ledger.add_money("return_cost", self.index, handling * units)
         self.network.contracted_last_mile[0].carry_returns(ids, hour)
 
     def allocate_backlog(self, hour: int) -> None:
@@ -313,3 +427,19 @@ class Selling:
             for w in np.unique(chosen[got]):
                 self.network.warehouses[int(w)].reserve(served[chosen[got] == w])
             q.drop_unless(book.status, BACKLOG)
+
+
+_SUM_FEW = 7  # up to this many values, _sum_few adds them as numpy's sum does
+
+
+def _sum_few(values: list[float]) -> float:
+    """``float(np.array(values).sum())`` of a few doubles: below eight values numpy's
+    reduction adds them in turn to its identity, 0.0 (from eight on, in eight interleaved
+    partial sums: numpy is asked then). Held to numpy's sum, bit for bit, in
+    ``tests/test_supply_eleventh.py``."""
+    if len(values) > _SUM_FEW:
+        return float(np.array(values, dtype=np.float64).sum())
+    total = 0.0
+    for v in values:
+        total += v
+    return total

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
 
+_FEW_SKUS = 4  # up to this many SKUs, an hour's demand and views are recorded on Python ints
+
+
 class Sensing:
     """The brand's observations.
 
@@ -70,6 +73,9 @@ class Sensing:
         led = self.model.ledger
         if not led.hour_flowed:  # no flow this hour: the rows stay zero
             return
+        if len(self._demand_before[0]) <= _FEW_SKUS:  # a few SKUs: on Python ints
+            self._record_few(hour, led.hour_block.tolist())
+            return
         # every field's sum over the regions in one reduction (integers: exact)
         sums = led.hour_block.sum(axis=1)
         demand, views = sums[:, self._demand_field], sums[:, self._views_field]
@@ -83,6 +89,24 @@ class Sensing:
         self._recorded = hour + 1
         self.hourly_demand[hour] = demand
         self.hourly_views[hour] = views
+
+    def _record_few(self, hour: int, block: list) -> None:
+        """:meth:`record` of a few SKUs from the ledger's hourly block as nested lists: the
+        same integer sums over the regions (exact in any order), the same rows written."""
+        df, vf = self._demand_field, self._views_field
+        demand = [sum([cell[df] for cell in regions]) for regions in block]
+        views = [sum([cell[vf] for cell in regions]) for regions in block]
+        r = self._recorded
+        for before, row, hourly in (
+            (self._demand_before, demand, self.hourly_demand),
+            (self._views_before, views, self.hourly_views),
+        ):
+            if r < hour:  # the quiet hours since the last recorded one add nothing
+                before[r + 1 : hour + 1] = before[r]
+            for s, x in enumerate(row):
+                before[hour + 1, s] = before.item(hour, s) + x
+                hourly[hour, s] = x
+        self._recorded = hour + 1
 
     def track_stockouts(self, sku: int, hour: int) -> int:
         """Stock-outs start and end (network and warehouses); the hot-spot signal.

@@ -196,7 +196,7 @@ class Carrier(mesa.Agent):
             self._charge(n, km, "transport_cost")
             # a sorting centre packs one parcel per buyer, else one parcel per order
             parcels = (
-                len(np.unique(book.consumer[sel]))
+                len(_distinct(book.consumer[sel]))  # np.unique's count
                 if self.spec.logistics.consolidate_parcels
                 else len(sel)
             )

@@ -100,7 +100,7 @@ class Warehouse(mesa.Agent):
         book = self.model.orders
         qty = book.quantity[order_ids]
         ints.add.at(self.reserved, book.sku[order_ids], qty)
-        if np.any(self.reserved > self.on_hand):
+        if (self.reserved > self.on_hand).any():
             raise AssertionError(f"{self.name}: reserved more than on hand")
         book.allocate(order_ids, self.gindex)
         self.pick_queue.push(order_ids)
