@@ -221,7 +221,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if drawn is not None:
                     if not drawn:
                         return None
-                    return drawn if raw else self._organic_batch(hour, drawn)
+                    return drawn if raw else self._organic_batch(hour, drawn, on_sale)
             rng = stream(self.model.seed, "organic", hour)
         k = int(rng.poisson(lam))
         if k == 0:
@@ -236,12 +236,14 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
 
-    def _organic_batch(self, hour: int, consumers: list[int]) -> Exposures:
+    def _organic_batch(
+        self, hour: int, consumers: list[int], on_sale: _OnSale | None = None
+    ) -> Exposures:
         """Organic discovery's exposures of ``consumers`` (drawn on Python numbers) to the
-        one product on sale."""
-        ids32 = self._on_sale(hour).ids32
+        one product on sale (``on_sale``: the hour's products on sale, if known)."""
+        ids32 = (self._on_sale(hour) if on_sale is None else on_sale).ids32
         return Exposures(
-            np.array(consumers, np.int64), np.repeat(ids32, len(consumers)), CH_ORGANIC, -1
+            np.array(consumers, np.int64), ids32.repeat(len(consumers)), CH_ORGANIC, -1
         )
 
     def imitation_exposures(self, rng: np.random.Generator) -> Exposures | None:
@@ -273,11 +275,20 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 imitation = self.imitation_exposures(stream(m.seed, "imitation", hour))
                 if imitation is not None:
                     batches.append(imitation)
-            fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
-            revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
+            # (each batch's length read from its consumers: not through Exposures.__len__)
+            fresh, revisits = [], []
+            total = 0
+            for b in batches:
+                size = len(b.consumers)
+                if not size:
+                    continue
+                if b.channel != CH_REVISIT:
+                    fresh.append(b)
+                    total += size
+                else:
+                    revisits.append(b)
             if not fresh and not revisits:
                 return
-            total = sum(map(len, fresh))
         else:  # a quiet hour: organic discovery's exposures alone, if any
             organic = self.organic_exposures(hour, raw=True)
             if organic is None:
@@ -321,7 +332,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                     for a in range(0, len(b), _WISH_CHUNK):
                         c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
                         m.ledger.add_region_flow("views", k, self.region[c], 1)
-            wish = self._wishes(hour, fresh, rng, coded)
+            wish = self._wishes(hour, fresh, rng, coded, total)
         if revisits:
             rv = _concat(revisits)
             m.ledger.intents_resolved(rv[1], rv[4])

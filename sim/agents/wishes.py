@@ -17,6 +17,7 @@ the population's own attributes, read through ``self``).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 from collections.abc import Sequence
@@ -42,10 +43,14 @@ _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
 _ONE = np.ones(1)
+_MAXIMUM = np.maximum.reduce  # a 1-D array's largest value (``a.max()`` without its wrapper)
 # worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
+# up to this many wishes, an hour decided by the one-product way finds each wish's batch on
+# Python numbers (fewer numpy calls; the same rows)
+_FEW_WISHES = 16
 
 
 class WishDecisions(HourTables):
@@ -120,10 +125,12 @@ class WishDecisions(HourTables):
         fresh: list[Exposures],
         rng: np.random.Generator | LazyStream,
         views: bool = False,
+        total: int | None = None,
     ):
         """Which fresh exposures become wishes (one per consumer and product per hour).
         ``views``: an hour the one-product way decides (:func:`_coded_hour`) also books its
         content views in the ledger (per region: counts, the same books in any order).
+        ``total``: the exposures in ``fresh``, if counted already.
 
         An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
         (ascending ranges of ids), so its temporaries stay those of one chunk: each exposure
@@ -133,7 +140,8 @@ class WishDecisions(HourTables):
         """
         if not fresh:
             return None
-        total = sum(map(len, fresh))
+        if total is None:
+            total = sum(len(b.consumers) for b in fresh)
         if total > min(_SMALL_BATCH, _WISH_CHUNK):  # (the few-exposure way takes either)
             rng = generator(rng)
         if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
@@ -181,9 +189,11 @@ class WishDecisions(HourTables):
         wish's units (one, or one plus a Poisson draw) and its revisit flag (none)."""
         n_wish = len(rows[0])
         mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
-        qty = np.ones(n_wish, dtype=np.int64)
-        if mean_extra > 0:
-            qty += generator(rng).poisson(mean_extra, n_wish)
+        if mean_extra > 0:  # the draw plus one (int64: 1 + x is x + 1)
+            qty = generator(rng).poisson(mean_extra, n_wish)
+            qty += 1
+        else:
+            qty = np.ones(n_wish, dtype=np.int64)
         return (*rows, qty, np.zeros(n_wish, bool))
 
     def _one_wish_row(
@@ -421,34 +431,39 @@ class WishDecisions(HourTables):
         firsts: list[float] = []
         lengths: list[int] = []
         n_views = 0
+        n = 0  # the exposures so far
         content_first = True  # the content views' batches come first
         for b in fresh:
-            q = conversion.item(b.channel) * appeal
-            if b.kol >= 0:
-                q *= trust.item(b.kol)
+            channel, kol, k = b.channel, b.kol, len(b.consumers)
+            q = conversion.item(channel) * appeal
+            if kol >= 0:
+                q *= trust.item(kol)
             firsts.append(q)
-            lengths.append(len(b))
-            if b.channel in _CONTENT:
-                n_views += len(b)
-                content_first = content_first and n_views == sum(lengths)
+            lengths.append(k)
+            n += k
+            if channel in _CONTENT:
+                n_views += k
+                content_first = content_first and n_views == n
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
             first = np.full(lengths[0], firsts[0])
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
-            first = np.repeat(np.array(firsts), lengths)
+            first = np.array(firsts).repeat(lengths)
         order, flat = _ascending(consumers, self.n)
-        n = len(consumers)
         if n_views in (0, n):  # every exposure alike
             every = None
         elif content_first:  # the first exposures are the content views
             every = order < n_views
         else:
-            every = np.repeat(np.array([b.channel in _CONTENT for b in fresh]), lengths)[order]
+            every = np.array([b.channel in _CONTENT for b in fresh]).repeat(lengths)[order]
         if views and n_views:  # counted per region here: the same integer books
-            regions = np.take(self.region, flat)
-            if every is not None:
-                regions = regions[every]
+            if every is None:  # every exposure a view: read in ascending consumer order
+                regions = self.region.take(flat)
+            elif content_first:  # the first exposures: counted in any order, no mask
+                regions = self.region.take(consumers[:n_views])
+            else:
+                regions = self.region.take(flat)[every]
             counts = np.bincount(regions, minlength=m.ledger.n_regions)
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
@@ -459,6 +474,11 @@ class WishDecisions(HourTables):
             return None
         idx.sort()
         ends = list(itertools.accumulate(lengths))
+        if len(idx) <= _FEW_WISHES:  # each wish's batch by bisection, on Python numbers
+            at = [bisect.bisect_right(ends, i) for i in idx.tolist()]
+            channels = np.array([fresh[a].channel for a in at], np.int8)
+            kols = np.array([fresh[a].kol for a in at], np.int32)
+            return consumers[idx], np.zeros(len(idx), np.int64), channels, kols
         at = np.searchsorted(ends, idx, side="right")  # each wish's batch
         channels = np.array([b.channel for b in fresh], np.int8)
         kols = np.array([b.kol for b in fresh], np.int32)
@@ -494,16 +514,19 @@ class WishDecisions(HourTables):
         n = len(consumers)
         order, flat = coded.order, coded.flat
         ec, state_flat = self._flat_books()
-        seen = np.take(ec, flat)
+        # (the arrays' own methods and ufuncs: the same numbers as numpy's functions, without
+        # their Python wrappers)
+        seen = ec.take(flat)
         seen += 1  # uint16 arithmetic
-        repeated = np.flatnonzero(flat[1:] == flat[:-1])  # exposure i + 1 continues i's group
+        # exposure i + 1 continues i's group
+        repeated = (flat[1:] == flat[:-1]).nonzero()[0]
         groups = _Repeats(repeated) if len(repeated) else None
         if groups is not None:  # the group's other exposures, counted too
             groups.add_sizes(seen)
-        if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
+        if _MAXIMUM(seen) > _MAX_SEEN:  # saturate far below uint16 overflow
             np.minimum(seen, _MAX_SEEN, out=seen)
         ec[flat] = seen  # a consumer's exposures write the same count
-        p = np.take(coded.first, order)
+        p = coded.first.take(order)
         ratio = m.price_ratio.item(0) - 1.0
         # at the reference price exp(-s·0.0) is exactly 1.0 for every finite s, and p
         # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN)
@@ -514,16 +537,16 @@ class WishDecisions(HourTables):
             del x
         p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
-        p *= np.take(boost, seen)
+        p *= boost.take(seen)
         if fatigue is not None:
-            p *= np.take(fatigue, seen)
+            p *= fatigue.take(seen)
         del seen
-        state = np.take(state_flat, flat)
+        state = state_flat.take(flat)
         fb = m.feedback
         rating = fb.conversion_multiplier()[0]
         # the highest state (WARNED is the highest): none, some bought or waiting, or some
         # warned, in one reduction
-        top_state = int(state.max())
+        top_state = int(_MAXIMUM(state))
         some_state = top_state != NONE  # some consumer not in state NONE
         # nothing is lost (every p_plain - p is at most 0, NaN aside) at a rating of 1 with
         # every consumer in state NONE, or at a rating of at least 1 with none warned and

@@ -1,0 +1,117 @@
+"""The consumers' hour with fewer numpy and Python calls (issue 21, eleventh pass): each
+shortcut gives exactly what the way it replaces gives (rows' bytes and dtypes, every book,
+the generator's state afterwards)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.wishes as wishes
+from sim.content import Exposures
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO
+from sim.rng import stream
+from tests.conftest import decided_hour, wish_books
+from tests.test_one_product import N, _world
+from tests.test_wishes_coded import _batches
+
+BIG = 1 << 30
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose(None, [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 3)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_the_wishes_batches_by_bisection_are_searchsorteds(base_model, seed, monkeypatch):
+    """A coded hour's few wishes find their batch (channel, KOL) on Python numbers
+    (``_FEW_WISHES``): the same rows as ``np.searchsorted`` over the batches' ends, with
+    wishes at a batch's first and last exposure among them (every exposure a wish)."""
+    world = _world(base_model, seed)
+    hour = 30 + seed
+    fresh = _batches(world, seed)
+    if seed % 2:  # every exposure a sure wish: batches' edges are wishes
+        world.appeal = world.appeal * 1e9
+        world.population.state[:] = 0
+    if sum(len(b) for b in fresh) <= wishes._SMALL_BATCH:
+        fresh.append(Exposures(np.arange(40) * 7 % N, np.zeros(40, np.int32), CH_LIVE, 1))
+    got = []
+    for few in (0, BIG):
+        monkeypatch.setattr(wishes, "_FEW_WISHES", few)
+        got.append(decided_hour(copy.deepcopy(world), hour, fresh, stream(seed, "few")))
+    assert got[0] == got[1]
+    if seed % 2 and seed % 9 != 7:  # (an appeal of -0.0 at seed % 9 == 7: no wish)
+        assert got[0][0] is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_hours_exposures_counted_once_are_wishes_own(base_model, seed):
+    """``_wishes`` given the exposures counted by ``decide`` decides as counting them itself
+    (the way chosen by the count: one, a few, coded, in chunks)."""
+    world = _world(base_model, seed)
+    fresh = _batches(world, seed)
+    total = sum(len(b) for b in fresh)
+    got = [
+        decided_hour(copy.deepcopy(world), 20, fresh, stream(seed, "total")),
+    ]
+    m = copy.deepcopy(world)
+    g = stream(seed, "total")
+    rows = m.population._wishes(20, copy.deepcopy(fresh), g, False, total)
+    got.append(
+        (
+            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
+            wish_books(m),
+            g.bit_generator.state,
+        )
+    )
+    assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("mean", [1.0, 1.15, 3.0])
+def test_the_wishes_units_are_one_plus_the_draw(base_model, mean):
+    """``_with_quantities``: one unit plus a Poisson draw of the mean's excess (int64), one
+    unit without an excess; the generator drawn as before."""
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    plain = pop.cfg.consumer.model_copy(update={"units_per_order_mean": mean})
+    pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+    rows = (np.arange(500), np.zeros(500, np.int64))
+    g, h = stream(7, "units"), stream(7, "units")
+    got = pop._with_quantities(rows, g)
+    want = np.ones(500, dtype=np.int64)
+    if mean > 1.0:
+        want += h.poisson(mean - 1.0, 500)
+    assert got[2].dtype == np.int64 and got[2].tobytes() == want.tobytes()
+    assert got[3].dtype == np.bool_ and not got[3].any()
+    assert g.bit_generator.state == h.bit_generator.state
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_the_views_of_content_batches_first_are_booked_as_masked(base_model, seed, monkeypatch):
+    """The one-product way books the hour's content views per region from the content
+    batches' consumers when they come first (no mask), from every exposure when all are
+    views, and masked otherwise: the ledger's books are the general way's."""
+    # the batches' order: content first or not; every exposure a view when seed % 4 == 0
+    order = np.random.default_rng(seed).permutation(3).tolist() if seed % 4 else [0, 1]
+    kinds = [(CH_VIDEO, 0), (CH_LIVE, 1), (CH_ORGANIC, -1)]
+    books = []
+    for short in (False, True):
+        monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
+        m = _world(base_model, seed)
+        fresh = []
+        for j in order:
+            channel, kol = kinds[j]
+            k = 30 + 17 * j
+            c = (np.arange(k) * (5 + j) + seed) % N
+            fresh.append(Exposures(c, np.zeros(k, np.int32), channel, kol))
+        m.population.decide(30 + seed, fresh)
+        flows = [m.ledger.hour[f].tobytes() for f in sorted(m.ledger.hour)]
+        units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
+        books.append([*flows, *units, *wish_books(m)])
+    assert books[0] == books[1]
