@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import sim
+import sim.agents.consumers as consumers
 import sim.agents.wishes as wishes
 from sim.content import Exposures
 from sim.model import ViralChainModel
@@ -115,3 +116,43 @@ def test_the_views_of_content_batches_first_are_booked_as_masked(base_model, see
         units = [m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)]
         books.append([*flows, *units, *wish_books(m)])
     assert books[0] == books[1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_few_integers_by_value_are_the_sorts(seed, monkeypatch):
+    """``_positions_by_value`` of a few integers on Python numbers: each distinct value
+    (a Python number, ascending) with its positions (ascending) as the stable sort's."""
+    r = np.random.default_rng(seed)
+    n = int(r.integers(1, 17))
+    dtype = (np.int64, np.int32, np.uint16, np.int8)[seed % 4]
+    values = r.integers(0 if seed % 4 == 2 else -3, 4 + seed, n).astype(dtype)
+    got = {}
+    for few in (0, BIG):
+        monkeypatch.setattr(consumers, "_FEW_VALUES", few)
+        got[few] = [(v, type(v), at.tolist()) for v, at in consumers._positions_by_value(values)]
+    assert got[0] == got[BIG]
+    assert [v for v, _, _ in got[0]] == sorted(set(values.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_few_offers_answers_are_counted_as_numpy_counts(seed, monkeypatch):
+    """``_observe_page`` of one product counts a few offers' answers on Python numbers: the
+    feedback is told what ``np.count_nonzero`` counts."""
+    r = np.random.default_rng(seed)
+    outcome = r.choice([consumers.ACCEPTED, consumers.SOLD_OUT, consumers.TOO_SLOW], 1 + seed)
+    outcome = outcome.astype(np.int8)
+    told = []
+
+    class Feedback:
+        def observe_offers_of(self, *args):
+            told.append(args)
+
+    class Model:
+        n_sku = 1
+        feedback = Feedback()
+
+    for few in (0, BIG):
+        monkeypatch.setattr(consumers, "_FEW_VALUES", few)
+        consumers._observe_page(Model(), np.zeros(len(outcome), np.int64), outcome)
+    assert told[0] == told[1]
+    assert all(type(x) is int for x in told[1])

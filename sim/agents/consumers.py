@@ -346,7 +346,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if len(consumers) > 1:  # random arrival order within the hour (one wish: shuffling
             # one element draws nothing, and the order is itself)
             order = rng.permutation(len(consumers))
-            consumers, channels, kols, qty = (a[order] for a in (consumers, channels, kols, qty))
+            consumers, channels, kols = consumers[order], channels[order], kols[order]
+            qty = qty[order]
             if m.n_sku > 1:  # (one product: every wish's product is 0)
                 skus = skus[order]
             if revisits:  # (without revisits no wish is one)
@@ -629,13 +630,26 @@ def _drawn(
     return out
 
 
+# up to this many integers, _positions_by_value groups them on Python numbers
+_FEW_VALUES = 16
+
+
 def _positions_by_value(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """Each distinct value of an integer array, ascending, with its positions, ascending:
     what ``np.unique(values)`` and a mask per value give (``np.flatnonzero(values == v)``),
-    from one stable sort instead of a pass per value."""
+    from one stable sort instead of a pass per value (a few integers: from a dict of
+    Python numbers)."""
     n = len(values)
     if n == 0:
         return []
+    if n <= _FEW_VALUES and values.dtype.kind in "iu":  # a few integers: on Python numbers
+        at: dict[int, list[int]] = {}
+        for i, v in enumerate(values.tolist()):
+            if v in at:
+                at[v].append(i)
+            else:
+                at[v] = [i]
+        return [(v, np.array(at[v], dtype=np.intp)) for v in sorted(at)]
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
@@ -661,8 +675,12 @@ def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> 
     """Tell the feedback how the product pages answered this hour's first-time wishes."""
     P = m.n_sku
     if P == 1:  # counts of one product, as numbers
-        sold_out = int(np.count_nonzero(outcome == SOLD_OUT))
-        too_slow = int(np.count_nonzero(outcome == TOO_SLOW))
+        if len(outcome) <= _FEW_VALUES:  # (a few: on Python numbers)
+            answers = outcome.tolist()
+            sold_out, too_slow = answers.count(SOLD_OUT), answers.count(TOO_SLOW)
+        else:
+            sold_out = int(np.count_nonzero(outcome == SOLD_OUT))
+            too_slow = int(np.count_nonzero(outcome == TOO_SLOW))
         m.feedback.observe_offers_of(0, len(skus), sold_out, too_slow)
         return
     m.feedback.observe_offers(
