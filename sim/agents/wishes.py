@@ -48,6 +48,9 @@ _MAXIMUM = np.maximum.reduce  # a 1-D array's largest value (``a.max()`` without
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
+# exposures from which the one-product way sorts consumers and positions packed in 32 bits
+# when they fit (_ascending)
+_NARROW_FROM = 1024
 # up to this many wishes, an hour decided by the one-product way finds each wish's batch on
 # Python numbers (fewer numpy calls; the same rows)
 _FEW_WISHES = 16
@@ -410,7 +413,7 @@ class WishDecisions(HourTables):
         first *= np.concatenate((m.kol_trust, _ONE))[kols]
         content = _IS_CONTENT[channels]
         n_views = int(np.count_nonzero(content))
-        order, flat = _ascending(consumers, self.n)
+        order, flat = _ascending(consumers, self.n, narrow=True)
         every = None if n_views in (0, len(content)) else content[order]
         coded = _Coded(first, every, n_views, order, flat)
         return self._one_product_chances(hour, consumers, coded, rng, books)
@@ -450,7 +453,7 @@ class WishDecisions(HourTables):
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
             first = np.array(firsts).repeat(lengths)
-        order, flat = _ascending(consumers, self.n)
+        order, flat = _ascending(consumers, self.n, narrow=True)
         if n_views in (0, n):  # every exposure alike
             every = None
         elif content_first:  # the first exposures are the content views
@@ -806,12 +809,29 @@ class _Coded(NamedTuple):
     unsigned: bool = False
 
 
-def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+def _ascending(
+    consumers: np.ndarray, bound: int, narrow: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The stable order that sorts ``consumers`` (below ``bound``) and the consumers in that
     order: from :data:`_PACKED_FROM` on (when a value and its position fit one int64), by
-    sorting ``consumer << bits | position`` (:class:`_Groups`)."""
+    sorting ``consumer << bits | position`` (:class:`_Groups`). ``narrow``: the order and
+    the consumers may come as uint32 (indices only), sorted packed in 32 bits when they fit
+    (:data:`_NARROW_FROM` exposures on; about twice as quick a sort as 64 bits)."""
     n = len(consumers)
     bits = max(1, (n - 1).bit_length())
+    if (
+        narrow
+        and n >= _NARROW_FROM
+        and max(bound - 1, 1).bit_length() + bits <= 32
+        and consumers.dtype == np.int64
+    ):
+        packed = consumers.astype(np.uint32)
+        packed <<= bits
+        packed |= np.arange(n, dtype=np.uint32)
+        packed.sort()
+        order = packed & ((1 << bits) - 1)
+        packed >>= bits
+        return order, packed
     if (
         n >= _PACKED_FROM
         and max(bound - 1, 1).bit_length() + bits <= 62
