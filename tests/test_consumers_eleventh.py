@@ -5,6 +5,7 @@ the generator's state afterwards)."""
 from __future__ import annotations
 
 import copy
+import types
 
 import numpy as np
 import pytest
@@ -178,3 +179,31 @@ def test_consumers_sorted_packed_in_32_bits_are_the_stable_sorts(n, bound):
     wide = wishes._ascending(consumers, bound)
     np.testing.assert_array_equal(wide[0], want)
     assert wide[0].dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_warnings_of_one_product_write_its_column_as_the_2d_index(base_model, seed):
+    """``_warn`` in a world of one product reads and writes the product's column with 1-D
+    indices: the states the 2-D index gives (only consumers in state NONE become WARNED,
+    a consumer warned twice once), the generator drawn alike."""
+    m = _world(base_model, seed)
+    pop = m.population
+    r = np.random.default_rng(seed)
+    k = 40
+    ids = np.arange(k, dtype=np.int64)
+    # (an order book of the orders' buyers and products only: what _warn reads)
+    orders = m.orders = types.SimpleNamespace(
+        consumer=r.integers(0, N, k), sku=np.zeros(k, np.int32)
+    )
+    cfg = m.feedback.cfg.model_copy(update={"warn_probability": 0.7})
+    m.feedback.cfg = cfg
+    want = pop.state.copy()
+    g, h = stream(seed, "warn"), stream(seed, "warn")
+    rows, targets = pop._reach(orders.consumer[ids], 0.7, h)
+    t_skus = orders.sku[ids][rows]
+    fresh = want[targets, t_skus] == wishes.NONE
+    want[targets[fresh], t_skus[fresh]] = wishes.WARNED
+    pop._warn(ids, g)
+    assert len(targets) > 0
+    assert pop.state.tobytes() == want.tobytes()
+    assert g.bit_generator.state == h.bit_generator.state
