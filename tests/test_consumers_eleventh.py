@@ -207,3 +207,21 @@ def test_warnings_of_one_product_write_its_column_as_the_2d_index(base_model, se
     assert len(targets) > 0
     assert pop.state.tobytes() == want.tobytes()
     assert g.bit_generator.state == h.bit_generator.state
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lost_sales_of_one_product_book_each_cause_as_its_units(base_model, seed):
+    """``_lose`` in a world of one product adds each cause's units as one integer sum: the
+    counters ``np.add.at`` of every lost wish gives (no cause, one, all three)."""
+    m = copy.deepcopy(base_model)
+    r = np.random.default_rng(seed)
+    k = int(r.integers(0, 30))
+    reasons = r.choice([consumers.SOLD_OUT, consumers.TOO_SLOW, consumers.LEFT][: 1 + seed % 3], k)
+    qty = r.integers(1, 5, k).astype(np.int64)
+    skus = np.zeros(k, np.int64)
+    want = {f: m.ledger.units[f].copy() for f in consumers.LOST_CAUSES.values()}
+    for cause, field in consumers.LOST_CAUSES.items():
+        np.add.at(want[field], skus[reasons == cause], qty[reasons == cause])
+    m.population._lose(skus, r.integers(0, N, k), qty, reasons)
+    for field, units in want.items():
+        assert m.ledger.units[field].tobytes() == units.tobytes()

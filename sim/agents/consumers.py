@@ -462,9 +462,13 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if len(skus) == 0:
             return
         m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
+        one = m.n_sku == 1  # product 0's counters: each cause's units as one integer sum
         for cause, field in LOST_CAUSES.items():
             sel = reasons == cause
-            m.ledger.add_units(field, skus[sel], qty[sel])
+            if one:
+                m.ledger.add_units(field, 0, int(qty[sel].sum()))
+            else:
+                m.ledger.add_units(field, skus[sel], qty[sel])
 
     def _schedule(self, hour: int, batch: Exposures) -> None:
         self._scheduled.setdefault(hour, []).append(batch)

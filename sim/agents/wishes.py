@@ -447,6 +447,14 @@ class WishDecisions(HourTables):
             if channel in _CONTENT:
                 n_views += k
                 content_first = content_first and n_views == n
+        unsigned = min(firsts) >= 0.0
+        # without the price factor (at the reference price, every sensitivity finite: see
+        # _one_product_chances) the next factor, the product's novelty, is a batch's too:
+        # each batch's first factors times it, the same float64 product as per exposure
+        novelty = m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity()
+        if novelty:
+            nov = self._novelty_row(hour)[0]
+            firsts = [q * nov for q in firsts]
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
             first = np.full(lengths[0], firsts[0])
@@ -471,7 +479,7 @@ class WishDecisions(HourTables):
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
-        coded = _Coded(first, every, n_views, order, flat, min(firsts) >= 0.0)
+        coded = _Coded(first, every, n_views, order, flat, unsigned, novelty)
         idx = self._one_product_chances(hour, consumers, coded, rng, None)
         if len(idx) == 0:
             return None
@@ -532,13 +540,15 @@ class WishDecisions(HourTables):
         p = coded.first.take(order)
         ratio = m.price_ratio.item(0) - 1.0
         # at the reference price exp(-s·0.0) is exactly 1.0 for every finite s, and p
-        # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN)
-        if ratio != 0.0 or not self._finite_sensitivity():
-            x = np.take(self.price_sensitivity, flat)
-            x = np.negative(x, out=x) * np.float64(ratio)
-            p *= np.exp(x, out=x)
-            del x
-        p *= self._novelty_row(hour)[0]
+        # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN); then the
+        # novelty may come in the first factors already (coded.novelty)
+        if not coded.novelty:
+            if ratio != 0.0 or not self._finite_sensitivity():
+                x = np.take(self.price_sensitivity, flat)
+                x = np.negative(x, out=x) * np.float64(ratio)
+                p *= np.exp(x, out=x)
+                del x
+            p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
         p *= boost.take(seen)
         if fatigue is not None:
@@ -799,7 +809,8 @@ class _Coded(NamedTuple):
     first factors (``first``, in exposure order); whether it is a content view, in the
     sorted order (``every``; None when all or none are), and how many are; the stable order
     that sorts the consumers and the consumers in that order (:func:`_ascending`); whether
-    every first factor is known to be at least 0 (``-0.0`` too; False: not known)."""
+    every first factor is known to be at least 0 (``-0.0`` too; False: not known); whether
+    ``first`` already includes the product's novelty (an hour without the price factor)."""
 
     first: np.ndarray
     every: np.ndarray | None
@@ -807,6 +818,7 @@ class _Coded(NamedTuple):
     order: np.ndarray
     flat: np.ndarray
     unsigned: bool = False
+    novelty: bool = False
 
 
 def _ascending(
