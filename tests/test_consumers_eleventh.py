@@ -225,3 +225,46 @@ def test_lost_sales_of_one_product_book_each_cause_as_its_units(base_model, seed
     m.population._lose(skus, r.integers(0, N, k), qty, reasons)
     for field, units in want.items():
         assert m.ledger.units[field].tobytes() == units.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_first_highest_of_groups_is_the_reduceats(seed):
+    """``_first_highest_of_groups`` (pairs compared directly, longer runs by reduceat on their
+    values alone): each run's first highest, as ``_first_highest`` finds it, with ties,
+    zeros of both signs, only pairs, no pair, one long run."""
+    r = np.random.default_rng(seed)
+    k = int(r.integers(1, 400))
+    if seed % 5 == 0:
+        sizes = np.full(k, 2)
+    elif seed % 5 == 1:
+        sizes = r.integers(3, 9, k)
+    elif seed % 5 == 2:
+        sizes = np.array([int(r.integers(2, 3000))])
+    else:
+        sizes = r.choice([2, 2, 2, 2, 3, 4, 7], k)
+    sizes = sizes.astype(np.intp)
+    n = int(sizes.sum())
+    ps = r.choice([0.0, -0.0, 0.25, 0.5, 1.0], n) if seed % 3 == 0 else r.random(n)
+    starts = sizes.cumsum() - sizes
+    want = wishes._first_highest(ps, starts, sizes)
+    got = wishes._first_highest_of_groups(ps, starts, sizes)
+    assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_many_repeats_found_from_their_cuts_are_the_groups(seed, monkeypatch):
+    """``_Repeats`` of more than ``_FEW_CONTINUED`` repeated positions (numpy): the groups'
+    sizes and members as on Python numbers, and the same losers."""
+    r = np.random.default_rng(seed)
+    n = int(r.choice([40, 300, 5000]))
+    flat = np.sort(r.integers(0, max(2, n // int(r.choice([1, 2, 6]))), n))
+    repeated = (flat[1:] == flat[:-1]).nonzero()[0]
+    if len(repeated) == 0:
+        return
+    p = r.choice([0.0, -0.0, 0.5, 1.0], n) if seed % 2 else r.random(n)
+    got = []
+    for few in (0, BIG):
+        monkeypatch.setattr(wishes, "_FEW_CONTINUED", few)
+        g = wishes._Repeats(repeated)
+        got.append((list(map(int, g.sizes)), list(map(int, g.members)), g.losers(p).tolist()))
+    assert got[0] == got[1]

@@ -888,12 +888,15 @@ class _Repeats:
             self._at = np.array(members, dtype=np.intp)  # the same, to index arrays with
             self.sizes: list[int] | np.ndarray = sizes
         else:
-            brk = np.flatnonzero(np.diff(repeated) != 1)  # a group ends at repeated[brk]
-            first = repeated[np.concatenate(([0], brk + 1))]
-            last = repeated[np.concatenate((brk, [len(repeated) - 1]))]
+            # a group ends at repeated[brk] (the arrays' own methods: fewer wrappers)
+            brk = ((repeated[1:] - repeated[:-1]) != 1).nonzero()[0]
+            cut = np.empty(len(brk) + 2, dtype=np.intp)  # -1, brk..., the last position
+            cut[0], cut[-1] = -1, len(repeated) - 1
+            cut[1:-1] = brk
+            first, last = repeated[cut[:-1] + 1], repeated[cut[1:]]
             self.sizes = sizes = last - first + 2
             self.members = np.arange(int(sizes.sum()), dtype=np.intp)
-            self.members += np.repeat(first - (np.cumsum(sizes) - sizes), sizes)
+            self.members += (first - (sizes.cumsum() - sizes)).repeat(sizes)
 
     def add_sizes(self, seen: np.ndarray) -> None:
         """Each member's count ``seen`` (uint16) plus its group's other exposures."""
@@ -926,7 +929,7 @@ class _Repeats:
             group = np.repeat(np.arange(len(sizes)), sizes)
             best = np.lexsort((-pm, group))[starts]
         else:
-            best = _first_highest(pm, starts, sizes)
+            best = _first_highest_of_groups(pm, starts, sizes)
         lose = np.ones(len(members), dtype=bool)
         lose[best] = False
         return members[lose]
@@ -1002,6 +1005,23 @@ def _first_highest(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.
     best = np.maximum.reduceat(ps, starts)
     position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
     return np.minimum.reduceat(position, starts)
+
+
+def _first_highest_of_groups(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """:func:`_first_highest` of runs of at least two values (a consumer's exposures seen
+    more than once; no NaN): each run's second value against its first (most runs are
+    pairs: the second when it is greater), then the runs of three or more by
+    :func:`_first_highest` on their values alone."""
+    second = starts + 1
+    best = np.where(ps[second] > ps[starts], second, starts)
+    longer = (sizes > 2).nonzero()[0]
+    if len(longer):
+        size, start = sizes[longer], starts[longer]
+        offset = size.cumsum() - size  # where each run starts among the longer runs' values
+        at = np.arange(int(size.sum()), dtype=np.intp)
+        at += (start - offset).repeat(size)  # their positions in ps, run after run
+        best[longer] = at[_first_highest(ps[at], offset, size)]
+    return best
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
