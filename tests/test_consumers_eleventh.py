@@ -268,3 +268,56 @@ def test_many_repeats_found_from_their_cuts_are_the_groups(seed, monkeypatch):
         g = wishes._Repeats(repeated)
         got.append((list(map(int, g.sizes)), list(map(int, g.members)), g.losers(p).tolist()))
     assert got[0] == got[1]
+
+
+def _run_books(m: ViralChainModel) -> list[bytes]:
+    """What a run books: the ledger's counters, the feedback's books, the consumers' states
+    and kept units, the returns and checks due."""
+    pop, fb = m.population, m.feedback
+    scheduled = sorted(
+        (h, [(b.consumers.tolist(), b.channel) for b in v]) for h, v in pop._scheduled.items()
+    )
+    return [
+        *(m.ledger.units[f].tobytes() for f in sorted(m.ledger.units)),
+        *(m.ledger.money[f].tobytes() for f in sorted(m.ledger.money)),
+        fb.good.tobytes(),
+        fb.bad.tobytes(),
+        fb.disappointed.tobytes(),
+        pop.state.tobytes(),
+        pop.kept_units.tobytes(),
+        repr(sorted((h, [a.tolist() for a in v]) for h, v in pop._returns_due.items())).encode(),
+        repr(scheduled).encode(),
+    ]
+
+
+def _counted(f, calls: list):
+    """``f``, its calls' first argument's lengths appended to ``calls``."""
+
+    def counted(*args):
+        calls.append(len(args[0]))
+        return f(*args)
+
+    return counted
+
+
+@pytest.mark.parametrize("defects", [False, True])
+def test_parcels_of_one_product_as_scalars_book_as_arrays(defects, monkeypatch):
+    """``receive_parcels`` in a world of one product (``_ONE_PARCELS``): kept units as one
+    integer sum, the return factor as a scalar, no defect drawn against a stock hiding none
+    (the number drawn all the same): a run books what the array way books, without
+    defective units and with many reaching buyers (none caught at the factory)."""
+    overrides = ["setup=flexible", "market.n_consumers=30000", "run.horizon_hours=600"]
+    if defects:
+        overrides += ["supply.quality.defect_rate=0.4", "supply.quality.detection_rate=0.0"]
+    cfg = sim.compose(None, overrides)
+    got, found = [], []
+    for flag in (False, True):
+        monkeypatch.setattr(consumers, "_ONE_PARCELS", flag)
+        m = ViralChainModel(cfg, 5)
+        assert m.n_sku == 1
+        m.ledger.defective_found = _counted(m.ledger.defective_found, found)
+        m.run_for(600)
+        got.append(_run_books(m))
+    assert got[0] == got[1]
+    assert m.ledger.units["delivered"].sum() > 0
+    assert bool(found) == defects

@@ -87,6 +87,9 @@ _PY_ORGANIC = 10.0
 # an hour of up to this many fresh exposures draws its wish numbers on Python numbers
 # (sim.rng.LazyStream: its generator made only if more is drawn)
 _LAZY_FEW = 4
+# parcels of a world of one product take its numbers as scalars (False: as arrays, for the
+# tests)
+_ONE_PARCELS = True
 # a quiet hour's one organic exposure goes straight to the one-exposure decision, without
 # a batch (False: through its batch and _wishes, for the tests). It is not read from
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
@@ -522,30 +525,43 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
-        np.add.at(self.kept_units, skus, qty)
+        # one product (every order product 0): its numbers as scalars (integer sums, one
+        # factor), and no defect drawn against a stock hiding none
+        one = m.n_sku == 1 and _ONE_PARCELS
+        if one:
+            self.kept_units[0] += int(qty.sum())
+        else:
+            np.add.at(self.kept_units, skus, qty)
         rng = stream(m.seed, "deliveries", hour, int(order_ids[0]))
         c = self.cfg.consumer
+        n = len(order_ids)
         consumers = book.consumer[order_ids]
         p = self.return_propensity[consumers].astype(np.float64)
         p[book.impulse[order_ids]] *= c.impulse_return_multiplier
-        p *= m.return_multiplier[skus]
+        p *= m.return_multiplier[0] if one else m.return_multiplier[skus]
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
-        d = m.ledger.defective_share()[skus]
-        defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
-        if defective.any():
-            bad = order_ids[defective]
-            book.mark_defective(bad)
-            m.ledger.defective_found(skus[defective], qty[defective])
-            p[defective] = 1.0
-        back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
-        fb = m.feedback
-        reviewed = rng.random(len(order_ids)) < fb.cfg.review_probability
-        if fb.cfg.ratings:
-            fb.review(skus, late, defective | back, reviewed)
+        share = m.ledger.defective_share()
+        defective: np.ndarray | None = None  # None: none (a share of 0.0: d > 0 nowhere)
+        if one and share.item(0) == 0.0:
+            rng.random(n)  # (each parcel's number is drawn all the same)
         else:
-            fb.review(skus, late, defective | back, np.zeros(len(order_ids), bool))
+            d = share[skus]
+            defective = (d > 0) & (rng.random(n) < 1 - np.power(1 - d, qty))
+            if defective.any():
+                bad = order_ids[defective]
+                book.mark_defective(bad)
+                m.ledger.defective_found(skus[defective], qty[defective])
+                p[defective] = 1.0
+        back = rng.random(n) < np.minimum(p, 1.0)
+        quality = back if defective is None else defective | back  # (review reads them only)
+        fb = m.feedback
+        reviewed = rng.random(n) < fb.cfg.review_probability
+        if fb.cfg.ratings:
+            fb.review(skus, late, quality, reviewed)
+        else:
+            fb.review(skus, late, quality, np.zeros(n, bool))
         if back.any():
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
@@ -554,7 +570,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if d < m.horizon_hours:
                     self._returns_due.setdefault(d, []).append(ret_ids[at])
         if fb.cfg.warnings:
-            disappointed = late | back | defective
+            disappointed = late | quality  # late, returned or defective
             self._warn(order_ids[disappointed], rng)
             self._spread_word(order_ids[~disappointed], hour, rng)
         else:
