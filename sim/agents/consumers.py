@@ -87,6 +87,9 @@ _PY_ORGANIC = 10.0
 # an hour of up to this many fresh exposures draws its wish numbers on Python numbers
 # (sim.rng.LazyStream: its generator made only if more is drawn)
 _LAZY_FEW = 4
+# parcels of a world of one product take its numbers as scalars (False: as arrays, for the
+# tests)
+_ONE_PARCELS = True
 # a quiet hour's one organic exposure goes straight to the one-exposure decision, without
 # a batch (False: through its batch and _wishes, for the tests). It is not read from
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
@@ -221,7 +224,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if drawn is not None:
                     if not drawn:
                         return None
-                    return drawn if raw else self._organic_batch(hour, drawn)
+                    return drawn if raw else self._organic_batch(hour, drawn, on_sale)
             rng = stream(self.model.seed, "organic", hour)
         k = int(rng.poisson(lam))
         if k == 0:
@@ -236,12 +239,14 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
 
-    def _organic_batch(self, hour: int, consumers: list[int]) -> Exposures:
+    def _organic_batch(
+        self, hour: int, consumers: list[int], on_sale: _OnSale | None = None
+    ) -> Exposures:
         """Organic discovery's exposures of ``consumers`` (drawn on Python numbers) to the
-        one product on sale."""
-        ids32 = self._on_sale(hour).ids32
+        one product on sale (``on_sale``: the hour's products on sale, if known)."""
+        ids32 = (self._on_sale(hour) if on_sale is None else on_sale).ids32
         return Exposures(
-            np.array(consumers, np.int64), np.repeat(ids32, len(consumers)), CH_ORGANIC, -1
+            np.array(consumers, np.int64), ids32.repeat(len(consumers)), CH_ORGANIC, -1
         )
 
     def imitation_exposures(self, rng: np.random.Generator) -> Exposures | None:
@@ -273,11 +278,20 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 imitation = self.imitation_exposures(stream(m.seed, "imitation", hour))
                 if imitation is not None:
                     batches.append(imitation)
-            fresh = [b for b in batches if b.channel != CH_REVISIT and len(b)]
-            revisits = [b for b in batches if b.channel == CH_REVISIT and len(b)]
+            # (each batch's length read from its consumers: not through Exposures.__len__)
+            fresh, revisits = [], []
+            total = 0
+            for b in batches:
+                size = len(b.consumers)
+                if not size:
+                    continue
+                if b.channel != CH_REVISIT:
+                    fresh.append(b)
+                    total += size
+                else:
+                    revisits.append(b)
             if not fresh and not revisits:
                 return
-            total = sum(map(len, fresh))
         else:  # a quiet hour: organic discovery's exposures alone, if any
             organic = self.organic_exposures(hour, raw=True)
             if organic is None:
@@ -321,7 +335,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                     for a in range(0, len(b), _WISH_CHUNK):
                         c, k = b.consumers[a : a + _WISH_CHUNK], b.skus[a : a + _WISH_CHUNK]
                         m.ledger.add_region_flow("views", k, self.region[c], 1)
-            wish = self._wishes(hour, fresh, rng, coded)
+            wish = self._wishes(hour, fresh, rng, coded, total)
         if revisits:
             rv = _concat(revisits)
             m.ledger.intents_resolved(rv[1], rv[4])
@@ -335,7 +349,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if len(consumers) > 1:  # random arrival order within the hour (one wish: shuffling
             # one element draws nothing, and the order is itself)
             order = rng.permutation(len(consumers))
-            consumers, channels, kols, qty = (a[order] for a in (consumers, channels, kols, qty))
+            consumers, channels, kols = consumers[order], channels[order], kols[order]
+            qty = qty[order]
             if m.n_sku > 1:  # (one product: every wish's product is 0)
                 skus = skus[order]
             if revisits:  # (without revisits no wish is one)
@@ -348,7 +363,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             f_consumers, f_skus, f_qty = consumers, skus, qty
         f_regions, f_platforms = self.region[f_consumers], self.platform[f_consumers]
         m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
-        np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
+        if m.n_sku == 1:  # product 0's row (a 1-D np.add.at: quicker, the same sums)
+            np.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
+        else:
+            np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
         # without revisits the wishes' regions and platforms are those just read
         known = None if revisits else (f_regions, f_platforms)
         outcome = self._offer(hour, consumers, skus, channels, kols, qty, known)
@@ -437,7 +455,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             .astype(np.int8, copy=False)
         )
         accepted = outcome == ACCEPTED
-        self.state[consumers[accepted], sku] = BOUGHT
+        # (the product's column, then its rows: quicker than a 2-D index, the same writes)
+        self.state[:, sku][consumers[accepted]] = BOUGHT
         self.adopters[sku] += int(np.count_nonzero(accepted))
         return outcome
 
@@ -446,9 +465,13 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if len(skus) == 0:
             return
         m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
+        one = m.n_sku == 1  # product 0's counters: each cause's units as one integer sum
         for cause, field in LOST_CAUSES.items():
             sel = reasons == cause
-            m.ledger.add_units(field, skus[sel], qty[sel])
+            if one:
+                m.ledger.add_units(field, 0, int(qty[sel].sum()))
+            else:
+                m.ledger.add_units(field, skus[sel], qty[sel])
 
     def _schedule(self, hour: int, batch: Exposures) -> None:
         self._scheduled.setdefault(hour, []).append(batch)
@@ -502,30 +525,43 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
-        np.add.at(self.kept_units, skus, qty)
+        # one product (every order product 0): its numbers as scalars (integer sums, one
+        # factor), and no defect drawn against a stock hiding none
+        one = m.n_sku == 1 and _ONE_PARCELS
+        if one:
+            self.kept_units[0] += int(qty.sum())
+        else:
+            np.add.at(self.kept_units, skus, qty)
         rng = stream(m.seed, "deliveries", hour, int(order_ids[0]))
         c = self.cfg.consumer
+        n = len(order_ids)
         consumers = book.consumer[order_ids]
         p = self.return_propensity[consumers].astype(np.float64)
         p[book.impulse[order_ids]] *= c.impulse_return_multiplier
-        p *= m.return_multiplier[skus]
+        p *= m.return_multiplier[0] if one else m.return_multiplier[skus]
         late = (hour - book.placed_hour[order_ids]) > book.promise_hours[order_ids]
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
-        d = m.ledger.defective_share()[skus]
-        defective = (d > 0) & (rng.random(len(order_ids)) < 1 - np.power(1 - d, qty))
-        if defective.any():
-            bad = order_ids[defective]
-            book.mark_defective(bad)
-            m.ledger.defective_found(skus[defective], qty[defective])
-            p[defective] = 1.0
-        back = rng.random(len(order_ids)) < np.minimum(p, 1.0)
-        fb = m.feedback
-        reviewed = rng.random(len(order_ids)) < fb.cfg.review_probability
-        if fb.cfg.ratings:
-            fb.review(skus, late, defective | back, reviewed)
+        share = m.ledger.defective_share()
+        defective: np.ndarray | None = None  # None: none (a share of 0.0: d > 0 nowhere)
+        if one and share.item(0) == 0.0:
+            rng.random(n)  # (each parcel's number is drawn all the same)
         else:
-            fb.review(skus, late, defective | back, np.zeros(len(order_ids), bool))
+            d = share[skus]
+            defective = (d > 0) & (rng.random(n) < 1 - np.power(1 - d, qty))
+            if defective.any():
+                bad = order_ids[defective]
+                book.mark_defective(bad)
+                m.ledger.defective_found(skus[defective], qty[defective])
+                p[defective] = 1.0
+        back = rng.random(n) < np.minimum(p, 1.0)
+        quality = back if defective is None else defective | back  # (review reads them only)
+        fb = m.feedback
+        reviewed = rng.random(n) < fb.cfg.review_probability
+        if fb.cfg.ratings:
+            fb.review(skus, late, quality, reviewed)
+        else:
+            fb.review(skus, late, quality, np.zeros(n, bool))
         if back.any():
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
@@ -534,7 +570,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if d < m.horizon_hours:
                     self._returns_due.setdefault(d, []).append(ret_ids[at])
         if fb.cfg.warnings:
-            disappointed = late | back | defective
+            disappointed = late | quality  # late, returned or defective
             self._warn(order_ids[disappointed], rng)
             self._spread_word(order_ids[~disappointed], hour, rng)
         else:
@@ -580,6 +616,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         rows, targets = self._reach(
             book.consumer[order_ids], self.model.feedback.cfg.warn_probability, rng
         )
+        if self.model.n_sku == 1:  # product 0's column (1-D indices: the same reads, writes)
+            column = self.state[:, 0]
+            column[targets[column[targets] == NONE]] = WARNED
+            return
         t_skus = book.sku[order_ids][rows]
         fresh = self.state[targets, t_skus] == NONE
         self.state[targets[fresh], t_skus[fresh]] = WARNED
@@ -618,13 +658,26 @@ def _drawn(
     return out
 
 
+# up to this many integers, _positions_by_value groups them on Python numbers
+_FEW_VALUES = 16
+
+
 def _positions_by_value(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """Each distinct value of an integer array, ascending, with its positions, ascending:
     what ``np.unique(values)`` and a mask per value give (``np.flatnonzero(values == v)``),
-    from one stable sort instead of a pass per value."""
+    from one stable sort instead of a pass per value (a few integers: from a dict of
+    Python numbers)."""
     n = len(values)
     if n == 0:
         return []
+    if n <= _FEW_VALUES and values.dtype.kind in "iu":  # a few integers: on Python numbers
+        at: dict[int, list[int]] = {}
+        for i, v in enumerate(values.tolist()):
+            if v in at:
+                at[v].append(i)
+            else:
+                at[v] = [i]
+        return [(v, np.array(at[v], dtype=np.intp)) for v in sorted(at)]
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
@@ -650,8 +703,12 @@ def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> 
     """Tell the feedback how the product pages answered this hour's first-time wishes."""
     P = m.n_sku
     if P == 1:  # counts of one product, as numbers
-        sold_out = int(np.count_nonzero(outcome == SOLD_OUT))
-        too_slow = int(np.count_nonzero(outcome == TOO_SLOW))
+        if len(outcome) <= _FEW_VALUES:  # (a few: on Python numbers)
+            answers = outcome.tolist()
+            sold_out, too_slow = answers.count(SOLD_OUT), answers.count(TOO_SLOW)
+        else:
+            sold_out = int(np.count_nonzero(outcome == SOLD_OUT))
+            too_slow = int(np.count_nonzero(outcome == TOO_SLOW))
         m.feedback.observe_offers_of(0, len(skus), sold_out, too_slow)
         return
     m.feedback.observe_offers(

@@ -17,6 +17,7 @@ the population's own attributes, read through ``self``).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 from collections.abc import Sequence
@@ -42,10 +43,17 @@ _SMALL_BATCH = 32
 _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
 _ONE = np.ones(1)
+_MAXIMUM = np.maximum.reduce  # a 1-D array's largest value (``a.max()`` without its wrapper)
 # worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
 # general way, for the tests)
 _ONE_PRODUCT = True
 _PACKED_FROM = 256  # exposures from which _Groups sorts values and positions packed
+# exposures from which the one-product way sorts consumers and positions packed in 32 bits
+# when they fit (_ascending)
+_NARROW_FROM = 1024
+# up to this many wishes, an hour decided by the one-product way finds each wish's batch on
+# Python numbers (fewer numpy calls; the same rows)
+_FEW_WISHES = 16
 
 
 class WishDecisions(HourTables):
@@ -120,10 +128,12 @@ class WishDecisions(HourTables):
         fresh: list[Exposures],
         rng: np.random.Generator | LazyStream,
         views: bool = False,
+        total: int | None = None,
     ):
         """Which fresh exposures become wishes (one per consumer and product per hour).
         ``views``: an hour the one-product way decides (:func:`_coded_hour`) also books its
         content views in the ledger (per region: counts, the same books in any order).
+        ``total``: the exposures in ``fresh``, if counted already.
 
         An hour of more than :data:`_WISH_CHUNK` exposures is decided in chunks of consumers
         (ascending ranges of ids), so its temporaries stay those of one chunk: each exposure
@@ -133,7 +143,8 @@ class WishDecisions(HourTables):
         """
         if not fresh:
             return None
-        total = sum(map(len, fresh))
+        if total is None:
+            total = sum(len(b.consumers) for b in fresh)
         if total > min(_SMALL_BATCH, _WISH_CHUNK):  # (the few-exposure way takes either)
             rng = generator(rng)
         if total == 1 and _SMALL_BATCH >= 1 and _WISH_CHUNK >= 1:  # one (a quiet hour's)
@@ -181,9 +192,11 @@ class WishDecisions(HourTables):
         wish's units (one, or one plus a Poisson draw) and its revisit flag (none)."""
         n_wish = len(rows[0])
         mean_extra = self.cfg.consumer.units_per_order_mean - 1.0
-        qty = np.ones(n_wish, dtype=np.int64)
-        if mean_extra > 0:
-            qty += generator(rng).poisson(mean_extra, n_wish)
+        if mean_extra > 0:  # the draw plus one (int64: 1 + x is x + 1)
+            qty = generator(rng).poisson(mean_extra, n_wish)
+            qty += 1
+        else:
+            qty = np.ones(n_wish, dtype=np.int64)
         return (*rows, qty, np.zeros(n_wish, bool))
 
     def _one_wish_row(
@@ -400,7 +413,7 @@ class WishDecisions(HourTables):
         first *= np.concatenate((m.kol_trust, _ONE))[kols]
         content = _IS_CONTENT[channels]
         n_views = int(np.count_nonzero(content))
-        order, flat = _ascending(consumers, self.n)
+        order, flat = _ascending(consumers, self.n, narrow=True)
         every = None if n_views in (0, len(content)) else content[order]
         coded = _Coded(first, every, n_views, order, flat)
         return self._one_product_chances(hour, consumers, coded, rng, books)
@@ -421,44 +434,62 @@ class WishDecisions(HourTables):
         firsts: list[float] = []
         lengths: list[int] = []
         n_views = 0
+        n = 0  # the exposures so far
         content_first = True  # the content views' batches come first
         for b in fresh:
-            q = conversion.item(b.channel) * appeal
-            if b.kol >= 0:
-                q *= trust.item(b.kol)
+            channel, kol, k = b.channel, b.kol, len(b.consumers)
+            q = conversion.item(channel) * appeal
+            if kol >= 0:
+                q *= trust.item(kol)
             firsts.append(q)
-            lengths.append(len(b))
-            if b.channel in _CONTENT:
-                n_views += len(b)
-                content_first = content_first and n_views == sum(lengths)
+            lengths.append(k)
+            n += k
+            if channel in _CONTENT:
+                n_views += k
+                content_first = content_first and n_views == n
+        unsigned = min(firsts) >= 0.0
+        # without the price factor (at the reference price, every sensitivity finite: see
+        # _one_product_chances) the next factor, the product's novelty, is a batch's too:
+        # each batch's first factors times it, the same float64 product as per exposure
+        novelty = m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity()
+        if novelty:
+            nov = self._novelty_row(hour)[0]
+            firsts = [q * nov for q in firsts]
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
             first = np.full(lengths[0], firsts[0])
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
-            first = np.repeat(np.array(firsts), lengths)
-        order, flat = _ascending(consumers, self.n)
-        n = len(consumers)
+            first = np.array(firsts).repeat(lengths)
+        order, flat = _ascending(consumers, self.n, narrow=True)
         if n_views in (0, n):  # every exposure alike
             every = None
         elif content_first:  # the first exposures are the content views
             every = order < n_views
         else:
-            every = np.repeat(np.array([b.channel in _CONTENT for b in fresh]), lengths)[order]
+            every = np.array([b.channel in _CONTENT for b in fresh]).repeat(lengths)[order]
         if views and n_views:  # counted per region here: the same integer books
-            regions = np.take(self.region, flat)
-            if every is not None:
-                regions = regions[every]
+            if every is None:  # every exposure a view: read in ascending consumer order
+                regions = self.region.take(flat)
+            elif content_first:  # the first exposures: counted in any order, no mask
+                regions = self.region.take(consumers[:n_views])
+            else:
+                regions = self.region.take(flat)[every]
             counts = np.bincount(regions, minlength=m.ledger.n_regions)
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
-        coded = _Coded(first, every, n_views, order, flat, min(firsts) >= 0.0)
+        coded = _Coded(first, every, n_views, order, flat, unsigned, novelty)
         idx = self._one_product_chances(hour, consumers, coded, rng, None)
         if len(idx) == 0:
             return None
         idx.sort()
         ends = list(itertools.accumulate(lengths))
+        if len(idx) <= _FEW_WISHES:  # each wish's batch by bisection, on Python numbers
+            at = [bisect.bisect_right(ends, i) for i in idx.tolist()]
+            channels = np.array([fresh[a].channel for a in at], np.int8)
+            kols = np.array([fresh[a].kol for a in at], np.int32)
+            return consumers[idx], np.zeros(len(idx), np.int64), channels, kols
         at = np.searchsorted(ends, idx, side="right")  # each wish's batch
         channels = np.array([b.channel for b in fresh], np.int8)
         kols = np.array([b.kol for b in fresh], np.int32)
@@ -494,36 +525,41 @@ class WishDecisions(HourTables):
         n = len(consumers)
         order, flat = coded.order, coded.flat
         ec, state_flat = self._flat_books()
-        seen = np.take(ec, flat)
+        # (the arrays' own methods and ufuncs: the same numbers as numpy's functions, without
+        # their Python wrappers)
+        seen = ec.take(flat)
         seen += 1  # uint16 arithmetic
-        repeated = np.flatnonzero(flat[1:] == flat[:-1])  # exposure i + 1 continues i's group
+        # exposure i + 1 continues i's group
+        repeated = (flat[1:] == flat[:-1]).nonzero()[0]
         groups = _Repeats(repeated) if len(repeated) else None
         if groups is not None:  # the group's other exposures, counted too
             groups.add_sizes(seen)
-        if seen.max() > _MAX_SEEN:  # saturate far below uint16 overflow
+        if _MAXIMUM(seen) > _MAX_SEEN:  # saturate far below uint16 overflow
             np.minimum(seen, _MAX_SEEN, out=seen)
         ec[flat] = seen  # a consumer's exposures write the same count
-        p = np.take(coded.first, order)
+        p = coded.first.take(order)
         ratio = m.price_ratio.item(0) - 1.0
         # at the reference price exp(-s·0.0) is exactly 1.0 for every finite s, and p
-        # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN)
-        if ratio != 0.0 or not self._finite_sensitivity():
-            x = np.take(self.price_sensitivity, flat)
-            x = np.negative(x, out=x) * np.float64(ratio)
-            p *= np.exp(x, out=x)
-            del x
-        p *= self._novelty_row(hour)[0]
+        # times 1.0 is p: the factor is skipped (not if some s is infinite or NaN); then the
+        # novelty may come in the first factors already (coded.novelty)
+        if not coded.novelty:
+            if ratio != 0.0 or not self._finite_sensitivity():
+                x = np.take(self.price_sensitivity, flat)
+                x = np.negative(x, out=x) * np.float64(ratio)
+                p *= np.exp(x, out=x)
+                del x
+            p *= self._novelty_row(hour)[0]
         boost, fatigue = self._seen_factors()
-        p *= np.take(boost, seen)
+        p *= boost.take(seen)
         if fatigue is not None:
-            p *= np.take(fatigue, seen)
+            p *= fatigue.take(seen)
         del seen
-        state = np.take(state_flat, flat)
+        state = state_flat.take(flat)
         fb = m.feedback
         rating = fb.conversion_multiplier()[0]
         # the highest state (WARNED is the highest): none, some bought or waiting, or some
         # warned, in one reduction
-        top_state = int(state.max())
+        top_state = int(_MAXIMUM(state))
         some_state = top_state != NONE  # some consumer not in state NONE
         # nothing is lost (every p_plain - p is at most 0, NaN aside) at a rating of 1 with
         # every consumer in state NONE, or at a rating of at least 1 with none warned and
@@ -773,7 +809,8 @@ class _Coded(NamedTuple):
     first factors (``first``, in exposure order); whether it is a content view, in the
     sorted order (``every``; None when all or none are), and how many are; the stable order
     that sorts the consumers and the consumers in that order (:func:`_ascending`); whether
-    every first factor is known to be at least 0 (``-0.0`` too; False: not known)."""
+    every first factor is known to be at least 0 (``-0.0`` too; False: not known); whether
+    ``first`` already includes the product's novelty (an hour without the price factor)."""
 
     first: np.ndarray
     every: np.ndarray | None
@@ -781,14 +818,32 @@ class _Coded(NamedTuple):
     order: np.ndarray
     flat: np.ndarray
     unsigned: bool = False
+    novelty: bool = False
 
 
-def _ascending(consumers: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+def _ascending(
+    consumers: np.ndarray, bound: int, narrow: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The stable order that sorts ``consumers`` (below ``bound``) and the consumers in that
     order: from :data:`_PACKED_FROM` on (when a value and its position fit one int64), by
-    sorting ``consumer << bits | position`` (:class:`_Groups`)."""
+    sorting ``consumer << bits | position`` (:class:`_Groups`). ``narrow``: the order and
+    the consumers may come as uint32 (indices only), sorted packed in 32 bits when they fit
+    (:data:`_NARROW_FROM` exposures on; about twice as quick a sort as 64 bits)."""
     n = len(consumers)
     bits = max(1, (n - 1).bit_length())
+    if (
+        narrow
+        and n >= _NARROW_FROM
+        and max(bound - 1, 1).bit_length() + bits <= 32
+        and consumers.dtype == np.int64
+    ):
+        packed = consumers.astype(np.uint32)
+        packed <<= bits
+        packed |= np.arange(n, dtype=np.uint32)
+        packed.sort()
+        order = packed & ((1 << bits) - 1)
+        packed >>= bits
+        return order, packed
     if (
         n >= _PACKED_FROM
         and max(bound - 1, 1).bit_length() + bits <= 62
@@ -833,12 +888,15 @@ class _Repeats:
             self._at = np.array(members, dtype=np.intp)  # the same, to index arrays with
             self.sizes: list[int] | np.ndarray = sizes
         else:
-            brk = np.flatnonzero(np.diff(repeated) != 1)  # a group ends at repeated[brk]
-            first = repeated[np.concatenate(([0], brk + 1))]
-            last = repeated[np.concatenate((brk, [len(repeated) - 1]))]
+            # a group ends at repeated[brk] (the arrays' own methods: fewer wrappers)
+            brk = ((repeated[1:] - repeated[:-1]) != 1).nonzero()[0]
+            cut = np.empty(len(brk) + 2, dtype=np.intp)  # -1, brk..., the last position
+            cut[0], cut[-1] = -1, len(repeated) - 1
+            cut[1:-1] = brk
+            first, last = repeated[cut[:-1] + 1], repeated[cut[1:]]
             self.sizes = sizes = last - first + 2
             self.members = np.arange(int(sizes.sum()), dtype=np.intp)
-            self.members += np.repeat(first - (np.cumsum(sizes) - sizes), sizes)
+            self.members += (first - (sizes.cumsum() - sizes)).repeat(sizes)
 
     def add_sizes(self, seen: np.ndarray) -> None:
         """Each member's count ``seen`` (uint16) plus its group's other exposures."""
@@ -871,7 +929,7 @@ class _Repeats:
             group = np.repeat(np.arange(len(sizes)), sizes)
             best = np.lexsort((-pm, group))[starts]
         else:
-            best = _first_highest(pm, starts, sizes)
+            best = _first_highest_of_groups(pm, starts, sizes)
         lose = np.ones(len(members), dtype=bool)
         lose[best] = False
         return members[lose]
@@ -947,6 +1005,23 @@ def _first_highest(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.
     best = np.maximum.reduceat(ps, starts)
     position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
     return np.minimum.reduceat(position, starts)
+
+
+def _first_highest_of_groups(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """:func:`_first_highest` of runs of at least two values (a consumer's exposures seen
+    more than once; no NaN): each run's second value against its first (most runs are
+    pairs: the second when it is greater), then the runs of three or more by
+    :func:`_first_highest` on their values alone."""
+    second = starts + 1
+    best = np.where(ps[second] > ps[starts], second, starts)
+    longer = (sizes > 2).nonzero()[0]
+    if len(longer):
+        size, start = sizes[longer], starts[longer]
+        offset = size.cumsum() - size  # where each run starts among the longer runs' values
+        at = np.arange(int(size.sum()), dtype=np.intp)
+        at += (start - offset).repeat(size)  # their positions in ps, run after run
+        best[longer] = at[_first_highest(ps[at], offset, size)]
+    return best
 
 
 def _concat(batches: list[Exposures], quantity: bool = True):
