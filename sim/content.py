@@ -353,6 +353,11 @@ class Post:
         mass = [len(v) * f for _, v, f in self._viewers]
         if self._viewer_hours[a:b].tolist() != hours or self._viewer_mass[a:b].tolist() != mass:
             raise AssertionError(f"post {self.post_id}: the viewers' weights are stale")
+        for i in range(a, max(self._joined, a)):  # the entries joined in the pool
+            start, size = self._viewer_start.item(i), self._viewer_size.item(i)
+            v = self._viewers[i - a][1]
+            if size != len(v) or not np.array_equal(self._pool[start : start + size], v):
+                raise AssertionError(f"post {self.post_id}: the viewers' pool is stale")
 
     def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent.

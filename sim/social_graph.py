@@ -242,11 +242,25 @@ class SocialGraph:
         return guide, scale, span
 
     @functools.cached_property
-    def _whole_guide_views(self) -> tuple[memoryview, float, int, int]:
-        """:attr:`_whole_guide` for one point at a time (:meth:`_few_targets`): a memoryview
-        of the guide, its scale, its last bucket and the span."""
+    def _whole_guide_views(self) -> tuple[memoryview, float, int, int, memoryview, int]:
+        """:attr:`_whole_guide` for one point at a time (:meth:`_locate_guided`): a memoryview
+        of the guide, its scale, its last bucket, the span, a memoryview of the whole table
+        and ``n``."""
         guide, scale, span = self._whole_guide
-        return memoryview(guide), scale, len(guide) - 2, span
+        return memoryview(guide), scale, len(guide) - 2, span, memoryview(self._cumw), self.n
+
+    def _locate_guided(self, point: float) -> int:
+        """:meth:`_locate_whole` of one point, on Python numbers (the same product, bucket
+        and comparisons): ``bisect_right(cumw, point) - 1``."""
+        guide, scale, last, span, full, n = self._whole_guide_views
+        b = int(point * scale)  # floor (point >= 0), exact
+        pos = guide[b if b < last else last]
+        stop = pos + span
+        if stop > n + 1:
+            stop = n + 1
+        while pos < stop and full[pos] <= point:  # the bucket's values at most the point
+            pos += 1
+        return pos - 1
 
     def _locate_whole(self, point: np.ndarray) -> np.ndarray:
         """``np.searchsorted(cumw, point, side="right") - 1`` through :attr:`_whole_guide`
@@ -503,10 +517,10 @@ class SocialGraph:
         views = self._views
         community, region, order, comm_start, comm_cum, region_start, region_cum, full = views
         total = region_cum[-1]
-        locate = None if full is not None else self._locate_one
-        guided = full is not None and _WHOLE_GUIDE
-        if guided:  # the whole table through its guide (as _locate_whole)
-            guide, scale, last, span = self._whole_guide_views
+        if full is None:
+            locate = self._locate_one
+        else:  # the whole table, through its guide (or a binary search)
+            locate = self._locate_guided if _WHOLE_GUIDE else None
         out = []
         for s, k in zip(src, j, strict=True):
             x = (key + s * _GOLDEN_INT + k * _M1_INT) & _MASK  # _hash(key, s, k, 0)
@@ -527,19 +541,7 @@ class SocialGraph:
             else:
                 lo, hi, cum_lo, cum_hi = 0, n, 0.0, total
             point = cum_lo + u * (cum_hi - cum_lo)
-            if guided:
-                b = int(point * scale)  # floor (point >= 0), exact
-                pos = guide[b if b < last else last]
-                stop = pos + span
-                if stop > n + 1:
-                    stop = n + 1
-                while pos < stop and full[pos] <= point:  # the bucket's values at most it
-                    pos += 1
-                pos -= 1
-            elif locate is None:
-                pos = bisect.bisect_right(full, point) - 1
-            else:
-                pos = locate(point)
+            pos = bisect.bisect_right(full, point) - 1 if locate is None else locate(point)
             if pos < lo:
                 pos = lo
             elif pos > hi - 1:
