@@ -271,14 +271,12 @@ class SocialGraph:
         guide, scale, span = self._whole_guide
         cumw, n = self._cumw, self.n
         b = np.multiply(point, scale).astype(np.int64)  # exact (a power of two); floor (>= 0)
-        np.minimum(b, len(guide) - 2, out=b)
-        lo = guide[b]  # the values at most the bucket's lower bound
-        pos = lo.astype(np.int64)
-        pos -= 1
-        for t in range(span):
-            at = np.minimum(lo + t if t else lo, n)
-            pos += cumw[at] <= point
-        np.minimum(pos, n, out=pos)  # (past the end: cumw[n] counted more than once)
+        # the values at most the bucket's lower bound (past the guide: its last, n + 1)
+        lo = guide.take(b, mode="clip")
+        pos = np.subtract(lo, 1, dtype=np.int64)
+        for t in range(span):  # (an index past the table reads its last value, cumw[n])
+            pos += cumw.take(lo + t if t else lo, mode="clip") <= point
+        np.minimum(pos, n, out=pos)  # (a point past the total: cumw[n] counted again)
         return pos
 
     @functools.cached_property
