@@ -53,6 +53,7 @@ _WORD = 0xFFFFFFFF
 _SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
 _NONE: list[int] = []  # no draws (never changed: concatenation makes new lists)
 _JOINED = True  # many sharers from several hours are gathered from the post's joined pool
+_POOL_MOST = 1 << 17  # at most this many recent viewers are joined (1 MiB; else the hours')
 
 
 @dataclass
@@ -298,8 +299,7 @@ class Post:
             pool = [viewers[i][1] for i in drawn.tolist()]
             return _pick_each(rng, pool, counts[drawn].tolist())
         per = counts[drawn]
-        if _JOINED:  # one gather from the post's recent viewers joined (each copied once)
-            self._join()
+        if _JOINED and self._join():  # one gather from the recent viewers joined in a pool
             drawn += a  # the hours' entries
             pick = rng.integers(0, np.repeat(self._viewer_size[drawn], per))  # as below
             pick += np.repeat(self._viewer_start[drawn], per)  # its place in the pool
@@ -315,24 +315,29 @@ class Post:
             [v[pick[b - c : b]] for v, b, c in zip(pool, ends, per.tolist(), strict=True)]
         )
 
-    def _join(self) -> None:
+    def _join(self) -> bool:
         """Copy the viewers of the entries not yet joined (``_joined`` to ``_tail``) into the
         pool (their shares are filled in: a draw is at a later hour than its viewers), after
-        the live ones, moving the live ones to the pool's start (or a larger pool) first when
-        they would not fit."""
+        the live ones, moving the live ones to the pool's start (or a pool twice their size)
+        first when they would not fit. False, and the pool forgotten (its memory freed),
+        when the recent viewers are more than :data:`_POOL_MOST` (a national audience's
+        large posts: drawn from the hours' arrays, as without the pool)."""
         a, b = self._head, self._tail
         c = max(self._joined, a)  # (entries before _head are forgotten)
         if c == b:
-            return
+            return True
         entries = self._viewers[c - a :]
         sizes = [len(v) for _, v, _ in entries]
-        end = self._pool_end
-        if end + sum(sizes) > len(self._pool):  # the live viewers first, from place 0
-            first = self._viewer_start.item(a) if a < c else end
-            live = end - first
+        need, end = sum(sizes), self._pool_end
+        first = self._viewer_start.item(a) if a < c else end  # the live viewers' first place
+        live = end - first
+        if live + need > _POOL_MOST:
+            self._pool, self._pool_end, self._joined = np.empty(0, dtype=np.int64), 0, a
+            return False
+        if end + need > len(self._pool):  # the live viewers first, from place 0
             pool = self._pool
-            if 2 * (live + sum(sizes)) > len(pool):
-                pool = np.empty(max(1024, 4 * (live + sum(sizes))), dtype=np.int64)
+            if 2 * (live + need) > len(pool):
+                pool = np.empty(max(1024, 2 * (live + need)), dtype=np.int64)
             pool[:live] = self._pool[first:end]
             self._pool = pool
             self._viewer_start[a:c] -= first
@@ -344,6 +349,7 @@ class Post:
             end += size
         self._viewer_size[c:b] = sizes
         self._pool_end, self._joined = end, b
+        return True
 
     def check_viewer_weights(self) -> None:
         """Raise if the viewers' hours and masses kept in arrays are not those of the list

@@ -69,10 +69,12 @@ def _post_story(seed: int, joined: bool, monkeypatch) -> list[np.ndarray]:
     return out
 
 
+@pytest.mark.parametrize("most", [1 << 17, 5_000])
 @pytest.mark.parametrize("seed", range(6))
 def test_sharers_gathered_from_the_joined_pool_are_those_of_the_hours_arrays(
-    seed, monkeypatch
+    seed, most, monkeypatch
 ):
+    monkeypatch.setattr(content, "_POOL_MOST", most)  # (5,000: often too many to join)
     joined = _post_story(seed, True, monkeypatch)
     long_way = _post_story(seed, False, monkeypatch)
     assert len(joined) == len(long_way) > 300
@@ -84,18 +86,23 @@ def test_sharers_gathered_from_the_joined_pool_are_those_of_the_hours_arrays(
 def test_the_pool_is_used_moved_and_grown(monkeypatch):
     """The story above goes through every branch of the pool: a draw from it, its live
     viewers moved to its start in place and into a larger pool, the entries' arrays moved
-    (more than 64 live hours) with joined entries among them."""
-    moved = {"in_place": 0, "grown": 0, "entries": 0, "gathered": 0}
+    (more than 64 live hours) with joined entries among them, and (with a lower cap) a pool
+    forgotten for too many viewers, then made again."""
+    moved = {"in_place": 0, "grown": 0, "entries": 0, "gathered": 0, "forgotten": 0}
     join, remember = Post._join, Post._remember
 
     def counting_join(self):
         pool, end, a = self._pool, self._pool_end, self._head
         c = max(self._joined, a)
         need = sum(len(v) for _, v, _ in self._viewers[c - a :])
-        join(self)
-        moved["gathered"] += 1
-        if end + need > len(pool):
+        joined = join(self)
+        if not joined:
+            assert len(self._pool) == 0 and self._joined == self._head
+            moved["forgotten"] += 1
+        elif end + need > len(pool):
             moved["in_place" if self._pool is pool else "grown"] += 1
+        moved["gathered"] += joined
+        return joined
 
     def counting_remember(self, viewers, decay, share_factor):
         joined = max(self._joined, self._head) > self._head
@@ -107,6 +114,8 @@ def test_the_pool_is_used_moved_and_grown(monkeypatch):
     monkeypatch.setattr(Post, "_remember", counting_remember)
     for seed in range(6):
         _post_story(seed, True, monkeypatch)
+    monkeypatch.setattr(content, "_POOL_MOST", 5_000)
+    _post_story(0, True, monkeypatch)
     assert all(v > 0 for v in moved.values()), moved
 
 
