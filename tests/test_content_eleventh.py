@@ -236,3 +236,25 @@ def test_the_whole_guide_is_counted_and_not_copied_as_views():
     for other in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert "_whole_guide_views" not in vars(other)
         assert other._few_targets([1, 2, 3], [0, 1, 0]) == g._few_targets([1, 2, 3], [0, 1, 0])
+
+
+# -- the slots of a list of sharers -------------------------------------------------------
+
+
+@pytest.mark.parametrize("few", [0, 2, 1 << 30])
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 8, 9, 32, 64, 65, 100])
+def test_slot_lists_are_numpys_slots_whatever_the_doubles_way(k, few, monkeypatch):
+    """Up to ``_SLOT_LIST`` nodes the slots are drawn on Python numbers: the doubles one by one
+    (``next_double``) up to ``_FEW_DOUBLES``, else from one ``rng.random`` call; the same
+    slots and the same generator state as numpy's (a half-used 32-bit word left in it)."""
+    monkeypatch.setattr(social_graph, "_FEW_DOUBLES", few)
+    graph = _graph(3_000, 5)
+    nodes = np.random.default_rng(k).integers(0, graph.n, k)
+    a, b = stream(k, "slots-11"), stream(k, "slots-11")
+    if k % 2:
+        a.integers(0, 7, 3), b.integers(0, 7, 3)
+    got = graph.neighbour_slot_list(nodes.tolist(), a)
+    monkeypatch.setattr(social_graph, "_FEW_SLOTS", 0)
+    expect = graph.neighbour_slots(nodes, b)
+    assert got == expect.tolist() and all(type(x) is int for x in got)
+    assert a.bit_generator.state == b.bit_generator.state
