@@ -105,6 +105,8 @@ class Post:
     _joined: int = 0
     _viewer_start: np.ndarray = field(default_factory=lambda: np.empty(64, dtype=np.int64))
     _viewer_size: np.ndarray = field(default_factory=lambda: np.empty(64, dtype=np.int64))
+    _join_from: int = 0  # no join tried before this many entries were ever remembered
+    _entries: int = 0  # entries ever remembered
     _sku_row: np.ndarray | None = None  # its product, _SKU_ROW times (a post of one product)
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
@@ -326,13 +328,16 @@ class Post:
         c = max(self._joined, a)  # (entries before _head are forgotten)
         if c == b:
             return True
+        if self._entries < self._join_from:  # too many lately: not tried again so soon
+            return False
         entries = self._viewers[c - a :]
         sizes = [len(v) for _, v, _ in entries]
         need, end = sum(sizes), self._pool_end
         first = self._viewer_start.item(a) if a < c else end  # the live viewers' first place
         live = end - first
-        if live + need > _POOL_MOST:
+        if live + need > _POOL_MOST:  # forgotten; tried again 16 entries later
             self._pool, self._pool_end, self._joined = np.empty(0, dtype=np.int64), 0, a
+            self._join_from = self._entries + 16
             return False
         if end + need > len(self._pool):  # the live viewers first, from place 0
             pool = self._pool
@@ -389,6 +394,7 @@ class Post:
             self._viewer_hours[self._tail] = self._k
             self._viewer_mass[self._tail] = len(viewers) * float(share_factor)
             self._tail += 1
+            self._entries += 1
         keep = _keep_hours(decay)
         spent = 0
         while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:

@@ -97,7 +97,7 @@ def test_the_pool_is_used_moved_and_grown(monkeypatch):
         need = sum(len(v) for _, v, _ in self._viewers[c - a :])
         joined = join(self)
         if not joined:
-            assert len(self._pool) == 0 and self._joined == self._head
+            assert len(self._pool) == 0 and self._joined <= self._head  # nothing joined
             moved["forgotten"] += 1
         elif end + need > len(pool):
             moved["in_place" if self._pool is pool else "grown"] += 1
