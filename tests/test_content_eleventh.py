@@ -258,3 +258,30 @@ def test_slot_lists_are_numpys_slots_whatever_the_doubles_way(k, few, monkeypatc
     expect = graph.neighbour_slots(nodes, b)
     assert got == expect.tolist() and all(type(x) is int for x in got)
     assert a.bit_generator.state == b.bit_generator.state
+
+
+# -- whole runs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["head_kol_livestream/flexible", "kol_matrix/rigid"])
+@pytest.mark.parametrize("new", [False, True])
+def test_golden_runs_with_this_pass_paths_off_and_on(case, new, tmp_path, monkeypatch):
+    """The recorded digests with the pool, the whole guide and the slot lists on (as shipped)
+    and off (the paths before this pass), the pool's cap low enough to be met too."""
+    import json
+
+    from tests import golden
+
+    monkeypatch.setattr(content, "_JOINED", new)
+    monkeypatch.setattr(content, "_POOL_MOST", 1 << 17 if new else 0)
+    monkeypatch.setattr(content, "_FEW_SHARERS", 8)  # more draws gathered (pool or arrays)
+    monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", new)
+    monkeypatch.setattr(social_graph, "_SLOT_LIST", 64 if new else 8)
+    monkeypatch.setattr(social_graph, "_FEW_DOUBLES", 2 if new else 8)
+    joins = []
+    join = Post._join
+    monkeypatch.setattr(Post, "_join", lambda self: joins.append(join(self)) or joins[-1])
+    story, setup = case.split("/")
+    recorded = json.loads(golden.DIGESTS.read_text())
+    assert golden.digest_case(story, setup, tmp_path) == recorded[case]
+    assert (sum(joins) > 0) is new  # the pool used (with the cap met: never)
