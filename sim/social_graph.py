@@ -240,7 +240,12 @@ class SocialGraph:
         total = max(float(cumw[-1]), 1.0)
         scale = 2.0 ** (math.floor(math.log2(max(self.n, 1) / total)) + 1)
         guide = _rising_guide(cumw, math.floor(total * scale) + 2, scale)
-        span = int(np.subtract(guide[1:], guide[:-1]).max())
+        # the most values between two bounds, a block at a time (no temporary the guide's size)
+        span, gaps = 0, np.empty(min(_RISING_CHUNK, len(guide) - 1), dtype=np.int32)
+        for a in range(0, len(guide) - 1, len(gaps)):
+            b = min(a + len(gaps), len(guide) - 1)
+            np.subtract(guide[a + 1 : b + 1], guide[a:b], out=gaps[: b - a])
+            span = max(span, int(gaps[: b - a].max()))
         return guide, scale, span
 
     @functools.cached_property

@@ -285,3 +285,12 @@ def test_golden_runs_with_this_pass_paths_off_and_on(case, new, tmp_path, monkey
     recorded = json.loads(golden.DIGESTS.read_text())
     assert golden.digest_case(story, setup, tmp_path) == recorded[case]
     assert (sum(joins) > 0) is new  # the pool used (with the cap met: never)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 16])
+def test_the_whole_guides_span_found_block_by_block_is_the_most_in_a_bucket(chunk, monkeypatch):
+    monkeypatch.setattr(social_graph, "_RISING_CHUNK", chunk)
+    for n, seed, changes in ((1, 0, {}), (300, 1, {}), (3_000, 4, {"degree_exponent": 1.5})):
+        g = _graph(n, seed, **changes)
+        guide, _, span = g._whole_guide
+        assert span == int(np.diff(guide).max())
