@@ -52,6 +52,8 @@ _FEW_PICKS = 12  # up to this many bounded draws (followers, sharers, anyone) ar
 _WORD = 0xFFFFFFFF
 _SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
 _NONE: list[int] = []  # no draws (never changed: concatenation makes new lists)
+_JOINED = True  # many sharers from several hours are gathered from the post's joined pool
+_POOL_MOST = 1 << 17  # at most this many recent viewers are joined (1 MiB; else the hours')
 
 
 @dataclass
@@ -95,6 +97,16 @@ class Post:
     _viewer_mass: np.ndarray = field(default_factory=lambda: np.empty(64))
     _head: int = 0
     _tail: int = 0
+    # the viewers of entries _head to _joined, joined in one pool (copied there once each,
+    # once their shares are filled in: at a draw of many sharers from several hours), each
+    # entry's first place in it and its size: such a draw is one gather from the pool
+    _pool: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    _pool_end: int = 0
+    _joined: int = 0
+    _viewer_start: np.ndarray = field(default_factory=lambda: np.empty(64, dtype=np.int64))
+    _viewer_size: np.ndarray = field(default_factory=lambda: np.empty(64, dtype=np.int64))
+    _join_from: int = 0  # no join tried before this many entries were ever remembered
+    _entries: int = 0  # entries ever remembered
     _sku_row: np.ndarray | None = None  # its product, _SKU_ROW times (a post of one product)
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
@@ -285,12 +297,17 @@ class Post:
         # one draw per sharer, uniformly among its hour's viewers: a single call with one
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
-        hours = drawn.tolist()
         if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
-            return _pick_each(rng, [viewers[i][1] for i in hours], counts[drawn].tolist())
-        pool = [viewers[i][1] for i in hours]
-        sizes = np.array([len(v) for v in pool], dtype=np.int64)
+            pool = [viewers[i][1] for i in drawn.tolist()]
+            return _pick_each(rng, pool, counts[drawn].tolist())
         per = counts[drawn]
+        if _JOINED and self._join():  # one gather from the recent viewers joined in a pool
+            drawn += a  # the hours' entries
+            pick = rng.integers(0, np.repeat(self._viewer_size[drawn], per))  # as below
+            pick += np.repeat(self._viewer_start[drawn], per)  # its place in the pool
+            return self._pool[pick]
+        pool = [viewers[i][1] for i in drawn.tolist()]
+        sizes = np.array([len(v) for v in pool], dtype=np.int64)
         pick = rng.integers(0, np.repeat(sizes, per))  # the place in its hour's viewers
         if int(sizes.sum()) <= _GATHER * len(pool):  # few viewers: pick from them joined
             return np.concatenate(pool)[pick + np.repeat(np.cumsum(sizes) - sizes, per)]
@@ -300,6 +317,45 @@ class Post:
             [v[pick[b - c : b]] for v, b, c in zip(pool, ends, per.tolist(), strict=True)]
         )
 
+    def _join(self) -> bool:
+        """Copy the viewers of the entries not yet joined (``_joined`` to ``_tail``) into the
+        pool (their shares are filled in: a draw is at a later hour than its viewers), after
+        the live ones, moving the live ones to the pool's start (or a pool twice their size)
+        first when they would not fit. False, and the pool forgotten (its memory freed),
+        when the recent viewers are more than :data:`_POOL_MOST` (a national audience's
+        large posts: drawn from the hours' arrays, as without the pool)."""
+        a, b = self._head, self._tail
+        c = max(self._joined, a)  # (entries before _head are forgotten)
+        if c == b:
+            return True
+        if self._entries < self._join_from:  # too many lately: not tried again so soon
+            return False
+        entries = self._viewers[c - a :]
+        sizes = [len(v) for _, v, _ in entries]
+        need, end = sum(sizes), self._pool_end
+        first = self._viewer_start.item(a) if a < c else end  # the live viewers' first place
+        live = end - first
+        if live + need > _POOL_MOST:  # forgotten; tried again 16 entries later
+            self._pool, self._pool_end, self._joined = np.empty(0, dtype=np.int64), 0, a
+            self._join_from = self._entries + 16
+            return False
+        if end + need > len(self._pool):  # the live viewers first, from place 0
+            pool = self._pool
+            if 2 * (live + need) > len(pool):
+                pool = np.empty(max(1024, 2 * (live + need)), dtype=np.int64)
+            pool[:live] = self._pool[first:end]
+            self._pool = pool
+            self._viewer_start[a:c] -= first
+            end = live
+        starts, pool = self._viewer_start, self._pool
+        for i, (_, v, _), size in zip(range(c, b), entries, sizes, strict=True):
+            pool[end : end + size] = v
+            starts[i] = end
+            end += size
+        self._viewer_size[c:b] = sizes
+        self._pool_end, self._joined = end, b
+        return True
+
     def check_viewer_weights(self) -> None:
         """Raise if the viewers' hours and masses kept in arrays are not those of the list
         of recent viewers (debug mode: the long way of :meth:`_sharers`' weights)."""
@@ -308,6 +364,11 @@ class Post:
         mass = [len(v) * f for _, v, f in self._viewers]
         if self._viewer_hours[a:b].tolist() != hours or self._viewer_mass[a:b].tolist() != mass:
             raise AssertionError(f"post {self.post_id}: the viewers' weights are stale")
+        for i in range(a, max(self._joined, a)):  # the entries joined in the pool
+            start, size = self._viewer_start.item(i), self._viewer_size.item(i)
+            v = self._viewers[i - a][1]
+            if size != len(v) or not np.array_equal(self._pool[start : start + size], v):
+                raise AssertionError(f"post {self.post_id}: the viewers' pool is stale")
 
     def _remember(self, viewers: np.ndarray, decay: float, share_factor: float) -> None:
         """Keep this hour's viewers as potential sharers; forget those the kernel has spent.
@@ -323,10 +384,17 @@ class Post:
                 hours[:live] = self._viewer_hours[self._head : self._tail]
                 mass[:live] = self._viewer_mass[self._head : self._tail]
                 self._viewer_hours, self._viewer_mass = hours, mass
-                self._head, self._tail = 0, live
+                # the joined entries' places in the pool move with them
+                joined = max(self._joined, self._head) - self._head
+                start, sizes = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+                start[:joined] = self._viewer_start[self._head : self._head + joined]
+                sizes[:joined] = self._viewer_size[self._head : self._head + joined]
+                self._viewer_start, self._viewer_size = start, sizes
+                self._head, self._tail, self._joined = 0, live, joined
             self._viewer_hours[self._tail] = self._k
             self._viewer_mass[self._tail] = len(viewers) * float(share_factor)
             self._tail += 1
+            self._entries += 1
         keep = _keep_hours(decay)
         spent = 0
         while spent < len(self._viewers) and self._k - self._viewers[spent][0] >= keep:
