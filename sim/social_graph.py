@@ -814,8 +814,11 @@ def _rising_guide(values: np.ndarray, length: int, scale: float) -> np.ndarray:
     return guide
 
 
-def _chunks(n: int) -> list[tuple[int, int]]:
-    return [(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
+def _chunks(n: int, size: int | None = None) -> list[tuple[int, int]]:
+    """The bounds ``(a, b)`` of ``n`` values cut in chunks of ``size`` (:data:`_CHUNK` unless
+    given), the last one shorter."""
+    size = _CHUNK if size is None else size
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 def _drawn(n: int, dtype: type, draw: Callable[[int], np.ndarray]) -> np.ndarray:
@@ -868,7 +871,9 @@ def _packs_in_32_bits(communities: int, bits: int) -> bool:
     return (communities - 1) >> (32 - bits) == 0
 
 
-_LAYOUT_MOST = 1 << 20  # the layout's largest chunk (its temporaries: ≈ 50 bytes a consumer)
+# the layout's largest chunk (its temporaries: ≈ 66 bytes a consumer of the chunk with 200k
+# communities, ≈ 100 with 5M: more where communities are small)
+_LAYOUT_MOST = 1 << 20
 _LAYOUT_MEMBERS = 3  # members a community is aimed to have in each chunk of the layout
 
 
@@ -877,10 +882,15 @@ def _layout_chunk(n: int, communities: int) -> int:
     :data:`_LAYOUT_MOST`, while eight chunks of the doubled size fit) until a chunk holds about
     :data:`_LAYOUT_MEMBERS` members of each community. A chunk's members are written along
     the layout in ascending places, one run a community; with fewer members than
-    communities each member is a cache line (and often a page) of its own, with more a run
-    shares its line (100M consumers, 666,667 communities: chunks of 2**20 instead of 2**18,
-    the graph's build ≈ 1 s quicker). The same order and weights whatever the chunk; worlds
-    of up to ≈ 87,000 communities (13M consumers) keep :data:`_CHUNK`."""
+    communities nearly every member of a chunk lands on a 4 KiB page of its own. The gain
+    measured is per page, not per cache line: at 100M consumers (666,667 communities) the
+    layout alone took ≈ 1 s less with chunks of 2**20 than of 2**18, but only in 4 KiB pages
+    (as :func:`sim.world.build` runs, small_pages) writing fresh ``order`` and ``weight``
+    (first-touch faults, TLB misses); in huge pages with the outputs reused it was slower
+    (5.74 against 5.42 s). The same order and weights whatever the chunk; worlds of up to
+    ≈ 87,000 communities keep :data:`_CHUNK` (13M consumers at the default community size
+    of 150; with smaller communities the chunk is raised from 4.2M consumers, eight chunks
+    of 2**19)."""
     chunk = _CHUNK
     while chunk < _LAYOUT_MOST and chunk < _LAYOUT_MEMBERS * communities and 16 * chunk <= n:
         chunk *= 2
@@ -910,11 +920,12 @@ def _layout(
     offsets = np.arange(chunk, dtype=np.int64)  # a member's place in the chunk
     places = offsets.astype(kind, copy=False)
     # the chunk's largest temporaries, made once (fresh ones of a few MiB a chunk are pages
-    # the kernel zeroes again and again: ≈ 800 faults a chunk of 2**20)
+    # the kernel zeroes again and again: ≈ 530 faults a chunk of 2**20, one thread; the
+    # rest, numpy's dest, first, runs, ... and the draw's float64 output, are still fresh
+    # each chunk: with two threads the 30M build faults ≈ 12 % more than with chunks of 2**18)
     packed_at, o_at = np.empty(chunk, dtype=kind), np.empty(chunk, dtype=kind)
-    head_at, drawn_at = np.empty(chunk, dtype=bool), np.empty((2, chunk), dtype=np.float32)
-    for a in range(0, n, chunk):
-        b = min(a + chunk, n)
+    head_at, drawn_at = np.empty(chunk, dtype=bool), np.empty(chunk, dtype=np.float32)
+    for a, b in _chunks(n, chunk):
         m = b - a
         packed = packed_at[:m]
         np.copyto(packed, community[a:b], casting="unsafe")  # ids are not negative
@@ -937,9 +948,9 @@ def _layout(
         dest += offsets[:m]
         base += length
         free[runs] = base  # (the runs' communities are distinct)
-        attention, picked = drawn_at[0, :m], drawn_at[1, :m]
-        np.copyto(attention, draw(m), casting="unsafe")  # as astype(np.float32) rounds
-        weight[dest] = np.take(attention, o, out=picked)
+        attention = drawn_at[:m]
+        np.copyto(attention, draw(m))  # float64 to float32 rounds as astype(np.float32)
+        weight[dest] = attention[o]
         o += a
         order[dest] = o
     return order

@@ -49,6 +49,8 @@ def test_the_chunk_follows_the_build_chunk_and_the_cap(monkeypatch):
     ("communities", "n"),
     [
         (5_000, 8 * (1 << 13) + 777),  # chunks of 2**13 (raised from 2**10), 32-bit keys
+        (5_000, 8 * (1 << 13) + 1),  # the last raised chunk holds a single member
+        ((1 << 19) + 1, 8 * (1 << 13) + 1),  # the same with 64-bit keys
         ((1 << 19) + 1, 8 * (1 << 13) + 5),  # 64-bit keys with chunks of 2**13
         (700, 8 * (1 << 11) + 3),  # raised once (3 · 700 > 2**10): eight chunks of 2**12 do not fit
         (5_000, 3 * (1 << 10) + 1),  # too few chunks to raise: the build chunk
@@ -95,3 +97,16 @@ def test_a_world_built_with_larger_layout_chunks_is_the_same(monkeypatch):
     for name in ("order", "weight", "community", "degree", "checkpoints", "guide"):
         assert getattr(raised, name).tobytes() == getattr(plain, name).tobytes(), name
     assert raised.key == plain.key  # the stream left where it was: the same last draw
+
+
+@pytest.mark.parametrize(("n", "size"), [(0, 4), (1, 4), (8, 4), (9, 4), (11, 4)])
+def test_the_chunks_cover_every_value_once(n, size):
+    bounds = social_graph._chunks(n, size)
+    assert [a for a, _ in bounds] == list(range(0, n, size))
+    assert all(b - a == size for a, b in bounds[:-1])
+    assert [i for a, b in bounds for i in range(a, b)] == list(range(n))
+
+
+def test_the_chunks_default_to_the_build_chunk(monkeypatch):
+    monkeypatch.setattr(social_graph, "_CHUNK", 3)
+    assert social_graph._chunks(7) == [(0, 3), (3, 6), (6, 7)]
