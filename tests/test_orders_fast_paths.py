@@ -25,6 +25,7 @@ from sim.ledger import Ledger
 from sim.messages import Consignment, Wishes
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM, OrderBook
+from sim.policies.allocation import FirstComeFirstServed
 
 N = 400
 
@@ -364,3 +365,60 @@ def test_returns_as_the_long_way(monkeypatch):
     seen: set[str] = set()
     assert _run_books(cfg, False, monkeypatch, seen) == _run_books(cfg, True, monkeypatch, seen)
     assert seen == {"defective", "several warehouses", "one warehouse"}
+
+
+def _scarce_world(model: ViralChainModel, r: np.random.Generator):
+    """A copy of the model whose warehouses hold a few units of one SKU (no queues), and a
+    few patient wishes from random platforms and regions competing for them."""
+    m = copy.deepcopy(model)
+    net = m.brands[0].selling.network
+    sku = 0
+    for w in net.warehouses:
+        w.on_hand[sku] = w.reserved[sku] + int(r.integers(0, 6))
+        w.queued_units = 0
+    k = int(r.integers(2, 7))
+    wishes = Wishes(
+        consumers=r.integers(0, N, k).astype(np.int64),
+        regions=r.integers(0, len(m.geo), k).astype(np.int16),
+        quantity=r.integers(1, 4, k).astype(np.int32),
+        patience=np.full(k, 500.0, dtype=np.float32),
+        channels=np.zeros(k, dtype=np.int8),
+        kols=np.full(k, -1, dtype=np.int32),
+        platforms=r.integers(0, len(m.platform_priority), k).astype(np.int16),
+    )
+    return m, sku, wishes
+
+
+@pytest.mark.parametrize("allocation", ["priority", "proportional"])
+@pytest.mark.parametrize("routing", ["assigned", "nearest_with_stock"])
+def test_few_wishes_share_scarce_stock_as_the_long_way(allocation, routing):
+    """A few wishes from different platforms and regions competing for scarce stock, under
+    the priority and proportional rules: the short path gives what the long way gives, and
+    the rule's choice is not first come first served's (so a short path that served them in
+    arrival order fails)."""
+    cfg = sim.compose(
+        "multi_platform",
+        [
+            "setup=flexible",
+            f"market.n_consumers={N}",
+            f"policy/routing={routing}",
+            f"policy/allocation={allocation}",
+            "policy/presale=off",
+        ],
+    )
+    base = ViralChainModel(cfg, 3)
+    r = np.random.default_rng(17)
+    differs = 0
+    for _ in range(60):
+        short, sku, wishes = _scarce_world(base, r)
+        long, fcfs = copy.deepcopy(short), copy.deepcopy(short)
+        assert len(wishes) <= selling._FEW
+        got = short.brands[0].selling.take_orders(short.hour, sku, wishes)
+        want = _long_take_orders(long.brands[0].selling, long.hour, sku, wishes)
+        assert got.tobytes() == want.tobytes()
+        assert _books(short) == _books(long)
+        s = fcfs.brands[0].selling
+        s.allocator = FirstComeFirstServed(None)
+        first_come = _long_take_orders(s, fcfs.hour, sku, wishes)
+        differs += got.tobytes() != first_come.tobytes() or _books(short) != _books(fcfs)
+    assert differs >= 2, differs
