@@ -92,16 +92,18 @@ def _long_book(self: Selling, hour: int, sku: int, wishes: Wishes, promise: np.n
 
 
 SETUPS = [
-    ("fcfs", "off"),
-    ("proportional", "off"),
-    ("priority", "on"),
-    ("fcfs", "on"),
+    ("fcfs", "off", "assigned"),
+    ("proportional", "off", "assigned"),
+    ("priority", "on", "assigned"),
+    ("fcfs", "on", "assigned"),
+    # a warehouse serving wishes at its second rank too, after those at its first
+    ("fcfs", "off", "nearest_with_stock"),
 ]
 
 
-@pytest.fixture(scope="module", params=SETUPS, ids=lambda s: f"{s[0]}-presale_{s[1]}")
+@pytest.fixture(scope="module", params=SETUPS, ids=lambda s: f"{s[0]}-presale_{s[1]}-{s[2]}")
 def base_model(request) -> ViralChainModel:
-    allocation, presale = request.param
+    allocation, presale, routing = request.param
     cfg = sim.compose(
         "multi_platform",
         [
@@ -110,6 +112,7 @@ def base_model(request) -> ViralChainModel:
             "run.horizon_hours=200",
             f"policy/allocation={allocation}",
             f"policy/presale={presale}",
+            f"policy/routing={routing}",
         ],
     )
     return ViralChainModel(cfg, 3)
@@ -129,7 +132,7 @@ def _world(model: ViralChainModel, seed: int) -> tuple[ViralChainModel, int, int
         w.queued_units = int(r.choice([0, 10, 5_000, 200_000]))
     if r.random() < 0.5:
         brand.selling.set_presale(sku, True, m.hour, "test")
-    k = int(r.choice([1, 1, 2, 3, 5, 8, 9, 40, 300]))  # a few (Python numbers) or many
+    k = int(r.choice([1, 1, 2, 3, 5, 8, 9, 16, 32, 33, 40, 300]))  # a few (up to _FEW) or many
     regions = r.integers(0, len(m.geo), k).astype(np.int16)
     patience = r.choice([1.0, 24.0, 48.0, 96.0, 500.0], k).astype(np.float32)
     if seed % 5 == 2:  # plenty of stock, patient buyers: every wish can be served
