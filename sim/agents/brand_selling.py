@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sim.policies.protocols import Allocation
 
 _FEW = 32  # up to this many wishes, a SKU's orders are taken on Python numbers
+_FEW_BACK = 7  # up to this many returned orders, take_back's money on Python numbers
 
 
 class Selling:
@@ -377,7 +378,7 @@ class Selling:
         m = self.model
         book = m.orders
         handling = self.spec.logistics.return_handling_cost_per_unit
-        if len(ids) <= _SUM_FEW:  # a few (most calls): the same money on Python numbers
+        if len(ids) <= _FEW_BACK:  # a few (most calls): the same money on Python numbers
             qty = book.quantity[ids].tolist()
             refunds = [p * q for p, q in zip(book.price[ids].tolist(), qty, strict=True)]
             m.ledger.add_money("return_refunds", self.index, _sum_few(refunds))
