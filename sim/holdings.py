@@ -205,7 +205,10 @@ class _Widening:
             and a.dtype is _INT64
             and self._sign
         ):
-            # a few elements: the same integer additions, one by one on Python ints
+            # a few elements: the same integer additions, one by one on Python ints. This
+            # differs from ufunc.at only where runs never go: an index out of bounds (the
+            # cells before it are already changed when IndexError is raised; ufunc.at
+            # changes none) and a sum outside int64 (OverflowError here; ufunc.at wraps).
             if a.ndim == 1:
                 if type(index) is np.ndarray and index.dtype in _INDEX and index.ndim == 1:
                     cells = index.tolist()

@@ -25,6 +25,7 @@ from sim.ledger import Ledger
 from sim.messages import Consignment, Wishes
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM, OrderBook
+from sim.policies.allocation import FirstComeFirstServed
 
 N = 400
 
@@ -91,16 +92,18 @@ def _long_book(self: Selling, hour: int, sku: int, wishes: Wishes, promise: np.n
 
 
 SETUPS = [
-    ("fcfs", "off"),
-    ("proportional", "off"),
-    ("priority", "on"),
-    ("fcfs", "on"),
+    ("fcfs", "off", "assigned"),
+    ("proportional", "off", "assigned"),
+    ("priority", "on", "assigned"),
+    ("fcfs", "on", "assigned"),
+    # a warehouse serving wishes at its second rank too, after those at its first
+    ("fcfs", "off", "nearest_with_stock"),
 ]
 
 
-@pytest.fixture(scope="module", params=SETUPS, ids=lambda s: f"{s[0]}-presale_{s[1]}")
+@pytest.fixture(scope="module", params=SETUPS, ids=lambda s: f"{s[0]}-presale_{s[1]}-{s[2]}")
 def base_model(request) -> ViralChainModel:
-    allocation, presale = request.param
+    allocation, presale, routing = request.param
     cfg = sim.compose(
         "multi_platform",
         [
@@ -109,6 +112,7 @@ def base_model(request) -> ViralChainModel:
             "run.horizon_hours=200",
             f"policy/allocation={allocation}",
             f"policy/presale={presale}",
+            f"policy/routing={routing}",
         ],
     )
     return ViralChainModel(cfg, 3)
@@ -128,7 +132,7 @@ def _world(model: ViralChainModel, seed: int) -> tuple[ViralChainModel, int, int
         w.queued_units = int(r.choice([0, 10, 5_000, 200_000]))
     if r.random() < 0.5:
         brand.selling.set_presale(sku, True, m.hour, "test")
-    k = int(r.choice([1, 1, 2, 3, 5, 8, 9, 40, 300]))  # a few (Python numbers) or many
+    k = int(r.choice([1, 1, 2, 3, 5, 8, 9, 16, 32, 33, 40, 300]))  # a few (up to _FEW) or many
     regions = r.integers(0, len(m.geo), k).astype(np.int16)
     patience = r.choice([1.0, 24.0, 48.0, 96.0, 500.0], k).astype(np.float32)
     if seed % 5 == 2:  # plenty of stock, patient buyers: every wish can be served
@@ -364,3 +368,60 @@ def test_returns_as_the_long_way(monkeypatch):
     seen: set[str] = set()
     assert _run_books(cfg, False, monkeypatch, seen) == _run_books(cfg, True, monkeypatch, seen)
     assert seen == {"defective", "several warehouses", "one warehouse"}
+
+
+def _scarce_world(model: ViralChainModel, r: np.random.Generator):
+    """A copy of the model whose warehouses hold a few units of one SKU (no queues), and a
+    few patient wishes from random platforms and regions competing for them."""
+    m = copy.deepcopy(model)
+    net = m.brands[0].selling.network
+    sku = 0
+    for w in net.warehouses:
+        w.on_hand[sku] = w.reserved[sku] + int(r.integers(0, 6))
+        w.queued_units = 0
+    k = int(r.integers(2, 7))
+    wishes = Wishes(
+        consumers=r.integers(0, N, k).astype(np.int64),
+        regions=r.integers(0, len(m.geo), k).astype(np.int16),
+        quantity=r.integers(1, 4, k).astype(np.int32),
+        patience=np.full(k, 500.0, dtype=np.float32),
+        channels=np.zeros(k, dtype=np.int8),
+        kols=np.full(k, -1, dtype=np.int32),
+        platforms=r.integers(0, len(m.platform_priority), k).astype(np.int16),
+    )
+    return m, sku, wishes
+
+
+@pytest.mark.parametrize("allocation", ["priority", "proportional"])
+@pytest.mark.parametrize("routing", ["assigned", "nearest_with_stock"])
+def test_few_wishes_share_scarce_stock_as_the_long_way(allocation, routing):
+    """A few wishes from different platforms and regions competing for scarce stock, under
+    the priority and proportional rules: the short path gives what the long way gives, and
+    the rule's choice is not first come first served's (so a short path that served them in
+    arrival order fails)."""
+    cfg = sim.compose(
+        "multi_platform",
+        [
+            "setup=flexible",
+            f"market.n_consumers={N}",
+            f"policy/routing={routing}",
+            f"policy/allocation={allocation}",
+            "policy/presale=off",
+        ],
+    )
+    base = ViralChainModel(cfg, 3)
+    r = np.random.default_rng(17)
+    differs = 0
+    for _ in range(60):
+        short, sku, wishes = _scarce_world(base, r)
+        long, fcfs = copy.deepcopy(short), copy.deepcopy(short)
+        assert len(wishes) <= selling._FEW
+        got = short.brands[0].selling.take_orders(short.hour, sku, wishes)
+        want = _long_take_orders(long.brands[0].selling, long.hour, sku, wishes)
+        assert got.tobytes() == want.tobytes()
+        assert _books(short) == _books(long)
+        s = fcfs.brands[0].selling
+        s.allocator = FirstComeFirstServed(None)
+        first_come = _long_take_orders(s, fcfs.hour, sku, wishes)
+        differs += got.tobytes() != first_come.tobytes() or _books(short) != _books(fcfs)
+    assert differs >= 2, differs

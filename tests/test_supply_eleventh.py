@@ -12,6 +12,7 @@ import pytest
 import sim
 import sim.holdings as holdings
 from sim.holdings import ints
+from sim.model import ViralChainModel
 
 SIGNED = (np.int8, np.int16, np.int32, np.int64)
 INDEX = (np.int16, np.int32, np.int64, np.uint32, np.intp)
@@ -140,6 +141,7 @@ def test_whole_runs_as_the_long_way(story, overrides, monkeypatch):
     short = _run_bytes(story, overrides)
     with monkeypatch.context() as mp:
         mp.setattr(selling, "_FEW", -1)
+        mp.setattr(selling, "_FEW_BACK", -1)
         mp.setattr(selling, "_SUM_FEW", -1)
         mp.setattr(queues, "_FEW", -1)
         mp.setattr(sensing, "_FEW_SKUS", -1)
@@ -244,3 +246,16 @@ def test_recording_a_few_skus_in_debug_mode():
     res = sim.run(cfg, seed=2, keep_model=True)
     s = res.model.brands[0].sensing
     assert 1 < s.hourly_demand.shape[1] <= 4 and s.hourly_demand.any()
+
+
+def test_routing_tables_are_read_only():
+    """A brand network's candidates and trip hours cannot be written: their Python-list
+    copies (read by orders of a few wishes) cannot part from them."""
+    m = ViralChainModel(sim.compose("multi_platform", ["setup=flexible"]), 1)
+    for b in m.brands:
+        net = b.selling.network
+        for arr, lists in ((net.candidates, net.candidate_lists), (net.trip_hours, net.trip_lists)):
+            assert not arr.flags.writeable
+            assert arr.tolist() == lists
+            with pytest.raises(ValueError):
+                arr[0, 0] = arr[0, 0]

@@ -76,7 +76,9 @@ class BrandNetwork:
         self.candidates: np.ndarray = router.candidates(
             RoutingContext(assigned, self.distance_km, lm_cost + handling)
         )
-        # the same, as Python lists (read by a brand's orders of a few wishes)
+        # the same, as Python lists (read by a brand's orders of a few wishes): the array is
+        # made read-only so that the two cannot part
+        self.candidates.flags.writeable = False
         self.candidate_lists: list[list[int]] = self.candidates.tolist()
         share = np.zeros(len(warehouses))
         np.add.at(share, assigned, geo.population_share)
@@ -89,6 +91,7 @@ class BrandNetwork:
             ],
             dtype=float,
         )
+        self.trip_hours.flags.writeable = False  # read-only: trip_lists is its copy
         self.trip_lists: list[list[float]] = self.trip_hours.tolist()
         self.regular = sorted(
             (f for f in factories if f.cfg.role == "regular"), key=lambda f: f.cfg.cost_factor

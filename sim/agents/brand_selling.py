@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sim.policies.protocols import Allocation
 
 _FEW = 32  # up to this many wishes, a SKU's orders are taken on Python numbers
+_FEW_BACK = 7  # up to this many returned orders, take_back's money on Python numbers
 
 
 class Selling:
@@ -69,14 +70,8 @@ class Selling:
         net = self.network
         lm_per_hour = max(net.last_mile_capacity_per_hour(), 1e-9)
         out = np.empty_like(net.trip_hours)
-        for i, w in enumerate(net.warehouses):
-            wait = w.pick_delay_hours() + w.packed_units / lm_per_hour
-            if not math.isfinite(wait):  # no pick capacity: nothing can be promised from here
-                out[i] = math.inf
-                continue
-            ready = hour + 1 + math.ceil(wait)
-            cut = min(c.next_dispatch_wait(ready) for c in net.contracted_last_mile)
-            out[i] = (ready + cut - hour) + net.trip_hours[i]
+        for i in range(len(net.warehouses)):  # one formula: the rows the few-wish path reads
+            out[i] = self._promise_row(i, hour, lm_per_hour)
         return out
 
     def take_orders(self, hour: int, sku: int, wishes: Wishes) -> np.ndarray:
@@ -211,9 +206,10 @@ class Selling:
         return outcome
 
     def _promise_row(self, i: int, hour: int, lm_per_hour: float) -> list[float]:
-        """Row ``i`` (local warehouse) of :meth:`promise_hours`, as Python floats: the same
-        integer wait added to each region's trip (an integer and a double: the same
-        addition as numpy's)."""
+        """Row ``i`` (local warehouse) of :meth:`promise_hours` (which is built from these
+        rows), as Python floats: an order placed now is packed once the pick queue ahead of
+        it is done (and the parcels already packed have left), rides the first cut-off of
+        any contracted last-mile carrier after that, and arrives one trip later."""
         net = self.network
         w = net.warehouses[i]
         wait = w.pick_delay_hours() + w.packed_units / lm_per_hour
@@ -382,7 +378,7 @@ class Selling:
         m = self.model
         book = m.orders
         handling = self.spec.logistics.return_handling_cost_per_unit
-        if len(ids) <= _SUM_FEW:  # a few (most calls): the same money on Python numbers
+        if len(ids) <= _FEW_BACK:  # a few (most calls): the same money on Python numbers
             qty = book.quantity[ids].tolist()
             refunds = [p * q for p, q in zip(book.price[ids].tolist(), qty, strict=True)]
             m.ledger.add_money("return_refunds", self.index, _sum_few(refunds))
