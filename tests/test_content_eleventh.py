@@ -264,27 +264,35 @@ def test_slot_lists_are_numpys_slots_whatever_the_doubles_way(k, few, monkeypatc
 
 
 @pytest.mark.parametrize("case", ["head_kol_livestream/flexible", "kol_matrix/rigid"])
-@pytest.mark.parametrize("new", [False, True])
-def test_golden_runs_with_this_pass_paths_off_and_on(case, new, tmp_path, monkeypatch):
-    """The recorded digests with the pool, the whole guide and the slot lists on (as shipped)
-    and off (the paths before this pass), the pool's cap low enough to be met too."""
+@pytest.mark.parametrize("mode", ["off", "on", "capped"])
+def test_golden_runs_with_the_pool_off_on_and_capped(case, mode, tmp_path, monkeypatch):
+    """The recorded digests with the pool and the slot lists on (as shipped, the cap never
+    met), off (the paths before this pass: ``_join`` never called, so no cap applies), and
+    on with a cap low enough to be met (200 viewers; these runs join 89 to 594 at a time:
+    some ``_join`` returns False, the pool forgotten and those sharers drawn from the hours'
+    arrays). The whole guide has no switch: every run reads it (its answers are checked
+    against ``np.searchsorted`` above)."""
     import json
 
     from tests import golden
 
-    monkeypatch.setattr(content, "_JOINED", new)
-    monkeypatch.setattr(content, "_POOL_MOST", 1 << 17 if new else 0)
+    monkeypatch.setattr(content, "_JOINED", mode != "off")
+    monkeypatch.setattr(content, "_POOL_MOST", 200 if mode == "capped" else 1 << 17)
     monkeypatch.setattr(content, "_FEW_SHARERS", 8)  # more draws gathered (pool or arrays)
-    monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", new)
-    monkeypatch.setattr(social_graph, "_SLOT_LIST", 64 if new else 8)
-    monkeypatch.setattr(social_graph, "_FEW_DOUBLES", 2 if new else 8)
+    monkeypatch.setattr(social_graph, "_SLOT_LIST", 8 if mode == "off" else 64)
+    monkeypatch.setattr(social_graph, "_FEW_DOUBLES", 8 if mode == "off" else 2)
     joins = []
     join = Post._join
     monkeypatch.setattr(Post, "_join", lambda self: joins.append(join(self)) or joins[-1])
     story, setup = case.split("/")
     recorded = json.loads(golden.DIGESTS.read_text())
     assert golden.digest_case(story, setup, tmp_path) == recorded[case]
-    assert (sum(joins) > 0) is new  # the pool used (with the cap met: never)
+    if mode == "off":
+        assert joins == []  # the pool never tried
+    elif mode == "on":
+        assert joins and all(joins)  # the pool used, its cap never met
+    else:
+        assert True in joins and False in joins  # the pool used, and dropped at the cap
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 1 << 16])
