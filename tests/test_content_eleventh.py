@@ -12,6 +12,7 @@ answers as the long way, checked value by value and on the generator's state.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import pickle
@@ -186,16 +187,20 @@ def test_few_edges_through_the_guide_are_found_as_numpy_finds_them(n, seed, monk
     rng = np.random.default_rng(seed)
     src = np.concatenate([rng.integers(0, n, 4000), np.arange(min(n, 2000))])
     j = (rng.random(len(src)) * g.degree[src]).astype(np.int64)
-    monkeypatch.setattr(social_graph, "_FEW_EDGES", 0)
-    monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", False)
-    long_way = g.edge_targets(src, j)  # binary searches in numpy
     got = {}
-    for guided in (False, True):
-        monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", guided)
-        monkeypatch.setattr(social_graph, "_FEW_EDGES", 0)
-        got["numpy", guided] = g.edge_targets(src, j)
-        monkeypatch.setattr(social_graph, "_FEW_EDGES", 1 << 30)
-        got["python", guided] = np.array(g._few_targets(src.tolist(), j.tolist()))
+    for searched in (True, False):  # binary searches in the whole table (the long way), guided
+        with monkeypatch.context() as m:
+            if searched:
+                cls = social_graph.SocialGraph
+                m.setattr(
+                    cls, "_locate_whole", lambda s, p: np.searchsorted(s._cumw, p, "right") - 1
+                )
+                m.setattr(cls, "_locate_guided", lambda s, p: bisect.bisect_right(s._cumw, p) - 1)
+            m.setattr(social_graph, "_FEW_EDGES", 0)
+            got["numpy", searched] = g.edge_targets(src, j)
+            m.setattr(social_graph, "_FEW_EDGES", 1 << 30)
+            got["python", searched] = np.array(g._few_targets(src.tolist(), j.tolist()))
+    long_way = got["numpy", True]
     for answer in got.values():
         np.testing.assert_array_equal(answer, long_way)
     # points one at a time, on Python numbers: at, next to and past the values
