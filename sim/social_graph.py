@@ -249,10 +249,11 @@ class SocialGraph:
     @functools.cached_property
     def _whole_guide_views(self) -> tuple[memoryview, float, int, int, memoryview, int]:
         """:attr:`_whole_guide` for one point at a time (:meth:`_locate_guided`): a memoryview
-        of the guide, its scale, its last bucket, the span, a memoryview of the whole table
-        and ``n``."""
+        of the guide, its scale, its last entry (a point past it reads it, as ``take(...,
+        mode="clip")`` does in :meth:`_locate_whole`), the span, a memoryview of the whole
+        table and ``n``."""
         guide, scale, span = self._whole_guide
-        return memoryview(guide), scale, len(guide) - 2, span, memoryview(self._cumw), self.n
+        return memoryview(guide), scale, len(guide) - 1, span, memoryview(self._cumw), self.n
 
     def _locate_guided(self, point: float) -> int:
         """:meth:`_locate_whole` of one point, on Python numbers (the same product, bucket

@@ -238,6 +238,8 @@ def test_the_whole_guide_is_counted_and_not_copied_as_views():
     g._few_targets([1, 2, 3], [0, 0, 0])  # the guide and its views made
     assert g.nbytes == columns + 8 * (5_000 + 1) + g._whole_guide[0].nbytes
     assert "_whole_guide_views" in vars(g)
+    # its last entry is the guide's last (n + 1), as take(..., mode="clip") reads past it
+    assert g._whole_guide_views[2] == len(g._whole_guide[0]) - 1
     for other in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert "_whole_guide_views" not in vars(other)
         assert other._few_targets([1, 2, 3], [0, 1, 0]) == g._few_targets([1, 2, 3], [0, 1, 0])
