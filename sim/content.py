@@ -53,7 +53,10 @@ _WORD = 0xFFFFFFFF
 _SKU_ROW = 64  # up to this many exposures of a post of one product copy a row of it
 _NONE: list[int] = []  # no draws (never changed: concatenation makes new lists)
 _JOINED = True  # many sharers from several hours are gathered from the post's joined pool
-_POOL_MOST = 1 << 17  # at most this many recent viewers are joined (1 MiB; else the hours')
+# at most this many recent viewers are joined (else drawn from the hours' arrays); the pool
+# grows to twice the viewers it holds, so up to 2**18 int64 (2 MiB) a post, and keeps the
+# spent hours' viewers until its live ones are next moved to its start
+_POOL_MOST = 1 << 17
 
 
 @dataclass

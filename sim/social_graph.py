@@ -29,7 +29,6 @@ lists all edges (CSR) for tests and analysis.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 import os
@@ -105,7 +104,6 @@ _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attentio
 _FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
 _SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
 _WHOLE_SEARCH = 1 << 14  # up to this many points a look-up reads the whole table (if kept)
-_WHOLE_GUIDE = True  # the whole table is read through its own guide (else binary searches)
 SPLIT_FROM = 1 << 16  # from this many edges a look-up is split in halves over two threads
 # the cores this process may use, at most two: the threads of a look-up here and of the
 # build (sim.world.BUILD_THREADS); tests set each module's own name
@@ -251,10 +249,11 @@ class SocialGraph:
     @functools.cached_property
     def _whole_guide_views(self) -> tuple[memoryview, float, int, int, memoryview, int]:
         """:attr:`_whole_guide` for one point at a time (:meth:`_locate_guided`): a memoryview
-        of the guide, its scale, its last bucket, the span, a memoryview of the whole table
-        and ``n``."""
+        of the guide, its scale, its last entry (a point past it reads it, as ``take(...,
+        mode="clip")`` does in :meth:`_locate_whole`), the span, a memoryview of the whole
+        table and ``n``."""
         guide, scale, span = self._whole_guide
-        return memoryview(guide), scale, len(guide) - 2, span, memoryview(self._cumw), self.n
+        return memoryview(guide), scale, len(guide) - 1, span, memoryview(self._cumw), self.n
 
     def _locate_guided(self, point: float) -> int:
         """:meth:`_locate_whole` of one point, on Python numbers (the same product, bucket
@@ -328,17 +327,15 @@ class SocialGraph:
         cumulative attention is at most ``point`` (``0 <= point``).
 
         Up to :data:`_FULL_UP_TO` consumers and :data:`_WHOLE_SEARCH` points that is the
-        search itself, in the whole table (:attr:`_cumw`). Otherwise (for many points the
-        bracket's reads are closer together than a binary search's), the stored value before
-        it is found by a guide table (the number of stored values at most ``b /
-        guide_scale`` for every ``b``: a point's answer lies between the counts at its
-        bucket's bounds, exact, and is counted up from the lower; for a few points, a binary
-        search among the stored values gives the same count in one call),
-        then the block's sums at most ``point`` are counted."""
+        whole table (:attr:`_cumw`) read through its own guide (:meth:`_locate_whole`).
+        Otherwise (for many points the bracket's reads are closer together than a binary
+        search's), the stored value before it is found by a guide table (the number of
+        stored values at most ``b / guide_scale`` for every ``b``: a point's answer lies
+        between the counts at its bucket's bounds, exact, and is counted up from the lower;
+        for a few points, a binary search among the stored values gives the same count in
+        one call), then the block's sums at most ``point`` are counted."""
         if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # in the whole table
-            if _WHOLE_GUIDE:
-                return self._locate_whole(point)
-            return np.searchsorted(self._cumw, point, side="right") - 1  # a binary search each
+            return self._locate_whole(point)  # through its own guide
         cp, guide = self.checkpoints, self.guide
         whole = len(point) <= _LOOKUPS  # one chunk: its answers are the answer
         out = None if whole else np.empty(len(point), dtype=np.int64)
@@ -394,8 +391,7 @@ class SocialGraph:
             _ = self._views
         if rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
             _ = self._cumw
-            if _WHOLE_GUIDE:
-                _ = self._whole_guide
+            _ = self._whole_guide
             if rest <= _FEW_EDGES:
                 _ = self._whole_guide_views
         out = np.empty(len(src), dtype=np.int64)
@@ -514,7 +510,7 @@ class SocialGraph:
     def _few_targets(self, src: list[int], j: list[int]) -> list[int]:
         """:meth:`edge_targets` of a few edges, one at a time on Python numbers: the same
         hash (integers mod 2**64), the same float64 operations in the same order, the same
-        cumulative attention (a binary search in the whole table when it is kept, else the
+        cumulative attention (through the whole table's guide when it is kept, else the
         block sums added in turn); a microsecond or two an edge instead of ~60 numpy calls."""
         key = int(self.key)
         n = self.n
@@ -522,10 +518,8 @@ class SocialGraph:
         views = self._views
         community, region, order, comm_start, comm_cum, region_start, region_cum, full = views
         total = region_cum[-1]
-        if full is None:
-            locate = self._locate_one
-        else:  # the whole table, through its guide (or a binary search)
-            locate = self._locate_guided if _WHOLE_GUIDE else None
+        # the whole table through its guide when it is kept, else the block sums
+        locate = self._locate_one if full is None else self._locate_guided
         out = []
         for s, k in zip(src, j, strict=True):
             x = (key + s * _GOLDEN_INT + k * _M1_INT) & _MASK  # _hash(key, s, k, 0)
@@ -546,7 +540,7 @@ class SocialGraph:
             else:
                 lo, hi, cum_lo, cum_hi = 0, n, 0.0, total
             point = cum_lo + u * (cum_hi - cum_lo)
-            pos = bisect.bisect_right(full, point) - 1 if locate is None else locate(point)
+            pos = locate(point)
             if pos < lo:
                 pos = lo
             elif pos > hi - 1:

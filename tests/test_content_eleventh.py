@@ -12,6 +12,7 @@ answers as the long way, checked value by value and on the generator's state.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import pickle
@@ -186,16 +187,20 @@ def test_few_edges_through_the_guide_are_found_as_numpy_finds_them(n, seed, monk
     rng = np.random.default_rng(seed)
     src = np.concatenate([rng.integers(0, n, 4000), np.arange(min(n, 2000))])
     j = (rng.random(len(src)) * g.degree[src]).astype(np.int64)
-    monkeypatch.setattr(social_graph, "_FEW_EDGES", 0)
-    monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", False)
-    long_way = g.edge_targets(src, j)  # binary searches in numpy
     got = {}
-    for guided in (False, True):
-        monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", guided)
-        monkeypatch.setattr(social_graph, "_FEW_EDGES", 0)
-        got["numpy", guided] = g.edge_targets(src, j)
-        monkeypatch.setattr(social_graph, "_FEW_EDGES", 1 << 30)
-        got["python", guided] = np.array(g._few_targets(src.tolist(), j.tolist()))
+    for searched in (True, False):  # binary searches in the whole table (the long way), guided
+        with monkeypatch.context() as m:
+            if searched:
+                cls = social_graph.SocialGraph
+                m.setattr(
+                    cls, "_locate_whole", lambda s, p: np.searchsorted(s._cumw, p, "right") - 1
+                )
+                m.setattr(cls, "_locate_guided", lambda s, p: bisect.bisect_right(s._cumw, p) - 1)
+            m.setattr(social_graph, "_FEW_EDGES", 0)
+            got["numpy", searched] = g.edge_targets(src, j)
+            m.setattr(social_graph, "_FEW_EDGES", 1 << 30)
+            got["python", searched] = np.array(g._few_targets(src.tolist(), j.tolist()))
+    long_way = got["numpy", True]
     for answer in got.values():
         np.testing.assert_array_equal(answer, long_way)
     # points one at a time, on Python numbers: at, next to and past the values
@@ -233,6 +238,8 @@ def test_the_whole_guide_is_counted_and_not_copied_as_views():
     g._few_targets([1, 2, 3], [0, 0, 0])  # the guide and its views made
     assert g.nbytes == columns + 8 * (5_000 + 1) + g._whole_guide[0].nbytes
     assert "_whole_guide_views" in vars(g)
+    # its last entry is the guide's last (n + 1), as take(..., mode="clip") reads past it
+    assert g._whole_guide_views[2] == len(g._whole_guide[0]) - 1
     for other in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert "_whole_guide_views" not in vars(other)
         assert other._few_targets([1, 2, 3], [0, 1, 0]) == g._few_targets([1, 2, 3], [0, 1, 0])
@@ -264,27 +271,35 @@ def test_slot_lists_are_numpys_slots_whatever_the_doubles_way(k, few, monkeypatc
 
 
 @pytest.mark.parametrize("case", ["head_kol_livestream/flexible", "kol_matrix/rigid"])
-@pytest.mark.parametrize("new", [False, True])
-def test_golden_runs_with_this_pass_paths_off_and_on(case, new, tmp_path, monkeypatch):
-    """The recorded digests with the pool, the whole guide and the slot lists on (as shipped)
-    and off (the paths before this pass), the pool's cap low enough to be met too."""
+@pytest.mark.parametrize("mode", ["off", "on", "capped"])
+def test_golden_runs_with_the_pool_off_on_and_capped(case, mode, tmp_path, monkeypatch):
+    """The recorded digests with the pool and the slot lists on (as shipped, the cap never
+    met), off (the paths before this pass: ``_join`` never called, so no cap applies), and
+    on with a cap low enough to be met (200 viewers; these runs join 89 to 594 at a time:
+    some ``_join`` returns False, the pool forgotten and those sharers drawn from the hours'
+    arrays). The whole guide has no switch: every run reads it (its answers are checked
+    against ``np.searchsorted`` above)."""
     import json
 
     from tests import golden
 
-    monkeypatch.setattr(content, "_JOINED", new)
-    monkeypatch.setattr(content, "_POOL_MOST", 1 << 17 if new else 0)
+    monkeypatch.setattr(content, "_JOINED", mode != "off")
+    monkeypatch.setattr(content, "_POOL_MOST", 200 if mode == "capped" else 1 << 17)
     monkeypatch.setattr(content, "_FEW_SHARERS", 8)  # more draws gathered (pool or arrays)
-    monkeypatch.setattr(social_graph, "_WHOLE_GUIDE", new)
-    monkeypatch.setattr(social_graph, "_SLOT_LIST", 64 if new else 8)
-    monkeypatch.setattr(social_graph, "_FEW_DOUBLES", 2 if new else 8)
+    monkeypatch.setattr(social_graph, "_SLOT_LIST", 8 if mode == "off" else 64)
+    monkeypatch.setattr(social_graph, "_FEW_DOUBLES", 8 if mode == "off" else 2)
     joins = []
     join = Post._join
     monkeypatch.setattr(Post, "_join", lambda self: joins.append(join(self)) or joins[-1])
     story, setup = case.split("/")
     recorded = json.loads(golden.DIGESTS.read_text())
     assert golden.digest_case(story, setup, tmp_path) == recorded[case]
-    assert (sum(joins) > 0) is new  # the pool used (with the cap met: never)
+    if mode == "off":
+        assert joins == []  # the pool never tried
+    elif mode == "on":
+        assert joins and all(joins)  # the pool used, its cap never met
+    else:
+        assert True in joins and False in joins  # the pool used, and dropped at the cap
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 1 << 16])
