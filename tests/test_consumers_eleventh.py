@@ -164,7 +164,7 @@ def test_a_few_offers_answers_are_counted_as_numpy_counts(seed, monkeypatch):
         feedback = Feedback()
 
     for few in (0, BIG):
-        monkeypatch.setattr(consumers, "_FEW_VALUES", few)
+        monkeypatch.setattr(consumers, "_FEW_ANSWERS", few)
         consumers._observe_page(Model(), np.zeros(len(outcome), np.int64), outcome)
     assert told[0] == told[1]
     assert all(type(x) is int for x in told[1])
