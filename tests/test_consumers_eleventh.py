@@ -332,3 +332,27 @@ def test_parcels_of_one_product_as_scalars_book_as_arrays(defects, monkeypatch):
     assert got[0] == got[1]
     assert m.ledger.units["delivered"].sum() > 0
     assert bool(found) == defects
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_hour_before_the_sale_looks_up_no_novelty(base_model, seed, monkeypatch):
+    """``_one_product_rows`` of an hour before the product is on sale: no wish, its content
+    views booked all the same, and neither the novelty nor the sensitivities looked up (no
+    number of theirs is used)."""
+    world = _world(base_model, seed)
+    hour = 30 + seed
+    world.sellable_from = np.array([hour + 1 + seed], np.int64)
+    if seed % 3:  # at the reference price: where the novelty would come in the first factors
+        world.price_ratio = np.ones_like(world.price_ratio)
+    fresh = [b for b in _batches(world, seed) if len(b)]
+    fresh.append(Exposures(np.arange(5) * 13 % N, np.zeros(5, np.int32), CH_LIVE, 0))
+    pop = world.population
+
+    def looked_up(*args):
+        raise AssertionError("looked up for a product not on sale")
+
+    monkeypatch.setattr(pop, "_novelty_row", looked_up)
+    monkeypatch.setattr(pop, "_finite_sensitivity", looked_up)
+    before = int(world.ledger.hour["views"].sum())
+    assert pop._one_product_rows(hour, fresh, stream(seed, "sale"), True) is None
+    assert int(world.ledger.hour["views"].sum()) > before
