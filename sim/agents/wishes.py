@@ -843,8 +843,11 @@ def _ascending(
         elif n >= _PACKED_FROM and width <= 62:
             dtype = np.int64
     if dtype is not None:
-        packed = consumers.astype(dtype)  # (a copy, shifted in place)
-        packed <<= bits
+        if dtype is np.uint32:  # (a copy, shifted in place)
+            packed = consumers.astype(np.uint32)
+            packed <<= bits
+        else:  # (shifted into a new array: one pass)
+            packed = consumers << bits
         packed |= np.arange(n, dtype=dtype)
         packed.sort()
         order = packed & ((1 << bits) - 1)
