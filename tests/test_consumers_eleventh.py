@@ -15,7 +15,7 @@ import sim.agents.consumers as consumers
 import sim.agents.wishes as wishes
 from sim.content import Exposures
 from sim.model import ViralChainModel
-from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_REVISIT, CH_VIDEO
 from sim.rng import stream
 from tests.conftest import decided_hour, wish_books
 from tests.test_one_product import N, _world
@@ -53,26 +53,37 @@ def test_the_wishes_batches_by_bisection_are_searchsorteds(base_model, seed, mon
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_the_hours_exposures_counted_once_are_wishes_own(base_model, seed):
-    """``_wishes`` given the exposures counted by ``decide`` decides as counting them itself
-    (the way chosen by the count: one, a few, coded, in chunks)."""
+def test_the_hours_exposures_counted_once_are_wishes_own(base_model, seed, monkeypatch):
+    """``decide`` counts the hour's fresh exposures once and gives ``_wishes`` that count:
+    a spy on ``_wishes`` during whole hours (several batches, empty ones, revisits, which
+    are not fresh) sees ``total`` equal to the exposures of the batches it is given."""
     world = _world(base_model, seed)
+    hour = 30 + seed
+    r = np.random.default_rng(500 + seed)
+    pop = world.population
+    if seed % 3:  # revisits come back this hour: not fresh, not counted
+        k = int(r.integers(1, 30))
+        back = r.choice(N, k, replace=False).astype(np.int64)
+        qty = r.integers(1, 4, k).astype(np.int64)
+        pop.state[back, 0] = wishes.WAITING
+        world.ledger.intents_waiting(np.zeros(k, np.int64), qty)
+        pop._schedule(hour, Exposures(back, np.zeros(k, np.int64), CH_REVISIT, -1, quantity=qty))
+    empty = Exposures(np.zeros(0, np.int64), np.zeros(0, np.int32), CH_LIVE, 0)
     fresh = _batches(world, seed)
-    total = sum(len(b) for b in fresh)
-    got = [
-        decided_hour(copy.deepcopy(world), 20, fresh, stream(seed, "total")),
-    ]
-    m = copy.deepcopy(world)
-    g = stream(seed, "total")
-    rows = m.population._wishes(20, copy.deepcopy(fresh), g, False, total)
-    got.append(
-        (
-            None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
-            wish_books(m),
-            g.bit_generator.state,
-        )
-    )
-    assert got[0] == got[1]
+    fresh.insert(int(r.integers(0, len(fresh) + 1)), empty)
+    fresh.append(Exposures(np.arange(3) * 11 % N, np.zeros(3, np.int32), CH_VIDEO, -1))
+    seen: list[tuple[int, int | None]] = []
+    own = consumers.ConsumerPopulation._wishes
+
+    def spy(self, hour, fresh, rng, views=False, total=None):
+        seen.append((sum(len(b.consumers) for b in fresh), total))
+        return own(self, hour, fresh, rng, views, total)
+
+    monkeypatch.setattr(consumers.ConsumerPopulation, "_wishes", spy)
+    pop.decide(hour, fresh)
+    assert len(seen) == 1
+    # (the hour's organic and word-of-mouth exposures come with the batches given)
+    assert seen[0][0] == seen[0][1] >= sum(len(b.consumers) for b in fresh)
 
 
 @pytest.mark.parametrize("mean", [1.0, 1.15, 3.0])
@@ -153,7 +164,7 @@ def test_a_few_offers_answers_are_counted_as_numpy_counts(seed, monkeypatch):
         feedback = Feedback()
 
     for few in (0, BIG):
-        monkeypatch.setattr(consumers, "_FEW_VALUES", few)
+        monkeypatch.setattr(consumers, "_FEW_ANSWERS", few)
         consumers._observe_page(Model(), np.zeros(len(outcome), np.int64), outcome)
     assert told[0] == told[1]
     assert all(type(x) is int for x in told[1])
@@ -321,3 +332,27 @@ def test_parcels_of_one_product_as_scalars_book_as_arrays(defects, monkeypatch):
     assert got[0] == got[1]
     assert m.ledger.units["delivered"].sum() > 0
     assert bool(found) == defects
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_hour_before_the_sale_looks_up_no_novelty(base_model, seed, monkeypatch):
+    """``_one_product_rows`` of an hour before the product is on sale: no wish, its content
+    views booked all the same, and neither the novelty nor the sensitivities looked up (no
+    number of theirs is used)."""
+    world = _world(base_model, seed)
+    hour = 30 + seed
+    world.sellable_from = np.array([hour + 1 + seed], np.int64)
+    if seed % 3:  # at the reference price: where the novelty would come in the first factors
+        world.price_ratio = np.ones_like(world.price_ratio)
+    fresh = [b for b in _batches(world, seed) if len(b)]
+    fresh.append(Exposures(np.arange(5) * 13 % N, np.zeros(5, np.int32), CH_LIVE, 0))
+    pop = world.population
+
+    def looked_up(*args):
+        raise AssertionError("looked up for a product not on sale")
+
+    monkeypatch.setattr(pop, "_novelty_row", looked_up)
+    monkeypatch.setattr(pop, "_finite_sensitivity", looked_up)
+    before = int(world.ledger.hour["views"].sum())
+    assert pop._one_product_rows(hour, fresh, stream(seed, "sale"), True) is None
+    assert int(world.ledger.hour["views"].sum()) > before

@@ -543,7 +543,6 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
         share = m.ledger.defective_share()
-        defective: np.ndarray | None = None  # None: none (a share of 0.0: d > 0 nowhere)
         if one and share.item(0) == 0.0:
             rng.random(n)  # (each parcel's number is drawn all the same)
         else:
@@ -554,14 +553,15 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 book.mark_defective(bad)
                 m.ledger.defective_found(skus[defective], qty[defective])
                 p[defective] = 1.0
+        # returned; every defective parcel among them (p = 1.0 > any draw): also the
+        # quality the reviews and warnings read
         back = rng.random(n) < np.minimum(p, 1.0)
-        quality = back if defective is None else defective | back  # (review reads them only)
         fb = m.feedback
         reviewed = rng.random(n) < fb.cfg.review_probability
         if fb.cfg.ratings:
-            fb.review(skus, late, quality, reviewed)
+            fb.review(skus, late, back, reviewed)
         else:
-            fb.review(skus, late, quality, np.zeros(n, bool))
+            fb.review(skus, late, back, np.zeros(n, bool))
         if back.any():
             delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
             due = hour + delay.astype(np.int64)
@@ -570,7 +570,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 if d < m.horizon_hours:
                     self._returns_due.setdefault(d, []).append(ret_ids[at])
         if fb.cfg.warnings:
-            disappointed = late | quality  # late, returned or defective
+            disappointed = late | back  # late, returned or defective
             self._warn(order_ids[disappointed], rng)
             self._spread_word(order_ids[~disappointed], hour, rng)
         else:
@@ -699,11 +699,15 @@ def _stack(a, b):
     return tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True))
 
 
+# up to this many offers' answers, _observe_page counts them on Python numbers
+_FEW_ANSWERS = 16
+
+
 def _observe_page(m: ViralChainModel, skus: np.ndarray, outcome: np.ndarray) -> None:
     """Tell the feedback how the product pages answered this hour's first-time wishes."""
     P = m.n_sku
     if P == 1:  # counts of one product, as numbers
-        if len(outcome) <= _FEW_VALUES:  # (a few: on Python numbers)
+        if len(outcome) <= _FEW_ANSWERS:  # (a few: on Python numbers)
             answers = outcome.tolist()
             sold_out, too_slow = answers.count(SOLD_OUT), answers.count(TOO_SLOW)
         else:

@@ -318,7 +318,8 @@ class WishDecisions(HourTables):
     ) -> np.ndarray | None:
         """The exposures (positions in the arrays given) that become wishes, unsorted; the
         conversion books go to ``books`` (or to the feedback at once if None). A world of one
-        product takes :meth:`_one_product_wish_rows` (the same numbers)."""
+        product takes :meth:`_one_product_wish_rows` (the same positions, which may come as
+        uint32 there: the order of its 32-bit packed sort, :func:`_ascending`)."""
         if len(consumers) <= _SMALL_BATCH:  # a small chunk of a large hour
             few = self._few_wish_rows(
                 hour,
@@ -447,20 +448,10 @@ class WishDecisions(HourTables):
             if channel in _CONTENT:
                 n_views += k
                 content_first = content_first and n_views == n
-        unsigned = min(firsts) >= 0.0
-        # without the price factor (at the reference price, every sensitivity finite: see
-        # _one_product_chances) the next factor, the product's novelty, is a batch's too:
-        # each batch's first factors times it, the same float64 product as per exposure
-        novelty = m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity()
-        if novelty:
-            nov = self._novelty_row(hour)[0]
-            firsts = [q * nov for q in firsts]
         if len(fresh) == 1:
             consumers = fresh[0].consumers.astype(np.int64, copy=False)
-            first = np.full(lengths[0], firsts[0])
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
-            first = np.array(firsts).repeat(lengths)
         order, flat = _ascending(consumers, self.n, narrow=True)
         if n_views in (0, n):  # every exposure alike
             every = None
@@ -479,6 +470,19 @@ class WishDecisions(HourTables):
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
+        unsigned = min(firsts) >= 0.0
+        # without the price factor (at the reference price, every sensitivity finite: see
+        # _one_product_chances) the next factor, the product's novelty, is a batch's too:
+        # each batch's first factors times it, the same float64 product as per exposure
+        # (both looked up only for a product on sale: neither draws nor changes a number)
+        novelty = m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity()
+        if novelty:
+            nov = self._novelty_row(hour)[0]
+            firsts = [q * nov for q in firsts]
+        if len(fresh) == 1:
+            first = np.full(lengths[0], firsts[0])
+        else:
+            first = np.array(firsts).repeat(lengths)
         coded = _Coded(first, every, n_views, order, flat, unsigned, novelty)
         idx = self._one_product_chances(hour, consumers, coded, rng, None)
         if len(idx) == 0:
@@ -525,8 +529,8 @@ class WishDecisions(HourTables):
         n = len(consumers)
         order, flat = coded.order, coded.flat
         ec, state_flat = self._flat_books()
-        # (the arrays' own methods and ufuncs: the same numbers as numpy's functions, without
-        # their Python wrappers)
+        # (mostly the arrays' own methods and ufuncs: the same numbers as numpy's functions,
+        # without their Python wrappers; the price sensitivities below through np.take)
         seen = ec.take(flat)
         seen += 1  # uint16 arithmetic
         # exposure i + 1 continues i's group
@@ -831,26 +835,20 @@ def _ascending(
     (:data:`_NARROW_FROM` exposures on; about twice as quick a sort as 64 bits)."""
     n = len(consumers)
     bits = max(1, (n - 1).bit_length())
-    if (
-        narrow
-        and n >= _NARROW_FROM
-        and max(bound - 1, 1).bit_length() + bits <= 32
-        and consumers.dtype == np.int64
-    ):
-        packed = consumers.astype(np.uint32)
-        packed <<= bits
-        packed |= np.arange(n, dtype=np.uint32)
-        packed.sort()
-        order = packed & ((1 << bits) - 1)
-        packed >>= bits
-        return order, packed
-    if (
-        n >= _PACKED_FROM
-        and max(bound - 1, 1).bit_length() + bits <= 62
-        and consumers.dtype == np.int64
-    ):
-        packed = consumers << bits
-        packed |= np.arange(n, dtype=np.int64)
+    width = max(bound - 1, 1).bit_length() + bits  # a consumer and its position, packed
+    dtype: type | None = None
+    if consumers.dtype == np.int64:
+        if narrow and n >= _NARROW_FROM and width <= 32:
+            dtype = np.uint32
+        elif n >= _PACKED_FROM and width <= 62:
+            dtype = np.int64
+    if dtype is not None:
+        if dtype is np.uint32:  # (a copy, shifted in place)
+            packed = consumers.astype(np.uint32)
+            packed <<= bits
+        else:  # (shifted into a new array: one pass)
+            packed = consumers << bits
+        packed |= np.arange(n, dtype=dtype)
         packed.sort()
         order = packed & ((1 << bits) - 1)
         packed >>= bits
