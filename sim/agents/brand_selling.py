@@ -254,17 +254,16 @@ class Selling:
             detail=why,
         )
 
-    def _book(self, hour: int, sku: int, wishes: Wishes, promise: np.ndarray) -> np.ndarray:
-        """Record accepted orders: order book, sales, payment, commissions, cancel checks."""
-        m = self.model
-        price = m.price[sku]
-        ids = m.orders.accept(
+    def _accept(self, hour: int, sku: int, wishes: Wishes, promise: np.ndarray) -> np.ndarray:
+        """The order book's entries of accepted wishes (for :meth:`_book` and
+        :meth:`_book_few`): their ids."""
+        return self.model.orders.accept(
             consumer=wishes.consumers,
             sku=sku,
             brand=self.index,
             region=wishes.regions,
             quantity=wishes.quantity,
-            price=price,
+            price=self.model.price[sku],
             channel=wishes.channels,
             kol=wishes.kols,
             platform=wishes.platforms,
@@ -272,6 +271,12 @@ class Selling:
             placed_hour=hour,
             promise_hours=promise,
         )
+
+    def _book(self, hour: int, sku: int, wishes: Wishes, promise: np.ndarray) -> np.ndarray:
+        """Record accepted orders: order book, sales, payment, commissions, cancel checks."""
+        m = self.model
+        price = m.price[sku]
+        ids = self._accept(hour, sku, wishes, promise)
         m.ledger.add_sku_region_flow("sold", sku, wishes.regions, wishes.quantity)
         ints.add.at(m.ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
         revenue = price * wishes.quantity
@@ -292,20 +297,7 @@ class Selling:
         doubles."""
         m = self.model
         price = m.price[sku]
-        ids = m.orders.accept(
-            consumer=wishes.consumers,
-            sku=sku,
-            brand=self.index,
-            region=wishes.regions,
-            quantity=wishes.quantity,
-            price=price,
-            channel=wishes.channels,
-            kol=wishes.kols,
-            platform=wishes.platforms,
-            impulse=wishes.channels == CH_LIVE,
-            placed_hour=hour,
-            promise_hours=np.array(promise, dtype=np.float64),
-        )
+        ids = self._accept(hour, sku, wishes, np.array(promise, dtype=np.float64))
         ledger = m.ledger
         ledger.add_sku_region_flow("sold", sku, wishes.regions, wishes.quantity)
         ints.add.at(ledger.platform_units["sold"], (sku, wishes.platforms), wishes.quantity)
