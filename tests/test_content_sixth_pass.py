@@ -123,20 +123,6 @@ def test_shares_added_as_lists_and_arrays_are_filled_as_one_call_fills_them():
         np.testing.assert_array_equal(consumers, expect)
 
 
-@pytest.mark.parametrize("k", [0, 1, 2, 8, 9, 30])
-def test_slot_lists_are_numpys_slots(k, monkeypatch):
-    graph = _graph(3_000, 5)
-    nodes = np.random.default_rng(k).integers(0, graph.n, k)
-    a, b = stream(k, "six-slots"), stream(k, "six-slots")
-    if k % 2:  # a half-used 32-bit word left in the generator: doubles do not use it
-        a.integers(0, 7, 3), b.integers(0, 7, 3)
-    got = graph.neighbour_slot_list(nodes.tolist(), a)
-    monkeypatch.setattr(social_graph, "_FEW_SLOTS", 0)
-    expect = graph.neighbour_slots(nodes, b)
-    assert got == expect.tolist() and all(type(x) is int for x in got)
-    assert a.bit_generator.state == b.bit_generator.state
-
-
 @pytest.mark.parametrize("k", [0, 1, 5, 16, 17, 60])
 def test_edge_targets_of_lists_are_the_arrays_targets(k):
     graph = _graph(4_000, 6)
