@@ -1,0 +1,84 @@
+"""The supply side's short paths of the twelfth pass (``sim/holdings.py``, ``sim/rng.py``,
+``sim/orders.py`` and their callers): each must give exactly what the long way gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim.holdings as holdings
+from sim.holdings import int_sum, ints
+
+DTYPES = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64, np.bool_)
+
+
+def test_int_sum_as_numpy():
+    """``int_sum`` is ``int(q.sum())``: the same Python int for 1-D and 2-D arrays of every
+    integer dtype (and bools), empty to well past the few, negative values among them."""
+    r = np.random.default_rng(13)
+    short = 0
+    for _ in range(20_000):
+        dt = DTYPES[int(r.integers(0, len(DTYPES)))]
+        n = int(r.integers(0, 80))
+        lo = 0 if np.dtype(dt).kind in "ub" else -(2**30)
+        hi = 2 if dt is np.bool_ else 2**30 if np.dtype(dt).itemsize >= 4 else 100
+        q = r.integers(lo, hi, n).astype(dt)
+        if r.random() < 0.1 and n % 2 == 0:
+            q = q.reshape(2, -1)
+        if r.random() < 0.1:
+            q = q[::2]  # a strided view
+        got, want = int_sum(q), int(q.sum())
+        assert type(got) is int and got == want, (q.dtype, q.shape)
+        short += q.ndim == 1 and q.size <= holdings._FEW_SUM and q.dtype in (np.int32, np.int64)
+    assert short > 3_000
+
+
+@pytest.mark.parametrize("sign", ["add", "subtract"])
+def test_one_value_as_ufunc_at(sign):
+    """A Python int into one cell (a Python int or numpy integer index, negative too) and
+    one value of an array: what ``np.add.at`` / ``np.subtract.at`` give, every other form
+    (a matrix, an int32 book) left to ``ufunc.at``."""
+    ours, theirs = getattr(ints, sign), getattr(np, sign)
+    r = np.random.default_rng(17)
+    for _ in range(5_000):
+        book_dt = np.int64 if r.random() < 0.9 else np.int32
+        a = r.integers(-1000, 1000, 6).astype(book_dt)
+        if r.random() < 0.2:
+            a = r.integers(-1000, 1000, (3, 2)).astype(book_dt)
+        pos = int(r.integers(-len(a), len(a)))
+        form = int(r.integers(0, 4))
+        index: object = (pos, np.int64(pos), np.int32(pos), np.array([pos], np.int32))[form]
+        value: object = int(r.integers(-50, 50))
+        if form == 3:
+            value = np.array([value], (np.int32, np.int64, np.int16)[int(r.integers(0, 3))])
+        b = a.copy()
+        theirs.at(b, index, value)
+        ours.at(a, index, value)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (index, value)
+
+
+def test_one_value_takes_the_short_path(monkeypatch):
+    """One value into a vector of the books (an array of one, or a Python int at an int or
+    numpy ``int64`` position) never reaches ``ufunc.at``."""
+    calls = []
+
+    class Spy:
+        def __init__(self, ufunc):
+            self.ufunc = ufunc
+
+        def at(self, *args):
+            calls.append(args)
+            self.ufunc.at(*args)
+
+    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
+    monkeypatch.setattr(ints.subtract, "_ufunc", Spy(np.subtract))
+    a = np.zeros(5, np.int64)
+    ints.add.at(a, np.array([1], np.int32), np.array([2], np.int32))
+    ints.add.at(a, np.array([4], np.int64), np.array([3], np.int64))
+    ints.subtract.at(a, np.array([-1], np.int16), np.array([1], np.int32))
+    ints.add.at(a, 2, 5)
+    ints.subtract.at(a, np.int64(0), 7)
+    assert calls == []
+    assert a.tolist() == [-7, 2, 5, 0, 2]
+    ints.add.at(a, np.array([1, 2]), np.array([1]))  # broadcast: numpy's
+    assert len(calls) == 1
