@@ -82,3 +82,21 @@ def test_one_value_takes_the_short_path(monkeypatch):
     assert a.tolist() == [-7, 2, 5, 0, 2]
     ints.add.at(a, np.array([1, 2]), np.array([1]))  # broadcast: numpy's
     assert len(calls) == 1
+
+
+def test_streams_of_two_names_and_an_hour_as_numpy():
+    """``stream(seed, name, name, hour)`` (a warehouse's inspections) keys its two names
+    once and reads the hours' tables in line: numpy's generator, hour by hour, past the
+    tables' first asks and across a block's edge."""
+    from sim import rng
+    from sim.rng import seed_sequence, stream
+
+    rng._tables.clear()
+    rng._asked.clear()
+    for hour in [*range(250, 270), *range(250, 270)]:
+        expected = np.random.Generator(np.random.PCG64(seed_sequence(4, "inspect", "wh", hour)))
+        got = stream(4, "inspect", "wh", hour)
+        assert got.bit_generator.state == expected.bit_generator.state, hour
+        assert got.random() == expected.random()
+    assert ("inspect", "wh") in rng._prefix_keys
+    assert any(key[1] == rng._prefix_keys["inspect", "wh"] for key in rng._tables)
