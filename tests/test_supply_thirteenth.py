@@ -100,3 +100,152 @@ def test_streams_of_two_names_and_an_hour_as_numpy():
         assert got.random() == expected.random()
     assert ("inspect", "wh") in rng._prefix_keys
     assert any(key[1] == rng._prefix_keys["inspect", "wh"] for key in rng._tables)
+
+
+# ---------------------------------------------------------------- the model's event loop
+
+
+def _mesa_loop_model():
+    import mesa
+
+    from sim.model import ViralChainModel
+
+    class MesaLoop(ViralChainModel):
+        _advance_time = mesa.Model._advance_time
+
+    return MesaLoop
+
+
+def _probe_run(cls, plan, chunks=(5, 7, 1, 30)):
+    """A small model run in ``chunks`` of hours with probe events: ``plan`` maps a step
+    number to what its hour's events do. Returns what ran (time, steps, what) and the
+    loop's state after each chunk."""
+    from mesa.time import Priority
+
+    import sim
+
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=72"])
+    m = cls(cfg, 4)
+    ran: list[tuple] = []
+    step = m._user_step
+
+    class Probe:
+        def __init__(self, name, then=None):
+            self.name, self.then = name, then
+
+        def fire(self):
+            ran.append((m.time, m.steps, self.name))
+            if self.then is not None:
+                self.then()
+
+    probes = []
+
+    def at(t, name, then=None, priority=Priority.DEFAULT):
+        p = Probe(name, then)
+        probes.append(p)  # Mesa holds weak references
+        m.schedule_event(p.fire, at=t, priority=priority)
+
+    def stepping():
+        ran.append((m.time, m.steps, "step"))
+        step()
+        for what in plan.get(m.steps, ()):
+            what(m, at)
+
+    m._user_step = stepping
+    after = []
+    for n in chunks:
+        m.run_for(n)
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        after.append((m.time, m.steps, m.hour, heap, len(m.events)))
+    return ran, after
+
+
+def _chain(m, at):
+    """At the start of the next hour: an event that schedules one at its own time (it runs
+    before the next step), one of the step's priority at the next step's time (made after
+    the step's event under Mesa: it runs after that step), one of the default priority then,
+    and one of the step's priority made before (it runs before that step)."""
+    from mesa.time import Priority
+
+    t = m.time
+    at(t + 1, "high, made before the step's event", priority=Priority.HIGH)
+
+    def spawn():
+        at(t, "same time, made by an event")
+        at(t + 1, "high, made after the step's event", priority=Priority.HIGH)
+        at(t + 1, "default, after the step")
+
+    at(t, "spawner", spawn)
+
+
+def _pause(m, at):
+    at(m.time, "pauses the step", m._default_schedule.pause)
+    at(m.time, "after the pause")
+
+
+def _stop(m, at):
+    at(m.time, "stops the step", m._default_schedule.stop)
+
+
+def _resume_later(m, at):
+    at(m.time + 3, "resumes", m._default_schedule.resume)
+
+
+def _restart(m, at):
+    gen = m._default_schedule
+
+    def restart():
+        gen.stop()
+        gen.start()
+
+    at(m.time, "restarts the step", restart)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        {3: [_chain], 4: [_chain], 9: [_chain], 12: [_chain]},
+        {6: [_pause], 2: [_chain]},
+        {6: [_pause, _resume_later]},
+        {5: [_stop], 2: [_chain]},
+        {8: [_restart]},
+    ],
+    ids=["chained events", "pause", "pause and resume", "stop", "restart"],
+)
+def test_events_between_steps_run_where_mesas_loop_runs_them(plan):
+    """The events the short loop runs between two steps (and the events they schedule, of
+    the step's priority too), an event pausing, stopping or restarting the hourly step: the
+    same calls at the same times and steps, the same loop state after every chunk, as
+    Mesa's own loop."""
+    from sim.model import ViralChainModel
+
+    fast = _probe_run(ViralChainModel, plan)
+    slow = _probe_run(_mesa_loop_model(), plan)
+    assert fast == slow
+    assert any(r[2] != "step" for r in fast[0])
+
+
+def test_events_between_steps_make_no_step_event(monkeypatch):
+    """Hours with events between their steps make no event for the next step (the short
+    loop's gain): only the first step's and the one after the chunk."""
+    import mesa
+
+    from sim.model import ViralChainModel
+
+    made = []
+    schedule_next = mesa.time.EventGenerator._schedule_next
+
+    def counted(gen, time):
+        made.append(gen.function().__name__)
+        schedule_next(gen, time)
+
+    monkeypatch.setattr(mesa.time.EventGenerator, "_schedule_next", counted)
+    plan = {s: [_chain] for s in range(2, 40, 3)}
+    fast = _probe_run(ViralChainModel, plan, chunks=(48,))
+    steps_fast, made[:] = made.count("_do_step"), []
+    slow = _probe_run(_mesa_loop_model(), plan, chunks=(48,))
+    steps_slow = made.count("_do_step")
+    assert fast == slow
+    assert sum(1 for r in fast[0] if r[2] != "step") > 20
+    # the model's first (its construction) and the one after the chunk; Mesa: one a step
+    assert steps_fast == 2 and steps_slow == 49
