@@ -249,3 +249,88 @@ def test_events_between_steps_make_no_step_event(monkeypatch):
     assert sum(1 for r in fast[0] if r[2] != "step") > 20
     # the model's first (its construction) and the one after the chunk; Mesa: one a step
     assert steps_fast == 2 and steps_slow == 49
+
+
+# ---------------------------------------------------------------- the order book
+
+
+def _one_order(r: np.random.Generator) -> dict:
+    """The columns of one order, each given as a Python scalar, a numpy scalar or an array
+    of one, of dtypes the callers use and others (in each column's range)."""
+    from sim.orders import _COLUMNS, _STATE_NAMES
+
+    out: dict = {}
+    for name, t in _COLUMNS.items():
+        if name in _STATE_NAMES:
+            continue
+        kind = np.dtype(t).kind
+        if kind == "b":
+            v: object = bool(r.random() < 0.5)
+            dts: tuple = (np.bool_,)
+        elif kind == "f":
+            v = float(r.normal(50.0, 30.0)) * (1.0 if r.random() < 0.9 else 1e-40)
+            dts = (np.float64, np.float32, np.float16)
+        else:
+            info = np.iinfo(t)  # in the column's range (out of it the cell is refused)
+            v = int(r.integers(max(-100, info.min), min(30_000, info.max) + 1))
+            dts = tuple(d for d in (np.int64, np.int32, np.int16, np.int8, np.uint16, np.uint8)
+                        if np.iinfo(d).min <= v <= np.iinfo(d).max)
+        form = int(r.integers(0, 3))
+        if form == 0:
+            out[name] = v
+        else:
+            dt = dts[int(r.integers(0, len(dts)))]
+            a = np.array([v]).astype(dt)
+            out[name] = a if form == 1 else a[0]  # an array of one, or a numpy scalar
+    return out
+
+
+def test_one_order_is_written_as_a_slice_of_one(monkeypatch):
+    """``OrderBook.accept`` of one order (its values written cell by cell) fills the same
+    bytes as the slice of one it wrote before, on 3,000 random orders of every value form,
+    and orders of several as before."""
+    from sim import orders
+    from sim.orders import OrderBook
+
+    r = np.random.default_rng(19)
+    given = [_one_order(r) for _ in range(3_000)]
+    several = {k: np.repeat(np.asarray(v).reshape(-1)[:1], 3) for k, v in given[0].items()}
+    fast, slow = OrderBook(16), OrderBook(16)
+    for g in given:
+        fast.accept(**g)
+    fast.accept(**several)
+    monkeypatch.setattr(orders, "_CELL_VALUES", {k: (frozenset(), "") for k in orders._COLUMNS})
+    for g in given:
+        slow.accept(**g)
+    slow.accept(**several)
+    assert fast.n == slow.n == 3_003
+    for name in orders._COLUMNS:
+        a, b = fast._cols[name][: fast.n], slow._cols[name][: slow.n]
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+
+
+def test_one_order_out_of_its_columns_range_is_refused():
+    """A value outside its column's range is refused (a slice of one would wrap it; no run
+    makes one): documented in ``sim.orders._CELL_VALUES``."""
+    from sim.orders import OrderBook
+
+    order = _one_order(np.random.default_rng(2))
+    order["channel"] = np.array([300], np.int64)  # the channel column is int8
+    with pytest.raises(OverflowError):
+        OrderBook(16).accept(**order)
+
+
+def test_one_order_of_other_values_is_written_as_before():
+    """Values of other kinds (floats into an integer column) go the slice's way, casting
+    as it casts (here an out-of-range float, which numpy's cast turns into int32's least)."""
+    import warnings
+
+    from sim.orders import OrderBook
+
+    order = _one_order(np.random.default_rng(3))
+    order["kol"] = np.array([-2.5e10])
+    book = OrderBook(16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "invalid value in cast"
+        book.accept(**order)
+    assert book.kol[0] == np.iinfo(np.int32).min
