@@ -198,9 +198,10 @@ class _Widening:
                     return
             elif tv is np.ndarray and values.ndim == 1 and values.size <= _FEW_AT:
                 vt = values.dtype
-                if vt is _INT64 or vt is _INT32 or vt in _SIGNED:
-                    if self._few(a, index, values, sign):
-                        return
+                if (vt is _INT64 or vt is _INT32 or vt in _SIGNED) and self._few(
+                    a, index, values, sign
+                ):
+                    return
         dt = getattr(values, "dtype", None)
         if dt is not None and dt != a.dtype:
             widen = _WIDEN.get((dt, a.dtype))

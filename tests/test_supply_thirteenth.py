@@ -273,8 +273,11 @@ def _one_order(r: np.random.Generator) -> dict:
         else:
             info = np.iinfo(t)  # in the column's range (out of it the cell is refused)
             v = int(r.integers(max(-100, info.min), min(30_000, info.max) + 1))
-            dts = tuple(d for d in (np.int64, np.int32, np.int16, np.int8, np.uint16, np.uint8)
-                        if np.iinfo(d).min <= v <= np.iinfo(d).max)
+            dts = tuple(
+                d
+                for d in (np.int64, np.int32, np.int16, np.int8, np.uint16, np.uint8)
+                if np.iinfo(d).min <= v <= np.iinfo(d).max
+            )
         form = int(r.integers(0, 3))
         if form == 0:
             out[name] = v
