@@ -185,46 +185,23 @@ class _Widening:
         """``ufunc.at(a, index, values)``, the values widened when they are integers; one
         element of a vector and a Python int (a unit counter, most calls with one SKU) is the
         one addition or subtraction ``ufunc.at`` would make, without its set-up."""
-        if (
-            self._sign
-            and type(values) is int
-            and (type(index) is int or type(index) is np.int64)
-            and a.ndim == 1
-            and a.dtype == np.int64
-        ):
-            if self._sign > 0:
-                a[index] += values
-            else:
-                a[index] -= values
-            return
-        if (
-            type(values) is np.ndarray
-            and values.dtype in _SIGNED
-            and values.ndim == 1
-            and values.size <= _FEW_AT
-            and a.dtype is _INT64
-            and self._sign
-        ):
-            # a few elements: the same integer additions, one by one on Python ints. This
-            # differs from ufunc.at only where runs never go: an index out of bounds (the
-            # cells before it are already changed when IndexError is raised; ufunc.at
-            # changes none) and a sum outside int64 (OverflowError here; ufunc.at wraps).
-            if a.ndim == 1:
-                if type(index) is np.ndarray and index.dtype in _INDEX and index.ndim == 1:
-                    cells = index.tolist()
-                else:
-                    cells = None
-            else:
-                cells = _few_cells(index) if a.ndim == 2 and type(index) is tuple else None
-            vals = values.tolist()
-            if cells is not None and len(cells) == len(vals):
-                if self._sign > 0:
-                    for i, v in zip(cells, vals, strict=True):
-                        a[i] = a.item(i) + v
-                else:
-                    for i, v in zip(cells, vals, strict=True):
-                        a[i] = a.item(i) - v
-                return
+        sign = self._sign
+        if sign and a.dtype is _INT64:
+            tv = type(values)
+            if tv is int:
+                ti = type(index)
+                if (ti is int or ti is np.int64) and a.ndim == 1:
+                    # one cell: the same integer addition on Python ints (a numpy scalar
+                    # index read as the Python int it holds)
+                    i = int(index)
+                    a[i] = a.item(i) + values if sign > 0 else a.item(i) - values
+                    return
+            elif tv is np.ndarray and values.ndim == 1 and values.size <= _FEW_AT:
+                vt = values.dtype
+                if (vt is _INT64 or vt is _INT32 or vt in _SIGNED) and self._few(
+                    a, index, values, sign
+                ):
+                    return
         dt = getattr(values, "dtype", None)
         if dt is not None and dt != a.dtype:
             widen = _WIDEN.get((dt, a.dtype))
@@ -234,11 +211,65 @@ class _Widening:
                 values = values.astype(a.dtype)
         self._ufunc.at(a, index, values)
 
+    @staticmethod
+    def _few(a: np.ndarray, index: Any, values: np.ndarray, sign: int) -> bool:
+        """A few values (a 1-D signed integer array of at most :data:`_FEW_AT`) into the
+        ``int64`` array ``a``, added (``sign`` 1) or subtracted (-1) one by one on Python
+        ints (integer additions, exact in any order); False, having changed nothing, for
+        an index form this does not take (``ufunc.at`` then does it, broadcasting as it
+        does). This differs from ufunc.at only where runs never go: an index out of bounds
+        (the cells before it are already changed when IndexError is raised; ufunc.at
+        changes none) and a sum outside int64 (OverflowError here; ufunc.at wraps)."""
+        if a.ndim == 1:
+            if type(index) is not np.ndarray or index.ndim != 1:
+                return False
+            it = index.dtype
+            if not (it is _INT64 or it is _INT32 or it in _INDEX):
+                return False
+            n = values.size
+            if index.size != n:
+                return False
+            if n == 1:  # one cell (most calls)
+                i = index.item(0)
+                v = values.item(0)
+                a[i] = a.item(i) + v if sign > 0 else a.item(i) - v
+                return True
+            cells = index.tolist()
+        elif a.ndim == 2 and type(index) is tuple:
+            cells = _few_cells(index)
+            if cells is None or len(cells) != values.size:
+                return False
+        else:
+            return False
+        vals = values.tolist()
+        if sign > 0:
+            for i, v in zip(cells, vals, strict=True):
+                a[i] = a.item(i) + v
+        else:
+            for i, v in zip(cells, vals, strict=True):
+                a[i] = a.item(i) - v
+        return True
+
 
 _FEW_AT = 4  # up to this many values, _Widening.at adds them one by one on Python ints
 _INT64 = np.dtype(np.int64)
+_INT32 = np.dtype(np.int32)
 _SIGNED = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
 _INDEX = _SIGNED | frozenset(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
+
+
+_FEW_SUM = 64  # up to this many values, int_sum adds them on Python ints
+
+
+def int_sum(q: np.ndarray) -> int:
+    """``int(q.sum())`` of a 1-D ``int64`` or ``int32`` array (quantities, units): up to
+    :data:`_FEW_SUM` values added on Python ints (integer additions, exact in any order,
+    without numpy's reduction set-up); any other array as ``int(q.sum())``. The two differ
+    only beyond int64, which no count of units reaches."""
+    dt = q.dtype
+    if q.ndim == 1 and q.size <= _FEW_SUM and (dt is _INT64 or dt is _INT32):
+        return sum(q.tolist())
+    return int(q.sum())
 
 
 def _few_cells(index: tuple) -> list | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.holdings import ints
+from sim.holdings import int_sum, ints
 
 _COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, not np.add.at
 
@@ -136,7 +136,8 @@ class Ledger:
         ints.add.at(self.hour[name][sku], region, qty)
         self.hour_flowed = True
         if name in self.units:
-            self.units[name][sku] += int(qty.sum())
+            units = self.units[name]
+            units[sku] = units.item(sku) + int_sum(qty)  # the same integer addition
 
     def defective_share(self) -> np.ndarray:
         """Per SKU, the share of units made that are defective and not yet found."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import mesa
 import numpy as np
-from mesa.time import Priority, Schedule
+from mesa.time import Event, Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -532,15 +532,19 @@ class ViralChainModel(mesa.Model):
     # ------------------------------------------------------------------ running
     def _advance_time(self, until: float) -> None:
         """Mesa's event loop (``mesa.Model._advance_time``) with the hourly step taken on a
-        short path: after an hour's step, if no other event is due before the next step's
-        turn, the next step runs at once, without the event Mesa would create, push onto
-        its heap and pop again (its weak reference, its ordering comparisons). The steps
-        and events run in the order Mesa's loop runs them (time, then priority: the step is
-        ``Priority.HIGH``, the model schedules everything else at the default priority),
-        ``time`` and ``steps`` move as they would, and the next step's event is scheduled
-        as Mesa schedules it whenever the loop stops or another event is due first
-        (``tests/test_quiet_supply.py`` compares both loops). Mesa's per-step log line
-        (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
+        short path: after an hour's step, the events due before the next step (a cut-off,
+        an arrival, a review at the start of the hour) run at once, in the order Mesa's
+        loop would pop them, and then the next step, without the event Mesa would create
+        for that step, push onto its heap and pop again (its weak reference, its ordering
+        comparisons). Mesa would schedule the step's event right after the step, so it
+        takes the next event id then (:meth:`_events_before_step`): an event of the step's
+        time and priority made by those events comes after the step, as under Mesa. The
+        steps and events run in the order Mesa's loop runs them (time, then priority: the
+        step is ``Priority.HIGH``, the model schedules everything else at the default
+        priority), ``time`` and ``steps`` move as they would, and the next step's event is
+        scheduled as Mesa schedules it whenever the loop stops (``tests/test_quiet_supply.py``
+        and ``tests/test_supply_thirteenth.py`` compare both loops). Mesa's per-step log
+        line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
         gen = self._default_schedule
         if (
             until <= self.time
@@ -564,7 +568,7 @@ class ViralChainModel(mesa.Model):
             if event is not gen._current_event or not gen._active or gen._paused:
                 event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
                 continue
-            # the hourly step, then the next ones while nothing else comes first
+            # the hourly step, then the next ones, with the events due between them
             t = event.time
             while True:
                 self.steps += 1
@@ -572,16 +576,41 @@ class ViralChainModel(mesa.Model):
                 gen._execution_count += 1
                 t += 1.0
                 if t > until or not gen._active or gen._paused:
-                    break  # (Mesa schedules the next step's event even if the step paused it)
-                while heap and heap[0]._canceled:
-                    heappop(heap)
-                if heap:
-                    top = heap[0]
-                    if top.time < t or (top.time == t and top.priority <= _STEP_PRIORITY):
-                        break
+                    # (Mesa schedules the next step's event even if the step paused it)
+                    gen._schedule_next(t)
+                    break
+                if heap and not self._events_before_step(heap, t, gen, event):
+                    break  # an event stopped, paused or restarted the step: no step event
                 self.time = t
-            gen._schedule_next(t)
         self.time = until
+
+    def _events_before_step(self, heap: list, t: float, gen: Any, current: Any) -> bool:
+        """Run the events Mesa's loop would pop before the hourly step at time ``t`` (its
+        event not made: see :meth:`_advance_time`); False if one of them stopped, paused or
+        restarted the hourly step (Mesa cancels the step's event: the step does not run,
+        and the loop goes on as Mesa's; a restart scheduled its own event)."""
+        sid = -1  # the id of the step's event under Mesa, taken before the first event runs
+        while heap:
+            top = heap[0]
+            if top._canceled:
+                heappop(heap)
+                continue
+            if top.time > t or (
+                top.time == t
+                and (
+                    top.priority > _STEP_PRIORITY
+                    or (top.priority == _STEP_PRIORITY and 0 <= sid < top.unique_id)
+                )
+            ):
+                return True  # the step comes first
+            if sid < 0:
+                sid = next(Event._ids)
+            heappop(heap)
+            self.time = top.time
+            top.execute()
+            if gen._current_event is not current or not gen._active or gen._paused:
+                return False
+        return True
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the horizon (a day at a time) and close the books.

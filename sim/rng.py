@@ -48,11 +48,12 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
     """
     seed = int(seed)
     n = len(identity)
-    if (  # a name and a number (the hour), or a name and two numbers: Python's str and int
+    if (  # a name and a number (the hour), or a name, a name or number, and a number:
+        # Python's str and int
         1 < n < 4
         and type(identity[-1]) is int
         and type(identity[0]) is str
-        and (n == 2 or type(identity[1]) is int)
+        and (n == 2 or type(identity[1]) is int or type(identity[1]) is str)
     ):
         head = identity[:-1]
         prefix = _prefix_keys.get(head)
@@ -61,6 +62,10 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
                 _prefix_keys.clear()
             prefix = _prefix_keys[head] = tuple(map(_key, head))
         last = identity[-1] & _M32
+        # _block_words' table read in line (most streams: the hours of a run)
+        table = _tables.get((seed, prefix, last // _BLOCK))
+        if table is not None:
+            return _GENERATOR(_PCG64(_SeedWords(table[last % _BLOCK])))
         words = _block_words(seed, prefix, last)
         if words is None:
             words = _pcg64_seed_words(seed, (*prefix, last))
@@ -73,8 +78,8 @@ def stream(seed: int, *identity: object) -> np.random.Generator:
 
 
 _GENERATOR, _PCG64 = np.random.Generator, np.random.PCG64
-# the keys of an identity's leading parts (names repeat every hour); only for a str and
-# an int (equal tuples of these have equal keys: not so 1.0, equal to 1 but keyed "1.0")
+# the keys of an identity's leading parts (names repeat every hour); only for Python's str
+# and int (equal tuples of these have equal keys: not so 1.0, equal to 1 but keyed "1.0")
 _prefix_keys: dict[tuple[object, ...], tuple[int, ...]] = {}
 _MAX_PREFIXES = 4096
 

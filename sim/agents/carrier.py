@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.clock import HOURS_PER_DAY
 from sim.config import CarrierConfig
-from sim.holdings import ints
+from sim.holdings import int_sum, ints
 from sim.messages import Consignment
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class Carrier(mesa.Agent):
         for r in _distinct(regions):
             sel = ids[regions == r]
             qty = book.quantity[sel]
-            n = int(qty.sum())
+            n = int_sum(qty)
             km = m.geo.km(w.region, int(r))
             c = Consignment(
                 kind="parcels",
@@ -224,7 +224,7 @@ class Carrier(mesa.Agent):
             for r in _distinct(reg):
                 part = sel[reg == r]
                 qty = book.quantity[part]
-                n = int(qty.sum())
+                n = int_sum(qty)
                 km = m.geo.km(int(r), dest.region)
                 c = Consignment(
                     kind="returns",

@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.clock import HOURS_PER_DAY
 from sim.config import WarehouseConfig
-from sim.holdings import ints
+from sim.holdings import int_sum, ints
 from sim.orders import ALLOCATED, PICKED
 from sim.queues import IdQueue
 from sim.rng import stream
@@ -104,7 +104,7 @@ class Warehouse(mesa.Agent):
             raise AssertionError(f"{self.name}: reserved more than on hand")
         book.allocate(order_ids, self.gindex)
         self.pick_queue.push(order_ids)
-        self.queued_units += int(qty.sum())
+        self.queued_units += int_sum(qty)
 
     def release(self, order_ids: np.ndarray) -> None:
         """Un-reserve stock of orders cancelled before hand-over (they stay on the shelf)."""
@@ -126,7 +126,7 @@ class Warehouse(mesa.Agent):
             book.quantity, book.status, ALLOCATED, self._pick_credit
         )
         if len(ids):
-            units = int(book.quantity[ids].sum())
+            units = int_sum(book.quantity[ids])
             self._pick_credit -= units
             self.queued_units -= units
             self.packed_units += units
@@ -146,8 +146,9 @@ class Warehouse(mesa.Agent):
             ints.subtract.at(self.on_hand, skus, qty)
             ints.subtract.at(self.reserved, skus, qty)
             ints.add.at(self.shipped_hour, skus, qty)
-            self.packed_units -= int(qty.sum())
-            handling = float(qty.sum()) * self.cfg.handling_cost_per_unit
+            units = int_sum(qty)  # the same integer as qty.sum(), once
+            self.packed_units -= units
+            handling = float(units) * self.cfg.handling_cost_per_unit
             self.model.ledger.add_money("transport_cost", self.brand, handling)
             book.ship(ids, hour)
         return ids
