@@ -1,9 +1,12 @@
-"""The content phase and the graph's look-ups, twelfth pass (issue 21): fewer numpy calls a
-look-up and a post's words read in bulk, with the same answers and the same draws.
+"""The graph's look-ups, twelfth pass (issue 21): fewer numpy calls a batch, with the same
+floats and the same targets.
 
-* The hash's two uniforms from one product of its 32-bit words (``_uniforms``), the whole
-  table read through shifted views, the clamp at ``n`` left to the scope's clip: the same
-  floats and targets as the long way.
+* The hash's two uniforms from one product of its 32-bit words (``_uniforms``) against the
+  shift and the mask (``_LITTLE`` off) and the hash on Python integers.
+* The whole table read through shifted views (``_shifted_cumw``), and the clamp at ``n``
+  left to the scope's clip (``_locate_whole(..., clamp=False)``): the same positions once
+  clipped, the views kept out of copies and pickles.
+* Batches of 17 to 3,000 edges in numpy against the edges found one at a time in Python.
 """
 
 from __future__ import annotations
