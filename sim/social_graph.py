@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S27, _S30, _S31, _S32 = (np.uint64(b) for b in (27, 30, 31, 32))
 _LOW32 = np.uint64(0xFFFFFFFF)
+_LITTLE = sys.byteorder == "little"  # a uint64's 32-bit words are (low, high)
 
 
 def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[np.ndarray, ...]:
@@ -67,6 +69,9 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
     np.right_shift(x, _S31, out=y)
     x ^= y
     scale = 1.0 / 4294967296.0
+    if _LITTLE:  # both halves' products in one call: x's 32-bit words are (low, high)
+        halves = np.multiply(x.view(np.uint32), scale)  # the same exact casts and products
+        return halves[1::2], halves[0::2]
     np.right_shift(x, _S32, out=y)
     high = np.multiply(y, scale)  # y.astype(float64) * scale (the same cast, one call)
     np.bitwise_and(x, _LOW32, out=y)
@@ -186,6 +191,7 @@ class SocialGraph:
         state.pop("_views", None)
         state.pop("_degrees", None)
         state.pop("_whole_guide_views", None)
+        state.pop("_shifted_cumw", None)
         return state
 
     @functools.cached_property
@@ -268,22 +274,33 @@ class SocialGraph:
             pos += 1
         return pos - 1
 
-    def _locate_whole(self, point: np.ndarray) -> np.ndarray:
+    def _locate_whole(self, point: np.ndarray, clamp: bool = True) -> np.ndarray:
         """``np.searchsorted(cumw, point, side="right") - 1`` through :attr:`_whole_guide`
         (``0 <= point``, finite): the values at most the point's bucket's lower bound, then
         those of its bucket at most the point (increasing: a prefix of them, at most
         ``span``); a point past the total is in the last bucket, whose values are all
         counted, and the count stops at ``n`` (the last value read again past it)."""
-        guide, scale, span = self._whole_guide
-        cumw, n = self._cumw, self.n
+        guide, scale, _ = self._whole_guide
+        n = self.n
         b = np.multiply(point, scale).astype(np.int64)  # exact (a power of two); floor (>= 0)
         # the values at most the bucket's lower bound (past the guide: its last, n + 1)
         lo = guide.take(b, mode="clip")
         pos = np.subtract(lo, 1, dtype=np.int64)
-        for t in range(span):  # (an index past the table reads its last value, cumw[n])
-            pos += cumw.take(lo + t if t else lo, mode="clip") <= point
-        np.minimum(pos, n, out=pos)  # (a point past the total: cumw[n] counted again)
+        # cumw[lo + t] as cumw[t:][lo] (no index array added up): an index past a view's
+        # end reads its last value, cumw[n], as an index past the table's end did
+        for shifted in self._shifted_cumw:
+            pos += shifted.take(lo, mode="clip") <= point
+        if clamp:  # (a point past the total: cumw[n] counted again)
+            np.minimum(pos, n, out=pos)
         return pos
+
+    @functools.cached_property
+    def _shifted_cumw(self) -> tuple[np.ndarray, ...]:
+        """Views ``cumw[t:]`` of the whole table for ``t < span`` (:attr:`_whole_guide`):
+        what :meth:`_locate_whole` compares with each point (left out of pickles and
+        copies, as the memoryviews are)."""
+        cumw = self._cumw
+        return tuple(cumw[t:] for t in range(self._whole_guide[2]))
 
     @functools.cached_property
     def _views(self) -> tuple[memoryview | None, ...]:
@@ -322,7 +339,7 @@ class SocialGraph:
                 np.add(table[j - 1], table[j], out=table[j])
         return table
 
-    def _locate(self, point: np.ndarray) -> np.ndarray:
+    def _locate(self, point: np.ndarray, clamp: bool = True) -> np.ndarray:
         """``np.searchsorted(cumw, point, side="right") - 1``: the last position whose
         cumulative attention is at most ``point`` (``0 <= point``).
 
@@ -335,7 +352,7 @@ class SocialGraph:
         for a few points, a binary search among the stored values gives the same count in
         one call), then the block's sums at most ``point`` are counted."""
         if self.n <= _FULL_UP_TO and len(point) <= _WHOLE_SEARCH:  # in the whole table
-            return self._locate_whole(point)  # through its own guide
+            return self._locate_whole(point, clamp)  # through its own guide
         cp, guide = self.checkpoints, self.guide
         whole = len(point) <= _LOOKUPS  # one chunk: its answers are the answer
         out = None if whole else np.empty(len(point), dtype=np.int64)
@@ -392,6 +409,7 @@ class SocialGraph:
         if rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
             _ = self._cumw
             _ = self._whole_guide
+            _ = self._shifted_cumw
             if rest <= _FEW_EDGES:
                 _ = self._whole_guide_views
         out = np.empty(len(src), dtype=np.int64)
@@ -420,10 +438,8 @@ class SocialGraph:
         # each edge's scope (its community, its region or the market), as a row of the
         # scopes' table: where the scope lies in the layout and its cumulative attention
         table = self._scope_table
-        if len(src) < _SCOPE_GATHER:
-            n_comm = len(self.comm_start) - 1
-            r = self.region[src].astype(np.int64)
-            r += n_comm
+        if len(src) < _SCOPE_GATHER:  # (the region's row: its index after the communities)
+            r = np.add(self.region[src], len(self.comm_start) - 1, dtype=np.int64)
             scope_of = np.where(
                 scope < self.within_community,
                 self.community[src],
@@ -432,15 +448,18 @@ class SocialGraph:
         else:  # each consumer's community or region read only where its edge needs it
             scope_of = self._scope_rows(src, scope)
         # each edge's scope's row, read at once (one random read of memory per edge)
-        lo, hi, cum_lo, cum_hi = _scope_columns(np.take(table, scope_of, axis=0))
+        lo, hi, cum_lo, cum_hi = _scope_columns(table.take(scope_of, axis=0))
         point = cum_lo + u_point * (cum_hi - cum_lo)
-        pos = self._locate(point)
-        np.clip(pos, lo, hi - 1, out=pos)
+        # the position, clipped to the scope (np.clip's two ufuncs without its Python layer);
+        # a point past the total lands on the scope's last position with or without
+        # _locate's clamp at n (hi - 1 < n): left out
+        pos = self._locate(point, clamp=False)
+        np.minimum(np.maximum(pos, lo, out=pos), hi - 1, out=pos)
         found = self.order[pos].astype(np.int64)  # each edge's target, unless a self-loop
-        loop = found == src  # no self-loops: take the next consumer of the block
-        if not loop.any():
+        loop = np.equal(found, src)  # no self-loops: take the next consumer of the block
+        if not np.count_nonzero(loop):
             return found
-        at = np.flatnonzero(loop)
+        at = loop.nonzero()[0]
         if len(at) <= _FEW_LOOPS:  # a few: on Python numbers, their targets read again
             self._unloop(at.tolist(), src, j, pos, lo, hi)
             found[at] = self.order[pos[at]]

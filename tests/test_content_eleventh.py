@@ -193,7 +193,9 @@ def test_few_edges_through_the_guide_are_found_as_numpy_finds_them(n, seed, monk
             if searched:
                 cls = social_graph.SocialGraph
                 m.setattr(
-                    cls, "_locate_whole", lambda s, p: np.searchsorted(s._cumw, p, "right") - 1
+                    cls,
+                    "_locate_whole",
+                    lambda s, p, clamp=True: np.searchsorted(s._cumw, p, "right") - 1,
                 )
                 m.setattr(cls, "_locate_guided", lambda s, p: bisect.bisect_right(s._cumw, p) - 1)
             m.setattr(social_graph, "_FEW_EDGES", 0)
