@@ -53,7 +53,9 @@ def _uniforms(key: np.uint64, i: np.ndarray, j: np.ndarray, salt: int) -> tuple[
     """Two uniforms in [0, 1) per (key, i, j, salt) from one SplitMix64 hash (vectorised,
     stateless): its high and its low 32 bits. uint64 arithmetic wraps (mod 2**64, in any
     order: the same hash); the steps work in place, in two arrays, each cast made by the
-    call that uses it."""
+    call that uses it. ``i`` and ``j`` are 1-D. On a little-endian machine both halves come
+    from one product over the hash's 32-bit words and are returned as two strided views of
+    that one array (not contiguous)."""
     x = np.multiply(i, _GOLDEN, dtype=np.uint64, casting="unsafe")  # i.astype(uint64) * G
     x += key
     y = np.multiply(j, _M1, dtype=np.uint64, casting="unsafe")
@@ -341,7 +343,9 @@ class SocialGraph:
 
     def _locate(self, point: np.ndarray, clamp: bool = True) -> np.ndarray:
         """``np.searchsorted(cumw, point, side="right") - 1``: the last position whose
-        cumulative attention is at most ``point`` (``0 <= point``).
+        cumulative attention is at most ``point`` (``0 <= point``), clamped at ``n``.
+        ``clamp=False`` (read by the whole table's path only; the block path always clamps)
+        leaves points past the total up to ``n + span - 1``: the caller must clip below ``n``.
 
         Up to :data:`_FULL_UP_TO` consumers and :data:`_WHOLE_SEARCH` points that is the
         whole table (:attr:`_cumw`) read through its own guide (:meth:`_locate_whole`).
@@ -450,7 +454,8 @@ class SocialGraph:
         # each edge's scope's row, read at once (one random read of memory per edge)
         lo, hi, cum_lo, cum_hi = _scope_columns(table.take(scope_of, axis=0))
         point = cum_lo + u_point * (cum_hi - cum_lo)
-        # the position, clipped to the scope (np.clip's two ufuncs without its Python layer);
+        # the position, clipped to the scope (np.clip's result by maximum then minimum, without
+        # np.clip's Python layer);
         # a point past the total lands on the scope's last position with or without
         # _locate's clamp at n (hi - 1 < n): left out
         pos = self._locate(point, clamp=False)

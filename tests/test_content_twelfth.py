@@ -78,7 +78,7 @@ def test_the_shifted_views_and_the_clamp_left_to_the_clip(n, seed):
     span = g._whole_guide[2]
     assert len(g._shifted_cumw) == span
     for t, view in enumerate(g._shifted_cumw):
-        assert view.base is cumw or view.base is cumw.base
+        assert np.shares_memory(view, cumw)  # a view of the table, not a copy
         np.testing.assert_array_equal(view, cumw[t:])
     for other in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert "_shifted_cumw" not in vars(other)
@@ -89,7 +89,7 @@ def test_the_shifted_views_and_the_clamp_left_to_the_clip(n, seed):
     ("n", "seed", "regions", "changes"),
     [
         (5_000, 2, 3, {}),
-        (3_000, 3, 1, {"community_size_mean": 1.2}),  # many alone in their community
+        (3_000, 3, 1, {"community_size_mean": 2.0}),  # the smallest mean a config allows
         (2_500, 4, 5, {"within_community": 1.0, "within_region": 0.0}),
         (3_000, 5, 2, {"within_community": 0.0, "within_region": 0.0}),
         (4_000, 6, 4, {"within_community": 0.0, "within_region": 1.0}),
@@ -112,3 +112,34 @@ def test_array_look_ups_are_the_edges_found_one_by_one(n, seed, regions, changes
                 got = g.edge_targets(src, j)
             assert got.dtype == np.int64
             assert got.tolist() == one_by_one
+
+
+def test_points_at_the_scopes_top_land_on_its_last_position(monkeypatch):
+    """Points at the very top of their scope (u = 1) land on the scope's last position, as
+    the whole search clamped at n then clipped to [lo, hi - 1] (the production clip, not a
+    copy of it: a clip to hi instead of hi - 1 fails here)."""
+    params = sim.compose().market.social_graph
+    n = 5_000
+    region = stream(3, "r").integers(0, 3, n).astype(np.int16)
+    g = build(region, 3, params, stream(3, "graph"))
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, n, 600)
+    j = np.zeros(600, dtype=np.int64)
+    scope = np.repeat([0.0, 0.999, 0.99999], 200)  # community, region, market
+    real = social_graph._uniforms
+
+    def top_of_scope(k, i, jj, salt):  # the point at its scope's top (u = 1)
+        return (scope[: len(i)], np.ones(len(i))) if salt == 0 else real(k, i, jj, salt)
+
+    monkeypatch.setattr(social_graph, "_uniforms", top_of_scope)
+    got = g.edge_targets(src, j)
+    # reference: the whole search, clamped at n, then np.clip to [lo, hi - 1]
+    table = g._scope_table
+    rows = g._scope_rows(src, scope)
+    lo, hi = table[rows, 0], table[rows, 1]
+    cum_hi = table[rows, 3].view(np.float64)
+    pos = np.minimum(np.searchsorted(g._cumw, cum_hi, "right") - 1, n)
+    pos = np.clip(pos, lo, hi - 1)
+    ok = g.order[pos] != src
+    assert ok.sum() > 300
+    np.testing.assert_array_equal(got[ok], g.order[pos][ok])
