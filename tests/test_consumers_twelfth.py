@@ -1,0 +1,54 @@
+"""The consumers' hour with fewer numpy calls (issue 21, twelfth pass): each shortcut gives
+exactly what the way it replaces gives (values, dtypes, every book)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim.agents.wishes as wishes
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 60, 125, 255, 256, 399, 400, 401, 700, 1023, 1024])
+@pytest.mark.parametrize("bound", [2, 5, 100_000, 1_000_000, 1 << 22, 1 << 40])
+@pytest.mark.parametrize("narrow", [False, True])
+def test_sorted_consumers_below_and_above_the_packing_are_the_stable_sorts(n, bound, narrow):
+    """``_ascending`` sorts a few hundred consumers by numpy's stable argsort (below
+    ``_PACKED_FROM``) and more packed with their positions (from ``_iota``): the stable
+    order and the sorted consumers, with many repeats (ties keep their positions' order),
+    the order as intp unless packed in 32 bits."""
+    r = np.random.default_rng(n * 7 + bound)
+    for dtype in (np.int64, np.int32):
+        if bound > 1 << 31 and dtype is np.int32:
+            continue
+        consumers = r.integers(0, bound, n).astype(dtype)
+        if n > 4:
+            consumers[: n // 3] = consumers[n // 3 : 2 * (n // 3)]  # repeats
+            consumers[-1] = bound - 1
+        want = np.argsort(consumers, kind="stable")
+        order, flat = wishes._ascending(consumers, bound, narrow=narrow)
+        np.testing.assert_array_equal(order, want)
+        np.testing.assert_array_equal(flat, consumers[want])
+        fits = (bound - 1).bit_length() + max(1, (n - 1).bit_length()) <= 32
+        packed32 = narrow and dtype is np.int64 and n >= wishes._NARROW_FROM and fits
+        assert order.dtype == (np.uint32 if packed32 else np.intp)
+        if n < wishes._PACKED_FROM:
+            assert flat.dtype == consumers.dtype
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint32])
+def test_the_positions_table_is_arange_read_only_and_grows(dtype, monkeypatch):
+    """``_iota(n, dtype)`` is ``np.arange(n, dtype=dtype)``, a read-only view; a longer one
+    grows the table (views handed out before keep their values)."""
+    monkeypatch.setattr(wishes, "_IOTAS", {})
+    first = wishes._iota(5, dtype)
+    np.testing.assert_array_equal(first, np.arange(5, dtype=dtype))
+    assert first.dtype == dtype and not first.flags.writeable
+    with pytest.raises(ValueError):
+        first[0] = 7
+    for n in (0, 1024, 1025, 5000, 3, 70_000):
+        got = wishes._iota(n, dtype)
+        np.testing.assert_array_equal(got, np.arange(n, dtype=dtype))
+        assert got.dtype == dtype and len(got) == n
+    np.testing.assert_array_equal(first, np.arange(5, dtype=dtype))
+    assert len(wishes._IOTAS[dtype]) >= 70_000
