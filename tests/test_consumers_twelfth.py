@@ -6,7 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import sim
+import sim.agents.consumers as consumers
 import sim.agents.wishes as wishes
+from sim.model import ViralChainModel
+from tests.test_consumers_eleventh import _run_books
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 60, 125, 255, 256, 399, 400, 401, 700, 1023, 1024])
@@ -52,3 +56,38 @@ def test_the_positions_table_is_arange_read_only_and_grows(dtype, monkeypatch):
         assert got.dtype == dtype and len(got) == n
     np.testing.assert_array_equal(first, np.arange(5, dtype=dtype))
     assert len(wishes._IOTAS[dtype]) >= 70_000
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["market.consumer.return_propensity_mean=0.6", "market.consumer.units_per_order_mean=2.5"],
+    ],
+)
+def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypatch):
+    """A world of one product books its demand, lost sales and returns per region on
+    product 0's row and its platforms' demand and returned units as integers
+    (``_ONE_BOOKS``): a whole run records and books what the per-product books give (the
+    recorder's table, the ledger's counters, platform units, kept units), with demand, lost
+    sales and returns in it."""
+    overrides = ["setup=flexible", "market.n_consumers=30000", "run.horizon_hours=600", *extra]
+    cfg = sim.compose(None, overrides)
+    got = []
+    for flag in (False, True):
+        monkeypatch.setattr(consumers, "_ONE_BOOKS", flag)
+        m = ViralChainModel(cfg, 5)
+        assert m.n_sku == 1
+        m.run_for(600)
+        led = m.ledger
+        got.append(
+            [
+                m.recorder.data.tobytes(),
+                *(led.platform_units[k].tobytes() for k in sorted(led.platform_units)),
+                *_run_books(m),
+            ]
+        )
+    assert got[0] == got[1]
+    units = m.ledger.units
+    assert units["demand"].sum() > 0 and units["returned"].sum() > 0
+    assert sum(int(units[f].sum()) for f in consumers.LOST_CAUSES.values()) > 0
