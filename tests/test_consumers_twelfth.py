@@ -91,3 +91,21 @@ def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypa
     units = m.ledger.units
     assert units["demand"].sum() > 0 and units["returned"].sum() > 0
     assert sum(int(units[f].sum()) for f in consumers.LOST_CAUSES.values()) > 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 4095, 4096, 4097, 18_000])
+@pytest.mark.parametrize("n_regions", [1, 2, 4, 8, 9, 31])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_views_regions_counted_region_by_region_are_the_bincount(n, n_regions, dtype):
+    """``_region_counts``: many views of a few regions counted region by region give
+    ``np.bincount(regions, minlength=n_regions)`` (values and dtype), regions with no view
+    and the last region among them."""
+    r = np.random.default_rng(n + n_regions)
+    regions = r.integers(0, n_regions, n).astype(dtype)
+    if n > 3:
+        regions[-1] = n_regions - 1
+        regions[regions == 0] = min(1, n_regions - 1)  # region 0 without a view
+    got = wishes._region_counts(regions, n_regions)
+    want = np.bincount(regions, minlength=n_regions)
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype and len(got) == n_regions

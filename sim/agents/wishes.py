@@ -470,7 +470,7 @@ class WishDecisions(HourTables):
                 regions = self.region.take(consumers[:n_views])
             else:
                 regions = self.region.take(flat)[every]
-            counts = np.bincount(regions, minlength=m.ledger.n_regions)
+            counts = _region_counts(regions, m.ledger.n_regions)
             m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
@@ -818,6 +818,25 @@ def _iota(n: int, dtype: type) -> np.ndarray:
         table.flags.writeable = False
         _IOTAS[dtype] = table
     return table[:n]
+
+
+# from this many views (of up to _FEW_REGIONS regions) their regions are counted region by
+# region (a comparison and a count each: 18,000 views of 4 regions 17 against 42 µs, 9,000
+# 7 against 22 µs; below ≈ 4,000 the bincount is as quick)
+_COUNT_EACH_FROM = 4096
+_FEW_REGIONS = 8
+
+
+def _region_counts(regions: np.ndarray, n_regions: int) -> np.ndarray:
+    """``np.bincount(regions, minlength=n_regions)`` of regions below ``n_regions`` (int64
+    counts): many views of a few regions counted region by region, without the bincount's
+    cast of every value to intp."""
+    if len(regions) >= _COUNT_EACH_FROM and n_regions <= _FEW_REGIONS:
+        counts = np.empty(n_regions, np.int64)
+        for r in range(n_regions):
+            counts[r] = np.count_nonzero(regions == r)
+        return counts
+    return np.bincount(regions, minlength=n_regions)
 
 
 def _coded_hour(n_sku: int, total: int) -> bool:
