@@ -109,3 +109,13 @@ def test_views_regions_counted_region_by_region_are_the_bincount(n, n_regions, d
     want = np.bincount(regions, minlength=n_regions)
     np.testing.assert_array_equal(got, want)
     assert got.dtype == want.dtype and len(got) == n_regions
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 500, 70_000])
+def test_trues_are_np_ones_of_bools(n):
+    """``_trues(n)``: ``np.ones(n, dtype=bool)`` (values, dtype, a fresh writable array)."""
+    got = wishes._trues(n)
+    want = np.ones(n, dtype=bool)
+    assert got.dtype == want.dtype and got.shape == want.shape and got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+    assert wishes._trues(n) is not got

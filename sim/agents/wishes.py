@@ -481,7 +481,7 @@ class WishDecisions(HourTables):
         # (both looked up only for a product on sale: neither draws nor changes a number)
         novelty = m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity()
         if novelty:
-            nov = self._novelty_row(hour)[0]
+            nov = self._novelty(0, hour)  # (a Python float: the same number)
             firsts = [q * nov for q in firsts]
         if len(fresh) == 1:
             first = np.full(lengths[0], firsts[0])
@@ -607,7 +607,7 @@ class WishDecisions(HourTables):
         keep = None
         if groups is not None:  # one chance per consumer: the first most persuasive
             losers = groups.losers(p)
-            keep = np.ones(n, dtype=bool)
+            keep = _trues(n)
             keep[losers] = False
         if books is not None:  # a chunk of a large hour: its share of the books (p_plain
             # made: never lossless)
@@ -797,6 +797,13 @@ class WishDecisions(HourTables):
         return wishes
 
 
+def _trues(n: int) -> np.ndarray:
+    """``np.ones(n, dtype=bool)`` without its Python wrapper (an empty array filled)."""
+    out = np.empty(n, dtype=bool)
+    out.fill(True)
+    return out
+
+
 @functools.lru_cache(maxsize=8)
 def _arange(n: int) -> np.ndarray:
     """``np.arange(n)``, made once (read only)."""
@@ -970,7 +977,7 @@ class _Repeats:
             best = np.lexsort((-pm, group))[starts]
         else:
             best = _first_highest_of_groups(pm, starts, sizes)
-        lose = np.ones(len(members), dtype=bool)
+        lose = _trues(len(members))
         lose[best] = False
         return members[lose]
 
@@ -998,7 +1005,7 @@ class _Groups:
     @functools.cached_property
     def head(self) -> np.ndarray:
         """Per sorted exposure: whether it starts its group."""
-        head = np.ones(len(self.order), dtype=bool)
+        head = _trues(len(self.order))
         head[1:] = self._new
         return head
 
