@@ -20,7 +20,7 @@ def test_sorted_consumers_below_and_above_the_packing_are_the_stable_sorts(n, bo
     """``_ascending`` sorts a few hundred consumers by numpy's stable argsort (below
     ``_PACKED_FROM``) and more packed with their positions (from ``_iota``): the stable
     order and the sorted consumers, with many repeats (ties keep their positions' order),
-    the order as intp unless packed in 32 bits."""
+    the order as intp (and int64 consumers as intp) however sorted."""
     r = np.random.default_rng(n * 7 + bound)
     for dtype in (np.int64, np.int32):
         if bound > 1 << 31 and dtype is np.int32:
@@ -33,11 +33,8 @@ def test_sorted_consumers_below_and_above_the_packing_are_the_stable_sorts(n, bo
         order, flat = wishes._ascending(consumers, bound, narrow=narrow)
         np.testing.assert_array_equal(order, want)
         np.testing.assert_array_equal(flat, consumers[want])
-        fits = (bound - 1).bit_length() + max(1, (n - 1).bit_length()) <= 32
-        packed32 = narrow and dtype is np.int64 and n >= wishes._NARROW_FROM and fits
-        assert order.dtype == (np.uint32 if packed32 else np.intp)
-        if n < wishes._PACKED_FROM:
-            assert flat.dtype == consumers.dtype
+        assert order.dtype == np.intp  # (packed in 32 bits too: unpacked as intp)
+        assert flat.dtype == (np.intp if dtype is np.int64 else consumers.dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint32])
