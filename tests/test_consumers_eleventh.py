@@ -175,7 +175,7 @@ def test_a_few_offers_answers_are_counted_as_numpy_counts(seed, monkeypatch):
 def test_consumers_sorted_packed_in_32_bits_are_the_stable_sorts(n, bound):
     """``_ascending(..., narrow=True)`` sorts consumer and position packed in 32 bits when
     they fit (from ``_NARROW_FROM`` exposures): the stable order and the sorted consumers
-    (as uint32), with repeats, at the edge of 32 bits and past it (then 64 bits)."""
+    (as intp), with repeats, at the edge of 32 bits and past it (then 64 bits)."""
     r = np.random.default_rng(n + bound)
     consumers = r.integers(0, bound, n)
     consumers[: n // 5] = consumers[n // 5 : 2 * (n // 5)]  # repeats
@@ -184,9 +184,7 @@ def test_consumers_sorted_packed_in_32_bits_are_the_stable_sorts(n, bound):
     order, flat = wishes._ascending(consumers, bound, narrow=True)
     np.testing.assert_array_equal(order, want)
     np.testing.assert_array_equal(flat, consumers[want])
-    fits = (bound - 1).bit_length() + (n - 1).bit_length() <= 32
-    narrow = n >= wishes._NARROW_FROM and fits
-    assert order.dtype == (np.uint32 if narrow else np.int64)
+    assert order.dtype == np.intp and flat.dtype == np.intp  # (unpacked as intp, twelfth pass)
     wide = wishes._ascending(consumers, bound)
     np.testing.assert_array_equal(wide[0], want)
     assert wide[0].dtype == np.int64

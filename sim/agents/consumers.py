@@ -57,6 +57,7 @@ from sim.agents.wishes import (
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig, OrganicMemory
 from sim.content import Exposures
+from sim.holdings import ints
 from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
@@ -95,6 +96,10 @@ _ONE_PARCELS = True
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
 # turns this off too
 _ONE_SCALAR = True
+# a world of one product books its demand, lost sales and returns per region on product 0's
+# row (the ledger's add_sku_region_flow: the same integer sums) and its platforms' demand and
+# kept units returned as integers (False: the per-product books, for the tests)
+_ONE_BOOKS = True
 
 
 def organic_multiplier(
@@ -362,10 +367,14 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             first = slice(None)
             f_consumers, f_skus, f_qty = consumers, skus, qty
         f_regions, f_platforms = self.region[f_consumers], self.platform[f_consumers]
-        m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
-        if m.n_sku == 1:  # product 0's row (a 1-D np.add.at: quicker, the same sums)
+        if m.n_sku == 1 and _ONE_BOOKS:  # product 0's rows (1-D: quicker, the same sums)
+            m.ledger.add_sku_region_flow("demand", 0, f_regions, f_qty)
+            ints.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
+        elif m.n_sku == 1:  # product 0's row (a 1-D np.add.at: quicker, the same sums)
+            m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
             np.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
         else:
+            m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
             np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
         # without revisits the wishes' regions and platforms are those just read
         known = None if revisits else (f_regions, f_platforms)
@@ -464,8 +473,11 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         m = self.model
         if len(skus) == 0:
             return
-        m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
         one = m.n_sku == 1  # product 0's counters: each cause's units as one integer sum
+        if one and _ONE_BOOKS:  # product 0's row
+            m.ledger.add_sku_region_flow("lost", 0, self.region[consumers], qty)
+        else:
+            m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
         for cause, field in LOST_CAUSES.items():
             sel = reasons == cause
             if one:
@@ -637,8 +649,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         book = m.orders
         book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
-        m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
-        np.subtract.at(self.kept_units, skus, qty)
+        if m.n_sku == 1 and _ONE_BOOKS:  # product 0's row and counter (integer sums)
+            m.ledger.add_sku_region_flow("returned", 0, self.region[book.consumer[ids]], qty)
+            self.kept_units[0] -= int(qty.sum())
+        else:
+            m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
+            np.subtract.at(self.kept_units, skus, qty)
         _to_brands(m, ids, lambda selling, own: selling.take_back(own, hour))
 
 
