@@ -140,7 +140,11 @@ def snapshot(into: Path) -> Path:
 
 
 def _env(tree: Path) -> dict[str, str]:
-    return {**os.environ, **ENV, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, **ENV, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+    # the warm-up writes the tree's bytecode, whatever the caller's environment says (this
+    # host sets PYTHONDONTWRITEBYTECODE=1: every process would compile from the sources)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def _worker(task: dict[str, Any], tree: Path, prefix: list[str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ case is tested without valgrind (an empty PATH)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ def run(*args, **kwargs):  # noqa: F811
 
 
 def _ab(*args: str, out: Path, env: dict | None = None, timeout: int = 900):
+    if env is None:  # the bytecode is written even where the caller's environment says not
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
         cwd=ROOT,
@@ -131,7 +134,8 @@ def test_before_and_after_in_instructions(tmp_path):
     ]
     for side in ("before", "after"):
         (m,) = report["raw"]["workshop"][side]
-        assert m["run_ir"] > 1_000_000 and "profile" not in m
+        # sim.run alone (≈ 55M), not the imports and the composition (≈ 5.6G)
+        assert 1_000_000 < m["run_ir"] < 500_000_000 and "profile" not in m
     assert len(report["top"]["workshop"]) <= 3
     assert report["table"] in proc.stdout
 
