@@ -9,7 +9,6 @@ case is tested without valgrind (an empty PATH)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +50,6 @@ def run(*args, **kwargs):  # noqa: F811
 
 
 def _ab(*args: str, out: Path, env: dict | None = None, timeout: int = 900):
-    if env is None:  # the bytecode is written even where the caller's environment says not
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
         cwd=ROOT,
@@ -72,15 +69,24 @@ def counted(tmp_path_factory):
     work.mkdir()
     helper = cg.build_helper(work)
     out = {}
-    for name in ("old", "new", "bad"):
-        (tmp / name).mkdir()
-        tree = export("HEAD", tmp / name)
-        if name == "bad":
-            with (tree / "sim" / "result.py").open("a") as f:
-                f.write(EXTRA)
-        out[name] = cg.measure("quiet", tree, True, helper, work, name)
-        out[name]["tree"] = tree
+    with pytest.MonkeyPatch.context() as mp:
+        # the warm-up caches the bytecode even where the environment says not to
+        mp.setenv("PYTHONDONTWRITEBYTECODE", "1")
+        for name in ("old", "new", "bad"):
+            out[name] = _count(name, tmp, helper, work)
     return out
+
+
+def _count(name: str, tmp: Path, helper: Path, work: Path) -> dict:
+    """Task ``quiet`` (quick) on HEAD exported into ``tmp/name`` (``bad``: with EXTRA)."""
+    (tmp / name).mkdir()
+    tree = export("HEAD", tmp / name)
+    if name == "bad":
+        with (tree / "sim" / "result.py").open("a") as f:
+            f.write(EXTRA)
+    got = cg.measure("quiet", tree, True, helper, work, name)
+    got["tree"] = tree
+    return got
 
 
 @needs_valgrind
