@@ -106,11 +106,11 @@ valgrind --tool=callgrind, one process per tree and task (after a native warm-up
 cached), with OMP_NUM_THREADS=1, VIRALCHAIN_COMPOSE_CACHE=off, PYTHONHASHSEED=0; the imports
 and the composition are not counted. Why: on a shared host whole runs move by +-25 % with the
 load, which hides the 3-10 % gains of a pass; instruction counts do not move (the same tree
-twice: within 0.02 %). But instructions do not count cache misses, page faults or memory
-traffic: a gain in memory shows only in the timed mode, so measure both. Prints per task the
-counts, the difference, the ratio and the C functions that changed most (--top). Needs
-valgrind, callgrind_annotate, cc and valgrind/callgrind.h. About 1 minute per 10k task
-and side, 2-3 minutes per flagship side.
+twice: within a few hundred instructions of billions). But instructions do not count cache
+misses, page faults or memory traffic: a gain in memory shows only in the timed mode, so
+measure both. Prints per task the counts, the difference, the ratio and the C functions
+that changed most (--top). Needs valgrind, callgrind_annotate, cc and valgrind/callgrind.h.
+One round of quiet,workshop,flagship takes about 5 minutes on a quiet machine.
 """
 
 

@@ -26,8 +26,9 @@ How, for each task and tree:
    each quiet hour one dump: the median quiet hour's instructions.
 
 The figures include a constant of a few thousand instructions (the ``ctypes`` calls around
-the counted part), the same on both sides. The same tree twice gives counts within ≈ 0.02 %
-(see ``docs/performance.md``, "Instructions side by side").
+the counted part), the same on both sides. The same tree twice gives counts within a few
+hundred instructions, < 10⁻⁶ at the full sizes (``docs/performance.md``, "Instructions side
+by side").
 """
 
 from __future__ import annotations
