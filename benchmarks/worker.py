@@ -12,6 +12,9 @@ worker prints one JSON line with what it measured. Tasks:
   as one dataset per table.
 * ``quiet``: every hour of a run timed alone, hours without any flow apart; then ``sim.run``.
 * ``floor``: the bare-numpy floor of the consumers' per-exposure draws and scatters.
+* ``callgrind``: ``sim.run`` (and, for ``of: quiet``, every quiet hour) between callgrind
+  client requests (``benchmarks.ab_callgrind``): run under ``valgrind --tool=callgrind
+  --instr-atstart=no``, each part is one dump; without ``helper``, natively, a warm-up.
 """
 
 from __future__ import annotations
@@ -308,6 +311,91 @@ def dashboard_task(task: dict[str, Any]) -> dict[str, Any]:
     return measure(task["consumers"], task["steps"], task.get("browser", True))
 
 
+def _quiet_hours(cfg: Any, seed: int) -> list[bool]:
+    """Whether each hour of a run had no flow (the ``quiet`` task's rule: no view, wish,
+    sale, loss or return in the ledger), read just before the ledger forgets the hour."""
+    from sim.model import ViralChainModel
+
+    model = ViralChainModel(cfg, seed)
+    reset = model.ledger.reset_hour
+    quiet: list[bool] = []
+
+    def peek_then_reset() -> None:
+        quiet.append(not any(a.any() for a in model.ledger.hour.values()))
+        reset()
+
+    model.ledger.reset_hour = peek_then_reset
+    model.run()
+    if len(quiet) != cfg.run.horizon_hours:
+        raise RuntimeError(f"{len(quiet)} ledger resets in {cfg.run.horizon_hours} hours")
+    return quiet
+
+
+def callgrind_task(task: dict[str, Any]) -> dict[str, Any]:
+    """``sim.run`` alone between callgrind client requests (the ``helper`` library built by
+    :mod:`benchmarks.ab_callgrind`): instrumentation on, costs zeroed, ``sim.run``, a dump
+    labelled ``sim.run``. With ``of: quiet``, first every hour of a model of the same world
+    stepped alone, costs zeroed before each step and dumped after each hour that
+    ``quiet_hours`` marks as quiet (labelled ``quiet hour H``); the ``sim.run`` that follows
+    is then a warm one, as in the ``quiet`` task. Without ``helper`` (the warm-up, natively:
+    bytecode cached, lazy imports made), the marks do nothing, and for ``of: quiet`` the quiet
+    hours are found (:func:`_quiet_hours`) and returned."""
+    import ctypes
+
+    import sim
+    import sim.model  # Mesa: imported before the counted part, as before a run
+    from sim.model import ViralChainModel
+
+    cfg = sim.compose(None, task["overrides"])
+    seed = task.get("seed", 1)
+    dumps: list[str] = []
+    out: dict[str, Any] = {"dumps": dumps}
+    if task.get("helper"):
+        lib = ctypes.CDLL(task["helper"])
+        lib.vc_dump.argtypes = [ctypes.c_char_p]
+        start, zero, dump_at, stop = lib.vc_start, lib.vc_zero, lib.vc_dump, lib.vc_stop
+        if not lib.vc_running():
+            raise RuntimeError("with a helper, the callgrind task runs under valgrind")
+    else:
+        start = zero = stop = lambda: None
+        dump_at = lambda label: None  # noqa: E731
+
+    if task.get("of") == "quiet":
+        quiet = task.get("quiet_hours")
+        if quiet is None:  # the warm-up: find the quiet hours (deterministic: the same below)
+            out["quiet_hours"] = _quiet_hours(cfg, seed)
+        else:
+            labels = [f"quiet hour {h}".encode() for h in range(len(quiet))]
+            hour = [0]
+
+            class Counted(ViralChainModel):
+                def step(self) -> None:
+                    h = hour[0]
+                    zero()
+                    super().step()
+                    if quiet[h]:
+                        dump_at(labels[h])
+                        dumps.append(f"quiet hour {h}")
+                    hour[0] = h + 1
+
+            model = Counted(cfg, seed)
+            start()
+            model.run()
+            if hour[0] != len(quiet):
+                raise RuntimeError(f"{hour[0]} steps, {len(quiet)} hours marked")
+    start()
+    zero()
+    result = sim.run(cfg, seed=seed)
+    dump_at(b"sim.run")
+    stop()
+    dumps.append("sim.run")
+    out["demand_units"] = result.kpis["demand_units"]
+    out["sold_units"] = result.kpis["sold_units"]
+    out["hours"] = cfg.run.horizon_hours
+    out["consumers"] = cfg.market.n_consumers
+    return out
+
+
 TASKS = {
     "run": run_task,
     "window": window_task,
@@ -316,6 +404,7 @@ TASKS = {
     "quiet": quiet_task,
     "floor": floor_task,
     "dashboard": dashboard_task,
+    "callgrind": callgrind_task,
 }
 
 
