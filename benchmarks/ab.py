@@ -131,6 +131,19 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
+_PACKAGES = ("sim", "experiments", "benchmarks", "hydra_plugins")
+
+
+def compiled(tree: Path) -> Path:
+    """``tree``'s packages compiled to bytecode (``compileall``, which writes even under
+    ``PYTHONDONTWRITEBYTECODE=1``), so that neither side compiles modules inside a timed
+    run: an exported tree has no ``__pycache__`` while a checkout has one, and a module
+    imported inside ``sim.run`` would otherwise be compiled in every "before" process."""
+    dirs = [str(tree / d) for d in _PACKAGES if (tree / d).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], check=True)
+    return tree
+
+
 def _env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
 
@@ -313,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.CalledProcessError:
             print(f"benchmarks.ab: --before: no git revision {args.before!r}", file=sys.stderr)
             return 2
+        compiled(before), compiled(ROOT)
         load0 = os.getloadavg()
         res = compare(before, ROOT, names, rounds, args.quick, log=print)
         load1 = os.getloadavg()

@@ -217,3 +217,18 @@ def test_the_before_side_measures_with_this_checkouts_benchmarks(tmp_path):
     for path in (ROOT / "benchmarks").glob("*.py"):
         assert (tree / "benchmarks" / path.name).read_bytes() == path.read_bytes(), path.name
     assert not (tree / "benchmarks" / "results").exists()
+
+
+def test_both_sides_are_compiled_before_they_are_timed(tmp_path):
+    """An exported tree has no bytecode (and this host sets PYTHONDONTWRITEBYTECODE=1):
+    without ``compiled`` every "before" process would compile the modules a run imports."""
+    from benchmarks.ab import compiled, export
+
+    (tmp_path / "before").mkdir()
+    tree = export("HEAD", tmp_path / "before")
+    assert not list((tree / "sim").glob("__pycache__/model.*.pyc"))
+    compiled(tree)
+    for package in ("sim", "experiments", "benchmarks"):
+        sources = {p.stem for p in (tree / package).glob("*.py")}
+        cached = {p.name.split(".")[0] for p in (tree / package).glob("__pycache__/*.pyc")}
+        assert sources and sources <= cached, (package, sources - cached)
