@@ -58,18 +58,27 @@ def test_the_positions_table_is_arange_read_only_and_grows(dtype, monkeypatch):
 @pytest.mark.parametrize(
     "extra",
     [
-        [],
-        ["market.consumer.return_propensity_mean=0.6", "market.consumer.units_per_order_mean=2.5"],
+        ["setup=flexible"],
+        [
+            "setup=flexible",
+            "market.consumer.return_propensity_mean=0.6",
+            "market.consumer.units_per_order_mean=2.5",
+        ],
+        ["setup=flexible", "story=multi_platform"],  # 3 platforms, high returns
+        ["setup=rigid", *(f"~market.regions.{r}" for r in ("south", "north", "west"))],
     ],
+    ids=["default", "returns", "multi_platform", "rigid-one-region"],
 )
 def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypatch):
     """A world of one product books its demand, lost sales and returns per region on
     product 0's row and its platforms' demand and returned units as integers
     (``_ONE_BOOKS``): a whole run records and books what the per-product books give (the
     recorder's table, the ledger's counters, platform units, kept units), with demand, lost
-    sales and returns in it."""
-    overrides = ["setup=flexible", "market.n_consumers=30000", "run.horizon_hours=600", *extra]
+    sales and returns in it; one platform and four regions, three platforms (each with
+    demand), one region."""
+    overrides = ["market.n_consumers=30000", "run.horizon_hours=600", *extra]
     cfg = sim.compose(None, overrides)
+    n_platforms = max(1, len(cfg.market.platforms))
     got = []
     for flag in (False, True):
         monkeypatch.setattr(consumers, "_ONE_BOOKS", flag)
@@ -85,6 +94,9 @@ def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypa
             ]
         )
     assert got[0] == got[1]
+    assert m.ledger.platform_units["demand"].shape == (1, n_platforms)
+    assert (m.ledger.platform_units["demand"] > 0).all()  # every platform's demand booked
+    assert m.ledger.n_regions == (1 if "setup=rigid" in extra else 4)
     units = m.ledger.units
     assert units["demand"].sum() > 0 and units["returned"].sum() > 0
     assert sum(int(units[f].sum()) for f in consumers.LOST_CAUSES.values()) > 0
