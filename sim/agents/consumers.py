@@ -370,9 +370,6 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if m.n_sku == 1 and _ONE_BOOKS:  # product 0's rows (1-D: quicker, the same sums)
             m.ledger.add_sku_region_flow("demand", 0, f_regions, f_qty)
             ints.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
-        elif m.n_sku == 1:  # product 0's row (a 1-D np.add.at: quicker, the same sums)
-            m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
-            np.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
         else:
             m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
             np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
