@@ -128,3 +128,43 @@ def test_trues_are_np_ones_of_bools(n):
     assert got.dtype == want.dtype and got.shape == want.shape and got.flags.writeable
     np.testing.assert_array_equal(got, want)
     assert wishes._trues(n) is not got
+
+
+def test_a_live_hour_takes_the_region_counts_and_the_32_bit_sort(monkeypatch):
+    """The fast paths are taken (results can't show it): a one-product world's live hour
+    (more than ``_COUNT_EACH_FROM`` views of 4 regions) counts its views' regions region by
+    region (np.bincount of the regions raises) and sorts its ≥ ``_NARROW_FROM`` consumers
+    packed in 32 bits (positions from ``_iota(n, np.uint32)``)."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=30000", "run.horizon_hours=300"])
+    m = ViralChainModel(cfg, 5)
+    n_regions = m.ledger.n_regions
+    assert m.n_sku == 1 and n_regions == 4 <= wishes._FEW_REGIONS
+
+    class Numpy:  # numpy, whose bincount of many views' regions raises
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def bincount(x, *args, minlength=0, **kwargs):
+            if len(x) >= wishes._COUNT_EACH_FROM and minlength == n_regions:
+                raise AssertionError(f"{len(x)} regions counted by np.bincount")
+            return np.bincount(x, *args, minlength=minlength, **kwargs)
+
+    counted, iotas = [], []
+    region_counts, iota = wishes._region_counts, wishes._iota
+
+    def spy_counts(regions, n):
+        counted.append(len(regions))
+        return region_counts(regions, n)
+
+    def spy_iota(n, dtype):
+        iotas.append((n, dtype))
+        return iota(n, dtype)
+
+    monkeypatch.setattr(wishes, "np", Numpy())
+    monkeypatch.setattr(wishes, "_region_counts", spy_counts)
+    monkeypatch.setattr(wishes, "_iota", spy_iota)
+    m.run_for(300)
+    assert max(counted) >= wishes._COUNT_EACH_FROM  # a live hour's views counted
+    narrow = [n for n, dtype in iotas if dtype is np.uint32]
+    assert narrow and max(narrow) >= wishes._NARROW_FROM  # packed in 32 bits
