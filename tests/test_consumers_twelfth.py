@@ -58,18 +58,27 @@ def test_the_positions_table_is_arange_read_only_and_grows(dtype, monkeypatch):
 @pytest.mark.parametrize(
     "extra",
     [
-        [],
-        ["market.consumer.return_propensity_mean=0.6", "market.consumer.units_per_order_mean=2.5"],
+        ["setup=flexible"],
+        [
+            "setup=flexible",
+            "market.consumer.return_propensity_mean=0.6",
+            "market.consumer.units_per_order_mean=2.5",
+        ],
+        ["setup=flexible", "story=multi_platform"],  # 3 platforms, high returns
+        ["setup=rigid", *(f"~market.regions.{r}" for r in ("south", "north", "west"))],
     ],
+    ids=["default", "returns", "multi_platform", "rigid-one-region"],
 )
 def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypatch):
     """A world of one product books its demand, lost sales and returns per region on
     product 0's row and its platforms' demand and returned units as integers
     (``_ONE_BOOKS``): a whole run records and books what the per-product books give (the
     recorder's table, the ledger's counters, platform units, kept units), with demand, lost
-    sales and returns in it."""
-    overrides = ["setup=flexible", "market.n_consumers=30000", "run.horizon_hours=600", *extra]
+    sales and returns in it; one platform and four regions, three platforms (each with
+    demand), one region."""
+    overrides = ["market.n_consumers=30000", "run.horizon_hours=600", *extra]
     cfg = sim.compose(None, overrides)
+    n_platforms = max(1, len(cfg.market.platforms))
     got = []
     for flag in (False, True):
         monkeypatch.setattr(consumers, "_ONE_BOOKS", flag)
@@ -85,6 +94,9 @@ def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypa
             ]
         )
     assert got[0] == got[1]
+    assert m.ledger.platform_units["demand"].shape == (1, n_platforms)
+    assert (m.ledger.platform_units["demand"] > 0).all()  # every platform's demand booked
+    assert m.ledger.n_regions == (1 if "setup=rigid" in extra else 4)
     units = m.ledger.units
     assert units["demand"].sum() > 0 and units["returned"].sum() > 0
     assert sum(int(units[f].sum()) for f in consumers.LOST_CAUSES.values()) > 0
@@ -116,3 +128,43 @@ def test_trues_are_np_ones_of_bools(n):
     assert got.dtype == want.dtype and got.shape == want.shape and got.flags.writeable
     np.testing.assert_array_equal(got, want)
     assert wishes._trues(n) is not got
+
+
+def test_a_live_hour_takes_the_region_counts_and_the_32_bit_sort(monkeypatch):
+    """The fast paths are taken (results can't show it): a one-product world's live hour
+    (more than ``_COUNT_EACH_FROM`` views of 4 regions) counts its views' regions region by
+    region (np.bincount of the regions raises) and sorts its ≥ ``_NARROW_FROM`` consumers
+    packed in 32 bits (positions from ``_iota(n, np.uint32)``)."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=30000", "run.horizon_hours=300"])
+    m = ViralChainModel(cfg, 5)
+    n_regions = m.ledger.n_regions
+    assert m.n_sku == 1 and n_regions == 4 <= wishes._FEW_REGIONS
+
+    class Numpy:  # numpy, whose bincount of many views' regions raises
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def bincount(x, *args, minlength=0, **kwargs):
+            if len(x) >= wishes._COUNT_EACH_FROM and minlength == n_regions:
+                raise AssertionError(f"{len(x)} regions counted by np.bincount")
+            return np.bincount(x, *args, minlength=minlength, **kwargs)
+
+    counted, iotas = [], []
+    region_counts, iota = wishes._region_counts, wishes._iota
+
+    def spy_counts(regions, n):
+        counted.append(len(regions))
+        return region_counts(regions, n)
+
+    def spy_iota(n, dtype):
+        iotas.append((n, dtype))
+        return iota(n, dtype)
+
+    monkeypatch.setattr(wishes, "np", Numpy())
+    monkeypatch.setattr(wishes, "_region_counts", spy_counts)
+    monkeypatch.setattr(wishes, "_iota", spy_iota)
+    m.run_for(300)
+    assert max(counted) >= wishes._COUNT_EACH_FROM  # a live hour's views counted
+    narrow = [n for n, dtype in iotas if dtype is np.uint32]
+    assert narrow and max(narrow) >= wishes._NARROW_FROM  # packed in 32 bits

@@ -57,7 +57,7 @@ from sim.agents.wishes import (
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig, OrganicMemory
 from sim.content import Exposures
-from sim.holdings import ints
+from sim.holdings import int_sum, ints
 from sim.messages import Wishes
 from sim.orders import (
     ALLOCATED,
@@ -370,9 +370,6 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if m.n_sku == 1 and _ONE_BOOKS:  # product 0's rows (1-D: quicker, the same sums)
             m.ledger.add_sku_region_flow("demand", 0, f_regions, f_qty)
             ints.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
-        elif m.n_sku == 1:  # product 0's row (a 1-D np.add.at: quicker, the same sums)
-            m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
-            np.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
         else:
             m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
             np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
@@ -651,7 +648,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         skus, qty = book.sku[ids], book.quantity[ids]
         if m.n_sku == 1 and _ONE_BOOKS:  # product 0's row and counter (integer sums)
             m.ledger.add_sku_region_flow("returned", 0, self.region[book.consumer[ids]], qty)
-            self.kept_units[0] -= int(qty.sum())
+            self.kept_units[0] -= int_sum(qty)
         else:
             m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
             np.subtract.at(self.kept_units, skus, qty)

@@ -810,7 +810,9 @@ def _arange(n: int) -> np.ndarray:
     return out
 
 
-# per dtype (int64, uint32): 0, 1, 2, ... read only, grown as needed (_iota)
+# per dtype (int64, uint32): 0, 1, 2, ... read only, grown as needed (_iota). Bound: asked for
+# one chunk's positions (about _WISH_CHUNK = 2**18; a range of consumers may hold a few more),
+# a table holds at most twice that: about 2**19 values, ≈ 4 MiB int64 + 2 MiB uint32
 _IOTAS: dict[type, np.ndarray] = {}
 
 
@@ -875,8 +877,9 @@ def _ascending(
     order: below :data:`_PACKED_FROM` by numpy's stable argsort; from it on (when a value and
     its position fit one int64), by sorting ``consumer << bits | position`` (the positions
     from :func:`_iota`; :class:`_Groups`). ``narrow``: sorted packed in 32 bits when they
-    fit (:data:`_NARROW_FROM` exposures on; about twice as quick a sort as 64 bits), the
-    order and the consumers unpacked as intp (int64 consumers: the order always intp)."""
+    fit (:data:`_NARROW_FROM` exposures on; about twice as quick a sort as 64 bits),
+    unpacked as intp. The order is always intp; the sorted consumers are intp only when they
+    come in as int64 (any other dtype: sorted in their own)."""
     n = len(consumers)
     if n < _PACKED_FROM:  # a few hundred: the stable argsort (the method: no wrapper)
         order = consumers.argsort(kind="stable")
