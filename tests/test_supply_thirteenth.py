@@ -225,6 +225,69 @@ def test_events_between_steps_run_where_mesas_loop_runs_them(plan):
     assert any(r[2] != "step" for r in fast[0])
 
 
+def _raising_run(cls, then=None):
+    """exc.py of the review: an event due before step 6 raises (caught), then the run goes
+    on for two chunks of ten hours; the event before it made one of the step's priority at
+    the step's time (after the step's event under Mesa: it runs after step 6). Returns when
+    it raised and when that one ran, then the loop's state."""
+    from mesa.time import Priority
+
+    import sim
+
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=72"])
+    m = cls(cfg, 4)
+    step = m._user_step
+    keep: list = []
+    ran: list = []
+
+    def boom():
+        if then is not None:
+            getattr(m._default_schedule, then)()
+        raise RuntimeError("boom")
+
+    def high():
+        ran.append((m.time, m.steps))
+
+    def spawn():
+        m.schedule_event(high, at=m.time + 1, priority=Priority.HIGH)
+
+    def stepping():
+        step()
+        if m.steps == 5:
+            keep.extend((boom, high, spawn))  # Mesa holds weak references
+            m.schedule_event(spawn, at=m.time)  # due before the next step
+            m.schedule_event(boom, at=m.time)
+
+    m._user_step = stepping
+    with pytest.raises(RuntimeError, match="boom"):
+        m.run_for(10)
+    out: list[tuple] = [(m.time, m.steps), ran]
+    for _ in range(2):
+        m.run_for(10)
+        gen = m._default_schedule
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        out.append((m.time, m.steps, gen._active, gen.next_scheduled_time, heap))
+    return out
+
+
+@pytest.mark.parametrize("then", [None, "pause", "stop"])
+def test_an_event_raising_between_steps_keeps_the_next_step(then):
+    """An event between two steps that raises leaves the next step's event on the heap, as
+    Mesa's loop does (it is scheduled before that event runs): the run goes on after the
+    exception with the same steps and the same next step; none if the event paused or
+    stopped the step before raising (Mesa's is cancelled)."""
+    from sim.model import ViralChainModel
+
+    fast = _raising_run(ViralChainModel, then)
+    slow = _raising_run(_mesa_loop_model(), then)
+    assert fast == slow
+    if then is None:
+        assert fast[0] == (5.0, 5) and fast[1] == [(6.0, 6)]
+        assert fast[2][:2] == (15.0, 15) and fast[2][3] == 16.0
+    else:
+        assert fast[2][:2] == (15.0, 5) and fast[2][3] is None
+
+
 def test_events_between_steps_make_no_step_event(monkeypatch):
     """Hours with events between their steps make no event for the next step (the short
     loop's gain): only the first step's and the one after the chunk."""
