@@ -201,16 +201,25 @@ def _restart(m, at):
     at(m.time, "restarts the step", restart)
 
 
+def _high_only(m, at):
+    """Only one event of the step's priority at the next step's time (made before the step's
+    event under Mesa: it runs first), none due before it: no event id reserved."""
+    from mesa.time import Priority
+
+    at(m.time + 1, "high alone, made during the step", priority=Priority.HIGH)
+
+
 @pytest.mark.parametrize(
     "plan",
     [
         {3: [_chain], 4: [_chain], 9: [_chain], 12: [_chain]},
+        {3: [_high_only]},
         {6: [_pause], 2: [_chain]},
         {6: [_pause, _resume_later]},
         {5: [_stop], 2: [_chain]},
         {8: [_restart]},
     ],
-    ids=["chained events", "pause", "pause and resume", "stop", "restart"],
+    ids=["chained events", "high alone", "pause", "pause and resume", "stop", "restart"],
 )
 def test_events_between_steps_run_where_mesas_loop_runs_them(plan):
     """The events the short loop runs between two steps (and the events they schedule, of
