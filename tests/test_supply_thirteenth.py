@@ -409,3 +409,22 @@ def test_one_order_of_other_values_is_written_as_before():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "invalid value in cast"
         book.accept(**order)
     assert book.kol[0] == np.iinfo(np.int32).min
+
+
+@pytest.mark.parametrize("length", [0, 2])
+def test_one_order_with_an_array_of_another_length_is_refused(length, monkeypatch):
+    """mis.py of the review: the first array given has one value, another has ``length``
+    (a caller's bug): refused as the slice of one refuses it (numpy's ValueError), not
+    stored from its first value; nothing accepted."""
+    from sim import orders
+    from sim.orders import OrderBook
+
+    order = _one_order(np.random.default_rng(5))
+    order["consumer"] = np.array([7], np.int64)  # the first column, an array of one
+    order["region"] = np.arange(1, 1 + length, dtype=np.int16)
+    for cells in (orders._CELL_VALUES, {k: (frozenset(), "") for k in orders._COLUMNS}):
+        monkeypatch.setattr(orders, "_CELL_VALUES", cells)
+        book = OrderBook(16)
+        with pytest.raises(ValueError):
+            book.accept(**order)
+        assert book.n == 0
