@@ -217,9 +217,18 @@ def _high_only(m, at):
         {6: [_pause], 2: [_chain]},
         {6: [_pause, _resume_later]},
         {5: [_stop], 2: [_chain]},
+        {7: [_stop]},
         {8: [_restart]},
     ],
-    ids=["chained events", "high alone", "pause", "pause and resume", "stop", "restart"],
+    ids=[
+        "chained events",
+        "high alone",
+        "pause",
+        "pause and resume",
+        "stop",
+        "stop between steps",
+        "restart",
+    ],
 )
 def test_events_between_steps_run_where_mesas_loop_runs_them(plan):
     """The events the short loop runs between two steps (and the events they schedule, of
@@ -428,3 +437,26 @@ def test_one_order_with_an_array_of_another_length_is_refused(length, monkeypatc
         with pytest.raises(ValueError):
             book.accept(**order)
         assert book.n == 0
+
+
+def test_a_stopped_or_paused_step_has_no_current_event():
+    """What lets the short loop test only ``gen._current_event is not current`` after an
+    event between two steps (and before making the step's event when one raises): Mesa's
+    ``stop()`` and ``pause()`` of the hourly step drop its current event, in either order,
+    and ``resume()`` / ``start()`` make another; so a stopped or paused step never has the
+    event the loop holds (the pause and stop plans above give Mesa's loop's results)."""
+    import sim
+    from sim.model import ViralChainModel
+
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=72"])
+    m = ViralChainModel(cfg, 4)
+    gen = m._default_schedule
+    seen = [gen._current_event]
+    for verbs in (("pause",), ("stop",), ("pause", "stop"), ("stop", "pause")):
+        for verb in verbs:
+            getattr(gen, verb)()
+            assert (not gen._active or gen._paused) and gen._current_event is None, verbs
+        gen.resume() if gen._active else gen.start()
+        assert gen._active and not gen._paused
+        assert gen._current_event is not None and all(gen._current_event is not e for e in seen)
+        seen.append(gen._current_event)
