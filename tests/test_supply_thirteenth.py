@@ -84,6 +84,42 @@ def test_one_value_takes_the_short_path(monkeypatch):
     assert len(calls) == 1
 
 
+def test_unpickled_arrays_take_the_short_paths(monkeypatch):
+    """An array unpickled (a model's copy) has a dtype equal to ``np.dtype(np.int64)`` but
+    not the same object: ``ints.add.at`` / ``ints.subtract.at`` and ``int_sum`` still take
+    their short paths on it (identity alone sent it the long way, to the same result)."""
+    import pickle
+
+    calls = []
+
+    class Spy:
+        def __init__(self, ufunc):
+            self.ufunc = ufunc
+
+        def at(self, *args):
+            calls.append(args)
+            self.ufunc.at(*args)
+
+    class Summed(np.ndarray):
+        def sum(self, *args, **kwargs):
+            calls.append("sum")
+            return super().sum(*args, **kwargs)
+
+    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
+    monkeypatch.setattr(ints.subtract, "_ufunc", Spy(np.subtract))
+    a = pickle.loads(pickle.dumps(np.zeros(5, np.int64)))
+    assert a.dtype == np.int64 and a.dtype is not np.dtype(np.int64)  # what the test is for
+    ints.add.at(a, 2, 5)
+    ints.subtract.at(a, np.array([1], np.int64), np.array([3], np.int32))
+    ints.add.at(a, np.array([0, 4]), np.array([1, 2]))
+    assert calls == [] and a.tolist() == [1, -3, 5, 0, 2]
+    for dt in (np.int64, np.int32):
+        q = pickle.loads(pickle.dumps(np.arange(10, dtype=dt))).view(Summed)
+        assert q.dtype is not np.dtype(dt)
+        assert int_sum(q) == 45
+    assert calls == []
+
+
 def test_streams_of_two_names_and_an_hour_as_numpy():
     """``stream(seed, name, name, hour)`` (a warehouse's inspections) keys its two names
     once and reads the hours' tables in line: numpy's generator, hour by hour, past the
