@@ -186,7 +186,8 @@ class _Widening:
         element of a vector and a Python int (a unit counter, most calls with one SKU) is the
         one addition or subtraction ``ufunc.at`` would make, without its set-up."""
         sign = self._sign
-        if sign and a.dtype is _INT64:
+        adt = a.dtype
+        if sign and (adt is _INT64 or adt == _INT64):  # (equal: an unpickled array's dtype)
             tv = type(values)
             if tv is int:
                 ti = type(index)
@@ -203,7 +204,7 @@ class _Widening:
                 ):
                     return
         dt = getattr(values, "dtype", None)
-        if dt is not None and dt != a.dtype:
+        if dt is not None and dt != adt:
             widen = _WIDEN.get((dt, a.dtype))
             if widen is None:
                 widen = _WIDEN[dt, a.dtype] = _widens(dt, a.dtype)
@@ -254,6 +255,10 @@ class _Widening:
 _FEW_AT = 4  # up to this many values, _Widening.at adds them one by one on Python ints
 _INT64 = np.dtype(np.int64)
 _INT32 = np.dtype(np.int32)
+# the dtypes of arrays the short paths take, tested by identity first (the cheap test) and
+# then by equality: an array unpickled (a model's copy) has a dtype equal to numpy's, not
+# the same object, and would otherwise go the long way (to the same result, slower)
+_SUMMED = frozenset({_INT64, _INT32})
 _SIGNED = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
 _INDEX = _SIGNED | frozenset(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
 
@@ -267,7 +272,7 @@ def int_sum(q: np.ndarray) -> int:
     without numpy's reduction set-up); any other array as ``int(q.sum())``. The two differ
     only beyond int64, which no count of units reaches."""
     dt = q.dtype
-    if q.ndim == 1 and q.size <= _FEW_SUM and (dt is _INT64 or dt is _INT32):
+    if q.ndim == 1 and q.size <= _FEW_SUM and (dt is _INT64 or dt is _INT32 or dt in _SUMMED):
         return sum(q.tolist())
     return int(q.sum())
 

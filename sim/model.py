@@ -542,7 +542,9 @@ class ViralChainModel(mesa.Model):
         steps and events run in the order Mesa's loop runs them (time, then priority: the
         step is ``Priority.HIGH``, the model schedules everything else at the default
         priority), ``time`` and ``steps`` move as they would, and the next step's event is
-        scheduled as Mesa schedules it whenever the loop stops (``tests/test_quiet_supply.py``
+        scheduled as Mesa schedules it whenever the loop stops, an exception raised by an
+        event between two steps too (it is made then, with the id reserved for it, as Mesa
+        has it on its heap already: the step is not lost) (``tests/test_quiet_supply.py``
         and ``tests/test_supply_thirteenth.py`` compare both loops). Mesa's per-step log
         line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
         gen = self._default_schedule
@@ -588,7 +590,9 @@ class ViralChainModel(mesa.Model):
         """Run the events Mesa's loop would pop before the hourly step at time ``t`` (its
         event not made: see :meth:`_advance_time`); False if one of them stopped, paused or
         restarted the hourly step (Mesa cancels the step's event: the step does not run,
-        and the loop goes on as Mesa's; a restart scheduled its own event)."""
+        and the loop goes on as Mesa's; a restart scheduled its own event). If one of them
+        raises, the step's event is made and pushed (unless that event stopped, paused
+        or restarted the step), as Mesa's loop would leave it, before the exception goes on."""
         sid = -1  # the id of the step's event under Mesa, taken before the first event runs
         while heap:
             top = heap[0]
@@ -607,8 +611,21 @@ class ViralChainModel(mesa.Model):
                 sid = next(Event._ids)
             heappop(heap)
             self.time = top.time
-            top.execute()
-            if gen._current_event is not current or not gen._active or gen._paused:
+            try:
+                top.execute()
+            except BaseException:
+                if gen._current_event is current:  # (not stopped, paused or restarted)
+                    # Mesa's loop has the step's event on its heap already: make it, with
+                    # the id reserved for it (a fresh one is taken and dropped: ids are only
+                    # compared, a gap orders nothing differently), so the step is not lost
+                    step_event = Event(t, gen._execute_and_reschedule, priority=gen.priority)
+                    step_event.unique_id = sid
+                    heappush(heap, step_event)
+                    gen._current_event = step_event
+                raise
+            # Mesa's stop() and pause() drop the generator's current event (and a restart
+            # makes another): the one test of all three (tests/test_supply_thirteenth.py)
+            if gen._current_event is not current:
                 return False
         return True
 

@@ -77,9 +77,11 @@ _OWN_NAMES = frozenset(_COLUMNS) - _STATE_NAMES  # the columns ``accept`` must b
 # rather than over a slice of one (``col[i:i + 1] = v``, ≈ 0.5 µs more a column): the scalar
 # types, and the kinds of the one-value arrays, whose value is stored the same either way:
 # Python ints and integer arrays' values into integer columns (an out-of-range one refused,
-# where the slice of an array would wrap it: runs have none), Python bools and bool arrays'
-# into bool columns, Python floats, float64 scalars and float arrays' into float columns
-# (rounded alike into float32); any other value as before
+# for one order only: the slice of an array, of one order or several, would wrap it; runs
+# have none), Python bools and bool arrays' into bool columns, Python floats, float64
+# scalars and float arrays' into float columns (rounded alike into float32); any other value
+# as before. Only when every array given has one value: else the slice (of the first
+# array's length), which refuses arrays of other lengths as before
 _CELL_VALUES: dict[str, tuple[frozenset[type], str]] = {
     name: {
         "i": (frozenset({int}), "iu"),
@@ -176,7 +178,7 @@ class OrderBook:
             self._read_only = _read_only(self._cols)
         sl = slice(self.n, need)
         cols = self._cols
-        if k == 1:  # one order (most calls): each value written into its cell
+        if k == 1 and lengths.count(1) == len(lengths):  # one order (most calls): by cell
             at = self.n
             for name, (scalars, kinds) in _CELL_VALUES.items():
                 value = columns[name] if name in columns else _STATE_COLUMNS[name]

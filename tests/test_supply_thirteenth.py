@@ -84,6 +84,42 @@ def test_one_value_takes_the_short_path(monkeypatch):
     assert len(calls) == 1
 
 
+def test_unpickled_arrays_take_the_short_paths(monkeypatch):
+    """An array unpickled (a model's copy) has a dtype equal to ``np.dtype(np.int64)`` but
+    not the same object: ``ints.add.at`` / ``ints.subtract.at`` and ``int_sum`` still take
+    their short paths on it (identity alone sent it the long way, to the same result)."""
+    import pickle
+
+    calls = []
+
+    class Spy:
+        def __init__(self, ufunc):
+            self.ufunc = ufunc
+
+        def at(self, *args):
+            calls.append(args)
+            self.ufunc.at(*args)
+
+    class Summed(np.ndarray):
+        def sum(self, *args, **kwargs):
+            calls.append("sum")
+            return super().sum(*args, **kwargs)
+
+    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
+    monkeypatch.setattr(ints.subtract, "_ufunc", Spy(np.subtract))
+    a = pickle.loads(pickle.dumps(np.zeros(5, np.int64)))
+    assert a.dtype == np.int64 and a.dtype is not np.dtype(np.int64)  # what the test is for
+    ints.add.at(a, 2, 5)
+    ints.subtract.at(a, np.array([1], np.int64), np.array([3], np.int32))
+    ints.add.at(a, np.array([0, 4]), np.array([1, 2]))
+    assert calls == [] and a.tolist() == [1, -3, 5, 0, 2]
+    for dt in (np.int64, np.int32):
+        q = pickle.loads(pickle.dumps(np.arange(10, dtype=dt))).view(Summed)
+        assert q.dtype is not np.dtype(dt)
+        assert int_sum(q) == 45
+    assert calls == []
+
+
 def test_streams_of_two_names_and_an_hour_as_numpy():
     """``stream(seed, name, name, hour)`` (a warehouse's inspections) keys its two names
     once and reads the hours' tables in line: numpy's generator, hour by hour, past the
@@ -201,16 +237,34 @@ def _restart(m, at):
     at(m.time, "restarts the step", restart)
 
 
+def _high_only(m, at):
+    """Only one event of the step's priority at the next step's time (made before the step's
+    event under Mesa: it runs first), none due before it: no event id reserved."""
+    from mesa.time import Priority
+
+    at(m.time + 1, "high alone, made during the step", priority=Priority.HIGH)
+
+
 @pytest.mark.parametrize(
     "plan",
     [
         {3: [_chain], 4: [_chain], 9: [_chain], 12: [_chain]},
+        {3: [_high_only]},
         {6: [_pause], 2: [_chain]},
         {6: [_pause, _resume_later]},
         {5: [_stop], 2: [_chain]},
+        {7: [_stop]},
         {8: [_restart]},
     ],
-    ids=["chained events", "pause", "pause and resume", "stop", "restart"],
+    ids=[
+        "chained events",
+        "high alone",
+        "pause",
+        "pause and resume",
+        "stop",
+        "stop between steps",
+        "restart",
+    ],
 )
 def test_events_between_steps_run_where_mesas_loop_runs_them(plan):
     """The events the short loop runs between two steps (and the events they schedule, of
@@ -223,6 +277,69 @@ def test_events_between_steps_run_where_mesas_loop_runs_them(plan):
     slow = _probe_run(_mesa_loop_model(), plan)
     assert fast == slow
     assert any(r[2] != "step" for r in fast[0])
+
+
+def _raising_run(cls, then=None):
+    """exc.py of the review: an event due before step 6 raises (caught), then the run goes
+    on for two chunks of ten hours; the event before it made one of the step's priority at
+    the step's time (after the step's event under Mesa: it runs after step 6). Returns when
+    it raised and when that one ran, then the loop's state."""
+    from mesa.time import Priority
+
+    import sim
+
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=72"])
+    m = cls(cfg, 4)
+    step = m._user_step
+    keep: list = []
+    ran: list = []
+
+    def boom():
+        if then is not None:
+            getattr(m._default_schedule, then)()
+        raise RuntimeError("boom")
+
+    def high():
+        ran.append((m.time, m.steps))
+
+    def spawn():
+        m.schedule_event(high, at=m.time + 1, priority=Priority.HIGH)
+
+    def stepping():
+        step()
+        if m.steps == 5:
+            keep.extend((boom, high, spawn))  # Mesa holds weak references
+            m.schedule_event(spawn, at=m.time)  # due before the next step
+            m.schedule_event(boom, at=m.time)
+
+    m._user_step = stepping
+    with pytest.raises(RuntimeError, match="boom"):
+        m.run_for(10)
+    out: list[tuple] = [(m.time, m.steps), ran]
+    for _ in range(2):
+        m.run_for(10)
+        gen = m._default_schedule
+        heap = sorted((e.time, e.priority) for e in m._event_list._events if not e._canceled)
+        out.append((m.time, m.steps, gen._active, gen.next_scheduled_time, heap))
+    return out
+
+
+@pytest.mark.parametrize("then", [None, "pause", "stop"])
+def test_an_event_raising_between_steps_keeps_the_next_step(then):
+    """An event between two steps that raises leaves the next step's event on the heap, as
+    Mesa's loop does (it is scheduled before that event runs): the run goes on after the
+    exception with the same steps and the same next step; none if the event paused or
+    stopped the step before raising (Mesa's is cancelled)."""
+    from sim.model import ViralChainModel
+
+    fast = _raising_run(ViralChainModel, then)
+    slow = _raising_run(_mesa_loop_model(), then)
+    assert fast == slow
+    if then is None:
+        assert fast[0] == (5.0, 5) and fast[1] == [(6.0, 6)]
+        assert fast[2][:2] == (15.0, 15) and fast[2][3] == 16.0
+    else:
+        assert fast[2][:2] == (15.0, 5) and fast[2][3] is None
 
 
 def test_events_between_steps_make_no_step_event(monkeypatch):
@@ -337,3 +454,45 @@ def test_one_order_of_other_values_is_written_as_before():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "invalid value in cast"
         book.accept(**order)
     assert book.kol[0] == np.iinfo(np.int32).min
+
+
+@pytest.mark.parametrize("length", [0, 2])
+def test_one_order_with_an_array_of_another_length_is_refused(length, monkeypatch):
+    """mis.py of the review: the first array given has one value, another has ``length``
+    (a caller's bug): refused as the slice of one refuses it (numpy's ValueError), not
+    stored from its first value; nothing accepted."""
+    from sim import orders
+    from sim.orders import OrderBook
+
+    order = _one_order(np.random.default_rng(5))
+    order["consumer"] = np.array([7], np.int64)  # the first column, an array of one
+    order["region"] = np.arange(1, 1 + length, dtype=np.int16)
+    for cells in (orders._CELL_VALUES, {k: (frozenset(), "") for k in orders._COLUMNS}):
+        monkeypatch.setattr(orders, "_CELL_VALUES", cells)
+        book = OrderBook(16)
+        with pytest.raises(ValueError):
+            book.accept(**order)
+        assert book.n == 0
+
+
+def test_a_stopped_or_paused_step_has_no_current_event():
+    """What lets the short loop test only ``gen._current_event is not current`` after an
+    event between two steps (and before making the step's event when one raises): Mesa's
+    ``stop()`` and ``pause()`` of the hourly step drop its current event, in either order,
+    and ``resume()`` / ``start()`` make another; so a stopped or paused step never has the
+    event the loop holds (the pause and stop plans above give Mesa's loop's results)."""
+    import sim
+    from sim.model import ViralChainModel
+
+    cfg = sim.compose(None, ["market.n_consumers=2000", "run.horizon_hours=72"])
+    m = ViralChainModel(cfg, 4)
+    gen = m._default_schedule
+    seen = [gen._current_event]
+    for verbs in (("pause",), ("stop",), ("pause", "stop"), ("stop", "pause")):
+        for verb in verbs:
+            getattr(gen, verb)()
+            assert (not gen._active or gen._paused) and gen._current_event is None, verbs
+        gen.resume() if gen._active else gen.start()
+        assert gen._active and not gen._paused
+        assert gen._current_event is not None and all(gen._current_event is not e for e in seen)
+        seen.append(gen._current_event)
