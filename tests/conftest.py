@@ -127,3 +127,29 @@ def decided_hour(m, hour: int, fresh: list, g) -> tuple:
         wish_books(m),
         g.bit_generator.state,
     )
+
+
+class AtSpy:
+    """A ufunc's stand-in that records each ``at`` call in ``calls`` and does it with
+    ``ufunc``: set in place of ``ints.add._ufunc`` (monkeypatch) to see whether the books'
+    short paths were taken (no call) or numpy's ``ufunc.at`` (a call)."""
+
+    def __init__(self, ufunc, calls: list):
+        self.ufunc, self.calls = ufunc, calls
+
+    def at(self, *args):
+        self.calls.append(args)
+        self.ufunc.at(*args)
+
+
+def ab(*args: str, out: Path, env: dict | None = None, timeout: int = 600):
+    """``python -m benchmarks.ab ARGS --out OUT`` from the project root (``env``: the whole
+    environment of the command, or this one's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )

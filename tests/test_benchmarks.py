@@ -9,13 +9,12 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks.profiler import PHASES, PhaseProfiler
 from benchmarks.suite import BENCHMARKS, Row
-from tests.conftest import ROOT, python
+from tests.conftest import ROOT, ab, python
 
 
 def _bench(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -154,20 +153,9 @@ def test_profiler_wraps_the_actors_methods_including_inherited_ones():
     assert proc.returncode == 0, proc.stderr
 
 
-def _ab(*args: str, out: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m benchmarks.ab ARGS --out OUT`` from the project root."""
-    return subprocess.run(
-        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def test_before_and_after_side_by_side(tmp_path):
     out = tmp_path / "ab.json"
-    proc = _ab("--before", "HEAD", "--only", "quiet", "--rounds", "1", "--quick", out=out)
+    proc = ab("--before", "HEAD", "--only", "quiet", "--rounds", "1", "--quick", out=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [r["measure"] for r in report["rows"]] == ["quiet hour, median step", "sim.run, CPU"]
@@ -178,7 +166,7 @@ def test_before_and_after_side_by_side(tmp_path):
 
 def test_before_and_after_of_the_command_with_and_without_the_compose_cache(tmp_path):
     out = tmp_path / "ab.json"
-    proc = _ab("--before", "HEAD", "--only", "cli,cli_cold", "--rounds", "1", "--quick", out=out)
+    proc = ab("--before", "HEAD", "--only", "cli,cli_cold", "--rounds", "1", "--quick", out=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert [(r["task"], r["measure"]) for r in report["rows"]] == [
@@ -198,7 +186,7 @@ def test_before_and_after_of_the_command_with_and_without_the_compose_cache(tmp_
     ],
 )
 def test_before_and_after_bad_input(args, needle, tmp_path):
-    proc = _ab(*args, out=tmp_path / "x.json", timeout=120)
+    proc = ab(*args, out=tmp_path / "x.json", timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "x.json").exists()

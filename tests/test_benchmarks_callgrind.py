@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from benchmarks import ab_callgrind as cg
 from benchmarks.ab import export
 from benchmarks.suite import ROOT
+from tests.conftest import ab
 
 LACKING = cg.missing()
 # under valgrind: ≈ 1.5 minutes for the four tests on a quiet machine, 5 at load 4
@@ -47,17 +47,6 @@ def run(*args, **kwargs):  # noqa: F811
     sum(range(200_000))
     return _run(*args, **kwargs)
 """
-
-
-def _ab(*args: str, out: Path, env: dict | None = None, timeout: int = 900):
-    return subprocess.run(
-        [sys.executable, "-m", "benchmarks.ab", *args, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +120,7 @@ def test_before_and_after_in_instructions(tmp_path):
     """The command: a table of instructions and the functions that changed, the JSON."""
     out = tmp_path / "ab.json"
     args = ["--before", "HEAD", "--callgrind", "--only", "workshop", "--quick", "--top", "3"]
-    proc = _ab(*args, out=out)
+    proc = ab(*args, out=out, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["mode"] == "callgrind" and report["env"]["OMP_NUM_THREADS"] == "1"
@@ -152,7 +141,7 @@ def test_without_valgrind_it_says_what_is_missing(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
     out = tmp_path / "ab.json"
-    proc = _ab("--before", "HEAD", "--callgrind", out=out, env={"PATH": str(empty)}, timeout=120)
+    proc = ab("--before", "HEAD", "--callgrind", out=out, env={"PATH": str(empty)}, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert "--callgrind needs valgrind: valgrind and callgrind_annotate not found" in proc.stderr
@@ -170,7 +159,7 @@ def test_without_valgrind_it_says_what_is_missing(tmp_path):
     ],
 )
 def test_bad_input_with_callgrind(args, needle, tmp_path):
-    proc = _ab("--before", "HEAD", "--callgrind", *args, out=tmp_path / "x.json", timeout=120)
+    proc = ab("--before", "HEAD", "--callgrind", *args, out=tmp_path / "x.json", timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "x.json").exists()

@@ -13,6 +13,7 @@ import sim
 import sim.holdings as holdings
 from sim.holdings import ints
 from sim.model import ViralChainModel
+from tests.conftest import AtSpy
 
 SIGNED = (np.int8, np.int16, np.int32, np.int64)
 INDEX = (np.int16, np.int32, np.int64, np.uint32, np.intp)
@@ -82,15 +83,7 @@ def test_few_values_take_the_short_path(monkeypatch):
     """The books' forms of a few values never reach ``ufunc.at`` (the short path is taken)."""
     calls = []
 
-    class Spy:
-        def __init__(self, ufunc):
-            self.ufunc = ufunc
-
-        def at(self, *args):
-            calls.append(args)
-            self.ufunc.at(*args)
-
-    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
+    monkeypatch.setattr(ints.add, "_ufunc", AtSpy(np.add, calls))
     a, m = np.zeros(5, np.int64), np.zeros((5, 3), np.int64)
     ints.add.at(a, np.array([1, 1, 4], np.int32), np.array([2, 3, 4], np.int32))
     ints.add.at(m, (np.array([0, 4], np.int32), np.array([2, 2], np.int16)), np.array([1, 5]))

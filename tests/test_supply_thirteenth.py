@@ -8,6 +8,7 @@ import pytest
 
 import sim.holdings as holdings
 from sim.holdings import int_sum, ints
+from tests.conftest import AtSpy
 
 DTYPES = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64, np.bool_)
 
@@ -62,16 +63,8 @@ def test_one_value_takes_the_short_path(monkeypatch):
     numpy ``int64`` position) never reaches ``ufunc.at``."""
     calls = []
 
-    class Spy:
-        def __init__(self, ufunc):
-            self.ufunc = ufunc
-
-        def at(self, *args):
-            calls.append(args)
-            self.ufunc.at(*args)
-
-    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
-    monkeypatch.setattr(ints.subtract, "_ufunc", Spy(np.subtract))
+    monkeypatch.setattr(ints.add, "_ufunc", AtSpy(np.add, calls))
+    monkeypatch.setattr(ints.subtract, "_ufunc", AtSpy(np.subtract, calls))
     a = np.zeros(5, np.int64)
     ints.add.at(a, np.array([1], np.int32), np.array([2], np.int32))
     ints.add.at(a, np.array([4], np.int64), np.array([3], np.int64))
@@ -92,21 +85,13 @@ def test_unpickled_arrays_take_the_short_paths(monkeypatch):
 
     calls = []
 
-    class Spy:
-        def __init__(self, ufunc):
-            self.ufunc = ufunc
-
-        def at(self, *args):
-            calls.append(args)
-            self.ufunc.at(*args)
-
     class Summed(np.ndarray):
         def sum(self, *args, **kwargs):
             calls.append("sum")
             return super().sum(*args, **kwargs)
 
-    monkeypatch.setattr(ints.add, "_ufunc", Spy(np.add))
-    monkeypatch.setattr(ints.subtract, "_ufunc", Spy(np.subtract))
+    monkeypatch.setattr(ints.add, "_ufunc", AtSpy(np.add, calls))
+    monkeypatch.setattr(ints.subtract, "_ufunc", AtSpy(np.subtract, calls))
     a = pickle.loads(pickle.dumps(np.zeros(5, np.int64)))
     assert a.dtype == np.int64 and a.dtype is not np.dtype(np.int64)  # what the test is for
     ints.add.at(a, 2, 5)
