@@ -455,9 +455,8 @@ class SocialGraph:
         lo, hi, cum_lo, cum_hi = _scope_columns(table.take(scope_of, axis=0))
         point = cum_lo + u_point * (cum_hi - cum_lo)
         # the position, clipped to the scope (np.clip's result by maximum then minimum, without
-        # np.clip's Python layer);
-        # a point past the total lands on the scope's last position with or without
-        # _locate's clamp at n (hi - 1 < n): left out
+        # np.clip's Python layer); _locate's clamp at n is left out: a point past the total
+        # lands on the scope's last position either way (hi - 1 < n)
         pos = self._locate(point, clamp=False)
         np.minimum(np.maximum(pos, lo, out=pos), hi - 1, out=pos)
         found = self.order[pos].astype(np.int64)  # each edge's target, unless a self-loop

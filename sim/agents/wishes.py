@@ -469,7 +469,7 @@ class WishDecisions(HourTables):
             else:
                 regions = self.region.take(flat)[every]
             counts = _region_counts(regions, m.ledger.n_regions)
-            m.ledger.add_sku_region_flow("views", 0, _arange(len(counts)), counts)
+            m.ledger.add_sku_region_flow("views", 0, _iota(len(counts), np.int64), counts)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
         unsigned = min(firsts) >= 0.0
@@ -799,14 +799,6 @@ def _trues(n: int) -> np.ndarray:
     """``np.ones(n, dtype=bool)`` without its Python wrapper (an empty array filled)."""
     out = np.empty(n, dtype=bool)
     out.fill(True)
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def _arange(n: int) -> np.ndarray:
-    """``np.arange(n)``, made once (read only)."""
-    out = np.arange(n)
-    out.flags.writeable = False
     return out
 
 
