@@ -212,6 +212,13 @@ def graph_task(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _flowed(ledger: Any) -> bool:
+    """Whether the hour the ledger holds had any flow (a view, wish, sale, loss or return):
+    the rule that tells a quiet hour (``quiet`` and ``callgrind`` tasks), read just before
+    the ledger forgets the hour."""
+    return any(a.any() for a in ledger.hour.values())
+
+
 def quiet_task(task: dict[str, Any]) -> dict[str, Any]:
     """What an hour costs when nothing flows: every step timed alone, hours without any
     flow (no view, wish, sale, loss or return in the ledger) told apart from the others (the
@@ -245,7 +252,7 @@ def quiet_task(task: dict[str, Any]) -> dict[str, Any]:
 
     def peek_then_reset() -> None:
         t = time.perf_counter()
-        model._flowed = any(a.any() for a in model.ledger.hour.values())
+        model._flowed = _flowed(model.ledger)
         peek_s[0] = time.perf_counter() - t
         reset()
 
@@ -321,7 +328,7 @@ def _quiet_hours(cfg: Any, seed: int) -> list[bool]:
     quiet: list[bool] = []
 
     def peek_then_reset() -> None:
-        quiet.append(not any(a.any() for a in model.ledger.hour.values()))
+        quiet.append(not _flowed(model.ledger))
         reset()
 
     model.ledger.reset_hour = peek_then_reset
