@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,12 +241,20 @@ def compare(
     }
     trees = {"before": before, "after": after}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(rounds):
-            for name in names:
-                for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
-                    res[name][side].append(measure(name, trees[side], quick, Path(tmp)))
-                    log(f"round {r + 1}/{rounds}: {name} {side} done")
+        for r, name, side in alternating(names, rounds):
+            res[name][side].append(measure(name, trees[side], quick, Path(tmp)))
+            log(f"round {r + 1}/{rounds}: {name} {side} done")
     return res
+
+
+def alternating(names: list[str], rounds: int) -> Iterator[tuple[int, str, str]]:
+    """The order of the measurements (round, task, side): every task in turn each round,
+    before then after in even rounds, after then before in odd ones (A-B, B-A), so that a
+    drift of the shared machine falls on both sides alike."""
+    for r in range(rounds):
+        for name in names:
+            for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
+                yield r, name, side
 
 
 def table(res: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

@@ -45,7 +45,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ab import _overrides
+from benchmarks.ab import _overrides, alternating
 from benchmarks.suite import ROOT
 
 # the tasks this mode counts: those whose figure is sim.run (and the quiet hour)
@@ -256,15 +256,13 @@ def compare(
         n: {"before": [], "after": []} for n in names
     }
     trees = {"before": before, "after": after}
-    for r in range(rounds):
-        for name in names:
-            for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
-                m = measure(name, trees[side], quick, helper, work, f"{name}-{side}-{r}")
-                res[name][side].append(m)
-                log(
-                    f"round {r + 1}/{rounds}: {name} {side}: sim.run {m['run_ir']:,} "
-                    f"instructions ({m['valgrind_s']:.0f} s under valgrind)"
-                )
+    for r, name, side in alternating(names, rounds):
+        m = measure(name, trees[side], quick, helper, work, f"{name}-{side}-{r}")
+        res[name][side].append(m)
+        log(
+            f"round {r + 1}/{rounds}: {name} {side}: sim.run {m['run_ir']:,} "
+            f"instructions ({m['valgrind_s']:.0f} s under valgrind)"
+        )
     return res
 
 

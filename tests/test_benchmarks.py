@@ -220,3 +220,20 @@ def test_both_sides_are_compiled_before_they_are_timed(tmp_path):
         sources = {p.stem for p in (tree / package).glob("*.py")}
         cached = {p.name.split(".")[0] for p in (tree / package).glob("__pycache__/*.pyc")}
         assert sources and sources <= cached, (package, sources - cached)
+
+
+def test_the_sides_alternate_a_b_then_b_a():
+    """Each round runs every task on both sides, before first in even rounds and after first
+    in odd ones (the timed and the counted modes share this order)."""
+    from benchmarks.ab import alternating
+
+    assert list(alternating(["q", "f"], 2)) == [
+        (0, "q", "before"),
+        (0, "q", "after"),
+        (0, "f", "before"),
+        (0, "f", "after"),
+        (1, "q", "after"),
+        (1, "q", "before"),
+        (1, "f", "after"),
+        (1, "f", "before"),
+    ]
