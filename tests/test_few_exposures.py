@@ -300,6 +300,9 @@ def test_few_distinct_exposures_decide_as_the_numpy_way(base_model, seed):
     assert calls == ([1] if on_sale.any() else [])
 
 
+@pytest.mark.filterwarnings(
+    "ignore:invalid value encountered in multiply:RuntimeWarning"
+)  # NaN and infinite sensitivities on purpose: inf·0 is NaN, as the test wants
 @pytest.mark.parametrize("seed", range(24))
 def test_few_exposures_at_the_reference_price_with_a_sensitivity_not_finite(base_model, seed):
     """At a price ratio of exactly 1 every argument ``-s·(ratio - 1)`` of the price factor's

@@ -78,6 +78,9 @@ def _exposures(seed: int):
     return cons, channels, kols
 
 
+@pytest.mark.filterwarnings(
+    "ignore:invalid value encountered in multiply:RuntimeWarning"
+)  # NaN and infinite sensitivities on purpose: inf·0 is NaN, as the test wants
 @pytest.mark.parametrize("seed", range(60))
 def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
     world = _world(base_model, seed)
@@ -97,6 +100,9 @@ def test_the_price_factor_at_the_reference_price(base_model, seed, monkeypatch):
         assert short.population._finite_sensitivity() == finite
 
 
+@pytest.mark.filterwarnings(
+    "ignore:invalid value encountered in multiply:RuntimeWarning"
+)  # NaN and infinite sensitivities on purpose: inf·0 is NaN, as the test wants
 @pytest.mark.parametrize("seed", range(30))
 def test_an_hour_at_the_reference_price_decides_as_the_general_way(base_model, seed, monkeypatch):
     """Through ``_wishes`` (the hour's batches coded, ``_one_product_rows``)."""
