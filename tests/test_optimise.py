@@ -99,6 +99,7 @@ def test_optuna_is_told_the_mean_over_replications(study):
         assert (cover.low, cover.high, trigger.low, trigger.high) == (0.125, 4, 1, 48)
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # the two options
 def test_the_study_uses_multivariate_tpe_with_a_constant_liar(study):
     """The sampler the study chooses (scenarios/hydra/sweeper/sampler/tpe_joint.yaml) is
     what Optuna gets: multivariate TPE, constant liar, 5 random start-up trials, seeded."""
