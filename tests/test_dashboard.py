@@ -419,8 +419,12 @@ def test_dashboard_in_chromium_at_1280x720(tmp_path):
             # the side panel (scenario, levers) opens from the ☰ button, legible too, and the
             # page makes room for it instead of running off the screen
             driver.find_element(By.CSS_SELECTOR, ".v-app-bar-nav-icon").click()
-            bd.wait_until(driver, "document.querySelector('.v-navigation-drawer--active')")
-            time.sleep(0.5)  # the drawer slides in
+            # the drawer slides in from the left: read it once it is whole on the screen
+            bd.wait_until(
+                driver,
+                "(d => d && d.getBoundingClientRect().left >= 0)"
+                "(document.querySelector('.v-navigation-drawer--active'))",
+            )
             drawer = bd.fonts(driver, ".v-navigation-drawer")
             assert any(t["text"] == "Levers" for t in drawer)
             assert not [t for t in drawer if t["px"] < MIN_FONT_PX], drawer
