@@ -473,7 +473,6 @@ def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[in
     :func:`_bounded` makes them, in one loop that reads each value as it is drawn)."""
     word, state = _words(rng)
     out: list[int] = []
-    append = out.append
     for v, c in zip(pool, counts, strict=True):
         b = len(v)
         if b == 1:  # no draw
@@ -481,14 +480,13 @@ def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[in
         elif b < 1 or b > _WORD:  # refused, or numpy's 64-bit (or whole-word) draws
             out += [v.item(i) for i in _bounded(rng, [b] * c)]
         else:
-            item = v.item
             for _ in range(c):
                 m = word(state) * b
                 if m & _WORD < b:
                     threshold = (_WORD + 1 - b) % b
                     while m & _WORD < threshold:
                         m = word(state) * b
-                append(item(m >> 32))
+                out.append(v.item(m >> 32))
     return out
 
 

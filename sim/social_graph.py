@@ -284,9 +284,7 @@ class SocialGraph:
         counted, and the count stops at ``n`` (the last value read again past it)."""
         guide, scale, _ = self._whole_guide
         n = self.n
-        # the bucket: the product (exact: a power of two) cast to int64 by the call itself, as
-        # astype casts it (truncation: the floor of a point >= 0), without a second array
-        b = np.multiply(point, scale, out=np.empty(len(point), np.int64), casting="unsafe")
+        b = np.multiply(point, scale).astype(np.int64)  # exact (a power of two); floor (>= 0)
         # the values at most the bucket's lower bound (past the guide: its last, n + 1)
         lo = guide.take(b, mode="clip")
         pos = np.subtract(lo, 1, dtype=np.int64)
@@ -622,9 +620,7 @@ class SocialGraph:
         Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`)."""
         if len(nodes) <= _FEW_SLOTS:
             return np.array(self.neighbour_slot_list(nodes.tolist(), rng), dtype=np.int64)
-        # the product cast to int64 by the call itself (as astype casts it: truncated)
-        slots = np.empty(len(nodes), dtype=np.int64)
-        return np.multiply(rng.random(len(nodes)), self.degree[nodes], out=slots, casting="unsafe")
+        return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)
 
     def neighbour_slot_list(self, nodes: list[int], rng: np.random.Generator) -> list[int]:
         """``neighbour_slots(np.array(nodes), rng).tolist()``. Up to :data:`_SLOT_LIST`
