@@ -29,7 +29,6 @@ lists all edges (CSR) for tests and analysis.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 import os
@@ -107,7 +106,7 @@ _SEARCH = 512  # up to this many points, the stored value before each is a binar
 _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum call
 _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _SLOT_LIST = 64  # up to this many nodes given as a list, their edges are drawn in Python
-_FEW_DOUBLES = 4  # up to this many, the doubles are drawn one by one (else in one call)
+_FEW_DOUBLES = 2  # up to this many, the doubles are drawn one by one (else in one call)
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
 _FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
 _SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
@@ -632,10 +631,11 @@ class SocialGraph:
             at = np.array(nodes, dtype=np.int64)
             return (rng.random(len(at)) * self.degree[at]).astype(np.int64).tolist()
         degree = self._degrees
-        if len(nodes) > _FEW_DOUBLES:  # the doubles of one call (fewer instructions from 5)
+        if len(nodes) > _FEW_DOUBLES:  # the doubles of one call (0.7 µs, 0.25 µs a double)
             doubles = rng.random(len(nodes)).tolist()
             return [int(d * degree[i]) for d, i in zip(doubles, nodes, strict=True)]
-        double, state = _doubles(rng)
+        words = rng.bit_generator.ctypes
+        double, state = words.next_double, words.state
         return [int(double(state) * degree[i]) for i in nodes]
 
     def reach(
@@ -664,28 +664,6 @@ class SocialGraph:
             j = np.arange(e1 - e0) - (indptr[src] - e0)
             indices[e0:e1] = self.edge_targets(src, j)
         return indptr, indices
-
-
-# per bit generator class: its next_double (one C function for every instance of the class)
-# as a ctypes function that keeps the GIL while it runs (the generator's ctypes interface
-# releases and takes it back at each call: ≈ 500 of a call's ≈ 2,500 instructions)
-_HELD_DOUBLES: dict[type, Callable[[ctypes.c_void_p], float]] = {}
-
-
-def _doubles(
-    rng: np.random.Generator,
-) -> tuple[Callable[[ctypes.c_void_p], float], ctypes.c_void_p]:
-    """``(next_double, state)`` of ``rng``'s bit generator, called as ``next_double(state)``:
-    the generator's own function and state (the doubles of ``rng.random``, in order),
-    without the GIL's release."""
-    bits = rng.bit_generator
-    words = bits.ctypes
-    double = _HELD_DOUBLES.get(type(bits))
-    if double is None:
-        address = ctypes.cast(words.next_double, ctypes.c_void_p).value
-        double = ctypes.PYFUNCTYPE(ctypes.c_double, ctypes.c_void_p)(address)
-        _HELD_DOUBLES[type(bits)] = double
-    return double, words.state
 
 
 def _scope_columns(rows: np.ndarray) -> tuple[np.ndarray, ...]:
