@@ -72,6 +72,11 @@ def test_one_held_function_a_class_that_keeps_the_gil():
     other, _ = content._words(np.random.Generator(np.random.MT19937(3)))
     assert first is again is content._HELD_WORDS[np.random.PCG64]
     assert other is content._HELD_WORDS[np.random.MT19937] and other is not first
+    # every instance of a class has the same C function (what the cache by class relies on)
+    for seed in range(4):
+        bits = stream(seed, "words", "address").bit_generator
+        address = ctypes.cast(bits.ctypes.next_uint32, ctypes.c_void_p).value
+        assert address == ctypes.cast(first, ctypes.c_void_p).value
     for word in (first, other):
         assert word._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # the GIL kept (PYFUNCTYPE)
         assert word.restype is ctypes.c_uint32
