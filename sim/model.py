@@ -143,6 +143,7 @@ class ViralChainModel(mesa.Model):
         self._made_key = b""
         self._held_units: Sums | None = None  # the units per brand, from the holdings
         self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
+        self._warehouses_settled: bytes | None = None  # the warehouses idle (_settle_warehouses)
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -160,6 +161,7 @@ class ViralChainModel(mesa.Model):
         self._wc_books = None
         self._held_units = None
         self._stock_value_key = b""
+        self._warehouses_settled = None
 
     # ------------------------------------------------------------------ the timeline
     def schedule_timeline(self) -> None:
@@ -328,8 +330,30 @@ class ViralChainModel(mesa.Model):
         # plain loops over the lists built with the world (the order of creation, as
         # AgentSet.do would): a few microseconds less per call, every hour
         warehouses, factories = self.warehouses, self.factories
-        for w in warehouses:  # pick, inspect returns, holding cost
-            w.work_hour(h)
+        # every stock as at the end of the last hour's warehouse work, when none had orders
+        # to pick or returns waiting and each one's holding cost was worked out from its
+        # stocks (_settle_warehouses), and still no order to pick: Warehouse.work_hour's
+        # idle hour, in line (the credits at zero, the same holding cost added)
+        idle = self._warehouses_settled
+        if idle is not None:
+            idle = idle == self.holdings.buffer.tobytes()
+            if idle:
+                for w in warehouses:
+                    queue = w.pick_queue
+                    if len(queue._buf) != queue._head:  # len(queue), in line
+                        idle = False
+                        break
+        if idle:
+            for w in warehouses:
+                w._pick_credit = 0.0
+                w._returns_credit = 0.0
+                if w._holding_per_hour:  # (its holding array kept: _settle_warehouses)
+                    holding, b = w._holding, w.brand
+                    holding[b] = holding.item(b) + w._holding_per_hour  # as work_hour adds it
+        else:
+            for w in warehouses:  # pick, inspect returns, holding cost
+                w.work_hour(h)
+            self._warehouses_settled = self._settle_warehouses()
         for f in factories:
             # an idle factory (no queue, no modules to build) would only keep its credits
             # at zero, where its last hour left them (Factory.produce): not called then; a
@@ -352,6 +376,25 @@ class ViralChainModel(mesa.Model):
         self.ledger.reset_hour()
         self.hour_flows.clear()  # the warehouses' and factories' hourly counters, in one fill
         self.hour = h + 1
+
+    def _settle_warehouses(self) -> bytes | None:
+        """The holdings' bytes after the warehouses' work of an hour if every warehouse is
+        idle (no order to pick, no returns waiting) and keeps the holding cost of the stocks
+        it holds now (its key, and the ledger's array when the cost is not zero), else
+        None: while the stocks keep these bytes and no order comes to pick, each hour's
+        work_hour only sets the two credits to zero and adds the same holding cost
+        (:meth:`step`; tests/test_supply_fourteenth.py)."""
+        for w in self.warehouses:
+            queue = w.pick_queue
+            waiting = w.returns_waiting.tobytes()
+            if (
+                len(queue._buf) != queue._head
+                or waiting != w._none_waiting
+                or w._holding_key != w.on_hand.tobytes() + waiting
+                or (w._holding_per_hour and w._holding is None)
+            ):
+                return None
+        return self.holdings.buffer.tobytes()
 
     def _track_working_capital(self) -> None:
         """Stock and work in progress at cost, minus what buyers prepaid for open orders.

@@ -1,0 +1,226 @@
+"""The quiet hour's supply side, thirteenth pass of issue 21 (branch ``supply14``): each
+shortcut held equal to the long way on whole runs.
+
+* ``Sensing.track_stockouts`` of a SKU whose stocks (the holdings' bytes) and recorded hours
+  are those of its last long read: only the hours out of stock move
+  (``sim.agents.brand_sensing._SETTLED_BYTES`` set below zero: always the long way);
+* the warehouses' idle hour in the model's step, while the holdings keep the bytes they had
+  after an hour in which every warehouse was idle (``ViralChainModel._settle_warehouses``
+  made to answer None: always ``Warehouse.work_hour``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.brand_sensing as brand_sensing
+from sim.agents.brand_sensing import Sensing
+from sim.agents.warehouse import Warehouse
+from sim.model import ViralChainModel
+
+
+def _books(m: ViralChainModel) -> list[bytes]:
+    led = m.ledger
+    out = [led.units[f].tobytes() for f in led.UNIT_FIELDS]
+    out += [led.money[f].tobytes() for f in led.MONEY_FIELDS]
+    out += [m.working_capital.tobytes(), m.peak_working_capital.tobytes()]
+    out.append(m.recorder.data.tobytes())
+    book = m.orders
+    out += [book._cols[c][: book.n].tobytes() for c in book._cols]
+    out.append(m.holdings.key())
+    for w in m.warehouses:
+        out.append(repr((w._pick_credit, w._returns_credit, w._holding_per_hour)).encode())
+        out.append(w.pick_queue.items().tobytes())
+    for b in m.brands:
+        s = b.sensing
+        out += [
+            s.stockout_hours.tobytes(),
+            s.signal_hour.tobytes(),
+            s.response_hour.tobytes(),
+            s._stockout_since.tobytes(),
+            s._wh_stockout.tobytes(),
+            s.hourly_demand.tobytes(),
+        ]
+        out.append(b.selling.backlog_units.tobytes())
+    out.append(repr(list(m.events)).encode())
+    return out
+
+
+WORLDS = [
+    (None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"]),
+    (None, ["setup=rigid", "market.n_consumers=3000"]),
+    ("seasonal_hotspot", ["setup=flexible"]),
+    ("creative_presale", []),
+    ("creative_presale", ["policy/rush=threshold", "policy/safety_stock=dynamic"]),
+    ("test_and_learn", ["setup=flexible"]),
+    ("head_kol_livestream", ["setup=flexible", "policy/sourcing=dual_index"]),
+    ("two_brands", ["setup=flexible"]),
+]
+
+
+def _run(cfg, long: bool, monkeypatch, seen: dict[str, int]) -> list[bytes]:
+    """One run, the shortcuts on or off; ``seen`` counts the hours each shortcut was taken
+    (read from the same conditions, before the call)."""
+    with monkeypatch.context() as mp:
+        if long:
+            mp.setattr(brand_sensing, "_SETTLED_BYTES", -1)
+            mp.setattr(ViralChainModel, "_settle_warehouses", lambda self: None)
+        track, work = Sensing.track_stockouts, Warehouse.work_hour
+        calls = {"work_hour": 0, "steps": 0}
+
+        def tracked(self: Sensing, sku: int, hour: int) -> int:
+            settled = self._settled.get(sku)
+            if (
+                settled is not None
+                and settled[0] == self.model.holdings.buffer.tobytes()
+                and settled[1] == self._recorded
+            ):
+                seen["settled stock-outs"] = seen.get("settled stock-outs", 0) + 1
+                if settled[2] <= 0:
+                    seen["settled, out of stock"] = seen.get("settled, out of stock", 0) + 1
+            return track(self, sku, hour)
+
+        def worked(self: Warehouse, hour: int) -> None:
+            calls["work_hour"] += 1
+            work(self, hour)
+
+        mp.setattr(Sensing, "track_stockouts", tracked)
+        mp.setattr(Warehouse, "work_hour", worked)
+        m = ViralChainModel(cfg, 3)
+        m.run()
+        idle = m.horizon_hours * len(m.warehouses) - calls["work_hour"]
+        seen["idle warehouse hours"] = seen.get("idle warehouse hours", 0) + idle
+        return _books(m)
+
+
+@pytest.mark.parametrize(("story", "extra"), WORLDS)
+def test_quiet_supply_shortcuts_as_the_long_way(story, extra, monkeypatch):
+    """Whole runs, books, stock-out states and events byte for byte, the shortcuts against
+    the long way; both shortcuts taken in every world (the long way takes none)."""
+    cfg = sim.compose(story, extra)
+    seen: dict[str, int] = {}
+    short = _run(cfg, False, monkeypatch, seen)
+    assert seen["settled stock-outs"] > 0 and seen["idle warehouse hours"] > 0
+    long_seen: dict[str, int] = {}
+    long = _run(cfg, True, monkeypatch, long_seen)
+    assert "settled stock-outs" not in long_seen and long_seen["idle warehouse hours"] == 0
+    assert short == long
+
+
+def test_the_worlds_reach_hours_out_of_stock_settled(monkeypatch):
+    """Some world keeps a SKU out of stock through settled hours (the count moves there)."""
+    seen: dict[str, int] = {}
+    for story, extra in WORLDS[2:4]:
+        _run(sim.compose(story, extra), False, monkeypatch, seen)
+    assert seen.get("settled, out of stock", 0) > 0
+
+
+def test_a_large_holdings_buffer_is_not_keyed(monkeypatch):
+    """Above ``_SETTLED_BYTES`` of stocks the stock-out tracking keeps no key (the long way
+    every hour: a large world's key would cost more than the reads), with the same books."""
+    cfg = sim.compose("seasonal_hotspot", ["setup=flexible"])
+    seen: dict[str, int] = {}
+    want = _run(cfg, True, monkeypatch, seen)
+    m = ViralChainModel(cfg, 3)
+    monkeypatch.setattr(brand_sensing, "_SETTLED_BYTES", m.holdings.buffer.nbytes - 1)
+    m.run()
+    assert all(not b.sensing._settled for b in m.brands)
+    monkeypatch.setattr(ViralChainModel, "_settle_warehouses", lambda self: None)
+    m2 = ViralChainModel(cfg, 3)
+    m2.run()
+    assert _books(m2) == want
+
+
+def test_settling_refuses_a_warehouse_that_is_not_idle():
+    """``_settle_warehouses`` answers None for a warehouse with an order to pick, returns
+    waiting, a holding cost kept from other stocks, or a cost without the ledger's array."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
+    m = ViralChainModel(cfg, 1)
+    m.run()
+    w = m.warehouses[0]
+    assert w._holding is not None and w._holding_per_hour
+    assert m._settle_warehouses() == m.holdings.buffer.tobytes()
+
+    def refused(change, undo) -> None:
+        change()
+        assert m._settle_warehouses() is None
+        undo()
+        assert m._settle_warehouses() == m.holdings.buffer.tobytes()
+
+    key = w._holding_key
+    refused(
+        lambda: setattr(w, "_holding_key", key[:-1] + b"\x01"),
+        lambda: setattr(w, "_holding_key", key),
+    )
+    sku = int(np.flatnonzero(w.on_hand)[0])
+    refused(
+        lambda: w.returns_waiting.__setitem__(sku, 1),
+        lambda: w.returns_waiting.__setitem__(sku, 0),
+    )
+    holding = w._holding
+    refused(lambda: setattr(w, "_holding", None), lambda: setattr(w, "_holding", holding))
+    w.pick_queue.push(np.array([0]))
+    assert m._settle_warehouses() is None
+
+
+def test_settled_stock_outs_on_random_hours(monkeypatch):
+    """``track_stockouts`` called hour after hour on stocks and recorded demand that change
+    at random moments (or not), settled against the long way: the same totals, states, counts
+    and log lines."""
+    cfg = sim.compose(None, ["market.n_consumers=500", "run.horizon_hours=400", "setup=rigid"])
+    rng = np.random.default_rng(14)
+    models = [ViralChainModel(cfg, 3) for _ in range(2)]
+    sensings = [m.brands[0].sensing for m in models]
+    sku = int(models[0].brands[0].skus[0])
+    seen = set()
+    for hour in range(400):
+        on_hand = [int(rng.choice([0, 0, 1, 3, 50])) for _ in sensings[0].network.warehouses]
+        change = rng.random() < 0.3
+        record = rng.random() < 0.1
+        demand = int(rng.integers(0, 80))
+        settled = sensings[0]._settled.get(sku)
+        for i, s in enumerate(sensings):
+            if change:
+                for w, u in zip(s.network.warehouses, on_hand, strict=True):
+                    w.on_hand[sku] = u
+                    w.reserved[sku] = min(u, 1)
+            if record:  # a recorded hour of demand (the running totals and rows)
+                r = s._recorded
+                s._demand_before[r + 1 : hour + 1, sku] = s._demand_before[r, sku]
+                s._demand_before[hour + 1, sku] = s._demand_before[hour, sku] + demand
+                s._recorded = hour + 1
+            if i == 1:
+                s._settled.clear()  # the long way
+        totals = [s.track_stockouts(sku, hour) for s in sensings]
+        assert totals[0] == totals[1]
+        for a, b in zip(sensings[0].__dict__.items(), sensings[1].__dict__.items(), strict=True):
+            if isinstance(a[1], np.ndarray):
+                assert a[1].tobytes() == b[1].tobytes(), a[0]
+        assert models[0].events == models[1].events
+        if settled is not None and settled[0] == models[0].holdings.buffer.tobytes():
+            seen.add("settled" if settled[1] == sensings[0]._recorded else "recorded since")
+    assert {"settled", "recorded since"} <= seen
+    kinds = {e[1] for e in models[0].events}
+    assert {"stockout_start", "stockout_end", "hotspot_signal"} <= kinds
+
+
+def test_an_order_to_pick_ends_the_idle_hours(monkeypatch):
+    """Settled stocks, but an order in a pick queue (the holdings' bytes cannot tell): the
+    step calls every warehouse's ``work_hour``."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(48)
+    calls: list[str] = []
+    monkeypatch.setattr(Warehouse, "work_hour", lambda self, hour: calls.append(self.name))
+    for _ in range(30):  # to an hour with the warehouses settled and none picking
+        if m._warehouses_settled == m.holdings.buffer.tobytes():
+            break
+        m.run_for(1)
+    assert m._warehouses_settled == m.holdings.buffer.tobytes()
+    assert all(len(w.pick_queue) == 0 for w in m.warehouses)
+    m.warehouses[-1].pick_queue.push(np.array([0]))
+    calls.clear()
+    m.run_for(1)
+    assert calls == [w.name for w in m.warehouses]
