@@ -140,7 +140,12 @@ class ViralChainModel(mesa.Model):
         # the units' average cost (Ledger.average_cost), and the bytes of the made units and
         # their value it was worked out from
         self._average_cost = np.zeros(0)
-        self._made_key = b""
+        self._made_key = -1  # the ledger's made_writes it was worked out at
+        # the buyers' advances per brand (paid - refunds - delivered), and the ledger's
+        # advance_writes they were read at; the working capital written last, per brand
+        self._advances: list[float] = []
+        self._advances_key = -1
+        self._wc_written: list[float | None] = [None] * len(self.brands)
         self._held_units: Sums | None = None  # the units per brand, from the holdings
         self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
         self._warehouses_settled: bytes | None = None  # the warehouses idle (_settle_warehouses)
@@ -406,17 +411,25 @@ class ViralChainModel(mesa.Model):
         books = self._wc_books
         if books is None:
             books = self._list_wc_books()
-        stocks, initial, produced, valued, paid, refunds, delivered, factories = books
-        made = initial.tobytes() + produced.tobytes() + valued.tobytes()
-        if made != self._made_key:  # the units' average cost changed
-            self._average_cost = self.ledger.average_cost()
+        stocks, (paid, refunds, delivered, factories) = books[0], books[4:]
+        led = self.ledger
+        made = led.made_writes  # the made units or their value written since: worked out again
+        if made != self._made_key:  # (the units' average cost may have changed)
+            self._average_cost = led.average_cost()
             self._made_key = made
             self._stock_value_key = b""
         key = stocks.tobytes()
         if key != self._stock_value_key:
             self._stock_value = self._stock_at_cost_summed()
             self._stock_value_key = key
-        stock_value = self._stock_value
+        written = led.advance_writes  # the buyers' advances written since: read again
+        if written != self._advances_key:
+            # plain floats: the same float64 operations
+            self._advances = [
+                paid.item(b) - refunds.item(b) - delivered.item(b) for b in range(len(factories))
+            ]
+            self._advances_key = written
+        stock_value, advances, last = self._stock_value, self._advances, self._wc_written
         wc_all, peak_all = self.working_capital, self.peak_working_capital
         for b, own in enumerate(factories):
             wip_value = 0.0
@@ -425,12 +438,14 @@ class ViralChainModel(mesa.Model):
                     wip_value += f.unused_inputs_value()
                 else:  # the same double as a Python float (Factory._unused_float)
                     wip_value += f._unused_float
-            # plain floats: the same float64 operations
-            advances = paid.item(b) - refunds.item(b) - delivered.item(b)
-            wc = stock_value[b] + wip_value - advances
-            wc_all[b] = wc
-            if wc > peak_all.item(b):  # max(peak, wc): the peak stays otherwise
-                peak_all[b] = wc
+            wc = stock_value[b] + wip_value - advances[b]
+            # the value written last (a double equal to it and not zero has its bits, and
+            # the peak is at least that value already): nothing to write
+            if wc != last[b] or wc == 0.0:
+                wc_all[b] = wc
+                last[b] = wc
+                if wc > peak_all.item(b):  # max(peak, wc): the peak stays otherwise
+                    peak_all[b] = wc
 
     def _list_wc_books(self) -> tuple:
         """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
@@ -467,8 +482,19 @@ class ViralChainModel(mesa.Model):
             raise InvariantError(f"hour {self.hour}: a stock array was rebound (sim.holdings)")
         if self._stock_value != self._stock_at_cost():
             raise InvariantError(f"hour {self.hour}: stale working capital")
-        if self._made_key and self._average_cost.tobytes() != self.ledger.average_cost().tobytes():
+        if self._made_key != -1 and (
+            self._average_cost.tobytes() != self.ledger.average_cost().tobytes()
+        ):
             raise InvariantError(f"hour {self.hour}: stale average cost of the units")
+        money = self.ledger.money
+        advances = money["paid"] - money["cancel_refunds"] - money["delivered_value"]
+        if self._advances_key != -1 and advances.tobytes() != np.array(self._advances).tobytes():
+            raise InvariantError(f"hour {self.hour}: stale buyers' advances")
+        if any(
+            w is not None and np.float64(w).tobytes() != self.working_capital[b].tobytes()
+            for b, w in enumerate(self._wc_written)
+        ):
+            raise InvariantError(f"hour {self.hour}: working capital written elsewhere")
         books = self._wc_books
         if books is not None and any(
             a is not b for a, b in zip(books[1:7], self._wc_arrays(), strict=True)

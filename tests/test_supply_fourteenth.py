@@ -18,6 +18,7 @@ import sim
 import sim.agents.brand_sensing as brand_sensing
 from sim.agents.brand_sensing import Sensing
 from sim.agents.warehouse import Warehouse
+from sim.invariants import InvariantError
 from sim.model import ViralChainModel
 
 
@@ -224,3 +225,62 @@ def test_an_order_to_pick_ends_the_idle_hours(monkeypatch):
     calls.clear()
     m.run_for(1)
     assert calls == [w.name for w in m.warehouses]
+
+
+# ---------------------------------------------------------------- working capital's reads
+
+
+def test_the_ledger_counts_the_writes_working_capital_reads():
+    """``made_writes`` moves with every write of the made units or their value, and
+    ``advance_writes`` with every write of the buyers' advances; other fields move neither."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=2"])
+    led = ViralChainModel(cfg, 1).ledger
+    counts = lambda: (led.made_writes, led.advance_writes)  # noqa: E731
+    for name in led.UNIT_FIELDS:
+        before = counts()
+        led.add_units(name, 0, 1)
+        assert counts() == (before[0] + (name in ("initial", "produced")), before[1])
+    before = counts()
+    led.value_made(0, 3, 2.5)
+    assert counts() == (before[0] + 1, before[1])
+    before = counts()
+    led.record_made(0, 3, 2.5)
+    assert counts() == (before[0] + 1, before[1])
+    for name in led.MONEY_FIELDS:
+        for brand, amount in ((0, 1.5), (np.array([0, 0]), np.array([1.0, 2.0]))):
+            before = counts()
+            led.add_money(name, brand, amount)
+            advance = name in ("paid", "cancel_refunds", "delivered_value")
+            assert counts() == (before[0], before[1] + advance)
+
+
+def test_debug_mode_catches_advances_written_around_the_ledger():
+    over = ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"]
+    cfg = sim.compose(None, [*over, "run.debug_invariants=true"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(24)
+    m.ledger.money["paid"][0] += 1.0  # not through add_money: the kept advances are stale
+    with pytest.raises(InvariantError, match="advances"):
+        m.run_for(1)
+    m = ViralChainModel(cfg, 1)
+    m.run_for(24)
+    m.working_capital[0] += 1.0
+    with pytest.raises(InvariantError, match="written elsewhere"):
+        m.run_for(1)
+
+
+def test_working_capital_of_zero_is_written_over_a_negative_zero():
+    """The value written last is skipped only when equal and not zero: a +0.0 is written
+    over a -0.0 (equal as floats, not as bits)."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(24)
+    wip = 0.0
+    for f in m.brands[0].factories:
+        wip += f.unused_inputs_value()
+    m._stock_value = [0.0]  # kept: the stocks' key is unchanged
+    m._advances = [wip]  # kept: no advance written
+    m.working_capital[0] = -0.0
+    m._wc_written[0] = -0.0
+    m._track_working_capital()
+    assert m.working_capital[0].tobytes() == np.float64(0.0).tobytes()
