@@ -352,9 +352,9 @@ class ViralChainModel(mesa.Model):
             for w in warehouses:
                 w._pick_credit = 0.0
                 w._returns_credit = 0.0
-                if w._holding_per_hour:  # (its holding array kept: _settle_warehouses)
-                    holding, b = w._holding, w.brand
-                    holding[b] = holding.item(b) + w._holding_per_hour  # as work_hour adds it
+                if w._holding_per_hour:  # (its holding cells kept: _settle_warehouses)
+                    cells, b = w._holding_cells, w.brand
+                    cells[b] = cells[b] + w._holding_per_hour  # as work_hour adds it
         else:
             for w in warehouses:  # pick, inspect returns, holding cost
                 w.work_hour(h)
@@ -385,7 +385,8 @@ class ViralChainModel(mesa.Model):
     def _settle_warehouses(self) -> bytes | None:
         """The holdings' bytes after the warehouses' work of an hour if every warehouse is
         idle (no order to pick, no returns waiting) and keeps the holding cost of the stocks
-        it holds now (its key, and the ledger's array when the cost is not zero), else
+        it holds now (its key, and its cells of the ledger's array when the cost is not
+        zero), else
         None: while the stocks keep these bytes and no order comes to pick, each hour's
         work_hour only sets the two credits to zero and adds the same holding cost
         (:meth:`step`; tests/test_supply_fourteenth.py)."""
@@ -396,7 +397,7 @@ class ViralChainModel(mesa.Model):
                 len(queue._buf) != queue._head
                 or waiting != w._none_waiting
                 or w._holding_key != w.on_hand.tobytes() + waiting
-                or (w._holding_per_hour and w._holding is None)
+                or (w._holding_per_hour and w._holding_cells is None)
             ):
                 return None
         return self.holdings.buffer.tobytes()
@@ -531,6 +532,8 @@ class ViralChainModel(mesa.Model):
         for w in self.warehouses:
             if w._holding is not None and w._holding is not holding:
                 raise InvariantError(f"hour {self.hour}: {w.name}: a ledger array was rebound")
+            if w._holding_cells is not None and w._holding_cells.obj is not holding:
+                raise InvariantError(f"hour {self.hour}: {w.name}: stale holding cells")
         for b in self.brands:
             if b._ledger is not self.ledger:  # Brand.observe reads the hour's flag there
                 raise InvariantError(f"hour {self.hour}: {b.name}: not the model's ledger")
@@ -542,6 +545,12 @@ class ViralChainModel(mesa.Model):
                 a is not c or x != y for (a, x), (c, y) in zip(kept, now, strict=True)
             ):
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale standing costs")
+            cells = b._standing_cells
+            if cells is not None and (
+                len(cells) != len(now)
+                or any(v.obj is not c or x != y for (v, x), (c, y) in zip(cells, now, strict=True))
+            ):
+                raise InvariantError(f"hour {self.hour}: {b.name}: stale standing cells")
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")

@@ -136,12 +136,13 @@ def test_a_large_holdings_buffer_is_not_keyed(monkeypatch):
 
 def test_settling_refuses_a_warehouse_that_is_not_idle():
     """``_settle_warehouses`` answers None for a warehouse with an order to pick, returns
-    waiting, a holding cost kept from other stocks, or a cost without the ledger's array."""
+    waiting, a holding cost kept from other stocks, or a cost without its cells of the
+    ledger's array (a copy's, until its next work_hour)."""
     cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
     m = ViralChainModel(cfg, 1)
     m.run()
     w = m.warehouses[0]
-    assert w._holding is not None and w._holding_per_hour
+    assert w._holding_cells is not None and w._holding_per_hour
     assert m._settle_warehouses() == m.holdings.buffer.tobytes()
 
     def refused(change, undo) -> None:
@@ -160,8 +161,8 @@ def test_settling_refuses_a_warehouse_that_is_not_idle():
         lambda: w.returns_waiting.__setitem__(sku, 1),
         lambda: w.returns_waiting.__setitem__(sku, 0),
     )
-    holding = w._holding
-    refused(lambda: setattr(w, "_holding", None), lambda: setattr(w, "_holding", holding))
+    cells = w._holding_cells
+    refused(lambda: setattr(w, "_holding_cells", None), lambda: setattr(w, "_holding_cells", cells))
     w.pick_queue.push(np.array([0]))
     assert m._settle_warehouses() is None
 
@@ -284,3 +285,61 @@ def test_working_capital_of_zero_is_written_over_a_negative_zero():
     m._wc_written[0] = -0.0
     m._track_working_capital()
     assert m.working_capital[0].tobytes() == np.float64(0.0).tobytes()
+
+
+# ---------------------------------------------------------------- memoryview cells
+
+
+def test_cells_are_not_copied_and_are_made_again(monkeypatch):
+    """A copied model (``copy.deepcopy``, pickle) keeps no memoryview; its first hours make
+    them again from its own arrays, and it goes on as the original does, byte for byte."""
+    import copy
+    import pickle
+
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(48)
+    assert m.brands[0]._standing_cells is not None and m.warehouses[0]._holding_cells is not None
+    for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert other.brands[0]._standing_cells is None
+        assert all(w._holding_cells is None for w in other.warehouses)
+        other.run_for(48)
+        money = other.ledger.money
+        assert other.brands[0]._standing_cells[0][0].obj is other.brands[0]._standing[0][0]
+        assert all(
+            v.obj is not m.ledger.money[f]
+            for f in money
+            for v, _ in other.brands[0]._standing_cells
+        )
+        assert other.warehouses[0]._holding_cells.obj is money["holding_cost"]
+    m.run_for(48)
+    assert _books(other) == _books(m)
+
+
+def test_debug_mode_catches_stale_cells():
+    over = ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"]
+    cfg = sim.compose(None, [*over, "run.debug_invariants=true"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(24)
+    m.warehouses[0]._holding_cells = memoryview(np.zeros(3))
+    with pytest.raises(InvariantError, match="holding cells"):
+        m.run_for(1)
+    m = ViralChainModel(cfg, 1)
+    m.run_for(24)
+    cells = m.brands[0]._standing_cells
+    m.brands[0]._standing_cells = [(memoryview(np.zeros(3)), x) for _, x in cells]
+    with pytest.raises(InvariantError, match="standing cells"):
+        m.run_for(1)
+
+
+def test_listing_the_standing_costs_again_drops_their_cells():
+    """The cells follow the counters listed: listed again, they are made again."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(2)
+    b = m.brands[0]
+    assert b._standing_cells is not None
+    b._list_watched()
+    assert b._standing_cells is None
+    m.run_for(1)
+    assert [v.obj for v, _ in b._standing_cells] == [c for c, _ in b._standing]
