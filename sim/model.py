@@ -148,7 +148,8 @@ class ViralChainModel(mesa.Model):
         self._wc_written: list[float | None] = [None] * len(self.brands)
         self._held_units: Sums | None = None  # the units per brand, from the holdings
         self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
-        self._warehouses_settled: bytes | None = None  # the warehouses idle (_settle_warehouses)
+        self._warehouses_settled: bytes | None = None  # the stocks after the warehouses' work
+        self._warehouses_checked = False  # _warehouses_idle answered True for those stocks
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -167,6 +168,7 @@ class ViralChainModel(mesa.Model):
         self._held_units = None
         self._stock_value_key = b""
         self._warehouses_settled = None
+        self._warehouses_checked = False
 
     # ------------------------------------------------------------------ the timeline
     def schedule_timeline(self) -> None:
@@ -335,10 +337,11 @@ class ViralChainModel(mesa.Model):
         # plain loops over the lists built with the world (the order of creation, as
         # AgentSet.do would): a few microseconds less per call, every hour
         warehouses, factories = self.warehouses, self.factories
-        # every stock as at the end of the last hour's warehouse work, when none had orders
-        # to pick or returns waiting and each one's holding cost was worked out from its
-        # stocks (_settle_warehouses), and still no order to pick: Warehouse.work_hour's
-        # idle hour, in line (the credits at zero, the same holding cost added)
+        # every stock as at the end of the last hour's warehouse work (_settle_warehouses),
+        # no order to pick, and (checked once while the stocks stay) none with returns
+        # waiting and each one's holding cost worked out from its stocks
+        # (_warehouses_idle): Warehouse.work_hour's idle hour, in line (the credits at zero,
+        # the same holding cost added)
         idle = self._warehouses_settled
         if idle is not None:
             idle = idle == self.holdings.buffer.tobytes()
@@ -348,17 +351,20 @@ class ViralChainModel(mesa.Model):
                     if len(queue._buf) != queue._head:  # len(queue), in line
                         idle = False
                         break
+                if idle and not self._warehouses_checked:
+                    idle = self._warehouses_checked = self._warehouses_idle()
         if idle:
             for w in warehouses:
                 w._pick_credit = 0.0
                 w._returns_credit = 0.0
-                if w._holding_per_hour:  # (its holding cells kept: _settle_warehouses)
+                if w._holding_per_hour:  # (its holding cells kept: _warehouses_idle)
                     cells, b = w._holding_cells, w.brand
                     cells[b] = cells[b] + w._holding_per_hour  # as work_hour adds it
         else:
             for w in warehouses:  # pick, inspect returns, holding cost
                 w.work_hour(h)
             self._warehouses_settled = self._settle_warehouses()
+            self._warehouses_checked = False
         for f in factories:
             # an idle factory (no queue, no modules to build) would only keep its credits
             # at zero, where its last hour left them (Factory.produce): not called then; a
@@ -383,13 +389,18 @@ class ViralChainModel(mesa.Model):
         self.hour = h + 1
 
     def _settle_warehouses(self) -> bytes | None:
-        """The holdings' bytes after the warehouses' work of an hour if every warehouse is
-        idle (no order to pick, no returns waiting) and keeps the holding cost of the stocks
-        it holds now (its key, and its cells of the ledger's array when the cost is not
-        zero), else
-        None: while the stocks keep these bytes and no order comes to pick, each hour's
-        work_hour only sets the two credits to zero and adds the same holding cost
-        (:meth:`step`; tests/test_supply_fourteenth.py)."""
+        """The holdings' bytes after the warehouses' work of an hour (every stock as it is
+        then): while the stocks keep them, no work_hour has run since (:meth:`step`)."""
+        return self.holdings.buffer.tobytes()
+
+    def _warehouses_idle(self) -> bool:
+        """Whether every warehouse is idle (no order to pick, no returns waiting) and keeps
+        the holding cost of the stocks it holds now (its key, and its cells of the ledger's
+        array when the cost is not zero): asked when the stocks have the bytes they had
+        after the warehouses' last work (:meth:`_settle_warehouses`), so these hold as
+        they held then, and keep holding while the bytes stay and no work_hour runs; each
+        such hour's work_hour would only set the two credits to zero and add the same
+        holding cost (:meth:`step`; tests/test_supply_fourteenth.py)."""
         for w in self.warehouses:
             queue = w.pick_queue
             waiting = w.returns_waiting.tobytes()
@@ -399,8 +410,8 @@ class ViralChainModel(mesa.Model):
                 or w._holding_key != w.on_hand.tobytes() + waiting
                 or (w._holding_per_hour and w._holding_cells is None)
             ):
-                return None
-        return self.holdings.buffer.tobytes()
+                return False
+        return True
 
     def _track_working_capital(self) -> None:
         """Stock and work in progress at cost, minus what buyers prepaid for open orders.

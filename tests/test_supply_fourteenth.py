@@ -134,8 +134,8 @@ def test_a_large_holdings_buffer_is_not_keyed(monkeypatch):
     assert _books(m2) == want
 
 
-def test_settling_refuses_a_warehouse_that_is_not_idle():
-    """``_settle_warehouses`` answers None for a warehouse with an order to pick, returns
+def test_an_idle_warehouse_is_one_with_nothing_to_do():
+    """``_warehouses_idle`` answers False for a warehouse with an order to pick, returns
     waiting, a holding cost kept from other stocks, or a cost without its cells of the
     ledger's array (a copy's, until its next work_hour)."""
     cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=48"])
@@ -143,13 +143,13 @@ def test_settling_refuses_a_warehouse_that_is_not_idle():
     m.run()
     w = m.warehouses[0]
     assert w._holding_cells is not None and w._holding_per_hour
-    assert m._settle_warehouses() == m.holdings.buffer.tobytes()
+    assert m._warehouses_idle()
 
     def refused(change, undo) -> None:
         change()
-        assert m._settle_warehouses() is None
+        assert not m._warehouses_idle()
         undo()
-        assert m._settle_warehouses() == m.holdings.buffer.tobytes()
+        assert m._warehouses_idle()
 
     key = w._holding_key
     refused(
@@ -164,7 +164,28 @@ def test_settling_refuses_a_warehouse_that_is_not_idle():
     cells = w._holding_cells
     refused(lambda: setattr(w, "_holding_cells", None), lambda: setattr(w, "_holding_cells", cells))
     w.pick_queue.push(np.array([0]))
-    assert m._settle_warehouses() is None
+    assert not m._warehouses_idle()
+
+
+def test_the_idle_check_runs_once_while_the_stocks_stay(monkeypatch):
+    """``_warehouses_idle`` is asked at the first hour the stocks have the bytes they had
+    after the warehouses' work, not again while they keep them; again after a busy hour."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"])
+    asked, worked = [], []
+    check, work = ViralChainModel._warehouses_idle, Warehouse.work_hour
+    monkeypatch.setattr(
+        ViralChainModel, "_warehouses_idle", lambda self: asked.append(self.hour) or check(self)
+    )
+    monkeypatch.setattr(
+        Warehouse, "work_hour", lambda self, hour: worked.append(hour) or work(self, hour)
+    )
+    m = ViralChainModel(cfg, 1)
+    m.run()
+    busy = sorted(set(worked))
+    idle = m.horizon_hours - len(busy)
+    assert idle > 100 and 0 < len(asked) < idle / 2
+    # at most one ask per settling (each busy hour settles the stocks once)
+    assert len(set(asked)) == len(asked) and len(asked) <= len(busy)
 
 
 def test_settled_stock_outs_on_random_hours(monkeypatch):
