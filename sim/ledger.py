@@ -25,6 +25,10 @@ import numpy as np
 from sim.holdings import int_sum, ints
 
 _COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, not np.add.at
+# the unit counters of made units, and the money of buyers' advances: working capital reads
+# them every hour (ViralChainModel._track_working_capital), and counts their writes to tell
+_MADE = frozenset(("initial", "produced"))
+_ADVANCES = frozenset(("paid", "cancel_refunds", "delivered_value"))
 
 
 class Ledger:
@@ -86,6 +90,11 @@ class Ledger:
         self.hour_block = np.zeros((n_sku, n_regions, len(self.HOURLY_REGION_FIELDS)), np.int64)
         self._view_hour_block()
         self.hour_flowed = False  # whether any hourly flow was added since the last reset
+        # writes so far of the made units and their value (``_MADE``, ``spend_variable``),
+        # and of the buyers' advances (``_ADVANCES``): equal counts, the same arrays (they
+        # are written through these methods only)
+        self.made_writes = 0
+        self.advance_writes = 0
         self.kol_fees_by_kol: dict[str, float] = {}
         # units consumers tried to buy, and units sold, per SKU and platform
         self.platform_units = {
@@ -108,6 +117,8 @@ class Ledger:
     def add_units(self, name: str, sku: int | np.ndarray, qty: int | np.ndarray) -> None:
         """Add to a per-SKU unit counter (vectorised over skus)."""
         ints.add.at(self.units[name], sku, qty)
+        if name in _MADE:
+            self.made_writes += 1
 
     def add_region_flow(
         self, name: str, sku: int | np.ndarray, region: np.ndarray, qty: int | np.ndarray
@@ -176,6 +187,8 @@ class Ledger:
             self.money[name][brand] += amount
         else:
             np.add.at(self.money[name], brand, amount)
+        if name in _ADVANCES:
+            self.advance_writes += 1
 
     def add_kol_fee(self, kol: str, brand: int, amount: float) -> None:
         """A fee or commission paid by ``brand`` to ``kol``."""
@@ -195,6 +208,7 @@ class Ledger:
     def value_made(self, sku: int, units: int, unit_cost: float) -> None:
         """Value produced units at their full unit cost (cash is recorded where it is paid)."""
         self.spend_variable[sku] += units * unit_cost
+        self.made_writes += 1
 
     def average_cost(self) -> np.ndarray:
         """Average cost per unit of each SKU so far (0 where nothing was made)."""

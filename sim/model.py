@@ -140,9 +140,16 @@ class ViralChainModel(mesa.Model):
         # the units' average cost (Ledger.average_cost), and the bytes of the made units and
         # their value it was worked out from
         self._average_cost = np.zeros(0)
-        self._made_key = b""
+        self._made_key = -1  # the ledger's made_writes it was worked out at
+        # the buyers' advances per brand (paid - refunds - delivered), and the ledger's
+        # advance_writes they were read at; the working capital written last, per brand
+        self._advances: list[float] = []
+        self._advances_key = -1
+        self._wc_written: list[float | None] = [None] * len(self.brands)
         self._held_units: Sums | None = None  # the units per brand, from the holdings
         self._wc_books: tuple | None = None  # what working capital reads (_list_wc_books)
+        self._warehouses_settled: bytes | None = None  # the stocks after the warehouses' work
+        self._warehouses_checked = False  # _warehouses_idle answered True for those stocks
         graph = self.population.graph
         self._shares = PendingShares(graph) if graph is not None else None
         self.peak_working_capital = np.zeros(len(self.brands))
@@ -160,6 +167,8 @@ class ViralChainModel(mesa.Model):
         self._wc_books = None
         self._held_units = None
         self._stock_value_key = b""
+        self._warehouses_settled = None
+        self._warehouses_checked = False
 
     # ------------------------------------------------------------------ the timeline
     def schedule_timeline(self) -> None:
@@ -328,8 +337,34 @@ class ViralChainModel(mesa.Model):
         # plain loops over the lists built with the world (the order of creation, as
         # AgentSet.do would): a few microseconds less per call, every hour
         warehouses, factories = self.warehouses, self.factories
-        for w in warehouses:  # pick, inspect returns, holding cost
-            w.work_hour(h)
+        # every stock as at the end of the last hour's warehouse work (_settle_warehouses),
+        # no order to pick, and (checked once while the stocks stay) none with returns
+        # waiting and each one's holding cost worked out from its stocks
+        # (_warehouses_idle): Warehouse.work_hour's idle hour, in line (the credits at zero,
+        # the same holding cost added)
+        idle = self._warehouses_settled
+        if idle is not None:
+            idle = idle == self.holdings.buffer.tobytes()
+            if idle:
+                for w in warehouses:
+                    queue = w.pick_queue
+                    if len(queue._buf) != queue._head:  # len(queue), in line
+                        idle = False
+                        break
+                if idle and not self._warehouses_checked:
+                    idle = self._warehouses_checked = self._warehouses_idle()
+        if idle:
+            for w in warehouses:
+                w._pick_credit = 0.0
+                w._returns_credit = 0.0
+                if w._holding_per_hour:  # (its holding cells kept: _warehouses_idle)
+                    cells, b = w._holding_cells, w.brand
+                    cells[b] = cells[b] + w._holding_per_hour  # as work_hour adds it
+        else:
+            for w in warehouses:  # pick, inspect returns, holding cost
+                w.work_hour(h)
+            self._warehouses_settled = self._settle_warehouses()
+            self._warehouses_checked = False
         for f in factories:
             # an idle factory (no queue, no modules to build) would only keep its credits
             # at zero, where its last hour left them (Factory.produce): not called then; a
@@ -353,6 +388,31 @@ class ViralChainModel(mesa.Model):
         self.hour_flows.clear()  # the warehouses' and factories' hourly counters, in one fill
         self.hour = h + 1
 
+    def _settle_warehouses(self) -> bytes | None:
+        """The holdings' bytes after the warehouses' work of an hour (every stock as it is
+        then): while the stocks keep them, no work_hour has run since (:meth:`step`)."""
+        return self.holdings.buffer.tobytes()
+
+    def _warehouses_idle(self) -> bool:
+        """Whether every warehouse is idle (no order to pick, no returns waiting) and keeps
+        the holding cost of the stocks it holds now (its key, and its cells of the ledger's
+        array when the cost is not zero): asked when the stocks have the bytes they had
+        after the warehouses' last work (:meth:`_settle_warehouses`), so these hold as
+        they held then, and keep holding while the bytes stay and no work_hour runs; each
+        such hour's work_hour would only set the two credits to zero and add the same
+        holding cost (:meth:`step`; tests/test_supply_fourteenth.py)."""
+        for w in self.warehouses:
+            queue = w.pick_queue
+            waiting = w.returns_waiting.tobytes()
+            if (
+                len(queue._buf) != queue._head
+                or waiting != w._none_waiting
+                or w._holding_key != w.on_hand.tobytes() + waiting
+                or (w._holding_per_hour and w._holding_cells is None)
+            ):
+                return False
+        return True
+
     def _track_working_capital(self) -> None:
         """Stock and work in progress at cost, minus what buyers prepaid for open orders.
 
@@ -363,17 +423,25 @@ class ViralChainModel(mesa.Model):
         books = self._wc_books
         if books is None:
             books = self._list_wc_books()
-        stocks, initial, produced, valued, paid, refunds, delivered, factories = books
-        made = initial.tobytes() + produced.tobytes() + valued.tobytes()
-        if made != self._made_key:  # the units' average cost changed
-            self._average_cost = self.ledger.average_cost()
+        stocks, (paid, refunds, delivered, factories) = books[0], books[4:]
+        led = self.ledger
+        made = led.made_writes  # the made units or their value written since: worked out again
+        if made != self._made_key:  # (the units' average cost may have changed)
+            self._average_cost = led.average_cost()
             self._made_key = made
             self._stock_value_key = b""
         key = stocks.tobytes()
         if key != self._stock_value_key:
             self._stock_value = self._stock_at_cost_summed()
             self._stock_value_key = key
-        stock_value = self._stock_value
+        written = led.advance_writes  # the buyers' advances written since: read again
+        if written != self._advances_key:
+            # plain floats: the same float64 operations
+            self._advances = [
+                paid.item(b) - refunds.item(b) - delivered.item(b) for b in range(len(factories))
+            ]
+            self._advances_key = written
+        stock_value, advances, last = self._stock_value, self._advances, self._wc_written
         wc_all, peak_all = self.working_capital, self.peak_working_capital
         for b, own in enumerate(factories):
             wip_value = 0.0
@@ -382,12 +450,14 @@ class ViralChainModel(mesa.Model):
                     wip_value += f.unused_inputs_value()
                 else:  # the same double as a Python float (Factory._unused_float)
                     wip_value += f._unused_float
-            # plain floats: the same float64 operations
-            advances = paid.item(b) - refunds.item(b) - delivered.item(b)
-            wc = stock_value[b] + wip_value - advances
-            wc_all[b] = wc
-            if wc > peak_all.item(b):  # max(peak, wc): the peak stays otherwise
-                peak_all[b] = wc
+            wc = stock_value[b] + wip_value - advances[b]
+            # the value written last (a double equal to it and not zero has its bits, and
+            # the peak is at least that value already): nothing to write
+            if wc != last[b] or wc == 0.0:
+                wc_all[b] = wc
+                last[b] = wc
+                if wc > peak_all.item(b):  # max(peak, wc): the peak stays otherwise
+                    peak_all[b] = wc
 
     def _list_wc_books(self) -> tuple:
         """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
@@ -424,8 +494,19 @@ class ViralChainModel(mesa.Model):
             raise InvariantError(f"hour {self.hour}: a stock array was rebound (sim.holdings)")
         if self._stock_value != self._stock_at_cost():
             raise InvariantError(f"hour {self.hour}: stale working capital")
-        if self._made_key and self._average_cost.tobytes() != self.ledger.average_cost().tobytes():
+        if self._made_key != -1 and (
+            self._average_cost.tobytes() != self.ledger.average_cost().tobytes()
+        ):
             raise InvariantError(f"hour {self.hour}: stale average cost of the units")
+        money = self.ledger.money
+        advances = money["paid"] - money["cancel_refunds"] - money["delivered_value"]
+        if self._advances_key != -1 and advances.tobytes() != np.array(self._advances).tobytes():
+            raise InvariantError(f"hour {self.hour}: stale buyers' advances")
+        if any(
+            w is not None and np.float64(w).tobytes() != self.working_capital[b].tobytes()
+            for b, w in enumerate(self._wc_written)
+        ):
+            raise InvariantError(f"hour {self.hour}: working capital written elsewhere")
         books = self._wc_books
         if books is not None and any(
             a is not b for a, b in zip(books[1:7], self._wc_arrays(), strict=True)
@@ -462,6 +543,8 @@ class ViralChainModel(mesa.Model):
         for w in self.warehouses:
             if w._holding is not None and w._holding is not holding:
                 raise InvariantError(f"hour {self.hour}: {w.name}: a ledger array was rebound")
+            if w._holding_cells is not None and w._holding_cells.obj is not holding:
+                raise InvariantError(f"hour {self.hour}: {w.name}: stale holding cells")
         for b in self.brands:
             if b._ledger is not self.ledger:  # Brand.observe reads the hour's flag there
                 raise InvariantError(f"hour {self.hour}: {b.name}: not the model's ledger")
@@ -473,6 +556,12 @@ class ViralChainModel(mesa.Model):
                 a is not c or x != y for (a, x), (c, y) in zip(kept, now, strict=True)
             ):
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale standing costs")
+            cells = b._standing_cells
+            if cells is not None and (
+                len(cells) != len(now)
+                or any(v.obj is not c or x != y for (v, x), (c, y) in zip(cells, now, strict=True))
+            ):
+                raise InvariantError(f"hour {self.hour}: {b.name}: stale standing cells")
             live = (b.presale.active, b.rush.active, b.opportunity.active)
             if tuple(lever is not None for lever in b._levers) != live:
                 raise InvariantError(f"hour {self.hour}: {b.name}: stale live levers")
