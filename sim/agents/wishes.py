@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
 NONE, BOUGHT, WAITING, WARNED = 0, 1, 2, 3  # WARNED: may buy, at a lower conversion
+# per state: shut (bought or waiting: no chance), to look states up in one call
+_SHUT = np.array([False, True, True, False])
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
 # up to this many exposures, an hour's groups and wish probabilities are worked out on Python
@@ -587,9 +589,10 @@ class WishDecisions(HourTables):
         p *= rating
         if top_state == WARNED:
             warned = state == WARNED
-            p[warned] *= 1.0 - fb.cfg.warning_effect
+            # (in place where warned: the same products, without the gather and scatter)
+            np.multiply(p, 1.0 - fb.cfg.warning_effect, out=p, where=warned)
             np.minimum(p, 1.0, out=p)
-            closed = (state != NONE) & ~warned  # bought or waiting: no chance
+            closed = _SHUT.take(state)  # bought or waiting: no chance
             if closed.any():  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
                 if p_plain is not None:
@@ -628,12 +631,12 @@ class WishDecisions(HourTables):
             if coded.views:
                 kept = p if every is None else np.where(every, p, 0.0)
                 # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
-                total = 0.0 + np.add.accumulate(kept)[-1].item()
+                total = 0.0 + np.add.accumulate(kept).item(-1)
                 fb.note_conversion_of({0: coded.views}, {0: total})
             if p_plain is not None:
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
-                total = np.add.accumulate(lost)[-1].item()
+                total = np.add.accumulate(lost).item(-1)
                 if total > 0:  # a positive sum, the same from 0.0
                     fb.add_demand_lost_of({0: total})
             if keep is not None:
