@@ -77,3 +77,17 @@ def test_the_shut_states_looked_up_are_the_comparisons():
     state = np.array([NONE, BOUGHT, WAITING, WARNED] * 3, np.int8)
     assert _SHUT.take(state).tolist() == ((state != NONE) & (state != WARNED)).tolist()
     assert _SHUT.dtype == bool
+
+
+@pytest.mark.parametrize("story", ["setup=flexible", "story=multi_platform"])
+def test_the_adopters_are_the_consumers_who_bought(story):
+    """Each product's adopters (counted from the offers accepted, ``np.add.reduce`` of the
+    accepted flags) are the consumers in state BOUGHT for it: a consumer buys a product
+    once (bought, it has no more chances for it)."""
+    cfg = sim.compose(None, [story, "market.n_consumers=30000", "run.horizon_hours=400"])
+    m = ViralChainModel(cfg, 7)
+    m.run_for(400)
+    pop = m.population
+    bought = (pop.state == BOUGHT).sum(axis=0)
+    assert bought.sum() > 0
+    assert pop.adopters.tolist() == bought.tolist()

@@ -99,6 +99,7 @@ _FEW_PARCELS = 16
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
 # turns this off too
 _ONE_SCALAR = True
+_ANY = np.logical_or.reduce  # whether a boolean array holds a True (``a.any()``, no wrapper)
 # a world of one product books its demand, lost sales and returns per region on product 0's
 # row (the ledger's add_sku_region_flow: the same integer sums) and its platforms' demand and
 # kept units returned as integers (False: the per-product books, for the tests)
@@ -242,7 +243,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             consumers = rng.integers(0, self.n, k)
         if len(launched) == 1:  # rng.integers(0, 1, k) draws nothing: all zeros
-            skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
+            skus = on_sale.ids32.copy() if k == 1 else on_sale.ids32.repeat(k)
         else:
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
@@ -381,10 +382,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         outcome = self._offer(hour, consumers, skus, channels, kols, qty, known)
         _observe_page(m, f_skus, outcome[first])
         failed = outcome != ACCEPTED
-        if not failed.any():
+        if not _ANY(failed):  # (ufuncs' reductions: not the methods' Python wrappers)
             return
         # consumers turned away: substitute, come back later, or leave
-        f_idx = np.flatnonzero(failed)
+        f_idx = failed.nonzero()[0]
         u = rng.random(len(f_idx))
         sub_p = self.cfg.consumer.substitution_probability
         subst_sku = m.substitute_for(skus[f_idx], hour, rng)
@@ -466,7 +467,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         accepted = outcome == ACCEPTED
         # (the product's column, then its rows: quicker than a 2-D index, the same writes)
         self.state[:, sku][consumers[accepted]] = BOUGHT
-        self.adopters[sku] += int(np.count_nonzero(accepted))
+        self.adopters[sku] += int(np.add.reduce(accepted, dtype=np.intp))  # (the Trues)
         return outcome
 
     def _lose(self, skus, consumers, qty, reasons) -> None:

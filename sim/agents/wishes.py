@@ -46,6 +46,7 @@ _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
 _ONE = np.ones(1)
 _MAXIMUM = np.maximum.reduce  # a 1-D array's largest value (``a.max()`` without its wrapper)
+_ANY = np.logical_or.reduce  # whether a boolean array holds a True (``a.any()``, no wrapper)
 # worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
 # general way, for the tests)
 _ONE_PRODUCT = True
@@ -483,8 +484,9 @@ class WishDecisions(HourTables):
         if novelty:
             nov = self._novelty(0, hour)  # (a Python float: the same number)
             firsts = [q * nov for q in firsts]
-        if len(fresh) == 1:
-            first = np.full(lengths[0], firsts[0])
+        if len(fresh) == 1:  # (np.full without its wrapper)
+            first = np.empty(lengths[0])
+            first.fill(firsts[0])
         else:
             first = np.array(firsts).repeat(lengths)
         coded = _Coded(first, every, n_views, order, flat, unsigned, novelty)
@@ -593,7 +595,7 @@ class WishDecisions(HourTables):
             np.multiply(p, 1.0 - fb.cfg.warning_effect, out=p, where=warned)
             np.minimum(p, 1.0, out=p)
             closed = _SHUT.take(state)  # bought or waiting: no chance
-            if closed.any():  # nothing for the books either (p and p_plain zero)
+            if _ANY(closed):  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
                 if p_plain is not None:
                     p_plain[closed] = 0.0
@@ -629,8 +631,10 @@ class WishDecisions(HourTables):
                 if p_plain is not None:
                     p_plain[losers] = 0.0
             if coded.views:
-                kept = p if every is None else np.where(every, p, 0.0)
-                # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
+                # the views' terms alone (the others would add +0.0, which changes no
+                # running sum but the sign of a zero one); from 0.0, as np.bincount: a sum
+                # of zeros all -0.0 is +0.0
+                kept = p if every is None else p[every]
                 total = 0.0 + np.add.accumulate(kept).item(-1)
                 fb.note_conversion_of({0: coded.views}, {0: total})
             if p_plain is not None:
