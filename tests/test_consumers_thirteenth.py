@@ -3,12 +3,11 @@ it replaces gives (every book, the orders' columns, the schedules)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import sim
 import sim.agents.consumers as consumers
-from sim.agents.wishes import _SHUT, BOUGHT, NONE, WAITING, WARNED
+from sim.agents.wishes import BOUGHT
 from sim.model import ViralChainModel
 from sim.orders import RETURNED
 from tests.test_consumers_eleventh import _run_books
@@ -69,14 +68,6 @@ def test_a_few_parcels_on_python_numbers_book_as_arrays(extra, monkeypatch):
     if any("defect_rate" in x for x in extra):  # defective parcels reached buyers
         assert m.orders.defective.any()
     assert (m.orders.status == RETURNED).any()
-
-
-def test_the_shut_states_looked_up_are_the_comparisons():
-    """``_SHUT`` looked up by state (int8, as the flat states are) is ``(state != NONE) &
-    (state != WARNED)``: bought or waiting, every state."""
-    state = np.array([NONE, BOUGHT, WAITING, WARNED] * 3, np.int8)
-    assert _SHUT.take(state).tolist() == ((state != NONE) & (state != WARNED)).tolist()
-    assert _SHUT.dtype == bool
 
 
 @pytest.mark.parametrize("story", ["setup=flexible", "story=multi_platform"])

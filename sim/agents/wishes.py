@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from sim.model import ViralChainModel
 
 NONE, BOUGHT, WAITING, WARNED = 0, 1, 2, 3  # WARNED: may buy, at a lower conversion
-# per state: shut (bought or waiting: no chance), to look states up in one call
-_SHUT = np.array([False, True, True, False])
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
 # up to this many exposures, an hour's groups and wish probabilities are worked out on Python
@@ -594,7 +592,8 @@ class WishDecisions(HourTables):
             # (in place where warned: the same products, without the gather and scatter)
             np.multiply(p, 1.0 - fb.cfg.warning_effect, out=p, where=warned)
             np.minimum(p, 1.0, out=p)
-            closed = _SHUT.take(state)  # bought or waiting: no chance
+            closed = state != NONE  # bought or waiting: no chance (the warned, not
+            closed ^= warned  # NONE, taken out: two ufuncs, no Python wrapper)
             if _ANY(closed):  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
                 if p_plain is not None:
