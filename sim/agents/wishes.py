@@ -947,8 +947,10 @@ class _Repeats:
             cut[1:-1] = brk
             first, last = repeated[cut[:-1] + 1], repeated[cut[1:]]
             self.sizes = sizes = last - first + 2
-            self.members = np.arange(int(sizes.sum()), dtype=np.intp)
-            self.members += (first - (sizes.cumsum() - sizes)).repeat(sizes)
+            # where each group starts among the members (losers reads it too)
+            self._starts = starts = sizes.cumsum() - sizes
+            self.members = np.arange(int(np.add.reduce(sizes)), dtype=np.intp)
+            self.members += (first - starts).repeat(sizes)
 
     def add_sizes(self, seen: np.ndarray) -> None:
         """Each member's count ``seen`` (uint16) plus its group's other exposures."""
@@ -956,7 +958,7 @@ class _Repeats:
             extra = [z - 1 for z in self.sizes for _ in range(z)]
             seen[self._at] += np.array(extra, dtype=np.uint16)
         else:
-            seen[self.members] += np.repeat((self.sizes - 1).astype(np.uint16), self.sizes)
+            seen[self.members] += (self.sizes - 1).astype(np.uint16).repeat(self.sizes)
 
     def losers(self, p: np.ndarray) -> np.ndarray:
         """The members that are not their consumer's chance: all but the first of the
@@ -975,9 +977,9 @@ class _Repeats:
                 a += size
             return np.array(out, dtype=np.intp)
         sizes = self.sizes
-        starts = np.cumsum(sizes) - sizes
+        starts = self._starts
         pm = p[members]
-        if np.isnan(pm).any():  # as lexsort sorts: NaN after every number
+        if _ANY(np.isnan(pm)):  # as lexsort sorts: NaN after every number
             group = np.repeat(np.arange(len(sizes)), sizes)
             best = np.lexsort((-pm, group))[starts]
         else:
@@ -1055,7 +1057,7 @@ def _first_highest(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.
     ``ps``; no NaN), the position of its first highest value."""
     n = len(ps)
     best = np.maximum.reduceat(ps, starts)
-    position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
+    position = np.where(ps == best.repeat(sizes), np.arange(n), n)
     return np.minimum.reduceat(position, starts)
 
 
