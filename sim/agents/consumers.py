@@ -91,11 +91,15 @@ _LAZY_FEW = 4
 # parcels of a world of one product take its numbers as scalars (False: as arrays, for the
 # tests)
 _ONE_PARCELS = True
+# up to this many parcels of one product (a stock hiding no defect), a delivery is worked out
+# on Python numbers (receive_parcels)
+_FEW_PARCELS = 16
 # a quiet hour's one organic exposure goes straight to the one-exposure decision, without
 # a batch (False: through its batch and _wishes, for the tests). It is not read from
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
 # turns this off too
 _ONE_SCALAR = True
+_ANY = np.logical_or.reduce  # whether a boolean array holds a True (``a.any()``, no wrapper)
 # a world of one product books its demand, lost sales and returns per region on product 0's
 # row (the ledger's add_sku_region_flow: the same integer sums) and its platforms' demand and
 # kept units returned as integers (False: the per-product books, for the tests)
@@ -239,7 +243,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             consumers = rng.integers(0, self.n, k)
         if len(launched) == 1:  # rng.integers(0, 1, k) draws nothing: all zeros
-            skus = on_sale.ids32.copy() if k == 1 else np.repeat(on_sale.ids32, k)
+            skus = on_sale.ids32.copy() if k == 1 else on_sale.ids32.repeat(k)
         else:
             skus = launched[rng.integers(0, len(launched), k)].astype(np.int32)
         return Exposures(consumers, skus, CH_ORGANIC, -1)
@@ -378,10 +382,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         outcome = self._offer(hour, consumers, skus, channels, kols, qty, known)
         _observe_page(m, f_skus, outcome[first])
         failed = outcome != ACCEPTED
-        if not failed.any():
+        if not _ANY(failed):  # (ufuncs' reductions: not the methods' Python wrappers)
             return
         # consumers turned away: substitute, come back later, or leave
-        f_idx = np.flatnonzero(failed)
+        f_idx = failed.nonzero()[0]
         u = rng.random(len(f_idx))
         sub_p = self.cfg.consumer.substitution_probability
         subst_sku = m.substitute_for(skus[f_idx], hour, rng)
@@ -463,7 +467,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         accepted = outcome == ACCEPTED
         # (the product's column, then its rows: quicker than a 2-D index, the same writes)
         self.state[:, sku][consumers[accepted]] = BOUGHT
-        self.adopters[sku] += int(np.count_nonzero(accepted))
+        self.adopters[sku] += int(np.add.reduce(accepted, dtype=np.intp))  # (the Trues)
         return outcome
 
     def _lose(self, skus, consumers, qty, reasons) -> None:
@@ -531,6 +535,11 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         m = self.model
         book = m.orders
         book.deliver(order_ids, hour)
+        # a few parcels of one product (the usual delivery): on Python numbers (the same
+        # numbers)
+        if m.n_sku == 1 and _ONE_PARCELS and len(order_ids) <= _FEW_PARCELS:
+            self._few_parcels(order_ids, hour)
+            return
         skus, qty = book.sku[order_ids], book.quantity[order_ids]
         m.ledger.add_units("delivered", skus, qty)
         m.ledger.add_money("delivered_value", book.brand[order_ids], book.price[order_ids] * qty)
@@ -572,18 +581,91 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             fb.review(skus, late, back, np.zeros(n, bool))
         if back.any():
-            delay = np.maximum(1, np.round(rng.exponential(c.return_delay_hours, back.sum())))
-            due = hour + delay.astype(np.int64)
-            ret_ids = order_ids[back]
-            for d, at in _positions_by_value(due):
-                if d < m.horizon_hours:
-                    self._returns_due.setdefault(d, []).append(ret_ids[at])
+            self._returns_after(order_ids[back], back.sum(), hour, rng)
         if fb.cfg.warnings:
             disappointed = late | back  # late, returned or defective
             self._warn(order_ids[disappointed], rng)
             self._spread_word(order_ids[~disappointed], hour, rng)
         else:
             self._spread_word(order_ids[~back], hour, rng)
+
+    def _few_parcels(self, order_ids: np.ndarray, hour: int) -> None:
+        """:meth:`receive_parcels` of a few parcels (at most :data:`_FEW_PARCELS`, delivered
+        already) of a world of one product: each parcel's numbers read as Python numbers,
+        the same float64 operations in the same order (the return chance: the propensity,
+        times the impulse factor, the product's factor and the lateness factor; 1.0 for a
+        defective parcel), the same books (the delivered units and kept units as one integer
+        sum, the delivered value added order by order as ``np.add.at`` adds it) and the same
+        draws (the defects' numbers, drawn all the same, the returns' and the reviews': one
+        ``random`` call for the three, as numpy's generators draw them in turn). The chance
+        of a defect is numpy's own (``np.power`` on the same arrays), worked out only when
+        the stock hides some."""
+        m = self.model
+        book = m.orders
+        ids = order_ids.tolist()
+        n = len(ids)
+        quantity, brand, price = book.quantity, book.brand, book.price
+        qty = [quantity.item(i) for i in ids]
+        units = sum(qty)
+        m.ledger.add_units("delivered", 0, units)
+        for i, q in zip(ids, qty, strict=True):  # (float64 price times the units: a float)
+            m.ledger.add_money("delivered_value", brand.item(i), price.item(i) * q)
+        self.kept_units[0] += units
+        rng = stream(m.seed, "deliveries", hour, ids[0])
+        c = self.cfg.consumer
+        fb = m.feedback
+        skus = book.sku[order_ids]
+        share = m.ledger.defective_share()
+        hidden = share.item(0) != 0.0  # (a share is never negative nor NaN)
+        if hidden:  # each parcel's chance of a defect, as the array way works it out
+            d = share[skus]
+            defect = (1 - np.power(1 - d, quantity[order_ids])).tolist()
+        u = rng.random(3 * n).tolist()  # defects, returns, reviews
+        consumer, impulse = book.consumer, book.impulse
+        placed, promise = book.placed_hour, book.promise_hours
+        propensity, factor = self.return_propensity, m.return_multiplier.item(0)
+        review = fb.cfg.review_probability
+        late_l, back_l, reviewed_l, defective = [], [], [], []
+        for j, i in enumerate(ids):
+            p = propensity.item(consumer.item(i))  # (a float32 as a float: exact)
+            if impulse.item(i):
+                p *= c.impulse_return_multiplier
+            p *= factor
+            late = (hour - placed.item(i)) > promise.item(i)  # (exact: small integers)
+            if late:
+                p *= c.late_return_multiplier
+            if hidden and u[j] < defect[j]:  # defective units come back for sure
+                defective.append(j)
+                p = 1.0
+            late_l.append(late)
+            back_l.append(u[n + j] < min(p, 1.0))
+            reviewed_l.append(u[2 * n + j] < review)
+        if defective:
+            at = np.array(defective, np.intp)
+            book.mark_defective(order_ids[at])
+            m.ledger.defective_found(skus[at], quantity[order_ids[at]])
+        late_a, back = np.array(late_l, bool), np.array(back_l, bool)
+        if fb.cfg.ratings:
+            fb.review(skus, late_a, back, np.array(reviewed_l, bool))
+        else:
+            fb.review(skus, late_a, back, np.zeros(n, bool))
+        if True in back_l:
+            self._returns_after(order_ids[back], back_l.count(True), hour, rng)
+        if fb.cfg.warnings:
+            disappointed = late_a | back  # late, returned or defective
+            self._warn(order_ids[disappointed], rng)
+            self._spread_word(order_ids[~disappointed], hour, rng)
+        else:
+            self._spread_word(order_ids[~back], hour, rng)
+
+    def _returns_after(self, ret_ids: np.ndarray, k: int, hour: int, rng) -> None:
+        """Schedule the return of ``ret_ids`` (``k`` parcels), each after its own delay."""
+        m = self.model
+        delay = np.maximum(1, np.round(rng.exponential(self.cfg.consumer.return_delay_hours, k)))
+        due = hour + delay.astype(np.int64)
+        for d, at in _positions_by_value(due):
+            if d < m.horizon_hours:
+                self._returns_due.setdefault(d, []).append(ret_ids[at])
 
     def _spread_word(self, order_ids: np.ndarray, hour: int, rng: np.random.Generator) -> None:
         """Satisfied buyers recommend the product to peers (imitation demand)."""

@@ -44,6 +44,7 @@ _CONTENT = (CH_VIDEO, CH_LIVE)  # the channels of content views
 _IS_CONTENT = np.isin(np.arange(128), _CONTENT)  # per channel (int8): a content view?
 _ONE = np.ones(1)
 _MAXIMUM = np.maximum.reduce  # a 1-D array's largest value (``a.max()`` without its wrapper)
+_ANY = np.logical_or.reduce  # whether a boolean array holds a True (``a.any()``, no wrapper)
 # worlds of one product decide an hour's wishes by _one_product_wish_rows (False: the
 # general way, for the tests)
 _ONE_PRODUCT = True
@@ -481,8 +482,9 @@ class WishDecisions(HourTables):
         if novelty:
             nov = self._novelty(0, hour)  # (a Python float: the same number)
             firsts = [q * nov for q in firsts]
-        if len(fresh) == 1:
-            first = np.full(lengths[0], firsts[0])
+        if len(fresh) == 1:  # (np.full without its wrapper)
+            first = np.empty(lengths[0])
+            first.fill(firsts[0])
         else:
             first = np.array(firsts).repeat(lengths)
         coded = _Coded(first, every, n_views, order, flat, unsigned, novelty)
@@ -587,10 +589,12 @@ class WishDecisions(HourTables):
         p *= rating
         if top_state == WARNED:
             warned = state == WARNED
-            p[warned] *= 1.0 - fb.cfg.warning_effect
+            # (in place where warned: the same products, without the gather and scatter)
+            np.multiply(p, 1.0 - fb.cfg.warning_effect, out=p, where=warned)
             np.minimum(p, 1.0, out=p)
-            closed = (state != NONE) & ~warned  # bought or waiting: no chance
-            if closed.any():  # nothing for the books either (p and p_plain zero)
+            closed = state != NONE  # bought or waiting: no chance (the warned, not
+            closed ^= warned  # NONE, taken out: two ufuncs, no Python wrapper)
+            if _ANY(closed):  # nothing for the books either (p and p_plain zero)
                 p[closed] = 0.0
                 if p_plain is not None:
                     p_plain[closed] = 0.0
@@ -626,14 +630,16 @@ class WishDecisions(HourTables):
                 if p_plain is not None:
                     p_plain[losers] = 0.0
             if coded.views:
-                kept = p if every is None else np.where(every, p, 0.0)
-                # from 0.0, as np.bincount: a sum of zeros all -0.0 is +0.0
-                total = 0.0 + np.add.accumulate(kept)[-1].item()
+                # the views' terms alone (the others would add +0.0, which changes no
+                # running sum but the sign of a zero one); from 0.0, as np.bincount: a sum
+                # of zeros all -0.0 is +0.0
+                kept = p if every is None else p[every]
+                total = 0.0 + np.add.accumulate(kept).item(-1)
                 fb.note_conversion_of({0: coded.views}, {0: total})
             if p_plain is not None:
                 lost = np.subtract(p_plain, p, out=p_plain)
                 np.fmax(lost, 0.0, out=lost)  # nothing lost (or NaN) adds nothing
-                total = np.add.accumulate(lost)[-1].item()
+                total = np.add.accumulate(lost).item(-1)
                 if total > 0:  # a positive sum, the same from 0.0
                     fb.add_demand_lost_of({0: total})
             if keep is not None:
@@ -941,8 +947,10 @@ class _Repeats:
             cut[1:-1] = brk
             first, last = repeated[cut[:-1] + 1], repeated[cut[1:]]
             self.sizes = sizes = last - first + 2
-            self.members = np.arange(int(sizes.sum()), dtype=np.intp)
-            self.members += (first - (sizes.cumsum() - sizes)).repeat(sizes)
+            # where each group starts among the members (losers reads it too)
+            self._starts = starts = sizes.cumsum() - sizes
+            self.members = np.arange(int(np.add.reduce(sizes)), dtype=np.intp)
+            self.members += (first - starts).repeat(sizes)
 
     def add_sizes(self, seen: np.ndarray) -> None:
         """Each member's count ``seen`` (uint16) plus its group's other exposures."""
@@ -950,7 +958,7 @@ class _Repeats:
             extra = [z - 1 for z in self.sizes for _ in range(z)]
             seen[self._at] += np.array(extra, dtype=np.uint16)
         else:
-            seen[self.members] += np.repeat((self.sizes - 1).astype(np.uint16), self.sizes)
+            seen[self.members] += (self.sizes - 1).astype(np.uint16).repeat(self.sizes)
 
     def losers(self, p: np.ndarray) -> np.ndarray:
         """The members that are not their consumer's chance: all but the first of the
@@ -969,9 +977,9 @@ class _Repeats:
                 a += size
             return np.array(out, dtype=np.intp)
         sizes = self.sizes
-        starts = np.cumsum(sizes) - sizes
+        starts = self._starts
         pm = p[members]
-        if np.isnan(pm).any():  # as lexsort sorts: NaN after every number
+        if _ANY(np.isnan(pm)):  # as lexsort sorts: NaN after every number
             group = np.repeat(np.arange(len(sizes)), sizes)
             best = np.lexsort((-pm, group))[starts]
         else:
@@ -1049,7 +1057,7 @@ def _first_highest(ps: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.
     ``ps``; no NaN), the position of its first highest value."""
     n = len(ps)
     best = np.maximum.reduceat(ps, starts)
-    position = np.where(ps == np.repeat(best, sizes), np.arange(n), n)
+    position = np.where(ps == best.repeat(sizes), np.arange(n), n)
     return np.minimum.reduceat(position, starts)
 
 
