@@ -418,10 +418,19 @@ def _keep_hours(decay: float) -> int:
     return 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
 
 
-# per bit generator class: its next_uint32 (one C function for every instance of the class,
-# set by the class itself) as a ctypes function that keeps the GIL while it runs (the
-# interface's own releases and takes it back at each call: ≈ 0.1 µs of a ≈ 0.35 µs word)
+# per bit generator class of numpy's own (whose next_uint32 is one static C function for
+# every instance of the class): that function as a ctypes function that keeps the GIL while
+# it runs (the interface's own releases and takes it back at each call: ≈ 0.1 µs of a
+# ≈ 0.35 µs word); any other class (one that may set its function per instance) reads the
+# instance's own interface at each call
 _HELD_WORDS: dict[type, Callable[[ctypes.c_void_p], int]] = {}
+_NUMPY_BITS = (
+    np.random.PCG64,
+    np.random.PCG64DXSM,
+    np.random.MT19937,
+    np.random.Philox,
+    np.random.SFC64,
+)
 
 
 def _words(rng: np.random.Generator) -> tuple[Callable[[ctypes.c_void_p], int], ctypes.c_void_p]:
@@ -430,11 +439,14 @@ def _words(rng: np.random.Generator) -> tuple[Callable[[ctypes.c_void_p], int], 
     ctypes interface's ``next_uint32`` and numpy's draws), without the GIL's release."""
     bits = rng.bit_generator
     words = bits.ctypes
-    word = _HELD_WORDS.get(type(bits))
+    kind = type(bits)
+    word = _HELD_WORDS.get(kind)
     if word is None:
+        if kind not in _NUMPY_BITS:  # (a subclass may set its function per instance)
+            return words.next_uint32, words.state
         address = ctypes.cast(words.next_uint32, ctypes.c_void_p).value
         word = ctypes.PYFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p)(address)
-        _HELD_WORDS[type(bits)] = word
+        _HELD_WORDS[kind] = word
     return word, words.state
 
 
@@ -445,9 +457,10 @@ def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
     words (``next_uint32``, which keeps the unused half of a 64-bit output for the next
     word): ``m = word * b``, redrawn while its low 32 bits are below ``(2**32 - b) % b``
     (checked only when they are below ``b``), and the draw is ``m >> 32``; a bound of 1 draws
-    nothing. The same words are read here through the generator's ctypes interface (a
-    fifth of a microsecond each, against about one for a scalar ``rng.integers`` and three
-    for a call with a size); larger bounds go to numpy."""
+    nothing. The same words are read here through :func:`_words` (the generator's own C
+    function, called without releasing the GIL: a fifth of a microsecond or less each,
+    against about one for a scalar ``rng.integers`` and three for a call with a size);
+    larger bounds go to numpy."""
     word, state = _words(rng)
     out = []
     for b in bounds:

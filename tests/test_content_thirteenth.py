@@ -6,7 +6,8 @@ numpy steps a post-hour, with the same draws and the same values.
   order, a half-used word included, for every bit generator numpy has.
 * Picks of many sharers from each hour in Python (``_pick_each``, its ``append`` and
   ``item`` bound once) against numpy's bounded draws.
-* The sharers' quotients divided in place, the arrays' own ``repeat``, the joined pool's
+* The sharers' quotients divided in place (the same ufunc on the same operands: no test
+  can tell it from ``w / total``), the arrays' own ``repeat``, the joined pool's
   sizes set one by one, ``_remember`` reading its fields once: the sharers of a long story
   against the kernel weights computed from the lists (tests/test_content_fast_paths.py's
   long way) and the pool against the hours' arrays.
@@ -78,9 +79,28 @@ def test_one_held_function_a_class_that_keeps_the_gil():
         address = ctypes.cast(bits.ctypes.next_uint32, ctypes.c_void_p).value
         assert address == ctypes.cast(first, ctypes.c_void_p).value
     for word in (first, other):
-        assert word._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # the GIL kept (PYFUNCTYPE)
+        # the GIL kept: PYFUNCTYPE's flag (ctypes' private name for it: a guard only)
+        assert word._flags_ & ctypes._FUNCFLAG_PYTHONAPI
         assert word.restype is ctypes.c_uint32
         assert word.argtypes == (ctypes.c_void_p,)
+
+
+def test_a_bit_generator_not_numpys_own_reads_its_own_interface():
+    """A class numpy does not ship (a subclass included: it may set its C function per
+    instance) is not held by class: each generator's words come through its own ctypes
+    interface, and are still numpy's words."""
+
+    class Mine(np.random.PCG64):
+        pass
+
+    gens = [np.random.Generator(Mine(seed)) for seed in (5, 6)]
+    for rng in gens:
+        word, state = content._words(rng)
+        assert word is rng.bit_generator.ctypes.next_uint32
+        assert state == rng.bit_generator.ctypes.state
+    assert Mine not in content._HELD_WORDS
+    a, b = np.random.Generator(Mine(5)), gens[0]
+    assert content._bounded(b, [7, 1000, 2**31]) == a.integers(0, [7, 1000, 2**31]).tolist()
 
 
 @pytest.mark.parametrize("seed", range(6))
