@@ -396,7 +396,7 @@ class ViralChainModel(mesa.Model):
         A test seam, hence ``bytes | None`` though it always answers bytes here: a test
         makes it answer None to switch the idle hour off (never settled: every warehouse's
         work_hour called every hour), for the long way it compares the shortcut with
-        (tests/test_supply_fourteenth.py, tests/test_supply_hour.py)."""
+        (tests/test_supply_idle_hours.py, tests/test_supply_hour.py)."""
         return self.holdings.buffer.tobytes()
 
     def _warehouses_idle(self) -> bool:
@@ -406,7 +406,7 @@ class ViralChainModel(mesa.Model):
         after the warehouses' last work (:meth:`_settle_warehouses`), so these hold as
         they held then, and keep holding while the bytes stay and no work_hour runs; each
         such hour's work_hour would only set the two credits to zero and add the same
-        holding cost (:meth:`step`; tests/test_supply_fourteenth.py).
+        holding cost (:meth:`step`; tests/test_supply_idle_hours.py).
 
         Asked at most once per settling, not once per still stretch: a yes is kept
         (``_warehouses_checked``) until the next work_hour, but a no (returns waiting, a
