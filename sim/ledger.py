@@ -25,14 +25,26 @@ import numpy as np
 from sim.holdings import int_sum, ints
 
 _COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, not np.add.at
-# the unit counters of made units, and the money of buyers' advances: working capital reads
-# them every hour (ViralChainModel._track_working_capital), and counts their writes to tell
+# the unit counters of made units, and the money of buyers' advances: the ledger counts their
+# writes (made_writes, advance_writes), and working capital reads them again only in an hour
+# when a count moved (ViralChainModel._track_working_capital)
 _MADE = frozenset(("initial", "produced"))
 _ADVANCES = frozenset(("paid", "cancel_refunds", "delivered_value"))
 
 
 class Ledger:
-    """Counters of one run."""
+    """Counters of one run.
+
+    Write the ``units`` and ``money`` arrays through the methods below: :attr:`made_writes`
+    counts the writes of the made units and their value (``units`` ``initial`` and
+    ``produced``, ``spend_variable``), :attr:`advance_writes` those of the buyers' advances
+    (``money`` ``paid``, ``cancel_refunds``, ``delivered_value``), and working capital reads
+    those arrays again only when a count moved. A direct write to one of them goes unseen
+    (working capital stays stale) outside debug mode, which raises
+    (``ViralChainModel._check_books``: stale average cost, stale buyers' advances). (The
+    counters no working capital reads are also added in place elsewhere: the holding and
+    standing costs through the warehouses' and brands' kept cells.)
+    """
 
     UNIT_FIELDS = (
         "initial",

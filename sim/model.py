@@ -137,8 +137,8 @@ class ViralChainModel(mesa.Model):
         # the stock part of working capital per brand, and what it was computed from
         self._stock_value: list[float] = []
         self._stock_value_key = b""
-        # the units' average cost (Ledger.average_cost), and the bytes of the made units and
-        # their value it was worked out from
+        # the units' average cost (Ledger.average_cost), and the count of writes of the made
+        # units and their value (Ledger.made_writes) it was worked out at
         self._average_cost = np.zeros(0)
         self._made_key = -1  # the ledger's made_writes it was worked out at
         # the buyers' advances per brand (paid - refunds - delivered), and the ledger's
@@ -338,10 +338,11 @@ class ViralChainModel(mesa.Model):
         # AgentSet.do would): a few microseconds less per call, every hour
         warehouses, factories = self.warehouses, self.factories
         # every stock as at the end of the last hour's warehouse work (_settle_warehouses),
-        # no order to pick, and (checked once while the stocks stay) none with returns
-        # waiting and each one's holding cost worked out from its stocks
-        # (_warehouses_idle): Warehouse.work_hour's idle hour, in line (the credits at zero,
-        # the same holding cost added)
+        # no order to pick, and none with returns waiting and each one's holding cost worked
+        # out from its stocks (_warehouses_idle: its yes kept until the next work_hour; a no
+        # sends the hour to work_hour and a new settling, so while returns are waiting it is
+        # asked, and refuses, every hour): Warehouse.work_hour's idle hour, in line (the
+        # credits at zero, the same holding cost added)
         idle = self._warehouses_settled
         if idle is not None:
             idle = idle == self.holdings.buffer.tobytes()
@@ -390,7 +391,12 @@ class ViralChainModel(mesa.Model):
 
     def _settle_warehouses(self) -> bytes | None:
         """The holdings' bytes after the warehouses' work of an hour (every stock as it is
-        then): while the stocks keep them, no work_hour has run since (:meth:`step`)."""
+        then): while the stocks keep them, no work_hour has run since (:meth:`step`).
+
+        A test seam, hence ``bytes | None`` though it always answers bytes here: a test
+        makes it answer None to switch the idle hour off (never settled: every warehouse's
+        work_hour called every hour), for the long way it compares the shortcut with
+        (tests/test_supply_idle_hours.py, tests/test_supply_hour.py)."""
         return self.holdings.buffer.tobytes()
 
     def _warehouses_idle(self) -> bool:
@@ -400,7 +406,13 @@ class ViralChainModel(mesa.Model):
         after the warehouses' last work (:meth:`_settle_warehouses`), so these hold as
         they held then, and keep holding while the bytes stay and no work_hour runs; each
         such hour's work_hour would only set the two credits to zero and add the same
-        holding cost (:meth:`step`; tests/test_supply_fourteenth.py)."""
+        holding cost (:meth:`step`; tests/test_supply_idle_hours.py).
+
+        Asked at most once per settling, not once per still stretch: a yes is kept
+        (``_warehouses_checked``) until the next work_hour, but a no (returns waiting, a
+        holding key of other stocks, no cells) sends the hour to every work_hour, which
+        settles the stocks again; so while returns are waiting and the stocks stand still,
+        it is asked, and refuses, every hour."""
         for w in self.warehouses:
             queue = w.pick_queue
             waiting = w.returns_waiting.tobytes()
@@ -460,10 +472,13 @@ class ViralChainModel(mesa.Model):
                     peak_all[b] = wc
 
     def _list_wc_books(self) -> tuple:
-        """What :meth:`_track_working_capital` reads every hour, listed once: the holdings'
-        part the books read (every stock but the reservations), the ledger's made units and
-        their value, the money of buyers' advances, and each brand's factories (the
-        ledger's arrays are changed in place, never rebound)."""
+        """What :meth:`_track_working_capital` reads, listed once: the holdings' part the
+        books read (every stock but the reservations; read every hour), the ledger's made
+        units and their value (listed only for debug mode's check that none was rebound:
+        the average cost is worked out from the ledger's own arrays, in an hour when its
+        count of their writes moved), the money of buyers' advances (read in an hour when
+        the count of their writes moved), and each brand's factories (the ledger's arrays
+        are changed in place, never rebound)."""
         self._wc_books = (
             self.holdings.read,  # every stock but the reservations (no part of its value)
             *self._wc_arrays(),

@@ -111,7 +111,7 @@ def test_stockout_tracking_is_what_it_was(story):
         ):
             a[...] = np.frombuffer(b, dtype=a.dtype).reshape(a.shape)
         # states set by hand, as no run leaves them: the long way (the settled states of
-        # the fourteenth pass are held to it in tests/test_supply_fourteenth.py)
+        # the thirteenth pass are held to it in tests/test_supply_idle_hours.py)
         sensing._settled.clear()
         new = sensing.track_stockouts(sku, hour)
         assert new == old and type(new) is type(old)

@@ -36,6 +36,7 @@ def _observe_as_it_was(brand: Brand, hour: int) -> None:
     for sku in brand._sku_list:
         if sellable_from.item(sku) > hour:
             continue
+        sensing._settled.pop(sku, None)  # the stock-outs tracked the long way every hour
         sensing.track_stockouts(sku, hour)
         brand.presale.update(brand, sku, hour)
         if not supply.makes_to_order(sku, hour):
@@ -65,18 +66,26 @@ class _Traced(ViralChainModel):
 
 
 class _AsItWas(_Traced):
-    """The supply side's hour the way it was: the warehouses' three loops, the observation
-    as it was, the unused inputs and the units' average cost worked out every hour."""
+    """The supply side's hour the way it was: the warehouses' three loops every hour (the
+    step's idle hour off), the observation as it was (the stock-outs tracked the long way),
+    the unused inputs and the units' average cost worked out every hour; ``work_hours``
+    counts the warehouses' hours worked (each warehouse's ``work_hour`` called)."""
+
+    def _settle_warehouses(self) -> None:
+        """Never settled: the step calls every warehouse's work_hour every hour."""
+        return None
 
     def _track_working_capital(self) -> None:
-        self._made_key = b""  # the average cost worked out again, and the stock at cost
-        super()._track_working_capital()
+        self._made_key = -1  # never a count of writes: the average cost worked out again,
+        super()._track_working_capital()  # and the stock at cost
 
     def __init__(self, *args, **kwargs):
+        self.work_hours = 0
         super().__init__(*args, **kwargs)
         whs = self.warehouses
 
         def three_loops(hour: int) -> None:
+            self.work_hours += 1
             for w in whs:
                 w.pick(hour)
             for w in whs:
@@ -84,17 +93,17 @@ class _AsItWas(_Traced):
             for w in whs:
                 w.accrue_holding()
 
+        def nothing(hour: int) -> None:
+            """A warehouse whose hour the last one's stand-in does."""
+            self.work_hours += 1
+
         for w in whs[:-1]:
-            w.work_hour = _nothing
+            w.work_hour = nothing
         whs[-1].work_hour = three_loops
         for brand in self.brands:
             brand.observe = functools.partial(_observe_as_it_was, brand)
         for f in self.factories:
             f.unused_inputs_value = functools.partial(_unused_as_it_was, f)
-
-
-def _nothing(hour: int) -> None:
-    """A warehouse whose hour the last one's stand-in does."""
 
 
 CASES = [
@@ -122,6 +131,7 @@ def test_the_supply_sides_hour_is_what_it_was(story, extra):
     fast, slow = _Traced(cfg, 6), _AsItWas(cfg, 6)
     fast.run()
     slow.run()
+    assert slow.work_hours == slow.horizon_hours * len(slow.warehouses)  # no idle hour
     assert fast.events == slow.events
     for name, a in fast.ledger.money.items():
         assert a.tobytes() == slow.ledger.money[name].tobytes(), name

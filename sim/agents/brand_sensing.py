@@ -132,7 +132,7 @@ class Sensing:
             # start, no end), and the last 24 hours' demand can only have left the window
             # since (the running totals never fall; the window's end stays at the last
             # recorded hour), so a signal that did not fire then does not fire now. Only
-            # the count of hours out of stock moves (tests/test_supply_fourteenth.py).
+            # the count of hours out of stock moves (tests/test_supply_idle_hours.py).
             total = settled[2]
             if total <= 0:
                 self.stockout_hours[sku] += 1

@@ -169,7 +169,9 @@ def test_an_idle_warehouse_is_one_with_nothing_to_do():
 
 def test_the_idle_check_runs_once_while_the_stocks_stay(monkeypatch):
     """``_warehouses_idle`` is asked at the first hour the stocks have the bytes they had
-    after the warehouses' work, not again while they keep them; again after a busy hour."""
+    after the warehouses' work, not again while they keep them once it said yes; again
+    after a busy hour (a no, as while returns are waiting, makes the hour busy): at most
+    once per settling."""
     cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"])
     asked, worked = [], []
     check, work = ViralChainModel._warehouses_idle, Warehouse.work_hour
