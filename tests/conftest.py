@@ -88,6 +88,19 @@ def event_due(e, rate: float) -> float:
     return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)
 
 
+def ledger_books(m) -> list[bytes]:
+    """The bytes of a model's accounts: the ledger's units and money, working capital and its
+    peak, the recorder's table and the order book's filled rows (the supply tests' books)."""
+    led = m.ledger
+    out = [led.units[f].tobytes() for f in led.UNIT_FIELDS]
+    out += [led.money[f].tobytes() for f in led.MONEY_FIELDS]
+    out += [m.working_capital.tobytes(), m.peak_working_capital.tobytes()]
+    out.append(m.recorder.data.tobytes())
+    book = m.orders
+    out += [book._cols[c][: book.n].tobytes() for c in book._cols]
+    return out
+
+
 def wish_books(m) -> list[bytes]:
     """The bytes of what deciding wishes books: the consumers' exposure counts and states,
     and the feedback's wishes per view, demand lost and views lost."""

@@ -335,17 +335,20 @@ def test_a_posts_product_row_is_nps_full(n):
     assert post._sku_row is None or (post._sku_row == 7).all()
 
 
+@pytest.mark.parametrize("most", [3, 40])  # up to 40 picks from one array: its loop
 @pytest.mark.parametrize("seed", range(6))
-def test_picks_from_each_array_are_numpys_bounded_draws(seed):
+def test_picks_from_each_array_are_numpys_bounded_draws(seed, most):
+    """Bounds where rejections are likely (near 2**32), above 2**32, arrays of one value, a
+    half-used word (odd seeds); Python ints."""
     r = np.random.default_rng(seed)
-    sizes = [*r.integers(1, 3000, 12).tolist(), 1, 1, 2**31 + 7, 2**33, 5]
+    sizes = [*r.integers(1, 3000, 12).tolist(), 1, 1, 2**31 + 7, 3 * 2**30 + 1, 2**33, 5, 17]
     r.shuffle(sizes)
     # the large ones as broadcast views (their length without their memory)
     pool = [
         np.arange(s, dtype=np.int64) * 3 + 1 if s < 10**6 else np.broadcast_to(np.int64(11), (s,))
         for s in sizes
     ]
-    counts = r.integers(0, 4, len(sizes)).tolist()
+    counts = r.integers(0, most + 1, len(sizes)).tolist()
     a, b = stream(seed, "each"), stream(seed, "each")
     if seed % 2:
         a.integers(0, 7, 3), b.integers(0, 7, 3)
@@ -353,6 +356,7 @@ def test_picks_from_each_array_are_numpys_bounded_draws(seed):
     places = b.integers(0, np.repeat(np.array(sizes, dtype=np.int64), counts))
     owner = np.repeat(np.arange(len(sizes)), counts)
     assert got == [pool[o].item(p) for o, p in zip(owner.tolist(), places.tolist(), strict=True)]
+    assert all(type(x) is int for x in got)
     assert a.bit_generator.state == b.bit_generator.state
 
 

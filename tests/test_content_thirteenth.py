@@ -4,8 +4,8 @@ numpy steps a post-hour, with the same draws and the same values.
 * The generator's 32-bit words through a ctypes function that keeps the GIL
   (``content._words``: one per bit generator class): the words of numpy's own draws, in
   order, a half-used word included, for every bit generator numpy has.
-* Picks of many sharers from each hour in Python (``_pick_each``, its ``append`` and
-  ``item`` bound once) against numpy's bounded draws.
+* Picks of up to 40 sharers from each hour (``_pick_each`` on the held words) against
+  numpy's bounded draws: tests/test_content_fast_paths.py's picks test.
 * The sharers' quotients divided in place (the same ufunc on the same operands: no test
   can tell it from ``w / total``), the arrays' own ``repeat``, the joined pool's
   sizes set one by one, ``_remember`` reading its fields once: the sharers of a long story
@@ -101,29 +101,6 @@ def test_a_bit_generator_not_numpys_own_reads_its_own_interface():
     assert Mine not in content._HELD_WORDS
     a, b = np.random.Generator(Mine(5)), gens[0]
     assert content._bounded(b, [7, 1000, 2**31]) == a.integers(0, [7, 1000, 2**31]).tolist()
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_many_picks_from_each_array_are_numpys_bounded_draws(seed):
-    """Up to 40 picks from one array (the loop on the bound ``item``), bounds where
-    rejections are likely (near 2**32), arrays of one value, a half-used word."""
-    r = np.random.default_rng(seed)
-    sizes = [*r.integers(2, 3000, 6).tolist(), 1, 2**31 + 7, 3 * 2**30 + 1, 17]
-    r.shuffle(sizes)
-    pool = [
-        np.arange(s, dtype=np.int64) * 5 + 2 if s < 10**6 else np.broadcast_to(np.int64(9), (s,))
-        for s in sizes
-    ]
-    counts = r.integers(0, 41, len(sizes)).tolist()
-    a, b = stream(seed, "many"), stream(seed, "many")
-    if seed % 2:
-        a.integers(0, 7, 3), b.integers(0, 7, 3)
-    got = content._pick_each(a, pool, counts)
-    places = b.integers(0, np.repeat(np.array(sizes, dtype=np.int64), counts))
-    owner = np.repeat(np.arange(len(sizes)), counts)
-    assert got == [pool[o].item(p) for o, p in zip(owner.tolist(), places.tolist(), strict=True)]
-    assert all(type(x) is int for x in got)
-    assert a.bit_generator.state == b.bit_generator.state
 
 
 # -- the sharers --------------------------------------------------------------------------

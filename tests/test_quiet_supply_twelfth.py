@@ -25,6 +25,7 @@ from sim.model import ViralChainModel
 from sim.policies.presale import Presale
 from sim.policies.rush import ThresholdRush
 from sim.queues import IdQueue
+from tests.conftest import ledger_books
 
 _SKIP = """            if f.queue or (
                 f.postponement and (f.modules < f.module_target or f._module_credit or f._credit)
@@ -46,13 +47,7 @@ def _long_model() -> type[ViralChainModel]:
 
 
 def _books(m: ViralChainModel) -> list[bytes]:
-    led = m.ledger
-    out = [led.units[f].tobytes() for f in led.UNIT_FIELDS]
-    out += [led.money[f].tobytes() for f in led.MONEY_FIELDS]
-    out += [m.working_capital.tobytes(), m.peak_working_capital.tobytes()]
-    out.append(m.recorder.data.tobytes())
-    book = m.orders
-    out += [book._cols[c][: book.n].tobytes() for c in book._cols]
+    out = ledger_books(m)
     for f in m.factories:
         out.append(repr((f.modules, f._module_credit, f._credit, len(f.queue))).encode())
         out.append(f.fg.tobytes())

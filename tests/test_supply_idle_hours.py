@@ -20,16 +20,11 @@ from sim.agents.brand_sensing import Sensing
 from sim.agents.warehouse import Warehouse
 from sim.invariants import InvariantError
 from sim.model import ViralChainModel
+from tests.conftest import ledger_books
 
 
 def _books(m: ViralChainModel) -> list[bytes]:
-    led = m.ledger
-    out = [led.units[f].tobytes() for f in led.UNIT_FIELDS]
-    out += [led.money[f].tobytes() for f in led.MONEY_FIELDS]
-    out += [m.working_capital.tobytes(), m.peak_working_capital.tobytes()]
-    out.append(m.recorder.data.tobytes())
-    book = m.orders
-    out += [book._cols[c][: book.n].tobytes() for c in book._cols]
+    out = ledger_books(m)
     out.append(m.holdings.key())
     for w in m.warehouses:
         out.append(repr((w._pick_credit, w._returns_credit, w._holding_per_hour)).encode())
