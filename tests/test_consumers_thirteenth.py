@@ -35,6 +35,7 @@ def _books(m: ViralChainModel) -> list[bytes]:
             "market.consumer.impulse_return_multiplier=30",
             "market.feedback.warnings=false",
         ],
+        ["brand.products.hero.price=19.99", "brand.products.hero.reference_price=19.99"],
     ],
 )
 def test_a_few_parcels_on_python_numbers_book_as_arrays(extra, monkeypatch):
