@@ -44,6 +44,7 @@ import numpy as np
 
 from sim.agents.consumer_tables import _OnSale
 from sim.agents.wishes import (
+    _ANY,
     _CONTENT,
     _WISH_CHUNK,
     BOUGHT,
@@ -91,15 +92,14 @@ _LAZY_FEW = 4
 # parcels of a world of one product take its numbers as scalars (False: as arrays, for the
 # tests)
 _ONE_PARCELS = True
-# up to this many parcels of one product (a stock hiding no defect), a delivery is worked out
-# on Python numbers (receive_parcels)
+# up to this many parcels of one product, a delivery is worked out on Python numbers
+# (receive_parcels)
 _FEW_PARCELS = 16
 # a quiet hour's one organic exposure goes straight to the one-exposure decision, without
 # a batch (False: through its batch and _wishes, for the tests). It is not read from
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
 # turns this off too
 _ONE_SCALAR = True
-_ANY = np.logical_or.reduce  # whether a boolean array holds a True (``a.any()``, no wrapper)
 # a world of one product books its demand, lost sales and returns per region on product 0's
 # row (the ledger's add_sku_region_flow: the same integer sums) and its platforms' demand and
 # kept units returned as integers (False: the per-product books, for the tests)
@@ -667,7 +667,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             fb.review(skus, late, back, np.zeros(len(order_ids), bool))
         if returned:
-            self._returns_after(order_ids[back], back.sum(), hour, rng)
+            self._returns_after(order_ids[back], hour, rng)
         if fb.cfg.warnings:
             disappointed = late | back  # late, returned or defective
             self._warn(order_ids[disappointed], rng)
@@ -675,9 +675,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             self._spread_word(order_ids[~back], hour, rng)
 
-    def _returns_after(self, ret_ids: np.ndarray, k: int, hour: int, rng) -> None:
-        """Schedule the return of ``ret_ids`` (``k`` parcels), each after its own delay."""
+    def _returns_after(self, ret_ids: np.ndarray, hour: int, rng) -> None:
+        """Schedule the return of the parcels ``ret_ids``, each after its own delay."""
         m = self.model
+        k = len(ret_ids)
         delay = np.maximum(1, np.round(rng.exponential(self.cfg.consumer.return_delay_hours, k)))
         due = hour + delay.astype(np.int64)
         for d, at in _positions_by_value(due):
