@@ -44,6 +44,7 @@ import numpy as np
 
 from sim.agents.consumer_tables import _OnSale
 from sim.agents.wishes import (
+    _ANY,
     _CONTENT,
     _WISH_CHUNK,
     BOUGHT,
@@ -91,15 +92,14 @@ _LAZY_FEW = 4
 # parcels of a world of one product take its numbers as scalars (False: as arrays, for the
 # tests)
 _ONE_PARCELS = True
-# up to this many parcels of one product (a stock hiding no defect), a delivery is worked out
-# on Python numbers (receive_parcels)
+# up to this many parcels of one product, a delivery is worked out on Python numbers
+# (receive_parcels)
 _FEW_PARCELS = 16
 # a quiet hour's one organic exposure goes straight to the one-exposure decision, without
 # a batch (False: through its batch and _wishes, for the tests). It is not read from
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
 # turns this off too
 _ONE_SCALAR = True
-_ANY = np.logical_or.reduce  # whether a boolean array holds a True (``a.any()``, no wrapper)
 # a world of one product books its demand, lost sales and returns per region on product 0's
 # row (the ledger's add_sku_region_flow: the same integer sums) and its platforms' demand and
 # kept units returned as integers (False: the per-product books, for the tests)
@@ -561,33 +561,20 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
         share = m.ledger.defective_share()
+        found = None
         if one and share.item(0) == 0.0:
             rng.random(n)  # (each parcel's number is drawn all the same)
         else:
             d = share[skus]
             defective = (d > 0) & (rng.random(n) < 1 - np.power(1 - d, qty))
             if defective.any():
-                bad = order_ids[defective]
-                book.mark_defective(bad)
-                m.ledger.defective_found(skus[defective], qty[defective])
+                found = defective
                 p[defective] = 1.0
         # returned; every defective parcel among them (p = 1.0 > any draw): also the
         # quality the reviews and warnings read
         back = rng.random(n) < np.minimum(p, 1.0)
-        fb = m.feedback
-        reviewed = rng.random(n) < fb.cfg.review_probability
-        if fb.cfg.ratings:
-            fb.review(skus, late, back, reviewed)
-        else:
-            fb.review(skus, late, back, np.zeros(n, bool))
-        if back.any():
-            self._returns_after(order_ids[back], back.sum(), hour, rng)
-        if fb.cfg.warnings:
-            disappointed = late | back  # late, returned or defective
-            self._warn(order_ids[disappointed], rng)
-            self._spread_word(order_ids[~disappointed], hour, rng)
-        else:
-            self._spread_word(order_ids[~back], hour, rng)
+        reviewed = rng.random(n) < m.feedback.cfg.review_probability
+        self._after_delivery(order_ids, skus, late, back, reviewed, back.any(), found, hour, rng)
 
     def _few_parcels(self, order_ids: np.ndarray, hour: int) -> None:
         """:meth:`receive_parcels` of a few parcels (at most :data:`_FEW_PARCELS`, delivered
@@ -640,27 +627,58 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             late_l.append(late)
             back_l.append(u[n + j] < min(p, 1.0))
             reviewed_l.append(u[2 * n + j] < review)
-        if defective:
-            at = np.array(defective, np.intp)
-            book.mark_defective(order_ids[at])
-            m.ledger.defective_found(skus[at], quantity[order_ids[at]])
-        late_a, back = np.array(late_l, bool), np.array(back_l, bool)
+        self._after_delivery(
+            order_ids,
+            skus,
+            np.array(late_l, bool),
+            np.array(back_l, bool),
+            np.array(reviewed_l, bool),
+            True in back_l,
+            np.array(defective, np.intp) if defective else None,
+            hour,
+            rng,
+        )
+
+    def _after_delivery(
+        self,
+        order_ids: np.ndarray,
+        skus: np.ndarray,
+        late: np.ndarray,
+        back: np.ndarray,
+        reviewed: np.ndarray,
+        returned: bool,
+        defective: np.ndarray | None,
+        hour: int,
+        rng: np.random.Generator,
+    ) -> None:
+        """What follows a delivery's draws, the same for :meth:`receive_parcels` and
+        :meth:`_few_parcels`: the defective parcels found (``defective``: their positions
+        or mask, None if none) marked and booked, the reviews (``reviewed`` read with
+        ratings on), the returns scheduled (``returned``: ``back`` holds a True), then the
+        warnings and the word spread (``rng`` drawn on in this order)."""
+        m = self.model
+        if defective is not None:
+            bad = order_ids[defective]
+            m.orders.mark_defective(bad)
+            m.ledger.defective_found(skus[defective], m.orders.quantity[bad])
+        fb = m.feedback
         if fb.cfg.ratings:
-            fb.review(skus, late_a, back, np.array(reviewed_l, bool))
+            fb.review(skus, late, back, reviewed)
         else:
-            fb.review(skus, late_a, back, np.zeros(n, bool))
-        if True in back_l:
-            self._returns_after(order_ids[back], back_l.count(True), hour, rng)
+            fb.review(skus, late, back, np.zeros(len(order_ids), bool))
+        if returned:
+            self._returns_after(order_ids[back], hour, rng)
         if fb.cfg.warnings:
-            disappointed = late_a | back  # late, returned or defective
+            disappointed = late | back  # late, returned or defective
             self._warn(order_ids[disappointed], rng)
             self._spread_word(order_ids[~disappointed], hour, rng)
         else:
             self._spread_word(order_ids[~back], hour, rng)
 
-    def _returns_after(self, ret_ids: np.ndarray, k: int, hour: int, rng) -> None:
-        """Schedule the return of ``ret_ids`` (``k`` parcels), each after its own delay."""
+    def _returns_after(self, ret_ids: np.ndarray, hour: int, rng) -> None:
+        """Schedule the return of the parcels ``ret_ids``, each after its own delay."""
         m = self.model
+        k = len(ret_ids)
         delay = np.maximum(1, np.round(rng.exponential(self.cfg.consumer.return_delay_hours, k)))
         due = hour + delay.astype(np.int64)
         for d, at in _positions_by_value(due):
