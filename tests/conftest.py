@@ -88,6 +88,18 @@ def event_due(e, rate: float) -> float:
     return e.hour if rate <= 0 else e.hour - max(0.0, e.units / rate - 24)
 
 
+# stories whose supply side takes every lever's path (presale, rush, dynamic safety stock,
+# dual sourcing, rivals): the supply tests' worlds (a story and its overrides)
+SUPPLY_WORLDS = [
+    ("seasonal_hotspot", ["setup=flexible"]),
+    ("creative_presale", []),
+    ("creative_presale", ["policy/rush=threshold", "policy/safety_stock=dynamic"]),
+    ("test_and_learn", ["setup=flexible"]),
+    ("head_kol_livestream", ["setup=flexible", "policy/sourcing=dual_index"]),
+    ("two_brands", ["setup=flexible"]),
+]
+
+
 def ledger_books(m) -> list[bytes]:
     """The bytes of a model's accounts: the ledger's units and money, working capital and its
     peak, the recorder's table and the order book's filled rows (the supply tests' books)."""

@@ -25,7 +25,7 @@ from sim.model import ViralChainModel
 from sim.policies.presale import Presale
 from sim.policies.rush import ThresholdRush
 from sim.queues import IdQueue
-from tests.conftest import ledger_books
+from tests.conftest import SUPPLY_WORLDS, ledger_books
 
 _SKIP = """            if f.queue or (
                 f.postponement and (f.modules < f.module_target or f._module_credit or f._credit)
@@ -60,14 +60,7 @@ def _books(m: ViralChainModel) -> list[bytes]:
     return out
 
 
-WORLDS = [
-    ("seasonal_hotspot", ["setup=flexible"]),
-    ("creative_presale", []),
-    ("creative_presale", ["policy/rush=threshold", "policy/safety_stock=dynamic"]),
-    ("test_and_learn", ["setup=flexible"]),
-    ("head_kol_livestream", ["setup=flexible", "policy/sourcing=dual_index"]),
-    ("two_brands", ["setup=flexible"]),
-]
+WORLDS = SUPPLY_WORLDS
 
 
 @pytest.mark.parametrize(("story", "extra"), WORLDS)

@@ -20,7 +20,7 @@ from sim.agents.brand_sensing import Sensing
 from sim.agents.warehouse import Warehouse
 from sim.invariants import InvariantError
 from sim.model import ViralChainModel
-from tests.conftest import ledger_books
+from tests.conftest import SUPPLY_WORLDS, ledger_books
 
 
 def _books(m: ViralChainModel) -> list[bytes]:
@@ -47,12 +47,7 @@ def _books(m: ViralChainModel) -> list[bytes]:
 WORLDS = [
     (None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"]),
     (None, ["setup=rigid", "market.n_consumers=3000"]),
-    ("seasonal_hotspot", ["setup=flexible"]),
-    ("creative_presale", []),
-    ("creative_presale", ["policy/rush=threshold", "policy/safety_stock=dynamic"]),
-    ("test_and_learn", ["setup=flexible"]),
-    ("head_kol_livestream", ["setup=flexible", "policy/sourcing=dual_index"]),
-    ("two_brands", ["setup=flexible"]),
+    *SUPPLY_WORLDS,
 ]
 
 
