@@ -97,8 +97,9 @@ class Holdings:
         self.read = self.buffer[: self._n_read]
 
     def key(self) -> bytes:
-        """The buffer's bytes: equal keys, equal arrays (every element of every owner). For
-        the tests (the hourly books compare :meth:`books_key`)."""
+        """The buffer's bytes: equal keys, equal arrays (every element of every owner): the
+        stocks the warehouses settled on (``ViralChainModel._settle_warehouses``) and the
+        tests (the hourly books compare :meth:`books_key`)."""
         return self.buffer.tobytes()
 
     def books_key(self) -> bytes:

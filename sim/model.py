@@ -345,7 +345,7 @@ class ViralChainModel(mesa.Model):
         # credits at zero, the same holding cost added)
         idle = self._warehouses_settled
         if idle is not None:
-            idle = idle == self.holdings.buffer.tobytes()
+            idle = idle == self.holdings.buffer.tobytes()  # holdings.key(), in line
             if idle:
                 for w in warehouses:
                     queue = w.pick_queue
@@ -397,7 +397,7 @@ class ViralChainModel(mesa.Model):
         makes it answer None to switch the idle hour off (never settled: every warehouse's
         work_hour called every hour), for the long way it compares the shortcut with
         (tests/test_supply_idle_hours.py, tests/test_supply_hour.py)."""
-        return self.holdings.buffer.tobytes()
+        return self.holdings.key()
 
     def _warehouses_idle(self) -> bool:
         """Whether every warehouse is idle (no order to pick, no returns waiting) and keeps
