@@ -25,6 +25,9 @@ import numpy as np
 from sim.holdings import int_sum, ints
 
 _COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, not np.add.at
+# a ledger of one SKU adds its region flows on that SKU's row (1-D: quicker, the same integer
+# sums; False: the general way, for the tests)
+_ONE_ROW = True
 # the unit counters of made units, and the money of buyers' advances: the ledger counts their
 # writes (made_writes, advance_writes), and working capital reads them again only in an hour
 # when a count moved (ViralChainModel._track_working_capital)
@@ -133,11 +136,18 @@ class Ledger:
             self.made_writes += 1
 
     def add_region_flow(
-        self, name: str, sku: int | np.ndarray, region: np.ndarray, qty: int | np.ndarray
+        self, name: str, sku: int | np.ndarray, region: np.ndarray | None, qty: int | np.ndarray
     ) -> None:
-        """Add to the current hour's flow per SKU and region (and to the unit counter)."""
+        """Add to the current hour's flow per SKU and region (and to the unit counter).
+        ``region`` None: ``qty`` is SKU ``sku``'s (an int) whole row, a count per region.
+
+        A ledger of one SKU (every ``sku`` 0) adds on that SKU's row (:meth:`_add_one_row`:
+        1-D, the same integer sums; :data:`_ONE_ROW`)."""
         hour = self.hour[name]
         self.hour_flowed = True
+        if region is None or (self.n_sku == 1 and _ONE_ROW):
+            self._add_one_row(name, hour, 0 if self.n_sku == 1 else sku, region, qty)
+            return
         if isinstance(sku, np.ndarray) and len(sku) > _COUNT_FROM:
             # many: count per (SKU, region) cell in one pass; integer sums, so exact
             cell = sku.astype(np.int64) * self.n_regions + region
@@ -153,6 +163,34 @@ class Ledger:
         ints.add.at(hour, (sku, region), qty)
         if name in self.units:
             ints.add.at(self.units[name], sku, qty)
+
+    def _add_one_row(
+        self,
+        name: str,
+        hour: np.ndarray,
+        sku: int,
+        region: np.ndarray | None,
+        qty: int | np.ndarray,
+    ) -> None:
+        """:meth:`add_region_flow` of flows of the one SKU ``sku`` (an int): on its row of
+        the hour (1-D indices), ``qty`` per row of ``region`` (a Python or numpy integer:
+        for each), or per region when ``region`` is None; its unit counter by one integer
+        addition of the units' sum (exact: no count of units leaves int64). ``hour``: the
+        field's hour, :attr:`hour` ``[name]``."""
+        row = hour[sku]
+        if region is None:  # a whole row: added in place
+            row += qty
+        elif type(qty) is np.ndarray:
+            ints.add.at(row, region, qty)
+        else:  # the same units for each (views): counted per region
+            row += np.bincount(region, minlength=len(row)) * int(qty)
+        if name in self.units:
+            units = self.units[name]
+            if type(qty) is not np.ndarray:
+                total = len(region) * int(qty)
+            else:
+                total = int_sum(qty)
+            units[sku] = units.item(sku) + total  # the same integer addition
 
     def add_sku_region_flow(self, name: str, sku: int, region: np.ndarray, qty: np.ndarray) -> None:
         """:meth:`add_region_flow` for flows of one SKU (``qty`` per row of ``region``)."""

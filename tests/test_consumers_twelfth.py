@@ -9,6 +9,7 @@ import pytest
 import sim
 import sim.agents.consumers as consumers
 import sim.agents.wishes as wishes
+import sim.ledger as ledger
 from sim.model import ViralChainModel
 from tests.test_consumers_eleventh import _run_books
 
@@ -72,16 +73,17 @@ def test_the_positions_table_is_arange_read_only_and_grows(dtype, monkeypatch):
 def test_one_products_books_on_its_row_are_the_per_product_books(extra, monkeypatch):
     """A world of one product books its demand, lost sales and returns per region on
     product 0's row and its platforms' demand and returned units as integers
-    (``_ONE_BOOKS``): a whole run records and books what the per-product books give (the
-    recorder's table, the ledger's counters, platform units, kept units), with demand, lost
-    sales and returns in it; one platform and four regions, three platforms (each with
-    demand), one region."""
+    (``_ONE_BOOKS``; the flows per region: the ledger's ``_ONE_ROW``): a whole run records
+    and books what the per-product books give (the recorder's table, the ledger's counters,
+    platform units, kept units), with demand, lost sales and returns in it; one platform
+    and four regions, three platforms (each with demand), one region."""
     overrides = ["market.n_consumers=30000", "run.horizon_hours=600", *extra]
     cfg = sim.compose(None, overrides)
     n_platforms = max(1, len(cfg.market.platforms))
     got = []
     for flag in (False, True):
         monkeypatch.setattr(consumers, "_ONE_BOOKS", flag)
+        monkeypatch.setattr(ledger, "_ONE_ROW", flag)  # (the region flows: the ledger's)
         m = ViralChainModel(cfg, 5)
         assert m.n_sku == 1
         m.run_for(600)

@@ -100,9 +100,9 @@ _FEW_PARCELS = 16
 # wishes._SMALL_BATCH or _WISH_CHUNK: a test that wants the numpy way of every decision
 # turns this off too
 _ONE_SCALAR = True
-# a world of one product books its demand, lost sales and returns per region on product 0's
-# row (the ledger's add_sku_region_flow: the same integer sums) and its platforms' demand and
-# kept units returned as integers (False: the per-product books, for the tests)
+# a world of one product books its platforms' demand on product 0's row and its kept units
+# returned as an integer (False: the per-product books, for the tests; its demand, lost sales
+# and returns per region: on product 0's row by the ledger itself, sim.ledger._ONE_ROW)
 _ONE_BOOKS = True
 
 
@@ -371,11 +371,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             first = slice(None)
             f_consumers, f_skus, f_qty = consumers, skus, qty
         f_regions, f_platforms = self.region[f_consumers], self.platform[f_consumers]
-        if m.n_sku == 1 and _ONE_BOOKS:  # product 0's rows (1-D: quicker, the same sums)
-            m.ledger.add_sku_region_flow("demand", 0, f_regions, f_qty)
+        m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
+        if m.n_sku == 1 and _ONE_BOOKS:  # product 0's row (1-D: quicker, the same sums)
             ints.add.at(m.ledger.platform_units["demand"][0], f_platforms, f_qty)
         else:
-            m.ledger.add_region_flow("demand", f_skus, f_regions, f_qty)
             np.add.at(m.ledger.platform_units["demand"], (f_skus, f_platforms), f_qty)
         # without revisits the wishes' regions and platforms are those just read
         known = None if revisits else (f_regions, f_platforms)
@@ -474,11 +473,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         m = self.model
         if len(skus) == 0:
             return
+        m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
         one = m.n_sku == 1  # product 0's counters: each cause's units as one integer sum
-        if one and _ONE_BOOKS:  # product 0's row
-            m.ledger.add_sku_region_flow("lost", 0, self.region[consumers], qty)
-        else:
-            m.ledger.add_region_flow("lost", skus, self.region[consumers], qty)
         for cause, field in LOST_CAUSES.items():
             sel = reasons == cause
             if one:
@@ -746,11 +742,10 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         book = m.orders
         book.send_back(ids)
         skus, qty = book.sku[ids], book.quantity[ids]
-        if m.n_sku == 1 and _ONE_BOOKS:  # product 0's row and counter (integer sums)
-            m.ledger.add_sku_region_flow("returned", 0, self.region[book.consumer[ids]], qty)
+        m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
+        if m.n_sku == 1 and _ONE_BOOKS:  # product 0's counter (an integer sum)
             self.kept_units[0] -= int_sum(qty)
         else:
-            m.ledger.add_region_flow("returned", skus, self.region[book.consumer[ids]], qty)
             np.subtract.at(self.kept_units, skus, qty)
         _to_brands(m, ids, lambda selling, own: selling.take_back(own, hour))
 

@@ -470,7 +470,7 @@ class WishDecisions(HourTables):
             else:
                 regions = self.region.take(flat)[every]
             counts = _region_counts(regions, m.ledger.n_regions)
-            m.ledger.add_sku_region_flow("views", 0, _iota(len(counts), np.int64), counts)
+            m.ledger.add_region_flow("views", 0, None, counts)  # (product 0's whole row)
         if not self._on_sale(hour).every:  # the product is not on sale yet: no chance
             return None
         unsigned = min(firsts) >= 0.0

@@ -1,0 +1,75 @@
+"""A ledger of one SKU adds its region flows on that SKU's row (issue 21, fourteenth pass):
+``Ledger.add_region_flow`` gives what the general way gives (the hour's block, the unit
+counters, the flag of a flowed hour), and a whole row (``region`` None) is added in place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim.ledger as ledger
+from sim.ledger import Ledger
+
+
+def _books(led: Ledger) -> list[bytes | bool]:
+    return [
+        led.hour_block.tobytes(),
+        *(led.units[f].tobytes() for f in led.UNIT_FIELDS),
+        led.hour_flowed,
+    ]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_skus_flows_on_its_row_are_the_general_ways(seed, monkeypatch):
+    """Flows of one SKU (few and many entries, on both sides of ``_COUNT_FROM``; quantities
+    as int64, int32 or one Python or numpy integer for each; the SKU as an array of zeros
+    or the int 0; regions as int16, uint8 or int64) booked on the row (``_ONE_ROW``) and
+    the general way: the same block, counters and flag."""
+    r = np.random.default_rng(seed)
+    R = int(r.integers(1, 9))
+    got = []
+    for flag in (False, True):
+        monkeypatch.setattr(ledger, "_ONE_ROW", flag)
+        led = Ledger(1, 1, R, np.zeros(1))
+        draws = np.random.default_rng(seed)
+        for _ in range(8):
+            k = int(draws.integers(0, 700))
+            region = draws.integers(0, R, k).astype(draws.choice(["int16", "uint8", "int64"]))
+            form = int(draws.integers(0, 4))
+            qty: int | np.ndarray
+            if form == 0:
+                qty = draws.integers(1, 6, k).astype(np.int64)
+            elif form == 1:
+                qty = draws.integers(1, 6, k).astype(np.int32)
+            elif form == 2:
+                qty = int(draws.integers(1, 4))
+            else:
+                qty = np.int64(draws.integers(1, 4))
+            sku = np.zeros(k, np.int64) if draws.random() < 0.7 else 0
+            if isinstance(sku, int) and not flag:  # (the general way indexes by arrays)
+                sku = np.zeros(k, np.int64)
+            name = str(draws.choice(["demand", "lost", "returned", "views", "sold"]))
+            led.add_region_flow(name, sku, region, qty)
+        got.append(_books(led))
+    assert got[0] == got[1]
+    assert got[1][0] != bytes(len(got[1][0]))  # something was booked
+
+
+@pytest.mark.parametrize("n_sku", [1, 3])
+def test_a_whole_row_is_added_in_place(n_sku):
+    """``region`` None: ``qty`` is SKU ``sku``'s row, a count per region, added to the hour
+    (and to the unit counter, for a field that has one) as the region indices ``0 .. R-1``
+    with those counts add it; other SKUs' rows unchanged."""
+    R = 5
+    a, b = Ledger(n_sku, 1, R, np.zeros(n_sku)), Ledger(n_sku, 1, R, np.zeros(n_sku))
+    sku = n_sku - 1
+    for name in ("views", "demand", "views"):
+        counts = np.arange(3, 3 + R, dtype=np.int64)
+        a.add_region_flow(name, sku, None, counts)
+        b.add_sku_region_flow(name, sku, np.arange(R), counts)
+    assert _books(a) == _books(b)
+    assert a.hour["views"][sku].tolist() == [6, 8, 10, 12, 14]
+    assert a.units["demand"][sku] == 3 + 4 + 5 + 6 + 7
+    assert not a.hour["views"][:sku].any()
+    a.reset_hour()
+    assert not a.hour_block.any() and not a.hour_flowed
