@@ -186,10 +186,7 @@ class Ledger:
             row += np.bincount(region, minlength=len(row)) * int(qty)
         if name in self.units:
             units = self.units[name]
-            if type(qty) is not np.ndarray:
-                total = len(region) * int(qty)
-            else:
-                total = int_sum(qty)
+            total = int_sum(qty) if type(qty) is np.ndarray else len(region) * int(qty)
             units[sku] = units.item(sku) + total  # the same integer addition
 
     def add_sku_region_flow(self, name: str, sku: int, region: np.ndarray, qty: np.ndarray) -> None:
