@@ -28,6 +28,7 @@ _COUNT_FROM = 256  # from this many entries a flow is counted by np.bincount, no
 # a ledger of one SKU adds its region flows on that SKU's row (1-D: quicker, the same integer
 # sums; False: the general way, for the tests)
 _ONE_ROW = True
+_FEW_EACH = 8  # up to this many entries of the same units, the one row adds them one by one
 # the unit counters of made units, and the money of buyers' advances: the ledger counts their
 # writes (made_writes, advance_writes), and working capital reads them again only in an hour
 # when a count moved (ViralChainModel._track_working_capital)
@@ -182,8 +183,12 @@ class Ledger:
             row += qty
         elif type(qty) is np.ndarray:
             ints.add.at(row, region, qty)
-        else:  # the same units for each (views): counted per region
-            row += np.bincount(region, minlength=len(row)) * int(qty)
+        elif len(region) <= _FEW_EACH:  # the same units for each (views), a few: one by one
+            q = int(qty)
+            for r in region.tolist():
+                row[r] = row.item(r) + q
+        else:  # (np.add.at on 1-D indices: quicker than a bincount, 20,000 of them too)
+            np.add.at(row, region, int(qty))
         if name in self.units:
             units = self.units[name]
             total = int_sum(qty) if type(qty) is np.ndarray else len(region) * int(qty)
