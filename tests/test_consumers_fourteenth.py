@@ -1,0 +1,93 @@
+"""The consumers' hour with fewer calls (issue 21, fourteenth pass): a few exposures'
+decision reads the exposure count's factors of small counts, the channels' conversions and
+the products' appeal from Python copies (``_seen_heads``: the same numbers), each kept copy
+checked in debug mode."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.wishes as wishes
+from sim.invariants import InvariantError
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
+from sim.rng import stream
+from tests.test_few_exposures import N, _few_against_numpy, _world
+from tests.test_kept_answers import _model, _until_kept
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose("two_brands", [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 5)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_few_exposures_at_counts_around_the_heads_decide_as_the_numpy_way(base_model, seed):
+    """Groups whose count lands just below, at and above ``_HEAD`` (and at the saturation),
+    with fatigue on and off: the few-exposure way gives the numpy way's wishes, books
+    (the counts written back among them) and generator state."""
+    world = _world(base_model, seed)
+    r = np.random.default_rng(500 + seed)
+    pop = world.population
+    head = wishes._HEAD
+    counts = r.choice(
+        [0, head - 3, head - 2, head - 1, head, head + 1, 9_999], size=pop.state.shape
+    )
+    pop.exposure_count[:] = counts.astype(np.uint16)
+    k = int(r.integers(2, wishes._SMALL_BATCH + 1))
+    cons = r.choice(r.integers(0, N, max(1, k // 2)), k).astype(np.int64)
+    skus = r.integers(0, world.n_sku, k).astype(np.int64)
+    channels = r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM], k).astype(np.int8)
+    kols = np.where(r.random(k) < 0.5, r.integers(0, len(world.kol_trust), k), -1)
+    hour = int(r.integers(0, 400))
+    _few_against_numpy(
+        world,
+        hour,
+        cons,
+        skus,
+        channels,
+        kols.astype(np.int32),
+        stream(seed, "heads"),
+        "_few_wish_rows",
+    )
+
+
+@pytest.mark.parametrize("fatigue", [0.0, 0.3])
+def test_the_heads_are_the_tables_first_entries_kept_per_pair(base_model, fatigue):
+    """``_seen_heads``: the first ``_HEAD`` entries of the boost's and fatigue's tables as
+    Python floats (bit for bit; None without fatigue), made again only for other tables."""
+    m = copy.deepcopy(base_model)
+    pop = m.population
+    plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": fatigue})
+    pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+    boost, tired = pop._seen_factors()
+    b, f = pop._seen_heads(boost, tired)
+    assert len(b) == wishes._HEAD and all(type(x) is float for x in b)
+    assert np.array(b).tobytes() == boost[: wishes._HEAD].tobytes()
+    if fatigue:
+        assert np.array(f).tobytes() == tired[: wishes._HEAD].tobytes()
+    else:
+        assert tired is None and f is None
+    assert pop._seen_heads(boost, tired)[0] is b  # kept
+    other = boost.copy()
+    other[1] = 7.0
+    assert pop._seen_heads(other, tired)[0][1] == 7.0  # another table: made again
+
+
+def test_debug_mode_finds_a_head_written_in_place():
+    """A table of the count's factors written in place after its heads were copied: the
+    hour's debug checks raise."""
+    m = _model()
+    _until_kept(m, "_heads_known")
+    m.run_for(3)  # the kept copies hold: the checks pass
+    pop = m.population
+    table = pop._heads_known[0]
+    assert table is pop._seen_factors()[0]
+    table[2] = 3.5  # in place: the table is the same array
+    with pytest.raises(InvariantError, match="count's factors"):
+        pop.check_kept_answers()
