@@ -113,8 +113,9 @@ class WishDecisions(HourTables):
 
     def check_kept_answers(self) -> None:
         """Raise if an answer kept by :meth:`_finite_sensitivity`, :meth:`_unsigned_boost`
-        or :meth:`_seen_heads` is not what its array gives now (debug mode: they are worked out again only for an
-        array replaced, so values written into the array in place would leave them stale),
+        or :meth:`_seen_heads` is not what its array gives now (debug mode: they are worked
+        out again only for an array replaced, so values written into the array in place
+        would leave them stale),
         or if the hour's row of a table of first outputs (:meth:`_hour_outputs`) is not its
         stream's first outputs, or if the hour's organic discovery without its generator
         (on Python numbers: :func:`sim.rng.poisson_integers`) is not what numpy's generator
