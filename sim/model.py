@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
+from weakref import WeakMethod
 
 import mesa
 import numpy as np
-from mesa.time import Event, Priority, Schedule
+from mesa.time import Event, EventGenerator, Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -269,7 +270,10 @@ class ViralChainModel(mesa.Model):
         )
         if self._registering:
             self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
-        return self.schedule_recurring(fn, sched)
+        # Model.schedule_recurring, with Mesa's generator's next events made in line
+        if sched.start is not None and sched.start < self.time:
+            return self.schedule_recurring(fn, sched)  # (Mesa's refusal, as before)
+        return _Recurring(self, fn, sched, Priority.DEFAULT).start()
 
     def log(
         self,
@@ -765,6 +769,44 @@ class Scheduled:
         actor = getattr(owner, "name", None) or (getattr(args[0], "name", "") if args else "")
         what = getattr(fn, "__qualname__", repr(fn))
         return cls(what, str(actor), int(hour), interval)
+
+
+class _Recurring(EventGenerator):
+    """Mesa's :class:`~mesa.time.EventGenerator` (the model's recurring events: carriers'
+    cut-offs, reviews, material reviews), each next event made in line: the same
+    :class:`~mesa.time.Event` (its attributes set in the order ``Event.__init__`` sets them,
+    the next id of ``Event._ids``, the weak reference to the generator's
+    ``_execute_and_reschedule`` made once and shared by its events, as each would make
+    one of the same bound method) pushed onto the model's heap as ``EventList.add_event``
+    pushes it, without the checks of a callable Mesa makes per event
+    (tests/test_supply_fifteenth.py holds it to Mesa's own)."""
+
+    _ref: WeakMethod | None = None  # (made at the first event; no copy keeps it)
+
+    def _schedule_next(self, time: float) -> None:
+        ref = self._ref
+        if ref is None:
+            ref = self._ref = WeakMethod(self._execute_and_reschedule)
+        event = _new_event(Event)
+        event.time = time
+        event.priority = self.priority.value
+        event._canceled = False
+        event.fn = ref
+        event.unique_id = next(Event._ids)
+        event.function_args = []
+        event.function_kwargs = {}
+        self._current_event = event
+        heappush(self.model._event_list._events, event)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy's state: Mesa's, without the shared weak reference (none can be copied;
+        the copy makes its own at its next event)."""
+        state = super().__getstate__()
+        state.pop("_ref", None)
+        return state
+
+
+_new_event = object.__new__
 
 
 class _Deferred:
