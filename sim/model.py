@@ -26,6 +26,7 @@ from weakref import WeakMethod
 
 import mesa
 import numpy as np
+from mesa.experimental.mesa_signals import core as _signals
 from mesa.time import Event, EventGenerator, Priority, Schedule
 
 from sim import world
@@ -654,7 +655,11 @@ class ViralChainModel(mesa.Model):
         event between two steps too (it is made then, with the id reserved for it, as Mesa
         has it on its heap already: the step is not lost) (``tests/test_quiet_supply.py``
         and ``tests/test_supply_thirteenth.py`` compare both loops). Mesa's per-step log
-        line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
+        line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path.
+        ``time`` is set as Mesa's ``Observable`` sets it, in line where the model has no
+        subscriber and no computed property is being worked out (then its ``__set__`` only
+        sets the attribute; tests/test_supply_fifteenth.py holds a subscriber's signals to
+        Mesa's loop)."""
         gen = self._default_schedule
         if (
             until <= self.time
@@ -674,7 +679,10 @@ class ViralChainModel(mesa.Model):
             if event.time > until:
                 heappush(heap, event)
                 break
-            self.time = event.time
+            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                self.time = event.time
+            else:  # Mesa's Observable.__set__ where no one listens: the attribute alone
+                self._time = event.time
             if event is not gen._current_event or not gen._active or gen._paused:
                 event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
                 continue
@@ -691,7 +699,10 @@ class ViralChainModel(mesa.Model):
                     break
                 if heap and not self._events_before_step(heap, t, gen, event):
                     break  # an event stopped, paused or restarted the step: no step event
-                self.time = t
+                if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                    self.time = t
+                else:  # (as above)
+                    self._time = t
         self.time = until
 
     def _events_before_step(self, heap: list, t: float, gen: Any, current: Any) -> bool:
@@ -718,7 +729,10 @@ class ViralChainModel(mesa.Model):
             if sid < 0:
                 sid = next(Event._ids)
             heappop(heap)
-            self.time = top.time
+            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                self.time = top.time
+            else:  # Mesa's Observable.__set__ where no one listens (see _advance_time)
+                self._time = top.time
             try:
                 top.execute()
             except BaseException:

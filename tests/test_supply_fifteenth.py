@@ -152,3 +152,48 @@ def test_state_without_drops_only_the_named():
     assert state["cells"] is None and state["a"] is o.a and state["other"] == 5
     assert o.cells is not None  # the object itself keeps its views
     assert list(state) == list(vars(o))
+
+
+def _times_seen(subscribe: bool, mesa_loop: bool, monkeypatch) -> tuple[list, list, list]:
+    """The model's time as a subscriber of ``time`` and the events between steps see it."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    signals: list[tuple] = []
+    seen: list[float] = []
+    with monkeypatch.context() as mp:
+        if mesa_loop:  # the short loop refuses a step of another schedule: Mesa's own loop
+            mp.setattr(model_mod, "_HOURLY_STEP", Schedule(interval=2.0, start=1.0))
+        from sim.agents.carrier import Carrier
+
+        dispatch = Carrier.dispatch
+
+        def spy(self) -> None:
+            seen.append(self.model.time)
+            dispatch(self)
+
+        mp.setattr(Carrier, "dispatch", spy)  # (before the model schedules it)
+        m = ViralChainModel(cfg, 1)
+        def heard(signal) -> None:
+            signals.append(tuple(sorted(signal.additional_kwargs.items())))
+
+        if subscribe:  # (Mesa keeps a weak reference: heard lives until the run's end)
+            m.observe("time", "changed", heard)
+
+        class Probe:  # between two hours: the one event that moves the time between steps
+            def fire(self) -> None:
+                seen.append(m.time)
+
+        probe = Probe()
+        for at in (2.5, 30.25):
+            m.schedule_event(probe.fire, at=at)
+        m.run_for(72)
+    return signals, seen, [m.time, m._time, m.steps]
+
+
+@pytest.mark.parametrize("subscribe", [False, True])
+def test_time_as_mesas_observable(subscribe, monkeypatch):
+    """The short loop's in-line ``time``: the same times seen by the events and, with a
+    subscriber, the same change signals as Mesa's own loop sends."""
+    ours = _times_seen(subscribe, False, monkeypatch)
+    assert ours == _times_seen(subscribe, True, monkeypatch)
+    assert 2.5 in ours[1] and 30.25 in ours[1]
+    assert bool(ours[0]) == subscribe
