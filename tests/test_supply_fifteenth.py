@@ -2,6 +2,8 @@
 
 * ``sim.model._Recurring``: the model's recurring events (cut-offs, reviews, material
   reviews) made in line, against Mesa's own ``EventGenerator``;
+* the short loop's ``time`` set in line where no one listens, against Mesa's loop (the
+  times events see; a subscriber's change signals);
 * ``Sensing._record_few`` through memoryviews of the running totals (the arrays' own way is
   ``tests/test_supply_eleventh.py``'s long path, ``_FEW_SKUS`` off); its cells checked in
   debug mode and left out of copies (``sim.holdings.state_without``).
@@ -172,6 +174,7 @@ def _times_seen(subscribe: bool, mesa_loop: bool, monkeypatch) -> tuple[list, li
 
         mp.setattr(Carrier, "dispatch", spy)  # (before the model schedules it)
         m = ViralChainModel(cfg, 1)
+
         def heard(signal) -> None:
             signals.append(tuple(sorted(signal.additional_kwargs.items())))
 
