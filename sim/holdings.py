@@ -278,6 +278,16 @@ def int_sum(q: np.ndarray) -> int:
     return int(q.sum())
 
 
+def state_without(obj: object, *names: str) -> dict:
+    """``obj``'s state for a copy (``copy.deepcopy``, pickle: its ``__getstate__``): its
+    attributes, those ``names`` (memoryviews of its arrays: none can be copied) set to None,
+    which the copy makes again from its own arrays at their next use."""
+    state = obj.__dict__.copy()
+    for name in names:
+        state[name] = None
+    return state
+
+
 def _few_cells(index: tuple) -> list | None:
     """The cells of a matrix a pair index names, as pairs of Python ints: two 1-D integer
     arrays of one length, or one and a Python int (repeated); None for any other form

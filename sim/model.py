@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
+from weakref import WeakMethod
 
 import mesa
 import numpy as np
-from mesa.time import Event, Priority, Schedule
+from mesa.experimental.mesa_signals import core as _signals
+from mesa.time import Event, EventGenerator, Priority, Schedule
 
 from sim import world
 from sim.agents.brand import Brand
@@ -269,7 +271,10 @@ class ViralChainModel(mesa.Model):
         )
         if self._registering:
             self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
-        return self.schedule_recurring(fn, sched)
+        # Model.schedule_recurring, with Mesa's generator's next events made in line
+        if sched.start is not None and sched.start < self.time:
+            return self.schedule_recurring(fn, sched)  # (Mesa's refusal, as before)
+        return _Recurring(self, fn, sched, Priority.DEFAULT).start()
 
     def log(
         self,
@@ -650,7 +655,11 @@ class ViralChainModel(mesa.Model):
         event between two steps too (it is made then, with the id reserved for it, as Mesa
         has it on its heap already: the step is not lost) (``tests/test_quiet_supply.py``
         and ``tests/test_supply_thirteenth.py`` compare both loops). Mesa's per-step log
-        line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path."""
+        line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path.
+        ``time`` is set as Mesa's ``Observable`` sets it, in line where the model has no
+        subscriber and no computed property is being worked out (then its ``__set__`` only
+        sets the attribute; tests/test_supply_fifteenth.py holds a subscriber's signals to
+        Mesa's loop)."""
         gen = self._default_schedule
         if (
             until <= self.time
@@ -670,7 +679,10 @@ class ViralChainModel(mesa.Model):
             if event.time > until:
                 heappush(heap, event)
                 break
-            self.time = event.time
+            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                self.time = event.time
+            else:  # Mesa's Observable.__set__ where no one listens: the attribute alone
+                self._time = event.time
             if event is not gen._current_event or not gen._active or gen._paused:
                 event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
                 continue
@@ -687,7 +699,10 @@ class ViralChainModel(mesa.Model):
                     break
                 if heap and not self._events_before_step(heap, t, gen, event):
                     break  # an event stopped, paused or restarted the step: no step event
-                self.time = t
+                if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                    self.time = t
+                else:  # (as above)
+                    self._time = t
         self.time = until
 
     def _events_before_step(self, heap: list, t: float, gen: Any, current: Any) -> bool:
@@ -714,7 +729,10 @@ class ViralChainModel(mesa.Model):
             if sid < 0:
                 sid = next(Event._ids)
             heappop(heap)
-            self.time = top.time
+            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                self.time = top.time
+            else:  # Mesa's Observable.__set__ where no one listens (see _advance_time)
+                self._time = top.time
             try:
                 top.execute()
             except BaseException:
@@ -765,6 +783,44 @@ class Scheduled:
         actor = getattr(owner, "name", None) or (getattr(args[0], "name", "") if args else "")
         what = getattr(fn, "__qualname__", repr(fn))
         return cls(what, str(actor), int(hour), interval)
+
+
+class _Recurring(EventGenerator):
+    """Mesa's :class:`~mesa.time.EventGenerator` (the model's recurring events: carriers'
+    cut-offs, reviews, material reviews), each next event made in line: the same
+    :class:`~mesa.time.Event` (its attributes set in the order ``Event.__init__`` sets them,
+    the next id of ``Event._ids``, the weak reference to the generator's
+    ``_execute_and_reschedule`` made once and shared by its events, as each would make
+    one of the same bound method) pushed onto the model's heap as ``EventList.add_event``
+    pushes it, without the checks of a callable Mesa makes per event
+    (tests/test_supply_fifteenth.py holds it to Mesa's own)."""
+
+    _ref: WeakMethod | None = None  # (made at the first event; no copy keeps it)
+
+    def _schedule_next(self, time: float) -> None:
+        ref = self._ref
+        if ref is None:
+            ref = self._ref = WeakMethod(self._execute_and_reschedule)
+        event = _new_event(Event)
+        event.time = time
+        event.priority = self.priority.value
+        event._canceled = False
+        event.fn = ref
+        event.unique_id = next(Event._ids)
+        event.function_args = []
+        event.function_kwargs = {}
+        self._current_event = event
+        heappush(self.model._event_list._events, event)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy's state: Mesa's, without the shared weak reference (none can be copied;
+        the copy makes its own at its next event)."""
+        state = super().__getstate__()
+        state.pop("_ref", None)
+        return state
+
+
+_new_event = object.__new__
 
 
 class _Deferred:

@@ -27,6 +27,7 @@ from sim.agents.brand_selling import Selling
 from sim.agents.brand_sensing import Sensing
 from sim.agents.brand_supply import Supply
 from sim.config import BrandSpec
+from sim.holdings import state_without
 from sim.policies import registry
 
 if TYPE_CHECKING:
@@ -104,9 +105,7 @@ class Brand(mesa.Agent):
     def __getstate__(self) -> dict:
         """A copy's state (``copy.deepcopy``, pickle): no memoryview (none can be copied;
         :meth:`observe` makes them again from the copy's counters)."""
-        state = self.__dict__.copy()
-        state["_standing_cells"] = None
-        return state
+        return state_without(self, "_standing_cells")
 
     # ------------------------------------------------------------------ the network
     @property

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.clock import HOURS_PER_DAY
+from sim.holdings import state_without
 from sim.policies.forecast import Signals
 
 if TYPE_CHECKING:
@@ -54,15 +55,24 @@ class Sensing:
         # of the last track_stockouts that read them the long way (see there)
         self._settled: dict[int, tuple[bytes, int, int]] = {}
         self._jobs_after_signal: set[int] = set()
+        # memoryviews of the running totals and the hourly rows (_record_few: a cell read
+        # and written on Python ints, the same integers as ``item`` and numpy's assignment);
+        # no copy keeps them (__getstate__: made again from its own arrays at its next hour)
+        self._cells: tuple[memoryview, ...] | None = None
         fields = model.ledger.HOURLY_REGION_FIELDS  # the ledger's hourly block, last axis
         self._demand_field, self._views_field = fields.index("demand"), fields.index("views")
 
     # ------------------------------------------------------------------ recording
     def check_totals(self) -> None:
         """Debug mode: the running totals are the sums of the hourly rows recorded so far,
-        and no later row holds anything."""
+        and no later row holds anything; the kept memoryviews are of these arrays."""
         from sim.invariants import InvariantError
 
+        cells = self._cells
+        if cells is not None and any(
+            v.obj is not a for v, a in zip(cells, self._cell_arrays(), strict=True)
+        ):
+            raise InvariantError(f"{self.name}: stale cells of the running totals")
         r = self._recorded
         for before, hourly in (
             (self._demand_before, self.hourly_demand),
@@ -78,7 +88,7 @@ class Sensing:
         led = self.model.ledger
         if not led.hour_flowed:  # no flow this hour: the rows stay zero
             return
-        if len(self._demand_before[0]) <= _FEW_SKUS:  # a few SKUs: on Python ints
+        if self._demand_before.shape[1] <= _FEW_SKUS:  # a few SKUs: on Python ints
             self._record_few(hour, led.hour_block.tolist())
             return
         # every field's sum over the regions in one reduction (integers: exact)
@@ -97,21 +107,41 @@ class Sensing:
 
     def _record_few(self, hour: int, block: list) -> None:
         """:meth:`record` of a few SKUs from the ledger's hourly block as nested lists: the
-        same integer sums over the regions (exact in any order), the same rows written."""
+        same integer sums over the regions (exact in any order), the same rows written, cell
+        by cell through memoryviews of the arrays (:meth:`_list_cells`: Python ints, the
+        same integers as ``item`` and numpy's assignment)."""
         df, vf = self._demand_field, self._views_field
         demand = [sum([cell[df] for cell in regions]) for regions in block]
         views = [sum([cell[vf] for cell in regions]) for regions in block]
+        cells = self._cells
+        if cells is None:
+            cells = self._list_cells()
+        demand_before, views_before, hourly_demand, hourly_views = cells
         r = self._recorded
-        for before, row, hourly in (
-            (self._demand_before, demand, self.hourly_demand),
-            (self._views_before, views, self.hourly_views),
-        ):
-            if r < hour:  # the quiet hours since the last recorded one add nothing
-                before[r + 1 : hour + 1] = before[r]
-            for s, x in enumerate(row):
-                before[hour + 1, s] = before.item(hour, s) + x
-                hourly[hour, s] = x
-        self._recorded = hour + 1
+        if r < hour:  # the quiet hours since the last recorded one add nothing
+            self._demand_before[r + 1 : hour + 1] = self._demand_before[r]
+            self._views_before[r + 1 : hour + 1] = self._views_before[r]
+        nxt = hour + 1
+        for s, x in enumerate(demand):
+            demand_before[nxt, s] = demand_before[hour, s] + x
+            hourly_demand[hour, s] = x
+        for s, x in enumerate(views):
+            views_before[nxt, s] = views_before[hour, s] + x
+            hourly_views[hour, s] = x
+        self._recorded = nxt
+
+    def _list_cells(self) -> tuple[memoryview, ...]:
+        """Memoryviews of the running totals of demand and views and of their hourly rows
+        (:meth:`_record_few`), kept until the sensing is copied (:meth:`__getstate__`)."""
+        self._cells = tuple(memoryview(a) for a in self._cell_arrays())
+        return self._cells
+
+    def _cell_arrays(self) -> tuple[np.ndarray, ...]:
+        return (self._demand_before, self._views_before, self.hourly_demand, self.hourly_views)
+
+    def __getstate__(self) -> dict:
+        """A copy's state (``copy.deepcopy``, pickle): no memoryview (:func:`state_without`)."""
+        return state_without(self, "_cells")
 
     def track_stockouts(self, sku: int, hour: int) -> int:
         """Stock-outs start and end (network and warehouses); the hot-spot signal.

@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.clock import HOURS_PER_DAY
 from sim.config import WarehouseConfig
-from sim.holdings import int_sum, ints
+from sim.holdings import int_sum, ints, state_without
 from sim.orders import ALLOCATED, PICKED
 from sim.queues import IdQueue
 from sim.rng import stream
@@ -68,9 +68,7 @@ class Warehouse(mesa.Agent):
     def __getstate__(self) -> dict:
         """A copy's state (``copy.deepcopy``, pickle): no memoryview (none can be copied;
         work_hour makes it again from the copy's holding costs)."""
-        state = self.__dict__.copy()
-        state["_holding_cells"] = None
-        return state
+        return state_without(self, "_holding_cells")
 
     # ------------------------------------------------------------------ queries
     def available(self, sku: int) -> int:
