@@ -116,6 +116,24 @@ class Post:
     _k: int = 0  # hours since start of the latest draw
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
     last_factor: float = 1.0  # (may be left at 1 for an hour without views: it fed nothing)
+    # its generator's own C functions and state, made at its first draw in Python (_hold):
+    # never pickled or copied (a copy's generator has its own state), and checked against
+    # ``rng`` at each use
+    _held: tuple | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The post to copy or pickle, without its held C functions and state (a copy's
+        generator is another: it holds its own at its first draw)."""
+        state = dict(self.__dict__)
+        state.pop("_held", None)
+        return state
+
+    def _holding(self) -> tuple:
+        """:func:`_hold` of the post's generator, made once (again if ``rng`` was replaced)."""
+        held = self._held
+        if held is None or held[0] is not self.rng:
+            held = self._held = _hold(self.rng)
+        return held
 
     def views_this_hour(
         self,
@@ -156,13 +174,25 @@ class Post:
             mean = self.expected_seed_views * self._weights[k]
             boost = live.platform_boost
             # numpy's scalar draws are Python ints already (tests/test_quiet_content_tenth.py)
-            followers = self.rng.poisson(mean / (1 + boost))
-            others = self.rng.poisson(mean * boost / (1 + boost))
+            rng = self.rng
+            # (below _FEW_MEAN in Python, numpy's own way: the same draws)
+            lam = mean / (1 + boost)
+            followers = _poisson(self, lam) if 0.0 < lam < _FEW_MEAN else rng.poisson(lam)
+            lam = mean * boost / (1 + boost)
+            others = _poisson(self, lam) if 0.0 < lam < _FEW_MEAN else rng.poisson(lam)
             return followers, others
         tau = video.reach_decay_hours
         seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
-        followers = self.rng.poisson(seed_mean)
-        others = self.rng.poisson(self.excitation) if self.excitation > 0 else 0
+        rng = self.rng
+        # (a mean below _FEW_MEAN drawn in Python, numpy's own way: the same draws)
+        if 0.0 < seed_mean < _FEW_MEAN:
+            followers = _poisson(self, seed_mean)
+        else:
+            followers = rng.poisson(seed_mean)
+        lam = self.excitation
+        others = 0
+        if lam > 0:
+            others = _poisson(self, lam) if lam < _FEW_MEAN else rng.poisson(lam)
         return followers, others
 
     def feed_views(
@@ -230,18 +260,21 @@ class Post:
         draws, in the same order, as with arrays).
         """
         rng = self.rng
+        held = self._held  # (the generator's C functions: draws of a few in Python)
+        if held is None or held[0] is not rng:
+            held = self._holding()
         video = graph is not None and self.kind == "short_video"
         head: list[int] | np.ndarray = _NONE
         tail: list[int] | np.ndarray = _NONE
         sharers = slots = None
         if n_followers and len(followers):
-            head = _picks(followers, rng, n_followers)
+            head = _picks(followers, rng, n_followers, held)
         if n_others:
             along = video and self._viewers
             if along:
-                sharers = self._sharers(n_others, kernel_decay, rng)
+                sharers = self._sharers(n_others, kernel_decay, rng, held)
             if sharers is None:  # anyone (along the graph: no recent viewer shares)
-                tail = _draws(rng, graph.n if along else n_consumers, n_others)
+                tail = _draws(rng, graph.n if along else n_consumers, n_others, held)
             elif type(sharers) is list:  # each sharer's contact: which edge now,
                 slots = graph.neighbour_slot_list(sharers, rng)  # where it leads once looked up
                 tail = sharers  # a placeholder of the right length, filled in below or later
@@ -280,7 +313,7 @@ class Post:
         return consumers, skus
 
     def _sharers(
-        self, k: int, decay: float, rng: np.random.Generator
+        self, k: int, decay: float, rng: np.random.Generator, held: tuple | None = None
     ) -> list[int] | np.ndarray | None:
         """The sharers of ``k`` shared views: an hour by kernel weight, then uniformly among
         that hour's viewers (None when no recent viewer shares: the views go to anyone); a
@@ -298,13 +331,13 @@ class Post:
         counts = rng.multinomial(k, np.divide(w, total, out=w))  # w / total, in place
         drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
-            return _picks(viewers[int(drawn[0])][1], rng, k)
+            return _picks(viewers[int(drawn[0])][1], rng, k, held)
         # one draw per sharer, uniformly among its hour's viewers: a single call with one
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
             pool = [viewers[i][1] for i in drawn.tolist()]
-            return _pick_each(rng, pool, counts[drawn].tolist())
+            return _pick_each(rng, pool, counts[drawn].tolist(), held)
         per = counts[drawn]
         if _JOINED and self._join():  # one gather from the recent viewers joined in a pool
             drawn += a  # the hours' entries
@@ -450,7 +483,60 @@ def _words(rng: np.random.Generator) -> tuple[Callable[[ctypes.c_void_p], int], 
     return word, words.state
 
 
-def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
+# per bit generator class of numpy's own: its next_uint32 and next_double as ctypes
+# functions that keep the GIL and take no declared argument (no converter called per call):
+# the state is given as a reference made once per generator (:func:`_hold`), which ctypes
+# passes as it is, where a c_void_p is made into a fresh argument object at every call
+_HELD_FREE: dict[type, tuple[Callable[[object], int], Callable[[object], float]]] = {}
+
+
+def _hold(rng: np.random.Generator) -> tuple:
+    """``(rng, next_uint32, next_double, state)`` of ``rng``'s bit generator, each function
+    called as ``f(state)``: the generator's own C functions on its own state (the words and
+    doubles numpy draws, in the same order), for a numpy class without the GIL's release
+    and with the state's address as a reference made here (keep ``rng`` with it: the
+    tuple does); any other class, its own interface's functions and state."""
+    bits = rng.bit_generator
+    words = bits.ctypes
+    kind = type(bits)
+    if kind not in _NUMPY_BITS:  # (a subclass may set its functions per instance)
+        return rng, words.next_uint32, words.next_double, words.state
+    free = _HELD_FREE.get(kind)
+    if free is None:
+        word = ctypes.cast(words.next_uint32, ctypes.c_void_p).value
+        double = ctypes.cast(words.next_double, ctypes.c_void_p).value
+        free = _HELD_FREE[kind] = (
+            ctypes.PYFUNCTYPE(ctypes.c_uint32)(word),
+            ctypes.PYFUNCTYPE(ctypes.c_double)(double),
+        )
+    state = ctypes.byref(ctypes.c_char.from_address(words.state_address))
+    return rng, free[0], free[1], state
+
+
+# below this mean (and above 0), a post's Poisson draw is made in Python, numpy's own way
+# (about one uniform: cheaper than numpy's call; from two uniforms on, numpy's is cheaper)
+_FEW_MEAN = 0.25
+
+
+def _poisson(post: Post, lam: float) -> int:
+    """``post.rng.poisson(lam)`` for ``0 < lam < 10`` (callers keep it below
+    :data:`_FEW_MEAN`): numpy's multiplication method in Python, uniforms from the
+    generator's own ``next_double`` (:func:`_hold`) multiplied until the product is at most
+    ``exp(-lam)``: the same draws (as :func:`sim.rng.poisson_integers` makes them)."""
+    held = post._held
+    if held is None or held[0] is not post.rng:
+        held = post._holding()
+    double, state = held[2], held[3]
+    enlam = math.exp(-lam)
+    k = 0
+    prod = double(state)
+    while prod > enlam:
+        k += 1
+        prod *= double(state)
+    return k
+
+
+def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple | None = None) -> list[int]:
     """``rng.integers(0, np.array(bounds)).tolist()``, one draw after the other in Python.
 
     numpy draws a bound ``b`` below 2**32 with Lemire's method on the generator's 32-bit
@@ -460,8 +546,9 @@ def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
     nothing. The same words are read here through :func:`_words` (the generator's own C
     function, called without releasing the GIL: a fifth of a microsecond or less each,
     against about one for a scalar ``rng.integers`` and three for a call with a size);
-    larger bounds go to numpy."""
-    word, state = _words(rng)
+    larger bounds go to numpy. ``held``: :func:`_hold` of ``rng`` (the same words, called
+    for less)."""
+    word, state = _words(rng) if held is None else (held[1], held[3])
     out = []
     for b in bounds:
         if b == 1:
@@ -480,18 +567,23 @@ def _bounded(rng: np.random.Generator, bounds: list[int]) -> list[int]:
     return out
 
 
-def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[int]) -> list[int]:
+def _pick_each(
+    rng: np.random.Generator,
+    pool: list[np.ndarray],
+    counts: list[int],
+    held: tuple | None = None,
+) -> list[int]:
     """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
     ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
     :func:`_bounded` makes them, in one loop that reads each value as it is drawn)."""
-    word, state = _words(rng)
+    word, state = _words(rng) if held is None else (held[1], held[3])
     out: list[int] = []
     for v, c in zip(pool, counts, strict=True):
         b = len(v)
         if b == 1:  # no draw
             out += [v.item(0)] * c
         elif b < 1 or b > _WORD:  # refused, or numpy's 64-bit (or whole-word) draws
-            out += [v.item(i) for i in _bounded(rng, [b] * c)]
+            out += [v.item(i) for i in _bounded(rng, [b] * c, held)]
         else:
             for _ in range(c):
                 m = word(state) * b
@@ -503,17 +595,21 @@ def _pick_each(rng: np.random.Generator, pool: list[np.ndarray], counts: list[in
     return out
 
 
-def _draws(rng: np.random.Generator, bound: int, k: int) -> list[int] | np.ndarray:
+def _draws(
+    rng: np.random.Generator, bound: int, k: int, held: tuple | None = None
+) -> list[int] | np.ndarray:
     """``rng.integers(0, bound, k)``: up to :data:`_FEW_PICKS` draws made in Python (the
     same draws), as a list."""
-    return _bounded(rng, [bound] * k) if k <= _FEW_PICKS else rng.integers(0, bound, k)
+    return _bounded(rng, [bound] * k, held) if k <= _FEW_PICKS else rng.integers(0, bound, k)
 
 
-def _picks(values: np.ndarray, rng: np.random.Generator, k: int) -> list[int] | np.ndarray:
+def _picks(
+    values: np.ndarray, rng: np.random.Generator, k: int, held: tuple | None = None
+) -> list[int] | np.ndarray:
     """``values[rng.integers(0, len(values), k)]``: up to :data:`_FEW_PICKS` draws made in
     Python (the same draws), as a list."""
     if k <= _FEW_PICKS:
-        return _pick_each(rng, [values], [k])
+        return _pick_each(rng, [values], [k], held)
     return values[rng.integers(0, len(values), k)]
 
 
