@@ -785,6 +785,25 @@ class Scheduled:
         return cls(what, str(actor), int(hour), interval)
 
 
+# Mesa 3.5.1's internals sim/ relies on (tests/test_supply_fifteenth.py pins the
+# version: re-check this list against a new Mesa before moving the pin):
+# * Model: ``_advance_time`` (overridden, called back), ``_default_schedule`` (the step's
+#   EventGenerator, its ``schedule`` of every 1.0 from 1.0 at ``Priority.HIGH``),
+#   ``_user_step``, ``_simulator``, ``_event_list._events`` (the heap, as
+#   ``EventList.add_event`` pushes onto it);
+# * Observable ``time``: its private ``_time`` (read and set), ``HasObservables.subscribers``
+#   (empty: ``Observable.__set__`` sets the attribute alone; its ``CURRENT_COMPUTED`` cycle
+#   check needs a computed property to have read ``time``, which subscribed it);
+# * EventGenerator: ``_schedule_next``, ``_current_event``, ``_execution_count``,
+#   ``_active``, ``_paused``, ``_execute_and_reschedule``, ``__getstate__``;
+# * Event: ``__init__``'s attributes and their order (``time``, ``priority``, ``_canceled``,
+#   ``fn`` a weak reference, ``unique_id``, ``function_args``, ``function_kwargs``), the
+#   counter ``Event._ids``, ``_canceled``, the ordering on (time, priority, unique_id);
+# * sim/lazy_imports.py: ``mesa.mesa_logging``'s module attribute ``inspect`` and the
+#   sub-packages it defers (``mesa.discrete_space``, ``mesa.experimental.continuous_space``).
+_new_event = object.__new__
+
+
 class _Recurring(EventGenerator):
     """Mesa's :class:`~mesa.time.EventGenerator` (the model's recurring events: carriers'
     cut-offs, reviews, material reviews), each next event made in line: the same
@@ -818,9 +837,6 @@ class _Recurring(EventGenerator):
         state = super().__getstate__()
         state.pop("_ref", None)
         return state
-
-
-_new_event = object.__new__
 
 
 class _Deferred:

@@ -4,6 +4,7 @@
   reviews) made in line, against Mesa's own ``EventGenerator``;
 * the short loop's ``time`` set in line where no one listens, against Mesa's loop (the
   times events see; a subscriber's change signals);
+* the Mesa version the list of Mesa internals in ``sim/model.py`` was checked against;
 * ``Sensing._record_few`` through memoryviews of the running totals (the arrays' own way is
   ``tests/test_supply_eleventh.py``'s long path, ``_FEW_SKUS`` off); its cells checked in
   debug mode and left out of copies (``sim.holdings.state_without``).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import copy
 import pickle
 
+import mesa
 import numpy as np
 import pytest
 from mesa.time import Event, EventGenerator, Priority, Schedule
@@ -200,3 +202,10 @@ def test_time_as_mesas_observable(subscribe, monkeypatch):
     assert ours == _times_seen(subscribe, True, monkeypatch)
     assert 2.5 in ours[1] and 30.25 in ours[1]
     assert bool(ours[0]) == subscribe
+
+
+def test_mesa_version_of_the_internals_list():
+    assert mesa.__version__ == "3.5.1", (
+        "Mesa moved: re-check the list of Mesa internals sim/ relies on (sim/model.py, the "
+        "comment block above _Recurring) against the new version, then move this pin"
+    )
