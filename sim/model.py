@@ -272,8 +272,8 @@ class ViralChainModel(mesa.Model):
         if self._registering:
             self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
         # Model.schedule_recurring, with Mesa's generator's next events made in line
-        if sched.start is not None and sched.start < self.time:
-            return self.schedule_recurring(fn, sched)  # (Mesa's refusal, as before)
+        if sched.start < self.time:  # defensive (sim/ starts none in the past): Mesa's refusal
+            return self.schedule_recurring(fn, sched)
         return _Recurring(self, fn, sched, Priority.DEFAULT).start()
 
     def log(

@@ -5,6 +5,7 @@
 * the short loop's ``time`` set in line where no one listens, against Mesa's loop (the
   times events see; a subscriber's change signals);
 * the Mesa version the list of Mesa internals in ``sim/model.py`` was checked against;
+  ``every``'s refusal of a past start;
 * ``Sensing._record_few`` through memoryviews of the running totals (the arrays' own way is
   ``tests/test_supply_eleventh.py``'s long path, ``_FEW_SKUS`` off); its cells checked in
   debug mode and left out of copies (``sim.holdings.state_without``).
@@ -209,3 +210,21 @@ def test_mesa_version_of_the_internals_list():
         "Mesa moved: re-check the list of Mesa internals sim/ relies on (sim/model.py, the "
         "comment block above _Recurring) against the new version, then move this pin"
     )
+
+
+def test_every_refuses_a_past_start():
+    """``every`` with a start before the model's time: Mesa's own refusal, nothing scheduled."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(10)
+
+    class Probe:
+        def fire(self) -> None:
+            pass
+
+    probe = Probe()
+    before = len(m._event_list._events)
+    with pytest.raises(ValueError, match="in the past"):
+        m.every(24, 5, probe.fire)
+    assert len(m._event_list._events) == before
+    assert m.every(24, 10, probe.fire) is not None  # the current time itself is allowed
