@@ -26,7 +26,6 @@ from weakref import WeakMethod
 
 import mesa
 import numpy as np
-from mesa.experimental.mesa_signals import core as _signals
 from mesa.time import Event, EventGenerator, Priority, Schedule
 
 from sim import world
@@ -657,9 +656,9 @@ class ViralChainModel(mesa.Model):
         and ``tests/test_supply_thirteenth.py`` compare both loops). Mesa's per-step log
         line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path.
         ``time`` is set as Mesa's ``Observable`` sets it, in line where the model has no
-        subscriber and no computed property is being worked out (then its ``__set__`` only
-        sets the attribute; tests/test_supply_fifteenth.py holds a subscriber's signals to
-        Mesa's loop)."""
+        subscriber (then its ``__set__`` only sets the attribute; a computed property that
+        reads ``time`` is a subscriber; tests/test_supply_fifteenth.py holds a subscriber's
+        signals and a computed property to Mesa's loop)."""
         gen = self._default_schedule
         if (
             until <= self.time
@@ -679,9 +678,12 @@ class ViralChainModel(mesa.Model):
             if event.time > until:
                 heappush(heap, event)
                 break
-            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+            # Mesa's Observable.__set__ where no one listens sets the attribute alone; a
+            # computed property reading ``time`` subscribes itself (and its cycle check
+            # needs such a read), so ``subscribers`` covers it
+            if self.subscribers:
                 self.time = event.time
-            else:  # Mesa's Observable.__set__ where no one listens: the attribute alone
+            else:
                 self._time = event.time
             if event is not gen._current_event or not gen._active or gen._paused:
                 event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
@@ -699,9 +701,9 @@ class ViralChainModel(mesa.Model):
                     break
                 if heap and not self._events_before_step(heap, t, gen, event):
                     break  # an event stopped, paused or restarted the step: no step event
-                if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                if self.subscribers:  # (as above)
                     self.time = t
-                else:  # (as above)
+                else:
                     self._time = t
         self.time = until
 
@@ -729,9 +731,9 @@ class ViralChainModel(mesa.Model):
             if sid < 0:
                 sid = next(Event._ids)
             heappop(heap)
-            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+            if self.subscribers:  # (Mesa's Observable.__set__: see _advance_time)
                 self.time = top.time
-            else:  # Mesa's Observable.__set__ where no one listens (see _advance_time)
+            else:
                 self._time = top.time
             try:
                 top.execute()
