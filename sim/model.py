@@ -26,7 +26,6 @@ from weakref import WeakMethod
 
 import mesa
 import numpy as np
-from mesa.experimental.mesa_signals import core as _signals
 from mesa.time import Event, EventGenerator, Priority, Schedule
 
 from sim import world
@@ -272,8 +271,8 @@ class ViralChainModel(mesa.Model):
         if self._registering:
             self.timeline.append(Scheduled.of(fn, start_hour, interval_hours))
         # Model.schedule_recurring, with Mesa's generator's next events made in line
-        if sched.start is not None and sched.start < self.time:
-            return self.schedule_recurring(fn, sched)  # (Mesa's refusal, as before)
+        if sched.start < self.time:  # defensive (sim/ starts none in the past): Mesa's refusal
+            return self.schedule_recurring(fn, sched)
         return _Recurring(self, fn, sched, Priority.DEFAULT).start()
 
     def log(
@@ -657,9 +656,9 @@ class ViralChainModel(mesa.Model):
         and ``tests/test_supply_thirteenth.py`` compare both loops). Mesa's per-step log
         line (``logging.INFO`` of the ``MESA`` logger) is not written on the short path.
         ``time`` is set as Mesa's ``Observable`` sets it, in line where the model has no
-        subscriber and no computed property is being worked out (then its ``__set__`` only
-        sets the attribute; tests/test_supply_fifteenth.py holds a subscriber's signals to
-        Mesa's loop)."""
+        subscriber (then its ``__set__`` only sets the attribute; a computed property that
+        reads ``time`` is a subscriber; tests/test_supply_fifteenth.py holds a subscriber's
+        signals and a computed property to Mesa's loop)."""
         gen = self._default_schedule
         if (
             until <= self.time
@@ -679,9 +678,12 @@ class ViralChainModel(mesa.Model):
             if event.time > until:
                 heappush(heap, event)
                 break
-            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+            # Mesa's Observable.__set__ where no one listens sets the attribute alone; a
+            # computed property reading ``time`` subscribes itself (and its cycle check
+            # needs such a read), so ``subscribers`` covers it
+            if self.subscribers:
                 self.time = event.time
-            else:  # Mesa's Observable.__set__ where no one listens: the attribute alone
+            else:
                 self._time = event.time
             if event is not gen._current_event or not gen._active or gen._paused:
                 event.execute()  # Mesa's own (a step paused or stopped during a step: a no-op)
@@ -699,9 +701,9 @@ class ViralChainModel(mesa.Model):
                     break
                 if heap and not self._events_before_step(heap, t, gen, event):
                     break  # an event stopped, paused or restarted the step: no step event
-                if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+                if self.subscribers:  # (as above)
                     self.time = t
-                else:  # (as above)
+                else:
                     self._time = t
         self.time = until
 
@@ -729,9 +731,9 @@ class ViralChainModel(mesa.Model):
             if sid < 0:
                 sid = next(Event._ids)
             heappop(heap)
-            if self.subscribers or _signals.CURRENT_COMPUTED is not None:
+            if self.subscribers:  # (Mesa's Observable.__set__: see _advance_time)
                 self.time = top.time
-            else:  # Mesa's Observable.__set__ where no one listens (see _advance_time)
+            else:
                 self._time = top.time
             try:
                 top.execute()
@@ -785,6 +787,25 @@ class Scheduled:
         return cls(what, str(actor), int(hour), interval)
 
 
+# Mesa 3.5.1's internals sim/ relies on (tests/test_supply_fifteenth.py pins the
+# version: re-check this list against a new Mesa before moving the pin):
+# * Model: ``_advance_time`` (overridden, called back), ``_default_schedule`` (the step's
+#   EventGenerator, its ``schedule`` of every 1.0 from 1.0 at ``Priority.HIGH``),
+#   ``_user_step``, ``_simulator``, ``_event_list._events`` (the heap, as
+#   ``EventList.add_event`` pushes onto it);
+# * Observable ``time``: its private ``_time`` (read and set), ``HasObservables.subscribers``
+#   (empty: ``Observable.__set__`` sets the attribute alone; its ``CURRENT_COMPUTED`` cycle
+#   check needs a computed property to have read ``time``, which subscribed it);
+# * EventGenerator: ``_schedule_next``, ``_current_event``, ``_execution_count``,
+#   ``_active``, ``_paused``, ``_execute_and_reschedule``, ``__getstate__``;
+# * Event: ``__init__``'s attributes and their order (``time``, ``priority``, ``_canceled``,
+#   ``fn`` a weak reference, ``unique_id``, ``function_args``, ``function_kwargs``), the
+#   counter ``Event._ids``, ``_canceled``, the ordering on (time, priority, unique_id);
+# * sim/lazy_imports.py: ``mesa.mesa_logging``'s module attribute ``inspect`` and the
+#   sub-packages it defers (``mesa.discrete_space``, ``mesa.experimental.continuous_space``).
+_new_event = object.__new__
+
+
 class _Recurring(EventGenerator):
     """Mesa's :class:`~mesa.time.EventGenerator` (the model's recurring events: carriers'
     cut-offs, reviews, material reviews), each next event made in line: the same
@@ -818,9 +839,6 @@ class _Recurring(EventGenerator):
         state = super().__getstate__()
         state.pop("_ref", None)
         return state
-
-
-_new_event = object.__new__
 
 
 class _Deferred:

@@ -3,7 +3,9 @@
 * ``sim.model._Recurring``: the model's recurring events (cut-offs, reviews, material
   reviews) made in line, against Mesa's own ``EventGenerator``;
 * the short loop's ``time`` set in line where no one listens, against Mesa's loop (the
-  times events see; a subscriber's change signals);
+  times events see; a subscriber's change signals; a computed property that reads it);
+* the Mesa version the list of Mesa internals in ``sim/model.py`` was checked against;
+  ``every``'s refusal of a past start;
 * ``Sensing._record_few`` through memoryviews of the running totals (the arrays' own way is
   ``tests/test_supply_eleventh.py``'s long path, ``_FEW_SKUS`` off); its cells checked in
   debug mode and left out of copies (``sim.holdings.state_without``).
@@ -14,8 +16,10 @@ from __future__ import annotations
 import copy
 import pickle
 
+import mesa
 import numpy as np
 import pytest
+from mesa.experimental.mesa_signals import HasObservables, computed_property
 from mesa.time import Event, EventGenerator, Priority, Schedule
 
 import sim
@@ -200,3 +204,75 @@ def test_time_as_mesas_observable(subscribe, monkeypatch):
     assert ours == _times_seen(subscribe, True, monkeypatch)
     assert 2.5 in ours[1] and 30.25 in ours[1]
     assert bool(ours[0]) == subscribe
+
+
+def _computed_seen(mesa_loop: bool, monkeypatch) -> tuple[list, list]:
+    """A computed property of the model's ``time``, read by events between steps and by
+    every step's work, under the short loop or Mesa's own."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    seen: list[float] = []
+    with monkeypatch.context() as mp:
+        if mesa_loop:  # (as in _times_seen: Mesa's own loop)
+            mp.setattr(model_mod, "_HOURLY_STEP", Schedule(interval=2.0, start=1.0))
+        m = ViralChainModel(cfg, 1)
+
+        class Watcher(HasObservables):
+            @computed_property
+            def doubled(self) -> float:
+                return m.time * 2
+
+        w = Watcher()
+        assert not m.subscribers
+        assert w.doubled == 0.0  # the read subscribes the computed property to ``time``
+        assert m.subscribers
+        step = m._user_step
+
+        def stepped() -> None:
+            seen.append(w.doubled)
+            step()
+
+        m._user_step = stepped
+
+        class Probe:
+            def fire(self) -> None:
+                seen.append(w.doubled)
+
+        probe = Probe()
+        for at in (2.5, 30.25):
+            m.schedule_event(probe.fire, at=at)
+        m.run_for(72)
+        seen.append(w.doubled)
+    return seen, [m.time, m._time, m.steps]
+
+
+def test_computed_property_of_time_as_mesas_loop(monkeypatch):
+    """A computed property that reads ``time`` is a subscriber (the short loop's test
+    ``self.subscribers`` covers it): it follows the time as under Mesa's own loop."""
+    ours = _computed_seen(False, monkeypatch)
+    assert ours == _computed_seen(True, monkeypatch)
+    assert 5.0 in ours[0] and 60.5 in ours[0] and ours[0][-1] == 144.0
+
+
+def test_mesa_version_of_the_internals_list():
+    assert mesa.__version__ == "3.5.1", (
+        "Mesa moved: re-check the list of Mesa internals sim/ relies on (sim/model.py, the "
+        "comment block above _Recurring) against the new version, then move this pin"
+    )
+
+
+def test_every_refuses_a_past_start():
+    """``every`` with a start before the model's time: Mesa's own refusal, nothing scheduled."""
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
+    m = ViralChainModel(cfg, 1)
+    m.run_for(10)
+
+    class Probe:
+        def fire(self) -> None:
+            pass
+
+    probe = Probe()
+    before = len(m._event_list._events)
+    with pytest.raises(ValueError, match="in the past"):
+        m.every(24, 5, probe.fire)
+    assert len(m._event_list._events) == before
+    assert m.every(24, 10, probe.fire) is not None  # the current time itself is allowed

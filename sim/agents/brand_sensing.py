@@ -38,6 +38,7 @@ class Sensing:
     def __init__(self, model: ViralChainModel, name: str, network: BrandNetwork):
         self.model, self.name, self.network = model, name, network
         n, H = model.n_sku, model.horizon_hours
+        # the next four arrays are held as memoryviews (_cells): never reassign them (debug checks)
         self.hourly_demand = np.zeros((H, n), dtype=np.int64)
         self.hourly_views = np.zeros((H, n), dtype=np.int64)
         # running totals: row k is the sum of the hourly rows before hour k, so a window's
