@@ -117,9 +117,10 @@ class Post:
     last_views: int = 0  # views of the latest hour drawn, and the share factor they had
     last_factor: float = 1.0  # (may be left at 1 for an hour without views: it fed nothing)
     # its generator's own C functions and state, made at its first draw in Python (_hold):
-    # never pickled or copied (a copy's generator has its own state), and checked against
-    # ``rng`` at each use
-    _held: tuple | None = field(default=None, repr=False, compare=False)
+    # never pickled or copied (a copy's generator has its own state; not an argument of
+    # __init__, so dataclasses.replace leaves it out too), and checked against ``rng`` at
+    # each use
+    _held: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, object]:
         """The post to copy or pickle, without its held C functions and state (a copy's
@@ -261,7 +262,7 @@ class Post:
         """
         rng = self.rng
         held = self._held  # (the generator's C functions: draws of a few in Python)
-        if held is None or held[0] is not rng:
+        if held is None or held[0] is not rng:  # (_holding's check, in line)
             held = self._holding()
         video = graph is not None and self.kind == "short_video"
         head: list[int] | np.ndarray = _NONE
@@ -313,12 +314,12 @@ class Post:
         return consumers, skus
 
     def _sharers(
-        self, k: int, decay: float, rng: np.random.Generator, held: tuple | None = None
+        self, k: int, decay: float, rng: np.random.Generator, held: tuple
     ) -> list[int] | np.ndarray | None:
         """The sharers of ``k`` shared views: an hour by kernel weight, then uniformly among
         that hour's viewers (None when no recent viewer shares: the views go to anyone); a
         list for a few (:data:`_FEW_PICKS` from one hour, :data:`_FEW_SHARERS` from several),
-        else an int64 array."""
+        else an int64 array. ``held``: :func:`_hold` of ``rng``."""
         last = self._k - 1
         viewers = self._viewers
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats (the
@@ -451,12 +452,9 @@ def _keep_hours(decay: float) -> int:
     return 1 if decay <= 0 else max(1, math.ceil(math.log(SHARER_MEMORY) / math.log(decay)))
 
 
-# per bit generator class of numpy's own (whose next_uint32 is one static C function for
-# every instance of the class): that function as a ctypes function that keeps the GIL while
-# it runs (the interface's own releases and takes it back at each call: ≈ 0.1 µs of a
-# ≈ 0.35 µs word); any other class (one that may set its function per instance) reads the
-# instance's own interface at each call
-_HELD_WORDS: dict[type, Callable[[ctypes.c_void_p], int]] = {}
+# numpy's own bit generator classes (each with one static C next_uint32 and next_double for
+# every instance): held by class in :func:`_hold`; any other class (one that may set its
+# functions per instance) through each instance's own ctypes interface
 _NUMPY_BITS = (
     np.random.PCG64,
     np.random.PCG64DXSM,
@@ -466,25 +464,9 @@ _NUMPY_BITS = (
 )
 
 
-def _words(rng: np.random.Generator) -> tuple[Callable[[ctypes.c_void_p], int], ctypes.c_void_p]:
-    """``(next_uint32, state)`` of ``rng``'s bit generator, called as ``next_uint32(state)``:
-    the generator's own function and state (the same words, in the same order, as its
-    ctypes interface's ``next_uint32`` and numpy's draws), without the GIL's release."""
-    bits = rng.bit_generator
-    words = bits.ctypes
-    kind = type(bits)
-    word = _HELD_WORDS.get(kind)
-    if word is None:
-        if kind not in _NUMPY_BITS:  # (a subclass may set its function per instance)
-            return words.next_uint32, words.state
-        address = ctypes.cast(words.next_uint32, ctypes.c_void_p).value
-        word = ctypes.PYFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p)(address)
-        _HELD_WORDS[kind] = word
-    return word, words.state
-
-
 # per bit generator class of numpy's own: its next_uint32 and next_double as ctypes
-# functions that keep the GIL and take no declared argument (no converter called per call):
+# functions that keep the GIL (the interface's own release it and take it back at each call:
+# ≈ 0.1 µs of a ≈ 0.35 µs word) and take no declared argument (no converter called per call):
 # the state is given as a reference made once per generator (:func:`_hold`), which ctypes
 # passes as it is, where a c_void_p is made into a fresh argument object at every call
 _HELD_FREE: dict[type, tuple[Callable[[object], int], Callable[[object], float]]] = {}
@@ -514,7 +496,10 @@ def _hold(rng: np.random.Generator) -> tuple:
 
 
 # below this mean (and above 0), a post's Poisson draw is made in Python, numpy's own way
-# (about one uniform: cheaper than numpy's call; from two uniforms on, numpy's is cheaper)
+# (about one uniform: cheaper than numpy's call; from two uniforms on, numpy's is cheaper).
+# Its exp(-lam) is numpy's: numpy's generator links glibc's exp@GLIBC_2.2.5 and Python's
+# math exp@GLIBC_2.29, the same values on this glibc (checked on 2.2M arguments);
+# sim.rng.poisson_integers relies on the same
 _FEW_MEAN = 0.25
 
 
@@ -536,19 +521,18 @@ def _poisson(post: Post, lam: float) -> int:
     return k
 
 
-def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple | None = None) -> list[int]:
+def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple) -> list[int]:
     """``rng.integers(0, np.array(bounds)).tolist()``, one draw after the other in Python.
 
     numpy draws a bound ``b`` below 2**32 with Lemire's method on the generator's 32-bit
     words (``next_uint32``, which keeps the unused half of a 64-bit output for the next
     word): ``m = word * b``, redrawn while its low 32 bits are below ``(2**32 - b) % b``
     (checked only when they are below ``b``), and the draw is ``m >> 32``; a bound of 1 draws
-    nothing. The same words are read here through :func:`_words` (the generator's own C
-    function, called without releasing the GIL: a fifth of a microsecond or less each,
-    against about one for a scalar ``rng.integers`` and three for a call with a size);
-    larger bounds go to numpy. ``held``: :func:`_hold` of ``rng`` (the same words, called
-    for less)."""
-    word, state = _words(rng) if held is None else (held[1], held[3])
+    nothing. The same words are read here through ``held``, :func:`_hold` of ``rng`` (the
+    generator's own C function, called without releasing the GIL: a fifth of a microsecond
+    or less each, against about one for a scalar ``rng.integers`` and three for a call with
+    a size); larger bounds go to numpy."""
+    word, state = held[1], held[3]
     out = []
     for b in bounds:
         if b == 1:
@@ -571,12 +555,13 @@ def _pick_each(
     rng: np.random.Generator,
     pool: list[np.ndarray],
     counts: list[int],
-    held: tuple | None = None,
+    held: tuple,
 ) -> list[int]:
     """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
     ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
-    :func:`_bounded` makes them, in one loop that reads each value as it is drawn)."""
-    word, state = _words(rng) if held is None else (held[1], held[3])
+    :func:`_bounded` makes them, in one loop that reads each value as it is drawn; ``held``:
+    :func:`_hold` of ``rng``)."""
+    word, state = held[1], held[3]
     out: list[int] = []
     for v, c in zip(pool, counts, strict=True):
         b = len(v)
@@ -595,16 +580,14 @@ def _pick_each(
     return out
 
 
-def _draws(
-    rng: np.random.Generator, bound: int, k: int, held: tuple | None = None
-) -> list[int] | np.ndarray:
+def _draws(rng: np.random.Generator, bound: int, k: int, held: tuple) -> list[int] | np.ndarray:
     """``rng.integers(0, bound, k)``: up to :data:`_FEW_PICKS` draws made in Python (the
     same draws), as a list."""
     return _bounded(rng, [bound] * k, held) if k <= _FEW_PICKS else rng.integers(0, bound, k)
 
 
 def _picks(
-    values: np.ndarray, rng: np.random.Generator, k: int, held: tuple | None = None
+    values: np.ndarray, rng: np.random.Generator, k: int, held: tuple
 ) -> list[int] | np.ndarray:
     """``values[rng.integers(0, len(values), k)]``: up to :data:`_FEW_PICKS` draws made in
     Python (the same draws), as a list."""

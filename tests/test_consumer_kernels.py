@@ -10,7 +10,7 @@ import pytest
 
 import sim
 from sim.agents.wishes import _Groups, _most_persuasive
-from sim.content import PendingShares, Post
+from sim.content import PendingShares, Post, _hold
 from sim.rng import stream
 from sim.social_graph import _stable_order, build
 
@@ -95,7 +95,7 @@ def test_shares_along_the_graph_as_first_written(seed):
     for k in (1, 7, 300):
         a, b = stream(seed, "k-draw", k), stream(seed, "k-draw", k)
         np.testing.assert_array_equal(
-            graph.random_neighbour(post._sharers(k, decay, a), a),
+            graph.random_neighbour(post._sharers(k, decay, a, _hold(a)), a),
             _shares_one_call_per_hour(post, graph, k, decay, b),
         )
         assert a.random() == b.random()

@@ -56,7 +56,7 @@ def _post_story(seed: int, joined: bool, monkeypatch) -> list[np.ndarray]:
         filled = []
         if h % 3 and h % 41 and post._viewers:  # a draw (of this hour's sharers)
             k = int(world.choice([1, 5, 33, 80, 400, 2500]))
-            got = post._sharers(k, decay, post.rng)
+            got = post._sharers(k, decay, post.rng, post._holding())
             out.append(np.asarray(got, dtype=np.int64))
         size = int(world.choice([0, 1, 3, 20, 300, 3000], p=[0.1, 0.2, 0.3, 0.25, 0.1, 0.05]))
         factor = 0.0 if h % 13 == 0 else float(world.choice([1.0, world.random()]))
@@ -126,7 +126,7 @@ def test_a_stale_pool_is_caught():
         post._k = h
         post._remember(np.arange(10 * h, 10 * h + 40), 0.8, 1.0)
     post._k = 6
-    assert isinstance(post._sharers(100, 0.8, post.rng), np.ndarray)  # joined
+    assert isinstance(post._sharers(100, 0.8, post.rng, post._holding()), np.ndarray)  # joined
     post.check_viewer_weights()
     post._pool[post._viewer_start[post._head]] += 1
     with pytest.raises(AssertionError, match="pool is stale"):

@@ -102,7 +102,7 @@ def test_sharers_picked_per_hour_are_those_picked_from_the_viewers_joined(monkey
             seen = viewers.integers(0, 10**6, int(viewers.integers(0, 400)))
             post._remember(seen, 0.9, 0.5 if h % 3 else 1.0)
         post._k = 30
-        got = post._sharers(k, 0.9, post.rng)
+        got = post._sharers(k, 0.9, post.rng, post._holding())
         return np.concatenate([got, post.rng.integers(0, 2**62, 4)])  # and the stream after
 
     big = 1 << 30
@@ -184,7 +184,8 @@ def test_bounded_draws_in_python_are_numpys(seed):
     a, b = stream(seed, "bounded"), stream(seed, "bounded")
     if seed % 2:  # a half-used 32-bit word left in the generator
         a.integers(0, 7, 3), b.integers(0, 7, 3)
-    got = content._bounded(a, bounds)
+    held = content._hold(a)
+    got = content._bounded(a, bounds, held)
     assert got == b.integers(0, np.array(bounds, dtype=np.int64)).tolist()
     assert got == [int(x) for x in got] and all(type(x) is int for x in got)
     assert a.integers(0, 2**62, 3).tolist() == b.integers(0, 2**62, 3).tolist()
@@ -192,10 +193,10 @@ def test_bounded_draws_in_python_are_numpys(seed):
     # and each bound drawn k times as one call of numpy's
     for bound in (1, 7, 10_000, 2**32 - 1, 2**33):
         for k in (0, 1, 5):
-            got = np.asarray(content._draws(a, bound, k), dtype=np.int64)
+            got = np.asarray(content._draws(a, bound, k, held), dtype=np.int64)
             np.testing.assert_array_equal(got, b.integers(0, bound, k))
             values = np.arange(3, 3 + min(bound, 50), dtype=np.int32)
-            got = np.asarray(content._picks(values, a, k), dtype=np.int64)
+            got = np.asarray(content._picks(values, a, k, held), dtype=np.int64)
             np.testing.assert_array_equal(got, values[b.integers(0, len(values), k)])
     assert a.bit_generator.state == b.bit_generator.state
 
@@ -208,7 +209,7 @@ def test_a_bound_below_one_is_refused_as_numpy_refuses_it(bound):
     with pytest.raises(ValueError, match="high <= 0"):
         b.integers(0, np.array([5, bound], dtype=np.int64))
     with pytest.raises(ValueError, match="high <= 0"):
-        content._bounded(a, [bound])
+        content._bounded(a, [bound], content._hold(a))
     assert a.bit_generator.state == stream(4, "bounded").bit_generator.state
 
 
@@ -264,7 +265,8 @@ def test_the_viewers_weights_kept_in_growing_arrays_are_the_lists(seed, monkeypa
             for k in (1, 3, 40):
                 x, y = stream(seed, "sh", h, k), stream(seed, "sh", h, k)
                 np.testing.assert_array_equal(
-                    post._sharers(k, decay, x), _sharers_from_the_viewers(post, k, decay, y)
+                    post._sharers(k, decay, x, content._hold(x)),
+                    _sharers_from_the_viewers(post, k, decay, y),
                 )
                 assert x.bit_generator.state == y.bit_generator.state
             post._k = h
@@ -352,7 +354,7 @@ def test_picks_from_each_array_are_numpys_bounded_draws(seed, most):
     a, b = stream(seed, "each"), stream(seed, "each")
     if seed % 2:
         a.integers(0, 7, 3), b.integers(0, 7, 3)
-    got = content._pick_each(a, pool, counts)
+    got = content._pick_each(a, pool, counts, content._hold(a))
     places = b.integers(0, np.repeat(np.array(sizes, dtype=np.int64), counts))
     owner = np.repeat(np.arange(len(sizes)), counts)
     assert got == [pool[o].item(p) for o, p in zip(owner.tolist(), places.tolist(), strict=True)]

@@ -1,9 +1,10 @@
 """The content phase and the graph's look-ups, thirteenth pass (issue 21): fewer Python and
 numpy steps a post-hour, with the same draws and the same values.
 
-* The generator's 32-bit words through a ctypes function that keeps the GIL
-  (``content._words``: one per bit generator class): the words of numpy's own draws, in
-  order, a half-used word included, for every bit generator numpy has.
+* The generator's 32-bit words through a ctypes function that keeps the GIL (one per bit
+  generator class; since the fourteenth pass held with the post's generator,
+  ``content._hold``): the words of numpy's own draws, in order, a half-used word included,
+  for every bit generator numpy has.
 * Picks of up to 40 sharers from each hour (``_pick_each`` on the held words) against
   numpy's bounded draws: tests/test_content_fast_paths.py's picks test.
 * The sharers' quotients divided in place (the same ufunc on the same operands: no test
@@ -51,14 +52,14 @@ def _graph(n: int, seed: int, **changes):
 @pytest.mark.parametrize("kind", BIT_GENERATORS)
 @pytest.mark.parametrize("half", [False, True])
 def test_the_held_words_are_numpys_words(kind, half):
-    """``_words`` gives the generator's next_uint32 (numpy's ``integers(0, 2**32,
+    """The held ``next_uint32`` (``_hold``) gives numpy's words (``integers(0, 2**32,
     dtype=uint32)`` draws the same words, in order), keeping the unused half of a 64-bit
     output for the next word as numpy does; the generator's state after is the same."""
     a, b = np.random.Generator(kind(11)), np.random.Generator(kind(11))
     if half:  # a half-used 64-bit output left in the generator
         a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
     for k in (1, 2, 7, 64):
-        word, state = content._words(a)
+        _, word, _, state = content._hold(a)
         got = [word(state) for _ in range(k)]
         assert all(type(w) is int for w in got)
         assert got == b.integers(0, 2**32, size=k, dtype=np.uint32).tolist()
@@ -68,11 +69,11 @@ def test_the_held_words_are_numpys_words(kind, half):
 
 
 def test_one_held_function_a_class_that_keeps_the_gil():
-    first, _ = content._words(stream(1, "words"))
-    again, _ = content._words(stream(2, "words", 7))
-    other, _ = content._words(np.random.Generator(np.random.MT19937(3)))
-    assert first is again is content._HELD_WORDS[np.random.PCG64]
-    assert other is content._HELD_WORDS[np.random.MT19937] and other is not first
+    first = content._hold(stream(1, "words"))[1]
+    again = content._hold(stream(2, "words", 7))[1]
+    other = content._hold(np.random.Generator(np.random.MT19937(3)))[1]
+    assert first is again is content._HELD_FREE[np.random.PCG64][0]
+    assert other is content._HELD_FREE[np.random.MT19937][0] and other is not first
     # every instance of a class has the same C function (what the cache by class relies on)
     for seed in range(4):
         bits = stream(seed, "words", "address").bit_generator
@@ -82,7 +83,7 @@ def test_one_held_function_a_class_that_keeps_the_gil():
         # the GIL kept: PYFUNCTYPE's flag (ctypes' private name for it: a guard only)
         assert word._flags_ & ctypes._FUNCFLAG_PYTHONAPI
         assert word.restype is ctypes.c_uint32
-        assert word.argtypes == (ctypes.c_void_p,)
+        assert not word.argtypes  # (the state passed as a reference, without a converter)
 
 
 def test_a_bit_generator_not_numpys_own_reads_its_own_interface():
@@ -95,12 +96,13 @@ def test_a_bit_generator_not_numpys_own_reads_its_own_interface():
 
     gens = [np.random.Generator(Mine(seed)) for seed in (5, 6)]
     for rng in gens:
-        word, state = content._words(rng)
+        _, word, _, state = content._hold(rng)
         assert word is rng.bit_generator.ctypes.next_uint32
         assert state == rng.bit_generator.ctypes.state
-    assert Mine not in content._HELD_WORDS
+    assert Mine not in content._HELD_FREE
     a, b = np.random.Generator(Mine(5)), gens[0]
-    assert content._bounded(b, [7, 1000, 2**31]) == a.integers(0, [7, 1000, 2**31]).tolist()
+    held = content._hold(b)
+    assert content._bounded(b, [7, 1000, 2**31], held) == a.integers(0, [7, 1000, 2**31]).tolist()
 
 
 # -- the sharers --------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def test_a_long_storys_sharers_are_the_lists_sharers(seed, most, monkeypatch):
             post._k = h + 1
             for k in (1, 5, 33, 900):
                 x, y = stream(seed, "story", h, k), stream(seed, "story", h, k)
-                got = post._sharers(k, decay, x)
+                got = post._sharers(k, decay, x, content._hold(x))
                 want = _sharers_from_the_viewers(post, k, decay, y)
                 np.testing.assert_array_equal(np.asarray(got, dtype=np.int64), want)
                 assert x.bit_generator.state == y.bit_generator.state
