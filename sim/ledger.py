@@ -205,8 +205,11 @@ class Ledger:
     def add_sku_region_flow(self, name: str, sku: int, region: np.ndarray, qty: np.ndarray) -> None:
         """:meth:`add_region_flow` for flows of one SKU (``qty`` per row of ``region``):
         :meth:`_add_one_row` on its row."""
-        self._add_one_row(name, self.hour[name], sku, region, qty)
+        ints.add.at(self.hour[name][sku], region, qty)
         self.hour_flowed = True
+        if name in self.units:
+            units = self.units[name]
+            units[sku] = units.item(sku) + int_sum(qty)  # the same integer addition
 
     def defective_share(self) -> np.ndarray:
         """Per SKU, the share of units made that are defective and not yet found."""
