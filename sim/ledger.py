@@ -20,6 +20,8 @@ Money convention (one currency unit throughout):
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from sim.holdings import int_sum, ints
@@ -141,15 +143,21 @@ class Ledger:
     ) -> None:
         """Add to the current hour's flow per SKU and region (and to the unit counter).
         ``region`` None: ``qty`` is SKU ``sku``'s (an int) whole row, a count per region.
+        ``sku`` an int (and ``region`` an array): that SKU for each row of ``region``, and
+        a single ``qty`` booked for each row (on the hour and on the unit counter alike).
 
         A ledger of one SKU (every ``sku`` 0) adds on that SKU's row (:meth:`_add_one_row`:
         1-D, the same integer sums; :data:`_ONE_ROW`)."""
         hour = self.hour[name]
         self.hour_flowed = True
         if region is None or (self.n_sku == 1 and _ONE_ROW):
-            self._add_one_row(name, hour, 0 if self.n_sku == 1 else sku, region, qty)
+            # (of several SKUs: ``sku`` must be one integer, not an array)
+            one = 0 if self.n_sku == 1 else operator.index(sku)
+            self._add_one_row(name, hour, one, region, qty)
             return
-        if isinstance(sku, np.ndarray) and len(sku) > _COUNT_FROM:
+        if not isinstance(sku, np.ndarray):  # one SKU: its index for each row of region
+            sku = np.full(len(region), sku, np.int64)
+        if len(sku) > _COUNT_FROM:
             # many: count per (SKU, region) cell in one pass; integer sums, so exact
             cell = sku.astype(np.int64) * self.n_regions + region
             if np.ndim(qty) == 0:
@@ -195,7 +203,8 @@ class Ledger:
             units[sku] = units.item(sku) + total  # the same integer addition
 
     def add_sku_region_flow(self, name: str, sku: int, region: np.ndarray, qty: np.ndarray) -> None:
-        """:meth:`add_region_flow` for flows of one SKU (``qty`` per row of ``region``)."""
+        """:meth:`add_region_flow` for flows of one SKU (``qty`` per row of ``region``):
+        :meth:`_add_one_row` on its row."""
         ints.add.at(self.hour[name][sku], region, qty)
         self.hour_flowed = True
         if name in self.units:

@@ -1,7 +1,7 @@
 """The consumers' hour with fewer calls (issue 21, fourteenth pass): a few exposures'
 decision reads the exposure count's factors of small counts, the channels' conversions and
-the products' appeal from Python copies (``_seen_heads``: the same numbers), each kept copy
-checked in debug mode."""
+the products' appeal from Python copies (``_seen_heads``: the same numbers, kept with the
+tables), each kept copy checked in debug mode."""
 
 from __future__ import annotations
 
@@ -58,36 +58,41 @@ def test_few_exposures_at_counts_around_the_heads_decide_as_the_numpy_way(base_m
 
 
 @pytest.mark.parametrize("fatigue", [0.0, 0.3])
-def test_the_heads_are_the_tables_first_entries_kept_per_pair(base_model, fatigue):
+def test_the_heads_are_the_tables_first_entries_kept_with_them(base_model, fatigue):
     """``_seen_heads``: the first ``_HEAD`` entries of the boost's and fatigue's tables as
-    Python floats (bit for bit; None without fatigue), made again only for other tables."""
+    Python floats (bit for bit; None without fatigue), kept with the tables (in
+    ``_seen_tables``) and made again with them for other settings."""
     m = copy.deepcopy(base_model)
     pop = m.population
     plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": fatigue})
     pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
     boost, tired = pop._seen_factors()
-    b, f = pop._seen_heads(boost, tired)
+    b, f = pop._seen_heads()
     assert len(b) == wishes._HEAD and all(type(x) is float for x in b)
     assert np.array(b).tobytes() == boost[: wishes._HEAD].tobytes()
     if fatigue:
         assert np.array(f).tobytes() == tired[: wishes._HEAD].tobytes()
     else:
         assert tired is None and f is None
-    assert pop._seen_heads(boost, tired)[0] is b  # kept
-    other = boost.copy()
-    other[1] = 7.0
-    assert pop._seen_heads(other, tired)[0][1] == 7.0  # another table: made again
+    assert pop._seen_factors()[0] is boost and pop._seen_heads()[0] is b  # kept
+    other = pop.cfg.consumer.model_copy(update={"exposure_fatigue": fatigue + 0.2})
+    pop.cfg = pop.cfg.model_copy(update={"consumer": other})
+    again, tired2 = pop._seen_factors()
+    b2, f2 = pop._seen_heads()
+    assert again is not boost and b2 == boost[: wishes._HEAD].tolist()  # made again
+    assert np.array(f2).tobytes() == tired2[: wishes._HEAD].tobytes() and f2 != f
 
 
-def test_debug_mode_finds_a_head_written_in_place():
-    """A table of the count's factors written in place after its heads were copied: the
-    hour's debug checks raise."""
+@pytest.mark.parametrize("which", [0, 1])
+def test_debug_mode_finds_a_head_written_in_place(which):
+    """A table of the count's factors (the boost's or the fatigue's) written in place after
+    its heads were copied: the hour's debug checks raise."""
     m = _model()
-    _until_kept(m, "_heads_known")
+    _until_kept(m, "_seen_tables")
     m.run_for(3)  # the kept copies hold: the checks pass
     pop = m.population
-    table = pop._heads_known[0]
-    assert table is pop._seen_factors()[0]
+    table = pop._seen_factors()[which]
+    assert table is not None  # (the default settings have fatigue)
     table[2] = 3.5  # in place: the table is the same array
     with pytest.raises(InvariantError, match="count's factors"):
         pop.check_kept_answers()

@@ -47,8 +47,6 @@ def test_one_skus_flows_on_its_row_are_the_general_ways(seed, monkeypatch):
             else:
                 qty = np.int64(draws.integers(1, 4))
             sku = np.zeros(k, np.int64) if draws.random() < 0.7 else 0
-            if isinstance(sku, int) and not flag:  # (the general way indexes by arrays)
-                sku = np.zeros(k, np.int64)
             name = str(draws.choice(["demand", "lost", "returned", "views", "sold"]))
             led.add_region_flow(name, sku, region, qty)
         got.append(_books(led))
@@ -74,3 +72,30 @@ def test_a_whole_row_is_added_in_place(n_sku):
     assert not a.hour["views"][:sku].any()
     a.reset_hour()
     assert not a.hour_block.any() and not a.hour_flowed
+
+
+@pytest.mark.parametrize("one_row", [False, True])
+@pytest.mark.parametrize("n_sku", [1, 3])
+@pytest.mark.parametrize("qty", [2, np.int64(2), np.array([2, 2, 2])])
+def test_an_int_sku_books_the_quantity_for_each_region(one_row, n_sku, qty, monkeypatch):
+    """An int SKU with an array of regions and one quantity: the quantity for each row of
+    ``region``, on the hour and on the unit counter alike (both ways)."""
+    monkeypatch.setattr(ledger, "_ONE_ROW", one_row)
+    led = Ledger(n_sku, 1, 3, np.zeros(n_sku))
+    sku = n_sku - 1
+    led.add_region_flow("demand", sku, np.array([0, 1, 1]), qty)
+    assert led.hour["demand"][sku].tolist() == [2, 4, 0]
+    assert led.units["demand"].tolist() == [0] * (n_sku - 1) + [6]
+    many = np.arange(600) % 3
+    led.add_region_flow("demand", sku, many, 1)  # (counted by a bincount the general way)
+    assert led.hour["demand"][sku].tolist() == [202, 204, 200]
+    assert led.units["demand"][sku] == 606
+
+
+def test_a_whole_row_of_several_skus_takes_one_sku():
+    """``region`` None with several SKUs: ``sku`` must be one integer, not an array."""
+    led = Ledger(3, 1, 2, np.zeros(3))
+    led.add_region_flow("views", np.int64(2), None, np.array([1, 2]))
+    assert led.hour["views"][2].tolist() == [1, 2]
+    with pytest.raises(TypeError):
+        led.add_region_flow("views", np.array([0, 1]), None, np.array([1, 2]))

@@ -27,6 +27,15 @@ _NOVELTY_HOURS = 64  # hours of the products' novelty worked out at once
 # long run's tables; sim.rng.hour_outputs)
 _OUTPUT_HOURS = 1024
 _MAX_SEEN = 10_000  # exposure counts saturate here
+# the exposure counts below this read the count's factors from Python copies (_seen_heads)
+_HEAD = 64
+# the settings read, the boost's and fatigue's tables, and their heads as Python floats
+_SeenTables = tuple[
+    tuple[float, float, float],
+    np.ndarray,
+    np.ndarray | None,
+    tuple[list[float], list[float] | None],
+]
 
 
 class HourTables:
@@ -39,7 +48,8 @@ class HourTables:
     state: np.ndarray
     _sale_span: _OnSale | None
     _novelty_table: tuple[int, np.ndarray, list[list[float]]] | None
-    _seen_tables: tuple[tuple[float, float, float], np.ndarray, np.ndarray | None] | None
+    # the settings, the boost's and fatigue's tables and their heads (see _seen_factors)
+    _seen_tables: _SeenTables | None
     _flat_views: tuple[np.ndarray, np.ndarray] | None
     # per stream name and width: the first hour of its table of first outputs and its rows
     _output_tables: dict[tuple[str, int], tuple[int, list[list[int]]]] | None = None
@@ -103,7 +113,8 @@ class HourTables:
         """Per exposure count ``0 .. 10,000``: the repeat boost ``1 + boost·(seen - 1)``
         and the fatigue ``exp(-fatigue·max(0, seen - onset))`` (None without fatigue),
         computed once for the consumers' settings with the numpy way's operations on every
-        count (element by element: gathering them gives what the hour's arrays gave)."""
+        count (element by element: gathering them gives what the hour's arrays gave); with
+        them their heads (:meth:`_seen_heads`)."""
         c = self.cfg.consumer
         key = (c.repeat_exposure_boost, c.exposure_fatigue, c.fatigue_onset_exposures)
         tables = self._seen_tables
@@ -114,8 +125,20 @@ class HourTables:
             if c.exposure_fatigue > 0:
                 tired = np.maximum(0.0, seen - c.fatigue_onset_exposures)
                 fatigue = np.exp(-c.exposure_fatigue * tired)
-            tables = self._seen_tables = (key, boost, fatigue)
+            heads = (
+                boost[:_HEAD].tolist(),
+                None if fatigue is None else fatigue[:_HEAD].tolist(),
+            )
+            tables = self._seen_tables = (key, boost, fatigue, heads)
         return tables[1], tables[2]
+
+    def _seen_heads(self) -> tuple[list[float], list[float] | None]:
+        """The first :data:`_HEAD` entries of the repeat boost's and the fatigue's tables of
+        the last :meth:`_seen_factors` (call it first; None without fatigue) as Python
+        floats (the same numbers), made with the tables."""
+        tables = self._seen_tables
+        assert tables is not None, "_seen_factors first"
+        return tables[3]
 
     def _on_sale(self, hour: int) -> _OnSale:
         """The products on sale at ``hour`` (``np.flatnonzero(sellable_from <= hour)``),

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from sim.agents.consumer_tables import _OnSale
+from sim.agents.consumer_tables import _OnSale, _SeenTables
 from sim.agents.wishes import (
     _ANY,
     _CONTENT,
@@ -196,9 +196,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         self._sale_span: _OnSale | None = None  # the products on sale, per span of hours
         # every product's novelty for a span of hours (see _novelty_row)
         self._novelty_table: tuple[int, np.ndarray, list[list[float]]] | None = None
-        self._seen_tables: (
-            tuple[tuple[float, float, float], np.ndarray, np.ndarray | None] | None
-        ) = None  # the exposure count's factors (see _seen_factors)
+        self._seen_tables: _SeenTables | None = None  # the count's factors (_seen_factors)
         self._flat_views: tuple[np.ndarray, np.ndarray] | None = None  # see _flat_books
 
     # ------------------------------------------------------------------ demand

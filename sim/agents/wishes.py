@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from sim.agents.consumer_tables import _MAX_SEEN, HourTables
+from sim.agents.consumer_tables import _HEAD, _MAX_SEEN, HourTables
 from sim.content import Exposures
 from sim.orders import CH_LIVE, CH_VIDEO
 from sim.rng import LazyStream, generator, stream
@@ -58,8 +58,6 @@ _NARROW_FROM = 1024
 # up to this many wishes, an hour decided by the one-product way finds each wish's batch on
 # Python numbers (fewer numpy calls; the same rows)
 _FEW_WISHES = 16
-# the exposure counts below this read the count's factors from Python copies (_seen_heads)
-_HEAD = 64
 
 
 class WishDecisions(HourTables):
@@ -72,10 +70,6 @@ class WishDecisions(HourTables):
     _sensitivity_known: tuple[np.ndarray, bool] | None = None
     # the repeat boost's table looked at, and whether it is at least 0 (_unsigned_boost)
     _boost_known: tuple[np.ndarray, bool] | None = None
-    # the count's tables looked at, and their heads as Python floats (_seen_heads)
-    _heads_known: (
-        tuple[np.ndarray, np.ndarray | None, tuple[list[float], list[float] | None]] | None
-    ) = None
 
     def _unsigned_boost(self, boost: np.ndarray) -> bool:
         """Whether every entry of the repeat boost's table (:meth:`_seen_factors`) is at
@@ -84,21 +78,6 @@ class WishDecisions(HourTables):
         if known is None or known[0] is not boost:
             known = self._boost_known = (boost, bool(boost.min() >= 0.0))
         return known[1]
-
-    def _seen_heads(
-        self, boost: np.ndarray, fatigue: np.ndarray | None
-    ) -> tuple[list[float], list[float] | None]:
-        """The first :data:`_HEAD` entries of the repeat boost's and the fatigue's tables
-        (:meth:`_seen_factors`; None without fatigue) as Python floats (the same numbers),
-        made once per pair of tables."""
-        known = self._heads_known
-        if known is None or known[0] is not boost or known[1] is not fatigue:
-            heads = (
-                boost[:_HEAD].tolist(),
-                None if fatigue is None else fatigue[:_HEAD].tolist(),
-            )
-            known = self._heads_known = (boost, fatigue, heads)
-        return known[2]
 
     def _finite_sensitivity(self) -> bool:
         """Whether every consumer's price sensitivity is finite, worked out once per column
@@ -114,8 +93,8 @@ class WishDecisions(HourTables):
     def check_kept_answers(self) -> None:
         """Raise if an answer kept by :meth:`_finite_sensitivity`, :meth:`_unsigned_boost`
         or :meth:`_seen_heads` is not what its array gives now (debug mode: they are worked
-        out again only for an array replaced, so values written into the array in place
-        would leave them stale),
+        out again only for an array replaced, or other settings, so values written into the
+        array in place would leave them stale),
         or if the hour's row of a table of first outputs (:meth:`_hour_outputs`) is not its
         stream's first outputs, or if the hour's organic discovery without its generator
         (on Python numbers: :func:`sim.rng.poisson_integers`) is not what numpy's generator
@@ -129,10 +108,10 @@ class WishDecisions(HourTables):
         boost = self._boost_known
         if boost is not None and boost[1] != bool((boost[0] >= 0.0).all()):
             raise InvariantError(f"hour {hour}: stale answer: the repeat boost at least 0")
-        heads = self._heads_known
-        if heads is not None and (
-            heads[2][0] != heads[0][:_HEAD].tolist()
-            or heads[2][1] != (None if heads[1] is None else heads[1][:_HEAD].tolist())
+        tables = self._seen_tables
+        if tables is not None and tables[3] != (
+            tables[1][:_HEAD].tolist(),
+            None if tables[2] is None else tables[2][:_HEAD].tolist(),
         ):
             raise InvariantError(f"hour {hour}: stale copies of the exposure count's factors")
         for (name, _), (start, rows) in (self._output_tables or {}).items():  # hours' draws
@@ -745,7 +724,7 @@ class WishDecisions(HourTables):
             u = [rng.random()] if n_chances == 1 else rng.random(n_chances).tolist()
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
-        boost_head, fatigue_head = self._seen_heads(boost, fatigue)
+        boost_head, fatigue_head = self._seen_heads()
         # (the channels' conversions as Python floats: the same numbers, read by index)
         conversion, appeal, trust = m.channel_conversion.tolist(), m.appeal, m.kol_trust
         fb = m.feedback
