@@ -387,10 +387,10 @@ class Post:
             self._pool = pool
             self._viewer_start[a:c] -= first
             end = live
-        starts, held, pool = self._viewer_start, self._viewer_size, self._pool
+        starts, sized, pool = self._viewer_start, self._viewer_size, self._pool
         for i, (_, v, _), size in zip(range(c, b), entries, sizes, strict=True):
             pool[end : end + size] = v
-            starts[i], held[i] = end, size  # (one or two entries: no array made of sizes)
+            starts[i], sized[i] = end, size  # (one or two entries: no array made of sizes)
             end += size
         self._pool_end, self._joined = end, b
         return True

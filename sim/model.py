@@ -417,17 +417,7 @@ class ViralChainModel(mesa.Model):
         holding key of other stocks, no cells) sends the hour to every work_hour, which
         settles the stocks again; so while returns are waiting and the stocks stand still,
         it is asked, and refuses, every hour."""
-        for w in self.warehouses:
-            queue = w.pick_queue
-            waiting = w.returns_waiting.tobytes()
-            if (
-                len(queue._buf) != queue._head
-                or waiting != w._none_waiting
-                or w._holding_key != w.on_hand.tobytes() + waiting
-                or (w._holding_per_hour and w._holding_cells is None)
-            ):
-                return False
-        return True
+        return all(w.keeps_idle_hour() for w in self.warehouses)
 
     def _track_working_capital(self) -> None:
         """Stock and work in progress at cost, minus what buyers prepaid for open orders.

@@ -103,14 +103,13 @@ def test_debug_mode_finds_a_head_written_in_place(which):
     [(0, 0, 0), (0, 0, 3), (5, 0, 0), (5, 0, 1), (0, 7, 2), (1 << 40, 1 << 40, 1), (9, 9, 18)],
 )
 def test_hidden_defects_on_python_ints_are_the_share_not_zero(initial, produced, out):
-    """``_hides_defects``: product 0's ``defective_share()`` is not 0.0, told from the
+    """``Ledger.hides_defects``: product 0's ``defective_share()`` is not 0.0, told from the
     ledger's counters on Python ints (nothing made: 0.0; one defective unit in a vast
     stock: still hidden)."""
-    from sim.agents.consumers import _hides_defects
     from sim.ledger import Ledger
 
     led = Ledger(1, 1, 2, np.zeros(1))
     led.units["initial"][0] = initial
     led.units["produced"][0] = produced
     led.units["defective_out"][0] = out
-    assert _hides_defects(led) == (led.defective_share().item(0) != 0.0)
+    assert led.hides_defects() == (led.defective_share().item(0) != 0.0)

@@ -74,7 +74,6 @@ from sim.rng import LazyStream, generator, poisson_integers, stream
 from sim.social_graph import SocialGraph, _Choice, build
 
 if TYPE_CHECKING:
-    from sim.ledger import Ledger
     from sim.model import ViralChainModel
     from sim.world import Pieces
 
@@ -556,7 +555,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         p[late] *= c.late_return_multiplier
         # defective units that slipped through factory checks come back for sure
         found = None
-        if one and not _hides_defects(m.ledger):
+        if one and not m.ledger.hides_defects():
             rng.random(n)  # (each parcel's number is drawn all the same)
         else:
             d = m.ledger.defective_share()[skus]
@@ -596,7 +595,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         c = self.cfg.consumer
         fb = m.feedback
         skus = book.sku[order_ids]
-        hidden = _hides_defects(m.ledger)
+        hidden = m.ledger.hides_defects()
         if hidden:  # each parcel's chance of a defect, as the array way works it out
             d = m.ledger.defective_share()[skus]
             defect = (1 - np.power(1 - d, quantity[order_ids])).tolist()
@@ -787,16 +786,6 @@ def _positions_by_value(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
     ordered = values[order]
     bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
     return [(ordered.item(a), order[a:b]) for a, b in itertools.pairwise(bounds)]
-
-
-def _hides_defects(ledger: Ledger) -> bool:
-    """Whether product 0's stock hides defective units (``defective_share()[0] != 0.0``),
-    on Python ints: the share ``out / made`` is 0.0 when nothing was made and otherwise
-    exactly when ``out`` is 0 (at least 1 / made, never 0.0 for a count of int64; ``out``
-    is never negative)."""
-    units = ledger.units
-    made = units["initial"].item(0) + units["produced"].item(0)
-    return made > 0 and units["defective_out"].item(0) != 0
 
 
 def _to_brands(m: ViralChainModel, ids: np.ndarray, act: Callable) -> None:

@@ -71,6 +71,19 @@ class Warehouse(mesa.Agent):
         return state_without(self, "_holding_cells")
 
     # ------------------------------------------------------------------ queries
+    def keeps_idle_hour(self) -> bool:
+        """Whether :meth:`work_hour` would only set the two credits to zero and add the same
+        holding cost now: no order to pick, no returns waiting, the holding cost worked out
+        from the stocks held now, and its cells of the ledger's array kept when that cost is
+        not zero (``ViralChainModel._warehouses_idle``, which runs the idle hour in line)."""
+        waiting = self.returns_waiting.tobytes()
+        return (
+            not len(self.pick_queue)
+            and waiting == self._none_waiting
+            and self._holding_key == self.on_hand.tobytes() + waiting
+            and not (self._holding_per_hour and self._holding_cells is None)
+        )
+
     def available(self, sku: int) -> int:
         """Units on the shelf not promised to anyone."""
         return self.on_hand.item(sku) - self.reserved.item(sku)  # plain ints: asked hourly
