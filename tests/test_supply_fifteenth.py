@@ -160,6 +160,23 @@ def test_state_without_drops_only_the_named():
     assert list(state) == list(vars(o))
 
 
+class _Probe:
+    """Events between two hours (at 2.5 and 30.25): the only ones that move the time
+    between steps. Mesa keeps a weak reference to ``fire``: the model keeps the probe."""
+
+    def __init__(self, record) -> None:
+        self.record = record
+
+    def fire(self) -> None:
+        self.record()
+
+
+def _probe(m, record) -> None:
+    m._test_probe = probe = _Probe(record)
+    for at in (2.5, 30.25):
+        m.schedule_event(probe.fire, at=at)
+
+
 def _times_seen(subscribe: bool, mesa_loop: bool, monkeypatch) -> tuple[list, list, list]:
     """The model's time as a subscriber of ``time`` and the events between steps see it."""
     cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=2000", "run.horizon_hours=96"])
@@ -185,13 +202,7 @@ def _times_seen(subscribe: bool, mesa_loop: bool, monkeypatch) -> tuple[list, li
         if subscribe:  # (Mesa keeps a weak reference: heard lives until the run's end)
             m.observe("time", "changed", heard)
 
-        class Probe:  # between two hours: the one event that moves the time between steps
-            def fire(self) -> None:
-                seen.append(m.time)
-
-        probe = Probe()
-        for at in (2.5, 30.25):
-            m.schedule_event(probe.fire, at=at)
+        _probe(m, lambda: seen.append(m.time))
         m.run_for(72)
     return signals, seen, [m.time, m._time, m.steps]
 
@@ -233,13 +244,7 @@ def _computed_seen(mesa_loop: bool, monkeypatch) -> tuple[list, list]:
 
         m._user_step = stepped
 
-        class Probe:
-            def fire(self) -> None:
-                seen.append(w.doubled)
-
-        probe = Probe()
-        for at in (2.5, 30.25):
-            m.schedule_event(probe.fire, at=at)
+        _probe(m, lambda: seen.append(w.doubled))
         m.run_for(72)
         seen.append(w.doubled)
     return seen, [m.time, m._time, m.steps]
