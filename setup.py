@@ -8,9 +8,10 @@ package of its own: setuptools then copies its YAML files without warning that a
 looks importable.
 """
 
+import hashlib
 from pathlib import Path
 
-from setuptools import find_namespace_packages, setup
+from setuptools import Extension, find_namespace_packages, setup
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = "scenarios"  # relative to this file, as setuptools wants
@@ -21,7 +22,27 @@ SCENARIO_PACKAGES = [
     *(f"experiments.scenarios.{p}" for p in find_namespace_packages(str(HERE / SCENARIOS))),
 ]
 
+# The optional compiled kernels (sim/compiled.py): C extension modules of the sim package,
+# one per source file sim/_<name>.c, each stamped with its source's SHA-256 (a stale build is not
+# used). Optional: without a C compiler the install succeeds and the Python paths run.
+# No floating-point contraction (an FMA would round differently from numpy's two steps).
+KERNELS = sorted(p.stem for p in (HERE / "sim").glob("_*.c"))
+
+
+def _kernel(name: str) -> Extension:
+    source = f"sim/{name}.c"
+    sha = hashlib.sha256((HERE / source).read_bytes()).hexdigest()
+    return Extension(
+        f"sim.{name}",
+        [source],
+        define_macros=[("SOURCE_SHA256", f'"{sha}"')],
+        extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],
+        optional=True,
+    )
+
+
 setup(
+    ext_modules=[_kernel(name) for name in KERNELS],
     # namespace discovery: a folder of modules without __init__.py (sim/agents) is a package
     packages=[
         *find_namespace_packages(

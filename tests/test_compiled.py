@@ -1,0 +1,56 @@
+"""The optional compiled kernels (sim/compiled.py): built and current where a C compiler is,
+switched off by VIRALCHAIN_COMPILED=0, and a stale build (another version of its source)
+never used. Each kernel's own test compares it with its Python path."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+import types
+from pathlib import Path
+
+import pytest
+
+from sim import compiled
+
+KERNELS = sorted(p.stem for p in (Path(compiled.__file__).parent).glob("_*.c"))
+
+
+def _compiler() -> bool:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(cc) is not None
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_each_kernel_is_built_and_current(name):
+    if not _compiler():
+        pytest.skip("no C compiler here: the Python paths run (the same results)")
+    module = compiled.load(name)
+    assert module is not None, (
+        f"sim.{name} is not built or is stale (sim/{name}.c changed): run `make venv` "
+        "or `python setup.py build_ext --inplace`"
+    )
+    assert compiled.source_sha256(name) == module.SOURCE_SHA256
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setattr(compiled.importlib, "import_module", lambda name: types.ModuleType(name))
+    monkeypatch.setattr(compiled, "source_sha256", lambda name: None)
+    assert compiled.load("_anything") is not None
+    monkeypatch.setenv(compiled.ENV, "0")
+    assert compiled.load("_anything") is None
+
+
+def test_a_stale_build_is_not_used(monkeypatch):
+    built = types.ModuleType("sim._k")
+    built.SOURCE_SHA256 = "a" * 64
+    monkeypatch.setattr(compiled.importlib, "import_module", lambda name: built)
+    monkeypatch.setattr(compiled, "source_sha256", lambda name: "a" * 64)
+    assert compiled.load("_k") is built
+    monkeypatch.setattr(compiled, "source_sha256", lambda name: "b" * 64)
+    assert compiled.stale(built, "_k")
+    assert compiled.load("_k") is None
+
+
+def test_a_missing_module_gives_none():
+    assert compiled.load("_no_such_kernel") is None
