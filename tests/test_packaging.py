@@ -39,6 +39,7 @@ IGNORED = shutil.ignore_patterns(
     ".pytest_cache",
     ".ruff_cache",
     ".hypothesis",
+    "*.so",  # the compiled kernels built in place: the wheel builds its own
 )
 
 
@@ -79,6 +80,12 @@ def test_the_wheel_ships_every_module_and_every_scenario_file(wheel: Path):
         if "__pycache__" not in p.parts
     )
     assert [m for m in modules if m not in names] == [], "modules missing from the wheel"
+    # each compiled kernel built into the wheel (sim/compiled.py), where a C compiler is
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc):
+        for source in sorted((ROOT / "sim").glob("_*.c")):
+            built = [n for n in names if n.startswith(f"sim/{source.stem}.") and n.endswith(".so")]
+            assert built, f"the wheel lacks the build of {source.name}"
     assert wheel.name.startswith(f"viralchain-{sim.__version__}-")
 
 
