@@ -38,6 +38,7 @@ median quiet hour), counted by ``valgrind --tool=callgrind`` on both trees
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -47,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,35 @@ One round of quiet,workshop,flagship takes about 5 minutes on a quiet machine.
 _NOT_CODE = shutil.ignore_patterns("__pycache__", "results")
 
 
+def _kernel_current(tree: Path, source: Path) -> bool:
+    """Whether ``tree`` has a build of the compiled kernel ``source`` (``sim/_<name>.c``)
+    made from that very source: its SHA-256 is written into the module (sim/compiled.py)."""
+    sha = hashlib.sha256(source.read_bytes()).hexdigest().encode()
+    return any(sha in so.read_bytes() for so in (tree / "sim").glob(f"{source.stem}.*.so"))
+
+
+def kernels(tree: Path, log=print) -> Path:
+    """``tree``'s optional compiled kernels (``sim/_<name>.c``) built in place when one is
+    missing or stale, as an install builds them (``setup.py``, through ``pip wheel``: the
+    same flags), so that each side is measured with its own kernels; nothing when the tree
+    has none or all are current. Raises CalledProcessError when the build fails."""
+    sources = sorted((tree / "sim").glob("_*.c"))
+    if all(_kernel_current(tree, src) for src in sources):
+        return tree
+    log(f"building the compiled kernels of {tree} ({', '.join(s.name for s in sources)})")
+    with tempfile.TemporaryDirectory() as wheels:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, str(tree)],
+            capture_output=True,
+            check=True,
+        )
+        with zipfile.ZipFile(next(Path(wheels).glob("*.whl"))) as wheel:
+            for name in wheel.namelist():
+                if name.startswith("sim/_") and name.endswith(".so"):
+                    wheel.extract(name, tree)
+    return tree
+
+
 def export(rev: str, into: Path) -> Path:
     """The tree of git revision ``rev`` written into ``into`` (``git archive``), with this
     checkout's ``benchmarks/`` (the measuring code) in place of the revision's."""
@@ -129,7 +160,7 @@ def export(rev: str, into: Path) -> Path:
     # measured (benchmarks/) must not show as a change of the model
     shutil.rmtree(into / "benchmarks", ignore_errors=True)
     shutil.copytree(ROOT / "benchmarks", into / "benchmarks", ignore=_NOT_CODE)
-    return into
+    return kernels(into)
 
 
 _PACKAGES = ("sim", "experiments", "benchmarks", "hydra_plugins")
@@ -335,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.CalledProcessError:
             print(f"benchmarks.ab: --before: no git revision {args.before!r}", file=sys.stderr)
             return 2
-        compiled(before), compiled(ROOT)
+        compiled(before), compiled(kernels(ROOT))
         load0 = os.getloadavg()
         res = compare(before, ROOT, names, rounds, args.quick, log=print)
         load1 = os.getloadavg()

@@ -45,7 +45,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ab import _overrides, alternating
+from benchmarks.ab import _overrides, alternating, kernels
 from benchmarks.suite import ROOT
 
 # the tasks this mode counts: those whose figure is sim.run (and the quiet hour)
@@ -137,7 +137,10 @@ def snapshot(into: Path) -> Path:
         dst = into / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
-    return into
+    # the compiled kernels' builds (ignored files), rebuilt there when stale
+    for so in (ROOT / "sim").glob("_*.so"):
+        shutil.copy2(so, into / "sim" / so.name)
+    return kernels(into)
 
 
 def _env(tree: Path) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -237,3 +238,55 @@ def test_the_sides_alternate_a_b_then_b_a():
         (1, "f", "after"),
         (1, "f", "before"),
     ]
+
+
+_TOY_KERNEL = """#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 "unknown"
+#endif
+static struct PyModuleDef toy = {PyModuleDef_HEAD_INIT, "_toy", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit__toy(void) {
+    PyObject *m = PyModule_Create(&toy);
+    if (m && PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) return NULL;
+    return m;
+}
+"""
+
+
+def test_each_side_is_measured_with_its_own_compiled_kernels(tmp_path):
+    """A tree with a kernel's source gets it built (as an install builds it), is left alone
+    when its build is current, and rebuilt when the source changed (a stale build is not
+    used by sim.compiled, so the side would run its Python path)."""
+    import shutil
+    import sysconfig
+
+    from benchmarks.ab import _kernel_current, export, kernels
+
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip("no C compiler here")
+    (tmp_path / "before").mkdir()
+    tree = export("HEAD", tmp_path / "before")
+    source = tree / "sim" / "_toy.c"
+    source.write_text(_TOY_KERNEL)
+    assert not _kernel_current(tree, source)
+    built: list[str] = []
+    kernels(tree, log=built.append)
+    assert built and _kernel_current(tree, source)
+    probe = "from sim import compiled; print(compiled.load('_toy') is not None)"
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == "True"
+    kernels(tree, log=built.append)  # current: not built again
+    assert len(built) == 1
+    source.write_text(_TOY_KERNEL.replace("-1, NULL}", "-1, NULL, NULL}"))
+    assert not _kernel_current(tree, source)
+    kernels(tree, log=built.append)
+    assert len(built) == 2 and _kernel_current(tree, source)

@@ -54,3 +54,23 @@ def test_a_stale_build_is_not_used(monkeypatch):
 
 def test_a_missing_module_gives_none():
     assert compiled.load("_no_such_kernel") is None
+
+
+def test_golden_digests_on_the_python_paths():
+    """Every recorded story and setup gives its recorded outputs with every kernel switched
+    off (VIRALCHAIN_COMPILED=0: a machine without a C compiler), as with them (the golden
+    test itself, in this process)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(compiled.__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_golden.py"],
+        cwd=root,
+        env={**os.environ, compiled.ENV: "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout
