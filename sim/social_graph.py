@@ -39,7 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim import compiled
 from sim.config import SocialGraphConfig
+
+# the compiled look-ups (sim/_graph.c: the same targets), or None (the Python paths below)
+_K = compiled.load("_graph")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -194,7 +198,26 @@ class SocialGraph:
         state.pop("_degrees", None)
         state.pop("_whole_guide_views", None)
         state.pop("_shifted_cumw", None)
+        state.pop("_kernel", None)
         return state
+
+    @functools.cached_property
+    def _kernel(self):  # -> sim._graph.Graph (made only when _K is not None)
+        """The compiled look-ups' view of the graph (:mod:`sim._graph`: buffers of the
+        columns an edge reads and the scopes' table, held until the graph is freed; left out
+        of pickles and copies, which make their own)."""
+        cols = (self.community, self.region, self.order, self.weight, self.checkpoints)
+        return _K.Graph(
+            *(np.ascontiguousarray(c) for c in (*cols, self.guide)),
+            self._scope_table,
+            self.n,
+            len(self.comm_start) - 1,
+            len(self.region_start) - 1,
+            float(self.guide_scale),
+            float(self.within_community),
+            float(self.within_community + self.within_region),
+            int(self.key),
+        )
 
     @functools.cached_property
     def _scope_table(self) -> np.ndarray:
@@ -408,9 +431,11 @@ class SocialGraph:
         half = -(-len(src) // 2)
         rest = len(src) - half  # the smaller half
         _ = self._scope_table
-        if rest <= _FEW_EDGES:
+        if _K is not None:  # the compiled look-ups' buffers (they read nothing else)
+            _ = self._kernel
+        elif rest <= _FEW_EDGES:
             _ = self._views
-        if rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
+        if _K is None and rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
             _ = self._cumw
             _ = self._whole_guide
             _ = self._shifted_cumw
@@ -436,6 +461,10 @@ class SocialGraph:
         return out
 
     def _edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
+        if _K is not None:  # compiled (the GIL released for large batches): the same targets
+            out = np.empty(len(src), dtype=np.int64)
+            if self._kernel.targets(src, j, out):
+                return out  # (else a batch it does not cover: the Python path's)
         if len(src) <= _FEW_EDGES:
             return self._few_edge_targets(src, j)
         scope, u_point = _uniforms(self.key, src, j, 0)
@@ -482,6 +511,15 @@ class SocialGraph:
     def edge_targets_of_lists(self, src: list[int], j: list[int]) -> list[int] | np.ndarray:
         """:meth:`edge_targets` of edges given as lists: for a few, found on Python numbers
         and given as a list (no array made); else the int64 array."""
+        if _K is not None:  # compiled: a list for a few, else the int64 array filled
+            if len(src) <= _FEW_EDGES:
+                out = self._kernel.targets_of_lists(src, j)
+                if out is not None:
+                    return out
+            elif len(src) < SPLIT_FROM:
+                out = np.empty(len(src), dtype=np.int64)
+                if self._kernel.targets_of_lists(src, j, out):
+                    return out
         if len(src) <= _FEW_EDGES:
             return self._few_targets(src, j)
         return self.edge_targets(np.array(src, dtype=np.int64), np.array(j, dtype=np.int64))
