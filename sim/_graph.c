@@ -54,8 +54,16 @@ enum { K_I8, K_U8, K_I16, K_U16, K_I32, K_U32, K_I64, K_U64, K_F32, K_F64 };
 typedef struct {
     const char *buf;
     Py_ssize_t len;
+    Py_ssize_t itemsize;
     int kind;
 } Col;
+
+/* the address of a column's i-th item (to prefetch it) */
+static inline const char *
+item(const Col *c, Py_ssize_t i)
+{
+    return c->buf + i * c->itemsize;
+}
 
 static inline int64_t
 rd_int(const Col *c, Py_ssize_t i)
@@ -162,6 +170,7 @@ take_column(Graph *self, int slot, PyObject *obj, const char *name, int floats, 
     }
     col->buf = (const char *)v->buf;
     col->len = v->shape[0];
+    col->itemsize = v->itemsize;
     col->kind = kind;
     return 0;
 }
@@ -243,40 +252,93 @@ mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* The target of the k-th edge of s in *target; 0, or -1 when not covered (the caller
- * then runs the Python path). Reads buffers only (safe without the GIL). */
-static inline int
-edge_target(const Graph *g, int64_t s, int64_t k, int64_t *target)
+/* The i-th int64 of a one-dimensional buffer (through its stride) */
+static inline int64_t
+at(const Py_buffer *v, Py_ssize_t i)
 {
-    if (s < 0 || s >= g->n)
+    int64_t x;
+    memcpy(&x, (const char *)v->buf + i * (v->strides ? v->strides[0] : 8), sizeof x);
+    return x;
+}
+
+/* One edge's look-up, in stages (each a function of the one before): the array method
+ * runs each stage over a chunk of edges before the next, so that the random reads of a
+ * stage (a column at the sharer, the scope's row, the guide, the stored values, a block's
+ * weights, the layout) are issued for many edges at once (prefetched) instead of one
+ * dependent chain an edge; the list method runs the stages edge by edge. The same
+ * operations either way. Each stage returns 0, or -1 when the edge is not covered (the
+ * caller then runs the Python path); they read buffers only (safe without the GIL). */
+typedef struct {
+    int64_t s, k;      /* the sharer, the edge's slot */
+    uint64_t base;     /* the hash's sum before mixing (salt 0) */
+    double u;          /* the point's uniform (the hash's low word) */
+    int64_t row;       /* the scope's row of the scopes' table (until stage 2: its kind) */
+    int64_t lo, hi;    /* the scope's positions */
+    double point;      /* the point in the cumulative attention */
+    int64_t b;         /* the point's bucket of the guide */
+    int64_t blk;       /* the last stored value at most the point */
+    int64_t pos;       /* the position found */
+} Edge;
+
+enum { IN_COMMUNITY = -1, IN_REGION = -2, IN_MARKET = -3 };
+
+/* 1: the hash (_uniforms / _hash: uint64 arithmetic, wrapping; salt 0) and the scope's
+ * kind (the column to read at the sharer, prefetched) */
+static inline int
+stage_hash(const Graph *g, Edge *e)
+{
+    if (e->s < 0 || e->s >= g->n)
         return -1;
-    /* _uniforms / _hash: uint64 arithmetic (wraps), salt 0 */
-    uint64_t base = (uint64_t)s * GOLDEN + g->key + (uint64_t)k * M1;
-    uint64_t x = mix(base);
+    e->base = (uint64_t)e->s * GOLDEN + g->key + (uint64_t)e->k * M1;
+    uint64_t x = mix(e->base);
     double scope = (double)(uint32_t)(x >> 32) * SCALE;
-    double u = (double)(uint32_t)x * SCALE;
-    /* the scope's row: its community, its region (after the communities), the market */
-    int64_t row;
+    e->u = (double)(uint32_t)x * SCALE;
     if (scope < g->wc) {
-        row = rd_int(&g->community, s);
+        e->row = IN_COMMUNITY;
+        __builtin_prefetch(item(&g->community, e->s));
+    } else if (scope < g->wcr) {
+        e->row = IN_REGION;
+        __builtin_prefetch(item(&g->region, e->s));
+    } else {
+        e->row = IN_MARKET;
+    }
+    return 0;
+}
+
+/* 2: the scope's row (its community, its region after the communities, the market) */
+static inline int
+stage_row(const Graph *g, Edge *e)
+{
+    int64_t row;
+    if (e->row == IN_COMMUNITY) {
+        row = rd_int(&g->community, e->s);
         if (row < 0 || row >= g->communities)
             return -1;
-    } else if (scope < g->wcr) {
-        row = rd_int(&g->region, s);
+    } else if (e->row == IN_REGION) {
+        row = rd_int(&g->region, e->s);
         if (row < 0 || row >= g->regions)
             return -1;
         row += g->communities;
     } else {
         row = g->communities + g->regions;
     }
-    const int64_t *t = g->scopes + 4 * row;
-    int64_t lo = t[0], hi = t[1];
+    e->row = row;
+    __builtin_prefetch(g->scopes + 4 * row);
+    return 0;
+}
+
+/* 3: the point (cum_lo + u * (cum_hi - cum_lo)) and its bucket of the guide (prefetched) */
+static inline int
+stage_point(const Graph *g, Edge *e)
+{
+    const int64_t *t = g->scopes + 4 * e->row;
     double cum_lo, cum_hi;
+    e->lo = t[0];
+    e->hi = t[1];
     memcpy(&cum_lo, t + 2, sizeof cum_lo);
     memcpy(&cum_hi, t + 3, sizeof cum_hi);
-    double point = cum_lo + u * (cum_hi - cum_lo);
-    /* _locate: the stored values at most the point, through the guide's bracket */
-    double bucket = point * g->guide_scale; /* exact: a power of two */
+    e->point = cum_lo + e->u * (cum_hi - cum_lo);
+    double bucket = e->point * g->guide_scale; /* exact: a power of two */
     if (!(bucket > -9.0e18 && bucket < 9.0e18))
         return -1; /* (NaN, or past int64: the Python path's) */
     int64_t b = (int64_t)bucket; /* numpy's astype(int64): truncation */
@@ -285,49 +347,80 @@ edge_target(const Graph *g, int64_t s, int64_t k, int64_t *target)
         b = 0;
     if (b > last_bucket)
         b = last_bucket;
-    int64_t stored = rd_int(&g->guide, b), most = rd_int(&g->guide, b + 1);
+    e->b = b;
+    __builtin_prefetch(item(&g->guide, b));
+    return 0;
+}
+
+/* 4: _locate's stored values at most the point: the guide's count at the bucket's lower
+ * bound, counted up through the bucket (at most to the count at its upper bound) */
+static inline int
+stage_stored(const Graph *g, Edge *e)
+{
+    int64_t stored = rd_int(&g->guide, e->b), most = rd_int(&g->guide, e->b + 1);
     if (stored < 0 || most > g->checkpoints.len)
         return -1;
-    while (stored < most && rd_float(&g->checkpoints, stored) <= point)
+    while (stored < most && rd_float(&g->checkpoints, stored) <= e->point)
         stored++;
     int64_t blk = stored - 1;
     if (blk < 0 || (blk + 1) * BLOCK > g->weight.len)
         return -1;
-    /* the block's sums at most the point: the stored value, then its weights added in turn */
-    double acc = rd_float(&g->checkpoints, blk);
-    int64_t below = acc <= point;
-    int64_t at = blk * BLOCK;
+    e->blk = blk;
+    __builtin_prefetch(item(&g->checkpoints, blk));
+    __builtin_prefetch(item(&g->weight, blk * BLOCK)); /* (the row may span two lines) */
+    __builtin_prefetch(item(&g->weight, blk * BLOCK + BLOCK - 1));
+    return 0;
+}
+
+/* 5: the block's sums at most the point (the stored value, then its weights added in turn,
+ * as np.cumsum added them), the position, clipped to the scope (np.maximum, np.minimum) */
+static inline int
+stage_position(const Graph *g, Edge *e)
+{
+    double acc = rd_float(&g->checkpoints, e->blk);
+    int64_t below = acc <= e->point;
+    int64_t at = e->blk * BLOCK;
     for (int w = 0; w < BLOCK - 1; w++) {
         acc = acc + rd_float(&g->weight, at + w);
-        below += acc <= point;
+        below += acc <= e->point;
     }
     int64_t pos = at + below - 1;
-    /* clipped to the scope (np.maximum, then np.minimum) */
-    if (pos < lo)
-        pos = lo;
-    if (pos > hi - 1)
-        pos = hi - 1;
+    if (pos < e->lo)
+        pos = e->lo;
+    if (pos > e->hi - 1)
+        pos = e->hi - 1;
     if (pos < 0 || pos >= g->order.len)
         return -1;
-    if (rd_int(&g->order, pos) == s) { /* no self-loops (_unloop) */
+    e->pos = pos;
+    __builtin_prefetch(item(&g->order, pos));
+    return 0;
+}
+
+/* 6: the target, a self-loop mended (_unloop): alone in its scope, a contact drawn in its
+ * region (the salt-1 hash's high uniform); still itself, the next consumer of the scope */
+static inline int
+stage_target(const Graph *g, const Edge *e, int64_t *target)
+{
+    int64_t pos = e->pos, lo = e->lo, hi = e->hi;
+    if (rd_int(&g->order, pos) == e->s) {
         int loop = 1;
-        if (hi - lo == 1) { /* alone in its community: a contact elsewhere in its region */
-            int64_t r = rd_int(&g->region, s);
+        if (hi - lo == 1) {
+            int64_t r = rd_int(&g->region, e->s);
             if (r < 0 || r >= g->regions)
                 return -1;
             const int64_t *rt = g->scopes + 4 * (g->communities + r);
             lo = rt[0];
             hi = rt[1];
-            uint64_t y = mix(base + M2); /* salt 1 */
+            uint64_t y = mix(e->base + M2); /* salt 1 */
             double v = (double)(uint32_t)(y >> 32) * SCALE * (double)(hi - lo);
             if (!(v > -9.0e18 && v < 9.0e18))
                 return -1;
             pos = lo + (int64_t)v;
             if (pos < 0 || pos >= g->order.len)
                 return -1;
-            loop = rd_int(&g->order, pos) == s;
+            loop = rd_int(&g->order, pos) == e->s;
         }
-        if (loop) { /* the next consumer of the scope */
+        if (loop) {
             int64_t size = hi - lo;
             if (size < 1)
                 size = 1;
@@ -340,6 +433,63 @@ edge_target(const Graph *g, int64_t s, int64_t k, int64_t *target)
         }
     }
     *target = rd_int(&g->order, pos);
+    return 0;
+}
+
+/* The target of the k-th edge of s in *target, the stages in turn: 0, or -1. */
+static inline int
+edge_target(const Graph *g, int64_t s, int64_t k, int64_t *target)
+{
+    Edge e;
+    e.s = s;
+    e.k = k;
+    if (stage_hash(g, &e) || stage_row(g, &e) || stage_point(g, &e) ||
+        stage_stored(g, &e) || stage_position(g, &e))
+        return -1;
+    return stage_target(g, &e, target);
+}
+
+#define CHUNK 64 /* edges per chunk of the array method's stages */
+
+/* The targets of edges [a, a + m) of the buffers (m <= CHUNK), each stage over the chunk
+ * in turn: 0, or -1 when one of them is not covered. */
+static int
+chunk_targets(const Graph *g, const Py_buffer *vs, const Py_buffer *vj, Py_ssize_t a,
+              Py_ssize_t m, int64_t *out)
+{
+    Edge e[CHUNK];
+    Py_ssize_t i;
+    for (i = 0; i < m; i++) {
+        e[i].s = at(vs, a + i);
+        e[i].k = at(vj, a + i);
+        if (stage_hash(g, &e[i]))
+            return -1;
+    }
+    for (i = 0; i < m; i++)
+        if (stage_row(g, &e[i]))
+            return -1;
+    for (i = 0; i < m; i++)
+        if (stage_point(g, &e[i]))
+            return -1;
+    for (i = 0; i < m; i++)
+        if (stage_stored(g, &e[i]))
+            return -1;
+    for (i = 0; i < m; i++)
+        if (stage_position(g, &e[i]))
+            return -1;
+    for (i = 0; i < m; i++)
+        if (stage_target(g, &e[i], &out[a + i]))
+            return -1;
+    return 0;
+}
+
+static int
+batch_targets(const Graph *g, const Py_buffer *vs, const Py_buffer *vj, Py_ssize_t m,
+              int64_t *out)
+{
+    for (Py_ssize_t a = 0; a < m; a += CHUNK)
+        if (chunk_targets(g, vs, vj, a, m - a < CHUNK ? m - a : CHUNK, out))
+            return -1;
     return 0;
 }
 
@@ -361,13 +511,6 @@ int64_buffer(PyObject *obj, Py_buffer *v, int writable)
     return 0;
 }
 
-static inline int64_t
-at(const Py_buffer *v, Py_ssize_t i)
-{
-    int64_t x;
-    memcpy(&x, (const char *)v->buf + i * (v->strides ? v->strides[0] : 8), sizeof x);
-    return x;
-}
 
 PyDoc_STRVAR(targets_doc,
 "targets(src, j, out) -> bool\n\n"
@@ -402,19 +545,15 @@ Graph_targets(Graph *self, PyObject *const *args, Py_ssize_t nargs)
     if (covered) {
         int64_t *out = (int64_t *)vo.buf;
         const Graph *g = self;
-        Py_ssize_t i = 0;
+        int r;
         if (m >= RELEASE_FROM) {
             Py_BEGIN_ALLOW_THREADS
-            for (; i < m; i++)
-                if (edge_target(g, at(&vs, i), at(&vj, i), &out[i]) < 0)
-                    break;
+            r = batch_targets(g, &vs, &vj, m, out);
             Py_END_ALLOW_THREADS
         } else {
-            for (; i < m; i++)
-                if (edge_target(g, at(&vs, i), at(&vj, i), &out[i]) < 0)
-                    break;
+            r = batch_targets(g, &vs, &vj, m, out);
         }
-        covered = i == m;
+        covered = r == 0;
     }
     PyBuffer_Release(&vs);
     PyBuffer_Release(&vj);
