@@ -377,12 +377,22 @@ stage_stored(const Graph *g, Edge *e)
 static inline int
 stage_position(const Graph *g, Edge *e)
 {
+    const double point = e->point;
     double acc = rd_float(&g->checkpoints, e->blk);
-    int64_t below = acc <= e->point;
+    int64_t below = acc <= point;
     int64_t at = e->blk * BLOCK;
-    for (int w = 0; w < BLOCK - 1; w++) {
-        acc = acc + rd_float(&g->weight, at + w);
-        below += acc <= e->point;
+    if (g->weight.kind == K_F32) { /* (the graph's own type: one loop without a switch) */
+        const float *w = (const float *)g->weight.buf + at;
+#pragma GCC unroll 16
+        for (int t = 0; t < BLOCK - 1; t++) {
+            acc = acc + (double)w[t];
+            below += acc <= point;
+        }
+    } else {
+        for (int t = 0; t < BLOCK - 1; t++) {
+            acc = acc + rd_float(&g->weight, at + t);
+            below += acc <= point;
+        }
     }
     int64_t pos = at + below - 1;
     if (pos < e->lo)

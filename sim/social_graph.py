@@ -25,6 +25,15 @@ the point in the block's cumulative weight, found through a guide table to the s
 and a few additions). So a run pays only for the edges it uses (work proportional to the
 consumers touched), every query returns the same edge, and :meth:`SocialGraph.materialize`
 lists all edges (CSR) for tests and analysis.
+
+**Compiled look-ups.** Where the optional kernel :mod:`sim._graph` is built
+(:mod:`sim.compiled`), :meth:`SocialGraph.edge_targets` and
+:meth:`SocialGraph.edge_targets_of_lists` run it: the same hash, scope, point, position,
+clip and self-loop mend, in C (the same integers and float64 operations in the same order;
+the position always found through the stored values and the block sums, the count the whole
+table's guide gives, so the whole table is never made). A batch it does not cover (a source
+outside ``[0, n)``, list items that are not integers within int64, ...) runs the Python
+paths below, which stay the reference (``VIRALCHAIN_COMPILED=0`` runs only them).
 """
 
 from __future__ import annotations
@@ -414,7 +423,8 @@ class SocialGraph:
         :data:`SPLIT_FROM` edges (with :data:`LOOKUP_THREADS` > 1, at most
         ``OMP_NUM_THREADS``: :func:`allowed_threads`) the second half is looked
         up on a second thread while this one looks up the first (numpy's work on a chunk
-        of look-ups releases the GIL): the same targets."""
+        of look-ups releases the GIL, as the compiled look-ups do from 1,024 edges): the
+        same targets."""
         src = np.asarray(src, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
         if len(src) >= SPLIT_FROM and allowed_threads(LOOKUP_THREADS) > 1:
@@ -510,7 +520,9 @@ class SocialGraph:
 
     def edge_targets_of_lists(self, src: list[int], j: list[int]) -> list[int] | np.ndarray:
         """:meth:`edge_targets` of edges given as lists: for a few, found on Python numbers
-        and given as a list (no array made); else the int64 array."""
+        and given as a list (no array made); else the int64 array. (Compiled: the lists read
+        by the kernel, a list of a few targets back or the int64 array filled; the split
+        over two threads only from :data:`SPLIT_FROM` edges, as arrays.)"""
         if _K is not None:  # compiled: a list for a few, else the int64 array filled
             if len(src) <= _FEW_EDGES:
                 out = self._kernel.targets_of_lists(src, j)
