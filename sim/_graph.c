@@ -133,6 +133,7 @@ typedef struct {
     PyObject_HEAD
     Py_buffer views[N_BUF];
     int held;  /* views taken so far */
+    int ready; /* initialised in full (a failed __init__ leaves it 0: unusable) */
     Col community, region, order, weight, checkpoints, guide;
     const int64_t *scopes; /* (rows, 4): lo, hi, and cum_lo, cum_hi's float64 bits */
     Py_ssize_t rows;
@@ -237,6 +238,7 @@ Graph_init(Graph *self, PyObject *args, PyObject *kwds)
     self->guide_scale = guide_scale;
     self->wc = wc;
     self->wcr = wcr;
+    self->ready = 1;
     return 0;
 }
 
@@ -534,7 +536,7 @@ Graph_targets(Graph *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "targets(src, j, out) takes three arguments");
         return NULL;
     }
-    if (!self->held) {
+    if (!self->ready) {
         PyErr_SetString(PyExc_ValueError, "Graph: not initialised");
         return NULL;
     }
@@ -583,7 +585,7 @@ Graph_targets_of_lists(Graph *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "targets_of_lists(src, j, out=None)");
         return NULL;
     }
-    if (!self->held) {
+    if (!self->ready) {
         PyErr_SetString(PyExc_ValueError, "Graph: not initialised");
         return NULL;
     }

@@ -368,3 +368,10 @@ def test_bad_arguments_raise_not_crash():
         Graph.__new__(Graph).targets(src, src, np.empty(5, np.int64))  # not initialised
     with pytest.raises(TypeError):
         k.__init__(*cols, *rest)  # already initialised
+    half = Graph.__new__(Graph)
+    with pytest.raises(TypeError):
+        half.__init__(*cols[:5], h.community.astype(np.float64), *cols[6:], *rest)
+    with pytest.raises(ValueError):  # a failed __init__ leaves it unusable
+        half.targets(src, src, np.empty(5, np.int64))
+    with pytest.raises(ValueError):
+        half.targets_of_lists([1], [0])
