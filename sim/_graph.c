@@ -263,12 +263,11 @@ at(const Py_buffer *v, Py_ssize_t i)
     return x;
 }
 
-/* One edge's look-up, in stages (each a function of the one before): the array method
- * runs each stage over a chunk of edges before the next, so that the random reads of a
- * stage (a column at the sharer, the scope's row, the guide, the stored values, a block's
+/* One edge's look-up, in stages (each a function of the one before): both methods run
+ * each stage over a chunk of edges before the next, so that the random reads of a stage
+ * (a column at the sharer, the scope's row, the guide, the stored values, a block's
  * weights, the layout) are issued for many edges at once (prefetched) instead of one
- * dependent chain an edge; the list method runs the stages edge by edge. The same
- * operations either way. Each stage returns 0, or -1 when the edge is not covered (the
+ * dependent chain an edge. The same operations whatever the chunk. Each stage returns 0, or -1 when the edge is not covered (the
  * caller then runs the Python path); they read buffers only (safe without the GIL). */
 typedef struct {
     int64_t s, k;      /* the sharer, the edge's slot */
@@ -448,35 +447,17 @@ stage_target(const Graph *g, const Edge *e, int64_t *target)
     return 0;
 }
 
-/* The target of the k-th edge of s in *target, the stages in turn: 0, or -1. */
-static inline int
-edge_target(const Graph *g, int64_t s, int64_t k, int64_t *target)
-{
-    Edge e;
-    e.s = s;
-    e.k = k;
-    if (stage_hash(g, &e) || stage_row(g, &e) || stage_point(g, &e) ||
-        stage_stored(g, &e) || stage_position(g, &e))
-        return -1;
-    return stage_target(g, &e, target);
-}
+#define CHUNK 64 /* edges per chunk of the stages */
 
-#define CHUNK 64 /* edges per chunk of the array method's stages */
-
-/* The targets of edges [a, a + m) of the buffers (m <= CHUNK), each stage over the chunk
+/* The targets of the m <= CHUNK edges e[i].s, e[i].k in out[i], each stage over the chunk
  * in turn: 0, or -1 when one of them is not covered. */
 static int
-chunk_targets(const Graph *g, const Py_buffer *vs, const Py_buffer *vj, Py_ssize_t a,
-              Py_ssize_t m, int64_t *out)
+chunk_run(const Graph *g, Edge *e, Py_ssize_t m, int64_t *out)
 {
-    Edge e[CHUNK];
     Py_ssize_t i;
-    for (i = 0; i < m; i++) {
-        e[i].s = at(vs, a + i);
-        e[i].k = at(vj, a + i);
+    for (i = 0; i < m; i++)
         if (stage_hash(g, &e[i]))
             return -1;
-    }
     for (i = 0; i < m; i++)
         if (stage_row(g, &e[i]))
             return -1;
@@ -490,9 +471,22 @@ chunk_targets(const Graph *g, const Py_buffer *vs, const Py_buffer *vj, Py_ssize
         if (stage_position(g, &e[i]))
             return -1;
     for (i = 0; i < m; i++)
-        if (stage_target(g, &e[i], &out[a + i]))
+        if (stage_target(g, &e[i], &out[i]))
             return -1;
     return 0;
+}
+
+/* The targets of edges [a, a + m) of the buffers (m <= CHUNK) in out[a:]: 0, or -1. */
+static int
+chunk_targets(const Graph *g, const Py_buffer *vs, const Py_buffer *vj, Py_ssize_t a,
+              Py_ssize_t m, int64_t *out)
+{
+    Edge e[CHUNK];
+    for (Py_ssize_t i = 0; i < m; i++) {
+        e[i].s = at(vs, a + i);
+        e[i].k = at(vj, a + i);
+    }
+    return chunk_run(g, e, m, out + a);
 }
 
 static int
@@ -613,31 +607,35 @@ Graph_targets_of_lists(Graph *self, PyObject *const *args, Py_ssize_t nargs)
         if (list == NULL)
             return NULL;
     }
-    for (Py_ssize_t i = 0; i < m; i++) {
+    Edge e[CHUNK];
+    int64_t found[CHUNK];
+    for (Py_ssize_t a = 0; a < m; a += CHUNK) {
+        Py_ssize_t c = m - a < CHUNK ? m - a : CHUNK;
         /* (a collection run by an allocation may change the lists: their sizes read again) */
-        if (i >= PyList_GET_SIZE(src) || i >= PyList_GET_SIZE(j))
+        if (a + c > PyList_GET_SIZE(src) || a + c > PyList_GET_SIZE(j))
             goto uncovered;
-        PyObject *si = PyList_GET_ITEM(src, i), *ki = PyList_GET_ITEM(j, i);
-        if (!PyLong_Check(si) || !PyLong_Check(ki)) /* (no Python code run by a conversion) */
+        for (Py_ssize_t i = 0; i < c; i++) {
+            PyObject *si = PyList_GET_ITEM(src, a + i), *ki = PyList_GET_ITEM(j, a + i);
+            if (!PyLong_Check(si) || !PyLong_Check(ki)) /* (no Python code run to convert) */
+                goto uncovered;
+            e[i].s = PyLong_AsLongLong(si);
+            if (e[i].s == -1 && PyErr_Occurred())
+                goto uncovered;
+            e[i].k = PyLong_AsLongLong(ki);
+            if (e[i].k == -1 && PyErr_Occurred())
+                goto uncovered;
+        }
+        if (chunk_run(self, e, c, out != NULL ? out + a : found) < 0)
             goto uncovered;
-        int64_t s = PyLong_AsLongLong(si);
-        if (s == -1 && PyErr_Occurred())
-            goto uncovered;
-        int64_t k = PyLong_AsLongLong(ki);
-        if (k == -1 && PyErr_Occurred())
-            goto uncovered;
-        int64_t target;
-        if (edge_target(self, s, k, &target) < 0)
-            goto uncovered;
-        if (out != NULL) {
-            out[i] = target;
-        } else {
-            PyObject *t = PyLong_FromLongLong(target);
-            if (t == NULL) {
-                Py_DECREF(list);
-                return NULL;
+        if (out == NULL) {
+            for (Py_ssize_t i = 0; i < c; i++) {
+                PyObject *t = PyLong_FromLongLong(found[i]);
+                if (t == NULL) {
+                    Py_DECREF(list);
+                    return NULL;
+                }
+                PyList_SET_ITEM(list, a + i, t);
             }
-            PyList_SET_ITEM(list, i, t);
         }
     }
     if (out != NULL) {

@@ -309,9 +309,14 @@ def test_batches_the_kernel_does_not_cover_go_to_the_python_path(monkeypatch):
     assert k.targets_of_lists([5, n], [0, 0]) is None
     assert k.targets_of_lists((5, 6), (0, 0)) is None
     assert k.targets_of_lists([5, n], [0, 0], np.empty(2, np.int64)) is False
-    out = np.empty(len(src), np.int64)
-    assert k.targets(src, j, out) is True
-    assert k.targets_of_lists(src.tolist(), j.tolist()) == out.tolist()
+    for size in (40, 64, 65, 500):  # (chunks of 64 edges: a list back, or an array filled)
+        s, jj = _edges(g, size, size)
+        out = np.empty(size, np.int64)
+        assert k.targets(s, jj, out) is True
+        assert k.targets_of_lists(s.tolist(), jj.tolist()) == out.tolist()
+        filled = np.empty(size, np.int64)
+        assert k.targets_of_lists(s.tolist(), jj.tolist(), filled) is True
+        np.testing.assert_array_equal(filled, out)
 
 
 def test_bad_arguments_raise_not_crash():
