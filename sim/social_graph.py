@@ -25,6 +25,15 @@ the point in the block's cumulative weight, found through a guide table to the s
 and a few additions). So a run pays only for the edges it uses (work proportional to the
 consumers touched), every query returns the same edge, and :meth:`SocialGraph.materialize`
 lists all edges (CSR) for tests and analysis.
+
+**Compiled look-ups.** Where the optional kernel :mod:`sim._graph` is built
+(:mod:`sim.compiled`), :meth:`SocialGraph.edge_targets` and
+:meth:`SocialGraph.edge_targets_of_lists` run it: the same hash, scope, point, position,
+clip and self-loop mend, in C (the same integers and float64 operations in the same order;
+the position always found through the stored values and the block sums, the count the whole
+table's guide gives, so the whole table is never made). A batch it does not cover (a source
+outside ``[0, n)``, list items that are not integers within int64, ...) runs the Python
+paths below, which stay the reference (``VIRALCHAIN_COMPILED=0`` runs only them).
 """
 
 from __future__ import annotations
@@ -39,7 +48,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim import compiled
 from sim.config import SocialGraphConfig
+
+# the compiled look-ups (sim/_graph.c: the same targets), or None (the Python paths below)
+_K = compiled.load("_graph")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -194,7 +207,26 @@ class SocialGraph:
         state.pop("_degrees", None)
         state.pop("_whole_guide_views", None)
         state.pop("_shifted_cumw", None)
+        state.pop("_kernel", None)
         return state
+
+    @functools.cached_property
+    def _kernel(self):  # -> sim._graph.Graph (made only when _K is not None)
+        """The compiled look-ups' view of the graph (:mod:`sim._graph`: buffers of the
+        columns an edge reads and the scopes' table, held until the graph is freed; left out
+        of pickles and copies, which make their own)."""
+        cols = (self.community, self.region, self.order, self.weight, self.checkpoints)
+        return _K.Graph(
+            *(np.ascontiguousarray(c) for c in (*cols, self.guide)),
+            self._scope_table,
+            self.n,
+            len(self.comm_start) - 1,
+            len(self.region_start) - 1,
+            float(self.guide_scale),
+            float(self.within_community),
+            float(self.within_community + self.within_region),
+            int(self.key),
+        )
 
     @functools.cached_property
     def _scope_table(self) -> np.ndarray:
@@ -391,7 +423,8 @@ class SocialGraph:
         :data:`SPLIT_FROM` edges (with :data:`LOOKUP_THREADS` > 1, at most
         ``OMP_NUM_THREADS``: :func:`allowed_threads`) the second half is looked
         up on a second thread while this one looks up the first (numpy's work on a chunk
-        of look-ups releases the GIL): the same targets."""
+        of look-ups releases the GIL, as the compiled look-ups do from 1,024 edges): the
+        same targets."""
         src = np.asarray(src, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
         if len(src) >= SPLIT_FROM and allowed_threads(LOOKUP_THREADS) > 1:
@@ -408,9 +441,11 @@ class SocialGraph:
         half = -(-len(src) // 2)
         rest = len(src) - half  # the smaller half
         _ = self._scope_table
-        if rest <= _FEW_EDGES:
+        if _K is not None:  # the compiled look-ups' buffers (they read nothing else)
+            _ = self._kernel
+        elif rest <= _FEW_EDGES:
             _ = self._views
-        if rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
+        if _K is None and rest <= _WHOLE_SEARCH and self.n <= _FULL_UP_TO:
             _ = self._cumw
             _ = self._whole_guide
             _ = self._shifted_cumw
@@ -436,6 +471,10 @@ class SocialGraph:
         return out
 
     def _edge_targets(self, src: np.ndarray, j: np.ndarray) -> np.ndarray:
+        if _K is not None:  # compiled (the GIL released for large batches): the same targets
+            out = np.empty(len(src), dtype=np.int64)
+            if self._kernel.targets(src, j, out):
+                return out  # (else a batch it does not cover: the Python path's)
         if len(src) <= _FEW_EDGES:
             return self._few_edge_targets(src, j)
         scope, u_point = _uniforms(self.key, src, j, 0)
@@ -481,7 +520,18 @@ class SocialGraph:
 
     def edge_targets_of_lists(self, src: list[int], j: list[int]) -> list[int] | np.ndarray:
         """:meth:`edge_targets` of edges given as lists: for a few, found on Python numbers
-        and given as a list (no array made); else the int64 array."""
+        and given as a list (no array made); else the int64 array. (Compiled: the lists read
+        by the kernel, a list of a few targets back or the int64 array filled; the split
+        over two threads only from :data:`SPLIT_FROM` edges, as arrays.)"""
+        if _K is not None:  # compiled: a list for a few, else the int64 array filled
+            if len(src) <= _FEW_EDGES:
+                out = self._kernel.targets_of_lists(src, j)
+                if out is not None:
+                    return out
+            elif len(src) < SPLIT_FROM:
+                out = np.empty(len(src), dtype=np.int64)
+                if self._kernel.targets_of_lists(src, j, out):
+                    return out
         if len(src) <= _FEW_EDGES:
             return self._few_targets(src, j)
         return self.edge_targets(np.array(src, dtype=np.int64), np.array(j, dtype=np.int64))

@@ -183,6 +183,7 @@ def test_the_whole_guide_finds_what_a_binary_search_finds(n, seed, changes):
 
 @pytest.mark.parametrize(("n", "seed"), [(40, 1), (5_000, 2), (60_000, 3)])
 def test_few_edges_through_the_guide_are_found_as_numpy_finds_them(n, seed, monkeypatch):
+    monkeypatch.setattr(social_graph, "_K", None)  # the Python paths (test_graph_kernel.py)
     g = _graph(n, seed)
     rng = np.random.default_rng(seed)
     src = np.concatenate([rng.integers(0, n, 4000), np.arange(min(n, 2000))])

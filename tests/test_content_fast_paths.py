@@ -41,6 +41,7 @@ def _graph(n: int, seed: int, **changes):
     ],
 )
 def test_few_edges_are_found_as_numpy_finds_them(n, seed, changes, monkeypatch):
+    monkeypatch.setattr(social_graph, "_K", None)  # the Python paths (test_graph_kernel.py)
     monkeypatch.setattr(social_graph, "_FULL_UP_TO", 0)  # the stored sums (large graphs)
     g = _graph(n, seed, **changes)
     rng = np.random.default_rng(seed)
@@ -77,6 +78,7 @@ def test_block_sums_in_one_call_are_the_sums_added_in_turn(size, monkeypatch):
 @pytest.mark.parametrize("fast", [False, True])
 def test_golden_runs_with_the_content_shortcuts_off_and_on(case, fast, tmp_path, monkeypatch):
     big = 1 << 30
+    monkeypatch.setattr(social_graph, "_K", None)  # the Python look-ups' shortcuts
     for name in ("_FEW_EDGES", "_SEARCH", "_ACCUMULATE", "_FULL_UP_TO", "_WHOLE_SEARCH"):
         monkeypatch.setattr(social_graph, name, big if fast else 0)
     monkeypatch.setattr(content, "_GATHER", 0 if fast else big)
@@ -148,6 +150,7 @@ def test_the_whole_cumulative_attention_is_the_sums_added_in_turn(n, seed, monke
     ],
 )
 def test_look_ups_in_the_whole_table_are_those_of_the_stored_sums(n, seed, changes, monkeypatch):
+    monkeypatch.setattr(social_graph, "_K", None)  # the Python paths (test_graph_kernel.py)
     g = _graph(n, seed, **changes)
     rng = np.random.default_rng(seed)
     cp = g.checkpoints[:-1]

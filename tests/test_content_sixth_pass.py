@@ -152,7 +152,9 @@ def test_self_loops_mended_in_python_and_scopes_read_by_need_are_numpys(
 ):
     """Look-ups of thousands of edges (self-loops among them) with the few self-loops
     mended on Python numbers or with arrays, and each edge's scope read from both columns
-    or only the one it needs: the same targets, and the Python few-edge path agrees."""
+    or only the one it needs: the same targets, and the Python few-edge path agrees (the
+    Python paths: the compiled look-ups are compared with them in test_graph_kernel.py)."""
+    monkeypatch.setattr(social_graph, "_K", None)
     g = _graph(n, seed, **changes)
     r = np.random.default_rng(seed)
     mended = []

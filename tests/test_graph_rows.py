@@ -51,7 +51,9 @@ def test_the_scopes_table_holds_each_scopes_bounds():
 def test_array_look_ups_are_the_edges_found_one_by_one(n, seed, regions, changes, monkeypatch):
     """Batches of 17 to 5,000 edges (repeated sources, self-loops mended both ways, scopes
     read from both columns or by need, the whole table or the stored sums) against the same
-    edges found one at a time on Python numbers."""
+    edges found one at a time on Python numbers (the Python paths; the compiled look-ups
+    are compared with them in test_graph_kernel.py)."""
+    monkeypatch.setattr(social_graph, "_K", None)
     g = _graph(n, seed, regions, **changes)
     r = np.random.default_rng(seed)
     for size in (17, 300, 2_000, 5_000):
