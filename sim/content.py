@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim import compiled
 from sim.config import LivestreamConfig, ShortVideoConfig
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ _JOINED = True  # many sharers from several hours are gathered from the post's j
 # grows to twice the viewers it holds, so up to 2**18 int64 (2 MiB) a post, and keeps the
 # spent hours' viewers until its live ones are next moved to its start
 _POOL_MOST = 1 << 17
+# the draw loops in C (sim/_draws.c: the same draws on the generator's own C functions), or
+# None: the Python loops below (VIRALCHAIN_COMPILED=0, no compiler, a stale build)
+_K = compiled.load("_draws")
 
 
 @dataclass
@@ -473,16 +477,17 @@ _HELD_FREE: dict[type, tuple[Callable[[object], int], Callable[[object], float]]
 
 
 def _hold(rng: np.random.Generator) -> tuple:
-    """``(rng, next_uint32, next_double, state)`` of ``rng``'s bit generator, each function
-    called as ``f(state)``: the generator's own C functions on its own state (the words and
-    doubles numpy draws, in the same order), for a numpy class without the GIL's release
-    and with the state's address as a reference made here (keep ``rng`` with it: the
-    tuple does); any other class, its own interface's functions and state."""
+    """``(rng, next_uint32, next_double, state, capsule)`` of ``rng``'s bit generator, each
+    function called as ``f(state)``: the generator's own C functions on its own state (the
+    words and doubles numpy draws, in the same order), for a numpy class without the GIL's
+    release and with the state's address as a reference made here (keep ``rng`` with it:
+    the tuple does); any other class, its own interface's functions and state. ``capsule``
+    is the bit generator's own (its C functions and state, for the C loops: :data:`_K`)."""
     bits = rng.bit_generator
     words = bits.ctypes
     kind = type(bits)
     if kind not in _NUMPY_BITS:  # (a subclass may set its functions per instance)
-        return rng, words.next_uint32, words.next_double, words.state
+        return rng, words.next_uint32, words.next_double, words.state, bits.capsule
     free = _HELD_FREE.get(kind)
     if free is None:
         word = ctypes.cast(words.next_uint32, ctypes.c_void_p).value
@@ -492,7 +497,7 @@ def _hold(rng: np.random.Generator) -> tuple:
             ctypes.PYFUNCTYPE(ctypes.c_double)(double),
         )
     state = ctypes.byref(ctypes.c_char.from_address(words.state_address))
-    return rng, free[0], free[1], state
+    return rng, free[0], free[1], state, bits.capsule
 
 
 # below this mean (and above 0), a post's Poisson draw is made in Python, numpy's own way
@@ -511,6 +516,8 @@ def _poisson(post: Post, lam: float) -> int:
     held = post._held
     if held is None or held[0] is not post.rng:
         held = post._holding()
+    if _K is not None:  # the same loop in C
+        return _K.poisson(held[4], lam)
     double, state = held[2], held[3]
     enlam = math.exp(-lam)
     k = 0
@@ -531,7 +538,9 @@ def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple) -> list[i
     nothing. The same words are read here through ``held``, :func:`_hold` of ``rng`` (the
     generator's own C function, called without releasing the GIL: a fifth of a microsecond
     or less each, against about one for a scalar ``rng.integers`` and three for a call with
-    a size); larger bounds go to numpy."""
+    a size); larger bounds go to numpy. With :data:`_K`, the same loop in C."""
+    if _K is not None:
+        return _K.bounded(held[4], bounds)
     word, state = held[1], held[3]
     out = []
     for b in bounds:
@@ -560,7 +569,9 @@ def _pick_each(
     """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
     ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
     :func:`_bounded` makes them, in one loop that reads each value as it is drawn; ``held``:
-    :func:`_hold` of ``rng``)."""
+    :func:`_hold` of ``rng``). With :data:`_K`, the same loop in C."""
+    if _K is not None:
+        return _K.pick_each(held[4], pool, counts)
     word, state = held[1], held[3]
     out: list[int] = []
     for v, c in zip(pool, counts, strict=True):
@@ -583,7 +594,9 @@ def _pick_each(
 def _draws(rng: np.random.Generator, bound: int, k: int, held: tuple) -> list[int] | np.ndarray:
     """``rng.integers(0, bound, k)``: up to :data:`_FEW_PICKS` draws made in Python (the
     same draws), as a list."""
-    return _bounded(rng, [bound] * k, held) if k <= _FEW_PICKS else rng.integers(0, bound, k)
+    if k > _FEW_PICKS:
+        return rng.integers(0, bound, k)
+    return _K.draws(held[4], bound, k) if _K is not None else _bounded(rng, [bound] * k, held)
 
 
 def _picks(
@@ -592,6 +605,8 @@ def _picks(
     """``values[rng.integers(0, len(values), k)]``: up to :data:`_FEW_PICKS` draws made in
     Python (the same draws), as a list."""
     if k <= _FEW_PICKS:
+        if _K is not None:
+            return _K.picks(held[4], values, k)
         return _pick_each(rng, [values], [k], held)
     return values[rng.integers(0, len(values), k)]
 

@@ -1,0 +1,607 @@
+/* The content phase's draw loops (sim/content.py, sim/social_graph.py), one call a loop.
+ *
+ * Each function makes the draws its Python path makes (sim/content.py `_poisson`,
+ * `_bounded`, `_draws`, `_picks`, `_pick_each`; sim/social_graph.py
+ * `SocialGraph.neighbour_slot_list`), on the generator's own C functions (its bitgen_t,
+ * from the bit generator's capsule), in the same order: the same words, doubles and
+ * generator state after. The GIL is held throughout (as the Python paths' ctypes calls
+ * hold it; nothing else reads the generator meanwhile).
+ *
+ * Bounded draws are numpy's (numpy/random/src/distributions/distributions.c,
+ * random_bounded_uint64_fill and random_bounded_uint64 with use_masked false, which
+ * `rng.integers(0, b)` and `rng.integers(0, bounds_array)` of int64 run):
+ *   b == 1: no draw, 0;
+ *   2 <= b < 2**32: Lemire's method on 32-bit words (next_uint32: a 64-bit generator keeps
+ *     the unused half of its output for the next word): m = word * b, redrawn while its
+ *     low 32 bits are below (2**32 - b) % b (checked only when they are below b), m >> 32;
+ *   b == 2**32: one 32-bit word;
+ *   2**32 < b <= 2**63: Lemire's method on 64-bit words (next_uint64), 128-bit products.
+ * A bound below 1 raises ValueError("high <= 0: ...") (numpy's message), above 2**63
+ * ValueError (int64's bound, as numpy refuses it).
+ *
+ * Poisson draws of small means are numpy's multiplication method (random_poisson_mult):
+ * uniforms (next_double) multiplied until the product is at most exp(-lam). exp is
+ * glibc's scalar exp, as numpy's random_poisson_mult and Python's math.exp call it (numpy's
+ * SIMD exp of arrays is not used anywhere here).
+ *
+ * Slots: int(next_double * degree) per node: the double times the degree converted to
+ * float64 (exact below 2**53), truncated toward zero as numpy's astype(int64) and
+ * Python's int() truncate a finite float.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 "unknown"
+#endif
+
+/* numpy's public bit generator interface (numpy/random/bitgen.h) */
+typedef struct bitgen {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} bitgen_t;
+
+static bitgen_t *
+get_bitgen(PyObject *capsule)
+{
+    if (!PyCapsule_CheckExact(capsule)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected a bit generator's capsule (rng.bit_generator.capsule)");
+        return NULL;
+    }
+    return (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
+}
+
+#define WORD_BOUND 0x100000000ULL       /* 2**32 */
+#define LARGEST_BOUND 0x8000000000000000ULL /* 2**63: int64's largest exclusive high */
+
+/* one draw in [0, b), 2 <= b <= 2**63, as numpy's random_bounded_uint64 (Lemire) */
+static inline uint64_t
+draw_below(bitgen_t *g, uint64_t b)
+{
+    if (b < WORD_BOUND) {
+        uint64_t m = (uint64_t)g->next_uint32(g->state) * b;
+        uint32_t left = (uint32_t)m;
+        if (left < b) {
+            const uint32_t threshold = (uint32_t)((WORD_BOUND - b) % b);
+            while (left < threshold) {
+                m = (uint64_t)g->next_uint32(g->state) * b;
+                left = (uint32_t)m;
+            }
+        }
+        return m >> 32;
+    }
+    if (b == WORD_BOUND) { /* numpy: a range of 0xFFFFFFFF is one whole word */
+        return (uint64_t)g->next_uint32(g->state);
+    }
+    {
+        __uint128_t m = (__uint128_t)g->next_uint64(g->state) * b;
+        uint64_t left = (uint64_t)m;
+        if (left < b) {
+            const uint64_t threshold = (UINT64_MAX - (b - 1)) % b;
+            while (left < threshold) {
+                m = (__uint128_t)g->next_uint64(g->state) * b;
+                left = (uint64_t)m;
+            }
+        }
+        return (uint64_t)(m >> 64);
+    }
+}
+
+/* a bound from a Python integer: 1 <= b <= 2**63, else ValueError (TypeError if not an
+ * integer); returns 0 on error */
+static uint64_t
+as_bound(PyObject *obj)
+{
+    int overflow = 0;
+    long long b = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (b == -1 && PyErr_Occurred()) {
+        return 0;
+    }
+    if (overflow < 0 || (!overflow && b < 1)) {
+        PyObject *r = PyObject_Repr(obj);
+        if (r != NULL) {
+            PyErr_Format(PyExc_ValueError, "high <= 0: a bound of %U", r);
+            Py_DECREF(r);
+        }
+        return 0;
+    }
+    if (overflow > 0) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(obj);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            u = (unsigned long long)-1;
+        }
+        if (u > LARGEST_BOUND) {
+            PyErr_SetString(PyExc_ValueError, "high is out of bounds for int64");
+            return 0;
+        }
+        return (uint64_t)u;
+    }
+    return (uint64_t)b;
+}
+
+static inline PyObject *
+draw_object(bitgen_t *g, uint64_t b)
+{
+    if (b == 1) {
+        return PyLong_FromLong(0);
+    }
+    return PyLong_FromUnsignedLongLong(draw_below(g, b));
+}
+
+/* ---- integer buffers (1-D, any integer format, any stride) ---- */
+
+typedef struct {
+    Py_buffer view;
+    char kind; /* 's' signed, 'u' unsigned */
+    Py_ssize_t len;
+} ints_t;
+
+/* a 1-D buffer of integers; 0 on success, -1 with an exception set */
+static int
+get_ints(PyObject *obj, ints_t *out, const char *what)
+{
+    if (PyObject_GetBuffer(obj, &out->view, PyBUF_RECORDS_RO) < 0) {
+        return -1;
+    }
+    const char *f = out->view.format ? out->view.format : "B";
+    if (*f == '@' || *f == '=' || *f == '<' || *f == '!' || *f == '>') {
+        if (*f == '>' || *f == '!') { /* big-endian: not this host's order */
+            goto bad_format;
+        }
+        f++;
+    }
+    if (f[0] == '\0' || f[1] != '\0') {
+        goto bad_format;
+    }
+    switch (f[0]) {
+    case 'b': case 'h': case 'i': case 'l': case 'q': case 'n':
+        out->kind = 's';
+        break;
+    case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N':
+        out->kind = 'u';
+        break;
+    default:
+        goto bad_format;
+    }
+    {
+        Py_ssize_t size = out->view.itemsize;
+        if (size != 1 && size != 2 && size != 4 && size != 8) {
+            goto bad_format;
+        }
+    }
+    if (out->view.ndim != 1) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a 1-D array, got %d dimensions", what,
+                     out->view.ndim);
+        PyBuffer_Release(&out->view);
+        return -1;
+    }
+    out->len = out->view.shape[0];
+    return 0;
+bad_format:
+    PyErr_Format(PyExc_TypeError, "%s: expected an array of integers, got format '%s'", what,
+                 out->view.format ? out->view.format : "B");
+    PyBuffer_Release(&out->view);
+    return -1;
+}
+
+/* element i (0 <= i < len) as a Python int */
+static inline PyObject *
+int_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    if (a->kind == 's') {
+        long long v;
+        switch (a->view.itemsize) {
+        case 1: v = *(const int8_t *)p; break;
+        case 2: { int16_t x; memcpy(&x, p, 2); v = x; break; }
+        case 4: { int32_t x; memcpy(&x, p, 4); v = x; break; }
+        default: { int64_t x; memcpy(&x, p, 8); v = x; break; }
+        }
+        return PyLong_FromLongLong(v);
+    }
+    unsigned long long u;
+    switch (a->view.itemsize) {
+    case 1: u = *(const uint8_t *)p; break;
+    case 2: { uint16_t x; memcpy(&x, p, 2); u = x; break; }
+    case 4: { uint32_t x; memcpy(&x, p, 4); u = x; break; }
+    default: { uint64_t x; memcpy(&x, p, 8); u = x; break; }
+    }
+    return PyLong_FromUnsignedLongLong(u);
+}
+
+/* element i as a float64 (the integer converted, round to nearest as numpy and Python) */
+static inline double
+double_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    if (a->kind == 's') {
+        switch (a->view.itemsize) {
+        case 1: return (double)*(const int8_t *)p;
+        case 2: { int16_t x; memcpy(&x, p, 2); return (double)x; }
+        case 4: { int32_t x; memcpy(&x, p, 4); return (double)x; }
+        default: { int64_t x; memcpy(&x, p, 8); return (double)x; }
+        }
+    }
+    switch (a->view.itemsize) {
+    case 1: return (double)*(const uint8_t *)p;
+    case 2: { uint16_t x; memcpy(&x, p, 2); return (double)x; }
+    case 4: { uint32_t x; memcpy(&x, p, 4); return (double)x; }
+    default: { uint64_t x; memcpy(&x, p, 8); return (double)x; }
+    }
+}
+
+/* ---- the functions ---- */
+
+PyDoc_STRVAR(poisson_doc,
+"poisson(capsule, lam) -> int\n\n"
+"numpy's Poisson draw of a small mean by multiplication (random_poisson_mult): uniforms\n"
+"multiplied until the product is at most exp(-lam); content._poisson's Python path.");
+
+static PyObject *
+k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "poisson(capsule, lam) takes 2 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    double lam = PyFloat_AsDouble(args[1]);
+    if (lam == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const double enlam = exp(-lam);
+    long k = 0;
+    double prod = g->next_double(g->state);
+    while (prod > enlam) {
+        k += 1;
+        prod *= g->next_double(g->state);
+    }
+    return PyLong_FromLong(k);
+}
+
+PyDoc_STRVAR(draws_doc,
+"draws(capsule, bound, k) -> list\n\n"
+"rng.integers(0, bound, k).tolist() (k <= 0: []); content._bounded(rng, [bound] * k).");
+
+static PyObject *
+k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "draws(capsule, bound, k) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    Py_ssize_t k = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (k <= 0) {
+        return PyList_New(0);
+    }
+    uint64_t b = as_bound(args[1]);
+    if (b == 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(k);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *v = draw_object(g, b);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+PyDoc_STRVAR(bounded_doc,
+"bounded(capsule, bounds) -> list\n\n"
+"rng.integers(0, np.array(bounds)).tolist(), one draw after the other: content._bounded.");
+
+static PyObject *
+k_bounded(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "bounded(capsule, bounds) takes 2 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1], "bounded: bounds must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t b = as_bound(items[i]);
+        PyObject *v = b ? draw_object(g, b) : NULL;
+        if (v == NULL) { /* (the draws before it are made, as in the Python loop) */
+            Py_DECREF(out);
+            Py_DECREF(seq);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+/* c picks of array a appended at out[*at...]: its length the bound (1: no draw); a
+ * length 0 raises ValueError as the Python path's bounded draw does; 0 or -1 */
+static int
+pick_into(bitgen_t *g, const ints_t *a, Py_ssize_t c, PyObject *out, Py_ssize_t *at)
+{
+    const Py_ssize_t n = a->len;
+    Py_ssize_t j = *at;
+    if (c <= 0) {
+        return 0;
+    }
+    if (n < 1) {
+        PyErr_SetString(PyExc_ValueError, "high <= 0: a bound of 0");
+        return -1;
+    }
+    if (n == 1) {
+        PyObject *v = int_at(a, 0);
+        if (v == NULL) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < c; i++) {
+            Py_INCREF(v);
+            PyList_SET_ITEM(out, j++, v);
+        }
+        Py_DECREF(v);
+        *at = j;
+        return 0;
+    }
+    /* (a Py_ssize_t length is below 2**63: draw_below's range) */
+    const uint64_t b = (uint64_t)n;
+    for (Py_ssize_t i = 0; i < c; i++) {
+        /* draw_below(b) < b = len: always a valid index */
+        PyObject *v = int_at(a, (Py_ssize_t)draw_below(g, b));
+        if (v == NULL) {
+            *at = j;
+            return -1;
+        }
+        PyList_SET_ITEM(out, j++, v);
+    }
+    *at = j;
+    return 0;
+}
+
+PyDoc_STRVAR(picks_doc,
+"picks(capsule, values, k) -> list\n\n"
+"values[rng.integers(0, len(values), k)].tolist() for a 1-D integer array (k <= 0: []):\n"
+"content._pick_each(rng, [values], [k]).");
+
+static PyObject *
+k_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "picks(capsule, values, k) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    Py_ssize_t k = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    ints_t a;
+    if (get_ints(args[1], &a, "picks") < 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(k > 0 ? k : 0);
+    Py_ssize_t at = 0;
+    if (out == NULL || pick_into(g, &a, k, out, &at) < 0) {
+        Py_XDECREF(out);
+        PyBuffer_Release(&a.view);
+        return NULL;
+    }
+    PyBuffer_Release(&a.view);
+    return out;
+}
+
+PyDoc_STRVAR(pick_each_doc,
+"pick_each(capsule, pool, counts) -> list\n\n"
+"counts[i] uniform picks of each 1-D integer array pool[i] in turn (the bounded draws of\n"
+"rng.integers(0, bounds) with each length repeated by its count): content._pick_each.");
+
+static PyObject *
+k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pick_each(capsule, pool, counts) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *pool = PySequence_Fast(args[1], "pick_each: pool must be a sequence");
+    if (pool == NULL) {
+        return NULL;
+    }
+    PyObject *counts = PySequence_Fast(args[2], "pick_each: counts must be a sequence");
+    if (counts == NULL) {
+        Py_DECREF(pool);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(pool);
+    if (PySequence_Fast_GET_SIZE(counts) != n) {
+        PyErr_SetString(PyExc_ValueError, "pick_each: pool and counts differ in length");
+        goto done;
+    }
+    PyObject **arrays = PySequence_Fast_ITEMS(pool);
+    PyObject **cs = PySequence_Fast_ITEMS(counts);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError);
+        if (c == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (c > 0) {
+            if (total > PY_SSIZE_T_MAX - c) {
+                PyErr_SetString(PyExc_OverflowError, "pick_each: too many picks");
+                goto done;
+            }
+            total += c;
+        }
+    }
+    out = PyList_New(total);
+    if (out == NULL) {
+        goto done;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError); /* (read above) */
+        if (c <= 0) {
+            continue;
+        }
+        ints_t a;
+        if (get_ints(arrays[i], &a, "pick_each") < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        int r = pick_into(g, &a, c, out, &at);
+        PyBuffer_Release(&a.view);
+        if (r < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    Py_DECREF(pool);
+    Py_DECREF(counts);
+    return out;
+}
+
+PyDoc_STRVAR(slot_list_doc,
+"slot_list(capsule, degrees, nodes) -> list\n\n"
+"[int(rng.random() * degrees[i]) for i in nodes]: the doubles of rng.random(len(nodes)),\n"
+"times each node's degree, truncated: SocialGraph.neighbour_slot_list. A node out of\n"
+"range raises IndexError before any draw (negative ones count from the end).");
+
+static PyObject *
+k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "slot_list(capsule, degrees, nodes) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *nodes = PySequence_Fast(args[2], "slot_list: nodes must be a sequence");
+    if (nodes == NULL) {
+        return NULL;
+    }
+    ints_t d;
+    if (get_ints(args[1], &d, "slot_list") < 0) {
+        Py_DECREF(nodes);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(nodes);
+    PyObject **items = PySequence_Fast_ITEMS(nodes);
+    PyObject *out = NULL;
+    Py_ssize_t stack[64];
+    Py_ssize_t *at = n <= 64 ? stack : PyMem_New(Py_ssize_t, n);
+    if (at == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked first */
+        Py_ssize_t v = PyNumber_AsSsize_t(items[i], PyExc_IndexError);
+        if (v == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (v < 0) {
+            v += d.len;
+        }
+        if (v < 0 || v >= d.len) {
+            PyErr_SetString(PyExc_IndexError, "slot_list: a node out of range");
+            goto done;
+        }
+        at[i] = v;
+    }
+    out = PyList_New(n);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double x = g->next_double(g->state) * double_at(&d, at[i]);
+        PyObject *v = PyLong_FromLongLong((long long)x); /* |x| < the degree: in range */
+        if (v == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+done:
+    if (at != NULL && at != stack) {
+        PyMem_Free(at);
+    }
+    PyBuffer_Release(&d.view);
+    Py_DECREF(nodes);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
+    {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
+    {"bounded", (PyCFunction)(void (*)(void))k_bounded, METH_FASTCALL, bounded_doc},
+    {"picks", (PyCFunction)(void (*)(void))k_picks, METH_FASTCALL, picks_doc},
+    {"pick_each", (PyCFunction)(void (*)(void))k_pick_each, METH_FASTCALL, pick_each_doc},
+    {"slot_list", (PyCFunction)(void (*)(void))k_slot_list, METH_FASTCALL, slot_list_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "sim._draws",
+    "The content phase's draw loops on the generator's own C functions (sim/content.py).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__draws(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
