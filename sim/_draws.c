@@ -574,6 +574,141 @@ done:
     return out;
 }
 
+/* element i of an integer buffer as an int64 (unsigned values above int64's range are
+ * not expected: sizes, places and consumers) */
+static inline int64_t
+int64_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    switch (a->view.itemsize) {
+    case 1: return a->kind == 's' ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
+    case 2: {
+        if (a->kind == 's') { int16_t x; memcpy(&x, p, 2); return x; }
+        uint16_t x; memcpy(&x, p, 2); return x;
+    }
+    case 4: {
+        if (a->kind == 's') { int32_t x; memcpy(&x, p, 4); return x; }
+        uint32_t x; memcpy(&x, p, 4); return x;
+    }
+    default: { int64_t x; memcpy(&x, p, 8); return x; }
+    }
+}
+
+PyDoc_STRVAR(pool_picks_doc,
+"pool_picks(capsule, counts, first, sizes, starts, pool, out) -> None\n\n"
+"The joined pool's picks of Post._sharers: for each hour h in turn with counts[h] > 0\n"
+"(entry e = first + h), counts[h] uniform draws below sizes[e], each at\n"
+"pool[starts[e] + draw], written into out (int64, len(out) == sum(counts)): the draws of\n"
+"rng.integers(0, sizes[first + drawn].repeat(counts[drawn])) in the same order, and\n"
+"pool[pick + starts[first + drawn].repeat(counts[drawn])]. Every entry, size, place and\n"
+"count is checked before any draw (IndexError, ValueError).");
+
+static PyObject *
+k_pool_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "pool_picks(capsule, counts, first, sizes, starts, pool, out) takes "
+                        "7 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    Py_ssize_t first = PyNumber_AsSsize_t(args[2], PyExc_IndexError);
+    if (first == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    ints_t counts, sizes, starts, pool;
+    Py_buffer out;
+    int got = 0; /* buffers taken, in the order above */
+    PyObject *result = NULL;
+    if (get_ints(args[1], &counts, "pool_picks: counts") < 0) goto done;
+    got = 1;
+    if (get_ints(args[3], &sizes, "pool_picks: sizes") < 0) goto done;
+    got = 2;
+    if (get_ints(args[4], &starts, "pool_picks: starts") < 0) goto done;
+    got = 3;
+    if (get_ints(args[5], &pool, "pool_picks: pool") < 0) goto done;
+    got = 4;
+    if (PyObject_GetBuffer(args[6], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        goto done;
+    got = 5;
+    {
+        const char *f = out.format ? out.format : "B";
+        if (*f == '@' || *f == '=' || *f == '<') {
+            f++;
+        }
+        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
+            PyErr_SetString(PyExc_TypeError, "pool_picks: out must be a 1-D int64 array");
+            goto done;
+        }
+    }
+    /* every entry read checked first: no draw is made when one is out of range */
+    const Py_ssize_t hours = counts.len;
+    const Py_ssize_t n_out = out.shape[0];
+    Py_ssize_t total = 0;
+    if (first < 0 || first > sizes.len || hours > sizes.len - first || sizes.len > starts.len) {
+        PyErr_SetString(PyExc_IndexError, "pool_picks: an entry out of range");
+        goto done;
+    }
+    for (Py_ssize_t h = 0; h < hours; h++) {
+        const int64_t c = int64_at(&counts, h);
+        if (c < 0) {
+            PyErr_SetString(PyExc_ValueError, "pool_picks: a negative count");
+            goto done;
+        }
+        if (c == 0) {
+            continue;
+        }
+        const int64_t size = int64_at(&sizes, first + h);
+        const int64_t start = int64_at(&starts, first + h);
+        if (size < 1) {
+            PyErr_SetString(PyExc_ValueError, "high <= 0: an entry of no viewers");
+            goto done;
+        }
+        if (start < 0 || start > pool.len || size > pool.len - start) {
+            PyErr_SetString(PyExc_IndexError, "pool_picks: an entry's viewers past the pool");
+            goto done;
+        }
+        if (c > n_out - total) {
+            PyErr_SetString(PyExc_ValueError, "pool_picks: out is shorter than the counts");
+            goto done;
+        }
+        total += (Py_ssize_t)c;
+    }
+    if (total != n_out) {
+        PyErr_SetString(PyExc_ValueError, "pool_picks: out is longer than the counts");
+        goto done;
+    }
+    {
+        int64_t *o = (int64_t *)out.buf;
+        for (Py_ssize_t h = 0; h < hours; h++) {
+            const int64_t c = int64_at(&counts, h);
+            if (c == 0) {
+                continue;
+            }
+            const uint64_t size = (uint64_t)int64_at(&sizes, first + h);
+            const Py_ssize_t start = (Py_ssize_t)int64_at(&starts, first + h);
+            for (int64_t i = 0; i < c; i++) {
+                /* start + a draw below size: inside the pool (checked above) */
+                const Py_ssize_t at = size == 1 ? start : start + (Py_ssize_t)draw_below(g, size);
+                *o++ = int64_at(&pool, at);
+            }
+        }
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    if (got >= 5) PyBuffer_Release(&out);
+    if (got >= 4) PyBuffer_Release(&pool.view);
+    if (got >= 3) PyBuffer_Release(&starts.view);
+    if (got >= 2) PyBuffer_Release(&sizes.view);
+    if (got >= 1) PyBuffer_Release(&counts.view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
     {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
@@ -581,6 +716,7 @@ static PyMethodDef methods[] = {
     {"picks", (PyCFunction)(void (*)(void))k_picks, METH_FASTCALL, picks_doc},
     {"pick_each", (PyCFunction)(void (*)(void))k_pick_each, METH_FASTCALL, pick_each_doc},
     {"slot_list", (PyCFunction)(void (*)(void))k_slot_list, METH_FASTCALL, slot_list_doc},
+    {"pool_picks", (PyCFunction)(void (*)(void))k_pool_picks, METH_FASTCALL, pool_picks_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -345,6 +345,12 @@ class Post:
             return _pick_each(rng, pool, counts[drawn].tolist(), held)
         per = counts[drawn]
         if _JOINED and self._join():  # one gather from the recent viewers joined in a pool
+            if _K is not None:  # the same draws and gather in one loop in C
+                out = np.empty(k, dtype=np.int64)
+                _K.pool_picks(
+                    held[4], counts, a, self._viewer_size, self._viewer_start, self._pool, out
+                )
+                return out
             drawn += a  # the hours' entries
             # (the arrays' own repeat: np.repeat's Python layer left out, the same values)
             pick = rng.integers(0, self._viewer_size[drawn].repeat(per))  # as below

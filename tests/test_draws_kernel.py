@@ -242,6 +242,77 @@ def test_slot_lists_are_numpys(kind, half):
     _same_after(a, b)
 
 
+def _joined(seed: int, first: int, hours: int):
+    """A joined pool as ``Post._join`` keeps it: entries ``first..first + hours`` with their
+    sizes and places (in order, or not), the pool longer than their viewers; counts with
+    zeros, hours of one viewer among them."""
+    r = np.random.default_rng(seed)
+    entries = first + hours + 3
+    sizes = r.integers(1, 400, entries)
+    sizes[r.random(entries) < 0.2] = 1
+    starts = np.zeros(entries, dtype=np.int64)
+    place = 5
+    for e in r.permutation(entries).tolist():
+        starts[e], place = place, place + int(sizes[e])
+    pool = r.integers(0, 10**9, place + 50)
+    counts = r.integers(0, 30, hours)
+    counts[r.random(hours) < 0.4] = 0
+    return counts, sizes, starts, pool
+
+
+@pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
+def test_the_joined_pools_picks_are_numpys(kind, half):
+    """``pool_picks`` against ``Post._sharers``' numpy way: one bounded draw call with an
+    array of bounds (each hour's size repeated by its count), then the gather."""
+    a, b = _pair(kind, half)
+    cap = a.bit_generator.capsule
+    for seed in range(8):
+        for first, hours in ((0, 1), (0, 42), (7, 20), (3, 2)):
+            counts, sizes, starts, pool = _joined(seed, first, hours)
+            out = np.empty(int(counts.sum()), dtype=np.int64)
+            assert K.pool_picks(cap, counts, first, sizes, starts, pool, out) is None
+            drawn = counts.nonzero()[0]
+            per = counts[drawn]
+            drawn += first
+            pick = b.integers(0, sizes[drawn].repeat(per)) + starts[drawn].repeat(per)
+            np.testing.assert_array_equal(out, pool[pick])
+    _same_after(a, b)
+
+
+def test_the_joined_pools_picks_check_every_entry_before_drawing():
+    a = np.random.default_rng(3)
+    cap = a.bit_generator.capsule
+    counts, sizes, starts, pool = _joined(1, 2, 10)
+    counts[-1] = 4
+    k = int(counts.sum())
+    state = _state(a)
+    bad = [
+        (IndexError, (counts, 2, sizes[:11], starts, pool, np.empty(k, np.int64))),  # entry
+        (IndexError, (counts, -1, sizes, starts, pool, np.empty(k, np.int64))),
+        (IndexError, (counts, 2, sizes, starts[:5], pool, np.empty(k, np.int64))),
+        (IndexError, (counts, 2, sizes, starts, pool[: int(starts[11])], np.empty(k, np.int64))),
+        (ValueError, (counts, 2, sizes, starts, pool, np.empty(k + 1, np.int64))),  # out
+        (ValueError, (counts, 2, sizes, starts, pool, np.empty(k - 1, np.int64))),
+        (TypeError, (counts, 2, sizes, starts, pool, np.empty(k, np.int32))),
+        (TypeError, (counts, 2, sizes, starts, pool, np.empty(k, np.float64))),
+        (ValueError, (counts, 2, sizes, starts, pool, np.empty(k, np.int64)[::-1])),
+        (TypeError, (counts, 2, sizes, starts, pool.astype(float), np.empty(k, np.int64))),
+    ]
+    empty = sizes.copy()
+    empty[11] = 0
+    bad.append((ValueError, (counts, 2, empty, starts, pool, np.empty(k, np.int64))))
+    negative = counts.copy()
+    negative[-1] = -4
+    bad.append((ValueError, (negative, 2, sizes, starts, pool, np.empty(k - 8, np.int64))))
+    readonly = np.empty(k, np.int64)
+    readonly.flags.writeable = False
+    bad.append(((TypeError, ValueError, BufferError), (counts, 2, sizes, starts, pool, readonly)))
+    for error, args in bad:
+        with pytest.raises(error):
+            K.pool_picks(cap, *args)
+    assert _state(a) == state  # nothing drawn
+
+
 # ---- against the Python loops (content._K / social_graph._K switched off) ----
 
 
@@ -308,6 +379,15 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
         stream(1, "graph"),
     )
     followers = np.random.default_rng(5).integers(0, g.n, 700).astype(np.int32)
+    called: list[str] = []
+
+    class Counted:  # the kernel, each function's calls counted
+        def __getattr__(self, name):
+            called.append(name)
+            return getattr(K, name)
+
+    monkeypatch.setattr(content, "_K", Counted())
+    monkeypatch.setattr(social_graph, "_K", Counted())
     runs = []
     for kernel in (True, False):
         if not kernel:
@@ -332,6 +412,8 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
         runs.append(out)
     assert runs[0] == runs[1]
     assert len(runs[0]) > 100
+    # every loop of the kernel taken (the pick of each array by hours' sharers: a few)
+    assert {"poisson", "draws", "picks", "pick_each", "slot_list", "pool_picks"} <= set(called)
 
 
 RECORDED = json.loads(golden.DIGESTS.read_text())
