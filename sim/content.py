@@ -510,8 +510,9 @@ def _hold(rng: np.random.Generator) -> tuple:
 # (about one uniform: cheaper than numpy's call; from two uniforms on, numpy's is cheaper).
 # Its exp(-lam) is numpy's: numpy's generator links glibc's exp@GLIBC_2.2.5 and Python's
 # math exp@GLIBC_2.29, the same values on this glibc (checked on 2.2M arguments);
-# sim.rng.poisson_integers relies on the same
-_FEW_MEAN = 0.25
+# sim.rng.poisson_integers relies on the same. With the kernel (:data:`_K`) the uniforms are
+# a C loop's: every mean below 10 (where numpy's own poisson takes this method) is drawn there
+_FEW_MEAN = 0.25 if _K is None else 10.0
 
 
 def _poisson(post: Post, lam: float) -> int:

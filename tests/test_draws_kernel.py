@@ -416,6 +416,40 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
     assert {"poisson", "draws", "picks", "pick_each", "slot_list", "pool_picks"} <= set(called)
 
 
+@pytest.mark.parametrize("kind", ["short_video", "livestream"])
+@pytest.mark.parametrize("views", [0.3, 4.0, 40.0, 400.0])
+def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypatch):
+    """numpy's poisson draws a mean below 10 by multiplication: with the kernel every such
+    mean is its loop's (``_FEW_MEAN`` 10), the same views, cascade and state as all numpy's."""
+    assert content._K is not None and content._FEW_MEAN == 10.0
+    cfg = sim.compose()
+    video, live = cfg.content.short_video, cfg.content.livestream
+    real, in_c = content._poisson, []
+
+    def counted(post, lam):
+        in_c.append(lam)
+        return real(post, lam)
+
+    monkeypatch.setattr(content, "_poisson", counted)
+    runs = []
+    for few in (10.0, 0.0):
+        monkeypatch.setattr(content, "_FEW_MEAN", few)
+        post = content.Post("p", 0, kind, np.array([0]), 0, 6, views, stream(7, "post", kind))
+        hours = []
+        for hour in range(300):
+            hours.append(post.views_this_hour(hour, video, live, 0.5 + (hour % 3) / 4))
+            if hour % 5 == 0:
+                post.excite(0.05 * (hour % 4))
+        runs.append((hours, post.views, post.excitation, _state(post.rng)))
+    assert runs[0] == runs[1]
+    assert all(0 < lam < 10 for lam in in_c)  # (the first run's only)
+    # the largest live stream's means are all 10 or more (numpy's call); every other post
+    # draws some of its means in C
+    assert bool(in_c) == (kind == "short_video" or views < 400)
+    if views in (4.0, 40.0):  # means beyond the Python loop's threshold (0.25) among them
+        assert any(lam >= 0.25 for lam in in_c)
+
+
 RECORDED = json.loads(golden.DIGESTS.read_text())
 
 
