@@ -709,6 +709,82 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(slots_doc,
+"slots(capsule, degrees, nodes, out) -> None\n\n"
+"(rng.random(len(nodes)) * degrees[nodes]).astype(np.int64) written into out (1-D int64,\n"
+"as long as nodes): SocialGraph.neighbour_slots. nodes: a 1-D integer array (negative ones\n"
+"count from the end); one out of range raises IndexError before any draw.");
+
+static PyObject *
+k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "slots(capsule, degrees, nodes, out) takes 4 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    ints_t d, nodes;
+    Py_buffer out;
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_ints(args[1], &d, "slots: degrees") < 0) goto done;
+    got = 1;
+    if (get_ints(args[2], &nodes, "slots: nodes") < 0) goto done;
+    got = 2;
+    if (PyObject_GetBuffer(args[3], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        goto done;
+    got = 3;
+    {
+        const char *f = out.format ? out.format : "B";
+        if (*f == '@' || *f == '=' || *f == '<') {
+            f++;
+        }
+        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
+            PyErr_SetString(PyExc_TypeError, "slots: out must be a 1-D int64 array");
+            goto done;
+        }
+    }
+    const Py_ssize_t n = nodes.len;
+    if (out.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "slots: out and nodes differ in length");
+        goto done;
+    }
+    int64_t *o = (int64_t *)out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked first, kept in out */
+        int64_t v;
+        if (nodes.kind == 'u' && nodes.view.itemsize == 8) {
+            uint64_t u;
+            memcpy(&u, (const char *)nodes.view.buf + i * nodes.view.strides[0], 8);
+            v = u > (uint64_t)INT64_MAX ? -1 - (int64_t)d.len : (int64_t)u; /* (out of range) */
+        }
+        else {
+            v = int64_at(&nodes, i);
+        }
+        if (v < 0) {
+            v += d.len;
+        }
+        if (v < 0 || v >= d.len) {
+            PyErr_SetString(PyExc_IndexError, "slots: a node out of range");
+            goto done;
+        }
+        o[i] = v;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
+        o[i] = (int64_t)x; /* |x| < the degree: in range */
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    if (got >= 3) PyBuffer_Release(&out);
+    if (got >= 2) PyBuffer_Release(&nodes.view);
+    if (got >= 1) PyBuffer_Release(&d.view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
     {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
@@ -717,6 +793,7 @@ static PyMethodDef methods[] = {
     {"pick_each", (PyCFunction)(void (*)(void))k_pick_each, METH_FASTCALL, pick_each_doc},
     {"slot_list", (PyCFunction)(void (*)(void))k_slot_list, METH_FASTCALL, slot_list_doc},
     {"pool_picks", (PyCFunction)(void (*)(void))k_pool_picks, METH_FASTCALL, pool_picks_doc},
+    {"slots", (PyCFunction)(void (*)(void))k_slots, METH_FASTCALL, slots_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -620,7 +620,12 @@ class SocialGraph:
         """Which edge of each node :meth:`random_neighbour` follows (uniform among its
         edges): look the targets up later with :meth:`edge_targets`.
 
-        Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`)."""
+        Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`); with
+        the kernel (:data:`_K`), any number in its C loop (the same doubles and products)."""
+        if _K is not None:
+            out = np.empty(len(nodes), dtype=np.int64)
+            _K.slots(rng.bit_generator.capsule, self._degrees, nodes, out)
+            return out
         if len(nodes) <= _FEW_SLOTS:
             return np.array(self.neighbour_slot_list(nodes.tolist(), rng), dtype=np.int64)
         return (rng.random(len(nodes)) * self.degree[nodes]).astype(np.int64)

@@ -313,6 +313,47 @@ def test_the_joined_pools_picks_check_every_entry_before_drawing():
     assert _state(a) == state  # nothing drawn
 
 
+@pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
+def test_slot_arrays_are_numpys(kind, half):
+    a, b = _pair(kind, half)
+    cap = a.bit_generator.capsule
+    r = np.random.default_rng(6)
+    for dtype in (np.uint16, np.int32, np.int64):
+        degree = r.integers(0, np.iinfo(dtype).max, 700, dtype=dtype)
+        degree[:2] = (0, np.iinfo(dtype).max)
+        for n in (0, 1, 5, 9, 64, 1000):
+            for ntype in (np.int64, np.int32, np.uint32, np.uint64):
+                nodes = r.integers(0, 700, n).astype(ntype)
+                for view in (nodes, nodes[::2]):
+                    out = np.empty(len(view), dtype=np.int64)
+                    assert K.slots(cap, memoryview(degree), view, out) is None
+                    want = (b.random(len(view)) * degree[view]).astype(np.int64)
+                    np.testing.assert_array_equal(out, want)
+    nodes = np.array([-1, -700, 3])
+    out = np.empty(3, dtype=np.int64)
+    K.slots(cap, degree, nodes, out)
+    np.testing.assert_array_equal(out, (b.random(3) * degree[nodes]).astype(np.int64))
+    state = _state(a)
+    for bad in ([700], [-701], [2**63 + 5]):
+        with pytest.raises(IndexError):
+            K.slots(
+                cap,
+                degree,
+                np.array(bad, dtype=np.uint64 if bad[0] > 0 else np.int64),
+                np.empty(1, dtype=np.int64),
+            )
+    for nodes, out in [
+        (np.arange(3), np.empty(2, dtype=np.int64)),
+        (np.arange(3), np.empty(3, dtype=np.int32)),
+        (np.arange(3.0), np.empty(3, dtype=np.int64)),
+        (np.arange(6).reshape(2, 3), np.empty(6, dtype=np.int64)),
+    ]:
+        with pytest.raises((ValueError, TypeError)):
+            K.slots(cap, degree, nodes, out)
+    assert _state(a) == state  # nothing drawn by a refused call
+    _same_after(a, b)
+
+
 # ---- against the Python loops (content._K / social_graph._K switched off) ----
 
 
@@ -362,7 +403,9 @@ def test_slot_lists_with_the_kernel_and_without_it(seed, monkeypatch):
             _python(monkeypatch)
         a = stream(seed, "slots")
         out = [g.neighbour_slot_list(nodes[:k].tolist(), a) for k in (0, 1, 2, 3, 8, 64, 65, 80)]
-        out.append(g.neighbour_slots(nodes[:5], a).tolist())
+        for k in (0, 5, 8, 9, 80):
+            out.append(g.neighbour_slots(nodes[:k], a).tolist())
+            out.append(g.random_neighbour(nodes[:k], a).tolist())
         runs.append((out, _state(a)))
     assert runs[0] == runs[1]
 
@@ -413,7 +456,8 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
     assert runs[0] == runs[1]
     assert len(runs[0]) > 100
     # every loop of the kernel taken (the pick of each array by hours' sharers: a few)
-    assert {"poisson", "draws", "picks", "pick_each", "slot_list", "pool_picks"} <= set(called)
+    kernel = {"poisson", "draws", "picks", "pick_each", "slot_list", "pool_picks", "slots"}
+    assert kernel <= set(called)
 
 
 @pytest.mark.parametrize("kind", ["short_video", "livestream"])
