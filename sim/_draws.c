@@ -785,6 +785,85 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(pick_hours_doc,
+"pick_hours(capsule, viewers, counts) -> list\n\n"
+"Post._sharers' picks of a few sharers from several hours: counts[h] uniform picks of\n"
+"viewers[h][1] (a 1-D integer array) for each hour h in turn with counts[h] > 0 (len(counts)\n"
+"== len(viewers)): pick_each of those arrays and counts.");
+
+static PyObject *
+k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pick_hours(capsule, viewers, counts) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (!PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "pick_hours: viewers must be a list");
+        return NULL;
+    }
+    PyObject *viewers = args[1];
+    ints_t counts;
+    if (get_ints(args[2], &counts, "pick_hours: counts") < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    const Py_ssize_t hours = counts.len;
+    if (PyList_GET_SIZE(viewers) != hours) {
+        PyErr_SetString(PyExc_ValueError, "pick_hours: viewers and counts differ in length");
+        goto done;
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t h = 0; h < hours; h++) {
+        const int64_t c = int64_at(&counts, h);
+        if (c > 0) {
+            if (c > PY_SSIZE_T_MAX - total) {
+                PyErr_SetString(PyExc_OverflowError, "pick_hours: too many picks");
+                goto done;
+            }
+            total += (Py_ssize_t)c;
+        }
+    }
+    out = PyList_New(total);
+    if (out == NULL) {
+        goto done;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t h = 0; h < hours; h++) {
+        const int64_t c = int64_at(&counts, h);
+        if (c <= 0) {
+            continue;
+        }
+        PyObject *entry = PyList_GET_ITEM(viewers, h);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 2) {
+            PyErr_SetString(PyExc_TypeError,
+                            "pick_hours: each of viewers must be a tuple (hour, array, ...)");
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyObject *array = PyTuple_GET_ITEM(entry, 1);
+        Py_INCREF(array); /* (held while read: the list is the caller's) */
+        ints_t a;
+        int r = get_ints(array, &a, "pick_hours");
+        if (r == 0) {
+            r = pick_into(g, &a, (Py_ssize_t)c, out, &at);
+            PyBuffer_Release(&a.view);
+        }
+        Py_DECREF(array);
+        if (r < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    PyBuffer_Release(&counts.view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
     {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
@@ -794,6 +873,7 @@ static PyMethodDef methods[] = {
     {"slot_list", (PyCFunction)(void (*)(void))k_slot_list, METH_FASTCALL, slot_list_doc},
     {"pool_picks", (PyCFunction)(void (*)(void))k_pool_picks, METH_FASTCALL, pool_picks_doc},
     {"slots", (PyCFunction)(void (*)(void))k_slots, METH_FASTCALL, slots_doc},
+    {"pick_hours", (PyCFunction)(void (*)(void))k_pick_hours, METH_FASTCALL, pick_hours_doc},
     {NULL, NULL, 0, NULL},
 };
 

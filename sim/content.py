@@ -341,6 +341,8 @@ class Post:
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
+            if _K is not None:  # (or in C: the same draws, one call)
+                return _K.pick_hours(held[4], viewers, counts)
             pool = [viewers[i][1] for i in drawn.tolist()]
             return _pick_each(rng, pool, counts[drawn].tolist(), held)
         per = counts[drawn]

@@ -354,6 +354,42 @@ def test_slot_arrays_are_numpys(kind, half):
     _same_after(a, b)
 
 
+@pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
+def test_picks_from_the_hours_are_those_of_each_hours_array(kind, half):
+    """``pick_hours`` (a post's recent viewers by hour, the multinomial's counts) against
+    numpy's bounded draws over the hours with sharers, in turn."""
+    a, b = _pair(kind, half)
+    cap = a.bit_generator.capsule
+    r = np.random.default_rng(12)
+    for hours in (1, 2, 7, 42):
+        sizes = r.integers(1, 300, hours)
+        sizes[r.random(hours) < 0.2] = 1
+        viewers = [(j, r.integers(0, 10**6, s), 0.5) for j, s in enumerate(sizes.tolist())]
+        for _ in range(5):
+            counts = r.multinomial(int(r.integers(0, 33)), np.full(hours, 1 / hours))
+            got = K.pick_hours(cap, viewers, counts)
+            drawn = counts.nonzero()[0]
+            places = b.integers(0, sizes[drawn].repeat(counts[drawn]))
+            owner = drawn.repeat(counts[drawn])
+            assert got == [viewers[o][1].item(p) for o, p in zip(owner, places, strict=True)]
+            assert all(type(x) is int for x in got)
+    _same_after(a, b)
+    state = _state(a)
+    one = [(0, np.arange(5), 1.0), (1, np.arange(3), 1.0)]
+    for viewers, counts, error in [
+        (one, np.array([1, 2, 3]), ValueError),
+        (tuple(one), np.array([1, 2]), TypeError),
+        ([one[0], [1, np.arange(3)]], np.array([0, 2]), TypeError),
+        ([one[0], (1,)], np.array([0, 2]), TypeError),
+        ([one[0], (1, np.arange(3.0))], np.array([0, 2]), TypeError),
+        ([one[0], (1, np.arange(0))], np.array([0, 2]), ValueError),
+        (one, np.array([1.0, 2.0]), TypeError),
+    ]:
+        with pytest.raises(error):
+            K.pick_hours(cap, viewers, counts)
+    assert _state(a) == state  # nothing drawn (the bad hour the first one drawn from)
+
+
 # ---- against the Python loops (content._K / social_graph._K switched off) ----
 
 
@@ -456,7 +492,7 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
     assert runs[0] == runs[1]
     assert len(runs[0]) > 100
     # every loop of the kernel taken (the pick of each array by hours' sharers: a few)
-    kernel = {"poisson", "draws", "picks", "pick_each", "slot_list", "pool_picks", "slots"}
+    kernel = {"poisson", "draws", "picks", "slot_list", "pool_picks", "slots", "pick_hours"}
     assert kernel <= set(called)
 
 
