@@ -864,6 +864,140 @@ done:
     return out;
 }
 
+/* the sum numpy's add.reduce makes of a contiguous float64 array (its pairwise summation:
+ * below 8 values in turn from 0; up to 128, eight running sums over the values in steps
+ * of 8, added ((0+1)+(2+3))+((4+5)+(6+7)), then the rest in turn; above, the two halves'
+ * sums (the first half a multiple of 8 long) added), started from 0 */
+static double
+pairwise_sum(const double *a, Py_ssize_t n)
+{
+    if (n < 8) {
+        double res = 0.;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        Py_ssize_t i;
+        for (int j = 0; j < 8; j++) {
+            r[j] = a[j];
+        }
+        for (i = 8; i < n - (n % 8); i += 8) {
+            for (int j = 0; j < 8; j++) {
+                r[j] += a[i + j];
+            }
+        }
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+PyDoc_STRVAR(weights_doc,
+"weights(mass, hours, first, end, powers, out) -> bool\n\n"
+"Post._sharers' multinomial probabilities: w = mass[first:end] * powers[hours[first:end]]\n"
+"(float64; hours index powers, negative ones from its end), total = np.add.reduce(w) (its\n"
+"pairwise sum), and, when total > 0, w / total, written into out (float64, end - first\n"
+"long); returns whether total > 0 (out then holds the products only).");
+
+static PyObject *
+k_weights(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "weights(mass, hours, first, end, powers, out) takes 6 arguments");
+        return NULL;
+    }
+    Py_ssize_t first = PyNumber_AsSsize_t(args[2], PyExc_IndexError);
+    if (first == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t end = PyNumber_AsSsize_t(args[3], PyExc_IndexError);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer mass, powers, out;
+    ints_t hours;
+    int got = 0;
+    PyObject *result = NULL;
+    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS;
+    if (PyObject_GetBuffer(args[0], &mass, flags) < 0) goto done;
+    got = 1;
+    if (get_ints(args[1], &hours, "weights: hours") < 0) goto done;
+    got = 2;
+    if (PyObject_GetBuffer(args[4], &powers, flags) < 0) goto done;
+    got = 3;
+    if (PyObject_GetBuffer(args[5], &out, flags | PyBUF_WRITABLE) < 0) goto done;
+    got = 4;
+    {
+        Py_buffer *fs[3] = {&mass, &powers, &out};
+        for (int i = 0; i < 3; i++) {
+            const char *f = fs[i]->format ? fs[i]->format : "B";
+            if (*f == '@' || *f == '=' || *f == '<') {
+                f++;
+            }
+            if (fs[i]->ndim != 1 || fs[i]->itemsize != 8 || strcmp(f, "d")) {
+                PyErr_SetString(PyExc_TypeError,
+                                "weights: mass, powers and out must be 1-D float64 arrays");
+                goto done;
+            }
+        }
+    }
+    const Py_ssize_t n_mass = mass.shape[0], n_powers = powers.shape[0];
+    if (first < 0 || end < first || end > n_mass || end > hours.len) {
+        PyErr_SetString(PyExc_IndexError, "weights: entries out of range");
+        goto done;
+    }
+    const Py_ssize_t n = end - first;
+    if (out.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "weights: out is not end - first long");
+        goto done;
+    }
+    const double *m = (const double *)mass.buf, *p = (const double *)powers.buf;
+    double *w = (double *)out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) { /* every hour checked first */
+        int64_t h = int64_at(&hours, first + i);
+        if (h < 0) {
+            h += n_powers;
+        }
+        if (h < 0 || h >= n_powers) {
+            PyErr_SetString(PyExc_IndexError, "weights: an hour out of range of the powers");
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t h = int64_at(&hours, first + i);
+        if (h < 0) {
+            h += n_powers;
+        }
+        w[i] = m[first + i] * p[h];
+    }
+    const double total = 0. + pairwise_sum(w, n);
+    if (!(total > 0)) {
+        result = Py_False;
+    }
+    else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            w[i] = w[i] / total;
+        }
+        result = Py_True;
+    }
+    Py_INCREF(result);
+done:
+    if (got >= 4) PyBuffer_Release(&out);
+    if (got >= 3) PyBuffer_Release(&powers);
+    if (got >= 2) PyBuffer_Release(&hours.view);
+    if (got >= 1) PyBuffer_Release(&mass);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
     {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
@@ -874,6 +1008,7 @@ static PyMethodDef methods[] = {
     {"pool_picks", (PyCFunction)(void (*)(void))k_pool_picks, METH_FASTCALL, pool_picks_doc},
     {"slots", (PyCFunction)(void (*)(void))k_slots, METH_FASTCALL, slots_doc},
     {"pick_hours", (PyCFunction)(void (*)(void))k_pick_hours, METH_FASTCALL, pick_hours_doc},
+    {"weights", (PyCFunction)(void (*)(void))k_weights, METH_FASTCALL, weights_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -329,11 +329,18 @@ class Post:
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats (the
         # power of each hour j read as power[j] = decay ** (last - j), as Python computes it)
         a, b = self._head, self._tail
-        w = self._viewer_mass[a:b] * _powers_to(decay, last)[self._viewer_hours[a:b]]
-        total = np.add.reduce(w)  # w.sum(), without the method's Python layer
-        if not total > 0:
-            return None
-        counts = rng.multinomial(k, np.divide(w, total, out=w))  # w / total, in place
+        if _K is not None:  # the same products, sum and quotients in one C call
+            w = np.empty(b - a)
+            powers = _powers_to(decay, last)
+            if not _K.weights(self._viewer_mass, self._viewer_hours, a, b, powers, w):
+                return None
+            counts = rng.multinomial(k, w)
+        else:
+            w = self._viewer_mass[a:b] * _powers_to(decay, last)[self._viewer_hours[a:b]]
+            total = np.add.reduce(w)  # w.sum(), without the method's Python layer
+            if not total > 0:
+                return None
+            counts = rng.multinomial(k, np.divide(w, total, out=w))  # w / total, in place
         drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
             return _picks(viewers[int(drawn[0])][1], rng, k, held)

@@ -390,6 +390,56 @@ def test_picks_from_the_hours_are_those_of_each_hours_array(kind, half):
     assert _state(a) == state  # nothing drawn (the bad hour the first one drawn from)
 
 
+def test_the_sharers_weights_are_numpys_products_sum_and_quotients():
+    """``weights`` against ``Post._sharers``' numpy way (its products, ``np.add.reduce``'s
+    pairwise sum, the quotients), bit for bit, for 0 to 300 hours, masses of very different
+    sizes, zeros (no sharer: False), infinities and NaN."""
+    r = np.random.default_rng(13)
+    cases = 0
+    for n in [*range(0, 40), 63, 64, 65, 127, 128, 129, 130, 255, 256, 257, 300]:
+        for trial in range(12):
+            first = int(r.integers(0, 5))
+            mass = r.random(first + n + 3) * np.exp(r.normal(0, 6, first + n + 3))
+            if trial == 1:
+                mass[:] = 0.0
+            elif trial == 2 and n:
+                mass[first + n // 2] = np.inf
+            elif trial == 3 and n:
+                mass[first] = np.nan
+            decay = float(r.uniform(0.5, 0.99))
+            last = int(r.integers(0, 400))
+            hours = r.integers(0, last + 1, first + n + 3)
+            if trial == 4:  # (negative hours count from the powers' end, as numpy's)
+                hours = -hours - 1
+            powers = content._powers_to(decay, last)
+            out = np.empty(n)
+            got = K.weights(mass, hours, first, first + n, powers, out)
+            w = mass[first : first + n] * powers[hours[first : first + n]]
+            total = np.add.reduce(w)
+            assert got is bool(total > 0)
+            if got:
+                with np.errstate(invalid="ignore"):  # (inf / inf)
+                    w = w / total
+            np.testing.assert_array_equal(out, w)
+            assert out.tobytes() == w.tobytes()  # (bit for bit: signs of zeros, NaNs)
+            cases += got
+    assert cases > 300
+    mass, hours, powers = np.ones(5), np.arange(5), np.ones(5)
+    for args, error in [
+        ((mass, hours, 0, 5, powers, np.empty(4)), ValueError),
+        ((mass, hours, 0, 6, powers, np.empty(6)), IndexError),
+        ((mass, hours, 3, 2, powers, np.empty(0)), IndexError),
+        ((mass, hours, 0, 5, powers[:4], np.empty(5)), IndexError),
+        ((mass, hours + 1, 0, 5, powers, np.empty(5)), IndexError),
+        ((mass, hours, 0, 5, powers, np.empty(5, dtype=np.float32)), TypeError),
+        ((np.arange(5), hours, 0, 5, powers, np.empty(5)), TypeError),
+        ((mass, hours * 1.0, 0, 5, powers, np.empty(5)), TypeError),
+        ((mass[::2], hours, 0, 3, powers, np.empty(3)), (TypeError, ValueError, BufferError)),
+    ]:
+        with pytest.raises(error):
+            K.weights(*args)
+
+
 # ---- against the Python loops (content._K / social_graph._K switched off) ----
 
 
@@ -493,6 +543,7 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
     assert len(runs[0]) > 100
     # every loop of the kernel taken (the pick of each array by hours' sharers: a few)
     kernel = {"poisson", "draws", "picks", "slot_list", "pool_picks", "slots", "pick_hours"}
+    kernel.add("weights")
     assert kernel <= set(called)
 
 
