@@ -998,6 +998,68 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(picks_into_doc,
+"picks_into(capsule, values, out) -> None\n\n"
+"values[rng.integers(0, len(values), len(out))] written into out (1-D int64; the values\n"
+"as int64, as astype(np.int64) makes them): content._picks of many.");
+
+static PyObject *
+k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "picks_into(capsule, values, out) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    ints_t a;
+    Py_buffer out;
+    if (get_ints(args[1], &a, "picks_into") < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&a.view);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    {
+        const char *f = out.format ? out.format : "B";
+        if (*f == '@' || *f == '=' || *f == '<') {
+            f++;
+        }
+        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
+            PyErr_SetString(PyExc_TypeError, "picks_into: out must be a 1-D int64 array");
+            goto done;
+        }
+    }
+    const Py_ssize_t k = out.shape[0];
+    int64_t *o = (int64_t *)out.buf;
+    if (k > 0 && a.len < 1) {
+        PyErr_SetString(PyExc_ValueError, "high <= 0: a bound of 0");
+        goto done;
+    }
+    if (a.len == 1) { /* no draw */
+        const int64_t v = int64_at(&a, 0);
+        for (Py_ssize_t i = 0; i < k; i++) {
+            o[i] = v;
+        }
+    }
+    else {
+        const uint64_t b = (uint64_t)a.len;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            o[i] = int64_at(&a, (Py_ssize_t)draw_below(g, b)); /* below len: in range */
+        }
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&a.view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
     {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
@@ -1009,6 +1071,7 @@ static PyMethodDef methods[] = {
     {"slots", (PyCFunction)(void (*)(void))k_slots, METH_FASTCALL, slots_doc},
     {"pick_hours", (PyCFunction)(void (*)(void))k_pick_hours, METH_FASTCALL, pick_hours_doc},
     {"weights", (PyCFunction)(void (*)(void))k_weights, METH_FASTCALL, weights_doc},
+    {"picks_into", (PyCFunction)(void (*)(void))k_picks_into, METH_FASTCALL, picks_into_doc},
     {NULL, NULL, 0, NULL},
 };
 

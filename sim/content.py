@@ -619,11 +619,16 @@ def _picks(
     values: np.ndarray, rng: np.random.Generator, k: int, held: tuple
 ) -> list[int] | np.ndarray:
     """``values[rng.integers(0, len(values), k)]``: up to :data:`_FEW_PICKS` draws made in
-    Python (the same draws), as a list."""
+    Python (the same draws), as a list. With :data:`_K`, the draws in C: a few as a list,
+    more as an int64 array (the same values; the callers make int64 consumers of them)."""
     if k <= _FEW_PICKS:
         if _K is not None:
             return _K.picks(held[4], values, k)
         return _pick_each(rng, [values], [k], held)
+    if _K is not None:
+        out = np.empty(k, dtype=np.int64)
+        _K.picks_into(held[4], values, out)
+        return out
     return values[rng.integers(0, len(values), k)]
 
 

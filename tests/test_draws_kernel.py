@@ -440,6 +440,41 @@ def test_the_sharers_weights_are_numpys_products_sum_and_quotients():
             K.weights(*args)
 
 
+@pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
+def test_many_picks_into_an_array_are_numpys(kind, half):
+    a, b = _pair(kind, half)
+    cap = a.bit_generator.capsule
+    r = np.random.default_rng(14)
+    for dtype in DTYPES:
+        info = np.iinfo(dtype)
+        for size in (1, 2, 3, 17, 1000, 70_001):
+            values = r.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
+            for view in (values, values[::3]):
+                for k in (0, 1, 13, 400, 5000):
+                    out = np.empty(k, dtype=np.int64)
+                    assert K.picks_into(cap, view, out) is None
+                    want = view[b.integers(0, len(view), k)].astype(np.int64)
+                    np.testing.assert_array_equal(out, want)
+    long = np.broadcast_to(np.int64(-5), (2**33 + 3,))  # 64-bit draws
+    out = np.empty(7, dtype=np.int64)
+    K.picks_into(cap, long, out)
+    assert out.tolist() == [-5] * 7
+    b.integers(0, 2**33 + 3, 7)
+    _same_after(a, b)
+    state = _state(a)
+    for values, out, error in [
+        (np.empty(0, dtype=np.int64), np.empty(2, dtype=np.int64), ValueError),
+        (np.arange(5.0), np.empty(2, dtype=np.int64), TypeError),
+        (np.arange(5), np.empty(2, dtype=np.int32), TypeError),
+        (np.arange(5), np.empty((2, 2), dtype=np.int64), TypeError),
+        (np.arange(5), np.empty(4, dtype=np.int64)[::2], (ValueError, BufferError)),
+    ]:
+        with pytest.raises(error):
+            K.picks_into(cap, values, out)
+    assert _state(a) == state
+    K.picks_into(cap, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))  # (none)
+
+
 # ---- against the Python loops (content._K / social_graph._K switched off) ----
 
 
@@ -543,7 +578,7 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
     assert len(runs[0]) > 100
     # every loop of the kernel taken (the pick of each array by hours' sharers: a few)
     kernel = {"poisson", "draws", "picks", "slot_list", "pool_picks", "slots", "pick_hours"}
-    kernel.add("weights")
+    kernel |= {"weights", "picks_into"}
     assert kernel <= set(called)
 
 
