@@ -99,32 +99,42 @@ draw_below(bitgen_t *g, uint64_t b)
 static uint64_t
 as_bound(PyObject *obj)
 {
-    int overflow = 0;
-    long long b = PyLong_AsLongLongAndOverflow(obj, &overflow);
-    if (b == -1 && PyErr_Occurred()) {
+    PyObject *i = PyNumber_Index(obj); /* (a Python int: numpy's integers through __index__) */
+    if (i == NULL) {
         return 0;
     }
+    uint64_t bound = 0;
+    int overflow = 0;
+    long long b = PyLong_AsLongLongAndOverflow(i, &overflow);
+    if (b == -1 && PyErr_Occurred()) {
+        goto done;
+    }
     if (overflow < 0 || (!overflow && b < 1)) {
-        PyObject *r = PyObject_Repr(obj);
+        PyObject *r = PyObject_Repr(i);
         if (r != NULL) {
             PyErr_Format(PyExc_ValueError, "high <= 0: a bound of %U", r);
             Py_DECREF(r);
         }
-        return 0;
+        goto done;
     }
     if (overflow > 0) {
-        unsigned long long u = PyLong_AsUnsignedLongLong(obj);
-        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(i);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) { /* above 2**64 - 1 */
             PyErr_Clear();
             u = (unsigned long long)-1;
         }
         if (u > LARGEST_BOUND) {
             PyErr_SetString(PyExc_ValueError, "high is out of bounds for int64");
-            return 0;
+            goto done;
         }
-        return (uint64_t)u;
+        bound = (uint64_t)u;
     }
-    return (uint64_t)b;
+    else {
+        bound = (uint64_t)b;
+    }
+done:
+    Py_DECREF(i);
+    return bound;
 }
 
 static inline PyObject *

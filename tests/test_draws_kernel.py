@@ -123,6 +123,10 @@ def test_bounded_draws_one_by_one_are_numpys_scalar_draws(kind, half):
     cap = a.bit_generator.capsule
     bounds = _bounds(5)
     assert K.bounded(cap, bounds) == [int(b.integers(0, bd)) for bd in bounds]
+    # numpy's integers as bounds (through __index__), the largest too
+    bounds = [np.uint64(2**63), np.int64(2**63 - 1), np.uint32(2**32 - 1), np.int8(3)]
+    assert K.bounded(cap, bounds) == [int(b.integers(0, int(bd))) for bd in bounds]
+    assert K.draws(cap, np.uint64(2**63), 3) == b.integers(0, 2**63, 3).tolist()
     assert K.bounded(cap, []) == []
     _same_after(a, b)
 
