@@ -108,7 +108,7 @@ _ACCUMULATE = 128  # up to this many blocks, a block's sums are one np.cumsum ca
 _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _SLOT_LIST = 64  # up to this many nodes given as a list, their edges are drawn in Python
 _FEW_DOUBLES = 2  # up to this many, the doubles are drawn one by one (else in one call)
-# the slot lists' loop in C (sim/_draws.c: the same doubles and products), or None: Python's
+# the slots' loops in C (sim/_draws.c: the same doubles and products), or None: Python's
 _K = compiled.load("_draws")
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
 _FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
@@ -639,7 +639,7 @@ class SocialGraph:
             at = np.array(nodes, dtype=np.int64)
             return (rng.random(len(at)) * self.degree[at]).astype(np.int64).tolist()
         degree = self._degrees
-        if _K is not None:  # the same doubles and products in C, for any number of nodes
+        if _K is not None:  # the same doubles and products in one C call
             return _K.slot_list(rng.bit_generator.capsule, degree, nodes)
         if len(nodes) > _FEW_DOUBLES:  # the doubles of one call (0.7 µs, 0.25 µs a double)
             doubles = rng.random(len(nodes)).tolist()
