@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim import compiled
 from sim.config import LivestreamConfig, ShortVideoConfig
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ _JOINED = True  # many sharers from several hours are gathered from the post's j
 # grows to twice the viewers it holds, so up to 2**18 int64 (2 MiB) a post, and keeps the
 # spent hours' viewers until its live ones are next moved to its start
 _POOL_MOST = 1 << 17
+# the draw loops in C (sim/_draws.c: the same draws on the generator's own C functions), or
+# None: the Python loops below (VIRALCHAIN_COMPILED=0, no compiler, a stale build)
+_K = compiled.load("_draws")
 
 
 @dataclass
@@ -325,11 +329,18 @@ class Post:
         # len(v) * f * decay ** age, multiplied in the same order as Python's floats (the
         # power of each hour j read as power[j] = decay ** (last - j), as Python computes it)
         a, b = self._head, self._tail
-        w = self._viewer_mass[a:b] * _powers_to(decay, last)[self._viewer_hours[a:b]]
-        total = np.add.reduce(w)  # w.sum(), without the method's Python layer
-        if not total > 0:
-            return None
-        counts = rng.multinomial(k, np.divide(w, total, out=w))  # w / total, in place
+        if _K is not None:  # the same products, sum and quotients in one C call
+            w = np.empty(b - a)
+            powers = _powers_to(decay, last)
+            if not _K.weights(self._viewer_mass, self._viewer_hours, a, b, powers, w):
+                return None
+            counts = rng.multinomial(k, w)
+        else:
+            w = self._viewer_mass[a:b] * _powers_to(decay, last)[self._viewer_hours[a:b]]
+            total = np.add.reduce(w)  # w.sum(), without the method's Python layer
+            if not total > 0:
+                return None
+            counts = rng.multinomial(k, np.divide(w, total, out=w))  # w / total, in place
         drawn = counts.nonzero()[0]  # the hours with sharers, oldest first
         if len(drawn) == 1:
             return _picks(viewers[int(drawn[0])][1], rng, k, held)
@@ -337,10 +348,18 @@ class Post:
         # bound per draw gives the same numbers as one call per hour (the same bounded
         # draws from the generator, in the same order: tests/test_consumer_kernels.py)
         if k <= _FEW_SHARERS:  # a few: the same bounded draws and the picks in Python
+            if _K is not None:  # (or in C: the same draws, one call)
+                return _K.pick_hours(held[4], viewers, counts)
             pool = [viewers[i][1] for i in drawn.tolist()]
             return _pick_each(rng, pool, counts[drawn].tolist(), held)
         per = counts[drawn]
         if _JOINED and self._join():  # one gather from the recent viewers joined in a pool
+            if _K is not None:  # the same draws and gather in one loop in C
+                out = np.empty(k, dtype=np.int64)
+                _K.pool_picks(
+                    held[4], counts, a, self._viewer_size, self._viewer_start, self._pool, out
+                )
+                return out
             drawn += a  # the hours' entries
             # (the arrays' own repeat: np.repeat's Python layer left out, the same values)
             pick = rng.integers(0, self._viewer_size[drawn].repeat(per))  # as below
@@ -473,16 +492,17 @@ _HELD_FREE: dict[type, tuple[Callable[[object], int], Callable[[object], float]]
 
 
 def _hold(rng: np.random.Generator) -> tuple:
-    """``(rng, next_uint32, next_double, state)`` of ``rng``'s bit generator, each function
-    called as ``f(state)``: the generator's own C functions on its own state (the words and
-    doubles numpy draws, in the same order), for a numpy class without the GIL's release
-    and with the state's address as a reference made here (keep ``rng`` with it: the
-    tuple does); any other class, its own interface's functions and state."""
+    """``(rng, next_uint32, next_double, state, capsule)`` of ``rng``'s bit generator, each
+    function called as ``f(state)``: the generator's own C functions on its own state (the
+    words and doubles numpy draws, in the same order), for a numpy class without the GIL's
+    release and with the state's address as a reference made here (keep ``rng`` with it:
+    the tuple does); any other class, its own interface's functions and state. ``capsule``
+    is the bit generator's own (its C functions and state, for the C loops: :data:`_K`)."""
     bits = rng.bit_generator
     words = bits.ctypes
     kind = type(bits)
     if kind not in _NUMPY_BITS:  # (a subclass may set its functions per instance)
-        return rng, words.next_uint32, words.next_double, words.state
+        return rng, words.next_uint32, words.next_double, words.state, bits.capsule
     free = _HELD_FREE.get(kind)
     if free is None:
         word = ctypes.cast(words.next_uint32, ctypes.c_void_p).value
@@ -492,15 +512,16 @@ def _hold(rng: np.random.Generator) -> tuple:
             ctypes.PYFUNCTYPE(ctypes.c_double)(double),
         )
     state = ctypes.byref(ctypes.c_char.from_address(words.state_address))
-    return rng, free[0], free[1], state
+    return rng, free[0], free[1], state, bits.capsule
 
 
 # below this mean (and above 0), a post's Poisson draw is made in Python, numpy's own way
 # (about one uniform: cheaper than numpy's call; from two uniforms on, numpy's is cheaper).
 # Its exp(-lam) is numpy's: numpy's generator links glibc's exp@GLIBC_2.2.5 and Python's
 # math exp@GLIBC_2.29, the same values on this glibc (checked on 2.2M arguments);
-# sim.rng.poisson_integers relies on the same
-_FEW_MEAN = 0.25
+# sim.rng.poisson_integers relies on the same. With the kernel (:data:`_K`) the uniforms are
+# a C loop's: every mean below 10 (where numpy's own poisson takes this method) is drawn there
+_FEW_MEAN = 0.25 if _K is None else 10.0
 
 
 def _poisson(post: Post, lam: float) -> int:
@@ -511,6 +532,8 @@ def _poisson(post: Post, lam: float) -> int:
     held = post._held
     if held is None or held[0] is not post.rng:
         held = post._holding()
+    if _K is not None:  # the same loop in C
+        return _K.poisson(held[4], lam)
     double, state = held[2], held[3]
     enlam = math.exp(-lam)
     k = 0
@@ -531,7 +554,9 @@ def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple) -> list[i
     nothing. The same words are read here through ``held``, :func:`_hold` of ``rng`` (the
     generator's own C function, called without releasing the GIL: a fifth of a microsecond
     or less each, against about one for a scalar ``rng.integers`` and three for a call with
-    a size); larger bounds go to numpy."""
+    a size); larger bounds go to numpy. With :data:`_K`, the same loop in C."""
+    if _K is not None:
+        return _K.bounded(held[4], bounds)
     word, state = held[1], held[3]
     out = []
     for b in bounds:
@@ -560,7 +585,9 @@ def _pick_each(
     """``counts[i]`` values of each ``pool[i]`` in turn, each uniformly drawn (the draws of
     ``rng.integers(0, bounds)`` with each array's length repeated by its count, made as
     :func:`_bounded` makes them, in one loop that reads each value as it is drawn; ``held``:
-    :func:`_hold` of ``rng``)."""
+    :func:`_hold` of ``rng``). With :data:`_K`, the same loop in C."""
+    if _K is not None:
+        return _K.pick_each(held[4], pool, counts)
     word, state = held[1], held[3]
     out: list[int] = []
     for v, c in zip(pool, counts, strict=True):
@@ -583,16 +610,25 @@ def _pick_each(
 def _draws(rng: np.random.Generator, bound: int, k: int, held: tuple) -> list[int] | np.ndarray:
     """``rng.integers(0, bound, k)``: up to :data:`_FEW_PICKS` draws made in Python (the
     same draws), as a list."""
-    return _bounded(rng, [bound] * k, held) if k <= _FEW_PICKS else rng.integers(0, bound, k)
+    if k > _FEW_PICKS:
+        return rng.integers(0, bound, k)
+    return _K.draws(held[4], bound, k) if _K is not None else _bounded(rng, [bound] * k, held)
 
 
 def _picks(
     values: np.ndarray, rng: np.random.Generator, k: int, held: tuple
 ) -> list[int] | np.ndarray:
     """``values[rng.integers(0, len(values), k)]``: up to :data:`_FEW_PICKS` draws made in
-    Python (the same draws), as a list."""
+    Python (the same draws), as a list. With :data:`_K`, the draws in C: a few as a list,
+    more as an int64 array (the same values; the callers make int64 consumers of them)."""
     if k <= _FEW_PICKS:
+        if _K is not None:
+            return _K.picks(held[4], values, k)
         return _pick_each(rng, [values], [k], held)
+    if _K is not None:
+        out = np.empty(k, dtype=np.int64)
+        _K.picks_into(held[4], values, out)
+        return out
     return values[rng.integers(0, len(values), k)]
 
 

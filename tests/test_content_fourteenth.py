@@ -105,7 +105,8 @@ def test_a_posts_views_are_those_of_numpys_draws(kind, views, monkeypatch):
         return real(post, lam)
 
     monkeypatch.setattr(content, "_poisson", counted)
-    for few in (content._FEW_MEAN, 0.0):
+    monkeypatch.setattr(content, "_K", None)  # the Python loop's threshold (the kernel's: 10)
+    for few in (0.25, 0.0):
         monkeypatch.setattr(content, "_FEW_MEAN", few)
         post = _post(7, kind, views)
         hours = []

@@ -1,0 +1,1108 @@
+/* The content phase's draw loops (sim/content.py, sim/social_graph.py), one call a loop.
+ *
+ * Each function makes the draws its Python path makes (sim/content.py `_poisson`,
+ * `_bounded`, `_draws`, `_picks`, `_pick_each`; sim/social_graph.py
+ * `SocialGraph.neighbour_slot_list`), on the generator's own C functions (its bitgen_t,
+ * from the bit generator's capsule), in the same order: the same words, doubles and
+ * generator state after. The GIL is held throughout (as the Python paths' ctypes calls
+ * hold it; nothing else reads the generator meanwhile).
+ *
+ * Bounded draws are numpy's (numpy/random/src/distributions/distributions.c,
+ * random_bounded_uint64_fill and random_bounded_uint64 with use_masked false, which
+ * `rng.integers(0, b)` and `rng.integers(0, bounds_array)` of int64 run):
+ *   b == 1: no draw, 0;
+ *   2 <= b < 2**32: Lemire's method on 32-bit words (next_uint32: a 64-bit generator keeps
+ *     the unused half of its output for the next word): m = word * b, redrawn while its
+ *     low 32 bits are below (2**32 - b) % b (checked only when they are below b), m >> 32;
+ *   b == 2**32: one 32-bit word;
+ *   2**32 < b <= 2**63: Lemire's method on 64-bit words (next_uint64), 128-bit products.
+ * A bound below 1 raises ValueError("high <= 0: ...") (numpy's message), above 2**63
+ * ValueError (int64's bound, as numpy refuses it).
+ *
+ * Poisson draws of small means are numpy's multiplication method (random_poisson_mult):
+ * uniforms (next_double) multiplied until the product is at most exp(-lam). exp is
+ * glibc's scalar exp, as numpy's random_poisson_mult and Python's math.exp call it (numpy's
+ * SIMD exp of arrays is not used anywhere here).
+ *
+ * Slots: int(next_double * degree) per node: the double times the degree converted to
+ * float64 (exact below 2**53), truncated toward zero as numpy's astype(int64) and
+ * Python's int() truncate a finite float.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 "unknown"
+#endif
+
+/* numpy's public bit generator interface (numpy/random/bitgen.h) */
+typedef struct bitgen {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} bitgen_t;
+
+static bitgen_t *
+get_bitgen(PyObject *capsule)
+{
+    if (!PyCapsule_CheckExact(capsule)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected a bit generator's capsule (rng.bit_generator.capsule)");
+        return NULL;
+    }
+    return (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
+}
+
+#define WORD_BOUND 0x100000000ULL       /* 2**32 */
+#define LARGEST_BOUND 0x8000000000000000ULL /* 2**63: int64's largest exclusive high */
+
+/* one draw in [0, b), 2 <= b <= 2**63, as numpy's random_bounded_uint64 (Lemire) */
+static inline uint64_t
+draw_below(bitgen_t *g, uint64_t b)
+{
+    if (b < WORD_BOUND) {
+        uint64_t m = (uint64_t)g->next_uint32(g->state) * b;
+        uint32_t left = (uint32_t)m;
+        if (left < b) {
+            const uint32_t threshold = (uint32_t)((WORD_BOUND - b) % b);
+            while (left < threshold) {
+                m = (uint64_t)g->next_uint32(g->state) * b;
+                left = (uint32_t)m;
+            }
+        }
+        return m >> 32;
+    }
+    if (b == WORD_BOUND) { /* numpy: a range of 0xFFFFFFFF is one whole word */
+        return (uint64_t)g->next_uint32(g->state);
+    }
+    {
+        __uint128_t m = (__uint128_t)g->next_uint64(g->state) * b;
+        uint64_t left = (uint64_t)m;
+        if (left < b) {
+            const uint64_t threshold = (UINT64_MAX - (b - 1)) % b;
+            while (left < threshold) {
+                m = (__uint128_t)g->next_uint64(g->state) * b;
+                left = (uint64_t)m;
+            }
+        }
+        return (uint64_t)(m >> 64);
+    }
+}
+
+/* a bound from a Python integer: 1 <= b <= 2**63, else ValueError (TypeError if not an
+ * integer); returns 0 on error */
+static uint64_t
+as_bound(PyObject *obj)
+{
+    PyObject *i = PyNumber_Index(obj); /* (a Python int: numpy's integers through __index__) */
+    if (i == NULL) {
+        return 0;
+    }
+    uint64_t bound = 0;
+    int overflow = 0;
+    long long b = PyLong_AsLongLongAndOverflow(i, &overflow);
+    if (b == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (overflow < 0 || (!overflow && b < 1)) {
+        PyObject *r = PyObject_Repr(i);
+        if (r != NULL) {
+            PyErr_Format(PyExc_ValueError, "high <= 0: a bound of %U", r);
+            Py_DECREF(r);
+        }
+        goto done;
+    }
+    if (overflow > 0) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(i);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) { /* above 2**64 - 1 */
+            PyErr_Clear();
+            u = (unsigned long long)-1;
+        }
+        if (u > LARGEST_BOUND) {
+            PyErr_SetString(PyExc_ValueError, "high is out of bounds for int64");
+            goto done;
+        }
+        bound = (uint64_t)u;
+    }
+    else {
+        bound = (uint64_t)b;
+    }
+done:
+    Py_DECREF(i);
+    return bound;
+}
+
+static inline PyObject *
+draw_object(bitgen_t *g, uint64_t b)
+{
+    if (b == 1) {
+        return PyLong_FromLong(0);
+    }
+    return PyLong_FromUnsignedLongLong(draw_below(g, b));
+}
+
+/* ---- integer buffers (1-D, any integer format, any stride) ---- */
+
+typedef struct {
+    Py_buffer view;
+    char kind; /* 's' signed, 'u' unsigned */
+    Py_ssize_t len;
+} ints_t;
+
+/* a 1-D buffer of integers; 0 on success, -1 with an exception set */
+static int
+get_ints(PyObject *obj, ints_t *out, const char *what)
+{
+    if (PyObject_GetBuffer(obj, &out->view, PyBUF_RECORDS_RO) < 0) {
+        return -1;
+    }
+    const char *f = out->view.format ? out->view.format : "B";
+    if (*f == '@' || *f == '=' || *f == '<' || *f == '!' || *f == '>') {
+        if (*f == '>' || *f == '!') { /* big-endian: not this host's order */
+            goto bad_format;
+        }
+        f++;
+    }
+    if (f[0] == '\0' || f[1] != '\0') {
+        goto bad_format;
+    }
+    switch (f[0]) {
+    case 'b': case 'h': case 'i': case 'l': case 'q': case 'n':
+        out->kind = 's';
+        break;
+    case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N':
+        out->kind = 'u';
+        break;
+    default:
+        goto bad_format;
+    }
+    {
+        Py_ssize_t size = out->view.itemsize;
+        if (size != 1 && size != 2 && size != 4 && size != 8) {
+            goto bad_format;
+        }
+    }
+    if (out->view.ndim != 1) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a 1-D array, got %d dimensions", what,
+                     out->view.ndim);
+        PyBuffer_Release(&out->view);
+        return -1;
+    }
+    out->len = out->view.shape[0];
+    return 0;
+bad_format:
+    PyErr_Format(PyExc_TypeError, "%s: expected an array of integers, got format '%s'", what,
+                 out->view.format ? out->view.format : "B");
+    PyBuffer_Release(&out->view);
+    return -1;
+}
+
+/* element i (0 <= i < len) as a Python int */
+static inline PyObject *
+int_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    if (a->kind == 's') {
+        long long v;
+        switch (a->view.itemsize) {
+        case 1: v = *(const int8_t *)p; break;
+        case 2: { int16_t x; memcpy(&x, p, 2); v = x; break; }
+        case 4: { int32_t x; memcpy(&x, p, 4); v = x; break; }
+        default: { int64_t x; memcpy(&x, p, 8); v = x; break; }
+        }
+        return PyLong_FromLongLong(v);
+    }
+    unsigned long long u;
+    switch (a->view.itemsize) {
+    case 1: u = *(const uint8_t *)p; break;
+    case 2: { uint16_t x; memcpy(&x, p, 2); u = x; break; }
+    case 4: { uint32_t x; memcpy(&x, p, 4); u = x; break; }
+    default: { uint64_t x; memcpy(&x, p, 8); u = x; break; }
+    }
+    return PyLong_FromUnsignedLongLong(u);
+}
+
+/* element i as a float64 (the integer converted, round to nearest as numpy and Python) */
+static inline double
+double_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    if (a->kind == 's') {
+        switch (a->view.itemsize) {
+        case 1: return (double)*(const int8_t *)p;
+        case 2: { int16_t x; memcpy(&x, p, 2); return (double)x; }
+        case 4: { int32_t x; memcpy(&x, p, 4); return (double)x; }
+        default: { int64_t x; memcpy(&x, p, 8); return (double)x; }
+        }
+    }
+    switch (a->view.itemsize) {
+    case 1: return (double)*(const uint8_t *)p;
+    case 2: { uint16_t x; memcpy(&x, p, 2); return (double)x; }
+    case 4: { uint32_t x; memcpy(&x, p, 4); return (double)x; }
+    default: { uint64_t x; memcpy(&x, p, 8); return (double)x; }
+    }
+}
+
+/* ---- the functions ---- */
+
+PyDoc_STRVAR(poisson_doc,
+"poisson(capsule, lam) -> int\n\n"
+"numpy's Poisson draw of a small mean by multiplication (random_poisson_mult): uniforms\n"
+"multiplied until the product is at most exp(-lam); content._poisson's Python path.");
+
+static PyObject *
+k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "poisson(capsule, lam) takes 2 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    double lam = PyFloat_AsDouble(args[1]);
+    if (lam == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const double enlam = exp(-lam);
+    long k = 0;
+    double prod = g->next_double(g->state);
+    while (prod > enlam) {
+        k += 1;
+        prod *= g->next_double(g->state);
+    }
+    return PyLong_FromLong(k);
+}
+
+PyDoc_STRVAR(draws_doc,
+"draws(capsule, bound, k) -> list\n\n"
+"rng.integers(0, bound, k).tolist() (k <= 0: []); content._bounded(rng, [bound] * k).");
+
+static PyObject *
+k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "draws(capsule, bound, k) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    Py_ssize_t k = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (k <= 0) {
+        return PyList_New(0);
+    }
+    uint64_t b = as_bound(args[1]);
+    if (b == 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(k);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *v = draw_object(g, b);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+PyDoc_STRVAR(bounded_doc,
+"bounded(capsule, bounds) -> list\n\n"
+"rng.integers(0, np.array(bounds)).tolist(), one draw after the other: content._bounded.");
+
+static PyObject *
+k_bounded(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "bounded(capsule, bounds) takes 2 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1], "bounded: bounds must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t b = as_bound(items[i]);
+        PyObject *v = b ? draw_object(g, b) : NULL;
+        if (v == NULL) { /* (the draws before it are made, as in the Python loop) */
+            Py_DECREF(out);
+            Py_DECREF(seq);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+/* c picks of array a appended at out[*at...]: its length the bound (1: no draw); a
+ * length 0 raises ValueError as the Python path's bounded draw does; 0 or -1 */
+static int
+pick_into(bitgen_t *g, const ints_t *a, Py_ssize_t c, PyObject *out, Py_ssize_t *at)
+{
+    const Py_ssize_t n = a->len;
+    Py_ssize_t j = *at;
+    if (c <= 0) {
+        return 0;
+    }
+    if (n < 1) {
+        PyErr_SetString(PyExc_ValueError, "high <= 0: a bound of 0");
+        return -1;
+    }
+    if (n == 1) {
+        PyObject *v = int_at(a, 0);
+        if (v == NULL) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < c; i++) {
+            Py_INCREF(v);
+            PyList_SET_ITEM(out, j++, v);
+        }
+        Py_DECREF(v);
+        *at = j;
+        return 0;
+    }
+    /* (a Py_ssize_t length is below 2**63: draw_below's range) */
+    const uint64_t b = (uint64_t)n;
+    for (Py_ssize_t i = 0; i < c; i++) {
+        /* draw_below(b) < b = len: always a valid index */
+        PyObject *v = int_at(a, (Py_ssize_t)draw_below(g, b));
+        if (v == NULL) {
+            *at = j;
+            return -1;
+        }
+        PyList_SET_ITEM(out, j++, v);
+    }
+    *at = j;
+    return 0;
+}
+
+PyDoc_STRVAR(picks_doc,
+"picks(capsule, values, k) -> list\n\n"
+"values[rng.integers(0, len(values), k)].tolist() for a 1-D integer array (k <= 0: []):\n"
+"content._pick_each(rng, [values], [k]).");
+
+static PyObject *
+k_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "picks(capsule, values, k) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    Py_ssize_t k = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    ints_t a;
+    if (get_ints(args[1], &a, "picks") < 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(k > 0 ? k : 0);
+    Py_ssize_t at = 0;
+    if (out == NULL || pick_into(g, &a, k, out, &at) < 0) {
+        Py_XDECREF(out);
+        PyBuffer_Release(&a.view);
+        return NULL;
+    }
+    PyBuffer_Release(&a.view);
+    return out;
+}
+
+PyDoc_STRVAR(pick_each_doc,
+"pick_each(capsule, pool, counts) -> list\n\n"
+"counts[i] uniform picks of each 1-D integer array pool[i] in turn (the bounded draws of\n"
+"rng.integers(0, bounds) with each length repeated by its count): content._pick_each.");
+
+static PyObject *
+k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pick_each(capsule, pool, counts) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *pool = PySequence_Fast(args[1], "pick_each: pool must be a sequence");
+    if (pool == NULL) {
+        return NULL;
+    }
+    PyObject *counts = PySequence_Fast(args[2], "pick_each: counts must be a sequence");
+    if (counts == NULL) {
+        Py_DECREF(pool);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(pool);
+    if (PySequence_Fast_GET_SIZE(counts) != n) {
+        PyErr_SetString(PyExc_ValueError, "pick_each: pool and counts differ in length");
+        goto done;
+    }
+    PyObject **arrays = PySequence_Fast_ITEMS(pool);
+    PyObject **cs = PySequence_Fast_ITEMS(counts);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError);
+        if (c == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (c > 0) {
+            if (total > PY_SSIZE_T_MAX - c) {
+                PyErr_SetString(PyExc_OverflowError, "pick_each: too many picks");
+                goto done;
+            }
+            total += c;
+        }
+    }
+    out = PyList_New(total);
+    if (out == NULL) {
+        goto done;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError); /* (read above) */
+        if (c <= 0) {
+            continue;
+        }
+        ints_t a;
+        if (get_ints(arrays[i], &a, "pick_each") < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        int r = pick_into(g, &a, c, out, &at);
+        PyBuffer_Release(&a.view);
+        if (r < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    Py_DECREF(pool);
+    Py_DECREF(counts);
+    return out;
+}
+
+PyDoc_STRVAR(slot_list_doc,
+"slot_list(capsule, degrees, nodes) -> list\n\n"
+"[int(rng.random() * degrees[i]) for i in nodes]: the doubles of rng.random(len(nodes)),\n"
+"times each node's degree, truncated: SocialGraph.neighbour_slot_list. A node out of\n"
+"range raises IndexError before any draw (negative ones count from the end).");
+
+static PyObject *
+k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "slot_list(capsule, degrees, nodes) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *nodes = PySequence_Fast(args[2], "slot_list: nodes must be a sequence");
+    if (nodes == NULL) {
+        return NULL;
+    }
+    ints_t d;
+    if (get_ints(args[1], &d, "slot_list") < 0) {
+        Py_DECREF(nodes);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(nodes);
+    PyObject **items = PySequence_Fast_ITEMS(nodes);
+    PyObject *out = NULL;
+    Py_ssize_t stack[64];
+    Py_ssize_t *at = n <= 64 ? stack : PyMem_New(Py_ssize_t, n);
+    if (at == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked first */
+        Py_ssize_t v = PyNumber_AsSsize_t(items[i], PyExc_IndexError);
+        if (v == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (v < 0) {
+            v += d.len;
+        }
+        if (v < 0 || v >= d.len) {
+            PyErr_SetString(PyExc_IndexError, "slot_list: a node out of range");
+            goto done;
+        }
+        at[i] = v;
+    }
+    out = PyList_New(n);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double x = g->next_double(g->state) * double_at(&d, at[i]);
+        PyObject *v = PyLong_FromLongLong((long long)x); /* |x| < the degree: in range */
+        if (v == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+done:
+    if (at != NULL && at != stack) {
+        PyMem_Free(at);
+    }
+    PyBuffer_Release(&d.view);
+    Py_DECREF(nodes);
+    return out;
+}
+
+/* element i of an integer buffer as an int64 (unsigned values above int64's range are
+ * not expected: sizes, places and consumers) */
+static inline int64_t
+int64_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    switch (a->view.itemsize) {
+    case 1: return a->kind == 's' ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
+    case 2: {
+        if (a->kind == 's') { int16_t x; memcpy(&x, p, 2); return x; }
+        uint16_t x; memcpy(&x, p, 2); return x;
+    }
+    case 4: {
+        if (a->kind == 's') { int32_t x; memcpy(&x, p, 4); return x; }
+        uint32_t x; memcpy(&x, p, 4); return x;
+    }
+    default: { int64_t x; memcpy(&x, p, 8); return x; }
+    }
+}
+
+PyDoc_STRVAR(pool_picks_doc,
+"pool_picks(capsule, counts, first, sizes, starts, pool, out) -> None\n\n"
+"The joined pool's picks of Post._sharers: for each hour h in turn with counts[h] > 0\n"
+"(entry e = first + h), counts[h] uniform draws below sizes[e], each at\n"
+"pool[starts[e] + draw], written into out (int64, len(out) == sum(counts)): the draws of\n"
+"rng.integers(0, sizes[first + drawn].repeat(counts[drawn])) in the same order, and\n"
+"pool[pick + starts[first + drawn].repeat(counts[drawn])]. Every entry, size, place and\n"
+"count is checked before any draw (IndexError, ValueError).");
+
+static PyObject *
+k_pool_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "pool_picks(capsule, counts, first, sizes, starts, pool, out) takes "
+                        "7 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    Py_ssize_t first = PyNumber_AsSsize_t(args[2], PyExc_IndexError);
+    if (first == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    ints_t counts, sizes, starts, pool;
+    Py_buffer out;
+    int got = 0; /* buffers taken, in the order above */
+    PyObject *result = NULL;
+    if (get_ints(args[1], &counts, "pool_picks: counts") < 0) goto done;
+    got = 1;
+    if (get_ints(args[3], &sizes, "pool_picks: sizes") < 0) goto done;
+    got = 2;
+    if (get_ints(args[4], &starts, "pool_picks: starts") < 0) goto done;
+    got = 3;
+    if (get_ints(args[5], &pool, "pool_picks: pool") < 0) goto done;
+    got = 4;
+    if (PyObject_GetBuffer(args[6], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        goto done;
+    got = 5;
+    {
+        const char *f = out.format ? out.format : "B";
+        if (*f == '@' || *f == '=' || *f == '<') {
+            f++;
+        }
+        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
+            PyErr_SetString(PyExc_TypeError, "pool_picks: out must be a 1-D int64 array");
+            goto done;
+        }
+    }
+    /* every entry read checked first: no draw is made when one is out of range */
+    const Py_ssize_t hours = counts.len;
+    const Py_ssize_t n_out = out.shape[0];
+    Py_ssize_t total = 0;
+    if (first < 0 || first > sizes.len || hours > sizes.len - first || sizes.len > starts.len) {
+        PyErr_SetString(PyExc_IndexError, "pool_picks: an entry out of range");
+        goto done;
+    }
+    for (Py_ssize_t h = 0; h < hours; h++) {
+        const int64_t c = int64_at(&counts, h);
+        if (c < 0) {
+            PyErr_SetString(PyExc_ValueError, "pool_picks: a negative count");
+            goto done;
+        }
+        if (c == 0) {
+            continue;
+        }
+        const int64_t size = int64_at(&sizes, first + h);
+        const int64_t start = int64_at(&starts, first + h);
+        if (size < 1) {
+            PyErr_SetString(PyExc_ValueError, "high <= 0: an entry of no viewers");
+            goto done;
+        }
+        if (start < 0 || start > pool.len || size > pool.len - start) {
+            PyErr_SetString(PyExc_IndexError, "pool_picks: an entry's viewers past the pool");
+            goto done;
+        }
+        if (c > n_out - total) {
+            PyErr_SetString(PyExc_ValueError, "pool_picks: out is shorter than the counts");
+            goto done;
+        }
+        total += (Py_ssize_t)c;
+    }
+    if (total != n_out) {
+        PyErr_SetString(PyExc_ValueError, "pool_picks: out is longer than the counts");
+        goto done;
+    }
+    {
+        int64_t *o = (int64_t *)out.buf;
+        for (Py_ssize_t h = 0; h < hours; h++) {
+            const int64_t c = int64_at(&counts, h);
+            if (c == 0) {
+                continue;
+            }
+            const uint64_t size = (uint64_t)int64_at(&sizes, first + h);
+            const Py_ssize_t start = (Py_ssize_t)int64_at(&starts, first + h);
+            for (int64_t i = 0; i < c; i++) {
+                /* start + a draw below size: inside the pool (checked above) */
+                const Py_ssize_t at = size == 1 ? start : start + (Py_ssize_t)draw_below(g, size);
+                *o++ = int64_at(&pool, at);
+            }
+        }
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    if (got >= 5) PyBuffer_Release(&out);
+    if (got >= 4) PyBuffer_Release(&pool.view);
+    if (got >= 3) PyBuffer_Release(&starts.view);
+    if (got >= 2) PyBuffer_Release(&sizes.view);
+    if (got >= 1) PyBuffer_Release(&counts.view);
+    return result;
+}
+
+PyDoc_STRVAR(slots_doc,
+"slots(capsule, degrees, nodes, out) -> None\n\n"
+"(rng.random(len(nodes)) * degrees[nodes]).astype(np.int64) written into out (1-D int64,\n"
+"as long as nodes): SocialGraph.neighbour_slots. nodes: a 1-D integer array (negative ones\n"
+"count from the end); one out of range raises IndexError before any draw.");
+
+static PyObject *
+k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "slots(capsule, degrees, nodes, out) takes 4 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    ints_t d, nodes;
+    Py_buffer out;
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_ints(args[1], &d, "slots: degrees") < 0) goto done;
+    got = 1;
+    if (get_ints(args[2], &nodes, "slots: nodes") < 0) goto done;
+    got = 2;
+    if (PyObject_GetBuffer(args[3], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        goto done;
+    got = 3;
+    {
+        const char *f = out.format ? out.format : "B";
+        if (*f == '@' || *f == '=' || *f == '<') {
+            f++;
+        }
+        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
+            PyErr_SetString(PyExc_TypeError, "slots: out must be a 1-D int64 array");
+            goto done;
+        }
+    }
+    const Py_ssize_t n = nodes.len;
+    if (out.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "slots: out and nodes differ in length");
+        goto done;
+    }
+    int64_t *o = (int64_t *)out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) { /* every index checked first, kept in out */
+        int64_t v;
+        if (nodes.kind == 'u' && nodes.view.itemsize == 8) {
+            uint64_t u;
+            memcpy(&u, (const char *)nodes.view.buf + i * nodes.view.strides[0], 8);
+            v = u > (uint64_t)INT64_MAX ? -1 - (int64_t)d.len : (int64_t)u; /* (out of range) */
+        }
+        else {
+            v = int64_at(&nodes, i);
+        }
+        if (v < 0) {
+            v += d.len;
+        }
+        if (v < 0 || v >= d.len) {
+            PyErr_SetString(PyExc_IndexError, "slots: a node out of range");
+            goto done;
+        }
+        o[i] = v;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
+        o[i] = (int64_t)x; /* |x| < the degree: in range */
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    if (got >= 3) PyBuffer_Release(&out);
+    if (got >= 2) PyBuffer_Release(&nodes.view);
+    if (got >= 1) PyBuffer_Release(&d.view);
+    return result;
+}
+
+PyDoc_STRVAR(pick_hours_doc,
+"pick_hours(capsule, viewers, counts) -> list\n\n"
+"Post._sharers' picks of a few sharers from several hours: counts[h] uniform picks of\n"
+"viewers[h][1] (a 1-D integer array) for each hour h in turn with counts[h] > 0 (len(counts)\n"
+"== len(viewers)): pick_each of those arrays and counts.");
+
+static PyObject *
+k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pick_hours(capsule, viewers, counts) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    if (!PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "pick_hours: viewers must be a list");
+        return NULL;
+    }
+    PyObject *viewers = args[1];
+    ints_t counts;
+    if (get_ints(args[2], &counts, "pick_hours: counts") < 0) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    const Py_ssize_t hours = counts.len;
+    if (PyList_GET_SIZE(viewers) != hours) {
+        PyErr_SetString(PyExc_ValueError, "pick_hours: viewers and counts differ in length");
+        goto done;
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t h = 0; h < hours; h++) {
+        const int64_t c = int64_at(&counts, h);
+        if (c > 0) {
+            if (c > PY_SSIZE_T_MAX - total) {
+                PyErr_SetString(PyExc_OverflowError, "pick_hours: too many picks");
+                goto done;
+            }
+            total += (Py_ssize_t)c;
+        }
+    }
+    out = PyList_New(total);
+    if (out == NULL) {
+        goto done;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t h = 0; h < hours; h++) {
+        const int64_t c = int64_at(&counts, h);
+        if (c <= 0) {
+            continue;
+        }
+        PyObject *entry = PyList_GET_ITEM(viewers, h);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 2) {
+            PyErr_SetString(PyExc_TypeError,
+                            "pick_hours: each of viewers must be a tuple (hour, array, ...)");
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyObject *array = PyTuple_GET_ITEM(entry, 1);
+        Py_INCREF(array); /* (held while read: the list is the caller's) */
+        ints_t a;
+        int r = get_ints(array, &a, "pick_hours");
+        if (r == 0) {
+            r = pick_into(g, &a, (Py_ssize_t)c, out, &at);
+            PyBuffer_Release(&a.view);
+        }
+        Py_DECREF(array);
+        if (r < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    PyBuffer_Release(&counts.view);
+    return out;
+}
+
+/* the sum numpy's add.reduce makes of a contiguous float64 array (its pairwise summation:
+ * below 8 values in turn from 0; up to 128, eight running sums over the values in steps
+ * of 8, added ((0+1)+(2+3))+((4+5)+(6+7)), then the rest in turn; above, the two halves'
+ * sums (the first half a multiple of 8 long) added), started from 0 */
+static double
+pairwise_sum(const double *a, Py_ssize_t n)
+{
+    if (n < 8) {
+        double res = 0.;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        Py_ssize_t i;
+        for (int j = 0; j < 8; j++) {
+            r[j] = a[j];
+        }
+        for (i = 8; i < n - (n % 8); i += 8) {
+            for (int j = 0; j < 8; j++) {
+                r[j] += a[i + j];
+            }
+        }
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+PyDoc_STRVAR(weights_doc,
+"weights(mass, hours, first, end, powers, out) -> bool\n\n"
+"Post._sharers' multinomial probabilities: w = mass[first:end] * powers[hours[first:end]]\n"
+"(float64; hours index powers, negative ones from its end), total = np.add.reduce(w) (its\n"
+"pairwise sum), and, when total > 0, w / total, written into out (float64, end - first\n"
+"long); returns whether total > 0 (out then holds the products only).");
+
+static PyObject *
+k_weights(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "weights(mass, hours, first, end, powers, out) takes 6 arguments");
+        return NULL;
+    }
+    Py_ssize_t first = PyNumber_AsSsize_t(args[2], PyExc_IndexError);
+    if (first == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t end = PyNumber_AsSsize_t(args[3], PyExc_IndexError);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer mass, powers, out;
+    ints_t hours;
+    int got = 0;
+    PyObject *result = NULL;
+    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS;
+    if (PyObject_GetBuffer(args[0], &mass, flags) < 0) goto done;
+    got = 1;
+    if (get_ints(args[1], &hours, "weights: hours") < 0) goto done;
+    got = 2;
+    if (PyObject_GetBuffer(args[4], &powers, flags) < 0) goto done;
+    got = 3;
+    if (PyObject_GetBuffer(args[5], &out, flags | PyBUF_WRITABLE) < 0) goto done;
+    got = 4;
+    {
+        Py_buffer *fs[3] = {&mass, &powers, &out};
+        for (int i = 0; i < 3; i++) {
+            const char *f = fs[i]->format ? fs[i]->format : "B";
+            if (*f == '@' || *f == '=' || *f == '<') {
+                f++;
+            }
+            if (fs[i]->ndim != 1 || fs[i]->itemsize != 8 || strcmp(f, "d")) {
+                PyErr_SetString(PyExc_TypeError,
+                                "weights: mass, powers and out must be 1-D float64 arrays");
+                goto done;
+            }
+        }
+    }
+    const Py_ssize_t n_mass = mass.shape[0], n_powers = powers.shape[0];
+    if (first < 0 || end < first || end > n_mass || end > hours.len) {
+        PyErr_SetString(PyExc_IndexError, "weights: entries out of range");
+        goto done;
+    }
+    const Py_ssize_t n = end - first;
+    if (out.shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "weights: out is not end - first long");
+        goto done;
+    }
+    const double *m = (const double *)mass.buf, *p = (const double *)powers.buf;
+    double *w = (double *)out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) { /* every hour checked first */
+        int64_t h = int64_at(&hours, first + i);
+        if (h < 0) {
+            h += n_powers;
+        }
+        if (h < 0 || h >= n_powers) {
+            PyErr_SetString(PyExc_IndexError, "weights: an hour out of range of the powers");
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t h = int64_at(&hours, first + i);
+        if (h < 0) {
+            h += n_powers;
+        }
+        w[i] = m[first + i] * p[h];
+    }
+    const double total = 0. + pairwise_sum(w, n);
+    if (!(total > 0)) {
+        result = Py_False;
+    }
+    else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            w[i] = w[i] / total;
+        }
+        result = Py_True;
+    }
+    Py_INCREF(result);
+done:
+    if (got >= 4) PyBuffer_Release(&out);
+    if (got >= 3) PyBuffer_Release(&powers);
+    if (got >= 2) PyBuffer_Release(&hours.view);
+    if (got >= 1) PyBuffer_Release(&mass);
+    return result;
+}
+
+PyDoc_STRVAR(picks_into_doc,
+"picks_into(capsule, values, out) -> None\n\n"
+"values[rng.integers(0, len(values), len(out))] written into out (1-D int64; the values\n"
+"as int64, as astype(np.int64) makes them): content._picks of many.");
+
+static PyObject *
+k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "picks_into(capsule, values, out) takes 3 arguments");
+        return NULL;
+    }
+    bitgen_t *g = get_bitgen(args[0]);
+    if (g == NULL) {
+        return NULL;
+    }
+    ints_t a;
+    Py_buffer out;
+    if (get_ints(args[1], &a, "picks_into") < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&a.view);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    {
+        const char *f = out.format ? out.format : "B";
+        if (*f == '@' || *f == '=' || *f == '<') {
+            f++;
+        }
+        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
+            PyErr_SetString(PyExc_TypeError, "picks_into: out must be a 1-D int64 array");
+            goto done;
+        }
+    }
+    const Py_ssize_t k = out.shape[0];
+    int64_t *o = (int64_t *)out.buf;
+    if (k > 0 && a.len < 1) {
+        PyErr_SetString(PyExc_ValueError, "high <= 0: a bound of 0");
+        goto done;
+    }
+    if (a.len == 1) { /* no draw */
+        const int64_t v = int64_at(&a, 0);
+        for (Py_ssize_t i = 0; i < k; i++) {
+            o[i] = v;
+        }
+    }
+    else {
+        const uint64_t b = (uint64_t)a.len;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            o[i] = int64_at(&a, (Py_ssize_t)draw_below(g, b)); /* below len: in range */
+        }
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&a.view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"poisson", (PyCFunction)(void (*)(void))k_poisson, METH_FASTCALL, poisson_doc},
+    {"draws", (PyCFunction)(void (*)(void))k_draws, METH_FASTCALL, draws_doc},
+    {"bounded", (PyCFunction)(void (*)(void))k_bounded, METH_FASTCALL, bounded_doc},
+    {"picks", (PyCFunction)(void (*)(void))k_picks, METH_FASTCALL, picks_doc},
+    {"pick_each", (PyCFunction)(void (*)(void))k_pick_each, METH_FASTCALL, pick_each_doc},
+    {"slot_list", (PyCFunction)(void (*)(void))k_slot_list, METH_FASTCALL, slot_list_doc},
+    {"pool_picks", (PyCFunction)(void (*)(void))k_pool_picks, METH_FASTCALL, pool_picks_doc},
+    {"slots", (PyCFunction)(void (*)(void))k_slots, METH_FASTCALL, slots_doc},
+    {"pick_hours", (PyCFunction)(void (*)(void))k_pick_hours, METH_FASTCALL, pick_hours_doc},
+    {"weights", (PyCFunction)(void (*)(void))k_weights, METH_FASTCALL, weights_doc},
+    {"picks_into", (PyCFunction)(void (*)(void))k_picks_into, METH_FASTCALL, picks_into_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "sim._draws",
+    "The content phase's draw loops on the generator's own C functions (sim/content.py).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__draws(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
