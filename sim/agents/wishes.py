@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from sim import compiled
 from sim.agents.consumer_tables import _HEAD, _MAX_SEEN, HourTables
 from sim.content import Exposures
 from sim.orders import CH_LIVE, CH_VIDEO
@@ -58,6 +59,9 @@ _NARROW_FROM = 1024
 # up to this many wishes, an hour decided by the one-product way finds each wish's batch on
 # Python numbers (fewer numpy calls; the same rows)
 _FEW_WISHES = 16
+# the wish decision of an hour of one product in C (sim/_wishes.c: the same numbers and
+# draws as _one_product_chances' common branch), or None (not built, or VIRALCHAIN_COMPILED=0)
+_K = compiled.load("_wishes")
 
 
 class WishDecisions(HourTables):
@@ -463,6 +467,18 @@ class WishDecisions(HourTables):
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
         order, flat = _ascending(consumers, self.n, narrow=True)
+        # in C (sim/_wishes.c) an hour without the price factor, its novelty in the first
+        # factors (the common hour; see below: neither looked up draws or changes a number)
+        if (
+            _K is not None
+            and m.price_ratio.item(0) - 1.0 == 0.0
+            and self._finite_sensitivity()
+            and self._on_sale(hour).every
+        ):
+            return self._one_product_rows_in_c(
+                hour, fresh, rng, consumers, order, flat, firsts, lengths, n_views, content_first,
+                views,
+            )
         if n_views in (0, n):  # every exposure alike
             every = None
         elif content_first:  # the first exposures are the content views
@@ -509,6 +525,75 @@ class WishDecisions(HourTables):
         channels = np.array([b.channel for b in fresh], np.int8)
         kols = np.array([b.kol for b in fresh], np.int32)
         return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
+
+    def _one_product_rows_in_c(
+        self,
+        hour: int,
+        fresh: list[Exposures],
+        rng: np.random.Generator,
+        consumers: np.ndarray,
+        order: np.ndarray,
+        flat: np.ndarray,
+        firsts: list[float],
+        lengths: list[int],
+        n_views: int,
+        content_first: bool,
+        views: bool,
+    ):
+        """:meth:`_one_product_rows` of an hour of a product on sale without the price factor
+        (at the reference price, every sensitivity finite) by the compiled kernel
+        (``sim/_wishes.c``): the views booked in the ledger as there, then the counts, the
+        chances, the books' sums and the draws of :meth:`_one_product_chances` in C (the
+        same numbers, the same generator words in the same order)."""
+        m = self.model
+        n = len(consumers)
+        contents = [b.channel in _CONTENT for b in fresh]
+        if views and n_views:  # counted per region (as _one_product_rows)
+            if n_views == n:  # every exposure a view: read in ascending consumer order
+                regions = self.region.take(flat)
+            elif content_first:  # the first exposures: counted in any order, no mask
+                regions = self.region.take(consumers[:n_views])
+            else:
+                regions = self.region.take(flat)[np.array(contents).repeat(lengths)[order]]
+            counts = _region_counts(regions, m.ledger.n_regions)
+            m.ledger.add_region_flow("views", 0, None, counts)  # (product 0's whole row)
+        nov = self._novelty(0, hour)  # (a Python float: the same number)
+        unsigned = min(firsts) >= 0.0
+        firsts = [q * nov for q in firsts]
+        ec, state = self._flat_books()
+        boost, fatigue = self._seen_factors()
+        fb = m.feedback
+        out_consumers = np.empty(n, np.int64)
+        out_channels = np.empty(n, np.int8)
+        out_kols = np.empty(n, np.int32)
+        k, views_sum, lost_sum = _K.one_product_hour(
+            order,
+            flat,
+            list(itertools.accumulate(lengths)),
+            firsts,
+            contents,
+            [b.channel for b in fresh],
+            [b.kol for b in fresh],
+            ec,
+            state,
+            boost,
+            fatigue,
+            fb.conversion_multiplier().item(0),
+            1.0 - fb.cfg.warning_effect,
+            unsigned and self._unsigned_boost(boost),
+            rng.bit_generator.capsule,  # (its draws: the generator's own words)
+            _MAX_SEEN,
+            out_consumers,
+            out_channels,
+            out_kols,
+        )
+        if n_views:  # from 0.0, as np.bincount (the kernel adds the 0.0)
+            fb.note_conversion_of({0: n_views}, {0: views_sum})
+        if lost_sum > 0:  # a positive sum (0.0 for a lossless hour: nothing to book)
+            fb.add_demand_lost_of({0: lost_sum})
+        if k == 0:
+            return None
+        return out_consumers[:k], np.zeros(k, np.int64), out_channels[:k], out_kols[:k]
 
     def _one_product_chances(
         self,

@@ -1,0 +1,217 @@
+"""The wish decision of an hour of one product in C (``sim/_wishes.c``, called by
+``WishDecisions._one_product_rows_in_c``): exactly what the Python path gives (the same
+wishes and their dtypes, the bytes of every book: exposure counts, states, the feedback's,
+the ledger's views; the generator's state afterwards, for each of numpy's bit generators),
+over varied worlds and hours (repeats, warned / bought / waiting consumers, ratings above and
+below 1, fatigue on and off, NaN and infinite first factors, zero and negative-zero
+probabilities, counts at saturation and at uint16's wrap); the hours it leaves to the Python
+path (another price, a sensitivity not finite, a product not on sale) go there; bad
+arguments raise."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import sim
+import sim.agents.wishes as wishes
+from sim.content import Exposures
+from sim.model import ViralChainModel
+from sim.orders import CH_LIVE, CH_VIDEO
+from tests.conftest import wish_books
+from tests.test_compiled import _compiler
+from tests.test_one_product import N, _world
+from tests.test_wishes_coded import _batches
+
+GENERATORS = (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64, np.random.MT19937)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    if not _compiler():
+        pytest.skip("no C compiler here: the Python path runs (the same results)")
+    assert wishes._K is not None, "sim._wishes is not built or is stale: build_ext --inplace"
+    return wishes._K
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose(None, [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 3)
+
+
+class _Spy:
+    """The kernel, counting its calls."""
+
+    def __init__(self, k):
+        self.k, self.calls = k, 0
+
+    def one_product_hour(self, *args):
+        self.calls += 1
+        return self.k.one_product_hour(*args)
+
+
+def _hour(m: ViralChainModel, hour: int, fresh: list, g) -> tuple:
+    """``_wishes`` of the hour (its views booked in the ledger too): the rows' bytes and
+    dtypes, the books, the ledger's hour and the generator's state."""
+    rows = m.population._wishes(hour, copy.deepcopy(fresh), g, views=True)
+    return (
+        None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
+        wish_books(m),
+        [(k, a.tobytes()) for k, a in sorted(m.ledger.hour.items())],
+        _plain(g.bit_generator.state),
+    )
+
+
+def _plain(state):
+    """A generator's state comparable with ==: its arrays (Philox, MT19937) as bytes."""
+    if isinstance(state, dict):
+        return {k: _plain(v) for k, v in state.items()}
+    return (state.dtype.str, state.tobytes()) if isinstance(state, np.ndarray) else state
+
+
+def _both(world, hour, fresh, make_generator, monkeypatch, kernel) -> tuple[tuple, tuple, int]:
+    got = {}
+    spy = _Spy(kernel)
+    for name, k in (("python", None), ("c", spy)):
+        monkeypatch.setattr(wishes, "_K", k)
+        got[name] = _hour(copy.deepcopy(world), hour, fresh, make_generator())
+    return got["python"], got["c"], spy.calls
+
+
+def _varied(base_model, seed: int):
+    """A world at the reference price (the kernel's hours) and an hour's batches, varied."""
+    world = _world(base_model, seed)
+    world.price_ratio = np.array([1.0])
+    r = np.random.default_rng(500 + seed)
+    hour = int(r.integers(0, 400))
+    fresh = _batches(world, seed)
+    if sum(len(b) for b in fresh) <= wishes._SMALL_BATCH:  # the coded way from 33 on
+        fresh.append(Exposures(np.arange(40) * 7 % N, np.zeros(40, np.int32), CH_LIVE, 0))
+    pop = world.population
+    if seed % 7 == 3:  # NaN and infinite first factors (a KOL's trust): lexsort's choice
+        world.kol_trust = world.kol_trust.copy()
+        world.kol_trust[r.integers(0, len(world.kol_trust), 2)] = (np.nan, np.inf)
+        fresh.append(Exposures(fresh[0].consumers[:50].copy(), np.zeros(50, np.int32), CH_VIDEO,
+                               int(np.flatnonzero(~np.isfinite(world.kol_trust))[0])))
+    if seed % 6 == 5:  # the counts at their bounds: saturation, uint16's wrap
+        pop.exposure_count[:] = r.choice([9_999, 10_000, 65_535], size=(N, 1)).astype(np.uint16)
+    if seed % 8 == 2:  # every consumer warned (the highest state alone)
+        pop.state[:] = wishes.WARNED
+    if seed % 8 == 6:  # bought or waiting, none warned
+        pop.state[:] = r.choice([0, 1, 2], size=(N, 1)).astype(np.int8)
+    if seed % 12 == 11:  # a rating below and one above 1 (ratings on)
+        fb = world.feedback
+        fb.good[:], fb.bad[:] = (0, 19) if seed % 24 == 11 else (19, 0)
+        fb._multiplier = None
+    return world, hour, fresh
+
+
+@pytest.mark.parametrize("seed", range(96))
+def test_an_hour_in_c_is_the_python_paths(base_model, kernel, seed, monkeypatch):
+    world, hour, fresh = _varied(base_model, seed)
+    bit_generator = GENERATORS[seed % len(GENERATORS)]
+    python, c, calls = _both(
+        world, hour, fresh, lambda: np.random.Generator(bit_generator(seed)), monkeypatch, kernel
+    )
+    assert calls == 1
+    assert c == python
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_large_hour_in_c_is_the_python_paths(base_model, kernel, seed, monkeypatch):
+    """Thousands of exposures (_ascending's packed sorts), many repeats."""
+    world = _world(base_model, seed)
+    world.price_ratio = np.array([1.0])
+    r = np.random.default_rng(seed)
+    fresh = [
+        Exposures(r.integers(0, N, k), np.zeros(k, np.int32), ch, kol)
+        for k, ch, kol in ((3000, CH_VIDEO, 0), (1500, CH_LIVE, 1), (900, 3, -1))[: 1 + seed % 3]
+    ]
+    python, c, calls = _both(world, 77, fresh, lambda: np.random.default_rng(seed), monkeypatch,
+                             kernel)
+    assert calls == 1
+    assert c == python
+
+
+@pytest.mark.parametrize("case", ["price", "sensitivity", "not on sale"])
+def test_the_hours_left_to_the_python_path(base_model, kernel, case, monkeypatch):
+    world, hour, fresh = _varied(base_model, 1)
+    if case == "price":
+        world.price_ratio = np.array([1.3])
+    elif case == "sensitivity":
+        world.population.price_sensitivity = world.population.price_sensitivity.copy()
+        world.population.price_sensitivity[7] = np.inf
+    else:
+        world.sellable_from = np.array([hour + 3], np.int64)
+    python, c, calls = _both(world, hour, fresh, lambda: np.random.default_rng(5), monkeypatch,
+                             kernel)
+    assert calls == 0
+    assert c == python
+
+
+def test_the_kernel_takes_the_hour_at_the_reference_price(base_model, kernel, monkeypatch):
+    """The other side of each condition above: a finite sensitivity, on sale, price 1."""
+    world, hour, fresh = _varied(base_model, 1)
+    _, _, calls = _both(world, hour, fresh, lambda: np.random.default_rng(5), monkeypatch, kernel)
+    assert calls == 1
+
+
+def _args(n: int = 4):
+    order = np.arange(n, dtype=np.intp)
+    flat = np.array([0, 0, 1, 2][:n], np.int64)
+    return [
+        order, flat, [n], [0.5], [True], [CH_VIDEO], [0],
+        np.zeros(3, np.uint16), np.zeros(3, np.int8), np.ones(10_001), None,
+        1.0, 0.5, True, np.random.default_rng(0).bit_generator.capsule, 10_000,
+        np.empty(n, np.int64), np.empty(n, np.int8), np.empty(n, np.int32),
+    ]  # fmt: skip
+
+
+def test_the_kernel_on_a_hand_made_hour(kernel):
+    args = _args()
+    g = np.random.default_rng(0)
+    args[14] = g.bit_generator.capsule
+    want = np.random.default_rng(0).random(3) < 0.5  # one draw per consumer (3)
+    k, views, lost = kernel.one_product_hour(*args)
+    assert list(args[7]) == [2, 1, 1]  # counts: the group's size
+    assert k == int(want.sum())
+    assert views == 1.5 and lost == 0.0
+    assert list(args[16][:k]) == [c for c, w in zip([0, 1, 2], want) if w]
+
+
+@pytest.mark.parametrize(
+    "at, value, error",
+    [
+        (0, np.arange(4, dtype=np.int32), TypeError),  # order not intp
+        (0, np.arange(8, dtype=np.intp)[::2], ValueError),  # not contiguous (numpy says)
+        (0, np.array([0, 1, 2, 4], np.intp), IndexError),  # a position out of bounds
+        (1, np.array([0, 0, 1, 3], np.int64), IndexError),  # a consumer out of the books
+        (1, np.array([0, 0, 1], np.int64), ValueError),  # lengths differ
+        (2, [3], ValueError),  # the last end is not n
+        (2, [2, 1], ValueError),  # (and the other lists' lengths differ)
+        (5, [1000], OverflowError),  # a channel out of int8
+        (7, np.zeros(3, np.int16), TypeError),  # counts not uint16
+        (7, np.zeros(3, np.uint16)[::-1], ValueError),  # (reversed: not contiguous)
+        (8, np.zeros(3, np.uint8), TypeError),  # states not int8
+        (9, np.ones(100), IndexError),  # the boost's table shorter than the counts
+        (10, np.ones(10_001, np.float32), TypeError),  # fatigue not float64
+        (14, "capsule", ValueError),  # not a capsule
+        (15, 70_000, ValueError),  # max_seen beyond uint16
+        (16, np.empty(2, np.int64), ValueError),  # an output too short
+    ],
+)
+def test_bad_arguments_raise(kernel, at, value, error):
+    args = _args()
+    args[at] = value
+    with pytest.raises(error):
+        kernel.one_product_hour(*args)
+
+
+def test_read_only_counts_raise(kernel):
+    args = _args()
+    args[7].flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):  # (numpy's buffer says)
+        kernel.one_product_hour(*args)
