@@ -1,32 +1,42 @@
 /* The wish decision of an hour of a world of one product, in C: the same numbers as
- * sim/agents/wishes.py WishDecisions._one_product_chances (its common branch: the books
- * handed to the feedback at once, the price factor skipped, the novelty in the first
- * factors), bit for bit, and the same draws of the same generator in the same order.
+ * sim/agents/wishes.py WishDecisions._one_product_rows and _one_product_chances (their
+ * common branch: the product on sale, at the reference price with every price sensitivity
+ * finite, so the price factor is skipped and the novelty joins the first factors; the books
+ * handed to the feedback at once), bit for bit, and the same draws of the same generator
+ * in the same order. The Python path is the reference and the fallback.
  *
- * one_product_hour(order, flat, ends, firsts, content, channels, kols, ec, state, boost,
- *                  fatigue, rating, warn, unsigned, capsule, max_seen,
- *                  out_consumers, out_channels, out_kols)
- *   -> (wishes, views_sum, lost_sum)
+ * one_product_hour(batches, conversion, appeal, trust, novelty, video, live, order, flat,
+ *                  region, n_regions, ec, state, boost, fatigue, rating, warn,
+ *                  unsigned_boost, capsule, max_seen)
+ *   -> (wishes, rows, n_views, views_sum, lost_sum, region_counts)
+ *   or NotImplemented (nothing read or written: a batch's consumers are not a C-contiguous
+ *   1-D array of 4- or 8-byte integers; the Python path decides the hour)
  *
- * order, flat: the stable order that sorts the hour's consumers and the consumers in that
- *   order (intp / int64, n each; _ascending);
- * ends, firsts, content, channels, kols: per batch (sequences of Python numbers, the
- *   exposures' batches in order): where each batch ends among the exposures (cumulative
- *   lengths, the last n), its exposures' first factors (channel's conversion, appeal, the
- *   KOL's trust, the novelty: already multiplied in Python), whether its exposures are
- *   content views, its channel and its KOL;
+ * batches: the hour's Exposures (their consumers, channel and KOL are read);
+ * conversion, trust (float64): per channel, per KOL; appeal, novelty: the product's;
+ * video, live: the content channels; each batch's first factors are
+ *   conversion[channel] * appeal (* trust[kol] for kol >= 0), then * novelty, as the Python
+ *   path's floats (unsigned: their minimum, Python's min, before the novelty, >= 0.0);
+ * order, flat: the stable order that sorts the consumers and the consumers in that order
+ *   (_ascending; intp / int64) or both None: sorted here (the stable order is unique: any
+ *   correct sort gives it);
+ * region (an integer array per consumer) or None: the content views counted per region
+ *   (n_regions of them; region_counts: bytes of int64 counts, or None);
  * ec (uint16, written), state (int8): the population's flat exposure counts and states;
  * boost, fatigue (float64; fatigue may be None): the exposure count's factor tables;
- * rating: the product's rating multiplier; warn: 1 - warning_effect; unsigned: whether
- *   every first factor and the repeat boost's table is known to be at least 0 (for the
- *   lossless rule); capsule: the generator's "BitGenerator" capsule; max_seen: where
- *   counts saturate;
- * out_*: int64 / int8 / int32 arrays of n, filled with the wishes' consumers, channels and
- *   KOLs in ascending exposure order (the first `wishes` entries).
+ * rating: the product's rating multiplier; warn: 1 - warning_effect; unsigned_boost:
+ *   whether the repeat boost's table is at least 0 (with unsigned: the lossless rule);
+ * capsule: the generator's "BitGenerator" capsule; max_seen: where counts saturate.
+ * rows: a bytearray of the wishes (ascending exposure order): their consumers (int64), then
+ *   their KOLs (int32), then their channels (int8), `wishes` of each.
  * views_sum: np.add.accumulate of the chances' probabilities of content views (every
  *   exposure in sorted order, those not a chance adding 0.0), plus 0.0 in front (as
  *   np.bincount from 0.0); lost_sum: the same running sum of fmax(p_plain - p, 0) (0.0
  *   when the hour is lossless: nothing to book).
+ *
+ * Bounds: the Python path's .item() would read a negative channel from the end; channels are
+ * never negative (sim.orders' codes), so a channel out of [0, len) raises IndexError here,
+ * as a KOL beyond the trusts and a consumer out of the books do (a KOL below 0: none).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -51,8 +61,20 @@ enum { NONE = 0, BOUGHT = 1, WAITING = 2, WARNED = 3 };
 /* numpy's np.minimum(x, 1.0) of float64: NaN propagates (x < 1.0 or NaN: x) */
 static inline double np_min1(double x) { return (x < 1.0 || x != x) ? x : 1.0; }
 
-/* A C-contiguous 1-D buffer of the given kind ('i' signed, 'u' unsigned, 'f' float) and
- * item size; `writable` asks for a writable one. On failure: an exception set, -1. */
+/* the format's one character (a native or little-endian standard-size prefix allowed), or 0 */
+static char format_char(const Py_buffer *v)
+{
+    const char *f = v->format ? v->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') f++;
+    return (f[0] != 0 && f[1] == 0) ? f[0] : 0;
+}
+
+static int is_signed(char c) { return c == 'b' || c == 'h' || c == 'i' || c == 'l' || c == 'q' || c == 'n'; }
+static int is_unsigned(char c) { return c == 'B' || c == 'H' || c == 'I' || c == 'L' || c == 'Q' || c == 'N'; }
+
+/* A C-contiguous 1-D buffer of the given kind ('i' signed, 'u' unsigned, 'f' float, 'n' any
+ * integer: then itemsize 0 means 1, 2, 4 or 8) and item size; `writable` asks for a writable
+ * one. On failure: an exception set, -1. */
 static int get_array(PyObject *obj, Py_buffer *view, char kind, Py_ssize_t itemsize,
                      int writable, const char *name)
 {
@@ -65,29 +87,48 @@ static int get_array(PyObject *obj, Py_buffer *view, char kind, Py_ssize_t items
         }
         return -1;
     }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '@' || *f == '=' || *f == '<') f++;
-    int ok = view->ndim == 1 && view->itemsize == itemsize && f[0] != 0 && f[1] == 0;
+    char c = format_char(view);
+    int ok = view->ndim == 1 && c != 0;
     if (ok) {
-        char c = f[0];
         if (kind == 'f')
-            ok = c == 'd';
-        else if (kind == 'u')
-            ok = (c == 'B' || c == 'H' || c == 'I' || c == 'L' || c == 'Q');
+            ok = c == 'd' && view->itemsize == 8;
+        else if (kind == 'n')
+            ok = (is_signed(c) || is_unsigned(c)) &&
+                 (itemsize ? view->itemsize == itemsize
+                           : (view->itemsize == 1 || view->itemsize == 2 ||
+                              view->itemsize == 4 || view->itemsize == 8));
         else
-            ok = (c == 'b' || c == 'h' || c == 'i' || c == 'l' || c == 'q' || c == 'n');
+            ok = (kind == 'u' ? is_unsigned(c) : is_signed(c)) && view->itemsize == itemsize;
     }
     if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s: a 1-D array of %s%zd-byte items is wanted", name,
-                     kind == 'f' ? "float" : (kind == 'u' ? "unsigned " : "signed "), itemsize);
+        PyErr_Format(PyExc_TypeError, "%s: a 1-D array of %s items is wanted", name,
+                     kind == 'f' ? "float64" : (kind == 'u' ? "unsigned" : "integer"));
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
 }
 
+/* item i of an integer buffer (1, 2, 4 or 8 bytes; signed or not); *big: an unsigned
+ * 8-byte value beyond int64 */
+static inline int64_t int_at(const Py_buffer *v, int uns, Py_ssize_t i, int *big)
+{
+    switch (v->itemsize) {
+    case 1: return uns ? (int64_t)((const uint8_t *)v->buf)[i] : (int64_t)((const int8_t *)v->buf)[i];
+    case 2: return uns ? (int64_t)((const uint16_t *)v->buf)[i] : (int64_t)((const int16_t *)v->buf)[i];
+    case 4: return uns ? (int64_t)((const uint32_t *)v->buf)[i] : (int64_t)((const int32_t *)v->buf)[i];
+    default:
+        if (uns) {
+            uint64_t x = ((const uint64_t *)v->buf)[i];
+            if (x > (uint64_t)INT64_MAX) *big = 1;
+            return (int64_t)x;
+        }
+        return ((const int64_t *)v->buf)[i];
+    }
+}
+
 typedef struct {
-    Py_ssize_t pos;  /* the wish's exposure position */
+    Py_ssize_t pos; /* the wish's exposure position */
     int64_t consumer;
 } wish_t;
 
@@ -97,165 +138,288 @@ static int by_pos(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* the per-batch sequences: as C arrays of nb entries (ends, channels, kols as int64) */
-static int read_batches(PyObject *ends_o, PyObject *firsts_o, PyObject *content_o,
-                        PyObject *channels_o, PyObject *kols_o, Py_ssize_t nb, int64_t *ends,
-                        double *firsts, char *content, int64_t *channels, int64_t *kols)
+/* ascending sort of distinct keys: insertion sort of runs of 16, then bottom-up merges
+ * (tmp: scratch of n) */
+static void sort_keys(uint64_t *a, uint64_t *tmp, Py_ssize_t n)
 {
-    PyObject *seqs[5] = {ends_o, firsts_o, content_o, channels_o, kols_o};
-    PyObject *fast[5] = {0};
-    int rc = -1;
-    for (int s = 0; s < 5; s++) {
-        fast[s] = PySequence_Fast(seqs[s], "the batches' numbers: a sequence is wanted");
-        if (!fast[s]) goto done;
-        if (PySequence_Fast_GET_SIZE(fast[s]) != nb) {
-            PyErr_SetString(PyExc_ValueError, "the batches' sequences differ in length");
-            goto done;
+    const Py_ssize_t run = 16;
+    for (Py_ssize_t s = 0; s < n; s += run) {
+        Py_ssize_t e = s + run < n ? s + run : n;
+        for (Py_ssize_t i = s + 1; i < e; i++) {
+            uint64_t x = a[i];
+            Py_ssize_t j = i;
+            for (; j > s && a[j - 1] > x; j--) a[j] = a[j - 1];
+            a[j] = x;
         }
     }
-    for (Py_ssize_t b = 0; b < nb; b++) {
-        ends[b] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast[0], b));
-        firsts[b] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast[1], b));
-        int c = PyObject_IsTrue(PySequence_Fast_GET_ITEM(fast[2], b));
-        channels[b] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast[3], b));
-        kols[b] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast[4], b));
-        if (PyErr_Occurred() || c < 0) goto done;
-        content[b] = (char)c;
-        if (ends[b] < (b ? ends[b - 1] : 0)) {
-            PyErr_SetString(PyExc_ValueError, "ends: not ascending");
-            goto done;
+    uint64_t *src = a, *dst = tmp;
+    for (Py_ssize_t w = run; w < n; w *= 2) {
+        for (Py_ssize_t s = 0; s < n; s += 2 * w) {
+            Py_ssize_t m = s + w < n ? s + w : n, e = s + 2 * w < n ? s + 2 * w : n;
+            Py_ssize_t i = s, j = m, k = s;
+            while (i < m && j < e) dst[k++] = src[i] <= src[j] ? src[i++] : src[j++];
+            while (i < m) dst[k++] = src[i++];
+            while (j < e) dst[k++] = src[j++];
         }
-        if (channels[b] < -128 || channels[b] > 127 || kols[b] < INT32_MIN || kols[b] > INT32_MAX) {
-            PyErr_SetString(PyExc_OverflowError, "a batch's channel or KOL out of its dtype");
-            goto done;
-        }
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
     }
-    rc = 0;
-done:
-    for (int s = 0; s < 5; s++) Py_XDECREF(fast[s]);
-    return rc;
+    if (src != a) memcpy(a, src, sizeof(uint64_t) * (size_t)n);
 }
 
-static PyObject *one_product_hour(PyObject *self, PyObject *args)
+#define N_ARRAYS 12
+enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT };
+
+static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    PyObject *order_o, *flat_o, *ends_o, *firsts_o, *content_o, *channels_o, *kols_o;
-    PyObject *ec_o, *state_o, *boost_o, *fatigue_o, *capsule, *oc_o, *och_o, *ok_o;
-    double rating, warn;
-    int unsigned_ok;
+    PyObject *batches, *conv_o, *trust_o, *order_o, *flat_o, *region_o, *ec_o, *state_o;
+    PyObject *boost_o, *fatigue_o, *capsule;
+    double appeal, novelty, rating, warn;
+    long long video, live;
+    Py_ssize_t n_regions;
+    int unsigned_boost;
     long max_seen;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOddpOlOOO:one_product_hour", &order_o, &flat_o,
-                          &ends_o, &firsts_o, &content_o, &channels_o, &kols_o, &ec_o,
-                          &state_o, &boost_o, &fatigue_o, &rating, &warn, &unsigned_ok,
-                          &capsule, &max_seen, &oc_o, &och_o, &ok_o))
+    if (!PyArg_ParseTuple(args, "OOdOdLLOOOnOOOOddpOl:one_product_hour", &batches, &conv_o,
+                          &appeal, &trust_o, &novelty, &video, &live, &order_o, &flat_o,
+                          &region_o, &n_regions, &ec_o, &state_o, &boost_o, &fatigue_o,
+                          &rating, &warn, &unsigned_boost, &capsule, &max_seen))
         return NULL;
     if (max_seen < 0 || max_seen > 0xFFFF) {
         PyErr_SetString(PyExc_ValueError, "max_seen: 0 .. 65535");
         return NULL;
     }
+    if ((order_o == Py_None) != (flat_o == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "order and flat: both arrays or both None");
+        return NULL;
+    }
     bitgen_t *bg = (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
     if (!bg) return NULL;
 
-    Py_buffer vorder, vflat, vec, vstate, vboost, vfat, voc, voch, vok;
-    int have[9] = {0};
-    PyObject *result = NULL;
-    char *mem = NULL;
+    Py_buffer v[N_ARRAYS];
+    int have[N_ARRAYS] = {0};
+    PyObject *fast = NULL, *result = NULL, *rows = NULL, *counts_o = NULL;
+    Py_buffer *bv = NULL; /* the batches' consumers */
+    Py_ssize_t nb = 0, nbv = 0;
+    double *firsts = NULL;
+    char *scratch = NULL;
     wish_t *wish = NULL;
-    if (get_array(order_o, &vorder, 'i', 8, 0, "order") < 0) goto fail;
-    have[0] = 1;
-    if (get_array(flat_o, &vflat, 'i', 8, 0, "flat") < 0) goto fail;
-    have[1] = 1;
-    if (get_array(ec_o, &vec, 'u', 2, 1, "ec") < 0) goto fail;
-    have[2] = 1;
-    if (get_array(state_o, &vstate, 'i', 1, 0, "state") < 0) goto fail;
-    have[3] = 1;
-    if (get_array(boost_o, &vboost, 'f', 8, 0, "boost") < 0) goto fail;
-    have[4] = 1;
-    if (fatigue_o != Py_None) {
-        if (get_array(fatigue_o, &vfat, 'f', 8, 0, "fatigue") < 0) goto fail;
-        have[5] = 1;
-    }
-    if (get_array(oc_o, &voc, 'i', 8, 1, "out_consumers") < 0) goto fail;
-    have[6] = 1;
-    if (get_array(och_o, &voch, 'i', 1, 1, "out_channels") < 0) goto fail;
-    have[7] = 1;
-    if (get_array(ok_o, &vok, 'i', 4, 1, "out_kols") < 0) goto fail;
-    have[8] = 1;
+    uint64_t *keys = NULL;
 
-    const Py_ssize_t n = vorder.shape[0];
-    if (vflat.shape[0] != n || voc.shape[0] < n || voch.shape[0] < n || vok.shape[0] < n) {
-        PyErr_SetString(PyExc_ValueError, "order, flat and the outputs: n each");
-        goto fail;
+#define GET(slot, obj, kind, size, wr, name)                                   \
+    do {                                                                       \
+        if (get_array((obj), &v[slot], (kind), (size), (wr), (name)) < 0) goto fail; \
+        have[slot] = 1;                                                        \
+    } while (0)
+    GET(A_CONV, conv_o, 'f', 8, 0, "conversion");
+    GET(A_TRUST, trust_o, 'f', 8, 0, "trust");
+    if (order_o != Py_None) {
+        GET(A_ORDER, order_o, 'i', 8, 0, "order");
+        GET(A_FLAT, flat_o, 'i', 8, 0, "flat");
     }
-    const int64_t *order = (const int64_t *)vorder.buf, *flat = (const int64_t *)vflat.buf;
-    uint16_t *ec = (uint16_t *)vec.buf;
-    const int8_t *state = (const int8_t *)vstate.buf;
-    const double *boost = (const double *)vboost.buf;
-    const double *fatigue = have[5] ? (const double *)vfat.buf : NULL;
-    const Py_ssize_t n_ec = vec.shape[0], n_state = vstate.shape[0];
-    if ((Py_ssize_t)max_seen >= vboost.shape[0] ||
-        (fatigue && (Py_ssize_t)max_seen >= vfat.shape[0])) {
+    if (region_o != Py_None) GET(A_REGION, region_o, 'n', 0, 0, "region");
+    GET(A_EC, ec_o, 'u', 2, 1, "ec");
+    GET(A_STATE, state_o, 'i', 1, 0, "state");
+    GET(A_BOOST, boost_o, 'f', 8, 0, "boost");
+    if (fatigue_o != Py_None) GET(A_FAT, fatigue_o, 'f', 8, 0, "fatigue");
+#undef GET
+    const double *conversion = (const double *)v[A_CONV].buf, *trust = (const double *)v[A_TRUST].buf;
+    const Py_ssize_t n_conv = v[A_CONV].shape[0], n_trust = v[A_TRUST].shape[0];
+    uint16_t *ec = (uint16_t *)v[A_EC].buf;
+    const int8_t *state = (const int8_t *)v[A_STATE].buf;
+    const double *boost = (const double *)v[A_BOOST].buf;
+    const double *fatigue = have[A_FAT] ? (const double *)v[A_FAT].buf : NULL;
+    const Py_ssize_t n_books = v[A_EC].shape[0] < v[A_STATE].shape[0] ? v[A_EC].shape[0]
+                                                                      : v[A_STATE].shape[0];
+    if ((Py_ssize_t)max_seen >= v[A_BOOST].shape[0] ||
+        (fatigue && (Py_ssize_t)max_seen >= v[A_FAT].shape[0])) {
         PyErr_SetString(PyExc_IndexError, "the count's tables end before max_seen");
         goto fail;
     }
+    if (region_o != Py_None && n_regions < 0) {
+        PyErr_SetString(PyExc_ValueError, "n_regions: at least 0");
+        goto fail;
+    }
 
-    Py_ssize_t nb = PyObject_Length(ends_o);
-    if (nb < 0) goto fail;
-    /* scratch: per batch (ends, firsts, content, channels, kols), per exposure (its batch,
-     * p, p_plain) */
-    size_t per_batch = sizeof(int64_t) * 3 + sizeof(double) + 1;
-    size_t per_exposure = sizeof(int32_t) + 2 * sizeof(double);
-    mem = (char *)malloc((size_t)nb * per_batch + (size_t)n * per_exposure + 64);
-    if (!mem) {
+    /* the batches: their consumers' buffers (else the Python path), channels and KOLs */
+    fast = PySequence_Fast(batches, "batches: a sequence is wanted");
+    if (!fast) goto fail;
+    nb = PySequence_Fast_GET_SIZE(fast);
+    if (nb > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many batches");
+        goto fail;
+    }
+    bv = (Py_buffer *)PyMem_Calloc((size_t)(nb ? nb : 1), sizeof(Py_buffer));
+    firsts = (double *)calloc((size_t)(nb ? nb : 1), sizeof(double) + 3 * sizeof(int64_t) + 1);
+    if (!bv || !firsts) {
         PyErr_NoMemory();
         goto fail;
     }
-    double *p = (double *)mem;
-    double *plain = p + n;
-    int64_t *ends = (int64_t *)(plain + n);
-    int64_t *channels = ends + nb;
-    int64_t *kols = channels + nb;
-    double *firsts = (double *)(kols + nb);
-    int32_t *bid = (int32_t *)(firsts + nb);
-    char *content = (char *)(bid + n);
-    if (read_batches(ends_o, firsts_o, content_o, channels_o, kols_o, nb, ends, firsts,
-                     content, channels, kols) < 0)
-        goto fail;
-    if (nb > INT32_MAX || (nb ? ends[nb - 1] : 0) != n) {
-        PyErr_SetString(PyExc_ValueError, "ends: the last end must be n");
+    int64_t *ends = (int64_t *)(firsts + nb), *channels = ends + nb, *kols = channels + nb;
+    char *content = (char *)(kols + nb);
+    int fallback = 0;
+    Py_ssize_t n = 0;
+    double low = 0.0; /* Python's min of the first factors (before the novelty) */
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        PyObject *x = PySequence_Fast_GET_ITEM(fast, b);
+        PyObject *cons = PyObject_GetAttrString(x, "consumers");
+        if (!cons) goto fail;
+        int got = PyObject_GetBuffer(cons, &bv[b], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS);
+        Py_DECREF(cons);
+        if (got < 0) {
+            PyErr_Clear();
+            fallback = 1;
+            break;
+        }
+        nbv = b + 1;
+        char c = format_char(&bv[b]);
+        if (bv[b].ndim != 1 || !(is_signed(c) || is_unsigned(c)) ||
+            (bv[b].itemsize != 4 && bv[b].itemsize != 8)) {
+            fallback = 1;
+            break;
+        }
+        PyObject *ch_o = PyObject_GetAttrString(x, "channel");
+        if (!ch_o) goto fail;
+        long long ch = PyLong_AsLongLong(ch_o);
+        Py_DECREF(ch_o);
+        PyObject *kol_o = PyObject_GetAttrString(x, "kol");
+        if (!kol_o) goto fail;
+        long long kol = PyLong_AsLongLong(kol_o);
+        Py_DECREF(kol_o);
+        if (PyErr_Occurred()) goto fail;
+        if (ch < 0 || ch >= n_conv || kol >= n_trust) {
+            PyErr_SetString(PyExc_IndexError, "a batch's channel or KOL out of bounds");
+            goto fail;
+        }
+        if (ch > 127 || kol > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "a batch's channel or KOL out of its dtype");
+            goto fail;
+        }
+        double q = conversion[ch] * appeal;
+        if (kol >= 0) q *= trust[kol];
+        if (b == 0 || q < low) low = q;
+        firsts[b] = q * novelty;
+        channels[b] = ch;
+        kols[b] = kol;
+        content[b] = ch == video || ch == live;
+        n += bv[b].shape[0];
+        ends[b] = n;
+    }
+    if (fallback) {
+        result = Py_NewRef(Py_NotImplemented);
+        goto fail; /* (the way out: nothing was written) */
+    }
+    const int unsigned_ok = nb > 0 && low >= 0.0 && unsigned_boost;
+    if (have[A_ORDER] && (v[A_ORDER].shape[0] != n || v[A_FLAT].shape[0] != n)) {
+        PyErr_SetString(PyExc_ValueError, "order and flat: one entry per exposure each");
         goto fail;
     }
+    if (n >= ((Py_ssize_t)1 << 31)) {
+        PyErr_SetString(PyExc_ValueError, "too many exposures");
+        goto fail;
+    }
+
+    /* scratch per exposure: its batch, p, p_plain (and the sort's order and consumers) */
+    scratch = (char *)malloc((size_t)n * (sizeof(int32_t) + 2 * sizeof(double) +
+                                                (have[A_ORDER] ? 0 : 2 * sizeof(int64_t))) + 64);
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    double *p = (double *)scratch, *plain = p + n;
+    int64_t *order_s = (int64_t *)(plain + n), *flat_s = order_s + (have[A_ORDER] ? 0 : n);
+    int32_t *bid = (int32_t *)(have[A_ORDER] ? (void *)order_s : (void *)(flat_s + n));
     {
         Py_ssize_t a = 0;
         for (Py_ssize_t b = 0; b < nb; b++)
             for (; a < ends[b]; a++) bid[a] = (int32_t)b;
+    }
+    const int64_t *order, *flat;
+    if (have[A_ORDER]) {
+        order = (const int64_t *)v[A_ORDER].buf;
+        flat = (const int64_t *)v[A_FLAT].buf;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (order[i] < 0 || order[i] >= n) {
+                PyErr_SetString(PyExc_IndexError, "order: a position out of bounds");
+                goto fail;
+            }
+            if (flat[i] < 0 || flat[i] >= n_books) {
+                PyErr_SetString(PyExc_IndexError, "a consumer out of the books' bounds");
+                goto fail;
+            }
+        }
+    } else { /* sorted here: consumer << 32 | position, distinct keys */
+        keys = (uint64_t *)malloc(sizeof(uint64_t) * (size_t)(2 * n + 1));
+        if (!keys) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        Py_ssize_t i = 0;
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            const int uns = is_unsigned(format_char(&bv[b]));
+            for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++, i++) {
+                int big = 0;
+                int64_t c = int_at(&bv[b], uns, j, &big);
+                if (big || c < 0 || c >= n_books || c > (int64_t)UINT32_MAX) {
+                        PyErr_SetString(PyExc_IndexError, "a consumer out of the books' bounds");
+                    goto fail;
+                }
+                keys[i] = (uint64_t)c << 32 | (uint64_t)i;
+            }
+        }
+        sort_keys(keys, keys + n, n);
+        for (i = 0; i < n; i++) {
+            order_s[i] = (int64_t)(keys[i] & 0xFFFFFFFFu);
+            flat_s[i] = (int64_t)(keys[i] >> 32);
+        }
+        order = order_s;
+        flat = flat_s;
+    }
+
+    /* the content views per region (integer counts: any order) */
+    if (have[A_REGION]) {
+        counts_o = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * n_regions);
+        if (!counts_o) goto fail;
+        int64_t *counts = (int64_t *)PyByteArray_AS_STRING(counts_o);
+        memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
+        const int uns = is_unsigned(format_char(&v[A_REGION]));
+        const Py_ssize_t n_reg = v[A_REGION].shape[0];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!content[bid[order[i]]]) continue;
+            if (flat[i] >= n_reg) {
+                PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
+                goto fail;
+            }
+            int big = 0;
+            int64_t r = int_at(&v[A_REGION], uns, flat[i], &big);
+            if (big || r < 0 || r >= n_regions) {
+                PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
+                goto fail;
+            }
+            counts[r]++;
+        }
     }
 
     /* pass 1: per group of a consumer (sorted exposures), the count (read and written:
      * uint16 arithmetic, saturated), the state, each member's probability before the rating
      * (first factors, boost, fatigue: numpy's order) and its minimum with 1 */
     int top_state = INT8_MIN;
+    Py_ssize_t n_views = 0;
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
-        if (key < 0 || key >= n_ec || key >= n_state) {
-            PyErr_SetString(PyExc_IndexError, "a consumer out of the books' bounds");
-            goto fail;
-        }
         unsigned cnt = (uint16_t)(ec[key] + (uint16_t)(e - a)); /* (ec + 1) + (size - 1) */
         if (cnt > (unsigned)max_seen) cnt = (unsigned)max_seen;
         ec[key] = (uint16_t)cnt;
         const int st = state[key];
         if (st > top_state) top_state = st;
-        const double b = boost[cnt], f = fatigue ? fatigue[cnt] : 0.0;
+        const double bst = boost[cnt], f = fatigue ? fatigue[cnt] : 0.0;
         for (Py_ssize_t i = a; i < e; i++) {
-            const int64_t o = order[i];
-            if (o < 0 || o >= n) {
-                PyErr_SetString(PyExc_IndexError, "order: a position out of bounds");
-                goto fail;
-            }
-            double q = firsts[bid[o]];
-            q *= b;
+            const int32_t b = bid[order[i]];
+            n_views += content[b];
+            double q = firsts[b];
+            q *= bst;
             if (fatigue) q *= f;
             p[i] = q;
             plain[i] = np_min1(q);
@@ -315,24 +479,34 @@ static PyObject *one_product_hour(PyObject *self, PyObject *args)
         }
     }
     if (k > 1) qsort(wish, (size_t)k, sizeof(wish_t), by_pos);
+    rows = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(13 * k));
+    if (!rows) goto fail;
     {
-        int64_t *oc = (int64_t *)voc.buf;
-        int8_t *och = (int8_t *)voch.buf;
-        int32_t *okl = (int32_t *)vok.buf;
+        char *out = PyByteArray_AS_STRING(rows);
+        int64_t *oc = (int64_t *)out;
+        int32_t *okl = (int32_t *)(out + 8 * k);
+        int8_t *och = (int8_t *)(out + 12 * k);
         for (Py_ssize_t j = 0; j < k; j++) {
             const int32_t b = bid[wish[j].pos];
             oc[j] = wish[j].consumer;
-            och[j] = (int8_t)channels[b];
             okl[j] = (int32_t)kols[b];
+            och[j] = (int8_t)channels[b];
         }
     }
-    result = Py_BuildValue("ndd", k, 0.0 + views, lossless ? 0.0 : lost);
+    result = Py_BuildValue("nOnddO", k, rows, n_views, 0.0 + views, lossless ? 0.0 : lost,
+                           counts_o ? counts_o : Py_None);
 fail:
-    free(mem);
+    free(firsts);
+    free(scratch);
+    free(keys);
     free(wish);
-    Py_buffer *views_[9] = {&vorder, &vflat, &vec, &vstate, &vboost, &vfat, &voc, &voch, &vok};
-    for (int s = 0; s < 9; s++)
-        if (have[s]) PyBuffer_Release(views_[s]);
+    Py_XDECREF(rows);
+    Py_XDECREF(counts_o);
+    for (Py_ssize_t b = 0; b < nbv; b++) PyBuffer_Release(&bv[b]);
+    PyMem_Free(bv);
+    Py_XDECREF(fast);
+    for (int s = 0; s < N_ARRAYS; s++)
+        if (have[s]) PyBuffer_Release(&v[s]);
     return result;
 }
 

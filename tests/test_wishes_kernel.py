@@ -11,12 +11,14 @@ arguments raise."""
 from __future__ import annotations
 
 import copy
+import importlib
 
 import numpy as np
 import pytest
 
 import sim
 import sim.agents.wishes as wishes
+from sim import compiled
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_VIDEO
@@ -25,15 +27,23 @@ from tests.test_compiled import _compiler
 from tests.test_one_product import N, _world
 from tests.test_wishes_coded import _batches
 
-GENERATORS = (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64, np.random.MT19937)
+GENERATORS = (
+    np.random.PCG64,
+    np.random.PCG64DXSM,
+    np.random.Philox,
+    np.random.SFC64,
+    np.random.MT19937,
+)
 
 
 @pytest.fixture(scope="module")
 def kernel():
+    """The built kernel (VIRALCHAIN_COMPILED=0 aside: these tests compare both paths)."""
     if not _compiler():
         pytest.skip("no C compiler here: the Python path runs (the same results)")
-    assert wishes._K is not None, "sim._wishes is not built or is stale: build_ext --inplace"
-    return wishes._K
+    module = importlib.import_module("sim._wishes")
+    assert not compiled.stale(module, "_wishes"), "sim._wishes is stale: build_ext --inplace"
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +56,19 @@ class _Spy:
     """The kernel, counting its calls."""
 
     def __init__(self, k):
-        self.k, self.calls = k, 0
+        self.k, self.calls, self.declined = k, 0, 0
 
     def one_product_hour(self, *args):
         self.calls += 1
-        return self.k.one_product_hour(*args)
+        out = self.k.one_product_hour(*args)
+        self.declined += out is NotImplemented
+        return out
 
 
-def _hour(m: ViralChainModel, hour: int, fresh: list, g) -> tuple:
-    """``_wishes`` of the hour (its views booked in the ledger too): the rows' bytes and
-    dtypes, the books, the ledger's hour and the generator's state."""
-    rows = m.population._wishes(hour, copy.deepcopy(fresh), g, views=True)
+def _hour(m: ViralChainModel, hour: int, fresh: list, g, views: bool) -> tuple:
+    """``_wishes`` of the hour (``views``: its views booked in the ledger too): the rows'
+    bytes and dtypes, the books, the ledger's hour and the generator's state."""
+    rows = m.population._wishes(hour, copy.deepcopy(fresh), g, views=views)
     return (
         None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
         wish_books(m),
@@ -72,13 +84,15 @@ def _plain(state):
     return (state.dtype.str, state.tobytes()) if isinstance(state, np.ndarray) else state
 
 
-def _both(world, hour, fresh, make_generator, monkeypatch, kernel) -> tuple[tuple, tuple, int]:
+def _both(world, hour, fresh, make_generator, monkeypatch, kernel, views=True):
+    """The hour by the Python path and by the kernel: both answers, the kernel's calls and
+    how many of them declined (NotImplemented)."""
     got = {}
     spy = _Spy(kernel)
     for name, k in (("python", None), ("c", spy)):
         monkeypatch.setattr(wishes, "_K", k)
-        got[name] = _hour(copy.deepcopy(world), hour, fresh, make_generator())
-    return got["python"], got["c"], spy.calls
+        got[name] = _hour(copy.deepcopy(world), hour, fresh, make_generator(), views)
+    return got["python"], got["c"], spy.calls - spy.declined
 
 
 def _varied(base_model, seed: int):
@@ -94,8 +108,14 @@ def _varied(base_model, seed: int):
     if seed % 7 == 3:  # NaN and infinite first factors (a KOL's trust): lexsort's choice
         world.kol_trust = world.kol_trust.copy()
         world.kol_trust[r.integers(0, len(world.kol_trust), 2)] = (np.nan, np.inf)
-        fresh.append(Exposures(fresh[0].consumers[:50].copy(), np.zeros(50, np.int32), CH_VIDEO,
-                               int(np.flatnonzero(~np.isfinite(world.kol_trust))[0])))
+        fresh.append(
+            Exposures(
+                fresh[0].consumers[:50].copy(),
+                np.zeros(50, np.int32),
+                CH_VIDEO,
+                int(np.flatnonzero(~np.isfinite(world.kol_trust))[0]),
+            )
+        )
     if seed % 6 == 5:  # the counts at their bounds: saturation, uint16's wrap
         pop.exposure_count[:] = r.choice([9_999, 10_000, 65_535], size=(N, 1)).astype(np.uint16)
     if seed % 8 == 2:  # every consumer warned (the highest state alone)
@@ -106,15 +126,32 @@ def _varied(base_model, seed: int):
         fb = world.feedback
         fb.good[:], fb.bad[:] = (0, 19) if seed % 24 == 11 else (19, 0)
         fb._multiplier = None
+    if seed % 10 == 9:  # negative first factors at a rating above 1, none warned: not
+        # lossless (the rating takes more from a negative probability)
+        world.appeal = -np.abs(world.appeal)
+        pop.state[:] = r.choice([0, 1, 2], size=(N, 1)).astype(np.int8)
+        fb = world.feedback
+        fb.cfg = fb.cfg.model_copy(update={"ratings": True})
+        fb.good[:], fb.bad[:] = 19, 0
+        fb._multiplier = None
     return world, hour, fresh
 
 
 @pytest.mark.parametrize("seed", range(96))
 def test_an_hour_in_c_is_the_python_paths(base_model, kernel, seed, monkeypatch):
+    """Sorted by the kernel or by numpy (_PACKED_FROM: from where numpy sorts), the views
+    booked or not."""
     world, hour, fresh = _varied(base_model, seed)
     bit_generator = GENERATORS[seed % len(GENERATORS)]
+    monkeypatch.setattr(wishes, "_PACKED_FROM", (400, 33, 1 << 30)[seed % 3])
     python, c, calls = _both(
-        world, hour, fresh, lambda: np.random.Generator(bit_generator(seed)), monkeypatch, kernel
+        world,
+        hour,
+        fresh,
+        lambda: np.random.Generator(bit_generator(seed)),
+        monkeypatch,
+        kernel,
+        views=seed % 4 != 3,
     )
     assert calls == 1
     assert c == python
@@ -130,8 +167,9 @@ def test_a_large_hour_in_c_is_the_python_paths(base_model, kernel, seed, monkeyp
         Exposures(r.integers(0, N, k), np.zeros(k, np.int32), ch, kol)
         for k, ch, kol in ((3000, CH_VIDEO, 0), (1500, CH_LIVE, 1), (900, 3, -1))[: 1 + seed % 3]
     ]
-    python, c, calls = _both(world, 77, fresh, lambda: np.random.default_rng(seed), monkeypatch,
-                             kernel)
+    python, c, calls = _both(
+        world, 77, fresh, lambda: np.random.default_rng(seed), monkeypatch, kernel
+    )
     assert calls == 1
     assert c == python
 
@@ -146,8 +184,9 @@ def test_the_hours_left_to_the_python_path(base_model, kernel, case, monkeypatch
         world.population.price_sensitivity[7] = np.inf
     else:
         world.sellable_from = np.array([hour + 3], np.int64)
-    python, c, calls = _both(world, hour, fresh, lambda: np.random.default_rng(5), monkeypatch,
-                             kernel)
+    python, c, calls = _both(
+        world, hour, fresh, lambda: np.random.default_rng(5), monkeypatch, kernel
+    )
     assert calls == 0
     assert c == python
 
@@ -159,59 +198,111 @@ def test_the_kernel_takes_the_hour_at_the_reference_price(base_model, kernel, mo
     assert calls == 1
 
 
-def _args(n: int = 4):
-    order = np.arange(n, dtype=np.intp)
-    flat = np.array([0, 0, 1, 2][:n], np.int64)
+def _args(consumers=(0, 0, 1, 2)):
+    """A hand-made hour: one batch of video views, three consumers (one twice)."""
+    c = np.array(consumers, np.int64)
     return [
-        order, flat, [n], [0.5], [True], [CH_VIDEO], [0],
-        np.zeros(3, np.uint16), np.zeros(3, np.int8), np.ones(10_001), None,
-        1.0, 0.5, True, np.random.default_rng(0).bit_generator.capsule, 10_000,
-        np.empty(n, np.int64), np.empty(n, np.int8), np.empty(n, np.int32),
+        [Exposures(c, np.zeros(len(c), np.int32), CH_VIDEO, 0)],
+        np.full(6, 0.5), 1.0, np.ones(2), 1.0, CH_VIDEO, CH_LIVE, None, None,
+        np.array([0, 1, 1], np.uint8), 2, np.zeros(3, np.uint16), np.zeros(3, np.int8),
+        np.ones(10_001), None, 1.0, 0.5, True, np.random.default_rng(0).bit_generator.capsule,
+        10_000,
     ]  # fmt: skip
 
 
-def test_the_kernel_on_a_hand_made_hour(kernel):
+@pytest.mark.parametrize("presorted", [False, True])
+def test_the_kernel_on_a_hand_made_hour(kernel, presorted):
     args = _args()
+    if presorted:
+        args[7], args[8] = np.arange(4, dtype=np.intp), np.array([0, 0, 1, 2], np.int64)
     g = np.random.default_rng(0)
-    args[14] = g.bit_generator.capsule
+    args[18] = g.bit_generator.capsule
     want = np.random.default_rng(0).random(3) < 0.5  # one draw per consumer (3)
-    k, views, lost = kernel.one_product_hour(*args)
-    assert list(args[7]) == [2, 1, 1]  # counts: the group's size
-    assert k == int(want.sum())
+    k, rows, n_views, views, lost, regions = kernel.one_product_hour(*args)
+    assert list(args[11]) == [2, 1, 1]  # counts: the group's size
+    assert k == int(want.sum()) and n_views == 4
     assert views == 1.5 and lost == 0.0
-    assert list(args[16][:k]) == [c for c, w in zip([0, 1, 2], want) if w]
+    assert list(np.frombuffer(regions, np.int64)) == [2, 2]
+    assert list(np.frombuffer(rows, np.int64, k)) == [
+        c for c, w in zip([0, 1, 2], want, strict=True) if w
+    ]
+    assert list(np.frombuffer(rows, np.int32, k, 8 * k)) == [0] * k
+    assert list(np.frombuffer(rows, np.int8, k, 12 * k)) == [CH_VIDEO] * k
+    h = np.random.default_rng(0)
+    h.random(3)
+    assert g.bit_generator.state == h.bit_generator.state
+
+
+def _sorted(consumers):
+    c = np.array(consumers, np.int64)
+    order = np.argsort(c, kind="stable")
+    return {7: order, 8: c[order]}
 
 
 @pytest.mark.parametrize(
-    "at, value, error",
+    "change, error",
     [
-        (0, np.arange(4, dtype=np.int32), TypeError),  # order not intp
-        (0, np.arange(8, dtype=np.intp)[::2], ValueError),  # not contiguous (numpy says)
-        (0, np.array([0, 1, 2, 4], np.intp), IndexError),  # a position out of bounds
-        (1, np.array([0, 0, 1, 3], np.int64), IndexError),  # a consumer out of the books
-        (1, np.array([0, 0, 1], np.int64), ValueError),  # lengths differ
-        (2, [3], ValueError),  # the last end is not n
-        (2, [2, 1], ValueError),  # (and the other lists' lengths differ)
-        (5, [1000], OverflowError),  # a channel out of int8
-        (7, np.zeros(3, np.int16), TypeError),  # counts not uint16
-        (7, np.zeros(3, np.uint16)[::-1], ValueError),  # (reversed: not contiguous)
-        (8, np.zeros(3, np.uint8), TypeError),  # states not int8
-        (9, np.ones(100), IndexError),  # the boost's table shorter than the counts
-        (10, np.ones(10_001, np.float32), TypeError),  # fatigue not float64
-        (14, "capsule", ValueError),  # not a capsule
-        (15, 70_000, ValueError),  # max_seen beyond uint16
-        (16, np.empty(2, np.int64), ValueError),  # an output too short
+        ({7: np.arange(4, dtype=np.intp)}, TypeError),  # order without flat
+        ({7: np.arange(4, dtype=np.int32), 8: np.zeros(4, np.int64)}, TypeError),  # not intp
+        ({7: np.arange(8, dtype=np.intp)[::2], 8: np.zeros(4, np.int64)}, ValueError),  # strided
+        ({7: np.array([0, 1, 2, 4]), 8: np.array([0, 0, 1, 2])}, IndexError),  # a position
+        ({7: np.arange(4), 8: np.array([0, 0, 1, 3])}, IndexError),  # a consumer beyond
+        ({7: np.arange(3), 8: np.array([0, 0, 1])}, ValueError),  # not one per exposure
+        ({0: _args((0, 3))[0]}, IndexError),  # a batch's consumer beyond the books
+        ({0: _args((0, -1))[0]}, IndexError),  # (below)
+        ({0: 5}, TypeError),  # not a sequence
+        ({0: [object()]}, AttributeError),  # not a batch
+        ({1: np.full(CH_VIDEO, 0.5)}, IndexError),  # the channel beyond the conversions
+        ({3: np.ones(0)}, IndexError),  # the KOL beyond the trusts
+        ({9: np.array([0, 1, 2], np.uint8)}, ValueError),  # a region beyond n_regions
+        ({9: np.array([0, 1], np.uint8)}, IndexError),  # a consumer beyond the regions
+        ({9: np.zeros(3)}, TypeError),  # regions not integers
+        ({11: np.zeros(3, np.int16)}, TypeError),  # counts not uint16
+        ({11: np.zeros(3, np.uint16)[::-1]}, ValueError),  # (reversed: numpy says)
+        ({12: np.zeros(3, np.uint8)}, TypeError),  # states not int8
+        ({13: np.ones(100)}, IndexError),  # the boost's table shorter than the counts
+        ({14: np.ones(10_001, np.float32)}, TypeError),  # fatigue not float64
+        ({18: "capsule"}, ValueError),  # not a capsule
+        ({19: 70_000}, ValueError),  # max_seen beyond uint16
     ],
 )
-def test_bad_arguments_raise(kernel, at, value, error):
+def test_bad_arguments_raise(kernel, change, error):
     args = _args()
-    args[at] = value
+    for at, value in change.items():
+        args[at] = value
     with pytest.raises(error):
         kernel.one_product_hour(*args)
 
 
 def test_read_only_counts_raise(kernel):
     args = _args()
-    args[7].flags.writeable = False
+    args[11].flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):  # (numpy's buffer says)
         kernel.one_product_hour(*args)
+
+
+@pytest.mark.parametrize(
+    "consumers",
+    [np.array([0, 0, 1, 2])[::-1], np.array([0.0, 1.0]), np.array([0, 1], np.int16)],
+)
+def test_batches_the_kernel_does_not_read_go_to_the_python_path(kernel, consumers):
+    args = _args()
+    args[0] = [args[0][0], Exposures(consumers, np.zeros(len(consumers), np.int32), 3, -1)]
+    assert kernel.one_product_hour(*args) is NotImplemented
+    assert not args[11].any()  # nothing written
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_an_hour_the_kernel_does_not_read_is_the_python_paths(
+    base_model, kernel, seed, monkeypatch
+):
+    """A batch of int16 consumers: the Python path decides the hour (the same numbers)."""
+    world, hour, fresh = _varied(base_model, seed)
+    fresh.insert(
+        seed % 2, Exposures(np.arange(30, dtype=np.int16) * 5, np.zeros(30, np.int32), 3, -1)
+    )
+    python, c, calls = _both(
+        world, hour, fresh, lambda: np.random.default_rng(seed), monkeypatch, kernel
+    )
+    assert calls == 0  # (called, declined)
+    assert c == python

@@ -186,7 +186,7 @@ class WishDecisions(HourTables):
                 np.array([kols_l[j] for j in few], np.int32),
             )
         elif _coded_hour(self.model.n_sku, total):
-            rows = self._one_product_rows(hour, fresh, rng, views)
+            rows = self._one_product_rows(hour, fresh, rng, views, total)
             if rows is None:
                 return None
         elif total <= _WISH_CHUNK:
@@ -434,7 +434,12 @@ class WishDecisions(HourTables):
         return self._one_product_chances(hour, consumers, coded, rng, books)
 
     def _one_product_rows(
-        self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
+        self,
+        hour: int,
+        fresh: list[Exposures],
+        rng: np.random.Generator,
+        views: bool = False,
+        total: int | None = None,
     ):
         """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for an
         hour of a world of one product (not decided in chunks): the batches concatenated,
@@ -443,6 +448,18 @@ class WishDecisions(HourTables):
         ascending consumer order;
         the content views, when they are the first batches, known by their positions)."""
         m = self.model
+        # in C (sim/_wishes.c) an hour of the product on sale without the price factor (at
+        # the reference price, every sensitivity finite: see below; neither looked up draws
+        # or changes a number), unless its batches' arrays are not the kernel's
+        if (
+            _K is not None
+            and self._on_sale(hour).every
+            and m.price_ratio.item(0) - 1.0 == 0.0
+            and self._finite_sensitivity()
+        ):
+            rows = self._one_product_rows_in_c(hour, fresh, rng, views, total)
+            if rows is not NotImplemented:
+                return rows
         # per batch, its exposures' first factors: the same float64 operations as per
         # exposure, on Python floats (times 1.0 without a KOL changes no float)
         conversion, appeal, trust = m.channel_conversion, m.appeal.item(0), m.kol_trust
@@ -467,18 +484,6 @@ class WishDecisions(HourTables):
         else:
             consumers = np.concatenate([b.consumers for b in fresh]).astype(np.int64, copy=False)
         order, flat = _ascending(consumers, self.n, narrow=True)
-        # in C (sim/_wishes.c) an hour without the price factor, its novelty in the first
-        # factors (the common hour; see below: neither looked up draws or changes a number)
-        if (
-            _K is not None
-            and m.price_ratio.item(0) - 1.0 == 0.0
-            and self._finite_sensitivity()
-            and self._on_sale(hour).every
-        ):
-            return self._one_product_rows_in_c(
-                hour, fresh, rng, consumers, order, flat, firsts, lengths, n_views, content_first,
-                views,
-            )
         if n_views in (0, n):  # every exposure alike
             every = None
         elif content_first:  # the first exposures are the content views
@@ -531,69 +536,70 @@ class WishDecisions(HourTables):
         hour: int,
         fresh: list[Exposures],
         rng: np.random.Generator,
-        consumers: np.ndarray,
-        order: np.ndarray,
-        flat: np.ndarray,
-        firsts: list[float],
-        lengths: list[int],
-        n_views: int,
-        content_first: bool,
         views: bool,
+        total: int | None,
     ):
-        """:meth:`_one_product_rows` of an hour of a product on sale without the price factor
-        (at the reference price, every sensitivity finite) by the compiled kernel
-        (``sim/_wishes.c``): the views booked in the ledger as there, then the counts, the
-        chances, the books' sums and the draws of :meth:`_one_product_chances` in C (the
-        same numbers, the same generator words in the same order)."""
+        """:meth:`_one_product_rows` of an hour of the product on sale without the price
+        factor (at the reference price, every sensitivity finite) by the compiled kernel
+        (``sim/_wishes.c``): the same numbers (each batch's first factors with the novelty,
+        the views counted per region, the counts, the chances, the books' sums) and the same
+        draws of :meth:`_one_product_chances`, the rows made there too; NotImplemented
+        (nothing done) when a batch's consumers are not an array the kernel reads.
+        ``total``: the hour's exposures, if counted (below :data:`_PACKED_FROM` the kernel
+        sorts them; else numpy's sorts of :func:`_ascending`)."""
         m = self.model
-        n = len(consumers)
-        contents = [b.channel in _CONTENT for b in fresh]
-        if views and n_views:  # counted per region (as _one_product_rows)
-            if n_views == n:  # every exposure a view: read in ascending consumer order
-                regions = self.region.take(flat)
-            elif content_first:  # the first exposures: counted in any order, no mask
-                regions = self.region.take(consumers[:n_views])
-            else:
-                regions = self.region.take(flat)[np.array(contents).repeat(lengths)[order]]
-            counts = _region_counts(regions, m.ledger.n_regions)
-            m.ledger.add_region_flow("views", 0, None, counts)  # (product 0's whole row)
-        nov = self._novelty(0, hour)  # (a Python float: the same number)
-        unsigned = min(firsts) >= 0.0
-        firsts = [q * nov for q in firsts]
-        ec, state = self._flat_books()
+        if total is None:
+            total = sum(len(b.consumers) for b in fresh)
+        order = flat = None
+        if total >= _PACKED_FROM:  # (one batch: its consumers as they are, int64)
+            consumers = (
+                fresh[0].consumers
+                if len(fresh) == 1
+                else np.concatenate([b.consumers for b in fresh])
+            ).astype(np.int64, copy=False)
+            order, flat = _ascending(consumers, self.n, narrow=True)
         boost, fatigue = self._seen_factors()
+        ec, state = self._flat_books()
         fb = m.feedback
-        out_consumers = np.empty(n, np.int64)
-        out_channels = np.empty(n, np.int8)
-        out_kols = np.empty(n, np.int32)
-        k, views_sum, lost_sum = _K.one_product_hour(
+        done = _K.one_product_hour(
+            fresh,
+            m.channel_conversion,
+            m.appeal.item(0),
+            m.kol_trust,
+            self._novelty(0, hour),  # (a Python float: the same number)
+            CH_VIDEO,
+            CH_LIVE,
             order,
             flat,
-            list(itertools.accumulate(lengths)),
-            firsts,
-            contents,
-            [b.channel for b in fresh],
-            [b.kol for b in fresh],
+            self.region if views else None,
+            m.ledger.n_regions,
             ec,
             state,
             boost,
             fatigue,
             fb.conversion_multiplier().item(0),
             1.0 - fb.cfg.warning_effect,
-            unsigned and self._unsigned_boost(boost),
+            self._unsigned_boost(boost),
             rng.bit_generator.capsule,  # (its draws: the generator's own words)
             _MAX_SEEN,
-            out_consumers,
-            out_channels,
-            out_kols,
         )
+        if done is NotImplemented:
+            return done
+        k, rows, n_views, views_sum, lost_sum, regions = done
+        if regions is not None and n_views:  # the content views per region
+            m.ledger.add_region_flow("views", 0, None, np.frombuffer(regions, np.int64))
         if n_views:  # from 0.0, as np.bincount (the kernel adds the 0.0)
             fb.note_conversion_of({0: n_views}, {0: views_sum})
         if lost_sum > 0:  # a positive sum (0.0 for a lossless hour: nothing to book)
             fb.add_demand_lost_of({0: lost_sum})
         if k == 0:
             return None
-        return out_consumers[:k], np.zeros(k, np.int64), out_channels[:k], out_kols[:k]
+        return (
+            np.frombuffer(rows, np.int64, k),
+            np.zeros(k, np.int64),
+            np.frombuffer(rows, np.int8, k, 12 * k),
+            np.frombuffer(rows, np.int32, k, 8 * k),
+        )
 
     def _one_product_chances(
         self,
