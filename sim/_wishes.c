@@ -127,6 +127,9 @@ static inline int64_t int_at(const Py_buffer *v, int uns, Py_ssize_t i, int *big
     }
 }
 
+/* the batches' attribute names, interned once (PyInit__wishes) */
+static PyObject *s_consumers, *s_channel, *s_kol;
+
 typedef struct {
     Py_ssize_t pos; /* the wish's exposure position */
     int64_t consumer;
@@ -136,6 +139,47 @@ static int by_pos(const void *a, const void *b)
 {
     Py_ssize_t x = ((const wish_t *)a)->pos, y = ((const wish_t *)b)->pos;
     return (x > y) - (x < y);
+}
+
+/* the wishes in ascending exposure order (their positions are distinct, below n): a few
+ * by insertion, many marked on a map of the positions and read back in order */
+static void order_wishes(wish_t *w, Py_ssize_t k, Py_ssize_t n)
+{
+    if (k <= 64) {
+        for (Py_ssize_t i = 1; i < k; i++) {
+            wish_t x = w[i];
+            Py_ssize_t j = i;
+            for (; j > 0 && w[j - 1].pos > x.pos; j--) w[j] = w[j - 1];
+            w[j] = x;
+        }
+        return;
+    }
+    Py_ssize_t words = (n + 63) / 64;
+    uint64_t *mark = (uint64_t *)calloc((size_t)words, sizeof(uint64_t));
+    int64_t *who = (int64_t *)malloc(sizeof(int64_t) * (size_t)n);
+    if (!mark || !who) { /* (no memory for the map: the library's sort) */
+        free(mark);
+        free(who);
+        qsort(w, (size_t)k, sizeof(wish_t), by_pos);
+        return;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        mark[w[j].pos >> 6] |= (uint64_t)1 << (w[j].pos & 63);
+        who[w[j].pos] = w[j].consumer;
+    }
+    Py_ssize_t j = 0;
+    for (Py_ssize_t q = 0; q < words; q++) {
+        uint64_t bits = mark[q];
+        while (bits) {
+            Py_ssize_t pos = q * 64 + __builtin_ctzll(bits);
+            bits &= bits - 1;
+            w[j].pos = pos;
+            w[j].consumer = who[pos];
+            j++;
+        }
+    }
+    free(mark);
+    free(who);
 }
 
 /* ascending sort of distinct keys: insertion sort of runs of 16, then bottom-up merges
@@ -262,7 +306,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     double low = 0.0; /* Python's min of the first factors (before the novelty) */
     for (Py_ssize_t b = 0; b < nb; b++) {
         PyObject *x = PySequence_Fast_GET_ITEM(fast, b);
-        PyObject *cons = PyObject_GetAttrString(x, "consumers");
+        PyObject *cons = PyObject_GetAttr(x, s_consumers);
         if (!cons) goto fail;
         int got = PyObject_GetBuffer(cons, &bv[b], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS);
         Py_DECREF(cons);
@@ -278,11 +322,11 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
             fallback = 1;
             break;
         }
-        PyObject *ch_o = PyObject_GetAttrString(x, "channel");
+        PyObject *ch_o = PyObject_GetAttr(x, s_channel);
         if (!ch_o) goto fail;
         long long ch = PyLong_AsLongLong(ch_o);
         Py_DECREF(ch_o);
-        PyObject *kol_o = PyObject_GetAttrString(x, "kol");
+        PyObject *kol_o = PyObject_GetAttr(x, s_kol);
         if (!kol_o) goto fail;
         long long kol = PyLong_AsLongLong(kol_o);
         Py_DECREF(kol_o);
@@ -357,6 +401,17 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         Py_ssize_t i = 0;
         for (Py_ssize_t b = 0; b < nb; b++) {
             const int uns = is_unsigned(format_char(&bv[b]));
+            if (!uns && bv[b].itemsize == 8) { /* (the usual: int64) */
+                const int64_t *c = (const int64_t *)bv[b].buf;
+                for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++, i++) {
+                    if (c[j] < 0 || c[j] >= n_books || c[j] > (int64_t)UINT32_MAX) {
+                        PyErr_SetString(PyExc_IndexError, "a consumer out of the books' bounds");
+                        goto fail;
+                    }
+                    keys[i] = (uint64_t)c[j] << 32 | (uint64_t)i;
+                }
+                continue;
+            }
             for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++, i++) {
                 int big = 0;
                 int64_t c = int_at(&bv[b], uns, j, &big);
@@ -384,19 +439,26 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
         const int uns = is_unsigned(format_char(&v[A_REGION]));
         const Py_ssize_t n_reg = v[A_REGION].shape[0];
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (!content[bid[order[i]]]) continue;
-            if (flat[i] >= n_reg) {
-                PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
-                goto fail;
+        const int bytes = uns && v[A_REGION].itemsize == 1; /* (the usual: uint8) */
+        const uint8_t *reg8 = (const uint8_t *)v[A_REGION].buf;
+        for (Py_ssize_t b = 0; b < nb; b++) { /* each content batch, in its own order */
+            if (!content[b]) continue;
+            const int buns = is_unsigned(format_char(&bv[b]));
+            const int64_t *c64 = (!buns && bv[b].itemsize == 8) ? (const int64_t *)bv[b].buf : NULL;
+            for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++) {
+                int big = 0;
+                const int64_t c = c64 ? c64[j] : int_at(&bv[b], buns, j, &big);
+                if (big || c < 0 || c >= n_reg) {
+                    PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
+                    goto fail;
+                }
+                int64_t r = bytes ? (int64_t)reg8[c] : int_at(&v[A_REGION], uns, c, &big);
+                if (big || r < 0 || r >= n_regions) {
+                    PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
+                    goto fail;
+                }
+                counts[r]++;
             }
-            int big = 0;
-            int64_t r = int_at(&v[A_REGION], uns, flat[i], &big);
-            if (big || r < 0 || r >= n_regions) {
-                PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
-                goto fail;
-            }
-            counts[r]++;
         }
     }
 
@@ -478,7 +540,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
             k++;
         }
     }
-    if (k > 1) qsort(wish, (size_t)k, sizeof(wish_t), by_pos);
+    if (k > 1) order_wishes(wish, k, n);
     rows = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(13 * k));
     if (!rows) goto fail;
     {
@@ -525,6 +587,10 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__wishes(void)
 {
+    s_consumers = PyUnicode_InternFromString("consumers");
+    s_channel = PyUnicode_InternFromString("channel");
+    s_kol = PyUnicode_InternFromString("kol");
+    if (!s_consumers || !s_channel || !s_kol) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
