@@ -212,6 +212,160 @@ static void sort_keys(uint64_t *a, uint64_t *tmp, Py_ssize_t n)
     if (src != a) memcpy(a, src, sizeof(uint64_t) * (size_t)n);
 }
 
+/* An hour's decision over its sorted exposures (one_product_hour, chances): the groups'
+ * counts, probabilities, chances, books and draws; -1 (an exception set) without memory. */
+typedef struct {
+    Py_ssize_t n;
+    const int64_t *order, *flat;       /* the stable order and the sorted consumers */
+    const int32_t *bid;                /* per position its batch (firsts, content per batch), */
+    const double *firsts;              /* or NULL: firsts per position */
+    const char *content;               /* per batch (bid) or per sorted exposure (no bid; */
+    int content_all;                   /* NULL: every exposure content_all) */
+    int has_nov;                       /* each first factor times nov (no bid only) */
+    double nov;
+    uint16_t *ec;
+    const int8_t *state;
+    const double *boost, *fatigue;     /* fatigue NULL: none */
+    long max_seen;
+    double rating, warn;
+    int unsigned_ok;
+    int books;                         /* a chunk's books: sums over the chances from kept0 / lost0 */
+    double kept0, lost0;
+    bitgen_t *bg;
+    double *p, *plain;                 /* scratch, n each */
+    /* out */
+    wish_t *wish;                      /* malloc'd (the caller frees), k of them, chance order */
+    Py_ssize_t k, n_views;
+    double views, lost;                /* running sums (books: from kept0 / lost0) */
+    int lossless, kept_hit, lost_hit;
+} decide_t;
+
+static int decide(decide_t *d)
+{
+    const Py_ssize_t n = d->n;
+    const int64_t *order = d->order, *flat = d->flat;
+    const int32_t *bid = d->bid;
+    const double *firsts = d->firsts, *boost = d->boost, *fatigue = d->fatigue;
+    const char *content = d->content;
+    uint16_t *ec = d->ec;
+    const int8_t *state = d->state;
+    const double rating = d->rating, warn = d->warn;
+    double *p = d->p, *plain = d->plain;
+    bitgen_t *bg = d->bg;
+#define CONTENT(i) (bid ? content[bid[order[i]]] : (content ? content[i] : d->content_all))
+    /* pass 1: per group of a consumer (sorted exposures), the count (read and written:
+     * uint16 arithmetic, saturated), the state, each member's probability before the rating
+     * (first factors, boost, fatigue: numpy's order) and its minimum with 1 */
+    int top_state = INT8_MIN;
+    Py_ssize_t n_views = 0;
+    for (Py_ssize_t a = 0, e; a < n; a = e) {
+        const int64_t key = flat[a];
+        for (e = a + 1; e < n && flat[e] == key; e++)
+            ;
+        unsigned cnt = (uint16_t)(ec[key] + (uint16_t)(e - a)); /* (ec + 1) + (size - 1) */
+        if (cnt > (unsigned)d->max_seen) cnt = (unsigned)d->max_seen;
+        ec[key] = (uint16_t)cnt;
+        const int st = state[key];
+        if (st > top_state) top_state = st;
+        const double bst = boost[cnt], f = fatigue ? fatigue[cnt] : 0.0;
+        for (Py_ssize_t i = a; i < e; i++) {
+            double q;
+            if (bid) {
+                const int32_t b = bid[order[i]];
+                n_views += content[b];
+                q = firsts[b];
+            } else {
+                n_views += content ? content[i] : d->content_all;
+                q = firsts[order[i]];
+                if (d->has_nov) q *= d->nov;
+            }
+            q *= bst;
+            if (fatigue) q *= f;
+            p[i] = q;
+            plain[i] = np_min1(q);
+        }
+    }
+    const int some_state = n > 0 && top_state != NONE;
+    const int lossless = !d->books && ((rating == 1.0 && !some_state) ||
+                                       (rating >= 1.0 && top_state != WARNED && d->unsigned_ok));
+
+    /* pass 2: the rating, the warnings and the closed states; per group its chance (the
+     * first highest: NaN after every number), the books' running sums over the sorted
+     * exposures (the others adding 0.0; a chunk's books: the chances alone, from its sums so
+     * far, a loss when positive) and the draw */
+    double views = d->books ? d->kept0 : -0.0; /* -0.0: the first term as it is (accumulate) */
+    double lost = d->books ? d->lost0 : -0.0;
+    int kept_hit = 0, lost_hit = 0;
+    Py_ssize_t k = 0;
+    wish_t *wish = NULL;
+    for (Py_ssize_t a = 0, e; a < n; a = e) {
+        const int64_t key = flat[a];
+        for (e = a + 1; e < n && flat[e] == key; e++)
+            ;
+        const int st = state[key];
+        int closed;
+        if (top_state == WARNED)
+            closed = st != NONE && st != WARNED;
+        else
+            closed = some_state && st != NONE;
+        Py_ssize_t best = a;
+        for (Py_ssize_t i = a; i < e; i++) {
+            double q = p[i] * rating;
+            if (top_state == WARNED && st == WARNED) q *= warn;
+            q = np_min1(q);
+            if (closed) {
+                q = 0.0;
+                plain[i] = 0.0;
+            }
+            p[i] = q;
+            if (i > a && (q > p[best] || (p[best] != p[best] && q == q))) best = i;
+        }
+        if (d->books) {
+            if (CONTENT(best)) {
+                views += p[best];
+                kept_hit = 1;
+            }
+            const double x = plain[best] - p[best];
+            if (x > 0) {
+                lost += x;
+                lost_hit = 1;
+            }
+        } else {
+            for (Py_ssize_t i = a; i < e; i++) {
+                const int chance = i == best;
+                if (CONTENT(i)) views += chance ? p[i] : 0.0;
+                if (!lossless) {
+                    double x = chance ? plain[i] - p[i] : 0.0;
+                    lost += (x > 0.0) ? x : 0.0; /* fmax(x, 0): NaN and losses of 0 add 0 */
+                }
+            }
+        }
+        const double u = bg->next_double(bg->state);
+        if (u < p[best]) {
+            if (!wish) {
+                wish = (wish_t *)malloc(sizeof(wish_t) * (size_t)(n > 0 ? n : 1));
+                if (!wish) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+            }
+            wish[k].pos = order[best];
+            wish[k].consumer = key;
+            k++;
+        }
+    }
+#undef CONTENT
+    d->wish = wish;
+    d->k = k;
+    d->n_views = n_views;
+    d->views = views;
+    d->lost = lost;
+    d->lossless = lossless;
+    d->kept_hit = kept_hit;
+    d->lost_hit = lost_hit;
+    return 0;
+}
+
 #define N_ARRAYS 12
 enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT };
 
@@ -462,84 +616,29 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         }
     }
 
-    /* pass 1: per group of a consumer (sorted exposures), the count (read and written:
-     * uint16 arithmetic, saturated), the state, each member's probability before the rating
-     * (first factors, boost, fatigue: numpy's order) and its minimum with 1 */
-    int top_state = INT8_MIN;
-    Py_ssize_t n_views = 0;
-    for (Py_ssize_t a = 0, e; a < n; a = e) {
-        const int64_t key = flat[a];
-        for (e = a + 1; e < n && flat[e] == key; e++)
-            ;
-        unsigned cnt = (uint16_t)(ec[key] + (uint16_t)(e - a)); /* (ec + 1) + (size - 1) */
-        if (cnt > (unsigned)max_seen) cnt = (unsigned)max_seen;
-        ec[key] = (uint16_t)cnt;
-        const int st = state[key];
-        if (st > top_state) top_state = st;
-        const double bst = boost[cnt], f = fatigue ? fatigue[cnt] : 0.0;
-        for (Py_ssize_t i = a; i < e; i++) {
-            const int32_t b = bid[order[i]];
-            n_views += content[b];
-            double q = firsts[b];
-            q *= bst;
-            if (fatigue) q *= f;
-            p[i] = q;
-            plain[i] = np_min1(q);
-        }
-    }
-    const int some_state = n > 0 && top_state != NONE;
-    const int lossless = (rating == 1.0 && !some_state) ||
-                         (rating >= 1.0 && top_state != WARNED && unsigned_ok);
-
-    /* pass 2: the rating, the warnings and the closed states; per group its chance (the
-     * first highest: NaN after every number), the books' running sums over the sorted
-     * exposures (the others adding 0.0) and the draw */
-    double views = -0.0, lost = -0.0; /* -0.0: the first term as it is (accumulate) */
-    Py_ssize_t k = 0;
-    for (Py_ssize_t a = 0, e; a < n; a = e) {
-        const int64_t key = flat[a];
-        for (e = a + 1; e < n && flat[e] == key; e++)
-            ;
-        const int st = state[key];
-        int closed;
-        if (top_state == WARNED)
-            closed = st != NONE && st != WARNED;
-        else
-            closed = some_state && st != NONE;
-        Py_ssize_t best = a;
-        for (Py_ssize_t i = a; i < e; i++) {
-            double q = p[i] * rating;
-            if (top_state == WARNED && st == WARNED) q *= warn;
-            q = np_min1(q);
-            if (closed) {
-                q = 0.0;
-                plain[i] = 0.0;
-            }
-            p[i] = q;
-            if (i > a && (q > p[best] || (p[best] != p[best] && q == q))) best = i;
-        }
-        for (Py_ssize_t i = a; i < e; i++) {
-            const int chance = i == best;
-            if (content[bid[order[i]]]) views += chance ? p[i] : 0.0;
-            if (!lossless) {
-                double d = chance ? plain[i] - p[i] : 0.0;
-                lost += (d > 0.0) ? d : 0.0; /* fmax(d, 0): NaN and losses of 0 add 0 */
-            }
-        }
-        const double u = bg->next_double(bg->state);
-        if (u < p[best]) {
-            if (!wish) {
-                wish = (wish_t *)malloc(sizeof(wish_t) * (size_t)(n > 0 ? n : 1));
-                if (!wish) {
-                    PyErr_NoMemory();
-                    goto fail;
-                }
-            }
-            wish[k].pos = order[best];
-            wish[k].consumer = key;
-            k++;
-        }
-    }
+    decide_t d = {0};
+    d.n = n;
+    d.order = order;
+    d.flat = flat;
+    d.bid = bid;
+    d.firsts = firsts;
+    d.content = content;
+    d.ec = ec;
+    d.state = state;
+    d.boost = boost;
+    d.fatigue = fatigue;
+    d.max_seen = max_seen;
+    d.rating = rating;
+    d.warn = warn;
+    d.unsigned_ok = unsigned_ok;
+    d.bg = bg;
+    d.p = p;
+    d.plain = plain;
+    if (decide(&d) < 0) goto fail;
+    wish = d.wish;
+    const Py_ssize_t k = d.k, n_views = d.n_views;
+    const double views = d.views, lost = d.lost;
+    const int lossless = d.lossless;
     if (k > 1) order_wishes(wish, k, n);
     rows = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(13 * k));
     if (!rows) goto fail;
@@ -572,9 +671,183 @@ fail:
     return result;
 }
 
+/* A C-contiguous 1-D buffer as get_array wants it, or 1 (declined: nothing held, no
+ * exception) when it is not one; -1 on other errors. */
+static int try_array(PyObject *obj, Py_buffer *view, char kind, Py_ssize_t itemsize, int writable)
+{
+    int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_ValueError) ||
+            PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            return 1;
+        }
+        return -1;
+    }
+    char c = format_char(view);
+    int ok = view->ndim == 1 && view->itemsize == itemsize &&
+             (kind == 'f' ? c == 'd' : kind == '?' ? c == '?' : is_signed(c));
+    if (!ok) {
+        PyBuffer_Release(view);
+        return 1;
+    }
+    return 0;
+}
+
+/* chances(order, flat, first, nov, every, n_views, ec, state, boost, fatigue, rating, warn,
+ *         unsigned_ok, capsule, max_seen, books)
+ *   -> (wishes, views_sum, lost_sum)  or NotImplemented (nothing read or written)
+ * WishDecisions._one_product_chances of an hour (or a chunk) without the price factor:
+ * order, flat (int64), first (float64, exposure order); nov: the novelty (a float) or None
+ * (already in first); every: each sorted exposure a content view (bool) or None (all when
+ * n_views > 0); books: None (the hour's sums returned, as one_product_hour's) or a chunk's
+ * books (views int64, kept float64, lost float64: product 0's entries continued in place).
+ * wishes: a bytearray of the wishes' positions (int64), in chance (ascending consumer) order.
+ * NotImplemented: order, flat, first or every not arrays of those dtypes. */
+static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *order_o, *flat_o, *first_o, *nov_o, *every_o, *ec_o, *state_o, *boost_o,
+        *fatigue_o, *capsule, *books_o;
+    Py_ssize_t n_views_given;
+    double rating, warn;
+    int unsigned_ok;
+    long max_seen;
+    if (!PyArg_ParseTuple(args, "OOOOOnOOOOddpOlO:chances", &order_o, &flat_o, &first_o, &nov_o,
+                          &every_o, &n_views_given, &ec_o, &state_o, &boost_o, &fatigue_o,
+                          &rating, &warn, &unsigned_ok, &capsule, &max_seen, &books_o))
+        return NULL;
+    if (max_seen < 0 || max_seen > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "max_seen: 0 .. 65535");
+        return NULL;
+    }
+    double nov = 0.0;
+    if (nov_o != Py_None) {
+        nov = PyFloat_AsDouble(nov_o);
+        if (nov == -1.0 && PyErr_Occurred()) return NULL;
+    }
+    bitgen_t *bg = (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
+    if (!bg) return NULL;
+    enum { C_ORDER, C_FLAT, C_FIRST, C_EVERY, C_EC, C_STATE, C_BOOST, C_FAT, C_VIEWS, C_KEPT, C_LOST, C_N };
+    Py_buffer v[C_N];
+    int have[C_N] = {0};
+    PyObject *result = NULL, *kept_bufs = NULL;
+    double *scratch = NULL;
+    wish_t *wish = NULL;
+    int r;
+#define TRY(slot, obj, kind, size)                                  \
+    do {                                                            \
+        r = try_array((obj), &v[slot], (kind), (size), 0);          \
+        if (r < 0) goto fail;                                       \
+        if (r > 0) {                                                \
+            result = Py_NewRef(Py_NotImplemented);                  \
+            goto fail;                                              \
+        }                                                           \
+        have[slot] = 1;                                             \
+    } while (0)
+    TRY(C_ORDER, order_o, 'i', 8);
+    TRY(C_FLAT, flat_o, 'i', 8);
+    TRY(C_FIRST, first_o, 'f', 8);
+    if (every_o != Py_None) TRY(C_EVERY, every_o, '?', 1);
+#undef TRY
+#define GET(slot, obj, kind, size, wr, name)                                           \
+    do {                                                                               \
+        if (get_array((obj), &v[slot], (kind), (size), (wr), (name)) < 0) goto fail;   \
+        have[slot] = 1;                                                                \
+    } while (0)
+    GET(C_EC, ec_o, 'u', 2, 1, "ec");
+    GET(C_STATE, state_o, 'i', 1, 0, "state");
+    GET(C_BOOST, boost_o, 'f', 8, 0, "boost");
+    if (fatigue_o != Py_None) GET(C_FAT, fatigue_o, 'f', 8, 0, "fatigue");
+    if (books_o != Py_None) {
+        PyObject *bv, *bk, *bl;
+        if (!PyArg_ParseTuple(books_o, "OOO:books", &bv, &bk, &bl)) goto fail;
+        GET(C_VIEWS, bv, 'i', 8, 1, "books' views");
+        GET(C_KEPT, bk, 'f', 8, 1, "books' kept");
+        GET(C_LOST, bl, 'f', 8, 1, "books' lost");
+        if (v[C_VIEWS].shape[0] < 1 || v[C_KEPT].shape[0] < 1 || v[C_LOST].shape[0] < 1) {
+            PyErr_SetString(PyExc_IndexError, "the books: product 0's entries wanted");
+            goto fail;
+        }
+    }
+#undef GET
+    (void)kept_bufs;
+    const Py_ssize_t n = v[C_ORDER].shape[0];
+    if (v[C_FLAT].shape[0] != n || v[C_FIRST].shape[0] != n ||
+        (have[C_EVERY] && v[C_EVERY].shape[0] != n)) {
+        PyErr_SetString(PyExc_ValueError, "order, flat, first and every: n each");
+        goto fail;
+    }
+    const int64_t *order = (const int64_t *)v[C_ORDER].buf, *flat = (const int64_t *)v[C_FLAT].buf;
+    const Py_ssize_t n_books = v[C_EC].shape[0] < v[C_STATE].shape[0] ? v[C_EC].shape[0]
+                                                                      : v[C_STATE].shape[0];
+    if ((Py_ssize_t)max_seen >= v[C_BOOST].shape[0] ||
+        (have[C_FAT] && (Py_ssize_t)max_seen >= v[C_FAT].shape[0])) {
+        PyErr_SetString(PyExc_IndexError, "the count's tables end before max_seen");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if ((uint64_t)order[i] >= (uint64_t)n) {
+            PyErr_SetString(PyExc_IndexError, "order: a position out of bounds");
+            goto fail;
+        }
+        if ((uint64_t)flat[i] >= (uint64_t)n_books) {
+            PyErr_SetString(PyExc_IndexError, "a consumer out of the books' bounds");
+            goto fail;
+        }
+    }
+    scratch = (double *)malloc(sizeof(double) * (size_t)(2 * n + 1));
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    decide_t d = {0};
+    d.n = n;
+    d.order = order;
+    d.flat = flat;
+    d.firsts = (const double *)v[C_FIRST].buf;
+    d.content = have[C_EVERY] ? (const char *)v[C_EVERY].buf : NULL;
+    d.content_all = n_views_given > 0;
+    d.has_nov = nov_o != Py_None;
+    d.nov = nov;
+    d.ec = (uint16_t *)v[C_EC].buf;
+    d.state = (const int8_t *)v[C_STATE].buf;
+    d.boost = (const double *)v[C_BOOST].buf;
+    d.fatigue = have[C_FAT] ? (const double *)v[C_FAT].buf : NULL;
+    d.max_seen = max_seen;
+    d.rating = rating;
+    d.warn = warn;
+    d.unsigned_ok = unsigned_ok;
+    d.books = books_o != Py_None;
+    d.kept0 = d.books ? ((double *)v[C_KEPT].buf)[0] : 0.0;
+    d.lost0 = d.books ? ((double *)v[C_LOST].buf)[0] : 0.0;
+    d.bg = bg;
+    d.p = scratch;
+    d.plain = scratch + n;
+    if (decide(&d) < 0) goto fail;
+    wish = d.wish;
+    if (d.books) { /* the chunk's share: the views counted, the sums continued */
+        if (d.n_views) ((int64_t *)v[C_VIEWS].buf)[0] += d.n_views;
+        if (d.kept_hit) ((double *)v[C_KEPT].buf)[0] = d.views;
+        if (d.lost_hit) ((double *)v[C_LOST].buf)[0] = d.lost;
+    }
+    PyObject *at = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(8 * d.k));
+    if (!at) goto fail;
+    int64_t *out = (int64_t *)PyByteArray_AS_STRING(at);
+    for (Py_ssize_t j = 0; j < d.k; j++) out[j] = wish[j].pos;
+    result = Py_BuildValue("Ndd", at, 0.0 + d.views, d.lossless ? 0.0 : d.lost);
+fail:
+    free(scratch);
+    free(wish);
+    for (int q = 0; q < C_N; q++)
+        if (have[q]) PyBuffer_Release(&v[q]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"one_product_hour", one_product_hour, METH_VARARGS,
      "The wish decision of an hour of a world of one product (see the module's source)."},
+    {"chances", chances, METH_VARARGS,
+     "WishDecisions._one_product_chances without the price factor (see the module's source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -56,13 +56,17 @@ class _Spy:
     """The kernel, counting its calls."""
 
     def __init__(self, k):
-        self.k, self.calls, self.declined = k, 0, 0
+        self.k, self.calls, self.declined, self.chance_calls = k, 0, 0, 0
 
     def one_product_hour(self, *args):
         self.calls += 1
         out = self.k.one_product_hour(*args)
         self.declined += out is NotImplemented
         return out
+
+    def chances(self, *args):
+        self.chance_calls += 1
+        return self.k.chances(*args)
 
 
 def _hour(m: ViralChainModel, hour: int, fresh: list, g, views: bool) -> tuple:
@@ -306,3 +310,120 @@ def test_an_hour_the_kernel_does_not_read_is_the_python_paths(
     )
     assert calls == 0  # (called, declined)
     assert c == python
+
+
+def _chunks_both(world, hour, fresh, monkeypatch, kernel, seed, chunk=128):
+    """The hour in chunks of ``chunk`` exposures: by the Python path and by the kernel's
+    ``chances`` (one_product_hour is not called in chunks); both answers and its calls."""
+    monkeypatch.setattr(wishes, "_WISH_CHUNK", chunk)
+    got = {}
+    spy = _Spy(kernel)
+    bit_generator = GENERATORS[seed % len(GENERATORS)]
+    for name, k in (("python", None), ("c", spy)):
+        monkeypatch.setattr(wishes, "_K", k)
+        g = np.random.Generator(bit_generator(seed))
+        got[name] = _hour(copy.deepcopy(world), hour, fresh, g, False)
+    return got["python"], got["c"], spy
+
+
+@pytest.mark.parametrize("seed", range(48))
+def test_an_hour_in_chunks_in_c_is_the_python_paths(base_model, kernel, seed, monkeypatch):
+    """Chunks keep their share of the books (views counted, sums continued from the chunks
+    before, a loss when positive): every exposure a content view, none, or some; at the
+    reference price (the kernel's) or not (numpy's exp: the Python path)."""
+    world, hour, fresh = _varied(base_model, seed)
+    kind = seed % 3
+    for b in fresh:
+        if kind == 0:  # every exposure a content view
+            b.channel = (CH_VIDEO, CH_LIVE)[len(b) % 2]
+        elif kind == 1:  # none
+            b.channel, b.kol = 3, -1
+    fresh.append(Exposures(np.arange(400) * 3 % N, np.zeros(400, np.int32), fresh[0].channel, -1))
+    if seed % 8 == 7:
+        world.price_ratio = np.array([1.3])
+    python, c, spy = _chunks_both(world, hour, fresh, monkeypatch, kernel, seed)
+    assert spy.calls == 0
+    assert (spy.chance_calls > 0) == (seed % 8 != 7)
+    assert c == python
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_an_hour_declined_by_the_hour_kernel_takes_chances_in_c(
+    base_model, kernel, seed, monkeypatch
+):
+    """A batch of int16 consumers: one_product_hour declines, _one_product_rows codes the
+    hour in Python and ``chances`` decides it (the novelty in its first factors)."""
+    world, hour, fresh = _varied(base_model, seed)
+    fresh.insert(0, Exposures(np.arange(30, dtype=np.int16) * 5, np.zeros(30, np.int32), 3, -1))
+    spy = _Spy(kernel)
+    got = {}
+    for name, k in (("python", None), ("c", spy)):
+        monkeypatch.setattr(wishes, "_K", k)
+        got[name] = _hour(copy.deepcopy(world), hour, fresh, np.random.default_rng(seed), True)
+    assert spy.declined == spy.calls == 1 and spy.chance_calls == 1
+    assert got["c"] == got["python"]
+
+
+def _chance_args():
+    """``chances`` of a hand-made hour (three consumers, one twice; every one a view)."""
+    return [
+        np.arange(4, dtype=np.intp), np.array([0, 0, 1, 2], np.int64), np.full(4, 0.5), None,
+        None, 4, np.zeros(3, np.uint16), np.zeros(3, np.int8), np.ones(10_001), None, 1.0, 0.5,
+        True, np.random.default_rng(0).bit_generator.capsule, 10_000, None,
+    ]  # fmt: skip
+
+
+def test_chances_on_a_hand_made_hour(kernel):
+    args = _chance_args()
+    g = np.random.default_rng(0)
+    args[13] = g.bit_generator.capsule
+    want = np.random.default_rng(0).random(3) < 0.5
+    at, views, lost = kernel.chances(*args)
+    assert list(np.frombuffer(at, np.int64)) == [
+        p for p, w in zip([0, 2, 3], want, strict=True) if w
+    ]
+    assert views == 1.5 and lost == 0.0 and list(args[6]) == [2, 1, 1]
+    books = (np.array([5], np.int64), np.array([0.25]), np.array([0.0]))
+    args = _chance_args()
+    args[10], args[15] = 0.5, books  # a rating of 0.5: half of each chance lost
+    kernel.chances(*args)
+    assert books[0][0] == 9 and books[1][0] == 0.25 + 0.25 * 3 and books[2][0] == 0.25 * 3
+
+
+@pytest.mark.parametrize(
+    "at, value",
+    [
+        (0, np.arange(4, dtype=np.int32)),  # order not intp
+        (1, np.array([0, 0, 1, 2], np.int32)),  # flat not int64
+        (2, np.full(4, 0.5, np.float32)),  # first not float64
+        (2, np.full(8, 0.5)[::2]),  # first strided
+        (4, np.ones(4, np.int8)),  # every not bool
+    ],
+)
+def test_chances_declines_other_arrays(kernel, at, value):
+    args = _chance_args()
+    args[at] = value
+    assert kernel.chances(*args) is NotImplemented
+    assert not args[6].any()  # nothing written
+
+
+@pytest.mark.parametrize(
+    "at, value, error",
+    [
+        (0, np.array([0, 1, 2, 4], np.intp), IndexError),  # a position out of bounds
+        (1, np.array([0, 0, 1, 3]), IndexError),  # a consumer beyond the books
+        (2, np.full(3, 0.5), ValueError),  # first not one per exposure
+        (3, "novelty", TypeError),  # not a float
+        (6, np.zeros(3, np.int16), TypeError),  # counts not uint16
+        (8, np.ones(100), IndexError),  # the boost's table too short
+        (13, None, ValueError),  # not a capsule
+        (15, (np.zeros(1), np.zeros(1), np.zeros(1)), TypeError),  # views not int64
+        (15, (np.zeros(0, np.int64), np.zeros(1), np.zeros(1)), IndexError),  # no product 0
+        (15, (np.zeros(1, np.int64), np.zeros(1)), TypeError),  # not three books
+    ],
+)
+def test_chances_bad_arguments_raise(kernel, at, value, error):
+    args = _chance_args()
+    args[at] = value
+    with pytest.raises(error):
+        kernel.chances(*args)

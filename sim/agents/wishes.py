@@ -601,6 +601,50 @@ class WishDecisions(HourTables):
             np.frombuffer(rows, np.int32, k, 8 * k),
         )
 
+    def _one_product_chances_in_c(
+        self,
+        hour: int,
+        coded: _Coded,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ):
+        """:meth:`_one_product_chances` without the price factor by the compiled kernel
+        (``sim/_wishes.c``, ``chances``): the same counts, chances, books (the hour's handed to
+        the feedback here, or a chunk's continued in ``books``) and draws; the wishes'
+        positions in chance order, or NotImplemented (nothing done) when the kernel does not
+        read ``coded``'s arrays."""
+        m = self.model
+        ec, state = self._flat_books()
+        boost, fatigue = self._seen_factors()
+        fb = m.feedback
+        done = _K.chances(
+            coded.order,
+            coded.flat,
+            coded.first,
+            None if coded.novelty else self._novelty_row(hour)[0],
+            coded.every,
+            coded.views,
+            ec,
+            state,
+            boost,
+            fatigue,
+            fb.conversion_multiplier().item(0),
+            1.0 - fb.cfg.warning_effect,
+            coded.unsigned and self._unsigned_boost(boost),
+            rng.bit_generator.capsule,  # (its draws: the generator's own words)
+            _MAX_SEEN,
+            None if books is None else (books.views, books.kept, books.lost),
+        )
+        if done is NotImplemented:
+            return done
+        at, views_sum, lost_sum = done
+        if books is None:
+            if coded.views:  # from 0.0, as np.bincount (the kernel adds the 0.0)
+                fb.note_conversion_of({0: coded.views}, {0: views_sum})
+            if lost_sum > 0:  # a positive sum (0.0 for a lossless hour: nothing to book)
+                fb.add_demand_lost_of({0: lost_sum})
+        return np.frombuffer(at, np.intp)
+
     def _one_product_chances(
         self,
         hour: int,
@@ -626,8 +670,18 @@ class WishDecisions(HourTables):
         chances or add nothing adding zeros (which changes no sum of these non-negative
         numbers, the sign of a zero sum aside: 0.0 is added at the end of the views' sum,
         whose zeros may all be -0.0; a loss is booked only when positive), handed over as
-        numbers (or to ``books`` for a chunk of a large hour)."""
+        numbers (or to ``books`` for a chunk of a large hour).
+
+        Without the price factor (the novelty in the first factors, or at the reference
+        price with every sensitivity finite) the compiled kernel does it
+        (:meth:`_one_product_chances_in_c`), unless it declines the arrays."""
         m = self.model
+        if _K is not None and (
+            coded.novelty or (m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity())
+        ):
+            idx = self._one_product_chances_in_c(hour, coded, rng, books)
+            if idx is not NotImplemented:
+                return idx
         n = len(consumers)
         order, flat = coded.order, coded.flat
         ec, state_flat = self._flat_books()
