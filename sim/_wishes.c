@@ -240,7 +240,7 @@ typedef struct {
     int lossless, kept_hit, lost_hit;
 } decide_t;
 
-static int decide(decide_t *d)
+static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
 {
     const Py_ssize_t n = d->n;
     const int64_t *order = d->order, *flat = d->flat;
@@ -252,7 +252,7 @@ static int decide(decide_t *d)
     const double rating = d->rating, warn = d->warn;
     double *p = d->p, *plain = d->plain;
     bitgen_t *bg = d->bg;
-#define CONTENT(i) (bid ? content[bid[order[i]]] : (content ? content[i] : d->content_all))
+#define CONTENT(i) (by_batch ? content[bid[order[i]]] : (content ? content[i] : d->content_all))
     /* pass 1: per group of a consumer (sorted exposures), the count (read and written:
      * uint16 arithmetic, saturated), the state, each member's probability before the rating
      * (first factors, boost, fatigue: numpy's order) and its minimum with 1 */
@@ -270,7 +270,7 @@ static int decide(decide_t *d)
         const double bst = boost[cnt], f = fatigue ? fatigue[cnt] : 0.0;
         for (Py_ssize_t i = a; i < e; i++) {
             double q;
-            if (bid) {
+            if (by_batch) {
                 const int32_t b = bid[order[i]];
                 n_views += content[b];
                 q = firsts[b];
@@ -309,6 +309,47 @@ static int decide(decide_t *d)
         else
             closed = some_state && st != NONE;
         Py_ssize_t best = a;
+        if (e == a + 1) { /* a consumer exposed once (most): its exposure is its chance */
+            double q = p[a] * rating;
+            if (top_state == WARNED && st == WARNED) q *= warn;
+            q = np_min1(q);
+            if (closed) {
+                q = 0.0;
+                plain[a] = 0.0;
+            }
+            const int c = CONTENT(a);
+            if (d->books) {
+                if (c) {
+                    views += q;
+                    kept_hit = 1;
+                }
+                const double x = plain[a] - q;
+                if (x > 0) {
+                    lost += x;
+                    lost_hit = 1;
+                }
+            } else {
+                if (c) views += q;
+                if (!lossless) {
+                    const double x = plain[a] - q;
+                    lost += (x > 0.0) ? x : 0.0; /* fmax(x, 0) */
+                }
+            }
+            const double u = bg->next_double(bg->state);
+            if (u < q) {
+                if (!wish) {
+                    wish = (wish_t *)malloc(sizeof(wish_t) * (size_t)(n > 0 ? n : 1));
+                    if (!wish) {
+                        PyErr_NoMemory();
+                        return -1;
+                    }
+                }
+                wish[k].pos = order[a];
+                wish[k].consumer = key;
+                k++;
+            }
+            continue;
+        }
         for (Py_ssize_t i = a; i < e; i++) {
             double q = p[i] * rating;
             if (top_state == WARNED && st == WARNED) q *= warn;
@@ -364,6 +405,13 @@ static int decide(decide_t *d)
     d->kept_hit = kept_hit;
     d->lost_hit = lost_hit;
     return 0;
+}
+
+/* decide_body made twice: the exposures' first factors and contents per batch (bid) or per
+ * position (the compiler drops the other branch of each) */
+static int decide(decide_t *d)
+{
+    return d->bid ? decide_body(d, 1) : decide_body(d, 0);
 }
 
 #define N_ARRAYS 12
@@ -537,11 +585,11 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         order = (const int64_t *)v[A_ORDER].buf;
         flat = (const int64_t *)v[A_FLAT].buf;
         for (Py_ssize_t i = 0; i < n; i++) {
-            if (order[i] < 0 || order[i] >= n) {
+            if ((uint64_t)order[i] >= (uint64_t)n) {
                 PyErr_SetString(PyExc_IndexError, "order: a position out of bounds");
                 goto fail;
             }
-            if (flat[i] < 0 || flat[i] >= n_books) {
+            if ((uint64_t)flat[i] >= (uint64_t)n_books) {
                 PyErr_SetString(PyExc_IndexError, "a consumer out of the books' bounds");
                 goto fail;
             }
