@@ -164,6 +164,7 @@ def test_a_live_hour_takes_the_region_counts_and_the_32_bit_sort(monkeypatch):
         return iota(n, dtype)
 
     monkeypatch.setattr(wishes, "np", Numpy())
+    monkeypatch.setattr(wishes, "_K", None)  # (the Python path's; the kernel counts in C)
     monkeypatch.setattr(wishes, "_region_counts", spy_counts)
     monkeypatch.setattr(wishes, "_iota", spy_iota)
     m.run_for(300)

@@ -149,6 +149,7 @@ def test_an_hour_of_one_product_takes_the_short_way(base_model, seed, monkeypatc
         return original(self, *args)
 
     monkeypatch.setattr(consumers.ConsumerPopulation, "_one_product_chances", counting)
+    monkeypatch.setattr(wishes, "_K", None)  # (the Python path: the kernel's, test_wishes_kernel)
     for short in (False, True):
         monkeypatch.setattr(wishes, "_ONE_PRODUCT", short)
         m = _world(base_model, seed)

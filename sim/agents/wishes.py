@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from sim import compiled
 from sim.agents.consumer_tables import _HEAD, _MAX_SEEN, HourTables
 from sim.content import Exposures
 from sim.orders import CH_LIVE, CH_VIDEO
@@ -58,6 +59,9 @@ _NARROW_FROM = 1024
 # up to this many wishes, an hour decided by the one-product way finds each wish's batch on
 # Python numbers (fewer numpy calls; the same rows)
 _FEW_WISHES = 16
+# the wish decision of an hour of one product in C (sim/_wishes.c: the same numbers and
+# draws as _one_product_chances' common branch), or None (not built, or VIRALCHAIN_COMPILED=0)
+_K = compiled.load("_wishes")
 
 
 class WishDecisions(HourTables):
@@ -182,7 +186,7 @@ class WishDecisions(HourTables):
                 np.array([kols_l[j] for j in few], np.int32),
             )
         elif _coded_hour(self.model.n_sku, total):
-            rows = self._one_product_rows(hour, fresh, rng, views)
+            rows = self._one_product_rows(hour, fresh, rng, views, total)
             if rows is None:
                 return None
         elif total <= _WISH_CHUNK:
@@ -430,7 +434,12 @@ class WishDecisions(HourTables):
         return self._one_product_chances(hour, consumers, coded, rng, books)
 
     def _one_product_rows(
-        self, hour: int, fresh: list[Exposures], rng: np.random.Generator, views: bool = False
+        self,
+        hour: int,
+        fresh: list[Exposures],
+        rng: np.random.Generator,
+        views: bool = False,
+        total: int | None = None,
     ):
         """:meth:`_wishes`'s rows (consumer, product, channel, KOL), sorted by exposure, for an
         hour of a world of one product (not decided in chunks): the batches concatenated,
@@ -439,6 +448,18 @@ class WishDecisions(HourTables):
         ascending consumer order;
         the content views, when they are the first batches, known by their positions)."""
         m = self.model
+        # in C (sim/_wishes.c) an hour of the product on sale without the price factor (at
+        # the reference price, every sensitivity finite: see below; neither looked up draws
+        # or changes a number), unless its batches' arrays are not the kernel's
+        if (
+            _K is not None
+            and self._on_sale(hour).every
+            and m.price_ratio.item(0) - 1.0 == 0.0
+            and self._finite_sensitivity()
+        ):
+            rows = self._one_product_rows_in_c(hour, fresh, rng, views, total)
+            if rows is not NotImplemented:
+                return rows
         # per batch, its exposures' first factors: the same float64 operations as per
         # exposure, on Python floats (times 1.0 without a KOL changes no float)
         conversion, appeal, trust = m.channel_conversion, m.appeal.item(0), m.kol_trust
@@ -510,6 +531,120 @@ class WishDecisions(HourTables):
         kols = np.array([b.kol for b in fresh], np.int32)
         return consumers[idx], np.zeros(len(idx), np.int64), channels[at], kols[at]
 
+    def _one_product_rows_in_c(
+        self,
+        hour: int,
+        fresh: list[Exposures],
+        rng: np.random.Generator,
+        views: bool,
+        total: int | None,
+    ):
+        """:meth:`_one_product_rows` of an hour of the product on sale without the price
+        factor (at the reference price, every sensitivity finite) by the compiled kernel
+        (``sim/_wishes.c``): the same numbers (each batch's first factors with the novelty,
+        the views counted per region, the counts, the chances, the books' sums) and the same
+        draws of :meth:`_one_product_chances`, the rows made there too; NotImplemented
+        (nothing done) when a batch's consumers are not an array the kernel reads.
+        ``total``: the hour's exposures, if counted (below :data:`_PACKED_FROM` the kernel
+        sorts them; else numpy's sorts of :func:`_ascending`)."""
+        m = self.model
+        if total is None:
+            total = sum(len(b.consumers) for b in fresh)
+        order = flat = None
+        if total >= _PACKED_FROM:  # (one batch: its consumers as they are, int64)
+            consumers = (
+                fresh[0].consumers
+                if len(fresh) == 1
+                else np.concatenate([b.consumers for b in fresh])
+            ).astype(np.int64, copy=False)
+            order, flat = _ascending(consumers, self.n, narrow=True)
+        boost, fatigue = self._seen_factors()
+        ec, state = self._flat_books()
+        fb = m.feedback
+        done = _K.one_product_hour(
+            fresh,
+            m.channel_conversion,
+            m.appeal.item(0),
+            m.kol_trust,
+            self._novelty(0, hour),  # (a Python float: the same number)
+            CH_VIDEO,
+            CH_LIVE,
+            order,
+            flat,
+            self.region if views else None,
+            m.ledger.n_regions,
+            ec,
+            state,
+            boost,
+            fatigue,
+            fb.conversion_multiplier().item(0),
+            1.0 - fb.cfg.warning_effect,
+            self._unsigned_boost(boost),
+            rng.bit_generator.capsule,  # (its draws: the generator's own words)
+            _MAX_SEEN,
+        )
+        if done is NotImplemented:
+            return done
+        k, rows, n_views, views_sum, lost_sum, regions = done
+        if regions is not None and n_views:  # the content views per region
+            m.ledger.add_region_flow("views", 0, None, np.frombuffer(regions, np.int64))
+        if n_views:  # from 0.0, as np.bincount (the kernel adds the 0.0)
+            fb.note_conversion_of({0: n_views}, {0: views_sum})
+        if lost_sum > 0:  # a positive sum (0.0 for a lossless hour: nothing to book)
+            fb.add_demand_lost_of({0: lost_sum})
+        if k == 0:
+            return None
+        return (
+            np.frombuffer(rows, np.int64, k),
+            np.zeros(k, np.int64),
+            np.frombuffer(rows, np.int8, k, 12 * k),
+            np.frombuffer(rows, np.int32, k, 8 * k),
+        )
+
+    def _one_product_chances_in_c(
+        self,
+        hour: int,
+        coded: _Coded,
+        rng: np.random.Generator,
+        books: _ConversionBooks | None,
+    ):
+        """:meth:`_one_product_chances` without the price factor by the compiled kernel
+        (``sim/_wishes.c``, ``chances``): the same counts, chances, books (the hour's handed to
+        the feedback here, or a chunk's continued in ``books``) and draws; the wishes'
+        positions in chance order, or NotImplemented (nothing done) when the kernel does not
+        read ``coded``'s arrays."""
+        m = self.model
+        ec, state = self._flat_books()
+        boost, fatigue = self._seen_factors()
+        fb = m.feedback
+        done = _K.chances(
+            coded.order,
+            coded.flat,
+            coded.first,
+            None if coded.novelty else self._novelty_row(hour)[0],
+            coded.every,
+            coded.views,
+            ec,
+            state,
+            boost,
+            fatigue,
+            fb.conversion_multiplier().item(0),
+            1.0 - fb.cfg.warning_effect,
+            coded.unsigned and self._unsigned_boost(boost),
+            rng.bit_generator.capsule,  # (its draws: the generator's own words)
+            _MAX_SEEN,
+            None if books is None else (books.views, books.kept, books.lost),
+        )
+        if done is NotImplemented:
+            return done
+        at, views_sum, lost_sum = done
+        if books is None:
+            if coded.views:  # from 0.0, as np.bincount (the kernel adds the 0.0)
+                fb.note_conversion_of({0: coded.views}, {0: views_sum})
+            if lost_sum > 0:  # a positive sum (0.0 for a lossless hour: nothing to book)
+                fb.add_demand_lost_of({0: lost_sum})
+        return np.frombuffer(at, np.intp)
+
     def _one_product_chances(
         self,
         hour: int,
@@ -535,8 +670,18 @@ class WishDecisions(HourTables):
         chances or add nothing adding zeros (which changes no sum of these non-negative
         numbers, the sign of a zero sum aside: 0.0 is added at the end of the views' sum,
         whose zeros may all be -0.0; a loss is booked only when positive), handed over as
-        numbers (or to ``books`` for a chunk of a large hour)."""
+        numbers (or to ``books`` for a chunk of a large hour).
+
+        Without the price factor (the novelty in the first factors, or at the reference
+        price with every sensitivity finite) the compiled kernel does it
+        (:meth:`_one_product_chances_in_c`), unless it declines the arrays."""
         m = self.model
+        if _K is not None and (
+            coded.novelty or (m.price_ratio.item(0) - 1.0 == 0.0 and self._finite_sensitivity())
+        ):
+            idx = self._one_product_chances_in_c(hour, coded, rng, books)
+            if idx is not NotImplemented:
+                return idx
         n = len(consumers)
         order, flat = coded.order, coded.flat
         ec, state_flat = self._flat_books()
