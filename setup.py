@@ -37,6 +37,7 @@ def _kernel(name: str) -> Extension:
         [source],
         define_macros=[("SOURCE_SHA256", f'"{sha}"')],
         extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],
+        libraries=["m"],  # exp() and the like, as numpy's own random module links them
         optional=True,
     )
 
