@@ -281,7 +281,7 @@ def functions(profile: str | Path) -> Counter:
     costs: Counter = Counter()
     for line in text.splitlines():
         m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$", line)
-        if not m or m.group(2).strip() == "PROGRAM TOTALS":
+        if not m or m.group(2).strip() in ("PROGRAM TOTALS", "events annotated"):
             continue
         name = re.sub(r" \[[^\]]*\]$", "", m.group(2).strip())  # the object
         # the file, when known: "path:function" (a function name may hold "::")

@@ -166,7 +166,8 @@ def test_bad_input_with_callgrind(args, needle, tmp_path):
 
 
 def test_the_annotators_functions_are_summed_by_name(tmp_path, monkeypatch):
-    """``functions``: a function's self cost over its files and objects, by name."""
+    """``functions``: a function's self cost over its files and objects, by name (the
+    annotator's "events annotated" line, printed where it found sources, left out)."""
     text = (
         "--------\n"
         "1,000 (100.0%)  PROGRAM TOTALS\n"
@@ -175,6 +176,7 @@ def test_the_annotators_functions_are_summed_by_name(tmp_path, monkeypatch):
         "  200 (20.00%)  /src/Python/generated_cases.c.h:_PyEval_EvalFrameDefault\n"
         "  150 (15.00%)  ???:std::vector<int>::push_back(int const&) [/lib/libarrow.so]\n"
         "   50 ( 5.00%)  PyErr_Occurred\n"
+        "  120 (12.00%)  events annotated\n"  # (the annotator's summary, not a function)
     )
 
     def fake_run(*args, **kwargs):
