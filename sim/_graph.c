@@ -354,12 +354,15 @@ stage_point(const Graph *g, Edge *e)
 }
 
 /* 4: _locate's stored values at most the point: the guide's count at the bucket's lower
- * bound, counted up through the bucket (at most to the count at its upper bound) */
+ * bound, counted up through the bucket (at most to the count at its upper bound). A guide
+ * made by build is non-decreasing, from 0 to len(checkpoints); another one (its counts
+ * out of order or past the stored values) is not covered: 0 <= stored <= most <=
+ * len(checkpoints), so the block found, stored - 1, is a stored value's index. */
 static inline int
 stage_stored(const Graph *g, Edge *e)
 {
     int64_t stored = rd_int(&g->guide, e->b), most = rd_int(&g->guide, e->b + 1);
-    if (stored < 0 || most > g->checkpoints.len)
+    if (stored < 0 || stored > most || most > g->checkpoints.len)
         return -1;
     while (stored < most && rd_float(&g->checkpoints, stored) <= e->point)
         stored++;

@@ -380,3 +380,30 @@ def test_bad_arguments_raise_not_crash():
         half.targets(src, src, np.empty(5, np.int64))
     with pytest.raises(ValueError):
         half.targets_of_lists([1], [0])
+
+
+def _hand_made(guide: list[int], checkpoints: np.ndarray, blocks: int = 8):
+    """A Graph of four consumers (one community, one region, every scope the four, cumulative
+    attention 0 to 1, guide_scale 1: every point in bucket 0) with the given guide."""
+    n = 4
+    bits = np.array([0.0, 1.0]).view(np.int64)
+    scopes = np.array([[0, n, bits[0], bits[1]]] * 3, np.int64)
+    cols = [np.zeros(n, np.int32), np.zeros(n, np.int32), np.arange(n, dtype=np.int32)]
+    weight = np.ones(social_graph._BLOCK * blocks, np.float32)
+    guide = np.array(guide, np.int32)
+    return social_graph._K.Graph(*cols, weight, checkpoints, guide, scopes, n, 1, 1, 1.0, 0.0, 0.0, 0)
+
+
+def test_a_guide_out_of_order_or_past_the_stored_values_is_not_covered():
+    """The guide's counts are indices of the stored values: a count past the next one (the
+    count not advanced, its block index read as it is) or past the stored values is not
+    covered (False, for the Python path), never read out of the buffers. (The stored value
+    here has 63 zeros after it in memory, so a read past it is seen, not a crash.)"""
+    backing = np.zeros(64)
+    checkpoints = backing[:1]  # one stored value, 0.0
+    src, j = np.zeros(8, np.int64), np.arange(8, dtype=np.int64)
+    out = np.empty(8, np.int64)
+    assert _hand_made([0, 1, 1], checkpoints).targets(src, j, out) is True  # a guide as built
+    for guide in ([5, 0, 0], [1, 0, 0], [0, 2, 2], [-1, 1, 1]):
+        assert _hand_made(guide, checkpoints).targets(src, j, out) is False, guide
+        assert _hand_made(guide, checkpoints).targets_of_lists([0, 1], [0, 1]) is None, guide
