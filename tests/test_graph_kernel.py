@@ -168,16 +168,21 @@ def _reweighted(g: SocialGraph, w: np.ndarray) -> SocialGraph:
 
 @pytest.mark.parametrize("huge_at", [0, 700, 1_500])
 @pytest.mark.parametrize("kept", [False, True])
-def test_points_exactly_at_the_sums_are_counted_as_python_counts_them(huge_at, kept, monkeypatch):
+@pytest.mark.parametrize("weights", [np.float32, np.float64])
+def test_points_exactly_at_the_sums_are_counted_as_python_counts_them(
+    huge_at, kept, weights, monkeypatch
+):
     """One weight of 2**60 among weights of 1: every sum after it is 2**60 (1 is less than
     half its spacing), so a scope past it has no span and each of its edges' point is
     exactly 2**60, equal to the stored values and block sums around it: the comparisons at
     equality (``<=``: the last position at most the point) decide those targets (the
-    scope's last consumer, not its first)."""
+    scope's last consumer, not its first). The weights as float32 (a built graph's) and as
+    float64 (the kernel's other loop over a block's weights; the same values)."""
     g = _graph(3_000, 2, 3, community_size_mean=4.0)
     w = np.ones(3_000, np.float32)
     w[huge_at] = 2.0**60
     g = _reweighted(g, w)
+    g = dataclasses.replace(g, weight=g.weight.astype(weights))
     monkeypatch.setattr(social_graph, "_FULL_UP_TO", BIG if kept else 0)
     src, j = _edges(g, 6_000, huge_at)
     expect = _python(g, src, j, monkeypatch)
@@ -189,6 +194,34 @@ def test_points_exactly_at_the_sums_are_counted_as_python_counts_them(huge_at, k
     for a in range(0, 400, 16):
         got = _fresh(g).edge_targets_of_lists(src[a : a + 16].tolist(), j[a : a + 16].tolist())
         assert got == expect[a : a + 16].tolist()
+
+
+@pytest.mark.parametrize("huge_at", [0, 700])
+@pytest.mark.parametrize("step", [256.0, 512.0, 1024.0])
+@pytest.mark.parametrize("weights", [np.float32, np.float64])
+def test_points_exactly_at_a_scopes_end_are_clipped_to_its_last_consumer(
+    huge_at, step, weights, monkeypatch
+):
+    """One weight of 2**60 among weights of 256, 512 or 1,024 (one to four spacings of
+    2**60's doubles): the sums after it step by a few spacings, and many edges' points,
+    ``cum_lo + u * (cum_hi - cum_lo)``, round to exactly the scope's ``cum_hi``, its end
+    (the next scope's first sum): the position found is then the next scope's first (or
+    past it), and the clip to ``hi - 1`` (np.minimum) gives the scope's last consumer."""
+    g = _graph(3_000, 2, 3, community_size_mean=4.0)
+    w = np.full(3_000, step, np.float32)
+    w[huge_at] = 2.0**60
+    g = _reweighted(g, w)
+    g = dataclasses.replace(g, weight=g.weight.astype(weights))
+    src, j = _edges(g, 6_000, huge_at)
+    scope, u = social_graph._uniforms(g.key, src, j, 0)
+    lo, hi, cum_lo, cum_hi = social_graph._scope_columns(g._scope_table[g._scope_rows(src, scope)])
+    at_end = (cum_lo + u * (cum_hi - cum_lo) == cum_hi) & (cum_lo < cum_hi) & (hi < g.n)
+    assert np.count_nonzero(at_end) > 50  # (not the market's end: past its last, clipped too)
+    expect = _python(g, src, j, monkeypatch)
+    np.testing.assert_array_equal(_fresh(g).edge_targets(src, j), expect)
+    ends = np.flatnonzero(at_end)[:64]
+    got = _fresh(g).edge_targets_of_lists(src[ends].tolist(), j[ends].tolist())
+    assert list(got) == expect[ends].tolist()
 
 
 def test_heavy_and_equal_weights_give_the_python_paths_targets(monkeypatch):
