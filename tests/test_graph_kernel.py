@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 import threading
 
 import numpy as np
@@ -293,6 +294,44 @@ def test_split_look_ups_find_the_same_targets_on_both_threads(split_from, monkey
     assert len(results) == 10
     for got in results:
         np.testing.assert_array_equal(got, expect)
+
+
+def _first_seen_running(k, size: int, calls: int) -> bool:
+    """Whether this thread, once it has started a thread that calls ``k.targets`` on
+    ``size`` edges ``calls`` times, first runs while those calls are under way. The switch
+    interval set to 100 s: a thread holding the GIL keeps it until it releases it (no forced
+    switch within the calls), so this thread runs during the calls only if they release it,
+    else once the other thread has ended (no timing read)."""
+    r = np.random.default_rng(size)
+    src = r.integers(0, 40_000, size)  # (the graph's consumers)
+    j = r.integers(0, 8, size)
+    out = np.empty(size, np.int64)
+    done: list[bool] = []
+
+    def look_up() -> None:
+        for _ in range(calls):
+            k.targets(src, j, out)
+        done.append(True)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        thread = threading.Thread(target=look_up)
+        thread.start()  # (it holds the GIL from here until it releases it)
+        running = not done
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert done
+    return running
+
+
+def test_large_batches_release_the_gil_and_small_ones_hold_it():
+    """A batch of 1,024 edges or more is looked up with the GIL released (another thread
+    runs meanwhile: the halves of a split look-up both look up); a smaller one holds it."""
+    k = _fresh(_graph(40_000, 1, 5))._kernel
+    assert _first_seen_running(k, 1_000_000, 3)
+    assert not _first_seen_running(k, 1_023, 20)
 
 
 def _outcome(case, g):
