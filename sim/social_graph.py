@@ -216,8 +216,8 @@ class SocialGraph:
         columns an edge reads and the scopes' table, held until the graph is freed; left out
         of pickles and copies, which make their own)."""
         cols = (self.community, self.region, self.order, self.weight, self.checkpoints)
-        return _K.Graph(
-            *(np.ascontiguousarray(c) for c in (*cols, self.guide)),
+        return _K.Graph(  # (a copy of a column only if not contiguous or not aligned)
+            *(np.require(c, requirements=("C", "A")) for c in (*cols, self.guide)),
             self._scope_table,
             self.n,
             len(self.comm_start) - 1,

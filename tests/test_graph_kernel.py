@@ -267,6 +267,20 @@ def test_every_columns_own_type_is_read(column, dtype, monkeypatch):
     np.testing.assert_array_equal(_fresh(h).edge_targets(src, j), expect)
 
 
+def test_a_graphs_unaligned_or_strided_columns_are_copied_for_the_kernel(monkeypatch):
+    """The kernel takes aligned, contiguous columns only; a graph's own (a copy's, a
+    view's) are copied for it when they are not: the same targets."""
+    g = _graph(3_000, 2, 3, community_size_mean=1.2)
+    src, j = _edges(g, 2_000, 19)
+    expect = _python(g, src, j, monkeypatch)
+    for column in ("community", "region", "order", "weight", "checkpoints", "guide"):
+        h = _fresh(g, **{column: _unaligned(getattr(g, column))})
+        np.testing.assert_array_equal(h.edge_targets(src, j), expect)
+        assert "_kernel" in h.__dict__
+    strided = np.repeat(g.checkpoints, 2)[::2]
+    np.testing.assert_array_equal(_fresh(g, checkpoints=strided).edge_targets(src, j), expect)
+
+
 @pytest.mark.parametrize("split_from", [2, 17, 1_500])
 def test_split_look_ups_find_the_same_targets_on_both_threads(split_from, monkeypatch):
     """Look-ups split over two threads (each half compiled, the GIL released from 1,024
@@ -334,6 +348,15 @@ def test_large_batches_release_the_gil_and_small_ones_hold_it():
     assert not _first_seen_running(k, 1_023, 20)
 
 
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` (one-dimensional, C-contiguous) one byte past an aligned address."""
+    raw = np.zeros(a.nbytes + a.itemsize, np.uint8)
+    u = raw[1 : 1 + a.nbytes].view(a.dtype)
+    u[:] = a
+    assert not u.flags.aligned and u.flags.c_contiguous
+    return u
+
+
 def _outcome(case, g):
     try:
         return case(_fresh(g))
@@ -354,6 +377,8 @@ def test_batches_the_kernel_does_not_cover_go_to_the_python_path(monkeypatch):
         lambda h: h.edge_targets(np.array([-n - 1]), np.array([0])),
         lambda h: h.edge_targets(np.repeat(src, 2)[::2], np.repeat(j, 2)[::2]),
         lambda h: h.edge_targets(src, j[:-1]),
+        lambda h: h.edge_targets(src.reshape(2, 20), j.reshape(2, 20)),  # (Python: OverflowError)
+        lambda h: h.edge_targets(src[:4].reshape(2, 2), j[:4].reshape(2, 2)),
         lambda h: h.edge_targets_of_lists([5, -2], [0, 1]),
         lambda h: h.edge_targets_of_lists([5, n], [0, 1]),
         lambda h: h.edge_targets_of_lists([np.int64(5), 7], [0, 1]),
@@ -378,6 +403,10 @@ def test_batches_the_kernel_does_not_cover_go_to_the_python_path(monkeypatch):
     assert k.targets(src[::2], j[::2], strided) is True  # (read through their strides)
     assert strided.tolist() == k.targets_of_lists(src[::2].tolist(), j[::2].tolist())
     assert k.targets(src, j, np.empty(len(src) + 1, np.int64)) is False
+    assert k.targets(src.reshape(2, 20), j.reshape(2, 20), np.empty(2, np.int64)) is False
+    assert k.targets(src.reshape(2, 20), j.reshape(2, 20), np.empty(40, np.int64)) is False
+    assert k.targets(src[:2], j[:2].reshape(2, 1), np.empty(2, np.int64)) is False
+    assert k.targets(src[0], j[0], np.empty(1, np.int64)) is False  # (0-d: no shape)
     assert k.targets_of_lists([5, n], [0, 0]) is None
     assert k.targets_of_lists((5, 6), (0, 0)) is None
     assert k.targets_of_lists([5, n], [0, 0], np.empty(2, np.int64)) is False
@@ -408,6 +437,10 @@ def test_bad_arguments_raise_not_crash():
         k.targets(src, src, read_only)
     with pytest.raises((ValueError, BufferError)):
         k.targets(src, src, np.empty(10, np.int64)[::2])  # out: contiguous
+    with pytest.raises(ValueError):
+        k.targets(src, src, _unaligned(np.empty(5, np.int64)))  # out: aligned
+    with pytest.raises(ValueError):
+        k.targets_of_lists([1], [0], _unaligned(np.empty(1, np.int64)))
     with pytest.raises(TypeError):
         k.targets(src, src)
     with pytest.raises(TypeError):
@@ -428,7 +461,12 @@ def test_bad_arguments_raise_not_crash():
         (5, h.guide[:1], ValueError),
         (6, h._scope_table[:, :3].copy(), TypeError),  # (rows, 4) int64
         (6, h._scope_table[:-1].copy(), ValueError),  # a row per scope
+        (6, _unaligned(h._scope_table.ravel()).reshape(-1, 4), ValueError),
         (0, h.community.astype(">i4"), TypeError),  # not this host's byte order
+        (0, _unaligned(h.community), ValueError),  # aligned to its items
+        (3, _unaligned(h.weight), ValueError),
+        (4, _unaligned(h.checkpoints), ValueError),
+        (5, _unaligned(h.guide), ValueError),
         (0, "abc", TypeError),
     ]:
         args = list(cols)
