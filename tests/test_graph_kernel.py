@@ -215,9 +215,9 @@ def test_points_exactly_at_a_scopes_end_are_clipped_to_its_last_consumer(
     g = dataclasses.replace(g, weight=g.weight.astype(weights))
     src, j = _edges(g, 6_000, huge_at)
     scope, u = social_graph._uniforms(g.key, src, j, 0)
-    lo, hi, cum_lo, cum_hi = social_graph._scope_columns(g._scope_table[g._scope_rows(src, scope)])
+    _, hi, cum_lo, cum_hi = social_graph._scope_columns(g._scope_table[g._scope_rows(src, scope)])
     at_end = (cum_lo + u * (cum_hi - cum_lo) == cum_hi) & (cum_lo < cum_hi) & (hi < g.n)
-    assert np.count_nonzero(at_end) > 50  # (not the market's end: past its last, clipped too)
+    assert np.count_nonzero(at_end) > 50  # (hi < n: a scope other than the layout's last)
     expect = _python(g, src, j, monkeypatch)
     np.testing.assert_array_equal(_fresh(g).edge_targets(src, j), expect)
     ends = np.flatnonzero(at_end)[:64]
@@ -501,7 +501,8 @@ def _hand_made(guide: list[int], checkpoints: np.ndarray, blocks: int = 8):
     cols = [np.zeros(n, np.int32), np.zeros(n, np.int32), np.arange(n, dtype=np.int32)]
     weight = np.ones(social_graph._BLOCK * blocks, np.float32)
     guide = np.array(guide, np.int32)
-    return social_graph._K.Graph(*cols, weight, checkpoints, guide, scopes, n, 1, 1, 1.0, 0.0, 0.0, 0)
+    rest = (n, 1, 1, 1.0, 0.0, 0.0, 0)
+    return social_graph._K.Graph(*cols, weight, checkpoints, guide, scopes, *rest)
 
 
 def test_a_guide_out_of_order_or_past_the_stored_values_is_not_covered():
