@@ -370,7 +370,8 @@ static inline int
 stage_stored(const Graph *g, Edge *e)
 {
     int64_t stored = rd_int(&g->guide, e->b), most = rd_int(&g->guide, e->b + 1);
-    if (stored < 0 || stored > most || most > g->checkpoints.len)
+    /* 0 <= stored <= most <= len in two unsigned comparisons (a negative one is huge) */
+    if ((uint64_t)stored > (uint64_t)most || (uint64_t)most > (uint64_t)g->checkpoints.len)
         return -1;
     while (stored < most && rd_float(&g->checkpoints, stored) <= e->point)
         stored++;
