@@ -169,6 +169,10 @@ take_column(Graph *self, int slot, PyObject *obj, const char *name, int floats, 
                      floats ? "float32 or float64 wanted" : "integers wanted");
         return -1;
     }
+    if ((uintptr_t)v->buf % (uintptr_t)v->itemsize != 0) { /* (read as C arrays of the type) */
+        PyErr_Format(PyExc_ValueError, "Graph: %s is not aligned to its items", name);
+        return -1;
+    }
     col->buf = (const char *)v->buf;
     col->len = v->shape[0];
     col->itemsize = v->itemsize;
@@ -212,6 +216,10 @@ Graph_init(Graph *self, PyObject *args, PyObject *kwds)
     self->held = N_BUF;
     if (v->ndim != 2 || v->shape[1] != 4 || kind_of(v) != K_I64) {
         PyErr_SetString(PyExc_TypeError, "Graph: scopes must be an int64 array of shape (rows, 4)");
+        return -1;
+    }
+    if ((uintptr_t)v->buf % sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "Graph: scopes is not aligned to its items");
         return -1;
     }
     self->scopes = (const int64_t *)v->buf;
@@ -354,12 +362,16 @@ stage_point(const Graph *g, Edge *e)
 }
 
 /* 4: _locate's stored values at most the point: the guide's count at the bucket's lower
- * bound, counted up through the bucket (at most to the count at its upper bound) */
+ * bound, counted up through the bucket (at most to the count at its upper bound). A guide
+ * made by build is non-decreasing, from 0 to len(checkpoints); another one (its counts
+ * out of order or past the stored values) is not covered: 0 <= stored <= most <=
+ * len(checkpoints), so the block found, stored - 1, is a stored value's index. */
 static inline int
 stage_stored(const Graph *g, Edge *e)
 {
     int64_t stored = rd_int(&g->guide, e->b), most = rd_int(&g->guide, e->b + 1);
-    if (stored < 0 || most > g->checkpoints.len)
+    /* 0 <= stored <= most <= len in two unsigned comparisons (a negative one is huge) */
+    if ((uint64_t)stored > (uint64_t)most || (uint64_t)most > (uint64_t)g->checkpoints.len)
         return -1;
     while (stored < most && rd_float(&g->checkpoints, stored) <= e->point)
         stored++;
@@ -380,6 +392,9 @@ stage_position(const Graph *g, Edge *e)
 {
     const double point = e->point;
     double acc = rd_float(&g->checkpoints, e->blk);
+    /* the stored value is the block's first sum: at most the point (1) for a guide made by
+     * build, as stage 4 counted it; compared all the same, as the Python path's
+     * _block_sums(stored) <= point compares all sixteen (the same count for any guide) */
     int64_t below = acc <= point;
     int64_t at = e->blk * BLOCK;
     if (g->weight.kind == K_F32) { /* (the graph's own type: one loop without a switch) */
@@ -501,17 +516,24 @@ batch_targets(const Graph *g, const Py_buffer *vs, const Py_buffer *vj, Py_ssize
 
 /* ------------------------------------------------------------------ methods */
 
-/* A one-dimensional int64 buffer: the sources and slots with any stride (read through
- * it), the output C-contiguous and writable. */
+/* An int64 buffer: the sources and slots with any stride (read through it, and of any
+ * number of dimensions: the caller covers one-dimensional ones only, the others are the
+ * Python path's, which raises as it did), the output one-dimensional, C-contiguous,
+ * aligned and writable. */
 static int
 int64_buffer(PyObject *obj, Py_buffer *v, int writable)
 {
     int flags = PyBUF_FORMAT | (writable ? PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE : PyBUF_STRIDES);
     if (PyObject_GetBuffer(obj, v, flags) < 0)
         return -1;
-    if (v->ndim != 1 || kind_of(v) != K_I64) {
+    if ((writable && v->ndim != 1) || kind_of(v) != K_I64) {
         PyBuffer_Release(v);
         PyErr_SetString(PyExc_TypeError, "Graph.targets: one-dimensional int64 arrays wanted");
+        return -1;
+    }
+    if (writable && (uintptr_t)v->buf % sizeof(int64_t) != 0) {
+        PyBuffer_Release(v);
+        PyErr_SetString(PyExc_ValueError, "Graph.targets: out is not aligned to its items");
         return -1;
     }
     return 0;
@@ -521,7 +543,8 @@ int64_buffer(PyObject *obj, Py_buffer *v, int writable)
 PyDoc_STRVAR(targets_doc,
 "targets(src, j, out) -> bool\n\n"
 "The target of the j-th edge of each src (int64 arrays, any stride) written to out (int64,\n"
-"C-contiguous, the same length): True; False (out undefined) when the batch is not covered, for the Python path.");
+"C-contiguous, the same length): True; False (out undefined) when the batch is not covered\n"
+"(src or j not one-dimensional among others), for the Python path.");
 
 static PyObject *
 Graph_targets(Graph *self, PyObject *const *args, Py_ssize_t nargs)
@@ -546,8 +569,8 @@ Graph_targets(Graph *self, PyObject *const *args, Py_ssize_t nargs)
         PyBuffer_Release(&vj);
         return NULL;
     }
-    Py_ssize_t m = vs.shape[0];
-    int covered = vj.shape[0] == m && vo.shape[0] == m;
+    Py_ssize_t m = vo.shape[0];
+    int covered = vs.ndim == 1 && vj.ndim == 1 && vs.shape[0] == m && vj.shape[0] == m;
     if (covered) {
         int64_t *out = (int64_t *)vo.buf;
         const Graph *g = self;

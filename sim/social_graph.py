@@ -219,7 +219,7 @@ class SocialGraph:
         of pickles and copies, which make their own)."""
         cols = (self.community, self.region, self.order, self.weight, self.checkpoints)
         return _K.Graph(
-            *(np.ascontiguousarray(c) for c in (*cols, self.guide)),
+            *(_aligned(c) for c in (*cols, self.guide)),
             self._scope_table,
             self.n,
             len(self.comm_start) - 1,
@@ -723,6 +723,13 @@ class SocialGraph:
             j = np.arange(e1 - e0) - (indptr[src] - e0)
             indices[e0:e1] = self.edge_targets(src, j)
         return indptr, indices
+
+
+def _aligned(column: np.ndarray) -> np.ndarray:
+    """``column`` C-contiguous and aligned to its items, as the compiled look-ups take it (a
+    copy only of a strided or unaligned one; np.require's Python layer costs more)."""
+    column = np.ascontiguousarray(column)
+    return column if column.flags.aligned else column.copy()
 
 
 def _scope_columns(rows: np.ndarray) -> tuple[np.ndarray, ...]:

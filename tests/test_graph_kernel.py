@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 import threading
 
 import numpy as np
@@ -168,16 +169,21 @@ def _reweighted(g: SocialGraph, w: np.ndarray) -> SocialGraph:
 
 @pytest.mark.parametrize("huge_at", [0, 700, 1_500])
 @pytest.mark.parametrize("kept", [False, True])
-def test_points_exactly_at_the_sums_are_counted_as_python_counts_them(huge_at, kept, monkeypatch):
+@pytest.mark.parametrize("weights", [np.float32, np.float64])
+def test_points_exactly_at_the_sums_are_counted_as_python_counts_them(
+    huge_at, kept, weights, monkeypatch
+):
     """One weight of 2**60 among weights of 1: every sum after it is 2**60 (1 is less than
     half its spacing), so a scope past it has no span and each of its edges' point is
     exactly 2**60, equal to the stored values and block sums around it: the comparisons at
     equality (``<=``: the last position at most the point) decide those targets (the
-    scope's last consumer, not its first)."""
+    scope's last consumer, not its first). The weights as float32 (a built graph's) and as
+    float64 (the kernel's other loop over a block's weights; the same values)."""
     g = _graph(3_000, 2, 3, community_size_mean=4.0)
     w = np.ones(3_000, np.float32)
     w[huge_at] = 2.0**60
     g = _reweighted(g, w)
+    g = dataclasses.replace(g, weight=g.weight.astype(weights))
     monkeypatch.setattr(social_graph, "_FULL_UP_TO", BIG if kept else 0)
     src, j = _edges(g, 6_000, huge_at)
     expect = _python(g, src, j, monkeypatch)
@@ -189,6 +195,34 @@ def test_points_exactly_at_the_sums_are_counted_as_python_counts_them(huge_at, k
     for a in range(0, 400, 16):
         got = _fresh(g).edge_targets_of_lists(src[a : a + 16].tolist(), j[a : a + 16].tolist())
         assert got == expect[a : a + 16].tolist()
+
+
+@pytest.mark.parametrize("huge_at", [0, 700])
+@pytest.mark.parametrize("step", [256.0, 512.0, 1024.0])
+@pytest.mark.parametrize("weights", [np.float32, np.float64])
+def test_points_exactly_at_a_scopes_end_are_clipped_to_its_last_consumer(
+    huge_at, step, weights, monkeypatch
+):
+    """One weight of 2**60 among weights of 256, 512 or 1,024 (one to four spacings of
+    2**60's doubles): the sums after it step by a few spacings, and many edges' points,
+    ``cum_lo + u * (cum_hi - cum_lo)``, round to exactly the scope's ``cum_hi``, its end
+    (the next scope's first sum): the position found is then the next scope's first (or
+    past it), and the clip to ``hi - 1`` (np.minimum) gives the scope's last consumer."""
+    g = _graph(3_000, 2, 3, community_size_mean=4.0)
+    w = np.full(3_000, step, np.float32)
+    w[huge_at] = 2.0**60
+    g = _reweighted(g, w)
+    g = dataclasses.replace(g, weight=g.weight.astype(weights))
+    src, j = _edges(g, 6_000, huge_at)
+    scope, u = social_graph._uniforms(g.key, src, j, 0)
+    _, hi, cum_lo, cum_hi = social_graph._scope_columns(g._scope_table[g._scope_rows(src, scope)])
+    at_end = (cum_lo + u * (cum_hi - cum_lo) == cum_hi) & (cum_lo < cum_hi) & (hi < g.n)
+    assert np.count_nonzero(at_end) > 50  # (hi < n: a scope other than the layout's last)
+    expect = _python(g, src, j, monkeypatch)
+    np.testing.assert_array_equal(_fresh(g).edge_targets(src, j), expect)
+    ends = np.flatnonzero(at_end)[:64]
+    got = _fresh(g).edge_targets_of_lists(src[ends].tolist(), j[ends].tolist())
+    assert list(got) == expect[ends].tolist()
 
 
 def test_heavy_and_equal_weights_give_the_python_paths_targets(monkeypatch):
@@ -233,6 +267,20 @@ def test_every_columns_own_type_is_read(column, dtype, monkeypatch):
     np.testing.assert_array_equal(_fresh(h).edge_targets(src, j), expect)
 
 
+def test_a_graphs_unaligned_or_strided_columns_are_copied_for_the_kernel(monkeypatch):
+    """The kernel takes aligned, contiguous columns only; a graph's own (a copy's, a
+    view's) are copied for it when they are not: the same targets."""
+    g = _graph(3_000, 2, 3, community_size_mean=1.2)
+    src, j = _edges(g, 2_000, 19)
+    expect = _python(g, src, j, monkeypatch)
+    for column in ("community", "region", "order", "weight", "checkpoints", "guide"):
+        h = _fresh(g, **{column: _unaligned(getattr(g, column))})
+        np.testing.assert_array_equal(h.edge_targets(src, j), expect)
+        assert "_kernel" in h.__dict__
+    strided = np.repeat(g.checkpoints, 2)[::2]
+    np.testing.assert_array_equal(_fresh(g, checkpoints=strided).edge_targets(src, j), expect)
+
+
 @pytest.mark.parametrize("split_from", [2, 17, 1_500])
 def test_split_look_ups_find_the_same_targets_on_both_threads(split_from, monkeypatch):
     """Look-ups split over two threads (each half compiled, the GIL released from 1,024
@@ -262,6 +310,53 @@ def test_split_look_ups_find_the_same_targets_on_both_threads(split_from, monkey
         np.testing.assert_array_equal(got, expect)
 
 
+def _first_seen_running(k, size: int, calls: int) -> bool:
+    """Whether this thread, once it has started a thread that calls ``k.targets`` on
+    ``size`` edges ``calls`` times, first runs while those calls are under way. The switch
+    interval set to 100 s: a thread holding the GIL keeps it until it releases it (no forced
+    switch within the calls), so this thread runs during the calls only if they release it,
+    else once the other thread has ended (no timing read)."""
+    r = np.random.default_rng(size)
+    src = r.integers(0, 40_000, size)  # (the graph's consumers)
+    j = r.integers(0, 8, size)
+    out = np.empty(size, np.int64)
+    done: list[bool] = []
+
+    def look_up() -> None:
+        for _ in range(calls):
+            k.targets(src, j, out)
+        done.append(True)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        thread = threading.Thread(target=look_up)
+        thread.start()  # (it holds the GIL from here until it releases it)
+        running = not done
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert done
+    return running
+
+
+def test_large_batches_release_the_gil_and_small_ones_hold_it():
+    """A batch of 1,024 edges or more is looked up with the GIL released (another thread
+    runs meanwhile: the halves of a split look-up both look up); a smaller one holds it."""
+    k = _fresh(_graph(40_000, 1, 5))._kernel
+    assert _first_seen_running(k, 1_000_000, 3)
+    assert not _first_seen_running(k, 1_023, 20)
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` (one-dimensional, C-contiguous) one byte past an aligned address."""
+    raw = np.zeros(a.nbytes + a.itemsize, np.uint8)
+    u = raw[1 : 1 + a.nbytes].view(a.dtype)
+    u[:] = a
+    assert not u.flags.aligned and u.flags.c_contiguous
+    return u
+
+
 def _outcome(case, g):
     try:
         return case(_fresh(g))
@@ -282,6 +377,8 @@ def test_batches_the_kernel_does_not_cover_go_to_the_python_path(monkeypatch):
         lambda h: h.edge_targets(np.array([-n - 1]), np.array([0])),
         lambda h: h.edge_targets(np.repeat(src, 2)[::2], np.repeat(j, 2)[::2]),
         lambda h: h.edge_targets(src, j[:-1]),
+        lambda h: h.edge_targets(src.reshape(2, 20), j.reshape(2, 20)),  # (Python: OverflowError)
+        lambda h: h.edge_targets(src[:4].reshape(2, 2), j[:4].reshape(2, 2)),
         lambda h: h.edge_targets_of_lists([5, -2], [0, 1]),
         lambda h: h.edge_targets_of_lists([5, n], [0, 1]),
         lambda h: h.edge_targets_of_lists([np.int64(5), 7], [0, 1]),
@@ -306,6 +403,10 @@ def test_batches_the_kernel_does_not_cover_go_to_the_python_path(monkeypatch):
     assert k.targets(src[::2], j[::2], strided) is True  # (read through their strides)
     assert strided.tolist() == k.targets_of_lists(src[::2].tolist(), j[::2].tolist())
     assert k.targets(src, j, np.empty(len(src) + 1, np.int64)) is False
+    assert k.targets(src.reshape(2, 20), j.reshape(2, 20), np.empty(2, np.int64)) is False
+    assert k.targets(src.reshape(2, 20), j.reshape(2, 20), np.empty(40, np.int64)) is False
+    assert k.targets(src[:2], j[:2].reshape(2, 1), np.empty(2, np.int64)) is False
+    assert k.targets(src[0], j[0], np.empty(1, np.int64)) is False  # (0-d: no shape)
     assert k.targets_of_lists([5, n], [0, 0]) is None
     assert k.targets_of_lists((5, 6), (0, 0)) is None
     assert k.targets_of_lists([5, n], [0, 0], np.empty(2, np.int64)) is False
@@ -336,6 +437,10 @@ def test_bad_arguments_raise_not_crash():
         k.targets(src, src, read_only)
     with pytest.raises((ValueError, BufferError)):
         k.targets(src, src, np.empty(10, np.int64)[::2])  # out: contiguous
+    with pytest.raises(ValueError):
+        k.targets(src, src, _unaligned(np.empty(5, np.int64)))  # out: aligned
+    with pytest.raises(ValueError):
+        k.targets_of_lists([1], [0], _unaligned(np.empty(1, np.int64)))
     with pytest.raises(TypeError):
         k.targets(src, src)
     with pytest.raises(TypeError):
@@ -356,7 +461,12 @@ def test_bad_arguments_raise_not_crash():
         (5, h.guide[:1], ValueError),
         (6, h._scope_table[:, :3].copy(), TypeError),  # (rows, 4) int64
         (6, h._scope_table[:-1].copy(), ValueError),  # a row per scope
+        (6, _unaligned(h._scope_table.ravel()).reshape(-1, 4), ValueError),
         (0, h.community.astype(">i4"), TypeError),  # not this host's byte order
+        (0, _unaligned(h.community), ValueError),  # aligned to its items
+        (3, _unaligned(h.weight), ValueError),
+        (4, _unaligned(h.checkpoints), ValueError),
+        (5, _unaligned(h.guide), ValueError),
         (0, "abc", TypeError),
     ]:
         args = list(cols)
@@ -380,3 +490,31 @@ def test_bad_arguments_raise_not_crash():
         half.targets(src, src, np.empty(5, np.int64))
     with pytest.raises(ValueError):
         half.targets_of_lists([1], [0])
+
+
+def _hand_made(guide: list[int], checkpoints: np.ndarray, blocks: int = 8):
+    """A Graph of four consumers (one community, one region, every scope the four, cumulative
+    attention 0 to 1, guide_scale 1: every point in bucket 0) with the given guide."""
+    n = 4
+    bits = np.array([0.0, 1.0]).view(np.int64)
+    scopes = np.array([[0, n, bits[0], bits[1]]] * 3, np.int64)
+    cols = [np.zeros(n, np.int32), np.zeros(n, np.int32), np.arange(n, dtype=np.int32)]
+    weight = np.ones(social_graph._BLOCK * blocks, np.float32)
+    guide = np.array(guide, np.int32)
+    rest = (n, 1, 1, 1.0, 0.0, 0.0, 0)
+    return social_graph._K.Graph(*cols, weight, checkpoints, guide, scopes, *rest)
+
+
+def test_a_guide_out_of_order_or_past_the_stored_values_is_not_covered():
+    """The guide's counts are indices of the stored values: a count past the next one (the
+    count not advanced, its block index read as it is) or past the stored values is not
+    covered (False, for the Python path), never read out of the buffers. (The stored value
+    here has 63 zeros after it in memory, so a read past it is seen, not a crash.)"""
+    backing = np.zeros(64)
+    checkpoints = backing[:1]  # one stored value, 0.0
+    src, j = np.zeros(8, np.int64), np.arange(8, dtype=np.int64)
+    out = np.empty(8, np.int64)
+    assert _hand_made([0, 1, 1], checkpoints).targets(src, j, out) is True  # a guide as built
+    for guide in ([5, 0, 0], [1, 0, 0], [0, 2, 2], [-1, 1, 1]):
+        assert _hand_made(guide, checkpoints).targets(src, j, out) is False, guide
+        assert _hand_made(guide, checkpoints).targets_of_lists([0, 1], [0, 1]) is None, guide
