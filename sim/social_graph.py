@@ -109,7 +109,7 @@ _FEW_SLOTS = 8  # up to this many nodes, the edges followed are drawn one by one
 _SLOT_LIST = 64  # up to this many nodes given as a list, their edges are drawn in Python
 _FEW_DOUBLES = 2  # up to this many, the doubles are drawn one by one (else in one call)
 # the slots' loops in C (sim/_draws.c: the same doubles and products), or None: Python's
-_K = compiled.load("_draws")
+_DRAWS = compiled.load("_draws")
 _FULL_UP_TO = 1 << 22  # up to this many consumers the whole cumulative attention is kept
 _FEW_LOOPS = 16  # up to this many self-loops of a look-up are mended in Python
 _SCOPE_GATHER = 1024  # from this many edges a scope reads only the column it needs
@@ -621,10 +621,10 @@ class SocialGraph:
         edges): look the targets up later with :meth:`edge_targets`.
 
         Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`); with
-        the kernel (:data:`_K`), any number in its C loop (the same doubles and products)."""
-        if _K is not None:
+        the kernel (:data:`_DRAWS`), any number in its C loop (the same doubles and products)."""
+        if _DRAWS is not None:
             out = np.empty(len(nodes), dtype=np.int64)
-            _K.slots(rng.bit_generator.capsule, self._degrees, nodes, out)
+            _DRAWS.slots(rng.bit_generator.capsule, self._degrees, nodes, out)
             return out
         if len(nodes) <= _FEW_SLOTS:
             return np.array(self.neighbour_slot_list(nodes.tolist(), rng), dtype=np.int64)
@@ -639,8 +639,8 @@ class SocialGraph:
             at = np.array(nodes, dtype=np.int64)
             return (rng.random(len(at)) * self.degree[at]).astype(np.int64).tolist()
         degree = self._degrees
-        if _K is not None:  # the same doubles and products in one C call
-            return _K.slot_list(rng.bit_generator.capsule, degree, nodes)
+        if _DRAWS is not None:  # the same doubles and products in one C call
+            return _DRAWS.slot_list(rng.bit_generator.capsule, degree, nodes)
         if len(nodes) > _FEW_DOUBLES:  # the doubles of one call (0.7 µs, 0.25 µs a double)
             doubles = rng.random(len(nodes)).tolist()
             return [int(d * degree[i]) for d, i in zip(doubles, nodes, strict=True)]

@@ -479,18 +479,18 @@ def test_many_picks_into_an_array_are_numpys(kind, half):
     K.picks_into(cap, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))  # (none)
 
 
-# ---- against the Python loops (content._K / social_graph._K switched off) ----
+# ---- against the Python loops (content._K / social_graph._DRAWS switched off) ----
 
 
 def _kernel_on(monkeypatch, kernel: object = K) -> None:
     """The model's paths through the kernel (also where VIRALCHAIN_COMPILED=0 left them off)."""
     monkeypatch.setattr(content, "_K", kernel)
-    monkeypatch.setattr(social_graph, "_K", kernel)
+    monkeypatch.setattr(social_graph, "_DRAWS", kernel)
 
 
 def _python(monkeypatch) -> None:
     monkeypatch.setattr(content, "_K", None)
-    monkeypatch.setattr(social_graph, "_K", None)
+    monkeypatch.setattr(social_graph, "_DRAWS", None)
 
 
 @pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
