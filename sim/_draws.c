@@ -336,12 +336,14 @@ k_bounded(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (g == NULL) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[1], "bounded: bounds must be a sequence");
+    /* a tuple of the bounds (a list's items copied, each held): __index__ may run Python
+     * code, which may change a list, freeing its items or their array */
+    PyObject *seq = PySequence_Tuple(args[1]);
     if (seq == NULL) {
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     PyObject *out = PyList_New(n);
     if (out == NULL) {
         Py_DECREF(seq);
@@ -370,6 +372,10 @@ pick_into(bitgen_t *g, const ints_t *a, Py_ssize_t c, PyObject *out, Py_ssize_t 
     Py_ssize_t j = *at;
     if (c <= 0) {
         return 0;
+    }
+    if (c > PyList_GET_SIZE(out) - j) { /* (a count changed since the list was sized) */
+        PyErr_SetString(PyExc_RuntimeError, "more picks than the list was made for");
+        return -1;
     }
     if (n < 1) {
         PyErr_SetString(PyExc_ValueError, "high <= 0: a bound of 0");
@@ -454,29 +460,36 @@ k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (g == NULL) {
         return NULL;
     }
-    PyObject *pool = PySequence_Fast(args[1], "pick_each: pool must be a sequence");
+    /* tuples of both (a list's items copied, each held): __index__ and a buffer's
+     * __buffer__ may run Python code, which may change a list */
+    PyObject *pool = PySequence_Tuple(args[1]);
     if (pool == NULL) {
         return NULL;
     }
-    PyObject *counts = PySequence_Fast(args[2], "pick_each: counts must be a sequence");
+    PyObject *counts = PySequence_Tuple(args[2]);
     if (counts == NULL) {
         Py_DECREF(pool);
         return NULL;
     }
     PyObject *out = NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(pool);
-    if (PySequence_Fast_GET_SIZE(counts) != n) {
+    Py_ssize_t stack[16];
+    Py_ssize_t *cs = stack; /* each count read once (__index__ may differ a second time) */
+    Py_ssize_t n = PyTuple_GET_SIZE(pool);
+    if (PyTuple_GET_SIZE(counts) != n) {
         PyErr_SetString(PyExc_ValueError, "pick_each: pool and counts differ in length");
         goto done;
     }
-    PyObject **arrays = PySequence_Fast_ITEMS(pool);
-    PyObject **cs = PySequence_Fast_ITEMS(counts);
+    if (n > 16 && (cs = PyMem_New(Py_ssize_t, n)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError);
+        Py_ssize_t c = PyNumber_AsSsize_t(PyTuple_GET_ITEM(counts, i), PyExc_OverflowError);
         if (c == -1 && PyErr_Occurred()) {
             goto done;
         }
+        cs[i] = c;
         if (c > 0) {
             if (total > PY_SSIZE_T_MAX - c) {
                 PyErr_SetString(PyExc_OverflowError, "pick_each: too many picks");
@@ -491,12 +504,12 @@ k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t at = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError); /* (read above) */
+        const Py_ssize_t c = cs[i];
         if (c <= 0) {
             continue;
         }
         ints_t a;
-        if (get_ints(arrays[i], &a, "pick_each") < 0) {
+        if (get_ints(PyTuple_GET_ITEM(pool, i), &a, "pick_each") < 0) {
             Py_CLEAR(out);
             goto done;
         }
@@ -508,6 +521,9 @@ k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
 done:
+    if (cs != stack) {
+        PyMem_Free(cs); /* (NULL if not made) */
+    }
     Py_DECREF(pool);
     Py_DECREF(counts);
     return out;
@@ -530,7 +546,9 @@ k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (g == NULL) {
         return NULL;
     }
-    PyObject *nodes = PySequence_Fast(args[2], "slot_list: nodes must be a sequence");
+    /* a tuple of the nodes (a list's items copied, each held): __index__ may run Python
+     * code, which may change a list */
+    PyObject *nodes = PySequence_Tuple(args[2]);
     if (nodes == NULL) {
         return NULL;
     }
@@ -539,8 +557,8 @@ k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(nodes);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(nodes);
-    PyObject **items = PySequence_Fast_ITEMS(nodes);
+    Py_ssize_t n = PyTuple_GET_SIZE(nodes);
+    PyObject **items = &PyTuple_GET_ITEM(nodes, 0);
     PyObject *out = NULL;
     Py_ssize_t stack[64];
     Py_ssize_t *at = n <= 64 ? stack : PyMem_New(Py_ssize_t, n);
@@ -816,14 +834,20 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "pick_hours: viewers must be a list");
         return NULL;
     }
-    PyObject *viewers = args[1];
+    /* a tuple of the viewers (each held): an array's __buffer__ may run Python code, which
+     * may change the list, or the counts (pick_into checks the room left in out) */
+    PyObject *viewers = PyList_AsTuple(args[1]);
+    if (viewers == NULL) {
+        return NULL;
+    }
     ints_t counts;
     if (get_ints(args[2], &counts, "pick_hours: counts") < 0) {
+        Py_DECREF(viewers);
         return NULL;
     }
     PyObject *out = NULL;
     const Py_ssize_t hours = counts.len;
-    if (PyList_GET_SIZE(viewers) != hours) {
+    if (PyTuple_GET_SIZE(viewers) != hours) {
         PyErr_SetString(PyExc_ValueError, "pick_hours: viewers and counts differ in length");
         goto done;
     }
@@ -848,7 +872,7 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (c <= 0) {
             continue;
         }
-        PyObject *entry = PyList_GET_ITEM(viewers, h);
+        PyObject *entry = PyTuple_GET_ITEM(viewers, h);
         if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 2) {
             PyErr_SetString(PyExc_TypeError,
                             "pick_hours: each of viewers must be a tuple (hour, array, ...)");
@@ -856,7 +880,7 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         PyObject *array = PyTuple_GET_ITEM(entry, 1);
-        Py_INCREF(array); /* (held while read: the list is the caller's) */
+        Py_INCREF(array); /* (held while read) */
         ints_t a;
         int r = get_ints(array, &a, "pick_hours");
         if (r == 0) {
@@ -869,8 +893,13 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
     }
+    if (at != total) { /* (a count made smaller meanwhile: the list not filled) */
+        PyErr_SetString(PyExc_RuntimeError, "pick_hours: the counts changed while read");
+        Py_CLEAR(out);
+    }
 done:
     PyBuffer_Release(&counts.view);
+    Py_DECREF(viewers);
     return out;
 }
 

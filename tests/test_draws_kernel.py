@@ -718,3 +718,110 @@ def test_bad_capsules_arrays_and_indices_raise():
         with pytest.raises((IndexError, TypeError)):
             K.slot_list(cap, np.arange(5), bad)
     assert _state(a) == state  # nothing drawn by any refused call
+
+
+# ---- arguments changed while they are read (review of the fifteenth pass) ----
+
+# Each case runs in a child process (a crash there fails the test, not the whole run). Python
+# code the kernel calls (an integer's __index__, a buffer's __buffer__) changes a list of the
+# arguments or the counts; the kernel works on the arguments as they were given, or raises.
+CHANGED_WHILE_READ = {
+    # a count read a second time, larger (the list sized from its first read)
+    "pick_each_count_grows": """
+class Flip:
+    calls = 0
+    def __index__(self):
+        Flip.calls += 1
+        return 1 if Flip.calls == 1 else 100_000
+got = K.pick_each(cap, [vals], [Flip()])
+assert got == vals[b.integers(0, 10, 1)].tolist() and Flip.calls == 1, (got, Flip.calls)
+""",
+    # a count whose second read raises
+    "pick_each_count_raises": """
+class Once:
+    calls = 0
+    def __index__(self):
+        Once.calls += 1
+        if Once.calls > 1:
+            raise RuntimeError("read twice")
+        return 3
+got = K.pick_each(cap, [vals, vals[:4]], [2, Once()])
+want = [vals.item(b.integers(0, 10)) for _ in range(2)]
+want += [vals[:4].item(b.integers(0, 4)) for _ in range(3)]
+assert got == want, (got, want)
+""",
+    # the bounds' list emptied (its items freed) by the first bound's __index__
+    "bounded_list_cleared": """
+class Clear:
+    def __index__(self):
+        bounds.clear()
+        junk.extend(object() for _ in range(3000))  # (the freed memory used again)
+        return 5
+junk = []
+bounds = [Clear(), *range(1000, 2000)]
+got = K.bounded(cap, bounds)
+assert got == b.integers(0, [5, *range(1000, 2000)]).tolist()
+""",
+    # the nodes' list emptied by a node's __index__
+    "slot_list_cleared": """
+class Clear:
+    def __index__(self):
+        nodes.clear()
+        junk.extend(object() for _ in range(3000))
+        return 2
+junk = []
+degree = np.arange(100, 600)
+nodes = [Clear(), *range(300)]
+got = K.slot_list(cap, degree, nodes)
+want = (b.random(301) * degree[[2, *range(300)]]).astype(np.int64).tolist()
+assert got == want
+""",
+    # the pool's list emptied by an array's __buffer__ (its arrays freed)
+    "pick_each_pool_cleared": """
+class Clears:
+    def __buffer__(self, flags):
+        pool.clear()
+        junk.extend(object() for _ in range(3000))
+        return memoryview(vals)
+junk = []
+pool = [Clears(), *[np.arange(i, i + 50) for i in range(200)]]
+got = K.pick_each(cap, pool, [2] * 201)
+want = [vals.item(p) for p in b.integers(0, 10, 2).tolist()]
+want += [i + p for i in range(200) for p in b.integers(0, 50, 2).tolist()]
+assert got == want
+""",
+    # a count made larger, and one made smaller, by an array's __buffer__ (pick_hours reads
+    # the counts' buffer again)
+    "pick_hours_counts_changed": """
+for new, hour in ((100_000, 2), (0, 2)):
+    class Changes:
+        def __buffer__(self, flags):
+            counts[hour] = new
+            viewers.clear()
+            return memoryview(vals)
+    viewers = [(0, vals, 1.0), (1, Changes(), 1.0), (2, vals[:5], 1.0)]
+    counts = np.array([1, 2, 3])
+    try:
+        K.pick_hours(cap, viewers, counts)
+    except RuntimeError as e:
+        assert "counts" in str(e) or "more picks" in str(e), e
+    else:
+        raise AssertionError(f"no error for a count made {new}")
+""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHANGED_WHILE_READ))
+def test_arguments_changed_while_read_are_safe(case):
+    import subprocess
+    import sys
+    import textwrap
+
+    setup = "import numpy as np\nfrom sim import _draws as K\n"
+    setup += "a = np.random.default_rng(3); b = np.random.default_rng(3)\n"
+    setup += "cap = a.bit_generator.capsule\nvals = np.arange(10) * 7\n"
+    code = setup + textwrap.dedent(CHANGED_WHILE_READ[case]) + "print('done')\n"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "done", (run.returncode, run.stderr)
