@@ -4,8 +4,11 @@
  * `_bounded`, `_draws`, `_picks`, `_pick_each`; sim/social_graph.py
  * `SocialGraph.neighbour_slot_list`), on the generator's own C functions (its bitgen_t,
  * from the bit generator's capsule), in the same order: the same words, doubles and
- * generator state after. The GIL is held throughout (as the Python paths' ctypes calls
- * hold it; nothing else reads the generator meanwhile).
+ * generator state after. The GIL is held throughout, as the Python paths' ctypes calls
+ * hold it. Neither takes the bit generator's lock (bit_generator.lock), which numpy's own
+ * draws take (and some of them release the GIL while they hold it): nothing here keeps
+ * another thread from drawing from the same generator meanwhile; a caller must not share
+ * the generator with one that does.
  *
  * Bounded draws are numpy's (numpy/random/src/distributions/distributions.c,
  * random_bounded_uint64_fill and random_bounded_uint64 with use_masked false, which
