@@ -205,50 +205,84 @@ bad_format:
     return -1;
 }
 
-/* element i (0 <= i < len) as a Python int */
+/* element i (0 <= i < len) of a 64-bit unsigned buffer */
+static inline uint64_t
+uint64_at(const ints_t *a, Py_ssize_t i)
+{
+    uint64_t x;
+    memcpy(&x, (const char *)a->view.buf + i * a->view.strides[0], 8);
+    return x;
+}
+
+static inline int
+is_uint64(const ints_t *a)
+{
+    return a->kind == 'u' && a->view.itemsize == 8;
+}
+
+/* element i as an int64 (a uint64 above int64's range wraps: the callers' sizes, places
+ * and consumers are below it, or checked with uint64_at) */
+static inline int64_t
+int64_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    switch (a->view.itemsize) {
+    case 1: return a->kind == 's' ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
+    case 2: {
+        if (a->kind == 's') { int16_t x; memcpy(&x, p, 2); return x; }
+        uint16_t x; memcpy(&x, p, 2); return x;
+    }
+    case 4: {
+        if (a->kind == 's') { int32_t x; memcpy(&x, p, 4); return x; }
+        uint32_t x; memcpy(&x, p, 4); return x;
+    }
+    default: { int64_t x; memcpy(&x, p, 8); return x; }
+    }
+}
+
+/* element i as a Python int */
 static inline PyObject *
 int_at(const ints_t *a, Py_ssize_t i)
 {
-    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
-    if (a->kind == 's') {
-        long long v;
-        switch (a->view.itemsize) {
-        case 1: v = *(const int8_t *)p; break;
-        case 2: { int16_t x; memcpy(&x, p, 2); v = x; break; }
-        case 4: { int32_t x; memcpy(&x, p, 4); v = x; break; }
-        default: { int64_t x; memcpy(&x, p, 8); v = x; break; }
-        }
-        return PyLong_FromLongLong(v);
+    if (is_uint64(a)) {
+        return PyLong_FromUnsignedLongLong(uint64_at(a, i));
     }
-    unsigned long long u;
-    switch (a->view.itemsize) {
-    case 1: u = *(const uint8_t *)p; break;
-    case 2: { uint16_t x; memcpy(&x, p, 2); u = x; break; }
-    case 4: { uint32_t x; memcpy(&x, p, 4); u = x; break; }
-    default: { uint64_t x; memcpy(&x, p, 8); u = x; break; }
-    }
-    return PyLong_FromUnsignedLongLong(u);
+    return PyLong_FromLongLong(int64_at(a, i));
 }
 
-/* element i as a float64 (the integer converted, round to nearest as numpy and Python) */
+/* element i as a float64 (the integer converted, round to nearest as numpy and Python; an
+ * integer of 32 bits or fewer is exact as an int64 and as a double) */
 static inline double
 double_at(const ints_t *a, Py_ssize_t i)
 {
-    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
-    if (a->kind == 's') {
-        switch (a->view.itemsize) {
-        case 1: return (double)*(const int8_t *)p;
-        case 2: { int16_t x; memcpy(&x, p, 2); return (double)x; }
-        case 4: { int32_t x; memcpy(&x, p, 4); return (double)x; }
-        default: { int64_t x; memcpy(&x, p, 8); return (double)x; }
-        }
+    if (is_uint64(a)) {
+        return (double)uint64_at(a, i);
     }
-    switch (a->view.itemsize) {
-    case 1: return (double)*(const uint8_t *)p;
-    case 2: { uint16_t x; memcpy(&x, p, 2); return (double)x; }
-    case 4: { uint32_t x; memcpy(&x, p, 4); return (double)x; }
-    default: { uint64_t x; memcpy(&x, p, 8); return (double)x; }
+    return (double)int64_at(a, i);
+}
+
+/* a 1-D C-contiguous array of 8-byte items in this host's order: int64 (kind 'q') or
+ * float64 ('d'), writable if asked; 0, or -1 with an exception set (TypeError for another
+ * type or shape; the buffer released) */
+static int
+get_array64(PyObject *obj, Py_buffer *view, char kind, int writable, const char *what)
+{
+    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
     }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') {
+        f++;
+    }
+    const int same = kind == 'd' ? !strcmp(f, "d") : (!strcmp(f, "l") || !strcmp(f, "q"));
+    if (view->ndim != 1 || view->itemsize != 8 || !same) {
+        PyErr_Format(PyExc_TypeError, "%s must be a 1-D %s array", what,
+                     kind == 'd' ? "float64" : "int64");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the functions ---- */
@@ -605,26 +639,6 @@ done:
     return out;
 }
 
-/* element i of an integer buffer as an int64 (unsigned values above int64's range are
- * not expected: sizes, places and consumers) */
-static inline int64_t
-int64_at(const ints_t *a, Py_ssize_t i)
-{
-    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
-    switch (a->view.itemsize) {
-    case 1: return a->kind == 's' ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
-    case 2: {
-        if (a->kind == 's') { int16_t x; memcpy(&x, p, 2); return x; }
-        uint16_t x; memcpy(&x, p, 2); return x;
-    }
-    case 4: {
-        if (a->kind == 's') { int32_t x; memcpy(&x, p, 4); return x; }
-        uint32_t x; memcpy(&x, p, 4); return x;
-    }
-    default: { int64_t x; memcpy(&x, p, 8); return x; }
-    }
-}
-
 PyDoc_STRVAR(pool_picks_doc,
 "pool_picks(capsule, counts, first, sizes, starts, pool, out) -> None\n\n"
 "The joined pool's picks of Post._sharers: for each hour h in turn with counts[h] > 0\n"
@@ -663,19 +677,8 @@ k_pool_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     got = 3;
     if (get_ints(args[5], &pool, "pool_picks: pool") < 0) goto done;
     got = 4;
-    if (PyObject_GetBuffer(args[6], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        goto done;
+    if (get_array64(args[6], &out, 'q', 1, "pool_picks: out") < 0) goto done;
     got = 5;
-    {
-        const char *f = out.format ? out.format : "B";
-        if (*f == '@' || *f == '=' || *f == '<') {
-            f++;
-        }
-        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
-            PyErr_SetString(PyExc_TypeError, "pool_picks: out must be a 1-D int64 array");
-            goto done;
-        }
-    }
     /* every entry read checked first: no draw is made when one is out of range */
     const Py_ssize_t hours = counts.len;
     const Py_ssize_t n_out = out.shape[0];
@@ -765,19 +768,8 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     got = 1;
     if (get_ints(args[2], &nodes, "slots: nodes") < 0) goto done;
     got = 2;
-    if (PyObject_GetBuffer(args[3], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        goto done;
+    if (get_array64(args[3], &out, 'q', 1, "slots: out") < 0) goto done;
     got = 3;
-    {
-        const char *f = out.format ? out.format : "B";
-        if (*f == '@' || *f == '=' || *f == '<') {
-            f++;
-        }
-        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
-            PyErr_SetString(PyExc_TypeError, "slots: out must be a 1-D int64 array");
-            goto done;
-        }
-    }
     const Py_ssize_t n = nodes.len;
     if (out.shape[0] != n) {
         PyErr_SetString(PyExc_ValueError, "slots: out and nodes differ in length");
@@ -786,9 +778,8 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t *o = (int64_t *)out.buf;
     for (Py_ssize_t i = 0; i < n; i++) { /* every index checked first, kept in out */
         int64_t v;
-        if (nodes.kind == 'u' && nodes.view.itemsize == 8) {
-            uint64_t u;
-            memcpy(&u, (const char *)nodes.view.buf + i * nodes.view.strides[0], 8);
+        if (is_uint64(&nodes)) {
+            const uint64_t u = uint64_at(&nodes, i);
             v = u > (uint64_t)INT64_MAX ? -1 - (int64_t)d.len : (int64_t)u; /* (out of range) */
         }
         else {
@@ -969,29 +960,14 @@ k_weights(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ints_t hours;
     int got = 0;
     PyObject *result = NULL;
-    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS;
-    if (PyObject_GetBuffer(args[0], &mass, flags) < 0) goto done;
+    if (get_array64(args[0], &mass, 'd', 0, "weights: mass") < 0) goto done;
     got = 1;
     if (get_ints(args[1], &hours, "weights: hours") < 0) goto done;
     got = 2;
-    if (PyObject_GetBuffer(args[4], &powers, flags) < 0) goto done;
+    if (get_array64(args[4], &powers, 'd', 0, "weights: powers") < 0) goto done;
     got = 3;
-    if (PyObject_GetBuffer(args[5], &out, flags | PyBUF_WRITABLE) < 0) goto done;
+    if (get_array64(args[5], &out, 'd', 1, "weights: out") < 0) goto done;
     got = 4;
-    {
-        Py_buffer *fs[3] = {&mass, &powers, &out};
-        for (int i = 0; i < 3; i++) {
-            const char *f = fs[i]->format ? fs[i]->format : "B";
-            if (*f == '@' || *f == '=' || *f == '<') {
-                f++;
-            }
-            if (fs[i]->ndim != 1 || fs[i]->itemsize != 8 || strcmp(f, "d")) {
-                PyErr_SetString(PyExc_TypeError,
-                                "weights: mass, powers and out must be 1-D float64 arrays");
-                goto done;
-            }
-        }
-    }
     const Py_ssize_t n_mass = mass.shape[0], n_powers = powers.shape[0];
     if (first < 0 || end < first || end > n_mass || end > hours.len) {
         PyErr_SetString(PyExc_IndexError, "weights: entries out of range");
@@ -1061,21 +1037,11 @@ k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (get_ints(args[1], &a, "picks_into") < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(args[2], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+    if (get_array64(args[2], &out, 'q', 1, "picks_into: out") < 0) {
         PyBuffer_Release(&a.view);
         return NULL;
     }
     PyObject *result = NULL;
-    {
-        const char *f = out.format ? out.format : "B";
-        if (*f == '@' || *f == '=' || *f == '<') {
-            f++;
-        }
-        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
-            PyErr_SetString(PyExc_TypeError, "picks_into: out must be a 1-D int64 array");
-            goto done;
-        }
-    }
     const Py_ssize_t k = out.shape[0];
     int64_t *o = (int64_t *)out.buf;
     if (k > 0 && a.len < 1) {
