@@ -290,7 +290,9 @@ get_array64(PyObject *obj, Py_buffer *view, char kind, int writable, const char 
 PyDoc_STRVAR(poisson_doc,
 "poisson(capsule, lam) -> int\n\n"
 "numpy's Poisson draw of a small mean by multiplication (random_poisson_mult): uniforms\n"
-"multiplied until the product is at most exp(-lam); content._poisson's Python path.");
+"multiplied until the product is at most exp(-lam); content._poisson's Python path.\n"
+"lam == 0: 0, no draw (as numpy); lam negative, NaN or 10 and more (numpy's other\n"
+"method): ValueError, no draw.");
 
 static PyObject *
 k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -307,6 +309,17 @@ k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (lam == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
+    if (!(lam >= 0.0 && lam < 10.0)) { /* (NaN too) numpy draws another way from 10 on */
+        PyObject *r = PyFloat_FromDouble(lam);
+        if (r != NULL) {
+            PyErr_Format(PyExc_ValueError, "poisson: lam must be in [0, 10), got %R", r);
+            Py_DECREF(r);
+        }
+        return NULL;
+    }
+    if (lam == 0.0) { /* numpy: 0, no draw */
+        return PyLong_FromLong(0);
+    }
     const double enlam = exp(-lam);
     long k = 0;
     double prod = g->next_double(g->state);
@@ -319,7 +332,8 @@ k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(draws_doc,
 "draws(capsule, bound, k) -> list\n\n"
-"rng.integers(0, bound, k).tolist() (k <= 0: []); content._bounded(rng, [bound] * k).");
+"rng.integers(0, bound, k).tolist() (k == 0: [], the bound not checked; k < 0: ValueError,\n"
+"as numpy's); content._bounded(rng, [bound] * k).");
 
 static PyObject *
 k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -336,7 +350,11 @@ k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (k == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (k <= 0) {
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+        return NULL;
+    }
+    if (k == 0) {
         return PyList_New(0);
     }
     uint64_t b = as_bound(args[1]);
@@ -448,7 +466,8 @@ pick_into(bitgen_t *g, const ints_t *a, Py_ssize_t c, PyObject *out, Py_ssize_t 
 
 PyDoc_STRVAR(picks_doc,
 "picks(capsule, values, k) -> list\n\n"
-"values[rng.integers(0, len(values), k)].tolist() for a 1-D integer array (k <= 0: []):\n"
+"values[rng.integers(0, len(values), k)].tolist() for a 1-D integer array (k < 0:\n"
+"ValueError, as numpy's):\n"
 "content._pick_each(rng, [values], [k]).");
 
 static PyObject *
@@ -466,11 +485,15 @@ k_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (k == -1 && PyErr_Occurred()) {
         return NULL;
     }
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+        return NULL;
+    }
     ints_t a;
     if (get_ints(args[1], &a, "picks") < 0) {
         return NULL;
     }
-    PyObject *out = PyList_New(k > 0 ? k : 0);
+    PyObject *out = PyList_New(k);
     Py_ssize_t at = 0;
     if (out == NULL || pick_into(g, &a, k, out, &at) < 0) {
         Py_XDECREF(out);

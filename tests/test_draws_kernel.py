@@ -140,7 +140,7 @@ def test_draws_of_one_bound_are_numpys(kind, half):
             got = K.draws(cap, bound, k)
             assert got == b.integers(0, bound, k).tolist()
             assert all(type(x) is int for x in got)
-    assert K.draws(cap, 5, -3) == [] and K.draws(cap, 0, 0) == []  # (no draw: not checked)
+    assert K.draws(cap, 0, 0) == [] == b.integers(0, 0, 0).tolist()  # (not checked: no draw)
     _same_after(a, b)
 
 
@@ -825,3 +825,33 @@ def test_arguments_changed_while_read_are_safe(case):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert run.returncode == 0 and run.stdout.strip() == "done", (run.returncode, run.stderr)
+
+
+def test_poisson_of_zero_draws_nothing_and_means_outside_its_method_are_refused():
+    """numpy's ``poisson(0)`` is 0 without a draw; a negative or NaN mean is refused, and
+    from 10 on numpy draws another way: refused too (never a wrong draw)."""
+    a, b = _pair(np.random.PCG64, False)
+    cap = a.bit_generator.capsule
+    assert K.poisson(cap, 0.0) == 0 == b.poisson(0.0)
+    assert K.poisson(cap, -0.0) == 0 == b.poisson(-0.0)
+    _same_after(a, b)  # (no draw)
+    state = _state(a)
+    for lam in (-1.0, -1e-300, float("nan"), 10.0, 10.5, 1e9, float("inf")):
+        with pytest.raises(ValueError, match="lam must be in"):
+            K.poisson(cap, lam)
+    assert K.poisson(cap, np.nextafter(10.0, 0.0)) == b.poisson(np.nextafter(10.0, 0.0))
+    assert _state(a) != state
+    _same_after(a, b)
+
+
+def test_a_negative_number_of_draws_or_picks_is_refused_as_numpy_refuses_it():
+    a = np.random.default_rng(4)
+    cap = a.bit_generator.capsule
+    state = _state(a)
+    with pytest.raises(ValueError, match="negative dimensions"):
+        a.integers(0, 5, -3)
+    for call in (lambda: K.draws(cap, 5, -3), lambda: K.picks(cap, np.arange(5), -1)):
+        with pytest.raises(ValueError, match="negative dimensions"):
+            call()
+    assert K.picks(cap, np.arange(5), 0) == [] and K.draws(cap, 5, 0) == []
+    assert _state(a) == state
