@@ -594,9 +594,9 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
 @pytest.mark.parametrize("views", [0.3, 4.0, 40.0, 400.0])
 def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypatch):
     """numpy's poisson draws a mean below 10 by multiplication: with the kernel every such
-    mean is its loop's (``_FEW_MEAN`` 10), the same views, cascade and state as all numpy's."""
-    threshold = 0.25 if content._K is None else 10.0  # (as imported)
-    assert threshold == content._FEW_MEAN
+    mean is its loop's (``_FEW_MEAN_KERNEL`` 10), the same views, cascade and state as all
+    numpy's."""
+    assert content._FEW_MEAN_KERNEL == 10.0
     _kernel_on(monkeypatch)
     cfg = sim.compose()
     video, live = cfg.content.short_video, cfg.content.livestream
@@ -609,7 +609,7 @@ def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypa
     monkeypatch.setattr(content, "_poisson", counted)
     runs = []
     for few in (10.0, 0.0):
-        monkeypatch.setattr(content, "_FEW_MEAN", few)
+        monkeypatch.setattr(content, "_FEW_MEAN_KERNEL", few)
         post = content.Post("p", 0, kind, np.array([0]), 0, 6, views, stream(7, "post", kind))
         hours = []
         for hour in range(300):
@@ -626,6 +626,36 @@ def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypa
         assert any(lam >= 0.25 for lam in in_c)
 
 
+@pytest.mark.parametrize("kind", ["short_video", "livestream"])
+def test_the_kernel_switched_off_at_run_time_is_the_python_paths_fallback(kind, monkeypatch):
+    """``content._K`` set to None while running (as ``VIRALCHAIN_COMPILED=0`` leaves it at
+    import): the Python loop draws only the means below its own threshold (0.25, not the
+    kernel's 10), the same views and state as with the kernel."""
+    cfg = sim.compose()
+    video, live = cfg.content.short_video, cfg.content.livestream
+    real, means = content._poisson, []
+
+    def counted(post, lam):
+        means[-1].append(lam)
+        return real(post, lam)
+
+    monkeypatch.setattr(content, "_poisson", counted)
+    runs = []
+    for kernel in (True, False):
+        (_kernel_on if kernel else _python)(monkeypatch)
+        means.append([])
+        post = content.Post("p", 0, kind, np.array([0]), 0, 6, 4.0, stream(3, "post", kind))
+        hours = []
+        for hour in range(300):
+            hours.append(post.views_this_hour(hour, video, live, 0.5 + (hour % 3) / 4))
+            if hour % 5 == 0:
+                post.excite(0.05 * (hour % 4))
+        runs.append((hours, post.views, post.excitation, _state(post.rng)))
+    assert runs[0] == runs[1]
+    assert any(lam >= 0.25 for lam in means[0])  # (the kernel's means: up to 10)
+    assert all(0 < lam < 0.25 for lam in means[1])  # (the Python loop's)
+
+
 RECORDED = json.loads(golden.DIGESTS.read_text())
 
 
@@ -638,7 +668,6 @@ def test_golden_runs_with_the_kernel_and_without_it(case, kernel, tmp_path, monk
         big = 1 << 30
         monkeypatch.setattr(content, "_FEW_PICKS", big)
         monkeypatch.setattr(content, "_FEW_SHARERS", big)
-        monkeypatch.setattr(content, "_FEW_MEAN", 10.0)
         monkeypatch.setattr(social_graph, "_FEW_SLOTS", big)
         monkeypatch.setattr(social_graph, "_SLOT_LIST", big)
     else:
