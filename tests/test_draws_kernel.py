@@ -539,6 +539,24 @@ def test_slot_lists_with_the_kernel_and_without_it(seed, monkeypatch):
     assert runs[0] == runs[1]
 
 
+@pytest.mark.parametrize("kernel", [True, False])
+def test_slots_of_nodes_given_as_a_list_are_those_of_an_array(kernel, monkeypatch):
+    g = build(
+        stream(4, "test-region").choice(3, size=2_000).astype(np.int16),
+        3,
+        sim.compose().market.social_graph,
+        stream(4, "graph"),
+    )
+    (_kernel_on if kernel else _python)(monkeypatch)
+    for n in (0, 3, 8, 9, 70):
+        nodes = np.random.default_rng(n).integers(0, g.n, n)
+        a, b = stream(5, "slots", n), stream(5, "slots", n)
+        got = g.neighbour_slots(nodes.tolist(), a)
+        want = g.neighbour_slots(nodes, b)
+        assert got.dtype == np.int64 and got.tolist() == want.tolist()
+        assert _state(a) == _state(b)
+
+
 def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
     """A short video along a graph and a live stream, 200 hours each: views, exposures
     (followers' picks, sharers, their slots, anyone) and generator state alike."""
