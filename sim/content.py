@@ -499,8 +499,12 @@ def _hold(rng: np.random.Generator) -> tuple:
     words and doubles numpy draws, in the same order), for a numpy class without the GIL's
     release and with the state's address as a reference made here (keep ``rng`` with it:
     the tuple does); any other class, its own interface's functions and state. ``capsule``
-    is the bit generator's own (its C functions and state, for the C loops: :data:`_K`)."""
+    is the bit generator's own (its C functions and state, for the C loops: :data:`_K`).
+    With the kernel, only the capsule (the ctypes functions and state are not made: the
+    Python loops make them when the kernel is switched off since)."""
     bits = rng.bit_generator
+    if _K is not None:
+        return rng, None, None, None, bits.capsule
     words = bits.ctypes
     kind = type(bits)
     if kind not in _NUMPY_BITS:  # (a subclass may set its functions per instance)
@@ -540,6 +544,8 @@ def _poisson(post: Post, lam: float) -> int:
         held = post._holding()
     if _K is not None:  # the same loop in C
         return _K.poisson(held[4], lam)
+    if held[2] is None:  # (held with the kernel, switched off since)
+        held = post._held = _hold(post.rng)
     double, state = held[2], held[3]
     enlam = math.exp(-lam)
     k = 0
@@ -563,6 +569,8 @@ def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple) -> list[i
     a size); larger bounds go to numpy. With :data:`_K`, the same loop in C."""
     if _K is not None:
         return _K.bounded(held[4], bounds)
+    if held[1] is None:  # (held with the kernel, switched off since)
+        held = _hold(rng)
     word, state = held[1], held[3]
     out = []
     for b in bounds:
@@ -594,6 +602,8 @@ def _pick_each(
     :func:`_hold` of ``rng``). With :data:`_K`, the same loop in C."""
     if _K is not None:
         return _K.pick_each(held[4], pool, counts)
+    if held[1] is None:  # (held with the kernel, switched off since)
+        held = _hold(rng)
     word, state = held[1], held[3]
     out: list[int] = []
     for v, c in zip(pool, counts, strict=True):

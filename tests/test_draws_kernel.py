@@ -518,6 +518,33 @@ def test_the_kernel_and_the_python_loops_draw_alike(kind, half, monkeypatch):
     assert runs[0] == runs[1]
 
 
+def test_with_the_kernel_a_generator_is_held_by_its_capsule_only(monkeypatch):
+    """``_hold`` makes no ctypes functions for the kernel; switched off after, the Python
+    loops make them (the same draws as numpy's)."""
+    _kernel_on(monkeypatch)
+    a, b = _pair(np.random.SFC64, True)
+    held = content._hold(a)
+    assert held[0] is a and held[1:4] == (None, None, None)
+    assert held[4] is not None and content._bounded(a, [7, 2**33], held) == [
+        int(b.integers(0, 7)),
+        int(b.integers(0, 2**33)),
+    ]
+    post = content.Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, a)
+    post._held = held
+    _python(monkeypatch)
+    bounds = [5, 1, 2**32 - 1, 2**40]
+    assert content._bounded(a, bounds, held) == b.integers(0, bounds).tolist()
+    pool = [np.arange(9), np.arange(1), np.arange(300)]
+    got = content._pick_each(a, pool, [2, 1, 3], held)
+    assert (
+        got
+        == np.concatenate(pool)[[*b.integers(0, 9, 2), 9, *(b.integers(0, 300, 3) + 10)]].tolist()
+    )
+    assert [content._poisson(post, lam) for lam in (0.1, 0.2)] == [b.poisson(0.1), b.poisson(0.2)]
+    assert post._held[1] is not None  # (made once for the post)
+    _same_after(a, b)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_slot_lists_with_the_kernel_and_without_it(seed, monkeypatch):
     g = build(
