@@ -4,8 +4,11 @@
  * `_bounded`, `_draws`, `_picks`, `_pick_each`; sim/social_graph.py
  * `SocialGraph.neighbour_slot_list`), on the generator's own C functions (its bitgen_t,
  * from the bit generator's capsule), in the same order: the same words, doubles and
- * generator state after. The GIL is held throughout (as the Python paths' ctypes calls
- * hold it; nothing else reads the generator meanwhile).
+ * generator state after. The GIL is held throughout, as the Python paths' ctypes calls
+ * hold it. Neither takes the bit generator's lock (bit_generator.lock), which numpy's own
+ * draws take (and some of them release the GIL while they hold it): nothing here keeps
+ * another thread from drawing from the same generator meanwhile; a caller must not share
+ * the generator with one that does.
  *
  * Bounded draws are numpy's (numpy/random/src/distributions/distributions.c,
  * random_bounded_uint64_fill and random_bounded_uint64 with use_masked false, which
@@ -202,50 +205,84 @@ bad_format:
     return -1;
 }
 
-/* element i (0 <= i < len) as a Python int */
+/* element i (0 <= i < len) of a 64-bit unsigned buffer */
+static inline uint64_t
+uint64_at(const ints_t *a, Py_ssize_t i)
+{
+    uint64_t x;
+    memcpy(&x, (const char *)a->view.buf + i * a->view.strides[0], 8);
+    return x;
+}
+
+static inline int
+is_uint64(const ints_t *a)
+{
+    return a->kind == 'u' && a->view.itemsize == 8;
+}
+
+/* element i as an int64 (a uint64 above int64's range wraps: the callers' sizes, places
+ * and consumers are below it, or checked with uint64_at) */
+static inline int64_t
+int64_at(const ints_t *a, Py_ssize_t i)
+{
+    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
+    switch (a->view.itemsize) {
+    case 1: return a->kind == 's' ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
+    case 2: {
+        if (a->kind == 's') { int16_t x; memcpy(&x, p, 2); return x; }
+        uint16_t x; memcpy(&x, p, 2); return x;
+    }
+    case 4: {
+        if (a->kind == 's') { int32_t x; memcpy(&x, p, 4); return x; }
+        uint32_t x; memcpy(&x, p, 4); return x;
+    }
+    default: { int64_t x; memcpy(&x, p, 8); return x; }
+    }
+}
+
+/* element i as a Python int */
 static inline PyObject *
 int_at(const ints_t *a, Py_ssize_t i)
 {
-    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
-    if (a->kind == 's') {
-        long long v;
-        switch (a->view.itemsize) {
-        case 1: v = *(const int8_t *)p; break;
-        case 2: { int16_t x; memcpy(&x, p, 2); v = x; break; }
-        case 4: { int32_t x; memcpy(&x, p, 4); v = x; break; }
-        default: { int64_t x; memcpy(&x, p, 8); v = x; break; }
-        }
-        return PyLong_FromLongLong(v);
+    if (is_uint64(a)) {
+        return PyLong_FromUnsignedLongLong(uint64_at(a, i));
     }
-    unsigned long long u;
-    switch (a->view.itemsize) {
-    case 1: u = *(const uint8_t *)p; break;
-    case 2: { uint16_t x; memcpy(&x, p, 2); u = x; break; }
-    case 4: { uint32_t x; memcpy(&x, p, 4); u = x; break; }
-    default: { uint64_t x; memcpy(&x, p, 8); u = x; break; }
-    }
-    return PyLong_FromUnsignedLongLong(u);
+    return PyLong_FromLongLong(int64_at(a, i));
 }
 
-/* element i as a float64 (the integer converted, round to nearest as numpy and Python) */
+/* element i as a float64 (the integer converted, round to nearest as numpy and Python; an
+ * integer of 32 bits or fewer is exact as an int64 and as a double) */
 static inline double
 double_at(const ints_t *a, Py_ssize_t i)
 {
-    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
-    if (a->kind == 's') {
-        switch (a->view.itemsize) {
-        case 1: return (double)*(const int8_t *)p;
-        case 2: { int16_t x; memcpy(&x, p, 2); return (double)x; }
-        case 4: { int32_t x; memcpy(&x, p, 4); return (double)x; }
-        default: { int64_t x; memcpy(&x, p, 8); return (double)x; }
-        }
+    if (is_uint64(a)) {
+        return (double)uint64_at(a, i);
     }
-    switch (a->view.itemsize) {
-    case 1: return (double)*(const uint8_t *)p;
-    case 2: { uint16_t x; memcpy(&x, p, 2); return (double)x; }
-    case 4: { uint32_t x; memcpy(&x, p, 4); return (double)x; }
-    default: { uint64_t x; memcpy(&x, p, 8); return (double)x; }
+    return (double)int64_at(a, i);
+}
+
+/* a 1-D C-contiguous array of 8-byte items in this host's order: int64 (kind 'q') or
+ * float64 ('d'), writable if asked; 0, or -1 with an exception set (TypeError for another
+ * type or shape; the buffer released) */
+static int
+get_array64(PyObject *obj, Py_buffer *view, char kind, int writable, const char *what)
+{
+    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
     }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') {
+        f++;
+    }
+    const int same = kind == 'd' ? !strcmp(f, "d") : (!strcmp(f, "l") || !strcmp(f, "q"));
+    if (view->ndim != 1 || view->itemsize != 8 || !same) {
+        PyErr_Format(PyExc_TypeError, "%s must be a 1-D %s array", what,
+                     kind == 'd' ? "float64" : "int64");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the functions ---- */
@@ -253,7 +290,9 @@ double_at(const ints_t *a, Py_ssize_t i)
 PyDoc_STRVAR(poisson_doc,
 "poisson(capsule, lam) -> int\n\n"
 "numpy's Poisson draw of a small mean by multiplication (random_poisson_mult): uniforms\n"
-"multiplied until the product is at most exp(-lam); content._poisson's Python path.");
+"multiplied until the product is at most exp(-lam); content._poisson's Python path.\n"
+"lam == 0: 0, no draw (as numpy); lam negative, NaN or 10 and more (numpy's other\n"
+"method): ValueError, no draw.");
 
 static PyObject *
 k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -270,6 +309,17 @@ k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (lam == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
+    if (!(lam >= 0.0 && lam < 10.0)) { /* (NaN too) numpy draws another way from 10 on */
+        PyObject *r = PyFloat_FromDouble(lam);
+        if (r != NULL) {
+            PyErr_Format(PyExc_ValueError, "poisson: lam must be in [0, 10), got %R", r);
+            Py_DECREF(r);
+        }
+        return NULL;
+    }
+    if (lam == 0.0) { /* numpy: 0, no draw */
+        return PyLong_FromLong(0);
+    }
     const double enlam = exp(-lam);
     long k = 0;
     double prod = g->next_double(g->state);
@@ -282,7 +332,8 @@ k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(draws_doc,
 "draws(capsule, bound, k) -> list\n\n"
-"rng.integers(0, bound, k).tolist() (k <= 0: []); content._bounded(rng, [bound] * k).");
+"rng.integers(0, bound, k).tolist() (k == 0: [], the bound not checked; k < 0: ValueError,\n"
+"as numpy's); content._bounded(rng, [bound] * k).");
 
 static PyObject *
 k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -299,7 +350,11 @@ k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (k == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (k <= 0) {
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+        return NULL;
+    }
+    if (k == 0) {
         return PyList_New(0);
     }
     uint64_t b = as_bound(args[1]);
@@ -336,12 +391,14 @@ k_bounded(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (g == NULL) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[1], "bounded: bounds must be a sequence");
+    /* a tuple of the bounds (a list's items copied, each held): __index__ may run Python
+     * code, which may change a list, freeing its items or their array */
+    PyObject *seq = PySequence_Tuple(args[1]);
     if (seq == NULL) {
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     PyObject *out = PyList_New(n);
     if (out == NULL) {
         Py_DECREF(seq);
@@ -370,6 +427,10 @@ pick_into(bitgen_t *g, const ints_t *a, Py_ssize_t c, PyObject *out, Py_ssize_t 
     Py_ssize_t j = *at;
     if (c <= 0) {
         return 0;
+    }
+    if (c > PyList_GET_SIZE(out) - j) { /* (a count changed since the list was sized) */
+        PyErr_SetString(PyExc_RuntimeError, "more picks than the list was made for");
+        return -1;
     }
     if (n < 1) {
         PyErr_SetString(PyExc_ValueError, "high <= 0: a bound of 0");
@@ -405,7 +466,8 @@ pick_into(bitgen_t *g, const ints_t *a, Py_ssize_t c, PyObject *out, Py_ssize_t 
 
 PyDoc_STRVAR(picks_doc,
 "picks(capsule, values, k) -> list\n\n"
-"values[rng.integers(0, len(values), k)].tolist() for a 1-D integer array (k <= 0: []):\n"
+"values[rng.integers(0, len(values), k)].tolist() for a 1-D integer array (k < 0:\n"
+"ValueError, as numpy's):\n"
 "content._pick_each(rng, [values], [k]).");
 
 static PyObject *
@@ -423,11 +485,15 @@ k_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (k == -1 && PyErr_Occurred()) {
         return NULL;
     }
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+        return NULL;
+    }
     ints_t a;
     if (get_ints(args[1], &a, "picks") < 0) {
         return NULL;
     }
-    PyObject *out = PyList_New(k > 0 ? k : 0);
+    PyObject *out = PyList_New(k);
     Py_ssize_t at = 0;
     if (out == NULL || pick_into(g, &a, k, out, &at) < 0) {
         Py_XDECREF(out);
@@ -454,29 +520,36 @@ k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (g == NULL) {
         return NULL;
     }
-    PyObject *pool = PySequence_Fast(args[1], "pick_each: pool must be a sequence");
+    /* tuples of both (a list's items copied, each held): __index__ and a buffer's
+     * __buffer__ may run Python code, which may change a list */
+    PyObject *pool = PySequence_Tuple(args[1]);
     if (pool == NULL) {
         return NULL;
     }
-    PyObject *counts = PySequence_Fast(args[2], "pick_each: counts must be a sequence");
+    PyObject *counts = PySequence_Tuple(args[2]);
     if (counts == NULL) {
         Py_DECREF(pool);
         return NULL;
     }
     PyObject *out = NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(pool);
-    if (PySequence_Fast_GET_SIZE(counts) != n) {
+    Py_ssize_t stack[16];
+    Py_ssize_t *cs = stack; /* each count read once (__index__ may differ a second time) */
+    Py_ssize_t n = PyTuple_GET_SIZE(pool);
+    if (PyTuple_GET_SIZE(counts) != n) {
         PyErr_SetString(PyExc_ValueError, "pick_each: pool and counts differ in length");
         goto done;
     }
-    PyObject **arrays = PySequence_Fast_ITEMS(pool);
-    PyObject **cs = PySequence_Fast_ITEMS(counts);
+    if (n > 16 && (cs = PyMem_New(Py_ssize_t, n)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError);
+        Py_ssize_t c = PyNumber_AsSsize_t(PyTuple_GET_ITEM(counts, i), PyExc_OverflowError);
         if (c == -1 && PyErr_Occurred()) {
             goto done;
         }
+        cs[i] = c;
         if (c > 0) {
             if (total > PY_SSIZE_T_MAX - c) {
                 PyErr_SetString(PyExc_OverflowError, "pick_each: too many picks");
@@ -491,12 +564,12 @@ k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t at = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t c = PyNumber_AsSsize_t(cs[i], PyExc_OverflowError); /* (read above) */
+        const Py_ssize_t c = cs[i];
         if (c <= 0) {
             continue;
         }
         ints_t a;
-        if (get_ints(arrays[i], &a, "pick_each") < 0) {
+        if (get_ints(PyTuple_GET_ITEM(pool, i), &a, "pick_each") < 0) {
             Py_CLEAR(out);
             goto done;
         }
@@ -508,6 +581,9 @@ k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
 done:
+    if (cs != stack) {
+        PyMem_Free(cs); /* (NULL if not made) */
+    }
     Py_DECREF(pool);
     Py_DECREF(counts);
     return out;
@@ -530,7 +606,9 @@ k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (g == NULL) {
         return NULL;
     }
-    PyObject *nodes = PySequence_Fast(args[2], "slot_list: nodes must be a sequence");
+    /* a tuple of the nodes (a list's items copied, each held): __index__ may run Python
+     * code, which may change a list */
+    PyObject *nodes = PySequence_Tuple(args[2]);
     if (nodes == NULL) {
         return NULL;
     }
@@ -539,8 +617,8 @@ k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(nodes);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(nodes);
-    PyObject **items = PySequence_Fast_ITEMS(nodes);
+    Py_ssize_t n = PyTuple_GET_SIZE(nodes);
+    PyObject **items = &PyTuple_GET_ITEM(nodes, 0);
     PyObject *out = NULL;
     Py_ssize_t stack[64];
     Py_ssize_t *at = n <= 64 ? stack : PyMem_New(Py_ssize_t, n);
@@ -584,26 +662,6 @@ done:
     return out;
 }
 
-/* element i of an integer buffer as an int64 (unsigned values above int64's range are
- * not expected: sizes, places and consumers) */
-static inline int64_t
-int64_at(const ints_t *a, Py_ssize_t i)
-{
-    const char *p = (const char *)a->view.buf + i * a->view.strides[0];
-    switch (a->view.itemsize) {
-    case 1: return a->kind == 's' ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
-    case 2: {
-        if (a->kind == 's') { int16_t x; memcpy(&x, p, 2); return x; }
-        uint16_t x; memcpy(&x, p, 2); return x;
-    }
-    case 4: {
-        if (a->kind == 's') { int32_t x; memcpy(&x, p, 4); return x; }
-        uint32_t x; memcpy(&x, p, 4); return x;
-    }
-    default: { int64_t x; memcpy(&x, p, 8); return x; }
-    }
-}
-
 PyDoc_STRVAR(pool_picks_doc,
 "pool_picks(capsule, counts, first, sizes, starts, pool, out) -> None\n\n"
 "The joined pool's picks of Post._sharers: for each hour h in turn with counts[h] > 0\n"
@@ -642,19 +700,8 @@ k_pool_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     got = 3;
     if (get_ints(args[5], &pool, "pool_picks: pool") < 0) goto done;
     got = 4;
-    if (PyObject_GetBuffer(args[6], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        goto done;
+    if (get_array64(args[6], &out, 'q', 1, "pool_picks: out") < 0) goto done;
     got = 5;
-    {
-        const char *f = out.format ? out.format : "B";
-        if (*f == '@' || *f == '=' || *f == '<') {
-            f++;
-        }
-        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
-            PyErr_SetString(PyExc_TypeError, "pool_picks: out must be a 1-D int64 array");
-            goto done;
-        }
-    }
     /* every entry read checked first: no draw is made when one is out of range */
     const Py_ssize_t hours = counts.len;
     const Py_ssize_t n_out = out.shape[0];
@@ -744,19 +791,8 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     got = 1;
     if (get_ints(args[2], &nodes, "slots: nodes") < 0) goto done;
     got = 2;
-    if (PyObject_GetBuffer(args[3], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        goto done;
+    if (get_array64(args[3], &out, 'q', 1, "slots: out") < 0) goto done;
     got = 3;
-    {
-        const char *f = out.format ? out.format : "B";
-        if (*f == '@' || *f == '=' || *f == '<') {
-            f++;
-        }
-        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
-            PyErr_SetString(PyExc_TypeError, "slots: out must be a 1-D int64 array");
-            goto done;
-        }
-    }
     const Py_ssize_t n = nodes.len;
     if (out.shape[0] != n) {
         PyErr_SetString(PyExc_ValueError, "slots: out and nodes differ in length");
@@ -765,9 +801,8 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t *o = (int64_t *)out.buf;
     for (Py_ssize_t i = 0; i < n; i++) { /* every index checked first, kept in out */
         int64_t v;
-        if (nodes.kind == 'u' && nodes.view.itemsize == 8) {
-            uint64_t u;
-            memcpy(&u, (const char *)nodes.view.buf + i * nodes.view.strides[0], 8);
+        if (is_uint64(&nodes)) {
+            const uint64_t u = uint64_at(&nodes, i);
             v = u > (uint64_t)INT64_MAX ? -1 - (int64_t)d.len : (int64_t)u; /* (out of range) */
         }
         else {
@@ -816,14 +851,20 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "pick_hours: viewers must be a list");
         return NULL;
     }
-    PyObject *viewers = args[1];
+    /* a tuple of the viewers (each held): an array's __buffer__ may run Python code, which
+     * may change the list, or the counts (pick_into checks the room left in out) */
+    PyObject *viewers = PyList_AsTuple(args[1]);
+    if (viewers == NULL) {
+        return NULL;
+    }
     ints_t counts;
     if (get_ints(args[2], &counts, "pick_hours: counts") < 0) {
+        Py_DECREF(viewers);
         return NULL;
     }
     PyObject *out = NULL;
     const Py_ssize_t hours = counts.len;
-    if (PyList_GET_SIZE(viewers) != hours) {
+    if (PyTuple_GET_SIZE(viewers) != hours) {
         PyErr_SetString(PyExc_ValueError, "pick_hours: viewers and counts differ in length");
         goto done;
     }
@@ -848,7 +889,7 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (c <= 0) {
             continue;
         }
-        PyObject *entry = PyList_GET_ITEM(viewers, h);
+        PyObject *entry = PyTuple_GET_ITEM(viewers, h);
         if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 2) {
             PyErr_SetString(PyExc_TypeError,
                             "pick_hours: each of viewers must be a tuple (hour, array, ...)");
@@ -856,7 +897,7 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         PyObject *array = PyTuple_GET_ITEM(entry, 1);
-        Py_INCREF(array); /* (held while read: the list is the caller's) */
+        Py_INCREF(array); /* (held while read) */
         ints_t a;
         int r = get_ints(array, &a, "pick_hours");
         if (r == 0) {
@@ -869,8 +910,13 @@ k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
     }
+    if (at != total) { /* (a count made smaller meanwhile: the list not filled) */
+        PyErr_SetString(PyExc_RuntimeError, "pick_hours: the counts changed while read");
+        Py_CLEAR(out);
+    }
 done:
     PyBuffer_Release(&counts.view);
+    Py_DECREF(viewers);
     return out;
 }
 
@@ -937,29 +983,14 @@ k_weights(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     ints_t hours;
     int got = 0;
     PyObject *result = NULL;
-    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS;
-    if (PyObject_GetBuffer(args[0], &mass, flags) < 0) goto done;
+    if (get_array64(args[0], &mass, 'd', 0, "weights: mass") < 0) goto done;
     got = 1;
     if (get_ints(args[1], &hours, "weights: hours") < 0) goto done;
     got = 2;
-    if (PyObject_GetBuffer(args[4], &powers, flags) < 0) goto done;
+    if (get_array64(args[4], &powers, 'd', 0, "weights: powers") < 0) goto done;
     got = 3;
-    if (PyObject_GetBuffer(args[5], &out, flags | PyBUF_WRITABLE) < 0) goto done;
+    if (get_array64(args[5], &out, 'd', 1, "weights: out") < 0) goto done;
     got = 4;
-    {
-        Py_buffer *fs[3] = {&mass, &powers, &out};
-        for (int i = 0; i < 3; i++) {
-            const char *f = fs[i]->format ? fs[i]->format : "B";
-            if (*f == '@' || *f == '=' || *f == '<') {
-                f++;
-            }
-            if (fs[i]->ndim != 1 || fs[i]->itemsize != 8 || strcmp(f, "d")) {
-                PyErr_SetString(PyExc_TypeError,
-                                "weights: mass, powers and out must be 1-D float64 arrays");
-                goto done;
-            }
-        }
-    }
     const Py_ssize_t n_mass = mass.shape[0], n_powers = powers.shape[0];
     if (first < 0 || end < first || end > n_mass || end > hours.len) {
         PyErr_SetString(PyExc_IndexError, "weights: entries out of range");
@@ -1029,21 +1060,11 @@ k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (get_ints(args[1], &a, "picks_into") < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(args[2], &out, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+    if (get_array64(args[2], &out, 'q', 1, "picks_into: out") < 0) {
         PyBuffer_Release(&a.view);
         return NULL;
     }
     PyObject *result = NULL;
-    {
-        const char *f = out.format ? out.format : "B";
-        if (*f == '@' || *f == '=' || *f == '<') {
-            f++;
-        }
-        if (out.ndim != 1 || out.itemsize != 8 || (strcmp(f, "l") && strcmp(f, "q"))) {
-            PyErr_SetString(PyExc_TypeError, "picks_into: out must be a 1-D int64 array");
-            goto done;
-        }
-    }
     const Py_ssize_t k = out.shape[0];
     int64_t *o = (int64_t *)out.buf;
     if (k > 0 && a.len < 1) {

@@ -180,24 +180,26 @@ class Post:
             boost = live.platform_boost
             # numpy's scalar draws are Python ints already (tests/test_quiet_content_tenth.py)
             rng = self.rng
-            # (below _FEW_MEAN in Python, numpy's own way: the same draws)
+            # (below the threshold in Python or C, numpy's own way: the same draws)
+            few = _FEW_MEAN if _K is None else _FEW_MEAN_KERNEL
             lam = mean / (1 + boost)
-            followers = _poisson(self, lam) if 0.0 < lam < _FEW_MEAN else rng.poisson(lam)
+            followers = _poisson(self, lam) if 0.0 < lam < few else rng.poisson(lam)
             lam = mean * boost / (1 + boost)
-            others = _poisson(self, lam) if 0.0 < lam < _FEW_MEAN else rng.poisson(lam)
+            others = _poisson(self, lam) if 0.0 < lam < few else rng.poisson(lam)
             return followers, others
         tau = video.reach_decay_hours
         seed_mean = self.expected_seed_views * (math.exp(-k / tau) - math.exp(-(k + 1) / tau))
         rng = self.rng
-        # (a mean below _FEW_MEAN drawn in Python, numpy's own way: the same draws)
-        if 0.0 < seed_mean < _FEW_MEAN:
+        # (a mean below the threshold drawn in Python or C, numpy's own way: the same draws)
+        few = _FEW_MEAN if _K is None else _FEW_MEAN_KERNEL
+        if 0.0 < seed_mean < few:  # noqa: SIM108 (as it was)
             followers = _poisson(self, seed_mean)
         else:
             followers = rng.poisson(seed_mean)
         lam = self.excitation
         others = 0
         if lam > 0:
-            others = _poisson(self, lam) if lam < _FEW_MEAN else rng.poisson(lam)
+            others = _poisson(self, lam) if lam < few else rng.poisson(lam)
         return followers, others
 
     def feed_views(
@@ -497,8 +499,12 @@ def _hold(rng: np.random.Generator) -> tuple:
     words and doubles numpy draws, in the same order), for a numpy class without the GIL's
     release and with the state's address as a reference made here (keep ``rng`` with it:
     the tuple does); any other class, its own interface's functions and state. ``capsule``
-    is the bit generator's own (its C functions and state, for the C loops: :data:`_K`)."""
+    is the bit generator's own (its C functions and state, for the C loops: :data:`_K`).
+    With the kernel, only the capsule (the ctypes functions and state are not made: the
+    Python loops make them when the kernel is switched off since)."""
     bits = rng.bit_generator
+    if _K is not None:
+        return rng, None, None, None, bits.capsule
     words = bits.ctypes
     kind = type(bits)
     if kind not in _NUMPY_BITS:  # (a subclass may set its functions per instance)
@@ -520,20 +526,26 @@ def _hold(rng: np.random.Generator) -> tuple:
 # Its exp(-lam) is numpy's: numpy's generator links glibc's exp@GLIBC_2.2.5 and Python's
 # math exp@GLIBC_2.29, the same values on this glibc (checked on 2.2M arguments);
 # sim.rng.poisson_integers relies on the same. With the kernel (:data:`_K`) the uniforms are
-# a C loop's: every mean below 10 (where numpy's own poisson takes this method) is drawn there
-_FEW_MEAN = 0.25 if _K is None else 10.0
+# a C loop's: every mean below _FEW_MEAN_KERNEL (10, where numpy's own poisson takes this
+# method) is drawn there. Which one applies is read at each draw from _K (switched off at
+# run time, the Python loop's threshold holds: the real fallback)
+_FEW_MEAN = 0.25
+_FEW_MEAN_KERNEL = 10.0
 
 
 def _poisson(post: Post, lam: float) -> int:
     """``post.rng.poisson(lam)`` for ``0 < lam < 10`` (callers keep it below
-    :data:`_FEW_MEAN`): numpy's multiplication method in Python, uniforms from the
-    generator's own ``next_double`` (:func:`_hold`) multiplied until the product is at most
-    ``exp(-lam)``: the same draws (as :func:`sim.rng.poisson_integers` makes them)."""
+    :data:`_FEW_MEAN`, or :data:`_FEW_MEAN_KERNEL` with the kernel): numpy's multiplication
+    method in Python, uniforms from the generator's own ``next_double`` (:func:`_hold`)
+    multiplied until the product is at most ``exp(-lam)``: the same draws (as
+    :func:`sim.rng.poisson_integers` makes them)."""
     held = post._held
     if held is None or held[0] is not post.rng:
         held = post._holding()
     if _K is not None:  # the same loop in C
         return _K.poisson(held[4], lam)
+    if held[2] is None:  # (held with the kernel, switched off since)
+        held = post._held = _hold(post.rng)
     double, state = held[2], held[3]
     enlam = math.exp(-lam)
     k = 0
@@ -557,6 +569,8 @@ def _bounded(rng: np.random.Generator, bounds: list[int], held: tuple) -> list[i
     a size); larger bounds go to numpy. With :data:`_K`, the same loop in C."""
     if _K is not None:
         return _K.bounded(held[4], bounds)
+    if held[1] is None:  # (held with the kernel, switched off since)
+        held = _hold(rng)
     word, state = held[1], held[3]
     out = []
     for b in bounds:
@@ -588,6 +602,8 @@ def _pick_each(
     :func:`_hold` of ``rng``). With :data:`_K`, the same loop in C."""
     if _K is not None:
         return _K.pick_each(held[4], pool, counts)
+    if held[1] is None:  # (held with the kernel, switched off since)
+        held = _hold(rng)
     word, state = held[1], held[3]
     out: list[int] = []
     for v, c in zip(pool, counts, strict=True):

@@ -670,7 +670,10 @@ class SocialGraph:
         edges): look the targets up later with :meth:`edge_targets`.
 
         Up to :data:`_FEW_SLOTS` nodes, on Python numbers (:meth:`neighbour_slot_list`); with
-        the kernel (:data:`_DRAWS`), any number in its C loop (the same doubles and products)."""
+        the kernel (:data:`_DRAWS`), any number in its C loop (the same doubles and products).
+        ``nodes``: an integer array (a list is made one first)."""
+        if not isinstance(nodes, np.ndarray):
+            nodes = np.asarray(nodes, dtype=np.int64)
         if _DRAWS is not None:
             out = np.empty(len(nodes), dtype=np.int64)
             _DRAWS.slots(rng.bit_generator.capsule, self._degrees, nodes, out)

@@ -30,7 +30,8 @@ BIT_GENERATORS = [
 
 @pytest.mark.parametrize("kind", BIT_GENERATORS)
 @pytest.mark.parametrize("half", [False, True])
-def test_the_held_functions_draw_numpys_words_and_doubles(kind, half):
+def test_the_held_functions_draw_numpys_words_and_doubles(kind, half, monkeypatch):
+    monkeypatch.setattr(content, "_K", None)  # (the Python loops' held functions)
     a, b = np.random.Generator(kind(21)), np.random.Generator(kind(21))
     if half:  # a half-used 64-bit output left in the generator
         a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
@@ -52,7 +53,9 @@ def test_the_held_functions_draw_numpys_words_and_doubles(kind, half):
     assert content._hold(np.random.Generator(kind(5)))[1] is word
 
 
-def test_a_bit_generator_not_numpys_own_is_held_through_its_own_interface():
+def test_a_bit_generator_not_numpys_own_is_held_through_its_own_interface(monkeypatch):
+    monkeypatch.setattr(content, "_K", None)  # (the Python loops' held functions)
+
     class Mine(np.random.PCG64):
         pass
 

@@ -51,10 +51,11 @@ def _graph(n: int, seed: int, **changes):
 
 @pytest.mark.parametrize("kind", BIT_GENERATORS)
 @pytest.mark.parametrize("half", [False, True])
-def test_the_held_words_are_numpys_words(kind, half):
+def test_the_held_words_are_numpys_words(kind, half, monkeypatch):
     """The held ``next_uint32`` (``_hold``) gives numpy's words (``integers(0, 2**32,
     dtype=uint32)`` draws the same words, in order), keeping the unused half of a 64-bit
     output for the next word as numpy does; the generator's state after is the same."""
+    monkeypatch.setattr(content, "_K", None)  # (the Python loops' held functions)
     a, b = np.random.Generator(kind(11)), np.random.Generator(kind(11))
     if half:  # a half-used 64-bit output left in the generator
         a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
@@ -68,7 +69,8 @@ def test_the_held_words_are_numpys_words(kind, half):
     assert a.random(9).tolist() == b.random(9).tolist()  # (MT19937's state holds an array)
 
 
-def test_one_held_function_a_class_that_keeps_the_gil():
+def test_one_held_function_a_class_that_keeps_the_gil(monkeypatch):
+    monkeypatch.setattr(content, "_K", None)  # (the Python loops' held functions)
     first = content._hold(stream(1, "words"))[1]
     again = content._hold(stream(2, "words", 7))[1]
     other = content._hold(np.random.Generator(np.random.MT19937(3)))[1]
@@ -86,10 +88,11 @@ def test_one_held_function_a_class_that_keeps_the_gil():
         assert not word.argtypes  # (the state passed as a reference, without a converter)
 
 
-def test_a_bit_generator_not_numpys_own_reads_its_own_interface():
+def test_a_bit_generator_not_numpys_own_reads_its_own_interface(monkeypatch):
     """A class numpy does not ship (a subclass included: it may set its C function per
     instance) is not held by class: each generator's words come through its own ctypes
     interface, and are still numpy's words."""
+    monkeypatch.setattr(content, "_K", None)  # (the Python loops' held functions)
 
     class Mine(np.random.PCG64):
         pass

@@ -140,7 +140,7 @@ def test_draws_of_one_bound_are_numpys(kind, half):
             got = K.draws(cap, bound, k)
             assert got == b.integers(0, bound, k).tolist()
             assert all(type(x) is int for x in got)
-    assert K.draws(cap, 5, -3) == [] and K.draws(cap, 0, 0) == []  # (no draw: not checked)
+    assert K.draws(cap, 0, 0) == [] == b.integers(0, 0, 0).tolist()  # (not checked: no draw)
     _same_after(a, b)
 
 
@@ -518,6 +518,33 @@ def test_the_kernel_and_the_python_loops_draw_alike(kind, half, monkeypatch):
     assert runs[0] == runs[1]
 
 
+def test_with_the_kernel_a_generator_is_held_by_its_capsule_only(monkeypatch):
+    """``_hold`` makes no ctypes functions for the kernel; switched off after, the Python
+    loops make them (the same draws as numpy's)."""
+    _kernel_on(monkeypatch)
+    a, b = _pair(np.random.SFC64, True)
+    held = content._hold(a)
+    assert held[0] is a and held[1:4] == (None, None, None)
+    assert held[4] is not None and content._bounded(a, [7, 2**33], held) == [
+        int(b.integers(0, 7)),
+        int(b.integers(0, 2**33)),
+    ]
+    post = content.Post("p", 0, "short_video", np.array([0]), 0, 1, 10.0, a)
+    post._held = held
+    _python(monkeypatch)
+    bounds = [5, 1, 2**32 - 1, 2**40]
+    assert content._bounded(a, bounds, held) == b.integers(0, bounds).tolist()
+    pool = [np.arange(9), np.arange(1), np.arange(300)]
+    got = content._pick_each(a, pool, [2, 1, 3], held)
+    assert (
+        got
+        == np.concatenate(pool)[[*b.integers(0, 9, 2), 9, *(b.integers(0, 300, 3) + 10)]].tolist()
+    )
+    assert [content._poisson(post, lam) for lam in (0.1, 0.2)] == [b.poisson(0.1), b.poisson(0.2)]
+    assert post._held[1] is not None  # (made once for the post)
+    _same_after(a, b)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_slot_lists_with_the_kernel_and_without_it(seed, monkeypatch):
     g = build(
@@ -537,6 +564,24 @@ def test_slot_lists_with_the_kernel_and_without_it(seed, monkeypatch):
             out.append(g.random_neighbour(nodes[:k], a).tolist())
         runs.append((out, _state(a)))
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_slots_of_nodes_given_as_a_list_are_those_of_an_array(kernel, monkeypatch):
+    g = build(
+        stream(4, "test-region").choice(3, size=2_000).astype(np.int16),
+        3,
+        sim.compose().market.social_graph,
+        stream(4, "graph"),
+    )
+    (_kernel_on if kernel else _python)(monkeypatch)
+    for n in (0, 3, 8, 9, 70):
+        nodes = np.random.default_rng(n).integers(0, g.n, n)
+        a, b = stream(5, "slots", n), stream(5, "slots", n)
+        got = g.neighbour_slots(nodes.tolist(), a)
+        want = g.neighbour_slots(nodes, b)
+        assert got.dtype == np.int64 and got.tolist() == want.tolist()
+        assert _state(a) == _state(b)
 
 
 def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
@@ -594,9 +639,9 @@ def test_a_post_draws_the_same_with_and_without_the_kernel(monkeypatch):
 @pytest.mark.parametrize("views", [0.3, 4.0, 40.0, 400.0])
 def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypatch):
     """numpy's poisson draws a mean below 10 by multiplication: with the kernel every such
-    mean is its loop's (``_FEW_MEAN`` 10), the same views, cascade and state as all numpy's."""
-    threshold = 0.25 if content._K is None else 10.0  # (as imported)
-    assert threshold == content._FEW_MEAN
+    mean is its loop's (``_FEW_MEAN_KERNEL`` 10), the same views, cascade and state as all
+    numpy's."""
+    assert content._FEW_MEAN_KERNEL == 10.0
     _kernel_on(monkeypatch)
     cfg = sim.compose()
     video, live = cfg.content.short_video, cfg.content.livestream
@@ -609,7 +654,7 @@ def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypa
     monkeypatch.setattr(content, "_poisson", counted)
     runs = []
     for few in (10.0, 0.0):
-        monkeypatch.setattr(content, "_FEW_MEAN", few)
+        monkeypatch.setattr(content, "_FEW_MEAN_KERNEL", few)
         post = content.Post("p", 0, kind, np.array([0]), 0, 6, views, stream(7, "post", kind))
         hours = []
         for hour in range(300):
@@ -626,6 +671,36 @@ def test_with_the_kernel_every_mean_below_10_is_drawn_in_c(kind, views, monkeypa
         assert any(lam >= 0.25 for lam in in_c)
 
 
+@pytest.mark.parametrize("kind", ["short_video", "livestream"])
+def test_the_kernel_switched_off_at_run_time_is_the_python_paths_fallback(kind, monkeypatch):
+    """``content._K`` set to None while running (as ``VIRALCHAIN_COMPILED=0`` leaves it at
+    import): the Python loop draws only the means below its own threshold (0.25, not the
+    kernel's 10), the same views and state as with the kernel."""
+    cfg = sim.compose()
+    video, live = cfg.content.short_video, cfg.content.livestream
+    real, means = content._poisson, []
+
+    def counted(post, lam):
+        means[-1].append(lam)
+        return real(post, lam)
+
+    monkeypatch.setattr(content, "_poisson", counted)
+    runs = []
+    for kernel in (True, False):
+        (_kernel_on if kernel else _python)(monkeypatch)
+        means.append([])
+        post = content.Post("p", 0, kind, np.array([0]), 0, 6, 4.0, stream(3, "post", kind))
+        hours = []
+        for hour in range(300):
+            hours.append(post.views_this_hour(hour, video, live, 0.5 + (hour % 3) / 4))
+            if hour % 5 == 0:
+                post.excite(0.05 * (hour % 4))
+        runs.append((hours, post.views, post.excitation, _state(post.rng)))
+    assert runs[0] == runs[1]
+    assert any(lam >= 0.25 for lam in means[0])  # (the kernel's means: up to 10)
+    assert all(0 < lam < 0.25 for lam in means[1])  # (the Python loop's)
+
+
 RECORDED = json.loads(golden.DIGESTS.read_text())
 
 
@@ -638,7 +713,6 @@ def test_golden_runs_with_the_kernel_and_without_it(case, kernel, tmp_path, monk
         big = 1 << 30
         monkeypatch.setattr(content, "_FEW_PICKS", big)
         monkeypatch.setattr(content, "_FEW_SHARERS", big)
-        monkeypatch.setattr(content, "_FEW_MEAN", 10.0)
         monkeypatch.setattr(social_graph, "_FEW_SLOTS", big)
         monkeypatch.setattr(social_graph, "_SLOT_LIST", big)
     else:
@@ -718,3 +792,140 @@ def test_bad_capsules_arrays_and_indices_raise():
         with pytest.raises((IndexError, TypeError)):
             K.slot_list(cap, np.arange(5), bad)
     assert _state(a) == state  # nothing drawn by any refused call
+
+
+# ---- arguments changed while they are read (review of the fifteenth pass) ----
+
+# Each case runs in a child process (a crash there fails the test, not the whole run). Python
+# code the kernel calls (an integer's __index__, a buffer's __buffer__) changes a list of the
+# arguments or the counts; the kernel works on the arguments as they were given, or raises.
+CHANGED_WHILE_READ = {
+    # a count read a second time, larger (the list sized from its first read)
+    "pick_each_count_grows": """
+class Flip:
+    calls = 0
+    def __index__(self):
+        Flip.calls += 1
+        return 1 if Flip.calls == 1 else 100_000
+got = K.pick_each(cap, [vals], [Flip()])
+assert got == vals[b.integers(0, 10, 1)].tolist() and Flip.calls == 1, (got, Flip.calls)
+""",
+    # a count whose second read raises
+    "pick_each_count_raises": """
+class Once:
+    calls = 0
+    def __index__(self):
+        Once.calls += 1
+        if Once.calls > 1:
+            raise RuntimeError("read twice")
+        return 3
+got = K.pick_each(cap, [vals, vals[:4]], [2, Once()])
+want = [vals.item(b.integers(0, 10)) for _ in range(2)]
+want += [vals[:4].item(b.integers(0, 4)) for _ in range(3)]
+assert got == want, (got, want)
+""",
+    # the bounds' list emptied (its items freed) by the first bound's __index__
+    "bounded_list_cleared": """
+class Clear:
+    def __index__(self):
+        bounds.clear()
+        junk.extend(object() for _ in range(3000))  # (the freed memory used again)
+        return 5
+junk = []
+bounds = [Clear(), *range(1000, 2000)]
+got = K.bounded(cap, bounds)
+assert got == b.integers(0, [5, *range(1000, 2000)]).tolist()
+""",
+    # the nodes' list emptied by a node's __index__
+    "slot_list_cleared": """
+class Clear:
+    def __index__(self):
+        nodes.clear()
+        junk.extend(object() for _ in range(3000))
+        return 2
+junk = []
+degree = np.arange(100, 600)
+nodes = [Clear(), *range(300)]
+got = K.slot_list(cap, degree, nodes)
+want = (b.random(301) * degree[[2, *range(300)]]).astype(np.int64).tolist()
+assert got == want
+""",
+    # the pool's list emptied by an array's __buffer__ (its arrays freed)
+    "pick_each_pool_cleared": """
+class Clears:
+    def __buffer__(self, flags):
+        pool.clear()
+        junk.extend(object() for _ in range(3000))
+        return memoryview(vals)
+junk = []
+pool = [Clears(), *[np.arange(i, i + 50) for i in range(200)]]
+got = K.pick_each(cap, pool, [2] * 201)
+want = [vals.item(p) for p in b.integers(0, 10, 2).tolist()]
+want += [i + p for i in range(200) for p in b.integers(0, 50, 2).tolist()]
+assert got == want
+""",
+    # a count made larger, and one made smaller, by an array's __buffer__ (pick_hours reads
+    # the counts' buffer again)
+    "pick_hours_counts_changed": """
+for new, hour in ((100_000, 2), (0, 2)):
+    class Changes:
+        def __buffer__(self, flags):
+            counts[hour] = new
+            viewers.clear()
+            return memoryview(vals)
+    viewers = [(0, vals, 1.0), (1, Changes(), 1.0), (2, vals[:5], 1.0)]
+    counts = np.array([1, 2, 3])
+    try:
+        K.pick_hours(cap, viewers, counts)
+    except RuntimeError as e:
+        assert "counts" in str(e) or "more picks" in str(e), e
+    else:
+        raise AssertionError(f"no error for a count made {new}")
+""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHANGED_WHILE_READ))
+def test_arguments_changed_while_read_are_safe(case):
+    import subprocess
+    import sys
+    import textwrap
+
+    setup = "import numpy as np\nfrom sim import _draws as K\n"
+    setup += "a = np.random.default_rng(3); b = np.random.default_rng(3)\n"
+    setup += "cap = a.bit_generator.capsule\nvals = np.arange(10) * 7\n"
+    code = setup + textwrap.dedent(CHANGED_WHILE_READ[case]) + "print('done')\n"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "done", (run.returncode, run.stderr)
+
+
+def test_poisson_of_zero_draws_nothing_and_means_outside_its_method_are_refused():
+    """numpy's ``poisson(0)`` is 0 without a draw; a negative or NaN mean is refused, and
+    from 10 on numpy draws another way: refused too (never a wrong draw)."""
+    a, b = _pair(np.random.PCG64, False)
+    cap = a.bit_generator.capsule
+    assert K.poisson(cap, 0.0) == 0 == b.poisson(0.0)
+    assert K.poisson(cap, -0.0) == 0 == b.poisson(-0.0)
+    _same_after(a, b)  # (no draw)
+    state = _state(a)
+    for lam in (-1.0, -1e-300, float("nan"), 10.0, 10.5, 1e9, float("inf")):
+        with pytest.raises(ValueError, match="lam must be in"):
+            K.poisson(cap, lam)
+    assert K.poisson(cap, np.nextafter(10.0, 0.0)) == b.poisson(np.nextafter(10.0, 0.0))
+    assert _state(a) != state
+    _same_after(a, b)
+
+
+def test_a_negative_number_of_draws_or_picks_is_refused_as_numpy_refuses_it():
+    a = np.random.default_rng(4)
+    cap = a.bit_generator.capsule
+    state = _state(a)
+    with pytest.raises(ValueError, match="negative dimensions"):
+        a.integers(0, 5, -3)
+    for call in (lambda: K.draws(cap, 5, -3), lambda: K.picks(cap, np.arange(5), -1)):
+        with pytest.raises(ValueError, match="negative dimensions"):
+            call()
+    assert K.picks(cap, np.arange(5), 0) == [] and K.draws(cap, 5, 0) == []
+    assert _state(a) == state
