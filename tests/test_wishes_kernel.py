@@ -427,3 +427,47 @@ def test_chances_bad_arguments_raise(kernel, at, value, error):
     args[at] = value
     with pytest.raises(error):
         kernel.chances(*args)
+
+
+def test_a_nan_first_factor_first_is_not_unsigned(base_model, kernel, monkeypatch):
+    """The unsigned rule is Python's ``min(firsts) >= 0.0``: a NaN first factor in the
+    FIRST batch stays the minimum (nothing compares below it), so a negative one later does
+    not make the hour unsigned: not lossless at a rating above 1, none warned (the rating
+    takes more from the negative probabilities: a loss booked). Catches ``low >= 0.0``
+    written ``!(low < 0.0)`` (true for NaN)."""
+    world = copy.deepcopy(base_model)
+    world.price_ratio = np.array([1.0])
+    world.channel_conversion = world.channel_conversion.copy()
+    world.channel_conversion[3], world.channel_conversion[4] = np.nan, -0.3
+    world.feedback._multiplier = np.array([1.5])
+    world.population.state[:] = wishes.NONE
+    r = np.random.default_rng(1)
+    fresh = [Exposures(r.integers(0, N, 50), np.zeros(50, np.int32), ch, -1) for ch in (3, 4)]
+    with np.errstate(invalid="ignore"):  # (NaN first factors: made so here)
+        python, c, calls = _both(
+            world, 5, fresh, lambda: np.random.default_rng(0), monkeypatch, kernel, views=False
+        )
+    assert calls == 1
+    assert c == python
+
+
+def test_chances_views_of_negative_zeros_are_zero(base_model, kernel, monkeypatch):
+    """An appeal of -0.0: every probability -0.0, and the content views all on consumers
+    exposed once, so the views' running sum stays -0.0 and ``chances`` returns 0.0 + it
+    (np.bincount's sum from 0.0): +0.0 in the books, bit for bit. An int16 batch makes the
+    hour kernel decline, so ``chances`` decides the hour. Catches the ``0.0 +`` dropped."""
+    world = copy.deepcopy(base_model)
+    world.price_ratio = np.array([1.0])
+    world.appeal = np.array([-0.0])
+    world.population.state[:] = wishes.NONE
+    fresh = [
+        Exposures(np.arange(30, dtype=np.int16) * 5, np.zeros(30, np.int32), 3, -1),
+        Exposures(np.arange(40) * 5 + 2, np.zeros(40, np.int32), CH_VIDEO, -1),
+    ]
+    spy = _Spy(kernel)
+    got = {}
+    for name, k in (("python", None), ("c", spy)):
+        monkeypatch.setattr(wishes, "_K", k)
+        got[name] = _hour(copy.deepcopy(world), 5, fresh, np.random.default_rng(0), True)
+    assert spy.declined == spy.calls == 1 and spy.chance_calls == 1
+    assert got["c"] == got["python"]
