@@ -5,12 +5,29 @@
  * handed to the feedback at once), bit for bit, and the same draws of the same generator
  * in the same order. The Python path is the reference and the fallback.
  *
+ * Bit for bit means every number that is not a NaN: the wishes, the draws and the
+ * generator's state, the counts, and every book and returned sum that is a number (a zero's
+ * sign included). A NaN stays a NaN (and a NaN probability decides as the Python path's:
+ * never a wish, the group's chance the first number if any), but its sign and payload may
+ * differ from the Python path's: when both operands of an addition or product are NaNs,
+ * x86 returns the first operand's, and which one is first is the compiler's choice here
+ * (it may swap a commutative operation's operands, even at -O1) and numpy's there (its
+ * array * scalar loops pick differently with the array's length: SIMD or not). Pinning it
+ * would cost a NaN test per operation on the hot path. Validated configs make no NaN; the
+ * NaNs the tests make on purpose compare byte for byte today, by the compiler's and
+ * numpy's choices, not by a promise of this kernel.
+ *
+ * The generator: its capsule's functions are called with the GIL held and without the
+ * bit generator's lock (rng.bit_generator.lock), as the Python path's ctypes calls
+ * (sim/content.py _hold): one thread per generator, as everywhere in the model.
+ *
  * one_product_hour(batches, conversion, appeal, trust, novelty, video, live, order, flat,
  *                  region, n_regions, ec, state, boost, fatigue, rating, warn,
  *                  unsigned_boost, capsule, max_seen)
  *   -> (wishes, rows, n_views, views_sum, lost_sum, region_counts)
- *   or NotImplemented (nothing read or written: a batch's consumers are not a C-contiguous
- *   1-D array of 4- or 8-byte integers; the Python path decides the hour)
+ *   or NotImplemented (a batch's consumers are not a C-contiguous 1-D array of 4- or 8-byte
+ *   integers: the arguments and the batches up to that one were read and checked, but
+ *   nothing was written and nothing drawn; the Python path decides the hour)
  *
  * batches: the hour's Exposures (their consumers, channel and KOL are read);
  * conversion, trust (float64): per channel, per KOL; appeal, novelty: the product's;
