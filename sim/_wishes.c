@@ -431,8 +431,7 @@ static int decide(decide_t *d)
     return d->bid ? decide_body(d, 1) : decide_body(d, 0);
 }
 
-#define N_ARRAYS 12
-enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT };
+enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT, A_N };
 
 static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -459,8 +458,8 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     bitgen_t *bg = (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
     if (!bg) return NULL;
 
-    Py_buffer v[N_ARRAYS];
-    int have[N_ARRAYS] = {0};
+    Py_buffer v[A_N];
+    int have[A_N] = {0};
     PyObject *fast = NULL, *result = NULL, *rows = NULL, *counts_o = NULL;
     Py_buffer *bv = NULL; /* the batches' consumers */
     Py_ssize_t nb = 0, nbv = 0;
@@ -529,7 +528,11 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         if (!cons) goto fail;
         int got = PyObject_GetBuffer(cons, &bv[b], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS);
         Py_DECREF(cons);
-        if (got < 0) {
+        if (got < 0) { /* not a buffer (the Python path's), else the error (MemoryError) */
+            if (!(PyErr_ExceptionMatches(PyExc_BufferError) ||
+                  PyErr_ExceptionMatches(PyExc_ValueError) ||
+                  PyErr_ExceptionMatches(PyExc_TypeError)))
+                goto fail;
             PyErr_Clear();
             fallback = 1;
             break;
@@ -731,7 +734,7 @@ fail:
     for (Py_ssize_t b = 0; b < nbv; b++) PyBuffer_Release(&bv[b]);
     PyMem_Free(bv);
     Py_XDECREF(fast);
-    for (int s = 0; s < N_ARRAYS; s++)
+    for (int s = 0; s < A_N; s++)
         if (have[s]) PyBuffer_Release(&v[s]);
     return result;
 }
@@ -761,7 +764,7 @@ static int try_array(PyObject *obj, Py_buffer *view, char kind, Py_ssize_t items
 
 /* chances(order, flat, first, nov, every, n_views, ec, state, boost, fatigue, rating, warn,
  *         unsigned_ok, capsule, max_seen, books)
- *   -> (wishes, views_sum, lost_sum)  or NotImplemented (nothing read or written)
+ *   -> (wishes, views_sum, lost_sum)  or NotImplemented (nothing written, nothing drawn)
  * WishDecisions._one_product_chances of an hour (or a chunk) without the price factor:
  * order, flat (int64), first (float64, exposure order); nov: the novelty (a float) or None
  * (already in first); every: each sorted exposure a content view (bool) or None (all when
@@ -795,7 +798,7 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
     enum { C_ORDER, C_FLAT, C_FIRST, C_EVERY, C_EC, C_STATE, C_BOOST, C_FAT, C_VIEWS, C_KEPT, C_LOST, C_N };
     Py_buffer v[C_N];
     int have[C_N] = {0};
-    PyObject *result = NULL, *kept_bufs = NULL;
+    PyObject *result = NULL;
     double *scratch = NULL;
     wish_t *wish = NULL;
     int r;
@@ -835,7 +838,6 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
         }
     }
 #undef GET
-    (void)kept_bufs;
     const Py_ssize_t n = v[C_ORDER].shape[0];
     if (v[C_FLAT].shape[0] != n || v[C_FIRST].shape[0] != n ||
         (have[C_EVERY] && v[C_EVERY].shape[0] != n)) {

@@ -499,3 +499,29 @@ def test_chances_views_of_negative_zeros_are_zero(base_model, kernel, monkeypatc
         got[name] = _hour(copy.deepcopy(world), 5, fresh, np.random.default_rng(0), True)
     assert spy.declined == spy.calls == 1 and spy.chance_calls == 1
     assert got["c"] == got["python"]
+
+
+class _NoBuffer:
+    """Consumers whose buffer fails with ``error`` (PEP 688's ``__buffer__``)."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __buffer__(self, flags):
+        raise self.error
+
+    def __len__(self):
+        return 2
+
+
+@pytest.mark.parametrize("error", [MemoryError, RuntimeError])
+def test_a_batch_whose_buffer_fails_otherwise_raises(kernel, error):
+    """Not a buffer (BufferError, TypeError, ValueError): the Python path's hour; any other
+    error of a batch's buffer (no memory) propagates, nothing written."""
+    args = _args()
+    args[0] = [args[0][0], Exposures(_NoBuffer(error("made")), np.zeros(2, np.int32), 3, -1)]
+    with pytest.raises(error, match="made"):
+        kernel.one_product_hour(*args)
+    assert not args[11].any()
+    args[0][1].consumers = _NoBuffer(BufferError("made"))
+    assert kernel.one_product_hour(*args) is NotImplemented
