@@ -5,12 +5,29 @@
  * handed to the feedback at once), bit for bit, and the same draws of the same generator
  * in the same order. The Python path is the reference and the fallback.
  *
+ * Bit for bit means every number that is not a NaN: the wishes, the draws and the
+ * generator's state, the counts, and every book and returned sum that is a number (a zero's
+ * sign included). A NaN stays a NaN (and a NaN probability decides as the Python path's:
+ * never a wish, the group's chance the first number if any), but its sign and payload may
+ * differ from the Python path's: when both operands of an addition or product are NaNs,
+ * x86 returns the first operand's, and which one is first is the compiler's choice here
+ * (it may swap a commutative operation's operands, even at -O1) and numpy's there (its
+ * array * scalar loops pick differently with the array's length: SIMD or not). Pinning it
+ * would cost a NaN test per operation on the hot path. Validated configs make no NaN; the
+ * NaNs the tests make on purpose compare byte for byte today, by the compiler's and
+ * numpy's choices, not by a promise of this kernel.
+ *
+ * The generator: its capsule's functions are called with the GIL held and without the
+ * bit generator's lock (rng.bit_generator.lock), as the Python path's ctypes calls
+ * (sim/content.py _hold): one thread per generator, as everywhere in the model.
+ *
  * one_product_hour(batches, conversion, appeal, trust, novelty, video, live, order, flat,
  *                  region, n_regions, ec, state, boost, fatigue, rating, warn,
  *                  unsigned_boost, capsule, max_seen)
  *   -> (wishes, rows, n_views, views_sum, lost_sum, region_counts)
- *   or NotImplemented (nothing read or written: a batch's consumers are not a C-contiguous
- *   1-D array of 4- or 8-byte integers; the Python path decides the hour)
+ *   or NotImplemented (a batch's consumers are not a C-contiguous 1-D array of 4- or 8-byte
+ *   integers: the arguments and the batches up to that one were read and checked, but
+ *   nothing was written and nothing drawn; the Python path decides the hour)
  *
  * batches: the hour's Exposures (their consumers, channel and KOL are read);
  * conversion, trust (float64): per channel, per KOL; appeal, novelty: the product's;
@@ -234,11 +251,28 @@ typedef struct {
     bitgen_t *bg;
     double *p, *plain;                 /* scratch, n each */
     /* out */
-    wish_t *wish;                      /* malloc'd (the caller frees), k of them, chance order */
+    wish_t *wish;                      /* malloc'd by decide (the caller frees), k of them, chance order */
     Py_ssize_t k, n_views;
     double views, lost;                /* running sums (books: from kept0 / lost0) */
     int lossless, kept_hit, lost_hit;
 } decide_t;
+
+/* a member's chance of its exposure (pass 2): its probability times the rating (a warned
+ * member's times warn, when the top state is WARNED), at most 1 (numpy's minimum), 0.0 when
+ * its consumer's state is closed (its plain probability too: nothing lost) */
+static inline __attribute__((always_inline)) double member(const double *p, double *plain,
+                                                           Py_ssize_t i, double rating,
+                                                           int warned, double warn, int closed)
+{
+    double q = p[i] * rating;
+    if (warned) q *= warn;
+    q = np_min1(q);
+    if (closed) {
+        q = 0.0;
+        plain[i] = 0.0;
+    }
+    return q;
+}
 
 static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
 {
@@ -297,7 +331,7 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     double lost = d->books ? d->lost0 : -0.0;
     int kept_hit = 0, lost_hit = 0;
     Py_ssize_t k = 0;
-    wish_t *wish = NULL;
+    wish_t *wish = d->wish; /* (decide's: not NULL; the checks below kept, see decide) */
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
         for (e = a + 1; e < n && flat[e] == key; e++)
@@ -310,13 +344,8 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
             closed = some_state && st != NONE;
         Py_ssize_t best = a;
         if (e == a + 1) { /* a consumer exposed once (most): its exposure is its chance */
-            double q = p[a] * rating;
-            if (top_state == WARNED && st == WARNED) q *= warn;
-            q = np_min1(q);
-            if (closed) {
-                q = 0.0;
-                plain[a] = 0.0;
-            }
+            const double q = member(p, plain, a, rating, top_state == WARNED && st == WARNED, warn,
+                                    closed);
             const int c = CONTENT(a);
             if (d->books) {
                 if (c) {
@@ -351,13 +380,8 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
             continue;
         }
         for (Py_ssize_t i = a; i < e; i++) {
-            double q = p[i] * rating;
-            if (top_state == WARNED && st == WARNED) q *= warn;
-            q = np_min1(q);
-            if (closed) {
-                q = 0.0;
-                plain[i] = 0.0;
-            }
+            const double q = member(p, plain, i, rating, top_state == WARNED && st == WARNED, warn,
+                                    closed);
             p[i] = q;
             if (i > a && (q > p[best] || (p[best] != p[best] && q == q))) best = i;
         }
@@ -411,11 +435,19 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
  * position (the compiler drops the other branch of each) */
 static int decide(decide_t *d)
 {
+    /* the wishes' room (at most one per exposure) before pass 1 writes the counts: no
+     * MemoryError after a count is written. decide_body's checks of it stay, never true:
+     * without them gcc -O2 lays the draw's loop out worse (3 % more of decide's
+     * instructions, callgrind, an hour of 380 exposures) */
+    d->wish = (wish_t *)malloc(sizeof(wish_t) * (size_t)(d->n > 0 ? d->n : 1));
+    if (!d->wish) {
+        PyErr_NoMemory();
+        return -1;
+    }
     return d->bid ? decide_body(d, 1) : decide_body(d, 0);
 }
 
-#define N_ARRAYS 12
-enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT };
+enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT, A_N };
 
 static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -442,8 +474,8 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     bitgen_t *bg = (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
     if (!bg) return NULL;
 
-    Py_buffer v[N_ARRAYS];
-    int have[N_ARRAYS] = {0};
+    Py_buffer v[A_N];
+    int have[A_N] = {0};
     PyObject *fast = NULL, *result = NULL, *rows = NULL, *counts_o = NULL;
     Py_buffer *bv = NULL; /* the batches' consumers */
     Py_ssize_t nb = 0, nbv = 0;
@@ -512,7 +544,11 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         if (!cons) goto fail;
         int got = PyObject_GetBuffer(cons, &bv[b], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS);
         Py_DECREF(cons);
-        if (got < 0) {
+        if (got < 0) { /* not a buffer (the Python path's), else the error (MemoryError) */
+            if (!(PyErr_ExceptionMatches(PyExc_BufferError) ||
+                  PyErr_ExceptionMatches(PyExc_ValueError) ||
+                  PyErr_ExceptionMatches(PyExc_TypeError)))
+                goto fail;
             PyErr_Clear();
             fallback = 1;
             break;
@@ -682,8 +718,9 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     d.bg = bg;
     d.p = p;
     d.plain = plain;
-    if (decide(&d) < 0) goto fail;
-    wish = d.wish;
+    const int decided = decide(&d);
+    wish = d.wish; /* (freed on the way out, whatever decided) */
+    if (decided < 0) goto fail;
     const Py_ssize_t k = d.k, n_views = d.n_views;
     const double views = d.views, lost = d.lost;
     const int lossless = d.lossless;
@@ -714,7 +751,7 @@ fail:
     for (Py_ssize_t b = 0; b < nbv; b++) PyBuffer_Release(&bv[b]);
     PyMem_Free(bv);
     Py_XDECREF(fast);
-    for (int s = 0; s < N_ARRAYS; s++)
+    for (int s = 0; s < A_N; s++)
         if (have[s]) PyBuffer_Release(&v[s]);
     return result;
 }
@@ -744,7 +781,7 @@ static int try_array(PyObject *obj, Py_buffer *view, char kind, Py_ssize_t items
 
 /* chances(order, flat, first, nov, every, n_views, ec, state, boost, fatigue, rating, warn,
  *         unsigned_ok, capsule, max_seen, books)
- *   -> (wishes, views_sum, lost_sum)  or NotImplemented (nothing read or written)
+ *   -> (wishes, views_sum, lost_sum)  or NotImplemented (nothing written, nothing drawn)
  * WishDecisions._one_product_chances of an hour (or a chunk) without the price factor:
  * order, flat (int64), first (float64, exposure order); nov: the novelty (a float) or None
  * (already in first); every: each sorted exposure a content view (bool) or None (all when
@@ -778,7 +815,7 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
     enum { C_ORDER, C_FLAT, C_FIRST, C_EVERY, C_EC, C_STATE, C_BOOST, C_FAT, C_VIEWS, C_KEPT, C_LOST, C_N };
     Py_buffer v[C_N];
     int have[C_N] = {0};
-    PyObject *result = NULL, *kept_bufs = NULL;
+    PyObject *result = NULL;
     double *scratch = NULL;
     wish_t *wish = NULL;
     int r;
@@ -818,7 +855,6 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
         }
     }
 #undef GET
-    (void)kept_bufs;
     const Py_ssize_t n = v[C_ORDER].shape[0];
     if (v[C_FLAT].shape[0] != n || v[C_FIRST].shape[0] != n ||
         (have[C_EVERY] && v[C_EVERY].shape[0] != n)) {
@@ -871,8 +907,9 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
     d.bg = bg;
     d.p = scratch;
     d.plain = scratch + n;
-    if (decide(&d) < 0) goto fail;
-    wish = d.wish;
+    const int decided = decide(&d);
+    wish = d.wish; /* (freed on the way out, whatever decided) */
+    if (decided < 0) goto fail;
     if (d.books) { /* the chunk's share: the views counted, the sums continued */
         if (d.n_views) ((int64_t *)v[C_VIEWS].buf)[0] += d.n_views;
         if (d.kept_hit) ((double *)v[C_KEPT].buf)[0] = d.views;

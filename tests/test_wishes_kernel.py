@@ -10,6 +10,7 @@ arguments raise."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 
@@ -69,10 +70,22 @@ class _Spy:
         return self.k.chances(*args)
 
 
-def _hour(m: ViralChainModel, hour: int, fresh: list, g, views: bool) -> tuple:
+def _made_not_finite(m: ViralChainModel) -> bool:
+    """Whether a test made a KOL's trust or a price sensitivity NaN or infinite (_varied,
+    the sensitivity case): then the Python path's numpy multiplies NaN or inf by 0 or inf
+    and says so (RuntimeWarning "invalid value"): numbers made so on purpose."""
+    return not (
+        np.isfinite(m.kol_trust).all() and np.isfinite(m.population.price_sensitivity).all()
+    )
+
+
+def _hour(m: ViralChainModel, hour: int, fresh: list, g, views: bool, python=False) -> tuple:
     """``_wishes`` of the hour (``views``: its views booked in the ledger too): the rows'
-    bytes and dtypes, the books, the ledger's hour and the generator's state."""
-    rows = m.population._wishes(hour, copy.deepcopy(fresh), g, views=views)
+    bytes and dtypes, the books, the ledger's hour and the generator's state. ``python``:
+    the Python path's call, quiet about the invalid values a test made on purpose."""
+    quiet = python and _made_not_finite(m)
+    with np.errstate(invalid="ignore") if quiet else contextlib.nullcontext():
+        rows = m.population._wishes(hour, copy.deepcopy(fresh), g, views=views)
     return (
         None if rows is None else [a.tobytes() for a in rows] + [a.dtype.str for a in rows],
         wish_books(m),
@@ -95,7 +108,9 @@ def _both(world, hour, fresh, make_generator, monkeypatch, kernel, views=True):
     spy = _Spy(kernel)
     for name, k in (("python", None), ("c", spy)):
         monkeypatch.setattr(wishes, "_K", k)
-        got[name] = _hour(copy.deepcopy(world), hour, fresh, make_generator(), views)
+        got[name] = _hour(
+            copy.deepcopy(world), hour, fresh, make_generator(), views, name == "python"
+        )
     return got["python"], got["c"], spy.calls - spy.declined
 
 
@@ -178,7 +193,19 @@ def test_a_large_hour_in_c_is_the_python_paths(base_model, kernel, seed, monkeyp
     assert c == python
 
 
-@pytest.mark.parametrize("case", ["price", "sensitivity", "not on sale"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "price",
+        pytest.param(  # an infinite sensitivity: both runs are the Python path's, both warn
+            "sensitivity",
+            marks=pytest.mark.filterwarnings(
+                "ignore:invalid value encountered in multiply:RuntimeWarning"
+            ),
+        ),
+        "not on sale",
+    ],
+)
 def test_the_hours_left_to_the_python_path(base_model, kernel, case, monkeypatch):
     world, hour, fresh = _varied(base_model, 1)
     if case == "price":
@@ -322,7 +349,7 @@ def _chunks_both(world, hour, fresh, monkeypatch, kernel, seed, chunk=128):
     for name, k in (("python", None), ("c", spy)):
         monkeypatch.setattr(wishes, "_K", k)
         g = np.random.Generator(bit_generator(seed))
-        got[name] = _hour(copy.deepcopy(world), hour, fresh, g, False)
+        got[name] = _hour(copy.deepcopy(world), hour, fresh, g, False, name == "python")
     return got["python"], got["c"], spy
 
 
@@ -359,7 +386,8 @@ def test_an_hour_declined_by_the_hour_kernel_takes_chances_in_c(
     got = {}
     for name, k in (("python", None), ("c", spy)):
         monkeypatch.setattr(wishes, "_K", k)
-        got[name] = _hour(copy.deepcopy(world), hour, fresh, np.random.default_rng(seed), True)
+        g = np.random.default_rng(seed)
+        got[name] = _hour(copy.deepcopy(world), hour, fresh, g, True, name == "python")
     assert spy.declined == spy.calls == 1 and spy.chance_calls == 1
     assert got["c"] == got["python"]
 
@@ -427,3 +455,73 @@ def test_chances_bad_arguments_raise(kernel, at, value, error):
     args[at] = value
     with pytest.raises(error):
         kernel.chances(*args)
+
+
+def test_a_nan_first_factor_first_is_not_unsigned(base_model, kernel, monkeypatch):
+    """The unsigned rule is Python's ``min(firsts) >= 0.0``: a NaN first factor in the
+    FIRST batch stays the minimum (nothing compares below it), so a negative one later does
+    not make the hour unsigned: not lossless at a rating above 1, none warned (the rating
+    takes more from the negative probabilities: a loss booked). Catches ``low >= 0.0``
+    written ``!(low < 0.0)`` (true for NaN)."""
+    world = copy.deepcopy(base_model)
+    world.price_ratio = np.array([1.0])
+    world.channel_conversion = world.channel_conversion.copy()
+    world.channel_conversion[3], world.channel_conversion[4] = np.nan, -0.3
+    world.feedback._multiplier = np.array([1.5])
+    world.population.state[:] = wishes.NONE
+    r = np.random.default_rng(1)
+    fresh = [Exposures(r.integers(0, N, 50), np.zeros(50, np.int32), ch, -1) for ch in (3, 4)]
+    with np.errstate(invalid="ignore"):  # (NaN first factors: made so here)
+        python, c, calls = _both(
+            world, 5, fresh, lambda: np.random.default_rng(0), monkeypatch, kernel, views=False
+        )
+    assert calls == 1
+    assert c == python
+
+
+def test_chances_views_of_negative_zeros_are_zero(base_model, kernel, monkeypatch):
+    """An appeal of -0.0: every probability -0.0, and the content views all on consumers
+    exposed once, so the views' running sum stays -0.0 and ``chances`` returns 0.0 + it
+    (np.bincount's sum from 0.0): +0.0 in the books, bit for bit. An int16 batch makes the
+    hour kernel decline, so ``chances`` decides the hour. Catches the ``0.0 +`` dropped."""
+    world = copy.deepcopy(base_model)
+    world.price_ratio = np.array([1.0])
+    world.appeal = np.array([-0.0])
+    world.population.state[:] = wishes.NONE
+    fresh = [
+        Exposures(np.arange(30, dtype=np.int16) * 5, np.zeros(30, np.int32), 3, -1),
+        Exposures(np.arange(40) * 5 + 2, np.zeros(40, np.int32), CH_VIDEO, -1),
+    ]
+    spy = _Spy(kernel)
+    got = {}
+    for name, k in (("python", None), ("c", spy)):
+        monkeypatch.setattr(wishes, "_K", k)
+        got[name] = _hour(copy.deepcopy(world), 5, fresh, np.random.default_rng(0), True)
+    assert spy.declined == spy.calls == 1 and spy.chance_calls == 1
+    assert got["c"] == got["python"]
+
+
+class _NoBuffer:
+    """Consumers whose buffer fails with ``error`` (PEP 688's ``__buffer__``)."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __buffer__(self, flags):
+        raise self.error
+
+    def __len__(self):
+        return 2
+
+
+@pytest.mark.parametrize("error", [MemoryError, RuntimeError])
+def test_a_batch_whose_buffer_fails_otherwise_raises(kernel, error):
+    """Not a buffer (BufferError, TypeError, ValueError): the Python path's hour; any other
+    error of a batch's buffer (no memory) propagates, nothing written."""
+    args = _args()
+    args[0] = [args[0][0], Exposures(_NoBuffer(error("made")), np.zeros(2, np.int32), 3, -1)]
+    with pytest.raises(error, match="made"):
+        kernel.one_product_hour(*args)
+    assert not args[11].any()
+    args[0][1].consumers = _NoBuffer(BufferError("made"))
+    assert kernel.one_product_hour(*args) is NotImplemented

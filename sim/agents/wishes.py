@@ -544,7 +544,9 @@ class WishDecisions(HourTables):
         (``sim/_wishes.c``): the same numbers (each batch's first factors with the novelty,
         the views counted per region, the counts, the chances, the books' sums) and the same
         draws of :meth:`_one_product_chances`, the rows made there too; NotImplemented
-        (nothing done) when a batch's consumers are not an array the kernel reads.
+        when a batch's consumers are not an array the kernel reads: then no count, book,
+        ledger entry or draw has changed (the tables were looked up and, from
+        :data:`_PACKED_FROM` on, the consumers sorted, which the Python path does again).
         ``total``: the hour's exposures, if counted (below :data:`_PACKED_FROM` the kernel
         sorts them; else numpy's sorts of :func:`_ascending`)."""
         m = self.model
@@ -611,8 +613,9 @@ class WishDecisions(HourTables):
         """:meth:`_one_product_chances` without the price factor by the compiled kernel
         (``sim/_wishes.c``, ``chances``): the same counts, chances, books (the hour's handed to
         the feedback here, or a chunk's continued in ``books``) and draws; the wishes'
-        positions in chance order, or NotImplemented (nothing done) when the kernel does not
-        read ``coded``'s arrays."""
+        positions in chance order, or NotImplemented when the kernel does not read
+        ``coded``'s arrays: then no count, book or draw has changed (only the tables looked
+        up)."""
         m = self.model
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
