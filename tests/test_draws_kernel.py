@@ -10,8 +10,6 @@ from __future__ import annotations
 import ctypes
 import importlib
 import json
-import shutil
-import sysconfig
 
 import numpy as np
 import pytest
@@ -21,11 +19,7 @@ from sim import compiled, content, social_graph
 from sim.rng import stream
 from sim.social_graph import build
 from tests import golden
-
-
-def _compiler() -> bool:
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    return shutil.which(cc) is not None
+from tests.test_compiled import _compiler
 
 
 def _kernel():
