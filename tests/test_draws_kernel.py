@@ -20,6 +20,7 @@ from sim.rng import stream
 from sim.social_graph import build
 from tests import golden
 from tests.test_compiled import _compiler
+from tests.test_content_fourteenth import BIT_GENERATORS  # numpy's five
 
 
 def _kernel():
@@ -41,13 +42,6 @@ if K is None:
         pytrace=False,
     )
 
-BIT_GENERATORS = [
-    np.random.PCG64,
-    np.random.PCG64DXSM,
-    np.random.MT19937,
-    np.random.Philox,
-    np.random.SFC64,
-]
 GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
 IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]
 
