@@ -61,6 +61,18 @@ get_bitgen(PyObject *capsule)
     return (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
 }
 
+/* a kernel's fast-call arguments: ``want`` of them (else TypeError "USAGE takes N
+ * arguments"), the first a bit generator's capsule; NULL with the error set */
+static bitgen_t *
+bitgen_of_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *usage)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments", usage, want);
+        return NULL;
+    }
+    return get_bitgen(args[0]);
+}
+
 #define WORD_BOUND 0x100000000ULL       /* 2**32 */
 #define LARGEST_BOUND 0x8000000000000000ULL /* 2**63: int64's largest exclusive high */
 
@@ -297,11 +309,7 @@ PyDoc_STRVAR(poisson_doc,
 static PyObject *
 k_poisson(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "poisson(capsule, lam) takes 2 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 2, "poisson(capsule, lam)");
     if (g == NULL) {
         return NULL;
     }
@@ -338,11 +346,7 @@ PyDoc_STRVAR(draws_doc,
 static PyObject *
 k_draws(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "draws(capsule, bound, k) takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 3, "draws(capsule, bound, k)");
     if (g == NULL) {
         return NULL;
     }
@@ -383,11 +387,7 @@ PyDoc_STRVAR(bounded_doc,
 static PyObject *
 k_bounded(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "bounded(capsule, bounds) takes 2 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 2, "bounded(capsule, bounds)");
     if (g == NULL) {
         return NULL;
     }
@@ -473,11 +473,7 @@ PyDoc_STRVAR(picks_doc,
 static PyObject *
 k_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "picks(capsule, values, k) takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 3, "picks(capsule, values, k)");
     if (g == NULL) {
         return NULL;
     }
@@ -512,11 +508,7 @@ PyDoc_STRVAR(pick_each_doc,
 static PyObject *
 k_pick_each(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "pick_each(capsule, pool, counts) takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 3, "pick_each(capsule, pool, counts)");
     if (g == NULL) {
         return NULL;
     }
@@ -598,11 +590,7 @@ PyDoc_STRVAR(slot_list_doc,
 static PyObject *
 k_slot_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "slot_list(capsule, degrees, nodes) takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 3, "slot_list(capsule, degrees, nodes)");
     if (g == NULL) {
         return NULL;
     }
@@ -674,13 +662,8 @@ PyDoc_STRVAR(pool_picks_doc,
 static PyObject *
 k_pool_picks(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError,
-                        "pool_picks(capsule, counts, first, sizes, starts, pool, out) takes "
-                        "7 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 7,
+                                 "pool_picks(capsule, counts, first, sizes, starts, pool, out)");
     if (g == NULL) {
         return NULL;
     }
@@ -775,11 +758,7 @@ PyDoc_STRVAR(slots_doc,
 static PyObject *
 k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "slots(capsule, degrees, nodes, out) takes 4 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 4, "slots(capsule, degrees, nodes, out)");
     if (g == NULL) {
         return NULL;
     }
@@ -839,11 +818,7 @@ PyDoc_STRVAR(pick_hours_doc,
 static PyObject *
 k_pick_hours(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "pick_hours(capsule, viewers, counts) takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 3, "pick_hours(capsule, viewers, counts)");
     if (g == NULL) {
         return NULL;
     }
@@ -1047,11 +1022,7 @@ PyDoc_STRVAR(picks_into_doc,
 static PyObject *
 k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "picks_into(capsule, values, out) takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = get_bitgen(args[0]);
+    bitgen_t *g = bitgen_of_args(args, nargs, 3, "picks_into(capsule, values, out)");
     if (g == NULL) {
         return NULL;
     }
