@@ -135,22 +135,27 @@ def test_draws_of_one_bound_are_numpys(kind, half):
 DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
 
 
+def _every_integer_array(r: np.random.Generator):
+    """Arrays of every integer type and of sizes 1 to 70,001, over each type's whole range."""
+    for dtype in DTYPES:
+        info = np.iinfo(dtype)
+        for size in (1, 2, 3, 17, 1000, 70_001):
+            yield r.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
+
+
 @pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
 def test_picks_are_numpys_for_every_integer_type_and_stride(kind, half):
     a, b = _pair(kind, half)
     cap = a.bit_generator.capsule
     r = np.random.default_rng(3)
-    for dtype in DTYPES:
-        info = np.iinfo(dtype)
-        for size in (1, 2, 3, 17, 1000, 70_001):
-            values = r.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
-            for view in (values, values[::3], values[::-2], values[1:]):
-                if not len(view):
-                    continue
-                for k in (0, 1, 4, 12, 33):
-                    got = K.picks(cap, view, k)
-                    assert got == view[b.integers(0, len(view), k)].tolist()
-                    assert all(type(x) is int for x in got)
+    for values in _every_integer_array(r):
+        for view in (values, values[::3], values[::-2], values[1:]):
+            if not len(view):
+                continue
+            for k in (0, 1, 4, 12, 33):
+                got = K.picks(cap, view, k)
+                assert got == view[b.integers(0, len(view), k)].tolist()
+                assert all(type(x) is int for x in got)
     # a memoryview, and an array longer than 2**32 (a broadcast view: no memory): 64-bit draws
     values = np.arange(50, dtype=np.int64) * 7
     assert K.picks(cap, memoryview(values), 9) == values[b.integers(0, 50, 9)].tolist()
@@ -437,16 +442,13 @@ def test_many_picks_into_an_array_are_numpys(kind, half):
     a, b = _pair(kind, half)
     cap = a.bit_generator.capsule
     r = np.random.default_rng(14)
-    for dtype in DTYPES:
-        info = np.iinfo(dtype)
-        for size in (1, 2, 3, 17, 1000, 70_001):
-            values = r.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
-            for view in (values, values[::3]):
-                for k in (0, 1, 13, 400, 5000):
-                    out = np.empty(k, dtype=np.int64)
-                    assert K.picks_into(cap, view, out) is None
-                    want = view[b.integers(0, len(view), k)].astype(np.int64)
-                    np.testing.assert_array_equal(out, want)
+    for values in _every_integer_array(r):
+        for view in (values, values[::3]):
+            for k in (0, 1, 13, 400, 5000):
+                out = np.empty(k, dtype=np.int64)
+                assert K.picks_into(cap, view, out) is None
+                want = view[b.integers(0, len(view), k)].astype(np.int64)
+                np.testing.assert_array_equal(out, want)
     long = np.broadcast_to(np.int64(-5), (2**33 + 3,))  # 64-bit draws
     out = np.empty(7, dtype=np.int64)
     K.picks_into(cap, long, out)
