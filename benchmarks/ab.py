@@ -38,7 +38,6 @@ median quiet hour), counted by ``valgrind --tool=callgrind`` on both trees
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -123,7 +122,9 @@ _NOT_CODE = shutil.ignore_patterns("__pycache__", "results")
 def _kernel_current(tree: Path, source: Path) -> bool:
     """Whether ``tree`` has a build of the compiled kernel ``source`` (``sim/_<name>.c``)
     made from that very source: its SHA-256 is written into the module (sim/compiled.py)."""
-    sha = hashlib.sha256(source.read_bytes()).hexdigest().encode()
+    from sim.compiled import source_sha256  # (sim's imports only when a tree has kernels)
+
+    sha = source_sha256(source.stem, source.parent).encode()
     return any(sha in so.read_bytes() for so in (tree / "sim").glob(f"{source.stem}.*.so"))
 
 

@@ -28,9 +28,10 @@ HERE = Path(__file__).resolve().parent
 ENV = "VIRALCHAIN_COMPILED"
 
 
-def source_sha256(name: str) -> str | None:
-    """The SHA-256 of ``sim/<name>.c`` (None when the source is not shipped beside it)."""
-    src = HERE / f"{name}.c"
+def source_sha256(name: str, package: Path = HERE) -> str | None:
+    """The SHA-256 of ``sim/<name>.c`` (of ``package``, this one unless another tree's is
+    given; None when the source is not shipped there)."""
+    src = package / f"{name}.c"
     try:
         return hashlib.sha256(src.read_bytes()).hexdigest()
     except OSError:
