@@ -258,13 +258,11 @@ def test_each_side_is_measured_with_its_own_compiled_kernels(tmp_path):
     """A tree with a kernel's source gets it built (as an install builds it), is left alone
     when its build is current, and rebuilt when the source changed (a stale build is not
     used by sim.compiled, so the side would run its Python path)."""
-    import shutil
-    import sysconfig
 
     from benchmarks.ab import _kernel_current, export, kernels
+    from tests.test_compiled import _compiler
 
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc) is None:
+    if not _compiler():
         pytest.skip("no C compiler here")
     (tmp_path / "before").mkdir()
     tree = export("HEAD", tmp_path / "before")

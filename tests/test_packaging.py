@@ -22,6 +22,7 @@ import pytest
 
 import sim
 from tests.conftest import ROOT
+from tests.test_compiled import _compiler
 
 # one worker builds the wheel once for both tests (``--dist loadgroup``)
 pytestmark = pytest.mark.xdist_group("wheel")
@@ -81,8 +82,7 @@ def test_the_wheel_ships_every_module_and_every_scenario_file(wheel: Path):
     )
     assert [m for m in modules if m not in names] == [], "modules missing from the wheel"
     # each compiled kernel built into the wheel (sim/compiled.py), where a C compiler is
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc):
+    if _compiler():
         for source in sorted((ROOT / "sim").glob("_*.c")):
             built = [n for n in names if n.startswith(f"sim/{source.stem}.") and n.endswith(".so")]
             assert built, f"the wheel lacks the build of {source.name}"
