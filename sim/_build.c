@@ -1,0 +1,215 @@
+/* The build's samples (sim/agents/kol.py `_followers`), compiled.
+ *
+ * tail_sample(capsule, n, k, out) writes what `rng.choice(n, size=k, replace=False)`
+ * returns when numpy takes its tail-shuffle path (n > 10000 and k > n // 50, numpy's
+ * Generator.choice with shuffle=True, numpy/random/_generator.pyx): numpy makes
+ * idx = arange(n) (int64), runs `_shuffle_int(bitgen, n, max(n - k, 1), idx)`
+ *     for i = n - 1 down to first: j = random_bounded_uint64(bitgen, 0, i, 0, 0);
+ *                                  swap idx[i], idx[j]
+ * and returns a copy of idx[n - k:]. The draws here are the same: j in [0, i] by Lemire's
+ * method (numpy's random_bounded_uint64 with use_masked false: 32-bit words while
+ * i + 1 < 2**32, from the bit generator's next_uint32, redrawn while the product's low
+ * word is below (2**32 - (i + 1)) % (i + 1), checked only when it is below i + 1), in the
+ * same order, so the generator's state afterwards is numpy's.
+ *
+ * The values are numpy's, without its 8-byte array of n: position p's value is kept as
+ * its difference from p in an int32 table of n entries that starts all zero (calloc: the
+ * identity, no pass to fill it), and step i's value is written straight to out[i - (n - k)]
+ * (no later step touches position i: its j's are at most i - 1). When k == n, numpy's loop
+ * stops at i = 1 and position 0 keeps the value left there: out[0]. The j's are drawn a
+ * few steps ahead of their swap (the same draws in the same order: a draw never depends on
+ * the table) so that the table's entries are fetched before they are read.
+ *
+ * n must be below 2**31 (every value and difference fits an int32) and the path numpy's
+ * tail shuffle (10000 < n, n // 50 < k <= n); out a writable 1-D C-contiguous int32 or
+ * int64 array of k items. Else ValueError / TypeError, no draw. The GIL is released
+ * during the loop (numpy's loop releases it too, holding the bit generator's lock: the
+ * caller takes that lock around the call, sim/agents/kol.py).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 "unknown"
+#endif
+
+/* numpy's public bit generator interface (numpy/random/bitgen.h) */
+typedef struct bitgen {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} bitgen_t;
+
+#define WORD_BOUND 0x100000000ULL /* 2**32 */
+#define AHEAD 16                  /* steps whose j is drawn before their swap (power of 2) */
+
+/* j in [0, i], 1 <= i < 2**31: numpy's random_bounded_uint64(bitgen, 0, i, 0, 0), whose
+ * range i is below 0xFFFFFFFF: buffered_bounded_lemire_uint32 */
+static inline uint32_t
+draw_upto(bitgen_t *g, uint32_t i)
+{
+    const uint32_t b = i + 1; /* rng_excl */
+    uint64_t m = (uint64_t)g->next_uint32(g->state) * b;
+    uint32_t left = (uint32_t)m;
+    if (left < b) {
+        const uint32_t threshold = (UINT32_MAX - i) % b;
+        while (left < threshold) {
+            m = (uint64_t)g->next_uint32(g->state) * b;
+            left = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+/* the tail shuffle: out[t] (t < k) = idx[n - k + t] after numpy's loop; 0, or -1 when the
+ * table cannot be allocated (no draw then) */
+static int
+tail_shuffle(bitgen_t *g, int64_t n, int64_t k, int32_t *out32, int64_t *out64)
+{
+    int32_t *diff = (int32_t *)calloc((size_t)n, sizeof(int32_t));
+    if (diff == NULL) {
+        return -1;
+    }
+    const int64_t base = n - k;
+    const int64_t first = base > 1 ? base : 1;
+    uint32_t ring[AHEAD];
+    /* the j's of steps n - 1 down to first, drawn AHEAD steps before their swap */
+    int64_t drawn = n - 1; /* the next step whose j is to be drawn */
+    for (int a = 0; a < AHEAD && drawn >= first; a++, drawn--) {
+        const uint32_t j = draw_upto(g, (uint32_t)drawn);
+        ring[drawn & (AHEAD - 1)] = j;
+        __builtin_prefetch(&diff[j], 1, 0);
+    }
+    for (int64_t i = n - 1; i >= first; i--) {
+        const uint32_t j = ring[i & (AHEAD - 1)];
+        if (drawn >= first) {
+            const uint32_t jn = draw_upto(g, (uint32_t)drawn);
+            ring[drawn & (AHEAD - 1)] = jn;
+            __builtin_prefetch(&diff[jn], 1, 0);
+            drawn--;
+        }
+        const int64_t vi = i + diff[i];
+        const int64_t vj = (int64_t)j + diff[j];
+        diff[j] = (int32_t)(vi - (int64_t)j);
+        /* (position i is final: write its value; j == i leaves it in place) */
+        if (out32 != NULL) {
+            out32[i - base] = (int32_t)vj;
+        }
+        else {
+            out64[i - base] = vj;
+        }
+    }
+    if (base == 0) { /* k == n: numpy's loop leaves position 0 as it is */
+        if (out32 != NULL) {
+            out32[0] = diff[0];
+        }
+        else {
+            out64[0] = diff[0];
+        }
+    }
+    free(diff);
+    return 0;
+}
+
+PyDoc_STRVAR(tail_sample_doc,
+"tail_sample(capsule, n, k, out) -> None\n\n"
+"Fill out (a writable 1-D C-contiguous int32 or int64 array of k items) with\n"
+"rng.choice(n, size=k, replace=False) on numpy's tail-shuffle path (10000 < n < 2**31,\n"
+"n // 50 < k <= n), the same draws from the bit generator of capsule\n"
+"(rng.bit_generator.capsule). Otherwise ValueError or TypeError, and no draw.");
+
+static PyObject *
+k_tail_sample(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "tail_sample(capsule, n, k, out) takes 4 arguments");
+        return NULL;
+    }
+    if (!PyCapsule_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected a bit generator's capsule (rng.bit_generator.capsule)");
+        return NULL;
+    }
+    bitgen_t *g = (bitgen_t *)PyCapsule_GetPointer(args[0], "BitGenerator");
+    if (g == NULL) {
+        return NULL;
+    }
+    const long long n = PyLong_AsLongLong(args[1]);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const long long k = PyLong_AsLongLong(args[2]);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!(n > 10000 && n < 0x80000000LL && k > n / 50 && k <= n)) {
+        PyErr_Format(PyExc_ValueError,
+                     "tail_sample: n and k are not numpy's tail-shuffle path below 2**31 "
+                     "(10000 < n < 2**31, n // 50 < k <= n): n=%lld, k=%lld", n, k);
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[3], &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        < 0) {
+        return NULL;
+    }
+    const char *f = view.format ? view.format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') {
+        f++;
+    }
+    const int is32 = view.itemsize == 4 && (!strcmp(f, "i") || !strcmp(f, "l"));
+    const int is64 = view.itemsize == 8 && (!strcmp(f, "l") || !strcmp(f, "q"));
+    if (view.ndim != 1 || !(is32 || is64)) {
+        PyErr_SetString(PyExc_TypeError, "tail_sample: out must be a 1-D int32 or int64 array");
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    if (view.shape[0] != k) {
+        PyErr_Format(PyExc_ValueError, "tail_sample: out has %zd items, not k=%lld",
+                     view.shape[0], k);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = tail_shuffle(g, (int64_t)n, (int64_t)k, is32 ? (int32_t *)view.buf : NULL,
+                          is32 ? NULL : (int64_t *)view.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (status < 0) {
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"tail_sample", (PyCFunction)(void (*)(void))k_tail_sample, METH_FASTCALL, tail_sample_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "sim._build",
+    "The build's samples on the generator's own C functions (sim/agents/kol.py).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__build(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
