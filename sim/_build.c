@@ -1,4 +1,12 @@
-/* The build's samples (sim/agents/kol.py `_followers`), compiled.
+/* The build's KOL samples and the social graph's layout (sim/agents/kol.py `_followers`,
+ * sim/social_graph.py `_layout`), compiled.
+ *
+ * layout(community, a, free, attention, order, weight) places one chunk of consumers along
+ * the social graph's layout (sim/social_graph.py `_layout`): each consumer, in turn, at its
+ * community's next free place. Consumers are taken in ascending order and a community's
+ * block starts at its first free place, so the order is np.argsort(community,
+ * kind="stable"), as the Python path's sorted chunks give it, with the same float32
+ * attentions beside (drawn by numpy in Python, as before).
  *
  * tail_sample(capsule, n, k, out) writes what `rng.choice(n, size=k, replace=False)`
  * returns when numpy takes its tail-shuffle path (n > 10000 and k > n // 50, numpy's
@@ -47,6 +55,7 @@ typedef struct bitgen {
 
 #define WORD_BOUND 0x100000000ULL /* 2**32 */
 #define AHEAD 16                  /* steps whose j is drawn before their swap (power of 2) */
+#define LAYOUT_BLOCK 64           /* consumers placed, then written, together (layout) */
 
 /* j in [0, i], 1 <= i < 2**31: numpy's random_bounded_uint64(bitgen, 0, i, 0, 0), whose
  * range i is below 0xFFFFFFFF: buffered_bounded_lemire_uint32 */
@@ -187,8 +196,137 @@ k_tail_sample(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* a writable (if asked) 1-D C-contiguous buffer of items of `size` bytes whose format is one
+ * of `formats` (a string of one-letter codes); 0, or -1 with TypeError set (released) */
+static int
+get_column(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *formats, int writable,
+           const char *what)
+{
+    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') {
+        f++;
+    }
+    if (view->ndim != 1 || view->itemsize != size || f[0] == '\0' || f[1] != '\0'
+        || strchr(formats, f[0]) == NULL) {
+        PyErr_Format(PyExc_TypeError, "layout: %s has the wrong type or shape", what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(layout_doc,
+"layout(community, a, free, attention, order, weight) -> None\n\n"
+"One chunk of sim.social_graph._layout: consumers a .. a + len(attention) - 1 in turn,\n"
+"each written at its community's next free place d = free[c] (then free[c] + 1):\n"
+"order[d] = the consumer, weight[d] = its attention. community int32, free int64 (the\n"
+"next free place of each community, updated), attention float32, order int32 and\n"
+"weight float32 (writable). A community outside free, a place outside order or weight, or\n"
+"a consumer outside community: IndexError, with the chunk's writes before it kept.");
+
+static PyObject *
+k_layout(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "layout(community, a, free, attention, order, weight) takes 6 arguments");
+        return NULL;
+    }
+    const Py_ssize_t a = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (a == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer comm, free_, att, order, weight;
+    if (get_column(args[0], &comm, 4, "i", 0, "community") < 0) {
+        return NULL;
+    }
+    if (get_column(args[2], &free_, 8, "lq", 1, "free") < 0) {
+        PyBuffer_Release(&comm);
+        return NULL;
+    }
+    if (get_column(args[3], &att, 4, "f", 0, "attention") < 0) {
+        PyBuffer_Release(&free_);
+        PyBuffer_Release(&comm);
+        return NULL;
+    }
+    if (get_column(args[4], &order, 4, "i", 1, "order") < 0) {
+        PyBuffer_Release(&att);
+        PyBuffer_Release(&free_);
+        PyBuffer_Release(&comm);
+        return NULL;
+    }
+    if (get_column(args[5], &weight, 4, "f", 1, "weight") < 0) {
+        PyBuffer_Release(&order);
+        PyBuffer_Release(&att);
+        PyBuffer_Release(&free_);
+        PyBuffer_Release(&comm);
+        return NULL;
+    }
+    const Py_ssize_t m = att.shape[0], n_comm = comm.shape[0], n_free = free_.shape[0];
+    const Py_ssize_t places = order.shape[0] < weight.shape[0] ? order.shape[0] : weight.shape[0];
+    const int32_t *c = (const int32_t *)comm.buf;
+    int64_t *fr = (int64_t *)free_.buf;
+    const float *w = (const float *)att.buf;
+    int32_t *o = (int32_t *)order.buf;
+    float *wt = (float *)weight.buf;
+    int placed = 1; /* every consumer of the chunk placed */
+    Py_ssize_t bad = a; /* else the first that could not be */
+    if (a < 0 || a > n_comm || m > n_comm - a || a + m > (Py_ssize_t)INT32_MAX + 1) {
+        placed = 0;
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        /* a block's places first (each fetched for writing as soon as it is known), then
+         * its writes: the same places and values as one consumer after the other */
+        int64_t dest[LAYOUT_BLOCK];
+        for (Py_ssize_t t0 = 0; t0 < m && placed; t0 += LAYOUT_BLOCK) {
+            const Py_ssize_t t1 = t0 + LAYOUT_BLOCK < m ? t0 + LAYOUT_BLOCK : m;
+            Py_ssize_t t = t0;
+            for (; t < t1; t++) {
+                const int32_t ci = c[a + t];
+                if (ci < 0 || (Py_ssize_t)ci >= n_free) {
+                    placed = 0, bad = a + t;
+                    break;
+                }
+                const int64_t d = fr[ci];
+                if (d < 0 || d >= (int64_t)places) {
+                    placed = 0, bad = a + t;
+                    break;
+                }
+                fr[ci] = d + 1;
+                dest[t - t0] = d;
+                __builtin_prefetch(&o[d], 1, 1);
+                __builtin_prefetch(&wt[d], 1, 1);
+            }
+            for (Py_ssize_t u = t0; u < t; u++) { /* (up to the first bad one) */
+                const int64_t d = dest[u - t0];
+                o[d] = (int32_t)(a + u);
+                wt[d] = w[u];
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&weight);
+    PyBuffer_Release(&order);
+    PyBuffer_Release(&att);
+    PyBuffer_Release(&free_);
+    PyBuffer_Release(&comm);
+    if (!placed) {
+        PyErr_Format(PyExc_IndexError,
+                     "layout: consumer %zd is outside the community column, or its community "
+                     "or place outside the tables", bad);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"tail_sample", (PyCFunction)(void (*)(void))k_tail_sample, METH_FASTCALL, tail_sample_doc},
+    {"layout", (PyCFunction)(void (*)(void))k_layout, METH_FASTCALL, layout_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,7 +2,9 @@
 numpy's ``rng.choice(n, size=k, replace=False)`` gives on its tail-shuffle path (the same
 values in the same order, int32 or int64), for numpy's five bit generators, with and without
 a half-used 32-bit word, the generator left in the same state; bad arguments raise and draw
-nothing; the KOLs' followers are the same with the kernel and without it."""
+nothing; the KOLs' followers are the same with the kernel and without it. ``layout`` places
+each consumer at its community's next free place: the social graph's order and weights of
+the Python layout (its chunks' sorts), graphs alike with it and without it."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ import numpy as np
 import pytest
 
 import sim
-from sim import compiled
+from sim import compiled, social_graph
 from sim.agents import kol as kol_module
 from sim.model import ViralChainModel
+from sim.rng import stream
 from tests.test_compiled import _compiler
 from tests.test_content_fourteenth import BIT_GENERATORS  # numpy's five
 
@@ -149,3 +152,107 @@ def test_followers_with_the_kernel_and_without_it(story, n, seed, monkeypatch):
     for a, b in zip(with_k.kols, without.kols, strict=True):
         assert a.followers.dtype == b.followers.dtype == np.int32
         assert a.followers.tobytes() == b.followers.tobytes()
+
+
+# ---- the layout's scatter (social_graph._layout) ----
+
+
+def _python_layout(community, comm_start, weight, draw, monkeypatch):
+    monkeypatch.setattr(social_graph, "_BUILD", None)
+    try:
+        return social_graph._layout(community, comm_start, weight, draw)
+    finally:
+        monkeypatch.setattr(social_graph, "_BUILD", K)
+
+
+@pytest.mark.parametrize(
+    ("n", "communities", "chunk"),
+    [(1, 1, 1 << 18), (17, 3, 4), (5_000, 1, 1000), (20_011, 150, 999), (70_000, 5_000, 1 << 12),
+     (100_003, 90_000, 1 << 14), (40_000, 40_000, 777), (250_000, 1_700, 1 << 18)],
+)
+def test_the_layout_in_c_is_the_python_layout(n, communities, chunk, monkeypatch):
+    monkeypatch.setattr(social_graph, "_CHUNK", chunk)
+    monkeypatch.setattr(social_graph, "_BUILD", K)
+    rng = np.random.default_rng(n + communities)
+    community = rng.integers(0, communities, n).astype(np.int32)
+    community[: min(n, 3)] = communities - 1  # (the last community first)
+    comm_start = np.concatenate([[0], np.cumsum(np.bincount(community, minlength=communities))])
+    outs = []
+    for python in (False, True):
+        weight = np.empty((n // 16 + 1) * 16, dtype=np.float32)
+        weight[n:] = np.inf
+        drawn = np.random.default_rng(3)
+        sizes = []
+
+        def draw(k, drawn=drawn, sizes=sizes):
+            sizes.append(k)
+            return np.minimum(drawn.pareto(1.5, k) + 1.0, 40.0)
+
+        if python:
+            order = _python_layout(community, comm_start, weight, draw, monkeypatch)
+        else:
+            order = social_graph._layout(community, comm_start, weight, draw)
+        outs.append((order, weight, sizes, drawn.bit_generator.state))
+    (order, weight, sizes, state), (order_p, weight_p, sizes_p, state_p) = outs
+    assert order.dtype == order_p.dtype == np.int32
+    assert order.tobytes() == order_p.tobytes()
+    assert order.tobytes() == np.argsort(community, kind="stable").astype(np.int32).tobytes()
+    assert weight.tobytes() == weight_p.tobytes()
+    assert sizes == sizes_p and state == state_p
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("n", [20_011, 300_000])
+def test_graphs_with_the_layout_in_c_and_without_it(seed, n, monkeypatch):
+    params = sim.compose().market.social_graph
+    region = np.random.default_rng(seed).choice(4, size=n, p=[0.4, 0.3, 0.2, 0.1]).astype(np.uint8)
+    graphs = []
+    for kernel in (K, None):
+        monkeypatch.setattr(social_graph, "_BUILD", kernel)
+        rng = stream(seed, "graph")
+        graphs.append((social_graph.build(region, 4, params, rng), rng.bit_generator.state))
+    (a, sa), (b, sb) = graphs
+    for name in ("community", "order", "weight", "checkpoints", "comm_start", "region_start",
+                 "comm_cum", "region_cum", "guide", "degree"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
+    assert a.key == b.key and sa == sb
+
+
+def test_the_layout_is_refused_outside_its_tables():
+    community = np.array([0, 1, 1, 2], dtype=np.int32)
+    att = np.ones(4, dtype=np.float32)
+
+    def tables():
+        return (np.array([0, 1, 3], dtype=np.int64), np.zeros(4, dtype=np.int32),
+                np.zeros(16, dtype=np.float32))
+
+    free, order, weight = tables()
+    with pytest.raises(IndexError):  # community 2 outside the free places
+        K.layout(community, 0, free[:2], att, order, weight)
+    assert order[:3].tolist() == [0, 1, 2] and free.tolist() == [1, 3, 3]  # (those before)
+    free, order, weight = tables()
+    with pytest.raises(IndexError):  # a place past the order's end
+        K.layout(community[:2], 0, np.array([0, 4], dtype=np.int64), att[:2], order, weight)
+    for a, m in [(-1, 1), (4, 1), (3, 2), (5, 0)]:
+        free, order, weight = tables()
+        with pytest.raises(IndexError):  # consumers outside the column
+            K.layout(community, a, np.array([0, 1, 3, 4], dtype=np.int64), att[:m], order, weight)
+    free, order, weight = tables()
+    good = (community, 0, np.array([0, 1, 3, 4], dtype=np.int64), att, order, weight)
+    for at, bad in [(0, community.astype(np.int64)), (2, free.astype(np.int32)),
+                    (3, att.astype(np.float64)), (4, order.astype(np.uint32)),
+                    (5, weight.astype(np.float64)), (0, np.zeros((4, 1), dtype=np.int32)),
+                    (4, np.zeros(8, dtype=np.int32)[::2])]:
+        args = list(good)
+        args[at] = bad
+        with pytest.raises((TypeError, ValueError, BufferError)):
+            K.layout(*args)
+    ro = np.zeros(4, dtype=np.int32)
+    ro.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        K.layout(community, 0, np.array([0, 1, 3, 4], dtype=np.int64), att, ro, weight)
+    with pytest.raises(TypeError):
+        K.layout(community, 0, free, att, order)
+    K.layout(*good)
+    assert order.tolist() == [0, 1, 2, 3] and good[2].tolist() == [1, 3, 4, 4]
