@@ -84,3 +84,23 @@ def test_golden_digests_on_the_python_paths():
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
+
+
+def test_the_stamp_covers_the_source_and_every_shared_header(tmp_path: Path):
+    """An edit of a kernel's source or of a shared header (sim/_*.h, included by several
+    kernels) changes the stamp, so the build made before it is stale; other files do not."""
+    (tmp_path / "_k.c").write_bytes(b'#include "_h.h"\nint x;\n')
+    (tmp_path / "_h.h").write_bytes(b"int y;\n")
+    stamp = compiled.source_sha256("_k", tmp_path)
+    assert stamp is not None and len(stamp) == 64
+    (tmp_path / "notes.txt").write_bytes(b"not a header")
+    (tmp_path / "other.h").write_bytes(b"not a shared header: no leading underscore")
+    assert compiled.source_sha256("_k", tmp_path) == stamp
+    (tmp_path / "_h.h").write_bytes(b"int y, z;\n")
+    edited_header = compiled.source_sha256("_k", tmp_path)
+    assert edited_header != stamp
+    (tmp_path / "_a.h").write_bytes(b"")  # a new header (empty) in front of the others
+    assert compiled.source_sha256("_k", tmp_path) == edited_header  # same bytes in order
+    (tmp_path / "_a.h").write_bytes(b"int w;\n")
+    assert compiled.source_sha256("_k", tmp_path) != edited_header
+    assert compiled.source_sha256("_absent", tmp_path) is None
