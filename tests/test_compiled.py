@@ -4,6 +4,7 @@ never used. Each kernel's own test compares it with its Python path."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sysconfig
 import types
@@ -26,6 +27,26 @@ def _compiler() -> bool:
     if shutil.which(cc) is None:
         return False
     return subprocess.run([cc, "--version"], capture_output=True).returncode == 0
+
+
+def built(name: str) -> types.ModuleType:
+    """``sim.<name>`` built from the source beside it, whatever VIRALCHAIN_COMPILED says (a
+    kernel's own tests compare it with its Python path; the model's paths follow the
+    switch). Skips the caller where no C compiler is (the Python paths run, the same
+    results); fails where one is and the build is missing or stale."""
+    try:
+        module = importlib.import_module(f"sim.{name}")
+    except ImportError:
+        module = None
+    if module is not None and not compiled.stale(module, name):
+        return module
+    if not _compiler():
+        pytest.skip(f"no C compiler here: sim.{name} is not built", allow_module_level=True)
+    pytest.fail(
+        f"sim.{name} is not built or is stale (sim/{name}.c or a shared header sim/_*.h "
+        "changed): `make venv` or `python setup.py build_ext --inplace`",
+        pytrace=False,
+    )
 
 
 @pytest.mark.parametrize("name", KERNELS)

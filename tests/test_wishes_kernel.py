@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 
 import numpy as np
 import pytest
 
 import sim
 import sim.agents.wishes as wishes
-from sim import compiled
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_VIDEO
 from tests.conftest import wish_books
-from tests.test_compiled import _compiler
+from tests.test_compiled import built
 from tests.test_one_product import N, _world
 from tests.test_wishes_coded import _batches
 
@@ -40,11 +38,7 @@ GENERATORS = (
 @pytest.fixture(scope="module")
 def kernel():
     """The built kernel (VIRALCHAIN_COMPILED=0 aside: these tests compare both paths)."""
-    if not _compiler():
-        pytest.skip("no C compiler here: the Python path runs (the same results)")
-    module = importlib.import_module("sim._wishes")
-    assert not compiled.stale(module, "_wishes"), "sim._wishes is stale: build_ext --inplace"
-    return module
+    return built("_wishes")
 
 
 @pytest.fixture(scope="module")
