@@ -10,11 +10,21 @@ import sysconfig
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim import compiled
 
 KERNELS = sorted(p.stem for p in (Path(compiled.__file__).parent).glob("_*.c"))
+
+#: numpy's five bit generators: a kernel that draws is compared with its Python path on each
+BIT_GENERATORS = [
+    np.random.PCG64,
+    np.random.PCG64DXSM,
+    np.random.MT19937,
+    np.random.Philox,
+    np.random.SFC64,
+]
 
 
 def _compiler() -> bool:

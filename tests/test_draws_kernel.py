@@ -18,8 +18,7 @@ from sim import content, social_graph
 from sim.rng import stream
 from sim.social_graph import build
 from tests import golden
-from tests.test_compiled import built
-from tests.test_content_fourteenth import BIT_GENERATORS  # numpy's five
+from tests.test_compiled import BIT_GENERATORS, built
 
 K = built("_draws")
 
