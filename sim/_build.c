@@ -44,14 +44,7 @@
 #define SOURCE_SHA256 "unknown"
 #endif
 
-/* numpy's public bit generator interface (numpy/random/bitgen.h) */
-typedef struct bitgen {
-    void *state;
-    uint64_t (*next_uint64)(void *st);
-    uint32_t (*next_uint32)(void *st);
-    double (*next_double)(void *st);
-    uint64_t (*next_raw)(void *st);
-} bitgen_t;
+#include "_bitgen.h" /* numpy's bitgen_t and get_bitgen */
 
 #define WORD_BOUND 0x100000000ULL /* 2**32 */
 #define AHEAD 16                  /* steps whose j is drawn before their swap (power of 2) */
@@ -139,12 +132,7 @@ k_tail_sample(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "tail_sample(capsule, n, k, out) takes 4 arguments");
         return NULL;
     }
-    if (!PyCapsule_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "expected a bit generator's capsule (rng.bit_generator.capsule)");
-        return NULL;
-    }
-    bitgen_t *g = (bitgen_t *)PyCapsule_GetPointer(args[0], "BitGenerator");
+    bitgen_t *g = get_bitgen(args[0]);
     if (g == NULL) {
         return NULL;
     }

@@ -8,37 +8,17 @@ the Python layout (its chunks' sorts), graphs alike with it and without it."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
 import sim
-from sim import compiled, social_graph
+from sim import social_graph
 from sim.agents import kol as kol_module
 from sim.model import ViralChainModel
 from sim.rng import stream
-from tests.test_compiled import _compiler
-from tests.test_content_fourteenth import BIT_GENERATORS  # numpy's five
+from tests.test_compiled import BIT_GENERATORS, built
 
-
-def _kernel():
-    """sim._build when built from the source beside it (whatever VIRALCHAIN_COMPILED says)."""
-    try:
-        module = importlib.import_module("sim._build")
-    except ImportError:
-        return None
-    return None if compiled.stale(module, "_build") else module
-
-
-K = _kernel()
-if K is None:
-    if not _compiler():  # the Python paths run (the same results): nothing to compare
-        pytest.skip("no C compiler here: sim._build is not built", allow_module_level=True)
-    pytest.fail(
-        "sim._build is not built or is stale: `python setup.py build_ext --inplace`",
-        pytrace=False,
-    )
+K = built("_build")
 
 GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
 IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]
