@@ -100,13 +100,38 @@ def test_bad_arguments_raise_and_draw_nothing():
     assert rng.bit_generator.state == before
 
 
-@pytest.mark.parametrize("n", [10_000, 10_001, 30_011, 120_000])
-def test_tail_path_is_numpys(n):
-    """The kernel is asked exactly where numpy takes its tail shuffle."""
-    edges = {n // 50 - 1, n // 50, n // 50 + 1, n - 1, n}
-    for k in sorted(set(range(1, n + 1, max(1, n // 997))) | edges):
-        assert kol_module._tail_path(n, k) == (n > 10_000 and k > n // 50)
-    assert not kol_module._tail_path(2**31, 2**30)
+@pytest.mark.parametrize("pool", [False, True], ids=["all", "pool"])
+@pytest.mark.parametrize("n", [10_000, 10_001, 30_011])
+def test_followers_are_numpys_on_both_sides_of_its_tail_path(n, pool, monkeypatch):
+    """``_followers`` with the kernel and without it (numpy's ``choice``): the same values and
+    generator state at n = 10,000 (never numpy's tail shuffle), 10,001 and 30,011, with k at
+    n // 50 (Floyd's), n // 50 + 1 (the tail shuffle's first), n - 1 and n. A kernel asked
+    where numpy uses Floyd's algorithm would give other values (or refuse); one not asked
+    where numpy shuffles would give the same ones through numpy: the calls are counted."""
+    calls = []
+
+    class Counting:
+        def tail_sample(self, *args):
+            calls.append(args[1:3])
+            K.tail_sample(*args)
+
+    # (with a pool, its n ids are sampled: a permutation's first n of 3 n)
+    ids = np.random.default_rng(n).permutation(3 * n)[:n] if pool else None
+    for k in (n // 50, n // 50 + 1, n - 1, n):
+        for kind in BIT_GENERATORS:
+            got = []
+            for kernel in (Counting(), None):
+                monkeypatch.setattr(kol_module, "_K", kernel)
+                rng = np.random.Generator(kind(n + k))
+                got.append((kol_module._followers(rng, n if ids is None else 3 * n, ids, k, np.int32),
+                            rng.bit_generator.state))
+            (a, sa), (b, sb) = got
+            assert a.dtype == b.dtype == np.int32
+            assert a.tobytes() == b.tobytes(), (k, kind.__name__)
+            assert _same_state(sa, sb), (k, kind.__name__)
+    # the kernel was asked exactly where numpy shuffles its tail, each time for each generator
+    tail = [(n, k) for k in (n // 50, n // 50 + 1, n - 1, n) if n > 10_000 and k > n // 50]
+    assert calls == [c for c in tail for _ in BIT_GENERATORS]
 
 
 @pytest.mark.parametrize(
