@@ -15,10 +15,11 @@
  *     for i = n - 1 down to first: j = random_bounded_uint64(bitgen, 0, i, 0, 0);
  *                                  swap idx[i], idx[j]
  * and returns a copy of idx[n - k:]. The draws here are the same: j in [0, i] by Lemire's
- * method (numpy's random_bounded_uint64 with use_masked false: 32-bit words while
- * i + 1 < 2**32, from the bit generator's next_uint32, redrawn while the product's low
- * word is below (2**32 - (i + 1)) % (i + 1), checked only when it is below i + 1), in the
- * same order, so the generator's state afterwards is numpy's.
+ * method, which this kernel re-implements (it calls none of numpy's C functions) as numpy's
+ * random_bounded_uint64 with use_masked false does it: 32-bit words while i + 1 < 2**32,
+ * each from the bit generator's next_uint32, redrawn while the product's low word is below
+ * (2**32 - (i + 1)) % (i + 1), checked only when it is below i + 1; in the same order, so
+ * the generator's state afterwards is numpy's.
  *
  * The values are numpy's, without its 8-byte array of n: position p's value is kept as
  * its difference from p in an int32 table of n entries that starts all zero (calloc: the
@@ -321,7 +322,11 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "sim._build",
-    "The build's samples on the generator's own C functions (sim/agents/kol.py).",
+    "The build's two steps in C: tail_sample, the KOLs' follower samples on numpy's\n"
+    "tail-shuffle path of rng.choice (sim/agents/kol.py _followers), and layout, the social\n"
+    "graph's layout (sim/social_graph.py _layout). tail_sample re-implements numpy's 32-bit\n"
+    "Lemire draw (random_bounded_uint64 with use_masked false) on the bit generator's\n"
+    "next_uint32: the same words in the same order, the same values and state afterwards.",
     -1,
     methods,
 };
