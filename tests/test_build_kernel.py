@@ -8,6 +8,8 @@ the Python layout (its chunks' sorts), graphs alike with it and without it."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,107 @@ def test_bad_arguments_raise_and_draw_nothing():
     with pytest.raises((TypeError, ValueError, BufferError)):
         K.tail_sample(cap, 20_000, 300, ro)
     assert rng.bit_generator.state == before
+
+
+# ---- Lemire's rejection, on chosen words ----
+
+_MASK = 0xFFFFFFFF
+_WORD = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p)  # (takes the GIL: the kernel frees it)
+_UNUSED64 = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)
+_UNUSED_D = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p)
+
+
+class _Bitgen(ctypes.Structure):  # numpy's bitgen_t (sim/_bitgen.h)
+    _fields_ = [("state", ctypes.c_void_p), ("next_uint64", _UNUSED64), ("next_uint32", _WORD),
+                ("next_double", _UNUSED_D), ("next_raw", _UNUSED64)]
+
+
+class _Scripted:
+    """A bit generator whose next_uint32 gives ``words`` in turn (0 past their end, counted),
+    as a capsule named "BitGenerator" holding its ``bitgen_t *``; its other outputs are
+    counted as misuse."""
+
+    def __init__(self, words: list[int]):
+        self.words, self.used, self.misuse = words, 0, 0
+
+        def word(_state):
+            self.used += 1
+            return self.words[self.used - 1] if self.used <= len(self.words) else 0
+
+        def misused(_state):
+            self.misuse += 1
+            return 0
+
+        self._fns = (_WORD(word), _UNUSED64(misused), _UNUSED_D(misused))  # (kept alive)
+        self._bitgen = _Bitgen(None, self._fns[1], self._fns[0], self._fns[2], self._fns[1])
+        self._name = b"BitGenerator"
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype = ctypes.py_object
+        new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        self.capsule = new(ctypes.addressof(self._bitgen), self._name, None)
+
+
+def _numpys_tail_shuffle(words: list[int], n: int, k: int) -> tuple[list[int], int]:
+    """numpy's tail shuffle written in Python (numpy/random/_generator.pyx ``_shuffle_int``,
+    each j by random_bounded_uint64(bitgen, 0, i, 0, 0): buffered_bounded_lemire_uint32 on
+    fresh 32-bit words): the sample, and how many words it took."""
+    it = iter(words)
+    used = 0
+
+    def bounded(rng: int) -> int:  # j in [0, rng]
+        nonlocal used
+        rng_excl = rng + 1
+        m = next(it) * rng_excl
+        used += 1
+        leftover = m & _MASK
+        if leftover < rng_excl:
+            threshold = (_MASK - rng) % rng_excl
+            while leftover < threshold:
+                m = next(it) * rng_excl
+                used += 1
+                leftover = m & _MASK
+        return m >> 32
+
+    idx = list(range(n))
+    for i in range(n - 1, max(n - k, 1) - 1, -1):
+        j = bounded(i)
+        idx[i], idx[j] = idx[j], idx[i]
+    return idx[n - k:], used
+
+
+def _landing_on(leftover: int, bound: int) -> int:
+    """The word whose product with an odd ``bound`` has ``leftover`` as its low 32 bits."""
+    return leftover * pow(bound, -1, 1 << 32) & _MASK
+
+
+@pytest.mark.parametrize(("n", "k"), [(10_001, 10_001), (30_011, 601), (65_537, 40_000)])
+def test_lemires_rejection_on_chosen_words(n, k):
+    """Words chosen so that draws land exactly on Lemire's threshold - 1 (rejected, another
+    word drawn) and on the threshold (kept), at many steps: the kernel's sample and its count
+    of words are those of numpy's formula in Python. A threshold one off ((2**32 - 1 - b) % b,
+    or 2**32 % b + 1) keeps or rejects one of them: another sample, another count."""
+    filler = np.random.default_rng(n + k).integers(0, 1 << 32, 3 * n, dtype=np.uint64).tolist()
+    words, at = [], 0
+    for i in range(n - 1, max(n - k, 1) - 1, -1):
+        bound = i + 1
+        threshold = (1 << 32) % bound
+        if bound % 2 and threshold > 0 and (n - 1 - i) % 7 in (0, 3):
+            if (n - 1 - i) % 7 == 0:  # on threshold - 1 (rejected), then on the threshold
+                words += [_landing_on(threshold - 1, bound), _landing_on(threshold, bound)]
+            else:  # on the threshold (kept at once)
+                words.append(_landing_on(threshold, bound))
+        else:
+            words.append(filler[at])
+            at += 1
+    words += filler[at:at + 1000]  # (any further rejections' words)
+    want, used = _numpys_tail_shuffle(words, n, k)
+    steps = n - max(n - k, 1)
+    assert steps + (steps // 7) // 2 < used < len(words)  # (the words on threshold - 1 rejected)
+    gen = _Scripted(words)
+    got = np.full(k, -1, dtype=np.int64)
+    K.tail_sample(gen.capsule, n, k, got)
+    assert got.tolist() == want
+    assert gen.used == used and gen.misuse == 0
 
 
 @pytest.mark.parametrize("pool", [False, True], ids=["all", "pool"])
