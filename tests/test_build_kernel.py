@@ -90,9 +90,14 @@ def test_bad_arguments_raise_and_draw_nothing():
             K.tail_sample(cap, n, k, np.empty(max(k, 0), dtype=np.int32))
     with pytest.raises(ValueError):  # the wrong length
         K.tail_sample(cap, 20_000, 301, out)
-    for bad in (np.empty(300, dtype=np.float64), np.empty(300, dtype=np.uint8),
-                np.empty((300, 1), dtype=np.int32), np.empty(600, dtype=np.int32)[::2],
-                b"x" * 1200, np.empty(300, dtype=np.int16)):
+    for bad in (
+        np.empty(300, dtype=np.float64),
+        np.empty(300, dtype=np.uint8),
+        np.empty((300, 1), dtype=np.int32),
+        np.empty(600, dtype=np.int32)[::2],
+        b"x" * 1200,
+        np.empty(300, dtype=np.int16),
+    ):
         with pytest.raises((TypeError, ValueError, BufferError)):
             K.tail_sample(cap, 20_000, 300, bad)
     ro = np.empty(300, dtype=np.int32)
@@ -111,8 +116,13 @@ _UNUSED_D = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p)
 
 
 class _Bitgen(ctypes.Structure):  # numpy's bitgen_t (sim/_bitgen.h)
-    _fields_ = [("state", ctypes.c_void_p), ("next_uint64", _UNUSED64), ("next_uint32", _WORD),
-                ("next_double", _UNUSED_D), ("next_raw", _UNUSED64)]
+    _fields_ = [
+        ("state", ctypes.c_void_p),
+        ("next_uint64", _UNUSED64),
+        ("next_uint32", _WORD),
+        ("next_double", _UNUSED_D),
+        ("next_raw", _UNUSED64),
+    ]
 
 
 class _Scripted:
@@ -165,7 +175,7 @@ def _numpys_tail_shuffle(words: list[int], n: int, k: int) -> tuple[list[int], i
     for i in range(n - 1, max(n - k, 1) - 1, -1):
         j = bounded(i)
         idx[i], idx[j] = idx[j], idx[i]
-    return idx[n - k:], used
+    return idx[n - k :], used
 
 
 def _landing_on(leftover: int, bound: int) -> int:
@@ -192,7 +202,7 @@ def test_lemires_rejection_on_chosen_words(n, k):
         else:
             words.append(filler[at])
             at += 1
-    words += filler[at:at + 1000]  # (any further rejections' words)
+    words += filler[at : at + 1000]  # (any further rejections' words)
     want, used = _numpys_tail_shuffle(words, n, k)
     steps = n - max(n - k, 1)
     assert steps + (steps // 7) // 2 < used < len(words)  # (the words on threshold - 1 rejected)
@@ -226,8 +236,12 @@ def test_followers_are_numpys_on_both_sides_of_its_tail_path(n, pool, monkeypatc
             for kernel in (Counting(), None):
                 monkeypatch.setattr(kol_module, "_K", kernel)
                 rng = np.random.Generator(kind(n + k))
-                got.append((kol_module._followers(rng, n if ids is None else 3 * n, ids, k, np.int32),
-                            rng.bit_generator.state))
+                got.append(
+                    (
+                        kol_module._followers(rng, n if ids is None else 3 * n, ids, k, np.int32),
+                        rng.bit_generator.state,
+                    )
+                )
             (a, sa), (b, sb) = got
             assert a.dtype == b.dtype == np.int32
             assert a.tobytes() == b.tobytes(), (k, kind.__name__)
@@ -239,13 +253,20 @@ def test_followers_are_numpys_on_both_sides_of_its_tail_path(n, pool, monkeypatc
 
 @pytest.mark.parametrize(
     ("story", "n", "seed"),
-    [("head_kol_livestream", 30_011, 4), ("multi_platform", 40_000, 2), ("kol_matrix", 25_000, 7),
-     (None, 200_000, 1)],  # (None: the benchmarks' flagship, setup=flexible)
+    [
+        ("head_kol_livestream", 30_011, 4),
+        ("multi_platform", 40_000, 2),
+        ("kol_matrix", 25_000, 7),
+        (None, 200_000, 1),
+    ],  # (None: the benchmarks' flagship, setup=flexible)
 )
 def test_followers_with_the_kernel_and_without_it(story, n, seed, monkeypatch):
     def build(kernel):
         monkeypatch.setattr(kol_module, "_K", kernel)
-        overrides = [f"market.n_consumers={n}", "setup=flexible" if story is None else f"story={story}"]
+        overrides = [
+            f"market.n_consumers={n}",
+            "setup=flexible" if story is None else f"story={story}",
+        ]
         return ViralChainModel(sim.compose(None, overrides), seed)
 
     calls = []
@@ -275,8 +296,16 @@ def _python_layout(community, comm_start, weight, draw, monkeypatch):
 
 @pytest.mark.parametrize(
     ("n", "communities", "chunk"),
-    [(1, 1, 1 << 18), (17, 3, 4), (5_000, 1, 1000), (20_011, 150, 999), (70_000, 5_000, 1 << 12),
-     (100_003, 90_000, 1 << 14), (40_000, 40_000, 777), (250_000, 1_700, 1 << 18)],
+    [
+        (1, 1, 1 << 18),
+        (17, 3, 4),
+        (5_000, 1, 1000),
+        (20_011, 150, 999),
+        (70_000, 5_000, 1 << 12),
+        (100_003, 90_000, 1 << 14),
+        (40_000, 40_000, 777),
+        (250_000, 1_700, 1 << 18),
+    ],
 )
 def test_the_layout_in_c_is_the_python_layout(n, communities, chunk, monkeypatch):
     monkeypatch.setattr(social_graph, "_CHUNK", chunk)
@@ -320,8 +349,18 @@ def test_graphs_with_the_layout_in_c_and_without_it(seed, n, monkeypatch):
         rng = stream(seed, "graph")
         graphs.append((social_graph.build(region, 4, params, rng), rng.bit_generator.state))
     (a, sa), (b, sb) = graphs
-    for name in ("community", "order", "weight", "checkpoints", "comm_start", "region_start",
-                 "comm_cum", "region_cum", "guide", "degree"):
+    for name in (
+        "community",
+        "order",
+        "weight",
+        "checkpoints",
+        "comm_start",
+        "region_start",
+        "comm_cum",
+        "region_cum",
+        "guide",
+        "degree",
+    ):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
     assert a.key == b.key and sa == sb
@@ -332,8 +371,11 @@ def test_the_layout_is_refused_outside_its_tables():
     att = np.ones(4, dtype=np.float32)
 
     def tables():
-        return (np.array([0, 1, 3], dtype=np.int64), np.zeros(4, dtype=np.int32),
-                np.zeros(16, dtype=np.float32))
+        return (
+            np.array([0, 1, 3], dtype=np.int64),
+            np.zeros(4, dtype=np.int32),
+            np.zeros(16, dtype=np.float32),
+        )
 
     free, order, weight = tables()
     with pytest.raises(IndexError):  # community 2 outside the free places
@@ -348,10 +390,15 @@ def test_the_layout_is_refused_outside_its_tables():
             K.layout(community, a, np.array([0, 1, 3, 4], dtype=np.int64), att[:m], order, weight)
     free, order, weight = tables()
     good = (community, 0, np.array([0, 1, 3, 4], dtype=np.int64), att, order, weight)
-    for at, bad in [(0, community.astype(np.int64)), (2, free.astype(np.int32)),
-                    (3, att.astype(np.float64)), (4, order.astype(np.uint32)),
-                    (5, weight.astype(np.float64)), (0, np.zeros((4, 1), dtype=np.int32)),
-                    (4, np.zeros(8, dtype=np.int32)[::2])]:
+    for at, bad in [
+        (0, community.astype(np.int64)),
+        (2, free.astype(np.int32)),
+        (3, att.astype(np.float64)),
+        (4, order.astype(np.uint32)),
+        (5, weight.astype(np.float64)),
+        (0, np.zeros((4, 1), dtype=np.int32)),
+        (4, np.zeros(8, dtype=np.int32)[::2]),
+    ]:
         args = list(good)
         args[at] = bad
         with pytest.raises((TypeError, ValueError, BufferError)):

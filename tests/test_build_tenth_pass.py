@@ -137,7 +137,9 @@ def test_a_guide_refuses_a_scale_that_is_not_a_power_of_two():
     ],
 )
 @pytest.mark.parametrize("c_scatter", [True, False])  # sim/_build.c's, or the chunks' sorts
-def test_the_layout_is_the_stable_order_whichever_width_it_packs(chunk, communities, c_scatter, monkeypatch):
+def test_the_layout_is_the_stable_order_whichever_width_it_packs(
+    chunk, communities, c_scatter, monkeypatch
+):
     if not c_scatter:
         monkeypatch.setattr(social_graph, "_BUILD", None)
     monkeypatch.setattr(social_graph, "_CHUNK", chunk)
