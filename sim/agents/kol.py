@@ -236,6 +236,7 @@ def _followers(
     m = n if pool is None else len(pool)
     if _K is not None and _tail_path(m, k):  # the same values, kept in an int32 table
         chosen = np.empty(k, dtype=np.int32)
+        # any other caller of tail_sample must hold this lock too: the kernel frees the GIL
         with rng.bit_generator.lock:  # (held by numpy's own choice too)
             _K.tail_sample(rng.bit_generator.capsule, m, k, chosen)
     else:
