@@ -1,8 +1,10 @@
 /* numpy's public bit generator interface (numpy/random/bitgen.h), shared by the kernels
  * that draw (sim/compiled.py). A generator's ``rng.bit_generator.capsule`` is a PyCapsule
  * named "BitGenerator" holding a ``bitgen_t *``: drawing through it gives the generator's
- * own words in numpy's order. The kernels call it with the GIL held and without the
- * generator's lock (one thread per generator, as the model uses them).
+ * own words in numpy's order. A kernel draws either with the GIL held and without the
+ * generator's lock (one thread per generator, as the model uses them), or with the GIL
+ * released while its caller holds ``bit_generator.lock``, touching no Python object
+ * meanwhile (sim/_build.c's tail_sample, as numpy's own long draws do).
  *
  * A kernel's build is stamped with the SHA-256 of its source and of every shared header
  * sim/_*.h (setup.py, sim.compiled.source_sha256): an edit here makes every build stale.
