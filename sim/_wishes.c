@@ -292,6 +292,10 @@ static inline __attribute__((always_inline)) double member(const double *p, doub
     return q;
 }
 
+/* how many sorted exposures ahead decide_body asks for the population's columns (ec,
+ * state: random lines of arrays of 10^8 at a national audience) */
+#define AHEAD 32
+
 static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
 {
     const Py_ssize_t n = d->n;
@@ -312,6 +316,11 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     Py_ssize_t n_views = 0;
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
+        if (a + AHEAD < n) { /* the population's columns AHEAD exposures on (no value read) */
+            const int64_t far = flat[a + AHEAD];
+            __builtin_prefetch(&ec[far], 1, 3);
+            __builtin_prefetch(&state[far], 0, 3);
+        }
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
         unsigned cnt = (uint16_t)(ec[key] + (uint16_t)(e - a)); /* (ec + 1) + (size - 1) */
@@ -352,6 +361,7 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     wish_t *wish = d->wish; /* (decide's: not NULL; the checks below kept, see decide) */
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
+        if (a + AHEAD < n) __builtin_prefetch(&state[flat[a + AHEAD]], 0, 3);
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
         const int st = state[key];
@@ -685,6 +695,8 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
             const int64_t *c64 = (!buns && bv[b].itemsize == 8) ? (const int64_t *)bv[b].buf : NULL;
             for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++) {
                 int big = 0;
+                if (bytes && c64 && j + AHEAD < bv[b].shape[0]) /* (no value read) */
+                    __builtin_prefetch(&reg8[c64[j + AHEAD]], 0, 3);
                 const int64_t c = c64 ? c64[j] : int_at(&bv[b], buns, j, &big);
                 if (big || c < 0 || c >= n_reg) {
                     PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
@@ -951,7 +963,8 @@ PyMODINIT_FUNC PyInit__wishes(void)
     if (!s_consumers || !s_channel || !s_kol) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0 ||
+        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0) {
         Py_DECREF(m);
         return NULL;
     }
