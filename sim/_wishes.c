@@ -320,6 +320,11 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
             const int64_t far = flat[a + AHEAD];
             __builtin_prefetch(&ec[far], 1, 3);
             __builtin_prefetch(&state[far], 0, 3);
+            /* and the exposure's batch or first factor (random in the hour's order) */
+            if (by_batch)
+                __builtin_prefetch(&bid[order[a + AHEAD]], 0, 3);
+            else
+                __builtin_prefetch(&firsts[order[a + AHEAD]], 0, 3);
         }
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
