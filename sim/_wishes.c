@@ -945,7 +945,90 @@ fail:
     return result;
 }
 
+/* region_counts(consumers, region, n_regions) -> bytearray of n_regions int64 counts
+ *   or NotImplemented (an array of consumers not a C-contiguous 1-D array of 4- or 8-byte
+ *   integers: nothing counted)
+ * The content views of a large hour per region: for each array of consumers in the sequence
+ * (the views' batches), region[c] counted for every consumer c (np.bincount of the regions
+ * gathered: integer counts, any order), the region of the consumer AHEAD views on asked for.
+ * A consumer out of region's bounds raises IndexError, a region out of 0 .. n_regions - 1
+ * ValueError (nothing returned). */
+static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *seq_o, *region_o;
+    Py_ssize_t n_regions;
+    if (!PyArg_ParseTuple(args, "OOn:region_counts", &seq_o, &region_o, &n_regions)) return NULL;
+    if (n_regions < 0) {
+        PyErr_SetString(PyExc_ValueError, "n_regions: at least 0");
+        return NULL;
+    }
+    Py_buffer rv;
+    if (get_array(region_o, &rv, 'n', 0, 0, "region") < 0) return NULL;
+    PyObject *fast = PySequence_Fast(seq_o, "consumers: a sequence is wanted");
+    PyObject *result = NULL, *counts_o = NULL;
+    if (!fast) goto done;
+    counts_o = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * n_regions);
+    if (!counts_o) goto done;
+    int64_t *counts = (int64_t *)PyByteArray_AS_STRING(counts_o);
+    if (n_regions) memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
+    const int runs = is_unsigned(format_char(&rv));
+    const int bytes = runs && rv.itemsize == 1; /* (the usual: uint8) */
+    const uint8_t *reg8 = (const uint8_t *)rv.buf;
+    const Py_ssize_t n_reg = rv.shape[0];
+    const Py_ssize_t nb = PySequence_Fast_GET_SIZE(fast);
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        Py_buffer cv;
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, b), &cv,
+                               PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+            if (!(PyErr_ExceptionMatches(PyExc_BufferError) ||
+                  PyErr_ExceptionMatches(PyExc_ValueError) ||
+                  PyErr_ExceptionMatches(PyExc_TypeError)))
+                goto done;
+            PyErr_Clear();
+            result = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        const char c = format_char(&cv);
+        if (cv.ndim != 1 || !(is_signed(c) || is_unsigned(c)) ||
+            (cv.itemsize != 4 && cv.itemsize != 8)) {
+            PyBuffer_Release(&cv);
+            result = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        const int cuns = is_unsigned(c);
+        const int64_t *c64 = (!cuns && cv.itemsize == 8) ? (const int64_t *)cv.buf : NULL;
+        const Py_ssize_t m = cv.shape[0];
+        for (Py_ssize_t j = 0; j < m; j++) {
+            int big = 0;
+            if (bytes && c64 && j + AHEAD < m) /* (no value read) */
+                __builtin_prefetch(&reg8[c64[j + AHEAD]], 0, 3);
+            const int64_t x = c64 ? c64[j] : int_at(&cv, cuns, j, &big);
+            if (big || x < 0 || x >= n_reg) {
+                PyBuffer_Release(&cv);
+                PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
+                goto done;
+            }
+            const int64_t r = bytes ? (int64_t)reg8[x] : int_at(&rv, runs, x, &big);
+            if (big || r < 0 || r >= n_regions) {
+                PyBuffer_Release(&cv);
+                PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
+                goto done;
+            }
+            counts[r]++;
+        }
+        PyBuffer_Release(&cv);
+    }
+    result = Py_NewRef(counts_o);
+done:
+    Py_XDECREF(counts_o);
+    Py_XDECREF(fast);
+    PyBuffer_Release(&rv);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"region_counts", region_counts, METH_VARARGS,
+     "The content views of a large hour counted per region (see the module's source)."},
     {"one_product_hour", one_product_hour, METH_VARARGS,
      "The wish decision of an hour of a world of one product (see the module's source)."},
     {"chances", chances, METH_VARARGS,

@@ -88,7 +88,7 @@ def test_chunks_around_the_prefetch_distance(base_model, kernel, monkeypatch, at
 
 
 # the child: each array the kernel reads by position (order, flat, first, every, a batch's
-# consumers) placed so that it ends where a page it may not read begins; the answers, the
+# consumers, region_counts' consumers) placed so that it ends where a page it may not read begins; the answers, the
 # counts written and the generator's state compared with the same calls on ordinary arrays
 _CHILD = textwrap.dedent(
     """
@@ -141,6 +141,7 @@ _CHILD = textwrap.dedent(
                 10_000,
             )
             out += [got[0], bytes(got[1]), got[2], got[3], got[4], bytes(got[5]), ec.tobytes()]
+        out.append(bytes(K.region_counts([g(x) for x in cons], region, 3)))
         out.append(gen.bit_generator.state["state"]["state"])
         return out
 
