@@ -51,6 +51,14 @@
  *   np.bincount from 0.0); lost_sum: the same running sum of fmax(p_plain - p, 0) (0.0
  *   when the hour is lossless: nothing to book).
  *
+ * region_counts(consumers, region, n_regions): a large hour's content views counted per
+ *   region (see the function).
+ *
+ * Prefetches (AHEAD, sixteenth pass): at a national audience the population's columns (ec,
+ * state, region: 10^8 entries) are read at random lines, and the loops waited on each read;
+ * they now ask for the line AHEAD sorted exposures (or views) on (__builtin_prefetch: no
+ * value read, no number or draw changed, no index past an array's end).
+ *
  * Bounds: the Python path's .item() would read a negative channel from the end; channels are
  * never negative (sim.orders' codes), so a channel out of [0, len) raises IndexError here,
  * as a KOL beyond the trusts and a consumer out of the books do (a KOL below 0: none).
