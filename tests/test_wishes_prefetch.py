@@ -6,6 +6,7 @@ page begins (in a child process) answers as on ordinary arrays."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -14,18 +15,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import sim
+from sim import compiled
 from sim.content import Exposures
+from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_VIDEO
+from tests.test_compiled import _compiler
 from tests.test_one_product import N, _world
-from tests.test_wishes_kernel import (  # noqa: F401 (fixtures)
-    GENERATORS,
-    _both,
-    _chunks_both,
-    base_model,
-    kernel,
-)
+from tests.test_wishes_kernel import GENERATORS, _both, _chunks_both
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """The built wish kernel (VIRALCHAIN_COMPILED=0 aside: both paths are compared here)."""
+    if not _compiler():
+        pytest.skip("no C compiler here: the Python path runs (the same results)")
+    module = importlib.import_module("sim._wishes")
+    assert not compiled.stale(module, "_wishes"), "sim._wishes is stale: build_ext --inplace"
+    return module
+
+
+@pytest.fixture(scope="module")
+def base_model() -> ViralChainModel:
+    cfg = sim.compose(None, [f"market.n_consumers={N}", "run.horizon_hours=48"])
+    return ViralChainModel(cfg, 3)
 
 
 def _sizes(ahead: int) -> list[int]:
@@ -88,8 +103,9 @@ def test_chunks_around_the_prefetch_distance(base_model, kernel, monkeypatch, at
 
 
 # the child: each array the kernel reads by position (order, flat, first, every, a batch's
-# consumers, region_counts' consumers) placed so that it ends where a page it may not read begins; the answers, the
-# counts written and the generator's state compared with the same calls on ordinary arrays
+# consumers, region_counts' consumers) placed so that it ends where a page it may not read
+# begins; the answers, the counts written and the generator's state compared with the same
+# calls on ordinary arrays
 _CHILD = textwrap.dedent(
     """
     import ctypes, mmap, sys
@@ -132,7 +148,9 @@ _CHILD = textwrap.dedent(
             *tables, 0.9, 0.5, False, gen.bit_generator.capsule, 10_000, None,
         )
         out = [bytes(at), views, lost, ec.tobytes()]
-        batches = [Exposures(g(x), np.zeros(len(x), np.int32), ch, 0) for x, ch in zip(cons, (1, 2))]
+        batches = [
+            Exposures(g(x), np.zeros(len(x), np.int32), ch, 0) for x, ch in zip(cons, (1, 2))
+        ]
         for presorted in (False, True):
             got = K.one_product_hour(
                 batches, np.full(6, 0.3), 0.5, np.ones(2), 0.9, 1, 2,
