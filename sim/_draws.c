@@ -76,6 +76,9 @@ bitgen_of_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const c
 /* how many nodes or picks ahead slots and picks_into ask for the value they will read (a
  * random line of an array of up to 10^8 at a national audience) */
 #define AHEAD 32
+/* ... when that array holds at least this many bytes (smaller ones stay cached: the asking
+ * would only add instructions) */
+#define PREFETCH_BYTES (16 << 20)
 
 #define WORD_BOUND 0x100000000ULL       /* 2**32 */
 #define LARGEST_BOUND 0x8000000000000000ULL /* 2**63: int64's largest exclusive high */
@@ -802,8 +805,9 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     const char *dbuf = (const char *)d.view.buf;
     const Py_ssize_t dstride = d.view.strides[0];
+    const int pf = d.len * d.view.itemsize >= PREFETCH_BYTES;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (i + AHEAD < n) { /* the degree AHEAD nodes on (an index checked above) */
+        if (pf && i + AHEAD < n) { /* the degree AHEAD nodes on (an index checked above) */
             __builtin_prefetch(dbuf + (Py_ssize_t)o[i + AHEAD] * dstride);
         }
         const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
@@ -1058,19 +1062,25 @@ k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     else {
-        /* the draws first (the same words in the same order), then the values read with
-         * the value AHEAD picks on asked for */
         const uint64_t b = (uint64_t)a.len;
-        for (Py_ssize_t i = 0; i < k; i++) {
-            o[i] = (int64_t)draw_below(g, b); /* below len: in range */
-        }
-        const char *abuf = (const char *)a.view.buf;
-        const Py_ssize_t astride = a.view.strides[0];
-        for (Py_ssize_t i = 0; i < k; i++) {
-            if (i + AHEAD < k) {
-                __builtin_prefetch(abuf + (Py_ssize_t)o[i + AHEAD] * astride);
+        if (a.len * a.view.itemsize < PREFETCH_BYTES) { /* (a cached array: one loop) */
+            for (Py_ssize_t i = 0; i < k; i++) {
+                o[i] = int64_at(&a, (Py_ssize_t)draw_below(g, b)); /* below len: in range */
             }
-            o[i] = int64_at(&a, (Py_ssize_t)o[i]);
+        }
+        else { /* the draws first (the same words in the same order), then the values read
+                * with the value AHEAD picks on asked for */
+            for (Py_ssize_t i = 0; i < k; i++) {
+                o[i] = (int64_t)draw_below(g, b); /* below len: in range */
+            }
+            const char *abuf = (const char *)a.view.buf;
+            const Py_ssize_t astride = a.view.strides[0];
+            for (Py_ssize_t i = 0; i < k; i++) {
+                if (i + AHEAD < k) {
+                    __builtin_prefetch(abuf + (Py_ssize_t)o[i + AHEAD] * astride);
+                }
+                o[i] = int64_at(&a, (Py_ssize_t)o[i]);
+            }
         }
     }
     Py_INCREF(Py_None);
@@ -1112,7 +1122,8 @@ PyInit__draws(void)
         return NULL;
     }
     if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0 ||
-        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0) {
+        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0 ||
+        PyModule_AddIntConstant(m, "PREFETCH_BYTES", PREFETCH_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

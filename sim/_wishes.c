@@ -272,6 +272,7 @@ typedef struct {
     long max_seen;
     double rating, warn;
     int unsigned_ok;
+    int prefetch;                      /* the counts' column large: ask for lines AHEAD */
     int books;                         /* a chunk's books: sums over the chances from kept0 / lost0 */
     double kept0, lost0;
     bitgen_t *bg;
@@ -303,6 +304,10 @@ static inline __attribute__((always_inline)) double member(const double *p, doub
 /* how many sorted exposures ahead decide_body asks for the population's columns (ec,
  * state: random lines of arrays of 10^8 at a national audience) */
 #define AHEAD 32
+/* ... when the column read at random holds at least this many bytes (more than the cache
+ * keeps beside the rest: the 1M run's 2 MB of counts stay cached, the asking would only add
+ * instructions) */
+#define PREFETCH_BYTES (16 << 20)
 
 static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
 {
@@ -314,6 +319,7 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     uint16_t *ec = d->ec;
     const int8_t *state = d->state;
     const double rating = d->rating, warn = d->warn;
+    const int pf = d->prefetch;
     double *p = d->p, *plain = d->plain;
     bitgen_t *bg = d->bg;
 #define CONTENT(i) (by_batch ? content[bid[order[i]]] : (content ? content[i] : d->content_all))
@@ -324,7 +330,7 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     Py_ssize_t n_views = 0;
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
-        if (a + AHEAD < n) { /* the population's columns AHEAD exposures on (no value read) */
+        if (pf && a + AHEAD < n) { /* the population's columns AHEAD exposures on (no value read) */
             const int64_t far = flat[a + AHEAD];
             __builtin_prefetch(&ec[far], 1, 3);
             __builtin_prefetch(&state[far], 0, 3);
@@ -374,7 +380,7 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     wish_t *wish = d->wish; /* (decide's: not NULL; the checks below kept, see decide) */
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
-        if (a + AHEAD < n) __builtin_prefetch(&state[flat[a + AHEAD]], 0, 3);
+        if (pf && a + AHEAD < n) __builtin_prefetch(&state[flat[a + AHEAD]], 0, 3);
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
         const int st = state[key];
@@ -701,6 +707,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         const int uns = is_unsigned(format_char(&v[A_REGION]));
         const Py_ssize_t n_reg = v[A_REGION].shape[0];
         const int bytes = uns && v[A_REGION].itemsize == 1; /* (the usual: uint8) */
+        const int pf_reg = bytes && n_reg >= PREFETCH_BYTES;
         const uint8_t *reg8 = (const uint8_t *)v[A_REGION].buf;
         for (Py_ssize_t b = 0; b < nb; b++) { /* each content batch, in its own order */
             if (!content[b]) continue;
@@ -708,7 +715,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
             const int64_t *c64 = (!buns && bv[b].itemsize == 8) ? (const int64_t *)bv[b].buf : NULL;
             for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++) {
                 int big = 0;
-                if (bytes && c64 && j + AHEAD < bv[b].shape[0]) /* (no value read) */
+                if (pf_reg && c64 && j + AHEAD < bv[b].shape[0]) /* (no value read) */
                     __builtin_prefetch(&reg8[c64[j + AHEAD]], 0, 3);
                 const int64_t c = c64 ? c64[j] : int_at(&bv[b], buns, j, &big);
                 if (big || c < 0 || c >= n_reg) {
@@ -740,6 +747,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     d.rating = rating;
     d.warn = warn;
     d.unsigned_ok = unsigned_ok;
+    d.prefetch = 2 * n_books >= PREFETCH_BYTES;
     d.bg = bg;
     d.p = p;
     d.plain = plain;
@@ -926,6 +934,7 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
     d.rating = rating;
     d.warn = warn;
     d.unsigned_ok = unsigned_ok;
+    d.prefetch = 2 * n_books >= PREFETCH_BYTES;
     d.books = books_o != Py_None;
     d.kept0 = d.books ? ((double *)v[C_KEPT].buf)[0] : 0.0;
     d.lost0 = d.books ? ((double *)v[C_LOST].buf)[0] : 0.0;
@@ -983,6 +992,7 @@ static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
     const int bytes = runs && rv.itemsize == 1; /* (the usual: uint8) */
     const uint8_t *reg8 = (const uint8_t *)rv.buf;
     const Py_ssize_t n_reg = rv.shape[0];
+    const int pf_reg = bytes && n_reg >= PREFETCH_BYTES;
     const Py_ssize_t nb = PySequence_Fast_GET_SIZE(fast);
     for (Py_ssize_t b = 0; b < nb; b++) {
         Py_buffer cv;
@@ -1008,7 +1018,7 @@ static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
         const Py_ssize_t m = cv.shape[0];
         for (Py_ssize_t j = 0; j < m; j++) {
             int big = 0;
-            if (bytes && c64 && j + AHEAD < m) /* (no value read) */
+            if (pf_reg && c64 && j + AHEAD < m) /* (no value read) */
                 __builtin_prefetch(&reg8[c64[j + AHEAD]], 0, 3);
             const int64_t x = c64 ? c64[j] : int_at(&cv, cuns, j, &big);
             if (big || x < 0 || x >= n_reg) {
@@ -1060,7 +1070,8 @@ PyMODINIT_FUNC PyInit__wishes(void)
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0 ||
-        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0) {
+        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0 ||
+        PyModule_AddIntConstant(m, "PREFETCH_BYTES", PREFETCH_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -20,6 +20,12 @@ from tests.test_draws_kernel import GENERATORS, IDS, K, _pair, _same_after
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _big(r, dtype) -> np.ndarray:
+    """An array of ``dtype`` large enough for the kernel to ask ahead in (PREFETCH_BYTES)."""
+    n = max(K.PREFETCH_BYTES // np.dtype(dtype).itemsize, 1000)
+    return r.integers(1, 100, n).astype(dtype)
+
+
 def _sizes() -> list[int]:
     a = K.AHEAD
     return [0, 1, a - 1, a, a + 1, 2 * a + 1, 7 * a + 3]
@@ -35,9 +41,10 @@ def test_slots_around_the_prefetch_distance(kind, half):
     r = np.random.default_rng(3)
     for dtype in (np.int32, np.int64, np.uint16):
         degree = r.integers(1, 1000, 5000).astype(dtype)
+        large = _big(r, dtype)
         for n in _sizes():
             for view in (r.integers(0, 5000, n), r.integers(0, 5000, 2 * n)[::2]):
-                for d in (degree, degree[::-1]):
+                for d in (degree, degree[::-1], large, large[::-1]):
                     out = np.empty(len(view), np.int64)
                     a_cap = a.bit_generator.capsule
                     assert K.slots(a_cap, d, view, out) is None
@@ -53,7 +60,8 @@ def test_picks_into_around_the_prefetch_distance(kind, half):
     r = np.random.default_rng(4)
     for dtype in (np.int32, np.int64, np.uint8, np.uint64):
         values = r.integers(0, 200, 3001).astype(dtype)
-        for v in (values, values[::-2], values[:1]):
+        large = _big(r, dtype)
+        for v in (values, values[::-2], values[:1], large, large[::-3]):
             for k in _sizes():
                 out = np.empty(k, np.int64)
                 assert K.picks_into(a.bit_generator.capsule, v, out) is None
@@ -62,6 +70,9 @@ def test_picks_into_around_the_prefetch_distance(kind, half):
     _same_after(a, b)
 
 
+# the child: ``out`` placed so that it ends where a page it may not read begins, the degrees
+# and values large (the kernel asks ahead); against the same calls on ordinary arrays (the
+# degrees small: no asking) and numpy
 _CHILD = textwrap.dedent(
     """
     import ctypes, mmap
@@ -82,18 +93,24 @@ _CHILD = textwrap.dedent(
         return np.frombuffer(mm, np.int64, n, (pages - 1) * page - 8 * n)
 
     r = np.random.default_rng(1)
-    degree = r.integers(1, 1000, 5000)
-    values = r.integers(0, 1000, 5000)
+    big = max(K.PREFETCH_BYTES // 8, 5000)  # (int64 arrays the kernel asks ahead in)
+    small = r.integers(1, 1000, 5000)
+    degree = np.zeros(big, np.int64)
+    degree[:5000] = small
+    values = np.arange(big, dtype=np.int64) * 3
     for n in range(1, 3 * K.AHEAD + 5):
         nodes = r.integers(0, 5000, n)
         got = []
-        for out in (guarded(n), np.empty(n, np.int64)):
+        for out, d in ((guarded(n), degree), (np.empty(n, np.int64), small)):
             g = np.random.Generator(np.random.PCG64(n))
-            K.slots(g.bit_generator.capsule, degree, nodes, out)
+            K.slots(g.bit_generator.capsule, d, nodes, out)
             first = out.tolist()
             K.picks_into(g.bit_generator.capsule, values, out)
             got.append((first, out.tolist(), g.bit_generator.state))
         assert got[0] == got[1], n
+        h = np.random.Generator(np.random.PCG64(n))
+        assert got[0][0] == (h.random(n) * small[nodes]).astype(np.int64).tolist(), n
+        assert got[0][1] == values[h.integers(0, big, n)].tolist(), n
     print("ok")
     """
 )

@@ -104,8 +104,9 @@ def test_chunks_around_the_prefetch_distance(base_model, kernel, monkeypatch, at
 
 # the child: each array the kernel reads by position (order, flat, first, every, a batch's
 # consumers, region_counts' consumers) placed so that it ends where a page it may not read
-# begins; the answers, the counts written and the generator's state compared with the same
-# calls on ordinary arrays
+# begins, the population's columns large (the kernel asks ahead); the answers, the counts
+# written and the generator's state compared with the same calls on ordinary arrays and
+# small columns (the kernel does not ask ahead)
 _CHILD = textwrap.dedent(
     """
     import ctypes, mmap, sys
@@ -139,15 +140,20 @@ _CHILD = textwrap.dedent(
         first = r.random(n) * 0.5
         every = r.random(n) < 0.5
         g = guarded if guard else (lambda a: a.copy())
-        ec, state = np.zeros(10_000, np.uint16), r.integers(0, 4, 10_000).astype(np.int8)
-        region = r.integers(0, 3, 10_000).astype(np.uint8)
+        # guarded: columns large enough for the kernel to ask ahead (PREFETCH_BYTES; their
+        # first 10,000 entries used), else small ones (no asking): the same answers
+        size = max(K.PREFETCH_BYTES, 10_000) if guard else 10_000
+        ec, state = np.zeros(size, np.uint16), np.zeros(size, np.int8)
+        region = np.zeros(size, np.uint8)
+        state[:10_000] = r.integers(0, 4, 10_000)
+        region[:10_000] = r.integers(0, 3, 10_000)
         tables = (np.linspace(1, 2, 10_001), np.linspace(1, 0.5, 10_001))
         gen = np.random.Generator(np.random.PCG64(seed))
         at, views, lost = K.chances(
             g(order), g(flat), g(first), 0.9, g(every), int(every.sum()), ec, state,
             *tables, 0.9, 0.5, False, gen.bit_generator.capsule, 10_000, None,
         )
-        out = [bytes(at), views, lost, ec.tobytes()]
+        out = [bytes(at), views, lost, ec[:10_000].tobytes()]
         batches = [
             Exposures(g(x), np.zeros(len(x), np.int32), ch, 0) for x, ch in zip(cons, (1, 2))
         ]
@@ -158,7 +164,8 @@ _CHILD = textwrap.dedent(
                 region, 3, ec, state, *tables, 0.9, 0.5, False, gen.bit_generator.capsule,
                 10_000,
             )
-            out += [got[0], bytes(got[1]), got[2], got[3], got[4], bytes(got[5]), ec.tobytes()]
+            out += [got[0], bytes(got[1]), got[2], got[3], got[4], bytes(got[5])]
+            out.append(ec[:10_000].tobytes())
         out.append(bytes(K.region_counts([g(x) for x in cons], region, 3)))
         out.append(gen.bit_generator.state["state"]["state"])
         return out
