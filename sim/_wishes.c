@@ -304,10 +304,9 @@ static inline __attribute__((always_inline)) double member(const double *p, doub
 /* how many sorted exposures ahead decide_body asks for the population's columns (ec,
  * state: random lines of arrays of 10^8 at a national audience) */
 #define AHEAD 32
-/* ... when the column read at random holds at least this many bytes (more than the cache
- * keeps beside the rest: the 1M run's 2 MB of counts stay cached, the asking would only add
- * instructions) */
-#define PREFETCH_BYTES (16 << 20)
+/* ... when the column read at random holds at least this many bytes (twice the L2 cache
+ * here: the 1M run's 2 MB of counts stay cached, the asking would only add instructions) */
+#define PREFETCH_BYTES (4 << 20)
 
 static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
 {
