@@ -42,6 +42,7 @@
 #endif
 
 #include "_bitgen.h"
+#include "_prefetch.h" /* AHEAD, PREFETCH_BYTES */
 
 /* a kernel's fast-call arguments: ``want`` of them (else TypeError "USAGE takes N
  * arguments"), the first a bit generator's capsule; NULL with the error set */
@@ -54,14 +55,6 @@ bitgen_of_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const c
     }
     return get_bitgen(args[0]);
 }
-
-/* how many nodes or picks ahead slots and picks_into ask for the value they will read (a
- * random line of an array of up to 10^8 at a national audience) */
-#define AHEAD 32
-/* ... when that array holds at least this many bytes (twice the L2 cache here; smaller
- * ones stay cached: the asking would only add instructions; a national audience's largest
- * KOLs' followers are 16-140 MB of int32) */
-#define PREFETCH_BYTES (4 << 20)
 
 #define WORD_BOUND 0x100000000ULL       /* 2**32 */
 #define LARGEST_BOUND 0x8000000000000000ULL /* 2**63: int64's largest exclusive high */

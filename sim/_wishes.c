@@ -74,6 +74,7 @@
 #endif
 
 #include "_bitgen.h" /* numpy's bitgen_t */
+#include "_prefetch.h" /* AHEAD, PREFETCH_BYTES */
 
 enum { NONE = 0, BOUGHT = 1, WAITING = 2, WARNED = 3 };
 
@@ -294,13 +295,6 @@ static inline __attribute__((always_inline)) double member(const double *p, doub
     }
     return q;
 }
-
-/* how many sorted exposures ahead decide_body asks for the population's columns (ec,
- * state: random lines of arrays of 10^8 at a national audience) */
-#define AHEAD 32
-/* ... when the column read at random holds at least this many bytes (twice the L2 cache
- * here: the 1M run's 2 MB of counts stay cached, the asking would only add instructions) */
-#define PREFETCH_BYTES (4 << 20)
 
 static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
 {

@@ -8,16 +8,13 @@ book the same ledger with the kernel and without it."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
 import sim
 import sim.agents.consumers as consumers
 import sim.agents.wishes as wishes
-from sim import compiled
-from tests.test_compiled import _compiler
+from tests.test_compiled import built
 
 CONSUMER_TYPES = (np.int64, np.int32, np.uint32, np.uint64)
 REGION_TYPES = (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.int64, np.uint64)
@@ -26,11 +23,7 @@ REGION_TYPES = (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.int64, np.u
 @pytest.fixture(scope="module")
 def kernel():
     """The built wish kernel (VIRALCHAIN_COMPILED=0 aside: both paths are compared here)."""
-    if not _compiler():
-        pytest.skip("no C compiler here: the Python path runs (the same results)")
-    module = importlib.import_module("sim._wishes")
-    assert not compiled.stale(module, "_wishes"), "sim._wishes is stale: build_ext --inplace"
-    return module
+    return built("_wishes")
 
 
 def _want(arrays, region, n_regions):

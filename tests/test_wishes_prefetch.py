@@ -6,7 +6,6 @@ page begins (in a child process) answers as on ordinary arrays."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import textwrap
@@ -16,13 +15,12 @@ import numpy as np
 import pytest
 
 import sim
-from sim import compiled
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_VIDEO
-from tests.test_compiled import _compiler
+from tests.test_compiled import BIT_GENERATORS, built
 from tests.test_one_product import N, _world
-from tests.test_wishes_kernel import GENERATORS, _both, _chunks_both
+from tests.test_wishes_kernel import _both, _chunks_both
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def kernel():
     """The built wish kernel (VIRALCHAIN_COMPILED=0 aside: both paths are compared here)."""
-    if not _compiler():
-        pytest.skip("no C compiler here: the Python path runs (the same results)")
-    module = importlib.import_module("sim._wishes")
-    assert not compiled.stale(module, "_wishes"), "sim._wishes is stale: build_ext --inplace"
-    return module
+    return built("_wishes")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +72,7 @@ def test_hours_around_the_prefetch_distance(base_model, kernel, monkeypatch, at,
     world.price_ratio = np.array([1.0])
     monkeypatch.setattr(wishes, "_PACKED_FROM", sort)
     fresh = _fresh(np.random.default_rng(seed), total, repeats)
-    bit_generator = GENERATORS[seed % len(GENERATORS)]
+    bit_generator = BIT_GENERATORS[seed % len(BIT_GENERATORS)]
     python, c, calls = _both(
         world, 50, fresh, lambda: np.random.Generator(bit_generator(seed)), monkeypatch, kernel
     )
