@@ -57,7 +57,9 @@
  * Prefetches (AHEAD, sixteenth pass): at a national audience the population's columns (ec,
  * state, region: 10^8 entries) are read at random lines, and the loops waited on each read;
  * they now ask for the line AHEAD sorted exposures (or views) on (__builtin_prefetch: no
- * value read, no number or draw changed, no index past an array's end).
+ * value read, no number or draw changed; sim/_prefetch.h). The regions' prefetches ask for a
+ * consumer not yet checked: their address is formed as an integer (PREFETCH_AT), no pointer
+ * past an array's end; the others index arrays with indices already checked.
  *
  * Bounds: the Python path's .item() would read a negative channel from the end; channels are
  * never negative (sim.orders' codes), so a channel out of [0, len) raises IndexError here,
@@ -703,7 +705,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
             for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++) {
                 int big = 0;
                 if (pf_reg && c64 && j + AHEAD < bv[b].shape[0]) /* (no value read) */
-                    __builtin_prefetch(&reg8[c64[j + AHEAD]], 0, 3);
+                    PREFETCH_AT(reg8, c64[j + AHEAD], 1, 0); /* (not yet checked: no pointer formed) */
                 const int64_t c = c64 ? c64[j] : int_at(&bv[b], buns, j, &big);
                 if (big || c < 0 || c >= n_reg) {
                     PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
@@ -1006,7 +1008,7 @@ static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
         for (Py_ssize_t j = 0; j < m; j++) {
             int big = 0;
             if (pf_reg && c64 && j + AHEAD < m) /* (no value read) */
-                __builtin_prefetch(&reg8[c64[j + AHEAD]], 0, 3);
+                PREFETCH_AT(reg8, c64[j + AHEAD], 1, 0); /* (not yet checked: no pointer formed) */
             const int64_t x = c64 ? c64[j] : int_at(&cv, cuns, j, &big);
             if (big || x < 0 || x >= n_reg) {
                 PyBuffer_Release(&cv);
