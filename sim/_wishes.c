@@ -536,6 +536,10 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "n_regions: at least 0");
         goto fail;
     }
+    if (region_o != Py_None && n_regions > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_OverflowError, "n_regions: too many for the counts' bytes");
+        goto fail;
+    }
 
     /* the batches: their consumers' buffers (else the Python path), channels and KOLs */
     fast = PySequence_Fast(batches, "batches: a sequence is wanted");
@@ -966,6 +970,10 @@ static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
     if (!PyArg_ParseTuple(args, "OOn:region_counts", &seq_o, &region_o, &n_regions)) return NULL;
     if (n_regions < 0) {
         PyErr_SetString(PyExc_ValueError, "n_regions: at least 0");
+        return NULL;
+    }
+    if (n_regions > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(int64_t)) { /* (the bytes' size wraps) */
+        PyErr_SetString(PyExc_OverflowError, "n_regions: too many for the counts' bytes");
         return NULL;
     }
     Py_buffer rv;

@@ -3,7 +3,9 @@ region and ``region_counts``) ask for the region of a consumer AHEAD views on, b
 consumer is checked: its address is formed as an integer (``PREFETCH_AT``, sim/_prefetch.h),
 never as a pointer past the regions' end (undefined behaviour, caught by gcc's
 ``-fsanitize=pointer-overflow``). A consumer far out of bounds there raises as before and books
-nothing, in the normal build and in one built with that sanitizer (a child process)."""
+nothing, in the normal build and in one built with that sanitizer (a child process). And an
+``n_regions`` whose counts' bytes would wrap ``Py_ssize_t`` raises OverflowError (the
+allocation was ``8 * n_regions`` bytes, wrapped: a heap overflow)."""
 
 from __future__ import annotations
 
@@ -67,6 +69,16 @@ def test_a_consumer_far_out_of_bounds_ahead_raises_and_books_nothing(kernel):
     counts = _hour(kernel, c, region, 2, ec, state)[-1]
     assert np.frombuffer(counts, np.int64).tolist() == [len(c), 0]
     assert ec.any()  # (an hour decided: the counts written)
+
+
+@pytest.mark.parametrize("n_regions", [2**61 + 1, 2**61, 2**60 + 1, 2**60])
+def test_n_regions_whose_bytes_wrap_raise_overflow(kernel, n_regions):
+    region = np.zeros(10, np.uint8)
+    c = np.arange(3, dtype=np.int64)
+    with pytest.raises(OverflowError, match="n_regions"):
+        kernel.region_counts([c], region, n_regions)
+    with pytest.raises(OverflowError, match="n_regions"):
+        _hour(kernel, c, region, n_regions)
 
 
 _CHILD = textwrap.dedent(
