@@ -781,13 +781,20 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     const char *dbuf = (const char *)d.view.buf;
     const Py_ssize_t dstride = d.view.strides[0];
-    const int pf = d.len * d.view.itemsize >= PREFETCH_BYTES;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (pf && i + AHEAD < n) { /* the degree AHEAD nodes on (an index checked above) */
-            __builtin_prefetch(dbuf + (Py_ssize_t)o[i + AHEAD] * dstride);
+    if (d.len * d.view.itemsize >= PREFETCH_BYTES) { /* (a national audience's degrees) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i + AHEAD < n) { /* the degree AHEAD nodes on (an index checked above) */
+                __builtin_prefetch(dbuf + (Py_ssize_t)o[i + AHEAD] * dstride);
+            }
+            const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
+            o[i] = (int64_t)x; /* |x| < the degree: in range */
         }
-        const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
-        o[i] = (int64_t)x; /* |x| < the degree: in range */
+    }
+    else { /* (cached degrees: the loop without the asking, nor its tests) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
+            o[i] = (int64_t)x; /* |x| < the degree: in range */
+        }
     }
     Py_INCREF(Py_None);
     result = Py_None;

@@ -298,7 +298,8 @@ static inline __attribute__((always_inline)) double member(const double *p, doub
     return q;
 }
 
-static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
+static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch,
+                                                             const int pf)
 {
     const Py_ssize_t n = d->n;
     const int64_t *order = d->order, *flat = d->flat;
@@ -308,7 +309,6 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     uint16_t *ec = d->ec;
     const int8_t *state = d->state;
     const double rating = d->rating, warn = d->warn;
-    const int pf = d->prefetch;
     double *p = d->p, *plain = d->plain;
     bitgen_t *bg = d->bg;
 #define CONTENT(i) (by_batch ? content[bid[order[i]]] : (content ? content[i] : d->content_all))
@@ -449,8 +449,9 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     return 0;
 }
 
-/* decide_body made twice: the exposures' first factors and contents per batch (bid) or per
- * position (the compiler drops the other branch of each) */
+/* decide_body made four times: the exposures' first factors and contents per batch (bid) or per
+ * position, asking ahead (d->prefetch: a national audience's counts) or not (the compiler
+ * drops the other branch of each: no test of the gate in the loops at the 1M run) */
 static int decide(decide_t *d)
 {
     /* the wishes' room (at most one per exposure) before pass 1 writes the counts: no
@@ -462,7 +463,58 @@ static int decide(decide_t *d)
         PyErr_NoMemory();
         return -1;
     }
-    return d->bid ? decide_body(d, 1) : decide_body(d, 0);
+    if (d->prefetch) /* (a national audience's counts: asking ahead) */
+        return d->bid ? decide_body(d, 1, 1) : decide_body(d, 0, 1);
+    return d->bid ? decide_body(d, 1, 0) : decide_body(d, 0, 0);
+}
+
+/* The regions of one array of consumers counted: counts[region[c]]++ for each consumer c in
+ * cv's order (int64 consumers read directly, other integers by int_at; uint8 regions directly).
+ * 0, or -1 with IndexError (a consumer out of region's bounds) or ValueError (a region out of
+ * 0 .. n_regions - 1) set, the counts so far written (the callers return none of them).
+ * Shared by one_product_hour's views per region and region_counts. pf (a constant: the
+ * compiler makes the loop twice, the small one with no prefetch and no test of it): the region
+ * of the consumer AHEAD views on asked for, before that consumer is checked (PREFETCH_AT: its
+ * address an integer, no pointer formed). */
+static inline __attribute__((always_inline)) int
+count_regions_body(int64_t *counts, Py_ssize_t n_regions, const Py_buffer *cv,
+                   const Py_buffer *rv, const int pf)
+{
+    const int cuns = is_unsigned(format_char(cv));
+    const int64_t *c64 = (!cuns && cv->itemsize == 8) ? (const int64_t *)cv->buf : NULL;
+    const int runs = is_unsigned(format_char(rv));
+    const int bytes = runs && rv->itemsize == 1; /* (the usual: uint8) */
+    const uint8_t *reg8 = (const uint8_t *)rv->buf;
+    const Py_ssize_t n_reg = rv->shape[0], m = cv->shape[0];
+    for (Py_ssize_t j = 0; j < m; j++) {
+        int big = 0;
+        if (pf && j + AHEAD < m) /* (pf: c64 is not NULL) */
+            PREFETCH_AT(reg8, c64[j + AHEAD], 1, 0); /* (not yet checked: no pointer formed) */
+        const int64_t c = c64 ? c64[j] : int_at(cv, cuns, j, &big);
+        if (big || c < 0 || c >= n_reg) {
+            PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
+            return -1;
+        }
+        const int64_t r = bytes ? (int64_t)reg8[c] : int_at(rv, runs, c, &big);
+        if (big || r < 0 || r >= n_regions) {
+            PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
+            return -1;
+        }
+        counts[r]++;
+    }
+    return 0;
+}
+
+/* count_regions_body asking ahead only for int64 consumers in uint8 regions of at least
+ * PREFETCH_BYTES (a national audience's; the 1M run's 1 MB stay cached) */
+static int count_regions(int64_t *counts, Py_ssize_t n_regions, const Py_buffer *cv,
+                         const Py_buffer *rv)
+{
+    const char cf = format_char(cv), rf = format_char(rv);
+    const int pf = !is_unsigned(cf) && cv->itemsize == 8 && is_unsigned(rf) && rv->itemsize == 1 &&
+                   rv->shape[0] >= PREFETCH_BYTES;
+    return pf ? count_regions_body(counts, n_regions, cv, rv, 1)
+              : count_regions_body(counts, n_regions, cv, rv, 0);
 }
 
 enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT, A_N };
@@ -697,31 +749,8 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         if (!counts_o) goto fail;
         int64_t *counts = (int64_t *)PyByteArray_AS_STRING(counts_o);
         memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
-        const int uns = is_unsigned(format_char(&v[A_REGION]));
-        const Py_ssize_t n_reg = v[A_REGION].shape[0];
-        const int bytes = uns && v[A_REGION].itemsize == 1; /* (the usual: uint8) */
-        const int pf_reg = bytes && n_reg >= PREFETCH_BYTES;
-        const uint8_t *reg8 = (const uint8_t *)v[A_REGION].buf;
         for (Py_ssize_t b = 0; b < nb; b++) { /* each content batch, in its own order */
-            if (!content[b]) continue;
-            const int buns = is_unsigned(format_char(&bv[b]));
-            const int64_t *c64 = (!buns && bv[b].itemsize == 8) ? (const int64_t *)bv[b].buf : NULL;
-            for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++) {
-                int big = 0;
-                if (pf_reg && c64 && j + AHEAD < bv[b].shape[0]) /* (no value read) */
-                    PREFETCH_AT(reg8, c64[j + AHEAD], 1, 0); /* (not yet checked: no pointer formed) */
-                const int64_t c = c64 ? c64[j] : int_at(&bv[b], buns, j, &big);
-                if (big || c < 0 || c >= n_reg) {
-                    PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
-                    goto fail;
-                }
-                int64_t r = bytes ? (int64_t)reg8[c] : int_at(&v[A_REGION], uns, c, &big);
-                if (big || r < 0 || r >= n_regions) {
-                    PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
-                    goto fail;
-                }
-                counts[r]++;
-            }
+            if (content[b] && count_regions(counts, n_regions, &bv[b], &v[A_REGION]) < 0) goto fail;
         }
     }
 
@@ -985,11 +1014,6 @@ static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
     if (!counts_o) goto done;
     int64_t *counts = (int64_t *)PyByteArray_AS_STRING(counts_o);
     if (n_regions) memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
-    const int runs = is_unsigned(format_char(&rv));
-    const int bytes = runs && rv.itemsize == 1; /* (the usual: uint8) */
-    const uint8_t *reg8 = (const uint8_t *)rv.buf;
-    const Py_ssize_t n_reg = rv.shape[0];
-    const int pf_reg = bytes && n_reg >= PREFETCH_BYTES;
     const Py_ssize_t nb = PySequence_Fast_GET_SIZE(fast);
     for (Py_ssize_t b = 0; b < nb; b++) {
         Py_buffer cv;
@@ -1010,28 +1034,9 @@ static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
             result = Py_NewRef(Py_NotImplemented);
             goto done;
         }
-        const int cuns = is_unsigned(c);
-        const int64_t *c64 = (!cuns && cv.itemsize == 8) ? (const int64_t *)cv.buf : NULL;
-        const Py_ssize_t m = cv.shape[0];
-        for (Py_ssize_t j = 0; j < m; j++) {
-            int big = 0;
-            if (pf_reg && c64 && j + AHEAD < m) /* (no value read) */
-                PREFETCH_AT(reg8, c64[j + AHEAD], 1, 0); /* (not yet checked: no pointer formed) */
-            const int64_t x = c64 ? c64[j] : int_at(&cv, cuns, j, &big);
-            if (big || x < 0 || x >= n_reg) {
-                PyBuffer_Release(&cv);
-                PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
-                goto done;
-            }
-            const int64_t r = bytes ? (int64_t)reg8[x] : int_at(&rv, runs, x, &big);
-            if (big || r < 0 || r >= n_regions) {
-                PyBuffer_Release(&cv);
-                PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
-                goto done;
-            }
-            counts[r]++;
-        }
+        const int counted = count_regions(counts, n_regions, &cv, &rv);
         PyBuffer_Release(&cv);
+        if (counted < 0) goto done;
     }
     result = Py_NewRef(counts_o);
 done:
