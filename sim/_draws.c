@@ -1013,7 +1013,10 @@ done:
 PyDoc_STRVAR(picks_into_doc,
 "picks_into(capsule, values, out) -> None\n\n"
 "values[rng.integers(0, len(values), len(out))] written into out (1-D int64; the values\n"
-"as int64, as astype(np.int64) makes them): content._picks of many.");
+"as int64, as astype(np.int64) makes them): content._picks of many. out must not share\n"
+"memory with values (each pick is written into out as it is drawn, and in values of at\n"
+"least PREFETCH_BYTES every draw is written before any value is read: an overlap would\n"
+"read picks as values; the caller passes a fresh array).");
 
 static PyObject *
 k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)

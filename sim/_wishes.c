@@ -989,9 +989,15 @@ fail:
  *   integers: nothing counted)
  * The content views of a large hour per region: for each array of consumers in the sequence
  * (the views' batches), region[c] counted for every consumer c (np.bincount of the regions
- * gathered: integer counts, any order), the region of the consumer AHEAD views on asked for.
- * A consumer out of region's bounds raises IndexError, a region out of 0 .. n_regions - 1
- * ValueError (nothing returned). */
+ * gathered: integer counts, any order), the region of the consumer AHEAD views on asked for
+ * when the consumers are int64 (the model's) and the regions uint8 of at least PREFETCH_BYTES
+ * (count_regions; other dtypes are counted without asking). A consumer out of region's bounds
+ * raises IndexError, a region out of 0 .. n_regions - 1 ValueError, an n_regions whose bytes
+ * exceed PY_SSIZE_T_MAX OverflowError (nothing returned). On such invalid input the Python
+ * path differs (the model never gives it): it gathers region[c] and adds with numpy's
+ * indexing (np.add.at): a consumer -1 is the last one's (no error), a negative region counts
+ * from the last, one >= n_regions raises IndexError (not ValueError), and it books each chunk
+ * before the next is read (a bad chunk after good ones: those booked; here nothing is). */
 static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
 {
     PyObject *seq_o, *region_o;

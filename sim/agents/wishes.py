@@ -609,7 +609,12 @@ class WishDecisions(HourTables):
         view's region counted, the region some views on asked for ahead): the same integer
         books as the regions gathered and added view by view. False (nothing booked)
         without the kernel, with several products, or when it declines an array of
-        consumers (not 4- or 8-byte integers, C-contiguous)."""
+        consumers (not 4- or 8-byte integers, C-contiguous). Only int64 consumers (the
+        model's) in uint8 regions of at least ``PREFETCH_BYTES`` are asked for ahead. On
+        invalid input (never the model's) the errors differ from the chunked numpy path's:
+        a consumer -1 raises IndexError here (numpy reads the last one's region), a region
+        < 0 or >= n_regions ValueError (numpy's add.at: from the end, or IndexError), and
+        nothing is booked (numpy books the chunks before the bad one)."""
         m = self.model
         if _K is None or m.n_sku != 1:
             return False
