@@ -42,6 +42,7 @@
 #endif
 
 #include "_bitgen.h"
+#include "_prefetch.h" /* AHEAD, PREFETCH_BYTES */
 
 /* a kernel's fast-call arguments: ``want`` of them (else TypeError "USAGE takes N
  * arguments"), the first a bit generator's capsule; NULL with the error set */
@@ -778,9 +779,22 @@ k_slots(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         o[i] = v;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
-        o[i] = (int64_t)x; /* |x| < the degree: in range */
+    const char *dbuf = (const char *)d.view.buf;
+    const Py_ssize_t dstride = d.view.strides[0];
+    if (d.len * d.view.itemsize >= PREFETCH_BYTES) { /* (a national audience's degrees) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i + AHEAD < n) { /* the degree AHEAD nodes on (an index checked above) */
+                __builtin_prefetch(dbuf + (Py_ssize_t)o[i + AHEAD] * dstride);
+            }
+            const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
+            o[i] = (int64_t)x; /* |x| < the degree: in range */
+        }
+    }
+    else { /* (cached degrees: the loop without the asking, nor its tests) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double x = g->next_double(g->state) * double_at(&d, (Py_ssize_t)o[i]);
+            o[i] = (int64_t)x; /* |x| < the degree: in range */
+        }
     }
     Py_INCREF(Py_None);
     result = Py_None;
@@ -999,7 +1013,10 @@ done:
 PyDoc_STRVAR(picks_into_doc,
 "picks_into(capsule, values, out) -> None\n\n"
 "values[rng.integers(0, len(values), len(out))] written into out (1-D int64; the values\n"
-"as int64, as astype(np.int64) makes them): content._picks of many.");
+"as int64, as astype(np.int64) makes them): content._picks of many. out must not share\n"
+"memory with values (each pick is written into out as it is drawn, and in values of at\n"
+"least PREFETCH_BYTES every draw is written before any value is read: an overlap would\n"
+"read picks as values; the caller passes a fresh array).");
 
 static PyObject *
 k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1032,8 +1049,24 @@ k_picks_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     else {
         const uint64_t b = (uint64_t)a.len;
-        for (Py_ssize_t i = 0; i < k; i++) {
-            o[i] = int64_at(&a, (Py_ssize_t)draw_below(g, b)); /* below len: in range */
+        if (a.len * a.view.itemsize < PREFETCH_BYTES) { /* (a cached array: one loop) */
+            for (Py_ssize_t i = 0; i < k; i++) {
+                o[i] = int64_at(&a, (Py_ssize_t)draw_below(g, b)); /* below len: in range */
+            }
+        }
+        else { /* the draws first (the same words in the same order), then the values read
+                * with the value AHEAD picks on asked for */
+            for (Py_ssize_t i = 0; i < k; i++) {
+                o[i] = (int64_t)draw_below(g, b); /* below len: in range */
+            }
+            const char *abuf = (const char *)a.view.buf;
+            const Py_ssize_t astride = a.view.strides[0];
+            for (Py_ssize_t i = 0; i < k; i++) {
+                if (i + AHEAD < k) {
+                    __builtin_prefetch(abuf + (Py_ssize_t)o[i + AHEAD] * astride);
+                }
+                o[i] = int64_at(&a, (Py_ssize_t)o[i]);
+            }
         }
     }
     Py_INCREF(Py_None);
@@ -1074,7 +1107,9 @@ PyInit__draws(void)
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0 ||
+        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0 ||
+        PyModule_AddIntConstant(m, "PREFETCH_BYTES", PREFETCH_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

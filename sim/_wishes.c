@@ -51,6 +51,16 @@
  *   np.bincount from 0.0); lost_sum: the same running sum of fmax(p_plain - p, 0) (0.0
  *   when the hour is lossless: nothing to book).
  *
+ * region_counts(consumers, region, n_regions): a large hour's content views counted per
+ *   region (see the function).
+ *
+ * Prefetches (AHEAD, sixteenth pass): at a national audience the population's columns (ec,
+ * state, region: 10^8 entries) are read at random lines, and the loops waited on each read;
+ * they now ask for the line AHEAD sorted exposures (or views) on (__builtin_prefetch: no
+ * value read, no number or draw changed; sim/_prefetch.h). The regions' prefetches ask for a
+ * consumer not yet checked: their address is formed as an integer (PREFETCH_AT), no pointer
+ * past an array's end; the others index arrays with indices already checked.
+ *
  * Bounds: the Python path's .item() would read a negative channel from the end; channels are
  * never negative (sim.orders' codes), so a channel out of [0, len) raises IndexError here,
  * as a KOL beyond the trusts and a consumer out of the books do (a KOL below 0: none).
@@ -66,6 +76,7 @@
 #endif
 
 #include "_bitgen.h" /* numpy's bitgen_t */
+#include "_prefetch.h" /* AHEAD, PREFETCH_BYTES */
 
 enum { NONE = 0, BOUGHT = 1, WAITING = 2, WARNED = 3 };
 
@@ -258,6 +269,7 @@ typedef struct {
     long max_seen;
     double rating, warn;
     int unsigned_ok;
+    int prefetch;                      /* the counts' column large: ask for lines AHEAD */
     int books;                         /* a chunk's books: sums over the chances from kept0 / lost0 */
     double kept0, lost0;
     bitgen_t *bg;
@@ -286,7 +298,8 @@ static inline __attribute__((always_inline)) double member(const double *p, doub
     return q;
 }
 
-static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch)
+static inline __attribute__((always_inline)) int decide_body(decide_t *d, const int by_batch,
+                                                             const int pf)
 {
     const Py_ssize_t n = d->n;
     const int64_t *order = d->order, *flat = d->flat;
@@ -306,6 +319,16 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     Py_ssize_t n_views = 0;
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
+        if (pf && a + AHEAD < n) { /* the population's columns AHEAD exposures on (no value read) */
+            const int64_t far = flat[a + AHEAD];
+            __builtin_prefetch(&ec[far], 1, 3);
+            __builtin_prefetch(&state[far], 0, 3);
+            /* and the exposure's batch or first factor (random in the hour's order) */
+            if (by_batch)
+                __builtin_prefetch(&bid[order[a + AHEAD]], 0, 3);
+            else
+                __builtin_prefetch(&firsts[order[a + AHEAD]], 0, 3);
+        }
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
         unsigned cnt = (uint16_t)(ec[key] + (uint16_t)(e - a)); /* (ec + 1) + (size - 1) */
@@ -346,6 +369,7 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     wish_t *wish = d->wish; /* (decide's: not NULL; the checks below kept, see decide) */
     for (Py_ssize_t a = 0, e; a < n; a = e) {
         const int64_t key = flat[a];
+        if (pf && a + AHEAD < n) __builtin_prefetch(&state[flat[a + AHEAD]], 0, 3);
         for (e = a + 1; e < n && flat[e] == key; e++)
             ;
         const int st = state[key];
@@ -425,8 +449,9 @@ static inline __attribute__((always_inline)) int decide_body(decide_t *d, const 
     return 0;
 }
 
-/* decide_body made twice: the exposures' first factors and contents per batch (bid) or per
- * position (the compiler drops the other branch of each) */
+/* decide_body made four times: the exposures' first factors and contents per batch (bid) or per
+ * position, asking ahead (d->prefetch: a national audience's counts) or not (the compiler
+ * drops the other branch of each: no test of the gate in the loops at the 1M run) */
 static int decide(decide_t *d)
 {
     /* the wishes' room (at most one per exposure) before pass 1 writes the counts: no
@@ -438,7 +463,58 @@ static int decide(decide_t *d)
         PyErr_NoMemory();
         return -1;
     }
-    return d->bid ? decide_body(d, 1) : decide_body(d, 0);
+    if (d->prefetch) /* (a national audience's counts: asking ahead) */
+        return d->bid ? decide_body(d, 1, 1) : decide_body(d, 0, 1);
+    return d->bid ? decide_body(d, 1, 0) : decide_body(d, 0, 0);
+}
+
+/* The regions of one array of consumers counted: counts[region[c]]++ for each consumer c in
+ * cv's order (int64 consumers read directly, other integers by int_at; uint8 regions directly).
+ * 0, or -1 with IndexError (a consumer out of region's bounds) or ValueError (a region out of
+ * 0 .. n_regions - 1) set, the counts so far written (the callers return none of them).
+ * Shared by one_product_hour's views per region and region_counts. pf (a constant: the
+ * compiler makes the loop twice, the small one with no prefetch and no test of it): the region
+ * of the consumer AHEAD views on asked for, before that consumer is checked (PREFETCH_AT: its
+ * address an integer, no pointer formed). */
+static inline __attribute__((always_inline)) int
+count_regions_body(int64_t *counts, Py_ssize_t n_regions, const Py_buffer *cv,
+                   const Py_buffer *rv, const int pf)
+{
+    const int cuns = is_unsigned(format_char(cv));
+    const int64_t *c64 = (!cuns && cv->itemsize == 8) ? (const int64_t *)cv->buf : NULL;
+    const int runs = is_unsigned(format_char(rv));
+    const int bytes = runs && rv->itemsize == 1; /* (the usual: uint8) */
+    const uint8_t *reg8 = (const uint8_t *)rv->buf;
+    const Py_ssize_t n_reg = rv->shape[0], m = cv->shape[0];
+    for (Py_ssize_t j = 0; j < m; j++) {
+        int big = 0;
+        if (pf && j + AHEAD < m) /* (pf: c64 is not NULL) */
+            PREFETCH_AT(reg8, c64[j + AHEAD], 1, 0); /* (not yet checked: no pointer formed) */
+        const int64_t c = c64 ? c64[j] : int_at(cv, cuns, j, &big);
+        if (big || c < 0 || c >= n_reg) {
+            PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
+            return -1;
+        }
+        const int64_t r = bytes ? (int64_t)reg8[c] : int_at(rv, runs, c, &big);
+        if (big || r < 0 || r >= n_regions) {
+            PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
+            return -1;
+        }
+        counts[r]++;
+    }
+    return 0;
+}
+
+/* count_regions_body asking ahead only for int64 consumers in uint8 regions of at least
+ * PREFETCH_BYTES (a national audience's; the 1M run's 1 MB stay cached) */
+static int count_regions(int64_t *counts, Py_ssize_t n_regions, const Py_buffer *cv,
+                         const Py_buffer *rv)
+{
+    const char cf = format_char(cv), rf = format_char(rv);
+    const int pf = !is_unsigned(cf) && cv->itemsize == 8 && is_unsigned(rf) && rv->itemsize == 1 &&
+                   rv->shape[0] >= PREFETCH_BYTES;
+    return pf ? count_regions_body(counts, n_regions, cv, rv, 1)
+              : count_regions_body(counts, n_regions, cv, rv, 0);
 }
 
 enum { A_CONV, A_TRUST, A_ORDER, A_FLAT, A_REGION, A_EC, A_STATE, A_BOOST, A_FAT, A_N };
@@ -510,6 +586,10 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     }
     if (region_o != Py_None && n_regions < 0) {
         PyErr_SetString(PyExc_ValueError, "n_regions: at least 0");
+        goto fail;
+    }
+    if (region_o != Py_None && n_regions > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_OverflowError, "n_regions: too many for the counts' bytes");
         goto fail;
     }
 
@@ -669,28 +749,8 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
         if (!counts_o) goto fail;
         int64_t *counts = (int64_t *)PyByteArray_AS_STRING(counts_o);
         memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
-        const int uns = is_unsigned(format_char(&v[A_REGION]));
-        const Py_ssize_t n_reg = v[A_REGION].shape[0];
-        const int bytes = uns && v[A_REGION].itemsize == 1; /* (the usual: uint8) */
-        const uint8_t *reg8 = (const uint8_t *)v[A_REGION].buf;
         for (Py_ssize_t b = 0; b < nb; b++) { /* each content batch, in its own order */
-            if (!content[b]) continue;
-            const int buns = is_unsigned(format_char(&bv[b]));
-            const int64_t *c64 = (!buns && bv[b].itemsize == 8) ? (const int64_t *)bv[b].buf : NULL;
-            for (Py_ssize_t j = 0; j < bv[b].shape[0]; j++) {
-                int big = 0;
-                const int64_t c = c64 ? c64[j] : int_at(&bv[b], buns, j, &big);
-                if (big || c < 0 || c >= n_reg) {
-                    PyErr_SetString(PyExc_IndexError, "a consumer out of the regions' bounds");
-                    goto fail;
-                }
-                int64_t r = bytes ? (int64_t)reg8[c] : int_at(&v[A_REGION], uns, c, &big);
-                if (big || r < 0 || r >= n_regions) {
-                    PyErr_SetString(PyExc_ValueError, "a region out of 0 .. n_regions - 1");
-                    goto fail;
-                }
-                counts[r]++;
-            }
+            if (content[b] && count_regions(counts, n_regions, &bv[b], &v[A_REGION]) < 0) goto fail;
         }
     }
 
@@ -709,6 +769,7 @@ static PyObject *one_product_hour(PyObject *Py_UNUSED(self), PyObject *args)
     d.rating = rating;
     d.warn = warn;
     d.unsigned_ok = unsigned_ok;
+    d.prefetch = 2 * n_books >= PREFETCH_BYTES;
     d.bg = bg;
     d.p = p;
     d.plain = plain;
@@ -895,6 +956,7 @@ static PyObject *chances(PyObject *Py_UNUSED(self), PyObject *args)
     d.rating = rating;
     d.warn = warn;
     d.unsigned_ok = unsigned_ok;
+    d.prefetch = 2 * n_books >= PREFETCH_BYTES;
     d.books = books_o != Py_None;
     d.kept0 = d.books ? ((double *)v[C_KEPT].buf)[0] : 0.0;
     d.lost0 = d.books ? ((double *)v[C_LOST].buf)[0] : 0.0;
@@ -922,7 +984,77 @@ fail:
     return result;
 }
 
+/* region_counts(consumers, region, n_regions) -> bytearray of n_regions int64 counts
+ *   or NotImplemented (an array of consumers not a C-contiguous 1-D array of 4- or 8-byte
+ *   integers: nothing counted)
+ * The content views of a large hour per region: for each array of consumers in the sequence
+ * (the views' batches), region[c] counted for every consumer c (np.bincount of the regions
+ * gathered: integer counts, any order), the region of the consumer AHEAD views on asked for
+ * when the consumers are int64 (the model's) and the regions uint8 of at least PREFETCH_BYTES
+ * (count_regions; other dtypes are counted without asking). A consumer out of region's bounds
+ * raises IndexError, a region out of 0 .. n_regions - 1 ValueError, an n_regions whose bytes
+ * exceed PY_SSIZE_T_MAX OverflowError (nothing returned). On such invalid input the Python
+ * path differs (the model never gives it): it gathers region[c] and adds with numpy's
+ * indexing (np.add.at): a consumer -1 is the last one's (no error), a negative region counts
+ * from the last, one >= n_regions raises IndexError (not ValueError), and it books each chunk
+ * before the next is read (a bad chunk after good ones: those booked; here nothing is). */
+static PyObject *region_counts(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *seq_o, *region_o;
+    Py_ssize_t n_regions;
+    if (!PyArg_ParseTuple(args, "OOn:region_counts", &seq_o, &region_o, &n_regions)) return NULL;
+    if (n_regions < 0) {
+        PyErr_SetString(PyExc_ValueError, "n_regions: at least 0");
+        return NULL;
+    }
+    if (n_regions > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(int64_t)) { /* (the bytes' size wraps) */
+        PyErr_SetString(PyExc_OverflowError, "n_regions: too many for the counts' bytes");
+        return NULL;
+    }
+    Py_buffer rv;
+    if (get_array(region_o, &rv, 'n', 0, 0, "region") < 0) return NULL;
+    PyObject *fast = PySequence_Fast(seq_o, "consumers: a sequence is wanted");
+    PyObject *result = NULL, *counts_o = NULL;
+    if (!fast) goto done;
+    counts_o = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)sizeof(int64_t) * n_regions);
+    if (!counts_o) goto done;
+    int64_t *counts = (int64_t *)PyByteArray_AS_STRING(counts_o);
+    if (n_regions) memset(counts, 0, sizeof(int64_t) * (size_t)n_regions);
+    const Py_ssize_t nb = PySequence_Fast_GET_SIZE(fast);
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        Py_buffer cv;
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, b), &cv,
+                               PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+            if (!(PyErr_ExceptionMatches(PyExc_BufferError) ||
+                  PyErr_ExceptionMatches(PyExc_ValueError) ||
+                  PyErr_ExceptionMatches(PyExc_TypeError)))
+                goto done;
+            PyErr_Clear();
+            result = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        const char c = format_char(&cv);
+        if (cv.ndim != 1 || !(is_signed(c) || is_unsigned(c)) ||
+            (cv.itemsize != 4 && cv.itemsize != 8)) {
+            PyBuffer_Release(&cv);
+            result = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        const int counted = count_regions(counts, n_regions, &cv, &rv);
+        PyBuffer_Release(&cv);
+        if (counted < 0) goto done;
+    }
+    result = Py_NewRef(counts_o);
+done:
+    Py_XDECREF(counts_o);
+    Py_XDECREF(fast);
+    PyBuffer_Release(&rv);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"region_counts", region_counts, METH_VARARGS,
+     "The content views of a large hour counted per region (see the module's source)."},
     {"one_product_hour", one_product_hour, METH_VARARGS,
      "The wish decision of an hour of a world of one product (see the module's source)."},
     {"chances", chances, METH_VARARGS,
@@ -945,7 +1077,9 @@ PyMODINIT_FUNC PyInit__wishes(void)
     if (!s_consumers || !s_channel || !s_kol) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0 ||
+        PyModule_AddIntConstant(m, "AHEAD", AHEAD) < 0 ||
+        PyModule_AddIntConstant(m, "PREFETCH_BYTES", PREFETCH_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

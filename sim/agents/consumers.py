@@ -331,7 +331,9 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         else:
             coded = _coded_hour(m.n_sku, total)
             views = [] if coded else [b for b in fresh if b.channel in _CONTENT]
-            if len(views) > 1 and (
+            if views and total > _WISH_CHUNK and self._views_by_region_in_c(views):
+                pass  # (a large hour's views counted per region in C: the same books)
+            elif len(views) > 1 and (
                 total <= _WISH_CHUNK or sum(len(b) for b in views) <= _WISH_CHUNK
             ):
                 c = np.concatenate([b.consumers for b in views])

@@ -603,6 +603,27 @@ class WishDecisions(HourTables):
             np.frombuffer(rows, np.int32, k, 8 * k),
         )
 
+    def _views_by_region_in_c(self, views: list[Exposures]) -> bool:
+        """The content views ``views`` (batches) of a large hour of a world of one product
+        booked per region by the compiled kernel (``sim/_wishes.c``, ``region_counts``: each
+        view's region counted, the region some views on asked for ahead): the same integer
+        books as the regions gathered and added view by view. False (nothing booked)
+        without the kernel, with several products, or when it declines an array of
+        consumers (not 4- or 8-byte integers, C-contiguous). Only int64 consumers (the
+        model's) in uint8 regions of at least ``PREFETCH_BYTES`` are asked for ahead. On
+        invalid input (never the model's) the errors differ from the chunked numpy path's:
+        a consumer -1 raises IndexError here (numpy reads the last one's region), a region
+        < 0 or >= n_regions ValueError (numpy's add.at: from the end, or IndexError), and
+        nothing is booked (numpy books the chunks before the bad one)."""
+        m = self.model
+        if _K is None or m.n_sku != 1:
+            return False
+        counts = _K.region_counts([b.consumers for b in views], self.region, m.ledger.n_regions)
+        if counts is NotImplemented:
+            return False
+        m.ledger.add_region_flow("views", 0, None, np.frombuffer(counts, np.int64))
+        return True
+
     def _one_product_chances_in_c(
         self,
         hour: int,
