@@ -93,3 +93,64 @@ def test_a_run_in_a_frozen_worker_gives_the_same_results():
             json.dumps(r.kpis),
         ]
         assert got[str(seed)] == expected
+
+
+# the first job of each loky worker of a launch: was the collector off while the job's code
+# was imported (unpickling it imports pandas; the job imports more), and does the freeze
+# collect? (a full collection counts in gc.get_stats()[2])
+FIRST_JOBS_OF_ARMED_WORKERS = """
+import gc, json, os
+from joblib import Parallel, delayed
+from experiments.sweep import _workers_know_the_launcher
+
+def first_job(_):
+    import pandas  # noqa: F401  (a job's imports)
+    from experiments.sweep_task import freeze_worker
+    off = not gc.isenabled()
+    full = gc.get_stats()[2]["collections"]
+    froze = freeze_worker()
+    return [os.getpid(), off, froze, gc.isenabled(), gc.get_stats()[2]["collections"] - full]
+
+def jobs():
+    return Parallel(n_jobs=2, backend="loky")(delayed(first_job)(i) for i in range(4))
+
+with _workers_know_the_launcher():
+    inside = jobs()
+outside = jobs()
+print(json.dumps({"inside": inside, "outside": outside}))
+"""
+
+
+def test_a_launchs_loky_worker_imports_its_first_job_with_the_collector_off():
+    got = _last_json(python(FIRST_JOBS_OF_ARMED_WORKERS))
+    first = [j for j in got["inside"] if j[2]]  # the job that froze its worker
+    assert first, got
+    for _pid, off, _froze, on_after, collections in first:
+        assert off  # off from the worker's start (arm_at_start) to its first job's freeze
+        assert on_after  # and on for the runs
+        assert collections == 0  # frozen at once: no full collection over the imports
+    assert all(j[3] for j in got["inside"])  # later jobs of the same workers: collector on
+    # outside a launch loky's workers are joblib's own: collector on, nothing frozen
+    assert got["outside"] and all(not off and not froze for _, off, froze, *_ in got["outside"])
+
+
+COLLECTOR = """
+import gc, json
+from experiments.sweep_task import freeze_worker
+if {collector!r} == "off":
+    gc.disable()
+full = gc.get_stats()[2]["collections"]
+froze = freeze_worker()
+print(json.dumps({{"froze": froze, "on": gc.isenabled(),
+                   "collected": gc.get_stats()[2]["collections"] - full}}))
+"""
+
+
+@pytest.mark.parametrize("collector", ["on", "off"])
+def test_the_freeze_collects_only_where_the_worker_imported_with_the_collector_on(collector):
+    code = COLLECTOR.format(collector=collector)
+    got = _last_json(python(code, **{sweep_task.PARENT_ENV: str(os.getpid())}))
+    assert got["froze"] is True and got["on"] is True
+    # a submitit local job (collector on) collects its import garbage first; a loky worker
+    # (off since it started) freezes at once
+    assert got["collected"] == (1 if collector == "on" else 0)
