@@ -768,6 +768,24 @@ def _freeze_imports() -> None:
         gc.enable()
 
 
+def import_frozen(*modules: str) -> None:
+    """Import ``modules``; in the ``viralchain`` process with the collector off and then
+    frozen with the rest (:func:`_freeze_imports`), as the parser's imports are.
+
+    A sweep whose jobs run in the command (one worker) imports the run's tables (pandas,
+    pyarrow: :mod:`sim.result`) just before its launch: the parser no longer loads them for
+    every command, and a parallel sweep's command never needs them."""
+    enabled = _COMMAND_PROCESS and gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    finally:
+        if enabled:
+            _freeze_imports()
+
+
 @contextlib.contextmanager
 def _importing() -> Iterator[None]:
     """In the ``viralchain`` process: imports with the garbage collector off, then frozen

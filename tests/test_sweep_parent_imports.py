@@ -1,0 +1,71 @@
+"""A sweep's launching process loads what it does itself and no more.
+
+With two workers or more the jobs run in the workers: the command plans, validates, launches
+and checks the files, none of which needs pandas, pyarrow's datasets or the run's tables
+(``sim.result``). Loading them before the launch (≈ 0.3 s: the parser's ``--format`` choices,
+``import sim``, the sweep store) delayed every worker's start by as much; loading them at the
+end (reading a run's status through ``pq.read_table``) delayed the command's exit.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import python
+
+pytestmark = pytest.mark.xdist_group("sweep")
+
+HEAVY = ["pandas", "pyarrow.dataset", "sim.result", "sim.recording", "mesa"]
+
+SWEEP = """
+import atexit, gc, json, sys
+collector = {{}}  # whether the collector was on as pandas began to load
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" and name not in collector:
+            collector[name] = gc.isenabled()
+sys.meta_path.insert(0, Spy())
+atexit.register(lambda: print(json.dumps({{**{{n: n in sys.modules for n in {heavy!r}}},
+                                           "collector": collector.get("pandas")}})))
+from experiments import cli
+sys.argv = ["viralchain", "run", "-m", "setup=rigid,flexible", "market.n_consumers=300",
+            "run.horizon_hours=24", "--jobs", "{jobs}", "--out", {out!r}]
+rc = cli.console()
+print(json.dumps({{"rc": rc}}))
+"""
+
+
+def _sweep(tmp_path, jobs: int) -> tuple[int, dict[str, bool | None]]:
+    out = str(tmp_path / f"sweep{jobs}")
+    done = python(SWEEP.format(heavy=HEAVY, jobs=jobs, out=out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    return lines[-2]["rc"], lines[-1]
+
+
+def test_a_parallel_sweeps_launching_process_loads_no_tables(tmp_path):
+    rc, loaded = _sweep(tmp_path, 2)
+    assert rc == 0
+    assert loaded == {**dict.fromkeys(HEAVY, False), "collector": None}
+
+
+def test_a_one_worker_sweep_runs_its_jobs_in_the_command(tmp_path):
+    rc, loaded = _sweep(tmp_path, 1)  # the jobs (and their imports) are the command's
+    assert rc == 0
+    assert loaded["pandas"] and loaded["sim.result"] and loaded["mesa"]
+    # imported as the parser's imports are: the collector off, then frozen
+    assert loaded["collector"] is False
+
+
+def test_sim_still_offers_run_and_its_result():
+    import sim
+    import sim.config
+    import sim.result
+
+    assert sim.run is sim.result.run and sim.RunResult is sim.result.RunResult
+    assert {"run", "RunResult"} <= set(dir(sim))
+    assert sim.result.make_run_id is sim.config.make_run_id
+    with pytest.raises(AttributeError):
+        sim.no_such_name  # noqa: B018
