@@ -773,8 +773,10 @@ def import_frozen(*modules: str) -> None:
     frozen with the rest (:func:`_freeze_imports`), as the parser's imports are.
 
     A sweep whose jobs run in the command (one worker) imports the run's tables (pandas,
-    pyarrow: :mod:`sim.result`) just before its launch: the parser no longer loads them for
-    every command, and a parallel sweep's command never needs them."""
+    pyarrow: :mod:`sim.result`) just before its launch, through ``exits.late_import``
+    (:func:`console` sets it to this; :mod:`experiments.sweep` never imports this module):
+    the parser no longer loads them for every command, and a parallel sweep's command never
+    needs them."""
     enabled = _COMMAND_PROCESS and gc.isenabled()
     if enabled:
         gc.disable()
@@ -836,6 +838,7 @@ def console() -> int:
     and a quick one (:func:`exit_quickly`)."""
     global _COMMAND_PROCESS
     _COMMAND_PROCESS = True
+    exits.late_import = import_frozen  # a one-worker sweep's job modules (experiments.sweep)
     gc.disable()  # until the command starts (_freeze_imports): imports make no garbage
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     try:

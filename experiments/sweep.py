@@ -595,9 +595,9 @@ def _launch(sweeper: Any, master: Any, jobs: list[Job], outcome: Outcome, counte
     launches = launch_jobs(master, jobs, sweeper.runs_per_job)
     batch = sweeper.max_batch_size or len(launches)
     if _runs_jobs_here(sweeper.launcher):  # the command runs the jobs: their tables' modules
-        from experiments.cli import import_frozen
+        from experiments import exits
 
-        import_frozen("sim.result")
+        exits.late_import("sim.result")
     try:
         for i in range(0, len(launches), batch):
             chunk = launches[i : i + batch]
