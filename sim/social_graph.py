@@ -53,6 +53,9 @@ from sim.config import SocialGraphConfig
 
 # the compiled look-ups (sim/_graph.c: the same targets), or None (the Python paths below)
 _K = compiled.load("_graph")
+# the layout's scatter in C (sim/_build.c: each consumer in turn at its community's next
+# free place, the same order and weights), or None (the chunks' sorts below)
+_BUILD = compiled.load("_build")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -999,6 +1002,14 @@ def _layout(
     order = np.empty(n, dtype=np.int32)
     free = comm_start[:-1].copy()  # next free place of each community
     chunk = _layout_chunk(n, len(comm_start) - 1)
+    if _BUILD is not None and _scatters_in_c(community, free, weight, n):
+        # each consumer in turn at its community's next free place: the stable order itself
+        drawn_at = np.empty(min(chunk, n), dtype=np.float32)
+        for a, b in _chunks(n, chunk):
+            attention = drawn_at[: b - a]
+            np.copyto(attention, draw(b - a))  # float64 to float32 as astype(np.float32)
+            _BUILD.layout(community, a, free, attention, order, weight)
+        return order
     bits = max(1, (chunk - 1).bit_length())  # a place in a chunk
     narrow = _packs_in_32_bits(len(comm_start) - 1, bits)
     kind, signed = (np.uint32, np.int32) if narrow else (np.uint64, np.int64)
@@ -1040,6 +1051,19 @@ def _layout(
         o += a
         order[dest] = o
     return order
+
+
+def _scatters_in_c(community: np.ndarray, free: np.ndarray, weight: np.ndarray, n: int) -> bool:
+    """Whether :func:`_layout`'s columns are the C scatter's (int32 communities, int64 free
+    places, float32 weights, contiguous; consumers numbered in int32)."""
+    return (
+        n < 2**31
+        and community.dtype == np.int32
+        and free.dtype == np.int64
+        and weight.dtype == np.float32
+        and community.flags.c_contiguous
+        and weight.flags.c_contiguous
+    )
 
 
 class _Choice:

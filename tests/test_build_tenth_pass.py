@@ -115,6 +115,7 @@ def test_the_1m_world_sorts_its_layout_in_32_bits(monkeypatch):
         return widths[-1]
 
     monkeypatch.setattr(social_graph, "_packs_in_32_bits", spy)
+    monkeypatch.setattr(social_graph, "_BUILD", None)  # the Python layout (the C one packs nothing)
     ViralChainModel(sim.compose(None, ["market.n_consumers=1000000"]), 1)
     assert widths and all(widths)
 
@@ -135,7 +136,12 @@ def test_a_guide_refuses_a_scale_that_is_not_a_power_of_two():
         (1 << 10, 3),
     ],
 )
-def test_the_layout_is_the_stable_order_whichever_width_it_packs(chunk, communities, monkeypatch):
+@pytest.mark.parametrize("c_scatter", [True, False])  # sim/_build.c's, or the chunks' sorts
+def test_the_layout_is_the_stable_order_whichever_width_it_packs(
+    chunk, communities, c_scatter, monkeypatch
+):
+    if not c_scatter:
+        monkeypatch.setattr(social_graph, "_BUILD", None)
     monkeypatch.setattr(social_graph, "_CHUNK", chunk)
     n = 3 * chunk + 123  # several chunks and a short one
     rng = np.random.default_rng(communities)

@@ -56,7 +56,10 @@ def test_the_chunk_follows_the_build_chunk_and_the_cap(monkeypatch):
         (5_000, 3 * (1 << 10) + 1),  # too few chunks to raise: the build chunk
     ],
 )
-def test_the_layout_in_larger_chunks_is_the_stable_order(communities, n, monkeypatch):
+@pytest.mark.parametrize("c_scatter", [True, False])  # sim/_build.c's, or the chunks' sorts
+def test_the_layout_in_larger_chunks_is_the_stable_order(communities, n, c_scatter, monkeypatch):
+    if not c_scatter:
+        monkeypatch.setattr(social_graph, "_BUILD", None)
     monkeypatch.setattr(social_graph, "_CHUNK", 1 << 10)
     monkeypatch.setattr(social_graph, "_LAYOUT_MOST", 1 << 13)
     rng = np.random.default_rng(communities + n)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim import compiled
 from sim.config import KolConfig
 from sim.content import Exposures, PendingShares, Post
 from sim.orders import CH_LIVE, CH_VIDEO
@@ -17,6 +18,11 @@ from sim.rng import stream
 if TYPE_CHECKING:
     from sim.model import ViralChainModel
     from sim.world import Pieces
+
+
+# numpy's tail-shuffle sample in C (sim/_build.c: the same draws and values without numpy's
+# int64 array of the population), or None: numpy's own `choice`
+_K = compiled.load("_build")
 
 
 class Kol(mesa.Agent):
@@ -227,8 +233,23 @@ def _followers(
 ) -> np.ndarray:
     """``k`` distinct followers among ``n`` consumers (or the ``pool``'s), sorted: drawn from
     the KOL's own stream ``rng`` only."""
-    chosen = rng.choice(n if pool is None else len(pool), size=k, replace=False)
+    m = n if pool is None else len(pool)
+    if _K is not None and _tail_path(m, k):  # the same values, kept in an int32 table
+        chosen = np.empty(k, dtype=np.int32)
+        # any other caller of tail_sample must hold this lock too: the kernel frees the GIL
+        with rng.bit_generator.lock:  # (held by numpy's own choice too)
+            _K.tail_sample(rng.bit_generator.capsule, m, k, chosen)
+    else:
+        chosen = rng.choice(m, size=k, replace=False)
     # narrowed, then sorted in place: the same ids, half the bytes to sort
-    followers = (chosen if pool is None else pool[chosen]).astype(ids)
+    followers = (chosen if pool is None else pool[chosen]).astype(ids, copy=False)
     followers.sort()
     return followers
+
+
+def _tail_path(m: int, k: int) -> bool:
+    """Whether ``rng.choice(m, size=k, replace=False)`` takes numpy's tail shuffle (numpy's
+    Generator.choice with shuffle=True: more than 10,000 values and a sample of more than
+    1/50 of them; else Floyd's algorithm, left to numpy) and the C kernel's int32 table
+    holds the values (below 2**31)."""
+    return 10_000 < m < 2**31 and m // 50 < k <= m
