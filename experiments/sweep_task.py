@@ -135,6 +135,17 @@ def freeze_worker() -> bool:
     return True
 
 
+def enter_worker() -> bool:
+    """What every job does first, whoever runs it (:func:`run_job`, the optimiser's confirm
+    stage: :func:`experiments.optimise._run_in_worker`): in a worker the launching process
+    started itself, arm :func:`die_with_parent` (:func:`arm_worker`) and, at its first job,
+    freeze what it imported and turn the collector on (:func:`freeze_worker`; a loky worker
+    of a launch has had it off since it started, :func:`arm_at_start`). Elsewhere nothing.
+    Returns whether this job froze its worker."""
+    arm_worker()
+    return freeze_worker()
+
+
 def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     """Run one launcher job of a sweep and write its files into the sweep directory.
 
@@ -154,8 +165,7 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     # a job log that cannot be written (disk full) must not print tracebacks: the run's
     # own outcome (its files, or its failure) is what counts
     logging.raiseExceptions = False
-    arm_worker()
-    freeze_worker()
+    enter_worker()
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir)
     spec = store.SweepSpec.load(sweep_dir)

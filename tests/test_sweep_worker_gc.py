@@ -154,3 +154,44 @@ def test_the_freeze_collects_only_where_the_worker_imported_with_the_collector_o
     # a submitit local job (collector on) collects its import garbage first; a loky worker
     # (off since it started) freezes at once
     assert got["collected"] == (1 if collector == "on" else 0)
+
+
+# the optimiser's confirm stage runs its runs in loky workers of a launch too
+# (experiments.optimise._run_all): each run, once its job has begun, records whether the
+# collector is on (the spec's ``params`` are read by sweep_task._run_one after the job's
+# entry: experiments.sweep_task.enter_worker)
+CONFIRM_STAGE = """
+import gc, json, os, uuid
+from pathlib import Path
+import sim
+from experiments.optimise import _run_all
+
+class Spec:  # what sweep_task._run_one reads of a sweep's spec
+    sweep_id, platforms = "probe", ()
+    def __init__(self, where):
+        self.where = where
+    @property
+    def params(self):
+        Path(self.where, uuid.uuid4().hex).write_text(json.dumps([os.getpid(), gc.isenabled()]))
+        return {{}}
+
+sweep_dir, seen = Path({sweep_dir!r}), Path({seen!r})
+todo = [(sim.compose(None, {overrides!r} + [f"seed={{s}}"]).to_dict(), {{}}, f"run {{s}}")
+        for s in range(4)]
+got = _run_all(todo, sweep_dir, Spec(str(seen)), 2)
+jobs = [json.loads(f.read_text()) for f in seen.iterdir()]
+print(json.dumps({{"status": [g["status"] for g in got], "jobs": jobs, "me": os.getpid()}}))
+"""
+
+
+def test_the_optimisers_confirm_stage_runs_with_the_collector_on(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "seen").mkdir()
+    code = CONFIRM_STAGE.format(
+        overrides=SMALL, sweep_dir=str(tmp_path / "sweep"), seen=str(tmp_path / "seen")
+    )
+    got = _last_json(python(code))
+    assert got["status"] == ["ok"] * 4
+    assert len(got["jobs"]) == 4
+    assert all(pid != got["me"] for pid, _ in got["jobs"])  # in the launch's workers
+    assert all(on for _, on in got["jobs"]), got  # not off as the worker started (arm_at_start)
