@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-# how a module needed late (after the command started) is imported: plainly, or as the
-# ``viralchain`` command imports (``experiments.cli.import_frozen``, set by its ``console``:
-# collector off, then frozen); a sweep whose jobs run in the command imports their modules so
-late_import: Callable[[str], object] = importlib.import_module
 
 
 def error(lines: str, code: int = EXIT_USAGE) -> int:

@@ -594,10 +594,11 @@ def _launch(sweeper: Any, master: Any, jobs: list[Job], outcome: Outcome, counte
 
     launches = launch_jobs(master, jobs, sweeper.runs_per_job)
     batch = sweeper.max_batch_size or len(launches)
-    if _runs_jobs_here(sweeper.launcher):  # the command runs the jobs: their tables' modules
-        from experiments import exits
+    if _runs_jobs_here(sweeper.launcher):  # the command runs the jobs: their tables' modules,
+        from experiments import frozen_imports  # imported as the command imports (frozen)
 
-        exits.late_import("sim.result")
+        with frozen_imports.importing():
+            import sim.result  # noqa: F401
     try:
         for i in range(0, len(launches), batch):
             chunk = launches[i : i + batch]

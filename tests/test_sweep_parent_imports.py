@@ -69,3 +69,19 @@ def test_sim_still_offers_run_and_its_result():
     assert sim.result.make_run_id is sim.config.make_run_id
     with pytest.raises(AttributeError):
         sim.no_such_name  # noqa: B018
+
+
+def test_frozen_imports_leave_a_callers_collector_alone():
+    """Outside the ``viralchain`` process (tests, notebooks calling ``main``) the command's
+    way of importing (:mod:`experiments.frozen_imports`) neither freezes nor turns the
+    collector off or on."""
+    import gc
+
+    from experiments import frozen_imports
+
+    assert not frozen_imports.in_command()
+    frozen = gc.get_freeze_count()
+    with frozen_imports.importing():
+        assert gc.isenabled()
+    frozen_imports.freeze()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
