@@ -16,6 +16,7 @@ which composes the YAML files under ``scenarios/`` and validates the result once
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sim.lazy_imports import defer_unused_mesa_parts
 
@@ -30,6 +31,9 @@ from sim.timeline import Timeline, timeline  # noqa: E402
 # needs only the config (``import sim.config``: a sweep's launching process, which plans
 # and validates but runs nothing when workers run the jobs) does not load them
 _FROM_RESULT = ("RunResult", "run")
+
+if TYPE_CHECKING:  # what a type checker (and an IDE) sees of them: the real names
+    from sim.result import RunResult, run
 
 __all__ = [
     "Config",
@@ -58,7 +62,7 @@ def compose(story: str | None = None, overrides: Sequence[str] = ()) -> Config:
     return _compose(story, list(overrides))
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """``sim.run`` and ``sim.RunResult``, from :mod:`sim.result` on first use."""
     if name in _FROM_RESULT:
         from sim import result

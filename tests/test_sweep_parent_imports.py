@@ -85,3 +85,23 @@ def test_frozen_imports_leave_a_callers_collector_alone():
         assert gc.isenabled()
     frozen_imports.freeze()
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_type_checkers_see_sim_run_and_its_result():
+    """``sim.run`` and ``sim.RunResult`` come from ``__getattr__`` at run time; a type
+    checker reads the ``if TYPE_CHECKING:`` import of the same names from ``sim.result``."""
+    import ast
+    from pathlib import Path
+
+    import sim
+
+    tree = ast.parse(Path(sim.__file__).read_text())
+    seen = {
+        (node.module, alias.name)
+        for block in tree.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen == {("sim.result", name) for name in sim._FROM_RESULT}
