@@ -622,11 +622,17 @@ def _launch(sweeper: Any, master: Any, jobs: list[Job], outcome: Outcome, counte
 
 def _runs_jobs_here(launcher: Any) -> bool:
     """Whether the launcher runs the jobs in this process: Hydra's basic launcher, or its
-    joblib launcher with one worker (joblib then runs them in the caller)."""
-    kind = type(launcher).__name__
-    if kind == "BasicLauncher":
+    joblib launcher with one worker (joblib then runs them in the caller). Subclasses count
+    as their base; any other launcher (submitit, Ray) runs them elsewhere."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    if isinstance(launcher, BasicLauncher):
         return True
-    if kind != "JoblibLauncher":
+    try:  # loaded already when the launcher is one of its
+        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    except ImportError:
+        return False
+    if not isinstance(launcher, JoblibLauncher):
         return False
     from joblib import effective_n_jobs
 

@@ -105,3 +105,30 @@ def test_type_checkers_see_sim_run_and_its_result():
         for alias in node.names
     }
     assert seen == {("sim.result", name) for name in sim._FROM_RESULT}
+
+
+def test_which_launchers_run_the_jobs_in_the_command():
+    """The one-worker path (the jobs' modules imported frozen before the launch) is taken
+    for Hydra's basic launcher and its joblib launcher on one worker, by class, not name."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    from joblib import effective_n_jobs
+
+    from experiments.sweep import _runs_jobs_here
+
+    class OwnJoblibLauncher(JoblibLauncher):  # a subclass: still joblib's
+        pass
+
+    class JoblibLauncherElsewhere:  # joblib's name, not its class (say, a remote launcher)
+        def __init__(self) -> None:
+            self.joblib = {"n_jobs": 1}
+
+    all_cores = effective_n_jobs(-1) == 1  # -1 and None: every core (two here)
+    assert _runs_jobs_here(BasicLauncher())
+    assert _runs_jobs_here(JoblibLauncher(n_jobs=1))
+    assert _runs_jobs_here(OwnJoblibLauncher(n_jobs=1))
+    assert not _runs_jobs_here(JoblibLauncher(n_jobs=2))
+    assert _runs_jobs_here(JoblibLauncher(n_jobs=None)) is all_cores
+    assert _runs_jobs_here(JoblibLauncher()) is all_cores
+    assert not _runs_jobs_here(JoblibLauncherElsewhere())
+    assert not _runs_jobs_here(object())
