@@ -129,7 +129,8 @@ def freeze_worker() -> bool:
         return False
     if gc.isenabled():  # a worker that imported with the collector on (a submitit local job)
         gc.collect()
-    gc.freeze()  # a loky worker: the collector was off since it started (arm_at_start)
+    gc.freeze()  # what lives: a loky worker's imports (made with the collector off since
+    # arm_at_start), or a submitit local job's once its garbage is collected above
     gc.enable()
     os.environ[FROZEN_ENV] = me
     return True
