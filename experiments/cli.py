@@ -8,7 +8,6 @@ value and what is allowed, writes nothing, and never shows a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import importlib
 import logging
@@ -18,10 +17,10 @@ import re
 import shlex
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from experiments import exits
+from experiments import exits, frozen_imports
 from experiments.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 # Further subcommands live in their own modules, each exposing ``add_parser(subparsers)``
@@ -198,7 +197,7 @@ def _progress_bar(label: str, total: int) -> tuple[Callable[[int], None], Callab
 
 
 def _run_one(cfg, label: str, seed: int | None = None):
-    with _importing():
+    with frozen_imports.importing():
         import sim.model  # noqa: F401  (Mesa: run() would import it; here, to freeze it)
         from sim.result import run
 
@@ -711,7 +710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    _freeze_imports()
+    frozen_imports.freeze()  # the parser's imports, out of the collector's sight
     if args.config_dir is None:
         return int(args.func(args))
     from experiments.compose import CONFIG_DIR_ENV, check_config_dir
@@ -748,48 +747,14 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger(MESA_LOGGER).setLevel(logging.WARNING)  # "Step N at time N" per hour
 
 
-# True in the ``viralchain`` process (:func:`console`), not where :func:`main` is called
-_COMMAND_PROCESS = False
-
-
-def _freeze_imports() -> None:
-    """In the ``viralchain`` process: everything made so far out of the garbage collector's
-    sight (``gc.freeze``), and the collector on again (:func:`console` starts with it off).
-
-    Modules, their classes and functions are never garbage, yet their imports set off
-    collections that look through them again and again: before this, ``viralchain run``
-    spent ≈ 0.1 s collecting while importing pandas, pyarrow and pydantic for the parser,
-    and importing matplotlib after the run set off a full collection over pandas and Mesa.
-    :func:`main` calls this as the command starts; :func:`_importing` after the imports
-    of the model and of matplotlib. What a command makes from then on is collected as
-    usual. A caller of :func:`main` (tests, notebooks) keeps its collector as it is."""
-    if _COMMAND_PROCESS:
-        gc.freeze()
-        gc.enable()
-
-
-@contextlib.contextmanager
-def _importing() -> Iterator[None]:
-    """In the ``viralchain`` process: imports with the garbage collector off, then frozen
-    with the rest (:func:`_freeze_imports`). What is garbage already (a finished run's
-    model) is collected first, so that only what lives on is frozen."""
-    if _COMMAND_PROCESS and gc.isenabled():
-        gc.collect()
-        gc.disable()
-    try:
-        yield
-    finally:
-        _freeze_imports()
-
-
 # what ``set()`` of every matplotlib artist class says of its properties in the process
 SKIPPED_PROPERTY_DOCS = "Properties: not listed in the viralchain command (see matplotlib's docs)"
 
 
 def _plotting():
     """``sim.plotting`` (and matplotlib), imported as the command imports: without the
-    artists' property docs, then frozen (:func:`_importing`)."""
-    with _importing():
+    artists' property docs, then frozen (:func:`experiments.frozen_imports.importing`)."""
+    with frozen_imports.importing():
         _skip_matplotlib_property_docs()
         import sim.plotting
     return sim.plotting
@@ -805,7 +770,7 @@ def _skip_matplotlib_property_docs() -> None:
     Nothing in the command reads a docstring, and nothing drawn depends on them. A caller of
     :func:`main` (a notebook, tests) keeps matplotlib's docstrings.
     """
-    if not _COMMAND_PROCESS or "matplotlib.artist" in sys.modules:
+    if not frozen_imports.in_command() or "matplotlib.artist" in sys.modules:
         return
     from matplotlib import artist
 
@@ -816,9 +781,7 @@ def _skip_matplotlib_property_docs() -> None:
 def console() -> int:
     """The ``viralchain`` command: :func:`main`, with a quiet end when stdout's reader left,
     and a quick one (:func:`exit_quickly`)."""
-    global _COMMAND_PROCESS
-    _COMMAND_PROCESS = True
-    gc.disable()  # until the command starts (_freeze_imports): imports make no garbage
+    frozen_imports.enter_command()  # collector off until main() starts: imports make no garbage
     logging.raiseExceptions = False  # a log file on a full disk: no traceback on stderr
     try:
         return main()

@@ -14,9 +14,10 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is made: the parser reads FORMATS only
+    import pandas as pd
 
 FORMATS = ("csv", "xlsx", "json")
 
@@ -24,6 +25,8 @@ FORMATS = ("csv", "xlsx", "json")
 def kpi_frame(columns: Mapping[str, Mapping[str, float]], diff: bool = False) -> pd.DataFrame:
     """The KPI table as data: ``kpi, unit, better, label, <column>..., [difference,
     change_pct]`` (difference = last column − first; change_pct in % of the first)."""
+    import pandas as pd
+
     from sim.kpis import CATALOGUE
 
     labels = list(columns)
@@ -70,6 +73,8 @@ def write_kpis(
         text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
         return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     if fmt == "xlsx":
+        import pandas as pd
+
         about = pd.DataFrame(
             [{"key": k, "value": _flat(v)} for k, v in meta.items()], columns=["key", "value"]
         )
@@ -89,6 +94,7 @@ def write_workbook(tables: Mapping[str, pd.DataFrame], path: Path) -> Path:
     """One sheet per table (header row bold and frozen, columns as wide as their text)."""
 
     def save(tmp: Path) -> None:
+        import pandas as pd
         from openpyxl.styles import Font
 
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:

@@ -238,9 +238,9 @@ def _run_all(todo: list[tuple], sweep_dir: Path, spec: Any, n_jobs: int) -> list
 
 
 def _run_in_worker(data: dict, choices: dict, sweep_dir: Path, spec: Any, label: str) -> dict:
-    from experiments.sweep_task import _run_one, arm_worker
+    from experiments.sweep_task import _run_one, enter_worker
 
-    arm_worker()
+    enter_worker()  # a loky worker of the launch: armed, and its collector on (frozen first)
     return _run_one(data, choices, sweep_dir, spec, label)
 
 

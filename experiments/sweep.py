@@ -594,6 +594,11 @@ def _launch(sweeper: Any, master: Any, jobs: list[Job], outcome: Outcome, counte
 
     launches = launch_jobs(master, jobs, sweeper.runs_per_job)
     batch = sweeper.max_batch_size or len(launches)
+    if _runs_jobs_here(sweeper.launcher):  # the command runs the jobs: their tables' modules,
+        from experiments import frozen_imports  # imported as the command imports (frozen)
+
+        with frozen_imports.importing():
+            import sim.result  # noqa: F401
     try:
         for i in range(0, len(launches), batch):
             chunk = launches[i : i + batch]
@@ -613,6 +618,26 @@ def _launch(sweeper: Any, master: Any, jobs: list[Job], outcome: Outcome, counte
         counter[0] += len(launches)
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return ""
+
+
+def _runs_jobs_here(launcher: Any) -> bool:
+    """Whether the launcher runs the jobs in this process: Hydra's basic launcher, or its
+    joblib launcher with one worker (joblib then runs them in the caller). Subclasses count
+    as their base; any other launcher (submitit, Ray) runs them elsewhere."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    if isinstance(launcher, BasicLauncher):
+        return True
+    try:  # loaded already when the launcher is one of its
+        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    except ImportError:
+        return False
+    if not isinstance(launcher, JoblibLauncher):
+        return False
+    from joblib import effective_n_jobs
+
+    n_jobs = (getattr(launcher, "joblib", None) or {}).get("n_jobs", -1)
+    return effective_n_jobs(-1 if n_jobs is None else n_jobs) == 1
 
 
 def _job_error(ret: Any) -> BaseException:

@@ -20,9 +20,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.config import Config, validate
+from sim.config import Config, make_run_id, validate
 from sim.errors import ConfigError
-from sim.result import make_run_id
 from sim.rng import derive_seed
 
 if TYPE_CHECKING:  # OmegaConf loads with the first sweep, not with `viralchain run`

@@ -39,16 +39,18 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.config import Config
-from sim.recording import file_metadata
-from sim.result import KPI_COLUMNS, RunResult, failed_runs_row
+
+if TYPE_CHECKING:  # pandas and the run's tables where a run is written or a table read:
+    import pandas as pd  # a launching process whose workers run the jobs never loads them
+
+    from sim.result import RunResult
 
 TABLES = ("runs", "timeseries", "events")
 PARTITION_KEYS = ("story", "setup")
@@ -266,6 +268,8 @@ def _runs_columns(df: pd.DataFrame, platforms: Sequence[str] = ()) -> pd.DataFra
     """The ``runs`` rows with the sweep's column types, ending with the per-platform columns
     of the sweep's ``platforms`` (those missing added as NaN, stored as null), so every file
     of a sweep has one schema."""
+    from sim.result import KPI_COLUMNS
+
     df = df.copy()
     wanted = platform_columns(platforms)
     for c in wanted:
@@ -293,6 +297,8 @@ def write_run(
     ``platforms``: the sweep's platforms (:attr:`SweepSpec.platforms`); the ``runs`` rows
     end with their per-platform columns, NaN where this run's market lacks one.
     """
+    from sim.recording import file_metadata
+
     cfg = result.config
     story, setup = cfg.meta.story, cfg.meta.setup
     meta = file_metadata(cfg.to_json(), result.seed, {"run_id": result.run_id})
@@ -334,6 +340,9 @@ def write_failed(
 ) -> Path:
     """Record a run that raised: a ``runs`` row with status ``failed``, its error, and NaN
     KPIs (the per-platform columns of the sweep's ``platforms`` too)."""
+    from sim.recording import file_metadata
+    from sim.result import failed_runs_row
+
     row = failed_runs_row(config, seed, error, wall_seconds, sweep_id, dict(params))
     row = _runs_columns(row, platforms)
     run_id = str(row["run_id"].iloc[0])
@@ -345,12 +354,20 @@ def write_failed(
 # ----------------------------------------------------------------------------- reading
 
 
+def _column(path: Path, name: str) -> list[Any]:
+    """One column of one parquet file, read by the file's own reader: ``pq.read_table``
+    goes through ``pyarrow.dataset``, whose import loads pandas (≈ 0.3 s), which a sweep's
+    launching process otherwise never needs while its workers run the jobs."""
+    with pq.ParquetFile(path) as f:
+        return f.read(columns=[name]).column(0).to_pylist()
+
+
 def run_status(path: Path) -> str | None:
     """``ok`` or ``failed`` from a run's main ``runs`` file, None if it does not exist."""
     if not path.is_file():
         return None
     try:
-        status = pq.read_table(path, columns=["status"]).column(0).to_pylist()
+        status = _column(path, "status")
     except (OSError, pa.ArrowException):
         return None  # unreadable (e.g. truncated by a crash): run it again
     return str(status[0]) if status else None
@@ -394,7 +411,7 @@ def run_error(path: Path) -> str:
     """The error text recorded in a run's main ``runs`` file ('' if none)."""
     if not path.is_file():
         return ""
-    errors = pq.read_table(path, columns=["error"]).column(0).to_pylist()
+    errors = _column(path, "error")
     return str(errors[0]) if errors else ""
 
 
@@ -406,6 +423,8 @@ def read_table(sweep_dir: str | Path, table: str = "runs", run_ids=None) -> pd.D
         table: ``runs``, ``timeseries`` or ``events``.
         run_ids: keep only these runs (read with a pushed-down filter).
     """
+    import pandas as pd
+
     if table not in TABLES:
         raise ValueError(f"table must be one of {TABLES}, not {table!r}")
     path = Path(sweep_dir) / table

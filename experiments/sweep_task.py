@@ -74,9 +74,18 @@ def arm_at_start(launcher_pid: int) -> None:
     :func:`experiments.sweep.arm_loky_workers`): runs as the worker starts, before it imports
     its first job's code, so a launcher killed while its workers start, import, or wait for
     a job leaves none behind. The worker's parent is the launcher: a worker whose parent is
-    already someone else was orphaned before it could arm, and exits now."""
+    already someone else was orphaned before it could arm, and exits now.
+
+    It also turns the garbage collector off until the worker's first job freezes what it
+    imported (:func:`freeze_worker`), as the ``viralchain`` command does for its own imports:
+    the first job's code (Hydra, pandas, pyarrow, pydantic: ≈ 110,000 objects) makes almost
+    no garbage, yet its imports and Hydra's set-up of the job set off full collections over
+    everything imported so far, and the freeze then collected once more: ≈ 0.3–0.5 s of the
+    worker's way to its first run, measured on two shared cores, where the command's own
+    first run pays none of it."""
     if os.getppid() != launcher_pid:
         os._exit(1)
+    gc.disable()
     die_with_parent(launcher_pid)
 
 
@@ -99,9 +108,12 @@ def launched_worker() -> bool:
 
 
 def freeze_worker() -> bool:
-    """In a launched worker (:func:`launched_worker`), at its first job: collect what is
-    garbage, then move everything that lives (its imports, Hydra's state) out of the
-    garbage collector's sight (``gc.freeze``). Returns whether it froze.
+    """In a launched worker (:func:`launched_worker`), at its first job: move everything
+    that lives (its imports, Hydra's state) out of the garbage collector's sight
+    (``gc.freeze``) and turn the collector on. Returns whether it froze. A loky worker
+    had the collector off since it started (:func:`arm_at_start`) and freezes at once (what
+    its imports left as garbage, ≈ 1,500 objects, is frozen with them); a worker that
+    imported with the collector on (a submitit local job) collects its garbage first.
 
     A loky worker imports pandas, pyarrow, pydantic, Hydra and Mesa before its first run:
     ≈ 110,000 objects that the full collections during its runs looked through each time
@@ -115,10 +127,24 @@ def freeze_worker() -> bool:
     me = str(os.getpid())
     if not launched_worker() or os.environ.get(FROZEN_ENV) == me:
         return False
-    gc.collect()
-    gc.freeze()
+    if gc.isenabled():  # a worker that imported with the collector on (a submitit local job)
+        gc.collect()
+    gc.freeze()  # what lives: a loky worker's imports (made with the collector off since
+    # arm_at_start), or a submitit local job's once its garbage is collected above
+    gc.enable()
     os.environ[FROZEN_ENV] = me
     return True
+
+
+def enter_worker() -> bool:
+    """What every job does first, whoever runs it (:func:`run_job`, the optimiser's confirm
+    stage: :func:`experiments.optimise._run_in_worker`): in a worker the launching process
+    started itself, arm :func:`die_with_parent` (:func:`arm_worker`) and, at its first job,
+    freeze what it imported and turn the collector on (:func:`freeze_worker`; a loky worker
+    of a launch has had it off since it started, :func:`arm_at_start`). Elsewhere nothing.
+    Returns whether this job froze its worker."""
+    arm_worker()
+    return freeze_worker()
 
 
 def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -140,8 +166,7 @@ def run_job(cfg: DictConfig) -> list[dict[str, Any]]:
     # a job log that cannot be written (disk full) must not print tracebacks: the run's
     # own outcome (its files, or its failure) is what counts
     logging.raiseExceptions = False
-    arm_worker()
-    freeze_worker()
+    enter_worker()
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir)
     spec = store.SweepSpec.load(sweep_dir)

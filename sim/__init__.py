@@ -16,6 +16,7 @@ which composes the YAML files under ``scenarios/`` and validates the result once
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sim.lazy_imports import defer_unused_mesa_parts
 
@@ -23,8 +24,16 @@ defer_unused_mesa_parts()  # before anything imports Mesa: no scipy or networkx 
 
 from sim.config import Config, validate  # noqa: E402
 from sim.errors import ConfigError  # noqa: E402
-from sim.result import RunResult, run  # noqa: E402
 from sim.timeline import Timeline, timeline  # noqa: E402
+
+# ``sim.run`` and ``sim.RunResult`` live in :mod:`sim.result`, which imports pandas and
+# pyarrow (a run's tables): imported on first use (:func:`__getattr__`), so that code that
+# needs only the config (``import sim.config``: a sweep's launching process, which plans
+# and validates but runs nothing when workers run the jobs) does not load them
+_FROM_RESULT = ("RunResult", "run")
+
+if TYPE_CHECKING:  # what a type checker (and an IDE) sees of them: the real names
+    from sim.result import RunResult, run
 
 __all__ = [
     "Config",
@@ -51,3 +60,18 @@ def compose(story: str | None = None, overrides: Sequence[str] = ()) -> Config:
     from experiments.compose import compose as _compose  # Hydra lives outside sim/
 
     return _compose(story, list(overrides))
+
+
+def __getattr__(name: str) -> Any:
+    """``sim.run`` and ``sim.RunResult``, from :mod:`sim.result` on first use."""
+    if name in _FROM_RESULT:
+        from sim import result
+
+        value = getattr(result, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_RESULT})

@@ -1209,3 +1209,10 @@ def _dotted(loc: tuple[Any, ...]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def make_run_id(config_hash: str, seed: int) -> str:
+    """A run's id: a stable function of its resolved config and seed (also
+    ``sim.result.make_run_id``; here so that a sweep's plan names its runs without importing
+    the run's tables)."""
+    return hashlib.sha256(f"{config_hash}:{seed}".encode()).hexdigest()[:12]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -15,7 +14,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from sim import metrics
-from sim.config import MAX_INT, Config, validate
+from sim.config import MAX_INT, Config, make_run_id, validate
 from sim.errors import ConfigError
 from sim.invariants import check_kpis
 from sim.recording import events_frame, file_metadata, write_table
@@ -39,11 +38,6 @@ RUNS_ID_COLUMNS = [
     "brand",
 ]
 KPI_COLUMNS = list(metrics.KPIS)
-
-
-def make_run_id(config_hash: str, seed: int) -> str:
-    """A run's id: a stable function of its resolved config and seed."""
-    return hashlib.sha256(f"{config_hash}:{seed}".encode()).hexdigest()[:12]
 
 
 @dataclass

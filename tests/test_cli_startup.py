@@ -138,9 +138,11 @@ def _collector_as_modules_load(entry: str, argv: list[str], cache_dir) -> list[l
 def test_the_command_imports_without_collecting_and_freezes_what_it_imported(tmp_path):
     argv = ["run", *SMALL, "--out", str(tmp_path / "run")]
     pandas, mesa, matplotlib, end = _collector_as_modules_load("console", argv, tmp_path / "c")
-    assert pandas == [False, 0]  # the parser's imports: the collector off
-    assert mesa[0] is False and mesa[1] > 100_000  # the command started: those frozen
-    assert matplotlib[0] is False and matplotlib[1] > mesa[1]  # Mesa frozen before the run
+    # pandas and Mesa load with the run's model (the parser needs neither): the collector
+    # off, after the command started and froze the parser's imports
+    assert pandas[0] is False and pandas[1] > 50_000
+    assert mesa[0] is False and mesa[1] > 50_000
+    assert matplotlib[0] is False and matplotlib[1] > mesa[1] + 50_000  # those frozen too
     assert end[0] is True  # on again for the run and the plot
     # a caller of main() keeps its collector
     states = _collector_as_modules_load("main", argv, tmp_path / "c")

@@ -93,3 +93,105 @@ def test_a_run_in_a_frozen_worker_gives_the_same_results():
             json.dumps(r.kpis),
         ]
         assert got[str(seed)] == expected
+
+
+# the first job of each loky worker of a launch: was the collector off while the job's code
+# was imported (unpickling it imports pandas; the job imports more), and does the freeze
+# collect? (a full collection counts in gc.get_stats()[2])
+FIRST_JOBS_OF_ARMED_WORKERS = """
+import gc, json, os
+from joblib import Parallel, delayed
+from experiments.sweep import _workers_know_the_launcher
+
+def first_job(_):
+    import pandas  # noqa: F401  (a job's imports)
+    from experiments.sweep_task import freeze_worker
+    off = not gc.isenabled()
+    full = gc.get_stats()[2]["collections"]
+    froze = freeze_worker()
+    return [os.getpid(), off, froze, gc.isenabled(), gc.get_stats()[2]["collections"] - full]
+
+def jobs():
+    return Parallel(n_jobs=2, backend="loky")(delayed(first_job)(i) for i in range(4))
+
+with _workers_know_the_launcher():
+    inside = jobs()
+outside = jobs()
+print(json.dumps({"inside": inside, "outside": outside}))
+"""
+
+
+def test_a_launchs_loky_worker_imports_its_first_job_with_the_collector_off():
+    got = _last_json(python(FIRST_JOBS_OF_ARMED_WORKERS))
+    first = [j for j in got["inside"] if j[2]]  # the job that froze its worker
+    assert first, got
+    for _pid, off, _froze, on_after, collections in first:
+        assert off  # off from the worker's start (arm_at_start) to its first job's freeze
+        assert on_after  # and on for the runs
+        assert collections == 0  # frozen at once: no full collection over the imports
+    assert all(j[3] for j in got["inside"])  # later jobs of the same workers: collector on
+    # outside a launch loky's workers are joblib's own: collector on, nothing frozen
+    assert got["outside"] and all(not off and not froze for _, off, froze, *_ in got["outside"])
+
+
+COLLECTOR = """
+import gc, json
+from experiments.sweep_task import freeze_worker
+if {collector!r} == "off":
+    gc.disable()
+full = gc.get_stats()[2]["collections"]
+froze = freeze_worker()
+print(json.dumps({{"froze": froze, "on": gc.isenabled(),
+                   "collected": gc.get_stats()[2]["collections"] - full}}))
+"""
+
+
+@pytest.mark.parametrize("collector", ["on", "off"])
+def test_the_freeze_collects_only_where_the_worker_imported_with_the_collector_on(collector):
+    code = COLLECTOR.format(collector=collector)
+    got = _last_json(python(code, **{sweep_task.PARENT_ENV: str(os.getpid())}))
+    assert got["froze"] is True and got["on"] is True
+    # a submitit local job (collector on) collects its import garbage first; a loky worker
+    # (off since it started) freezes at once
+    assert got["collected"] == (1 if collector == "on" else 0)
+
+
+# the optimiser's confirm stage runs its runs in loky workers of a launch too
+# (experiments.optimise._run_all): each run, once its job has begun, records whether the
+# collector is on (the spec's ``params`` are read by sweep_task._run_one after the job's
+# entry: experiments.sweep_task.enter_worker)
+CONFIRM_STAGE = """
+import gc, json, os, uuid
+from pathlib import Path
+import sim
+from experiments.optimise import _run_all
+
+class Spec:  # what sweep_task._run_one reads of a sweep's spec
+    sweep_id, platforms = "probe", ()
+    def __init__(self, where):
+        self.where = where
+    @property
+    def params(self):
+        Path(self.where, uuid.uuid4().hex).write_text(json.dumps([os.getpid(), gc.isenabled()]))
+        return {{}}
+
+sweep_dir, seen = Path({sweep_dir!r}), Path({seen!r})
+todo = [(sim.compose(None, {overrides!r} + [f"seed={{s}}"]).to_dict(), {{}}, f"run {{s}}")
+        for s in range(4)]
+got = _run_all(todo, sweep_dir, Spec(str(seen)), 2)
+jobs = [json.loads(f.read_text()) for f in seen.iterdir()]
+print(json.dumps({{"status": [g["status"] for g in got], "jobs": jobs, "me": os.getpid()}}))
+"""
+
+
+def test_the_optimisers_confirm_stage_runs_with_the_collector_on(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "seen").mkdir()
+    code = CONFIRM_STAGE.format(
+        overrides=SMALL, sweep_dir=str(tmp_path / "sweep"), seen=str(tmp_path / "seen")
+    )
+    got = _last_json(python(code))
+    assert got["status"] == ["ok"] * 4
+    assert len(got["jobs"]) == 4
+    assert all(pid != got["me"] for pid, _ in got["jobs"])  # in the launch's workers
+    assert all(on for _, on in got["jobs"]), got  # not off as the worker started (arm_at_start)
