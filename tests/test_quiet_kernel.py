@@ -1,0 +1,237 @@
+"""The quiet hour's kernel (``sim/_quiet.c``, sixteenth pass): organic discovery's draws on
+Python numbers (:func:`sim.rng.poisson_integers`) in C give what the Python function gives,
+number for number, and what numpy's own generators draw from the same outputs; None where the
+Python function gives None; bad arguments raise. Whole runs give the same books with the
+kernel and with the Python function, and the kernel is the one the quiet hours call."""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+import pytest
+
+import sim
+from sim import compiled
+from sim.agents import consumers
+from sim.model import ViralChainModel
+from sim.rng import poisson_integers, stream
+from tests.test_compiled import _compiler
+
+
+def _kernel():
+    """sim._quiet when built from the source beside it (whatever VIRALCHAIN_COMPILED says)."""
+    try:
+        module = importlib.import_module("sim._quiet")
+    except ImportError:
+        return None
+    return None if compiled.stale(module, "_quiet") else module
+
+
+K = _kernel()
+if K is None:
+    if not _compiler():  # the Python paths run (the same results): nothing to compare
+        pytest.skip("no C compiler here: sim._quiet is not built", allow_module_level=True)
+    pytest.fail(
+        "sim._quiet is not built or is stale: `python setup.py build_ext --inplace`",
+        pytrace=False,
+    )
+
+# numpy's 64-bit generators: next_double is (output >> 11) * 2**-53 and next_uint32 the
+# output's halves, lower first (MT19937 makes its doubles from two 32-bit words: not these)
+SIXTY_FOUR = [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64]
+# bounds near 2**32 (rejections likely), small ones, 2 and the largest 32-bit one
+BOUNDS = [2, 3, 7, 600, 10_000, 2**31, 2**31 + 1, 3 * 2**30 + 1, 2**32 - 2, 2**32 - 1]
+
+
+def _both(outputs, lam, n):
+    """The kernel's answer, asserted equal to the Python function's (types too)."""
+    want = poisson_integers(outputs, lam, n)
+    got = K.poisson_integers(outputs, lam, n)
+    assert got == want
+    if want is not None:
+        assert type(got) is list and all(type(x) is int for x in got)
+    return got
+
+
+@pytest.mark.parametrize("kind", SIXTY_FOUR, ids=lambda k: k.__name__)
+def test_as_numpy_draws_from_the_same_outputs(kind):
+    """k = poisson(lam), then integers(0, n) k times, from a generator's raw outputs: what
+    numpy's Generator draws (a scalar draw or an array's), for means across (0, 10) and
+    bounds with rejections; None only when the outputs given run out first."""
+    r = np.random.default_rng(5)
+    sizes, short = set(), 0
+    for i in range(800):
+        seed = int(r.integers(0, 2**40))
+        lam = float((r.uniform(0, 10), 0.8333333333333334, 9.999999999, 1e-9, 4.0)[i % 5])
+        n = int(BOUNDS[i % len(BOUNDS)]) if i % 3 else int(r.integers(2, 2**32))
+        given = int(r.integers(1, 24))
+        outputs = kind(seed).random_raw(given).tolist()
+        g = np.random.Generator(kind(seed))
+        k = int(g.poisson(lam))
+        want = g.integers(0, n, k).tolist() if k else []
+        got = _both(outputs, lam, n)
+        if got is None:
+            short += 1
+            continue
+        sizes.add(k)
+        assert got == want
+    assert {0, 1, 2, 3} <= sizes and short > 10
+
+
+def test_the_hours_streams_as_the_python_function():
+    """The organic streams of many hours (sim.rng.stream, PCG64), the quiet hours' means
+    and bounds: the kernel's numbers are the Python function's, outputs as a list or tuple."""
+    checked = 0
+    for hour in range(600):
+        outputs = stream(7, "organic", hour).bit_generator.random_raw(32).tolist()
+        for lam, n in ((0.8333333333333334, 10_000), (1.7, 3), (6.5, 2**32 - 1), (9.99, 2)):
+            got = _both(outputs[: 6 + hour % 27], lam, n)
+            assert K.poisson_integers(tuple(outputs[: 6 + hour % 27]), lam, n) == got
+            checked += got is not None
+    assert checked > 1500
+
+
+def test_the_same_nones_as_the_python_function():
+    """Means outside (0, 10) (numpy's other methods or none), NaN, bounds outside
+    [1, 2**32 - 1]: None as the Python function; a bound of 1 gives k zeros from nothing;
+    outputs that run out (in the Poisson's product or in the integers) give None; an empty
+    list None."""
+    outputs = stream(0, "organic", 259).bit_generator.random_raw(64).tolist()
+    for lam in (10.0, 30.0, math.nan, -1.0, 0.0, -0.0, math.inf, -math.inf, 1e300):
+        assert _both(outputs, lam, 600) is None
+    for n in (2**32, 2**33, 2**64, 2**70, 0, -3, -(2**70)):
+        assert _both(outputs, 4.0, n) is None
+    assert _both([], 4.0, 600) is None
+    below = float(np.nextafter(10.0, 0.0))
+    seen_short, seen_ones = 0, 0
+    for hour in range(300):
+        full = stream(3, "organic", hour).bit_generator.random_raw(64).tolist()
+        for cut in range(0, 20):
+            for n in (1, 2, 600, 2**32 - 1):
+                got = _both(full[:cut], below if hour % 2 else 9.5, n)
+                seen_short += got is None
+                if n == 1 and got is not None:
+                    seen_ones += 1
+                    assert got == [0] * len(got)
+    assert seen_short > 1000 and seen_ones > 100
+    # the numbers a Python int and a numpy integer give (the bound read through __index__)
+    assert K.poisson_integers(outputs, 4.0, np.int64(600)) == poisson_integers(outputs, 4.0, 600)
+    assert K.poisson_integers(outputs, 4, 600) == poisson_integers(outputs, 4, 600)
+
+
+def test_rejections_take_the_next_half():
+    """A bound whose threshold rejects most words (2**31 + 1: about half rejected): the
+    rejected word's half is used up and the next one drawn, lower half first."""
+    n = 2**31 + 1
+    threshold = (2**32 - n) % n
+    rejected = 0
+    r = np.random.default_rng(9)
+    for _ in range(400):
+        outputs = r.integers(0, 2**64, 12, dtype=np.uint64).tolist()
+        outputs[0] = 2**64 - 1  # the first uniform just below 1: k >= 1 at lam = 9
+        got = _both(outputs, 9.0, n)
+        if got is None:
+            continue
+        for w in outputs:
+            for v in (w & 0xFFFFFFFF, w >> 32):
+                if (v * n) & 0xFFFFFFFF < threshold:
+                    rejected += 1
+    assert rejected > 100
+
+
+def test_bad_arguments_raise():
+    """Not a list or tuple, an output that is not an int or outside [0, 2**64), a mean that
+    is not a number, a bound that is not an integer, a wrong argument count: Python
+    exceptions (the kernel reads the outputs it needs, in order)."""
+    good = stream(1, "organic", 5).bit_generator.random_raw(8).tolist()
+    with pytest.raises(TypeError):
+        K.poisson_integers(iter(good), 4.0, 600)
+    with pytest.raises(TypeError):
+        K.poisson_integers(np.array(good, dtype=np.uint64), 4.0, 600)
+    with pytest.raises(TypeError):
+        K.poisson_integers(["1", *good], 4.0, 600)
+    with pytest.raises(TypeError):
+        K.poisson_integers([1.5, *good], 4.0, 600)
+    with pytest.raises(OverflowError):
+        K.poisson_integers([-1, *good], 4.0, 600)
+    with pytest.raises(OverflowError):
+        K.poisson_integers([2**64, *good], 4.0, 600)
+    with pytest.raises(TypeError):
+        K.poisson_integers(good, "4", 600)
+    with pytest.raises(TypeError):
+        K.poisson_integers(good, 4.0, 600.0)
+    with pytest.raises(TypeError):
+        K.poisson_integers(good, 4.0)
+    with pytest.raises(TypeError):
+        K.poisson_integers(good, 4.0, 600, 1)
+    # the largest output and zero are read as they are: uniforms just below 1 keep the
+    # product above exp(-9) past 30 outputs (None); a first uniform of 0.0 gives k = 0
+    assert _both([2**64 - 1] * 30, 9.0, 600) is None
+    assert _both([0, *good], 4.0, 600) == []
+
+
+def _books(model: ViralChainModel) -> list:
+    """What a run leaves: the ledger's hour books as recorded, events and consumers."""
+    rec = model.recorder
+    return [
+        rec.data.tobytes(),
+        model.events,
+        model.population.state.tobytes(),
+        model.population.exposure_count.tobytes(),
+        model.working_capital.tobytes(),
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["market.n_consumers=10000", "run.horizon_hours=240"],
+        ["market.n_consumers=3000", "run.horizon_hours=200", "market.consumer.units_per_order_mean=2.5",
+         "market.organic.exposure_rate_per_day=0.05"],
+    ],
+)
+def test_runs_with_the_kernel_and_without_are_the_same(overrides, monkeypatch):
+    """Whole runs of quiet-hour worlds with the kernel and with the Python function: the
+    same records, events and consumers' books; the kernel called in the run (and the Python
+    function not), every call's answer the Python function's."""
+    cfg = sim.compose(None, overrides)
+    calls = []
+
+    class Spy:
+        @staticmethod
+        def poisson_integers(outputs, lam, n):
+            got = K.poisson_integers(outputs, lam, n)
+            assert got == poisson_integers(outputs, lam, n)
+            calls.append(got)
+            return got
+
+    def no_python(*args):
+        raise AssertionError("the Python function was called with the kernel loaded")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(consumers, "_QUIET", Spy)
+        mp.setattr(consumers, "poisson_integers", no_python)
+        a = ViralChainModel(cfg, 3)
+        a.run()
+    assert len(calls) > 100 and any(calls) and [] in calls
+    with monkeypatch.context() as mp:
+        mp.setattr(consumers, "_QUIET", None)
+        b = ViralChainModel(cfg, 3)
+        b.run()
+    for x, y in zip(_books(a), _books(b), strict=True):
+        assert x == y
+
+
+def test_a_product_equal_to_the_limit_ends_the_count():
+    """A uniform exactly ``exp(-lam)`` (a mean below ln 2: the limit is a multiple of 2**-53)
+    counts nothing: the product must be above the limit (numpy's ``while prod > enlam``)."""
+    for lam in (0.3, 0.6931, 1e-9, 0.01):
+        limit = math.exp(-lam)
+        w = int(limit * 2**53) << 11
+        assert (w >> 11) * 2.0**-53 == limit
+        outputs = [w, *stream(2, "organic", 1).bit_generator.random_raw(8).tolist()]
+        assert _both(outputs, lam, 600) == []
+        # just above the limit: one
+        assert len(_both([w + (1 << 11), *outputs[1:]], lam, 600)) == 1
