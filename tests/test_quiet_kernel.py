@@ -235,3 +235,70 @@ def test_a_product_equal_to_the_limit_ends_the_count():
         assert _both(outputs, lam, 600) == []
         # just above the limit: one
         assert len(_both([w + (1 << 11), *outputs[1:]], lam, 600)) == 1
+
+
+# ---------------------------------------------------------------- the feedback's cells
+
+
+def _fed(P: int = 3):
+    """Two feedbacks of ``P`` products with the same disappointed counts and books."""
+    from sim.feedback import Feedback
+
+    cfg = sim.compose().market.feedback
+    a, b = Feedback(cfg, P), Feedback(cfg, P)
+    for fb in (a, b):
+        fb.disappointed[:] = [[3, 0, 5], [1, 0, 0]][:2] if P == 3 else 1
+        fb.demand_lost[:] = 0.25
+    return a, b
+
+
+def test_demand_lost_cells_follow_rebound_arrays():
+    """``add_demand_lost_of`` reads and writes the arrays the feedback holds now: after
+    ``disappointed`` or ``demand_lost`` is rebound, the new ones (the same bytes as
+    ``add_demand_lost``), the old ones left alone."""
+    a, b = _fed()
+    b.add_demand_lost_of({0: 0.5})  # cells made
+    a.add_demand_lost(np.array([0]), np.array([0.5]))
+    old_lost, old_disappointed = b.demand_lost, b.disappointed
+    kept = old_lost.copy()
+    for fb in (a, b):
+        fb.demand_lost = fb.demand_lost.copy()
+        fb.disappointed = np.array([[0, 7, 2], [9, 1, 0]], dtype=np.int64)
+    a.add_demand_lost(np.array([0, 1, 2]), np.array([0.125, 3.0, 1e-3]))
+    b.add_demand_lost_of({0: 0.125, 1: 3.0, 2: 1e-3})
+    assert a.demand_lost.tobytes() == b.demand_lost.tobytes()
+    assert old_lost.tobytes() == kept.tobytes()  # not written through stale cells
+    assert old_disappointed is not b.disappointed
+    b.disappointed = np.array([[1, 1, 1], [0, 0, 0]], dtype=np.int64)  # (counts alone)
+    a.disappointed = b.disappointed.copy()
+    a.add_demand_lost(np.array([1]), np.array([2.0]))
+    b.add_demand_lost_of({1: 2.0})
+    assert a.demand_lost.tobytes() == b.demand_lost.tobytes()
+    before = b.demand_lost
+    kept = before.copy()
+    for fb in (a, b):  # (the books alone)
+        fb.demand_lost = fb.demand_lost.copy()
+    a.add_demand_lost(np.array([2]), np.array([0.5]))
+    b.add_demand_lost_of({2: 0.5})
+    assert a.demand_lost.tobytes() == b.demand_lost.tobytes()
+    assert before.tobytes() == kept.tobytes()
+
+
+def test_feedback_copies_keep_no_memoryview():
+    """A feedback whose cells were made copies and pickles (no memoryview kept) and the copy
+    books into its own arrays, the same numbers as the original."""
+    import copy
+    import pickle
+
+    a, _ = _fed()
+    a.add_demand_lost_of({2: 0.75})
+    assert a._lost_cells is not None
+    for c in (copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
+        assert c._lost_cells is None
+        c.add_demand_lost_of({0: 1.5, 2: 0.5})
+        assert c.demand_lost.tobytes() != a.demand_lost.tobytes()
+        a2 = copy.deepcopy(a)
+        a2._lost_cells = None
+        a2.add_demand_lost_of({0: 1.5, 2: 0.5})
+        assert c.demand_lost.tobytes() == a2.demand_lost.tobytes()
+    assert a._lost_cells[1].obj is a.demand_lost
