@@ -191,7 +191,177 @@ k_poisson_integers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* ------------------------------------------------------------------ one exposure */
+
+/* the consumers' states (sim/agents/wishes.py NONE, WARNED; the module exports them and a
+ * test holds them to the Python constants) */
+#define STATE_NONE 0
+#define STATE_WARNED 3
+
+/* a 1-D buffer of one item format (a native format code, optionally after '@', '=' or
+ * '<' on this little-endian host), any stride; 0, or -1 with TypeError / BufferError */
+static int
+get_1d(PyObject *obj, Py_buffer *view, char code, Py_ssize_t itemsize, int writable,
+       const char *name)
+{
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
+    }
+    const char *f = view->format == NULL ? "B" : view->format;
+    if (*f == '@' || *f == '=' || *f == '<') {
+        f++;
+    }
+    if (view->ndim != 1 || f[0] != code || f[1] != '\0' || view->itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "one_chance: %s must be a 1-D array of format '%c'",
+                     name, code);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+#define AT(view, T, i) (*(T *)((char *)(view).buf + (i) * (view).strides[0]))
+
+static int
+in_range(Py_ssize_t i, const Py_buffer *view, const char *name)
+{
+    if (i < 0 || i >= view->shape[0]) {
+        PyErr_Format(PyExc_IndexError, "one_chance: index %zd out of range for %s (%zd)", i,
+                     name, view->shape[0]);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(one_chance_doc,
+"one_chance(key, c, s, ch, kol, max_seen, sensitivity, price_ratio, counts, states,\n"
+"           conversion, appeal, trust, novelty, boost, fatigue, rating, warned) -> ...\n\n"
+"The numbers of WishDecisions._one_wish for one exposure (consumer c, product s,\n"
+"channel ch, KOL kol or -1; key: the flat index of the consumer's count and state),\n"
+"without its draw and its feedback books: NotImplemented (nothing read or written\n"
+"past the price factor) when -sensitivity[c] * (price_ratio[s] - 1.0) is not 0.0\n"
+"(numpy's exp: the Python path); else the count counts[key] + 1 (uint16, capped at\n"
+"max_seen) written, and None for a consumer who bought or waits (states[key] neither\n"
+"NONE nor WARNED), else (q, lost): the chance and the chance lost to the rating and the\n"
+"warning, the same float64 operations in the same order. fatigue: an array or None;\n"
+"trust is read only for kol >= 0; warned: the factor of a warned consumer.");
+
+static PyObject *
+k_one_chance(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 18) {
+        PyErr_SetString(PyExc_TypeError, "one_chance takes 18 arguments");
+        return NULL;
+    }
+    Py_ssize_t idx[6];
+    for (int i = 0; i < 6; i++) { /* key, c, s, ch, kol, max_seen */
+        idx[i] = PyNumber_AsSsize_t(args[i], PyExc_OverflowError);
+        if (idx[i] == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    const Py_ssize_t key = idx[0], c = idx[1], s = idx[2], ch = idx[3], kol = idx[4];
+    const Py_ssize_t max_seen = idx[5];
+    double novelty = PyFloat_AsDouble(args[13]);
+    if (novelty == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    double warned = PyFloat_AsDouble(args[17]);
+    if (warned == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (max_seen < 0 || max_seen > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "one_chance: max_seen must be in [0, 65535]");
+        return NULL;
+    }
+    /* every buffer first (any Python code they run, none after), every index checked
+     * before the count is written */
+    Py_buffer ps, pr, ec, st, cc, ap, tr, bo, fa, mu;
+    Py_buffer *got[10] = {NULL};
+    int n_got = 0;
+    PyObject *result = NULL;
+#define GET(view, arg, code, size, w, name)                                                 \
+    do {                                                                                    \
+        if (get_1d(args[arg], &(view), code, size, w, name) < 0) {                          \
+            goto done;                                                                      \
+        }                                                                                   \
+        got[n_got++] = &(view);                                                             \
+    } while (0)
+    GET(ps, 6, 'f', 4, 0, "sensitivity");
+    GET(pr, 7, 'd', 8, 0, "price_ratio");
+    if (!in_range(c, &ps, "sensitivity") || !in_range(s, &pr, "price_ratio")) {
+        goto done;
+    }
+    const double x = -(double)AT(ps, float, c) * (AT(pr, double, s) - 1.0);
+    if (x != 0.0) { /* (NaN too) exp(x) is numpy's: the Python path */
+        result = Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    GET(ec, 8, 'H', 2, 1, "counts");
+    GET(st, 9, 'b', 1, 0, "states");
+    GET(cc, 10, 'd', 8, 0, "conversion");
+    GET(ap, 11, 'd', 8, 0, "appeal");
+    if (kol >= 0) {
+        GET(tr, 12, 'd', 8, 0, "trust");
+    }
+    GET(bo, 14, 'd', 8, 0, "boost");
+    const int has_fatigue = args[15] != Py_None;
+    if (has_fatigue) {
+        GET(fa, 15, 'd', 8, 0, "fatigue");
+    }
+    GET(mu, 16, 'd', 8, 0, "rating");
+    if (!in_range(key, &ec, "counts") || !in_range(key, &st, "states") ||
+        !in_range(ch, &cc, "conversion") || !in_range(s, &ap, "appeal") ||
+        !in_range(s, &mu, "rating") || (kol >= 0 && !in_range(kol, &tr, "trust"))) {
+        goto done;
+    }
+    if (kol < -1) {
+        PyErr_Format(PyExc_IndexError, "one_chance: KOL %zd (-1: none)", kol);
+        goto done;
+    }
+    const double e = 1.0; /* exp(±0.0): _one_wish's 1.0 */
+    Py_ssize_t count = (Py_ssize_t)((AT(ec, uint16_t, key) + 1) & 0xFFFF);
+    if (count > max_seen) {
+        count = max_seen;
+    }
+    if (!in_range(count, &bo, "boost") || (has_fatigue && !in_range(count, &fa, "fatigue"))) {
+        goto done;
+    }
+    AT(ec, uint16_t, key) = (uint16_t)count;
+    const int state = AT(st, int8_t, key);
+    if (state != STATE_NONE && state != STATE_WARNED) { /* bought or waiting: chance 0.0 */
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    double q = AT(cc, double, ch) * AT(ap, double, s);
+    if (kol >= 0) {
+        q *= AT(tr, double, kol);
+    }
+    q *= e;
+    q *= novelty;
+    q *= AT(bo, double, count);
+    if (has_fatigue) {
+        q *= AT(fa, double, count);
+    }
+    const double plain = (1.0 < q) ? 1.0 : q; /* Python's min(q, 1.0): q unless 1.0 < q */
+    q *= AT(mu, double, s);
+    if (state == STATE_WARNED) {
+        q *= warned;
+    }
+    q = (1.0 < q) ? 1.0 : q;
+    result = Py_BuildValue("(dd)", q, plain - q);
+done:
+#undef GET
+    for (int i = n_got - 1; i >= 0; i--) {
+        PyBuffer_Release(got[i]);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"one_chance", (PyCFunction)(void (*)(void))k_one_chance, METH_FASTCALL, one_chance_doc},
     {"poisson_integers", (PyCFunction)(void (*)(void))k_poisson_integers, METH_FASTCALL,
      poisson_integers_doc},
     {NULL, NULL, 0, NULL},
@@ -212,7 +382,9 @@ PyInit__quiet(void)
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+    if (PyModule_AddIntConstant(m, "NONE", STATE_NONE) < 0 ||
+        PyModule_AddIntConstant(m, "WARNED", STATE_WARNED) < 0 ||
+        PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -302,3 +302,208 @@ def test_feedback_copies_keep_no_memoryview():
         a2.add_demand_lost_of({0: 1.5, 2: 0.5})
         assert c.demand_lost.tobytes() == a2.demand_lost.tobytes()
     assert a._lost_cells[1].obj is a.demand_lost
+
+
+# ---------------------------------------------------------------- one exposure's numbers
+
+
+@pytest.fixture(scope="module")
+def worlds() -> dict:
+    """A world of two brands (three products) and the quiet hours' world (one product), at
+    their start."""
+    from sim.model import ViralChainModel as M
+
+    two = sim.compose("two_brands", ["market.n_consumers=600", "run.horizon_hours=48"])
+    one = sim.compose(None, ["setup=flexible", "market.n_consumers=600", "run.horizon_hours=48"])
+    return {"two": M(two, 5), "one": M(one, 5)}
+
+
+def _varied(base, r, seed: int, reference_price: bool):
+    """A copy of ``base`` with counts at the saturation, every state, ratings, books already
+    written, appeals of -0.0, 40 and NaN, prices at the reference (or off it), fatigue off
+    in some, a product not on sale yet in some, sensitivities NaN or infinite in some."""
+    import copy
+
+    world = copy.deepcopy(base)
+    pop, P = world.population, world.n_sku
+    pop.exposure_count[:] = r.choice([0, 1, 4, 63, 64, 9_999, 10_000, 65_535], pop.state.shape)
+    pop.state[:] = r.choice([0, 0, 1, 2, 3, 3], size=pop.state.shape)
+    fb = world.feedback
+    fb.disappointed[:] = r.integers(0, 3, (2, P))
+    fb.good[:], fb.bad[:] = r.integers(0, 20, P), r.integers(0, 20, P)
+    fb._multiplier = None
+    fb.wishes_per_view[:] = r.uniform(0.01, 0.5, P)
+    fb.demand_lost[:] = r.uniform(0, 3, fb.demand_lost.shape)
+    world.appeal = world.appeal * r.choice([-0.0, 1.0, 1.0, 40.0, np.nan], P)
+    world.kol_trust = world.kol_trust * r.choice([1.0, 0.5, 3.0], len(world.kol_trust))
+    # (the two brands' second product is off its reference price: at it here, or all off)
+    world.price_ratio = np.ones(P) if reference_price else r.uniform(0.6, 1.4, P)
+    if seed % 3 == 0:
+        plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
+        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+        pop._seen_tables = None
+    if seed % 5 == 1:
+        world.sellable_from = world.sellable_from.copy()
+        world.sellable_from[0] = 1_000
+        pop._sale_span = None
+    if seed % 4 == 2:
+        pop.price_sensitivity = pop.price_sensitivity.copy()
+        pop.price_sensitivity[r.integers(0, 600, 400)] = r.choice([np.nan, np.inf, -np.inf])
+    return world
+
+
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (inf * 0.0 in the long way's price)
+def test_one_exposure_in_c_as_the_python_method(worlds, seed):
+    """``_one_wish_in_c`` (the kernel's numbers) against ``_one_wish`` on copies of varied
+    worlds: whether a wish, the books' bytes (counts, states, wishes per view, demand lost)
+    and the generator's state (a generator or a lazy stream), every channel, KOLs or none,
+    prices at the reference or off it (the kernel declines: the Python method), every
+    state, counts at the saturation; and the kernel's own answer taken in most cases."""
+    import copy
+
+    from sim.agents import wishes
+    from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
+    from sim.rng import LazyStream
+    from tests.conftest import wish_books
+
+    r = np.random.default_rng(seed)
+    base = worlds["two" if seed % 2 else "one"]
+    world = _varied(base, r, seed, reference_price=seed % 6 != 5)
+    P = world.n_sku
+    taken = {"kernel": 0, "declined": 0, "wished": 0}
+    real = K.one_chance
+
+    class Spy:
+        @staticmethod
+        def one_chance(*args):
+            got = real(*args)
+            taken["declined" if got is NotImplemented else "kernel"] += 1
+            return got
+
+    for i in range(30):
+        c, s = int(r.integers(0, 600)), int(r.integers(0, P))
+        ch = int(r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM]))
+        kol = int(r.integers(-1, len(world.kol_trust)))
+        hour = int(r.integers(0, 48))
+        got = []
+        for way in ("c", "python"):
+            w = copy.deepcopy(world)
+            pop = w.population
+            if i % 2:
+                g = stream(seed, "one", i)
+            else:
+                g = LazyStream(hour_rows(seed, i), seed, "one", i)
+            if way == "c":
+                old, wishes._QK = wishes._QK, Spy
+                try:
+                    wished = pop._one_wish_in_c(hour, c, s, ch, kol, g)
+                finally:
+                    wishes._QK = old
+            else:
+                wished = pop._one_wish(hour, c, s, ch, kol, g)
+            state = (g.generator() if type(g) is LazyStream else g).bit_generator.state
+            got.append((wished, wish_books(w), state))
+        assert got[0] == got[1]
+        taken["wished"] += got[0][0]
+    if seed % 6 != 5 and seed % 5 != 1:  # (at the reference price, every product on sale)
+        assert taken["kernel"] > 10
+    if (seed % 6 == 5 or seed % 4 == 2) and seed % 5 != 1:
+        assert taken["declined"] > 0
+
+
+def hour_rows(seed: int, i: int) -> list[int]:
+    """The first four outputs of ``stream(seed, "one", i)`` (a lazy stream's)."""
+    return stream(seed, "one", i).bit_generator.random_raw(4).tolist()
+
+
+def test_the_kernels_states_are_the_python_constants():
+    """The kernel's NONE and WARNED are sim.agents.wishes's."""
+    from sim.agents import wishes
+
+    assert (K.NONE, K.WARNED) == (wishes.NONE, wishes.WARNED)
+
+
+def test_the_quiet_hours_take_the_kernel(monkeypatch):
+    """A run of the quiet hours' world decides its one-exposure hours by the kernel (the
+    Python method not called), with the books of a run without it."""
+    from sim.agents import wishes
+
+    cfg = sim.compose(
+        None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"]
+    )
+    calls = []
+
+    class Spy:
+        @staticmethod
+        def one_chance(*args):
+            got = K.one_chance(*args)
+            calls.append(got)
+            return got
+
+    def no_python(*args):
+        raise AssertionError("_one_wish called with the kernel loaded")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(wishes, "_QK", Spy)
+        mp.setattr(wishes.WishDecisions, "_one_wish", no_python)
+        a = ViralChainModel(cfg, 3)
+        a.run()
+    assert len(calls) > 20 and any(type(x) is tuple and x[1] > 0 for x in calls)
+    with monkeypatch.context() as mp:
+        mp.setattr(wishes, "_QK", None)
+        b = ViralChainModel(cfg, 3)
+        b.run()
+    for x, y in zip(_books(a), _books(b), strict=True):
+        assert x == y
+    assert a.feedback.demand_lost.tobytes() == b.feedback.demand_lost.tobytes()
+
+
+def test_one_chance_bad_arguments_raise(worlds):
+    """Wrong formats (a float64 count, a float32 ratio, 2-D), read-only counts, indices out
+    of range (nothing written), a count past the tables, the wrong argument count: Python
+    exceptions."""
+    import copy
+
+    w = copy.deepcopy(worlds["one"])
+    pop, fb = w.population, w.feedback
+    ec, st = pop._flat_books()
+    boost, fatigue = pop._seen_factors()
+
+    def args(**over):
+        a = dict(key=3, c=3, s=0, ch=3, kol=-1, max_seen=10_000, ps=pop.price_sensitivity,
+                 pr=w.price_ratio, ec=ec, st=st, cc=w.channel_conversion, ap=w.appeal,
+                 tr=w.kol_trust, nov=0.5, bo=boost, fa=fatigue,
+                 mu=fb.conversion_multiplier(), warn=0.2)
+        a.update(over)
+        return list(a.values())
+
+    assert type(K.one_chance(*args())) is tuple
+    before = ec.tobytes()
+    for bad, exc in [
+        (dict(ec=ec.astype(np.float64)), TypeError),
+        (dict(pr=w.price_ratio.astype(np.float32)), TypeError),
+        (dict(ps=pop.price_sensitivity.astype(np.float64)), TypeError),
+        (dict(bo=boost.reshape(1, -1)), TypeError),
+        (dict(fa=[1.0, 2.0]), TypeError),
+        (dict(key=600), IndexError),
+        (dict(key=-1), IndexError),
+        (dict(c=600), IndexError),
+        (dict(s=1), IndexError),
+        (dict(ch=99), IndexError),
+        (dict(kol=99), IndexError),
+        (dict(kol=-2), IndexError),
+        (dict(max_seen=70_000), ValueError),
+        (dict(bo=boost[:1]), IndexError),  # (a count of 1 or more)
+        (dict(nov="x"), TypeError),
+        (dict(key=2**70), OverflowError),
+    ]:
+        with pytest.raises(exc):
+            K.one_chance(*args(**bad))
+        assert ec.tobytes() == before
+    ro = ec.copy()
+    ro.flags.writeable = False
+    with pytest.raises((BufferError, ValueError, TypeError)):
+        K.one_chance(*args(ec=ro))
+    with pytest.raises(TypeError):
+        K.one_chance(*args()[:-1])

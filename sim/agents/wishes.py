@@ -62,6 +62,9 @@ _FEW_WISHES = 16
 # the wish decision of an hour of one product in C (sim/_wishes.c: the same numbers and
 # draws as _one_product_chances' common branch), or None (not built, or VIRALCHAIN_COMPILED=0)
 _K = compiled.load("_wishes")
+# the quiet hour's kernel (sim/_quiet.c): one exposure's numbers (_one_wish) in one C call;
+# None: the Python method (not built, stale, VIRALCHAIN_COMPILED=0, or set so by a test)
+_QK = compiled.load("_quiet")
 
 
 class WishDecisions(HourTables):
@@ -218,8 +221,12 @@ class WishDecisions(HourTables):
         self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
     ):
         """:meth:`_wishes` of an hour of one exposure (consumer ``c``, product ``s``,
-        channel ``ch``, KOL ``kol``; :meth:`_one_wish`), without gathering batches."""
-        if not self._one_wish(hour, c, s, ch, kol, rng):
+        channel ``ch``, KOL ``kol``; :meth:`_one_wish`, or :meth:`_one_wish_in_c` with the
+        kernel), without gathering batches."""
+        if _QK is not None:
+            if not self._one_wish_in_c(hour, c, s, ch, kol, rng):
+                return None
+        elif not self._one_wish(hour, c, s, ch, kol, rng):
             return None
         rows = (
             np.array([c], np.int64),
@@ -228,6 +235,56 @@ class WishDecisions(HourTables):
             np.array([kol], np.int32),
         )
         return self._with_quantities(rows, rng)
+
+    def _one_wish_in_c(
+        self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
+    ) -> bool:
+        """:meth:`_one_wish` with its numbers worked out by the kernel (``_QK.one_chance``:
+        the price factor, the count, the state, the chance and the chance lost, the same
+        float64 operations in the same order); its one draw and the feedback's books here,
+        as there. The draw is made after the kernel's count is written (the generator and
+        the counts are apart: the same numbers). A price factor that is not exactly 1
+        (numpy's ``exp``) is left to :meth:`_one_wish` (the kernel then writes nothing)."""
+        m = self.model
+        if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
+            return False  # a product not on sale yet: the exposure is dropped
+        ec, state = self._flat_books()
+        boost, fatigue = self._seen_factors()
+        fb = m.feedback
+        got = _QK.one_chance(
+            c if m.n_sku == 1 else c * m.n_sku + s,
+            c,
+            s,
+            ch,
+            kol,
+            _MAX_SEEN,
+            self.price_sensitivity,
+            m.price_ratio,
+            ec,
+            state,
+            m.channel_conversion,
+            m.appeal,
+            m.kol_trust,
+            self._novelty(s, hour),
+            boost,
+            fatigue,
+            fb.conversion_multiplier(),
+            1.0 - fb.cfg.warning_effect,
+        )
+        if got is NotImplemented:
+            return self._one_wish(hour, c, s, ch, kol, rng)
+        u = rng.first() if type(rng) is LazyStream else rng.random()
+        content = ch in _CONTENT
+        if got is None:  # bought or waiting: a chance of 0.0 (drawn)
+            if content:
+                fb.note_conversion_of({s: 1}, {})
+            return False
+        q, lost = got
+        if content:  # from 0.0, as np.bincount's: -0.0 gives +0.0
+            fb.note_conversion_of({s: 1}, {s: 0.0 + q})
+        if lost > 0:  # nothing lost adds nothing
+            fb.add_demand_lost_of({s: lost})
+        return u < q
 
     def _one_wish(
         self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
