@@ -235,51 +235,53 @@ in_range(Py_ssize_t i, const Py_buffer *view, const char *name)
 }
 
 PyDoc_STRVAR(one_chance_doc,
-"one_chance(key, c, s, ch, kol, max_seen, sensitivity, price_ratio, counts, states,\n"
-"           conversion, appeal, trust, novelty, boost, fatigue, rating, warned) -> ...\n\n"
-"The numbers of WishDecisions._one_wish for one exposure (consumer c, product s,\n"
-"channel ch, KOL kol or -1; key: the flat index of the consumer's count and state),\n"
-"without its draw and its feedback books: NotImplemented (nothing read or written\n"
-"past the price factor) when -sensitivity[c] * (price_ratio[s] - 1.0) is not 0.0\n"
-"(numpy's exp: the Python path); else the count counts[key] + 1 (uint16, capped at\n"
-"max_seen) written, and None for a consumer who bought or waits (states[key] neither\n"
-"NONE nor WARNED), else (q, lost): the chance and the chance lost to the rating and the\n"
-"warning, the same float64 operations in the same order. fatigue: an array or None;\n"
-"trust is read only for kol >= 0; warned: the factor of a warned consumer.");
+"one_chance(key, max_seen, counts, states, boost, fatigue, q, rating, warned)\n"
+"    -> None | (q, lost)\n\n"
+"The rest of WishDecisions._one_wish for one exposure once its first factors are known\n"
+"(q: conversion x appeal (x trust) x the price factor x novelty, worked out by the\n"
+"caller on Python floats): the count counts[key] + 1 (uint16 arithmetic, capped at\n"
+"max_seen) written; None for a consumer who bought or waits (states[key] neither NONE\n"
+"nor WARNED); else q times boost[count] (times fatigue[count]), its minimum with 1.0\n"
+"(plain), times the rating (times warned for a WARNED consumer), its minimum with 1.0,\n"
+"and (q, plain - q): the same float64 operations in the same order. fatigue: an array\n"
+"or None. Nothing is written when an argument is refused.");
 
 static PyObject *
 k_one_chance(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 18) {
-        PyErr_SetString(PyExc_TypeError, "one_chance takes 18 arguments");
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "one_chance takes 9 arguments");
         return NULL;
     }
-    Py_ssize_t idx[6];
-    for (int i = 0; i < 6; i++) { /* key, c, s, ch, kol, max_seen */
-        idx[i] = PyNumber_AsSsize_t(args[i], PyExc_OverflowError);
-        if (idx[i] == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    const Py_ssize_t key = idx[0], c = idx[1], s = idx[2], ch = idx[3], kol = idx[4];
-    const Py_ssize_t max_seen = idx[5];
-    double novelty = PyFloat_AsDouble(args[13]);
-    if (novelty == -1.0 && PyErr_Occurred()) {
+    const Py_ssize_t key = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+    if (key == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    double warned = PyFloat_AsDouble(args[17]);
-    if (warned == -1.0 && PyErr_Occurred()) {
+    const Py_ssize_t max_seen = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (max_seen == -1 && PyErr_Occurred()) {
         return NULL;
     }
     if (max_seen < 0 || max_seen > 0xFFFF) {
         PyErr_SetString(PyExc_ValueError, "one_chance: max_seen must be in [0, 65535]");
         return NULL;
     }
+    double q = PyFloat_AsDouble(args[6]);
+    if (q == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const double rating = PyFloat_AsDouble(args[7]);
+    if (rating == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const double warned = PyFloat_AsDouble(args[8]);
+    if (warned == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
     /* every buffer first (any Python code they run, none after), every index checked
      * before the count is written */
-    Py_buffer ps, pr, ec, st, cc, ap, tr, bo, fa, mu;
-    Py_buffer *got[10] = {NULL};
+    Py_buffer ec, st, bo, fa;
+    Py_buffer *got[4] = {NULL};
     int n_got = 0;
     PyObject *result = NULL;
 #define GET(view, arg, code, size, w, name)                                                 \
@@ -289,39 +291,16 @@ k_one_chance(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }                                                                                   \
         got[n_got++] = &(view);                                                             \
     } while (0)
-    GET(ps, 6, 'f', 4, 0, "sensitivity");
-    GET(pr, 7, 'd', 8, 0, "price_ratio");
-    if (!in_range(c, &ps, "sensitivity") || !in_range(s, &pr, "price_ratio")) {
-        goto done;
-    }
-    const double x = -(double)AT(ps, float, c) * (AT(pr, double, s) - 1.0);
-    if (x != 0.0) { /* (NaN too) exp(x) is numpy's: the Python path */
-        result = Py_NewRef(Py_NotImplemented);
-        goto done;
-    }
-    GET(ec, 8, 'H', 2, 1, "counts");
-    GET(st, 9, 'b', 1, 0, "states");
-    GET(cc, 10, 'd', 8, 0, "conversion");
-    GET(ap, 11, 'd', 8, 0, "appeal");
-    if (kol >= 0) {
-        GET(tr, 12, 'd', 8, 0, "trust");
-    }
-    GET(bo, 14, 'd', 8, 0, "boost");
-    const int has_fatigue = args[15] != Py_None;
+    GET(ec, 2, 'H', 2, 1, "counts");
+    GET(st, 3, 'b', 1, 0, "states");
+    GET(bo, 4, 'd', 8, 0, "boost");
+    const int has_fatigue = args[5] != Py_None;
     if (has_fatigue) {
-        GET(fa, 15, 'd', 8, 0, "fatigue");
+        GET(fa, 5, 'd', 8, 0, "fatigue");
     }
-    GET(mu, 16, 'd', 8, 0, "rating");
-    if (!in_range(key, &ec, "counts") || !in_range(key, &st, "states") ||
-        !in_range(ch, &cc, "conversion") || !in_range(s, &ap, "appeal") ||
-        !in_range(s, &mu, "rating") || (kol >= 0 && !in_range(kol, &tr, "trust"))) {
+    if (!in_range(key, &ec, "counts") || !in_range(key, &st, "states")) {
         goto done;
     }
-    if (kol < -1) {
-        PyErr_Format(PyExc_IndexError, "one_chance: KOL %zd (-1: none)", kol);
-        goto done;
-    }
-    const double e = 1.0; /* exp(±0.0): _one_wish's 1.0 */
     Py_ssize_t count = (Py_ssize_t)((AT(ec, uint16_t, key) + 1) & 0xFFFF);
     if (count > max_seen) {
         count = max_seen;
@@ -335,18 +314,12 @@ k_one_chance(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         result = Py_NewRef(Py_None);
         goto done;
     }
-    double q = AT(cc, double, ch) * AT(ap, double, s);
-    if (kol >= 0) {
-        q *= AT(tr, double, kol);
-    }
-    q *= e;
-    q *= novelty;
     q *= AT(bo, double, count);
     if (has_fatigue) {
         q *= AT(fa, double, count);
     }
     const double plain = (1.0 < q) ? 1.0 : q; /* Python's min(q, 1.0): q unless 1.0 < q */
-    q *= AT(mu, double, s);
+    q *= rating;
     if (state == STATE_WARNED) {
         q *= warned;
     }

@@ -359,7 +359,8 @@ def test_one_exposure_in_c_as_the_python_method(worlds, seed):
     worlds: whether a wish, the books' bytes (counts, states, wishes per view, demand lost)
     and the generator's state (a generator or a lazy stream), every channel, KOLs or none,
     prices at the reference or off it (the kernel declines: the Python method), every
-    state, counts at the saturation; and the kernel's own answer taken in most cases."""
+    state, counts at the saturation; and the kernel's own answer taken in most cases (the
+    Python method where the price factor is not exactly 1)."""
     import copy
 
     from sim.agents import wishes
@@ -377,9 +378,8 @@ def test_one_exposure_in_c_as_the_python_method(worlds, seed):
     class Spy:
         @staticmethod
         def one_chance(*args):
-            got = real(*args)
-            taken["declined" if got is NotImplemented else "kernel"] += 1
-            return got
+            taken["kernel"] += 1
+            return real(*args)
 
     for i in range(30):
         c, s = int(r.integers(0, 600)), int(r.integers(0, P))
@@ -395,6 +395,13 @@ def test_one_exposure_in_c_as_the_python_method(worlds, seed):
             else:
                 g = LazyStream(hour_rows(seed, i), seed, "one", i)
             if way == "c":
+                python_way = pop._one_wish
+
+                def declined(*args, python_way=python_way):
+                    taken["declined"] += 1
+                    return python_way(*args)
+
+                pop._one_wish = declined  # (the instance's: the Python method, counted)
                 old, wishes._QK = wishes._QK, Spy
                 try:
                     wished = pop._one_wish_in_c(hour, c, s, ch, kol, g)
@@ -460,9 +467,9 @@ def test_the_quiet_hours_take_the_kernel(monkeypatch):
 
 
 def test_one_chance_bad_arguments_raise(worlds):
-    """Wrong formats (a float64 count, a float32 ratio, 2-D), read-only counts, indices out
-    of range (nothing written), a count past the tables, the wrong argument count: Python
-    exceptions."""
+    """Wrong formats (float64 counts, 2-D, a list), read-only counts, indices out of range,
+    a count past the tables, numbers that are not numbers, the wrong argument count: Python
+    exceptions, nothing written."""
     import copy
 
     w = copy.deepcopy(worlds["one"])
@@ -471,10 +478,8 @@ def test_one_chance_bad_arguments_raise(worlds):
     boost, fatigue = pop._seen_factors()
 
     def args(**over):
-        a = dict(key=3, c=3, s=0, ch=3, kol=-1, max_seen=10_000, ps=pop.price_sensitivity,
-                 pr=w.price_ratio, ec=ec, st=st, cc=w.channel_conversion, ap=w.appeal,
-                 tr=w.kol_trust, nov=0.5, bo=boost, fa=fatigue,
-                 mu=fb.conversion_multiplier(), warn=0.2)
+        a = dict(key=3, max_seen=10_000, ec=ec, st=st, bo=boost, fa=fatigue, q=0.5,
+                 mu=0.9, warn=0.2)
         a.update(over)
         return list(a.values())
 
@@ -482,20 +487,19 @@ def test_one_chance_bad_arguments_raise(worlds):
     before = ec.tobytes()
     for bad, exc in [
         (dict(ec=ec.astype(np.float64)), TypeError),
-        (dict(pr=w.price_ratio.astype(np.float32)), TypeError),
-        (dict(ps=pop.price_sensitivity.astype(np.float64)), TypeError),
+        (dict(ec=ec.astype(np.int16)), TypeError),
+        (dict(st=st.astype(np.uint8)), TypeError),
         (dict(bo=boost.reshape(1, -1)), TypeError),
+        (dict(bo=boost.astype(np.float32)), TypeError),
         (dict(fa=[1.0, 2.0]), TypeError),
         (dict(key=600), IndexError),
         (dict(key=-1), IndexError),
-        (dict(c=600), IndexError),
-        (dict(s=1), IndexError),
-        (dict(ch=99), IndexError),
-        (dict(kol=99), IndexError),
-        (dict(kol=-2), IndexError),
         (dict(max_seen=70_000), ValueError),
+        (dict(max_seen=-1), ValueError),
         (dict(bo=boost[:1]), IndexError),  # (a count of 1 or more)
-        (dict(nov="x"), TypeError),
+        (dict(fa=fatigue[:1]), IndexError),
+        (dict(q="x"), TypeError),
+        (dict(mu=None), TypeError),
         (dict(key=2**70), OverflowError),
     ]:
         with pytest.raises(exc):

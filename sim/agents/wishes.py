@@ -239,40 +239,37 @@ class WishDecisions(HourTables):
     def _one_wish_in_c(
         self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
     ) -> bool:
-        """:meth:`_one_wish` with its numbers worked out by the kernel (``_QK.one_chance``:
-        the price factor, the count, the state, the chance and the chance lost, the same
-        float64 operations in the same order); its one draw and the feedback's books here,
-        as there. The draw is made after the kernel's count is written (the generator and
-        the counts are apart: the same numbers). A price factor that is not exactly 1
-        (numpy's ``exp``) is left to :meth:`_one_wish` (the kernel then writes nothing)."""
+        """:meth:`_one_wish` with its count, state and last factors worked out by the kernel
+        (``_QK.one_chance``: the same float64 operations in the same order); its first
+        factors, its one draw and the feedback's books here, as there. The draw is made
+        after the kernel's count is written (the generator and the counts are apart: the
+        same numbers). A price factor that is not exactly 1 (numpy's ``exp``) is left to
+        :meth:`_one_wish` before anything is read or written."""
         m = self.model
         if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
             return False  # a product not on sale yet: the exposure is dropped
+        x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
+        if x:  # (NaN too) numpy's exp: the Python method, from the start
+            return self._one_wish(hour, c, s, ch, kol, rng)
+        q = m.channel_conversion.item(ch) * m.appeal.item(s)
+        if kol >= 0:
+            q *= m.kol_trust.item(kol)
+        q *= 1.0  # the price factor, exp(±0.0)
+        q *= self._novelty(s, hour)
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
         fb = m.feedback
         got = _QK.one_chance(
             c if m.n_sku == 1 else c * m.n_sku + s,
-            c,
-            s,
-            ch,
-            kol,
             _MAX_SEEN,
-            self.price_sensitivity,
-            m.price_ratio,
             ec,
             state,
-            m.channel_conversion,
-            m.appeal,
-            m.kol_trust,
-            self._novelty(s, hour),
             boost,
             fatigue,
-            fb.conversion_multiplier(),
+            q,
+            fb.conversion_multiplier().item(s),
             1.0 - fb.cfg.warning_effect,
         )
-        if got is NotImplemented:
-            return self._one_wish(hour, c, s, ch, kol, rng)
         u = rng.first() if type(rng) is LazyStream else rng.random()
         content = ch in _CONTENT
         if got is None:  # bought or waiting: a chance of 0.0 (drawn)
