@@ -3,8 +3,8 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-# (a changed dependency, setup.py or compiled kernel's source installs again: the kernels rebuild)
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py $(wildcard sim/_*.c) | cksum | cut -d' ' -f1)
+# (a changed dependency, setup.py, compiled kernel's source or shared header installs again: the kernels rebuild)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py $(wildcard sim/_*.c sim/_*.h) | cksum | cut -d' ' -f1)
 
 # Python 3.12 is required (Mesa 3.5 needs it; 3.11 silently resolves an older Mesa).
 # `python3.12` may be a pyenv shim that refuses to run unless selected: try it, then pyenv's own copy.

@@ -23,19 +23,25 @@ SCENARIO_PACKAGES = [
 ]
 
 # The optional compiled kernels (sim/compiled.py): C extension modules of the sim package,
-# one per source file sim/_<name>.c, each stamped with its source's SHA-256 (a stale build is not
-# used). Optional: without a C compiler the install succeeds and the Python paths run.
+# one per source file sim/_<name>.c, each stamped with the SHA-256 of its source followed by the
+# shared headers sim/_*.h in name order, as sim.compiled.source_sha256 computes it (this file
+# cannot import sim in an isolated build); a stale build is not used. Optional: without a C
+# compiler the install succeeds and the Python paths run.
 # No floating-point contraction (an FMA would round differently from numpy's two steps).
 KERNELS = sorted(p.stem for p in (HERE / "sim").glob("_*.c"))
+HEADERS = sorted((HERE / "sim").glob("_*.h"))
 
 
 def _kernel(name: str) -> Extension:
     source = f"sim/{name}.c"
-    sha = hashlib.sha256((HERE / source).read_bytes()).hexdigest()
+    digest = hashlib.sha256((HERE / source).read_bytes())
+    for header in HEADERS:
+        digest.update(header.read_bytes())
     return Extension(
         f"sim.{name}",
         [source],
-        define_macros=[("SOURCE_SHA256", f'"{sha}"')],
+        depends=[f"sim/{header.name}" for header in HEADERS],
+        define_macros=[("SOURCE_SHA256", f'"{digest.hexdigest()}"')],
         extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],
         libraries=["m"],  # exp() and the like, as numpy's own random module links them
         optional=True,

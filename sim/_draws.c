@@ -41,25 +41,7 @@
 #define SOURCE_SHA256 "unknown"
 #endif
 
-/* numpy's public bit generator interface (numpy/random/bitgen.h) */
-typedef struct bitgen {
-    void *state;
-    uint64_t (*next_uint64)(void *st);
-    uint32_t (*next_uint32)(void *st);
-    double (*next_double)(void *st);
-    uint64_t (*next_raw)(void *st);
-} bitgen_t;
-
-static bitgen_t *
-get_bitgen(PyObject *capsule)
-{
-    if (!PyCapsule_CheckExact(capsule)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "expected a bit generator's capsule (rng.bit_generator.capsule)");
-        return NULL;
-    }
-    return (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
-}
+#include "_bitgen.h"
 
 /* a kernel's fast-call arguments: ``want`` of them (else TypeError "USAGE takes N
  * arguments"), the first a bit generator's capsule; NULL with the error set */

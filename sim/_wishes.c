@@ -65,13 +65,7 @@
 #define SOURCE_SHA256 "unknown"
 #endif
 
-typedef struct bitgen {
-    void *state;
-    uint64_t (*next_uint64)(void *st);
-    uint32_t (*next_uint32)(void *st);
-    double (*next_double)(void *st);
-    uint64_t (*next_raw)(void *st);
-} bitgen_t;
+#include "_bitgen.h" /* numpy's bitgen_t */
 
 enum { NONE = 0, BOUGHT = 1, WAITING = 2, WARNED = 3 };
 

@@ -9,9 +9,10 @@ float64 operations in the same order, compiled without floating-point contractio
 results never depend on whether it is there: tests run both paths and compare them.
 
 :func:`load` gives the module, or None when it is not built, when it was built from another
-version of its source (its ``SOURCE_SHA256`` differs from the source file beside it: a
-stale build after an edit, until ``make venv`` or ``python setup.py build_ext --inplace``
-rebuilds it) or when ``VIRALCHAIN_COMPILED=0`` asks for the Python paths.
+version of its source (its ``SOURCE_SHA256`` differs from the stamp of the source file and
+the shared headers ``sim/_*.h`` beside it: a stale build after an edit, until ``make venv``
+or ``python setup.py build_ext --inplace`` rebuilds it) or when ``VIRALCHAIN_COMPILED=0``
+asks for the Python paths.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ ENV = "VIRALCHAIN_COMPILED"
 
 
 def source_sha256(name: str, package: Path = HERE) -> str | None:
-    """The SHA-256 of ``sim/<name>.c`` (of ``package``, this one unless another tree's is
-    given; None when the source is not shipped there)."""
-    src = package / f"{name}.c"
+    """The stamp of a kernel's source: the SHA-256 of ``sim/<name>.c`` followed by every
+    shared header ``sim/_*.h`` in name order (of ``package``, this one unless another
+    tree's is given; None when the source is not shipped there). ``setup.py`` stamps each
+    build the same way, so an edit of the source or of a header makes the build stale."""
     try:
-        return hashlib.sha256(src.read_bytes()).hexdigest()
+        digest = hashlib.sha256((package / f"{name}.c").read_bytes())
+        for header in sorted(package.glob("_*.h")):
+            digest.update(header.read_bytes())
     except OSError:
         return None
+    return digest.hexdigest()
 
 
 def stale(module: ModuleType, name: str) -> bool:

@@ -4,16 +4,27 @@ never used. Each kernel's own test compares it with its Python path."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sysconfig
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim import compiled
 
 KERNELS = sorted(p.stem for p in (Path(compiled.__file__).parent).glob("_*.c"))
+
+#: numpy's five bit generators: a kernel that draws is compared with its Python path on each
+BIT_GENERATORS = [
+    np.random.PCG64,
+    np.random.PCG64DXSM,
+    np.random.MT19937,
+    np.random.Philox,
+    np.random.SFC64,
+]
 
 
 def _compiler() -> bool:
@@ -26,6 +37,26 @@ def _compiler() -> bool:
     if shutil.which(cc) is None:
         return False
     return subprocess.run([cc, "--version"], capture_output=True).returncode == 0
+
+
+def built(name: str) -> types.ModuleType:
+    """``sim.<name>`` built from the source beside it, whatever VIRALCHAIN_COMPILED says (a
+    kernel's own tests compare it with its Python path; the model's paths follow the
+    switch). Skips the caller where no C compiler is (the Python paths run, the same
+    results); fails where one is and the build is missing or stale."""
+    try:
+        module = importlib.import_module(f"sim.{name}")
+    except ImportError:
+        module = None
+    if module is not None and not compiled.stale(module, name):
+        return module
+    if not _compiler():
+        pytest.skip(f"no C compiler here: sim.{name} is not built", allow_module_level=True)
+    pytest.fail(
+        f"sim.{name} is not built or is stale (sim/{name}.c or a shared header sim/_*.h "
+        "changed): `make venv` or `python setup.py build_ext --inplace`",
+        pytrace=False,
+    )
 
 
 @pytest.mark.parametrize("name", KERNELS)
@@ -84,3 +115,23 @@ def test_golden_digests_on_the_python_paths():
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
+
+
+def test_the_stamp_covers_the_source_and_every_shared_header(tmp_path: Path):
+    """An edit of a kernel's source or of a shared header (sim/_*.h, included by several
+    kernels) changes the stamp, so the build made before it is stale; other files do not."""
+    (tmp_path / "_k.c").write_bytes(b'#include "_h.h"\nint x;\n')
+    (tmp_path / "_h.h").write_bytes(b"int y;\n")
+    stamp = compiled.source_sha256("_k", tmp_path)
+    assert stamp is not None and len(stamp) == 64
+    (tmp_path / "notes.txt").write_bytes(b"not a header")
+    (tmp_path / "other.h").write_bytes(b"not a shared header: no leading underscore")
+    assert compiled.source_sha256("_k", tmp_path) == stamp
+    (tmp_path / "_h.h").write_bytes(b"int y, z;\n")
+    edited_header = compiled.source_sha256("_k", tmp_path)
+    assert edited_header != stamp
+    (tmp_path / "_a.h").write_bytes(b"")  # a new header (empty) in front of the others
+    assert compiled.source_sha256("_k", tmp_path) == edited_header  # same bytes in order
+    (tmp_path / "_a.h").write_bytes(b"int w;\n")
+    assert compiled.source_sha256("_k", tmp_path) != edited_header
+    assert compiled.source_sha256("_absent", tmp_path) is None

@@ -18,14 +18,7 @@ import sim
 from sim import content
 from sim.content import Post
 from sim.rng import stream
-
-BIT_GENERATORS = [
-    np.random.PCG64,
-    np.random.PCG64DXSM,
-    np.random.MT19937,
-    np.random.Philox,
-    np.random.SFC64,
-]
+from tests.test_compiled import BIT_GENERATORS  # numpy's five
 
 
 @pytest.mark.parametrize("kind", BIT_GENERATORS)

@@ -34,10 +34,8 @@ import sim.content as content
 from sim.content import Post
 from sim.rng import stream
 from sim.social_graph import build
+from tests.test_compiled import BIT_GENERATORS  # numpy's five
 from tests.test_content_fast_paths import _sharers_from_the_viewers
-
-BIT_GENERATORS = [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox]
-BIT_GENERATORS.append(np.random.SFC64)
 
 
 def _graph(n: int, seed: int, **changes):

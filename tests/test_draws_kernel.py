@@ -8,39 +8,19 @@ The golden runs give the recorded digests with the kernel and without it."""
 from __future__ import annotations
 
 import ctypes
-import importlib
 import json
 
 import numpy as np
 import pytest
 
 import sim
-from sim import compiled, content, social_graph
+from sim import content, social_graph
 from sim.rng import stream
 from sim.social_graph import build
 from tests import golden
-from tests.test_compiled import _compiler
-from tests.test_content_fourteenth import BIT_GENERATORS  # numpy's five
+from tests.test_compiled import BIT_GENERATORS, built
 
-
-def _kernel():
-    """sim._draws when built from the source beside it (whatever VIRALCHAIN_COMPILED says:
-    the kernel is compared with numpy here; the model's own paths follow the switch)."""
-    try:
-        module = importlib.import_module("sim._draws")
-    except ImportError:
-        return None
-    return None if compiled.stale(module, "_draws") else module
-
-
-K = _kernel()
-if K is None:
-    if not _compiler():  # the Python paths run (the same results): nothing to compare
-        pytest.skip("no C compiler here: sim._draws is not built", allow_module_level=True)
-    pytest.fail(
-        "sim._draws is not built or is stale: `python setup.py build_ext --inplace`",
-        pytrace=False,
-    )
+K = built("_draws")
 
 GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
 IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]

@@ -20,12 +20,17 @@ import sim
 import sim.social_graph as social_graph
 from sim.rng import stream
 from sim.social_graph import SocialGraph, build
+from tests.test_compiled import built
 
-if social_graph._K is None:  # (test_compiled.py fails where a compiler is and it is not built)
-    pytest.skip(
-        "sim._graph is not loaded (not built, stale or VIRALCHAIN_COMPILED=0): Python paths",
-        allow_module_level=True,
-    )
+K = built("_graph")
+
+
+@pytest.fixture(autouse=True)
+def _the_kernel(monkeypatch):
+    """Every test here looks up through the kernel, even when the suite runs with
+    VIRALCHAIN_COMPILED=0 (the tests that want the Python paths switch it off themselves)."""
+    monkeypatch.setattr(social_graph, "_K", K)
+
 
 BIG = 1 << 30
 SHARES = {1: [1.0], 2: [0.6, 0.4], 3: [0.5, 0.3, 0.2], 5: [0.3, 0.25, 0.2, 0.15, 0.1]}

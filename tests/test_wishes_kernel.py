@@ -12,39 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 
 import numpy as np
 import pytest
 
 import sim
 import sim.agents.wishes as wishes
-from sim import compiled
 from sim.content import Exposures
 from sim.model import ViralChainModel
 from sim.orders import CH_LIVE, CH_VIDEO
 from tests.conftest import wish_books
-from tests.test_compiled import _compiler
+from tests.test_compiled import BIT_GENERATORS, built
 from tests.test_one_product import N, _world
 from tests.test_wishes_coded import _batches
-
-GENERATORS = (
-    np.random.PCG64,
-    np.random.PCG64DXSM,
-    np.random.Philox,
-    np.random.SFC64,
-    np.random.MT19937,
-)
 
 
 @pytest.fixture(scope="module")
 def kernel():
     """The built kernel (VIRALCHAIN_COMPILED=0 aside: these tests compare both paths)."""
-    if not _compiler():
-        pytest.skip("no C compiler here: the Python path runs (the same results)")
-    module = importlib.import_module("sim._wishes")
-    assert not compiled.stale(module, "_wishes"), "sim._wishes is stale: build_ext --inplace"
-    return module
+    return built("_wishes")
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +147,7 @@ def test_an_hour_in_c_is_the_python_paths(base_model, kernel, seed, monkeypatch)
     """Sorted by the kernel or by numpy (_PACKED_FROM: from where numpy sorts), the views
     booked or not."""
     world, hour, fresh = _varied(base_model, seed)
-    bit_generator = GENERATORS[seed % len(GENERATORS)]
+    bit_generator = BIT_GENERATORS[seed % len(BIT_GENERATORS)]
     monkeypatch.setattr(wishes, "_PACKED_FROM", (400, 33, 1 << 30)[seed % 3])
     python, c, calls = _both(
         world,
@@ -345,7 +331,7 @@ def _chunks_both(world, hour, fresh, monkeypatch, kernel, seed, chunk=128):
     monkeypatch.setattr(wishes, "_WISH_CHUNK", chunk)
     got = {}
     spy = _Spy(kernel)
-    bit_generator = GENERATORS[seed % len(GENERATORS)]
+    bit_generator = BIT_GENERATORS[seed % len(BIT_GENERATORS)]
     for name, k in (("python", None), ("c", spy)):
         monkeypatch.setattr(wishes, "_K", k)
         g = np.random.Generator(bit_generator(seed))
