@@ -236,37 +236,58 @@ class WishDecisions(HourTables):
         )
         return self._with_quantities(rows, rng)
 
+    def _first_factors(
+        self, hour: int, c: int, s: int, ch: int, kol: int
+    ) -> tuple[int, float] | None:
+        """The first part of one exposure's decision (consumer ``c``, product ``s``, channel
+        ``ch``, KOL ``kol``), shared by :meth:`_one_wish` and :meth:`_one_wish_in_c`: None
+        for a product not on sale yet (the exposure is dropped: nothing read or written),
+        else its key in the flat counts and states and its chance's first factors,
+        conversion x appeal (x trust) x the price factor x novelty, on Python floats in
+        this order (numpy's ``exp`` for a price factor off 1).
+
+        Novelty is read here, before the exposure's count, state and draw, and also for a
+        consumer who bought or waits (whose chance is 0.0): it is a table of the launch
+        hours and half-lives, fixed once the world is built, so where it is first touched
+        changes no number, and the draw does not depend on it (only a RuntimeWarning of its
+        ``np.power``, made an error, would come before the count is written)."""
+        m = self.model
+        if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
+            return None
+        x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
+        e = float(np.exp(x)) if x else 1.0  # exp(±0.0) is 1.0 (numpy's exp: its bits)
+        q = m.channel_conversion.item(ch) * m.appeal.item(s)
+        if kol >= 0:
+            q *= m.kol_trust.item(kol)
+        q *= e
+        q *= self._novelty(s, hour)
+        return (c if m.n_sku == 1 else c * m.n_sku + s), q
+
     def _one_wish_in_c(
         self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
     ) -> bool:
         """:meth:`_one_wish` with its count, state and last factors worked out by the kernel
         (``_QK.one_chance``: the same float64 operations in the same order); its first
-        factors, its one draw and the feedback's books here, as there. The draw is made
-        after the kernel's count is written (the generator and the counts are apart: the
-        same numbers). A price factor that is not exactly 1 (numpy's ``exp``) is left to
-        :meth:`_one_wish` before anything is read or written."""
-        m = self.model
-        if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
+        factors (:meth:`_first_factors`), its one draw and the feedback's books here, as
+        there. The draw is made after the kernel's count is written (the generator and the
+        counts are apart: the same numbers). The repeat boost's tables and the rating's
+        multiplier are read before the kernel knows the consumer's state (also for one who
+        bought or waits): caches of the consumers' settings and of the reviews, neither of
+        which changes within an exposure, so the same numbers."""
+        first = self._first_factors(hour, c, s, ch, kol)
+        if first is None:
             return False  # a product not on sale yet: the exposure is dropped
-        x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
-        if x:  # (NaN too) numpy's exp: the Python method, from the start
-            return self._one_wish(hour, c, s, ch, kol, rng)
-        q = m.channel_conversion.item(ch) * m.appeal.item(s)
-        if kol >= 0:
-            q *= m.kol_trust.item(kol)
-        q *= 1.0  # the price factor, exp(±0.0)
-        q *= self._novelty(s, hour)
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
-        fb = m.feedback
+        fb = self.model.feedback
         got = _QK.one_chance(
-            c if m.n_sku == 1 else c * m.n_sku + s,
+            first[0],
             _MAX_SEEN,
             ec,
             state,
             boost,
             fatigue,
-            q,
+            first[1],
             fb.conversion_multiplier().item(s),
             1.0 - fb.cfg.warning_effect,
         )
@@ -290,12 +311,10 @@ class WishDecisions(HourTables):
         ``ch``, KOL ``kol``; lists of one, whole, without a chunk's books): whether it
         becomes a wish. The same float operations in the same order, the same books (its
         count and the feedback's) and the same draw, without the groups' bookkeeping."""
-        m = self.model
-        if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
+        first = self._first_factors(hour, c, s, ch, kol)
+        if first is None:
             return False  # a product not on sale yet: the exposure is dropped
-        key = c if m.n_sku == 1 else c * m.n_sku + s
-        x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
-        e = float(np.exp(x)) if x else 1.0  # exp(±0.0) is 1.0 (numpy's exp: its bits)
+        key, q = first
         u = rng.first() if type(rng) is LazyStream else rng.random()
         ec, state = self._flat_books()
         count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
@@ -303,18 +322,13 @@ class WishDecisions(HourTables):
             count = _MAX_SEEN
         ec[key] = count
         st = state.item(key)
-        fb = m.feedback
+        fb = self.model.feedback
         content = ch in _CONTENT
         if st != NONE and st != WARNED:  # bought or waiting: a chance of 0.0 (drawn)
             if content:
                 fb.note_conversion_of({s: 1}, {})
             return False
         boost, fatigue = self._seen_factors()
-        q = m.channel_conversion.item(ch) * m.appeal.item(s)
-        if kol >= 0:
-            q *= m.kol_trust.item(kol)
-        q *= e
-        q *= self._novelty(s, hour)
         q *= boost.item(count)
         if fatigue is not None:
             q *= fatigue.item(count)
