@@ -1,11 +1,14 @@
-/* The quiet hour's draws on Python numbers, in C (sim/rng.py `poisson_integers`).
+/* The quiet hour's numbers on Python numbers, in C: two functions, each the same numbers as
+ * its Python reference, which stays, unchanged, as the fallback (sim.compiled.load: not
+ * built, stale or VIRALCHAIN_COMPILED=0); tests/test_quiet_kernel.py compares both on many
+ * inputs.
  *
+ * poisson_integers(outputs, lam, n): organic discovery's draws (sim/rng.py
+ * `poisson_integers`, line for line; called by sim/agents/consumers.py organic_exposures).
  * A quiet hour's organic discovery draws from the first 64-bit outputs of its stream
  * (sim/rng.py `hour_outputs`: the generator's own outputs, worked out for many hours at
  * once) what numpy's Generator would draw from them: k = poisson(lam), then
- * integers(0, n) k times. `poisson_integers` here is sim.rng.poisson_integers line for
- * line (that Python function stays, unchanged, as the fallback and the reference;
- * tests/test_quiet_kernel.py compares both on many inputs):
+ * integers(0, n) k times:
  *
  *   Poisson (numpy's random_poisson_mult, 0 < lam < 10): enlam = exp(-lam) (glibc's
  *     scalar exp, as Python's math.exp and numpy's random_poisson_mult call it); the
@@ -19,12 +22,22 @@
  *     (2**32 - n) % n (checked only when they are below n); the draw is m >> 32. A bound of
  *     1 draws nothing (k zeros).
  *
- * None (as the Python function) when lam is not in (0, 10) or NaN, when n is not in
- * [1, 2**32 - 1], or when the draws need more outputs than given. The outputs must be a
- * list or tuple of ints in [0, 2**64) (OverflowError / TypeError otherwise: the Python
- * function takes any such ints the same way and is not asked about others). Nothing is
- * kept between calls; no Python code runs while the items are read (an int's value is
- * read without __index__), so the borrowed items stay valid.
+ *   None (as the Python function) when lam is not in (0, 10) or NaN (an int mean beyond a
+ *   double's range included), when n is not in [1, 2**32 - 1], or when the draws need more
+ *   outputs than given; the mean, then the bound, are looked at before the outputs, as
+ *   there. Where the two differ (arguments the caller never passes): the outputs must be a
+ *   list or tuple of ints in [0, 2**64) (TypeError / OverflowError otherwise; the Python
+ *   function iterates over anything), the bound an integer (its __index__: TypeError for a
+ *   float, which the Python function compares and may use). Nothing is kept between
+ *   calls; no Python code runs while the items are read (an int's value is read without
+ *   __index__), so the borrowed items stay valid.
+ *
+ * one_chance(key, max_seen, counts, states, boost, fatigue, q, rating, warned): one
+ * exposure of a quiet hour (sim/agents/wishes.py WishDecisions._one_wish, called by
+ * _one_wish_in_c once the first factors q are known, sim/agents/wishes.py _first_factors):
+ * the exposure's count written, its state read, and the rest of its chance and the demand
+ * lost, the same float64 operations in the same order (its docstring below). Its draw and
+ * the feedback's books stay in Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -47,8 +60,11 @@ output_at(PyObject *seq, Py_ssize_t i, uint64_t *out)
         PyErr_Format(PyExc_TypeError, "poisson_integers: output %zd is not an int", i);
         return -1;
     }
-    /* (PyLong_AsUnsignedLongLong goes through _PyLong_AsByteArray: ≈ 400 instructions an
-     * output above 2**63; the sign and bit count checked, then the digits read masked) */
+    /* the sign and the bit count checked, then the digits read masked (the same errors as
+     * PyLong_AsUnsignedLongLong, which goes through _PyLong_AsByteArray: ≈ 400 instructions
+     * an output above 2**63). _PyLong_Sign and _PyLong_NumBits are CPython's private API,
+     * there on the pinned 3.12; their public replacements are PyLong_GetSign (3.14) and
+     * PyLong_AsNativeBytes (3.13) */
     if (_PyLong_Sign(item) < 0) {
         PyErr_Format(PyExc_OverflowError, "poisson_integers: output %zd is negative", i);
         return -1;
@@ -69,8 +85,8 @@ PyDoc_STRVAR(poisson_integers_doc,
 "poisson_integers(outputs, lam, n) -> list | None\n\n"
 "sim.rng.poisson_integers: k = poisson(lam) by numpy's multiplication method on the\n"
 "outputs' doubles, then integers(0, n) k times on their 32-bit halves; None outside\n"
-"0 < lam < 10 and 1 <= n < 2**32 or when the outputs run out. outputs: a list or tuple\n"
-"of ints in [0, 2**64).");
+"0 < lam < 10 and 1 <= n < 2**32 (looked at first) or when the outputs run out.\n"
+"outputs: a list or tuple of ints in [0, 2**64); n: an integer.");
 
 static PyObject *
 k_poisson_integers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -80,17 +96,20 @@ k_poisson_integers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "poisson_integers(outputs, lam, n) takes 3 arguments");
         return NULL;
     }
-    PyObject *seq = args[0];
-    if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
-        PyErr_SetString(PyExc_TypeError, "poisson_integers: outputs must be a list or tuple");
-        return NULL;
-    }
+    /* the mean, then the bound, then the outputs, as the Python function looks at them */
     double lam = PyFloat_AsDouble(args[1]);
     if (lam == -1.0 && PyErr_Occurred()) {
+        if (PyLong_Check(args[1]) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear(); /* an int beyond a double's range: outside (0, 10) */
+            Py_RETURN_NONE;
+        }
         return NULL;
     }
-    /* n: any int (the Python function compares it); out of [1, 2**32 - 1]: None */
-    PyObject *n_obj = PyNumber_Index(args[2]); /* (before any item is read) */
+    if (!(lam > 0.0 && lam < 10.0)) {
+        Py_RETURN_NONE; /* (NaN too) */
+    }
+    /* n: any integer (the Python function compares it); out of [1, 2**32 - 1]: None */
+    PyObject *n_obj = PyNumber_Index(args[2]);
     if (n_obj == NULL) {
         return NULL;
     }
@@ -100,12 +119,18 @@ k_poisson_integers(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (n_ll == -1 && !overflow && PyErr_Occurred()) {
         return NULL;
     }
-    if (!(lam > 0.0 && lam < 10.0) || overflow || n_ll < 1 || (unsigned long long)n_ll > M32) {
+    if (overflow || n_ll < 1 || (unsigned long long)n_ll > M32) {
         Py_RETURN_NONE;
     }
     const uint64_t n = (uint64_t)n_ll;
+    PyObject *seq = args[0];
+    if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
+        PyErr_SetString(PyExc_TypeError, "poisson_integers: outputs must be a list or tuple");
+        return NULL;
+    }
     /* (a list's items may move if Python code ran; none runs below: its size and items are
-     * read afresh at each index, and PyLong_AsUnsignedLongLong calls no __index__) */
+     * read afresh at each index, and _PyLong_Sign, _PyLong_NumBits and
+     * PyLong_AsUnsignedLongLongMask call no __index__ on an int) */
     const double enlam = exp(-lam);
     Py_ssize_t k = 0, i = 0;
     double prod = 1.0;
@@ -343,7 +368,9 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "sim._quiet",
-    "The quiet hour's draws on Python numbers (sim/rng.py poisson_integers), in C.",
+    "The quiet hour's numbers on Python numbers, in C: poisson_integers (sim/rng.py\n"
+    "poisson_integers: organic discovery's draws) and one_chance (the rest of one\n"
+    "exposure's chance, sim/agents/wishes.py WishDecisions._one_wish).",
     -1,
     methods,
 };

@@ -97,6 +97,15 @@ def test_the_same_nones_as_the_python_function():
                     seen_ones += 1
                     assert got == [0] * len(got)
     assert seen_short > 1000 and seen_ones > 100
+    # the mean, then the bound, looked at before the outputs (as the Python function): an
+    # int mean beyond a double's range, a bound that is no integer or outputs that are no
+    # list after a mean or bound out of range: None
+    for lam in (10**400, -(10**400), 10**20):
+        assert _both(outputs, lam, 600) is None
+    assert _both(iter(outputs), 30.0, 600) is None
+    assert _both(np.array(outputs, dtype=np.uint64), 4.0, 2**33) is None
+    assert _both(outputs, 30.0, "600") is None
+    assert _both(None, 4.0, 0) is None
     # the numbers a Python int and a numpy integer give (the bound read through __index__)
     assert K.poisson_integers(outputs, 4.0, np.int64(600)) == poisson_integers(outputs, 4.0, 600)
     assert K.poisson_integers(outputs, 4, 600) == poisson_integers(outputs, 4, 600)
