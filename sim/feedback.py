@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import FeedbackConfig
+from sim.holdings import state_without
 
 STOCKOUT, LATE, QUALITY = 0, 1, 2
 CAUSES = ("stockout", "late", "quality")
@@ -56,15 +57,15 @@ class Feedback:
         # memoryviews of ``disappointed`` and ``demand_lost`` (add_demand_lost_of's cells: a
         # cell read or written without ``item`` and numpy's assignment, the same numbers);
         # made at the first use, again if either array was rebound; no copy keeps them
-        # (__getstate__)
+        # (__getstate__). The rule: these two arrays are only ever rebound, never resized or
+        # frozen in place (a view holds a buffer export: ``resize`` raises, and
+        # ``writeable = False`` would not stop writes through the view)
         self._lost_cells: tuple[memoryview, memoryview] | None = None
 
     def __getstate__(self) -> dict:
         """A copy's state (``copy.deepcopy``, pickle): no memoryview (none can be copied;
         :meth:`add_demand_lost_of` makes them again from the copy's arrays)."""
-        state = self.__dict__.copy()
-        state["_lost_cells"] = None
-        return state
+        return state_without(self, "_lost_cells")
 
     # ------------------------------------------------------------------ the page
     def observe_offers(self, skus: np.ndarray, sold_out: np.ndarray, too_slow: np.ndarray) -> None:
