@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.agents import consumers
+from sim.agents import consumers, wishes
 from sim.model import ViralChainModel
 from sim.rng import poisson_integers, stream
 from tests.test_compiled import BIT_GENERATORS, built
@@ -190,6 +190,8 @@ def test_runs_with_the_kernel_and_without_are_the_same(overrides, monkeypatch):
     calls = []
 
     class Spy:
+        one_chance = staticmethod(K.one_chance)
+
         @staticmethod
         def poisson_integers(outputs, lam, n):
             got = K.poisson_integers(outputs, lam, n)
@@ -201,13 +203,13 @@ def test_runs_with_the_kernel_and_without_are_the_same(overrides, monkeypatch):
         raise AssertionError("the Python function was called with the kernel loaded")
 
     with monkeypatch.context() as mp:
-        mp.setattr(consumers, "_QUIET", Spy)
+        mp.setattr(wishes, "_QUIET", Spy)
         mp.setattr(consumers, "poisson_integers", no_python)
         a = ViralChainModel(cfg, 3)
         a.run()
     assert len(calls) > 100 and any(calls) and [] in calls
     with monkeypatch.context() as mp:
-        mp.setattr(consumers, "_QUIET", None)
+        mp.setattr(wishes, "_QUIET", None)
         b = ViralChainModel(cfg, 3)
         b.run()
     for x, y in zip(_books(a), _books(b), strict=True):
@@ -354,7 +356,6 @@ def test_one_exposure_in_c_as_the_python_method(worlds, seed):
     Python method never called."""
     import copy
 
-    from sim.agents import wishes
     from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
     from sim.rng import LazyStream
     from tests.conftest import wish_books
@@ -393,11 +394,11 @@ def test_one_exposure_in_c_as_the_python_method(worlds, seed):
                     raise AssertionError("_one_wish_in_c called the Python method")
 
                 pop._one_wish = declined  # (the instance's)
-                old, wishes._QK = wishes._QK, Spy
+                old, wishes._QUIET = wishes._QUIET, Spy
                 try:
                     wished = pop._one_wish_in_c(hour, c, s, ch, kol, g)
                 finally:
-                    wishes._QK = old
+                    wishes._QUIET = old
             else:
                 wished = pop._one_wish(hour, c, s, ch, kol, g)
             state = _plain((g.generator() if type(g) is LazyStream else g).bit_generator.state)
@@ -422,22 +423,20 @@ def hour_rows(seed: int, i: int) -> list[int]:
 
 def test_the_kernels_states_are_the_python_constants():
     """The kernel's NONE and WARNED are sim.agents.wishes's."""
-    from sim.agents import wishes
-
     assert (K.NONE, K.WARNED) == (wishes.NONE, wishes.WARNED)
 
 
 def test_the_quiet_hours_take_the_kernel(monkeypatch):
     """A run of the quiet hours' world decides its one-exposure hours by the kernel (the
     Python method not called), with the books of a run without it."""
-    from sim.agents import wishes
-
     cfg = sim.compose(
         None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"]
     )
     calls = []
 
     class Spy:
+        poisson_integers = staticmethod(K.poisson_integers)
+
         @staticmethod
         def one_chance(*args):
             got = K.one_chance(*args)
@@ -448,13 +447,13 @@ def test_the_quiet_hours_take_the_kernel(monkeypatch):
         raise AssertionError("_one_wish called with the kernel loaded")
 
     with monkeypatch.context() as mp:
-        mp.setattr(wishes, "_QK", Spy)
+        mp.setattr(wishes, "_QUIET", Spy)
         mp.setattr(wishes.WishDecisions, "_one_wish", no_python)
         a = ViralChainModel(cfg, 3)
         a.run()
     assert len(calls) > 20 and any(type(x) is tuple and x[1] > 0 for x in calls)
     with monkeypatch.context() as mp:
-        mp.setattr(wishes, "_QK", None)
+        mp.setattr(wishes, "_QUIET", None)
         b = ViralChainModel(cfg, 3)
         b.run()
     for x, y in zip(_books(a), _books(b), strict=True):

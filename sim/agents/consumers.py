@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.agents import wishes as _wishes
 from sim.agents.consumer_tables import _OnSale, _SeenTables
 from sim.agents.wishes import (
     _ANY,
@@ -57,7 +58,6 @@ from sim.agents.wishes import (
 )
 from sim.clock import HOURS_PER_DAY
 from sim.config import MarketConfig, OrganicMemory
-from sim import compiled
 from sim.content import Exposures
 from sim.holdings import int_sum, ints
 from sim.messages import Wishes
@@ -105,10 +105,6 @@ _ONE_SCALAR = True
 # returned as an integer (False: the per-product books, for the tests; its demand, lost sales
 # and returns per region: on product 0's row by the ledger itself, sim.ledger._ONE_ROW)
 _ONE_BOOKS = True
-# the quiet hour's kernel (sim/_quiet.c): organic discovery's draws on Python numbers
-# (sim.rng.poisson_integers, the same numbers) in one C call; None: the Python function
-# (not built, stale, VIRALCHAIN_COMPILED=0, or set so by a test)
-_QUIET = compiled.load("_quiet")
 
 
 def organic_multiplier(
@@ -234,8 +230,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 outputs = self._hour_outputs("organic", hour, 6 if lam < 2.0 else 32)
                 if outputs is None:
                     drawn = None
-                elif _QUIET is not None:
-                    drawn = _QUIET.poisson_integers(outputs, lam, self.n)
+                elif _wishes._QUIET is not None:  # (the quiet hour's kernel: one name)
+                    drawn = _wishes._QUIET.poisson_integers(outputs, lam, self.n)
                 else:
                     drawn = poisson_integers(outputs, lam, self.n)
                 if drawn is not None:

@@ -62,9 +62,11 @@ _FEW_WISHES = 16
 # the wish decision of an hour of one product in C (sim/_wishes.c: the same numbers and
 # draws as _one_product_chances' common branch), or None (not built, or VIRALCHAIN_COMPILED=0)
 _K = compiled.load("_wishes")
-# the quiet hour's kernel (sim/_quiet.c): one exposure's numbers (_one_wish) in one C call;
-# None: the Python method (not built, stale, VIRALCHAIN_COMPILED=0, or set so by a test)
-_QK = compiled.load("_quiet")
+# the quiet hour's kernel (sim/_quiet.c): one exposure's numbers (_one_wish) in one C call,
+# and organic discovery's draws on Python numbers (sim.rng.poisson_integers, read here by
+# sim/agents/consumers.py); None: the Python paths (not built, stale, VIRALCHAIN_COMPILED=0,
+# or set so by a test: this one name switches both)
+_QUIET = compiled.load("_quiet")
 
 
 class WishDecisions(HourTables):
@@ -223,7 +225,7 @@ class WishDecisions(HourTables):
         """:meth:`_wishes` of an hour of one exposure (consumer ``c``, product ``s``,
         channel ``ch``, KOL ``kol``; :meth:`_one_wish`, or :meth:`_one_wish_in_c` with the
         kernel), without gathering batches."""
-        if _QK is not None:
+        if _QUIET is not None:
             if not self._one_wish_in_c(hour, c, s, ch, kol, rng):
                 return None
         elif not self._one_wish(hour, c, s, ch, kol, rng):
@@ -267,7 +269,7 @@ class WishDecisions(HourTables):
         self, hour: int, c: int, s: int, ch: int, kol: int, rng: np.random.Generator | LazyStream
     ) -> bool:
         """:meth:`_one_wish` with its count, state and last factors worked out by the kernel
-        (``_QK.one_chance``: the same float64 operations in the same order); its first
+        (``_QUIET.one_chance``: the same float64 operations in the same order); its first
         factors (:meth:`_first_factors`), its one draw and the feedback's books here, as
         there. The draw is made after the kernel's count is written (the generator and the
         counts are apart: the same numbers). The repeat boost's tables and the rating's
@@ -280,7 +282,7 @@ class WishDecisions(HourTables):
         ec, state = self._flat_books()
         boost, fatigue = self._seen_factors()
         fb = self.model.feedback
-        got = _QK.one_chance(
+        got = _QUIET.one_chance(
             first[0],
             _MAX_SEEN,
             ec,
