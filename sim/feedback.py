@@ -189,8 +189,10 @@ class Feedback:
         them, which changes no value these books can hold (never ``-0.0``: they start at
         ``+0.0`` and only grow)."""
         cells = self._lost_cells
-        if cells is None or cells[0].obj is not self.disappointed or (
-            cells[1].obj is not self.demand_lost
+        if (
+            cells is None
+            or cells[0].obj is not self.disappointed
+            or (cells[1].obj is not self.demand_lost)
         ):
             cells = self._lost_cells = (
                 memoryview(self.disappointed),

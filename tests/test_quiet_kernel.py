@@ -178,8 +178,12 @@ def _books(model: ViralChainModel) -> list:
     "overrides",
     [
         ["market.n_consumers=10000", "run.horizon_hours=240"],
-        ["market.n_consumers=3000", "run.horizon_hours=200", "market.consumer.units_per_order_mean=2.5",
-         "market.organic.exposure_rate_per_day=0.05"],
+        [
+            "market.n_consumers=3000",
+            "run.horizon_hours=200",
+            "market.consumer.units_per_order_mean=2.5",
+            "market.organic.exposure_rate_per_day=0.05",
+        ],
     ],
 )
 def test_runs_with_the_kernel_and_without_are_the_same(overrides, monkeypatch):
@@ -429,9 +433,7 @@ def test_the_kernels_states_are_the_python_constants():
 def test_the_quiet_hours_take_the_kernel(monkeypatch):
     """A run of the quiet hours' world decides its one-exposure hours by the kernel (the
     Python method not called), with the books of a run without it."""
-    cfg = sim.compose(
-        None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"]
-    )
+    cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"])
     calls = []
 
     class Spy:
@@ -468,13 +470,14 @@ def test_one_chance_bad_arguments_raise(worlds):
     import copy
 
     w = copy.deepcopy(worlds["one"])
-    pop, fb = w.population, w.feedback
+    pop = w.population
     ec, st = pop._flat_books()
     boost, fatigue = pop._seen_factors()
 
     def args(**over):
-        a = dict(key=3, max_seen=10_000, ec=ec, st=st, bo=boost, fa=fatigue, q=0.5,
-                 mu=0.9, warn=0.2)
+        a = dict(
+            key=3, max_seen=10_000, ec=ec, st=st, bo=boost, fa=fatigue, q=0.5, mu=0.9, warn=0.2
+        )
         a.update(over)
         return list(a.values())
 
