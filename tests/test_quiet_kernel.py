@@ -351,13 +351,12 @@ def _varied(base, r, seed: int, reference_price: bool):
 @pytest.mark.parametrize("seed", range(24))
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (inf * 0.0 in the long way's price)
 def test_one_exposure_in_c_as_the_python_method(worlds, seed):
-    """``_one_wish_in_c`` (the kernel's numbers) against ``_one_wish`` on copies of varied
-    worlds: whether a wish, the books' bytes (counts, states, wishes per view, demand lost)
-    and the generator's state (a stream's generator, each of numpy's five bit generators,
-    or a lazy stream), every channel, KOLs or none,
-    prices at the reference or off it (numpy's ``exp`` in the shared first factors, then
-    the kernel), every state, counts at the saturation; the kernel's answer taken, the
-    Python method never called."""
+    """``_one_wish`` with the kernel (its numbers) and without it (the Python lines) on
+    copies of varied worlds: whether a wish, the books' bytes (counts, states, wishes per
+    view, demand lost) and the generator's state (a stream's generator, each of numpy's
+    five bit generators, or a lazy stream), every channel, KOLs or none, prices at the
+    reference or off it (numpy's ``exp`` in the shared first factors, then the kernel),
+    every state, counts at the saturation; the kernel's answer taken."""
     import copy
 
     from sim.orders import CH_LIVE, CH_ORGANIC, CH_VIDEO, CH_WOM
@@ -392,19 +391,11 @@ def test_one_exposure_in_c_as_the_python_method(worlds, seed):
                 g = np.random.Generator(BIT_GENERATORS[(seed + i) % 5](1000 * seed + i))
             else:
                 g = LazyStream(hour_rows(seed, i), seed, "one", i)
-            if way == "c":
-
-                def declined(*args):
-                    raise AssertionError("_one_wish_in_c called the Python method")
-
-                pop._one_wish = declined  # (the instance's)
-                old, wishes._QUIET = wishes._QUIET, Spy
-                try:
-                    wished = pop._one_wish_in_c(hour, c, s, ch, kol, g)
-                finally:
-                    wishes._QUIET = old
-            else:
+            old, wishes._QUIET = wishes._QUIET, (Spy if way == "c" else None)
+            try:
                 wished = pop._one_wish(hour, c, s, ch, kol, g)
+            finally:
+                wishes._QUIET = old
             state = _plain((g.generator() if type(g) is LazyStream else g).bit_generator.state)
             got.append((wished, wish_books(w), state))
         assert got[0] == got[1]
@@ -431,8 +422,8 @@ def test_the_kernels_states_are_the_python_constants():
 
 
 def test_the_quiet_hours_take_the_kernel(monkeypatch):
-    """A run of the quiet hours' world decides its one-exposure hours by the kernel (the
-    Python method not called), with the books of a run without it."""
+    """A run of the quiet hours' world decides its one-exposure hours by the kernel (each
+    of ``_one_wish``'s calls), with the books of a run without it."""
     cfg = sim.compose(None, ["setup=flexible", "market.n_consumers=10000", "run.horizon_hours=720"])
     calls = []
 
@@ -445,15 +436,21 @@ def test_the_quiet_hours_take_the_kernel(monkeypatch):
             calls.append(got)
             return got
 
-    def no_python(*args):
-        raise AssertionError("_one_wish called with the kernel loaded")
+    decided = []
+    one_wish = wishes.WishDecisions._one_wish
+
+    def counted(self, *args):
+        decided.append(args)
+        return one_wish(self, *args)
 
     with monkeypatch.context() as mp:
         mp.setattr(wishes, "_QUIET", Spy)
-        mp.setattr(wishes.WishDecisions, "_one_wish", no_python)
+        mp.setattr(wishes.WishDecisions, "_one_wish", counted)
         a = ViralChainModel(cfg, 3)
         a.run()
-    assert len(calls) > 20 and any(type(x) is tuple and x[1] > 0 for x in calls)
+    # every one-exposure decision by the kernel (every product on sale here)
+    assert len(calls) == len(decided) > 20
+    assert any(type(x) is tuple and x[1] > 0 for x in calls)
     with monkeypatch.context() as mp:
         mp.setattr(wishes, "_QUIET", None)
         b = ViralChainModel(cfg, 3)
