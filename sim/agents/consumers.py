@@ -230,8 +230,8 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 outputs = self._hour_outputs("organic", hour, 6 if lam < 2.0 else 32)
                 if outputs is None:
                     drawn = None
-                elif _wishes._QUIET is not None:  # (the quiet hour's kernel: one name)
-                    drawn = _wishes._QUIET.poisson_integers(outputs, lam, self.n)
+                elif (quiet := _wishes._QUIET) is not None:  # (the kernel's one name)
+                    drawn = quiet.poisson_integers(outputs, lam, self.n)
                 else:
                     drawn = poisson_integers(outputs, lam, self.n)
                 if drawn is not None:
