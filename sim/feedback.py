@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.config import FeedbackConfig
+from sim.holdings import state_without
 
 STOCKOUT, LATE, QUALITY = 0, 1, 2
 CAUSES = ("stockout", "late", "quality")
@@ -53,6 +54,18 @@ class Feedback:
         self._multiplier: np.ndarray | None = None  # conversion_multiplier until a review
         # add_demand_lost's split per product, for the disappointed counts it was made from
         self._split: tuple[bytes, np.ndarray, np.ndarray] | None = None
+        # memoryviews of ``disappointed`` and ``demand_lost`` (add_demand_lost_of's cells: a
+        # cell read or written without ``item`` and numpy's assignment, the same numbers);
+        # made at the first use, again if either array was rebound; no copy keeps them
+        # (__getstate__). The rule: these two arrays are only ever rebound, never resized or
+        # frozen in place (a view holds a buffer export: ``resize`` raises, and
+        # ``writeable = False`` would not stop writes through the view)
+        self._lost_cells: tuple[memoryview, memoryview] | None = None
+
+    def __getstate__(self) -> dict:
+        """A copy's state (``copy.deepcopy``, pickle): no memoryview (none can be copied;
+        :meth:`add_demand_lost_of` makes them again from the copy's arrays)."""
+        return state_without(self, "_lost_cells")
 
     # ------------------------------------------------------------------ the page
     def observe_offers(self, skus: np.ndarray, sold_out: np.ndarray, too_slow: np.ndarray) -> None:
@@ -175,15 +188,24 @@ class Feedback:
         adds them). Products without a loss are left alone: the long way adds ``0.0`` to
         them, which changes no value these books can hold (never ``-0.0``: they start at
         ``+0.0`` and only grow)."""
-        d = self.disappointed
-        demand_lost = self.demand_lost
+        cells = self._lost_cells
+        if (
+            cells is None
+            or cells[0].obj is not self.disappointed
+            or (cells[1].obj is not self.demand_lost)
+        ):
+            cells = self._lost_cells = (
+                memoryview(self.disappointed),
+                memoryview(self.demand_lost),
+            )
+        d, demand_lost = cells  # (int64 read as Python ints, float64 as Python floats)
         for s, total in lost.items():
             # whole counts (below 2**53): their true division is the correctly rounded
             # quotient, as the floats' division of the same values
-            late = d.item(0, s)
-            n = late + d.item(1, s)
+            late = d[0, s]
+            n = late + d[1, s]
             late_share = late / n if n > 0 else 0.5
             # the same float64 additions on Python floats (``a[i] += x`` reads a numpy
-            # scalar and adds in numpy, several times slower)
-            demand_lost[LATE, s] = demand_lost.item(LATE, s) + total * late_share
-            demand_lost[QUALITY, s] = demand_lost.item(QUALITY, s) + total * (1.0 - late_share)
+            # scalar and adds in numpy, several times slower), written as the same doubles
+            demand_lost[LATE, s] = demand_lost[LATE, s] + total * late_share
+            demand_lost[QUALITY, s] = demand_lost[QUALITY, s] + total * (1.0 - late_share)

@@ -475,6 +475,7 @@ def test_debug_mode_checks_organic_discovery_without_its_generator(monkeypatch):
     m = ViralChainModel(cfg, 1)
     made = []
     real = consumers.poisson_integers
+    monkeypatch.setattr(wishes, "_QUIET", None)  # the Python function, spied on below
 
     def counted(outputs, lam, n):
         drawn = real(outputs, lam, n)

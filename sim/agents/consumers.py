@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim.agents import wishes as _wishes
 from sim.agents.consumer_tables import _OnSale, _SeenTables
 from sim.agents.wishes import (
     _ANY,
@@ -227,7 +228,12 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         if rng is None:
             if len(launched) == 1 and 0.0 < lam < _PY_ORGANIC and 2 <= self.n <= 0xFFFFFFFF:
                 outputs = self._hour_outputs("organic", hour, 6 if lam < 2.0 else 32)
-                drawn = None if outputs is None else poisson_integers(outputs, lam, self.n)
+                if outputs is None:
+                    drawn = None
+                elif (quiet := _wishes._QUIET) is not None:  # (the kernel's one name)
+                    drawn = quiet.poisson_integers(outputs, lam, self.n)
+                else:
+                    drawn = poisson_integers(outputs, lam, self.n)
                 if drawn is not None:
                     if not drawn:
                         return None

@@ -62,6 +62,11 @@ _FEW_WISHES = 16
 # the wish decision of an hour of one product in C (sim/_wishes.c: the same numbers and
 # draws as _one_product_chances' common branch), or None (not built, or VIRALCHAIN_COMPILED=0)
 _K = compiled.load("_wishes")
+# the quiet hour's kernel (sim/_quiet.c): one exposure's numbers (_one_wish) in one C call
+# and organic discovery's draws on Python numbers (sim.rng.poisson_integers, read here by
+# sim/agents/consumers.py); None: the Python paths (not built, stale, VIRALCHAIN_COMPILED=0,
+# or set so by a test: this one name switches both)
+_QUIET = compiled.load("_quiet")
 
 
 class WishDecisions(HourTables):
@@ -235,43 +240,76 @@ class WishDecisions(HourTables):
         """:meth:`_few_wish_rows` of one exposure (consumer ``c``, product ``s``, channel
         ``ch``, KOL ``kol``; lists of one, whole, without a chunk's books): whether it
         becomes a wish. The same float operations in the same order, the same books (its
-        count and the feedback's) and the same draw, without the groups' bookkeeping."""
+        count and the feedback's) and the same draw, without the groups' bookkeeping.
+
+        Its first factors (conversion x appeal (x trust) x the price factor x novelty) are
+        worked out on Python floats for both ways; then its count, state and last factors
+        by the quiet hour's kernel (``_QUIET.one_chance``: the same float64 operations in
+        the same order; the draw made after the count is written: the generator and the
+        counts are apart) or, without it, here; its books here. One method, not a helper
+        for the shared part: a Python call more cost ≈ 1 k instructions an exposure (+1 %
+        on the quiet hour). What is read before the consumer's state is known (also for
+        one who bought or waits, whose chance is 0.0: novelty, the flat books, and with the
+        kernel the repeat boost's tables and the rating's multiplier) are caches of the
+        fixed world, the consumers' settings and the reviews, none of which changes within
+        an exposure: the same numbers wherever they are first read (only a RuntimeWarning
+        of their numpy operations, made an error, could come before the count is written)."""
         m = self.model
         if not self._on_sale(hour).every and m.sellable_from.item(s) > hour:
             return False  # a product not on sale yet: the exposure is dropped
         key = c if m.n_sku == 1 else c * m.n_sku + s
         x = -self.price_sensitivity.item(c) * (m.price_ratio.item(s) - 1.0)
         e = float(np.exp(x)) if x else 1.0  # exp(±0.0) is 1.0 (numpy's exp: its bits)
-        u = rng.first() if type(rng) is LazyStream else rng.random()
-        ec, state = self._flat_books()
-        count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
-        if count > _MAX_SEEN:
-            count = _MAX_SEEN
-        ec[key] = count
-        st = state.item(key)
-        fb = m.feedback
-        content = ch in _CONTENT
-        if st != NONE and st != WARNED:  # bought or waiting: a chance of 0.0 (drawn)
-            if content:
-                fb.note_conversion_of({s: 1}, {})
-            return False
-        boost, fatigue = self._seen_factors()
         q = m.channel_conversion.item(ch) * m.appeal.item(s)
         if kol >= 0:
             q *= m.kol_trust.item(kol)
         q *= e
         q *= self._novelty(s, hour)
-        q *= boost.item(count)
-        if fatigue is not None:
-            q *= fatigue.item(count)
-        plain = min(q, 1.0)
-        q *= fb.conversion_multiplier().item(s)
-        if st == WARNED:
-            q *= 1.0 - fb.cfg.warning_effect
-        q = min(q, 1.0)
+        ec, state = self._flat_books()
+        fb = m.feedback
+        content = ch in _CONTENT
+        if _QUIET is not None:
+            boost, fatigue = self._seen_factors()
+            got = _QUIET.one_chance(
+                key,
+                _MAX_SEEN,
+                ec,
+                state,
+                boost,
+                fatigue,
+                q,
+                fb.conversion_multiplier().item(s),
+                1.0 - fb.cfg.warning_effect,
+            )
+            u = rng.first() if type(rng) is LazyStream else rng.random()
+            if got is None:  # bought or waiting: a chance of 0.0 (drawn)
+                if content:
+                    fb.note_conversion_of({s: 1}, {})
+                return False
+            q, lost = got
+        else:
+            u = rng.first() if type(rng) is LazyStream else rng.random()
+            count = (ec.item(key) + 1) & 0xFFFF  # uint16 arithmetic, then saturated
+            if count > _MAX_SEEN:
+                count = _MAX_SEEN
+            ec[key] = count
+            st = state.item(key)
+            if st != NONE and st != WARNED:  # bought or waiting: a chance of 0.0 (drawn)
+                if content:
+                    fb.note_conversion_of({s: 1}, {})
+                return False
+            boost, fatigue = self._seen_factors()
+            q *= boost.item(count)
+            if fatigue is not None:
+                q *= fatigue.item(count)
+            plain = min(q, 1.0)
+            q *= fb.conversion_multiplier().item(s)
+            if st == WARNED:
+                q *= 1.0 - fb.cfg.warning_effect
+            q = min(q, 1.0)
+            lost = plain - q
         if content:  # from 0.0, as np.bincount's: -0.0 gives +0.0
             fb.note_conversion_of({s: 1}, {s: 0.0 + q})
-        lost = plain - q
         if lost > 0:  # nothing lost adds nothing
             fb.add_demand_lost_of({s: lost})
         return u < q
