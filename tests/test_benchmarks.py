@@ -288,3 +288,22 @@ def test_each_side_is_measured_with_its_own_compiled_kernels(tmp_path):
     assert not _kernel_current(tree, source)
     kernels(tree, log=built.append)
     assert len(built) == 2 and _kernel_current(tree, source)
+
+
+def test_the_worker_imports_what_a_run_needs_before_its_clocks():
+    """``sim`` loads ``sim.result`` (``sim.run``'s module) on first use; the benchmarks'
+    worker imports it, with Mesa, before any clock or instruction count starts, so that a
+    figure of ``sim.run`` is the run's and not a first import's (a fresh interpreter: what
+    ``sim.run`` and a run's first steps would import is already there)."""
+    code = (
+        "import sys, sim\n"
+        "from benchmarks.worker import _import_what_a_run_needs\n"
+        "_import_what_a_run_needs()\n"
+        "before = set(sys.modules)\n"
+        "sim.run, sim.RunResult\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
