@@ -351,6 +351,21 @@ def test_an_hour_of_few_exposures_decides_as_with_numpys_generator(seed, monkeyp
     assert got[0] == got[1]
 
 
+def _fatigue_off_or_a_product_not_on_sale(world, seed: int) -> None:
+    """Vary a copied world by ``seed``: exposure fatigue off (``seed % 3 == 0``), the first
+    product not on sale before hour 1,000 (``seed % 5 == 1``); the population's caches of
+    both dropped."""
+    pop = world.population
+    if seed % 3 == 0:
+        plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
+        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
+        pop._seen_tables = None
+    if seed % 5 == 1:
+        world.sellable_from = world.sellable_from.copy()
+        world.sellable_from[0] = 1_000
+        pop._sale_span = None
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_one_exposure_decides_as_the_few_exposure_way(base_model, seed):
     """``_one_wish`` (an hour of one exposure) against ``_few_wish_rows`` of lists of one,
@@ -374,14 +389,7 @@ def test_one_exposure_decides_as_the_few_exposure_way(base_model, seed):
     world.appeal = world.appeal * r.choice([-0.0, 1.0, 40.0, np.nan], P)
     if seed % 2:
         world.price_ratio = r.uniform(0.6, 1.4, P)
-    if seed % 3 == 0:
-        plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
-        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
-        pop._seen_tables = None
-    if seed % 5 == 1:
-        world.sellable_from = world.sellable_from.copy()
-        world.sellable_from[0] = 1_000
-        pop._sale_span = None
+    _fatigue_off_or_a_product_not_on_sale(world, seed)
     for i in range(30):
         c, s = int(r.integers(0, 600)), int(r.integers(0, P))
         ch = int(r.choice([CH_ORGANIC, CH_VIDEO, CH_LIVE, CH_WOM]))

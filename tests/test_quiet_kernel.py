@@ -16,6 +16,7 @@ from sim.agents import consumers, wishes
 from sim.model import ViralChainModel
 from sim.rng import poisson_integers, stream
 from tests.test_compiled import BIT_GENERATORS, built
+from tests.test_hour_draws import _fatigue_off_or_a_product_not_on_sale
 
 K = built("_quiet")
 
@@ -174,6 +175,15 @@ def _books(model: ViralChainModel) -> list:
     ]
 
 
+def _run_without_the_kernel(cfg, monkeypatch) -> ViralChainModel:
+    """The world of ``cfg`` (seed 3) run on the Python paths (``wishes._QUIET`` None)."""
+    with monkeypatch.context() as mp:
+        mp.setattr(wishes, "_QUIET", None)
+        b = ViralChainModel(cfg, 3)
+        b.run()
+    return b
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -212,10 +222,7 @@ def test_runs_with_the_kernel_and_without_are_the_same(overrides, monkeypatch):
         a = ViralChainModel(cfg, 3)
         a.run()
     assert len(calls) > 100 and any(calls) and [] in calls
-    with monkeypatch.context() as mp:
-        mp.setattr(wishes, "_QUIET", None)
-        b = ViralChainModel(cfg, 3)
-        b.run()
+    b = _run_without_the_kernel(cfg, monkeypatch)
     for x, y in zip(_books(a), _books(b), strict=True):
         assert x == y
 
@@ -334,14 +341,7 @@ def _varied(base, r, seed: int, reference_price: bool):
     world.kol_trust = world.kol_trust * r.choice([1.0, 0.5, 3.0], len(world.kol_trust))
     # (the two brands' second product is off its reference price: at it here, or all off)
     world.price_ratio = np.ones(P) if reference_price else r.uniform(0.6, 1.4, P)
-    if seed % 3 == 0:
-        plain = pop.cfg.consumer.model_copy(update={"exposure_fatigue": 0.0})
-        pop.cfg = pop.cfg.model_copy(update={"consumer": plain})
-        pop._seen_tables = None
-    if seed % 5 == 1:
-        world.sellable_from = world.sellable_from.copy()
-        world.sellable_from[0] = 1_000
-        pop._sale_span = None
+    _fatigue_off_or_a_product_not_on_sale(world, seed)
     if seed % 4 == 2:
         pop.price_sensitivity = pop.price_sensitivity.copy()
         pop.price_sensitivity[r.integers(0, 600, 400)] = r.choice([np.nan, np.inf, -np.inf])
@@ -451,10 +451,7 @@ def test_the_quiet_hours_take_the_kernel(monkeypatch):
     # every one-exposure decision by the kernel (every product on sale here)
     assert len(calls) == len(decided) > 20
     assert any(type(x) is tuple and x[1] > 0 for x in calls)
-    with monkeypatch.context() as mp:
-        mp.setattr(wishes, "_QUIET", None)
-        b = ViralChainModel(cfg, 3)
-        b.run()
+    b = _run_without_the_kernel(cfg, monkeypatch)
     for x, y in zip(_books(a), _books(b), strict=True):
         assert x == y
     assert a.feedback.demand_lost.tobytes() == b.feedback.demand_lost.tobytes()
