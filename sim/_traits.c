@@ -10,16 +10,13 @@
  *     rng.normal(loc, scale, k):      out[i] = random_normal(bitgen, loc, scale)
  *     rng.lognormal(mean, sigma, k):  out[i] = random_lognormal(bitgen, mean, sigma)
  *     rng.beta(a, b, k):              out[i] = random_beta(bitgen, a, b)
- *     rng.random(k):                  random_standard_uniform_fill (next_double, in turn)
  * for i = 0 .. k - 1, holding the bit generator's lock with the GIL released. Here each
  * value goes through the caller's transform and numpy's cast straight into the column:
  *     normal(capsule, loc, scale, floor, out): out[i] = (float)(floor ? max0(x) : x), where
  *         max0(x) is np.maximum(0.0, x) (x itself when not below 0: -0.0 and NaN kept)
  *     lognormal(capsule, mean, sigma, out):    out[i] = (float)random_lognormal(...)
  *     beta(capsule, a, b, out):                out[i] = (float)random_beta(...)
- *     few_choice(capsule, cuts, out): u = next_double; out[i] = the number of cuts c with
- *         u >= c (sim.social_graph._Choice.draw for a few values: cuts = cdf[:-1])
- * with out a writable 1-D C-contiguous float32 column (uint8 or int16 for few_choice).
+ * with out a writable 1-D C-contiguous float32 column.
  * (float)x is the C conversion, round to nearest as numpy's astype: no float64 temporary.
  *
  * The parameters are checked as numpy checks them (scale, sigma: not negative, -0.0
@@ -98,6 +95,55 @@ get_param(PyObject *obj, int positive, const char *what, const char *name, doubl
 
 enum kind { NORMAL, NORMAL_FLOOR, LOGNORMAL, BETA };
 
+/* numpy's random_standard_gamma for a shape above 1 (Marsaglia and Tsang), with the two
+ * constants it computes on every call, b = shape - 1/3 and c = 1/sqrt(9 b), computed once
+ * by the caller (the same operations on the same values: the same doubles). The rest is
+ * numpy's code as it is (numpy/random/src/distributions/distributions.c), calling numpy's
+ * own random_standard_normal and the bit generator's next_double in the same order. */
+static inline double
+gamma_above_one(bitgen_t *g, double b, double c)
+{
+    double U, V, X;
+    for (;;) {
+        do {
+            X = random_standard_normal(g);
+            V = 1.0 + c * X;
+        } while (V <= 0.0);
+
+        V = V * V * V;
+        U = g->next_double(g->state);
+        if (U < 1.0 - 0.0331 * (X * X) * (X * X)) {
+            return (b * V);
+        }
+        /* log(0.0) ok here */
+        if (log(U) < 0.5 * X * X + b * (1. - V + log(V))) {
+            return (b * V);
+        }
+    }
+}
+
+/* numpy's random_beta(bitgen, a, b) for a > 1 and b > 1 (its path of two gammas:
+ * Ga = random_standard_gamma(a), Gb = random_standard_gamma(b), Ga / (Ga + Gb)), each
+ * gamma's constants computed once for the whole column; other a and b: numpy's own */
+static void
+fill_beta(bitgen_t *g, double a, double b, float *out, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    if (!(a > 1.0 && b > 1.0)) {
+        for (i = 0; i < n; i++) {
+            out[i] = (float)random_beta(g, a, b);
+        }
+        return;
+    }
+    const double ba = a - 1. / 3., ca = 1. / sqrt(9 * ba);
+    const double bb = b - 1. / 3., cb = 1. / sqrt(9 * bb);
+    for (i = 0; i < n; i++) {
+        const double Ga = gamma_above_one(g, ba, ca);
+        const double Gb = gamma_above_one(g, bb, cb);
+        out[i] = (float)(Ga / (Ga + Gb));
+    }
+}
+
 static void
 fill(bitgen_t *g, enum kind kind, double p, double q, float *out, Py_ssize_t n)
 {
@@ -120,9 +166,7 @@ fill(bitgen_t *g, enum kind kind, double p, double q, float *out, Py_ssize_t n)
         }
         break;
     case BETA:
-        for (i = 0; i < n; i++) {
-            out[i] = (float)random_beta(g, p, q);
-        }
+        fill_beta(g, p, q, out, n);
         break;
     }
 }
@@ -196,89 +240,10 @@ k_beta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return draw_into(args, nargs, 4, BETA, "beta", "a", 1, "b", 1);
 }
 
-#define FEW_MOST 255 /* cuts: at most this many (a uint8 count) */
-
-PyDoc_STRVAR(few_choice_doc,
-"few_choice(capsule, cuts, out) -> None\n\n"
-"For each item in turn u = rng.random() (numpy's next_double) and out[i] = the number of\n"
-"cuts c with u >= c: sim.social_graph._Choice.draw for a few values (cuts = cdf[:-1]).\n"
-"cuts a 1-D float64 array of at most 255 items, out a writable 1-D uint8 or int16 array;\n"
-"else TypeError or ValueError and no draw. Hold rng.bit_generator.lock.");
-
-static PyObject *
-k_few_choice(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "few_choice takes 3 arguments");
-        return NULL;
-    }
-    bitgen_t *g = capsule_bitgen(args[0]);
-    if (g == NULL) {
-        return NULL;
-    }
-    Py_buffer cuts;
-    if (PyObject_GetBuffer(args[1], &cuts, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
-        return NULL;
-    }
-    const char *f = cuts.format ? cuts.format : "B";
-    if (*f == '@' || *f == '=' || *f == '<') {
-        f++;
-    }
-    if (cuts.ndim != 1 || cuts.itemsize != 8 || strcmp(f, "d") != 0) {
-        PyErr_SetString(PyExc_TypeError, "few_choice: cuts must be a 1-D float64 array");
-        PyBuffer_Release(&cuts);
-        return NULL;
-    }
-    const Py_ssize_t m = cuts.shape[0];
-    if (m > FEW_MOST) {
-        PyErr_Format(PyExc_ValueError, "few_choice: %zd cuts, at most %d", m, FEW_MOST);
-        PyBuffer_Release(&cuts);
-        return NULL;
-    }
-    double c[FEW_MOST];
-    memcpy(c, cuts.buf, (size_t)m * sizeof(double));
-    PyBuffer_Release(&cuts);
-    Py_buffer view;
-    if (PyObject_GetBuffer(args[2], &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-        < 0) {
-        return NULL;
-    }
-    f = view.format ? view.format : "B";
-    if (*f == '@' || *f == '=' || *f == '<') {
-        f++;
-    }
-    const int is8 = view.itemsize == 1 && strcmp(f, "B") == 0;
-    const int is16 = view.itemsize == 2 && strcmp(f, "h") == 0;
-    if (view.ndim != 1 || !(is8 || is16)) {
-        PyErr_SetString(PyExc_TypeError, "few_choice: out must be a 1-D uint8 or int16 array");
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const Py_ssize_t n = view.shape[0];
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double u = g->next_double(g->state); /* random_standard_uniform_fill's */
-        int count = 0;
-        for (Py_ssize_t j = 0; j < m; j++) {
-            count += u >= c[j];
-        }
-        if (is8) {
-            ((uint8_t *)view.buf)[i] = (uint8_t)count;
-        }
-        else {
-            ((int16_t *)view.buf)[i] = (int16_t)count;
-        }
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
     {"normal", (PyCFunction)(void (*)(void))k_normal, METH_FASTCALL, normal_doc},
     {"lognormal", (PyCFunction)(void (*)(void))k_lognormal, METH_FASTCALL, lognormal_doc},
     {"beta", (PyCFunction)(void (*)(void))k_beta, METH_FASTCALL, beta_doc},
-    {"few_choice", (PyCFunction)(void (*)(void))k_few_choice, METH_FASTCALL, few_choice_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -286,9 +251,9 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "sim._traits",
     "The consumers' traits drawn into their columns by numpy's own distribution code\n"
-    "(linked from numpy's libnpyrandom.a): normal, lognormal, beta and few_choice, the values\n"
-    "and generator state of rng.normal, rng.lognormal, rng.beta and rng.random followed by\n"
-    "the Python path's transform and cast. NUMPY_BUILT_VERSION: the numpy it was built with.",
+    "(linked from numpy's libnpyrandom.a): normal, lognormal and beta, the values and\n"
+    "generator state of rng.normal, rng.lognormal and rng.beta followed by the Python\n"
+    "path's transform and cast. NUMPY_BUILT_VERSION: the numpy it was built with.",
     -1,
     methods,
 };

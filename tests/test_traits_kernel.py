@@ -1,7 +1,6 @@
 """The consumers' traits by numpy's own distribution code (``sim/_traits.c``, seventeenth
-pass): ``normal``, ``lognormal``, ``beta`` and ``few_choice`` write what numpy's
-``rng.normal``, ``rng.lognormal``, ``rng.beta`` and ``rng.random`` (through
-``sim.social_graph._Choice``) give after the Python path's transform and cast, for numpy's
+pass): ``normal``, ``lognormal`` and ``beta`` write what numpy's ``rng.normal``,
+``rng.lognormal`` and ``rng.beta`` give after the Python path's transform and cast, for numpy's
 five bit generators, with and without a half-used 32-bit word, many sizes (0 and 1 too) and
 odd parameters, the generator left in the same state; bad arguments raise and draw nothing;
 the kernel is refused under another numpy than the one it was built with; the consumers'
@@ -16,7 +15,6 @@ import sim
 from sim import compiled
 from sim.agents import consumers as consumers_module
 from sim.model import ViralChainModel
-from sim.social_graph import _Choice
 from tests.test_compiled import BIT_GENERATORS, built
 
 T = built("_traits")
@@ -105,31 +103,18 @@ def test_lognormal_is_numpys(kind, half, mean, sigma):
     )
 
 
-# (a, b): the market's (a = 2), tiny and huge b, numpy's Johnk path (a, b <= 1) and its tiny
-# threshold, large a and b
-BETAS = [(2.0, 2 * 0.9 / 0.1), (2.0, 1e-9), (2.0, 1e9), (0.5, 0.5), (1e-5, 2e-5), (300.0, 7.0)]
+# (a, b): the market's (a = 2, mean 0.08 and 0.1), tiny and huge b, numpy's Johnk path
+# (a, b <= 1) and its tiny threshold, large a and b; the kernel's own gammas (a > 1 and b > 1,
+# their constants computed once) beside numpy's random_beta (a shape of 1 or less: an
+# exponential or numpy's other gamma), at the boundary too
+BETAS = [(2.0, 23.0), (2.0, 2 * 0.9 / 0.1), (2.0, 1e-9), (2.0, 1e9), (0.5, 0.5), (1e-5, 2e-5)]
+BETAS += [(300.0, 7.0), (1.0, 3.0), (3.0, 1.0), (1.0 + 2**-52, 1.5), (1.5, 0.999), (1e-3, 5.0)]
 
 
 @pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
 @pytest.mark.parametrize(("a", "b"), BETAS)
 def test_beta_is_numpys(kind, half, a, b):
     _check(kind, half, lambda rng, n: rng.beta(a, b, n), lambda cap, out: T.beta(cap, a, b, out))
-
-
-SHARES = [[0.2, 0.3, 0.5], [1.0], [0.5, 0.0, 0.5], list(np.arange(1, 17) / 136.0)]
-
-
-@pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)
-@pytest.mark.parametrize("share", SHARES, ids=["3", "1", "empty-middle", "16"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
-def test_few_choice_is_the_choice_of_a_few_regions(kind, half, share, dtype):
-    choice = _Choice(np.array(share))
-    assert choice.few
-
-    def kernel(cap, out):
-        T.few_choice(cap, choice.cdf[:-1], out)
-
-    _check(kind, half, lambda rng, n: choice.draw(rng, n, dtype), kernel, dtype)
 
 
 def test_a_large_column_is_numpys():
@@ -161,8 +146,6 @@ def test_bad_arguments_raise_and_draw_nothing():
         T.normal(cap, 1.0, 1.0, out)
     with pytest.raises(TypeError):
         T.beta(cap, 2.0, 1.0)
-    with pytest.raises(TypeError):
-        T.few_choice(cap, np.zeros(2))
     for fill in (lambda c: T.lognormal(c, 0.0, 1.0, out), lambda c: T.beta(c, 2.0, 1.0, out)):
         with pytest.raises(TypeError):  # not a capsule
             fill(object())
@@ -200,17 +183,6 @@ def test_bad_arguments_raise_and_draw_nothing():
     ro.flags.writeable = False
     with pytest.raises((TypeError, ValueError, BufferError)):
         T.lognormal(cap, 0.0, 1.0, ro)
-    cuts = np.array([0.25, 0.5])
-    for bad in (
-        np.empty(10, dtype=np.int8),
-        np.empty(10, dtype=np.uint16),
-        np.empty((2, 5), np.uint8),
-    ):
-        with pytest.raises((TypeError, ValueError, BufferError)):
-            T.few_choice(cap, cuts, bad)
-    for bad_cuts in (cuts.astype(np.float32), np.zeros((1, 2)), np.zeros(256), np.zeros(9)[::3]):
-        with pytest.raises((TypeError, ValueError, BufferError)):
-            T.few_choice(cap, bad_cuts, np.empty(10, dtype=np.uint8))
     assert rng.bit_generator.state == before
 
 
@@ -260,7 +232,7 @@ def test_consumers_with_the_kernel_and_without_it(n, seed, overrides, monkeypatc
 
     with_k, without = build(Counting()), build(None)
     beta = "market.consumer.return_propensity_mean=0" not in overrides
-    assert sorted(calls) == sorted(["few_choice", "normal", "lognormal"] + ["beta"] * beta)
+    assert sorted(calls) == sorted(["normal", "lognormal"] + ["beta"] * beta)
     for column in ("region", "price_sensitivity", "patience_hours", "return_propensity"):
         a, b = getattr(with_k, column), getattr(without, column)
         assert a.dtype == b.dtype and a.shape == b.shape == (n,), column

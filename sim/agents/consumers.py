@@ -141,12 +141,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         share = model.geo.population_share
         region_type = np.uint8 if len(share) <= 256 else np.int16  # region ids: indices only
         regions = _Choice(share)  # rng.choice(len(share), size=k, p=share), quicker
-        if _T is not None and regions.few:  # one uniform a consumer, counted in C
-            self.region = _fused(
-                rng, np.empty(n, dtype=region_type), _T.few_choice, regions.cdf[:-1]
-            )
-        else:
-            self.region = _drawn(n, region_type, lambda k: regions.draw(rng, k, region_type))
+        self.region = _drawn(n, region_type, lambda k: regions.draw(rng, k, region_type))
         # the social graph from its own stream and the regions, beside the traits' draws
         # (then the KOLs' samples kept for now: see sim.world.Pieces); on two threads the
         # attribute is set by the end of the build's Pieces block (missing before it)
