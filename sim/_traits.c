@@ -16,7 +16,12 @@
  *         max0(x) is np.maximum(0.0, x) (x itself when not below 0: -0.0 and NaN kept)
  *     lognormal(capsule, mean, sigma, out):    out[i] = (float)random_lognormal(...)
  *     beta(capsule, a, b, out):                out[i] = (float)random_beta(...)
- * with out a writable 1-D C-contiguous float32 column.
+ * with out a writable 1-D C-contiguous float32 column. For a > 1 and b > 1, random_beta's
+ * own path is Ga = random_standard_gamma(a), Gb = random_standard_gamma(b), Ga / (Ga + Gb),
+ * and each gamma recomputes b - 1/3 and 1/sqrt(9 b) on every call: here (fill_beta) those
+ * two constants are computed once per column and the rest of numpy's gamma is copied as it
+ * is, calling numpy's own random_standard_normal and next_double (the same doubles, the
+ * same draws); other a and b call random_beta itself.
  * (float)x is the C conversion, round to nearest as numpy's astype: no float64 temporary.
  *
  * The parameters are checked as numpy checks them (scale, sigma: not negative, -0.0
