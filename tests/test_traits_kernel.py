@@ -238,3 +238,31 @@ def test_consumers_with_the_kernel_and_without_it(n, seed, overrides, monkeypatc
         assert a.dtype == b.dtype and a.shape == b.shape == (n,), column
         assert a.tobytes() == b.tobytes(), column
     assert with_k.graph.order.tobytes() == without.graph.order.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("override", "message", "drawn"),
+    [
+        ("market.consumer.price_sensitivity_sd=-0.0", "scale < 0", []),
+        ("market.consumer.patience_log_sd=-0.0", "sigma < 0", ["normal"]),
+    ],
+)
+def test_a_scale_numpy_refuses_takes_its_path(override, message, drawn, monkeypatch):
+    """-0.0 passes the configuration's check (not below 0) but numpy refuses it as a scale
+    (its sign bit): the kernel does not take it, numpy's own error is raised, as without the
+    kernel."""
+    calls = []
+
+    class Counting:
+        def __getattr__(self, name):
+            def fill(*args):
+                calls.append(name)
+                getattr(T, name)(*args)
+
+            return fill
+
+    monkeypatch.setattr(consumers_module, "_T", Counting())
+    cfg = sim.compose(None, ["market.n_consumers=3000", "setup=flexible", override])
+    with pytest.raises(ValueError, match=message):
+        ViralChainModel(cfg, 1)
+    assert calls == drawn
