@@ -32,24 +32,57 @@ KERNELS = sorted(p.stem for p in (HERE / "sim").glob("_*.c"))
 HEADERS = sorted((HERE / "sim").glob("_*.h"))
 
 
-def _kernel(name: str) -> Extension:
+# Kernels that call numpy's own distribution code (sim/_traits.c) link numpy's static library
+# numpy/random/lib/libnpyrandom.a and include its numpy/random/distributions.h, from the numpy
+# of the build (pyproject's [build-system] pins the runtime's version); the build records that
+# version (NUMPY_BUILT_VERSION) and sim.compiled.load refuses the module under another numpy.
+# Without numpy or its static library at build time the kernel is left out (Python paths).
+NUMPY_KERNELS = {"_traits"}
+
+
+def _numpy_random() -> tuple[str, str, str] | None:
+    """numpy's include dir, the folder of libnpyrandom.a and numpy's version, or None."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    include = numpy.get_include()
+    lib = Path(numpy.__file__).resolve().parent / "random" / "lib"
+    if not (lib / "libnpyrandom.a").is_file():
+        return None
+    return include, str(lib), numpy.__version__
+
+
+def _kernel(name: str) -> Extension | None:
     source = f"sim/{name}.c"
     digest = hashlib.sha256((HERE / source).read_bytes())
     for header in HEADERS:
         digest.update(header.read_bytes())
+    macros = [("SOURCE_SHA256", f'"{digest.hexdigest()}"')]
+    include_dirs, library_dirs, libraries = [], [], ["m"]
+    if name in NUMPY_KERNELS:
+        found = _numpy_random()
+        if found is None:
+            return None
+        include, lib, version = found
+        include_dirs, library_dirs = [include], [lib]
+        libraries = ["npyrandom", "m"]  # numpy's distributions, then libm (exp, log, pow...)
+        macros.append(("NUMPY_BUILT_VERSION", f'"{version}"'))
     return Extension(
         f"sim.{name}",
         [source],
         depends=[f"sim/{header.name}" for header in HEADERS],
-        define_macros=[("SOURCE_SHA256", f'"{digest.hexdigest()}"')],
+        define_macros=macros,
+        include_dirs=include_dirs,
+        library_dirs=library_dirs,
         extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],
-        libraries=["m"],  # exp() and the like, as numpy's own random module links them
+        libraries=libraries,  # exp() and the like, as numpy's own random module links them
         optional=True,
     )
 
 
 setup(
-    ext_modules=[_kernel(name) for name in KERNELS],
+    ext_modules=[k for k in map(_kernel, KERNELS) if k is not None],
     # namespace discovery: a folder of modules without __init__.py (sim/agents) is a package
     packages=[
         *find_namespace_packages(

@@ -23,6 +23,8 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 
 #: set ``VIRALCHAIN_COMPILED=0`` to run every kernel's Python path (same results, slower)
@@ -50,12 +52,21 @@ def stale(module: ModuleType, name: str) -> bool:
     return sha is not None and getattr(module, "SOURCE_SHA256", None) != sha
 
 
+def other_numpy(module: ModuleType) -> bool:
+    """Whether ``module`` calls numpy's own distribution code (it records the version of
+    numpy it was built with, ``NUMPY_BUILT_VERSION``: sim/_traits.c links numpy's static
+    ``libnpyrandom.a``) and the running numpy is another version, whose draws could differ."""
+    built = getattr(module, "NUMPY_BUILT_VERSION", None)
+    return built is not None and built != np.__version__
+
+
 def load(name: str) -> ModuleType | None:
-    """The compiled module ``sim.<name>``, or None (not built, stale, or switched off)."""
+    """The compiled module ``sim.<name>``, or None (not built, stale, built with another
+    numpy than the one running, or switched off)."""
     if os.environ.get(ENV, "1").strip() == "0":
         return None
     try:
         module = importlib.import_module(f"sim.{name}")
     except ImportError:
         return None
-    return None if stale(module, name) else module
+    return None if stale(module, name) or other_numpy(module) else module

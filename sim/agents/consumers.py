@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from sim import compiled
 from sim.agents import wishes as _wishes
 from sim.agents.consumer_tables import _OnSale, _SeenTables
 from sim.agents.wishes import (
@@ -156,16 +157,33 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
             else:
                 pieces.beside(self, "graph", graph)
                 pieces.run_later()
+        # the float traits: with the kernel (sim/_traits.c) numpy's own distribution code
+        # draws each value and the cast writes it into the column, no float64 chunk between;
+        # parameters numpy would refuse (or odd ones) take the Python path and its errors
         mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
-        self.price_sensitivity = _drawn(
-            n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
-        )
+        if _T is not None and _finite(mean) and _not_negative(sd):
+            column = np.empty(n, dtype=np.float32)
+            self.price_sensitivity = _fused(rng, column, _T.normal, mean, sd, True)
+        else:
+            self.price_sensitivity = _drawn(
+                n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
+            )
         log_median, log_sd = math.log(c.patience_hours_median), c.patience_log_sd
-        self.patience_hours = _drawn(n, np.float32, lambda k: rng.lognormal(log_median, log_sd, k))
+        if _T is not None and _finite(log_median) and _not_negative(log_sd):
+            column = np.empty(n, dtype=np.float32)
+            self.patience_hours = _fused(rng, column, _T.lognormal, log_median, log_sd)
+        else:
+            self.patience_hours = _drawn(
+                n, np.float32, lambda k: rng.lognormal(log_median, log_sd, k)
+            )
         m = c.return_propensity_mean
         if 0 < m < 1:  # Beta with mean m and a = 2
             b = 2.0 * (1 - m) / m
-            self.return_propensity = _drawn(n, np.float32, lambda k: rng.beta(2.0, b, k))
+            if _T is not None and _finite(b) and b > 0:
+                column = np.empty(n, dtype=np.float32)
+                self.return_propensity = _fused(rng, column, _T.beta, 2.0, b)
+            else:
+                self.return_propensity = _drawn(n, np.float32, lambda k: rng.beta(2.0, b, k))
         else:
             self.return_propensity = np.full(n, m, dtype=np.float32)
         self.platform = model.consumer_platform
@@ -755,6 +773,26 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
 
 
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
+
+# the traits' kernel: numpy's own distributions, cast into the column (None: Python paths)
+_T = compiled.load("_traits")
+
+
+def _fused(rng: np.random.Generator, out: np.ndarray, fill: Callable, *params) -> np.ndarray:
+    """``out`` filled by the kernel's ``fill(capsule, *params, out)``, holding the bit
+    generator's lock as numpy's own draws do (the kernel frees the GIL meanwhile)."""
+    with rng.bit_generator.lock:
+        fill(rng.bit_generator.capsule, *params, out)
+    return out
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+def _not_negative(x: float) -> bool:
+    """finite and not below 0, -0.0 excluded (numpy's test of a scale is its sign bit)"""
+    return math.isfinite(x) and math.copysign(1.0, x) > 0
 
 
 def _drawn(
