@@ -324,3 +324,20 @@ def test_a_region_column_of_another_type_runs_the_python_chunks(monkeypatch):
     b = social_graph.build(wide, 4, params, stream(3, "graph"))
     for name in FIELDS[:1] + FIELDS[2:]:
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0, 8.0])
+def test_communities_count_up_through_wide_brackets(scale):
+    """A coarse guide (many cdf values a bracket): draws on every cdf value and just below
+    each are found as ``searchsorted(cdf, u, "right")``, as _count_up finds them."""
+    pick = _pick(40, 9)
+    guide = social_graph._guide(pick.cdf, int(scale) + 1, scale)
+    u = np.concatenate([pick.cdf[:-1], np.nextafter(pick.cdf[:-1], 0.0), [0.0]])
+    region = np.zeros(len(u), dtype=np.uint8)
+    got, counts = np.full(len(u), -1, dtype=np.int32), np.zeros(40, dtype=np.int64)
+    K.communities(region, 0, 0, u, pick.cdf, guide, scale, 0, got, counts)
+    assert got.tolist() == np.searchsorted(pick.cdf, u, "right").tolist()
+    want = np.zeros(len(u), dtype=np.int32)
+    pick.guide, pick.scale = guide, scale
+    _python_communities(region, 0, u, pick, 0, want)
+    assert got.tolist() == want.tolist()
