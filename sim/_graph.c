@@ -955,7 +955,8 @@ k_cumulative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     double s = 0.0;
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t next[2] = {0, 0};
-    for (Py_ssize_t k = 0;; k++) { /* s = cumw[k] */
+    Py_ssize_t k = 0; /* s = cumw[k] */
+    for (;;) {
         if (k % BLOCK == 0) {
             every[k / BLOCK] = s;
         }
@@ -967,7 +968,20 @@ k_cumulative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (k == n) {
             break;
         }
-        s += (double)w[k];
+        /* the weights added in turn up to the next position asked for (a stored value's
+         * or a bound's), in a loop of additions alone */
+        Py_ssize_t stop = (k / BLOCK + 1) * BLOCK;
+        for (int t = 0; t < 2; t++) {
+            if (next[t] < len[t] && at[t][next[t]] < stop) {
+                stop = at[t][next[t]];
+            }
+        }
+        if (stop > n) {
+            stop = n;
+        }
+        for (; k < stop; k++) {
+            s += (double)w[k];
+        }
     }
     Py_END_ALLOW_THREADS
     release_all(v, held);
