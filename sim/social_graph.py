@@ -33,7 +33,10 @@ clip and self-loop mend, in C (the same integers and float64 operations in the s
 the position always found through the stored values and the block sums, the count the whole
 table's guide gives, so the whole table is never made). A batch it does not cover (a source
 outside ``[0, n)``, list items that are not integers within int64, ...) runs the Python
-paths below, which stay the reference (``VIRALCHAIN_COMPILED=0`` runs only them).
+paths below, which stay the reference (``VIRALCHAIN_COMPILED=0`` runs only them). The same
+kernel makes two of :func:`build`'s passes (the same values): each region's community draws
+(numpy's doubles, found through the choice's guide, the communities' sizes counted on the
+way) and the cumulative attention's stored values and bounds.
 """
 
 from __future__ import annotations
