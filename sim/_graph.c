@@ -29,6 +29,13 @@
  * lengths, sequences not lists, a list item that is not an int within int64. The array
  * method releases the GIL for large batches (it then reads only buffers), so the two
  * threads of a split look-up both run it.
+ *
+ * Two module functions make passes of the graph's build (sim.social_graph.build, seventeenth
+ * pass): communities() draws a region's communities from numpy's doubles as _Choice.draw
+ * finds them (the guide's bracket counted up) and writes them to the region's members in
+ * order, counting each community's members; cumulative() adds the weights in turn in
+ * float64 (np.cumsum's additions) and writes the stored values and the communities' and
+ * regions' bounds. Both release the GIL and raise on arguments they do not cover.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
