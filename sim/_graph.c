@@ -29,11 +29,20 @@
  * lengths, sequences not lists, a list item that is not an int within int64. The array
  * method releases the GIL for large batches (it then reads only buffers), so the two
  * threads of a split look-up both run it.
+ *
+ * Two module functions make passes of the graph's build (sim.social_graph.build, seventeenth
+ * pass): communities() draws a region's communities from numpy's doubles as _Choice.draw
+ * finds them (the guide's bracket counted up) and writes them to the region's members in
+ * order, counting each community's members; cumulative() adds the weights in turn in
+ * float64 (np.cumsum's additions) and writes the stored values and the communities' and
+ * regions' bounds. Both release the GIL and raise on arguments they do not cover.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "_prefetch.h"
 
 #ifndef SOURCE_SHA256
 #define SOURCE_SHA256 "unknown"
@@ -698,6 +707,300 @@ static PyTypeObject GraphType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ------------------------------------------------------------------ the build's passes */
+
+/* a 1-D C-contiguous buffer (writable if asked) of items of `size` bytes whose format is one
+ * of `formats` (one-letter codes); 0, or -1 with TypeError set (nothing held) */
+static int
+build_column(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *formats,
+             int writable, const char *fn, const char *what)
+{
+    const int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') {
+        f++;
+    }
+    if (view->ndim != 1 || view->itemsize != size || f[0] == '\0' || f[1] != '\0'
+        || strchr(formats, f[0]) == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s: %s has the wrong type or shape", fn, what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+release_all(Py_buffer *views, int held)
+{
+    while (held > 0) {
+        PyBuffer_Release(&views[--held]);
+    }
+}
+
+#define COMMUNITY_BLOCK 256 /* members found, then drawn, together (communities) */
+
+PyDoc_STRVAR(communities_doc,
+"communities(region, r, start, u, cdf, guide, scale, offset, community, counts) -> int\n\n"
+"One batch of sim.social_graph.build's community draws for region r: the consumers of\n"
+"region r from position start on, in turn, each get the next draw of u (numpy's doubles)\n"
+"as _Choice.draw finds it (bucket = int(u * scale), the guide's bracket [guide[bucket],\n"
+"guide[bucket + 1]) counted up past the cdf values at most u), plus offset, written to\n"
+"community, and counted in counts[community - offset] (int64, len(cdf) of them). Returns\n"
+"the position after the last consumer written (where the next batch starts). region\n"
+"uint8, u and cdf float64, guide and community int32, contiguous.\n"
+"Raises ValueError (fewer consumers of region r left than draws, a draw outside the\n"
+"guide, a guide entry outside cdf, an offset that overflows int32; the writes before it\n"
+"kept), TypeError (wrong types or shapes).");
+
+static PyObject *
+k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "communities";
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "communities(region, r, start, u, cdf, guide, scale, "
+                                         "offset, community, counts) takes 10 arguments");
+        return NULL;
+    }
+    const long r = PyLong_AsLong(args[1]);
+    if (r == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const Py_ssize_t start = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const double scale = PyFloat_AsDouble(args[6]);
+    if (scale == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const Py_ssize_t offset = PyNumber_AsSsize_t(args[7], PyExc_OverflowError);
+    if (offset == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer v[6];
+    int held = 0;
+    if (build_column(args[0], &v[held], 1, "B", 0, fn, "region") < 0 ||
+        (++held, build_column(args[3], &v[held], 8, "d", 0, fn, "u") < 0) ||
+        (++held, build_column(args[4], &v[held], 8, "d", 0, fn, "cdf") < 0) ||
+        (++held, build_column(args[5], &v[held], 4, "i", 0, fn, "guide") < 0) ||
+        (++held, build_column(args[8], &v[held], 4, "i", 1, fn, "community") < 0) ||
+        (++held, build_column(args[9], &v[held], 8, "lq", 1, fn, "counts") < 0)) {
+        release_all(v, held);
+        return NULL;
+    }
+    held = 6;
+    int64_t *counts = (int64_t *)v[5].buf;
+    const uint8_t *region = (const uint8_t *)v[0].buf;
+    const double *u = (const double *)v[1].buf;
+    const double *cdf = (const double *)v[2].buf;
+    const int32_t *guide = (const int32_t *)v[3].buf;
+    int32_t *community = (int32_t *)v[4].buf;
+    const Py_ssize_t n = v[0].shape[0], m = v[1].shape[0], values = v[2].shape[0];
+    const Py_ssize_t bounds = v[3].shape[0];
+    const char *why = NULL;
+    if (v[4].shape[0] != n) {
+        why = "community and region differ in length";
+    }
+    else if (v[5].shape[0] != v[2].shape[0]) {
+        why = "counts and cdf differ in length";
+    }
+    else if (start < 0 || start > n) {
+        why = "start is outside the region column";
+    }
+    else if (values < 1) {
+        why = "cdf is empty";
+    }
+    else if (offset < 0 || offset > (Py_ssize_t)INT32_MAX - values) {
+        why = "offset + len(cdf) overflows int32";
+    }
+    else if (!(scale > 0.0) || bounds < 2) {
+        why = "scale must be positive and the guide hold two bounds";
+    }
+    if (why != NULL) {
+        release_all(v, held);
+        PyErr_Format(PyExc_ValueError, "%s: %s", fn, why);
+        return NULL;
+    }
+    Py_ssize_t i = start;
+    Py_ssize_t j = 0;
+    const double top = (double)(bounds - 1); /* a bucket below it has an upper bound */
+    const Py_ssize_t last = values - 1;
+    Py_BEGIN_ALLOW_THREADS
+    /* a block of the region's next members found without branches (each index written,
+     * the count raised when it is a member), then their draws */
+    Py_ssize_t at[COMMUNITY_BLOCK + 1];
+    int64_t bucket[COMMUNITY_BLOCK], lo[COMMUNITY_BLOCK], hi[COMMUNITY_BLOCK];
+    while (j < m && why == NULL) {
+        const Py_ssize_t want = m - j < COMMUNITY_BLOCK ? m - j : COMMUNITY_BLOCK;
+        Py_ssize_t found = 0;
+        if (r < 0 || r > 255) {
+            i = n;
+        }
+        while (found < want && i < n) {
+            at[found] = i;
+            found += region[i] == (uint8_t)r;
+            i++;
+        }
+        /* in three passes over the block, so that the random reads of the guide (4 MiB at
+         * 100M consumers) and of cdf are asked for together, not waited on one at a time:
+         * the buckets (their guide entries fetched), the brackets (their first cdf value
+         * fetched), then the counts */
+        Py_ssize_t ok = found;
+        for (Py_ssize_t f = 0; f < found; f++) {
+            const double x = u[j + f] * scale;
+            if (!(x >= 0.0 && x < top)) { /* (NaN too) */
+                why = "a draw is outside the guide";
+                ok = f;
+                break;
+            }
+            bucket[f] = (int64_t)x; /* as astype(np.int64): x is not negative */
+            __builtin_prefetch(&guide[bucket[f]], 0, 3);
+        }
+        for (Py_ssize_t f = 0; f < ok; f++) {
+            lo[f] = guide[bucket[f]];
+            hi[f] = guide[bucket[f] + 1];
+            if (lo[f] < 0 || hi[f] > values) {
+                why = "a guide entry is outside cdf";
+                ok = f;
+                break;
+            }
+            PREFETCH_AT(cdf, lo[f] < last ? lo[f] : last, sizeof(double), 0);
+        }
+        for (Py_ssize_t f = 0; f < ok; f++) {
+            int64_t pos = lo[f];
+            const double uj = u[j + f];
+            /* _count_up: raised past the values at most u, while below the bracket's end
+             * (the first step without a branch: most brackets hold one value or none) */
+            pos += (pos < hi[f]) & (cdf[pos < last ? pos : last] <= uj);
+            while (pos < hi[f] && cdf[pos < last ? pos : last] <= uj) {
+                pos++;
+            }
+            if (pos > last) { /* (a guide whose last bracket ends past cdf's last value) */
+                why = "a draw is past cdf's last value";
+                ok = f;
+                break;
+            }
+            community[at[f]] = (int32_t)(pos + offset);
+            counts[pos]++;
+        }
+        j += ok;
+        if (why != NULL) {
+            i = at[ok]; /* (where this batch stopped) */
+            break;
+        }
+        if (why == NULL && found < want) {
+            why = "fewer consumers of the region left than draws";
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_all(v, held);
+    if (why != NULL) {
+        PyErr_Format(PyExc_ValueError, "%s: %s (draw %zd)", fn, why, j);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+PyDoc_STRVAR(cumulative_doc,
+"cumulative(weight, checkpoints, at0, out0, at1, out1) -> float\n\n"
+"sim.social_graph._cumulative in one pass: the weights (float32) added in turn from 0 in\n"
+"float64 (cumw[k] = the first k weights' sum, np.cumsum's additions), cumw[16 * t] into\n"
+"checkpoints[t] (len(weight) // 16 + 1 of them) and cumw[at[i]] into out[i] for two sorted\n"
+"int64 arrays of positions in [0, len(weight)]. Returns the total. Raises ValueError\n"
+"(positions unsorted or outside, lengths), TypeError (wrong types or shapes).");
+
+static PyObject *
+k_cumulative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *fn = "cumulative";
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "cumulative(weight, checkpoints, at0, out0, at1, out1) takes 6 arguments");
+        return NULL;
+    }
+    Py_buffer v[6];
+    int held = 0;
+    if (build_column(args[0], &v[held], 4, "f", 0, fn, "weight") < 0 ||
+        (++held, build_column(args[1], &v[held], 8, "d", 1, fn, "checkpoints") < 0) ||
+        (++held, build_column(args[2], &v[held], 8, "lq", 0, fn, "at0") < 0) ||
+        (++held, build_column(args[3], &v[held], 8, "d", 1, fn, "out0") < 0) ||
+        (++held, build_column(args[4], &v[held], 8, "lq", 0, fn, "at1") < 0) ||
+        (++held, build_column(args[5], &v[held], 8, "d", 1, fn, "out1") < 0)) {
+        release_all(v, held);
+        return NULL;
+    }
+    held = 6;
+    const float *w = (const float *)v[0].buf;
+    double *every = (double *)v[1].buf;
+    const int64_t *at[2] = {(const int64_t *)v[2].buf, (const int64_t *)v[4].buf};
+    double *out[2] = {(double *)v[3].buf, (double *)v[5].buf};
+    const Py_ssize_t n = v[0].shape[0];
+    const Py_ssize_t len[2] = {v[2].shape[0], v[4].shape[0]};
+    const char *why = NULL;
+    if (v[1].shape[0] != n / BLOCK + 1) {
+        why = "checkpoints must hold len(weight) // 16 + 1 values";
+    }
+    else if (v[3].shape[0] != len[0] || v[5].shape[0] != len[1]) {
+        why = "an output differs in length from its positions";
+    }
+    for (int t = 0; t < 2 && why == NULL; t++) {
+        for (Py_ssize_t k = 0; k < len[t]; k++) {
+            if (at[t][k] < 0 || at[t][k] > n || (k > 0 && at[t][k] < at[t][k - 1])) {
+                why = "positions must be sorted and within [0, len(weight)]";
+                break;
+            }
+        }
+    }
+    if (why != NULL) {
+        release_all(v, held);
+        PyErr_Format(PyExc_ValueError, "%s: %s", fn, why);
+        return NULL;
+    }
+    double s = 0.0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t next[2] = {0, 0};
+    Py_ssize_t k = 0; /* s = cumw[k] */
+    for (;;) {
+        if (k % BLOCK == 0) {
+            every[k / BLOCK] = s;
+        }
+        for (int t = 0; t < 2; t++) {
+            while (next[t] < len[t] && at[t][next[t]] == k) {
+                out[t][next[t]++] = s;
+            }
+        }
+        if (k == n) {
+            break;
+        }
+        /* the weights added in turn up to the next position asked for (a stored value's
+         * or a bound's), in a loop of additions alone */
+        Py_ssize_t stop = (k / BLOCK + 1) * BLOCK;
+        for (int t = 0; t < 2; t++) {
+            if (next[t] < len[t] && at[t][next[t]] < stop) {
+                stop = at[t][next[t]];
+            }
+        }
+        if (stop > n) {
+            stop = n;
+        }
+        for (; k < stop; k++) {
+            s += (double)w[k];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_all(v, held);
+    return PyFloat_FromDouble(s);
+}
+
+static PyMethodDef module_methods[] = {
+    {"communities", (PyCFunction)(void (*)(void))k_communities, METH_FASTCALL, communities_doc},
+    {"cumulative", (PyCFunction)(void (*)(void))k_cumulative, METH_FASTCALL, cumulative_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ------------------------------------------------------------------ module */
 
 PyDoc_STRVAR(module_doc,
@@ -705,7 +1008,7 @@ PyDoc_STRVAR(module_doc,
 "targets, the same integer and float64 operations in the same order).");
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_graph", module_doc, -1, NULL,
+    PyModuleDef_HEAD_INIT, "_graph", module_doc, -1, module_methods,
 };
 
 PyMODINIT_FUNC

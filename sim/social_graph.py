@@ -33,7 +33,10 @@ clip and self-loop mend, in C (the same integers and float64 operations in the s
 the position always found through the stored values and the block sums, the count the whole
 table's guide gives, so the whole table is never made). A batch it does not cover (a source
 outside ``[0, n)``, list items that are not integers within int64, ...) runs the Python
-paths below, which stay the reference (``VIRALCHAIN_COMPILED=0`` runs only them).
+paths below, which stay the reference (``VIRALCHAIN_COMPILED=0`` runs only them). The same
+kernel makes two of :func:`build`'s passes (the same values): each region's community draws
+(numpy's doubles, found through the choice's guide, the communities' sizes counted on the
+way) and the cumulative attention's stored values and bounds.
 """
 
 from __future__ import annotations
@@ -779,12 +782,20 @@ def build(
     # communities inside regions: Pareto sizes (shape 2: mean = 2·scale)
     community = np.zeros(n, dtype=np.int32)
     offset = 0
+    counted: list[np.ndarray] | None = []  # each region's community sizes, if all in C
     for r in range(n_regions):
         if per_region[r] == 0:
             continue
         k = max(1, round(int(per_region[r]) / p.community_size_mean))
         sizes = rng.pareto(2.0, k) + 1.0
         pick = _Choice(sizes / sizes.sum())
+        if _K is not None and _assigns_in_c(region, pick, community):
+            found = _communities_in_c(region, r, int(per_region[r]), pick, rng, offset, community)
+            if counted is not None:
+                counted.append(found)
+            offset += k
+            continue
+        counted = None  # (counted below)
         for a, b in _chunks(n):  # the region's members in ascending order
             members = np.flatnonzero(region[a:b] == r)
             members += a
@@ -797,7 +808,10 @@ def build(
     # the attention weights are drawn along the way, chunk by chunk in consumer order (the
     # draws of one call after the communities'), and placed where their consumers go
     comm_start = np.zeros(offset + 1, dtype=np.int64)
-    np.cumsum(_counts(community, offset), out=comm_start[1:])
+    if counted is None:
+        np.cumsum(_counts(community, offset), out=comm_start[1:])
+    elif offset:  # (no region without consumers is counted: they have no communities)
+        np.cumsum(np.concatenate(counted), out=comm_start[1:])
     region_start = np.zeros(n_regions + 1, dtype=np.int64)
     np.cumsum(per_region, out=region_start[1:])
     cap = p.degree_max / p.degree_min
@@ -986,6 +1000,49 @@ def _layout_chunk(n: int, communities: int) -> int:
     return chunk
 
 
+def _assigns_in_c(region: np.ndarray, pick: _Choice, community: np.ndarray) -> bool:
+    """Whether a region's communities are drawn through the C pass (:func:`_communities_in_c`):
+    a choice of more than :attr:`_Choice.FEW` communities (through its guide), a uint8
+    region column and an int32 community column, both contiguous."""
+    return (
+        not pick.few
+        and region.dtype == np.uint8
+        and community.dtype == np.int32
+        and region.flags.c_contiguous
+        and community.flags.c_contiguous
+    )
+
+
+def _communities_in_c(
+    region: np.ndarray,
+    r: int,
+    members: int,
+    pick: _Choice,
+    rng: np.random.Generator,
+    offset: int,
+    community: np.ndarray,
+) -> np.ndarray:
+    """Region ``r``'s communities, as the chunks of :func:`build` draw them, in one C pass a
+    batch of draws (:func:`sim._graph.communities`): ``members`` doubles of ``rng.random``
+    in batches of :data:`_CHUNK` into one buffer (numpy's doubles are drawn one at a time,
+    so batches of any size give the same values in the same order as one ``rng.random``
+    per chunk of consumers), each found in ``pick``'s guide and counted up as
+    :meth:`_Choice.draw` does and written, plus ``offset``, to the next consumer of region
+    ``r`` (no flatnonzero, gathers or scatter by index: the region column is read in
+    order, once a region). Returns the members of each of the region's communities (int64:
+    what ``_counts(community, ...)`` finds for them)."""
+    drawn = np.empty(min(_CHUNK, max(members, 1)))
+    sizes = np.zeros(len(pick.cdf), dtype=np.int64)
+    start = 0
+    for a in range(0, members, len(drawn)):
+        u = drawn[: min(len(drawn), members - a)]
+        rng.random(out=u)
+        start = _K.communities(
+            region, r, start, u, pick.cdf, pick.guide, pick.scale, offset, community, sizes
+        )
+    return sizes
+
+
 def _layout(
     community: np.ndarray,
     comm_start: np.ndarray,
@@ -1141,6 +1198,17 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
     return low[np.argsort(high, kind="stable")]
 
 
+def _cumulates_in_c(weight: np.ndarray, at: tuple[np.ndarray, ...]) -> bool:
+    """Whether :func:`_cumulative` runs in one C pass (:func:`sim._graph.cumulative`): float32
+    weights and two int64 arrays of positions, contiguous."""
+    return (
+        weight.dtype == np.float32
+        and weight.flags.c_contiguous
+        and len(at) == 2
+        and all(w.dtype == np.int64 and w.flags.c_contiguous for w in at)
+    )
+
+
 def _cumulative(
     weight: np.ndarray, at: tuple[np.ndarray, ...]
 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -1149,6 +1217,11 @@ def _cumulative(
     computed chunk by chunk, each chunk's sum starting from the last value of the one before
     (so each value is the one of a single ``np.cumsum``)."""
     n = len(weight)
+    if _K is not None and _cumulates_in_c(weight, at):
+        checkpoints = np.empty(n // _BLOCK + 1)
+        outs = tuple(np.empty(len(w)) for w in at)
+        _K.cumulative(weight, checkpoints, at[0], outs[0], at[1], outs[1])
+        return checkpoints, outs
     every = np.arange(0, n + 1, _BLOCK)
     wanted = (every, *at)
     values = [np.empty(len(w)) for w in wanted]
