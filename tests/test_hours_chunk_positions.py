@@ -61,3 +61,13 @@ def test_runs_with_sorted_chunks_are_those_of_flatnonzero(monkeypatch, story, ch
     plain_calls, want = _run(monkeypatch, story, chunk, 1 << 40)
     assert plain_calls == 0
     assert got == want
+
+
+@pytest.mark.parametrize("chunk", [7, 40])
+def test_a_one_product_world_in_chunks_is_that_of_whole_hours(monkeypatch, chunk):
+    """The rows of a one-product hour decided in chunks take product 0 without an array of
+    it per chunk: the run is that of whole hours (one pass per hour)."""
+    calls, got = _run(monkeypatch, None, chunk, 2)
+    assert calls > 0
+    _, want = _run(monkeypatch, None, 1 << 30, 2)
+    assert got == want
