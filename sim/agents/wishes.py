@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 NONE, BOUGHT, WAITING, WARNED = 0, 1, 2, 3  # WARNED: may buy, at a lower conversion
 
 _WISH_CHUNK = 1 << 18  # exposures per chunk of an hour's decisions (bounds its temporaries)
-# chunks from which a large hour finds each batch's exposures of each chunk by one stable
-# sort of the batch's chunk numbers (numpy's radix sort: one pass over the batch), not by a
-# comparison of the whole batch per chunk (chunks times exposures: 5M exposures in 20 chunks
-# 139 against 108 ms, 10M in 39 chunks 406 against 207 ms; 1.2M in 5 chunks 4.9 against 22)
-_SORTED_CHUNKS_FROM = 10
 # up to this many exposures, an hour's groups and wish probabilities are worked out on Python
 # integers and floats (fewer numpy calls; the same numbers, tests/test_small_batches.py)
 _SMALL_BATCH = 32
@@ -336,24 +331,12 @@ class WishDecisions(HourTables):
             for a in range(0, len(b), _WISH_CHUNK):
                 ids[a : a + _WISH_CHUNK] = b.consumers[a : a + _WISH_CHUNK] // width
             chunk_of.append(ids)
-        by_chunk = None
-        if n_chunks >= _SORTED_CHUNKS_FROM:  # each batch's positions in chunk order (stable:
-            # ascending within a chunk, as flatnonzero's), int32 when they fit, and where each
-            # chunk's end
-            by_chunk = [_positions_by_chunk(ids, n_chunks) for ids in chunk_of]
-            del chunk_of
         parts = []
         for k in range(n_chunks):
-            if by_chunk is None:
-                picks = [
-                    (b, np.flatnonzero(ids == k), first)
-                    for b, ids, first in zip(fresh, chunk_of, offsets, strict=False)
-                ]
-            else:
-                picks = [
-                    (b, at[ends[k] - sizes[k] : ends[k]], first)
-                    for b, (at, ends, sizes), first in zip(fresh, by_chunk, offsets, strict=False)
-                ]
+            picks = [
+                (b, np.flatnonzero(ids == k), first)
+                for b, ids, first in zip(fresh, chunk_of, offsets, strict=False)
+            ]
             where = np.concatenate([first + i for _, i, first in picks])  # exposure numbers
             if len(where) == 0:
                 continue
@@ -1089,17 +1072,6 @@ def _region_counts(regions: np.ndarray, n_regions: int) -> np.ndarray:
             counts[r] = np.count_nonzero(regions == r)
         return counts
     return np.bincount(regions, minlength=n_regions)
-
-
-def _positions_by_chunk(ids: np.ndarray, n_chunks: int) -> tuple[np.ndarray, list, list]:
-    """A batch's positions sorted by their chunk ``ids`` (stable), int32 when they fit, with
-    each chunk's end and size in that order (Python ints): chunk ``k``'s positions are
-    ``at[ends[k] - sizes[k] : ends[k]]``, ascending, as ``np.flatnonzero(ids == k)``."""
-    at = np.argsort(ids, kind="stable")
-    if len(ids) < 2**31:
-        at = at.astype(np.int32)
-    sizes = np.bincount(ids, minlength=n_chunks)
-    return at, np.cumsum(sizes).tolist(), sizes.tolist()
 
 
 def _coded_hour(n_sku: int, total: int) -> bool:
