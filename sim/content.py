@@ -314,7 +314,11 @@ class Post:
             row = self._sku_row
             if row is None:
                 row = self._sku_row = np.full(_SKU_ROW, self.skus[0], dtype=np.int32)
-            skus = row[:n].copy() if n <= _SKU_ROW else np.full(n, row[0], dtype=np.int32)
+            if n <= _SKU_ROW:
+                skus = row[:n].copy()
+            else:  # its product n times without n copies of it: a read-only view of one
+                skus = np.ndarray((n,), np.int32, row, 0, (0,))
+                skus.flags.writeable = False
         else:
             skus = self.skus[rng.integers(0, len(self.skus), n)].astype(np.int32)
         return consumers, skus

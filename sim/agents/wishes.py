@@ -340,9 +340,14 @@ class WishDecisions(HourTables):
             where = np.concatenate([first + i for _, i, first in picks])  # exposure numbers
             if len(where) == 0:
                 continue
-            consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(np.int64)
-            if one:  # every exposure's product is product 0
-                skus = np.zeros(len(consumers), np.int64)
+            consumers = np.concatenate([b.consumers[i] for b, i, _ in picks]).astype(
+                np.int64, copy=False
+            )
+            if one:  # every exposure's product is product 0, read only by a small chunk's
+                # lists (a larger one's rows take them as zeros, below)
+                skus = (
+                    np.zeros(len(consumers), np.int64) if len(consumers) <= _SMALL_BATCH else None
+                )
             else:
                 skus = np.concatenate([b.skus[i] for b, i, _ in picks]).astype(np.int64)
             lengths = [len(i) for _, i, _ in picks]
@@ -351,7 +356,8 @@ class WishDecisions(HourTables):
             del picks
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, books)
             if idx is not None and len(idx):
-                parts.append((where[idx], consumers[idx], skus[idx], channels[idx], kols[idx]))
+                k = np.zeros(len(idx), np.int64) if skus is None else skus[idx]
+                parts.append((where[idx], consumers[idx], k, channels[idx], kols[idx]))
         books.close(self.model)
         if not parts:
             return None
