@@ -177,13 +177,22 @@ def test_the_annotators_functions_are_summed_by_name(tmp_path, monkeypatch):
         "  150 (15.00%)  ???:std::vector<int>::push_back(int const&) [/lib/libarrow.so]\n"
         "   50 ( 5.00%)  PyErr_Occurred\n"
         "  120 (12.00%)  events annotated\n"  # (the annotator's summary, not a function)
+        "--------\n"
+        "-- Auto-annotated source: /src/sim/_draws.c\n"
+        "--------\n"
+        "  300 (30.00%)      found += region[i] == r;\n"  # a source line, not a function
+        "  400 (40.00%)  => ???:pcg64_uint32 (304,324x)\n"  # a call line, not a function
     )
+    asked = []
 
     def fake_run(*args, **kwargs):
+        asked.append(args[0])
         return subprocess.CompletedProcess(args, 0, stdout=text, stderr="")
 
     monkeypatch.setattr(cg.subprocess, "run", fake_run)
-    assert cg.functions("x") == {
+    got = cg.functions("x")
+    assert "--auto=no" in asked[0]  # the function table only
+    assert got == {
         "_PyEval_EvalFrameDefault": 800,
         "std::vector<int>::push_back(int const&)": 150,
         "PyErr_Occurred": 50,
