@@ -211,16 +211,27 @@ def test_the_kernel_is_refused_under_another_numpy(monkeypatch):
             ["market.consumer.price_sensitivity_sd=0", "market.consumer.patience_log_sd=0"],
         ),
         (30_000, 4, ["market.consumer.return_propensity_mean=0"]),
+        (30_000, 6, ["market.consumer.return_propensity_mean=1e-320"]),  # b = inf
         (300_000, 5, []),
     ],
 )
 def test_consumers_with_the_kernel_and_without_it(n, seed, overrides, monkeypatch):
     calls = []
+    rngs = []
+    fused = consumers_module._fused
+
+    def remembering(rng, *args):
+        rngs.append(rng)
+        return fused(rng, *args)
+
+    monkeypatch.setattr(consumers_module, "_fused", remembering)
 
     class Counting:
         def __getattr__(self, name):
             def fill(*args):
                 calls.append(name)
+                # the kernel runs holding the bit generator's lock (numpy's draws take it)
+                assert rngs[-1].bit_generator.lock._is_owned(), name  # RLock: no .locked()
                 getattr(T, name)(*args)
 
             return fill
@@ -231,7 +242,7 @@ def test_consumers_with_the_kernel_and_without_it(n, seed, overrides, monkeypatc
         return ViralChainModel(cfg, seed).population
 
     with_k, without = build(Counting()), build(None)
-    beta = "market.consumer.return_propensity_mean=0" not in overrides
+    beta = not any(o.startswith("market.consumer.return_propensity_mean=") for o in overrides)
     assert sorted(calls) == sorted(["normal", "lognormal"] + ["beta"] * beta)
     for column in ("region", "price_sensitivity", "patience_hours", "return_propensity"):
         a, b = getattr(with_k, column), getattr(without, column)

@@ -160,8 +160,9 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         # the float traits: with the kernel (sim/_traits.c) numpy's own distribution code
         # draws each value and the cast writes it into the column, no float64 chunk between;
         # parameters numpy would refuse (or odd ones) take the Python path and its errors
+        # (mean and log_median are finite: the config refuses nan/inf, so no test of them)
         mean, sd = c.price_sensitivity_mean, c.price_sensitivity_sd
-        if _T is not None and _finite(mean) and _not_negative(sd):
+        if _T is not None and _not_negative(sd):
             column = np.empty(n, dtype=np.float32)
             self.price_sensitivity = _fused(rng, column, _T.normal, mean, sd, True)
         else:
@@ -169,7 +170,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
                 n, np.float32, lambda k: np.maximum(0.0, rng.normal(mean, sd, k))
             )
         log_median, log_sd = math.log(c.patience_hours_median), c.patience_log_sd
-        if _T is not None and _finite(log_median) and _not_negative(log_sd):
+        if _T is not None and _not_negative(log_sd):
             column = np.empty(n, dtype=np.float32)
             self.patience_hours = _fused(rng, column, _T.lognormal, log_median, log_sd)
         else:
@@ -179,7 +180,7 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
         m = c.return_propensity_mean
         if 0 < m < 1:  # Beta with mean m and a = 2
             b = 2.0 * (1 - m) / m
-            if _T is not None and _finite(b) and b > 0:
+            if _T is not None and _finite(b) and b > 0:  # m = 1e-320 gives b = inf
                 column = np.empty(n, dtype=np.float32)
                 self.return_propensity = _fused(rng, column, _T.beta, 2.0, b)
             else:
