@@ -310,15 +310,15 @@ class Post:
         n = len(consumers)
         if not n:
             return consumers, np.empty(0, dtype=np.int32)
-        if len(self.skus) == 1:  # a copy of the start of a row of its product
+        if len(self.skus) == 1:  # its product: up to _SKU_ROW a copy of the row's start
             row = self._sku_row
             if row is None:
                 row = self._sku_row = np.full(_SKU_ROW, self.skus[0], dtype=np.int32)
-            if n <= _SKU_ROW:
-                skus = row[:n].copy()
-            else:  # its product n times without n copies of it: a read-only view of one
-                skus = np.ndarray((n,), np.int32, row, 0, (0,))
-                skus.flags.writeable = False
+                row.flags.writeable = False  # so no view of it can be made writeable again
+            # Above _SKU_ROW its product n times without n copies of it: a read-only view of
+            # the row, not contiguous (stride 0: all n elements are the row's first 4 bytes, in
+            # one 256-byte row): a kernel taking strided buffers must honour the strides.
+            skus = row[:n].copy() if n <= _SKU_ROW else np.ndarray((n,), np.int32, row, 0, (0,))
         else:
             skus = self.skus[rng.integers(0, len(self.skus), n)].astype(np.int32)
         return consumers, skus

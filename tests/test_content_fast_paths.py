@@ -340,6 +340,8 @@ def test_a_posts_product_row_is_nps_full(n):
             skus[:] = 3  # the caller's own array
         else:  # a read-only view of the post's row (tests/test_hours_one_product_skus.py)
             assert not skus.flags.writeable
+            with pytest.raises(ValueError):  # its base, the row, is read-only too
+                skus.flags.writeable = True
     assert post._sku_row is None or (post._sku_row == 7).all()
 
 

@@ -10,8 +10,10 @@ import pytest
 
 import sim
 import sim.agents.consumers as consumers
+import sim.agents.kol as kol
 import sim.agents.wishes as wishes
 import sim.content as content
+import sim.social_graph as social_graph
 from sim.rng import stream
 
 
@@ -76,8 +78,15 @@ def test_runs_are_those_of_copied_rows(monkeypatch, story, compiled, chunk):
     (``np.full``'s arrays, as before); with the kernels and on the Python
     paths (which read the products of the content views), whole hours and small chunks."""
     if not compiled:
-        monkeypatch.setattr(wishes, "_K", None)
-        monkeypatch.setattr(consumers, "_K", None, raising=False)
+        for module, name in [
+            (content, "_K"),  # the draws kernel
+            (wishes, "_K"),
+            (wishes, "_QUIET"),
+            (social_graph, "_K"),  # the graph kernel
+            (kol, "_K"),  # the build kernel
+        ]:
+            assert getattr(module, name) is not None  # (a kernel to switch off)
+            monkeypatch.setattr(module, name, None)
     if chunk is not None:
         monkeypatch.setattr(consumers, "_WISH_CHUNK", chunk)
         monkeypatch.setattr(wishes, "_WISH_CHUNK", chunk)

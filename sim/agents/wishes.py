@@ -356,8 +356,8 @@ class WishDecisions(HourTables):
             del picks
             idx = self._wish_rows(hour, consumers, skus, channels, kols, rng, books)
             if idx is not None and len(idx):
-                k = np.zeros(len(idx), np.int64) if skus is None else skus[idx]
-                parts.append((where[idx], consumers[idx], k, channels[idx], kols[idx]))
+                kept = np.zeros(len(idx), np.int64) if skus is None else skus[idx]
+                parts.append((where[idx], consumers[idx], kept, channels[idx], kols[idx]))
         books.close(self.model)
         if not parts:
             return None
@@ -369,7 +369,7 @@ class WishDecisions(HourTables):
         self,
         hour: int,
         consumers: np.ndarray,
-        skus: np.ndarray,
+        skus: np.ndarray | None,
         channels: np.ndarray,
         kols: np.ndarray,
         rng: np.random.Generator,
@@ -377,7 +377,8 @@ class WishDecisions(HourTables):
     ) -> np.ndarray | None:
         """The exposures (positions in the arrays given) that become wishes, unsorted; the
         conversion books go to ``books`` (or to the feedback at once if None). A world of one
-        product takes :meth:`_one_product_wish_rows` (the same positions)."""
+        product takes :meth:`_one_product_wish_rows` (the same positions). ``skus`` is None
+        only in a world of one product, for a chunk above _SMALL_BATCH (every product is 0)."""
         if len(consumers) <= _SMALL_BATCH:  # a small chunk of a large hour
             few = self._few_wish_rows(
                 hour,
