@@ -8,6 +8,8 @@ columns are the same with the kernel and without it."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -277,3 +279,27 @@ def test_a_scale_numpy_refuses_takes_its_path(override, message, drawn, monkeypa
     with pytest.raises(ValueError, match=message):
         ViralChainModel(cfg, 1)
     assert calls == drawn
+
+
+def test_the_kernel_is_used_only_where_it_gives_numpys_bytes():
+    """``consumers._agreeing``: the kernel built and current here gives numpy's bytes and is
+    kept; a kernel one ulp off in any case (a numpy compiled otherwise) is refused, and so
+    the Python paths run; no kernel stays none."""
+    consumers = consumers_module
+    kernel = built("_traits")
+    assert consumers._agreeing(kernel) is kernel
+    assert consumers._T is not None  # the module's own, checked at import
+    assert consumers._agreeing(None) is None
+    for name in ("normal", "lognormal", "beta"):
+        real = getattr(kernel, name)
+
+        def off_by_an_ulp(capsule, *args, real=real):
+            real(capsule, *args)
+            out = args[-1]
+            out[7] = np.nextafter(out[7], np.float32(np.inf))
+
+        wrong = types.SimpleNamespace(
+            **{n: getattr(kernel, n) for n in ("normal", "lognormal", "beta")}
+        )
+        setattr(wrong, name, off_by_an_ulp)
+        assert consumers._agreeing(wrong) is None, name

@@ -775,9 +775,6 @@ class ConsumerPopulation(WishDecisions, mesa.Agent):
 
 _DRAW_CHUNK = 1 << 18  # consumers per chunk of a trait's draw
 
-# the traits' kernel: numpy's own distributions, cast into the column (None: Python paths)
-_T = compiled.load("_traits")
-
 
 def _fused(rng: np.random.Generator, out: np.ndarray, fill: Callable, *params) -> np.ndarray:
     """``out`` filled by the kernel's ``fill(capsule, *params, out)``, holding the bit
@@ -785,6 +782,45 @@ def _fused(rng: np.random.Generator, out: np.ndarray, fill: Callable, *params) -
     with rng.bit_generator.lock:
         fill(rng.bit_generator.capsule, *params, out)
     return out
+
+
+# the self-check's draws: (kernel function, its parameters, the numpy path's draw of n)
+_AGREEMENT_CASES: tuple[tuple[str, tuple, Callable], ...] = (
+    ("normal", (0.5, 0.25, True), lambda r, n: np.maximum(0.0, r.normal(0.5, 0.25, n))),
+    ("normal", (-1.0, 3.0, True), lambda r, n: np.maximum(0.0, r.normal(-1.0, 3.0, n))),
+    ("lognormal", (math.log(24.0), 1.0), lambda r, n: r.lognormal(math.log(24.0), 1.0, n)),
+    ("beta", (2.0, 23.0), lambda r, n: r.beta(2.0, 23.0, n)),  # the kernel's copied gammas
+    ("beta", (2.0, 2.5), lambda r, n: r.beta(2.0, 2.5, n)),
+    ("beta", (2.0, 0.5), lambda r, n: r.beta(2.0, 0.5, n)),  # numpy's random_beta itself
+)
+
+
+def _agreeing(kernel, n: int = 2048):
+    """``kernel`` if it gives numpy's values on this machine, byte for byte, else None.
+
+    The kernel links the build's ``libnpyrandom.a`` and copies one branch of numpy's gamma:
+    its bits equal the running numpy's only if both were compiled alike (a numpy built
+    elsewhere, another compiler's contraction into FMA, could differ by an ulp, which no
+    version check sees). So each of a few cases is drawn both ways from one seed, values,
+    their float32 casts and the generator's state afterwards compared; any difference and
+    the Python paths run. ≈ 12k draws, once per process."""
+    if kernel is None:
+        return None
+    for name, params, numpy_draw in _AGREEMENT_CASES:
+        ours = np.random.Generator(np.random.PCG64(20261202))
+        theirs = np.random.Generator(np.random.PCG64(20261202))
+        got = _fused(ours, np.empty(n, dtype=np.float32), getattr(kernel, name), *params)
+        want = numpy_draw(theirs, n).astype(np.float32)
+        if (
+            got.tobytes() != want.tobytes()
+            or ours.bit_generator.state != theirs.bit_generator.state
+        ):
+            return None
+    return kernel
+
+
+# the traits' kernel: numpy's own distributions, cast into the column (None: Python paths)
+_T = _agreeing(compiled.load("_traits"))
 
 
 def _finite(x: float) -> bool:
