@@ -18,7 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.lazy_imports import defer_unused_mesa_parts
+from sim.numpy_dispatch import pin as _pin_numpy_dispatch
+
+_pin_numpy_dispatch()  # first: numpy's loops the same on every x86-64 machine (see the module)
+
+from sim.lazy_imports import defer_unused_mesa_parts  # noqa: E402
 
 defer_unused_mesa_parts()  # before anything imports Mesa: no scipy or networkx for a run
 
