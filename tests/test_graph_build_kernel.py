@@ -207,6 +207,15 @@ def test_communities_refuse_bad_arguments():
         (dict(r=1, u=np.array([0.1, 0.2])), "fewer consumers"),
         (dict(r=300), "fewer consumers"),
         (dict(r=-1), "fewer consumers"),
+        # r outside a uint8 is no region (not r modulo 256: 256 → 0, -255 → 1)
+        (dict(r=256), "fewer consumers"),
+        (dict(r=-255, region=np.array([1, 1, 1, 1], dtype=np.uint8)), "fewer consumers"),
+        # a guide whose bracket ends past cdf's last value
+        (dict(guide=np.full_like(guide, 20)), "past cdf's last value"),
+        (
+            dict(guide=social_graph._guide(cdf * 0.5, len(guide), scale), u=np.array([0.9])),
+            "past cdf's last value",
+        ),
     ]:
         with pytest.raises(ValueError, match=why):
             call(**kw)
