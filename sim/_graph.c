@@ -986,6 +986,9 @@ k_cumulative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (stop > n) {
             stop = n;
         }
+        if (stop <= k) { /* (positions changed since checked, the GIL released: no endless loop) */
+            stop = k + 1;
+        }
         for (; k < stop; k++) {
             s += (double)w[k];
         }
