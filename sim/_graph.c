@@ -828,6 +828,8 @@ k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t j = 0;
     const double top = (double)(bounds - 1); /* a bucket below it has an upper bound */
     const Py_ssize_t last = values - 1;
+    /* the guide's and cdf's lines asked for ahead only in a large guide (_prefetch.h's rule) */
+    const int far = (size_t)bounds * sizeof(int32_t) >= (size_t)PREFETCH_BYTES;
     Py_BEGIN_ALLOW_THREADS
     /* a block of the region's next members found without branches (each index written,
      * the count raised when it is a member), then their draws */
@@ -857,7 +859,9 @@ k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 break;
             }
             bucket[f] = (int64_t)x; /* as astype(np.int64): x is not negative */
-            __builtin_prefetch(&guide[bucket[f]], 0, 3);
+            if (far) {
+                __builtin_prefetch(&guide[bucket[f]], 0, 3);
+            }
         }
         for (Py_ssize_t f = 0; f < ok; f++) {
             lo[f] = guide[bucket[f]];
@@ -867,7 +871,9 @@ k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 ok = f;
                 break;
             }
-            PREFETCH_AT(cdf, lo[f] < last ? lo[f] : last, sizeof(double), 0);
+            if (far) {
+                PREFETCH_AT(cdf, lo[f] < last ? lo[f] : last, sizeof(double), 0);
+            }
         }
         for (Py_ssize_t f = 0; f < ok; f++) {
             int64_t pos = lo[f];
