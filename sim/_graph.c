@@ -710,7 +710,8 @@ static PyTypeObject GraphType = {
 /* ------------------------------------------------------------------ the build's passes */
 
 /* a 1-D C-contiguous buffer (writable if asked) of items of `size` bytes whose format is one
- * of `formats` (one-letter codes); 0, or -1 with TypeError set (nothing held) */
+ * of `formats` (one-letter codes), aligned to its items; 0, or -1 with TypeError or
+ * ValueError set (nothing held) */
 static int
 build_column(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *formats,
              int writable, const char *fn, const char *what)
@@ -726,6 +727,11 @@ build_column(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *format
     if (view->ndim != 1 || view->itemsize != size || f[0] == '\0' || f[1] != '\0'
         || strchr(formats, f[0]) == NULL) {
         PyErr_Format(PyExc_TypeError, "%s: %s has the wrong type or shape", fn, what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if ((uintptr_t)view->buf % (uintptr_t)size != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: %s is not aligned to its items", fn, what);
         PyBuffer_Release(view);
         return -1;
     }
