@@ -442,3 +442,37 @@ def test_communities_count_up_through_wide_brackets(scale):
     pick.guide, pick.scale = guide, scale
     _python_communities(region, 0, u, pick, 0, want)
     assert got.tolist() == want.tolist()
+
+
+def test_the_cumulative_pass_ends_when_positions_change_while_it_runs():
+    """Positions are checked before the GIL is released and read again after; one set below
+    the pass's place meanwhile (another thread) must not stall it (stop <= k: one more
+    weight). Without the guard the pass loops forever (the join times out)."""
+    import threading
+    import time
+
+    n = 20_000_000
+    weight = np.ones(n, dtype=np.float32)
+    at0 = np.array([n - 1, n], dtype=np.int64)
+    at1 = np.array([n], dtype=np.int64)
+    result = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            K.cumulative(weight, np.empty(n // 16 + 1), at0, np.empty(2), at1, np.empty(1))
+        ),
+        daemon=True,
+    )
+
+    def lower():
+        while worker.is_alive() or not result:
+            at0[0] = 0  # (below the pass's place once it has begun)
+            time.sleep(0.0005)
+            if result:
+                break
+
+    worker.start()
+    time.sleep(0.002)  # (the positions checked, the pass under way)
+    changer = threading.Thread(target=lower, daemon=True)
+    changer.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and result == [float(n)]
