@@ -710,7 +710,8 @@ static PyTypeObject GraphType = {
 /* ------------------------------------------------------------------ the build's passes */
 
 /* a 1-D C-contiguous buffer (writable if asked) of items of `size` bytes whose format is one
- * of `formats` (one-letter codes); 0, or -1 with TypeError set (nothing held) */
+ * of `formats` (one-letter codes), aligned to its items; 0, or -1 with TypeError or
+ * ValueError set (nothing held) */
 static int
 build_column(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *formats,
              int writable, const char *fn, const char *what)
@@ -726,6 +727,11 @@ build_column(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *format
     if (view->ndim != 1 || view->itemsize != size || f[0] == '\0' || f[1] != '\0'
         || strchr(formats, f[0]) == NULL) {
         PyErr_Format(PyExc_TypeError, "%s: %s has the wrong type or shape", fn, what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if ((uintptr_t)view->buf % (uintptr_t)size != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: %s is not aligned to its items", fn, what);
         PyBuffer_Release(view);
         return -1;
     }
@@ -828,6 +834,8 @@ k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t j = 0;
     const double top = (double)(bounds - 1); /* a bucket below it has an upper bound */
     const Py_ssize_t last = values - 1;
+    /* the guide's and cdf's lines asked for ahead only in a large guide (_prefetch.h's rule) */
+    const int far = (size_t)bounds * sizeof(int32_t) >= (size_t)PREFETCH_BYTES;
     Py_BEGIN_ALLOW_THREADS
     /* a block of the region's next members found without branches (each index written,
      * the count raised when it is a member), then their draws */
@@ -857,7 +865,9 @@ k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 break;
             }
             bucket[f] = (int64_t)x; /* as astype(np.int64): x is not negative */
-            __builtin_prefetch(&guide[bucket[f]], 0, 3);
+            if (far) {
+                __builtin_prefetch(&guide[bucket[f]], 0, 3);
+            }
         }
         for (Py_ssize_t f = 0; f < ok; f++) {
             lo[f] = guide[bucket[f]];
@@ -867,7 +877,9 @@ k_communities(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 ok = f;
                 break;
             }
-            PREFETCH_AT(cdf, lo[f] < last ? lo[f] : last, sizeof(double), 0);
+            if (far) {
+                PREFETCH_AT(cdf, lo[f] < last ? lo[f] : last, sizeof(double), 0);
+            }
         }
         for (Py_ssize_t f = 0; f < ok; f++) {
             int64_t pos = lo[f];
@@ -985,6 +997,9 @@ k_cumulative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         if (stop > n) {
             stop = n;
+        }
+        if (stop <= k) { /* (positions changed since checked, the GIL released: no endless loop) */
+            stop = k + 1;
         }
         for (; k < stop; k++) {
             s += (double)w[k];

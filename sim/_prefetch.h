@@ -8,7 +8,8 @@
  * bounds-checked (a consumer read AHEAD items before its check) forms no pointer past an
  * array's end (undefined behaviour in C even unread); a prefetch of any address never faults.
  *
- * Shared by sim/_draws.c and sim/_wishes.c; part of every kernel's stamp (setup.py).
+ * Shared by sim/_draws.c, sim/_wishes.c and sim/_graph.c; part of every kernel's stamp
+ * (setup.py).
  */
 #ifndef VIRALCHAIN_PREFETCH_H
 #define VIRALCHAIN_PREFETCH_H

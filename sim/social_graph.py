@@ -1003,13 +1003,15 @@ def _layout_chunk(n: int, communities: int) -> int:
 def _assigns_in_c(region: np.ndarray, pick: _Choice, community: np.ndarray) -> bool:
     """Whether a region's communities are drawn through the C pass (:func:`_communities_in_c`):
     a choice of more than :attr:`_Choice.FEW` communities (through its guide), a uint8
-    region column and an int32 community column, both contiguous."""
+    region column and an int32 community column, both contiguous and aligned."""
     return (
         not pick.few
         and region.dtype == np.uint8
         and community.dtype == np.int32
         and region.flags.c_contiguous
         and community.flags.c_contiguous
+        and region.flags.aligned
+        and community.flags.aligned
     )
 
 
@@ -1200,12 +1202,13 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
 
 def _cumulates_in_c(weight: np.ndarray, at: tuple[np.ndarray, ...]) -> bool:
     """Whether :func:`_cumulative` runs in one C pass (:func:`sim._graph.cumulative`): float32
-    weights and two int64 arrays of positions, contiguous."""
+    weights and two int64 arrays of positions, contiguous and aligned."""
     return (
         weight.dtype == np.float32
         and weight.flags.c_contiguous
+        and weight.flags.aligned
         and len(at) == 2
-        and all(w.dtype == np.int64 and w.flags.c_contiguous for w in at)
+        and all(w.dtype == np.int64 and w.flags.c_contiguous and w.flags.aligned for w in at)
     )
 
 

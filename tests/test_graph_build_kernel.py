@@ -44,6 +44,17 @@ class _Given:
         return out.copy()
 
 
+def _misaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of the 1-D array ``a``, contiguous, one byte off its items' alignment."""
+    raw = np.zeros(a.nbytes + 1 + a.itemsize, dtype=np.uint8)
+    base = raw.ctypes.data
+    start = 1 + (-base) % a.itemsize  # (an aligned address + 1)
+    out = raw[start : start + a.nbytes].view(a.dtype)
+    out[:] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
 def _pick(k: int, seed: int) -> social_graph._Choice:
     sizes = np.random.default_rng(seed).pareto(2.0, k) + 1.0
     return social_graph._Choice(sizes / sizes.sum())
@@ -207,11 +218,30 @@ def test_communities_refuse_bad_arguments():
         (dict(r=1, u=np.array([0.1, 0.2])), "fewer consumers"),
         (dict(r=300), "fewer consumers"),
         (dict(r=-1), "fewer consumers"),
+        # r outside a uint8 is no region (not r modulo 256: 256 → 0, -255 → 1)
+        (dict(r=256), "fewer consumers"),
+        (dict(r=-255, region=np.array([1, 1, 1, 1], dtype=np.uint8)), "fewer consumers"),
+        # a guide whose bracket ends past cdf's last value
+        (dict(guide=np.full_like(guide, 20)), "past cdf's last value"),
+        (
+            dict(guide=social_graph._guide(cdf * 0.5, len(guide), scale), u=np.array([0.9])),
+            "past cdf's last value",
+        ),
     ]:
         with pytest.raises(ValueError, match=why):
             call(**kw)
     with pytest.raises(TypeError):
         K.communities(region, 0, 0)
+    # buffers not aligned to their items (numpy allows them; C may not read them)
+    for kw in [
+        dict(u=_misaligned(np.array([0.1, 0.2, 0.3]))),
+        dict(cdf=_misaligned(cdf)),
+        dict(guide=_misaligned(guide)),
+        dict(community=_misaligned(np.zeros(4, dtype=np.int32))),
+        dict(counts=_misaligned(np.zeros(20, dtype=np.int64))),
+    ]:
+        with pytest.raises(ValueError, match="not aligned"):
+            call(**kw)
     # the draws before a bad one are written and counted
     community, counts = np.full(4, -1, dtype=np.int32), np.zeros(20, dtype=np.int64)
     with pytest.raises(ValueError, match="outside the guide"):
@@ -276,6 +306,55 @@ def test_the_cumulative_pass_refuses_bad_arguments():
             call(**kw)
     with pytest.raises(TypeError):
         K.cumulative(w)
+    for kw in [
+        dict(w=_misaligned(w)),
+        dict(cp=_misaligned(np.empty(3))),
+        dict(at0=_misaligned(at)),
+        dict(out1=_misaligned(np.empty(3))),
+    ]:
+        with pytest.raises(ValueError, match="not aligned"):
+            call(**kw)
+
+
+@pytest.mark.parametrize("n", [17, 1001])
+def test_the_cumulative_pass_stops_at_the_end_between_positions(n, monkeypatch):
+    """No position at len(weight): the last block (cut short) ends at len(weight)."""
+    weight = np.random.default_rng(n).random(n).astype(np.float32)
+    at = np.array([0, n // 2], dtype=np.int64)
+    outs = []
+    for kernel in (K, None):
+        monkeypatch.setattr(social_graph, "_K", kernel)
+        outs.append(social_graph._cumulative(weight, (at, at.copy())))
+    (ca, (a0, a1)), (cb, (b0, b1)) = outs
+    assert ca.tobytes() == cb.tobytes()
+    assert a0.tobytes() == b0.tobytes() and a1.tobytes() == b1.tobytes()
+    total = K.cumulative(weight, np.empty(n // 16 + 1), at, np.empty(2), at, np.empty(2))
+    assert total == float(np.cumsum(weight, dtype=np.float64)[-1])
+
+
+@pytest.mark.parametrize("kind", ["strided", "misaligned"])
+def test_the_cumulative_of_other_layouts_runs_in_python(kind, monkeypatch):
+    """A strided or misaligned float32 weight (or positions): the Python pass, same values."""
+    n = 4_097
+    rng = np.random.default_rng(8)
+    weight = rng.random(n).astype(np.float32)
+    at0 = np.sort(rng.integers(0, n + 1, 30)).astype(np.int64)
+    at1 = np.array([0, n // 2, n], dtype=np.int64)
+    if kind == "strided":
+        wide = np.zeros(2 * n, dtype=np.float32)
+        wide[::2] = weight
+        odd, odd_at = wide[::2], np.repeat(at0, 2)[::2]
+    else:
+        odd, odd_at = _misaligned(weight), _misaligned(at0)
+    assert not social_graph._cumulates_in_c(odd, (at0, at1))
+    assert not social_graph._cumulates_in_c(weight, (odd_at, at1))
+    want = social_graph._cumulative(weight, (at0, at1))
+    for got in (
+        social_graph._cumulative(odd, (at0, at1)),
+        social_graph._cumulative(weight, (odd_at, at1)),
+    ):
+        assert got[0].tobytes() == want[0].tobytes()
+        assert all(x.tobytes() == y.tobytes() for x, y in zip(got[1], want[1], strict=True))
 
 
 # ---- whole graphs ----
@@ -326,6 +405,28 @@ def test_a_region_column_of_another_type_runs_the_python_chunks(monkeypatch):
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
 
 
+@pytest.mark.parametrize("kind", ["strided", "misaligned"])
+def test_a_region_column_strided_or_misaligned_is_the_same_graph(kind, monkeypatch):
+    """A strided uint8 region column (region[::2]) runs the Python chunks (the C pass takes
+    contiguous columns), the same graph as its contiguous copy; so does a misaligned
+    community column (_assigns_in_c)."""
+    region = np.random.default_rng(9).choice(4, size=40_000).astype(np.uint8)
+    params = sim.compose().market.social_graph
+    pick = social_graph._Choice(np.full(300, 1 / 300))
+    if kind == "strided":
+        odd = region[::2]
+        assert not odd.flags.c_contiguous
+        assert not social_graph._assigns_in_c(odd, pick, np.zeros(len(odd), dtype=np.int32))
+        a = social_graph.build(odd, 4, params, stream(3, "graph"))
+        b = social_graph.build(odd.copy(), 4, params, stream(3, "graph"))
+        for name in FIELDS:
+            assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+    else:
+        community = _misaligned(np.zeros(len(region), dtype=np.int32))
+        assert not social_graph._assigns_in_c(region, pick, community)
+        assert social_graph._assigns_in_c(region, pick, community.copy())
+
+
 @pytest.mark.parametrize("scale", [1.0, 2.0, 8.0])
 def test_communities_count_up_through_wide_brackets(scale):
     """A coarse guide (many cdf values a bracket): draws on every cdf value and just below
@@ -341,3 +442,37 @@ def test_communities_count_up_through_wide_brackets(scale):
     pick.guide, pick.scale = guide, scale
     _python_communities(region, 0, u, pick, 0, want)
     assert got.tolist() == want.tolist()
+
+
+def test_the_cumulative_pass_ends_when_positions_change_while_it_runs():
+    """Positions are checked before the GIL is released and read again after; one set below
+    the pass's place meanwhile (another thread) must not stall it (stop <= k: one more
+    weight). Without the guard the pass loops forever (the join times out)."""
+    import threading
+    import time
+
+    n = 20_000_000
+    weight = np.ones(n, dtype=np.float32)
+    at0 = np.array([n - 1, n], dtype=np.int64)
+    at1 = np.array([n], dtype=np.int64)
+    result = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            K.cumulative(weight, np.empty(n // 16 + 1), at0, np.empty(2), at1, np.empty(1))
+        ),
+        daemon=True,
+    )
+
+    def lower():
+        while worker.is_alive() or not result:
+            at0[0] = 0  # (below the pass's place once it has begun)
+            time.sleep(0.0005)
+            if result:
+                break
+
+    worker.start()
+    time.sleep(0.002)  # (the positions checked, the pass under way)
+    changer = threading.Thread(target=lower, daemon=True)
+    changer.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and result == [float(n)]
