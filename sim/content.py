@@ -310,7 +310,7 @@ class Post:
         n = len(consumers)
         if not n:
             return consumers, np.empty(0, dtype=np.int32)
-        if len(self.skus) == 1:  # its product: up to _SKU_ROW a copy of the row's start
+        if len(self.skus) == 1:  # its product: a copy of the row's start, or a view
             row = self._sku_row
             if row is None:
                 row = self._sku_row = np.full(_SKU_ROW, self.skus[0], dtype=np.int32)
