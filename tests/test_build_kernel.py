@@ -18,35 +18,19 @@ from sim import social_graph
 from sim.agents import kol as kol_module
 from sim.model import ViralChainModel
 from sim.rng import stream
-from tests.test_compiled import BIT_GENERATORS, built
+from tests.test_compiled import BIT_GENERATORS, GENERATORS, built
+from tests.test_compiled import GENERATOR_IDS as IDS
+from tests.test_compiled import generator_pair as _pair
+from tests.test_compiled import same_state as _same_state
 
 K = built("_build")
 
-GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
-IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]
 
 # (n, k) on numpy's tail-shuffle path: its smallest n and k, the whole population (the loop
 # stops at 1), one short of it, the build's shares (35 %, 6 %, 4 %) and odd sizes
 SIZES = [(10_001, 201), (10_001, 10_001), (10_001, 10_000), (20_000, 401), (20_000, 19_999)]
 SIZES += [(100_003, 35_001), (100_003, 6_000), (100_003, 4_000), (65_537, 65_536)]
 SIZES += [(250_000, 87_500), (12_345, 12_345)]
-
-
-def _same_state(a: dict, b: dict) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_state(a[x], b[x]) for x in a)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
-
-
-def _pair(kind, half: bool, seed: int):
-    """Two generators in the same state (a half-used 64-bit output left in both if
-    ``half``)."""
-    a, b = np.random.Generator(kind(seed)), np.random.Generator(kind(seed))
-    if half:
-        a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
-    return a, b
 
 
 @pytest.mark.parametrize(("kind", "half"), GENERATORS, ids=IDS)

@@ -26,6 +26,29 @@ BIT_GENERATORS = [
     np.random.SFC64,
 ]
 
+# each bit generator fresh and with a half-used 64-bit output (numpy's 32-bit draws keep the
+# other half for the next one): the kernels' tests draw from both
+GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
+GENERATOR_IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]
+
+
+def generator_pair(kind, half: bool, seed: int = 11):
+    """Two generators of ``kind`` in the same state (a half-used 64-bit output left in both
+    if ``half``)."""
+    a, b = np.random.Generator(kind(seed)), np.random.Generator(kind(seed))
+    if half:
+        a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
+    return a, b
+
+
+def same_state(a, b) -> bool:
+    """Two bit generators' states (``bit_generator.state``) alike, arrays by value."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_state(a[x], b[x]) for x in a)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
 
 def _compiler() -> bool:
     """Whether the install could build the kernels: the compiler setuptools calls ($CC, else

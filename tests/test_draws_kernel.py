@@ -18,26 +18,17 @@ from sim import content, social_graph
 from sim.rng import stream
 from sim.social_graph import build
 from tests import golden
-from tests.test_compiled import BIT_GENERATORS, built
+from tests.test_compiled import GENERATOR_IDS as IDS
+from tests.test_compiled import GENERATORS, built
+from tests.test_compiled import generator_pair as _pair
 
 K = built("_draws")
 
-GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
-IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]
 
 # bounds where rejections are likely (near 2**32), a whole word (2**32), numpy's 64-bit
 # draws above it, the largest int64 bound (2**63), ones (no draw)
 EDGE_BOUNDS = [1, 1, 2, 3, 7, 2**31, 2**31 + 1, 3 * 2**30 + 1, 2**32 - 1, 2**32, 2**32 + 1]
 EDGE_BOUNDS += [2**32 + 5, 2**33, 2**40, 6 * 10**8, 2**62 + 1, 3 * 2**61, 2**63 - 1, 2**63]
-
-
-def _pair(kind, half: bool, seed: int = 11):
-    """Two generators in the same state (a half-used 64-bit output left in both if
-    ``half``)."""
-    a, b = np.random.Generator(kind(seed)), np.random.Generator(kind(seed))
-    if half:
-        a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
-    return a, b
 
 
 def _state(g) -> object:

@@ -14,6 +14,7 @@ import sim
 from sim import social_graph
 from sim.rng import stream
 from tests.test_compiled import BIT_GENERATORS, built
+from tests.test_compiled import same_state as _same_state
 
 K = built("_graph")
 
@@ -85,14 +86,6 @@ def _assert_same_graph(a, b):
         x, y = getattr(ga, name), getattr(gb, name)
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
     assert ga.guide_scale == gb.guide_scale and ga.key == gb.key and _same_state(sa, sb)
-
-
-def _same_state(a, b) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_state(a[x], b[x]) for x in a)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
 
 
 # ---- communities ----

@@ -17,30 +17,14 @@ import sim
 from sim import compiled
 from sim.agents import consumers as consumers_module
 from sim.model import ViralChainModel
-from tests.test_compiled import BIT_GENERATORS, built
+from tests.test_compiled import GENERATOR_IDS as IDS
+from tests.test_compiled import GENERATORS, built
+from tests.test_compiled import generator_pair as _pair
+from tests.test_compiled import same_state as _same_state
 
 T = built("_traits")
 
-GENERATORS = [(kind, half) for kind in BIT_GENERATORS for half in (False, True)]
-IDS = [f"{kind.__name__}-{'half' if half else 'whole'}" for kind, half in GENERATORS]
 SIZES = [0, 1, 2, 3, 17, 1000, 4099]
-
-
-def _same_state(a: dict, b: dict) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_state(a[x], b[x]) for x in a)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
-
-
-def _pair(kind, half: bool, seed: int):
-    """Two generators in the same state (a half-used 64-bit output left in both if
-    ``half``: numpy's 32-bit draws keep the other half for the next one)."""
-    a, b = np.random.Generator(kind(seed)), np.random.Generator(kind(seed))
-    if half:
-        a.integers(0, 7, 3, dtype=np.uint32), b.integers(0, 7, 3, dtype=np.uint32)
-    return a, b
 
 
 def _check(kind, half, numpys_draw, kernel_fill, dtype=np.float32):
